@@ -1,0 +1,131 @@
+#include "solvers/lbfgs_slice.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace optd {
+
+LbfgsSlice::LbfgsSlice(ShardRange range, int memory)
+    : range_(range), memory_(memory) {
+  const size_t n = static_cast<size_t>(range.size());
+  x_.assign(n, 0.0);
+  g_.assign(n, 0.0);
+  x_trial_.assign(n, 0.0);
+  g_trial_.assign(n, 0.0);
+  d_.assign(n, 0.0);
+}
+
+void LbfgsSlice::SetTrialPoint(const ConstVectorView& full) {
+  full.CopyTo(range_.begin, range_.size(), x_trial_.data());
+}
+
+int64_t LbfgsSlice::SetTrialGradient(const ConstVectorView& full) {
+  full.CopyTo(range_.begin, range_.size(), g_trial_.data());
+  for (int64_t i = 0; i < range_.size(); ++i) {
+    if (!std::isfinite(g_trial_[i])) return range_.begin + i;
+  }
+  return -1;
+}
+
+void LbfgsSlice::ReadTrialPoint(const MutableVectorView& full) const {
+  full.CopyFrom(range_.begin, range_.size(), x_trial_.data());
+}
+
+void LbfgsSlice::ReadPoint(const MutableVectorView& full) const {
+  full.CopyFrom(range_.begin, range_.size(), x_.data());
+}
+
+void LbfgsSlice::SetDirection(absl::Span<const double> delta) {
+  const int k = pairs();
+  const int64_t n = range_.size();
+  const double dg = delta[2 * k];
+  for (int64_t e = 0; e < n; ++e) d_[e] = dg * g_[e];
+  // A fixed order of accumulation (s then y, oldest first) keeps d identical
+  // on every slice layout: the operation is elementwise.
+  for (int i = 0; i < k; ++i) {
+    const double c = delta[i];
+    const double* s = s_[i].data();
+    for (int64_t e = 0; e < n; ++e) d_[e] += c * s[e];
+  }
+  for (int i = 0; i < k; ++i) {
+    const double c = delta[k + i];
+    const double* y = y_[i].data();
+    for (int64_t e = 0; e < n; ++e) d_[e] += c * y[e];
+  }
+}
+
+void LbfgsSlice::FormTrial(double stp) {
+  const int64_t n = range_.size();
+  for (int64_t e = 0; e < n; ++e) x_trial_[e] = x_[e] + stp * d_[e];
+}
+
+BlockPartials LbfgsSlice::ReduceTrial(double stp, bool with_candidate) const {
+  const int k = pairs();
+  const TrialDotLayout L{k, with_candidate};
+  BlockPartials out(range_.first_block(), range_.num_blocks(), L.quantities());
+  std::vector<double> s, y;
+  for (int64_t b = 0; b < range_.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range_.size() - lo);
+    const double* gt = g_trial_.data() + lo;
+    out.at(b, L.gd()) = BlockDot(gt, d_.data() + lo, len);
+    out.at(b, L.gg()) = BlockDot(gt, gt, len);
+    for (int i = 0; i < k; ++i) {
+      out.at(b, L.g_s(i)) = BlockDot(gt, s_[i].data() + lo, len);
+      out.at(b, L.g_y(i)) = BlockDot(gt, y_[i].data() + lo, len);
+    }
+    if (!with_candidate) continue;
+    s.resize(static_cast<size_t>(len));
+    y.resize(static_cast<size_t>(len));
+    for (int64_t e = 0; e < len; ++e) {
+      s[e] = stp * d_[lo + e];
+      y[e] = gt[e] - g_[lo + e];
+    }
+    out.at(b, L.ss()) = BlockDot(s.data(), s.data(), len);
+    out.at(b, L.sy()) = BlockDot(s.data(), y.data(), len);
+    out.at(b, L.yy()) = BlockDot(y.data(), y.data(), len);
+    out.at(b, L.sg()) = BlockDot(s.data(), gt, len);
+    out.at(b, L.yg()) = BlockDot(y.data(), gt, len);
+    for (int i = 0; i < k; ++i) {
+      out.at(b, L.s_s(i)) = BlockDot(s.data(), s_[i].data() + lo, len);
+      out.at(b, L.s_y(i)) = BlockDot(s.data(), y_[i].data() + lo, len);
+      out.at(b, L.y_s(i)) = BlockDot(y.data(), s_[i].data() + lo, len);
+      out.at(b, L.y_y(i)) = BlockDot(y.data(), y_[i].data() + lo, len);
+    }
+  }
+  out.set_max_abs(MaxAbs(g_trial_.data(), range_.size()));
+  return out;
+}
+
+void LbfgsSlice::Accept(bool push_pair, double stp) {
+  const int64_t n = range_.size();
+  if (push_pair) {
+    std::vector<double> s, y;
+    if (static_cast<int>(s_.size()) == memory_) {
+      // Reuse the oldest pair's storage for the newest.
+      s = std::move(s_.front());
+      y = std::move(y_.front());
+      s_.pop_front();
+      y_.pop_front();
+    }
+    s.resize(static_cast<size_t>(n));
+    y.resize(static_cast<size_t>(n));
+    for (int64_t e = 0; e < n; ++e) {
+      s[e] = stp * d_[e];
+      y[e] = g_trial_[e] - g_[e];
+    }
+    s_.push_back(std::move(s));
+    y_.push_back(std::move(y));
+  }
+  // The old iterate's buffers become scratch for the next trial, which the
+  // controller always forms (FormTrial) before anyone reads it.
+  x_.swap(x_trial_);
+  g_.swap(g_trial_);
+}
+
+void LbfgsSlice::ClearMemory() {
+  s_.clear();
+  y_.clear();
+}
+
+}  // namespace optd

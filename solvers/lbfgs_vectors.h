@@ -1,0 +1,76 @@
+// LbfgsVectors: every slice of one L-BFGS session's state, as seen by the
+// controller (lbfgs.h). Each operation is applied to all slices; reductions come
+// back combined in global block order (block_reduction.h), so results are
+// bitwise the same for any number of slices.
+//
+// LocalLbfgsVectors holds K slices in this process (K = 1 is the unsharded
+// session). A replica-spanning implementation sends the same operations to
+// remote slices; the controller does not change.
+//
+// Thread-safety: not thread-safe; the owning session serializes access.
+#ifndef OPTD_SOLVERS_LBFGS_VECTORS_H_
+#define OPTD_SOLVERS_LBFGS_VECTORS_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "solvers/block_reduction.h"
+#include "solvers/lbfgs_slice.h"
+#include "solvers/shard_layout.h"
+#include "solvers/vector_view.h"
+
+namespace optd {
+
+class LbfgsVectors {
+ public:
+  virtual ~LbfgsVectors() = default;
+
+  virtual int64_t dimension() const = 0;
+  // Curvature pairs held (the same on every slice).
+  virtual int pairs() const = 0;
+
+  // x_trial <- full (dimension elements).
+  virtual absl::Status SetTrialPoint(const ConstVectorView& full) = 0;
+  // g_trial <- full. INVALID_ARGUMENT naming the first non-finite index; then
+  // g_trial is unspecified but nothing else changed.
+  virtual absl::Status SetTrialGradient(const ConstVectorView& full) = 0;
+  virtual absl::Status ReadTrialPoint(const MutableVectorView& full) const = 0;
+  virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
+
+  virtual absl::Status SetDirection(absl::Span<const double> delta) = 0;
+  virtual absl::Status FormTrial(double stp) = 0;
+  virtual absl::StatusOr<Reduction> ReduceTrial(double stp, bool with_candidate) = 0;
+  virtual absl::Status Accept(bool push_pair, double stp) = 0;
+  virtual absl::Status ClearMemory() = 0;
+};
+
+class LocalLbfgsVectors : public LbfgsVectors {
+ public:
+  // One slice per range of `layout`, each holding at most `memory` pairs.
+  LocalLbfgsVectors(const ShardLayout& layout, int memory);
+
+  int64_t dimension() const override { return layout_.dimension(); }
+  int pairs() const override { return slices_.front().pairs(); }
+  absl::Status SetTrialPoint(const ConstVectorView& full) override;
+  absl::Status SetTrialGradient(const ConstVectorView& full) override;
+  absl::Status ReadTrialPoint(const MutableVectorView& full) const override;
+  absl::Status ReadPoint(const MutableVectorView& full) const override;
+  absl::Status SetDirection(absl::Span<const double> delta) override;
+  absl::Status FormTrial(double stp) override;
+  absl::StatusOr<Reduction> ReduceTrial(double stp, bool with_candidate) override;
+  absl::Status Accept(bool push_pair, double stp) override;
+  absl::Status ClearMemory() override;
+
+ private:
+  absl::Status CheckSize(int64_t size, const char* what) const;
+  ShardLayout layout_;
+  std::vector<LbfgsSlice> slices_;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_LBFGS_VECTORS_H_

@@ -1,0 +1,104 @@
+// Solver: the ask-tell state machine behind a session. The server asks it what
+// the outstanding trial wants and where (ReadTrialPoint), copies the told
+// gradient in (SetTrialGradient) and reports the value (Tell); the solver then
+// has its next trial ready, or has finished with a Summary.
+//
+//   std::unique_ptr<Solver> solver = ...;           // e.g. Lbfgs::Create(...)
+//   while (!solver->finished()) {
+//     solver->ReadTrialPoint(out);                  // where to evaluate
+//     double f = objective(x, &grad);
+//     OPTD_RETURN_IF_ERROR(solver->SetTrialGradient(grad_view));
+//     OPTD_RETURN_IF_ERROR(solver->Tell({.value = f}));
+//   }
+//   std::cout << solver->summary().BriefReport();
+//
+// Solvers are pure computation: no I/O, no clocks, no threads. Their vectors live
+// in slices (shard_layout.h) reached through a solver-specific vectors interface.
+//
+// Thread-safety: not thread-safe; callers serialize access per solver.
+#ifndef OPTD_SOLVERS_SOLVER_H_
+#define OPTD_SOLVERS_SOLVER_H_
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "solvers/summary.h"
+#include "solvers/vector_view.h"
+
+namespace optd {
+
+// What a trial wants evaluated at its point.
+enum class Evaluation { kValue, kGradient, kValueAndGradient, kHessian, kHessianVector };
+
+inline bool WantsValue(Evaluation e) {
+  return e == Evaluation::kValue || e == Evaluation::kValueAndGradient;
+}
+inline bool WantsGradient(Evaluation e) {
+  return e == Evaluation::kGradient || e == Evaluation::kValueAndGradient;
+}
+
+// The told result of the outstanding trial. The gradient, when there is one, was
+// copied in by Solver::SetTrialGradient just before.
+struct TrialResult {
+  // f(x); NaN when the client told none. A non-finite value counts as failed.
+  double value = std::numeric_limits<double>::quiet_NaN();
+  bool has_gradient = false;
+  // The evaluation crashed or diverged: treated as f = +inf.
+  bool failed = false;
+};
+
+// Progress counters, readable at any time.
+struct Progress {
+  int64_t iterations = 0;
+  int64_t evaluations = 0;
+  double best_value = std::numeric_limits<double>::quiet_NaN();
+  double gradient_max_norm = std::numeric_limits<double>::quiet_NaN();
+  // Step length of the last accepted iteration (L-BFGS: stp; Adam: the lr used).
+  double last_step = std::numeric_limits<double>::quiet_NaN();
+};
+
+class Solver {
+ public:
+  virtual ~Solver() = default;
+
+  // "lbfgs", "adam", "adamw".
+  virtual std::string_view name() const = 0;
+  virtual int64_t dimension() const = 0;
+  // Precision in which the solver holds its points (trial points read back in
+  // this precision lose nothing).
+  virtual ScalarType state_type() const { return ScalarType::kFloat64; }
+
+  // True once the session has ended; summary() is then valid.
+  virtual bool finished() const = 0;
+  // What the outstanding trial wants. REQUIRES: !finished().
+  virtual Evaluation wants() const = 0;
+
+  // Writes the outstanding trial's point into `out` (dimension() elements).
+  virtual absl::Status ReadTrialPoint(const MutableVectorView& out) const = 0;
+  // Writes the best point so far (the last accepted iterate) into `out`.
+  virtual absl::Status ReadBestPoint(const MutableVectorView& out) const = 0;
+
+  // Copies a told gradient into the trial's slot. INVALID_ARGUMENT (naming the
+  // length or the first non-finite index) leaves the solver's state unchanged.
+  // REQUIRES: !finished().
+  virtual absl::Status SetTrialGradient(const ConstVectorView& gradient) = 0;
+  // Applies the result of the outstanding trial and prepares the next one (or
+  // finishes). REQUIRES: !finished(); a gradient was set if result.has_gradient.
+  virtual absl::Status Tell(const TrialResult& result) = 0;
+  // Ends the session now with TerminationReason::kStoppedByClient.
+  virtual void Stop() = 0;
+
+  virtual Progress progress() const = 0;
+  // REQUIRES: finished().
+  virtual const Summary& summary() const = 0;
+  // One line per resolved option, for Summary::FullReport.
+  virtual std::string OptionsReport() const = 0;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_SOLVER_H_

@@ -65,8 +65,9 @@ struct Reduction {
 };
 
 // Adds the partials in global block order, starting each sum at +0.0.
-// REQUIRES: every part has the same number of quantities; taken together (in any
-// order) the parts cover blocks 0..B-1 exactly once. Empty parts are allowed.
+// REQUIRES: every part has the same number of quantities; taken together (in
+// any order) the parts cover blocks 0..B-1 exactly once. Empty parts are
+// allowed.
 Reduction SumInBlockOrder(absl::Span<const BlockPartials* const> parts);
 
 // Sum of a[i]*b[i] for i in [0, len), with a fixed association: eight running

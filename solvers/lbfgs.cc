@@ -17,13 +17,18 @@ constexpr int64_t kMaxCount = int64_t{1} << 53;
 
 // scipy's messages (lbfgsb.f `task` strings; the limits come from
 // scipy/optimize/_lbfgsb_py.py).
-constexpr char kGradientMessage[] = "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL";
-constexpr char kFunctionMessage[] = "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH";
-constexpr char kIterationsMessage[] = "STOP: TOTAL NO. of ITERATIONS REACHED LIMIT";
-constexpr char kEvaluationsMessage[] = "STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS LIMIT";
+constexpr char kGradientMessage[] =
+    "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL";
+constexpr char kFunctionMessage[] =
+    "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH";
+constexpr char kIterationsMessage[] =
+    "STOP: TOTAL NO. of ITERATIONS REACHED LIMIT";
+constexpr char kEvaluationsMessage[] =
+    "STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS LIMIT";
 constexpr char kLineSearchMessage[] = "ABNORMAL_TERMINATION_IN_LNSRCH";
 
-absl::Status OutOfRange(absl::string_view field, double value, absl::string_view range) {
+absl::Status OutOfRange(absl::string_view field, double value,
+                        absl::string_view range) {
   return absl::InvalidArgumentError(
       absl::StrCat("lbfgs.", field, " is ", value, "; it must be in ", range));
 }
@@ -31,11 +36,14 @@ absl::Status OutOfRange(absl::string_view field, double value, absl::string_view
 }  // namespace
 
 absl::Status LbfgsOptions::Validate() const {
-  if (memory < 1 || memory > 1000) return OutOfRange("memory", memory, "[1, 1000]");
+  if (memory < 1 || memory > 1000)
+    return OutOfRange("memory", memory, "[1, 1000]");
   if (!(ftol >= 0 && ftol < 1)) return OutOfRange("ftol", ftol, "[0, 1)");
-  if (!(gtol >= 0 && std::isfinite(gtol))) return OutOfRange("gtol", gtol, "[0, inf)");
+  if (!(gtol >= 0 && std::isfinite(gtol)))
+    return OutOfRange("gtol", gtol, "[0, inf)");
   if (max_iterations < 1 || max_iterations > kMaxCount) {
-    return OutOfRange("max_iterations", static_cast<double>(max_iterations), "[1, 2^53]");
+    return OutOfRange("max_iterations", static_cast<double>(max_iterations),
+                      "[1, 2^53]");
   }
   if (max_evaluations < 1 || max_evaluations > kMaxCount) {
     return OutOfRange("max_evaluations", static_cast<double>(max_evaluations),
@@ -48,8 +56,9 @@ absl::Status LbfgsOptions::Validate() const {
     return OutOfRange("line_search_ftol", line_search.ftol, "(0, 0.5)");
   }
   if (!(line_search.gtol > line_search.ftol && line_search.gtol < 1)) {
-    return OutOfRange("line_search_gtol", line_search.gtol,
-                      absl::StrCat("(line_search_ftol = ", line_search.ftol, ", 1)"));
+    return OutOfRange(
+        "line_search_gtol", line_search.gtol,
+        absl::StrCat("(line_search_ftol = ", line_search.ftol, ", 1)"));
   }
   if (!(line_search.xtol >= 0 && line_search.xtol < 1)) {
     return OutOfRange("line_search_xtol", line_search.xtol, "[0, 1)");
@@ -73,24 +82,26 @@ absl::StatusOr<std::unique_ptr<Lbfgs>> Lbfgs::Create(
   OPTD_RETURN_IF_ERROR(options.Validate());
   if (x0.size() != vectors->dimension()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "x0 has ", x0.size(), " elements; the vectors have dimension ", vectors->dimension()));
+        "x0 has ", x0.size(), " elements; the vectors have dimension ",
+        vectors->dimension()));
   }
   for (int64_t i = 0; i < x0.size(); ++i) {
     if (!std::isfinite(x0.Get(i))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("x0[", i, "] is ", x0.Get(i), "; every element must be finite"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x0[", i, "] is ", x0.Get(i), "; every element must be finite"));
     }
   }
   OPTD_RETURN_IF_ERROR(vectors->SetTrialPoint(x0));
   return std::unique_ptr<Lbfgs>(new Lbfgs(options, std::move(vectors)));
 }
 
-absl::StatusOr<std::unique_ptr<Lbfgs>> Lbfgs::Create(const LbfgsOptions& options,
-                                                      const ConstVectorView& x0,
-                                                      int shards) {
+absl::StatusOr<std::unique_ptr<Lbfgs>> Lbfgs::Create(
+    const LbfgsOptions& options, const ConstVectorView& x0, int shards) {
   OPTD_RETURN_IF_ERROR(options.Validate());
-  OPTD_ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(x0.size(), shards));
-  return Create(options, x0, std::make_unique<LocalLbfgsVectors>(layout, options.memory));
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
+  return Create(options, x0,
+                std::make_unique<LocalLbfgsVectors>(layout, options.memory));
 }
 
 absl::Status Lbfgs::ReadTrialPoint(const MutableVectorView& out) const {
@@ -105,14 +116,17 @@ absl::Status Lbfgs::ReadBestPoint(const MutableVectorView& out) const {
 }
 
 absl::Status Lbfgs::SetTrialGradient(const ConstVectorView& gradient) {
-  if (finished()) return absl::FailedPreconditionError("the session has finished");
+  if (finished())
+    return absl::FailedPreconditionError("the session has finished");
   return vectors_->SetTrialGradient(gradient);
 }
 
 absl::Status Lbfgs::Tell(const TrialResult& result) {
-  if (finished()) return absl::FailedPreconditionError("the session has finished");
+  if (finished())
+    return absl::FailedPreconditionError("the session has finished");
   ++evaluations_;
-  return phase_ == Phase::kInitial ? TellInitial(result) : TellLineSearch(result);
+  return phase_ == Phase::kInitial ? TellInitial(result)
+                                   : TellLineSearch(result);
 }
 
 absl::Status Lbfgs::TellInitial(const TrialResult& result) {
@@ -146,9 +160,9 @@ double Lbfgs::Gram(int i, int j) const {
     if (i == 2 * k) return gg_;
     return i < k ? sg_(i) : yg_(i - k);
   }
-  if (j < k) return ss_(i, j);                  // s_i . s_j
-  if (i < k) return sy_(i, j - k);              // s_i . y_{j-k}
-  return yy_(i - k, j - k);                     // y . y
+  if (j < k) return ss_(i, j);      // s_i . s_j
+  if (i < k) return sy_(i, j - k);  // s_i . y_{j-k}
+  return yy_(i - k, j - k);         // y . y
 }
 
 std::vector<double> Lbfgs::TwoLoopCoefficients() const {
@@ -199,7 +213,8 @@ absl::Status Lbfgs::StartIteration() {
   // lnsrlb: the first iteration tries min(1/||d||, stpmax), later ones 1. On
   // the first iteration d = -g, so ||d||^2 = g.g.
   double stp = 1.0;
-  if (iterations_ == 0) stp = std::min(1.0 / std::sqrt(gg_), options_.line_search.stpmax);
+  if (iterations_ == 0)
+    stp = std::min(1.0 / std::sqrt(gg_), options_.line_search.stpmax);
   stp = std::max(stp, options_.line_search.stpmin);
   OPTD_RETURN_IF_ERROR(line_search_.Start(f_, gd_, stp, options_.line_search));
   line_search_evaluations_ = 0;
@@ -225,7 +240,8 @@ absl::Status Lbfgs::TellLineSearch(const TrialResult& result) {
   switch (state) {
     case LineSearchState::kEvaluate:
       // lbfgsb.f: the search fails when it would need evaluation maxls + 1.
-      if (line_search_evaluations_ >= options_.max_line_search) return LineSearchFailed();
+      if (line_search_evaluations_ >= options_.max_line_search)
+        return LineSearchFailed();
       return vectors_->FormTrial(line_search_.step());
     case LineSearchState::kConverged:
     case LineSearchState::kWarning:
@@ -311,7 +327,8 @@ absl::Status Lbfgs::AcceptStep() {
     Finish(TerminationReason::kMaxEvaluations, kEvaluationsMessage);
   } else if (gmax_ <= options_.gtol) {
     Finish(TerminationReason::kGradientTolerance, kGradientMessage);
-  } else if (f_old - f_ <= options_.ftol * std::max({std::fabs(f_old), std::fabs(f_), 1.0})) {
+  } else if (f_old - f_ <=
+             options_.ftol * std::max({std::fabs(f_old), std::fabs(f_), 1.0})) {
     Finish(TerminationReason::kFunctionTolerance, kFunctionMessage);
   } else {
     return StartIteration();
@@ -341,7 +358,8 @@ void Lbfgs::ClearMemory() {
 }
 
 void Lbfgs::Stop() {
-  if (!finished()) Finish(TerminationReason::kStoppedByClient, "STOP: REQUESTED BY CLIENT");
+  if (!finished())
+    Finish(TerminationReason::kStoppedByClient, "STOP: REQUESTED BY CLIENT");
 }
 
 void Lbfgs::Finish(TerminationReason reason, std::string message) {
@@ -370,10 +388,12 @@ Progress Lbfgs::progress() const {
 std::string Lbfgs::OptionsReport() const {
   return absl::StrFormat(
       "    memory %d, ftol %g, gtol %g, max_iterations %d, max_evaluations %d\n"
-      "    max_line_search %d, line search ftol %g gtol %g xtol %g, max_step %g\n",
+      "    max_line_search %d, line search ftol %g gtol %g xtol %g, max_step "
+      "%g\n",
       options_.memory, options_.ftol, options_.gtol, options_.max_iterations,
-      options_.max_evaluations, options_.max_line_search, options_.line_search.ftol,
-      options_.line_search.gtol, options_.line_search.xtol, options_.line_search.stpmax);
+      options_.max_evaluations, options_.max_line_search,
+      options_.line_search.ftol, options_.line_search.gtol,
+      options_.line_search.xtol, options_.line_search.stpmax);
 }
 
 }  // namespace optd

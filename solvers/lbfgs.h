@@ -14,7 +14,8 @@
 // order, so the iterates are bitwise identical for every K (DESIGN §3).
 //
 //   LbfgsOptions options;                      // scipy defaults
-//   auto solver = Lbfgs::Create(options, ConstVectorView::Float64(x0.data(), n));
+//   auto solver = Lbfgs::Create(options, ConstVectorView::Float64(x0.data(),
+//   n));
 //   ... drive it through the Solver interface (solver.h) ...
 //
 // Thread-safety: not thread-safe.
@@ -68,9 +69,8 @@ class Lbfgs : public Solver {
       const LbfgsOptions& options, const ConstVectorView& x0,
       std::unique_ptr<LbfgsVectors> vectors);
   // As above with `shards` in-process slices.
-  static absl::StatusOr<std::unique_ptr<Lbfgs>> Create(const LbfgsOptions& options,
-                                                        const ConstVectorView& x0,
-                                                        int shards = 1);
+  static absl::StatusOr<std::unique_ptr<Lbfgs>> Create(
+      const LbfgsOptions& options, const ConstVectorView& x0, int shards = 1);
 
   std::string_view name() const override { return "lbfgs"; }
   int64_t dimension() const override { return vectors_->dimension(); }
@@ -118,10 +118,10 @@ class Lbfgs : public Solver {
   double gg_ = 0.0;
 
   bool have_iterate_ = false;  // x0 was evaluated
-  double f_ = 0.0;         // value at the iterate
+  double f_ = 0.0;             // value at the iterate
   double last_step_ = std::numeric_limits<double>::quiet_NaN();
-  double gmax_ = 0.0;      // max |g_i| at the iterate
-  double gd_ = 0.0;        // g.d at the iterate, for the current direction
+  double gmax_ = 0.0;  // max |g_i| at the iterate
+  double gd_ = 0.0;    // g.d at the iterate, for the current direction
   MoreThuenteLineSearch line_search_;
   int line_search_evaluations_ = 0;
   // The reduction and value of the last finite trial of the current search.

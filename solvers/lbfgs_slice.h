@@ -27,7 +27,8 @@
 
 namespace optd {
 
-// Quantities returned by LbfgsSlice::ReduceTrial, in this order (k = pairs held):
+// Quantities returned by LbfgsSlice::ReduceTrial, in this order (k = pairs
+// held):
 //   [0]            g_trial . d
 //   [1]            g_trial . g_trial
 //   [2, 2+k)       g_trial . s_i
@@ -39,7 +40,9 @@ namespace optd {
 struct TrialDotLayout {
   int pairs = 0;
   bool with_candidate = false;
-  int quantities() const { return 2 + 2 * pairs + (with_candidate ? 5 + 4 * pairs : 0); }
+  int quantities() const {
+    return 2 + 2 * pairs + (with_candidate ? 5 + 4 * pairs : 0);
+  }
   int gd() const { return 0; }
   int gg() const { return 1; }
   int g_s(int i) const { return 2 + i; }
@@ -66,8 +69,8 @@ class LbfgsSlice {
 
   // x_trial <- this slice's part of `full` (a whole vector of the dimension).
   void SetTrialPoint(const ConstVectorView& full);
-  // g_trial <- this slice's part of `full`. Returns the global index of the first
-  // non-finite element of the range, or -1 if all are finite.
+  // g_trial <- this slice's part of `full`. Returns the global index of the
+  // first non-finite element of the range, or -1 if all are finite.
   int64_t SetTrialGradient(const ConstVectorView& full);
   // Writes x_trial (or x) into this slice's part of `full`.
   void ReadTrialPoint(const MutableVectorView& full) const;

@@ -16,7 +16,8 @@ namespace {
 using ::optd::testing::StatusIs;
 using ::testing::HasSubstr;
 
-using Objective = std::function<double(const Eigen::VectorXd&, Eigen::VectorXd*)>;
+using Objective =
+    std::function<double(const Eigen::VectorXd&, Eigen::VectorXd*)>;
 
 // Extended Rosenbrock (Moré, Garbow & Hillstrom 1981, problem 21).
 double ExtendedRosenbrock(const Eigen::VectorXd& x, Eigen::VectorXd* g) {
@@ -45,8 +46,9 @@ struct SolverRun {
 };
 
 // Drives a solver through the ask-tell interface until it finishes.
-SolverRun Drive(Solver& solver, const Objective& objective, bool record_trials = false,
-          const std::function<bool(int64_t)>& fail_at = nullptr) {
+SolverRun Drive(Solver& solver, const Objective& objective,
+                bool record_trials = false,
+                const std::function<bool(int64_t)>& fail_at = nullptr) {
   SolverRun run;
   const int64_t n = solver.dimension();
   Eigen::VectorXd x(n), g(n);
@@ -73,11 +75,13 @@ SolverRun Drive(Solver& solver, const Objective& objective, bool record_trials =
 
 TEST(Lbfgs, ConvergesOnRosenbrockWithDefaultOptions) {
   const Eigen::VectorXd x0 = RosenbrockStart(2);
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
   ASSERT_OK(solver);
   SolverRun run = Drive(**solver, ExtendedRosenbrock);
   // scipy 1.10 from the same start: 36 iterations, 44 evaluations,
-  // f = 2.8076500164141072e-12, "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH".
+  // f = 2.8076500164141072e-12, "CONVERGENCE:
+  // REL_REDUCTION_OF_F_<=_FACTR*EPSMCH".
   EXPECT_EQ(run.summary.reason, TerminationReason::kFunctionTolerance)
       << run.summary.FullReport();
   EXPECT_TRUE(run.summary.success());
@@ -97,18 +101,22 @@ TEST(Lbfgs, IteratesAreBitwiseIdenticalForOneToFourShards) {
   LbfgsOptions options;
   std::vector<SolverRun> runs;
   for (int shards = 1; shards <= 4; ++shards) {
-    auto solver = Lbfgs::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+    auto solver =
+        Lbfgs::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
     ASSERT_OK(solver);
     runs.push_back(Drive(**solver, ExtendedRosenbrock, /*record_trials=*/true));
   }
   for (int k = 1; k < 4; ++k) {
-    ASSERT_EQ(runs[k].trials.size(), runs[0].trials.size()) << "shards=" << k + 1;
+    ASSERT_EQ(runs[k].trials.size(), runs[0].trials.size())
+        << "shards=" << k + 1;
     for (size_t t = 0; t < runs[0].trials.size(); ++t) {
-      ASSERT_EQ(0, std::memcmp(runs[k].trials[t].data(), runs[0].trials[t].data(),
-                               sizeof(double) * n))
+      ASSERT_EQ(0, std::memcmp(runs[k].trials[t].data(),
+                               runs[0].trials[t].data(), sizeof(double) * n))
           << "trial " << t << " differs with " << k + 1 << " shards";
     }
-    EXPECT_EQ(std::memcmp(&runs[k].summary.value, &runs[0].summary.value, sizeof(double)), 0);
+    EXPECT_EQ(std::memcmp(&runs[k].summary.value, &runs[0].summary.value,
+                          sizeof(double)),
+              0);
   }
   EXPECT_TRUE(runs[0].summary.success()) << runs[0].summary.FullReport();
   EXPECT_GT(runs[0].trials.size(), 30u);
@@ -116,11 +124,12 @@ TEST(Lbfgs, IteratesAreBitwiseIdenticalForOneToFourShards) {
 
 TEST(Lbfgs, FailedEvaluationsBacktrackAndTheRunStillConverges) {
   const Eigen::VectorXd x0 = RosenbrockStart(2);
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
   ASSERT_OK(solver);
   // Every 7th evaluation "crashes".
   SolverRun run = Drive(**solver, ExtendedRosenbrock, false,
-                  [](int64_t i) { return i > 0 && i % 7 == 0; });
+                        [](int64_t i) { return i > 0 && i % 7 == 0; });
   EXPECT_TRUE(run.summary.success()) << run.summary.FullReport();
   EXPECT_NEAR(run.x[0], 1.0, 1e-3);
   EXPECT_GT(run.summary.failed_evaluations, 0);
@@ -128,28 +137,32 @@ TEST(Lbfgs, FailedEvaluationsBacktrackAndTheRunStillConverges) {
 
 TEST(Lbfgs, FailedStartingPointEndsTheSession) {
   const Eigen::VectorXd x0 = RosenbrockStart(2);
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
   ASSERT_OK(solver);
   TrialResult r;
   r.failed = true;
   ASSERT_OK((*solver)->Tell(r));
   EXPECT_TRUE((*solver)->finished());
   EXPECT_EQ((*solver)->summary().reason, TerminationReason::kEvaluationFailed);
-  EXPECT_THAT((*solver)->Tell(r), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                           HasSubstr("finished")));
+  EXPECT_THAT(
+      (*solver)->Tell(r),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("finished")));
 }
 
 TEST(Lbfgs, WrongGradientEndsInAbnormalTerminationNotALoop) {
   // A gradient of the wrong sign: no step along d decreases f, the search
   // fails, the memory is dropped, fails again along -g, and the session ends.
   const Eigen::VectorXd x0 = RosenbrockStart(2);
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
   ASSERT_OK(solver);
-  SolverRun run = Drive(**solver, [](const Eigen::VectorXd& x, Eigen::VectorXd* g) {
-    const double f = ExtendedRosenbrock(x, g);
-    *g = -*g;
-    return f;
-  });
+  SolverRun run =
+      Drive(**solver, [](const Eigen::VectorXd& x, Eigen::VectorXd* g) {
+        const double f = ExtendedRosenbrock(x, g);
+        *g = -*g;
+        return f;
+      });
   EXPECT_EQ(run.summary.reason, TerminationReason::kLineSearchFailed);
   EXPECT_EQ(run.summary.message, "ABNORMAL_TERMINATION_IN_LNSRCH");
   EXPECT_FALSE(run.summary.success());
@@ -178,7 +191,8 @@ TEST(Lbfgs, StopsAtIterationAndEvaluationLimits) {
 
 TEST(Lbfgs, ConvergesAtTheStartWhenTheGradientIsSmall) {
   const Eigen::VectorXd x0 = Eigen::VectorXd::Ones(2);
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
   ASSERT_OK(solver);
   SolverRun run = Drive(**solver, ExtendedRosenbrock);
   EXPECT_EQ(run.summary.reason, TerminationReason::kGradientTolerance);
@@ -188,7 +202,8 @@ TEST(Lbfgs, ConvergesAtTheStartWhenTheGradientIsSmall) {
 
 TEST(Lbfgs, StopEndsTheSessionAtOnce) {
   const Eigen::VectorXd x0 = RosenbrockStart(2);
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
   ASSERT_OK(solver);
   (*solver)->Stop();
   EXPECT_TRUE((*solver)->finished());
@@ -201,24 +216,34 @@ TEST(LbfgsOptions, ValidateNamesTheFieldAndTheRange) {
     const char* message;
   };
   const Case cases[] = {
-      {[](LbfgsOptions& o) { o.memory = 0; }, "lbfgs.memory is 0; it must be in [1, 1000]"},
+      {[](LbfgsOptions& o) { o.memory = 0; },
+       "lbfgs.memory is 0; it must be in [1, 1000]"},
       {[](LbfgsOptions& o) { o.memory = 1001; }, "lbfgs.memory is 1001"},
-      {[](LbfgsOptions& o) { o.ftol = -1; }, "lbfgs.ftol is -1; it must be in [0, 1)"},
+      {[](LbfgsOptions& o) { o.ftol = -1; },
+       "lbfgs.ftol is -1; it must be in [0, 1)"},
       {[](LbfgsOptions& o) { o.ftol = 1; }, "lbfgs.ftol is 1"},
       {[](LbfgsOptions& o) { o.gtol = -1e-3; }, "lbfgs.gtol is -0.001"},
       {[](LbfgsOptions& o) { o.gtol = NAN; }, "lbfgs.gtol is nan"},
-      {[](LbfgsOptions& o) { o.max_iterations = 0; }, "lbfgs.max_iterations is 0"},
-      {[](LbfgsOptions& o) { o.max_evaluations = -5; }, "lbfgs.max_evaluations is -5"},
-      {[](LbfgsOptions& o) { o.max_line_search = 0; }, "lbfgs.max_line_search is 0"},
-      {[](LbfgsOptions& o) { o.line_search.ftol = 0.5; }, "lbfgs.line_search_ftol is 0.5"},
-      {[](LbfgsOptions& o) { o.line_search.gtol = 1e-4; }, "lbfgs.line_search_gtol is 0.0001"},
-      {[](LbfgsOptions& o) { o.line_search.xtol = 1; }, "lbfgs.line_search_xtol is 1"},
-      {[](LbfgsOptions& o) { o.line_search.stpmax = 0; }, "lbfgs.max_step is 0"},
+      {[](LbfgsOptions& o) { o.max_iterations = 0; },
+       "lbfgs.max_iterations is 0"},
+      {[](LbfgsOptions& o) { o.max_evaluations = -5; },
+       "lbfgs.max_evaluations is -5"},
+      {[](LbfgsOptions& o) { o.max_line_search = 0; },
+       "lbfgs.max_line_search is 0"},
+      {[](LbfgsOptions& o) { o.line_search.ftol = 0.5; },
+       "lbfgs.line_search_ftol is 0.5"},
+      {[](LbfgsOptions& o) { o.line_search.gtol = 1e-4; },
+       "lbfgs.line_search_gtol is 0.0001"},
+      {[](LbfgsOptions& o) { o.line_search.xtol = 1; },
+       "lbfgs.line_search_xtol is 1"},
+      {[](LbfgsOptions& o) { o.line_search.stpmax = 0; },
+       "lbfgs.max_step is 0"},
   };
   for (const Case& c : cases) {
     LbfgsOptions o;
     c.mutate(o);
-    EXPECT_THAT(o.Validate(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)));
+    EXPECT_THAT(o.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr(c.message)));
   }
   EXPECT_OK(LbfgsOptions().Validate());
 }
@@ -226,18 +251,24 @@ TEST(LbfgsOptions, ValidateNamesTheFieldAndTheRange) {
 TEST(Lbfgs, RejectsNonFiniteStartAndBadGradients) {
   Eigen::VectorXd x0 = RosenbrockStart(3);
   x0[1] = INFINITY;
-  EXPECT_THAT(Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 3)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x0[1] is inf")));
+  EXPECT_THAT(
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x0[1] is inf")));
   x0[1] = 1;
-  auto solver = Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 3));
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 3));
   ASSERT_OK(solver);
   Eigen::VectorXd g(3);
   g << 1, 2, NAN;
-  EXPECT_THAT((*solver)->SetTrialGradient(ConstVectorView::Float64(g.data(), 3)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gradient[2] is nan")));
-  EXPECT_THAT((*solver)->SetTrialGradient(ConstVectorView::Float64(g.data(), 2)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("gradient has 2 elements; the session has dimension 3")));
+  EXPECT_THAT(
+      (*solver)->SetTrialGradient(ConstVectorView::Float64(g.data(), 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("gradient[2] is nan")));
+  EXPECT_THAT(
+      (*solver)->SetTrialGradient(ConstVectorView::Float64(g.data(), 2)),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("gradient has 2 elements; the session has dimension 3")));
   EXPECT_EQ((*solver)->progress().evaluations, 0);
 }
 

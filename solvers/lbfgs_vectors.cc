@@ -10,11 +10,12 @@ LocalLbfgsVectors::LocalLbfgsVectors(const ShardLayout& layout, int memory)
   for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, memory);
 }
 
-absl::Status LocalLbfgsVectors::CheckSize(int64_t size, const char* what) const {
+absl::Status LocalLbfgsVectors::CheckSize(int64_t size,
+                                          const char* what) const {
   if (size != layout_.dimension()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " has ", size,
-                                                   " elements; the session has dimension ",
-                                                   layout_.dimension()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " has ", size, " elements; the session has dimension ",
+        layout_.dimension()));
   }
   return absl::OkStatus();
 }
@@ -27,19 +28,22 @@ absl::Status LocalLbfgsVectors::SetTrialPoint(const ConstVectorView& full) {
 
 absl::Status LocalLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
   if (auto s = CheckSize(full.size(), "gradient"); !s.ok()) return s;
-  // Slices are in index order, so the first bad index found is the global first.
+  // Slices are in index order, so the first bad index found is the global
+  // first.
   for (LbfgsSlice& slice : slices_) {
     const int64_t bad = slice.SetTrialGradient(full);
     if (bad >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gradient[", bad, "] is ", full.Get(bad),
-          "; every gradient element must be finite (report a failed evaluation instead)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("gradient[", bad, "] is ", full.Get(bad),
+                       "; every gradient element must be finite (report a "
+                       "failed evaluation instead)"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status LocalLbfgsVectors::ReadTrialPoint(const MutableVectorView& full) const {
+absl::Status LocalLbfgsVectors::ReadTrialPoint(
+    const MutableVectorView& full) const {
   if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
   for (const LbfgsSlice& slice : slices_) slice.ReadTrialPoint(full);
   return absl::OkStatus();
@@ -62,7 +66,7 @@ absl::Status LocalLbfgsVectors::FormTrial(double stp) {
 }
 
 absl::StatusOr<Reduction> LocalLbfgsVectors::ReduceTrial(double stp,
-                                                          bool with_candidate) {
+                                                         bool with_candidate) {
   std::vector<BlockPartials> parts;
   parts.reserve(slices_.size());
   for (const LbfgsSlice& slice : slices_) {

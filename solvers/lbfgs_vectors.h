@@ -1,6 +1,6 @@
 // LbfgsVectors: every slice of one L-BFGS session's state, as seen by the
-// controller (lbfgs.h). Each operation is applied to all slices; reductions come
-// back combined in global block order (block_reduction.h), so results are
+// controller (lbfgs.h). Each operation is applied to all slices; reductions
+// come back combined in global block order (block_reduction.h), so results are
 // bitwise the same for any number of slices.
 //
 // LocalLbfgsVectors holds K slices in this process (K = 1 is the unsharded
@@ -43,7 +43,8 @@ class LbfgsVectors {
 
   virtual absl::Status SetDirection(absl::Span<const double> delta) = 0;
   virtual absl::Status FormTrial(double stp) = 0;
-  virtual absl::StatusOr<Reduction> ReduceTrial(double stp, bool with_candidate) = 0;
+  virtual absl::StatusOr<Reduction> ReduceTrial(double stp,
+                                                bool with_candidate) = 0;
   virtual absl::Status Accept(bool push_pair, double stp) = 0;
   virtual absl::Status ClearMemory() = 0;
 };
@@ -61,7 +62,8 @@ class LocalLbfgsVectors : public LbfgsVectors {
   absl::Status ReadPoint(const MutableVectorView& full) const override;
   absl::Status SetDirection(absl::Span<const double> delta) override;
   absl::Status FormTrial(double stp) override;
-  absl::StatusOr<Reduction> ReduceTrial(double stp, bool with_candidate) override;
+  absl::StatusOr<Reduction> ReduceTrial(double stp,
+                                        bool with_candidate) override;
   absl::Status Accept(bool push_pair, double stp) override;
   absl::Status ClearMemory() override;
 

@@ -7,8 +7,8 @@
 // boundaries, so the additions and their order are the same for every K: the
 // iterates are bitwise identical for K = 1, 2, 3, 4, ...
 //
-//   ShardLayout layout = ShardLayout::Make(/*dimension=*/10'000'000, /*shards=*/3);
-//   ShardRange r = layout.range(1);   // [r.begin, r.end)
+//   ShardLayout layout = ShardLayout::Make(/*dimension=*/10'000'000,
+//   /*shards=*/3); ShardRange r = layout.range(1);   // [r.begin, r.end)
 //
 // Thread-safety: immutable after Make(); safe to share.
 #ifndef OPTD_SOLVERS_SHARD_LAYOUT_H_
@@ -22,7 +22,8 @@
 namespace optd {
 
 // Elements per reduction block. A power of two large enough that a block's sum
-// is dominated by its arithmetic, small enough that many blocks balance K slices.
+// is dominated by its arithmetic, small enough that many blocks balance K
+// slices.
 inline constexpr int64_t kReductionBlock = 4096;
 
 // A contiguous range [begin, end) of vector elements.
@@ -30,7 +31,8 @@ struct ShardRange {
   int64_t begin = 0;
   int64_t end = 0;
   int64_t size() const { return end - begin; }
-  // Index of the first block of this range (begin is a multiple of kReductionBlock).
+  // Index of the first block of this range (begin is a multiple of
+  // kReductionBlock).
   int64_t first_block() const { return begin / kReductionBlock; }
   // Number of blocks the range covers (the last one may be short).
   int64_t num_blocks() const {
@@ -45,9 +47,9 @@ class ShardLayout {
  public:
   // Splits [0, dimension) into `shards` ranges of whole blocks, as evenly as
   // blocks allow: the first (blocks % shards) ranges get one block more, as
-  // DeepSpeed's partitioning gives the first ranks one element more. A range may
-  // be empty when there are fewer blocks than shards.
-  // REQUIRES: dimension >= 1, shards >= 1 (INVALID_ARGUMENT otherwise).
+  // DeepSpeed's partitioning gives the first ranks one element more. A range
+  // may be empty when there are fewer blocks than shards. REQUIRES: dimension
+  // >= 1, shards >= 1 (INVALID_ARGUMENT otherwise).
   static absl::StatusOr<ShardLayout> Make(int64_t dimension, int shards);
 
   int64_t dimension() const { return dimension_; }

@@ -12,8 +12,9 @@
 //   }
 //   std::cout << solver->summary().BriefReport();
 //
-// Solvers are pure computation: no I/O, no clocks, no threads. Their vectors live
-// in slices (shard_layout.h) reached through a solver-specific vectors interface.
+// Solvers are pure computation: no I/O, no clocks, no threads. Their vectors
+// live in slices (shard_layout.h) reached through a solver-specific vectors
+// interface.
 //
 // Thread-safety: not thread-safe; callers serialize access per solver.
 #ifndef OPTD_SOLVERS_SOLVER_H_
@@ -32,7 +33,13 @@
 namespace optd {
 
 // What a trial wants evaluated at its point.
-enum class Evaluation { kValue, kGradient, kValueAndGradient, kHessian, kHessianVector };
+enum class Evaluation {
+  kValue,
+  kGradient,
+  kValueAndGradient,
+  kHessian,
+  kHessianVector
+};
 
 inline bool WantsValue(Evaluation e) {
   return e == Evaluation::kValue || e == Evaluation::kValueAndGradient;
@@ -41,8 +48,8 @@ inline bool WantsGradient(Evaluation e) {
   return e == Evaluation::kGradient || e == Evaluation::kValueAndGradient;
 }
 
-// The told result of the outstanding trial. The gradient, when there is one, was
-// copied in by Solver::SetTrialGradient just before.
+// The told result of the outstanding trial. The gradient, when there is one,
+// was copied in by Solver::SetTrialGradient just before.
 struct TrialResult {
   // f(x); NaN when the client told none. A non-finite value counts as failed.
   double value = std::numeric_limits<double>::quiet_NaN();
@@ -57,7 +64,8 @@ struct Progress {
   int64_t evaluations = 0;
   double best_value = std::numeric_limits<double>::quiet_NaN();
   double gradient_max_norm = std::numeric_limits<double>::quiet_NaN();
-  // Step length of the last accepted iteration (L-BFGS: stp; Adam: the lr used).
+  // Step length of the last accepted iteration (L-BFGS: stp; Adam: the lr
+  // used).
   double last_step = std::numeric_limits<double>::quiet_NaN();
 };
 
@@ -87,7 +95,8 @@ class Solver {
   // REQUIRES: !finished().
   virtual absl::Status SetTrialGradient(const ConstVectorView& gradient) = 0;
   // Applies the result of the outstanding trial and prepares the next one (or
-  // finishes). REQUIRES: !finished(); a gradient was set if result.has_gradient.
+  // finishes). REQUIRES: !finished(); a gradient was set if
+  // result.has_gradient.
   virtual absl::Status Tell(const TrialResult& result) = 0;
   // Ends the session now with TerminationReason::kStoppedByClient.
   virtual void Stop() = 0;

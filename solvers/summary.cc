@@ -19,41 +19,55 @@ bool IsSuccess(TerminationReason reason) {
 
 std::string_view TerminationReasonName(TerminationReason reason) {
   switch (reason) {
-    case TerminationReason::kNone: return "NONE";
-    case TerminationReason::kGradientTolerance: return "GRADIENT_TOLERANCE";
-    case TerminationReason::kFunctionTolerance: return "FUNCTION_TOLERANCE";
-    case TerminationReason::kMaxIterations: return "MAX_ITERATIONS";
-    case TerminationReason::kMaxEvaluations: return "MAX_EVALUATIONS";
-    case TerminationReason::kLineSearchFailed: return "LINE_SEARCH_FAILED";
-    case TerminationReason::kEvaluationFailed: return "EVALUATION_FAILED";
-    case TerminationReason::kStoppedByClient: return "STOPPED_BY_CLIENT";
-    case TerminationReason::kMaxSteps: return "MAX_STEPS";
+    case TerminationReason::kNone:
+      return "NONE";
+    case TerminationReason::kGradientTolerance:
+      return "GRADIENT_TOLERANCE";
+    case TerminationReason::kFunctionTolerance:
+      return "FUNCTION_TOLERANCE";
+    case TerminationReason::kMaxIterations:
+      return "MAX_ITERATIONS";
+    case TerminationReason::kMaxEvaluations:
+      return "MAX_EVALUATIONS";
+    case TerminationReason::kLineSearchFailed:
+      return "LINE_SEARCH_FAILED";
+    case TerminationReason::kEvaluationFailed:
+      return "EVALUATION_FAILED";
+    case TerminationReason::kStoppedByClient:
+      return "STOPPED_BY_CLIENT";
+    case TerminationReason::kMaxSteps:
+      return "MAX_STEPS";
   }
   return "UNKNOWN";
 }
 
 std::string Summary::BriefReport() const {
-  return absl::StrFormat("%s n=%d: %s; %d iterations, %d evaluations, f=%.10g, max|g|=%.3g",
-                         solver, dimension, message, iterations, evaluations, value,
-                         gradient_max_norm);
+  return absl::StrFormat(
+      "%s n=%d: %s; %d iterations, %d evaluations, f=%.10g, max|g|=%.3g",
+      solver, dimension, message, iterations, evaluations, value,
+      gradient_max_norm);
 }
 
 std::string Summary::FullReport() const {
   std::string out = absl::StrCat(BriefReport(), "\n");
   absl::StrAppendFormat(&out, "  termination          %s (%s)\n",
-                        TerminationReasonName(reason), success() ? "success" : "no success");
+                        TerminationReasonName(reason),
+                        success() ? "success" : "no success");
   absl::StrAppendFormat(&out, "  initial value        %.17g\n", initial_value);
   absl::StrAppendFormat(&out, "  final value          %.17g\n", value);
-  absl::StrAppendFormat(&out, "  max |gradient|       %.6g\n", gradient_max_norm);
+  absl::StrAppendFormat(&out, "  max |gradient|       %.6g\n",
+                        gradient_max_norm);
   absl::StrAppendFormat(&out, "  iterations           %d\n", iterations);
-  absl::StrAppendFormat(&out, "  evaluations          %d (%d failed)\n", evaluations,
-                        failed_evaluations);
+  absl::StrAppendFormat(&out, "  evaluations          %d (%d failed)\n",
+                        evaluations, failed_evaluations);
   if (line_search_restarts > 0 || skipped_updates > 0) {
-    absl::StrAppendFormat(&out, "  line search restarts %d, skipped updates %d\n",
+    absl::StrAppendFormat(&out,
+                          "  line search restarts %d, skipped updates %d\n",
                           line_search_restarts, skipped_updates);
   }
   absl::StrAppendFormat(&out, "  wall time            %.6f s\n", wall_seconds);
-  if (!options_report.empty()) absl::StrAppend(&out, "  options\n", options_report);
+  if (!options_report.empty())
+    absl::StrAppend(&out, "  options\n", options_report);
   return out;
 }
 

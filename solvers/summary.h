@@ -15,15 +15,15 @@
 namespace optd {
 
 enum class TerminationReason {
-  kNone,                // still running
-  kGradientTolerance,   // max |g_i| <= gtol
-  kFunctionTolerance,   // relative reduction of f <= ftol
+  kNone,               // still running
+  kGradientTolerance,  // max |g_i| <= gtol
+  kFunctionTolerance,  // relative reduction of f <= ftol
   kMaxIterations,
   kMaxEvaluations,
-  kLineSearchFailed,    // twice in a row, the second time along -g
-  kEvaluationFailed,    // the starting point could not be evaluated
+  kLineSearchFailed,  // twice in a row, the second time along -g
+  kEvaluationFailed,  // the starting point could not be evaluated
   kStoppedByClient,
-  kMaxSteps,            // Adam's step budget
+  kMaxSteps,  // Adam's step budget
 };
 
 // True for the reasons that count as success (scipy's status 0, plus the
@@ -34,7 +34,8 @@ std::string_view TerminationReasonName(TerminationReason reason);
 
 struct Summary {
   TerminationReason reason = TerminationReason::kNone;
-  // scipy-style message, e.g. "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL".
+  // scipy-style message, e.g. "CONVERGENCE:
+  // NORM_OF_PROJECTED_GRADIENT_<=_PGTOL".
   std::string message;
   std::string solver;  // "lbfgs", "adam", "adamw"
   int64_t dimension = 0;
@@ -44,10 +45,11 @@ struct Summary {
   int64_t iterations = 0;
   int64_t evaluations = 0;
   int64_t failed_evaluations = 0;
-  int64_t line_search_restarts = 0;  // L-BFGS memory dropped after a failed search
-  int64_t skipped_updates = 0;       // pairs skipped by the curvature test
-  double wall_seconds = 0.0;         // filled in by whoever runs the clock
-  std::string options_report;        // the solver's OptionsReport()
+  int64_t line_search_restarts =
+      0;                        // L-BFGS memory dropped after a failed search
+  int64_t skipped_updates = 0;  // pairs skipped by the curvature test
+  double wall_seconds = 0.0;    // filled in by whoever runs the clock
+  std::string options_report;   // the solver's OptionsReport()
 
   bool success() const { return IsSuccess(reason); }
   // e.g. "lbfgs n=2: CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL; 36

@@ -3,8 +3,8 @@
 // aligned. Solvers copy through these views into their own slice storage, so
 // no per-element conversion happens outside the one copy each vector needs.
 //
-//   ConstVectorView g = ConstVectorView::Float32(bytes.data(), bytes.size() / 4);
-//   for (int64_t i = 0; i < g.size(); ++i) sum += g.Get(i);
+//   ConstVectorView g = ConstVectorView::Float32(bytes.data(), bytes.size() /
+//   4); for (int64_t i = 0; i < g.size(); ++i) sum += g.Get(i);
 //
 // Thread-safety: views are plain values; the viewed memory must outlive them.
 #ifndef OPTD_SOLVERS_VECTOR_VIEW_H_
@@ -54,8 +54,8 @@ class ConstVectorView {
   // The elements [begin, begin + count) as a view.
   ConstVectorView Subview(int64_t begin, int64_t count) const {
     const int64_t width = type_ == ScalarType::kFloat64 ? 8 : 4;
-    return ConstVectorView(static_cast<const char*>(data_) + width * begin, type_,
-                           count);
+    return ConstVectorView(static_cast<const char*>(data_) + width * begin,
+                           type_, count);
   }
 
  private:
@@ -121,7 +121,8 @@ void ConstVectorView::CopyTo(int64_t begin, int64_t count, T* out) const {
 }
 
 template <typename T>
-void MutableVectorView::CopyFrom(int64_t begin, int64_t count, const T* in) const {
+void MutableVectorView::CopyFrom(int64_t begin, int64_t count,
+                                 const T* in) const {
   if (type_ == ScalarType::kFloat64) {
     char* dst = static_cast<char*>(data_) + 8 * begin;
     if constexpr (sizeof(T) == 8) {

@@ -1,0 +1,188 @@
+#include "solvers/adam.h"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "solvers/status_macros.h"
+
+namespace optd {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+absl::Status OutOfRange(const char* prefix, absl::string_view field,
+                        double value, absl::string_view range) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(prefix, field, " is ", value, "; it must be in ", range));
+}
+
+}  // namespace
+
+AdamOptions AdamOptions::AdamW() {
+  AdamOptions options;
+  options.hyper.decoupled_weight_decay = true;
+  options.hyper.weight_decay = 1e-2;  // torch.optim.AdamW default
+  return options;
+}
+
+absl::Status AdamOptions::Validate() const {
+  const char* prefix = hyper.decoupled_weight_decay ? "adamw." : "adam.";
+  if (!(lr > 0 && std::isfinite(lr)))
+    return OutOfRange(prefix, "lr", lr, "(0, inf)");
+  if (!(max_grad_norm >= 0 && std::isfinite(max_grad_norm))) {
+    return OutOfRange(prefix, "max_grad_norm", max_grad_norm,
+                      "(0, inf), or unset");
+  }
+  if (max_steps < 0 || max_steps > (int64_t{1} << 53)) {
+    return OutOfRange(prefix, "max_steps", static_cast<double>(max_steps),
+                      "[0, 2^53]");
+  }
+  if (absl::Status s = hyper.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, s.message()));
+  }
+  return schedule.Validate(
+      lr, hyper.decoupled_weight_decay ? "adamw.schedule." : "adam.schedule.");
+}
+
+Adam::Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors)
+    : options_(options),
+      vectors_(std::move(vectors)),
+      last_value_(kNaN),
+      best_value_(kNaN),
+      gradient_max_norm_(kNaN),
+      last_lr_(kNaN) {
+  summary_.solver = std::string(name());
+  summary_.dimension = vectors_->dimension();
+  summary_.options_report = OptionsReport();
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  for (int64_t i = 0; i < x0.size(); ++i) {
+    const double v = x0.Get(i);
+    if (!std::isfinite(v) || (options.dtype == ScalarType::kFloat32 &&
+                              !std::isfinite(static_cast<float>(v)))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x0[", i, "] is ", v, "; every element must be finite",
+          options.dtype == ScalarType::kFloat32 ? " in float32" : ""));
+    }
+  }
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
+  std::unique_ptr<AdamVectors> vectors;
+  if (options.dtype == ScalarType::kFloat32) {
+    vectors = std::make_unique<LocalAdamVectors<float>>(layout,
+                                                        options.hyper.amsgrad);
+  } else {
+    vectors = std::make_unique<LocalAdamVectors<double>>(layout,
+                                                         options.hyper.amsgrad);
+  }
+  OPTD_RETURN_IF_ERROR(vectors->SetPoint(x0));
+  return std::unique_ptr<Adam>(new Adam(options, std::move(vectors)));
+}
+
+absl::Status Adam::ReadTrialPoint(const MutableVectorView& out) const {
+  return vectors_->ReadPoint(out);
+}
+
+absl::Status Adam::ReadBestPoint(const MutableVectorView& out) const {
+  return vectors_->ReadPoint(out);
+}
+
+absl::Status Adam::SetTrialGradient(const ConstVectorView& gradient) {
+  if (finished_)
+    return absl::FailedPreconditionError("the session has finished");
+  OPTD_ASSIGN_OR_RETURN(double max_abs, vectors_->SetGradient(gradient));
+  pending_gradient_max_norm_ = max_abs;
+  return absl::OkStatus();
+}
+
+absl::Status Adam::Tell(const TrialResult& result) {
+  if (finished_)
+    return absl::FailedPreconditionError("the session has finished");
+  ++evaluations_;
+  if (std::isfinite(result.value) && !result.failed) {
+    last_value_ = result.value;
+    if (!(best_value_ <= result.value)) best_value_ = result.value;
+  }
+  if (result.failed || !result.has_gradient) {
+    // No gradient, no step: the same point is handed out again.
+    ++summary_.failed_evaluations;
+    return absl::OkStatus();
+  }
+  gradient_max_norm_ = pending_gradient_max_norm_;
+  ++step_;
+  last_lr_ = ScheduledLearningRate(options_.schedule, options_.lr, step_);
+  AdamStepScalars scalars =
+      ComputeAdamStepScalars(options_.hyper, step_, last_lr_);
+  if (options_.max_grad_norm > 0) {
+    // torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6),
+    // applied when below 1. The norm is summed in double in block order
+    // (reproducible for any number of slices); torch sums in the gradient's
+    // dtype, so clipped float32 runs may differ from torch by rounding.
+    OPTD_ASSIGN_OR_RETURN(double squared, vectors_->GradientSquaredNorm());
+    const double coef = options_.max_grad_norm / (std::sqrt(squared) + 1e-6);
+    if (coef < 1.0) scalars.grad_scale = coef;
+  }
+  OPTD_RETURN_IF_ERROR(vectors_->Step(scalars));
+  if (options_.max_steps > 0 && step_ >= options_.max_steps) {
+    Finish(TerminationReason::kMaxSteps,
+           "STOP: MAXIMUM NUMBER OF STEPS REACHED");
+  }
+  return absl::OkStatus();
+}
+
+void Adam::Stop() {
+  if (!finished_)
+    Finish(TerminationReason::kStoppedByClient, "STOP: REQUESTED BY CLIENT");
+}
+
+void Adam::Finish(TerminationReason reason, std::string message) {
+  finished_ = true;
+  summary_.reason = reason;
+  summary_.message = std::move(message);
+  summary_.value = last_value_;
+  summary_.gradient_max_norm = gradient_max_norm_;
+  summary_.iterations = step_;
+  summary_.evaluations = evaluations_;
+}
+
+Progress Adam::progress() const {
+  Progress p;
+  p.iterations = step_;
+  p.evaluations = evaluations_;
+  p.best_value = best_value_;
+  p.gradient_max_norm = gradient_max_norm_;
+  p.last_step = last_lr_;
+  return p;
+}
+
+std::string Adam::OptionsReport() const {
+  const AdamHyper& h = options_.hyper;
+  std::string out = absl::StrFormat(
+      "    lr %g, betas (%g, %g), eps %g, weight_decay %g (%s), amsgrad %s\n",
+      options_.lr, h.beta1, h.beta2, h.eps, h.weight_decay,
+      h.decoupled_weight_decay ? "decoupled" : "L2", h.amsgrad ? "on" : "off");
+  absl::StrAppendFormat(
+      &out, "    state %s, max_grad_norm %g, max_steps %d\n",
+      options_.dtype == ScalarType::kFloat32 ? "float32" : "float64",
+      options_.max_grad_norm, options_.max_steps);
+  const LrScheduleOptions& s = options_.schedule;
+  if (s.warmup_steps > 0 || s.decay == LrScheduleOptions::Decay::kCosine) {
+    absl::StrAppendFormat(&out,
+                          "    schedule: warm-up %d steps from %g x lr, %s\n",
+                          s.warmup_steps, s.warmup_start_factor,
+                          s.decay == LrScheduleOptions::Decay::kCosine
+                              ? absl::StrFormat("cosine over %d steps to %g",
+                                                s.decay_steps, s.min_lr)
+                              : std::string("then constant"));
+  }
+  return out;
+}
+
+}  // namespace optd

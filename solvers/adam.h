@@ -1,0 +1,104 @@
+// Adam and AdamW as ask-tell solvers, with the semantics and defaults of
+// torch.optim.Adam / AdamW (torch 1.13, single-tensor CPU path; see
+// adam_kernel.h for the arithmetic), global-norm gradient clipping as
+// torch.nn.utils.clip_grad_norm_, and learning-rate schedules (lr_schedule.h).
+//
+// Every trial wants the gradient at the current parameters; a value may be told
+// too and is recorded. Each told gradient is one optimizer step. A failed tell
+// skips the step (the same point is handed out again).
+//
+// The state (x, m, v and, with amsgrad, max v) lives in slices
+// (shard_layout.h); the controller holds the step counter and scalars. The
+// update is elementwise; only clipping needs a reduction (sum of squares in
+// reproducible block order).
+//
+//   AdamOptions options = AdamOptions::AdamW();   // torch AdamW defaults
+//   options.lr = 3e-4;
+//   auto solver = Adam::Create(options, ConstVectorView::Float32(p0, n));
+//
+// Thread-safety: not thread-safe.
+#ifndef OPTD_SOLVERS_ADAM_H_
+#define OPTD_SOLVERS_ADAM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "solvers/adam_kernel.h"
+#include "solvers/adam_vectors.h"
+#include "solvers/lr_schedule.h"
+#include "solvers/solver.h"
+
+namespace optd {
+
+// AdamOptions: defaults are torch 1.13's torch.optim.Adam.
+struct AdamOptions {
+  // beta1, beta2, eps, weight_decay, amsgrad and Adam vs AdamW.
+  AdamHyper hyper;
+  // Learning rate (before the schedule). Default 1e-3 (torch); range (0, inf).
+  double lr = 1e-3;
+  // Clip the gradient to this global 2-norm before each step (torch
+  // clip_grad_norm_); 0 disables. Default 0; range [0, inf).
+  double max_grad_norm = 0.0;
+  LrScheduleOptions schedule;
+  // Precision of x, m and v. Default float64.
+  ScalarType dtype = ScalarType::kFloat64;
+  // Finish after this many steps; 0: never. Default 0; range [0, 2^53].
+  int64_t max_steps = 0;
+
+  // torch.optim.AdamW's defaults: decoupled decay with weight_decay 1e-2.
+  static AdamOptions AdamW();
+
+  // INVALID_ARGUMENT naming the field ("adam.lr"), its value and the range.
+  absl::Status Validate() const;
+};
+
+class Adam : public Solver {
+ public:
+  // A session starting at x0 (finite; rounded to float32 for a float32 state)
+  // with `shards` in-process slices.
+  static absl::StatusOr<std::unique_ptr<Adam>> Create(
+      const AdamOptions& options, const ConstVectorView& x0, int shards = 1);
+
+  std::string_view name() const override {
+    return options_.hyper.decoupled_weight_decay ? "adamw" : "adam";
+  }
+  int64_t dimension() const override { return vectors_->dimension(); }
+  ScalarType state_type() const override { return options_.dtype; }
+  bool finished() const override { return finished_; }
+  Evaluation wants() const override { return Evaluation::kGradient; }
+  absl::Status ReadTrialPoint(const MutableVectorView& out) const override;
+  absl::Status ReadBestPoint(const MutableVectorView& out) const override;
+  absl::Status SetTrialGradient(const ConstVectorView& gradient) override;
+  absl::Status Tell(const TrialResult& result) override;
+  void Stop() override;
+  Progress progress() const override;
+  const Summary& summary() const override { return summary_; }
+  std::string OptionsReport() const override;
+
+  const AdamOptions& options() const { return options_; }
+  // Optimizer steps taken (torch's `state['step']`).
+  int64_t step() const { return step_; }
+
+ private:
+  Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors);
+  void Finish(TerminationReason reason, std::string message);
+
+  AdamOptions options_;
+  std::unique_ptr<AdamVectors> vectors_;
+  bool finished_ = false;
+  int64_t step_ = 0;
+  int64_t evaluations_ = 0;
+  double last_value_;
+  double best_value_;
+  double gradient_max_norm_;
+  double pending_gradient_max_norm_ = 0.0;  // of the gradient set, not yet told
+  double last_lr_;
+  Summary summary_;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_ADAM_H_

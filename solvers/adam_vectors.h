@@ -1,0 +1,76 @@
+// AdamVectors: every slice of one Adam/AdamW session's state (x, m, v, and the
+// running max of v with amsgrad), as seen by the controller (adam.h). The
+// update is elementwise; the only reduction is the gradient's sum of squares
+// for global-norm clipping, summed in global block order (block_reduction.h)
+// so that it is bitwise the same for any number of slices.
+//
+// LocalAdamVectors<T> holds K slices in this process with state of type T
+// (float or double). A replica-spanning implementation forwards the same
+// operations to remote slices.
+//
+// Thread-safety: not thread-safe; the owning session serializes access.
+#ifndef OPTD_SOLVERS_ADAM_VECTORS_H_
+#define OPTD_SOLVERS_ADAM_VECTORS_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "solvers/adam_kernel.h"
+#include "solvers/block_reduction.h"
+#include "solvers/shard_layout.h"
+#include "solvers/vector_view.h"
+
+namespace optd {
+
+class AdamVectors {
+ public:
+  virtual ~AdamVectors() = default;
+  virtual int64_t dimension() const = 0;
+  virtual ScalarType type() const = 0;
+
+  // x <- full, rounded to the state type; m, v (and max v) <- 0.
+  virtual absl::Status SetPoint(const ConstVectorView& full) = 0;
+  // The told gradient, rounded to the state type (torch's grad has the
+  // parameter's dtype). INVALID_ARGUMENT naming the first element that is not
+  // finite in the state type; the state is unchanged. On success returns
+  // max_i |g_i|.
+  virtual absl::StatusOr<double> SetGradient(const ConstVectorView& full) = 0;
+  // Sum of g_i^2 over the last gradient, in double, in global block order.
+  virtual absl::StatusOr<double> GradientSquaredNorm() = 0;
+  // One update with these scalars on every slice.
+  virtual absl::Status Step(const AdamStepScalars& scalars) = 0;
+  virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
+};
+
+// The state of one contiguous range.
+template <typename T>
+struct AdamSlice {
+  ShardRange range;
+  std::vector<T> x, m, v, v_max, g;
+};
+
+template <typename T>
+class LocalAdamVectors : public AdamVectors {
+ public:
+  LocalAdamVectors(const ShardLayout& layout, bool amsgrad);
+
+  int64_t dimension() const override { return layout_.dimension(); }
+  ScalarType type() const override;
+  absl::Status SetPoint(const ConstVectorView& full) override;
+  absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
+  absl::StatusOr<double> GradientSquaredNorm() override;
+  absl::Status Step(const AdamStepScalars& scalars) override;
+  absl::Status ReadPoint(const MutableVectorView& full) const override;
+
+ private:
+  absl::Status CheckSize(int64_t size, const char* what) const;
+  ShardLayout layout_;
+  bool amsgrad_;
+  std::vector<AdamSlice<T>> slices_;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_ADAM_VECTORS_H_

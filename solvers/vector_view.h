@@ -95,6 +95,7 @@ class MutableVectorView {
 
 template <typename T>
 void ConstVectorView::CopyTo(int64_t begin, int64_t count, T* out) const {
+  if (count == 0) return;  // an empty slice may have out == nullptr
   if (type_ == ScalarType::kFloat64) {
     const char* src = static_cast<const char*>(data_) + 8 * begin;
     if constexpr (sizeof(T) == 8) {
@@ -123,6 +124,7 @@ void ConstVectorView::CopyTo(int64_t begin, int64_t count, T* out) const {
 template <typename T>
 void MutableVectorView::CopyFrom(int64_t begin, int64_t count,
                                  const T* in) const {
+  if (count == 0) return;  // an empty slice may have in == nullptr
   if (type_ == ScalarType::kFloat64) {
     char* dst = static_cast<char*>(data_) + 8 * begin;
     if constexpr (sizeof(T) == 8) {

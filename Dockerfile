@@ -1,0 +1,38 @@
+# optd container image: a multi-stage build on Debian bookworm.
+#   docker build -t optd .            (or: podman build --isolation=chroot -t optd .)
+#   docker run --rm -p 50051:50051 optd
+# The runtime stage has only the shared libraries optd and optctl need, runs
+# as an unprivileged user, and listens on all interfaces of the container.
+
+FROM debian:bookworm AS build
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends build-essential cmake ninja-build pkg-config \
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+      libabsl-dev libeigen3-dev libspdlog-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY proto proto
+COPY solvers solvers
+COPY server server
+COPY client client
+COPY bench bench
+RUN mkdir -p tests && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DOPTD_BUILD_TESTS=OFF \
+    && cmake --build /build --target optd optctl \
+    && strip /build/server/optd /build/client/optctl
+
+FROM debian:bookworm AS runtime
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends libgrpc++1.51 libgrpc29 libprotobuf32 libspdlog1.10 \
+      libabsl20220623 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/optd --create-home optd
+COPY --from=build /build/server/optd /build/client/optctl /usr/local/bin/
+USER 10001
+WORKDIR /var/lib/optd
+VOLUME ["/var/lib/optd"]
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
+  CMD ["optctl", "--server=127.0.0.1:50051", "health"]
+ENTRYPOINT ["optd", "--host=0.0.0.0", "--port=50051"]

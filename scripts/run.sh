@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, builds, starts the
+# optd server on 127.0.0.1:${OPTD_PORT:-50051}, runs a demo session (L-BFGS on
+# Rosenbrock) against it with `optctl demo`, and keeps the server in the
+# foreground until Ctrl-C (SIGINT/SIGTERM drain it cleanly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+port=${OPTD_PORT:-50051}
+build/server/optd --port="$port" "$@" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server' INT TERM
+for _ in $(seq 100); do
+  build/client/optctl --server="127.0.0.1:$port" health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+build/client/optctl --server="127.0.0.1:$port" demo
+echo "optd is serving on 127.0.0.1:$port (Ctrl-C to stop)"
+wait $server

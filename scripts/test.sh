@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): installs what is missing, builds, and
+# runs every test: the unit tests (label `unit`) on an AddressSanitizer +
+# UndefinedBehaviorSanitizer build, then the whole suite (unit, end-to-end with
+# real optd processes) on the RelWithDebInfo build that scripts/run.sh uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+echo "== build (ASan + UBSan): unit tests =="
+BUILD_DIR=build-asan CMAKE_ARGS="-DOPTD_SANITIZE=ON" \
+  NINJA_ARGS="solvers_test server_test" scripts/build.sh
+echo "== unit tests under ASan + UBSan =="
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
+
+echo "== build (RelWithDebInfo) =="
+scripts/build.sh
+echo "== all tests =="
+ctest --test-dir build --output-on-failure -j "$jobs"

@@ -54,6 +54,9 @@ struct TrialResult {
   // f(x); NaN when the client told none. A non-finite value counts as failed.
   double value = std::numeric_limits<double>::quiet_NaN();
   bool has_gradient = false;
+  // A Hessian (kHessian) or Hessian-vector product (kHessianVector) was set.
+  bool has_hessian = false;
+  bool has_hessian_vector = false;
   // The evaluation crashed or diverged: treated as f = +inf.
   bool failed = false;
 };
@@ -94,6 +97,19 @@ class Solver {
   // length or the first non-finite index) leaves the solver's state unchanged.
   // REQUIRES: !finished().
   virtual absl::Status SetTrialGradient(const ConstVectorView& gradient) = 0;
+  // For kHessianVector trials: writes the vector v of the wanted product.
+  virtual absl::Status ReadTrialVector(const MutableVectorView& out) const {
+    return absl::FailedPreconditionError("the outstanding trial wants no Hessian-vector product");
+  }
+  // For kHessian trials: copies the told dense Hessian (n*n, row-major).
+  // INVALID_ARGUMENT (length, non-finite element) leaves the state unchanged.
+  virtual absl::Status SetTrialHessian(const ConstVectorView& hessian) {
+    return absl::FailedPreconditionError("the outstanding trial wants no Hessian");
+  }
+  // For kHessianVector trials: copies the told product H(x) v (n elements).
+  virtual absl::Status SetTrialHessianVector(const ConstVectorView& product) {
+    return absl::FailedPreconditionError("the outstanding trial wants no Hessian-vector product");
+  }
   // Applies the result of the outstanding trial and prepares the next one (or
   // finishes). REQUIRES: !finished(); a gradient was set if
   // result.has_gradient.

@@ -105,14 +105,16 @@ absl::StatusOr<std::unique_ptr<Lbfgs>> Lbfgs::Create(
 }
 
 absl::Status Lbfgs::ReadTrialPoint(const MutableVectorView& out) const {
+  // Until x0 has been evaluated the only point is x0, held as the trial point
+  // (also when the session ended before that: stopped, or x0 failed).
+  if (!have_iterate_) return vectors_->ReadTrialPoint(out);
   return phase_ == Phase::kFinished ? vectors_->ReadPoint(out)
                                     : vectors_->ReadTrialPoint(out);
 }
 
 absl::Status Lbfgs::ReadBestPoint(const MutableVectorView& out) const {
-  // Before the first tell the only point is x0, which is the trial point.
-  return phase_ == Phase::kInitial ? vectors_->ReadTrialPoint(out)
-                                   : vectors_->ReadPoint(out);
+  return have_iterate_ ? vectors_->ReadPoint(out)
+                       : vectors_->ReadTrialPoint(out);
 }
 
 absl::Status Lbfgs::SetTrialGradient(const ConstVectorView& gradient) {

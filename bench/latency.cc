@@ -14,7 +14,8 @@
 //           gradient in, the 40 MB new parameters out (f32 bytes both ways)
 // and the echo of each. Last line:
 //   unary_p50_us=.. echo_unary_p50_us=.. unary_ratio=.. stream_p50_us=..
-//   echo_stream_p50_us=.. stream_ratio=.. adam1e7_ms=.. echo1e7_ms=.. adam_ratio=..
+//   echo_stream_p50_us=.. stream_ratio=.. adam1e7_ms=.. echo1e7_ms=..
+//   adam_ratio=..
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -46,12 +47,14 @@
 #define OPTD_BINARY "optd"
 #endif
 
-ABSL_FLAG(std::string, optd, OPTD_BINARY, "Path of the optd binary to benchmark.");
+ABSL_FLAG(std::string, optd, OPTD_BINARY,
+          "Path of the optd binary to benchmark.");
 ABSL_FLAG(int, steps, 2000, "Round trips measured per small-vector case.");
 ABSL_FLAG(int64_t, adam_n, 10'000'000, "Dimension of the large Adam case.");
 ABSL_FLAG(int, adam_steps, 8, "Adam steps measured in the large case.");
 ABSL_FLAG(bool, echo_server, false, "Internal: run as the echo server.");
-ABSL_FLAG(std::string, port_file, "", "Internal: where the echo server writes its port.");
+ABSL_FLAG(std::string, port_file, "",
+          "Internal: where the echo server writes its port.");
 
 namespace {
 
@@ -81,7 +84,8 @@ class EchoService final : public optd::bench::Echo::CallbackService {
 
   grpc::ServerBidiReactor<v1::OptimizeRequest, v1::OptimizeResponse>* Optimize(
       grpc::CallbackServerContext*) override {
-    class Reactor : public grpc::ServerBidiReactor<v1::OptimizeRequest, v1::OptimizeResponse> {
+    class Reactor : public grpc::ServerBidiReactor<v1::OptimizeRequest,
+                                                   v1::OptimizeResponse> {
      public:
       Reactor() { StartRead(&request_); }
       void OnReadDone(bool ok) override {
@@ -92,7 +96,9 @@ class EchoService final : public optd::bench::Echo::CallbackService {
         StartWrite(&response_);
       }
       void OnWriteDone(bool ok) override {
-        if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
+        if (!ok)
+          return Finish(
+              grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
         StartRead(&request_);
       }
       void OnDone() override { delete this; }
@@ -109,7 +115,8 @@ int RunEchoServer() {
   EchoService service;
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
   builder.SetMaxReceiveMessageSize(kMaxMessage);
   builder.SetMaxSendMessageSize(kMaxMessage);
   builder.RegisterService(&service);
@@ -138,12 +145,14 @@ struct Child {
   }
 };
 
-bool Spawn(std::vector<std::string> args, const std::string& port_file, Child* child) {
+bool Spawn(std::vector<std::string> args, const std::string& port_file,
+           Child* child) {
   std::remove(port_file.c_str());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (posix_spawn(&child->pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawn(&child->pid, argv[0], nullptr, nullptr, argv.data(),
+                  environ) != 0) {
     std::fprintf(stderr, "cannot start %s\n", argv[0]);
     return false;
   }
@@ -194,7 +203,8 @@ double Rosenbrock(const v1::Vector& xv, v1::TellRequest* tell) {
 
 v1::CreateSessionRequest RosenbrockSession(int n) {
   v1::CreateSessionRequest create;
-  for (int i = 0; i < n; ++i) create.mutable_x0()->add_values(i % 2 ? 1.0 : -1.2);
+  for (int i = 0; i < n; ++i)
+    create.mutable_x0()->add_values(i % 2 ? 1.0 : -1.2);
   create.mutable_lbfgs();
   return create;
 }
@@ -245,11 +255,13 @@ std::vector<double> OptdStream(v1::Optimizer::Stub& stub, int steps) {
     v1::OptimizeRequest open;
     *open.mutable_create() = RosenbrockSession(10);
     v1::OptimizeResponse response;
-    if (!stream->Write(open) || !stream->Read(&response) || response.trials_size() == 0) {
+    if (!stream->Write(open) || !stream->Read(&response) ||
+        response.trials_size() == 0) {
       std::fprintf(stderr, "Optimize: cannot open a session\n");
       std::exit(1);
     }
-    while (static_cast<int>(samples.size()) < steps && response.trials_size() > 0) {
+    while (static_cast<int>(samples.size()) < steps &&
+           response.trials_size() > 0) {
       v1::OptimizeRequest request;
       v1::TellRequest* tell = request.mutable_tell();
       tell->set_trial_id(response.trials(0).trial_id());
@@ -258,7 +270,8 @@ std::vector<double> OptdStream(v1::Optimizer::Stub& stub, int steps) {
       if (!stream->Write(request) || !stream->Read(&response)) break;
       samples.push_back(Micros(Clock::now() - t0));
       if (response.error_code() != 0) {
-        std::fprintf(stderr, "Optimize: %s\n", response.error_message().c_str());
+        std::fprintf(stderr, "Optimize: %s\n",
+                     response.error_message().c_str());
         std::exit(1);
       }
     }
@@ -328,7 +341,8 @@ std::vector<double> OptdAdam(v1::Optimizer::Stub& stub, int64_t n, int steps,
   v1::CreateSessionResponse created;
   grpc::Status s = stub.CreateSession(&cc, create, &created);
   if (!s.ok()) {
-    std::fprintf(stderr, "CreateSession(adam): %s\n", s.error_message().c_str());
+    std::fprintf(stderr, "CreateSession(adam): %s\n",
+                 s.error_message().c_str());
     std::exit(1);
   }
   uint64_t trial_id = created.trials(0).trial_id();
@@ -385,10 +399,11 @@ int main(int argc, char** argv) {
   char dir_template[] = "/tmp/optd-bench-XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   Child optd, echo;
-  if (!Spawn({absl::GetFlag(FLAGS_optd), "--port=0", "--port_file=" + dir + "/optd.port",
-              "--log_level=warn"},
+  if (!Spawn({absl::GetFlag(FLAGS_optd), "--port=0",
+              "--port_file=" + dir + "/optd.port", "--log_level=warn"},
              dir + "/optd.port", &optd) ||
-      !Spawn({"/proc/self/exe", "--echo_server", "--port_file=" + dir + "/echo.port"},
+      !Spawn({"/proc/self/exe", "--echo_server",
+              "--port_file=" + dir + "/echo.port"},
              dir + "/echo.port", &echo)) {
     return 1;
   }
@@ -406,22 +421,30 @@ int main(int argc, char** argv) {
   EchoStream(*echo_stub, 200);
   const double echo_stream = Percentile(EchoStream(*echo_stub, steps), 0.5);
   const double stream = Percentile(OptdStream(*optd_stub, steps), 0.5);
-  std::printf("n=10 round trip p50: unary %.1f us (echo %.1f), stream %.1f us (echo %.1f)\n",
-              unary, echo_unary, stream, echo_stream);
+  std::printf(
+      "n=10 round trip p50: unary %.1f us (echo %.1f), stream %.1f us (echo "
+      "%.1f)\n",
+      unary, echo_unary, stream, echo_stream);
 
   const int64_t n = absl::GetFlag(FLAGS_adam_n);
   const int adam_steps = absl::GetFlag(FLAGS_adam_steps);
   const std::string gradient = RandomF32Bytes(n, 2);
-  const double echo_large = Percentile(EchoLarge(*echo_stub, adam_steps, gradient), 0.5);
-  const double adam = Percentile(OptdAdam(*optd_stub, n, adam_steps, gradient), 0.5);
-  std::printf("Adam n=%lld float32 step p50: %.1f ms (echo of the same payload %.1f ms)\n",
-              static_cast<long long>(n), adam, echo_large);
+  const double echo_large =
+      Percentile(EchoLarge(*echo_stub, adam_steps, gradient), 0.5);
+  const double adam =
+      Percentile(OptdAdam(*optd_stub, n, adam_steps, gradient), 0.5);
+  std::printf(
+      "Adam n=%lld float32 step p50: %.1f ms (echo of the same payload %.1f "
+      "ms)\n",
+      static_cast<long long>(n), adam, echo_large);
 
   std::printf(
-      "unary_p50_us=%.1f echo_unary_p50_us=%.1f unary_ratio=%.3f stream_p50_us=%.1f "
-      "echo_stream_p50_us=%.1f stream_ratio=%.3f adam1e7_ms=%.1f echo1e7_ms=%.1f "
+      "unary_p50_us=%.1f echo_unary_p50_us=%.1f unary_ratio=%.3f "
+      "stream_p50_us=%.1f "
+      "echo_stream_p50_us=%.1f stream_ratio=%.3f adam1e7_ms=%.1f "
+      "echo1e7_ms=%.1f "
       "adam_ratio=%.3f\n",
-      unary, echo_unary, unary / echo_unary, stream, echo_stream, stream / echo_stream, adam,
-      echo_large, adam / echo_large);
+      unary, echo_unary, unary / echo_unary, stream, echo_stream,
+      stream / echo_stream, adam, echo_large, adam / echo_large);
   return 0;
 }

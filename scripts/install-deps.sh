@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages optd needs to build, run and test, if any are
 # missing. Safe to run again: it does nothing when everything is there.
+#   scripts/install-deps.sh          # build, run and test
 set -euo pipefail
 
 packages=(
+  # C++ build
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev
+  # Python client, its tests and examples (always /usr/bin/python3)
+  python3 python3-grpcio python3-protobuf python3-numpy python3-scipy
+  python3-torch python3-sklearn
 )
+# Node.js for the JavaScript example: Debian's nodejs + npm unless a node with
+# npm is already there (e.g. NodeSource's, which conflicts with Debian's npm).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,7 +12,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 echo "== build (ASan + UBSan): unit tests =="
 BUILD_DIR=build-asan CMAKE_ARGS="-DOPTD_SANITIZE=ON" \
-  NINJA_ARGS="solvers_test server_test" scripts/build.sh
+  NINJA_ARGS="solvers_test server_test client_test" scripts/build.sh
 echo "== unit tests under ASan + UBSan =="
 ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
 

@@ -1,0 +1,174 @@
+#include "client/client.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/status_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace optd::client {
+namespace {
+
+// The deadline `timeout` from now, or none for an infinite timeout.
+void SetTimeout(absl::Duration timeout, grpc::ClientContext* context) {
+  if (timeout == absl::InfiniteDuration()) return;
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+absl::Status ValidateOptions(const ClientOptions& options) {
+  if (options.max_message_bytes < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ClientOptions.max_message_bytes = ", options.max_message_bytes,
+        " is outside [1, 2^31 - 1]"));
+  }
+  if (options.call_timeout <= absl::ZeroDuration() ||
+      options.stream_timeout <= absl::ZeroDuration() ||
+      options.connect_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "ClientOptions: call_timeout and stream_timeout must be positive, "
+        "connect_timeout non-negative");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view ServingStatusName(ServingStatus status) {
+  switch (status) {
+    case ServingStatus::kServing:
+      return "SERVING";
+    case ServingStatus::kNotServing:
+      return "NOT_SERVING";
+    case ServingStatus::kServiceUnknown:
+      return "SERVICE_UNKNOWN";
+    case ServingStatus::kUnknown:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel,
+               const ClientOptions& options)
+    : channel_(std::move(channel)),
+      stub_(v1::Optimizer::NewStub(channel_)),
+      options_(options) {}
+
+absl::StatusOr<Client> Client::Connect(const std::string& address,
+                                       const ClientOptions& options) {
+  if (address.empty()) {
+    return absl::InvalidArgumentError("server address is empty");
+  }
+  OPTD_CLIENT_RETURN_IF_ERROR(ValidateOptions(options));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options.credentials != nullptr ? options.credentials
+                                     : grpc::InsecureChannelCredentials();
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(address, credentials, args);
+  if (options.connect_timeout > absl::ZeroDuration() &&
+      !channel->WaitForConnected(
+          absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to optd at ", address, " within ",
+                     absl::FormatDuration(options.connect_timeout),
+                     "; is the server running and the address right?"));
+  }
+  return Client(std::move(channel), options);
+}
+
+Client Client::FromChannel(std::shared_ptr<grpc::Channel> channel,
+                           const ClientOptions& options) {
+  return Client(std::move(channel), options);
+}
+
+void Client::PrepareUnaryContext(grpc::ClientContext* context) const {
+  SetTimeout(options_.call_timeout, context);
+  if (!options_.bearer_token.empty()) {
+    context->AddMetadata("authorization",
+                         absl::StrCat("Bearer ", options_.bearer_token));
+  }
+}
+
+void Client::PrepareStreamContext(grpc::ClientContext* context) const {
+  SetTimeout(options_.stream_timeout, context);
+  if (!options_.bearer_token.empty()) {
+    context->AddMetadata("authorization",
+                         absl::StrCat("Bearer ", options_.bearer_token));
+  }
+}
+
+absl::StatusOr<ServingStatus> Client::Health(const std::string& service) const {
+  std::unique_ptr<grpc::health::v1::Health::Stub> health =
+      grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(health->Check(&context, request, &response)));
+  switch (response.status()) {
+    case grpc::health::v1::HealthCheckResponse::SERVING:
+      return ServingStatus::kServing;
+    case grpc::health::v1::HealthCheckResponse::NOT_SERVING:
+      return ServingStatus::kNotServing;
+    case grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN:
+      return ServingStatus::kServiceUnknown;
+    default:
+      return ServingStatus::kUnknown;
+  }
+}
+
+absl::StatusOr<std::vector<v1::Session>> Client::ListSessions(
+    const v1::ListSessionsRequest& request) const {
+  std::vector<v1::Session> sessions;
+  v1::ListSessionsRequest page_request = request;
+  while (true) {
+    grpc::ClientContext context;
+    PrepareUnaryContext(&context);
+    v1::ListSessionsResponse response;
+    OPTD_CLIENT_RETURN_IF_ERROR(
+        FromGrpcStatus(stub_->ListSessions(&context, page_request, &response)));
+    for (v1::Session& session : *response.mutable_sessions()) {
+      sessions.push_back(std::move(session));
+    }
+    if (response.next_page_token().empty()) break;
+    page_request.set_page_token(response.next_page_token());
+  }
+  return sessions;
+}
+
+absl::StatusOr<v1::Session> Client::GetSession(const std::string& session_id,
+                                               bool include_x) const {
+  v1::GetSessionRequest request;
+  request.set_session_id(session_id);
+  request.set_include_x(include_x);
+  return GetSession(request);
+}
+
+absl::StatusOr<v1::Session> Client::GetSession(
+    const v1::GetSessionRequest& request) const {
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::Session session;
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->GetSession(&context, request, &session)));
+  return session;
+}
+
+absl::Status Client::DeleteSession(const std::string& session_id) const {
+  v1::DeleteSessionRequest request;
+  request.set_session_id(session_id);
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::DeleteSessionResponse response;
+  return FromGrpcStatus(stub_->DeleteSession(&context, request, &response));
+}
+
+}  // namespace optd::client

@@ -1,0 +1,349 @@
+// optctl: the command-line client of an optd server.
+//
+//   optctl --server=localhost:50051 health
+//   optctl list
+//   optctl get rosen-1 --json
+//   optctl watch rosen-1 --interval=2s
+//   optctl demo --n=100
+//
+// Exit status 0 on success; 1 on any error, printed on stderr as
+// "CODE: message" (e.g. "NOT_FOUND: session \"x\" not found").
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "client/minimize.h"
+#include "client/session.h"
+#include "client/vector_codec.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+ABSL_FLAG(std::string, server, "localhost:50051",
+          "Address of the optd server, host:port.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
+          "Deadline of each call to the server.");
+ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
+          "How long to wait for the server to accept the connection.");
+ABSL_FLAG(bool, json, false,
+          "get: print the Session message as JSON (protobuf's JSON mapping).");
+ABSL_FLAG(bool, include_x, false, "get: include the best point so far.");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
+          "watch: time between two polls of the session.");
+ABSL_FLAG(int, n, 2,
+          "demo: dimension of the extended Rosenbrock function (even, >= 2).");
+
+namespace optd::client {
+namespace {
+
+constexpr char kUsage[] = R"(command-line client of an optd optimization server.
+
+Usage: optctl [--server=HOST:PORT] COMMAND [ARG] [FLAGS]
+
+Commands:
+  health      Checks the server with grpc.health.v1 and prints its status
+              (SERVING). Fails unless the server is SERVING.
+  list        Lists every session as a table: id, solver, state, dimension n,
+              iterations, evaluations and best value.
+  get ID      Prints session ID: state, counters, best value, options, recent
+              history and, once ended, the summary. --json prints the
+              optd.v1.Session message in protobuf's JSON mapping instead;
+              --include_x adds the best point.
+  delete ID   Deletes session ID (ending it if it runs) and frees it.
+  watch ID    Polls session ID every --interval and prints a progress line
+              whenever it advances, until the session ends; then prints the
+              summary.
+  demo        Minimizes the Rosenbrock function from (-1.2, 1) with L-BFGS
+              through the server's Optimize stream and prints the brief
+              report and the final x; --n=N runs the extended Rosenbrock
+              function in N (even) dimensions from (-1.2, 1, -1.2, 1, ...).
+              Exits 0 when the session converges. The session is kept (see
+              optctl get/delete).
+
+Exit status: 0 on success, 1 on error; errors are printed on stderr as
+"CODE: message", CODE being the gRPC status code (e.g. NOT_FOUND).)";
+
+// "RUNNING" for SESSION_STATE_RUNNING.
+std::string StateName(v1::SessionState state) {
+  return std::string(
+      absl::StripPrefix(v1::SessionState_Name(state), "SESSION_STATE_"));
+}
+
+std::string FormatNumber(double x) {
+  return std::isnan(x) ? "-" : absl::StrFormat("%.6g", x);
+}
+
+// "[1, 1]", or the first and last few elements of a long vector.
+std::string FormatVector(const std::vector<double>& x) {
+  constexpr size_t kShown = 6;
+  auto format = [](std::string* out, double v) {
+    absl::StrAppend(out, absl::StrFormat("%.10g", v));
+  };
+  if (x.size() <= 2 * kShown) {
+    return absl::StrCat("[", absl::StrJoin(x, ", ", format), "]");
+  }
+  return absl::StrCat(
+      "[", absl::StrJoin(x.begin(), x.begin() + kShown, ", ", format),
+      ", ... (", x.size() - 2 * kShown, " more) ..., ",
+      absl::StrJoin(x.end() - kShown, x.end(), ", ", format), "]");
+}
+
+absl::StatusOr<Client> ConnectFromFlags() {
+  ClientOptions options;
+  options.call_timeout = absl::GetFlag(FLAGS_timeout);
+  options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  return Client::Connect(absl::GetFlag(FLAGS_server), options);
+}
+
+absl::Status Health(const Client& client, const std::string&) {
+  absl::StatusOr<ServingStatus> status = client.Health();
+  if (!status.ok()) return status.status();
+  std::cout << ServingStatusName(*status) << "\n";
+  if (*status != ServingStatus::kServing) {
+    return absl::UnavailableError(
+        absl::StrCat("optd at ", absl::GetFlag(FLAGS_server), " is ",
+                     ServingStatusName(*status)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status List(const Client& client, const std::string&) {
+  absl::StatusOr<std::vector<v1::Session>> sessions = client.ListSessions();
+  if (!sessions.ok()) return sessions.status();
+  size_t id_width = 2;
+  for (const v1::Session& s : *sessions) {
+    id_width = std::max(id_width, s.session_id().size());
+  }
+  const std::string row =
+      absl::StrCat("%-", id_width, "s  %-6s  %-13s  %8s  %10s  %11s  %s\n");
+  const auto format =
+      absl::ParsedFormat<'s', 's', 's', 's', 's', 's', 's'>::New(row);
+  std::cout << absl::StrFormat(*format, "ID", "SOLVER", "STATE", "N",
+                               "ITERATIONS", "EVALUATIONS", "BEST VALUE");
+  for (const v1::Session& s : *sessions) {
+    std::cout << absl::StrFormat(
+        *format, s.session_id(), s.solver(), StateName(s.state()),
+        absl::StrCat(s.dimension()), absl::StrCat(s.iterations()),
+        absl::StrCat(s.evaluations()), FormatNumber(s.best_value()));
+  }
+  return absl::OkStatus();
+}
+
+void PrintSession(const v1::Session& s) {
+  using google::protobuf::util::TimeUtil;
+  auto line = [](absl::string_view key, absl::string_view value) {
+    std::cout << absl::StrFormat("%-13s %s\n", key, value);
+  };
+  line("session", s.session_id());
+  line("solver", s.solver());
+  line("state", StateName(s.state()));
+  line("dimension", absl::StrCat(s.dimension()));
+  if (!s.labels().empty()) {
+    const std::map<std::string, std::string> labels(s.labels().begin(),
+                                                    s.labels().end());
+    line("labels", absl::StrJoin(labels, ", ", absl::PairFormatter("=")));
+  }
+  line("created", TimeUtil::ToString(s.create_time()));
+  line("updated", TimeUtil::ToString(s.update_time()));
+  line("iterations", absl::StrCat(s.iterations()));
+  line("evaluations", absl::StrCat(s.evaluations()));
+  line("best value", FormatNumber(s.best_value()));
+  line("max |g|", FormatNumber(s.gradient_max_norm()));
+  if (s.pending_trial_ids_size() > 0) {
+    line("pending",
+         absl::StrCat("trial ", absl::StrJoin(s.pending_trial_ids(), ", ")));
+  }
+  switch (s.options_case()) {
+    case v1::Session::kLbfgs:
+      line("options", s.lbfgs().ShortDebugString());
+      break;
+    case v1::Session::kAdam:
+      line("options", s.adam().ShortDebugString());
+      break;
+    case v1::Session::kAdamw:
+      line("options", s.adamw().ShortDebugString());
+      break;
+    default:
+      break;
+  }
+  if (s.has_best_x()) {
+    absl::StatusOr<std::vector<double>> x = DecodeVector(s.best_x());
+    line("best x", x.ok() ? FormatVector(*x) : x.status().ToString());
+  }
+  const int kHistoryShown = 5;
+  for (int i = std::max(0, s.history_size() - kHistoryShown);
+       i < s.history_size(); ++i) {
+    const v1::HistoryEntry& h = s.history(i);
+    line(
+        i == std::max(0, s.history_size() - kHistoryShown) ? "history" : "",
+        absl::StrFormat("iteration %d, %d evaluations, f=%s, max|g|=%s, "
+                        "step %s",
+                        h.iteration(), h.evaluations(), FormatNumber(h.value()),
+                        FormatNumber(h.gradient_max_norm()),
+                        FormatNumber(h.step_length())));
+  }
+  if (s.has_summary()) line("summary", s.summary().brief_report());
+}
+
+absl::Status Get(const Client& client, const std::string& id) {
+  v1::GetSessionRequest request;
+  request.set_session_id(id);
+  request.set_include_x(absl::GetFlag(FLAGS_include_x));
+  // Packed doubles, so that the JSON shows numbers rather than base64.
+  request.set_encoding(v1::VECTOR_ENCODING_VALUES);
+  absl::StatusOr<v1::Session> session = client.GetSession(request);
+  if (!session.ok()) return session.status();
+  if (!absl::GetFlag(FLAGS_json)) {
+    PrintSession(*session);
+    return absl::OkStatus();
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(*session, &json, options);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("JSON: ", status.ToString()));
+  }
+  std::cout << json;
+  return absl::OkStatus();
+}
+
+absl::Status Delete(const Client& client, const std::string& id) {
+  absl::Status status = client.DeleteSession(id);
+  if (status.ok()) std::cout << "deleted " << id << "\n";
+  return status;
+}
+
+absl::Status Watch(const Client& client, const std::string& id) {
+  const absl::Duration interval = absl::GetFlag(FLAGS_interval);
+  int64_t last_evaluations = -1;
+  while (true) {
+    absl::StatusOr<v1::Session> s = client.GetSession(id);
+    if (!s.ok()) return s.status();
+    if (s->evaluations() != last_evaluations) {
+      last_evaluations = s->evaluations();
+      std::cout << absl::StrFormat(
+                       "%s  %s  iteration %d  evaluations %d  best value %s  "
+                       "max|g| %s",
+                       absl::FormatTime("%H:%M:%S", absl::Now(),
+                                        absl::LocalTimeZone()),
+                       StateName(s->state()), s->iterations(), s->evaluations(),
+                       FormatNumber(s->best_value()),
+                       FormatNumber(s->gradient_max_norm()))
+                << std::endl;
+    }
+    if (s->state() != v1::SESSION_STATE_RUNNING) {
+      std::cout << s->summary().brief_report() << std::endl;
+      return absl::OkStatus();
+    }
+    absl::SleepFor(interval);
+  }
+}
+
+// The extended Rosenbrock function (Moré, Garbow & Hillstrom 1981, problem
+// 21): sum over pairs of 100 (x_2i+1 - x_2i^2)^2 + (1 - x_2i)^2.
+Evaluation ExtendedRosenbrock(const std::vector<double>& x, Wants wants) {
+  Evaluation e;
+  double f = 0.0;
+  std::vector<double> g(x.size(), 0.0);
+  for (size_t i = 0; i + 1 < x.size(); i += 2) {
+    const double a = 1.0 - x[i];
+    const double b = x[i + 1] - x[i] * x[i];
+    f += a * a + 100.0 * b * b;
+    g[i] = -2.0 * a - 400.0 * x[i] * b;
+    g[i + 1] = 200.0 * b;
+  }
+  if (WantsValue(wants)) e.value = f;
+  if (WantsGradient(wants)) e.gradient = std::move(g);
+  return e;
+}
+
+absl::Status Demo(const Client& client, const std::string&) {
+  const int n = absl::GetFlag(FLAGS_n);
+  if (n < 2 || n % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--n=", n,
+                     ": the extended Rosenbrock function needs an "
+                     "even dimension >= 2"));
+  }
+  std::vector<double> x0(n);
+  for (int i = 0; i < n; ++i) x0[i] = i % 2 == 0 ? -1.2 : 1.0;
+  SessionOptions options;
+  options.labels["demo"] = "rosenbrock";
+  absl::StatusOr<Result> result =
+      RunStream(client, x0, SolverSpec::Lbfgs(), ExtendedRosenbrock, options);
+  if (!result.ok()) return result.status();
+  std::cout << "session " << result->session_id << "\n"
+            << result->brief_report << "\n"
+            << "x = " << FormatVector(result->x) << "\n";
+  if (!result->success) {
+    return absl::InternalError(absl::StrCat(
+        "the Rosenbrock demo did not converge: ", result->message));
+  }
+  return absl::OkStatus();
+}
+
+struct Command {
+  bool takes_id;
+  std::function<absl::Status(const Client&, const std::string&)> run;
+};
+
+absl::Status Run(const std::vector<char*>& args) {
+  const std::map<std::string, Command> commands = {
+      {"health", {false, Health}}, {"list", {false, List}},
+      {"get", {true, Get}},        {"delete", {true, Delete}},
+      {"watch", {true, Watch}},    {"demo", {false, Demo}},
+  };
+  // args[0] is the program name.
+  if (args.size() < 2) {
+    return absl::InvalidArgumentError(
+        "no command given; see optctl --help for the commands");
+  }
+  const auto it = commands.find(args[1]);
+  if (it == commands.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown command \"", args[1], "\"; see optctl --help"));
+  }
+  const size_t expected = it->second.takes_id ? 3 : 2;
+  if (args.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optctl ", args[1],
+        it->second.takes_id ? " takes one argument, ID" : " takes no arguments",
+        "; see optctl --help"));
+  }
+  absl::StatusOr<Client> client = ConnectFromFlags();
+  if (!client.ok()) return client.status();
+  return it->second.run(*client, expected == 3 ? args[2] : "");
+}
+
+}  // namespace
+}  // namespace optd::client
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(optd::client::kUsage);
+  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  const absl::Status status = optd::client::Run(args);
+  if (!status.ok()) {
+    std::cerr << absl::StatusCodeToString(status.code()) << ": "
+              << status.message() << std::endl;
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,295 @@
+"""A connection to one optd server: session management and health.
+
+    >>> import optd
+    >>> client = optd.connect("localhost:50051")
+    >>> client.health()
+    'SERVING'
+    >>> with client.create_session([-1.2, 1.0], "lbfgs", {"gtol": 1e-8}) as s:
+    ...     summary = s.run(rosen_with_gradient)
+    >>> [s.session_id for s in client.list_sessions(labels={"team": "a"})]
+    ['rosen-1', 'rosen-2']
+
+Every refused call raises an :class:`optd.OptdError` subclass carrying the
+gRPC code and the server's message (optd/errors.py).
+
+Thread-safety: a Client is thread-safe (one gRPC channel, shared).
+"""
+
+import os
+from typing import Any, Iterator, Mapping, Optional, Sequence, Tuple
+import weakref
+
+import grpc
+import numpy as np
+
+from ._proto import health_pb2, health_pb2_grpc
+from ._proto import optimizer_pb2 as pb
+from ._proto import optimizer_pb2_grpc as pb_grpc
+from .errors import InvalidArgument, Unavailable, error_from_rpc
+from .messages import SessionInfo, SessionState
+from .options import solver_options
+from .session import Session
+from .stream import OptimizeStream
+from .vectors import EncodingLike, VectorEncoding, encode, resolve_encoding
+
+__all__ = ["connect", "Client", "DEFAULT_ADDRESS",
+           "DEFAULT_MAX_MESSAGE_BYTES"]
+
+#: Where connect() goes when given no address: $OPTD_ADDRESS, else this.
+DEFAULT_ADDRESS = "localhost:50051"
+#: 1 GiB + 1 MiB: a 1 GiB vector with room for the rest of its message
+#: (gRPC's own 4 MiB default stops a gradient at ~500,000 doubles).
+DEFAULT_MAX_MESSAGE_BYTES = (1 << 30) + (1 << 20)
+
+
+def connect(address: Optional[str] = None, timeout: Optional[float] = None,
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, *,
+            connect_timeout: Optional[float] = 10.0,
+            credentials: Optional[grpc.ChannelCredentials] = None,
+            bearer_token: Optional[str] = None,
+            channel_options: Sequence[Tuple[str, Any]] = ()) -> "Client":
+    """Opens a channel to the optd server at ``address`` ("host:port" or
+    any gRPC target) and returns a :class:`Client`.
+
+    Args:
+      address: default ``$OPTD_ADDRESS``, else "localhost:50051".
+      timeout: deadline in seconds of each unary call (None: none). Streams
+        have no deadline: an optimization may run for days.
+      max_message_bytes: largest message sent or received.
+      connect_timeout: how long to wait for the server to accept the
+        connection (None or 0: do not wait; connect on the first call).
+      credentials: ``grpc.ssl_channel_credentials(...)`` for TLS; default
+        plaintext.
+      bearer_token: sent as "authorization: Bearer <token>".
+      channel_options: extra gRPC channel arguments.
+
+    Raises:
+      Unavailable: nothing answered at ``address`` within connect_timeout.
+    """
+    address = address or os.environ.get("OPTD_ADDRESS") or DEFAULT_ADDRESS
+    if not 1 <= max_message_bytes < 2 ** 31:
+        raise InvalidArgument(f"max_message_bytes is {max_message_bytes}; "
+                              "range [1, 2^31 - 1]")
+    options = [("grpc.max_send_message_length", max_message_bytes),
+               ("grpc.max_receive_message_length", max_message_bytes),
+               *channel_options]
+    if credentials is None:
+        channel = grpc.insecure_channel(address, options=options)
+    else:
+        channel = grpc.secure_channel(address, credentials, options=options)
+    if connect_timeout:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=connect_timeout)
+        except grpc.FutureTimeoutError:
+            channel.close()
+            raise Unavailable(f"no optd server answered at {address} within "
+                              f"{connect_timeout:g} s") from None
+    metadata = (("authorization", f"Bearer {bearer_token}"),) if (
+        bearer_token) else ()
+    return Client(channel, address=address, timeout=timeout,
+                  metadata=metadata)
+
+
+class Client:
+    """Session management on one optd server; see :func:`connect`."""
+
+    def __init__(self, channel: grpc.Channel, address: str = "",
+                 timeout: Optional[float] = None,
+                 metadata: Sequence[Tuple[str, str]] = ()) -> None:
+        self.channel = channel
+        self.address = address
+        self.timeout = timeout
+        self.metadata = tuple(metadata)
+        #: The generated stub, for requests this class has no method for.
+        self.stub = pb_grpc.OptimizerStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        self._sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
+
+    def _unary(self, method: str, request: Any, stub: Any = None) -> Any:
+        try:
+            return getattr(stub or self.stub, method)(
+                request, timeout=self.timeout, metadata=self.metadata or None)
+        except grpc.RpcError as e:
+            raise error_from_rpc(e) from None
+
+    # -- health ---------------------------------------------------------------
+
+    def health(self, service: str = "") -> str:
+        """grpc.health.v1 Check: "SERVING", "NOT_SERVING", "UNKNOWN" or
+        "SERVICE_UNKNOWN". ``service`` "" is the whole server,
+        "optd.v1.Optimizer" the optimizer service."""
+        response = self._unary(
+            "Check", health_pb2.HealthCheckRequest(service=service),
+            stub=self._health)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(
+            response.status)
+
+    # -- sessions -------------------------------------------------------------
+
+    def _create_request(self, x0: Any, solver: str,
+                        options: Optional[Mapping[str, Any]],
+                        session_id: Optional[str],
+                        labels: Optional[Mapping[str, str]],
+                        encoding: EncodingLike, shards: int
+                        ) -> Tuple[pb.CreateSessionRequest, VectorEncoding]:
+        field, message = solver_options(solver, options)
+        if encoding is None:
+            float32 = (field in ("adam", "adamw")
+                       and message.dtype == pb.STATE_DTYPE_FLOAT32)
+            resolved = VectorEncoding.F32 if float32 else VectorEncoding.F64
+        else:
+            resolved = resolve_encoding(encoding)
+        request = pb.CreateSessionRequest(
+            session_id=session_id or "", labels=dict(labels or {}),
+            vector_encoding=resolved, shards=shards)
+        getattr(request, field).CopyFrom(message)
+        # x0 travels in the session's precision: float32 state is rounded
+        # from float32 input exactly as torch holds it.
+        x0_encoding = (VectorEncoding.F32 if resolved == VectorEncoding.F32
+                       else VectorEncoding.F64)
+        encode(np.asarray(_as_numpy(x0)), x0_encoding, request.x0)
+        return request, resolved
+
+    def create_session(self, x0: Any, solver: str = "lbfgs",
+                       options: Optional[Mapping[str, Any]] = None, *,
+                       session_id: Optional[str] = None,
+                       labels: Optional[Mapping[str, str]] = None,
+                       encoding: EncodingLike = None, shards: int = 0,
+                       keep: bool = False) -> Session:
+        """Opens a session (``CreateSession``) and returns its handle, with
+        the first trial in ``session.pending``.
+
+        Args:
+          x0: the starting point (array-like; its size is n).
+          solver: "lbfgs" (also "L-BFGS-B"), "adam", "adamw" or
+            "trust-region".
+          options: solver options by field name (optd/options.py lists the
+            scipy/torch aliases), e.g. ``{"maxiter": 100, "gtol": 1e-8}`` or
+            ``{"lr": 1e-3, "betas": (0.9, 0.999), "dtype": "float32"}``.
+          session_id: 1-63 characters of [a-z0-9-]; default server-chosen.
+          labels: for list_sessions filters.
+          encoding: how the server sends vectors: default raw float64 bytes
+            (float32 for float32 Adam state); "values" for packed doubles.
+          shards: replicas to split the state over (0 or 1 on one server).
+          keep: keep the session when the handle is closed or its ``with``
+            block ends (default: delete it).
+
+        Raises:
+          InvalidArgument: bad options or x0 (the message names the field).
+          AlreadyExists: ``session_id`` is in use.
+          ResourceExhausted: --max_sessions or --max_dimension reached.
+        """
+        request, resolved = self._create_request(
+            x0, solver, options, session_id, labels, encoding, shards)
+        response = self._unary("CreateSession", request)
+        session = Session(self, response.session_id, _dimension(request),
+                          resolved, response.trials, keep=keep)
+        self._sessions.add(session)
+        return session
+
+    def optimize(self, x0: Any, solver: str = "lbfgs",
+                 options: Optional[Mapping[str, Any]] = None, *,
+                 session_id: Optional[str] = None,
+                 labels: Optional[Mapping[str, str]] = None,
+                 encoding: EncodingLike = None, keep: bool = False
+                 ) -> Session:
+        """As :meth:`create_session`, but opens the session with the first
+        message of an ``Optimize`` stream, which its ``trials()`` and
+        ``run()`` then continue (no separate CreateSession round trip)."""
+        request, resolved = self._create_request(
+            x0, solver, options, session_id, labels, encoding, 0)
+        stream = OptimizeStream(self.stub, pb.OptimizeRequest(create=request),
+                                metadata=self.metadata)
+        session = Session(self, stream.session_id, _dimension(request),
+                          resolved, keep=keep, stream=stream)
+        self._sessions.add(session)
+        return session
+
+    def session(self, session_id: str, keep: bool = True) -> Session:
+        """A handle on an existing session (e.g. made by another worker),
+        with its outstanding trials in ``pending``. By default the handle
+        does not delete the session when closed."""
+        info = self.get_session(session_id)
+        encoding = (VectorEncoding(info.vector_encoding)
+                    if info.vector_encoding else VectorEncoding.F64)
+        if encoding == VectorEncoding.VALUES:
+            encoding = VectorEncoding.F64  # numpy clients get raw bytes
+        session = Session(self, session_id, info.dimension, encoding,
+                          keep=keep)
+        session.state = info.state
+        session._summary = info.summary
+        if not info.state.finished:
+            session.ask_all()
+        self._sessions.add(session)
+        return session
+
+    def get_session(self, session_id: str, include_x: bool = False,
+                    encoding: EncodingLike = None) -> SessionInfo:
+        """``GetSession``: state, counters, best value, resolved options,
+        recent history, the summary once ended; best_x with ``include_x``
+        (raw float64 bytes unless ``encoding`` says otherwise)."""
+        resolved = resolve_encoding(encoding)
+        if resolved == VectorEncoding.UNSPECIFIED:
+            resolved = VectorEncoding.F64
+        response = self._unary("GetSession", pb.GetSessionRequest(
+            session_id=session_id, include_x=include_x, encoding=resolved))
+        return SessionInfo.from_proto(response)
+
+    def list_sessions(self, state: Optional[Any] = None,
+                      labels: Optional[Mapping[str, str]] = None,
+                      page_size: int = 100) -> Iterator[SessionInfo]:
+        """Every session (``ListSessions``, following page tokens), in id
+        order, optionally only those in ``state`` (a SessionState or its
+        name) carrying all of ``labels``. Without vectors or history."""
+        request = pb.ListSessionsRequest(
+            page_size=page_size, state=_state_value(state),
+            labels=dict(labels or {}))
+        while True:
+            response = self._unary("ListSessions", request)
+            for session in response.sessions:
+                yield SessionInfo.from_proto(session)
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    def delete_session(self, session_id: str) -> None:
+        """``DeleteSession``: ends the session if running and frees it.
+        NotFound when there is no such session."""
+        self._unary("DeleteSession",
+                    pb.DeleteSessionRequest(session_id=session_id))
+
+    # -- lifetime -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the open streams and the channel (sessions stay)."""
+        for session in list(self._sessions):
+            session.close_stream()
+        self.channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.address!r})"
+
+
+def _as_numpy(x: Any) -> Any:
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
+        return x.detach().cpu().numpy()
+    return x
+
+
+def _dimension(request: pb.CreateSessionRequest) -> int:
+    x0 = request.x0
+    return len(x0.f64) // 8 if x0.f64 else len(x0.f32) // 4
+
+
+def _state_value(state: Any) -> int:
+    if state is None:
+        return pb.SESSION_STATE_UNSPECIFIED
+    if isinstance(state, str):
+        return int(SessionState[state.upper().replace("SESSION_STATE_", "")])
+    return int(state)

@@ -1,0 +1,213 @@
+"""Python views of the optd messages: enums, Summary, SessionInfo.
+
+These wrap ``optd.v1`` protobuf messages in plain dataclasses with numpy
+vectors and Python enums, so that user code never touches protobuf. Each
+keeps the message it came from in ``.proto``.
+
+    >>> info = client.get_session("rosen-1", include_x=True)
+    >>> info.state, info.iterations, info.best_x
+    (<SessionState.CONVERGED: 2>, 36, array([0.99999, 0.99998]))
+    >>> print(info.summary)       # the one-line report
+    lbfgs n=2: CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH after ...
+"""
+
+import dataclasses
+import datetime
+import enum
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from google.protobuf import message as _message
+
+from ._proto import optimizer_pb2 as pb
+from .vectors import VectorEncoding, decode
+
+__all__ = ["Wants", "SessionState", "TerminationReason", "Summary",
+           "HistoryEntry", "SessionInfo", "options_to_dict"]
+
+
+class Wants(enum.IntEnum):
+    """What a trial wants evaluated (``optd.v1.Evaluation``)."""
+    UNSPECIFIED = pb.EVALUATION_UNSPECIFIED
+    VALUE = pb.EVALUATION_VALUE
+    GRADIENT = pb.EVALUATION_GRADIENT
+    VALUE_AND_GRADIENT = pb.EVALUATION_VALUE_AND_GRADIENT
+    HESSIAN = pb.EVALUATION_HESSIAN  # value, gradient and dense Hessian
+    HESSIAN_VECTOR = pb.EVALUATION_HESSIAN_VECTOR  # only H(x) v
+
+    @property
+    def needs_value(self) -> bool:
+        """True when the tell must carry f(x)."""
+        return self in (Wants.VALUE, Wants.VALUE_AND_GRADIENT, Wants.HESSIAN)
+
+    @property
+    def needs_gradient(self) -> bool:
+        """True when the tell must carry the gradient."""
+        return self in (Wants.GRADIENT, Wants.VALUE_AND_GRADIENT,
+                        Wants.HESSIAN)
+
+
+class SessionState(enum.IntEnum):
+    """``optd.v1.SessionState``: RUNNING, then one of the final states."""
+    UNSPECIFIED = pb.SESSION_STATE_UNSPECIFIED
+    RUNNING = pb.SESSION_STATE_RUNNING
+    CONVERGED = pb.SESSION_STATE_CONVERGED
+    LIMIT_REACHED = pb.SESSION_STATE_LIMIT_REACHED
+    FAILED = pb.SESSION_STATE_FAILED
+    STOPPED = pb.SESSION_STATE_STOPPED
+
+    @property
+    def finished(self) -> bool:
+        return self not in (SessionState.UNSPECIFIED, SessionState.RUNNING)
+
+
+class TerminationReason(enum.IntEnum):
+    """Why a session ended (``optd.v1.TerminationReason``)."""
+    UNSPECIFIED = pb.TERMINATION_REASON_UNSPECIFIED
+    GRADIENT_TOLERANCE = pb.TERMINATION_REASON_GRADIENT_TOLERANCE
+    FUNCTION_TOLERANCE = pb.TERMINATION_REASON_FUNCTION_TOLERANCE
+    MAX_ITERATIONS = pb.TERMINATION_REASON_MAX_ITERATIONS
+    MAX_EVALUATIONS = pb.TERMINATION_REASON_MAX_EVALUATIONS
+    LINE_SEARCH_FAILED = pb.TERMINATION_REASON_LINE_SEARCH_FAILED
+    EVALUATION_FAILED = pb.TERMINATION_REASON_EVALUATION_FAILED
+    STOPPED_BY_CLIENT = pb.TERMINATION_REASON_STOPPED_BY_CLIENT
+    MAX_STEPS = pb.TERMINATION_REASON_MAX_STEPS
+
+    @property
+    def scipy_status(self) -> int:
+        """scipy's ``status``: 0 converged, 1 a limit was reached, 2 other."""
+        if self in (TerminationReason.GRADIENT_TOLERANCE,
+                    TerminationReason.FUNCTION_TOLERANCE):
+            return 0
+        if self in (TerminationReason.MAX_ITERATIONS,
+                    TerminationReason.MAX_EVALUATIONS,
+                    TerminationReason.MAX_STEPS):
+            return 1
+        return 2
+
+
+def _enum(cls, value: int):
+    try:
+        return cls(value)
+    except ValueError:  # a newer server's value: keep the number
+        return value
+
+
+def _time(timestamp) -> Optional[datetime.datetime]:
+    if timestamp.seconds == 0 and timestamp.nanos == 0:
+        return None
+    return timestamp.ToDatetime(tzinfo=datetime.timezone.utc)
+
+
+@dataclasses.dataclass
+class Summary:
+    """The end of a session, like scipy's OptimizeResult and Ceres' Summary.
+
+    ``str(summary)`` is the one-line report; ``summary.full_report`` has
+    several lines.
+    """
+    reason: TerminationReason
+    message: str          # scipy-style, e.g. "CONVERGENCE: NORM_OF_..."
+    success: bool
+    x: np.ndarray         # best point (read-only; empty unless requested)
+    value: float          # f(x); NaN when unknown
+    gradient_max_norm: float
+    iterations: int
+    evaluations: int
+    wall_seconds: float
+    brief_report: str
+    full_report: str
+    proto: Any = dataclasses.field(repr=False, compare=False, default=None)
+
+    @classmethod
+    def from_proto(cls, summary: pb.Summary) -> "Summary":
+        return cls(reason=_enum(TerminationReason, summary.reason),
+                   message=summary.message, success=summary.success,
+                   x=decode(summary.x), value=summary.value,
+                   gradient_max_norm=summary.gradient_max_norm,
+                   iterations=summary.iterations,
+                   evaluations=summary.evaluations,
+                   wall_seconds=summary.wall_seconds,
+                   brief_report=summary.brief_report,
+                   full_report=summary.full_report, proto=summary)
+
+    def __str__(self) -> str:
+        return self.brief_report
+
+
+@dataclasses.dataclass
+class HistoryEntry:
+    """One accepted iterate (``optd.v1.HistoryEntry``)."""
+    iteration: int
+    evaluations: int
+    value: float
+    gradient_max_norm: float
+    step_length: float
+    time: Optional[datetime.datetime]
+
+    @classmethod
+    def from_proto(cls, entry: pb.HistoryEntry) -> "HistoryEntry":
+        return cls(entry.iteration, entry.evaluations, entry.value,
+                   entry.gradient_max_norm, entry.step_length,
+                   _time(entry.time))
+
+
+def options_to_dict(options: _message.Message) -> Dict[str, Any]:
+    """Every field of an options message (defaults included) as a dict;
+    nested messages become dicts and enums their value names."""
+    result: Dict[str, Any] = {}
+    for field in options.DESCRIPTOR.fields:
+        value = getattr(options, field.name)
+        if field.message_type is not None:
+            value = options_to_dict(value)
+        elif field.enum_type is not None:
+            value = field.enum_type.values_by_number[value].name
+        result[field.name] = value
+    return result
+
+
+@dataclasses.dataclass
+class SessionInfo:
+    """A session as ``GetSession``/``ListSessions`` describe it."""
+    session_id: str
+    state: SessionState
+    solver: str                     # "lbfgs", "adam" or "adamw"
+    dimension: int
+    labels: Dict[str, str]
+    create_time: Optional[datetime.datetime]
+    update_time: Optional[datetime.datetime]
+    iterations: int
+    evaluations: int
+    best_value: float               # NaN before the first value
+    gradient_max_norm: float        # NaN before the first gradient
+    best_x: Optional[np.ndarray]    # only with include_x
+    pending_trial_ids: List[int]
+    # The recent accepted iterates, oldest first.
+    history: List[HistoryEntry] = dataclasses.field(repr=False)
+    summary: Optional[Summary]      # once the session has ended
+    options: Dict[str, Any]         # resolved solver options
+    vector_encoding: VectorEncoding
+    proto: Any = dataclasses.field(repr=False, compare=False, default=None)
+
+    @classmethod
+    def from_proto(cls, session: pb.Session) -> "SessionInfo":
+        which = session.WhichOneof("options")
+        return cls(
+            session_id=session.session_id,
+            state=_enum(SessionState, session.state),
+            solver=session.solver, dimension=session.dimension,
+            labels=dict(session.labels),
+            create_time=_time(session.create_time),
+            update_time=_time(session.update_time),
+            iterations=session.iterations, evaluations=session.evaluations,
+            best_value=session.best_value,
+            gradient_max_norm=session.gradient_max_norm,
+            best_x=decode(session.best_x) if session.HasField("best_x")
+            else None,
+            pending_trial_ids=list(session.pending_trial_ids),
+            history=[HistoryEntry.from_proto(h) for h in session.history],
+            summary=Summary.from_proto(session.summary)
+            if session.HasField("summary") else None,
+            options=options_to_dict(getattr(session, which)) if which else {},
+            vector_encoding=_enum(VectorEncoding, session.vector_encoding),
+            proto=session)

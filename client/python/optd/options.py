@@ -1,0 +1,144 @@
+"""Solver names and option dictionaries -> the ``optd.v1`` options messages.
+
+Options are the field names of ``LbfgsOptions``, ``AdamOptions`` and
+``TrustRegionOptions`` in proto/optd/v1/optimizer.proto, plus the names scipy
+and torch users know:
+
+=============  ==========================================================
+solver         aliases
+=============  ==========================================================
+lbfgs          maxcor -> memory, maxiter -> max_iterations,
+               maxfun -> max_evaluations, maxls -> max_line_search
+adam, adamw    betas=(b1, b2) -> beta1, beta2; maxiter -> max_steps;
+               dtype accepts "float32", np.float32 or torch.float32;
+               schedule accepts a dict of LrSchedule fields
+               (decay="cosine" or "constant")
+trust_region   initial_trust_radius -> initial_radius,
+               max_trust_radius -> max_radius, maxiter -> max_iterations;
+               subproblem="exact" | "newton_cg" | "newton_cg_fd" |
+               "quasi_newton"
+=============  ==========================================================
+
+Unset options take the server's documented defaults.
+
+    >>> field, message = solver_options("AdamW",
+    ...                                 {"lr": 1e-2, "betas": (0.9, 0.99)})
+    >>> field, message.lr, message.beta2
+    ('adamw', 0.01, 0.99)
+"""
+
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from google.protobuf import message as _message
+
+from ._proto import optimizer_pb2 as pb
+from .errors import InvalidArgument
+
+__all__ = ["canonical_solver", "solver_options", "state_dtype_of"]
+
+# Normalized spelling (lowercase, no "-" or "_") -> CreateSessionRequest field.
+_SOLVERS = {
+    "lbfgs": "lbfgs", "lbfgsb": "lbfgs",
+    "adam": "adam", "adamw": "adamw",
+    "trustregion": "trust_region",
+}
+_MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
+             "adamw": pb.AdamOptions, "trust_region": pb.TrustRegionOptions}
+_ALIASES: Dict[str, Dict[str, str]] = {
+    "lbfgs": {"maxcor": "memory", "maxiter": "max_iterations",
+              "maxfun": "max_evaluations", "maxls": "max_line_search"},
+    "adam": {"maxiter": "max_steps"},
+    "adamw": {"maxiter": "max_steps"},
+    "trust_region": {"initial_trust_radius": "initial_radius",
+                     "max_trust_radius": "max_radius",
+                     "maxiter": "max_iterations"},
+}
+
+
+def canonical_solver(solver: str) -> str:
+    """'L-BFGS', 'L-BFGS-B', 'lbfgs' -> 'lbfgs'; 'AdamW' -> 'adamw';
+    'trust-region' -> 'trust_region'. InvalidArgument otherwise."""
+    key = str(solver).lower().replace("-", "").replace("_", "")
+    if key not in _SOLVERS:
+        raise InvalidArgument(
+            f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), 'adam', "
+            "'adamw' or 'trust-region'")
+    return _SOLVERS[key]
+
+
+def state_dtype_of(dtype: Any) -> int:
+    """A StateDtype value from "float32"/np.float32/torch.float32/None."""
+    if dtype is None:
+        return pb.STATE_DTYPE_UNSPECIFIED
+    if isinstance(dtype, int) and not isinstance(dtype, bool):
+        return dtype
+    name = str(dtype).lower().replace("torch.", "").replace("state_dtype_", "")
+    if "float32" in name or name in ("f32", "single", "<f4"):
+        return pb.STATE_DTYPE_FLOAT32
+    if "float64" in name or name in ("f64", "double", "<f8", "float"):
+        return pb.STATE_DTYPE_FLOAT64
+    raise InvalidArgument(
+        f"options.dtype is {dtype!r}; use float32 or float64")
+
+
+def _enum_value(field, value: Any, path: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    wanted = str(value).upper().replace("-", "_")
+    for candidate in field.enum_type.values:
+        if candidate.name == wanted or candidate.name.endswith("_" + wanted):
+            return candidate.number
+    names = [v.name for v in field.enum_type.values]
+    raise InvalidArgument(f"{path} is {value!r}; use one of {names}")
+
+
+def _fill(message: _message.Message, options: Mapping[str, Any],
+          aliases: Mapping[str, str], path: str) -> None:
+    fields = message.DESCRIPTOR.fields_by_name
+    for key, value in options.items():
+        if value is None:
+            continue  # unset: the server's default
+        if key == "betas" and "beta1" in fields:
+            try:
+                beta1, beta2 = value
+            except (TypeError, ValueError):
+                raise InvalidArgument(
+                    f"{path}.betas is {value!r}; want a pair (beta1, beta2)"
+                ) from None
+            _fill(message, {"beta1": beta1, "beta2": beta2}, {}, path)
+            continue
+        name = aliases.get(key, key)
+        field = fields.get(name)
+        if field is None:
+            known = sorted(set(fields) | set(aliases)
+                           | ({"betas"} if "beta1" in fields else set()))
+            raise InvalidArgument(f"unknown option {path}.{key}; known "
+                                  f"options are {', '.join(known)}")
+        where = f"{path}.{name}"
+        if name == "dtype":
+            value = state_dtype_of(value)
+        if field.message_type is not None:
+            if isinstance(value, _message.Message):
+                getattr(message, name).CopyFrom(value)
+            else:
+                _fill(getattr(message, name), dict(value), {}, where)
+        elif field.enum_type is not None:
+            setattr(message, name, _enum_value(field, value, where))
+        else:
+            try:
+                setattr(message, name, value)
+            except (TypeError, ValueError) as e:
+                raise InvalidArgument(f"{where} is {value!r}: {e}") from None
+
+
+def solver_options(solver: str, options: Optional[Mapping[str, Any]] = None
+                   ) -> Tuple[str, _message.Message]:
+    """The CreateSessionRequest oneof field and options message for
+    ``solver`` with ``options`` (a mapping, or an options message)."""
+    field = canonical_solver(solver)
+    message = _MESSAGES[field]()
+    if isinstance(options, _message.Message):
+        message.CopyFrom(options)
+    elif options:
+        _fill(message, options, _ALIASES[field], field)
+    return field, message

@@ -1,0 +1,438 @@
+"""Sessions and trials: the ask-tell protocol of one optd session.
+
+A :class:`Session` is a handle on one server-side session. Its trials can be
+served three ways:
+
+Ask-tell over unary calls (several workers may share a session)::
+
+    with client.create_session(x0, "lbfgs") as session:
+        trial = session.ask()
+        while trial is not None:
+            f, g = rosen(trial.x), rosen_der(trial.x)
+            trial = session.tell(trial.trial_id, f, g).trial
+        print(session.summary)          # one-line report
+
+The ``Optimize`` stream (one round trip per evaluation, no per-call setup)::
+
+    with client.create_session(x0, "lbfgs") as session:
+        for trial in session.trials():
+            trial.tell(rosen(trial.x), rosen_der(trial.x))
+        result = session.summary
+
+Or :meth:`Session.run`, which evaluates ``fun`` for every trial on the stream.
+
+A tell may be retried: the same trial with the same payload returns the same
+answer with ``duplicate=True`` and changes nothing.
+
+Thread-safety: the unary calls (ask, tell, info, delete) may be used from
+several threads (``pending``, ``state`` and ``summary`` then reflect the last
+answer received); a stream (``trials()``, ``run()``) is driven by one thread.
+"""
+
+from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional,
+                    Sequence)
+
+import numpy as np
+
+from ._proto import optimizer_pb2 as pb
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .messages import SessionInfo, SessionState, Summary, Wants, _enum
+from .stream import OptimizeStream
+from .vectors import VectorEncoding, decode, dtype_of, encode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
+
+__all__ = ["Trial", "Answer", "Session"]
+
+
+class Trial:
+    """A point where the solver wants the objective evaluated.
+
+    Attributes:
+      trial_id: per-session, strictly increasing from 1.
+      x: the point, a read-only numpy array (float64, or float32 for float32
+        sessions); ``trial.x.copy()`` for a writable one.
+      wants: what the tell must carry (:class:`Wants`).
+      vector: for ``Wants.HESSIAN_VECTOR``, the vector v of H(x) v; else None.
+    """
+
+    __slots__ = ("trial_id", "x", "wants", "vector", "_teller", "answer")
+
+    def __init__(self, proto: pb.Trial, teller: Callable[..., "Answer"]):
+        self.trial_id: int = proto.trial_id
+        self.x: np.ndarray = decode(proto.x)
+        self.wants: Wants = Wants(proto.wants)
+        self.vector: Optional[np.ndarray] = (
+            decode(proto.vector) if proto.HasField("vector") else None)
+        self._teller = teller
+        self.answer: Optional[Answer] = None  # set by tell()
+
+    def tell(self, value: Optional[float] = None, gradient: Any = None, *,
+             failed: bool = False, stop: bool = False, hessian: Any = None,
+             hessian_vector: Any = None) -> "Answer":
+        """Reports this trial's result; see :meth:`Session.tell`."""
+        answer = self._teller(self.trial_id, value, gradient, failed=failed,
+                              stop=stop, hessian=hessian,
+                              hessian_vector=hessian_vector)
+        self.answer = answer
+        return answer
+
+    def __repr__(self) -> str:
+        return (f"Trial(trial_id={self.trial_id}, wants={self.wants.name}, "
+                f"n={self.x.size})")
+
+
+class Answer:
+    """The server's answer to a tell (or an ask).
+
+    Attributes:
+      trials: the outstanding trials now (empty once the session has ended).
+      state: the session's state.
+      summary: the :class:`Summary` once the session has ended, else None.
+      duplicate: the tell repeated an earlier one and changed nothing.
+    """
+
+    __slots__ = ("trials", "state", "summary", "duplicate")
+
+    def __init__(self, trials: List[Trial], state: SessionState,
+                 summary: Optional[Summary], duplicate: bool) -> None:
+        self.trials = trials
+        self.state = state
+        self.summary = summary
+        self.duplicate = duplicate
+
+    @property
+    def trial(self) -> Optional[Trial]:
+        """The first outstanding trial, or None once the session has ended."""
+        return self.trials[0] if self.trials else None
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None or SessionState(self.state).finished
+
+    def __repr__(self) -> str:
+        return (f"Answer(trials={self.trials}, state={self.state!r}, "
+                f"duplicate={self.duplicate}, summary={self.summary!s})")
+
+
+Objective = Callable[..., Any]
+
+
+class Session:
+    """A handle on one optd session (made by :class:`~optd.Client`).
+
+    Attributes:
+      session_id: the server's id for the session.
+      dimension: n, the length of x.
+      dtype: numpy dtype of the vectors it sends and of the gradients told
+        (float32 for Adam sessions with ``dtype="float32"``, else float64).
+      keep: when False (the default for sessions this client created),
+        leaving the ``with`` block or :meth:`close` deletes the session.
+      pending: the outstanding trials as last seen (from the create, the
+        last ask or the last tell).
+    """
+
+    def __init__(self, client: "Client", session_id: str, dimension: int,
+                 encoding: VectorEncoding, trials: Sequence[pb.Trial] = (),
+                 keep: bool = False,
+                 stream: Optional[OptimizeStream] = None) -> None:
+        self.client = client
+        self.session_id = session_id
+        self.dimension = dimension
+        self.encoding = encoding
+        self.dtype = dtype_of(encoding)
+        self.keep = keep
+        self.state = SessionState.RUNNING
+        self._summary: Optional[Summary] = None
+        self._stream = stream
+        self.pending: List[Trial] = [Trial(t, self.tell) for t in trials]
+        if stream is not None:
+            self._absorb(stream.first_response, self._tell_on_stream)
+
+    # -- state -------------------------------------------------------------
+
+    @property
+    def summary(self) -> Optional[Summary]:
+        """The summary once this handle has seen the session end (through
+        an ask, a tell, the stream or :meth:`info`), else None."""
+        return self._summary
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def _absorb(self, response, teller) -> Answer:
+        """Updates pending/state/summary from a Tell/Ask/Optimize response."""
+        trials = [Trial(t, teller) for t in response.trials]
+        state = (_enum(SessionState, response.state) if response.state
+                 else SessionState.RUNNING)
+        summary = (Summary.from_proto(response.summary)
+                   if response.HasField("summary") else None)
+        self.pending = trials
+        self.state = state
+        if summary is not None:
+            self._summary = summary
+        duplicate = getattr(response, "duplicate", False)
+        return Answer(trials, state, summary, duplicate)
+
+    # -- ask / tell ----------------------------------------------------------
+
+    def ask(self) -> Optional[Trial]:
+        """The outstanding trial (``Ask``; idempotent), or None once the
+        session has ended (then :attr:`summary` is set)."""
+        trials = self.ask_all()
+        return trials[0] if trials else None
+
+    def ask_all(self) -> List[Trial]:
+        """Every outstanding trial (``Ask``)."""
+        response = self.client._unary(
+            "Ask", pb.AskRequest(session_id=self.session_id))
+        return self._absorb(response, self.tell).trials
+
+    def _tell_request(self, trial_id: int, value: Optional[float],
+                      gradient: Any, failed: bool, stop: bool, hessian: Any,
+                      hessian_vector: Any) -> pb.TellRequest:
+        request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop)
+        if value is not None:
+            request.value = float(value)
+        for name, vector in (("gradient", gradient), ("hessian", hessian),
+                             ("hessian_vector", hessian_vector)):
+            if vector is not None:
+                encode(_as_array(vector), self._send_encoding(),
+                       getattr(request, name))
+        return request
+
+    def _send_encoding(self) -> VectorEncoding:
+        return (VectorEncoding.F32 if self.encoding == VectorEncoding.F32
+                else VectorEncoding.F64)
+
+    def tell(self, trial_id: int, value: Optional[float] = None,
+             gradient: Any = None, failed: bool = False, stop: bool = False,
+             *, hessian: Any = None, hessian_vector: Any = None) -> Answer:
+        """Reports the result of trial ``trial_id`` (``Tell``).
+
+        Args:
+          trial_id: an outstanding trial (0 with ``stop=True``: stop now).
+          value: f(x), when the trial wants a value. NaN/Inf counts as a
+            failed evaluation.
+          gradient: array-like of n elements (numpy, torch on CPU, list),
+            when the trial wants a gradient. Sent as raw float64 bytes
+            (float32 for float32 sessions).
+          failed: the evaluation crashed or diverged; the solver backtracks
+            (L-BFGS) or skips the step (Adam).
+          stop: end the session after this tell (STOPPED_BY_CLIENT).
+          hessian: the dense n x n Hessian (Wants.HESSIAN).
+          hessian_vector: H(x) v (Wants.HESSIAN_VECTOR).
+
+        Returns:
+          the :class:`Answer`: next trial(s) or the summary; ``duplicate``
+          when this repeated an earlier tell exactly.
+
+        Raises:
+          InvalidArgument: a missing value/gradient, a wrong length, a NaN or
+            Inf gradient (the message names the first bad index).
+          FailedPrecondition: the trial is not outstanding, was answered with
+            another payload, or the session has ended.
+          NotFound: the session was deleted.
+        """
+        request = self._tell_request(trial_id, value, gradient, failed, stop,
+                                     hessian, hessian_vector)
+        request.session_id = self.session_id
+        return self._absorb(self.client._unary("Tell", request), self.tell)
+
+    def stop(self) -> Optional[Summary]:
+        """Ends the session now (STOPPED_BY_CLIENT) and returns its summary."""
+        self.tell(0, stop=True)
+        return self._summary
+
+    # -- the Optimize stream --------------------------------------------------
+
+    def _tell_on_stream(self, trial_id: int, value: Optional[float] = None,
+                        gradient: Any = None, failed: bool = False,
+                        stop: bool = False, *, hessian: Any = None,
+                        hessian_vector: Any = None) -> Answer:
+        if self._stream is None or self._stream.closed:
+            raise FailedPrecondition(
+                f"trial {trial_id} came from an Optimize stream of session "
+                f"\"{self.session_id}\" that is closed; tell it with "
+                "session.tell() instead")
+        request = pb.OptimizeRequest(tell=self._tell_request(
+            trial_id, value, gradient, failed, stop, hessian, hessian_vector))
+        return self._absorb(self._stream.exchange(request),
+                            self._tell_on_stream)
+
+    def _open_stream(self) -> None:
+        if self._stream is None or self._stream.closed:
+            self._stream = OptimizeStream(
+                self.client.stub,
+                pb.OptimizeRequest(attach_session_id=self.session_id),
+                metadata=self.client.metadata)
+            self._absorb(self._stream.first_response, self._tell_on_stream)
+
+    def trials(self) -> Iterator[Trial]:
+        """Yields the trials of this session over one ``Optimize`` stream,
+        until the session ends; tell each with ``trial.tell(...)`` before
+        asking for the next one. Leaving the loop early (``break``) closes
+        the stream and leaves the session running.
+
+            >>> for trial in session.trials():
+            ...     trial.tell(*fun(trial.x))
+            >>> session.summary.x
+            array([1., 1.])
+        """
+        self._open_stream()
+        try:
+            while not self.finished and self.pending:
+                trial = self.pending[0]
+                yield trial
+                if trial.answer is None and self.pending and (
+                        self.pending[0] is trial):
+                    raise FailedPrecondition(
+                        f"trial {trial.trial_id} of session "
+                        f"\"{self.session_id}\" was not told; call "
+                        "trial.tell(...) in the loop body")
+        finally:
+            self.close_stream()
+
+    def run(self, fun: Objective, jac: Any = True, hess: Any = None,
+            hessp: Any = None, args: Sequence[Any] = ()) -> Summary:
+        """Evaluates every trial with ``fun`` on the Optimize stream until
+        the session ends, and returns the summary.
+
+        Args:
+          fun: ``fun(x, *args)``; returns ``(f, g)`` when ``jac is True``,
+            else f.
+          jac: True, or a callable ``jac(x, *args)`` returning the gradient.
+          hess: ``hess(x, *args)``, the dense Hessian, for trials that want
+            one. hessp: ``hessp(x, v, *args)``, the product H(x) v.
+          args: extra arguments passed to the callables.
+
+        A value that is NaN or infinite, or a gradient that is not finite,
+        is told as a failed evaluation: the solver backtracks.
+        """
+        evaluate = Evaluator(fun, jac, hess, hessp, args)
+        for trial in self.trials():
+            trial.tell(**evaluate(trial))
+        assert self._summary is not None
+        return self._summary
+
+    def close_stream(self) -> None:
+        """Closes this handle's Optimize stream, if one is open."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    # -- management -----------------------------------------------------------
+
+    def info(self, include_x: bool = False) -> SessionInfo:
+        """The session as ``GetSession`` describes it (best_x with
+        ``include_x``); also refreshes :attr:`state` and :attr:`summary`."""
+        info = self.client.get_session(self.session_id, include_x=include_x)
+        self.state = info.state
+        if info.summary is not None:
+            self._summary = info.summary
+        return info
+
+    def delete(self) -> None:
+        """Deletes the session on the server (NotFound if already gone)."""
+        self.close_stream()
+        self.client.delete_session(self.session_id)
+
+    def close(self) -> None:
+        """Closes the stream and, unless ``keep``, deletes the session
+        (quietly when it is already gone)."""
+        self.close_stream()
+        if not self.keep:
+            try:
+                self.client.delete_session(self.session_id)
+            except NotFound:
+                pass
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Session({self.session_id!r}, n={self.dimension}, "
+                f"state={self.state.name})")
+
+
+def _as_array(value: Any) -> Any:
+    """torch tensors (CPU, any dtype) and array-likes, without copying
+    numpy arrays."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()
+    return value
+
+
+class Evaluator:
+    """Calls a scipy-style objective for a trial and returns the tell's
+    keyword arguments (value, gradient, failed, hessian, hessian_vector)."""
+
+    def __init__(self, fun: Objective, jac: Any = True, hess: Any = None,
+                 hessp: Any = None, args: Sequence[Any] = ()) -> None:
+        if not (jac is True or callable(jac)):
+            raise InvalidArgument(
+                "optd needs gradients: pass jac=True (fun returns (f, g)) or "
+                "a callable jac(x)")
+        self.fun, self.jac, self.hess, self.hessp = fun, jac, hess, hessp
+        self.args = tuple(args)
+        # The last evaluation and the one with the lowest value, so that
+        # OptimizeResult.jac needs no evaluation at the final x.
+        self.last: Optional[tuple] = None  # (x, value, gradient)
+        self.best: Optional[tuple] = None
+
+    def __call__(self, trial: Trial) -> dict:
+        x, wants, args = trial.x, trial.wants, self.args
+        value, gradient = None, None
+        if self.jac is True:
+            if wants != Wants.HESSIAN_VECTOR:
+                value, gradient = self.fun(x, *args)
+        else:
+            if wants.needs_value:
+                value = self.fun(x, *args)
+            if wants.needs_gradient:
+                gradient = self.jac(x, *args)
+        tell: dict = {}
+        if value is not None:
+            tell["value"] = float(value)
+        if gradient is not None and wants.needs_gradient:
+            gradient = np.asarray(_as_array(gradient), dtype=np.float64)
+            if not np.all(np.isfinite(gradient)):
+                return {"failed": True}
+            tell["gradient"] = gradient
+        if wants == Wants.HESSIAN:
+            if self.hess is None:
+                raise InvalidArgument("the trial wants a Hessian; pass hess")
+            tell["hessian"] = np.asarray(self.hess(x, *args), dtype=np.float64)
+        if wants == Wants.HESSIAN_VECTOR:
+            if self.hessp is None:
+                raise InvalidArgument(
+                    "the trial wants a Hessian-vector product; pass hessp")
+            tell["hessian_vector"] = self.hessp(x, trial.vector, *args)
+        if "value" in tell and not np.isfinite(tell["value"]):
+            return {"failed": True}
+        self.last = (x, tell.get("value"), tell.get("gradient"))
+        if "value" in tell and "gradient" in tell and (
+                self.best is None or tell["value"] <= self.best[1]):
+            self.best = self.last
+        return tell
+
+    def gradient_at(self, x: np.ndarray) -> Optional[np.ndarray]:
+        """The gradient told at exactly ``x`` (bitwise), if remembered."""
+        for record in (self.last, self.best):
+            if (record is not None and record[2] is not None
+                    and _bitwise_equal(record[0], x)):
+                return record[2]
+        return None
+
+
+def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same dtype, shape and bits (NaN payloads and signed zeros included)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    bits = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(a.view(bits), b.view(bits)))

@@ -1,0 +1,207 @@
+"""``RemoteOptimizer``: a torch.optim.Optimizer whose Adam/AdamW runs on optd.
+
+Each ``step()`` flattens the parameters' gradients into one vector, tells it
+to an optd Adam or AdamW session (raw float32/float64 bytes), and copies the
+parameters the server returns back into the model. The server reproduces
+torch.optim.Adam/AdamW (torch 1.13, single-tensor path) bit for bit, so a
+model trained remotely follows the same trajectory as one trained locally.
+
+    >>> from optd.torch import RemoteOptimizer
+    >>> opt = RemoteOptimizer(model.parameters(), "localhost:50051",
+    ...                       lr=1e-3, weight_decay=1e-2)      # AdamW
+    >>> for xb, yb in batches:
+    ...     opt.zero_grad()
+    ...     loss = loss_fn(model(xb), yb)
+    ...     loss.backward()
+    ...     opt.step()
+    >>> opt.close()          # deletes the session (or use `with`)
+
+Differences from torch.optim: every parameter shares one session, so there is
+one parameter group with one set of hyperparameters; a parameter whose
+``.grad`` is None gets a zero gradient (torch would skip it); changing
+``lr`` in ``param_groups`` after construction raises (use ``schedule=``,
+which the server applies). Importing this module imports torch; the rest of
+the optd package does not need it.
+
+Thread-safety: like torch optimizers, not thread-safe.
+"""
+
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .client import Client, connect
+from .errors import FailedPrecondition, InvalidArgument
+
+__all__ = ["RemoteOptimizer"]
+
+_HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+
+
+class RemoteOptimizer(torch.optim.Optimizer):
+    """Adam (``decoupled=False``) or AdamW (``decoupled=True``, the default)
+    on an optd server.
+
+    Args:
+      params: the parameters (one group; all of dtype ``dtype``).
+      address: the optd server ("host:port"); or pass ``client``.
+      lr, betas, eps, amsgrad: as torch.optim.AdamW.
+      weight_decay: default 1e-2 for AdamW, 0 for Adam (torch's defaults).
+      decoupled: True for AdamW's decoupled decay, False for Adam's L2.
+      dtype: torch.float32 or torch.float64: the precision of the server's
+        state (x, m, v) and of the vectors on the wire. Default: the
+        parameters' dtype (another dtype works; the parameters then hold
+        the state rounded to their own dtype).
+      max_grad_norm: clip the global gradient 2-norm on the server, as
+        ``clip_grad_norm_`` would (default: no clipping).
+      schedule: an LrSchedule as a dict, e.g. ``{"warmup_steps": 100,
+        "decay": "cosine", "decay_steps": 900}``.
+      client: an optd.Client to use instead of connecting to ``address``.
+      session_id, labels: of the session.
+      keep: keep the session on the server after :meth:`close`.
+    """
+
+    def __init__(self, params: Iterable[Any], address: Optional[str] = None,
+                 lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: Optional[float] = None,
+                 amsgrad: bool = False, decoupled: bool = True,
+                 dtype: Optional[torch.dtype] = None,
+                 max_grad_norm: Optional[float] = None,
+                 schedule: Optional[Mapping[str, Any]] = None, *,
+                 client: Optional[Client] = None,
+                 session_id: Optional[str] = None,
+                 labels: Optional[Mapping[str, str]] = None,
+                 keep: bool = False) -> None:
+        if weight_decay is None:
+            weight_decay = 1e-2 if decoupled else 0.0
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps,
+                        weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise InvalidArgument(
+                "RemoteOptimizer takes one parameter group (one optd session "
+                "has one set of hyperparameters); got "
+                f"{len(self.param_groups)}")
+        self._params = list(self.param_groups[0]["params"])
+        dtypes = {p.dtype for p in self._params}
+        self.dtype = dtype or (dtypes.pop() if len(dtypes) == 1 else None)
+        if self.dtype not in (torch.float32, torch.float64):
+            raise InvalidArgument(
+                "RemoteOptimizer needs float32 or float64 state: pass "
+                f"dtype=torch.float32 or torch.float64 (parameters: {dtypes})")
+        self._hyperparameters = self._group_hyperparameters()
+        self._own_client = client is None
+        self.client = client if client is not None else connect(address)
+        numpy_dtype = np.float32 if self.dtype == torch.float32 else np.float64
+        # Flat CPU buffers shared between numpy (the wire) and torch.
+        numel = sum(p.numel() for p in self._params)
+        self._flat_grad = np.zeros(numel, dtype=numpy_dtype)
+        self._flat_x = np.zeros(numel, dtype=numpy_dtype)
+        self._flat_grad_t = torch.from_numpy(self._flat_grad)
+        self._flat_x_t = torch.from_numpy(self._flat_x)
+        with torch.no_grad():
+            torch.cat([p.detach().reshape(-1).cpu().to(self.dtype)
+                       for p in self._params], out=self._flat_x_t)
+        options: Dict[str, Any] = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            amsgrad=amsgrad, max_grad_norm=max_grad_norm, schedule=schedule,
+            dtype="float32" if self.dtype == torch.float32 else "float64")
+        try:
+            self.session = self.client.create_session(
+                self._flat_x, "adamw" if decoupled else "adam", options,
+                session_id=session_id, labels=labels, keep=keep)
+        except BaseException:
+            if self._own_client:
+                self.client.close()
+            raise
+        self._trial = self.session.pending[0]
+        self._write_back(self._trial.x)
+
+    def _group_hyperparameters(self) -> Tuple[Any, ...]:
+        group = self.param_groups[0]
+        return tuple(group[k] for k in _HYPERPARAMETERS)
+
+    def _write_back(self, x: np.ndarray) -> None:
+        np.copyto(self._flat_x, x)
+        offset = 0
+        with torch.no_grad():
+            for p in self._params:
+                n = p.numel()
+                p.copy_(self._flat_x_t[offset:offset + n].view_as(p))
+                offset += n
+
+    def _gather_gradient(self) -> np.ndarray:
+        offset = 0
+        for p in self._params:
+            n = p.numel()
+            target = self._flat_grad_t[offset:offset + n]
+            if p.grad is None:
+                target.zero_()
+            elif p.grad.is_sparse:
+                raise InvalidArgument("RemoteOptimizer does not support "
+                                      "sparse gradients")
+            else:
+                target.copy_(p.grad.detach().reshape(-1))
+            offset += n
+        return self._flat_grad
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        if hasattr(self, "session"):
+            raise InvalidArgument("RemoteOptimizer cannot add parameter "
+                                  "groups after its session was created")
+        super().add_param_group(param_group)
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """One Adam/AdamW step on the server; returns closure's loss.
+
+        The loss (when a closure is given) is told as the trial's value and
+        shows in the session's history; a NaN or infinite loss counts as a
+        failed evaluation and the server skips the step, as Adam does for
+        failed trials.
+        """
+        if self._group_hyperparameters() != self._hyperparameters:
+            raise FailedPrecondition(
+                "lr, betas, eps, weight_decay or amsgrad changed in "
+                "param_groups after the optd session was created; the "
+                "server holds them: pass schedule= for a changing lr")
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if self._trial is None:
+            raise FailedPrecondition(
+                f"optd session \"{self.session.session_id}\" has ended: "
+                f"{self.session.summary}")
+        value = None if loss is None else float(loss)
+        answer = self._trial.tell(value, self._gather_gradient())
+        self._trial = answer.trial
+        if answer.trial is not None:
+            self._write_back(answer.trial.x)
+        elif answer.summary is not None and answer.summary.x.size:
+            self._write_back(answer.summary.x)  # max_steps reached
+        return loss
+
+    def state_dict(self) -> Dict[str, Any]:
+        """torch's state dict plus the optd session id and the outstanding
+        trial (the optimizer state itself lives on the server)."""
+        state = super().state_dict()
+        state["optd"] = {"session_id": self.session.session_id,
+                         "trial_id": getattr(self._trial, "trial_id", None)}
+        return state
+
+    def close(self) -> None:
+        """Deletes the session (unless ``keep``) and closes the client this
+        optimizer opened."""
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+        if getattr(self, "_own_client", False):
+            self.client.close()
+
+    def __enter__(self) -> "RemoteOptimizer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

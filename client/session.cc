@@ -1,0 +1,260 @@
+#include "client/session.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/status_util.h"
+#include "client/vector_codec.h"
+
+namespace optd::client {
+namespace {
+
+// Doubles this client sends travel as f64 bytes, or as packed values when the
+// session asked for VALUES; never rounded to float32 here (the server does
+// that, to nearest, for a float32 state).
+v1::Vector EncodeOutgoing(absl::Span<const double> x,
+                          v1::VectorEncoding encoding) {
+  return encoding == v1::VECTOR_ENCODING_VALUES ? EncodeValues(x)
+                                                : EncodeF64(x);
+}
+
+absl::StatusOr<Wants> DecodeWants(v1::Evaluation wants) {
+  switch (wants) {
+    case v1::EVALUATION_VALUE:
+      return Wants::kValue;
+    case v1::EVALUATION_GRADIENT:
+      return Wants::kGradient;
+    case v1::EVALUATION_VALUE_AND_GRADIENT:
+      return Wants::kValueAndGradient;
+    default:
+      return absl::UnimplementedError(
+          absl::StrCat("the server asks for ", v1::Evaluation_Name(wants),
+                       ", which this client cannot tell"));
+  }
+}
+
+template <typename Response>
+absl::StatusOr<Answer> DecodeAnswer(const std::string& session_id,
+                                    const Response& response) {
+  Answer answer;
+  OPTD_CLIENT_ASSIGN_OR_RETURN(answer.trials, DecodeTrials(response.trials()));
+  answer.state = response.state();
+  if (response.has_summary()) {
+    OPTD_CLIENT_ASSIGN_OR_RETURN(answer.summary,
+                                 DecodeSummary(session_id, response.summary()));
+  }
+  return answer;
+}
+
+}  // namespace
+
+absl::string_view WantsName(Wants w) {
+  switch (w) {
+    case Wants::kValue:
+      return "value";
+    case Wants::kGradient:
+      return "gradient";
+    case Wants::kValueAndGradient:
+      break;
+  }
+  return "value and gradient";
+}
+
+absl::StatusOr<std::vector<Trial>> DecodeTrials(
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials) {
+  std::vector<Trial> decoded;
+  decoded.reserve(trials.size());
+  for (const v1::Trial& trial : trials) {
+    Trial t;
+    t.id = trial.trial_id();
+    OPTD_CLIENT_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
+    OPTD_CLIENT_ASSIGN_OR_RETURN(t.x, DecodeVector(trial.x()));
+    decoded.push_back(std::move(t));
+  }
+  return decoded;
+}
+
+absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
+                                     const v1::Summary& summary) {
+  Result result;
+  result.session_id = session_id;
+  OPTD_CLIENT_ASSIGN_OR_RETURN(result.x, DecodeVector(summary.x()));
+  result.value = summary.value();
+  result.gradient_max_norm = summary.gradient_max_norm();
+  result.iterations = summary.iterations();
+  result.evaluations = summary.evaluations();
+  result.reason = summary.reason();
+  result.message = summary.message();
+  result.success = summary.success();
+  result.wall_seconds = summary.wall_seconds();
+  result.brief_report = summary.brief_report();
+  result.full_report = summary.full_report();
+  return result;
+}
+
+SolverSpec SolverSpec::Lbfgs(const v1::LbfgsOptions& options) {
+  SolverSpec spec(Kind::kLbfgs);
+  spec.lbfgs_ = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Adam(const v1::AdamOptions& options) {
+  SolverSpec spec(Kind::kAdam);
+  spec.adam_ = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::AdamW(const v1::AdamOptions& options) {
+  SolverSpec spec(Kind::kAdamW);
+  spec.adam_ = options;
+  return spec;
+}
+
+absl::string_view SolverSpec::name() const {
+  switch (kind_) {
+    case Kind::kLbfgs:
+      return "lbfgs";
+    case Kind::kAdam:
+      return "adam";
+    case Kind::kAdamW:
+      break;
+  }
+  return "adamw";
+}
+
+void SolverSpec::AddTo(v1::CreateSessionRequest* request) const {
+  switch (kind_) {
+    case Kind::kLbfgs:
+      *request->mutable_lbfgs() = lbfgs_;
+      return;
+    case Kind::kAdam:
+      *request->mutable_adam() = adam_;
+      return;
+    case Kind::kAdamW:
+      *request->mutable_adamw() = adam_;
+      return;
+  }
+}
+
+v1::CreateSessionRequest MakeCreateSessionRequest(
+    absl::Span<const double> x0, const SolverSpec& solver,
+    const SessionOptions& options) {
+  v1::CreateSessionRequest request;
+  request.set_session_id(options.session_id);
+  *request.mutable_x0() = EncodeOutgoing(x0, options.encoding);
+  solver.AddTo(&request);
+  request.mutable_labels()->insert(options.labels.begin(),
+                                   options.labels.end());
+  request.set_vector_encoding(options.encoding);
+  request.set_shards(options.shards);
+  return request;
+}
+
+Session::Session(const Client& client, std::string id,
+                 v1::VectorEncoding encoding, std::vector<Trial> first_trials)
+    : client_(client),
+      id_(std::move(id)),
+      encoding_(encoding),
+      first_trials_(std::move(first_trials)) {}
+
+absl::StatusOr<Session> Session::Create(const Client& client,
+                                        absl::Span<const double> x0,
+                                        const SolverSpec& solver,
+                                        const SessionOptions& options) {
+  return Create(client, MakeCreateSessionRequest(x0, solver, options));
+}
+
+absl::StatusOr<Session> Session::Create(
+    const Client& client, const v1::CreateSessionRequest& request) {
+  grpc::ClientContext context;
+  client.PrepareUnaryContext(&context);
+  v1::CreateSessionResponse response;
+  OPTD_CLIENT_RETURN_IF_ERROR(FromGrpcStatus(
+      client.stub().CreateSession(&context, request, &response)));
+  OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<Trial> trials,
+                               DecodeTrials(response.trials()));
+  return Session(client, response.session_id(), request.vector_encoding(),
+                 std::move(trials));
+}
+
+Session Session::Attach(const Client& client, std::string session_id,
+                        v1::VectorEncoding encoding) {
+  return Session(client, std::move(session_id), encoding, {});
+}
+
+absl::StatusOr<Answer> Session::Ask() const {
+  v1::AskRequest request;
+  request.set_session_id(id_);
+  request.set_encoding(encoding_);
+  grpc::ClientContext context;
+  client_.PrepareUnaryContext(&context);
+  v1::AskResponse response;
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(client_.stub().Ask(&context, request, &response)));
+  return DecodeAnswer(id_, response);
+}
+
+absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
+                                     std::optional<double> value,
+                                     absl::Span<const double> gradient,
+                                     bool failed) const {
+  v1::TellRequest request;
+  request.set_trial_id(trial_id);
+  if (value.has_value()) request.set_value(*value);
+  if (!gradient.empty()) {
+    *request.mutable_gradient() = EncodeOutgoing(gradient, encoding_);
+  }
+  request.set_failed(failed);
+  return Tell(std::move(request));
+}
+
+absl::StatusOr<Answer> Session::TellF32(uint64_t trial_id,
+                                        std::optional<double> value,
+                                        absl::Span<const float> gradient,
+                                        bool failed) const {
+  v1::TellRequest request;
+  request.set_trial_id(trial_id);
+  if (value.has_value()) request.set_value(*value);
+  if (!gradient.empty()) *request.mutable_gradient() = EncodeF32(gradient);
+  request.set_failed(failed);
+  return Tell(std::move(request));
+}
+
+absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
+                                     const Evaluation& evaluation) const {
+  return Tell(trial_id, evaluation.value,
+              absl::Span<const double>(evaluation.gradient), evaluation.failed);
+}
+
+absl::StatusOr<Answer> Session::Tell(v1::TellRequest request) const {
+  request.set_session_id(id_);
+  if (request.encoding() == v1::VECTOR_ENCODING_UNSPECIFIED) {
+    request.set_encoding(encoding_);
+  }
+  grpc::ClientContext context;
+  client_.PrepareUnaryContext(&context);
+  v1::TellResponse response;
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(client_.stub().Tell(&context, request, &response)));
+  OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  answer.duplicate = response.duplicate();
+  return answer;
+}
+
+absl::StatusOr<Answer> Session::Stop() const {
+  v1::TellRequest request;
+  request.set_stop(true);
+  return Tell(std::move(request));
+}
+
+absl::StatusOr<v1::Session> Session::Get(bool include_x) const {
+  v1::GetSessionRequest request;
+  request.set_session_id(id_);
+  request.set_include_x(include_x);
+  request.set_encoding(encoding_);
+  return client_.GetSession(request);
+}
+
+absl::Status Session::Delete() const { return client_.DeleteSession(id_); }
+
+}  // namespace optd::client

@@ -1,0 +1,283 @@
+// optd C++ client: one optimization session driven ask-tell.
+//
+// The server's solver hands out *trials* (a point and what it wants evaluated
+// there); the client evaluates its objective and *tells* the result; each
+// answer carries the next trial(s), or the summary once the session has ended
+// (DESIGN §2). Vectors travel as raw little-endian float64 bytes by default,
+// one memcpy each way.
+//
+//   using namespace optd::client;
+//   absl::StatusOr<Session> session = Session::Create(
+//       *client, /*x0=*/{-1.2, 1.0}, SolverSpec::Lbfgs());
+//   std::vector<Trial> trials = session->first_trials();
+//   while (true) {
+//     const Trial& t = trials.front();
+//     std::vector<double> g(2);
+//     double f = Rosenbrock(t.x, &g);
+//     absl::StatusOr<Answer> answer = session->Tell(t.id, f, g);
+//     if (!answer.ok()) return answer.status();  // INVALID_ARGUMENT, ...
+//     if (answer->finished()) {
+//       std::cout << answer->summary->brief_report << "\n";
+//       break;
+//     }
+//     trials = std::move(answer->trials);
+//   }
+//
+// A tell that fails (network error, deadline) can be retried with the same
+// payload: the server answers a repeat with the same trials, duplicate = true,
+// and changes nothing.
+//
+// Thread-safety: a Session is immutable after Create() and every method is one
+// RPC, so it is thread-safe; several workers may share one (each evaluating a
+// different trial).
+#ifndef OPTD_CLIENT_SESSION_H_
+#define OPTD_CLIENT_SESSION_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "client/client.h"
+#include "optd/v1/optimizer.pb.h"
+
+namespace optd::client {
+
+// What a trial wants evaluated at its point. (The proto also names Hessian
+// evaluations; no optd solver asks for them yet, and a TellRequest cannot
+// carry one, so the client refuses such trials with UNIMPLEMENTED.)
+enum class Wants { kValue, kGradient, kValueAndGradient };
+
+inline bool WantsValue(Wants w) {
+  return w == Wants::kValue || w == Wants::kValueAndGradient;
+}
+inline bool WantsGradient(Wants w) {
+  return w == Wants::kGradient || w == Wants::kValueAndGradient;
+}
+// WantsName(): "value", "gradient", "value and gradient".
+absl::string_view WantsName(Wants w);
+
+// A point to evaluate.
+struct Trial {
+  // Per-session, strictly increasing, starting at 1.
+  uint64_t id = 0;
+  // The point, widened exactly to double when it came as float32.
+  std::vector<double> x;
+  Wants wants = Wants::kValueAndGradient;
+};
+
+// The result of evaluating a trial, as returned by an Objective (minimize.h)
+// or passed to Session::Tell().
+struct Evaluation {
+  // f(x). Required when the trial wants a value, unless `failed`. NaN or Inf
+  // counts as a failed evaluation on the server.
+  std::optional<double> value;
+  // The gradient at x (n elements). Required when the trial wants a gradient,
+  // unless `failed`; empty otherwise.
+  std::vector<double> gradient;
+  // The evaluation crashed or diverged: the line search backtracks, Adam skips
+  // the step. The session carries on.
+  bool failed = false;
+
+  // Evaluation::Failed(): an evaluation reported as failed.
+  static Evaluation Failed() {
+    Evaluation e;
+    e.failed = true;
+    return e;
+  }
+};
+
+// How a session ended: v1::Summary with its vector decoded. Like scipy's
+// OptimizeResult, "did not converge" is a Result with success == false, not
+// an error.
+struct Result {
+  std::string session_id;
+  // The best point: the last accepted iterate (L-BFGS) or the final
+  // parameters (Adam).
+  std::vector<double> x;
+  // f(x); NaN when unknown (an Adam session told no values).
+  double value = 0.0;
+  // max_i |g_i| at x.
+  double gradient_max_norm = 0.0;
+  int64_t iterations = 0;
+  int64_t evaluations = 0;
+  v1::TerminationReason reason = v1::TERMINATION_REASON_UNSPECIFIED;
+  // scipy-style, e.g. "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL".
+  std::string message;
+  // True for the convergence reasons (and Adam's max_steps, a client stop).
+  bool success = false;
+  double wall_seconds = 0.0;
+  // One line: solver, reason, counters, final value.
+  std::string brief_report;
+  // Several lines: options, counters, final value and gradient norm.
+  std::string full_report;
+};
+
+// DecodeSummary(): `summary` as a Result; DATA_LOSS for a malformed vector.
+absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
+                                     const v1::Summary& summary);
+
+// The server's answer to Create, Ask and Tell.
+struct Answer {
+  // The outstanding trial(s); empty once the session has ended.
+  std::vector<Trial> trials;
+  v1::SessionState state = v1::SESSION_STATE_RUNNING;
+  // Set once the session has ended.
+  std::optional<Result> summary;
+  // The tell repeated an earlier one (same trial, same payload) and changed
+  // nothing.
+  bool duplicate = false;
+
+  bool finished() const { return summary.has_value(); }
+};
+
+// The solver of a new session, with its options as the proto messages (whose
+// comments document every default; unset fields take them).
+//
+//   v1::LbfgsOptions lbfgs;
+//   lbfgs.set_memory(20);
+//   SolverSpec solver = SolverSpec::Lbfgs(lbfgs);
+//
+// Thread-safety: a value type; const methods are safe from any thread.
+class SolverSpec {
+ public:
+  static SolverSpec Lbfgs(const v1::LbfgsOptions& options = {});
+  static SolverSpec Adam(const v1::AdamOptions& options = {});
+  static SolverSpec AdamW(const v1::AdamOptions& options = {});
+
+  // "lbfgs", "adam" or "adamw".
+  absl::string_view name() const;
+  // Sets the request's solver oneof.
+  void AddTo(v1::CreateSessionRequest* request) const;
+
+ private:
+  enum class Kind { kLbfgs, kAdam, kAdamW };
+  explicit SolverSpec(Kind kind) : kind_(kind) {}
+
+  Kind kind_;
+  v1::LbfgsOptions lbfgs_;
+  v1::AdamOptions adam_;
+};
+
+// Options for a new session other than the solver.
+struct SessionOptions {
+  // 1-63 characters of [a-z0-9-], starting with a letter or digit. Default
+  // empty: the server picks a random id.
+  std::string session_id;
+  // Free-form labels for ListSessions filters. Default none.
+  std::map<std::string, std::string> labels;
+  // How the server sends trial points and summaries. Default F64 (raw
+  // binary64 bytes). F32 suits float32 (Adam dtype FLOAT32) sessions; VALUES
+  // also makes this client send doubles as packed values instead of f64 bytes.
+  v1::VectorEncoding encoding = v1::VECTOR_ENCODING_F64;
+  // Replicas to split the state over; 0 or 1: one. Default 0.
+  int shards = 0;
+};
+
+// MakeCreateSessionRequest(): the CreateSessionRequest for `x0`, `solver` and
+// `options`, for callers that want to adjust it before Session::Create() or
+// RunStream() (e.g. x0 as float32 bytes).
+v1::CreateSessionRequest MakeCreateSessionRequest(
+    absl::Span<const double> x0, const SolverSpec& solver,
+    const SessionOptions& options = SessionOptions());
+
+class Session {
+ public:
+  // Session::Create()
+  //
+  // Opens a session on the server (CreateSession). The first trial(s) are in
+  // first_trials(). INVALID_ARGUMENT for bad options or x0, naming the field;
+  // ALREADY_EXISTS for a session id in use; RESOURCE_EXHAUSTED for limits.
+  static absl::StatusOr<Session> Create(
+      const Client& client, absl::Span<const double> x0,
+      const SolverSpec& solver,
+      const SessionOptions& options = SessionOptions());
+  static absl::StatusOr<Session> Create(
+      const Client& client, const v1::CreateSessionRequest& request);
+
+  // Session::Attach()
+  //
+  // A handle on an existing session (no RPC); the next Ask() returns its
+  // outstanding trials. `encoding` is how this handle asks for vectors.
+  static Session Attach(const Client& client, std::string session_id,
+                        v1::VectorEncoding encoding = v1::VECTOR_ENCODING_F64);
+
+  const std::string& id() const { return id_; }
+  // The trial(s) CreateSession returned; empty for an attached session.
+  const std::vector<Trial>& first_trials() const { return first_trials_; }
+
+  // Session::Ask()
+  //
+  // The outstanding trial(s), or the summary once ended. Idempotent.
+  absl::StatusOr<Answer> Ask() const;
+
+  // Session::Tell()
+  //
+  // Reports the evaluation of trial `trial_id`: its value (if wanted) and its
+  // gradient (if wanted; n elements), or `failed` (Evaluation::Failed()). The
+  // gradient travels as float64 bytes (packed values with encoding VALUES),
+  // so nothing is converted per element. Returns the next trial(s) or the
+  // summary.
+  //
+  // INVALID_ARGUMENT for a wrong length or a NaN/Inf gradient element;
+  // FAILED_PRECONDITION for a stale or already answered trial told with a
+  // different payload, or a finished session; NOT_FOUND for an unknown or
+  // deleted session. In every error case the session is unchanged.
+  absl::StatusOr<Answer> Tell(uint64_t trial_id, std::optional<double> value,
+                              absl::Span<const double> gradient = {},
+                              bool failed = false) const;
+  absl::StatusOr<Answer> Tell(uint64_t trial_id,
+                              const Evaluation& evaluation) const;
+  // Session::TellF32()
+  //
+  // Tell() with a float gradient, sent as float32 bytes: the natural form for
+  // a float32 (Adam dtype FLOAT32) session, which then widens nothing.
+  absl::StatusOr<Answer> TellF32(uint64_t trial_id, std::optional<double> value,
+                                 absl::Span<const float> gradient,
+                                 bool failed = false) const;
+
+  // Session::Tell(request)
+  //
+  // Sends `request` as is, with its session_id set to this session's; for
+  // what the forms above cannot express.
+  absl::StatusOr<Answer> Tell(v1::TellRequest request) const;
+
+  // Session::Stop()
+  //
+  // Ends the session now (reason STOPPED_BY_CLIENT); returns the summary.
+  absl::StatusOr<Answer> Stop() const;
+
+  // Session::Get()
+  //
+  // GetSession for this session; with `include_x`, best_x comes in this
+  // handle's encoding (read it with DecodeVector(), vector_codec.h).
+  absl::StatusOr<v1::Session> Get(bool include_x = false) const;
+
+  // Session::Delete()
+  //
+  // DeleteSession: ends the session and frees it on the server.
+  absl::Status Delete() const;
+
+ private:
+  Session(const Client& client, std::string id, v1::VectorEncoding encoding,
+          std::vector<Trial> first_trials);
+
+  Client client_;
+  std::string id_;
+  v1::VectorEncoding encoding_;
+  std::vector<Trial> first_trials_;
+};
+
+// DecodeTrials(): `trials` with their points decoded. DATA_LOSS for a
+// malformed vector; UNIMPLEMENTED for a trial that wants a Hessian.
+absl::StatusOr<std::vector<Trial>> DecodeTrials(
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials);
+
+}  // namespace optd::client
+
+#endif  // OPTD_CLIENT_SESSION_H_

@@ -1,0 +1,62 @@
+// OptimizerService: optd.v1.Optimizer on gRPC's callback API. It is thin, as
+// TensorFlow Serving's prediction service is: each method finds the session in
+// the SessionManager, lets the Session do the work in absl::Status terms, and
+// turns the status into a grpc::Status once (grpc_status.h).
+//
+// Unary methods complete on the calling gRPC thread through DefaultReactor().
+// `Optimize` is a bidirectional reactor that answers each request with one
+// response: the first request opens (`create`) or attaches to
+// (`attach_session_id`) a session, every later one is a tell. A request that
+// fails validation gets a response carrying error_code/error_message and the
+// stream stays open; the stream ends OK when the client half-closes.
+//
+//   SessionManager sessions(limits);
+//   OptimizerService service(&sessions);
+//   builder.RegisterService(&service);
+//
+// Thread-safety: thread-safe; gRPC calls the methods from many threads.
+#ifndef OPTD_SERVER_OPTIMIZER_SERVICE_H_
+#define OPTD_SERVER_OPTIMIZER_SERVICE_H_
+
+#include "grpcpp/grpcpp.h"
+#include "optd/v1/optimizer.grpc.pb.h"
+#include "server/session_manager.h"
+
+namespace optd::server {
+
+class OptimizerService final : public v1::Optimizer::CallbackService {
+ public:
+  // `sessions` must outlive the service.
+  explicit OptimizerService(SessionManager* sessions) : sessions_(sessions) {}
+
+  grpc::ServerUnaryReactor* CreateSession(
+      grpc::CallbackServerContext* context,
+      const v1::CreateSessionRequest* request,
+      v1::CreateSessionResponse* response) override;
+  grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* context,
+                                       const v1::GetSessionRequest* request,
+                                       v1::Session* response) override;
+  grpc::ServerUnaryReactor* ListSessions(
+      grpc::CallbackServerContext* context,
+      const v1::ListSessionsRequest* request,
+      v1::ListSessionsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSession(
+      grpc::CallbackServerContext* context,
+      const v1::DeleteSessionRequest* request,
+      v1::DeleteSessionResponse* response) override;
+  grpc::ServerUnaryReactor* Ask(grpc::CallbackServerContext* context,
+                                const v1::AskRequest* request,
+                                v1::AskResponse* response) override;
+  grpc::ServerUnaryReactor* Tell(grpc::CallbackServerContext* context,
+                                 const v1::TellRequest* request,
+                                 v1::TellResponse* response) override;
+  grpc::ServerBidiReactor<v1::OptimizeRequest, v1::OptimizeResponse>* Optimize(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  SessionManager* const sessions_;
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_OPTIMIZER_SERVICE_H_

@@ -1,0 +1,165 @@
+// The one place where optd.v1 protos and solver types meet: vectors on the
+// wire <-> solver vector views, solver options with their documented defaults,
+// summaries, termination reasons and session states. Everything else in
+// server/ calls these helpers rather than touching both worlds itself.
+//
+// Vectors cross without extra copies: DecodeVector() returns a view into the
+// request's own memory (the packed `values` array or the `f64`/`f32` bytes),
+// and WriteTrialPoint() sizes the response's field and lets the solver write
+// straight into it.
+//
+//   OPTD_ASSIGN_OR_RETURN(ConstVectorView g,
+//                         DecodeVector(request.gradient(), "gradient"));
+//   OPTD_RETURN_IF_ERROR(solver.SetTrialGradient(g));
+//   OPTD_RETURN_IF_ERROR(WriteTrialPoint(solver, encoding,
+//   trial->mutable_x()));
+//
+// Thread-safety: stateless functions; the caller serializes access to the
+// solver and to the messages they read or write.
+#ifndef OPTD_SERVER_PROTO_CONVERT_H_
+#define OPTD_SERVER_PROTO_CONVERT_H_
+
+#include <memory>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "optd/v1/optimizer.pb.h"
+#include "solvers/adam.h"
+#include "solvers/lbfgs.h"
+#include "solvers/solver.h"
+#include "solvers/summary.h"
+#include "solvers/trust_region.h"
+#include "solvers/vector_view.h"
+
+namespace optd::server {
+
+// ---------------------------------------------------------------------------
+// Vectors
+
+// DecodeVector()
+//
+// A view of `vector`'s one set encoding, pointing into `vector`'s memory (valid
+// while `vector` lives and is not modified). A vector with no encoding set
+// gives an empty view; callers that need elements check the size.
+// INVALID_ARGUMENT, naming `field`, when more than one encoding is set or a
+// byte length is not a multiple of the element width.
+absl::StatusOr<ConstVectorView> DecodeVector(const v1::Vector& vector,
+                                             absl::string_view field);
+
+// ValidateEncoding()
+//
+// INVALID_ARGUMENT naming `field` when `encoding` is not a known enum value
+// (proto3 enums are open, so any int32 can arrive).
+absl::Status ValidateEncoding(v1::VectorEncoding encoding,
+                              absl::string_view field);
+
+// ResolveEncoding()
+//
+// `requested` unless it is UNSPECIFIED, then `session_default` (itself VALUES
+// when unspecified). REQUIRES: both pass ValidateEncoding().
+v1::VectorEncoding ResolveEncoding(v1::VectorEncoding requested,
+                                   v1::VectorEncoding session_default);
+
+// WriteTrialPoint(), WriteBestPoint()
+//
+// Replaces `out` with the solver's outstanding trial point (best point) in
+// `encoding`: the field is sized once and the solver writes into it, so the n
+// elements are copied exactly once. REQUIRES: `encoding` resolved (not
+// UNSPECIFIED).
+absl::Status WriteTrialPoint(const Solver& solver, v1::VectorEncoding encoding,
+                             v1::Vector* out);
+absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
+                            v1::Vector* out);
+// WriteTrialVector()
+//
+// The vector v of an outstanding EVALUATION_HESSIAN_VECTOR trial, likewise.
+absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
+                              v1::Vector* out);
+
+// ---------------------------------------------------------------------------
+// Solver options
+
+// The resolved options of a session's solver, echoed in Session.options.
+using SolverOptions =
+    std::variant<LbfgsOptions, AdamOptions, TrustRegionOptions>;
+
+// LbfgsOptionsFromProto()
+//
+// Unset fields take the defaults documented in optimizer.proto (scipy 1.10
+// L-BFGS-B's). INVALID_ARGUMENT naming the field ("lbfgs.memory") when a value
+// is out of its documented range.
+absl::StatusOr<LbfgsOptions> LbfgsOptionsFromProto(
+    const v1::LbfgsOptions& proto);
+// Every field set, so a client sees what the session runs with.
+v1::LbfgsOptions LbfgsOptionsToProto(const LbfgsOptions& options);
+
+// AdamOptionsFromProto()
+//
+// torch.optim.Adam defaults, or AdamW's (weight_decay 1e-2, decoupled) when
+// `adamw`. INVALID_ARGUMENT naming the field ("adamw.lr") when a value is out
+// of its documented range.
+absl::StatusOr<AdamOptions> AdamOptionsFromProto(const v1::AdamOptions& proto,
+                                                 bool adamw);
+v1::AdamOptions AdamOptionsToProto(const AdamOptions& options);
+
+// TrustRegionOptionsFromProto()
+//
+// scipy 1.10 defaults for the radii, eta and gtol; max_iterations unset stays
+// 0, which the solver reads as scipy's 200 n (CreateSolver() resolves it).
+// INVALID_ARGUMENT naming the field ("trust_region.eta") when out of range.
+absl::StatusOr<TrustRegionOptions> TrustRegionOptionsFromProto(
+    const v1::TrustRegionOptions& proto);
+v1::TrustRegionOptions TrustRegionOptionsToProto(
+    const TrustRegionOptions& options);
+
+// A freshly created solver and the options it resolved.
+struct SolverSetup {
+  std::unique_ptr<Solver> solver;
+  SolverOptions options;
+};
+
+// CreateSolver()
+//
+// The solver `request` selects (exactly one of lbfgs, adam, adamw or
+// trust_region), starting at
+// `x0`, with one in-process slice. INVALID_ARGUMENT when no solver is set, an
+// option is out of range, or x0 is not finite.
+absl::StatusOr<SolverSetup> CreateSolver(
+    const v1::CreateSessionRequest& request, const ConstVectorView& x0);
+
+// SetSessionOptions()
+//
+// Sets the `options` oneof of `session` (lbfgs, adam, adamw or trust_region).
+void SetSessionOptions(const SolverOptions& options, v1::Session* session);
+
+// ---------------------------------------------------------------------------
+// Outcomes
+
+// TimeToProto(): `time` as a google.protobuf.Timestamp (nanosecond precision).
+void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
+
+v1::Evaluation EvaluationToProto(Evaluation evaluation);
+v1::TerminationReason TerminationReasonToProto(TerminationReason reason);
+
+// SessionStateFor()
+//
+// RUNNING for kNone; gradient/function tolerance -> CONVERGED; max
+// iterations/evaluations/steps -> LIMIT_REACHED; line search or evaluation
+// failed -> FAILED; stopped by client -> STOPPED.
+v1::SessionState SessionStateFor(TerminationReason reason);
+
+// SummaryToProto()
+//
+// Everything in `summary`, with `wall_seconds` (the session's clock) and the
+// reports. When `x_encoding` is not UNSPECIFIED, also Summary.x: the solver's
+// best point in that encoding.
+absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
+                            const Solver& solver, v1::VectorEncoding x_encoding,
+                            v1::Summary* out);
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_PROTO_CONVERT_H_

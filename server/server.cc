@@ -1,0 +1,137 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "spdlog/spdlog.h"
+
+namespace optd::server {
+namespace {
+// The full name of the public service, as health checks name it.
+constexpr char kOptimizerServiceName[] = "optd.v1.Optimizer";
+
+constexpr int64_t kMinMessageBytes = int64_t{1} << 20;
+
+absl::Status ValidateOptions(const ServerOptions& options) {
+  if (options.host.empty()) {
+    return absl::InvalidArgumentError(
+        "host is empty; use e.g. 127.0.0.1 or 0.0.0.0");
+  }
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port is ", options.port, "; it must be in [0, 65535]"));
+  }
+  if (options.limits.max_sessions < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_sessions is ",
+                                                   options.limits.max_sessions,
+                                                   "; it must be at least 1"));
+  }
+  if (options.limits.max_dimension < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_dimension is ",
+                                                   options.limits.max_dimension,
+                                                   "; it must be at least 1"));
+  }
+  if (options.max_message_bytes < kMinMessageBytes ||
+      options.max_message_bytes > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes is ", options.max_message_bytes, "; it must be in [",
+        kMinMessageBytes, ", ", std::numeric_limits<int>::max(), "]"));
+  }
+  return absl::OkStatus();
+}
+
+std::string HostPort(const std::string& host, int port) {
+  // An IPv6 literal needs brackets to be told from its port.
+  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
+    return absl::StrCat("[", host, "]:", port);
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+}  // namespace
+
+OptdServer::OptdServer(const ServerOptions& options,
+                       std::unique_ptr<SessionManager> sessions)
+    : options_(options), sessions_(std::move(sessions)) {}
+
+absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
+    const ServerOptions& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  // Both are process-wide switches that take effect for servers built after
+  // them; setting them again is harmless.
+  grpc::EnableDefaultHealthCheckService(options.enable_health_check);
+  if (options.enable_reflection)
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<OptdServer> server(new OptdServer(
+      options, std::make_unique<SessionManager>(options.limits)));
+  server->service_ =
+      std::make_unique<OptimizerService>(server->sessions_.get());
+
+  grpc::ServerBuilder builder;
+  const std::string address = HostPort(options.host, options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  // gRPC sets SO_REUSEPORT by default, so a second optd on a busy port would
+  // silently share it (and its clients' sessions would land on either
+  // process). A port in use must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "could not listen on ", address,
+        "; is the port in use, or the host not an address of this machine?"));
+  }
+  if (grpc::HealthCheckServiceInterface* health =
+          server->server_->GetHealthCheckService()) {
+    // The overall status ("") and the service by name, which Kubernetes'
+    // gRPC probes and grpc_health_probe may ask for.
+    health->SetServingStatus(true);
+    health->SetServingStatus(kOptimizerServiceName, true);
+  }
+  return server;
+}
+
+OptdServer::~OptdServer() { Shutdown(absl::Now()); }
+
+std::string OptdServer::address() const {
+  return HostPort(options_.host, port_);
+}
+
+std::shared_ptr<grpc::Channel> OptdServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  return server_->InProcessChannel(args);
+}
+
+void OptdServer::Shutdown(absl::Time deadline) {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+    health->SetServingStatus(kOptimizerServiceName, false);
+  }
+  spdlog::info("shutting down; draining calls for up to {:.1f} s",
+               absl::ToDoubleSeconds(
+                   std::max(deadline - absl::Now(), absl::ZeroDuration())));
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  spdlog::info("server stopped; {} sessions dropped from memory",
+               sessions_->size());
+}
+
+void OptdServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace optd::server

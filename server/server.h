@@ -1,0 +1,101 @@
+// OptdServer: a running optd gRPC server — the Optimizer service, gRPC health
+// checking and server reflection — on a listening port, in this process. The
+// `optd` binary (main.cc) is a flag parser around it; tests and benchmarks
+// start one on 127.0.0.1:0 and talk to it over loopback or in-process.
+//
+//   ServerOptions options;             // 127.0.0.1, any free port
+//   OPTD_ASSIGN_OR_RETURN(std::unique_ptr<OptdServer> server,
+//                         OptdServer::Start(options));
+//   auto stub = v1::Optimizer::NewStub(grpc::CreateChannel(
+//       server->address(), grpc::InsecureChannelCredentials()));
+//   ...
+//   server->Shutdown(absl::Now() + absl::Seconds(10));
+//
+// Thread-safety: thread-safe; Shutdown() may be called from any thread (a
+// signal-handling thread) while another waits in Wait().
+#ifndef OPTD_SERVER_SERVER_H_
+#define OPTD_SERVER_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "server/optimizer_service.h"
+#include "server/session_manager.h"
+
+namespace optd::server {
+
+struct ServerOptions {
+  // Address to listen on: an IPv4/IPv6 literal or a host name. Default
+  // loopback only; "0.0.0.0" or "::" for every interface.
+  std::string host = "127.0.0.1";
+  // TCP port; 0 picks a free one (see OptdServer::port()). Range [0, 65535].
+  int port = 0;
+  // Session count and dimension limits.
+  SessionLimits limits;
+  // Largest message received or sent, in bytes. Default 1 GiB + 1 MiB: a
+  // 2^27-element float64 vector plus the rest of the message. Range
+  // [1 MiB, 2^31 - 1] (gRPC's int).
+  int64_t max_message_bytes = (int64_t{1} << 30) + (int64_t{1} << 20);
+  // grpc.health.v1.Health, serving while the server runs.
+  bool enable_health_check = true;
+  // grpc.reflection, so that grpcurl can list and call the service.
+  bool enable_reflection = true;
+};
+
+class OptdServer {
+ public:
+  // OptdServer::Start()
+  //
+  // Builds and starts the server. INVALID_ARGUMENT for out-of-range options;
+  // UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<OptdServer>> Start(
+      const ServerOptions& options);
+
+  // Shuts down at once if Shutdown() was not called.
+  ~OptdServer();
+
+  OptdServer(const OptdServer&) = delete;
+  OptdServer& operator=(const OptdServer&) = delete;
+
+  // The bound port (the chosen one when options.port was 0).
+  int port() const { return port_; }
+  // "host:port" for grpc::CreateChannel ("[::1]:50051" for IPv6 literals).
+  std::string address() const;
+
+  // A channel to this server that bypasses the network (no serialization
+  // savings, but no sockets), with the server's message size limits.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  SessionManager& sessions() { return *sessions_; }
+
+  // OptdServer::Shutdown()
+  //
+  // Stops accepting calls, reports NOT_SERVING to health checks, lets
+  // in-flight calls and streams finish until `deadline`, then cancels what
+  // remains. Returns when the server has stopped. Idempotent.
+  void Shutdown(absl::Time deadline);
+
+  // Blocks until the server has shut down.
+  void Wait();
+
+ private:
+  OptdServer(const ServerOptions& options,
+             std::unique_ptr<SessionManager> sessions);
+
+  const ServerOptions options_;
+  std::unique_ptr<SessionManager> sessions_;
+  std::unique_ptr<OptimizerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SERVER_H_

@@ -1,0 +1,399 @@
+#include "server/session.h"
+
+#include <cmath>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "server/payload_digest.h"
+#include "solvers/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace optd::server {
+namespace {
+
+// "VALUE_AND_GRADIENT" for messages.
+absl::string_view WantsName(Evaluation wants) {
+  static const auto* const kNames = [] {
+    auto* names = new std::map<Evaluation, std::string>;
+    for (Evaluation e : {Evaluation::kValue, Evaluation::kGradient,
+                         Evaluation::kValueAndGradient, Evaluation::kHessian,
+                         Evaluation::kHessianVector}) {
+      (*names)[e] = std::string(absl::StripPrefix(
+          v1::Evaluation_Name(EvaluationToProto(e)), "EVALUATION_"));
+    }
+    return names;
+  }();
+  return kNames->at(wants);
+}
+
+absl::string_view StateName(v1::SessionState state) {
+  return absl::StripPrefix(v1::SessionState_Name(state), "SESSION_STATE_");
+}
+
+}  // namespace
+
+Session::Session(std::string id, SolverSetup setup, Labels labels,
+                 v1::VectorEncoding encoding)
+    : id_(std::move(id)),
+      labels_(std::move(labels)),
+      encoding_(ResolveEncoding(encoding, v1::VECTOR_ENCODING_VALUES)),
+      dimension_(setup.solver->dimension()),
+      solver_name_(setup.solver->name()),
+      options_(std::move(setup.options)),
+      create_time_(absl::Now()),
+      solver_(std::move(setup.solver)),
+      update_time_(create_time_) {
+  if (solver_->finished()) {
+    has_pending_trial_ = false;
+    finish_time_ = create_time_;
+    final_state_ = SessionStateFor(solver_->summary().reason);
+  }
+}
+
+absl::Status Session::CheckNotDeleted() const {
+  if (deleted_) {
+    return absl::NotFoundError(absl::StrCat("session \"", id_, "\" not found"));
+  }
+  return absl::OkStatus();
+}
+
+v1::SessionState Session::StateLocked() const {
+  if (deleted_ || !solver_->finished()) return final_state_;
+  return SessionStateFor(solver_->summary().reason);
+}
+
+v1::SessionState Session::state() const {
+  absl::MutexLock lock(&mu_);
+  return StateLocked();
+}
+
+double Session::WallSeconds() const {
+  const absl::Time end =
+      finish_time_ == absl::InfiniteFuture() ? absl::Now() : finish_time_;
+  return absl::ToDoubleSeconds(end - create_time_);
+}
+
+absl::Status Session::WriteTrialsLocked(
+    v1::VectorEncoding encoding,
+    google::protobuf::RepeatedPtrField<v1::Trial>* trials) {
+  if (!has_pending_trial_) return absl::OkStatus();
+  v1::Trial* trial = trials->Add();
+  trial->set_trial_id(last_trial_id_);
+  const Evaluation wants = solver_->wants();
+  trial->set_wants(EvaluationToProto(wants));
+  const v1::VectorEncoding resolved = ResolveEncoding(encoding, encoding_);
+  OPTD_RETURN_IF_ERROR(WriteTrialPoint(*solver_, resolved, trial->mutable_x()));
+  if (wants == Evaluation::kHessianVector) {
+    return WriteTrialVector(*solver_, resolved, trial->mutable_vector());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::WriteTrials(
+    v1::VectorEncoding encoding,
+    google::protobuf::RepeatedPtrField<v1::Trial>* trials) {
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  return WriteTrialsLocked(encoding, trials);
+}
+
+template <typename Response>
+absl::Status Session::WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
+                                  Response* response) {
+  response->clear_trials();
+  response->clear_summary();
+  OPTD_RETURN_IF_ERROR(WriteTrialsLocked(encoding, response->mutable_trials()));
+  response->set_state(StateLocked());
+  if constexpr (!std::is_same_v<Response, v1::AskResponse>) {
+    response->set_duplicate(duplicate);
+  }
+  if (solver_->finished()) {
+    OPTD_RETURN_IF_ERROR(SummaryToProto(
+        solver_->summary(), WallSeconds(), *solver_,
+        ResolveEncoding(encoding, encoding_), response->mutable_summary()));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Response>
+absl::Status Session::Ask(v1::VectorEncoding encoding, Response* response) {
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  return WriteAnswer(encoding, /*duplicate=*/false, response);
+}
+
+const Session::AnsweredTell* Session::FindAnswered(uint64_t trial_id) const {
+  for (const AnsweredTell& answered : answered_) {
+    if (answered.trial_id == trial_id) return &answered;
+  }
+  return nullptr;
+}
+
+absl::Status Session::NotOutstanding(uint64_t trial_id) const {
+  const std::string outstanding =
+      has_pending_trial_
+          ? absl::StrCat("the outstanding trial is ", last_trial_id_)
+          : std::string("no trial is outstanding");
+  if (trial_id > last_trial_id_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", trial_id, " was never issued by session \"", id_,
+                     "\"; ", outstanding));
+  }
+  // Every lower id was answered; its digest has aged out of the window.
+  return absl::FailedPreconditionError(absl::StrCat(
+      "trial ", trial_id, " of session \"", id_,
+      "\" was answered long ago and is no longer outstanding; ", outstanding));
+}
+
+template <typename Response>
+absl::Status Session::Tell(const v1::TellRequest& request, Response* response) {
+  // Everything that needs only the request happens before the lock: decoding
+  // is a view into the request, and the digest of a 10^7-element gradient
+  // takes milliseconds that other callers of this session need not wait for.
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(request.encoding(), "encoding"));
+  ToldVectors told;
+  OPTD_ASSIGN_OR_RETURN(told.gradient,
+                        DecodeVector(request.gradient(), "gradient"));
+  OPTD_ASSIGN_OR_RETURN(told.hessian,
+                        DecodeVector(request.hessian(), "hessian"));
+  OPTD_ASSIGN_OR_RETURN(
+      told.hessian_vector,
+      DecodeVector(request.hessian_vector(), "hessian_vector"));
+  TellPayload payload{request.trial_id(), request.failed(), request.stop(),
+                      std::nullopt};
+  if (request.has_value()) payload.value = request.value();
+  const uint64_t digest = PayloadDigest(
+      payload, {told.gradient, told.hessian, told.hessian_vector});
+  const uint64_t trial_id = request.trial_id();
+
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  const AnsweredTell* answered = FindAnswered(trial_id);
+  if (answered != nullptr && answered->digest == digest) {
+    spdlog::debug("session \"{}\": duplicate tell of trial {}", id_, trial_id);
+    return WriteAnswer(request.encoding(), /*duplicate=*/true, response);
+  }
+  if (trial_id == 0 && !request.stop()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial_id is 0; name the outstanding trial (",
+                     has_pending_trial_ ? absl::StrCat(last_trial_id_) : "none",
+                     ") or set stop to end session \"", id_, "\""));
+  }
+  if (solver_->finished()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session \"", id_, "\" has already finished (",
+        StateName(StateLocked()), ": ", solver_->summary().message,
+        "); its summary is in GetSession, create a new session to go on"));
+  }
+  if (answered != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "trial ", trial_id, " of session \"", id_,
+        "\" was already answered with a different payload; a retry must repeat "
+        "the original tell exactly (the outstanding trial is ",
+        last_trial_id_, ")"));
+  }
+  if (trial_id != 0 && (!has_pending_trial_ || trial_id != last_trial_id_)) {
+    return NotOutstanding(trial_id);
+  }
+  OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
+  AfterChange(trial_id, digest);
+  return WriteAnswer(request.encoding(), /*duplicate=*/false, response);
+}
+
+absl::Status Session::CheckLength(const ConstVectorView& vector,
+                                  absl::string_view field, int64_t expected,
+                                  Evaluation wants, uint64_t trial_id) const {
+  if (vector.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial ", trial_id, " wants ", WantsName(wants),
+                     " and the tell has no ", field, "; set ", field,
+                     ", or failed if the evaluation did not succeed"));
+  }
+  if (vector.size() == expected) return absl::OkStatus();
+  if (expected == dimension_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", vector.size(), " elements; session \"",
+                     id_, "\" has dimension ", dimension_));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, " has ", vector.size(), " elements; session \"", id_,
+      "\" has dimension ", dimension_, ", so it needs ", dimension_, "*",
+      dimension_, " = ", expected, " (row-major)"));
+}
+
+absl::Status Session::ApplyTell(const v1::TellRequest& request,
+                                const ToldVectors& told) {
+  if (request.trial_id() == 0) {  // stop without a trial
+    solver_->Stop();
+    return absl::OkStatus();
+  }
+  const uint64_t trial_id = request.trial_id();
+  const Evaluation wants = solver_->wants();
+  TrialResult result;
+  if (request.has_value()) result.value = request.value();
+  // A non-finite value is a failed evaluation, not an error (DESIGN §2); a
+  // failed evaluation's vectors (often NaN too) are ignored.
+  result.failed = request.failed() ||
+                  (request.has_value() && !std::isfinite(request.value()));
+  if (!result.failed) {
+    const bool wants_hessian = wants == Evaluation::kHessian;
+    const bool wants_value = WantsValue(wants) || wants_hessian;
+    const bool wants_gradient = WantsGradient(wants) || wants_hessian;
+    const bool wants_product = wants == Evaluation::kHessianVector;
+    if (wants_value && !request.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "trial ", trial_id, " wants ", WantsName(wants),
+          " and the tell has no value; set value, or failed if the evaluation "
+          "did not succeed"));
+    }
+    // Every length before any copy, so that a refusal leaves nothing behind.
+    if (wants_gradient) {
+      OPTD_RETURN_IF_ERROR(
+          CheckLength(told.gradient, "gradient", dimension_, wants, trial_id));
+    }
+    if (wants_hessian) {
+      OPTD_RETURN_IF_ERROR(CheckLength(
+          told.hessian, "hessian", dimension_ * dimension_, wants, trial_id));
+    }
+    if (wants_product) {
+      OPTD_RETURN_IF_ERROR(CheckLength(told.hessian_vector, "hessian_vector",
+                                       dimension_, wants, trial_id));
+    }
+    // The copies refuse NaN/Inf naming the first bad index. A refusal after
+    // an earlier copy leaves only the trial's scratch slot written, which the
+    // next tell of this trial overwrites and a failed tell never reads.
+    if (wants_gradient) {
+      OPTD_RETURN_IF_ERROR(solver_->SetTrialGradient(told.gradient));
+      result.has_gradient = true;
+    }
+    if (wants_hessian) {
+      OPTD_RETURN_IF_ERROR(solver_->SetTrialHessian(told.hessian));
+      result.has_hessian = true;
+    }
+    if (wants_product) {
+      OPTD_RETURN_IF_ERROR(solver_->SetTrialHessianVector(told.hessian_vector));
+      result.has_hessian_vector = true;
+    }
+  }
+  absl::Status status = solver_->Tell(result);
+  if (!status.ok()) {
+    // Every input was validated above, so this is a solver bug; the session
+    // may be inconsistent and says so rather than pretending.
+    spdlog::error("session \"{}\": solver refused a validated tell: {}", id_,
+                  status.ToString());
+    return absl::InternalError(
+        absl::StrCat("session \"", id_, "\": ", status.message()));
+  }
+  if (request.stop()) solver_->Stop();
+  return absl::OkStatus();
+}
+
+void Session::AfterChange(uint64_t trial_id, uint64_t digest) {
+  const absl::Time now = absl::Now();
+  update_time_ = now;
+  answered_.push_back({trial_id, digest});
+  if (answered_.size() > kAnsweredDigests) answered_.pop_front();
+  const Progress progress = solver_->progress();
+  spdlog::debug("session \"{}\": told trial {}; {} iterations, {} evaluations",
+                id_, trial_id, progress.iterations, progress.evaluations);
+  if (progress.iterations > history_iterations_) {
+    history_iterations_ = progress.iterations;
+    history_.push_back({progress.iterations, progress.evaluations,
+                        progress.best_value, progress.gradient_max_norm,
+                        progress.last_step, now});
+    if (history_.size() > kHistoryLength) history_.pop_front();
+  }
+  if (solver_->finished()) {
+    has_pending_trial_ = false;
+    if (finish_time_ == absl::InfiniteFuture()) {
+      finish_time_ = now;
+      final_state_ = SessionStateFor(solver_->summary().reason);
+      spdlog::info("session \"{}\" finished ({}) after {:.3f} s: {}", id_,
+                   std::string(StateName(final_state_)), WallSeconds(),
+                   solver_->summary().BriefReport());
+    }
+  } else if (trial_id != 0) {
+    ++last_trial_id_;  // the solver's next trial
+  }
+}
+
+void Session::DescribeBriefLocked(v1::Session* out) {
+  out->set_session_id(id_);
+  out->set_state(StateLocked());
+  out->set_solver(solver_name_);
+  out->set_dimension(dimension_);
+  out->mutable_labels()->insert(labels_.begin(), labels_.end());
+  TimeToProto(create_time_, out->mutable_create_time());
+  TimeToProto(update_time_, out->mutable_update_time());
+  SetSessionOptions(options_, out);
+  out->set_vector_encoding(encoding_);
+  const Progress progress = solver_->progress();
+  out->set_iterations(progress.iterations);
+  out->set_evaluations(progress.evaluations);
+  out->set_best_value(progress.best_value);
+  out->set_gradient_max_norm(progress.gradient_max_norm);
+  if (has_pending_trial_) out->add_pending_trial_ids(last_trial_id_);
+}
+
+bool Session::DescribeBrief(v1::Session* out) {
+  absl::MutexLock lock(&mu_);
+  if (deleted_) return false;
+  DescribeBriefLocked(out);
+  if (solver_->finished()) {
+    SummaryToProto(solver_->summary(), WallSeconds(), *solver_,
+                   v1::VECTOR_ENCODING_UNSPECIFIED, out->mutable_summary())
+        .IgnoreError();  // cannot fail without x
+  }
+  return true;
+}
+
+absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
+                               v1::Session* out) {
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  DescribeBriefLocked(out);
+  const v1::VectorEncoding x_encoding =
+      include_x ? ResolveEncoding(encoding, encoding_)
+                : v1::VECTOR_ENCODING_UNSPECIFIED;
+  if (include_x) {
+    OPTD_RETURN_IF_ERROR(
+        WriteBestPoint(*solver_, x_encoding, out->mutable_best_x()));
+  }
+  for (const HistoryPoint& point : history_) {
+    v1::HistoryEntry* entry = out->add_history();
+    entry->set_iteration(point.iteration);
+    entry->set_evaluations(point.evaluations);
+    entry->set_value(point.value);
+    entry->set_gradient_max_norm(point.gradient_max_norm);
+    entry->set_step_length(point.step_length);
+    TimeToProto(point.time, entry->mutable_time());
+  }
+  if (solver_->finished()) {
+    OPTD_RETURN_IF_ERROR(SummaryToProto(solver_->summary(), WallSeconds(),
+                                        *solver_, x_encoding,
+                                        out->mutable_summary()));
+  }
+  return absl::OkStatus();
+}
+
+void Session::Delete() {
+  absl::MutexLock lock(&mu_);
+  if (deleted_) return;
+  final_state_ = StateLocked();
+  deleted_ = true;
+  solver_.reset();  // frees the state now, whoever still holds the session
+  has_pending_trial_ = false;
+}
+
+template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*);
+template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*);
+template absl::Status Session::Tell(const v1::TellRequest&, v1::TellResponse*);
+template absl::Status Session::Tell(const v1::TellRequest&,
+                                    v1::OptimizeResponse*);
+
+}  // namespace optd::server

@@ -1,0 +1,201 @@
+// Session: one optimization run held in memory — its solver, the outstanding
+// trial and the bookkeeping that makes tells exactly-once (DESIGN §2).
+//
+// Trial ids are per-session, strictly increasing from 1; every applied tell
+// retires the outstanding trial and, unless the session has ended, issues the
+// solver's next trial under a new id. A tell is validated completely before
+// anything changes, so a refused tell leaves the session exactly as it was.
+// Each applied tell leaves a 64-bit digest of its payload (payload_digest.h);
+// a later tell of the same trial with the same digest is a retry and gets the
+// current answer with `duplicate` set, one with another digest is refused.
+//
+//   auto session = std::make_shared<Session>("rosen-1", std::move(setup),
+//                                            labels,
+//                                            v1::VECTOR_ENCODING_VALUES);
+//   v1::TellResponse answer;
+//   absl::Status s = session->Tell(request, &answer);
+//
+// Thread-safety: thread-safe. Each session has its own mutex, so tells to
+// different sessions never contend; id() and labels() are immutable and need
+// no lock.
+#ifndef OPTD_SERVER_SESSION_H_
+#define OPTD_SERVER_SESSION_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "optd/v1/optimizer.pb.h"
+#include "server/proto_convert.h"
+#include "solvers/solver.h"
+
+namespace optd::server {
+
+// Labels in key order (ListSessions filters compare them).
+using Labels = std::map<std::string, std::string>;
+
+class Session {
+ public:
+  // How many accepted iterates Session.history keeps (optimizer.proto).
+  static constexpr size_t kHistoryLength = 100;
+  // How many answered tells keep a digest for retry detection. A retry of an
+  // older trial is refused as no longer outstanding.
+  static constexpr size_t kAnsweredDigests = 1024;
+
+  // A running session whose first trial gets id 1. `encoding` is the default
+  // for vectors it sends (UNSPECIFIED means VALUES). REQUIRES: setup.solver.
+  Session(std::string id, SolverSetup setup, Labels labels,
+          v1::VectorEncoding encoding);
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::string& id() const { return id_; }
+  const Labels& labels() const { return labels_; }
+  int64_t dimension() const { return dimension_; }
+  // "lbfgs", "adam", "adamw" or "trust_region".
+  const std::string& solver_name() const { return solver_name_; }
+
+  // Session::WriteTrials()
+  //
+  // Appends the outstanding trials (none once finished) to `trials`, points
+  // in `encoding` (UNSPECIFIED: the session's). For CreateSessionResponse.
+  absl::Status WriteTrials(
+      v1::VectorEncoding encoding,
+      google::protobuf::RepeatedPtrField<v1::Trial>* trials)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Ask()
+  //
+  // The outstanding trials, the state and (once finished) the summary with x.
+  // Changes nothing. `Response` is v1::AskResponse or v1::OptimizeResponse.
+  template <typename Response>
+  absl::Status Ask(v1::VectorEncoding encoding, Response* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Tell()
+  //
+  // Applies `request` (its session_id is not checked here) and writes the
+  // answer: the next trials, the state and, once finished, the summary. A
+  // retry of an answered tell with the same payload writes the current answer
+  // with duplicate = true and changes nothing. Errors change nothing:
+  //   FAILED_PRECONDITION: the session has finished; the trial was answered
+  //     with a different payload; the trial is not outstanding.
+  //   INVALID_ARGUMENT: bad encoding; a wanted value, gradient, hessian or
+  //     hessian_vector is missing, has the wrong length, or holds NaN/Inf.
+  //   NOT_FOUND: the session was deleted.
+  // `Response` is v1::TellResponse or v1::OptimizeResponse.
+  template <typename Response>
+  absl::Status Tell(const v1::TellRequest& request, Response* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Describe()
+  //
+  // Session as GetSession returns it; with `include_x`, best_x and summary.x
+  // in `encoding` (UNSPECIFIED: the session's).
+  absl::Status Describe(bool include_x, v1::VectorEncoding encoding,
+                        v1::Session* out) ABSL_LOCKS_EXCLUDED(mu_);
+  // Session::DescribeBrief()
+  //
+  // Session as ListSessions returns it: no vectors, no history. False (and
+  // nothing written) when the session was deleted meanwhile.
+  bool DescribeBrief(v1::Session* out) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // RUNNING, or the final state. NOT_FOUND is not a state: a deleted session
+  // reports the state it had.
+  v1::SessionState state() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Delete()
+  //
+  // Ends the session and frees its solver now, even while another thread
+  // (an Optimize stream) still holds a pointer to it; every later call on it
+  // returns NOT_FOUND.
+  void Delete() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct AnsweredTell {
+    uint64_t trial_id;
+    uint64_t digest;
+  };
+  struct HistoryPoint {
+    int64_t iteration;
+    int64_t evaluations;
+    double value;
+    double gradient_max_norm;
+    double step_length;
+    absl::Time time;
+  };
+
+  // The vectors of a tell, viewed in the request's memory.
+  struct ToldVectors {
+    ConstVectorView gradient;
+    ConstVectorView hessian;
+    ConstVectorView hessian_vector;
+  };
+
+  absl::Status CheckNotDeleted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // INVALID_ARGUMENT when a vector the trial wants is missing or has a length
+  // other than `expected`.
+  absl::Status CheckLength(const ConstVectorView& vector,
+                           absl::string_view field, int64_t expected,
+                           Evaluation wants, uint64_t trial_id) const;
+  // Applies a validated tell (REQUIRES: the trial is outstanding) or, with
+  // trial_id 0, the stop.
+  absl::Status ApplyTell(const v1::TellRequest& request,
+                         const ToldVectors& told)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The refusal for a trial id that is not outstanding and is no retry.
+  absl::Status NotOutstanding(uint64_t trial_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After the solver changed: new trial id, history, clocks, finish log.
+  void AfterChange(uint64_t trial_id, uint64_t digest)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const AnsweredTell* FindAnswered(uint64_t trial_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
+  template <typename Response>
+  absl::Status WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
+                           Response* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteTrialsLocked(
+      v1::VectorEncoding encoding,
+      google::protobuf::RepeatedPtrField<v1::Trial>* trials)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DescribeBriefLocked(v1::Session* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  double WallSeconds() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::SessionState StateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string id_;
+  const Labels labels_;
+  const v1::VectorEncoding encoding_;
+  const int64_t dimension_;
+  const std::string solver_name_;
+  const SolverOptions options_;
+  const absl::Time create_time_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Solver> solver_ ABSL_GUARDED_BY(mu_);
+  bool deleted_ ABSL_GUARDED_BY(mu_) = false;
+  // What a deleted session still reports (its solver is gone).
+  v1::SessionState final_state_ ABSL_GUARDED_BY(mu_) =
+      v1::SESSION_STATE_RUNNING;
+  absl::Time update_time_ ABSL_GUARDED_BY(mu_);
+  absl::Time finish_time_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // The last id issued; the outstanding trial's id while running.
+  uint64_t last_trial_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool has_pending_trial_ ABSL_GUARDED_BY(mu_) = true;
+  // Oldest first; trial id 0 records a stop without a trial.
+  std::deque<AnsweredTell> answered_ ABSL_GUARDED_BY(mu_);
+  std::deque<HistoryPoint> history_ ABSL_GUARDED_BY(mu_);
+  int64_t history_iterations_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SESSION_H_

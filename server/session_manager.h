@@ -1,0 +1,120 @@
+// SessionManager: the sessions of this server by id, and the limits on them.
+//
+// It creates sessions (validating everything in CreateSessionRequest that is
+// not the solver's business: id, labels, shards, encoding, the dimension
+// limit), finds them for the RPCs, lists them in id order with pagination and
+// filters, and deletes them. Sessions are shared_ptrs so that an RPC or an
+// Optimize stream can keep working with one without holding the manager's lock.
+//
+//   SessionManager manager({.max_sessions = 100});
+//   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> created,
+//                         manager.Create(request));
+//   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, manager.Find(id));
+//
+// Thread-safety: thread-safe. A reader/writer mutex guards the map and is held
+// only to look up, insert or erase; the work on a session happens under that
+// session's own mutex, so tells to different sessions never contend.
+#ifndef OPTD_SERVER_SESSION_MANAGER_H_
+#define OPTD_SERVER_SESSION_MANAGER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "optd/v1/optimizer.pb.h"
+#include "server/session.h"
+
+namespace optd::server {
+
+// Limits on what one server holds. Each, when hit, gives RESOURCE_EXHAUSTED
+// naming the limit and the flag that sets it.
+struct SessionLimits {
+  // Sessions held at once, finished ones included until deleted
+  // (--max_sessions). Range [1, inf).
+  int64_t max_sessions = 10000;
+  // Largest dimension n of one session (--max_dimension). The default, 2^27
+  // doubles, is a 1 GiB vector: the largest that fits the default message size.
+  int64_t max_dimension = int64_t{1} << 27;
+};
+
+class SessionManager {
+ public:
+  // ListSessions page size when the request leaves it 0, and the largest.
+  static constexpr int kDefaultPageSize = 100;
+  static constexpr int kMaxPageSize = 1000;
+
+  explicit SessionManager(SessionLimits limits = {});
+
+  SessionManager(const SessionManager&) = delete;
+  SessionManager& operator=(const SessionManager&) = delete;
+
+  // SessionManager::Create()
+  //
+  // Validates `request` and creates the session (running, its first trial
+  // outstanding). INVALID_ARGUMENT for a malformed id, labels, x0, encoding or
+  // options; ALREADY_EXISTS for an id in use; FAILED_PRECONDITION for
+  // shards > 1; RESOURCE_EXHAUSTED at --max_sessions or --max_dimension.
+  absl::StatusOr<std::shared_ptr<Session>> Create(
+      const v1::CreateSessionRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::Find()
+  //
+  // NOT_FOUND `session "x" not found` for an unknown or deleted id.
+  absl::StatusOr<std::shared_ptr<Session>> Find(
+      absl::string_view session_id) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::Delete()
+  //
+  // Removes the session and frees its state; NOT_FOUND if there is none.
+  absl::Status Delete(absl::string_view session_id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::List()
+  //
+  // One page of sessions in id order. INVALID_ARGUMENT for a page_size
+  // outside [0, 1000], a page_token this server did not issue, or an unknown
+  // state.
+  absl::Status List(const v1::ListSessionsRequest& request,
+                    v1::ListSessionsResponse* response) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Number of sessions held.
+  int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  const SessionLimits& limits() const { return limits_; }
+
+ private:
+  // RESOURCE_EXHAUSTED when `count` sessions already fill the limit.
+  absl::Status CheckSessionLimit(size_t count) const;
+  std::string RandomId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const SessionLimits limits_;
+  mutable absl::Mutex mu_;
+  // Ordered, so that ListSessions pages through ids in order.
+  std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_
+      ABSL_GUARDED_BY(mu_);
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+};
+
+// ValidateSessionId()
+//
+// 1-63 characters of [a-z0-9-], starting with a letter or digit; else
+// INVALID_ARGUMENT naming `field`.
+absl::Status ValidateSessionId(absl::string_view id, absl::string_view field);
+
+// ValidateLabels()
+//
+// At most 64 labels; keys 1-63 characters of [a-zA-Z0-9_.-]; values at most
+// 256 characters. INVALID_ARGUMENT naming the offending key.
+absl::Status ValidateLabels(
+    const google::protobuf::Map<std::string, std::string>& labels);
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SESSION_MANAGER_H_

@@ -1,0 +1,218 @@
+// End to end: the optctl CLI run as a process against a real optd: exit codes
+// and the lines a user (or a script) relies on.
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "client/client.h"
+#include "client/session.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solvers/testing/status_matchers.h"
+#include "tests/optd_process.h"
+#include "tests/test_objectives.h"
+
+namespace optd::testing {
+namespace {
+
+using ::optd::client::Session;
+using ::optd::client::SessionOptions;
+using ::optd::client::SolverSpec;
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct CommandRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `optctl --server=ADDRESS ARGS` through the shell.
+CommandRun Optctl(const std::string& address, const std::string& args) {
+  const std::string command =
+      absl::StrCat(OPTCTL_BINARY, " --server=", address, " ", args, " 2>&1");
+  CommandRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    run.output.append(buffer, n);
+  }
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+class OptctlEndToEnd : public OptdServerTest {
+ protected:
+  CommandRun Optctl(const std::string& args) {
+    return testing::Optctl(optd().address(), args);
+  }
+
+  // An L-BFGS Rosenbrock session named `id` with its first trial answered.
+  void CreateSession(const std::string& id) {
+    SessionOptions options;
+    options.session_id = id;
+    absl::StatusOr<Session> session =
+        Session::Create(client(), {-1.2, 1.0}, SolverSpec::Lbfgs(), options);
+    ASSERT_OK(session);
+    const client::Trial& t = session->first_trials().at(0);
+    ASSERT_OK(session->Tell(t.id, Rosenbrock(t.x, t.wants)));
+  }
+};
+
+TEST_F(OptctlEndToEnd, HealthPrintsServing) {
+  const CommandRun run = Optctl("health");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output, "SERVING\n");
+}
+
+TEST_F(OptctlEndToEnd, DemoConvergesOnRosenbrock) {
+  const CommandRun run = Optctl("demo");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const std::vector<std::string> lines = absl::StrSplit(run.output, '\n');
+  ASSERT_GE(lines.size(), 3u) << run.output;
+  EXPECT_THAT(lines[0], StartsWith("session "));
+  EXPECT_THAT(lines[1], HasSubstr("lbfgs n=2"));
+  EXPECT_THAT(lines[1], HasSubstr("CONVERGENCE"));
+  EXPECT_THAT(lines[2],
+              ContainsRegex("^x = \\[(1|0\\.9999[0-9]*|1\\.0000[0-9]*), "
+                            "(1|0\\.9999[0-9]*|1\\.0000[0-9]*)\\]$"));
+  // The session stays on the server, converged.
+  const std::string id = lines[0].substr(std::string("session ").size());
+  absl::StatusOr<v1::Session> session = client().GetSession(id);
+  ASSERT_OK(session);
+  EXPECT_EQ(session->state(), v1::SESSION_STATE_CONVERGED);
+  EXPECT_EQ(session->labels().at("demo"), "rosenbrock");
+}
+
+TEST_F(OptctlEndToEnd, DemoRunsTheExtendedRosenbrockAndRefusesOddN) {
+  CommandRun run = Optctl("demo --n=20");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("lbfgs n=20"));
+  EXPECT_THAT(run.output, HasSubstr("CONVERGENCE"));
+  run = Optctl("demo --n=3");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, StartsWith("INVALID_ARGUMENT: --n=3"));
+}
+
+TEST_F(OptctlEndToEnd, ListPrintsATableOfSessions) {
+  CreateSession("listed-1");
+  CreateSession("listed-2");
+  const CommandRun run = Optctl("list");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const std::vector<std::string> lines =
+      absl::StrSplit(run.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << run.output;
+  EXPECT_THAT(lines[0], ContainsRegex("^ID +SOLVER +STATE +N +ITERATIONS +"
+                                      "EVALUATIONS +BEST VALUE$"));
+  EXPECT_THAT(lines[1],
+              ContainsRegex("^listed-1 +lbfgs +RUNNING +2 +0 +1 +(24\\.2|-)$"));
+  EXPECT_THAT(lines[2], StartsWith("listed-2 "));
+}
+
+TEST_F(OptctlEndToEnd, GetPrintsTheSessionAndItsJson) {
+  CreateSession("got");
+  CommandRun run = Optctl("get got");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, ContainsRegex("session +got\n"));
+  EXPECT_THAT(run.output, ContainsRegex("solver +lbfgs\n"));
+  EXPECT_THAT(run.output, ContainsRegex("state +RUNNING\n"));
+  EXPECT_THAT(run.output, ContainsRegex("dimension +2\n"));
+  EXPECT_THAT(run.output, ContainsRegex("evaluations +1\n"));
+  EXPECT_THAT(run.output, ContainsRegex("pending +trial 2\n"));
+  EXPECT_THAT(run.output, HasSubstr("memory: 10"));
+
+  run = Optctl("get got --json --include_x");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("\"sessionId\": \"got\""));
+  EXPECT_THAT(run.output, HasSubstr("\"state\": \"SESSION_STATE_RUNNING\""));
+  EXPECT_THAT(run.output,
+              ContainsRegex("\"bestX\": \\{[[:space:]]*\"values\": \\["));
+  EXPECT_THAT(run.output, HasSubstr("\"memory\": 10"));
+}
+
+TEST_F(OptctlEndToEnd, DeleteThenGetIsNotFound) {
+  CreateSession("doomed");
+  CommandRun run = Optctl("delete doomed");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output, "deleted doomed\n");
+  run = Optctl("get doomed");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.output, "NOT_FOUND: session \"doomed\" not found\n");
+  run = Optctl("delete doomed");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, StartsWith("NOT_FOUND: "));
+}
+
+TEST_F(OptctlEndToEnd, WatchPrintsProgressUntilTheSessionEnds) {
+  SessionOptions options;
+  options.session_id = "watched";
+  absl::StatusOr<Session> session =
+      Session::Create(client(), {-1.2, 1.0}, SolverSpec::Lbfgs(), options);
+  ASSERT_OK(session);
+  // A worker evaluates slowly while optctl watches.
+  absl::StatusOr<client::Result> result;
+  std::thread worker([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    result = RunUnary(*session,
+                      [](const std::vector<double>& x, client::Wants wants) {
+                        absl::SleepFor(absl::Milliseconds(10));
+                        return Rosenbrock(x, wants);
+                      });
+  });
+  const CommandRun run = Optctl("watch watched --interval=50ms");
+  worker.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const std::vector<std::string> lines =
+      absl::StrSplit(run.output, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 3u) << run.output;
+  EXPECT_THAT(lines.front(), ContainsRegex("RUNNING +iteration 0 +"
+                                           "evaluations 0 +best value"));
+  EXPECT_THAT(lines[lines.size() - 2],
+              ContainsRegex("CONVERGED +iteration [0-9]+ +evaluations "
+                            "[0-9]+ +best value"));
+  EXPECT_EQ(lines.back(), result->brief_report);
+}
+
+TEST_F(OptctlEndToEnd, UsageErrorsExitOne) {
+  CommandRun run = Optctl("frobnicate");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output,
+              StartsWith("INVALID_ARGUMENT: unknown command \"frobnicate\""));
+  run = Optctl("get");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, HasSubstr("takes one argument, ID"));
+  run = Optctl("");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, HasSubstr("no command given"));
+}
+
+TEST(OptctlWithoutServer, UnreachableServerIsUnavailable) {
+  const CommandRun run =
+      Optctl("127.0.0.1:1", "--connect_timeout=200ms health");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, StartsWith("UNAVAILABLE: cannot connect to optd at "
+                                     "127.0.0.1:1"));
+}
+
+TEST(OptctlWithoutServer, HelpDocumentsEveryCommand) {
+  const CommandRun run = Optctl("127.0.0.1:1", "--help");
+  for (const char* command :
+       {"health", "list", "get ID", "delete ID", "watch ID", "demo"}) {
+    EXPECT_THAT(run.output, HasSubstr(absl::StrCat("\n  ", command, " ")))
+        << command;
+  }
+  EXPECT_THAT(run.output, HasSubstr("--server"));
+}
+
+}  // namespace
+}  // namespace optd::testing

@@ -1,0 +1,58 @@
+// Objectives and loops shared by the end-to-end tests.
+//
+//   absl::StatusOr<Session> s = Session::Create(client, {-1.2, 1.0},
+//                                               SolverSpec::Lbfgs());
+//   absl::StatusOr<Result> r = RunUnary(*s, Rosenbrock);   // Ask/Tell loop
+//
+// Thread-safety: stateless functions; safe from any thread.
+#ifndef OPTD_TESTS_TEST_OBJECTIVES_H_
+#define OPTD_TESTS_TEST_OBJECTIVES_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/minimize.h"
+#include "client/session.h"
+
+namespace optd::testing {
+
+// The extended Rosenbrock function (Moré, Garbow & Hillstrom 1981, problem
+// 21; for n = 2 the classic one), minimum 0 at (1, ..., 1).
+inline client::Evaluation Rosenbrock(const std::vector<double>& x,
+                                     client::Wants wants) {
+  double f = 0.0;
+  std::vector<double> g(x.size(), 0.0);
+  for (size_t i = 0; i + 1 < x.size(); i += 2) {
+    const double a = 1.0 - x[i];
+    const double b = x[i + 1] - x[i] * x[i];
+    f += a * a + 100.0 * b * b;
+    g[i] = -2.0 * a - 400.0 * x[i] * b;
+    g[i + 1] = 200.0 * b;
+  }
+  client::Evaluation e;
+  if (client::WantsValue(wants)) e.value = f;
+  if (client::WantsGradient(wants)) e.gradient = std::move(g);
+  return e;
+}
+
+// Runs `session` to its end with unary Ask/Tell: Ask once, then tell each
+// trial's evaluation and continue from the answer. INTERNAL when an answer
+// holds other than one trial (these solvers hand out one at a time).
+inline absl::StatusOr<client::Result> RunUnary(
+    const client::Session& session, const client::Objective& objective) {
+  absl::StatusOr<client::Answer> answer = session.Ask();
+  while (answer.ok() && !answer->finished()) {
+    if (answer->trials.size() != 1) {
+      return absl::InternalError("expected exactly one outstanding trial");
+    }
+    const client::Trial& trial = answer->trials[0];
+    answer = session.Tell(trial.id, objective(trial.x, trial.wants));
+  }
+  if (!answer.ok()) return answer.status();
+  return *answer->summary;
+}
+
+}  // namespace optd::testing
+
+#endif  // OPTD_TESTS_TEST_OBJECTIVES_H_

@@ -1,0 +1,435 @@
+#include "solvers/trust_region.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "solvers/status_macros.h"
+
+namespace optd {
+namespace {
+
+constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
+
+// scipy 1.10's messages (_optimize.py _status_message and _trustregion.py).
+constexpr char kSuccessMessage[] = "Optimization terminated successfully.";
+constexpr char kMaxIterationsMessage[] =
+    "Maximum number of iterations has been exceeded.";
+constexpr char kMaxEvaluationsMessage[] =
+    "Maximum number of function evaluations has been exceeded.";
+constexpr char kBadModelMessage[] =
+    "A bad approximation caused failure to predict improvement.";
+constexpr char kStartFailedMessage[] =
+    "The starting point could not be evaluated.";
+constexpr char kStoppedMessage[] = "Stopped by the client.";
+
+bool IsNewtonCg(TrustRegionSubproblem s) {
+  return s == TrustRegionSubproblem::kNewtonCg ||
+         s == TrustRegionSubproblem::kNewtonCgFiniteDifference;
+}
+
+}  // namespace
+
+TrustRegion::TrustRegion(const TrustRegionOptions& options,
+                         std::unique_ptr<TrustRegionVectors> vectors)
+    : options_(options),
+      vectors_(std::move(vectors)),
+      radius_(options.initial_radius) {
+  const int64_t n = vectors_->dimension();
+  // scipy: maxiter = len(x0) * 200.
+  if (options_.max_iterations == 0) options_.max_iterations = 200 * n;
+  if (options_.subproblem == TrustRegionSubproblem::kQuasiNewton) {
+    memory_ = std::make_unique<QuasiNewtonMemory>(
+        options_.quasi_newton_update, options_.memory, n);
+  }
+  summary_.solver = "trust_region";
+  summary_.dimension = n;
+  summary_.options_report = OptionsReport();
+}
+
+absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
+    const TrustRegionOptions& options, const ConstVectorView& x0,
+    std::unique_ptr<TrustRegionVectors> vectors) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  if (x0.size() != vectors->dimension()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "x0 has ", x0.size(), " elements; the vectors have dimension ",
+        vectors->dimension()));
+  }
+  if (options.subproblem == TrustRegionSubproblem::kExact &&
+      x0.size() > kMaxExactDimension) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "trust_region.subproblem exact needs a dense n x n Hessian; n = ",
+        x0.size(), " is above the limit ", kMaxExactDimension,
+        " (use newton_cg or quasi_newton)"));
+  }
+  for (int64_t i = 0; i < x0.size(); ++i) {
+    if (!std::isfinite(x0.Get(i))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x0[", i, "] is ", x0.Get(i), "; every element must be finite"));
+    }
+  }
+  OPTD_RETURN_IF_ERROR(vectors->SetTrialPoint(x0));
+  return std::unique_ptr<TrustRegion>(
+      new TrustRegion(options, std::move(vectors)));
+}
+
+absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
+    const TrustRegionOptions& options, const ConstVectorView& x0,
+    int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
+  const bool qn = options.subproblem == TrustRegionSubproblem::kQuasiNewton;
+  return Create(options, x0,
+                std::make_unique<LocalTrustRegionVectors>(
+                    layout, qn ? options.memory : 0,
+                    IsNewtonCg(options.subproblem)));
+}
+
+Evaluation TrustRegion::wants() const {
+  switch (phase_) {
+    case Phase::kHessianVector:
+      return Evaluation::kHessianVector;
+    case Phase::kDifferenceGradient:
+      return Evaluation::kGradient;
+    default:
+      return options_.subproblem == TrustRegionSubproblem::kExact
+                 ? Evaluation::kHessian
+                 : Evaluation::kValueAndGradient;
+  }
+}
+
+absl::Status TrustRegion::ReadTrialPoint(const MutableVectorView& out) const {
+  // A Hessian-vector product is wanted at the iterate itself.
+  if (phase_ == Phase::kFinished || phase_ == Phase::kHessianVector) {
+    return vectors_->ReadPoint(out);
+  }
+  return vectors_->ReadTrialPoint(out);
+}
+
+absl::Status TrustRegion::ReadBestPoint(const MutableVectorView& out) const {
+  // Before the first tell the only point is x0, which is the trial point.
+  return phase_ == Phase::kInitial ? vectors_->ReadTrialPoint(out)
+                                   : vectors_->ReadPoint(out);
+}
+
+absl::Status TrustRegion::ReadTrialVector(const MutableVectorView& out) const {
+  if (phase_ != Phase::kHessianVector) {
+    return Solver::ReadTrialVector(out);
+  }
+  return vectors_->ReadDirection(out);
+}
+
+absl::Status TrustRegion::SetTrialGradient(const ConstVectorView& gradient) {
+  if (finished()) {
+    return absl::FailedPreconditionError("the session has finished");
+  }
+  if (phase_ == Phase::kHessianVector) {
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants a Hessian-vector product, not a "
+        "gradient");
+  }
+  const absl::Status status = vectors_->SetTrialGradient(gradient);
+  gradient_set_ = status.ok();
+  return status;
+}
+
+absl::Status TrustRegion::SetTrialHessian(const ConstVectorView& hessian) {
+  if (finished()) {
+    return absl::FailedPreconditionError("the session has finished");
+  }
+  if (options_.subproblem != TrustRegionSubproblem::kExact ||
+      (phase_ != Phase::kInitial && phase_ != Phase::kTrialPoint)) {
+    return Solver::SetTrialHessian(hessian);
+  }
+  const int64_t n = dimension();
+  if (hessian.size() != n * n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hessian has ", hessian.size(),
+                     " elements; the session wants n * n = ", n * n,
+                     " (row-major, n = ", n, ")"));
+  }
+  // Check everything before keeping anything.
+  for (int64_t i = 0; i < n * n; ++i) {
+    const double v = hessian.Get(i);
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hessian[", i, "] (row ", i / n, ", column ", i % n, ") is ", v,
+          "; every hessian element must be finite (report a failed "
+          "evaluation instead)"));
+    }
+  }
+  trial_hessian_.resize(n, n);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < n; ++c) trial_hessian_(r, c) = hessian.Get(r * n + c);
+  }
+  // Symmetrize: the solver uses (H + H^T) / 2.
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = r + 1; c < n; ++c) {
+      const double mean = 0.5 * (trial_hessian_(r, c) + trial_hessian_(c, r));
+      trial_hessian_(r, c) = trial_hessian_(c, r) = mean;
+    }
+  }
+  hessian_set_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status TrustRegion::SetTrialHessianVector(
+    const ConstVectorView& product) {
+  if (finished()) {
+    return absl::FailedPreconditionError("the session has finished");
+  }
+  if (phase_ != Phase::kHessianVector) {
+    return Solver::SetTrialHessianVector(product);
+  }
+  const absl::Status status = vectors_->SetProduct(product);
+  product_set_ = status.ok();
+  return status;
+}
+
+absl::Status TrustRegion::Tell(const TrialResult& result) {
+  if (finished()) {
+    return absl::FailedPreconditionError("the session has finished");
+  }
+  if ((result.has_gradient && !gradient_set_) ||
+      (result.has_hessian && !hessian_set_) ||
+      (result.has_hessian_vector && !product_set_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the result claims a ",
+        result.has_gradient && !gradient_set_
+            ? "gradient"
+            : (result.has_hessian && !hessian_set_ ? "hessian"
+                                                   : "hessian_vector"),
+        " that was not set for this trial"));
+  }
+  ++evaluations_;
+  const bool exact = options_.subproblem == TrustRegionSubproblem::kExact;
+  bool ok = !result.failed;
+  switch (phase_) {
+    case Phase::kInitial:
+    case Phase::kTrialPoint:
+      ok = ok && std::isfinite(result.value) && result.has_gradient &&
+           (!exact || result.has_hessian);
+      break;
+    case Phase::kHessianVector:
+      ok = ok && result.has_hessian_vector;
+      break;
+    case Phase::kDifferenceGradient:
+      ok = ok && result.has_gradient;
+      break;
+    case Phase::kFinished:
+      break;
+  }
+  if (!ok) ++summary_.failed_evaluations;
+  gradient_set_ = hessian_set_ = product_set_ = false;
+  absl::Status status;
+  switch (phase_) {
+    case Phase::kInitial:
+      status = TellInitial(ok, result.value);
+      break;
+    case Phase::kTrialPoint:
+      status = TellTrialPoint(ok, result.value);
+      break;
+    default:
+      status = TellProduct(ok);
+      break;
+  }
+  if (status.ok() && !finished() && options_.max_evaluations > 0 &&
+      evaluations_ >= options_.max_evaluations) {
+    Finish(TerminationReason::kMaxEvaluations, kMaxEvaluationsMessage);
+  }
+  return status;
+}
+
+absl::Status TrustRegion::TakeIterate(double value, const Reduction& dots) {
+  const TrialDots layout{0, false};
+  f_ = value;
+  gg_ = dots.sums[layout.gg()];
+  x_norm_ = std::sqrt(dots.sums[layout.xx()]);
+  gmax_ = dots.max_abs;
+  have_iterate_ = true;
+  if (options_.subproblem == TrustRegionSubproblem::kExact) {
+    Eigen::VectorXd g(dimension());
+    OPTD_RETURN_IF_ERROR(vectors_->ReadGradient(
+        MutableVectorView::Float64(g.data(), dimension())));
+    exact_ = std::make_unique<ExactSubproblem>(std::move(trial_hessian_),
+                                               std::move(g));
+    trial_hessian_ = Eigen::MatrixXd();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrustRegion::TellInitial(bool ok, double value) {
+  if (!ok) {
+    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(false));
+  OPTD_RETURN_IF_ERROR(vectors_->Advance(false, /*accept=*/true));
+  OPTD_RETURN_IF_ERROR(TakeIterate(value, dots));
+  summary_.initial_value = f_;
+  if (memory_) memory_->Reset(gg_);
+  phase_ = Phase::kTrialPoint;
+  // scipy tests the gradient before the first iteration.
+  if (std::sqrt(gg_) < options_.gtol) {
+    Finish(TerminationReason::kGradientTolerance, kSuccessMessage);
+    return absl::OkStatus();
+  }
+  return StartIteration();
+}
+
+absl::Status TrustRegion::StartIteration() {
+  switch (options_.subproblem) {
+    case TrustRegionSubproblem::kExact: {
+      const ExactSubproblem::Step step = exact_->Solve(radius_);
+      OPTD_RETURN_IF_ERROR(vectors_->SetStep(
+          ConstVectorView::Float64(step.p.data(), step.p.size())));
+      return ProposeStep(step.model_change, step.on_boundary, step.p.norm());
+    }
+    case TrustRegionSubproblem::kQuasiNewton: {
+      const LimitedMemoryModel::Step step = memory_->Solve(radius_);
+      OPTD_RETURN_IF_ERROR(vectors_->FormStep(step.coefficients));
+      return ProposeStep(step.model_change, step.on_boundary, step.norm);
+    }
+    default: {
+      // CG terminates in n iterations in exact arithmetic; allow rounding.
+      const int64_t max_products = std::max<int64_t>(10, 2 * dimension());
+      OPTD_ASSIGN_OR_RETURN(
+          SteihaugCg::Next next,
+          cg_.Start(*vectors_, gg_, radius_, max_products));
+      return ContinueCg(next);
+    }
+  }
+}
+
+absl::Status TrustRegion::ContinueCg(SteihaugCg::Next next) {
+  if (next == SteihaugCg::Next::kStep) {
+    return ProposeStep(cg_.model_change(), cg_.on_boundary(),
+                       cg_.step_norm());
+  }
+  if (options_.subproblem == TrustRegionSubproblem::kNewtonCg) {
+    phase_ = Phase::kHessianVector;
+    return absl::OkStatus();
+  }
+  // The forward-difference step of optd.v1.TrustRegionOptions.
+  difference_step_ = std::sqrt(kEpsilon) * (1.0 + x_norm_) /
+                     std::sqrt(cg_.direction_norm2());
+  phase_ = Phase::kDifferenceGradient;
+  return vectors_->FormDifferencePoint(difference_step_);
+}
+
+absl::Status TrustRegion::ProposeStep(double model_change, bool on_boundary,
+                                      double norm) {
+  predicted_reduction_ = -model_change;
+  on_boundary_ = on_boundary;
+  step_norm_ = norm;
+  // scipy stops (warnflag 2) when m(0) - m(p) <= 0; it evaluates x + p
+  // first, we do not.
+  if (!(predicted_reduction_ > 0)) {
+    Finish(TerminationReason::kLineSearchFailed, kBadModelMessage);
+    return absl::OkStatus();
+  }
+  phase_ = Phase::kTrialPoint;
+  return absl::OkStatus();
+}
+
+absl::Status TrustRegion::TellProduct(bool ok) {
+  // A product that could not be evaluated ends the iteration like a failed
+  // trial point: the region contracts and the subproblem starts again.
+  if (!ok) return EndIteration(-std::numeric_limits<double>::infinity());
+  if (phase_ == Phase::kDifferenceGradient) {
+    OPTD_RETURN_IF_ERROR(vectors_->DifferenceProduct(difference_step_));
+  }
+  OPTD_ASSIGN_OR_RETURN(SteihaugCg::Next next, cg_.OnProduct(*vectors_));
+  return ContinueCg(next);
+}
+
+absl::Status TrustRegion::TellTrialPoint(bool ok, double value) {
+  if (!ok) {
+    trial_hessian_ = Eigen::MatrixXd();
+    return EndIteration(-std::numeric_limits<double>::infinity());
+  }
+  OPTD_ASSIGN_OR_RETURN(Reduction dots,
+                        vectors_->ReduceTrial(/*with_pair=*/memory_ != nullptr));
+  // N&W eq. 4.4.
+  const double rho = (f_ - value) / predicted_reduction_;
+  const bool accept = rho > options_.eta;
+  bool push = false;
+  if (memory_) {
+    push = memory_->ShouldPush(dots.sums);
+    if (!push) ++summary_.skipped_updates;
+  }
+  OPTD_RETURN_IF_ERROR(vectors_->Advance(push, accept));
+  if (memory_) memory_->Update(dots.sums, push, accept);
+  if (accept) {
+    progress_step_ = step_norm_;
+    OPTD_RETURN_IF_ERROR(TakeIterate(value, dots));
+  } else {
+    trial_hessian_ = Eigen::MatrixXd();
+  }
+  return EndIteration(rho);
+}
+
+absl::Status TrustRegion::EndIteration(double rho) {
+  if (rho < 0.25) {
+    radius_ *= 0.25;
+  } else if (rho > 0.75 && on_boundary_) {
+    radius_ = std::min(2.0 * radius_, options_.max_radius);
+  }
+  ++iterations_;
+  if (std::sqrt(gg_) < options_.gtol) {
+    Finish(TerminationReason::kGradientTolerance, kSuccessMessage);
+  } else if (iterations_ >= options_.max_iterations) {
+    Finish(TerminationReason::kMaxIterations, kMaxIterationsMessage);
+  } else {
+    return StartIteration();
+  }
+  return absl::OkStatus();
+}
+
+void TrustRegion::Stop() {
+  if (!finished()) Finish(TerminationReason::kStoppedByClient, kStoppedMessage);
+}
+
+void TrustRegion::Finish(TerminationReason reason, std::string message) {
+  phase_ = Phase::kFinished;
+  summary_.reason = reason;
+  summary_.message = std::move(message);
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  summary_.value = have_iterate_ ? f_ : kNaN;
+  summary_.gradient_max_norm = have_iterate_ ? gmax_ : kNaN;
+  summary_.iterations = iterations_;
+  summary_.evaluations = evaluations_;
+}
+
+Progress TrustRegion::progress() const {
+  Progress p;
+  p.iterations = iterations_;
+  p.evaluations = evaluations_;
+  if (have_iterate_) {
+    p.best_value = f_;
+    p.gradient_max_norm = gmax_;
+  }
+  p.last_step = progress_step_;
+  return p;
+}
+
+std::string TrustRegion::OptionsReport() const {
+  std::string subproblem = SubproblemName(options_.subproblem);
+  if (options_.subproblem == TrustRegionSubproblem::kQuasiNewton) {
+    absl::StrAppend(&subproblem, " (", UpdateName(options_.quasi_newton_update),
+                    ", memory ", options_.memory, ")");
+  }
+  return absl::StrFormat(
+      "    subproblem %s, initial_radius %g, max_radius %g, eta %g, gtol %g\n"
+      "    max_iterations %d, max_evaluations %d%s\n",
+      subproblem, options_.initial_radius, options_.max_radius, options_.eta,
+      options_.gtol, options_.max_iterations, options_.max_evaluations,
+      options_.max_evaluations == 0 ? " (no limit)" : "");
+}
+
+}  // namespace optd

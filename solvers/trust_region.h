@@ -1,0 +1,205 @@
+// Trust-region methods as an ask-tell state machine, with the outer loop of
+// scipy 1.10's `_minimize_trust_region` (scipy/optimize/_trustregion.py;
+// Nocedal & Wright, Numerical Optimization, 2nd ed., Algorithm 4.1):
+//
+//   rho = (f(x) - f(x + p)) / (m(0) - m(p));  a failed or non-finite trial
+//   counts as rho = -inf (DESIGN §2: the trust region contracts);
+//   rho < 0.25: radius *= 0.25;  rho > 0.75 and p on the boundary:
+//   radius = min(2 radius, max_radius);  rho > eta: x <- x + p;
+//   stop when ||g||_2 < gtol (also before the first step), or after
+//   max_iterations trials (rejected ones count, as in scipy), or when the
+//   model predicts no decrease.
+//
+// A rejected step solves the subproblem again at the same iterate with the
+// smaller radius; the iterate is never evaluated twice. Subproblems:
+//   kExact        scipy trust-exact (trust_region_exact.h): every trial
+//                 wants Evaluation::kHessian (value, gradient and the dense
+//                 n x n Hessian, symmetrized). The Hessian is control state
+//                 held by the home, not sliced: it is O(n^2) and its
+//                 Cholesky factorizations need all of it, which is why this
+//                 variant is limited to kMaxExactDimension.
+//   kNewtonCg     scipy trust-ncg (trust_region_cg.h): each CG iteration is a
+//                 kHessianVector trial at the iterate with the vector of
+//                 ReadTrialVector; the trial point then wants
+//                 kValueAndGradient.
+//   kNewtonCgFiniteDifference  the same, with H v = (g(x + h v) - g(x)) / h,
+//                 h = sqrt(eps) (1 + ||x||) / ||v||, asked as a kGradient
+//                 trial at x + h v.
+//   kQuasiNewton  (default) L-SR1 or L-BFGS, B = gamma I + Psi M Psi^T,
+//                 solved exactly in the subspace by the OBS method
+//                 (trust_region_obs.h); every trial wants kValueAndGradient.
+// Every vector (x, g, the step, the CG vectors, the pairs) lives in slices
+// (trust_region_vectors.h); the controller keeps scalars and small matrices,
+// and its iterates are bitwise identical for any number of slices.
+//
+//   TrustRegionOptions options;                  // L-SR1, scipy's radii
+//   auto solver = TrustRegion::Create(options,
+//                                     ConstVectorView::Float64(x0, n));
+//   while (!(*solver)->finished()) {             // see solver.h
+//     (*solver)->ReadTrialPoint(x_view);
+//     ... evaluate what (*solver)->wants() ...
+//   }
+//
+// Thread-safety: not thread-safe.
+#ifndef OPTD_SOLVERS_TRUST_REGION_H_
+#define OPTD_SOLVERS_TRUST_REGION_H_
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "Eigen/Dense"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "solvers/solver.h"
+#include "solvers/trust_region_cg.h"
+#include "solvers/trust_region_exact.h"
+#include "solvers/trust_region_memory.h"
+#include "solvers/trust_region_obs.h"
+#include "solvers/trust_region_vectors.h"
+
+namespace optd {
+
+enum class TrustRegionSubproblem {
+  kExact,
+  kNewtonCg,
+  kNewtonCgFiniteDifference,
+  kQuasiNewton,
+};
+
+// "exact", "newton_cg", "newton_cg_fd", "quasi_newton"; "lsr1", "lbfgs".
+const char* SubproblemName(TrustRegionSubproblem subproblem);
+const char* UpdateName(QuasiNewtonUpdate update);
+
+// The largest dimension kExact accepts: its dense Hessian and factor take
+// 2 * 8 n^2 bytes (400 MB at this size).
+inline constexpr int64_t kMaxExactDimension = 5000;
+
+// TrustRegionOptions: the fields of optd.v1.TrustRegionOptions, with its
+// defaults (scipy 1.10's for the radii, eta, gtol and max_iterations).
+struct TrustRegionOptions {
+  // Default kQuasiNewton (the proto's SUBPROBLEM_UNSPECIFIED).
+  TrustRegionSubproblem subproblem = TrustRegionSubproblem::kQuasiNewton;
+  // kQuasiNewton's update. Default L-SR1 (QUASI_NEWTON_UPDATE_UNSPECIFIED).
+  QuasiNewtonUpdate quasi_newton_update = QuasiNewtonUpdate::kLsr1;
+  // Curvature pairs of the quasi-Newton model. Range [1, 1000].
+  int memory = 10;
+  // scipy initial_trust_radius. Range (0, max_radius].
+  double initial_radius = 1.0;
+  // scipy max_trust_radius. Range (0, inf).
+  double max_radius = 1000.0;
+  // Acceptance threshold on rho (scipy eta). Range [0, 0.25).
+  double eta = 0.15;
+  // Stop when ||g||_2 < gtol (scipy gtol). Range [0, inf).
+  double gtol = 1e-4;
+  // Trials (outer iterations, rejected ones included). 0: 200 n, scipy's
+  // default maxiter. Range [0, 2^53].
+  int64_t max_iterations = 0;
+  // Tells of any kind (points, Hessian-vector products, difference
+  // gradients). 0: no limit. Range [0, 2^53].
+  int64_t max_evaluations = 0;
+
+  // INVALID_ARGUMENT naming the field ("trust_region.eta"), its value and
+  // range.
+  absl::Status Validate() const;
+};
+
+class TrustRegion : public Solver {
+ public:
+  // A session starting at x0 (every element finite) whose vectors live in
+  // `vectors` (dimension x0.size(); built for the options' subproblem: pairs
+  // for kQuasiNewton, CG vectors for the Newton-CG variants).
+  static absl::StatusOr<std::unique_ptr<TrustRegion>> Create(
+      const TrustRegionOptions& options, const ConstVectorView& x0,
+      std::unique_ptr<TrustRegionVectors> vectors);
+  // As above with `shards` in-process slices.
+  static absl::StatusOr<std::unique_ptr<TrustRegion>> Create(
+      const TrustRegionOptions& options, const ConstVectorView& x0,
+      int shards = 1);
+
+  std::string_view name() const override { return "trust_region"; }
+  int64_t dimension() const override { return vectors_->dimension(); }
+  bool finished() const override { return phase_ == Phase::kFinished; }
+  Evaluation wants() const override;
+  absl::Status ReadTrialPoint(const MutableVectorView& out) const override;
+  absl::Status ReadBestPoint(const MutableVectorView& out) const override;
+  absl::Status SetTrialGradient(const ConstVectorView& gradient) override;
+  absl::Status ReadTrialVector(const MutableVectorView& out) const override;
+  absl::Status SetTrialHessian(const ConstVectorView& hessian) override;
+  absl::Status SetTrialHessianVector(const ConstVectorView& product) override;
+  absl::Status Tell(const TrialResult& result) override;
+  void Stop() override;
+  Progress progress() const override;
+  const Summary& summary() const override { return summary_; }
+  std::string OptionsReport() const override;
+
+  const TrustRegionOptions& options() const { return options_; }
+  // The current trust radius.
+  double radius() const { return radius_; }
+
+ private:
+  enum class Phase {
+    kInitial,           // x0, wants the value and gradient (and Hessian)
+    kTrialPoint,        // x + p, the same
+    kHessianVector,     // H(x) d for the CG direction d
+    kDifferenceGradient,  // g(x + h d) for the same product
+    kFinished,
+  };
+
+  TrustRegion(const TrustRegionOptions& options,
+              std::unique_ptr<TrustRegionVectors> vectors);
+
+  absl::Status TellInitial(bool ok, double value);
+  absl::Status TellTrialPoint(bool ok, double value);
+  absl::Status TellProduct(bool ok);
+  // Solves the subproblem at the iterate for the current radius and sets up
+  // the next trial (or finishes).
+  absl::Status StartIteration();
+  // The CG subproblem asked for another product, or has its step.
+  absl::Status ContinueCg(SteihaugCg::Next next);
+  // A step is on the slices with this model change: the next trial is x + p.
+  absl::Status ProposeStep(double model_change, bool on_boundary, double norm);
+  // rho is known: update the radius, count the iteration, test the ends.
+  absl::Status EndIteration(double rho);
+  // The iterate moved (or is x0): take its value and gradient products.
+  absl::Status TakeIterate(double value, const Reduction& dots);
+  void Finish(TerminationReason reason, std::string message);
+
+  TrustRegionOptions options_;
+  std::unique_ptr<TrustRegionVectors> vectors_;
+  Phase phase_ = Phase::kInitial;
+
+  double radius_;
+  bool have_iterate_ = false;
+  double f_ = 0.0;
+  double gg_ = 0.0;     // g.g at the iterate
+  double gmax_ = 0.0;   // max |g_i|
+  double x_norm_ = 0.0;  // ||x||, for the difference step
+  // The proposed step: f - m(p) and whether p reached the boundary.
+  double predicted_reduction_ = 0.0;
+  bool on_boundary_ = false;
+  double step_norm_ = std::numeric_limits<double>::quiet_NaN();
+  // ||p|| of the last accepted step (Progress::last_step).
+  double progress_step_ = std::numeric_limits<double>::quiet_NaN();
+
+  // kExact: the subproblem at the iterate (owns its Hessian) and the trial's.
+  std::unique_ptr<ExactSubproblem> exact_;
+  Eigen::MatrixXd trial_hessian_;
+  // kQuasiNewton.
+  std::unique_ptr<QuasiNewtonMemory> memory_;
+  // Newton-CG variants.
+  SteihaugCg cg_;
+  double difference_step_ = 0.0;
+
+  // What this trial's tells have delivered so far.
+  bool gradient_set_ = false, hessian_set_ = false, product_set_ = false;
+
+  int64_t iterations_ = 0;
+  int64_t evaluations_ = 0;
+  Summary summary_;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_TRUST_REGION_H_

@@ -1,0 +1,120 @@
+// The limited-memory quasi-Newton model of the trust-region solver and its
+// subproblem, solved exactly in a small subspace by the orthonormal-basis
+// (OBS) method of Brust, Erway & Marcia ("On solving L-SR1 trust-region
+// subproblems", Comput. Optim. Appl. 66 (2017) 245-266) and Burdakov, Gong,
+// Zikrin & Yuan ("On efficiently combining limited-memory and trust-region
+// techniques", Math. Prog. Comp. 9 (2017) 101-134).
+//
+// The model is B = gamma I + Psi M Psi^T over the k stored pairs (s_i, y_i):
+//   L-SR1  Psi = Y - gamma S, M = (D + L + L^T - gamma S^T S)^-1
+//          (Byrd, Nocedal & Schnabel, Math. Prog. 63 (1994) 129-156, eq. 5.2)
+//   L-BFGS Psi = [S Y], M = -E K^-1 E, K = [[gamma S^T S, L], [L^T, -D]],
+//          E = diag(gamma I, I)  (BNS 1994 eq. 2.17 with B_0 = gamma I,
+//          written over [S Y])
+// with S^T Y = L + D + U (L strictly lower, D diagonal). Everything is built
+// from the Gram matrices of S, Y and g (the controller never sees a vector):
+// Psi = [S Y] C, Psi^T Psi = V Sigma V^T (dependent columns dropped), then
+// R = Sigma^1/2 V^T, R M R^T = U Lambda U^T, and P = Psi V Sigma^-1/2 U has
+// orthonormal columns with B = gamma I + P Lambda P^T (the OBS
+// factorization of Brust et al. and Burdakov et al., with their thin QR of
+// Psi replaced by the eigendecomposition of Psi's Gram matrix so that a
+// rank-deficient Psi is handled by dropping directions). The subproblem separates along P's columns
+// (eigenvalues gamma + lambda_i) and P's complement (eigenvalue gamma); the
+// step p = [S Y] c + c_g g is returned as coefficients that the slices
+// combine.
+//
+//   PairGram gram = ...;                   // from the controller's reductions
+//   LimitedMemoryModel model =
+//       LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, gram, n);
+//   LimitedMemoryModel::Step step = model.Solve(gram.sg, gram.yg, gram.gg, 1.0);
+//   // p = sum_i c_i s_i + sum_i c_{k+i} y_i + c_{2k} g
+//
+// Thread-safety: immutable after Build(); safe to share.
+#ifndef OPTD_SOLVERS_TRUST_REGION_OBS_H_
+#define OPTD_SOLVERS_TRUST_REGION_OBS_H_
+
+#include <cstdint>
+
+#include "Eigen/Dense"
+
+namespace optd {
+
+enum class QuasiNewtonUpdate {
+  kLsr1,   // limited-memory symmetric rank one: may model negative curvature
+  kLbfgs,  // limited-memory BFGS: positive definite
+};
+
+// Inner products of the k stored pairs (oldest first) and the gradient g at
+// the iterate.
+struct PairGram {
+  Eigen::MatrixXd ss, sy, yy;  // s_i.s_j, s_i.y_j, y_i.y_j
+  Eigen::VectorXd sg, yg;      // s_i.g, y_i.g
+  double gg = 0.0;
+  int pairs() const { return static_cast<int>(sg.size()); }
+};
+
+class LimitedMemoryModel {
+ public:
+  // The model for the pairs of `gram` in a space of `dimension`. With no
+  // pairs (or none usable), B = I. Pairs whose s is nearly dependent on newer
+  // ones are left out (newest first), so that S^T S is well conditioned.
+  static LimitedMemoryModel Build(QuasiNewtonUpdate update,
+                                  const PairGram& gram, int64_t dimension);
+
+  double gamma() const { return gamma_; }
+  // Number of eigen-directions P (at most 2k, at most the dimension).
+  int rank() const { return static_cast<int>(lambda_.size()); }
+  // gamma + lambda_i, B's eigenvalues on span(P).
+  Eigen::VectorXd eigenvalues() const {
+    return lambda_.array() + gamma_;
+  }
+  // Pairs the model uses (the others were dependent).
+  int used_pairs() const { return used_pairs_; }
+
+  struct Step {
+    // Over [s_0..s_{k-1}, y_0..y_{k-1}, g].
+    Eigen::VectorXd coefficients;
+    double model_change = 0.0;  // g.p + p.B.p / 2
+    double norm = 0.0;          // ||p||
+    double sigma = 0.0;         // the multiplier: (B + sigma I) p = -g
+    bool on_boundary = false;
+    bool hard_case = false;
+  };
+  // The global minimizer of g.p + p.B.p/2 over ||p|| <= radius, g given by
+  // its products with S, Y and itself: in B's eigenbasis ||p(sigma)||^2 =
+  // sum_i a_i^2 / (mu_i + sigma)^2 (Nocedal & Wright, Numerical Optimization,
+  // 2nd ed., eq. 4.38), Newton's method on 1/||p(sigma)|| - 1/radius = 0
+  // (N&W eq. 4.39), and the hard case by N&W eq. 4.45 (Moré & Sorensen
+  // 1983), as in the OBS method.
+  Step Solve(const Eigen::VectorXd& sg, const Eigen::VectorXd& yg, double gg,
+             double radius) const;
+
+  // For a new pair (s, y) given by its products with itself and the stored
+  // pairs: s.(y - B s) and ||y - B s|| under this model (for the SR1 skipping
+  // rule, Nocedal & Wright, Numerical Optimization, eq. 6.26).
+  struct SecantResidual {
+    double s_dot_residual = 0.0;
+    double residual_norm = 0.0;
+  };
+  SecantResidual Residual(double ss, double sy, double yy,
+                          const Eigen::VectorXd& s_on_s,
+                          const Eigen::VectorXd& s_on_y,
+                          const Eigen::VectorXd& y_on_s,
+                          const Eigen::VectorXd& y_on_y) const;
+
+ private:
+  // P^T v for v given by v.s_i and v.y_i.
+  Eigen::VectorXd Project(const Eigen::VectorXd& on_s,
+                          const Eigen::VectorXd& on_y) const;
+
+  int pairs_ = 0;
+  int used_pairs_ = 0;
+  int64_t dimension_ = 0;
+  double gamma_ = 1.0;
+  Eigen::MatrixXd basis_;   // W (2k x r): P = [S Y] W
+  Eigen::VectorXd lambda_;  // r eigenvalues of R M R^T
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_TRUST_REGION_OBS_H_

@@ -1,0 +1,252 @@
+#include "solvers/trust_region_obs.h"
+
+#include <cmath>
+#include <random>
+
+#include "Eigen/Dense"
+#include "gtest/gtest.h"
+#include "solvers/testing/trust_region_reference.h"
+
+namespace optd {
+namespace {
+
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+struct Pairs {
+  MatrixXd s, y;  // n x k, oldest first
+};
+
+PairGram GramOf(const Pairs& p, const VectorXd& g) {
+  PairGram gram;
+  gram.ss = p.s.transpose() * p.s;
+  gram.sy = p.s.transpose() * p.y;
+  gram.yy = p.y.transpose() * p.y;
+  gram.sg = p.s.transpose() * g;
+  gram.yg = p.y.transpose() * g;
+  gram.gg = g.squaredNorm();
+  return gram;
+}
+
+// B from gamma I by the pairs' updates one at a time, the textbook way
+// (Nocedal & Wright eqs. 6.19 and 6.24): an independent check of the compact
+// forms.
+MatrixXd Recursive(QuasiNewtonUpdate update, const Pairs& p, double gamma) {
+  const int n = static_cast<int>(p.s.rows());
+  MatrixXd b = gamma * MatrixXd::Identity(n, n);
+  for (int i = 0; i < p.s.cols(); ++i) {
+    const VectorXd s = p.s.col(i), y = p.y.col(i), bs = b * s;
+    if (update == QuasiNewtonUpdate::kLbfgs) {
+      b += -bs * bs.transpose() / s.dot(bs) + y * y.transpose() / y.dot(s);
+    } else {
+      const VectorXd r = y - bs;
+      b += r * r.transpose() / r.dot(s);
+    }
+  }
+  return b;
+}
+
+VectorXd Combine(const Pairs& p, const VectorXd& g, const VectorXd& c) {
+  const int k = static_cast<int>(p.s.cols());
+  return p.s * c.head(k) + p.y * c.segment(k, k) + c(2 * k) * g;
+}
+
+Pairs RandomPairs(std::mt19937& rng, int n, int k, const MatrixXd& a) {
+  std::normal_distribution<double> normal;
+  Pairs p{MatrixXd(n, k), MatrixXd(n, k)};
+  for (int i = 0; i < n * k; ++i) p.s(i) = normal(rng);
+  p.y = a * p.s;
+  return p;
+}
+
+MatrixXd RandomSymmetric(std::mt19937& rng, int n, bool definite) {
+  std::normal_distribution<double> normal;
+  MatrixXd a(n, n);
+  for (int i = 0; i < n * n; ++i) a(i) = normal(rng);
+  if (definite) return a * a.transpose() + MatrixXd::Identity(n, n);
+  return 0.5 * (a + a.transpose());
+}
+
+// The model equals the recursive matrix, and its step is the global
+// minimizer found from the dense matrix.
+void CheckAgainstDense(QuasiNewtonUpdate update, const Pairs& p,
+                       const VectorXd& g, double radius) {
+  const int n = static_cast<int>(g.size());
+  const PairGram gram = GramOf(p, g);
+  const LimitedMemoryModel model = LimitedMemoryModel::Build(update, gram, n);
+  ASSERT_EQ(model.used_pairs(), p.s.cols());
+  const MatrixXd b = Recursive(update, p, model.gamma());
+  // Eigenvalues: gamma + lambda_i on span(P), gamma on the rest.
+  VectorXd expected(n);
+  expected << model.eigenvalues(),
+      VectorXd::Constant(n - model.rank(), model.gamma());
+  std::sort(expected.data(), expected.data() + n);
+  const VectorXd dense = Eigen::SelfAdjointEigenSolver<MatrixXd>(b).eigenvalues();
+  EXPECT_LE((dense - expected).norm(), 1e-8 * (1 + dense.norm()))
+      << "dense " << dense.transpose() << "\nmodel " << expected.transpose();
+
+  const LimitedMemoryModel::Step step =
+      model.Solve(gram.sg, gram.yg, gram.gg, radius);
+  const VectorXd x = Combine(p, g, step.coefficients);
+  const testing::ReferenceStep ref =
+      testing::SolveTrustRegionSubproblem(b, g, radius);
+  if (ref.hard_case) {
+    // The component along the eigenvector has either sign.
+    EXPECT_NEAR(x.norm(), radius, 1e-9 * radius);
+    EXPECT_NEAR(x.cwiseAbs().maxCoeff(), ref.p.cwiseAbs().maxCoeff(),
+                1e-7 * radius);
+  } else {
+    EXPECT_LE((x - ref.p).norm(), 1e-7 * radius);
+  }
+  EXPECT_NEAR(step.model_change, g.dot(x) + 0.5 * x.dot(b * x),
+              1e-9 * std::fabs(ref.model_change));
+  EXPECT_NEAR(step.norm, x.norm(), 1e-9 * radius);
+  EXPECT_EQ(step.hard_case, ref.hard_case);
+}
+
+TEST(LimitedMemoryModel, WithoutPairsIsTheIdentity) {
+  PairGram gram;
+  gram.gg = 4.0;
+  const LimitedMemoryModel model =
+      LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, gram, 5);
+  EXPECT_EQ(model.gamma(), 1.0);
+  EXPECT_EQ(model.rank(), 0);
+  // p = -g inside a large region, -radius g/|g| on the boundary.
+  LimitedMemoryModel::Step step =
+      model.Solve(VectorXd(), VectorXd(), gram.gg, 10.0);
+  EXPECT_FALSE(step.on_boundary);
+  EXPECT_DOUBLE_EQ(step.coefficients(0), -1.0);
+  EXPECT_DOUBLE_EQ(step.model_change, -2.0);
+  step = model.Solve(VectorXd(), VectorXd(), gram.gg, 0.5);
+  EXPECT_TRUE(step.on_boundary);
+  EXPECT_NEAR(step.coefficients(0), -0.25, 1e-12);
+  EXPECT_NEAR(step.norm, 0.5, 1e-12);
+}
+
+TEST(LimitedMemoryModel, LbfgsMatchesTheRecursiveUpdateAndItsStep) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal;
+  for (int trial = 0; trial < 30; ++trial) {
+    const int n = 6 + trial % 5, k = 1 + trial % 4;
+    const MatrixXd a = RandomSymmetric(rng, n, /*definite=*/true);
+    const Pairs p = RandomPairs(rng, n, k, a);
+    VectorXd g(n);
+    for (int i = 0; i < n; ++i) g(i) = normal(rng);
+    SCOPED_TRACE(::testing::Message() << "trial " << trial);
+    for (double radius : {0.01, 0.3, 100.0}) {
+      CheckAgainstDense(QuasiNewtonUpdate::kLbfgs, p, g, radius);
+    }
+  }
+}
+
+TEST(LimitedMemoryModel, Lsr1MatchesTheRecursiveUpdateIncludingIndefinite) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> normal;
+  int indefinite = 0;
+  for (int trial = 0; trial < 30; ++trial) {
+    const int n = 6 + trial % 5, k = 1 + trial % 4;
+    const MatrixXd a = RandomSymmetric(rng, n, /*definite=*/false);
+    const Pairs p = RandomPairs(rng, n, k, a);
+    VectorXd g(n);
+    for (int i = 0; i < n; ++i) g(i) = normal(rng);
+    SCOPED_TRACE(::testing::Message() << "trial " << trial);
+    const LimitedMemoryModel model = LimitedMemoryModel::Build(
+        QuasiNewtonUpdate::kLsr1, GramOf(p, g), n);
+    // gamma > 0: the directions no pair explored stay convex.
+    EXPECT_GT(model.gamma(), 0.0);
+    if (model.eigenvalues().minCoeff() < 0) ++indefinite;
+    for (double radius : {0.01, 0.3, 100.0}) {
+      CheckAgainstDense(QuasiNewtonUpdate::kLsr1, p, g, radius);
+    }
+  }
+  EXPECT_GT(indefinite, 10);
+}
+
+TEST(LimitedMemoryModel, Lsr1SolvesTheHardCase) {
+  // y = A s with A = diag(-1, 2, 3, 4, 5, 6); the pairs span e_1..e_3, so B
+  // has the eigenvalue -1 along e_1. g has no e_1 component: the step needs
+  // one, of length sqrt(radius^2 - ||p(1)||^2).
+  const int n = 6;
+  const MatrixXd a = VectorXd::LinSpaced(n, 1, 6).asDiagonal();
+  MatrixXd a_neg = a;
+  a_neg(0, 0) = -1;
+  Pairs p{MatrixXd::Zero(n, 3), MatrixXd()};
+  p.s(0, 0) = 1;
+  p.s(1, 1) = 1;
+  p.s(2, 2) = 1;
+  p.s(0, 2) = 0.5;
+  p.y = a_neg * p.s;
+  VectorXd g = VectorXd::Zero(n);
+  g(1) = 0.3;
+  g(4) = 0.2;
+  CheckAgainstDense(QuasiNewtonUpdate::kLsr1, p, g, 3.0);
+  const PairGram gram = GramOf(p, g);
+  const LimitedMemoryModel model =
+      LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, gram, n);
+  const LimitedMemoryModel::Step step =
+      model.Solve(gram.sg, gram.yg, gram.gg, 3.0);
+  EXPECT_TRUE(step.hard_case);
+  EXPECT_TRUE(step.on_boundary);
+  EXPECT_GT(std::fabs(Combine(p, g, step.coefficients)(0)), 2.9);
+}
+
+TEST(LimitedMemoryModel, DropsDependentPairsAndRankDeficientDirections) {
+  // n = 2 with five pairs: at most two independent s's, Psi of rank <= 2.
+  std::mt19937 rng(2);
+  const MatrixXd a = RandomSymmetric(rng, 2, /*definite=*/true);
+  const Pairs p = RandomPairs(rng, 2, 5, a);
+  const Pairs newest{p.s.rightCols(2), p.y.rightCols(2)};
+  VectorXd g(2);
+  g << 0.7, -0.4;
+  for (QuasiNewtonUpdate update :
+       {QuasiNewtonUpdate::kLbfgs, QuasiNewtonUpdate::kLsr1}) {
+    const PairGram gram = GramOf(p, g);
+    const LimitedMemoryModel model = LimitedMemoryModel::Build(update, gram, 2);
+    EXPECT_EQ(model.used_pairs(), 2);
+    EXPECT_LE(model.rank(), 2);
+    // The model of the two newest pairs.
+    const MatrixXd b = Recursive(update, newest, model.gamma());
+    for (double radius : {0.1, 100.0}) {
+      const LimitedMemoryModel::Step step =
+          model.Solve(gram.sg, gram.yg, gram.gg, radius);
+      const VectorXd x = Combine(p, g, step.coefficients);
+      const testing::ReferenceStep ref =
+          testing::SolveTrustRegionSubproblem(b, g, radius);
+      EXPECT_LE((x - ref.p).norm(), 1e-8 * radius) << x.transpose();
+    }
+    // SR1 is hereditary on a quadratic: two independent pairs give B = A and
+    // the Newton step.
+    if (update == QuasiNewtonUpdate::kLsr1) {
+      const LimitedMemoryModel::Step step =
+          model.Solve(gram.sg, gram.yg, gram.gg, 100.0);
+      EXPECT_LE((Combine(p, g, step.coefficients) + a.ldlt().solve(g)).norm(),
+                1e-8);
+    }
+  }
+}
+
+TEST(LimitedMemoryModel, ResidualIsTheSecantErrorOfTheModel) {
+  std::mt19937 rng(9);
+  std::normal_distribution<double> normal;
+  const int n = 7;
+  const MatrixXd a = RandomSymmetric(rng, n, /*definite=*/false);
+  const Pairs p = RandomPairs(rng, n, 3, a);
+  VectorXd g(n), s(n), y(n);
+  for (int i = 0; i < n; ++i) {
+    g(i) = normal(rng);
+    s(i) = normal(rng);
+    y(i) = normal(rng);
+  }
+  const LimitedMemoryModel model =
+      LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, GramOf(p, g), n);
+  const MatrixXd b = Recursive(QuasiNewtonUpdate::kLsr1, p, model.gamma());
+  const LimitedMemoryModel::SecantResidual r =
+      model.Residual(s.dot(s), s.dot(y), y.dot(y), p.s.transpose() * s,
+                     p.y.transpose() * s, p.s.transpose() * y,
+                     p.y.transpose() * y);
+  EXPECT_NEAR(r.s_dot_residual, s.dot(y - b * s), 1e-10 * (y - b * s).norm());
+  EXPECT_NEAR(r.residual_norm, (y - b * s).norm(), 1e-8 * (y - b * s).norm());
+}
+
+}  // namespace
+}  // namespace optd

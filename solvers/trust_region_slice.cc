@@ -1,0 +1,217 @@
+#include "solvers/trust_region_slice.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace optd {
+namespace {
+
+int64_t FirstNonFinite(const std::vector<double>& v, int64_t offset) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) return offset + static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+TrustRegionSlice::TrustRegionSlice(ShardRange range, int memory,
+                                   bool cg_vectors)
+    : range_(range), memory_(memory) {
+  const size_t n = static_cast<size_t>(range.size());
+  for (std::vector<double>* v : {&x_, &g_, &x_trial_, &g_trial_, &p_}) {
+    v->assign(n, 0.0);
+  }
+  if (cg_vectors) {
+    for (std::vector<double>* v : {&z_, &r_, &d_, &hd_}) v->assign(n, 0.0);
+  }
+}
+
+void TrustRegionSlice::SetTrialPoint(const ConstVectorView& full) {
+  full.CopyTo(range_.begin, range_.size(), x_trial_.data());
+}
+
+int64_t TrustRegionSlice::SetTrialGradient(const ConstVectorView& full) {
+  full.CopyTo(range_.begin, range_.size(), g_trial_.data());
+  return FirstNonFinite(g_trial_, range_.begin);
+}
+
+int64_t TrustRegionSlice::SetProduct(const ConstVectorView& full) {
+  full.CopyTo(range_.begin, range_.size(), hd_.data());
+  return FirstNonFinite(hd_, range_.begin);
+}
+
+void TrustRegionSlice::ReadTrialPoint(const MutableVectorView& full) const {
+  full.CopyFrom(range_.begin, range_.size(), x_trial_.data());
+}
+
+void TrustRegionSlice::ReadPoint(const MutableVectorView& full) const {
+  full.CopyFrom(range_.begin, range_.size(), x_.data());
+}
+
+void TrustRegionSlice::ReadGradient(const MutableVectorView& full) const {
+  full.CopyFrom(range_.begin, range_.size(), g_.data());
+}
+
+void TrustRegionSlice::ReadDirection(const MutableVectorView& full) const {
+  full.CopyFrom(range_.begin, range_.size(), d_.data());
+}
+
+void TrustRegionSlice::StepToTrial() {
+  for (size_t e = 0; e < p_.size(); ++e) x_trial_[e] = x_[e] + p_[e];
+}
+
+void TrustRegionSlice::SetStep(const ConstVectorView& full) {
+  full.CopyTo(range_.begin, range_.size(), p_.data());
+  StepToTrial();
+}
+
+void TrustRegionSlice::FormStep(absl::Span<const double> coefficients) {
+  const int k = pairs();
+  const size_t n = p_.size();
+  const double cg = coefficients[2 * k];
+  for (size_t e = 0; e < n; ++e) p_[e] = cg * g_[e];
+  // A fixed order (s then y, oldest first) keeps p the same on every slice
+  // layout: the operation is elementwise.
+  for (int i = 0; i < k; ++i) {
+    const double c = coefficients[i];
+    const double* s = s_[i].data();
+    for (size_t e = 0; e < n; ++e) p_[e] += c * s[e];
+  }
+  for (int i = 0; i < k; ++i) {
+    const double c = coefficients[k + i];
+    const double* y = y_[i].data();
+    for (size_t e = 0; e < n; ++e) p_[e] += c * y[e];
+  }
+  StepToTrial();
+}
+
+void TrustRegionSlice::FormCgStep(double tau) {
+  for (size_t e = 0; e < p_.size(); ++e) p_[e] = z_[e] + tau * d_[e];
+  StepToTrial();
+}
+
+BlockPartials TrustRegionSlice::ReduceTrial(bool with_pair) const {
+  const int k = pairs();
+  const TrialDots L{k, with_pair};
+  BlockPartials out(range_.first_block(), range_.num_blocks(), L.quantities());
+  std::vector<double> y;
+  for (int64_t b = 0; b < range_.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range_.size() - lo);
+    const double* gt = g_trial_.data() + lo;
+    const double* xt = x_trial_.data() + lo;
+    out.at(b, L.gg()) = BlockDot(gt, gt, len);
+    out.at(b, L.xx()) = BlockDot(xt, xt, len);
+    if (!with_pair) continue;
+    const double* s = p_.data() + lo;
+    const double* g = g_.data() + lo;
+    y.resize(static_cast<size_t>(len));
+    for (int64_t e = 0; e < len; ++e) y[e] = gt[e] - g[e];
+    out.at(b, L.ss()) = BlockDot(s, s, len);
+    out.at(b, L.sy()) = BlockDot(s, y.data(), len);
+    out.at(b, L.yy()) = BlockDot(y.data(), y.data(), len);
+    out.at(b, L.s_gt()) = BlockDot(s, gt, len);
+    out.at(b, L.y_gt()) = BlockDot(y.data(), gt, len);
+    out.at(b, L.s_g()) = BlockDot(s, g, len);
+    out.at(b, L.y_g()) = BlockDot(y.data(), g, len);
+    for (int i = 0; i < k; ++i) {
+      const double* si = s_[i].data() + lo;
+      const double* yi = y_[i].data() + lo;
+      out.at(b, L.gt_s(i)) = BlockDot(gt, si, len);
+      out.at(b, L.gt_y(i)) = BlockDot(gt, yi, len);
+      out.at(b, L.s_s(i)) = BlockDot(s, si, len);
+      out.at(b, L.s_y(i)) = BlockDot(s, yi, len);
+      out.at(b, L.y_s(i)) = BlockDot(y.data(), si, len);
+      out.at(b, L.y_y(i)) = BlockDot(y.data(), yi, len);
+    }
+  }
+  out.set_max_abs(MaxAbs(g_trial_.data(), range_.size()));
+  return out;
+}
+
+void TrustRegionSlice::Advance(bool push_pair, bool accept) {
+  const size_t n = p_.size();
+  if (push_pair) {
+    std::vector<double> s, y;
+    if (static_cast<int>(s_.size()) == memory_) {
+      // Reuse the oldest pair's storage for the newest.
+      s = std::move(s_.front());
+      y = std::move(y_.front());
+      s_.pop_front();
+      y_.pop_front();
+    }
+    s.resize(n);
+    y.resize(n);
+    for (size_t e = 0; e < n; ++e) {
+      s[e] = p_[e];
+      y[e] = g_trial_[e] - g_[e];
+    }
+    s_.push_back(std::move(s));
+    y_.push_back(std::move(y));
+  }
+  if (accept) {
+    // The old iterate's buffers become scratch for the next trial, which the
+    // controller always forms before anyone reads it.
+    x_.swap(x_trial_);
+    g_.swap(g_trial_);
+  }
+}
+
+void TrustRegionSlice::CgStart() {
+  for (size_t e = 0; e < g_.size(); ++e) {
+    z_[e] = 0.0;
+    r_[e] = g_[e];
+    d_[e] = -g_[e];
+  }
+}
+
+void TrustRegionSlice::FormDifferencePoint(double h) {
+  for (size_t e = 0; e < x_.size(); ++e) x_trial_[e] = x_[e] + h * d_[e];
+}
+
+void TrustRegionSlice::DifferenceProduct(double h) {
+  for (size_t e = 0; e < g_.size(); ++e) hd_[e] = (g_trial_[e] - g_[e]) / h;
+}
+
+BlockPartials TrustRegionSlice::Dot(const std::vector<double>& a,
+                                    const std::vector<double>& b) const {
+  BlockPartials out(range_.first_block(), range_.num_blocks(), 1);
+  for (int64_t blk = 0; blk < range_.num_blocks(); ++blk) {
+    const int64_t lo = blk * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range_.size() - lo);
+    out.at(blk, 0) = BlockDot(a.data() + lo, b.data() + lo, len);
+  }
+  return out;
+}
+
+BlockPartials TrustRegionSlice::ReduceCurvature() const {
+  BlockPartials out(range_.first_block(), range_.num_blocks(), kCurvatureDots);
+  for (int64_t b = 0; b < range_.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range_.size() - lo);
+    const double* d = d_.data() + lo;
+    const double* z = z_.data() + lo;
+    out.at(b, kDHd) = BlockDot(d, hd_.data() + lo, len);
+    out.at(b, kDD) = BlockDot(d, d, len);
+    out.at(b, kZD) = BlockDot(z, d, len);
+    out.at(b, kZZ) = BlockDot(z, z, len);
+    out.at(b, kRD) = BlockDot(r_.data() + lo, d, len);
+  }
+  return out;
+}
+
+BlockPartials TrustRegionSlice::CgAdvance(double alpha) {
+  for (size_t e = 0; e < z_.size(); ++e) {
+    z_[e] += alpha * d_[e];
+    r_[e] += alpha * hd_[e];
+  }
+  return Dot(r_, r_);
+}
+
+BlockPartials TrustRegionSlice::CgDirection(double beta) {
+  for (size_t e = 0; e < d_.size(); ++e) d_[e] = -r_[e] + beta * d_[e];
+  return Dot(d_, d_);
+}
+
+}  // namespace optd

@@ -1,0 +1,131 @@
+// The trust-region state vectors of one contiguous range of a session's
+// dimension (one shard's slice, DESIGN §3), and the vector operations the
+// trust-region controller (trust_region.h) issues to it. The controller never
+// touches a vector: it sends coefficients and step lengths, and receives
+// per-block partial sums that it adds in global block order
+// (block_reduction.h), so every variant's iterates are bitwise identical for
+// any number of slices.
+//
+// Named vectors, all of length range.size():
+//   x, g        the iterate and its gradient
+//   x_trial     the outstanding trial's point; g_trial its told gradient
+//   p           the step of the current iteration, x_trial = x + p
+//   s_i, y_i    quasi-Newton: the k <= m newest curvature pairs, oldest first
+//   z, r, d, hd Steihaug CG: the iterate z, the residual r = g + B z, the
+//               direction d and the told product H d (Nocedal & Wright,
+//               Numerical Optimization, Algorithm 7.2)
+//
+//   TrustRegionSlice slice(range, /*memory=*/10, /*cg_vectors=*/false);
+//   slice.SetTrialPoint(x0_view);
+//   BlockPartials dots = slice.ReduceTrial(/*with_pair=*/false);
+//
+// Thread-safety: not thread-safe; the owning session serializes access.
+#ifndef OPTD_SOLVERS_TRUST_REGION_SLICE_H_
+#define OPTD_SOLVERS_TRUST_REGION_SLICE_H_
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "solvers/block_reduction.h"
+#include "solvers/shard_layout.h"
+#include "solvers/vector_view.h"
+
+namespace optd {
+
+// Quantities of TrustRegionSlice::ReduceTrial, in this order (k = pairs held;
+// s = p, y = g_trial - g is the trial's candidate pair):
+//   [0] g_t.g_t  [1] x_t.x_t
+// and with_pair:
+//   [2..8]  s.s, s.y, y.y, s.g_t, y.g_t, s.g, y.g
+//   then k each of g_t.s_i, g_t.y_i, s.s_i, s.y_i, y.s_i, y.y_i
+// max_abs is max_i |g_trial_i|.
+struct TrialDots {
+  int pairs = 0;
+  bool with_pair = false;
+  int quantities() const { return with_pair ? 9 + 6 * pairs : 2; }
+  int gg() const { return 0; }
+  int xx() const { return 1; }
+  int ss() const { return 2; }
+  int sy() const { return 3; }
+  int yy() const { return 4; }
+  int s_gt() const { return 5; }
+  int y_gt() const { return 6; }
+  int s_g() const { return 7; }
+  int y_g() const { return 8; }
+  int gt_s(int i) const { return 9 + i; }
+  int gt_y(int i) const { return 9 + pairs + i; }
+  int s_s(int i) const { return 9 + 2 * pairs + i; }
+  int s_y(int i) const { return 9 + 3 * pairs + i; }
+  int y_s(int i) const { return 9 + 4 * pairs + i; }
+  int y_y(int i) const { return 9 + 5 * pairs + i; }
+};
+
+// Quantities of TrustRegionSlice::ReduceCurvature: d.hd, d.d, z.d, z.z, r.d.
+enum CurvatureDot { kDHd = 0, kDD, kZD, kZZ, kRD, kCurvatureDots };
+
+class TrustRegionSlice {
+ public:
+  // A slice for `range` holding at most `memory` curvature pairs (0: none),
+  // and the CG vectors when `cg_vectors`.
+  TrustRegionSlice(ShardRange range, int memory, bool cg_vectors);
+
+  const ShardRange& range() const { return range_; }
+  int pairs() const { return static_cast<int>(s_.size()); }
+
+  // Transport: copies between this slice's part of a whole vector and its
+  // state. The setters return the global index of the first non-finite
+  // element of the range, or -1.
+  void SetTrialPoint(const ConstVectorView& full);
+  int64_t SetTrialGradient(const ConstVectorView& full);
+  int64_t SetProduct(const ConstVectorView& full);  // hd <- H d
+  void ReadTrialPoint(const MutableVectorView& full) const;
+  void ReadPoint(const MutableVectorView& full) const;
+  void ReadGradient(const MutableVectorView& full) const;
+  void ReadDirection(const MutableVectorView& full) const;  // d
+
+  // Steps. Each sets p and x_trial <- x + p.
+  // p <- this slice's part of `full` (a step computed by the home).
+  void SetStep(const ConstVectorView& full);
+  // p <- c_{2k} g + sum_i c_i s_i + sum_i c_{k+i} y_i. REQUIRES:
+  // coefficients.size() == 2 * pairs() + 1.
+  void FormStep(absl::Span<const double> coefficients);
+  // p <- z + tau d.
+  void FormCgStep(double tau);
+
+  // Partial sums of TrialDots (with_pair only with pairs kept).
+  BlockPartials ReduceTrial(bool with_pair) const;
+  // Ends a trial: with `push_pair` the pair (p, g_trial - g) is appended,
+  // dropping the oldest when full; with `accept`, x <- x_trial, g <- g_trial.
+  void Advance(bool push_pair, bool accept);
+
+  // Steihaug CG. z <- 0, r <- g, d <- -g.
+  void CgStart();
+  // x_trial <- x + h d, for a forward difference of gradients.
+  void FormDifferencePoint(double h);
+  // hd <- (g_trial - g) / h.
+  void DifferenceProduct(double h);
+  // Partial sums of CurvatureDot.
+  BlockPartials ReduceCurvature() const;
+  // z <- z + alpha d, r <- r + alpha hd; returns the partial sums of r.r.
+  BlockPartials CgAdvance(double alpha);
+  // d <- -r + beta d; returns the partial sums of d.d.
+  BlockPartials CgDirection(double beta);
+
+ private:
+  // Partial sums of a.b per block.
+  BlockPartials Dot(const std::vector<double>& a,
+                    const std::vector<double>& b) const;
+  void StepToTrial();  // x_trial <- x + p
+
+  ShardRange range_;
+  int memory_;
+  std::vector<double> x_, g_, x_trial_, g_trial_, p_;
+  std::vector<double> z_, r_, d_, hd_;
+  std::deque<std::vector<double>> s_, y_;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_TRUST_REGION_SLICE_H_

@@ -1,0 +1,166 @@
+#include "solvers/trust_region_vectors.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace optd {
+
+LocalTrustRegionVectors::LocalTrustRegionVectors(const ShardLayout& layout,
+                                                 int memory, bool cg_vectors)
+    : layout_(layout) {
+  slices_.reserve(layout.ranges().size());
+  for (const ShardRange& r : layout.ranges()) {
+    slices_.emplace_back(r, memory, cg_vectors);
+  }
+}
+
+absl::Status LocalTrustRegionVectors::CheckSize(int64_t size,
+                                                const char* what) const {
+  if (size != layout_.dimension()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " has ", size, " elements; the session has dimension ",
+        layout_.dimension()));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Setter>
+absl::Status LocalTrustRegionVectors::SetChecked(const ConstVectorView& full,
+                                                 const char* what,
+                                                 Setter set) {
+  if (auto s = CheckSize(full.size(), what); !s.ok()) return s;
+  // Slices are in index order, so the first bad index found is the global
+  // first.
+  for (TrustRegionSlice& slice : slices_) {
+    const int64_t bad = set(slice);
+    if (bad >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, "[", bad, "] is ", full.Get(bad), "; every ", what,
+          " element must be finite (report a failed evaluation instead)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename Reduce>
+Reduction LocalTrustRegionVectors::Combine(Reduce reduce) {
+  std::vector<BlockPartials> parts;
+  parts.reserve(slices_.size());
+  for (TrustRegionSlice& slice : slices_) parts.push_back(reduce(slice));
+  std::vector<const BlockPartials*> ptrs;
+  for (const BlockPartials& p : parts) ptrs.push_back(&p);
+  return SumInBlockOrder(ptrs);
+}
+
+absl::Status LocalTrustRegionVectors::SetTrialPoint(
+    const ConstVectorView& full) {
+  if (auto s = CheckSize(full.size(), "point"); !s.ok()) return s;
+  for (TrustRegionSlice& slice : slices_) slice.SetTrialPoint(full);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::SetTrialGradient(
+    const ConstVectorView& full) {
+  return SetChecked(full, "gradient", [&](TrustRegionSlice& slice) {
+    return slice.SetTrialGradient(full);
+  });
+}
+
+absl::Status LocalTrustRegionVectors::SetProduct(const ConstVectorView& full) {
+  return SetChecked(full, "hessian_vector", [&](TrustRegionSlice& slice) {
+    return slice.SetProduct(full);
+  });
+}
+
+absl::Status LocalTrustRegionVectors::ReadTrialPoint(
+    const MutableVectorView& full) const {
+  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  for (const TrustRegionSlice& slice : slices_) slice.ReadTrialPoint(full);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::ReadPoint(
+    const MutableVectorView& full) const {
+  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  for (const TrustRegionSlice& slice : slices_) slice.ReadPoint(full);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::ReadGradient(
+    const MutableVectorView& full) const {
+  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  for (const TrustRegionSlice& slice : slices_) slice.ReadGradient(full);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::ReadDirection(
+    const MutableVectorView& full) const {
+  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  for (const TrustRegionSlice& slice : slices_) slice.ReadDirection(full);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::SetStep(const ConstVectorView& full) {
+  if (auto s = CheckSize(full.size(), "step"); !s.ok()) return s;
+  for (TrustRegionSlice& slice : slices_) slice.SetStep(full);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::FormStep(
+    absl::Span<const double> coefficients) {
+  if (coefficients.size() != static_cast<size_t>(2 * pairs() + 1)) {
+    return absl::InternalError(absl::StrCat(
+        "step has ", coefficients.size(), " coefficients for ", pairs(),
+        " pairs"));
+  }
+  for (TrustRegionSlice& slice : slices_) slice.FormStep(coefficients);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::FormCgStep(double tau) {
+  for (TrustRegionSlice& slice : slices_) slice.FormCgStep(tau);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::ReduceTrial(
+    bool with_pair) {
+  return Combine([&](TrustRegionSlice& slice) {
+    return slice.ReduceTrial(with_pair);
+  });
+}
+
+absl::Status LocalTrustRegionVectors::Advance(bool push_pair, bool accept) {
+  for (TrustRegionSlice& slice : slices_) slice.Advance(push_pair, accept);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::CgStart() {
+  for (TrustRegionSlice& slice : slices_) slice.CgStart();
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::FormDifferencePoint(double h) {
+  for (TrustRegionSlice& slice : slices_) slice.FormDifferencePoint(h);
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::DifferenceProduct(double h) {
+  for (TrustRegionSlice& slice : slices_) slice.DifferenceProduct(h);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::ReduceCurvature() {
+  return Combine(
+      [](TrustRegionSlice& slice) { return slice.ReduceCurvature(); });
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::CgAdvance(double alpha) {
+  return Combine(
+      [&](TrustRegionSlice& slice) { return slice.CgAdvance(alpha); });
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::CgDirection(double beta) {
+  return Combine(
+      [&](TrustRegionSlice& slice) { return slice.CgDirection(beta); });
+}
+
+}  // namespace optd

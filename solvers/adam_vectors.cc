@@ -30,19 +30,8 @@ ScalarType LocalAdamVectors<T>::type() const {
 }
 
 template <typename T>
-absl::Status LocalAdamVectors<T>::CheckSize(int64_t size,
-                                            const char* what) const {
-  if (size != layout_.dimension()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " has ", size, " elements; the session has dimension ",
-        layout_.dimension()));
-  }
-  return absl::OkStatus();
-}
-
-template <typename T>
 absl::Status LocalAdamVectors<T>::SetPoint(const ConstVectorView& full) {
-  if (auto s = CheckSize(full.size(), "point"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "point"); !s.ok()) return s;
   for (AdamSlice<T>& s : slices_) {
     full.CopyTo(s.range.begin, s.range.size(), s.x.data());
     std::fill(s.m.begin(), s.m.end(), T(0));
@@ -55,7 +44,8 @@ absl::Status LocalAdamVectors<T>::SetPoint(const ConstVectorView& full) {
 template <typename T>
 absl::StatusOr<double> LocalAdamVectors<T>::SetGradient(
     const ConstVectorView& full) {
-  if (auto s = CheckSize(full.size(), "gradient"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "gradient"); !s.ok())
+    return s;
   T max_abs = 0;
   for (AdamSlice<T>& s : slices_) {
     // g is scratch: overwriting it changes no state the solver has committed.
@@ -117,7 +107,7 @@ absl::Status LocalAdamVectors<T>::Step(const AdamStepScalars& scalars) {
 template <typename T>
 absl::Status LocalAdamVectors<T>::ReadPoint(
     const MutableVectorView& full) const {
-  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "output"); !s.ok()) return s;
   for (const AdamSlice<T>& s : slices_)
     full.CopyFrom(s.range.begin, s.range.size(), s.x.data());
   return absl::OkStatus();

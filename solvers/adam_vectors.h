@@ -65,7 +65,6 @@ class LocalAdamVectors : public AdamVectors {
   absl::Status ReadPoint(const MutableVectorView& full) const override;
 
  private:
-  absl::Status CheckSize(int64_t size, const char* what) const;
   ShardLayout layout_;
   bool amsgrad_;
   std::vector<AdamSlice<T>> slices_;

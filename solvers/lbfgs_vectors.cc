@@ -10,24 +10,15 @@ LocalLbfgsVectors::LocalLbfgsVectors(const ShardLayout& layout, int memory)
   for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, memory);
 }
 
-absl::Status LocalLbfgsVectors::CheckSize(int64_t size,
-                                          const char* what) const {
-  if (size != layout_.dimension()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " has ", size, " elements; the session has dimension ",
-        layout_.dimension()));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status LocalLbfgsVectors::SetTrialPoint(const ConstVectorView& full) {
-  if (auto s = CheckSize(full.size(), "point"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "point"); !s.ok()) return s;
   for (LbfgsSlice& slice : slices_) slice.SetTrialPoint(full);
   return absl::OkStatus();
 }
 
 absl::Status LocalLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
-  if (auto s = CheckSize(full.size(), "gradient"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "gradient"); !s.ok())
+    return s;
   // Slices are in index order, so the first bad index found is the global
   // first.
   for (LbfgsSlice& slice : slices_) {
@@ -44,13 +35,13 @@ absl::Status LocalLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
 
 absl::Status LocalLbfgsVectors::ReadTrialPoint(
     const MutableVectorView& full) const {
-  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "output"); !s.ok()) return s;
   for (const LbfgsSlice& slice : slices_) slice.ReadTrialPoint(full);
   return absl::OkStatus();
 }
 
 absl::Status LocalLbfgsVectors::ReadPoint(const MutableVectorView& full) const {
-  if (auto s = CheckSize(full.size(), "output"); !s.ok()) return s;
+  if (auto s = layout_.CheckDimension(full.size(), "output"); !s.ok()) return s;
   for (const LbfgsSlice& slice : slices_) slice.ReadPoint(full);
   return absl::OkStatus();
 }

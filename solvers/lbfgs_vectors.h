@@ -68,7 +68,6 @@ class LocalLbfgsVectors : public LbfgsVectors {
   absl::Status ClearMemory() override;
 
  private:
-  absl::Status CheckSize(int64_t size, const char* what) const;
   ShardLayout layout_;
   std::vector<LbfgsSlice> slices_;
 };

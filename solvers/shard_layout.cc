@@ -31,4 +31,12 @@ absl::StatusOr<ShardLayout> ShardLayout::Make(int64_t dimension, int shards) {
   return layout;
 }
 
+absl::Status ShardLayout::CheckDimension(int64_t size,
+                                         absl::string_view what) const {
+  if (size == dimension_) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " has ", size, " elements; the session has dimension ",
+                   dimension_));
+}
+
 }  // namespace optd

@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace optd {
 
@@ -53,6 +55,9 @@ class ShardLayout {
   static absl::StatusOr<ShardLayout> Make(int64_t dimension, int shards);
 
   int64_t dimension() const { return dimension_; }
+  // INVALID_ARGUMENT "<what> has <size> elements; the session has dimension
+  // <n>" unless size == dimension().
+  absl::Status CheckDimension(int64_t size, absl::string_view what) const;
   int shards() const { return static_cast<int>(ranges_.size()); }
   const ShardRange& range(int shard) const { return ranges_[shard]; }
   const std::vector<ShardRange>& ranges() const { return ranges_; }

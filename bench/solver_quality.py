@@ -22,14 +22,18 @@ except the trust-region iteration cap (--tr_max_iterations, both sides):
 
 evaluations: calls of the user's code, of any kind: f and g together (one
 call; optd's kHessian trial counts one here and one Hessian), gradients
-alone, dense Hessians, Hessian-vector products. scipy's L-BFGS-B and trust
-methods get jac=True (f and g in one call, as optd's trials).
+alone, dense Hessians, Hessian-vector products. (scipy's trust-exact, too,
+asks for the Hessian at every trial point: IterativeSubproblem's constructor
+reads it.) scipy's L-BFGS-B and trust methods get jac=True (f and g in one
+call, as optd's trials).
 solved: |f_final - f_min| <= f_tolerance of mgh_problems.h.
 
 The last line: optd_lbfgs_solved, scipy_lbfgsb_solved (problems solved),
 optd_lbfgs_nfev, scipy_lbfgsb_nfev (evaluations summed over all problems),
 optd_tr_solved, scipy_tr_solved, optd_tr_nfev, scipy_tr_nfev (the same summed
-over the five trust-region pairs), then the same per pair.
+over the five trust-region pairs: each optd variant against its counterpart),
+*_nfev_both (evaluations summed over the problems both sides of a pair
+solve), then solved and nfev per trust-region pair (optd_tr_<variant>_...).
 
 Usage: /usr/bin/python3 bench/solver_quality.py [--binary build/bench/solver_quality]
 """
@@ -224,7 +228,9 @@ def main():
               f"{'final f':>13} {'ok':>3}  {'scipy':<17} {'evals':>6} "
               f"{'final f':>13} {'ok':>3}")
     print(header)
-    totals = {pair: [0, 0, 0, 0] for pair in PAIRS}  # solved, evals x2
+    # optd solved, scipy solved, optd evaluations, scipy evaluations, and the
+    # evaluations on the problems both solve.
+    totals = {pair: [0, 0, 0, 0, 0, 0] for pair in PAIRS}
     for name, (n, f_min, f_tol) in problems.items():
         problem = find_problem(name, n)
         for ours, theirs in PAIRS:
@@ -238,6 +244,9 @@ def main():
             t[1] += s_ok
             t[2] += o_evals
             t[3] += s_evals
+            if o_ok and s_ok:
+                t[4] += o_evals
+                t[5] += s_evals
             print(f"{name:<30} {n:>5} {ours:<16} {o_evals:>6} {o_f:>13.6g} "
                   f"{'yes' if o_ok else 'no':>3}  {theirs:<17} {s_evals:>6} "
                   f"{s_f:>13.6g} {'yes' if s_ok else 'no':>3}", flush=True)
@@ -245,17 +254,21 @@ def main():
 
     count = len(problems)
     print()
-    print(f"{'optd':<16} {'scipy':<17} {'solved':>13} {'evaluations':>17}")
+    print(f"{'optd':<16} {'scipy':<17} {'solved':>13} {'evaluations':>17} "
+          f"{'evals, both solved':>20}")
     for (ours, theirs), t in totals.items():
         print(f"{ours:<16} {theirs:<17} {t[0]:>5} vs {t[1]:>3} "
-              f"{t[2]:>8} vs {t[3]:>6}   (of {count} problems)")
+              f"{t[2]:>8} vs {t[3]:>6} {t[4]:>9} vs {t[5]:>6}"
+              f"   (of {count} problems)")
     lb = totals[PAIRS[0]]
-    tr = [sum(totals[p][i] for p in PAIRS[1:]) for i in range(4)]
+    tr = [sum(totals[p][i] for p in PAIRS[1:]) for i in range(6)]
     fields = [
         f"optd_lbfgs_solved={lb[0]}", f"scipy_lbfgsb_solved={lb[1]}",
         f"optd_lbfgs_nfev={lb[2]}", f"scipy_lbfgsb_nfev={lb[3]}",
         f"optd_tr_solved={tr[0]}", f"scipy_tr_solved={tr[1]}",
         f"optd_tr_nfev={tr[2]}", f"scipy_tr_nfev={tr[3]}",
+        f"optd_lbfgs_nfev_both={lb[4]}", f"scipy_lbfgsb_nfev_both={lb[5]}",
+        f"optd_tr_nfev_both={tr[4]}", f"scipy_tr_nfev_both={tr[5]}",
     ]
     for (ours, theirs) in PAIRS[1:]:
         t = totals[(ours, theirs)]

@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "solvers/status_macros.h"
 
 namespace optd {
@@ -42,8 +41,8 @@ TrustRegion::TrustRegion(const TrustRegionOptions& options,
   // scipy: maxiter = len(x0) * 200.
   if (options_.max_iterations == 0) options_.max_iterations = 200 * n;
   if (options_.subproblem == TrustRegionSubproblem::kQuasiNewton) {
-    memory_ = std::make_unique<QuasiNewtonMemory>(
-        options_.quasi_newton_update, options_.memory, n);
+    memory_ = std::make_unique<QuasiNewtonMemory>(options_.quasi_newton_update,
+                                                  options_.memory, n);
   }
   summary_.solver = "trust_region";
   summary_.dimension = n;
@@ -78,117 +77,15 @@ absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
 }
 
 absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
-    const TrustRegionOptions& options, const ConstVectorView& x0,
-    int shards) {
+    const TrustRegionOptions& options, const ConstVectorView& x0, int shards) {
   OPTD_RETURN_IF_ERROR(options.Validate());
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
   const bool qn = options.subproblem == TrustRegionSubproblem::kQuasiNewton;
-  return Create(options, x0,
-                std::make_unique<LocalTrustRegionVectors>(
-                    layout, qn ? options.memory : 0,
-                    IsNewtonCg(options.subproblem)));
-}
-
-Evaluation TrustRegion::wants() const {
-  switch (phase_) {
-    case Phase::kHessianVector:
-      return Evaluation::kHessianVector;
-    case Phase::kDifferenceGradient:
-      return Evaluation::kGradient;
-    default:
-      return options_.subproblem == TrustRegionSubproblem::kExact
-                 ? Evaluation::kHessian
-                 : Evaluation::kValueAndGradient;
-  }
-}
-
-absl::Status TrustRegion::ReadTrialPoint(const MutableVectorView& out) const {
-  // A Hessian-vector product is wanted at the iterate itself.
-  if (phase_ == Phase::kFinished || phase_ == Phase::kHessianVector) {
-    return vectors_->ReadPoint(out);
-  }
-  return vectors_->ReadTrialPoint(out);
-}
-
-absl::Status TrustRegion::ReadBestPoint(const MutableVectorView& out) const {
-  // Before the first tell the only point is x0, which is the trial point.
-  return phase_ == Phase::kInitial ? vectors_->ReadTrialPoint(out)
-                                   : vectors_->ReadPoint(out);
-}
-
-absl::Status TrustRegion::ReadTrialVector(const MutableVectorView& out) const {
-  if (phase_ != Phase::kHessianVector) {
-    return Solver::ReadTrialVector(out);
-  }
-  return vectors_->ReadDirection(out);
-}
-
-absl::Status TrustRegion::SetTrialGradient(const ConstVectorView& gradient) {
-  if (finished()) {
-    return absl::FailedPreconditionError("the session has finished");
-  }
-  if (phase_ == Phase::kHessianVector) {
-    return absl::FailedPreconditionError(
-        "the outstanding trial wants a Hessian-vector product, not a "
-        "gradient");
-  }
-  const absl::Status status = vectors_->SetTrialGradient(gradient);
-  gradient_set_ = status.ok();
-  return status;
-}
-
-absl::Status TrustRegion::SetTrialHessian(const ConstVectorView& hessian) {
-  if (finished()) {
-    return absl::FailedPreconditionError("the session has finished");
-  }
-  if (options_.subproblem != TrustRegionSubproblem::kExact ||
-      (phase_ != Phase::kInitial && phase_ != Phase::kTrialPoint)) {
-    return Solver::SetTrialHessian(hessian);
-  }
-  const int64_t n = dimension();
-  if (hessian.size() != n * n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hessian has ", hessian.size(),
-                     " elements; the session wants n * n = ", n * n,
-                     " (row-major, n = ", n, ")"));
-  }
-  // Check everything before keeping anything.
-  for (int64_t i = 0; i < n * n; ++i) {
-    const double v = hessian.Get(i);
-    if (!std::isfinite(v)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "hessian[", i, "] (row ", i / n, ", column ", i % n, ") is ", v,
-          "; every hessian element must be finite (report a failed "
-          "evaluation instead)"));
-    }
-  }
-  trial_hessian_.resize(n, n);
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t c = 0; c < n; ++c) trial_hessian_(r, c) = hessian.Get(r * n + c);
-  }
-  // Symmetrize: the solver uses (H + H^T) / 2.
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t c = r + 1; c < n; ++c) {
-      const double mean = 0.5 * (trial_hessian_(r, c) + trial_hessian_(c, r));
-      trial_hessian_(r, c) = trial_hessian_(c, r) = mean;
-    }
-  }
-  hessian_set_ = true;
-  return absl::OkStatus();
-}
-
-absl::Status TrustRegion::SetTrialHessianVector(
-    const ConstVectorView& product) {
-  if (finished()) {
-    return absl::FailedPreconditionError("the session has finished");
-  }
-  if (phase_ != Phase::kHessianVector) {
-    return Solver::SetTrialHessianVector(product);
-  }
-  const absl::Status status = vectors_->SetProduct(product);
-  product_set_ = status.ok();
-  return status;
+  return Create(
+      options, x0,
+      std::make_unique<LocalTrustRegionVectors>(
+          layout, qn ? options.memory : 0, IsNewtonCg(options.subproblem)));
 }
 
 absl::Status TrustRegion::Tell(const TrialResult& result) {
@@ -296,11 +193,12 @@ absl::Status TrustRegion::StartIteration() {
       return ProposeStep(step.model_change, step.on_boundary, step.norm);
     }
     default: {
+      // With g = 0 there is no Krylov space to search: no step.
+      if (!(gg_ > 0)) return ProposeStep(0.0, false, 0.0);
       // CG terminates in n iterations in exact arithmetic; allow rounding.
       const int64_t max_products = std::max<int64_t>(10, 2 * dimension());
-      OPTD_ASSIGN_OR_RETURN(
-          SteihaugCg::Next next,
-          cg_.Start(*vectors_, gg_, radius_, max_products));
+      OPTD_ASSIGN_OR_RETURN(SteihaugCg::Next next,
+                            cg_.Start(*vectors_, gg_, radius_, max_products));
       return ContinueCg(next);
     }
   }
@@ -308,16 +206,15 @@ absl::Status TrustRegion::StartIteration() {
 
 absl::Status TrustRegion::ContinueCg(SteihaugCg::Next next) {
   if (next == SteihaugCg::Next::kStep) {
-    return ProposeStep(cg_.model_change(), cg_.on_boundary(),
-                       cg_.step_norm());
+    return ProposeStep(cg_.model_change(), cg_.on_boundary(), cg_.step_norm());
   }
   if (options_.subproblem == TrustRegionSubproblem::kNewtonCg) {
     phase_ = Phase::kHessianVector;
     return absl::OkStatus();
   }
   // The forward-difference step of optd.v1.TrustRegionOptions.
-  difference_step_ = std::sqrt(kEpsilon) * (1.0 + x_norm_) /
-                     std::sqrt(cg_.direction_norm2());
+  difference_step_ =
+      std::sqrt(kEpsilon) * (1.0 + x_norm_) / std::sqrt(cg_.direction_norm2());
   phase_ = Phase::kDifferenceGradient;
   return vectors_->FormDifferencePoint(difference_step_);
 }
@@ -353,8 +250,8 @@ absl::Status TrustRegion::TellTrialPoint(bool ok, double value) {
     trial_hessian_ = Eigen::MatrixXd();
     return EndIteration(-std::numeric_limits<double>::infinity());
   }
-  OPTD_ASSIGN_OR_RETURN(Reduction dots,
-                        vectors_->ReduceTrial(/*with_pair=*/memory_ != nullptr));
+  OPTD_ASSIGN_OR_RETURN(
+      Reduction dots, vectors_->ReduceTrial(/*with_pair=*/memory_ != nullptr));
   // N&W eq. 4.4.
   const double rho = (f_ - value) / predicted_reduction_;
   const bool accept = rho > options_.eta;
@@ -416,20 +313,6 @@ Progress TrustRegion::progress() const {
   }
   p.last_step = progress_step_;
   return p;
-}
-
-std::string TrustRegion::OptionsReport() const {
-  std::string subproblem = SubproblemName(options_.subproblem);
-  if (options_.subproblem == TrustRegionSubproblem::kQuasiNewton) {
-    absl::StrAppend(&subproblem, " (", UpdateName(options_.quasi_newton_update),
-                    ", memory ", options_.memory, ")");
-  }
-  return absl::StrFormat(
-      "    subproblem %s, initial_radius %g, max_radius %g, eta %g, gtol %g\n"
-      "    max_iterations %d, max_evaluations %d%s\n",
-      subproblem, options_.initial_radius, options_.max_radius, options_.eta,
-      options_.gtol, options_.max_iterations, options_.max_evaluations,
-      options_.max_evaluations == 0 ? " (no limit)" : "");
 }
 
 }  // namespace optd

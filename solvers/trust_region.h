@@ -10,6 +10,14 @@
 //   max_iterations trials (rejected ones count, as in scipy), or when the
 //   model predicts no decrease.
 //
+// Endings (Summary::reason, scipy's message): kGradientTolerance
+// "Optimization terminated successfully."; kMaxIterations "Maximum number of
+// iterations has been exceeded."; kMaxEvaluations "Maximum number of function
+// evaluations has been exceeded."; kLineSearchFailed (summary.h has no
+// trust-region reason; this is its "no step can make progress") "A bad
+// approximation caused failure to predict improvement."; kEvaluationFailed
+// when x0 cannot be evaluated; kStoppedByClient.
+//
 // A rejected step solves the subproblem again at the same iterate with the
 // smaller radius; the iterate is never evaluated twice. Subproblems:
 //   kExact        scipy trust-exact (trust_region_exact.h): every trial
@@ -28,6 +36,14 @@
 //   kQuasiNewton  (default) L-SR1 or L-BFGS, B = gamma I + Psi M Psi^T,
 //                 solved exactly in the subspace by the OBS method
 //                 (trust_region_obs.h); every trial wants kValueAndGradient.
+// Where this differs from scipy 1.10: m(0) - m(p) > 0 is tested before x + p
+// is evaluated (scipy evaluates first); a Hessian-vector product that fails
+// ends the iteration like a failed point; Newton-CG tracks the model's value
+// from CG's scalars instead of extra products and stops after 2n (at least
+// 10) products; the quasi-Newton pairs are (p, g(x + p) - g(x)) of every
+// evaluated trial, accepted or not (N&W Algorithm 6.2), where scipy's update
+// strategies pair consecutive evaluation points.
+//
 // Every vector (x, g, the step, the CG vectors, the pairs) lives in slices
 // (trust_region_vectors.h); the controller keeps scalars and small matrices,
 // and its iterates are bitwise identical for any number of slices.
@@ -140,9 +156,9 @@ class TrustRegion : public Solver {
 
  private:
   enum class Phase {
-    kInitial,           // x0, wants the value and gradient (and Hessian)
-    kTrialPoint,        // x + p, the same
-    kHessianVector,     // H(x) d for the CG direction d
+    kInitial,             // x0, wants the value and gradient (and Hessian)
+    kTrialPoint,          // x + p, the same
+    kHessianVector,       // H(x) d for the CG direction d
     kDifferenceGradient,  // g(x + h d) for the same product
     kFinished,
   };
@@ -173,8 +189,8 @@ class TrustRegion : public Solver {
   double radius_;
   bool have_iterate_ = false;
   double f_ = 0.0;
-  double gg_ = 0.0;     // g.g at the iterate
-  double gmax_ = 0.0;   // max |g_i|
+  double gg_ = 0.0;      // g.g at the iterate
+  double gmax_ = 0.0;    // max |g_i|
   double x_norm_ = 0.0;  // ||x||, for the difference step
   // The proposed step: f - m(p) and whether p reached the boundary.
   double predicted_reduction_ = 0.0;

@@ -8,9 +8,9 @@
 
 namespace optd {
 
-absl::StatusOr<SteihaugCg::Next> SteihaugCg::Start(
-    TrustRegionVectors& vectors, double gg, double radius,
-    int64_t max_iterations) {
+absl::StatusOr<SteihaugCg::Next> SteihaugCg::Start(TrustRegionVectors& vectors,
+                                                   double gg, double radius,
+                                                   int64_t max_iterations) {
   radius_ = radius;
   max_iterations_ = max_iterations;
   products_ = 0;
@@ -25,9 +25,11 @@ absl::StatusOr<SteihaugCg::Next> SteihaugCg::Start(
   return Next::kProduct;
 }
 
-absl::StatusOr<SteihaugCg::Next> SteihaugCg::Finish(
-    TrustRegionVectors& vectors, double tau, double model_change,
-    bool on_boundary, double norm) {
+absl::StatusOr<SteihaugCg::Next> SteihaugCg::Finish(TrustRegionVectors& vectors,
+                                                    double tau,
+                                                    double model_change,
+                                                    bool on_boundary,
+                                                    double norm) {
   model_change_ = model_change;
   on_boundary_ = on_boundary;
   step_norm_ = norm;

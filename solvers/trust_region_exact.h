@@ -33,8 +33,8 @@ namespace optd {
 // get_boundaries_intersections, with the cancellation-free form of the
 // quadratic formula that scipy cites from Golub & Van Loan, Matrix
 // Computations, p. 97). REQUIRES: dd > 0 and zz <= radius^2.
-std::pair<double, double> BoundaryIntersections(double zz, double zd,
-                                                double dd, double radius);
+std::pair<double, double> BoundaryIntersections(double zz, double zd, double dd,
+                                                double radius);
 
 class ExactSubproblem {
  public:

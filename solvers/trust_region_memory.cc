@@ -55,8 +55,7 @@ bool QuasiNewtonMemory::ShouldPush(const std::vector<double>& q) {
   const LimitedMemoryModel::SecantResidual r =
       model().Residual(ss, sy, yy, s_s, s_y, y_s, y_y);
   return r.residual_norm > 0 &&
-         std::fabs(r.s_dot_residual) >=
-             kSkip * std::sqrt(ss) * r.residual_norm;
+         std::fabs(r.s_dot_residual) >= kSkip * std::sqrt(ss) * r.residual_norm;
 }
 
 void QuasiNewtonMemory::Update(const std::vector<double>& q, bool push,

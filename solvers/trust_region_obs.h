@@ -18,15 +18,16 @@
 // orthonormal columns with B = gamma I + P Lambda P^T (the OBS
 // factorization of Brust et al. and Burdakov et al., with their thin QR of
 // Psi replaced by the eigendecomposition of Psi's Gram matrix so that a
-// rank-deficient Psi is handled by dropping directions). The subproblem separates along P's columns
-// (eigenvalues gamma + lambda_i) and P's complement (eigenvalue gamma); the
-// step p = [S Y] c + c_g g is returned as coefficients that the slices
-// combine.
+// rank-deficient Psi is handled by dropping directions). The subproblem
+// separates along P's columns (eigenvalues gamma + lambda_i) and P's complement
+// (eigenvalue gamma); the step p = [S Y] c + c_g g is returned as coefficients
+// that the slices combine.
 //
 //   PairGram gram = ...;                   // from the controller's reductions
 //   LimitedMemoryModel model =
 //       LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, gram, n);
-//   LimitedMemoryModel::Step step = model.Solve(gram.sg, gram.yg, gram.gg, 1.0);
+//   LimitedMemoryModel::Step step = model.Solve(gram.sg, gram.yg,
+//   gram.gg, 1.0);
 //   // p = sum_i c_i s_i + sum_i c_{k+i} y_i + c_{2k} g
 //
 // Thread-safety: immutable after Build(); safe to share.
@@ -65,9 +66,7 @@ class LimitedMemoryModel {
   // Number of eigen-directions P (at most 2k, at most the dimension).
   int rank() const { return static_cast<int>(lambda_.size()); }
   // gamma + lambda_i, B's eigenvalues on span(P).
-  Eigen::VectorXd eigenvalues() const {
-    return lambda_.array() + gamma_;
-  }
+  Eigen::VectorXd eigenvalues() const { return lambda_.array() + gamma_; }
   // Pairs the model uses (the others were dependent).
   int used_pairs() const { return used_pairs_; }
 

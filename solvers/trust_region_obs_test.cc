@@ -81,7 +81,8 @@ void CheckAgainstDense(QuasiNewtonUpdate update, const Pairs& p,
   expected << model.eigenvalues(),
       VectorXd::Constant(n - model.rank(), model.gamma());
   std::sort(expected.data(), expected.data() + n);
-  const VectorXd dense = Eigen::SelfAdjointEigenSolver<MatrixXd>(b).eigenvalues();
+  const VectorXd dense =
+      Eigen::SelfAdjointEigenSolver<MatrixXd>(b).eigenvalues();
   EXPECT_LE((dense - expected).norm(), 1e-8 * (1 + dense.norm()))
       << "dense " << dense.transpose() << "\nmodel " << expected.transpose();
 
@@ -150,8 +151,8 @@ TEST(LimitedMemoryModel, Lsr1MatchesTheRecursiveUpdateIncludingIndefinite) {
     VectorXd g(n);
     for (int i = 0; i < n; ++i) g(i) = normal(rng);
     SCOPED_TRACE(::testing::Message() << "trial " << trial);
-    const LimitedMemoryModel model = LimitedMemoryModel::Build(
-        QuasiNewtonUpdate::kLsr1, GramOf(p, g), n);
+    const LimitedMemoryModel model =
+        LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, GramOf(p, g), n);
     // gamma > 0: the directions no pair explored stay convex.
     EXPECT_GT(model.gamma(), 0.0);
     if (model.eigenvalues().minCoeff() < 0) ++indefinite;
@@ -240,10 +241,9 @@ TEST(LimitedMemoryModel, ResidualIsTheSecantErrorOfTheModel) {
   const LimitedMemoryModel model =
       LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, GramOf(p, g), n);
   const MatrixXd b = Recursive(QuasiNewtonUpdate::kLsr1, p, model.gamma());
-  const LimitedMemoryModel::SecantResidual r =
-      model.Residual(s.dot(s), s.dot(y), y.dot(y), p.s.transpose() * s,
-                     p.y.transpose() * s, p.s.transpose() * y,
-                     p.y.transpose() * y);
+  const LimitedMemoryModel::SecantResidual r = model.Residual(
+      s.dot(s), s.dot(y), y.dot(y), p.s.transpose() * s, p.y.transpose() * s,
+      p.s.transpose() * y, p.y.transpose() * y);
   EXPECT_NEAR(r.s_dot_residual, s.dot(y - b * s), 1e-10 * (y - b * s).norm());
   EXPECT_NEAR(r.residual_norm, (y - b * s).norm(), 1e-8 * (y - b * s).norm());
 }

@@ -1,8 +1,10 @@
-// TrustRegionOptions::Validate and the names of the options' enums.
+// TrustRegionOptions::Validate, the names of the options' enums and
+// TrustRegion::OptionsReport.
 #include <cmath>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "solvers/trust_region.h"
 
 namespace optd {
@@ -80,6 +82,20 @@ absl::Status TrustRegionOptions::Validate() const {
                       "[0, 2^53] (0: no limit)");
   }
   return absl::OkStatus();
+}
+
+std::string TrustRegion::OptionsReport() const {
+  std::string subproblem = SubproblemName(options_.subproblem);
+  if (options_.subproblem == TrustRegionSubproblem::kQuasiNewton) {
+    absl::StrAppend(&subproblem, " (", UpdateName(options_.quasi_newton_update),
+                    ", memory ", options_.memory, ")");
+  }
+  return absl::StrFormat(
+      "    subproblem %s, initial_radius %g, max_radius %g, eta %g, gtol %g\n"
+      "    max_iterations %d, max_evaluations %d%s\n",
+      subproblem, options_.initial_radius, options_.max_radius, options_.eta,
+      options_.gtol, options_.max_iterations, options_.max_evaluations,
+      options_.max_evaluations == 0 ? " (no limit)" : "");
 }
 
 }  // namespace optd

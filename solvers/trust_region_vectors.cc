@@ -15,18 +15,12 @@ LocalTrustRegionVectors::LocalTrustRegionVectors(const ShardLayout& layout,
 
 absl::Status LocalTrustRegionVectors::CheckSize(int64_t size,
                                                 const char* what) const {
-  if (size != layout_.dimension()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " has ", size, " elements; the session has dimension ",
-        layout_.dimension()));
-  }
-  return absl::OkStatus();
+  return layout_.CheckDimension(size, what);
 }
 
 template <typename Setter>
 absl::Status LocalTrustRegionVectors::SetChecked(const ConstVectorView& full,
-                                                 const char* what,
-                                                 Setter set) {
+                                                 const char* what, Setter set) {
   if (auto s = CheckSize(full.size(), what); !s.ok()) return s;
   // Slices are in index order, so the first bad index found is the global
   // first.
@@ -108,9 +102,9 @@ absl::Status LocalTrustRegionVectors::SetStep(const ConstVectorView& full) {
 absl::Status LocalTrustRegionVectors::FormStep(
     absl::Span<const double> coefficients) {
   if (coefficients.size() != static_cast<size_t>(2 * pairs() + 1)) {
-    return absl::InternalError(absl::StrCat(
-        "step has ", coefficients.size(), " coefficients for ", pairs(),
-        " pairs"));
+    return absl::InternalError(absl::StrCat("step has ", coefficients.size(),
+                                            " coefficients for ", pairs(),
+                                            " pairs"));
   }
   for (TrustRegionSlice& slice : slices_) slice.FormStep(coefficients);
   return absl::OkStatus();
@@ -121,11 +115,9 @@ absl::Status LocalTrustRegionVectors::FormCgStep(double tau) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Reduction> LocalTrustRegionVectors::ReduceTrial(
-    bool with_pair) {
-  return Combine([&](TrustRegionSlice& slice) {
-    return slice.ReduceTrial(with_pair);
-  });
+absl::StatusOr<Reduction> LocalTrustRegionVectors::ReduceTrial(bool with_pair) {
+  return Combine(
+      [&](TrustRegionSlice& slice) { return slice.ReduceTrial(with_pair); });
 }
 
 absl::Status LocalTrustRegionVectors::Advance(bool push_pair, bool accept) {

@@ -49,8 +49,8 @@ absl::StatusOr<double> SecondOrderValue(std::string_view name,
                                         Eigen::VectorXd* gradient);
 
 // The families whose problems are defined for any n (n even for
-// extended_rosenbrock, a multiple of 4 for extended_powell): extended_rosenbrock,
-// extended_powell, broyden_tridiagonal, broyden_banded,
+// extended_rosenbrock, a multiple of 4 for extended_powell):
+// extended_rosenbrock, extended_powell, broyden_tridiagonal, broyden_banded,
 // discrete_boundary_value. Each has f_min = 0.
 const std::vector<std::string_view>& ScalableFamilies();
 

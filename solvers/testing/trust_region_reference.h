@@ -7,8 +7,8 @@
 // accurate to rounding, for testing the solvers' subproblem methods on small
 // problems. O(n^3).
 //
-//   testing::ReferenceStep ref = testing::SolveTrustRegionSubproblem(b, g, 1.0);
-//   EXPECT_LE((step - ref.p).norm(), 1e-8);
+//   testing::ReferenceStep ref = testing::SolveTrustRegionSubproblem(b,
+//   g, 1.0); EXPECT_LE((step - ref.p).norm(), 1e-8);
 //
 // Thread-safety: a pure function.
 #ifndef OPTD_SOLVERS_TESTING_TRUST_REGION_REFERENCE_H_
@@ -20,8 +20,8 @@ namespace optd::testing {
 
 struct ReferenceStep {
   Eigen::VectorXd p;
-  double sigma = 0.0;          // (B + sigma I) p = -g
-  double model_change = 0.0;   // g^T p + p^T B p / 2
+  double sigma = 0.0;         // (B + sigma I) p = -g
+  double model_change = 0.0;  // g^T p + p^T B p / 2
   bool hard_case = false;
 };
 

@@ -1,0 +1,80 @@
+// The trust-region variants on Moré, Garbow & Hillstrom (1981) problems with
+// known minima.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "Eigen/Dense"
+#include "gtest/gtest.h"
+#include "solvers/testing/ask_tell_driver.h"
+#include "solvers/testing/mgh_hessians.h"
+#include "solvers/testing/mgh_problems.h"
+#include "solvers/testing/status_matchers.h"
+#include "solvers/trust_region.h"
+
+namespace optd {
+namespace {
+
+struct Variant {
+  const char* name;
+  TrustRegionSubproblem subproblem;
+  QuasiNewtonUpdate update;
+};
+
+constexpr Variant kVariants[] = {
+    {"exact", TrustRegionSubproblem::kExact, QuasiNewtonUpdate::kLsr1},
+    {"newton_cg", TrustRegionSubproblem::kNewtonCg, QuasiNewtonUpdate::kLsr1},
+    {"newton_cg_fd", TrustRegionSubproblem::kNewtonCgFiniteDifference,
+     QuasiNewtonUpdate::kLsr1},
+    {"lsr1", TrustRegionSubproblem::kQuasiNewton, QuasiNewtonUpdate::kLsr1},
+    {"lbfgs", TrustRegionSubproblem::kQuasiNewton, QuasiNewtonUpdate::kLbfgs},
+};
+
+testing::DriveResult Minimize(const problems::TestProblem& p,
+                              const Variant& v) {
+  TrustRegionOptions options;
+  // Tighter than scipy's 1e-4: f within max(1e-8, 1e-6 |f_min|) of the
+  // minimum on the singular and flat problems (Powell, Watson 9) needs it.
+  options.gtol = 1e-8;
+  options.subproblem = v.subproblem;
+  options.quasi_newton_update = v.update;
+  auto solver =
+      TrustRegion::Create(options, ConstVectorView::Float64(p.x0.data(), p.n));
+  EXPECT_OK(solver);
+  auto hessian = problems::HessianOf(p.name);
+  EXPECT_OK(hessian);
+  return testing::Drive(**solver, {p.evaluate, *hessian});
+}
+
+TEST(TrustRegionMgh, EveryVariantReachesTheKnownMinima) {
+  std::vector<problems::TestProblem> set;
+  for (const char* name : {"rosenbrock", "beale", "wood", "helical_valley",
+                           "powell_singular", "watson_6", "watson_9"}) {
+    auto p = problems::FindProblem(name);
+    ASSERT_OK(p);
+    set.push_back(*p);
+  }
+  for (int n : {100, 1000}) {
+    auto p = problems::ScalableProblem("extended_rosenbrock", n);
+    ASSERT_OK(p);
+    set.push_back(*p);
+  }
+  for (const Variant& v : kVariants) {
+    for (const problems::TestProblem& p : set) {
+      const testing::DriveResult run = Minimize(p, v);
+      SCOPED_TRACE(std::string(v.name) + " on " + p.name);
+      ASSERT_TRUE(run.finished);
+      std::printf("%-14s %-26s %5d %6lld %6lld %-14.8g %s\n", v.name,
+                  p.name.c_str(), p.n,
+                  static_cast<long long>(run.summary.iterations),
+                  static_cast<long long>(run.summary.evaluations),
+                  run.summary.value, run.summary.message.c_str());
+      EXPECT_LE(std::fabs(run.summary.value - p.f_min), p.f_tolerance)
+          << run.summary.FullReport();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace optd

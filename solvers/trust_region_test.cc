@@ -1,0 +1,357 @@
+#include "solvers/trust_region.h"
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "Eigen/Dense"
+#include "Eigen/SparseCore"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solvers/lbfgs.h"
+#include "solvers/testing/ask_tell_driver.h"
+#include "solvers/testing/mgh_hessians.h"
+#include "solvers/testing/mgh_problems.h"
+#include "solvers/testing/status_matchers.h"
+#include "solvers/testing/trust_region_fixtures.h"
+
+namespace optd {
+namespace {
+
+using Eigen::VectorXd;
+using ::optd::testing::kAllSubproblems;
+using ::optd::testing::MakeTrustRegion;
+using ::optd::testing::RosenbrockObjective;
+using ::optd::testing::SaddleObjective;
+using ::optd::testing::StatusIs;
+using ::optd::testing::TellOne;
+using ::optd::testing::WithSubproblem;
+using ::testing::HasSubstr;
+
+TEST(TrustRegionOptions, ValidateNamesTheFieldAndTheRange) {
+  struct Case {
+    std::function<void(TrustRegionOptions&)> mutate;
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](TrustRegionOptions& o) {
+         o.subproblem = static_cast<TrustRegionSubproblem>(9);
+       },
+       "trust_region.subproblem is 9; it must be one of exact, newton_cg"},
+      {[](TrustRegionOptions& o) {
+         o.quasi_newton_update = static_cast<QuasiNewtonUpdate>(-1);
+       },
+       "trust_region.quasi_newton_update is -1; it must be one of lsr1"},
+      {[](TrustRegionOptions& o) { o.memory = 0; },
+       "trust_region.memory is 0; it must be in [1, 1000]"},
+      {[](TrustRegionOptions& o) { o.memory = 1001; },
+       "trust_region.memory is 1001"},
+      {[](TrustRegionOptions& o) { o.max_radius = 0; },
+       "trust_region.max_radius is 0; it must be in (0, inf)"},
+      {[](TrustRegionOptions& o) { o.max_radius = INFINITY; },
+       "trust_region.max_radius is inf"},
+      {[](TrustRegionOptions& o) { o.initial_radius = 0; },
+       "trust_region.initial_radius is 0; it must be in (0, max_radius = "
+       "1000]"},
+      {[](TrustRegionOptions& o) { o.initial_radius = 2000; },
+       "trust_region.initial_radius is 2000"},
+      {[](TrustRegionOptions& o) { o.initial_radius = NAN; },
+       "trust_region.initial_radius is nan"},
+      {[](TrustRegionOptions& o) { o.eta = 0.3; },
+       "trust_region.eta is 0.3; it must be in [0, 0.25)"},
+      {[](TrustRegionOptions& o) { o.eta = 0.25; }, "trust_region.eta is 0.25"},
+      {[](TrustRegionOptions& o) { o.eta = -0.1; }, "trust_region.eta is -0.1"},
+      {[](TrustRegionOptions& o) { o.gtol = -1; },
+       "trust_region.gtol is -1; it must be in [0, inf)"},
+      {[](TrustRegionOptions& o) { o.gtol = NAN; }, "trust_region.gtol is nan"},
+      {[](TrustRegionOptions& o) { o.max_iterations = -1; },
+       "trust_region.max_iterations is -1; it must be in [0, 2^53] (0: 200 n)"},
+      {[](TrustRegionOptions& o) { o.max_iterations = (int64_t{1} << 53) + 1; },
+       "trust_region.max_iterations is 9.0072e+15"},
+      {[](TrustRegionOptions& o) { o.max_evaluations = -3; },
+       "trust_region.max_evaluations is -3; it must be in [0, 2^53] (0: no "
+       "limit)"},
+      {[](TrustRegionOptions& o) {
+         o.max_evaluations = (int64_t{1} << 53) + 1;
+       },
+       "trust_region.max_evaluations is 9.0072e+15"},
+  };
+  for (const Case& c : cases) {
+    TrustRegionOptions o;
+    c.mutate(o);
+    EXPECT_THAT(o.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr(c.message)));
+  }
+  TrustRegionOptions edge;
+  edge.initial_radius = edge.max_radius;  // (0, max_radius] is closed above
+  edge.eta = 0;
+  edge.gtol = 0;
+  EXPECT_OK(edge.Validate());
+  EXPECT_OK(TrustRegionOptions().Validate());
+}
+
+TEST(TrustRegionOptions, DefaultsAreScipysAndTheProtosContract) {
+  const TrustRegionOptions o;
+  EXPECT_EQ(o.subproblem, TrustRegionSubproblem::kQuasiNewton);
+  EXPECT_EQ(o.quasi_newton_update, QuasiNewtonUpdate::kLsr1);
+  EXPECT_EQ(o.memory, 10);
+  EXPECT_EQ(o.initial_radius, 1.0);
+  EXPECT_EQ(o.max_radius, 1000.0);
+  EXPECT_EQ(o.eta, 0.15);
+  EXPECT_EQ(o.gtol, 1e-4);
+  EXPECT_EQ(o.max_iterations, 0);
+  EXPECT_EQ(o.max_evaluations, 0);
+  // max_iterations 0 resolves to scipy's 200 n.
+  auto solver = MakeTrustRegion(o, VectorXd::Zero(3));
+  EXPECT_EQ(solver->options().max_iterations, 600);
+  EXPECT_EQ(solver->name(), "trust_region");
+  EXPECT_THAT(solver->OptionsReport(),
+              HasSubstr("subproblem quasi_newton (lsr1, memory 10)"));
+  EXPECT_THAT(solver->OptionsReport(), HasSubstr("max_iterations 600"));
+}
+
+TEST(TrustRegion, RejectsBadStartsAndTooLargeExactProblems) {
+  VectorXd x0(3);
+  x0 << 1, INFINITY, 0;
+  EXPECT_THAT(
+      TrustRegion::Create(TrustRegionOptions(),
+                          ConstVectorView::Float64(x0.data(), 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x0[1] is inf")));
+  const VectorXd big = VectorXd::Zero(kMaxExactDimension + 1);
+  EXPECT_THAT(
+      TrustRegion::Create(WithSubproblem(TrustRegionSubproblem::kExact),
+                          ConstVectorView::Float64(big.data(), big.size())),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("is above the limit 5000")));
+  TrustRegionOptions bad;
+  bad.eta = 1;
+  EXPECT_THAT(TrustRegion::Create(bad, ConstVectorView::Float64(x0.data(), 3)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("trust_region.eta is 1")));
+}
+
+TEST(TrustRegion, AsksForWhatEachSubproblemNeeds) {
+  VectorXd x0(2);
+  x0 << -1.2, 1;
+  const testing::Objective rosen = RosenbrockObjective();
+  VectorXd g;
+  rosen.evaluate(x0, &g);
+  VectorXd point(2), vector(2);
+  for (TrustRegionSubproblem s : kAllSubproblems) {
+    auto solver = MakeTrustRegion(WithSubproblem(s), x0);
+    const Evaluation point_wants = s == TrustRegionSubproblem::kExact
+                                       ? Evaluation::kHessian
+                                       : Evaluation::kValueAndGradient;
+    EXPECT_EQ(solver->wants(), point_wants);
+    TellOne(*solver, rosen);
+    ASSERT_OK(
+        solver->ReadTrialPoint(MutableVectorView::Float64(point.data(), 2)));
+    if (s == TrustRegionSubproblem::kNewtonCg) {
+      // H(x0) d at x0 itself, d = -g: the first CG direction.
+      EXPECT_EQ(solver->wants(), Evaluation::kHessianVector);
+      EXPECT_EQ(point, x0);
+      ASSERT_OK(solver->ReadTrialVector(
+          MutableVectorView::Float64(vector.data(), 2)));
+      EXPECT_EQ(vector, -g);
+    } else if (s == TrustRegionSubproblem::kNewtonCgFiniteDifference) {
+      // g(x0 + h d) with h = sqrt(eps) (1 + |x0|) / |d|.
+      EXPECT_EQ(solver->wants(), Evaluation::kGradient);
+      const double h =
+          std::sqrt(2.220446049250313e-16) * (1 + x0.norm()) / g.norm();
+      EXPECT_LE((point - (x0 - h * g)).norm(), 1e-15);
+    } else if (s == TrustRegionSubproblem::kExact) {
+      EXPECT_EQ(solver->wants(), Evaluation::kHessian);
+      EXPECT_LE((point - x0).norm(), 1.0);
+    } else {
+      // B = I before any pair: -g cut at the boundary.
+      EXPECT_EQ(solver->wants(), Evaluation::kValueAndGradient);
+      EXPECT_LE((point - (x0 - g / g.norm())).norm(), 1e-12);
+    }
+    // Only a Hessian-vector trial has a vector.
+    if (s != TrustRegionSubproblem::kNewtonCg) {
+      EXPECT_THAT(
+          solver->ReadTrialVector(MutableVectorView::Float64(vector.data(), 2)),
+          StatusIs(absl::StatusCode::kFailedPrecondition,
+                   HasSubstr("wants no Hessian-vector product")));
+    }
+  }
+}
+
+TEST(TrustRegion, EveryVariantConvergesOnRosenbrockWithDefaultOptions) {
+  VectorXd x0(2);
+  x0 << -1.2, 1;
+  for (TrustRegionSubproblem s : kAllSubproblems) {
+    for (QuasiNewtonUpdate u :
+         {QuasiNewtonUpdate::kLsr1, QuasiNewtonUpdate::kLbfgs}) {
+      if (u == QuasiNewtonUpdate::kLbfgs &&
+          s != TrustRegionSubproblem::kQuasiNewton) {
+        continue;
+      }
+      auto solver = MakeTrustRegion(WithSubproblem(s, u), x0);
+      const testing::DriveResult run =
+          testing::Drive(*solver, RosenbrockObjective());
+      SCOPED_TRACE(run.summary.FullReport());
+      EXPECT_EQ(run.summary.reason, TerminationReason::kGradientTolerance);
+      EXPECT_EQ(run.summary.message, "Optimization terminated successfully.");
+      EXPECT_NEAR(run.x(0), 1.0, 1e-4);
+      EXPECT_NEAR(run.x(1), 1.0, 1e-4);
+      EXPECT_EQ(run.summary.solver, "trust_region");
+      EXPECT_NEAR(run.summary.initial_value, 24.2, 1e-12);
+    }
+  }
+}
+
+TEST(TrustRegion, TrialsAreBitwiseIdenticalForOneToThreeShards) {
+  auto problem = problems::ScalableProblem("extended_rosenbrock",
+                                           2 * kReductionBlock + 1000);
+  ASSERT_OK(problem);
+  const testing::Objective objective{problem->evaluate,
+                                     *problems::HessianOf(problem->name)};
+  struct Variant {
+    TrustRegionSubproblem s;
+    QuasiNewtonUpdate u;
+  };
+  for (const Variant v :
+       {Variant{TrustRegionSubproblem::kNewtonCg, QuasiNewtonUpdate::kLsr1},
+        Variant{TrustRegionSubproblem::kNewtonCgFiniteDifference,
+                QuasiNewtonUpdate::kLsr1},
+        Variant{TrustRegionSubproblem::kQuasiNewton, QuasiNewtonUpdate::kLsr1},
+        Variant{TrustRegionSubproblem::kQuasiNewton,
+                QuasiNewtonUpdate::kLbfgs}}) {
+    TrustRegionOptions options = WithSubproblem(v.s, v.u);
+    options.max_evaluations = 120;
+    SCOPED_TRACE(options.subproblem == TrustRegionSubproblem::kQuasiNewton
+                     ? UpdateName(v.u)
+                     : SubproblemName(v.s));
+    testing::DriveOptions record;
+    record.record_trials = true;
+    std::vector<testing::DriveResult> runs;
+    for (int shards = 1; shards <= 3; ++shards) {
+      auto solver = MakeTrustRegion(options, problem->x0, shards);
+      runs.push_back(testing::Drive(*solver, objective, record));
+    }
+    EXPECT_GT(runs[0].trials.size(), 40u);
+    for (int k = 1; k < 3; ++k) {
+      ASSERT_EQ(runs[k].trials.size(), runs[0].trials.size());
+      for (size_t t = 0; t < runs[0].trials.size(); ++t) {
+        ASSERT_EQ(
+            0, std::memcmp(runs[k].trials[t].data(), runs[0].trials[t].data(),
+                           sizeof(double) * problem->n))
+            << "trial " << t << " differs with " << k + 1 << " shards";
+      }
+      EXPECT_EQ(0, std::memcmp(&runs[k].summary.value, &runs[0].summary.value,
+                               sizeof(double)));
+    }
+  }
+}
+
+TEST(TrustRegion, ExactEscapesASaddleFromItsStableManifold) {
+  VectorXd x0(2);
+  x0 << 1, 0;
+  // A gradient method converges to the saddle: y stays 0.
+  auto lbfgs =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(lbfgs);
+  const testing::DriveResult stalled =
+      testing::Drive(**lbfgs, SaddleObjective());
+  EXPECT_NEAR(stalled.summary.value, 0.0, 1e-9);
+  EXPECT_EQ(stalled.x(1), 0.0);
+  // trust-exact's hard case (g orthogonal to the eigenvector of -2) steps off
+  // the line and reaches a minimum.
+  auto exact =
+      MakeTrustRegion(WithSubproblem(TrustRegionSubproblem::kExact), x0);
+  const testing::DriveResult run = testing::Drive(*exact, SaddleObjective());
+  EXPECT_TRUE(run.summary.success()) << run.summary.FullReport();
+  EXPECT_NEAR(run.summary.value, -1.0, 1e-8);
+  EXPECT_NEAR(std::fabs(run.x(1)), std::sqrt(2.0), 1e-4);
+}
+
+TEST(TrustRegion, NewtonCgAndLsr1FollowNegativeCurvatureNearASaddle) {
+  // From exactly y = 0, Krylov (Newton-CG) and secant (L-SR1) models see
+  // curvature only along directions the gradient has touched, so they stay
+  // on the line, as scipy's trust-ncg does. From (1, 1e-7) the first step
+  // lands next to the saddle, where the gradient (about 4e-7) points along y:
+  // L-BFGS with its default gtol stops there; asked for a gradient below
+  // 1e-7, the trust-region variants see d.Bd < 0 along y (Newton-CG) or
+  // learn it from a pair (L-SR1), leave along the negative curvature and
+  // reach a minimum.
+  VectorXd x0(2);
+  x0 << 1, 1e-7;
+  auto lbfgs =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(lbfgs);
+  EXPECT_NEAR(testing::Drive(**lbfgs, SaddleObjective()).summary.value, 0.0,
+              1e-9);
+  for (TrustRegionSubproblem s : {TrustRegionSubproblem::kNewtonCg,
+                                  TrustRegionSubproblem::kQuasiNewton}) {
+    TrustRegionOptions options = WithSubproblem(s);
+    options.gtol = 1e-7;
+    auto solver = MakeTrustRegion(options, x0);
+    const testing::DriveResult run = testing::Drive(*solver, SaddleObjective());
+    SCOPED_TRACE(run.summary.FullReport());
+    EXPECT_TRUE(run.summary.success());
+    EXPECT_NEAR(run.summary.value, -1.0, 1e-8);
+    EXPECT_NEAR(std::fabs(run.x(1)), std::sqrt(2.0), 1e-4);
+  }
+}
+
+TEST(TrustRegion, StopsAtIterationAndEvaluationLimits) {
+  VectorXd x0(2);
+  x0 << -1.2, 1;
+  TrustRegionOptions options;
+  options.max_iterations = 5;
+  auto solver = MakeTrustRegion(options, x0);
+  testing::DriveResult run = testing::Drive(*solver, RosenbrockObjective());
+  EXPECT_EQ(run.summary.reason, TerminationReason::kMaxIterations);
+  EXPECT_EQ(run.summary.message,
+            "Maximum number of iterations has been exceeded.");
+  EXPECT_EQ(run.summary.iterations, 5);
+  EXPECT_FALSE(run.summary.success());
+
+  options = WithSubproblem(TrustRegionSubproblem::kNewtonCg);
+  options.max_evaluations = 7;
+  solver = MakeTrustRegion(options, x0);
+  run = testing::Drive(*solver, RosenbrockObjective());
+  EXPECT_EQ(run.summary.reason, TerminationReason::kMaxEvaluations);
+  EXPECT_EQ(run.summary.message,
+            "Maximum number of function evaluations has been exceeded.");
+  EXPECT_EQ(run.summary.evaluations, 7);
+}
+
+TEST(TrustRegion, ConvergesAtTheStartWhenTheGradientIsSmall) {
+  auto solver = MakeTrustRegion(TrustRegionOptions(), VectorXd::Ones(2));
+  const testing::DriveResult run =
+      testing::Drive(*solver, RosenbrockObjective());
+  EXPECT_EQ(run.summary.reason, TerminationReason::kGradientTolerance);
+  EXPECT_EQ(run.summary.evaluations, 1);
+  EXPECT_EQ(run.summary.iterations, 0);
+}
+
+TEST(TrustRegion, ModelWithoutPredictedDecreaseEndsTheSession) {
+  // gtol = 0 at an exact minimum: no step can be predicted to decrease f.
+  TrustRegionOptions options = WithSubproblem(TrustRegionSubproblem::kExact);
+  options.gtol = 0;
+  auto solver = MakeTrustRegion(options, VectorXd::Ones(2));
+  const testing::DriveResult run =
+      testing::Drive(*solver, RosenbrockObjective());
+  EXPECT_EQ(run.summary.reason, TerminationReason::kLineSearchFailed);
+  EXPECT_EQ(run.summary.message,
+            "A bad approximation caused failure to predict improvement.");
+  EXPECT_EQ(run.summary.evaluations, 1);
+}
+
+TEST(TrustRegion, StopEndsTheSessionAtOnce) {
+  auto solver = MakeTrustRegion(TrustRegionOptions(), VectorXd::Ones(2));
+  solver->Stop();
+  EXPECT_TRUE(solver->finished());
+  EXPECT_EQ(solver->summary().reason, TerminationReason::kStoppedByClient);
+  const double g[2] = {0, 0};
+  EXPECT_THAT(
+      solver->SetTrialGradient(ConstVectorView::Float64(g, 2)),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("finished")));
+}
+
+}  // namespace
+}  // namespace optd

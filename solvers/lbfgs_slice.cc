@@ -36,22 +36,7 @@ void LbfgsSlice::ReadPoint(const MutableVectorView& full) const {
 }
 
 void LbfgsSlice::SetDirection(absl::Span<const double> delta) {
-  const int k = pairs();
-  const int64_t n = range_.size();
-  const double dg = delta[2 * k];
-  for (int64_t e = 0; e < n; ++e) d_[e] = dg * g_[e];
-  // A fixed order of accumulation (s then y, oldest first) keeps d identical
-  // on every slice layout: the operation is elementwise.
-  for (int i = 0; i < k; ++i) {
-    const double c = delta[i];
-    const double* s = s_[i].data();
-    for (int64_t e = 0; e < n; ++e) d_[e] += c * s[e];
-  }
-  for (int i = 0; i < k; ++i) {
-    const double c = delta[k + i];
-    const double* y = y_[i].data();
-    for (int64_t e = 0; e < n; ++e) d_[e] += c * y[e];
-  }
+  CombineBasis(delta, s_, y_, g_, &d_);
 }
 
 void LbfgsSlice::FormTrial(double stp) {

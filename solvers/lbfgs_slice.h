@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "solvers/basis.h"
 #include "solvers/block_reduction.h"
 #include "solvers/shard_layout.h"
 #include "solvers/vector_view.h"
@@ -95,7 +96,7 @@ class LbfgsSlice {
   ShardRange range_;
   int memory_;
   std::vector<double> x_, g_, x_trial_, g_trial_, d_;
-  std::deque<std::vector<double>> s_, y_;
+  CurvatureRing s_, y_;
 };
 
 }  // namespace optd

@@ -99,16 +99,19 @@ class Solver {
   virtual absl::Status SetTrialGradient(const ConstVectorView& gradient) = 0;
   // For kHessianVector trials: writes the vector v of the wanted product.
   virtual absl::Status ReadTrialVector(const MutableVectorView& out) const {
-    return absl::FailedPreconditionError("the outstanding trial wants no Hessian-vector product");
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Hessian-vector product");
   }
   // For kHessian trials: copies the told dense Hessian (n*n, row-major).
   // INVALID_ARGUMENT (length, non-finite element) leaves the state unchanged.
   virtual absl::Status SetTrialHessian(const ConstVectorView& hessian) {
-    return absl::FailedPreconditionError("the outstanding trial wants no Hessian");
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Hessian");
   }
   // For kHessianVector trials: copies the told product H(x) v (n elements).
   virtual absl::Status SetTrialHessianVector(const ConstVectorView& product) {
-    return absl::FailedPreconditionError("the outstanding trial wants no Hessian-vector product");
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Hessian-vector product");
   }
   // Applies the result of the outstanding trial and prepares the next one (or
   // finishes). REQUIRES: !finished(); a gradient was set if

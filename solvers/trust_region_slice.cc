@@ -67,22 +67,7 @@ void TrustRegionSlice::SetStep(const ConstVectorView& full) {
 }
 
 void TrustRegionSlice::FormStep(absl::Span<const double> coefficients) {
-  const int k = pairs();
-  const size_t n = p_.size();
-  const double cg = coefficients[2 * k];
-  for (size_t e = 0; e < n; ++e) p_[e] = cg * g_[e];
-  // A fixed order (s then y, oldest first) keeps p the same on every slice
-  // layout: the operation is elementwise.
-  for (int i = 0; i < k; ++i) {
-    const double c = coefficients[i];
-    const double* s = s_[i].data();
-    for (size_t e = 0; e < n; ++e) p_[e] += c * s[e];
-  }
-  for (int i = 0; i < k; ++i) {
-    const double c = coefficients[k + i];
-    const double* y = y_[i].data();
-    for (size_t e = 0; e < n; ++e) p_[e] += c * y[e];
-  }
+  CombineBasis(coefficients, s_, y_, g_, &p_);
   StepToTrial();
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "solvers/basis.h"
 #include "solvers/block_reduction.h"
 #include "solvers/shard_layout.h"
 #include "solvers/vector_view.h"
@@ -123,7 +124,7 @@ class TrustRegionSlice {
   int memory_;
   std::vector<double> x_, g_, x_trial_, g_trial_, p_;
   std::vector<double> z_, r_, d_, hd_;
-  std::deque<std::vector<double>> s_, y_;
+  CurvatureRing s_, y_;
 };
 
 }  // namespace optd

@@ -313,6 +313,100 @@ TEST_F(ClientTest, SessionSendsRawF64AndDecodesAnswers) {
   EXPECT_TRUE(answer->summary->success);
 }
 
+TEST(DecodeTrials, DecodesHessianWantsAndTheHessianVectorTrialsVector) {
+  google::protobuf::RepeatedPtrField<v1::Trial> trials;
+  v1::Trial* hessian = trials.Add();
+  hessian->set_trial_id(1);
+  *hessian->mutable_x() = EncodeF64(std::vector<double>{1.0, 2.0});
+  hessian->set_wants(v1::EVALUATION_HESSIAN);
+  v1::Trial* hvp = trials.Add();
+  hvp->set_trial_id(2);
+  *hvp->mutable_x() = EncodeF64(std::vector<double>{1.0, 2.0});
+  hvp->set_wants(v1::EVALUATION_HESSIAN_VECTOR);
+  *hvp->mutable_vector() = EncodeF64(std::vector<double>{0.5, -0.25});
+
+  absl::StatusOr<std::vector<Trial>> decoded = DecodeTrials(trials);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[0].wants, Wants::kHessian);
+  EXPECT_TRUE(WantsValue(Wants::kHessian));
+  EXPECT_TRUE(WantsGradient(Wants::kHessian));
+  EXPECT_TRUE(WantsHessian(Wants::kHessian));
+  EXPECT_TRUE((*decoded)[0].vector.empty());
+  EXPECT_EQ((*decoded)[1].wants, Wants::kHessianVector);
+  EXPECT_FALSE(WantsValue(Wants::kHessianVector));
+  EXPECT_FALSE(WantsGradient(Wants::kHessianVector));
+  EXPECT_TRUE(WantsHessianVector(Wants::kHessianVector));
+  EXPECT_THAT((*decoded)[1].vector, ElementsAre(0.5, -0.25));
+  EXPECT_EQ(WantsName(Wants::kHessian), "hessian");
+  EXPECT_EQ(WantsName(Wants::kHessianVector), "hessian-vector product");
+
+  // A malformed vector is DATA_LOSS.
+  hvp->mutable_vector()->set_f64("abc");
+  EXPECT_EQ(DecodeTrials(trials).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(MakeTellRequest, CarriesHessianPayloadsAsF64BytesOrValues) {
+  Evaluation e;
+  e.value = 3.0;
+  e.gradient = {1.0, 2.0};
+  e.hessian = {2.0, 0.5, 0.5, 4.0};
+  v1::TellRequest tell = MakeTellRequest(7, e, v1::VECTOR_ENCODING_F64);
+  EXPECT_EQ(tell.trial_id(), 7u);
+  EXPECT_EQ(tell.value(), 3.0);
+  EXPECT_EQ(tell.gradient().f64().size(), 16u);
+  EXPECT_EQ(tell.hessian().f64().size(), 32u);
+  EXPECT_EQ(tell.hessian().values_size(), 0);
+  EXPECT_FALSE(tell.has_hessian_vector());
+  absl::StatusOr<std::vector<double>> h = DecodeVector(tell.hessian());
+  ASSERT_TRUE(h.ok());
+  EXPECT_THAT(*h, ElementsAre(2.0, 0.5, 0.5, 4.0));
+
+  Evaluation hv;
+  hv.hessian_vector = {-1.0, 0.125};
+  tell = MakeTellRequest(8, hv, v1::VECTOR_ENCODING_VALUES);
+  EXPECT_FALSE(tell.has_value());
+  EXPECT_FALSE(tell.has_gradient());
+  EXPECT_FALSE(tell.has_hessian());
+  EXPECT_THAT(tell.hessian_vector().values(), ElementsAre(-1.0, 0.125));
+}
+
+TEST_F(ClientTest, TellSendsHessianAndHessianVectorAndTrustRegionOptions) {
+  v1::TrustRegionOptions options;
+  options.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+  SolverSpec spec = SolverSpec::TrustRegion(options);
+  EXPECT_EQ(spec.name(), "trust_region");
+  absl::StatusOr<Session> session =
+      Session::Create(*client_, {4.0, -8.0}, spec);
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE(service_.last_create().has_trust_region());
+  EXPECT_EQ(service_.last_create().trust_region().subproblem(),
+            v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+
+  Evaluation e = HalfSquaredNorm({4.0, -8.0}, Wants::kValueAndGradient);
+  e.hessian = {1.0, 0.0, 0.0, 1.0};
+  e.hessian_vector = {0.5, 0.5};
+  ASSERT_TRUE(session->Tell(1, e).ok());
+  const v1::TellRequest sent = service_.last_tell();
+  EXPECT_EQ(sent.session_id(), "fake-1");
+  EXPECT_EQ(sent.hessian().f64().size(), 32u);
+  EXPECT_EQ(sent.hessian_vector().f64().size(), 16u);
+}
+
+TEST_F(ClientTest, RunStreamSendsTheTrialObjectivesHessian) {
+  int calls = 0;
+  absl::StatusOr<Result> result = RunStream(
+      *client_, {4.0}, SolverSpec::TrustRegion(), [&](const Trial& trial) {
+        ++calls;
+        Evaluation e = HalfSquaredNorm(trial.x, trial.wants);
+        e.hessian = {1.0};
+        return e;
+      });
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(calls, kSteps);
+  EXPECT_EQ(service_.last_tell().hessian().f64().size(), 8u);
+}
+
 TEST_F(ClientTest, ErrorsCarryTheServersCodeAndMessage) {
   absl::StatusOr<Session> session =
       Session::Create(*client_, {1.0, 2.0}, SolverSpec::Adam());

@@ -15,15 +15,7 @@ namespace {
 v1::OptimizeRequest MakeTell(const Trial& trial, const Evaluation& evaluation,
                              v1::VectorEncoding encoding) {
   v1::OptimizeRequest request;
-  v1::TellRequest* tell = request.mutable_tell();
-  tell->set_trial_id(trial.id);
-  if (evaluation.value.has_value()) tell->set_value(*evaluation.value);
-  if (!evaluation.gradient.empty()) {
-    *tell->mutable_gradient() = encoding == v1::VECTOR_ENCODING_VALUES
-                                    ? EncodeValues(evaluation.gradient)
-                                    : EncodeF64(evaluation.gradient);
-  }
-  tell->set_failed(evaluation.failed);
+  *request.mutable_tell() = MakeTellRequest(trial.id, evaluation, encoding);
   return request;
 }
 
@@ -68,6 +60,14 @@ class OptimizeStream {
 absl::StatusOr<Result> RunStream(const Client& client,
                                  const v1::OptimizeRequest& open,
                                  const Objective& objective) {
+  return RunStream(client, open, [&objective](const Trial& trial) {
+    return objective(trial.x, trial.wants);
+  });
+}
+
+absl::StatusOr<Result> RunStream(const Client& client,
+                                 const v1::OptimizeRequest& open,
+                                 const TrialObjective& objective) {
   const v1::VectorEncoding encoding = open.has_create()
                                           ? open.create().vector_encoding()
                                           : v1::VECTOR_ENCODING_UNSPECIFIED;
@@ -112,7 +112,7 @@ absl::StatusOr<Result> RunStream(const Client& client,
           absl::StrCat("session \"", response.session_id(),
                        "\" is running but has no trial left to evaluate"));
     }
-    const Evaluation evaluation = objective(next->x, next->wants);
+    const Evaluation evaluation = objective(*next);
     last_told = next->id;
     stream.Write(MakeTell(*next, evaluation, encoding));
   }
@@ -129,6 +129,16 @@ absl::StatusOr<Result> RunStream(const Client& client,
                                  absl::Span<const double> x0,
                                  const SolverSpec& solver,
                                  const Objective& objective,
+                                 const SessionOptions& options) {
+  v1::OptimizeRequest open;
+  *open.mutable_create() = MakeCreateSessionRequest(x0, solver, options);
+  return RunStream(client, open, objective);
+}
+
+absl::StatusOr<Result> RunStream(const Client& client,
+                                 absl::Span<const double> x0,
+                                 const SolverSpec& solver,
+                                 const TrialObjective& objective,
                                  const SessionOptions& options) {
   v1::OptimizeRequest open;
   *open.mutable_create() = MakeCreateSessionRequest(x0, solver, options);

@@ -41,6 +41,9 @@ namespace optd::client {
 // The function being optimized: evaluates what `wants` asks for at `x`.
 using Objective =
     std::function<Evaluation(const std::vector<double>& x, Wants wants)>;
+// The same with the whole trial: what a Hessian-vector trial needs, whose
+// product H(x) v is for the trial's `vector` v.
+using TrialObjective = std::function<Evaluation(const Trial& trial)>;
 
 // RunStream()
 //
@@ -51,11 +54,18 @@ using Objective =
 absl::StatusOr<Result> RunStream(const Client& client,
                                  const v1::OptimizeRequest& open,
                                  const Objective& objective);
+absl::StatusOr<Result> RunStream(const Client& client,
+                                 const v1::OptimizeRequest& open,
+                                 const TrialObjective& objective);
 // Opens a new session from x0, solver and options; see
 // MakeCreateSessionRequest().
 absl::StatusOr<Result> RunStream(
     const Client& client, absl::Span<const double> x0, const SolverSpec& solver,
     const Objective& objective,
+    const SessionOptions& options = SessionOptions());
+absl::StatusOr<Result> RunStream(
+    const Client& client, absl::Span<const double> x0, const SolverSpec& solver,
+    const TrialObjective& objective,
     const SessionOptions& options = SessionOptions());
 
 struct MinimizeOptions {

@@ -26,6 +26,10 @@ absl::StatusOr<Wants> DecodeWants(v1::Evaluation wants) {
       return Wants::kGradient;
     case v1::EVALUATION_VALUE_AND_GRADIENT:
       return Wants::kValueAndGradient;
+    case v1::EVALUATION_HESSIAN:
+      return Wants::kHessian;
+    case v1::EVALUATION_HESSIAN_VECTOR:
+      return Wants::kHessianVector;
     default:
       return absl::UnimplementedError(
           absl::StrCat("the server asks for ", v1::Evaluation_Name(wants),
@@ -55,9 +59,13 @@ absl::string_view WantsName(Wants w) {
     case Wants::kGradient:
       return "gradient";
     case Wants::kValueAndGradient:
+      return "value and gradient";
+    case Wants::kHessian:
+      return "hessian";
+    case Wants::kHessianVector:
       break;
   }
-  return "value and gradient";
+  return "hessian-vector product";
 }
 
 absl::StatusOr<std::vector<Trial>> DecodeTrials(
@@ -69,6 +77,9 @@ absl::StatusOr<std::vector<Trial>> DecodeTrials(
     t.id = trial.trial_id();
     OPTD_CLIENT_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
     OPTD_CLIENT_ASSIGN_OR_RETURN(t.x, DecodeVector(trial.x()));
+    if (t.wants == Wants::kHessianVector) {
+      OPTD_CLIENT_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
+    }
     decoded.push_back(std::move(t));
   }
   return decoded;
@@ -110,6 +121,12 @@ SolverSpec SolverSpec::AdamW(const v1::AdamOptions& options) {
   return spec;
 }
 
+SolverSpec SolverSpec::TrustRegion(const v1::TrustRegionOptions& options) {
+  SolverSpec spec(Kind::kTrustRegion);
+  spec.trust_region_ = options;
+  return spec;
+}
+
 absl::string_view SolverSpec::name() const {
   switch (kind_) {
     case Kind::kLbfgs:
@@ -117,9 +134,11 @@ absl::string_view SolverSpec::name() const {
     case Kind::kAdam:
       return "adam";
     case Kind::kAdamW:
+      return "adamw";
+    case Kind::kTrustRegion:
       break;
   }
-  return "adamw";
+  return "trust_region";
 }
 
 void SolverSpec::AddTo(v1::CreateSessionRequest* request) const {
@@ -133,7 +152,29 @@ void SolverSpec::AddTo(v1::CreateSessionRequest* request) const {
     case Kind::kAdamW:
       *request->mutable_adamw() = adam_;
       return;
+    case Kind::kTrustRegion:
+      *request->mutable_trust_region() = trust_region_;
+      return;
   }
+}
+
+v1::TellRequest MakeTellRequest(uint64_t trial_id, const Evaluation& evaluation,
+                                v1::VectorEncoding encoding) {
+  v1::TellRequest request;
+  request.set_trial_id(trial_id);
+  if (evaluation.value.has_value()) request.set_value(*evaluation.value);
+  if (!evaluation.gradient.empty()) {
+    *request.mutable_gradient() = EncodeOutgoing(evaluation.gradient, encoding);
+  }
+  if (!evaluation.hessian.empty()) {
+    *request.mutable_hessian() = EncodeOutgoing(evaluation.hessian, encoding);
+  }
+  if (!evaluation.hessian_vector.empty()) {
+    *request.mutable_hessian_vector() =
+        EncodeOutgoing(evaluation.hessian_vector, encoding);
+  }
+  request.set_failed(evaluation.failed);
+  return request;
 }
 
 v1::CreateSessionRequest MakeCreateSessionRequest(
@@ -222,8 +263,7 @@ absl::StatusOr<Answer> Session::TellF32(uint64_t trial_id,
 
 absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
                                      const Evaluation& evaluation) const {
-  return Tell(trial_id, evaluation.value,
-              absl::Span<const double>(evaluation.gradient), evaluation.failed);
+  return Tell(MakeTellRequest(trial_id, evaluation, encoding_));
 }
 
 absl::StatusOr<Answer> Session::Tell(v1::TellRequest request) const {

@@ -48,18 +48,31 @@
 
 namespace optd::client {
 
-// What a trial wants evaluated at its point. (The proto also names Hessian
-// evaluations; no optd solver asks for them yet, and a TellRequest cannot
-// carry one, so the client refuses such trials with UNIMPLEMENTED.)
-enum class Wants { kValue, kGradient, kValueAndGradient };
+// What a trial wants evaluated at its point (v1::Evaluation).
+enum class Wants {
+  kValue,
+  kGradient,
+  kValueAndGradient,
+  // The value, the gradient and the dense n x n Hessian (trust region, exact
+  // subproblem).
+  kHessian,
+  // Only the product H(x) v for the trial's `vector` v (trust region,
+  // Newton-CG subproblem).
+  kHessianVector,
+};
 
 inline bool WantsValue(Wants w) {
-  return w == Wants::kValue || w == Wants::kValueAndGradient;
+  return w == Wants::kValue || w == Wants::kValueAndGradient ||
+         w == Wants::kHessian;
 }
 inline bool WantsGradient(Wants w) {
-  return w == Wants::kGradient || w == Wants::kValueAndGradient;
+  return w == Wants::kGradient || w == Wants::kValueAndGradient ||
+         w == Wants::kHessian;
 }
-// WantsName(): "value", "gradient", "value and gradient".
+inline bool WantsHessian(Wants w) { return w == Wants::kHessian; }
+inline bool WantsHessianVector(Wants w) { return w == Wants::kHessianVector; }
+// WantsName(): "value", "gradient", "value and gradient", "hessian",
+// "hessian-vector product".
 absl::string_view WantsName(Wants w);
 
 // A point to evaluate.
@@ -69,6 +82,9 @@ struct Trial {
   // The point, widened exactly to double when it came as float32.
   std::vector<double> x;
   Wants wants = Wants::kValueAndGradient;
+  // Wants::kHessianVector: the vector v of the wanted product H(x) v (n
+  // elements); empty otherwise.
+  std::vector<double> vector;
 };
 
 // The result of evaluating a trial, as returned by an Objective (minimize.h)
@@ -80,6 +96,12 @@ struct Evaluation {
   // The gradient at x (n elements). Required when the trial wants a gradient,
   // unless `failed`; empty otherwise.
   std::vector<double> gradient;
+  // The dense Hessian at x, n*n elements, row-major. Required when the trial
+  // wants Wants::kHessian, unless `failed`; empty otherwise.
+  std::vector<double> hessian;
+  // The product H(x) v for the trial's vector v, n elements. Required when the
+  // trial wants Wants::kHessianVector, unless `failed`; empty otherwise.
+  std::vector<double> hessian_vector;
   // The evaluation crashed or diverged: the line search backtracks, Adam skips
   // the step. The session carries on.
   bool failed = false;
@@ -149,19 +171,21 @@ class SolverSpec {
   static SolverSpec Lbfgs(const v1::LbfgsOptions& options = {});
   static SolverSpec Adam(const v1::AdamOptions& options = {});
   static SolverSpec AdamW(const v1::AdamOptions& options = {});
+  static SolverSpec TrustRegion(const v1::TrustRegionOptions& options = {});
 
-  // "lbfgs", "adam" or "adamw".
+  // "lbfgs", "adam", "adamw" or "trust_region".
   absl::string_view name() const;
   // Sets the request's solver oneof.
   void AddTo(v1::CreateSessionRequest* request) const;
 
  private:
-  enum class Kind { kLbfgs, kAdam, kAdamW };
+  enum class Kind { kLbfgs, kAdam, kAdamW, kTrustRegion };
   explicit SolverSpec(Kind kind) : kind_(kind) {}
 
   Kind kind_;
   v1::LbfgsOptions lbfgs_;
   v1::AdamOptions adam_;
+  v1::TrustRegionOptions trust_region_;
 };
 
 // Options for a new session other than the solver.
@@ -182,6 +206,12 @@ struct SessionOptions {
 // MakeCreateSessionRequest(): the CreateSessionRequest for `x0`, `solver` and
 // `options`, for callers that want to adjust it before Session::Create() or
 // RunStream() (e.g. x0 as float32 bytes).
+// MakeTellRequest(): the TellRequest (without session id) for trial
+// `trial_id` evaluated as `evaluation`; vectors are f64 bytes, or packed
+// values with encoding VALUES.
+v1::TellRequest MakeTellRequest(uint64_t trial_id, const Evaluation& evaluation,
+                                v1::VectorEncoding encoding);
+
 v1::CreateSessionRequest MakeCreateSessionRequest(
     absl::Span<const double> x0, const SolverSpec& solver,
     const SessionOptions& options = SessionOptions());
@@ -231,6 +261,10 @@ class Session {
   absl::StatusOr<Answer> Tell(uint64_t trial_id, std::optional<double> value,
                               absl::Span<const double> gradient = {},
                               bool failed = false) const;
+  // With an Evaluation, its `hessian` (n*n, row-major) and `hessian_vector`
+  // (n) go too when not empty, as float64 bytes like the gradient;
+  // INVALID_ARGUMENT also for a Hessian of the wrong length or with a NaN/Inf
+  // element (the message names its index).
   absl::StatusOr<Answer> Tell(uint64_t trial_id,
                               const Evaluation& evaluation) const;
   // Session::TellF32()
@@ -273,8 +307,9 @@ class Session {
   std::vector<Trial> first_trials_;
 };
 
-// DecodeTrials(): `trials` with their points decoded. DATA_LOSS for a
-// malformed vector; UNIMPLEMENTED for a trial that wants a Hessian.
+// DecodeTrials(): `trials` with their points (and Hessian-vector trials'
+// vectors) decoded. DATA_LOSS for a malformed vector; UNIMPLEMENTED for a
+// trial that wants an evaluation this client does not know.
 absl::StatusOr<std::vector<Trial>> DecodeTrials(
     const google::protobuf::RepeatedPtrField<v1::Trial>& trials);
 

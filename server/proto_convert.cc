@@ -443,6 +443,8 @@ v1::TerminationReason TerminationReasonToProto(TerminationReason reason) {
       return v1::TERMINATION_REASON_STOPPED_BY_CLIENT;
     case TerminationReason::kMaxSteps:
       return v1::TERMINATION_REASON_MAX_STEPS;
+    case TerminationReason::kTrustRegionFailed:
+      return v1::TERMINATION_REASON_TRUST_REGION_FAILED;
   }
   return v1::TERMINATION_REASON_UNSPECIFIED;
 }
@@ -460,6 +462,7 @@ v1::SessionState SessionStateFor(TerminationReason reason) {
       return v1::SESSION_STATE_LIMIT_REACHED;
     case TerminationReason::kLineSearchFailed:
     case TerminationReason::kEvaluationFailed:
+    case TerminationReason::kTrustRegionFailed:
       return v1::SESSION_STATE_FAILED;
     case TerminationReason::kStoppedByClient:
       return v1::SESSION_STATE_STOPPED;

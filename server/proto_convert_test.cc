@@ -395,6 +395,8 @@ TEST(SessionStateFor, MapsEveryReason) {
             v1::SESSION_STATE_FAILED);
   EXPECT_EQ(SessionStateFor(TerminationReason::kEvaluationFailed),
             v1::SESSION_STATE_FAILED);
+  EXPECT_EQ(SessionStateFor(TerminationReason::kTrustRegionFailed),
+            v1::SESSION_STATE_FAILED);
   EXPECT_EQ(SessionStateFor(TerminationReason::kStoppedByClient),
             v1::SESSION_STATE_STOPPED);
 }
@@ -416,6 +418,8 @@ TEST(TerminationReasonToProto, MapsEveryReason) {
             v1::TERMINATION_REASON_STOPPED_BY_CLIENT);
   EXPECT_EQ(TerminationReasonToProto(TerminationReason::kMaxSteps),
             v1::TERMINATION_REASON_MAX_STEPS);
+  EXPECT_EQ(TerminationReasonToProto(TerminationReason::kTrustRegionFailed),
+            v1::TERMINATION_REASON_TRUST_REGION_FAILED);
 }
 
 TEST(SummaryToProto, CarriesCountersReportsAndX) {

@@ -37,6 +37,8 @@ std::string_view TerminationReasonName(TerminationReason reason) {
       return "STOPPED_BY_CLIENT";
     case TerminationReason::kMaxSteps:
       return "MAX_STEPS";
+    case TerminationReason::kTrustRegionFailed:
+      return "TRUST_REGION_FAILED";
   }
   return "UNKNOWN";
 }

@@ -24,6 +24,9 @@ enum class TerminationReason {
   kEvaluationFailed,  // the starting point could not be evaluated
   kStoppedByClient,
   kMaxSteps,  // Adam's step budget
+  // Trust region: a bad approximation caused failure to predict improvement
+  // (the model predicts no decrease, m(0) - m(p) <= 0).
+  kTrustRegionFailed,
 };
 
 // True for the reasons that count as success (scipy's status 0, plus the

@@ -227,7 +227,7 @@ absl::Status TrustRegion::ProposeStep(double model_change, bool on_boundary,
   // scipy stops (warnflag 2) when m(0) - m(p) <= 0; it evaluates x + p
   // first, we do not.
   if (!(predicted_reduction_ > 0)) {
-    Finish(TerminationReason::kLineSearchFailed, kBadModelMessage);
+    Finish(TerminationReason::kTrustRegionFailed, kBadModelMessage);
     return absl::OkStatus();
   }
   phase_ = Phase::kTrialPoint;

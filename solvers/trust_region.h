@@ -13,10 +13,9 @@
 // Endings (Summary::reason, scipy's message): kGradientTolerance
 // "Optimization terminated successfully."; kMaxIterations "Maximum number of
 // iterations has been exceeded."; kMaxEvaluations "Maximum number of function
-// evaluations has been exceeded."; kLineSearchFailed (summary.h has no
-// trust-region reason; this is its "no step can make progress") "A bad
-// approximation caused failure to predict improvement."; kEvaluationFailed
-// when x0 cannot be evaluated; kStoppedByClient.
+// evaluations has been exceeded."; kTrustRegionFailed (no step can make
+// progress) "A bad approximation caused failure to predict improvement.";
+// kEvaluationFailed when x0 cannot be evaluated; kStoppedByClient.
 //
 // A rejected step solves the subproblem again at the same iterate with the
 // smaller radius; the iterate is never evaluated twice. Subproblems:

@@ -336,7 +336,9 @@ TEST(TrustRegion, ModelWithoutPredictedDecreaseEndsTheSession) {
   auto solver = MakeTrustRegion(options, VectorXd::Ones(2));
   const testing::DriveResult run =
       testing::Drive(*solver, RosenbrockObjective());
-  EXPECT_EQ(run.summary.reason, TerminationReason::kLineSearchFailed);
+  EXPECT_EQ(run.summary.reason, TerminationReason::kTrustRegionFailed);
+  EXPECT_EQ(TerminationReasonName(run.summary.reason), "TRUST_REGION_FAILED");
+  EXPECT_FALSE(run.summary.success());
   EXPECT_EQ(run.summary.message,
             "A bad approximation caused failure to predict improvement.");
   EXPECT_EQ(run.summary.evaluations, 1);

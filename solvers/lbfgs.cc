@@ -366,25 +366,13 @@ void Lbfgs::Stop() {
 
 void Lbfgs::Finish(TerminationReason reason, std::string message) {
   phase_ = Phase::kFinished;
-  summary_.reason = reason;
-  summary_.message = std::move(message);
-  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  summary_.value = have_iterate_ ? f_ : kNaN;
-  summary_.gradient_max_norm = have_iterate_ ? gmax_ : kNaN;
-  summary_.iterations = iterations_;
-  summary_.evaluations = evaluations_;
+  FinishIterativeSummary(reason, std::move(message), have_iterate_, f_, gmax_,
+                         iterations_, evaluations_, &summary_);
 }
 
 Progress Lbfgs::progress() const {
-  Progress p;
-  p.iterations = iterations_;
-  p.evaluations = evaluations_;
-  if (have_iterate_) {
-    p.best_value = f_;
-    p.gradient_max_norm = gmax_;
-  }
-  p.last_step = last_step_;
-  return p;
+  return IterativeProgress(have_iterate_, f_, gmax_, iterations_, evaluations_,
+                           last_step_);
 }
 
 std::string Lbfgs::OptionsReport() const {

@@ -25,6 +25,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "solvers/summary.h"
@@ -71,6 +72,39 @@ struct Progress {
   // used).
   double last_step = std::numeric_limits<double>::quiet_NaN();
 };
+
+// The end-of-session fields of `summary` for a solver that moves between
+// accepted iterates (L-BFGS, trust region): value and max |g| at the last
+// iterate, or NaN when no iterate was ever evaluated (stopped before x0 was
+// told, or x0 failed).
+inline void FinishIterativeSummary(TerminationReason reason,
+                                   std::string message, bool have_iterate,
+                                   double value, double gradient_max_norm,
+                                   int64_t iterations, int64_t evaluations,
+                                   Summary* summary) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  summary->reason = reason;
+  summary->message = std::move(message);
+  summary->value = have_iterate ? value : kNaN;
+  summary->gradient_max_norm = have_iterate ? gradient_max_norm : kNaN;
+  summary->iterations = iterations;
+  summary->evaluations = evaluations;
+}
+
+// Progress of such a solver, by the same rule.
+inline Progress IterativeProgress(bool have_iterate, double value,
+                                  double gradient_max_norm, int64_t iterations,
+                                  int64_t evaluations, double last_step) {
+  Progress p;
+  p.iterations = iterations;
+  p.evaluations = evaluations;
+  if (have_iterate) {
+    p.best_value = value;
+    p.gradient_max_norm = gradient_max_norm;
+  }
+  p.last_step = last_step;
+  return p;
+}
 
 class Solver {
  public:

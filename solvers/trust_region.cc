@@ -294,25 +294,13 @@ void TrustRegion::Stop() {
 
 void TrustRegion::Finish(TerminationReason reason, std::string message) {
   phase_ = Phase::kFinished;
-  summary_.reason = reason;
-  summary_.message = std::move(message);
-  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  summary_.value = have_iterate_ ? f_ : kNaN;
-  summary_.gradient_max_norm = have_iterate_ ? gmax_ : kNaN;
-  summary_.iterations = iterations_;
-  summary_.evaluations = evaluations_;
+  FinishIterativeSummary(reason, std::move(message), have_iterate_, f_, gmax_,
+                         iterations_, evaluations_, &summary_);
 }
 
 Progress TrustRegion::progress() const {
-  Progress p;
-  p.iterations = iterations_;
-  p.evaluations = evaluations_;
-  if (have_iterate_) {
-    p.best_value = f_;
-    p.gradient_max_norm = gmax_;
-  }
-  p.last_step = progress_step_;
-  return p;
+  return IterativeProgress(have_iterate_, f_, gmax_, iterations_, evaluations_,
+                           progress_step_);
 }
 
 }  // namespace optd

@@ -241,8 +241,8 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
                   (request.has_value() && !std::isfinite(request.value()));
   if (!result.failed) {
     const bool wants_hessian = wants == Evaluation::kHessian;
-    const bool wants_value = WantsValue(wants) || wants_hessian;
-    const bool wants_gradient = WantsGradient(wants) || wants_hessian;
+    const bool wants_value = WantsValue(wants);
+    const bool wants_gradient = WantsGradient(wants);
     const bool wants_product = wants == Evaluation::kHessianVector;
     if (wants_value && !request.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(

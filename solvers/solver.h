@@ -42,11 +42,14 @@ enum class Evaluation {
   kHessianVector
 };
 
+// kHessian trials want the value and the gradient as well as the Hessian.
 inline bool WantsValue(Evaluation e) {
-  return e == Evaluation::kValue || e == Evaluation::kValueAndGradient;
+  return e == Evaluation::kValue || e == Evaluation::kValueAndGradient ||
+         e == Evaluation::kHessian;
 }
 inline bool WantsGradient(Evaluation e) {
-  return e == Evaluation::kGradient || e == Evaluation::kValueAndGradient;
+  return e == Evaluation::kGradient || e == Evaluation::kValueAndGradient ||
+         e == Evaluation::kHessian;
 }
 
 // The told result of the outstanding trial. The gradient, when there is one,

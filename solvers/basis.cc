@@ -23,4 +23,20 @@ void CombineBasis(absl::Span<const double> coefficients, const CurvatureRing& s,
   }
 }
 
+std::pair<std::vector<double>*, std::vector<double>*> AppendCurvaturePair(
+    int memory, size_t n, CurvatureRing* s, CurvatureRing* y) {
+  std::vector<double> new_s, new_y;
+  if (static_cast<int>(s->size()) == memory) {
+    new_s = std::move(s->front());
+    new_y = std::move(y->front());
+    s->pop_front();
+    y->pop_front();
+  }
+  new_s.resize(n);
+  new_y.resize(n);
+  s->push_back(std::move(new_s));
+  y->push_back(std::move(new_y));
+  return {&s->back(), &y->back()};
+}
+
 }  // namespace optd

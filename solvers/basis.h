@@ -9,6 +9,7 @@
 #define OPTD_SOLVERS_BASIS_H_
 
 #include <deque>
+#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -26,6 +27,12 @@ using CurvatureRing = std::deque<std::vector<double>>;
 void CombineBasis(absl::Span<const double> coefficients, const CurvatureRing& s,
                   const CurvatureRing& y, const std::vector<double>& g,
                   std::vector<double>* out);
+
+// Appends a pair of n-element vectors to the rings and returns them for the
+// caller to fill; when `memory` pairs are already held, the oldest is dropped
+// first and its storage reused. REQUIRES: s.size() == y.size() <= memory.
+std::pair<std::vector<double>*, std::vector<double>*> AppendCurvaturePair(
+    int memory, size_t n, CurvatureRing* s, CurvatureRing* y);
 
 }  // namespace optd
 

@@ -85,22 +85,12 @@ BlockPartials LbfgsSlice::ReduceTrial(double stp, bool with_candidate) const {
 void LbfgsSlice::Accept(bool push_pair, double stp) {
   const int64_t n = range_.size();
   if (push_pair) {
-    std::vector<double> s, y;
-    if (static_cast<int>(s_.size()) == memory_) {
-      // Reuse the oldest pair's storage for the newest.
-      s = std::move(s_.front());
-      y = std::move(y_.front());
-      s_.pop_front();
-      y_.pop_front();
-    }
-    s.resize(static_cast<size_t>(n));
-    y.resize(static_cast<size_t>(n));
+    auto [s, y] =
+        AppendCurvaturePair(memory_, static_cast<size_t>(n), &s_, &y_);
     for (int64_t e = 0; e < n; ++e) {
-      s[e] = stp * d_[e];
-      y[e] = g_trial_[e] - g_[e];
+      (*s)[e] = stp * d_[e];
+      (*y)[e] = g_trial_[e] - g_[e];
     }
-    s_.push_back(std::move(s));
-    y_.push_back(std::move(y));
   }
   // The old iterate's buffers become scratch for the next trial, which the
   // controller always forms (FormTrial) before anyone reads it.

@@ -118,22 +118,11 @@ BlockPartials TrustRegionSlice::ReduceTrial(bool with_pair) const {
 void TrustRegionSlice::Advance(bool push_pair, bool accept) {
   const size_t n = p_.size();
   if (push_pair) {
-    std::vector<double> s, y;
-    if (static_cast<int>(s_.size()) == memory_) {
-      // Reuse the oldest pair's storage for the newest.
-      s = std::move(s_.front());
-      y = std::move(y_.front());
-      s_.pop_front();
-      y_.pop_front();
-    }
-    s.resize(n);
-    y.resize(n);
+    auto [s, y] = AppendCurvaturePair(memory_, n, &s_, &y_);
     for (size_t e = 0; e < n; ++e) {
-      s[e] = p_[e];
-      y[e] = g_trial_[e] - g_[e];
+      (*s)[e] = p_[e];
+      (*y)[e] = g_trial_[e] - g_[e];
     }
-    s_.push_back(std::move(s));
-    y_.push_back(std::move(y));
   }
   if (accept) {
     // The old iterate's buffers become scratch for the next trial, which the

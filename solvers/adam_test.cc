@@ -89,7 +89,9 @@ TEST_P(AdamTorchReplay, MatchesTorchThroughTheSolverInterface) {
       }
     }
     EXPECT_EQ(max_ulp, 0) << GetParam() << " shards=" << shards;
-    EXPECT_LE(max_rel, 1e-12) << GetParam() << " shards=" << shards;
+    // Bitwise: the kernel reproduces torch 1.13 exactly (adam_kernel.h); the
+    // issue asks for 1e-12 relative, this test holds the stronger result.
+    EXPECT_EQ(max_rel, 0.0) << GetParam() << " shards=" << shards;
     EXPECT_EQ((*solver)->step(), run->num_steps);
   }
 }

@@ -171,4 +171,29 @@ absl::Status Client::DeleteSession(const std::string& session_id) const {
   return FromGrpcStatus(stub_->DeleteSession(&context, request, &response));
 }
 
+absl::StatusOr<v1::SessionSnapshot> Client::ExportSession(
+    const std::string& session_id) const {
+  v1::ExportSessionRequest request;
+  request.set_session_id(session_id);
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::SessionSnapshot snapshot;
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->ExportSession(&context, request, &snapshot)));
+  return snapshot;
+}
+
+absl::StatusOr<v1::ImportSessionResponse> Client::ImportSession(
+    const v1::SessionSnapshot& snapshot, const std::string& session_id) const {
+  v1::ImportSessionRequest request;
+  *request.mutable_snapshot() = snapshot;
+  request.set_session_id(session_id);
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::ImportSessionResponse response;
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->ImportSession(&context, request, &response)));
+  return response;
+}
+
 }  // namespace optd::client

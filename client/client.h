@@ -126,6 +126,22 @@ class Client {
   // there is no such session.
   absl::Status DeleteSession(const std::string& session_id) const;
 
+  // Client::ExportSession()
+  //
+  // The session as a versioned snapshot (creation request and every tell),
+  // to archive or move it. FAILED_PRECONDITION from a server without
+  // --data_dir.
+  absl::StatusOr<v1::SessionSnapshot> ExportSession(
+      const std::string& session_id) const;
+
+  // Client::ImportSession()
+  //
+  // Recreates an exported session (under `session_id`, or the snapshot's own
+  // id when empty); its next trial is bitwise the exported one's.
+  absl::StatusOr<v1::ImportSessionResponse> ImportSession(
+      const v1::SessionSnapshot& snapshot,
+      const std::string& session_id = "") const;
+
   // Client::PrepareUnaryContext(), Client::PrepareStreamContext()
   //
   // Sets the deadline (call_timeout, stream_timeout) and the authorization

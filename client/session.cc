@@ -235,6 +235,22 @@ absl::StatusOr<Answer> Session::Ask() const {
   return DecodeAnswer(id_, response);
 }
 
+absl::StatusOr<Answer> Session::AskAsWorker(
+    const std::string& worker_id) const {
+  v1::AskRequest request;
+  request.set_session_id(id_);
+  request.set_encoding(encoding_);
+  request.set_worker_id(worker_id);
+  grpc::ClientContext context;
+  client_.PrepareUnaryContext(&context);
+  v1::AskResponse response;
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FromGrpcStatus(client_.stub().Ask(&context, request, &response)));
+  OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  answer.retry_after = absl::Seconds(response.retry_after_seconds());
+  return answer;
+}
+
 absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
                                      std::optional<double> value,
                                      absl::Span<const double> gradient,

@@ -154,6 +154,9 @@ struct Answer {
   // The tell repeated an earlier one (same trial, same payload) and changed
   // nothing.
   bool duplicate = false;
+  // AskAsWorker only: every outstanding trial is leased to another worker;
+  // ask again after this long.
+  absl::Duration retry_after = absl::ZeroDuration();
 
   bool finished() const { return summary.has_value(); }
 };
@@ -245,6 +248,13 @@ class Session {
   //
   // The outstanding trial(s), or the summary once ended. Idempotent.
   absl::StatusOr<Answer> Ask() const;
+  // Session::AskAsWorker()
+  //
+  // Ask as worker `worker_id`: the trials returned are leased to it for the
+  // session's lease_seconds (asking again renews the lease); trials another
+  // worker holds are withheld and Answer::retry_after says when to ask
+  // again. For several workers serving one session.
+  absl::StatusOr<Answer> AskAsWorker(const std::string& worker_id) const;
 
   // Session::Tell()
   //

@@ -2,13 +2,14 @@
 # The README's first command: installs what is missing, builds, starts the
 # optd server on 127.0.0.1:${OPTD_PORT:-50051}, runs a demo session (L-BFGS on
 # Rosenbrock) against it with `optctl demo`, and keeps the server in the
-# foreground until Ctrl-C (SIGINT/SIGTERM drain it cleanly).
+# foreground until Ctrl-C (SIGINT/SIGTERM drain it cleanly). Sessions are
+# journaled in ${OPTD_DATA_DIR:-optd-data} and survive a restart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 port=${OPTD_PORT:-50051}
-build/server/optd --port="$port" "$@" &
+build/server/optd --port="$port" --data_dir="${OPTD_DATA_DIR:-optd-data}" "$@" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server' INT TERM
 for _ in $(seq 100); do

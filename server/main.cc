@@ -1,9 +1,10 @@
 // optd: the optimization server binary. Parses flags, starts an OptdServer
-// (server.h), prints `optd listening on HOST:PORT` once it accepts calls, and
-// on SIGTERM or SIGINT drains in-flight calls and streams for up to
-// --shutdown_grace_seconds before exiting 0. A second signal exits at once.
+// (server.h) — recovering the sessions in --data_dir —, prints `optd
+// listening on HOST:PORT` once it accepts calls, and on SIGTERM or SIGINT
+// drains in-flight calls and streams for up to --shutdown_grace_seconds,
+// syncs every journal, and exits 0. A second signal exits at once.
 //
-//   optd --port=0 --port_file=/tmp/optd.port --log_level=debug
+//   optd --port=0 --port_file=/tmp/optd.port --data_dir=/var/lib/optd
 //
 // Signals are taken by a thread blocked in sigwait() rather than by an async
 // handler, so the shutdown runs as ordinary code (it may lock and log).
@@ -16,6 +17,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -51,6 +53,31 @@ ABSL_FLAG(int64_t, max_message_bytes, (int64_t{1} << 30) + (int64_t{1} << 20),
 ABSL_FLAG(std::string, log_level, "info",
           "Log verbosity on stderr: debug (one line per tell), info (one per "
           "session created, finished or deleted), warn or error.");
+ABSL_FLAG(std::string, data_dir, "optd-data",
+          "Directory for durable sessions (created if missing; relative to the "
+          "working directory). Every session is journaled there and recovered "
+          "on start. Empty (--data_dir=) keeps sessions in memory only: a "
+          "restart loses them.");
+ABSL_FLAG(int64_t, durable_tell_max_dimension, int64_t{1} << 20,
+          "Sessions up to this dimension make every tell durable (fsynced) "
+          "before answering it, unless their request says otherwise; larger "
+          "ones default to --default_checkpoint_interval.");
+ABSL_FLAG(int64_t, default_checkpoint_interval, 100,
+          "For sessions above --durable_tell_max_dimension that set no "
+          "durability: sync their journal every this many tells (answers do "
+          "not wait; Session.durable_step says how far it is).");
+ABSL_FLAG(double, session_ttl_seconds, 7 * 24 * 3600.0,
+          "Idle time (no tell or ask) after which a session expires and its "
+          "storage is removed, for sessions that set no ttl_seconds. Default 7 "
+          "days.");
+ABSL_FLAG(double, lease_seconds, 600,
+          "How long an Ask with a worker_id leases a trial to that worker, for "
+          "sessions that set no lease_seconds. An expired lease lets another "
+          "worker take the trial.");
+ABSL_FLAG(int, commit_threads, 8,
+          "Threads that write and fsync session journals. Concurrent fsyncs "
+          "are grouped by the file system; more threads help many concurrent "
+          "sessions on fast disks. Range [1, 256].");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, how long in-flight calls and streams may run "
           "before they are cancelled.");
@@ -126,6 +153,25 @@ int main(int argc, char** argv) {
   options.limits.max_sessions = absl::GetFlag(FLAGS_max_sessions);
   options.limits.max_dimension = absl::GetFlag(FLAGS_max_dimension);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.commit_threads = absl::GetFlag(FLAGS_commit_threads);
+  options.session_defaults.durable_tell_max_dimension =
+      absl::GetFlag(FLAGS_durable_tell_max_dimension);
+  options.session_defaults.checkpoint_interval =
+      absl::GetFlag(FLAGS_default_checkpoint_interval);
+  for (const auto& [name, value] :
+       {std::pair<const char*, double>{"session_ttl_seconds",
+                                       absl::GetFlag(FLAGS_session_ttl_seconds)},
+        {"lease_seconds", absl::GetFlag(FLAGS_lease_seconds)}}) {
+    if (!(value > 0 && value <= 3.2e8)) {
+      std::cerr << "optd: --" << name << " must be in (0, 3.2e8]\n";
+      return 2;
+    }
+  }
+  options.session_defaults.ttl =
+      absl::Seconds(absl::GetFlag(FLAGS_session_ttl_seconds));
+  options.session_defaults.lease =
+      absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
   absl::StatusOr<std::unique_ptr<optd::server::OptdServer>> started =
       optd::server::OptdServer::Start(options);
   if (!started.ok()) {

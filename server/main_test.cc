@@ -43,6 +43,11 @@ class Process {
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     std::vector<char*> argv;
     args.insert(args.begin(), OPTD_BINARY_PATH);
+    // Each process its own data directory (optd locks it).
+    static int count = 0;
+    args.push_back(absl::StrCat("--data_dir=", ::testing::TempDir(),
+                                "/optd_main_test_", getpid(), "_data_",
+                                ++count));
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     EXPECT_EQ(posix_spawn(&pid_, OPTD_BINARY_PATH, &actions, nullptr,

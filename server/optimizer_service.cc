@@ -54,15 +54,20 @@ class OptimizeReactor final
                           "attach_session_id; tells come after it"));
       return;
     }
-    absl::Status status = Handle();
+    DurableTicket ticket;
+    absl::Status status = Handle(&ticket);
     if (!status.ok()) {
-      // The session is unchanged; tell the client and keep the stream open.
-      response_.Clear();
-      if (session_ != nullptr) response_.set_session_id(session_->id());
-      response_.set_error_code(static_cast<int>(status.code()));
-      response_.set_error_message(std::string(status.message()));
+      WriteError(status);
+      return;
     }
-    StartWrite(&response_);
+    // The answer leaves once the tell is durable (at once without a journal).
+    ticket.WhenDurable([this](absl::Status durable) {
+      if (!durable.ok()) {
+        WriteError(durable);
+        return;
+      }
+      StartWrite(&response_);
+    });
   }
 
   void OnWriteDone(bool ok) override {
@@ -77,13 +82,23 @@ class OptimizeReactor final
   void OnDone() override { delete this; }
 
  private:
-  absl::Status Handle() {
+  // The session is unchanged (or the tell could not be made durable): tell
+  // the client and keep the stream open.
+  void WriteError(const absl::Status& status) {
+    response_.Clear();
+    if (session_ != nullptr) response_.set_session_id(session_->id());
+    response_.set_error_code(static_cast<int>(status.code()));
+    response_.set_error_message(std::string(status.message()));
+    StartWrite(&response_);
+  }
+
+  absl::Status Handle(DurableTicket* ticket) {
     switch (request_.request_case()) {
       case v1::OptimizeRequest::kCreate:
       case v1::OptimizeRequest::kAttachSessionId:
         return Open();
       case v1::OptimizeRequest::kTell:
-        return Tell();
+        return Tell(ticket);
       case v1::OptimizeRequest::REQUEST_NOT_SET:
         break;
     }
@@ -111,7 +126,7 @@ class OptimizeReactor final
     return absl::OkStatus();
   }
 
-  absl::Status Tell() {
+  absl::Status Tell(DurableTicket* ticket) {
     const v1::TellRequest& tell = request_.tell();
     if (!tell.session_id().empty() && tell.session_id() != session_->id()) {
       return absl::InvalidArgumentError(
@@ -119,7 +134,7 @@ class OptimizeReactor final
                        "\" but this stream serves \"", session_->id(),
                        "\"; leave it empty or open another stream"));
     }
-    OPTD_RETURN_IF_ERROR(session_->Tell(tell, &response_));
+    OPTD_RETURN_IF_ERROR(session_->Tell(tell, &response_, ticket));
     response_.set_session_id(session_->id());
     return absl::OkStatus();
   }
@@ -148,12 +163,8 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
 grpc::ServerUnaryReactor* OptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::Session* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                          sessions_->Find(request->session_id()));
-    return session->Describe(request->include_x(), request->encoding(),
-                             response);
-  });
+  return RunUnary(context,
+                  [&] { return sessions_->Get(*request, response); });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::ListSessions(
@@ -177,6 +188,10 @@ grpc::ServerUnaryReactor* OptimizerService::Ask(
   return RunUnary(context, [&]() -> absl::Status {
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Find(request->session_id()));
+    if (!request->worker_id().empty()) {
+      return session->AskAsWorker(request->encoding(), request->worker_id(),
+                                  response);
+    }
     return session->Ask(request->encoding(), response);
   });
 }
@@ -184,10 +199,49 @@ grpc::ServerUnaryReactor* OptimizerService::Ask(
 grpc::ServerUnaryReactor* OptimizerService::Tell(
     grpc::CallbackServerContext* context, const v1::TellRequest* request,
     v1::TellResponse* response) {
-  return RunUnary(context, [&]() -> absl::Status {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (context->IsCancelled()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                 "the call was cancelled before it ran"));
+    return reactor;
+  }
+  DurableTicket ticket;
+  absl::Status status = [&]() -> absl::Status {
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Find(request->session_id()));
-    return session->Tell(*request, response);
+    return session->Tell(*request, response, &ticket);
+  }();
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  }
+  // Acknowledged only once durable; the commit thread finishes the call.
+  ticket.WhenDurable([reactor](absl::Status durable) {
+    reactor->Finish(ToGrpcStatus(durable));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OptimizerService::ExportSession(
+    grpc::CallbackServerContext* context,
+    const v1::ExportSessionRequest* request, v1::SessionSnapshot* response) {
+  return RunUnary(context, [&] {
+    return sessions_->Export(request->session_id(), response);
+  });
+}
+
+grpc::ServerUnaryReactor* OptimizerService::ImportSession(
+    grpc::CallbackServerContext* context,
+    const v1::ImportSessionRequest* request,
+    v1::ImportSessionResponse* response) {
+  return RunUnary(context, [&]() -> absl::Status {
+    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
+                          sessions_->Import(*request));
+    response->set_session_id(session->id());
+    response->set_state(session->state());
+    response->set_tells(session->tells());
+    return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
+                                response->mutable_trials());
   });
 }
 

@@ -3,7 +3,10 @@
 // the SessionManager, lets the Session do the work in absl::Status terms, and
 // turns the status into a grpc::Status once (grpc_status.h).
 //
-// Unary methods complete on the calling gRPC thread through DefaultReactor().
+// Unary methods complete on the calling gRPC thread through DefaultReactor(),
+// except a journaled Tell, which a commit thread of the SessionStore finishes
+// once its record is synced (so gRPC threads never wait on fsync); Optimize
+// answers a tell the same way.
 // `Optimize` is a bidirectional reactor that answers each request with one
 // response: the first request opens (`create`) or attaches to
 // (`attach_session_id`) a session, every later one is a tell. A request that
@@ -52,6 +55,14 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
                                  v1::TellResponse* response) override;
   grpc::ServerBidiReactor<v1::OptimizeRequest, v1::OptimizeResponse>* Optimize(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* ExportSession(
+      grpc::CallbackServerContext* context,
+      const v1::ExportSessionRequest* request,
+      v1::SessionSnapshot* response) override;
+  grpc::ServerUnaryReactor* ImportSession(
+      grpc::CallbackServerContext* context,
+      const v1::ImportSessionRequest* request,
+      v1::ImportSessionResponse* response) override;
 
  private:
   SessionManager* const sessions_;

@@ -407,6 +407,10 @@ void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
       absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
 }
 
+absl::Time TimeFromProto(const google::protobuf::Timestamp& time) {
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
+
 v1::Evaluation EvaluationToProto(Evaluation evaluation) {
   switch (evaluation) {
     case Evaluation::kValue:

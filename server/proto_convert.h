@@ -140,6 +140,8 @@ void SetSessionOptions(const SolverOptions& options, v1::Session* session);
 
 // TimeToProto(): `time` as a google.protobuf.Timestamp (nanosecond precision).
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
+// TimeFromProto(): the inverse, exact for what TimeToProto wrote.
+absl::Time TimeFromProto(const google::protobuf::Timestamp& time);
 
 v1::Evaluation EvaluationToProto(Evaluation evaluation);
 v1::TerminationReason TerminationReasonToProto(TerminationReason reason);

@@ -31,6 +31,17 @@ absl::Status ValidateOptions(const ServerOptions& options) {
                                                    options.limits.max_sessions,
                                                    "; it must be at least 1"));
   }
+  if (options.session_defaults.ttl <= absl::ZeroDuration() ||
+      options.session_defaults.lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "session_ttl_seconds and lease_seconds must be positive");
+  }
+  if (options.session_defaults.durable_tell_max_dimension < 0 ||
+      options.session_defaults.checkpoint_interval < 1) {
+    return absl::InvalidArgumentError(
+        "durable_tell_max_dimension must be >= 0 and "
+        "default_checkpoint_interval >= 1");
+  }
   if (options.limits.max_dimension < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_dimension is ",
                                                    options.limits.max_dimension,
@@ -56,8 +67,21 @@ std::string HostPort(const std::string& host, int port) {
 }  // namespace
 
 OptdServer::OptdServer(const ServerOptions& options,
+                       std::unique_ptr<SessionStore> store,
                        std::unique_ptr<SessionManager> sessions)
-    : options_(options), sessions_(std::move(sessions)) {}
+    : options_(options),
+      store_(std::move(store)),
+      sessions_(std::move(sessions)) {}
+
+void OptdServer::ExpiryLoop() {
+  absl::MutexLock lock(&expiry_mu_);
+  while (!expiry_mu_.AwaitWithTimeout(absl::Condition(&stop_expiry_),
+                                      options_.expiry_check_interval)) {
+    expiry_mu_.Unlock();
+    sessions_->ExpireIdle(absl::Now());
+    expiry_mu_.Lock();
+  }
+}
 
 absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     const ServerOptions& options) {
@@ -68,8 +92,33 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
   if (options.enable_reflection)
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<OptdServer> server(new OptdServer(
-      options, std::make_unique<SessionManager>(options.limits)));
+  std::unique_ptr<SessionStore> store;
+  if (!options.data_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<SessionStore>> opened = SessionStore::Open(
+        {.data_dir = options.data_dir,
+         .commit_threads = options.commit_threads});
+    if (!opened.ok()) return opened.status();
+    store = *std::move(opened);
+  }
+  auto sessions = std::make_unique<SessionManager>(
+      options.limits, options.session_defaults, store.get());
+  std::unique_ptr<OptdServer> server(
+      new OptdServer(options, std::move(store), std::move(sessions)));
+  if (server->store_ != nullptr) {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<SessionManager::RecoveryCounts> counts =
+        server->sessions_->Recover();
+    if (!counts.ok()) return counts.status();
+    server->recovered_ = *counts;
+    spdlog::info(
+        "data directory {}: recovered {} sessions ({} tells replayed, {} "
+        "damaged) in {:.3f} s",
+        options.data_dir, counts->loaded, counts->tells, counts->damaged,
+        absl::ToDoubleSeconds(absl::Now() - start));
+  } else {
+    spdlog::warn("no --data_dir: sessions live in memory only and a restart "
+                 "loses them");
+  }
   server->service_ =
       std::make_unique<OptimizerService>(server->sessions_.get());
 
@@ -97,6 +146,7 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     health->SetServingStatus(true);
     health->SetServingStatus(kOptimizerServiceName, true);
   }
+  server->expiry_thread_ = std::thread([s = server.get()] { s->ExpiryLoop(); });
   return server;
 }
 
@@ -126,8 +176,19 @@ void OptdServer::Shutdown(absl::Time deadline) {
                absl::ToDoubleSeconds(
                    std::max(deadline - absl::Now(), absl::ZeroDuration())));
   server_->Shutdown(absl::ToChronoTime(deadline));
-  spdlog::info("server stopped; {} sessions dropped from memory",
-               sessions_->size());
+  {
+    absl::MutexLock expiry_lock(&expiry_mu_);
+    stop_expiry_ = true;
+  }
+  if (expiry_thread_.joinable()) expiry_thread_.join();
+  if (store_ != nullptr) {
+    store_->SyncAll();
+    spdlog::info("server stopped; {} sessions synced to {}", sessions_->size(),
+                 options_.data_dir);
+  } else {
+    spdlog::info("server stopped; {} sessions dropped from memory",
+                 sessions_->size());
+  }
 }
 
 void OptdServer::Wait() {

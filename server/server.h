@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -37,6 +38,15 @@ struct ServerOptions {
   int port = 0;
   // Session count and dimension limits.
   SessionLimits limits;
+  // What sessions get when their request leaves TTL, lease, durability unset.
+  SessionDefaults session_defaults;
+  // Data directory for durable sessions (--data_dir); empty: sessions live
+  // in memory only and a restart loses them.
+  std::string data_dir;
+  // Commit threads of the store (--commit_threads).
+  int commit_threads = 8;
+  // How often idle sessions are looked for and expired.
+  absl::Duration expiry_check_interval = absl::Seconds(1);
   // Largest message received or sent, in bytes. Default 1 GiB + 1 MiB: a
   // 2^27-element float64 vector plus the rest of the message. Range
   // [1 MiB, 2^31 - 1] (gRPC's int).
@@ -72,6 +82,8 @@ class OptdServer {
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
   SessionManager& sessions() { return *sessions_; }
+  // What Start() recovered from the data directory.
+  const SessionManager::RecoveryCounts& recovered() const { return recovered_; }
 
   // OptdServer::Shutdown()
   //
@@ -84,11 +96,19 @@ class OptdServer {
   void Wait();
 
  private:
-  OptdServer(const ServerOptions& options,
+  OptdServer(const ServerOptions& options, std::unique_ptr<SessionStore> store,
              std::unique_ptr<SessionManager> sessions);
+  void ExpiryLoop();
 
   const ServerOptions options_;
+  // Declared before sessions_: outlives it, and its destructor syncs every
+  // journal after the server has stopped.
+  std::unique_ptr<SessionStore> store_;
   std::unique_ptr<SessionManager> sessions_;
+  SessionManager::RecoveryCounts recovered_;
+  absl::Mutex expiry_mu_;
+  bool stop_expiry_ ABSL_GUARDED_BY(expiry_mu_) = false;
+  std::thread expiry_thread_;
   std::unique_ptr<OptimizerService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

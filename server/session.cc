@@ -1,11 +1,13 @@
 #include "server/session.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/journal.h"
 #include "server/payload_digest.h"
 #include "solvers/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -35,21 +37,43 @@ absl::string_view StateName(v1::SessionState state) {
 }  // namespace
 
 Session::Session(std::string id, SolverSetup setup, Labels labels,
-                 v1::VectorEncoding encoding)
+                 v1::VectorEncoding encoding, SessionSettings settings)
     : id_(std::move(id)),
       labels_(std::move(labels)),
       encoding_(ResolveEncoding(encoding, v1::VECTOR_ENCODING_VALUES)),
       dimension_(setup.solver->dimension()),
       solver_name_(setup.solver->name()),
       options_(std::move(setup.options)),
-      create_time_(absl::Now()),
+      settings_(settings),
+      create_time_(settings.create_time),
       solver_(std::move(setup.solver)),
-      update_time_(create_time_) {
+      update_time_(create_time_),
+      last_active_(create_time_) {
   if (solver_->finished()) {
     has_pending_trial_ = false;
     finish_time_ = create_time_;
     final_state_ = SessionStateFor(solver_->summary().reason);
   }
+}
+
+void Session::AttachJournal(std::shared_ptr<SessionJournal> journal) {
+  absl::MutexLock lock(&mu_);
+  journal_ = std::move(journal);
+}
+
+std::shared_ptr<SessionJournal> Session::journal() const {
+  absl::MutexLock lock(&mu_);
+  return journal_;
+}
+
+int64_t Session::tells() const {
+  absl::MutexLock lock(&mu_);
+  return tells_;
+}
+
+bool Session::Expired(absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  return !deleted_ && now - last_active_ > settings_.ttl;
 }
 
 absl::Status Session::CheckNotDeleted() const {
@@ -123,7 +147,46 @@ absl::Status Session::Ask(v1::VectorEncoding encoding, Response* response) {
   OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  last_active_ = std::max(last_active_, absl::Now());
   return WriteAnswer(encoding, /*duplicate=*/false, response);
+}
+
+absl::Status Session::AskAsWorker(v1::VectorEncoding encoding,
+                                  absl::string_view worker_id,
+                                  v1::AskResponse* response) {
+  constexpr size_t kMaxWorkerId = 128;
+  if (worker_id.size() > kMaxWorkerId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker_id has ", worker_id.size(),
+                     " characters; at most ", kMaxWorkerId, " are allowed"));
+  }
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  const absl::Time now = absl::Now();
+  last_active_ = std::max(last_active_, now);
+  OPTD_RETURN_IF_ERROR(WriteAnswer(encoding, /*duplicate=*/false, response));
+  if (!has_pending_trial_) return absl::OkStatus();
+  if (!lease_worker_.empty() && lease_worker_ != worker_id &&
+      lease_expiry_ > now) {
+    response->clear_trials();
+    response->set_retry_after_seconds(
+        absl::ToDoubleSeconds(lease_expiry_ - now));
+    return absl::OkStatus();
+  }
+  if (lease_worker_ != worker_id) {
+    if (!lease_worker_.empty()) {
+      spdlog::info("session \"{}\": the lease of trial {} by \"{}\" expired; "
+                   "trial leased to \"{}\"",
+                   id_, last_trial_id_, lease_worker_, std::string(worker_id));
+    }
+    lease_worker_ = std::string(worker_id);
+  }
+  lease_expiry_ = now + settings_.lease;
+  for (v1::Trial& trial : *response->mutable_trials()) {
+    TimeToProto(lease_expiry_, trial.mutable_lease_expire_time());
+  }
+  return absl::OkStatus();
 }
 
 const Session::AnsweredTell* Session::FindAnswered(uint64_t trial_id) const {
@@ -149,11 +212,8 @@ absl::Status Session::NotOutstanding(uint64_t trial_id) const {
       "\" was answered long ago and is no longer outstanding; ", outstanding));
 }
 
-template <typename Response>
-absl::Status Session::Tell(const v1::TellRequest& request, Response* response) {
-  // Everything that needs only the request happens before the lock: decoding
-  // is a view into the request, and the digest of a 10^7-element gradient
-  // takes milliseconds that other callers of this session need not wait for.
+absl::StatusOr<Session::ToldVectors> Session::Decode(
+    const v1::TellRequest& request) {
   OPTD_RETURN_IF_ERROR(ValidateEncoding(request.encoding(), "encoding"));
   ToldVectors told;
   OPTD_ASSIGN_OR_RETURN(told.gradient,
@@ -166,16 +226,56 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response) {
   TellPayload payload{request.trial_id(), request.failed(), request.stop(),
                       std::nullopt};
   if (request.has_value()) payload.value = request.value();
-  const uint64_t digest = PayloadDigest(
+  told.digest = PayloadDigest(
       payload, {told.gradient, told.hessian, told.hessian_vector});
-  const uint64_t trial_id = request.trial_id();
+  return told;
+}
 
+template <typename Response>
+absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
+                           DurableTicket* ticket) {
+  // Everything that needs only the request happens before the lock: decoding
+  // is a view into the request, and the digest of a 10^7-element gradient
+  // takes milliseconds that other callers of this session need not wait for.
+  OPTD_ASSIGN_OR_RETURN(const ToldVectors told, Decode(request));
   absl::MutexLock lock(&mu_);
+  bool duplicate = false;
+  OPTD_RETURN_IF_ERROR(
+      TellLocked(request, told, absl::Now(), /*journal=*/true, &duplicate));
+  if (ticket != nullptr && journal_ != nullptr &&
+      journal_->checkpoint_interval() == 0) {
+    // A retry waits too: its original may not be synced yet.
+    *ticket = {journal_, static_cast<uint64_t>(tells_)};
+  }
+  return WriteAnswer(request.encoding(), duplicate, response);
+}
+
+absl::Status Session::Replay(const v1::SnapshotTell& tell) {
+  OPTD_ASSIGN_OR_RETURN(const ToldVectors told, Decode(tell.tell()));
+  absl::MutexLock lock(&mu_);
+  bool duplicate = false;
+  OPTD_RETURN_IF_ERROR(TellLocked(tell.tell(), told,
+                                  TimeFromProto(tell.time()),
+                                  /*journal=*/false, &duplicate));
+  if (duplicate) {
+    return absl::DataLossError(
+        absl::StrCat("trial ", tell.tell().trial_id(),
+                     " is told twice; a journal holds each applied tell once"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::TellLocked(const v1::TellRequest& request,
+                                 const ToldVectors& told, absl::Time now,
+                                 bool journal, bool* duplicate) {
+  const uint64_t trial_id = request.trial_id();
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  if (journal_ != nullptr) OPTD_RETURN_IF_ERROR(journal_->health());
   const AnsweredTell* answered = FindAnswered(trial_id);
-  if (answered != nullptr && answered->digest == digest) {
+  if (answered != nullptr && answered->digest == told.digest) {
     spdlog::debug("session \"{}\": duplicate tell of trial {}", id_, trial_id);
-    return WriteAnswer(request.encoding(), /*duplicate=*/true, response);
+    *duplicate = true;
+    return absl::OkStatus();
   }
   if (trial_id == 0 && !request.stop()) {
     return absl::InvalidArgumentError(
@@ -200,8 +300,12 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response) {
     return NotOutstanding(trial_id);
   }
   OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
-  AfterChange(trial_id, digest);
-  return WriteAnswer(request.encoding(), /*duplicate=*/false, response);
+  AfterChange(trial_id, told.digest, now);
+  ++tells_;
+  if (journal && journal_ != nullptr) {
+    journal_->Append(EncodeTellRecord(request, now));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Session::CheckLength(const ConstVectorView& vector,
@@ -292,9 +396,11 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
   return absl::OkStatus();
 }
 
-void Session::AfterChange(uint64_t trial_id, uint64_t digest) {
-  const absl::Time now = absl::Now();
+void Session::AfterChange(uint64_t trial_id, uint64_t digest,
+                          absl::Time now) {
   update_time_ = now;
+  last_active_ = std::max(last_active_, now);
+  lease_worker_.clear();  // the leased trial was answered
   answered_.push_back({trial_id, digest});
   if (answered_.size() > kAnsweredDigests) answered_.pop_front();
   const Progress progress = solver_->progress();
@@ -337,6 +443,21 @@ void Session::DescribeBriefLocked(v1::Session* out) {
   out->set_best_value(progress.best_value);
   out->set_gradient_max_norm(progress.gradient_max_norm);
   if (has_pending_trial_) out->add_pending_trial_ids(last_trial_id_);
+  out->set_tells(tells_);
+  out->set_durable_step(journal_ == nullptr
+                            ? 0
+                            : static_cast<int64_t>(journal_->durable()));
+  out->mutable_durability()->set_checkpoint_interval(
+      settings_.checkpoint_interval);
+  out->set_ttl_seconds(absl::ToDoubleSeconds(settings_.ttl));
+  out->set_lease_seconds(absl::ToDoubleSeconds(settings_.lease));
+  if (has_pending_trial_ && !lease_worker_.empty() &&
+      lease_expiry_ > absl::Now()) {
+    v1::Lease* lease = out->add_leases();
+    lease->set_trial_id(last_trial_id_);
+    lease->set_worker_id(lease_worker_);
+    TimeToProto(lease_expiry_, lease->mutable_expire_time());
+  }
 }
 
 bool Session::DescribeBrief(v1::Session* out) {
@@ -392,8 +513,9 @@ void Session::Delete() {
 
 template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*);
-template absl::Status Session::Tell(const v1::TellRequest&, v1::TellResponse*);
+template absl::Status Session::Tell(const v1::TellRequest&, v1::TellResponse*,
+                                    DurableTicket*);
 template absl::Status Session::Tell(const v1::TellRequest&,
-                                    v1::OptimizeResponse*);
+                                    v1::OptimizeResponse*, DurableTicket*);
 
 }  // namespace optd::server

@@ -33,12 +33,42 @@
 #include "absl/time/time.h"
 #include "optd/v1/optimizer.pb.h"
 #include "server/proto_convert.h"
+#include "server/session_store.h"
 #include "solvers/solver.h"
 
 namespace optd::server {
 
 // Labels in key order (ListSessions filters compare them).
 using Labels = std::map<std::string, std::string>;
+
+// How a session is kept and shared, every default resolved.
+struct SessionSettings {
+  // When it was created (a recovered or imported session keeps its own).
+  absl::Time create_time = absl::Now();
+  // Idle time before it expires (SessionManager removes it).
+  absl::Duration ttl = absl::Hours(24 * 7);
+  // How long Ask with a worker_id leases a trial.
+  absl::Duration lease = absl::Seconds(600);
+  // Durability.checkpoint_interval: 0 = every tell durable before its answer.
+  int64_t checkpoint_interval = 0;
+};
+
+// What an answer must wait for before it leaves the server: the journal
+// record `seq` synced. Empty (no journal, or nothing to wait for): answer now.
+struct DurableTicket {
+  std::shared_ptr<SessionJournal> journal;
+  uint64_t seq = 0;
+
+  // Calls done(status) once durable (at once when there is nothing to wait
+  // for), on this thread or a commit thread.
+  void WhenDurable(SessionJournal::DoneCallback done) const {
+    if (journal == nullptr) {
+      std::move(done)(absl::OkStatus());
+    } else {
+      journal->WhenDurable(seq, std::move(done));
+    }
+  }
+};
 
 class Session {
  public:
@@ -51,7 +81,7 @@ class Session {
   // A running session whose first trial gets id 1. `encoding` is the default
   // for vectors it sends (UNSPECIFIED means VALUES). REQUIRES: setup.solver.
   Session(std::string id, SolverSetup setup, Labels labels,
-          v1::VectorEncoding encoding);
+          v1::VectorEncoding encoding, SessionSettings settings = {});
 
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -61,6 +91,28 @@ class Session {
   int64_t dimension() const { return dimension_; }
   // "lbfgs", "adam", "adamw" or "trust_region".
   const std::string& solver_name() const { return solver_name_; }
+  const SessionSettings& settings() const { return settings_; }
+
+  // Session::AttachJournal()
+  //
+  // From now on every applied tell is appended to `journal` (after recovery
+  // or import has replayed the tells it already holds).
+  void AttachJournal(std::shared_ptr<SessionJournal> journal)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<SessionJournal> journal() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Replay()
+  //
+  // Applies a tell from a journal or a snapshot as if it arrived at its
+  // recorded time. An error means the record does not fit the session (the
+  // journal or snapshot is not this session's); the session is unchanged.
+  absl::Status Replay(const v1::SnapshotTell& tell) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Tells applied (journal records after the header).
+  int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // True when no tell or ask has come for longer than the TTL.
+  bool Expired(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::WriteTrials()
   //
@@ -78,6 +130,15 @@ class Session {
   template <typename Response>
   absl::Status Ask(v1::VectorEncoding encoding, Response* response)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Session::Ask() for a worker
+  //
+  // As above, and the outstanding trial is leased to `worker_id` (renewed if
+  // it already holds it) unless another worker holds an unexpired lease: then
+  // no trials and retry_after_seconds. INVALID_ARGUMENT for a worker_id over
+  // 128 characters.
+  absl::Status AskAsWorker(v1::VectorEncoding encoding,
+                           absl::string_view worker_id,
+                           v1::AskResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Tell()
   //
@@ -90,10 +151,13 @@ class Session {
   //   INVALID_ARGUMENT: bad encoding; a wanted value, gradient, hessian or
   //     hessian_vector is missing, has the wrong length, or holds NaN/Inf.
   //   NOT_FOUND: the session was deleted.
-  // `Response` is v1::TellResponse or v1::OptimizeResponse.
+  //   UNAVAILABLE: the session's journal could not be written.
+  // `Response` is v1::TellResponse or v1::OptimizeResponse. With a journal,
+  // the answer may leave only once `ticket` is durable (a retry waits for the
+  // original's record too).
   template <typename Response>
-  absl::Status Tell(const v1::TellRequest& request, Response* response)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Tell(const v1::TellRequest& request, Response* response,
+                    DurableTicket* ticket = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Describe()
   //
@@ -132,12 +196,23 @@ class Session {
     absl::Time time;
   };
 
-  // The vectors of a tell, viewed in the request's memory.
+  // The vectors of a tell, viewed in the request's memory, and its digest.
   struct ToldVectors {
     ConstVectorView gradient;
     ConstVectorView hessian;
     ConstVectorView hessian_vector;
+    uint64_t digest = 0;
   };
+
+  // Decodes the vectors and digests the payload: no lock needed.
+  static absl::StatusOr<ToldVectors> Decode(const v1::TellRequest& request);
+  // Everything Tell does under the lock but the answer: the retry check,
+  // validation, the solver, bookkeeping at `now`, and with `journal` the
+  // record. *duplicate says the tell was a retry and changed nothing.
+  absl::Status TellLocked(const v1::TellRequest& request,
+                          const ToldVectors& told, absl::Time now,
+                          bool journal, bool* duplicate)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status CheckNotDeleted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // INVALID_ARGUMENT when a vector the trial wants is missing or has a length
@@ -154,7 +229,7 @@ class Session {
   absl::Status NotOutstanding(uint64_t trial_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After the solver changed: new trial id, history, clocks, finish log.
-  void AfterChange(uint64_t trial_id, uint64_t digest)
+  void AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const AnsweredTell* FindAnswered(uint64_t trial_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -177,6 +252,7 @@ class Session {
   const int64_t dimension_;
   const std::string solver_name_;
   const SolverOptions options_;
+  const SessionSettings settings_;
   const absl::Time create_time_;
 
   mutable absl::Mutex mu_;
@@ -194,6 +270,15 @@ class Session {
   std::deque<AnsweredTell> answered_ ABSL_GUARDED_BY(mu_);
   std::deque<HistoryPoint> history_ ABSL_GUARDED_BY(mu_);
   int64_t history_iterations_ ABSL_GUARDED_BY(mu_) = 0;
+  // Applied tells; the journal's sequence number of the last one.
+  int64_t tells_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
+  // Last tell or ask (TTL).
+  absl::Time last_active_ ABSL_GUARDED_BY(mu_);
+  // The lease on the outstanding trial; empty worker: not leased. Leases are
+  // not journaled: after a restart every trial is free again.
+  std::string lease_worker_ ABSL_GUARDED_BY(mu_);
+  absl::Time lease_expiry_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace optd::server

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "server/journal.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -75,7 +76,9 @@ absl::Status ValidateLabels(
   return absl::OkStatus();
 }
 
-SessionManager::SessionManager(SessionLimits limits) : limits_(limits) {}
+SessionManager::SessionManager(SessionLimits limits, SessionDefaults defaults,
+                               SessionStore* store)
+    : limits_(limits), defaults_(defaults), store_(store) {}
 
 absl::Status SessionManager::CheckSessionLimit(size_t count) const {
   if (static_cast<int64_t>(count) >= limits_.max_sessions) {
@@ -93,10 +96,16 @@ std::string SessionManager::RandomId() {
                          absl::Uniform<uint64_t>(bitgen_));
 }
 
-absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
-    const v1::CreateSessionRequest& request) {
-  // Everything that is cheap and needs no lock first, then the solver (which
-  // allocates n-sized state), then the insert.
+absl::Status SessionManager::DamagedError(absl::string_view id,
+                                          const std::string& damage) const {
+  return absl::DataLossError(absl::StrCat(
+      "session \"", id, "\" is damaged and was not loaded: ", damage,
+      "; GetSession shows it, DeleteSession removes it"));
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
+    const v1::CreateSessionRequest& request, absl::Time create_time,
+    bool for_recovery) const {
   if (request.shards() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "shards is ", request.shards(), "; use 0 or 1 (one replica)"));
@@ -107,58 +116,272 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
         " but this server has one replica; use shards 0 or 1, or a deployment "
         "with --peers"));
   }
-  if (!request.session_id().empty()) {
+  if (!request.session_id().empty() || for_recovery) {
     OPTD_RETURN_IF_ERROR(ValidateSessionId(request.session_id(), "session_id"));
   }
   OPTD_RETURN_IF_ERROR(ValidateLabels(request.labels()));
   OPTD_RETURN_IF_ERROR(
       ValidateEncoding(request.vector_encoding(), "vector_encoding"));
+  constexpr double kMaxSeconds = 3.2e8;  // ten years
+  for (const auto& [field, value] :
+       {std::pair<const char*, double>{"ttl_seconds", request.ttl_seconds()},
+        {"lease_seconds", request.lease_seconds()}}) {
+    if (!(value >= 0 && value <= kMaxSeconds)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " is ", value, "; it must be in [0, ",
+                       kMaxSeconds, "] (0: the server's default)"));
+    }
+  }
+  const int64_t interval = request.durability().checkpoint_interval();
+  if (interval < 0 || interval > int64_t{0x7fffffff}) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "durability.checkpoint_interval is ", interval,
+        "; it must be in [0, 2^31) (0: every tell durable before its answer)"));
+  }
   OPTD_ASSIGN_OR_RETURN(ConstVectorView x0, DecodeVector(request.x0(), "x0"));
   if (x0.size() == 0) {
     return absl::InvalidArgumentError(
         "x0 is empty; it is the starting point and sets the dimension (at "
         "least 1)");
   }
-  if (x0.size() > limits_.max_dimension) {
+  if (!for_recovery && x0.size() > limits_.max_dimension) {
     return absl::ResourceExhaustedError(
         absl::StrCat("x0 has ", x0.size(), " elements; this server's limit is ",
                      limits_.max_dimension, " (--max_dimension)"));
   }
-  {
-    // Fail fast before allocating the solver; rechecked at the insert.
+  SessionSettings settings;
+  settings.create_time = create_time;
+  settings.ttl = request.ttl_seconds() > 0
+                     ? absl::Seconds(request.ttl_seconds())
+                     : defaults_.ttl;
+  settings.lease = request.lease_seconds() > 0
+                       ? absl::Seconds(request.lease_seconds())
+                       : defaults_.lease;
+  settings.checkpoint_interval =
+      request.has_durability() ? interval
+      : x0.size() <= defaults_.durable_tell_max_dimension
+          ? 0
+          : defaults_.checkpoint_interval;
+  OPTD_ASSIGN_OR_RETURN(SolverSetup setup, CreateSolver(request, x0));
+  Labels labels(request.labels().begin(), request.labels().end());
+  return std::make_shared<Session>(request.session_id(), std::move(setup),
+                                   std::move(labels),
+                                   request.vector_encoding(), settings);
+}
+
+absl::StatusOr<std::string> SessionManager::Reserve(
+    absl::string_view requested) {
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(
+      CheckSessionLimit(sessions_.size() + reserved_.size() + damaged_.size()));
+  std::string id(requested);
+  if (id.empty()) {
+    do {
+      id = RandomId();
+    } while (sessions_.count(id) > 0 || reserved_.count(id) > 0 ||
+             damaged_.count(id) > 0);
+  } else if (sessions_.count(id) > 0 || reserved_.count(id) > 0 ||
+             damaged_.count(id) > 0) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "session \"", id,
+        "\" already exists; pick another id or leave session_id empty"));
+  }
+  reserved_.insert(id);
+  return id;
+}
+
+void SessionManager::Unreserve(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  reserved_.erase(id);
+}
+
+absl::Status SessionManager::Register(
+    const std::shared_ptr<Session>& session,
+    const v1::CreateSessionRequest& header,
+    const std::vector<const v1::SnapshotTell*>& tells) {
+  if (store_ != nullptr) {
+    // The header holds every resolved setting, so that a restart with other
+    // server defaults resumes the session as it was.
+    v1::SessionSnapshot record;
+    record.set_format_version(1);
+    v1::CreateSessionRequest* create = record.mutable_create();
+    *create = header;
+    create->set_session_id(session->id());
+    create->mutable_durability()->set_checkpoint_interval(
+        session->settings().checkpoint_interval);
+    create->set_ttl_seconds(absl::ToDoubleSeconds(session->settings().ttl));
+    create->set_lease_seconds(absl::ToDoubleSeconds(session->settings().lease));
+    TimeToProto(session->settings().create_time, record.mutable_create_time());
+    std::string records = FrameRecord(record.SerializeAsString());
+    for (const v1::SnapshotTell* tell : tells) {
+      records += FrameRecord(tell->SerializeAsString());
+    }
+    OPTD_ASSIGN_OR_RETURN(
+        std::shared_ptr<SessionJournal> journal,
+        store_->Create(session->id(), records, tells.size(),
+                       session->settings().checkpoint_interval));
+    session->AttachJournal(std::move(journal));
+  }
+  absl::MutexLock lock(&mu_);
+  reserved_.erase(session->id());
+  sessions_.emplace(session->id(), session);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
+    const v1::CreateSessionRequest& request) {
+  // Everything that is cheap and needs no lock first, then the solver (which
+  // allocates n-sized state), then the journal, then the insert.
+  if (!request.session_id().empty()) {
+    OPTD_RETURN_IF_ERROR(ValidateSessionId(request.session_id(), "session_id"));
     absl::ReaderMutexLock lock(&mu_);
-    if (!request.session_id().empty() &&
-        sessions_.count(request.session_id()) > 0) {
+    if (sessions_.count(request.session_id()) > 0) {
       return absl::AlreadyExistsError(absl::StrCat(
           "session \"", request.session_id(),
           "\" already exists; pick another id or leave session_id empty"));
     }
-    OPTD_RETURN_IF_ERROR(CheckSessionLimit(sessions_.size()));
   }
-  OPTD_ASSIGN_OR_RETURN(SolverSetup setup, CreateSolver(request, x0));
-  Labels labels(request.labels().begin(), request.labels().end());
-
-  std::shared_ptr<Session> session;
-  {
-    absl::MutexLock lock(&mu_);
-    OPTD_RETURN_IF_ERROR(CheckSessionLimit(sessions_.size()));
-    std::string id = request.session_id();
-    if (id.empty()) {
-      do {
-        id = RandomId();
-      } while (sessions_.count(id) > 0);
-    } else if (sessions_.count(id) > 0) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "session \"", id,
-          "\" already exists; pick another id or leave session_id empty"));
-    }
-    session = std::make_shared<Session>(id, std::move(setup), std::move(labels),
-                                        request.vector_encoding());
-    sessions_.emplace(std::move(id), session);
+  OPTD_ASSIGN_OR_RETURN(std::string id, Reserve(request.session_id()));
+  v1::CreateSessionRequest named = request;
+  named.set_session_id(id);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      Build(named, absl::Now(), /*for_recovery=*/false);
+  absl::Status status = session.status();
+  if (status.ok()) status = Register(*session, named, {});
+  if (!status.ok()) {
+    Unreserve(id);
+    return status;
   }
-  spdlog::info("session \"{}\" created: {} n={}", session->id(),
-               session->solver_name(), session->dimension());
+  spdlog::info("session \"{}\" created: {} n={}", id, (*session)->solver_name(),
+               (*session)->dimension());
   return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
+    const v1::ImportSessionRequest& request) {
+  const v1::SessionSnapshot& snapshot = request.snapshot();
+  if (snapshot.format_version() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "snapshot.format_version is ", snapshot.format_version(),
+        "; this server reads version 1 (export it from a server of the same "
+        "major version)"));
+  }
+  std::string requested = request.session_id().empty()
+                              ? snapshot.create().session_id()
+                              : request.session_id();
+  OPTD_RETURN_IF_ERROR(ValidateSessionId(requested, "session_id"));
+  OPTD_ASSIGN_OR_RETURN(std::string id, Reserve(requested));
+  v1::CreateSessionRequest named = snapshot.create();
+  named.set_session_id(id);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      Build(named,
+            snapshot.has_create_time() ? TimeFromProto(snapshot.create_time())
+                                       : absl::Now(),
+            /*for_recovery=*/false);
+  absl::Status status = session.status();
+  std::vector<const v1::SnapshotTell*> tells;
+  for (int i = 0; status.ok() && i < snapshot.tells_size(); ++i) {
+    status = (*session)->Replay(snapshot.tells(i));
+    if (!status.ok()) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "snapshot.tells[", i, "] (trial ", snapshot.tells(i).tell().trial_id(),
+          ") does not replay: ", status.message(),
+          "; the snapshot is not one ExportSession wrote, or was altered"));
+    }
+    tells.push_back(&snapshot.tells(i));
+  }
+  if (status.ok()) status = Register(*session, named, tells);
+  if (!status.ok()) {
+    Unreserve(id);
+    return status;
+  }
+  spdlog::info("session \"{}\" imported: {} n={}, {} tells replayed", id,
+               (*session)->solver_name(), (*session)->dimension(),
+               snapshot.tells_size());
+  return session;
+}
+
+absl::Status SessionManager::Export(absl::string_view session_id,
+                                    v1::SessionSnapshot* snapshot) const {
+  OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, Find(session_id));
+  std::shared_ptr<SessionJournal> journal = session->journal();
+  if (journal == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session \"", session->id(),
+        "\" lives in memory only (optd runs without --data_dir) and keeps no "
+        "tells to export; run optd with --data_dir"));
+  }
+  OPTD_RETURN_IF_ERROR(journal->SyncNow());
+  // Tells appended while this reads are either read whole or cut off as a
+  // torn tail: the snapshot is always a prefix of the session.
+  OPTD_ASSIGN_OR_RETURN(
+      JournalHeader header,
+      ReadJournal(
+          journal->path(),
+          [&](const v1::SessionSnapshot& head) {
+            *snapshot = head;
+            return absl::OkStatus();
+          },
+          [&](int64_t, const v1::SnapshotTell& tell) {
+            *snapshot->add_tells() = tell;
+            return absl::OkStatus();
+          }));
+  (void)header;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
+  RecoveryCounts counts;
+  if (store_ == nullptr) return counts;
+  OPTD_ASSIGN_OR_RETURN(std::vector<std::string> ids, store_->ListSessionIds());
+  for (const std::string& id : ids) {
+    const std::string path = store_->JournalPath(id);
+    std::shared_ptr<Session> session;
+    absl::StatusOr<JournalHeader> read = ReadJournal(
+        path,
+        [&](const v1::SessionSnapshot& header) -> absl::Status {
+          if (header.create().session_id() != id) {
+            return absl::DataLossError(absl::StrCat(
+                "the header names session \"",
+                absl::CHexEscape(header.create().session_id()),
+                "\", not the file's"));
+          }
+          OPTD_ASSIGN_OR_RETURN(session,
+                                Build(header.create(),
+                                      TimeFromProto(header.create_time()),
+                                      /*for_recovery=*/true));
+          return absl::OkStatus();
+        },
+        [&](int64_t, const v1::SnapshotTell& tell) {
+          return session->Replay(tell);
+        });
+    absl::Status status = read.status();
+    if (status.ok()) {
+      if (read->torn_tail_bytes > 0) {
+        spdlog::warn(
+            "session \"{}\": dropped {} bytes at the end of {}: a tell whose "
+            "write a crash cut short, never acknowledged (its client retries)",
+            id, read->torn_tail_bytes, path);
+      }
+      absl::StatusOr<std::shared_ptr<SessionJournal>> journal =
+          store_->Reopen(id, read->valid_bytes, read->tells,
+                         session->settings().checkpoint_interval);
+      status = journal.status();
+      if (status.ok()) session->AttachJournal(*std::move(journal));
+    }
+    absl::MutexLock lock(&mu_);
+    if (!status.ok()) {
+      spdlog::error("session \"{}\" is damaged and was not loaded: {}", id,
+                    std::string(status.message()));
+      damaged_[id] = std::string(status.message());
+      ++counts.damaged;
+      continue;
+    }
+    counts.tells += read->tells;
+    ++counts.loaded;
+    sessions_.emplace(id, std::move(session));
+  }
+  return counts;
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Find(
@@ -169,10 +392,31 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Find(
   absl::ReaderMutexLock lock(&mu_);
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) {
+    auto damaged = damaged_.find(session_id);
+    if (damaged != damaged_.end()) {
+      return DamagedError(session_id, damaged->second);
+    }
     return absl::NotFoundError(absl::StrCat(
         "session \"", absl::CHexEscape(session_id), "\" not found"));
   }
   return it->second;
+}
+
+absl::Status SessionManager::Get(const v1::GetSessionRequest& request,
+                                 v1::Session* out) const {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto damaged = damaged_.find(request.session_id());
+    if (damaged != damaged_.end()) {
+      out->set_session_id(damaged->first);
+      out->set_state(v1::SESSION_STATE_DAMAGED);
+      out->set_damage(damaged->second);
+      return absl::OkStatus();
+    }
+  }
+  OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
+                        Find(request.session_id()));
+  return session->Describe(request.include_x(), request.encoding(), out);
 }
 
 absl::Status SessionManager::Delete(absl::string_view session_id) {
@@ -181,16 +425,49 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) {
-      return absl::NotFoundError(absl::StrCat(
-          "session \"", absl::CHexEscape(session_id), "\" not found"));
+      auto damaged = damaged_.find(session_id);
+      if (damaged == damaged_.end()) {
+        return absl::NotFoundError(absl::StrCat(
+            "session \"", absl::CHexEscape(session_id), "\" not found"));
+      }
+      damaged_.erase(damaged);
+    } else {
+      session = std::move(it->second);
+      sessions_.erase(it);
     }
-    session = std::move(it->second);
-    sessions_.erase(it);
   }
   // Outside the map's lock: this waits for a tell in progress on the session.
-  session->Delete();
-  spdlog::info("session \"{}\" deleted", session->id());
+  if (session != nullptr) session->Delete();
+  if (store_ != nullptr) {
+    OPTD_RETURN_IF_ERROR(store_->Remove(
+        session_id, absl::NotFoundError(absl::StrCat(
+                        "session \"", session_id,
+                        "\" was deleted before this tell became durable"))));
+  }
+  spdlog::info("session \"{}\" deleted", std::string(session_id));
   return absl::OkStatus();
+}
+
+int64_t SessionManager::ExpireIdle(absl::Time now) {
+  std::vector<std::string> expired;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [id, session] : sessions_) {
+      if (session->Expired(now)) expired.push_back(id);
+    }
+  }
+  int64_t count = 0;
+  for (const std::string& id : expired) {
+    spdlog::info("session \"{}\" expired (idle longer than its TTL)", id);
+    absl::Status status = Delete(id);
+    if (status.ok()) {
+      ++count;
+    } else if (!absl::IsNotFound(status)) {
+      spdlog::error("session \"{}\": could not remove it: {}", id,
+                    std::string(status.message()));
+    }
+  }
+  return count;
 }
 
 absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
@@ -222,20 +499,36 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
 
   // Labels are immutable, so they filter under the map's lock; the state needs
   // each session's own lock and is checked after the map's is released.
-  std::vector<std::shared_ptr<Session>> candidates;
+  // A candidate is a session, or a damaged entry (no labels: it matches
+  // only an unfiltered listing).
+  struct Candidate {
+    std::string id;
+    std::shared_ptr<Session> session;
+    std::string damage;
+  };
+  std::map<std::string, Candidate> candidates;
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = after.empty() ? sessions_.begin() : sessions_.upper_bound(after);
     for (; it != sessions_.end(); ++it) {
       if (LabelsMatch(it->second->labels(), request.labels())) {
-        candidates.push_back(it->second);
+        candidates[it->first] = {it->first, it->second, ""};
+      }
+    }
+    if (request.labels().empty()) {
+      auto d = after.empty() ? damaged_.begin() : damaged_.upper_bound(after);
+      for (; d != damaged_.end(); ++d) {
+        candidates[d->first] = {d->first, nullptr, d->second};
       }
     }
   }
   std::string last_id;
-  for (const std::shared_ptr<Session>& session : candidates) {
+  for (const auto& [id, candidate] : candidates) {
+    const v1::SessionState state = candidate.session == nullptr
+                                       ? v1::SESSION_STATE_DAMAGED
+                                       : candidate.session->state();
     if (request.state() != v1::SESSION_STATE_UNSPECIFIED &&
-        session->state() != request.state()) {
+        state != request.state()) {
       continue;
     }
     if (response->sessions_size() == page_size) {
@@ -244,8 +537,14 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
       break;
     }
     v1::Session brief;
-    if (!session->DescribeBrief(&brief)) continue;  // deleted meanwhile
-    last_id = session->id();
+    if (candidate.session == nullptr) {
+      brief.set_session_id(id);
+      brief.set_state(v1::SESSION_STATE_DAMAGED);
+      brief.set_damage(candidate.damage);
+    } else if (!candidate.session->DescribeBrief(&brief)) {
+      continue;  // deleted meanwhile
+    }
+    last_id = id;
     *response->add_sessions() = std::move(brief);
   }
   return absl::OkStatus();

@@ -20,7 +20,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
@@ -30,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "optd/v1/optimizer.pb.h"
 #include "server/session.h"
+#include "server/session_store.h"
 
 namespace optd::server {
 
@@ -44,13 +47,43 @@ struct SessionLimits {
   int64_t max_dimension = int64_t{1} << 27;
 };
 
+// Server-wide defaults for what a CreateSessionRequest leaves unset.
+struct SessionDefaults {
+  // --session_ttl_seconds.
+  absl::Duration ttl = absl::Hours(24 * 7);
+  // --lease_seconds.
+  absl::Duration lease = absl::Seconds(600);
+  // Sessions up to this dimension make every tell durable before answering
+  // (--durable_tell_max_dimension); larger ones default to
+  // `checkpoint_interval` (--default_checkpoint_interval).
+  int64_t durable_tell_max_dimension = int64_t{1} << 20;
+  int64_t checkpoint_interval = 100;
+};
+
 class SessionManager {
  public:
   // ListSessions page size when the request leaves it 0, and the largest.
   static constexpr int kDefaultPageSize = 100;
   static constexpr int kMaxPageSize = 1000;
 
-  explicit SessionManager(SessionLimits limits = {});
+  // With a `store` (which must outlive the manager) sessions are journaled
+  // there; without, they live in memory only.
+  explicit SessionManager(SessionLimits limits = {},
+                          SessionDefaults defaults = {},
+                          SessionStore* store = nullptr);
+
+  // SessionManager::Recover()
+  //
+  // Loads every session of the store by replaying its journal. A journal
+  // that is damaged or does not replay leaves a DAMAGED entry (GetSession and
+  // ListSessions show why; DeleteSession removes it) and the others load.
+  // Returns how many sessions loaded and how many are damaged.
+  struct RecoveryCounts {
+    int64_t loaded = 0;
+    int64_t damaged = 0;
+    int64_t tells = 0;
+  };
+  absl::StatusOr<RecoveryCounts> Recover() ABSL_LOCKS_EXCLUDED(mu_);
 
   SessionManager(const SessionManager&) = delete;
   SessionManager& operator=(const SessionManager&) = delete;
@@ -64,9 +97,38 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<Session>> Create(
       const v1::CreateSessionRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SessionManager::Import()
+  //
+  // Recreates an exported session under request.session_id (or the
+  // snapshot's), replaying its tells. INVALID_ARGUMENT for an unknown
+  // format_version or a tell that does not replay (naming it); otherwise the
+  // errors of Create. Nothing is kept on error.
+  absl::StatusOr<std::shared_ptr<Session>> Import(
+      const v1::ImportSessionRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::Export()
+  //
+  // The session's snapshot, read back from its journal after syncing it.
+  // FAILED_PRECONDITION without a store.
+  absl::Status Export(absl::string_view session_id,
+                      v1::SessionSnapshot* snapshot) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::Get()
+  //
+  // GetSession: the session, or a DAMAGED entry with its damage.
+  absl::Status Get(const v1::GetSessionRequest& request,
+                   v1::Session* out) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::ExpireIdle()
+  //
+  // Deletes every session idle for longer than its TTL; returns how many.
+  int64_t ExpireIdle(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
   // SessionManager::Find()
   //
-  // NOT_FOUND `session "x" not found` for an unknown or deleted id.
+  // NOT_FOUND `session "x" not found` for an unknown or deleted id; DATA_LOSS
+  // for a damaged one.
   absl::StatusOr<std::shared_ptr<Session>> Find(
       absl::string_view session_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -91,14 +153,41 @@ class SessionManager {
 
  private:
   // RESOURCE_EXHAUSTED when `count` sessions already fill the limit.
-  absl::Status CheckSessionLimit(size_t count) const;
+  absl::Status CheckSessionLimit(size_t count) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string RandomId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Validates `request` and builds its session (not registered). With
+  // `for_recovery` the server limits are not applied (a stored session loads
+  // even if the limits were lowered since) and the id must be set.
+  absl::StatusOr<std::shared_ptr<Session>> Build(
+      const v1::CreateSessionRequest& request, absl::Time create_time,
+      bool for_recovery) const;
+  // Reserves an id (a new random one for an empty `requested`): ALREADY_EXISTS
+  // if taken, RESOURCE_EXHAUSTED at the session limit.
+  absl::StatusOr<std::string> Reserve(absl::string_view requested)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Journals (with a store) and registers a built session under a reserved
+  // id: `header` is its creation request, `tells` what it replayed.
+  absl::Status Register(const std::shared_ptr<Session>& session,
+                        const v1::CreateSessionRequest& header,
+                        const std::vector<const v1::SnapshotTell*>& tells)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status DamagedError(absl::string_view id, const std::string& damage)
+      const;
 
   const SessionLimits limits_;
+  const SessionDefaults defaults_;
+  SessionStore* const store_;
   mutable absl::Mutex mu_;
   // Ordered, so that ListSessions pages through ids in order.
   std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_
       ABSL_GUARDED_BY(mu_);
+  // Ids being created or imported (journal being written): taken, not yet
+  // visible.
+  std::set<std::string, std::less<>> reserved_ ABSL_GUARDED_BY(mu_);
+  // Stored sessions that could not be recovered: id -> what is wrong.
+  std::map<std::string, std::string, std::less<>> damaged_ ABSL_GUARDED_BY(mu_);
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
 };
 

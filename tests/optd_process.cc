@@ -48,16 +48,22 @@ OptdProcess::~OptdProcess() {
 absl::Status OptdProcess::Start(const std::vector<std::string>& extra_flags,
                                 absl::Duration timeout) {
   if (running()) return absl::FailedPreconditionError("optd already started");
-  std::string dir_template = ::testing::TempDir() + "optd_e2e_XXXXXX";
-  if (mkdtemp(dir_template.data()) == nullptr) {
-    return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
+  // One directory for the object's lifetime: a restart (Start after a kill)
+  // finds the same data directory, as a restarted server would.
+  if (dir_.empty()) {
+    std::string dir_template = ::testing::TempDir() + "optd_e2e_XXXXXX";
+    if (mkdtemp(dir_template.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
+    }
+    dir_ = dir_template;
   }
-  dir_ = dir_template;
-  log_path_ = dir_ + "/optd.log";
+  log_path_ = absl::StrCat(dir_, "/optd.", ++starts_, ".log");
   const std::string port_file = dir_ + "/port";
+  std::remove(port_file.c_str());
 
   std::vector<std::string> args = {OPTD_BINARY, "--host=127.0.0.1", "--port=0",
-                                   "--port_file=" + port_file};
+                                   "--port_file=" + port_file,
+                                   "--data_dir=" + data_dir()};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
@@ -97,6 +103,8 @@ absl::Status OptdProcess::Start(const std::vector<std::string>& extra_flags,
       absl::StrCat("optd wrote no port file within ",
                    absl::FormatDuration(timeout), "; log:\n", Log()));
 }
+
+std::string OptdProcess::data_dir() const { return dir_ + "/data"; }
 
 std::string OptdProcess::address() const {
   return absl::StrCat("127.0.0.1:", port_);

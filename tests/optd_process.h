@@ -38,12 +38,17 @@ class OptdProcess {
   OptdProcess& operator=(const OptdProcess&) = delete;
   ~OptdProcess();
 
-  // Starts OPTD_BINARY with --host=127.0.0.1 --port=0 --port_file=... and
-  // `extra_flags`, and waits up to `timeout` for the port file. An error
-  // carries the log's tail when optd exited or never wrote the port.
+  // Starts OPTD_BINARY with --host=127.0.0.1 --port=0 --port_file=...
+  // --data_dir=data_dir() and `extra_flags` (a later --data_dir wins), and
+  // waits up to `timeout` for the port file. An error carries the log's tail
+  // when optd exited or never wrote the port. Starting again after the
+  // process exited (or was killed) restarts it on the same data directory.
   absl::Status Start(const std::vector<std::string>& extra_flags = {},
                      absl::Duration timeout = absl::Seconds(30));
 
+  // The data directory, the same for every Start of this object; removed
+  // with it.
+  std::string data_dir() const;
   // "127.0.0.1:PORT" once started.
   std::string address() const;
   int port() const { return port_; }
@@ -62,12 +67,13 @@ class OptdProcess {
   // Returns the exit code as Wait() does (nullopt when SIGKILL was needed).
   std::optional<int> Terminate(absl::Duration grace);
 
-  // The process's stdout and stderr so far.
+  // The stdout and stderr of the latest start so far.
   std::string Log() const;
 
  private:
   std::string dir_;
   std::string log_path_;
+  int starts_ = 0;
   pid_t pid_ = -1;
   int port_ = 0;
 };

@@ -61,8 +61,10 @@ class OptdServer:
         port_file = pathlib.Path(self._dir.name) / "port"
         self.log_path = pathlib.Path(self._dir.name) / "optd.log"
         self._log = open(self.log_path, "w")
+        self.data_dir = pathlib.Path(self._dir.name) / "data"
         command: List[str] = [str(OPTD), "--port=0",
-                              f"--port_file={port_file}", *flags]
+                              f"--port_file={port_file}",
+                              f"--data_dir={self.data_dir}", *flags]
         self.process = subprocess.Popen(command, stdout=self._log,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + startup_timeout

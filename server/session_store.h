@@ -1,0 +1,197 @@
+// SessionStore: the data directory (--data_dir) and the group commit that
+// makes tells durable before they are acknowledged (DESIGN §4).
+//
+// Each session has one journal file, <data_dir>/sessions/<id>.journal
+// (journal.h). A tell appends its record to the session's SessionJournal under
+// the session's lock, in order, and the answer is released only once
+// WhenDurable() reports the record synced. A small pool of commit threads
+// writes and fdatasyncs journals: everything a session appended while its
+// previous commit was in flight goes out in one write and one fdatasync, and
+// the pool's concurrent fdatasyncs of different sessions are grouped by the
+// file system into shared journal commits (ext4's jbd2 and XFS's log both do
+// this), so 64 busy sessions do not queue behind one another's fsyncs. See
+// bench/durability for the figures.
+//
+// With a checkpoint interval N > 0 a session's records are still written as
+// they come (the page cache holds them, not optd's memory) but synced only
+// every N records, and answers do not wait.
+//
+// The directory is locked (flock on <data_dir>/LOCK) so two servers never
+// share it.
+//
+//   OPTD_ASSIGN_OR_RETURN(auto store, SessionStore::Open({.data_dir = "d"}));
+//   OPTD_ASSIGN_OR_RETURN(auto journal, store->Create("s1", header, 0));
+//   uint64_t seq = journal->Append(EncodeTellRecord(tell, absl::Now()));
+//   journal->WhenDurable(seq, [](absl::Status s) { /* answer the tell */ });
+//
+// Thread-safety: thread-safe.
+#ifndef OPTD_SERVER_SESSION_STORE_H_
+#define OPTD_SERVER_SESSION_STORE_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/journal.h"
+
+namespace optd::server {
+
+class SessionStore;
+
+// The journal of one session: appends in order, durable in order.
+class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
+ public:
+  using DoneCallback = absl::AnyInvocable<void(absl::Status) &&>;
+
+  // SessionJournal::Append()
+  //
+  // Queues a framed record (EncodeTellRecord) and returns its sequence number
+  // (1 for the first tell). REQUIRES: the caller serializes appends (the
+  // session's lock), so records land in the order tells were applied.
+  uint64_t Append(std::string record) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionJournal::WhenDurable()
+  //
+  // Calls `done(OK)` once record `seq` is synced — at once if it already is —
+  // or `done(error)` if the journal could not be written (the session then
+  // refuses further tells; see health()). Runs on a commit thread or here.
+  void WhenDurable(uint64_t seq, DoneCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionJournal::SyncNow()
+  //
+  // Writes and syncs everything appended, whatever the checkpoint interval,
+  // and waits for it (export, shutdown).
+  absl::Status SyncNow() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Records synced (tells durable).
+  uint64_t durable() const ABSL_LOCKS_EXCLUDED(mu_);
+  // OK, or the write error that broke this journal.
+  absl::Status health() const ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t checkpoint_interval() const { return checkpoint_interval_; }
+  const std::string& path() const { return path_; }
+
+  // Public for make_shared; use SessionStore::Create/Reopen.
+  SessionJournal(SessionStore* store, JournalFile file, uint64_t records,
+                 int64_t checkpoint_interval);
+
+ private:
+  friend class SessionStore;
+
+  // On a commit thread: write what is pending, sync when due, run callbacks.
+  void Commit() ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops all I/O; pending callbacks get `why`. For DeleteSession.
+  void Close(absl::Status why) ABSL_LOCKS_EXCLUDED(mu_);
+  bool SyncDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  SessionStore* const store_;
+  const std::string path_;
+  const int64_t checkpoint_interval_;
+  // The file belongs to whichever commit thread has the journal (scheduled_).
+  JournalFile file_;
+
+  mutable absl::Mutex mu_;
+  std::string pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t appended_ ABSL_GUARDED_BY(mu_);
+  uint64_t written_ ABSL_GUARDED_BY(mu_);
+  uint64_t durable_ ABSL_GUARDED_BY(mu_);
+  // Sync even if not due (SyncNow, shutdown).
+  bool force_sync_ ABSL_GUARDED_BY(mu_) = false;
+  // In the commit queue or being committed: at most one thread at a time.
+  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status health_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<uint64_t, DoneCallback>> waiters_ ABSL_GUARDED_BY(mu_);
+};
+
+struct StoreOptions {
+  // Created if missing.
+  std::string data_dir;
+  // Threads that write and fdatasync journals (--commit_threads). Range
+  // [1, 256].
+  int commit_threads = 8;
+};
+
+class SessionStore {
+ public:
+  // SessionStore::Open()
+  //
+  // Creates <data_dir>/sessions if needed, takes the directory lock
+  // (FAILED_PRECONDITION if another process holds it), removes leftover
+  // *.tmp files, and starts the commit threads.
+  static absl::StatusOr<std::unique_ptr<SessionStore>> Open(
+      const StoreOptions& options);
+
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+  // Syncs every open journal, then stops the commit threads.
+  ~SessionStore();
+
+  // Ids of the stored sessions, in id order (journal files present).
+  absl::StatusOr<std::vector<std::string>> ListSessionIds() const;
+  std::string JournalPath(absl::string_view session_id) const;
+
+  // SessionStore::Create()
+  //
+  // Writes a new journal for `session_id` holding `records` (the framed
+  // header, and tells for an import) and syncs it before returning; replaces
+  // any file of that id atomically.
+  absl::StatusOr<std::shared_ptr<SessionJournal>> Create(
+      absl::string_view session_id, absl::string_view records,
+      uint64_t tells, int64_t checkpoint_interval) ABSL_LOCKS_EXCLUDED(mu_);
+  // SessionStore::Reopen()
+  //
+  // The journal ReadJournal just read: appends go after `valid_bytes` (a torn
+  // tail is cut off).
+  absl::StatusOr<std::shared_ptr<SessionJournal>> Reopen(
+      absl::string_view session_id, int64_t valid_bytes, uint64_t tells,
+      int64_t checkpoint_interval) ABSL_LOCKS_EXCLUDED(mu_);
+  // SessionStore::Remove()
+  //
+  // Closes the journal (if open; its waiting answers get `why`) and removes
+  // the file durably.
+  absl::Status Remove(absl::string_view session_id, absl::Status why)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Syncs every open journal now (SIGTERM).
+  void SyncAll() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::string& data_dir() const { return options_.data_dir; }
+
+ private:
+  friend class SessionJournal;
+
+  SessionStore(StoreOptions options, int lock_fd);
+  void Schedule(std::shared_ptr<SessionJournal> journal)
+      ABSL_LOCKS_EXCLUDED(queue_mu_);
+  void CommitLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
+  std::shared_ptr<SessionJournal> Register(absl::string_view session_id,
+                                           JournalFile file, uint64_t tells,
+                                           int64_t checkpoint_interval)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  const StoreOptions options_;
+  const int lock_fd_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<SessionJournal>, std::less<>> journals_
+      ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex queue_mu_;
+  std::deque<std::shared_ptr<SessionJournal>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SESSION_STORE_H_

@@ -8,7 +8,7 @@ FROM debian:bookworm AS build
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev libeigen3-dev libspdlog-dev \
+      libabsl-dev libeigen3-dev libspdlog-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -35,4 +35,4 @@ VOLUME ["/var/lib/optd"]
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
   CMD ["optctl", "--server=127.0.0.1:50051", "health"]
-ENTRYPOINT ["optd", "--host=0.0.0.0", "--port=50051"]
+ENTRYPOINT ["optd", "--host=0.0.0.0", "--port=50051", "--data_dir=/var/lib/optd"]

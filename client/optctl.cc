@@ -10,6 +10,7 @@
 // "CODE: message" (e.g. "NOT_FOUND: session \"x\" not found").
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -45,6 +46,11 @@ ABSL_FLAG(bool, json, false,
 ABSL_FLAG(bool, include_x, false, "get: include the best point so far.");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: time between two polls of the session.");
+ABSL_FLAG(std::string, out, "",
+          "export: file to write the snapshot to (binary optd.v1.SessionSnapshot);"
+          " default ID.optd-snapshot.");
+ABSL_FLAG(std::string, id, "",
+          "import: id for the imported session; default the snapshot's own.");
 ABSL_FLAG(int, n, 2,
           "demo: dimension of the extended Rosenbrock function (even, >= 2).");
 
@@ -64,7 +70,14 @@ Commands:
               history and, once ended, the summary. --json prints the
               optd.v1.Session message in protobuf's JSON mapping instead;
               --include_x adds the best point.
-  delete ID   Deletes session ID (ending it if it runs) and frees it.
+  delete ID   Deletes session ID (ending it if it runs) and frees it, its
+              journal included.
+  export ID   Writes session ID as a versioned snapshot (its creation request
+              and every tell; binary optd.v1.SessionSnapshot) to --out
+              (default ID.optd-snapshot): an archive, or a way to move it.
+  import FILE Recreates the session of snapshot FILE on the server (under
+              --id if set) by replaying its tells, and prints its outstanding
+              trial: bitwise the one the exporting server would hand out.
   watch ID    Polls session ID every --interval and prints a progress line
               whenever it advances, until the session ends; then prints the
               summary.
@@ -152,6 +165,10 @@ void PrintSession(const v1::Session& s) {
   line("session", s.session_id());
   line("solver", s.solver());
   line("state", StateName(s.state()));
+  if (s.state() == v1::SESSION_STATE_DAMAGED) {
+    line("damage", s.damage());
+    return;
+  }
   line("dimension", absl::StrCat(s.dimension()));
   if (!s.labels().empty()) {
     const std::map<std::string, std::string> labels(s.labels().begin(),
@@ -162,12 +179,25 @@ void PrintSession(const v1::Session& s) {
   line("updated", TimeUtil::ToString(s.update_time()));
   line("iterations", absl::StrCat(s.iterations()));
   line("evaluations", absl::StrCat(s.evaluations()));
+  line("tells", absl::StrCat(s.tells(), " (", s.durable_step(), " durable",
+                             s.durability().checkpoint_interval() > 0
+                                 ? absl::StrCat(", synced every ",
+                                                s.durability()
+                                                    .checkpoint_interval())
+                                 : std::string(", each before its answer"),
+                             ")"));
   line("best value", FormatNumber(s.best_value()));
   line("max |g|", FormatNumber(s.gradient_max_norm()));
   if (s.pending_trial_ids_size() > 0) {
     line("pending",
          absl::StrCat("trial ", absl::StrJoin(s.pending_trial_ids(), ", ")));
   }
+  for (const v1::Lease& lease : s.leases()) {
+    line("lease", absl::StrCat("trial ", lease.trial_id(), " held by \"",
+                               lease.worker_id(), "\" until ",
+                               TimeUtil::ToString(lease.expire_time())));
+  }
+  line("ttl", absl::StrFormat("%.0f s idle", s.ttl_seconds()));
   switch (s.options_case()) {
     case v1::Session::kLbfgs:
       line("options", s.lbfgs().ShortDebugString());
@@ -229,6 +259,45 @@ absl::Status Delete(const Client& client, const std::string& id) {
   absl::Status status = client.DeleteSession(id);
   if (status.ok()) std::cout << "deleted " << id << "\n";
   return status;
+}
+
+absl::Status Export(const Client& client, const std::string& id) {
+  absl::StatusOr<v1::SessionSnapshot> snapshot = client.ExportSession(id);
+  if (!snapshot.ok()) return snapshot.status();
+  std::string path = absl::GetFlag(FLAGS_out);
+  if (path.empty()) path = absl::StrCat(id, ".optd-snapshot");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!snapshot->SerializeToOstream(&out) || !out.flush()) {
+      return absl::InternalError(absl::StrCat("cannot write ", path));
+    }
+  }
+  std::cout << "exported " << id << " (" << snapshot->tells_size()
+            << " tells) to " << path << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status Import(const Client& client, const std::string& path) {
+  v1::SessionSnapshot snapshot;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+    if (!snapshot.ParseFromIstream(&in)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, " is not an optd.v1.SessionSnapshot (optctl export writes one)"));
+    }
+  }
+  absl::StatusOr<v1::ImportSessionResponse> imported =
+      client.ImportSession(snapshot, absl::GetFlag(FLAGS_id));
+  if (!imported.ok()) return imported.status();
+  std::cout << "imported " << imported->session_id() << " ("
+            << imported->tells() << " tells replayed, "
+            << StateName(imported->state()) << ")";
+  if (imported->trials_size() > 0) {
+    std::cout << "; outstanding trial " << imported->trials(0).trial_id();
+  }
+  std::cout << "\n";
+  return absl::OkStatus();
 }
 
 absl::Status Watch(const Client& client, const std::string& id) {
@@ -310,6 +379,7 @@ absl::Status Run(const std::vector<char*>& args) {
       {"health", {false, Health}}, {"list", {false, List}},
       {"get", {true, Get}},        {"delete", {true, Delete}},
       {"watch", {true, Watch}},    {"demo", {false, Demo}},
+      {"export", {true, Export}},  {"import", {true, Import}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {

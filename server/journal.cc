@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/internal/endian.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -208,6 +209,26 @@ absl::StatusOr<JournalHeader> ReadJournal(
   }
   result.valid_bytes = offset;
   return result;
+}
+
+absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path) {
+  // The header is the first record: stop the read at the first tell.
+  v1::SessionSnapshot header;
+  static constexpr absl::string_view kStop = "optd: header read";
+  absl::StatusOr<JournalHeader> read = ReadJournal(
+      path,
+      [&](const v1::SessionSnapshot& h) {
+        header = h;
+        return absl::OkStatus();
+      },
+      [](int64_t, const v1::SnapshotTell&) {
+        return absl::CancelledError(kStop);
+      });
+  if (!read.ok() && !(absl::IsCancelled(read.status()) &&
+                      absl::EndsWith(read.status().message(), kStop))) {
+    return read.status();
+  }
+  return header;
 }
 
 absl::Status SyncParentDirectory(const std::string& path) {

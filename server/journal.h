@@ -75,6 +75,11 @@ absl::StatusOr<JournalHeader> ReadJournal(
     const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
         on_tell);
 
+// ReadJournalHeader()
+//
+// Record 0 of the journal at `path` only, checked as ReadJournal checks it.
+absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path);
+
 // An open journal for appending.
 class JournalFile {
  public:

@@ -111,9 +111,10 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     if (!counts.ok()) return counts.status();
     server->recovered_ = *counts;
     spdlog::info(
-        "data directory {}: recovered {} sessions ({} tells replayed, {} "
-        "damaged) in {:.3f} s",
-        options.data_dir, counts->loaded, counts->tells, counts->damaged,
+        "data directory {}: recovered {} sessions ({} from checkpoints, {} "
+        "tells replayed, {} damaged) in {:.3f} s",
+        options.data_dir, counts->loaded, counts->checkpoints, counts->tells,
+        counts->damaged,
         absl::ToDoubleSeconds(absl::Now() - start));
   } else {
     spdlog::warn("no --data_dir: sessions live in memory only and a restart "
@@ -182,6 +183,7 @@ void OptdServer::Shutdown(absl::Time deadline) {
   }
   if (expiry_thread_.joinable()) expiry_thread_.join();
   if (store_ != nullptr) {
+    sessions_->FlushCheckpoints();
     store_->SyncAll();
     spdlog::info("server stopped; {} sessions synced to {}", sessions_->size(),
                  options_.data_dir);

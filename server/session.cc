@@ -302,8 +302,106 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
   OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
   AfterChange(trial_id, told.digest, now);
   ++tells_;
-  if (journal && journal_ != nullptr) {
-    journal_->Append(EncodeTellRecord(request, now));
+  if (journal && journal_ != nullptr) PersistLocked(request, now);
+  return absl::OkStatus();
+}
+
+bool Session::CheckpointsOnlyLocked() const {
+  return settings_.checkpoint_interval > 0 && solver_->StateBytes() > 0;
+}
+
+void Session::PersistLocked(const v1::TellRequest& request, absl::Time now) {
+  if (CheckpointsOnlyLocked()) {
+    // Large Adam sessions: no gradient ever goes to disk, only the state
+    // every checkpoint_interval tells (and the final one).
+    if (tells_ - checkpoint_tells_ >= settings_.checkpoint_interval ||
+        solver_->finished()) {
+      WriteCheckpointLocked();
+    }
+    return;
+  }
+  journal_->Append(EncodeTellRecord(request, now));
+  // Per-tell durability journals every tell; once the tells since the last
+  // checkpoint outweigh the state (twice over, and 4 MiB), a checkpoint
+  // replaces them, so the journal stays within a few times the state.
+  constexpr uint64_t kMinCompactionBytes = uint64_t{4} << 20;
+  const int64_t state_bytes = solver_->StateBytes();
+  if (state_bytes > 0 && !solver_->finished() &&
+      journal_->bytes_since_checkpoint() >=
+          std::max<uint64_t>(kMinCompactionBytes, 2 * state_bytes)) {
+    WriteCheckpointLocked();
+  }
+}
+
+void Session::WriteCheckpointLocked() {
+  v1::SessionCheckpoint checkpoint;
+  checkpoint.set_tells(tells_);
+  checkpoint.set_last_trial_id(last_trial_id_);
+  checkpoint.set_has_pending_trial(has_pending_trial_);
+  for (const AnsweredTell& answered : answered_) {
+    v1::AnsweredTell* out = checkpoint.add_answered();
+    out->set_trial_id(answered.trial_id);
+    out->set_digest(answered.digest);
+  }
+  for (const HistoryPoint& point : history_) {
+    v1::HistoryEntry* entry = checkpoint.add_history();
+    entry->set_iteration(point.iteration);
+    entry->set_evaluations(point.evaluations);
+    entry->set_value(point.value);
+    entry->set_gradient_max_norm(point.gradient_max_norm);
+    entry->set_step_length(point.step_length);
+    TimeToProto(point.time, entry->mutable_time());
+  }
+  checkpoint.set_history_iterations(history_iterations_);
+  TimeToProto(update_time_, checkpoint.mutable_update_time());
+  absl::Status status = solver_->SaveState(checkpoint.mutable_solver_state());
+  if (!status.ok()) {
+    spdlog::error("session \"{}\": cannot checkpoint: {}", id_,
+                  status.ToString());
+    return;
+  }
+  checkpoint_tells_ = tells_;
+  journal_->Checkpoint(checkpoint.SerializeAsString(),
+                       static_cast<uint64_t>(tells_));
+}
+
+void Session::FlushCheckpoint() {
+  absl::MutexLock lock(&mu_);
+  if (deleted_ || journal_ == nullptr || !CheckpointsOnlyLocked() ||
+      tells_ == checkpoint_tells_) {
+    return;
+  }
+  WriteCheckpointLocked();
+}
+
+absl::Status Session::RestoreCheckpoint(
+    const v1::SessionCheckpoint& checkpoint) {
+  absl::MutexLock lock(&mu_);
+  if (tells_ != 0) {
+    return absl::FailedPreconditionError(
+        "a checkpoint restores only a session that was told nothing");
+  }
+  OPTD_RETURN_IF_ERROR(solver_->RestoreState(checkpoint.solver_state()));
+  tells_ = checkpoint_tells_ = checkpoint.tells();
+  last_trial_id_ = checkpoint.last_trial_id();
+  has_pending_trial_ = checkpoint.has_pending_trial();
+  answered_.clear();
+  for (const v1::AnsweredTell& answered : checkpoint.answered()) {
+    answered_.push_back({answered.trial_id(), answered.digest()});
+  }
+  history_.clear();
+  for (const v1::HistoryEntry& entry : checkpoint.history()) {
+    history_.push_back({entry.iteration(), entry.evaluations(), entry.value(),
+                        entry.gradient_max_norm(), entry.step_length(),
+                        TimeFromProto(entry.time())});
+  }
+  history_iterations_ = checkpoint.history_iterations();
+  update_time_ = TimeFromProto(checkpoint.update_time());
+  last_active_ = std::max(last_active_, update_time_);
+  if (solver_->finished()) {
+    has_pending_trial_ = false;
+    finish_time_ = update_time_;
+    final_state_ = SessionStateFor(solver_->summary().reason);
   }
   return absl::OkStatus();
 }

@@ -108,6 +108,21 @@ class Session {
   // journal or snapshot is not this session's); the session is unchanged.
   absl::Status Replay(const v1::SnapshotTell& tell) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Session::RestoreCheckpoint()
+  //
+  // Puts a session that was told nothing into the state `checkpoint`
+  // describes (recovery and import of a compacted session). INVALID_ARGUMENT
+  // when it does not fit the session's solver; the session is unchanged.
+  absl::Status RestoreCheckpoint(const v1::SessionCheckpoint& checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::FlushCheckpoint()
+  //
+  // For a session that checkpoints its solver state instead of journaling
+  // each tell: writes a checkpoint now if tells came since the last one
+  // (clean shutdown). No-op otherwise.
+  void FlushCheckpoint() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Tells applied (journal records after the header).
   int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -233,6 +248,15 @@ class Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const AnsweredTell* FindAnswered(uint64_t trial_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The solver can save its state and the session is in checkpoint mode:
+  // tells are not journaled, checkpoints are.
+  bool CheckpointsOnlyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After an applied tell: journals it and/or writes a checkpoint, as the
+  // durability settings say.
+  void PersistLocked(const v1::TellRequest& request, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands the session's current state to the journal as a checkpoint.
+  void WriteCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
   template <typename Response>
   absl::Status WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
@@ -272,6 +296,8 @@ class Session {
   int64_t history_iterations_ ABSL_GUARDED_BY(mu_) = 0;
   // Applied tells; the journal's sequence number of the last one.
   int64_t tells_ ABSL_GUARDED_BY(mu_) = 0;
+  // tells_ when the last checkpoint was taken (or restored).
+  int64_t checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
   // Last tell or ask (TTL).
   absl::Time last_active_ ABSL_GUARDED_BY(mu_);

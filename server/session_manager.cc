@@ -198,6 +198,7 @@ void SessionManager::Unreserve(const std::string& id) {
 absl::Status SessionManager::Register(
     const std::shared_ptr<Session>& session,
     const v1::CreateSessionRequest& header,
+    const v1::SessionCheckpoint* checkpoint,
     const std::vector<const v1::SnapshotTell*>& tells) {
   if (store_ != nullptr) {
     // The header holds every resolved setting, so that a restart with other
@@ -212,13 +213,14 @@ absl::Status SessionManager::Register(
     create->set_ttl_seconds(absl::ToDoubleSeconds(session->settings().ttl));
     create->set_lease_seconds(absl::ToDoubleSeconds(session->settings().lease));
     TimeToProto(session->settings().create_time, record.mutable_create_time());
+    if (checkpoint != nullptr) *record.mutable_checkpoint() = *checkpoint;
     std::string records = FrameRecord(record.SerializeAsString());
     for (const v1::SnapshotTell* tell : tells) {
       records += FrameRecord(tell->SerializeAsString());
     }
     OPTD_ASSIGN_OR_RETURN(
         std::shared_ptr<SessionJournal> journal,
-        store_->Create(session->id(), records, tells.size(),
+        store_->Create(session->id(), records, session->tells(),
                        session->settings().checkpoint_interval));
     session->AttachJournal(std::move(journal));
   }
@@ -247,7 +249,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
   absl::StatusOr<std::shared_ptr<Session>> session =
       Build(named, absl::Now(), /*for_recovery=*/false);
   absl::Status status = session.status();
-  if (status.ok()) status = Register(*session, named, {});
+  if (status.ok()) status = Register(*session, named, nullptr, {});
   if (!status.ok()) {
     Unreserve(id);
     return status;
@@ -279,6 +281,13 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
                                        : absl::Now(),
             /*for_recovery=*/false);
   absl::Status status = session.status();
+  if (status.ok() && snapshot.has_checkpoint()) {
+    status = (*session)->RestoreCheckpoint(snapshot.checkpoint());
+    if (!status.ok()) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "snapshot.checkpoint does not fit the session: ", status.message()));
+    }
+  }
   std::vector<const v1::SnapshotTell*> tells;
   for (int i = 0; status.ok() && i < snapshot.tells_size(); ++i) {
     status = (*session)->Replay(snapshot.tells(i));
@@ -290,7 +299,12 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
     }
     tells.push_back(&snapshot.tells(i));
   }
-  if (status.ok()) status = Register(*session, named, tells);
+  if (status.ok()) {
+    status = Register(*session, named,
+                      snapshot.has_checkpoint() ? &snapshot.checkpoint()
+                                                : nullptr,
+                      tells);
+  }
   if (!status.ok()) {
     Unreserve(id);
     return status;
@@ -350,6 +364,9 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
                                 Build(header.create(),
                                       TimeFromProto(header.create_time()),
                                       /*for_recovery=*/true));
+          if (header.has_checkpoint()) {
+            return session->RestoreCheckpoint(header.checkpoint());
+          }
           return absl::OkStatus();
         },
         [&](int64_t, const v1::SnapshotTell& tell) {
@@ -364,7 +381,7 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
             id, read->torn_tail_bytes, path);
       }
       absl::StatusOr<std::shared_ptr<SessionJournal>> journal =
-          store_->Reopen(id, read->valid_bytes, read->tells,
+          store_->Reopen(id, read->valid_bytes, session->tells(),
                          session->settings().checkpoint_interval);
       status = journal.status();
       if (status.ok()) session->AttachJournal(*std::move(journal));
@@ -378,6 +395,7 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       continue;
     }
     counts.tells += read->tells;
+    if (read->header.has_checkpoint()) ++counts.checkpoints;
     ++counts.loaded;
     sessions_.emplace(id, std::move(session));
   }
@@ -446,6 +464,15 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
   }
   spdlog::info("session \"{}\" deleted", std::string(session_id));
   return absl::OkStatus();
+}
+
+void SessionManager::FlushCheckpoints() {
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [id, session] : sessions_) sessions.push_back(session);
+  }
+  for (const auto& session : sessions) session->FlushCheckpoint();
 }
 
 int64_t SessionManager::ExpireIdle(absl::Time now) {

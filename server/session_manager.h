@@ -81,7 +81,9 @@ class SessionManager {
   struct RecoveryCounts {
     int64_t loaded = 0;
     int64_t damaged = 0;
+    // Tells replayed, and sessions restored from a checkpoint first.
     int64_t tells = 0;
+    int64_t checkpoints = 0;
   };
   absl::StatusOr<RecoveryCounts> Recover() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -119,6 +121,12 @@ class SessionManager {
   // GetSession: the session, or a DAMAGED entry with its damage.
   absl::Status Get(const v1::GetSessionRequest& request,
                    v1::Session* out) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::FlushCheckpoints()
+  //
+  // Sessions that checkpoint instead of journaling tells write a checkpoint
+  // of where they are (clean shutdown, before the store syncs).
+  void FlushCheckpoints() ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::ExpireIdle()
   //
@@ -169,8 +177,10 @@ class SessionManager {
   void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Journals (with a store) and registers a built session under a reserved
   // id: `header` is its creation request, `tells` what it replayed.
+  // `checkpoint` (may be null) the state it was restored from.
   absl::Status Register(const std::shared_ptr<Session>& session,
                         const v1::CreateSessionRequest& header,
+                        const v1::SessionCheckpoint* checkpoint,
                         const std::vector<const v1::SnapshotTell*>& tells)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status DamagedError(absl::string_view id, const std::string& damage)

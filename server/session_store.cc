@@ -53,10 +53,31 @@ uint64_t SessionJournal::Append(std::string record) {
     seq = ++appended_;
     if (closed_) return seq;
     pending_.append(record);
+    bytes_since_checkpoint_ += record.size();
     if (!scheduled_) schedule = scheduled_ = true;
   }
   if (schedule) store_->Schedule(shared_from_this());
   return seq;
+}
+
+void SessionJournal::Checkpoint(std::string checkpoint, uint64_t tells) {
+  bool schedule = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    // Records still pending are older than the checkpoint, which holds them.
+    pending_.clear();
+    pending_checkpoint_ = std::move(checkpoint);
+    appended_ = std::max(appended_, tells);
+    bytes_since_checkpoint_ = 0;
+    if (!scheduled_) schedule = scheduled_ = true;
+  }
+  if (schedule) store_->Schedule(shared_from_this());
+}
+
+uint64_t SessionJournal::bytes_since_checkpoint() const {
+  absl::MutexLock lock(&mu_);
+  return bytes_since_checkpoint_;
 }
 
 bool SessionJournal::SyncDue() const {
@@ -112,6 +133,7 @@ absl::Status SessionJournal::health() const {
 
 void SessionJournal::Commit() {
   std::string bytes;
+  std::optional<std::string> checkpoint;
   uint64_t target;
   bool sync;
   {
@@ -121,14 +143,40 @@ void SessionJournal::Commit() {
       return;
     }
     bytes.swap(pending_);
+    checkpoint.swap(pending_checkpoint_);
     target = appended_;
     written_ = target;
     sync = SyncDue();
     force_sync_ = false;
   }
   absl::Status status;
-  if (!bytes.empty()) status = file_.Append(bytes);
-  if (status.ok() && sync) status = file_.Sync();
+  const bool checkpointing = checkpoint.has_value();
+  if (checkpointing) {
+    // The new file is written aside, synced and renamed over the old one
+    // (JournalFile::Create): a crash leaves one or the other, whole.
+    absl::StatusOr<v1::SessionSnapshot> header = ReadJournalHeader(path_);
+    status = header.status();
+    if (status.ok() && !header->mutable_checkpoint()->ParseFromString(
+                           *checkpoint)) {
+      status = absl::InternalError("a checkpoint does not parse");
+    }
+    if (status.ok()) {
+      header->clear_tells();
+      checkpoint.reset();
+      absl::StatusOr<JournalFile> file =
+          JournalFile::Create(path_, FrameRecord(header->SerializeAsString()));
+      status = file.status();
+      if (status.ok()) file_ = *std::move(file);
+    }
+  }
+  if (status.ok() && !bytes.empty()) status = file_.Append(bytes);
+  // A checkpoint is durable once renamed (Create synced it); what follows it
+  // is synced as usual, and with it when the checkpoint is due.
+  if (checkpointing && !bytes.empty()) sync = true;
+  if (status.ok() && sync && !(checkpointing && bytes.empty())) {
+    status = file_.Sync();
+  }
+  if (checkpointing) sync = true;
   std::vector<std::pair<uint64_t, DoneCallback>> ready;
   bool again = false;
   {
@@ -154,7 +202,8 @@ void SessionJournal::Commit() {
       waiters_.erase(split, waiters_.end());
     }
     again = health_.ok() && !closed_ &&
-            (!pending_.empty() || (force_sync_ && durable_ < appended_));
+            (!pending_.empty() || pending_checkpoint_.has_value() ||
+             (force_sync_ && durable_ < appended_));
     scheduled_ = again;
   }
   const absl::Status result = status.ok() ? absl::OkStatus() : health();

@@ -32,6 +32,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -59,6 +60,18 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   // (1 for the first tell). REQUIRES: the caller serializes appends (the
   // session's lock), so records land in the order tells were applied.
   uint64_t Append(std::string record) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionJournal::Checkpoint()
+  //
+  // Replaces the journal on disk, atomically, by its header carrying
+  // `checkpoint` (a serialized v1::SessionCheckpoint of the session after
+  // `tells` tells): the records before it are no longer needed and go.
+  // Records appended later follow it. `tells` becomes durable once the new
+  // file is in place. REQUIRES: serialized with Append (the session's lock).
+  void Checkpoint(std::string checkpoint, uint64_t tells)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Bytes of tell records appended since the last checkpoint (or creation).
+  uint64_t bytes_since_checkpoint() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionJournal::WhenDurable()
   //
@@ -101,6 +114,9 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
 
   mutable absl::Mutex mu_;
   std::string pending_ ABSL_GUARDED_BY(mu_);
+  // A checkpoint to write before pending_ (Checkpoint()).
+  std::optional<std::string> pending_checkpoint_ ABSL_GUARDED_BY(mu_);
+  uint64_t bytes_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t appended_ ABSL_GUARDED_BY(mu_);
   uint64_t written_ ABSL_GUARDED_BY(mu_);
   uint64_t durable_ ABSL_GUARDED_BY(mu_);

@@ -1,6 +1,7 @@
 #include "solvers/adam.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -12,6 +13,7 @@ namespace optd {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr char kMaxStepsMessage[] = "STOP: MAXIMUM NUMBER OF STEPS REACHED";
 
 absl::Status OutOfRange(const char* prefix, absl::string_view field,
                         double value, absl::string_view range) {
@@ -131,8 +133,7 @@ absl::Status Adam::Tell(const TrialResult& result) {
   }
   OPTD_RETURN_IF_ERROR(vectors_->Step(scalars));
   if (options_.max_steps > 0 && step_ >= options_.max_steps) {
-    Finish(TerminationReason::kMaxSteps,
-           "STOP: MAXIMUM NUMBER OF STEPS REACHED");
+    Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
   }
   return absl::OkStatus();
 }
@@ -150,6 +151,93 @@ void Adam::Finish(TerminationReason reason, std::string message) {
   summary_.gradient_max_norm = gradient_max_norm_;
   summary_.iterations = step_;
   summary_.evaluations = evaluations_;
+}
+
+namespace {
+
+// SaveState's layout: this tag, then the counters and scalars below as
+// little-endian 8-byte words, then the vectors (AdamVectors::SaveState).
+constexpr absl::string_view kStateTag = "optd.adam.v1";
+constexpr int kStateWords = 8;
+
+}  // namespace
+
+int64_t Adam::StateBytes() const {
+  return static_cast<int64_t>(kStateTag.size()) + 8 * kStateWords +
+         vectors_->StateBytes();
+}
+
+absl::Status Adam::SaveState(std::string* out) const {
+  out->clear();
+  out->reserve(static_cast<size_t>(StateBytes()));
+  out->append(kStateTag.data(), kStateTag.size());
+  auto word = [out](auto value) {
+    uint64_t bits;
+    static_assert(sizeof(value) == sizeof(bits));
+    std::memcpy(&bits, &value, sizeof(bits));
+    out->append(reinterpret_cast<const char*>(&bits), sizeof(bits));
+  };
+  word(step_);
+  word(evaluations_);
+  word(summary_.failed_evaluations);
+  word(last_value_);
+  word(best_value_);
+  word(gradient_max_norm_);
+  word(last_lr_);
+  // 0 while running, else the TerminationReason it finished with.
+  word(finished_ ? static_cast<int64_t>(summary_.reason) : int64_t{0});
+  vectors_->SaveState(out);
+  return absl::OkStatus();
+}
+
+absl::Status Adam::RestoreState(std::string_view state) {
+  if (finished_ || evaluations_ > 0) {
+    return absl::FailedPreconditionError(
+        "RestoreState needs a solver that was told nothing yet");
+  }
+  const size_t head = kStateTag.size() + 8 * kStateWords;
+  if (state.size() < head ||
+      absl::string_view(state.data(), kStateTag.size()) != kStateTag) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state is not an ", kStateTag, " state"));
+  }
+  size_t offset = kStateTag.size();
+  auto word = [&](auto* value) {
+    std::memcpy(value, state.data() + offset, sizeof(*value));
+    offset += 8;
+  };
+  int64_t step, evaluations, failed;
+  double last_value, best_value, gradient_max_norm, last_lr;
+  int64_t reason;
+  word(&step);
+  word(&evaluations);
+  word(&failed);
+  word(&last_value);
+  word(&best_value);
+  word(&gradient_max_norm);
+  word(&last_lr);
+  word(&reason);
+  if (reason != 0 &&
+      reason != static_cast<int64_t>(TerminationReason::kMaxSteps) &&
+      reason != static_cast<int64_t>(TerminationReason::kStoppedByClient)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state ends with reason ", reason,
+                     ", which Adam never finishes with"));
+  }
+  OPTD_RETURN_IF_ERROR(vectors_->LoadState(state.substr(head)));
+  step_ = step;
+  evaluations_ = evaluations;
+  summary_.failed_evaluations = failed;
+  last_value_ = last_value;
+  best_value_ = best_value;
+  gradient_max_norm_ = gradient_max_norm;
+  last_lr_ = last_lr;
+  if (reason == static_cast<int64_t>(TerminationReason::kMaxSteps)) {
+    Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
+  } else if (reason != 0) {
+    Stop();
+  }
+  return absl::OkStatus();
 }
 
 Progress Adam::progress() const {

@@ -75,6 +75,10 @@ class Adam : public Solver {
   absl::Status Tell(const TrialResult& result) override;
   void Stop() override;
   Progress progress() const override;
+  // The step counter, the scalars and x, m, v (max v) in the state type.
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  int64_t StateBytes() const override;
   const Summary& summary() const override { return summary_; }
   std::string OptionsReport() const override;
 

@@ -18,6 +18,7 @@ using ::optd::testing::LoadTorchRun;
 using ::optd::testing::RunNames;
 using ::optd::testing::StatusIs;
 using ::optd::testing::TorchRun;
+using ::testing::HasSubstr;
 using ::optd::testing::TorchRunPath;
 using ::optd::testing::UlpDistance;
 using ::testing::HasSubstr;
@@ -131,6 +132,93 @@ TEST(Adam, ClippedStepsAreBitwiseIdenticalForOneToFourShards) {
         0, std::memcmp(finals[k].data(), finals[0].data(), sizeof(double) * n))
         << k + 1 << " shards";
   }
+}
+
+// A state saved mid-run and restored into a fresh solver (with another
+// number of slices, float32 and float64, amsgrad on and off) continues bit
+// for bit: what a server checkpoint of a large session relies on.
+TEST(Adam, SavedStateContinuesBitwiseOnAnyNumberOfSlices) {
+  const int64_t n = kReductionBlock + 77;  // two blocks
+  std::vector<double> x0(n);
+  for (int64_t i = 0; i < n; ++i) x0[i] = std::cos(0.03 * i);
+  auto gradient = [n](const std::vector<double>& x, int t) {
+    std::vector<double> g(n);
+    for (int64_t i = 0; i < n; ++i) g[i] = x[i] * (1 + 0.01 * (i % 5)) - 1e-2 * t;
+    return g;
+  };
+  for (ScalarType dtype : {ScalarType::kFloat64, ScalarType::kFloat32}) {
+    for (bool amsgrad : {false, true}) {
+      AdamOptions options = AdamOptions::AdamW();
+      options.dtype = dtype;
+      options.hyper.amsgrad = amsgrad;
+      options.max_grad_norm = 1.0;
+      options.max_steps = 30;
+      auto reference =
+          Adam::Create(options, ConstVectorView::Float64(x0.data(), n), 1);
+      ASSERT_OK(reference);
+      std::string state;
+      for (int t = 1; t <= 30; ++t) {
+        if (t == 13) {
+          ASSERT_OK((*reference)->SaveState(&state));
+          EXPECT_EQ(static_cast<int64_t>(state.size()),
+                    (*reference)->StateBytes());
+        }
+        ASSERT_OK(TellGradient(**reference, gradient(ReadPoint(**reference), t),
+                               0.5 * t));
+      }
+      ASSERT_TRUE((*reference)->finished());
+      for (int shards = 1; shards <= 3; ++shards) {
+        auto restored =
+            Adam::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+        ASSERT_OK(restored);
+        ASSERT_OK((*restored)->RestoreState(state));
+        EXPECT_EQ((*restored)->step(), 12);
+        EXPECT_EQ((*restored)->progress().best_value, 0.5);
+        for (int t = 13; t <= 30; ++t) {
+          ASSERT_OK(TellGradient(**restored,
+                                 gradient(ReadPoint(**restored), t), 0.5 * t));
+        }
+        ASSERT_TRUE((*restored)->finished());
+        const std::vector<double> a = ReadPoint(**reference);
+        const std::vector<double> b = ReadPoint(**restored);
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), sizeof(double) * n))
+            << shards << " shards, amsgrad " << amsgrad;
+        EXPECT_EQ((*restored)->summary().BriefReport(),
+                  (*reference)->summary().BriefReport());
+      }
+      // A finished solver's state restores finished.
+      ASSERT_OK((*reference)->SaveState(&state));
+      auto finished =
+          Adam::Create(options, ConstVectorView::Float64(x0.data(), n), 2);
+      ASSERT_OK(finished);
+      ASSERT_OK((*finished)->RestoreState(state));
+      EXPECT_TRUE((*finished)->finished());
+      EXPECT_EQ((*finished)->summary().reason, TerminationReason::kMaxSteps);
+    }
+  }
+}
+
+TEST(Adam, RestoreStateRefusesStateThatDoesNotFit) {
+  std::vector<double> x0 = {1.0, 2.0, 3.0};
+  AdamOptions options;
+  auto a = Adam::Create(options, ConstVectorView::Float64(x0.data(), 3));
+  ASSERT_OK(a);
+  std::string state;
+  ASSERT_OK((*a)->SaveState(&state));
+  options.hyper.amsgrad = true;  // one more vector expected
+  auto b = Adam::Create(options, ConstVectorView::Float64(x0.data(), 3));
+  ASSERT_OK(b);
+  EXPECT_THAT((*b)->RestoreState(state),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Adam state has 72 bytes; this session "
+                                 "needs 96")));
+  EXPECT_THAT((*b)->RestoreState("garbage"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not an optd.adam.v1 state")));
+  ASSERT_OK(TellGradient(**a, {1.0, 1.0, 1.0}));
+  EXPECT_THAT((*a)->RestoreState(state),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("told nothing yet")));
 }
 
 TEST(Adam, ClippingScalesTheGradientLikeClipGradNorm) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -110,6 +111,62 @@ absl::Status LocalAdamVectors<T>::ReadPoint(
   if (auto s = layout_.CheckDimension(full.size(), "output"); !s.ok()) return s;
   for (const AdamSlice<T>& s : slices_)
     full.CopyFrom(s.range.begin, s.range.size(), s.x.data());
+  return absl::OkStatus();
+}
+
+template <typename T>
+template <typename Slice, typename Visit>
+void LocalAdamVectors<T>::ForEachStateVector(Slice& slice, bool amsgrad,
+                                             Visit visit) {
+  visit(slice.x);
+  visit(slice.m);
+  visit(slice.v);
+  if (amsgrad) visit(slice.v_max);
+}
+
+template <typename T>
+int64_t LocalAdamVectors<T>::StateBytes() const {
+  return layout_.dimension() * (amsgrad_ ? 4 : 3) *
+         static_cast<int64_t>(sizeof(T));
+}
+
+// Vector by vector (x of every slice, then m of every slice, ...), so that
+// the bytes are the global vectors whatever the slicing.
+template <typename T>
+void LocalAdamVectors<T>::SaveState(std::string* out) const {
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
+    for (const AdamSlice<T>& slice : slices_) {
+      int index = 0;
+      ForEachStateVector(slice, amsgrad_, [&](const std::vector<T>& v) {
+        if (index++ == which) {
+          out->append(reinterpret_cast<const char*>(v.data()),
+                      v.size() * sizeof(T));
+        }
+      });
+    }
+  }
+}
+
+template <typename T>
+absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
+  if (static_cast<int64_t>(in.size()) != StateBytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Adam state has ", in.size(), " bytes; this session needs ",
+        StateBytes()));
+  }
+  size_t offset = 0;
+  for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
+    for (AdamSlice<T>& slice : slices_) {
+      int index = 0;
+      ForEachStateVector(slice, amsgrad_, [&](std::vector<T>& v) {
+        if (index++ == which) {
+          std::memcpy(v.data(), in.data() + offset, v.size() * sizeof(T));
+          offset += v.size() * sizeof(T);
+        }
+      });
+    }
+  }
   return absl::OkStatus();
 }
 

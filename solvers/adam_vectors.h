@@ -13,6 +13,8 @@
 #define OPTD_SOLVERS_ADAM_VECTORS_H_
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -42,6 +44,12 @@ class AdamVectors {
   // One update with these scalars on every slice.
   virtual absl::Status Step(const AdamStepScalars& scalars) = 0;
   virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
+  // Appends x, m, v (and max v with amsgrad), each in global order, in the
+  // state type's native bytes; LoadState reads them back (INVALID_ARGUMENT
+  // for a wrong size, state unchanged). Independent of the slicing.
+  virtual void SaveState(std::string* out) const = 0;
+  virtual absl::Status LoadState(std::string_view in) = 0;
+  virtual int64_t StateBytes() const = 0;
 };
 
 // The state of one contiguous range.
@@ -63,8 +71,15 @@ class LocalAdamVectors : public AdamVectors {
   absl::StatusOr<double> GradientSquaredNorm() override;
   absl::Status Step(const AdamStepScalars& scalars) override;
   absl::Status ReadPoint(const MutableVectorView& full) const override;
+  void SaveState(std::string* out) const override;
+  absl::Status LoadState(std::string_view in) override;
+  int64_t StateBytes() const override;
 
  private:
+  // The vectors SaveState writes, in order.
+  template <typename Slice, typename Visit>
+  static void ForEachStateVector(Slice& slice, bool amsgrad, Visit visit);
+
   ShardLayout layout_;
   bool amsgrad_;
   std::vector<AdamSlice<T>> slices_;

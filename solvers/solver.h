@@ -158,6 +158,28 @@ class Solver {
   virtual void Stop() = 0;
 
   virtual Progress progress() const = 0;
+
+  // Solver::SaveState(), Solver::RestoreState()
+  //
+  // The solver's whole state as bytes, and back into a solver created with
+  // the same options and dimension (with any number of slices): the restored
+  // solver continues bit for bit as the saved one would have. Servers use it
+  // to checkpoint large sessions instead of replaying every tell. Solvers
+  // whose state is cheaper to rebuild by replaying their tells return
+  // UNIMPLEMENTED (the default). RestoreState: INVALID_ARGUMENT for bytes that
+  // do not fit this solver, which is then unchanged. RestoreState REQUIRES a
+  // solver that has not been told anything yet.
+  virtual absl::Status SaveState(std::string* out) const {
+    return absl::UnimplementedError(
+        "this solver is restored by replaying its tells");
+  }
+  virtual absl::Status RestoreState(std::string_view state) {
+    return absl::UnimplementedError(
+        "this solver is restored by replaying its tells");
+  }
+  // Bytes SaveState writes (0 when it is unimplemented).
+  virtual int64_t StateBytes() const { return 0; }
+
   // REQUIRES: finished().
   virtual const Summary& summary() const = 0;
   // One line per resolved option, for Summary::FullReport.

@@ -305,5 +305,66 @@ class OptimizeStreamTest(ServerTestCase):
             self.assertEqual(summary.evaluations, 44)
 
 
+class DurabilityTest(ServerTestCase):
+    """Export/import, worker leases, and what GetSession says of durability."""
+
+    def test_export_then_import_continues_bitwise(self):
+        with self.client.create_session(X0, "lbfgs") as session:
+            for _ in range(6):
+                trial = session.ask()
+                session.tell(trial.trial_id, *rosen(trial.x))
+            info = session.info()
+            self.assertEqual(info.tells, 6)
+            self.assertEqual(info.durable_step, 6)
+            snapshot = self.client.export_session(session.session_id)
+            self.assertEqual(snapshot.format_version, 1)
+            self.assertEqual(len(snapshot.tells), 6)
+            with self.client.import_session(snapshot.SerializeToString(),
+                                            session_id="imported",
+                                            keep=False) as copy:
+                for _ in range(4):
+                    a, b = session.ask(), copy.ask()
+                    self.assertEqual(a.trial_id, b.trial_id)
+                    self.assertEqual(a.x.tobytes(), b.x.tobytes())
+                    session.tell(a.trial_id, *rosen(a.x))
+                    copy.tell(b.trial_id, *rosen(b.x))
+
+    def test_import_refuses_an_unknown_version(self):
+        with self.client.create_session(X0, "lbfgs") as session:
+            snapshot = self.client.export_session(session.session_id)
+        snapshot.format_version = 7
+        with self.assertRaises(optd.InvalidArgument) as caught:
+            self.client.import_session(snapshot, session_id="v7")
+        self.assertIn("snapshot.format_version is 7", caught.exception.message)
+
+    def test_a_leased_trial_is_withheld_from_other_workers(self):
+        with self.client.create_session(X0, "lbfgs", lease=30) as session:
+            mine = session.ask(worker_id="a")
+            self.assertEqual(mine.trial_id, 1)
+            self.assertIsNone(session.ask(worker_id="b"))
+            self.assertGreater(session.retry_after, 29)
+            info = session.info()
+            self.assertEqual([(t, w) for t, w, _ in info.leases], [(1, "a")])
+            session.tell(mine.trial_id, *rosen(mine.x))
+            self.assertEqual(session.ask(worker_id="b").trial_id, 2)
+
+    def test_checkpoint_interval_is_reported(self):
+        with self.client.create_session(X0, "lbfgs", checkpoint_interval=10,
+                                        ttl=3600) as session:
+            info = session.info()
+            self.assertEqual(info.proto.durability.checkpoint_interval, 10)
+            self.assertEqual(info.proto.ttl_seconds, 3600)
+
+
+class InMemoryServerTest(ServerTestCase):
+    server_flags = ("--data_dir=",)
+
+    def test_export_needs_a_data_dir(self):
+        with self.client.create_session(X0, "lbfgs") as session:
+            with self.assertRaises(optd.FailedPrecondition) as caught:
+                self.client.export_session(session.session_id)
+            self.assertIn("--data_dir", caught.exception.message)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -130,7 +130,10 @@ class Client:
                         options: Optional[Mapping[str, Any]],
                         session_id: Optional[str],
                         labels: Optional[Mapping[str, str]],
-                        encoding: EncodingLike, shards: int
+                        encoding: EncodingLike, shards: int,
+                        ttl: Optional[float] = None,
+                        lease: Optional[float] = None,
+                        checkpoint_interval: Optional[int] = None
                         ) -> Tuple[pb.CreateSessionRequest, VectorEncoding]:
         field, message = solver_options(solver, options)
         if encoding is None:
@@ -141,7 +144,10 @@ class Client:
             resolved = resolve_encoding(encoding)
         request = pb.CreateSessionRequest(
             session_id=session_id or "", labels=dict(labels or {}),
-            vector_encoding=resolved, shards=shards)
+            vector_encoding=resolved, shards=shards,
+            ttl_seconds=ttl or 0.0, lease_seconds=lease or 0.0)
+        if checkpoint_interval is not None:
+            request.durability.checkpoint_interval = checkpoint_interval
         getattr(request, field).CopyFrom(message)
         # x0 travels in the session's precision: float32 state is rounded
         # from float32 input exactly as torch holds it.
@@ -155,7 +161,9 @@ class Client:
                        session_id: Optional[str] = None,
                        labels: Optional[Mapping[str, str]] = None,
                        encoding: EncodingLike = None, shards: int = 0,
-                       keep: bool = False) -> Session:
+                       keep: bool = False, ttl: Optional[float] = None,
+                       lease: Optional[float] = None,
+                       checkpoint_interval: Optional[int] = None) -> Session:
         """Opens a session (``CreateSession``) and returns its handle, with
         the first trial in ``session.pending``.
 
@@ -173,6 +181,13 @@ class Client:
           shards: replicas to split the state over (0 or 1 on one server).
           keep: keep the session when the handle is closed or its ``with``
             block ends (default: delete it).
+          ttl: seconds of idleness after which the server deletes the
+            session (default: the server's --session_ttl_seconds).
+          lease: seconds an ``ask(worker_id=...)`` leases a trial (default:
+            the server's --lease_seconds).
+          checkpoint_interval: 0 makes every tell durable before its answer;
+            N > 0 syncs every N tells (default: 0 up to the server's
+            --durable_tell_max_dimension, larger sessions checkpoint).
 
         Raises:
           InvalidArgument: bad options or x0 (the message names the field).
@@ -180,7 +195,8 @@ class Client:
           ResourceExhausted: --max_sessions or --max_dimension reached.
         """
         request, resolved = self._create_request(
-            x0, solver, options, session_id, labels, encoding, shards)
+            x0, solver, options, session_id, labels, encoding, shards, ttl,
+            lease, checkpoint_interval)
         response = self._unary("CreateSession", request)
         session = Session(self, response.session_id, _dimension(request),
                           resolved, response.trials, keep=keep)
@@ -251,6 +267,26 @@ class Client:
             if not response.next_page_token:
                 return
             request.page_token = response.next_page_token
+
+    def export_session(self, session_id: str) -> pb.SessionSnapshot:
+        """``ExportSession``: the session as a versioned
+        ``optd.v1.SessionSnapshot`` (creation request and every tell); save
+        it with ``snapshot.SerializeToString()``. FailedPrecondition from a
+        server without --data_dir."""
+        return self._unary("ExportSession",
+                           pb.ExportSessionRequest(session_id=session_id))
+
+    def import_session(self, snapshot: Any, session_id: Optional[str] = None,
+                       keep: bool = True) -> Session:
+        """``ImportSession``: recreates an exported session (a
+        ``SessionSnapshot`` or its serialized bytes) under ``session_id``
+        (default: the snapshot's) and returns a handle whose pending trial is
+        bitwise the exported session's."""
+        if isinstance(snapshot, (bytes, bytearray, memoryview)):
+            snapshot = pb.SessionSnapshot.FromString(bytes(snapshot))
+        response = self._unary("ImportSession", pb.ImportSessionRequest(
+            snapshot=snapshot, session_id=session_id or ""))
+        return self.session(response.session_id, keep=keep)
 
     def delete_session(self, session_id: str) -> None:
         """``DeleteSession``: ends the session if running and frees it.

@@ -55,6 +55,8 @@ class SessionState(enum.IntEnum):
     LIMIT_REACHED = pb.SESSION_STATE_LIMIT_REACHED
     FAILED = pb.SESSION_STATE_FAILED
     STOPPED = pb.SESSION_STATE_STOPPED
+    # The stored session could not be recovered; SessionInfo.damage says why.
+    DAMAGED = pb.SESSION_STATE_DAMAGED
 
     @property
     def finished(self) -> bool:
@@ -188,6 +190,13 @@ class SessionInfo:
     summary: Optional[Summary]      # once the session has ended
     options: Dict[str, Any]         # resolved solver options
     vector_encoding: VectorEncoding
+    # Tells applied, and how many of them are durable (0 in memory).
+    tells: int = 0
+    durable_step: int = 0
+    # DAMAGED only: what is wrong with the stored session.
+    damage: str = ""
+    # Outstanding trials leased to workers: (trial_id, worker_id, expiry).
+    leases: List[Any] = dataclasses.field(default_factory=list)
     proto: Any = dataclasses.field(repr=False, compare=False, default=None)
 
     @classmethod
@@ -211,4 +220,8 @@ class SessionInfo:
             if session.HasField("summary") else None,
             options=options_to_dict(getattr(session, which)) if which else {},
             vector_encoding=_enum(VectorEncoding, session.vector_encoding),
+            tells=session.tells, durable_step=session.durable_step,
+            damage=session.damage,
+            leases=[(lease.trial_id, lease.worker_id, _time(lease.expire_time))
+                    for lease in session.leases],
             proto=session)

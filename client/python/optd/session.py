@@ -144,6 +144,8 @@ class Session:
         self.dtype = dtype_of(encoding)
         self.keep = keep
         self.state = SessionState.RUNNING
+        # Seconds until another worker's lease expires (ask with worker_id).
+        self.retry_after = 0.0
         self._summary: Optional[Summary] = None
         self._stream = stream
         self.pending: List[Trial] = [Trial(t, self.tell) for t in trials]
@@ -178,16 +180,23 @@ class Session:
 
     # -- ask / tell ----------------------------------------------------------
 
-    def ask(self) -> Optional[Trial]:
+    def ask(self, worker_id: Optional[str] = None) -> Optional[Trial]:
         """The outstanding trial (``Ask``; idempotent), or None once the
-        session has ended (then :attr:`summary` is set)."""
-        trials = self.ask_all()
+        session has ended (then :attr:`summary` is set) — or, with
+        ``worker_id``, while another worker holds the trial's lease (then
+        :attr:`retry_after` says how many seconds until it expires)."""
+        trials = self.ask_all(worker_id)
         return trials[0] if trials else None
 
-    def ask_all(self) -> List[Trial]:
-        """Every outstanding trial (``Ask``)."""
+    def ask_all(self, worker_id: Optional[str] = None) -> List[Trial]:
+        """Every outstanding trial (``Ask``). With ``worker_id`` the
+        trials are leased to that worker for the session's lease_seconds
+        (asking again renews the lease) and trials leased to other workers
+        are withheld."""
         response = self.client._unary(
-            "Ask", pb.AskRequest(session_id=self.session_id))
+            "Ask", pb.AskRequest(session_id=self.session_id,
+                                 worker_id=worker_id or ""))
+        self.retry_after = response.retry_after_seconds
         return self._absorb(response, self.tell).trials
 
     def _tell_request(self, trial_id: int, value: Optional[float],

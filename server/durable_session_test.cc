@@ -1,0 +1,581 @@
+// SessionManager with a SessionStore: sessions survive a "restart" (a new
+// store and manager on the same directory) bit for bit, retries stay
+// exactly-once across it, damaged journals are reported and the rest load,
+// export/import reproduce a session, leases and TTL behave as documented.
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/journal.h"
+#include "server/session_manager.h"
+#include "server/session_store.h"
+#include "server/testing/rosenbrock.h"
+#include "solvers/testing/status_matchers.h"
+
+namespace optd::server {
+namespace {
+
+using ::optd::server::testing::Rosenbrock;
+using ::optd::server::testing::ToDoubles;
+using ::optd::server::testing::Values;
+using ::optd::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+// Bits of a vector, for bitwise comparisons.
+std::vector<uint64_t> Bits(const std::vector<double>& x) {
+  std::vector<uint64_t> bits(x.size());
+  std::memcpy(bits.data(), x.data(), x.size() * sizeof(double));
+  return bits;
+}
+
+class DurableSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/durable_test_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()
+                            ->current_test_info()
+                            ->name());
+    std::filesystem::remove_all(dir_);
+    Restart();
+  }
+  void TearDown() override {
+    manager_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Drops the manager and store (syncing nothing more) and opens new ones on
+  // the same directory, as a restarted optd does.
+  SessionManager::RecoveryCounts Restart(SessionDefaults defaults = {}) {
+    manager_.reset();
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<SessionStore>> store =
+        SessionStore::Open({.data_dir = dir_, .commit_threads = 2});
+    EXPECT_OK(store);
+    store_ = *std::move(store);
+    manager_ = std::make_unique<SessionManager>(SessionLimits{}, defaults,
+                                                store_.get());
+    absl::StatusOr<SessionManager::RecoveryCounts> counts = manager_->Recover();
+    EXPECT_OK(counts);
+    return counts.value_or(SessionManager::RecoveryCounts{});
+  }
+
+  static v1::CreateSessionRequest Lbfgs(const std::string& id) {
+    v1::CreateSessionRequest request;
+    request.set_session_id(id);
+    *request.mutable_x0() = Values({-1.2, 1.0, -1.2, 1.0});
+    request.mutable_lbfgs();
+    return request;
+  }
+
+  // The Rosenbrock tell for the outstanding trial of `session`.
+  static v1::TellRequest NextTell(Session& session) {
+    v1::AskResponse ask;
+    EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
+    EXPECT_EQ(ask.trials_size(), 1);
+    std::vector<double> g;
+    const double f = Rosenbrock(ToDoubles(ask.trials(0).x()), &g);
+    v1::TellRequest tell;
+    tell.set_session_id(session.id());
+    tell.set_trial_id(ask.trials(0).trial_id());
+    tell.set_value(f);
+    *tell.mutable_gradient() = Values(g);
+    return tell;
+  }
+
+  // Tells and waits until the answer may leave (durable), as the service does.
+  static absl::Status TellDurably(Session& session,
+                                  const v1::TellRequest& tell,
+                                  v1::TellResponse* answer) {
+    DurableTicket ticket;
+    absl::Status status = session.Tell(tell, answer, &ticket);
+    if (!status.ok()) return status;
+    absl::Notification done;
+    ticket.WhenDurable([&](absl::Status durable) {
+      status = durable;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return status;
+  }
+
+  std::shared_ptr<Session> Find(const std::string& id) {
+    absl::StatusOr<std::shared_ptr<Session>> session = manager_->Find(id);
+    EXPECT_OK(session);
+    return session.value_or(nullptr);
+  }
+
+  // The outstanding trial as (id, bits of x).
+  std::pair<uint64_t, std::vector<uint64_t>> Outstanding(Session& session) {
+    v1::AskResponse ask;
+    EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
+    if (ask.trials_size() == 0) return {0, {}};
+    return {ask.trials(0).trial_id(), Bits(ToDoubles(ask.trials(0).x()))};
+  }
+
+  std::string dir_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+TEST_F(DurableSessionTest, ARestartResumesBitwiseWhereTheSessionWas) {
+  ASSERT_OK(manager_->Create(Lbfgs("rosen")).status());
+  // A reference session in memory, told the same things.
+  SessionManager reference;
+  ASSERT_OK(reference.Create(Lbfgs("rosen")).status());
+  for (int step = 0; step < 25; ++step) {
+    if (step % 5 == 0) {
+      EXPECT_EQ(Restart().loaded, 1);
+    }
+    std::shared_ptr<Session> session = Find("rosen");
+    std::shared_ptr<Session> twin = *reference.Find("rosen");
+    ASSERT_EQ(Outstanding(*session), Outstanding(*twin)) << "step " << step;
+    const v1::TellRequest tell = NextTell(*session);
+    v1::TellResponse answer, twin_answer;
+    ASSERT_OK(TellDurably(*session, tell, &answer));
+    ASSERT_OK(twin->Tell(tell, &twin_answer));
+  }
+  Restart();
+  v1::Session described;
+  ASSERT_OK(Find("rosen")->Describe(true, v1::VECTOR_ENCODING_UNSPECIFIED,
+                                    &described));
+  EXPECT_EQ(described.tells(), 25);
+  EXPECT_EQ(described.durable_step(), 25);
+  v1::Session twin_described;
+  ASSERT_OK((*reference.Find("rosen"))
+                ->Describe(true, v1::VECTOR_ENCODING_UNSPECIFIED,
+                           &twin_described));
+  EXPECT_EQ(described.evaluations(), twin_described.evaluations());
+  EXPECT_EQ(described.iterations(), twin_described.iterations());
+  EXPECT_EQ(Bits(ToDoubles(described.best_x())),
+            Bits(ToDoubles(twin_described.best_x())));
+  // The history keeps its times across the restart.
+  ASSERT_GT(described.history_size(), 0);
+  EXPECT_EQ(described.history(0).time().seconds(),
+            twin_described.history(0).time().seconds());
+}
+
+TEST_F(DurableSessionTest, ARetryAfterARestartIsStillADuplicate) {
+  ASSERT_OK(manager_->Create(Lbfgs("retry")).status());
+  const v1::TellRequest tell = NextTell(*Find("retry"));
+  v1::TellResponse first;
+  ASSERT_OK(TellDurably(*Find("retry"), tell, &first));
+  Restart();
+  v1::TellResponse again;
+  ASSERT_OK(TellDurably(*Find("retry"), tell, &again));
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.trials(0).trial_id(), first.trials(0).trial_id());
+  EXPECT_EQ(Find("retry")->tells(), 1);
+  // A different payload for the answered trial is refused, after a restart
+  // as before it.
+  v1::TellRequest other = tell;
+  other.set_value(tell.value() + 1);
+  v1::TellResponse refused;
+  EXPECT_THAT(Find("retry")->Tell(other, &refused),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("already answered with a different payload")));
+}
+
+TEST_F(DurableSessionTest, DamagedJournalsAreReportedAndTheOthersLoad) {
+  for (const char* id : {"good", "flipped"}) {
+    ASSERT_OK(manager_->Create(Lbfgs(id)).status());
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find(id), NextTell(*Find(id)), &answer));
+  }
+  const auto before = Outstanding(*Find("good"));
+  const std::string path = store_->JournalPath("flipped");
+  manager_.reset();
+  store_.reset();
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-3, std::ios::end);
+    file.put('\x7f');
+  }
+  const SessionManager::RecoveryCounts counts = Restart();
+  EXPECT_EQ(counts.loaded, 1);
+  EXPECT_EQ(counts.damaged, 1);
+  EXPECT_EQ(Outstanding(*Find("good")), before);
+
+  EXPECT_THAT(manager_->Find("flipped"),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("session \"flipped\" is damaged"),
+                             HasSubstr("checksum mismatch (record 1"),
+                             HasSubstr("DeleteSession removes it"))));
+  v1::GetSessionRequest get;
+  get.set_session_id("flipped");
+  v1::Session described;
+  ASSERT_OK(manager_->Get(get, &described));
+  EXPECT_EQ(described.state(), v1::SESSION_STATE_DAMAGED);
+  EXPECT_THAT(described.damage(), HasSubstr(path));
+  v1::ListSessionsResponse listed;
+  ASSERT_OK(manager_->List({}, &listed));
+  ASSERT_EQ(listed.sessions_size(), 2);
+  EXPECT_EQ(listed.sessions(0).state(), v1::SESSION_STATE_DAMAGED);
+  // The id stays taken until the damaged session is deleted.
+  EXPECT_THAT(manager_->Create(Lbfgs("flipped")),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+  ASSERT_OK(manager_->Delete("flipped"));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_OK(manager_->Create(Lbfgs("flipped")).status());
+}
+
+TEST_F(DurableSessionTest, DeleteAndExpiryRemoveTheJournal) {
+  v1::CreateSessionRequest request = Lbfgs("short");
+  request.set_ttl_seconds(60);
+  ASSERT_OK(manager_->Create(request).status());
+  ASSERT_OK(manager_->Create(Lbfgs("deleted")).status());
+  const std::string short_path = store_->JournalPath("short");
+  const std::string deleted_path = store_->JournalPath("deleted");
+  EXPECT_TRUE(std::filesystem::exists(short_path));
+  ASSERT_OK(manager_->Delete("deleted"));
+  EXPECT_FALSE(std::filesystem::exists(deleted_path));
+
+  EXPECT_EQ(manager_->ExpireIdle(absl::Now() + absl::Seconds(59)), 0);
+  // The TTL is part of the journal: it survives a restart with other defaults.
+  Restart({.ttl = absl::Hours(1000)});
+  EXPECT_EQ(manager_->ExpireIdle(absl::Now() + absl::Seconds(61)), 1);
+  EXPECT_THAT(manager_->Find("short"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_FALSE(std::filesystem::exists(short_path));
+  EXPECT_EQ(Restart().loaded, 0);
+}
+
+TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
+  ASSERT_OK(manager_->Create(Lbfgs("origin")).status());
+  for (int i = 0; i < 7; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("origin"), NextTell(*Find("origin")), &answer));
+  }
+  v1::SessionSnapshot snapshot;
+  ASSERT_OK(manager_->Export("origin", &snapshot));
+  EXPECT_EQ(snapshot.format_version(), 1u);
+  EXPECT_EQ(snapshot.tells_size(), 7);
+  EXPECT_EQ(snapshot.create().session_id(), "origin");
+
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = snapshot;
+  import.set_session_id("copy");
+  absl::StatusOr<std::shared_ptr<Session>> copy = manager_->Import(import);
+  ASSERT_OK(copy);
+  EXPECT_EQ((*copy)->tells(), 7);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Outstanding(*Find("origin")), Outstanding(*Find("copy")));
+    const v1::TellRequest tell = NextTell(*Find("origin"));
+    v1::TellResponse a, b;
+    ASSERT_OK(TellDurably(*Find("origin"), tell, &a));
+    ASSERT_OK(TellDurably(*Find("copy"), tell, &b));
+  }
+  Restart();
+  EXPECT_EQ(Outstanding(*Find("origin")), Outstanding(*Find("copy")));
+
+  // Refusals name what is wrong and leave nothing behind.
+  import.set_session_id("bad");
+  import.mutable_snapshot()->set_format_version(2);
+  EXPECT_THAT(manager_->Import(import),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("snapshot.format_version is 2")));
+  import.mutable_snapshot()->set_format_version(1);
+  import.mutable_snapshot()->mutable_tells(3)->mutable_tell()->set_trial_id(99);
+  EXPECT_THAT(manager_->Import(import),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("snapshot.tells[3] (trial 99)"),
+                             HasSubstr("never issued"))));
+  EXPECT_THAT(manager_->Find("bad"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_FALSE(std::filesystem::exists(store_->JournalPath("bad")));
+  import.set_session_id("origin");
+  EXPECT_THAT(manager_->Import(import),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+}
+
+TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
+  v1::CreateSessionRequest request = Lbfgs("batched");
+  request.mutable_durability()->set_checkpoint_interval(4);
+  ASSERT_OK(manager_->Create(request).status());
+  for (int i = 0; i < 6; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("batched"), NextTell(*Find("batched")),
+                          &answer));
+  }
+  // Commits run on their own threads: wait for the first batch.
+  std::shared_ptr<SessionJournal> journal = Find("batched")->journal();
+  for (int i = 0; i < 1000 && journal->durable() < 4; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  v1::Session described;
+  ASSERT_OK(Find("batched")->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED,
+                                      &described));
+  EXPECT_EQ(described.tells(), 6);
+  // A sync covers whatever was written by then: at least the first 4.
+  EXPECT_GE(described.durable_step(), 4);
+  EXPECT_LE(described.durable_step(), 6);
+  EXPECT_EQ(described.durability().checkpoint_interval(), 4);
+  // A clean shutdown syncs the rest.
+  store_->SyncAll();
+  EXPECT_EQ(journal->durable(), 6u);
+  EXPECT_EQ(Restart().tells, 6);
+}
+
+TEST_F(DurableSessionTest, LargeSessionsDefaultToCheckpoints) {
+  Restart({.durable_tell_max_dimension = 3, .checkpoint_interval = 50});
+  ASSERT_OK(manager_->Create(Lbfgs("big")).status());  // n = 4 > 3
+  v1::CreateSessionRequest small = Lbfgs("small");
+  *small.mutable_x0() = Values({1.0, 2.0});
+  ASSERT_OK(manager_->Create(small).status());
+  EXPECT_EQ(Find("big")->settings().checkpoint_interval, 50);
+  EXPECT_EQ(Find("small")->settings().checkpoint_interval, 0);
+  // An explicit durability wins, even 0 for a large session.
+  v1::CreateSessionRequest explicit_request = Lbfgs("big-durable");
+  explicit_request.mutable_durability()->set_checkpoint_interval(0);
+  ASSERT_OK(manager_->Create(explicit_request).status());
+  EXPECT_EQ(Find("big-durable")->settings().checkpoint_interval, 0);
+  v1::CreateSessionRequest bad = Lbfgs("bad");
+  bad.mutable_durability()->set_checkpoint_interval(-1);
+  EXPECT_THAT(manager_->Create(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("durability.checkpoint_interval is -1")));
+  bad.mutable_durability()->set_checkpoint_interval(0);
+  bad.set_ttl_seconds(-5);
+  EXPECT_THAT(manager_->Create(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("ttl_seconds is -5")));
+  bad.set_ttl_seconds(0);
+  bad.set_lease_seconds(1e9);
+  EXPECT_THAT(manager_->Create(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lease_seconds is 1e+09")));
+  EXPECT_FALSE(std::filesystem::exists(store_->JournalPath("bad")));
+}
+
+TEST_F(DurableSessionTest, LeasesHandTheTrialToOneWorkerAtATime) {
+  v1::CreateSessionRequest request = Lbfgs("leased");
+  request.set_lease_seconds(30);
+  ASSERT_OK(manager_->Create(request).status());
+  std::shared_ptr<Session> session = Find("leased");
+  v1::AskResponse a, b, a_again;
+  ASSERT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "a", &a));
+  ASSERT_EQ(a.trials_size(), 1);
+  EXPECT_TRUE(a.trials(0).has_lease_expire_time());
+  ASSERT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "b", &b));
+  EXPECT_EQ(b.trials_size(), 0);
+  EXPECT_GT(b.retry_after_seconds(), 29);
+  EXPECT_LE(b.retry_after_seconds(), 30);
+  ASSERT_OK(
+      session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "a", &a_again));
+  EXPECT_EQ(a_again.trials_size(), 1);
+  v1::Session described;
+  ASSERT_OK(session->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED,
+                              &described));
+  ASSERT_EQ(described.leases_size(), 1);
+  EXPECT_EQ(described.leases(0).worker_id(), "a");
+  EXPECT_EQ(described.lease_seconds(), 30);
+  // Answering the trial frees the next one for anyone.
+  v1::TellResponse answer;
+  ASSERT_OK(TellDurably(*session, NextTell(*session), &answer));
+  ASSERT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "b", &b));
+  EXPECT_EQ(b.trials_size(), 1);
+  EXPECT_THAT(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED,
+                                   std::string(129, 'w'), &b),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("worker_id has 129 characters")));
+}
+
+TEST_F(DurableSessionTest, ConcurrentSessionsAllBecomeDurable) {
+  constexpr int kSessions = 16;
+  constexpr int kTells = 20;
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSessions; ++s) {
+    ASSERT_OK(manager_->Create(Lbfgs(absl::StrCat("c", s))).status());
+  }
+  for (int s = 0; s < kSessions; ++s) {
+    threads.emplace_back([&, s] {
+      std::shared_ptr<Session> session = *manager_->Find(absl::StrCat("c", s));
+      for (int i = 0; i < kTells && session->state() ==
+                                        v1::SESSION_STATE_RUNNING;
+           ++i) {
+        v1::TellResponse answer;
+        EXPECT_OK(TellDurably(*session, NextTell(*session), &answer));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<int64_t> tells;
+  for (int s = 0; s < kSessions; ++s) {
+    tells.push_back(Find(absl::StrCat("c", s))->tells());
+  }
+  const SessionManager::RecoveryCounts counts = Restart();
+  EXPECT_EQ(counts.loaded, kSessions);
+  for (int s = 0; s < kSessions; ++s) {
+    EXPECT_EQ(Find(absl::StrCat("c", s))->tells(), tells[s]);
+  }
+}
+
+// An Adam session of dimension n told gradient g_i = x_i - 0.1 t.
+v1::CreateSessionRequest AdamRequest(const std::string& id, int64_t n,
+                                     int64_t checkpoint_interval,
+                                     int64_t max_steps = 0) {
+  v1::CreateSessionRequest request;
+  request.set_session_id(id);
+  std::vector<double> x0(n);
+  for (int64_t i = 0; i < n; ++i) x0[i] = std::sin(0.01 * i);
+  *request.mutable_x0() = Values(x0);
+  request.mutable_adamw()->set_lr(0.01);
+  request.mutable_adamw()->set_max_steps(max_steps);
+  request.mutable_durability()->set_checkpoint_interval(checkpoint_interval);
+  return request;
+}
+
+v1::TellRequest AdamTell(Session& session) {
+  v1::AskResponse ask;
+  EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
+  EXPECT_EQ(ask.trials_size(), 1);
+  const std::vector<double> x = ToDoubles(ask.trials(0).x());
+  std::vector<double> g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    g[i] = x[i] - 0.1 * static_cast<double>(ask.trials(0).trial_id());
+  }
+  v1::TellRequest tell;
+  tell.set_session_id(session.id());
+  tell.set_trial_id(ask.trials(0).trial_id());
+  tell.set_value(static_cast<double>(ask.trials(0).trial_id()));
+  *tell.mutable_gradient() = Values(g);
+  return tell;
+}
+
+TEST_F(DurableSessionTest, CheckpointModeKeepsStateNotGradients) {
+  // Adam in checkpoint mode: no tell is journaled, the state is written
+  // every 5 tells; a crash resumes from the last one, bitwise.
+  ASSERT_OK(manager_->Create(AdamRequest("adam", 300, 5)).status());
+  SessionManager reference;
+  ASSERT_OK(reference.Create(AdamRequest("adam", 300, 5)).status());
+  std::vector<std::pair<uint64_t, std::vector<uint64_t>>> trials;
+  for (int i = 0; i < 13; ++i) {
+    std::shared_ptr<Session> twin = *reference.Find("adam");
+    trials.push_back(Outstanding(*twin));
+    const v1::TellRequest tell = AdamTell(*twin);
+    v1::TellResponse a, b;
+    ASSERT_OK(TellDurably(*Find("adam"), tell, &a));
+    ASSERT_OK(twin->Tell(tell, &b));
+  }
+  trials.push_back(Outstanding(**reference.Find("adam")));
+  std::shared_ptr<SessionJournal> journal = Find("adam")->journal();
+  for (int i = 0; i < 1000 && journal->durable() < 10; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(journal->durable(), 10u);
+  // Header and checkpoint only: x0 and three 300-double vectors.
+  EXPECT_LT(std::filesystem::file_size(store_->JournalPath("adam")), 12000u);
+  journal.reset();
+
+  // "kill -9": no flush. The session is back at tell 10.
+  EXPECT_EQ(Restart().checkpoints, 1);
+  EXPECT_EQ(Find("adam")->tells(), 10);
+  EXPECT_EQ(Outstanding(*Find("adam")), trials[10]);
+  // The client retries the tells it saw acknowledged after 10: trial ids and
+  // points are the same, so its cached results apply, and the session ends
+  // where the uninterrupted one is.
+  for (int i = 10; i < 13; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("adam"), AdamTell(*Find("adam")), &answer));
+  }
+  EXPECT_EQ(Outstanding(*Find("adam")), trials[13]);
+  // A clean shutdown checkpoints the rest.
+  manager_->FlushCheckpoints();
+  store_->SyncAll();
+  EXPECT_EQ(Restart().checkpoints, 1);
+  EXPECT_EQ(Find("adam")->tells(), 13);
+  EXPECT_EQ(Outstanding(*Find("adam")), trials[13]);
+}
+
+TEST_F(DurableSessionTest, RetriesOfCheckpointedTellsStayDuplicates) {
+  ASSERT_OK(manager_->Create(AdamRequest("dup", 50, 2)).status());
+  std::vector<v1::TellRequest> told;
+  for (int i = 0; i < 4; ++i) {
+    told.push_back(AdamTell(*Find("dup")));
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("dup"), told.back(), &answer));
+  }
+  manager_->FlushCheckpoints();
+  store_->SyncAll();
+  Restart();
+  v1::TellResponse answer;
+  ASSERT_OK(TellDurably(*Find("dup"), told[2], &answer));
+  EXPECT_TRUE(answer.duplicate());
+  v1::TellRequest changed = told[2];
+  changed.set_value(-1);
+  EXPECT_THAT(Find("dup")->Tell(changed, &answer),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("different payload")));
+}
+
+TEST_F(DurableSessionTest, AFinishedCheckpointedSessionStaysFinished) {
+  ASSERT_OK(manager_->Create(AdamRequest("done", 20, 100, 7)).status());
+  for (int i = 0; i < 7; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("done"), AdamTell(*Find("done")), &answer));
+  }
+  EXPECT_EQ(Find("done")->state(), v1::SESSION_STATE_LIMIT_REACHED);
+  // The last tell finished it: checkpointed at once, not at tell 100.
+  std::shared_ptr<SessionJournal> journal = Find("done")->journal();
+  for (int i = 0; i < 1000 && journal->durable() < 7; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  journal.reset();
+  Restart();
+  EXPECT_EQ(Find("done")->state(), v1::SESSION_STATE_LIMIT_REACHED);
+  v1::Session described;
+  ASSERT_OK(Find("done")->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED,
+                                   &described));
+  EXPECT_EQ(described.summary().iterations(), 7);
+}
+
+TEST_F(DurableSessionTest, PerTellJournalsOfLargeSessionsAreCompacted) {
+  // n = 10^5 float64: 0.8 MB per tell, 2.4 MB of state. Compaction replaces
+  // the tells once they pass max(4 MiB, 2 x state).
+  ASSERT_OK(manager_->Create(AdamRequest("big", 100000, 0)).status());
+  SessionManager reference;
+  ASSERT_OK(reference.Create(AdamRequest("big", 100000, 0)).status());
+  uintmax_t largest = 0;
+  for (int i = 0; i < 24; ++i) {
+    const v1::TellRequest tell = AdamTell(**reference.Find("big"));
+    v1::TellResponse a, b;
+    ASSERT_OK(TellDurably(*Find("big"), tell, &a));
+    ASSERT_OK((*reference.Find("big"))->Tell(tell, &b));
+    largest = std::max(largest,
+                       std::filesystem::file_size(store_->JournalPath("big")));
+  }
+  // Without compaction the journal would hold 24 x 0.8 MB.
+  EXPECT_LT(largest, uintmax_t{9} << 20);
+  v1::SessionSnapshot snapshot;
+  ASSERT_OK(manager_->Export("big", &snapshot));
+  EXPECT_TRUE(snapshot.has_checkpoint());
+  EXPECT_EQ(snapshot.checkpoint().tells() + snapshot.tells_size(), 24);
+
+  Restart();
+  EXPECT_EQ(Find("big")->tells(), 24);
+  EXPECT_EQ(Outstanding(*Find("big")), Outstanding(**reference.Find("big")));
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = snapshot;
+  import.set_session_id("big-copy");
+  ASSERT_OK(manager_->Import(import).status());
+  EXPECT_EQ(Outstanding(*Find("big-copy")),
+            Outstanding(**reference.Find("big")));
+}
+
+TEST_F(DurableSessionTest, OneServerPerDataDirectory) {
+  EXPECT_THAT(SessionStore::Open({.data_dir = dir_}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is in use by another optd process")));
+}
+
+}  // namespace
+}  // namespace optd::server

@@ -139,7 +139,8 @@ void LocalAdamVectors<T>::SaveState(std::string* out) const {
     for (const AdamSlice<T>& slice : slices_) {
       int index = 0;
       ForEachStateVector(slice, amsgrad_, [&](const std::vector<T>& v) {
-        if (index++ == which) {
+        // Slices past the end of a short vector are empty.
+        if (index++ == which && !v.empty()) {
           out->append(reinterpret_cast<const char*>(v.data()),
                       v.size() * sizeof(T));
         }
@@ -160,7 +161,7 @@ absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
     for (AdamSlice<T>& slice : slices_) {
       int index = 0;
       ForEachStateVector(slice, amsgrad_, [&](std::vector<T>& v) {
-        if (index++ == which) {
+        if (index++ == which && !v.empty()) {
           std::memcpy(v.data(), in.data() + offset, v.size() * sizeof(T));
           offset += v.size() * sizeof(T);
         }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -74,6 +75,22 @@ absl::Status Damage(const std::string& path, int64_t record, int64_t offset,
   return absl::DataLossError(absl::StrCat("journal ", path, " is damaged: ",
                                           what, " (record ", record,
                                           " at byte ", offset, ")"));
+}
+
+// True when the next `size` bytes of `fd` are all zero.
+absl::StatusOr<bool> RestIsZero(int fd, int64_t size, const std::string& path) {
+  char buffer[4096];
+  while (size > 0) {
+    const size_t want = static_cast<size_t>(
+        std::min<int64_t>(size, static_cast<int64_t>(sizeof(buffer))));
+    OPTD_ASSIGN_OR_RETURN(size_t got, ReadUpTo(fd, buffer, want, path));
+    if (got != want) return false;
+    for (size_t i = 0; i < got; ++i) {
+      if (buffer[i] != 0) return false;
+    }
+    size -= static_cast<int64_t>(got);
+  }
+  return true;
 }
 
 class FdCloser {
@@ -165,12 +182,33 @@ absl::StatusOr<JournalHeader> ReadJournal(
                     absl::StrCat("record length ", length, " exceeds ",
                                  kMaxRecordBytes));
     }
+    const bool last = offset + static_cast<int64_t>(kRecordHeaderBytes +
+                                                    length) == file_size;
+    if (length == 0 && record > 0) {
+      // No record is empty. Zeros from here to the end are a file extended
+      // by a crash before its data reached the disk (power loss on a file
+      // system that orders size before data): an unacknowledged tail.
+      OPTD_ASSIGN_OR_RETURN(bool zeros,
+                            RestIsZero(fd, file_size - offset - 8, path));
+      if (zeros && absl::little_endian::Load32(head + 4) == 0) {
+        result.torn_tail_bytes = file_size - offset;
+        break;
+      }
+      return Damage(path, record, offset, "an empty record");
+    }
     payload.resize(length);
     OPTD_ASSIGN_OR_RETURN(got, ReadUpTo(fd, payload.data(), length, path));
     if (got != length) {
       return Damage(path, record, offset, "the file shrank while being read");
     }
     if (Crc32(payload) != absl::little_endian::Load32(head + 4)) {
+      if (last && record > 0) {
+        // The final record, never acknowledged if a crash wrote it partly
+        // (its fsync had not returned); see the header comment.
+        result.torn_tail_bytes = file_size - offset;
+        result.torn_tail_checksum = true;
+        break;
+      }
       return Damage(path, record, offset, "checksum mismatch");
     }
     if (record == 0) {

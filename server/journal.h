@@ -11,11 +11,14 @@
 //
 // crc32 is zlib's (ISO 3309 / ITU-T V.42 polynomial). A record is appended
 // and fdatasync'ed before the tell it holds is acknowledged, so a crash can
-// leave at most one incomplete record, at the end, that nobody was told about:
-// ReadJournal drops it and says so (torn_tail_bytes). Anything else — a bad
-// magic, a checksum that does not match, a length past the limit, a payload
-// that does not parse — is damage, reported as DATA_LOSS naming the file, the
-// record and the byte offset, and never loaded.
+// spoil only the final record, which nobody was told about: cut short (kill
+// -9 during the write), or whole-length with a bad checksum or zeros (power
+// loss on a file system that may extend a file before its data is on disk).
+// ReadJournal drops such a tail and says so (torn_tail_bytes), as RocksDB's
+// WAL recovery tolerates a corrupted tail. Anything else — a bad magic, a
+// damaged header, a checksum mismatch before the final record, a length past
+// the limit, a payload that does not parse — is damage, reported as DATA_LOSS
+// naming the file, the record and the byte offset, and never loaded.
 //
 //   OPTD_ASSIGN_OR_RETURN(JournalHeader header, ReadJournal(path, on_tell));
 //
@@ -57,9 +60,11 @@ struct JournalHeader {
   // Records after the header (tells), and the bytes they end at.
   int64_t tells = 0;
   int64_t valid_bytes = 0;
-  // Bytes of an incomplete final record (a write cut short by a crash); they
-  // are not part of the session.
+  // Bytes of an incomplete or unreadable final record (a write cut short by
+  // a crash); they are not part of the session.
   int64_t torn_tail_bytes = 0;
+  // The tail was whole-length but failed its checksum.
+  bool torn_tail_checksum = false;
 };
 
 // ReadJournal()

@@ -160,9 +160,6 @@ TEST_F(JournalTest, AFlippedByteAnywhereIsDamageNamingTheRecord) {
       {header_end + record + 20,
        absl::StrCat("checksum mismatch (record 2 at byte ",
                     header_end + record, ")")},
-      // The last record too: a crash cannot leave a whole record with a bad
-      // checksum, so it is damage, not a torn tail.
-      {whole.size() - 1, "checksum mismatch (record 3"},
   };
   for (const Case& c : cases) {
     std::string damaged = whole;
@@ -175,6 +172,41 @@ TEST_F(JournalTest, AFlippedByteAnywhereIsDamageNamingTheRecord) {
                                HasSubstr(c.expected))))
         << "byte " << c.offset;
   }
+}
+
+// A power loss can leave the final record whole-length but unwritten (zeros)
+// or half-written (bad checksum): never acknowledged, so dropped as a tail.
+TEST_F(JournalTest, AnUnreadableFinalRecordOrZeroTailIsATornTail) {
+  {
+    absl::StatusOr<JournalFile> file = JournalFile::Create(path_, Header());
+    ASSERT_OK(file);
+    ASSERT_OK(file->Append(Tell(1, 1.0) + Tell(2, 2.0)));
+  }
+  const std::string whole = ReadAll(path_);
+  const size_t last = Tell(2, 2.0).size();
+  std::string flipped = whole;
+  flipped[whole.size() - 1] ^= 0x20;
+  WriteAll(path_, flipped);
+  std::vector<uint64_t> trials;
+  absl::StatusOr<JournalHeader> read = Read(&trials);
+  ASSERT_OK(read);
+  EXPECT_EQ(trials, std::vector<uint64_t>{1});
+  EXPECT_EQ(read->torn_tail_bytes, static_cast<int64_t>(last));
+  EXPECT_TRUE(read->torn_tail_checksum);
+
+  for (size_t zeros : {size_t{8}, size_t{100}, size_t{5000}}) {
+    WriteAll(path_, whole + std::string(zeros, '\0'));
+    trials.clear();
+    read = Read(&trials);
+    ASSERT_OK(read);
+    EXPECT_EQ(trials, (std::vector<uint64_t>{1, 2})) << zeros;
+    EXPECT_EQ(read->torn_tail_bytes, static_cast<int64_t>(zeros));
+  }
+  // An empty record followed by anything but zeros is damage.
+  WriteAll(path_, whole + std::string(8, '\0') + "x");
+  trials.clear();
+  EXPECT_THAT(Read(&trials), StatusIs(absl::StatusCode::kDataLoss,
+                                      HasSubstr("an empty record")));
 }
 
 TEST_F(JournalTest, AnIncompleteHeaderIsDamageNotATornTail) {

@@ -376,9 +376,12 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
     if (status.ok()) {
       if (read->torn_tail_bytes > 0) {
         spdlog::warn(
-            "session \"{}\": dropped {} bytes at the end of {}: a tell whose "
-            "write a crash cut short, never acknowledged (its client retries)",
-            id, read->torn_tail_bytes, path);
+            "session \"{}\": dropped {} bytes at the end of {} ({}): a tell "
+            "whose write a crash cut short, never acknowledged (its client "
+            "retries)",
+            id, read->torn_tail_bytes, path,
+            read->torn_tail_checksum ? "a final record failing its checksum"
+                                     : "an incomplete final record");
       }
       absl::StatusOr<std::shared_ptr<SessionJournal>> journal =
           store_->Reopen(id, read->valid_bytes, session->tells(),

@@ -57,11 +57,21 @@ class DurableSessionTest : public ::testing::Test {
 
   // Drops the manager and store (syncing nothing more) and opens new ones on
   // the same directory, as a restarted optd does.
-  SessionManager::RecoveryCounts Restart(SessionDefaults defaults = {}) {
+  SessionManager::RecoveryCounts Restart(SessionDefaults defaults = {},
+                                         int64_t wal_segment_bytes = 1 << 26) {
     manager_.reset();
     store_.reset();
+    return Open(dir_, defaults, wal_segment_bytes);
+  }
+
+  // A store and manager on `dir`, recovered.
+  SessionManager::RecoveryCounts Open(const std::string& dir,
+                                      SessionDefaults defaults = {},
+                                      int64_t wal_segment_bytes = 1 << 26) {
     absl::StatusOr<std::unique_ptr<SessionStore>> store =
-        SessionStore::Open({.data_dir = dir_, .commit_threads = 2});
+        SessionStore::Open({.data_dir = dir,
+                            .commit_threads = 2,
+                            .wal_segment_bytes = wal_segment_bytes});
     EXPECT_OK(store);
     store_ = *std::move(store);
     manager_ = std::make_unique<SessionManager>(SessionLimits{}, defaults,
@@ -577,6 +587,123 @@ TEST_F(DurableSessionTest, PerTellJournalsOfLargeSessionsAreCompacted) {
   ASSERT_OK(manager_->Import(import).status());
   EXPECT_EQ(Outstanding(*Find("big-copy")),
             Outstanding(**reference.Find("big")));
+}
+
+// What a kill -9 leaves: the journals of small sessions lack their latest
+// records (written to the file lazily), the write-ahead log has them. A copy
+// of the data directory taken while the server runs is exactly that.
+TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
+  ASSERT_OK(manager_->Create(Lbfgs("logged")).status());
+  ASSERT_TRUE(Find("logged")->journal()->uses_wal());
+  for (int i = 0; i < 9; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("logged"), NextTell(*Find("logged")),
+                          &answer));
+  }
+  const auto before = Outstanding(*Find("logged"));
+  const std::string copy = dir_ + "-copy";
+  std::filesystem::remove_all(copy);
+  std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
+  manager_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::rename(copy, dir_);
+  {
+    // The journal alone: the header, no tell.
+    std::vector<uint64_t> trials;
+    absl::StatusOr<JournalHeader> read = ReadJournal(
+        dir_ + "/sessions/logged.journal",
+        [](const v1::SessionSnapshot&) { return absl::OkStatus(); },
+        [&](int64_t, const v1::SnapshotTell& tell) {
+          trials.push_back(tell.tell().trial_id());
+          return absl::OkStatus();
+        });
+    ASSERT_OK(read);
+    EXPECT_LT(trials.size(), 9u);
+  }
+  const SessionManager::RecoveryCounts counts = Open(dir_);
+  EXPECT_EQ(counts.loaded, 1);
+  EXPECT_EQ(Find("logged")->tells(), 9);
+  EXPECT_EQ(Outstanding(*Find("logged")), before);
+  // Recovery wrote the missing records into the journal and removed the old
+  // log: a second restart finds them there.
+  EXPECT_EQ(Restart().loaded, 1);
+  EXPECT_EQ(Find("logged")->tells(), 9);
+  EXPECT_EQ(Outstanding(*Find("logged")), before);
+}
+
+TEST_F(DurableSessionTest, LogRecordsOfADeletedSessionDoNotReachItsSuccessor) {
+  ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
+  for (int i = 0; i < 6; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")),
+                          &answer));
+  }
+  ASSERT_OK(manager_->Delete("reused"));
+  ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
+  v1::TellResponse answer;
+  ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")), &answer));
+  const auto before = Outstanding(*Find("reused"));
+  // Crash-like copy: the log still holds the first session's six tells.
+  const std::string copy = dir_ + "-copy";
+  std::filesystem::remove_all(copy);
+  std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
+  manager_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::rename(copy, dir_);
+  EXPECT_EQ(Open(dir_).loaded, 1);
+  EXPECT_EQ(Find("reused")->tells(), 1);
+  EXPECT_EQ(Outstanding(*Find("reused")), before);
+}
+
+TEST_F(DurableSessionTest, TheLogRotatesAndSyncsTheJournals) {
+  Restart({}, /*wal_segment_bytes=*/1 << 16);
+  constexpr int kSessions = 8;
+  for (int s = 0; s < kSessions; ++s) {
+    v1::CreateSessionRequest request = Lbfgs(absl::StrCat("r", s));
+    std::vector<double> x0(100);
+    for (size_t i = 0; i < x0.size(); ++i) x0[i] = i % 2 == 0 ? -1.2 : 1.0;
+    *request.mutable_x0() = Values(x0);
+    ASSERT_OK(manager_->Create(request).status());
+  }
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSessions; ++s) {
+    threads.emplace_back([&, s] {
+      std::shared_ptr<Session> session = *manager_->Find(absl::StrCat("r", s));
+      for (int i = 0; i < 60 && session->state() == v1::SESSION_STATE_RUNNING;
+           ++i) {
+        v1::TellResponse answer;
+        EXPECT_OK(TellDurably(*session, NextTell(*session), &answer));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  // 8 x 60 records of ~900 bytes pass 64 KiB several times.
+  std::vector<std::string> segments;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/wal")) {
+    segments.push_back(entry.path().filename().string());
+  }
+  // One log file, not the first one: it rotated, and the old ones went.
+  ASSERT_EQ(segments.size(), 1u);
+  EXPECT_GT(std::stoll(segments[0].substr(0, 20)), 2) << segments[0];
+  // Concurrent tells shared syncs.
+  EXPECT_GT(store_->wal_records(), store_->wal_syncs());
+  std::vector<std::pair<uint64_t, std::vector<uint64_t>>> before;
+  for (int s = 0; s < kSessions; ++s) {
+    before.push_back(Outstanding(*Find(absl::StrCat("r", s))));
+  }
+  const std::string copy = dir_ + "-copy";
+  std::filesystem::remove_all(copy);
+  std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
+  manager_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::rename(copy, dir_);
+  EXPECT_EQ(Open(dir_).loaded, kSessions);
+  for (int s = 0; s < kSessions; ++s) {
+    EXPECT_EQ(Outstanding(*Find(absl::StrCat("r", s))), before[s]) << s;
+  }
 }
 
 TEST_F(DurableSessionTest, OneServerPerDataDirectory) {

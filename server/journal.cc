@@ -140,11 +140,11 @@ std::string EncodeTellRecord(const v1::TellRequest& request, absl::Time time) {
   return FrameRecord(payload);
 }
 
-absl::StatusOr<JournalHeader> ReadJournal(
-    const std::string& path,
-    const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
-    const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
-        on_tell) {
+absl::StatusOr<RecordsRead> ReadRecords(
+    const std::string& path, absl::string_view magic_bytes,
+    bool first_record_required,
+    const std::function<absl::Status(int64_t index, int64_t offset,
+                                     absl::string_view payload)>& on_record) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path);
   FdCloser closer(fd);
@@ -152,16 +152,21 @@ absl::StatusOr<JournalHeader> ReadJournal(
   if (::fstat(fd, &st) != 0) return ErrnoError("cannot stat", path);
   const int64_t file_size = st.st_size;
 
-  char magic[kJournalMagic.size()];
-  OPTD_ASSIGN_OR_RETURN(size_t got, ReadUpTo(fd, magic, sizeof(magic), path));
-  if (got != sizeof(magic) ||
-      absl::string_view(magic, sizeof(magic)) != kJournalMagic) {
-    return Damage(path, 0, 0, "the file does not start with \"OPTDJNL1\"");
+  std::string magic(magic_bytes.size(), '\0');
+  OPTD_ASSIGN_OR_RETURN(size_t got,
+                        ReadUpTo(fd, magic.data(), magic.size(), path));
+  if (got != magic.size() || magic != magic_bytes) {
+    return Damage(path, 0, 0,
+                  absl::StrCat("the file does not start with \"", magic_bytes,
+                               "\""));
   }
-  JournalHeader result;
-  int64_t offset = static_cast<int64_t>(sizeof(magic));
+  RecordsRead result;
+  int64_t offset = static_cast<int64_t>(magic.size());
   std::string payload;
   for (int64_t record = 0;; ++record) {
+    // Only the final record may be spoiled, and only if it is not one that
+    // must be there (a journal's header): see journal.h.
+    const bool may_be_torn = record > 0 || !first_record_required;
     char head[kRecordHeaderBytes];
     OPTD_ASSIGN_OR_RETURN(got, ReadUpTo(fd, head, sizeof(head), path));
     if (got == 0) break;
@@ -170,8 +175,8 @@ absl::StatusOr<JournalHeader> ReadJournal(
         (length <= kMaxRecordBytes &&
          offset + static_cast<int64_t>(kRecordHeaderBytes + length) >
              file_size)) {
-      // The last write was cut short: never acknowledged (see the header).
-      if (record == 0) {
+      // The last write was cut short: never acknowledged.
+      if (!may_be_torn) {
         return Damage(path, 0, offset, "the header record is incomplete");
       }
       result.torn_tail_bytes = file_size - offset;
@@ -184,7 +189,7 @@ absl::StatusOr<JournalHeader> ReadJournal(
     }
     const bool last = offset + static_cast<int64_t>(kRecordHeaderBytes +
                                                     length) == file_size;
-    if (length == 0 && record > 0) {
+    if (length == 0 && may_be_torn) {
       // No record is empty. Zeros from here to the end are a file extended
       // by a crash before its data reached the disk (power loss on a file
       // system that orders size before data): an unacknowledged tail.
@@ -202,50 +207,75 @@ absl::StatusOr<JournalHeader> ReadJournal(
       return Damage(path, record, offset, "the file shrank while being read");
     }
     if (Crc32(payload) != absl::little_endian::Load32(head + 4)) {
-      if (last && record > 0) {
+      if (last && may_be_torn) {
         // The final record, never acknowledged if a crash wrote it partly
-        // (its fsync had not returned); see the header comment.
+        // (its fsync had not returned).
         result.torn_tail_bytes = file_size - offset;
         result.torn_tail_checksum = true;
         break;
       }
       return Damage(path, record, offset, "checksum mismatch");
     }
-    if (record == 0) {
-      if (!result.header.ParseFromString(payload)) {
-        return Damage(path, 0, offset, "the header does not parse");
-      }
-      if (result.header.format_version() != 1) {
-        return Damage(path, 0, offset,
-                      absl::StrCat("format_version ",
-                                   result.header.format_version(),
-                                   " is not 1"));
-      }
-      absl::Status status = on_header(result.header);
-      if (!status.ok()) {
-        return absl::Status(status.code(),
-                            absl::StrCat("journal ", path, ": the header does "
-                                         "not create a session: ",
-                                         status.message()));
-      }
-    } else {
-      v1::SnapshotTell tell;
-      if (!tell.ParseFromString(payload)) {
-        return Damage(path, record, offset, "the tell does not parse");
-      }
-      absl::Status status = on_tell(record - 1, tell);
-      if (!status.ok()) {
-        return absl::Status(
-            status.code(),
-            absl::StrCat("journal ", path, ": tell ", record, " at byte ",
-                         offset, " (trial ", tell.tell().trial_id(),
-                         ") does not replay: ", status.message()));
-      }
-      ++result.tells;
-    }
+    OPTD_RETURN_IF_ERROR(on_record(record, offset, payload));
+    ++result.records;
     offset += static_cast<int64_t>(kRecordHeaderBytes + length);
   }
   result.valid_bytes = offset;
+  return result;
+}
+
+absl::StatusOr<JournalHeader> ReadJournal(
+    const std::string& path,
+    const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
+    const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
+        on_tell) {
+  JournalHeader result;
+  OPTD_ASSIGN_OR_RETURN(
+      RecordsRead read,
+      ReadRecords(
+          path, kJournalMagic, /*first_record_required=*/true,
+          [&](int64_t record, int64_t offset,
+              absl::string_view payload) -> absl::Status {
+            if (record == 0) {
+              if (!result.header.ParseFromArray(payload.data(),
+                                                payload.size())) {
+                return Damage(path, 0, offset, "the header does not parse");
+              }
+              if (result.header.format_version() != 1) {
+                return Damage(path, 0, offset,
+                              absl::StrCat("format_version ",
+                                           result.header.format_version(),
+                                           " is not 1"));
+              }
+              absl::Status status = on_header(result.header);
+              if (!status.ok()) {
+                return absl::Status(
+                    status.code(),
+                    absl::StrCat("journal ", path,
+                                 ": the header does not create a session: ",
+                                 status.message()));
+              }
+              return absl::OkStatus();
+            }
+            v1::SnapshotTell tell;
+            if (!tell.ParseFromArray(payload.data(), payload.size())) {
+              return Damage(path, record, offset, "the tell does not parse");
+            }
+            absl::Status status = on_tell(record - 1, tell);
+            if (!status.ok()) {
+              return absl::Status(
+                  status.code(),
+                  absl::StrCat("journal ", path, ": tell ", record,
+                               " at byte ", offset, " (trial ",
+                               tell.tell().trial_id(),
+                               ") does not replay: ", status.message()));
+            }
+            return absl::OkStatus();
+          }));
+  result.tells = read.records > 0 ? read.records - 1 : 0;
+  result.valid_bytes = read.valid_bytes;
+  result.torn_tail_bytes = read.torn_tail_bytes;
+  result.torn_tail_checksum = read.torn_tail_checksum;
   return result;
 }
 
@@ -287,13 +317,14 @@ absl::Status RemoveFileDurably(const std::string& path) {
 }
 
 absl::StatusOr<JournalFile> JournalFile::Create(const std::string& path,
-                                                absl::string_view records) {
+                                                absl::string_view records,
+                                                absl::string_view magic) {
   const std::string temp = path + ".tmp";
   const int fd =
       ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoError("cannot create", temp);
   FdCloser closer(fd);
-  OPTD_RETURN_IF_ERROR(WriteAll(fd, kJournalMagic, temp));
+  OPTD_RETURN_IF_ERROR(WriteAll(fd, magic, temp));
   OPTD_RETURN_IF_ERROR(WriteAll(fd, records, temp));
   if (::fdatasync(fd) != 0) return ErrnoError("cannot fdatasync", temp);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
@@ -302,7 +333,7 @@ absl::StatusOr<JournalFile> JournalFile::Create(const std::string& path,
   OPTD_RETURN_IF_ERROR(SyncParentDirectory(path));
   // O_APPEND is not needed: this handle is the only writer and tracks size_.
   return JournalFile(path, closer.release(),
-                     static_cast<int64_t>(kJournalMagic.size() + records.size()));
+                     static_cast<int64_t>(magic.size() + records.size()));
 }
 
 absl::StatusOr<JournalFile> JournalFile::OpenForAppend(const std::string& path,

@@ -67,6 +67,30 @@ struct JournalHeader {
   bool torn_tail_checksum = false;
 };
 
+// What ReadRecords found.
+struct RecordsRead {
+  int64_t records = 0;
+  // Bytes up to the end of the last good record.
+  int64_t valid_bytes = 0;
+  // Bytes of a spoiled final record (cut short, failing its checksum, or
+  // zeros), which a crash leaves and nobody was told about.
+  int64_t torn_tail_bytes = 0;
+  bool torn_tail_checksum = false;
+};
+
+// ReadRecords()
+//
+// The framed records of the file at `path`, which starts with `magic`:
+// on_record(index, byte offset, payload) for each, in order; an error from it
+// stops the read and is returned. A spoiled final record ends the read (see
+// above) unless it is record 0 and `first_record_required`. DATA_LOSS naming
+// the file, record and offset for damage; NOT_FOUND / INTERNAL for I/O.
+absl::StatusOr<RecordsRead> ReadRecords(
+    const std::string& path, absl::string_view magic,
+    bool first_record_required,
+    const std::function<absl::Status(int64_t index, int64_t offset,
+                                     absl::string_view payload)>& on_record);
+
 // ReadJournal()
 //
 // Reads the journal at `path`, calling `on_header(header)` for record 0 and
@@ -88,11 +112,12 @@ absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path);
 // An open journal for appending.
 class JournalFile {
  public:
-  // Creates `path` holding the magic and `records` (already framed), fsyncs
+  // Creates `path` holding `magic` and `records` (already framed), fsyncs
   // it and its directory, atomically: written as path + ".tmp" and renamed,
   // so a crash leaves the old file or the whole new one.
-  static absl::StatusOr<JournalFile> Create(const std::string& path,
-                                            absl::string_view records);
+  static absl::StatusOr<JournalFile> Create(
+      const std::string& path, absl::string_view records,
+      absl::string_view magic = kJournalMagic);
   // Opens an existing journal for appending after its first `valid_bytes`
   // (a torn tail beyond them is cut off and synced first).
   static absl::StatusOr<JournalFile> OpenForAppend(const std::string& path,

@@ -74,10 +74,17 @@ ABSL_FLAG(double, lease_seconds, 600,
           "How long an Ask with a worker_id leases a trial to that worker, for "
           "sessions that set no lease_seconds. An expired lease lets another "
           "worker take the trial.");
+ABSL_FLAG(int64_t, wal_max_dimension, int64_t{1} << 14,
+          "Sessions up to this dimension with per-tell durability go through "
+          "the shared write-ahead log: the tells of all of them that arrive "
+          "together share one write and one fsync. Larger ones fsync their own "
+          "journal.");
+ABSL_FLAG(int64_t, wal_segment_bytes, int64_t{64} << 20,
+          "Size at which the write-ahead log starts a new file; the journals "
+          "are synced and the old file removed. Range [2^16, 2^40].");
 ABSL_FLAG(int, commit_threads, 8,
-          "Threads that write and fsync session journals. Concurrent fsyncs "
-          "are grouped by the file system; more threads help many concurrent "
-          "sessions on fast disks. Range [1, 256].");
+          "Threads that write and fsync the journals of sessions outside the "
+          "write-ahead log (large or checkpointing ones). Range [1, 256].");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, how long in-flight calls and streams may run "
           "before they are cancelled.");
@@ -155,6 +162,9 @@ int main(int argc, char** argv) {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.commit_threads = absl::GetFlag(FLAGS_commit_threads);
+  options.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
+  options.session_defaults.wal_max_dimension =
+      absl::GetFlag(FLAGS_wal_max_dimension);
   options.session_defaults.durable_tell_max_dimension =
       absl::GetFlag(FLAGS_durable_tell_max_dimension);
   options.session_defaults.checkpoint_interval =

@@ -96,7 +96,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
   if (!options.data_dir.empty()) {
     absl::StatusOr<std::unique_ptr<SessionStore>> opened = SessionStore::Open(
         {.data_dir = options.data_dir,
-         .commit_threads = options.commit_threads});
+         .commit_threads = options.commit_threads,
+         .wal_segment_bytes = options.wal_segment_bytes});
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }

@@ -45,6 +45,8 @@ struct ServerOptions {
   std::string data_dir;
   // Commit threads of the store (--commit_threads).
   int commit_threads = 8;
+  // Write-ahead log file size (--wal_segment_bytes).
+  int64_t wal_segment_bytes = int64_t{64} << 20;
   // How often idle sessions are looked for and expired.
   absl::Duration expiry_check_interval = absl::Seconds(1);
   // Largest message received or sent, in bytes. Default 1 GiB + 1 MiB: a

@@ -169,6 +169,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
                                    request.vector_encoding(), settings);
 }
 
+bool SessionManager::UsesWal(const Session& session) const {
+  return session.settings().checkpoint_interval == 0 &&
+         session.dimension() <= defaults_.wal_max_dimension;
+}
+
 absl::StatusOr<std::string> SessionManager::Reserve(
     absl::string_view requested) {
   absl::MutexLock lock(&mu_);
@@ -214,6 +219,10 @@ absl::Status SessionManager::Register(
     create->set_lease_seconds(absl::ToDoubleSeconds(session->settings().lease));
     TimeToProto(session->settings().create_time, record.mutable_create_time());
     if (checkpoint != nullptr) *record.mutable_checkpoint() = *checkpoint;
+    {
+      absl::MutexLock lock(&mu_);
+      record.set_incarnation(absl::Uniform<uint64_t>(bitgen_));
+    }
     std::string records = FrameRecord(record.SerializeAsString());
     for (const v1::SnapshotTell* tell : tells) {
       records += FrameRecord(tell->SerializeAsString());
@@ -221,7 +230,8 @@ absl::Status SessionManager::Register(
     OPTD_ASSIGN_OR_RETURN(
         std::shared_ptr<SessionJournal> journal,
         store_->Create(session->id(), records, session->tells(),
-                       session->settings().checkpoint_interval));
+                       session->settings().checkpoint_interval,
+                       UsesWal(*session), record.incarnation()));
     session->AttachJournal(std::move(journal));
   }
   absl::MutexLock lock(&mu_);
@@ -347,6 +357,15 @@ absl::Status SessionManager::Export(absl::string_view session_id,
 absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
   RecoveryCounts counts;
   if (store_ == nullptr) return counts;
+  // 1. Every journal file, replayed into its session.
+  struct Recovered {
+    std::shared_ptr<Session> session;
+    JournalHeader read;
+    // Records the log holds and the journal file lacks, to append to it.
+    std::string missing;
+  };
+  std::map<std::string, Recovered, std::less<>> recovered;
+  std::map<std::string, std::string, std::less<>> damaged;
   OPTD_ASSIGN_OR_RETURN(std::vector<std::string> ids, store_->ListSessionIds());
   for (const std::string& id : ids) {
     const std::string path = store_->JournalPath(id);
@@ -372,36 +391,93 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
         [&](int64_t, const v1::SnapshotTell& tell) {
           return session->Replay(tell);
         });
-    absl::Status status = read.status();
-    if (status.ok()) {
-      if (read->torn_tail_bytes > 0) {
-        spdlog::warn(
-            "session \"{}\": dropped {} bytes at the end of {} ({}): a tell "
-            "whose write a crash cut short, never acknowledged (its client "
-            "retries)",
-            id, read->torn_tail_bytes, path,
-            read->torn_tail_checksum ? "a final record failing its checksum"
-                                     : "an incomplete final record");
-      }
-      absl::StatusOr<std::shared_ptr<SessionJournal>> journal =
-          store_->Reopen(id, read->valid_bytes, session->tells(),
-                         session->settings().checkpoint_interval);
-      status = journal.status();
-      if (status.ok()) session->AttachJournal(*std::move(journal));
-    }
-    absl::MutexLock lock(&mu_);
-    if (!status.ok()) {
-      spdlog::error("session \"{}\" is damaged and was not loaded: {}", id,
-                    std::string(status.message()));
-      damaged_[id] = std::string(status.message());
-      ++counts.damaged;
+    if (!read.ok()) {
+      damaged[id] = std::string(read.status().message());
       continue;
     }
-    counts.tells += read->tells;
-    if (read->header.has_checkpoint()) ++counts.checkpoints;
-    ++counts.loaded;
-    sessions_.emplace(id, std::move(session));
+    if (read->torn_tail_bytes > 0) {
+      spdlog::warn(
+          "session \"{}\": dropped {} bytes at the end of {} ({}): a tell "
+          "whose write a crash cut short, never acknowledged (its client "
+          "retries)",
+          id, read->torn_tail_bytes, path,
+          read->torn_tail_checksum ? "a final record failing its checksum"
+                                   : "an incomplete final record");
+    }
+    recovered[id] = {std::move(session), *std::move(read), ""};
   }
+  // 2. The write-ahead log: the tells of small sessions whose journal files
+  // were not synced yet. Records of deleted sessions (no journal, or another
+  // incarnation) and records the journal already holds are skipped.
+  int64_t from_log = 0;
+  OPTD_RETURN_IF_ERROR(store_->ReadWal(
+      [&](absl::string_view id, uint64_t incarnation, uint64_t tell,
+          absl::string_view record) -> absl::Status {
+        auto it = recovered.find(id);
+        if (it == recovered.end() ||
+            it->second.read.header.incarnation() != incarnation) {
+          return absl::OkStatus();
+        }
+        Recovered& r = it->second;
+        const uint64_t tells = static_cast<uint64_t>(r.session->tells());
+        if (tell <= tells) return absl::OkStatus();
+        absl::Status status;
+        v1::SnapshotTell snapshot_tell;
+        if (tell != tells + 1) {
+          status = absl::DataLossError(absl::StrCat(
+              "the write-ahead log has tell ", tell, " but the journal ends at ",
+              tells));
+        } else if (record.size() < kRecordHeaderBytes ||
+                   !snapshot_tell.ParseFromArray(
+                       record.data() + kRecordHeaderBytes,
+                       record.size() - kRecordHeaderBytes)) {
+          status = absl::DataLossError(absl::StrCat(
+              "tell ", tell, " in the write-ahead log does not parse"));
+        } else {
+          status = r.session->Replay(snapshot_tell);
+        }
+        if (!status.ok()) {
+          damaged[std::string(id)] = std::string(status.message());
+          recovered.erase(it);
+          return absl::OkStatus();
+        }
+        r.missing.append(record.data(), record.size());
+        ++from_log;
+        return absl::OkStatus();
+      }));
+  // 3. The journals completed and synced, so the old log can go.
+  for (auto& [id, r] : recovered) {
+    absl::StatusOr<std::shared_ptr<SessionJournal>> journal = store_->Reopen(
+        id, r.read.valid_bytes, r.session->tells(),
+        r.session->settings().checkpoint_interval, UsesWal(*r.session),
+        r.read.header.incarnation());
+    absl::Status status = journal.status();
+    if (status.ok() && !r.missing.empty()) {
+      status = (*journal)->WriteRecovered(r.missing);
+    }
+    if (!status.ok()) {
+      damaged[id] = std::string(status.message());
+      continue;
+    }
+    r.session->AttachJournal(*std::move(journal));
+  }
+  OPTD_RETURN_IF_ERROR(store_->FinishRecovery());
+  // 4. Registered.
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, r] : recovered) {
+    if (damaged.count(id) > 0) continue;
+    counts.tells += r.read.tells;
+    if (r.read.header.has_checkpoint()) ++counts.checkpoints;
+    ++counts.loaded;
+    sessions_.emplace(id, std::move(r.session));
+  }
+  for (auto& [id, damage] : damaged) {
+    spdlog::error("session \"{}\" is damaged and was not loaded: {}", id,
+                  damage);
+    ++counts.damaged;
+    damaged_[id] = std::move(damage);
+  }
+  counts.tells += from_log;
   return counts;
 }
 

@@ -58,6 +58,10 @@ struct SessionDefaults {
   // `checkpoint_interval` (--default_checkpoint_interval).
   int64_t durable_tell_max_dimension = int64_t{1} << 20;
   int64_t checkpoint_interval = 100;
+  // Per-tell durable sessions up to this dimension go through the shared
+  // write-ahead log (group commit, wal.h); larger ones sync their own
+  // journal (--wal_max_dimension).
+  int64_t wal_max_dimension = int64_t{1} << 14;
 };
 
 class SessionManager {
@@ -185,6 +189,8 @@ class SessionManager {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status DamagedError(absl::string_view id, const std::string& damage)
       const;
+  // Per-tell durable and small: its tells go through the write-ahead log.
+  bool UsesWal(const Session& session) const;
 
   const SessionLimits limits_;
   const SessionDefaults defaults_;

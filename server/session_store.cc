@@ -36,10 +36,15 @@ absl::Status MakeDirectory(const std::string& path) {
 // SessionJournal
 
 SessionJournal::SessionJournal(SessionStore* store, JournalFile file,
-                               uint64_t records, int64_t checkpoint_interval)
+                               uint64_t records, int64_t checkpoint_interval,
+                               Wal* wal, std::string session_id,
+                               uint64_t incarnation)
     : store_(store),
       path_(file.path()),
       checkpoint_interval_(checkpoint_interval),
+      wal_(wal),
+      session_id_(std::move(session_id)),
+      incarnation_(incarnation),
       file_(std::move(file)),
       appended_(records),
       written_(records),
@@ -54,7 +59,17 @@ uint64_t SessionJournal::Append(std::string record) {
     if (closed_) return seq;
     pending_.append(record);
     bytes_since_checkpoint_ += record.size();
-    if (!scheduled_) schedule = scheduled_ = true;
+    if (wal_ != nullptr) {
+      // Durable through the log. The file gets the records too, unsynced,
+      // a megabyte at a time (and all of them when the log rotates).
+      wal_->Submit(shared_from_this(), session_id_, incarnation_, seq, record);
+      constexpr size_t kFileBatchBytes = size_t{1} << 20;
+      if (pending_.size() >= kFileBatchBytes && !scheduled_) {
+        schedule = scheduled_ = true;
+      }
+    } else if (!scheduled_) {
+      schedule = scheduled_ = true;
+    }
   }
   if (schedule) store_->Schedule(shared_from_this());
   return seq;
@@ -81,6 +96,8 @@ uint64_t SessionJournal::bytes_since_checkpoint() const {
 }
 
 bool SessionJournal::SyncDue() const {
+  // Through the log, the file is synced only when asked (rotation, export).
+  if (wal_ != nullptr) return force_sync_;
   return force_sync_ || checkpoint_interval_ == 0 ||
          written_ - durable_ >= static_cast<uint64_t>(checkpoint_interval_);
 }
@@ -106,9 +123,11 @@ absl::Status SessionJournal::SyncNow() {
     absl::MutexLock lock(&mu_);
     if (!health_.ok() || closed_) return health_;
     target = appended_;
-    if (durable_ >= target) return absl::OkStatus();
-    force_sync_ = true;
-    if (!scheduled_) schedule = scheduled_ = true;
+    if (wal_ == nullptr) {
+      if (durable_ >= target) return absl::OkStatus();
+      force_sync_ = true;
+      if (!scheduled_) schedule = scheduled_ = true;
+    }
   }
   if (schedule) store_->Schedule(shared_from_this());
   absl::Notification synced;
@@ -118,6 +137,9 @@ absl::Status SessionJournal::SyncNow() {
     synced.Notify();
   });
   synced.WaitForNotification();
+  // Through the log, the tells are durable now; the file gets them too, so
+  // that it can be read back whole (export).
+  if (result.ok() && wal_ != nullptr) result = SyncFile();
   return result;
 }
 
@@ -131,7 +153,61 @@ absl::Status SessionJournal::health() const {
   return health_;
 }
 
+void SessionJournal::ReleaseWaiters(
+    std::vector<std::pair<uint64_t, DoneCallback>>* ready) {
+  auto split = std::stable_partition(
+      waiters_.begin(), waiters_.end(),
+      [&](const auto& w) { return w.first > durable_; });
+  for (auto it = split; it != waiters_.end(); ++it) {
+    ready->push_back(std::move(*it));
+  }
+  waiters_.erase(split, waiters_.end());
+}
+
+void SessionJournal::OnWalSynced(uint64_t tell) {
+  std::vector<std::pair<uint64_t, DoneCallback>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    durable_ = std::max(durable_, tell);
+    ReleaseWaiters(&ready);
+  }
+  for (auto& [seq, done] : ready) std::move(done)(absl::OkStatus());
+}
+
+void SessionJournal::OnWalFailed(const absl::Status& status) {
+  std::vector<std::pair<uint64_t, DoneCallback>> ready;
+  absl::Status health;
+  {
+    absl::MutexLock lock(&mu_);
+    if (health_.ok()) {
+      health_ = absl::UnavailableError(absl::StrCat(
+          "the write-ahead log cannot be written (", status.message(),
+          "); the last tells are not durable. Fix the disk and restart optd: "
+          "the session resumes from its last durable tell"));
+    }
+    health = health_;
+    ready.swap(waiters_);
+  }
+  for (auto& [seq, done] : ready) std::move(done)(health);
+}
+
 void SessionJournal::Commit() {
+  absl::MutexLock file_lock(&file_mu_);
+  WriteOut(/*force=*/false, /*from_pool=*/true).IgnoreError();  // in health_
+}
+
+absl::Status SessionJournal::WriteRecovered(absl::string_view records) {
+  absl::MutexLock file_lock(&file_mu_);
+  OPTD_RETURN_IF_ERROR(file_.Append(records));
+  return file_.Sync();
+}
+
+absl::Status SessionJournal::SyncFile() {
+  absl::MutexLock file_lock(&file_mu_);
+  return WriteOut(/*force=*/true, /*from_pool=*/false);
+}
+
+absl::Status SessionJournal::WriteOut(bool force, bool from_pool) {
   std::string bytes;
   std::optional<std::string> checkpoint;
   uint64_t target;
@@ -139,14 +215,14 @@ void SessionJournal::Commit() {
   {
     absl::MutexLock lock(&mu_);
     if (closed_ || !health_.ok()) {
-      scheduled_ = false;
-      return;
+      if (from_pool) scheduled_ = false;
+      return health_;
     }
     bytes.swap(pending_);
     checkpoint.swap(pending_checkpoint_);
     target = appended_;
     written_ = target;
-    sync = SyncDue();
+    sync = force || SyncDue();
     force_sync_ = false;
   }
   absl::Status status;
@@ -172,7 +248,7 @@ void SessionJournal::Commit() {
   if (status.ok() && !bytes.empty()) status = file_.Append(bytes);
   // A checkpoint is durable once renamed (Create synced it); what follows it
   // is synced as usual, and with it when the checkpoint is due.
-  if (checkpointing && !bytes.empty()) sync = true;
+  if (checkpointing && !bytes.empty() && wal_ == nullptr) sync = true;
   if (status.ok() && sync && !(checkpointing && bytes.empty())) {
     status = file_.Sync();
   }
@@ -191,24 +267,22 @@ void SessionJournal::Commit() {
           "the session resumes from its last durable tell"));
       ready.swap(waiters_);
     } else {
-      if (sync) durable_ = target;
-      auto is_ready = [&](const auto& w) { return w.first <= durable_; };
-      auto split =
-          std::stable_partition(waiters_.begin(), waiters_.end(),
-                                [&](const auto& w) { return !is_ready(w); });
-      for (auto it = split; it != waiters_.end(); ++it) {
-        ready.push_back(std::move(*it));
-      }
-      waiters_.erase(split, waiters_.end());
+      // Through the log, durability is the log's to report.
+      if (sync && wal_ == nullptr) durable_ = std::max(durable_, target);
+      ReleaseWaiters(&ready);
     }
-    again = health_.ok() && !closed_ &&
-            (!pending_.empty() || pending_checkpoint_.has_value() ||
-             (force_sync_ && durable_ < appended_));
-    scheduled_ = again;
+    if (from_pool) {
+      again = health_.ok() && !closed_ &&
+              ((!pending_.empty() && wal_ == nullptr) ||
+               pending_checkpoint_.has_value() ||
+               (force_sync_ && durable_ < appended_));
+      scheduled_ = again;
+    }
   }
   const absl::Status result = status.ok() ? absl::OkStatus() : health();
   for (auto& [seq, done] : ready) std::move(done)(result);
   if (again) store_->Schedule(shared_from_this());
+  return result;
 }
 
 void SessionJournal::Close(absl::Status why) {
@@ -251,7 +325,18 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(
         " is in use by another optd process (", lock_path,
         " is locked); give each server its own data directory"));
   }
+  if (options.wal_segment_bytes < (int64_t{1} << 16) ||
+      options.wal_segment_bytes > (int64_t{1} << 40)) {
+    ::close(lock_fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("--wal_segment_bytes is ", options.wal_segment_bytes,
+                     "; it must be in [2^16, 2^40]"));
+  }
   auto store = std::unique_ptr<SessionStore>(new SessionStore(options, lock_fd));
+  OPTD_ASSIGN_OR_RETURN(
+      store->wal_,
+      Wal::Open(options.data_dir, options.wal_segment_bytes,
+                [s = store.get()] { s->SyncWalJournals(); }));
   // Leftovers of a Create or an import that crashed before its rename.
   DIR* dir = ::opendir((options.data_dir + "/sessions").c_str());
   if (dir != nullptr) {
@@ -278,6 +363,7 @@ SessionStore::SessionStore(StoreOptions options, int lock_fd)
 
 SessionStore::~SessionStore() {
   SyncAll();
+  wal_.reset();  // drains what is still submitted
   {
     absl::MutexLock lock(&queue_mu_);
     stopping_ = true;
@@ -310,9 +396,10 @@ absl::StatusOr<std::vector<std::string>> SessionStore::ListSessionIds() const {
 
 std::shared_ptr<SessionJournal> SessionStore::Register(
     absl::string_view session_id, JournalFile file, uint64_t tells,
-    int64_t checkpoint_interval) {
-  auto journal = std::make_shared<SessionJournal>(this, std::move(file), tells,
-                                                  checkpoint_interval);
+    int64_t checkpoint_interval, bool use_wal, uint64_t incarnation) {
+  auto journal = std::make_shared<SessionJournal>(
+      this, std::move(file), tells, checkpoint_interval,
+      use_wal ? wal_.get() : nullptr, std::string(session_id), incarnation);
   absl::MutexLock lock(&mu_);
   journals_[std::string(session_id)] = journal;
   return journal;
@@ -320,19 +407,45 @@ std::shared_ptr<SessionJournal> SessionStore::Register(
 
 absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Create(
     absl::string_view session_id, absl::string_view records, uint64_t tells,
-    int64_t checkpoint_interval) {
+    int64_t checkpoint_interval, bool use_wal, uint64_t incarnation) {
   OPTD_ASSIGN_OR_RETURN(JournalFile file,
                         JournalFile::Create(JournalPath(session_id), records));
-  return Register(session_id, std::move(file), tells, checkpoint_interval);
+  return Register(session_id, std::move(file), tells, checkpoint_interval,
+                  use_wal, incarnation);
 }
 
 absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Reopen(
     absl::string_view session_id, int64_t valid_bytes, uint64_t tells,
-    int64_t checkpoint_interval) {
+    int64_t checkpoint_interval, bool use_wal, uint64_t incarnation) {
   OPTD_ASSIGN_OR_RETURN(
       JournalFile file,
       JournalFile::OpenForAppend(JournalPath(session_id), valid_bytes));
-  return Register(session_id, std::move(file), tells, checkpoint_interval);
+  return Register(session_id, std::move(file), tells, checkpoint_interval,
+                  use_wal, incarnation);
+}
+
+absl::Status SessionStore::ReadWal(
+    const std::function<absl::Status(absl::string_view, uint64_t, uint64_t,
+                                     absl::string_view)>& on_record) const {
+  return wal_->ReadSegments(on_record);
+}
+
+absl::Status SessionStore::FinishRecovery() { return wal_->FinishRecovery(); }
+
+void SessionStore::SyncWalJournals() {
+  std::vector<std::shared_ptr<SessionJournal>> journals;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, journal] : journals_) {
+      if (journal->uses_wal()) journals.push_back(journal);
+    }
+  }
+  for (const auto& journal : journals) {
+    absl::Status status = journal->SyncFile();
+    if (!status.ok()) {
+      spdlog::error("journal {}: {}", journal->path(), status.ToString());
+    }
+  }
 }
 
 absl::Status SessionStore::Remove(absl::string_view session_id,

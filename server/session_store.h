@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,6 +45,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/journal.h"
+#include "server/wal.h"
 
 namespace optd::server {
 
@@ -86,6 +88,13 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   // and waits for it (export, shutdown).
   absl::Status SyncNow() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SessionJournal::WriteRecovered()
+  //
+  // Recovery: appends records the write-ahead log held and the file lacked
+  // (already counted in the tells it was opened with) and syncs the file.
+  absl::Status WriteRecovered(absl::string_view records)
+      ABSL_LOCKS_EXCLUDED(file_mu_);
+
   // Records synced (tells durable).
   uint64_t durable() const ABSL_LOCKS_EXCLUDED(mu_);
   // OK, or the write error that broke this journal.
@@ -93,12 +102,32 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   int64_t checkpoint_interval() const { return checkpoint_interval_; }
   const std::string& path() const { return path_; }
 
+  // Whether tells go through the shared write-ahead log (wal.h).
+  bool uses_wal() const { return wal_ != nullptr; }
+
   // Public for make_shared; use SessionStore::Create/Reopen.
   SessionJournal(SessionStore* store, JournalFile file, uint64_t records,
-                 int64_t checkpoint_interval);
+                 int64_t checkpoint_interval, Wal* wal,
+                 std::string session_id, uint64_t incarnation);
 
  private:
   friend class SessionStore;
+  friend class Wal;
+
+  // From the log's committer: tell `tell` is durable / the log failed.
+  void OnWalSynced(uint64_t tell) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnWalFailed(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes what is pending to the file and syncs it, now, on this thread
+  // (log rotation; export).
+  absl::Status SyncFile() ABSL_LOCKS_EXCLUDED(mu_, file_mu_);
+  // The I/O of a commit: pending records (and checkpoint) to the file,
+  // synced when due or `force`. From the pool (`from_pool`) or SyncFile.
+  absl::Status WriteOut(bool force, bool from_pool)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(file_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Marks durable up to `durable`, collecting the waiters it releases.
+  void ReleaseWaiters(std::vector<std::pair<uint64_t, absl::AnyInvocable<
+                          void(absl::Status) &&>>>* ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // On a commit thread: write what is pending, sync when due, run callbacks.
   void Commit() ABSL_LOCKS_EXCLUDED(mu_);
@@ -109,8 +138,13 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   SessionStore* const store_;
   const std::string path_;
   const int64_t checkpoint_interval_;
-  // The file belongs to whichever commit thread has the journal (scheduled_).
-  JournalFile file_;
+  // The shared log this journal's tells go through, or null (own fsyncs).
+  Wal* const wal_;
+  const std::string session_id_;
+  const uint64_t incarnation_;
+  // Held for the file's I/O (a pool commit, or SyncFile).
+  absl::Mutex file_mu_;
+  JournalFile file_ ABSL_GUARDED_BY(file_mu_);
 
   mutable absl::Mutex mu_;
   std::string pending_ ABSL_GUARDED_BY(mu_);
@@ -135,6 +169,9 @@ struct StoreOptions {
   // Threads that write and fdatasync journals (--commit_threads). Range
   // [1, 256].
   int commit_threads = 8;
+  // Size at which the write-ahead log starts a new file
+  // (--wal_segment_bytes). Range [64 KiB, 2^40].
+  int64_t wal_segment_bytes = int64_t{64} << 20;
 };
 
 class SessionStore {
@@ -161,16 +198,36 @@ class SessionStore {
   // Writes a new journal for `session_id` holding `records` (the framed
   // header, and tells for an import) and syncs it before returning; replaces
   // any file of that id atomically.
+  // With `use_wal`, tells go through the shared log (wal.h), tagged with
+  // `incarnation` (the header's).
   absl::StatusOr<std::shared_ptr<SessionJournal>> Create(
       absl::string_view session_id, absl::string_view records,
-      uint64_t tells, int64_t checkpoint_interval) ABSL_LOCKS_EXCLUDED(mu_);
+      uint64_t tells, int64_t checkpoint_interval, bool use_wal,
+      uint64_t incarnation) ABSL_LOCKS_EXCLUDED(mu_);
   // SessionStore::Reopen()
   //
   // The journal ReadJournal just read: appends go after `valid_bytes` (a torn
   // tail is cut off).
   absl::StatusOr<std::shared_ptr<SessionJournal>> Reopen(
       absl::string_view session_id, int64_t valid_bytes, uint64_t tells,
-      int64_t checkpoint_interval) ABSL_LOCKS_EXCLUDED(mu_);
+      int64_t checkpoint_interval, bool use_wal, uint64_t incarnation)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionStore::ReadWal(), FinishRecovery()
+  //
+  // Recovery: the records of the write-ahead log a previous run left (see
+  // Wal::ReadSegments), then — once the journals hold them, synced — the old
+  // log removed and a new one started. No tell may come before
+  // FinishRecovery.
+  absl::Status ReadWal(
+      const std::function<absl::Status(absl::string_view session_id,
+                                       uint64_t incarnation, uint64_t tell,
+                                       absl::string_view record)>& on_record)
+      const;
+  absl::Status FinishRecovery();
+  // Tells made durable through the log, and the log's syncs.
+  int64_t wal_records() const { return wal_->records_synced(); }
+  int64_t wal_syncs() const { return wal_->syncs(); }
   // SessionStore::Remove()
   //
   // Closes the journal (if open; its waiting answers get `why`) and removes
@@ -192,8 +249,11 @@ class SessionStore {
   void CommitLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
   std::shared_ptr<SessionJournal> Register(absl::string_view session_id,
                                            JournalFile file, uint64_t tells,
-                                           int64_t checkpoint_interval)
+                                           int64_t checkpoint_interval,
+                                           bool use_wal, uint64_t incarnation)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Log rotation: every journal that uses the log synced to its file.
+  void SyncWalJournals() ABSL_LOCKS_EXCLUDED(mu_);
 
   const StoreOptions options_;
   const int lock_fd_;
@@ -206,6 +266,8 @@ class SessionStore {
   std::deque<std::shared_ptr<SessionJournal>> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::vector<std::thread> threads_;
+  // After the threads: destroyed (drained) before they stop.
+  std::unique_ptr<Wal> wal_;
 };
 
 }  // namespace optd::server

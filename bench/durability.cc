@@ -1,5 +1,7 @@
-// bench/durability: what per-tell durability (--data_dir: every tell appended
-// to its session's journal and fdatasync'ed before its answer leaves) costs,
+// bench/durability: what per-tell durability (--data_dir: every tell on disk,
+// fdatasync'ed, before its answer leaves — through the shared write-ahead log
+// for sessions up to --wal_max_dimension, such as n = 10; through the
+// session's own journal for larger ones, such as n = 10^6) costs,
 // measured against the same optd keeping sessions in memory (--data_dir=)
 // and against the disk's own fdatasync, all in one run on one disk (ratios,
 // not absolute times: the machines these run on are shared and noisy).

@@ -399,8 +399,11 @@ int main(int argc, char** argv) {
   char dir_template[] = "/tmp/optd-bench-XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   Child optd, echo;
+  // Sessions in memory: this measures what optd adds to the transport;
+  // bench/durability measures what the disk adds.
   if (!Spawn({absl::GetFlag(FLAGS_optd), "--port=0",
-              "--port_file=" + dir + "/optd.port", "--log_level=warn"},
+              "--port_file=" + dir + "/optd.port", "--log_level=warn",
+              "--data_dir="},
              dir + "/optd.port", &optd) ||
       !Spawn({"/proc/self/exe", "--echo_server",
               "--port_file=" + dir + "/echo.port"},

@@ -58,7 +58,8 @@ def main() -> int:
         port_file = pathlib.Path(tmp) / "port"
         server = subprocess.Popen(
             [str(build / "server/optd"), "--port=0", f"--port_file={port_file}",
-             "--log_level=warn"], stdout=subprocess.DEVNULL)
+             "--log_level=warn", "--data_dir="],  # in memory: clients compared
+            stdout=subprocess.DEVNULL)
         try:
             for _ in range(600):
                 if port_file.exists() and port_file.read_text().strip():

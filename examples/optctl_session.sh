@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A session with optctl, optd's command-line client: health, demo, list, get,
-# watch, delete. Every command is echoed before it runs, like a transcript.
+# watch, export, import, delete. Every command is echoed before it runs, like
+# a transcript.
 #
 #   examples/optctl_session.sh                  # starts its own optd
 #   examples/optctl_session.sh localhost:50051  # uses a running server
@@ -20,7 +21,8 @@ trap 'rm -rf "$workdir"' EXIT
 server=${1:-}
 if [ -z "$server" ]; then
   [ -x "$optd_binary" ] || { echo "no $optd_binary: build optd first" >&2; exit 1; }
-  "$optd_binary" --port=0 --port_file="$workdir/port" >"$workdir/optd.log" 2>&1 &
+  "$optd_binary" --port=0 --port_file="$workdir/port" \
+    --data_dir="$workdir/data" >"$workdir/optd.log" 2>&1 &
   optd_pid=$!
   trap 'kill -TERM $optd_pid 2>/dev/null; wait $optd_pid 2>/dev/null; rm -rf "$workdir"' EXIT
   for _ in $(seq 200); do [ -s "$workdir/port" ] && break; sleep 0.05; done
@@ -67,9 +69,17 @@ echo "# watch returns at once for a finished session, with its summary."
 optctl watch "$rosen"
 
 echo
-echo "# Delete both sessions."
+echo "# Export a session to a file (its creation request and every tell), and"
+echo "# import it under another id: the copy is the same session, bit for bit."
+optctl export "$rosen" --out="$workdir/rosen.snapshot"
+optctl import "$workdir/rosen.snapshot" --id=rosen-copy
+optctl get rosen-copy | sed -n 1,4p
+
+echo
+echo "# Delete the sessions (and their journals)."
 optctl delete "$rosen"
 optctl delete "$rosen100"
+optctl delete rosen-copy
 
 echo
 echo "# A deleted session is gone: NOT_FOUND, exit status 1."

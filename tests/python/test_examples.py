@@ -53,7 +53,8 @@ class ExamplesTest(ServerTestCase):
     def test_optctl_session_transcript(self):
         out = self.run_example("bash", EXAMPLES / "optctl_session.sh",
                                self.server.address)
-        for command in ("health", "demo", "list", "get", "watch", "delete"):
+        for command in ("health", "demo", "list", "get", "watch", "export",
+                        "import", "delete"):
             self.assertIn(f"$ optctl {command}", out)
         self.assertIn("(exit status 1, as expected)", out)
 

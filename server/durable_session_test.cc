@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -62,6 +63,24 @@ class DurableSessionTest : public ::testing::Test {
     manager_.reset();
     store_.reset();
     return Open(dir_, defaults, wal_segment_bytes);
+  }
+
+  // What a kill -9 leaves, without killing this process: the data directory
+  // copied as it is now (the files as the page cache has them, nothing
+  // flushed by a shutdown), the store and manager dropped, the copy put in
+  // place and recovered. `inspect` runs on the copy before recovery.
+  SessionManager::RecoveryCounts CrashAndRecover(
+      const std::function<void()>& inspect = [] {}) {
+    const std::string copy = dir_ + "-copy";
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(dir_, copy,
+                          std::filesystem::copy_options::recursive);
+    manager_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::rename(copy, dir_);
+    inspect();
+    return Open(dir_);
   }
 
   // A store and manager on `dir`, recovered.
@@ -601,15 +620,8 @@ TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
                           &answer));
   }
   const auto before = Outstanding(*Find("logged"));
-  const std::string copy = dir_ + "-copy";
-  std::filesystem::remove_all(copy);
-  std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
-  manager_.reset();
-  store_.reset();
-  std::filesystem::remove_all(dir_);
-  std::filesystem::rename(copy, dir_);
-  {
-    // The journal alone: the header, no tell.
+  const SessionManager::RecoveryCounts counts = CrashAndRecover([&] {
+    // The journal file alone lacks tells that only the log has.
     std::vector<uint64_t> trials;
     absl::StatusOr<JournalHeader> read = ReadJournal(
         dir_ + "/sessions/logged.journal",
@@ -620,8 +632,7 @@ TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
         });
     ASSERT_OK(read);
     EXPECT_LT(trials.size(), 9u);
-  }
-  const SessionManager::RecoveryCounts counts = Open(dir_);
+  });
   EXPECT_EQ(counts.loaded, 1);
   EXPECT_EQ(Find("logged")->tells(), 9);
   EXPECT_EQ(Outstanding(*Find("logged")), before);
@@ -644,15 +655,8 @@ TEST_F(DurableSessionTest, LogRecordsOfADeletedSessionDoNotReachItsSuccessor) {
   v1::TellResponse answer;
   ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")), &answer));
   const auto before = Outstanding(*Find("reused"));
-  // Crash-like copy: the log still holds the first session's six tells.
-  const std::string copy = dir_ + "-copy";
-  std::filesystem::remove_all(copy);
-  std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
-  manager_.reset();
-  store_.reset();
-  std::filesystem::remove_all(dir_);
-  std::filesystem::rename(copy, dir_);
-  EXPECT_EQ(Open(dir_).loaded, 1);
+  // The log still holds the first session's six tells.
+  EXPECT_EQ(CrashAndRecover().loaded, 1);
   EXPECT_EQ(Find("reused")->tells(), 1);
   EXPECT_EQ(Outstanding(*Find("reused")), before);
 }
@@ -693,14 +697,7 @@ TEST_F(DurableSessionTest, TheLogRotatesAndSyncsTheJournals) {
   for (int s = 0; s < kSessions; ++s) {
     before.push_back(Outstanding(*Find(absl::StrCat("r", s))));
   }
-  const std::string copy = dir_ + "-copy";
-  std::filesystem::remove_all(copy);
-  std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
-  manager_.reset();
-  store_.reset();
-  std::filesystem::remove_all(dir_);
-  std::filesystem::rename(copy, dir_);
-  EXPECT_EQ(Open(dir_).loaded, kSessions);
+  EXPECT_EQ(CrashAndRecover().loaded, kSessions);
   for (int s = 0; s < kSessions; ++s) {
     EXPECT_EQ(Outstanding(*Find(absl::StrCat("r", s))), before[s]) << s;
   }

@@ -343,15 +343,7 @@ void Session::WriteCheckpointLocked() {
     out->set_trial_id(answered.trial_id);
     out->set_digest(answered.digest);
   }
-  for (const HistoryPoint& point : history_) {
-    v1::HistoryEntry* entry = checkpoint.add_history();
-    entry->set_iteration(point.iteration);
-    entry->set_evaluations(point.evaluations);
-    entry->set_value(point.value);
-    entry->set_gradient_max_norm(point.gradient_max_norm);
-    entry->set_step_length(point.step_length);
-    TimeToProto(point.time, entry->mutable_time());
-  }
+  WriteHistoryLocked(checkpoint.mutable_history());
   checkpoint.set_history_iterations(history_iterations_);
   TimeToProto(update_time_, checkpoint.mutable_update_time());
   absl::Status status = solver_->SaveState(checkpoint.mutable_solver_state());
@@ -363,6 +355,19 @@ void Session::WriteCheckpointLocked() {
   checkpoint_tells_ = tells_;
   journal_->Checkpoint(checkpoint.SerializeAsString(),
                        static_cast<uint64_t>(tells_));
+}
+
+void Session::WriteHistoryLocked(
+    google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const {
+  for (const HistoryPoint& point : history_) {
+    v1::HistoryEntry* entry = out->Add();
+    entry->set_iteration(point.iteration);
+    entry->set_evaluations(point.evaluations);
+    entry->set_value(point.value);
+    entry->set_gradient_max_norm(point.gradient_max_norm);
+    entry->set_step_length(point.step_length);
+    TimeToProto(point.time, entry->mutable_time());
+  }
 }
 
 void Session::FlushCheckpoint() {
@@ -583,15 +588,7 @@ absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
     OPTD_RETURN_IF_ERROR(
         WriteBestPoint(*solver_, x_encoding, out->mutable_best_x()));
   }
-  for (const HistoryPoint& point : history_) {
-    v1::HistoryEntry* entry = out->add_history();
-    entry->set_iteration(point.iteration);
-    entry->set_evaluations(point.evaluations);
-    entry->set_value(point.value);
-    entry->set_gradient_max_norm(point.gradient_max_norm);
-    entry->set_step_length(point.step_length);
-    TimeToProto(point.time, entry->mutable_time());
-  }
+  WriteHistoryLocked(out->mutable_history());
   if (solver_->finished()) {
     OPTD_RETURN_IF_ERROR(SummaryToProto(solver_->summary(), WallSeconds(),
                                         *solver_, x_encoding,

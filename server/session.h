@@ -255,6 +255,10 @@ class Session {
   // durability settings say.
   void PersistLocked(const v1::TellRequest& request, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The history, oldest first (GetSession and checkpoints).
+  void WriteHistoryLocked(
+      google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands the session's current state to the journal as a checkpoint.
   void WriteCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.

@@ -1,7 +1,6 @@
 #include "server/wal.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,8 +82,6 @@ Wal::~Wal() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
-  absl::MutexLock lock(&io_mu_);
-  if (fd_ >= 0) ::close(fd_);
 }
 
 absl::Status Wal::ReadSegments(
@@ -124,16 +121,7 @@ absl::Status Wal::StartSegment() {
   const std::string path = absl::StrCat(dir_, "/", SegmentName(next_sequence_));
   OPTD_ASSIGN_OR_RETURN(JournalFile file,
                         JournalFile::Create(path, "", kWalMagic));
-  // The log keeps its own descriptor: JournalFile closes on destruction.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-  path_ = path;
-  size_ = file.size();
+  file_ = std::move(file);
   ++next_sequence_;
   return absl::OkStatus();
 }
@@ -188,23 +176,9 @@ void Wal::CommitLoop() {
     bool rotate = false;
     {
       absl::MutexLock io(&io_mu_);
-      absl::string_view rest = bytes;
-      while (status.ok() && !rest.empty()) {
-        const ssize_t n = ::write(fd_, rest.data(), rest.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          status = absl::InternalError(absl::StrCat(
-              "cannot write ", path_, ": ", std::strerror(errno)));
-        } else {
-          rest.remove_prefix(static_cast<size_t>(n));
-        }
-      }
-      if (status.ok() && ::fdatasync(fd_) != 0) {
-        status = absl::InternalError(
-            absl::StrCat("cannot fdatasync ", path_, ": ", std::strerror(errno)));
-      }
-      size_ += static_cast<int64_t>(bytes.size());
-      rotate = status.ok() && size_ >= segment_bytes_;
+      status = file_->Append(bytes);
+      if (status.ok()) status = file_->Sync();
+      rotate = status.ok() && file_->size() >= segment_bytes_;
     }
     {
       absl::MutexLock lock(&mu_);
@@ -228,7 +202,7 @@ void Wal::CommitLoop() {
       absl::Status rotated;
       {
         absl::MutexLock io(&io_mu_);
-        old_path = path_;
+        old_path = file_->path();
         rotated = StartSegment();
       }
       if (rotated.ok()) {

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/journal.h"
 
 namespace optd::server {
 
@@ -113,9 +115,7 @@ class Wal {
   // The current log file; only the committer thread (or FinishRecovery,
   // before it starts) touches it.
   absl::Mutex io_mu_;
-  int fd_ ABSL_GUARDED_BY(io_mu_) = -1;
-  std::string path_ ABSL_GUARDED_BY(io_mu_);
-  int64_t size_ ABSL_GUARDED_BY(io_mu_) = 0;
+  std::optional<JournalFile> file_ ABSL_GUARDED_BY(io_mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(io_mu_);
 
   mutable absl::Mutex mu_;

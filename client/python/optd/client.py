@@ -104,6 +104,16 @@ class Client:
         self.stub = pb_grpc.OptimizerStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
         self._sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
+        # Tell with bytes in and out (optd/_wire.py writes and reads them).
+        self._raw_tell = channel.unary_unary("/optd.v1.Optimizer/Tell")
+
+    def _tell_bytes(self, request: bytes) -> bytes:
+        """The unary Tell on a serialized request; the serialized answer."""
+        try:
+            return self._raw_tell(request, timeout=self.timeout,
+                                  metadata=self.metadata or None)
+        except grpc.RpcError as e:
+            raise error_from_rpc(e) from None
 
     def _unary(self, method: str, request: Any, stub: Any = None) -> Any:
         try:

@@ -34,6 +34,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional,
 
 import numpy as np
 
+from . import _wire
 from ._proto import optimizer_pb2 as pb
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .messages import SessionInfo, SessionState, Summary, Wants, _enum
@@ -59,12 +60,19 @@ class Trial:
 
     __slots__ = ("trial_id", "x", "wants", "vector", "_teller", "answer")
 
-    def __init__(self, proto: pb.Trial, teller: Callable[..., "Answer"]):
-        self.trial_id: int = proto.trial_id
-        self.x: np.ndarray = decode(proto.x)
-        self.wants: Wants = Wants(proto.wants)
-        self.vector: Optional[np.ndarray] = (
-            decode(proto.vector) if proto.HasField("vector") else None)
+    def __init__(self, proto: Optional[pb.Trial],
+                 teller: Callable[..., "Answer"], *,
+                 parts: Optional[tuple] = None):
+        if proto is not None:
+            parts = (proto.trial_id, decode(proto.x), proto.wants,
+                     decode(proto.vector) if proto.HasField("vector")
+                     else None)
+        # (trial_id, x, wants, vector): from a message, or from _wire.
+        trial_id, x, wants, vector = parts
+        self.trial_id: int = trial_id
+        self.x: np.ndarray = x
+        self.wants: Wants = Wants(wants)
+        self.vector: Optional[np.ndarray] = vector
         self._teller = teller
         self.answer: Optional[Answer] = None  # set by tell()
 
@@ -166,16 +174,22 @@ class Session:
 
     def _absorb(self, response, teller) -> Answer:
         """Updates pending/state/summary from a Tell/Ask/Optimize response."""
-        trials = [Trial(t, teller) for t in response.trials]
-        state = (_enum(SessionState, response.state) if response.state
+        return self._absorb_parts(
+            [Trial(t, teller) for t in response.trials], response.state,
+            response.summary if response.HasField("summary") else None,
+            getattr(response, "duplicate", False))
+
+    def _absorb_parts(self, trials: List[Trial], state_value: int,
+                      summary_proto: Optional[pb.Summary],
+                      duplicate: bool) -> Answer:
+        state = (_enum(SessionState, state_value) if state_value
                  else SessionState.RUNNING)
-        summary = (Summary.from_proto(response.summary)
-                   if response.HasField("summary") else None)
+        summary = (Summary.from_proto(summary_proto)
+                   if summary_proto is not None else None)
         self.pending = trials
         self.state = state
         if summary is not None:
             self._summary = summary
-        duplicate = getattr(response, "duplicate", False)
         return Answer(trials, state, summary, duplicate)
 
     # -- ask / tell ----------------------------------------------------------
@@ -245,10 +259,21 @@ class Session:
             another payload, or the session has ended.
           NotFound: the session was deleted.
         """
-        request = self._tell_request(trial_id, value, gradient, failed, stop,
-                                     hessian, hessian_vector)
-        request.session_id = self.session_id
-        return self._absorb(self.client._unary("Tell", request), self.tell)
+        # Raw float64/float32 vectors go straight from the arrays' buffers
+        # into the request, and the answer's points are views of the bytes
+        # received (optd/_wire.py): no copies of a large vector in Python.
+        vectors = [(field, _as_array(v)) for field, v in
+                   ((4, gradient), (8, hessian), (9, hessian_vector))
+                   if v is not None]
+        raw = _wire.encode_tell(
+            self.session_id, trial_id,
+            None if value is None else float(value), failed, stop, vectors,
+            self._send_encoding())
+        trials, state, summary, duplicate = _wire.decode_tell_response(
+            self.client._tell_bytes(raw))
+        return self._absorb_parts(
+            [Trial(None, self.tell, parts=t) for t in trials], state, summary,
+            duplicate)
 
     def stop(self) -> Optional[Summary]:
         """Ends the session now (STOPPED_BY_CLIENT) and returns its summary."""

@@ -1,0 +1,98 @@
+"""optd/_wire.py against the generated protobuf classes: the bytes it writes
+parse as the TellRequest meant, and it reads every TellResponse field as
+protobuf does (no server needed)."""
+
+import math
+import unittest
+
+import numpy as np
+
+import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
+from optd import _wire
+from optd._proto import optimizer_pb2 as pb
+from optd.vectors import VectorEncoding, decode
+
+
+class EncodeTellTest(unittest.TestCase):
+
+    def test_matches_the_generated_message(self):
+        rng = np.random.default_rng(7)
+        g = rng.standard_normal(1000)
+        h = rng.standard_normal(9)
+        cases = [
+            ("rosen-1", 5, 1.5, False, False, [(4, g)], VectorEncoding.F64),
+            ("s", 300, None, False, False, [(4, g)], VectorEncoding.F32),
+            ("s", 7, math.inf, True, False, [], VectorEncoding.F64),
+            ("s", 0, None, False, True, [], VectorEncoding.F64),
+            ("s", 2**40, -0.0, False, False, [(4, g[:3]), (8, h)],
+             VectorEncoding.F64),
+            ("s", 9, 2.0, False, False, [(9, g[:10].astype(np.float32))],
+             VectorEncoding.F64),
+        ]
+        for sid, trial, value, failed, stop, vectors, encoding in cases:
+            with self.subTest(trial=trial, encoding=encoding):
+                raw = _wire.encode_tell(sid, trial, value, failed, stop,
+                                        vectors, encoding)
+                expected = pb.TellRequest(session_id=sid, trial_id=trial,
+                                          failed=failed, stop=stop)
+                if value is not None:
+                    expected.value = value
+                names = {4: "gradient", 8: "hessian", 9: "hessian_vector"}
+                for field, array in vectors:
+                    target = getattr(expected, names[field])
+                    if encoding == VectorEncoding.F32:
+                        target.f32 = np.asarray(array, "<f4").tobytes()
+                    else:
+                        target.f64 = np.asarray(array, "<f8").tobytes()
+                self.assertEqual(pb.TellRequest.FromString(raw), expected)
+
+    def test_a_non_contiguous_array_is_sent_in_c_order(self):
+        a = np.arange(12.0).reshape(3, 4).T  # Fortran order
+        raw = _wire.encode_tell("s", 1, None, False, False, [(4, a)],
+                                VectorEncoding.F64)
+        sent = decode(pb.TellRequest.FromString(raw).gradient)
+        np.testing.assert_array_equal(sent, np.ascontiguousarray(a).ravel())
+
+
+class DecodeTellResponseTest(unittest.TestCase):
+
+    def test_reads_what_protobuf_writes(self):
+        x = np.linspace(-1, 1, 50)
+        response = pb.TellResponse(state=pb.SESSION_STATE_RUNNING,
+                                   duplicate=True)
+        t = response.trials.add(trial_id=12, wants=pb.EVALUATION_GRADIENT)
+        t.x.f32 = x.astype("<f4").tobytes()
+        t = response.trials.add(trial_id=13,
+                                wants=pb.EVALUATION_HESSIAN_VECTOR)
+        t.x.values.extend(x.tolist())
+        t.vector.f64 = (2 * x).astype("<f8").tobytes()
+        t.lease_expire_time.seconds = 1700000000
+        trials, state, summary, duplicate = _wire.decode_tell_response(
+            response.SerializeToString())
+        self.assertEqual(state, pb.SESSION_STATE_RUNNING)
+        self.assertTrue(duplicate)
+        self.assertIsNone(summary)
+        self.assertEqual([t[0] for t in trials], [12, 13])
+        self.assertEqual(trials[0][1].dtype, np.float32)
+        np.testing.assert_array_equal(trials[0][1], x.astype(np.float32))
+        np.testing.assert_array_equal(trials[1][1], x)
+        self.assertEqual(trials[1][2], pb.EVALUATION_HESSIAN_VECTOR)
+        np.testing.assert_array_equal(trials[1][3], 2 * x)
+        self.assertIsNone(trials[0][3])
+        self.assertFalse(trials[0][1].flags.writeable)
+
+    def test_the_final_answer_carries_the_summary(self):
+        response = pb.TellResponse(state=pb.SESSION_STATE_CONVERGED)
+        response.summary.reason = pb.TERMINATION_REASON_GRADIENT_TOLERANCE
+        response.summary.message = "CONVERGENCE"
+        response.summary.x.f64 = np.ones(3).tobytes()
+        trials, state, summary, duplicate = _wire.decode_tell_response(
+            response.SerializeToString())
+        self.assertEqual(trials, [])
+        self.assertEqual(state, pb.SESSION_STATE_CONVERGED)
+        self.assertEqual(summary, response.summary)
+        self.assertFalse(duplicate)
+
+
+if __name__ == "__main__":
+    unittest.main()

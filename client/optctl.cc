@@ -46,9 +46,10 @@ ABSL_FLAG(bool, json, false,
 ABSL_FLAG(bool, include_x, false, "get: include the best point so far.");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: time between two polls of the session.");
-ABSL_FLAG(std::string, out, "",
-          "export: file to write the snapshot to (binary optd.v1.SessionSnapshot);"
-          " default ID.optd-snapshot.");
+ABSL_FLAG(
+    std::string, out, "",
+    "export: file to write the snapshot to (binary optd.v1.SessionSnapshot);"
+    " default ID.optd-snapshot.");
 ABSL_FLAG(std::string, id, "",
           "import: id for the imported session; default the snapshot's own.");
 ABSL_FLAG(int, n, 2,
@@ -179,13 +180,13 @@ void PrintSession(const v1::Session& s) {
   line("updated", TimeUtil::ToString(s.update_time()));
   line("iterations", absl::StrCat(s.iterations()));
   line("evaluations", absl::StrCat(s.evaluations()));
-  line("tells", absl::StrCat(s.tells(), " (", s.durable_step(), " durable",
-                             s.durability().checkpoint_interval() > 0
-                                 ? absl::StrCat(", synced every ",
-                                                s.durability()
-                                                    .checkpoint_interval())
-                                 : std::string(", each before its answer"),
-                             ")"));
+  line("tells",
+       absl::StrCat(s.tells(), " (", s.durable_step(), " durable",
+                    s.durability().checkpoint_interval() > 0
+                        ? absl::StrCat(", synced every ",
+                                       s.durability().checkpoint_interval())
+                        : std::string(", each before its answer"),
+                    ")"));
   line("best value", FormatNumber(s.best_value()));
   line("max |g|", FormatNumber(s.gradient_max_norm()));
   if (s.pending_trial_ids_size() > 0) {
@@ -284,7 +285,8 @@ absl::Status Import(const Client& client, const std::string& path) {
     if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
     if (!snapshot.ParseFromIstream(&in)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, " is not an optd.v1.SessionSnapshot (optctl export writes one)"));
+          path,
+          " is not an optd.v1.SessionSnapshot (optctl export writes one)"));
     }
   }
   absl::StatusOr<v1::ImportSessionResponse> imported =

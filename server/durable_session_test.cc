@@ -6,8 +6,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,10 +43,9 @@ std::vector<uint64_t> Bits(const std::vector<double>& x) {
 class DurableSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/durable_test_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
+    dir_ = absl::StrCat(
+        ::testing::TempDir(), "/durable_test_", getpid(), "_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     Restart();
   }
@@ -73,8 +72,7 @@ class DurableSessionTest : public ::testing::Test {
       const std::function<void()>& inspect = [] {}) {
     const std::string copy = dir_ + "-copy";
     std::filesystem::remove_all(copy);
-    std::filesystem::copy(dir_, copy,
-                          std::filesystem::copy_options::recursive);
+    std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
     manager_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
@@ -124,8 +122,7 @@ class DurableSessionTest : public ::testing::Test {
   }
 
   // Tells and waits until the answer may leave (durable), as the service does.
-  static absl::Status TellDurably(Session& session,
-                                  const v1::TellRequest& tell,
+  static absl::Status TellDurably(Session& session, const v1::TellRequest& tell,
                                   v1::TellResponse* answer) {
     DurableTicket ticket;
     absl::Status status = session.Tell(tell, answer, &ticket);
@@ -182,9 +179,9 @@ TEST_F(DurableSessionTest, ARestartResumesBitwiseWhereTheSessionWas) {
   EXPECT_EQ(described.tells(), 25);
   EXPECT_EQ(described.durable_step(), 25);
   v1::Session twin_described;
-  ASSERT_OK((*reference.Find("rosen"))
-                ->Describe(true, v1::VECTOR_ENCODING_UNSPECIFIED,
-                           &twin_described));
+  ASSERT_OK(
+      (*reference.Find("rosen"))
+          ->Describe(true, v1::VECTOR_ENCODING_UNSPECIFIED, &twin_described));
   EXPECT_EQ(described.evaluations(), twin_described.evaluations());
   EXPECT_EQ(described.iterations(), twin_described.iterations());
   EXPECT_EQ(Bits(ToDoubles(described.best_x())),
@@ -282,7 +279,8 @@ TEST_F(DurableSessionTest, DeleteAndExpiryRemoveTheJournal) {
   // The TTL is part of the journal: it survives a restart with other defaults.
   Restart({.ttl = absl::Hours(1000)});
   EXPECT_EQ(manager_->ExpireIdle(absl::Now() + absl::Seconds(61)), 1);
-  EXPECT_THAT(manager_->Find("short"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(manager_->Find("short"),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
   EXPECT_FALSE(std::filesystem::exists(short_path));
   EXPECT_EQ(Restart().loaded, 0);
 }
@@ -327,7 +325,8 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("snapshot.tells[3] (trial 99)"),
                              HasSubstr("never issued"))));
-  EXPECT_THAT(manager_->Find("bad"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(manager_->Find("bad"),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
   EXPECT_FALSE(std::filesystem::exists(store_->JournalPath("bad")));
   import.set_session_id("origin");
   EXPECT_THAT(manager_->Import(import),
@@ -340,8 +339,8 @@ TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
   ASSERT_OK(manager_->Create(request).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("batched"), NextTell(*Find("batched")),
-                          &answer));
+    ASSERT_OK(
+        TellDurably(*Find("batched"), NextTell(*Find("batched")), &answer));
   }
   // Commits run on their own threads: wait for the first batch.
   std::shared_ptr<SessionJournal> journal = Find("batched")->journal();
@@ -410,8 +409,8 @@ TEST_F(DurableSessionTest, LeasesHandTheTrialToOneWorkerAtATime) {
       session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "a", &a_again));
   EXPECT_EQ(a_again.trials_size(), 1);
   v1::Session described;
-  ASSERT_OK(session->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED,
-                              &described));
+  ASSERT_OK(
+      session->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED, &described));
   ASSERT_EQ(described.leases_size(), 1);
   EXPECT_EQ(described.leases(0).worker_id(), "a");
   EXPECT_EQ(described.lease_seconds(), 30);
@@ -436,9 +435,8 @@ TEST_F(DurableSessionTest, ConcurrentSessionsAllBecomeDurable) {
   for (int s = 0; s < kSessions; ++s) {
     threads.emplace_back([&, s] {
       std::shared_ptr<Session> session = *manager_->Find(absl::StrCat("c", s));
-      for (int i = 0; i < kTells && session->state() ==
-                                        v1::SESSION_STATE_RUNNING;
-           ++i) {
+      for (int i = 0;
+           i < kTells && session->state() == v1::SESSION_STATE_RUNNING; ++i) {
         v1::TellResponse answer;
         EXPECT_OK(TellDurably(*session, NextTell(*session), &answer));
       }
@@ -616,8 +614,7 @@ TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
   ASSERT_TRUE(Find("logged")->journal()->uses_wal());
   for (int i = 0; i < 9; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("logged"), NextTell(*Find("logged")),
-                          &answer));
+    ASSERT_OK(TellDurably(*Find("logged"), NextTell(*Find("logged")), &answer));
   }
   const auto before = Outstanding(*Find("logged"));
   const SessionManager::RecoveryCounts counts = CrashAndRecover([&] {
@@ -647,8 +644,7 @@ TEST_F(DurableSessionTest, LogRecordsOfADeletedSessionDoNotReachItsSuccessor) {
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")),
-                          &answer));
+    ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")), &answer));
   }
   ASSERT_OK(manager_->Delete("reused"));
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());

@@ -23,9 +23,9 @@
 namespace optd::server {
 namespace {
 
+using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedOutputStream;
 using google::protobuf::io::StringOutputStream;
-using google::protobuf::internal::WireFormatLite;
 
 absl::Status ErrnoError(absl::string_view what, const std::string& path) {
   const int e = errno;
@@ -42,7 +42,8 @@ uint32_t Crc32(absl::string_view bytes) {
             static_cast<uInt>(bytes.size())));
 }
 
-absl::Status WriteAll(int fd, absl::string_view bytes, const std::string& path) {
+absl::Status WriteAll(int fd, absl::string_view bytes,
+                      const std::string& path) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0) {
@@ -72,9 +73,9 @@ absl::StatusOr<size_t> ReadUpTo(int fd, char* out, size_t size,
 
 absl::Status Damage(const std::string& path, int64_t record, int64_t offset,
                     absl::string_view what) {
-  return absl::DataLossError(absl::StrCat("journal ", path, " is damaged: ",
-                                          what, " (record ", record,
-                                          " at byte ", offset, ")"));
+  return absl::DataLossError(absl::StrCat("journal ", path,
+                                          " is damaged: ", what, " (record ",
+                                          record, " at byte ", offset, ")"));
 }
 
 // True when the next `size` bytes of `fd` are all zero.
@@ -128,12 +129,12 @@ std::string EncodeTellRecord(const v1::TellRequest& request, absl::Time time) {
   {
     StringOutputStream raw(&payload);
     CodedOutputStream out(&raw);
-    out.WriteTag(WireFormatLite::MakeTag(
-        1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteTag(
+        WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
     out.WriteVarint32(static_cast<uint32_t>(tell_size));
     request.SerializeWithCachedSizes(&out);
-    out.WriteTag(WireFormatLite::MakeTag(
-        2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteTag(
+        WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
     out.WriteVarint32(static_cast<uint32_t>(stamp_size));
     stamp.SerializeWithCachedSizes(&out);
   }
@@ -156,9 +157,9 @@ absl::StatusOr<RecordsRead> ReadRecords(
   OPTD_ASSIGN_OR_RETURN(size_t got,
                         ReadUpTo(fd, magic.data(), magic.size(), path));
   if (got != magic.size() || magic != magic_bytes) {
-    return Damage(path, 0, 0,
-                  absl::StrCat("the file does not start with \"", magic_bytes,
-                               "\""));
+    return Damage(
+        path, 0, 0,
+        absl::StrCat("the file does not start with \"", magic_bytes, "\""));
   }
   RecordsRead result;
   int64_t offset = static_cast<int64_t>(magic.size());
@@ -183,12 +184,12 @@ absl::StatusOr<RecordsRead> ReadRecords(
       break;
     }
     if (length > kMaxRecordBytes) {
-      return Damage(path, record, offset,
-                    absl::StrCat("record length ", length, " exceeds ",
-                                 kMaxRecordBytes));
+      return Damage(
+          path, record, offset,
+          absl::StrCat("record length ", length, " exceeds ", kMaxRecordBytes));
     }
-    const bool last = offset + static_cast<int64_t>(kRecordHeaderBytes +
-                                                    length) == file_size;
+    const bool last =
+        offset + static_cast<int64_t>(kRecordHeaderBytes + length) == file_size;
     if (length == 0 && may_be_torn) {
       // No record is empty. Zeros from here to the end are a file extended
       // by a crash before its data reached the disk (power loss on a file
@@ -242,10 +243,10 @@ absl::StatusOr<JournalHeader> ReadJournal(
                 return Damage(path, 0, offset, "the header does not parse");
               }
               if (result.header.format_version() != 1) {
-                return Damage(path, 0, offset,
-                              absl::StrCat("format_version ",
-                                           result.header.format_version(),
-                                           " is not 1"));
+                return Damage(
+                    path, 0, offset,
+                    absl::StrCat("format_version ",
+                                 result.header.format_version(), " is not 1"));
               }
               absl::Status status = on_header(result.header);
               if (!status.ok()) {
@@ -265,9 +266,8 @@ absl::StatusOr<JournalHeader> ReadJournal(
             if (!status.ok()) {
               return absl::Status(
                   status.code(),
-                  absl::StrCat("journal ", path, ": tell ", record,
-                               " at byte ", offset, " (trial ",
-                               tell.tell().trial_id(),
+                  absl::StrCat("journal ", path, ": tell ", record, " at byte ",
+                               offset, " (trial ", tell.tell().trial_id(),
                                ") does not replay: ", status.message()));
             }
             return absl::OkStatus();
@@ -301,7 +301,8 @@ absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path) {
 
 absl::Status SyncParentDirectory(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string dir =
+      slash == std::string::npos ? "." : path.substr(0, slash);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open directory", dir);
   FdCloser closer(fd);

@@ -36,10 +36,9 @@ void WriteAll(const std::string& path, const std::string& bytes) {
 class JournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/journal_test_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
+    dir_ = absl::StrCat(
+        ::testing::TempDir(), "/journal_test_", getpid(), "_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = dir_ + "/s.journal";
@@ -158,8 +157,8 @@ TEST_F(JournalTest, AFlippedByteAnywhereIsDamageNamingTheRecord) {
       {0, "does not start with"},
       {header_end - 3, "(record 0 at byte 8)"},
       {header_end + record + 20,
-       absl::StrCat("checksum mismatch (record 2 at byte ",
-                    header_end + record, ")")},
+       absl::StrCat("checksum mismatch (record 2 at byte ", header_end + record,
+                    ")")},
   };
   for (const Case& c : cases) {
     std::string damaged = whole;
@@ -264,7 +263,8 @@ TEST_F(JournalTest, CreateReplacesAtomicallyAndRemoveDeletes) {
   ASSERT_OK(RemoveFileDurably(path_));
   EXPECT_FALSE(std::filesystem::exists(path_));
   EXPECT_OK(RemoveFileDurably(path_));  // already gone: fine
-  EXPECT_THAT(Read(&trials), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(Read(&trials),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
 }  // namespace

@@ -170,8 +170,8 @@ int main(int argc, char** argv) {
   options.session_defaults.checkpoint_interval =
       absl::GetFlag(FLAGS_default_checkpoint_interval);
   for (const auto& [name, value] :
-       {std::pair<const char*, double>{"session_ttl_seconds",
-                                       absl::GetFlag(FLAGS_session_ttl_seconds)},
+       {std::pair<const char*, double>{
+            "session_ttl_seconds", absl::GetFlag(FLAGS_session_ttl_seconds)},
         {"lease_seconds", absl::GetFlag(FLAGS_lease_seconds)}}) {
     if (!(value > 0 && value <= 3.2e8)) {
       std::cerr << "optd: --" << name << " must be in (0, 3.2e8]\n";

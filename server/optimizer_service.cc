@@ -163,8 +163,7 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
 grpc::ServerUnaryReactor* OptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::Session* response) {
-  return RunUnary(context,
-                  [&] { return sessions_->Get(*request, response); });
+  return RunUnary(context, [&] { return sessions_->Get(*request, response); });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::ListSessions(

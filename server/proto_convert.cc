@@ -408,7 +408,8 @@ void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
 }
 
 absl::Time TimeFromProto(const google::protobuf::Timestamp& time) {
-  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+  return absl::FromUnixSeconds(time.seconds()) +
+         absl::Nanoseconds(time.nanos());
 }
 
 v1::Evaluation EvaluationToProto(Evaluation evaluation) {

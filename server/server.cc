@@ -94,10 +94,10 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
 
   std::unique_ptr<SessionStore> store;
   if (!options.data_dir.empty()) {
-    absl::StatusOr<std::unique_ptr<SessionStore>> opened = SessionStore::Open(
-        {.data_dir = options.data_dir,
-         .commit_threads = options.commit_threads,
-         .wal_segment_bytes = options.wal_segment_bytes});
+    absl::StatusOr<std::unique_ptr<SessionStore>> opened =
+        SessionStore::Open({.data_dir = options.data_dir,
+                            .commit_threads = options.commit_threads,
+                            .wal_segment_bytes = options.wal_segment_bytes});
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
@@ -115,11 +115,11 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         "data directory {}: recovered {} sessions ({} from checkpoints, {} "
         "tells replayed, {} damaged) in {:.3f} s",
         options.data_dir, counts->loaded, counts->checkpoints, counts->tells,
-        counts->damaged,
-        absl::ToDoubleSeconds(absl::Now() - start));
+        counts->damaged, absl::ToDoubleSeconds(absl::Now() - start));
   } else {
-    spdlog::warn("no --data_dir: sessions live in memory only and a restart "
-                 "loses them");
+    spdlog::warn(
+        "no --data_dir: sessions live in memory only and a restart "
+        "loses them");
   }
   server->service_ =
       std::make_unique<OptimizerService>(server->sessions_.get());

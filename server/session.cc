@@ -176,9 +176,10 @@ absl::Status Session::AskAsWorker(v1::VectorEncoding encoding,
   }
   if (lease_worker_ != worker_id) {
     if (!lease_worker_.empty()) {
-      spdlog::info("session \"{}\": the lease of trial {} by \"{}\" expired; "
-                   "trial leased to \"{}\"",
-                   id_, last_trial_id_, lease_worker_, std::string(worker_id));
+      spdlog::info(
+          "session \"{}\": the lease of trial {} by \"{}\" expired; "
+          "trial leased to \"{}\"",
+          id_, last_trial_id_, lease_worker_, std::string(worker_id));
     }
     lease_worker_ = std::string(worker_id);
   }
@@ -254,8 +255,7 @@ absl::Status Session::Replay(const v1::SnapshotTell& tell) {
   OPTD_ASSIGN_OR_RETURN(const ToldVectors told, Decode(tell.tell()));
   absl::MutexLock lock(&mu_);
   bool duplicate = false;
-  OPTD_RETURN_IF_ERROR(TellLocked(tell.tell(), told,
-                                  TimeFromProto(tell.time()),
+  OPTD_RETURN_IF_ERROR(TellLocked(tell.tell(), told, TimeFromProto(tell.time()),
                                   /*journal=*/false, &duplicate));
   if (duplicate) {
     return absl::DataLossError(
@@ -499,8 +499,7 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
   return absl::OkStatus();
 }
 
-void Session::AfterChange(uint64_t trial_id, uint64_t digest,
-                          absl::Time now) {
+void Session::AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now) {
   update_time_ = now;
   last_active_ = std::max(last_active_, now);
   lease_worker_.clear();  // the leased trial was answered
@@ -547,9 +546,8 @@ void Session::DescribeBriefLocked(v1::Session* out) {
   out->set_gradient_max_norm(progress.gradient_max_norm);
   if (has_pending_trial_) out->add_pending_trial_ids(last_trial_id_);
   out->set_tells(tells_);
-  out->set_durable_step(journal_ == nullptr
-                            ? 0
-                            : static_cast<int64_t>(journal_->durable()));
+  out->set_durable_step(
+      journal_ == nullptr ? 0 : static_cast<int64_t>(journal_->durable()));
   out->mutable_durability()->set_checkpoint_interval(
       settings_.checkpoint_interval);
   out->set_ttl_seconds(absl::ToDoubleSeconds(settings_.ttl));

@@ -225,9 +225,8 @@ class Session {
   // validation, the solver, bookkeeping at `now`, and with `journal` the
   // record. *duplicate says the tell was a retry and changed nothing.
   absl::Status TellLocked(const v1::TellRequest& request,
-                          const ToldVectors& told, absl::Time now,
-                          bool journal, bool* duplicate)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                          const ToldVectors& told, absl::Time now, bool journal,
+                          bool* duplicate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status CheckNotDeleted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // INVALID_ARGUMENT when a vector the trial wants is missing or has a length

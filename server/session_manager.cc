@@ -4,10 +4,10 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "server/journal.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/journal.h"
 #include "solvers/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -165,8 +165,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
   OPTD_ASSIGN_OR_RETURN(SolverSetup setup, CreateSolver(request, x0));
   Labels labels(request.labels().begin(), request.labels().end());
   return std::make_shared<Session>(request.session_id(), std::move(setup),
-                                   std::move(labels),
-                                   request.vector_encoding(), settings);
+                                   std::move(labels), request.vector_encoding(),
+                                   settings);
 }
 
 bool SessionManager::UsesWal(const Session& session) const {
@@ -303,17 +303,17 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
     status = (*session)->Replay(snapshot.tells(i));
     if (!status.ok()) {
       status = absl::InvalidArgumentError(absl::StrCat(
-          "snapshot.tells[", i, "] (trial ", snapshot.tells(i).tell().trial_id(),
+          "snapshot.tells[", i, "] (trial ",
+          snapshot.tells(i).tell().trial_id(),
           ") does not replay: ", status.message(),
           "; the snapshot is not one ExportSession wrote, or was altered"));
     }
     tells.push_back(&snapshot.tells(i));
   }
   if (status.ok()) {
-    status = Register(*session, named,
-                      snapshot.has_checkpoint() ? &snapshot.checkpoint()
-                                                : nullptr,
-                      tells);
+    status = Register(
+        *session, named,
+        snapshot.has_checkpoint() ? &snapshot.checkpoint() : nullptr, tells);
   }
   if (!status.ok()) {
     Unreserve(id);
@@ -338,18 +338,17 @@ absl::Status SessionManager::Export(absl::string_view session_id,
   OPTD_RETURN_IF_ERROR(journal->SyncNow());
   // Tells appended while this reads are either read whole or cut off as a
   // torn tail: the snapshot is always a prefix of the session.
-  OPTD_ASSIGN_OR_RETURN(
-      JournalHeader header,
-      ReadJournal(
-          journal->path(),
-          [&](const v1::SessionSnapshot& head) {
-            *snapshot = head;
-            return absl::OkStatus();
-          },
-          [&](int64_t, const v1::SnapshotTell& tell) {
-            *snapshot->add_tells() = tell;
-            return absl::OkStatus();
-          }));
+  OPTD_ASSIGN_OR_RETURN(JournalHeader header,
+                        ReadJournal(
+                            journal->path(),
+                            [&](const v1::SessionSnapshot& head) {
+                              *snapshot = head;
+                              return absl::OkStatus();
+                            },
+                            [&](int64_t, const v1::SnapshotTell& tell) {
+                              *snapshot->add_tells() = tell;
+                              return absl::OkStatus();
+                            }));
   (void)header;
   return absl::OkStatus();
 }
@@ -374,15 +373,15 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
         path,
         [&](const v1::SessionSnapshot& header) -> absl::Status {
           if (header.create().session_id() != id) {
-            return absl::DataLossError(absl::StrCat(
-                "the header names session \"",
-                absl::CHexEscape(header.create().session_id()),
-                "\", not the file's"));
+            return absl::DataLossError(
+                absl::StrCat("the header names session \"",
+                             absl::CHexEscape(header.create().session_id()),
+                             "\", not the file's"));
           }
-          OPTD_ASSIGN_OR_RETURN(session,
-                                Build(header.create(),
-                                      TimeFromProto(header.create_time()),
-                                      /*for_recovery=*/true));
+          OPTD_ASSIGN_OR_RETURN(
+              session,
+              Build(header.create(), TimeFromProto(header.create_time()),
+                    /*for_recovery=*/true));
           if (header.has_checkpoint()) {
             return session->RestoreCheckpoint(header.checkpoint());
           }
@@ -424,9 +423,9 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
         absl::Status status;
         v1::SnapshotTell snapshot_tell;
         if (tell != tells + 1) {
-          status = absl::DataLossError(absl::StrCat(
-              "the write-ahead log has tell ", tell, " but the journal ends at ",
-              tells));
+          status = absl::DataLossError(
+              absl::StrCat("the write-ahead log has tell ", tell,
+                           " but the journal ends at ", tells));
         } else if (record.size() < kRecordHeaderBytes ||
                    !snapshot_tell.ParseFromArray(
                        record.data() + kRecordHeaderBytes,
@@ -447,10 +446,10 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       }));
   // 3. The journals completed and synced, so the old log can go.
   for (auto& [id, r] : recovered) {
-    absl::StatusOr<std::shared_ptr<SessionJournal>> journal = store_->Reopen(
-        id, r.read.valid_bytes, r.session->tells(),
-        r.session->settings().checkpoint_interval, UsesWal(*r.session),
-        r.read.header.incarnation());
+    absl::StatusOr<std::shared_ptr<SessionJournal>> journal =
+        store_->Reopen(id, r.read.valid_bytes, r.session->tells(),
+                       r.session->settings().checkpoint_interval,
+                       UsesWal(*r.session), r.read.header.incarnation());
     absl::Status status = journal.status();
     if (status.ok() && !r.missing.empty()) {
       status = (*journal)->WriteRecovered(r.missing);

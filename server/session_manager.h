@@ -123,8 +123,8 @@ class SessionManager {
   // SessionManager::Get()
   //
   // GetSession: the session, or a DAMAGED entry with its damage.
-  absl::Status Get(const v1::GetSessionRequest& request,
-                   v1::Session* out) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Get(const v1::GetSessionRequest& request, v1::Session* out) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::FlushCheckpoints()
   //
@@ -187,8 +187,8 @@ class SessionManager {
                         const v1::SessionCheckpoint* checkpoint,
                         const std::vector<const v1::SnapshotTell*>& tells)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status DamagedError(absl::string_view id, const std::string& damage)
-      const;
+  absl::Status DamagedError(absl::string_view id,
+                            const std::string& damage) const;
   // Per-tell durable and small: its tells go through the write-ahead log.
   bool UsesWal(const Session& session) const;
 

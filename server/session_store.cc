@@ -155,9 +155,9 @@ absl::Status SessionJournal::health() const {
 
 void SessionJournal::ReleaseWaiters(
     std::vector<std::pair<uint64_t, DoneCallback>>* ready) {
-  auto split = std::stable_partition(
-      waiters_.begin(), waiters_.end(),
-      [&](const auto& w) { return w.first > durable_; });
+  auto split =
+      std::stable_partition(waiters_.begin(), waiters_.end(),
+                            [&](const auto& w) { return w.first > durable_; });
   for (auto it = split; it != waiters_.end(); ++it) {
     ready->push_back(std::move(*it));
   }
@@ -232,8 +232,8 @@ absl::Status SessionJournal::WriteOut(bool force, bool from_pool) {
     // (JournalFile::Create): a crash leaves one or the other, whole.
     absl::StatusOr<v1::SessionSnapshot> header = ReadJournalHeader(path_);
     status = header.status();
-    if (status.ok() && !header->mutable_checkpoint()->ParseFromString(
-                           *checkpoint)) {
+    if (status.ok() &&
+        !header->mutable_checkpoint()->ParseFromString(*checkpoint)) {
       status = absl::InternalError("a checkpoint does not parse");
     }
     if (status.ok()) {
@@ -258,9 +258,10 @@ absl::Status SessionJournal::WriteOut(bool force, bool from_pool) {
   {
     absl::MutexLock lock(&mu_);
     if (!status.ok()) {
-      spdlog::error("journal {}: {}; the session refuses tells until optd "
-                    "restarts and recovers it from what was synced",
-                    path_, status.ToString());
+      spdlog::error(
+          "journal {}: {}; the session refuses tells until optd "
+          "restarts and recovers it from what was synced",
+          path_, status.ToString());
       health_ = absl::UnavailableError(absl::StrCat(
           "the session's journal cannot be written (", status.message(),
           "); its last tells are not durable. Fix the disk and restart optd: "
@@ -305,9 +306,9 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(
     return absl::InvalidArgumentError("data_dir is empty");
   }
   if (options.commit_threads < 1 || options.commit_threads > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--commit_threads is ", options.commit_threads,
-                     "; it must be in [1, 256]"));
+    return absl::InvalidArgumentError(absl::StrCat("--commit_threads is ",
+                                                   options.commit_threads,
+                                                   "; it must be in [1, 256]"));
   }
   OPTD_RETURN_IF_ERROR(MakeDirectory(options.data_dir));
   OPTD_RETURN_IF_ERROR(MakeDirectory(options.data_dir + "/sessions"));
@@ -321,9 +322,8 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(lock_fd);
     return absl::FailedPreconditionError(absl::StrCat(
-        "--data_dir ", options.data_dir,
-        " is in use by another optd process (", lock_path,
-        " is locked); give each server its own data directory"));
+        "--data_dir ", options.data_dir, " is in use by another optd process (",
+        lock_path, " is locked); give each server its own data directory"));
   }
   if (options.wal_segment_bytes < (int64_t{1} << 16) ||
       options.wal_segment_bytes > (int64_t{1} << 40)) {
@@ -332,11 +332,11 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(
         absl::StrCat("--wal_segment_bytes is ", options.wal_segment_bytes,
                      "; it must be in [2^16, 2^40]"));
   }
-  auto store = std::unique_ptr<SessionStore>(new SessionStore(options, lock_fd));
-  OPTD_ASSIGN_OR_RETURN(
-      store->wal_,
-      Wal::Open(options.data_dir, options.wal_segment_bytes,
-                [s = store.get()] { s->SyncWalJournals(); }));
+  auto store =
+      std::unique_ptr<SessionStore>(new SessionStore(options, lock_fd));
+  OPTD_ASSIGN_OR_RETURN(store->wal_,
+                        Wal::Open(options.data_dir, options.wal_segment_bytes,
+                                  [s = store.get()] { s->SyncWalJournals(); }));
   // Leftovers of a Create or an import that crashed before its rename.
   DIR* dir = ::opendir((options.data_dir + "/sessions").c_str());
   if (dir != nullptr) {

@@ -107,8 +107,8 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
 
   // Public for make_shared; use SessionStore::Create/Reopen.
   SessionJournal(SessionStore* store, JournalFile file, uint64_t records,
-                 int64_t checkpoint_interval, Wal* wal,
-                 std::string session_id, uint64_t incarnation);
+                 int64_t checkpoint_interval, Wal* wal, std::string session_id,
+                 uint64_t incarnation);
 
  private:
   friend class SessionStore;
@@ -125,8 +125,9 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   absl::Status WriteOut(bool force, bool from_pool)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(file_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // Marks durable up to `durable`, collecting the waiters it releases.
-  void ReleaseWaiters(std::vector<std::pair<uint64_t, absl::AnyInvocable<
-                          void(absl::Status) &&>>>* ready)
+  void ReleaseWaiters(
+      std::vector<std::pair<uint64_t,
+                            absl::AnyInvocable<void(absl::Status) &&>>>* ready)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // On a commit thread: write what is pending, sync when due, run callbacks.
@@ -201,9 +202,9 @@ class SessionStore {
   // With `use_wal`, tells go through the shared log (wal.h), tagged with
   // `incarnation` (the header's).
   absl::StatusOr<std::shared_ptr<SessionJournal>> Create(
-      absl::string_view session_id, absl::string_view records,
-      uint64_t tells, int64_t checkpoint_interval, bool use_wal,
-      uint64_t incarnation) ABSL_LOCKS_EXCLUDED(mu_);
+      absl::string_view session_id, absl::string_view records, uint64_t tells,
+      int64_t checkpoint_interval, bool use_wal, uint64_t incarnation)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // SessionStore::Reopen()
   //
   // The journal ReadJournal just read: appends go after `valid_bytes` (a torn
@@ -220,10 +221,9 @@ class SessionStore {
   // log removed and a new one started. No tell may come before
   // FinishRecovery.
   absl::Status ReadWal(
-      const std::function<absl::Status(absl::string_view session_id,
-                                       uint64_t incarnation, uint64_t tell,
-                                       absl::string_view record)>& on_record)
-      const;
+      const std::function<absl::Status(
+          absl::string_view session_id, uint64_t incarnation, uint64_t tell,
+          absl::string_view record)>& on_record) const;
   absl::Status FinishRecovery();
   // Tells made durable through the log, and the log's syncs.
   int64_t wal_records() const { return wal_->records_synced(); }

@@ -63,9 +63,8 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& data_dir,
   std::vector<std::string> old;
   for (auto& [sequence, path] : found) old.push_back(std::move(path));
   const uint64_t next = found.empty() ? 1 : found.back().first + 1;
-  return std::unique_ptr<Wal>(new Wal(dir, segment_bytes,
-                                      std::move(sync_journals), std::move(old),
-                                      next));
+  return std::unique_ptr<Wal>(new Wal(
+      dir, segment_bytes, std::move(sync_journals), std::move(old), next));
 }
 
 Wal::Wal(std::string dir, int64_t segment_bytes, SyncJournals sync_journals,
@@ -109,9 +108,10 @@ absl::Status Wal::ReadSegments(
                                        payload.substr(kFixedBytes + id_length));
                     }));
     if (read.torn_tail_bytes > 0) {
-      spdlog::warn("log {}: dropped {} bytes at its end, written by a crash "
-                   "and never acknowledged",
-                   path, read.torn_tail_bytes);
+      spdlog::warn(
+          "log {}: dropped {} bytes at its end, written by a crash "
+          "and never acknowledged",
+          path, read.torn_tail_bytes);
     }
   }
   return absl::OkStatus();

@@ -72,10 +72,9 @@ class Wal {
   // unreadable tail of a file ends that file (it was never acknowledged);
   // damage before it is DATA_LOSS.
   absl::Status ReadSegments(
-      const std::function<absl::Status(absl::string_view session_id,
-                                       uint64_t incarnation, uint64_t tell,
-                                       absl::string_view record)>& on_record)
-      const;
+      const std::function<absl::Status(
+          absl::string_view session_id, uint64_t incarnation, uint64_t tell,
+          absl::string_view record)>& on_record) const;
 
   // Wal::FinishRecovery()
   //

@@ -18,7 +18,6 @@ using ::optd::testing::LoadTorchRun;
 using ::optd::testing::RunNames;
 using ::optd::testing::StatusIs;
 using ::optd::testing::TorchRun;
-using ::testing::HasSubstr;
 using ::optd::testing::TorchRunPath;
 using ::optd::testing::UlpDistance;
 using ::testing::HasSubstr;
@@ -143,7 +142,8 @@ TEST(Adam, SavedStateContinuesBitwiseOnAnyNumberOfSlices) {
   for (int64_t i = 0; i < n; ++i) x0[i] = std::cos(0.03 * i);
   auto gradient = [n](const std::vector<double>& x, int t) {
     std::vector<double> g(n);
-    for (int64_t i = 0; i < n; ++i) g[i] = x[i] * (1 + 0.01 * (i % 5)) - 1e-2 * t;
+    for (int64_t i = 0; i < n; ++i)
+      g[i] = x[i] * (1 + 0.01 * (i % 5)) - 1e-2 * t;
     return g;
   };
   for (ScalarType dtype : {ScalarType::kFloat64, ScalarType::kFloat32}) {
@@ -168,15 +168,15 @@ TEST(Adam, SavedStateContinuesBitwiseOnAnyNumberOfSlices) {
       }
       ASSERT_TRUE((*reference)->finished());
       for (int shards = 1; shards <= 3; ++shards) {
-        auto restored =
-            Adam::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+        auto restored = Adam::Create(
+            options, ConstVectorView::Float64(x0.data(), n), shards);
         ASSERT_OK(restored);
         ASSERT_OK((*restored)->RestoreState(state));
         EXPECT_EQ((*restored)->step(), 12);
         EXPECT_EQ((*restored)->progress().best_value, 0.5);
         for (int t = 13; t <= 30; ++t) {
-          ASSERT_OK(TellGradient(**restored,
-                                 gradient(ReadPoint(**restored), t), 0.5 * t));
+          ASSERT_OK(TellGradient(**restored, gradient(ReadPoint(**restored), t),
+                                 0.5 * t));
         }
         ASSERT_TRUE((*restored)->finished());
         const std::vector<double> a = ReadPoint(**reference);

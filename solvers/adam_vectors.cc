@@ -152,9 +152,9 @@ void LocalAdamVectors<T>::SaveState(std::string* out) const {
 template <typename T>
 absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
   if (static_cast<int64_t>(in.size()) != StateBytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Adam state has ", in.size(), " bytes; this session needs ",
-        StateBytes()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Adam state has ", in.size(),
+                     " bytes; this session needs ", StateBytes()));
   }
   size_t offset = 0;
   for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {

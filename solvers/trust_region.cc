@@ -221,11 +221,14 @@ absl::Status TrustRegion::ContinueCg(SteihaugCg::Next next) {
 
 absl::Status TrustRegion::ProposeStep(double model_change, bool on_boundary,
                                       double norm) {
-  predicted_reduction_ = -model_change;
+  // scipy's _minimize_trust_region forms the model value m(p) = f + (g.p +
+  // p.Bp/2) and the predicted reduction f - m(p) in floating point: a
+  // decrease below half an ulp of f rounds to 0. It stops then (warnflag 2),
+  // and so do we — the step's effect on f could not be measured anyway.
+  predicted_reduction_ = f_ - (f_ + model_change);
   on_boundary_ = on_boundary;
   step_norm_ = norm;
-  // scipy stops (warnflag 2) when m(0) - m(p) <= 0; it evaluates x + p
-  // first, we do not.
+  // scipy evaluates x + p before this test; we do not.
   if (!(predicted_reduction_ > 0)) {
     Finish(TerminationReason::kTrustRegionFailed, kBadModelMessage);
     return absl::OkStatus();

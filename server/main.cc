@@ -64,8 +64,9 @@ ABSL_FLAG(int64_t, durable_tell_max_dimension, int64_t{1} << 20,
           "ones default to --default_checkpoint_interval.");
 ABSL_FLAG(int64_t, default_checkpoint_interval, 100,
           "For sessions above --durable_tell_max_dimension that set no "
-          "durability: sync their journal every this many tells (answers do "
-          "not wait; Session.durable_step says how far it is).");
+          "durability: every this many tells, Adam/AdamW sessions write a "
+          "checkpoint of their state and other sessions sync their journal "
+          "(answers do not wait; Session.durable_step says how far it is).");
 ABSL_FLAG(double, session_ttl_seconds, 7 * 24 * 3600.0,
           "Idle time (no tell or ask) after which a session expires and its "
           "storage is removed, for sessions that set no ttl_seconds. Default 7 "

@@ -183,7 +183,11 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
   optd.Wait();
   for (const char* flag :
        {"--host", "--port", "--port_file", "--max_sessions", "--max_dimension",
-        "--max_message_bytes", "--log_level", "--shutdown_grace_seconds"}) {
+        "--max_message_bytes", "--log_level", "--shutdown_grace_seconds",
+        "--data_dir", "--durable_tell_max_dimension",
+        "--default_checkpoint_interval", "--session_ttl_seconds",
+        "--lease_seconds", "--wal_max_dimension", "--wal_segment_bytes",
+        "--commit_threads"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
   EXPECT_THAT(out, HasSubstr("default: \"127.0.0.1\""));

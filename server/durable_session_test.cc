@@ -531,6 +531,24 @@ TEST_F(DurableSessionTest, CheckpointModeKeepsStateNotGradients) {
   EXPECT_EQ(Outstanding(*Find("adam")), trials[13]);
 }
 
+TEST_F(DurableSessionTest, ACheckpointingSessionIsExportedAsOfNow) {
+  ASSERT_OK(manager_->Create(AdamRequest("now", 40, 100)).status());
+  for (int i = 0; i < 3; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("now"), AdamTell(*Find("now")), &answer));
+  }
+  v1::SessionSnapshot snapshot;
+  ASSERT_OK(manager_->Export("now", &snapshot));
+  ASSERT_TRUE(snapshot.has_checkpoint());
+  EXPECT_EQ(snapshot.checkpoint().tells(), 3);
+  EXPECT_EQ(snapshot.tells_size(), 0);
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = snapshot;
+  import.set_session_id("now-copy");
+  ASSERT_OK(manager_->Import(import).status());
+  EXPECT_EQ(Outstanding(*Find("now-copy")), Outstanding(*Find("now")));
+}
+
 TEST_F(DurableSessionTest, RetriesOfCheckpointedTellsStayDuplicates) {
   ASSERT_OK(manager_->Create(AdamRequest("dup", 50, 2)).status());
   std::vector<v1::TellRequest> told;

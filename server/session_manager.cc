@@ -335,6 +335,9 @@ absl::Status SessionManager::Export(absl::string_view session_id,
         "\" lives in memory only (optd runs without --data_dir) and keeps no "
         "tells to export; run optd with --data_dir"));
   }
+  // A session that checkpoints instead of journaling tells is exported as of
+  // now, not as of its last checkpoint.
+  session->FlushCheckpoint();
   OPTD_RETURN_IF_ERROR(journal->SyncNow());
   // Tells appended while this reads are either read whole or cut off as a
   // torn tail: the snapshot is always a prefix of the session.

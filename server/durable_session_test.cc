@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/journal.h"
+#include "server/server.h"
 #include "server/session_manager.h"
 #include "server/session_store.h"
 #include "server/testing/rosenbrock.h"
@@ -547,6 +548,32 @@ TEST_F(DurableSessionTest, ACheckpointingSessionIsExportedAsOfNow) {
   import.set_session_id("now-copy");
   ASSERT_OK(manager_->Import(import).status());
   EXPECT_EQ(Outstanding(*Find("now-copy")), Outstanding(*Find("now")));
+}
+
+// What SIGTERM does (OptdServer::Shutdown): sessions that checkpoint
+// instead of journaling write where they are before the server stops.
+TEST_F(DurableSessionTest, AServerShutdownCheckpointsWhereSessionsAre) {
+  manager_.reset();
+  store_.reset();
+  ServerOptions options;
+  options.data_dir = dir_;
+  absl::StatusOr<std::unique_ptr<OptdServer>> server =
+      OptdServer::Start(options);
+  ASSERT_OK(server);
+  ASSERT_OK(
+      (*server)->sessions().Create(AdamRequest("sigterm", 30, 100)).status());
+  std::shared_ptr<Session> session = *(*server)->sessions().Find("sigterm");
+  for (int i = 0; i < 5; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*session, AdamTell(*session), &answer));
+  }
+  const auto before = Outstanding(*session);
+  session.reset();
+  (*server)->Shutdown(absl::Now());
+  server->reset();
+  EXPECT_EQ(Open(dir_).checkpoints, 1);
+  EXPECT_EQ(Find("sigterm")->tells(), 5);
+  EXPECT_EQ(Outstanding(*Find("sigterm")), before);
 }
 
 TEST_F(DurableSessionTest, RetriesOfCheckpointedTellsStayDuplicates) {

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/base/internal/endian.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -145,7 +144,8 @@ absl::StatusOr<RecordsRead> ReadRecords(
     const std::string& path, absl::string_view magic_bytes,
     bool first_record_required,
     const std::function<absl::Status(int64_t index, int64_t offset,
-                                     absl::string_view payload)>& on_record) {
+                                     absl::string_view payload)>& on_record,
+    int64_t max_records) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path);
   FdCloser closer(fd);
@@ -164,7 +164,7 @@ absl::StatusOr<RecordsRead> ReadRecords(
   RecordsRead result;
   int64_t offset = static_cast<int64_t>(magic.size());
   std::string payload;
-  for (int64_t record = 0;; ++record) {
+  for (int64_t record = 0; max_records < 0 || record < max_records; ++record) {
     // Only the final record may be spoiled, and only if it is not one that
     // must be there (a journal's header): see journal.h.
     const bool may_be_torn = record > 0 || !first_record_required;
@@ -225,11 +225,15 @@ absl::StatusOr<RecordsRead> ReadRecords(
   return result;
 }
 
-absl::StatusOr<JournalHeader> ReadJournal(
+namespace {
+
+// ReadJournal, or its first `max_records` records (-1: all).
+absl::StatusOr<JournalHeader> ReadJournalRecords(
     const std::string& path,
     const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
     const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
-        on_tell) {
+        on_tell,
+    int64_t max_records) {
   JournalHeader result;
   OPTD_ASSIGN_OR_RETURN(
       RecordsRead read,
@@ -271,7 +275,8 @@ absl::StatusOr<JournalHeader> ReadJournal(
                                ") does not replay: ", status.message()));
             }
             return absl::OkStatus();
-          }));
+          },
+          max_records));
   result.tells = read.records > 0 ? read.records - 1 : 0;
   result.valid_bytes = read.valid_bytes;
   result.torn_tail_bytes = read.torn_tail_bytes;
@@ -279,24 +284,24 @@ absl::StatusOr<JournalHeader> ReadJournal(
   return result;
 }
 
+}  // namespace
+
+absl::StatusOr<JournalHeader> ReadJournal(
+    const std::string& path,
+    const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
+    const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
+        on_tell) {
+  return ReadJournalRecords(path, on_header, on_tell, /*max_records=*/-1);
+}
+
 absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path) {
-  // The header is the first record: stop the read at the first tell.
-  v1::SessionSnapshot header;
-  static constexpr absl::string_view kStop = "optd: header read";
-  absl::StatusOr<JournalHeader> read = ReadJournal(
-      path,
-      [&](const v1::SessionSnapshot& h) {
-        header = h;
-        return absl::OkStatus();
-      },
-      [](int64_t, const v1::SnapshotTell&) {
-        return absl::CancelledError(kStop);
-      });
-  if (!read.ok() && !(absl::IsCancelled(read.status()) &&
-                      absl::EndsWith(read.status().message(), kStop))) {
-    return read.status();
-  }
-  return header;
+  OPTD_ASSIGN_OR_RETURN(
+      JournalHeader read,
+      ReadJournalRecords(
+          path, [](const v1::SessionSnapshot&) { return absl::OkStatus(); },
+          [](int64_t, const v1::SnapshotTell&) { return absl::OkStatus(); },
+          /*max_records=*/1));
+  return std::move(read.header);
 }
 
 absl::Status SyncParentDirectory(const std::string& path) {

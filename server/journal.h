@@ -84,12 +84,14 @@ struct RecordsRead {
 // on_record(index, byte offset, payload) for each, in order; an error from it
 // stops the read and is returned. A spoiled final record ends the read (see
 // above) unless it is record 0 and `first_record_required`. DATA_LOSS naming
-// the file, record and offset for damage; NOT_FOUND / INTERNAL for I/O.
+// the file, record and offset for damage; NOT_FOUND / INTERNAL for I/O. With
+// `max_records` >= 0 only that many records are read.
 absl::StatusOr<RecordsRead> ReadRecords(
     const std::string& path, absl::string_view magic,
     bool first_record_required,
     const std::function<absl::Status(int64_t index, int64_t offset,
-                                     absl::string_view payload)>& on_record);
+                                     absl::string_view payload)>& on_record,
+    int64_t max_records = -1);
 
 // ReadJournal()
 //
@@ -106,7 +108,8 @@ absl::StatusOr<JournalHeader> ReadJournal(
 
 // ReadJournalHeader()
 //
-// Record 0 of the journal at `path` only, checked as ReadJournal checks it.
+// Record 0 of the journal at `path` only (the rest is not read), checked as
+// ReadJournal checks it.
 absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path);
 
 // An open journal for appending.

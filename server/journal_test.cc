@@ -253,6 +253,25 @@ TEST_F(JournalTest, ACallbackErrorStopsTheReadAndNamesTheRecord) {
   EXPECT_EQ(seen, 2);
 }
 
+TEST_F(JournalTest, ReadJournalHeaderReadsRecordZeroOnly) {
+  {
+    absl::StatusOr<JournalFile> file = JournalFile::Create(path_, Header());
+    ASSERT_OK(file);
+    ASSERT_OK(file->Append(Tell(1, 1.0) + Tell(2, 2.0)));
+  }
+  // Damage in the first tell: a full read refuses the file, the header alone
+  // is still read (a checkpoint rewrites the journal from it).
+  std::string bytes = ReadAll(path_);
+  bytes[kJournalMagic.size() + Header().size() + 20] ^= 0x20;
+  WriteAll(path_, bytes);
+  std::vector<uint64_t> trials;
+  EXPECT_THAT(Read(&trials), StatusIs(absl::StatusCode::kDataLoss,
+                                      HasSubstr("checksum mismatch")));
+  absl::StatusOr<v1::SessionSnapshot> header = ReadJournalHeader(path_);
+  ASSERT_OK(header);
+  EXPECT_EQ(header->create().session_id(), "s");
+}
+
 TEST_F(JournalTest, CreateReplacesAtomicallyAndRemoveDeletes) {
   ASSERT_OK(JournalFile::Create(path_, Header() + Tell(1, 1.0)).status());
   ASSERT_OK(JournalFile::Create(path_, Header()).status());

@@ -4,9 +4,9 @@
 // turns the status into a grpc::Status once (grpc_status.h).
 //
 // Unary methods complete on the calling gRPC thread through DefaultReactor(),
-// except a journaled Tell, which a commit thread of the SessionStore finishes
-// once its record is synced (so gRPC threads never wait on fsync); Optimize
-// answers a tell the same way.
+// except a journaled Tell: the thread that synced its record (the write-ahead
+// log's committer or a commit thread of the SessionStore) finishes it, so gRPC
+// threads never wait on fsync. Optimize answers a tell the same way.
 // `Optimize` is a bidirectional reactor that answers each request with one
 // response: the first request opens (`create`) or attaches to
 // (`attach_session_id`) a session, every later one is a tell. A request that

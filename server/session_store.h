@@ -1,26 +1,32 @@
-// SessionStore: the data directory (--data_dir) and the group commit that
-// makes tells durable before they are acknowledged (DESIGN §4).
+// SessionStore: the data directory (--data_dir) and the commits that make
+// tells durable before they are acknowledged (DESIGN §4).
 //
 // Each session has one journal file, <data_dir>/sessions/<id>.journal
 // (journal.h). A tell appends its record to the session's SessionJournal under
 // the session's lock, in order, and the answer is released only once
-// WhenDurable() reports the record synced. A small pool of commit threads
-// writes and fdatasyncs journals: everything a session appended while its
-// previous commit was in flight goes out in one write and one fdatasync, and
-// the pool's concurrent fdatasyncs of different sessions are grouped by the
-// file system into shared journal commits (ext4's jbd2 and XFS's log both do
-// this), so 64 busy sessions do not queue behind one another's fsyncs. See
-// bench/durability for the figures.
+// WhenDurable() reports the record synced. Two ways to get there:
+//   - small per-tell sessions (SessionManager decides: --wal_max_dimension)
+//     submit the record to the shared write-ahead log (wal.h), whose single
+//     committer syncs every record submitted meanwhile with one fdatasync;
+//     their journal file gets the records lazily and unsynced;
+//   - the others are written and fdatasync'ed by a pool of commit threads:
+//     everything a session appended while its previous commit was in flight
+//     goes out in one write and one fdatasync.
+// Concurrent fdatasyncs of different files are not merged on every file
+// system (bench/durability measured one without a journal), hence the log
+// for the many-small-sessions case.
 //
 // With a checkpoint interval N > 0 a session's records are still written as
 // they come (the page cache holds them, not optd's memory) but synced only
-// every N records, and answers do not wait.
+// every N records, and answers do not wait. A journal can also be replaced
+// atomically by a checkpoint of its session (Checkpoint()).
 //
 // The directory is locked (flock on <data_dir>/LOCK) so two servers never
 // share it.
 //
 //   OPTD_ASSIGN_OR_RETURN(auto store, SessionStore::Open({.data_dir = "d"}));
-//   OPTD_ASSIGN_OR_RETURN(auto journal, store->Create("s1", header, 0));
+//   OPTD_ASSIGN_OR_RETURN(auto journal,
+//                         store->Create("s1", header, 0, 0, false, 0));
 //   uint64_t seq = journal->Append(EncodeTellRecord(tell, absl::Now()));
 //   journal->WhenDurable(seq, [](absl::Status s) { /* answer the tell */ });
 //

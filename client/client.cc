@@ -184,10 +184,12 @@ absl::StatusOr<v1::SessionSnapshot> Client::ExportSession(
 }
 
 absl::StatusOr<v1::ImportSessionResponse> Client::ImportSession(
-    const v1::SessionSnapshot& snapshot, const std::string& session_id) const {
+    const v1::SessionSnapshot& snapshot, const std::string& session_id,
+    int shards) const {
   v1::ImportSessionRequest request;
   *request.mutable_snapshot() = snapshot;
   request.set_session_id(session_id);
+  request.set_shards(shards);
   grpc::ClientContext context;
   PrepareUnaryContext(&context);
   v1::ImportSessionResponse response;

@@ -137,10 +137,11 @@ class Client {
   // Client::ImportSession()
   //
   // Recreates an exported session (under `session_id`, or the snapshot's own
-  // id when empty); its next trial is bitwise the exported one's.
+  // id when empty); its next trial is bitwise the exported one's. `shards`
+  // > 0 reshards it over that many replicas (0: the snapshot's count).
   absl::StatusOr<v1::ImportSessionResponse> ImportSession(
-      const v1::SessionSnapshot& snapshot,
-      const std::string& session_id = "") const;
+      const v1::SessionSnapshot& snapshot, const std::string& session_id = "",
+      int shards = 0) const;
 
   // Client::PrepareUnaryContext(), Client::PrepareStreamContext()
   //

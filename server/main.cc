@@ -9,6 +9,7 @@
 // Signals are taken by a thread blocked in sigwait() rather than by an async
 // handler, so the shutdown runs as ordinary code (it may lock and log).
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,13 +19,17 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -86,6 +91,20 @@ ABSL_FLAG(int64_t, wal_segment_bytes, int64_t{64} << 20,
 ABSL_FLAG(int, commit_threads, 8,
           "Threads that write and fsync the journals of sessions outside the "
           "write-ahead log (large or checkpointing ones). Range [1, 256].");
+ABSL_FLAG(std::vector<std::string>, peers, {},
+          "Every replica's address (host:port), comma-separated, in replica "
+          "order, this one included, for sessions sharded across replicas "
+          "(CreateSessionRequest.shards). Every replica gets the same list. "
+          "Empty: this server is the only replica.");
+ABSL_FLAG(int, replica_index, 0,
+          "This replica's position in --peers (0-based).");
+ABSL_FLAG(bool, replica_index_from_hostname, false,
+          "Take --replica_index from the host name's trailing -N, as a "
+          "Kubernetes StatefulSet names its pods (optd-2 is replica 2).");
+ABSL_FLAG(double, shard_call_timeout_seconds, 10,
+          "How long a call to another replica's slice may take, retries "
+          "included, before the session reports UNAVAILABLE and is rebuilt "
+          "from its journal on the next call. Range (0, 3600].");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, how long in-flight calls and streams may run "
           "before they are cancelled.");
@@ -179,6 +198,28 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  options.replicas.peers = absl::GetFlag(FLAGS_peers);
+  options.replicas.replica_index = absl::GetFlag(FLAGS_replica_index);
+  if (absl::GetFlag(FLAGS_replica_index_from_hostname)) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    const absl::string_view name(host);
+    const size_t dash = name.rfind('-');
+    int index = -1;
+    if (dash == absl::string_view::npos ||
+        !absl::SimpleAtoi(name.substr(dash + 1), &index) || index < 0) {
+      std::cerr << "optd: --replica_index_from_hostname: host name \"" << name
+                << "\" does not end in -N\n";
+      return 2;
+    }
+    options.replicas.replica_index = index;
+  }
+  const double call_timeout = absl::GetFlag(FLAGS_shard_call_timeout_seconds);
+  if (!(call_timeout > 0 && call_timeout <= 3600)) {
+    std::cerr << "optd: --shard_call_timeout_seconds must be in (0, 3600]\n";
+    return 2;
+  }
+  options.replicas.call_timeout = absl::Seconds(call_timeout);
   options.session_defaults.ttl =
       absl::Seconds(absl::GetFlag(FLAGS_session_ttl_seconds));
   options.session_defaults.lease =
@@ -203,6 +244,11 @@ int main(int argc, char** argv) {
       "{})",
       server.address(), options.limits.max_sessions,
       options.limits.max_dimension, options.max_message_bytes);
+  if (!options.replicas.peers.empty()) {
+    spdlog::info("replica {} of {} (--peers {})",
+                 options.replicas.replica_index, options.replicas.peers.size(),
+                 absl::StrJoin(options.replicas.peers, ","));
+  }
 
   std::thread signal_thread([&server, &signals, grace] {
     int signal = 0;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/remote_vectors.h"
 #include "solvers/status_macros.h"
 
 namespace optd::server {
@@ -344,13 +345,26 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
 }
 
 absl::StatusOr<SolverSetup> CreateSolver(
-    const v1::CreateSessionRequest& request, const ConstVectorView& x0) {
+    const v1::CreateSessionRequest& request, const ConstVectorView& x0,
+    ShardMaker* make_shards) {
   SolverSetup setup;
+  v1::CreateSliceRequest slice;
   switch (request.solver_case()) {
     case v1::CreateSessionRequest::kLbfgs: {
       OPTD_ASSIGN_OR_RETURN(LbfgsOptions options,
                             LbfgsOptionsFromProto(request.lbfgs()));
-      OPTD_ASSIGN_OR_RETURN(setup.solver, Lbfgs::Create(options, x0));
+      if (make_shards != nullptr) {
+        slice.set_kind(v1::SLICE_KIND_LBFGS);
+        slice.set_memory(options.memory);
+        OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
+        OPTD_ASSIGN_OR_RETURN(
+            setup.solver,
+            Lbfgs::Create(options, x0,
+                          std::make_unique<RemoteLbfgsVectors>(
+                              setup.shards, options.memory)));
+      } else {
+        OPTD_ASSIGN_OR_RETURN(setup.solver, Lbfgs::Create(options, x0));
+      }
       setup.options = options;
       return setup;
     }
@@ -362,7 +376,20 @@ absl::StatusOr<SolverSetup> CreateSolver(
           AdamOptions options,
           AdamOptionsFromProto(adamw ? request.adamw() : request.adam(),
                                adamw));
-      OPTD_ASSIGN_OR_RETURN(setup.solver, Adam::Create(options, x0));
+      if (make_shards != nullptr) {
+        slice.set_kind(v1::SLICE_KIND_ADAM);
+        slice.set_amsgrad(options.hyper.amsgrad);
+        slice.set_float32(options.dtype == ScalarType::kFloat32);
+        OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
+        OPTD_ASSIGN_OR_RETURN(
+            setup.solver,
+            Adam::Create(options, x0,
+                         std::make_unique<RemoteAdamVectors>(
+                             setup.shards, options.dtype,
+                             options.hyper.amsgrad)));
+      } else {
+        OPTD_ASSIGN_OR_RETURN(setup.solver, Adam::Create(options, x0));
+      }
       setup.options = options;
       return setup;
     }
@@ -372,7 +399,19 @@ absl::StatusOr<SolverSetup> CreateSolver(
           TrustRegionOptionsFromProto(request.trust_region()));
       // Resolve scipy's "200 n" here, so Session.options shows the number.
       if (options.max_iterations == 0) options.max_iterations = 200 * x0.size();
-      OPTD_ASSIGN_OR_RETURN(setup.solver, TrustRegion::Create(options, x0));
+      if (make_shards != nullptr) {
+        slice.set_kind(v1::SLICE_KIND_TRUST_REGION);
+        slice.set_memory(options.slice_memory());
+        slice.set_cg_vectors(options.slice_cg_vectors());
+        OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
+        OPTD_ASSIGN_OR_RETURN(
+            setup.solver,
+            TrustRegion::Create(options, x0,
+                                std::make_unique<RemoteTrustRegionVectors>(
+                                    setup.shards, options.slice_memory())));
+      } else {
+        OPTD_ASSIGN_OR_RETURN(setup.solver, TrustRegion::Create(options, x0));
+      }
       setup.options = options;
       return setup;
     }

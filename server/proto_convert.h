@@ -26,7 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/functional/any_invocable.h"
 #include "optd/v1/optimizer.pb.h"
+#include "server/shard_group.h"
 #include "solvers/adam.h"
 #include "solvers/lbfgs.h"
 #include "solvers/solver.h"
@@ -119,16 +121,25 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
 struct SolverSetup {
   std::unique_ptr<Solver> solver;
   SolverOptions options;
+  // The slices on other replicas, for a sharded session; null otherwise.
+  std::shared_ptr<ShardGroup> shards;
 };
+
+// Builds the slices of a sharded session from `base` (kind and solver fields
+// set; SessionManager knows the replicas, the id and the layout).
+using ShardMaker = absl::AnyInvocable<absl::StatusOr<std::shared_ptr<ShardGroup>>(
+    const v1::CreateSliceRequest& base)>;
 
 // CreateSolver()
 //
 // The solver `request` selects (exactly one of lbfgs, adam, adamw or
-// trust_region), starting at
-// `x0`, with one in-process slice. INVALID_ARGUMENT when no solver is set, an
-// option is out of range, or x0 is not finite.
+// trust_region), starting at `x0`, with one in-process slice, or, given a
+// `make_shards`, with its vectors in the slices that makes (DESIGN §3).
+// INVALID_ARGUMENT when no solver is set, an option is out of range, or x0 is
+// not finite; UNAVAILABLE when a replica for the slices is unreachable.
 absl::StatusOr<SolverSetup> CreateSolver(
-    const v1::CreateSessionRequest& request, const ConstVectorView& x0);
+    const v1::CreateSessionRequest& request, const ConstVectorView& x0,
+    ShardMaker* make_shards = nullptr);
 
 // SetSessionOptions()
 //

@@ -67,9 +67,13 @@ std::string HostPort(const std::string& host, int port) {
 }  // namespace
 
 OptdServer::OptdServer(const ServerOptions& options,
+                       std::unique_ptr<SliceHost> slice_host,
+                       std::shared_ptr<const Replicas> replicas,
                        std::unique_ptr<SessionStore> store,
                        std::unique_ptr<SessionManager> sessions)
     : options_(options),
+      slice_host_(std::move(slice_host)),
+      replicas_(std::move(replicas)),
       store_(std::move(store)),
       sessions_(std::move(sessions)) {}
 
@@ -79,6 +83,7 @@ void OptdServer::ExpiryLoop() {
                                       options_.expiry_check_interval)) {
     expiry_mu_.Unlock();
     sessions_->ExpireIdle(absl::Now());
+    slice_host_->ExpireIdle(absl::Now());
     expiry_mu_.Lock();
   }
 }
@@ -86,6 +91,9 @@ void OptdServer::ExpiryLoop() {
 absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     const ServerOptions& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (absl::Status s = ValidateReplicaOptions(options.replicas); !s.ok()) {
+    return s;
+  }
   // Both are process-wide switches that take effect for servers built after
   // them; setting them again is harmless.
   grpc::EnableDefaultHealthCheckService(options.enable_health_check);
@@ -101,10 +109,17 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
+  auto slice_host =
+      std::make_unique<SliceHost>(options.replicas.replica_index);
+  ReplicaOptions replica_options = options.replicas;
+  replica_options.max_message_bytes = options.max_message_bytes;
+  auto replicas =
+      std::make_shared<const Replicas>(replica_options, slice_host.get());
   auto sessions = std::make_unique<SessionManager>(
-      options.limits, options.session_defaults, store.get());
+      options.limits, options.session_defaults, store.get(), replicas);
   std::unique_ptr<OptdServer> server(
-      new OptdServer(options, std::move(store), std::move(sessions)));
+      new OptdServer(options, std::move(slice_host), std::move(replicas),
+                     std::move(store), std::move(sessions)));
   if (server->store_ != nullptr) {
     const absl::Time start = absl::Now();
     absl::StatusOr<SessionManager::RecoveryCounts> counts =
@@ -129,6 +144,9 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                            &server->port_);
   builder.RegisterService(server->service_.get());
+  server->shard_service_ =
+      std::make_unique<ShardService>(server->slice_host_.get());
+  builder.RegisterService(server->shard_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   // gRPC sets SO_REUSEPORT by default, so a second optd on a busy port would

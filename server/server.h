@@ -27,6 +27,9 @@
 #include "grpcpp/grpcpp.h"
 #include "server/optimizer_service.h"
 #include "server/session_manager.h"
+#include "server/shard_group.h"
+#include "server/shard_service.h"
+#include "server/slice_host.h"
 
 namespace optd::server {
 
@@ -43,6 +46,8 @@ struct ServerOptions {
   // Data directory for durable sessions (--data_dir); empty: sessions live
   // in memory only and a restart loses them.
   std::string data_dir;
+  // The other replicas, for sharded sessions (--peers, --replica_index).
+  ReplicaOptions replicas;
   // Commit threads of the store (--commit_threads).
   int commit_threads = 8;
   // Write-ahead log file size (--wal_segment_bytes).
@@ -84,6 +89,8 @@ class OptdServer {
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
   SessionManager& sessions() { return *sessions_; }
+  // The slices of sharded sessions this replica holds.
+  SliceHost& slices() { return *slice_host_; }
   // What Start() recovered from the data directory.
   const SessionManager::RecoveryCounts& recovered() const { return recovered_; }
 
@@ -98,11 +105,17 @@ class OptdServer {
   void Wait();
 
  private:
-  OptdServer(const ServerOptions& options, std::unique_ptr<SessionStore> store,
+  OptdServer(const ServerOptions& options,
+             std::unique_ptr<SliceHost> slice_host,
+             std::shared_ptr<const Replicas> replicas,
+             std::unique_ptr<SessionStore> store,
              std::unique_ptr<SessionManager> sessions);
   void ExpiryLoop();
 
   const ServerOptions options_;
+  // Declared before sessions_: sessions delete their slices when they go.
+  std::unique_ptr<SliceHost> slice_host_;
+  std::shared_ptr<const Replicas> replicas_;
   // Declared before sessions_: outlives it, and its destructor syncs every
   // journal after the server has stopped.
   std::unique_ptr<SessionStore> store_;
@@ -112,6 +125,7 @@ class OptdServer {
   bool stop_expiry_ ABSL_GUARDED_BY(expiry_mu_) = false;
   std::thread expiry_thread_;
   std::unique_ptr<OptimizerService> service_;
+  std::unique_ptr<ShardService> shard_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex shutdown_mu_;

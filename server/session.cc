@@ -47,6 +47,7 @@ Session::Session(std::string id, SolverSetup setup, Labels labels,
       settings_(settings),
       create_time_(settings.create_time),
       solver_(std::move(setup.solver)),
+      shards_(std::move(setup.shards)),
       update_time_(create_time_),
       last_active_(create_time_) {
   if (solver_->finished()) {
@@ -558,6 +559,18 @@ void Session::DescribeBriefLocked(v1::Session* out) {
     lease->set_trial_id(last_trial_id_);
     lease->set_worker_id(lease_worker_);
     TimeToProto(lease_expiry_, lease->mutable_expire_time());
+  }
+  if (shards_ != nullptr) {
+    for (const ShardPlacement& p : shards_->placements()) {
+      v1::ShardInfo* info = out->add_shard_map();
+      info->set_shard(p.shard);
+      info->set_replica(p.replica);
+      info->set_address(p.address);
+      info->set_begin(p.range.begin);
+      info->set_end(p.range.end);
+    }
+    out->set_shard_round_trips(shards_->round_trips());
+    out->set_shard_reductions(shards_->reductions());
   }
 }
 

@@ -92,6 +92,13 @@ class Session {
   // "lbfgs", "adam", "adamw" or "trust_region".
   const std::string& solver_name() const { return solver_name_; }
   const SessionSettings& settings() const { return settings_; }
+  // Shards of its state (1 unless sharded across replicas).
+  int shards() const {
+    return shards_ == nullptr ? 1 : shards_->layout().shards();
+  }
+  // A sharded session that lost a slice: every call answers UNAVAILABLE
+  // until SessionManager replaces it by a rebuilt one.
+  bool broken() const { return shards_ != nullptr && shards_->broken(); }
 
   // Session::AttachJournal()
   //
@@ -284,6 +291,9 @@ class Session {
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Solver> solver_ ABSL_GUARDED_BY(mu_);
+  // A sharded session's slices (null on one replica). Set at construction;
+  // the solver's vectors hold it too.
+  const std::shared_ptr<ShardGroup> shards_;
   bool deleted_ ABSL_GUARDED_BY(mu_) = false;
   // What a deleted session still reports (its solver is gone).
   v1::SessionState final_state_ ABSL_GUARDED_BY(mu_) =

@@ -77,8 +77,12 @@ absl::Status ValidateLabels(
 }
 
 SessionManager::SessionManager(SessionLimits limits, SessionDefaults defaults,
-                               SessionStore* store)
-    : limits_(limits), defaults_(defaults), store_(store) {}
+                               SessionStore* store,
+                               std::shared_ptr<const Replicas> replicas)
+    : limits_(limits),
+      defaults_(defaults),
+      store_(store),
+      replicas_(std::move(replicas)) {}
 
 absl::Status SessionManager::CheckSessionLimit(size_t count) const {
   if (static_cast<int64_t>(count) >= limits_.max_sessions) {
@@ -106,15 +110,21 @@ absl::Status SessionManager::DamagedError(absl::string_view id,
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
     const v1::CreateSessionRequest& request, absl::Time create_time,
     bool for_recovery) const {
+  const int replicas = replicas_ == nullptr ? 1 : replicas_->size();
   if (request.shards() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shards is ", request.shards(), "; use 0 or 1 (one replica)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shards is ", request.shards(), "; use 0 or 1 (one "
+                     "replica) up to the number of replicas (",
+                     replicas, ")"));
   }
-  if (request.shards() > 1) {
+  if (request.shards() > replicas) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "shards is ", request.shards(),
-        " but this server has one replica; use shards 0 or 1, or a deployment "
-        "with --peers"));
+        "shards is ", request.shards(), " but this server has ",
+        replicas == 1 ? std::string("one replica; use shards 0 or 1, or a "
+                                    "deployment with --peers")
+                      : absl::StrCat(replicas, " replicas (--peers); use at "
+                                     "most ",
+                                     replicas)));
   }
   if (!request.session_id().empty() || for_recovery) {
     OPTD_RETURN_IF_ERROR(ValidateSessionId(request.session_id(), "session_id"));
@@ -162,7 +172,25 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
       : x0.size() <= defaults_.durable_tell_max_dimension
           ? 0
           : defaults_.checkpoint_interval;
-  OPTD_ASSIGN_OR_RETURN(SolverSetup setup, CreateSolver(request, x0));
+  // A sharded session's slices live on `shards` replicas from this one on,
+  // under a fresh epoch (solvers/shard_layout.h cuts the ranges).
+  ShardMaker make_shards =
+      [&](const v1::CreateSliceRequest& base)
+      -> absl::StatusOr<std::shared_ptr<ShardGroup>> {
+    OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                          ShardLayout::Make(x0.size(), request.shards()));
+    v1::CreateSliceRequest with_ttl = base;
+    // Orphaned slices (the home lost while their replica was down) go an
+    // hour after the session itself would have expired.
+    with_ttl.set_ttl_seconds(absl::ToDoubleSeconds(settings.ttl) + 3600);
+    absl::BitGen bitgen;
+    return ShardGroup::Create(replicas_, request.session_id(),
+                              absl::Uniform<uint64_t>(bitgen), layout,
+                              with_ttl);
+  };
+  OPTD_ASSIGN_OR_RETURN(
+      SolverSetup setup,
+      CreateSolver(request, x0, request.shards() > 1 ? &make_shards : nullptr));
   Labels labels(request.labels().begin(), request.labels().end());
   return std::make_shared<Session>(request.session_id(), std::move(setup),
                                    std::move(labels), request.vector_encoding(),
@@ -170,23 +198,27 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
 }
 
 bool SessionManager::UsesWal(const Session& session) const {
+  // A sharded session is rebuilt from its journal file whenever a replica is
+  // lost, so its records go straight there.
   return session.settings().checkpoint_interval == 0 &&
-         session.dimension() <= defaults_.wal_max_dimension;
+         session.dimension() <= defaults_.wal_max_dimension &&
+         session.shards() == 1;
 }
 
 absl::StatusOr<std::string> SessionManager::Reserve(
     absl::string_view requested) {
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(
-      CheckSessionLimit(sessions_.size() + reserved_.size() + damaged_.size()));
+      CheckSessionLimit(sessions_.size() + reserved_.size() + damaged_.size() +
+                        dormant_.size()));
   std::string id(requested);
   if (id.empty()) {
     do {
       id = RandomId();
     } while (sessions_.count(id) > 0 || reserved_.count(id) > 0 ||
-             damaged_.count(id) > 0);
+             damaged_.count(id) > 0 || dormant_.count(id) > 0);
   } else if (sessions_.count(id) > 0 || reserved_.count(id) > 0 ||
-             damaged_.count(id) > 0) {
+             damaged_.count(id) > 0 || dormant_.count(id) > 0) {
     return absl::AlreadyExistsError(absl::StrCat(
         "session \"", id,
         "\" already exists; pick another id or leave session_id empty"));
@@ -285,6 +317,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
   OPTD_ASSIGN_OR_RETURN(std::string id, Reserve(requested));
   v1::CreateSessionRequest named = snapshot.create();
   named.set_session_id(id);
+  if (request.shards() != 0) named.set_shards(request.shards());
   absl::StatusOr<std::shared_ptr<Session>> session =
       Build(named,
             snapshot.has_create_time() ? TimeFromProto(snapshot.create_time())
@@ -326,7 +359,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
 }
 
 absl::Status SessionManager::Export(absl::string_view session_id,
-                                    v1::SessionSnapshot* snapshot) const {
+                                    v1::SessionSnapshot* snapshot) {
   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, Find(session_id));
   std::shared_ptr<SessionJournal> journal = session->journal();
   if (journal == nullptr) {
@@ -361,10 +394,11 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
   if (store_ == nullptr) return counts;
   // 1. Every journal file, replayed into its session.
   struct Recovered {
-    std::shared_ptr<Session> session;
+    std::shared_ptr<Session> session;  // null: sharded, built by Find()
     JournalHeader read;
     // Records the log holds and the journal file lacks, to append to it.
     std::string missing;
+    std::shared_ptr<SessionJournal> journal;  // of a deferred session
   };
   std::map<std::string, Recovered, std::less<>> recovered;
   std::map<std::string, std::string, std::less<>> damaged;
@@ -372,27 +406,8 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
   for (const std::string& id : ids) {
     const std::string path = store_->JournalPath(id);
     std::shared_ptr<Session> session;
-    absl::StatusOr<JournalHeader> read = ReadJournal(
-        path,
-        [&](const v1::SessionSnapshot& header) -> absl::Status {
-          if (header.create().session_id() != id) {
-            return absl::DataLossError(
-                absl::StrCat("the header names session \"",
-                             absl::CHexEscape(header.create().session_id()),
-                             "\", not the file's"));
-          }
-          OPTD_ASSIGN_OR_RETURN(
-              session,
-              Build(header.create(), TimeFromProto(header.create_time()),
-                    /*for_recovery=*/true));
-          if (header.has_checkpoint()) {
-            return session->RestoreCheckpoint(header.checkpoint());
-          }
-          return absl::OkStatus();
-        },
-        [&](int64_t, const v1::SnapshotTell& tell) {
-          return session->Replay(tell);
-        });
+    absl::StatusOr<JournalHeader> read =
+        ReadSession(id, path, /*defer_sharded=*/true, &session);
     if (!read.ok()) {
       damaged[id] = std::string(read.status().message());
       continue;
@@ -421,6 +436,7 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
           return absl::OkStatus();
         }
         Recovered& r = it->second;
+        if (r.session == nullptr) return absl::OkStatus();  // sharded
         const uint64_t tells = static_cast<uint64_t>(r.session->tells());
         if (tell <= tells) return absl::OkStatus();
         absl::Status status;
@@ -449,10 +465,18 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       }));
   // 3. The journals completed and synced, so the old log can go.
   for (auto& [id, r] : recovered) {
-    absl::StatusOr<std::shared_ptr<SessionJournal>> journal =
-        store_->Reopen(id, r.read.valid_bytes, r.session->tells(),
-                       r.session->settings().checkpoint_interval,
-                       UsesWal(*r.session), r.read.header.incarnation());
+    const v1::SessionSnapshot& header = r.read.header;
+    // A deferred sharded session: its tells are the checkpoint's and the
+    // records read; it never uses the log.
+    const int64_t tells =
+        r.session != nullptr
+            ? r.session->tells()
+            : (header.has_checkpoint() ? header.checkpoint().tells() : 0) +
+                  r.read.tells;
+    absl::StatusOr<std::shared_ptr<SessionJournal>> journal = store_->Reopen(
+        id, r.read.valid_bytes, tells,
+        header.create().durability().checkpoint_interval(),
+        r.session != nullptr && UsesWal(*r.session), header.incarnation());
     absl::Status status = journal.status();
     if (status.ok() && !r.missing.empty()) {
       status = (*journal)->WriteRecovered(r.missing);
@@ -461,7 +485,11 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       damaged[id] = std::string(status.message());
       continue;
     }
-    r.session->AttachJournal(*std::move(journal));
+    if (r.session == nullptr) {
+      r.journal = *std::move(journal);
+    } else {
+      r.session->AttachJournal(*std::move(journal));
+    }
   }
   OPTD_RETURN_IF_ERROR(store_->FinishRecovery());
   // 4. Registered.
@@ -471,7 +499,11 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
     counts.tells += r.read.tells;
     if (r.read.header.has_checkpoint()) ++counts.checkpoints;
     ++counts.loaded;
-    sessions_.emplace(id, std::move(r.session));
+    if (r.session == nullptr) {
+      dormant_.emplace(id, std::move(r.journal));
+    } else {
+      sessions_.emplace(id, std::move(r.session));
+    }
   }
   for (auto& [id, damage] : damaged) {
     spdlog::error("session \"{}\" is damaged and was not loaded: {}", id,
@@ -483,26 +515,112 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
   return counts;
 }
 
+absl::StatusOr<JournalHeader> SessionManager::ReadSession(
+    const std::string& id, const std::string& path, bool defer_sharded,
+    std::shared_ptr<Session>* session) const {
+  return ReadJournal(
+      path,
+      [&](const v1::SessionSnapshot& header) -> absl::Status {
+        if (header.create().session_id() != id) {
+          return absl::DataLossError(
+              absl::StrCat("the header names session \"",
+                           absl::CHexEscape(header.create().session_id()),
+                           "\", not the file's"));
+        }
+        if (defer_sharded && header.create().shards() > 1) {
+          return absl::OkStatus();
+        }
+        OPTD_ASSIGN_OR_RETURN(
+            *session, Build(header.create(), TimeFromProto(header.create_time()),
+                            /*for_recovery=*/true));
+        if (header.has_checkpoint()) {
+          return (*session)->RestoreCheckpoint(header.checkpoint());
+        }
+        return absl::OkStatus();
+      },
+      [&](int64_t, const v1::SnapshotTell& tell) {
+        return *session == nullptr ? absl::OkStatus()
+                                   : (*session)->Replay(tell);
+      });
+}
+
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Find(
-    absl::string_view session_id) const {
+    absl::string_view session_id) {
   if (session_id.empty()) {
     return absl::InvalidArgumentError("session_id is empty; name a session");
   }
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) {
-    auto damaged = damaged_.find(session_id);
-    if (damaged != damaged_.end()) {
-      return DamagedError(session_id, damaged->second);
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it != sessions_.end() && !it->second->broken()) return it->second;
+    if (it == sessions_.end() && dormant_.count(session_id) == 0) {
+      auto damaged = damaged_.find(session_id);
+      if (damaged != damaged_.end()) {
+        return DamagedError(session_id, damaged->second);
+      }
+      return absl::NotFoundError(absl::StrCat(
+          "session \"", absl::CHexEscape(session_id), "\" not found"));
     }
-    return absl::NotFoundError(absl::StrCat(
-        "session \"", absl::CHexEscape(session_id), "\" not found"));
   }
-  return it->second;
+  return Revive(session_id);
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Revive(
+    absl::string_view session_id) {
+  absl::MutexLock rebuild(&rebuild_mu_);
+  std::shared_ptr<Session> old;
+  std::shared_ptr<SessionJournal> journal;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it != sessions_.end()) {
+      if (!it->second->broken()) return it->second;  // rebuilt meanwhile
+      old = it->second;
+      journal = old->journal();
+    } else if (auto d = dormant_.find(session_id); d != dormant_.end()) {
+      journal = d->second;
+    } else {
+      return absl::NotFoundError(absl::StrCat(
+          "session \"", absl::CHexEscape(session_id), "\" not found"));
+    }
+  }
+  if (journal == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "session \"", session_id,
+        "\" lost a shard and lives in memory only (optd runs without "
+        "--data_dir), so it cannot be rebuilt; delete it and start again"));
+  }
+  const absl::Time start = absl::Now();
+  OPTD_RETURN_IF_ERROR(journal->SyncNow());
+  std::shared_ptr<Session> fresh;
+  absl::StatusOr<JournalHeader> read = ReadSession(
+      std::string(session_id), journal->path(), /*defer_sharded=*/false,
+      &fresh);
+  if (!read.ok()) {
+    if (absl::IsUnavailable(read.status()) ||
+        absl::IsFailedPrecondition(read.status())) {
+      return absl::UnavailableError(
+          absl::StrCat("session \"", session_id,
+                       "\" cannot be rebuilt yet: ", read.status().message()));
+    }
+    return read.status();
+  }
+  fresh->AttachJournal(journal);
+  {
+    absl::MutexLock lock(&mu_);
+    dormant_.erase(std::string(session_id));
+    sessions_[std::string(session_id)] = fresh;
+  }
+  if (old != nullptr) old->Delete();
+  spdlog::info(
+      "session \"{}\" built on {} shards from its journal ({} tells) in {:.3f} s",
+      std::string(session_id), fresh->shards(), fresh->tells(),
+      absl::ToDoubleSeconds(absl::Now() - start));
+  return fresh;
 }
 
 absl::Status SessionManager::Get(const v1::GetSessionRequest& request,
-                                 v1::Session* out) const {
+                                 v1::Session* out) {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto damaged = damaged_.find(request.session_id());
@@ -525,11 +643,16 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) {
       auto damaged = damaged_.find(session_id);
-      if (damaged == damaged_.end()) {
+      auto dormant = dormant_.find(session_id);
+      if (damaged != damaged_.end()) {
+        damaged_.erase(damaged);
+      } else if (dormant != dormant_.end()) {
+        // Its slices on other replicas (an earlier epoch) expire by TTL.
+        dormant_.erase(dormant);
+      } else {
         return absl::NotFoundError(absl::StrCat(
             "session \"", absl::CHexEscape(session_id), "\" not found"));
       }
-      damaged_.erase(damaged);
     } else {
       session = std::move(it->second);
       sessions_.erase(it);
@@ -579,7 +702,7 @@ int64_t SessionManager::ExpireIdle(absl::Time now) {
 }
 
 absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
-                                  v1::ListSessionsResponse* response) const {
+                                  v1::ListSessionsResponse* response) {
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "page_size is ", request.page_size(), "; it must be in [0, ",
@@ -629,12 +752,21 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
         candidates[d->first] = {d->first, nullptr, d->second};
       }
     }
+    // Sharded sessions not built since the restart: listed as running, with
+    // no detail until GetSession builds them.
+    if (request.labels().empty()) {
+      auto d = after.empty() ? dormant_.begin() : dormant_.upper_bound(after);
+      for (; d != dormant_.end(); ++d) {
+        candidates[d->first] = {d->first, nullptr, ""};
+      }
+    }
   }
   std::string last_id;
   for (const auto& [id, candidate] : candidates) {
-    const v1::SessionState state = candidate.session == nullptr
-                                       ? v1::SESSION_STATE_DAMAGED
-                                       : candidate.session->state();
+    const v1::SessionState state =
+        candidate.session != nullptr ? candidate.session->state()
+        : candidate.damage.empty()   ? v1::SESSION_STATE_RUNNING
+                                     : v1::SESSION_STATE_DAMAGED;
     if (request.state() != v1::SESSION_STATE_UNSPECIFIED &&
         state != request.state()) {
       continue;
@@ -647,7 +779,7 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
     v1::Session brief;
     if (candidate.session == nullptr) {
       brief.set_session_id(id);
-      brief.set_state(v1::SESSION_STATE_DAMAGED);
+      brief.set_state(state);
       brief.set_damage(candidate.damage);
     } else if (!candidate.session->DescribeBrief(&brief)) {
       continue;  // deleted meanwhile
@@ -660,7 +792,7 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
 
 int64_t SessionManager::size() const {
   absl::ReaderMutexLock lock(&mu_);
-  return static_cast<int64_t>(sessions_.size());
+  return static_cast<int64_t>(sessions_.size() + dormant_.size());
 }
 
 }  // namespace optd::server

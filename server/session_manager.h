@@ -32,7 +32,9 @@
 #include "absl/synchronization/mutex.h"
 #include "optd/v1/optimizer.pb.h"
 #include "server/session.h"
+#include "server/journal.h"
 #include "server/session_store.h"
+#include "server/shard_group.h"
 
 namespace optd::server {
 
@@ -72,9 +74,11 @@ class SessionManager {
 
   // With a `store` (which must outlive the manager) sessions are journaled
   // there; without, they live in memory only.
+  // With `replicas` (several, --peers) sessions may be sharded across them.
   explicit SessionManager(SessionLimits limits = {},
                           SessionDefaults defaults = {},
-                          SessionStore* store = nullptr);
+                          SessionStore* store = nullptr,
+                          std::shared_ptr<const Replicas> replicas = nullptr);
 
   // SessionManager::Recover()
   //
@@ -98,8 +102,9 @@ class SessionManager {
   //
   // Validates `request` and creates the session (running, its first trial
   // outstanding). INVALID_ARGUMENT for a malformed id, labels, x0, encoding or
-  // options; ALREADY_EXISTS for an id in use; FAILED_PRECONDITION for
-  // shards > 1; RESOURCE_EXHAUSTED at --max_sessions or --max_dimension.
+  // options; ALREADY_EXISTS for an id in use; FAILED_PRECONDITION for more
+  // shards than replicas; UNAVAILABLE when a replica for a shard is down;
+  // RESOURCE_EXHAUSTED at --max_sessions or --max_dimension.
   absl::StatusOr<std::shared_ptr<Session>> Create(
       const v1::CreateSessionRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -117,13 +122,12 @@ class SessionManager {
   // The session's snapshot, read back from its journal after syncing it.
   // FAILED_PRECONDITION without a store.
   absl::Status Export(absl::string_view session_id,
-                      v1::SessionSnapshot* snapshot) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+                      v1::SessionSnapshot* snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::Get()
   //
   // GetSession: the session, or a DAMAGED entry with its damage.
-  absl::Status Get(const v1::GetSessionRequest& request, v1::Session* out) const
+  absl::Status Get(const v1::GetSessionRequest& request, v1::Session* out)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::FlushCheckpoints()
@@ -140,9 +144,12 @@ class SessionManager {
   // SessionManager::Find()
   //
   // NOT_FOUND `session "x" not found` for an unknown or deleted id; DATA_LOSS
-  // for a damaged one.
-  absl::StatusOr<std::shared_ptr<Session>> Find(
-      absl::string_view session_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // for a damaged one. A sharded session that is not built yet (recovered at
+  // start, before its replicas were asked) or whose group broke (a replica
+  // was lost) is built here from its journal, in a new epoch: UNAVAILABLE
+  // while a replica it needs is unreachable.
+  absl::StatusOr<std::shared_ptr<Session>> Find(absl::string_view session_id)
+      ABSL_LOCKS_EXCLUDED(mu_, rebuild_mu_);
 
   // SessionManager::Delete()
   //
@@ -155,8 +162,7 @@ class SessionManager {
   // outside [0, 1000], a page_token this server did not issue, or an unknown
   // state.
   absl::Status List(const v1::ListSessionsRequest& request,
-                    v1::ListSessionsResponse* response) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+                    v1::ListSessionsResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Number of sessions held.
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -191,10 +197,24 @@ class SessionManager {
                             const std::string& damage) const;
   // Per-tell durable and small: its tells go through the write-ahead log.
   bool UsesWal(const Session& session) const;
+  // Reads a journal into a built session. With `defer_sharded`, a sharded
+  // session is only read through (its replicas may not be up yet): *session
+  // stays null.
+  absl::StatusOr<JournalHeader> ReadSession(const std::string& id,
+                                            const std::string& path,
+                                            bool defer_sharded,
+                                            std::shared_ptr<Session>* session)
+      const;
+  // Find() for a session that must be (re)built from its journal.
+  absl::StatusOr<std::shared_ptr<Session>> Revive(absl::string_view session_id)
+      ABSL_LOCKS_EXCLUDED(mu_, rebuild_mu_);
 
   const SessionLimits limits_;
   const SessionDefaults defaults_;
   SessionStore* const store_;
+  const std::shared_ptr<const Replicas> replicas_;
+  // Serializes rebuilds (Revive), which call replicas without holding mu_.
+  absl::Mutex rebuild_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   // Ordered, so that ListSessions pages through ids in order.
   std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_
@@ -204,6 +224,10 @@ class SessionManager {
   std::set<std::string, std::less<>> reserved_ ABSL_GUARDED_BY(mu_);
   // Stored sessions that could not be recovered: id -> what is wrong.
   std::map<std::string, std::string, std::less<>> damaged_ ABSL_GUARDED_BY(mu_);
+  // Sharded sessions recovered from the store but not built yet (Find builds
+  // them): id -> their reopened journal.
+  std::map<std::string, std::shared_ptr<SessionJournal>, std::less<>> dormant_
+      ABSL_GUARDED_BY(mu_);
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -61,10 +61,17 @@ Adam::Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors)
   summary_.options_report = OptionsReport();
 }
 
-absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
-                                                   const ConstVectorView& x0,
-                                                   int shards) {
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
+    const AdamOptions& options, const ConstVectorView& x0,
+    std::unique_ptr<AdamVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
+  if (x0.size() != vectors->dimension() || vectors->type() != options.dtype) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "x0 has ", x0.size(), " elements; the vectors have dimension ",
+        vectors->dimension(), vectors->type() != options.dtype
+                                  ? " and another dtype than the options"
+                                  : ""));
+  }
   for (int64_t i = 0; i < x0.size(); ++i) {
     const double v = x0.Get(i);
     if (!std::isfinite(v) || (options.dtype == ScalarType::kFloat32 &&
@@ -74,6 +81,14 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
           options.dtype == ScalarType::kFloat32 ? " in float32" : ""));
     }
   }
+  OPTD_RETURN_IF_ERROR(vectors->SetPoint(x0));
+  return std::unique_ptr<Adam>(new Adam(options, std::move(vectors)));
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
   std::unique_ptr<AdamVectors> vectors;
@@ -84,8 +99,7 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
     vectors = std::make_unique<LocalAdamVectors<double>>(layout,
                                                          options.hyper.amsgrad);
   }
-  OPTD_RETURN_IF_ERROR(vectors->SetPoint(x0));
-  return std::unique_ptr<Adam>(new Adam(options, std::move(vectors)));
+  return Create(options, x0, std::move(vectors));
 }
 
 absl::Status Adam::ReadTrialPoint(const MutableVectorView& out) const {
@@ -186,7 +200,7 @@ absl::Status Adam::SaveState(std::string* out) const {
   word(last_lr_);
   // 0 while running, else the TerminationReason it finished with.
   word(finished_ ? static_cast<int64_t>(summary_.reason) : int64_t{0});
-  vectors_->SaveState(out);
+  OPTD_RETURN_IF_ERROR(vectors_->SaveState(out));
   return absl::OkStatus();
 }
 

@@ -58,7 +58,12 @@ struct AdamOptions {
 class Adam : public Solver {
  public:
   // A session starting at x0 (finite; rounded to float32 for a float32 state)
-  // with `shards` in-process slices.
+  // whose vectors live in `vectors` (dimension x0.size(), state type
+  // options.dtype).
+  static absl::StatusOr<std::unique_ptr<Adam>> Create(
+      const AdamOptions& options, const ConstVectorView& x0,
+      std::unique_ptr<AdamVectors> vectors);
+  // As above with `shards` in-process slices.
   static absl::StatusOr<std::unique_ptr<Adam>> Create(
       const AdamOptions& options, const ConstVectorView& x0, int shards = 1);
 

@@ -10,19 +10,100 @@
 namespace optd {
 
 template <typename T>
+AdamSlice<T>::AdamSlice(ShardRange r, bool ams) : range(r), amsgrad(ams) {
+  const size_t n = static_cast<size_t>(r.size());
+  x.assign(n, T(0));
+  m.assign(n, T(0));
+  v.assign(n, T(0));
+  if (amsgrad) v_max.assign(n, T(0));
+  g.assign(n, T(0));
+}
+
+template <typename T>
+void AdamSlice<T>::SetPoint(const ConstVectorView& full) {
+  full.CopyTo(range.begin, range.size(), x.data());
+  std::fill(m.begin(), m.end(), T(0));
+  std::fill(v.begin(), v.end(), T(0));
+  std::fill(v_max.begin(), v_max.end(), T(0));
+}
+
+template <typename T>
+int64_t AdamSlice<T>::SetGradient(const ConstVectorView& full,
+                                  double* max_abs) {
+  // g is scratch: overwriting it changes no state the solver has committed.
+  full.CopyTo(range.begin, range.size(), g.data());
+  T max = 0;
+  bool finite = true;
+  for (const T value : g) {
+    const T a = std::fabs(value);
+    finite &= std::isfinite(a);
+    max = std::max(max, a);
+  }
+  *max_abs = static_cast<double>(max);
+  if (finite) return -1;
+  for (int64_t i = 0; i < range.size(); ++i) {
+    if (!std::isfinite(g[i])) return range.begin + i;
+  }
+  return -1;
+}
+
+template <typename T>
+BlockPartials AdamSlice<T>::GradientSquares() const {
+  BlockPartials p(range.first_block(), range.num_blocks(), 1);
+  std::vector<double> widened;
+  for (int64_t b = 0; b < range.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range.size() - lo);
+    widened.assign(g.begin() + lo, g.begin() + lo + len);
+    p.at(b, 0) = BlockDot(widened.data(), widened.data(), len);
+  }
+  return p;
+}
+
+template <typename T>
+void AdamSlice<T>::Step(const AdamStepScalars& scalars) {
+  ApplyAdamUpdate<T, T>(scalars, range.size(), g.data(), x.data(), m.data(),
+                        v.data(), amsgrad ? v_max.data() : nullptr);
+}
+
+template <typename T>
+void AdamSlice<T>::ReadPoint(const MutableVectorView& full) const {
+  full.CopyFrom(range.begin, range.size(), x.data());
+}
+
+template <typename T>
+std::vector<T>& AdamSlice<T>::state_vector(int which) {
+  switch (which) {
+    case 0:
+      return x;
+    case 1:
+      return m;
+    case 2:
+      return v;
+    default:
+      return v_max;
+  }
+}
+
+template <typename T>
+const std::vector<T>& AdamSlice<T>::state_vector(int which) const {
+  return const_cast<AdamSlice<T>*>(this)->state_vector(which);
+}
+
+absl::Status AdamGradientError(int64_t index, double value, bool float32) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "gradient[", index, "] is ", value,
+      float32 && std::isfinite(value)
+          ? ", which overflows the session's float32 state"
+          : "",
+      "; every gradient element must be finite (report a failed evaluation "
+      "instead)"));
+}
+
+template <typename T>
 LocalAdamVectors<T>::LocalAdamVectors(const ShardLayout& layout, bool amsgrad)
     : layout_(layout), amsgrad_(amsgrad) {
-  for (const ShardRange& r : layout.ranges()) {
-    AdamSlice<T> s;
-    s.range = r;
-    const size_t n = static_cast<size_t>(r.size());
-    s.x.assign(n, T(0));
-    s.m.assign(n, T(0));
-    s.v.assign(n, T(0));
-    if (amsgrad) s.v_max.assign(n, T(0));
-    s.g.assign(n, T(0));
-    slices_.push_back(std::move(s));
-  }
+  for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, amsgrad);
 }
 
 template <typename T>
@@ -33,12 +114,7 @@ ScalarType LocalAdamVectors<T>::type() const {
 template <typename T>
 absl::Status LocalAdamVectors<T>::SetPoint(const ConstVectorView& full) {
   if (auto s = layout_.CheckDimension(full.size(), "point"); !s.ok()) return s;
-  for (AdamSlice<T>& s : slices_) {
-    full.CopyTo(s.range.begin, s.range.size(), s.x.data());
-    std::fill(s.m.begin(), s.m.end(), T(0));
-    std::fill(s.v.begin(), s.v.end(), T(0));
-    std::fill(s.v_max.begin(), s.v_max.end(), T(0));
-  }
+  for (AdamSlice<T>& s : slices_) s.SetPoint(full);
   return absl::OkStatus();
 }
 
@@ -47,49 +123,22 @@ absl::StatusOr<double> LocalAdamVectors<T>::SetGradient(
     const ConstVectorView& full) {
   if (auto s = layout_.CheckDimension(full.size(), "gradient"); !s.ok())
     return s;
-  T max_abs = 0;
+  double max_abs = 0;
   for (AdamSlice<T>& s : slices_) {
-    // g is scratch: overwriting it changes no state the solver has committed.
-    full.CopyTo(s.range.begin, s.range.size(), s.g.data());
-    bool finite = true;
-    for (const T value : s.g) {
-      const T a = std::fabs(value);
-      finite &= std::isfinite(a);
-      max_abs = std::max(max_abs, a);
+    double slice_max = 0;
+    const int64_t bad = s.SetGradient(full, &slice_max);
+    if (bad >= 0) {
+      return AdamGradientError(bad, full.Get(bad), std::is_same_v<T, float>);
     }
-    if (!finite) {
-      for (int64_t i = 0; i < s.range.size(); ++i) {
-        if (!std::isfinite(s.g[i])) {
-          const int64_t index = s.range.begin + i;
-          return absl::InvalidArgumentError(absl::StrCat(
-              "gradient[", index, "] is ", full.Get(index),
-              std::is_same_v<T, float> && std::isfinite(full.Get(index))
-                  ? ", which overflows the session's float32 state"
-                  : "",
-              "; every gradient element must be finite (report a failed "
-              "evaluation "
-              "instead)"));
-        }
-      }
-    }
+    max_abs = std::max(max_abs, slice_max);
   }
-  return static_cast<double>(max_abs);
+  return max_abs;
 }
 
 template <typename T>
 absl::StatusOr<double> LocalAdamVectors<T>::GradientSquaredNorm() {
   std::vector<BlockPartials> parts;
-  std::vector<double> widened;
-  for (const AdamSlice<T>& s : slices_) {
-    BlockPartials p(s.range.first_block(), s.range.num_blocks(), 1);
-    for (int64_t b = 0; b < s.range.num_blocks(); ++b) {
-      const int64_t lo = b * kReductionBlock;
-      const int64_t len = std::min(kReductionBlock, s.range.size() - lo);
-      widened.assign(s.g.begin() + lo, s.g.begin() + lo + len);
-      p.at(b, 0) = BlockDot(widened.data(), widened.data(), len);
-    }
-    parts.push_back(std::move(p));
-  }
+  for (const AdamSlice<T>& s : slices_) parts.push_back(s.GradientSquares());
   std::vector<const BlockPartials*> ptrs;
   for (const BlockPartials& p : parts) ptrs.push_back(&p);
   return SumInBlockOrder(ptrs).sums[0];
@@ -97,11 +146,7 @@ absl::StatusOr<double> LocalAdamVectors<T>::GradientSquaredNorm() {
 
 template <typename T>
 absl::Status LocalAdamVectors<T>::Step(const AdamStepScalars& scalars) {
-  for (AdamSlice<T>& s : slices_) {
-    ApplyAdamUpdate<T, T>(scalars, s.range.size(), s.g.data(), s.x.data(),
-                          s.m.data(), s.v.data(),
-                          amsgrad_ ? s.v_max.data() : nullptr);
-  }
+  for (AdamSlice<T>& s : slices_) s.Step(scalars);
   return absl::OkStatus();
 }
 
@@ -109,19 +154,8 @@ template <typename T>
 absl::Status LocalAdamVectors<T>::ReadPoint(
     const MutableVectorView& full) const {
   if (auto s = layout_.CheckDimension(full.size(), "output"); !s.ok()) return s;
-  for (const AdamSlice<T>& s : slices_)
-    full.CopyFrom(s.range.begin, s.range.size(), s.x.data());
+  for (const AdamSlice<T>& s : slices_) s.ReadPoint(full);
   return absl::OkStatus();
-}
-
-template <typename T>
-template <typename Slice, typename Visit>
-void LocalAdamVectors<T>::ForEachStateVector(Slice& slice, bool amsgrad,
-                                             Visit visit) {
-  visit(slice.x);
-  visit(slice.m);
-  visit(slice.v);
-  if (amsgrad) visit(slice.v_max);
 }
 
 template <typename T>
@@ -133,20 +167,19 @@ int64_t LocalAdamVectors<T>::StateBytes() const {
 // Vector by vector (x of every slice, then m of every slice, ...), so that
 // the bytes are the global vectors whatever the slicing.
 template <typename T>
-void LocalAdamVectors<T>::SaveState(std::string* out) const {
+absl::Status LocalAdamVectors<T>::SaveState(std::string* out) const {
   out->reserve(out->size() + static_cast<size_t>(StateBytes()));
   for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
     for (const AdamSlice<T>& slice : slices_) {
-      int index = 0;
-      ForEachStateVector(slice, amsgrad_, [&](const std::vector<T>& v) {
-        // Slices past the end of a short vector are empty.
-        if (index++ == which && !v.empty()) {
-          out->append(reinterpret_cast<const char*>(v.data()),
-                      v.size() * sizeof(T));
-        }
-      });
+      const std::vector<T>& v = slice.state_vector(which);
+      // Slices past the end of a short vector are empty.
+      if (!v.empty()) {
+        out->append(reinterpret_cast<const char*>(v.data()),
+                    v.size() * sizeof(T));
+      }
     }
   }
+  return absl::OkStatus();
 }
 
 template <typename T>
@@ -159,18 +192,18 @@ absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
   size_t offset = 0;
   for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
     for (AdamSlice<T>& slice : slices_) {
-      int index = 0;
-      ForEachStateVector(slice, amsgrad_, [&](std::vector<T>& v) {
-        if (index++ == which && !v.empty()) {
-          std::memcpy(v.data(), in.data() + offset, v.size() * sizeof(T));
-          offset += v.size() * sizeof(T);
-        }
-      });
+      std::vector<T>& v = slice.state_vector(which);
+      if (!v.empty()) {
+        std::memcpy(v.data(), in.data() + offset, v.size() * sizeof(T));
+        offset += v.size() * sizeof(T);
+      }
     }
   }
   return absl::OkStatus();
 }
 
+template struct AdamSlice<float>;
+template struct AdamSlice<double>;
 template class LocalAdamVectors<float>;
 template class LocalAdamVectors<double>;
 

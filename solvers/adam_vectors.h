@@ -47,17 +47,40 @@ class AdamVectors {
   // Appends x, m, v (and max v with amsgrad), each in global order, in the
   // state type's native bytes; LoadState reads them back (INVALID_ARGUMENT
   // for a wrong size, state unchanged). Independent of the slicing.
-  virtual void SaveState(std::string* out) const = 0;
+  virtual absl::Status SaveState(std::string* out) const = 0;
   virtual absl::Status LoadState(std::string_view in) = 0;
   virtual int64_t StateBytes() const = 0;
 };
 
-// The state of one contiguous range.
+// The state of one contiguous range, and the operations on it (the same in
+// this process and on a remote replica, server/slice_host.h).
 template <typename T>
 struct AdamSlice {
+  AdamSlice() = default;
+  AdamSlice(ShardRange range, bool amsgrad);
+
+  // x <- this range of `full`; m, v (and max v) <- 0.
+  void SetPoint(const ConstVectorView& full);
+  // g <- this range of `full`, rounded to T. Returns the global index of the
+  // first element that is not finite in T, or -1; *max_abs <- max |g_i|.
+  int64_t SetGradient(const ConstVectorView& full, double* max_abs);
+  // Per-block sums of g_i^2 (widened to double).
+  BlockPartials GradientSquares() const;
+  void Step(const AdamStepScalars& scalars);
+  void ReadPoint(const MutableVectorView& full) const;
+  // The vectors SaveState writes, in order: x, m, v (and max v).
+  int state_vectors() const { return amsgrad ? 4 : 3; }
+  std::vector<T>& state_vector(int which);
+  const std::vector<T>& state_vector(int which) const;
+
   ShardRange range;
+  bool amsgrad = false;
   std::vector<T> x, m, v, v_max, g;
 };
+
+// INVALID_ARGUMENT for gradient[index] == value, not finite in the state type
+// (float32 when `float32`).
+absl::Status AdamGradientError(int64_t index, double value, bool float32);
 
 template <typename T>
 class LocalAdamVectors : public AdamVectors {
@@ -71,15 +94,11 @@ class LocalAdamVectors : public AdamVectors {
   absl::StatusOr<double> GradientSquaredNorm() override;
   absl::Status Step(const AdamStepScalars& scalars) override;
   absl::Status ReadPoint(const MutableVectorView& full) const override;
-  void SaveState(std::string* out) const override;
+  absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view in) override;
   int64_t StateBytes() const override;
 
  private:
-  // The vectors SaveState writes, in order.
-  template <typename Slice, typename Visit>
-  static void ForEachStateVector(Slice& slice, bool amsgrad, Visit visit);
-
   ShardLayout layout_;
   bool amsgrad_;
   std::vector<AdamSlice<T>> slices_;

@@ -24,10 +24,7 @@ absl::Status LocalLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
   for (LbfgsSlice& slice : slices_) {
     const int64_t bad = slice.SetTrialGradient(full);
     if (bad >= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("gradient[", bad, "] is ", full.Get(bad),
-                       "; every gradient element must be finite (report a "
-                       "failed evaluation instead)"));
+      return NonFiniteElementError("gradient", bad, full.Get(bad));
     }
   }
   return absl::OkStatus();

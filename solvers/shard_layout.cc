@@ -39,4 +39,12 @@ absl::Status ShardLayout::CheckDimension(int64_t size,
                    dimension_));
 }
 
+absl::Status NonFiniteElementError(absl::string_view what, int64_t index,
+                                   double value) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, "[", index, "] is ", value, "; every ", what,
+                   " element must be finite (report a failed evaluation "
+                   "instead)"));
+}
+
 }  // namespace optd

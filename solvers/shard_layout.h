@@ -45,6 +45,11 @@ struct ShardRange {
   }
 };
 
+// INVALID_ARGUMENT "<what>[<index>] is <value>; every <what> element must be
+// finite (report a failed evaluation instead)", for a told vector.
+absl::Status NonFiniteElementError(absl::string_view what, int64_t index,
+                                   double value);
+
 class ShardLayout {
  public:
   // Splits [0, dimension) into `shards` ranges of whole blocks, as evenly as

@@ -25,11 +25,6 @@ constexpr char kStartFailedMessage[] =
     "The starting point could not be evaluated.";
 constexpr char kStoppedMessage[] = "Stopped by the client.";
 
-bool IsNewtonCg(TrustRegionSubproblem s) {
-  return s == TrustRegionSubproblem::kNewtonCg ||
-         s == TrustRegionSubproblem::kNewtonCgFiniteDifference;
-}
-
 }  // namespace
 
 TrustRegion::TrustRegion(const TrustRegionOptions& options,
@@ -81,11 +76,9 @@ absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
   OPTD_RETURN_IF_ERROR(options.Validate());
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
-  const bool qn = options.subproblem == TrustRegionSubproblem::kQuasiNewton;
-  return Create(
-      options, x0,
-      std::make_unique<LocalTrustRegionVectors>(
-          layout, qn ? options.memory : 0, IsNewtonCg(options.subproblem)));
+  return Create(options, x0,
+                std::make_unique<LocalTrustRegionVectors>(
+                    layout, options.slice_memory(), options.slice_cg_vectors()));
 }
 
 absl::Status TrustRegion::Tell(const TrialResult& result) {

@@ -118,6 +118,16 @@ struct TrustRegionOptions {
   // INVALID_ARGUMENT naming the field ("trust_region.eta"), its value and
   // range.
   absl::Status Validate() const;
+
+  // What each slice of the state holds for these options: curvature pairs
+  // (quasi-Newton only) and the Steihaug CG vectors (Newton-CG variants).
+  int slice_memory() const {
+    return subproblem == TrustRegionSubproblem::kQuasiNewton ? memory : 0;
+  }
+  bool slice_cg_vectors() const {
+    return subproblem == TrustRegionSubproblem::kNewtonCg ||
+           subproblem == TrustRegionSubproblem::kNewtonCgFiniteDifference;
+  }
 };
 
 class TrustRegion : public Solver {

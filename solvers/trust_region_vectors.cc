@@ -27,9 +27,7 @@ absl::Status LocalTrustRegionVectors::SetChecked(const ConstVectorView& full,
   for (TrustRegionSlice& slice : slices_) {
     const int64_t bad = set(slice);
     if (bad >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, "[", bad, "] is ", full.Get(bad), "; every ", what,
-          " element must be finite (report a failed evaluation instead)"));
+      return NonFiniteElementError(what, bad, full.Get(bad));
     }
   }
   return absl::OkStatus();

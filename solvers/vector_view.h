@@ -31,12 +31,23 @@ class ConstVectorView {
     return ConstVectorView(data, ScalarType::kFloat32, size);
   }
 
+  // The elements [origin, origin + part.size()) of a whole vector whose other
+  // elements are elsewhere: a shard's slice as it arrives from the home
+  // replica, indexed by global position (slices copy their range out of it).
+  // size() is origin + part.size(); only indices >= origin may be read.
+  static ConstVectorView Window(const ConstVectorView& part, int64_t origin) {
+    ConstVectorView view(part.data_, part.type_, origin + part.size_);
+    view.origin_ = origin;
+    return view;
+  }
+
   int64_t size() const { return size_; }
   ScalarType type() const { return type_; }
   const void* data() const { return data_; }
 
   // Element i widened to double.
   double Get(int64_t i) const {
+    i -= origin_;
     if (type_ == ScalarType::kFloat64) {
       double v;
       std::memcpy(&v, static_cast<const char*>(data_) + 8 * i, 8);
@@ -54,8 +65,9 @@ class ConstVectorView {
   // The elements [begin, begin + count) as a view.
   ConstVectorView Subview(int64_t begin, int64_t count) const {
     const int64_t width = type_ == ScalarType::kFloat64 ? 8 : 4;
-    return ConstVectorView(static_cast<const char*>(data_) + width * begin,
-                           type_, count);
+    return ConstVectorView(
+        static_cast<const char*>(data_) + width * (begin - origin_), type_,
+        count);
   }
 
  private:
@@ -64,6 +76,8 @@ class ConstVectorView {
   const void* data_ = nullptr;
   ScalarType type_ = ScalarType::kFloat64;
   int64_t size_ = 0;
+  // Global index of the element at data_ (Window()).
+  int64_t origin_ = 0;
 };
 
 // MutableVectorView: `size` writable elements of `type` at `data`.
@@ -75,6 +89,14 @@ class MutableVectorView {
   }
   static MutableVectorView Float32(void* data, int64_t size) {
     return MutableVectorView(data, ScalarType::kFloat32, size);
+  }
+  // As ConstVectorView::Window: writes to [origin, origin + part.size())
+  // land in `part`.
+  static MutableVectorView Window(const MutableVectorView& part,
+                                  int64_t origin) {
+    MutableVectorView view(part.data_, part.type_, origin + part.size_);
+    view.origin_ = origin;
+    return view;
   }
   int64_t size() const { return size_; }
   ScalarType type() const { return type_; }
@@ -91,13 +113,14 @@ class MutableVectorView {
   void* data_ = nullptr;
   ScalarType type_ = ScalarType::kFloat64;
   int64_t size_ = 0;
+  int64_t origin_ = 0;
 };
 
 template <typename T>
 void ConstVectorView::CopyTo(int64_t begin, int64_t count, T* out) const {
   if (count == 0) return;  // an empty slice may have out == nullptr
   if (type_ == ScalarType::kFloat64) {
-    const char* src = static_cast<const char*>(data_) + 8 * begin;
+    const char* src = static_cast<const char*>(data_) + 8 * (begin - origin_);
     if constexpr (sizeof(T) == 8) {
       std::memcpy(out, src, 8 * count);
     } else {
@@ -108,7 +131,7 @@ void ConstVectorView::CopyTo(int64_t begin, int64_t count, T* out) const {
       }
     }
   } else {
-    const char* src = static_cast<const char*>(data_) + 4 * begin;
+    const char* src = static_cast<const char*>(data_) + 4 * (begin - origin_);
     if constexpr (sizeof(T) == 4) {
       std::memcpy(out, src, 4 * count);
     } else {
@@ -126,7 +149,7 @@ void MutableVectorView::CopyFrom(int64_t begin, int64_t count,
                                  const T* in) const {
   if (count == 0) return;  // an empty slice may have in == nullptr
   if (type_ == ScalarType::kFloat64) {
-    char* dst = static_cast<char*>(data_) + 8 * begin;
+    char* dst = static_cast<char*>(data_) + 8 * (begin - origin_);
     if constexpr (sizeof(T) == 8) {
       std::memcpy(dst, in, 8 * count);
     } else {
@@ -136,7 +159,7 @@ void MutableVectorView::CopyFrom(int64_t begin, int64_t count,
       }
     }
   } else {
-    char* dst = static_cast<char*>(data_) + 4 * begin;
+    char* dst = static_cast<char*>(data_) + 4 * (begin - origin_);
     if constexpr (sizeof(T) == 4) {
       std::memcpy(dst, in, 4 * count);
     } else {

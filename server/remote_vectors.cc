@@ -1,0 +1,265 @@
+#include "server/remote_vectors.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "solvers/status_macros.h"
+
+namespace optd::server {
+namespace {
+
+// The first non-finite index any slice reported (slices are in index order,
+// so the first found is the global first), or -1.
+int64_t FirstBad(const std::vector<v1::SliceOpResponse>& answers) {
+  for (const v1::SliceOpResponse& a : answers) {
+    if (a.bad_index() >= 0) return a.bad_index();
+  }
+  return -1;
+}
+
+}  // namespace
+
+// --- L-BFGS ----------------------------------------------------------------
+
+absl::Status RemoteLbfgsVectors::SetTrialPoint(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
+  return group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status();
+}
+
+absl::Status RemoteLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(
+      group_->layout().CheckDimension(full.size(), "gradient"));
+  OPTD_ASSIGN_OR_RETURN(auto answers,
+                        group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
+  const int64_t bad = FirstBad(answers);
+  if (bad >= 0) return NonFiniteElementError("gradient", bad, full.Get(bad));
+  return absl::OkStatus();
+}
+
+absl::Status RemoteLbfgsVectors::ReadTrialPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_TRIAL_POINT, full);
+}
+
+absl::Status RemoteLbfgsVectors::ReadPoint(const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+absl::Status RemoteLbfgsVectors::SetDirection(absl::Span<const double> delta) {
+  group_->Post(v1::SLICE_OP_SET_DIRECTION, delta);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteLbfgsVectors::FormTrial(double stp) {
+  group_->Post(v1::SLICE_OP_FORM_TRIAL, {stp});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteLbfgsVectors::ReduceTrial(double stp,
+                                                          bool with_candidate) {
+  return group_->Reduce(v1::SLICE_OP_REDUCE_TRIAL, {stp}, with_candidate);
+}
+
+absl::Status RemoteLbfgsVectors::Accept(bool push_pair, double stp) {
+  group_->Post(v1::SLICE_OP_ACCEPT, {stp}, push_pair);
+  if (push_pair) pairs_ = std::min(pairs_ + 1, memory_);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteLbfgsVectors::ClearMemory() {
+  group_->Post(v1::SLICE_OP_CLEAR_MEMORY);
+  pairs_ = 0;
+  return absl::OkStatus();
+}
+
+// --- Trust region ------------------------------------------------------------
+
+absl::Status RemoteTrustRegionVectors::SetChecked(v1::SliceOp op,
+                                                  const ConstVectorView& full,
+                                                  const char* what) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), what));
+  OPTD_ASSIGN_OR_RETURN(auto answers, group_->Scatter(op, full));
+  const int64_t bad = FirstBad(answers);
+  if (bad >= 0) return NonFiniteElementError(what, bad, full.Get(bad));
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::SetTrialPoint(
+    const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
+  return group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status();
+}
+
+absl::Status RemoteTrustRegionVectors::SetTrialGradient(
+    const ConstVectorView& full) {
+  return SetChecked(v1::SLICE_OP_SET_TRIAL_GRADIENT, full, "gradient");
+}
+
+absl::Status RemoteTrustRegionVectors::SetProduct(const ConstVectorView& full) {
+  return SetChecked(v1::SLICE_OP_SET_PRODUCT, full, "hessian_vector");
+}
+
+absl::Status RemoteTrustRegionVectors::ReadTrialPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_TRIAL_POINT, full);
+}
+
+absl::Status RemoteTrustRegionVectors::ReadPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+absl::Status RemoteTrustRegionVectors::ReadGradient(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_GRADIENT, full);
+}
+
+absl::Status RemoteTrustRegionVectors::ReadDirection(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_DIRECTION, full);
+}
+
+absl::Status RemoteTrustRegionVectors::SetStep(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "step"));
+  return group_->Scatter(v1::SLICE_OP_SET_STEP, full).status();
+}
+
+absl::Status RemoteTrustRegionVectors::FormStep(
+    absl::Span<const double> coefficients) {
+  group_->Post(v1::SLICE_OP_FORM_STEP, coefficients);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::FormCgStep(double tau) {
+  group_->Post(v1::SLICE_OP_FORM_CG_STEP, {tau});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::ReduceTrial(
+    bool with_pair) {
+  return group_->Reduce(v1::SLICE_OP_TR_REDUCE_TRIAL, {}, with_pair);
+}
+
+absl::Status RemoteTrustRegionVectors::Advance(bool push_pair, bool accept) {
+  group_->Post(v1::SLICE_OP_ADVANCE, {}, push_pair, accept);
+  if (push_pair) pairs_ = std::min(pairs_ + 1, memory_);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::CgStart() {
+  group_->Post(v1::SLICE_OP_CG_START);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::FormDifferencePoint(double h) {
+  group_->Post(v1::SLICE_OP_FORM_DIFFERENCE_POINT, {h});
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::DifferenceProduct(double h) {
+  group_->Post(v1::SLICE_OP_DIFFERENCE_PRODUCT, {h});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::ReduceCurvature() {
+  return group_->Reduce(v1::SLICE_OP_REDUCE_CURVATURE);
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::CgAdvance(double alpha) {
+  return group_->Reduce(v1::SLICE_OP_CG_ADVANCE, {alpha});
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::CgDirection(double beta) {
+  return group_->Reduce(v1::SLICE_OP_CG_DIRECTION, {beta});
+}
+
+// --- Adam ------------------------------------------------------------------
+
+absl::Status RemoteAdamVectors::SetPoint(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
+  return group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status();
+}
+
+absl::StatusOr<double> RemoteAdamVectors::SetGradient(
+    const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(
+      group_->layout().CheckDimension(full.size(), "gradient"));
+  OPTD_ASSIGN_OR_RETURN(auto answers,
+                        group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
+  const int64_t bad = FirstBad(answers);
+  if (bad >= 0) {
+    return AdamGradientError(bad, full.Get(bad),
+                             type_ == ScalarType::kFloat32);
+  }
+  double max_abs = 0;
+  for (const v1::SliceOpResponse& a : answers) {
+    max_abs = std::max(max_abs, a.max_abs());
+  }
+  return max_abs;
+}
+
+absl::StatusOr<double> RemoteAdamVectors::GradientSquaredNorm() {
+  OPTD_ASSIGN_OR_RETURN(Reduction r,
+                        group_->Reduce(v1::SLICE_OP_GRADIENT_SQUARES));
+  return r.sums.empty() ? 0.0 : r.sums[0];
+}
+
+absl::Status RemoteAdamVectors::Step(const AdamStepScalars& scalars) {
+  google::protobuf::RepeatedField<double> packed;
+  AdamScalarsToProto(scalars, &packed);
+  group_->Post(v1::SLICE_OP_ADAM_STEP, packed);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteAdamVectors::ReadPoint(const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+int64_t RemoteAdamVectors::StateBytes() const {
+  return dimension() * vectors() * width();
+}
+
+// In global order (x of every slice, then m of every slice, ...), as
+// LocalAdamVectors writes it: the bytes do not depend on the slicing.
+absl::Status RemoteAdamVectors::SaveState(std::string* out) const {
+  OPTD_ASSIGN_OR_RETURN(auto answers,
+                        group_->Read(v1::SLICE_OP_READ_STATE));
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  for (int which = 0; which < vectors(); ++which) {
+    for (int shard = 0; shard < group_->layout().shards(); ++shard) {
+      const size_t each =
+          static_cast<size_t>(group_->layout().range(shard).size() * width());
+      const std::string& data = answers[shard].data();
+      if (data.size() != each * vectors()) {
+        return absl::InternalError(absl::StrCat(
+            "shard ", shard, " answered ", data.size(), " bytes of state"));
+      }
+      out->append(data, which * each, each);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoteAdamVectors::LoadState(std::string_view in) {
+  if (static_cast<int64_t>(in.size()) != StateBytes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Adam state has ", in.size(),
+                     " bytes; this session needs ", StateBytes()));
+  }
+  const int k = group_->layout().shards();
+  std::vector<std::string> parts(static_cast<size_t>(k));
+  const size_t vector_bytes = static_cast<size_t>(dimension() * width());
+  for (int shard = 0; shard < k; ++shard) {
+    const ShardRange& r = group_->layout().range(shard);
+    for (int which = 0; which < vectors(); ++which) {
+      parts[shard].append(in.data() + which * vector_bytes + r.begin * width(),
+                          static_cast<size_t>(r.size() * width()));
+    }
+  }
+  return group_->ScatterBytes(v1::SLICE_OP_LOAD_STATE, std::move(parts))
+      .status();
+}
+
+}  // namespace optd::server

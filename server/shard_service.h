@@ -1,0 +1,42 @@
+// ShardService: the internal optd.v1.Shard service (proto/optd/v1/shard.proto)
+// through which other replicas' sessions drive the slices this replica holds
+// (SliceHost). Synchronous handlers: each call is short, CPU-bound work on
+// one slice.
+//
+// Thread-safety: thread-safe (SliceHost is).
+#ifndef OPTD_SERVER_SHARD_SERVICE_H_
+#define OPTD_SERVER_SHARD_SERVICE_H_
+
+#include "optd/v1/shard.grpc.pb.h"
+#include "server/slice_host.h"
+
+namespace optd::server {
+
+class ShardService final : public v1::Shard::Service {
+ public:
+  // `host` must outlive the service.
+  explicit ShardService(SliceHost* host) : host_(host) {}
+
+  grpc::Status CreateSlice(grpc::ServerContext* context,
+                           const v1::CreateSliceRequest* request,
+                           v1::CreateSliceResponse* response) override;
+  grpc::Status ApplySliceOps(grpc::ServerContext* context,
+                             const v1::SliceOpBatch* request,
+                             v1::SliceOpResponse* response) override;
+  grpc::Status DeleteSlice(grpc::ServerContext* context,
+                           const v1::DeleteSliceRequest* request,
+                           v1::DeleteSliceResponse* response) override;
+  grpc::Status GetReplicaStatus(grpc::ServerContext* context,
+                                const v1::GetReplicaStatusRequest* request,
+                                v1::GetReplicaStatusResponse* response) override;
+
+ private:
+  SliceHost* const host_;
+};
+
+// Resident set size of this process in bytes (Linux /proc/self/statm), or 0.
+int64_t ResidentSetBytes();
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SHARD_SERVICE_H_

@@ -1,0 +1,480 @@
+// End to end: sessions sharded across four real optd replicas on loopback
+// (ZeRO stage 1, DESIGN §3). Every solver gives bitwise the same trials and
+// final x for K = 1, 2, 3, 4; an L-BFGS evaluation costs one reduction; a
+// replica killed mid-run (a shard holder, or the home) makes the session
+// answer UNAVAILABLE until it is back, after which the session ends bitwise
+// as an uninterrupted one; an exported session continues bitwise on another
+// number of shards.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/client.h"
+#include "client/session.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "optd/v1/shard.grpc.pb.h"
+#include "solvers/testing/status_matchers.h"
+#include "tests/optd_process.h"
+
+namespace optd::testing {
+namespace {
+
+using ::optd::client::Answer;
+using ::optd::client::Client;
+using ::optd::client::Evaluation;
+using ::optd::client::Session;
+using ::optd::client::SessionOptions;
+using ::optd::client::SolverSpec;
+using ::optd::client::Trial;
+using ::optd::client::Wants;
+using ::testing::HasSubstr;
+
+constexpr int kReplicas = 4;
+// Three whole reduction blocks and a short fourth: K = 4 gives every replica
+// a slice.
+constexpr int64_t kN = 3 * 4096 + 1000;
+
+// The extended Rosenbrock function (Moré, Garbow & Hillstrom 1981, problem
+// 21): value, gradient, Hessian-vector product and (small n) dense Hessian.
+Evaluation ExtendedRosenbrock(const Trial& trial) {
+  const std::vector<double>& x = trial.x;
+  const size_t n = x.size();
+  double f = 0;
+  std::vector<double> g(n, 0.0), hv, h;
+  const bool product = trial.wants == Wants::kHessianVector;
+  const bool dense = trial.wants == Wants::kHessian;
+  if (product) hv.assign(n, 0.0);
+  if (dense) h.assign(n * n, 0.0);
+  for (size_t i = 0; i + 1 < n; i += 2) {
+    const double a = 1.0 - x[i];
+    const double b = x[i + 1] - x[i] * x[i];
+    f += a * a + 100.0 * b * b;
+    g[i] = -2.0 * a - 400.0 * x[i] * b;
+    g[i + 1] = 200.0 * b;
+    const double h00 = 2.0 - 400.0 * b + 800.0 * x[i] * x[i];
+    const double h01 = -400.0 * x[i];
+    if (product) {
+      hv[i] = h00 * trial.vector[i] + h01 * trial.vector[i + 1];
+      hv[i + 1] = h01 * trial.vector[i] + 200.0 * trial.vector[i + 1];
+    }
+    if (dense) {
+      h[i * n + i] = h00;
+      h[i * n + i + 1] = h[(i + 1) * n + i] = h01;
+      h[(i + 1) * n + i + 1] = 200.0;
+    }
+  }
+  Evaluation e;
+  switch (trial.wants) {
+    case Wants::kHessianVector:
+      e.hessian_vector = std::move(hv);
+      break;
+    case Wants::kGradient:
+      e.gradient = std::move(g);
+      break;
+    default:
+      e.value = f;
+      if (trial.wants != Wants::kValue) e.gradient = std::move(g);
+      e.hessian = std::move(h);
+  }
+  return e;
+}
+
+// Ports the kernel says are free now (held open until all are picked).
+std::vector<int> FreePorts(int count) {
+  std::vector<int> fds, ports;
+  for (int i = 0; i < count; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ports.push_back(ntohs(addr.sin_port));
+    fds.push_back(fd);
+  }
+  for (int fd : fds) close(fd);
+  return ports;
+}
+
+// What a run produced: every trial point told, and the end.
+struct Trace {
+  std::vector<std::vector<double>> points;
+  std::vector<double> x;
+  double value = 0;
+  int64_t evaluations = 0;
+  v1::TerminationReason reason = v1::TERMINATION_REASON_UNSPECIFIED;
+};
+
+// Tells `session` its trials until it ends or `max_tells` tells were made;
+// appends to `run`. Returns the last answer.
+absl::StatusOr<Answer> Drive(const Session& session, Answer answer,
+                             int max_tells, Trace* run) {
+  for (int t = 0; t < max_tells && !answer.finished(); ++t) {
+    if (answer.trials.size() != 1) {
+      return absl::InternalError("expected one outstanding trial");
+    }
+    const Trial& trial = answer.trials[0];
+    run->points.push_back(trial.x);
+    absl::StatusOr<Answer> next =
+        session.Tell(trial.id, ExtendedRosenbrock(trial));
+    if (!next.ok()) return next.status();
+    answer = *std::move(next);
+  }
+  if (answer.finished()) {
+    run->x = answer.summary->x;
+    run->value = answer.summary->value;
+    run->evaluations = answer.summary->evaluations;
+    run->reason = answer.summary->reason;
+  }
+  return answer;
+}
+
+void ExpectSameRun(const Trace& expected, const Trace& actual,
+                   const std::string& what) {
+  ASSERT_EQ(expected.points.size(), actual.points.size()) << what;
+  for (size_t i = 0; i < expected.points.size(); ++i) {
+    ASSERT_TRUE(expected.points[i] == actual.points[i])
+        << what << ": trial " << i + 1 << " differs";
+  }
+  EXPECT_TRUE(expected.x == actual.x) << what << ": final x differs";
+  // Bitwise, NaN included.
+  EXPECT_EQ(std::memcmp(&expected.value, &actual.value, sizeof(double)), 0)
+      << what << ": " << expected.value << " vs " << actual.value;
+  EXPECT_EQ(expected.evaluations, actual.evaluations) << what;
+  EXPECT_EQ(expected.reason, actual.reason) << what;
+}
+
+struct Case {
+  std::string name;
+  SolverSpec solver;
+  int64_t n;
+};
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  v1::LbfgsOptions lbfgs;
+  lbfgs.set_max_iterations(25);
+  cases.push_back({"lbfgs", SolverSpec::Lbfgs(lbfgs), kN});
+  v1::TrustRegionOptions tr;
+  tr.set_max_iterations(25);
+  tr.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
+  cases.push_back({"tr-lbfgs", SolverSpec::TrustRegion(tr), kN});
+  tr.set_quasi_newton_update(v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1);
+  cases.push_back({"tr-lsr1", SolverSpec::TrustRegion(tr), kN});
+  v1::TrustRegionOptions cg;
+  cg.set_max_iterations(8);
+  cg.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+  cases.push_back({"tr-newton-cg", SolverSpec::TrustRegion(cg), kN});
+  cg.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD);
+  cases.push_back({"tr-newton-cg-fd", SolverSpec::TrustRegion(cg), kN});
+  v1::TrustRegionOptions exact;
+  exact.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+  // A dense Hessian: small n, so most shards hold empty slices.
+  cases.push_back({"tr-exact", SolverSpec::TrustRegion(exact), 10});
+  v1::AdamOptions adam;
+  adam.set_lr(1e-2);
+  adam.set_max_steps(15);
+  adam.set_max_grad_norm(50.0);
+  cases.push_back({"adam", SolverSpec::Adam(adam), kN});
+  v1::AdamOptions adamw = adam;
+  adamw.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  adamw.set_amsgrad(true);
+  cases.push_back({"adamw-f32-amsgrad", SolverSpec::AdamW(adamw), kN});
+  return cases;
+}
+
+std::vector<double> StartPoint(int64_t n) {
+  std::vector<double> x0(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x0[i] = i % 2 == 0 ? -1.2 : 1.0 + 1e-4 * i;
+  return x0;
+}
+
+class ShardingEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::vector<int> ports = FreePorts(kReplicas);
+    std::vector<std::string> peers;
+    for (int port : ports) peers.push_back(absl::StrCat("127.0.0.1:", port));
+    peers_ = new std::vector<std::string>(peers);
+    ports_ = new std::vector<int>(ports);
+    replicas_ = new std::array<OptdProcess, kReplicas>();
+    for (int r = 0; r < kReplicas; ++r) {
+      ASSERT_OK(StartReplica(r));
+    }
+  }
+
+  static void TearDownTestSuite() {
+    for (OptdProcess& p : *replicas_) p.Terminate(absl::Seconds(10));
+    delete replicas_;
+    delete peers_;
+    delete ports_;
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      for (int r = 0; r < kReplicas; ++r) {
+        std::cerr << "---- replica " << r << " log ----\n"
+                  << (*replicas_)[r].Log() << "\n";
+      }
+    }
+  }
+
+  static absl::Status StartReplica(int r) {
+    return (*replicas_)[r].Start(
+        {absl::StrCat("--port=", (*ports_)[r]),
+         absl::StrCat("--peers=", absl::StrJoin(*peers_, ",")),
+         absl::StrCat("--replica_index=", r),
+         "--shard_call_timeout_seconds=2"});
+  }
+
+  static OptdProcess& replica(int r) { return (*replicas_)[r]; }
+
+  static Client Connect(int r) {
+    absl::StatusOr<Client> c = Client::Connect(replica(r).address());
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *std::move(c);
+  }
+
+  // A whole run of `c` with `shards` shards on replica `home`.
+  static Trace RunCase(const Case& c, int shards, int home,
+                     const std::string& id, v1::Session* described = nullptr) {
+    Client client = Connect(home);
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = shards;
+    absl::StatusOr<Session> session =
+        Session::Create(client, StartPoint(c.n), c.solver, options);
+    EXPECT_TRUE(session.ok()) << c.name << " K=" << shards << ": "
+                              << session.status();
+    Trace run;
+    if (!session.ok()) return run;
+    Answer first;
+    first.trials = session->first_trials();
+    absl::StatusOr<Answer> end = Drive(*session, first, 100000, &run);
+    EXPECT_TRUE(end.ok()) << c.name << " K=" << shards << ": "
+                          << end.status();
+    if (described != nullptr) {
+      absl::StatusOr<v1::Session> s = client.GetSession(id);
+      EXPECT_TRUE(s.ok()) << s.status();
+      if (s.ok()) *described = *s;
+    }
+    EXPECT_OK(client.DeleteSession(id));
+    return run;
+  }
+
+  static std::array<OptdProcess, kReplicas>* replicas_;
+  static std::vector<std::string>* peers_;
+  static std::vector<int>* ports_;
+};
+
+std::array<OptdProcess, kReplicas>* ShardingEndToEnd::replicas_ = nullptr;
+std::vector<std::string>* ShardingEndToEnd::peers_ = nullptr;
+std::vector<int>* ShardingEndToEnd::ports_ = nullptr;
+
+TEST_F(ShardingEndToEnd, EverySolverIsBitwiseTheSameForOneToFourShards) {
+  for (const Case& c : Cases()) {
+    SCOPED_TRACE(c.name);
+    const Trace reference = RunCase(c, 1, 0, c.name + "-k1");
+    ASSERT_GT(reference.points.size(), 3u);
+    EXPECT_TRUE(std::isfinite(reference.x[0]));
+    for (int k = 2; k <= kReplicas; ++k) {
+      // Homes other than replica 0 place the shards around the ring.
+      const int home = k % kReplicas;
+      v1::Session described;
+      const Trace sharded =
+          RunCase(c, k, home, absl::StrCat(c.name, "-k", k), &described);
+      ExpectSameRun(reference, sharded, absl::StrCat(c.name, " K=", k));
+      ASSERT_EQ(described.shard_map_size(), k);
+      int64_t end = 0;
+      for (int s = 0; s < k; ++s) {
+        const v1::ShardInfo& info = described.shard_map(s);
+        EXPECT_EQ(info.shard(), s);
+        EXPECT_EQ(info.replica(), (home + s) % kReplicas);
+        EXPECT_EQ(info.address(), (*peers_)[info.replica()]);
+        EXPECT_EQ(info.begin(), end);
+        // Whole blocks; past the last block a slice is empty.
+        if (info.end() > info.begin()) EXPECT_EQ(info.begin() % 4096, 0);
+        end = info.end();
+      }
+      EXPECT_EQ(end, c.n);
+    }
+  }
+}
+
+TEST_F(ShardingEndToEnd, AnLbfgsEvaluationCostsOneReduction) {
+  const Case c = Cases()[0];
+  v1::Session described;
+  const Trace run = RunCase(c, 4, 0, "lbfgs-rounds", &described);
+  ASSERT_GT(run.evaluations, 10);
+  // One round of reductions per evaluation: the partial dot products of the
+  // told gradient with the direction, itself and the stored pairs.
+  EXPECT_EQ(described.shard_reductions(), run.evaluations);
+  // Besides it, per evaluation: the gradient's scatter and the next point's
+  // gather (the step and the pair update ride along with them), plus the
+  // creation's x0 scatter and the final summary's gather.
+  EXPECT_LE(described.shard_round_trips(), 3 * run.evaluations + 3)
+      << described.shard_round_trips() << " round trips for "
+      << run.evaluations << " evaluations";
+}
+
+TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {
+  Client client = Connect(0);
+  SessionOptions options;
+  options.session_id = "too-many";
+  options.shards = kReplicas + 1;
+  absl::StatusOr<Session> session =
+      Session::Create(client, StartPoint(kN), SolverSpec::Lbfgs(), options);
+  EXPECT_THAT(session.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("shards is 5 but this server has 4 replicas "
+                                 "(--peers); use at most 4")));
+  options.shards = -1;
+  session =
+      Session::Create(client, StartPoint(kN), SolverSpec::Lbfgs(), options);
+  EXPECT_THAT(session.status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("shards is -1")));
+  // Nothing was created.
+  EXPECT_THAT(client.GetSession("too-many").status(),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  // No replica holds a slice of it.
+  for (int r = 0; r < kReplicas; ++r) {
+    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
+        replica(r).address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::GetReplicaStatusResponse status;
+    ASSERT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
+    EXPECT_EQ(status.replica_index(), r);
+    for (const v1::ReplicaSlice& s : status.slices()) {
+      EXPECT_NE(s.key().session_id(), "too-many");
+    }
+  }
+}
+
+// Runs the L-BFGS case with K = 3 from replica 0, killing replica `victim`
+// (kill -9) after 8 tells and restarting it after the next tell failed.
+void KillAndRestart(int victim, const std::string& id, const Trace& reference,
+                    std::function<absl::Status(int)> restart,
+                    std::function<OptdProcess&(int)> replica_of,
+                    std::function<Client(int)> connect) {
+  const Case c = Cases()[0];
+  Client client = connect(0);
+  SessionOptions options;
+  options.session_id = id;
+  options.shards = 3;
+  absl::StatusOr<Session> session =
+      Session::Create(client, StartPoint(c.n), c.solver, options);
+  ASSERT_OK(session);
+  Trace run;
+  Answer first;
+  first.trials = session->first_trials();
+  absl::StatusOr<Answer> answer = Drive(*session, first, 8, &run);
+  ASSERT_OK(answer);
+
+  replica_of(victim).Signal(SIGKILL);
+  replica_of(victim).Wait(absl::Seconds(10));
+  const Trial trial = answer->trials[0];
+  if (victim != 0) {
+    // The home answers, but the shard on the dead replica does not.
+    absl::StatusOr<Answer> failed =
+        session->Tell(trial.id, ExtendedRosenbrock(trial));
+    EXPECT_THAT(failed.status(), StatusIs(absl::StatusCode::kUnavailable,
+                                          HasSubstr("retry")));
+  }
+  ASSERT_OK(restart(victim));
+  // The retry (through a new connection when the home restarted) rebuilds
+  // the session from its journal and applies the tell once.
+  Client again = connect(0);
+  Session attached = Session::Attach(again, id);
+  // A client retries UNAVAILABLE: the first call may meet the connection to
+  // the killed process.
+  absl::StatusOr<Answer> resumed = attached.Ask();
+  for (int i = 0; i < 20 && absl::IsUnavailable(resumed.status()); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    resumed = attached.Ask();
+  }
+  ASSERT_OK(resumed);
+  ASSERT_EQ(resumed->trials.size(), 1u);
+  EXPECT_EQ(resumed->trials[0].id, trial.id);
+  EXPECT_TRUE(resumed->trials[0].x == trial.x);
+  absl::StatusOr<Answer> end = Drive(attached, *resumed, 100000, &run);
+  ASSERT_OK(end);
+  ExpectSameRun(reference, run, id);
+  EXPECT_OK(again.DeleteSession(id));
+}
+
+TEST_F(ShardingEndToEnd, AShardReplicaKilledAndRestartedMidRun) {
+  const Trace reference = RunCase(Cases()[0], 1, 0, "kill-reference");
+  KillAndRestart(
+      2, "kill-shard", reference, [](int r) { return StartReplica(r); },
+      [](int r) -> OptdProcess& { return replica(r); },
+      [](int r) { return Connect(r); });
+}
+
+TEST_F(ShardingEndToEnd, TheHomeReplicaKilledAndRestartedMidRun) {
+  const Trace reference = RunCase(Cases()[0], 1, 0, "kill-home-reference");
+  KillAndRestart(
+      0, "kill-home", reference, [](int r) { return StartReplica(r); },
+      [](int r) -> OptdProcess& { return replica(r); },
+      [](int r) { return Connect(r); });
+}
+
+TEST_F(ShardingEndToEnd, ExportedSessionsContinueBitwiseOnOtherShardCounts) {
+  for (const Case& c : {Cases()[0], Cases()[6]}) {  // L-BFGS and Adam
+    SCOPED_TRACE(c.name);
+    const Trace reference = RunCase(c, 1, 0, c.name + "-reshard-ref");
+    Client client = Connect(0);
+    SessionOptions options;
+    options.session_id = c.name + "-reshard-4";
+    options.shards = 4;
+    absl::StatusOr<Session> session =
+        Session::Create(client, StartPoint(c.n), c.solver, options);
+    ASSERT_OK(session);
+    Trace run;
+    Answer first;
+    first.trials = session->first_trials();
+    absl::StatusOr<Answer> answer = Drive(*session, first, 4, &run);
+    ASSERT_OK(answer);
+    // 4 shards from replica 0 -> 2 from replica 1 -> 3 from replica 3.
+    std::string from = options.session_id;
+    int from_home = 0;
+    for (const auto& [home, shards] :
+         std::vector<std::pair<int, int>>{{1, 2}, {3, 3}}) {
+      absl::StatusOr<v1::SessionSnapshot> snapshot =
+          Connect(from_home).ExportSession(from);
+      ASSERT_OK(snapshot);
+      const std::string to = absl::StrCat(c.name, "-reshard-", shards);
+      Client target = Connect(home);
+      ASSERT_OK(target.ImportSession(*snapshot, to, shards));
+      absl::StatusOr<v1::Session> described = target.GetSession(to);
+      ASSERT_OK(described);
+      EXPECT_EQ(described->shard_map_size(), shards);
+      Session moved = Session::Attach(target, to);
+      answer = moved.Ask();
+      ASSERT_OK(answer);
+      answer = Drive(moved, *answer, home == 1 ? 4 : 100000, &run);
+      ASSERT_OK(answer);
+      EXPECT_OK(Connect(from_home).DeleteSession(from));
+      from = to;
+      from_home = home;
+    }
+    ExpectSameRun(reference, run, c.name + " resharded 4 -> 2 -> 3");
+    EXPECT_OK(Connect(from_home).DeleteSession(from));
+  }
+}
+
+}  // namespace
+}  // namespace optd::testing

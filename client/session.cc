@@ -202,11 +202,13 @@ absl::StatusOr<Session> Session::Create(const Client& client,
                                         absl::Span<const double> x0,
                                         const SolverSpec& solver,
                                         const SessionOptions& options) {
-  return Create(client, MakeCreateSessionRequest(x0, solver, options));
+  return Create(client, MakeCreateSessionRequest(x0, solver, options),
+                options.direct);
 }
 
-absl::StatusOr<Session> Session::Create(
-    const Client& client, const v1::CreateSessionRequest& request) {
+absl::StatusOr<Session> Session::Create(const Client& client,
+                                        const v1::CreateSessionRequest& request,
+                                        bool direct) {
   grpc::ClientContext context;
   client.PrepareUnaryContext(&context);
   v1::CreateSessionResponse response;
@@ -214,8 +216,36 @@ absl::StatusOr<Session> Session::Create(
       client.stub().CreateSession(&context, request, &response)));
   OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<Trial> trials,
                                DecodeTrials(response.trials()));
-  return Session(client, response.session_id(), request.vector_encoding(),
-                 std::move(trials));
+  Session session(client, response.session_id(), request.vector_encoding(),
+                  std::move(trials));
+  if (direct && request.shards() > 1) {
+    OPTD_CLIENT_RETURN_IF_ERROR(session.EnableDirectPath());
+  }
+  return session;
+}
+
+absl::Status Session::EnableDirectPath() {
+  OPTD_CLIENT_ASSIGN_OR_RETURN(v1::Session described, client_.GetSession(id_));
+  OPTD_CLIENT_ASSIGN_OR_RETURN(direct_,
+                               DirectPath::Connect(client_, described));
+  return absl::OkStatus();
+}
+
+absl::Status Session::FillFromSlices(
+    const google::protobuf::RepeatedPtrField<v1::Trial>& sent,
+    std::vector<Trial>* trials) const {
+  for (int i = 0; i < sent.size() && i < static_cast<int>(trials->size());
+       ++i) {
+    if (!sent[i].on_slices()) continue;
+    Trial& trial = (*trials)[i];
+    OPTD_CLIENT_ASSIGN_OR_RETURN(
+        trial.x, direct_->Get(id_, trial.id, v1::SLICE_FIELD_POINT));
+    if (trial.wants == Wants::kHessianVector) {
+      OPTD_CLIENT_ASSIGN_OR_RETURN(
+          trial.vector, direct_->Get(id_, trial.id, v1::SLICE_FIELD_VECTOR));
+    }
+  }
+  return absl::OkStatus();
 }
 
 Session Session::Attach(const Client& client, std::string session_id,
@@ -227,12 +257,16 @@ absl::StatusOr<Answer> Session::Ask() const {
   v1::AskRequest request;
   request.set_session_id(id_);
   request.set_encoding(encoding_);
+  request.set_points_on_slices(direct_ != nullptr);
   grpc::ClientContext context;
   client_.PrepareUnaryContext(&context);
   v1::AskResponse response;
   OPTD_CLIENT_RETURN_IF_ERROR(
       FromGrpcStatus(client_.stub().Ask(&context, request, &response)));
-  return DecodeAnswer(id_, response);
+  OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FillFromSlices(response.trials(), &answer.trials));
+  return answer;
 }
 
 absl::StatusOr<Answer> Session::AskAsWorker(
@@ -241,12 +275,15 @@ absl::StatusOr<Answer> Session::AskAsWorker(
   request.set_session_id(id_);
   request.set_encoding(encoding_);
   request.set_worker_id(worker_id);
+  request.set_points_on_slices(direct_ != nullptr);
   grpc::ClientContext context;
   client_.PrepareUnaryContext(&context);
   v1::AskResponse response;
   OPTD_CLIENT_RETURN_IF_ERROR(
       FromGrpcStatus(client_.stub().Ask(&context, request, &response)));
   OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FillFromSlices(response.trials(), &answer.trials));
   answer.retry_after = absl::Seconds(response.retry_after_seconds());
   return answer;
 }
@@ -258,11 +295,15 @@ absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
   v1::TellRequest request;
   request.set_trial_id(trial_id);
   if (value.has_value()) request.set_value(*value);
-  if (!gradient.empty()) {
+  if (!gradient.empty() && direct_ != nullptr && !failed) {
+    OPTD_CLIENT_RETURN_IF_ERROR(
+        direct_->Put(id_, trial_id, v1::SLICE_FIELD_GRADIENT, gradient));
+    request.set_sliced(true);
+  } else if (!gradient.empty()) {
     *request.mutable_gradient() = EncodeOutgoing(gradient, encoding_);
   }
   request.set_failed(failed);
-  return Tell(std::move(request));
+  return SendTell(std::move(request));
 }
 
 absl::StatusOr<Answer> Session::TellF32(uint64_t trial_id,
@@ -272,18 +313,48 @@ absl::StatusOr<Answer> Session::TellF32(uint64_t trial_id,
   v1::TellRequest request;
   request.set_trial_id(trial_id);
   if (value.has_value()) request.set_value(*value);
-  if (!gradient.empty()) *request.mutable_gradient() = EncodeF32(gradient);
+  if (!gradient.empty() && direct_ != nullptr && !failed) {
+    OPTD_CLIENT_RETURN_IF_ERROR(
+        direct_->Put32(id_, trial_id, v1::SLICE_FIELD_GRADIENT, gradient));
+    request.set_sliced(true);
+  } else if (!gradient.empty()) {
+    *request.mutable_gradient() = EncodeF32(gradient);
+  }
   request.set_failed(failed);
-  return Tell(std::move(request));
+  return SendTell(std::move(request));
 }
 
 absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
                                      const Evaluation& evaluation) const {
-  return Tell(MakeTellRequest(trial_id, evaluation, encoding_));
+  if (direct_ == nullptr || evaluation.failed ||
+      (evaluation.gradient.empty() && evaluation.hessian_vector.empty())) {
+    return Tell(MakeTellRequest(trial_id, evaluation, encoding_));
+  }
+  // The vectors go to the replicas; the rest to the home.
+  Evaluation rest = evaluation;
+  rest.gradient.clear();
+  rest.hessian_vector.clear();
+  if (!evaluation.gradient.empty()) {
+    OPTD_CLIENT_RETURN_IF_ERROR(direct_->Put(
+        id_, trial_id, v1::SLICE_FIELD_GRADIENT, evaluation.gradient));
+  }
+  if (!evaluation.hessian_vector.empty()) {
+    OPTD_CLIENT_RETURN_IF_ERROR(
+        direct_->Put(id_, trial_id, v1::SLICE_FIELD_HESSIAN_VECTOR,
+                     evaluation.hessian_vector));
+  }
+  v1::TellRequest request = MakeTellRequest(trial_id, rest, encoding_);
+  request.set_sliced(true);
+  return SendTell(std::move(request));
 }
 
 absl::StatusOr<Answer> Session::Tell(v1::TellRequest request) const {
+  return SendTell(std::move(request));
+}
+
+absl::StatusOr<Answer> Session::SendTell(v1::TellRequest request) const {
   request.set_session_id(id_);
+  if (direct_ != nullptr) request.set_points_on_slices(true);
   if (request.encoding() == v1::VECTOR_ENCODING_UNSPECIFIED) {
     request.set_encoding(encoding_);
   }
@@ -293,6 +364,8 @@ absl::StatusOr<Answer> Session::Tell(v1::TellRequest request) const {
   OPTD_CLIENT_RETURN_IF_ERROR(
       FromGrpcStatus(client_.stub().Tell(&context, request, &response)));
   OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      FillFromSlices(response.trials(), &answer.trials));
   answer.duplicate = response.duplicate();
   return answer;
 }

@@ -44,6 +44,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "client/client.h"
+#include "client/direct_path.h"
 #include "optd/v1/optimizer.pb.h"
 
 namespace optd::client {
@@ -204,6 +205,10 @@ struct SessionOptions {
   v1::VectorEncoding encoding = v1::VECTOR_ENCODING_F64;
   // Replicas to split the state over; 0 or 1: one. Default 0.
   int shards = 0;
+  // For a sharded session: exchange gradients and points with each replica
+  // directly (PutSlice/GetSlice, all shards in parallel) instead of through
+  // the home replica. Default true.
+  bool direct = true;
 };
 
 // MakeCreateSessionRequest(): the CreateSessionRequest for `x0`, `solver` and
@@ -231,7 +236,8 @@ class Session {
       const SolverSpec& solver,
       const SessionOptions& options = SessionOptions());
   static absl::StatusOr<Session> Create(
-      const Client& client, const v1::CreateSessionRequest& request);
+      const Client& client, const v1::CreateSessionRequest& request,
+      bool direct = true);
 
   // Session::Attach()
   //
@@ -239,6 +245,15 @@ class Session {
   // outstanding trials. `encoding` is how this handle asks for vectors.
   static Session Attach(const Client& client, std::string session_id,
                         v1::VectorEncoding encoding = v1::VECTOR_ENCODING_F64);
+
+  // Session::EnableDirectPath()
+  //
+  // Reads the shard map (GetSession) and from then on exchanges vectors with
+  // each replica directly (Create does this for sharded sessions). Gradients
+  // go as slices, tells carry `sliced`, and points come back from the
+  // replicas. FAILED_PRECONDITION for a session that is not sharded.
+  absl::Status EnableDirectPath();
+  bool direct() const { return direct_ != nullptr; }
 
   const std::string& id() const { return id_; }
   // The trial(s) CreateSession returned; empty for an attached session.
@@ -311,10 +326,20 @@ class Session {
   Session(const Client& client, std::string id, v1::VectorEncoding encoding,
           std::vector<Trial> first_trials);
 
+  // Trials the server left on the replicas (Trial.on_slices) get their
+  // points (and vectors) from them.
+  absl::Status FillFromSlices(
+      const google::protobuf::RepeatedPtrField<v1::Trial>& sent,
+      std::vector<Trial>* trials) const;
+  // Tell() of `request` after its vectors went to the replicas.
+  absl::StatusOr<Answer> SendTell(v1::TellRequest request) const;
+
   Client client_;
   std::string id_;
   v1::VectorEncoding encoding_;
   std::vector<Trial> first_trials_;
+  // Set for a sharded session on the direct data path.
+  std::shared_ptr<const DirectPath> direct_;
 };
 
 // DecodeTrials(): `trials` with their points (and Hessian-vector trials'

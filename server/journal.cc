@@ -315,6 +315,42 @@ absl::Status SyncParentDirectory(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
+                                         int64_t offset) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open", path);
+  FdCloser closer(fd);
+  char head[kRecordHeaderBytes];
+  if (::pread(fd, head, sizeof(head), offset) !=
+      static_cast<ssize_t>(sizeof(head))) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": no record header at byte ", offset));
+  }
+  const uint32_t length = absl::little_endian::Load32(head);
+  if (length > kMaxRecordBytes) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": record at byte ", offset, " claims ", length,
+                     " bytes"));
+  }
+  std::string payload(length, '\0');
+  int64_t done = 0;
+  while (done < length) {
+    const ssize_t n = ::pread(fd, payload.data() + done, length - done,
+                              offset + kRecordHeaderBytes + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::DataLossError(absl::StrCat(
+          path, ": record at byte ", offset, " is cut short"));
+    }
+    done += n;
+  }
+  if (Crc32(payload) != absl::little_endian::Load32(head + 4)) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": record at byte ", offset, " fails its checksum"));
+  }
+  return payload;
+}
+
 absl::Status RemoveFileDurably(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoError("cannot remove", path);

@@ -148,6 +148,14 @@ class JournalFile {
   int64_t size_ = 0;
 };
 
+// ReadRecordAt()
+//
+// The payload of the record at byte `offset` of the file at `path` (an
+// offset ReadRecords reported), checksum verified: DATA_LOSS if it is
+// damaged, INTERNAL for I/O errors.
+absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
+                                         int64_t offset);
+
 // Removes `path` (if present) and fsyncs its directory.
 absl::Status RemoveFileDurably(const std::string& path);
 // fsync of the directory holding `path`.

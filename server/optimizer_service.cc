@@ -189,9 +189,10 @@ grpc::ServerUnaryReactor* OptimizerService::Ask(
                           sessions_->Find(request->session_id()));
     if (!request->worker_id().empty()) {
       return session->AskAsWorker(request->encoding(), request->worker_id(),
-                                  response);
+                                  response, request->points_on_slices());
     }
-    return session->Ask(request->encoding(), response);
+    return session->Ask(request->encoding(), response,
+                        request->points_on_slices());
   });
 }
 
@@ -241,6 +242,31 @@ grpc::ServerUnaryReactor* OptimizerService::ImportSession(
     response->set_tells(session->tells());
     return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
                                 response->mutable_trials());
+  });
+}
+
+grpc::ServerUnaryReactor* OptimizerService::PutSlice(
+    grpc::CallbackServerContext* context, const v1::PutSliceRequest* request,
+    v1::PutSliceResponse* response) {
+  return RunUnary(context, [&]() -> absl::Status {
+    if (slices_ == nullptr) {
+      return absl::UnimplementedError("this server holds no slices");
+    }
+    OPTD_ASSIGN_OR_RETURN(ShardRange range, slices_->Stage(*request));
+    response->set_begin(range.begin);
+    response->set_end(range.end);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* OptimizerService::GetSlice(
+    grpc::CallbackServerContext* context, const v1::GetSliceRequest* request,
+    v1::GetSliceResponse* response) {
+  return RunUnary(context, [&]() -> absl::Status {
+    if (slices_ == nullptr) {
+      return absl::UnimplementedError("this server holds no slices");
+    }
+    return slices_->ReadPublished(*request, response);
   });
 }
 

@@ -24,13 +24,17 @@
 #include "grpcpp/grpcpp.h"
 #include "optd/v1/optimizer.grpc.pb.h"
 #include "server/session_manager.h"
+#include "server/slice_host.h"
 
 namespace optd::server {
 
 class OptimizerService final : public v1::Optimizer::CallbackService {
  public:
   // `sessions` must outlive the service.
-  explicit OptimizerService(SessionManager* sessions) : sessions_(sessions) {}
+  // `slices` (may be null: no direct data path) serves PutSlice/GetSlice.
+  explicit OptimizerService(SessionManager* sessions,
+                            SliceHost* slices = nullptr)
+      : sessions_(sessions), slices_(slices) {}
 
   grpc::ServerUnaryReactor* CreateSession(
       grpc::CallbackServerContext* context,
@@ -64,8 +68,16 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
       const v1::ImportSessionRequest* request,
       v1::ImportSessionResponse* response) override;
 
+  grpc::ServerUnaryReactor* PutSlice(grpc::CallbackServerContext* context,
+                                     const v1::PutSliceRequest* request,
+                                     v1::PutSliceResponse* response) override;
+  grpc::ServerUnaryReactor* GetSlice(grpc::CallbackServerContext* context,
+                                     const v1::GetSliceRequest* request,
+                                     v1::GetSliceResponse* response) override;
+
  private:
   SessionManager* const sessions_;
+  SliceHost* const slices_;
 };
 
 }  // namespace optd::server

@@ -1,6 +1,7 @@
 #include "server/remote_vectors.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,29 @@ int64_t FirstBad(const std::vector<v1::SliceOpResponse>& answers) {
   return -1;
 }
 
+// full[i] for messages; a sliced vector's values are on the replicas.
+double ValueAt(const ConstVectorView& full, int64_t i) {
+  return full.on_slices() ? std::numeric_limits<double>::quiet_NaN()
+                          : full.Get(i);
+}
+
+// FAILED_PRECONDITION naming the first shard whose replica was sent nothing
+// for the direct trial (PutSlice).
+absl::Status CheckStaged(const ShardGroup& group,
+                         const std::vector<v1::SliceOpResponse>& answers,
+                         absl::string_view what) {
+  for (size_t shard = 0; shard < answers.size(); ++shard) {
+    if (!answers[shard].missing()) continue;
+    const ShardPlacement p = group.placements()[shard];
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the tell is sliced but replica ", p.replica, " (", p.address,
+        ") has no ", what, " slice of trial ", group.direct_trial(),
+        " for shard ", shard, " [", p.range.begin, ", ", p.range.end,
+        "); PutSlice it there, then tell again"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // --- L-BFGS ----------------------------------------------------------------
@@ -33,8 +57,9 @@ absl::Status RemoteLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
       group_->layout().CheckDimension(full.size(), "gradient"));
   OPTD_ASSIGN_OR_RETURN(auto answers,
                         group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
   const int64_t bad = FirstBad(answers);
-  if (bad >= 0) return NonFiniteElementError("gradient", bad, full.Get(bad));
+  if (bad >= 0) return NonFiniteElementError("gradient", bad, ValueAt(full, bad));
   return absl::OkStatus();
 }
 
@@ -81,8 +106,9 @@ absl::Status RemoteTrustRegionVectors::SetChecked(v1::SliceOp op,
                                                   const char* what) {
   OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), what));
   OPTD_ASSIGN_OR_RETURN(auto answers, group_->Scatter(op, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, what));
   const int64_t bad = FirstBad(answers);
-  if (bad >= 0) return NonFiniteElementError(what, bad, full.Get(bad));
+  if (bad >= 0) return NonFiniteElementError(what, bad, ValueAt(full, bad));
   return absl::OkStatus();
 }
 
@@ -188,10 +214,14 @@ absl::StatusOr<double> RemoteAdamVectors::SetGradient(
       group_->layout().CheckDimension(full.size(), "gradient"));
   OPTD_ASSIGN_OR_RETURN(auto answers,
                         group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
   const int64_t bad = FirstBad(answers);
   if (bad >= 0) {
-    return AdamGradientError(bad, full.Get(bad),
-                             type_ == ScalarType::kFloat32);
+    // A sliced gradient's value is on the replica; name the index only.
+    return AdamGradientError(
+        bad, full.on_slices() ? std::numeric_limits<double>::infinity()
+                              : full.Get(bad),
+        type_ == ScalarType::kFloat32);
   }
   double max_abs = 0;
   for (const v1::SliceOpResponse& a : answers) {

@@ -109,8 +109,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
-  auto slice_host =
-      std::make_unique<SliceHost>(options.replicas.replica_index);
+  auto slice_host = std::make_unique<SliceHost>(
+      options.replicas.replica_index, options.data_dir);
   ReplicaOptions replica_options = options.replicas;
   replica_options.max_message_bytes = options.max_message_bytes;
   auto replicas =
@@ -136,8 +136,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         "no --data_dir: sessions live in memory only and a restart "
         "loses them");
   }
-  server->service_ =
-      std::make_unique<OptimizerService>(server->sessions_.get());
+  server->service_ = std::make_unique<OptimizerService>(
+      server->sessions_.get(), server->slice_host_.get());
 
   grpc::ServerBuilder builder;
   const std::string address = HostPort(options.host, options.port);

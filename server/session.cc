@@ -102,12 +102,23 @@ double Session::WallSeconds() const {
 
 absl::Status Session::WriteTrialsLocked(
     v1::VectorEncoding encoding,
-    google::protobuf::RepeatedPtrField<v1::Trial>* trials) {
+    google::protobuf::RepeatedPtrField<v1::Trial>* trials, bool on_slices) {
   if (!has_pending_trial_) return absl::OkStatus();
   v1::Trial* trial = trials->Add();
   trial->set_trial_id(last_trial_id_);
   const Evaluation wants = solver_->wants();
   trial->set_wants(EvaluationToProto(wants));
+  if (on_slices && shards_ != nullptr) {
+    // Direct path: each replica serves its slice of the point (GetSlice).
+    trial->set_on_slices(true);
+    shards_->set_direct_trial(last_trial_id_);
+    OPTD_RETURN_IF_ERROR(
+        solver_->ReadTrialPoint(MutableVectorView::OnSlices(dimension_)));
+    if (wants == Evaluation::kHessianVector) {
+      return solver_->ReadTrialVector(MutableVectorView::OnSlices(dimension_));
+    }
+    return absl::OkStatus();
+  }
   const v1::VectorEncoding resolved = ResolveEncoding(encoding, encoding_);
   OPTD_RETURN_IF_ERROR(WriteTrialPoint(*solver_, resolved, trial->mutable_x()));
   if (wants == Evaluation::kHessianVector) {
@@ -127,10 +138,11 @@ absl::Status Session::WriteTrials(
 
 template <typename Response>
 absl::Status Session::WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
-                                  Response* response) {
+                                  Response* response, bool on_slices) {
   response->clear_trials();
   response->clear_summary();
-  OPTD_RETURN_IF_ERROR(WriteTrialsLocked(encoding, response->mutable_trials()));
+  OPTD_RETURN_IF_ERROR(
+      WriteTrialsLocked(encoding, response->mutable_trials(), on_slices));
   response->set_state(StateLocked());
   if constexpr (!std::is_same_v<Response, v1::AskResponse>) {
     response->set_duplicate(duplicate);
@@ -144,17 +156,18 @@ absl::Status Session::WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
 }
 
 template <typename Response>
-absl::Status Session::Ask(v1::VectorEncoding encoding, Response* response) {
+absl::Status Session::Ask(v1::VectorEncoding encoding, Response* response,
+                          bool on_slices) {
   OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
   last_active_ = std::max(last_active_, absl::Now());
-  return WriteAnswer(encoding, /*duplicate=*/false, response);
+  return WriteAnswer(encoding, /*duplicate=*/false, response, on_slices);
 }
 
 absl::Status Session::AskAsWorker(v1::VectorEncoding encoding,
                                   absl::string_view worker_id,
-                                  v1::AskResponse* response) {
+                                  v1::AskResponse* response, bool on_slices) {
   constexpr size_t kMaxWorkerId = 128;
   if (worker_id.size() > kMaxWorkerId) {
     return absl::InvalidArgumentError(
@@ -166,7 +179,8 @@ absl::Status Session::AskAsWorker(v1::VectorEncoding encoding,
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
   const absl::Time now = absl::Now();
   last_active_ = std::max(last_active_, now);
-  OPTD_RETURN_IF_ERROR(WriteAnswer(encoding, /*duplicate=*/false, response));
+  OPTD_RETURN_IF_ERROR(
+      WriteAnswer(encoding, /*duplicate=*/false, response, on_slices));
   if (!has_pending_trial_) return absl::OkStatus();
   if (!lease_worker_.empty() && lease_worker_ != worker_id &&
       lease_expiry_ > now) {
@@ -217,6 +231,12 @@ absl::Status Session::NotOutstanding(uint64_t trial_id) const {
 absl::StatusOr<Session::ToldVectors> Session::Decode(
     const v1::TellRequest& request) {
   OPTD_RETURN_IF_ERROR(ValidateEncoding(request.encoding(), "encoding"));
+  if (request.sliced() &&
+      (request.has_gradient() || request.has_hessian_vector())) {
+    return absl::InvalidArgumentError(
+        "sliced is set, so gradient and hessian_vector must be unset: their "
+        "slices went to the replicas with PutSlice");
+  }
   ToldVectors told;
   OPTD_ASSIGN_OR_RETURN(told.gradient,
                         DecodeVector(request.gradient(), "gradient"));
@@ -249,7 +269,8 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
     // A retry waits too: its original may not be synced yet.
     *ticket = {journal_, static_cast<uint64_t>(tells_)};
   }
-  return WriteAnswer(request.encoding(), duplicate, response);
+  return WriteAnswer(request.encoding(), duplicate, response,
+                     request.points_on_slices());
 }
 
 absl::Status Session::Replay(const v1::SnapshotTell& tell) {
@@ -299,6 +320,11 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
   }
   if (trial_id != 0 && (!has_pending_trial_ || trial_id != last_trial_id_)) {
     return NotOutstanding(trial_id);
+  }
+  if (request.sliced() && shards_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sliced is set but session \"", id_,
+        "\" is not sharded (shards <= 1); send the gradient in the tell"));
   }
   OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
   AfterChange(trial_id, told.digest, now);
@@ -452,6 +478,14 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     const bool wants_value = WantsValue(wants);
     const bool wants_gradient = WantsGradient(wants);
     const bool wants_product = wants == Evaluation::kHessianVector;
+    // Direct path: the vectors are on the replicas, staged for this trial.
+    const ConstVectorView gradient =
+        request.sliced() ? ConstVectorView::OnSlices(dimension_)
+                         : told.gradient;
+    const ConstVectorView product =
+        request.sliced() ? ConstVectorView::OnSlices(dimension_)
+                         : told.hessian_vector;
+    if (request.sliced()) shards_->set_direct_trial(trial_id);
     if (wants_value && !request.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "trial ", trial_id, " wants ", WantsName(wants),
@@ -461,21 +495,21 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     // Every length before any copy, so that a refusal leaves nothing behind.
     if (wants_gradient) {
       OPTD_RETURN_IF_ERROR(
-          CheckLength(told.gradient, "gradient", dimension_, wants, trial_id));
+          CheckLength(gradient, "gradient", dimension_, wants, trial_id));
     }
     if (wants_hessian) {
       OPTD_RETURN_IF_ERROR(CheckLength(
           told.hessian, "hessian", dimension_ * dimension_, wants, trial_id));
     }
     if (wants_product) {
-      OPTD_RETURN_IF_ERROR(CheckLength(told.hessian_vector, "hessian_vector",
-                                       dimension_, wants, trial_id));
+      OPTD_RETURN_IF_ERROR(CheckLength(product, "hessian_vector", dimension_,
+                                       wants, trial_id));
     }
     // The copies refuse NaN/Inf naming the first bad index. A refusal after
     // an earlier copy leaves only the trial's scratch slot written, which the
     // next tell of this trial overwrites and a failed tell never reads.
     if (wants_gradient) {
-      OPTD_RETURN_IF_ERROR(solver_->SetTrialGradient(told.gradient));
+      OPTD_RETURN_IF_ERROR(solver_->SetTrialGradient(gradient));
       result.has_gradient = true;
     }
     if (wants_hessian) {
@@ -483,11 +517,16 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
       result.has_hessian = true;
     }
     if (wants_product) {
-      OPTD_RETURN_IF_ERROR(solver_->SetTrialHessianVector(told.hessian_vector));
+      OPTD_RETURN_IF_ERROR(solver_->SetTrialHessianVector(product));
       result.has_hessian_vector = true;
     }
   }
   absl::Status status = solver_->Tell(result);
+  if (!status.ok() && broken()) {
+    // A replica holding a shard failed mid-step: SessionManager rebuilds the
+    // session from its journal on the next call.
+    return absl::UnavailableError(status.message());
+  }
   if (!status.ok()) {
     // Every input was validated above, so this is a solver bug; the session
     // may be inconsistent and says so rather than pretending.
@@ -608,6 +647,38 @@ absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
   return absl::OkStatus();
 }
 
+void Session::PurgeShardsOnDelete() {
+  absl::MutexLock lock(&mu_);
+  if (shards_ != nullptr) shards_->set_purge_on_delete();
+}
+
+absl::Status Session::FillSlicedTell(v1::TellRequest* tell) {
+  if (!tell->sliced()) return absl::OkStatus();
+  tell->set_sliced(false);
+  if (tell->failed() || tell->trial_id() == 0) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  if (shards_ == nullptr) {
+    return absl::DataLossError("a sliced tell in a session that is not sharded");
+  }
+  // The record does not say which vector the trial wanted: a gradient, or
+  // else a Hessian-vector product.
+  std::string bytes(static_cast<size_t>(8 * dimension_), '\0');
+  const MutableVectorView view =
+      MutableVectorView::Float64(bytes.data(), dimension_);
+  absl::Status status =
+      shards_->ReadStaged(tell->trial_id(), /*product=*/false, view);
+  if (status.ok()) {
+    tell->mutable_gradient()->set_f64(std::move(bytes));
+    return absl::OkStatus();
+  }
+  if (!absl::IsFailedPrecondition(status)) return status;
+  OPTD_RETURN_IF_ERROR(
+      shards_->ReadStaged(tell->trial_id(), /*product=*/true, view));
+  tell->mutable_hessian_vector()->set_f64(std::move(bytes));
+  return absl::OkStatus();
+}
+
 void Session::Delete() {
   absl::MutexLock lock(&mu_);
   if (deleted_) return;
@@ -617,8 +688,9 @@ void Session::Delete() {
   has_pending_trial_ = false;
 }
 
-template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*);
-template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*);
+template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*, bool);
+template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*,
+                                   bool);
 template absl::Status Session::Tell(const v1::TellRequest&, v1::TellResponse*,
                                     DurableTicket*);
 template absl::Status Session::Tell(const v1::TellRequest&,

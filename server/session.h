@@ -149,9 +149,11 @@ class Session {
   //
   // The outstanding trials, the state and (once finished) the summary with x.
   // Changes nothing. `Response` is v1::AskResponse or v1::OptimizeResponse.
+  // With `on_slices` a sharded session leaves the points on its replicas
+  // (Trial.on_slices; clients read them with GetSlice).
   template <typename Response>
-  absl::Status Ask(v1::VectorEncoding encoding, Response* response)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Ask(v1::VectorEncoding encoding, Response* response,
+                   bool on_slices = false) ABSL_LOCKS_EXCLUDED(mu_);
   // Session::Ask() for a worker
   //
   // As above, and the outstanding trial is leased to `worker_id` (renewed if
@@ -160,7 +162,8 @@ class Session {
   // 128 characters.
   absl::Status AskAsWorker(v1::VectorEncoding encoding,
                            absl::string_view worker_id,
-                           v1::AskResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
+                           v1::AskResponse* response, bool on_slices = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Tell()
   //
@@ -203,6 +206,15 @@ class Session {
   // (an Optimize stream) still holds a pointer to it; every later call on it
   // returns NOT_FOUND.
   void Delete() ABSL_LOCKS_EXCLUDED(mu_);
+  // A sharded session about to be deleted: its slices go with the vectors
+  // clients sent them.
+  void PurgeShardsOnDelete() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::FillSlicedTell()
+  //
+  // Export: a journaled tell whose vector went to the replicas (sliced) gets
+  // it back, gathered from them, so that the snapshot stands alone.
+  absl::Status FillSlicedTell(v1::TellRequest* tell) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct AnsweredTell {
@@ -270,12 +282,12 @@ class Session {
   // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
   template <typename Response>
   absl::Status WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
-                           Response* response)
+                           Response* response, bool on_slices = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteTrialsLocked(
       v1::VectorEncoding encoding,
-      google::protobuf::RepeatedPtrField<v1::Trial>* trials)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      google::protobuf::RepeatedPtrField<v1::Trial>* trials,
+      bool on_slices = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DescribeBriefLocked(v1::Session* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double WallSeconds() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionState StateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

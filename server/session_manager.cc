@@ -180,6 +180,10 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
     OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                           ShardLayout::Make(x0.size(), request.shards()));
     v1::CreateSliceRequest with_ttl = base;
+    // Vectors sent to the replicas directly are journaled there when the
+    // session replays tells (per-tell durability).
+    with_ttl.set_journal_staged(store_ != nullptr &&
+                                settings.checkpoint_interval == 0);
     // Orphaned slices (the home lost while their replica was down) go an
     // hour after the session itself would have expired.
     with_ttl.set_ttl_seconds(absl::ToDoubleSeconds(settings.ttl) + 3600);
@@ -386,6 +390,10 @@ absl::Status SessionManager::Export(absl::string_view session_id,
                               return absl::OkStatus();
                             }));
   (void)header;
+  // Tells whose vectors went to the replicas directly get them back here.
+  for (v1::SnapshotTell& tell : *snapshot->mutable_tells()) {
+    OPTD_RETURN_IF_ERROR(session->FillSlicedTell(tell.mutable_tell()));
+  }
   return absl::OkStatus();
 }
 
@@ -638,17 +646,18 @@ absl::Status SessionManager::Get(const v1::GetSessionRequest& request,
 
 absl::Status SessionManager::Delete(absl::string_view session_id) {
   std::shared_ptr<Session> session;
+  std::shared_ptr<SessionJournal> dormant;
   {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) {
       auto damaged = damaged_.find(session_id);
-      auto dormant = dormant_.find(session_id);
+      auto it_dormant = dormant_.find(session_id);
       if (damaged != damaged_.end()) {
         damaged_.erase(damaged);
-      } else if (dormant != dormant_.end()) {
-        // Its slices on other replicas (an earlier epoch) expire by TTL.
-        dormant_.erase(dormant);
+      } else if (it_dormant != dormant_.end()) {
+        dormant = std::move(it_dormant->second);
+        dormant_.erase(it_dormant);
       } else {
         return absl::NotFoundError(absl::StrCat(
             "session \"", absl::CHexEscape(session_id), "\" not found"));
@@ -659,7 +668,19 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
     }
   }
   // Outside the map's lock: this waits for a tell in progress on the session.
-  if (session != nullptr) session->Delete();
+  if (session != nullptr) {
+    session->PurgeShardsOnDelete();
+    session->Delete();
+  } else if (dormant != nullptr && replicas_ != nullptr) {
+    // Never built since the restart: its slices and staged vectors are
+    // purged on every replica that may hold them.
+    absl::StatusOr<v1::SessionSnapshot> header =
+        ReadJournalHeader(dormant->path());
+    if (header.ok() && header->create().shards() > 1) {
+      ShardGroup::PurgeSlices(*replicas_, std::string(session_id),
+                              header->create().shards());
+    }
+  }
   if (store_ != nullptr) {
     OPTD_RETURN_IF_ERROR(store_->Remove(
         session_id, absl::NotFoundError(absl::StrCat(

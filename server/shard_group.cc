@@ -154,8 +154,9 @@ ShardGroup::~ShardGroup() {
     const int replica = ReplicaOf(shard);
     v1::DeleteSliceRequest request;
     *request.mutable_key() = Key(shard);
+    request.set_purge(purge_);
     if (replica == replicas_->self()) {
-      replicas_->host()->Delete(request.key());
+      replicas_->host()->Delete(request.key(), purge_);
       continue;
     }
     threads.emplace_back([this, replica, request] {
@@ -175,6 +176,33 @@ ShardGroup::~ShardGroup() {
     });
   }
   for (std::thread& t : threads) t.join();
+}
+
+void ShardGroup::PurgeSlices(const Replicas& replicas,
+                             const std::string& session_id, int shards) {
+  for (int shard = 0; shard < shards && shard < replicas.size(); ++shard) {
+    const int replica = (replicas.self() + shard) % replicas.size();
+    v1::DeleteSliceRequest request;
+    request.mutable_key()->set_session_id(session_id);
+    request.mutable_key()->set_shard(shard);  // epoch 0: any
+    request.set_purge(true);
+    if (replica == replicas.self()) {
+      replicas.host()->Delete(request.key(), true);
+      continue;
+    }
+    grpc::ClientContext context;
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+    v1::DeleteSliceResponse response;
+    grpc::Status status =
+        replicas.stub(replica)->DeleteSlice(&context, request, &response);
+    if (!status.ok()) {
+      spdlog::warn(
+          "could not purge shard {} of session \"{}\" on replica {}: {}; "
+          "its slice expires by TTL",
+          shard, session_id, replica, status.error_message());
+    }
+  }
 }
 
 v1::SliceKey ShardGroup::Key(int shard) const {
@@ -329,6 +357,15 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
   OPTD_RETURN_IF_ERROR(layout_.CheckDimension(full.size(), "vector"));
   const int64_t width = full.type() == ScalarType::kFloat32 ? 4 : 8;
   std::vector<v1::SliceOpRequest> ops(static_cast<size_t>(layout_.shards()));
+  if (full.on_slices()) {
+    const uint64_t seq = ++seq_;
+    for (v1::SliceOpRequest& request : ops) {
+      request.set_op(op);
+      request.set_seq(seq);
+      request.set_staged_trial(direct_trial_);
+    }
+    return Send(std::move(ops));
+  }
   for (int shard = 0; shard < layout_.shards(); ++shard) {
     const ShardRange& r = layout_.range(shard);
     v1::SliceOpRequest& request = ops[shard];
@@ -359,9 +396,35 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Read(
   return Call(op);
 }
 
+absl::Status ShardGroup::ReadStaged(uint64_t trial_id, bool product,
+                                    const MutableVectorView& full) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_READ_STAGED);
+  request.set_staged_trial(trial_id);
+  request.set_flag(product);
+  OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,
+                        Send(std::vector<v1::SliceOpRequest>(
+                            static_cast<size_t>(layout_.shards()), request)));
+  return CopyAnswers(answers, full);
+}
+
 absl::Status ShardGroup::Gather(v1::SliceOp op, const MutableVectorView& full) {
   OPTD_RETURN_IF_ERROR(layout_.CheckDimension(full.size(), "output"));
+  if (full.on_slices()) {
+    v1::SliceOpRequest request;
+    request.set_op(op);
+    request.set_publish_trial(direct_trial_);
+    return Send(std::vector<v1::SliceOpRequest>(
+                    static_cast<size_t>(layout_.shards()), request))
+        .status();
+  }
   OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers, Read(op));
+  return CopyAnswers(answers, full);
+}
+
+absl::Status ShardGroup::CopyAnswers(
+    const std::vector<v1::SliceOpResponse>& answers,
+    const MutableVectorView& full) {
   for (int shard = 0; shard < layout_.shards(); ++shard) {
     const ShardRange& r = layout_.range(shard);
     const v1::SliceOpResponse& a = answers[shard];

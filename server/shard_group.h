@@ -104,11 +104,28 @@ class ShardGroup {
   // their TTL passes).
   ~ShardGroup();
 
+  // Purges every slice of a session whatever its epoch, with the vectors its
+  // clients sent (a session deleted before it was built after a restart).
+  static void PurgeSlices(const Replicas& replicas,
+                          const std::string& session_id, int shards);
+
   ShardGroup(const ShardGroup&) = delete;
   ShardGroup& operator=(const ShardGroup&) = delete;
 
   const ShardLayout& layout() const { return layout_; }
   std::vector<ShardPlacement> placements() const;
+
+  // Direct data path: the trial whose staged vectors a Scatter of an
+  // on_slices() view uses, and under which a Gather into an on_slices() view
+  // publishes the point for clients to read (GetSlice).
+  void set_direct_trial(uint64_t trial_id) { direct_trial_ = trial_id; }
+  uint64_t direct_trial() const { return direct_trial_; }
+  // The session was deleted: the destructor purges what clients sent too.
+  void set_purge_on_delete() { purge_ = true; }
+  // Export: the vector clients sent for `trial_id` (a gradient, or with
+  // `product` a Hessian-vector product), gathered into `full`.
+  absl::Status ReadStaged(uint64_t trial_id, bool product,
+                          const MutableVectorView& full);
 
   // ShardGroup::Post()
   //
@@ -130,8 +147,9 @@ class ShardGroup {
                                    bool flag = false);
   // ShardGroup::Scatter()
   //
-  // Sends each slice its range of `full` (dimension elements). `seq`: the
-  // operation changes the slice.
+  // Sends each slice its range of `full` (dimension elements), or with an
+  // on_slices() `full` has each use what the client sent it for the direct
+  // trial (an answer with `missing` when it sent nothing).
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Scatter(
       v1::SliceOp op, const ConstVectorView& full);
   // ShardGroup::ScatterBytes()
@@ -142,7 +160,8 @@ class ShardGroup {
   // ShardGroup::Gather()
   //
   // A read whose answers are this slice's range of a vector: copied into
-  // `full` (dimension elements).
+  // `full` (dimension elements); with an on_slices() `full`, published for
+  // the direct trial instead.
   absl::Status Gather(v1::SliceOp op, const MutableVectorView& full);
 
   // Every shard's raw answer data for a read, in shard order.
@@ -166,6 +185,9 @@ class ShardGroup {
   absl::Status CallOne(int shard, const v1::SliceOpBatch& batch,
                        v1::SliceOpResponse* out) const;
   v1::SliceKey Key(int shard) const;
+  // Copies each shard's answer data into its range of `full`.
+  absl::Status CopyAnswers(const std::vector<v1::SliceOpResponse>& answers,
+                           const MutableVectorView& full);
   int ReplicaOf(int shard) const {
     return (replicas_->self() + shard) % replicas_->size();
   }
@@ -176,6 +198,8 @@ class ShardGroup {
   const ShardLayout layout_;
   // The last sequence number sent (the same on every slice).
   uint64_t seq_ = 0;
+  uint64_t direct_trial_ = 0;
+  bool purge_ = false;
   std::vector<v1::SliceOpRequest> queued_;
   std::atomic<bool> broken_{false};
   std::atomic<int64_t> round_trips_{0};

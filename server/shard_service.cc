@@ -23,7 +23,7 @@ grpc::Status ShardService::ApplySliceOps(grpc::ServerContext*,
 grpc::Status ShardService::DeleteSlice(grpc::ServerContext*,
                                        const v1::DeleteSliceRequest* request,
                                        v1::DeleteSliceResponse*) {
-  host_->Delete(request->key());
+  host_->Delete(request->key(), request->purge());
   return grpc::Status::OK;
 }
 

@@ -1,10 +1,18 @@
 #include "server/slice_host.h"
 
+#include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "absl/hash/hash.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "server/journal.h"
+#include "server/proto_convert.h"
 #include "solvers/adam_vectors.h"
 #include "solvers/lbfgs_slice.h"
 #include "solvers/shard_layout.h"
@@ -14,12 +22,35 @@
 
 namespace optd::server {
 
+// Vectors clients sent for a shard's trials (direct path), by (field, trial);
+// field 0 is a gradient, 1 a Hessian-vector product.
+struct SliceHost::Staged {
+  struct Vector {
+    std::string bytes;  // until the home's operation consumes it
+    bool float32 = false;
+    size_t digest = 0;
+    int64_t offset = -1;  // of its record in `path`, when journaled
+    bool consumed = false;
+  };
+  ShardRange range;
+  std::string path;  // empty: not journaled
+  absl::Mutex mu;
+  std::optional<JournalFile> file ABSL_GUARDED_BY(mu);
+  std::map<std::pair<int, uint64_t>, Vector> vectors ABSL_GUARDED_BY(mu);
+};
+
 struct SliceHost::Slice {
   absl::Mutex mu;
   // Immutable after Create.
   v1::CreateSliceRequest spec;
   ShardRange range;
   int64_t bytes = 0;
+  std::shared_ptr<Staged> staged;
+  // What GetSlice serves: [0] the point, [1] the Hessian-vector trial's
+  // vector, each for one trial, read by the operation named.
+  uint64_t published_trial[2] ABSL_GUARDED_BY(mu) = {0, 0};
+  v1::SliceOp published_op[2] ABSL_GUARDED_BY(mu) = {
+      v1::SLICE_OP_UNSPECIFIED, v1::SLICE_OP_UNSPECIFIED};
   std::unique_ptr<LbfgsSlice> lbfgs ABSL_GUARDED_BY(mu);
   std::unique_ptr<TrustRegionSlice> trust_region ABSL_GUARDED_BY(mu);
   std::unique_ptr<AdamSlice<float>> adam32 ABSL_GUARDED_BY(mu);
@@ -32,6 +63,27 @@ struct SliceHost::Slice {
 namespace {
 
 constexpr int kAdamScalars = 11;
+constexpr absl::string_view kStagedMagic = "OPTDSLC1";
+// Consumed vectors of an unjournaled slice whose digests are kept (retried
+// PutSlice calls are recognized for this many trials).
+constexpr size_t kKeptDigests = 1024;
+
+bool IsReadOp(v1::SliceOp op) {
+  return op == v1::SLICE_OP_READ_TRIAL_POINT || op == v1::SLICE_OP_READ_POINT ||
+         op == v1::SLICE_OP_READ_GRADIENT ||
+         op == v1::SLICE_OP_READ_DIRECTION;
+}
+
+size_t Digest(absl::string_view bytes, bool float32) {
+  return absl::Hash<std::pair<absl::string_view, bool>>{}({bytes, float32});
+}
+
+// The f64 or f32 bytes of `view` (raw, as sent).
+std::string RawBytes(const ConstVectorView& view) {
+  const size_t width = view.type() == ScalarType::kFloat32 ? 4 : 8;
+  return std::string(static_cast<const char*>(view.data()),
+                     width * static_cast<size_t>(view.size()));
+}
 
 absl::Status BadOp(const v1::SliceOpRequest& op, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -319,10 +371,228 @@ absl::Status AdamScalarsFromProto(
   return absl::OkStatus();
 }
 
+SliceHost::SliceHost(int replica_index, std::string data_dir)
+    : replica_index_(replica_index), data_dir_(std::move(data_dir)) {
+  if (!data_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::create_directories(data_dir_ + "/slices", ignored);
+  }
+}
+
 SliceHost::~SliceHost() = default;
 
-std::string SliceHost::MapKey(const v1::SliceKey& key) {
-  return absl::StrCat(key.session_id(), "/", key.shard());
+std::string SliceHost::MapKey(absl::string_view session_id, int shard) {
+  return absl::StrCat(session_id, "/", shard);
+}
+
+std::string SliceHost::StagedPath(const v1::SliceKey& key) const {
+  return absl::StrCat(data_dir_, "/slices/", key.session_id(), ".",
+                      key.shard(), ".staged");
+}
+
+absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
+    const v1::CreateSliceRequest& request) {
+  const std::string key = MapKey(request.key());
+  const ShardRange range{request.begin(), request.end()};
+  std::shared_ptr<Staged> stale;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = staged_.find(key);
+    if (it != staged_.end()) {
+      if (it->second->range == range) return it->second;
+      stale = std::move(it->second);  // the session was resharded
+      staged_.erase(it);
+    }
+  }
+  auto staged = std::make_shared<Staged>();
+  staged->range = range;
+  const bool journaled = !data_dir_.empty() && request.journal_staged();
+  if (stale != nullptr && !stale->path.empty()) {
+    OPTD_RETURN_IF_ERROR(RemoveFileDurably(stale->path));
+  }
+  if (journaled) {
+    staged->path = StagedPath(request.key());
+    absl::MutexLock lock(&staged->mu);
+    bool reuse = false;
+    absl::StatusOr<RecordsRead> read = ReadRecords(
+        staged->path, kStagedMagic, /*first_record_required=*/true,
+        [&](int64_t index, int64_t offset,
+            absl::string_view payload) -> absl::Status {
+          if (index == 0) {
+            v1::CreateSliceRequest header;
+            if (!header.ParseFromArray(payload.data(), payload.size())) {
+              return absl::DataLossError("header does not parse");
+            }
+            reuse = header.begin() == range.begin && header.end() == range.end;
+            return reuse ? absl::OkStatus()
+                         : absl::CancelledError("another range");
+          }
+          v1::PutSliceRequest put;
+          if (!put.ParseFromArray(payload.data(), payload.size())) {
+            return absl::DataLossError("record does not parse");
+          }
+          const bool f32 = !put.values().f32().empty();
+          Staged::Vector& v = staged->vectors[{
+              put.field() == v1::SLICE_FIELD_HESSIAN_VECTOR ? 1 : 0,
+              put.trial_id()}];
+          v.float32 = f32;
+          v.digest = Digest(f32 ? put.values().f32() : put.values().f64(), f32);
+          v.offset = offset;
+          v.consumed = true;  // or not yet: either way it is read back
+          return absl::OkStatus();
+        });
+    if (read.ok() && reuse) {
+      OPTD_ASSIGN_OR_RETURN(
+          JournalFile file,
+          JournalFile::OpenForAppend(staged->path, read->valid_bytes));
+      staged->file.emplace(std::move(file));
+      spdlog::info("slice {} of session \"{}\": {} staged vectors on disk",
+                   request.key().shard(), request.key().session_id(),
+                   staged->vectors.size());
+    } else {
+      if (!read.ok() && !absl::IsNotFound(read.status()) &&
+          !absl::IsCancelled(read.status())) {
+        spdlog::warn("{}: {}; starting it anew", staged->path,
+                     std::string(read.status().message()));
+      }
+      staged->vectors.clear();
+      v1::CreateSliceRequest header = request;
+      OPTD_ASSIGN_OR_RETURN(
+          JournalFile file,
+          JournalFile::Create(staged->path,
+                              FrameRecord(header.SerializeAsString()),
+                              kStagedMagic));
+      staged->file.emplace(std::move(file));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<Staged>& entry = staged_[key];
+  if (entry == nullptr) entry = staged;
+  return entry;
+}
+
+absl::StatusOr<ShardRange> SliceHost::Stage(const v1::PutSliceRequest& request) {
+  const bool product = request.field() == v1::SLICE_FIELD_HESSIAN_VECTOR;
+  if (request.field() != v1::SLICE_FIELD_GRADIENT && !product) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "field is ", v1::SliceField_Name(request.field()),
+        "; PutSlice takes SLICE_FIELD_GRADIENT or SLICE_FIELD_HESSIAN_VECTOR"));
+  }
+  std::shared_ptr<Slice> slice = FindAny(request.session_id(), request.shard());
+  if (slice == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "replica ", replica_index_, " holds no shard ", request.shard(),
+        " of session \"", absl::CHexEscape(request.session_id()),
+        "\"; send each slice to the replica Session.shard_map names"));
+  }
+  if (product && slice->spec.kind() != v1::SLICE_KIND_TRUST_REGION) {
+    return absl::InvalidArgumentError(
+        "field is SLICE_FIELD_HESSIAN_VECTOR but the session is not a trust "
+        "region session");
+  }
+  const ShardRange range = slice->range;
+  OPTD_ASSIGN_OR_RETURN(ConstVectorView values,
+                        DecodeVector(request.values(), "values"));
+  if (values.size() != range.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "values has ", values.size(), " elements; shard ", request.shard(),
+        " of session \"", request.session_id(), "\" holds elements [",
+        range.begin, ", ", range.end, ") (", range.size(), ")"));
+  }
+  const char* what = product ? "hessian_vector" : "gradient";
+  for (int64_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values.Get(i))) {
+      return NonFiniteElementError(what, range.begin + i, values.Get(i));
+    }
+  }
+  Staged& staged = *slice->staged;
+  std::string bytes = RawBytes(values);
+  const bool f32 = values.type() == ScalarType::kFloat32;
+  const size_t digest = Digest(bytes, f32);
+  absl::MutexLock lock(&staged.mu);
+  const std::pair<int, uint64_t> key{product ? 1 : 0, request.trial_id()};
+  auto it = staged.vectors.find(key);
+  if (it != staged.vectors.end() && it->second.digest == digest &&
+      it->second.float32 == f32) {
+    return range;  // a retry
+  }
+  if (it != staged.vectors.end() && it->second.consumed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "trial ", request.trial_id(), " of session \"", request.session_id(),
+        "\" was told with another ", what,
+        " slice on shard ", request.shard(),
+        "; a retry must send the same values"));
+  }
+  Staged::Vector v;
+  v.float32 = f32;
+  v.digest = digest;
+  if (staged.file.has_value()) {
+    v1::PutSliceRequest record;
+    record.set_trial_id(request.trial_id());
+    record.set_shard(request.shard());
+    record.set_field(request.field());
+    if (f32) {
+      record.mutable_values()->set_f32(bytes);
+    } else {
+      record.mutable_values()->set_f64(bytes);
+    }
+    v.offset = staged.file->size();
+    OPTD_RETURN_IF_ERROR(
+        staged.file->Append(FrameRecord(record.SerializeAsString())));
+    OPTD_RETURN_IF_ERROR(staged.file->Sync());
+  }
+  v.bytes = std::move(bytes);
+  staged.vectors[key] = std::move(v);
+  return range;
+}
+
+absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
+                                                  const v1::SliceOpRequest& op,
+                                                  bool* float32,
+                                                  bool* missing) {
+  *missing = false;
+  *float32 = false;
+  // An empty slice (fewer blocks than shards) needs nothing from the client.
+  if (slice.range.size() == 0) return std::string();
+  Staged& staged = *slice.staged;
+  const int field = op.op() == v1::SLICE_OP_SET_PRODUCT ? 1 : 0;
+  absl::MutexLock lock(&staged.mu);
+  auto it = staged.vectors.find({field, op.staged_trial()});
+  if (it == staged.vectors.end() ||
+      (it->second.bytes.empty() && it->second.offset < 0)) {
+    *missing = true;
+    return std::string();
+  }
+  Staged::Vector& v = it->second;
+  *float32 = v.float32;
+  std::string bytes;
+  if (!v.bytes.empty()) {
+    bytes = std::move(v.bytes);
+    v.bytes.clear();
+  } else {
+    OPTD_ASSIGN_OR_RETURN(std::string payload,
+                          ReadRecordAt(staged.path, v.offset));
+    v1::PutSliceRequest record;
+    if (!record.ParseFromString(payload)) {
+      return absl::DataLossError(absl::StrCat(
+          staged.path, ": the record at byte ", v.offset, " does not parse"));
+    }
+    bytes = v.float32 ? record.values().f32() : record.values().f64();
+  }
+  v.consumed = true;
+  // Vectors sent for earlier trials that were never told are dropped, and an
+  // unjournaled slice keeps only recent digests.
+  for (auto old = staged.vectors.begin(); old != it;) {
+    if (old->first.first == field && !old->second.consumed) {
+      old = staged.vectors.erase(old);
+    } else {
+      ++old;
+    }
+  }
+  if (staged.path.empty() && staged.vectors.size() > kKeptDigests) {
+    staged.vectors.erase(staged.vectors.begin());
+  }
+  return bytes;
 }
 
 absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
@@ -380,6 +650,7 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
     }
     slice->last_used = absl::Now();
   }
+  OPTD_ASSIGN_OR_RETURN(slice->staged, OpenStaged(request));
   std::shared_ptr<Slice> replaced;
   {
     absl::MutexLock lock(&mu_);
@@ -392,6 +663,13 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
   return absl::OkStatus();
 }
 
+std::shared_ptr<SliceHost::Slice> SliceHost::FindAny(
+    absl::string_view session_id, int shard) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = slices_.find(MapKey(session_id, shard));
+  return it == slices_.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<SliceHost::Slice> SliceHost::Find(
     const v1::SliceKey& key) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -400,6 +678,110 @@ std::shared_ptr<SliceHost::Slice> SliceHost::Find(
     return nullptr;
   }
   return it->second;
+}
+
+absl::Status SliceHost::ApplyTo(Slice& slice, const v1::SliceOpRequest& op,
+                                v1::SliceOpResponse* answer) {
+  if (slice.lbfgs != nullptr) return ApplyLbfgs(*slice.lbfgs, op, answer);
+  if (slice.trust_region != nullptr) {
+    return ApplyTrustRegion(*slice.trust_region, op, answer);
+  }
+  if (slice.adam32 != nullptr) return ApplyAdam(*slice.adam32, op, answer);
+  return ApplyAdam(*slice.adam64, op, answer);
+}
+
+absl::Status SliceHost::ReadStaged(Slice& slice, const v1::SliceOpRequest& op,
+                                   v1::SliceOpResponse* answer) {
+  if (slice.range.size() == 0) return absl::OkStatus();
+  Staged& staged = *slice.staged;
+  absl::MutexLock lock(&staged.mu);
+  auto it = staged.vectors.find({op.flag() ? 1 : 0, op.staged_trial()});
+  if (it == staged.vectors.end() ||
+      (it->second.bytes.empty() && it->second.offset < 0)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "shard ", slice.spec.key().shard(), " no longer keeps the ",
+        op.flag() ? "hessian_vector" : "gradient", " of trial ",
+        op.staged_trial(),
+        " (it is journaled only for per-tell durable sessions)"));
+  }
+  answer->set_data_float32(it->second.float32);
+  if (!it->second.bytes.empty()) {
+    answer->set_data(it->second.bytes);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(std::string payload,
+                        ReadRecordAt(staged.path, it->second.offset));
+  v1::PutSliceRequest record;
+  if (!record.ParseFromString(payload)) {
+    return absl::DataLossError(absl::StrCat(staged.path, ": the record at byte ",
+                                            it->second.offset,
+                                            " does not parse"));
+  }
+  answer->set_data(it->second.float32 ? record.values().f32()
+                                      : record.values().f64());
+  return absl::OkStatus();
+}
+
+absl::Status SliceHost::ReadPublished(const v1::GetSliceRequest& request,
+                                      v1::GetSliceResponse* out) {
+  const int which = request.field() == v1::SLICE_FIELD_POINT    ? 0
+                    : request.field() == v1::SLICE_FIELD_VECTOR ? 1
+                                                                : -1;
+  if (which < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "field is ", v1::SliceField_Name(request.field()),
+        "; GetSlice reads SLICE_FIELD_POINT or SLICE_FIELD_VECTOR"));
+  }
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(request.encoding(), "encoding"));
+  std::shared_ptr<Slice> slice = FindAny(request.session_id(), request.shard());
+  if (slice == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "replica ", replica_index_, " holds no shard ", request.shard(),
+        " of session \"", absl::CHexEscape(request.session_id()),
+        "\"; read each slice from the replica Session.shard_map names"));
+  }
+  absl::MutexLock lock(&slice->mu);
+  if (slice->published_trial[which] != request.trial_id() ||
+      request.trial_id() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "shard ", request.shard(), " of session \"", request.session_id(),
+        "\" serves the ", which == 0 ? "point" : "vector", " of trial ",
+        slice->published_trial[which], ", not of trial ", request.trial_id(),
+        "; Ask with points_on_slices for the outstanding trial"));
+  }
+  v1::SliceOpRequest read;
+  read.set_op(slice->published_op[which]);
+  v1::SliceOpResponse state;
+  OPTD_RETURN_IF_ERROR(ApplyTo(*slice, read, &state));
+  const ShardRange& r = slice->range;
+  const ConstVectorView part =
+      state.data_float32()
+          ? ConstVectorView::Float32(state.data().data(), r.size())
+          : ConstVectorView::Float64(state.data().data(), r.size());
+  v1::VectorEncoding encoding = request.encoding();
+  if (encoding == v1::VECTOR_ENCODING_UNSPECIFIED) {
+    encoding = state.data_float32() ? v1::VECTOR_ENCODING_F32
+                                    : v1::VECTOR_ENCODING_F64;
+  }
+  v1::Vector* values = out->mutable_values();
+  switch (encoding) {
+    case v1::VECTOR_ENCODING_VALUES:
+      values->mutable_values()->Resize(static_cast<int>(r.size()), 0.0);
+      part.CopyTo(0, r.size(), values->mutable_values()->mutable_data());
+      break;
+    case v1::VECTOR_ENCODING_F32:
+      values->mutable_f32()->resize(static_cast<size_t>(4 * r.size()));
+      part.CopyTo(0, r.size(),
+                  reinterpret_cast<float*>(values->mutable_f32()->data()));
+      break;
+    default:
+      values->mutable_f64()->resize(static_cast<size_t>(8 * r.size()));
+      part.CopyTo(0, r.size(),
+                  reinterpret_cast<double*>(values->mutable_f64()->data()));
+  }
+  out->set_begin(r.begin);
+  out->set_end(r.end);
+  return absl::OkStatus();
 }
 
 absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
@@ -438,14 +820,28 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
     v1::SliceOpResponse answer;
     answer.set_bad_index(-1);
     absl::Status status;
-    if (slice->lbfgs != nullptr) {
-      status = ApplyLbfgs(*slice->lbfgs, op, &answer);
-    } else if (slice->trust_region != nullptr) {
-      status = ApplyTrustRegion(*slice->trust_region, op, &answer);
-    } else if (slice->adam32 != nullptr) {
-      status = ApplyAdam(*slice->adam32, op, &answer);
+    if (op.publish_trial() != 0 && IsReadOp(op.op())) {
+      // Served to GetSlice until the next publication.
+      const int which = op.op() == v1::SLICE_OP_READ_DIRECTION ? 1 : 0;
+      slice->published_trial[which] = op.publish_trial();
+      slice->published_op[which] = op.op();
+    } else if (op.op() == v1::SLICE_OP_READ_STAGED) {
+      status = ReadStaged(*slice, op, &answer);
+    } else if (op.staged_trial() != 0) {
+      bool float32 = false, missing = false;
+      absl::StatusOr<std::string> bytes =
+          TakeStaged(*slice, op, &float32, &missing);
+      if (!bytes.ok()) return bytes.status();
+      if (missing) {
+        answer.set_missing(true);
+      } else {
+        v1::SliceOpRequest with_data = op;
+        with_data.set_data(*std::move(bytes));
+        with_data.set_data_float32(float32);
+        status = ApplyTo(*slice, with_data, &answer);
+      }
     } else {
-      status = ApplyAdam(*slice->adam64, op, &answer);
+      status = ApplyTo(*slice, op, &answer);
     }
     if (!status.ok()) return status;
     if (op.seq() != 0) {
@@ -458,13 +854,34 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
   return absl::OkStatus();
 }
 
-void SliceHost::Delete(const v1::SliceKey& key) {
+void SliceHost::Delete(const v1::SliceKey& key, bool purge) {
   std::shared_ptr<Slice> gone;
-  absl::MutexLock lock(&mu_);
-  auto it = slices_.find(MapKey(key));
-  if (it != slices_.end() && it->second->spec.key().epoch() == key.epoch()) {
-    gone = std::move(it->second);
-    slices_.erase(it);
+  std::shared_ptr<Staged> purged;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = slices_.find(MapKey(key));
+    if (it != slices_.end() &&
+        (it->second->spec.key().epoch() == key.epoch() ||
+         (purge && key.epoch() == 0))) {
+      gone = std::move(it->second);
+      slices_.erase(it);
+    }
+    if (purge) {
+      auto s = staged_.find(MapKey(key));
+      if (s != staged_.end()) {
+        purged = std::move(s->second);
+        staged_.erase(s);
+      }
+    }
+  }
+  const std::string path =
+      purged != nullptr ? purged->path
+      : purge && !data_dir_.empty() ? StagedPath(key)
+                                    : std::string();
+  if (!path.empty()) {
+    if (absl::Status s = RemoveFileDurably(path); !s.ok()) {
+      spdlog::warn("{}", std::string(s.message()));
+    }
   }
 }
 
@@ -486,6 +903,7 @@ void SliceHost::Describe(v1::GetReplicaStatusResponse* out) const {
 
 int64_t SliceHost::ExpireIdle(absl::Time now) {
   std::vector<std::shared_ptr<Slice>> gone;
+  std::vector<std::string> files;
   absl::MutexLock lock(&mu_);
   for (auto it = slices_.begin(); it != slices_.end();) {
     Slice& s = *it->second;
@@ -499,9 +917,21 @@ int64_t SliceHost::ExpireIdle(absl::Time now) {
       spdlog::info("slice {} of session \"{}\" expired", s.spec.key().shard(),
                    s.spec.key().session_id());
       gone.push_back(std::move(it->second));
+      // The session is gone: so are the vectors its clients sent.
+      if (auto staged = staged_.find(it->first); staged != staged_.end()) {
+        if (!staged->second->path.empty()) {
+          files.push_back(staged->second->path);
+        }
+        staged_.erase(staged);
+      }
       slices_.erase(it++);
     } else {
       ++it;
+    }
+  }
+  for (const std::string& path : files) {
+    if (absl::Status s = RemoveFileDurably(path); !s.ok()) {
+      spdlog::warn("{}", std::string(s.message()));
     }
   }
   return static_cast<int64_t>(gone.size());

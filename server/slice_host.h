@@ -4,6 +4,13 @@
 // operations; this class applies them to the slice state of solvers/
 // (LbfgsSlice, TrustRegionSlice, AdamSlice<T>) and answers the partial sums.
 //
+// Direct data path: clients send a trial's gradient slices here (PutSlice,
+// Stage()) and the home's operation names the trial (staged_trial) instead of
+// carrying data; the home publishes a trial's point (publish_trial) and
+// clients read it here (GetSlice, ReadPublished()). Staged vectors of
+// per-tell durable sessions are journaled in <data_dir>/slices/ and synced
+// before PutSlice answers, so that a rebuilt session replays them.
+//
 // Operations that change a slice carry sequence numbers: seq = last + 1 is
 // applied, seq <= last was applied before (a retried batch) and is skipped,
 // and a repeat of the last seq answers the cached result. Anything else is
@@ -30,7 +37,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "optd/v1/shard.pb.h"
+#include "optd/v1/optimizer.pb.h"
 #include "solvers/adam_kernel.h"
+#include "solvers/shard_layout.h"
 
 namespace optd::server {
 
@@ -42,7 +51,8 @@ absl::Status AdamScalarsFromProto(
 
 class SliceHost {
  public:
-  explicit SliceHost(int replica_index) : replica_index_(replica_index) {}
+  // Staged vectors are journaled under `data_dir`/slices (none when empty).
+  explicit SliceHost(int replica_index, std::string data_dir = "");
   ~SliceHost();
 
   SliceHost(const SliceHost&) = delete;
@@ -58,8 +68,28 @@ class SliceHost {
   //   INVALID_ARGUMENT: an operation that does not fit the slice.
   absl::Status Apply(const v1::SliceOpBatch& batch, v1::SliceOpResponse* out)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Frees the slice if it is there with this epoch.
-  void Delete(const v1::SliceKey& key) ABSL_LOCKS_EXCLUDED(mu_);
+  // Frees the slice if it is there with this epoch; with `purge` (any
+  // epoch when key.epoch() is 0) also the vectors clients sent it, from
+  // memory and disk (the session was deleted).
+  void Delete(const v1::SliceKey& key, bool purge = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // SliceHost::Stage()
+  //
+  // PutSlice: keeps `request.values` for its trial (synced to disk first for
+  // a journaled slice) and answers the shard's range. NOT_FOUND when this
+  // replica holds no such shard; INVALID_ARGUMENT for a wrong field, length
+  // or a non-finite element (named by its global index); FAILED_PRECONDITION
+  // for a trial whose slice was told already with other values.
+  absl::StatusOr<ShardRange> Stage(const v1::PutSliceRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // SliceHost::ReadPublished()
+  //
+  // GetSlice: this shard's part of the point (or vector) the home published
+  // for request.trial_id. FAILED_PRECONDITION when another trial's is
+  // published (the trial is no longer outstanding, or was asked without
+  // points_on_slices).
+  absl::Status ReadPublished(const v1::GetSliceRequest& request,
+                             v1::GetSliceResponse* out) ABSL_LOCKS_EXCLUDED(mu_);
   void Describe(v1::GetReplicaStatusResponse* out) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Frees slices unused for longer than their TTL; returns how many.
@@ -68,14 +98,43 @@ class SliceHost {
 
  private:
   struct Slice;
+  struct Staged;
 
-  static std::string MapKey(const v1::SliceKey& key);
+  static std::string MapKey(absl::string_view session_id, int shard);
+  static std::string MapKey(const v1::SliceKey& key) {
+    return MapKey(key.session_id(), key.shard());
+  }
   std::shared_ptr<Slice> Find(const v1::SliceKey& key) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The current slice of (session, shard), whatever its epoch.
+  std::shared_ptr<Slice> FindAny(absl::string_view session_id,
+                                 int shard) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The staged vectors of a slice being created: the ones kept in memory,
+  // or those journaled before this process started, or a new store.
+  absl::StatusOr<std::shared_ptr<Staged>> OpenStaged(
+      const v1::CreateSliceRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string StagedPath(const v1::SliceKey& key) const;
+  // Dispatches one operation to the slice's solver state.
+  // REQUIRES: slice.mu held.
+  static absl::Status ApplyTo(Slice& slice, const v1::SliceOpRequest& op,
+                              v1::SliceOpResponse* answer);
+  // SLICE_OP_READ_STAGED: a staged vector, left in place. REQUIRES:
+  // slice.mu held.
+  absl::Status ReadStaged(Slice& slice, const v1::SliceOpRequest& op,
+                          v1::SliceOpResponse* answer);
+  // The op's data, or the staged vector it names (*missing when none).
+  absl::StatusOr<std::string> TakeStaged(Slice& slice,
+                                         const v1::SliceOpRequest& op,
+                                         bool* float32, bool* missing);
 
   const int replica_index_;
+  const std::string data_dir_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Slice>> slices_
+      ABSL_GUARDED_BY(mu_);
+  // By (session, shard): they outlive a slice's epoch (a rebuild replays
+  // them into the next one).
+  absl::flat_hash_map<std::string, std::shared_ptr<Staged>> staged_
       ABSL_GUARDED_BY(mu_);
 };
 

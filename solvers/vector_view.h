@@ -41,6 +41,14 @@ class ConstVectorView {
     return view;
   }
 
+  // A vector of `size` elements that is not here: a sharded session's
+  // clients sent its slices to the replicas directly (server/, direct data
+  // path). Only the server's sharded vectors accept it; it has no data.
+  static ConstVectorView OnSlices(int64_t size) {
+    return ConstVectorView(nullptr, ScalarType::kFloat64, size);
+  }
+  bool on_slices() const { return data_ == nullptr && size_ > 0; }
+
   int64_t size() const { return size_; }
   ScalarType type() const { return type_; }
   const void* data() const { return data_; }
@@ -98,6 +106,12 @@ class MutableVectorView {
     view.origin_ = origin;
     return view;
   }
+  // As ConstVectorView::OnSlices: the output stays on the replicas, which
+  // serve it to clients directly.
+  static MutableVectorView OnSlices(int64_t size) {
+    return MutableVectorView(nullptr, ScalarType::kFloat64, size);
+  }
+  bool on_slices() const { return data_ == nullptr && size_ > 0; }
   int64_t size() const { return size_; }
   ScalarType type() const { return type_; }
   void* data() const { return data_; }

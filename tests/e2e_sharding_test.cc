@@ -249,13 +249,16 @@ class ShardingEndToEnd : public ::testing::Test {
     return *std::move(c);
   }
 
-  // A whole run of `c` with `shards` shards on replica `home`.
+  // A whole run of `c` with `shards` shards on replica `home`, on the direct
+  // data path or through the home (gateway).
   static Trace RunCase(const Case& c, int shards, int home,
-                     const std::string& id, v1::Session* described = nullptr) {
+                       const std::string& id, v1::Session* described = nullptr,
+                       bool direct = true) {
     Client client = Connect(home);
     SessionOptions options;
     options.session_id = id;
     options.shards = shards;
+    options.direct = direct;
     absl::StatusOr<Session> session =
         Session::Create(client, StartPoint(c.n), c.solver, options);
     EXPECT_TRUE(session.ok()) << c.name << " K=" << shards << ": "
@@ -298,6 +301,10 @@ TEST_F(ShardingEndToEnd, EverySolverIsBitwiseTheSameForOneToFourShards) {
       const Trace sharded =
           RunCase(c, k, home, absl::StrCat(c.name, "-k", k), &described);
       ExpectSameRun(reference, sharded, absl::StrCat(c.name, " K=", k));
+      // Both data paths: whole vectors through the home, too.
+      const Trace gateway = RunCase(c, k, home, absl::StrCat(c.name, "-gw", k),
+                                    nullptr, /*direct=*/false);
+      ExpectSameRun(reference, gateway, absl::StrCat(c.name, " gateway K=", k));
       ASSERT_EQ(described.shard_map_size(), k);
       int64_t end = 0;
       for (int s = 0; s < k; ++s) {
@@ -367,7 +374,7 @@ TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {
 // Runs the L-BFGS case with K = 3 from replica 0, killing replica `victim`
 // (kill -9) after 8 tells and restarting it after the next tell failed.
 void KillAndRestart(int victim, const std::string& id, const Trace& reference,
-                    std::function<absl::Status(int)> restart,
+                    bool direct, std::function<absl::Status(int)> restart,
                     std::function<OptdProcess&(int)> replica_of,
                     std::function<Client(int)> connect) {
   const Case c = Cases()[0];
@@ -375,6 +382,7 @@ void KillAndRestart(int victim, const std::string& id, const Trace& reference,
   SessionOptions options;
   options.session_id = id;
   options.shards = 3;
+  options.direct = direct;
   absl::StatusOr<Session> session =
       Session::Create(client, StartPoint(c.n), c.solver, options);
   ASSERT_OK(session);
@@ -391,8 +399,10 @@ void KillAndRestart(int victim, const std::string& id, const Trace& reference,
     // The home answers, but the shard on the dead replica does not.
     absl::StatusOr<Answer> failed =
         session->Tell(trial.id, ExtendedRosenbrock(trial));
-    EXPECT_THAT(failed.status(), StatusIs(absl::StatusCode::kUnavailable,
-                                          HasSubstr("retry")));
+    // Through the home: the home says so. Directly: the replica's own call.
+    EXPECT_THAT(failed.status(),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr(direct ? "shard 2" : "retry")));
   }
   ASSERT_OK(restart(victim));
   // The retry (through a new connection when the home restarted) rebuilds
@@ -400,7 +410,13 @@ void KillAndRestart(int victim, const std::string& id, const Trace& reference,
   Client again = connect(0);
   Session attached = Session::Attach(again, id);
   // A client retries UNAVAILABLE: the first call may meet the connection to
-  // the killed process.
+  // the killed process, or the session being rebuilt.
+  absl::Status enabled = direct ? attached.EnableDirectPath() : absl::OkStatus();
+  for (int i = 0; i < 20 && absl::IsUnavailable(enabled); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    enabled = attached.EnableDirectPath();
+  }
+  ASSERT_OK(enabled);
   absl::StatusOr<Answer> resumed = attached.Ask();
   for (int i = 0; i < 20 && absl::IsUnavailable(resumed.status()); ++i) {
     absl::SleepFor(absl::Milliseconds(100));
@@ -418,16 +434,23 @@ void KillAndRestart(int victim, const std::string& id, const Trace& reference,
 
 TEST_F(ShardingEndToEnd, AShardReplicaKilledAndRestartedMidRun) {
   const Trace reference = RunCase(Cases()[0], 1, 0, "kill-reference");
-  KillAndRestart(
-      2, "kill-shard", reference, [](int r) { return StartReplica(r); },
-      [](int r) -> OptdProcess& { return replica(r); },
-      [](int r) { return Connect(r); });
+  for (bool direct : {false, true}) {
+    SCOPED_TRACE(direct ? "direct" : "gateway");
+    // The restarted replica's slices are rebuilt; on the direct path it
+    // reads back the gradient slices clients sent it from its data directory.
+    KillAndRestart(
+        2, direct ? "kill-shard-direct" : "kill-shard", reference, direct,
+        [](int r) { return StartReplica(r); },
+        [](int r) -> OptdProcess& { return replica(r); },
+        [](int r) { return Connect(r); });
+  }
 }
 
 TEST_F(ShardingEndToEnd, TheHomeReplicaKilledAndRestartedMidRun) {
   const Trace reference = RunCase(Cases()[0], 1, 0, "kill-home-reference");
   KillAndRestart(
-      0, "kill-home", reference, [](int r) { return StartReplica(r); },
+      0, "kill-home", reference, /*direct=*/true,
+      [](int r) { return StartReplica(r); },
       [](int r) -> OptdProcess& { return replica(r); },
       [](int r) { return Connect(r); });
 }

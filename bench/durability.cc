@@ -77,6 +77,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "bench/fleet.h"
 #include "client/client.h"
 #include "client/session.h"
 #include "grpcpp/grpcpp.h"
@@ -107,111 +108,12 @@ namespace v1 = ::optd::v1;
 namespace oc = ::optd::client;
 using Clock = std::chrono::steady_clock;
 
-double Micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-double Percentile(std::vector<double> samples, double p) {
-  std::sort(samples.begin(), samples.end());
-  return samples[static_cast<size_t>(p * (samples.size() - 1))];
-}
-
-// Set once SIGINT/SIGTERM arrived: the servers are going away on purpose.
-std::atomic<bool> interrupted{false};
-
-[[noreturn]] void Fail(const std::string& what) {
-  // Interrupted: the signal thread cleans up and exits; say nothing.
-  while (interrupted.load()) pause();
-  std::fprintf(stderr, "durability: %s\n", what.c_str());
-  std::exit(1);  // the atexit cleanup stops the servers, removes the dir
-}
-
-// ---------------------------------------------------------------------------
-// Cleanup: the child servers and the temporary directory, also on Fail().
-
-std::mutex cleanup_mu;
-std::vector<pid_t> children;
-std::string temp_dir;
-
-void StopChild(pid_t pid) {
-  kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
-}
-
-void Cleanup() {
-  std::lock_guard<std::mutex> lock(cleanup_mu);
-  for (pid_t pid : children) StopChild(pid);
-  children.clear();
-  if (!temp_dir.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(temp_dir, ignored);
-    temp_dir.clear();
-  }
-}
-
-// SIGINT/SIGTERM: clean up, then exit as killed. main() blocks both signals
-// in every thread; children get an empty mask back (SpawnOptd).
-void CleanupOnSignal(sigset_t signals) {
-  std::thread([signals] {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) return;
-    interrupted = true;
-    Cleanup();
-    std::fflush(stdout);
-    _exit(128 + signal);
-  }).detach();
-}
-
-// Starts optd with `flags` and waits for its port file; returns the port.
-int SpawnOptd(const std::string& name, std::vector<std::string> flags,
-              pid_t* pid) {
-  const std::string port_file = temp_dir + "/" + name + ".port";
-  std::vector<std::string> args = {absl::GetFlag(FLAGS_optd), "--port=0",
-                                   "--port_file=" + port_file,
-                                   "--log_level=warn"};
-  args.insert(args.end(), flags.begin(), flags.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  const int spawned =
-      posix_spawn(pid, argv[0], nullptr, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  if (spawned != 0) {
-    Fail(absl::StrCat("cannot start ", args[0], ": ", strerror(spawned)));
-  }
-  {
-    std::lock_guard<std::mutex> lock(cleanup_mu);
-    children.push_back(*pid);
-  }
-  for (int i = 0; i < 600; ++i) {
-    int port = 0;
-    std::ifstream in(port_file);
-    if (in >> port && port > 0) return port;
-    if (waitpid(*pid, nullptr, WNOHANG) == *pid) {
-      {
-        std::lock_guard<std::mutex> lock(cleanup_mu);
-        children.erase(std::find(children.begin(), children.end(), *pid));
-      }
-      Fail(absl::StrCat(args[0], " (", name, ") exited before serving"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  Fail(absl::StrCat(args[0], " did not write ", port_file));
-}
-
-void StopOptd(pid_t pid) {
-  {
-    std::lock_guard<std::mutex> lock(cleanup_mu);
-    children.erase(std::find(children.begin(), children.end(), pid));
-  }
-  StopChild(pid);
-}
+using ::optd::bench::Fail;
+using ::optd::bench::Micros;
+using ::optd::bench::Percentile;
+using ::optd::bench::SpawnOptd;
+using ::optd::bench::StopOptd;
+using ::optd::bench::TempDir;
 
 // ---------------------------------------------------------------------------
 // The disk.
@@ -536,7 +438,7 @@ Throughput MeasureThroughput(int port, pid_t server, int sessions,
   const double server_cpu0 = ProcessCpuSeconds(server);
   const double client_cpu0 = ProcessCpuSeconds(getpid());
   const auto jiffies0 = SystemJiffies();
-  const auto disk0 = DiskRequests(temp_dir);
+  const auto disk0 = DiskRequests(TempDir());
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   const int64_t end_steps = total();
@@ -545,7 +447,7 @@ Throughput MeasureThroughput(int port, pid_t server, int sessions,
   const double server_cpu = ProcessCpuSeconds(server) - server_cpu0;
   const double client_cpu = ProcessCpuSeconds(getpid()) - client_cpu0;
   const auto jiffies = SystemJiffies();
-  const auto disk = DiskRequests(temp_dir);
+  const auto disk = DiskRequests(TempDir());
   stop = true;
   for (std::thread& thread : threads) thread.join();
   if (!error.empty()) Fail(absl::StrCat("throughput run: ", error));
@@ -598,21 +500,9 @@ int main(int argc, char** argv) {
                  "--sessions and --seconds must be positive\n");
     return 2;
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  CleanupOnSignal(signals);
-  std::atexit(Cleanup);
-  {
-    std::string pattern = absl::GetFlag(FLAGS_dir) + "/optd-durability-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
-      Fail(absl::StrCat("cannot create ", pattern, ": ", strerror(errno)));
-    }
-    std::lock_guard<std::mutex> lock(cleanup_mu);
-    temp_dir = std::filesystem::absolute(pattern).lexically_normal().string();
-  }
+  optd::bench::InitFleet("durability", absl::GetFlag(FLAGS_optd),
+                         absl::GetFlag(FLAGS_dir));
+  const std::string temp_dir = TempDir();
   std::printf("measuring in %s\n", temp_dir.c_str());
 
   // The disk alone, before any server runs: one thread syncing (see the
@@ -703,7 +593,7 @@ int main(int argc, char** argv) {
     std::printf("%s server stopped (SIGTERM) in %.2f s\n", name,
                 Micros(Clock::now() - t0) / 1e6);
   }
-  Cleanup();
+  optd::bench::CleanupFleet();
 
   const double step_cost =
       (small.durable_p50 - small.mem_p50) / small.fsync_p50;

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "server/memory_release.h"
 #include "solvers/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -152,11 +153,14 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
     const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
   return RunUnary(context, [&]() -> absl::Status {
+    NoteMessageBytes(request->x0().ByteSizeLong());
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Create(*request));
     response->set_session_id(session->id());
-    return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
-                                response->mutable_trials());
+    OPTD_RETURN_IF_ERROR(session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
+                                              response->mutable_trials()));
+    NoteMessageBytes(response->ByteSizeLong());
+    return absl::OkStatus();
   });
 }
 
@@ -188,11 +192,15 @@ grpc::ServerUnaryReactor* OptimizerService::Ask(
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Find(request->session_id()));
     if (!request->worker_id().empty()) {
-      return session->AskAsWorker(request->encoding(), request->worker_id(),
-                                  response, request->points_on_slices());
+      OPTD_RETURN_IF_ERROR(
+          session->AskAsWorker(request->encoding(), request->worker_id(),
+                               response, request->points_on_slices()));
+    } else {
+      OPTD_RETURN_IF_ERROR(session->Ask(request->encoding(), response,
+                                        request->points_on_slices()));
     }
-    return session->Ask(request->encoding(), response,
-                        request->points_on_slices());
+    NoteMessageBytes(response->ByteSizeLong());
+    return absl::OkStatus();
   });
 }
 
@@ -209,7 +217,12 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
   absl::Status status = [&]() -> absl::Status {
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Find(request->session_id()));
-    return session->Tell(*request, response, &ticket);
+    NoteMessageBytes(request->gradient().ByteSizeLong() +
+                     request->hessian().ByteSizeLong() +
+                     request->hessian_vector().ByteSizeLong());
+    OPTD_RETURN_IF_ERROR(session->Tell(*request, response, &ticket));
+    NoteMessageBytes(response->ByteSizeLong());
+    return absl::OkStatus();
   }();
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(status));
@@ -225,8 +238,10 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
 grpc::ServerUnaryReactor* OptimizerService::ExportSession(
     grpc::CallbackServerContext* context,
     const v1::ExportSessionRequest* request, v1::SessionSnapshot* response) {
-  return RunUnary(context, [&] {
-    return sessions_->Export(request->session_id(), response);
+  return RunUnary(context, [&]() -> absl::Status {
+    OPTD_RETURN_IF_ERROR(sessions_->Export(request->session_id(), response));
+    NoteMessageBytes(response->ByteSizeLong());
+    return absl::OkStatus();
   });
 }
 
@@ -235,6 +250,7 @@ grpc::ServerUnaryReactor* OptimizerService::ImportSession(
     const v1::ImportSessionRequest* request,
     v1::ImportSessionResponse* response) {
   return RunUnary(context, [&]() -> absl::Status {
+    NoteMessageBytes(request->ByteSizeLong());
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Import(*request));
     response->set_session_id(session->id());
@@ -252,6 +268,7 @@ grpc::ServerUnaryReactor* OptimizerService::PutSlice(
     if (slices_ == nullptr) {
       return absl::UnimplementedError("this server holds no slices");
     }
+    NoteMessageBytes(request->values().ByteSizeLong());
     OPTD_ASSIGN_OR_RETURN(ShardRange range, slices_->Stage(*request));
     response->set_begin(range.begin);
     response->set_end(range.end);
@@ -266,7 +283,9 @@ grpc::ServerUnaryReactor* OptimizerService::GetSlice(
     if (slices_ == nullptr) {
       return absl::UnimplementedError("this server holds no slices");
     }
-    return slices_->ReadPublished(*request, response);
+    OPTD_RETURN_IF_ERROR(slices_->ReadPublished(*request, response));
+    NoteMessageBytes(response->values().ByteSizeLong());
+    return absl::OkStatus();
   });
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/memory_release.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {
@@ -84,6 +85,7 @@ void OptdServer::ExpiryLoop() {
     expiry_mu_.Unlock();
     sessions_->ExpireIdle(absl::Now());
     slice_host_->ExpireIdle(absl::Now());
+    ReleaseFreedMemory();
     expiry_mu_.Lock();
   }
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "server/grpc_status.h"
+#include "server/memory_release.h"
 
 namespace optd::server {
 
@@ -17,7 +18,12 @@ grpc::Status ShardService::CreateSlice(grpc::ServerContext*,
 grpc::Status ShardService::ApplySliceOps(grpc::ServerContext*,
                                          const v1::SliceOpBatch* request,
                                          v1::SliceOpResponse* response) {
-  return ToGrpcStatus(host_->Apply(*request, response));
+  size_t bytes = 0;
+  for (const v1::SliceOpRequest& op : request->ops()) bytes += op.data().size();
+  NoteMessageBytes(bytes);
+  grpc::Status status = ToGrpcStatus(host_->Apply(*request, response));
+  NoteMessageBytes(response->data().size());
+  return status;
 }
 
 grpc::Status ShardService::DeleteSlice(grpc::ServerContext*,

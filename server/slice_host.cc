@@ -764,7 +764,17 @@ absl::Status SliceHost::ReadPublished(const v1::GetSliceRequest& request,
                                     : v1::VECTOR_ENCODING_F64;
   }
   v1::Vector* values = out->mutable_values();
+  // The state's own type goes out as read, without a second copy.
+  if (encoding == v1::VECTOR_ENCODING_F32 && state.data_float32()) {
+    values->set_f32(std::move(*state.mutable_data()));
+    encoding = v1::VECTOR_ENCODING_UNSPECIFIED;
+  } else if (encoding == v1::VECTOR_ENCODING_F64 && !state.data_float32()) {
+    values->set_f64(std::move(*state.mutable_data()));
+    encoding = v1::VECTOR_ENCODING_UNSPECIFIED;
+  }
   switch (encoding) {
+    case v1::VECTOR_ENCODING_UNSPECIFIED:
+      break;
     case v1::VECTOR_ENCODING_VALUES:
       values->mutable_values()->Resize(static_cast<int>(r.size()), 0.0);
       part.CopyTo(0, r.size(), values->mutable_values()->mutable_data());

@@ -1,0 +1,31 @@
+// Returning the memory of large messages to the operating system.
+//
+// gRPC receives a message into many small buffers, which malloc serves from
+// its arenas; once the message is freed they stay in malloc's free lists,
+// resident, and a replica that received a 200 MB gradient keeps 200 MB more
+// than its state needs (measured with bench/sharding). The handlers note
+// every large message (NoteMessageBytes) and the server's housekeeping thread
+// calls ReleaseFreedMemory() every second, which gives the free pages back
+// (glibc malloc_trim) when large messages came since the last time.
+//
+// Thread-safety: thread-safe.
+#ifndef OPTD_SERVER_MEMORY_RELEASE_H_
+#define OPTD_SERVER_MEMORY_RELEASE_H_
+
+#include <cstddef>
+
+namespace optd::server {
+
+// Messages of at least this many bytes count as large.
+inline constexpr size_t kLargeMessageBytes = size_t{1} << 20;
+
+// Notes a message received or sent (only large ones count).
+void NoteMessageBytes(size_t bytes);
+
+// Gives malloc's free pages back to the OS if large messages came since the
+// last call; returns whether it did.
+bool ReleaseFreedMemory();
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_MEMORY_RELEASE_H_

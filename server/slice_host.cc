@@ -567,8 +567,11 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
   *float32 = v.float32;
   std::string bytes;
   if (!v.bytes.empty()) {
+    // Lent to the operation and given back (RestoreStaged): kept until the
+    // trial's answer is published or a later trial is told, since a tell
+    // refused for another shard's missing slice is retried.
     bytes = std::move(v.bytes);
-    v.bytes.clear();
+    v.bytes = std::string();
   } else {
     OPTD_ASSIGN_OR_RETURN(std::string payload,
                           ReadRecordAt(staged.path, v.offset));
@@ -580,12 +583,14 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
     bytes = v.float32 ? record.values().f32() : record.values().f64();
   }
   v.consumed = true;
-  // Vectors sent for earlier trials that were never told are dropped, and an
-  // unjournaled slice keeps only recent digests.
+  // Vectors sent for earlier trials that were never told are dropped, those
+  // told give their bytes up, and an unjournaled slice keeps only recent
+  // digests.
   for (auto old = staged.vectors.begin(); old != it;) {
     if (old->first.first == field && !old->second.consumed) {
       old = staged.vectors.erase(old);
     } else {
+      if (old->first.first == field) old->second.bytes = std::string();
       ++old;
     }
   }
@@ -688,6 +693,17 @@ absl::Status SliceHost::ApplyTo(Slice& slice, const v1::SliceOpRequest& op,
   }
   if (slice.adam32 != nullptr) return ApplyAdam(*slice.adam32, op, answer);
   return ApplyAdam(*slice.adam64, op, answer);
+}
+
+void SliceHost::RestoreStaged(Slice& slice, const v1::SliceOpRequest& op,
+                              std::string bytes) {
+  Staged& staged = *slice.staged;
+  absl::MutexLock lock(&staged.mu);
+  auto it = staged.vectors.find(
+      {op.op() == v1::SLICE_OP_SET_PRODUCT ? 1 : 0, op.staged_trial()});
+  if (it != staged.vectors.end() && it->second.bytes.empty()) {
+    it->second.bytes = std::move(bytes);
+  }
 }
 
 absl::Status SliceHost::ReadStaged(Slice& slice, const v1::SliceOpRequest& op,
@@ -835,6 +851,14 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
       const int which = op.op() == v1::SLICE_OP_READ_DIRECTION ? 1 : 0;
       slice->published_trial[which] = op.publish_trial();
       slice->published_op[which] = op.op();
+      // The trials before it are answered: their told vectors' bytes go
+      // (a journaled slice reads them back from disk if ever replayed).
+      absl::MutexLock staged_lock(&slice->staged->mu);
+      for (auto& [key, v] : slice->staged->vectors) {
+        if (key.second < op.publish_trial() && v.consumed) {
+          v.bytes = std::string();
+        }
+      }
     } else if (op.op() == v1::SLICE_OP_READ_STAGED) {
       status = ReadStaged(*slice, op, &answer);
     } else if (op.staged_trial() != 0) {
@@ -849,6 +873,7 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
         with_data.set_data(*std::move(bytes));
         with_data.set_data_float32(float32);
         status = ApplyTo(*slice, with_data, &answer);
+        RestoreStaged(*slice, op, std::move(*with_data.mutable_data()));
       }
     } else {
       status = ApplyTo(*slice, op, &answer);

@@ -118,6 +118,9 @@ class SliceHost {
   // REQUIRES: slice.mu held.
   static absl::Status ApplyTo(Slice& slice, const v1::SliceOpRequest& op,
                               v1::SliceOpResponse* answer);
+  // Gives the bytes TakeStaged lent back to the staged vector.
+  void RestoreStaged(Slice& slice, const v1::SliceOpRequest& op,
+                     std::string bytes);
   // SLICE_OP_READ_STAGED: a staged vector, left in place. REQUIRES:
   // slice.mu held.
   absl::Status ReadStaged(Slice& slice, const v1::SliceOpRequest& op,

@@ -371,6 +371,121 @@ TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {
   }
 }
 
+TEST_F(ShardingEndToEnd, DirectPathErrorsNameTheProblemAndChangeNothing) {
+  Client home = Connect(0);
+  SessionOptions options;
+  options.session_id = "direct-errors";
+  options.shards = 2;
+  absl::StatusOr<Session> session =
+      Session::Create(home, StartPoint(kN), Cases()[0].solver, options);
+  ASSERT_OK(session);
+  const Trial trial = session->first_trials()[0];
+  const Evaluation e = ExtendedRosenbrock(trial);
+  absl::StatusOr<v1::Session> before = home.GetSession("direct-errors");
+  ASSERT_OK(before);
+  const std::string shard1 = before->shard_map(1).address();
+  const int64_t begin1 = before->shard_map(1).begin();
+  Client replica1 = *Client::Connect(shard1);
+
+  // A sliced tell whose slices were never sent.
+  v1::TellRequest tell;
+  tell.set_session_id("direct-errors");
+  tell.set_trial_id(trial.id);
+  tell.set_value(*e.value);
+  tell.set_sliced(true);
+  {
+    grpc::ClientContext context;
+    v1::TellResponse response;
+    grpc::Status status = home.stub().Tell(&context, tell, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("the tell is sliced but replica 0 (" +
+                          (*peers_)[0] + ") has no gradient slice of trial 1 "
+                          "for shard 0"));
+  }
+  // A sliced tell that also carries the gradient.
+  {
+    v1::TellRequest both = tell;
+    both.mutable_gradient()->mutable_values()->Add(1.0);
+    grpc::ClientContext context;
+    v1::TellResponse response;
+    grpc::Status status = home.stub().Tell(&context, both, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("sliced is set, so gradient and hessian_vector must "
+                          "be unset"));
+  }
+  // A slice sent to a replica that does not hold it.
+  v1::PutSliceRequest put;
+  put.set_session_id("direct-errors");
+  put.set_trial_id(trial.id);
+  put.set_shard(1);
+  put.set_field(v1::SLICE_FIELD_GRADIENT);
+  for (int64_t i = begin1; i < kN; ++i) {
+    put.mutable_values()->add_values(e.gradient[i]);
+  }
+  {
+    grpc::ClientContext context;
+    v1::PutSliceResponse response;
+    grpc::Status status = home.stub().PutSlice(&context, put, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("replica 0 holds no shard 1 of session "
+                          "\"direct-errors\""));
+  }
+  // A non-finite element, named by its global index.
+  {
+    v1::PutSliceRequest nan = put;
+    nan.mutable_values()->set_values(3, std::nan(""));
+    grpc::ClientContext context;
+    v1::PutSliceResponse response;
+    grpc::Status status = replica1.stub().PutSlice(&context, nan, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr(absl::StrCat("gradient[", begin1 + 3, "] is nan")));
+  }
+  // A point asked of a trial that is not the one published.
+  {
+    v1::GetSliceRequest get;
+    get.set_session_id("direct-errors");
+    get.set_shard(1);
+    get.set_trial_id(trial.id + 1);
+    get.set_field(v1::SLICE_FIELD_POINT);
+    grpc::ClientContext context;
+    v1::GetSliceResponse response;
+    grpc::Status status = replica1.stub().GetSlice(&context, get, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // Nothing changed: the same trial is outstanding, and the proper tell
+  // goes through as the first.
+  absl::StatusOr<v1::Session> after = home.GetSession("direct-errors");
+  ASSERT_OK(after);
+  EXPECT_EQ(after->tells(), before->tells());
+  EXPECT_EQ(after->evaluations(), before->evaluations());
+  ASSERT_EQ(after->pending_trial_ids_size(), 1);
+  EXPECT_EQ(after->pending_trial_ids(0), trial.id);
+  absl::StatusOr<Answer> told = session->Tell(trial.id, e);
+  ASSERT_OK(told);
+  EXPECT_EQ(told->trials[0].id, trial.id + 1);
+  // A sliced tell to a session that is not sharded.
+  options.session_id = "direct-unsharded";
+  options.shards = 1;
+  absl::StatusOr<Session> single =
+      Session::Create(home, StartPoint(10), Cases()[0].solver, options);
+  ASSERT_OK(single);
+  tell.set_session_id("direct-unsharded");
+  {
+    grpc::ClientContext context;
+    v1::TellResponse response;
+    grpc::Status status = home.stub().Tell(&context, tell, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("session \"direct-unsharded\" is not sharded"));
+  }
+  EXPECT_OK(home.DeleteSession("direct-errors"));
+  EXPECT_OK(home.DeleteSession("direct-unsharded"));
+}
+
 // Runs the L-BFGS case with K = 3 from replica 0, killing replica `victim`
 // (kill -9) after 8 tells and restarting it after the next tell failed.
 void KillAndRestart(int victim, const std::string& id, const Trace& reference,

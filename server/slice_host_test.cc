@@ -1,0 +1,302 @@
+#include "server/slice_host.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solvers/lbfgs_slice.h"
+#include "solvers/testing/status_matchers.h"
+
+namespace optd::server {
+namespace {
+
+using ::optd::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr int64_t kN = 5000;  // two blocks: [0, 4096) and [4096, 5000)
+
+v1::SliceKey Key(uint64_t epoch, int shard = 1) {
+  v1::SliceKey key;
+  key.set_session_id("s1");
+  key.set_epoch(epoch);
+  key.set_shard(shard);
+  return key;
+}
+
+v1::CreateSliceRequest LbfgsSliceRequest(uint64_t epoch,
+                                         bool journal = false) {
+  v1::CreateSliceRequest request;
+  *request.mutable_key() = Key(epoch);
+  request.set_kind(v1::SLICE_KIND_LBFGS);
+  request.set_dimension(kN);
+  request.set_begin(4096);
+  request.set_end(kN);
+  request.set_memory(3);
+  request.set_journal_staged(journal);
+  return request;
+}
+
+std::vector<double> Part(double scale) {
+  std::vector<double> v(kN - 4096);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * (1.0 + i % 7);
+  return v;
+}
+
+v1::SliceOpRequest Op(uint64_t seq, v1::SliceOp op) {
+  v1::SliceOpRequest request;
+  request.set_seq(seq);
+  request.set_op(op);
+  return request;
+}
+
+v1::SliceOpRequest SetGradient(uint64_t seq, const std::vector<double>& g) {
+  v1::SliceOpRequest request = Op(seq, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+  request.set_data(reinterpret_cast<const char*>(g.data()), 8 * g.size());
+  return request;
+}
+
+v1::SliceOpRequest Reduce(uint64_t seq) {
+  v1::SliceOpRequest request = Op(seq, v1::SLICE_OP_REDUCE_TRIAL);
+  request.add_scalars(0.0);
+  return request;
+}
+
+v1::SliceOpBatch Batch(uint64_t epoch,
+                       std::vector<v1::SliceOpRequest> ops) {
+  v1::SliceOpBatch batch;
+  *batch.mutable_key() = Key(epoch);
+  for (v1::SliceOpRequest& op : ops) *batch.add_ops() = std::move(op);
+  return batch;
+}
+
+// g.g of this slice, as LbfgsSlice computes it.
+double ExpectedGg(const std::vector<double>& g) {
+  LbfgsSlice slice({4096, kN}, 3);
+  std::vector<double> full(kN, 0.0);
+  std::copy(g.begin(), g.end(), full.begin() + 4096);
+  slice.SetTrialGradient(ConstVectorView::Float64(full.data(), kN));
+  const BlockPartials p = slice.ReduceTrial(0.0, false);
+  const TrialDotLayout layout{0, false};
+  return p.at(0, layout.gg());
+}
+
+TEST(SliceHostTest, AppliesOperationsInSequenceAndAnswersRetries) {
+  SliceHost host(1);
+  ASSERT_OK(host.Create(LbfgsSliceRequest(7)));
+  const std::vector<double> g = Part(0.5);
+  v1::SliceOpResponse answer;
+  ASSERT_OK(host.Apply(Batch(7, {SetGradient(1, g), Reduce(2)}), &answer));
+  EXPECT_EQ(answer.first_block(), 1);
+  EXPECT_EQ(answer.num_blocks(), 1);
+  const TrialDotLayout layout{0, false};
+  EXPECT_EQ(answer.partials(layout.gg()), ExpectedGg(g));
+  EXPECT_EQ(answer.max_abs(), 3.5);
+
+  // The same batch again (its answer was lost): both are skipped and the
+  // cached answer comes back.
+  v1::SliceOpResponse again;
+  ASSERT_OK(host.Apply(Batch(7, {SetGradient(1, g), Reduce(2)}), &again));
+  EXPECT_EQ(again.SerializeAsString(), answer.SerializeAsString());
+
+  // A gap is refused: the home's view of the slice is not this one.
+  EXPECT_THAT(host.Apply(Batch(7, {Reduce(4)}), &again),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("operation 4 out of order")));
+  // Another epoch is another slice.
+  EXPECT_THAT(host.Apply(Batch(8, {Reduce(3)}), &again),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("holds no slice 1 of session \"s1\"")));
+}
+
+TEST(SliceHostTest, RefusesMalformedSlicesAndOperations) {
+  SliceHost host(0);
+  v1::CreateSliceRequest bad = LbfgsSliceRequest(1);
+  bad.set_begin(100);  // not on a block boundary
+  EXPECT_THAT(host.Create(bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("whole blocks of 4096")));
+  bad = LbfgsSliceRequest(1);
+  bad.set_kind(v1::SLICE_KIND_UNSPECIFIED);
+  EXPECT_THAT(host.Create(bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("kind is 0")));
+  ASSERT_OK(host.Create(LbfgsSliceRequest(1)));
+  v1::SliceOpResponse answer;
+  std::vector<double> short_part(10, 1.0);
+  EXPECT_THAT(host.Apply(Batch(1, {SetGradient(1, short_part)}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data has 80 bytes; the slice [4096, 5000) "
+                                 "needs 7232")));
+  EXPECT_THAT(host.Apply(Batch(1, {Op(1, v1::SLICE_OP_ADAM_STEP)}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is not an L-BFGS operation")));
+}
+
+v1::PutSliceRequest Put(uint64_t trial, const std::vector<double>& values) {
+  v1::PutSliceRequest request;
+  request.set_session_id("s1");
+  request.set_trial_id(trial);
+  request.set_shard(1);
+  request.set_field(v1::SLICE_FIELD_GRADIENT);
+  request.mutable_values()->set_f64(
+      reinterpret_cast<const char*>(values.data()), 8 * values.size());
+  return request;
+}
+
+TEST(SliceHostTest, StagedGradientsAreCheckedAndConsumedByTheirTrial) {
+  SliceHost host(1);
+  ASSERT_OK(host.Create(LbfgsSliceRequest(3)));
+  std::vector<double> g = Part(0.25);
+  // Checked when they arrive: the field, the length, finiteness.
+  v1::PutSliceRequest put = Put(5, g);
+  put.set_field(v1::SLICE_FIELD_POINT);
+  EXPECT_THAT(host.Stage(put), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("field is SLICE_FIELD_POINT")));
+  EXPECT_THAT(host.Stage(Put(5, std::vector<double>(3, 1.0))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("values has 3 elements; shard 1 of session "
+                                 "\"s1\" holds elements [4096, 5000) (904)")));
+  std::vector<double> bad = g;
+  bad[10] = std::numeric_limits<double>::infinity();
+  EXPECT_THAT(host.Stage(Put(5, bad)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gradient[4106] is inf")));
+  put = Put(5, g);
+  put.set_shard(0);
+  EXPECT_THAT(host.Stage(put), StatusIs(absl::StatusCode::kNotFound,
+                                        HasSubstr("holds no shard 0")));
+
+  ASSERT_OK(host.Stage(Put(5, g)).status());
+  // The home's operation names the trial instead of carrying the data.
+  v1::SliceOpRequest set = Op(1, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+  set.set_staged_trial(5);
+  v1::SliceOpResponse answer;
+  ASSERT_OK(host.Apply(Batch(3, {set, Reduce(2)}), &answer));
+  EXPECT_FALSE(answer.missing());
+  EXPECT_EQ(answer.partials(TrialDotLayout{0, false}.gg()), ExpectedGg(g));
+
+  // The tell may have been refused for another shard's missing slice: the
+  // retry finds this one still here.
+  set.set_seq(3);
+  ASSERT_OK(host.Apply(Batch(3, {set, Reduce(4)}), &answer));
+  EXPECT_FALSE(answer.missing());
+  EXPECT_EQ(answer.partials(TrialDotLayout{0, false}.gg()), ExpectedGg(g));
+  // Once the next trial's point is published the bytes go (this slice is
+  // not journaled: a replay could not find them).
+  v1::SliceOpRequest publish = Op(0, v1::SLICE_OP_READ_TRIAL_POINT);
+  publish.set_publish_trial(6);
+  ASSERT_OK(host.Apply(Batch(3, {publish}), &answer));
+  set.set_seq(5);
+  ASSERT_OK(host.Apply(Batch(3, {set}), &answer));
+  EXPECT_TRUE(answer.missing());
+
+  // A retry with the same values is fine; other values for a told trial are
+  // refused.
+  EXPECT_OK(host.Stage(Put(5, g)).status());
+  EXPECT_THAT(host.Stage(Put(5, Part(2.0))),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("trial 5 of session \"s1\" was told with "
+                                 "another gradient slice on shard 1")));
+  // A trial nothing was sent for answers `missing`.
+  set = Op(6, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+  set.set_staged_trial(6);
+  ASSERT_OK(host.Apply(Batch(3, {set}), &answer));
+  EXPECT_TRUE(answer.missing());
+}
+
+TEST(SliceHostTest, PublishedPointsAreServedForTheirTrialOnly) {
+  SliceHost host(1);
+  ASSERT_OK(host.Create(LbfgsSliceRequest(2)));
+  const std::vector<double> x = Part(3.0);
+  v1::SliceOpRequest point = Op(1, v1::SLICE_OP_SET_TRIAL_POINT);
+  point.set_data(reinterpret_cast<const char*>(x.data()), 8 * x.size());
+  v1::SliceOpRequest publish = Op(0, v1::SLICE_OP_READ_TRIAL_POINT);
+  publish.set_publish_trial(9);
+  v1::SliceOpResponse answer;
+  ASSERT_OK(host.Apply(Batch(2, {point, publish}), &answer));
+  EXPECT_TRUE(answer.data().empty());
+
+  v1::GetSliceRequest get;
+  get.set_session_id("s1");
+  get.set_shard(1);
+  get.set_trial_id(9);
+  get.set_field(v1::SLICE_FIELD_POINT);
+  v1::GetSliceResponse slice;
+  ASSERT_OK(host.ReadPublished(get, &slice));
+  EXPECT_EQ(slice.begin(), 4096);
+  EXPECT_EQ(slice.end(), kN);
+  ASSERT_EQ(slice.values().f64().size(), 8 * x.size());
+  EXPECT_EQ(std::memcmp(slice.values().f64().data(), x.data(), 8 * x.size()),
+            0);
+  get.set_encoding(v1::VECTOR_ENCODING_VALUES);
+  slice.Clear();
+  ASSERT_OK(host.ReadPublished(get, &slice));
+  EXPECT_EQ(slice.values().values(0), x[0]);
+
+  get.set_trial_id(8);
+  EXPECT_THAT(host.ReadPublished(get, &slice),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("serves the point of trial 9, not of trial 8")));
+}
+
+TEST(SliceHostTest, JournaledStagedVectorsOutliveARestartAndGoWithPurge) {
+  const std::string dir =
+      ::testing::TempDir() + "/slice_host_test_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  const std::vector<double> g = Part(0.75);
+  {
+    SliceHost host(1, dir);
+    ASSERT_OK(host.Create(LbfgsSliceRequest(1, /*journal=*/true)));
+    ASSERT_OK(host.Stage(Put(4, g)).status());
+    v1::SliceOpRequest set = Op(1, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+    set.set_staged_trial(4);
+    v1::SliceOpResponse answer;
+    ASSERT_OK(host.Apply(Batch(1, {set}), &answer));
+  }
+  // A new process on the same directory; the home rebuilds the slice in a
+  // new epoch and replays trial 4, whose gradient comes back from disk.
+  SliceHost restarted(1, dir);
+  ASSERT_OK(restarted.Create(LbfgsSliceRequest(2, /*journal=*/true)));
+  v1::SliceOpRequest set = Op(1, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+  set.set_staged_trial(4);
+  v1::SliceOpResponse answer;
+  ASSERT_OK(restarted.Apply(Batch(2, {set, Reduce(2)}), &answer));
+  EXPECT_FALSE(answer.missing());
+  EXPECT_EQ(answer.partials(TrialDotLayout{0, false}.gg()), ExpectedGg(g));
+  // Export reads it without consuming it.
+  v1::SliceOpRequest read = Op(0, v1::SLICE_OP_READ_STAGED);
+  read.set_staged_trial(4);
+  ASSERT_OK(restarted.Apply(Batch(2, {read}), &answer));
+  EXPECT_EQ(answer.data().size(), 8 * g.size());
+
+  const std::string file = dir + "/slices/s1.1.staged";
+  EXPECT_TRUE(std::filesystem::exists(file));
+  restarted.Delete(Key(0), /*purge=*/true);
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_THAT(restarted.Apply(Batch(2, {Reduce(3)}), &answer),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SliceHostTest, IdleSlicesExpire) {
+  SliceHost host(1);
+  v1::CreateSliceRequest request = LbfgsSliceRequest(1);
+  request.set_ttl_seconds(10);
+  ASSERT_OK(host.Create(request));
+  EXPECT_EQ(host.ExpireIdle(absl::Now() + absl::Seconds(5)), 0);
+  v1::GetReplicaStatusResponse status;
+  host.Describe(&status);
+  ASSERT_EQ(status.slices_size(), 1);
+  EXPECT_EQ(status.slices(0).bytes(), 8 * 904 * (5 + 2 * 3));
+  EXPECT_EQ(host.ExpireIdle(absl::Now() + absl::Seconds(11)), 1);
+  status.Clear();
+  host.Describe(&status);
+  EXPECT_EQ(status.slices_size(), 0);
+}
+
+}  // namespace
+}  // namespace optd::server

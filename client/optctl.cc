@@ -33,6 +33,7 @@
 #include "client/session.h"
 #include "client/vector_codec.h"
 #include "google/protobuf/util/json_util.h"
+#include "optd/v1/shard.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051",
@@ -52,6 +53,9 @@ ABSL_FLAG(
     " default ID.optd-snapshot.");
 ABSL_FLAG(std::string, id, "",
           "import: id for the imported session; default the snapshot's own.");
+ABSL_FLAG(int, shards, 0,
+          "import: shards for the imported session (resharding); default the "
+          "snapshot's own.");
 ABSL_FLAG(int, n, 2,
           "demo: dimension of the extended Rosenbrock function (even, >= 2).");
 
@@ -79,6 +83,10 @@ Commands:
   import FILE Recreates the session of snapshot FILE on the server (under
               --id if set) by replaying its tells, and prints its outstanding
               trial: bitwise the one the exporting server would hand out.
+              --shards=K reshards it over K replicas (same bits for any K).
+  shards ID   Prints where sharded session ID lives: each shard's replica,
+              address and range, the bytes of state it holds there, and each
+              replica's total slice bytes and resident memory.
   watch ID    Polls session ID every --interval and prints a progress line
               whenever it advances, until the session ends; then prints the
               summary.
@@ -199,6 +207,17 @@ void PrintSession(const v1::Session& s) {
                                TimeUtil::ToString(lease.expire_time())));
   }
   line("ttl", absl::StrFormat("%.0f s idle", s.ttl_seconds()));
+  for (const v1::ShardInfo& shard : s.shard_map()) {
+    line(shard.shard() == 0 ? "shards" : "",
+         absl::StrFormat("%d: replica %d (%s) elements [%d, %d)",
+                         shard.shard(), shard.replica(), shard.address(),
+                         shard.begin(), shard.end()));
+  }
+  if (s.shard_map_size() > 0) {
+    line("round trips",
+         absl::StrCat(s.shard_round_trips(), " to the shards, ",
+                      s.shard_reductions(), " of them reductions"));
+  }
   switch (s.options_case()) {
     case v1::Session::kLbfgs:
       line("options", s.lbfgs().ShortDebugString());
@@ -290,7 +309,8 @@ absl::Status Import(const Client& client, const std::string& path) {
     }
   }
   absl::StatusOr<v1::ImportSessionResponse> imported =
-      client.ImportSession(snapshot, absl::GetFlag(FLAGS_id));
+      client.ImportSession(snapshot, absl::GetFlag(FLAGS_id),
+                           absl::GetFlag(FLAGS_shards));
   if (!imported.ok()) return imported.status();
   std::cout << "imported " << imported->session_id() << " ("
             << imported->tells() << " tells replayed, "
@@ -371,6 +391,50 @@ absl::Status Demo(const Client& client, const std::string&) {
   return absl::OkStatus();
 }
 
+absl::Status Shards(const Client& client, const std::string& id) {
+  absl::StatusOr<v1::Session> s = client.GetSession(id);
+  if (!s.ok()) return s.status();
+  if (s->shard_map_size() == 0) {
+    std::cout << "session " << id << " is not sharded: its state ("
+              << s->dimension() << " elements) lives on "
+              << absl::GetFlag(FLAGS_server)
+              << "\n";
+    return absl::OkStatus();
+  }
+  const auto format = absl::ParsedFormat<'s', 's', 's', 's', 's', 's', 's'>(
+      "%-6s %-8s %-22s %-24s %12s %14s %10s\n");
+  std::cout << absl::StrFormat(format, "SHARD", "REPLICA", "ADDRESS",
+                               "ELEMENTS", "STATE MB", "REPLICA MB", "RSS MB");
+  for (const v1::ShardInfo& shard : s->shard_map()) {
+    ClientOptions options = client.options();
+    absl::StatusOr<Client> replica = Client::Connect(shard.address(), options);
+    v1::GetReplicaStatusResponse status;
+    grpc::Status call = grpc::Status(grpc::StatusCode::UNAVAILABLE, "");
+    if (replica.ok()) {
+      auto stub = v1::Shard::NewStub(replica->channel());
+      grpc::ClientContext context;
+      replica->PrepareUnaryContext(&context);
+      call = stub->GetReplicaStatus(&context, {}, &status);
+    }
+    int64_t bytes = -1;
+    for (const v1::ReplicaSlice& slice : status.slices()) {
+      if (slice.key().session_id() == id && slice.key().shard() == shard.shard()) {
+        bytes = slice.bytes();
+      }
+    }
+    const auto mb = [](int64_t b) {
+      return b < 0 ? std::string("?") : absl::StrFormat("%.1f", b / 1048576.0);
+    };
+    std::cout << absl::StrFormat(
+        format, absl::StrCat(shard.shard()), absl::StrCat(shard.replica()),
+        shard.address(),
+        absl::StrFormat("[%d, %d)", shard.begin(), shard.end()), mb(bytes),
+        call.ok() ? mb(status.slice_bytes()) : std::string("unreachable"),
+        call.ok() ? mb(status.rss_bytes()) : std::string("?"));
+  }
+  return absl::OkStatus();
+}
+
 struct Command {
   bool takes_id;
   std::function<absl::Status(const Client&, const std::string&)> run;
@@ -382,6 +446,7 @@ absl::Status Run(const std::vector<char*>& args) {
       {"get", {true, Get}},        {"delete", {true, Delete}},
       {"watch", {true, Watch}},    {"demo", {false, Demo}},
       {"export", {true, Export}},  {"import", {true, Import}},
+      {"shards", {true, Shards}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {

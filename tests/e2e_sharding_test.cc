@@ -486,6 +486,34 @@ TEST_F(ShardingEndToEnd, DirectPathErrorsNameTheProblemAndChangeNothing) {
   EXPECT_OK(home.DeleteSession("direct-unsharded"));
 }
 
+TEST_F(ShardingEndToEnd, OptctlShowsTheShardMapAndEachReplicasMemory) {
+  Client home = Connect(1);
+  SessionOptions options;
+  options.session_id = "optctl-shards";
+  options.shards = 3;
+  ASSERT_OK(Session::Create(home, StartPoint(kN), Cases()[0].solver, options)
+                .status());
+  const CommandRun get = Optctl((*peers_)[1], "get optctl-shards");
+  EXPECT_EQ(get.exit_code, 0) << get.output;
+  // Four blocks over three shards: the first gets two.
+  EXPECT_THAT(get.output, HasSubstr(absl::StrCat("0: replica 1 (", (*peers_)[1],
+                                                 ") elements [0, 8192)")));
+  EXPECT_THAT(get.output,
+              HasSubstr(absl::StrCat("2: replica 3 (", (*peers_)[3],
+                                     ") elements [12288, ", kN, ")")));
+  EXPECT_THAT(get.output, HasSubstr("round trips"));
+  const CommandRun shards = Optctl((*peers_)[1], "shards optctl-shards");
+  EXPECT_EQ(shards.exit_code, 0) << shards.output;
+  EXPECT_THAT(shards.output, HasSubstr("STATE MB"));
+  // L-BFGS, m = 10: x, g, trial x and g, d and 20 curvature vectors of 4096
+  // doubles = 0.8 MB on each full shard.
+  EXPECT_THAT(shards.output,
+              ::testing::ContainsRegex(
+                  absl::StrCat("1 +2 +", (*peers_)[2],
+                               " +\\[8192, 12288\\) +0\\.8")));
+  EXPECT_OK(home.DeleteSession("optctl-shards"));
+}
+
 // Runs the L-BFGS case with K = 3 from replica 0, killing replica `victim`
 // (kill -9) after 8 tells and restarting it after the next tell failed.
 void KillAndRestart(int victim, const std::string& id, const Trace& reference,

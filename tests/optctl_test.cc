@@ -28,28 +28,6 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct CommandRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs `optctl --server=ADDRESS ARGS` through the shell.
-CommandRun Optctl(const std::string& address, const std::string& args) {
-  const std::string command =
-      absl::StrCat(OPTCTL_BINARY, " --server=", address, " ", args, " 2>&1");
-  CommandRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
-    run.output.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
 class OptctlEndToEnd : public OptdServerTest {
  protected:
   CommandRun Optctl(const std::string& args) {

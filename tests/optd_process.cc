@@ -168,4 +168,20 @@ void OptdServerTest::TearDown() {
   if (HasFailure()) std::cerr << "--- optd log ---\n" << optd_.Log();
 }
 
+CommandRun Optctl(const std::string& address, const std::string& args) {
+  const std::string command =
+      absl::StrCat(OPTCTL_BINARY, " --server=", address, " ", args, " 2>&1");
+  CommandRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    run.output.append(buffer, n);
+  }
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
 }  // namespace optd::testing

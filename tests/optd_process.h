@@ -78,6 +78,15 @@ class OptdProcess {
   int port_ = 0;
 };
 
+// What a command printed and how it exited.
+struct CommandRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `optctl --server=ADDRESS ARGS` (OPTCTL_BINARY) through the shell.
+CommandRun Optctl(const std::string& address, const std::string& args);
+
 // A fixture that starts one optd (no extra flags) and connects `client()`.
 // TearDown stops it with SIGTERM (SIGKILL after 10 s), expects exit code 0,
 // and prints its log when the test failed. Fixtures deriving from it drop

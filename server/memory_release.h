@@ -6,7 +6,8 @@
 // than its state needs (measured with bench/sharding). The handlers note
 // every large message (NoteMessageBytes) and the server's housekeeping thread
 // calls ReleaseFreedMemory() every second, which gives the free pages back
-// (glibc malloc_trim) when large messages came since the last time.
+// (glibc malloc_trim) when large messages came since the last time; past
+// kTrimNowBytes of them the noting handler releases at once.
 //
 // Thread-safety: thread-safe.
 #ifndef OPTD_SERVER_MEMORY_RELEASE_H_
@@ -19,11 +20,16 @@ namespace optd::server {
 // Messages of at least this many bytes count as large.
 inline constexpr size_t kLargeMessageBytes = size_t{1} << 20;
 
+// Large messages noted since the last release beyond which the release
+// happens at once, on the noting thread.
+inline constexpr size_t kTrimNowBytes = size_t{64} << 20;
+
 // Notes a message received or sent (only large ones count).
 void NoteMessageBytes(size_t bytes);
 
 // Gives malloc's free pages back to the OS if large messages came since the
-// last call; returns whether it did.
+// last call or the one before (their buffers are freed after their handlers
+// return); returns whether it did.
 bool ReleaseFreedMemory();
 
 }  // namespace optd::server

@@ -269,7 +269,11 @@ grpc::ServerUnaryReactor* OptimizerService::PutSlice(
       return absl::UnimplementedError("this server holds no slices");
     }
     NoteMessageBytes(request->values().ByteSizeLong());
-    OPTD_ASSIGN_OR_RETURN(ShardRange range, slices_->Stage(*request));
+    // The request is this call's own until it finishes (gRPC reads it no
+    // more), so its bytes may move into the staged slice.
+    OPTD_ASSIGN_OR_RETURN(
+        ShardRange range,
+        slices_->Stage(*const_cast<v1::PutSliceRequest*>(request)));
     response->set_begin(range.begin);
     response->set_end(range.end);
     return absl::OkStatus();

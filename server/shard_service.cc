@@ -1,5 +1,6 @@
 #include "server/shard_service.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -38,6 +39,10 @@ grpc::Status ShardService::GetReplicaStatus(
     v1::GetReplicaStatusResponse* response) {
   host_->Describe(response);
   response->set_rss_bytes(ResidentSetBytes());
+  const struct mallinfo2 info = mallinfo2();
+  response->set_malloc_in_use_bytes(
+      static_cast<int64_t>(info.uordblks + info.hblkhd));
+  response->set_malloc_free_bytes(static_cast<int64_t>(info.fordblks));
   return grpc::Status::OK;
 }
 

@@ -78,6 +78,10 @@ size_t Digest(absl::string_view bytes, bool float32) {
   return absl::Hash<std::pair<absl::string_view, bool>>{}({bytes, float32});
 }
 
+// Empties `s` and frees its buffer (assigning an empty string keeps the
+// capacity in libstdc++).
+void FreeString(std::string& s) { std::string().swap(s); }
+
 // The f64 or f32 bytes of `view` (raw, as sent).
 std::string RawBytes(const ConstVectorView& view) {
   const size_t width = view.type() == ScalarType::kFloat32 ? 4 : 8;
@@ -471,7 +475,7 @@ absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
   return entry;
 }
 
-absl::StatusOr<ShardRange> SliceHost::Stage(const v1::PutSliceRequest& request) {
+absl::StatusOr<ShardRange> SliceHost::Stage(v1::PutSliceRequest& request) {
   const bool product = request.field() == v1::SLICE_FIELD_HESSIAN_VECTOR;
   if (request.field() != v1::SLICE_FIELD_GRADIENT && !product) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -506,8 +510,17 @@ absl::StatusOr<ShardRange> SliceHost::Stage(const v1::PutSliceRequest& request) 
     }
   }
   Staged& staged = *slice->staged;
-  std::string bytes = RawBytes(values);
   const bool f32 = values.type() == ScalarType::kFloat32;
+  // Raw bytes are taken over from the request, not copied: a replica then
+  // holds one copy of a slice, not two, while it waits for the tell.
+  std::string bytes;
+  if (!request.values().f32().empty()) {
+    bytes.swap(*request.mutable_values()->mutable_f32());
+  } else if (!request.values().f64().empty()) {
+    bytes.swap(*request.mutable_values()->mutable_f64());
+  } else {
+    bytes = RawBytes(values);
+  }
   const size_t digest = Digest(bytes, f32);
   absl::MutexLock lock(&staged.mu);
   const std::pair<int, uint64_t> key{product ? 1 : 0, request.trial_id()};
@@ -571,7 +584,7 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
     // trial's answer is published or a later trial is told, since a tell
     // refused for another shard's missing slice is retried.
     bytes = std::move(v.bytes);
-    v.bytes = std::string();
+    FreeString(v.bytes);
   } else {
     OPTD_ASSIGN_OR_RETURN(std::string payload,
                           ReadRecordAt(staged.path, v.offset));
@@ -590,7 +603,7 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
     if (old->first.first == field && !old->second.consumed) {
       old = staged.vectors.erase(old);
     } else {
-      if (old->first.first == field) old->second.bytes = std::string();
+      if (old->first.first == field) FreeString(old->second.bytes);
       ++old;
     }
   }
@@ -855,9 +868,7 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
       // (a journaled slice reads them back from disk if ever replayed).
       absl::MutexLock staged_lock(&slice->staged->mu);
       for (auto& [key, v] : slice->staged->vectors) {
-        if (key.second < op.publish_trial() && v.consumed) {
-          v.bytes = std::string();
-        }
+        if (key.second < op.publish_trial() && v.consumed) FreeString(v.bytes);
       }
     } else if (op.op() == v1::SLICE_OP_READ_STAGED) {
       status = ReadStaged(*slice, op, &answer);
@@ -932,6 +943,10 @@ void SliceHost::Describe(v1::GetReplicaStatusResponse* out) const {
     s->set_end(slice->range.end);
     s->set_bytes(slice->bytes);
     total += slice->bytes;
+    absl::MutexLock staged_lock(&slice->staged->mu);
+    int64_t staged = 0;
+    for (const auto& [key, v] : slice->staged->vectors) staged += v.bytes.size();
+    s->set_staged_bytes(staged);
   }
   out->set_slice_bytes(total);
 }

@@ -79,9 +79,14 @@ class SliceHost {
   // a journaled slice) and answers the shard's range. NOT_FOUND when this
   // replica holds no such shard; INVALID_ARGUMENT for a wrong field, length
   // or a non-finite element (named by its global index); FAILED_PRECONDITION
-  // for a trial whose slice was told already with other values.
-  absl::StatusOr<ShardRange> Stage(const v1::PutSliceRequest& request)
+  // for a trial whose slice was told already with other values. The values'
+  // bytes are moved out of `request`.
+  absl::StatusOr<ShardRange> Stage(v1::PutSliceRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<ShardRange> Stage(v1::PutSliceRequest&& request)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Stage(request);
+  }
   // SliceHost::ReadPublished()
   //
   // GetSlice: this shard's part of the point (or vector) the home published

@@ -171,6 +171,11 @@ TEST(SliceHostTest, StagedGradientsAreCheckedAndConsumedByTheirTrial) {
                                         HasSubstr("holds no shard 0")));
 
   ASSERT_OK(host.Stage(Put(5, g)).status());
+  {
+    v1::GetReplicaStatusResponse status;
+    host.Describe(&status);
+    EXPECT_EQ(status.slices(0).staged_bytes(), 8 * g.size());
+  }
   // The home's operation names the trial instead of carrying the data.
   v1::SliceOpRequest set = Op(1, v1::SLICE_OP_SET_TRIAL_GRADIENT);
   set.set_staged_trial(5);
@@ -190,6 +195,9 @@ TEST(SliceHostTest, StagedGradientsAreCheckedAndConsumedByTheirTrial) {
   v1::SliceOpRequest publish = Op(0, v1::SLICE_OP_READ_TRIAL_POINT);
   publish.set_publish_trial(6);
   ASSERT_OK(host.Apply(Batch(3, {publish}), &answer));
+  v1::GetReplicaStatusResponse status;
+  host.Describe(&status);
+  EXPECT_EQ(status.slices(0).staged_bytes(), 0);
   set.set_seq(5);
   ASSERT_OK(host.Apply(Batch(3, {set}), &answer));
   EXPECT_TRUE(answer.missing());

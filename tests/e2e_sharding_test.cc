@@ -336,6 +336,12 @@ TEST_F(ShardingEndToEnd, AnLbfgsEvaluationCostsOneReduction) {
   EXPECT_LE(described.shard_round_trips(), 3 * run.evaluations + 3)
       << described.shard_round_trips() << " round trips for "
       << run.evaluations << " evaluations";
+
+  // The limited-memory trust region too: one reduction per trial, its Gram
+  // matrices updated from it.
+  const Trace tr = RunCase(Cases()[1], 4, 0, "tr-rounds", &described);
+  ASSERT_GT(tr.evaluations, 10);
+  EXPECT_EQ(described.shard_reductions(), tr.evaluations);
 }
 
 TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {

@@ -16,7 +16,8 @@ Thread-safety: a Client is thread-safe (one gRPC channel, shared).
 """
 
 import os
-from typing import Any, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterator, Mapping, Optional,
+                    Sequence, Tuple)
 import weakref
 
 import grpc
@@ -86,8 +87,17 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
                               f"{connect_timeout:g} s") from None
     metadata = (("authorization", f"Bearer {bearer_token}"),) if (
         bearer_token) else ()
-    return Client(channel, address=address, timeout=timeout,
-                  metadata=metadata)
+    client = Client(channel, address=address, timeout=timeout,
+                    metadata=metadata)
+
+    def dial(other: str) -> grpc.Channel:
+        # The other replicas of a sharded session, with the same settings.
+        if credentials is None:
+            return grpc.insecure_channel(other, options=options)
+        return grpc.secure_channel(other, credentials, options=options)
+
+    client._open_channel = dial
+    return client
 
 
 class Client:
@@ -106,6 +116,21 @@ class Client:
         self._sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
         # Tell with bytes in and out (optd/_wire.py writes and reads them).
         self._raw_tell = channel.unary_unary("/optd.v1.Optimizer/Tell")
+        # Channels to other replicas (sharded sessions' direct path), one
+        # per address, closed with this client; connect() sets the factory
+        # with its credentials and limits.
+        self._open_channel: Callable[[str], grpc.Channel] = lambda other: (
+            grpc.insecure_channel(other, options=[
+                ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length",
+                 DEFAULT_MAX_MESSAGE_BYTES)]))
+        self._dialed: Dict[str, grpc.Channel] = {}
+
+    def _dial(self, address: str) -> grpc.Channel:
+        """The channel to replica ``address`` (opened once)."""
+        if address not in self._dialed:
+            self._dialed[address] = self._open_channel(address)
+        return self._dialed[address]
 
     def _tell_bytes(self, request: bytes) -> bytes:
         """The unary Tell on a serialized request; the serialized answer."""
@@ -173,7 +198,8 @@ class Client:
                        encoding: EncodingLike = None, shards: int = 0,
                        keep: bool = False, ttl: Optional[float] = None,
                        lease: Optional[float] = None,
-                       checkpoint_interval: Optional[int] = None) -> Session:
+                       checkpoint_interval: Optional[int] = None,
+                       direct: bool = True) -> Session:
         """Opens a session (``CreateSession``) and returns its handle, with
         the first trial in ``session.pending``.
 
@@ -188,7 +214,8 @@ class Client:
           labels: for list_sessions filters.
           encoding: how the server sends vectors: default raw float64 bytes
             (float32 for float32 Adam state); "values" for packed doubles.
-          shards: replicas to split the state over (0 or 1 on one server).
+          shards: replicas to split the state over (ZeRO stage 1; 0 or 1:
+            one). The server needs --peers; see README "Sharding".
           keep: keep the session when the handle is closed or its ``with``
             block ends (default: delete it).
           ttl: seconds of idleness after which the server deletes the
@@ -198,6 +225,8 @@ class Client:
           checkpoint_interval: 0 makes every tell durable before its answer;
             N > 0 syncs every N tells (default: 0 up to the server's
             --durable_tell_max_dimension, larger sessions checkpoint).
+          direct: for a sharded session, exchange gradients and points with
+            each replica directly instead of through this server (default).
 
         Raises:
           InvalidArgument: bad options or x0 (the message names the field).
@@ -211,6 +240,8 @@ class Client:
         session = Session(self, response.session_id, _dimension(request),
                           resolved, response.trials, keep=keep)
         self._sessions.add(session)
+        if shards > 1 and direct:
+            session.enable_direct_path()
         return session
 
     def optimize(self, x0: Any, solver: str = "lbfgs",
@@ -231,10 +262,12 @@ class Client:
         self._sessions.add(session)
         return session
 
-    def session(self, session_id: str, keep: bool = True) -> Session:
+    def session(self, session_id: str, keep: bool = True,
+                direct: bool = True) -> Session:
         """A handle on an existing session (e.g. made by another worker),
         with its outstanding trials in ``pending``. By default the handle
-        does not delete the session when closed."""
+        does not delete the session when closed. A sharded session uses
+        the direct data path unless ``direct`` is False."""
         info = self.get_session(session_id)
         encoding = (VectorEncoding(info.vector_encoding)
                     if info.vector_encoding else VectorEncoding.F64)
@@ -244,6 +277,8 @@ class Client:
                           keep=keep)
         session.state = info.state
         session._summary = info.summary
+        if direct and info.proto.shard_map:
+            session.enable_direct_path()
         if not info.state.finished:
             session.ask_all()
         self._sessions.add(session)
@@ -287,15 +322,16 @@ class Client:
                            pb.ExportSessionRequest(session_id=session_id))
 
     def import_session(self, snapshot: Any, session_id: Optional[str] = None,
-                       keep: bool = True) -> Session:
+                       keep: bool = True, shards: int = 0) -> Session:
         """``ImportSession``: recreates an exported session (a
         ``SessionSnapshot`` or its serialized bytes) under ``session_id``
         (default: the snapshot's) and returns a handle whose pending trial is
-        bitwise the exported session's."""
+        bitwise the exported session's. ``shards`` > 0 reshards it over
+        that many replicas (0: the snapshot's count)."""
         if isinstance(snapshot, (bytes, bytearray, memoryview)):
             snapshot = pb.SessionSnapshot.FromString(bytes(snapshot))
         response = self._unary("ImportSession", pb.ImportSessionRequest(
-            snapshot=snapshot, session_id=session_id or ""))
+            snapshot=snapshot, session_id=session_id or "", shards=shards))
         return self.session(response.session_id, keep=keep)
 
     def delete_session(self, session_id: str) -> None:
@@ -310,6 +346,9 @@ class Client:
         """Closes the open streams and the channel (sessions stay)."""
         for session in list(self._sessions):
             session.close_stream()
+        for channel in self._dialed.values():
+            channel.close()
+        self._dialed.clear()
         self.channel.close()
 
     def __enter__(self) -> "Client":

@@ -37,6 +37,7 @@ import numpy as np
 from . import _wire
 from ._proto import optimizer_pb2 as pb
 from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .direct import GRADIENT, HESSIAN_VECTOR, POINT, VECTOR, DirectPath
 from .messages import SessionInfo, SessionState, Summary, Wants, _enum
 from .stream import OptimizeStream
 from .vectors import VectorEncoding, decode, dtype_of, encode
@@ -156,6 +157,8 @@ class Session:
         self.retry_after = 0.0
         self._summary: Optional[Summary] = None
         self._stream = stream
+        # Set for a sharded session on the direct data path.
+        self._direct: Optional[DirectPath] = None
         self.pending: List[Trial] = [Trial(t, self.tell) for t in trials]
         if stream is not None:
             self._absorb(stream.first_response, self._tell_on_stream)
@@ -175,7 +178,8 @@ class Session:
     def _absorb(self, response, teller) -> Answer:
         """Updates pending/state/summary from a Tell/Ask/Optimize response."""
         return self._absorb_parts(
-            [Trial(t, teller) for t in response.trials], response.state,
+            [self._trial_from_slices(t) if t.on_slices else Trial(t, teller)
+             for t in response.trials], response.state,
             response.summary if response.HasField("summary") else None,
             getattr(response, "duplicate", False))
 
@@ -209,9 +213,57 @@ class Session:
         are withheld."""
         response = self.client._unary(
             "Ask", pb.AskRequest(session_id=self.session_id,
-                                 worker_id=worker_id or ""))
+                                 worker_id=worker_id or "",
+                                 points_on_slices=self._direct is not None))
         self.retry_after = response.retry_after_seconds
         return self._absorb(response, self.tell).trials
+
+    # -- the direct data path ------------------------------------------------
+
+    @property
+    def direct(self) -> bool:
+        """Whether vectors go to and come from each replica directly."""
+        return self._direct is not None
+
+    def enable_direct_path(self) -> None:
+        """Reads the shard map (``GetSession``) and from then on sends each
+        replica its slice of a gradient and reads its slice of a point
+        directly, all replicas at once (sessions created with ``shards`` > 1
+        do this by themselves). FailedPrecondition for a session that is
+        not sharded."""
+        info = self.client.get_session(self.session_id)
+        self._direct = DirectPath(info.proto, self.client._dial,
+                                  self.client.timeout, self.client.metadata)
+
+    def _trial_from_slices(self, proto: pb.Trial) -> Trial:
+        float32 = self.dtype == np.float32
+        x = self._direct.get(self.session_id, proto.trial_id, POINT, float32)
+        vector = (self._direct.get(self.session_id, proto.trial_id, VECTOR,
+                                   float32)
+                  if proto.wants == pb.EVALUATION_HESSIAN_VECTOR else None)
+        return Trial(None, self.tell,
+                     parts=(proto.trial_id, x, proto.wants, vector))
+
+    def _tell_direct(self, trial_id: int, value: Optional[float],
+                     gradient: Any, failed: bool, stop: bool, hessian: Any,
+                     hessian_vector: Any) -> Answer:
+        float32 = self.dtype == np.float32
+        sliced = False
+        if not failed:
+            for field, vector in ((GRADIENT, gradient),
+                                  (HESSIAN_VECTOR, hessian_vector)):
+                if vector is not None:
+                    self._direct.put(self.session_id, trial_id, field,
+                                     _as_array(vector), float32)
+                    sliced = True
+        request = self._tell_request(
+            trial_id, value, None if sliced else gradient, failed, stop,
+            hessian, None if sliced else hessian_vector)
+        request.session_id = self.session_id
+        request.sliced = sliced
+        request.points_on_slices = True
+        response = self.client._unary("Tell", request)
+        return self._absorb(response, self.tell)
 
     def _tell_request(self, trial_id: int, value: Optional[float],
                       gradient: Any, failed: bool, stop: bool, hessian: Any,
@@ -259,6 +311,9 @@ class Session:
             another payload, or the session has ended.
           NotFound: the session was deleted.
         """
+        if self._direct is not None:
+            return self._tell_direct(trial_id, value, gradient, failed, stop,
+                                     hessian, hessian_vector)
         # Raw float64/float32 vectors go straight from the arrays' buffers
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.

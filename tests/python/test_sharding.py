@@ -1,0 +1,159 @@
+"""Sharded sessions through the Python client, against three real optd
+replicas on loopback: the direct data path (each replica's slice sent and
+read straight from it) gives bitwise the trials of a one-replica session, as
+does the gateway path; export/import reshards."""
+
+import socket
+import unittest
+
+import numpy as np
+
+import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
+import optd
+from optd_server import OptdServer
+
+N = 3 * 4096 + 500  # three full blocks and a short one
+
+
+def free_ports(count):
+    sockets = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def rosen(x):
+    """Extended Rosenbrock (f, g)."""
+    x = np.asarray(x, dtype=np.float64)
+    a = 1.0 - x[0::2]
+    b = x[1::2] - x[0::2] ** 2
+    g = np.empty_like(x)
+    g[0::2] = -2.0 * a - 400.0 * x[0::2] * b
+    g[1::2] = 200.0 * b
+    return float(np.sum(a * a + 100.0 * b * b)), g
+
+
+def start_point():
+    x0 = np.ones(N)
+    x0[0::2] = -1.2
+    return x0
+
+
+class ShardingTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        ports = free_ports(3)
+        peers = ",".join(f"127.0.0.1:{p}" for p in ports)
+        cls.servers = [OptdServer(f"--port={port}", f"--peers={peers}",
+                                  f"--replica_index={index}")
+                       for index, port in enumerate(ports)]
+        cls.clients = [optd.connect(s.address, timeout=60)
+                       for s in cls.servers]
+
+    @classmethod
+    def tearDownClass(cls):
+        for client in cls.clients:
+            client.close()
+        for server in cls.servers:
+            code = server.stop()
+            if code != 0:
+                raise AssertionError(f"optd exited with {code} on SIGTERM")
+
+    def run_lbfgs(self, session, tells=None):
+        points = []
+        trial = session.pending[0]
+        count = 0
+        while trial is not None and (tells is None or count < tells):
+            points.append(np.array(trial.x))
+            f, g = rosen(trial.x)
+            trial = trial.tell(f, g).trial
+            count += 1
+        return points, trial
+
+    def test_direct_and_gateway_paths_match_one_replica_bitwise(self):
+        options = {"maxiter": 15}
+        with self.clients[0].create_session(start_point(), "lbfgs",
+                                            options) as single:
+            reference, _ = self.run_lbfgs(single)
+        for direct in (True, False):
+            with self.clients[1].create_session(
+                    start_point(), "lbfgs", options, shards=3,
+                    direct=direct) as sharded:
+                self.assertEqual(sharded.direct, direct)
+                info = self.clients[1].get_session(sharded.session_id)
+                self.assertEqual([s.replica for s in info.proto.shard_map],
+                                 [1, 2, 0])
+                points, _ = self.run_lbfgs(sharded)
+                self.assertEqual(len(points), len(reference))
+                for a, b in zip(points, reference):
+                    self.assertTrue(np.array_equal(a, b))
+                summary = sharded.summary
+                self.assertIsNotNone(summary)
+
+    def test_float32_adam_on_the_direct_path(self):
+        options = {"lr": 1e-2, "dtype": "float32", "max_steps": 5}
+        x0 = np.linspace(-1, 1, N).astype(np.float32)
+        with self.clients[0].create_session(x0, "adam", options) as single:
+            expected = []
+            trial = single.pending[0]
+            while trial is not None:
+                expected.append(np.array(trial.x))
+                trial = trial.tell(gradient=2.0 * trial.x).trial
+        with self.clients[2].create_session(x0, "adam", options,
+                                            shards=2) as sharded:
+            self.assertTrue(sharded.direct)
+            trial = sharded.pending[0]
+            got = []
+            while trial is not None:
+                self.assertEqual(trial.x.dtype, np.float32)
+                got.append(np.array(trial.x))
+                trial = trial.tell(gradient=2.0 * trial.x).trial
+            self.assertEqual(len(got), len(expected))
+            for a, b in zip(got, expected):
+                self.assertTrue(np.array_equal(a, b))
+
+    def test_missing_slice_is_refused_and_changes_nothing(self):
+        with self.clients[0].create_session(start_point(), "lbfgs",
+                                            shards=2) as sharded:
+            trial = sharded.pending[0]
+            f, _ = rosen(trial.x)
+            request = optd._proto.optimizer_pb2.TellRequest(
+                session_id=sharded.session_id, trial_id=trial.trial_id,
+                value=f, sliced=True)
+            with self.assertRaises(optd.FailedPrecondition) as raised:
+                self.clients[0]._unary("Tell", request)
+            self.assertIn("has no gradient slice of trial 1",
+                          str(raised.exception))
+            info = self.clients[0].get_session(sharded.session_id)
+            self.assertEqual(info.tells, 0)
+            self.assertEqual(info.pending_trial_ids, [trial.trial_id])
+
+    def test_export_and_import_reshards(self):
+        options = {"maxiter": 12}
+        with self.clients[0].create_session(start_point(), "lbfgs",
+                                            options) as single:
+            reference, _ = self.run_lbfgs(single)
+        sharded = self.clients[0].create_session(
+            start_point(), "lbfgs", options, shards=3, session_id="py-reshard")
+        points, _ = self.run_lbfgs(sharded, tells=5)
+        snapshot = self.clients[0].export_session("py-reshard")
+        sharded.delete()
+        moved = self.clients[1].import_session(snapshot, "py-reshard-2",
+                                               keep=False, shards=2)
+        self.assertTrue(moved.direct)
+        more, _ = self.run_lbfgs(moved)
+        moved.delete()
+        points += more
+        self.assertEqual(len(points), len(reference))
+        for a, b in zip(points, reference):
+            self.assertTrue(np.array_equal(a, b))
+
+
+if __name__ == "__main__":
+    unittest.main()

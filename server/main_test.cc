@@ -187,7 +187,8 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
         "--data_dir", "--durable_tell_max_dimension",
         "--default_checkpoint_interval", "--session_ttl_seconds",
         "--lease_seconds", "--wal_max_dimension", "--wal_segment_bytes",
-        "--commit_threads"}) {
+        "--commit_threads", "--peers", "--replica_index",
+        "--replica_index_from_hostname", "--shard_call_timeout_seconds"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
   EXPECT_THAT(out, HasSubstr("default: \"127.0.0.1\""));

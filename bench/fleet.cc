@@ -88,9 +88,8 @@ void Fail(const std::string& what) {
 int SpawnOptd(const std::string& name, std::vector<std::string> flags,
               pid_t* pid) {
   const std::string port_file = temp_dir + "/" + name + ".port";
-  std::vector<std::string> args = {optd_binary, "--port=0",
-                                   "--port_file=" + port_file,
-                                   "--log_level=warn"};
+  std::vector<std::string> args = {
+      optd_binary, "--port=0", "--port_file=" + port_file, "--log_level=warn"};
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

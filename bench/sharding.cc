@@ -52,7 +52,6 @@ ABSL_FLAG(int64_t, throughput_n, 20'000'000,
           "Parameters of the throughput case.");
 ABSL_FLAG(int, throughput_steps, 8, "Adam steps timed per configuration.");
 
-
 namespace {
 
 namespace v1 = ::optd::v1;
@@ -87,7 +86,8 @@ struct Fleet {
 Fleet StartFleet(const std::string& name, int replicas) {
   Fleet fleet;
   const std::vector<int> ports = FreePorts(replicas);
-  for (int port : ports) fleet.addresses.push_back(absl::StrCat("127.0.0.1:", port));
+  for (int port : ports)
+    fleet.addresses.push_back(absl::StrCat("127.0.0.1:", port));
   for (int r = 0; r < replicas; ++r) {
     std::vector<std::string> flags = {absl::StrCat("--port=", ports[r]),
                                       "--data_dir="};
@@ -161,7 +161,8 @@ uint64_t Step(const oc::Session& session, uint64_t trial,
   absl::StatusOr<oc::Answer> answer =
       session.TellF32(trial, std::nullopt, gradient);
   if (!answer.ok() || answer->trials.size() != 1) {
-    Fail(absl::StrCat("Tell: ", answer.ok() ? "no trial" : answer.status().ToString()));
+    Fail(absl::StrCat("Tell: ",
+                      answer.ok() ? "no trial" : answer.status().ToString()));
   }
   return answer->trials[0].id;
 }
@@ -232,7 +233,10 @@ double MeasureSteps(const Fleet& fleet, int shards, bool direct, int64_t n,
   if (absl::Status s = session.Delete(); !s.ok()) Fail(s.ToString());
   const double rate = steps / seconds;
   std::printf("throughput K=%d %s n=%lld: %.2f steps/s (%.0f ms per step)\n",
-              shards, shards == 1 ? "one replica" : direct ? "direct" : "gateway",
+              shards,
+              shards == 1 ? "one replica"
+              : direct    ? "direct"
+                          : "gateway",
               static_cast<long long>(n), rate, 1e3 / rate);
   std::fflush(stdout);
   return rate;
@@ -264,9 +268,12 @@ int main(int argc, char** argv) {
   const double target4 = k1.peak_max_mb / 4 + 100;
 
   const Fleet fleet = StartFleet("throughput", 4);
-  const double s1 = MeasureSteps(fleet, 1, true, throughput_n, throughput_steps);
-  const double s2 = MeasureSteps(fleet, 2, true, throughput_n, throughput_steps);
-  const double s4 = MeasureSteps(fleet, 4, true, throughput_n, throughput_steps);
+  const double s1 =
+      MeasureSteps(fleet, 1, true, throughput_n, throughput_steps);
+  const double s2 =
+      MeasureSteps(fleet, 2, true, throughput_n, throughput_steps);
+  const double s4 =
+      MeasureSteps(fleet, 4, true, throughput_n, throughput_steps);
   const double g2 =
       MeasureSteps(fleet, 2, false, throughput_n, throughput_steps);
   StopFleet(fleet);

@@ -14,9 +14,9 @@ namespace optd::client {
 absl::StatusOr<std::shared_ptr<const DirectPath>> DirectPath::Connect(
     const Client& client, const v1::Session& session) {
   if (session.shard_map_size() == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "session \"", session.session_id(),
-        "\" is not sharded; its vectors go through its replica"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("session \"", session.session_id(),
+                     "\" is not sharded; its vectors go through its replica"));
   }
   auto path = std::shared_ptr<DirectPath>(new DirectPath());
   path->dimension_ = session.dimension();
@@ -47,10 +47,9 @@ absl::Status DirectPath::ForEachShard(Call call) const {
   for (std::thread& t : threads) t.join();
   for (size_t i = 0; i < routes_.size(); ++i) {
     if (!statuses[i].ok()) {
-      return absl::Status(
-          statuses[i].code(),
-          absl::StrCat("shard ", routes_[i].shard, ": ",
-                       statuses[i].message()));
+      return absl::Status(statuses[i].code(),
+                          absl::StrCat("shard ", routes_[i].shard, ": ",
+                                       statuses[i].message()));
     }
   }
   return absl::OkStatus();
@@ -81,8 +80,8 @@ absl::Status DirectPath::Put(const std::string& session_id, uint64_t trial_id,
   });
 }
 
-absl::Status DirectPath::Put32(const std::string& session_id,
-                               uint64_t trial_id, v1::SliceField field,
+absl::Status DirectPath::Put32(const std::string& session_id, uint64_t trial_id,
+                               v1::SliceField field,
                                absl::Span<const float> values) const {
   if (static_cast<int64_t>(values.size()) != dimension_) {
     return absl::InvalidArgumentError(
@@ -110,30 +109,30 @@ absl::StatusOr<std::vector<double>> DirectPath::Get(
     const std::string& session_id, uint64_t trial_id,
     v1::SliceField field) const {
   std::vector<double> out(static_cast<size_t>(dimension_));
-  const absl::Status status = ForEachShard([&](const Route& route)
-                                               -> absl::Status {
-    v1::GetSliceRequest request;
-    request.set_session_id(session_id);
-    request.set_trial_id(trial_id);
-    request.set_shard(route.shard);
-    request.set_field(field);
-    grpc::ClientContext context;
-    route.replica->PrepareUnaryContext(&context);
-    v1::GetSliceResponse response;
-    OPTD_CLIENT_RETURN_IF_ERROR(FromGrpcStatus(
-        route.replica->stub().GetSlice(&context, request, &response)));
-    OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<double> part,
-                                 DecodeVector(response.values()));
-    if (response.begin() != route.begin ||
-        static_cast<int64_t>(part.size()) != route.end - route.begin) {
-      return absl::DataLossError(absl::StrCat(
-          "the replica answered elements [", response.begin(), ", ",
-          response.begin() + static_cast<int64_t>(part.size()),
-          ") for the shard [", route.begin, ", ", route.end, ")"));
-    }
-    std::memcpy(out.data() + route.begin, part.data(), 8 * part.size());
-    return absl::OkStatus();
-  });
+  const absl::Status status =
+      ForEachShard([&](const Route& route) -> absl::Status {
+        v1::GetSliceRequest request;
+        request.set_session_id(session_id);
+        request.set_trial_id(trial_id);
+        request.set_shard(route.shard);
+        request.set_field(field);
+        grpc::ClientContext context;
+        route.replica->PrepareUnaryContext(&context);
+        v1::GetSliceResponse response;
+        OPTD_CLIENT_RETURN_IF_ERROR(FromGrpcStatus(
+            route.replica->stub().GetSlice(&context, request, &response)));
+        OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<double> part,
+                                     DecodeVector(response.values()));
+        if (response.begin() != route.begin ||
+            static_cast<int64_t>(part.size()) != route.end - route.begin) {
+          return absl::DataLossError(absl::StrCat(
+              "the replica answered elements [", response.begin(), ", ",
+              response.begin() + static_cast<int64_t>(part.size()),
+              ") for the shard [", route.begin, ", ", route.end, ")"));
+        }
+        std::memcpy(out.data() + route.begin, part.data(), 8 * part.size());
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
   return out;
 }

@@ -33,8 +33,8 @@
 #include "client/session.h"
 #include "client/vector_codec.h"
 #include "google/protobuf/util/json_util.h"
-#include "optd/v1/shard.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
+#include "optd/v1/shard.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051",
           "Address of the optd server, host:port.");
@@ -209,9 +209,9 @@ void PrintSession(const v1::Session& s) {
   line("ttl", absl::StrFormat("%.0f s idle", s.ttl_seconds()));
   for (const v1::ShardInfo& shard : s.shard_map()) {
     line(shard.shard() == 0 ? "shards" : "",
-         absl::StrFormat("%d: replica %d (%s) elements [%d, %d)",
-                         shard.shard(), shard.replica(), shard.address(),
-                         shard.begin(), shard.end()));
+         absl::StrFormat("%d: replica %d (%s) elements [%d, %d)", shard.shard(),
+                         shard.replica(), shard.address(), shard.begin(),
+                         shard.end()));
   }
   if (s.shard_map_size() > 0) {
     line("round trips",
@@ -308,9 +308,8 @@ absl::Status Import(const Client& client, const std::string& path) {
           " is not an optd.v1.SessionSnapshot (optctl export writes one)"));
     }
   }
-  absl::StatusOr<v1::ImportSessionResponse> imported =
-      client.ImportSession(snapshot, absl::GetFlag(FLAGS_id),
-                           absl::GetFlag(FLAGS_shards));
+  absl::StatusOr<v1::ImportSessionResponse> imported = client.ImportSession(
+      snapshot, absl::GetFlag(FLAGS_id), absl::GetFlag(FLAGS_shards));
   if (!imported.ok()) return imported.status();
   std::cout << "imported " << imported->session_id() << " ("
             << imported->tells() << " tells replayed, "
@@ -397,8 +396,7 @@ absl::Status Shards(const Client& client, const std::string& id) {
   if (s->shard_map_size() == 0) {
     std::cout << "session " << id << " is not sharded: its state ("
               << s->dimension() << " elements) lives on "
-              << absl::GetFlag(FLAGS_server)
-              << "\n";
+              << absl::GetFlag(FLAGS_server) << "\n";
     return absl::OkStatus();
   }
   const auto format = absl::ParsedFormat<'s', 's', 's', 's', 's', 's', 's'>(
@@ -418,7 +416,8 @@ absl::Status Shards(const Client& client, const std::string& id) {
     }
     int64_t bytes = -1;
     for (const v1::ReplicaSlice& slice : status.slices()) {
-      if (slice.key().session_id() == id && slice.key().shard() == shard.shard()) {
+      if (slice.key().session_id() == id &&
+          slice.key().shard() == shard.shard()) {
         bytes = slice.bytes();
       }
     }

@@ -339,9 +339,9 @@ absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
         id_, trial_id, v1::SLICE_FIELD_GRADIENT, evaluation.gradient));
   }
   if (!evaluation.hessian_vector.empty()) {
-    OPTD_CLIENT_RETURN_IF_ERROR(
-        direct_->Put(id_, trial_id, v1::SLICE_FIELD_HESSIAN_VECTOR,
-                     evaluation.hessian_vector));
+    OPTD_CLIENT_RETURN_IF_ERROR(direct_->Put(id_, trial_id,
+                                             v1::SLICE_FIELD_HESSIAN_VECTOR,
+                                             evaluation.hessian_vector));
   }
   v1::TellRequest request = MakeTellRequest(trial_id, rest, encoding_);
   request.set_sliced(true);

@@ -235,9 +235,9 @@ class Session {
       const Client& client, absl::Span<const double> x0,
       const SolverSpec& solver,
       const SessionOptions& options = SessionOptions());
-  static absl::StatusOr<Session> Create(
-      const Client& client, const v1::CreateSessionRequest& request,
-      bool direct = true);
+  static absl::StatusOr<Session> Create(const Client& client,
+                                        const v1::CreateSessionRequest& request,
+                                        bool direct = true);
 
   // Session::Attach()
   //

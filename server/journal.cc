@@ -323,14 +323,13 @@ absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
   char head[kRecordHeaderBytes];
   if (::pread(fd, head, sizeof(head), offset) !=
       static_cast<ssize_t>(sizeof(head))) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": no record header at byte ", offset));
+    return absl::DataLossError(
+        absl::StrCat(path, ": no record header at byte ", offset));
   }
   const uint32_t length = absl::little_endian::Load32(head);
   if (length > kMaxRecordBytes) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": record at byte ", offset, " claims ", length,
-                     " bytes"));
+    return absl::DataLossError(absl::StrCat(path, ": record at byte ", offset,
+                                            " claims ", length, " bytes"));
   }
   std::string payload(length, '\0');
   int64_t done = 0;
@@ -339,14 +338,14 @@ absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
                               offset + kRecordHeaderBytes + done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": record at byte ", offset, " is cut short"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": record at byte ", offset, " is cut short"));
     }
     done += n;
   }
   if (Crc32(payload) != absl::little_endian::Load32(head + 4)) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": record at byte ", offset, " fails its checksum"));
+    return absl::DataLossError(
+        absl::StrCat(path, ": record at byte ", offset, " fails its checksum"));
   }
   return payload;
 }

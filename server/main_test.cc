@@ -181,14 +181,26 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
   Process optd({"--help"});
   const std::string out = optd.ReadAll();
   optd.Wait();
-  for (const char* flag :
-       {"--host", "--port", "--port_file", "--max_sessions", "--max_dimension",
-        "--max_message_bytes", "--log_level", "--shutdown_grace_seconds",
-        "--data_dir", "--durable_tell_max_dimension",
-        "--default_checkpoint_interval", "--session_ttl_seconds",
-        "--lease_seconds", "--wal_max_dimension", "--wal_segment_bytes",
-        "--commit_threads", "--peers", "--replica_index",
-        "--replica_index_from_hostname", "--shard_call_timeout_seconds"}) {
+  for (const char* flag : {"--host",
+                           "--port",
+                           "--port_file",
+                           "--max_sessions",
+                           "--max_dimension",
+                           "--max_message_bytes",
+                           "--log_level",
+                           "--shutdown_grace_seconds",
+                           "--data_dir",
+                           "--durable_tell_max_dimension",
+                           "--default_checkpoint_interval",
+                           "--session_ttl_seconds",
+                           "--lease_seconds",
+                           "--wal_max_dimension",
+                           "--wal_segment_bytes",
+                           "--commit_threads",
+                           "--peers",
+                           "--replica_index",
+                           "--replica_index_from_hostname",
+                           "--shard_call_timeout_seconds"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
   EXPECT_THAT(out, HasSubstr("default: \"127.0.0.1\""));

@@ -192,9 +192,9 @@ grpc::ServerUnaryReactor* OptimizerService::Ask(
     OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                           sessions_->Find(request->session_id()));
     if (!request->worker_id().empty()) {
-      OPTD_RETURN_IF_ERROR(
-          session->AskAsWorker(request->encoding(), request->worker_id(),
-                               response, request->points_on_slices()));
+      OPTD_RETURN_IF_ERROR(session->AskAsWorker(request->encoding(),
+                                                request->worker_id(), response,
+                                                request->points_on_slices()));
     } else {
       OPTD_RETURN_IF_ERROR(session->Ask(request->encoding(), response,
                                         request->points_on_slices()));

@@ -358,10 +358,9 @@ absl::StatusOr<SolverSetup> CreateSolver(
         slice.set_memory(options.memory);
         OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
         OPTD_ASSIGN_OR_RETURN(
-            setup.solver,
-            Lbfgs::Create(options, x0,
-                          std::make_unique<RemoteLbfgsVectors>(
-                              setup.shards, options.memory)));
+            setup.solver, Lbfgs::Create(options, x0,
+                                        std::make_unique<RemoteLbfgsVectors>(
+                                            setup.shards, options.memory)));
       } else {
         OPTD_ASSIGN_OR_RETURN(setup.solver, Lbfgs::Create(options, x0));
       }
@@ -381,12 +380,11 @@ absl::StatusOr<SolverSetup> CreateSolver(
         slice.set_amsgrad(options.hyper.amsgrad);
         slice.set_float32(options.dtype == ScalarType::kFloat32);
         OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
-        OPTD_ASSIGN_OR_RETURN(
-            setup.solver,
-            Adam::Create(options, x0,
-                         std::make_unique<RemoteAdamVectors>(
-                             setup.shards, options.dtype,
-                             options.hyper.amsgrad)));
+        OPTD_ASSIGN_OR_RETURN(setup.solver,
+                              Adam::Create(options, x0,
+                                           std::make_unique<RemoteAdamVectors>(
+                                               setup.shards, options.dtype,
+                                               options.hyper.amsgrad)));
       } else {
         OPTD_ASSIGN_OR_RETURN(setup.solver, Adam::Create(options, x0));
       }

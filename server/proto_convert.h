@@ -22,11 +22,11 @@
 #include <memory>
 #include <variant>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "absl/functional/any_invocable.h"
 #include "optd/v1/optimizer.pb.h"
 #include "server/shard_group.h"
 #include "solvers/adam.h"
@@ -127,8 +127,9 @@ struct SolverSetup {
 
 // Builds the slices of a sharded session from `base` (kind and solver fields
 // set; SessionManager knows the replicas, the id and the layout).
-using ShardMaker = absl::AnyInvocable<absl::StatusOr<std::shared_ptr<ShardGroup>>(
-    const v1::CreateSliceRequest& base)>;
+using ShardMaker =
+    absl::AnyInvocable<absl::StatusOr<std::shared_ptr<ShardGroup>>(
+        const v1::CreateSliceRequest& base)>;
 
 // CreateSolver()
 //

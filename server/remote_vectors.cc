@@ -59,7 +59,8 @@ absl::Status RemoteLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
                         group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
   OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
   const int64_t bad = FirstBad(answers);
-  if (bad >= 0) return NonFiniteElementError("gradient", bad, ValueAt(full, bad));
+  if (bad >= 0)
+    return NonFiniteElementError("gradient", bad, ValueAt(full, bad));
   return absl::OkStatus();
 }
 
@@ -68,7 +69,8 @@ absl::Status RemoteLbfgsVectors::ReadTrialPoint(
   return group_->Gather(v1::SLICE_OP_READ_TRIAL_POINT, full);
 }
 
-absl::Status RemoteLbfgsVectors::ReadPoint(const MutableVectorView& full) const {
+absl::Status RemoteLbfgsVectors::ReadPoint(
+    const MutableVectorView& full) const {
   return group_->Gather(v1::SLICE_OP_READ_POINT, full);
 }
 
@@ -218,10 +220,11 @@ absl::StatusOr<double> RemoteAdamVectors::SetGradient(
   const int64_t bad = FirstBad(answers);
   if (bad >= 0) {
     // A sliced gradient's value is on the replica; name the index only.
-    return AdamGradientError(
-        bad, full.on_slices() ? std::numeric_limits<double>::infinity()
-                              : full.Get(bad),
-        type_ == ScalarType::kFloat32);
+    return AdamGradientError(bad,
+                             full.on_slices()
+                                 ? std::numeric_limits<double>::infinity()
+                                 : full.Get(bad),
+                             type_ == ScalarType::kFloat32);
   }
   double max_abs = 0;
   for (const v1::SliceOpResponse& a : answers) {
@@ -254,8 +257,7 @@ int64_t RemoteAdamVectors::StateBytes() const {
 // In global order (x of every slice, then m of every slice, ...), as
 // LocalAdamVectors writes it: the bytes do not depend on the slicing.
 absl::Status RemoteAdamVectors::SaveState(std::string* out) const {
-  OPTD_ASSIGN_OR_RETURN(auto answers,
-                        group_->Read(v1::SLICE_OP_READ_STATE));
+  OPTD_ASSIGN_OR_RETURN(auto answers, group_->Read(v1::SLICE_OP_READ_STATE));
   out->reserve(out->size() + static_cast<size_t>(StateBytes()));
   for (int which = 0; which < vectors(); ++which) {
     for (int shard = 0; shard < group_->layout().shards(); ++shard) {

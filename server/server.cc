@@ -111,8 +111,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
-  auto slice_host = std::make_unique<SliceHost>(
-      options.replicas.replica_index, options.data_dir);
+  auto slice_host = std::make_unique<SliceHost>(options.replicas.replica_index,
+                                                options.data_dir);
   ReplicaOptions replica_options = options.replicas;
   replica_options.max_message_bytes = options.max_message_bytes;
   auto replicas =

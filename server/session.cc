@@ -479,12 +479,12 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     const bool wants_gradient = WantsGradient(wants);
     const bool wants_product = wants == Evaluation::kHessianVector;
     // Direct path: the vectors are on the replicas, staged for this trial.
-    const ConstVectorView gradient =
-        request.sliced() ? ConstVectorView::OnSlices(dimension_)
-                         : told.gradient;
-    const ConstVectorView product =
-        request.sliced() ? ConstVectorView::OnSlices(dimension_)
-                         : told.hessian_vector;
+    const ConstVectorView gradient = request.sliced()
+                                         ? ConstVectorView::OnSlices(dimension_)
+                                         : told.gradient;
+    const ConstVectorView product = request.sliced()
+                                        ? ConstVectorView::OnSlices(dimension_)
+                                        : told.hessian_vector;
     if (request.sliced()) shards_->set_direct_trial(trial_id);
     if (wants_value && !request.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -502,8 +502,8 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
           told.hessian, "hessian", dimension_ * dimension_, wants, trial_id));
     }
     if (wants_product) {
-      OPTD_RETURN_IF_ERROR(CheckLength(product, "hessian_vector", dimension_,
-                                       wants, trial_id));
+      OPTD_RETURN_IF_ERROR(
+          CheckLength(product, "hessian_vector", dimension_, wants, trial_id));
     }
     // The copies refuse NaN/Inf naming the first bad index. A refusal after
     // an earlier copy leaves only the trial's scratch slot written, which the
@@ -659,7 +659,8 @@ absl::Status Session::FillSlicedTell(v1::TellRequest* tell) {
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
   if (shards_ == nullptr) {
-    return absl::DataLossError("a sliced tell in a session that is not sharded");
+    return absl::DataLossError(
+        "a sliced tell in a session that is not sharded");
   }
   // The record does not say which vector the trial wanted: a gradient, or
   // else a Hessian-vector product.

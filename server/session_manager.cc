@@ -113,7 +113,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
   const int replicas = replicas_ == nullptr ? 1 : replicas_->size();
   if (request.shards() < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("shards is ", request.shards(), "; use 0 or 1 (one "
+        absl::StrCat("shards is ", request.shards(),
+                     "; use 0 or 1 (one "
                      "replica) up to the number of replicas (",
                      replicas, ")"));
   }
@@ -122,7 +123,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
         "shards is ", request.shards(), " but this server has ",
         replicas == 1 ? std::string("one replica; use shards 0 or 1, or a "
                                     "deployment with --peers")
-                      : absl::StrCat(replicas, " replicas (--peers); use at "
+                      : absl::StrCat(replicas,
+                                     " replicas (--peers); use at "
                                      "most ",
                                      replicas)));
   }
@@ -174,8 +176,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
           : defaults_.checkpoint_interval;
   // A sharded session's slices live on `shards` replicas from this one on,
   // under a fresh epoch (solvers/shard_layout.h cuts the ranges).
-  ShardMaker make_shards =
-      [&](const v1::CreateSliceRequest& base)
+  ShardMaker make_shards = [&](const v1::CreateSliceRequest& base)
       -> absl::StatusOr<std::shared_ptr<ShardGroup>> {
     OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                           ShardLayout::Make(x0.size(), request.shards()));
@@ -212,9 +213,8 @@ bool SessionManager::UsesWal(const Session& session) const {
 absl::StatusOr<std::string> SessionManager::Reserve(
     absl::string_view requested) {
   absl::MutexLock lock(&mu_);
-  OPTD_RETURN_IF_ERROR(
-      CheckSessionLimit(sessions_.size() + reserved_.size() + damaged_.size() +
-                        dormant_.size()));
+  OPTD_RETURN_IF_ERROR(CheckSessionLimit(sessions_.size() + reserved_.size() +
+                                         damaged_.size() + dormant_.size()));
   std::string id(requested);
   if (id.empty()) {
     do {
@@ -539,8 +539,9 @@ absl::StatusOr<JournalHeader> SessionManager::ReadSession(
           return absl::OkStatus();
         }
         OPTD_ASSIGN_OR_RETURN(
-            *session, Build(header.create(), TimeFromProto(header.create_time()),
-                            /*for_recovery=*/true));
+            *session,
+            Build(header.create(), TimeFromProto(header.create_time()),
+                  /*for_recovery=*/true));
         if (header.has_checkpoint()) {
           return (*session)->RestoreCheckpoint(header.checkpoint());
         }
@@ -601,9 +602,9 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Revive(
   const absl::Time start = absl::Now();
   OPTD_RETURN_IF_ERROR(journal->SyncNow());
   std::shared_ptr<Session> fresh;
-  absl::StatusOr<JournalHeader> read = ReadSession(
-      std::string(session_id), journal->path(), /*defer_sharded=*/false,
-      &fresh);
+  absl::StatusOr<JournalHeader> read =
+      ReadSession(std::string(session_id), journal->path(),
+                  /*defer_sharded=*/false, &fresh);
   if (!read.ok()) {
     if (absl::IsUnavailable(read.status()) ||
         absl::IsFailedPrecondition(read.status())) {
@@ -621,7 +622,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Revive(
   }
   if (old != nullptr) old->Delete();
   spdlog::info(
-      "session \"{}\" built on {} shards from its journal ({} tells) in {:.3f} s",
+      "session \"{}\" built on {} shards from its journal ({} tells) in {:.3f} "
+      "s",
       std::string(session_id), fresh->shards(), fresh->tells(),
       absl::ToDoubleSeconds(absl::Now() - start));
   return fresh;

@@ -31,8 +31,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "optd/v1/optimizer.pb.h"
-#include "server/session.h"
 #include "server/journal.h"
+#include "server/session.h"
 #include "server/session_store.h"
 #include "server/shard_group.h"
 
@@ -162,7 +162,8 @@ class SessionManager {
   // outside [0, 1000], a page_token this server did not issue, or an unknown
   // state.
   absl::Status List(const v1::ListSessionsRequest& request,
-                    v1::ListSessionsResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
+                    v1::ListSessionsResponse* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Number of sessions held.
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -200,11 +201,9 @@ class SessionManager {
   // Reads a journal into a built session. With `defer_sharded`, a sharded
   // session is only read through (its replicas may not be up yet): *session
   // stays null.
-  absl::StatusOr<JournalHeader> ReadSession(const std::string& id,
-                                            const std::string& path,
-                                            bool defer_sharded,
-                                            std::shared_ptr<Session>* session)
-      const;
+  absl::StatusOr<JournalHeader> ReadSession(
+      const std::string& id, const std::string& path, bool defer_sharded,
+      std::shared_ptr<Session>* session) const;
   // Find() for a session that must be (re)built from its journal.
   absl::StatusOr<std::shared_ptr<Session>> Revive(absl::string_view session_id)
       ABSL_LOCKS_EXCLUDED(mu_, rebuild_mu_);

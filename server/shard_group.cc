@@ -67,9 +67,9 @@ absl::Status ValidateReplicaOptions(const ReplicaOptions& options) {
           absl::StrCat("peers[", i, "] is empty; give host:port"));
     }
     if (!seen.insert(options.peers[i]).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "peers[", i, "] is \"", options.peers[i],
-          "\", listed twice; every replica must appear once"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("peers[", i, "] is \"", options.peers[i],
+                       "\", listed twice; every replica must appear once"));
     }
   }
   if (options.call_timeout <= absl::ZeroDuration()) {
@@ -109,10 +109,10 @@ absl::StatusOr<std::shared_ptr<ShardGroup>> ShardGroup::Create(
     uint64_t epoch, const ShardLayout& layout,
     const v1::CreateSliceRequest& base) {
   if (layout.shards() > replicas->size()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "shards is ", layout.shards(), " but the deployment has ",
-        replicas->size(), " replicas (--peers); use at most ",
-        replicas->size()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("shards is ", layout.shards(), " but the deployment has ",
+                     replicas->size(), " replicas (--peers); use at most ",
+                     replicas->size()));
   }
   // Made before the slices, so that its destructor removes the ones made if
   // a later one fails.
@@ -278,7 +278,8 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Send(
       statuses[shard] = CallOne(shard, batches[shard], &answers[shard]);
     });
   }
-  if (local >= 0) statuses[local] = CallOne(local, batches[local], &answers[local]);
+  if (local >= 0)
+    statuses[local] = CallOne(local, batches[local], &answers[local]);
   for (std::thread& t : threads) t.join();
   round_trips_.fetch_add(1);
   for (int shard = 0; shard < k; ++shard) {
@@ -431,9 +432,9 @@ absl::Status ShardGroup::CopyAnswers(
     const int64_t width = a.data_float32() ? 4 : 8;
     if (static_cast<int64_t>(a.data().size()) != width * r.size()) {
       broken_.store(true);
-      return absl::InternalError(absl::StrCat(
-          "shard ", shard, " answered ", a.data().size(), " bytes for ",
-          r.size(), " elements"));
+      return absl::InternalError(absl::StrCat("shard ", shard, " answered ",
+                                              a.data().size(), " bytes for ",
+                                              r.size(), " elements"));
     }
     if (a.data_float32()) {
       full.CopyFrom(r.begin, r.size(),

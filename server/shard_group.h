@@ -65,8 +65,7 @@ class Replicas {
   Replicas(const ReplicaOptions& options, SliceHost* host);
 
   int size() const {
-    return options_.peers.empty() ? 1
-                                  : static_cast<int>(options_.peers.size());
+    return options_.peers.empty() ? 1 : static_cast<int>(options_.peers.size());
   }
   int self() const { return options_.replica_index; }
   const std::string& address(int replica) const;

@@ -26,9 +26,9 @@ class ShardService final : public v1::Shard::Service {
   grpc::Status DeleteSlice(grpc::ServerContext* context,
                            const v1::DeleteSliceRequest* request,
                            v1::DeleteSliceResponse* response) override;
-  grpc::Status GetReplicaStatus(grpc::ServerContext* context,
-                                const v1::GetReplicaStatusRequest* request,
-                                v1::GetReplicaStatusResponse* response) override;
+  grpc::Status GetReplicaStatus(
+      grpc::ServerContext* context, const v1::GetReplicaStatusRequest* request,
+      v1::GetReplicaStatusResponse* response) override;
 
  private:
   SliceHost* const host_;

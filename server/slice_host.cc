@@ -49,8 +49,8 @@ struct SliceHost::Slice {
   // What GetSlice serves: [0] the point, [1] the Hessian-vector trial's
   // vector, each for one trial, read by the operation named.
   uint64_t published_trial[2] ABSL_GUARDED_BY(mu) = {0, 0};
-  v1::SliceOp published_op[2] ABSL_GUARDED_BY(mu) = {
-      v1::SLICE_OP_UNSPECIFIED, v1::SLICE_OP_UNSPECIFIED};
+  v1::SliceOp published_op[2] ABSL_GUARDED_BY(mu) = {v1::SLICE_OP_UNSPECIFIED,
+                                                     v1::SLICE_OP_UNSPECIFIED};
   std::unique_ptr<LbfgsSlice> lbfgs ABSL_GUARDED_BY(mu);
   std::unique_ptr<TrustRegionSlice> trust_region ABSL_GUARDED_BY(mu);
   std::unique_ptr<AdamSlice<float>> adam32 ABSL_GUARDED_BY(mu);
@@ -70,8 +70,7 @@ constexpr size_t kKeptDigests = 1024;
 
 bool IsReadOp(v1::SliceOp op) {
   return op == v1::SLICE_OP_READ_TRIAL_POINT || op == v1::SLICE_OP_READ_POINT ||
-         op == v1::SLICE_OP_READ_GRADIENT ||
-         op == v1::SLICE_OP_READ_DIRECTION;
+         op == v1::SLICE_OP_READ_GRADIENT || op == v1::SLICE_OP_READ_DIRECTION;
 }
 
 size_t Digest(absl::string_view bytes, bool float32) {
@@ -90,8 +89,8 @@ std::string RawBytes(const ConstVectorView& view) {
 }
 
 absl::Status BadOp(const v1::SliceOpRequest& op, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "slice operation ", v1::SliceOp_Name(op.op()), ": ", why));
+  return absl::InvalidArgumentError(
+      absl::StrCat("slice operation ", v1::SliceOp_Name(op.op()), ": ", why));
 }
 
 // This slice's range of a whole vector, as sent in op.data, indexed by global
@@ -102,8 +101,7 @@ absl::StatusOr<ConstVectorView> Part(const v1::SliceOpRequest& op,
   if (static_cast<int64_t>(op.data().size()) != width * range.size()) {
     return BadOp(op, absl::StrCat("data has ", op.data().size(),
                                   " bytes; the slice [", range.begin, ", ",
-                                  range.end, ") needs ",
-                                  width * range.size()));
+                                  range.end, ") needs ", width * range.size()));
   }
   const ConstVectorView part =
       op.data_float32()
@@ -135,8 +133,8 @@ void WritePartials(const BlockPartials& p, v1::SliceOpResponse* out) {
 
 absl::StatusOr<double> Scalar(const v1::SliceOpRequest& op) {
   if (op.scalars_size() != 1) {
-    return BadOp(op, absl::StrCat("has ", op.scalars_size(),
-                                  " scalars; it takes 1"));
+    return BadOp(
+        op, absl::StrCat("has ", op.scalars_size(), " scalars; it takes 1"));
   }
   return op.scalars(0);
 }
@@ -348,8 +346,7 @@ void AdamScalarsToProto(const AdamStepScalars& s,
   out->Clear();
   for (double v : {s.amsgrad ? 1.0 : 0.0, s.l2_weight_decay, s.param_decay,
                    s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2,
-                   s.step_size, s.bias_correction2_sqrt, s.eps,
-                   s.grad_scale}) {
+                   s.step_size, s.bias_correction2_sqrt, s.eps, s.grad_scale}) {
     out->Add(v);
   }
 }
@@ -358,8 +355,8 @@ absl::Status AdamScalarsFromProto(
     const google::protobuf::RepeatedField<double>& in, AdamStepScalars* s) {
   if (in.size() != kAdamScalars) {
     return absl::InvalidArgumentError(
-        absl::StrCat("SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ",
-                     kAdamScalars));
+        absl::StrCat("SLICE_OP_ADAM_STEP has ", in.size(),
+                     " scalars; it takes ", kAdamScalars));
   }
   s->amsgrad = in[0] != 0;
   s->l2_weight_decay = in[1];
@@ -390,8 +387,8 @@ std::string SliceHost::MapKey(absl::string_view session_id, int shard) {
 }
 
 std::string SliceHost::StagedPath(const v1::SliceKey& key) const {
-  return absl::StrCat(data_dir_, "/slices/", key.session_id(), ".",
-                      key.shard(), ".staged");
+  return absl::StrCat(data_dir_, "/slices/", key.session_id(), ".", key.shard(),
+                      ".staged");
 }
 
 absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
@@ -532,8 +529,7 @@ absl::StatusOr<ShardRange> SliceHost::Stage(v1::PutSliceRequest& request) {
   if (it != staged.vectors.end() && it->second.consumed) {
     return absl::FailedPreconditionError(absl::StrCat(
         "trial ", request.trial_id(), " of session \"", request.session_id(),
-        "\" was told with another ", what,
-        " slice on shard ", request.shard(),
+        "\" was told with another ", what, " slice on shard ", request.shard(),
         "; a retry must send the same values"));
   }
   Staged::Vector v;
@@ -623,14 +619,14 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
       request.end() < request.begin() || request.end() > request.dimension() ||
       (request.begin() % kReductionBlock != 0 &&
        request.begin() != request.end())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "slice [", request.begin(), ", ", request.end(),
-        ") does not fit dimension ", request.dimension(),
-        " in whole blocks of ", kReductionBlock));
+    return absl::InvalidArgumentError(
+        absl::StrCat("slice [", request.begin(), ", ", request.end(),
+                     ") does not fit dimension ", request.dimension(),
+                     " in whole blocks of ", kReductionBlock));
   }
   if (request.memory() < 0 || request.memory() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("memory is ", request.memory(), "; it must be in [0, 1000]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "memory is ", request.memory(), "; it must be in [0, 1000]"));
   }
   auto slice = std::make_shared<Slice>();
   slice->spec = request;
@@ -640,8 +636,8 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
     absl::MutexLock lock(&slice->mu);
     switch (request.kind()) {
       case v1::SLICE_KIND_LBFGS:
-        slice->lbfgs = std::make_unique<LbfgsSlice>(slice->range,
-                                                    request.memory());
+        slice->lbfgs =
+            std::make_unique<LbfgsSlice>(slice->range, request.memory());
         slice->bytes = 8 * n * (5 + 2 * int64_t{request.memory()});
         break;
       case v1::SLICE_KIND_TRUST_REGION:
@@ -653,14 +649,14 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
         break;
       case v1::SLICE_KIND_ADAM:
         if (request.float32()) {
-          slice->adam32 = std::make_unique<AdamSlice<float>>(
-              slice->range, request.amsgrad());
+          slice->adam32 = std::make_unique<AdamSlice<float>>(slice->range,
+                                                             request.amsgrad());
         } else {
           slice->adam64 = std::make_unique<AdamSlice<double>>(
               slice->range, request.amsgrad());
         }
-        slice->bytes = (request.float32() ? 4 : 8) * n *
-                       (request.amsgrad() ? 5 : 4);
+        slice->bytes =
+            (request.float32() ? 4 : 8) * n * (request.amsgrad() ? 5 : 4);
         break;
       default:
         return absl::InvalidArgumentError(
@@ -742,9 +738,9 @@ absl::Status SliceHost::ReadStaged(Slice& slice, const v1::SliceOpRequest& op,
                         ReadRecordAt(staged.path, it->second.offset));
   v1::PutSliceRequest record;
   if (!record.ParseFromString(payload)) {
-    return absl::DataLossError(absl::StrCat(staged.path, ": the record at byte ",
-                                            it->second.offset,
-                                            " does not parse"));
+    return absl::DataLossError(
+        absl::StrCat(staged.path, ": the record at byte ", it->second.offset,
+                     " does not parse"));
   }
   answer->set_data(it->second.float32 ? record.values().f32()
                                       : record.values().f64());
@@ -906,9 +902,8 @@ void SliceHost::Delete(const v1::SliceKey& key, bool purge) {
   {
     absl::MutexLock lock(&mu_);
     auto it = slices_.find(MapKey(key));
-    if (it != slices_.end() &&
-        (it->second->spec.key().epoch() == key.epoch() ||
-         (purge && key.epoch() == 0))) {
+    if (it != slices_.end() && (it->second->spec.key().epoch() == key.epoch() ||
+                                (purge && key.epoch() == 0))) {
       gone = std::move(it->second);
       slices_.erase(it);
     }
@@ -920,10 +915,9 @@ void SliceHost::Delete(const v1::SliceKey& key, bool purge) {
       }
     }
   }
-  const std::string path =
-      purged != nullptr ? purged->path
-      : purge && !data_dir_.empty() ? StagedPath(key)
-                                    : std::string();
+  const std::string path = purged != nullptr             ? purged->path
+                           : purge && !data_dir_.empty() ? StagedPath(key)
+                                                         : std::string();
   if (!path.empty()) {
     if (absl::Status s = RemoveFileDurably(path); !s.ok()) {
       spdlog::warn("{}", std::string(s.message()));
@@ -945,7 +939,8 @@ void SliceHost::Describe(v1::GetReplicaStatusResponse* out) const {
     total += slice->bytes;
     absl::MutexLock staged_lock(&slice->staged->mu);
     int64_t staged = 0;
-    for (const auto& [key, v] : slice->staged->vectors) staged += v.bytes.size();
+    for (const auto& [key, v] : slice->staged->vectors)
+      staged += v.bytes.size();
     s->set_staged_bytes(staged);
   }
   out->set_slice_bytes(total);

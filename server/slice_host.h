@@ -36,8 +36,8 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "optd/v1/shard.pb.h"
 #include "optd/v1/optimizer.pb.h"
+#include "optd/v1/shard.pb.h"
 #include "solvers/adam_kernel.h"
 #include "solvers/shard_layout.h"
 
@@ -94,7 +94,8 @@ class SliceHost {
   // published (the trial is no longer outstanding, or was asked without
   // points_on_slices).
   absl::Status ReadPublished(const v1::GetSliceRequest& request,
-                             v1::GetSliceResponse* out) ABSL_LOCKS_EXCLUDED(mu_);
+                             v1::GetSliceResponse* out)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Describe(v1::GetReplicaStatusResponse* out) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Frees slices unused for longer than their TTL; returns how many.
@@ -112,8 +113,8 @@ class SliceHost {
   std::shared_ptr<Slice> Find(const v1::SliceKey& key) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // The current slice of (session, shard), whatever its epoch.
-  std::shared_ptr<Slice> FindAny(absl::string_view session_id,
-                                 int shard) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<Slice> FindAny(absl::string_view session_id, int shard) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The staged vectors of a slice being created: the ones kept in memory,
   // or those journaled before this process started, or a new store.
   absl::StatusOr<std::shared_ptr<Staged>> OpenStaged(

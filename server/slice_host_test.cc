@@ -29,8 +29,7 @@ v1::SliceKey Key(uint64_t epoch, int shard = 1) {
   return key;
 }
 
-v1::CreateSliceRequest LbfgsSliceRequest(uint64_t epoch,
-                                         bool journal = false) {
+v1::CreateSliceRequest LbfgsSliceRequest(uint64_t epoch, bool journal = false) {
   v1::CreateSliceRequest request;
   *request.mutable_key() = Key(epoch);
   request.set_kind(v1::SLICE_KIND_LBFGS);
@@ -67,8 +66,7 @@ v1::SliceOpRequest Reduce(uint64_t seq) {
   return request;
 }
 
-v1::SliceOpBatch Batch(uint64_t epoch,
-                       std::vector<v1::SliceOpRequest> ops) {
+v1::SliceOpBatch Batch(uint64_t epoch, std::vector<v1::SliceOpRequest> ops) {
   v1::SliceOpBatch batch;
   *batch.mutable_key() = Key(epoch);
   for (v1::SliceOpRequest& op : ops) *batch.add_ops() = std::move(op);
@@ -154,8 +152,9 @@ TEST(SliceHostTest, StagedGradientsAreCheckedAndConsumedByTheirTrial) {
   // Checked when they arrive: the field, the length, finiteness.
   v1::PutSliceRequest put = Put(5, g);
   put.set_field(v1::SLICE_FIELD_POINT);
-  EXPECT_THAT(host.Stage(put), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("field is SLICE_FIELD_POINT")));
+  EXPECT_THAT(host.Stage(put),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field is SLICE_FIELD_POINT")));
   EXPECT_THAT(host.Stage(Put(5, std::vector<double>(3, 1.0))),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("values has 3 elements; shard 1 of session "
@@ -246,9 +245,10 @@ TEST(SliceHostTest, PublishedPointsAreServedForTheirTrialOnly) {
   EXPECT_EQ(slice.values().values(0), x[0]);
 
   get.set_trial_id(8);
-  EXPECT_THAT(host.ReadPublished(get, &slice),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("serves the point of trial 9, not of trial 8")));
+  EXPECT_THAT(
+      host.ReadPublished(get, &slice),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("serves the point of trial 9, not of trial 8")));
 }
 
 TEST(SliceHostTest, JournaledStagedVectorsOutliveARestartAndGoWithPurge) {

@@ -68,9 +68,9 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
   if (x0.size() != vectors->dimension() || vectors->type() != options.dtype) {
     return absl::InvalidArgumentError(absl::StrCat(
         "x0 has ", x0.size(), " elements; the vectors have dimension ",
-        vectors->dimension(), vectors->type() != options.dtype
-                                  ? " and another dtype than the options"
-                                  : ""));
+        vectors->dimension(),
+        vectors->type() != options.dtype ? " and another dtype than the options"
+                                         : ""));
   }
   for (int64_t i = 0; i < x0.size(); ++i) {
     const double v = x0.Get(i);

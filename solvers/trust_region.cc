@@ -76,9 +76,10 @@ absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
   OPTD_RETURN_IF_ERROR(options.Validate());
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
-  return Create(options, x0,
-                std::make_unique<LocalTrustRegionVectors>(
-                    layout, options.slice_memory(), options.slice_cg_vectors()));
+  return Create(
+      options, x0,
+      std::make_unique<LocalTrustRegionVectors>(layout, options.slice_memory(),
+                                                options.slice_cg_vectors()));
 }
 
 absl::Status TrustRegion::Tell(const TrialResult& result) {

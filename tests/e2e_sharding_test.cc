@@ -261,15 +261,14 @@ class ShardingEndToEnd : public ::testing::Test {
     options.direct = direct;
     absl::StatusOr<Session> session =
         Session::Create(client, StartPoint(c.n), c.solver, options);
-    EXPECT_TRUE(session.ok()) << c.name << " K=" << shards << ": "
-                              << session.status();
+    EXPECT_TRUE(session.ok())
+        << c.name << " K=" << shards << ": " << session.status();
     Trace run;
     if (!session.ok()) return run;
     Answer first;
     first.trials = session->first_trials();
     absl::StatusOr<Answer> end = Drive(*session, first, 100000, &run);
-    EXPECT_TRUE(end.ok()) << c.name << " K=" << shards << ": "
-                          << end.status();
+    EXPECT_TRUE(end.ok()) << c.name << " K=" << shards << ": " << end.status();
     if (described != nullptr) {
       absl::StatusOr<v1::Session> s = client.GetSession(id);
       EXPECT_TRUE(s.ok()) << s.status();
@@ -334,8 +333,8 @@ TEST_F(ShardingEndToEnd, AnLbfgsEvaluationCostsOneReduction) {
   // gather (the step and the pair update ride along with them), plus the
   // creation's x0 scatter and the final summary's gather.
   EXPECT_LE(described.shard_round_trips(), 3 * run.evaluations + 3)
-      << described.shard_round_trips() << " round trips for "
-      << run.evaluations << " evaluations";
+      << described.shard_round_trips() << " round trips for " << run.evaluations
+      << " evaluations";
 
   // The limited-memory trust region too: one reduction per trial, its Gram
   // matrices updated from it.
@@ -405,8 +404,8 @@ TEST_F(ShardingEndToEnd, DirectPathErrorsNameTheProblemAndChangeNothing) {
     grpc::Status status = home.stub().Tell(&context, tell, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_THAT(status.error_message(),
-                HasSubstr("the tell is sliced but replica 0 (" +
-                          (*peers_)[0] + ") has no gradient slice of trial 1 "
+                HasSubstr("the tell is sliced but replica 0 (" + (*peers_)[0] +
+                          ") has no gradient slice of trial 1 "
                           "for shard 0"));
   }
   // A sliced tell that also carries the gradient.
@@ -514,9 +513,8 @@ TEST_F(ShardingEndToEnd, OptctlShowsTheShardMapAndEachReplicasMemory) {
   // L-BFGS, m = 10: x, g, trial x and g, d and 20 curvature vectors of 4096
   // doubles = 0.8 MB on each full shard.
   EXPECT_THAT(shards.output,
-              ::testing::ContainsRegex(
-                  absl::StrCat("1 +2 +", (*peers_)[2],
-                               " +\\[8192, 12288\\) +0\\.8")));
+              ::testing::ContainsRegex(absl::StrCat(
+                  "1 +2 +", (*peers_)[2], " +\\[8192, 12288\\) +0\\.8")));
   EXPECT_OK(home.DeleteSession("optctl-shards"));
 }
 
@@ -560,7 +558,8 @@ void KillAndRestart(int victim, const std::string& id, const Trace& reference,
   Session attached = Session::Attach(again, id);
   // A client retries UNAVAILABLE: the first call may meet the connection to
   // the killed process, or the session being rebuilt.
-  absl::Status enabled = direct ? attached.EnableDirectPath() : absl::OkStatus();
+  absl::Status enabled =
+      direct ? attached.EnableDirectPath() : absl::OkStatus();
   for (int i = 0; i < 20 && absl::IsUnavailable(enabled); ++i) {
     absl::SleepFor(absl::Milliseconds(100));
     enabled = attached.EnableDirectPath();

@@ -55,23 +55,26 @@ absl::Status DirectPath::ForEachShard(Call call) const {
   return absl::OkStatus();
 }
 
-absl::Status DirectPath::Put(const std::string& session_id, uint64_t trial_id,
-                             v1::SliceField field,
-                             absl::Span<const double> values) const {
-  if (static_cast<int64_t>(values.size()) != dimension_) {
+absl::Status DirectPath::PutRaw(const std::string& session_id,
+                                uint64_t trial_id, v1::SliceField field,
+                                const char* data, size_t size,
+                                bool float32) const {
+  if (static_cast<int64_t>(size) != dimension_) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the vector has ", values.size(),
+        absl::StrCat("the vector has ", size,
                      " elements; the session has dimension ", dimension_));
   }
+  const size_t width = float32 ? 4 : 8;
   return ForEachShard([&](const Route& route) -> absl::Status {
     v1::PutSliceRequest request;
     request.set_session_id(session_id);
     request.set_trial_id(trial_id);
     request.set_shard(route.shard);
     request.set_field(field);
-    request.mutable_values()->set_f64(
-        reinterpret_cast<const char*>(values.data() + route.begin),
-        8 * static_cast<size_t>(route.end - route.begin));
+    std::string* bytes = float32 ? request.mutable_values()->mutable_f32()
+                                 : request.mutable_values()->mutable_f64();
+    bytes->assign(data + width * static_cast<size_t>(route.begin),
+                  width * static_cast<size_t>(route.end - route.begin));
     grpc::ClientContext context;
     route.replica->PrepareUnaryContext(&context);
     v1::PutSliceResponse response;
@@ -80,29 +83,20 @@ absl::Status DirectPath::Put(const std::string& session_id, uint64_t trial_id,
   });
 }
 
+absl::Status DirectPath::Put(const std::string& session_id, uint64_t trial_id,
+                             v1::SliceField field,
+                             absl::Span<const double> values) const {
+  return PutRaw(session_id, trial_id, field,
+                reinterpret_cast<const char*>(values.data()), values.size(),
+                /*float32=*/false);
+}
+
 absl::Status DirectPath::Put32(const std::string& session_id, uint64_t trial_id,
                                v1::SliceField field,
                                absl::Span<const float> values) const {
-  if (static_cast<int64_t>(values.size()) != dimension_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the vector has ", values.size(),
-                     " elements; the session has dimension ", dimension_));
-  }
-  return ForEachShard([&](const Route& route) -> absl::Status {
-    v1::PutSliceRequest request;
-    request.set_session_id(session_id);
-    request.set_trial_id(trial_id);
-    request.set_shard(route.shard);
-    request.set_field(field);
-    request.mutable_values()->set_f32(
-        reinterpret_cast<const char*>(values.data() + route.begin),
-        4 * static_cast<size_t>(route.end - route.begin));
-    grpc::ClientContext context;
-    route.replica->PrepareUnaryContext(&context);
-    v1::PutSliceResponse response;
-    return FromGrpcStatus(
-        route.replica->stub().PutSlice(&context, request, &response));
-  });
+  return PutRaw(session_id, trial_id, field,
+                reinterpret_cast<const char*>(values.data()), values.size(),
+                /*float32=*/true);
 }
 
 absl::StatusOr<std::vector<double>> DirectPath::Get(

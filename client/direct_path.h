@@ -67,6 +67,10 @@ class DirectPath {
     std::shared_ptr<Client> replica;
   };
 
+  // Put of `size` elements at `data` (float or double).
+  absl::Status PutRaw(const std::string& session_id, uint64_t trial_id,
+                      v1::SliceField field, const char* data, size_t size,
+                      bool float32) const;
   // Runs call(route) for every non-empty shard in parallel; the first error.
   template <typename Call>
   absl::Status ForEachShard(Call call) const;

@@ -139,18 +139,33 @@ absl::StatusOr<double> Scalar(const v1::SliceOpRequest& op) {
   return op.scalars(0);
 }
 
-absl::Status ApplyLbfgs(LbfgsSlice& s, const v1::SliceOpRequest& op,
-                        v1::SliceOpResponse* out) {
+// A combination of the basis [s_0..s_{k-1}, y_0..y_{k-1}, g] needs 2k + 1
+// coefficients.
+absl::Status CheckCoefficients(const v1::SliceOpRequest& op, int pairs) {
+  if (op.scalars_size() == 2 * pairs + 1) return absl::OkStatus();
+  return BadOp(
+      op, absl::StrCat("has ", op.scalars_size(),
+                       " coefficients; the slice holds ", pairs, " pairs"));
+}
+
+// The transport operations L-BFGS and trust-region slices share; nullopt for
+// the others.
+template <typename Slice>
+std::optional<absl::Status> ApplyTransport(Slice& s,
+                                           const v1::SliceOpRequest& op,
+                                           v1::SliceOpResponse* out) {
   const ShardRange& r = s.range();
   switch (op.op()) {
     case v1::SLICE_OP_SET_TRIAL_POINT: {
-      OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
-      s.SetTrialPoint(full);
+      absl::StatusOr<ConstVectorView> full = Part(op, r);
+      if (!full.ok()) return full.status();
+      s.SetTrialPoint(*full);
       return absl::OkStatus();
     }
     case v1::SLICE_OP_SET_TRIAL_GRADIENT: {
-      OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
-      out->set_bad_index(s.SetTrialGradient(full));
+      absl::StatusOr<ConstVectorView> full = Part(op, r);
+      if (!full.ok()) return full.status();
+      out->set_bad_index(s.SetTrialGradient(*full));
       return absl::OkStatus();
     }
     case v1::SLICE_OP_READ_TRIAL_POINT:
@@ -159,12 +174,19 @@ absl::Status ApplyLbfgs(LbfgsSlice& s, const v1::SliceOpRequest& op,
     case v1::SLICE_OP_READ_POINT:
       s.ReadPoint(ReadBuffer(r, false, out));
       return absl::OkStatus();
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::Status ApplyLbfgs(LbfgsSlice& s, const v1::SliceOpRequest& op,
+                        v1::SliceOpResponse* out) {
+  if (std::optional<absl::Status> done = ApplyTransport(s, op, out)) {
+    return *done;
+  }
+  switch (op.op()) {
     case v1::SLICE_OP_SET_DIRECTION:
-      if (op.scalars_size() != 2 * s.pairs() + 1) {
-        return BadOp(op, absl::StrCat("has ", op.scalars_size(),
-                                      " coefficients; the slice holds ",
-                                      s.pairs(), " pairs"));
-      }
+      OPTD_RETURN_IF_ERROR(CheckCoefficients(op, s.pairs()));
       s.SetDirection(op.scalars());
       return absl::OkStatus();
     case v1::SLICE_OP_FORM_TRIAL: {
@@ -193,17 +215,10 @@ absl::Status ApplyLbfgs(LbfgsSlice& s, const v1::SliceOpRequest& op,
 absl::Status ApplyTrustRegion(TrustRegionSlice& s, const v1::SliceOpRequest& op,
                               v1::SliceOpResponse* out) {
   const ShardRange& r = s.range();
+  if (std::optional<absl::Status> done = ApplyTransport(s, op, out)) {
+    return *done;
+  }
   switch (op.op()) {
-    case v1::SLICE_OP_SET_TRIAL_POINT: {
-      OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
-      s.SetTrialPoint(full);
-      return absl::OkStatus();
-    }
-    case v1::SLICE_OP_SET_TRIAL_GRADIENT: {
-      OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
-      out->set_bad_index(s.SetTrialGradient(full));
-      return absl::OkStatus();
-    }
     case v1::SLICE_OP_SET_PRODUCT: {
       OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
       out->set_bad_index(s.SetProduct(full));
@@ -214,12 +229,6 @@ absl::Status ApplyTrustRegion(TrustRegionSlice& s, const v1::SliceOpRequest& op,
       s.SetStep(full);
       return absl::OkStatus();
     }
-    case v1::SLICE_OP_READ_TRIAL_POINT:
-      s.ReadTrialPoint(ReadBuffer(r, false, out));
-      return absl::OkStatus();
-    case v1::SLICE_OP_READ_POINT:
-      s.ReadPoint(ReadBuffer(r, false, out));
-      return absl::OkStatus();
     case v1::SLICE_OP_READ_GRADIENT:
       s.ReadGradient(ReadBuffer(r, false, out));
       return absl::OkStatus();
@@ -227,11 +236,7 @@ absl::Status ApplyTrustRegion(TrustRegionSlice& s, const v1::SliceOpRequest& op,
       s.ReadDirection(ReadBuffer(r, false, out));
       return absl::OkStatus();
     case v1::SLICE_OP_FORM_STEP:
-      if (op.scalars_size() != 2 * s.pairs() + 1) {
-        return BadOp(op, absl::StrCat("has ", op.scalars_size(),
-                                      " coefficients; the slice holds ",
-                                      s.pairs(), " pairs"));
-      }
+      OPTD_RETURN_IF_ERROR(CheckCoefficients(op, s.pairs()));
       s.FormStep(op.scalars());
       return absl::OkStatus();
     case v1::SLICE_OP_FORM_CG_STEP: {

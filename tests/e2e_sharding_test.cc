@@ -313,7 +313,9 @@ TEST_F(ShardingEndToEnd, EverySolverIsBitwiseTheSameForOneToFourShards) {
         EXPECT_EQ(info.address(), (*peers_)[info.replica()]);
         EXPECT_EQ(info.begin(), end);
         // Whole blocks; past the last block a slice is empty.
-        if (info.end() > info.begin()) EXPECT_EQ(info.begin() % 4096, 0);
+        if (info.end() > info.begin()) {
+          EXPECT_EQ(info.begin() % 4096, 0);
+        }
         end = info.end();
       }
       EXPECT_EQ(end, c.n);

@@ -1,5 +1,7 @@
 #include "server/session_manager.h"
 
+#include <chrono>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -113,10 +115,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
   const int replicas = replicas_ == nullptr ? 1 : replicas_->size();
   if (request.shards() < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("shards is ", request.shards(),
-                     "; use 0 or 1 (one "
-                     "replica) up to the number of replicas (",
-                     replicas, ")"));
+        absl::StrCat("shards is ", request.shards(), "; it must be in [0, ",
+                     replicas, "] (0 or 1: the state stays on one replica)"));
   }
   if (request.shards() > replicas) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -508,7 +508,19 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
     if (r.read.header.has_checkpoint()) ++counts.checkpoints;
     ++counts.loaded;
     if (r.session == nullptr) {
-      dormant_.emplace(id, std::move(r.journal));
+      // Idle since the journal was last written (its last tell).
+      std::error_code error;
+      const auto written =
+          std::filesystem::last_write_time(r.journal->path(), error);
+      const absl::Time last =
+          error ? absl::Now()
+                : absl::FromChrono(std::chrono::time_point_cast<
+                                   std::chrono::system_clock::duration>(
+                      written - std::filesystem::file_time_type::clock::now() +
+                      std::chrono::system_clock::now()));
+      dormant_[id] = {
+          std::move(r.journal),
+          last + absl::Seconds(r.read.header.create().ttl_seconds())};
     } else {
       sessions_.emplace(id, std::move(r.session));
     }
@@ -587,7 +599,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Revive(
       old = it->second;
       journal = old->journal();
     } else if (auto d = dormant_.find(session_id); d != dormant_.end()) {
-      journal = d->second;
+      journal = d->second.journal;
     } else {
       return absl::NotFoundError(absl::StrCat(
           "session \"", absl::CHexEscape(session_id), "\" not found"));
@@ -658,7 +670,7 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
       if (damaged != damaged_.end()) {
         damaged_.erase(damaged);
       } else if (it_dormant != dormant_.end()) {
-        dormant = std::move(it_dormant->second);
+        dormant = std::move(it_dormant->second.journal);
         dormant_.erase(it_dormant);
       } else {
         return absl::NotFoundError(absl::StrCat(
@@ -708,6 +720,9 @@ int64_t SessionManager::ExpireIdle(absl::Time now) {
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& [id, session] : sessions_) {
       if (session->Expired(now)) expired.push_back(id);
+    }
+    for (const auto& [id, dormant] : dormant_) {
+      if (now > dormant.expires) expired.push_back(id);
     }
   }
   int64_t count = 0;

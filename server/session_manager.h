@@ -224,9 +224,13 @@ class SessionManager {
   // Stored sessions that could not be recovered: id -> what is wrong.
   std::map<std::string, std::string, std::less<>> damaged_ ABSL_GUARDED_BY(mu_);
   // Sharded sessions recovered from the store but not built yet (Find builds
-  // them): id -> their reopened journal.
-  std::map<std::string, std::shared_ptr<SessionJournal>, std::less<>> dormant_
-      ABSL_GUARDED_BY(mu_);
+  // them): their reopened journal, and when they expire unless used (the
+  // journal's last write plus the session's TTL).
+  struct Dormant {
+    std::shared_ptr<SessionJournal> journal;
+    absl::Time expires;
+  };
+  std::map<std::string, Dormant, std::less<>> dormant_ ABSL_GUARDED_BY(mu_);
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
 };
 

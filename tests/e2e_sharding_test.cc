@@ -605,6 +605,40 @@ TEST_F(ShardingEndToEnd, TheHomeReplicaKilledAndRestartedMidRun) {
       [](int r) { return Connect(r); });
 }
 
+TEST_F(ShardingEndToEnd, ASessionNotRebuiltSinceARestartStillExpires) {
+  Client home = Connect(3);
+  SessionOptions options;
+  options.session_id = "dormant-ttl";
+  options.shards = 2;
+  v1::CreateSessionRequest request = client::MakeCreateSessionRequest(
+      StartPoint(kN), Cases()[0].solver, options);
+  request.set_ttl_seconds(2);
+  ASSERT_OK(Session::Create(home, request).status());
+  replica(3).Signal(SIGKILL);
+  replica(3).Wait(absl::Seconds(10));
+  ASSERT_OK(StartReplica(3));
+  // Nobody touches it after the restart: it expires by its TTL, counted from
+  // its journal's last write, and its slices go from every replica.
+  absl::SleepFor(absl::Seconds(3.5));
+  Client again = Connect(3);
+  absl::Status got = again.GetSession("dormant-ttl").status();
+  for (int i = 0; i < 20 && absl::IsUnavailable(got); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));  // the old connection's error
+    got = again.GetSession("dormant-ttl").status();
+  }
+  EXPECT_THAT(got, StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  for (int r : {3, 0}) {
+    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
+        replica(r).address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::GetReplicaStatusResponse status;
+    ASSERT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
+    for (const v1::ReplicaSlice& s : status.slices()) {
+      EXPECT_NE(s.key().session_id(), "dormant-ttl") << "replica " << r;
+    }
+  }
+}
+
 TEST_F(ShardingEndToEnd, ExportedSessionsContinueBitwiseOnOtherShardCounts) {
   for (const Case& c : {Cases()[0], Cases()[6]}) {  // L-BFGS and Adam
     SCOPED_TRACE(c.name);

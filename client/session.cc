@@ -253,21 +253,7 @@ Session Session::Attach(const Client& client, std::string session_id,
   return Session(client, std::move(session_id), encoding, {});
 }
 
-absl::StatusOr<Answer> Session::Ask() const {
-  v1::AskRequest request;
-  request.set_session_id(id_);
-  request.set_encoding(encoding_);
-  request.set_points_on_slices(direct_ != nullptr);
-  grpc::ClientContext context;
-  client_.PrepareUnaryContext(&context);
-  v1::AskResponse response;
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(client_.stub().Ask(&context, request, &response)));
-  OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FillFromSlices(response.trials(), &answer.trials));
-  return answer;
-}
+absl::StatusOr<Answer> Session::Ask() const { return AskAsWorker(""); }
 
 absl::StatusOr<Answer> Session::AskAsWorker(
     const std::string& worker_id) const {

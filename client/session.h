@@ -268,7 +268,8 @@ class Session {
   // Ask as worker `worker_id`: the trials returned are leased to it for the
   // session's lease_seconds (asking again renews the lease); trials another
   // worker holds are withheld and Answer::retry_after says when to ask
-  // again. For several workers serving one session.
+  // again. For several workers serving one session. An empty `worker_id`
+  // is Ask().
   absl::StatusOr<Answer> AskAsWorker(const std::string& worker_id) const;
 
   // Session::Tell()

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -517,7 +518,23 @@ TEST_F(ShardingEndToEnd, OptctlShowsTheShardMapAndEachReplicasMemory) {
   EXPECT_THAT(shards.output,
               ::testing::ContainsRegex(absl::StrCat(
                   "1 +2 +", (*peers_)[2], " +\\[8192, 12288\\) +0\\.8")));
+  // Each replica journals what clients send its slice (the direct path).
+  const std::string staged =
+      replica(2).data_dir() + "/slices/optctl-shards.1.staged";
+  EXPECT_TRUE(std::filesystem::exists(staged));
   EXPECT_OK(home.DeleteSession("optctl-shards"));
+  // Deleting the session frees its slices and their files on every replica.
+  EXPECT_FALSE(std::filesystem::exists(staged));
+  for (int r : {1, 2, 3}) {
+    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
+        replica(r).address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::GetReplicaStatusResponse status;
+    ASSERT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
+    for (const v1::ReplicaSlice& s : status.slices()) {
+      EXPECT_NE(s.key().session_id(), "optctl-shards") << "replica " << r;
+    }
+  }
 }
 
 // Runs the L-BFGS case with K = 3 from replica 0, killing replica `victim`

@@ -12,6 +12,8 @@ packages=(
   # Python client, its tests and examples (always /usr/bin/python3)
   python3 python3-grpcio python3-protobuf python3-numpy python3-scipy
   python3-torch python3-sklearn
+  # deploy/ manifest checks (tests/deploy)
+  python3-yaml python3-kubernetes
 )
 # Node.js for the JavaScript example: Debian's nodejs + npm unless a node with
 # npm is already there (e.g. NodeSource's, which conflicts with Debian's npm).

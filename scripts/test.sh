@@ -2,7 +2,8 @@
 # The README's second command (and CI's): installs what is missing, builds, and
 # runs every test: the unit tests (label `unit`) on an AddressSanitizer +
 # UndefinedBehaviorSanitizer build, then the whole suite (unit, end-to-end with
-# real optd processes) on the RelWithDebInfo build that scripts/run.sh uses.
+# real optd processes, deploy manifests) on the RelWithDebInfo build that
+# scripts/run.sh uses, then the container image (deploy/container-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -20,3 +21,11 @@ echo "== build (RelWithDebInfo) =="
 scripts/build.sh
 echo "== all tests =="
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+# The container image end to end: one container, then three replicas with a
+# sharded session and a replica killed (deploy/container-test.sh; minutes,
+# most of them the image build). OPTD_SKIP_CONTAINER_TEST=1 skips it.
+if [ "${OPTD_SKIP_CONTAINER_TEST:-0}" != 1 ]; then
+  echo "== container test =="
+  deploy/container-test.sh
+fi

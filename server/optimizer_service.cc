@@ -167,7 +167,11 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
 grpc::ServerUnaryReactor* OptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::Session* response) {
-  return RunUnary(context, [&] { return sessions_->Get(*request, response); });
+  return RunUnary(context, [&] {
+    return router_.Forward(*context, sessions_->Get(*request, response),
+                           request->session_id(), *request, response,
+                           &v1::Optimizer::Stub::GetSession);
+  });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::ListSessions(
@@ -181,16 +185,24 @@ grpc::ServerUnaryReactor* OptimizerService::DeleteSession(
     grpc::CallbackServerContext* context,
     const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
-  return RunUnary(context,
-                  [&] { return sessions_->Delete(request->session_id()); });
+  return RunUnary(context, [&] {
+    return router_.Forward(*context, sessions_->Delete(request->session_id()),
+                           request->session_id(), *request, response,
+                           &v1::Optimizer::Stub::DeleteSession);
+  });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::Ask(
     grpc::CallbackServerContext* context, const v1::AskRequest* request,
     v1::AskResponse* response) {
   return RunUnary(context, [&]() -> absl::Status {
-    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                          sessions_->Find(request->session_id()));
+    absl::StatusOr<std::shared_ptr<Session>> found =
+        sessions_->Find(request->session_id());
+    if (!found.ok()) {
+      return router_.Forward(*context, found.status(), request->session_id(),
+                             *request, response, &v1::Optimizer::Stub::Ask);
+    }
+    std::shared_ptr<Session> session = *std::move(found);
     if (!request->worker_id().empty()) {
       OPTD_RETURN_IF_ERROR(session->AskAsWorker(request->encoding(),
                                                 request->worker_id(), response,
@@ -215,8 +227,14 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
   }
   DurableTicket ticket;
   absl::Status status = [&]() -> absl::Status {
-    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                          sessions_->Find(request->session_id()));
+    absl::StatusOr<std::shared_ptr<Session>> found =
+        sessions_->Find(request->session_id());
+    if (!found.ok()) {
+      // Another replica's session: its answer is durable there.
+      return router_.Forward(*context, found.status(), request->session_id(),
+                             *request, response, &v1::Optimizer::Stub::Tell);
+    }
+    std::shared_ptr<Session> session = *std::move(found);
     NoteMessageBytes(request->gradient().ByteSizeLong() +
                      request->hessian().ByteSizeLong() +
                      request->hessian_vector().ByteSizeLong());
@@ -239,7 +257,10 @@ grpc::ServerUnaryReactor* OptimizerService::ExportSession(
     grpc::CallbackServerContext* context,
     const v1::ExportSessionRequest* request, v1::SessionSnapshot* response) {
   return RunUnary(context, [&]() -> absl::Status {
-    OPTD_RETURN_IF_ERROR(sessions_->Export(request->session_id(), response));
+    OPTD_RETURN_IF_ERROR(router_.Forward(
+        *context, sessions_->Export(request->session_id(), response),
+        request->session_id(), *request, response,
+        &v1::Optimizer::Stub::ExportSession));
     NoteMessageBytes(response->ByteSizeLong());
     return absl::OkStatus();
   });

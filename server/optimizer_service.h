@@ -24,6 +24,7 @@
 #include "grpcpp/grpcpp.h"
 #include "optd/v1/optimizer.grpc.pb.h"
 #include "server/session_manager.h"
+#include "server/session_router.h"
 #include "server/slice_host.h"
 
 namespace optd::server {
@@ -31,10 +32,13 @@ namespace optd::server {
 class OptimizerService final : public v1::Optimizer::CallbackService {
  public:
   // `sessions` must outlive the service.
-  // `slices` (may be null: no direct data path) serves PutSlice/GetSlice.
+  // `slices` (may be null: no direct data path) serves PutSlice/GetSlice;
+  // with `replicas` (may be null), calls for sessions that live on another
+  // replica are forwarded there (session_router.h).
   explicit OptimizerService(SessionManager* sessions,
-                            SliceHost* slices = nullptr)
-      : sessions_(sessions), slices_(slices) {}
+                            SliceHost* slices = nullptr,
+                            std::shared_ptr<const Replicas> replicas = nullptr)
+      : sessions_(sessions), slices_(slices), router_(std::move(replicas)) {}
 
   grpc::ServerUnaryReactor* CreateSession(
       grpc::CallbackServerContext* context,
@@ -78,6 +82,7 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
  private:
   SessionManager* const sessions_;
   SliceHost* const slices_;
+  SessionRouter router_;
 };
 
 }  // namespace optd::server

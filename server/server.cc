@@ -139,7 +139,7 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         "loses them");
   }
   server->service_ = std::make_unique<OptimizerService>(
-      server->sessions_.get(), server->slice_host_.get());
+      server->sessions_.get(), server->slice_host_.get(), server->replicas_);
 
   grpc::ServerBuilder builder;
   const std::string address = HostPort(options.host, options.port);

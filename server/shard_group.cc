@@ -81,13 +81,16 @@ absl::Status ValidateReplicaOptions(const ReplicaOptions& options) {
 Replicas::Replicas(const ReplicaOptions& options, SliceHost* host)
     : options_(options), host_(host) {
   stubs_.resize(options.peers.size());
+  optimizer_stubs_.resize(options.peers.size());
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   for (size_t i = 0; i < options.peers.size(); ++i) {
     if (static_cast<int>(i) == options.replica_index) continue;
-    stubs_[i] = v1::Shard::NewStub(grpc::CreateCustomChannel(
-        options.peers[i], grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+        options.peers[i], grpc::InsecureChannelCredentials(), args);
+    stubs_[i] = v1::Shard::NewStub(channel);
+    optimizer_stubs_[i] = v1::Optimizer::NewStub(channel);
   }
 }
 

@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "grpcpp/grpcpp.h"
+#include "optd/v1/optimizer.grpc.pb.h"
 #include "optd/v1/shard.grpc.pb.h"
 #include "server/slice_host.h"
 #include "solvers/block_reduction.h"
@@ -71,13 +72,17 @@ class Replicas {
   const std::string& address(int replica) const;
   const ReplicaOptions& options() const { return options_; }
   SliceHost* host() const { return host_; }
-  // The stub for another replica (REQUIRES: replica != self()).
+  // The stubs for another replica (REQUIRES: replica != self()).
   v1::Shard::Stub* stub(int replica) const { return stubs_[replica].get(); }
+  v1::Optimizer::Stub* optimizer_stub(int replica) const {
+    return optimizer_stubs_[replica].get();
+  }
 
  private:
   const ReplicaOptions options_;
   SliceHost* const host_;
   std::vector<std::unique_ptr<v1::Shard::Stub>> stubs_;
+  std::vector<std::unique_ptr<v1::Optimizer::Stub>> optimizer_stubs_;
 };
 
 // The placement of one shard, for Session.shards.

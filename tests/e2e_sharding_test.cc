@@ -662,6 +662,43 @@ TEST_F(ShardingEndToEnd, ASessionNotRebuiltSinceARestartStillExpires) {
   }
 }
 
+TEST_F(ShardingEndToEnd, AnyReplicaAnswersForASessionThatLivesElsewhere) {
+  // Created on replica 2 (unsharded) and on replica 1 (K = 2); driven through
+  // replica 0, as a client behind a load-balanced Service may be.
+  const Case c = Cases()[0];
+  const Trace reference = RunCase(c, 1, 0, "routed-reference");
+  for (int shards : {1, 2}) {
+    SCOPED_TRACE(absl::StrCat("shards ", shards));
+    const std::string id = absl::StrCat("routed-", shards);
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = shards;
+    options.direct = false;
+    ASSERT_OK(Session::Create(Connect(shards == 1 ? 2 : 1), StartPoint(c.n),
+                              c.solver, options)
+                  .status());
+    Client elsewhere = Connect(0);
+    Session routed = Session::Attach(elsewhere, id);
+    // The sharded one on the direct path: slices to and from the replicas,
+    // the tells (scalars) through replica 0 to the home.
+    if (shards > 1) ASSERT_OK(routed.EnableDirectPath());
+    absl::StatusOr<Answer> first = routed.Ask();
+    ASSERT_OK(first);
+    Trace run;
+    ASSERT_OK(Drive(routed, *first, 100000, &run).status());
+    ExpectSameRun(reference, run, id);
+    absl::StatusOr<v1::Session> described = elsewhere.GetSession(id);
+    ASSERT_OK(described);
+    EXPECT_EQ(described->state(), v1::SESSION_STATE_LIMIT_REACHED);
+    ASSERT_OK(elsewhere.ExportSession(id).status());
+    ASSERT_OK(elsewhere.DeleteSession(id));
+    EXPECT_THAT(
+        elsewhere.GetSession(id).status(),
+        StatusIs(absl::StatusCode::kNotFound,
+                 HasSubstr(absl::StrCat("session \"", id, "\" not found"))));
+  }
+}
+
 TEST_F(ShardingEndToEnd, ExportedSessionsContinueBitwiseOnOtherShardCounts) {
   for (const Case& c : {Cases()[0], Cases()[6]}) {  // L-BFGS and Adam
     SCOPED_TRACE(c.name);

@@ -38,4 +38,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
 # Configuration: flags after the image name, or environment variables
 # FLAGS_<flag> (e.g. FLAGS_peers, FLAGS_replica_index), which override the
 # defaults below and yield to flags given after the image name.
-ENTRYPOINT ["optd", "--host=0.0.0.0", "--port=50051", "--data_dir=/var/lib/optd", "--tryfromenv=host,port,port_file,max_sessions,max_dimension,max_message_bytes,log_level,data_dir,durable_tell_max_dimension,default_checkpoint_interval,session_ttl_seconds,lease_seconds,wal_max_dimension,wal_segment_bytes,commit_threads,peers,replica_index,replica_index_from_hostname,shard_call_timeout_seconds,shutdown_grace_seconds"]
+ENTRYPOINT ["optd", "--host=0.0.0.0", "--port=50051", "--data_dir=/var/lib/optd", "--tryfromenv=host,port,port_file,max_sessions,max_dimension,max_message_bytes,log_level,data_dir,durable_tell_max_dimension,default_checkpoint_interval,session_ttl_seconds,lease_seconds,wal_max_dimension,wal_segment_bytes,commit_threads,peers,replica_index,replica_index_from_hostname,shard_call_timeout_seconds,release_freed_memory,shutdown_grace_seconds"]

@@ -49,6 +49,9 @@
 
 ABSL_FLAG(std::string, optd, OPTD_BINARY,
           "Path of the optd binary to benchmark.");
+ABSL_FLAG(std::vector<std::string>, optd_flags, {},
+          "More flags for optd, comma-separated (e.g. "
+          "--release_freed_memory=false).");
 ABSL_FLAG(int, steps, 2000, "Round trips measured per small-vector case.");
 ABSL_FLAG(int64_t, adam_n, 10'000'000, "Dimension of the large Adam case.");
 ABSL_FLAG(int, adam_steps, 8, "Adam steps measured in the large case.");
@@ -401,10 +404,13 @@ int main(int argc, char** argv) {
   Child optd, echo;
   // Sessions in memory: this measures what optd adds to the transport;
   // bench/durability measures what the disk adds.
-  if (!Spawn({absl::GetFlag(FLAGS_optd), "--port=0",
-              "--port_file=" + dir + "/optd.port", "--log_level=warn",
-              "--data_dir="},
-             dir + "/optd.port", &optd) ||
+  std::vector<std::string> optd_args = {absl::GetFlag(FLAGS_optd), "--port=0",
+                                        "--port_file=" + dir + "/optd.port",
+                                        "--log_level=warn", "--data_dir="};
+  for (const std::string& flag : absl::GetFlag(FLAGS_optd_flags)) {
+    if (!flag.empty()) optd_args.push_back(flag);
+  }
+  if (!Spawn(optd_args, dir + "/optd.port", &optd) ||
       !Spawn({"/proc/self/exe", "--echo_server",
               "--port_file=" + dir + "/echo.port"},
              dir + "/echo.port", &echo)) {

@@ -200,7 +200,8 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
                            "--peers",
                            "--replica_index",
                            "--replica_index_from_hostname",
-                           "--shard_call_timeout_seconds"}) {
+                           "--shard_call_timeout_seconds",
+                           "--release_freed_memory"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
   EXPECT_THAT(out, HasSubstr("default: \"127.0.0.1\""));

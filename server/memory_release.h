@@ -7,7 +7,8 @@
 // every large message (NoteMessageBytes) and the server's housekeeping thread
 // calls ReleaseFreedMemory() every second, which gives the free pages back
 // (glibc malloc_trim) when large messages came since the last time; past
-// kTrimNowBytes of them the noting handler releases at once.
+// kTrimNowBytes of them a background thread releases at once (the handler
+// does not wait for it).
 //
 // Thread-safety: thread-safe.
 #ifndef OPTD_SERVER_MEMORY_RELEASE_H_
@@ -21,8 +22,12 @@ namespace optd::server {
 inline constexpr size_t kLargeMessageBytes = size_t{1} << 20;
 
 // Large messages noted since the last release beyond which the release
-// happens at once, on the noting thread.
+// happens at once, on a background thread.
 inline constexpr size_t kTrimNowBytes = size_t{64} << 20;
+
+// Whether freed memory is released at all (--release_freed_memory; on by
+// default). Process-wide.
+void SetReleaseFreedMemory(bool enabled);
 
 // Notes a message received or sent (only large ones count).
 void NoteMessageBytes(size_t bytes);

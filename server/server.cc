@@ -111,6 +111,7 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
+  SetReleaseFreedMemory(options.release_freed_memory);
   auto slice_host = std::make_unique<SliceHost>(options.replicas.replica_index,
                                                 options.data_dir);
   ReplicaOptions replica_options = options.replicas;

@@ -50,6 +50,8 @@ struct ServerOptions {
   ReplicaOptions replicas;
   // Commit threads of the store (--commit_threads).
   int commit_threads = 8;
+  // Return the buffers of large messages to the OS (--release_freed_memory).
+  bool release_freed_memory = true;
   // Write-ahead log file size (--wal_segment_bytes).
   int64_t wal_segment_bytes = int64_t{64} << 20;
   // How often idle sessions are looked for and expired.

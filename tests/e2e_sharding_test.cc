@@ -250,6 +250,26 @@ class ShardingEndToEnd : public ::testing::Test {
 
   static OptdProcess& replica(int r) { return (*replicas_)[r]; }
 
+  // Replica r's status (optd.v1.Shard/GetReplicaStatus); its index checked.
+  static v1::GetReplicaStatusResponse ReplicaStatus(int r) {
+    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
+        replica(r).address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::GetReplicaStatusResponse status;
+    EXPECT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
+    EXPECT_EQ(status.replica_index(), r);
+    return status;
+  }
+
+  // Whether replica r holds a slice of session `id`.
+  static bool HoldsSliceOf(int r, const std::string& id) {
+    const v1::GetReplicaStatusResponse status = ReplicaStatus(r);
+    for (const v1::ReplicaSlice& s : status.slices()) {
+      if (s.key().session_id() == id) return true;
+    }
+    return false;
+  }
+
   static Client Connect(int r) {
     absl::StatusOr<Client> c = Client::Connect(replica(r).address());
     EXPECT_TRUE(c.ok()) << c.status();
@@ -373,15 +393,7 @@ TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
   // No replica holds a slice of it.
   for (int r = 0; r < kReplicas; ++r) {
-    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
-        replica(r).address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::GetReplicaStatusResponse status;
-    ASSERT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
-    EXPECT_EQ(status.replica_index(), r);
-    for (const v1::ReplicaSlice& s : status.slices()) {
-      EXPECT_NE(s.key().session_id(), "too-many");
-    }
+    EXPECT_FALSE(HoldsSliceOf(r, "too-many")) << "replica " << r;
   }
 }
 
@@ -527,19 +539,13 @@ TEST_F(ShardingEndToEnd, OptctlShowsTheShardMapAndEachReplicasMemory) {
   // Each replica journals what clients send its slice (the direct path).
   const std::string staged =
       replica(2).data_dir() + "/slices/optctl-shards.1.staged";
+  for (int r : {1, 2, 3}) EXPECT_TRUE(HoldsSliceOf(r, "optctl-shards"));
   EXPECT_TRUE(std::filesystem::exists(staged));
   EXPECT_OK(home.DeleteSession("optctl-shards"));
   // Deleting the session frees its slices and their files on every replica.
   EXPECT_FALSE(std::filesystem::exists(staged));
   for (int r : {1, 2, 3}) {
-    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
-        replica(r).address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::GetReplicaStatusResponse status;
-    ASSERT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
-    for (const v1::ReplicaSlice& s : status.slices()) {
-      EXPECT_NE(s.key().session_id(), "optctl-shards") << "replica " << r;
-    }
+    EXPECT_FALSE(HoldsSliceOf(r, "optctl-shards")) << "replica " << r;
   }
 }
 
@@ -651,14 +657,7 @@ TEST_F(ShardingEndToEnd, ASessionNotRebuiltSinceARestartStillExpires) {
   }
   EXPECT_THAT(got, StatusIs(absl::StatusCode::kNotFound, ::testing::_));
   for (int r : {3, 0}) {
-    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
-        replica(r).address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::GetReplicaStatusResponse status;
-    ASSERT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
-    for (const v1::ReplicaSlice& s : status.slices()) {
-      EXPECT_NE(s.key().session_id(), "dormant-ttl") << "replica " << r;
-    }
+    EXPECT_FALSE(HoldsSliceOf(r, "dormant-ttl")) << "replica " << r;
   }
 }
 

@@ -337,22 +337,10 @@ absl::StatusOr<Reduction> ShardGroup::Reduce(v1::SliceOp op,
     p.set_max_abs(a.max_abs());
     parts.push_back(std::move(p));
   }
-  // Empty slices (fewer blocks than shards) answer no quantities.
-  int quantities = 0;
-  for (const BlockPartials& p : parts) {
-    quantities = std::max(quantities, p.quantities());
-  }
+  // Empty slices (fewer blocks than shards) answer no blocks but the same
+  // quantities, as their in-process twins do.
   std::vector<const BlockPartials*> ptrs;
-  std::vector<BlockPartials> empties;
-  empties.reserve(parts.size());
-  for (const BlockPartials& p : parts) {
-    if (p.num_blocks() == 0 && p.quantities() != quantities) {
-      empties.emplace_back(p.first_block(), 0, quantities);
-      ptrs.push_back(&empties.back());
-    } else {
-      ptrs.push_back(&p);
-    }
-  }
+  for (const BlockPartials& p : parts) ptrs.push_back(&p);
   return SumInBlockOrder(ptrs);
 }
 

@@ -581,6 +581,11 @@ void KillAndRestart(int victim, const std::string& id, const Trace& reference,
     EXPECT_THAT(failed.status(),
                 StatusIs(absl::StatusCode::kUnavailable,
                          HasSubstr(direct ? "shard 2" : "retry")));
+    // A session this replica does not hold may live on the one that is
+    // down: not NOT_FOUND, but UNAVAILABLE naming it.
+    EXPECT_THAT(client.GetSession("no-such-session").status(),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr("could not be asked")));
   }
   ASSERT_OK(restart(victim));
   // The retry (through a new connection when the home restarted) rebuilds
@@ -680,7 +685,9 @@ TEST_F(ShardingEndToEnd, AnyReplicaAnswersForASessionThatLivesElsewhere) {
     Session routed = Session::Attach(elsewhere, id);
     // The sharded one on the direct path: slices to and from the replicas,
     // the tells (scalars) through replica 0 to the home.
-    if (shards > 1) ASSERT_OK(routed.EnableDirectPath());
+    if (shards > 1) {
+      ASSERT_OK(routed.EnableDirectPath());
+    }
     absl::StatusOr<Answer> first = routed.Ask();
     ASSERT_OK(first);
     Trace run;

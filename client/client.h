@@ -68,8 +68,32 @@ struct ClientOptions {
 
   // Transport security. Default nullptr: plaintext
   // (grpc::InsecureChannelCredentials()), as for a server on loopback.
+  // TlsCredentials() makes TLS and mutual-TLS credentials from PEM files.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+
+  // With TLS: the name the server's certificate must carry, when it is not
+  // the host of the address (e.g. an IP address). Default: the host.
+  std::string tls_server_name;
 };
+
+// PEM files of a TLS connection.
+struct TlsFiles {
+  // CA certificates the server's certificate must chain to. Empty: the
+  // system's roots.
+  std::string ca_file;
+  // The client's certificate chain and key, for a server with mutual TLS
+  // (optd --tls_client_ca). Both empty: none is presented.
+  std::string cert_file;
+  std::string key_file;
+};
+
+// TlsCredentials()
+//
+// Channel credentials for ClientOptions::credentials from `files`.
+// INVALID_ARGUMENT naming the file that cannot be read or is not PEM, or when
+// only one of cert_file and key_file is set.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(
+    const TlsFiles& files);
 
 // The answer of the standard health service (grpc.health.v1.Health/Check).
 enum class ServingStatus { kUnknown, kServing, kNotServing, kServiceUnknown };

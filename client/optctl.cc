@@ -10,6 +10,7 @@
 // "CODE: message" (e.g. "NOT_FOUND: session \"x\" not found").
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -38,6 +39,21 @@
 
 ABSL_FLAG(std::string, server, "localhost:50051",
           "Address of the optd server, host:port.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA certificates to verify a TLS server with; setting any "
+          "--tls_* flag connects with TLS (system roots when empty).");
+ABSL_FLAG(bool, tls, false,
+          "Connect with TLS, verified by the system roots "
+          "(implied by any other --tls_* flag).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate, for a server with mutual TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "The name the server's certificate must carry, when it is not the "
+          "host of --server.");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the bearer token (for a server with --tokens_file). "
+          "Default: the OPTD_TOKEN environment variable, if set.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "Deadline of each call to the server.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
@@ -129,6 +145,29 @@ absl::StatusOr<Client> ConnectFromFlags() {
   ClientOptions options;
   options.call_timeout = absl::GetFlag(FLAGS_timeout);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  const TlsFiles tls{.ca_file = absl::GetFlag(FLAGS_tls_ca),
+                     .cert_file = absl::GetFlag(FLAGS_tls_cert),
+                     .key_file = absl::GetFlag(FLAGS_tls_key)};
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  if (absl::GetFlag(FLAGS_tls) || !tls.ca_file.empty() ||
+      !tls.cert_file.empty() || !options.tls_server_name.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        TlsCredentials(tls);
+    if (!credentials.ok()) return credentials.status();
+    options.credentials = *std::move(credentials);
+  }
+  const std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::string token;
+    if (!(in >> token)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot read a token from --token_file=", token_file));
+    }
+    options.bearer_token = token;
+  } else if (const char* token = std::getenv("OPTD_TOKEN"); token != nullptr) {
+    options.bearer_token = token;
+  }
   return Client::Connect(absl::GetFlag(FLAGS_server), options);
 }
 

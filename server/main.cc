@@ -2,7 +2,8 @@
 // (server.h) — recovering the sessions in --data_dir —, prints `optd
 // listening on HOST:PORT` once it accepts calls, and on SIGTERM or SIGINT
 // drains in-flight calls and streams for up to --shutdown_grace_seconds,
-// syncs every journal, and exits 0. A second signal exits at once.
+// syncs every journal, and exits 0. A second signal exits at once. SIGHUP
+// reloads --tokens_file.
 //
 //   optd --port=0 --port_file=/tmp/optd.port --data_dir=/var/lib/optd
 //
@@ -111,6 +112,43 @@ ABSL_FLAG(bool, release_freed_memory, true,
           "stays at its state (bench/sharding). On 2 cores it costs a sixth to "
           "a third of a 40 MB Adam step (bench/latency); false keeps them in "
           "malloc's free lists for reuse.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of this server. With --tls_key, the port "
+          "speaks TLS only (README \"Security\"). Empty: plaintext.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates for mutual TLS: every client (and replica) "
+          "must present a certificate that chains to one of them. Needs "
+          "--tls_cert.");
+ABSL_FLAG(std::string, peer_tls_ca, "",
+          "PEM CA certificates the other replicas' server certificates chain "
+          "to; set, calls to --peers use TLS. Required with --tls_cert when "
+          "there are peers.");
+ABSL_FLAG(std::string, peer_tls_cert, "",
+          "PEM certificate this replica presents to the others (mutual TLS "
+          "between replicas). Default: --tls_cert.");
+ABSL_FLAG(std::string, peer_tls_key, "",
+          "PEM private key of --peer_tls_cert. Default: --tls_key.");
+ABSL_FLAG(std::string, peer_tls_server_name, "",
+          "The name the other replicas' certificates must carry, when it is "
+          "not the host in --peers. Default: the host in --peers.");
+ABSL_FLAG(std::string, tokens_file, "",
+          "File of bearer tokens, one \"<token> <tenant>\" per line (README "
+          "\"Security\"); every call must then send \"authorization: Bearer "
+          "<token>\", and each tenant sees only its own sessions. Tenant "
+          "@replicas is the replicas' own token. Reloaded on SIGHUP. Empty: "
+          "no authentication.");
+ABSL_FLAG(int64_t, max_sessions_per_tenant, 1000,
+          "With --tokens_file: most sessions one tenant holds at once. "
+          "CreateSession beyond it fails with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, tenant_memory_bytes, int64_t{32} << 30,
+          "With --tokens_file: the solver state one tenant's sessions may "
+          "hold together, in bytes (estimated from each session's dimension "
+          "and options); default 32 GiB. CreateSession beyond it fails with "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_concurrent_streams, 10000,
+          "Most Optimize streams open at once; one more is refused with "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, how long in-flight calls and streams may run "
           "before they are cancelled.");
@@ -178,6 +216,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   optd::server::ServerOptions options;
@@ -185,6 +224,18 @@ int main(int argc, char** argv) {
   options.port = absl::GetFlag(FLAGS_port);
   options.limits.max_sessions = absl::GetFlag(FLAGS_max_sessions);
   options.limits.max_dimension = absl::GetFlag(FLAGS_max_dimension);
+  options.limits.max_sessions_per_tenant =
+      absl::GetFlag(FLAGS_max_sessions_per_tenant);
+  options.limits.tenant_memory_bytes = absl::GetFlag(FLAGS_tenant_memory_bytes);
+  options.max_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tls.peer_ca_file = absl::GetFlag(FLAGS_peer_tls_ca);
+  options.tls.peer_cert_file = absl::GetFlag(FLAGS_peer_tls_cert);
+  options.tls.peer_key_file = absl::GetFlag(FLAGS_peer_tls_key);
+  options.tls.peer_server_name = absl::GetFlag(FLAGS_peer_tls_server_name);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.commit_threads = absl::GetFlag(FLAGS_commit_threads);
@@ -259,13 +310,30 @@ int main(int argc, char** argv) {
 
   std::thread signal_thread([&server, &signals, grace] {
     int signal = 0;
-    if (sigwait(&signals, &signal) != 0) return;
+    // SIGHUP reloads the tokens file; SIGTERM/SIGINT stop the server.
+    while (true) {
+      if (sigwait(&signals, &signal) != 0) return;
+      if (signal != SIGHUP) break;
+      if (!server.auth().enabled()) {
+        spdlog::info("received SIGHUP; no --tokens_file to reload");
+        continue;
+      }
+      absl::Status reloaded = server.auth().Reload();
+      if (reloaded.ok()) {
+        spdlog::info("received SIGHUP; reloaded {}: {} tokens",
+                     server.auth().tokens_file(), server.auth().size());
+      } else {
+        spdlog::error("received SIGHUP; kept the tokens in force: {}",
+                      reloaded.ToString());
+      }
+    }
     spdlog::info("received {}; draining for up to {} s", strsignal(signal),
                  grace);
     // A second signal while draining means "now": exit without waiting.
     std::thread impatient([&signals] {
       int second = 0;
-      if (sigwait(&signals, &second) == 0) {
+      while (sigwait(&signals, &second) == 0) {
+        if (second == SIGHUP) continue;
         spdlog::warn("received {} again; exiting without draining",
                      strsignal(second));
         spdlog::shutdown();

@@ -14,19 +14,44 @@
 namespace optd::server {
 namespace {
 
-// Runs `handler` unless the client has already gone (cancelled, or its
-// deadline passed while the call waited for a thread): work nobody will read
-// is skipped, and a tell the client gave up on is not applied behind its back.
+// The caller of a call to the Optimizer service (anonymous without `auth`).
+absl::StatusOr<Caller> Authenticate(
+    const Authenticator* auth, const grpc::CallbackServerContext& context) {
+  if (auth == nullptr) return Caller{};
+  return auth->AuthenticateTenant(context);
+}
+
+// A new session's id, as the client asked for it (checked) or picked here,
+// scoped to the caller's tenant. An anonymous caller's empty id stays empty
+// (the SessionManager picks one).
+absl::Status ScopeNewSessionId(const Caller& caller, std::string* id) {
+  if (!id->empty()) {
+    OPTD_RETURN_IF_ERROR(ValidateSessionId(*id, "session_id"));
+  } else if (caller.tenant.empty()) {
+    return absl::OkStatus();
+  } else {
+    *id = NewSessionId();
+  }
+  *id = caller.Scope(*id);
+  return absl::OkStatus();
+}
+
+// Runs `handler(caller)` unless the client has already gone (cancelled, or
+// its deadline passed while the call waited for a thread): work nobody will
+// read is skipped, and a tell the client gave up on is not applied behind its
+// back. Calls that do not authenticate are refused first.
 template <typename Handler>
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
-                                   Handler handler) {
+                                   const Authenticator* auth, Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (context->IsCancelled()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
                                  "the call was cancelled before it ran"));
     return reactor;
   }
-  reactor->Finish(ToGrpcStatus(handler()));
+  absl::StatusOr<Caller> caller = Authenticate(auth, *context);
+  reactor->Finish(ToGrpcStatus(caller.ok() ? caller->Unscope(handler(*caller))
+                                           : caller.status()));
   return reactor;
 }
 
@@ -38,8 +63,18 @@ class OptimizeReactor final
     : public grpc::ServerBidiReactor<v1::OptimizeRequest,
                                      v1::OptimizeResponse> {
  public:
-  explicit OptimizeReactor(SessionManager* sessions) : sessions_(sessions) {
+  OptimizeReactor(SessionManager* sessions, Caller caller,
+                  std::atomic<int64_t>* open_streams)
+      : sessions_(sessions),
+        caller_(std::move(caller)),
+        open_streams_(open_streams) {
     StartRead(&request_);
+  }
+
+  // A stream that is refused before its first read.
+  OptimizeReactor(grpc::Status refusal, std::atomic<int64_t>* open_streams)
+      : sessions_(nullptr), open_streams_(open_streams) {
+    Finish(refusal);
   }
 
   void OnReadDone(bool ok) override {
@@ -80,16 +115,22 @@ class OptimizeReactor final
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    open_streams_->fetch_sub(1);
+    delete this;
+  }
 
  private:
   // The session is unchanged (or the tell could not be made durable): tell
   // the client and keep the stream open.
   void WriteError(const absl::Status& status) {
     response_.Clear();
-    if (session_ != nullptr) response_.set_session_id(session_->id());
-    response_.set_error_code(static_cast<int>(status.code()));
-    response_.set_error_message(std::string(status.message()));
+    if (session_ != nullptr) {
+      response_.set_session_id(caller_.Unscope(session_->id()));
+    }
+    const absl::Status unscoped = caller_.Unscope(status);
+    response_.set_error_code(static_cast<int>(unscoped.code()));
+    response_.set_error_message(std::string(unscoped.message()));
     StartWrite(&response_);
   }
 
@@ -115,32 +156,38 @@ class OptimizeReactor final
     }
     std::shared_ptr<Session> session;
     if (request_.has_create()) {
+      OPTD_RETURN_IF_ERROR(ScopeNewSessionId(
+          caller_, request_.mutable_create()->mutable_session_id()));
       OPTD_ASSIGN_OR_RETURN(session, sessions_->Create(request_.create()));
     } else {
-      OPTD_ASSIGN_OR_RETURN(session,
-                            sessions_->Find(request_.attach_session_id()));
+      OPTD_ASSIGN_OR_RETURN(
+          session,
+          sessions_->Find(caller_.Scope(request_.attach_session_id())));
     }
     OPTD_RETURN_IF_ERROR(
         session->Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &response_));
     session_ = std::move(session);
-    response_.set_session_id(session_->id());
+    response_.set_session_id(caller_.Unscope(session_->id()));
     return absl::OkStatus();
   }
 
   absl::Status Tell(DurableTicket* ticket) {
     const v1::TellRequest& tell = request_.tell();
-    if (!tell.session_id().empty() && tell.session_id() != session_->id()) {
+    const std::string served = caller_.Unscope(session_->id());
+    if (!tell.session_id().empty() && tell.session_id() != served) {
       return absl::InvalidArgumentError(
           absl::StrCat("tell.session_id is \"", tell.session_id(),
-                       "\" but this stream serves \"", session_->id(),
+                       "\" but this stream serves \"", served,
                        "\"; leave it empty or open another stream"));
     }
     OPTD_RETURN_IF_ERROR(session_->Tell(tell, &response_, ticket));
-    response_.set_session_id(session_->id());
+    response_.set_session_id(served);
     return absl::OkStatus();
   }
 
   SessionManager* const sessions_;
+  const Caller caller_;
+  std::atomic<int64_t>* const open_streams_;
   std::shared_ptr<Session> session_;
   v1::OptimizeRequest request_;
   v1::OptimizeResponse response_;
@@ -152,25 +199,36 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
     grpc::CallbackServerContext* context,
     const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    NoteMessageBytes(request->x0().ByteSizeLong());
-    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                          sessions_->Create(*request));
-    response->set_session_id(session->id());
-    OPTD_RETURN_IF_ERROR(session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
-                                              response->mutable_trials()));
-    NoteMessageBytes(response->ByteSizeLong());
-    return absl::OkStatus();
-  });
+  return RunUnary(
+      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+        NoteMessageBytes(request->x0().ByteSizeLong());
+        // The request is this call's own until it finishes: its id is scoped in
+        // place rather than copying x0.
+        OPTD_RETURN_IF_ERROR(ScopeNewSessionId(
+            caller, const_cast<v1::CreateSessionRequest*>(request)
+                        ->mutable_session_id()));
+        OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
+                              sessions_->Create(*request));
+        response->set_session_id(caller.Unscope(session->id()));
+        OPTD_RETURN_IF_ERROR(session->WriteTrials(
+            v1::VECTOR_ENCODING_UNSPECIFIED, response->mutable_trials()));
+        NoteMessageBytes(response->ByteSizeLong());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::Session* response) {
-  return RunUnary(context, [&] {
-    return router_.Forward(*context, sessions_->Get(*request, response),
-                           request->session_id(), *request, response,
-                           &v1::Optimizer::Stub::GetSession);
+  return RunUnary(context, options_.auth, [&](const Caller& caller) {
+    // Forwarded unscoped: the other replica scopes it for the same caller.
+    v1::GetSessionRequest scoped = *request;
+    scoped.set_session_id(caller.Scope(request->session_id()));
+    absl::Status status = router_.Forward(
+        *context, sessions_->Get(scoped, response), request->session_id(),
+        *request, response, &v1::Optimizer::Stub::GetSession);
+    response->set_session_id(caller.Unscope(response->session_id()));
+    return status;
   });
 }
 
@@ -178,42 +236,52 @@ grpc::ServerUnaryReactor* OptimizerService::ListSessions(
     grpc::CallbackServerContext* context,
     const v1::ListSessionsRequest* request,
     v1::ListSessionsResponse* response) {
-  return RunUnary(context, [&] { return sessions_->List(*request, response); });
+  return RunUnary(context, options_.auth, [&](const Caller& caller) {
+    absl::Status status =
+        sessions_->List(*request, response, caller.ScopePrefix());
+    for (v1::Session& session : *response->mutable_sessions()) {
+      session.set_session_id(caller.Unscope(session.session_id()));
+    }
+    return status;
+  });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::DeleteSession(
     grpc::CallbackServerContext* context,
     const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
-  return RunUnary(context, [&] {
-    return router_.Forward(*context, sessions_->Delete(request->session_id()),
-                           request->session_id(), *request, response,
-                           &v1::Optimizer::Stub::DeleteSession);
+  return RunUnary(context, options_.auth, [&](const Caller& caller) {
+    return router_.Forward(
+        *context, sessions_->Delete(caller.Scope(request->session_id())),
+        request->session_id(), *request, response,
+        &v1::Optimizer::Stub::DeleteSession);
   });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::Ask(
     grpc::CallbackServerContext* context, const v1::AskRequest* request,
     v1::AskResponse* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    absl::StatusOr<std::shared_ptr<Session>> found =
-        sessions_->Find(request->session_id());
-    if (!found.ok()) {
-      return router_.Forward(*context, found.status(), request->session_id(),
-                             *request, response, &v1::Optimizer::Stub::Ask);
-    }
-    std::shared_ptr<Session> session = *std::move(found);
-    if (!request->worker_id().empty()) {
-      OPTD_RETURN_IF_ERROR(session->AskAsWorker(request->encoding(),
-                                                request->worker_id(), response,
-                                                request->points_on_slices()));
-    } else {
-      OPTD_RETURN_IF_ERROR(session->Ask(request->encoding(), response,
-                                        request->points_on_slices()));
-    }
-    NoteMessageBytes(response->ByteSizeLong());
-    return absl::OkStatus();
-  });
+  return RunUnary(
+      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+        absl::StatusOr<std::shared_ptr<Session>> found =
+            sessions_->Find(caller.Scope(request->session_id()));
+        if (!found.ok()) {
+          return router_.Forward(*context, found.status(),
+                                 request->session_id(), *request, response,
+                                 &v1::Optimizer::Stub::Ask);
+        }
+        std::shared_ptr<Session> session = *std::move(found);
+        if (!request->worker_id().empty()) {
+          OPTD_RETURN_IF_ERROR(
+              session->AskAsWorker(request->encoding(), request->worker_id(),
+                                   response, request->points_on_slices()));
+        } else {
+          OPTD_RETURN_IF_ERROR(session->Ask(request->encoding(), response,
+                                            request->points_on_slices()));
+        }
+        NoteMessageBytes(response->ByteSizeLong());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::Tell(
@@ -226,9 +294,11 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
     return reactor;
   }
   DurableTicket ticket;
+  absl::StatusOr<Caller> caller = Authenticate(options_.auth, *context);
   absl::Status status = [&]() -> absl::Status {
+    if (!caller.ok()) return caller.status();
     absl::StatusOr<std::shared_ptr<Session>> found =
-        sessions_->Find(request->session_id());
+        sessions_->Find(caller->Scope(request->session_id()));
     if (!found.ok()) {
       // Another replica's session: its answer is durable there.
       return router_.Forward(*context, found.status(), request->session_id(),
@@ -243,12 +313,13 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
     return absl::OkStatus();
   }();
   if (!status.ok()) {
-    reactor->Finish(ToGrpcStatus(status));
+    reactor->Finish(
+        ToGrpcStatus(caller.ok() ? caller->Unscope(status) : status));
     return reactor;
   }
   // Acknowledged only once durable; the commit thread finishes the call.
-  ticket.WhenDurable([reactor](absl::Status durable) {
-    reactor->Finish(ToGrpcStatus(durable));
+  ticket.WhenDurable([reactor, caller = *caller](absl::Status durable) {
+    reactor->Finish(ToGrpcStatus(caller.Unscope(durable)));
   });
   return reactor;
 }
@@ -256,67 +327,104 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
 grpc::ServerUnaryReactor* OptimizerService::ExportSession(
     grpc::CallbackServerContext* context,
     const v1::ExportSessionRequest* request, v1::SessionSnapshot* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    OPTD_RETURN_IF_ERROR(router_.Forward(
-        *context, sessions_->Export(request->session_id(), response),
-        request->session_id(), *request, response,
-        &v1::Optimizer::Stub::ExportSession));
-    NoteMessageBytes(response->ByteSizeLong());
-    return absl::OkStatus();
-  });
+  return RunUnary(
+      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+        OPTD_RETURN_IF_ERROR(router_.Forward(
+            *context,
+            sessions_->Export(caller.Scope(request->session_id()), response),
+            request->session_id(), *request, response,
+            &v1::Optimizer::Stub::ExportSession));
+        // The snapshot names the session as its tenant does, so that it imports
+        // under any tenant.
+        response->mutable_create()->set_session_id(
+            caller.Unscope(response->create().session_id()));
+        NoteMessageBytes(response->ByteSizeLong());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::ImportSession(
     grpc::CallbackServerContext* context,
     const v1::ImportSessionRequest* request,
     v1::ImportSessionResponse* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    NoteMessageBytes(request->ByteSizeLong());
-    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                          sessions_->Import(*request));
-    response->set_session_id(session->id());
-    response->set_state(session->state());
-    response->set_tells(session->tells());
-    return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
-                                response->mutable_trials());
-  });
+  return RunUnary(
+      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+        NoteMessageBytes(request->ByteSizeLong());
+        if (!caller.tenant.empty()) {
+          // Scoped in place (the request is this call's own): the id asked for,
+          // or the snapshot's.
+          auto* scoped = const_cast<v1::ImportSessionRequest*>(request);
+          std::string id = scoped->session_id().empty()
+                               ? scoped->snapshot().create().session_id()
+                               : scoped->session_id();
+          OPTD_RETURN_IF_ERROR(ValidateSessionId(id, "session_id"));
+          scoped->set_session_id(caller.Scope(id));
+        }
+        OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
+                              sessions_->Import(*request));
+        response->set_session_id(caller.Unscope(session->id()));
+        response->set_state(session->state());
+        response->set_tells(session->tells());
+        return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
+                                    response->mutable_trials());
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::PutSlice(
     grpc::CallbackServerContext* context, const v1::PutSliceRequest* request,
     v1::PutSliceResponse* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    if (slices_ == nullptr) {
-      return absl::UnimplementedError("this server holds no slices");
-    }
-    NoteMessageBytes(request->values().ByteSizeLong());
-    // The request is this call's own until it finishes (gRPC reads it no
-    // more), so its bytes may move into the staged slice.
-    OPTD_ASSIGN_OR_RETURN(
-        ShardRange range,
-        slices_->Stage(*const_cast<v1::PutSliceRequest*>(request)));
-    response->set_begin(range.begin);
-    response->set_end(range.end);
-    return absl::OkStatus();
-  });
+  return RunUnary(
+      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+        if (slices_ == nullptr) {
+          return absl::UnimplementedError("this server holds no slices");
+        }
+        NoteMessageBytes(request->values().ByteSizeLong());
+        // The request is this call's own until it finishes (gRPC reads it no
+        // more), so its bytes may move into the staged slice.
+        auto* own = const_cast<v1::PutSliceRequest*>(request);
+        own->set_session_id(caller.Scope(request->session_id()));
+        OPTD_ASSIGN_OR_RETURN(ShardRange range, slices_->Stage(*own));
+        response->set_begin(range.begin);
+        response->set_end(range.end);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::GetSlice(
     grpc::CallbackServerContext* context, const v1::GetSliceRequest* request,
     v1::GetSliceResponse* response) {
-  return RunUnary(context, [&]() -> absl::Status {
-    if (slices_ == nullptr) {
-      return absl::UnimplementedError("this server holds no slices");
-    }
-    OPTD_RETURN_IF_ERROR(slices_->ReadPublished(*request, response));
-    NoteMessageBytes(response->values().ByteSizeLong());
-    return absl::OkStatus();
-  });
+  return RunUnary(
+      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+        if (slices_ == nullptr) {
+          return absl::UnimplementedError("this server holds no slices");
+        }
+        auto* own = const_cast<v1::GetSliceRequest*>(request);
+        own->set_session_id(caller.Scope(request->session_id()));
+        OPTD_RETURN_IF_ERROR(slices_->ReadPublished(*own, response));
+        NoteMessageBytes(response->values().ByteSizeLong());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerBidiReactor<v1::OptimizeRequest, v1::OptimizeResponse>*
 OptimizerService::Optimize(grpc::CallbackServerContext* context) {
-  return new OptimizeReactor(sessions_);
+  // Counted from here; OnDone() of either constructor gives it back.
+  const int64_t open = open_streams_.fetch_add(1) + 1;
+  if (open > options_.max_streams) {
+    return new OptimizeReactor(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("this server has ", open - 1,
+                                  " Optimize streams open, its limit "
+                                  "(--max_concurrent_streams=",
+                                  options_.max_streams,
+                                  "); close one, or use unary Ask/Tell")),
+        &open_streams_);
+  }
+  absl::StatusOr<Caller> caller = Authenticate(options_.auth, *context);
+  if (!caller.ok()) {
+    return new OptimizeReactor(ToGrpcStatus(caller.status()), &open_streams_);
+  }
+  return new OptimizeReactor(sessions_, *std::move(caller), &open_streams_);
 }
 
 }  // namespace optd::server

@@ -21,13 +21,28 @@
 #ifndef OPTD_SERVER_OPTIMIZER_SERVICE_H_
 #define OPTD_SERVER_OPTIMIZER_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
 #include "grpcpp/grpcpp.h"
 #include "optd/v1/optimizer.grpc.pb.h"
+#include "server/auth.h"
 #include "server/session_manager.h"
 #include "server/session_router.h"
 #include "server/slice_host.h"
 
 namespace optd::server {
+
+// What the service checks before a call reaches a session.
+struct ServiceOptions {
+  // Authenticates every call and scopes session ids to the caller's tenant
+  // (auth.h). Null: authentication off. Must outlive the service.
+  const Authenticator* auth = nullptr;
+  // Optimize streams open at once, server-wide (--max_concurrent_streams);
+  // one more is refused with RESOURCE_EXHAUSTED. Range [1, inf).
+  int64_t max_streams = 10000;
+};
 
 class OptimizerService final : public v1::Optimizer::CallbackService {
  public:
@@ -37,8 +52,15 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
   // replica are forwarded there (session_router.h).
   explicit OptimizerService(SessionManager* sessions,
                             SliceHost* slices = nullptr,
-                            std::shared_ptr<const Replicas> replicas = nullptr)
-      : sessions_(sessions), slices_(slices), router_(std::move(replicas)) {}
+                            std::shared_ptr<const Replicas> replicas = nullptr,
+                            ServiceOptions options = {})
+      : sessions_(sessions),
+        slices_(slices),
+        router_(std::move(replicas)),
+        options_(options) {}
+
+  // Optimize streams open now.
+  int64_t open_streams() const { return open_streams_.load(); }
 
   grpc::ServerUnaryReactor* CreateSession(
       grpc::CallbackServerContext* context,
@@ -83,6 +105,8 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
   SessionManager* const sessions_;
   SliceHost* const slices_;
   SessionRouter router_;
+  const ServiceOptions options_;
+  std::atomic<int64_t> open_streams_{0};
 };
 
 }  // namespace optd::server

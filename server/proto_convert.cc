@@ -1,5 +1,6 @@
 #include "server/proto_convert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -342,6 +343,44 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
   proto.set_max_iterations(options.max_iterations);
   proto.set_max_evaluations(options.max_evaluations);
   return proto;
+}
+
+int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
+  constexpr int64_t kDouble = sizeof(double);
+  switch (request.solver_case()) {
+    case v1::CreateSessionRequest::kLbfgs: {
+      const int64_t m =
+          request.lbfgs().has_memory() ? request.lbfgs().memory() : 10;
+      return (2 * std::max<int64_t>(m, 0) + 6) * n * kDouble;
+    }
+    case v1::CreateSessionRequest::kTrustRegion: {
+      const v1::TrustRegionOptions& tr = request.trust_region();
+      switch (tr.subproblem()) {
+        case v1::TrustRegionOptions::SUBPROBLEM_EXACT:
+          return (n + 8) * n * kDouble;
+        case v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG:
+        case v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD:
+          return 8 * n * kDouble;
+        default: {
+          const int64_t m = tr.has_memory() ? tr.memory() : 10;
+          return (2 * std::max<int64_t>(m, 0) + 8) * n * kDouble;
+        }
+      }
+    }
+    case v1::CreateSessionRequest::kAdam:
+    case v1::CreateSessionRequest::kAdamw: {
+      const v1::AdamOptions& adam =
+          request.solver_case() == v1::CreateSessionRequest::kAdam
+              ? request.adam()
+              : request.adamw();
+      const int64_t element =
+          adam.dtype() == v1::STATE_DTYPE_FLOAT32 ? sizeof(float) : kDouble;
+      return ((adam.amsgrad() ? 4 : 3) * element + kDouble) * n;
+    }
+    case v1::CreateSessionRequest::SOLVER_NOT_SET:
+      break;
+  }
+  return n * kDouble;
 }
 
 absl::StatusOr<SolverSetup> CreateSolver(

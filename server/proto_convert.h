@@ -145,6 +145,16 @@ absl::StatusOr<SolverSetup> CreateSolver(
 // SetSessionOptions()
 //
 // Sets the `options` oneof of `session` (lbfgs, adam, adamw or trust_region).
+// EstimateStateBytes()
+//
+// The bytes of solver state a session of dimension `n` created by `request`
+// holds, all of its shards together: L-BFGS (2m + 6)n doubles, the
+// quasi-Newton trust region (2m + 8)n, Newton-CG 8n, the exact trust region
+// n^2 + 8n, Adam 3n (4n with amsgrad) of its state type plus the point in
+// float64. What --tenant_memory_bytes counts; within a few vectors of the
+// real figure.
+int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n);
+
 void SetSessionOptions(const SolverOptions& options, v1::Session* session);
 
 // ---------------------------------------------------------------------------

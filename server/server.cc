@@ -1,7 +1,11 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -9,6 +13,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/memory_release.h"
+#include "solvers/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {
@@ -48,6 +53,16 @@ absl::Status ValidateOptions(const ServerOptions& options) {
                                                    options.limits.max_dimension,
                                                    "; it must be at least 1"));
   }
+  if (options.max_streams < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_concurrent_streams is ",
+                                                   options.max_streams,
+                                                   "; it must be at least 1"));
+  }
+  if (options.limits.max_sessions_per_tenant < 1 ||
+      options.limits.tenant_memory_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "max_sessions_per_tenant and tenant_memory_bytes must be at least 1");
+  }
   if (options.max_message_bytes < kMinMessageBytes ||
       options.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -55,6 +70,79 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         kMinMessageBytes, ", ", std::numeric_limits<int>::max(), "]"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read --", flag, "=", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", path, " is not a PEM file (no -----BEGIN line)"));
+  }
+  return text.str();
+}
+
+// The listening port's credentials: TLS (and mutual TLS) or plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const TlsOptions& tls) {
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together: set both for TLS, or neither");
+  }
+  if (tls.cert_file.empty()) {
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca (mutual TLS) needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  OPTD_ASSIGN_OR_RETURN(pair.private_key, ReadPem(tls.key_file, "tls_key"));
+  OPTD_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem(tls.cert_file, "tls_cert"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!tls.client_ca_file.empty()) {
+    OPTD_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                          ReadPem(tls.client_ca_file, "tls_client_ca"));
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+// The credentials of calls to the other replicas (null: plaintext).
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerCredentials(
+    const TlsOptions& tls, bool has_peers) {
+  if (tls.peer_ca_file.empty()) {
+    if (has_peers && !tls.cert_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_cert makes every replica speak TLS only: set --peer_tls_ca "
+          "to the CA of the replicas' certificates");
+    }
+    return std::shared_ptr<grpc::ChannelCredentials>();
+  }
+  grpc::SslCredentialsOptions ssl;
+  OPTD_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                        ReadPem(tls.peer_ca_file, "peer_tls_ca"));
+  const std::string& cert =
+      tls.peer_cert_file.empty() ? tls.cert_file : tls.peer_cert_file;
+  const std::string& key =
+      tls.peer_key_file.empty() ? tls.key_file : tls.peer_key_file;
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError(
+        "--peer_tls_cert and --peer_tls_key go together");
+  }
+  if (!cert.empty()) {
+    OPTD_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem(cert, "peer_tls_cert"));
+    OPTD_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem(key, "peer_tls_key"));
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 std::string HostPort(const std::string& host, int port) {
@@ -68,11 +156,13 @@ std::string HostPort(const std::string& host, int port) {
 }  // namespace
 
 OptdServer::OptdServer(const ServerOptions& options,
+                       std::unique_ptr<Authenticator> auth,
                        std::unique_ptr<SliceHost> slice_host,
                        std::shared_ptr<const Replicas> replicas,
                        std::unique_ptr<SessionStore> store,
                        std::unique_ptr<SessionManager> sessions)
     : options_(options),
+      auth_(std::move(auth)),
       slice_host_(std::move(slice_host)),
       replicas_(std::move(replicas)),
       store_(std::move(store)),
@@ -96,6 +186,25 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
   if (absl::Status s = ValidateReplicaOptions(options.replicas); !s.ok()) {
     return s;
   }
+  OPTD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                        ServerCredentials(options.tls));
+  OPTD_ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ChannelCredentials> peer_credentials,
+      PeerCredentials(options.tls, options.replicas.peers.size() > 1));
+  OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth,
+                        Authenticator::Create(options.tokens_file));
+  if (auth->enabled() && options.replicas.peers.size() > 1 &&
+      auth->ReplicaToken().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tokens_file=", options.tokens_file,
+        " has no token for tenant @replicas, which replicas (--peers) need "
+        "to call each other"));
+  }
+  if (auth->enabled() && options.tls.cert_file.empty()) {
+    spdlog::warn(
+        "--tokens_file without --tls_cert: bearer tokens travel in "
+        "plaintext; use TLS unless a proxy terminates it on this host");
+  }
   // Both are process-wide switches that take effect for servers built after
   // them; setting them again is harmless.
   grpc::EnableDefaultHealthCheckService(options.enable_health_check);
@@ -116,13 +225,18 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
                                                 options.data_dir);
   ReplicaOptions replica_options = options.replicas;
   replica_options.max_message_bytes = options.max_message_bytes;
+  replica_options.credentials = peer_credentials;
+  replica_options.tls_server_name = options.tls.peer_server_name;
+  if (auth->enabled()) {
+    replica_options.token = [a = auth.get()] { return a->ReplicaToken(); };
+  }
   auto replicas =
       std::make_shared<const Replicas>(replica_options, slice_host.get());
   auto sessions = std::make_unique<SessionManager>(
       options.limits, options.session_defaults, store.get(), replicas);
-  std::unique_ptr<OptdServer> server(
-      new OptdServer(options, std::move(slice_host), std::move(replicas),
-                     std::move(store), std::move(sessions)));
+  std::unique_ptr<OptdServer> server(new OptdServer(
+      options, std::move(auth), std::move(slice_host), std::move(replicas),
+      std::move(store), std::move(sessions)));
   if (server->store_ != nullptr) {
     const absl::Time start = absl::Now();
     absl::StatusOr<SessionManager::RecoveryCounts> counts =
@@ -140,15 +254,18 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         "loses them");
   }
   server->service_ = std::make_unique<OptimizerService>(
-      server->sessions_.get(), server->slice_host_.get(), server->replicas_);
+      server->sessions_.get(), server->slice_host_.get(), server->replicas_,
+      ServiceOptions{
+          .auth = server->auth_->enabled() ? server->auth_.get() : nullptr,
+          .max_streams = options.max_streams});
 
   grpc::ServerBuilder builder;
   const std::string address = HostPort(options.host, options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(address, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
-  server->shard_service_ =
-      std::make_unique<ShardService>(server->slice_host_.get());
+  server->shard_service_ = std::make_unique<ShardService>(
+      server->slice_host_.get(),
+      server->auth_->enabled() ? server->auth_.get() : nullptr);
   builder.RegisterService(server->shard_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "server/auth.h"
 #include "server/optimizer_service.h"
 #include "server/session_manager.h"
 #include "server/shard_group.h"
@@ -32,6 +33,28 @@
 #include "server/slice_host.h"
 
 namespace optd::server {
+
+// Transport security (README "Security"). Files are PEM.
+struct TlsOptions {
+  // The server's certificate chain and private key (--tls_cert, --tls_key).
+  // Both empty: plaintext; both set: TLS only.
+  std::string cert_file;
+  std::string key_file;
+  // CA certificates that client certificates must chain to
+  // (--tls_client_ca). Set: mutual TLS, a client without a valid
+  // certificate cannot connect. Needs cert_file.
+  std::string client_ca_file;
+  // Calls to the other replicas: the CA their server certificates chain to
+  // (--peer_tls_ca; set: TLS to peers, required when cert_file is set and
+  // there are peers), the certificate and key this replica presents to them
+  // (--peer_tls_cert, --peer_tls_key; default cert_file and key_file), and the
+  // name their certificates must carry when it is not the host of --peers
+  // (--peer_tls_server_name).
+  std::string peer_ca_file;
+  std::string peer_cert_file;
+  std::string peer_key_file;
+  std::string peer_server_name;
+};
 
 struct ServerOptions {
   // Address to listen on: an IPv4/IPv6 literal or a host name. Default
@@ -60,6 +83,13 @@ struct ServerOptions {
   // 2^27-element float64 vector plus the rest of the message. Range
   // [1 MiB, 2^31 - 1] (gRPC's int).
   int64_t max_message_bytes = (int64_t{1} << 30) + (int64_t{1} << 20);
+  // TLS and mutual TLS; default plaintext.
+  TlsOptions tls;
+  // Bearer tokens of the tenants and of the replicas (--tokens_file, auth.h);
+  // empty: authentication off.
+  std::string tokens_file;
+  // Optimize streams open at once (--max_concurrent_streams).
+  int64_t max_streams = 10000;
   // grpc.health.v1.Health, serving while the server runs.
   bool enable_health_check = true;
   // grpc.reflection, so that grpcurl can list and call the service.
@@ -93,6 +123,8 @@ class OptdServer {
   SessionManager& sessions() { return *sessions_; }
   // The slices of sharded sessions this replica holds.
   SliceHost& slices() { return *slice_host_; }
+  // Authentication (enabled() false without a tokens file).
+  Authenticator& auth() { return *auth_; }
   // What Start() recovered from the data directory.
   const SessionManager::RecoveryCounts& recovered() const { return recovered_; }
 
@@ -107,7 +139,7 @@ class OptdServer {
   void Wait();
 
  private:
-  OptdServer(const ServerOptions& options,
+  OptdServer(const ServerOptions& options, std::unique_ptr<Authenticator> auth,
              std::unique_ptr<SliceHost> slice_host,
              std::shared_ptr<const Replicas> replicas,
              std::unique_ptr<SessionStore> store,
@@ -115,6 +147,7 @@ class OptdServer {
   void ExpiryLoop();
 
   const ServerOptions options_;
+  const std::unique_ptr<Authenticator> auth_;
   // Declared before sessions_: sessions delete their slices when they go.
   std::unique_ptr<SliceHost> slice_host_;
   std::shared_ptr<const Replicas> replicas_;

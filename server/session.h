@@ -51,6 +51,10 @@ struct SessionSettings {
   absl::Duration lease = absl::Seconds(600);
   // Durability.checkpoint_interval: 0 = every tell durable before its answer.
   int64_t checkpoint_interval = 0;
+  // The solver state's size, estimated from the options (EstimateStateBytes
+  // in proto_convert.h): what the session counts against its tenant's
+  // memory budget (--tenant_memory_bytes).
+  int64_t state_bytes = 0;
 };
 
 // What an answer must wait for before it leaves the server: the journal

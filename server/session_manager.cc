@@ -1,15 +1,23 @@
 #include "server/session_manager.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/auth.h"
 #include "server/journal.h"
+#include "server/proto_convert.h"
 #include "solvers/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -20,6 +28,13 @@ constexpr size_t kMaxIdLength = 63;
 constexpr size_t kMaxLabels = 64;
 constexpr size_t kMaxLabelKeyLength = 63;
 constexpr size_t kMaxLabelValueLength = 256;
+
+// The dimension `request` asks for, or 0 when x0 does not decode (Build
+// reports that).
+int64_t Dimension(const v1::CreateSessionRequest& request) {
+  absl::StatusOr<ConstVectorView> x0 = DecodeVector(request.x0(), "x0");
+  return x0.ok() ? x0->size() : 0;
+}
 
 bool IsIdChar(char c) {
   return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
@@ -52,6 +67,37 @@ absl::Status ValidateSessionId(absl::string_view id, absl::string_view field) {
                      "with a letter or digit"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateStoredSessionId(absl::string_view id,
+                                     absl::string_view field) {
+  const size_t dot = id.find('.');
+  if (dot == absl::string_view::npos) return ValidateSessionId(id, field);
+  const absl::string_view tenant = id.substr(0, dot);
+  if (!ValidateTenantName(tenant).ok() || tenant == kReplicaTenant) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " \"", absl::CHexEscape(id),
+                     "\" is not a valid stored session id: \"",
+                     absl::CHexEscape(tenant), "\" is not a tenant name"));
+  }
+  return ValidateSessionId(id.substr(dot + 1), field);
+}
+
+std::string NewSessionId() {
+  uint64_t words[2];
+  size_t filled = 0;
+  while (filled < sizeof(words)) {
+    const ssize_t got = getrandom(reinterpret_cast<char*>(words) + filled,
+                                  sizeof(words) - filled, 0);
+    if (got > 0) {
+      filled += static_cast<size_t>(got);
+    } else if (errno != EINTR) {
+      // getrandom cannot fail after boot with flags 0 on Linux >= 3.17.
+      spdlog::critical("getrandom failed: {}", std::strerror(errno));
+      std::abort();
+    }
+  }
+  return absl::StrFormat("%016x%016x", words[0], words[1]);
 }
 
 absl::Status ValidateLabels(
@@ -97,9 +143,50 @@ absl::Status SessionManager::CheckSessionLimit(size_t count) const {
   return absl::OkStatus();
 }
 
-std::string SessionManager::RandomId() {
-  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(bitgen_),
-                         absl::Uniform<uint64_t>(bitgen_));
+TenantUsage SessionManager::UsageLocked(absl::string_view scope) const {
+  TenantUsage usage;
+  auto count = [&](const auto& map, auto bytes) {
+    for (auto it = map.lower_bound(scope);
+         it != map.end() && absl::StartsWith(it->first, scope); ++it) {
+      ++usage.sessions;
+      usage.state_bytes += bytes(it->second);
+    }
+  };
+  count(sessions_, [](const std::shared_ptr<Session>& session) {
+    return session->settings().state_bytes;
+  });
+  count(reserved_, [](int64_t bytes) { return bytes; });
+  count(damaged_, [](const std::string&) { return int64_t{0}; });
+  count(dormant_, [](const Dormant&) { return int64_t{0}; });
+  return usage;
+}
+
+TenantUsage SessionManager::Usage(absl::string_view scope) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return UsageLocked(scope);
+}
+
+absl::Status SessionManager::CheckTenantLimits(absl::string_view id,
+                                               int64_t state_bytes) const {
+  const size_t dot = id.find('.');
+  if (dot == absl::string_view::npos) return absl::OkStatus();
+  const absl::string_view tenant = id.substr(0, dot);
+  const TenantUsage usage = UsageLocked(id.substr(0, dot + 1));
+  if (usage.sessions >= limits_.max_sessions_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant \"", tenant, "\" holds ", usage.sessions,
+        " sessions, its limit (--max_sessions_per_tenant=",
+        limits_.max_sessions_per_tenant, "); delete finished sessions first"));
+  }
+  if (state_bytes > limits_.tenant_memory_bytes - usage.state_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this session's solver state needs about ", state_bytes,
+        " bytes and tenant \"", tenant, "\" holds ", usage.state_bytes,
+        " of its ", limits_.tenant_memory_bytes,
+        " (--tenant_memory_bytes); delete sessions, or use a smaller "
+        "dimension or memory"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SessionManager::DamagedError(absl::string_view id,
@@ -129,7 +216,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
                                      replicas)));
   }
   if (!request.session_id().empty() || for_recovery) {
-    OPTD_RETURN_IF_ERROR(ValidateSessionId(request.session_id(), "session_id"));
+    OPTD_RETURN_IF_ERROR(
+        ValidateStoredSessionId(request.session_id(), "session_id"));
   }
   OPTD_RETURN_IF_ERROR(ValidateLabels(request.labels()));
   OPTD_RETURN_IF_ERROR(
@@ -174,6 +262,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
       : x0.size() <= defaults_.durable_tell_max_dimension
           ? 0
           : defaults_.checkpoint_interval;
+  settings.state_bytes = EstimateStateBytes(request, x0.size());
   // A sharded session's slices live on `shards` replicas from this one on,
   // under a fresh epoch (solvers/shard_layout.h cuts the ranges).
   ShardMaker make_shards = [&](const v1::CreateSliceRequest& base)
@@ -210,15 +299,15 @@ bool SessionManager::UsesWal(const Session& session) const {
          session.shards() == 1;
 }
 
-absl::StatusOr<std::string> SessionManager::Reserve(
-    absl::string_view requested) {
+absl::StatusOr<std::string> SessionManager::Reserve(absl::string_view requested,
+                                                    int64_t state_bytes) {
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckSessionLimit(sessions_.size() + reserved_.size() +
                                          damaged_.size() + dormant_.size()));
   std::string id(requested);
   if (id.empty()) {
     do {
-      id = RandomId();
+      id = NewSessionId();
     } while (sessions_.count(id) > 0 || reserved_.count(id) > 0 ||
              damaged_.count(id) > 0 || dormant_.count(id) > 0);
   } else if (sessions_.count(id) > 0 || reserved_.count(id) > 0 ||
@@ -227,7 +316,8 @@ absl::StatusOr<std::string> SessionManager::Reserve(
         "session \"", id,
         "\" already exists; pick another id or leave session_id empty"));
   }
-  reserved_.insert(id);
+  OPTD_RETURN_IF_ERROR(CheckTenantLimits(id, state_bytes));
+  reserved_.emplace(id, state_bytes);
   return id;
 }
 
@@ -281,7 +371,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
   // Everything that is cheap and needs no lock first, then the solver (which
   // allocates n-sized state), then the journal, then the insert.
   if (!request.session_id().empty()) {
-    OPTD_RETURN_IF_ERROR(ValidateSessionId(request.session_id(), "session_id"));
+    OPTD_RETURN_IF_ERROR(
+        ValidateStoredSessionId(request.session_id(), "session_id"));
     absl::ReaderMutexLock lock(&mu_);
     if (sessions_.count(request.session_id()) > 0) {
       return absl::AlreadyExistsError(absl::StrCat(
@@ -289,7 +380,9 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
           "\" already exists; pick another id or leave session_id empty"));
     }
   }
-  OPTD_ASSIGN_OR_RETURN(std::string id, Reserve(request.session_id()));
+  OPTD_ASSIGN_OR_RETURN(
+      std::string id, Reserve(request.session_id(),
+                              EstimateStateBytes(request, Dimension(request))));
   v1::CreateSessionRequest named = request;
   named.set_session_id(id);
   absl::StatusOr<std::shared_ptr<Session>> session =
@@ -317,8 +410,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
   std::string requested = request.session_id().empty()
                               ? snapshot.create().session_id()
                               : request.session_id();
-  OPTD_RETURN_IF_ERROR(ValidateSessionId(requested, "session_id"));
-  OPTD_ASSIGN_OR_RETURN(std::string id, Reserve(requested));
+  OPTD_RETURN_IF_ERROR(ValidateStoredSessionId(requested, "session_id"));
+  OPTD_ASSIGN_OR_RETURN(
+      std::string id,
+      Reserve(requested, EstimateStateBytes(snapshot.create(),
+                                            Dimension(snapshot.create()))));
   v1::CreateSessionRequest named = snapshot.create();
   named.set_session_id(id);
   if (request.shards() != 0) named.set_shards(request.shards());
@@ -740,7 +836,8 @@ int64_t SessionManager::ExpireIdle(absl::Time now) {
 }
 
 absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
-                                  v1::ListSessionsResponse* response) {
+                                  v1::ListSessionsResponse* response,
+                                  absl::string_view scope) {
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "page_size is ", request.page_size(), "; it must be in [0, ",
@@ -757,7 +854,7 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
   std::string after;
   if (!request.page_token().empty() &&
       (!absl::WebSafeBase64Unescape(request.page_token(), &after) ||
-       !ValidateSessionId(after, "page_token").ok())) {
+       !ValidateStoredSessionId(after, "page_token").ok())) {
     return absl::InvalidArgumentError(
         "page_token is not one that ListSessions returned; pass "
         "next_page_token "
@@ -778,23 +875,31 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
   std::map<std::string, Candidate> candidates;
   {
     absl::ReaderMutexLock lock(&mu_);
-    auto it = after.empty() ? sessions_.begin() : sessions_.upper_bound(after);
-    for (; it != sessions_.end(); ++it) {
+    // From the page token on (or the scope's first id), while in the scope.
+    auto first = [&](const auto& map) {
+      return after.empty() || after < scope ? map.lower_bound(scope)
+                                            : map.upper_bound(after);
+    };
+    auto in_scope = [&](const std::string& id) {
+      return absl::StartsWith(id, scope);
+    };
+    for (auto it = first(sessions_);
+         it != sessions_.end() && in_scope(it->first); ++it) {
       if (LabelsMatch(it->second->labels(), request.labels())) {
         candidates[it->first] = {it->first, it->second, ""};
       }
     }
     if (request.labels().empty()) {
-      auto d = after.empty() ? damaged_.begin() : damaged_.upper_bound(after);
-      for (; d != damaged_.end(); ++d) {
+      for (auto d = first(damaged_); d != damaged_.end() && in_scope(d->first);
+           ++d) {
         candidates[d->first] = {d->first, nullptr, d->second};
       }
     }
     // Sharded sessions not built since the restart: listed as running, with
     // no detail until GetSession builds them.
     if (request.labels().empty()) {
-      auto d = after.empty() ? dormant_.begin() : dormant_.upper_bound(after);
-      for (; d != dormant_.end(); ++d) {
+      for (auto d = first(dormant_); d != dormant_.end() && in_scope(d->first);
+           ++d) {
         candidates[d->first] = {d->first, nullptr, ""};
       }
     }

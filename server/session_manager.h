@@ -47,6 +47,22 @@ struct SessionLimits {
   // Largest dimension n of one session (--max_dimension). The default, 2^27
   // doubles, is a 1 GiB vector: the largest that fits the default message size.
   int64_t max_dimension = int64_t{1} << 27;
+  // Per tenant (authentication on, auth.h): sessions held at once
+  // (--max_sessions_per_tenant), and the estimated solver state of all of
+  // them together, in bytes (--tenant_memory_bytes; EstimateStateBytes in
+  // proto_convert.h). The anonymous tenant of a server without
+  // authentication has only the server-wide limits. Range [1, inf).
+  int64_t max_sessions_per_tenant = 1000;
+  int64_t tenant_memory_bytes = int64_t{32} << 30;
+};
+
+// What one tenant holds (SessionManager::Usage()).
+struct TenantUsage {
+  // Sessions, created, recovered or being created; damaged entries count.
+  int64_t sessions = 0;
+  // Their estimated state bytes (sharded sessions not rebuilt since a
+  // restart count 0 until they are).
+  int64_t state_bytes = 0;
 };
 
 // Server-wide defaults for what a CreateSessionRequest leaves unset.
@@ -158,12 +174,17 @@ class SessionManager {
 
   // SessionManager::List()
   //
-  // One page of sessions in id order. INVALID_ARGUMENT for a page_size
-  // outside [0, 1000], a page_token this server did not issue, or an unknown
-  // state.
+  // One page of sessions in id order, only those whose id starts with
+  // `scope` (a tenant's, auth.h). INVALID_ARGUMENT for a page_size outside
+  // [0, 1000], a page_token this server did not issue, or an unknown state.
   absl::Status List(const v1::ListSessionsRequest& request,
-                    v1::ListSessionsResponse* response)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                    v1::ListSessionsResponse* response,
+                    absl::string_view scope = "") ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::Usage()
+  //
+  // What the sessions whose id starts with `scope` hold ("" for all).
+  TenantUsage Usage(absl::string_view scope) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Number of sessions held.
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -174,16 +195,24 @@ class SessionManager {
   // RESOURCE_EXHAUSTED when `count` sessions already fill the limit.
   absl::Status CheckSessionLimit(size_t count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string RandomId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TenantUsage UsageLocked(absl::string_view scope) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED when the tenant of `id` cannot take one more session
+  // of `state_bytes`.
+  absl::Status CheckTenantLimits(absl::string_view id,
+                                 int64_t state_bytes) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Validates `request` and builds its session (not registered). With
   // `for_recovery` the server limits are not applied (a stored session loads
   // even if the limits were lowered since) and the id must be set.
   absl::StatusOr<std::shared_ptr<Session>> Build(
       const v1::CreateSessionRequest& request, absl::Time create_time,
       bool for_recovery) const;
-  // Reserves an id (a new random one for an empty `requested`): ALREADY_EXISTS
-  // if taken, RESOURCE_EXHAUSTED at the session limit.
-  absl::StatusOr<std::string> Reserve(absl::string_view requested)
+  // Reserves an id (a new random one for an empty `requested`) for a session
+  // of `state_bytes`: ALREADY_EXISTS if taken, RESOURCE_EXHAUSTED at the
+  // session limit or the tenant's limits.
+  absl::StatusOr<std::string> Reserve(absl::string_view requested,
+                                      int64_t state_bytes)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Journals (with a store) and registers a built session under a reserved
@@ -219,8 +248,8 @@ class SessionManager {
   std::map<std::string, std::shared_ptr<Session>, std::less<>> sessions_
       ABSL_GUARDED_BY(mu_);
   // Ids being created or imported (journal being written): taken, not yet
-  // visible.
-  std::set<std::string, std::less<>> reserved_ ABSL_GUARDED_BY(mu_);
+  // visible; with their estimated state bytes.
+  std::map<std::string, int64_t, std::less<>> reserved_ ABSL_GUARDED_BY(mu_);
   // Stored sessions that could not be recovered: id -> what is wrong.
   std::map<std::string, std::string, std::less<>> damaged_ ABSL_GUARDED_BY(mu_);
   // Sharded sessions recovered from the store but not built yet (Find builds
@@ -239,6 +268,20 @@ class SessionManager {
 // 1-63 characters of [a-z0-9-], starting with a letter or digit; else
 // INVALID_ARGUMENT naming `field`.
 absl::Status ValidateSessionId(absl::string_view id, absl::string_view field);
+
+// ValidateStoredSessionId()
+//
+// A session id as the server stores it: a valid session id, or a tenant's
+// "<tenant>.<id>" (auth.h). INVALID_ARGUMENT naming `field` otherwise.
+absl::Status ValidateStoredSessionId(absl::string_view id,
+                                     absl::string_view field);
+
+// NewSessionId()
+//
+// A random session id: 32 hexadecimal digits (128 bits) from the operating
+// system's cryptographic random source (getrandom(2)), so that ids cannot be
+// guessed.
+std::string NewSessionId();
 
 // ValidateLabels()
 //

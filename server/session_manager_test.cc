@@ -73,7 +73,7 @@ TEST(SessionManager, TakenIdIsAlreadyExists) {
 TEST(SessionManager, MalformedIdsAreRefused) {
   SessionManager manager;
   for (const std::string& id :
-       std::vector<std::string>{"Upper", "-dash-first", "under_score", "dot.s",
+       std::vector<std::string>{"Upper", "-dash-first", "under_score", "dot.s.",
                                 "sp ace", std::string(64, 'a')}) {
     EXPECT_THAT(
         manager.Create(LbfgsRequest(id)),
@@ -352,6 +352,70 @@ TEST(SessionManager, ListSurvivesDeletionOfTheTokensSession) {
   v1::ListSessionsResponse next;
   ASSERT_OK(manager.List(request, &next));
   EXPECT_EQ(Ids(next), std::vector<std::string>({"b"}));
+}
+
+}  // namespace
+}  // namespace optd::server
+
+namespace optd::server {
+namespace {
+
+TEST(SessionManagerTenants, LimitsCountOnlyTheTenantsOwnSessions) {
+  SessionManager manager({.max_sessions = 10,
+                          .max_sessions_per_tenant = 2,
+                          // (2 * 10 + 6) * 2 * 8 = 416 bytes per n=2 L-BFGS.
+                          .tenant_memory_bytes = 1000});
+  ASSERT_OK(manager.Create(LbfgsRequest("alice.a")));
+  ASSERT_OK(manager.Create(LbfgsRequest("alice.b")));
+  EXPECT_THAT(manager.Create(LbfgsRequest("alice.c")),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("tenant \"alice\" holds 2 sessions, its "
+                                 "limit (--max_sessions_per_tenant=2)")));
+  // Sessions of no tenant, and of other tenants, are not counted.
+  ASSERT_OK(manager.Create(LbfgsRequest("anonymous")));
+  ASSERT_OK(manager.Create(LbfgsRequest("bob.a")));
+  EXPECT_EQ(manager.Usage("alice.").sessions, 2);
+  EXPECT_EQ(manager.Usage("alice.").state_bytes, 832);
+  EXPECT_EQ(manager.Usage("").sessions, 4);
+  // 416 more bytes fit bob's 1000; 2 * 416 more would not.
+  EXPECT_THAT(manager.Create(LbfgsRequest("bob.big", {1, 2, 3, 4})),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("needs about 832 bytes and tenant \"bob\" "
+                                 "holds 416 of its 1000 "
+                                 "(--tenant_memory_bytes)")));
+  EXPECT_EQ(manager.size(), 4);
+  ASSERT_OK(manager.Delete("alice.a"));
+  EXPECT_OK(manager.Create(LbfgsRequest("alice.c")));
+}
+
+TEST(SessionManagerTenants, ListStaysInTheScope) {
+  SessionManager manager;
+  for (const char* id : {"a", "alice.x", "alice.y", "alicea.z", "bob.x", "z"}) {
+    ASSERT_OK(manager.Create(LbfgsRequest(id)));
+  }
+  v1::ListSessionsRequest request;
+  v1::ListSessionsResponse response;
+  ASSERT_OK(manager.List(request, &response, "alice."));
+  EXPECT_THAT(Ids(response), ::testing::ElementsAre("alice.x", "alice.y"));
+  // Pages stay in the scope too, whatever the token.
+  request.set_page_size(1);
+  response.Clear();
+  ASSERT_OK(manager.List(request, &response, "alice."));
+  EXPECT_THAT(Ids(response), ::testing::ElementsAre("alice.x"));
+  request.set_page_token(response.next_page_token());
+  response.Clear();
+  ASSERT_OK(manager.List(request, &response, "alice."));
+  EXPECT_THAT(Ids(response), ::testing::ElementsAre("alice.y"));
+  EXPECT_EQ(response.next_page_token(), "");
+  // A token from before the scope starts at the scope's first id.
+  v1::ListSessionsResponse first;
+  v1::ListSessionsRequest unscoped;
+  unscoped.set_page_size(1);
+  ASSERT_OK(manager.List(unscoped, &first));
+  request.set_page_token(first.next_page_token());
+  response.Clear();
+  ASSERT_OK(manager.List(request, &response, "bob."));
+  EXPECT_THAT(Ids(response), ::testing::ElementsAre("bob.x"));
 }
 
 }  // namespace

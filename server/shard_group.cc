@@ -85,12 +85,29 @@ Replicas::Replicas(const ReplicaOptions& options, SliceHost* host)
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  if (options.credentials != nullptr && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
   for (size_t i = 0; i < options.peers.size(); ++i) {
     if (static_cast<int>(i) == options.replica_index) continue;
     std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-        options.peers[i], grpc::InsecureChannelCredentials(), args);
+        options.peers[i],
+        options.credentials != nullptr ? options.credentials
+                                       : grpc::InsecureChannelCredentials(),
+        args);
     stubs_[i] = v1::Shard::NewStub(channel);
     optimizer_stubs_[i] = v1::Optimizer::NewStub(channel);
+  }
+}
+
+void Replicas::Prepare(grpc::ClientContext* context,
+                       absl::Time deadline) const {
+  context->set_deadline(absl::ToChronoTime(deadline));
+  if (options_.token != nullptr) {
+    const std::string token = options_.token();
+    if (!token.empty()) {
+      context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    }
   }
 }
 
@@ -136,7 +153,7 @@ absl::StatusOr<std::shared_ptr<ShardGroup>> ShardGroup::Create(
       v1::CreateSliceResponse response;
       status = ToAbslStatus(WithRetry(deadline, [&](absl::Time d) {
         grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(d));
+        replicas->Prepare(&context, d);
         return replicas->stub(replica)->CreateSlice(&context, request,
                                                     &response);
       }));
@@ -164,8 +181,7 @@ ShardGroup::~ShardGroup() {
     }
     threads.emplace_back([this, replica, request] {
       grpc::ClientContext context;
-      context.set_deadline(
-          absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+      replicas_->Prepare(&context, absl::Now() + absl::Milliseconds(500));
       v1::DeleteSliceResponse response;
       grpc::Status status =
           replicas_->stub(replica)->DeleteSlice(&context, request, &response);
@@ -194,8 +210,7 @@ void ShardGroup::PurgeSlices(const Replicas& replicas,
       continue;
     }
     grpc::ClientContext context;
-    context.set_deadline(
-        absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+    replicas.Prepare(&context, absl::Now() + absl::Milliseconds(500));
     v1::DeleteSliceResponse response;
     grpc::Status status =
         replicas.stub(replica)->DeleteSlice(&context, request, &response);
@@ -245,7 +260,7 @@ absl::Status ShardGroup::CallOne(int shard, const v1::SliceOpBatch& batch,
   const absl::Time deadline = absl::Now() + replicas_->options().call_timeout;
   return ToAbslStatus(WithRetry(deadline, [&](absl::Time d) {
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(d));
+    replicas_->Prepare(&context, d);
     return replicas_->stub(replica)->ApplySliceOps(&context, batch, out);
   }));
 }

@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,16 @@ struct ReplicaOptions {
   // is declared broken.
   absl::Duration call_timeout = absl::Seconds(10);
   int64_t max_message_bytes = (int64_t{1} << 30) + (int64_t{1} << 20);
+  // Transport security of the calls to the other replicas (--peer_tls_*).
+  // Null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // With credentials: the name the other replicas' certificates must carry,
+  // when it is not the host in `peers` (--peer_tls_server_name).
+  std::string tls_server_name;
+  // The token sent as "authorization: Bearer <token>" on calls to the other
+  // replicas' Shard service, read at each call (the tokens file may be
+  // reloaded). Null, or returning empty: none.
+  std::function<std::string()> token;
 };
 
 // INVALID_ARGUMENT unless peers is empty or replica_index indexes it, and
@@ -71,6 +82,10 @@ class Replicas {
   int self() const { return options_.replica_index; }
   const std::string& address(int replica) const;
   const ReplicaOptions& options() const { return options_; }
+  // Replicas::Prepare()
+  //
+  // Sets `deadline` and the replicas' authorization on a call's context.
+  void Prepare(grpc::ClientContext* context, absl::Time deadline) const;
   SliceHost* host() const { return host_; }
   // The stubs for another replica (REQUIRES: replica != self()).
   v1::Shard::Stub* stub(int replica) const { return stubs_[replica].get(); }

@@ -3,22 +3,33 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <string>
 
+#include "absl/strings/match.h"
 #include "server/grpc_status.h"
 #include "server/memory_release.h"
 
 namespace optd::server {
 
-grpc::Status ShardService::CreateSlice(grpc::ServerContext*,
+grpc::Status ShardService::AuthorizeReplica(
+    const grpc::ServerContext& context) const {
+  if (auth_ == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(auth_->AuthenticateReplica(context).status());
+}
+
+grpc::Status ShardService::CreateSlice(grpc::ServerContext* context,
                                        const v1::CreateSliceRequest* request,
                                        v1::CreateSliceResponse*) {
+  if (grpc::Status s = AuthorizeReplica(*context); !s.ok()) return s;
   return ToGrpcStatus(host_->Create(*request));
 }
 
-grpc::Status ShardService::ApplySliceOps(grpc::ServerContext*,
+grpc::Status ShardService::ApplySliceOps(grpc::ServerContext* context,
                                          const v1::SliceOpBatch* request,
                                          v1::SliceOpResponse* response) {
+  if (grpc::Status s = AuthorizeReplica(*context); !s.ok()) return s;
   size_t bytes = 0;
   for (const v1::SliceOpRequest& op : request->ops()) bytes += op.data().size();
   NoteMessageBytes(bytes);
@@ -27,17 +38,39 @@ grpc::Status ShardService::ApplySliceOps(grpc::ServerContext*,
   return status;
 }
 
-grpc::Status ShardService::DeleteSlice(grpc::ServerContext*,
+grpc::Status ShardService::DeleteSlice(grpc::ServerContext* context,
                                        const v1::DeleteSliceRequest* request,
                                        v1::DeleteSliceResponse*) {
+  if (grpc::Status s = AuthorizeReplica(*context); !s.ok()) return s;
   host_->Delete(request->key(), request->purge());
   return grpc::Status::OK;
 }
 
 grpc::Status ShardService::GetReplicaStatus(
-    grpc::ServerContext*, const v1::GetReplicaStatusRequest*,
+    grpc::ServerContext* context, const v1::GetReplicaStatusRequest*,
     v1::GetReplicaStatusResponse* response) {
+  Caller caller;
+  if (auth_ != nullptr) {
+    absl::StatusOr<Caller> authenticated = auth_->Authenticate(*context);
+    if (!authenticated.ok()) return ToGrpcStatus(authenticated.status());
+    caller = *std::move(authenticated);
+  }
   host_->Describe(response);
+  if (!caller.tenant.empty() && !caller.replica()) {
+    // A tenant sees its own slices only, named as it names its sessions.
+    const std::string prefix = caller.ScopePrefix();
+    auto* slices = response->mutable_slices();
+    slices->erase(std::remove_if(slices->begin(), slices->end(),
+                                 [&](const v1::ReplicaSlice& slice) {
+                                   return !absl::StartsWith(
+                                       slice.key().session_id(), prefix);
+                                 }),
+                  slices->end());
+    for (v1::ReplicaSlice& slice : *slices) {
+      slice.mutable_key()->set_session_id(
+          caller.Unscope(slice.key().session_id()));
+    }
+  }
   response->set_rss_bytes(ResidentSetBytes());
   const struct mallinfo2 info = mallinfo2();
   response->set_malloc_in_use_bytes(

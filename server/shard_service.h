@@ -3,19 +3,25 @@
 // (SliceHost). Synchronous handlers: each call is short, CPU-bound work on
 // one slice.
 //
+// With authentication on (auth.h), only the replicas' token may call it,
+// except GetReplicaStatus, which a tenant may call (optctl shards) and which
+// then lists only that tenant's slices.
+//
 // Thread-safety: thread-safe (SliceHost is).
 #ifndef OPTD_SERVER_SHARD_SERVICE_H_
 #define OPTD_SERVER_SHARD_SERVICE_H_
 
 #include "optd/v1/shard.grpc.pb.h"
+#include "server/auth.h"
 #include "server/slice_host.h"
 
 namespace optd::server {
 
 class ShardService final : public v1::Shard::Service {
  public:
-  // `host` must outlive the service.
-  explicit ShardService(SliceHost* host) : host_(host) {}
+  // `host` and `auth` (null: authentication off) must outlive the service.
+  explicit ShardService(SliceHost* host, const Authenticator* auth = nullptr)
+      : host_(host), auth_(auth) {}
 
   grpc::Status CreateSlice(grpc::ServerContext* context,
                            const v1::CreateSliceRequest* request,
@@ -31,7 +37,11 @@ class ShardService final : public v1::Shard::Service {
       v1::GetReplicaStatusResponse* response) override;
 
  private:
+  // OK, or why the caller may not call the replicas-only methods.
+  grpc::Status AuthorizeReplica(const grpc::ServerContext& context) const;
+
   SliceHost* const host_;
+  const Authenticator* const auth_;
 };
 
 // Resident set size of this process in bytes (Linux /proc/self/statm), or 0.

@@ -4,10 +4,12 @@
 //                                            HasSubstr("gradient has 99
 //                                            elements")));
 //   EXPECT_OK(solver.Tell(good));
+//   ASSERT_OK_AND_ASSIGN(Session s, Create(...));
 #ifndef OPTD_SOLVERS_TESTING_STATUS_MATCHERS_H_
 #define OPTD_SOLVERS_TESTING_STATUS_MATCHERS_H_
 
 #include <ostream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,11 +27,12 @@ const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
 }
 
 // StatusIs(code, message_matcher): matches an absl::Status or absl::StatusOr<T>
-// whose code equals `code` and whose message matches `message_matcher`.
+// whose code equals (or matches) `code` and whose message matches
+// `message_matcher`.
 MATCHER_P2(StatusIs, code, message_matcher,
            "has status code " + ::testing::PrintToString(code)) {
   const absl::Status& status = GetStatus(arg);
-  if (status.code() != code) {
+  if (!::testing::Matches(code)(status.code())) {
     *result_listener << "whose status is " << status;
     return false;
   }
@@ -37,7 +40,36 @@ MATCHER_P2(StatusIs, code, message_matcher,
       message_matcher, std::string(status.message()), result_listener);
 }
 
+// StatusIs(code): as above, with any message.
+MATCHER_P(StatusIs, code, "has status code " + ::testing::PrintToString(code)) {
+  const absl::Status& status = GetStatus(arg);
+  if (status.code() != code) {
+    *result_listener << "whose status is " << status;
+    return false;
+  }
+  return true;
+}
+
+// IsOkAndHolds(matcher): an OK absl::StatusOr<T> whose value matches.
+MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << "whose status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
+}
+
 }  // namespace optd::testing
+
+// ASSERT_OK_AND_ASSIGN(lhs, expr): asserts that the absl::StatusOr `expr` is
+// OK and moves its value into `lhs` (which may be a declaration).
+#define OPTD_TESTING_CONCAT_INNER_(a, b) a##b
+#define OPTD_TESTING_CONCAT_(a, b) OPTD_TESTING_CONCAT_INNER_(a, b)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                             \
+  auto OPTD_TESTING_CONCAT_(optd_assert_or_, __LINE__) = (expr);    \
+  ASSERT_TRUE(OPTD_TESTING_CONCAT_(optd_assert_or_, __LINE__).ok()) \
+      << OPTD_TESTING_CONCAT_(optd_assert_or_, __LINE__).status();  \
+  lhs = std::move(OPTD_TESTING_CONCAT_(optd_assert_or_, __LINE__)).value()
 
 #define EXPECT_OK(expr) \
   EXPECT_TRUE((expr).ok()) << ::optd::testing::GetStatus(expr)

@@ -33,7 +33,8 @@ except ImportError as _e:  # pragma: no cover
         "optd's gRPC stubs are missing: run "
         "'/usr/bin/python3 client/python/build_stubs.py' first") from _e
 
-from .client import DEFAULT_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES, Client, connect
+from .client import (DEFAULT_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES, Client, connect,
+                     tls_credentials)
 from .errors import (Aborted, AlreadyExists, Cancelled, DataLoss,
                      DeadlineExceeded, FailedPrecondition, Internal,
                      InvalidArgument, NotFound, OptdError, OutOfRange,
@@ -48,7 +49,7 @@ from .vectors import VectorEncoding
 __version__ = "0.1.0"
 
 __all__ = [
-    "connect", "Client", "Session", "Trial", "Answer", "Summary",
+    "connect", "tls_credentials", "Client", "Session", "Trial", "Answer", "Summary",
     "SessionInfo", "HistoryEntry", "SessionState", "TerminationReason",
     "Wants", "VectorEncoding", "minimize", "OptimizeResult",
     "DEFAULT_ADDRESS", "DEFAULT_MAX_MESSAGE_BYTES",

@@ -48,6 +48,10 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
             connect_timeout: Optional[float] = 10.0,
             credentials: Optional[grpc.ChannelCredentials] = None,
             bearer_token: Optional[str] = None,
+            tls_ca: Optional[str] = None,
+            tls_cert: Optional[str] = None,
+            tls_key: Optional[str] = None,
+            tls_server_name: Optional[str] = None,
             channel_options: Sequence[Tuple[str, Any]] = ()) -> "Client":
     """Opens a channel to the optd server at ``address`` ("host:port" or
     any gRPC target) and returns a :class:`Client`.
@@ -60,8 +64,15 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
       connect_timeout: how long to wait for the server to accept the
         connection (None or 0: do not wait; connect on the first call).
       credentials: ``grpc.ssl_channel_credentials(...)`` for TLS; default
-        plaintext.
-      bearer_token: sent as "authorization: Bearer <token>".
+        plaintext (or TLS from the ``tls_*`` files).
+      bearer_token: sent as "authorization: Bearer <token>" (a server with
+        --tokens_file); default ``$OPTD_TOKEN`` when set.
+      tls_ca: PEM file of the CA the server's certificate chains to; setting
+        it (or tls_cert) connects with TLS.
+      tls_cert, tls_key: PEM client certificate and key, for a server with
+        mutual TLS (--tls_client_ca).
+      tls_server_name: the name the server's certificate must carry when it
+        is not the host of ``address``.
       channel_options: extra gRPC channel arguments.
 
     Raises:
@@ -74,6 +85,12 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
     options = [("grpc.max_send_message_length", max_message_bytes),
                ("grpc.max_receive_message_length", max_message_bytes),
                *channel_options]
+    if credentials is None and (tls_ca or tls_cert or tls_server_name):
+        credentials = tls_credentials(tls_ca, tls_cert, tls_key)
+    if tls_server_name:
+        options.append(("grpc.ssl_target_name_override", tls_server_name))
+    if bearer_token is None:
+        bearer_token = os.environ.get("OPTD_TOKEN") or None
     if credentials is None:
         channel = grpc.insecure_channel(address, options=options)
     else:
@@ -98,6 +115,34 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
 
     client._open_channel = dial
     return client
+
+
+def tls_credentials(ca: Optional[str] = None, cert: Optional[str] = None,
+                    key: Optional[str] = None) -> grpc.ChannelCredentials:
+    """TLS channel credentials from PEM files: ``ca`` verifies the server
+    (None: the system's roots); ``cert`` and ``key`` (both or neither) are
+    the client's certificate for mutual TLS.
+
+    Raises:
+      InvalidArgument: a file cannot be read, or only one of cert and key.
+    """
+    if bool(cert) != bool(key):
+        raise InvalidArgument("tls_cert and tls_key go together: set both "
+                              "for mutual TLS, or neither")
+
+    def read(path: Optional[str], what: str) -> Optional[bytes]:
+        if not path:
+            return None
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise InvalidArgument(f"cannot read the {what} file {path}: "
+                                  f"{e.strerror}") from None
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(ca, "CA"), private_key=read(key, "key"),
+        certificate_chain=read(cert, "certificate"))
 
 
 class Client:

@@ -8,7 +8,7 @@ FROM debian:bookworm AS build
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev libeigen3-dev libspdlog-dev zlib1g-dev \
+      libabsl-dev libeigen3-dev libspdlog-dev zlib1g-dev libcpp-httplib-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -25,7 +25,7 @@ RUN mkdir -p tests && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 FROM debian:bookworm AS runtime
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends libgrpc++1.51 libgrpc29 libprotobuf32 libspdlog1.10 \
-      libabsl20220623 ca-certificates \
+      libabsl20220623 libcpp-httplib0.11 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/optd --create-home optd
 COPY --from=build /build/server/optd /build/client/optctl /usr/local/bin/

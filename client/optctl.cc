@@ -8,12 +8,14 @@
 //
 // Exit status 0 on success; 1 on any error, printed on stderr as
 // "CODE: message" (e.g. "NOT_FOUND: session \"x\" not found").
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,9 +25,11 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -35,6 +39,7 @@
 #include "client/vector_codec.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "httplib.h"
 #include "optd/v1/shard.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051",
@@ -54,6 +59,9 @@ ABSL_FLAG(std::string, tls_server_name, "",
 ABSL_FLAG(std::string, token_file, "",
           "File holding the bearer token (for a server with --tokens_file). "
           "Default: the OPTD_TOKEN environment variable, if set.");
+ABSL_FLAG(std::string, metrics, "",
+          "stats: address (host:port) of the server's metrics endpoint, "
+          "optd --metrics_port.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "Deadline of each call to the server.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
@@ -106,6 +114,10 @@ Commands:
   watch ID    Polls session ID every --interval and prints a progress line
               whenever it advances, until the session ends; then prints the
               summary.
+  stats       Reads the server's Prometheus metrics (--metrics=HOST:PORT,
+              optd --metrics_port) and prints them as tables: sessions by
+              state and by tenant, steps, evaluations and step latency
+              (p50/p99) per solver, calls and errors per method.
   demo        Minimizes the Rosenbrock function from (-1.2, 1) with L-BFGS
               through the server's Optimize stream and prints the brief
               report and the final x; --n=N runs the extended Rosenbrock
@@ -473,6 +485,195 @@ absl::Status Shards(const Client& client, const std::string& id) {
   return absl::OkStatus();
 }
 
+// One sample of the Prometheus text format: name{labels} value.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+// The samples of an exposition (format 0.0.4); comments are skipped.
+std::vector<Sample> ParseExposition(absl::string_view text) {
+  std::vector<Sample> samples;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    Sample sample;
+    const size_t brace = line.find('{');
+    const size_t space = line.rfind(' ');
+    if (space == absl::string_view::npos) continue;
+    sample.name = std::string(line.substr(0, std::min(brace, space)));
+    if (brace != absl::string_view::npos && brace < space) {
+      // key="value",key="value" (values escape \\, \" and \n).
+      size_t i = brace + 1;
+      while (i < line.size() && line[i] != '}') {
+        const size_t eq = line.find('=', i);
+        if (eq == absl::string_view::npos || eq + 1 >= line.size()) break;
+        std::string key(line.substr(i, eq - i)), value;
+        size_t j = eq + 2;  // past ="
+        for (; j < line.size() && line[j] != '"'; ++j) {
+          if (line[j] == '\\' && j + 1 < line.size()) {
+            ++j;
+            value += line[j] == 'n' ? '\n' : line[j];
+          } else {
+            value += line[j];
+          }
+        }
+        sample.labels[key] = value;
+        i = j + 1;
+        if (i < line.size() && line[i] == ',') ++i;
+      }
+    }
+    const absl::string_view number = line.substr(space + 1);
+    if (number == "+Inf") {
+      sample.value = std::numeric_limits<double>::infinity();
+    } else if (!absl::SimpleAtod(number, &sample.value)) {
+      continue;
+    }
+    samples.push_back(std::move(sample));
+  }
+  return samples;
+}
+
+// The q-quantile of a histogram's cumulative buckets (upper bound -> count),
+// interpolated linearly within the bucket, as Prometheus'
+// histogram_quantile() does. NaN when empty.
+double HistogramQuantile(const std::map<double, double>& buckets, double q) {
+  if (buckets.empty() || buckets.rbegin()->second <= 0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const double rank = q * buckets.rbegin()->second;
+  double lower = 0, below = 0;
+  for (const auto& [bound, count] : buckets) {
+    if (count >= rank) {
+      if (std::isinf(bound)) return lower;
+      return lower +
+             (bound - lower) * (rank - below) / std::max(count - below, 1e-300);
+    }
+    lower = bound;
+    below = count;
+  }
+  return lower;
+}
+
+absl::Status Stats() {
+  const std::string address = absl::GetFlag(FLAGS_metrics);
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (address.empty() || colon == std::string::npos ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(
+        "stats needs --metrics=HOST:PORT, the server's metrics endpoint "
+        "(optd --metrics_port)");
+  }
+  httplib::Client http(address.substr(0, colon), port);
+  const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
+  http.set_connection_timeout(absl::ToChronoSeconds(timeout));
+  http.set_read_timeout(absl::ToChronoSeconds(timeout));
+  httplib::Result result = http.Get("/metrics");
+  if (!result) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read http://", address,
+                     "/metrics: ", httplib::to_string(result.error())));
+  }
+  if (result->status != 200) {
+    return absl::UnavailableError(absl::StrCat(
+        "http://", address, "/metrics answered HTTP ", result->status));
+  }
+  const std::vector<Sample> samples = ParseExposition(result->body);
+  auto value = [&](absl::string_view name) {
+    for (const Sample& s : samples) {
+      if (s.name == name) return s.value;
+    }
+    return 0.0;
+  };
+  std::cout << absl::StrFormat(
+      "process   resident memory %.1f MB, %d Optimize streams open\n",
+      value("optd_process_resident_memory_bytes") / 1048576.0,
+      static_cast<int>(value("optd_optimize_streams")));
+  std::cout << "sessions ";
+  for (const Sample& s : samples) {
+    if (s.name == "optd_sessions" && s.value > 0) {
+      std::cout << " " << s.labels.at("state") << " " << s.value;
+    }
+  }
+  std::cout << "\n\n";
+
+  std::map<std::string, std::pair<double, double>> tenants;
+  for (const Sample& s : samples) {
+    if (s.name == "optd_tenant_sessions") {
+      tenants[s.labels.at("tenant")].first = s.value;
+    } else if (s.name == "optd_tenant_memory_bytes") {
+      tenants[s.labels.at("tenant")].second = s.value;
+    }
+  }
+  if (!tenants.empty()) {
+    std::cout << absl::StrFormat("%-32s %10s %12s\n", "TENANT", "SESSIONS",
+                                 "STATE MB");
+    for (const auto& [tenant, usage] : tenants) {
+      std::cout << absl::StrFormat("%-32s %10.0f %12.1f\n", tenant, usage.first,
+                                   usage.second / 1048576.0);
+    }
+    std::cout << "\n";
+  }
+
+  struct SolverRow {
+    double created = 0, steps = 0, evaluations = 0;
+    std::map<double, double> buckets;
+  };
+  std::map<std::string, SolverRow> solvers;
+  for (const Sample& s : samples) {
+    auto solver = s.labels.find("solver");
+    if (solver == s.labels.end()) continue;
+    SolverRow& row = solvers[solver->second];
+    if (s.name == "optd_sessions_created_total") row.created = s.value;
+    if (s.name == "optd_steps_total") row.steps = s.value;
+    if (s.name == "optd_evaluations_total") row.evaluations = s.value;
+    if (s.name == "optd_step_duration_seconds_bucket") {
+      double bound = std::numeric_limits<double>::infinity();
+      if (s.labels.at("le") != "+Inf") {
+        absl::SimpleAtod(s.labels.at("le"), &bound);
+      }
+      row.buckets[bound] = s.value;
+    }
+  }
+  if (!solvers.empty()) {
+    std::cout << absl::StrFormat("%-14s %10s %12s %12s %12s %12s\n", "SOLVER",
+                                 "CREATED", "STEPS", "EVALUATIONS",
+                                 "TELL p50 ms", "TELL p99 ms");
+    for (const auto& [solver, row] : solvers) {
+      std::cout << absl::StrFormat(
+          "%-14s %10.0f %12.0f %12.0f %12.3f %12.3f\n", solver, row.created,
+          row.steps, row.evaluations, 1e3 * HistogramQuantile(row.buckets, 0.5),
+          1e3 * HistogramQuantile(row.buckets, 0.99));
+    }
+    std::cout << "\n";
+  }
+
+  std::map<std::string, std::map<std::string, double>> calls;
+  for (const Sample& s : samples) {
+    if (s.name == "optd_rpc_handled_total") {
+      calls[s.labels.at("method")][s.labels.at("code")] = s.value;
+    }
+  }
+  std::cout << absl::StrFormat("%-14s %10s  %s\n", "METHOD", "OK",
+                               "ERRORS BY CODE");
+  for (const auto& [method, codes] : calls) {
+    std::vector<std::string> errors;
+    double ok = 0;
+    for (const auto& [code, count] : codes) {
+      if (code == "OK") {
+        ok = count;
+      } else {
+        errors.push_back(absl::StrFormat("%s %.0f", code, count));
+      }
+    }
+    std::cout << absl::StrFormat(
+        "%-14s %10.0f  %s\n", method, ok,
+        errors.empty() ? std::string("-") : absl::StrJoin(errors, ", "));
+  }
+  return absl::OkStatus();
+}
+
 struct Command {
   bool takes_id;
   std::function<absl::Status(const Client&, const std::string&)> run;
@@ -484,7 +685,7 @@ absl::Status Run(const std::vector<char*>& args) {
       {"get", {true, Get}},        {"delete", {true, Delete}},
       {"watch", {true, Watch}},    {"demo", {false, Demo}},
       {"export", {true, Export}},  {"import", {true, Import}},
-      {"shards", {true, Shards}},
+      {"shards", {true, Shards}},  {"stats", {false, nullptr}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {
@@ -503,6 +704,7 @@ absl::Status Run(const std::vector<char*>& args) {
         it->second.takes_id ? " takes one argument, ID" : " takes no arguments",
         "; see optctl --help"));
   }
+  if (it->second.run == nullptr) return Stats();  // HTTP, not gRPC
   absl::StatusOr<Client> client = ConnectFromFlags();
   if (!client.ok()) return client.status();
   return it->second.run(*client, expected == 3 ? args[2] : "");

@@ -149,6 +149,12 @@ ABSL_FLAG(int64_t, tenant_memory_bytes, int64_t{32} << 30,
 ABSL_FLAG(int64_t, max_concurrent_streams, 10000,
           "Most Optimize streams open at once; one more is refused with "
           "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, metrics_port, 0,
+          "Port of the Prometheus metrics endpoint (HTTP GET /metrics, and "
+          "/healthz), on --metrics_host. 0: no endpoint. The metrics are "
+          "listed in README \"Operations\".");
+ABSL_FLAG(std::string, metrics_host, "",
+          "Address of the metrics endpoint. Default: --host.");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, how long in-flight calls and streams may run "
           "before they are cancelled.");
@@ -228,6 +234,10 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_sessions_per_tenant);
   options.limits.tenant_memory_bytes = absl::GetFlag(FLAGS_tenant_memory_bytes);
   options.max_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port) == 0
+                             ? -1
+                             : absl::GetFlag(FLAGS_metrics_port);
+  options.metrics_host = absl::GetFlag(FLAGS_metrics_host);
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);

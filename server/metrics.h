@@ -43,24 +43,10 @@
 // ignored (counters only go up), and a callback's sample with the wrong
 // number of label values is dropped and logged.
 //
-// The metrics optd registers (names follow the Prometheus conventions: base
-// units, `_total` for counters, `_seconds` and `_bytes`; rates such as steps
-// per second are the query's job: rate(optd_steps_total[1m])):
-//
-//   optd_sessions{state}                    gauge (callback): sessions by state
-//   optd_sessions_created_total{solver}     counter
-//   optd_steps_total{solver}                counter: solver iterations
-//   optd_evaluations_total{solver}          counter: trials told
-//   optd_step_duration_seconds{solver}      histogram, DefaultLatencyBuckets()
-//   optd_rpc_received_bytes_total{method}   counter: request message bytes
-//   optd_rpc_sent_bytes_total{method}       counter: response message bytes
-//   optd_rpc_errors_total{method,code}      counter: code as in
-//   grpc::StatusCode
-//                                           names, e.g. "INVALID_ARGUMENT"
-//   optd_tenant_memory_bytes{tenant}        gauge (callback)
-//   optd_process_resident_memory_bytes      gauge (callback) over
-//                                           ResidentSetBytes()
-//                                           (shard_service.h)
+// The metrics optd registers are listed in service_metrics.h (names follow
+// the Prometheus conventions: base units, `_total` for counters, `_seconds`
+// and `_bytes`; rates such as steps per second are the query's job:
+// rate(optd_steps_total[1m])).
 //
 // Thread-safety: thread-safe. Updates to a child are lock-free; creating a
 // child, registering a family and rendering the text take mutexes.

@@ -39,19 +39,27 @@ absl::Status ScopeNewSessionId(const Caller& caller, std::string* id) {
 // Runs `handler(caller)` unless the client has already gone (cancelled, or
 // its deadline passed while the call waited for a thread): work nobody will
 // read is skipped, and a tell the client gave up on is not applied behind its
-// back. Calls that do not authenticate are refused first.
-template <typename Handler>
+// back. Calls that do not authenticate are refused first. The call is
+// counted under `method` in `options.metrics`.
+template <typename Request, typename Response, typename Handler>
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
-                                   const Authenticator* auth, Handler handler) {
+                                   const ServiceOptions& options,
+                                   const char* method, const Request* request,
+                                   const Response* response, Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status;
   if (context->IsCancelled()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                                 "the call was cancelled before it ran"));
-    return reactor;
+    status = absl::CancelledError("the call was cancelled before it ran");
+  } else {
+    absl::StatusOr<Caller> caller = Authenticate(options.auth, *context);
+    status = caller.ok() ? caller->Unscope(handler(*caller)) : caller.status();
   }
-  absl::StatusOr<Caller> caller = Authenticate(auth, *context);
-  reactor->Finish(ToGrpcStatus(caller.ok() ? caller->Unscope(handler(*caller))
-                                           : caller.status()));
+  if (options.metrics != nullptr) {
+    options.metrics->Handled(
+        method, status.code(), static_cast<int64_t>(request->ByteSizeLong()),
+        status.ok() ? static_cast<int64_t>(response->ByteSizeLong()) : 0);
+  }
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
@@ -64,30 +72,33 @@ class OptimizeReactor final
                                      v1::OptimizeResponse> {
  public:
   OptimizeReactor(SessionManager* sessions, Caller caller,
-                  std::atomic<int64_t>* open_streams)
+                  std::atomic<int64_t>* open_streams, ServiceMetrics* metrics)
       : sessions_(sessions),
         caller_(std::move(caller)),
-        open_streams_(open_streams) {
+        open_streams_(open_streams),
+        metrics_(metrics) {
     StartRead(&request_);
   }
 
   // A stream that is refused before its first read.
-  OptimizeReactor(grpc::Status refusal, std::atomic<int64_t>* open_streams)
-      : sessions_(nullptr), open_streams_(open_streams) {
-    Finish(refusal);
+  OptimizeReactor(grpc::Status refusal, std::atomic<int64_t>* open_streams,
+                  ServiceMetrics* metrics)
+      : sessions_(nullptr), open_streams_(open_streams), metrics_(metrics) {
+    End(refusal);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client half-closed (or the call was cancelled)
-      Finish(grpc::Status::OK);
+      End(grpc::Status::OK);
       return;
     }
+    received_bytes_ += static_cast<int64_t>(request_.ByteSizeLong());
     response_.Clear();
     if (session_ == nullptr && !request_.has_create() &&
         !request_.has_attach_session_id()) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the first OptimizeRequest must set create or "
-                          "attach_session_id; tells come after it"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the first OptimizeRequest must set create or "
+                       "attach_session_id; tells come after it"));
       return;
     }
     DurableTicket ticket;
@@ -102,20 +113,25 @@ class OptimizeReactor final
         WriteError(durable);
         return;
       }
+      sent_bytes_ += static_cast<int64_t>(response_.ByteSizeLong());
       StartWrite(&response_);
     });
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          "the stream broke while writing a response"));
+      End(grpc::Status(grpc::StatusCode::CANCELLED,
+                       "the stream broke while writing a response"));
       return;
     }
     StartRead(&request_);
   }
 
   void OnDone() override {
+    if (metrics_ != nullptr) {
+      metrics_->Handled("Optimize", static_cast<absl::StatusCode>(code_),
+                        received_bytes_, sent_bytes_);
+    }
     open_streams_->fetch_sub(1);
     delete this;
   }
@@ -131,6 +147,7 @@ class OptimizeReactor final
     const absl::Status unscoped = caller_.Unscope(status);
     response_.set_error_code(static_cast<int>(unscoped.code()));
     response_.set_error_message(std::string(unscoped.message()));
+    sent_bytes_ += static_cast<int64_t>(response_.ByteSizeLong());
     StartWrite(&response_);
   }
 
@@ -159,6 +176,7 @@ class OptimizeReactor final
       OPTD_RETURN_IF_ERROR(ScopeNewSessionId(
           caller_, request_.mutable_create()->mutable_session_id()));
       OPTD_ASSIGN_OR_RETURN(session, sessions_->Create(request_.create()));
+      if (metrics_ != nullptr) metrics_->Created(session->solver_name());
     } else {
       OPTD_ASSIGN_OR_RETURN(
           session,
@@ -180,14 +198,29 @@ class OptimizeReactor final
                        "\" but this stream serves \"", served,
                        "\"; leave it empty or open another stream"));
     }
-    OPTD_RETURN_IF_ERROR(session_->Tell(tell, &response_, ticket));
+    const absl::Time start = absl::Now();
+    Session::TellStats stats;
+    OPTD_RETURN_IF_ERROR(session_->Tell(tell, &response_, ticket, &stats));
+    if (metrics_ != nullptr) {
+      metrics_->Told(session_->solver_name(), absl::Now() - start, stats);
+    }
     response_.set_session_id(served);
     return absl::OkStatus();
+  }
+
+  // Finish() with the code remembered for the metrics.
+  void End(const grpc::Status& status) {
+    code_ = status.error_code();
+    Finish(status);
   }
 
   SessionManager* const sessions_;
   const Caller caller_;
   std::atomic<int64_t>* const open_streams_;
+  ServiceMetrics* const metrics_;
+  grpc::StatusCode code_ = grpc::StatusCode::OK;
+  int64_t received_bytes_ = 0;
+  int64_t sent_bytes_ = 0;
   std::shared_ptr<Session> session_;
   v1::OptimizeRequest request_;
   v1::OptimizeResponse response_;
@@ -200,7 +233,8 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
     const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
   return RunUnary(
-      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+      context, options_, "CreateSession", request, response,
+      [&](const Caller& caller) -> absl::Status {
         NoteMessageBytes(request->x0().ByteSizeLong());
         // The request is this call's own until it finishes: its id is scoped in
         // place rather than copying x0.
@@ -209,6 +243,9 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
                         ->mutable_session_id()));
         OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                               sessions_->Create(*request));
+        if (options_.metrics != nullptr) {
+          options_.metrics->Created(session->solver_name());
+        }
         response->set_session_id(caller.Unscope(session->id()));
         OPTD_RETURN_IF_ERROR(session->WriteTrials(
             v1::VECTOR_ENCODING_UNSPECIFIED, response->mutable_trials()));
@@ -220,49 +257,56 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
 grpc::ServerUnaryReactor* OptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::Session* response) {
-  return RunUnary(context, options_.auth, [&](const Caller& caller) {
-    // Forwarded unscoped: the other replica scopes it for the same caller.
-    v1::GetSessionRequest scoped = *request;
-    scoped.set_session_id(caller.Scope(request->session_id()));
-    absl::Status status = router_.Forward(
-        *context, sessions_->Get(scoped, response), request->session_id(),
-        *request, response, &v1::Optimizer::Stub::GetSession);
-    response->set_session_id(caller.Unscope(response->session_id()));
-    return status;
-  });
+  return RunUnary(
+      context, options_, "GetSession", request, response,
+      [&](const Caller& caller) {
+        // Forwarded unscoped: the other replica scopes it for the same caller.
+        v1::GetSessionRequest scoped = *request;
+        scoped.set_session_id(caller.Scope(request->session_id()));
+        absl::Status status = router_.Forward(
+            *context, sessions_->Get(scoped, response), request->session_id(),
+            *request, response, &v1::Optimizer::Stub::GetSession);
+        response->set_session_id(caller.Unscope(response->session_id()));
+        return status;
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::ListSessions(
     grpc::CallbackServerContext* context,
     const v1::ListSessionsRequest* request,
     v1::ListSessionsResponse* response) {
-  return RunUnary(context, options_.auth, [&](const Caller& caller) {
-    absl::Status status =
-        sessions_->List(*request, response, caller.ScopePrefix());
-    for (v1::Session& session : *response->mutable_sessions()) {
-      session.set_session_id(caller.Unscope(session.session_id()));
-    }
-    return status;
-  });
+  return RunUnary(
+      context, options_, "ListSessions", request, response,
+      [&](const Caller& caller) {
+        absl::Status status =
+            sessions_->List(*request, response, caller.ScopePrefix());
+        for (v1::Session& session : *response->mutable_sessions()) {
+          session.set_session_id(caller.Unscope(session.session_id()));
+        }
+        return status;
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::DeleteSession(
     grpc::CallbackServerContext* context,
     const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
-  return RunUnary(context, options_.auth, [&](const Caller& caller) {
-    return router_.Forward(
-        *context, sessions_->Delete(caller.Scope(request->session_id())),
-        request->session_id(), *request, response,
-        &v1::Optimizer::Stub::DeleteSession);
-  });
+  return RunUnary(context, options_, "DeleteSession", request, response,
+                  [&](const Caller& caller) {
+                    return router_.Forward(
+                        *context,
+                        sessions_->Delete(caller.Scope(request->session_id())),
+                        request->session_id(), *request, response,
+                        &v1::Optimizer::Stub::DeleteSession);
+                  });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::Ask(
     grpc::CallbackServerContext* context, const v1::AskRequest* request,
     v1::AskResponse* response) {
   return RunUnary(
-      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+      context, options_, "Ask", request, response,
+      [&](const Caller& caller) -> absl::Status {
         absl::StatusOr<std::shared_ptr<Session>> found =
             sessions_->Find(caller.Scope(request->session_id()));
         if (!found.ok()) {
@@ -288,9 +332,18 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
     grpc::CallbackServerContext* context, const v1::TellRequest* request,
     v1::TellResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  ServiceMetrics* const metrics = options_.metrics;
+  // Counted when the call finishes, with the code the client gets.
+  auto finish = [reactor, metrics, request, response](absl::Status status) {
+    if (metrics != nullptr) {
+      metrics->Handled(
+          "Tell", status.code(), static_cast<int64_t>(request->ByteSizeLong()),
+          status.ok() ? static_cast<int64_t>(response->ByteSizeLong()) : 0);
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  };
   if (context->IsCancelled()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                                 "the call was cancelled before it ran"));
+    finish(absl::CancelledError("the call was cancelled before it ran"));
     return reactor;
   }
   DurableTicket ticket;
@@ -308,18 +361,22 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
     NoteMessageBytes(request->gradient().ByteSizeLong() +
                      request->hessian().ByteSizeLong() +
                      request->hessian_vector().ByteSizeLong());
-    OPTD_RETURN_IF_ERROR(session->Tell(*request, response, &ticket));
+    const absl::Time start = absl::Now();
+    Session::TellStats stats;
+    OPTD_RETURN_IF_ERROR(session->Tell(*request, response, &ticket, &stats));
+    if (metrics != nullptr) {
+      metrics->Told(session->solver_name(), absl::Now() - start, stats);
+    }
     NoteMessageBytes(response->ByteSizeLong());
     return absl::OkStatus();
   }();
   if (!status.ok()) {
-    reactor->Finish(
-        ToGrpcStatus(caller.ok() ? caller->Unscope(status) : status));
+    finish(caller.ok() ? caller->Unscope(status) : status);
     return reactor;
   }
   // Acknowledged only once durable; the commit thread finishes the call.
-  ticket.WhenDurable([reactor, caller = *caller](absl::Status durable) {
-    reactor->Finish(ToGrpcStatus(caller.Unscope(durable)));
+  ticket.WhenDurable([finish, caller = *caller](absl::Status durable) {
+    finish(caller.Unscope(durable));
   });
   return reactor;
 }
@@ -328,7 +385,8 @@ grpc::ServerUnaryReactor* OptimizerService::ExportSession(
     grpc::CallbackServerContext* context,
     const v1::ExportSessionRequest* request, v1::SessionSnapshot* response) {
   return RunUnary(
-      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+      context, options_, "ExportSession", request, response,
+      [&](const Caller& caller) -> absl::Status {
         OPTD_RETURN_IF_ERROR(router_.Forward(
             *context,
             sessions_->Export(caller.Scope(request->session_id()), response),
@@ -348,7 +406,8 @@ grpc::ServerUnaryReactor* OptimizerService::ImportSession(
     const v1::ImportSessionRequest* request,
     v1::ImportSessionResponse* response) {
   return RunUnary(
-      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+      context, options_, "ImportSession", request, response,
+      [&](const Caller& caller) -> absl::Status {
         NoteMessageBytes(request->ByteSizeLong());
         if (!caller.tenant.empty()) {
           // Scoped in place (the request is this call's own): the id asked for,
@@ -362,6 +421,9 @@ grpc::ServerUnaryReactor* OptimizerService::ImportSession(
         }
         OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                               sessions_->Import(*request));
+        if (options_.metrics != nullptr) {
+          options_.metrics->Created(session->solver_name());
+        }
         response->set_session_id(caller.Unscope(session->id()));
         response->set_state(session->state());
         response->set_tells(session->tells());
@@ -374,7 +436,8 @@ grpc::ServerUnaryReactor* OptimizerService::PutSlice(
     grpc::CallbackServerContext* context, const v1::PutSliceRequest* request,
     v1::PutSliceResponse* response) {
   return RunUnary(
-      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+      context, options_, "PutSlice", request, response,
+      [&](const Caller& caller) -> absl::Status {
         if (slices_ == nullptr) {
           return absl::UnimplementedError("this server holds no slices");
         }
@@ -394,7 +457,8 @@ grpc::ServerUnaryReactor* OptimizerService::GetSlice(
     grpc::CallbackServerContext* context, const v1::GetSliceRequest* request,
     v1::GetSliceResponse* response) {
   return RunUnary(
-      context, options_.auth, [&](const Caller& caller) -> absl::Status {
+      context, options_, "GetSlice", request, response,
+      [&](const Caller& caller) -> absl::Status {
         if (slices_ == nullptr) {
           return absl::UnimplementedError("this server holds no slices");
         }
@@ -418,13 +482,15 @@ OptimizerService::Optimize(grpc::CallbackServerContext* context) {
                                   "(--max_concurrent_streams=",
                                   options_.max_streams,
                                   "); close one, or use unary Ask/Tell")),
-        &open_streams_);
+        &open_streams_, options_.metrics);
   }
   absl::StatusOr<Caller> caller = Authenticate(options_.auth, *context);
   if (!caller.ok()) {
-    return new OptimizeReactor(ToGrpcStatus(caller.status()), &open_streams_);
+    return new OptimizeReactor(ToGrpcStatus(caller.status()), &open_streams_,
+                               options_.metrics);
   }
-  return new OptimizeReactor(sessions_, *std::move(caller), &open_streams_);
+  return new OptimizeReactor(sessions_, *std::move(caller), &open_streams_,
+                             options_.metrics);
 }
 
 }  // namespace optd::server

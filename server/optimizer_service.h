@@ -28,6 +28,7 @@
 #include "grpcpp/grpcpp.h"
 #include "optd/v1/optimizer.grpc.pb.h"
 #include "server/auth.h"
+#include "server/service_metrics.h"
 #include "server/session_manager.h"
 #include "server/session_router.h"
 #include "server/slice_host.h"
@@ -42,6 +43,9 @@ struct ServiceOptions {
   // Optimize streams open at once, server-wide (--max_concurrent_streams);
   // one more is refused with RESOURCE_EXHAUSTED. Range [1, inf).
   int64_t max_streams = 10000;
+  // Counts calls, bytes, steps and evaluations (service_metrics.h). Null:
+  // none. Must outlive the service.
+  ServiceMetrics* metrics = nullptr;
 };
 
 class OptimizerService final : public v1::Optimizer::CallbackService {

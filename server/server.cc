@@ -53,6 +53,11 @@ absl::Status ValidateOptions(const ServerOptions& options) {
                                                    options.limits.max_dimension,
                                                    "; it must be at least 1"));
   }
+  if (options.metrics_port < -1 || options.metrics_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_port is ", options.metrics_port,
+                     "; it must be in [0, 65535] (or -1: no metrics)"));
+  }
   if (options.max_streams < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_concurrent_streams is ",
                                                    options.max_streams,
@@ -253,11 +258,18 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         "no --data_dir: sessions live in memory only and a restart "
         "loses them");
   }
+  server->metrics_registry_ = std::make_unique<MetricsRegistry>();
+  server->service_metrics_ =
+      std::make_unique<ServiceMetrics>(server->metrics_registry_.get());
   server->service_ = std::make_unique<OptimizerService>(
       server->sessions_.get(), server->slice_host_.get(), server->replicas_,
       ServiceOptions{
           .auth = server->auth_->enabled() ? server->auth_.get() : nullptr,
-          .max_streams = options.max_streams});
+          .max_streams = options.max_streams,
+          .metrics = server->service_metrics_.get()});
+  server->service_metrics_->ObserveSessions(
+      server->sessions_.get(),
+      [service = server->service_.get()] { return service->open_streams(); });
 
   grpc::ServerBuilder builder;
   const std::string address = HostPort(options.host, options.port);
@@ -286,6 +298,20 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     health->SetServingStatus(true);
     health->SetServingStatus(kOptimizerServiceName, true);
   }
+  if (options.metrics_port >= 0) {
+    server->metrics_http_ =
+        std::make_unique<MetricsHttpServer>(server->metrics_registry_.get());
+    const std::string metrics_host =
+        options.metrics_host.empty() ? options.host : options.metrics_host;
+    if (absl::Status s =
+            server->metrics_http_->Start(metrics_host, options.metrics_port);
+        !s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("--metrics_port: ", s.message()));
+    }
+    spdlog::info("metrics on http://{}/metrics",
+                 HostPort(metrics_host, server->metrics_http_->port()));
+  }
   server->expiry_thread_ = std::thread([s = server.get()] { s->ExpiryLoop(); });
   return server;
 }
@@ -312,6 +338,7 @@ void OptdServer::Shutdown(absl::Time deadline) {
     health->SetServingStatus(false);
     health->SetServingStatus(kOptimizerServiceName, false);
   }
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
   spdlog::info("shutting down; draining calls for up to {:.1f} s",
                absl::ToDoubleSeconds(
                    std::max(deadline - absl::Now(), absl::ZeroDuration())));

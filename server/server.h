@@ -26,7 +26,10 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/auth.h"
+#include "server/metrics.h"
+#include "server/metrics_http_server.h"
 #include "server/optimizer_service.h"
+#include "server/service_metrics.h"
 #include "server/session_manager.h"
 #include "server/shard_group.h"
 #include "server/shard_service.h"
@@ -90,6 +93,11 @@ struct ServerOptions {
   std::string tokens_file;
   // Optimize streams open at once (--max_concurrent_streams).
   int64_t max_streams = 10000;
+  // Prometheus metrics over HTTP on this port (--metrics_port; GET /metrics,
+  // service_metrics.h): -1 none, 0 any free port (see metrics_port()). On
+  // `metrics_host`, default `host`.
+  int metrics_port = -1;
+  std::string metrics_host;
   // grpc.health.v1.Health, serving while the server runs.
   bool enable_health_check = true;
   // grpc.reflection, so that grpcurl can list and call the service.
@@ -123,6 +131,11 @@ class OptdServer {
   SessionManager& sessions() { return *sessions_; }
   // The slices of sharded sessions this replica holds.
   SliceHost& slices() { return *slice_host_; }
+  // The bound metrics port; 0 when metrics are off.
+  int metrics_port() const {
+    return metrics_http_ == nullptr ? 0 : metrics_http_->port();
+  }
+  MetricsRegistry& metrics() { return *metrics_registry_; }
   // Authentication (enabled() false without a tokens file).
   Authenticator& auth() { return *auth_; }
   // What Start() recovered from the data directory.
@@ -159,9 +172,14 @@ class OptdServer {
   absl::Mutex expiry_mu_;
   bool stop_expiry_ ABSL_GUARDED_BY(expiry_mu_) = false;
   std::thread expiry_thread_;
+  // Declared before the service: scrapes read the sessions and the service,
+  // and the HTTP server (declared after) stops first.
+  std::unique_ptr<MetricsRegistry> metrics_registry_;
+  std::unique_ptr<ServiceMetrics> service_metrics_;
   std::unique_ptr<OptimizerService> service_;
   std::unique_ptr<ShardService> shard_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -255,15 +255,21 @@ absl::StatusOr<Session::ToldVectors> Session::Decode(
 
 template <typename Response>
 absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
-                           DurableTicket* ticket) {
+                           DurableTicket* ticket, TellStats* stats) {
   // Everything that needs only the request happens before the lock: decoding
   // is a view into the request, and the digest of a 10^7-element gradient
   // takes milliseconds that other callers of this session need not wait for.
   OPTD_ASSIGN_OR_RETURN(const ToldVectors told, Decode(request));
   absl::MutexLock lock(&mu_);
   bool duplicate = false;
+  const Progress before = solver_->progress();
   OPTD_RETURN_IF_ERROR(
       TellLocked(request, told, absl::Now(), /*journal=*/true, &duplicate));
+  if (stats != nullptr) {
+    const Progress after = solver_->progress();
+    stats->iterations = after.iterations - before.iterations;
+    stats->evaluations = after.evaluations - before.evaluations;
+  }
   if (ticket != nullptr && journal_ != nullptr &&
       journal_->checkpoint_interval() == 0) {
     // A retry waits too: its original may not be synced yet.
@@ -693,8 +699,9 @@ template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*, bool);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*,
                                    bool);
 template absl::Status Session::Tell(const v1::TellRequest&, v1::TellResponse*,
-                                    DurableTicket*);
+                                    DurableTicket*, TellStats*);
 template absl::Status Session::Tell(const v1::TellRequest&,
-                                    v1::OptimizeResponse*, DurableTicket*);
+                                    v1::OptimizeResponse*, DurableTicket*,
+                                    TellStats*);
 
 }  // namespace optd::server

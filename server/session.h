@@ -184,9 +184,16 @@ class Session {
   // `Response` is v1::TellResponse or v1::OptimizeResponse. With a journal,
   // the answer may leave only once `ticket` is durable (a retry waits for the
   // original's record too).
+  // With `stats`, what the tell did to the solver's counters (0 for a
+  // duplicate), for metrics.
+  struct TellStats {
+    int64_t iterations = 0;
+    int64_t evaluations = 0;
+  };
   template <typename Response>
   absl::Status Tell(const v1::TellRequest& request, Response* response,
-                    DurableTicket* ticket = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
+                    DurableTicket* ticket = nullptr, TellStats* stats = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Describe()
   //

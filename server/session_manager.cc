@@ -166,6 +166,43 @@ TenantUsage SessionManager::Usage(absl::string_view scope) const {
   return UsageLocked(scope);
 }
 
+std::map<std::string, TenantUsage> SessionManager::UsageByTenant() const {
+  std::map<std::string, TenantUsage> usage;
+  auto tenant = [](absl::string_view id) {
+    const size_t dot = id.find('.');
+    return std::string(dot == absl::string_view::npos ? "" : id.substr(0, dot));
+  };
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [id, session] : sessions_) {
+    TenantUsage& u = usage[tenant(id)];
+    ++u.sessions;
+    u.state_bytes += session->settings().state_bytes;
+  }
+  for (const auto& [id, bytes] : reserved_) {
+    TenantUsage& u = usage[tenant(id)];
+    ++u.sessions;
+    u.state_bytes += bytes;
+  }
+  for (const auto& [id, damage] : damaged_) ++usage[tenant(id)].sessions;
+  for (const auto& [id, dormant] : dormant_) ++usage[tenant(id)].sessions;
+  return usage;
+}
+
+std::map<v1::SessionState, int64_t> SessionManager::CountByState() const {
+  std::vector<std::shared_ptr<Session>> sessions;
+  std::map<v1::SessionState, int64_t> counts;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    sessions.reserve(sessions_.size());
+    for (const auto& [id, session] : sessions_) sessions.push_back(session);
+    counts[v1::SESSION_STATE_DAMAGED] += damaged_.size();
+    counts[v1::SESSION_STATE_RUNNING] += dormant_.size();
+  }
+  // Each session's state under its own lock, outside the map's.
+  for (const auto& session : sessions) ++counts[session->state()];
+  return counts;
+}
+
 absl::Status SessionManager::CheckTenantLimits(absl::string_view id,
                                                int64_t state_bytes) const {
   const size_t dot = id.find('.');

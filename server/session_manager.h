@@ -186,6 +186,19 @@ class SessionManager {
   // What the sessions whose id starts with `scope` hold ("" for all).
   TenantUsage Usage(absl::string_view scope) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SessionManager::UsageByTenant()
+  //
+  // What each tenant holds ("" for sessions of no tenant), for metrics.
+  std::map<std::string, TenantUsage> UsageByTenant() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // SessionManager::CountByState()
+  //
+  // Sessions by state (damaged entries, and sharded sessions not rebuilt
+  // since a restart as RUNNING), for metrics.
+  std::map<v1::SessionState, int64_t> CountByState() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Number of sessions held.
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 

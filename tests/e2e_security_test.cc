@@ -1,11 +1,14 @@
-// End to end: authentication, tenants, limits and TLS on real optd processes
+// End to end: authentication, tenants, limits, TLS and metrics on real optd
+// processes
 // (README "Security"). Bearer tokens from --tokens_file (no token, a wrong
 // token, another tenant's session, a token revoked by SIGHUP), the per-tenant
 // and stream limits, TLS and mutual TLS with certificates made by openssl in
 // the test, and two replicas that run a sharded session over mutual TLS with
-// the replicas' token.
+// the replicas' token; the /metrics endpoint and optctl stats.
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -16,14 +19,18 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/session.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "optd/v1/shard.grpc.pb.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
@@ -602,6 +609,92 @@ TEST(Tls, ReplicasShardOverMutualTlsWithTokens) {
   for (OptdProcess& r : replicas) {
     EXPECT_EQ(r.Terminate(absl::Seconds(10)), 0) << r.Log();
   }
+}
+
+// A port nothing listens on now (the kernel's pick, released).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The value of the sample `series` (name and labels as printed) in an
+// exposition, or -1.
+double SampleValue(const std::string& text, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ")) {
+      double value = 0;
+      if (absl::SimpleAtod(line, &value)) return value;
+    }
+  }
+  return -1;
+}
+
+TEST_F(TokensTest, MetricsCountCallsStepsAndTenants) {
+  const int metrics_port = FreePort();
+  ASSERT_OK(Start({absl::StrCat("--metrics_port=", metrics_port)}));
+  Client alice = Connect(optd_.address(), WithToken(kAliceToken));
+  ASSERT_OK_AND_ASSIGN(Session session, CreateAndTell(alice, "m1", 5));
+  EXPECT_THAT(alice.GetSession("missing"),
+              StatusIs(absl::StatusCode::kNotFound));
+  Client anonymous = Connect(optd_.address(), ClientOptions());
+  EXPECT_THAT(anonymous.ListSessions(),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  ASSERT_OK_AND_ASSIGN(v1::Session described, alice.GetSession("m1"));
+
+  httplib::Client http("127.0.0.1", metrics_port);
+  httplib::Result scraped = http.Get("/metrics");
+  ASSERT_TRUE(scraped) << httplib::to_string(scraped.error());
+  ASSERT_EQ(scraped->status, 200);
+  const std::string& text = scraped->body;
+  EXPECT_EQ(SampleValue(text, "optd_sessions_created_total{solver=\"lbfgs\"}"),
+            1);
+  EXPECT_EQ(
+      SampleValue(text, "optd_rpc_handled_total{method=\"Tell\",code=\"OK\"}"),
+      5);
+  EXPECT_EQ(SampleValue(text,
+                        "optd_rpc_handled_total{method=\"GetSession\","
+                        "code=\"NOT_FOUND\"}"),
+            1);
+  EXPECT_EQ(SampleValue(text,
+                        "optd_rpc_handled_total{method=\"ListSessions\","
+                        "code=\"UNAUTHENTICATED\"}"),
+            1);
+  EXPECT_EQ(SampleValue(text, "optd_evaluations_total{solver=\"lbfgs\"}"),
+            described.evaluations());
+  EXPECT_EQ(SampleValue(text, "optd_steps_total{solver=\"lbfgs\"}"),
+            described.iterations());
+  EXPECT_EQ(
+      SampleValue(text, "optd_step_duration_seconds_count{solver=\"lbfgs\"}"),
+      5);
+  EXPECT_EQ(SampleValue(text, "optd_sessions{state=\"RUNNING\"}"), 1);
+  EXPECT_EQ(SampleValue(text, "optd_tenant_sessions{tenant=\"alice\"}"), 1);
+  // (2 * 10 + 6) * 2 doubles of L-BFGS state.
+  EXPECT_EQ(SampleValue(text, "optd_tenant_memory_bytes{tenant=\"alice\"}"),
+            416);
+  EXPECT_GT(SampleValue(text, "optd_rpc_received_bytes_total{method=\"Tell\"}"),
+            0);
+  EXPECT_GT(SampleValue(text, "optd_process_resident_memory_bytes"), 1e6);
+  // No token or session id ever appears.
+  EXPECT_THAT(text, Not(HasSubstr(kAliceToken)));
+  EXPECT_THAT(text, Not(HasSubstr("m1")));
+
+  const CommandRun stats =
+      Optctl(optd_.address(),
+             absl::StrCat("--metrics=127.0.0.1:", metrics_port, " stats"));
+  EXPECT_EQ(stats.exit_code, 0) << stats.output;
+  EXPECT_THAT(stats.output, HasSubstr("RUNNING 1"));
+  EXPECT_THAT(stats.output, ::testing::ContainsRegex("alice +1"));
+  EXPECT_THAT(stats.output,
+              ::testing::ContainsRegex("GetSession +[0-9]+  NOT_FOUND 1"));
+  EXPECT_THAT(Optctl(optd_.address(), "stats").output,
+              HasSubstr("stats needs --metrics=HOST:PORT"));
 }
 
 }  // namespace

@@ -737,10 +737,17 @@ class SessionRun {
       }
       if (!raced) {
         raced = true;
-        tally_->create_races++;
-        Error(absl::StrCat("CreateSession of \"", plan_.id,
+        // Counted in errors; only the first few are printed, so that other
+        // errors' messages are not crowded out.
+        tally_->errors++;
+        if (tally_->create_races++ < 3) {
+          std::fprintf(
+              stderr, "soak: %s\n",
+              absl::StrCat("CreateSession of \"", plan_.id,
                            "\" answered ALREADY_EXISTS, then Ask NOT_FOUND: ",
-                           status.error_message()));
+                           status.error_message())
+                  .c_str());
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -68,7 +68,8 @@
 // Before each session is deleted, GetSession's `tells` is compared with
 // `known`: lost += known - tells if positive (acknowledged or verified but
 // not applied), doubled += tells - known if positive (applied twice). For
-// --export_fraction of the sessions the durable record is checked too:
+// --export_fraction of the sessions (with a --data_dir) the durable record is
+// checked too:
 // ExportSession returns the journal (a checkpoint of its first c tells, if
 // any, and every tell since, as applied), whose trial ids must be exactly the
 // ids this client knows were applied, after the first c, in order; a missing
@@ -103,7 +104,7 @@
 //   expired=.. cancelled=.. ambiguous_tells=.. verified_applied=..
 //   late_applied=.. streams=.. stream_cuts=.. create_races=0 seconds=..
 //   baseline_rss_mb=.. final_rss_mb=.. peak_rss_mb=.. rss_limit_mb=..
-//   exported=.. optd_exit=0 pass=1
+//   exported=.. optd_exit=0 complete=1 pass=1
 // Under AddressSanitizer the RSS means nothing (freed memory waits in ASan's
 // quarantine): run it with --rss_growth_limit_mb=1e9.
 #include <sys/types.h>
@@ -420,12 +421,14 @@ struct Plan {
   bool ask_each_step = false;   // unary: Ask before every Tell
   bool delete_running = false;  // at the budget: delete without a stop
   bool faults = true;
-  bool chained = false;  // L-BFGS and trust region: ChainedRosenbrock
+  bool chained = false;        // L-BFGS and trust region: ChainedRosenbrock
+  bool check_journal = false;  // ExportSession at the end (CheckJournal)
 };
 
 // A plan drawn from `rng` alone, so that a seed gives the same sessions
 // whichever thread runs them.
-Plan DrawPlan(const std::string& id, std::mt19937_64& rng, bool faults) {
+Plan DrawPlan(const std::string& id, std::mt19937_64& rng, bool faults,
+              bool journals) {
   std::uniform_real_distribution<double> unit(0, 1);
   Plan plan;
   plan.id = id;
@@ -457,6 +460,8 @@ Plan DrawPlan(const std::string& id, std::mt19937_64& rng, bool faults) {
   plan.ask_each_step = unit(rng) < 0.25;
   plan.delete_running = unit(rng) < 0.3;
   plan.chained = unit(rng) < 0.5;
+  plan.check_journal =
+      faults && journals && unit(rng) < absl::GetFlag(FLAGS_export_fraction);
   return plan;
 }
 
@@ -944,8 +949,7 @@ class SessionRun {
       Error(absl::StrCat("session \"", plan_.id,
                          "\" sent its summary but is RUNNING"));
     }
-    if (plan_.faults && Unit() < absl::GetFlag(FLAGS_export_fraction) &&
-        !CheckJournal(&lost, &doubled)) {
+    if (plan_.check_journal && !CheckJournal(&lost, &doubled)) {
       return false;
     }
     tally_->lost += lost;
@@ -1098,6 +1102,7 @@ struct Phase {
   int sessions = 0;  // soak: in all; warm-up: per client
   Clock::time_point end;
   std::atomic<int> next{0};  // soak: the next session index
+  bool journals = true;      // optd keeps journals (ExportSession works)
 };
 
 void RunClient(int index, const oc::Client& client, Canceller* canceller,
@@ -1117,7 +1122,8 @@ void RunClient(int index, const oc::Client& client, Canceller* canceller,
                                ? absl::StrCat("warmup-", index, "-", k)
                                : absl::StrCat("soak-", seed, "-", session);
     std::mt19937_64 plan_rng(std::hash<std::string>()(id) ^ seed);
-    Plan plan = DrawPlan(id, plan_rng, /*faults=*/!phase->warmup);
+    Plan plan =
+        DrawPlan(id, plan_rng, /*faults=*/!phase->warmup, phase->journals);
     if (phase->warmup) plan.budget = 5;
     SessionRun(client, canceller, tally, &latencies_ms, &fault_rng,
                std::move(plan), phase->end)
@@ -1193,6 +1199,10 @@ int main(int argc, char** argv) {
   Tally tally;
   Phase soak;
   soak.sessions = sessions;
+  // The last --data_dir wins; empty: sessions in memory, nothing to export.
+  for (const std::string& flag : flags) {
+    if (flag.rfind("--data_dir=", 0) == 0) soak.journals = flag.size() > 11;
+  }
   const auto t0 = Clock::now();
   soak.end =
       t0 + std::chrono::duration_cast<Clock::duration>(
@@ -1263,7 +1273,7 @@ int main(int argc, char** argv) {
       "streams=%lld stream_cuts=%lld create_races=%lld seconds=%.1f "
       "baseline_rss_mb=%.1f "
       "final_rss_mb=%.1f peak_rss_mb=%.1f rss_limit_mb=%.0f exported=%lld "
-      "optd_exit=%d pass=%d\n",
+      "optd_exit=%d complete=%d pass=%d\n",
       clients, started, static_cast<long long>(tally.errors.load()),
       static_cast<long long>(tally.lost.load()), p99, growth_mb, p50,
       static_cast<long long>(tally.doubled.load()),
@@ -1280,7 +1290,8 @@ int main(int argc, char** argv) {
       static_cast<long long>(tally.stream_cuts.load()),
       static_cast<long long>(tally.create_races.load()), seconds, baseline_mb,
       final_mb, peak_mb, limit_mb,
-      static_cast<long long>(tally.exported.load()), optd_exit, pass ? 1 : 0);
+      static_cast<long long>(tally.exported.load()), optd_exit,
+      complete ? 1 : 0, pass ? 1 : 0);
   std::fflush(stdout);
   optd::bench::CleanupFleet();
   return pass ? 0 : 1;

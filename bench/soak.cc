@@ -491,7 +491,7 @@ oc::SolverSpec SpecFor(const Plan& plan, std::mt19937_64& rng) {
   }
   v1::AdamOptions adam;
   adam.set_lr(1e-2);
-  // Half end on their own (LIMIT_REACHED... max_steps), half by the client.
+  // Half end on their own (max_steps), half when the client stops them.
   if (rng() % 2 == 0) adam.set_max_steps(plan.budget / 2 + 1);
   return plan.solver == SolverKind::kAdam ? oc::SolverSpec::Adam(adam)
                                           : oc::SolverSpec::AdamW(adam);

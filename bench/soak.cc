@@ -74,7 +74,8 @@
 // any, and every tell since, as applied), whose trial ids must be exactly the
 // ids this client knows were applied, after the first c, in order; a missing
 // id counts as lost, a repeated or unknown one as doubled. At the end
-// ListSessions must be empty (leaked_sessions), and optd, stopped with
+// ListSessions must be empty (leaked_sessions), the data directory must
+// hold no session journal (journals_left), and optd, stopped with
 // SIGTERM, must exit 0 (optd_exit; a sanitizer's report makes it non-zero).
 //
 // Latency: the round trip of every successful, unfaulted Ask and Tell (unary)
@@ -95,12 +96,13 @@
 // what a leak of 16 KB per session (a small session's state) or 70 bytes per
 // tell (~236,000 of them) would add.
 //
-// The exit status is 1 when errors, lost, doubled, leaked_sessions or
-// optd_exit is not 0, the growth exceeds its limit, or --seconds ran out
-// before every session ran (a stall is a finding); the last line is printed
-// either way (about a minute with the defaults on 2 cores):
+// The exit status is 1 when errors, lost, doubled, leaked_sessions,
+// journals_left or optd_exit is not 0, the growth exceeds its limit, or
+// --seconds ran out before every session ran (a stall is a finding); the last
+// line is printed either way (about a minute with the defaults on 2 cores):
 //   clients=64 sessions=1000 errors=0 lost=0 p99_ms=.. rss_growth_mb=..
-//   p50_ms=.. doubled=0 leaked_sessions=0 tells=.. calls=.. faulted=..
+//   p50_ms=.. doubled=0 leaked_sessions=0 journals_left=0 tells=.. calls=..
+//   faulted=..
 //   expired=.. cancelled=.. ambiguous_tells=.. verified_applied=..
 //   late_applied=.. streams=.. stream_cuts=.. create_races=0 seconds=..
 //   baseline_rss_mb=.. final_rss_mb=.. peak_rss_mb=.. rss_limit_mb=..
@@ -115,6 +117,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -1218,6 +1221,17 @@ int main(int argc, char** argv) {
   if (!left.ok())
     Fail(absl::StrCat("ListSessions: ", left.status().ToString()));
   const int64_t leaked = static_cast<int64_t>(left->size());
+  // Deleted sessions leave no files (DESIGN §4): no <id>.journal is left in
+  // the data directory, sessions/ included (the shared log's segments go as
+  // it rotates).
+  int64_t journals_left = 0;
+  if (soak.journals) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(
+             optd::bench::TempDir() + "/data", error)) {
+      if (entry.path().extension() == ".journal") ++journals_left;
+    }
+  }
   const double final_mb =
       SettledRssMb(pid, absl::GetFlag(FLAGS_settle_seconds));
   const double growth_mb = final_mb - baseline_mb;
@@ -1234,8 +1248,8 @@ int main(int argc, char** argv) {
   // 23).
   const int optd_exit = optd::bench::StopOptd(pid);
   const bool pass = tally.errors == 0 && tally.lost == 0 &&
-                    tally.doubled == 0 && leaked == 0 && complete &&
-                    growth_mb <= limit_mb && optd_exit == 0;
+                    tally.doubled == 0 && leaked == 0 && journals_left == 0 &&
+                    complete && growth_mb <= limit_mb && optd_exit == 0;
   std::printf(
       "soak: %d of %d sessions in %.1f s (%s), %lld tells, %lld failed "
       "evaluations told, %lld calls (%lld faulted: %lld expired, %lld "
@@ -1262,12 +1276,13 @@ int main(int argc, char** argv) {
   std::printf(
       "soak: optd RSS %.1f MB baseline, %.1f MB at the end of the load, "
       "%.1f MB peak, %.1f MB after the deletes (limit +%.0f MB); %lld "
-      "sessions left\n",
+      "sessions and %lld journal files left\n",
       baseline_mb, loaded_mb, peak_mb, final_mb, limit_mb,
-      static_cast<long long>(leaked));
+      static_cast<long long>(leaked), static_cast<long long>(journals_left));
   std::printf(
       "clients=%d sessions=%d errors=%lld lost=%lld p99_ms=%.2f "
       "rss_growth_mb=%.1f p50_ms=%.2f doubled=%lld leaked_sessions=%lld "
+      "journals_left=%lld "
       "tells=%lld calls=%lld faulted=%lld expired=%lld cancelled=%lld "
       "ambiguous_tells=%lld verified_applied=%lld late_applied=%lld "
       "streams=%lld stream_cuts=%lld create_races=%lld seconds=%.1f "
@@ -1277,7 +1292,7 @@ int main(int argc, char** argv) {
       clients, started, static_cast<long long>(tally.errors.load()),
       static_cast<long long>(tally.lost.load()), p99, growth_mb, p50,
       static_cast<long long>(tally.doubled.load()),
-      static_cast<long long>(leaked),
+      static_cast<long long>(leaked), static_cast<long long>(journals_left),
       static_cast<long long>(tally.tells.load()),
       static_cast<long long>(tally.calls.load()),
       static_cast<long long>(tally.faulted.load()),

@@ -31,9 +31,12 @@ std::mutex cleanup_mu;
 std::vector<pid_t> children;
 std::string temp_dir;
 
-void StopChild(pid_t pid) {
+int StopChild(pid_t pid) {
   kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
 }
 
 void Cleanup() {
@@ -126,13 +129,13 @@ int SpawnOptd(const std::string& name, std::vector<std::string> flags,
   Fail(absl::StrCat(args[0], " did not write ", port_file));
 }
 
-void StopOptd(pid_t pid) {
+int StopOptd(pid_t pid) {
   {
     std::lock_guard<std::mutex> lock(cleanup_mu);
     auto it = std::find(children.begin(), children.end(), pid);
     if (it != children.end()) children.erase(it);
   }
-  StopChild(pid);
+  return StopChild(pid);
 }
 
 void CleanupFleet() { Cleanup(); }

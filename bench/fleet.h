@@ -34,8 +34,9 @@ const std::string& TempDir();
 // so a later --port wins) and waits for it to serve; returns its port.
 int SpawnOptd(const std::string& name, std::vector<std::string> flags,
               pid_t* pid);
-// SIGTERM and wait.
-void StopOptd(pid_t pid);
+// SIGTERM and wait; returns its exit code (128 + the signal that killed
+// it), so that a caller can check that it drained and exited cleanly.
+int StopOptd(pid_t pid);
 // Stops every child and removes the temporary directory now (also at exit).
 void CleanupFleet();
 

@@ -43,9 +43,10 @@
 // --stream_fault_fraction, log-uniform in [0.01, --stream_fault_max_ms] ms; the
 // session then goes on over a new stream that attaches to it. On a faulted
 // call, DEADLINE_EXCEEDED and CANCELLED are expected; so are ALREADY_EXISTS
-// when an ambiguous CreateSession is retried and NOT_FOUND when an ambiguous
-// DeleteSession is retried. Every other error code, on any call, counts in
-// `errors`.
+// when an ambiguous CreateSession is retried (then UNAVAILABLE "is being
+// created" while its journal is written, waited out and counted in
+// create_races) and NOT_FOUND when an ambiguous DeleteSession is retried. Every
+// other error code, on any call, counts in `errors`.
 //
 // Accounting of ambiguous tells. A tell that expired or was cancelled may or
 // may not have been applied (the server applies it, then waits for the fsync
@@ -134,6 +135,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -722,13 +724,12 @@ class SessionRun {
     return AskCreated();
   }
 
-  // Ask after ALREADY_EXISTS. The server answers ALREADY_EXISTS for an id
-  // whose creation is still under way (SessionManager::Reserve) while Ask,
-  // GetSession and DeleteSession answer NOT_FOUND until it is registered
-  // (after its journal is synced); a client that deletes then orphans the
-  // session. Not in the API's contract, so it counts as an error
-  // (create_races), and the session is waited for (up to 10 s) so that the
-  // run goes on and leaves nothing behind.
+  // Ask after ALREADY_EXISTS. While a create of the id is still writing its
+  // journal (SessionManager::Reserve), the server answers ALREADY_EXISTS to
+  // another create and UNAVAILABLE "is being created; retry" to Ask,
+  // GetSession and DeleteSession: the client waits (create_races counts
+  // these waits). NOT_FOUND there would let a client that deletes orphan the
+  // session, so it counts as an error.
   bool AskCreated() {
     v1::AskRequest request;
     request.set_session_id(plan_.id);
@@ -739,23 +740,16 @@ class SessionRun {
       v1::AskResponse response;
       const grpc::Status status =
           client_.stub().Ask(&context, request, &response);
-      if (status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      const bool being_created =
+          status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+          absl::StrContains(status.error_message(), "is being created");
+      if (!being_created) {
         if (!Count("Ask", Fault(), status)) return false;
         return Accept(response);
       }
       if (!raced) {
         raced = true;
-        // Counted in errors; only the first few are printed, so that other
-        // errors' messages are not crowded out.
-        tally_->errors++;
-        if (tally_->create_races++ < 3) {
-          std::fprintf(
-              stderr, "soak: %s\n",
-              absl::StrCat("CreateSession of \"", plan_.id,
-                           "\" answered ALREADY_EXISTS, then Ask NOT_FOUND: ",
-                           status.error_message())
-                  .c_str());
-        }
+        tally_->create_races++;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

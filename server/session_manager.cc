@@ -712,11 +712,24 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Find(
       if (damaged != damaged_.end()) {
         return DamagedError(session_id, damaged->second);
       }
-      return absl::NotFoundError(absl::StrCat(
-          "session \"", absl::CHexEscape(session_id), "\" not found"));
+      return NotFoundLocked(session_id);
     }
   }
   return Revive(session_id);
+}
+
+absl::Status SessionManager::NotFoundLocked(
+    absl::string_view session_id) const {
+  if (reserved_.count(session_id) > 0) {
+    // A create (or import) of this id is writing its journal: the session is
+    // about to exist. NOT_FOUND now would let a client that retries a timed
+    // out create, then deletes, leave the session behind.
+    return absl::UnavailableError(absl::StrCat(
+        "session \"", session_id,
+        "\" is being created (its journal is being written); retry"));
+  }
+  return absl::NotFoundError(
+      absl::StrCat("session \"", absl::CHexEscape(session_id), "\" not found"));
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Revive(
@@ -806,8 +819,7 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
         dormant = std::move(it_dormant->second.journal);
         dormant_.erase(it_dormant);
       } else {
-        return absl::NotFoundError(absl::StrCat(
-            "session \"", absl::CHexEscape(session_id), "\" not found"));
+        return NotFoundLocked(session_id);
       }
     } else {
       session = std::move(it->second);

@@ -159,8 +159,9 @@ class SessionManager {
 
   // SessionManager::Find()
   //
-  // NOT_FOUND `session "x" not found` for an unknown or deleted id; DATA_LOSS
-  // for a damaged one. A sharded session that is not built yet (recovered at
+  // NOT_FOUND `session "x" not found` for an unknown or deleted id;
+  // UNAVAILABLE for one whose creation is writing its journal (retry);
+  // DATA_LOSS for a damaged one. A sharded session that is not built yet (recovered at
   // start, before its replicas were asked) or whose group broke (a replica
   // was lost) is built here from its journal, in a new epoch: UNAVAILABLE
   // while a replica it needs is unreachable.
@@ -209,6 +210,10 @@ class SessionManager {
   absl::Status CheckSessionLimit(size_t count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   TenantUsage UsageLocked(absl::string_view scope) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // NOT_FOUND for `session_id`, or UNAVAILABLE while a create of it is
+  // writing its journal (reserved, not yet registered).
+  absl::Status NotFoundLocked(absl::string_view session_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // RESOURCE_EXHAUSTED when the tenant of `id` cannot take one more session
   // of `state_bytes`.

@@ -68,19 +68,24 @@ esac
 
 ports=($($PY -c '
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))'))
+
+# ports[0..3]: gRPC of the single container and the three replicas;
+# ports[4..7]: their metrics endpoints (the image's 9090 would collide on the
+# host network).
 
 # run NAME PORT VOLUME [PODMAN OPTIONS...]: a detached container on the host
 # network. podman would run the image's HEALTHCHECK from systemd timers, which
 # this sandbox lacks; the same command runs below with `podman exec`.
 run() {
-  local name=$1 port=$2 volume=$3
-  shift 3
+  local name=$1 port=$2 volume=$3 metrics=$4
+  shift 4
   podman --runtime runc run -d --name "$name" --network host --no-healthcheck \
     --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
-    -v "$volume:/var/lib/optd" "$@" "$IMAGE" --port="$port" >/dev/null
+    -v "$volume:/var/lib/optd" "$@" "$IMAGE" --port="$port" \
+    --metrics_port="$metrics" >/dev/null
 }
 
 # healthy PORT: waits until optd answers SERVING there.
@@ -96,11 +101,18 @@ healthy() {
 echo "== one container"
 single=$PREFIX-single
 containers+=("$single"); volumes+=("$single")
-run "$single" "${ports[0]}" "$single"
+run "$single" "${ports[0]}" "$single" "${ports[4]}"
 healthy "${ports[0]}"
 "$OPTCTL" --server=127.0.0.1:${ports[0]} demo --n=100
 # The image's HEALTHCHECK command, inside the container.
 podman exec "$single" optctl --server=127.0.0.1:${ports[0]} health
+# Its metrics, read by the image's own optctl: the demo's session is there.
+stats=$(podman exec "$single" optctl --metrics=127.0.0.1:${ports[4]} stats)
+echo "$stats"
+case "$stats" in
+  *lbfgs*) ;;
+  *) echo "container-test: no lbfgs steps in the metrics" >&2; exit 1 ;;
+esac
 PYTHONPATH=client/python $PY client/python/build_stubs.py >/dev/null
 PYTHONPATH=client/python $PY - "${ports[0]}" <<'EOF'
 import sys
@@ -121,7 +133,8 @@ for i in 0 1 2; do
   containers+=("$name"); volumes+=("$name")
   # Configured through the environment (FLAGS_<flag>, the image's
   # --tryfromenv), as a StatefulSet or compose file may do.
-  run "$name" "${ports[$((i + 1))]}" "$name" -e FLAGS_peers="$peers" \
+  run "$name" "${ports[$((i + 1))]}" "$name" "${ports[$((i + 5))]}" \
+    -e FLAGS_peers="$peers" \
     -e FLAGS_replica_index=$i
 done
 for i in 1 2 3; do healthy "${ports[$i]}"; done

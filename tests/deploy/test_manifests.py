@@ -24,6 +24,7 @@ K8S = ROOT / "deploy" / "k8s"
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 # What the image's entry point sets (Dockerfile).
 IMAGE_PORT = 50051
+IMAGE_METRICS_PORT = 9090
 DATA_DIR = "/var/lib/optd"
 
 
@@ -63,6 +64,14 @@ def check_kubernetes(docs):
     args = container.get("args", [])
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     port = ports.get("grpc")
+    if ports.get("metrics") != IMAGE_METRICS_PORT:
+        problems.append(f"containerPort metrics is {ports.get('metrics')}; "
+                        f"optd serves /metrics on {IMAGE_METRICS_PORT} (the "
+                        "image's --metrics_port)")
+    annotations = spec["template"]["metadata"].get("annotations", {})
+    if annotations.get("prometheus.io/port") != str(IMAGE_METRICS_PORT):
+        problems.append("the pods' prometheus.io/port annotation is not "
+                        f"{IMAGE_METRICS_PORT}")
     if port != IMAGE_PORT:
         problems.append(f"containerPort grpc is {port}; optd listens on "
                         f"{IMAGE_PORT} (the image's --port)")
@@ -228,6 +237,14 @@ class KubernetesManifestsTest(unittest.TestCase):
             "containers"][0]
         container["ports"][0]["containerPort"] = 8080
         self.assertTrue(any("containerPort grpc is 8080" in p
+                            for p in check_kubernetes(docs)))
+
+    def test_a_metrics_port_the_image_does_not_serve_is_caught(self):
+        docs = copy.deepcopy(self.docs)
+        container = self.statefulset(docs)["spec"]["template"]["spec"][
+            "containers"][0]
+        container["ports"][1]["containerPort"] = 9100
+        self.assertTrue(any("containerPort metrics is 9100" in p
                             for p in check_kubernetes(docs)))
 
     def test_a_missing_probe_is_caught(self):

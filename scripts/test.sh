@@ -3,7 +3,8 @@
 # runs every test: the unit tests (label `unit`) on an AddressSanitizer +
 # UndefinedBehaviorSanitizer build, then the whole suite (unit, end-to-end with
 # real optd processes, deploy manifests) on the RelWithDebInfo build that
-# scripts/run.sh uses, then the container image (deploy/container-test.sh).
+# scripts/run.sh uses, a short soak against the sanitized optd, then the
+# container image (deploy/container-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,7 +14,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 echo "== build (ASan + UBSan): unit tests =="
 BUILD_DIR=build-asan CMAKE_ARGS="-DOPTD_SANITIZE=ON" \
-  NINJA_ARGS="solvers_test server_test client_test" scripts/build.sh
+  NINJA_ARGS="solvers_test server_test client_test optd" scripts/build.sh
 echo "== unit tests under ASan + UBSan =="
 ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
 
@@ -21,6 +22,14 @@ echo "== build (RelWithDebInfo) =="
 scripts/build.sh
 echo "== all tests =="
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+# A short soak (bench/soak) against the sanitized optd: concurrent clients,
+# cancellations and expired deadlines, no lost tell, no leak (LeakSanitizer
+# at exit), optd exits 0. RSS is not judged: ASan's quarantine holds freed
+# memory.
+echo "== soak under ASan + UBSan =="
+build/bench/soak --optd=build-asan/server/optd --clients=16 --sessions=200 \
+  --rss_growth_limit_mb=1e9
 
 # The container image end to end: one container, then three replicas with a
 # sharded session and a replica killed (deploy/container-test.sh; minutes,

@@ -201,7 +201,20 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
                            "--replica_index",
                            "--replica_index_from_hostname",
                            "--shard_call_timeout_seconds",
-                           "--release_freed_memory"}) {
+                           "--release_freed_memory",
+                           "--tls_cert",
+                           "--tls_key",
+                           "--tls_client_ca",
+                           "--peer_tls_ca",
+                           "--peer_tls_cert",
+                           "--peer_tls_key",
+                           "--peer_tls_server_name",
+                           "--tokens_file",
+                           "--max_sessions_per_tenant",
+                           "--tenant_memory_bytes",
+                           "--max_concurrent_streams",
+                           "--metrics_port",
+                           "--metrics_host"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
   EXPECT_THAT(out, HasSubstr("default: \"127.0.0.1\""));

@@ -335,6 +335,38 @@ TEST_F(TokensTest, TenantLimits) {
   EXPECT_OK(CreateAndTell(alice, "a3", 0).status());
 }
 
+// The server-wide limits a hostile or careless client meets first: message
+// size, dimension and session count, each RESOURCE_EXHAUSTED naming it, and
+// nothing created.
+TEST(ServerLimits, MessageSizeDimensionAndSessions) {
+  OptdProcess optd;
+  ASSERT_OK(optd.Start({"--max_message_bytes=1048576", "--max_dimension=1000",
+                        "--max_sessions=1"}));
+  {
+    ClientOptions options;
+    options.max_message_bytes = 8 << 20;  // the client would send more
+    Client client = Connect(optd.address(), options);
+    // 200,000 doubles: 1.6 MB, over the server's 1 MiB.
+    EXPECT_THAT(Session::Create(client, std::vector<double>(200000, 1.0),
+                                SolverSpec::Adam())
+                    .status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("larger than max")));
+    EXPECT_THAT(Session::Create(client, std::vector<double>(1001, 1.0),
+                                SolverSpec::Lbfgs())
+                    .status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("--max_dimension")));
+    EXPECT_THAT(client.ListSessions(), IsOkAndHolds(::testing::IsEmpty()));
+    ASSERT_OK(CreateAndTell(client, "only", 0).status());
+    EXPECT_THAT(CreateAndTell(client, "second", 0).status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("--max_sessions=1")));
+    EXPECT_THAT(client.ListSessions(), IsOkAndHolds(::testing::SizeIs(1)));
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), 0) << optd.Log();
+}
+
 TEST(StreamLimit, OneStreamTooManyIsRefused) {
   OptdProcess optd;
   ASSERT_OK(optd.Start({"--max_concurrent_streams=1"}));

@@ -17,6 +17,8 @@ std::atomic<size_t> large_bytes{0};
 // once more, for buffers freed after it.
 std::atomic<bool> release_again{false};
 std::atomic<bool> enabled{true};
+// Session state freed since it last added up to a large message.
+std::atomic<size_t> freed_bytes{0};
 
 // A thread that releases when asked, so that the request that crossed the
 // budget does not wait for malloc_trim (tens of milliseconds after a 40 MB
@@ -66,6 +68,19 @@ void NoteMessageBytes(size_t bytes) {
   if (large_bytes.fetch_add(bytes) + bytes >= kTrimNowBytes) {
     large_bytes.store(bytes);
     TheTrimmer().Ask();
+  }
+}
+
+void NoteFreedBytes(size_t bytes) {
+  if (!enabled.load()) return;
+  size_t total = freed_bytes.fetch_add(bytes) + bytes;
+  // Whoever takes the sum to zero hands it on (on failure `total` is
+  // reloaded, so a concurrent taker leaves nothing to hand on twice).
+  while (total >= kLargeMessageBytes) {
+    if (freed_bytes.compare_exchange_weak(total, 0)) {
+      large_bytes.fetch_add(total);
+      break;
+    }
   }
 }
 

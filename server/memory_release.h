@@ -32,6 +32,12 @@ void SetReleaseFreedMemory(bool enabled);
 // Notes a message received or sent (only large ones count).
 void NoteMessageBytes(size_t bytes);
 
+// Notes session state freed (a session deleted or expired). Small sessions'
+// state adds up: once a large message's worth was freed, the next
+// housekeeping tick releases it (bench/soak: without it, the RSS of a server
+// that deleted a thousand small sessions stayed 6-8 MB above its baseline).
+void NoteFreedBytes(size_t bytes);
+
 // Gives malloc's free pages back to the OS if large messages came since the
 // last call or the one before (their buffers are freed after their handlers
 // return); returns whether it did.

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "server/auth.h"
 #include "server/journal.h"
+#include "server/memory_release.h"
 #include "server/proto_convert.h"
 #include "solvers/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -830,6 +831,7 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
   if (session != nullptr) {
     session->PurgeShardsOnDelete();
     session->Delete();
+    NoteFreedBytes(static_cast<size_t>(session->settings().state_bytes));
   } else if (dormant != nullptr && replicas_ != nullptr) {
     // Never built since the restart: its slices and staged vectors are
     // purged on every replica that may hold them.

@@ -9,6 +9,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev zlib1g-dev
+  # libFuzzer targets (scripts/fuzz.sh): clang and its fuzzer/sanitizer runtimes
+  clang libclang-rt-dev
   # Python client, its tests and examples (always /usr/bin/python3)
   python3 python3-grpcio python3-protobuf python3-numpy python3-scipy
   python3-torch python3-sklearn

@@ -309,6 +309,14 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
     case v1::SLICE_OP_ADAM_STEP: {
       AdamStepScalars scalars;
       OPTD_RETURN_IF_ERROR(AdamScalarsFromProto(op.scalars(), &scalars));
+      // The kernel reads max v only with amsgrad, and the slice has it only
+      // if it was created with amsgrad: the two must agree.
+      if (scalars.amsgrad != s.amsgrad) {
+        return BadOp(op, absl::StrCat("scalars[0] (amsgrad) is ",
+                                      op.scalars(0), " but the slice was "
+                                      "created with amsgrad ",
+                                      s.amsgrad ? "true" : "false"));
+      }
       s.Step(scalars);
       return absl::OkStatus();
     }

@@ -134,6 +134,31 @@ TEST(SliceHostTest, RefusesMalformedSlicesAndOperations) {
                        HasSubstr("is not an L-BFGS operation")));
 }
 
+// Found by fuzz/slice_ops_fuzzer: an Adam step with amsgrad on a slice created
+// without it read max v through a null pointer (a segfault of the replica).
+TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
+  SliceHost host(0);
+  v1::CreateSliceRequest adam = LbfgsSliceRequest(1);
+  adam.set_kind(v1::SLICE_KIND_ADAM);
+  adam.set_amsgrad(false);
+  ASSERT_OK(host.Create(adam));
+  AdamStepScalars scalars;
+  scalars.amsgrad = true;
+  v1::SliceOpRequest step = Op(1, v1::SLICE_OP_ADAM_STEP);
+  AdamScalarsToProto(scalars, step.mutable_scalars());
+  v1::SliceOpResponse answer;
+  EXPECT_THAT(host.Apply(Batch(1, {step}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SLICE_OP_ADAM_STEP: scalars[0] (amsgrad) is "
+                                 "1 but the slice was created with amsgrad "
+                                 "false")));
+  // The operation was refused, so its sequence number is still free.
+  scalars.amsgrad = false;
+  step.clear_scalars();
+  AdamScalarsToProto(scalars, step.mutable_scalars());
+  EXPECT_OK(host.Apply(Batch(1, {step}), &answer));
+}
+
 v1::PutSliceRequest Put(uint64_t trial, const std::vector<double>& values) {
   v1::PutSliceRequest request;
   request.set_session_id("s1");

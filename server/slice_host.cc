@@ -219,6 +219,25 @@ absl::Status ApplyTrustRegion(TrustRegionSlice& s, const v1::SliceOpRequest& op,
     return *done;
   }
   switch (op.op()) {
+    case v1::SLICE_OP_SET_PRODUCT:
+    case v1::SLICE_OP_READ_DIRECTION:
+    case v1::SLICE_OP_FORM_CG_STEP:
+    case v1::SLICE_OP_CG_START:
+    case v1::SLICE_OP_FORM_DIFFERENCE_POINT:
+    case v1::SLICE_OP_DIFFERENCE_PRODUCT:
+    case v1::SLICE_OP_REDUCE_CURVATURE:
+    case v1::SLICE_OP_CG_ADVANCE:
+    case v1::SLICE_OP_CG_DIRECTION:
+      if (!s.cg_vectors()) {
+        return BadOp(op,
+                     "needs the CG vectors, and the slice was created with "
+                     "cg_vectors false (a quasi-Newton trust region)");
+      }
+      break;
+    default:
+      break;
+  }
+  switch (op.op()) {
     case v1::SLICE_OP_SET_PRODUCT: {
       OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
       out->set_bad_index(s.SetProduct(full));

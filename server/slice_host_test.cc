@@ -159,6 +159,35 @@ TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
   EXPECT_OK(host.Apply(Batch(1, {step}), &answer));
 }
 
+// Found by fuzz/slice_ops_fuzzer: a CG operation on a trust-region slice
+// created without the CG vectors wrote through their null data.
+TEST(SliceHostTest, RefusesCgOperationsOnASliceWithoutCgVectors) {
+  SliceHost host(0);
+  v1::CreateSliceRequest tr = LbfgsSliceRequest(1);
+  tr.set_kind(v1::SLICE_KIND_TRUST_REGION);
+  tr.set_cg_vectors(false);
+  ASSERT_OK(host.Create(tr));
+  v1::SliceOpResponse answer;
+  EXPECT_THAT(host.Apply(Batch(1, {Op(1, v1::SLICE_OP_CG_START)}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SLICE_OP_CG_START: needs the CG vectors, "
+                                 "and the slice was created with cg_vectors "
+                                 "false")));
+  EXPECT_THAT(host.Apply(Batch(1, {SetGradient(1, Part(1.0)),
+                                   Op(2, v1::SLICE_OP_READ_DIRECTION)}),
+                         &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SLICE_OP_READ_DIRECTION: needs the CG")));
+  // With them, the same operations run.
+  tr.set_cg_vectors(true);
+  tr.mutable_key()->set_epoch(2);
+  ASSERT_OK(host.Create(tr));
+  EXPECT_OK(host.Apply(Batch(2, {SetGradient(1, Part(1.0)),
+                                 Op(2, v1::SLICE_OP_CG_START),
+                                 Op(3, v1::SLICE_OP_READ_DIRECTION)}),
+                       &answer));
+}
+
 v1::PutSliceRequest Put(uint64_t trial, const std::vector<double>& values) {
   v1::PutSliceRequest request;
   request.set_session_id("s1");

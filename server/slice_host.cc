@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/journal.h"
 #include "server/proto_convert.h"
+#include "server/session_manager.h"
 #include "solvers/adam_vectors.h"
 #include "solvers/lbfgs_slice.h"
 #include "solvers/shard_layout.h"
@@ -643,9 +644,12 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
 
 absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
   const v1::SliceKey& key = request.key();
-  if (key.session_id().empty() || key.shard() < 0) {
+  // The id names the staged-vector file (StagedPath): it must be a session
+  // id, never a path.
+  OPTD_RETURN_IF_ERROR(ValidateSessionId(key.session_id(), "key.session_id"));
+  if (key.shard() < 0) {
     return absl::InvalidArgumentError(
-        "key.session_id is empty or key.shard negative");
+        absl::StrCat("key.shard is ", key.shard(), "; it must be >= 0"));
   }
   if (request.dimension() < 1 || request.begin() < 0 ||
       request.end() < request.begin() || request.end() > request.dimension() ||

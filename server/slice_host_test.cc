@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/lbfgs_slice.h"
@@ -157,6 +158,30 @@ TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
   step.clear_scalars();
   AdamScalarsToProto(scalars, step.mutable_scalars());
   EXPECT_OK(host.Apply(Batch(1, {step}), &answer));
+}
+
+// Found by fuzz/stored_session_fuzzer: the session id of a slice names its
+// staged-vector file, and any bytes were taken ("\0", "../x").
+TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/slice_key_",
+                                       getpid());
+  SliceHost host(0, dir);
+  for (const std::string id : {std::string("../escape"), std::string("a/b"),
+                               std::string("\0\x11", 2), std::string()}) {
+    v1::CreateSliceRequest request = LbfgsSliceRequest(1, /*journal=*/true);
+    request.mutable_key()->set_session_id(id);
+    EXPECT_THAT(host.Create(request),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("is not a valid session id")))
+        << id;
+  }
+  v1::CreateSliceRequest negative = LbfgsSliceRequest(1);
+  negative.mutable_key()->set_shard(-1);
+  EXPECT_THAT(host.Create(negative),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key.shard is -1; it must be >= 0")));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/escape.1.staged"));
+  std::filesystem::remove_all(dir);
 }
 
 // Found by fuzz/slice_ops_fuzzer: a CG operation on a trust-region slice

@@ -10,6 +10,10 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev zlib1g-dev
   libcpp-httplib-dev  # the /metrics HTTP endpoint
+  # libFuzzer targets (scripts/fuzz.sh): clang and its fuzzer/sanitizer runtimes
+  clang libclang-rt-dev
+  # the TLS tests make their certificates with openssl
+  openssl
   # Python client, its tests and examples (always /usr/bin/python3)
   python3 python3-grpcio python3-protobuf python3-numpy python3-scipy
   python3-torch python3-sklearn

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's): installs what is missing, builds, and
 # runs every test: the unit tests (label `unit`) on an AddressSanitizer +
-# UndefinedBehaviorSanitizer build, then the whole suite (unit, end-to-end with
+# UndefinedBehaviorSanitizer build, then the fuzz targets for a short while
+# (scripts/fuzz.sh), then the whole suite (unit, end-to-end with
 # real optd processes, deploy manifests) on the RelWithDebInfo build that
 # scripts/run.sh uses, a short soak against the sanitized optd, then the
 # container image (deploy/container-test.sh).
@@ -17,6 +18,13 @@ BUILD_DIR=build-asan CMAKE_ARGS="-DOPTD_SANITIZE=ON" \
   NINJA_ARGS="solvers_test server_test client_test optd" scripts/build.sh
 echo "== unit tests under ASan + UBSan =="
 ctest --test-dir build-asan --output-on-failure -j "$jobs" -L unit
+
+# The libFuzzer targets (fuzz/, clang, ASan + UBSan): the committed
+# regression inputs once, then each target for FUZZ_SECONDS (20 s) from its
+# seed corpus. OPTD_SKIP_FUZZ=1 skips it.
+if [ "${OPTD_SKIP_FUZZ:-0}" != 1 ]; then
+  scripts/fuzz.sh
+fi
 
 echo "== build (RelWithDebInfo) =="
 scripts/build.sh

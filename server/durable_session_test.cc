@@ -685,6 +685,76 @@ TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
   EXPECT_EQ(Outstanding(*Find("logged")), before);
 }
 
+// Found by fuzz/stored_session_fuzzer: a session that the log damaged (here a
+// gap: the journal ends at tell 2, the log lacks tell 3) was reported
+// damaged once, and the log removed; the next start then loaded it at tell 2
+// as if nothing were wrong, without the acknowledged tells 4-6. The log now
+// stays while a session it damaged does.
+TEST_F(DurableSessionTest, ASessionTheLogDamagedStaysDamagedAcrossRestarts) {
+  ASSERT_OK(manager_->Create(Lbfgs("gap")).status());
+  for (int i = 0; i < 6; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("gap"), NextTell(*Find("gap")), &answer));
+  }
+  // Every record in the journal file too, so that the cut below is exact.
+  ASSERT_OK(Find("gap")->journal()->SyncNow());
+  const std::string journal = dir_ + "/sessions/gap.journal";
+  auto rewrite = [](const std::string& path, absl::string_view magic,
+                    const std::function<bool(int64_t, absl::string_view)>&
+                        keep) {
+    std::string file(magic);
+    ASSERT_OK(ReadRecords(path, magic, /*first_record_required=*/false,
+                          [&](int64_t index, int64_t, absl::string_view payload) {
+                            if (keep(index, payload)) file += FrameRecord(payload);
+                            return absl::OkStatus();
+                          })
+                  .status());
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
+  };
+  const SessionManager::RecoveryCounts counts = CrashAndRecover([&] {
+    // The journal: the header and tells 1-2. The log: every tell but 3.
+    rewrite(journal, kJournalMagic,
+            [](int64_t index, absl::string_view) { return index <= 2; });
+    for (const auto& entry :
+         std::filesystem::directory_iterator(dir_ + "/wal")) {
+      rewrite(entry.path().string(), "OPTDWAL1",
+              [](int64_t, absl::string_view payload) {
+                // u16 id length | id | u64 incarnation | u64 tell | record
+                const size_t at =
+                    2 + (static_cast<uint8_t>(payload[0]) |
+                         static_cast<uint8_t>(payload[1]) << 8) +
+                    8;
+                uint64_t tell;
+                std::memcpy(&tell, payload.data() + at, 8);
+                return tell != 3;
+              });
+    }
+  });
+  EXPECT_EQ(counts.loaded, 0);
+  EXPECT_EQ(counts.damaged, 1);
+  v1::GetSessionRequest get;
+  get.set_session_id("gap");
+  v1::Session described;
+  ASSERT_OK(manager_->Get(get, &described));
+  EXPECT_EQ(described.state(), v1::SESSION_STATE_DAMAGED);
+  EXPECT_THAT(described.damage(),
+              HasSubstr("the write-ahead log has tell 4 but the journal ends "
+                        "at 2"));
+  // Still damaged after a restart, for the same reason.
+  EXPECT_EQ(Restart().damaged, 1);
+  described.Clear();
+  ASSERT_OK(manager_->Get(get, &described));
+  EXPECT_EQ(described.state(), v1::SESSION_STATE_DAMAGED);
+  EXPECT_THAT(described.damage(), HasSubstr("has tell 4"));
+  // Deleted, it takes the old log with it at the next start.
+  ASSERT_OK(manager_->Delete("gap"));
+  const SessionManager::RecoveryCounts after = Restart();
+  EXPECT_EQ(after.loaded + after.damaged, 0);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ + "/wal"),
+                          std::filesystem::directory_iterator()),
+            1);
+}
+
 TEST_F(DurableSessionTest, LogRecordsOfADeletedSessionDoNotReachItsSuccessor) {
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
   for (int i = 0; i < 6; ++i) {

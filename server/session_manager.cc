@@ -569,6 +569,10 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
   // were not synced yet. Records of deleted sessions (no journal, or another
   // incarnation) and records the journal already holds are skipped.
   int64_t from_log = 0;
+  // A session the log damaged (a gap before its tells there, a tell that
+  // does not replay) keeps the log: removed, the next start would load the
+  // session without those acknowledged tells, as if nothing were wrong.
+  bool log_damaged = false;
   OPTD_RETURN_IF_ERROR(store_->ReadWal(
       [&](absl::string_view id, uint64_t incarnation, uint64_t tell,
           absl::string_view record) -> absl::Status {
@@ -599,13 +603,15 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
         if (!status.ok()) {
           damaged[std::string(id)] = std::string(status.message());
           recovered.erase(it);
+          log_damaged = true;
           return absl::OkStatus();
         }
         r.missing.append(record.data(), record.size());
         ++from_log;
         return absl::OkStatus();
       }));
-  // 3. The journals completed and synced, so the old log can go.
+  // 3. The journals completed and synced, so the old log can go (unless it
+  // damaged a session).
   for (auto& [id, r] : recovered) {
     const v1::SessionSnapshot& header = r.read.header;
     // A deferred sharded session: its tells are the checkpoint's and the
@@ -633,7 +639,7 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       r.session->AttachJournal(*std::move(journal));
     }
   }
-  OPTD_RETURN_IF_ERROR(store_->FinishRecovery());
+  OPTD_RETURN_IF_ERROR(store_->FinishRecovery(/*keep_log=*/log_damaged));
   // 4. Registered.
   absl::MutexLock lock(&mu_);
   for (auto& [id, r] : recovered) {

@@ -430,7 +430,9 @@ absl::Status SessionStore::ReadWal(
   return wal_->ReadSegments(on_record);
 }
 
-absl::Status SessionStore::FinishRecovery() { return wal_->FinishRecovery(); }
+absl::Status SessionStore::FinishRecovery(bool keep_log) {
+  return wal_->FinishRecovery(keep_log);
+}
 
 void SessionStore::SyncWalJournals() {
   std::vector<std::shared_ptr<SessionJournal>> journals;

@@ -230,7 +230,8 @@ class SessionStore {
       const std::function<absl::Status(
           absl::string_view session_id, uint64_t incarnation, uint64_t tell,
           absl::string_view record)>& on_record) const;
-  absl::Status FinishRecovery();
+  // With `keep_log`, the old log files stay (Wal::FinishRecovery).
+  absl::Status FinishRecovery(bool keep_log = false);
   // Tells made durable through the log, and the log's syncs.
   int64_t wal_records() const { return wal_->records_synced(); }
   int64_t wal_syncs() const { return wal_->syncs(); }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/journal.h"
 #include "server/proto_convert.h"
+#include "server/session_manager.h"
 #include "solvers/adam_vectors.h"
 #include "solvers/lbfgs_slice.h"
 #include "solvers/shard_layout.h"
@@ -219,6 +220,25 @@ absl::Status ApplyTrustRegion(TrustRegionSlice& s, const v1::SliceOpRequest& op,
     return *done;
   }
   switch (op.op()) {
+    case v1::SLICE_OP_SET_PRODUCT:
+    case v1::SLICE_OP_READ_DIRECTION:
+    case v1::SLICE_OP_FORM_CG_STEP:
+    case v1::SLICE_OP_CG_START:
+    case v1::SLICE_OP_FORM_DIFFERENCE_POINT:
+    case v1::SLICE_OP_DIFFERENCE_PRODUCT:
+    case v1::SLICE_OP_REDUCE_CURVATURE:
+    case v1::SLICE_OP_CG_ADVANCE:
+    case v1::SLICE_OP_CG_DIRECTION:
+      if (!s.cg_vectors()) {
+        return BadOp(op,
+                     "needs the CG vectors, and the slice was created with "
+                     "cg_vectors false (a quasi-Newton trust region)");
+      }
+      break;
+    default:
+      break;
+  }
+  switch (op.op()) {
     case v1::SLICE_OP_SET_PRODUCT: {
       OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, r));
       out->set_bad_index(s.SetProduct(full));
@@ -309,6 +329,14 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
     case v1::SLICE_OP_ADAM_STEP: {
       AdamStepScalars scalars;
       OPTD_RETURN_IF_ERROR(AdamScalarsFromProto(op.scalars(), &scalars));
+      // The kernel reads max v only with amsgrad, and the slice has it only
+      // if it was created with amsgrad: the two must agree.
+      if (scalars.amsgrad != s.amsgrad) {
+        return BadOp(op, absl::StrCat("scalars[0] (amsgrad) is ",
+                                      op.scalars(0), " but the slice was "
+                                      "created with amsgrad ",
+                                      s.amsgrad ? "true" : "false"));
+      }
       s.Step(scalars);
       return absl::OkStatus();
     }
@@ -616,9 +644,12 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
 
 absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
   const v1::SliceKey& key = request.key();
-  if (key.session_id().empty() || key.shard() < 0) {
+  // The id names the staged-vector file (StagedPath): it must be a session
+  // id, never a path.
+  OPTD_RETURN_IF_ERROR(ValidateSessionId(key.session_id(), "key.session_id"));
+  if (key.shard() < 0) {
     return absl::InvalidArgumentError(
-        "key.session_id is empty or key.shard negative");
+        absl::StrCat("key.shard is ", key.shard(), "; it must be >= 0"));
   }
   if (request.dimension() < 1 || request.begin() < 0 ||
       request.end() < request.begin() || request.end() > request.dimension() ||

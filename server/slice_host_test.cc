@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/lbfgs_slice.h"
@@ -132,6 +133,84 @@ TEST(SliceHostTest, RefusesMalformedSlicesAndOperations) {
   EXPECT_THAT(host.Apply(Batch(1, {Op(1, v1::SLICE_OP_ADAM_STEP)}), &answer),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("is not an L-BFGS operation")));
+}
+
+// Found by fuzz/slice_ops_fuzzer: an Adam step with amsgrad on a slice created
+// without it read max v through a null pointer (a segfault of the replica).
+TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
+  SliceHost host(0);
+  v1::CreateSliceRequest adam = LbfgsSliceRequest(1);
+  adam.set_kind(v1::SLICE_KIND_ADAM);
+  adam.set_amsgrad(false);
+  ASSERT_OK(host.Create(adam));
+  AdamStepScalars scalars;
+  scalars.amsgrad = true;
+  v1::SliceOpRequest step = Op(1, v1::SLICE_OP_ADAM_STEP);
+  AdamScalarsToProto(scalars, step.mutable_scalars());
+  v1::SliceOpResponse answer;
+  EXPECT_THAT(host.Apply(Batch(1, {step}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SLICE_OP_ADAM_STEP: scalars[0] (amsgrad) is "
+                                 "1 but the slice was created with amsgrad "
+                                 "false")));
+  // The operation was refused, so its sequence number is still free.
+  scalars.amsgrad = false;
+  step.clear_scalars();
+  AdamScalarsToProto(scalars, step.mutable_scalars());
+  EXPECT_OK(host.Apply(Batch(1, {step}), &answer));
+}
+
+// Found by fuzz/stored_session_fuzzer: the session id of a slice names its
+// staged-vector file, and any bytes were taken ("\0", "../x").
+TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/slice_key_",
+                                       getpid());
+  SliceHost host(0, dir);
+  for (const std::string id : {std::string("../escape"), std::string("a/b"),
+                               std::string("\0\x11", 2), std::string()}) {
+    v1::CreateSliceRequest request = LbfgsSliceRequest(1, /*journal=*/true);
+    request.mutable_key()->set_session_id(id);
+    EXPECT_THAT(host.Create(request),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("is not a valid session id")))
+        << id;
+  }
+  v1::CreateSliceRequest negative = LbfgsSliceRequest(1);
+  negative.mutable_key()->set_shard(-1);
+  EXPECT_THAT(host.Create(negative),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key.shard is -1; it must be >= 0")));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/escape.1.staged"));
+  std::filesystem::remove_all(dir);
+}
+
+// Found by fuzz/slice_ops_fuzzer: a CG operation on a trust-region slice
+// created without the CG vectors wrote through their null data.
+TEST(SliceHostTest, RefusesCgOperationsOnASliceWithoutCgVectors) {
+  SliceHost host(0);
+  v1::CreateSliceRequest tr = LbfgsSliceRequest(1);
+  tr.set_kind(v1::SLICE_KIND_TRUST_REGION);
+  tr.set_cg_vectors(false);
+  ASSERT_OK(host.Create(tr));
+  v1::SliceOpResponse answer;
+  EXPECT_THAT(host.Apply(Batch(1, {Op(1, v1::SLICE_OP_CG_START)}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SLICE_OP_CG_START: needs the CG vectors, "
+                                 "and the slice was created with cg_vectors "
+                                 "false")));
+  EXPECT_THAT(host.Apply(Batch(1, {SetGradient(1, Part(1.0)),
+                                   Op(2, v1::SLICE_OP_READ_DIRECTION)}),
+                         &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SLICE_OP_READ_DIRECTION: needs the CG")));
+  // With them, the same operations run.
+  tr.set_cg_vectors(true);
+  tr.mutable_key()->set_epoch(2);
+  ASSERT_OK(host.Create(tr));
+  EXPECT_OK(host.Apply(Batch(2, {SetGradient(1, Part(1.0)),
+                                 Op(2, v1::SLICE_OP_CG_START),
+                                 Op(3, v1::SLICE_OP_READ_DIRECTION)}),
+                       &answer));
 }
 
 v1::PutSliceRequest Put(uint64_t trial, const std::vector<double>& values) {

@@ -126,12 +126,13 @@ absl::Status Wal::StartSegment() {
   return absl::OkStatus();
 }
 
-absl::Status Wal::FinishRecovery() {
+absl::Status Wal::FinishRecovery(bool keep_old_segments) {
   {
     absl::MutexLock lock(&io_mu_);
     OPTD_RETURN_IF_ERROR(StartSegment());
   }
   for (const std::string& path : old_segments_) {
+    if (keep_old_segments) break;
     OPTD_RETURN_IF_ERROR(RemoveFileDurably(path));
   }
   absl::MutexLock lock(&mu_);

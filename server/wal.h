@@ -79,8 +79,11 @@ class Wal {
   // Wal::FinishRecovery()
   //
   // Removes the old log files (the journals hold their records now, synced)
-  // and starts logging into a new one.
-  absl::Status FinishRecovery() ABSL_LOCKS_EXCLUDED(mu_);
+  // and starts logging into a new one. With `keep_old_segments` they stay
+  // (and the next Open finds them again): a session they hold acknowledged
+  // tells of could not take them and is damaged, and must stay so.
+  absl::Status FinishRecovery(bool keep_old_segments = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Wal::Submit()
   //

@@ -208,8 +208,9 @@ absl::Status Lbfgs::StartIteration() {
     for (int j = 0; j <= 2 * k; ++j) gd += delta[j] * Gram(2 * k, j);
   }
   // lnsrlb: "ascent direction in projection gd"; mainlb then restarts with an
-  // empty memory, or stops when the memory is already empty.
-  if (!(gd < 0)) return LineSearchFailed();
+  // empty memory, or stops when the memory is already empty. A slope that
+  // overflowed (finite gradients whose g.d is -inf) gives no search either.
+  if (!(gd < 0) || !std::isfinite(gd)) return LineSearchFailed();
   OPTD_RETURN_IF_ERROR(vectors_->SetDirection(delta));
   gd_ = gd;
   // lnsrlb: the first iteration tries min(1/||d||, stpmax), later ones 1. On

@@ -169,6 +169,26 @@ TEST(Lbfgs, WrongGradientEndsInAbnormalTerminationNotALoop) {
   EXPECT_LT(run.summary.evaluations, 50);
 }
 
+// Found by fuzz/session_requests_fuzzer: a finite gradient whose g.g
+// overflows made the slope -inf, which the line search refused, so the tell
+// failed with INTERNAL and the session was stuck. It ends like any search
+// that cannot start.
+TEST(Lbfgs, GradientWhoseSlopeOverflowsEndsTheSearch) {
+  const Eigen::VectorXd x0 = RosenbrockStart(2);
+  auto solver =
+      Lbfgs::Create(LbfgsOptions(), ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(solver);
+  const double g[] = {1e200, -1e200};
+  ASSERT_OK((*solver)->SetTrialGradient(ConstVectorView::Float64(g, 2)));
+  TrialResult r;
+  r.value = 1.0;
+  r.has_gradient = true;
+  ASSERT_OK((*solver)->Tell(r));
+  EXPECT_TRUE((*solver)->finished());
+  EXPECT_EQ((*solver)->summary().reason, TerminationReason::kLineSearchFailed);
+  EXPECT_EQ((*solver)->summary().message, "ABNORMAL_TERMINATION_IN_LNSRCH");
+}
+
 TEST(Lbfgs, StopsAtIterationAndEvaluationLimits) {
   const Eigen::VectorXd x0 = RosenbrockStart(2);
   LbfgsOptions options;

@@ -17,7 +17,7 @@ int64_t FirstNonFinite(const std::vector<double>& v, int64_t offset) {
 
 TrustRegionSlice::TrustRegionSlice(ShardRange range, int memory,
                                    bool cg_vectors)
-    : range_(range), memory_(memory) {
+    : range_(range), memory_(memory), cg_vectors_(cg_vectors) {
   const size_t n = static_cast<size_t>(range.size());
   for (std::vector<double>* v : {&x_, &g_, &x_trial_, &g_trial_, &p_}) {
     v->assign(n, 0.0);

@@ -74,6 +74,9 @@ class TrustRegionSlice {
 
   const ShardRange& range() const { return range_; }
   int pairs() const { return static_cast<int>(s_.size()); }
+  // Whether it holds the CG vectors z, r, d and hd, which SetProduct,
+  // ReadDirection and the CG and difference operations below need.
+  bool cg_vectors() const { return cg_vectors_; }
 
   // Transport: copies between this slice's part of a whole vector and its
   // state. The setters return the global index of the first non-finite
@@ -122,6 +125,7 @@ class TrustRegionSlice {
 
   ShardRange range_;
   int memory_;
+  bool cg_vectors_;
   std::vector<double> x_, g_, x_trial_, g_trial_, p_;
   std::vector<double> z_, r_, d_, hd_;
   CurvatureRing s_, y_;

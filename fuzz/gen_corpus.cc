@@ -1,0 +1,460 @@
+// gen_corpus: writes the seed corpus of every fuzz target, small valid inputs
+// the fuzzer mutates from (fuzz/corpus/<target>/seed-*), so that it starts
+// deep in the code instead of at the parsers. Run by hand after a change to
+// fuzz_input.proto or to what a valid request or journal looks like:
+//
+//   scripts/fuzz.sh --build-only && build-fuzz/fuzz/gen_corpus fuzz/corpus
+//
+// The stored_session seeds are real data directories: sessions run by a
+// SessionManager with a SessionStore in a temporary directory, their
+// journals and write-ahead log read back.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "fuzz/harness.h"
+#include "fuzz_input.pb.h"
+#include "server/journal.h"
+#include "server/session_manager.h"
+#include "server/session_store.h"
+
+namespace optd::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string out_dir;
+
+void Write(const std::string& target, const std::string& name,
+           const google::protobuf::Message& input) {
+  const fs::path dir = fs::path(out_dir) / target;
+  fs::create_directories(dir);
+  std::ofstream out(dir / ("seed-" + name), std::ios::binary | std::ios::trunc);
+  const std::string bytes = input.SerializeAsString();
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+v1::CreateSessionRequest Create(const std::string& solver,
+                                std::vector<double> x0) {
+  v1::CreateSessionRequest create;
+  create.mutable_x0()->mutable_values()->Add(x0.begin(), x0.end());
+  if (solver == "lbfgs") create.mutable_lbfgs()->set_memory(3);
+  if (solver == "adam") create.mutable_adam()->set_lr(0.1);
+  if (solver == "adamw") {
+    v1::AdamOptions* adamw = create.mutable_adamw();
+    adamw->set_lr(0.05);
+    adamw->set_dtype(v1::STATE_DTYPE_FLOAT32);
+    adamw->set_amsgrad(true);
+    adamw->set_max_grad_norm(1.0);
+    adamw->mutable_schedule()->set_warmup_steps(2);
+    adamw->mutable_schedule()->set_decay(v1::LrSchedule::DECAY_COSINE);
+    adamw->mutable_schedule()->set_decay_steps(10);
+  }
+  if (solver == "tr_exact") {
+    create.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+  }
+  if (solver == "tr_cg") {
+    create.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+  }
+  if (solver == "tr_cg_fd") {
+    create.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD);
+  }
+  if (solver == "tr_lsr1" || solver == "tr_lbfgs") {
+    v1::TrustRegionOptions* tr = create.mutable_trust_region();
+    tr->set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
+    tr->set_quasi_newton_update(
+        solver == "tr_lsr1" ? v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1
+                            : v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
+    tr->set_memory(4);
+  }
+  return create;
+}
+
+Step CreateStep(const v1::CreateSessionRequest& create) {
+  Step step;
+  *step.mutable_create() = create;
+  return step;
+}
+
+Step Evaluate(uint32_t repeat, double scale = 1, double center = 1,
+              double wave = 0.5,
+              v1::VectorEncoding encoding = v1::VECTOR_ENCODING_VALUES) {
+  Step step;
+  Objective* o = step.mutable_evaluate();
+  o->set_repeat(repeat);
+  o->set_scale(scale);
+  o->set_center(center);
+  o->set_wave(wave);
+  o->set_offset(3);
+  o->set_encoding(encoding);
+  return step;
+}
+
+void SessionRequests() {
+  const std::vector<double> x0 = {-1.2, 1.0, 0.5};
+  for (const std::string solver : {"lbfgs", "adam", "adamw", "tr_exact",
+                                   "tr_cg", "tr_cg_fd", "tr_lsr1", "tr_lbfgs"}) {
+    SessionScript script;
+    *script.add_steps() = CreateStep(Create(solver, x0));
+    *script.add_steps() = Evaluate(20);
+    Write("session_requests", solver, script);
+  }
+  {  // Encodings and a poisoned gradient, a failed evaluation, a stop.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    create.set_vector_encoding(v1::VECTOR_ENCODING_F32);
+    create.set_session_id("rosen-1");
+    (*create.mutable_labels())["team"] = "a";
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = Evaluate(3, 2, -1, 0, v1::VECTOR_ENCODING_F64);
+    Step poisoned = Evaluate(1, 1, 1, 0, v1::VECTOR_ENCODING_F32);
+    poisoned.mutable_evaluate()->set_poisoned(true);
+    poisoned.mutable_evaluate()->set_poison_index(1);
+    poisoned.mutable_evaluate()->set_poison(std::nan(""));
+    *script.add_steps() = poisoned;
+    Step failed = Evaluate(1);
+    failed.mutable_evaluate()->set_fail(true);
+    *script.add_steps() = failed;
+    Step stop;
+    stop.mutable_tell()->set_stop(true);
+    *script.add_steps() = stop;
+    Write("session_requests", "encodings_poison_stop", script);
+  }
+  {  // Hand-written tells: lengths fitted, wrong lengths, retries, Inf.
+    SessionScript script;
+    *script.add_steps() = CreateStep(Create("tr_exact", x0));
+    Step tell;
+    tell.set_to_outstanding(true);
+    tell.set_fit_lengths(true);
+    tell.mutable_tell()->set_value(1.5);
+    tell.mutable_tell()->mutable_gradient()->add_values(0.25);
+    tell.mutable_tell()->mutable_hessian()->add_values(2.0);
+    *script.add_steps() = tell;
+    *script.add_steps() = tell;
+    tell.mutable_tell()->mutable_gradient()->set_values(0, INFINITY);
+    *script.add_steps() = tell;
+    tell.set_fit_lengths(false);
+    *script.add_steps() = tell;
+    Write("session_requests", "hand_tells", script);
+  }
+  {  // The other RPCs.
+    SessionScript script;
+    script.set_max_sessions(2);
+    v1::CreateSessionRequest create = Create("adam", x0);
+    create.set_ttl_seconds(60);
+    create.set_lease_seconds(5);
+    create.mutable_durability()->set_checkpoint_interval(2);
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = CreateStep(Create("lbfgs", {1, 2}));
+    *script.add_steps() = CreateStep(Create("lbfgs", {3}));  // over the limit
+    Step ask;
+    ask.mutable_ask()->set_worker_id("w1");
+    ask.mutable_ask()->set_encoding(v1::VECTOR_ENCODING_F32);
+    *script.add_steps() = ask;
+    Step get;
+    get.mutable_get()->set_include_x(true);
+    *script.add_steps() = get;
+    Step list;
+    list.mutable_list()->set_page_size(1);
+    (*list.mutable_list()->mutable_labels())["k"] = "v";
+    *script.add_steps() = list;
+    Step del;
+    del.set_session(1);
+    del.mutable_delete_();
+    *script.add_steps() = del;
+    *script.add_steps() = Evaluate(2);
+    Write("session_requests", "rpcs", script);
+  }
+  {  // An import of a snapshot with two tells (replayed).
+    SessionScript script;
+    Step import;
+    v1::SessionSnapshot* snapshot = import.mutable_import()->mutable_snapshot();
+    snapshot->set_format_version(1);
+    *snapshot->mutable_create() = Create("lbfgs", {0.5, -0.5});
+    snapshot->mutable_create()->set_session_id("imported");
+    v1::TellRequest* t1 = snapshot->add_tells()->mutable_tell();
+    t1->set_trial_id(1);
+    t1->set_value(0.5);
+    t1->mutable_gradient()->add_values(1);
+    t1->mutable_gradient()->add_values(-1);
+    v1::TellRequest* t2 = snapshot->add_tells()->mutable_tell();
+    t2->set_trial_id(2);
+    t2->set_failed(true);
+    *script.add_steps() = import;
+    *script.add_steps() = Evaluate(5);
+    Write("session_requests", "import", script);
+  }
+}
+
+// Runs `create` for `tells` evaluations with a store in `dir`, then stops.
+void RunStored(const std::string& dir, const v1::CreateSessionRequest& create,
+               uint32_t tells) {
+  absl::StatusOr<std::unique_ptr<server::SessionStore>> store =
+      server::SessionStore::Open({.data_dir = dir, .commit_threads = 1});
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    std::exit(1);
+  }
+  server::SessionManager manager({}, {}, store->get());
+  if (!manager.Recover().ok()) std::exit(1);
+  ScriptRunner runner(&manager);
+  runner.Run(CreateStep(create));
+  runner.Run(Evaluate(tells));
+  manager.FlushCheckpoints();
+  (*store)->SyncAll();
+}
+
+// The journal at `path` as a structured JournalFile (header and tells).
+JournalFile Structured(const fs::path& path, int max_tells) {
+  JournalFile file;
+  absl::StatusOr<server::JournalHeader> read = server::ReadJournal(
+      path.string(),
+      [&](const v1::SessionSnapshot& header) {
+        *file.mutable_header() = header;
+        return absl::OkStatus();
+      },
+      [&](int64_t i, const v1::SnapshotTell& tell) {
+        if (i < max_tells) *file.add_tells() = tell;
+        return absl::OkStatus();
+      });
+  if (!read.ok()) std::exit(1);
+  return file;
+}
+
+void StoredSession() {
+  char pattern[] = "/tmp/optd-gen-corpus-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) std::exit(1);
+  const std::string tmp = pattern;
+  const std::vector<double> x0 = {-1.2, 1.0};
+  int n = 0;
+  for (const std::string solver : {"lbfgs", "tr_exact", "adam"}) {
+    const std::string dir = absl::StrCat(tmp, "/", n++);
+    v1::CreateSessionRequest create = Create(solver, x0);
+    create.set_session_id(absl::StrCat(solver == "tr_exact" ? "tr" : solver, "-1"));
+    RunStored(dir, create, 6);
+    const fs::path journal =
+        fs::path(dir) / "sessions" / (create.session_id() + ".journal");
+    StoredSessions raw;  // the files as written
+    JournalFile* raw_journal = raw.add_journals();
+    raw_journal->set_name(create.session_id());
+    raw_journal->set_raw(ReadFile(journal));
+    for (const auto& entry : fs::directory_iterator(fs::path(dir) / "wal")) {
+      WalFile* wal = raw.add_wal();
+      wal->set_raw(ReadFile(entry.path()));
+    }
+    Step step = Evaluate(3);
+    *raw.add_steps() = step;
+    raw.set_export_import(true);
+    Write("stored_session", absl::StrCat(solver, "_raw"), raw);
+    // Structured: the first 3 tells in the journal, tells 3.. in the log.
+    StoredSessions structured;
+    JournalFile all = Structured(journal, 1000);
+    JournalFile* file = structured.add_journals();
+    *file = Structured(journal, 3);
+    WalFile* wal = structured.add_wal();
+    wal->set_sequence(7);
+    for (int i = 2; i < all.tells_size(); ++i) {
+      WalRecord* r = wal->add_records();
+      r->set_session_id(create.session_id());
+      r->set_incarnation(all.header().incarnation());
+      r->set_tell(i + 1);
+      *r->mutable_record() = all.tells(i);
+    }
+    *structured.add_steps() = step;
+    Write("stored_session", absl::StrCat(solver, "_structured"), structured);
+    // The journal's last record cut short: a torn tail the log covers.
+    StoredSessions torn = structured;
+    size_t size = server::kJournalMagic.size() +
+                  server::FrameRecord(file->header().SerializeAsString()).size();
+    for (const v1::SnapshotTell& tell : file->tells()) {
+      size += server::FrameRecord(tell.SerializeAsString()).size();
+    }
+    Corruption* cut = torn.mutable_journals(0)->add_damage();
+    cut->set_truncate(true);
+    cut->set_offset(size - 5);
+    Write("stored_session", absl::StrCat(solver, "_torn"), torn);
+  }
+  {  // An Adam session that checkpoints (its journal header holds the state).
+    const std::string dir = absl::StrCat(tmp, "/ckpt");
+    v1::CreateSessionRequest create = Create("adam", x0);
+    create.set_session_id("ckpt-1");
+    create.mutable_durability()->set_checkpoint_interval(2);
+    RunStored(dir, create, 5);
+    StoredSessions checkpointed;
+    *checkpointed.add_journals() =
+        Structured(fs::path(dir) / "sessions" / "ckpt-1.journal", 1000);
+    *checkpointed.add_steps() = Evaluate(2);
+    checkpointed.set_export_import(true);
+    Write("stored_session", "adam_checkpoint", checkpointed);
+  }
+  {  // A staged-slice file read back by a slice.
+    StoredSessions staged;
+    StagedFile* file = staged.add_staged();
+    v1::CreateSliceRequest create;
+    create.mutable_key()->set_session_id("s1");
+    create.mutable_key()->set_epoch(3);
+    create.mutable_key()->set_shard(1);
+    create.set_kind(v1::SLICE_KIND_LBFGS);
+    create.set_dimension(8);
+    create.set_begin(0);
+    create.set_end(8);
+    create.set_memory(2);
+    *file->mutable_header() = create;
+    *file->mutable_create() = create;
+    v1::PutSliceRequest* put = file->add_puts();
+    put->set_session_id("s1");
+    put->set_trial_id(4);
+    put->set_shard(1);
+    put->set_field(v1::SLICE_FIELD_GRADIENT);
+    for (int i = 0; i < 8; ++i) put->mutable_values()->add_values(i);
+    v1::SliceOpRequest* read = file->add_ops();
+    read->set_staged_trial(4);
+    v1::SliceOpRequest* set = file->add_ops();
+    set->set_op(v1::SLICE_OP_SET_TRIAL_GRADIENT);
+    set->set_staged_trial(4);
+    Write("stored_session", "staged", staged);
+  }
+  std::error_code ignored;
+  fs::remove_all(tmp, ignored);
+}
+
+v1::SliceOpRequest Op(v1::SliceOp kind, std::vector<double> scalars = {},
+                      int data_elements = 0) {
+  v1::SliceOpRequest op;
+  op.set_op(kind);
+  op.mutable_scalars()->Add(scalars.begin(), scalars.end());
+  if (data_elements > 0) {
+    std::string bytes(8 * data_elements, '\0');
+    for (int i = 0; i < data_elements; ++i) {
+      const double v = 0.5 * (i + 1);
+      std::memcpy(bytes.data() + 8 * i, &v, 8);
+    }
+    op.set_data(bytes);
+  }
+  return op;
+}
+
+void SliceOps() {
+  struct Kind {
+    std::string name;
+    v1::SliceKind kind;
+    std::vector<v1::SliceOpRequest> ops;
+  };
+  const int n = 8;
+  const std::vector<Kind> kinds = {
+      {"lbfgs", v1::SLICE_KIND_LBFGS,
+       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_SET_DIRECTION, {1.0}),
+        Op(v1::SLICE_OP_FORM_TRIAL, {0.5}),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_REDUCE_TRIAL, {0.5}), Op(v1::SLICE_OP_ACCEPT, {0.5}),
+        Op(v1::SLICE_OP_READ_POINT), Op(v1::SLICE_OP_CLEAR_MEMORY)}},
+      {"trust_region", v1::SLICE_KIND_TRUST_REGION,
+       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n), Op(v1::SLICE_OP_CG_START),
+        Op(v1::SLICE_OP_SET_PRODUCT, {}, n), Op(v1::SLICE_OP_CG_ADVANCE, {0.1}),
+        Op(v1::SLICE_OP_CG_DIRECTION, {0.2}),
+        Op(v1::SLICE_OP_FORM_CG_STEP, {0.3}),
+        Op(v1::SLICE_OP_FORM_DIFFERENCE_POINT, {1e-3}),
+        Op(v1::SLICE_OP_DIFFERENCE_PRODUCT, {1e-3}),
+        Op(v1::SLICE_OP_SET_STEP, {}, n), Op(v1::SLICE_OP_FORM_STEP, {1, 2}),
+        Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_REDUCE_CURVATURE),
+        Op(v1::SLICE_OP_ADVANCE), Op(v1::SLICE_OP_READ_DIRECTION)}},
+      {"adam", v1::SLICE_KIND_ADAM,
+       {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_GRADIENT_SQUARES),
+        Op(v1::SLICE_OP_ADAM_STEP,
+           {0, 0, 1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.03, 1e-8, 1}),
+        Op(v1::SLICE_OP_READ_STATE), Op(v1::SLICE_OP_LOAD_STATE, {}, 3 * n)}},
+  };
+  for (const Kind& kind : kinds) {
+    SliceScript script;
+    v1::CreateSliceRequest* create = script.add_calls()->mutable_create();
+    create->mutable_key()->set_session_id("s1");
+    create->mutable_key()->set_epoch(1);
+    create->set_kind(kind.kind);
+    create->set_dimension(n);
+    create->set_begin(0);
+    create->set_end(n);
+    create->set_memory(3);
+    create->set_cg_vectors(true);
+    for (const v1::SliceOpRequest& op : kind.ops) {
+      SliceCall* call = script.add_calls();
+      call->set_same_key(true);
+      call->set_next_seq(true);
+      *call->mutable_apply()->add_ops() = op;
+    }
+    // The direct path: a staged gradient, a published point read back.
+    SliceCall* put = script.add_calls();
+    put->set_same_key(true);
+    put->set_fit_length(true);
+    put->mutable_put()->set_trial_id(9);
+    put->mutable_put()->set_field(v1::SLICE_FIELD_GRADIENT);
+    put->mutable_put()->mutable_values()->add_values(1.5);
+    SliceCall* staged = script.add_calls();
+    staged->set_same_key(true);
+    staged->set_next_seq(true);
+    v1::SliceOpRequest* use = staged->mutable_apply()->add_ops();
+    use->set_op(v1::SLICE_OP_SET_TRIAL_GRADIENT);
+    use->set_staged_trial(9);
+    v1::SliceOpRequest* publish = staged->mutable_apply()->add_ops();
+    publish->set_op(v1::SLICE_OP_READ_TRIAL_POINT);
+    publish->set_publish_trial(10);
+    SliceCall* get = script.add_calls();
+    get->set_same_key(true);
+    get->mutable_get()->set_trial_id(10);
+    get->mutable_get()->set_field(v1::SLICE_FIELD_POINT);
+    SliceCall* del = script.add_calls();
+    del->set_same_key(true);
+    del->mutable_delete_()->set_purge(true);
+    Write("slice_ops", kind.name, script);
+  }
+}
+
+void VectorCodec() {
+  v1::Vector values;
+  for (double v : {1.0, -2.5, 1e300}) values.add_values(v);
+  Write("vector_codec", "values", values);
+  v1::Vector f64;
+  f64.set_f64(std::string("\0\0\0\0\0\0\xf0\x3f\0\0\0\0\0\0\xf8\x7f", 16));
+  Write("vector_codec", "f64", f64);
+  v1::Vector f32;
+  f32.set_f32(std::string("\0\0\x80\x3f\0\0\x80\x7f", 8));
+  Write("vector_codec", "f32", f32);
+  v1::Vector both = values;
+  both.set_f32(std::string(3, 'x'));
+  Write("vector_codec", "both_odd", both);
+}
+
+}  // namespace
+}  // namespace optd::fuzz
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s CORPUS_DIR (e.g. fuzz/corpus)\n", argv[0]);
+    return 2;
+  }
+  optd::fuzz::QuietLogs();
+  optd::fuzz::out_dir = argv[1];
+  optd::fuzz::SessionRequests();
+  optd::fuzz::StoredSession();
+  optd::fuzz::SliceOps();
+  optd::fuzz::VectorCodec();
+  return 0;
+}

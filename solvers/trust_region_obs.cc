@@ -148,29 +148,55 @@ LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
 
   MatrixXd gram_sy(2 * q, 2 * q);
   gram_sy << ss, sy, sy.transpose(), yy;
-  MatrixXd psi_gram = c.transpose() * gram_sy * c;
+  // The rank of Psi is decided on the Gram matrix of Psi T^-1, T = diag(t_j),
+  // dropping the eigenvalues below kRank * terms. L-BFGS's Psi = [S Y] mixes
+  // units (steps and gradient differences): its t_j are the columns' own
+  // lengths ||s_a||, ||y_a|| (Jacobi scaling) and terms = 1, so the decision
+  // does not depend on the units of x; measured against the longest column
+  // instead, a badly scaled problem whose y's are many orders longer than its
+  // s's (Brown badly scaled: curvature 1e12 across the valley, 2 along it)
+  // loses its s directions as "noise" and leaves them to gamma I, with gamma
+  // = y.y / s.y set by the large curvature, and crawls along the valley in
+  // steps of |g| / gamma. (The OBS method's thin QR of Psi, Brust, Erway &
+  // Marcia 2017 §3, is invariant to column scaling; scaling before a rank
+  // decision: Higham, Accuracy and Stability of Numerical Algorithms, 2nd
+  // ed., §19.9.) L-SR1's Psi = Y - gamma S has gradient units throughout:
+  // T = I, and terms are the largest ones its columns are formed from.
+  const int cols = static_cast<int>(c.cols());
+  VectorXd column_terms = VectorXd::Ones(cols);
+  double terms;
+  if (update == QuasiNewtonUpdate::kLbfgs) {
+    for (int a = 0; a < q; ++a) {
+      column_terms(a) = std::sqrt(ss(a, a));
+      column_terms(q + a) = std::sqrt(yy(a, a));
+    }
+    terms = 1.0;
+  } else {
+    terms = yy.diagonal().maxCoeff() + gamma * gamma * ss.diagonal().maxCoeff();
+  }
+  const VectorXd inverse_terms = column_terms.cwiseInverse();
+  MatrixXd psi_gram = inverse_terms.asDiagonal() *
+                      (c.transpose() * gram_sy * c) *
+                      inverse_terms.asDiagonal();
   psi_gram = 0.5 * (psi_gram + psi_gram.transpose());
   const Eigen::SelfAdjointEigenSolver<MatrixXd> psi_eigen(psi_gram);
-  const double terms =
-      update == QuasiNewtonUpdate::kLbfgs
-          ? psi_eigen.eigenvalues().maxCoeff()
-          : yy.diagonal().maxCoeff() + gamma * gamma * ss.diagonal().maxCoeff();
   std::vector<int> kept;
   for (int i = 0; i < psi_eigen.eigenvalues().size(); ++i) {
     if (psi_eigen.eigenvalues()(i) > kRank * terms) kept.push_back(i);
   }
   const int r = static_cast<int>(kept.size());
   if (r == 0) return model;
-  MatrixXd v(c.cols(), r);
+  MatrixXd v(cols, r);
   VectorXd sigma(r);
   for (int i = 0; i < r; ++i) {
     v.col(i) = psi_eigen.eigenvectors().col(kept[i]);
     sigma(i) = psi_eigen.eigenvalues()(kept[i]);
   }
-  // Psi ~ Q R with Q = Psi V Sigma^-1/2 orthonormal, R = Sigma^1/2 V^T.
-  const MatrixXd r_factor =
-      sigma.cwiseSqrt().asDiagonal() * v.transpose();  // r x cols(C)
-  MatrixXd middle;                                     // R M R^T
+  // Psi ~ Q R with Q = Psi T^-1 V Sigma^-1/2 orthonormal,
+  // R = Sigma^1/2 V^T T.
+  const MatrixXd r_factor = sigma.cwiseSqrt().asDiagonal() * v.transpose() *
+                            column_terms.asDiagonal();  // r x cols(C)
+  MatrixXd middle;                                      // R M R^T
   if (update == QuasiNewtonUpdate::kLbfgs) {
     MatrixXd kkt(2 * q, 2 * q);
     kkt << gamma * ss, strict_lower, strict_lower.transpose(),
@@ -187,8 +213,8 @@ LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
   middle = 0.5 * (middle + middle.transpose());
   const Eigen::SelfAdjointEigenSolver<MatrixXd> middle_eigen(middle);
   model.lambda_ = middle_eigen.eigenvalues();
-  // P = [S Y] W with W = C V Sigma^-1/2 U, spread over all k pairs.
-  const MatrixXd w_chosen = c * v *
+  // P = [S Y] W with W = C T^-1 V Sigma^-1/2 U, spread over all k pairs.
+  const MatrixXd w_chosen = c * inverse_terms.asDiagonal() * v *
                             sigma.cwiseSqrt().cwiseInverse().asDiagonal() *
                             middle_eigen.eigenvectors();
   model.basis_ = MatrixXd::Zero(2 * k, r);

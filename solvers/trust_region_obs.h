@@ -13,9 +13,10 @@
 //          written over [S Y])
 // with S^T Y = L + D + U (L strictly lower, D diagonal). Everything is built
 // from the Gram matrices of S, Y and g (the controller never sees a vector):
-// Psi = [S Y] C, Psi^T Psi = V Sigma V^T (dependent columns dropped), then
-// R = Sigma^1/2 V^T, R M R^T = U Lambda U^T, and P = Psi V Sigma^-1/2 U has
-// orthonormal columns with B = gamma I + P Lambda P^T (the OBS
+// Psi = [S Y] C, T^-1 Psi^T Psi T^-1 = V Sigma V^T with T a diagonal column
+// scaling (dependent columns dropped; trust_region_obs.cc says how), then
+// R = Sigma^1/2 V^T T, R M R^T = U Lambda U^T, and P = Psi T^-1 V Sigma^-1/2 U
+// has orthonormal columns with B = gamma I + P Lambda P^T (the OBS
 // factorization of Brust et al. and Burdakov et al., with their thin QR of
 // Psi replaced by the eigendecomposition of Psi's Gram matrix so that a
 // rank-deficient Psi is handled by dropping directions). The subproblem

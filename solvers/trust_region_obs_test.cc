@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "Eigen/Dense"
 #include "gtest/gtest.h"
@@ -222,6 +223,46 @@ TEST(LimitedMemoryModel, DropsDependentPairsAndRankDeficientDirections) {
           model.Solve(gram.sg, gram.yg, gram.gg, 100.0);
       EXPECT_LE((Combine(p, g, step.coefficients) + a.ldlt().solve(g)).norm(),
                 1e-8);
+    }
+  }
+}
+
+TEST(LimitedMemoryModel, RankAndStepDoNotDependOnTheUnitsOfX) {
+  // x' = alpha x turns s into alpha s, y and g into y / alpha and g / alpha:
+  // the same model in other units. With two pairs in R^5, L-BFGS's Psi =
+  // [S Y] has rank 4 and L-SR1's Psi = Y - gamma S rank 2 whatever alpha, and
+  // the step for radius alpha * r is alpha times the step for r.
+  // (Measured against its longest column, L-BFGS's Psi at alpha = 1e-6 lost
+  // its s directions: ||s||^2 / ||y||^2 ~ 1e-24.)
+  std::mt19937 rng(5);
+  const int n = 5;
+  const MatrixXd a = RandomSymmetric(rng, n, /*definite=*/true);
+  const Pairs p = RandomPairs(rng, n, 2, a);
+  std::normal_distribution<double> normal;
+  VectorXd g(n);
+  for (int i = 0; i < n; ++i) g(i) = normal(rng);
+  for (QuasiNewtonUpdate update :
+       {QuasiNewtonUpdate::kLbfgs, QuasiNewtonUpdate::kLsr1}) {
+    VectorXd unit_step;
+    for (double alpha : {1.0, 1e-6, 1e6}) {
+      SCOPED_TRACE(
+          std::string(update == QuasiNewtonUpdate::kLbfgs ? "lbfgs" : "lsr1") +
+          " alpha " + std::to_string(alpha));
+      const Pairs scaled{alpha * p.s, p.y / alpha};
+      const PairGram gram = GramOf(scaled, g / alpha);
+      const LimitedMemoryModel model =
+          LimitedMemoryModel::Build(update, gram, n);
+      EXPECT_EQ(model.rank(), update == QuasiNewtonUpdate::kLbfgs ? 4 : 2);
+      const LimitedMemoryModel::Step step =
+          model.Solve(gram.sg, gram.yg, gram.gg, alpha * 0.3);
+      const VectorXd x = Combine(scaled, g / alpha, step.coefficients) / alpha;
+      if (alpha == 1.0) {
+        unit_step = x;
+      } else {
+        EXPECT_LE((x - unit_step).norm(), 1e-8 * unit_step.norm())
+            << x.transpose() << "\n"
+            << unit_step.transpose();
+      }
     }
   }
 }

@@ -287,9 +287,14 @@ LimitedMemoryModel::Step LimitedMemoryModel::Solve(const VectorXd& sg,
                       norm2(lo, true, nullptr) <= radius * radius;
     if (hard) {
       // N&W eq. 4.45: sigma = -mu_min, and the remaining length along an
-      // eigenvector of mu_min (g has no component there).
+      // eigenvector of mu_min (g has no component there, to rounding). Of
+      // the two lengths +-tau, the one against g's component a_min lowers
+      // the model by |tau a_min| (Moré & Sorensen 1983 §3 take the root of
+      // smaller model value); the other raised it, which with mu_min = 0
+      // could make a region's whole step predict an increase.
       sigma = lo;
-      tau = std::sqrt(radius * radius - norm2(lo, true, nullptr));
+      tau = std::copysign(std::sqrt(radius * radius - norm2(lo, true, nullptr)),
+                          -a(min_index));
       step.hard_case = true;
     } else {
       // Newton's method on phi(sigma) = 1/||p|| - 1/radius, concave and

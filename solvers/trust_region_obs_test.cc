@@ -192,6 +192,43 @@ TEST(LimitedMemoryModel, Lsr1SolvesTheHardCase) {
   EXPECT_GT(std::fabs(Combine(p, g, step.coefficients)(0)), 2.9);
 }
 
+TEST(LimitedMemoryModel, HardCaseStepsAgainstGradientsRoundingComponent) {
+  // As above, with g(0) = +-1e-10: below the hard case's threshold (a_min^2
+  // <= eps g.g), but not zero. Of the two boundary steps +-tau e_1 the one
+  // against g(0) has the lower model value; the other raised the model by
+  // 2 tau |g(0)| over it.
+  const int n = 6;
+  MatrixXd a_neg = VectorXd::LinSpaced(n, 1, 6).asDiagonal();
+  a_neg(0, 0) = -1;
+  Pairs p{MatrixXd::Zero(n, 3), MatrixXd()};
+  p.s(0, 0) = 1;
+  p.s(1, 1) = 1;
+  p.s(2, 2) = 1;
+  p.s(0, 2) = 0.5;
+  p.y = a_neg * p.s;
+  for (double g0 : {1e-10, -1e-10}) {
+    SCOPED_TRACE(::testing::Message() << "g(0) = " << g0);
+    VectorXd g = VectorXd::Zero(n);
+    g(0) = g0;
+    g(1) = 0.3;
+    g(4) = 0.2;
+    const PairGram gram = GramOf(p, g);
+    const LimitedMemoryModel model =
+        LimitedMemoryModel::Build(QuasiNewtonUpdate::kLsr1, gram, n);
+    const LimitedMemoryModel::Step step =
+        model.Solve(gram.sg, gram.yg, gram.gg, 3.0);
+    ASSERT_TRUE(step.hard_case);
+    const VectorXd x = Combine(p, g, step.coefficients);
+    EXPECT_GT(std::fabs(x(0)), 2.9);
+    EXPECT_LT(g0 * x(0), 0.0) << x.transpose();
+    const MatrixXd b = Recursive(QuasiNewtonUpdate::kLsr1, p, model.gamma());
+    VectorXd mirrored = x;
+    mirrored(0) = -x(0);
+    EXPECT_LT(step.model_change,
+              g.dot(mirrored) + 0.5 * mirrored.dot(b * mirrored));
+  }
+}
+
 TEST(LimitedMemoryModel, DropsDependentPairsAndRankDeficientDirections) {
   // n = 2 with five pairs: at most two independent s's, Psi of rank <= 2.
   std::mt19937 rng(2);

@@ -213,6 +213,26 @@ LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
   middle = 0.5 * (middle + middle.transpose());
   const Eigen::SelfAdjointEigenSolver<MatrixXd> middle_eigen(middle);
   model.lambda_ = middle_eigen.eigenvalues();
+  if (update == QuasiNewtonUpdate::kLbfgs) {
+    // L-BFGS's B is positive definite in exact arithmetic (every pair has
+    // s.y > 0), but gamma + lambda_i is formed by cancellation when gamma is
+    // many orders above the curvature along some direction (Meyer: gamma ~
+    // 1e14), and comes out as rounding noise, zero or negative. Such a
+    // direction is numerically singular, not of negative curvature: its
+    // eigenvalue is raised to the numerical-rank tolerance of the r x r
+    // eigenproblem, r eps max|mu| (numpy.linalg.matrix_rank's default,
+    // S.max() * max(M, N) * eps), instead of sending the subproblem into the
+    // hard case along a noise eigenvector.
+    double mu_max = gamma;
+    for (int i = 0; i < r; ++i) {
+      mu_max = std::max(mu_max, std::fabs(gamma + model.lambda_(i)));
+    }
+    const double mu_floor = r * kEpsilon * mu_max;
+    for (int i = 0; i < r; ++i) {
+      model.lambda_(i) = std::max(model.lambda_(i), mu_floor - gamma);
+    }
+  }
+
   // P = [S Y] W with W = C T^-1 V Sigma^-1/2 U, spread over all k pairs.
   const MatrixXd w_chosen = c * inverse_terms.asDiagonal() * v *
                             sigma.cwiseSqrt().cwiseInverse().asDiagonal() *

@@ -229,6 +229,51 @@ TEST(LimitedMemoryModel, HardCaseStepsAgainstGradientsRoundingComponent) {
   }
 }
 
+TEST(LimitedMemoryModel, LbfgsEigenvaluesStayPositiveWhenGammaIsHuge) {
+  // Four pairs from an L-BFGS run on Meyer's problem (n = 3, curvatures
+  // from ~1 to ~1e12; gamma = 2.26e12). B is positive definite, but its
+  // smallest eigenvalue, gamma + lambda with lambda ~ -gamma, came out as
+  // -3.4e-3: rounding noise that the subproblem took for negative curvature.
+  PairGram gram;
+  gram.ss.resize(4, 4);
+  gram.sy.resize(4, 4);
+  gram.yy.resize(4, 4);
+  gram.sg.resize(4);
+  gram.yg.resize(4);
+  gram.ss << 1.0000000000000002, 0.038708731693748638, -5.6038041451720157e-05,
+      -1.3458511010919215e-08, 0.038708731693748638, 0.0015007765429218244,
+      -2.1718088248704919e-06, 1.8050644965042464e-10, -5.6038041451720157e-05,
+      -2.1718088248704919e-06, 3.1431696088755986e-09, -1.586366734812032e-14,
+      -1.3458511010919215e-08, 1.8050644965042464e-10, -1.586366734812032e-14,
+      2.0458798049168552e-13;
+  gram.sy << 2258348085758.9346, 87403274893.214844, -126518480.0742542,
+      -32049.100173452207, 87276693259.761108, 3383268008.7555823,
+      -4897049.3985577021, -1240.498891619897, -126398453.65013543,
+      -4897906.2465365762, 7089.4958634467766, 1.7958797109555242,
+      -71451.666062326825, -1176.8738640162774, 1.7960135677573734,
+      0.00045494079727902387;
+  gram.yy << 5.108394620959558e+24, 1.9738713023545182e+23,
+      -2.8574152653832939e+20, -72382772533482944, 1.9738713023545182e+23,
+      7.639332463570896e+21, -1.1058129746710112e+19, -2801196376761370,
+      -2.8574152653832939e+20, -1.1058129746710112e+19, 16006968411859508,
+      4054814227906.1792, -72382772533482944, -2801196376761370,
+      4054814227906.1792, 1027147552.2293612;
+  gram.sg << 31104.279228773259, -383.65156211247404, -0.00013385680154019176,
+      -0.46305827460810872;
+  gram.yg << 1.6317158966855206e+17, 2719874112328024.5, -4146352136366.1724,
+      -1050296164.5614476;
+  gram.gg = 1048072579889.3975;
+  const LimitedMemoryModel model =
+      LimitedMemoryModel::Build(QuasiNewtonUpdate::kLbfgs, gram, 3);
+  ASSERT_GT(model.rank(), 0);
+  EXPECT_GT(model.eigenvalues().minCoeff(), 0.0)
+      << model.eigenvalues().transpose();
+  const LimitedMemoryModel::Step step =
+      model.Solve(gram.sg, gram.yg, gram.gg, 0.25);
+  EXPECT_FALSE(step.hard_case);
+  EXPECT_LT(step.model_change, 0.0);
+}
+
 TEST(LimitedMemoryModel, DropsDependentPairsAndRankDeficientDirections) {
   // n = 2 with five pairs: at most two independent s's, Psi of rank <= 2.
   std::mt19937 rng(2);

@@ -369,19 +369,35 @@ LimitedMemoryModel::SecantResidual LimitedMemoryModel::Residual(
     double ss, double sy, double yy, const VectorXd& s_on_s,
     const VectorXd& s_on_y, const VectorXd& y_on_s,
     const VectorXd& y_on_y) const {
-  // B s = gamma s + P Lambda P^T s.
+  // B s = gamma s + P Lambda P^T s. Each sum also keeps the sum of its terms'
+  // magnitudes: a sum of m terms is exact to within m eps times that (Higham,
+  // Accuracy and Stability of Numerical Algorithms, 2nd ed., §4.2), and the
+  // Gram entries it starts from carry errors of the same form, hence the
+  // factor of 2 below.
   double sbs = gamma_ * ss, ybs = gamma_ * sy, bsbs = gamma_ * gamma_ * ss;
+  double sbs_abs = std::fabs(sbs), ybs_abs = std::fabs(ybs), bsbs_abs = bsbs;
   if (rank() > 0) {
     const VectorXd ps = Project(s_on_s, s_on_y), py = Project(y_on_s, y_on_y);
     for (int i = 0; i < rank(); ++i) {
-      sbs += lambda_(i) * ps(i) * ps(i);
-      ybs += lambda_(i) * py(i) * ps(i);
-      bsbs += (2.0 * gamma_ + lambda_(i)) * lambda_(i) * ps(i) * ps(i);
+      const double s_term = lambda_(i) * ps(i) * ps(i);
+      const double y_term = lambda_(i) * py(i) * ps(i);
+      const double b_term = (2.0 * gamma_ + lambda_(i)) * s_term;
+      sbs += s_term;
+      ybs += y_term;
+      bsbs += b_term;
+      sbs_abs += std::fabs(s_term);
+      ybs_abs += std::fabs(y_term);
+      bsbs_abs += std::fabs(b_term);
     }
   }
+  const double rounding = 2.0 * (rank() + 3) * kEpsilon;
   SecantResidual out;
   out.s_dot_residual = sy - sbs;
-  out.residual_norm = std::sqrt(std::max(0.0, yy - 2.0 * ybs + bsbs));
+  out.s_dot_residual_error = rounding * (std::fabs(sy) + sbs_abs);
+  const double rr = yy - 2.0 * ybs + bsbs;
+  const double rr_error = rounding * (yy + 2.0 * ybs_abs + bsbs_abs);
+  out.residual_norm = std::sqrt(std::max(0.0, rr));
+  out.residual_norm_bound = std::sqrt(std::max(0.0, rr) + rr_error);
   return out;
 }
 

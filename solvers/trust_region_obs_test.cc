@@ -371,5 +371,46 @@ TEST(LimitedMemoryModel, ResidualIsTheSecantErrorOfTheModel) {
   EXPECT_NEAR(r.residual_norm, (y - b * s).norm(), 1e-8 * (y - b * s).norm());
 }
 
+TEST(LimitedMemoryModel, ResidualBoundHoldsWhereTheGramFormulaCancels) {
+  // Two L-SR1 pairs in the (e1, e2) plane of A = diag(1e14, 1, 1e14), 1e-3
+  // apart in angle: gamma ~ 1e14, and B's eigenvalue near e2 is resolved
+  // only to rounding. A new pair along e2: ||y - B s||^2 = y.y - 2 y.B s +
+  // ||B s||^2 cancels terms of order gamma^2 |s|^2 ~ 1e20, so the computed
+  // square is noise of either sign (0 after clamping, where the skipping
+  // rule used to skip the pair), while s.(y - B s) cancels far less. Whatever
+  // B the model holds, Cauchy-Schwarz gives ||y - B s|| >= |s.(y - B s)| /
+  // ||s||: the bound must respect it, and the pair must pass N&W's rule.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> unit(0.5, 1.5);
+  const int n = 3;
+  VectorXd diagonal(n);
+  diagonal << 1e14, 1.0, 1e14;
+  int clamped = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    SCOPED_TRACE(::testing::Message() << "trial " << trial);
+    Pairs p{MatrixXd::Zero(n, 2), MatrixXd()};
+    p.s(0, 0) = p.s(0, 1) = 1.0;
+    p.s(1, 0) = 1e-3 * unit(rng);
+    p.s(1, 1) = -1e-3 * unit(rng);
+    p.y = diagonal.asDiagonal() * p.s;
+    const LimitedMemoryModel model = LimitedMemoryModel::Build(
+        QuasiNewtonUpdate::kLsr1, GramOf(p, VectorXd::Ones(n)), n);
+    ASSERT_GT(model.gamma(), 1e13);
+    VectorXd s = VectorXd::Zero(n), y = VectorXd::Zero(n);
+    s(1) = 1e-4 * unit(rng);
+    y(1) = 2.0 * s(1);
+    const LimitedMemoryModel::SecantResidual r = model.Residual(
+        s.dot(s), s.dot(y), y.dot(y), p.s.transpose() * s, p.y.transpose() * s,
+        p.s.transpose() * y, p.y.transpose() * y);
+    const double sr = std::fabs(r.s_dot_residual);
+    ASSERT_GT(sr, r.s_dot_residual_error);
+    EXPECT_GE(r.residual_norm_bound, (sr - r.s_dot_residual_error) / s.norm());
+    EXPECT_GE(sr, 1e-8 * s.norm() * r.residual_norm_bound);
+    clamped += r.residual_norm < (sr - r.s_dot_residual_error) / s.norm();
+  }
+  // The unbounded computed norm does break Cauchy-Schwarz here.
+  EXPECT_GT(clamped, 0);
+}
+
 }  // namespace
 }  // namespace optd

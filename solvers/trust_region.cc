@@ -245,6 +245,8 @@ absl::Status TrustRegion::TellProduct(bool ok) {
 absl::Status TrustRegion::TellTrialPoint(bool ok, double value) {
   if (!ok) {
     trial_hessian_ = Eigen::MatrixXd();
+    // Unlike a told value, a failure may be transient (a lost worker): if
+    // the smaller region still holds the point, it is asked for again.
     return EndIteration(-std::numeric_limits<double>::infinity());
   }
   OPTD_ASSIGN_OR_RETURN(
@@ -265,16 +267,32 @@ absl::Status TrustRegion::TellTrialPoint(bool ok, double value) {
   } else {
     trial_hessian_ = Eigen::MatrixXd();
   }
-  return EndIteration(rho);
+  return EndIteration(rho, /*told_and_model_unchanged=*/!push);
 }
 
-absl::Status TrustRegion::EndIteration(double rho) {
+absl::Status TrustRegion::EndIteration(double rho,
+                                       bool told_and_model_unchanged) {
   if (rho < 0.25) {
     radius_ *= 0.25;
   } else if (rho > 0.75 && on_boundary_) {
     radius_ = std::min(2.0 * radius_, options_.max_radius);
   }
   ++iterations_;
+  // A rejected interior step (sigma = 0) of an unchanged model at the same
+  // iterate is still the subproblem's solution for every radius >= ||p||
+  // (Nocedal & Wright, Theorem 4.1; Steihaug's CG iterates grow in norm, N&W
+  // Theorem 7.3, so CG retraces them), and would be rejected again. scipy
+  // 1.10 proposes it again and its ScalarFunction answers from the cache of
+  // the last point (no call of fun, jac or hess), and its loop contracts the
+  // radius and counts an iteration; so do we, without asking for the point,
+  // until the region no longer holds the step. (eta < 0.25, so a rejection
+  // always contracts.)
+  if (rho <= options_.eta && told_and_model_unchanged && !on_boundary_) {
+    while (step_norm_ <= radius_ && iterations_ < options_.max_iterations) {
+      radius_ *= 0.25;
+      ++iterations_;
+    }
+  }
   if (std::sqrt(gg_) < options_.gtol) {
     Finish(TerminationReason::kGradientTolerance, kSuccessMessage);
   } else if (iterations_ >= options_.max_iterations) {

@@ -18,7 +18,10 @@
 // kEvaluationFailed when x0 cannot be evaluated; kStoppedByClient.
 //
 // A rejected step solves the subproblem again at the same iterate with the
-// smaller radius; the iterate is never evaluated twice. Subproblems:
+// smaller radius; the iterate is never evaluated twice, and neither is a
+// rejected interior step of an unchanged model (it would be proposed again
+// while the radius holds it: the radius contracts, an iteration each, until
+// it does not, as scipy's loop does with its cached value). Subproblems:
 //   kExact        scipy trust-exact (trust_region_exact.h): every trial
 //                 wants Evaluation::kHessian (value, gradient and the dense
 //                 n x n Hessian, symmetrized). The Hessian is control state
@@ -186,7 +189,10 @@ class TrustRegion : public Solver {
   // A step is on the slices with this model change: the next trial is x + p.
   absl::Status ProposeStep(double model_change, bool on_boundary, double norm);
   // rho is known: update the radius, count the iteration, test the ends.
-  absl::Status EndIteration(double rho);
+  // `told_and_model_unchanged`: the trial point's value was told (it did not
+  // fail) and the model at the iterate is as it was (no curvature pair
+  // taken), so a rejected interior step is not proposed again.
+  absl::Status EndIteration(double rho, bool told_and_model_unchanged = false);
   // The iterate moved (or is x0): take its value and gradient products.
   absl::Status TakeIterate(double value, const Reduction& dots);
   void Finish(TerminationReason reason, std::string message);

@@ -54,8 +54,15 @@ bool QuasiNewtonMemory::ShouldPush(const std::vector<double>& q) {
   }
   const LimitedMemoryModel::SecantResidual r =
       model().Residual(ss, sy, yy, s_s, s_y, y_s, y_y);
-  return r.residual_norm > 0 &&
-         std::fabs(r.s_dot_residual) >= kSkip * std::sqrt(ss) * r.residual_norm;
+  // N&W eq. 6.26 with ||y - B s|| bounded from above, rounding included:
+  // where B has eigenvalues many orders above the curvature along s, the
+  // computed ||y - B s||^2 is rounding noise (often <= 0), and taking it at
+  // face value skipped every pair (Meyer: thousands of trials on a frozen
+  // model). s.(y - B s) must also be measurably nonzero: then y != B s, and
+  // the update's denominator is known.
+  const double sr = std::fabs(r.s_dot_residual);
+  return sr > r.s_dot_residual_error &&
+         sr >= kSkip * std::sqrt(ss) * r.residual_norm_bound;
 }
 
 void QuasiNewtonMemory::Update(const std::vector<double>& q, bool push,

@@ -8,7 +8,9 @@
 // trial, accepted or not (Nocedal & Wright, Numerical Optimization, 2nd ed.,
 // Algorithm 6.2): a rejected step still measured curvature along s = p.
 //   L-SR1:  skip when |s.(y - B s)| < 1e-8 ||s|| ||y - B s|| (N&W eq. 6.26),
-//           or when y = B s (nothing to learn);
+//           ||y - B s|| taken at its upper bound with rounding, or when
+//           s.(y - B s) is not measurably nonzero (y = B s: nothing to
+//           learn, or a denominator that rounding cannot tell from 0);
 //   L-BFGS: skip unless s.y > 1e-8 ||s|| ||y||, which keeps B positive
 //           definite (N&W §6.1 needs s.y > 0; the margin guards rounding).
 //

@@ -148,29 +148,55 @@ LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
 
   MatrixXd gram_sy(2 * q, 2 * q);
   gram_sy << ss, sy, sy.transpose(), yy;
-  MatrixXd psi_gram = c.transpose() * gram_sy * c;
+  // The rank of Psi is decided on the Gram matrix of Psi T^-1, T = diag(t_j),
+  // dropping the eigenvalues below kRank * terms. L-BFGS's Psi = [S Y] mixes
+  // units (steps and gradient differences): its t_j are the columns' own
+  // lengths ||s_a||, ||y_a|| (Jacobi scaling) and terms = 1, so the decision
+  // does not depend on the units of x; measured against the longest column
+  // instead, a badly scaled problem whose y's are many orders longer than its
+  // s's (Brown badly scaled: curvature 1e12 across the valley, 2 along it)
+  // loses its s directions as "noise" and leaves them to gamma I, with gamma
+  // = y.y / s.y set by the large curvature, and crawls along the valley in
+  // steps of |g| / gamma. (The OBS method's thin QR of Psi, Brust, Erway &
+  // Marcia 2017 §3, is invariant to column scaling; scaling before a rank
+  // decision: Higham, Accuracy and Stability of Numerical Algorithms, 2nd
+  // ed., §19.9.) L-SR1's Psi = Y - gamma S has gradient units throughout:
+  // T = I, and terms are the largest ones its columns are formed from.
+  const int cols = static_cast<int>(c.cols());
+  VectorXd column_terms = VectorXd::Ones(cols);
+  double terms;
+  if (update == QuasiNewtonUpdate::kLbfgs) {
+    for (int a = 0; a < q; ++a) {
+      column_terms(a) = std::sqrt(ss(a, a));
+      column_terms(q + a) = std::sqrt(yy(a, a));
+    }
+    terms = 1.0;
+  } else {
+    terms = yy.diagonal().maxCoeff() + gamma * gamma * ss.diagonal().maxCoeff();
+  }
+  const VectorXd inverse_terms = column_terms.cwiseInverse();
+  MatrixXd psi_gram = inverse_terms.asDiagonal() *
+                      (c.transpose() * gram_sy * c) *
+                      inverse_terms.asDiagonal();
   psi_gram = 0.5 * (psi_gram + psi_gram.transpose());
   const Eigen::SelfAdjointEigenSolver<MatrixXd> psi_eigen(psi_gram);
-  const double terms =
-      update == QuasiNewtonUpdate::kLbfgs
-          ? psi_eigen.eigenvalues().maxCoeff()
-          : yy.diagonal().maxCoeff() + gamma * gamma * ss.diagonal().maxCoeff();
   std::vector<int> kept;
   for (int i = 0; i < psi_eigen.eigenvalues().size(); ++i) {
     if (psi_eigen.eigenvalues()(i) > kRank * terms) kept.push_back(i);
   }
   const int r = static_cast<int>(kept.size());
   if (r == 0) return model;
-  MatrixXd v(c.cols(), r);
+  MatrixXd v(cols, r);
   VectorXd sigma(r);
   for (int i = 0; i < r; ++i) {
     v.col(i) = psi_eigen.eigenvectors().col(kept[i]);
     sigma(i) = psi_eigen.eigenvalues()(kept[i]);
   }
-  // Psi ~ Q R with Q = Psi V Sigma^-1/2 orthonormal, R = Sigma^1/2 V^T.
-  const MatrixXd r_factor =
-      sigma.cwiseSqrt().asDiagonal() * v.transpose();  // r x cols(C)
-  MatrixXd middle;                                     // R M R^T
+  // Psi ~ Q R with Q = Psi T^-1 V Sigma^-1/2 orthonormal,
+  // R = Sigma^1/2 V^T T.
+  const MatrixXd r_factor = sigma.cwiseSqrt().asDiagonal() * v.transpose() *
+                            column_terms.asDiagonal();  // r x cols(C)
+  MatrixXd middle;                                      // R M R^T
   if (update == QuasiNewtonUpdate::kLbfgs) {
     MatrixXd kkt(2 * q, 2 * q);
     kkt << gamma * ss, strict_lower, strict_lower.transpose(),
@@ -187,8 +213,28 @@ LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
   middle = 0.5 * (middle + middle.transpose());
   const Eigen::SelfAdjointEigenSolver<MatrixXd> middle_eigen(middle);
   model.lambda_ = middle_eigen.eigenvalues();
-  // P = [S Y] W with W = C V Sigma^-1/2 U, spread over all k pairs.
-  const MatrixXd w_chosen = c * v *
+  if (update == QuasiNewtonUpdate::kLbfgs) {
+    // L-BFGS's B is positive definite in exact arithmetic (every pair has
+    // s.y > 0), but gamma + lambda_i is formed by cancellation when gamma is
+    // many orders above the curvature along some direction (Meyer: gamma ~
+    // 1e14), and comes out as rounding noise, zero or negative. Such a
+    // direction is numerically singular, not of negative curvature: its
+    // eigenvalue is raised to the numerical-rank tolerance of the r x r
+    // eigenproblem, r eps max|mu| (numpy.linalg.matrix_rank's default,
+    // S.max() * max(M, N) * eps), instead of sending the subproblem into the
+    // hard case along a noise eigenvector.
+    double mu_max = gamma;
+    for (int i = 0; i < r; ++i) {
+      mu_max = std::max(mu_max, std::fabs(gamma + model.lambda_(i)));
+    }
+    const double mu_floor = r * kEpsilon * mu_max;
+    for (int i = 0; i < r; ++i) {
+      model.lambda_(i) = std::max(model.lambda_(i), mu_floor - gamma);
+    }
+  }
+
+  // P = [S Y] W with W = C T^-1 V Sigma^-1/2 U, spread over all k pairs.
+  const MatrixXd w_chosen = c * inverse_terms.asDiagonal() * v *
                             sigma.cwiseSqrt().cwiseInverse().asDiagonal() *
                             middle_eigen.eigenvectors();
   model.basis_ = MatrixXd::Zero(2 * k, r);
@@ -261,9 +307,14 @@ LimitedMemoryModel::Step LimitedMemoryModel::Solve(const VectorXd& sg,
                       norm2(lo, true, nullptr) <= radius * radius;
     if (hard) {
       // N&W eq. 4.45: sigma = -mu_min, and the remaining length along an
-      // eigenvector of mu_min (g has no component there).
+      // eigenvector of mu_min (g has no component there, to rounding). Of
+      // the two lengths +-tau, the one against g's component a_min lowers
+      // the model by |tau a_min| (Moré & Sorensen 1983 §3 take the root of
+      // smaller model value); the other raised it, which with mu_min = 0
+      // could make a region's whole step predict an increase.
       sigma = lo;
-      tau = std::sqrt(radius * radius - norm2(lo, true, nullptr));
+      tau = std::copysign(std::sqrt(radius * radius - norm2(lo, true, nullptr)),
+                          -a(min_index));
       step.hard_case = true;
     } else {
       // Newton's method on phi(sigma) = 1/||p|| - 1/radius, concave and
@@ -318,19 +369,35 @@ LimitedMemoryModel::SecantResidual LimitedMemoryModel::Residual(
     double ss, double sy, double yy, const VectorXd& s_on_s,
     const VectorXd& s_on_y, const VectorXd& y_on_s,
     const VectorXd& y_on_y) const {
-  // B s = gamma s + P Lambda P^T s.
+  // B s = gamma s + P Lambda P^T s. Each sum also keeps the sum of its terms'
+  // magnitudes: a sum of m terms is exact to within m eps times that (Higham,
+  // Accuracy and Stability of Numerical Algorithms, 2nd ed., §4.2), and the
+  // Gram entries it starts from carry errors of the same form, hence the
+  // factor of 2 below.
   double sbs = gamma_ * ss, ybs = gamma_ * sy, bsbs = gamma_ * gamma_ * ss;
+  double sbs_abs = std::fabs(sbs), ybs_abs = std::fabs(ybs), bsbs_abs = bsbs;
   if (rank() > 0) {
     const VectorXd ps = Project(s_on_s, s_on_y), py = Project(y_on_s, y_on_y);
     for (int i = 0; i < rank(); ++i) {
-      sbs += lambda_(i) * ps(i) * ps(i);
-      ybs += lambda_(i) * py(i) * ps(i);
-      bsbs += (2.0 * gamma_ + lambda_(i)) * lambda_(i) * ps(i) * ps(i);
+      const double s_term = lambda_(i) * ps(i) * ps(i);
+      const double y_term = lambda_(i) * py(i) * ps(i);
+      const double b_term = (2.0 * gamma_ + lambda_(i)) * s_term;
+      sbs += s_term;
+      ybs += y_term;
+      bsbs += b_term;
+      sbs_abs += std::fabs(s_term);
+      ybs_abs += std::fabs(y_term);
+      bsbs_abs += std::fabs(b_term);
     }
   }
+  const double rounding = 2.0 * (rank() + 3) * kEpsilon;
   SecantResidual out;
   out.s_dot_residual = sy - sbs;
-  out.residual_norm = std::sqrt(std::max(0.0, yy - 2.0 * ybs + bsbs));
+  out.s_dot_residual_error = rounding * (std::fabs(sy) + sbs_abs);
+  const double rr = yy - 2.0 * ybs + bsbs;
+  const double rr_error = rounding * (yy + 2.0 * ybs_abs + bsbs_abs);
+  out.residual_norm = std::sqrt(std::max(0.0, rr));
+  out.residual_norm_bound = std::sqrt(std::max(0.0, rr) + rr_error);
   return out;
 }
 

@@ -13,9 +13,10 @@
 //          written over [S Y])
 // with S^T Y = L + D + U (L strictly lower, D diagonal). Everything is built
 // from the Gram matrices of S, Y and g (the controller never sees a vector):
-// Psi = [S Y] C, Psi^T Psi = V Sigma V^T (dependent columns dropped), then
-// R = Sigma^1/2 V^T, R M R^T = U Lambda U^T, and P = Psi V Sigma^-1/2 U has
-// orthonormal columns with B = gamma I + P Lambda P^T (the OBS
+// Psi = [S Y] C, T^-1 Psi^T Psi T^-1 = V Sigma V^T with T a diagonal column
+// scaling (dependent columns dropped; trust_region_obs.cc says how), then
+// R = Sigma^1/2 V^T T, R M R^T = U Lambda U^T, and P = Psi T^-1 V Sigma^-1/2 U
+// has orthonormal columns with B = gamma I + P Lambda P^T (the OBS
 // factorization of Brust et al. and Burdakov et al., with their thin QR of
 // Psi replaced by the eigendecomposition of Psi's Gram matrix so that a
 // rank-deficient Psi is handled by dropping directions). The subproblem
@@ -90,10 +91,17 @@ class LimitedMemoryModel {
 
   // For a new pair (s, y) given by its products with itself and the stored
   // pairs: s.(y - B s) and ||y - B s|| under this model (for the SR1 skipping
-  // rule, Nocedal & Wright, Numerical Optimization, eq. 6.26).
+  // rule, Nocedal & Wright, Numerical Optimization, eq. 6.26), with the
+  // rounding errors of their Gram-matrix formulas: ||y - B s||^2 = y.y -
+  // 2 y.B s + ||B s||^2 cancels terms of order ||B s||^2, which is all there
+  // is to see of a residual much shorter than B s (B's large eigenvalues).
   struct SecantResidual {
     double s_dot_residual = 0.0;
-    double residual_norm = 0.0;
+    double s_dot_residual_error = 0.0;  // bound on its rounding error
+    double residual_norm = 0.0;         // sqrt(max(0, computed ||r||^2))
+    // sqrt(computed ||r||^2 + its rounding error bound): an upper bound on
+    // ||y - B s|| even where the computed square rounds to 0 or below.
+    double residual_norm_bound = 0.0;
   };
   SecantResidual Residual(double ss, double sy, double yy,
                           const Eigen::VectorXd& s_on_s,

@@ -320,6 +320,53 @@ TEST(TrustRegion, StopsAtIterationAndEvaluationLimits) {
   EXPECT_EQ(run.summary.evaluations, 7);
 }
 
+TEST(TrustRegion, ARejectedInteriorStepIsNotAskedForAgain) {
+  // f = |x|^2 / 2 + 100 |x - x0|^3: at x0 the model is |x|^2 / 2, whose
+  // Newton step p = -x0 (|p| = 0.05) is interior and rejected (f(0) = 0.0125
+  // > f(x0) = 0.00125). It stays the model's minimizer while the radius is at
+  // least 0.05, so the radius contracts 1 -> 0.25 -> 0.0625 -> 0.015625 (three
+  // iterations, as scipy's loop with its cached f) before the next trial: the
+  // boundary step 0.015625 x0 / |x0|.
+  VectorXd x0(2);
+  x0 << 0.03, 0.04;
+  testing::Objective cubic;
+  cubic.evaluate = [x0](const VectorXd& x, VectorXd* g) {
+    const VectorXd d = x - x0;
+    const double r = d.norm();
+    if (g != nullptr) *g = x + 300.0 * r * d;
+    return 0.5 * x.squaredNorm() + 100.0 * r * r * r;
+  };
+  cubic.hessian = [x0](const VectorXd& x) {
+    const VectorXd d = x - x0;
+    const double r = d.norm();
+    Eigen::MatrixXd h = Eigen::MatrixXd::Identity(2, 2) * (1.0 + 300.0 * r);
+    if (r > 0) h += 300.0 * d * d.transpose() / r;
+    return Eigen::SparseMatrix<double>(h.sparseView());
+  };
+  for (TrustRegionSubproblem s :
+       {TrustRegionSubproblem::kExact, TrustRegionSubproblem::kNewtonCg}) {
+    SCOPED_TRACE(SubproblemName(s));
+    auto solver = MakeTrustRegion(WithSubproblem(s), x0);
+    auto tell_until_point = [&] {
+      do {
+        TellOne(*solver, cubic);
+      } while (solver->wants() == Evaluation::kHessianVector);
+    };
+    tell_until_point();  // x0 (and the CG product)
+    VectorXd trial(2);
+    ASSERT_OK(
+        solver->ReadTrialPoint(MutableVectorView::Float64(trial.data(), 2)));
+    EXPECT_LE(trial.norm(), 1e-15);
+    tell_until_point();  // rejected
+    EXPECT_EQ(solver->radius(), 0.015625);
+    EXPECT_EQ(solver->progress().iterations, 3);
+    EXPECT_EQ(solver->progress().best_value, 0.5 * x0.squaredNorm());
+    ASSERT_OK(
+        solver->ReadTrialPoint(MutableVectorView::Float64(trial.data(), 2)));
+    EXPECT_LE((trial - 0.6875 * x0).norm(), 1e-9 * x0.norm());
+  }
+}
+
 TEST(TrustRegion, ConvergesAtTheStartWhenTheGradientIsSmall) {
   auto solver = MakeTrustRegion(TrustRegionOptions(), VectorXd::Ones(2));
   const testing::DriveResult run =

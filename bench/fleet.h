@@ -40,6 +40,14 @@ int StopOptd(pid_t pid);
 // Stops every child and removes the temporary directory now (also at exit).
 void CleanupFleet();
 
+// A /proc/PID/status field given in kB (VmRSS, VmHWM, ...), as MB; Fail()s
+// when `pid` has no such field.
+double StatusMb(pid_t pid, const std::string& field);
+
+// `count` loopback ports the kernel says are free now (held open until all
+// are picked, then released).
+std::vector<int> FreePorts(int count);
+
 inline double Micros(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
 }

@@ -57,24 +57,9 @@ namespace {
 namespace v1 = ::optd::v1;
 namespace oc = ::optd::client;
 using ::optd::bench::Fail;
+using ::optd::bench::FreePorts;
+using ::optd::bench::StatusMb;
 using Clock = std::chrono::steady_clock;
-
-std::vector<int> FreePorts(int count) {
-  std::vector<int> fds, ports;
-  for (int i = 0; i < count; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ports.push_back(ntohs(addr.sin_port));
-    fds.push_back(fd);
-  }
-  for (int fd : fds) close(fd);
-  return ports;
-}
 
 struct Fleet {
   std::vector<pid_t> pids;
@@ -105,18 +90,6 @@ Fleet StartFleet(const std::string& name, int replicas) {
 
 void StopFleet(const Fleet& fleet) {
   for (pid_t pid : fleet.pids) optd::bench::StopOptd(pid);
-}
-
-// A /proc/PID/status field in kB, as MB.
-double StatusMb(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::stod(line.substr(field.size() + 1)) / 1024.0;
-    }
-  }
-  Fail(absl::StrCat("no ", field, " in /proc/", pid, "/status"));
 }
 
 // Resets the peak RSS (VmHWM) of `pid` to its current RSS (Linux 4.0+).

@@ -193,6 +193,7 @@ namespace {
 namespace v1 = ::optd::v1;
 namespace oc = ::optd::client;
 using ::optd::bench::Fail;
+using ::optd::bench::StatusMb;
 using Clock = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------------------
@@ -1044,18 +1045,6 @@ class SessionRun {
 
 // ---------------------------------------------------------------------------
 // The server's memory.
-
-// VmRSS or VmHWM of `pid`, in MB.
-double StatusMb(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::stod(line.substr(field.size() + 1)) / 1024.0;
-    }
-  }
-  Fail(absl::StrCat("no ", field, " in /proc/", pid, "/status"));
-}
 
 // VmRSS once it has not moved by more than 0.1 MB for a second (polled every
 // 250 ms), or after `seconds`.

@@ -332,8 +332,8 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
       // The kernel reads max v only with amsgrad, and the slice has it only
       // if it was created with amsgrad: the two must agree.
       if (scalars.amsgrad != s.amsgrad) {
-        return BadOp(op, absl::StrCat("scalars[0] (amsgrad) is ",
-                                      op.scalars(0), " but the slice was "
+        return BadOp(op, absl::StrCat("scalars[0] (amsgrad) is ", op.scalars(0),
+                                      " but the slice was "
                                       "created with amsgrad ",
                                       s.amsgrad ? "true" : "false"));
       }
@@ -646,7 +646,8 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
   const v1::SliceKey& key = request.key();
   // The id names the staged-vector file (StagedPath): it must be a session
   // id, never a path.
-  OPTD_RETURN_IF_ERROR(ValidateSessionId(key.session_id(), "key.session_id"));
+  OPTD_RETURN_IF_ERROR(
+      ValidateStoredSessionId(key.session_id(), "key.session_id"));
   if (key.shard() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("key.shard is ", key.shard(), "; it must be >= 0"));

@@ -163,8 +163,8 @@ TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
 // Found by fuzz/stored_session_fuzzer: the session id of a slice names its
 // staged-vector file, and any bytes were taken ("\0", "../x").
 TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/slice_key_",
-                                       getpid());
+  const std::string dir =
+      absl::StrCat(::testing::TempDir(), "/slice_key_", getpid());
   SliceHost host(0, dir);
   for (const std::string id : {std::string("../escape"), std::string("a/b"),
                                std::string("\0\x11", 2), std::string()}) {
@@ -172,9 +172,13 @@ TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
     request.mutable_key()->set_session_id(id);
     EXPECT_THAT(host.Create(request),
                 StatusIs(absl::StatusCode::kInvalidArgument,
-                         HasSubstr("is not a valid session id")))
+                         HasSubstr("is not a valid")))
         << id;
   }
+  // A tenant's session (auth.h) is stored as "<tenant>.<id>".
+  v1::CreateSliceRequest scoped = LbfgsSliceRequest(1, /*journal=*/true);
+  scoped.mutable_key()->set_session_id("alice.exp1");
+  EXPECT_OK(host.Create(scoped));
   v1::CreateSliceRequest negative = LbfgsSliceRequest(1);
   negative.mutable_key()->set_shard(-1);
   EXPECT_THAT(host.Create(negative),
@@ -207,10 +211,10 @@ TEST(SliceHostTest, RefusesCgOperationsOnASliceWithoutCgVectors) {
   tr.set_cg_vectors(true);
   tr.mutable_key()->set_epoch(2);
   ASSERT_OK(host.Create(tr));
-  EXPECT_OK(host.Apply(Batch(2, {SetGradient(1, Part(1.0)),
-                                 Op(2, v1::SLICE_OP_CG_START),
-                                 Op(3, v1::SLICE_OP_READ_DIRECTION)}),
-                       &answer));
+  EXPECT_OK(host.Apply(
+      Batch(2, {SetGradient(1, Part(1.0)), Op(2, v1::SLICE_OP_CG_START),
+                Op(3, v1::SLICE_OP_READ_DIRECTION)}),
+      &answer));
 }
 
 v1::PutSliceRequest Put(uint64_t trial, const std::vector<double>& values) {

@@ -567,14 +567,7 @@ TEST(Tls, ReplicasShardOverMutualTlsWithTokens) {
   TempDir dir;
   WriteFile(dir / "tokens", absl::StrCat(kAliceToken, " alice\n", kReplicaToken,
                                          " @replicas\n"));
-  OptdProcess probe[2];
-  // Ports: start each replica on a free port first, then restart with peers.
-  std::vector<int> ports;
-  for (OptdProcess& p : probe) {
-    ASSERT_OK(p.Start({"--data_dir="}));
-    ports.push_back(p.port());
-  }
-  for (OptdProcess& p : probe) p.Terminate(absl::Seconds(10));
+  const std::vector<int> ports = FreePorts(2);
   const std::string peers =
       absl::StrCat("localhost:", ports[0], ",localhost:", ports[1]);
   OptdProcess replicas[2];
@@ -643,19 +636,6 @@ TEST(Tls, ReplicasShardOverMutualTlsWithTokens) {
   }
 }
 
-// A port nothing listens on now (the kernel's pick, released).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // The value of the sample `series` (name and labels as printed) in an
 // exposition, or -1.
 double SampleValue(const std::string& text, const std::string& series) {
@@ -669,7 +649,7 @@ double SampleValue(const std::string& text, const std::string& series) {
 }
 
 TEST_F(TokensTest, MetricsCountCallsStepsAndTenants) {
-  const int metrics_port = FreePort();
+  const int metrics_port = FreePorts(1)[0];
   ASSERT_OK(Start({absl::StrCat("--metrics_port=", metrics_port)}));
   Client alice = Connect(optd_.address(), WithToken(kAliceToken));
   ASSERT_OK_AND_ASSIGN(Session session, CreateAndTell(alice, "m1", 5));

@@ -78,6 +78,13 @@ class OptdProcess {
   int port_ = 0;
 };
 
+// FreePorts()
+//
+// `count` loopback ports the kernel says are free now (held open until all
+// are picked, then released), for replicas that must know each other's
+// ports before they start.
+std::vector<int> FreePorts(int count);
+
 // What a command printed and how it exited.
 struct CommandRun {
   int exit_code = -1;

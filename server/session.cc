@@ -262,7 +262,9 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
   OPTD_ASSIGN_OR_RETURN(const ToldVectors told, Decode(request));
   absl::MutexLock lock(&mu_);
   bool duplicate = false;
-  const Progress before = solver_->progress();
+  // A deleted session has no solver (TellLocked refuses the tell).
+  const Progress before =
+      solver_ != nullptr ? solver_->progress() : Progress{};
   OPTD_RETURN_IF_ERROR(
       TellLocked(request, told, absl::Now(), /*journal=*/true, &duplicate));
   if (stats != nullptr) {

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/free_ports.h"
+
 namespace optd::bench {
 
 // Blocks SIGINT/SIGTERM (a thread cleans up on them), registers the cleanup
@@ -44,9 +46,8 @@ void CleanupFleet();
 // when `pid` has no such field.
 double StatusMb(pid_t pid, const std::string& field);
 
-// `count` loopback ports the kernel says are free now (held open until all
-// are picked, then released).
-std::vector<int> FreePorts(int count);
+// Free loopback ports (tests/free_ports.h).
+using ::optd::testing::FreePorts;
 
 inline double Micros(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();

@@ -79,8 +79,9 @@ v1::CreateSessionRequest Create(const std::string& solver,
     v1::TrustRegionOptions* tr = create.mutable_trust_region();
     tr->set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
     tr->set_quasi_newton_update(
-        solver == "tr_lsr1" ? v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1
-                            : v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
+        solver == "tr_lsr1"
+            ? v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1
+            : v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
     tr->set_memory(4);
   }
   return create;
@@ -108,8 +109,9 @@ Step Evaluate(uint32_t repeat, double scale = 1, double center = 1,
 
 void SessionRequests() {
   const std::vector<double> x0 = {-1.2, 1.0, 0.5};
-  for (const std::string solver : {"lbfgs", "adam", "adamw", "tr_exact",
-                                   "tr_cg", "tr_cg_fd", "tr_lsr1", "tr_lbfgs"}) {
+  for (const std::string solver :
+       {"lbfgs", "adam", "adamw", "tr_exact", "tr_cg", "tr_cg_fd", "tr_lsr1",
+        "tr_lbfgs"}) {
     SessionScript script;
     *script.add_steps() = CreateStep(Create(solver, x0));
     *script.add_steps() = Evaluate(20);
@@ -246,7 +248,8 @@ void StoredSession() {
   for (const std::string solver : {"lbfgs", "tr_exact", "adam"}) {
     const std::string dir = absl::StrCat(tmp, "/", n++);
     v1::CreateSessionRequest create = Create(solver, x0);
-    create.set_session_id(absl::StrCat(solver == "tr_exact" ? "tr" : solver, "-1"));
+    create.set_session_id(
+        absl::StrCat(solver == "tr_exact" ? "tr" : solver, "-1"));
     RunStored(dir, create, 6);
     const fs::path journal =
         fs::path(dir) / "sessions" / (create.session_id() + ".journal");
@@ -280,8 +283,9 @@ void StoredSession() {
     Write("stored_session", absl::StrCat(solver, "_structured"), structured);
     // The journal's last record cut short: a torn tail the log covers.
     StoredSessions torn = structured;
-    size_t size = server::kJournalMagic.size() +
-                  server::FrameRecord(file->header().SerializeAsString()).size();
+    size_t size =
+        server::kJournalMagic.size() +
+        server::FrameRecord(file->header().SerializeAsString()).size();
     for (const v1::SnapshotTell& tell : file->tells()) {
       size += server::FrameRecord(tell.SerializeAsString()).size();
     }
@@ -358,14 +362,16 @@ void SliceOps() {
   };
   const int n = 8;
   const std::vector<Kind> kinds = {
-      {"lbfgs", v1::SLICE_KIND_LBFGS,
+      {"lbfgs",
+       v1::SLICE_KIND_LBFGS,
        {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
         Op(v1::SLICE_OP_SET_DIRECTION, {1.0}),
         Op(v1::SLICE_OP_FORM_TRIAL, {0.5}),
         Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
         Op(v1::SLICE_OP_REDUCE_TRIAL, {0.5}), Op(v1::SLICE_OP_ACCEPT, {0.5}),
         Op(v1::SLICE_OP_READ_POINT), Op(v1::SLICE_OP_CLEAR_MEMORY)}},
-      {"trust_region", v1::SLICE_KIND_TRUST_REGION,
+      {"trust_region",
+       v1::SLICE_KIND_TRUST_REGION,
        {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n), Op(v1::SLICE_OP_CG_START),
         Op(v1::SLICE_OP_SET_PRODUCT, {}, n), Op(v1::SLICE_OP_CG_ADVANCE, {0.1}),
         Op(v1::SLICE_OP_CG_DIRECTION, {0.2}),
@@ -375,7 +381,8 @@ void SliceOps() {
         Op(v1::SLICE_OP_SET_STEP, {}, n), Op(v1::SLICE_OP_FORM_STEP, {1, 2}),
         Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_REDUCE_CURVATURE),
         Op(v1::SLICE_OP_ADVANCE), Op(v1::SLICE_OP_READ_DIRECTION)}},
-      {"adam", v1::SLICE_KIND_ADAM,
+      {"adam",
+       v1::SLICE_KIND_ADAM,
        {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
         Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
         Op(v1::SLICE_OP_GRADIENT_SQUARES),

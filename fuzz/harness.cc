@@ -55,9 +55,10 @@ std::vector<double> Elements(const v1::Vector& v) {
 void FitLength(int64_t n, v1::Vector* v) {
   absl::StatusOr<ConstVectorView> view = server::DecodeVector(*v, "fit");
   if (!view.ok()) return;  // let the server refuse it
-  v1::VectorEncoding encoding = !v->f32().empty()   ? v1::VECTOR_ENCODING_F32
-                                : !v->f64().empty() ? v1::VECTOR_ENCODING_F64
-                                                    : v1::VECTOR_ENCODING_VALUES;
+  v1::VectorEncoding encoding = !v->f32().empty() ? v1::VECTOR_ENCODING_F32
+                                : !v->f64().empty()
+                                    ? v1::VECTOR_ENCODING_F64
+                                    : v1::VECTOR_ENCODING_VALUES;
   std::vector<double> values(static_cast<size_t>(n), 0.0);
   for (int64_t i = 0; i < n && view->size() > 0; ++i) {
     values[i] = view->Get(i % view->size());
@@ -93,8 +94,8 @@ void CheckClean(const absl::Status& status, absl::string_view what) {
     case absl::StatusCode::kDataLoss:
     case absl::StatusCode::kUnimplemented:
       Require(!status.message().empty(),
-              absl::StrCat(what, ": an error without a message: ",
-                           status.ToString()));
+              absl::StrCat(
+                  what, ": an error without a message: ", status.ToString()));
       return;
     default:
       Require(false, absl::StrCat(what, ": ", status.ToString()));
@@ -142,13 +143,14 @@ void ScriptRunner::TellAndCheck(const std::shared_ptr<server::Session>& session,
   const std::string after = AskFingerprint(*session);
   v1::TellResponse retry;
   status = session->Tell(request, &retry);
-  Require(status.ok() && retry.duplicate(),
-          absl::StrCat("a retried tell is not a duplicate: ",
-                       status.ToString()));
+  Require(
+      status.ok() && retry.duplicate(),
+      absl::StrCat("a retried tell is not a duplicate: ", status.ToString()));
   retry.set_duplicate(answer.duplicate());
   Require(retry.SerializeAsString() == answer.SerializeAsString(),
           "a retried tell answers differently");
-  Require(AskFingerprint(*session) == after, "a retried tell changed the session");
+  Require(AskFingerprint(*session) == after,
+          "a retried tell changed the session");
 }
 
 void ScriptRunner::Tell(const Step& step) {
@@ -179,7 +181,8 @@ void ScriptRunner::Tell(const Step& step) {
 void ScriptRunner::Evaluate(const Step& step) {
   const Objective& objective = step.evaluate();
   const std::string id = SessionFor(step);
-  const uint32_t repeat = std::clamp<uint32_t>(objective.repeat(), 1, kMaxRepeat);
+  const uint32_t repeat =
+      std::clamp<uint32_t>(objective.repeat(), 1, kMaxRepeat);
   for (uint32_t r = 0; r < repeat; ++r) {
     absl::StatusOr<std::shared_ptr<server::Session>> session =
         manager_->Find(id);
@@ -227,7 +230,8 @@ void ScriptRunner::Evaluate(const Step& step) {
         case v1::EVALUATION_HESSIAN_VECTOR: {
           const std::vector<double> v = Elements(trial.vector());
           product.assign(n, 0.0);
-          for (size_t i = 0; i < n && i < v.size(); ++i) product[i] = h[i] * v[i];
+          for (size_t i = 0; i < n && i < v.size(); ++i)
+            product[i] = h[i] * v[i];
           poisoned = &product;
           poisoned_field = tell.mutable_hessian_vector();
           break;
@@ -282,24 +286,26 @@ void ScriptRunner::Run(const Step& step) {
       return Evaluate(step);
     case Step::kAsk: {
       v1::AskRequest request = step.ask();
-      if (request.session_id().empty()) request.set_session_id(SessionFor(step));
+      if (request.session_id().empty())
+        request.set_session_id(SessionFor(step));
       absl::StatusOr<std::shared_ptr<server::Session>> session =
           manager_->Find(request.session_id());
       CheckClean(session.status(), "Find");
       if (!session.ok()) return;
       v1::AskResponse response;
-      CheckClean(request.worker_id().empty()
-                     ? (*session)->Ask(request.encoding(), &response,
-                                       request.points_on_slices())
-                     : (*session)->AskAsWorker(request.encoding(),
-                                               request.worker_id(), &response,
-                                               request.points_on_slices()),
-                 "Ask");
+      CheckClean(
+          request.worker_id().empty()
+              ? (*session)->Ask(request.encoding(), &response,
+                                request.points_on_slices())
+              : (*session)->AskAsWorker(request.encoding(), request.worker_id(),
+                                        &response, request.points_on_slices()),
+          "Ask");
       return;
     }
     case Step::kGet: {
       v1::GetSessionRequest request = step.get();
-      if (request.session_id().empty()) request.set_session_id(SessionFor(step));
+      if (request.session_id().empty())
+        request.set_session_id(SessionFor(step));
       v1::Session response;
       CheckClean(manager_->Get(request, &response), "GetSession");
       return;

@@ -31,10 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   optd::fuzz::SessionScript script;
   if (!script.ParseFromArray(data, static_cast<int>(size))) return -1;
   optd::server::SessionLimits limits;
-  limits.max_dimension =
-      script.max_dimension() <= 0 ? 64 : std::min<int64_t>(script.max_dimension(), 64);
-  limits.max_sessions =
-      script.max_sessions() <= 0 ? 8 : std::min<int64_t>(script.max_sessions(), 8);
+  limits.max_dimension = script.max_dimension() <= 0
+                             ? 64
+                             : std::min<int64_t>(script.max_dimension(), 64);
+  limits.max_sessions = script.max_sessions() <= 0
+                            ? 8
+                            : std::min<int64_t>(script.max_sessions(), 8);
   optd::server::SessionManager manager(limits);
   optd::fuzz::ScriptRunner runner(&manager);
   for (const optd::fuzz::Step& step : script.steps()) runner.Run(step);

@@ -69,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           if (view.ok() && n >= 0 && n <= 4096) {
             std::string bytes(static_cast<size_t>(8 * n), '\0');
             for (int64_t i = 0; i < n; ++i) {
-              const double v = view->size() > 0 ? view->Get(i % view->size()) : 0;
+              const double v =
+                  view->size() > 0 ? view->Get(i % view->size()) : 0;
               std::memcpy(bytes.data() + 8 * i, &v, 8);
             }
             put.mutable_values()->Clear();

@@ -277,9 +277,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fs::create_directories(*data_dir + "/wal");
   fs::create_directories(*data_dir + "/slices");
   for (const JournalFile& journal : input.journals()) {
-    const std::string name = SafeName(journal.name().empty()
-                                          ? journal.header().create().session_id()
-                                          : journal.name());
+    const std::string name =
+        SafeName(journal.name().empty() ? journal.header().create().session_id()
+                                        : journal.name());
     WriteFile(absl::StrCat(*data_dir, "/sessions/", name, ".journal"),
               JournalBytes(journal));
   }

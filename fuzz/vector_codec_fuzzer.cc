@@ -33,17 +33,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!vector.ParseFromArray(data, static_cast<int>(size))) return -1;
   absl::StatusOr<ConstVectorView> server = server::DecodeVector(vector, "v");
   absl::StatusOr<std::vector<double>> client = client::DecodeVector(vector);
-  fuzz::Require(server.ok() == client.ok(),
-                absl::StrCat("decoders disagree: server ",
-                             server.status().ToString(), ", client ",
-                             client.status().ToString()));
+  fuzz::Require(
+      server.ok() == client.ok(),
+      absl::StrCat("decoders disagree: server ", server.status().ToString(),
+                   ", client ", client.status().ToString()));
   fuzz::Require(client::VectorSize(vector) ==
                     (client.ok() ? static_cast<int64_t>(client->size()) : -1),
                 "VectorSize disagrees with DecodeVector");
   if (!server.ok()) {
-    fuzz::Require(server.status().code() == absl::StatusCode::kInvalidArgument &&
-                      !server.status().message().empty(),
-                  server.status().ToString());
+    fuzz::Require(
+        server.status().code() == absl::StatusCode::kInvalidArgument &&
+            !server.status().message().empty(),
+        server.status().ToString());
     fuzz::Require(client.status().code() == absl::StatusCode::kDataLoss &&
                       !client.status().message().empty(),
                   client.status().ToString());
@@ -63,9 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::Require(again.ok() && again->size() == server->size(),
                   "a re-encoded vector does not decode");
     for (int64_t i = 0; i < again->size(); ++i) {
-      const double want = encoding == v1::VECTOR_ENCODING_F32
-                              ? static_cast<double>(static_cast<float>((*client)[i]))
-                              : (*client)[i];
+      const double want =
+          encoding == v1::VECTOR_ENCODING_F32
+              ? static_cast<double>(static_cast<float>((*client)[i]))
+              : (*client)[i];
       fuzz::Require(SameBits(again->Get(i), want),
                     absl::StrCat("re-encoded element ", i, " changed"));
     }

@@ -699,18 +699,20 @@ TEST_F(DurableSessionTest, ASessionTheLogDamagedStaysDamagedAcrossRestarts) {
   // Every record in the journal file too, so that the cut below is exact.
   ASSERT_OK(Find("gap")->journal()->SyncNow());
   const std::string journal = dir_ + "/sessions/gap.journal";
-  auto rewrite = [](const std::string& path, absl::string_view magic,
-                    const std::function<bool(int64_t, absl::string_view)>&
-                        keep) {
-    std::string file(magic);
-    ASSERT_OK(ReadRecords(path, magic, /*first_record_required=*/false,
-                          [&](int64_t index, int64_t, absl::string_view payload) {
-                            if (keep(index, payload)) file += FrameRecord(payload);
-                            return absl::OkStatus();
-                          })
-                  .status());
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
-  };
+  auto rewrite =
+      [](const std::string& path, absl::string_view magic,
+         const std::function<bool(int64_t, absl::string_view)>& keep) {
+        std::string file(magic);
+        ASSERT_OK(
+            ReadRecords(path, magic, /*first_record_required=*/false,
+                        [&](int64_t index, int64_t, absl::string_view payload) {
+                          if (keep(index, payload))
+                            file += FrameRecord(payload);
+                          return absl::OkStatus();
+                        })
+                .status());
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
+      };
   const SessionManager::RecoveryCounts counts = CrashAndRecover([&] {
     // The journal: the header and tells 1-2. The log: every tell but 3.
     rewrite(journal, kJournalMagic,
@@ -720,10 +722,10 @@ TEST_F(DurableSessionTest, ASessionTheLogDamagedStaysDamagedAcrossRestarts) {
       rewrite(entry.path().string(), "OPTDWAL1",
               [](int64_t, absl::string_view payload) {
                 // u16 id length | id | u64 incarnation | u64 tell | record
-                const size_t at =
-                    2 + (static_cast<uint8_t>(payload[0]) |
-                         static_cast<uint8_t>(payload[1]) << 8) +
-                    8;
+                const size_t at = 2 +
+                                  (static_cast<uint8_t>(payload[0]) |
+                                   static_cast<uint8_t>(payload[1]) << 8) +
+                                  8;
                 uint64_t tell;
                 std::memcpy(&tell, payload.data() + at, 8);
                 return tell != 3;

@@ -263,8 +263,7 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
   absl::MutexLock lock(&mu_);
   bool duplicate = false;
   // A deleted session has no solver (TellLocked refuses the tell).
-  const Progress before =
-      solver_ != nullptr ? solver_->progress() : Progress{};
+  const Progress before = solver_ != nullptr ? solver_->progress() : Progress{};
   OPTD_RETURN_IF_ERROR(
       TellLocked(request, told, absl::Now(), /*journal=*/true, &duplicate));
   if (stats != nullptr) {

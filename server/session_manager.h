@@ -161,10 +161,10 @@ class SessionManager {
   //
   // NOT_FOUND `session "x" not found` for an unknown or deleted id;
   // UNAVAILABLE for one whose creation is writing its journal (retry);
-  // DATA_LOSS for a damaged one. A sharded session that is not built yet (recovered at
-  // start, before its replicas were asked) or whose group broke (a replica
-  // was lost) is built here from its journal, in a new epoch: UNAVAILABLE
-  // while a replica it needs is unreachable.
+  // DATA_LOSS for a damaged one. A sharded session that is not built yet
+  // (recovered at start, before its replicas were asked) or whose group broke
+  // (a replica was lost) is built here from its journal, in a new epoch:
+  // UNAVAILABLE while a replica it needs is unreachable.
   absl::StatusOr<std::shared_ptr<Session>> Find(absl::string_view session_id)
       ABSL_LOCKS_EXCLUDED(mu_, rebuild_mu_);
 

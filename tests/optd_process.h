@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "tests/free_ports.h"
 
 namespace optd::testing {
 
@@ -77,13 +78,6 @@ class OptdProcess {
   pid_t pid_ = -1;
   int port_ = 0;
 };
-
-// FreePorts()
-//
-// `count` loopback ports the kernel says are free now (held open until all
-// are picked, then released), for replicas that must know each other's
-// ports before they start.
-std::vector<int> FreePorts(int count);
 
 // What a command printed and how it exited.
 struct CommandRun {

@@ -227,7 +227,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
   }
   SetReleaseFreedMemory(options.release_freed_memory);
   auto slice_host = std::make_unique<SliceHost>(options.replicas.replica_index,
-                                                options.data_dir);
+                                                options.data_dir,
+                                                options.limits.max_dimension);
   ReplicaOptions replica_options = options.replicas;
   replica_options.max_message_bytes = options.max_message_bytes;
   replica_options.credentials = peer_credentials;

@@ -405,8 +405,11 @@ absl::Status AdamScalarsFromProto(
   return absl::OkStatus();
 }
 
-SliceHost::SliceHost(int replica_index, std::string data_dir)
-    : replica_index_(replica_index), data_dir_(std::move(data_dir)) {
+SliceHost::SliceHost(int replica_index, std::string data_dir,
+                     int64_t max_dimension)
+    : replica_index_(replica_index),
+      data_dir_(std::move(data_dir)),
+      max_dimension_(max_dimension) {
   if (!data_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::create_directories(data_dir_ + "/slices", ignored);
@@ -664,6 +667,11 @@ absl::Status SliceHost::Create(const v1::CreateSliceRequest& request) {
   if (request.memory() < 0 || request.memory() > 1000) {
     return absl::InvalidArgumentError(absl::StrCat(
         "memory is ", request.memory(), "; it must be in [0, 1000]"));
+  }
+  if (request.dimension() > max_dimension_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "dimension is ", request.dimension(), "; this replica's limit is ",
+        max_dimension_, " (--max_dimension)"));
   }
   auto slice = std::make_shared<Slice>();
   slice->spec = request;

@@ -52,14 +52,18 @@ absl::Status AdamScalarsFromProto(
 class SliceHost {
  public:
   // Staged vectors are journaled under `data_dir`/slices (none when empty).
-  explicit SliceHost(int replica_index, std::string data_dir = "");
+  // Slices of sessions larger than `max_dimension` (--max_dimension) are
+  // refused: a replica allocates no more for a caller than its own limit.
+  explicit SliceHost(int replica_index, std::string data_dir = "",
+                     int64_t max_dimension = int64_t{1} << 27);
   ~SliceHost();
 
   SliceHost(const SliceHost&) = delete;
   SliceHost& operator=(const SliceHost&) = delete;
 
   // Creates the slice, replacing one of an earlier epoch of the same session
-  // and shard. INVALID_ARGUMENT for a malformed request.
+  // and shard. INVALID_ARGUMENT for a malformed request; RESOURCE_EXHAUSTED
+  // for a dimension above the limit.
   absl::Status Create(const v1::CreateSliceRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Applies the batch in order and writes the last operation's answer.
@@ -138,6 +142,7 @@ class SliceHost {
 
   const int replica_index_;
   const std::string data_dir_;
+  const int64_t max_dimension_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Slice>> slices_
       ABSL_GUARDED_BY(mu_);

@@ -188,6 +188,23 @@ TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SliceHostTest, RefusesASliceOfADimensionAboveTheLimit) {
+  SliceHost host(0, "", /*max_dimension=*/8192);
+  v1::CreateSliceRequest request = LbfgsSliceRequest(1);
+  request.set_dimension(8193);
+  request.set_begin(0);
+  request.set_end(4096);
+  EXPECT_THAT(host.Create(request),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("dimension is 8193; this replica's limit is "
+                                 "8192 (--max_dimension)")));
+  v1::GetReplicaStatusResponse status;
+  host.Describe(&status);
+  EXPECT_EQ(status.slices_size(), 0);
+  request.set_dimension(8192);
+  EXPECT_OK(host.Create(request));
+}
+
 // Found by fuzz/slice_ops_fuzzer: a CG operation on a trust-region slice
 // created without the CG vectors wrote through their null data.
 TEST(SliceHostTest, RefusesCgOperationsOnASliceWithoutCgVectors) {

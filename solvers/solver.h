@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "solvers/summary.h"
@@ -63,6 +64,21 @@ struct TrialResult {
   bool has_hessian_vector = false;
   // The evaluation crashed or diverged: treated as f = +inf.
   bool failed = false;
+  // Weight of this trial's gradient in a data-parallel average (TellRequest
+  // .weight); > 0 and finite. Solvers that average nothing ignore it.
+  double weight = 1.0;
+};
+
+// One gradient check (GradientCheckOptions in optimizer.proto): the told
+// gradient against central differences of told values at the same point.
+struct GradientCheckReport {
+  int64_t iteration = 0;  // the solver's iterations when the check started
+  // Per coordinate: |g_i - fd_i| / max(|g_i|, |fd_i|, tiny); 0 where both are
+  // 0. NaN where a stencil value failed on both sides.
+  std::vector<double> relative_error;
+  std::vector<double> told;               // g_i
+  std::vector<double> finite_difference;  // fd_i
+  double max_relative_error = 0.0;
 };
 
 // Progress counters, readable at any time.
@@ -154,6 +170,51 @@ class Solver {
   // finishes). REQUIRES: !finished(); a gradient was set if
   // result.has_gradient.
   virtual absl::Status Tell(const TrialResult& result) = 0;
+
+  // Batches: several trials outstanding at once.
+  //
+  // Most solvers hand out one trial at a time (a batch of one, served by the
+  // single-trial methods above). Finite-difference stencils, gradient checks
+  // and data-parallel gradients (solvers/parallel_trials.h) hand out a batch
+  // of trials that workers evaluate at once and tell in any order; the solver
+  // moves on when the last untold trial of the batch is told, and then has a
+  // new batch ready (or has finished). The server gives the trials of a batch
+  // consecutive ids (the first is the batch's trial 0). k is the index in the
+  // current batch, [0, batch_size()). REQUIRES: !finished().
+  virtual int batch_size() const { return 1; }
+  // Whether trial k of the current batch has been told.
+  virtual bool batch_told(int k) const { return false; }
+  virtual Evaluation batch_wants(int k) const { return wants(); }
+  virtual absl::Status ReadBatchPoint(int k,
+                                      const MutableVectorView& out) const {
+    return ReadTrialPoint(out);
+  }
+  virtual absl::Status ReadBatchVector(int k,
+                                       const MutableVectorView& out) const {
+    return ReadTrialVector(out);
+  }
+  // As SetTrialGradient / SetTrialHessian / SetTrialHessianVector for trial
+  // k; INVALID_ARGUMENT leaves the state unchanged.
+  virtual absl::Status SetBatchGradient(int k,
+                                        const ConstVectorView& gradient) {
+    return SetTrialGradient(gradient);
+  }
+  virtual absl::Status SetBatchHessian(int k, const ConstVectorView& hessian) {
+    return SetTrialHessian(hessian);
+  }
+  virtual absl::Status SetBatchHessianVector(int k,
+                                             const ConstVectorView& product) {
+    return SetTrialHessianVector(product);
+  }
+  // Applies trial k's result. REQUIRES: !batch_told(k).
+  virtual absl::Status TellBatch(int k, const TrialResult& result) {
+    return Tell(result);
+  }
+  // Gradient checks done so far, oldest first (empty for solvers that do
+  // none).
+  virtual std::vector<GradientCheckReport> gradient_checks() const {
+    return {};
+  }
   // Ends the session now with TerminationReason::kStoppedByClient.
   virtual void Stop() = 0;
 

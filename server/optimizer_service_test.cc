@@ -293,7 +293,8 @@ TEST_F(OptimizerServiceTest, RefusedTellsChangeNothing) {
        "payload"},
       {"trial zero", [](v1::TellRequest* t) { t->set_trial_id(0); },
        grpc::StatusCode::INVALID_ARGUMENT,
-       "trial_id is 0; name the outstanding trial (2)"},
+       "trial_id is 0; name an outstanding trial (the outstanding trial is "
+       "2)"},
       {"unknown session", [](v1::TellRequest* t) { t->set_session_id("nope"); },
        grpc::StatusCode::NOT_FOUND, "session \"nope\" not found"},
       {"no session", [](v1::TellRequest* t) { t->clear_session_id(); },

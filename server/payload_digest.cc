@@ -76,6 +76,10 @@ uint64_t PayloadDigest(const TellPayload& payload,
   lanes[1] = Absorb(lanes[1], flags);
   lanes[2] =
       Absorb(lanes[2], payload.value.has_value() ? Bits(*payload.value) : 0);
+  if (payload.weight.has_value()) {
+    lanes[1] = Absorb(lanes[1], 8u);
+    lanes[2] = Absorb(lanes[2], Bits(*payload.weight));
+  }
   lanes[3] = Absorb(lanes[3], vectors.size());
   for (const ConstVectorView& vector : vectors) {
     // The length goes in first, so that a vector of zeros differs from none

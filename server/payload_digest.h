@@ -30,6 +30,9 @@ struct TellPayload {
   bool stop = false;
   // Unset when the tell carried no value; hashed by its bits otherwise.
   std::optional<double> value;
+  // TellRequest.weight when set (data-parallel sessions); an unset weight
+  // leaves the digest as it was before weights existed.
+  std::optional<double> weight;
 };
 
 // PayloadDigest()

@@ -109,10 +109,10 @@ v1::VectorEncoding ResolveEncoding(v1::VectorEncoding requested,
 }
 
 absl::Status WriteTrialPoint(const Solver& solver, v1::VectorEncoding encoding,
-                             v1::Vector* out) {
+                             v1::Vector* out, int k) {
   return WritePoint(solver.dimension(), encoding, out,
                     [&](const MutableVectorView& view) {
-                      return solver.ReadTrialPoint(view);
+                      return solver.ReadBatchPoint(k, view);
                     });
 }
 
@@ -125,10 +125,10 @@ absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
 }
 
 absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
-                              v1::Vector* out) {
+                              v1::Vector* out, int k) {
   return WritePoint(solver.dimension(), encoding, out,
                     [&](const MutableVectorView& view) {
-                      return solver.ReadTrialVector(view);
+                      return solver.ReadBatchVector(k, view);
                     });
 }
 
@@ -458,6 +458,22 @@ absl::StatusOr<SolverSetup> CreateSolver(
   return InvalidArgument(
       "solver is not set; set exactly one of lbfgs, adam, adamw or "
       "trust_region");
+}
+
+void SetCreationEcho(const v1::CreateSessionRequest& request,
+                     v1::Session* echo) {
+  echo->Clear();
+  if (request.has_bounds()) *echo->mutable_bounds() = request.bounds();
+  echo->set_gradient_source(request.gradient_source());
+  if (request.has_finite_difference()) {
+    *echo->mutable_finite_difference() = request.finite_difference();
+  }
+  if (request.has_gradient_check()) {
+    *echo->mutable_gradient_check() = request.gradient_check();
+  }
+  if (request.has_data_parallel()) {
+    *echo->mutable_data_parallel() = request.data_parallel();
+  }
 }
 
 void SetSessionOptions(const SolverOptions& options, v1::Session* session) {

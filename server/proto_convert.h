@@ -67,19 +67,19 @@ v1::VectorEncoding ResolveEncoding(v1::VectorEncoding requested,
 
 // WriteTrialPoint(), WriteBestPoint()
 //
-// Replaces `out` with the solver's outstanding trial point (best point) in
-// `encoding`: the field is sized once and the solver writes into it, so the n
-// elements are copied exactly once. REQUIRES: `encoding` resolved (not
-// UNSPECIFIED).
+// Replaces `out` with the point of trial k of the solver's outstanding batch
+// (best point) in `encoding`: the field is sized once and the solver writes
+// into it, so the n elements are copied exactly once. REQUIRES: `encoding`
+// resolved (not UNSPECIFIED).
 absl::Status WriteTrialPoint(const Solver& solver, v1::VectorEncoding encoding,
-                             v1::Vector* out);
+                             v1::Vector* out, int k = 0);
 absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
                             v1::Vector* out);
 // WriteTrialVector()
 //
 // The vector v of an outstanding EVALUATION_HESSIAN_VECTOR trial, likewise.
 absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
-                              v1::Vector* out);
+                              v1::Vector* out, int k = 0);
 
 // ---------------------------------------------------------------------------
 // Solver options
@@ -156,6 +156,14 @@ absl::StatusOr<SolverSetup> CreateSolver(
 int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n);
 
 void SetSessionOptions(const SolverOptions& options, v1::Session* session);
+
+// SetCreationEcho()
+//
+// Copies the creation request's bounds, gradient_source, finite_difference,
+// gradient_check and data_parallel into `echo` (what GetSession shows of
+// them), every other field left unset.
+void SetCreationEcho(const v1::CreateSessionRequest& request,
+                     v1::Session* echo);
 
 // ---------------------------------------------------------------------------
 // Outcomes

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "server/journal.h"
 #include "server/payload_digest.h"
@@ -54,6 +55,8 @@ Session::Session(std::string id, SolverSetup setup, Labels labels,
     has_pending_trial_ = false;
     finish_time_ = create_time_;
     final_state_ = SessionStateFor(solver_->summary().reason);
+  } else {
+    last_trial_id_ = batch_first_id_ + solver_->batch_size() - 1;
   }
 }
 
@@ -102,27 +105,49 @@ double Session::WallSeconds() const {
 
 absl::Status Session::WriteTrialsLocked(
     v1::VectorEncoding encoding,
-    google::protobuf::RepeatedPtrField<v1::Trial>* trials, bool on_slices) {
+    google::protobuf::RepeatedPtrField<v1::Trial>* trials, bool on_slices,
+    const std::vector<uint64_t>* only) {
   if (!has_pending_trial_) return absl::OkStatus();
-  v1::Trial* trial = trials->Add();
-  trial->set_trial_id(last_trial_id_);
-  const Evaluation wants = solver_->wants();
-  trial->set_wants(EvaluationToProto(wants));
-  if (on_slices && shards_ != nullptr) {
-    // Direct path: each replica serves its slice of the point (GetSlice).
-    trial->set_on_slices(true);
-    shards_->set_direct_trial(last_trial_id_);
-    OPTD_RETURN_IF_ERROR(
-        solver_->ReadTrialPoint(MutableVectorView::OnSlices(dimension_)));
-    if (wants == Evaluation::kHessianVector) {
-      return solver_->ReadTrialVector(MutableVectorView::OnSlices(dimension_));
+  const int batch = solver_->batch_size();
+  for (int k = 0; k < batch; ++k) {
+    const uint64_t trial_id = batch_first_id_ + k;
+    if (solver_->batch_told(k)) continue;
+    if (only != nullptr &&
+        std::find(only->begin(), only->end(), trial_id) == only->end()) {
+      continue;
     }
-    return absl::OkStatus();
-  }
-  const v1::VectorEncoding resolved = ResolveEncoding(encoding, encoding_);
-  OPTD_RETURN_IF_ERROR(WriteTrialPoint(*solver_, resolved, trial->mutable_x()));
-  if (wants == Evaluation::kHessianVector) {
-    return WriteTrialVector(*solver_, resolved, trial->mutable_vector());
+    v1::Trial* trial = trials->Add();
+    trial->set_trial_id(trial_id);
+    const Evaluation wants = solver_->batch_wants(k);
+    trial->set_wants(EvaluationToProto(wants));
+    trial->set_batch_index(k);
+    trial->set_batch_size(batch);
+    if (only != nullptr) {
+      auto lease = leases_.find(trial_id);
+      if (lease != leases_.end()) {
+        TimeToProto(lease->second.expiry, trial->mutable_lease_expire_time());
+      }
+    }
+    if (on_slices && shards_ != nullptr) {
+      // Direct path: each replica serves its slice of the point (GetSlice).
+      // Sharded sessions have batches of one.
+      trial->set_on_slices(true);
+      shards_->set_direct_trial(trial_id);
+      OPTD_RETURN_IF_ERROR(
+          solver_->ReadBatchPoint(k, MutableVectorView::OnSlices(dimension_)));
+      if (wants == Evaluation::kHessianVector) {
+        OPTD_RETURN_IF_ERROR(solver_->ReadBatchVector(
+            k, MutableVectorView::OnSlices(dimension_)));
+      }
+      continue;
+    }
+    const v1::VectorEncoding resolved = ResolveEncoding(encoding, encoding_);
+    OPTD_RETURN_IF_ERROR(
+        WriteTrialPoint(*solver_, resolved, trial->mutable_x(), k));
+    if (wants == Evaluation::kHessianVector) {
+      OPTD_RETURN_IF_ERROR(
+          WriteTrialVector(*solver_, resolved, trial->mutable_vector(), k));
+    }
   }
   return absl::OkStatus();
 }
@@ -138,11 +163,12 @@ absl::Status Session::WriteTrials(
 
 template <typename Response>
 absl::Status Session::WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
-                                  Response* response, bool on_slices) {
+                                  Response* response, bool on_slices,
+                                  const std::vector<uint64_t>* only) {
   response->clear_trials();
   response->clear_summary();
   OPTD_RETURN_IF_ERROR(
-      WriteTrialsLocked(encoding, response->mutable_trials(), on_slices));
+      WriteTrialsLocked(encoding, response->mutable_trials(), on_slices, only));
   response->set_state(StateLocked());
   if constexpr (!std::is_same_v<Response, v1::AskResponse>) {
     response->set_duplicate(duplicate);
@@ -167,42 +193,74 @@ absl::Status Session::Ask(v1::VectorEncoding encoding, Response* response,
 
 absl::Status Session::AskAsWorker(v1::VectorEncoding encoding,
                                   absl::string_view worker_id,
-                                  v1::AskResponse* response, bool on_slices) {
-  constexpr size_t kMaxWorkerId = 128;
+                                  v1::AskResponse* response, bool on_slices,
+                                  int max_trials) {
   if (worker_id.size() > kMaxWorkerId) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker_id has ", worker_id.size(),
                      " characters; at most ", kMaxWorkerId, " are allowed"));
+  }
+  if (max_trials < 0 || max_trials > kMaxTrialsPerAsk) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_trials is ", max_trials, "; the range is [0, ",
+                     kMaxTrialsPerAsk, "] (0 means 1)"));
   }
   OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
   const absl::Time now = absl::Now();
   last_active_ = std::max(last_active_, now);
+  absl::Duration retry_after;
+  const std::vector<uint64_t> held =
+      LeaseLocked(worker_id, max_trials, now, &retry_after);
   OPTD_RETURN_IF_ERROR(
-      WriteAnswer(encoding, /*duplicate=*/false, response, on_slices));
-  if (!has_pending_trial_) return absl::OkStatus();
-  if (!lease_worker_.empty() && lease_worker_ != worker_id &&
-      lease_expiry_ > now) {
-    response->clear_trials();
-    response->set_retry_after_seconds(
-        absl::ToDoubleSeconds(lease_expiry_ - now));
-    return absl::OkStatus();
+      WriteAnswer(encoding, /*duplicate=*/false, response, on_slices, &held));
+  if (held.empty() && retry_after > absl::ZeroDuration()) {
+    response->set_retry_after_seconds(absl::ToDoubleSeconds(retry_after));
   }
-  if (lease_worker_ != worker_id) {
-    if (!lease_worker_.empty()) {
+  return absl::OkStatus();
+}
+
+std::vector<uint64_t> Session::LeaseLocked(absl::string_view worker,
+                                           int max_trials, absl::Time now,
+                                           absl::Duration* retry_after) {
+  *retry_after = absl::ZeroDuration();
+  std::vector<uint64_t> held;
+  if (!has_pending_trial_) return held;
+  const size_t wanted = static_cast<size_t>(std::max(1, max_trials));
+  // Renew what the worker holds, then take free trials in id order.
+  for (auto& [trial_id, lease] : leases_) {
+    if (lease.worker == worker && held.size() < wanted) {
+      lease.expiry = now + settings_.lease;
+      held.push_back(trial_id);
+    }
+  }
+  absl::Time earliest = absl::InfiniteFuture();
+  for (uint64_t trial_id = batch_first_id_;
+       trial_id <= last_trial_id_ && held.size() < wanted; ++trial_id) {
+    if (solver_->batch_told(static_cast<int>(trial_id - batch_first_id_))) {
+      continue;
+    }
+    auto it = leases_.find(trial_id);
+    if (it != leases_.end()) {
+      if (it->second.worker == worker) continue;  // already held
+      if (it->second.expiry > now) {
+        earliest = std::min(earliest, it->second.expiry);
+        continue;
+      }
       spdlog::info(
           "session \"{}\": the lease of trial {} by \"{}\" expired; "
           "trial leased to \"{}\"",
-          id_, last_trial_id_, lease_worker_, std::string(worker_id));
+          id_, trial_id, it->second.worker, std::string(worker));
     }
-    lease_worker_ = std::string(worker_id);
+    leases_[trial_id] = {std::string(worker), now + settings_.lease};
+    held.push_back(trial_id);
   }
-  lease_expiry_ = now + settings_.lease;
-  for (v1::Trial& trial : *response->mutable_trials()) {
-    TimeToProto(lease_expiry_, trial.mutable_lease_expire_time());
+  std::sort(held.begin(), held.end());
+  if (held.empty() && earliest != absl::InfiniteFuture()) {
+    *retry_after = earliest - now;
   }
-  return absl::OkStatus();
+  return held;
 }
 
 const Session::AnsweredTell* Session::FindAnswered(uint64_t trial_id) const {
@@ -212,11 +270,34 @@ const Session::AnsweredTell* Session::FindAnswered(uint64_t trial_id) const {
   return nullptr;
 }
 
+bool Session::OutstandingLocked(uint64_t trial_id) const {
+  return has_pending_trial_ && trial_id >= batch_first_id_ &&
+         trial_id <= last_trial_id_ &&
+         !solver_->batch_told(static_cast<int>(trial_id - batch_first_id_));
+}
+
+std::string Session::OutstandingText() const {
+  std::vector<uint64_t> ids;
+  if (has_pending_trial_) {
+    for (uint64_t id = batch_first_id_; id <= last_trial_id_; ++id) {
+      if (OutstandingLocked(id)) ids.push_back(id);
+    }
+  }
+  if (ids.empty()) return "no trial is outstanding";
+  if (ids.size() == 1) return absl::StrCat("the outstanding trial is ", ids[0]);
+  constexpr size_t kShown = 8;
+  std::string text = absl::StrCat(
+      "the outstanding trials are ",
+      absl::StrJoin(ids.begin(), ids.begin() + std::min(kShown, ids.size()),
+                    ", "));
+  if (ids.size() > kShown) {
+    absl::StrAppend(&text, " and ", ids.size() - kShown, " more");
+  }
+  return text;
+}
+
 absl::Status Session::NotOutstanding(uint64_t trial_id) const {
-  const std::string outstanding =
-      has_pending_trial_
-          ? absl::StrCat("the outstanding trial is ", last_trial_id_)
-          : std::string("no trial is outstanding");
+  const std::string outstanding = OutstandingText();
   if (trial_id > last_trial_id_) {
     return absl::FailedPreconditionError(
         absl::StrCat("trial ", trial_id, " was never issued by session \"", id_,
@@ -245,9 +326,26 @@ absl::StatusOr<Session::ToldVectors> Session::Decode(
   OPTD_ASSIGN_OR_RETURN(
       told.hessian_vector,
       DecodeVector(request.hessian_vector(), "hessian_vector"));
+  if (request.worker_id().size() > kMaxWorkerId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker_id has ", request.worker_id().size(),
+                     " characters; at most ", kMaxWorkerId, " are allowed"));
+  }
+  if (request.note().size() > kMaxNoteBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("note has ", request.note().size(), " bytes; at most ",
+                     kMaxNoteBytes, " are allowed"));
+  }
+  if (request.has_weight() &&
+      !(std::isfinite(request.weight()) && request.weight() > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight is ", request.weight(),
+                     "; a data-parallel weight is finite and > 0"));
+  }
   TellPayload payload{request.trial_id(), request.failed(), request.stop(),
-                      std::nullopt};
+                      std::nullopt, std::nullopt};
   if (request.has_value()) payload.value = request.value();
+  if (request.has_weight()) payload.weight = request.weight();
   told.digest = PayloadDigest(
       payload, {told.gradient, told.hessian, told.hessian_vector});
   return told;
@@ -264,8 +362,9 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
   bool duplicate = false;
   // A deleted session has no solver (TellLocked refuses the tell).
   const Progress before = solver_ != nullptr ? solver_->progress() : Progress{};
+  const absl::Time now = absl::Now();
   OPTD_RETURN_IF_ERROR(
-      TellLocked(request, told, absl::Now(), /*journal=*/true, &duplicate));
+      TellLocked(request, told, now, /*journal=*/true, &duplicate));
   if (stats != nullptr) {
     const Progress after = solver_->progress();
     stats->iterations = after.iterations - before.iterations;
@@ -276,8 +375,16 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
     // A retry waits too: its original may not be synced yet.
     *ticket = {journal_, static_cast<uint64_t>(tells_)};
   }
+  if (request.worker_id().empty()) {
+    return WriteAnswer(request.encoding(), duplicate, response,
+                       request.points_on_slices());
+  }
+  // A worker's loop: its next trial comes with the answer, leased to it.
+  absl::Duration unused;
+  const std::vector<uint64_t> held =
+      LeaseLocked(request.worker_id(), 1, now, &unused);
   return WriteAnswer(request.encoding(), duplicate, response,
-                     request.points_on_slices());
+                     request.points_on_slices(), &held);
 }
 
 absl::Status Session::Replay(const v1::SnapshotTell& tell) {
@@ -307,10 +414,9 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
     return absl::OkStatus();
   }
   if (trial_id == 0 && !request.stop()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trial_id is 0; name the outstanding trial (",
-                     has_pending_trial_ ? absl::StrCat(last_trial_id_) : "none",
-                     ") or set stop to end session \"", id_, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "trial_id is 0; name an outstanding trial (", OutstandingText(),
+        ") or set stop to end session \"", id_, "\""));
   }
   if (solver_->finished()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -322,10 +428,10 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
     return absl::FailedPreconditionError(absl::StrCat(
         "trial ", trial_id, " of session \"", id_,
         "\" was already answered with a different payload; a retry must repeat "
-        "the original tell exactly (the outstanding trial is ",
-        last_trial_id_, ")"));
+        "the original tell exactly (",
+        OutstandingText(), ")"));
   }
-  if (trial_id != 0 && (!has_pending_trial_ || trial_id != last_trial_id_)) {
+  if (trial_id != 0 && !OutstandingLocked(trial_id)) {
     return NotOutstanding(trial_id);
   }
   if (request.sliced() && shards_ == nullptr) {
@@ -333,7 +439,41 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
         "sliced is set but session \"", id_,
         "\" is not sharded (shards <= 1); send the gradient in the tell"));
   }
+  if (request.has_weight() &&
+      settings_.creation_echo.data_parallel().workers() <= 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight is set but session \"", id_,
+        "\" is not data-parallel (data_parallel.workers <= 1); leave it "
+        "unset"));
+  }
+  // Whether this tell completes the batch (then the next one is issued).
+  bool completes_batch = false;
+  std::optional<v1::TrialRecord> record;
+  if (trial_id != 0) {
+    int untold = 0;
+    for (int k = 0; k < solver_->batch_size(); ++k) {
+      if (!solver_->batch_told(k)) ++untold;
+    }
+    completes_batch = untold == 1;
+    record = RecordLocked(request, told, now);
+  }
   OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
+  if (record.has_value()) {
+    trial_log_bytes_ += record->ByteSizeLong();
+    trial_log_.push_back(std::move(*record));
+    while (trial_log_bytes_ > kTrialLogBytes && trial_log_.size() > 1) {
+      trial_log_bytes_ -= trial_log_.front().ByteSizeLong();
+      trial_log_.pop_front();
+      ++trial_log_dropped_;
+    }
+    leases_.erase(trial_id);
+  }
+  if (completes_batch && !solver_->finished()) {
+    // The solver's next batch.
+    leases_.clear();
+    batch_first_id_ = last_trial_id_ + 1;
+    last_trial_id_ = batch_first_id_ + solver_->batch_size() - 1;
+  }
   AfterChange(trial_id, told.digest, now);
   ++tells_;
   if (journal && journal_ != nullptr) PersistLocked(request, now);
@@ -372,6 +512,14 @@ void Session::WriteCheckpointLocked() {
   checkpoint.set_tells(tells_);
   checkpoint.set_last_trial_id(last_trial_id_);
   checkpoint.set_has_pending_trial(has_pending_trial_);
+  checkpoint.set_batch_first_id(batch_first_id_);
+  const size_t skipped =
+      trial_log_.size() - std::min(trial_log_.size(), kCheckpointTrialLog);
+  for (size_t i = skipped; i < trial_log_.size(); ++i) {
+    *checkpoint.add_trial_log() = trial_log_[i];
+  }
+  checkpoint.set_trial_log_dropped(trial_log_dropped_ +
+                                   static_cast<int64_t>(skipped));
   for (const AnsweredTell& answered : answered_) {
     v1::AnsweredTell* out = checkpoint.add_answered();
     out->set_trial_id(answered.trial_id);
@@ -424,6 +572,17 @@ absl::Status Session::RestoreCheckpoint(
   tells_ = checkpoint_tells_ = checkpoint.tells();
   last_trial_id_ = checkpoint.last_trial_id();
   has_pending_trial_ = checkpoint.has_pending_trial();
+  batch_first_id_ = checkpoint.batch_first_id() != 0
+                        ? checkpoint.batch_first_id()
+                        : checkpoint.last_trial_id();
+  leases_.clear();
+  trial_log_.assign(checkpoint.trial_log().begin(),
+                    checkpoint.trial_log().end());
+  trial_log_bytes_ = 0;
+  for (const v1::TrialRecord& record : trial_log_) {
+    trial_log_bytes_ += record.ByteSizeLong();
+  }
+  trial_log_dropped_ = checkpoint.trial_log_dropped();
   answered_.clear();
   for (const v1::AnsweredTell& answered : checkpoint.answered()) {
     answered_.push_back({answered.trial_id(), answered.digest()});
@@ -466,6 +625,40 @@ absl::Status Session::CheckLength(const ConstVectorView& vector,
       dimension_, " = ", expected, " (row-major)"));
 }
 
+v1::TrialRecord Session::RecordLocked(const v1::TellRequest& request,
+                                      const ToldVectors& told,
+                                      absl::Time now) const {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  v1::TrialRecord record;
+  const uint64_t trial_id = request.trial_id();
+  const int k = static_cast<int>(trial_id - batch_first_id_);
+  record.set_trial_id(trial_id);
+  record.set_wants(EvaluationToProto(solver_->batch_wants(k)));
+  if (dimension_ <= kTrialLogMaxDimension && shards_ == nullptr) {
+    // A failure leaves x unset; the record is still worth keeping.
+    WriteTrialPoint(*solver_, v1::VECTOR_ENCODING_VALUES, record.mutable_x(), k)
+        .IgnoreError();
+  }
+  const bool failed = request.failed() ||
+                      (request.has_value() && !std::isfinite(request.value()));
+  record.set_failed(failed);
+  record.set_value(request.has_value() && !failed ? request.value() : kNaN);
+  double gmax = kNaN;
+  if (!failed && told.gradient.size() > 0 &&
+      told.gradient.size() <= kTrialLogMaxGradientNorm) {
+    gmax = 0.0;
+    for (int64_t i = 0; i < told.gradient.size(); ++i) {
+      gmax = std::max(gmax, std::abs(told.gradient.Get(i)));
+    }
+  }
+  record.set_gradient_max_norm(gmax);
+  record.set_worker_id(request.worker_id());
+  record.set_note(request.note());
+  record.set_weight(request.has_weight() ? request.weight() : 1.0);
+  TimeToProto(now, record.mutable_time());
+  return record;
+}
+
 absl::Status Session::ApplyTell(const v1::TellRequest& request,
                                 const ToldVectors& told) {
   if (request.trial_id() == 0) {  // stop without a trial
@@ -473,9 +666,11 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     return absl::OkStatus();
   }
   const uint64_t trial_id = request.trial_id();
-  const Evaluation wants = solver_->wants();
+  const int k = static_cast<int>(trial_id - batch_first_id_);
+  const Evaluation wants = solver_->batch_wants(k);
   TrialResult result;
   if (request.has_value()) result.value = request.value();
+  if (request.has_weight()) result.weight = request.weight();
   // A non-finite value is a failed evaluation, not an error (DESIGN §2); a
   // failed evaluation's vectors (often NaN too) are ignored.
   result.failed = request.failed() ||
@@ -516,19 +711,19 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     // an earlier copy leaves only the trial's scratch slot written, which the
     // next tell of this trial overwrites and a failed tell never reads.
     if (wants_gradient) {
-      OPTD_RETURN_IF_ERROR(solver_->SetTrialGradient(gradient));
+      OPTD_RETURN_IF_ERROR(solver_->SetBatchGradient(k, gradient));
       result.has_gradient = true;
     }
     if (wants_hessian) {
-      OPTD_RETURN_IF_ERROR(solver_->SetTrialHessian(told.hessian));
+      OPTD_RETURN_IF_ERROR(solver_->SetBatchHessian(k, told.hessian));
       result.has_hessian = true;
     }
     if (wants_product) {
-      OPTD_RETURN_IF_ERROR(solver_->SetTrialHessianVector(product));
+      OPTD_RETURN_IF_ERROR(solver_->SetBatchHessianVector(k, product));
       result.has_hessian_vector = true;
     }
   }
-  absl::Status status = solver_->Tell(result);
+  absl::Status status = solver_->TellBatch(k, result);
   if (!status.ok() && broken()) {
     // A replica holding a shard failed mid-step: SessionManager rebuilds the
     // session from its journal on the next call.
@@ -549,7 +744,6 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
 void Session::AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now) {
   update_time_ = now;
   last_active_ = std::max(last_active_, now);
-  lease_worker_.clear();  // the leased trial was answered
   answered_.push_back({trial_id, digest});
   if (answered_.size() > kAnsweredDigests) answered_.pop_front();
   const Progress progress = solver_->progress();
@@ -564,6 +758,7 @@ void Session::AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now) {
   }
   if (solver_->finished()) {
     has_pending_trial_ = false;
+    leases_.clear();
     if (finish_time_ == absl::InfiniteFuture()) {
       finish_time_ = now;
       final_state_ = SessionStateFor(solver_->summary().reason);
@@ -571,8 +766,6 @@ void Session::AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now) {
                    std::string(StateName(final_state_)), WallSeconds(),
                    solver_->summary().BriefReport());
     }
-  } else if (trial_id != 0) {
-    ++last_trial_id_;  // the solver's next trial
   }
 }
 
@@ -591,7 +784,12 @@ void Session::DescribeBriefLocked(v1::Session* out) {
   out->set_evaluations(progress.evaluations);
   out->set_best_value(progress.best_value);
   out->set_gradient_max_norm(progress.gradient_max_norm);
-  if (has_pending_trial_) out->add_pending_trial_ids(last_trial_id_);
+  if (has_pending_trial_) {
+    for (uint64_t trial_id = batch_first_id_; trial_id <= last_trial_id_;
+         ++trial_id) {
+      if (OutstandingLocked(trial_id)) out->add_pending_trial_ids(trial_id);
+    }
+  }
   out->set_tells(tells_);
   out->set_durable_step(
       journal_ == nullptr ? 0 : static_cast<int64_t>(journal_->durable()));
@@ -599,12 +797,13 @@ void Session::DescribeBriefLocked(v1::Session* out) {
       settings_.checkpoint_interval);
   out->set_ttl_seconds(absl::ToDoubleSeconds(settings_.ttl));
   out->set_lease_seconds(absl::ToDoubleSeconds(settings_.lease));
-  if (has_pending_trial_ && !lease_worker_.empty() &&
-      lease_expiry_ > absl::Now()) {
+  const absl::Time now = absl::Now();
+  for (const auto& [trial_id, held] : leases_) {
+    if (held.expiry <= now) continue;
     v1::Lease* lease = out->add_leases();
-    lease->set_trial_id(last_trial_id_);
-    lease->set_worker_id(lease_worker_);
-    TimeToProto(lease_expiry_, lease->mutable_expire_time());
+    lease->set_trial_id(trial_id);
+    lease->set_worker_id(held.worker);
+    TimeToProto(held.expiry, lease->mutable_expire_time());
   }
   if (shards_ != nullptr) {
     for (const ShardPlacement& p : shards_->placements()) {
@@ -633,11 +832,13 @@ bool Session::DescribeBrief(v1::Session* out) {
 }
 
 absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
-                               v1::Session* out) {
+                               v1::Session* out, bool include_trials,
+                               uint64_t trials_after_id) {
   OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
   DescribeBriefLocked(out);
+  out->MergeFrom(settings_.creation_echo);
   const v1::VectorEncoding x_encoding =
       include_x ? ResolveEncoding(encoding, encoding_)
                 : v1::VECTOR_ENCODING_UNSPECIFIED;
@@ -646,6 +847,22 @@ absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
         WriteBestPoint(*solver_, x_encoding, out->mutable_best_x()));
   }
   WriteHistoryLocked(out->mutable_history());
+  for (const GradientCheckReport& report : solver_->gradient_checks()) {
+    v1::GradientCheck* check = out->add_gradient_checks();
+    check->set_iteration(report.iteration);
+    check->set_max_relative_error(report.max_relative_error);
+    check->mutable_relative_error()->Add(report.relative_error.begin(),
+                                         report.relative_error.end());
+    check->mutable_told()->Add(report.told.begin(), report.told.end());
+    check->mutable_finite_difference()->Add(report.finite_difference.begin(),
+                                            report.finite_difference.end());
+  }
+  if (include_trials) {
+    for (const v1::TrialRecord& record : trial_log_) {
+      if (record.trial_id() > trials_after_id) *out->add_trial_log() = record;
+    }
+    out->set_trial_log_dropped(trial_log_dropped_);
+  }
   if (solver_->finished()) {
     OPTD_RETURN_IF_ERROR(SummaryToProto(solver_->summary(), WallSeconds(),
                                         *solver_, x_encoding,
@@ -694,6 +911,9 @@ void Session::Delete() {
   deleted_ = true;
   solver_.reset();  // frees the state now, whoever still holds the session
   has_pending_trial_ = false;
+  leases_.clear();
+  trial_log_.clear();
+  trial_log_bytes_ = 0;
 }
 
 template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*, bool);

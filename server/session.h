@@ -1,13 +1,18 @@
 // Session: one optimization run held in memory — its solver, the outstanding
 // trial and the bookkeeping that makes tells exactly-once (DESIGN §2).
 //
-// Trial ids are per-session, strictly increasing from 1; every applied tell
-// retires the outstanding trial and, unless the session has ended, issues the
-// solver's next trial under a new id. A tell is validated completely before
-// anything changes, so a refused tell leaves the session exactly as it was.
-// Each applied tell leaves a 64-bit digest of its payload (payload_digest.h);
-// a later tell of the same trial with the same digest is a retry and gets the
-// current answer with `duplicate` set, one with another digest is refused.
+// Trial ids are per-session, strictly increasing from 1. The solver hands out
+// its trials in batches (solver.h): a batch of b trials gets the ids
+// first..first+b-1, its trials are told in any order, and the tell of its last
+// untold trial issues the solver's next batch, unless the session has ended.
+// Most batches hold one trial, so every applied tell issues the next id.
+// Workers lease single trials of a batch (AskAsWorker); every applied tell is
+// kept in the trial log (GetSession include_trials). A tell is validated
+// completely before anything changes, so a refused tell leaves the session
+// exactly as it was. Each applied tell leaves a 64-bit digest of its payload
+// (payload_digest.h); a later tell of the same trial with the same digest is a
+// retry and gets the current answer with `duplicate` set, one with another
+// digest is refused.
 //
 //   auto session = std::make_shared<Session>("rosen-1", std::move(setup),
 //                                            labels,
@@ -26,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -51,6 +57,10 @@ struct SessionSettings {
   absl::Duration lease = absl::Seconds(600);
   // Durability.checkpoint_interval: 0 = every tell durable before its answer.
   int64_t checkpoint_interval = 0;
+  // The creation request's bounds, gradient source, finite-difference,
+  // gradient-check and data-parallel fields, echoed by GetSession (only
+  // those fields are set).
+  v1::Session creation_echo;
   // The solver state's size, estimated from the options (EstimateStateBytes
   // in proto_convert.h): what the session counts against its tenant's
   // memory budget (--tenant_memory_bytes).
@@ -81,6 +91,18 @@ class Session {
   // How many answered tells keep a digest for retry detection. A retry of an
   // older trial is refused as no longer outstanding.
   static constexpr size_t kAnsweredDigests = 1024;
+  // Trial log: the newest records up to this many bytes are kept (the
+  // oldest go first); points are kept up to dimension 100, gradient norms
+  // up to 100000. A checkpoint keeps the newest kCheckpointTrialLog records
+  // (the journal's tells after it rebuild the rest).
+  static constexpr size_t kTrialLogBytes = size_t{8} << 20;
+  static constexpr int64_t kTrialLogMaxDimension = 100;
+  static constexpr size_t kCheckpointTrialLog = 1000;
+  static constexpr int64_t kTrialLogMaxGradientNorm = 100000;
+  // TellRequest.note and worker ids.
+  static constexpr size_t kMaxNoteBytes = 4096;
+  static constexpr size_t kMaxWorkerId = 128;
+  static constexpr int kMaxTrialsPerAsk = 1024;
 
   // A running session whose first trial gets id 1. `encoding` is the default
   // for vectors it sends (UNSPECIFIED means VALUES). REQUIRES: setup.solver.
@@ -160,14 +182,17 @@ class Session {
                    bool on_slices = false) ABSL_LOCKS_EXCLUDED(mu_);
   // Session::Ask() for a worker
   //
-  // As above, and the outstanding trial is leased to `worker_id` (renewed if
-  // it already holds it) unless another worker holds an unexpired lease: then
-  // no trials and retry_after_seconds. INVALID_ARGUMENT for a worker_id over
-  // 128 characters.
+  // As above, but only the trials `worker_id` holds: its unexpired leases are
+  // renewed and, while it holds fewer than `max_trials` (0 means 1), free
+  // trials (never leased, or their lease expired) are leased to it in id
+  // order. When it holds none and every outstanding trial is leased to
+  // others: no trials and retry_after_seconds (until the earliest lease
+  // ends). INVALID_ARGUMENT for a worker_id over 128 characters or
+  // max_trials outside [0, 1024].
   absl::Status AskAsWorker(v1::VectorEncoding encoding,
                            absl::string_view worker_id,
-                           v1::AskResponse* response, bool on_slices = false)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                           v1::AskResponse* response, bool on_slices = false,
+                           int max_trials = 1) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Tell()
   //
@@ -178,7 +203,9 @@ class Session {
   //   FAILED_PRECONDITION: the session has finished; the trial was answered
   //     with a different payload; the trial is not outstanding.
   //   INVALID_ARGUMENT: bad encoding; a wanted value, gradient, hessian or
-  //     hessian_vector is missing, has the wrong length, or holds NaN/Inf.
+  //     hessian_vector is missing, has the wrong length, or holds NaN/Inf;
+  //     a worker_id over 128 characters, a note over 4096 bytes, a weight
+  //     that is not finite and > 0 or on a session that is not data-parallel.
   //   NOT_FOUND: the session was deleted.
   //   UNAVAILABLE: the session's journal could not be written.
   // `Response` is v1::TellResponse or v1::OptimizeResponse. With a journal,
@@ -198,9 +225,11 @@ class Session {
   // Session::Describe()
   //
   // Session as GetSession returns it; with `include_x`, best_x and summary.x
-  // in `encoding` (UNSPECIFIED: the session's).
+  // in `encoding` (UNSPECIFIED: the session's); with `include_trials`, the
+  // trial log's records of trials after `trials_after_id`.
   absl::Status Describe(bool include_x, v1::VectorEncoding encoding,
-                        v1::Session* out) ABSL_LOCKS_EXCLUDED(mu_);
+                        v1::Session* out, bool include_trials = false,
+                        uint64_t trials_after_id = 0) ABSL_LOCKS_EXCLUDED(mu_);
   // Session::DescribeBrief()
   //
   // Session as ListSessions returns it: no vectors, no history. False (and
@@ -231,6 +260,10 @@ class Session {
   struct AnsweredTell {
     uint64_t trial_id;
     uint64_t digest;
+  };
+  struct Lease {
+    std::string worker;
+    absl::Time expiry;
   };
   struct HistoryPoint {
     int64_t iteration;
@@ -269,6 +302,22 @@ class Session {
   absl::Status ApplyTell(const v1::TellRequest& request,
                          const ToldVectors& told)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `trial_id` is an untold trial of the current batch.
+  bool OutstandingLocked(uint64_t trial_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // "the outstanding trials are 4, 6" / "no trial is outstanding".
+  std::string OutstandingText() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ids `worker` holds after renewing its leases and taking free trials
+  // up to `max_trials`; when it holds none, *retry_after is the time until
+  // the earliest other lease ends (0 when there is none).
+  std::vector<uint64_t> LeaseLocked(absl::string_view worker, int max_trials,
+                                    absl::Time now, absl::Duration* retry_after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The trial log record of a tell about to be applied (its point is read
+  // before the solver moves on).
+  v1::TrialRecord RecordLocked(const v1::TellRequest& request,
+                               const ToldVectors& told, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The refusal for a trial id that is not outstanding and is no retry.
   absl::Status NotOutstanding(uint64_t trial_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -293,12 +342,16 @@ class Session {
   // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
   template <typename Response>
   absl::Status WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
-                           Response* response, bool on_slices = false)
+                           Response* response, bool on_slices = false,
+                           const std::vector<uint64_t>* only = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The outstanding trials, or with `only` just those ids (each leased one
+  // gets its lease_expire_time).
   absl::Status WriteTrialsLocked(
       v1::VectorEncoding encoding,
       google::protobuf::RepeatedPtrField<v1::Trial>* trials,
-      bool on_slices = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      bool on_slices = false, const std::vector<uint64_t>* only = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DescribeBriefLocked(v1::Session* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double WallSeconds() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionState StateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -323,8 +376,10 @@ class Session {
       v1::SESSION_STATE_RUNNING;
   absl::Time update_time_ ABSL_GUARDED_BY(mu_);
   absl::Time finish_time_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  // The last id issued; the outstanding trial's id while running.
+  // The last id issued, and the first of the current batch: while running,
+  // the batch's trials are batch_first_id_..last_trial_id_.
   uint64_t last_trial_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t batch_first_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool has_pending_trial_ ABSL_GUARDED_BY(mu_) = true;
   // Oldest first; trial id 0 records a stop without a trial.
   std::deque<AnsweredTell> answered_ ABSL_GUARDED_BY(mu_);
@@ -337,10 +392,13 @@ class Session {
   std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
   // Last tell or ask (TTL).
   absl::Time last_active_ ABSL_GUARDED_BY(mu_);
-  // The lease on the outstanding trial; empty worker: not leased. Leases are
-  // not journaled: after a restart every trial is free again.
-  std::string lease_worker_ ABSL_GUARDED_BY(mu_);
-  absl::Time lease_expiry_ ABSL_GUARDED_BY(mu_);
+  // Leases on outstanding trials by trial id. Leases are not journaled:
+  // after a restart every trial is free again.
+  std::map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  // Every applied tell of a trial, oldest first, and how many were dropped.
+  std::deque<v1::TrialRecord> trial_log_ ABSL_GUARDED_BY(mu_);
+  int64_t trial_log_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t trial_log_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace optd::server

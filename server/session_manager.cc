@@ -301,6 +301,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
           ? 0
           : defaults_.checkpoint_interval;
   settings.state_bytes = EstimateStateBytes(request, x0.size());
+  SetCreationEcho(request, &settings.creation_echo);
   // A sharded session's slices live on `shards` replicas from this one on,
   // under a fresh epoch (solvers/shard_layout.h cuts the ranges).
   ShardMaker make_shards = [&](const v1::CreateSliceRequest& base)
@@ -808,7 +809,8 @@ absl::Status SessionManager::Get(const v1::GetSessionRequest& request,
   }
   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                         Find(request.session_id()));
-  return session->Describe(request.include_x(), request.encoding(), out);
+  return session->Describe(request.include_x(), request.encoding(), out,
+                           request.include_trials(), request.trials_after_id());
 }
 
 absl::Status SessionManager::Delete(absl::string_view session_id) {

@@ -233,7 +233,8 @@ TEST(Session, TrialZeroWithoutStopIsRefused) {
   EXPECT_THAT(
       session->Tell(tell, &answer),
       StatusIs(absl::StatusCode::kInvalidArgument,
-               "trial_id is 0; name the outstanding trial (1) or set stop to "
+               "trial_id is 0; name an outstanding trial (the outstanding "
+               "trial is 1) or set stop to "
                "end session \"rosen-1\""));
   EXPECT_EQ(Snapshot(*session), before);
 }

@@ -17,8 +17,7 @@ Bounds Bounds::Unbounded(int64_t n) {
 }
 
 absl::StatusOr<Bounds> Bounds::Create(const ConstVectorView& lower,
-                                      const ConstVectorView& upper,
-                                      int64_t n) {
+                                      const ConstVectorView& upper, int64_t n) {
   Bounds b = Unbounded(n);
   const struct {
     const ConstVectorView* view;
@@ -50,10 +49,9 @@ absl::StatusOr<Bounds> Bounds::Create(const ConstVectorView& lower,
   }
   for (int64_t i = 0; i < n; ++i) {
     if (b.lower_[i] > b.upper_[i]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bounds.lower[", i, "] = ", b.lower_[i],
-                       " is greater than bounds.upper[", i,
-                       "] = ", b.upper_[i]));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bounds.lower[", i, "] = ", b.lower_[i],
+          " is greater than bounds.upper[", i, "] = ", b.upper_[i]));
     }
     if (std::isfinite(b.lower_[i]) || std::isfinite(b.upper_[i])) {
       b.any_ = true;

@@ -28,8 +28,7 @@ class Bounds {
   // index for: a length other than n, a NaN, lower = +inf, upper = -inf, or
   // lower_i > upper_i.
   static absl::StatusOr<Bounds> Create(const ConstVectorView& lower,
-                                       const ConstVectorView& upper,
-                                       int64_t n);
+                                       const ConstVectorView& upper, int64_t n);
 
   int64_t size() const { return static_cast<int64_t>(lower_.size()); }
   double lower(int64_t i) const { return lower_[i]; }

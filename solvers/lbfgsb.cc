@@ -46,6 +46,7 @@ LbfgsB::LbfgsB(const LbfgsOptions& options, const Bounds& bounds,
       cauchy_(n_, options.memory),
       free_(n_),
       wn_(Eigen::MatrixXd::Zero(2 * options.memory, 2 * options.memory)),
+      wn1_(Eigen::MatrixXd::Zero(2 * options.memory, 2 * options.memory)),
       z_(n_),
       r_(n_),
       xp_(n_),
@@ -178,7 +179,7 @@ absl::Status LbfgsB::StartIteration() {
     }
     // Subspace minimization, unless no variable is free or B = theta I.
     if (free_.nfree != 0 && memory_.col != 0) {
-      if (wrk && !lbfgsb::Formk(memory_, free_, &wn_)) {
+      if (wrk && !lbfgsb::Formk(memory_, free_, updatd_, &wn1_, &wn_)) {
         RefreshMemory();
         continue;
       }
@@ -199,7 +200,7 @@ absl::Status LbfgsB::StartIteration() {
 
 absl::Status LbfgsB::StartLineSearch() {
   // lnsrlb, first entry.
-  dtd_ = d_.dot(d_);
+  dtd_ = lbfgsb::Ddot(n_, d_.data(), d_.data());
   const double dnorm = std::sqrt(dtd_);
   double stpmx = options_.line_search.stpmax;
   if (flags_.constrained) {
@@ -231,7 +232,7 @@ absl::Status LbfgsB::StartLineSearch() {
   }
   const double stp =
       iterations_ == 0 && !flags_.boxed ? std::min(1.0 / dnorm, stpmx) : 1.0;
-  gd_ = g_.dot(d_);
+  gd_ = lbfgsb::Ddot(n_, g_.data(), d_.data());
   gdold_ = gd_;
   // "ascent direction in projection": mainlb treats it as a failed search.
   if (!(gd_ < 0.0)) return LineSearchFailed();
@@ -269,7 +270,7 @@ absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
   } else {
     trial_value_ = result.value;
     last_trial_failed_ = false;
-    gd_ = trial_g_.dot(d_);
+    gd_ = lbfgsb::Ddot(n_, trial_g_.data(), d_.data());
     state = line_search_.Tell(result.value, gd_);
   }
   switch (state) {
@@ -323,7 +324,7 @@ absl::Status LbfgsB::AcceptStep() {
     return absl::OkStatus();
   }
   // s = stp d; s'y from the slopes, as mainlb computes it.
-  const double rr = y.dot(y);
+  const double rr = lbfgsb::Ddot(n_, y.data(), y.data());
   double dr, skip_bound;
   if (stp == 1.0) {
     dr = gd_ - gdold_;

@@ -121,7 +121,7 @@ class LbfgsB : public Solver {
   std::vector<int> iwhere_;
   lbfgsb::CauchyWork cauchy_;
   lbfgsb::FreeSet free_;
-  Eigen::MatrixXd wn_;
+  Eigen::MatrixXd wn_, wn1_;  // formk's K factors and inner products
   Eigen::VectorXd z_, r_, xp_, wa_, d_;
 
   // lnsrlb's state.

@@ -203,7 +203,7 @@ bool Cauchy(const Box& box, const Eigen::VectorXd& x, const Eigen::VectorXd& g,
   const double f2_org = f2;
   if (col > 0) {
     if (!memory.Bmv(p.data(), v.data())) return false;
-    f2 -= v.head(col2).dot(p.head(col2));
+    f2 -= Ddot(col2, v.data(), p.data());
   }
   double dtm = -f1 / f2;
   double tsum = 0.0;
@@ -266,9 +266,9 @@ bool Cauchy(const Box& box, const Eigen::VectorXd& x, const Eigen::VectorXd& g,
           wbp[col + j] = theta * memory.ws(ibp, s);
         }
         if (!memory.Bmv(wbp.data(), v.data())) return false;
-        const double wmc = c.head(col2).dot(v.head(col2));
-        const double wmp = p.head(col2).dot(v.head(col2));
-        const double wmw = wbp.head(col2).dot(v.head(col2));
+        const double wmc = Ddot(col2, c.data(), v.data());
+        const double wmp = Ddot(col2, p.data(), v.data());
+        const double wmw = Ddot(col2, wbp.data(), v.data());
         for (int j = 0; j < col2; ++j) p[j] += -dibp * wbp[j];
         f1 += dibp * wmc;
         f2 += 2.0 * dibp * wmp - dibp2 * wmw;

@@ -7,14 +7,25 @@
 
 namespace optd::lbfgsb {
 
+double Ddot(int n, const double* x, const double* y) {
+  double dtemp = 0.0;
+  if (n <= 0) return dtemp;
+  const int m = n % 5;
+  for (int i = 0; i < m; ++i) dtemp += x[i] * y[i];
+  if (n < 5) return dtemp;
+  for (int i = m; i < n; i += 5) {
+    dtemp = dtemp + x[i] * y[i] + x[i + 1] * y[i + 1] + x[i + 2] * y[i + 2] +
+            x[i + 3] * y[i + 3] + x[i + 4] * y[i + 4];
+  }
+  return dtemp;
+}
+
 int Dpofa(double* a, int lda, int n) {
   auto A = [&](int i, int j) -> double& { return a[i + j * lda]; };
   for (int j = 0; j < n; ++j) {
     double s = 0.0;
     for (int k = 0; k < j; ++k) {
-      double dot = 0.0;
-      for (int i = 0; i < k; ++i) dot += A(i, k) * A(i, j);
-      const double t = (A(k, j) - dot) / A(k, k);
+      const double t = (A(k, j) - Ddot(k, &A(0, k), &A(0, j))) / A(k, k);
       A(k, j) = t;
       s += t * t;
     }
@@ -41,9 +52,7 @@ int Dtrsl(const double* t, int ldt, int n, double* b, bool transpose) {
   } else {  // job 11: forward substitution with T' by rows
     b[0] /= T(0, 0);
     for (int j = 1; j < n; ++j) {
-      double dot = 0.0;
-      for (int i = 0; i < j; ++i) dot += T(i, j) * b[i];
-      b[j] = (b[j] - dot) / T(j, j);
+      b[j] = (b[j] - Ddot(j, &t[j * ldt], b)) / T(j, j);
     }
   }
   return 0;
@@ -90,13 +99,8 @@ void LbfgsbMemory::Update(const Eigen::VectorXd& d, const Eigen::VectorXd& r,
   const int last = col - 1;
   for (int j = 0; j < last; ++j) {
     const int p = Slot(j);
-    double sy_j = 0.0, ss_j = 0.0;
-    for (int i = 0; i < n; ++i) {
-      sy_j += d[i] * wy(i, p);
-      ss_j += ws(i, p) * d[i];
-    }
-    sy(last, j) = sy_j;
-    ss(j, last) = ss_j;
+    sy(last, j) = Ddot(n, d.data(), &wy(0, p));
+    ss(j, last) = Ddot(n, &ws(0, p), d.data());
   }
   ss(last, last) = stp == 1.0 ? dtd : stp * stp * dtd;
   sy(last, last) = dr;

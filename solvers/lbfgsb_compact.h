@@ -20,6 +20,13 @@
 
 namespace optd::lbfgsb {
 
+// BLAS ddot with the summation order of the reference (netlib) BLAS that
+// Debian's scipy 1.10 links: the first n % 5 products one by one, then five
+// at a time, left to right. lbfgsb.f's inner products go through it, so
+// using the same order keeps optd's iterates on scipy's to the last bit more
+// often.
+double Ddot(int n, const double* x, const double* y);
+
 // LINPACK dpofa: Cholesky factorization A = R'R of the symmetric positive
 // definite n x n matrix whose upper triangle is in `a` (column-major, leading
 // dimension lda); R overwrites the upper triangle. Returns 0, or the order

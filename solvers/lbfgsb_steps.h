@@ -89,11 +89,13 @@ struct FreeSet {
 bool Freev(const std::vector<int>& iwhere, int iter, bool constrained,
            bool updated, FreeSet* set);
 
-// formk: the factors of K in the upper triangle of wn (2m x 2m). Formed from
-// the free and active sets directly where formk updates its inner products
-// as variables enter and leave (the same matrix). False when a Cholesky
-// factorization fails.
-bool Formk(const LbfgsbMemory& memory, const FreeSet& set, Eigen::MatrixXd* wn);
+// formk: the factors of K in the upper triangle of wn (2m x 2m). wn1 (2m x
+// 2m, kept between calls) holds the inner products Y'ZZ'Y, S'AA'S and
+// L_a + R_z, updated as pairs arrive (`updated`: the memory got a pair since
+// the last call) and as variables enter and leave the free set. False when a
+// Cholesky factorization fails.
+bool Formk(const LbfgsbMemory& memory, const FreeSet& set, bool updated,
+           Eigen::MatrixXd* wn1, Eigen::MatrixXd* wn);
 
 // cmprlb: r (first nfree entries) = -Z'(g + B (z - x)), from c of Cauchy.
 // False when bmv met a singular system.

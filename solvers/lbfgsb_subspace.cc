@@ -40,44 +40,94 @@ bool Freev(const std::vector<int>& iwhere, int iter, bool constrained,
   return wrk;
 }
 
-bool Formk(const LbfgsbMemory& memory, const FreeSet& set,
-           Eigen::MatrixXd* wn_out) {
-  Eigen::MatrixXd& wn = *wn_out;
-  const int col = memory.col, n = memory.n, nsub = set.nfree;
+bool Formk(const LbfgsbMemory& memory, const FreeSet& set, bool updated,
+           Eigen::MatrixXd* wn1_io, Eigen::MatrixXd* wn_out) {
+  Eigen::MatrixXd &wn = *wn_out, &wn1 = *wn1_io;
+  const int col = memory.col, m = memory.m, n = memory.n, nsub = set.nfree;
   const double theta = memory.theta;
   const int ld = static_cast<int>(wn.rows());
-  // Inner products over the free set Z (rows index[0, nsub)) and the active
-  // set A (the rest): Y'ZZ'Y, S'AA'S, and the (2,1) block L_a + R_z, L_a the
-  // strictly lower triangle of S'AA'Y, R_z the upper triangle of S'ZZ'Y.
-  auto dot = [&](const Eigen::MatrixXd& a, int sa, const Eigen::MatrixXd& b,
-                 int sb, bool free_set) {
+  const Eigen::MatrixXd &ws = memory.ws, &wy = memory.wy;
+  // a(:, sa)'b(:, sb) over the variables list[begin, end).
+  auto dot = [](const Eigen::MatrixXd& a, int sa, const Eigen::MatrixXd& b,
+                int sb, const std::vector<int>& list, int begin, int end) {
     double sum = 0.0;
-    const int begin = free_set ? 0 : nsub, end = free_set ? nsub : n;
     for (int k = begin; k < end; ++k) {
-      const int k1 = set.index[k];
+      const int k1 = list[k];
       sum += a(k1, sa) * b(k1, sb);
     }
     return sum;
   };
-  const Eigen::MatrixXd &ws = memory.ws, &wy = memory.wy;
+  const std::vector<int>& ind = set.index;
+  const std::vector<int>& indx2 = set.indx2;
+  // The lower triangle of WN1 = [Y'ZZ'Y    L_a' + R_z']
+  //                             [L_a + R_z  S'AA'S    ],
+  // L_a the strictly lower triangle of S'AA'Y, R_z the upper triangle of
+  // S'ZZ'Y; Z the free variables ind[0, nsub), A the active ones.
+  int upcl = col;
+  if (updated) {
+    if (memory.iupdat > m) {
+      // The oldest pair left: shift the old products up and left.
+      for (int jy = 0; jy + 1 < m; ++jy) {
+        const int js = m + jy;
+        for (int i = 0; i < m - 1 - jy; ++i) {
+          wn1(jy + i, jy) = wn1(jy + 1 + i, jy + 1);
+          wn1(js + i, js) = wn1(js + 1 + i, js + 1);
+        }
+        for (int i = 0; i < m - 1; ++i) wn1(m + i, jy) = wn1(m + 1 + i, jy + 1);
+      }
+    }
+    // The new pair's row in blocks (1,1), (2,1), (2,2) and its column in
+    // block (2,1).
+    const int newest = memory.Slot(col - 1), iy = col - 1, is = m + col - 1;
+    for (int jy = 0; jy < col; ++jy) {
+      const int jp = memory.Slot(jy);
+      wn1(iy, jy) = dot(wy, newest, wy, jp, ind, 0, nsub);
+      wn1(is, m + jy) = dot(ws, newest, ws, jp, ind, nsub, n);
+      wn1(is, jy) = dot(ws, newest, wy, jp, ind, nsub, n);
+    }
+    for (int i = 0; i < col; ++i) {
+      wn1(m + i, col - 1) = dot(ws, memory.Slot(i), wy, newest, ind, 0, nsub);
+    }
+    upcl = col - 1;
+  }
+  // The old products, corrected for the variables that entered the free set
+  // (indx2[0, nenter)) and left it (indx2[ileave, n)).
+  for (int iy = 0; iy < upcl; ++iy) {
+    const int ip = memory.Slot(iy), is = m + iy;
+    for (int jy = 0; jy <= iy; ++jy) {
+      const int jp = memory.Slot(jy), js = m + jy;
+      const double temp1 = dot(wy, ip, wy, jp, indx2, 0, set.nenter);
+      const double temp2 = dot(ws, ip, ws, jp, indx2, 0, set.nenter);
+      const double temp3 = dot(wy, ip, wy, jp, indx2, set.ileave, n);
+      const double temp4 = dot(ws, ip, ws, jp, indx2, set.ileave, n);
+      wn1(iy, jy) = wn1(iy, jy) + temp1 - temp3;
+      wn1(is, js) = wn1(is, js) - temp2 + temp4;
+    }
+  }
+  for (int i = 0; i < upcl; ++i) {
+    const int ip = memory.Slot(i), is = m + i;
+    for (int jy = 0; jy < upcl; ++jy) {
+      const int jp = memory.Slot(jy);
+      const double temp1 = dot(ws, ip, wy, jp, indx2, 0, set.nenter);
+      const double temp3 = dot(ws, ip, wy, jp, indx2, set.ileave, n);
+      if (i <= jy) {  // R_z: products over the free set
+        wn1(is, jy) = wn1(is, jy) + temp1 - temp3;
+      } else {  // L_a: over the active set
+        wn1(is, jy) = wn1(is, jy) - temp1 + temp3;
+      }
+    }
+  }
   // The upper triangle of
   //   WN = [D + Y'ZZ'Y/theta   -L_a' + R_z'  ]
   //        [-L_a + R_z         theta S'AA'S  ].
   for (int iy = 0; iy < col; ++iy) {
-    const int si = memory.Slot(iy), is = col + iy;
+    const int is = col + iy, is1 = m + iy;
     for (int jy = 0; jy <= iy; ++jy) {
-      const int sj = memory.Slot(jy);
-      wn(jy, iy) = dot(wy, si, wy, sj, true) / theta;
-      wn(col + jy, is) = dot(ws, si, ws, sj, false) * theta;
+      wn(jy, iy) = wn1(iy, jy) / theta;
+      wn(col + jy, is) = wn1(is1, m + jy) * theta;
     }
-    // Row jy, column col + iy of the (1,2) block: element (iy, jy) of the
-    // (2,1) block (s_iy against y_jy), negated where it is L_a.
-    for (int jy = 0; jy < iy; ++jy) {
-      wn(jy, is) = -dot(ws, si, wy, memory.Slot(jy), false);
-    }
-    for (int jy = iy; jy < col; ++jy) {
-      wn(jy, is) = dot(ws, si, wy, memory.Slot(jy), true);
-    }
+    for (int jy = 0; jy < iy; ++jy) wn(jy, is) = -wn1(is1, jy);
+    for (int jy = iy; jy < col; ++jy) wn(jy, is) = wn1(is1, jy);
     wn(iy, iy) += memory.sy(iy, iy);
   }
   // Factor: the (1,1) block as LL'; L^{-1}(-L_a' + R_z') in the (1,2) block;
@@ -89,9 +139,7 @@ bool Formk(const LbfgsbMemory& memory, const FreeSet& set,
   }
   for (int is = col; is < 2 * col; ++is) {
     for (int js = is; js < 2 * col; ++js) {
-      double sum = 0.0;
-      for (int k = 0; k < col; ++k) sum += wn(k, is) * wn(k, js);
-      wn(is, js) += sum;
+      wn(is, js) += Ddot(col, &wn(0, is), &wn(0, js));
     }
   }
   return Dpofa(&wn(col, col), ld, col) == 0;

@@ -68,6 +68,10 @@ class TrialBatchAdapter : public Solver {
     return p;
   }
   const Summary& summary() const override { return summary_; }
+  // Adapters stack: a gradient-check adapter inside reports through this one.
+  std::vector<GradientCheckReport> gradient_checks() const override {
+    return inner_->gradient_checks();
+  }
   std::string OptionsReport() const override {
     return absl::StrCat(inner_->OptionsReport(), OwnOptionsReport());
   }
@@ -435,6 +439,11 @@ absl::Status ReadPoint(const Solver& solver, std::vector<double>* x) {
 // The stencil trial k: the inner solver's point with one coordinate moved.
 absl::Status ReadStencilPoint(const Solver& inner, const Stencil& stencil,
                               int k, const MutableVectorView& out) {
+  if (out.on_slices()) {
+    // The slices hold the inner solver's point, not the moved coordinate.
+    return absl::UnimplementedError(
+        "stencil points are not served from the replicas' slices");
+  }
   OPTD_RETURN_IF_ERROR(inner.ReadTrialPoint(out));
   const double v = stencil.PointValue(k);
   out.CopyFrom(stencil.coordinate(k), 1, &v);

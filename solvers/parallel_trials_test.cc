@@ -366,7 +366,7 @@ TEST(FiniteDifferences, ShuffledTellOrderGivesBitwiseTheSameIterates) {
   EXPECT_EQ(a.summary.evaluations, b.summary.evaluations);
 }
 
-TEST(FiniteDifferences, SequentialDriverThroughSingleTrialMethodsAgrees) {
+TEST(ParallelTrials, SequentialDriverThroughSingleTrialMethodsAgrees) {
   // Solver::Tell & co. act on the first untold trial, so a driver that knows
   // nothing of batches gets the same run as one that tells whole batches.
   const problems::TestProblem p = Problem("beale");
@@ -827,6 +827,33 @@ TEST(GradientCheck, FailedStencilValuesFallBackOrGiveNaN) {
   EXPECT_TRUE(std::isnan(checks[0].finite_difference[2]));
   EXPECT_LT(checks[0].relative_error[1], 1e-9);
   EXPECT_EQ(checks[0].max_relative_error, checks[0].relative_error[0]);
+}
+
+TEST(GradientCheck, FailedTrialGivesNoReportAndIsNotRetried) {
+  const VectorXd x = (VectorXd(2) << 0.5, 2.0).finished();
+  auto inner = std::make_unique<ScriptedSolver>(std::vector<VectorXd>(3, x),
+                                                Evaluation::kValueAndGradient);
+  ScriptedSolver* scripted = inner.get();
+  GradientCheckOptions options;
+  options.at_iterations = {0, 1};
+  auto solver = WithGradientCheck(std::move(inner), options);
+  ASSERT_TRUE(solver.ok());
+  const WorkerFn values = Evaluate([](const VectorXd& v, VectorXd* g) {
+    if (g != nullptr) *g = 2 * v;
+    return v.squaredNorm();
+  });
+  int batch = 0;
+  const BatchRun run =
+      DriveBatches(**solver, [&](int k, const VectorXd& p, Evaluation w) {
+        if (k == 0) ++batch;
+        return batch == 1 && k == 0 ? Failed() : values(k, p, w);
+      });
+  EXPECT_EQ(run.batch_sizes, (std::vector<int>{5, 5, 1}));
+  ASSERT_EQ(scripted->told().size(), 3u);
+  EXPECT_TRUE(scripted->told()[0].result.failed);
+  const std::vector<GradientCheckReport> checks = (*solver)->gradient_checks();
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].iteration, 1);
 }
 
 TEST(GradientCheck, InvalidGradientChangesNothing) {

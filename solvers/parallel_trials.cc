@@ -273,7 +273,8 @@ double RoundToState(double v, double x, double lower, double upper,
   return f;
 }
 
-// scipy 1.10 `_numdiff.py`: `_compute_absolute_step`, then
+// REFERENCES.md "Finite differences and gradient checks"; scipy 1.10
+// `optimize/_numdiff.py`: `_compute_absolute_step`, then
 // `_adjust_scheme_to_bounds` with num_steps 1 ('2-sided' for '3-point',
 // '1-sided' for '2-point'). `rel_step` is resolved (not NaN).
 CoordinateStencil PlanCoordinate(double x, double lower, double upper,

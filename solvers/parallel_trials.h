@@ -77,7 +77,10 @@ struct FiniteDifferenceOptions {
   // s_i = +1 for x_i >= 0 and -1 otherwise (scipy's `_compute_absolute_step`
   // sign; central differences use |h_i|). NaN: scipy's default for the
   // scheme, cbrt(eps) central, sqrt(eps) forward, with eps of the solver's
-  // state type (float32 or float64). Range (0, 0.1], or NaN.
+  // state type (float32 or float64). Where scipy is given rel_step it scales
+  // |x_i| instead of max(1, |x_i|); optd keeps max(1, |x_i|) for any step, so
+  // that a coordinate near 0 never gets a vanishing step (REFERENCES.md
+  // "Finite differences and gradient checks"). Range (0, 0.1], or NaN.
   double relative_step = std::numeric_limits<double>::quiet_NaN();
 
   // INVALID_ARGUMENT naming "finite_difference.relative_step", its value and

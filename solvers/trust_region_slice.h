@@ -65,9 +65,9 @@ struct TrialDots {
 };
 
 // Quantities of TrustRegionSlice::ReduceFreeGram, over the free variables
-// only (ŝ = Z s, Z the projector onto them; see ReduceBox), for k pairs:
-// the upper triangles (i <= j) of ŝ_i.ŝ_j and ŷ_i.ŷ_j, all of ŝ_i.ŷ_j,
-// then ŝ_i.ĝ, ŷ_i.ĝ and ĝ.ĝ.
+// only (Z the diagonal 0/1 projector onto them; see ReduceBox), for k
+// pairs: the upper triangles (i <= j) of Zs_i.Zs_j and Zy_i.Zy_j, all of
+// Zs_i.Zy_j, then Zs_i.Zg, Zy_i.Zg and Zg.Zg.
 struct FreeGramDots {
   int pairs = 0;
   int triangle() const { return pairs * (pairs + 1) / 2; }

@@ -17,6 +17,7 @@
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/trust_region_reference.h"
 #include "solvers/trust_region.h"
+#include "solvers/trust_region_slice.h"
 
 namespace optd {
 namespace {
@@ -132,6 +133,88 @@ TEST(ReducedLimitedMemoryModel, SolvesTheSubproblemOfTheFreeVariables) {
       }
     }
   }
+}
+
+// --- The slice's box operations (trust_region_slice.h) ---------------------
+
+TEST(TrustRegionSliceBounds, FreeGramAndProjectedStepMatchDirectFormulas) {
+  const int n = 6;
+  const ShardRange range{0, n};
+  TrustRegionSlice slice(range, /*memory=*/2, /*cg_vectors=*/false);
+  const Bounds box =
+      MakeBounds({0, 0, -1, -kInf, -2, 0}, {1, 1, 1, 0, kInf, 5});
+  slice.SetBounds(box);
+  auto view = [](const VectorXd& v) {
+    return ConstVectorView::Float64(v.data(), v.size());
+  };
+  VectorXd x0(n), g0(n), g1(n);
+  x0 << 2.0, 0.5, 0.25, 0.5, -1.0, 1.0;  // x0(0), x0(3) are projected
+  g0 << 1.0, -2.0, 0.5, -1.0, 3.0, -0.5;
+  g1 << 0.5, -1.0, 0.75, -0.5, 2.0, 0.25;
+  slice.SetTrialPoint(view(x0));
+  ASSERT_EQ(slice.SetTrialGradient(view(g0)), -1);
+  slice.Advance(false, true);
+  // p = -0.1 Z g0 (x0(3) = 0 = upper with g0(3) < 0 is held), no pairs yet.
+  const std::vector<double> first = {-0.1};
+  slice.FormProjectedStep(first);
+  ASSERT_EQ(slice.SetTrialGradient(view(g1)), -1);
+  slice.Advance(/*push_pair=*/true, /*accept=*/true);
+  VectorXd x(n), g(n);
+  slice.ReadPoint(MutableVectorView::Float64(x.data(), n));
+  slice.ReadGradient(MutableVectorView::Float64(g.data(), n));
+  VectorXd x_start = x0;
+  box.Project(x_start.data());
+  const VectorXd s = x - x_start, y = g1 - g0;
+  // Active at x: on a bound, gradient pushing out.
+  VectorXd z(n);
+  for (int i = 0; i < n; ++i) {
+    const bool active = (x(i) <= box.lower(i) && g(i) > 0) ||
+                        (x(i) >= box.upper(i) && g(i) < 0);
+    z(i) = active ? 0.0 : 1.0;
+  }
+  ASSERT_EQ(z(3), 0.0);  // still held: x(3) = 0 = upper, g(3) < 0
+  const BlockPartials box_partials = slice.ReduceBox();
+  const Reduction box_dots = SumInBlockOrder({&box_partials});
+  EXPECT_EQ(box_dots.sums[0], z.sum());
+  VectorXd projected_gradient(n);
+  for (int i = 0; i < n; ++i) {
+    projected_gradient(i) = box.Project(i, x(i) - g(i)) - x(i);
+  }
+  EXPECT_EQ(box_dots.max_abs, projected_gradient.cwiseAbs().maxCoeff());
+
+  const BlockPartials gram = slice.ReduceFreeGram();
+  const FreeGramDots L{1};
+  const VectorXd zs = z.cwiseProduct(s), zy = z.cwiseProduct(y),
+                 zg = z.cwiseProduct(g);
+  EXPECT_NEAR(gram.at(0, L.ss(0, 0)), zs.dot(zs), 1e-15);
+  EXPECT_NEAR(gram.at(0, L.yy(0, 0)), zy.dot(zy), 1e-15);
+  EXPECT_NEAR(gram.at(0, L.sy(0, 0)), zs.dot(zy), 1e-15);
+  EXPECT_NEAR(gram.at(0, L.sg(0)), zs.dot(zg), 1e-15);
+  EXPECT_NEAR(gram.at(0, L.yg(0)), zy.dot(zg), 1e-15);
+  EXPECT_NEAR(gram.at(0, L.gg()), zg.dot(zg), 1e-15);
+
+  const std::vector<double> c = {3.0, -2.0, -1.5};  // over [s, y, g]
+  const BlockPartials step = slice.FormProjectedStep(c);
+  VectorXd want = z.cwiseProduct(c[0] * s + c[1] * y + c[2] * g);
+  int clipped = 0;
+  for (int i = 0; i < n; ++i) {
+    const double to = box.Project(i, x(i) + want(i));
+    if (z(i) != 0 && to != x(i) + want(i)) {
+      ++clipped;
+      want(i) = to - x(i);
+    }
+  }
+  VectorXd trial(n);
+  slice.ReadTrialPoint(MutableVectorView::Float64(trial.data(), n));
+  EXPECT_TRUE(box.Contains(trial.data()));
+  const ProjectedStepDots P{1};
+  EXPECT_GT(clipped, 0);
+  EXPECT_EQ(step.at(0, P.clipped()), clipped);
+  EXPECT_NEAR((trial - x - want).norm(), 0.0, 1e-15);
+  EXPECT_NEAR(step.at(0, P.pp()), want.squaredNorm(), 1e-14);
+  EXPECT_NEAR(step.at(0, P.pg()), want.dot(g), 1e-14);
+  EXPECT_NEAR(step.at(0, P.ps(0)), want.dot(s), 1e-14);
+  EXPECT_NEAR(step.at(0, P.py(0)), want.dot(y), 1e-14);
 }
 
 // --- The solver ------------------------------------------------------------

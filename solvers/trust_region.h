@@ -83,6 +83,9 @@
 //   TrustRegionOptions options;                  // L-SR1, scipy's radii
 //   auto solver = TrustRegion::Create(options,
 //                                     ConstVectorView::Float64(x0, n));
+//   // or, confined to a box (OPTD_ASSIGN_OR_RETURN(Bounds box, ...)):
+//   auto boxed = TrustRegion::Create(options,
+//                                    ConstVectorView::Float64(x0, n), box);
 //   while (!(*solver)->finished()) {             // see solver.h
 //     (*solver)->ReadTrialPoint(x_view);
 //     ... evaluate what (*solver)->wants() ...

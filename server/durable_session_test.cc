@@ -824,8 +824,7 @@ TEST_F(DurableSessionTest, OneServerPerDataDirectory) {
 
 // Every outstanding trial as (id, bits of x), and the trial log without
 // its times.
-std::pair<std::vector<std::pair<uint64_t, std::vector<uint64_t>>>,
-          std::string>
+std::pair<std::vector<std::pair<uint64_t, std::vector<uint64_t>>>, std::string>
 BatchState(Session& session) {
   v1::AskResponse ask;
   EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
@@ -834,8 +833,8 @@ BatchState(Session& session) {
     trials.emplace_back(t.trial_id(), Bits(ToDoubles(t.x())));
   }
   v1::Session described;
-  EXPECT_OK(session.Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED,
-                             &described, /*include_trials=*/true));
+  EXPECT_OK(session.Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED, &described,
+                             /*include_trials=*/true));
   v1::Session log;
   *log.mutable_trial_log() = described.trial_log();
   log.set_trial_log_dropped(described.trial_log_dropped());

@@ -379,10 +379,15 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
     return WriteAnswer(request.encoding(), duplicate, response,
                        request.points_on_slices());
   }
-  // A worker's loop: its next trial comes with the answer, leased to it.
+  // A worker's loop: its next trial comes with the answer, leased to it
+  // (with the others it still holds, when it asked for several).
+  int holding = 0;
+  for (const auto& [trial_id, lease] : leases_) {
+    if (lease.worker == request.worker_id() && lease.expiry > now) ++holding;
+  }
   absl::Duration unused;
   const std::vector<uint64_t> held =
-      LeaseLocked(request.worker_id(), 1, now, &unused);
+      LeaseLocked(request.worker_id(), std::max(1, holding), now, &unused);
   return WriteAnswer(request.encoding(), duplicate, response,
                      request.points_on_slices(), &held);
 }

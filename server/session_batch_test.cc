@@ -209,6 +209,30 @@ TEST(SessionBatch, EachWorkerLeasesItsOwnTrials) {
   EXPECT_THAT(ids(ask("e")), ElementsAre(1u));
 }
 
+TEST(SessionBatch, AWorkersTellAnswersWithEveryTrialItHolds) {
+  std::shared_ptr<Session> session = Make(FiniteDifferenceLbfgs({-1.2, 1.0}));
+  v1::AskResponse held;
+  ASSERT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "w", &held,
+                                 false, 3));
+  ASSERT_EQ(held.trials_size(), 3);
+  v1::TellRequest tell = ValueTell(held.trials(1));
+  tell.set_worker_id("w");
+  v1::TellResponse answer;
+  ASSERT_OK(session->Tell(tell, &answer));
+  ASSERT_EQ(answer.trials_size(), 2);
+  EXPECT_EQ(answer.trials(0).trial_id(), 1u);
+  EXPECT_EQ(answer.trials(1).trial_id(), 3u);
+  // Once it holds none, the answer leases it the next free trial.
+  for (int k : {0, 2}) {
+    tell = ValueTell(held.trials(k));
+    tell.set_worker_id("w");
+    ASSERT_OK(session->Tell(tell, &answer));
+  }
+  ASSERT_EQ(answer.trials_size(), 1);
+  EXPECT_EQ(answer.trials(0).trial_id(), 4u);
+  EXPECT_TRUE(answer.trials(0).has_lease_expire_time());
+}
+
 TEST(SessionBatch, AskRefusesOutOfRangeMaxTrials) {
   std::shared_ptr<Session> session = Make(FiniteDifferenceLbfgs({-1.2, 1.0}));
   v1::AskResponse response;

@@ -39,8 +39,6 @@ def _side(value: Any, n: int, fill: float, what: str) -> np.ndarray:
     """One side of the box as n float64s (None -> fill)."""
     if value is None:
         return np.full(n, fill)
-    if np.ndim(value) == 0:
-        return np.full(n, fill if value is None else float(value))
     items = [fill if v is None else v for v in np.asarray(
         value, dtype=object).ravel()]
     try:
@@ -48,9 +46,12 @@ def _side(value: Any, n: int, fill: float, what: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise InvalidArgument(f"bounds: the {what} side {value!r} is not "
                               "numbers") from None
+    if array.size == 1:  # a scalar bounds every coordinate
+        return np.full(n, array[0])
     if array.size != n:
-        raise InvalidArgument(f"bounds: the {what} side has {array.size} "
-                              f"elements; x0 has {n}")
+        raise InvalidArgument(
+            f"bounds: the {what} side has {array.size} elements; x0 has {n} "
+            "(or give n (lo, hi) pairs)")
     return array
 
 
@@ -95,12 +96,12 @@ def resolve_bounds(bounds: Any, n: int, pairs_first: bool = False
             "scipy.optimize.Bounds or a sequence of (lo, hi) pairs") from None
     as_pairs = len(items) == n and all(_is_pair(item) for item in items)
     as_sides = len(items) == 2 and all(
-        item is None or np.ndim(item) == 0 or np.size(
-            np.asarray(item, dtype=object)) == n for item in items)
+        item is None or np.size(np.asarray(item, dtype=object)) in (1, n)
+        for item in items)
     if as_pairs and (pairs_first or not as_sides):
         return (_side([item[0] for item in items], n, -np.inf, "lower"),
                 _side([item[1] for item in items], n, np.inf, "upper"))
-    if as_sides:
+    if len(items) == 2:  # (lower, upper); _side names a side that is off
         return (_side(items[0], n, -np.inf, "lower"),
                 _side(items[1], n, np.inf, "upper"))
     raise InvalidArgument(

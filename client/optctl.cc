@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -69,6 +70,12 @@ ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
 ABSL_FLAG(bool, json, false,
           "get: print the Session message as JSON (protobuf's JSON mapping).");
 ABSL_FLAG(bool, include_x, false, "get: include the best point so far.");
+ABSL_FLAG(std::string, format, "csv",
+          "history: csv (one row per trial, a header first) or json (one "
+          "optd.v1.TrialRecord object per line).");
+ABSL_FLAG(uint64_t, after, 0,
+          "history: only trials with a greater id (follow a running session "
+          "by passing the last id printed).");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: time between two polls of the session.");
 ABSL_FLAG(
@@ -111,6 +118,11 @@ Commands:
   shards ID   Prints where sharded session ID lives: each shard's replica,
               address and range, the bytes of state it holds there, and each
               replica's total slice bytes and resident memory.
+  history ID  Prints the trial log of session ID, one trial per line: id,
+              time, worker, what was wanted, value, max |g|, failed, weight,
+              note and the point (n <= 100). --format=csv (default; a header
+              line, x as x0..x{n-1} columns) or json (one optd.v1.TrialRecord
+              per line); --after=ID prints only later trials.
   watch ID    Polls session ID every --interval and prints a progress line
               whenever it advances, until the session ends; then prints the
               summary.
@@ -298,6 +310,22 @@ void PrintSession(const v1::Session& s) {
                         FormatNumber(h.gradient_max_norm()),
                         FormatNumber(h.step_length())));
   }
+  for (const v1::GradientCheck& check : s.gradient_checks()) {
+    int worst = 0;
+    for (int i = 1; i < check.relative_error_size(); ++i) {
+      if (!(check.relative_error(i) <= check.relative_error(worst))) worst = i;
+    }
+    line("gradient check",
+         absl::StrFormat(
+             "iteration %d: max relative error %s (coordinate %d: "
+             "told %s, central difference %s)",
+             check.iteration(), FormatNumber(check.max_relative_error()), worst,
+             FormatNumber(check.told_size() > worst ? check.told(worst)
+                                                    : std::nan("")),
+             FormatNumber(check.finite_difference_size() > worst
+                              ? check.finite_difference(worst)
+                              : std::nan(""))));
+  }
   if (s.has_summary()) line("summary", s.summary().brief_report());
 }
 
@@ -323,6 +351,79 @@ absl::Status Get(const Client& client, const std::string& id) {
     return absl::InternalError(absl::StrCat("JSON: ", status.ToString()));
   }
   std::cout << json;
+  return absl::OkStatus();
+}
+
+// A CSV field: quoted when it holds a comma, a quote or a line break.
+std::string CsvField(absl::string_view text) {
+  if (text.find_first_of(",\"\r\n") == absl::string_view::npos) {
+    return std::string(text);
+  }
+  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\"", "\"\""}}), "\"");
+}
+
+absl::Status History(const Client& client, const std::string& id) {
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (format != "csv" && format != "json") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--format is \"", format, "\"; history prints csv or json"));
+  }
+  v1::GetSessionRequest request;
+  request.set_session_id(id);
+  request.set_include_trials(true);
+  request.set_trials_after_id(absl::GetFlag(FLAGS_after));
+  absl::StatusOr<v1::Session> session = client.GetSession(request);
+  if (!session.ok()) return session.status();
+  if (format == "json") {
+    google::protobuf::util::JsonPrintOptions options;
+    options.always_print_primitive_fields = true;
+    for (const v1::TrialRecord& record : session->trial_log()) {
+      std::string json;
+      const auto status =
+          google::protobuf::util::MessageToJsonString(record, &json, options);
+      if (!status.ok()) {
+        return absl::InternalError(absl::StrCat("JSON: ", status.ToString()));
+      }
+      std::cout << json << "\n";
+    }
+    return absl::OkStatus();
+  }
+  const bool with_x = session->dimension() <= 100;
+  std::cout << "trial_id,time,worker_id,wants,value,gradient_max_norm,failed,"
+               "weight,note";
+  if (with_x) {
+    for (int64_t i = 0; i < session->dimension(); ++i) std::cout << ",x" << i;
+  }
+  std::cout << "\n";
+  auto number = [](double v) {
+    return std::isnan(v) ? std::string() : absl::StrFormat("%.17g", v);
+  };
+  for (const v1::TrialRecord& r : session->trial_log()) {
+    std::cout << r.trial_id() << ","
+              << google::protobuf::util::TimeUtil::ToString(r.time()) << ","
+              << CsvField(r.worker_id()) << ","
+              << absl::StripPrefix(v1::Evaluation_Name(r.wants()),
+                                   "EVALUATION_")
+              << "," << number(r.value()) << ","
+              << number(r.gradient_max_norm()) << ","
+              << (r.failed() ? "true" : "false") << "," << number(r.weight())
+              << "," << CsvField(r.note());
+    if (with_x) {
+      absl::StatusOr<std::vector<double>> x = DecodeVector(r.x());
+      for (int64_t i = 0; i < session->dimension(); ++i) {
+        std::cout << ","
+                  << (x.ok() && static_cast<int64_t>(x->size()) > i
+                          ? number((*x)[i])
+                          : std::string());
+      }
+    }
+    std::cout << "\n";
+  }
+  if (session->trial_log_dropped() > 0) {
+    std::cerr << session->trial_log_dropped()
+              << " older trials are no longer in the server's log (optctl "
+                 "export has every tell)\n";
+  }
   return absl::OkStatus();
 }
 
@@ -681,11 +782,12 @@ struct Command {
 
 absl::Status Run(const std::vector<char*>& args) {
   const std::map<std::string, Command> commands = {
-      {"health", {false, Health}}, {"list", {false, List}},
-      {"get", {true, Get}},        {"delete", {true, Delete}},
-      {"watch", {true, Watch}},    {"demo", {false, Demo}},
-      {"export", {true, Export}},  {"import", {true, Import}},
-      {"shards", {true, Shards}},  {"stats", {false, nullptr}},
+      {"health", {false, Health}},  {"list", {false, List}},
+      {"get", {true, Get}},         {"delete", {true, Delete}},
+      {"watch", {true, Watch}},     {"demo", {false, Demo}},
+      {"export", {true, Export}},   {"import", {true, Import}},
+      {"shards", {true, Shards}},   {"stats", {false, nullptr}},
+      {"history", {true, History}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {

@@ -1,5 +1,6 @@
 #include "client/session.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -75,6 +76,8 @@ absl::StatusOr<std::vector<Trial>> DecodeTrials(
   for (const v1::Trial& trial : trials) {
     Trial t;
     t.id = trial.trial_id();
+    t.batch_index = trial.batch_index();
+    t.batch_size = std::max(1, trial.batch_size());
     OPTD_CLIENT_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
     OPTD_CLIENT_ASSIGN_OR_RETURN(t.x, DecodeVector(trial.x()));
     if (t.wants == Wants::kHessianVector) {
@@ -174,6 +177,8 @@ v1::TellRequest MakeTellRequest(uint64_t trial_id, const Evaluation& evaluation,
         EncodeOutgoing(evaluation.hessian_vector, encoding);
   }
   request.set_failed(evaluation.failed);
+  request.set_note(evaluation.note);
+  if (evaluation.weight.has_value()) request.set_weight(*evaluation.weight);
   return request;
 }
 
@@ -188,6 +193,21 @@ v1::CreateSessionRequest MakeCreateSessionRequest(
                                    options.labels.end());
   request.set_vector_encoding(options.encoding);
   request.set_shards(options.shards);
+  if (!options.lower.empty()) {
+    *request.mutable_bounds()->mutable_lower() =
+        EncodeOutgoing(options.lower, options.encoding);
+  }
+  if (!options.upper.empty()) {
+    *request.mutable_bounds()->mutable_upper() =
+        EncodeOutgoing(options.upper, options.encoding);
+  }
+  request.set_gradient_source(options.gradient_source);
+  if (options.gradient_check.has_value()) {
+    *request.mutable_gradient_check() = *options.gradient_check;
+  }
+  if (options.data_parallel_workers > 1) {
+    request.mutable_data_parallel()->set_workers(options.data_parallel_workers);
+  }
   return request;
 }
 
@@ -255,12 +275,13 @@ Session Session::Attach(const Client& client, std::string session_id,
 
 absl::StatusOr<Answer> Session::Ask() const { return AskAsWorker(""); }
 
-absl::StatusOr<Answer> Session::AskAsWorker(
-    const std::string& worker_id) const {
+absl::StatusOr<Answer> Session::AskAsWorker(const std::string& worker_id,
+                                            int max_trials) const {
   v1::AskRequest request;
   request.set_session_id(id_);
   request.set_encoding(encoding_);
   request.set_worker_id(worker_id);
+  request.set_max_trials(max_trials);
   request.set_points_on_slices(direct_ != nullptr);
   grpc::ClientContext context;
   client_.PrepareUnaryContext(&context);

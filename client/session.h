@@ -86,6 +86,10 @@ struct Trial {
   // Wants::kHessianVector: the vector v of the wanted product H(x) v (n
   // elements); empty otherwise.
   std::vector<double> vector;
+  // Its place in the batch of trials handed out together (a
+  // finite-difference stencil, a data-parallel step; v1::Trial).
+  int batch_index = 0;
+  int batch_size = 1;
 };
 
 // The result of evaluating a trial, as returned by an Objective (minimize.h)
@@ -106,6 +110,10 @@ struct Evaluation {
   // The evaluation crashed or diverged: the line search backtracks, Adam skips
   // the step. The session carries on.
   bool failed = false;
+  // Kept with the trial in the session's trial log (optctl history).
+  std::string note;
+  // Data-parallel sessions: the gradient's weight in the step's mean.
+  std::optional<double> weight;
 
   // Evaluation::Failed(): an evaluation reported as failed.
   static Evaluation Failed() {
@@ -209,6 +217,15 @@ struct SessionOptions {
   // directly (PutSlice/GetSlice, all shards in parallel) instead of through
   // the home replica. Default true.
   bool direct = true;
+  // Box lower <= x <= upper (README "Bounds"); empty: no bound on that side.
+  std::vector<double> lower;
+  std::vector<double> upper;
+  // FINITE_DIFFERENCE: the server forms gradients from told values.
+  v1::GradientSource gradient_source = v1::GRADIENT_SOURCE_UNSPECIFIED;
+  // Set to have the server check told gradients (Session.gradient_checks).
+  std::optional<v1::GradientCheckOptions> gradient_check;
+  // > 1: synchronous data-parallel steps over this many workers.
+  int data_parallel_workers = 0;
 };
 
 // MakeCreateSessionRequest(): the CreateSessionRequest for `x0`, `solver` and
@@ -268,9 +285,10 @@ class Session {
   // Ask as worker `worker_id`: the trials returned are leased to it for the
   // session's lease_seconds (asking again renews the lease); trials another
   // worker holds are withheld and Answer::retry_after says when to ask
-  // again. For several workers serving one session. An empty `worker_id`
-  // is Ask().
-  absl::StatusOr<Answer> AskAsWorker(const std::string& worker_id) const;
+  // again. For several workers serving one session; a worker holds up to
+  // `max_trials` trials of a batch at once. An empty `worker_id` is Ask().
+  absl::StatusOr<Answer> AskAsWorker(const std::string& worker_id,
+                                     int max_trials = 1) const;
 
   // Session::Tell()
   //

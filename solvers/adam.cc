@@ -64,7 +64,25 @@ Adam::Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors)
 absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
     const AdamOptions& options, const ConstVectorView& x0,
     std::unique_ptr<AdamVectors> vectors) {
+  return Create(options, x0, nullptr, std::move(vectors));
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
+    const AdamOptions& options, const ConstVectorView& x0, const Bounds& bounds,
+    std::unique_ptr<AdamVectors> vectors) {
+  return Create(options, x0, &bounds, std::move(vectors));
+}
+
+// (Unbounded sessions pass no Bounds: Bounds::Unbounded(n) would allocate two
+// n-vectors of infinities for nothing.)
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
+    const AdamOptions& options, const ConstVectorView& x0, const Bounds* bounds,
+    std::unique_ptr<AdamVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
+  if (bounds != nullptr && bounds->size() != x0.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bounds have ", bounds->size(), " elements; x0 has ", x0.size()));
+  }
   if (x0.size() != vectors->dimension() || vectors->type() != options.dtype) {
     return absl::InvalidArgumentError(absl::StrCat(
         "x0 has ", x0.size(), " elements; the vectors have dimension ",
@@ -81,6 +99,10 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
           options.dtype == ScalarType::kFloat32 ? " in float32" : ""));
     }
   }
+  // Infinite bounds are no bounds: the slices are left as they were.
+  if (bounds != nullptr && bounds->any()) {
+    OPTD_RETURN_IF_ERROR(vectors->SetBounds(*bounds));
+  }
   OPTD_RETURN_IF_ERROR(vectors->SetPoint(x0));
   return std::unique_ptr<Adam>(new Adam(options, std::move(vectors)));
 }
@@ -88,7 +110,24 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
 absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
                                                    const ConstVectorView& x0,
                                                    int shards) {
+  return Create(options, x0, nullptr, shards);
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   const Bounds& bounds,
+                                                   int shards) {
+  return Create(options, x0, &bounds, shards);
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   const Bounds* bounds,
+                                                   int shards) {
   OPTD_RETURN_IF_ERROR(options.Validate());
+  if (bounds != nullptr && bounds->any() && shards > 1) {
+    return absl::InvalidArgumentError(kShardedBoundsMessage);
+  }
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
   std::unique_ptr<AdamVectors> vectors;
@@ -99,7 +138,7 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
     vectors = std::make_unique<LocalAdamVectors<double>>(layout,
                                                          options.hyper.amsgrad);
   }
-  return Create(options, x0, std::move(vectors));
+  return Create(options, x0, bounds, std::move(vectors));
 }
 
 absl::Status Adam::ReadTrialPoint(const MutableVectorView& out) const {

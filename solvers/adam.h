@@ -16,6 +16,26 @@
 //   options.lr = 3e-4;
 //   auto solver = Adam::Create(options, ConstVectorView::Float32(p0, n));
 //
+// Box bounds (projected Adam). Created with a Bounds, the solver keeps x in
+// the box lower <= x <= upper: x0 is projected onto it, and after every step
+// x <- min(max(x, lower), upper), exactly what torch users get from
+//
+//   optimizer.step()
+//   with torch.no_grad(): p.clamp_(lower, upper)
+//
+// The moments m, v (and max v) are those of the unprojected update: the
+// projection moves only x, as clamp_ does. Gradients are taken at the
+// projected point, and a coordinate held at a bound keeps its moments, so it
+// leaves the bound as soon as its averaged gradient points inward. With a
+// float32 state each bound is rounded inward to float32 (a point read back in
+// double is inside the box). Bounds with no finite side are no bounds: the
+// steps are bitwise those of the unbounded solver. Bounds are supported only
+// by sessions of one slice (INVALID_ARGUMENT "bounds are not supported for
+// sharded sessions" otherwise).
+//
+//   OPTD_ASSIGN_OR_RETURN(Bounds box, Bounds::Create(lower, upper, n));
+//   auto solver = Adam::Create(options, x0, box);
+//
 // Thread-safety: not thread-safe.
 #ifndef OPTD_SOLVERS_ADAM_H_
 #define OPTD_SOLVERS_ADAM_H_
@@ -28,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "solvers/adam_kernel.h"
 #include "solvers/adam_vectors.h"
+#include "solvers/bounds.h"
 #include "solvers/lr_schedule.h"
 #include "solvers/solver.h"
 
@@ -66,6 +87,16 @@ class Adam : public Solver {
   // As above with `shards` in-process slices.
   static absl::StatusOr<std::unique_ptr<Adam>> Create(
       const AdamOptions& options, const ConstVectorView& x0, int shards = 1);
+  // Projected Adam: as above, confined to `bounds` (see the top of this
+  // file). INVALID_ARGUMENT for bounds of another size than x0, for finite
+  // bounds with more than one slice (kShardedBoundsMessage), and for a finite
+  // bound outside float32's range with a float32 state.
+  static absl::StatusOr<std::unique_ptr<Adam>> Create(
+      const AdamOptions& options, const ConstVectorView& x0,
+      const Bounds& bounds, std::unique_ptr<AdamVectors> vectors);
+  static absl::StatusOr<std::unique_ptr<Adam>> Create(
+      const AdamOptions& options, const ConstVectorView& x0,
+      const Bounds& bounds, int shards = 1);
 
   std::string_view name() const override {
     return options_.hyper.decoupled_weight_decay ? "adamw" : "adam";
@@ -93,6 +124,13 @@ class Adam : public Solver {
 
  private:
   Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors);
+  // The overloads above; `bounds` may be null (unbounded).
+  static absl::StatusOr<std::unique_ptr<Adam>> Create(
+      const AdamOptions& options, const ConstVectorView& x0,
+      const Bounds* bounds, std::unique_ptr<AdamVectors> vectors);
+  static absl::StatusOr<std::unique_ptr<Adam>> Create(
+      const AdamOptions& options, const ConstVectorView& x0,
+      const Bounds* bounds, int shards);
   void Finish(TerminationReason reason, std::string message);
 
   AdamOptions options_;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "solvers/status_macros.h"
 
 namespace optd {
 
@@ -20,8 +22,49 @@ AdamSlice<T>::AdamSlice(ShardRange r, bool ams) : range(r), amsgrad(ams) {
 }
 
 template <typename T>
+absl::Status AdamSlice<T>::SetBounds(const Bounds& box) {
+  constexpr T kInf = std::numeric_limits<T>::infinity();
+  constexpr double kMax = std::numeric_limits<T>::max();
+  const size_t n = static_cast<size_t>(range.size());
+  std::vector<T> lo_t(n), hi_t(n);
+  for (size_t e = 0; e < n; ++e) {
+    const int64_t i = range.begin + static_cast<int64_t>(e);
+    const double l = box.lower(i), u = box.upper(i);
+    // Out-of-range conversions are spelled out (they are undefined in C++).
+    T lo = l > kMax ? kInf : (l < -kMax ? -kInf : static_cast<T>(l));
+    T hi = u > kMax ? kInf : (u < -kMax ? -kInf : static_cast<T>(u));
+    // Inward, so that a point read back in double is inside the box.
+    if (lo < l) lo = std::nextafter(lo, kInf);
+    if (hi > u) hi = std::nextafter(hi, -kInf);
+    if (lo > hi) lo = hi = static_cast<T>(l);
+    if ((std::isfinite(l) && !std::isfinite(lo)) ||
+        (std::isfinite(u) && !std::isfinite(hi))) {
+      const bool bad_lower = std::isfinite(l) && !std::isfinite(lo);
+      return absl::InvalidArgumentError(
+          absl::StrCat(bad_lower ? "bounds.lower[" : "bounds.upper[", i,
+                       "] = ", bad_lower ? l : u,
+                       " is outside the range of the session's float32 state"));
+    }
+    lo_t[e] = lo;
+    hi_t[e] = hi;
+  }
+  lower = std::move(lo_t);
+  upper = std::move(hi_t);
+  return absl::OkStatus();
+}
+
+template <typename T>
+void AdamSlice<T>::Project() {
+  // torch.clamp(x, min, max) = min(max(x, min), max), elementwise.
+  for (size_t e = 0; e < lower.size(); ++e) {
+    x[e] = std::min(std::max(x[e], lower[e]), upper[e]);
+  }
+}
+
+template <typename T>
 void AdamSlice<T>::SetPoint(const ConstVectorView& full) {
   full.CopyTo(range.begin, range.size(), x.data());
+  Project();
   std::fill(m.begin(), m.end(), T(0));
   std::fill(v.begin(), v.end(), T(0));
   std::fill(v_max.begin(), v_max.end(), T(0));
@@ -64,6 +107,12 @@ template <typename T>
 void AdamSlice<T>::Step(const AdamStepScalars& scalars) {
   ApplyAdamUpdate<T, T>(scalars, range.size(), g.data(), x.data(), m.data(),
                         v.data(), amsgrad ? v_max.data() : nullptr);
+  // Projected Adam as torch users write it: `optimizer.step()` followed by
+  // `p.data.clamp_(lower, upper)` (the torch forums' answer to "constrain
+  // parameters to a range"); the moments m, v keep the unprojected update's
+  // values. This is projected (sub)gradient descent with Adam's scaling, the
+  // x <- P(x - lr d) of Bertsekas, Nonlinear Programming, 3rd ed., §3.3.
+  Project();
 }
 
 template <typename T>
@@ -104,6 +153,20 @@ template <typename T>
 LocalAdamVectors<T>::LocalAdamVectors(const ShardLayout& layout, bool amsgrad)
     : layout_(layout), amsgrad_(amsgrad) {
   for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, amsgrad);
+}
+
+absl::Status AdamVectors::SetBounds(const Bounds& box) {
+  return absl::InvalidArgumentError(kShardedBoundsMessage);
+}
+
+template <typename T>
+absl::Status LocalAdamVectors<T>::SetBounds(const Bounds& box) {
+  if (layout_.shards() > 1) {
+    return absl::InvalidArgumentError(kShardedBoundsMessage);
+  }
+  if (auto s = layout_.CheckDimension(box.size(), "bounds"); !s.ok()) return s;
+  for (AdamSlice<T>& s : slices_) OPTD_RETURN_IF_ERROR(s.SetBounds(box));
+  return absl::OkStatus();
 }
 
 template <typename T>

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "solvers/adam_kernel.h"
 #include "solvers/block_reduction.h"
+#include "solvers/bounds.h"
 #include "solvers/shard_layout.h"
 #include "solvers/vector_view.h"
 
@@ -32,7 +33,13 @@ class AdamVectors {
   virtual int64_t dimension() const = 0;
   virtual ScalarType type() const = 0;
 
-  // x <- full, rounded to the state type; m, v (and max v) <- 0.
+  // Confines x to a box (adam.h says how): every later SetPoint and Step
+  // projects x onto it. Only an in-process session of one slice supports
+  // bounds: the default, for slices elsewhere, is INVALID_ARGUMENT "bounds are
+  // not supported for sharded sessions". REQUIRES: box.size() == dimension().
+  virtual absl::Status SetBounds(const Bounds& box);
+  // x <- full, rounded to the state type (and projected onto the box, if
+  // any); m, v (and max v) <- 0.
   virtual absl::Status SetPoint(const ConstVectorView& full) = 0;
   // The told gradient, rounded to the state type (torch's grad has the
   // parameter's dtype). INVALID_ARGUMENT naming the first element that is not
@@ -59,13 +66,19 @@ struct AdamSlice {
   AdamSlice() = default;
   AdamSlice(ShardRange range, bool amsgrad);
 
-  // x <- this range of `full`; m, v (and max v) <- 0.
+  // lower, upper <- this range of `box`, rounded inward to T (the nearest T
+  // inside [lower_i, upper_i]; when no T lies inside, both become the T
+  // nearest lower_i). INVALID_ARGUMENT naming the first bound that is finite
+  // but has no finite T inside it (beyond float32's range).
+  absl::Status SetBounds(const Bounds& box);
+  // x <- this range of `full`, projected onto the box; m, v (and max v) <- 0.
   void SetPoint(const ConstVectorView& full);
   // g <- this range of `full`, rounded to T. Returns the global index of the
   // first element that is not finite in T, or -1; *max_abs <- max |g_i|.
   int64_t SetGradient(const ConstVectorView& full, double* max_abs);
   // Per-block sums of g_i^2 (widened to double).
   BlockPartials GradientSquares() const;
+  // One update, then x <- min(max(x, lower), upper) when bounded.
   void Step(const AdamStepScalars& scalars);
   void ReadPoint(const MutableVectorView& full) const;
   // The vectors SaveState writes, in order: x, m, v (and max v).
@@ -76,7 +89,16 @@ struct AdamSlice {
   ShardRange range;
   bool amsgrad = false;
   std::vector<T> x, m, v, v_max, g;
+  // The box in T; both empty when unbounded.
+  std::vector<T> lower, upper;
+
+ private:
+  void Project();
 };
+
+// The message of the INVALID_ARGUMENT for bounds on a sharded session.
+inline constexpr char kShardedBoundsMessage[] =
+    "bounds are not supported for sharded sessions";
 
 // INVALID_ARGUMENT for gradient[index] == value, not finite in the state type
 // (float32 when `float32`).
@@ -89,6 +111,8 @@ class LocalAdamVectors : public AdamVectors {
 
   int64_t dimension() const override { return layout_.dimension(); }
   ScalarType type() const override;
+  // INVALID_ARGUMENT kShardedBoundsMessage for more than one slice.
+  absl::Status SetBounds(const Bounds& box) override;
   absl::Status SetPoint(const ConstVectorView& full) override;
   absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
   absl::StatusOr<double> GradientSquaredNorm() override;

@@ -11,16 +11,15 @@
 namespace optd {
 namespace {
 
+using trust_region_internal::kBadModelMessage;
+using trust_region_internal::kMaxIterationsMessage;
+
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 
 // scipy 1.10's messages (_optimize.py _status_message and _trustregion.py).
 constexpr char kSuccessMessage[] = "Optimization terminated successfully.";
-constexpr char kMaxIterationsMessage[] =
-    "Maximum number of iterations has been exceeded.";
 constexpr char kMaxEvaluationsMessage[] =
     "Maximum number of function evaluations has been exceeded.";
-constexpr char kBadModelMessage[] =
-    "A bad approximation caused failure to predict improvement.";
 constexpr char kStartFailedMessage[] =
     "The starting point could not be evaluated.";
 constexpr char kStoppedMessage[] = "Stopped by the client.";
@@ -28,10 +27,12 @@ constexpr char kStoppedMessage[] = "Stopped by the client.";
 }  // namespace
 
 TrustRegion::TrustRegion(const TrustRegionOptions& options,
-                         std::unique_ptr<TrustRegionVectors> vectors)
+                         std::unique_ptr<TrustRegionVectors> vectors,
+                         bool bounded)
     : options_(options),
       vectors_(std::move(vectors)),
-      radius_(options.initial_radius) {
+      radius_(options.initial_radius),
+      bounded_(bounded) {
   const int64_t n = vectors_->dimension();
   // scipy: maxiter = len(x0) * 200.
   if (options_.max_iterations == 0) options_.max_iterations = 200 * n;
@@ -47,7 +48,31 @@ TrustRegion::TrustRegion(const TrustRegionOptions& options,
 absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
     const TrustRegionOptions& options, const ConstVectorView& x0,
     std::unique_ptr<TrustRegionVectors> vectors) {
+  return Create(options, x0, nullptr, std::move(vectors));
+}
+
+absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
+    const TrustRegionOptions& options, const ConstVectorView& x0,
+    const Bounds& bounds, std::unique_ptr<TrustRegionVectors> vectors) {
+  return Create(options, x0, &bounds, std::move(vectors));
+}
+
+absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
+    const TrustRegionOptions& options, const ConstVectorView& x0,
+    const Bounds* bounds, std::unique_ptr<TrustRegionVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
+  if (bounds != nullptr && bounds->size() != x0.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bounds have ", bounds->size(), " elements; x0 has ", x0.size()));
+  }
+  // Bounds with no finite side are no bounds.
+  const bool bounded = bounds != nullptr && bounds->any();
+  if (bounded && options.subproblem != TrustRegionSubproblem::kQuasiNewton) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bounds are supported by trust_region only with the quasi_newton "
+        "subproblem; trust_region.subproblem is ",
+        SubproblemName(options.subproblem)));
+  }
   if (x0.size() != vectors->dimension()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "x0 has ", x0.size(), " elements; the vectors have dimension ",
@@ -66,9 +91,26 @@ absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
           "x0[", i, "] is ", x0.Get(i), "; every element must be finite"));
     }
   }
+  // SetTrialPoint projects x0 onto the box.
+  if (bounded) OPTD_RETURN_IF_ERROR(vectors->SetBounds(*bounds));
   OPTD_RETURN_IF_ERROR(vectors->SetTrialPoint(x0));
   return std::unique_ptr<TrustRegion>(
-      new TrustRegion(options, std::move(vectors)));
+      new TrustRegion(options, std::move(vectors), bounded));
+}
+
+absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
+    const TrustRegionOptions& options, const ConstVectorView& x0,
+    const Bounds& bounds, int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  if (bounds.any() && shards > 1) {
+    return absl::InvalidArgumentError(kShardedTrustRegionBoundsMessage);
+  }
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
+  return Create(
+      options, x0, &bounds,
+      std::make_unique<LocalTrustRegionVectors>(layout, options.slice_memory(),
+                                                options.slice_cg_vectors()));
 }
 
 absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
@@ -143,6 +185,11 @@ absl::Status TrustRegion::TakeIterate(double value, const Reduction& dots) {
   x_norm_ = std::sqrt(dots.sums[layout.xx()]);
   gmax_ = dots.max_abs;
   have_iterate_ = true;
+  if (bounded_) {
+    OPTD_ASSIGN_OR_RETURN(Reduction box, vectors_->ReduceBox());
+    free_variables_ = static_cast<int64_t>(box.sums[0]);
+    gmax_ = box.max_abs;
+  }
   if (options_.subproblem == TrustRegionSubproblem::kExact) {
     Eigen::VectorXd g(dimension());
     OPTD_RETURN_IF_ERROR(vectors_->ReadGradient(
@@ -166,7 +213,7 @@ absl::Status TrustRegion::TellInitial(bool ok, double value) {
   if (memory_) memory_->Reset(gg_);
   phase_ = Phase::kTrialPoint;
   // scipy tests the gradient before the first iteration.
-  if (std::sqrt(gg_) < options_.gtol) {
+  if (Converged()) {
     Finish(TerminationReason::kGradientTolerance, kSuccessMessage);
     return absl::OkStatus();
   }
@@ -182,6 +229,7 @@ absl::Status TrustRegion::StartIteration() {
       return ProposeStep(step.model_change, step.on_boundary, step.p.norm());
     }
     case TrustRegionSubproblem::kQuasiNewton: {
+      if (bounded_) return StartBoundedIteration();
       const LimitedMemoryModel::Step step = memory_->Solve(radius_);
       OPTD_RETURN_IF_ERROR(vectors_->FormStep(step.coefficients));
       return ProposeStep(step.model_change, step.on_boundary, step.norm);
@@ -262,7 +310,7 @@ absl::Status TrustRegion::TellTrialPoint(bool ok, double value) {
   OPTD_RETURN_IF_ERROR(vectors_->Advance(push, accept));
   if (memory_) memory_->Update(dots.sums, push, accept);
   if (accept) {
-    progress_step_ = step_norm_;
+    progress_step_ = bounded_ ? projected_step_norm_ : step_norm_;
     OPTD_RETURN_IF_ERROR(TakeIterate(value, dots));
   } else {
     trial_hessian_ = Eigen::MatrixXd();
@@ -274,7 +322,7 @@ absl::Status TrustRegion::EndIteration(double rho,
                                        bool told_and_model_unchanged) {
   if (rho < 0.25) {
     radius_ *= 0.25;
-  } else if (rho > 0.75 && on_boundary_) {
+  } else if (rho > 0.75 && on_boundary_ && !step_clipped_) {
     radius_ = std::min(2.0 * radius_, options_.max_radius);
   }
   ++iterations_;
@@ -293,7 +341,7 @@ absl::Status TrustRegion::EndIteration(double rho,
       ++iterations_;
     }
   }
-  if (std::sqrt(gg_) < options_.gtol) {
+  if (Converged()) {
     Finish(TerminationReason::kGradientTolerance, kSuccessMessage);
   } else if (iterations_ >= options_.max_iterations) {
     Finish(TerminationReason::kMaxIterations, kMaxIterationsMessage);
@@ -301,6 +349,12 @@ absl::Status TrustRegion::EndIteration(double rho,
     return StartIteration();
   }
   return absl::OkStatus();
+}
+
+bool TrustRegion::Converged() const {
+  // L-BFGS-B's test `sbgnrm <= pgtol` (Byrd, Lu, Nocedal & Zhu 1995) with
+  // bounds; scipy trust-region's `gnorm < gtol` without.
+  return bounded_ ? gmax_ <= options_.gtol : std::sqrt(gg_) < options_.gtol;
 }
 
 void TrustRegion::Stop() {

@@ -46,6 +46,36 @@
 // evaluated trial, accepted or not (N&W Algorithm 6.2), where scipy's update
 // strategies pair consecutive evaluation points.
 //
+// Box bounds (kQuasiNewton only). Created with a Bounds, the solver keeps
+// its iterates and trial points in the box lower <= x <= upper, with a
+// projected step in the manner of the projected Newton method of Bertsekas
+// ("Projected Newton methods for optimization problems with simple
+// constraints", SIAM J. Control Optim. 20 (1982) 221-246):
+//   - x0 is projected onto the box;
+//   - at the iterate, a variable on a bound that its gradient pushes against
+//     (x_i = l_i, g_i > 0 or x_i = u_i, g_i < 0) is active and held fixed;
+//     the subproblem is solved for the others, with the reduced model Z B Z
+//     and gradient Z g (Z: the projector onto the free variables;
+//     trust_region_obs.h), so the step spends nothing against the bound;
+//   - the trial point is x + p, p = P(x + s) - x: the subproblem's step s,
+//     zero on the active variables, projected onto the box (P clips each
+//     coordinate);
+//   - rho = (f(x) - f(x + p)) / -m(p), m(p) = g.p + p.B.p/2 evaluated at the
+//     projected step from its products with g and the pairs; the radius
+//     grows only when the region, not the box, limited the step (s on the
+//     boundary and no coordinate clipped, so ||p|| = radius: N&W Algorithm
+//     4.1). Should the box spoil a step so that m(p) >= 0, the radius
+//     contracts (an iteration, no evaluation) and the subproblem is solved
+//     again;
+//   - convergence is on the projected gradient, max_i |P(x - g)_i - x_i| <=
+//     gtol (L-BFGS-B's `projgr`), which progress().gradient_max_norm and the
+//     summary report instead of max |g_i|.
+// Bounds whose every side is infinite are no bounds: the iterates are
+// bitwise those of the unbounded solver. INVALID_ARGUMENT for bounds (with a
+// finite side) with the exact and Newton-CG subproblems ("bounds are
+// supported by trust_region only with the quasi_newton subproblem") and with
+// more than one slice ("bounds are not supported for sharded sessions").
+//
 // Every vector (x, g, the step, the CG vectors, the pairs) lives in slices
 // (trust_region_vectors.h); the controller keeps scalars and small matrices,
 // and its iterates are bitwise identical for any number of slices.
@@ -53,6 +83,9 @@
 //   TrustRegionOptions options;                  // L-SR1, scipy's radii
 //   auto solver = TrustRegion::Create(options,
 //                                     ConstVectorView::Float64(x0, n));
+//   // or, confined to a box (OPTD_ASSIGN_OR_RETURN(Bounds box, ...)):
+//   auto boxed = TrustRegion::Create(options,
+//                                    ConstVectorView::Float64(x0, n), box);
 //   while (!(*solver)->finished()) {             // see solver.h
 //     (*solver)->ReadTrialPoint(x_view);
 //     ... evaluate what (*solver)->wants() ...
@@ -70,6 +103,7 @@
 #include "Eigen/Dense"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "solvers/bounds.h"
 #include "solvers/solver.h"
 #include "solvers/trust_region_cg.h"
 #include "solvers/trust_region_exact.h"
@@ -109,7 +143,9 @@ struct TrustRegionOptions {
   double max_radius = 1000.0;
   // Acceptance threshold on rho (scipy eta). Range [0, 0.25).
   double eta = 0.15;
-  // Stop when ||g||_2 < gtol (scipy gtol). Range [0, inf).
+  // Stop when ||g||_2 < gtol (scipy gtol); with bounds, when the projected
+  // gradient's max-norm max_i |P(x - g)_i - x_i| <= gtol (L-BFGS-B's pgtol
+  // test). Range [0, inf).
   double gtol = 1e-4;
   // Trials (outer iterations, rejected ones included). 0: 200 n, scipy's
   // default maxiter. Range [0, 2^53].
@@ -133,6 +169,16 @@ struct TrustRegionOptions {
   }
 };
 
+namespace trust_region_internal {
+
+// scipy 1.10's messages (_optimize.py _status_message, _trustregion.py).
+inline constexpr char kMaxIterationsMessage[] =
+    "Maximum number of iterations has been exceeded.";
+inline constexpr char kBadModelMessage[] =
+    "A bad approximation caused failure to predict improvement.";
+
+}  // namespace trust_region_internal
+
 class TrustRegion : public Solver {
  public:
   // A session starting at x0 (every element finite) whose vectors live in
@@ -145,6 +191,16 @@ class TrustRegion : public Solver {
   static absl::StatusOr<std::unique_ptr<TrustRegion>> Create(
       const TrustRegionOptions& options, const ConstVectorView& x0,
       int shards = 1);
+  // As above, confined to `bounds` (see "Box bounds" at the top of this
+  // file). INVALID_ARGUMENT for bounds of another size than x0, and for
+  // bounds with a finite side with a subproblem other than kQuasiNewton or
+  // with more than one slice.
+  static absl::StatusOr<std::unique_ptr<TrustRegion>> Create(
+      const TrustRegionOptions& options, const ConstVectorView& x0,
+      const Bounds& bounds, std::unique_ptr<TrustRegionVectors> vectors);
+  static absl::StatusOr<std::unique_ptr<TrustRegion>> Create(
+      const TrustRegionOptions& options, const ConstVectorView& x0,
+      const Bounds& bounds, int shards = 1);
 
   std::string_view name() const override { return "trust_region"; }
   int64_t dimension() const override { return vectors_->dimension(); }
@@ -176,7 +232,11 @@ class TrustRegion : public Solver {
   };
 
   TrustRegion(const TrustRegionOptions& options,
-              std::unique_ptr<TrustRegionVectors> vectors);
+              std::unique_ptr<TrustRegionVectors> vectors, bool bounded);
+  // The public overloads; `bounds` may be null (unbounded).
+  static absl::StatusOr<std::unique_ptr<TrustRegion>> Create(
+      const TrustRegionOptions& options, const ConstVectorView& x0,
+      const Bounds* bounds, std::unique_ptr<TrustRegionVectors> vectors);
 
   absl::Status TellInitial(bool ok, double value);
   absl::Status TellTrialPoint(bool ok, double value);
@@ -184,6 +244,11 @@ class TrustRegion : public Solver {
   // Solves the subproblem at the iterate for the current radius and sets up
   // the next trial (or finishes).
   absl::Status StartIteration();
+  // StartIteration's kQuasiNewton case with bounds (trust_region_bounds.cc).
+  absl::Status StartBoundedIteration();
+  // The gradient test: ||g||_2 < gtol, or with bounds the projected
+  // gradient's max-norm <= gtol.
+  bool Converged() const;
   // The CG subproblem asked for another product, or has its step.
   absl::Status ContinueCg(SteihaugCg::Next next);
   // A step is on the slices with this model change: the next trial is x + p.
@@ -205,7 +270,7 @@ class TrustRegion : public Solver {
   bool have_iterate_ = false;
   double f_ = 0.0;
   double gg_ = 0.0;      // g.g at the iterate
-  double gmax_ = 0.0;    // max |g_i|
+  double gmax_ = 0.0;    // max |g_i|; with bounds max |P(x - g)_i - x_i|
   double x_norm_ = 0.0;  // ||x||, for the difference step
   // The proposed step: f - m(p) and whether p reached the boundary.
   double predicted_reduction_ = 0.0;
@@ -219,6 +284,13 @@ class TrustRegion : public Solver {
   Eigen::MatrixXd trial_hessian_;
   // kQuasiNewton.
   std::unique_ptr<QuasiNewtonMemory> memory_;
+  // Box bounds: whether there are any, the free variables at the iterate,
+  // and of the proposed step whether the box clipped it and ||p||
+  // (step_norm_ is then the subproblem's ||s||).
+  bool bounded_ = false;
+  int64_t free_variables_ = 0;
+  bool step_clipped_ = false;
+  double projected_step_norm_ = std::numeric_limits<double>::quiet_NaN();
   // Newton-CG variants.
   SteihaugCg cg_;
   double difference_step_ = 0.0;

@@ -106,7 +106,8 @@ std::vector<int> SelectPairs(const PairGram& gram, QuasiNewtonUpdate update) {
 
 LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
                                              const PairGram& gram,
-                                             int64_t dimension) {
+                                             int64_t dimension,
+                                             const PairGram* free_gram) {
   LimitedMemoryModel model;
   const int k = gram.pairs();
   model.pairs_ = k;
@@ -146,8 +147,21 @@ LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
   }
   model.gamma_ = gamma;
 
+  // The Gram matrix of [S Y], or of [Z S  Z Y] for the reduced model.
   MatrixXd gram_sy(2 * q, 2 * q);
-  gram_sy << ss, sy, sy.transpose(), yy;
+  if (free_gram == nullptr) {
+    gram_sy << ss, sy, sy.transpose(), yy;
+  } else {
+    MatrixXd zss(q, q), zsy(q, q), zyy(q, q);
+    for (int a = 0; a < q; ++a) {
+      for (int b = 0; b < q; ++b) {
+        zss(a, b) = free_gram->ss(chosen[a], chosen[b]);
+        zsy(a, b) = free_gram->sy(chosen[a], chosen[b]);
+        zyy(a, b) = free_gram->yy(chosen[a], chosen[b]);
+      }
+    }
+    gram_sy << zss, zsy, zsy.transpose(), zyy;
+  }
   // The rank of Psi is decided on the Gram matrix of Psi T^-1, T = diag(t_j),
   // dropping the eigenvalues below kRank * terms. L-BFGS's Psi = [S Y] mixes
   // units (steps and gradient differences): its t_j are the columns' own
@@ -363,6 +377,19 @@ LimitedMemoryModel::Step LimitedMemoryModel::Solve(const VectorXd& sg,
   step.sigma = sigma;
   step.on_boundary = sigma > 0 || step.hard_case;
   return step;
+}
+
+double LimitedMemoryModel::ModelChange(double gp, double pp,
+                                       const VectorXd& p_on_s,
+                                       const VectorXd& p_on_y) const {
+  double pbp = gamma_ * pp;
+  if (rank() > 0) {
+    const VectorXd pp_along = Project(p_on_s, p_on_y);
+    for (int i = 0; i < rank(); ++i) {
+      pbp += lambda_(i) * pp_along(i) * pp_along(i);
+    }
+  }
+  return gp + 0.5 * pbp;
 }
 
 LimitedMemoryModel::SecantResidual LimitedMemoryModel::Residual(

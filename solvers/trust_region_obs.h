@@ -60,8 +60,19 @@ class LimitedMemoryModel {
   // The model for the pairs of `gram` in a space of `dimension`. With no
   // pairs (or none usable), B = I. Pairs whose s is nearly dependent on newer
   // ones are left out (newest first), so that S^T S is well conditioned.
+  //
+  // With `free_gram` (box bounds, trust_region.h): the reduced model
+  // Z B Z on the free variables, Z the diagonal 0/1 projector onto them and
+  // `dimension` their number. B's middle matrix M and gamma come from
+  // `gram` as without bounds; the basis is built from the Gram products of
+  // Z Psi, which `free_gram` holds (ss, sy, yy of Z S and Z Y; its sg, yg, gg
+  // are Z g's, for Solve). Z B Z = gamma Z + (Z Psi) M (Z Psi)^T has the
+  // same compact form as B, so the OBS factorization applies unchanged
+  // (reduced quasi-Newton model of the free variables: Bertsekas 1982 §3;
+  // L-BFGS-B's reduced Hessian Z^T B Z, Byrd, Lu, Nocedal & Zhu 1995 §5).
   static LimitedMemoryModel Build(QuasiNewtonUpdate update,
-                                  const PairGram& gram, int64_t dimension);
+                                  const PairGram& gram, int64_t dimension,
+                                  const PairGram* free_gram = nullptr);
 
   double gamma() const { return gamma_; }
   // Number of eigen-directions P (at most 2k, at most the dimension).
@@ -88,6 +99,13 @@ class LimitedMemoryModel {
   // 1983), as in the OBS method.
   Step Solve(const Eigen::VectorXd& sg, const Eigen::VectorXd& yg, double gg,
              double radius) const;
+
+  // The model change g.p + p.B.p/2 of any p given by g.p, p.p and its
+  // products with the pairs (p.s_i, p.y_i): p.B.p = gamma p.p +
+  // sum_i lambda_i (P^T p)_i^2. For the reduced model p must be zero on the
+  // variables it leaves out (then P^T p is the same from Z s_i or s_i).
+  double ModelChange(double gp, double pp, const Eigen::VectorXd& p_on_s,
+                     const Eigen::VectorXd& p_on_y) const;
 
   // For a new pair (s, y) given by its products with itself and the stored
   // pairs: s.(y - B s) and ||y - B s|| under this model (for the SR1 skipping

@@ -92,10 +92,11 @@ std::string TrustRegion::OptionsReport() const {
   }
   return absl::StrFormat(
       "    subproblem %s, initial_radius %g, max_radius %g, eta %g, gtol %g\n"
-      "    max_iterations %d, max_evaluations %d%s\n",
+      "    max_iterations %d, max_evaluations %d%s%s\n",
       subproblem, options_.initial_radius, options_.max_radius, options_.eta,
       options_.gtol, options_.max_iterations, options_.max_evaluations,
-      options_.max_evaluations == 0 ? " (no limit)" : "");
+      options_.max_evaluations == 0 ? " (no limit)" : "",
+      bounded_ ? "\n    bounds: projected steps, projected-gradient test" : "");
 }
 
 }  // namespace optd

@@ -27,8 +27,18 @@ TrustRegionSlice::TrustRegionSlice(ShardRange range, int memory,
   }
 }
 
+void TrustRegionSlice::SetBounds(const Bounds& box) {
+  lower_.assign(box.lower().begin() + range_.begin,
+                box.lower().begin() + range_.end);
+  upper_.assign(box.upper().begin() + range_.begin,
+                box.upper().begin() + range_.end);
+}
+
 void TrustRegionSlice::SetTrialPoint(const ConstVectorView& full) {
   full.CopyTo(range_.begin, range_.size(), x_trial_.data());
+  for (size_t e = 0; e < lower_.size(); ++e) {
+    x_trial_[e] = std::min(std::max(x_trial_[e], lower_[e]), upper_[e]);
+  }
 }
 
 int64_t TrustRegionSlice::SetTrialGradient(const ConstVectorView& full) {
@@ -74,6 +84,96 @@ void TrustRegionSlice::FormStep(absl::Span<const double> coefficients) {
 void TrustRegionSlice::FormCgStep(double tau) {
   for (size_t e = 0; e < p_.size(); ++e) p_[e] = z_[e] + tau * d_[e];
   StepToTrial();
+}
+
+BlockPartials TrustRegionSlice::ReduceBox() const {
+  BlockPartials out(range_.first_block(), range_.num_blocks(), 1);
+  double max_abs = 0.0;
+  for (int64_t b = 0; b < range_.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t hi = std::min(lo + kReductionBlock, range_.size());
+    double free = 0.0;
+    for (int64_t e = lo; e < hi; ++e) {
+      if (!Active(e)) free += 1.0;
+      const double x = x_[e];
+      const double step =
+          std::min(std::max(x - g_[e], lower_[e]), upper_[e]) - x;
+      max_abs = std::max(max_abs, std::fabs(step));
+    }
+    out.at(b, 0) = free;
+  }
+  out.set_max_abs(max_abs);
+  return out;
+}
+
+BlockPartials TrustRegionSlice::ReduceFreeGram() const {
+  const int k = pairs();
+  const FreeGramDots L{k};
+  BlockPartials out(range_.first_block(), range_.num_blocks(), L.quantities());
+  // This block's s_i, y_i (rows 0..2k-1) and g (row 2k), active parts zeroed.
+  std::vector<std::vector<double>> masked(2 * k + 1);
+  for (int64_t b = 0; b < range_.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range_.size() - lo);
+    for (int i = 0; i <= 2 * k; ++i) {
+      const std::vector<double>& v =
+          i == 2 * k ? g_ : (i < k ? s_[i] : y_[i - k]);
+      masked[i].resize(static_cast<size_t>(len));
+      for (int64_t e = 0; e < len; ++e) {
+        masked[i][e] = Active(lo + e) ? 0.0 : v[lo + e];
+      }
+    }
+    auto dot = [&](int i, int j) {
+      return BlockDot(masked[i].data(), masked[j].data(), len);
+    };
+    for (int i = 0; i < k; ++i) {
+      for (int j = i; j < k; ++j) {
+        out.at(b, L.ss(i, j)) = dot(i, j);
+        out.at(b, L.yy(i, j)) = dot(k + i, k + j);
+      }
+      for (int j = 0; j < k; ++j) out.at(b, L.sy(i, j)) = dot(i, k + j);
+      out.at(b, L.sg(i)) = dot(i, 2 * k);
+      out.at(b, L.yg(i)) = dot(k + i, 2 * k);
+    }
+    out.at(b, L.gg()) = dot(2 * k, 2 * k);
+  }
+  return out;
+}
+
+BlockPartials TrustRegionSlice::FormProjectedStep(
+    absl::Span<const double> coefficients) {
+  CombineBasis(coefficients, s_, y_, g_, &p_);
+  std::vector<double> clipped(static_cast<size_t>(range_.num_blocks()), 0.0);
+  for (size_t e = 0; e < p_.size(); ++e) {
+    if (Active(e)) {
+      x_trial_[e] = x_[e];
+      p_[e] = 0.0;
+      continue;
+    }
+    const double unclipped = x_[e] + p_[e];
+    x_trial_[e] = std::min(std::max(unclipped, lower_[e]), upper_[e]);
+    // The step actually taken: a pair (s, y) must have s = x_trial - x.
+    if (x_trial_[e] != unclipped) {
+      p_[e] = x_trial_[e] - x_[e];
+      clipped[e / kReductionBlock] += 1.0;
+    }
+  }
+  const int k = pairs();
+  const ProjectedStepDots L{k};
+  BlockPartials out(range_.first_block(), range_.num_blocks(), L.quantities());
+  for (int64_t b = 0; b < range_.num_blocks(); ++b) {
+    const int64_t lo = b * kReductionBlock;
+    const int64_t len = std::min(kReductionBlock, range_.size() - lo);
+    const double* p = p_.data() + lo;
+    out.at(b, L.pp()) = BlockDot(p, p, len);
+    out.at(b, L.pg()) = BlockDot(p, g_.data() + lo, len);
+    out.at(b, L.clipped()) = clipped[b];
+    for (int i = 0; i < k; ++i) {
+      out.at(b, L.ps(i)) = BlockDot(p, s_[i].data() + lo, len);
+      out.at(b, L.py(i)) = BlockDot(p, y_[i].data() + lo, len);
+    }
+  }
+  return out;
 }
 
 BlockPartials TrustRegionSlice::ReduceTrial(bool with_pair) const {

@@ -30,6 +30,7 @@
 #include "absl/types/span.h"
 #include "solvers/basis.h"
 #include "solvers/block_reduction.h"
+#include "solvers/bounds.h"
 #include "solvers/shard_layout.h"
 #include "solvers/vector_view.h"
 
@@ -63,6 +64,37 @@ struct TrialDots {
   int y_y(int i) const { return 9 + 5 * pairs + i; }
 };
 
+// Quantities of TrustRegionSlice::ReduceFreeGram, over the free variables
+// only (Z the diagonal 0/1 projector onto them; see ReduceBox), for k
+// pairs: the upper triangles (i <= j) of Zs_i.Zs_j and Zy_i.Zy_j, all of
+// Zs_i.Zy_j, then Zs_i.Zg, Zy_i.Zg and Zg.Zg.
+struct FreeGramDots {
+  int pairs = 0;
+  int triangle() const { return pairs * (pairs + 1) / 2; }
+  int quantities() const {
+    return 2 * triangle() + pairs * pairs + 2 * pairs + 1;
+  }
+  // REQUIRES: i <= j.
+  int ss(int i, int j) const { return i * pairs - i * (i - 1) / 2 + (j - i); }
+  int yy(int i, int j) const { return triangle() + ss(i, j); }
+  int sy(int i, int j) const { return 2 * triangle() + i * pairs + j; }
+  int sg(int i) const { return 2 * triangle() + pairs * pairs + i; }
+  int yg(int i) const { return sg(pairs + i); }
+  int gg() const { return quantities() - 1; }
+};
+
+// Quantities of TrustRegionSlice::FormProjectedStep, for k pairs: p.p, p.g,
+// the number of components the box clipped, then p.s_i and p.y_i.
+struct ProjectedStepDots {
+  int pairs = 0;
+  int quantities() const { return 3 + 2 * pairs; }
+  int pp() const { return 0; }
+  int pg() const { return 1; }
+  int clipped() const { return 2; }
+  int ps(int i) const { return 3 + i; }
+  int py(int i) const { return 3 + pairs + i; }
+};
+
 // Quantities of TrustRegionSlice::ReduceCurvature: d.hd, d.d, z.d, z.z, r.d.
 enum CurvatureDot { kDHd = 0, kDD, kZD, kZZ, kRD, kCurvatureDots };
 
@@ -77,6 +109,12 @@ class TrustRegionSlice {
   // Whether it holds the CG vectors z, r, d and hd, which SetProduct,
   // ReadDirection and the CG and difference operations below need.
   bool cg_vectors() const { return cg_vectors_; }
+
+  // Box bounds (trust_region.h, "Box bounds"): this slice's range of `box`.
+  // From then on SetTrialPoint projects onto the box. Without it the slice
+  // is unbounded and the box operations below must not be called.
+  void SetBounds(const Bounds& box);
+  bool bounded() const { return !lower_.empty(); }
 
   // Transport: copies between this slice's part of a whole vector and its
   // state. The setters return the global index of the first non-finite
@@ -97,6 +135,23 @@ class TrustRegionSlice {
   void FormStep(absl::Span<const double> coefficients);
   // p <- z + tau d.
   void FormCgStep(double tau);
+
+  // Box operations (REQUIRE bounded()). A variable is active at the iterate
+  // when it sits on a bound its gradient pushes against: x_i = l_i and
+  // g_i > 0, or x_i = u_i and g_i < 0 (Bertsekas, "Projected Newton methods
+  // for optimization problems with simple constraints", SIAM J. Control
+  // Optim. 20 (1982) 221-246, eq. 10 with epsilon = 0); the others are free.
+  //
+  // Partial sums of the number of free variables; max_abs is the projected
+  // gradient's max-norm max_i |P(x - g)_i - x_i| (L-BFGS-B's `projgr`, Byrd,
+  // Lu, Nocedal & Zhu, SIAM J. Sci. Comput. 16 (1995) 1190-1208, §6).
+  BlockPartials ReduceBox() const;
+  // Partial sums of FreeGramDots.
+  BlockPartials ReduceFreeGram() const;
+  // p <- Z (c_{2k} g + sum_i c_i s_i + sum_i c_{k+i} y_i) (active components
+  // zero), x_trial <- P(x + p), then p <- x_trial - x. Partial sums of
+  // ProjectedStepDots.
+  BlockPartials FormProjectedStep(absl::Span<const double> coefficients);
 
   // Partial sums of TrialDots (with_pair only with pairs kept).
   BlockPartials ReduceTrial(bool with_pair) const;
@@ -122,6 +177,10 @@ class TrustRegionSlice {
   BlockPartials Dot(const std::vector<double>& a,
                     const std::vector<double>& b) const;
   void StepToTrial();  // x_trial <- x + p
+  bool Active(size_t e) const {
+    return (x_[e] <= lower_[e] && g_[e] > 0) ||
+           (x_[e] >= upper_[e] && g_[e] < 0);
+  }
 
   ShardRange range_;
   int memory_;
@@ -129,6 +188,7 @@ class TrustRegionSlice {
   std::vector<double> x_, g_, x_trial_, g_trial_, p_;
   std::vector<double> z_, r_, d_, hd_;
   CurvatureRing s_, y_;
+  std::vector<double> lower_, upper_;  // the box; empty when unbounded
 };
 
 }  // namespace optd

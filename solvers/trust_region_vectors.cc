@@ -153,4 +153,57 @@ absl::StatusOr<Reduction> LocalTrustRegionVectors::CgDirection(double beta) {
       [&](TrustRegionSlice& slice) { return slice.CgDirection(beta); });
 }
 
+namespace {
+
+absl::Status NoBounds() {
+  return absl::FailedPreconditionError("these vectors have no bounds");
+}
+
+}  // namespace
+
+absl::Status TrustRegionVectors::SetBounds(const Bounds& box) {
+  return absl::InvalidArgumentError(kShardedTrustRegionBoundsMessage);
+}
+absl::StatusOr<Reduction> TrustRegionVectors::ReduceBox() { return NoBounds(); }
+absl::StatusOr<Reduction> TrustRegionVectors::ReduceFreeGram() {
+  return NoBounds();
+}
+absl::StatusOr<Reduction> TrustRegionVectors::FormProjectedStep(
+    absl::Span<const double> coefficients) {
+  return NoBounds();
+}
+
+absl::Status LocalTrustRegionVectors::SetBounds(const Bounds& box) {
+  if (layout_.shards() > 1) {
+    return absl::InvalidArgumentError(kShardedTrustRegionBoundsMessage);
+  }
+  if (auto s = CheckSize(box.size(), "bounds"); !s.ok()) return s;
+  for (TrustRegionSlice& slice : slices_) slice.SetBounds(box);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::ReduceBox() {
+  if (!slices_.front().bounded()) return NoBounds();
+  return Combine([](TrustRegionSlice& slice) { return slice.ReduceBox(); });
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::ReduceFreeGram() {
+  if (!slices_.front().bounded()) return NoBounds();
+  return Combine(
+      [](TrustRegionSlice& slice) { return slice.ReduceFreeGram(); });
+}
+
+absl::StatusOr<Reduction> LocalTrustRegionVectors::FormProjectedStep(
+    absl::Span<const double> coefficients) {
+  if (!slices_.front().bounded()) return NoBounds();
+  if (coefficients.size() != static_cast<size_t>(2 * pairs() + 1)) {
+    return absl::InternalError(absl::StrCat("step has ", coefficients.size(),
+                                            " coefficients for ", pairs(),
+                                            " pairs"));
+  }
+  return Combine([&](TrustRegionSlice& slice) {
+    return slice.FormProjectedStep(coefficients);
+  });
+}
+
 }  // namespace optd

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "solvers/block_reduction.h"
+#include "solvers/bounds.h"
 #include "solvers/shard_layout.h"
 #include "solvers/trust_region_slice.h"
 #include "solvers/vector_view.h"
@@ -60,7 +61,22 @@ class TrustRegionVectors {
   virtual absl::StatusOr<Reduction> ReduceCurvature() = 0;
   virtual absl::StatusOr<Reduction> CgAdvance(double alpha) = 0;
   virtual absl::StatusOr<Reduction> CgDirection(double beta) = 0;
+
+  // Box bounds (trust_region.h). SetBounds gives every slice its range of
+  // the box; only an in-process session of one slice supports them, and the
+  // defaults here, for slices elsewhere, answer INVALID_ARGUMENT
+  // kShardedBoundsMessage (SetBounds) and FAILED_PRECONDITION (the rest).
+  // REQUIRES: box.size() == dimension(); SetBounds before SetTrialPoint.
+  virtual absl::Status SetBounds(const Bounds& box);
+  virtual absl::StatusOr<Reduction> ReduceBox();
+  virtual absl::StatusOr<Reduction> ReduceFreeGram();
+  virtual absl::StatusOr<Reduction> FormProjectedStep(
+      absl::Span<const double> coefficients);
 };
+
+// The message of the INVALID_ARGUMENT for bounds on a sharded session.
+inline constexpr char kShardedTrustRegionBoundsMessage[] =
+    "bounds are not supported for sharded sessions";
 
 class LocalTrustRegionVectors : public TrustRegionVectors {
  public:
@@ -89,6 +105,13 @@ class LocalTrustRegionVectors : public TrustRegionVectors {
   absl::StatusOr<Reduction> ReduceCurvature() override;
   absl::StatusOr<Reduction> CgAdvance(double alpha) override;
   absl::StatusOr<Reduction> CgDirection(double beta) override;
+  // INVALID_ARGUMENT kShardedTrustRegionBoundsMessage for more than one
+  // slice.
+  absl::Status SetBounds(const Bounds& box) override;
+  absl::StatusOr<Reduction> ReduceBox() override;
+  absl::StatusOr<Reduction> ReduceFreeGram() override;
+  absl::StatusOr<Reduction> FormProjectedStep(
+      absl::Span<const double> coefficients) override;
 
  private:
   absl::Status CheckSize(int64_t size, const char* what) const;

@@ -72,7 +72,8 @@ class OptimizeResult(dict):
 
 
 def _result(summary: Summary, session_id: str, jac: Optional[np.ndarray],
-            nfev: Optional[int] = None) -> OptimizeResult:
+            nfev: Optional[int] = None,
+            njev: Optional[int] = None) -> OptimizeResult:
     reason = summary.reason
     status = (reason.scipy_status if isinstance(reason, TerminationReason)
               else 2)
@@ -80,7 +81,7 @@ def _result(summary: Summary, session_id: str, jac: Optional[np.ndarray],
         x=np.array(summary.x), fun=summary.value, jac=jac,
         nit=summary.iterations,
         nfev=summary.evaluations if nfev is None else nfev,
-        njev=summary.evaluations, status=status, message=summary.message,
+        njev=summary.evaluations if njev is None else njev, status=status, message=summary.message,
         success=summary.success, session_id=session_id, reason=reason,
         summary=summary)
 
@@ -182,8 +183,9 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
       an :class:`OptimizeResult`. A run that does not converge is a result
       with ``success=False``; errors from the server raise OptdError. With
       finite differences ``nfev`` counts every value told (as scipy's does,
-      stencil points included), ``njev`` the gradients the server formed,
-      and ``jac`` is None (the server keeps its differences).
+      stencil points included), ``njev`` the gradients the server formed
+      (nfev / (2n + 1) central, nfev / (n + 1) forward), and ``jac`` is None
+      (the server keeps its differences).
 
     A value that is NaN or infinite, or a non-finite gradient, is told as a
     failed evaluation: L-BFGS backtracks and Adam skips the step.
@@ -239,8 +241,14 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
             summary = session.summary or session.info().summary
             assert summary is not None
             if finite_difference is not None:
+                # Every gradient was one batch of 2n + 1 values (central) or
+                # n + 1 (forward), one-sided stencils at bounds included.
+                per_gradient = x0.size + 1 if (
+                    finite_difference["scheme"] == "forward") else (
+                    2 * x0.size + 1)
                 return _result(summary, session.session_id, None,
-                               nfev=counted.calls)
+                               nfev=counted.calls,
+                               njev=counted.calls // per_gradient)
             gradient = evaluate.gradient_at(summary.x)
             if gradient is None and summary.x.size and np.all(
                     np.isfinite(summary.x)):

@@ -26,6 +26,7 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .bounds import resolve_bounds
 from .client import Client, connect
 from .errors import InvalidArgument
 from .messages import Summary, TerminationReason
@@ -222,7 +223,9 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
     counted = _Counted(fun)
     evaluate = Evaluator(counted, jac, hess, hessp, args)
     x0 = np.asarray(x0, dtype=np.float64).ravel()
-    extras = dict(bounds=bounds, finite_difference=finite_difference)
+    # scipy's pairs first: for n = 2, [(lo0, hi0), (lo1, hi1)].
+    extras = dict(bounds=resolve_bounds(bounds, x0.size, pairs_first=True),
+                  finite_difference=finite_difference)
 
     own_client = client is None
     if own_client:

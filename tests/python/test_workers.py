@@ -98,7 +98,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 class FiniteDifferenceWorkersTest(ServerTestCase):
 
-    LEASE = 1.5
+    LEASE = 3.0
 
     def test_a_killed_worker_loses_no_evaluation(self):
         session = self.client.create_session(

@@ -822,5 +822,142 @@ TEST_F(DurableSessionTest, OneServerPerDataDirectory) {
                        HasSubstr("is in use by another optd process")));
 }
 
+// Every outstanding trial as (id, bits of x), and the trial log without
+// its times.
+std::pair<std::vector<std::pair<uint64_t, std::vector<uint64_t>>>, std::string>
+BatchState(Session& session) {
+  v1::AskResponse ask;
+  EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
+  std::vector<std::pair<uint64_t, std::vector<uint64_t>>> trials;
+  for (const v1::Trial& t : ask.trials()) {
+    trials.emplace_back(t.trial_id(), Bits(ToDoubles(t.x())));
+  }
+  v1::Session described;
+  EXPECT_OK(session.Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED, &described,
+                             /*include_trials=*/true));
+  v1::Session log;
+  *log.mutable_trial_log() = described.trial_log();
+  log.set_trial_log_dropped(described.trial_log_dropped());
+  return {trials, log.SerializeAsString()};
+}
+
+TEST_F(DurableSessionTest, ABatchSessionResumesMidBatchWithItsLog) {
+  // A finite-difference L-BFGS-B session told part of a stencil batch, out
+  // of order, by named workers: after a crash the same trials are
+  // outstanding, the trial log is the same, and the run ends where an
+  // uninterrupted one does.
+  v1::CreateSessionRequest request = Lbfgs("fd");
+  request.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+  *request.mutable_bounds()->mutable_upper() = Values({0.5, 2, 2, 2});
+  ASSERT_OK(manager_->Create(request).status());
+  SessionManager reference;
+  ASSERT_OK(reference.Create(request).status());
+  auto tell_some = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      v1::AskResponse ask;
+      ASSERT_OK(Find("fd")->Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
+      if (ask.trials_size() == 0) return;
+      // The last outstanding trial first.
+      const v1::Trial& trial = ask.trials(ask.trials_size() - 1);
+      std::vector<double> g;
+      v1::TellRequest tell;
+      tell.set_session_id("fd");
+      tell.set_trial_id(trial.trial_id());
+      tell.set_value(Rosenbrock(ToDoubles(trial.x()), &g));
+      tell.set_worker_id(absl::StrCat("w", trial.trial_id() % 4));
+      tell.set_note(absl::StrCat("evaluation ", trial.trial_id()));
+      v1::TellResponse answer, twin_answer;
+      ASSERT_OK(TellDurably(*Find("fd"), tell, &answer));
+      ASSERT_OK((*reference.Find("fd"))->Tell(tell, &twin_answer));
+    }
+  };
+  tell_some(9 + 9 + 4);  // two stencils (2n + 1 = 9) and part of a third
+  const auto before = BatchState(*Find("fd"));
+  ASSERT_EQ(before.first.size(), 5u);
+  EXPECT_EQ(CrashAndRecover().loaded, 1);
+  EXPECT_EQ(BatchState(*Find("fd")), before);
+  tell_some(100000);
+  v1::Session done, twin;
+  ASSERT_OK(Find("fd")->Describe(true, v1::VECTOR_ENCODING_UNSPECIFIED, &done,
+                                 /*include_trials=*/true));
+  ASSERT_OK((*reference.Find("fd"))
+                ->Describe(true, v1::VECTOR_ENCODING_UNSPECIFIED, &twin));
+  EXPECT_EQ(done.state(), v1::SESSION_STATE_CONVERGED);
+  EXPECT_EQ(Bits(ToDoubles(done.best_x())), Bits(ToDoubles(twin.best_x())));
+  // Every tell is in the log once, in order.
+  ASSERT_EQ(done.trial_log_size(), done.tells());
+  for (int i = 0; i < done.trial_log_size(); ++i) {
+    EXPECT_EQ(done.trial_log(i).note(),
+              absl::StrCat("evaluation ", done.trial_log(i).trial_id()));
+  }
+  // The bound x0 <= 0.5 is active at the end.
+  EXPECT_EQ(ToDoubles(done.best_x())[0], 0.5);
+}
+
+TEST_F(DurableSessionTest, ADataParallelCheckpointResumesMidStep) {
+  // Adam in checkpoint mode, 4 data-parallel workers per step: a checkpoint
+  // taken halfway through a step carries the half-made sum, so the session
+  // goes on bitwise after a crash.
+  v1::CreateSessionRequest request = AdamRequest("dp", 300, 6);
+  request.mutable_data_parallel()->set_workers(4);
+  ASSERT_OK(manager_->Create(request).status());
+  SessionManager reference;
+  ASSERT_OK(reference.Create(request).status());
+  auto tell_next = [&](Session& session, v1::TellResponse* answer) {
+    v1::AskResponse ask;
+    EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
+    EXPECT_GT(ask.trials_size(), 0);
+    const v1::Trial& trial = ask.trials(0);
+    const std::vector<double> x = ToDoubles(trial.x());
+    std::vector<double> g(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      g[i] = x[i] - 0.01 * static_cast<double>(trial.trial_id() % 7);
+    }
+    v1::TellRequest tell;
+    tell.set_session_id("dp");
+    tell.set_trial_id(trial.trial_id());
+    *tell.mutable_gradient() = Values(g);
+    tell.set_weight(1 + trial.trial_id() % 3);
+    return tell;
+  };
+  for (int i = 0; i < 14; ++i) {
+    v1::TellResponse a, b;
+    const v1::TellRequest tell = tell_next(*Find("dp"), &a);
+    ASSERT_OK(TellDurably(*Find("dp"), tell, &a));
+    ASSERT_OK((*reference.Find("dp"))->Tell(tell, &b));
+  }
+  std::shared_ptr<SessionJournal> journal = Find("dp")->journal();
+  for (int i = 0; i < 1000 && journal->durable() < 12; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  journal.reset();
+  // Durable at tell 12: three whole steps. Tell more so that the checkpoint
+  // lands mid-step, then crash.
+  for (int i = 0; i < 4; ++i) {
+    v1::TellResponse a, b;
+    const v1::TellRequest tell = tell_next(*Find("dp"), &a);
+    ASSERT_OK(TellDurably(*Find("dp"), tell, &a));
+    ASSERT_OK((*reference.Find("dp"))->Tell(tell, &b));
+  }
+  // Tell 18 is a checkpoint: step 5 has two of its four gradients.
+  journal = Find("dp")->journal();
+  for (int i = 0; i < 1000 && journal->durable() < 18; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(journal->durable(), 18u);
+  journal.reset();
+  EXPECT_EQ(CrashAndRecover().checkpoints, 1);
+  ASSERT_EQ(Find("dp")->tells(), 18);
+  EXPECT_EQ(BatchState(*Find("dp")).first,
+            BatchState(**reference.Find("dp")).first);
+  for (int i = 0; i < 10; ++i) {
+    v1::TellResponse a, b;
+    const v1::TellRequest tell = tell_next(*Find("dp"), &a);
+    ASSERT_OK(TellDurably(*Find("dp"), tell, &a));
+    ASSERT_OK((*reference.Find("dp"))->Tell(tell, &b));
+    ASSERT_EQ(ToDoubles(a.trials(0).x()), ToDoubles(b.trials(0).x())) << i;
+  }
+}
+
 }  // namespace
 }  // namespace optd::server

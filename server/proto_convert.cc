@@ -9,6 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/remote_vectors.h"
+#include "solvers/bounds.h"
+#include "solvers/lbfgsb.h"
+#include "solvers/parallel_trials.h"
 #include "solvers/status_macros.h"
 
 namespace optd::server {
@@ -383,9 +386,203 @@ int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
   return n * kDouble;
 }
 
+namespace {
+
+// The session-level layers of CreateSessionRequest, decoded and checked
+// against each other before any solver (or slice) is made.
+struct SessionLayers {
+  Bounds bounds;
+  bool finite_difference = false;
+  FiniteDifferenceOptions finite_difference_options;
+  bool gradient_check = false;
+  GradientCheckOptions gradient_check_options;
+  int data_parallel_workers = 1;
+};
+
+absl::StatusOr<SessionLayers> DecodeSessionLayers(
+    const v1::CreateSessionRequest& request, int64_t n) {
+  SessionLayers layers;
+  layers.bounds = Bounds::Unbounded(n);
+  const bool sharded = request.shards() > 1;
+  // Which solvers take their gradients from the client: the layers below
+  // work on those.
+  const bool trust_region =
+      request.solver_case() == v1::CreateSessionRequest::kTrustRegion;
+  const auto subproblem = request.trust_region().subproblem();
+  const bool wants_only_gradients =
+      !trust_region ||
+      subproblem == v1::TrustRegionOptions::SUBPROBLEM_UNSPECIFIED ||
+      subproblem == v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON;
+  constexpr absl::string_view kGradientSolvers =
+      "lbfgs, adam, adamw or trust_region with subproblem QUASI_NEWTON";
+  if (request.has_bounds()) {
+    OPTD_ASSIGN_OR_RETURN(
+        ConstVectorView lower,
+        DecodeVector(request.bounds().lower(), "bounds.lower"));
+    OPTD_ASSIGN_OR_RETURN(
+        ConstVectorView upper,
+        DecodeVector(request.bounds().upper(), "bounds.upper"));
+    OPTD_ASSIGN_OR_RETURN(layers.bounds, Bounds::Create(lower, upper, n));
+    if (layers.bounds.any() && sharded) {
+      return InvalidArgument(absl::StrCat(
+          "bounds are not supported for sharded sessions (shards = ",
+          request.shards(), "); use shards 0 or 1"));
+    }
+    if (layers.bounds.any() && !wants_only_gradients) {
+      return InvalidArgument(
+          "bounds are supported by trust_region only with subproblem "
+          "QUASI_NEWTON");
+    }
+  }
+  switch (request.gradient_source()) {
+    case v1::GRADIENT_SOURCE_UNSPECIFIED:
+    case v1::GRADIENT_SOURCE_CLIENT:
+      break;
+    case v1::GRADIENT_SOURCE_FINITE_DIFFERENCE:
+      layers.finite_difference = true;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat("gradient_source is ", request.gradient_source(),
+                       "; it is CLIENT (1) or FINITE_DIFFERENCE (2)"));
+  }
+  if (request.has_finite_difference() && !layers.finite_difference) {
+    return InvalidArgument(
+        "finite_difference is set but gradient_source is not "
+        "FINITE_DIFFERENCE");
+  }
+  if (layers.finite_difference) {
+    if (sharded) {
+      return InvalidArgument(
+          "gradient_source FINITE_DIFFERENCE is not supported for sharded "
+          "sessions; use shards 0 or 1");
+    }
+    if (!wants_only_gradients) {
+      return InvalidArgument(absl::StrCat(
+          "gradient_source FINITE_DIFFERENCE needs a solver that takes "
+          "gradients: ",
+          kGradientSolvers));
+    }
+    const v1::FiniteDifferenceOptions& fd = request.finite_difference();
+    switch (fd.scheme()) {
+      case v1::FiniteDifferenceOptions::SCHEME_UNSPECIFIED:
+      case v1::FiniteDifferenceOptions::SCHEME_CENTRAL:
+        layers.finite_difference_options.scheme =
+            FiniteDifferenceScheme::kCentral;
+        break;
+      case v1::FiniteDifferenceOptions::SCHEME_FORWARD:
+        layers.finite_difference_options.scheme =
+            FiniteDifferenceScheme::kForward;
+        break;
+      default:
+        return InvalidArgument(
+            absl::StrCat("finite_difference.scheme is ", fd.scheme(),
+                         "; it is CENTRAL (1) or FORWARD (2)"));
+    }
+    if (fd.has_relative_step()) {
+      layers.finite_difference_options.relative_step = fd.relative_step();
+    }
+    OPTD_RETURN_IF_ERROR(layers.finite_difference_options.Validate());
+  }
+  if (request.has_gradient_check()) {
+    layers.gradient_check = true;
+    if (layers.finite_difference) {
+      return InvalidArgument(
+          "gradient_check checks the client's gradients, and with "
+          "gradient_source FINITE_DIFFERENCE the client tells none");
+    }
+    if (sharded) {
+      return InvalidArgument(
+          "gradient_check is not supported for sharded sessions; use shards "
+          "0 or 1");
+    }
+    if (!wants_only_gradients) {
+      return InvalidArgument(
+          absl::StrCat("gradient_check needs a solver that takes gradients: ",
+                       kGradientSolvers));
+    }
+    if (layers.bounds.any()) {
+      // Its central stencil would step up to h outside the box, where the
+      // objective may not be defined.
+      return InvalidArgument(
+          "gradient_check does not go with bounds: its central-difference "
+          "points may leave the box; check the gradient in a session without "
+          "bounds");
+    }
+    const v1::GradientCheckOptions& check = request.gradient_check();
+    layers.gradient_check_options.at_iterations.assign(
+        check.at_iterations().begin(), check.at_iterations().end());
+    layers.gradient_check_options.every_iterations = check.every_iterations();
+    if (check.has_relative_step()) {
+      layers.gradient_check_options.relative_step = check.relative_step();
+    }
+    OPTD_RETURN_IF_ERROR(layers.gradient_check_options.Validate());
+  }
+  const int workers = request.data_parallel().workers();
+  constexpr int kMaxWorkers = 1024;
+  if (workers < 0 || workers > kMaxWorkers) {
+    return InvalidArgument(absl::StrCat("data_parallel.workers is ", workers,
+                                        "; the range is [0, ", kMaxWorkers,
+                                        "] (0 or 1: off)"));
+  }
+  if (workers > 1) {
+    if (sharded) {
+      return InvalidArgument(
+          "data_parallel is not supported for sharded sessions; use shards 0 "
+          "or 1");
+    }
+    if (layers.finite_difference || layers.gradient_check) {
+      return InvalidArgument(
+          "data_parallel averages the workers' own gradients; it does not go "
+          "with gradient_source FINITE_DIFFERENCE or gradient_check");
+    }
+    if (!wants_only_gradients) {
+      return InvalidArgument(
+          absl::StrCat("data_parallel needs a solver that takes gradients: ",
+                       kGradientSolvers));
+    }
+    layers.data_parallel_workers = workers;
+  }
+  return layers;
+}
+
+// The solver `request` selects, confined to `bounds` when it has any.
+absl::StatusOr<SolverSetup> CreateBaseSolver(
+    const v1::CreateSessionRequest& request, const ConstVectorView& x0,
+    const Bounds& bounds, ShardMaker* make_shards);
+
+}  // namespace
+
 absl::StatusOr<SolverSetup> CreateSolver(
     const v1::CreateSessionRequest& request, const ConstVectorView& x0,
     ShardMaker* make_shards) {
+  OPTD_ASSIGN_OR_RETURN(SessionLayers layers,
+                        DecodeSessionLayers(request, x0.size()));
+  OPTD_ASSIGN_OR_RETURN(
+      SolverSetup setup,
+      CreateBaseSolver(request, x0, layers.bounds, make_shards));
+  if (layers.finite_difference) {
+    OPTD_ASSIGN_OR_RETURN(
+        setup.solver, WithFiniteDifferences(std::move(setup.solver),
+                                            layers.finite_difference_options,
+                                            std::move(layers.bounds)));
+  } else if (layers.gradient_check) {
+    OPTD_ASSIGN_OR_RETURN(setup.solver,
+                          WithGradientCheck(std::move(setup.solver),
+                                            layers.gradient_check_options));
+  } else if (layers.data_parallel_workers > 1) {
+    OPTD_ASSIGN_OR_RETURN(setup.solver,
+                          WithDataParallel(std::move(setup.solver),
+                                           layers.data_parallel_workers));
+  }
+  return setup;
+}
+
+namespace {
+
+absl::StatusOr<SolverSetup> CreateBaseSolver(
+    const v1::CreateSessionRequest& request, const ConstVectorView& x0,
+    const Bounds& bounds, ShardMaker* make_shards) {
   SolverSetup setup;
   v1::CreateSliceRequest slice;
   switch (request.solver_case()) {
@@ -400,6 +597,10 @@ absl::StatusOr<SolverSetup> CreateSolver(
             setup.solver, Lbfgs::Create(options, x0,
                                         std::make_unique<RemoteLbfgsVectors>(
                                             setup.shards, options.memory)));
+      } else if (bounds.any()) {
+        // L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), dense on this replica.
+        OPTD_ASSIGN_OR_RETURN(setup.solver,
+                              LbfgsB::Create(options, x0, bounds));
       } else {
         OPTD_ASSIGN_OR_RETURN(setup.solver, Lbfgs::Create(options, x0));
       }
@@ -424,6 +625,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
                                            std::make_unique<RemoteAdamVectors>(
                                                setup.shards, options.dtype,
                                                options.hyper.amsgrad)));
+      } else if (bounds.any()) {
+        OPTD_ASSIGN_OR_RETURN(setup.solver, Adam::Create(options, x0, bounds));
       } else {
         OPTD_ASSIGN_OR_RETURN(setup.solver, Adam::Create(options, x0));
       }
@@ -446,6 +649,9 @@ absl::StatusOr<SolverSetup> CreateSolver(
             TrustRegion::Create(options, x0,
                                 std::make_unique<RemoteTrustRegionVectors>(
                                     setup.shards, options.slice_memory())));
+      } else if (bounds.any()) {
+        OPTD_ASSIGN_OR_RETURN(setup.solver,
+                              TrustRegion::Create(options, x0, bounds));
       } else {
         OPTD_ASSIGN_OR_RETURN(setup.solver, TrustRegion::Create(options, x0));
       }
@@ -459,6 +665,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
       "solver is not set; set exactly one of lbfgs, adam, adamw or "
       "trust_region");
 }
+
+}  // namespace
 
 void SetCreationEcho(const v1::CreateSessionRequest& request,
                      v1::Session* echo) {

@@ -119,6 +119,35 @@ TEST_F(ErrorsEndToEnd, MalformedOptionsAreInvalidArgumentAndCreateNothing) {
   v1::CreateSessionRequest& empty_x0 = add("empty-x0", "x0");
   empty_x0.mutable_lbfgs();
   empty_x0.clear_x0();
+  {
+    v1::CreateSessionRequest& r =
+        add("bounds-crossed",
+            "bounds.lower[1] = 2 is greater than bounds.upper[1] = 1");
+    r.mutable_lbfgs();
+    *r.mutable_bounds()->mutable_lower() = client::EncodeF64({0.0, 2.0});
+    *r.mutable_bounds()->mutable_upper() = client::EncodeF64({1.0, 1.0});
+  }
+  {
+    v1::CreateSessionRequest& r =
+        add("bounds-short", "bounds.upper has 1 elements; x0 has 2");
+    r.mutable_adam();
+    *r.mutable_bounds()->mutable_upper() = client::EncodeF64({1.0});
+  }
+  {
+    v1::CreateSessionRequest& r =
+        add("fd-exact",
+            "gradient_source FINITE_DIFFERENCE needs a solver that takes "
+            "gradients");
+    r.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+    r.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+  }
+  {
+    v1::CreateSessionRequest& r = add(
+        "dp-workers", "data_parallel.workers is -3; the range is [0, 1024]");
+    r.mutable_adam();
+    r.mutable_data_parallel()->set_workers(-3);
+  }
 
   for (const Case& c : cases) {
     EXPECT_THAT(
@@ -131,6 +160,33 @@ TEST_F(ErrorsEndToEnd, MalformedOptionsAreInvalidArgumentAndCreateNothing) {
   absl::StatusOr<std::vector<v1::Session>> sessions = client().ListSessions();
   ASSERT_OK(sessions);
   EXPECT_EQ(sessions->size(), 1u);
+  ExpectUnchanged();
+}
+
+TEST_F(ErrorsEndToEnd, BadNotesWorkersAndWeightsAreInvalidArgument) {
+  client::Evaluation evaluation;
+  evaluation.value = 1.0;
+  evaluation.gradient = {1.0, 1.0};
+  evaluation.note = std::string(5000, 'n');
+  EXPECT_THAT(session().Tell(client::MakeTellRequest(trial().id, evaluation,
+                                                     v1::VECTOR_ENCODING_F64)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "note has 5000 bytes; at most 4096 are allowed"));
+  evaluation.note.clear();
+  evaluation.weight = 2.0;
+  EXPECT_THAT(session().Tell(client::MakeTellRequest(trial().id, evaluation,
+                                                     v1::VECTOR_ENCODING_F64)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("weight is set but session \"rosen\" is not "
+                                 "data-parallel")));
+  evaluation.weight.reset();
+  v1::TellRequest long_worker =
+      client::MakeTellRequest(trial().id, evaluation, v1::VECTOR_ENCODING_F64);
+  long_worker.set_worker_id(std::string(200, 'w'));
+  EXPECT_THAT(session().Tell(long_worker),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "worker_id has 200 characters; at most 128 are "
+                       "allowed"));
   ExpectUnchanged();
 }
 

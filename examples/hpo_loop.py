@@ -169,7 +169,7 @@ def run_optuna(budget: int, jobs: int) -> List[float]:
     return [t.value for t in trials]
 
 
-# -- reporting and setup -------------------------------------------------------
+# -- reporting and setup ------------------------------------------------------
 
 def best_so_far(values: List[float], count: int) -> float:
     finite = [v for v in values[:count] if math.isfinite(v)]

@@ -15,7 +15,6 @@ processes (tests/python/worker_process.py) running Session.work.
 import collections
 import datetime
 import json
-import os
 import pathlib
 import signal
 import subprocess

@@ -82,7 +82,8 @@ def _result(summary: Summary, session_id: str, jac: Optional[np.ndarray],
         x=np.array(summary.x), fun=summary.value, jac=jac,
         nit=summary.iterations,
         nfev=summary.evaluations if nfev is None else nfev,
-        njev=summary.evaluations if njev is None else njev, status=status, message=summary.message,
+        njev=summary.evaluations if njev is None else njev, status=status,
+        message=summary.message,
         success=summary.success, session_id=session_id, reason=reason,
         summary=summary)
 

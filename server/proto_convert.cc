@@ -348,7 +348,31 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
   return proto;
 }
 
+namespace {
+// The solver's own state (its vectors), by the same rule.
+int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
+                            int64_t n);
+}  // namespace
+
 int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
+  constexpr int64_t kDouble = sizeof(double);
+  // The session layers' own vectors: bounds (2n), a data-parallel step's
+  // staged gradient and sum (2n), a finite-difference or gradient-check
+  // batch's point and values (about 3n).
+  int64_t layers = 0;
+  if (request.has_bounds()) layers += 2 * n * kDouble;
+  if (request.data_parallel().workers() > 1) layers += 2 * n * kDouble;
+  if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE ||
+      request.has_gradient_check()) {
+    layers += 3 * n * kDouble;
+  }
+  return layers + EstimateSolverBytes(request, n);
+}
+
+namespace {
+
+int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
+                            int64_t n) {
   constexpr int64_t kDouble = sizeof(double);
   switch (request.solver_case()) {
     case v1::CreateSessionRequest::kLbfgs: {
@@ -385,6 +409,8 @@ int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
   }
   return n * kDouble;
 }
+
+}  // namespace
 
 namespace {
 

@@ -117,6 +117,77 @@ TEST_F(OptctlEndToEnd, GetPrintsTheSessionAndItsJson) {
   EXPECT_THAT(run.output, HasSubstr("\"memory\": 10"));
 }
 
+TEST_F(OptctlEndToEnd, HistoryPrintsTheTrialLogAsCsvAndJson) {
+  SessionOptions options;
+  options.session_id = "hpo";
+  options.encoding = v1::VECTOR_ENCODING_VALUES;
+  options.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+  options.lower = {-2.0, -2.0};
+  options.upper = {0.5, 2.0};
+  absl::StatusOr<Session> session =
+      Session::Create(client(), {-1.2, 1.0}, SolverSpec::Lbfgs(), options);
+  ASSERT_OK(session);
+  ASSERT_EQ(session->first_trials().size(), 5u);  // x and the 2n stencil
+  for (int k : {2, 0}) {
+    const client::Trial& t = session->first_trials()[k];
+    client::Evaluation e = Rosenbrock(t.x, t.wants);
+    e.note = k == 2 ? "lr=0.1, seed 3" : "center";
+    v1::TellRequest tell =
+        client::MakeTellRequest(t.id, e, v1::VECTOR_ENCODING_VALUES);
+    tell.set_worker_id(absl::StrCat("worker-", k));
+    ASSERT_OK(session->Tell(tell));
+  }
+
+  CommandRun run = Optctl("history hpo");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const std::vector<std::string> lines =
+      absl::StrSplit(run.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << run.output;
+  EXPECT_EQ(lines[0],
+            "trial_id,time,worker_id,wants,value,gradient_max_norm,failed,"
+            "weight,note,x0,x1");
+  EXPECT_THAT(lines[1], StartsWith("3,"));
+  // Trial 3 is x + h e_0 (h = cbrt(eps) * 1.2), a note with a comma quoted.
+  EXPECT_THAT(lines[1], ContainsRegex(",worker-2,VALUE,24.198[0-9]+,,false,1,"
+                                      "\"lr=0.1, seed 3\",-1.19999[0-9]+,1$"));
+  EXPECT_THAT(lines[2], ContainsRegex("^1,.*,worker-0,VALUE,24.19999[0-9]+,,"
+                                      "false,1,center,-1.2,1$"));
+
+  run = Optctl("history hpo --after=1 --format=json");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  const std::vector<std::string> json =
+      absl::StrSplit(run.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(json.size(), 1u) << run.output;
+  EXPECT_THAT(json[0], HasSubstr("\"trialId\":\"3\""));
+  EXPECT_THAT(json[0], HasSubstr("\"note\":\"lr=0.1, seed 3\""));
+  EXPECT_THAT(json[0], HasSubstr("\"workerId\":\"worker-2\""));
+
+  run = Optctl("history hpo --format=xml");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output,
+              HasSubstr("--format is \"xml\"; history prints csv or json"));
+}
+
+TEST_F(OptctlEndToEnd, GetPrintsGradientChecks) {
+  SessionOptions options;
+  options.session_id = "checked";
+  options.gradient_check = v1::GradientCheckOptions();
+  absl::StatusOr<Session> session =
+      Session::Create(client(), {-1.2, 1.0}, SolverSpec::Lbfgs(), options);
+  ASSERT_OK(session);
+  for (const client::Trial& t : session->first_trials()) {
+    client::Evaluation e = Rosenbrock(t.x, t.wants);
+    if (!e.gradient.empty()) e.gradient[1] += 1.0;  // a wrong coordinate
+    ASSERT_OK(session->Tell(t.id, e));
+  }
+  CommandRun run = Optctl("get checked");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output,
+              ContainsRegex("gradient check +iteration 0: max relative error "
+                            "[0-9.e-]+ \\(coordinate 1: told -87, central "
+                            "difference -88"));
+}
+
 TEST_F(OptctlEndToEnd, DeleteThenGetIsNotFound) {
   CreateSession("doomed");
   CommandRun run = Optctl("delete doomed");

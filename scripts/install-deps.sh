@@ -16,7 +16,7 @@ packages=(
   openssl
   # Python client, its tests and examples (always /usr/bin/python3)
   python3 python3-grpcio python3-protobuf python3-numpy python3-scipy
-  python3-torch python3-sklearn
+  python3-torch python3-sklearn python3-optuna
   # deploy/ manifest checks (tests/deploy)
   python3-yaml python3-kubernetes
 )

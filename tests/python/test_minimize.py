@@ -8,6 +8,7 @@ import unittest
 import warnings
 
 import numpy as np
+import scipy.optimize
 
 import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
 import mgh_problems
@@ -202,9 +203,14 @@ class MinimizeOptionsTest(ServerTestCase):
     def test_unsupported_arguments(self):
         with self.assertRaises(optd.InvalidArgument):
             optd.minimize(extended_rosenbrock, [0.0, 0.0],
-                          bounds=[(0, 1), (0, 1)], client=self.client)
+                          constraints=[{"type": "ineq"}], client=self.client)
         with self.assertRaises(optd.InvalidArgument):
-            optd.minimize(lambda x: 0.0, [0.0], jac=None, client=self.client)
+            optd.minimize(extended_rosenbrock, [0.0, 0.0], callback=print,
+                          client=self.client)
+        with self.assertRaisesRegex(optd.InvalidArgument, "jac=None"):
+            # fun returns (f, g) but jac=None asks for values only.
+            optd.minimize(extended_rosenbrock, [0.0, 0.0], jac=None,
+                          client=self.client)
 
     def test_result_reads_like_scipys(self):
         result = optd.minimize(extended_rosenbrock, [-1.2, 1.0],
@@ -214,6 +220,69 @@ class MinimizeOptionsTest(ServerTestCase):
             self.assertIs(result[key], getattr(result, key))
         self.assertIn("nfev: 44", repr(result))
         self.assertIn("44 evaluations", result.summary.brief_report)
+
+
+def rosen_value(x):
+    return extended_rosenbrock(x)[0]
+
+
+# A box that cuts off the minimum (1, 1): scipy's pairs, with None for none.
+BOX = [(-2.0, 2.0), (None, 0.8)]
+
+
+class MinimizeBoundsAndDifferencesTest(ServerTestCase):
+
+    def scipy_reference(self):
+        return scipy.optimize.minimize(
+            extended_rosenbrock, [-1.2, 1.0], jac=True, method="L-BFGS-B",
+            bounds=BOX, options={"ftol": 1e-15, "gtol": 1e-12})
+
+    def test_bounds_with_gradients_is_scipys_l_bfgs_b(self):
+        result = optd.minimize(extended_rosenbrock, [-1.2, 1.0], jac=True,
+                               bounds=BOX, client=self.client)
+        reference = scipy.optimize.minimize(
+            extended_rosenbrock, [-1.2, 1.0], jac=True, method="L-BFGS-B",
+            bounds=BOX)
+        self.assertTrue(result.success, result.message)
+        self.assertEqual(result.nfev, reference.nfev)
+        np.testing.assert_allclose(result.x, reference.x, rtol=1e-10)
+        self.assertLessEqual(result.x[1], 0.8)
+
+    def test_finite_differences_find_the_bounded_minimum(self):
+        reference = self.scipy_reference()
+        calls = []
+
+        def counted(x):
+            calls.append(1)
+            return rosen_value(x)
+
+        result = optd.minimize(counted, [-1.2, 1.0], jac=None, bounds=BOX,
+                               client=self.client)
+        self.assertTrue(result.success, result.message)
+        np.testing.assert_allclose(result.x, reference.x, atol=1e-4)
+        self.assertEqual(result.nfev, len(calls))
+        self.assertIsNone(result.jac)
+        # Every gradient took 2n + 1 = 5 values (central differences).
+        self.assertEqual(result.nfev, 5 * result.njev)
+        self.assertEqual(result.nfev, result.summary.evaluations)
+
+    def test_forward_differences_take_fewer_values(self):
+        central = optd.minimize(rosen_value, [-1.2, 1.0], jac="3-point",
+                                bounds=BOX, client=self.client)
+        forward = optd.minimize(rosen_value, [-1.2, 1.0], jac="2-point",
+                                bounds=BOX, client=self.client)
+        np.testing.assert_allclose(forward.x, central.x, atol=1e-3)
+        self.assertEqual(forward.nfev, 3 * forward.njev)
+        self.assertEqual(central.nfev, 5 * central.njev)
+
+    def test_threads_give_the_same_iterates(self):
+        one = optd.minimize(rosen_value, [-1.2, 1.0], jac=None, bounds=BOX,
+                            client=self.client)
+        four = optd.minimize(rosen_value, [-1.2, 1.0], jac=None, bounds=BOX,
+                             workers=4, client=self.client)
+        np.testing.assert_array_equal(one.x, four.x)
+        self.assertEqual(one.nfev, four.nfev)
+        self.assertEqual(one.nit, four.nit)
 
 
 if __name__ == "__main__":

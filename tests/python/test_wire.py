@@ -2,6 +2,7 @@
 parse as the TellRequest meant, and it reads every TellResponse field as
 protobuf does (no server needed)."""
 
+import datetime
 import math
 import unittest
 
@@ -46,6 +47,25 @@ class EncodeTellTest(unittest.TestCase):
                         target.f64 = np.asarray(array, "<f8").tobytes()
                 self.assertEqual(pb.TellRequest.FromString(raw), expected)
 
+    def test_worker_note_and_weight_match_the_generated_message(self):
+        cases = [("w-1", "", None), ("", "checkpoint at /tmp/ü", None),
+                 ("", "", 0.25), ("worker" * 21, "n" * 4096, 1e300),
+                 ("w", "x", 1.0)]
+        for worker_id, note, weight in cases:
+            with self.subTest(worker_id=worker_id[:8], weight=weight):
+                raw = _wire.encode_tell("s", 3, 1.0, False, False, [],
+                                        VectorEncoding.F64, worker_id, note,
+                                        weight)
+                expected = pb.TellRequest(session_id="s", trial_id=3,
+                                          value=1.0, worker_id=worker_id,
+                                          note=note)
+                if weight is not None:
+                    expected.weight = weight
+                parsed = pb.TellRequest.FromString(raw)
+                self.assertEqual(parsed, expected)
+                self.assertEqual(parsed.HasField("weight"),
+                                 weight is not None)
+
     def test_a_non_contiguous_array_is_sent_in_c_order(self):
         a = np.arange(12.0).reshape(3, 4).T  # Fortran order
         raw = _wire.encode_tell("s", 1, None, False, False, [(4, a)],
@@ -80,6 +100,27 @@ class DecodeTellResponseTest(unittest.TestCase):
         np.testing.assert_array_equal(trials[1][3], 2 * x)
         self.assertIsNone(trials[0][3])
         self.assertFalse(trials[0][1].flags.writeable)
+        # batch_index, batch_size, lease expiry
+        self.assertEqual(trials[0][4:], (0, 0, None))
+        self.assertEqual(trials[1][4:6], (0, 0))
+        self.assertEqual(trials[1][6], datetime.datetime(
+            2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc))
+
+    def test_reads_batch_places_and_lease_times(self):
+        response = pb.TellResponse(state=pb.SESSION_STATE_RUNNING)
+        for k in range(3):
+            t = response.trials.add(trial_id=40 + k, wants=pb.EVALUATION_VALUE,
+                                    batch_index=k + 1, batch_size=7)
+            t.x.f64 = np.full(2, float(k)).tobytes()
+            t.lease_expire_time.seconds = 1700000000 + k
+            t.lease_expire_time.nanos = 250000000
+        trials, _, _, _ = _wire.decode_tell_response(
+            response.SerializeToString())
+        self.assertEqual([t[4] for t in trials], [1, 2, 3])
+        self.assertEqual({t[5] for t in trials}, {7})
+        for k, trial in enumerate(trials):
+            self.assertEqual(trial[6], response.trials[k].lease_expire_time
+                             .ToDatetime(tzinfo=datetime.timezone.utc))
 
     def test_the_final_answer_carries_the_summary(self):
         response = pb.TellResponse(state=pb.SESSION_STATE_CONVERGED)

@@ -40,8 +40,10 @@ from .errors import (Aborted, AlreadyExists, Cancelled, DataLoss,
                      InvalidArgument, NotFound, OptdError, OutOfRange,
                      PermissionDenied, ResourceExhausted, Unauthenticated,
                      Unavailable, Unimplemented, Unknown)
-from .messages import (HistoryEntry, SessionInfo, SessionState, Summary,
-                       TerminationReason, Wants)
+from .bounds import resolve_bounds
+from .messages import (GradientCheck, GradientSource, HistoryEntry,
+                       SessionInfo, SessionState, Summary, TerminationReason,
+                       TrialRecord, Wants)
 from .minimize import OptimizeResult, minimize
 from .session import Answer, Session, Trial
 from .vectors import VectorEncoding
@@ -50,8 +52,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "connect", "tls_credentials", "Client", "Session", "Trial", "Answer", "Summary",
-    "SessionInfo", "HistoryEntry", "SessionState", "TerminationReason",
-    "Wants", "VectorEncoding", "minimize", "OptimizeResult",
+    "SessionInfo", "HistoryEntry", "TrialRecord", "GradientCheck",
+    "SessionState", "TerminationReason", "GradientSource", "Wants",
+    "VectorEncoding", "minimize", "OptimizeResult", "resolve_bounds",
     "DEFAULT_ADDRESS", "DEFAULT_MAX_MESSAGE_BYTES",
     "OptdError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss",
     "DeadlineExceeded", "FailedPrecondition", "Internal", "InvalidArgument",

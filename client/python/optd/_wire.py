@@ -11,6 +11,7 @@ protobuf's wire format for ``optd.v1.TellRequest`` / ``TellResponse``
 compare both ways with the generated classes.
 """
 
+import datetime
 import struct
 from typing import Any, List, Optional, Tuple
 
@@ -54,7 +55,8 @@ def _vector_parts(field: int, array: Any, encoding: VectorEncoding) -> list:
 def encode_tell(session_id: str, trial_id: int, value: Optional[float],
                 failed: bool, stop: bool,
                 vectors: List[Tuple[int, Any]],
-                encoding: VectorEncoding) -> bytes:
+                encoding: VectorEncoding, worker_id: str = "",
+                note: str = "", weight: Optional[float] = None) -> bytes:
     """A serialized ``TellRequest``; `vectors` are (field number, array) for
     gradient (4), hessian (8) and hessian_vector (9)."""
     parts: list = []
@@ -71,6 +73,12 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
         parts += [_key(5, _VARINT), b"\x01"]
     if stop:
         parts += [_key(6, _VARINT), b"\x01"]
+    for field, text in ((12, worker_id), (13, note)):
+        if text:
+            data = text.encode()
+            parts += [_key(field, _LEN), _varint(len(data)), data]
+    if weight is not None:
+        parts += [_key(14, _I64), struct.pack("<d", weight)]
     return b"".join(parts)
 
 
@@ -127,10 +135,30 @@ def _vector(raw: bytes, buf: memoryview, offset: int,
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
+def _timestamp(buf: memoryview, offset: int,
+               length: int) -> Optional[datetime.datetime]:
+    """A ``google.protobuf.Timestamp`` message; None when it is zero."""
+    seconds = nanos = 0
+    for field, wire_type, value in _fields(buf, offset, offset + length):
+        if wire_type != _VARINT:
+            continue
+        if value >= 1 << 63:  # int64/int32 as varints: two's complement
+            value -= 1 << 64
+        if field == 1:
+            seconds = value
+        elif field == 2:
+            nanos = value
+    if seconds == 0 and nanos == 0:
+        return None
+    return (datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+            + datetime.timedelta(microseconds=nanos // 1000))
+
+
 def decode_tell_response(raw: bytes):
     """(trials, state, summary message or None, duplicate) of a serialized
-    ``TellResponse``; each trial is (trial_id, x, wants, vector or None),
-    x and vector being read-only views into `raw`."""
+    ``TellResponse``; each trial is (trial_id, x, wants, vector or None,
+    batch_index, batch_size, lease expiry or None), x and vector being
+    read-only views into `raw`."""
     buf = memoryview(raw)
     trials: list = []
     state = 0
@@ -139,9 +167,9 @@ def decode_tell_response(raw: bytes):
     for field, wire_type, where in _fields(buf, 0, len(raw)):
         if field == 1 and wire_type == _LEN:
             start, size = where
-            trial_id = wants = 0
+            trial_id = wants = batch_index = batch_size = 0
             x = np.empty(0, dtype=np.float64)
-            vector = None
+            vector = lease = None
             for f, w, v in _fields(buf, start, start + size):
                 if f == 1 and w == _VARINT:
                     trial_id = v
@@ -151,7 +179,14 @@ def decode_tell_response(raw: bytes):
                     wants = v
                 elif f == 4 and w == _LEN:
                     vector = _vector(raw, buf, *v)
-            trials.append((trial_id, x, wants, vector))
+                elif f == 5 and w == _LEN:
+                    lease = _timestamp(buf, *v)
+                elif f == 7 and w == _VARINT:
+                    batch_index = v
+                elif f == 8 and w == _VARINT:
+                    batch_size = v
+            trials.append((trial_id, x, wants, vector, batch_index,
+                           batch_size, lease))
         elif field == 2 and wire_type == _VARINT:
             state = where
         elif field == 3 and wire_type == _LEN:

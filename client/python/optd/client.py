@@ -28,7 +28,9 @@ from ._proto import optimizer_pb2 as pb
 from ._proto import optimizer_pb2_grpc as pb_grpc
 from .errors import InvalidArgument, Unavailable, error_from_rpc
 from .messages import SessionInfo, SessionState
-from .options import solver_options
+from .bounds import bounds_message
+from .options import (finite_difference_options, gradient_check_options,
+                      gradient_source_value, solver_options)
 from .session import Session
 from .stream import OptimizeStream
 from .vectors import EncodingLike, VectorEncoding, encode, resolve_encoding
@@ -213,7 +215,11 @@ class Client:
                         encoding: EncodingLike, shards: int,
                         ttl: Optional[float] = None,
                         lease: Optional[float] = None,
-                        checkpoint_interval: Optional[int] = None
+                        checkpoint_interval: Optional[int] = None,
+                        bounds: Any = None, gradient_source: Any = None,
+                        finite_difference: Any = None,
+                        gradient_check: Any = None,
+                        data_parallel_workers: Optional[int] = None
                         ) -> Tuple[pb.CreateSessionRequest, VectorEncoding]:
         field, message = solver_options(solver, options)
         if encoding is None:
@@ -234,6 +240,20 @@ class Client:
         x0_encoding = (VectorEncoding.F32 if resolved == VectorEncoding.F32
                        else VectorEncoding.F64)
         encode(np.asarray(_as_numpy(x0)), x0_encoding, request.x0)
+        box = bounds_message(bounds, _dimension(request))
+        if box is not None:
+            request.bounds.CopyFrom(box)
+        fd = finite_difference_options(finite_difference)
+        if fd is not None:
+            request.finite_difference.CopyFrom(fd)
+            if gradient_source is None:  # the options imply the source
+                gradient_source = "finite_difference"
+        request.gradient_source = gradient_source_value(gradient_source)
+        check = gradient_check_options(gradient_check)
+        if check is not None:
+            request.gradient_check.CopyFrom(check)
+        if data_parallel_workers is not None:
+            request.data_parallel.workers = int(data_parallel_workers)
         return request, resolved
 
     def create_session(self, x0: Any, solver: str = "lbfgs",
@@ -244,7 +264,12 @@ class Client:
                        keep: bool = False, ttl: Optional[float] = None,
                        lease: Optional[float] = None,
                        checkpoint_interval: Optional[int] = None,
-                       direct: bool = True) -> Session:
+                       direct: bool = True, bounds: Any = None,
+                       gradient_source: Any = None,
+                       finite_difference: Any = None,
+                       gradient_check: Any = None,
+                       data_parallel_workers: Optional[int] = None
+                       ) -> Session:
         """Opens a session (``CreateSession``) and returns its handle, with
         the first trial in ``session.pending``.
 
@@ -272,6 +297,29 @@ class Client:
             --durable_tell_max_dimension, larger sessions checkpoint).
           direct: for a sharded session, exchange gradients and points with
             each replica directly instead of through this server (default).
+          bounds: a box lower <= x <= upper (optd/bounds.py): ``(lower,
+            upper)`` with array-likes, scalars or None per side (+-inf
+            allowed), a ``scipy.optimize.Bounds``, or n ``(lo, hi)`` pairs.
+            An x0 outside the box is projected onto it.
+          gradient_source: "client" (default: the tells carry gradients) or
+            "finite_difference": every trial wants only a value and the
+            server forms gradients from finite differences, handing each
+            stencil out as a batch of trials that several workers can
+            evaluate at once (``Session.work``).
+          finite_difference: ``{"scheme": "central" | "forward",
+            "relative_step": h}``; default central differences with
+            h = cbrt(eps) * max(1, |x_i|). Setting it implies
+            gradient_source="finite_difference".
+          gradient_check: True (check the told gradient at x0), or
+            ``{"at_iterations": [0, 10], "every_iterations": k,
+            "relative_step": h}``: at those iterations the session also asks
+            for the 2n central-difference values around a gradient trial and
+            reports the relative error per coordinate in
+            ``info().gradient_checks``.
+          data_parallel_workers: W > 1: each step's gradient trial goes to W
+            workers at once; each tells the gradient of its own data (with
+            ``weight=``, e.g. its batch size) and the session steps on the
+            weighted mean.
 
         Raises:
           InvalidArgument: bad options or x0 (the message names the field).
@@ -280,7 +328,8 @@ class Client:
         """
         request, resolved = self._create_request(
             x0, solver, options, session_id, labels, encoding, shards, ttl,
-            lease, checkpoint_interval)
+            lease, checkpoint_interval, bounds, gradient_source,
+            finite_difference, gradient_check, data_parallel_workers)
         response = self._unary("CreateSession", request)
         session = Session(self, response.session_id, _dimension(request),
                           resolved, response.trials, keep=keep)
@@ -293,13 +342,18 @@ class Client:
                  options: Optional[Mapping[str, Any]] = None, *,
                  session_id: Optional[str] = None,
                  labels: Optional[Mapping[str, str]] = None,
-                 encoding: EncodingLike = None, keep: bool = False
+                 encoding: EncodingLike = None, keep: bool = False,
+                 bounds: Any = None, gradient_source: Any = None,
+                 finite_difference: Any = None, gradient_check: Any = None
                  ) -> Session:
         """As :meth:`create_session`, but opens the session with the first
         message of an ``Optimize`` stream, which its ``trials()`` and
         ``run()`` then continue (no separate CreateSession round trip)."""
         request, resolved = self._create_request(
-            x0, solver, options, session_id, labels, encoding, 0)
+            x0, solver, options, session_id, labels, encoding, 0,
+            bounds=bounds, gradient_source=gradient_source,
+            finite_difference=finite_difference,
+            gradient_check=gradient_check)
         stream = OptimizeStream(self.stub, pb.OptimizeRequest(create=request),
                                 metadata=self.metadata)
         session = Session(self, stream.session_id, _dimension(request),
@@ -330,15 +384,21 @@ class Client:
         return session
 
     def get_session(self, session_id: str, include_x: bool = False,
-                    encoding: EncodingLike = None) -> SessionInfo:
+                    encoding: EncodingLike = None, *,
+                    include_trials: bool = False,
+                    trials_after_id: int = 0) -> SessionInfo:
         """``GetSession``: state, counters, best value, resolved options,
-        recent history, the summary once ended; best_x with ``include_x``
-        (raw float64 bytes unless ``encoding`` says otherwise)."""
+        recent history, gradient checks, the summary once ended; best_x
+        with ``include_x`` (raw float64 bytes unless ``encoding`` says
+        otherwise); with ``include_trials`` the trial log in ``trial_log``
+        (every applied tell: point, value, worker, note, ...), only the
+        trials after ``trials_after_id`` when it is set."""
         resolved = resolve_encoding(encoding)
         if resolved == VectorEncoding.UNSPECIFIED:
             resolved = VectorEncoding.F64
         response = self._unary("GetSession", pb.GetSessionRequest(
-            session_id=session_id, include_x=include_x, encoding=resolved))
+            session_id=session_id, include_x=include_x, encoding=resolved,
+            include_trials=include_trials, trials_after_id=trials_after_id))
         return SessionInfo.from_proto(response)
 
     def list_sessions(self, state: Optional[Any] = None,

@@ -14,7 +14,7 @@ keeps the message it came from in ``.proto``.
 import dataclasses
 import datetime
 import enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from google.protobuf import message as _message
@@ -22,8 +22,9 @@ from google.protobuf import message as _message
 from ._proto import optimizer_pb2 as pb
 from .vectors import VectorEncoding, decode
 
-__all__ = ["Wants", "SessionState", "TerminationReason", "Summary",
-           "HistoryEntry", "SessionInfo", "options_to_dict"]
+__all__ = ["Wants", "SessionState", "TerminationReason", "GradientSource",
+           "Summary", "HistoryEntry", "TrialRecord", "GradientCheck",
+           "SessionInfo", "options_to_dict"]
 
 
 class Wants(enum.IntEnum):
@@ -87,6 +88,15 @@ class TerminationReason(enum.IntEnum):
                     TerminationReason.MAX_STEPS):
             return 1
         return 2
+
+
+class GradientSource(enum.IntEnum):
+    """Where a session's gradients come from (``optd.v1.GradientSource``)."""
+    UNSPECIFIED = pb.GRADIENT_SOURCE_UNSPECIFIED  # CLIENT
+    CLIENT = pb.GRADIENT_SOURCE_CLIENT
+    # The client tells values; the server forms gradients from finite
+    # differences, handing the stencil points out as batches of trials.
+    FINITE_DIFFERENCE = pb.GRADIENT_SOURCE_FINITE_DIFFERENCE
 
 
 def _enum(cls, value: int):
@@ -155,14 +165,74 @@ class HistoryEntry:
                    _time(entry.time))
 
 
-def options_to_dict(options: _message.Message) -> Dict[str, Any]:
+@dataclasses.dataclass
+class TrialRecord:
+    """One applied tell of a trial (``optd.v1.TrialRecord``), from the
+    session's trial log: ``Session.history()`` or
+    ``client.get_session(id, include_trials=True).trial_log``."""
+    trial_id: int
+    x: np.ndarray                   # empty for sessions with n > 100
+    wants: "Wants"
+    value: float                    # NaN when none was told, or it failed
+    gradient_max_norm: float        # NaN when no gradient was told
+    failed: bool
+    worker_id: str                  # "" when the tell named none
+    note: str
+    time: Optional[datetime.datetime]
+    weight: float                   # 1 unless a data-parallel tell set it
+
+    @classmethod
+    def from_proto(cls, record: pb.TrialRecord) -> "TrialRecord":
+        return cls(trial_id=record.trial_id, x=decode(record.x),
+                   wants=_enum(Wants, record.wants), value=record.value,
+                   gradient_max_norm=record.gradient_max_norm,
+                   failed=record.failed, worker_id=record.worker_id,
+                   note=record.note, time=_time(record.time),
+                   weight=record.weight)
+
+
+@dataclasses.dataclass
+class GradientCheck:
+    """One gradient check (``optd.v1.GradientCheck``): the told gradient
+    against central differences of told values at the same point.
+
+    ``max_relative_error`` below about 1e-7 is a right gradient, above 1e-3
+    a bug; ``relative_error[i]`` says which coordinate (NaN where the
+    stencil values failed).
+    """
+    iteration: int
+    max_relative_error: float
+    relative_error: np.ndarray
+    told: np.ndarray
+    finite_difference: np.ndarray
+
+    @classmethod
+    def from_proto(cls, check: pb.GradientCheck) -> "GradientCheck":
+        return cls(iteration=check.iteration,
+                   max_relative_error=check.max_relative_error,
+                   relative_error=np.array(check.relative_error,
+                                           dtype=np.float64),
+                   told=np.array(check.told, dtype=np.float64),
+                   finite_difference=np.array(check.finite_difference,
+                                              dtype=np.float64))
+
+
+def options_to_dict(options: _message.Message,
+                    unset_as_none: bool = False) -> Dict[str, Any]:
     """Every field of an options message (defaults included) as a dict;
-    nested messages become dicts and enums their value names."""
+    nested messages become dicts, repeated fields lists and enums their
+    value names. With ``unset_as_none`` an unset ``optional`` field is None
+    (the server's default applies) rather than 0."""
     result: Dict[str, Any] = {}
     for field in options.DESCRIPTOR.fields:
         value = getattr(options, field.name)
-        if field.message_type is not None:
-            value = options_to_dict(value)
+        if (unset_as_none and field.has_presence
+                and not options.HasField(field.name)):
+            value = None
+        elif field.label == field.LABEL_REPEATED:
+            value = list(value)
+        elif field.message_type is not None:
+            value = options_to_dict(value, unset_as_none)
         elif field.enum_type is not None:
             value = field.enum_type.values_by_number[value].name
         result[field.name] = value
@@ -197,6 +267,25 @@ class SessionInfo:
     damage: str = ""
     # Outstanding trials leased to workers: (trial_id, worker_id, expiry).
     leases: List[Any] = dataclasses.field(default_factory=list)
+    # The box as created: (lower, upper) arrays, -inf/+inf where a side is
+    # unbounded; None for a session without bounds.
+    bounds: Optional[Tuple[np.ndarray, np.ndarray]] = None
+    gradient_source: GradientSource = GradientSource.CLIENT
+    # FiniteDifferenceOptions and GradientCheckOptions as created (dicts of
+    # their fields), None when unset.
+    finite_difference: Optional[Dict[str, Any]] = None
+    gradient_check: Optional[Dict[str, Any]] = None
+    # Workers of a data-parallel session (1: not data-parallel).
+    data_parallel_workers: int = 1
+    # Gradient checks done so far, oldest first.
+    gradient_checks: List[GradientCheck] = dataclasses.field(
+        default_factory=list, repr=False)
+    # The trial log (only with get_session(include_trials=True)), oldest
+    # first, and how many older records the server let go.
+    trial_log: List[TrialRecord] = dataclasses.field(default_factory=list,
+                                                    repr=False)
+    trial_log_dropped: int = 0
+    lease_seconds: float = 0.0
     proto: Any = dataclasses.field(repr=False, compare=False, default=None)
 
     @classmethod
@@ -224,4 +313,28 @@ class SessionInfo:
             damage=session.damage,
             leases=[(lease.trial_id, lease.worker_id, _time(lease.expire_time))
                     for lease in session.leases],
+            bounds=_bounds(session.bounds, session.dimension)
+            if session.HasField("bounds") else None,
+            gradient_source=(_enum(GradientSource, session.gradient_source)
+                             or GradientSource.CLIENT),
+            finite_difference=options_to_dict(session.finite_difference, True)
+            if session.HasField("finite_difference") else None,
+            gradient_check=options_to_dict(session.gradient_check, True)
+            if session.HasField("gradient_check") else None,
+            data_parallel_workers=max(1, session.data_parallel.workers),
+            gradient_checks=[GradientCheck.from_proto(c)
+                             for c in session.gradient_checks],
+            trial_log=[TrialRecord.from_proto(r) for r in session.trial_log],
+            trial_log_dropped=session.trial_log_dropped,
+            lease_seconds=session.lease_seconds,
             proto=session)
+
+
+def _bounds(bounds: pb.Bounds, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) of a ``Bounds``, an unset side as n infinities."""
+    lower, upper = decode(bounds.lower), decode(bounds.upper)
+    if lower.size == 0:
+        lower = np.full(n, -np.inf)
+    if upper.size == 0:
+        upper = np.full(n, np.inf)
+    return lower, upper

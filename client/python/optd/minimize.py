@@ -11,17 +11,31 @@
 L-BFGS sessions take scipy 1.10's L-BFGS-B defaults and reproduce its
 evaluation counts; ``options`` takes scipy's names (maxcor, ftol, gtol,
 maxiter, maxfun, maxls) or optd's (optd/options.py).
+
+Without gradients (``jac=None``, ``False``, ``"2-point"`` or ``"3-point"``)
+fun returns only f and the server forms gradients by finite differences,
+handing out each stencil as a batch of trials; ``workers=W`` evaluates them
+in W threads:
+
+    >>> res = optd.minimize(rosen, [-1.2, 1.0], jac=None,
+    ...                     bounds=[(-2, 2), (-2, 0.9)], workers=4)
 """
 
-from typing import Any, Callable, Mapping, Optional, Sequence
+import threading
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .bounds import resolve_bounds
 from .client import Client, connect
 from .errors import InvalidArgument
 from .messages import Summary, TerminationReason
 from .options import canonical_solver
-from .session import Evaluator
+from .session import Evaluator, Session
+
+# scipy's jac strings -> FiniteDifferenceOptions.scheme; None and False take
+# the server's default, central differences.
+_SCHEMES = {"2-point": "forward", "3-point": "central"}
 
 __all__ = ["OptimizeResult", "minimize"]
 
@@ -58,17 +72,65 @@ class OptimizeResult(dict):
         return list(self.keys())
 
 
-def _result(summary: Summary, session_id: str, jac: Optional[np.ndarray]
-            ) -> OptimizeResult:
+def _result(summary: Summary, session_id: str, jac: Optional[np.ndarray],
+            nfev: Optional[int] = None,
+            njev: Optional[int] = None) -> OptimizeResult:
     reason = summary.reason
     status = (reason.scipy_status if isinstance(reason, TerminationReason)
               else 2)
     return OptimizeResult(
         x=np.array(summary.x), fun=summary.value, jac=jac,
-        nit=summary.iterations, nfev=summary.evaluations,
-        njev=summary.evaluations, status=status, message=summary.message,
+        nit=summary.iterations,
+        nfev=summary.evaluations if nfev is None else nfev,
+        njev=summary.evaluations if njev is None else njev, status=status,
+        message=summary.message,
         success=summary.success, session_id=session_id, reason=reason,
         summary=summary)
+
+
+class _Counted:
+    """fun, counting its calls (from any thread)."""
+
+    def __init__(self, fun: Callable[..., Any]) -> None:
+        self.fun = fun
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        with self._lock:
+            self.calls += 1
+        return self.fun(*args)
+
+
+def _serve(session: Session, evaluate: Evaluator, workers: int) -> None:
+    """Runs the session to its end: on its Optimize stream with one worker,
+    else with `workers` threads of Session.work."""
+    if workers <= 1:
+        for trial in session.trials():
+            trial.tell(**evaluate(trial))
+        return
+    errors: List[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            session.work(evaluate.fun, f"minimize-{k}", evaluate.jac,
+                         evaluate.hess, evaluate.hessp, evaluate.args,
+                         one_per_batch=False, min_wait=0.001, max_wait=0.05)
+        except BaseException as e:  # noqa: B902 (re-raised below)
+            errors.append(e)
+            try:
+                session.stop()  # the other threads return
+            except Exception:  # noqa: BLE001 (the first error is raised)
+                pass
+
+    threads = [threading.Thread(target=work, args=(k,), daemon=True)
+               for k in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
@@ -79,7 +141,7 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
              address: Optional[str] = None, client: Optional[Client] = None,
              session_id: Optional[str] = None,
              labels: Optional[Mapping[str, str]] = None,
-             keep: bool = False) -> OptimizeResult:
+             keep: bool = False, workers: int = 1) -> OptimizeResult:
     """Minimizes ``fun`` from ``x0`` with an optd session (scipy's
     ``minimize`` signature where it applies).
 
@@ -90,9 +152,23 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
       args: extra arguments of fun, jac, hess and hessp.
       method: "L-BFGS-B" / "L-BFGS" (default), "Adam", "AdamW" or
         "trust-region".
-      jac: True, or a callable ``jac(x, *args)``. optd needs gradients.
+      jac: True (the default: fun returns (f, g)), a callable
+        ``jac(x, *args)``, or None / False / "3-point" / "2-point": fun
+        returns only f and the server forms the gradient by finite
+        differences of told values (gradient_source="finite_difference").
+        Unlike scipy, whose default (jac=None) is "2-point" forward
+        differences, optd's default is central differences ("3-point":
+        2n + 1 values per gradient, error O(h^2)); "2-point" asks for
+        forward ones (n + 1 values, error O(h)). Steps are scipy's:
+        h_i = cbrt(eps) (central) or sqrt(eps) (forward) times
+        max(1, |x_i|); ``options={"finite_difference_step": h}`` sets the
+        relative step (scipy's ``finite_diff_rel_step``, also accepted).
       hess, hessp: for trust-region sessions that ask for Hessians.
-      bounds, constraints, callback: not supported yet (must be None/empty).
+      bounds: a box on x: scipy's sequence of n ``(min, max)`` pairs (None
+        for no bound), a ``scipy.optimize.Bounds``, or ``(lower, upper)``
+        arrays (optd/bounds.py). L-BFGS is then L-BFGS-B; finite-difference
+        stencils stay inside the box (one-sided at an active bound).
+      constraints, callback: not supported yet (must be empty/None).
       tol: sets ftol and gtol for L-BFGS unless options set them.
       options: solver options (scipy or optd names). Adam/AdamW run
         ``max_steps`` (or ``maxiter``) steps, default 1000.
@@ -100,41 +176,83 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
         ignored when ``client`` is given.
       session_id, labels: of the session.
       keep: keep the session on the server (default: delete it at the end).
+      workers: evaluate fun in this many threads at once (each batch of
+        trials, e.g. a finite-difference stencil, is shared out; helps when
+        fun releases the GIL or waits on I/O). Default 1: one Optimize
+        stream.
 
     Returns:
       an :class:`OptimizeResult`. A run that does not converge is a result
-      with ``success=False``; errors from the server raise OptdError.
+      with ``success=False``; errors from the server raise OptdError. With
+      finite differences ``nfev`` counts every value told (as scipy's does,
+      stencil points included), ``njev`` the gradients the server formed
+      (nfev / (2n + 1) central, nfev / (n + 1) forward), and ``jac`` is None
+      (the server keeps its differences).
 
     A value that is NaN or infinite, or a non-finite gradient, is told as a
     failed evaluation: L-BFGS backtracks and Adam skips the step.
     """
-    if bounds is not None or constraints or callback is not None:
+    if constraints or callback is not None:
         raise InvalidArgument(
-            "optd.minimize does not support bounds, constraints or callback "
-            "yet; use scipy.optimize.minimize for those")
+            "optd.minimize does not support constraints or callback yet; "
+            "use scipy.optimize.minimize for those")
     solver = canonical_solver(method)
     options = dict(options or {})
     options.pop("disp", None)
+    finite_difference = None
+    step = options.pop("finite_difference_step",
+                       options.pop("finite_diff_rel_step", None))
+    if jac is None or jac is False or isinstance(jac, str):
+        if isinstance(jac, str) and jac not in _SCHEMES:
+            raise InvalidArgument(
+                f"jac is {jac!r}; optd forms gradients by finite differences "
+                f"with {sorted(_SCHEMES)} or None (central)")
+        finite_difference = {"scheme": _SCHEMES.get(jac),
+                             "relative_step": step}
+        jac = None
+    elif step is not None:
+        raise InvalidArgument("options.finite_difference_step needs "
+                              "jac=None (finite differences)")
     if tol is not None and solver == "lbfgs":
         options.setdefault("ftol", tol)
         options.setdefault("gtol", tol)
     if solver in ("adam", "adamw") and not (
             options.get("max_steps") or options.get("maxiter")):
         options["max_steps"] = DEFAULT_ADAM_STEPS
-    evaluate = Evaluator(fun, jac, hess, hessp, args)
+    if workers < 1:
+        raise InvalidArgument(f"workers is {workers}; at least 1")
+    counted = _Counted(fun)
+    evaluate = Evaluator(counted, jac, hess, hessp, args)
     x0 = np.asarray(x0, dtype=np.float64).ravel()
+    # scipy's pairs first: for n = 2, [(lo0, hi0), (lo1, hi1)].
+    extras = dict(bounds=resolve_bounds(bounds, x0.size, pairs_first=True),
+                  finite_difference=finite_difference)
 
     own_client = client is None
     if own_client:
         client = connect(address)
     try:
-        session = client.optimize(x0, solver, options, session_id=session_id,
-                                  labels=labels, keep=keep)
+        if workers > 1:
+            session = client.create_session(
+                x0, solver, options, session_id=session_id, labels=labels,
+                keep=keep, **extras)
+        else:
+            session = client.optimize(x0, solver, options,
+                                      session_id=session_id, labels=labels,
+                                      keep=keep, **extras)
         with session:
-            for trial in session.trials():
-                trial.tell(**evaluate(trial))
-            summary = session.summary
+            _serve(session, evaluate, workers)
+            summary = session.summary or session.info().summary
             assert summary is not None
+            if finite_difference is not None:
+                # Every gradient was one batch of 2n + 1 values (central) or
+                # n + 1 (forward), one-sided stencils at bounds included.
+                per_gradient = x0.size + 1 if (
+                    finite_difference["scheme"] == "forward") else (
+                    2 * x0.size + 1)
+                return _result(summary, session.session_id, None,
+                               nfev=counted.calls,
+                               njev=counted.calls // per_gradient)
             gradient = evaluate.gradient_at(summary.x)
             if gradient is None and summary.x.size and np.all(
                     np.isfinite(summary.x)):

@@ -34,7 +34,9 @@ from google.protobuf import message as _message
 from ._proto import optimizer_pb2 as pb
 from .errors import InvalidArgument
 
-__all__ = ["canonical_solver", "solver_options", "state_dtype_of"]
+__all__ = ["canonical_solver", "solver_options", "state_dtype_of",
+           "gradient_source_value", "finite_difference_options",
+           "gradient_check_options"]
 
 # Normalized spelling (lowercase, no "-" or "_") -> CreateSessionRequest field.
 _SOLVERS = {
@@ -122,6 +124,12 @@ def _fill(message: _message.Message, options: Mapping[str, Any],
                 getattr(message, name).CopyFrom(value)
             else:
                 _fill(getattr(message, name), dict(value), {}, where)
+        elif field.label == field.LABEL_REPEATED:
+            try:
+                getattr(message, name).extend(
+                    [value] if isinstance(value, (int, float)) else value)
+            except (TypeError, ValueError) as e:
+                raise InvalidArgument(f"{where} is {value!r}: {e}") from None
         elif field.enum_type is not None:
             setattr(message, name, _enum_value(field, value, where))
         else:
@@ -142,3 +150,62 @@ def solver_options(solver: str, options: Optional[Mapping[str, Any]] = None
     elif options:
         _fill(message, options, _ALIASES[field], field)
     return field, message
+
+
+# -- how a session gets its gradients -----------------------------------------
+
+# Spellings of GradientSource, normalized as canonical_solver does.
+_GRADIENT_SOURCES = {
+    "client": pb.GRADIENT_SOURCE_CLIENT,
+    "finitedifference": pb.GRADIENT_SOURCE_FINITE_DIFFERENCE,
+    "finitedifferences": pb.GRADIENT_SOURCE_FINITE_DIFFERENCE,
+    "fd": pb.GRADIENT_SOURCE_FINITE_DIFFERENCE,
+}
+
+
+def gradient_source_value(source: Any) -> int:
+    """A GradientSource value from "client", "finite_difference" (also
+    "finite-differences", "fd"), an enum or its number; None: unspecified
+    (the server's CLIENT)."""
+    if source is None:
+        return pb.GRADIENT_SOURCE_UNSPECIFIED
+    if isinstance(source, int) and not isinstance(source, bool):
+        return int(source)
+    key = str(source).lower().replace("gradient_source_", "").replace(
+        "-", "").replace("_", "")
+    if key not in _GRADIENT_SOURCES:
+        raise InvalidArgument(
+            f"gradient_source is {source!r}; use 'client' or "
+            "'finite_difference'")
+    return _GRADIENT_SOURCES[key]
+
+
+def finite_difference_options(options: Any
+                              ) -> Optional[pb.FiniteDifferenceOptions]:
+    """``{"scheme": "central" | "forward", "relative_step": h}`` (or the
+    message, or None) as ``FiniteDifferenceOptions``."""
+    if options is None:
+        return None
+    message = pb.FiniteDifferenceOptions()
+    if isinstance(options, _message.Message):
+        message.CopyFrom(options)
+    else:
+        _fill(message, dict(options), {"step": "relative_step"},
+              "finite_difference")
+    return message
+
+
+def gradient_check_options(options: Any) -> Optional[pb.GradientCheckOptions]:
+    """``True`` (check at x0), ``{"at_iterations": [...],
+    "every_iterations": k, "relative_step": h}`` (or the message) as
+    ``GradientCheckOptions``; None or False: no check."""
+    if options is None or options is False:
+        return None
+    message = pb.GradientCheckOptions()
+    if isinstance(options, _message.Message):
+        message.CopyFrom(options)
+    elif options is not True:
+        _fill(message, dict(options), {"every": "every_iterations",
+                                       "at": "at_iterations"},
+              "gradient_check")
+    return message

@@ -29,6 +29,7 @@ several threads (``pending``, ``state`` and ``summary`` then reflect the last
 answer received); a stream (``trials()``, ``run()``) is driven by one thread.
 """
 
+import time
 from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional,
                     Sequence)
 
@@ -38,7 +39,8 @@ from . import _wire
 from ._proto import optimizer_pb2 as pb
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .direct import GRADIENT, HESSIAN_VECTOR, POINT, VECTOR, DirectPath
-from .messages import SessionInfo, SessionState, Summary, Wants, _enum
+from .messages import (SessionInfo, SessionState, Summary, TrialRecord,
+                       Wants, _enum, _time)
 from .stream import OptimizeStream
 from .vectors import VectorEncoding, decode, dtype_of, encode
 
@@ -57,52 +59,86 @@ class Trial:
         sessions); ``trial.x.copy()`` for a writable one.
       wants: what the tell must carry (:class:`Wants`).
       vector: for ``Wants.HESSIAN_VECTOR``, the vector v of H(x) v; else None.
+      batch_index, batch_size: the trial's place in the batch handed out
+        with it (a finite-difference stencil, a gradient check, a
+        data-parallel step: batch_size trials with consecutive ids, told in
+        any order); 0 and 1 for a trial handed out alone.
+      worker_id: the worker the trial is leased to (it came from an ask or a
+        tell with ``worker_id``), else None; ``tell()`` tells as that worker.
+      lease_expires: when that lease ends (a UTC datetime), else None.
     """
 
-    __slots__ = ("trial_id", "x", "wants", "vector", "_teller", "answer")
+    __slots__ = ("trial_id", "x", "wants", "vector", "batch_index",
+                 "batch_size", "lease_expires", "worker_id", "_teller",
+                 "answer")
 
     def __init__(self, proto: Optional[pb.Trial],
                  teller: Callable[..., "Answer"], *,
-                 parts: Optional[tuple] = None):
+                 parts: Optional[tuple] = None,
+                 worker_id: Optional[str] = None):
         if proto is not None:
             parts = (proto.trial_id, decode(proto.x), proto.wants,
                      decode(proto.vector) if proto.HasField("vector")
-                     else None)
-        # (trial_id, x, wants, vector): from a message, or from _wire.
-        trial_id, x, wants, vector = parts
+                     else None, proto.batch_index, proto.batch_size,
+                     _time(proto.lease_expire_time))
+        # (trial_id, x, wants, vector, batch_index, batch_size, lease
+        # expiry): from a message, or from _wire.
+        (trial_id, x, wants, vector, batch_index, batch_size,
+         lease_expires) = parts
         self.trial_id: int = trial_id
         self.x: np.ndarray = x
         self.wants: Wants = Wants(wants)
         self.vector: Optional[np.ndarray] = vector
+        self.batch_index: int = batch_index
+        self.batch_size: int = batch_size or 1  # 0 from older servers
+        self.lease_expires = lease_expires
+        self.worker_id = worker_id or None
         self._teller = teller
         self.answer: Optional[Answer] = None  # set by tell()
 
+    @property
+    def batch_first_id(self) -> int:
+        """The id of the first trial of this trial's batch."""
+        return self.trial_id - self.batch_index
+
     def tell(self, value: Optional[float] = None, gradient: Any = None, *,
              failed: bool = False, stop: bool = False, hessian: Any = None,
-             hessian_vector: Any = None) -> "Answer":
-        """Reports this trial's result; see :meth:`Session.tell`."""
+             hessian_vector: Any = None, worker_id: Optional[str] = None,
+             note: Optional[str] = None,
+             weight: Optional[float] = None) -> "Answer":
+        """Reports this trial's result; see :meth:`Session.tell`. A leased
+        trial is told as its worker unless ``worker_id`` says otherwise."""
+        extra = {}
+        worker_id = worker_id or self.worker_id
+        if worker_id or note or weight is not None:
+            extra = dict(worker_id=worker_id, note=note, weight=weight)
         answer = self._teller(self.trial_id, value, gradient, failed=failed,
                               stop=stop, hessian=hessian,
-                              hessian_vector=hessian_vector)
+                              hessian_vector=hessian_vector, **extra)
         self.answer = answer
         return answer
 
     def __repr__(self) -> str:
+        batch = (f", batch={self.batch_index}/{self.batch_size}"
+                 if self.batch_size > 1 else "")
         return (f"Trial(trial_id={self.trial_id}, wants={self.wants.name}, "
-                f"n={self.x.size})")
+                f"n={self.x.size}{batch})")
 
 
 class Answer:
     """The server's answer to a tell (or an ask).
 
     Attributes:
-      trials: the outstanding trials now (empty once the session has ended).
+      trials: the outstanding trials now (empty once the session has ended;
+        for a worker, those leased to it).
       state: the session's state.
       summary: the :class:`Summary` once the session has ended, else None.
       duplicate: the tell repeated an earlier one and changed nothing.
+      retry_after: an ask with worker_id that got no trial because other
+        workers hold them all: seconds until the first lease expires.
     """
 
-    __slots__ = ("trials", "state", "summary", "duplicate")
+    __slots__ = ("trials", "state", "summary", "duplicate", "retry_after")
 
     def __init__(self, trials: List[Trial], state: SessionState,
                  summary: Optional[Summary], duplicate: bool) -> None:
@@ -110,6 +146,8 @@ class Answer:
         self.state = state
         self.summary = summary
         self.duplicate = duplicate
+        # An ask's retry_after_seconds (0 for tells).
+        self.retry_after = 0.0
 
     @property
     def trial(self) -> Optional[Trial]:
@@ -175,10 +213,13 @@ class Session:
     def finished(self) -> bool:
         return self.state.finished
 
-    def _absorb(self, response, teller) -> Answer:
-        """Updates pending/state/summary from a Tell/Ask/Optimize response."""
+    def _absorb(self, response, teller,
+                worker_id: Optional[str] = None) -> Answer:
+        """Updates pending/state/summary from a Tell/Ask/Optimize response
+        (its trials leased to ``worker_id`` when one asked or told)."""
         return self._absorb_parts(
-            [self._trial_from_slices(t) if t.on_slices else Trial(t, teller)
+            [self._trial_from_slices(t, worker_id) if t.on_slices
+             else Trial(t, teller, worker_id=worker_id)
              for t in response.trials], response.state,
             response.summary if response.HasField("summary") else None,
             getattr(response, "duplicate", False))
@@ -201,22 +242,33 @@ class Session:
     def ask(self, worker_id: Optional[str] = None) -> Optional[Trial]:
         """The outstanding trial (``Ask``; idempotent), or None once the
         session has ended (then :attr:`summary` is set) — or, with
-        ``worker_id``, while another worker holds the trial's lease (then
-        :attr:`retry_after` says how many seconds until it expires)."""
+        ``worker_id``, the trial leased to that worker, None while every
+        outstanding trial is leased to another worker (then
+        :attr:`retry_after` says how many seconds until the first lease
+        expires)."""
         trials = self.ask_all(worker_id)
         return trials[0] if trials else None
 
-    def ask_all(self, worker_id: Optional[str] = None) -> List[Trial]:
-        """Every outstanding trial (``Ask``). With ``worker_id`` the
-        trials are leased to that worker for the session's lease_seconds
-        (asking again renews the lease) and trials leased to other workers
-        are withheld."""
+    def ask_all(self, worker_id: Optional[str] = None,
+                max_trials: Optional[int] = None) -> List[Trial]:
+        """Every outstanding trial (``Ask``): all the trials of the current
+        batch not yet told. With ``worker_id`` the trials are leased to
+        that worker for the session's lease_seconds (asking again renews the
+        leases), trials leased to other workers are withheld, and the worker
+        holds up to ``max_trials`` at once (default 1; range [1, 1024])."""
+        return self._ask(worker_id, max_trials).trials
+
+    def _ask(self, worker_id: Optional[str] = None,
+             max_trials: Optional[int] = None) -> Answer:
         response = self.client._unary(
             "Ask", pb.AskRequest(session_id=self.session_id,
                                  worker_id=worker_id or "",
-                                 points_on_slices=self._direct is not None))
+                                 points_on_slices=self._direct is not None,
+                                 max_trials=max_trials or 0))
         self.retry_after = response.retry_after_seconds
-        return self._absorb(response, self.tell).trials
+        answer = self._absorb(response, self.tell, worker_id)
+        answer.retry_after = response.retry_after_seconds
+        return answer
 
     # -- the direct data path ------------------------------------------------
 
@@ -235,18 +287,23 @@ class Session:
         self._direct = DirectPath(info.proto, self.client._dial,
                                   self.client.timeout, self.client.metadata)
 
-    def _trial_from_slices(self, proto: pb.Trial) -> Trial:
+    def _trial_from_slices(self, proto: pb.Trial,
+                           worker_id: Optional[str] = None) -> Trial:
         float32 = self.dtype == np.float32
         x = self._direct.get(self.session_id, proto.trial_id, POINT, float32)
         vector = (self._direct.get(self.session_id, proto.trial_id, VECTOR,
                                    float32)
                   if proto.wants == pb.EVALUATION_HESSIAN_VECTOR else None)
-        return Trial(None, self.tell,
-                     parts=(proto.trial_id, x, proto.wants, vector))
+        return Trial(None, self.tell, worker_id=worker_id,
+                     parts=(proto.trial_id, x, proto.wants, vector,
+                            proto.batch_index, proto.batch_size,
+                            _time(proto.lease_expire_time)))
 
     def _tell_direct(self, trial_id: int, value: Optional[float],
                      gradient: Any, failed: bool, stop: bool, hessian: Any,
-                     hessian_vector: Any) -> Answer:
+                     hessian_vector: Any, worker_id: Optional[str],
+                     note: Optional[str],
+                     weight: Optional[float]) -> Answer:
         float32 = self.dtype == np.float32
         sliced = False
         if not failed:
@@ -258,19 +315,25 @@ class Session:
                     sliced = True
         request = self._tell_request(
             trial_id, value, None if sliced else gradient, failed, stop,
-            hessian, None if sliced else hessian_vector)
+            hessian, None if sliced else hessian_vector, worker_id, note,
+            weight)
         request.session_id = self.session_id
         request.sliced = sliced
         request.points_on_slices = True
         response = self.client._unary("Tell", request)
-        return self._absorb(response, self.tell)
+        return self._absorb(response, self.tell, worker_id)
 
     def _tell_request(self, trial_id: int, value: Optional[float],
                       gradient: Any, failed: bool, stop: bool, hessian: Any,
-                      hessian_vector: Any) -> pb.TellRequest:
-        request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop)
+                      hessian_vector: Any, worker_id: Optional[str] = None,
+                      note: Optional[str] = None,
+                      weight: Optional[float] = None) -> pb.TellRequest:
+        request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop,
+                                 worker_id=worker_id or "", note=note or "")
         if value is not None:
             request.value = float(value)
+        if weight is not None:
+            request.weight = float(weight)
         for name, vector in (("gradient", gradient), ("hessian", hessian),
                              ("hessian_vector", hessian_vector)):
             if vector is not None:
@@ -284,7 +347,9 @@ class Session:
 
     def tell(self, trial_id: int, value: Optional[float] = None,
              gradient: Any = None, failed: bool = False, stop: bool = False,
-             *, hessian: Any = None, hessian_vector: Any = None) -> Answer:
+             *, hessian: Any = None, hessian_vector: Any = None,
+             worker_id: Optional[str] = None, note: Optional[str] = None,
+             weight: Optional[float] = None) -> Answer:
         """Reports the result of trial ``trial_id`` (``Tell``).
 
         Args:
@@ -299,6 +364,15 @@ class Session:
           stop: end the session after this tell (STOPPED_BY_CLIENT).
           hessian: the dense n x n Hessian (Wants.HESSIAN).
           hessian_vector: H(x) v (Wants.HESSIAN_VECTOR).
+          worker_id: who evaluated the trial (at most 128 characters), kept
+            in the trial log. The answer's trials are then those leased to
+            this worker afterwards (a free trial is leased to it), as
+            ``ask(worker_id)`` would answer; without, every outstanding
+            trial, unleased.
+          note: free-form text kept with the trial in the trial log (a
+            checkpoint path, a log URL; at most 4096 bytes).
+          weight: data-parallel sessions: this gradient's weight in the
+            step's mean, e.g. the worker's batch size (default 1).
 
         Returns:
           the :class:`Answer`: next trial(s) or the summary; ``duplicate``
@@ -313,7 +387,8 @@ class Session:
         """
         if self._direct is not None:
             return self._tell_direct(trial_id, value, gradient, failed, stop,
-                                     hessian, hessian_vector)
+                                     hessian, hessian_vector, worker_id, note,
+                                     weight)
         # Raw float64/float32 vectors go straight from the arrays' buffers
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.
@@ -323,12 +398,13 @@ class Session:
         raw = _wire.encode_tell(
             self.session_id, trial_id,
             None if value is None else float(value), failed, stop, vectors,
-            self._send_encoding())
+            self._send_encoding(), worker_id or "", note or "",
+            None if weight is None else float(weight))
         trials, state, summary, duplicate = _wire.decode_tell_response(
             self.client._tell_bytes(raw))
         return self._absorb_parts(
-            [Trial(None, self.tell, parts=t) for t in trials], state, summary,
-            duplicate)
+            [Trial(None, self.tell, parts=t, worker_id=worker_id)
+             for t in trials], state, summary, duplicate)
 
     def stop(self) -> Optional[Summary]:
         """Ends the session now (STOPPED_BY_CLIENT) and returns its summary."""
@@ -340,16 +416,20 @@ class Session:
     def _tell_on_stream(self, trial_id: int, value: Optional[float] = None,
                         gradient: Any = None, failed: bool = False,
                         stop: bool = False, *, hessian: Any = None,
-                        hessian_vector: Any = None) -> Answer:
+                        hessian_vector: Any = None,
+                        worker_id: Optional[str] = None,
+                        note: Optional[str] = None,
+                        weight: Optional[float] = None) -> Answer:
         if self._stream is None or self._stream.closed:
             raise FailedPrecondition(
                 f"trial {trial_id} came from an Optimize stream of session "
                 f"\"{self.session_id}\" that is closed; tell it with "
                 "session.tell() instead")
         request = pb.OptimizeRequest(tell=self._tell_request(
-            trial_id, value, gradient, failed, stop, hessian, hessian_vector))
+            trial_id, value, gradient, failed, stop, hessian, hessian_vector,
+            worker_id, note, weight))
         return self._absorb(self._stream.exchange(request),
-                            self._tell_on_stream)
+                            self._tell_on_stream, worker_id)
 
     def _open_stream(self) -> None:
         if self._stream is None or self._stream.closed:
@@ -406,6 +486,116 @@ class Session:
         assert self._summary is not None
         return self._summary
 
+    def work(self, fun: Objective, worker_id: str, jac: Any = None,
+             hess: Any = None, hessp: Any = None, args: Sequence[Any] = (),
+             *, note: Any = None, weight: Optional[float] = None,
+             one_per_batch: Optional[bool] = None, min_wait: float = 0.05,
+             max_wait: float = 1.0) -> Optional[Summary]:
+        """Serves this session as worker ``worker_id`` until it ends, with
+        unary asks and tells; returns the summary. Several threads or
+        processes may each run ``work`` on one session (each with its own
+        worker_id and, across processes, its own handle from
+        ``client.session(id)``): they evaluate the trials of a batch (a
+        finite-difference stencil, a data-parallel step) at once.
+
+        The loop: ask with ``worker_id`` (the trial is leased to this
+        worker for the session's lease_seconds), evaluate, tell with
+        ``worker_id`` and go on with the trial the answer leases to it. When
+        other workers hold every outstanding trial it sleeps until the
+        first lease expires (``retry_after``, clamped to [min_wait,
+        max_wait] seconds) and asks again; a trial whose lease expired is
+        then taken over, so a worker that dies delays the session by at
+        most the lease. A tell the session refuses because the trial was
+        told meanwhile (by a worker that took it over) or the session ended
+        is dropped, and the loop asks again.
+
+        Args:
+          fun: ``fun(x, *args)``: the value f(x) for trials that want only
+            a value (every trial of a finite-difference session); with
+            ``jac=True`` it returns ``(f, g)``.
+          worker_id: this worker's name (at most 128 characters), kept with
+            each of its tells in the trial log.
+          jac, hess, hessp, args: as for :meth:`run`, for trials that want
+            gradients or Hessians.
+          note: a string, or ``note(trial, told)`` returning one (``told``:
+            the tell's keyword arguments), kept with each tell in the trial
+            log.
+          weight: data-parallel sessions: this worker's weight in each
+            step's mean (e.g. its number of samples).
+          one_per_batch: evaluate at most one trial of each batch, as a
+            data-parallel worker must (each trial of a step is one worker's
+            share of the data). Default: whether the session is
+            data-parallel (one GetSession). Such a worker tells without
+            worker_id (so that the answer leases it no second trial of the
+            step) and waits for the next step before asking again.
+          min_wait, max_wait: bounds on the seconds slept before asking
+            again when the worker gets no trial.
+
+        A value that is NaN or infinite, or a gradient that is not finite,
+        is told as a failed evaluation.
+        """
+        evaluate = Evaluator(fun, jac, hess, hessp, args)
+        if one_per_batch is None:
+            one_per_batch = self.info().data_parallel_workers > 1
+        # one_per_batch: the first id of the batch this worker told last, and
+        # since when it has waited for the others to finish that batch.
+        told_batch, waiting_since = 0, None
+        lease = self.info().lease_seconds if one_per_batch else 0.0
+        answer = self._ask(worker_id)
+        while True:
+            trial = answer.trial
+            if one_per_batch and trial is not None and trial.worker_id is None:
+                # An unleased view of the outstanding trials (the answer of
+                # a tell without worker_id, or a look).
+                if trial.batch_first_id > told_batch:
+                    answer = self._ask(worker_id)  # a new step: lease one
+                    waiting_since = None
+                    continue
+                # The others are still telling the step this worker served.
+                # After a whole lease a trial left untold belongs to a
+                # worker that died: take it over (the server's rule).
+                now = time.monotonic()
+                waiting_since = waiting_since or now
+                time.sleep(min_wait)
+                answer = (self._ask(worker_id) if now - waiting_since > lease
+                          else self._ask())
+                continue
+            if trial is None:
+                if answer.finished:
+                    return answer.summary or self._summary
+                time.sleep(min(max(answer.retry_after, min_wait), max_wait))
+                answer = self._ask(worker_id)
+                continue
+            told = evaluate(trial)
+            text = note(trial, told) if callable(note) else note
+            try:
+                answer = self.tell(
+                    trial.trial_id, **told,
+                    worker_id=None if one_per_batch else worker_id,
+                    note=text, weight=weight)
+            except FailedPrecondition:
+                # Told meanwhile by a worker that took it over, or the
+                # session ended: see what is left.
+                if one_per_batch:
+                    told_batch = trial.batch_first_id
+                answer = self._ask() if one_per_batch else self._ask(worker_id)
+                continue
+            if one_per_batch:
+                told_batch = trial.batch_first_id
+            elif not answer.trials and not answer.finished:
+                answer = self._ask(worker_id)
+
+    def history(self, after_id: int = 0) -> List[TrialRecord]:
+        """The session's trial log (``GetSession`` with include_trials):
+        every applied tell of a trial, oldest first, as
+        :class:`TrialRecord` (trial_id, x, wants, value,
+        gradient_max_norm, failed, worker_id, note, time, weight); only the
+        trials after ``after_id`` when it is set. The server keeps the
+        newest 8 MiB of records (``info().trial_log_dropped`` counts the
+        others)."""
+        return self.client.get_session(self.session_id, include_trials=True,
+                                       trials_after_id=after_id).trial_log
+
     def close_stream(self) -> None:
         """Closes this handle's Optimize stream, if one is open."""
         if self._stream is not None:
@@ -459,14 +649,19 @@ def _as_array(value: Any) -> Any:
 
 class Evaluator:
     """Calls a scipy-style objective for a trial and returns the tell's
-    keyword arguments (value, gradient, failed, hessian, hessian_vector)."""
+    keyword arguments (value, gradient, failed, hessian, hessian_vector).
+
+    ``jac`` True: fun returns (f, g); a callable: jac(x) is the gradient;
+    None or False: fun returns f only, for sessions whose trials want only
+    values (gradient_source="finite_difference")."""
 
     def __init__(self, fun: Objective, jac: Any = True, hess: Any = None,
                  hessp: Any = None, args: Sequence[Any] = ()) -> None:
-        if not (jac is True or callable(jac)):
+        if not (jac is True or callable(jac) or jac is None or jac is False):
             raise InvalidArgument(
-                "optd needs gradients: pass jac=True (fun returns (f, g)) or "
-                "a callable jac(x)")
+                f"jac is {jac!r}; use True (fun returns (f, g)), a callable "
+                "jac(x), or None (fun returns f; the session forms "
+                "gradients by finite differences)")
         self.fun, self.jac, self.hess, self.hessp = fun, jac, hess, hessp
         self.args = tuple(args)
         # The last evaluation and the one with the lowest value, so that
@@ -481,13 +676,24 @@ class Evaluator:
             if wants != Wants.HESSIAN_VECTOR:
                 value, gradient = self.fun(x, *args)
         else:
+            if wants.needs_gradient and not callable(self.jac):
+                raise InvalidArgument(
+                    f"trial {trial.trial_id} wants a gradient; pass jac=True "
+                    "(fun returns (f, g)) or a callable jac(x), or create "
+                    "the session with gradient_source='finite_difference'")
             if wants.needs_value:
                 value = self.fun(x, *args)
             if wants.needs_gradient:
                 gradient = self.jac(x, *args)
         tell: dict = {}
         if value is not None:
-            tell["value"] = float(value)
+            try:
+                tell["value"] = float(value)
+            except TypeError:
+                raise InvalidArgument(
+                    f"fun returned {type(value).__name__}, not a number; "
+                    "with jac=None fun returns only f(x) (jac=True if it "
+                    "returns (f, g))") from None
         if gradient is not None and wants.needs_gradient:
             gradient = np.asarray(_as_array(gradient), dtype=np.float64)
             if not np.all(np.isfinite(gradient)):

@@ -50,6 +50,7 @@ Session::Session(std::string id, SolverSetup setup, Labels labels,
       solver_(std::move(setup.solver)),
       shards_(std::move(setup.shards)),
       update_time_(create_time_),
+      batch_start_(create_time_),
       last_active_(create_time_) {
   if (solver_->finished()) {
     has_pending_trial_ = false;
@@ -227,7 +228,23 @@ std::vector<uint64_t> Session::LeaseLocked(absl::string_view worker,
   *retry_after = absl::ZeroDuration();
   std::vector<uint64_t> held;
   if (!has_pending_trial_) return held;
-  const size_t wanted = static_cast<size_t>(std::max(1, max_trials));
+  size_t wanted = static_cast<size_t>(std::max(1, max_trials));
+  // Data-parallel steps: each trial is one worker's share of the data, so a
+  // worker gets one trial of a step. One that already told a trial of this
+  // step gets another only to take over from a worker that is gone: a trial
+  // whose lease expired, or one nobody took within a lease of the step's
+  // start (README "Many workers").
+  const bool data_parallel =
+      settings_.creation_echo.data_parallel().workers() > 1;
+  bool served = false;
+  if (data_parallel) {
+    wanted = 1;
+    for (auto it = trial_log_.rbegin();
+         it != trial_log_.rend() && it->trial_id() >= batch_first_id_; ++it) {
+      if (it->worker_id() == worker) served = true;
+    }
+  }
+  const absl::Time abandoned = batch_start_ + settings_.lease;
   // Renew what the worker holds, then take free trials in id order.
   for (auto& [trial_id, lease] : leases_) {
     if (lease.worker == worker && held.size() < wanted) {
@@ -242,6 +259,10 @@ std::vector<uint64_t> Session::LeaseLocked(absl::string_view worker,
       continue;
     }
     auto it = leases_.find(trial_id);
+    if (served && it == leases_.end() && abandoned > now) {
+      earliest = std::min(earliest, abandoned);
+      continue;
+    }
     if (it != leases_.end()) {
       if (it->second.worker == worker) continue;  // already held
       if (it->second.expiry > now) {
@@ -476,6 +497,7 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
   if (completes_batch && !solver_->finished()) {
     // The solver's next batch.
     leases_.clear();
+    batch_start_ = now;
     batch_first_id_ = last_trial_id_ + 1;
     last_trial_id_ = batch_first_id_ + solver_->batch_size() - 1;
   }
@@ -580,6 +602,7 @@ absl::Status Session::RestoreCheckpoint(
   batch_first_id_ = checkpoint.batch_first_id() != 0
                         ? checkpoint.batch_first_id()
                         : checkpoint.last_trial_id();
+  batch_start_ = TimeFromProto(checkpoint.update_time());
   leases_.clear();
   trial_log_.assign(checkpoint.trial_log().begin(),
                     checkpoint.trial_log().end());

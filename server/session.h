@@ -380,6 +380,9 @@ class Session {
   // the batch's trials are batch_first_id_..last_trial_id_.
   uint64_t last_trial_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t batch_first_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // When the current batch was issued (a data-parallel trial nobody took
+  // within a lease of it may go to a worker that already served the step).
+  absl::Time batch_start_ ABSL_GUARDED_BY(mu_);
   bool has_pending_trial_ ABSL_GUARDED_BY(mu_) = true;
   // Oldest first; trial id 0 records a stop without a trial.
   std::deque<AnsweredTell> answered_ ABSL_GUARDED_BY(mu_);

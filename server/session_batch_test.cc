@@ -233,6 +233,69 @@ TEST(SessionBatch, AWorkersTellAnswersWithEveryTrialItHolds) {
   EXPECT_TRUE(answer.trials(0).has_lease_expire_time());
 }
 
+TEST(SessionBatch, ADataParallelWorkerGetsOneTrialOfAStep) {
+  v1::CreateSessionRequest request;
+  request.mutable_adam();
+  *request.mutable_x0() = Values({1.0, 2.0});
+  request.mutable_data_parallel()->set_workers(2);
+  SessionSettings settings;
+  settings.lease = absl::Milliseconds(300);
+  std::shared_ptr<Session> session = Make(request, settings);
+  auto ask = [&](const std::string& worker) {
+    v1::AskResponse response;
+    EXPECT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, worker,
+                                   &response, false, /*max_trials=*/2));
+    return response;
+  };
+  auto tell = [&](const std::string& worker, uint64_t trial_id) {
+    v1::TellRequest t;
+    t.set_trial_id(trial_id);
+    *t.mutable_gradient() = Values({0.5, -0.5});
+    t.set_worker_id(worker);
+    v1::TellResponse answer;
+    EXPECT_OK(session->Tell(t, &answer));
+    return answer;
+  };
+  // Step 1 (trials 1, 2): one trial each, even when asking for two.
+  v1::AskResponse a = ask("a");
+  ASSERT_EQ(a.trials_size(), 1);
+  EXPECT_EQ(a.trials(0).trial_id(), 1u);
+  // Having told its share, a gets no second trial of the step, neither in
+  // the tell's answer nor by asking; it is told when the step's free trial
+  // counts as abandoned.
+  EXPECT_EQ(tell("a", 1).trials_size(), 0);
+  a = ask("a");
+  EXPECT_EQ(a.trials_size(), 0);
+  EXPECT_GT(a.retry_after_seconds(), 0.0);
+  EXPECT_LE(a.retry_after_seconds(), 0.3);
+  v1::AskResponse b = ask("b");
+  ASSERT_EQ(b.trials_size(), 1);
+  EXPECT_EQ(b.trials(0).trial_id(), 2u);
+  // Step 2 comes with b's tell; b takes trial 3.
+  v1::TellResponse next = tell("b", 2);
+  ASSERT_EQ(next.trials_size(), 1);
+  EXPECT_EQ(next.trials(0).trial_id(), 3u);
+  EXPECT_EQ(ask("a").trials(0).trial_id(), 4u);
+  tell("a", 4);
+  // b dies holding trial 3: once its lease ends, a takes it over.
+  EXPECT_EQ(ask("a").trials_size(), 0);
+  absl::SleepFor(absl::Milliseconds(350));
+  a = ask("a");
+  ASSERT_EQ(a.trials_size(), 1);
+  EXPECT_EQ(a.trials(0).trial_id(), 3u);
+  // Step 3: a trial nobody takes within a lease goes to a worker that
+  // already served the step.
+  next = tell("a", 3);
+  ASSERT_EQ(next.trials_size(), 1);
+  EXPECT_EQ(next.trials(0).trial_id(), 5u);
+  tell("a", 5);
+  EXPECT_EQ(ask("a").trials_size(), 0);
+  absl::SleepFor(absl::Milliseconds(350));
+  a = ask("a");
+  ASSERT_EQ(a.trials_size(), 1);
+  EXPECT_EQ(a.trials(0).trial_id(), 6u);
+}
+
 TEST(SessionBatch, AskRefusesOutOfRangeMaxTrials) {
   std::shared_ptr<Session> session = Make(FiniteDifferenceLbfgs({-1.2, 1.0}));
   v1::AskResponse response;

@@ -10,8 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "server/remote_vectors.h"
 #include "solvers/bounds.h"
+#include "solvers/data_parallel.h"
+#include "solvers/finite_difference.h"
+#include "solvers/gradient_check.h"
 #include "solvers/lbfgsb.h"
-#include "solvers/parallel_trials.h"
 #include "solvers/status_macros.h"
 
 namespace optd::server {

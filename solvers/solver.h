@@ -175,7 +175,7 @@ class Solver {
   //
   // Most solvers hand out one trial at a time (a batch of one, served by the
   // single-trial methods above). Finite-difference stencils, gradient checks
-  // and data-parallel gradients (solvers/parallel_trials.h) hand out a batch
+  // and data-parallel gradients (solvers/batch_adapter.h) hand out a batch
   // of trials that workers evaluate at once and tell in any order; the solver
   // moves on when the last untold trial of the batch is told, and then has a
   // new batch ready (or has finished). The server gives the trials of a batch

@@ -197,6 +197,8 @@ class DataParallelTest(ServerTestCase):
                              [f"shard-{k}" for k in range(len(
                                  problem.SIZES))])
             for record in step:
+                # Each worker told its own share: worker shard-k, shard k.
+                self.assertEqual(record.worker_id, record.note)
                 shard = int(record.note.split("-")[1])
                 self.assertEqual(record.weight, problem.SIZES[shard])
             self.assertEqual(len({r.x.tobytes() for r in step}), 1)

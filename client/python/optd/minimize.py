@@ -115,7 +115,7 @@ def _serve(session: Session, evaluate: Evaluator, workers: int) -> None:
         try:
             session.work(evaluate.fun, f"minimize-{k}", evaluate.jac,
                          evaluate.hess, evaluate.hessp, evaluate.args,
-                         one_per_batch=False, min_wait=0.001, max_wait=0.05)
+                         min_wait=0.001, max_wait=0.05)
         except BaseException as e:  # noqa: B902 (re-raised below)
             errors.append(e)
             try:

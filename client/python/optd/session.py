@@ -489,8 +489,8 @@ class Session:
     def work(self, fun: Objective, worker_id: str, jac: Any = None,
              hess: Any = None, hessp: Any = None, args: Sequence[Any] = (),
              *, note: Any = None, weight: Optional[float] = None,
-             one_per_batch: Optional[bool] = None, min_wait: float = 0.05,
-             max_wait: float = 1.0) -> Optional[Summary]:
+             min_wait: float = 0.05, max_wait: float = 1.0
+             ) -> Optional[Summary]:
         """Serves this session as worker ``worker_id`` until it ends, with
         unary asks and tells; returns the summary. Several threads or
         processes may each run ``work`` on one session (each with its own
@@ -501,10 +501,11 @@ class Session:
         The loop: ask with ``worker_id`` (the trial is leased to this
         worker for the session's lease_seconds), evaluate, tell with
         ``worker_id`` and go on with the trial the answer leases to it. When
-        other workers hold every outstanding trial it sleeps until the
-        first lease expires (``retry_after``, clamped to [min_wait,
-        max_wait] seconds) and asks again; a trial whose lease expired is
-        then taken over, so a worker that dies delays the session by at
+        it gets no trial (other workers hold every outstanding one, or, in
+        a data-parallel session, it has told its share of the step) it
+        sleeps ``retry_after`` (clamped to [min_wait, max_wait] seconds) and
+        asks again. The server hands a trial whose lease expired to the next
+        worker that asks, so a worker that dies delays the session by at
         most the lease. A tell the session refuses because the trial was
         told meanwhile (by a worker that took it over) or the session ended
         is dropped, and the loop asks again.
@@ -514,7 +515,9 @@ class Session:
             a value (every trial of a finite-difference session); with
             ``jac=True`` it returns ``(f, g)``.
           worker_id: this worker's name (at most 128 characters), kept with
-            each of its tells in the trial log.
+            each of its tells in the trial log. A data-parallel worker's id
+            is its share of the data: the server gives it one trial of each
+            step (README "Many workers").
           jac, hess, hessp, args: as for :meth:`run`, for trials that want
             gradients or Hessians.
           note: a string, or ``note(trial, told)`` returning one (``told``:
@@ -522,12 +525,6 @@ class Session:
             log.
           weight: data-parallel sessions: this worker's weight in each
             step's mean (e.g. its number of samples).
-          one_per_batch: evaluate at most one trial of each batch, as a
-            data-parallel worker must (each trial of a step is one worker's
-            share of the data). Default: whether the session is
-            data-parallel (one GetSession). Such a worker tells without
-            worker_id (so that the answer leases it no second trial of the
-            step) and waits for the next step before asking again.
           min_wait, max_wait: bounds on the seconds slept before asking
             again when the worker gets no trial.
 
@@ -535,31 +532,9 @@ class Session:
         is told as a failed evaluation.
         """
         evaluate = Evaluator(fun, jac, hess, hessp, args)
-        if one_per_batch is None:
-            one_per_batch = self.info().data_parallel_workers > 1
-        # one_per_batch: the first id of the batch this worker told last, and
-        # since when it has waited for the others to finish that batch.
-        told_batch, waiting_since = 0, None
-        lease = self.info().lease_seconds if one_per_batch else 0.0
         answer = self._ask(worker_id)
         while True:
             trial = answer.trial
-            if one_per_batch and trial is not None and trial.worker_id is None:
-                # An unleased view of the outstanding trials (the answer of
-                # a tell without worker_id, or a look).
-                if trial.batch_first_id > told_batch:
-                    answer = self._ask(worker_id)  # a new step: lease one
-                    waiting_since = None
-                    continue
-                # The others are still telling the step this worker served.
-                # After a whole lease a trial left untold belongs to a
-                # worker that died: take it over (the server's rule).
-                now = time.monotonic()
-                waiting_since = waiting_since or now
-                time.sleep(min_wait)
-                answer = (self._ask(worker_id) if now - waiting_since > lease
-                          else self._ask())
-                continue
             if trial is None:
                 if answer.finished:
                     return answer.summary or self._summary
@@ -569,20 +544,14 @@ class Session:
             told = evaluate(trial)
             text = note(trial, told) if callable(note) else note
             try:
-                answer = self.tell(
-                    trial.trial_id, **told,
-                    worker_id=None if one_per_batch else worker_id,
-                    note=text, weight=weight)
+                answer = self.tell(trial.trial_id, **told, worker_id=worker_id,
+                                   note=text, weight=weight)
             except FailedPrecondition:
                 # Told meanwhile by a worker that took it over, or the
                 # session ended: see what is left.
-                if one_per_batch:
-                    told_batch = trial.batch_first_id
-                answer = self._ask() if one_per_batch else self._ask(worker_id)
+                answer = self._ask(worker_id)
                 continue
-            if one_per_batch:
-                told_batch = trial.batch_first_id
-            elif not answer.trials and not answer.finished:
+            if not answer.trials and not answer.finished:
                 answer = self._ask(worker_id)
 
     def history(self, after_id: int = 0) -> List[TrialRecord]:

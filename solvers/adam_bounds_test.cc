@@ -10,6 +10,7 @@
 #include "solvers/adam.h"
 #include "solvers/adam_kernel.h"
 #include "solvers/bounds.h"
+#include "solvers/testing/bounds_testing.h"
 #include "solvers/testing/status_matchers.h"
 
 namespace optd {
@@ -18,16 +19,8 @@ namespace {
 using ::optd::testing::StatusIs;
 using ::testing::HasSubstr;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-Bounds MakeBounds(const std::vector<double>& lower,
-                  const std::vector<double>& upper) {
-  const int64_t n = static_cast<int64_t>(lower.size());
-  auto box = Bounds::Create(ConstVectorView::Float64(lower.data(), n),
-                            ConstVectorView::Float64(upper.data(), n), n);
-  EXPECT_OK(box);
-  return *box;
-}
+using ::optd::testing::kInf;
+using ::optd::testing::MakeBounds;
 
 std::vector<double> ReadPoint(const Solver& solver) {
   std::vector<double> x(static_cast<size_t>(solver.dimension()));

@@ -15,17 +15,11 @@ namespace {
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 constexpr int64_t kMaxCount = int64_t{1} << 53;
 
-// scipy's messages (lbfgsb.f `task` strings; the limits come from
-// scipy/optimize/_lbfgsb_py.py).
-constexpr char kGradientMessage[] =
-    "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL";
-constexpr char kFunctionMessage[] =
-    "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH";
-constexpr char kIterationsMessage[] =
-    "STOP: TOTAL NO. of ITERATIONS REACHED LIMIT";
-constexpr char kEvaluationsMessage[] =
-    "STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS LIMIT";
-constexpr char kLineSearchMessage[] = "ABNORMAL_TERMINATION_IN_LNSRCH";
+using lbfgs_messages::kEvaluationsMessage;
+using lbfgs_messages::kFunctionMessage;
+using lbfgs_messages::kGradientMessage;
+using lbfgs_messages::kIterationsMessage;
+using lbfgs_messages::kLineSearchMessage;
 
 absl::Status OutOfRange(absl::string_view field, double value,
                         absl::string_view range) {

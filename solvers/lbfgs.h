@@ -38,6 +38,20 @@
 
 namespace optd {
 
+// scipy's messages (lbfgsb.f `task` strings; the limits come from
+// scipy/optimize/_lbfgsb_py.py), shared by Lbfgs and LbfgsB (lbfgsb.h).
+namespace lbfgs_messages {
+inline constexpr char kGradientMessage[] =
+    "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL";
+inline constexpr char kFunctionMessage[] =
+    "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH";
+inline constexpr char kIterationsMessage[] =
+    "STOP: TOTAL NO. of ITERATIONS REACHED LIMIT";
+inline constexpr char kEvaluationsMessage[] =
+    "STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS LIMIT";
+inline constexpr char kLineSearchMessage[] = "ABNORMAL_TERMINATION_IN_LNSRCH";
+}  // namespace lbfgs_messages
+
 // LbfgsOptions: defaults are scipy 1.10 L-BFGS-B's (REFERENCES.md).
 struct LbfgsOptions {
   // Curvature pairs kept (scipy maxcor). Range [1, 1000].

@@ -21,15 +21,11 @@ namespace {
 // mainlb's epsmch = 2 * dlamch('e') = 2^-52.
 constexpr double kEpsmch = std::numeric_limits<double>::epsilon();
 
-constexpr char kGradientMessage[] =
-    "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL";
-constexpr char kFunctionMessage[] =
-    "CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH";
-constexpr char kIterationsMessage[] =
-    "STOP: TOTAL NO. of ITERATIONS REACHED LIMIT";
-constexpr char kEvaluationsMessage[] =
-    "STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS LIMIT";
-constexpr char kLineSearchMessage[] = "ABNORMAL_TERMINATION_IN_LNSRCH";
+using lbfgs_messages::kEvaluationsMessage;
+using lbfgs_messages::kFunctionMessage;
+using lbfgs_messages::kGradientMessage;
+using lbfgs_messages::kIterationsMessage;
+using lbfgs_messages::kLineSearchMessage;
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "solvers/bounds.h"
 #include "solvers/testing/ask_tell_driver.h"
+#include "solvers/testing/bounds_testing.h"
 #include "solvers/testing/mgh_problems.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/trust_region_reference.h"
@@ -27,16 +28,8 @@ using Eigen::VectorXd;
 using ::optd::testing::StatusIs;
 using ::testing::HasSubstr;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-Bounds MakeBounds(const std::vector<double>& lower,
-                  const std::vector<double>& upper) {
-  const int64_t n = static_cast<int64_t>(lower.size());
-  auto box = Bounds::Create(ConstVectorView::Float64(lower.data(), n),
-                            ConstVectorView::Float64(upper.data(), n), n);
-  EXPECT_OK(box);
-  return *box;
-}
+using ::optd::testing::kInf;
+using ::optd::testing::MakeBounds;
 
 // --- The reduced model (trust_region_obs.h, Build with free_gram) ---------
 

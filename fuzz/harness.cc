@@ -99,7 +99,19 @@ void CheckInBox(server::Session& session, const std::vector<double>& x,
   Require(static_cast<int64_t>(x.size()) == n,
           absl::StrCat("trial ", trial_id, " has ", x.size(),
                        " elements; the session has dimension ", n));
+  const v1::AdamOptions& adam =
+      described.has_adamw() ? described.adamw() : described.adam();
+  const bool float32 = (described.has_adam() || described.has_adamw()) &&
+                       adam.dtype() == v1::STATE_DTYPE_FLOAT32;
   for (int64_t i = 0; i < n; ++i) {
+    if (float32 && std::isfinite(lower[i])) {
+      // Where the box holds no float32, x_i is the float32 nearest lower_i
+      // (solvers/adam.h).
+      const float nearest = static_cast<float>(lower[i]);
+      float inside = nearest;
+      if (inside < lower[i]) inside = std::nextafter(inside, INFINITY);
+      if (inside > upper[i] && x[i] == static_cast<double>(nearest)) continue;
+    }
     Require(
         x[i] >= lower[i] && x[i] <= upper[i],
         absl::StrFormat("trial %d of session \"%s\" leaves the box: "

@@ -107,6 +107,199 @@ Step Evaluate(uint32_t repeat, double scale = 1, double center = 1,
   return step;
 }
 
+// lower <= x <= upper on `create` (an empty side: unset).
+void SetBounds(v1::CreateSessionRequest* create, std::vector<double> lower,
+               std::vector<double> upper) {
+  v1::Bounds* bounds = create->mutable_bounds();
+  if (!lower.empty()) {
+    bounds->mutable_lower()->mutable_values()->Add(lower.begin(), lower.end());
+  }
+  if (!upper.empty()) {
+    bounds->mutable_upper()->mutable_values()->Add(upper.begin(), upper.end());
+  }
+}
+
+// An evaluation as `worker`, holding up to `max_trials`, telling the
+// `pick`-th trial it holds.
+Step WorkerEvaluate(uint32_t repeat, const std::string& worker,
+                    int32_t max_trials = 1, uint32_t pick = 0) {
+  Step step = Evaluate(repeat);
+  step.mutable_evaluate()->set_worker_id(worker);
+  step.mutable_evaluate()->set_max_trials(max_trials);
+  step.mutable_evaluate()->set_pick(pick);
+  return step;
+}
+
+Step GetWithTrials(uint64_t after = 0) {
+  Step get;
+  get.mutable_get()->set_include_x(true);
+  get.mutable_get()->set_include_trials(true);
+  get.mutable_get()->set_trials_after_id(after);
+  return get;
+}
+
+Step WorkerAsk(const std::string& worker, int32_t max_trials) {
+  Step ask;
+  ask.mutable_ask()->set_worker_id(worker);
+  ask.mutable_ask()->set_max_trials(max_trials);
+  return ask;
+}
+
+// Sessions with bounds and batch layers (finite differences, gradient
+// checks, data parallelism), driven by workers.
+void BatchSessionRequests() {
+  const double inf = INFINITY;
+  const std::vector<double> x0 = {-1.2, 1.0, 0.5};
+  {  // L-BFGS-B: x0 outside the box, infinite sides, the optimum outside.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    SetBounds(&create, {-1, -inf, 0}, {inf, 0.5, 0.4});
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = Evaluate(30, 1, 2, 0.5);
+    *script.add_steps() = GetWithTrials();
+    Write("session_requests", "lbfgsb_bounds", script);
+  }
+  {  // L-BFGS-B with a lower side only, x0 on it; a poisoned gradient.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    SetBounds(&create, {-1.2, 0, -inf}, {});
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = Evaluate(4, 1, -3, 0);
+    Step poisoned = Evaluate(1);
+    poisoned.mutable_evaluate()->set_poisoned(true);
+    poisoned.mutable_evaluate()->set_poison(inf);
+    *script.add_steps() = poisoned;
+    *script.add_steps() = Evaluate(20, 1, -3, 0);
+    Write("session_requests", "lbfgsb_lower_only", script);
+  }
+  {  // Central differences, x0 at a bound, the stencil told out of order
+     // by two workers holding two trials each.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    SetBounds(&create, {-1.2, -2, -2}, {2, 1.0, 2});
+    create.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+    create.mutable_finite_difference()->set_scheme(
+        v1::FiniteDifferenceOptions::SCHEME_CENTRAL);
+    create.set_lease_seconds(3600);
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = WorkerAsk("w1", 2);
+    *script.add_steps() = WorkerEvaluate(3, "w1", 2, 1);
+    *script.add_steps() = WorkerEvaluate(5, "w2", 2, 0);
+    Step failed = WorkerEvaluate(1, "w2");
+    failed.mutable_evaluate()->set_fail(true);
+    *script.add_steps() = failed;
+    *script.add_steps() = Evaluate(40);
+    *script.add_steps() = GetWithTrials(3);
+    Write("session_requests", "fd_central_workers", script);
+  }
+  {  // Forward differences at an upper bound (backward there), a relative
+     // step, trust region quasi-Newton with bounds.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("tr_lbfgs", x0);
+    SetBounds(&create, {-2, -2, -2}, {-1.2, 1.0, 0.5});
+    create.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+    create.mutable_finite_difference()->set_scheme(
+        v1::FiniteDifferenceOptions::SCHEME_FORWARD);
+    create.mutable_finite_difference()->set_relative_step(1e-4);
+    *script.add_steps() = CreateStep(create);
+    Step picked = Evaluate(40, 1, -1, 0.5);
+    picked.mutable_evaluate()->set_pick(2);
+    *script.add_steps() = picked;
+    Write("session_requests", "fd_forward_tr_bounds", script);
+  }
+  {  // Gradient checks on a gradient with an error; hand tells with notes.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    create.mutable_gradient_check()->add_at_iterations(0);
+    create.mutable_gradient_check()->add_at_iterations(2);
+    create.mutable_gradient_check()->set_every_iterations(3);
+    create.mutable_gradient_check()->set_relative_step(1e-5);
+    *script.add_steps() = CreateStep(create);
+    Step jittered = Evaluate(12);
+    jittered.mutable_evaluate()->set_jitter(1e-3);
+    jittered.mutable_evaluate()->set_note("run-7/ckpt");
+    *script.add_steps() = jittered;
+    Step tell;
+    tell.set_to_outstanding(true);
+    tell.set_pick(1);
+    tell.mutable_tell()->set_value(2.5);
+    tell.mutable_tell()->set_note("by hand");
+    tell.mutable_tell()->set_worker_id("hand");
+    *script.add_steps() = tell;
+    *script.add_steps() = tell;          // the retry
+    tell.mutable_tell()->set_weight(2);  // not data-parallel: refused
+    *script.add_steps() = tell;
+    *script.add_steps() = Evaluate(30);
+    *script.add_steps() = GetWithTrials();
+    Write("session_requests", "gradient_check", script);
+  }
+  {  // Data parallelism: three workers with weights, one failing.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("adam", x0);
+    create.mutable_data_parallel()->set_workers(3);
+    create.set_lease_seconds(3600);
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = WorkerAsk("w1", 2);
+    for (int round = 0; round < 4; ++round) {
+      Step w1 = WorkerEvaluate(2, "w1", 2, 1);
+      w1.mutable_evaluate()->set_weight(2);
+      w1.mutable_evaluate()->set_jitter(0.1);
+      *script.add_steps() = w1;
+      Step w2 = WorkerEvaluate(1, "w2");
+      w2.mutable_evaluate()->set_weight(0.5);
+      w2.mutable_evaluate()->set_jitter(0.1);
+      w2.mutable_evaluate()->set_note("shard 2");
+      w2.mutable_evaluate()->set_fail(round == 2);
+      *script.add_steps() = w2;
+    }
+    Step tell;
+    tell.set_to_outstanding(true);
+    tell.set_fit_lengths(true);
+    tell.mutable_tell()->set_worker_id("w3");
+    tell.mutable_tell()->set_value(1);
+    tell.mutable_tell()->set_weight(-1);  // refused
+    tell.mutable_tell()->mutable_gradient()->add_values(0.5);
+    *script.add_steps() = tell;
+    tell.mutable_tell()->set_weight(3);
+    *script.add_steps() = tell;
+    *script.add_steps() = tell;  // the retry
+    *script.add_steps() = Evaluate(20);
+    *script.add_steps() = GetWithTrials(4);
+    Write("session_requests", "data_parallel_weights", script);
+  }
+  {  // Data-parallel L-BFGS-B with bounds (the line search's trials too).
+    SessionScript script;
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    SetBounds(&create, {-1, -1, -1}, {1, 1, 0.25});
+    create.mutable_data_parallel()->set_workers(2);
+    *script.add_steps() = CreateStep(create);
+    Step both = Evaluate(40, 1, 0.3, 0.5);
+    both.mutable_evaluate()->set_weight(4);
+    both.mutable_evaluate()->set_jitter(0.01);
+    *script.add_steps() = both;
+    Write("session_requests", "data_parallel_lbfgsb", script);
+  }
+  for (const std::string solver : {"tr_lsr1", "tr_lbfgs"}) {
+    // Trust region quasi-Newton with bounds, x0 outside.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create(solver, x0);
+    SetBounds(&create, {-inf, 0, -0.5}, {0, inf, 0.25});
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = Evaluate(40, 1, 2, 0.5);
+    Write("session_requests", solver + "_bounds", script);
+  }
+  for (const std::string solver : {"adam", "adamw"}) {
+    // Projected Adam, x0 outside, one side infinite.
+    SessionScript script;
+    v1::CreateSessionRequest create = Create(solver, x0);
+    SetBounds(&create, {-1, 0, -inf}, {inf, 0.5, 0.25});
+    *script.add_steps() = CreateStep(create);
+    *script.add_steps() = Evaluate(30, 1, 3, 0.5);
+    *script.add_steps() = GetWithTrials();
+    Write("session_requests", solver + "_bounds", script);
+  }
+}
+
 void SessionRequests() {
   const std::vector<double> x0 = {-1.2, 1.0, 0.5};
   for (const std::string solver :
@@ -204,9 +397,9 @@ void SessionRequests() {
   }
 }
 
-// Runs `create` for `tells` evaluations with a store in `dir`, then stops.
+// Runs `create` and `steps` with a store in `dir`, then stops.
 void RunStored(const std::string& dir, const v1::CreateSessionRequest& create,
-               uint32_t tells) {
+               const std::vector<Step>& steps) {
   absl::StatusOr<std::unique_ptr<server::SessionStore>> store =
       server::SessionStore::Open({.data_dir = dir, .commit_threads = 1});
   if (!store.ok()) {
@@ -217,7 +410,7 @@ void RunStored(const std::string& dir, const v1::CreateSessionRequest& create,
   if (!manager.Recover().ok()) std::exit(1);
   ScriptRunner runner(&manager);
   runner.Run(CreateStep(create));
-  runner.Run(Evaluate(tells));
+  for (const Step& step : steps) runner.Run(step);
   manager.FlushCheckpoints();
   (*store)->SyncAll();
 }
@@ -239,6 +432,55 @@ JournalFile Structured(const fs::path& path, int max_tells) {
   return file;
 }
 
+// Seeds `name`_raw, _structured and _torn: `create` run through `steps`
+// with a store in `dir`, its files read back, then `after` on the recovered
+// session.
+void StoredSeeds(const std::string& dir, const std::string& name,
+                 const v1::CreateSessionRequest& create,
+                 const std::vector<Step>& steps, const Step& after) {
+  RunStored(dir, create, steps);
+  const fs::path journal =
+      fs::path(dir) / "sessions" / (create.session_id() + ".journal");
+  StoredSessions raw;  // the files as written
+  JournalFile* raw_journal = raw.add_journals();
+  raw_journal->set_name(create.session_id());
+  raw_journal->set_raw(ReadFile(journal));
+  for (const auto& entry : fs::directory_iterator(fs::path(dir) / "wal")) {
+    WalFile* wal = raw.add_wal();
+    wal->set_raw(ReadFile(entry.path()));
+  }
+  *raw.add_steps() = after;
+  raw.set_export_import(true);
+  Write("stored_session", absl::StrCat(name, "_raw"), raw);
+  // Structured: the first 3 tells in the journal, tells 3.. in the log.
+  StoredSessions structured;
+  JournalFile all = Structured(journal, 1000);
+  JournalFile* file = structured.add_journals();
+  *file = Structured(journal, 3);
+  WalFile* wal = structured.add_wal();
+  wal->set_sequence(7);
+  for (int i = 2; i < all.tells_size(); ++i) {
+    WalRecord* r = wal->add_records();
+    r->set_session_id(create.session_id());
+    r->set_incarnation(all.header().incarnation());
+    r->set_tell(i + 1);
+    *r->mutable_record() = all.tells(i);
+  }
+  *structured.add_steps() = after;
+  Write("stored_session", absl::StrCat(name, "_structured"), structured);
+  // The journal's last record cut short: a torn tail the log covers.
+  StoredSessions torn = structured;
+  size_t size = server::kJournalMagic.size() +
+                server::FrameRecord(file->header().SerializeAsString()).size();
+  for (const v1::SnapshotTell& tell : file->tells()) {
+    size += server::FrameRecord(tell.SerializeAsString()).size();
+  }
+  Corruption* cut = torn.mutable_journals(0)->add_damage();
+  cut->set_truncate(true);
+  cut->set_offset(size - 5);
+  Write("stored_session", absl::StrCat(name, "_torn"), torn);
+}
+
 void StoredSession() {
   char pattern[] = "/tmp/optd-gen-corpus-XXXXXX";
   if (::mkdtemp(pattern) == nullptr) std::exit(1);
@@ -246,60 +488,73 @@ void StoredSession() {
   const std::vector<double> x0 = {-1.2, 1.0};
   int n = 0;
   for (const std::string solver : {"lbfgs", "tr_exact", "adam"}) {
-    const std::string dir = absl::StrCat(tmp, "/", n++);
     v1::CreateSessionRequest create = Create(solver, x0);
     create.set_session_id(
         absl::StrCat(solver == "tr_exact" ? "tr" : solver, "-1"));
-    RunStored(dir, create, 6);
-    const fs::path journal =
-        fs::path(dir) / "sessions" / (create.session_id() + ".journal");
-    StoredSessions raw;  // the files as written
-    JournalFile* raw_journal = raw.add_journals();
-    raw_journal->set_name(create.session_id());
-    raw_journal->set_raw(ReadFile(journal));
-    for (const auto& entry : fs::directory_iterator(fs::path(dir) / "wal")) {
-      WalFile* wal = raw.add_wal();
-      wal->set_raw(ReadFile(entry.path()));
-    }
-    Step step = Evaluate(3);
-    *raw.add_steps() = step;
-    raw.set_export_import(true);
-    Write("stored_session", absl::StrCat(solver, "_raw"), raw);
-    // Structured: the first 3 tells in the journal, tells 3.. in the log.
-    StoredSessions structured;
-    JournalFile all = Structured(journal, 1000);
-    JournalFile* file = structured.add_journals();
-    *file = Structured(journal, 3);
-    WalFile* wal = structured.add_wal();
-    wal->set_sequence(7);
-    for (int i = 2; i < all.tells_size(); ++i) {
-      WalRecord* r = wal->add_records();
-      r->set_session_id(create.session_id());
-      r->set_incarnation(all.header().incarnation());
-      r->set_tell(i + 1);
-      *r->mutable_record() = all.tells(i);
-    }
-    *structured.add_steps() = step;
-    Write("stored_session", absl::StrCat(solver, "_structured"), structured);
-    // The journal's last record cut short: a torn tail the log covers.
-    StoredSessions torn = structured;
-    size_t size =
-        server::kJournalMagic.size() +
-        server::FrameRecord(file->header().SerializeAsString()).size();
-    for (const v1::SnapshotTell& tell : file->tells()) {
-      size += server::FrameRecord(tell.SerializeAsString()).size();
-    }
-    Corruption* cut = torn.mutable_journals(0)->add_damage();
-    cut->set_truncate(true);
-    cut->set_offset(size - 5);
-    Write("stored_session", absl::StrCat(solver, "_torn"), torn);
+    StoredSeeds(absl::StrCat(tmp, "/", n++), solver, create, {Evaluate(6)},
+                Evaluate(3));
+  }
+  {  // L-BFGS-B, x0 outside the box.
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    create.set_session_id("lbfgsb-1");
+    SetBounds(&create, {-1, -INFINITY}, {INFINITY, 0.5});
+    StoredSeeds(absl::StrCat(tmp, "/", n++), "lbfgsb", create, {Evaluate(6)},
+                Evaluate(3));
+  }
+  {  // Central differences stopped mid-stencil (7 tells, stencils of 4),
+     // told by workers with notes; the trial log comes back with them.
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    create.set_session_id("fd-1");
+    SetBounds(&create, {-1.2, -2}, {2, 2});
+    create.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+    Step worker = WorkerEvaluate(7, "w1", 2, 1);
+    worker.mutable_evaluate()->set_note("fd");
+    Step after = WorkerEvaluate(5, "w2", 1, 0);
+    StoredSeeds(absl::StrCat(tmp, "/", n++), "fd_midstencil", create, {worker},
+                after);
+  }
+  {  // A gradient check stopped inside its stencil.
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    create.set_session_id("check-1");
+    create.mutable_gradient_check()->set_every_iterations(1);
+    Step jittered = Evaluate(6);
+    jittered.mutable_evaluate()->set_jitter(1e-3);
+    StoredSeeds(absl::StrCat(tmp, "/", n++), "gradient_check", create,
+                {jittered}, Evaluate(4));
+  }
+  {  // Data-parallel Adam checkpointing mid-step, with weights.
+    v1::CreateSessionRequest create = Create("adam", x0);
+    create.set_session_id("dp-1");
+    create.mutable_data_parallel()->set_workers(3);
+    create.mutable_durability()->set_checkpoint_interval(2);
+    Step heavy = WorkerEvaluate(4, "w1", 2);
+    heavy.mutable_evaluate()->set_weight(3);
+    heavy.mutable_evaluate()->set_jitter(0.1);
+    Step light = WorkerEvaluate(3, "w2");
+    light.mutable_evaluate()->set_weight(0.25);
+    light.mutable_evaluate()->set_jitter(0.1);
+    Step after = WorkerEvaluate(4, "w3", 3);
+    after.mutable_evaluate()->set_weight(1.5);
+    StoredSeeds(absl::StrCat(tmp, "/", n++), "data_parallel_adam", create,
+                {heavy, light}, after);
+  }
+  {  // Data-parallel L-BFGS-B journaling every tell, mid-step.
+    v1::CreateSessionRequest create = Create("lbfgs", x0);
+    create.set_session_id("dp-2");
+    SetBounds(&create, {-1, -1}, {1, 0.5});
+    create.mutable_data_parallel()->set_workers(2);
+    Step weighted = Evaluate(7);
+    weighted.mutable_evaluate()->set_weight(2);
+    weighted.mutable_evaluate()->set_jitter(0.01);
+    StoredSeeds(absl::StrCat(tmp, "/", n++), "data_parallel_lbfgsb", create,
+                {weighted}, GetWithTrials());
   }
   {  // An Adam session that checkpoints (its journal header holds the state).
     const std::string dir = absl::StrCat(tmp, "/ckpt");
     v1::CreateSessionRequest create = Create("adam", x0);
     create.set_session_id("ckpt-1");
     create.mutable_durability()->set_checkpoint_interval(2);
-    RunStored(dir, create, 5);
+    RunStored(dir, create, {Evaluate(5)});
     StoredSessions checkpointed;
     *checkpointed.add_journals() =
         Structured(fs::path(dir) / "sessions" / "ckpt-1.journal", 1000);
@@ -460,6 +715,7 @@ int main(int argc, char** argv) {
   optd::fuzz::QuietLogs();
   optd::fuzz::out_dir = argv[1];
   optd::fuzz::SessionRequests();
+  optd::fuzz::BatchSessionRequests();
   optd::fuzz::StoredSession();
   optd::fuzz::SliceOps();
   optd::fuzz::VectorCodec();

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "google/protobuf/stubs/logging.h"
 #include "server/proto_convert.h"
 #include "spdlog/spdlog.h"
@@ -66,15 +67,83 @@ void FitLength(int64_t n, v1::Vector* v) {
   Encode(values, encoding, v);
 }
 
-// A session's answer to Ask in F64: what a refused tell must leave as is.
-std::string AskFingerprint(server::Session& session) {
-  v1::AskResponse answer;
-  absl::Status status = session.Ask(v1::VECTOR_ENCODING_F64, &answer);
-  if (!status.ok()) return absl::StrCat("error ", status.ToString());
-  return answer.SerializeAsString();
+// The bounds session `session` was created with (Session.bounds): one side
+// as n elements, +-inf where unset.
+std::vector<double> BoundSide(const v1::Vector& side, int64_t n, double unset) {
+  std::vector<double> out(static_cast<size_t>(n), unset);
+  absl::StatusOr<ConstVectorView> view = server::DecodeVector(side, "bound");
+  if (view.ok() && view->size() == n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = view->Get(i);
+  }
+  return out;
+}
+
+// Every trial point of a session with bounds lies in the box (checked for
+// points sent as VALUES or F64; `x` is empty for F32 ones)
+// (optimizer.proto Bounds: x0 is projected, finite-difference stencils go
+// one-sided at a bound).
+void CheckInBox(server::Session& session, const std::vector<double>& x,
+                uint64_t trial_id) {
+  v1::Session described;
+  if (!session.Describe(false, v1::VECTOR_ENCODING_F64, &described).ok() ||
+      !described.has_bounds()) {
+    return;
+  }
+  // A float32 point is the double rounded: it may round out of the box.
+  if (x.empty()) return;
+  const int64_t n = session.dimension();
+  const std::vector<double> lower =
+      BoundSide(described.bounds().lower(), n, -INFINITY);
+  const std::vector<double> upper =
+      BoundSide(described.bounds().upper(), n, INFINITY);
+  Require(static_cast<int64_t>(x.size()) == n,
+          absl::StrCat("trial ", trial_id, " has ", x.size(),
+                       " elements; the session has dimension ", n));
+  const v1::AdamOptions& adam =
+      described.has_adamw() ? described.adamw() : described.adam();
+  const bool float32 = (described.has_adam() || described.has_adamw()) &&
+                       adam.dtype() == v1::STATE_DTYPE_FLOAT32;
+  for (int64_t i = 0; i < n; ++i) {
+    if (float32 && std::isfinite(lower[i])) {
+      // Where the box holds no float32, x_i is the float32 nearest lower_i
+      // (solvers/adam.h).
+      const float nearest = static_cast<float>(lower[i]);
+      float inside = nearest;
+      if (inside < lower[i]) inside = std::nextafter(inside, INFINITY);
+      if (inside > upper[i] && x[i] == static_cast<double>(nearest)) continue;
+    }
+    Require(
+        x[i] >= lower[i] && x[i] <= upper[i],
+        absl::StrFormat("trial %d of session \"%s\" leaves the box: "
+                        "x[%d] = %.17g, bounds [%.17g, %.17g]",
+                        trial_id, session.id(), i, x[i], lower[i], upper[i]));
+  }
 }
 
 }  // namespace
+
+std::string SessionFingerprint(server::Session& session, bool with_leases) {
+  v1::AskResponse answer;
+  absl::Status status = session.Ask(v1::VECTOR_ENCODING_F64, &answer);
+  if (!status.ok()) return absl::StrCat("error ", status.ToString());
+  v1::Session described;
+  status = session.Describe(/*include_x=*/true, v1::VECTOR_ENCODING_F64,
+                            &described, /*include_trials=*/true);
+  if (!status.ok()) return absl::StrCat("error ", status.ToString());
+  // What moves on its own: the journal's sync (a commit thread), a lease's
+  // expiry (a renewal by a retried tell moves it on, and a short lease may
+  // end between two looks), and the labels' map order in the wire format.
+  described.clear_durable_step();
+  described.clear_labels();
+  if (!with_leases || described.lease_seconds() < 60) {
+    described.clear_leases();
+  }
+  for (v1::Lease& lease : *described.mutable_leases()) {
+    lease.clear_expire_time();
+  }
+  return absl::StrCat(answer.SerializeAsString(), "\n",
+                      described.SerializeAsString());
+}
 
 void Require(bool condition, absl::string_view what) {
   if (condition) return;
@@ -121,16 +190,20 @@ std::string ScriptRunner::SessionFor(const Step& step) const {
 
 void ScriptRunner::TellAndCheck(const std::shared_ptr<server::Session>& session,
                                 const v1::TellRequest& request) {
-  const std::string before = AskFingerprint(*session);
+  const std::string before = SessionFingerprint(*session);
   v1::TellResponse answer;
   server::DurableTicket ticket;
   absl::Status status = session->Tell(request, &answer, &ticket);
   CheckClean(status, "Tell");
   if (!status.ok()) {
-    Require(AskFingerprint(*session) == before,
+    Require(SessionFingerprint(*session) == before,
             absl::StrCat("a refused tell changed the session: ",
                          status.ToString()));
     return;
+  }
+  for (const v1::Trial& trial : answer.trials()) {
+    if (trial.has_x())
+      CheckInBox(*session, Elements(trial.x()), trial.trial_id());
   }
   // Wait for the journal (stored sessions); in memory this runs at once.
   absl::Status durable = absl::UnknownError("not called");
@@ -140,16 +213,22 @@ void ScriptRunner::TellAndCheck(const std::shared_ptr<server::Session>& session,
     (void)synced;
   }
   // The retry of an applied tell: a duplicate with the same answer.
-  const std::string after = AskFingerprint(*session);
+  const std::string after = SessionFingerprint(*session);
   v1::TellResponse retry;
   status = session->Tell(request, &retry);
   Require(
       status.ok() && retry.duplicate(),
       absl::StrCat("a retried tell is not a duplicate: ", status.ToString()));
   retry.set_duplicate(answer.duplicate());
+  // A worker's retry renews the lease its answer carries.
+  for (v1::TellResponse* told : {&answer, &retry}) {
+    for (v1::Trial& trial : *told->mutable_trials()) {
+      trial.clear_lease_expire_time();
+    }
+  }
   Require(retry.SerializeAsString() == answer.SerializeAsString(),
           "a retried tell answers differently");
-  Require(AskFingerprint(*session) == after,
+  Require(SessionFingerprint(*session) == after,
           "a retried tell changed the session");
 }
 
@@ -164,7 +243,8 @@ void ScriptRunner::Tell(const Step& step) {
     v1::AskResponse pending;
     if ((*session)->Ask(v1::VECTOR_ENCODING_F64, &pending).ok() &&
         pending.trials_size() > 0) {
-      request.set_trial_id(pending.trials(0).trial_id());
+      request.set_trial_id(
+          pending.trials(step.pick() % pending.trials_size()).trial_id());
     }
   }
   if (step.fit_lengths()) {
@@ -189,9 +269,19 @@ void ScriptRunner::Evaluate(const Step& step) {
     CheckClean(session.status(), "Find");
     if (!session.ok()) return;
     v1::AskResponse ask;
-    CheckClean((*session)->Ask(v1::VECTOR_ENCODING_F64, &ask), "Ask");
-    if (ask.trials_size() == 0) return;  // finished
-    const v1::Trial& trial = ask.trials(0);
+    const absl::Status asked =
+        objective.worker_id().empty()
+            ? (*session)->Ask(v1::VECTOR_ENCODING_F64, &ask)
+            : (*session)->AskAsWorker(
+                  v1::VECTOR_ENCODING_F64, objective.worker_id(), &ask,
+                  /*on_slices=*/false, objective.max_trials());
+    CheckClean(asked, "Ask");
+    // Finished, or every trial is leased to other workers.
+    if (ask.trials_size() == 0) return;
+    for (const v1::Trial& handed_out : ask.trials()) {
+      CheckInBox(**session, Elements(handed_out.x()), handed_out.trial_id());
+    }
+    const v1::Trial& trial = ask.trials(objective.pick() % ask.trials_size());
     const std::vector<double> x = Elements(trial.x());
     const size_t n = x.size();
     // f = a sum (x_i - c)^2 + w sum sin(x_i) + b, exactly differentiated.
@@ -201,13 +291,18 @@ void ScriptRunner::Evaluate(const Step& step) {
     std::vector<double> g(n), h(n);
     for (size_t i = 0; i < n; ++i) {
       f += a * (x[i] - c) * (x[i] - c) + w * std::sin(x[i]);
-      g[i] = 2 * a * (x[i] - c) + w * std::cos(x[i]);
+      g[i] =
+          2 * a * (x[i] - c) + w * std::cos(x[i]) +
+          objective.jitter() * (static_cast<double>(trial.trial_id() % 7) - 3);
       h[i] = 2 * a - w * std::sin(x[i]);
     }
     v1::TellRequest tell;
     tell.set_session_id(id);
     tell.set_trial_id(trial.trial_id());
     tell.set_encoding(objective.encoding());
+    tell.set_worker_id(objective.worker_id());
+    tell.set_note(objective.note());
+    if (objective.has_weight()) tell.set_weight(objective.weight());
     if (objective.fail()) {
       tell.set_failed(true);
     } else {
@@ -293,13 +388,18 @@ void ScriptRunner::Run(const Step& step) {
       CheckClean(session.status(), "Find");
       if (!session.ok()) return;
       v1::AskResponse response;
-      CheckClean(
-          request.worker_id().empty()
-              ? (*session)->Ask(request.encoding(), &response,
-                                request.points_on_slices())
-              : (*session)->AskAsWorker(request.encoding(), request.worker_id(),
-                                        &response, request.points_on_slices()),
-          "Ask");
+      CheckClean(request.worker_id().empty()
+                     ? (*session)->Ask(request.encoding(), &response,
+                                       request.points_on_slices())
+                     : (*session)->AskAsWorker(
+                           request.encoding(), request.worker_id(), &response,
+                           request.points_on_slices(), request.max_trials()),
+                 "Ask");
+      for (const v1::Trial& trial : response.trials()) {
+        if (trial.has_x()) {
+          CheckInBox(**session, Elements(trial.x()), trial.trial_id());
+        }
+      }
       return;
     }
     case Step::kGet: {

@@ -5,8 +5,9 @@
 //   - every refusal is a clean absl::Status with a message and a code a
 //     client may get for a bad request (DESIGN §6); INTERNAL or UNKNOWN means
 //     a bug (Session says "solver refused a validated tell") and aborts;
-//   - a refused tell changes nothing: the session answers Ask exactly as
-//     before, bit for bit;
+//   - a refused tell changes nothing: the session answers Ask and GetSession
+//     (trial log, pending trials, leases included) exactly as before, bit for
+//     bit;
 //   - an applied tell told again is a duplicate: same answer, nothing changed.
 // A violated property aborts with a message, which libFuzzer reports as a
 // crash and saves the input.
@@ -38,6 +39,14 @@ void CheckClean(const absl::Status& status, absl::string_view what);
 
 // Aborts with a message when `condition` is false.
 void Require(bool condition, absl::string_view what);
+
+// What a refused tell, a retried tell or a restart must leave as it is: the
+// session's Ask answer and its GetSession (best x, history, gradient checks,
+// pending trials, trial log and, with `with_leases`, who holds which trial),
+// without what moves on its own (journal sync, lease expiry times). "error
+// ..." for a session that cannot answer.
+std::string SessionFingerprint(server::Session& session,
+                               bool with_leases = true);
 
 // Turns spdlog off unless OPTD_FUZZ_LOG is set (logging every session
 // created would dominate the time per input).

@@ -334,6 +334,52 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
               StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
 }
 
+// Found by fuzz/stored_session_fuzzer (regression
+// fuzz/regressions/stored_session/export-without-create-time): a journal
+// header without create_time recovers as of the epoch, and its export used
+// to leave the field out, so that the import started the clock anew.
+TEST_F(DurableSessionTest, AnExportKeepsTheCreateTimeRecoveryUsed) {
+  ASSERT_OK(manager_->Create(Lbfgs("old")).status());
+  v1::TellResponse answer;
+  ASSERT_OK(TellDurably(*Find("old"), NextTell(*Find("old")), &answer));
+  const std::string path = store_->JournalPath("old");
+  manager_.reset();
+  store_.reset();
+  // The journal rewritten with a header that has no create_time.
+  std::string file(kJournalMagic);
+  ASSERT_OK(ReadJournal(
+                path,
+                [&](const v1::SessionSnapshot& header) {
+                  v1::SessionSnapshot old = header;
+                  old.clear_create_time();
+                  file += FrameRecord(old.SerializeAsString());
+                  return absl::OkStatus();
+                },
+                [&](int64_t, const v1::SnapshotTell& tell) {
+                  file += FrameRecord(tell.SerializeAsString());
+                  return absl::OkStatus();
+                })
+                .status());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
+  Restart();
+
+  v1::SessionSnapshot snapshot;
+  ASSERT_OK(manager_->Export("old", &snapshot));
+  ASSERT_TRUE(snapshot.has_create_time());
+  SessionManager other;
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = snapshot;
+  ASSERT_OK(other.Import(import).status());
+  v1::GetSessionRequest get;
+  get.set_session_id("old");
+  v1::Session recovered, imported;
+  ASSERT_OK(manager_->Get(get, &recovered));
+  ASSERT_OK(other.Get(get, &imported));
+  EXPECT_EQ(imported.create_time().seconds(),
+            recovered.create_time().seconds());
+  EXPECT_EQ(imported.create_time().nanos(), recovered.create_time().nanos());
+}
+
 TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
   v1::CreateSessionRequest request = Lbfgs("batched");
   request.mutable_durability()->set_checkpoint_interval(4);

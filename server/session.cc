@@ -595,13 +595,41 @@ absl::Status Session::RestoreCheckpoint(
     return absl::FailedPreconditionError(
         "a checkpoint restores only a session that was told nothing");
   }
+  // A checkpoint from before batches has no batch_first_id: its batch is
+  // the last trial alone.
+  const uint64_t first_id = checkpoint.batch_first_id() != 0
+                                ? checkpoint.batch_first_id()
+                                : checkpoint.last_trial_id();
+  // The ids are checked before the solver is touched; the loops over the
+  // batch's ids (OutstandingText, leases, pending_trial_ids) trust them.
+  if (checkpoint.tells() < 0 || checkpoint.last_trial_id() == 0 ||
+      first_id > checkpoint.last_trial_id()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint has tells ", checkpoint.tells(), ", batch_first_id ",
+        first_id, " and last_trial_id ", checkpoint.last_trial_id(),
+        "; a checkpoint has tells >= 0 and 1 <= batch_first_id <= "
+        "last_trial_id"));
+  }
   OPTD_RETURN_IF_ERROR(solver_->RestoreState(checkpoint.solver_state()));
+  // What only the restored solver can say. The solver has changed by now,
+  // so a session refused here must be discarded, as its callers (recovery,
+  // import) do.
+  if (!solver_->finished()) {
+    const uint64_t batch_size = static_cast<uint64_t>(solver_->batch_size());
+    if (!checkpoint.has_pending_trial() ||
+        checkpoint.last_trial_id() - first_id + 1 != batch_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint's batch is trials ", first_id, "..",
+          checkpoint.last_trial_id(),
+          checkpoint.has_pending_trial() ? "" : " with none pending",
+          " but its solver state is running a batch of ", batch_size,
+          " trials"));
+    }
+  }
   tells_ = checkpoint_tells_ = checkpoint.tells();
   last_trial_id_ = checkpoint.last_trial_id();
   has_pending_trial_ = checkpoint.has_pending_trial();
-  batch_first_id_ = checkpoint.batch_first_id() != 0
-                        ? checkpoint.batch_first_id()
-                        : checkpoint.last_trial_id();
+  batch_first_id_ = first_id;
   batch_start_ = TimeFromProto(checkpoint.update_time());
   leases_.clear();
   trial_log_.assign(checkpoint.trial_log().begin(),

@@ -145,7 +145,10 @@ class Session {
   //
   // Puts a session that was told nothing into the state `checkpoint`
   // describes (recovery and import of a compacted session). INVALID_ARGUMENT
-  // when it does not fit the session's solver; the session is unchanged.
+  // when it does not fit the session's solver: its trial ids are out of
+  // order, or its batch is not the restored solver's. The session is then
+  // unchanged, except for that last check, which comes after the solver's
+  // state is restored: a session refused by it must be discarded.
   absl::Status RestoreCheckpoint(const v1::SessionCheckpoint& checkpoint)
       ABSL_LOCKS_EXCLUDED(mu_);
 

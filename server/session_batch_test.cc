@@ -427,6 +427,56 @@ TEST(SessionBatch, DataParallelStepsOnTheWeightedMean) {
             ToDoubles(reference.trials(0).x()));
 }
 
+// Found by fuzz/stored_session_fuzzer (regression
+// fuzz/regressions/stored_session/checkpoint-batch-ids-out-of-range): the
+// trial ids of a checkpoint were taken as they came, and the loops over the
+// batch's ids trusted them (a last_trial_id of 2^40 ran out of memory
+// listing the outstanding trials).
+TEST(SessionBatch, RestoreCheckpointRefusesIdsThatDoNotFitTheBatch) {
+  v1::CreateSessionRequest request;
+  request.mutable_adam()->set_lr(0.1);
+  *request.mutable_x0() = Values({-1.2, 1.0});
+  request.mutable_data_parallel()->set_workers(3);
+  absl::StatusOr<ConstVectorView> x0 = DecodeVector(request.x0(), "x0");
+  ASSERT_OK(x0);
+  absl::StatusOr<SolverSetup> setup = CreateSolver(request, *x0);
+  ASSERT_OK(setup);
+  v1::SessionCheckpoint checkpoint;
+  ASSERT_OK(setup->solver->SaveState(checkpoint.mutable_solver_state()));
+  checkpoint.set_has_pending_trial(true);
+  const auto restore = [&](uint64_t first, uint64_t last, bool pending) {
+    v1::SessionCheckpoint c = checkpoint;
+    c.set_batch_first_id(first);
+    c.set_last_trial_id(last);
+    c.set_has_pending_trial(pending);
+    return Make(request)->RestoreCheckpoint(c);
+  };
+  EXPECT_THAT(restore(1, uint64_t{1} << 40, true),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("running a batch of 3 trials")));
+  EXPECT_THAT(restore(5, 3, true),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("1 <= batch_first_id <= last_trial_id")));
+  EXPECT_THAT(restore(0, 0, true), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("last_trial_id 0")));
+  EXPECT_THAT(restore(4, 6, false), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("with none pending")));
+  checkpoint.set_tells(-1);
+  EXPECT_THAT(restore(4, 6, true), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("tells -1")));
+  checkpoint.set_tells(3);
+  std::shared_ptr<Session> session = Make(request);
+  v1::SessionCheckpoint good = checkpoint;
+  good.set_batch_first_id(4);
+  good.set_last_trial_id(6);
+  ASSERT_OK(session->RestoreCheckpoint(good));
+  std::vector<uint64_t> ids;
+  for (const v1::Trial& trial : Outstanding(*session)) {
+    ids.push_back(trial.trial_id());
+  }
+  EXPECT_THAT(ids, ElementsAre(4, 5, 6));
+}
+
 TEST(SessionBatch, GradientCheckReportsTheWrongCoordinate) {
   v1::CreateSessionRequest request;
   request.mutable_lbfgs();

@@ -525,6 +525,12 @@ absl::Status SessionManager::Export(absl::string_view session_id,
                               return absl::OkStatus();
                             }));
   (void)header;
+  // A header without create_time (written before it was kept) recovers as
+  // of the epoch; without this the import would start the clock anew.
+  if (!snapshot->has_create_time()) {
+    TimeToProto(session->settings().create_time,
+                snapshot->mutable_create_time());
+  }
   // Tells whose vectors went to the replicas directly get them back here.
   for (v1::SnapshotTell& tell : *snapshot->mutable_tells()) {
     OPTD_RETURN_IF_ERROR(session->FillSlicedTell(tell.mutable_tell()));

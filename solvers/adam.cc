@@ -270,6 +270,18 @@ absl::Status Adam::RestoreState(std::string_view state) {
   word(&gradient_max_norm);
   word(&last_lr);
   word(&reason);
+  // Each tell counts one evaluation and either a step or a failure; the
+  // counters only grow by one, so they must stay far from overflowing
+  // (2^53, max_steps' own limit).
+  constexpr int64_t kMaxCount = int64_t{1} << 53;
+  if (!(evaluations >= 0 && evaluations <= kMaxCount && step >= 0 &&
+        failed >= 0 && step <= evaluations && failed <= evaluations)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state counts ", step, " steps and ", failed,
+                     " failures in ", evaluations,
+                     " evaluations; each is in [0, evaluations] and "
+                     "evaluations in [0, 2^53]"));
+  }
   if (reason != 0 &&
       reason != static_cast<int64_t>(TerminationReason::kMaxSteps) &&
       reason != static_cast<int64_t>(TerminationReason::kStoppedByClient)) {

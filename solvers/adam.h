@@ -28,10 +28,11 @@
 // projected point, and a coordinate held at a bound keeps its moments, so it
 // leaves the bound as soon as its averaged gradient points inward. With a
 // float32 state each bound is rounded inward to float32 (a point read back in
-// double is inside the box). Bounds with no finite side are no bounds: the
-// steps are bitwise those of the unbounded solver. Bounds are supported only
-// by sessions of one slice (INVALID_ARGUMENT "bounds are not supported for
-// sharded sessions" otherwise).
+// double is inside the box), except where [lower_i, upper_i] holds no float32
+// (lower_i = upper_i = 0.1, say): there x_i is the float32 nearest lower_i.
+// Bounds with no finite side are no bounds: the steps are bitwise those of the
+// unbounded solver. Bounds are supported only by sessions of one slice
+// (INVALID_ARGUMENT "bounds are not supported for sharded sessions" otherwise).
 //
 //   OPTD_ASSIGN_OR_RETURN(Bounds box, Bounds::Create(lower, upper, n));
 //   auto solver = Adam::Create(options, x0, box);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -219,6 +220,42 @@ TEST(Adam, RestoreStateRefusesStateThatDoesNotFit) {
   EXPECT_THAT((*a)->RestoreState(state),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("told nothing yet")));
+}
+
+// Found by fuzz/stored_session_fuzzer (regression
+// fuzz/regressions/stored_session/adam-state-step-overflows): a stored step
+// count of 2^63 - 1 overflowed on the next tell.
+TEST(Adam, RestoreStateRefusesCountersOutOfRange) {
+  std::vector<double> x0 = {1.0, 2.0};
+  auto a = Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(a);
+  std::string state;
+  ASSERT_OK((*a)->SaveState(&state));
+  // The words after the tag "optd.adam.v1": step, evaluations, failed.
+  constexpr size_t kStep = 12, kEvaluations = 20, kFailed = 28;
+  const auto with = [&](size_t at, int64_t value) {
+    std::string changed = state;
+    std::memcpy(changed.data() + at, &value, 8);
+    return changed;
+  };
+  for (const std::string& bad :
+       {with(kStep, std::numeric_limits<int64_t>::max()), with(kStep, -1),
+        with(kFailed, 1), with(kEvaluations, -1),
+        with(kEvaluations, std::numeric_limits<int64_t>::max())}) {
+    auto b =
+        Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 2));
+    ASSERT_OK(b);
+    EXPECT_THAT((*b)->RestoreState(bad),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("each is in [0, evaluations]")));
+  }
+  auto c = Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(c);
+  std::string counted = with(kEvaluations, 5);
+  const int64_t steps = 4;
+  std::memcpy(counted.data() + kStep, &steps, 8);
+  EXPECT_OK((*c)->RestoreState(counted));
+  EXPECT_EQ((*c)->progress().iterations, 4);
 }
 
 TEST(Adam, ClippingScalesTheGradientLikeClipGradNorm) {

@@ -316,10 +316,9 @@ grpc::ServerUnaryReactor* OptimizerService::Ask(
         }
         std::shared_ptr<Session> session = *std::move(found);
         if (!request->worker_id().empty()) {
-          OPTD_RETURN_IF_ERROR(
-              session->AskAsWorker(request->encoding(), request->worker_id(),
-                                   response, request->points_on_slices(),
-                                   request->max_trials()));
+          OPTD_RETURN_IF_ERROR(session->AskAsWorker(
+              request->encoding(), request->worker_id(), response,
+              request->points_on_slices(), request->max_trials()));
         } else {
           OPTD_RETURN_IF_ERROR(session->Ask(request->encoding(), response,
                                             request->points_on_slices()));

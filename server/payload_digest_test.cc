@@ -40,7 +40,8 @@ TEST(PayloadDigest, EveryFieldMatters) {
   for (size_t i = 0; i < g.size(); ++i) {
     std::vector<double> changed = g;
     changed[i] = std::nextafter(changed[i], 10.0);
-    EXPECT_NE(base, Digest({1, false, false, 0.5, std::nullopt}, changed)) << "element " << i;
+    EXPECT_NE(base, Digest({1, false, false, 0.5, std::nullopt}, changed))
+        << "element " << i;
   }
   std::vector<double> longer = g;
   longer.push_back(0.0);
@@ -76,10 +77,12 @@ TEST(PayloadDigest, ElementsCannotMoveBetweenVectors) {
 }
 
 TEST(PayloadDigest, SwappedElementsDiffer) {
-  EXPECT_NE(Digest({1, false, false, 0.0, std::nullopt}, {1.0, 2.0, 3.0, 4.0, 5.0}),
-            Digest({1, false, false, 0.0, std::nullopt}, {2.0, 1.0, 3.0, 4.0, 5.0}));
-  EXPECT_NE(Digest({1, false, false, 0.0, std::nullopt}, {1.0, 2.0, 3.0, 4.0, 5.0}),
-            Digest({1, false, false, 0.0, std::nullopt}, {5.0, 2.0, 3.0, 4.0, 1.0}));
+  EXPECT_NE(
+      Digest({1, false, false, 0.0, std::nullopt}, {1.0, 2.0, 3.0, 4.0, 5.0}),
+      Digest({1, false, false, 0.0, std::nullopt}, {2.0, 1.0, 3.0, 4.0, 5.0}));
+  EXPECT_NE(
+      Digest({1, false, false, 0.0, std::nullopt}, {1.0, 2.0, 3.0, 4.0, 5.0}),
+      Digest({1, false, false, 0.0, std::nullopt}, {5.0, 2.0, 3.0, 4.0, 1.0}));
 }
 
 TEST(PayloadDigest, TenMillionElementsTakeMilliseconds) {

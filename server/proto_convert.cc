@@ -352,8 +352,7 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
 
 namespace {
 // The solver's own state (its vectors), by the same rule.
-int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
-                            int64_t n);
+int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request, int64_t n);
 }  // namespace
 
 int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {

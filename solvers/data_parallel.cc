@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "solvers/adam_vectors.h"
 #include "solvers/batch_adapter.h"
 #include "solvers/shard_layout.h"
 #include "solvers/status_macros.h"
@@ -74,19 +75,14 @@ absl::Status DataParallelAdapter::SetOwnGradient(
   // adam_vectors.cc), so that a client sees the same errors with and without
   // the adapter.
   if (gradient.size() != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gradient has ", gradient.size(),
-                     " elements; the session has dimension ", n));
+    return DimensionError("gradient", gradient.size(), n);
   }
   const bool float32 = state_type() == ScalarType::kFloat32;
   for (int64_t i = 0; i < n; ++i) {
     const double v = gradient.Get(i);
     if (!std::isfinite(v)) return NonFiniteElementError("gradient", i, v);
     if (float32 && !std::isfinite(static_cast<float>(v))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gradient[", i, "] is ", v,
-          ", which overflows the session's float32 state; every gradient "
-          "element must be finite (report a failed evaluation instead)"));
+      return AdamGradientError(i, v, /*float32=*/true);
     }
   }
   staging_.resize(static_cast<size_t>(n));

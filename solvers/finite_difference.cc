@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "solvers/batch_adapter.h"
 #include "solvers/finite_difference_stencil.h"
+#include "solvers/shard_layout.h"
 #include "solvers/status_macros.h"
 
 namespace optd {
@@ -94,9 +95,7 @@ absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
   OPTD_RETURN_IF_ERROR(CheckInnerSolver(inner.get()));
   if (bounds.size() == 0) bounds = Bounds::Unbounded(inner->dimension());
   if (bounds.size() != inner->dimension()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the bounds have ", bounds.size(),
-        " elements; the session has dimension ", inner->dimension()));
+    return DimensionError("bounds", bounds.size(), inner->dimension());
   }
   if (!inner->finished() && (inner->wants() == Evaluation::kHessian ||
                              inner->wants() == Evaluation::kHessianVector)) {

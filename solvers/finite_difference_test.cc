@@ -187,12 +187,9 @@ TEST(FiniteDifferences, ValueTrialsPassThroughAndHessiansAreRefused) {
   auto solver =
       WithFiniteDifferences(std::move(inner), {}, Bounds::Unbounded(3));
   ASSERT_TRUE(solver.ok());
-  const BatchRun run =
-      DriveBatches(**solver, Evaluate(Quadratic()(x, nullptr) == 0
-                                          ? ObjectiveFn()
-                                          : [](const VectorXd& v, VectorXd*) {
-                                              return v.squaredNorm();
-                                            }));
+  const BatchRun run = DriveBatches(
+      **solver,
+      Evaluate([](const VectorXd& v, VectorXd*) { return v.squaredNorm(); }));
   EXPECT_EQ(run.batch_sizes, (std::vector<int>{1, 1}));
   ASSERT_EQ(scripted->told().size(), 2u);
   EXPECT_EQ(scripted->told()[0].result.value, 3.0);

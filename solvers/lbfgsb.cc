@@ -81,11 +81,7 @@ absl::StatusOr<std::unique_ptr<LbfgsB>> LbfgsB::Create(
 }
 
 absl::Status LbfgsB::ReadTrialPoint(const MutableVectorView& out) const {
-  if (out.size() != n_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output has ", out.size(),
-                     " elements; the session has dimension ", n_));
-  }
+  if (out.size() != n_) return DimensionError("output", out.size(), n_);
   // Once finished, the point is the last iterate (x0 when it never was one).
   const Eigen::VectorXd& x =
       phase_ == Phase::kFinished && have_iterate_ ? x_ : trial_x_;
@@ -94,11 +90,7 @@ absl::Status LbfgsB::ReadTrialPoint(const MutableVectorView& out) const {
 }
 
 absl::Status LbfgsB::ReadBestPoint(const MutableVectorView& out) const {
-  if (out.size() != n_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output has ", out.size(),
-                     " elements; the session has dimension ", n_));
-  }
+  if (out.size() != n_) return DimensionError("output", out.size(), n_);
   out.CopyFrom(0, n_, (have_iterate_ ? x_ : trial_x_).data());
   return absl::OkStatus();
 }
@@ -107,9 +99,7 @@ absl::Status LbfgsB::SetTrialGradient(const ConstVectorView& gradient) {
   if (finished())
     return absl::FailedPreconditionError("the session has finished");
   if (gradient.size() != n_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gradient has ", gradient.size(),
-                     " elements; the session has dimension ", n_));
+    return DimensionError("gradient", gradient.size(), n_);
   }
   for (int i = 0; i < n_; ++i) {
     if (!std::isfinite(gradient.Get(i))) {

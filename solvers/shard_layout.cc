@@ -34,9 +34,13 @@ absl::StatusOr<ShardLayout> ShardLayout::Make(int64_t dimension, int shards) {
 absl::Status ShardLayout::CheckDimension(int64_t size,
                                          absl::string_view what) const {
   if (size == dimension_) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, " has ", size, " elements; the session has dimension ",
-                   dimension_));
+  return DimensionError(what, size, dimension_);
+}
+
+absl::Status DimensionError(absl::string_view what, int64_t size,
+                            int64_t dimension) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " has ", size, " elements; the session has dimension ", dimension));
 }
 
 absl::Status NonFiniteElementError(absl::string_view what, int64_t index,

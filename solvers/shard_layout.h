@@ -45,6 +45,11 @@ struct ShardRange {
   }
 };
 
+// INVALID_ARGUMENT "<what> has <size> elements; the session has dimension
+// <dimension>", for a told or requested vector of the wrong length.
+absl::Status DimensionError(absl::string_view what, int64_t size,
+                            int64_t dimension);
+
 // INVALID_ARGUMENT "<what>[<index>] is <value>; every <what> element must be
 // finite (report a failed evaluation instead)", for a told vector.
 absl::Status NonFiniteElementError(absl::string_view what, int64_t index,

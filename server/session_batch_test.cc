@@ -351,6 +351,44 @@ TEST(SessionBatch, TrialLogKeepsEveryTellWithWorkerAndNote) {
   EXPECT_EQ(plain.gradient_source(), v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
 }
 
+TEST(SessionBatch, TheTrialLogKeepsTheNewestEightMebibytes) {
+  // 4 KiB notes: about 2,050 records fill the 8 MiB; the oldest go first
+  // and are counted. (Adam never ends on its own.)
+  v1::CreateSessionRequest request;
+  request.mutable_adam();
+  *request.mutable_x0() = Values({-1.2, 1.0});
+  std::shared_ptr<Session> session = Make(request);
+  int told = 0;
+  for (; told < 2600; ++told) {
+    const std::vector<v1::Trial> batch = Outstanding(*session);
+    ASSERT_EQ(batch.size(), 1u);
+    v1::TellRequest tell;
+    tell.set_trial_id(batch[0].trial_id());
+    *tell.mutable_gradient() = Values({0.5, -0.25});
+    tell.set_note(std::string(Session::kMaxNoteBytes, 'a' + told % 26));
+    v1::TellResponse answer;
+    ASSERT_OK(session->Tell(tell, &answer));
+  }
+  v1::Session described;
+  ASSERT_OK(session->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED,
+                              &described, /*include_trials=*/true));
+  EXPECT_GT(described.trial_log_dropped(), 0);
+  EXPECT_EQ(described.trial_log_size() + described.trial_log_dropped(), told);
+  size_t bytes = 0;
+  for (const v1::TrialRecord& r : described.trial_log()) {
+    bytes += r.ByteSizeLong();
+  }
+  EXPECT_LE(bytes, Session::kTrialLogBytes);
+  EXPECT_GT(bytes, Session::kTrialLogBytes - 2 * 4200);
+  // The newest record is the last tell, and ids only grow.
+  EXPECT_EQ(described.trial_log(described.trial_log_size() - 1).note()[0],
+            'a' + (told - 1) % 26);
+  for (int i = 1; i < described.trial_log_size(); ++i) {
+    EXPECT_GT(described.trial_log(i).trial_id(),
+              described.trial_log(i - 1).trial_id());
+  }
+}
+
 TEST(SessionBatch, TellRefusesBadNotesWorkersAndWeights) {
   std::shared_ptr<Session> session = Make(FiniteDifferenceLbfgs({-1.2, 1.0}));
   const std::vector<v1::Trial> batch = Outstanding(*session);
@@ -578,6 +616,13 @@ TEST(SessionBatch, CreateRefusesLayersThatDoNotFit) {
          r->mutable_gradient_check();
        },
        "gradient_check checks the client's gradients"},
+      {"gradient check with bounds",
+       [](v1::CreateSessionRequest* r) {
+         *r->mutable_bounds()->mutable_lower() = Values({-2, -2});
+         r->mutable_gradient_check();
+       },
+       "gradient_check does not go with bounds: its central-difference "
+       "points may leave the box"},
       {"too many data-parallel workers",
        [](v1::CreateSessionRequest* r) {
          r->mutable_data_parallel()->set_workers(1025);

@@ -315,6 +315,8 @@ absl::StatusOr<TrustRegionOptions> TrustRegionOptionsFromProto(
   }
   if (proto.has_max_evaluations())
     options.max_evaluations = proto.max_evaluations();
+  if (proto.has_ftol()) options.ftol = proto.ftol();
+  if (proto.has_ftol_steps()) options.ftol_steps = proto.ftol_steps();
   OPTD_RETURN_IF_ERROR(options.Validate());
   return options;
 }
@@ -347,6 +349,8 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
   proto.set_gtol(options.gtol);
   proto.set_max_iterations(options.max_iterations);
   proto.set_max_evaluations(options.max_evaluations);
+  proto.set_ftol(options.ftol);
+  proto.set_ftol_steps(options.ftol_steps);
   return proto;
 }
 

@@ -296,6 +296,8 @@ TEST(TrustRegionOptionsFromProto, ScipyDefaultsAndEcho) {
   EXPECT_EQ(options->gtol, 1e-4);
   EXPECT_EQ(options->max_iterations, 0);  // 200 n, resolved by CreateSolver
   EXPECT_EQ(options->max_evaluations, 0);
+  EXPECT_EQ(options->ftol, 2.220446049250313e-09);
+  EXPECT_EQ(options->ftol_steps, 20);
 
   v1::TrustRegionOptions proto;
   proto.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD);
@@ -308,6 +310,8 @@ TEST(TrustRegionOptionsFromProto, ScipyDefaultsAndEcho) {
   proto.set_gtol(1e-6);
   proto.set_max_iterations(50);
   proto.set_max_evaluations(100);
+  proto.set_ftol(0);
+  proto.set_ftol_steps(3);
   absl::StatusOr<TrustRegionOptions> set = TrustRegionOptionsFromProto(proto);
   ASSERT_OK(set);
   EXPECT_EQ(TrustRegionOptionsToProto(*set).SerializeAsString(),
@@ -336,6 +340,17 @@ TEST(TrustRegionOptionsFromProto, OutOfRangeNamesTheField) {
   EXPECT_THAT(TrustRegionOptionsFromProto(eta),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("trust_region.eta")));
+  v1::TrustRegionOptions ftol;
+  ftol.set_ftol(1.0);
+  EXPECT_THAT(TrustRegionOptionsFromProto(ftol),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "trust_region.ftol is 1; it must be in [0, 1)"));
+  v1::TrustRegionOptions steps;
+  steps.set_ftol_steps(0);
+  EXPECT_THAT(
+      TrustRegionOptionsFromProto(steps),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               "trust_region.ftol_steps is 0; it must be in [1, 2^31)"));
 }
 
 TEST(CreateSolver, NeedsExactlyOneSolver) {

@@ -12,6 +12,7 @@ namespace optd {
 namespace {
 
 using trust_region_internal::kBadModelMessage;
+using trust_region_internal::kFunctionToleranceMessage;
 using trust_region_internal::kMaxIterationsMessage;
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
@@ -311,6 +312,10 @@ absl::Status TrustRegion::TellTrialPoint(bool ok, double value) {
   if (memory_) memory_->Update(dots.sums, push, accept);
   if (accept) {
     progress_step_ = bounded_ ? projected_step_norm_ : step_norm_;
+    // rho > eta >= 0 and a positive predicted reduction: value < f_.
+    const bool small =
+        f_ - value <= options_.ftol * std::max(std::fabs(f_), std::fabs(value));
+    small_steps_ = small ? small_steps_ + 1 : 0;
     OPTD_RETURN_IF_ERROR(TakeIterate(value, dots));
   } else {
     trial_hessian_ = Eigen::MatrixXd();
@@ -343,6 +348,8 @@ absl::Status TrustRegion::EndIteration(double rho,
   }
   if (Converged()) {
     Finish(TerminationReason::kGradientTolerance, kSuccessMessage);
+  } else if (small_steps_ >= options_.ftol_steps) {
+    Finish(TerminationReason::kFunctionTolerance, kFunctionToleranceMessage);
   } else if (iterations_ >= options_.max_iterations) {
     Finish(TerminationReason::kMaxIterations, kMaxIterationsMessage);
   } else {

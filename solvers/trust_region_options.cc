@@ -81,6 +81,10 @@ absl::Status TrustRegionOptions::Validate() const {
     return OutOfRange("max_evaluations", static_cast<double>(max_evaluations),
                       "[0, 2^53] (0: no limit)");
   }
+  if (!(ftol >= 0 && ftol < 1)) return OutOfRange("ftol", ftol, "[0, 1)");
+  if (ftol_steps < 1) {
+    return OutOfRange("ftol_steps", ftol_steps, "[1, 2^31)");
+  }
   return absl::OkStatus();
 }
 
@@ -92,10 +96,11 @@ std::string TrustRegion::OptionsReport() const {
   }
   return absl::StrFormat(
       "    subproblem %s, initial_radius %g, max_radius %g, eta %g, gtol %g\n"
-      "    max_iterations %d, max_evaluations %d%s%s\n",
+      "    max_iterations %d, max_evaluations %d%s, ftol %g over %d steps%s\n",
       subproblem, options_.initial_radius, options_.max_radius, options_.eta,
       options_.gtol, options_.max_iterations, options_.max_evaluations,
-      options_.max_evaluations == 0 ? " (no limit)" : "",
+      options_.max_evaluations == 0 ? " (no limit)" : "", options_.ftol,
+      options_.ftol_steps,
       bounded_ ? "\n    bounds: projected steps, projected-gradient test" : "");
 }
 

@@ -8,6 +8,7 @@
 
 #include "Eigen/Dense"
 #include "Eigen/SparseCore"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/lbfgs.h"
@@ -77,6 +78,12 @@ TEST(TrustRegionOptions, ValidateNamesTheFieldAndTheRange) {
          o.max_evaluations = (int64_t{1} << 53) + 1;
        },
        "trust_region.max_evaluations is 9.0072e+15"},
+      {[](TrustRegionOptions& o) { o.ftol = -1e-9; },
+       "trust_region.ftol is -1e-09; it must be in [0, 1)"},
+      {[](TrustRegionOptions& o) { o.ftol = 1; }, "trust_region.ftol is 1"},
+      {[](TrustRegionOptions& o) { o.ftol = NAN; }, "trust_region.ftol is nan"},
+      {[](TrustRegionOptions& o) { o.ftol_steps = 0; },
+       "trust_region.ftol_steps is 0; it must be in [1, 2^31)"},
   };
   for (const Case& c : cases) {
     TrustRegionOptions o;
@@ -88,6 +95,8 @@ TEST(TrustRegionOptions, ValidateNamesTheFieldAndTheRange) {
   edge.initial_radius = edge.max_radius;  // (0, max_radius] is closed above
   edge.eta = 0;
   edge.gtol = 0;
+  edge.ftol = 0;
+  edge.ftol_steps = 1;
   EXPECT_OK(edge.Validate());
   EXPECT_OK(TrustRegionOptions().Validate());
 }
@@ -103,6 +112,8 @@ TEST(TrustRegionOptions, DefaultsAreScipysAndTheProtosContract) {
   EXPECT_EQ(o.gtol, 1e-4);
   EXPECT_EQ(o.max_iterations, 0);
   EXPECT_EQ(o.max_evaluations, 0);
+  EXPECT_EQ(o.ftol, 2.220446049250313e-09);  // L-BFGS-B's factr * eps
+  EXPECT_EQ(o.ftol_steps, 20);
   // max_iterations 0 resolves to scipy's 200 n.
   auto solver = MakeTrustRegion(o, VectorXd::Zero(3));
   EXPECT_EQ(solver->options().max_iterations, 600);
@@ -295,6 +306,91 @@ TEST(TrustRegion, NewtonCgAndLsr1FollowNegativeCurvatureNearASaddle) {
     EXPECT_NEAR(run.summary.value, -1.0, 1e-8);
     EXPECT_NEAR(std::fabs(run.x(1)), std::sqrt(2.0), 1e-4);
   }
+}
+
+// f = 1e15 + x - drop [x < -100]: every step downhill is accepted (the
+// model's prediction is the linear decrease) and lowers f by at most 1e3, a
+// relative 1e-12, except the one that crosses x = -100 and gains `drop`.
+testing::Objective LinearOnAPlateau(double drop) {
+  return {
+      [drop](const Eigen::VectorXd& x, Eigen::VectorXd* g) {
+        if (g != nullptr) *g = VectorXd::Ones(1);
+        return 1e15 + x(0) - (x(0) < -100 ? drop : 0.0);
+      },
+      [](const Eigen::VectorXd&) { return Eigen::SparseMatrix<double>(1, 1); }};
+}
+
+// The accepted steps of a run: trials whose value is below the best before.
+std::vector<int> AcceptedTrials(const testing::DriveResult& run,
+                                const testing::Objective& objective) {
+  std::vector<int> accepted;
+  double best = INFINITY;
+  for (int i = 0; i < static_cast<int>(run.trials.size()); ++i) {
+    const double f = objective.evaluate(run.trials[i], nullptr);
+    if (f < best) {
+      if (i > 0) accepted.push_back(i);
+      best = f;
+    }
+  }
+  return accepted;
+}
+
+TEST(TrustRegion, StopsAfterFtolStepsAcceptedStepsThatBarelyLowerF) {
+  const VectorXd x0 = VectorXd::Zero(1);
+  const testing::Objective plateau = LinearOnAPlateau(0.0);
+  testing::DriveOptions record;
+  record.record_trials = true;
+  for (TrustRegionSubproblem s : kAllSubproblems) {
+    for (int steps : {20, 3}) {
+      TrustRegionOptions options = WithSubproblem(s);
+      options.ftol_steps = steps;
+      options.max_iterations = 100;
+      auto solver = MakeTrustRegion(options, x0);
+      const testing::DriveResult run = testing::Drive(*solver, plateau, record);
+      SCOPED_TRACE(run.summary.FullReport());
+      EXPECT_EQ(run.summary.reason, TerminationReason::kFunctionTolerance);
+      EXPECT_EQ(run.summary.message,
+                "The relative reduction of f was at most ftol for ftol_steps "
+                "accepted steps in a row.");
+      EXPECT_TRUE(run.summary.success());
+      // |g| = 1 throughout: only the new test can end the run, and it ends
+      // it at the steps-th accepted step.
+      EXPECT_EQ(AcceptedTrials(run, plateau).size(), steps);
+      EXPECT_THAT(
+          solver->OptionsReport(),
+          HasSubstr(absl::StrCat("ftol 2.22045e-09 over ", steps, " steps")));
+    }
+  }
+  // ftol = 0 turns the test off (scipy's semantics): the cap ends the run.
+  TrustRegionOptions off;
+  off.ftol = 0;
+  off.max_iterations = 60;
+  auto solver = MakeTrustRegion(off, x0);
+  const testing::DriveResult run = testing::Drive(*solver, plateau);
+  EXPECT_EQ(run.summary.reason, TerminationReason::kMaxIterations);
+}
+
+TEST(TrustRegion, AStepThatLowersFMeasurablyRestartsTheFtolCount) {
+  // The step across x = -100 lowers f by 1e9 (a relative 1e-6): the count
+  // starts again after it.
+  const testing::Objective cliff = LinearOnAPlateau(1e9);
+  testing::DriveOptions record;
+  record.record_trials = true;
+  auto solver = MakeTrustRegion(TrustRegionOptions(), VectorXd::Zero(1));
+  const testing::DriveResult run = testing::Drive(*solver, cliff, record);
+  SCOPED_TRACE(run.summary.FullReport());
+  EXPECT_EQ(run.summary.reason, TerminationReason::kFunctionTolerance);
+  const std::vector<int> accepted = AcceptedTrials(run, cliff);
+  int crossing = -1;
+  for (int i = 0; i < static_cast<int>(accepted.size()); ++i) {
+    if (run.trials[accepted[i]](0) < -100) {
+      crossing = i;
+      break;
+    }
+  }
+  ASSERT_GE(crossing, 1);
+  EXPECT_LT(crossing, 20);
+  EXPECT_EQ(accepted.size(), crossing + 1 + 20);
 }
 
 TEST(TrustRegion, StopsAtIterationAndEvaluationLimits) {

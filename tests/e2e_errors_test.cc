@@ -142,6 +142,12 @@ TEST_F(ErrorsEndToEnd, MalformedOptionsAreInvalidArgumentAndCreateNothing) {
         v1::TrustRegionOptions::SUBPROBLEM_EXACT);
     r.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
   }
+  add("tr-ftol", "trust_region.ftol is 2; it must be in [0, 1)")
+      .mutable_trust_region()
+      ->set_ftol(2.0);
+  add("tr-ftol-steps", "trust_region.ftol_steps is -1; it must be in [1, 2^31)")
+      .mutable_trust_region()
+      ->set_ftol_steps(-1);
   {
     v1::CreateSessionRequest& r = add(
         "dp-workers", "data_parallel.workers is -3; the range is [0, 1024]");

@@ -290,5 +290,42 @@ TEST_F(TrustRegionEndToEnd, BadHessianIsRefusedAndChangesNothing) {
   EXPECT_EQ(after->evaluations(), before->evaluations() + 1);
 }
 
+// f = 1e15 + x: every step lowers f by a relative 1e-12 or less and |g| = 1,
+// so only the ftol test ends the run: after ftol_steps accepted steps, as
+// CONVERGED with FUNCTION_TOLERANCE, the options echoed by GetSession.
+TEST_F(TrustRegionEndToEnd, FtolEndsAStalledRunAsConverged) {
+  v1::TrustRegionOptions proto;
+  proto.set_ftol_steps(5);
+  SessionOptions options;
+  options.session_id = "tr-ftol";
+  absl::StatusOr<Session> session =
+      Session::Create(client(), {0.0}, SolverSpec::TrustRegion(proto), options);
+  ASSERT_OK(session);
+  absl::StatusOr<Answer> answer = session->Ask();
+  int tells = 0;
+  while (answer.ok() && !answer->finished() && tells < 100) {
+    ASSERT_EQ(answer->trials.size(), 1u);
+    const Trial& trial = answer->trials[0];
+    Evaluation evaluation;
+    evaluation.value = 1e15 + trial.x[0];
+    evaluation.gradient = {1.0};
+    answer = session->Tell(trial.id, evaluation);
+    ++tells;
+  }
+  ASSERT_OK(answer);
+  ASSERT_TRUE(answer->finished());
+  const Result& r = *answer->summary;
+  EXPECT_TRUE(r.success) << r.brief_report;
+  EXPECT_EQ(r.reason, v1::TERMINATION_REASON_FUNCTION_TOLERANCE);
+  EXPECT_THAT(r.brief_report,
+              HasSubstr("at most ftol for ftol_steps accepted steps"));
+  EXPECT_LT(r.x[0], 0.0);
+  absl::StatusOr<v1::Session> s = client().GetSession("tr-ftol");
+  ASSERT_OK(s);
+  EXPECT_EQ(s->state(), v1::SESSION_STATE_CONVERGED);
+  EXPECT_EQ(s->trust_region().ftol_steps(), 5);
+  EXPECT_EQ(s->trust_region().ftol(), 2.220446049250313e-09);
+}
+
 }  // namespace
 }  // namespace optd::testing

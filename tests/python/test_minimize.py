@@ -285,5 +285,40 @@ class MinimizeBoundsAndDifferencesTest(ServerTestCase):
         self.assertEqual(one.nit, four.nit)
 
 
+def plateau(x):
+    """f = 1e15 + x_0: every step lowers f by a relative 1e-12 or less, and
+    |g| = 1 never meets gtol."""
+    return 1e15 + float(x[0]), np.ones(1)
+
+
+class TrustRegionFtolTest(ServerTestCase):
+    """The trust region's ftol test, through optd.minimize."""
+
+    def test_ftol_steps_small_steps_end_the_run_as_converged(self):
+        result = optd.minimize(plateau, [0.0], jac=True,
+                               method="trust-region",
+                               options={"ftol_steps": 3}, client=self.client)
+        self.assertTrue(result.success, result.message)
+        self.assertEqual(result.reason,
+                         optd.TerminationReason.FUNCTION_TOLERANCE)
+        self.assertIn("ftol_steps accepted steps in a row", result.message)
+        self.assertEqual(result.nit, 3)
+        self.assertEqual(result.nfev, 4)
+
+    def test_ftol_zero_is_scipys_no_test(self):
+        result = optd.minimize(plateau, [0.0], jac=True,
+                               method="trust-region",
+                               options={"ftol": 0, "maxiter": 30},
+                               client=self.client)
+        self.assertEqual(result.reason, optd.TerminationReason.MAX_ITERATIONS)
+        self.assertEqual(result.nit, 30)
+
+    def test_bad_ftol_names_the_field(self):
+        with self.assertRaisesRegex(optd.InvalidArgument,
+                                    r"trust_region\.ftol_steps is 0"):
+            optd.minimize(plateau, [0.0], jac=True, method="trust-region",
+                          options={"ftol_steps": 0}, client=self.client)
+
+
 if __name__ == "__main__":
     unittest.main()

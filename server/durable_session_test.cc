@@ -18,11 +18,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/journal.h"
+#include "server/proto_convert.h"
 #include "server/server.h"
 #include "server/session_manager.h"
 #include "server/session_store.h"
 #include "server/testing/rosenbrock.h"
 #include "solvers/testing/status_matchers.h"
+#include "solvers/trust_region.h"
 
 namespace optd::server {
 namespace {
@@ -332,6 +334,103 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
   import.set_session_id("origin");
   EXPECT_THAT(manager_->Import(import),
               StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+}
+
+// A journal header records the solver revision its session was created
+// under, and the session replays with that revision's arithmetic: a
+// trust-region session written before revisions were recorded (0) keeps no
+// ftol test after an import or a restart (proto_convert.h kSolverRevision).
+TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
+  v1::CreateSessionRequest request = Lbfgs("tr");
+  request.mutable_trust_region();
+  ASSERT_OK(manager_->Create(request).status());
+  for (int i = 0; i < 6; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("tr"), NextTell(*Find("tr")), &answer));
+  }
+  const auto ftol = [&](const std::string& id) {
+    v1::Session described;
+    EXPECT_OK(
+        Find(id)->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED, &described));
+    return described.trust_region().ftol();
+  };
+  v1::SessionSnapshot snapshot;
+  ASSERT_OK(manager_->Export("tr", &snapshot));
+  EXPECT_EQ(snapshot.solver_revision(), kSolverRevision);
+  EXPECT_EQ(ftol("tr"), TrustRegionOptions().ftol);
+
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = snapshot;
+  import.mutable_snapshot()->set_solver_revision(0);
+  import.set_session_id("legacy");
+  ASSERT_OK(manager_->Import(import).status());
+  EXPECT_EQ(ftol("legacy"), 0.0);
+  EXPECT_EQ(Restart().loaded, 2);
+  EXPECT_EQ(ftol("legacy"), 0.0);
+  EXPECT_EQ(ftol("tr"), TrustRegionOptions().ftol);
+  EXPECT_EQ(Outstanding(*Find("legacy")).first, Outstanding(*Find("tr")).first);
+  v1::SessionSnapshot again;
+  ASSERT_OK(manager_->Export("legacy", &again));
+  EXPECT_EQ(again.solver_revision(), 0u);
+
+  // A snapshot from a newer build is refused and leaves nothing behind.
+  import.mutable_snapshot()->set_solver_revision(kSolverRevision + 1);
+  import.set_session_id("newer");
+  EXPECT_THAT(
+      manager_->Import(import),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               absl::StrCat("snapshot.solver_revision is ", kSolverRevision + 1,
+                            "; this server has revision ", kSolverRevision,
+                            " (import it into a server of its revision or "
+                            "newer)")));
+  EXPECT_FALSE(std::filesystem::exists(store_->JournalPath("newer")));
+
+  // A journal a newer build wrote does not load; it stays damaged, with its
+  // file and its write-ahead log records, until a build of its revision
+  // runs: then every acknowledged tell is there.
+  const auto before = Outstanding(*Find("tr"));
+  for (int i = 0; i < 3; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("tr"), NextTell(*Find("tr")), &answer));
+  }
+  const auto told = Outstanding(*Find("tr"));
+  ASSERT_NE(told, before);
+  const std::string path = store_->JournalPath("tr");
+  // Rewrites the journal header's revision (no server running on it).
+  const auto set_revision = [&](uint32_t revision) {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+    in.close();
+    uint32_t length = 0;
+    std::memcpy(&length, bytes.data() + kJournalMagic.size(), 4);
+    const size_t payload = kJournalMagic.size() + kRecordHeaderBytes;
+    v1::SessionSnapshot header;
+    ASSERT_TRUE(header.ParseFromString(bytes.substr(payload, length)));
+    header.set_solver_revision(revision);
+    bytes = bytes.substr(0, kJournalMagic.size()) +
+            FrameRecord(header.SerializeAsString()) +
+            bytes.substr(payload + length);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  // A crash, so that the last tells are in the write-ahead log only.
+  SessionManager::RecoveryCounts counts =
+      CrashAndRecover([&] { set_revision(kSolverRevision + 1); });
+  EXPECT_EQ(counts.damaged, 1);
+  EXPECT_THAT(manager_->Find("tr"),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr(absl::StrCat(
+                           "solver_revision is ", kSolverRevision + 1,
+                           "; this server has revision ", kSolverRevision))));
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(Restart().damaged, 1);
+  manager_.reset();
+  store_.reset();
+  set_revision(kSolverRevision);
+  counts = Open(dir_);
+  EXPECT_EQ(counts.damaged, 0);
+  EXPECT_EQ(Find("tr")->tells(), 9);
+  EXPECT_EQ(Outstanding(*Find("tr")), told);
 }
 
 // Found by fuzz/stored_session_fuzzer (regression

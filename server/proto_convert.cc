@@ -580,18 +580,25 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
 // The solver `request` selects, confined to `bounds` when it has any.
 absl::StatusOr<SolverSetup> CreateBaseSolver(
     const v1::CreateSessionRequest& request, const ConstVectorView& x0,
-    const Bounds& bounds, ShardMaker* make_shards);
+    const Bounds& bounds, ShardMaker* make_shards, uint32_t solver_revision);
 
 }  // namespace
 
 absl::StatusOr<SolverSetup> CreateSolver(
     const v1::CreateSessionRequest& request, const ConstVectorView& x0,
-    ShardMaker* make_shards) {
+    ShardMaker* make_shards, uint32_t solver_revision) {
+  if (solver_revision > kSolverRevision) {
+    return InvalidArgument(
+        absl::StrCat("solver_revision is ", solver_revision),
+        absl::StrCat("; this server has revision ", kSolverRevision,
+                     ": replay the session on a server of its revision or "
+                     "newer"));
+  }
   OPTD_ASSIGN_OR_RETURN(SessionLayers layers,
                         DecodeSessionLayers(request, x0.size()));
-  OPTD_ASSIGN_OR_RETURN(
-      SolverSetup setup,
-      CreateBaseSolver(request, x0, layers.bounds, make_shards));
+  OPTD_ASSIGN_OR_RETURN(SolverSetup setup,
+                        CreateBaseSolver(request, x0, layers.bounds,
+                                         make_shards, solver_revision));
   if (layers.finite_difference) {
     OPTD_ASSIGN_OR_RETURN(
         setup.solver, WithFiniteDifferences(std::move(setup.solver),
@@ -613,7 +620,7 @@ namespace {
 
 absl::StatusOr<SolverSetup> CreateBaseSolver(
     const v1::CreateSessionRequest& request, const ConstVectorView& x0,
-    const Bounds& bounds, ShardMaker* make_shards) {
+    const Bounds& bounds, ShardMaker* make_shards, uint32_t solver_revision) {
   SolverSetup setup;
   v1::CreateSliceRequest slice;
   switch (request.solver_case()) {
@@ -670,6 +677,11 @@ absl::StatusOr<SolverSetup> CreateBaseSolver(
           TrustRegionOptionsFromProto(request.trust_region()));
       // Resolve scipy's "200 n" here, so Session.options shows the number.
       if (options.max_iterations == 0) options.max_iterations = 200 * x0.size();
+      if (solver_revision < 1) {
+        // The arithmetic of the builds before revision 1 (proto_convert.h).
+        options.ftol = 0.0;
+        options.pair_dependence = 1e-8;
+      }
       if (make_shards != nullptr) {
         slice.set_kind(v1::SLICE_KIND_TRUST_REGION);
         slice.set_memory(options.slice_memory());

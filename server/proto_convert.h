@@ -131,16 +131,29 @@ using ShardMaker =
     absl::AnyInvocable<absl::StatusOr<std::shared_ptr<ShardGroup>>(
         const v1::CreateSliceRequest& base)>;
 
+// The revision of the solvers' arithmetic that this build creates sessions
+// with (SessionSnapshot.solver_revision). A change that would give a stored
+// session's tells other trials on replay bumps it and keeps the old
+// arithmetic for the older revisions:
+//   0  before revisions were recorded.
+//   1  trust region: the ftol test (default on) and the quasi-Newton model's
+//      pair threshold kPairDependence = 1e-12; revision 0 sessions replay with
+//      ftol = 0 and 1e-8.
+inline constexpr uint32_t kSolverRevision = 1;
+
 // CreateSolver()
 //
 // The solver `request` selects (exactly one of lbfgs, adam, adamw or
 // trust_region), starting at `x0`, with one in-process slice, or, given a
-// `make_shards`, with its vectors in the slices that makes (DESIGN §3).
-// INVALID_ARGUMENT when no solver is set, an option is out of range, or x0 is
-// not finite; UNAVAILABLE when a replica for the slices is unreachable.
+// `make_shards`, with its vectors in the slices that makes (DESIGN §3), with
+// the arithmetic of `solver_revision`.
+// INVALID_ARGUMENT when no solver is set, an option is out of range, x0 is
+// not finite, or solver_revision is newer than kSolverRevision; UNAVAILABLE
+// when a replica for the slices is unreachable.
 absl::StatusOr<SolverSetup> CreateSolver(
     const v1::CreateSessionRequest& request, const ConstVectorView& x0,
-    ShardMaker* make_shards = nullptr);
+    ShardMaker* make_shards = nullptr,
+    uint32_t solver_revision = kSolverRevision);
 
 // SetSessionOptions()
 //

@@ -384,6 +384,39 @@ TEST(CreateSolver, PicksTheSolverAndResolvesItsOptions) {
   EXPECT_EQ(session.lbfgs().memory(), 10);
 }
 
+TEST(CreateSolver, OlderSolverRevisionsKeepTheirArithmetic) {
+  const std::vector<double> x0 = {1.0, 2.0};
+  const ConstVectorView view = ConstVectorView::Float64(x0.data(), 2);
+  v1::CreateSessionRequest request;
+  request.mutable_trust_region();
+  absl::StatusOr<SolverSetup> current = CreateSolver(request, view);
+  ASSERT_OK(current);
+  const auto& now = std::get<TrustRegionOptions>(current->options);
+  EXPECT_EQ(now.ftol, TrustRegionOptions().ftol);
+  EXPECT_EQ(now.pair_dependence, kPairDependence);
+  // Revision 0: the builds before the ftol test and the 1e-12 threshold.
+  absl::StatusOr<SolverSetup> legacy =
+      CreateSolver(request, view, nullptr, /*solver_revision=*/0);
+  ASSERT_OK(legacy);
+  const auto& old = std::get<TrustRegionOptions>(legacy->options);
+  EXPECT_EQ(old.ftol, 0.0);
+  EXPECT_EQ(old.pair_dependence, 1e-8);
+  v1::Session session;
+  SetSessionOptions(legacy->options, &session);
+  EXPECT_EQ(session.trust_region().ftol(), 0.0);
+  // The other solvers did not change.
+  request.mutable_lbfgs();
+  ASSERT_OK(CreateSolver(request, view, nullptr, 0));
+  // A revision from a newer build is refused.
+  EXPECT_THAT(
+      CreateSolver(request, view, nullptr, kSolverRevision + 1),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               absl::StrCat("solver_revision is ", kSolverRevision + 1,
+                            "; this server has revision ", kSolverRevision,
+                            ": replay the session on a server of its "
+                            "revision or newer")));
+}
+
 TEST(CreateSolver, NonFiniteX0IsRefused) {
   const std::vector<double> x0 = {1.0,
                                   std::numeric_limits<double>::quiet_NaN()};

@@ -236,7 +236,7 @@ absl::Status SessionManager::DamagedError(absl::string_view id,
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
     const v1::CreateSessionRequest& request, absl::Time create_time,
-    bool for_recovery) const {
+    bool for_recovery, uint32_t solver_revision) const {
   const int replicas = replicas_ == nullptr ? 1 : replicas_->size();
   if (request.shards() < 0) {
     return absl::InvalidArgumentError(
@@ -323,7 +323,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
   };
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,
-      CreateSolver(request, x0, request.shards() > 1 ? &make_shards : nullptr));
+      CreateSolver(request, x0, request.shards() > 1 ? &make_shards : nullptr,
+                   solver_revision));
   Labels labels(request.labels().begin(), request.labels().end());
   return std::make_shared<Session>(request.session_id(), std::move(setup),
                                    std::move(labels), request.vector_encoding(),
@@ -367,7 +368,7 @@ void SessionManager::Unreserve(const std::string& id) {
 
 absl::Status SessionManager::Register(
     const std::shared_ptr<Session>& session,
-    const v1::CreateSessionRequest& header,
+    const v1::CreateSessionRequest& header, uint32_t solver_revision,
     const v1::SessionCheckpoint* checkpoint,
     const std::vector<const v1::SnapshotTell*>& tells) {
   if (store_ != nullptr) {
@@ -375,6 +376,7 @@ absl::Status SessionManager::Register(
     // server defaults resumes the session as it was.
     v1::SessionSnapshot record;
     record.set_format_version(1);
+    record.set_solver_revision(solver_revision);
     v1::CreateSessionRequest* create = record.mutable_create();
     *create = header;
     create->set_session_id(session->id());
@@ -425,9 +427,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
   v1::CreateSessionRequest named = request;
   named.set_session_id(id);
   absl::StatusOr<std::shared_ptr<Session>> session =
-      Build(named, absl::Now(), /*for_recovery=*/false);
+      Build(named, absl::Now(), /*for_recovery=*/false, kSolverRevision);
   absl::Status status = session.status();
-  if (status.ok()) status = Register(*session, named, nullptr, {});
+  if (status.ok()) {
+    status = Register(*session, named, kSolverRevision, nullptr, {});
+  }
   if (!status.ok()) {
     Unreserve(id);
     return status;
@@ -446,6 +450,12 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
         "; this server reads version 1 (export it from a server of the same "
         "major version)"));
   }
+  if (snapshot.solver_revision() > kSolverRevision) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot.solver_revision is ", snapshot.solver_revision(),
+                     "; this server has revision ", kSolverRevision,
+                     " (import it into a server of its revision or newer)"));
+  }
   std::string requested = request.session_id().empty()
                               ? snapshot.create().session_id()
                               : request.session_id();
@@ -461,7 +471,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
       Build(named,
             snapshot.has_create_time() ? TimeFromProto(snapshot.create_time())
                                        : absl::Now(),
-            /*for_recovery=*/false);
+            /*for_recovery=*/false, snapshot.solver_revision());
   absl::Status status = session.status();
   if (status.ok() && snapshot.has_checkpoint()) {
     status = (*session)->RestoreCheckpoint(snapshot.checkpoint());
@@ -484,7 +494,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
   }
   if (status.ok()) {
     status = Register(
-        *session, named,
+        *session, named, snapshot.solver_revision(),
         snapshot.has_checkpoint() ? &snapshot.checkpoint() : nullptr, tells);
   }
   if (!status.ok()) {
@@ -584,8 +594,15 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       [&](absl::string_view id, uint64_t incarnation, uint64_t tell,
           absl::string_view record) -> absl::Status {
         auto it = recovered.find(id);
-        if (it == recovered.end() ||
-            it->second.read.header.incarnation() != incarnation) {
+        if (it == recovered.end()) {
+          // A session that did not load keeps the log: its records there may
+          // be the only copy of acknowledged tells, which the session needs
+          // when a repaired journal or a newer build (a solver revision this
+          // one lacks) loads it.
+          if (damaged.count(id) > 0) log_damaged = true;
+          return absl::OkStatus();
+        }
+        if (it->second.read.header.incarnation() != incarnation) {
           return absl::OkStatus();
         }
         Recovered& r = it->second;
@@ -700,7 +717,7 @@ absl::StatusOr<JournalHeader> SessionManager::ReadSession(
         OPTD_ASSIGN_OR_RETURN(
             *session,
             Build(header.create(), TimeFromProto(header.create_time()),
-                  /*for_recovery=*/true));
+                  /*for_recovery=*/true, header.solver_revision()));
         if (header.has_checkpoint()) {
           return (*session)->RestoreCheckpoint(header.checkpoint());
         }

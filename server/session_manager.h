@@ -220,12 +220,13 @@ class SessionManager {
   absl::Status CheckTenantLimits(absl::string_view id,
                                  int64_t state_bytes) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Validates `request` and builds its session (not registered). With
+  // Validates `request` and builds its session (not registered), with the
+  // arithmetic of `solver_revision` (proto_convert.h kSolverRevision). With
   // `for_recovery` the server limits are not applied (a stored session loads
   // even if the limits were lowered since) and the id must be set.
   absl::StatusOr<std::shared_ptr<Session>> Build(
       const v1::CreateSessionRequest& request, absl::Time create_time,
-      bool for_recovery) const;
+      bool for_recovery, uint32_t solver_revision) const;
   // Reserves an id (a new random one for an empty `requested`) for a session
   // of `state_bytes`: ALREADY_EXISTS if taken, RESOURCE_EXHAUSTED at the
   // session limit or the tenant's limits.
@@ -234,10 +235,12 @@ class SessionManager {
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Journals (with a store) and registers a built session under a reserved
-  // id: `header` is its creation request, `tells` what it replayed.
-  // `checkpoint` (may be null) the state it was restored from.
+  // id: `header` is its creation request, `solver_revision` the arithmetic
+  // it was built with, `tells` what it replayed. `checkpoint` (may be null)
+  // the state it was restored from.
   absl::Status Register(const std::shared_ptr<Session>& session,
                         const v1::CreateSessionRequest& header,
+                        uint32_t solver_revision,
                         const v1::SessionCheckpoint* checkpoint,
                         const std::vector<const v1::SnapshotTell*>& tells)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -39,7 +39,8 @@ TrustRegion::TrustRegion(const TrustRegionOptions& options,
   if (options_.max_iterations == 0) options_.max_iterations = 200 * n;
   if (options_.subproblem == TrustRegionSubproblem::kQuasiNewton) {
     memory_ = std::make_unique<QuasiNewtonMemory>(options_.quasi_newton_update,
-                                                  options_.memory, n);
+                                                  options_.memory, n,
+                                                  options_.pair_dependence);
   }
   summary_.solver = "trust_region";
   summary_.dimension = n;

@@ -170,6 +170,11 @@ struct TrustRegionOptions {
   // Range [0, 1) and [1, 2^31).
   double ftol = 2.220446049250313e-09;
   int ftol_steps = 20;
+  // Not in the API: the sin^2 below which LimitedMemoryModel leaves a pair out
+  // (kPairDependence). Sessions journaled before solver revision 1
+  // (server/proto_convert.h) replay with their build's 1e-8 and ftol = 0.
+  // Range (0, 1).
+  double pair_dependence = kPairDependence;
 
   // INVALID_ARGUMENT naming the field ("trust_region.eta"), its value and
   // range.

@@ -47,8 +47,9 @@ absl::Status TrustRegion::StartBoundedIteration() {
   if (free_variables_ < dimension()) {
     OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceFreeGram());
     free = UnpackFreeGram(dots.sums, k);
-    reduced = LimitedMemoryModel::Build(
-        options_.quasi_newton_update, memory_->gram(), free_variables_, &free);
+    reduced = LimitedMemoryModel::Build(options_.quasi_newton_update,
+                                        memory_->gram(), free_variables_, &free,
+                                        options_.pair_dependence);
     model = &*reduced;
     gradient = &free;
   }

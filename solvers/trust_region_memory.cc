@@ -12,8 +12,11 @@ constexpr double kSkip = 1e-8;
 }  // namespace
 
 QuasiNewtonMemory::QuasiNewtonMemory(QuasiNewtonUpdate update, int memory,
-                                     int64_t dimension)
-    : update_(update), memory_(memory), dimension_(dimension) {
+                                     int64_t dimension, double pair_dependence)
+    : update_(update),
+      memory_(memory),
+      dimension_(dimension),
+      pair_dependence_(pair_dependence) {
   Reset(0.0);
 }
 
@@ -29,7 +32,10 @@ void QuasiNewtonMemory::Reset(double gg) {
 }
 
 const LimitedMemoryModel& QuasiNewtonMemory::model() {
-  if (!model_) model_ = LimitedMemoryModel::Build(update_, gram_, dimension_);
+  if (!model_) {
+    model_ = LimitedMemoryModel::Build(update_, gram_, dimension_, nullptr,
+                                       pair_dependence_);
+  }
   return *model_;
 }
 

@@ -37,7 +37,9 @@ namespace optd {
 
 class QuasiNewtonMemory {
  public:
-  QuasiNewtonMemory(QuasiNewtonUpdate update, int memory, int64_t dimension);
+  // `pair_dependence`: LimitedMemoryModel::Build's.
+  QuasiNewtonMemory(QuasiNewtonUpdate update, int memory, int64_t dimension,
+                    double pair_dependence = kPairDependence);
 
   // No pairs, and the iterate's gradient with g.g = gg.
   void Reset(double gg);
@@ -59,6 +61,7 @@ class QuasiNewtonMemory {
   QuasiNewtonUpdate update_;
   int memory_;
   int64_t dimension_;
+  double pair_dependence_;
   PairGram gram_;
   std::optional<LimitedMemoryModel> model_;
 };

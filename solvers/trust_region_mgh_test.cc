@@ -108,7 +108,7 @@ TEST(TrustRegionMgh, EveryVariantFollowsTheBrownBadlyScaledValley) {
 //     test now ends it (measured: 1,627 evaluations, f = 3,995.8; scipy's
 //     trust-ncg with SR1() stops at 51,992 after 1,366);
 //   - L-BFGS keeps the pairs whose steps turn by less than 1e-4 rad
-//     (trust_region_obs.cc kDependence) and reaches the minimum (measured:
+//     (trust_region_obs.h kPairDependence) and reaches the minimum (measured:
 //     1,002 evaluations, 3,044 before).
 TEST(TrustRegionMgh, QuasiNewtonOnMeyerStopsOrSolvesWellBeforeTheCap) {
   auto p = problems::FindProblem("meyer");
@@ -133,6 +133,24 @@ TEST(TrustRegionMgh, QuasiNewtonOnMeyerStopsOrSolvesWellBeforeTheCap) {
   // Without the test it spends the whole budget.
   const testing::DriveResult lsr1_off = run(QuasiNewtonUpdate::kLsr1, 0.0);
   EXPECT_EQ(lsr1_off.summary.reason, TerminationReason::kMaxIterations);
+
+  // Sessions of solver revision 0 (server/proto_convert.h) replay with the
+  // earlier arithmetic: ftol off and the pair threshold 1e-8 end where that
+  // build's bench run ended, bit for bit (f = 312.86305650212245 after 5000
+  // iterations, README before revision 1).
+  {
+    TrustRegionOptions options;
+    options.max_iterations = 5000;
+    options.ftol = 0;
+    options.pair_dependence = 1e-8;
+    auto solver = TrustRegion::Create(
+        options, ConstVectorView::Float64(p->x0.data(), p->n));
+    ASSERT_OK(solver);
+    const testing::DriveResult legacy =
+        testing::Drive(**solver, {p->evaluate, *problems::HessianOf("meyer")});
+    EXPECT_EQ(legacy.summary.iterations, 5000);
+    EXPECT_EQ(legacy.summary.value, 312.86305650212245);
+  }
 
   const testing::DriveResult lbfgs =
       run(QuasiNewtonUpdate::kLbfgs, TrustRegionOptions().ftol);

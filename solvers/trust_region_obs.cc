@@ -12,20 +12,6 @@ using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
-// A pair is left out when its s has a component orthogonal to the newer s's
-// of less than this fraction of its squared length (sin^2 of the angle).
-// Taken newest first, those squared residuals are the squared pivots of
-// S^T S's Cholesky factor, so every pivot is at least 1e-12 of its diagonal
-// element, far from what rounding can reach (eps = 2.2e-16); Psi's rank is
-// decided separately (kRank). A larger threshold threw away what a curved
-// valley teaches: on Meyer's problem successive steps turn by less than 1e-4
-// rad, 1e-8 kept one pair of ten, and the model froze (each new s parallel to
-// the last). On bench/solver_quality's 44 problems, 1e-12 against 1e-8 (ftol
-// test off): L-SR1 8,148 evaluations against 8,292, 33 problems solved by both;
-// L-BFGS 3,846 against 6,453 (Meyer solved in 1,056 instead of 3,044), 35
-// solved against 36 (Powell singular gained; Powell badly scaled and Box 3-D
-// now end by the gradient test just above the bench's f tolerance).
-constexpr double kDependence = 1e-12;
 // Directions of Psi whose squared length is below this fraction of the terms
 // it is computed from are rounding noise and dropped.
 constexpr double kRank = 1e-10;
@@ -88,7 +74,8 @@ double Lsr1Gamma(const MatrixXd& symmetric_sy, const MatrixXd& ss,
 }
 
 // Pairs whose s's are well conditioned, newest first, returned oldest first.
-std::vector<int> SelectPairs(const PairGram& gram, QuasiNewtonUpdate update) {
+std::vector<int> SelectPairs(const PairGram& gram, QuasiNewtonUpdate update,
+                             double dependence) {
   const int k = gram.pairs();
   std::vector<int> chosen;
   for (int j = k - 1; j >= 0; --j) {
@@ -107,7 +94,7 @@ std::vector<int> SelectPairs(const PairGram& gram, QuasiNewtonUpdate update) {
       const Eigen::LLT<MatrixXd> chol(block);
       residual -= chol.matrixL().solve(b).squaredNorm();
     }
-    if (residual > kDependence * sjsj) chosen.push_back(j);
+    if (residual > dependence * sjsj) chosen.push_back(j);
   }
   std::reverse(chosen.begin(), chosen.end());
   return chosen;
@@ -118,13 +105,14 @@ std::vector<int> SelectPairs(const PairGram& gram, QuasiNewtonUpdate update) {
 LimitedMemoryModel LimitedMemoryModel::Build(QuasiNewtonUpdate update,
                                              const PairGram& gram,
                                              int64_t dimension,
-                                             const PairGram* free_gram) {
+                                             const PairGram* free_gram,
+                                             double pair_dependence) {
   LimitedMemoryModel model;
   const int k = gram.pairs();
   model.pairs_ = k;
   model.dimension_ = dimension;
   model.basis_ = MatrixXd::Zero(2 * k, 0);
-  const std::vector<int> chosen = SelectPairs(gram, update);
+  const std::vector<int> chosen = SelectPairs(gram, update, pair_dependence);
   const int q = static_cast<int>(chosen.size());
   model.used_pairs_ = q;
   if (q == 0) return model;

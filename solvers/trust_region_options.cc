@@ -85,6 +85,9 @@ absl::Status TrustRegionOptions::Validate() const {
   if (ftol_steps < 1) {
     return OutOfRange("ftol_steps", ftol_steps, "[1, 2^31)");
   }
+  if (!(pair_dependence > 0 && pair_dependence < 1)) {
+    return OutOfRange("pair_dependence", pair_dependence, "(0, 1)");
+  }
   return absl::OkStatus();
 }
 

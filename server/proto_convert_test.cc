@@ -363,16 +363,23 @@ TEST(CreateSolver, NeedsExactlyOneSolver) {
                "trust_region"));
 }
 
+// CreateSolver at x0 = (1, 2).
+absl::StatusOr<SolverSetup> CreateAtOneTwo(
+    const v1::CreateSessionRequest& request,
+    uint32_t solver_revision = kSolverRevision) {
+  static constexpr double kX0[] = {1.0, 2.0};
+  return CreateSolver(request, ConstVectorView::Float64(kX0, 2), nullptr,
+                      solver_revision);
+}
+
 TEST(CreateSolver, PicksTheSolverAndResolvesItsOptions) {
-  const std::vector<double> x0 = {1.0, 2.0};
-  const ConstVectorView view = ConstVectorView::Float64(x0.data(), 2);
   v1::CreateSessionRequest request;
   request.mutable_lbfgs();
-  absl::StatusOr<SolverSetup> lbfgs = CreateSolver(request, view);
+  absl::StatusOr<SolverSetup> lbfgs = CreateAtOneTwo(request);
   ASSERT_OK(lbfgs);
   EXPECT_EQ(lbfgs->solver->name(), "lbfgs");
   request.mutable_adamw();
-  absl::StatusOr<SolverSetup> adamw = CreateSolver(request, view);
+  absl::StatusOr<SolverSetup> adamw = CreateAtOneTwo(request);
   ASSERT_OK(adamw);
   EXPECT_EQ(adamw->solver->name(), "adamw");
   v1::Session session;
@@ -385,18 +392,16 @@ TEST(CreateSolver, PicksTheSolverAndResolvesItsOptions) {
 }
 
 TEST(CreateSolver, OlderSolverRevisionsKeepTheirArithmetic) {
-  const std::vector<double> x0 = {1.0, 2.0};
-  const ConstVectorView view = ConstVectorView::Float64(x0.data(), 2);
   v1::CreateSessionRequest request;
   request.mutable_trust_region();
-  absl::StatusOr<SolverSetup> current = CreateSolver(request, view);
+  absl::StatusOr<SolverSetup> current = CreateAtOneTwo(request);
   ASSERT_OK(current);
   const auto& now = std::get<TrustRegionOptions>(current->options);
   EXPECT_EQ(now.ftol, TrustRegionOptions().ftol);
   EXPECT_EQ(now.pair_dependence, kPairDependence);
   // Revision 0: the builds before the ftol test and the 1e-12 threshold.
   absl::StatusOr<SolverSetup> legacy =
-      CreateSolver(request, view, nullptr, /*solver_revision=*/0);
+      CreateAtOneTwo(request, /*solver_revision=*/0);
   ASSERT_OK(legacy);
   const auto& old = std::get<TrustRegionOptions>(legacy->options);
   EXPECT_EQ(old.ftol, 0.0);
@@ -406,10 +411,10 @@ TEST(CreateSolver, OlderSolverRevisionsKeepTheirArithmetic) {
   EXPECT_EQ(session.trust_region().ftol(), 0.0);
   // The other solvers did not change.
   request.mutable_lbfgs();
-  ASSERT_OK(CreateSolver(request, view, nullptr, 0));
+  ASSERT_OK(CreateAtOneTwo(request, 0));
   // A revision from a newer build is refused.
   EXPECT_THAT(
-      CreateSolver(request, view, nullptr, kSolverRevision + 1),
+      CreateAtOneTwo(request, kSolverRevision + 1),
       StatusIs(absl::StatusCode::kInvalidArgument,
                absl::StrCat("solver_revision is ", kSolverRevision + 1,
                             "; this server has revision ", kSolverRevision,

@@ -59,18 +59,18 @@ struct PairGram {
 // orthogonal to the newer s's of less than pair_dependence of its squared
 // length (sin^2 of the angle); this is the default.
 // Taken newest first, those squared residuals are the squared pivots of
-// S^T S's Cholesky factor, so every pivot is at least 1e-12 of its diagonal
-// element, far from what rounding can reach (eps = 2.2e-16); Psi's rank is
-// decided separately (trust_region_obs.cc kRank). A larger threshold threw away
-// what a curved valley teaches: on Meyer's problem successive steps turn by
-// less than 1e-4 rad, 1e-8 kept one pair of ten, and the model froze (each new
-// s parallel to the last). On bench/solver_quality's 44 problems, 1e-12 against
-// 1e-8 (ftol test off): L-SR1 8,148 evaluations against 8,292, 33 problems
-// solved by both; L-BFGS 3,846 against 6,453 (Meyer solved in 1,056 instead of
-// 3,044), 35 solved against 36 (Powell singular gained; Powell badly scaled and
-// Box 3-D now end by the gradient test just above the bench's f tolerance).
-// Sessions journaled before solver revision 1 (server/proto_convert.h) were
-// built with 1e-8 and replay with it.
+// S^T S's Cholesky factor, so every squared pivot is at least 1e-12 of its
+// diagonal element, far from what rounding can reach (eps = 2.2e-16); Psi's
+// rank is decided separately (trust_region_obs.cc kRank). A larger threshold
+// threw away what a curved valley teaches: on Meyer's problem successive steps
+// turn by less than 1e-4 rad, 1e-8 kept one pair of ten, and the model froze
+// (each new s parallel to the last). On bench/solver_quality's 44 problems,
+// 1e-12 against 1e-8 (ftol test off): L-SR1 8,148 evaluations against 8,292, 33
+// problems solved by both; L-BFGS 3,846 against 6,453 (Meyer solved in 1,056
+// instead of 3,044), 35 solved against 36 (Powell singular gained; Powell badly
+// scaled and Box 3-D now end by the gradient test just above the bench's f
+// tolerance). Sessions journaled before solver revision 1
+// (server/proto_convert.h) were built with 1e-8 and replay with it.
 inline constexpr double kPairDependence = 1e-12;
 
 class LimitedMemoryModel {

@@ -20,6 +20,7 @@ using lbfgs_messages::kFunctionMessage;
 using lbfgs_messages::kGradientMessage;
 using lbfgs_messages::kIterationsMessage;
 using lbfgs_messages::kLineSearchMessage;
+using lbfgs_messages::kStartFailedMessage;
 
 absl::Status OutOfRange(absl::string_view field, double value,
                         absl::string_view range) {
@@ -128,8 +129,7 @@ absl::Status Lbfgs::Tell(const TrialResult& result) {
 absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
     ++summary_.failed_evaluations;
-    Finish(TerminationReason::kEvaluationFailed,
-           "ABNORMAL: THE STARTING POINT COULD NOT BE EVALUATED");
+    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
     return absl::OkStatus();
   }
   OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(0.0, false));

@@ -50,6 +50,9 @@ inline constexpr char kIterationsMessage[] =
 inline constexpr char kEvaluationsMessage[] =
     "STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS LIMIT";
 inline constexpr char kLineSearchMessage[] = "ABNORMAL_TERMINATION_IN_LNSRCH";
+// optd's own, in scipy's style: x0 failed (scipy would raise).
+inline constexpr char kStartFailedMessage[] =
+    "ABNORMAL: THE STARTING POINT COULD NOT BE EVALUATED";
 }  // namespace lbfgs_messages
 
 // LbfgsOptions: defaults are scipy 1.10 L-BFGS-B's (REFERENCES.md).

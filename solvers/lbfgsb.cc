@@ -26,6 +26,7 @@ using lbfgs_messages::kFunctionMessage;
 using lbfgs_messages::kGradientMessage;
 using lbfgs_messages::kIterationsMessage;
 using lbfgs_messages::kLineSearchMessage;
+using lbfgs_messages::kStartFailedMessage;
 
 }  // namespace
 
@@ -121,8 +122,7 @@ absl::Status LbfgsB::Tell(const TrialResult& result) {
 absl::Status LbfgsB::TellInitial(const TrialResult& result) {
   if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
     ++summary_.failed_evaluations;
-    Finish(TerminationReason::kEvaluationFailed,
-           "ABNORMAL: THE STARTING POINT COULD NOT BE EVALUATED");
+    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
     return absl::OkStatus();
   }
   f_ = result.value;

@@ -103,10 +103,34 @@ absl::Status DataParallelAdapter::TellOwn(int k, const TrialResult& result) {
   const bool wants_value = WantsValue(inner_->wants());
   const bool failed = result.failed || !result.has_gradient ||
                       (wants_value && !std::isfinite(result.value));
-  if (result.has_gradient) staged_trial_ = -1;
-  if (failed) return absl::OkStatus();
   const double w = result.weight;
   const size_t n = staging_.size();
+  if (!failed) {
+    // The weighted sums, and the step's mean from them, must stay finite:
+    // refused before anything changes (the gradient stays staged).
+    for (size_t i = 0; i < n; ++i) {
+      const double sum =
+          (gradient_weight_ == 0.0 ? 0.0 : gradient_sum_[i]) + w * staging_[i];
+      if (!std::isfinite(sum) || !std::isfinite(sum / (gradient_weight_ + w))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weight ", w, " times gradient[", i, "] = ", staging_[i],
+            " overflows the step's weighted gradient sum; give weights on "
+            "the scale of each worker's share of the data (e.g. its batch "
+            "size)"));
+      }
+    }
+    if (!std::isfinite(gradient_weight_ + w) ||
+        (std::isfinite(result.value) &&
+         !std::isfinite(value_sum_ + w * result.value))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weight ", w,
+          " overflows the step's weighted sums of weights or "
+          "values; give weights on the scale of each worker's share of the "
+          "data (e.g. its batch size)"));
+    }
+  }
+  if (result.has_gradient) staged_trial_ = -1;
+  if (failed) return absl::OkStatus();
   if (gradient_weight_ == 0.0) {
     gradient_sum_.resize(n);
     for (size_t i = 0; i < n; ++i) gradient_sum_[i] = w * staging_[i];
@@ -226,6 +250,20 @@ absl::Status DataParallelAdapter::RestoreState(std::string_view state) {
       size != (own_batch ? workers_ : 0) ||
       static_cast<int64_t>(state.size() - offset) != size + sum_bytes) {
     return bad("adapter words");
+  }
+  // The sums TellOwn keeps finite (a non-finite mean would reach the inner
+  // solver as a gradient it refuses).
+  if (!(gradient_weight >= 0 && std::isfinite(gradient_weight)) ||
+      !(value_weight >= 0 && std::isfinite(value_weight)) ||
+      !std::isfinite(value_sum)) {
+    return bad("non-finite or negative sums");
+  }
+  for (int64_t i = 0; i < sum_bytes / 8; ++i) {
+    double element;
+    std::memcpy(&element, state.data() + offset + size + 8 * i, 8);
+    if (!std::isfinite(element) || !std::isfinite(element / gradient_weight)) {
+      return bad("a gradient sum whose mean is not finite");
+    }
   }
   OPTD_RETURN_IF_ERROR(inner_->RestoreState(inner));
   evaluations_ = evaluations;

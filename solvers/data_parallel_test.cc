@@ -1,10 +1,12 @@
 #include "solvers/data_parallel.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -188,6 +190,15 @@ TEST(DataParallel, ValidationErrorsChangeNothing) {
         s.TellBatch(1, Result(1.0, /*has_gradient=*/true, weight)),
         StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("weight")));
   }
+  // A weight whose product with the gradient overflows (found by
+  // fuzz/stored_session_fuzzer: the step's mean was -inf and the inner
+  // solver refused it as INTERNAL).
+  EXPECT_THAT(s.TellBatch(1, Result(1.0, /*has_gradient=*/true, 1e308)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "weight 1e+308 times gradient[0] = 5 overflows the "
+                       "step's weighted gradient sum; give weights on the "
+                       "scale of each worker's share of the data (e.g. its "
+                       "batch size)"));
   EXPECT_FALSE(s.batch_told(1));
   EXPECT_EQ(s.progress().evaluations, 0);
   EXPECT_THAT(s.TellBatch(4, Result(1.0)),
@@ -198,6 +209,25 @@ TEST(DataParallel, ValidationErrorsChangeNothing) {
   ASSERT_TRUE(clean.ok());
   const BatchRun reference = DriveBatches(**clean, ShardedWorkers(ls, cuts));
   ExpectBitwiseEqual(run.points, reference.points);
+}
+
+TEST(DataParallel, WeightedSumsThatWouldOverflowAreRefused) {
+  auto solver = WithDataParallel(LbfgsAt(VectorXd::Zero(2)), 3);
+  ASSERT_TRUE(solver.ok());
+  Solver& s = **solver;
+  const double g[2] = {1, -1};
+  ASSERT_TRUE(s.SetBatchGradient(0, ConstVectorView::Float64(g, 2)).ok());
+  ASSERT_TRUE(s.TellBatch(0, Result(1.0, true, 1e308)).ok());
+  // 1e308 + 1e308 overflows the sum, though each product is finite.
+  ASSERT_TRUE(s.SetBatchGradient(1, ConstVectorView::Float64(g, 2)).ok());
+  EXPECT_THAT(s.TellBatch(1, Result(1.0, true, 1e308)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("weight 1e+308 times gradient[0] = 1 "
+                                 "overflows")));
+  EXPECT_FALSE(s.batch_told(1));
+  // The staged gradient is still there: a smaller weight goes through.
+  EXPECT_TRUE(s.TellBatch(1, Result(1.0, true, 1.0)).ok());
+  EXPECT_TRUE(s.batch_told(1));
 }
 
 TEST(DataParallel, WorkersOutOfRangeAreRefused) {
@@ -297,6 +327,24 @@ TEST(DataParallel, SavesAndRestoresItsStateWithTheInnerSolver) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(first->RestoreState(state),
               StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Sums a tell could not have made (fuzz/regressions/stored_session/
+  // data-parallel-weight-overflow): a tiny gradient weight whose mean of the
+  // stored sum overflows, a NaN value sum, a negative weight. The layout
+  // (data_parallel.cc): tag, inner length, inner state, evaluations, own
+  // batch, batch size, gradient weight, value sum, value weight, ...
+  int64_t inner_size;
+  const size_t tag = std::string_view("optd.data_parallel.v1").size();
+  std::memcpy(&inner_size, state.data() + tag, 8);
+  const size_t weights = tag + 8 + static_cast<size_t>(inner_size) + 3 * 8;
+  for (const auto& [word, value] :
+       std::vector<std::pair<int, double>>{{0, 5e-324}, {1, kNaN}, {2, -1.0}}) {
+    std::string bad = state;
+    std::memcpy(bad.data() + weights + 8 * word, &value, 8);
+    EXPECT_THAT(AdamDataParallel()->RestoreState(bad),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("is not an optd.data_parallel.v1 state")))
+        << word;
+  }
   // Without an inner SaveState there is none.
   auto lbfgs = WithDataParallel(LbfgsAt(VectorXd::Zero(2)), 2);
   ASSERT_TRUE(lbfgs.ok());

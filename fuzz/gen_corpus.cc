@@ -419,7 +419,7 @@ void RunStored(const std::string& dir, const v1::CreateSessionRequest& create,
 JournalFile Structured(const fs::path& path, int max_tells) {
   JournalFile file;
   absl::StatusOr<server::JournalHeader> read = server::ReadJournal(
-      path.string(),
+      server::Env::Default(), path.string(),
       [&](const v1::SessionSnapshot& header) {
         *file.mutable_header() = header;
         return absl::OkStatus();

@@ -1,12 +1,9 @@
 #include "server/journal.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <sys/random.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -26,13 +23,11 @@ using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedOutputStream;
 using google::protobuf::io::StringOutputStream;
 
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  const int e = errno;
-  std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(e));
-  if (e == ENOENT) return absl::NotFoundError(message);
-  if (e == ENOSPC || e == EDQUOT) return absl::ResourceExhaustedError(message);
-  return absl::InternalError(message);
-}
+constexpr size_t kMagicBytes = 8;
+constexpr size_t kSaltBytes = 8;
+// A sync mark's payload: tag, the file's salt, u64 synced_through.
+constexpr absl::string_view kSyncTag = "OPTDSYNC";
+constexpr size_t kMarkPayloadBytes = 8 + kSaltBytes + 8;
 
 uint32_t Crc32(absl::string_view bytes) {
   // zlib's crc32 takes uInt lengths; records are below 2^31 bytes.
@@ -41,68 +36,145 @@ uint32_t Crc32(absl::string_view bytes) {
             static_cast<uInt>(bytes.size())));
 }
 
-absl::Status WriteAll(int fd, absl::string_view bytes,
-                      const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot write", path);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
+std::string NewSalt() {
+  std::string salt(kSaltBytes, '\0');
+  size_t filled = 0;
+  while (filled < salt.size()) {
+    const ssize_t got =
+        getrandom(salt.data() + filled, salt.size() - filled, 0);
+    if (got > 0) filled += static_cast<size_t>(got);
   }
-  return absl::OkStatus();
+  return salt;
 }
 
-// Reads exactly `size` bytes unless the file ends first; returns how many.
-absl::StatusOr<size_t> ReadUpTo(int fd, char* out, size_t size,
-                                const std::string& path) {
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::read(fd, out + done, size - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot read", path);
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
+std::string MarkPayload(absl::string_view salt, int64_t synced_through) {
+  std::string payload(kSyncTag);
+  payload.append(salt.data(), salt.size());
+  char word[8];
+  absl::little_endian::Store64(word, static_cast<uint64_t>(synced_through));
+  payload.append(word, sizeof(word));
+  return payload;
 }
 
-absl::Status Damage(const std::string& path, int64_t record, int64_t offset,
-                    absl::string_view what) {
-  return absl::DataLossError(absl::StrCat("journal ", path,
+// What to call a file of `family` in messages.
+std::string Kind(absl::string_view family) {
+  if (family == kWalFamily) return "write-ahead log";
+  if (family == kStagedFamily) return "staged-slice file";
+  if (family == kSliceCheckpointFamily) return "slice checkpoint";
+  return "journal";
+}
+
+absl::Status Damage(absl::string_view family, const std::string& path,
+                    int64_t record, int64_t offset, absl::string_view what) {
+  return absl::DataLossError(absl::StrCat(Kind(family), " ", path,
                                           " is damaged: ", what, " (record ",
                                           record, " at byte ", offset, ")"));
 }
 
-// True when the next `size` bytes of `fd` are all zero.
-absl::StatusOr<bool> RestIsZero(int fd, int64_t size, const std::string& path) {
-  char buffer[4096];
-  while (size > 0) {
-    const size_t want = static_cast<size_t>(
-        std::min<int64_t>(size, static_cast<int64_t>(sizeof(buffer))));
-    OPTD_ASSIGN_OR_RETURN(size_t got, ReadUpTo(fd, buffer, want, path));
-    if (got != want) return false;
-    for (size_t i = 0; i < got; ++i) {
-      if (buffer[i] != 0) return false;
-    }
-    size -= static_cast<int64_t>(got);
-  }
-  return true;
-}
-
-class FdCloser {
+// Reads records of one file (ReadRecords' state).
+class RecordReader {
  public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
+  RecordReader(const ReadableFile& file, absl::string_view family)
+      : file_(file), family_(family), size_(file.size()) {}
+
+  // The bad record at `offset`, or why it is bad.
+  struct Parsed {
+    std::string problem;  // empty: a good record
+    bool checksum = false;
+    uint32_t length = 0;
+  };
+  absl::Status Parse(int64_t offset, std::string* payload, Parsed* parsed) {
+    *parsed = Parsed();
+    char head[kRecordHeaderBytes];
+    OPTD_ASSIGN_OR_RETURN(size_t got, file_.ReadAt(offset, sizeof(head), head));
+    if (got < sizeof(head)) {
+      parsed->problem = "an incomplete record header";
+      return absl::OkStatus();
+    }
+    const uint32_t length = absl::little_endian::Load32(head);
+    parsed->length = length;
+    if (length > kMaxRecordBytes) {
+      parsed->problem =
+          absl::StrCat("record length ", length, " exceeds ", kMaxRecordBytes);
+      return absl::OkStatus();
+    }
+    if (offset + static_cast<int64_t>(kRecordHeaderBytes + length) > size_) {
+      parsed->problem = "an incomplete record";
+      return absl::OkStatus();
+    }
+    if (length == 0) {
+      parsed->problem = "an empty record";
+      return absl::OkStatus();
+    }
+    payload->resize(length);
+    OPTD_ASSIGN_OR_RETURN(got, file_.ReadAt(offset + kRecordHeaderBytes, length,
+                                            payload->data()));
+    if (got != length) {
+      parsed->problem = "the file shrank while being read";
+      return absl::OkStatus();
+    }
+    if (Crc32(*payload) != absl::little_endian::Load32(head + 4)) {
+      parsed->problem = "checksum mismatch";
+      parsed->checksum = true;
+    }
+    return absl::OkStatus();
   }
-  int release() { return std::exchange(fd_, -1); }
+
+  // Whether `payload` is a sync mark of this file (version 2, `salt`), and
+  // the byte it says the file was synced through.
+  static bool IsMark(absl::string_view payload, absl::string_view salt,
+                     int64_t* synced_through) {
+    if (payload.size() != kMarkPayloadBytes ||
+        payload.substr(0, kSyncTag.size()) != kSyncTag ||
+        payload.substr(kSyncTag.size(), kSaltBytes) != salt) {
+      return false;
+    }
+    *synced_through = static_cast<int64_t>(absl::little_endian::Load64(
+        payload.data() + kSyncTag.size() + kSaltBytes));
+    return true;
+  }
+
+  // The first sync mark after byte `damage` that says byte `damage` was
+  // synced (synced_through > damage), or -1: then the damage is in the
+  // unsynced tail. Scans the bytes for the mark's tag and salt.
+  absl::StatusOr<int64_t> MarkVouchingFor(int64_t damage,
+                                          absl::string_view salt) {
+    const std::string pattern = absl::StrCat(kSyncTag, salt);
+    constexpr size_t kChunk = size_t{1} << 20;
+    std::string buffer;
+    for (int64_t start = damage + 1; start < size_;
+         start += static_cast<int64_t>(kChunk)) {
+      const size_t want = static_cast<size_t>(std::min<int64_t>(
+          size_ - start, static_cast<int64_t>(kChunk + pattern.size())));
+      buffer.resize(want);
+      OPTD_ASSIGN_OR_RETURN(size_t got,
+                            file_.ReadAt(start, want, buffer.data()));
+      buffer.resize(got);
+      for (size_t at = buffer.find(pattern); at != std::string::npos;
+           at = buffer.find(pattern, at + 1)) {
+        const int64_t frame = start + static_cast<int64_t>(at) -
+                              static_cast<int64_t>(kRecordHeaderBytes);
+        if (frame <= damage) continue;
+        std::string payload;
+        Parsed parsed;
+        OPTD_RETURN_IF_ERROR(Parse(frame, &payload, &parsed));
+        int64_t synced_through = 0;
+        // A real mark never vouches for bytes past itself.
+        if (parsed.problem.empty() && IsMark(payload, salt, &synced_through) &&
+            synced_through > damage && synced_through <= frame) {
+          return frame;
+        }
+      }
+    }
+    return -1;
+  }
+
+  int64_t size() const { return size_; }
 
  private:
-  int fd_;
+  const ReadableFile& file_;
+  const absl::string_view family_;
+  const int64_t size_;
 };
 
 }  // namespace
@@ -141,85 +213,95 @@ std::string EncodeTellRecord(const v1::TellRequest& request, absl::Time time) {
 }
 
 absl::StatusOr<RecordsRead> ReadRecords(
-    const std::string& path, absl::string_view magic_bytes,
+    Env* env, const std::string& path, absl::string_view family,
     bool first_record_required,
     const std::function<absl::Status(int64_t index, int64_t offset,
                                      absl::string_view payload)>& on_record,
-    int64_t max_records) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
-  FdCloser closer(fd);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return ErrnoError("cannot stat", path);
-  const int64_t file_size = st.st_size;
-
-  std::string magic(magic_bytes.size(), '\0');
-  OPTD_ASSIGN_OR_RETURN(size_t got,
-                        ReadUpTo(fd, magic.data(), magic.size(), path));
-  if (got != magic.size() || magic != magic_bytes) {
-    return Damage(
-        path, 0, 0,
-        absl::StrCat("the file does not start with \"", magic_bytes, "\""));
-  }
+    int64_t max_records, bool skip_damage) {
+  OPTD_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file,
+                        env->NewReadableFile(path));
+  RecordReader reader(*file, family);
   RecordsRead result;
-  int64_t offset = static_cast<int64_t>(magic.size());
+  char magic[kMagicBytes + kSaltBytes];
+  OPTD_ASSIGN_OR_RETURN(size_t got, file->ReadAt(0, sizeof(magic), magic));
+  const absl::string_view head(magic, got);
+  if (got < kMagicBytes || head.substr(0, family.size()) != family ||
+      (magic[kMagicBytes - 1] != '1' && magic[kMagicBytes - 1] != '2')) {
+    return Damage(family, path, 0, 0,
+                  absl::StrCat("the file does not start with \"", family,
+                               "1\" or \"", family, "2\""));
+  }
+  result.version = magic[kMagicBytes - 1] - '0';
+  int64_t offset = static_cast<int64_t>(kMagicBytes);
+  if (result.version == 2) {
+    if (got < sizeof(magic)) {
+      return Damage(family, path, 0, static_cast<int64_t>(kMagicBytes),
+                    "the file's salt is incomplete");
+    }
+    result.salt = std::string(magic + kMagicBytes, kSaltBytes);
+    offset += static_cast<int64_t>(kSaltBytes);
+  }
+  const int64_t size = reader.size();
   std::string payload;
-  for (int64_t record = 0; max_records < 0 || record < max_records; ++record) {
-    // Only the final record may be spoiled, and only if it is not one that
-    // must be there (a journal's header): see journal.h.
-    const bool may_be_torn = record > 0 || !first_record_required;
-    char head[kRecordHeaderBytes];
-    OPTD_ASSIGN_OR_RETURN(got, ReadUpTo(fd, head, sizeof(head), path));
-    if (got == 0) break;
-    const uint32_t length = absl::little_endian::Load32(head);
-    if (got < sizeof(head) ||
-        (length <= kMaxRecordBytes &&
-         offset + static_cast<int64_t>(kRecordHeaderBytes + length) >
-             file_size)) {
-      // The last write was cut short: never acknowledged.
-      if (!may_be_torn) {
-        return Damage(path, 0, offset, "the header record is incomplete");
+  int64_t index = 0;
+  while (offset < size && (max_records < 0 || index < max_records)) {
+    RecordReader::Parsed parsed;
+    OPTD_RETURN_IF_ERROR(reader.Parse(offset, &payload, &parsed));
+    if (parsed.problem.empty()) {
+      int64_t synced_through = 0;
+      if (result.version == 2 &&
+          RecordReader::IsMark(payload, result.salt, &synced_through)) {
+        offset += static_cast<int64_t>(kRecordHeaderBytes + parsed.length);
+        continue;
       }
-      result.torn_tail_bytes = file_size - offset;
+      OPTD_RETURN_IF_ERROR(on_record(index, offset, payload));
+      ++index;
+      ++result.records;
+      offset += static_cast<int64_t>(kRecordHeaderBytes + parsed.length);
+      continue;
+    }
+    // A bad record at `offset`: a torn, never acknowledged tail, or damage.
+    const bool may_be_torn = index > 0 || !first_record_required;
+    if (!may_be_torn) {
+      return Damage(family, path, 0, offset,
+                    absl::StrCat("the header record is bad: ", parsed.problem));
+    }
+    if (result.version == 1) {
+      // No marks: only a spoiled final record is a torn tail (cut short,
+      // failing its checksum, or zeros to the end).
+      const bool last =
+          offset + static_cast<int64_t>(kRecordHeaderBytes + parsed.length) ==
+          size;
+      bool torn = parsed.problem == "an incomplete record header" ||
+                  parsed.problem == "an incomplete record" ||
+                  (parsed.checksum && last);
+      if (parsed.problem == "an empty record") {
+        std::string rest(static_cast<size_t>(size - offset), '\0');
+        OPTD_ASSIGN_OR_RETURN(size_t n,
+                              file->ReadAt(offset, rest.size(), rest.data()));
+        torn = n == rest.size() && std::all_of(rest.begin(), rest.end(),
+                                               [](char c) { return c == 0; });
+      }
+      if (!torn) return Damage(family, path, index, offset, parsed.problem);
+      result.torn_tail_bytes = size - offset;
+      result.torn_tail_checksum = parsed.checksum;
       break;
     }
-    if (length > kMaxRecordBytes) {
+    OPTD_ASSIGN_OR_RETURN(const int64_t mark,
+                          reader.MarkVouchingFor(offset, result.salt));
+    if (mark < 0) {
+      result.torn_tail_bytes = size - offset;
+      result.torn_tail_checksum = parsed.checksum;
+      break;
+    }
+    if (!skip_damage) {
       return Damage(
-          path, record, offset,
-          absl::StrCat("record length ", length, " exceeds ", kMaxRecordBytes));
+          family, path, index, offset,
+          absl::StrCat(parsed.problem, "; bytes [", offset, ", ", mark,
+                       ") of records that were synced are unreadable"));
     }
-    const bool last =
-        offset + static_cast<int64_t>(kRecordHeaderBytes + length) == file_size;
-    if (length == 0 && may_be_torn) {
-      // No record is empty. Zeros from here to the end are a file extended
-      // by a crash before its data reached the disk (power loss on a file
-      // system that orders size before data): an unacknowledged tail.
-      OPTD_ASSIGN_OR_RETURN(bool zeros,
-                            RestIsZero(fd, file_size - offset - 8, path));
-      if (zeros && absl::little_endian::Load32(head + 4) == 0) {
-        result.torn_tail_bytes = file_size - offset;
-        break;
-      }
-      return Damage(path, record, offset, "an empty record");
-    }
-    payload.resize(length);
-    OPTD_ASSIGN_OR_RETURN(got, ReadUpTo(fd, payload.data(), length, path));
-    if (got != length) {
-      return Damage(path, record, offset, "the file shrank while being read");
-    }
-    if (Crc32(payload) != absl::little_endian::Load32(head + 4)) {
-      if (last && may_be_torn) {
-        // The final record, never acknowledged if a crash wrote it partly
-        // (its fsync had not returned).
-        result.torn_tail_bytes = file_size - offset;
-        result.torn_tail_checksum = true;
-        break;
-      }
-      return Damage(path, record, offset, "checksum mismatch");
-    }
-    OPTD_RETURN_IF_ERROR(on_record(record, offset, payload));
-    ++result.records;
-    offset += static_cast<int64_t>(kRecordHeaderBytes + length);
+    result.damaged.emplace_back(offset, mark);
+    offset = mark;
   }
   result.valid_bytes = offset;
   return result;
@@ -229,7 +311,7 @@ namespace {
 
 // ReadJournal, or its first `max_records` records (-1: all).
 absl::StatusOr<JournalHeader> ReadJournalRecords(
-    const std::string& path,
+    Env* env, const std::string& path,
     const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
     const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
         on_tell,
@@ -238,17 +320,18 @@ absl::StatusOr<JournalHeader> ReadJournalRecords(
   OPTD_ASSIGN_OR_RETURN(
       RecordsRead read,
       ReadRecords(
-          path, kJournalMagic, /*first_record_required=*/true,
+          env, path, kJournalFamily, /*first_record_required=*/true,
           [&](int64_t record, int64_t offset,
               absl::string_view payload) -> absl::Status {
             if (record == 0) {
               if (!result.header.ParseFromArray(payload.data(),
                                                 payload.size())) {
-                return Damage(path, 0, offset, "the header does not parse");
+                return Damage(kJournalFamily, path, 0, offset,
+                              "the header does not parse");
               }
               if (result.header.format_version() != 1) {
                 return Damage(
-                    path, 0, offset,
+                    kJournalFamily, path, 0, offset,
                     absl::StrCat("format_version ",
                                  result.header.format_version(), " is not 1"));
               }
@@ -264,7 +347,8 @@ absl::StatusOr<JournalHeader> ReadJournalRecords(
             }
             v1::SnapshotTell tell;
             if (!tell.ParseFromArray(payload.data(), payload.size())) {
-              return Damage(path, record, offset, "the tell does not parse");
+              return Damage(kJournalFamily, path, record, offset,
+                            "the tell does not parse");
             }
             absl::Status status = on_tell(record - 1, tell);
             if (!status.ok()) {
@@ -277,52 +361,47 @@ absl::StatusOr<JournalHeader> ReadJournalRecords(
             return absl::OkStatus();
           },
           max_records));
-  result.tells = read.records > 0 ? read.records - 1 : 0;
+  if (read.records == 0) {
+    return Damage(kJournalFamily, path, 0, static_cast<int64_t>(kMagicBytes),
+                  "the header record is missing");
+  }
+  result.tells = read.records - 1;
   result.valid_bytes = read.valid_bytes;
   result.torn_tail_bytes = read.torn_tail_bytes;
   result.torn_tail_checksum = read.torn_tail_checksum;
+  result.read = std::move(read);
   return result;
 }
 
 }  // namespace
 
 absl::StatusOr<JournalHeader> ReadJournal(
-    const std::string& path,
+    Env* env, const std::string& path,
     const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
     const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
         on_tell) {
-  return ReadJournalRecords(path, on_header, on_tell, /*max_records=*/-1);
+  return ReadJournalRecords(env, path, on_header, on_tell, /*max_records=*/-1);
 }
 
-absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path) {
+absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(Env* env,
+                                                      const std::string& path) {
   OPTD_ASSIGN_OR_RETURN(
       JournalHeader read,
       ReadJournalRecords(
-          path, [](const v1::SessionSnapshot&) { return absl::OkStatus(); },
+          env, path,
+          [](const v1::SessionSnapshot&) { return absl::OkStatus(); },
           [](int64_t, const v1::SnapshotTell&) { return absl::OkStatus(); },
           /*max_records=*/1));
   return std::move(read.header);
 }
 
-absl::Status SyncParentDirectory(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open directory", dir);
-  FdCloser closer(fd);
-  if (::fsync(fd) != 0) return ErrnoError("cannot fsync directory", dir);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
+absl::StatusOr<std::string> ReadRecordAt(Env* env, const std::string& path,
                                          int64_t offset) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
-  FdCloser closer(fd);
+  OPTD_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file,
+                        env->NewReadableFile(path));
   char head[kRecordHeaderBytes];
-  if (::pread(fd, head, sizeof(head), offset) !=
-      static_cast<ssize_t>(sizeof(head))) {
+  OPTD_ASSIGN_OR_RETURN(size_t got, file->ReadAt(offset, sizeof(head), head));
+  if (got != sizeof(head)) {
     return absl::DataLossError(
         absl::StrCat(path, ": no record header at byte ", offset));
   }
@@ -332,16 +411,11 @@ absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
                                             " claims ", length, " bytes"));
   }
   std::string payload(length, '\0');
-  int64_t done = 0;
-  while (done < length) {
-    const ssize_t n = ::pread(fd, payload.data() + done, length - done,
-                              offset + kRecordHeaderBytes + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return absl::DataLossError(
-          absl::StrCat(path, ": record at byte ", offset, " is cut short"));
-    }
-    done += n;
+  OPTD_ASSIGN_OR_RETURN(
+      got, file->ReadAt(offset + kRecordHeaderBytes, length, payload.data()));
+  if (got != length) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": record at byte ", offset, " is cut short"));
   }
   if (Crc32(payload) != absl::little_endian::Load32(head + 4)) {
     return absl::DataLossError(
@@ -350,87 +424,95 @@ absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
   return payload;
 }
 
-absl::Status RemoveFileDurably(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoError("cannot remove", path);
-  }
-  return SyncParentDirectory(path);
-}
-
-absl::StatusOr<JournalFile> JournalFile::Create(const std::string& path,
+absl::StatusOr<JournalFile> JournalFile::Create(Env* env,
+                                                const std::string& path,
                                                 absl::string_view records,
-                                                absl::string_view magic) {
-  const std::string temp = path + ".tmp";
-  const int fd =
-      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return ErrnoError("cannot create", temp);
-  FdCloser closer(fd);
-  OPTD_RETURN_IF_ERROR(WriteAll(fd, magic, temp));
-  OPTD_RETURN_IF_ERROR(WriteAll(fd, records, temp));
-  if (::fdatasync(fd) != 0) return ErrnoError("cannot fdatasync", temp);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return ErrnoError("cannot rename to " + path + ":", temp);
-  }
-  OPTD_RETURN_IF_ERROR(SyncParentDirectory(path));
-  // O_APPEND is not needed: this handle is the only writer and tracks size_.
-  return JournalFile(path, closer.release(),
-                     static_cast<int64_t>(magic.size() + records.size()));
+                                                absl::string_view family) {
+  return CreateWith(env, path, family,
+                    [&](const RecordSink& sink) { return sink(records); });
 }
 
-absl::StatusOr<JournalFile> JournalFile::OpenForAppend(const std::string& path,
-                                                       int64_t valid_bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
-  FdCloser closer(fd);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return ErrnoError("cannot stat", path);
-  if (st.st_size != valid_bytes) {
-    if (::ftruncate(fd, valid_bytes) != 0) {
-      return ErrnoError("cannot cut the torn tail of", path);
-    }
-    if (::fdatasync(fd) != 0) return ErrnoError("cannot fdatasync", path);
+absl::StatusOr<JournalFile> JournalFile::CreateWith(
+    Env* env, const std::string& path, absl::string_view family,
+    const std::function<absl::Status(const RecordSink&)>& write_records) {
+  std::string salt = NewSalt();
+  const std::string temp = TemporaryPathFor(path);
+  int64_t size = 0;
+  absl::Status status;
+  {
+    absl::StatusOr<std::unique_ptr<WritableFile>> file =
+        env->NewWritableFile(temp);
+    if (!file.ok()) return file.status();
+    const RecordSink sink = [&](absl::string_view framed) {
+      OPTD_RETURN_IF_ERROR((*file)->Append(framed));
+      size += static_cast<int64_t>(framed.size());
+      return absl::OkStatus();
+    };
+    status = sink(absl::StrCat(family, "2", salt));
+    if (status.ok()) status = write_records(sink);
+    // Sealed: every record of the new file is vouched for as synced.
+    if (status.ok()) status = sink(FrameRecord(MarkPayload(salt, size)));
+    if (status.ok()) status = (*file)->Sync();
   }
-  if (::lseek(fd, valid_bytes, SEEK_SET) < 0) {
-    return ErrnoError("cannot seek in", path);
+  if (status.ok()) status = env->RenameFile(temp, path);
+  if (!status.ok()) {
+    env->RemoveFile(temp).IgnoreError();
+    return status;
   }
-  return JournalFile(path, closer.release(), valid_bytes);
+  OPTD_RETURN_IF_ERROR(env->SyncDir(DirectoryOf(path)));
+  OPTD_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                        env->ReopenWritableFile(path, size));
+  return JournalFile(path, std::move(file), size, 2, std::move(salt));
 }
 
-JournalFile::JournalFile(JournalFile&& other) noexcept
-    : path_(std::move(other.path_)),
-      fd_(std::exchange(other.fd_, -1)),
-      size_(other.size_) {}
-
-JournalFile& JournalFile::operator=(JournalFile&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    path_ = std::move(other.path_);
-    fd_ = std::exchange(other.fd_, -1);
-    size_ = other.size_;
-  }
-  return *this;
-}
-
-JournalFile::~JournalFile() {
-  if (fd_ >= 0) ::close(fd_);
+absl::StatusOr<JournalFile> JournalFile::OpenForAppend(
+    Env* env, const std::string& path, const RecordsRead& read) {
+  OPTD_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                        env->ReopenWritableFile(path, read.valid_bytes));
+  return JournalFile(path, std::move(file), read.valid_bytes, read.version,
+                     read.salt);
 }
 
 absl::Status JournalFile::Append(absl::string_view bytes) {
-  absl::Status status = WriteAll(fd_, bytes, path_);
-  if (!status.ok()) {
-    // Leave no partial record behind for the next append to follow.
-    if (::ftruncate(fd_, size_) != 0 || ::lseek(fd_, size_, SEEK_SET) < 0) {
-      return absl::InternalError(absl::StrCat(
-          status.message(), "; cutting the partial record also failed"));
-    }
-    return status;
+  if (broken()) return broken_;
+  absl::Status status = file_->Append(bytes);
+  if (status.ok()) {
+    size_ += static_cast<int64_t>(bytes.size());
+    return absl::OkStatus();
   }
-  size_ += static_cast<int64_t>(bytes.size());
-  return absl::OkStatus();
+  // Leave no partial record behind for the next append to follow.
+  if (absl::Status cut = file_->Truncate(size_); !cut.ok()) {
+    broken_ = absl::Status(
+        status.code(),
+        absl::StrCat(
+            status.message(),
+            "; cutting the partial record also failed: ", cut.message()));
+    return broken_;
+  }
+  return status;
 }
 
 absl::Status JournalFile::Sync() {
-  if (::fdatasync(fd_) != 0) return ErrnoError("cannot fdatasync", path_);
+  if (broken()) return broken_;
+  absl::Status status = file_->Sync();
+  if (!status.ok()) {
+    broken_ = status;
+    return status;
+  }
+  synced_ = size_;
+  if (version_ == 2 && synced_ > marked_) {
+    // The seal: what precedes it is synced. Unsynced itself, it is made
+    // durable by the next sync (or the kernel's writeback); should it be
+    // lost, only damage that also hits the records it vouched for is taken
+    // for a torn tail.
+    const std::string mark = FrameRecord(MarkPayload(salt_, synced_));
+    if (file_->Append(mark).ok()) {
+      size_ += static_cast<int64_t>(mark.size());
+      marked_ = size_;
+    } else if (absl::Status cut = file_->Truncate(size_); !cut.ok()) {
+      broken_ = cut;
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -1,44 +1,69 @@
-// Journal files: how one session lives on disk (DESIGN §4).
+// Record files: how sessions live on disk (DESIGN §4).
 //
 // A session is the request that created it plus the tells applied to it, in
 // order; solvers are deterministic, so replaying the tells reproduces the
-// session bit for bit. Its journal is exactly that, framed for crash safety:
+// session bit for bit. Its journal is exactly that, framed for crash safety.
+// The write-ahead log (wal.h), the staged slices and the slice checkpoints of
+// sharded sessions (slice_host.h) use the same framing:
 //
-//   "OPTDJNL1"                                  8-byte magic
-//   record: u32 length | u32 crc32(payload) | payload     (little-endian)
-//   record 0: a v1::SessionSnapshot with no tells (the header)
-//   record i>0: a v1::SnapshotTell
+//   version 2 (written by this build):
+//     "OPTDJNL2" (or OPTDWAL2, OPTDSLC2, OPTDCKP2)  8-byte magic
+//     salt                                          8 random bytes
+//     record: u32 length | u32 crc32(payload) | payload     (little-endian)
+//   version 1 (still read): the magic ("OPTDJNL1", ...) and records, no salt
+//   journal record 0: a v1::SessionSnapshot with no tells (the header)
+//   journal record i>0: a v1::SnapshotTell
 //
-// crc32 is zlib's (ISO 3309 / ITU-T V.42 polynomial). A record is appended
-// and fdatasync'ed before the tell it holds is acknowledged, so a crash can
-// spoil only the final record, which nobody was told about: cut short (kill
-// -9 during the write), or whole-length with a bad checksum or zeros (power
-// loss on a file system that may extend a file before its data is on disk).
-// ReadJournal drops such a tail and says so (torn_tail_bytes), as RocksDB's
-// WAL recovery tolerates a corrupted tail. Anything else — a bad magic, a
-// damaged header, a checksum mismatch before the final record, a length past
-// the limit, a payload that does not parse — is damage, reported as DATA_LOSS
-// naming the file, the record and the byte offset, and never loaded.
+// crc32 is zlib's (ISO 3309 / ITU-T V.42 polynomial).
 //
-//   OPTD_ASSIGN_OR_RETURN(JournalHeader header, ReadJournal(path, on_tell));
+// Torn tails and damage. A file is written by appends and made durable by
+// syncs; an acknowledgement waits for the sync. A crash or a power loss can
+// spoil only what was written after the last sync, which nobody was told
+// about: cut short, zeros, or garbage followed by valid-looking records (the
+// page cache writes pages out of order). Damage to synced records is another
+// matter: a bad disk, an operator. Version 2 tells them apart with *sync
+// marks*: every sync that returns OK is followed by a mark record (a seal),
+// payload "OPTDSYNC" | salt | u64 synced_through, saying the file was durable
+// up to that byte; a file is created sealed. A read that meets a bad record at
+// byte X looks for a later mark with synced_through > X: if there is one, byte
+// X was synced and the damage is real (DATA_LOSS naming the file, record and
+// byte range, or, for the log, a damaged range stepped over); if there is
+// none, everything from X on was never acknowledged and is cut as a torn tail
+// (RocksDB's kTolerateCorruptedTailRecords, made exact). The salt keeps a
+// gradient whose bytes imitate a mark from counting as one. Version 1 files
+// have no marks: only a spoiled final record is a torn tail there.
+//
+//   OPTD_ASSIGN_OR_RETURN(JournalHeader header,
+//                         ReadJournal(env, path, on_header, on_tell));
 //
 // Thread-safety: the functions are thread-compatible; JournalFile is not
-// thread-safe (its owner, SessionJournal, serializes access).
+// thread-safe (its owner serializes access).
 #ifndef OPTD_SERVER_JOURNAL_H_
 #define OPTD_SERVER_JOURNAL_H_
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "optd/v1/optimizer.pb.h"
+#include "server/env.h"
 
 namespace optd::server {
 
+// The families of record files: a 7-byte magic prefix, then the version
+// digit.
+inline constexpr absl::string_view kJournalFamily = "OPTDJNL";
+inline constexpr absl::string_view kWalFamily = "OPTDWAL";
+inline constexpr absl::string_view kStagedFamily = "OPTDSLC";
+inline constexpr absl::string_view kSliceCheckpointFamily = "OPTDCKP";
+// The version-1 journal magic (files written before sync marks).
 inline constexpr absl::string_view kJournalMagic = "OPTDJNL1";
 // Bytes before each record's payload: length and checksum.
 inline constexpr size_t kRecordHeaderBytes = 8;
@@ -53,6 +78,42 @@ std::string FrameRecord(absl::string_view payload);
 // copying the request into a new message.
 std::string EncodeTellRecord(const v1::TellRequest& request, absl::Time time);
 
+// What ReadRecords found.
+struct RecordsRead {
+  // 1 or 2, and the file's salt (version 2).
+  int version = 2;
+  std::string salt;
+  // Records read (sync marks not counted).
+  int64_t records = 0;
+  // Bytes up to the end of the last good record: where appends continue.
+  int64_t valid_bytes = 0;
+  // Bytes from the first spoiled byte of the unsynced tail to the end, cut:
+  // never acknowledged.
+  int64_t torn_tail_bytes = 0;
+  bool torn_tail_checksum = false;
+  // Byte ranges [begin, end) of synced records that were unreadable and
+  // stepped over (only with `skip_damage`).
+  std::vector<std::pair<int64_t, int64_t>> damaged;
+};
+
+// ReadRecords()
+//
+// The records of the file at `path` of `family` (kJournalFamily, ...):
+// on_record(index, byte offset, payload) for each, in order (sync marks are
+// not passed on); an error from it stops the read and is returned. A torn
+// tail ends the read (see above) unless it starts in record 0 and
+// `first_record_required`. Damage to synced records is DATA_LOSS naming the
+// file, the record, the byte offset and the damaged range — or, with
+// `skip_damage` (the write-ahead log), noted in `damaged` and stepped over
+// to the next sync mark. NOT_FOUND / INTERNAL for I/O errors. With
+// `max_records` >= 0 only that many records are read.
+absl::StatusOr<RecordsRead> ReadRecords(
+    Env* env, const std::string& path, absl::string_view family,
+    bool first_record_required,
+    const std::function<absl::Status(int64_t index, int64_t offset,
+                                     absl::string_view payload)>& on_record,
+    int64_t max_records = -1, bool skip_damage = false);
+
 // What ReadJournal found besides the tells.
 struct JournalHeader {
   // Record 0, tells empty.
@@ -60,38 +121,14 @@ struct JournalHeader {
   // Records after the header (tells), and the bytes they end at.
   int64_t tells = 0;
   int64_t valid_bytes = 0;
-  // Bytes of an incomplete or unreadable final record (a write cut short by
-  // a crash); they are not part of the session.
+  // Bytes of an unsynced tail that a crash spoiled; they are not part of the
+  // session.
   int64_t torn_tail_bytes = 0;
-  // The tail was whole-length but failed its checksum.
+  // The tail had a whole-length record failing its checksum.
   bool torn_tail_checksum = false;
+  // The file's format, for appending to it (JournalFile::OpenForAppend).
+  RecordsRead read;
 };
-
-// What ReadRecords found.
-struct RecordsRead {
-  int64_t records = 0;
-  // Bytes up to the end of the last good record.
-  int64_t valid_bytes = 0;
-  // Bytes of a spoiled final record (cut short, failing its checksum, or
-  // zeros), which a crash leaves and nobody was told about.
-  int64_t torn_tail_bytes = 0;
-  bool torn_tail_checksum = false;
-};
-
-// ReadRecords()
-//
-// The framed records of the file at `path`, which starts with `magic`:
-// on_record(index, byte offset, payload) for each, in order; an error from it
-// stops the read and is returned. A spoiled final record ends the read (see
-// above) unless it is record 0 and `first_record_required`. DATA_LOSS naming
-// the file, record and offset for damage; NOT_FOUND / INTERNAL for I/O. With
-// `max_records` >= 0 only that many records are read.
-absl::StatusOr<RecordsRead> ReadRecords(
-    const std::string& path, absl::string_view magic,
-    bool first_record_required,
-    const std::function<absl::Status(int64_t index, int64_t offset,
-                                     absl::string_view payload)>& on_record,
-    int64_t max_records = -1);
 
 // ReadJournal()
 //
@@ -101,7 +138,7 @@ absl::StatusOr<RecordsRead> ReadRecords(
 // DATA_LOSS for damage as described above; NOT_FOUND / INTERNAL for I/O
 // errors.
 absl::StatusOr<JournalHeader> ReadJournal(
-    const std::string& path,
+    Env* env, const std::string& path,
     const std::function<absl::Status(const v1::SessionSnapshot&)>& on_header,
     const std::function<absl::Status(int64_t, const v1::SnapshotTell&)>&
         on_tell);
@@ -110,42 +147,84 @@ absl::StatusOr<JournalHeader> ReadJournal(
 //
 // Record 0 of the journal at `path` only (the rest is not read), checked as
 // ReadJournal checks it.
-absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(const std::string& path);
+absl::StatusOr<v1::SessionSnapshot> ReadJournalHeader(Env* env,
+                                                      const std::string& path);
 
-// An open journal for appending.
+// A record file open for appending.
 class JournalFile {
  public:
-  // Creates `path` holding `magic` and `records` (already framed), fsyncs
-  // it and its directory, atomically: written as path + ".tmp" and renamed,
-  // so a crash leaves the old file or the whole new one.
+  // JournalFile::Create()
+  //
+  // Creates `path` of `family` (version 2, a new salt) holding `records`
+  // (already framed), durably and atomically: written beside it under a
+  // temporary name, synced, renamed over `path`, the directory synced. A
+  // crash leaves the old file or the whole new one.
   static absl::StatusOr<JournalFile> Create(
-      const std::string& path, absl::string_view records,
-      absl::string_view magic = kJournalMagic);
-  // Opens an existing journal for appending after its first `valid_bytes`
-  // (a torn tail beyond them is cut off and synced first).
-  static absl::StatusOr<JournalFile> OpenForAppend(const std::string& path,
-                                                   int64_t valid_bytes);
+      Env* env, const std::string& path, absl::string_view records,
+      absl::string_view family = kJournalFamily);
+  // JournalFile::CreateWith()
+  //
+  // Create() with the records streamed: `write_records` passes them (framed,
+  // in pieces) to the sink it is given. An error from either is returned and
+  // `path` is left as it was.
+  using RecordSink = std::function<absl::Status(absl::string_view framed)>;
+  static absl::StatusOr<JournalFile> CreateWith(
+      Env* env, const std::string& path, absl::string_view family,
+      const std::function<absl::Status(const RecordSink&)>& write_records);
+  // JournalFile::OpenForAppend()
+  //
+  // Opens the file ReadRecords just read (`read`) for appending after its
+  // valid bytes; a torn tail beyond them is cut and the cut synced. Appends
+  // keep the file's version (a version-1 file gets no marks).
+  static absl::StatusOr<JournalFile> OpenForAppend(Env* env,
+                                                   const std::string& path,
+                                                   const RecordsRead& read);
 
-  JournalFile(JournalFile&& other) noexcept;
-  JournalFile& operator=(JournalFile&& other) noexcept;
-  JournalFile(const JournalFile&) = delete;
-  JournalFile& operator=(const JournalFile&) = delete;
-  ~JournalFile();
+  JournalFile(JournalFile&& other) noexcept = default;
+  JournalFile& operator=(JournalFile&& other) noexcept = default;
 
-  // Appends framed records (write loop; no sync).
+  // JournalFile::Append()
+  //
+  // Appends framed records (no sync). On error nothing of it stays in the
+  // file (the partial write is cut), or the file is broken().
   absl::Status Append(absl::string_view bytes);
-  // fdatasync: everything appended is durable when it returns OK.
+  // JournalFile::Sync()
+  //
+  // fdatasync: everything appended is durable when it returns OK; a version 2
+  // file then gets a sync mark (unsynced) saying so. After an
+  // error the file is broken(): a failed fdatasync cannot be retried into
+  // success (the kernel may have dropped the failed pages), so nothing is
+  // written to it again; its owner rewrites it (Create) from what it holds.
   absl::Status Sync();
+  // True after a failed Sync (or a failed write whose cut failed too): every
+  // later Append and Sync fails.
+  bool broken() const { return !broken_.ok(); }
+  const absl::Status& broken_status() const { return broken_; }
   int64_t size() const { return size_; }
+  // Bytes durable (synced).
+  int64_t synced() const { return synced_; }
   const std::string& path() const { return path_; }
 
  private:
-  JournalFile(std::string path, int fd, int64_t size)
-      : path_(std::move(path)), fd_(fd), size_(size) {}
+  JournalFile(std::string path, std::unique_ptr<WritableFile> file,
+              int64_t size, int version, std::string salt)
+      : path_(std::move(path)),
+        file_(std::move(file)),
+        size_(size),
+        synced_(size),
+        marked_(size),
+        version_(version),
+        salt_(std::move(salt)) {}
 
   std::string path_;
-  int fd_ = -1;
+  std::unique_ptr<WritableFile> file_;
   int64_t size_ = 0;
+  int64_t synced_ = 0;
+  // The size right after the last sync mark (Create seals the new file).
+  int64_t marked_ = 0;
+  int version_ = 2;
+  std::string salt_;
+  absl::Status broken_;
 };
 
 // ReadRecordAt()
@@ -153,13 +232,8 @@ class JournalFile {
 // The payload of the record at byte `offset` of the file at `path` (an
 // offset ReadRecords reported), checksum verified: DATA_LOSS if it is
 // damaged, INTERNAL for I/O errors.
-absl::StatusOr<std::string> ReadRecordAt(const std::string& path,
+absl::StatusOr<std::string> ReadRecordAt(Env* env, const std::string& path,
                                          int64_t offset);
-
-// Removes `path` (if present) and fsyncs its directory.
-absl::Status RemoveFileDurably(const std::string& path);
-// fsync of the directory holding `path`.
-absl::Status SyncParentDirectory(const std::string& path);
 
 }  // namespace optd::server
 

@@ -88,7 +88,14 @@ ABSL_FLAG(int64_t, wal_max_dimension, int64_t{1} << 14,
           "journal.");
 ABSL_FLAG(int64_t, wal_segment_bytes, int64_t{64} << 20,
           "Size at which the write-ahead log starts a new file; the journals "
-          "are synced and the old file removed. Range [2^16, 2^40].");
+          "are synced and the old file removed (kept while a journal cannot "
+          "be synced). Range [2^16, 2^40].");
+ABSL_FLAG(double, storage_retry_seconds, 1,
+          "After a write or sync of the data directory fails (a full disk, "
+          "an I/O error), the session concerned refuses tells with "
+          "UNAVAILABLE and optd tries to write its journal again this often; "
+          "once that succeeds the session takes tells again, nothing "
+          "acknowledged lost. Range (0, 3600].");
 ABSL_FLAG(int, commit_threads, 8,
           "Threads that write and fsync the journals of sessions outside the "
           "write-ahead log (large or checkpointing ones). Range [1, 256].");
@@ -250,6 +257,8 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.commit_threads = absl::GetFlag(FLAGS_commit_threads);
   options.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
+  options.storage_retry_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_storage_retry_seconds));
   options.session_defaults.wal_max_dimension =
       absl::GetFlag(FLAGS_wal_max_dimension);
   options.session_defaults.durable_tell_max_dimension =

@@ -221,14 +221,16 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     absl::StatusOr<std::unique_ptr<SessionStore>> opened =
         SessionStore::Open({.data_dir = options.data_dir,
                             .commit_threads = options.commit_threads,
-                            .wal_segment_bytes = options.wal_segment_bytes});
+                            .wal_segment_bytes = options.wal_segment_bytes,
+                            .retry_interval = options.storage_retry_interval,
+                            .env = options.env});
     if (!opened.ok()) return opened.status();
     store = *std::move(opened);
   }
   SetReleaseFreedMemory(options.release_freed_memory);
-  auto slice_host = std::make_unique<SliceHost>(options.replicas.replica_index,
-                                                options.data_dir,
-                                                options.limits.max_dimension);
+  auto slice_host = std::make_unique<SliceHost>(
+      options.replicas.replica_index, options.data_dir,
+      options.limits.max_dimension, options.env);
   ReplicaOptions replica_options = options.replicas;
   replica_options.max_message_bytes = options.max_message_bytes;
   replica_options.credentials = peer_credentials;

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/auth.h"
+#include "server/env.h"
 #include "server/metrics.h"
 #include "server/metrics_http_server.h"
 #include "server/optimizer_service.h"
@@ -80,6 +81,12 @@ struct ServerOptions {
   bool release_freed_memory = true;
   // Write-ahead log file size (--wal_segment_bytes).
   int64_t wal_segment_bytes = int64_t{64} << 20;
+  // How often a journal that could not be written is tried again
+  // (--storage_retry_seconds; StoreOptions::retry_interval).
+  absl::Duration storage_retry_interval = absl::Seconds(1);
+  // The file system of the data directory (env.h); null: the POSIX one.
+  // Tests pass a FaultInjectionEnv. Must outlive the server.
+  Env* env = nullptr;
   // How often idle sessions are looked for and expired.
   absl::Duration expiry_check_interval = absl::Seconds(1);
   // Largest message received or sent, in bytes. Default 1 GiB + 1 MiB: a

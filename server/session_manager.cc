@@ -3,10 +3,8 @@
 #include <sys/random.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -525,7 +523,7 @@ absl::Status SessionManager::Export(absl::string_view session_id,
   // torn tail: the snapshot is always a prefix of the session.
   OPTD_ASSIGN_OR_RETURN(JournalHeader header,
                         ReadJournal(
-                            journal->path(),
+                            store_->env(), journal->path(),
                             [&](const v1::SessionSnapshot& head) {
                               *snapshot = head;
                               return absl::OkStatus();
@@ -557,6 +555,9 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
     JournalHeader read;
     // Records the log holds and the journal file lacks, to append to it.
     std::string missing;
+    // The log holds records of it: its file must be synced before the log
+    // goes (what it has of them may be in the page cache only).
+    bool in_log = false;
     std::shared_ptr<SessionJournal> journal;  // of a deferred session
   };
   std::map<std::string, Recovered, std::less<>> recovered;
@@ -577,10 +578,12 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
           "whose write a crash cut short, never acknowledged (its client "
           "retries)",
           id, read->torn_tail_bytes, path,
-          read->torn_tail_checksum ? "a final record failing its checksum"
-                                   : "an incomplete final record");
+          read->torn_tail_checksum ? "a record failing its checksum"
+                                   : "an incomplete record");
     }
-    recovered[id] = {std::move(session), *std::move(read), ""};
+    Recovered& r = recovered[id];
+    r.session = std::move(session);
+    r.read = *std::move(read);
   }
   // 2. The write-ahead log: the tells of small sessions whose journal files
   // were not synced yet. Records of deleted sessions (no journal, or another
@@ -590,8 +593,11 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
   // does not replay) keeps the log: removed, the next start would load the
   // session without those acknowledged tells, as if nothing were wrong.
   bool log_damaged = false;
+  std::vector<Wal::DamagedRange> log_damage;
+  // Sessions with a gap in their tells there (named with the damage below).
+  std::set<std::string> gapped;
   OPTD_RETURN_IF_ERROR(store_->ReadWal(
-      [&](absl::string_view id, uint64_t incarnation, uint64_t tell,
+      [&](absl::string_view id, uint64_t incarnation, uint64_t tell, int64_t,
           absl::string_view record) -> absl::Status {
         auto it = recovered.find(id);
         if (it == recovered.end()) {
@@ -607,11 +613,13 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
         }
         Recovered& r = it->second;
         if (r.session == nullptr) return absl::OkStatus();  // sharded
+        r.in_log = true;
         const uint64_t tells = static_cast<uint64_t>(r.session->tells());
         if (tell <= tells) return absl::OkStatus();
         absl::Status status;
         v1::SnapshotTell snapshot_tell;
         if (tell != tells + 1) {
+          gapped.insert(std::string(id));
           status = absl::DataLossError(
               absl::StrCat("the write-ahead log has tell ", tell,
                            " but the journal ends at ", tells));
@@ -633,9 +641,26 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
         r.missing.append(record.data(), record.size());
         ++from_log;
         return absl::OkStatus();
-      }));
+      },
+      &log_damage));
+  // Damage to synced records of the log: the sessions it took tells from
+  // show a gap above; the log stays, for whoever inspects it.
+  if (!log_damage.empty()) {
+    log_damaged = true;
+    for (const std::string& id : gapped) {
+      std::string& damage = damaged[id];
+      absl::StrAppend(&damage, "; the write-ahead log is damaged in");
+      for (size_t i = 0; i < log_damage.size(); ++i) {
+        absl::StrAppend(&damage, i == 0 ? " " : ", ", log_damage[i].path,
+                        " bytes [", log_damage[i].begin, ", ",
+                        log_damage[i].end, ")");
+      }
+    }
+  }
   // 3. The journals completed and synced, so the old log can go (unless it
-  // damaged a session).
+  // damaged a session, or a journal could not be written yet: then it goes
+  // once the maintenance thread has repaired it).
+  bool unsynced = false;
   for (auto& [id, r] : recovered) {
     const v1::SessionSnapshot& header = r.read.header;
     // A deferred sharded session: its tells are the checkpoint's and the
@@ -646,16 +671,20 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
             : (header.has_checkpoint() ? header.checkpoint().tells() : 0) +
                   r.read.tells;
     absl::StatusOr<std::shared_ptr<SessionJournal>> journal = store_->Reopen(
-        id, r.read.valid_bytes, tells,
+        id, r.read.read, tells,
         header.create().durability().checkpoint_interval(),
         r.session != nullptr && UsesWal(*r.session), header.incarnation());
-    absl::Status status = journal.status();
-    if (status.ok() && !r.missing.empty()) {
-      status = (*journal)->WriteRecovered(r.missing);
-    }
-    if (!status.ok()) {
-      damaged[id] = std::string(status.message());
+    if (!journal.ok()) {
+      // Its tells may be in the log only: the log stays.
+      damaged[id] = std::string(journal.status().message());
+      log_damaged = true;
       continue;
+    }
+    // On error the journal keeps the records and is repaired later; the
+    // session refuses tells until then.
+    if ((r.in_log || !r.missing.empty()) &&
+        !(*journal)->WriteRecovered(r.missing).ok()) {
+      unsynced = true;
     }
     if (r.session == nullptr) {
       r.journal = *std::move(journal);
@@ -663,7 +692,7 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
       r.session->AttachJournal(*std::move(journal));
     }
   }
-  OPTD_RETURN_IF_ERROR(store_->FinishRecovery(/*keep_log=*/log_damaged));
+  store_->FinishRecovery(/*keep_log=*/log_damaged, /*until_synced=*/unsynced);
   // 4. Registered.
   absl::MutexLock lock(&mu_);
   for (auto& [id, r] : recovered) {
@@ -673,15 +702,9 @@ absl::StatusOr<SessionManager::RecoveryCounts> SessionManager::Recover() {
     ++counts.loaded;
     if (r.session == nullptr) {
       // Idle since the journal was last written (its last tell).
-      std::error_code error;
-      const auto written =
-          std::filesystem::last_write_time(r.journal->path(), error);
-      const absl::Time last =
-          error ? absl::Now()
-                : absl::FromChrono(std::chrono::time_point_cast<
-                                   std::chrono::system_clock::duration>(
-                      written - std::filesystem::file_time_type::clock::now() +
-                      std::chrono::system_clock::now()));
+      const absl::StatusOr<absl::Time> written =
+          store_->env()->ModificationTime(r.journal->path());
+      const absl::Time last = written.ok() ? *written : absl::Now();
       dormant_[id] = {
           std::move(r.journal),
           last + absl::Seconds(r.read.header.create().ttl_seconds())};
@@ -703,7 +726,7 @@ absl::StatusOr<JournalHeader> SessionManager::ReadSession(
     const std::string& id, const std::string& path, bool defer_sharded,
     std::shared_ptr<Session>* session) const {
   return ReadJournal(
-      path,
+      store_->env(), path,
       [&](const v1::SessionSnapshot& header) -> absl::Status {
         if (header.create().session_id() != id) {
           return absl::DataLossError(
@@ -867,7 +890,7 @@ absl::Status SessionManager::Delete(absl::string_view session_id) {
     // Never built since the restart: its slices and staged vectors are
     // purged on every replica that may hold them.
     absl::StatusOr<v1::SessionSnapshot> header =
-        ReadJournalHeader(dormant->path());
+        ReadJournalHeader(store_->env(), dormant->path());
     if (header.ok() && header->create().shards() > 1) {
       ShardGroup::PurgeSlices(*replicas_, std::string(session_id),
                               header->create().shards());

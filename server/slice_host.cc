@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <utility>
@@ -64,7 +63,6 @@ struct SliceHost::Slice {
 namespace {
 
 constexpr int kAdamScalars = 11;
-constexpr absl::string_view kStagedMagic = "OPTDSLC1";
 // Consumed vectors of an unjournaled slice whose digests are kept (retried
 // PutSlice calls are recognized for this many trials).
 constexpr size_t kKeptDigests = 1024;
@@ -406,13 +404,14 @@ absl::Status AdamScalarsFromProto(
 }
 
 SliceHost::SliceHost(int replica_index, std::string data_dir,
-                     int64_t max_dimension)
+                     int64_t max_dimension, Env* env)
     : replica_index_(replica_index),
       data_dir_(std::move(data_dir)),
+      env_(env != nullptr ? env : Env::Default()),
       max_dimension_(max_dimension) {
   if (!data_dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::create_directories(data_dir_ + "/slices", ignored);
+    env_->CreateDir(data_dir_).IgnoreError();
+    env_->CreateDir(data_dir_ + "/slices").IgnoreError();
   }
 }
 
@@ -445,14 +444,14 @@ absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
   staged->range = range;
   const bool journaled = !data_dir_.empty() && request.journal_staged();
   if (stale != nullptr && !stale->path.empty()) {
-    OPTD_RETURN_IF_ERROR(RemoveFileDurably(stale->path));
+    OPTD_RETURN_IF_ERROR(RemoveFileDurably(env_, stale->path));
   }
   if (journaled) {
     staged->path = StagedPath(request.key());
     absl::MutexLock lock(&staged->mu);
     bool reuse = false;
     absl::StatusOr<RecordsRead> read = ReadRecords(
-        staged->path, kStagedMagic, /*first_record_required=*/true,
+        env_, staged->path, kStagedFamily, /*first_record_required=*/true,
         [&](int64_t index, int64_t offset,
             absl::string_view payload) -> absl::Status {
           if (index == 0) {
@@ -479,9 +478,8 @@ absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
           return absl::OkStatus();
         });
     if (read.ok() && reuse) {
-      OPTD_ASSIGN_OR_RETURN(
-          JournalFile file,
-          JournalFile::OpenForAppend(staged->path, read->valid_bytes));
+      OPTD_ASSIGN_OR_RETURN(JournalFile file, JournalFile::OpenForAppend(
+                                                  env_, staged->path, *read));
       staged->file.emplace(std::move(file));
       spdlog::info("slice {} of session \"{}\": {} staged vectors on disk",
                    request.key().shard(), request.key().session_id(),
@@ -496,9 +494,9 @@ absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
       v1::CreateSliceRequest header = request;
       OPTD_ASSIGN_OR_RETURN(
           JournalFile file,
-          JournalFile::Create(staged->path,
+          JournalFile::Create(env_, staged->path,
                               FrameRecord(header.SerializeAsString()),
-                              kStagedMagic));
+                              kStagedFamily));
       staged->file.emplace(std::move(file));
     }
   }
@@ -619,7 +617,7 @@ absl::StatusOr<std::string> SliceHost::TakeStaged(Slice& slice,
     FreeString(v.bytes);
   } else {
     OPTD_ASSIGN_OR_RETURN(std::string payload,
-                          ReadRecordAt(staged.path, v.offset));
+                          ReadRecordAt(env_, staged.path, v.offset));
     v1::PutSliceRequest record;
     if (!record.ParseFromString(payload)) {
       return absl::DataLossError(absl::StrCat(
@@ -780,7 +778,7 @@ absl::Status SliceHost::ReadStaged(Slice& slice, const v1::SliceOpRequest& op,
     return absl::OkStatus();
   }
   OPTD_ASSIGN_OR_RETURN(std::string payload,
-                        ReadRecordAt(staged.path, it->second.offset));
+                        ReadRecordAt(env_, staged.path, it->second.offset));
   v1::PutSliceRequest record;
   if (!record.ParseFromString(payload)) {
     return absl::DataLossError(
@@ -964,7 +962,7 @@ void SliceHost::Delete(const v1::SliceKey& key, bool purge) {
                            : purge && !data_dir_.empty() ? StagedPath(key)
                                                          : std::string();
   if (!path.empty()) {
-    if (absl::Status s = RemoveFileDurably(path); !s.ok()) {
+    if (absl::Status s = RemoveFileDurably(env_, path); !s.ok()) {
       spdlog::warn("{}", std::string(s.message()));
     }
   }
@@ -1020,7 +1018,7 @@ int64_t SliceHost::ExpireIdle(absl::Time now) {
     }
   }
   for (const std::string& path : files) {
-    if (absl::Status s = RemoveFileDurably(path); !s.ok()) {
+    if (absl::Status s = RemoveFileDurably(env_, path); !s.ok()) {
       spdlog::warn("{}", std::string(s.message()));
     }
   }

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "optd/v1/optimizer.pb.h"
 #include "optd/v1/shard.pb.h"
+#include "server/env.h"
 #include "solvers/adam_kernel.h"
 #include "solvers/shard_layout.h"
 
@@ -51,11 +52,13 @@ absl::Status AdamScalarsFromProto(
 
 class SliceHost {
  public:
-  // Staged vectors are journaled under `data_dir`/slices (none when empty).
-  // Slices of sessions larger than `max_dimension` (--max_dimension) are
-  // refused: a replica allocates no more for a caller than its own limit.
+  // Staged vectors are journaled under `data_dir`/slices (none when empty),
+  // through `env` (null: the POSIX one). Slices of sessions larger than
+  // `max_dimension` (--max_dimension) are refused: a replica allocates no
+  // more for a caller than its own limit.
   explicit SliceHost(int replica_index, std::string data_dir = "",
-                     int64_t max_dimension = int64_t{1} << 27);
+                     int64_t max_dimension = int64_t{1} << 27,
+                     Env* env = nullptr);
   ~SliceHost();
 
   SliceHost(const SliceHost&) = delete;
@@ -142,6 +145,7 @@ class SliceHost {
 
   const int replica_index_;
   const std::string data_dir_;
+  Env* const env_;
   const int64_t max_dimension_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Slice>> slices_

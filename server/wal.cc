@@ -1,11 +1,6 @@
 #include "server/wal.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -23,10 +18,11 @@
 namespace optd::server {
 namespace {
 
-constexpr absl::string_view kWalMagic = "OPTDWAL1";
 constexpr absl::string_view kWalSuffix = ".wal";
 // u16 id length, id, u64 incarnation, u64 tell number, then the record.
 constexpr size_t kFixedBytes = 2 + 8 + 8;
+// How often a log that is down tries to start a segment.
+constexpr absl::Duration kRestartInterval = absl::Seconds(1);
 
 std::string SegmentName(uint64_t sequence) {
   return absl::StrFormat("%020d%s", sequence, kWalSuffix);
@@ -34,42 +30,37 @@ std::string SegmentName(uint64_t sequence) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& data_dir,
+absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(Env* env,
+                                               const std::string& data_dir,
                                                int64_t segment_bytes,
                                                SyncJournals sync_journals) {
   const std::string dir = data_dir + "/wal";
-  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    return absl::InternalError(absl::StrCat("cannot create directory ", dir,
-                                            ": ", std::strerror(errno)));
-  }
-  DIR* listing = ::opendir(dir.c_str());
-  if (listing == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("cannot list ", dir, ": ", std::strerror(errno)));
-  }
+  OPTD_RETURN_IF_ERROR(env->CreateDir(dir));
+  OPTD_ASSIGN_OR_RETURN(std::vector<std::string> names, env->ListDir(dir));
   std::vector<std::pair<uint64_t, std::string>> found;
-  while (const dirent* entry = ::readdir(listing)) {
-    absl::string_view name = entry->d_name;
+  for (const std::string& entry : names) {
+    absl::string_view name = entry;
     uint64_t sequence = 0;
     if (absl::EndsWith(name, ".tmp")) {
-      ::unlink(absl::StrCat(dir, "/", name).c_str());
+      env->RemoveFile(absl::StrCat(dir, "/", name)).IgnoreError();
     } else if (absl::ConsumeSuffix(&name, kWalSuffix) &&
                absl::SimpleAtoi(name, &sequence)) {
-      found.emplace_back(sequence, absl::StrCat(dir, "/", entry->d_name));
+      found.emplace_back(sequence, absl::StrCat(dir, "/", entry));
     }
   }
-  ::closedir(listing);
   std::sort(found.begin(), found.end());
   std::vector<std::string> old;
   for (auto& [sequence, path] : found) old.push_back(std::move(path));
   const uint64_t next = found.empty() ? 1 : found.back().first + 1;
   return std::unique_ptr<Wal>(new Wal(
-      dir, segment_bytes, std::move(sync_journals), std::move(old), next));
+      env, dir, segment_bytes, std::move(sync_journals), std::move(old), next));
 }
 
-Wal::Wal(std::string dir, int64_t segment_bytes, SyncJournals sync_journals,
-         std::vector<std::string> old_segments, uint64_t next_sequence)
-    : dir_(std::move(dir)),
+Wal::Wal(Env* env, std::string dir, int64_t segment_bytes,
+         SyncJournals sync_journals, std::vector<std::string> old_segments,
+         uint64_t next_sequence)
+    : env_(env),
+      dir_(std::move(dir)),
       segment_bytes_(segment_bytes),
       sync_journals_(std::move(sync_journals)),
       old_segments_(std::move(old_segments)),
@@ -85,60 +76,135 @@ Wal::~Wal() {
 
 absl::Status Wal::ReadSegments(
     const std::function<absl::Status(absl::string_view, uint64_t, uint64_t,
-                                     absl::string_view)>& on_record) const {
+                                     int64_t, absl::string_view)>& on_record,
+    std::vector<DamagedRange>* damaged) const {
   for (const std::string& path : old_segments_) {
-    OPTD_ASSIGN_OR_RETURN(
-        RecordsRead read,
-        ReadRecords(path, kWalMagic, /*first_record_required=*/false,
-                    [&](int64_t index, int64_t offset,
-                        absl::string_view payload) -> absl::Status {
-                      const uint16_t id_length =
-                          payload.size() >= 2
-                              ? absl::little_endian::Load16(payload.data())
-                              : 0;
-                      if (payload.size() < kFixedBytes + id_length) {
-                        return absl::DataLossError(absl::StrCat(
-                            "log ", path, " is damaged: record ", index,
-                            " at byte ", offset, " is too short"));
-                      }
-                      const absl::string_view id = payload.substr(2, id_length);
-                      const char* p = payload.data() + 2 + id_length;
-                      return on_record(id, absl::little_endian::Load64(p),
-                                       absl::little_endian::Load64(p + 8),
-                                       payload.substr(kFixedBytes + id_length));
-                    }));
-    if (read.torn_tail_bytes > 0) {
+    absl::StatusOr<RecordsRead> read = ReadRecords(
+        env_, path, kWalFamily, /*first_record_required=*/false,
+        [&](int64_t index, int64_t offset,
+            absl::string_view payload) -> absl::Status {
+          const uint16_t id_length =
+              payload.size() >= 2 ? absl::little_endian::Load16(payload.data())
+                                  : 0;
+          if (payload.size() < kFixedBytes + id_length) {
+            // Whole and checksummed, yet not what the log writes: damage
+            // that only this record's bytes hold.
+            damaged->push_back(
+                {path, offset,
+                 offset + static_cast<int64_t>(kRecordHeaderBytes +
+                                               payload.size())});
+            return absl::OkStatus();
+          }
+          const absl::string_view id = payload.substr(2, id_length);
+          const char* p = payload.data() + 2 + id_length;
+          return on_record(id, absl::little_endian::Load64(p),
+                           absl::little_endian::Load64(p + 8), offset,
+                           payload.substr(kFixedBytes + id_length));
+        },
+        /*max_records=*/-1, /*skip_damage=*/true);
+    if (!read.ok()) {
+      if (!absl::IsDataLoss(read.status())) {
+        // Unreadable (an I/O error): every record of it is in doubt.
+        spdlog::error("write-ahead log {}: {}", path, read.status().ToString());
+        absl::StatusOr<int64_t> size = env_->FileSize(path);
+        damaged->push_back({path, 0, size.ok() ? *size : 0});
+        continue;
+      }
+      // A bad magic: the file is not a log at all.
+      spdlog::error("{}", std::string(read.status().message()));
+      absl::StatusOr<int64_t> size = env_->FileSize(path);
+      damaged->push_back({path, 0, size.ok() ? *size : 0});
+      continue;
+    }
+    for (const auto& [begin, end] : read->damaged) {
+      spdlog::error(
+          "write-ahead log {}: bytes [{}, {}) of synced records are "
+          "unreadable; the sessions whose tells were there are damaged",
+          path, begin, end);
+      damaged->push_back({path, begin, end});
+    }
+    if (read->torn_tail_bytes > 0) {
       spdlog::warn(
-          "log {}: dropped {} bytes at its end, written by a crash "
-          "and never acknowledged",
-          path, read.torn_tail_bytes);
+          "write-ahead log {}: dropped {} bytes at its end, written by a "
+          "crash after its last sync and never acknowledged",
+          path, read->torn_tail_bytes);
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status Wal::StartSegment() {
+  last_start_attempt_ = absl::Now();
   const std::string path = absl::StrCat(dir_, "/", SegmentName(next_sequence_));
-  OPTD_ASSIGN_OR_RETURN(JournalFile file,
-                        JournalFile::Create(path, "", kWalMagic));
-  file_ = std::move(file);
+  absl::StatusOr<JournalFile> file =
+      JournalFile::Create(env_, path, "", kWalFamily);
+  if (!file.ok()) {
+    spdlog::error(
+        "write-ahead log: cannot start {}: {}; tells of small sessions are "
+        "made durable in their own journal files until it can",
+        path, file.status().ToString());
+    return file.status();
+  }
+  file_.emplace(*std::move(file));
   ++next_sequence_;
   return absl::OkStatus();
 }
 
-absl::Status Wal::FinishRecovery(bool keep_old_segments) {
+void Wal::RetireSegment() {
+  if (!file_.has_value()) return;
+  retired_.push_back(file_->path());
+  file_.reset();
+}
+
+void Wal::RemoveRetiredIfJournalsSynced() {
   {
-    absl::MutexLock lock(&io_mu_);
-    OPTD_RETURN_IF_ERROR(StartSegment());
+    absl::MutexLock io(&io_mu_);
+    if (retired_.empty()) return;
   }
-  for (const std::string& path : old_segments_) {
-    if (keep_old_segments) break;
-    OPTD_RETURN_IF_ERROR(RemoveFileDurably(path));
+  // Outside the log's locks: syncing a journal takes its own.
+  if (!sync_journals_()) return;
+  std::vector<std::string> retired;
+  {
+    absl::MutexLock io(&io_mu_);
+    retired.swap(retired_);
+  }
+  for (size_t i = 0; i < retired.size(); ++i) {
+    absl::Status removed = RemoveFileDurably(env_, retired[i]);
+    if (!removed.ok()) {
+      spdlog::error("write-ahead log: cannot remove {}: {}", retired[i],
+                    removed.ToString());
+      absl::MutexLock io(&io_mu_);
+      retired_.insert(retired_.begin(), retired.begin() + i, retired.end());
+      return;
+    }
+  }
+}
+
+void Wal::FinishRecovery(bool keep_old_segments, bool until_journals_synced) {
+  {
+    absl::MutexLock io(&io_mu_);
+    StartSegment().IgnoreError();  // down until Maintain starts one
+    if (!keep_old_segments) {
+      if (until_journals_synced) {
+        retired_.insert(retired_.end(), old_segments_.begin(),
+                        old_segments_.end());
+      }
+    }
+  }
+  if (!keep_old_segments && !until_journals_synced) {
+    for (const std::string& path : old_segments_) {
+      absl::Status removed = RemoveFileDurably(env_, path);
+      if (!removed.ok()) {
+        spdlog::error("write-ahead log: cannot remove {}: {}", path,
+                      removed.ToString());
+        absl::MutexLock io(&io_mu_);
+        retired_.push_back(path);
+      }
+    }
   }
   absl::MutexLock lock(&mu_);
   started_ = true;
   thread_ = std::thread([this] { CommitLoop(); });
-  return absl::OkStatus();
 }
 
 void Wal::Submit(std::shared_ptr<SessionJournal> journal, absl::string_view id,
@@ -174,12 +240,34 @@ void Wal::CommitLoop() {
     }
     // Everything submitted while the previous sync ran goes out together.
     absl::Status status;
-    bool rotate = false;
+    bool rotated = false;
     {
       absl::MutexLock io(&io_mu_);
-      status = file_->Append(bytes);
-      if (status.ok()) status = file_->Sync();
-      rotate = status.ok() && file_->size() >= segment_bytes_;
+      if (!file_.has_value() &&
+          absl::Now() - last_start_attempt_ >= kRestartInterval) {
+        StartSegment().IgnoreError();
+      }
+      if (!file_.has_value()) {
+        status = absl::UnavailableError(
+            "the write-ahead log is down (no segment could be started)");
+      } else {
+        status = file_->Append(bytes);
+        if (status.ok()) status = file_->Sync();
+        if (!status.ok()) {
+          // Never written again: a failed sync cannot be trusted, and what
+          // it holds stays until the journals have it.
+          spdlog::error(
+              "write-ahead log: {}; the segment is retired and the batch's "
+              "tells are made durable in their journal files",
+              status.ToString());
+          RetireSegment();
+          StartSegment().IgnoreError();
+        } else if (file_->size() >= segment_bytes_) {
+          RetireSegment();
+          StartSegment().IgnoreError();
+          rotated = true;
+        }
+      }
     }
     {
       absl::MutexLock lock(&mu_);
@@ -188,7 +276,6 @@ void Wal::CommitLoop() {
         ++syncs_;
       }
     }
-    if (!status.ok()) spdlog::error("write-ahead log: {}", status.ToString());
     for (Pending& p : batch) {
       if (status.ok()) {
         p.journal->OnWalSynced(p.tell);
@@ -196,25 +283,24 @@ void Wal::CommitLoop() {
         p.journal->OnWalFailed(status);
       }
     }
-    if (rotate) {
-      // A new log first, then the journals synced (they hold what the old
-      // log holds), then the old log goes.
-      std::string old_path;
-      absl::Status rotated;
-      {
-        absl::MutexLock io(&io_mu_);
-        old_path = file_->path();
-        rotated = StartSegment();
-      }
-      if (rotated.ok()) {
-        sync_journals_();
-        rotated = RemoveFileDurably(old_path);
-      }
-      if (!rotated.ok()) {
-        spdlog::error("write-ahead log rotation: {}", rotated.ToString());
-      }
+    // The journals synced (they hold what the old segment does), then the
+    // old segment goes.
+    if (rotated) RemoveRetiredIfJournalsSynced();
+  }
+}
+
+void Wal::Maintain() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_) return;
+  }
+  {
+    absl::MutexLock io(&io_mu_);
+    if (!file_.has_value() && StartSegment().ok()) {
+      spdlog::info("write-ahead log: logging again in a new segment");
     }
   }
+  RemoveRetiredIfJournalsSynced();
 }
 
 int64_t Wal::records_synced() const {
@@ -225,6 +311,16 @@ int64_t Wal::records_synced() const {
 int64_t Wal::syncs() const {
   absl::MutexLock lock(&mu_);
   return syncs_;
+}
+
+bool Wal::down() const {
+  absl::MutexLock io(&io_mu_);
+  return !file_.has_value();
+}
+
+int64_t Wal::retired_segments() const {
+  absl::MutexLock io(&io_mu_);
+  return static_cast<int64_t>(retired_.size());
 }
 
 }  // namespace optd::server

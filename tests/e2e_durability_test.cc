@@ -112,8 +112,8 @@ bool FileExists(const std::string& path) {
 }
 
 // One record of a journal file: where its 8-byte header starts and how long
-// its payload is (server/journal.h: "OPTDJNL1", then u32 length | u32 crc32 |
-// payload, little-endian).
+// its payload is (server/journal.h: u32 length | u32 crc32 | payload,
+// little-endian).
 struct RecordSpan {
   size_t offset;
   size_t length;
@@ -121,17 +121,21 @@ struct RecordSpan {
   size_t end() const { return offset + 8 + length; }
 };
 
+// The records of a journal (server/journal.h: "OPTDJNL2", an 8-byte salt,
+// then length | crc | payload records), sync marks left out.
 std::vector<RecordSpan> JournalRecords(const std::string& bytes) {
   std::vector<RecordSpan> records;
-  EXPECT_EQ(bytes.substr(0, 8), "OPTDJNL1");
-  size_t offset = 8;
+  EXPECT_EQ(bytes.substr(0, 8), "OPTDJNL2");
+  size_t offset = 16;
   while (offset + 8 <= bytes.size()) {
     uint32_t length = 0;
     for (int i = 3; i >= 0; --i) {
       length = (length << 8) | static_cast<uint8_t>(bytes[offset + i]);
     }
     if (offset + 8 + length > bytes.size()) break;
-    records.push_back({offset, length});
+    const bool mark =
+        length == 24 && bytes.compare(offset + 8, 8, "OPTDSYNC") == 0;
+    if (!mark) records.push_back({offset, length});
     offset += 8 + length;
   }
   EXPECT_EQ(offset, bytes.size()) << "journal with a partial record";
@@ -791,7 +795,7 @@ TEST(DurabilityJournal, DamagedJournalsAreReportedAndTheOthersLoad) {
     ASSERT_OK(s);
     EXPECT_EQ(s->state(), v1::SESSION_STATE_DAMAGED);
     EXPECT_THAT(s->damage(), HasSubstr(cut));
-    EXPECT_THAT(s->damage(), HasSubstr("record 0 at byte 8"));
+    EXPECT_THAT(s->damage(), HasSubstr("record 0 at byte 16"));
     EXPECT_THAT(optd.Log(), HasSubstr("\"flipped\" is damaged"));
 
     // Every other call on them is DATA_LOSS, naming the damage.

@@ -346,10 +346,13 @@ TEST(DataParallel, SavesAndRestoresItsStateWithTheInnerSolver) {
         << word;
   }
   // Without an inner SaveState there is none.
-  auto lbfgs = WithDataParallel(LbfgsAt(VectorXd::Zero(2)), 2);
-  ASSERT_TRUE(lbfgs.ok());
-  EXPECT_EQ((*lbfgs)->StateBytes(), 0);
-  EXPECT_THAT((*lbfgs)->SaveState(&state),
+  auto scripted = WithDataParallel(
+      std::make_unique<ScriptedSolver>(std::vector<VectorXd>{VectorXd::Zero(2)},
+                                       Evaluation::kGradient),
+      2);
+  ASSERT_TRUE(scripted.ok());
+  EXPECT_EQ((*scripted)->StateBytes(), 0);
+  EXPECT_THAT((*scripted)->SaveState(&state),
               StatusIs(absl::StatusCode::kUnimplemented));
 }
 

@@ -356,7 +356,8 @@ void Lbfgs::ClearMemory() {
 
 void Lbfgs::Stop() {
   if (!finished())
-    Finish(TerminationReason::kStoppedByClient, "STOP: REQUESTED BY CLIENT");
+    Finish(TerminationReason::kStoppedByClient,
+           lbfgs_messages::kStoppedMessage);
 }
 
 void Lbfgs::Finish(TerminationReason reason, std::string message) {

@@ -26,6 +26,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "Eigen/Dense"
@@ -53,6 +54,7 @@ inline constexpr char kLineSearchMessage[] = "ABNORMAL_TERMINATION_IN_LNSRCH";
 // optd's own, in scipy's style: x0 failed (scipy would raise).
 inline constexpr char kStartFailedMessage[] =
     "ABNORMAL: THE STARTING POINT COULD NOT BE EVALUATED";
+inline constexpr char kStoppedMessage[] = "STOP: REQUESTED BY CLIENT";
 }  // namespace lbfgs_messages
 
 // LbfgsOptions: defaults are scipy 1.10 L-BFGS-B's (REFERENCES.md).
@@ -78,6 +80,9 @@ struct LbfgsOptions {
   absl::Status Validate() const;
 };
 
+// The tag SaveState's bytes start with.
+inline constexpr std::string_view kLbfgsStateTag = "optd.lbfgs.v1";
+
 class Lbfgs : public Solver {
  public:
   // A session starting at x0 (every element finite) whose vectors live in
@@ -102,6 +107,45 @@ class Lbfgs : public Solver {
   const Summary& summary() const override { return summary_; }
   std::string OptionsReport() const override;
 
+  // Lbfgs::SaveState(), Lbfgs::RestoreState() (lbfgs_state.cc)
+  //
+  // Every number is an 8-byte little-endian word (state_bytes.h); matrices
+  // are k x k, column-major. The state is
+  //   "optd.lbfgs.v1" (13 bytes), then the controller section's length in
+  //   bytes, then the controller section:
+  //     options: dimension, memory, ftol, gtol, max_iterations,
+  //       max_evaluations, max_line_search, and the line search's ftol, gtol,
+  //       xtol, stpmin, stpmax (a restore refuses any that differ)
+  //     phase (0 initial, 1 line search, 2 finished)
+  //     pairs k; the Gram blocks ss, sy, yy (k x k), sg, yg (k), gg
+  //     have_iterate, f, last_step, max |g|, g.d
+  //     the line search (MoreThuenteLineSearch::SaveState, 224 bytes) and
+  //       the evaluations of the current search
+  //     the last finite trial's reduction: its length q (0 or 7 + 6j), q
+  //       sums, max |g_trial|; its value; whether the last trial failed
+  //     iterations, evaluations
+  //     summary: reason (TerminationReason, 0 while running), value,
+  //       initial_value, gradient_max_norm, iterations, evaluations,
+  //       failed_evaluations, line_search_restarts, skipped_updates,
+  //       wall_seconds (the message follows from the reason)
+  //   and last the vectors section, up to the end: LbfgsVectors::SaveState's
+  //   portable state (slice_state.h), which a server may keep elsewhere as
+  //   per-slice states (SplitLbfgsState); SplitStateSections finds it,
+  //   VectorsSectionOffset() says where it starts.
+  // StateBytes() is 0 and SaveState UNIMPLEMENTED when the vectors cannot
+  // save (LbfgsVectors' defaults). RestoreState: FAILED_PRECONDITION for a
+  // solver told anything; INVALID_ARGUMENT naming what does not fit (tag,
+  // options, sizes, enums and counts out of range, matrices of the wrong
+  // size, a vectors section of another pair count), and the solver
+  // unchanged. The restored solver continues bitwise as the saved one, with
+  // any number of slices.
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  int64_t StateBytes() const override;
+  // Bytes of SaveState's output before the vectors section (0 when
+  // StateBytes() is 0).
+  int64_t VectorsSectionOffset() const;
+
   const LbfgsOptions& options() const { return options_; }
 
  private:
@@ -123,6 +167,8 @@ class Lbfgs : public Solver {
   double Gram(int i, int j) const;
   void ClearMemory();
   void Finish(TerminationReason reason, std::string message);
+  // SaveState's controller section.
+  void SaveController(std::string* out) const;
 
   LbfgsOptions options_;
   std::unique_ptr<LbfgsVectors> vectors_;

@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+#include "solvers/slice_state.h"
+#include "solvers/state_bytes.h"
+#include "solvers/status_macros.h"
+
 namespace optd {
 
 LbfgsSlice::LbfgsSlice(ShardRange range, int memory)
@@ -101,6 +106,71 @@ void LbfgsSlice::Accept(bool push_pair, double stp) {
 void LbfgsSlice::ClearMemory() {
   s_.clear();
   y_.clear();
+}
+
+const std::vector<double>& LbfgsSlice::state_vector(int which) const {
+  return const_cast<LbfgsSlice*>(this)->mutable_state_vector(which);
+}
+
+std::vector<double>& LbfgsSlice::mutable_state_vector(int which) {
+  switch (which) {
+    case 0:
+      return x_;
+    case 1:
+      return g_;
+    case 2:
+      return x_trial_;
+    case 3:
+      return g_trial_;
+    case 4:
+      return d_;
+    default: {
+      const int k = pairs();
+      const int i = which - 5;
+      return i < k ? s_[i] : y_[i - k];
+    }
+  }
+}
+
+int64_t LbfgsSlice::StateBytes() const {
+  return StateSize(kLbfgsSliceHeaderBytes, state_vectors(), range_.size());
+}
+
+void LbfgsSlice::SaveState(std::string* out) const {
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  AppendLbfgsSliceHeader({pairs()}, out);
+  for (int v = 0; v < state_vectors(); ++v) {
+    AppendF64s(state_vector(v).data(), static_cast<size_t>(range_.size()), out);
+  }
+}
+
+absl::Status LbfgsSlice::RestoreState(std::string_view in) {
+  OPTD_ASSIGN_OR_RETURN(LbfgsSliceHeader header,
+                        ParseLbfgsSliceHeader(in, memory_));
+  const int64_t expected =
+      StateSize(kLbfgsSliceHeaderBytes, header.state_vectors(), range_.size());
+  if (static_cast<int64_t>(in.size()) != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the L-BFGS slice state has ", in.size(),
+                     " bytes; a slice of ", range_.size(), " elements with ",
+                     header.pairs, " pairs has ", expected));
+  }
+  LoadState(header.pairs, in.substr(kLbfgsSliceHeaderBytes), range_.size(), 0);
+  return absl::OkStatus();
+}
+
+void LbfgsSlice::LoadState(int pairs, std::string_view vectors, int64_t stride,
+                           int64_t first) {
+  const size_t n = static_cast<size_t>(range_.size());
+  // Fresh storage for the pairs (AppendCurvaturePair reuses whatever is
+  // there; the values are all that matter).
+  s_.assign(static_cast<size_t>(pairs), std::vector<double>(n));
+  y_.assign(static_cast<size_t>(pairs), std::vector<double>(n));
+  for (int v = 0; v < state_vectors(); ++v) {
+    std::vector<double>& vector = mutable_state_vector(v);
+    vector.resize(n);
+    LoadF64s(vectors.data() + 8 * (v * stride + first), n, vector.data());
+  }
 }
 
 }  // namespace optd

@@ -17,6 +17,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -66,6 +68,7 @@ class LbfgsSlice {
   LbfgsSlice(ShardRange range, int memory);
 
   const ShardRange& range() const { return range_; }
+  int memory() const { return memory_; }
   int pairs() const { return static_cast<int>(s_.size()); }
 
   // x_trial <- this slice's part of `full` (a whole vector of the dimension).
@@ -92,7 +95,32 @@ class LbfgsSlice {
   // Drops every curvature pair.
   void ClearMemory();
 
+  // LbfgsSlice::SaveState(), LbfgsSlice::RestoreState()
+  //
+  // The slice's whole state (slice_state.h): the header (pairs k), then
+  // this range of x, g, x_trial, g_trial, d, s_0..s_{k-1}, y_0..y_{k-1} as
+  // little-endian doubles. SaveState appends StateBytes() bytes to *out.
+  // RestoreState: INVALID_ARGUMENT naming what does not fit (tag, pairs
+  // above the memory, size for this range), and the slice unchanged; a
+  // restored slice answers every later operation bitwise as the saved one.
+  int64_t StateBytes() const;
+  void SaveState(std::string* out) const;
+  absl::Status RestoreState(std::string_view in);
+
+  // The vectors of the state, in the order above: [0, state_vectors()).
+  int state_vectors() const { return 5 + 2 * pairs(); }
+  const std::vector<double>& state_vector(int which) const;
+  // Sets the state from `vectors`, the bytes after a header of `pairs`
+  // pairs, where this range's part of vector v starts at element
+  // v * stride + first (stride = range().size(), first = 0 for a slice
+  // state; stride = dimension, first = range().begin for a portable one).
+  // REQUIRES: pairs <= memory(), and `vectors` holds every such part.
+  void LoadState(int pairs, std::string_view vectors, int64_t stride,
+                 int64_t first);
+
  private:
+  std::vector<double>& mutable_state_vector(int which);
+
   ShardRange range_;
   int memory_;
   std::vector<double> x_, g_, x_trial_, g_trial_, d_;

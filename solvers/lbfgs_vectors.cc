@@ -1,6 +1,9 @@
 #include "solvers/lbfgs_vectors.h"
 
 #include "absl/strings/str_cat.h"
+#include "solvers/slice_state.h"
+#include "solvers/state_bytes.h"
+#include "solvers/status_macros.h"
 
 namespace optd {
 
@@ -72,6 +75,53 @@ absl::Status LocalLbfgsVectors::Accept(bool push_pair, double stp) {
 
 absl::Status LocalLbfgsVectors::ClearMemory() {
   for (LbfgsSlice& slice : slices_) slice.ClearMemory();
+  return absl::OkStatus();
+}
+
+absl::Status LbfgsVectors::SaveState(std::string* out) const {
+  return absl::UnimplementedError("these L-BFGS vectors cannot save a state");
+}
+
+absl::Status LbfgsVectors::RestoreState(std::string_view in) {
+  return absl::UnimplementedError(
+      "these L-BFGS vectors cannot restore a state");
+}
+
+int64_t LocalLbfgsVectors::StateBytes() const {
+  return StateSize(kLbfgsSliceHeaderBytes, slices_.front().state_vectors(),
+                   layout_.dimension());
+}
+
+// Vector by vector (x of every slice, then g of every slice, ...), so that
+// the bytes are the whole vectors whatever the slicing.
+absl::Status LocalLbfgsVectors::SaveState(std::string* out) const {
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  AppendLbfgsSliceHeader({pairs()}, out);
+  for (int v = 0; v < slices_.front().state_vectors(); ++v) {
+    for (const LbfgsSlice& slice : slices_) {
+      AppendF64s(slice.state_vector(v).data(),
+                 static_cast<size_t>(slice.range().size()), out);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalLbfgsVectors::RestoreState(std::string_view in) {
+  OPTD_ASSIGN_OR_RETURN(LbfgsSliceHeader header,
+                        ParseLbfgsSliceHeader(in, slices_.front().memory()));
+  const int64_t n = layout_.dimension();
+  const int64_t expected =
+      StateSize(kLbfgsSliceHeaderBytes, header.state_vectors(), n);
+  if (static_cast<int64_t>(in.size()) != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the L-BFGS vectors state has ", in.size(), " bytes; ",
+                     header.state_vectors(), " vectors of dimension ", n,
+                     " need ", expected));
+  }
+  const std::string_view vectors = in.substr(kLbfgsSliceHeaderBytes);
+  for (LbfgsSlice& slice : slices_) {
+    slice.LoadState(header.pairs, vectors, n, slice.range().begin);
+  }
   return absl::OkStatus();
 }
 

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -47,6 +49,18 @@ class LbfgsVectors {
                                                 bool with_candidate) = 0;
   virtual absl::Status Accept(bool push_pair, double stp) = 0;
   virtual absl::Status ClearMemory() = 0;
+
+  // LbfgsVectors::SaveState(), LbfgsVectors::RestoreState()
+  //
+  // The portable state of every slice (slice_state.h): the slice header
+  // once, then x, g, x_trial, g_trial, d, s_0..s_{k-1}, y_0..y_{k-1}, each
+  // in full; independent of the number of slices. SaveState appends
+  // StateBytes() bytes. RestoreState: INVALID_ARGUMENT naming what does not
+  // fit (tag, pairs above the memory, size), and nothing changed. Vectors
+  // that cannot save keep these defaults: StateBytes 0, UNIMPLEMENTED.
+  virtual int64_t StateBytes() const { return 0; }
+  virtual absl::Status SaveState(std::string* out) const;
+  virtual absl::Status RestoreState(std::string_view in);
 };
 
 class LocalLbfgsVectors : public LbfgsVectors {
@@ -66,6 +80,9 @@ class LocalLbfgsVectors : public LbfgsVectors {
                                         bool with_candidate) override;
   absl::Status Accept(bool push_pair, double stp) override;
   absl::Status ClearMemory() override;
+  int64_t StateBytes() const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view in) override;
 
  private:
   ShardLayout layout_;

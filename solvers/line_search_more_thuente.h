@@ -47,6 +47,8 @@
 #ifndef OPTD_SOLVERS_LINE_SEARCH_MORE_THUENTE_H_
 #define OPTD_SOLVERS_LINE_SEARCH_MORE_THUENTE_H_
 
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -165,6 +167,20 @@ class MoreThuenteLineSearch {
   // from would have. InvalidArgument when its options are invalid or its enum
   // fields are out of range (e.g. a corrupted record).
   absl::Status Restore(const Snapshot& snapshot);
+
+  // SaveState(), RestoreState(): the snapshot as kStateBytes bytes of
+  // little-endian 8-byte words (state_bytes.h), in the order of Snapshot's
+  // fields: options (ftol, gtol, xtol, stpmin, stpmax); task, brackt, stage,
+  // evaluations, failures, give_up_after_failure as integers; then stp, f,
+  // g, first_stp, finit, ginit, gtest, stx, fx, gx, sty, fy, gy, stmin,
+  // stmax, width, width1 as doubles. SaveState appends to *out.
+  // RestoreState: InvalidArgument naming the field for another size, an enum
+  // or count out of range (task, stage, evaluations, failures > evaluations),
+  // a flag not 0 or 1, or invalid options; the search is then unchanged
+  // (implemented in line_search_more_thuente_state.cc).
+  static constexpr size_t kStateBytes = 28 * 8;
+  void SaveState(std::string* out) const;
+  absl::Status RestoreState(std::string_view in);
 
  private:
   LineSearchState Finish(MoreThuenteTask task);

@@ -13,17 +13,13 @@ namespace {
 
 using trust_region_internal::kBadModelMessage;
 using trust_region_internal::kFunctionToleranceMessage;
+using trust_region_internal::kMaxEvaluationsMessage;
 using trust_region_internal::kMaxIterationsMessage;
+using trust_region_internal::kStartFailedMessage;
+using trust_region_internal::kStoppedMessage;
+using trust_region_internal::kSuccessMessage;
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
-
-// scipy 1.10's messages (_optimize.py _status_message and _trustregion.py).
-constexpr char kSuccessMessage[] = "Optimization terminated successfully.";
-constexpr char kMaxEvaluationsMessage[] =
-    "Maximum number of function evaluations has been exceeded.";
-constexpr char kStartFailedMessage[] =
-    "The starting point could not be evaluated.";
-constexpr char kStoppedMessage[] = "Stopped by the client.";
 
 }  // namespace
 

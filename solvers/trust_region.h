@@ -101,6 +101,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "Eigen/Dense"
 #include "absl/status/status.h"
@@ -114,6 +115,8 @@
 #include "solvers/trust_region_vectors.h"
 
 namespace optd {
+
+class StateReader;  // state_bytes.h
 
 enum class TrustRegionSubproblem {
   kExact,
@@ -195,6 +198,10 @@ struct TrustRegionOptions {
 namespace trust_region_internal {
 
 // scipy 1.10's messages (_optimize.py _status_message, _trustregion.py).
+inline constexpr char kSuccessMessage[] =
+    "Optimization terminated successfully.";
+inline constexpr char kMaxEvaluationsMessage[] =
+    "Maximum number of function evaluations has been exceeded.";
 inline constexpr char kMaxIterationsMessage[] =
     "Maximum number of iterations has been exceeded.";
 inline constexpr char kBadModelMessage[] =
@@ -203,8 +210,14 @@ inline constexpr char kBadModelMessage[] =
 inline constexpr char kFunctionToleranceMessage[] =
     "The relative reduction of f was at most ftol for ftol_steps accepted "
     "steps in a row.";
+inline constexpr char kStartFailedMessage[] =
+    "The starting point could not be evaluated.";
+inline constexpr char kStoppedMessage[] = "Stopped by the client.";
 
 }  // namespace trust_region_internal
+
+// The tag SaveState's bytes start with.
+inline constexpr std::string_view kTrustRegionStateTag = "optd.trust_region.v1";
 
 class TrustRegion : public Solver {
  public:
@@ -244,6 +257,59 @@ class TrustRegion : public Solver {
   Progress progress() const override;
   const Summary& summary() const override { return summary_; }
   std::string OptionsReport() const override;
+
+  // TrustRegion::SaveState(), TrustRegion::RestoreState()
+  // (trust_region_state.cc, trust_region_restore.cc)
+  //
+  // Every number is an 8-byte little-endian word (state_bytes.h); matrices
+  // are column-major. The state is
+  //   "optd.trust_region.v1" (20 bytes), then the controller section's
+  //   length in bytes, then the controller section:
+  //     options: dimension, subproblem, quasi_newton_update, memory,
+  //       initial_radius, max_radius, eta, gtol, max_iterations (resolved:
+  //       200 n for 0), max_evaluations, ftol, ftol_steps, pair_dependence,
+  //       bounded (a restore refuses any that differ)
+  //     phase (0 initial, 1 trial point, 2 Hessian-vector product,
+  //       3 difference gradient, 4 finished)
+  //     radius, have_iterate, f, g.g, max |g| (projected with bounds), ||x||,
+  //       predicted reduction, on_boundary, ||s||, ||p|| of the last accepted
+  //       step, small steps in a row (the ftol test)
+  //     bounds: free variables, step_clipped, ||p|| of the projected step
+  //     Steihaug CG (SteihaugCg::Snapshot): radius, tolerance,
+  //       max_iterations, products, r.r, d.d, m(z), model change, ||p||,
+  //       on_boundary; and the difference step h
+  //     the trial's tells so far: gradient_set, hessian_set, product_set
+  //     quasi-Newton memory: pairs k; ss, sy, yy (k x k), sg, yg (k), gg
+  //       (k = 0 and no blocks for the other subproblems)
+  //     exact: has_subproblem; if 1, the solve history (previous radius,
+  //       lower bound on lambda), H (n x n) and g (n); then the trial's
+  //       Hessian's size (0 or n) and its n x n elements
+  //     iterations, evaluations
+  //     summary: reason (TerminationReason, 0 while running), value,
+  //       initial_value, gradient_max_norm, iterations, evaluations,
+  //       failed_evaluations, line_search_restarts, skipped_updates,
+  //       wall_seconds (the message follows from the reason)
+  //   and last the vectors section, up to the end: TrustRegionVectors::
+  //   SaveState's portable state (slice_state.h), which a server may keep
+  //   elsewhere as per-slice states (SplitTrustRegionState);
+  //   SplitStateSections finds it, VectorsSectionOffset() says where it
+  //   starts.
+  // The box of a bounded session is not saved: restore into a session
+  // created with the same bounds (checked: bounded or not, and the slices'
+  // flag). StateBytes() is 0 and SaveState UNIMPLEMENTED when the vectors
+  // cannot save (TrustRegionVectors' defaults). RestoreState:
+  // FAILED_PRECONDITION for a solver told anything; INVALID_ARGUMENT naming
+  // what does not fit (tag, options, sizes, enums and counts out of range,
+  // matrices of the wrong size, a phase the subproblem never enters, a
+  // vectors section of another pair count), and the solver unchanged. The
+  // restored solver continues bitwise as the saved one, with any number of
+  // slices.
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  int64_t StateBytes() const override;
+  // Bytes of SaveState's output before the vectors section (0 when
+  // StateBytes() is 0).
+  int64_t VectorsSectionOffset() const;
 
   const TrustRegionOptions& options() const { return options_; }
   // The current trust radius.
@@ -288,6 +354,11 @@ class TrustRegion : public Solver {
   // The iterate moved (or is x0): take its value and gradient products.
   absl::Status TakeIterate(double value, const Reduction& dots);
   void Finish(TerminationReason reason, std::string message);
+  // SaveState's controller section.
+  void SaveController(std::string* out) const;
+  // Reads the options of a saved controller section and compares them with
+  // these (INVALID_ARGUMENT naming the first that differs).
+  absl::Status ReadSavedOptions(StateReader& r) const;
 
   TrustRegionOptions options_;
   std::unique_ptr<TrustRegionVectors> vectors_;

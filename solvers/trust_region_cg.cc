@@ -75,4 +75,22 @@ absl::StatusOr<SteihaugCg::Next> SteihaugCg::OnProduct(
   return Next::kProduct;
 }
 
+SteihaugCg::Snapshot SteihaugCg::snapshot() const {
+  return {radius_, tolerance_, max_iterations_, products_,  rr_,
+          dd_,     model_z_,   model_change_,   step_norm_, on_boundary_};
+}
+
+void SteihaugCg::Restore(const Snapshot& s) {
+  radius_ = s.radius;
+  tolerance_ = s.tolerance;
+  max_iterations_ = s.max_iterations;
+  products_ = s.products;
+  rr_ = s.rr;
+  dd_ = s.dd;
+  model_z_ = s.model_z;
+  model_change_ = s.model_change;
+  step_norm_ = s.step_norm;
+  on_boundary_ = s.on_boundary;
+}
+
 }  // namespace optd

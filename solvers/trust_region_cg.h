@@ -54,6 +54,18 @@ class SteihaugCg {
   double step_norm() const { return step_norm_; }
   int64_t products() const { return products_; }
 
+  // Every member, so that a session can save a search in flight
+  // (TrustRegion::SaveState) and Restore() it later; names as the members'.
+  struct Snapshot {
+    double radius = 0.0, tolerance = 0.0;
+    int64_t max_iterations = 0, products = 0;
+    double rr = 0.0, dd = 0.0, model_z = 0.0, model_change = 0.0,
+           step_norm = 0.0;
+    bool on_boundary = false;
+  };
+  Snapshot snapshot() const;
+  void Restore(const Snapshot& snapshot);
+
  private:
   // Ends with p = z + tau d.
   absl::StatusOr<Next> Finish(TrustRegionVectors& vectors, double tau,

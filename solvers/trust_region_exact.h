@@ -57,6 +57,15 @@ class ExactSubproblem {
   const Eigen::MatrixXd& hessian() const { return hessian_; }
   const Eigen::VectorXd& gradient() const { return gradient_; }
 
+  // What Solve carries from one radius to the next at the same iterate (the
+  // rest is derived from H and g, or scratch): for TrustRegion::SaveState.
+  double previous_radius() const { return previous_radius_; }
+  double lambda_lower() const { return lambda_lower_; }
+  void RestoreSolveHistory(double previous_radius, double lambda_lower) {
+    previous_radius_ = previous_radius;
+    lambda_lower_ = lambda_lower;
+  }
+
  private:
   // Factors H + lambda I = L L^T in factor_; returns -1, or the 0-based index
   // of the first leading minor that is not positive definite (LAPACK potrf's

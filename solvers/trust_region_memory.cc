@@ -31,6 +31,13 @@ void QuasiNewtonMemory::Reset(double gg) {
   model_.reset();
 }
 
+void QuasiNewtonMemory::Restore(PairGram gram) {
+  gram_ = std::move(gram);
+  // Build reads only ss, sy and yy, which change only with a push or a
+  // Reset, and both drop the model: the cached one was built from these.
+  model_.reset();
+}
+
 const LimitedMemoryModel& QuasiNewtonMemory::model() {
   if (!model_) {
     model_ = LimitedMemoryModel::Build(update_, gram_, dimension_, nullptr,

@@ -43,6 +43,10 @@ class QuasiNewtonMemory {
 
   // No pairs, and the iterate's gradient with g.g = gg.
   void Reset(double gg);
+  // The Gram matrices of a saved memory (TrustRegion::RestoreState); the
+  // model is rebuilt from them when next needed, bitwise as it was built.
+  // REQUIRES: gram.pairs() <= memory, every block k x k or k.
+  void Restore(PairGram gram);
   int pairs() const { return gram_.pairs(); }
   const PairGram& gram() const { return gram_; }
   // The model of the current pairs (built when they changed).

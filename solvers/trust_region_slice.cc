@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+#include "solvers/slice_state.h"
+#include "solvers/state_bytes.h"
+#include "solvers/status_macros.h"
+
 namespace optd {
 namespace {
 
@@ -286,6 +291,84 @@ BlockPartials TrustRegionSlice::CgAdvance(double alpha) {
 BlockPartials TrustRegionSlice::CgDirection(double beta) {
   for (size_t e = 0; e < d_.size(); ++e) d_[e] = -r_[e] + beta * d_[e];
   return Dot(d_, d_);
+}
+
+const std::vector<double>& TrustRegionSlice::state_vector(int which) const {
+  return const_cast<TrustRegionSlice*>(this)->mutable_state_vector(which);
+}
+
+std::vector<double>& TrustRegionSlice::mutable_state_vector(int which) {
+  std::vector<double>* const fixed[] = {&x_, &g_, &x_trial_, &g_trial_, &p_,
+                                        &z_, &r_, &d_,       &hd_};
+  const int head = cg_vectors_ ? 9 : 5;
+  if (which < head) return *fixed[which];
+  const int i = which - head;
+  return i < pairs() ? s_[i] : y_[i - pairs()];
+}
+
+int64_t TrustRegionSlice::StateBytes() const {
+  return StateSize(kTrustRegionSliceHeaderBytes, state_vectors(),
+                   range_.size());
+}
+
+void TrustRegionSlice::SaveState(std::string* out) const {
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  AppendTrustRegionSliceHeader({pairs(), cg_vectors_, bounded()}, out);
+  for (int v = 0; v < state_vectors(); ++v) {
+    AppendF64s(state_vector(v).data(), static_cast<size_t>(range_.size()), out);
+  }
+}
+
+absl::Status TrustRegionSlice::CheckHeader(int pairs, bool cg_vectors,
+                                           bool bounded) const {
+  if (pairs > memory_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the trust-region slice state has ", pairs,
+                     " curvature pairs; this slice holds at most ", memory_));
+  }
+  if (cg_vectors != cg_vectors_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the trust-region slice state ", cg_vectors ? "has" : "has no",
+        " CG vectors; this slice ", cg_vectors_ ? "has them" : "has none",
+        " (another subproblem)"));
+  }
+  if (bounded != this->bounded()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the trust-region slice state is of ",
+        bounded ? "a bounded" : "an unbounded", " session; this slice is ",
+        this->bounded() ? "bounded" : "unbounded"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrustRegionSlice::RestoreState(std::string_view in) {
+  OPTD_ASSIGN_OR_RETURN(TrustRegionSliceHeader header,
+                        ParseTrustRegionSliceHeader(in, kMaxCurvaturePairs));
+  OPTD_RETURN_IF_ERROR(
+      CheckHeader(header.pairs, header.cg_vectors, header.bounded));
+  const int64_t expected = StateSize(kTrustRegionSliceHeaderBytes,
+                                     header.state_vectors(), range_.size());
+  if (static_cast<int64_t>(in.size()) != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the trust-region slice state has ", in.size(),
+                     " bytes; a slice of ", range_.size(), " elements with ",
+                     header.state_vectors(), " state vectors has ", expected));
+  }
+  LoadState(header.pairs, in.substr(kTrustRegionSliceHeaderBytes),
+            range_.size(), 0);
+  return absl::OkStatus();
+}
+
+void TrustRegionSlice::LoadState(int pairs, std::string_view vectors,
+                                 int64_t stride, int64_t first) {
+  const size_t n = static_cast<size_t>(range_.size());
+  s_.assign(static_cast<size_t>(pairs), std::vector<double>(n));
+  y_.assign(static_cast<size_t>(pairs), std::vector<double>(n));
+  for (int v = 0; v < state_vectors(); ++v) {
+    std::vector<double>& vector = mutable_state_vector(v);
+    vector.resize(n);
+    LoadF64s(vectors.data() + 8 * (v * stride + first), n, vector.data());
+  }
 }
 
 }  // namespace optd

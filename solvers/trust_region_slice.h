@@ -25,8 +25,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "solvers/basis.h"
 #include "solvers/block_reduction.h"
@@ -105,6 +108,7 @@ class TrustRegionSlice {
   TrustRegionSlice(ShardRange range, int memory, bool cg_vectors);
 
   const ShardRange& range() const { return range_; }
+  int memory() const { return memory_; }
   int pairs() const { return static_cast<int>(s_.size()); }
   // Whether it holds the CG vectors z, r, d and hd, which SetProduct,
   // ReadDirection and the CG and difference operations below need.
@@ -172,7 +176,36 @@ class TrustRegionSlice {
   // d <- -r + beta d; returns the partial sums of d.d.
   BlockPartials CgDirection(double beta);
 
+  // TrustRegionSlice::SaveState(), TrustRegionSlice::RestoreState()
+  //
+  // The slice's whole state (slice_state.h): the header (pairs k,
+  // cg_vectors, bounded), then this range of x, g, x_trial, g_trial, p,
+  // [z, r, d, hd], s_0..s_{k-1}, y_0..y_{k-1} as little-endian doubles. The
+  // box is not saved (it comes from the session's options). SaveState
+  // appends StateBytes() bytes to *out. RestoreState: INVALID_ARGUMENT naming
+  // what does not fit (tag, pairs above the memory, CG vectors or bounds
+  // other than this slice's, size for this range), and the slice unchanged;
+  // a restored slice answers every later operation bitwise as the saved one.
+  int64_t StateBytes() const;
+  void SaveState(std::string* out) const;
+  absl::Status RestoreState(std::string_view in);
+
+  // The vectors of the state, in the order above: [0, state_vectors()).
+  int state_vectors() const { return 5 + (cg_vectors_ ? 4 : 0) + 2 * pairs(); }
+  const std::vector<double>& state_vector(int which) const;
+  // INVALID_ARGUMENT unless a state with `header` fits this slice (memory,
+  // CG vectors, bounds).
+  absl::Status CheckHeader(int pairs, bool cg_vectors, bool bounded) const;
+  // Sets the state from `vectors`, the bytes after a header of `pairs`
+  // pairs, where this range's part of vector v starts at element
+  // v * stride + first (stride = range().size(), first = 0 for a slice
+  // state; stride = dimension, first = range().begin for a portable one).
+  // REQUIRES: CheckHeader passed, and `vectors` holds every such part.
+  void LoadState(int pairs, std::string_view vectors, int64_t stride,
+                 int64_t first);
+
  private:
+  std::vector<double>& mutable_state_vector(int which);
   // Partial sums of a.b per block.
   BlockPartials Dot(const std::vector<double>& a,
                     const std::vector<double>& b) const;

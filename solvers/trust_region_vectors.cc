@@ -1,6 +1,9 @@
 #include "solvers/trust_region_vectors.h"
 
 #include "absl/strings/str_cat.h"
+#include "solvers/slice_state.h"
+#include "solvers/state_bytes.h"
+#include "solvers/status_macros.h"
 
 namespace optd {
 
@@ -204,6 +207,59 @@ absl::StatusOr<Reduction> LocalTrustRegionVectors::FormProjectedStep(
   return Combine([&](TrustRegionSlice& slice) {
     return slice.FormProjectedStep(coefficients);
   });
+}
+
+absl::Status TrustRegionVectors::SaveState(std::string* out) const {
+  return absl::UnimplementedError(
+      "these trust-region vectors cannot save a state");
+}
+
+absl::Status TrustRegionVectors::RestoreState(std::string_view in) {
+  return absl::UnimplementedError(
+      "these trust-region vectors cannot restore a state");
+}
+
+int64_t LocalTrustRegionVectors::StateBytes() const {
+  return StateSize(kTrustRegionSliceHeaderBytes,
+                   slices_.front().state_vectors(), layout_.dimension());
+}
+
+// Vector by vector (x of every slice, then g of every slice, ...), so that
+// the bytes are the whole vectors whatever the slicing.
+absl::Status LocalTrustRegionVectors::SaveState(std::string* out) const {
+  const TrustRegionSlice& front = slices_.front();
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  AppendTrustRegionSliceHeader(
+      {front.pairs(), front.cg_vectors(), front.bounded()}, out);
+  for (int v = 0; v < front.state_vectors(); ++v) {
+    for (const TrustRegionSlice& slice : slices_) {
+      AppendF64s(slice.state_vector(v).data(),
+                 static_cast<size_t>(slice.range().size()), out);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalTrustRegionVectors::RestoreState(std::string_view in) {
+  OPTD_ASSIGN_OR_RETURN(TrustRegionSliceHeader header,
+                        ParseTrustRegionSliceHeader(in, kMaxCurvaturePairs));
+  // Every slice has the same memory, CG vectors and (one slice) bounds.
+  OPTD_RETURN_IF_ERROR(slices_.front().CheckHeader(
+      header.pairs, header.cg_vectors, header.bounded));
+  const int64_t n = layout_.dimension();
+  const int64_t expected =
+      StateSize(kTrustRegionSliceHeaderBytes, header.state_vectors(), n);
+  if (static_cast<int64_t>(in.size()) != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the trust-region vectors state has ", in.size(),
+                     " bytes; ", header.state_vectors(),
+                     " vectors of dimension ", n, " need ", expected));
+  }
+  const std::string_view vectors = in.substr(kTrustRegionSliceHeaderBytes);
+  for (TrustRegionSlice& slice : slices_) {
+    slice.LoadState(header.pairs, vectors, n, slice.range().begin);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace optd

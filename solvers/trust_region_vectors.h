@@ -17,6 +17,8 @@
 #define OPTD_SOLVERS_TRUST_REGION_VECTORS_H_
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -72,6 +74,20 @@ class TrustRegionVectors {
   virtual absl::StatusOr<Reduction> ReduceFreeGram();
   virtual absl::StatusOr<Reduction> FormProjectedStep(
       absl::Span<const double> coefficients);
+
+  // TrustRegionVectors::SaveState(), TrustRegionVectors::RestoreState()
+  //
+  // The portable state of every slice (slice_state.h): the slice header
+  // once, then x, g, x_trial, g_trial, p, [z, r, d, hd], s_0..s_{k-1},
+  // y_0..y_{k-1}, each in full; independent of the number of slices. The
+  // box is not saved: a restore needs vectors given the same bounds.
+  // SaveState appends StateBytes() bytes. RestoreState: INVALID_ARGUMENT
+  // naming what does not fit (tag, pairs above the memory, CG vectors or
+  // bounds other than these vectors', size), and nothing changed. Vectors
+  // that cannot save keep these defaults: StateBytes 0, UNIMPLEMENTED.
+  virtual int64_t StateBytes() const { return 0; }
+  virtual absl::Status SaveState(std::string* out) const;
+  virtual absl::Status RestoreState(std::string_view in);
 };
 
 // The message of the INVALID_ARGUMENT for bounds on a sharded session.
@@ -112,6 +128,9 @@ class LocalTrustRegionVectors : public TrustRegionVectors {
   absl::StatusOr<Reduction> ReduceFreeGram() override;
   absl::StatusOr<Reduction> FormProjectedStep(
       absl::Span<const double> coefficients) override;
+  int64_t StateBytes() const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view in) override;
 
  private:
   absl::Status CheckSize(int64_t size, const char* what) const;

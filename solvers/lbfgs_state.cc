@@ -1,6 +1,5 @@
 // Lbfgs::SaveState and RestoreState (the layout is in lbfgs.h): the
 // controller's fields as words, then the vectors' portable state.
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>

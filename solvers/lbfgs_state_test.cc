@@ -294,6 +294,55 @@ TEST(LbfgsState, RefusesFieldsOutOfRangeOrInconsistent) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("task = 99")));
 }
 
+// Word i of the controller section, for a state whose Gram blocks hold k
+// pairs when i is past them (13 + 3k^2 + 2k words after the phase).
+size_t Word(int i, int64_t k = 0) {
+  return kController + 8 * (i + (i > 13 ? 3 * k * k + 2 * k : 0));
+}
+
+TEST(LbfgsState, RefusesEachInconsistency) {
+  // Saved in a line search, with pairs and no trial reduction beyond the
+  // 7 + 6k of the last accepted step.
+  const std::string state = SavedState(10);
+  int64_t k, q;
+  std::memcpy(&k, state.data() + Word(13), 8);
+  std::memcpy(&q, state.data() + Word(49, k), 8);
+  // Words after the trial's sums.
+  const auto after = [&](int i) { return Word(i, k) + 8 * q; };
+  struct Case {
+    size_t at;
+    int64_t value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {Word(12), 0, "the initial phase after an evaluation"},
+      {Word(15, k), 0, "a line search without an iterate"},
+      {Word(20 + 5, k), 2, "a line search phase whose search wants no step"},
+      {after(55), 1, "phase 1 with summary.reason 1"},
+      {after(53), 1000, "1000 iterations and 0 failed evaluations in"},
+      {after(61), 1000, "1000 failed evaluations in"},
+      {Word(49, k), 100, "trial reduction length = 100"},
+  };
+  for (const Case& c : cases) {
+    std::string bad = state;
+    PutWord(&bad, c.at, c.value);
+    EXPECT_THAT(
+        Fresh()->RestoreState(bad),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << c.message;
+  }
+  // Bytes after the controller's fields (the length word counts them).
+  absl::StatusOr<StateSections> sections =
+      SplitStateSections(state, kLbfgsStateTag);
+  ASSERT_OK(sections);
+  std::string longer = state;
+  longer.insert(sections->vectors_offset, 8, '\0');
+  PutWord(&longer, 13, static_cast<int64_t>(sections->controller.size() + 8));
+  EXPECT_THAT(Fresh()->RestoreState(longer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("8 bytes after the controller's fields")));
+}
+
 TEST(LbfgsState, ARefusedRestoreChangesNothing) {
   const problems::TestProblem p = Problem("rosenbrock");
   std::string state = SavedState(10);

@@ -175,7 +175,8 @@ class MoreThuenteLineSearch {
   // g, first_stp, finit, ginit, gtest, stx, fx, gx, sty, fy, gy, stmin,
   // stmax, width, width1 as doubles. SaveState appends to *out.
   // RestoreState: InvalidArgument naming the field for another size, an enum
-  // or count out of range (task, stage, evaluations, failures > evaluations),
+  // or count out of range (task, stage, evaluations above 2^30, failures >
+  // evaluations),
   // a flag not 0 or 1, or invalid options; the search is then unchanged
   // (implemented in line_search_more_thuente_state.cc).
   static constexpr size_t kStateBytes = 28 * 8;

@@ -1,7 +1,7 @@
 // MoreThuenteLineSearch::SaveState and RestoreState
 // (line_search_more_thuente.h): the snapshot of a search in flight as bytes,
 // for the L-BFGS controller's state (lbfgs.h).
-#include <limits>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "solvers/line_search_more_thuente.h"
@@ -45,8 +45,9 @@ absl::Status MoreThuenteLineSearch::RestoreState(std::string_view in) {
               static_cast<int64_t>(MoreThuenteTask::kErrorFailedAtBestStep)));
   s.brackt = r.Flag("brackt");
   s.stage = static_cast<int>(r.Count("stage", 1, 2));
-  s.evaluations = static_cast<int>(
-      r.Count("evaluations", 0, std::numeric_limits<int>::max()));
+  // Far below INT_MAX, which Tell()'s ++evaluations must never pass; a
+  // search makes a few dozen (L-BFGS allows at most 1000).
+  s.evaluations = static_cast<int>(r.Count("evaluations", 0, int64_t{1} << 30));
   s.failures = static_cast<int>(r.Count("failures", 0, s.evaluations));
   s.give_up_after_failure = r.Flag("give_up_after_failure");
   for (double* v : {&s.stp, &s.f, &s.g, &s.first_stp, &s.finit, &s.ginit,

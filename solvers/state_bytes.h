@@ -84,7 +84,7 @@ class StateReader {
   // Whether every read so far found its bytes and its range.
   bool ok() const { return error_.empty(); }
   // INVALID_ARGUMENT "<what> <the first problem>", e.g. "the optd.lbfgs.v1
-  // state ends at byte 96; 8 more were expected".
+  // state ends at byte 96; 8 bytes were expected at byte 96".
   absl::Status Error(absl::string_view what) const;
   size_t offset() const { return offset_; }
   size_t remaining() const { return in_.size() - offset_; }
@@ -134,9 +134,9 @@ struct StateSections {
 // controller length runs past its end.
 absl::StatusOr<StateSections> SplitStateSections(std::string_view state,
                                                  std::string_view tag);
-// Writes such a state's tag and controller section: Begin appends the tag
-// and a length word, the caller appends the controller section, End fills in
-// its length; the vectors section follows.
+// Writes such a state's tag and controller section: the constructor appends
+// the tag and a length word, the caller appends the controller section,
+// EndController() fills in its length; the vectors section follows.
 class StateSectionsWriter {
  public:
   StateSectionsWriter(std::string_view tag, std::string* out);

@@ -179,6 +179,22 @@ absl::Status TrustRegion::RestoreState(std::string_view state) {
       (gradient_set && phase == Phase::kHessianVector)) {
     return inconsistent("the trial's tells do not match its phase");
   }
+  // A running session is below its ftol_steps (its counter would overflow
+  // past INT_MAX), and a proposed step has a length: EndIteration contracts
+  // the radius while it holds the step, which for ||p|| = 0 would go on
+  // until max_iterations (up to 2^53).
+  if (running && small_steps >= options_.ftol_steps) {
+    return inconsistent(absl::StrCat(small_steps,
+                                     " small steps in a row in a running "
+                                     "session; it ends at ftol_steps = ",
+                                     options_.ftol_steps));
+  }
+  if (running && phase == Phase::kTrialPoint &&
+      (step_norm <= 0 || !(predicted_reduction > 0))) {
+    return inconsistent(
+        "a proposed step of no length or no predicted "
+        "reduction");
+  }
   if (!(radius >= 0 && radius <= options_.max_radius)) {
     return inconsistent(absl::StrCat("radius ", radius, " outside [0, ",
                                      options_.max_radius, "]"));

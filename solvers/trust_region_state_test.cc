@@ -365,6 +365,62 @@ TEST(TrustRegionState, RefusesFieldsOutOfRangeOrInconsistent) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Word i of the controller section, for a state whose Gram blocks hold k
+// pairs when i is past them (43 words before them, 3k^2 + 2k in them).
+size_t Word(int i, int64_t k = 0) {
+  return kController + 8 * (i + (i > 43 ? 3 * k * k + 2 * k : 0));
+}
+
+TEST(TrustRegionState, RefusesEachInconsistency) {
+  // L-SR1 with pairs, running, a step proposed.
+  const TrustRegionOptions options;
+  const std::string state = SavedState(options, 8);
+  int64_t k;
+  std::memcpy(&k, state.data() + Word(43), 8);
+  ASSERT_GT(k, 0);
+  struct Case {
+    size_t at;
+    int64_t value;
+    bool is_double;
+    double double_value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {Word(14), 0, false, 0, "the initial phase after an evaluation"},
+      {Word(16), 0, false, 0, "a trial without an iterate"},
+      {Word(25), 20, false, 0, "20 small steps in a row"},
+      {Word(23), 0, true, 0.0, "a proposed step of no length"},
+      {Word(21), 0, true, -1.0, "no predicted reduction"},
+      {Word(41), 1, false, 0, "the trial's tells do not match its phase"},
+      {Word(42), 1, false, 0, "the trial's tells do not match its phase"},
+      {Word(49, k), 7, false, 0, "phase 1 with summary.reason 7"},
+      {Word(55, k), 1000, false, 0, "1000 failed evaluations in"},
+      {Word(46, k), 3, false, 0, "trial Hessian rows = 3"},
+      {Word(32), 5, false, 0, "cg.products = 5"},
+  };
+  for (const Case& c : cases) {
+    std::string bad = state;
+    if (c.is_double) {
+      std::memcpy(bad.data() + c.at, &c.double_value, 8);
+    } else {
+      PutWord(&bad, c.at, c.value);
+    }
+    EXPECT_THAT(
+        Fresh(options)->RestoreState(bad),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << c.message;
+  }
+  absl::StatusOr<StateSections> sections =
+      SplitStateSections(state, kTrustRegionStateTag);
+  ASSERT_OK(sections);
+  std::string longer = state;
+  longer.insert(sections->vectors_offset, 8, '\0');
+  PutWord(&longer, 20, static_cast<int64_t>(sections->controller.size() + 8));
+  EXPECT_THAT(Fresh(options)->RestoreState(longer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("8 bytes after the controller's fields")));
+}
+
 TEST(TrustRegionState, ARefusedRestoreChangesNothing) {
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(v.name);

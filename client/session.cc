@@ -193,6 +193,10 @@ v1::CreateSessionRequest MakeCreateSessionRequest(
                                    options.labels.end());
   request.set_vector_encoding(options.encoding);
   request.set_shards(options.shards);
+  if (options.checkpoint_interval.has_value()) {
+    request.mutable_durability()->set_checkpoint_interval(
+        *options.checkpoint_interval);
+  }
   if (!options.lower.empty()) {
     *request.mutable_bounds()->mutable_lower() =
         EncodeOutgoing(options.lower, options.encoding);

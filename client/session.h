@@ -226,6 +226,11 @@ struct SessionOptions {
   std::optional<v1::GradientCheckOptions> gradient_check;
   // > 1: synchronous data-parallel steps over this many workers.
   int data_parallel_workers = 0;
+  // Durability.checkpoint_interval: 0 makes every tell durable before its
+  // answer; N > 0 checkpoints every N tells (a restart resumes from the last
+  // checkpoint, Session.durable_step). Unset: the server's default (0 up to
+  // --durable_tell_max_dimension).
+  std::optional<int64_t> checkpoint_interval;
 };
 
 // MakeCreateSessionRequest(): the CreateSessionRequest for `x0`, `solver` and

@@ -482,8 +482,11 @@ TEST_F(DurableSessionTest, AnExportKeepsTheCreateTimeRecoveryUsed) {
   EXPECT_EQ(imported.create_time().nanos(), recovered.create_time().nanos());
 }
 
+// A solver restored only by replaying its tells (L-BFGS-B: bounds) journals
+// every tell with a checkpoint interval too, and syncs them in batches.
 TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
   v1::CreateSessionRequest request = Lbfgs("batched");
+  *request.mutable_bounds()->mutable_lower() = Values({-5, -5, -5, -5});
   request.mutable_durability()->set_checkpoint_interval(4);
   ASSERT_OK(manager_->Create(request).status());
   for (int i = 0; i < 6; ++i) {
@@ -508,6 +511,37 @@ TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
   store_->SyncAll();
   EXPECT_EQ(journal->durable(), 6u);
   EXPECT_EQ(Restart().tells, 6);
+}
+
+// A solver that saves its state (L-BFGS) journals no tell with a checkpoint
+// interval: every `interval` tells a checkpoint replaces the journal, and a
+// clean shutdown writes one of where the session is.
+TEST_F(DurableSessionTest, CheckpointIntervalCheckpointsSolversWithState) {
+  v1::CreateSessionRequest request = Lbfgs("checkpointed");
+  request.mutable_durability()->set_checkpoint_interval(4);
+  ASSERT_OK(manager_->Create(request).status());
+  SessionManager reference;
+  ASSERT_OK(reference.Create(request).status());
+  for (int i = 0; i < 6; ++i) {
+    const v1::TellRequest tell = NextTell(*Find("checkpointed"));
+    v1::TellResponse answer;
+    ASSERT_OK(TellDurably(*Find("checkpointed"), tell, &answer));
+    ASSERT_OK((*reference.Find("checkpointed"))->Tell(tell, &answer));
+  }
+  std::shared_ptr<SessionJournal> journal = Find("checkpointed")->journal();
+  for (int i = 0; i < 1000 && journal->durable() < 4; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(journal->durable(), 4u);
+  manager_->FlushCheckpoints();
+  store_->SyncAll();
+  EXPECT_EQ(journal->durable(), 6u);
+  const SessionManager::RecoveryCounts counts = Restart();
+  EXPECT_EQ(counts.checkpoints, 1);
+  EXPECT_EQ(counts.tells, 0);
+  EXPECT_EQ(Find("checkpointed")->tells(), 6);
+  EXPECT_EQ(Outstanding(*Find("checkpointed")),
+            Outstanding(**reference.Find("checkpointed")));
 }
 
 TEST_F(DurableSessionTest, LargeSessionsDefaultToCheckpoints) {

@@ -691,7 +691,8 @@ absl::StatusOr<SolverSetup> CreateBaseSolver(
             setup.solver,
             TrustRegion::Create(options, x0,
                                 std::make_unique<RemoteTrustRegionVectors>(
-                                    setup.shards, options.slice_memory())));
+                                    setup.shards, options.slice_memory(),
+                                    options.slice_cg_vectors())));
       } else if (bounds.any()) {
         OPTD_ASSIGN_OR_RETURN(setup.solver,
                               TrustRegion::Create(options, x0, bounds));

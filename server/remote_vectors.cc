@@ -1,11 +1,14 @@
 #include "server/remote_vectors.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "solvers/slice_state.h"
+#include "solvers/state_bytes.h"
 #include "solvers/status_macros.h"
 
 namespace optd::server {
@@ -43,9 +46,103 @@ absl::Status CheckStaged(const ShardGroup& group,
   return absl::OkStatus();
 }
 
+constexpr std::string_view kSliceReferenceTag = "optd.slice_checkpoint.v1";
+
+// A vectors section that names the slices' own checkpoint files: the portable
+// state's header (so that the controller's checks of it hold), then the tag
+// and the tells.
+void AppendSliceReference(std::string_view header, uint64_t tells,
+                          std::string* out) {
+  out->append(header.data(), header.size());
+  StateWriter writer(out);
+  writer.Tag(kSliceReferenceTag);
+  writer.U64(tells);
+}
+
+// True (with its tells) when `in` is such a reference with a header of
+// `header_bytes`.
+bool ParseSliceReference(std::string_view in, size_t header_bytes,
+                         uint64_t* tells) {
+  if (in.size() != header_bytes + kSliceReferenceTag.size() + 8) return false;
+  StateReader reader(in.substr(header_bytes));
+  if (!reader.Tag(kSliceReferenceTag)) return false;
+  *tells = reader.U64();
+  return reader.ok() && *tells > 0;
+}
+
+// SaveState of remote vectors: the reference (after `header`) when the
+// slices checkpoint themselves, else the portable state `merge` makes of
+// their states.
+absl::Status SaveRemoteState(
+    ShardGroup& group, std::string_view header, std::string* out,
+    const std::function<absl::Status(absl::Span<const std::string>,
+                                     std::string*)>& merge) {
+  if (const auto& target = group.checkpoint_target()) {
+    OPTD_RETURN_IF_ERROR(group.SaveSlices(*target));
+    AppendSliceReference(header, target->tells, out);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(auto answers, group.Read(v1::SLICE_OP_READ_STATE));
+  std::vector<std::string> states;
+  states.reserve(answers.size());
+  for (v1::SliceOpResponse& a : answers) {
+    states.push_back(std::move(*a.mutable_data()));
+  }
+  return merge(states, out);
+}
+
+// RestoreState of remote vectors: a reference has the slices load their
+// checkpoint; a portable state is split (`split`) and loaded. Either starts
+// with the header, whose pair count (`header_pairs`) goes to *pairs.
+absl::Status RestoreRemoteState(
+    ShardGroup& group, std::string_view in, size_t header_bytes, int* pairs,
+    const std::function<
+        absl::StatusOr<std::vector<std::string>>(std::string_view)>& split,
+    const std::function<absl::StatusOr<int>(std::string_view)>& header_pairs) {
+  OPTD_ASSIGN_OR_RETURN(const int restored, header_pairs(in));
+  uint64_t tells = 0;
+  if (ParseSliceReference(in, header_bytes, &tells)) {
+    OPTD_RETURN_IF_ERROR(group.LoadSlices(tells));
+  } else {
+    OPTD_ASSIGN_OR_RETURN(std::vector<std::string> parts, split(in));
+    OPTD_RETURN_IF_ERROR(
+        group.ScatterBytes(v1::SLICE_OP_LOAD_STATE, std::move(parts)).status());
+  }
+  *pairs = restored;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // --- L-BFGS ----------------------------------------------------------------
+
+int64_t RemoteLbfgsVectors::StateBytes() const {
+  return static_cast<int64_t>(kLbfgsSliceHeaderBytes) +
+         LbfgsSliceHeader{pairs_}.state_vectors() * dimension() * 8;
+}
+
+absl::Status RemoteLbfgsVectors::SaveState(std::string* out) const {
+  std::string header;
+  AppendLbfgsSliceHeader({pairs_}, &header);
+  return SaveRemoteState(
+      *group_, header, out,
+      [&](absl::Span<const std::string> states, std::string* portable) {
+        return MergeLbfgsSliceStates(group_->layout(), states, portable);
+      });
+}
+
+absl::Status RemoteLbfgsVectors::RestoreState(std::string_view in) {
+  return RestoreRemoteState(
+      *group_, in, kLbfgsSliceHeaderBytes, &pairs_,
+      [&](std::string_view portable) {
+        return SplitLbfgsState(group_->layout(), memory_, portable);
+      },
+      [&](std::string_view portable) -> absl::StatusOr<int> {
+        OPTD_ASSIGN_OR_RETURN(LbfgsSliceHeader header,
+                              ParseLbfgsSliceHeader(portable, memory_));
+        return header.pairs;
+      });
+}
 
 absl::Status RemoteLbfgsVectors::SetTrialPoint(const ConstVectorView& full) {
   OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
@@ -203,6 +300,37 @@ absl::StatusOr<Reduction> RemoteTrustRegionVectors::CgDirection(double beta) {
   return group_->Reduce(v1::SLICE_OP_CG_DIRECTION, {beta});
 }
 
+int64_t RemoteTrustRegionVectors::StateBytes() const {
+  return static_cast<int64_t>(kTrustRegionSliceHeaderBytes) +
+         TrustRegionSliceHeader{pairs_, cg_vectors_, false}.state_vectors() *
+             dimension() * 8;
+}
+
+absl::Status RemoteTrustRegionVectors::SaveState(std::string* out) const {
+  std::string header;
+  AppendTrustRegionSliceHeader({pairs_, cg_vectors_, /*bounded=*/false},
+                               &header);
+  return SaveRemoteState(
+      *group_, header, out,
+      [&](absl::Span<const std::string> states, std::string* portable) {
+        return MergeTrustRegionSliceStates(group_->layout(), states, portable);
+      });
+}
+
+absl::Status RemoteTrustRegionVectors::RestoreState(std::string_view in) {
+  return RestoreRemoteState(
+      *group_, in, kTrustRegionSliceHeaderBytes, &pairs_,
+      [&](std::string_view portable) {
+        return SplitTrustRegionState(group_->layout(), memory_, cg_vectors_,
+                                     portable);
+      },
+      [&](std::string_view portable) -> absl::StatusOr<int> {
+        OPTD_ASSIGN_OR_RETURN(TrustRegionSliceHeader header,
+                              ParseTrustRegionSliceHeader(portable, memory_));
+        return header.pairs;
+      });
+}
+
 // --- Adam ------------------------------------------------------------------
 
 absl::Status RemoteAdamVectors::SetPoint(const ConstVectorView& full) {
@@ -255,8 +383,14 @@ int64_t RemoteAdamVectors::StateBytes() const {
 }
 
 // In global order (x of every slice, then m of every slice, ...), as
-// LocalAdamVectors writes it: the bytes do not depend on the slicing.
+// LocalAdamVectors writes it: the bytes do not depend on the slicing. With
+// a checkpoint target, a reference to the slices' own files instead.
 absl::Status RemoteAdamVectors::SaveState(std::string* out) const {
+  if (const auto& target = group_->checkpoint_target()) {
+    OPTD_RETURN_IF_ERROR(group_->SaveSlices(*target));
+    AppendSliceReference("", target->tells, out);
+    return absl::OkStatus();
+  }
   OPTD_ASSIGN_OR_RETURN(auto answers, group_->Read(v1::SLICE_OP_READ_STATE));
   out->reserve(out->size() + static_cast<size_t>(StateBytes()));
   for (int which = 0; which < vectors(); ++which) {
@@ -275,6 +409,10 @@ absl::Status RemoteAdamVectors::SaveState(std::string* out) const {
 }
 
 absl::Status RemoteAdamVectors::LoadState(std::string_view in) {
+  uint64_t tells = 0;
+  if (ParseSliceReference(in, /*header_bytes=*/0, &tells)) {
+    return group_->LoadSlices(tells);
+  }
   if (static_cast<int64_t>(in.size()) != StateBytes()) {
     return absl::InvalidArgumentError(
         absl::StrCat("Adam state has ", in.size(),

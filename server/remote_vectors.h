@@ -13,6 +13,18 @@
 // (ShardGroup::broken()); told vectors with a non-finite element answer the
 // same INVALID_ARGUMENT as the in-process vectors.
 //
+// State (checkpoints, export, import). SaveState writes the portable state
+// (solvers/slice_state.h: every vector in full, the same bytes as the
+// in-process vectors write) gathered from the slices — unless the group has a
+// checkpoint target (ShardGroup::set_checkpoint_target), when every slice
+// saves its own state on its replica and SaveState writes only a reference:
+// the portable state's header (L-BFGS and trust region), then
+//
+//   "optd.slice_checkpoint.v1" | u64 tells
+//
+// RestoreState takes either: a portable state is split and loaded into the
+// slices, a reference has each slice load its checkpoint.
+//
 // Thread-safety: not thread-safe; the owning session serializes access.
 #ifndef OPTD_SERVER_REMOTE_VECTORS_H_
 #define OPTD_SERVER_REMOTE_VECTORS_H_
@@ -45,6 +57,9 @@ class RemoteLbfgsVectors : public LbfgsVectors {
                                         bool with_candidate) override;
   absl::Status Accept(bool push_pair, double stp) override;
   absl::Status ClearMemory() override;
+  int64_t StateBytes() const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view in) override;
 
  private:
   std::shared_ptr<ShardGroup> group_;
@@ -54,8 +69,9 @@ class RemoteLbfgsVectors : public LbfgsVectors {
 
 class RemoteTrustRegionVectors : public TrustRegionVectors {
  public:
-  RemoteTrustRegionVectors(std::shared_ptr<ShardGroup> group, int memory)
-      : group_(std::move(group)), memory_(memory) {}
+  RemoteTrustRegionVectors(std::shared_ptr<ShardGroup> group, int memory,
+                           bool cg_vectors)
+      : group_(std::move(group)), memory_(memory), cg_vectors_(cg_vectors) {}
 
   int64_t dimension() const override { return group_->layout().dimension(); }
   int pairs() const override { return pairs_; }
@@ -77,6 +93,9 @@ class RemoteTrustRegionVectors : public TrustRegionVectors {
   absl::StatusOr<Reduction> ReduceCurvature() override;
   absl::StatusOr<Reduction> CgAdvance(double alpha) override;
   absl::StatusOr<Reduction> CgDirection(double beta) override;
+  int64_t StateBytes() const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view in) override;
 
  private:
   absl::Status SetChecked(v1::SliceOp op, const ConstVectorView& full,
@@ -84,6 +103,7 @@ class RemoteTrustRegionVectors : public TrustRegionVectors {
 
   std::shared_ptr<ShardGroup> group_;
   const int memory_;
+  const bool cg_vectors_;
   int pairs_ = 0;
 };
 

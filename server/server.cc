@@ -278,9 +278,17 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
   const std::string address = HostPort(options.host, options.port);
   builder.AddListeningPort(address, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
+  const SessionIdArbiter::Holds holds =
+      [sessions = server->sessions_.get()](absl::string_view id) {
+        return sessions->Holds(id);
+      };
+  server->arbiter_ =
+      std::make_unique<SessionIdArbiter>(server->replicas_, holds);
+  server->sessions_->set_id_arbiter(server->arbiter_.get());
   server->shard_service_ = std::make_unique<ShardService>(
       server->slice_host_.get(),
-      server->auth_->enabled() ? server->auth_.get() : nullptr);
+      server->auth_->enabled() ? server->auth_.get() : nullptr,
+      server->arbiter_.get(), holds);
   builder.RegisterService(server->shard_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));

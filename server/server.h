@@ -31,6 +31,7 @@
 #include "server/metrics_http_server.h"
 #include "server/optimizer_service.h"
 #include "server/service_metrics.h"
+#include "server/session_id_arbiter.h"
 #include "server/session_manager.h"
 #include "server/shard_group.h"
 #include "server/shard_service.h"
@@ -175,6 +176,8 @@ class OptdServer {
   // journal after the server has stopped.
   std::unique_ptr<SessionStore> store_;
   std::unique_ptr<SessionManager> sessions_;
+  // After sessions_, which it asks (and which uses it).
+  std::unique_ptr<SessionIdArbiter> arbiter_;
   SessionManager::RecoveryCounts recovered_;
   absl::Mutex expiry_mu_;
   bool stop_expiry_ ABSL_GUARDED_BY(expiry_mu_) = false;

@@ -513,8 +513,8 @@ bool Session::CheckpointsOnlyLocked() const {
 
 void Session::PersistLocked(const v1::TellRequest& request, absl::Time now) {
   if (CheckpointsOnlyLocked()) {
-    // Large Adam sessions: no gradient ever goes to disk, only the state
-    // every checkpoint_interval tells (and the final one).
+    // Large sessions: no gradient ever goes to disk, only the state every
+    // checkpoint_interval tells (and the final one).
     if (tells_ - checkpoint_tells_ >= settings_.checkpoint_interval ||
         solver_->finished()) {
       WriteCheckpointLocked();
@@ -522,48 +522,83 @@ void Session::PersistLocked(const v1::TellRequest& request, absl::Time now) {
     return;
   }
   journal_->Append(EncodeTellRecord(request, now));
+  // A tell on the direct path left its vectors in the replicas' staged
+  // files, not in the journal: they count as well.
+  if (request.sliced()) sliced_bytes_since_checkpoint_ += 8 * dimension_;
   // Per-tell durability journals every tell; once the tells since the last
   // checkpoint outweigh the state (twice over, and 4 MiB), a checkpoint
-  // replaces them, so the journal stays within a few times the state.
+  // replaces them, so the journal (and a sharded session's staged files)
+  // stays within a few times the state.
   constexpr uint64_t kMinCompactionBytes = uint64_t{4} << 20;
   const int64_t state_bytes = solver_->StateBytes();
   if (state_bytes > 0 && !solver_->finished() &&
-      journal_->bytes_since_checkpoint() >=
+      journal_->bytes_since_checkpoint() + sliced_bytes_since_checkpoint_ >=
           std::max<uint64_t>(kMinCompactionBytes, 2 * state_bytes)) {
     WriteCheckpointLocked();
   }
 }
 
-void Session::WriteCheckpointLocked() {
-  v1::SessionCheckpoint checkpoint;
-  checkpoint.set_tells(tells_);
-  checkpoint.set_last_trial_id(last_trial_id_);
-  checkpoint.set_has_pending_trial(has_pending_trial_);
-  checkpoint.set_batch_first_id(batch_first_id_);
+absl::Status Session::BuildCheckpointLocked(
+    v1::SessionCheckpoint* checkpoint) const {
+  checkpoint->set_tells(tells_);
+  checkpoint->set_last_trial_id(last_trial_id_);
+  checkpoint->set_has_pending_trial(has_pending_trial_);
+  checkpoint->set_batch_first_id(batch_first_id_);
   const size_t skipped =
       trial_log_.size() - std::min(trial_log_.size(), kCheckpointTrialLog);
   for (size_t i = skipped; i < trial_log_.size(); ++i) {
-    *checkpoint.add_trial_log() = trial_log_[i];
+    *checkpoint->add_trial_log() = trial_log_[i];
   }
-  checkpoint.set_trial_log_dropped(trial_log_dropped_ +
-                                   static_cast<int64_t>(skipped));
+  checkpoint->set_trial_log_dropped(trial_log_dropped_ +
+                                    static_cast<int64_t>(skipped));
   for (const AnsweredTell& answered : answered_) {
-    v1::AnsweredTell* out = checkpoint.add_answered();
+    v1::AnsweredTell* out = checkpoint->add_answered();
     out->set_trial_id(answered.trial_id);
     out->set_digest(answered.digest);
   }
-  WriteHistoryLocked(checkpoint.mutable_history());
-  checkpoint.set_history_iterations(history_iterations_);
-  TimeToProto(update_time_, checkpoint.mutable_update_time());
-  absl::Status status = solver_->SaveState(checkpoint.mutable_solver_state());
+  WriteHistoryLocked(checkpoint->mutable_history());
+  checkpoint->set_history_iterations(history_iterations_);
+  TimeToProto(update_time_, checkpoint->mutable_update_time());
+  return solver_->SaveState(checkpoint->mutable_solver_state());
+}
+
+void Session::WriteCheckpointLocked() {
+  v1::SessionCheckpoint checkpoint;
+  if (shards_ != nullptr) {
+    // The slices save themselves on their replicas (synced before they
+    // answer); the journal's checkpoint, written after, refers to them and
+    // is the commit point. Slice checkpoints older than the durable one
+    // may go, and staged vectors of the trials it holds.
+    ShardGroup::CheckpointTarget target;
+    target.tells = static_cast<uint64_t>(tells_);
+    target.keep_from =
+        std::max(journal_->durable_checkpoint(), restored_checkpoint_tells_);
+    if (auto it = checkpoint_trials_.find(target.keep_from);
+        it != checkpoint_trials_.end()) {
+      target.staged_told_through = it->second;
+    }
+    checkpoint_trials_.erase(checkpoint_trials_.begin(),
+                             checkpoint_trials_.lower_bound(target.keep_from));
+    checkpoint_trials_[target.tells] = batch_first_id_ - 1;
+    shards_->set_checkpoint_target(target);
+  }
+  absl::Status status = BuildCheckpointLocked(&checkpoint);
+  if (shards_ != nullptr) shards_->set_checkpoint_target(std::nullopt);
   if (!status.ok()) {
     spdlog::error("session \"{}\": cannot checkpoint: {}", id_,
                   status.ToString());
     return;
   }
   checkpoint_tells_ = tells_;
+  sliced_bytes_since_checkpoint_ = 0;
   journal_->Checkpoint(checkpoint.SerializeAsString(),
                        static_cast<uint64_t>(tells_));
+}
+
+absl::Status Session::PortableCheckpoint(v1::SessionCheckpoint* checkpoint) {
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  return BuildCheckpointLocked(checkpoint);
 }
 
 void Session::WriteHistoryLocked(
@@ -610,7 +645,15 @@ absl::Status Session::RestoreCheckpoint(
         "; a checkpoint has tells >= 0 and 1 <= batch_first_id <= "
         "last_trial_id"));
   }
-  OPTD_RETURN_IF_ERROR(solver_->RestoreState(checkpoint.solver_state()));
+  // A sharded session that journals no tells resumes at the checkpoint: its
+  // replicas forget what clients sent for the trials after it.
+  if (shards_ != nullptr && CheckpointsOnlyLocked()) {
+    shards_->set_discard_staged_after(first_id - 1);
+  }
+  absl::Status restored = solver_->RestoreState(checkpoint.solver_state());
+  if (shards_ != nullptr) shards_->set_discard_staged_after(0);
+  OPTD_RETURN_IF_ERROR(restored);
+  restored_checkpoint_tells_ = static_cast<uint64_t>(checkpoint.tells());
   // What only the restored solver can say. The solver has changed by now,
   // so a session refused here must be discarded, as its callers (recovery,
   // import) do.

@@ -159,6 +159,14 @@ class Session {
   // (clean shutdown). No-op otherwise.
   void FlushCheckpoint() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Session::PortableCheckpoint()
+  //
+  // The session's state now as a checkpoint that stands alone (a sharded
+  // session's vectors gathered from its replicas), for ExportSession.
+  // UNIMPLEMENTED when the solver restores only by replaying its tells.
+  absl::Status PortableCheckpoint(v1::SessionCheckpoint* checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Tells applied (journal records after the header).
   int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -340,7 +348,12 @@ class Session {
   void WriteHistoryLocked(
       google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Hands the session's current state to the journal as a checkpoint.
+  // The session's current state as a checkpoint (the solver's state as its
+  // vectors' SaveState writes it: see ShardGroup::CheckpointTarget).
+  absl::Status BuildCheckpointLocked(v1::SessionCheckpoint* checkpoint) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands the session's current state to the journal as a checkpoint (a
+  // sharded session's slices saved on their replicas first).
   void WriteCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
   template <typename Response>
@@ -395,6 +408,13 @@ class Session {
   int64_t tells_ ABSL_GUARDED_BY(mu_) = 0;
   // tells_ when the last checkpoint was taken (or restored).
   int64_t checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
+  // The checkpoint this session was restored from (0: none), the last trial
+  // told at each checkpoint taken since (sharded sessions: replicas drop the
+  // staged vectors of trials a durable checkpoint holds), and the bytes
+  // direct-path tells left on the replicas since the last checkpoint.
+  uint64_t restored_checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, uint64_t> checkpoint_trials_ ABSL_GUARDED_BY(mu_);
+  uint64_t sliced_bytes_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
   // Last tell or ask (TTL).
   absl::Time last_active_ ABSL_GUARDED_BY(mu_);

@@ -234,7 +234,7 @@ absl::Status SessionManager::DamagedError(absl::string_view id,
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
     const v1::CreateSessionRequest& request, absl::Time create_time,
-    bool for_recovery, uint32_t solver_revision) const {
+    bool for_recovery, uint32_t solver_revision, uint64_t incarnation) const {
   const int replicas = replicas_ == nullptr ? 1 : replicas_->size();
   if (request.shards() < 0) {
     return absl::InvalidArgumentError(
@@ -316,8 +316,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Build(
     with_ttl.set_ttl_seconds(absl::ToDoubleSeconds(settings.ttl) + 3600);
     absl::BitGen bitgen;
     return ShardGroup::Create(replicas_, request.session_id(),
-                              absl::Uniform<uint64_t>(bitgen), layout,
-                              with_ttl);
+                              absl::Uniform<uint64_t>(bitgen), incarnation,
+                              layout, with_ttl);
   };
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,
@@ -359,6 +359,11 @@ absl::StatusOr<std::string> SessionManager::Reserve(absl::string_view requested,
   return id;
 }
 
+uint64_t SessionManager::NewIncarnation() {
+  absl::MutexLock lock(&mu_);
+  return absl::Uniform<uint64_t>(bitgen_);
+}
+
 void SessionManager::Unreserve(const std::string& id) {
   absl::MutexLock lock(&mu_);
   reserved_.erase(id);
@@ -367,7 +372,7 @@ void SessionManager::Unreserve(const std::string& id) {
 absl::Status SessionManager::Register(
     const std::shared_ptr<Session>& session,
     const v1::CreateSessionRequest& header, uint32_t solver_revision,
-    const v1::SessionCheckpoint* checkpoint,
+    uint64_t incarnation, const v1::SessionCheckpoint* checkpoint,
     const std::vector<const v1::SnapshotTell*>& tells) {
   if (store_ != nullptr) {
     // The header holds every resolved setting, so that a restart with other
@@ -384,10 +389,7 @@ absl::Status SessionManager::Register(
     create->set_lease_seconds(absl::ToDoubleSeconds(session->settings().lease));
     TimeToProto(session->settings().create_time, record.mutable_create_time());
     if (checkpoint != nullptr) *record.mutable_checkpoint() = *checkpoint;
-    {
-      absl::MutexLock lock(&mu_);
-      record.set_incarnation(absl::Uniform<uint64_t>(bitgen_));
-    }
+    record.set_incarnation(incarnation);
     std::string records = FrameRecord(record.SerializeAsString());
     for (const v1::SnapshotTell* tell : tells) {
       records += FrameRecord(tell->SerializeAsString());
@@ -419,16 +421,23 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
           "\" already exists; pick another id or leave session_id empty"));
     }
   }
+  // Another replica may hold or be creating the same named id.
+  SessionIdArbiter::Claim claim;
+  if (arbiter_ != nullptr && !request.session_id().empty()) {
+    OPTD_ASSIGN_OR_RETURN(claim, arbiter_->ClaimId(request.session_id()));
+  }
   OPTD_ASSIGN_OR_RETURN(
       std::string id, Reserve(request.session_id(),
                               EstimateStateBytes(request, Dimension(request))));
   v1::CreateSessionRequest named = request;
   named.set_session_id(id);
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      Build(named, absl::Now(), /*for_recovery=*/false, kSolverRevision);
+  const uint64_t incarnation = NewIncarnation();
+  absl::StatusOr<std::shared_ptr<Session>> session = Build(
+      named, absl::Now(), /*for_recovery=*/false, kSolverRevision, incarnation);
   absl::Status status = session.status();
   if (status.ok()) {
-    status = Register(*session, named, kSolverRevision, nullptr, {});
+    status =
+        Register(*session, named, kSolverRevision, incarnation, nullptr, {});
   }
   if (!status.ok()) {
     Unreserve(id);
@@ -458,6 +467,10 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
                               ? snapshot.create().session_id()
                               : request.session_id();
   OPTD_RETURN_IF_ERROR(ValidateStoredSessionId(requested, "session_id"));
+  SessionIdArbiter::Claim claim;
+  if (arbiter_ != nullptr) {
+    OPTD_ASSIGN_OR_RETURN(claim, arbiter_->ClaimId(requested));
+  }
   OPTD_ASSIGN_OR_RETURN(
       std::string id,
       Reserve(requested, EstimateStateBytes(snapshot.create(),
@@ -465,11 +478,12 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
   v1::CreateSessionRequest named = snapshot.create();
   named.set_session_id(id);
   if (request.shards() != 0) named.set_shards(request.shards());
+  const uint64_t incarnation = NewIncarnation();
   absl::StatusOr<std::shared_ptr<Session>> session =
       Build(named,
             snapshot.has_create_time() ? TimeFromProto(snapshot.create_time())
                                        : absl::Now(),
-            /*for_recovery=*/false, snapshot.solver_revision());
+            /*for_recovery=*/false, snapshot.solver_revision(), incarnation);
   absl::Status status = session.status();
   if (status.ok() && snapshot.has_checkpoint()) {
     status = (*session)->RestoreCheckpoint(snapshot.checkpoint());
@@ -492,7 +506,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
   }
   if (status.ok()) {
     status = Register(
-        *session, named, snapshot.solver_revision(),
+        *session, named, snapshot.solver_revision(), incarnation,
         snapshot.has_checkpoint() ? &snapshot.checkpoint() : nullptr, tells);
   }
   if (!status.ok()) {
@@ -514,6 +528,23 @@ absl::Status SessionManager::Export(absl::string_view session_id,
         "session \"", session->id(),
         "\" lives in memory only (optd runs without --data_dir) and keeps no "
         "tells to export; run optd with --data_dir"));
+  }
+  // A sharded session's checkpoints refer to files on its replicas: it is
+  // exported as its state now, gathered, with no tells after it.
+  if (session->shards() > 1) {
+    v1::SessionCheckpoint checkpoint;
+    absl::Status portable = session->PortableCheckpoint(&checkpoint);
+    if (portable.ok()) {
+      OPTD_ASSIGN_OR_RETURN(*snapshot,
+                            ReadJournalHeader(store_->env(), journal->path()));
+      *snapshot->mutable_checkpoint() = std::move(checkpoint);
+      if (!snapshot->has_create_time()) {
+        TimeToProto(session->settings().create_time,
+                    snapshot->mutable_create_time());
+      }
+      return absl::OkStatus();
+    }
+    if (!absl::IsUnimplemented(portable)) return portable;
   }
   // A session that checkpoints instead of journaling tells is exported as of
   // now, not as of its last checkpoint.
@@ -740,7 +771,8 @@ absl::StatusOr<JournalHeader> SessionManager::ReadSession(
         OPTD_ASSIGN_OR_RETURN(
             *session,
             Build(header.create(), TimeFromProto(header.create_time()),
-                  /*for_recovery=*/true, header.solver_revision()));
+                  /*for_recovery=*/true, header.solver_revision(),
+                  header.incarnation()));
         if (header.has_checkpoint()) {
           return (*session)->RestoreCheckpoint(header.checkpoint());
         }
@@ -829,6 +861,19 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Revive(
   fresh->AttachJournal(journal);
   {
     absl::MutexLock lock(&mu_);
+    // Deleted while it was being rebuilt: the rebuild is thrown away (and
+    // its slices with it), never put back.
+    auto it = sessions_.find(session_id);
+    const bool current = old != nullptr
+                             ? it != sessions_.end() && it->second == old
+                             : dormant_.count(session_id) > 0;
+    if (!current) {
+      fresh->PurgeShardsOnDelete();
+      fresh->Delete();
+      return absl::NotFoundError(
+          absl::StrCat("session \"", absl::CHexEscape(session_id),
+                       "\" was deleted while it was being rebuilt"));
+    }
     dormant_.erase(std::string(session_id));
     sessions_[std::string(session_id)] = fresh;
   }
@@ -1036,6 +1081,12 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
     *response->add_sessions() = std::move(brief);
   }
   return absl::OkStatus();
+}
+
+bool SessionManager::Holds(absl::string_view session_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return sessions_.count(session_id) > 0 || reserved_.count(session_id) > 0 ||
+         damaged_.count(session_id) > 0 || dormant_.count(session_id) > 0;
 }
 
 int64_t SessionManager::size() const {

@@ -33,6 +33,7 @@
 #include "optd/v1/optimizer.pb.h"
 #include "server/journal.h"
 #include "server/session.h"
+#include "server/session_id_arbiter.h"
 #include "server/session_store.h"
 #include "server/shard_group.h"
 
@@ -203,7 +204,19 @@ class SessionManager {
   // Number of sessions held.
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SessionManager::Holds()
+  //
+  // Whether `session_id` (as stored) is taken here: a session, one being
+  // created, a damaged one or one not rebuilt since a restart. Loads
+  // nothing.
+  bool Holds(absl::string_view session_id) const ABSL_LOCKS_EXCLUDED(mu_);
+
   const SessionLimits& limits() const { return limits_; }
+
+  // Named session ids are claimed from `arbiter` before a create or import
+  // (session_id_arbiter.h); null: not (a single replica). Must outlive the
+  // manager's use of it. Set before serving.
+  void set_id_arbiter(SessionIdArbiter* arbiter) { arbiter_ = arbiter; }
 
  private:
   // RESOURCE_EXHAUSTED when `count` sessions already fill the limit.
@@ -224,9 +237,13 @@ class SessionManager {
   // arithmetic of `solver_revision` (proto_convert.h kSolverRevision). With
   // `for_recovery` the server limits are not applied (a stored session loads
   // even if the limits were lowered since) and the id must be set.
+  // `incarnation` is the journal header's (a sharded session's slices name
+  // their files with it).
   absl::StatusOr<std::shared_ptr<Session>> Build(
       const v1::CreateSessionRequest& request, absl::Time create_time,
-      bool for_recovery, uint32_t solver_revision) const;
+      bool for_recovery, uint32_t solver_revision, uint64_t incarnation) const;
+  // A random incarnation for a new session's journal.
+  uint64_t NewIncarnation() ABSL_LOCKS_EXCLUDED(mu_);
   // Reserves an id (a new random one for an empty `requested`) for a session
   // of `state_bytes`: ALREADY_EXISTS if taken, RESOURCE_EXHAUSTED at the
   // session limit or the tenant's limits.
@@ -236,11 +253,11 @@ class SessionManager {
   void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Journals (with a store) and registers a built session under a reserved
   // id: `header` is its creation request, `solver_revision` the arithmetic
-  // it was built with, `tells` what it replayed. `checkpoint` (may be null)
-  // the state it was restored from.
+  // it was built with, `incarnation` the one it was built for, `tells` what
+  // it replayed. `checkpoint` (may be null) the state it was restored from.
   absl::Status Register(const std::shared_ptr<Session>& session,
                         const v1::CreateSessionRequest& header,
-                        uint32_t solver_revision,
+                        uint32_t solver_revision, uint64_t incarnation,
                         const v1::SessionCheckpoint* checkpoint,
                         const std::vector<const v1::SnapshotTell*>& tells)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -262,6 +279,7 @@ class SessionManager {
   const SessionDefaults defaults_;
   SessionStore* const store_;
   const std::shared_ptr<const Replicas> replicas_;
+  SessionIdArbiter* arbiter_ = nullptr;
   // Serializes rebuilds (Revive), which call replicas without holding mu_.
   absl::Mutex rebuild_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;

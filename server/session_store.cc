@@ -88,7 +88,9 @@ void SessionJournal::WhenDurable(uint64_t seq, DoneCallback done) {
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
-    if (seq > durable_) {
+    if (closed_ && seq > durable_) {
+      status = closed_why_;
+    } else if (seq > durable_) {
       // Through a working log, the log decides, whatever the file does.
       if (health_.ok() || LoggedLocked()) {
         waiters_.emplace_back(seq, std::move(done));
@@ -132,6 +134,11 @@ absl::Status SessionJournal::SyncNow() {
 uint64_t SessionJournal::durable() const {
   absl::MutexLock lock(&mu_);
   return durable_;
+}
+
+uint64_t SessionJournal::durable_checkpoint() const {
+  absl::MutexLock lock(&mu_);
+  return durable_checkpoint_;
 }
 
 absl::Status SessionJournal::health() const {
@@ -348,6 +355,9 @@ absl::Status SessionJournal::WriteOut(bool force, bool from_pool, bool repair) {
   bool again = false;
   {
     absl::MutexLock lock(&mu_);
+    if (checkpoint_written) {
+      durable_checkpoint_ = std::max(durable_checkpoint_, checkpoint_tells);
+    }
     if (!status.ok()) {
       // Nothing taken is dropped: what did not reach the file goes back in
       // front of what came meanwhile, unless a newer checkpoint came, which
@@ -397,6 +407,7 @@ void SessionJournal::Close(absl::Status why) {
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
+    closed_why_ = why;
     pending_.clear();
     pending_checkpoint_.reset();
     ready.swap(waiters_);

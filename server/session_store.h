@@ -119,6 +119,9 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
 
   // Records synced (tells durable).
   uint64_t durable() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The tells of the last checkpoint this journal made durable (0: none
+  // since it was opened).
+  uint64_t durable_checkpoint() const ABSL_LOCKS_EXCLUDED(mu_);
   // OK, or UNAVAILABLE naming the write error that broke this journal.
   absl::Status health() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t checkpoint_interval() const { return checkpoint_interval_; }
@@ -203,6 +206,7 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   // Records appended, and synced (or, through the log, durable there).
   uint64_t appended_ ABSL_GUARDED_BY(mu_);
   uint64_t durable_ ABSL_GUARDED_BY(mu_);
+  uint64_t durable_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   // The log failed for a record: this journal syncs its own file.
   bool wal_failed_ ABSL_GUARDED_BY(mu_) = false;
   // Sync even if not due (SyncNow, shutdown, log failure).
@@ -210,6 +214,8 @@ class SessionJournal : public std::enable_shared_from_this<SessionJournal> {
   // In the commit queue or being committed: at most one thread at a time.
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // What a tell waiting on a closed journal is answered.
+  absl::Status closed_why_ ABSL_GUARDED_BY(mu_);
   absl::Status health_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, DoneCallback>> waiters_ ABSL_GUARDED_BY(mu_);
 };

@@ -118,15 +118,16 @@ const std::string& Replicas::address(int replica) const {
 
 ShardGroup::ShardGroup(std::shared_ptr<const Replicas> replicas,
                        std::string session_id, uint64_t epoch,
-                       const ShardLayout& layout)
+                       uint64_t incarnation, const ShardLayout& layout)
     : replicas_(std::move(replicas)),
       session_id_(std::move(session_id)),
       epoch_(epoch),
+      incarnation_(incarnation),
       layout_(layout) {}
 
 absl::StatusOr<std::shared_ptr<ShardGroup>> ShardGroup::Create(
     std::shared_ptr<const Replicas> replicas, const std::string& session_id,
-    uint64_t epoch, const ShardLayout& layout,
+    uint64_t epoch, uint64_t incarnation, const ShardLayout& layout,
     const v1::CreateSliceRequest& base) {
   if (layout.shards() > replicas->size()) {
     return absl::FailedPreconditionError(
@@ -137,11 +138,12 @@ absl::StatusOr<std::shared_ptr<ShardGroup>> ShardGroup::Create(
   // Made before the slices, so that its destructor removes the ones made if
   // a later one fails.
   std::shared_ptr<ShardGroup> group(
-      new ShardGroup(replicas, session_id, epoch, layout));
+      new ShardGroup(replicas, session_id, epoch, incarnation, layout));
   const absl::Time deadline = absl::Now() + replicas->options().call_timeout;
   for (int shard = 0; shard < layout.shards(); ++shard) {
     v1::CreateSliceRequest request = base;
     *request.mutable_key() = group->Key(shard);
+    request.set_incarnation(incarnation);
     request.set_dimension(layout.dimension());
     request.set_begin(layout.range(shard).begin);
     request.set_end(layout.range(shard).end);
@@ -320,13 +322,35 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Send(
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Call(
     v1::SliceOp op, absl::Span<const double> scalars, bool flag, bool flag2) {
   v1::SliceOpRequest request;
-  if (!IsRead(op)) request.set_seq(++seq_);
   request.set_op(op);
   request.mutable_scalars()->Assign(scalars.begin(), scalars.end());
   request.set_flag(flag);
   request.set_flag2(flag2);
+  return CallRequest(std::move(request));
+}
+
+absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::CallRequest(
+    v1::SliceOpRequest request) {
+  if (!IsRead(request.op())) request.set_seq(++seq_);
   return Send(std::vector<v1::SliceOpRequest>(
       static_cast<size_t>(layout_.shards()), request));
+}
+
+absl::Status ShardGroup::SaveSlices(const CheckpointTarget& target) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_SAVE_CHECKPOINT);
+  request.set_checkpoint(target.tells);
+  request.set_keep_checkpoints_from(target.keep_from);
+  request.set_staged_told_through(target.staged_told_through);
+  return CallRequest(std::move(request)).status();
+}
+
+absl::Status ShardGroup::LoadSlices(uint64_t tells) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_LOAD_CHECKPOINT);
+  request.set_checkpoint(tells);
+  request.set_staged_told_through(discard_staged_after_);
+  return CallRequest(std::move(request)).status();
 }
 
 absl::StatusOr<Reduction> ShardGroup::Reduce(v1::SliceOp op,

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -114,9 +115,11 @@ class ShardGroup {
   // dimension are filled in here) on layout.shards() replicas starting at
   // the home. UNAVAILABLE naming the replica when one cannot be reached; the
   // slices already made are deleted again.
+  // `incarnation` is the session's (journal.h header): it names the slices'
+  // files on their replicas.
   static absl::StatusOr<std::shared_ptr<ShardGroup>> Create(
       std::shared_ptr<const Replicas> replicas, const std::string& session_id,
-      uint64_t epoch, const ShardLayout& layout,
+      uint64_t epoch, uint64_t incarnation, const ShardLayout& layout,
       const v1::CreateSliceRequest& base);
 
   // Deletes the slices (best effort: a replica that is down frees them when
@@ -186,6 +189,40 @@ class ShardGroup {
   // Every shard's raw answer data for a read, in shard order.
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Read(v1::SliceOp op);
 
+  // The checkpoint the home is writing (Session): while one is set, the
+  // remote vectors' SaveState has every slice save itself on its replica
+  // (SaveSlices) and writes only a reference to those files, instead of
+  // gathering the vectors to the home.
+  struct CheckpointTarget {
+    // The session's tells count at the checkpoint.
+    uint64_t tells = 0;
+    // The home's durable checkpoint (older slice checkpoints may go) and
+    // the last trial it holds (staged vectors up to it may go); 0: none.
+    uint64_t keep_from = 0;
+    uint64_t staged_told_through = 0;
+  };
+  void set_checkpoint_target(std::optional<CheckpointTarget> target) {
+    checkpoint_target_ = target;
+  }
+  const std::optional<CheckpointTarget>& checkpoint_target() const {
+    return checkpoint_target_;
+  }
+  // ShardGroup::SaveSlices(), ShardGroup::LoadSlices()
+  //
+  // Every slice saves its state as checkpoint target.tells on its replica,
+  // durably (SLICE_OP_SAVE_CHECKPOINT); every slice loads its checkpoint
+  // `tells` (SLICE_OP_LOAD_CHECKPOINT): FAILED_PRECONDITION naming the
+  // replica that has none.
+  // After set_discard_staged_after(t > 0), the session resumes from the
+  // checkpoint it loads without replaying tells: the staged vectors of trials
+  // after t are dropped (those trials are issued again).
+  absl::Status SaveSlices(const CheckpointTarget& target);
+  absl::Status LoadSlices(uint64_t tells);
+  void set_discard_staged_after(uint64_t trial) {
+    discard_staged_after_ = trial;
+  }
+  uint64_t incarnation() const { return incarnation_; }
+
   // True once a call failed for good: the slices no longer match the
   // controller and the session must be rebuilt.
   bool broken() const { return broken_.load(); }
@@ -195,7 +232,10 @@ class ShardGroup {
 
  private:
   ShardGroup(std::shared_ptr<const Replicas> replicas, std::string session_id,
-             uint64_t epoch, const ShardLayout& layout);
+             uint64_t epoch, uint64_t incarnation, const ShardLayout& layout);
+  // The same prepared operation on every slice, now (seq assigned here).
+  absl::StatusOr<std::vector<v1::SliceOpResponse>> CallRequest(
+      v1::SliceOpRequest request);
 
   // Sends the queued operations plus ops[i] (which may be empty: flush) to
   // slice i, for every i, in parallel.
@@ -214,7 +254,10 @@ class ShardGroup {
   const std::shared_ptr<const Replicas> replicas_;
   const std::string session_id_;
   const uint64_t epoch_;
+  const uint64_t incarnation_;
   const ShardLayout layout_;
+  std::optional<CheckpointTarget> checkpoint_target_;
+  uint64_t discard_staged_after_ = 0;
   // The last sequence number sent (the same on every slice).
   uint64_t seq_ = 0;
   uint64_t direct_trial_ = 0;

@@ -46,6 +46,26 @@ grpc::Status ShardService::DeleteSlice(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status ShardService::HoldsSession(grpc::ServerContext* context,
+                                        const v1::HoldsSessionRequest* request,
+                                        v1::HoldsSessionResponse* response) {
+  if (grpc::Status s = AuthorizeReplica(*context); !s.ok()) return s;
+  response->set_holds(holds_ != nullptr && holds_(request->session_id()));
+  return grpc::Status::OK;
+}
+
+grpc::Status ShardService::ClaimSessionId(
+    grpc::ServerContext* context, const v1::ClaimSessionIdRequest* request,
+    v1::ClaimSessionIdResponse*) {
+  if (grpc::Status s = AuthorizeReplica(*context); !s.ok()) return s;
+  if (arbiter_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this replica arbitrates no session ids");
+  }
+  return ToGrpcStatus(arbiter_->Arbitrate(
+      request->session_id(), request->replica(), request->release()));
+}
+
 grpc::Status ShardService::GetReplicaStatus(
     grpc::ServerContext* context, const v1::GetReplicaStatusRequest*,
     v1::GetReplicaStatusResponse* response) {

@@ -11,17 +11,24 @@
 #ifndef OPTD_SERVER_SHARD_SERVICE_H_
 #define OPTD_SERVER_SHARD_SERVICE_H_
 
+#include <functional>
+
+#include "absl/strings/string_view.h"
 #include "optd/v1/shard.grpc.pb.h"
 #include "server/auth.h"
+#include "server/session_id_arbiter.h"
 #include "server/slice_host.h"
 
 namespace optd::server {
 
 class ShardService final : public v1::Shard::Service {
  public:
-  // `host` and `auth` (null: authentication off) must outlive the service.
-  explicit ShardService(SliceHost* host, const Authenticator* auth = nullptr)
-      : host_(host), auth_(auth) {}
+  // `host`, `auth` (null: authentication off) and `arbiter` (null: named
+  // session ids are not arbitrated here) must outlive the service.
+  explicit ShardService(SliceHost* host, const Authenticator* auth = nullptr,
+                        SessionIdArbiter* arbiter = nullptr,
+                        SessionIdArbiter::Holds holds = nullptr)
+      : host_(host), auth_(auth), arbiter_(arbiter), holds_(std::move(holds)) {}
 
   grpc::Status CreateSlice(grpc::ServerContext* context,
                            const v1::CreateSliceRequest* request,
@@ -35,6 +42,12 @@ class ShardService final : public v1::Shard::Service {
   grpc::Status GetReplicaStatus(
       grpc::ServerContext* context, const v1::GetReplicaStatusRequest* request,
       v1::GetReplicaStatusResponse* response) override;
+  grpc::Status HoldsSession(grpc::ServerContext* context,
+                            const v1::HoldsSessionRequest* request,
+                            v1::HoldsSessionResponse* response) override;
+  grpc::Status ClaimSessionId(grpc::ServerContext* context,
+                              const v1::ClaimSessionIdRequest* request,
+                              v1::ClaimSessionIdResponse* response) override;
 
  private:
   // OK, or why the caller may not call the replicas-only methods.
@@ -42,6 +55,8 @@ class ShardService final : public v1::Shard::Service {
 
   SliceHost* const host_;
   const Authenticator* const auth_;
+  SessionIdArbiter* const arbiter_;
+  const SessionIdArbiter::Holds holds_;
 };
 
 // Resident set size of this process in bytes (Linux /proc/self/statm), or 0.

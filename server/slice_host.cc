@@ -10,6 +10,8 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "server/journal.h"
 #include "server/proto_convert.h"
 #include "server/session_manager.h"
@@ -33,6 +35,7 @@ struct SliceHost::Staged {
     bool consumed = false;
   };
   ShardRange range;
+  uint64_t incarnation = 0;
   std::string path;  // empty: not journaled
   absl::Mutex mu;
   std::optional<JournalFile> file ABSL_GUARDED_BY(mu);
@@ -66,6 +69,8 @@ constexpr int kAdamScalars = 11;
 // Consumed vectors of an unjournaled slice whose digests are kept (retried
 // PutSlice calls are recognized for this many trials).
 constexpr size_t kKeptDigests = 1024;
+// Vectors a slice keeps, per field, for trials not told yet (PutSlice).
+constexpr int kMaxUntoldStaged = 4;
 
 bool IsReadOp(v1::SliceOp op) {
   return op == v1::SLICE_OP_READ_TRIAL_POINT || op == v1::SLICE_OP_READ_POINT ||
@@ -173,6 +178,13 @@ std::optional<absl::Status> ApplyTransport(Slice& s,
     case v1::SLICE_OP_READ_POINT:
       s.ReadPoint(ReadBuffer(r, false, out));
       return absl::OkStatus();
+    // The slice's whole state (solvers/slice_state.h), for an export or an
+    // import of the session.
+    case v1::SLICE_OP_READ_STATE:
+      s.SaveState(out->mutable_data());
+      return absl::OkStatus();
+    case v1::SLICE_OP_LOAD_STATE:
+      return s.RestoreState(op.data());
     default:
       return std::nullopt;
   }
@@ -408,7 +420,8 @@ SliceHost::SliceHost(int replica_index, std::string data_dir,
     : replica_index_(replica_index),
       data_dir_(std::move(data_dir)),
       env_(env != nullptr ? env : Env::Default()),
-      max_dimension_(max_dimension) {
+      max_dimension_(max_dimension),
+      checkpoints_(env_, data_dir_.empty() ? "" : data_dir_ + "/slices") {
   if (!data_dir_.empty()) {
     env_->CreateDir(data_dir_).IgnoreError();
     env_->CreateDir(data_dir_ + "/slices").IgnoreError();
@@ -421,9 +434,32 @@ std::string SliceHost::MapKey(absl::string_view session_id, int shard) {
   return absl::StrCat(session_id, "/", shard);
 }
 
-std::string SliceHost::StagedPath(const v1::SliceKey& key) const {
-  return absl::StrCat(data_dir_, "/slices/", key.session_id(), ".", key.shard(),
-                      ".staged");
+std::string SliceHost::StagedPath(const v1::CreateSliceRequest& spec) const {
+  return absl::StrFormat("%s/slices/%s.%d.%016x.staged", data_dir_,
+                         spec.key().session_id(), spec.key().shard(),
+                         spec.incarnation());
+}
+
+void SliceHost::RemoveStagedFiles(absl::string_view session_id, int shard,
+                                  absl::string_view keep) const {
+  if (data_dir_.empty()) return;
+  const std::string dir = data_dir_ + "/slices";
+  absl::StatusOr<std::vector<std::string>> names = env_->ListDir(dir);
+  if (!names.ok()) return;
+  const std::string prefix = absl::StrCat(session_id, ".", shard, ".");
+  for (const std::string& name : *names) {
+    absl::string_view rest = name;
+    if (!absl::ConsumePrefix(&rest, prefix) ||
+        !absl::ConsumeSuffix(&rest, ".staged") ||
+        rest.find('.') != absl::string_view::npos) {
+      continue;
+    }
+    const std::string path = absl::StrCat(dir, "/", name);
+    if (path == keep) continue;
+    if (absl::Status s = RemoveFileDurably(env_, path); !s.ok()) {
+      spdlog::warn("{}", std::string(s.message()));
+    }
+  }
 }
 
 absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
@@ -435,19 +471,28 @@ absl::StatusOr<std::shared_ptr<SliceHost::Staged>> SliceHost::OpenStaged(
     absl::MutexLock lock(&mu_);
     auto it = staged_.find(key);
     if (it != staged_.end()) {
-      if (it->second->range == range) return it->second;
-      stale = std::move(it->second);  // the session was resharded
+      if (it->second->range == range &&
+          it->second->incarnation == request.incarnation()) {
+        return it->second;
+      }
+      // The session was resharded, or deleted and created again.
+      stale = std::move(it->second);
       staged_.erase(it);
     }
   }
   auto staged = std::make_shared<Staged>();
   staged->range = range;
+  staged->incarnation = request.incarnation();
   const bool journaled = !data_dir_.empty() && request.journal_staged();
   if (stale != nullptr && !stale->path.empty()) {
     OPTD_RETURN_IF_ERROR(RemoveFileDurably(env_, stale->path));
   }
   if (journaled) {
-    staged->path = StagedPath(request.key());
+    staged->path = StagedPath(request);
+    // Files of another incarnation (a deleted session whose purge did not
+    // reach this replica) are never read: they go.
+    RemoveStagedFiles(request.key().session_id(), request.key().shard(),
+                      staged->path);
     absl::MutexLock lock(&staged->mu);
     bool reuse = false;
     absl::StatusOr<RecordsRead> read = ReadRecords(
@@ -558,13 +603,34 @@ absl::StatusOr<ShardRange> SliceHost::Stage(v1::PutSliceRequest& request) {
   auto it = staged.vectors.find(key);
   if (it != staged.vectors.end() && it->second.digest == digest &&
       it->second.float32 == f32) {
-    return range;  // a retry
+    // A retry. Its bytes come back if they were let go (told, and not
+    // journaled): the trial may be told again after a rebuild.
+    if (it->second.bytes.empty() && it->second.offset < 0) {
+      it->second.bytes = std::move(bytes);
+    }
+    return range;
   }
   if (it != staged.vectors.end() && it->second.consumed) {
     return absl::FailedPreconditionError(absl::StrCat(
         "trial ", request.trial_id(), " of session \"", request.session_id(),
         "\" was told with another ", what, " slice on shard ", request.shard(),
         "; a retry must send the same values"));
+  }
+  if (it == staged.vectors.end()) {
+    // A sharded session has one trial outstanding: vectors for more trials
+    // than a few are never told, and would only hold this replica's memory.
+    int untold = 0;
+    for (const auto& [k, v] : staged.vectors) {
+      if (k.first == key.first && !v.consumed) ++untold;
+    }
+    if (untold >= kMaxUntoldStaged) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "replica ", replica_index_, " holds ", untold, " ", what,
+          " slices of shard ", request.shard(), " of session \"",
+          request.session_id(), "\" for trials not told yet, its limit (",
+          kMaxUntoldStaged,
+          "); send slices only for the outstanding trial, and tell it"));
+    }
   }
   Staged::Vector v;
   v.float32 = f32;
@@ -862,6 +928,129 @@ absl::Status SliceHost::ReadPublished(const v1::GetSliceRequest& request,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The slice's whole state, as a checkpoint keeps it: the L-BFGS or trust-
+// region slice's SaveState, or Adam's state vectors (SLICE_OP_READ_STATE).
+std::string SliceStateBytes(LbfgsSlice* lbfgs, TrustRegionSlice* trust_region,
+                            const v1::SliceOpResponse& adam_state) {
+  std::string state;
+  if (lbfgs != nullptr) {
+    lbfgs->SaveState(&state);
+  } else if (trust_region != nullptr) {
+    trust_region->SaveState(&state);
+  } else {
+    state = adam_state.data();
+  }
+  return state;
+}
+
+}  // namespace
+
+absl::Status SliceHost::SaveCheckpoint(Slice& slice,
+                                       const v1::SliceOpRequest& op) {
+  if (op.checkpoint() == 0) {
+    return BadOp(op, "checkpoint is 0; name the home's tells count");
+  }
+  v1::SliceOpResponse adam_state;
+  if (slice.lbfgs == nullptr && slice.trust_region == nullptr) {
+    v1::SliceOpRequest read;
+    read.set_op(v1::SLICE_OP_READ_STATE);
+    OPTD_RETURN_IF_ERROR(ApplyTo(slice, read, &adam_state));
+  }
+  OPTD_RETURN_IF_ERROR(
+      checkpoints_.Save(slice.spec, op.checkpoint(),
+                        SliceStateBytes(slice.lbfgs.get(),
+                                        slice.trust_region.get(), adam_state)));
+  // The home's durable checkpoint is keep_checkpoints_from: older ones are
+  // no longer needed, nor the vectors of the trials it holds.
+  if (op.keep_checkpoints_from() > 0) {
+    checkpoints_.Remove(slice.spec, [&](uint64_t tells) {
+      return tells < op.keep_checkpoints_from();
+    });
+  }
+  return CompactStaged(slice, op.staged_told_through());
+}
+
+absl::Status SliceHost::LoadCheckpoint(Slice& slice,
+                                       const v1::SliceOpRequest& op) {
+  OPTD_ASSIGN_OR_RETURN(std::string state,
+                        checkpoints_.Load(slice.spec, op.checkpoint()));
+  if (slice.lbfgs != nullptr) {
+    OPTD_RETURN_IF_ERROR(slice.lbfgs->RestoreState(state));
+  } else if (slice.trust_region != nullptr) {
+    OPTD_RETURN_IF_ERROR(slice.trust_region->RestoreState(state));
+  } else {
+    v1::SliceOpRequest load;
+    load.set_op(v1::SLICE_OP_LOAD_STATE);
+    load.set_data(std::move(state));
+    v1::SliceOpResponse ignored;
+    OPTD_RETURN_IF_ERROR(ApplyTo(slice, load, &ignored));
+  }
+  // The home resumes from this one: the others (older, or newer ones it
+  // never made durable) are not needed.
+  checkpoints_.Remove(slice.spec,
+                      [&](uint64_t tells) { return tells != op.checkpoint(); });
+  // Resumed without replaying tells, the home issues the trials after the
+  // checkpoint again: what was sent for them before is dropped.
+  if (op.staged_told_through() > 0 && slice.staged != nullptr) {
+    Staged& staged = *slice.staged;
+    absl::MutexLock lock(&staged.mu);
+    for (auto it = staged.vectors.begin(); it != staged.vectors.end();) {
+      it = it->first.second > op.staged_told_through()
+               ? staged.vectors.erase(it)
+               : std::next(it);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SliceHost::CompactStaged(Slice& slice, uint64_t told_through) {
+  if (told_through == 0 || slice.staged == nullptr) return absl::OkStatus();
+  Staged& staged = *slice.staged;
+  absl::MutexLock lock(&staged.mu);
+  bool dropped = false;
+  for (auto it = staged.vectors.begin(); it != staged.vectors.end();) {
+    if (it->first.second <= told_through) {
+      it = staged.vectors.erase(it);
+      dropped = true;
+    } else {
+      ++it;
+    }
+  }
+  if (!dropped || !staged.file.has_value()) return absl::OkStatus();
+  // The journaled file again, with only what is left (a new file renamed
+  // over the old one: a crash leaves one or the other).
+  v1::CreateSliceRequest header = slice.spec;
+  std::vector<std::pair<Staged::Vector*, std::string>> kept;
+  for (auto& [key, v] : staged.vectors) {
+    if (v.offset < 0) continue;
+    OPTD_ASSIGN_OR_RETURN(std::string payload,
+                          ReadRecordAt(env_, staged.path, v.offset));
+    kept.emplace_back(&v, FrameRecord(payload));
+  }
+  int64_t offset = 16;  // the magic and the salt
+  std::vector<int64_t> offsets;
+  OPTD_ASSIGN_OR_RETURN(
+      JournalFile file,
+      JournalFile::CreateWith(
+          env_, staged.path, kStagedFamily,
+          [&](const JournalFile::RecordSink& sink) -> absl::Status {
+            const std::string head = FrameRecord(header.SerializeAsString());
+            OPTD_RETURN_IF_ERROR(sink(head));
+            offset += static_cast<int64_t>(head.size());
+            for (const auto& [v, record] : kept) {
+              offsets.push_back(offset);
+              OPTD_RETURN_IF_ERROR(sink(record));
+              offset += static_cast<int64_t>(record.size());
+            }
+            return absl::OkStatus();
+          }));
+  for (size_t i = 0; i < kept.size(); ++i) kept[i].first->offset = offsets[i];
+  staged.file.emplace(std::move(file));
+  return absl::OkStatus();
+}
+
 absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
                               v1::SliceOpResponse* out) {
   std::shared_ptr<Slice> slice = Find(batch.key());
@@ -911,6 +1100,10 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
       }
     } else if (op.op() == v1::SLICE_OP_READ_STAGED) {
       status = ReadStaged(*slice, op, &answer);
+    } else if (op.op() == v1::SLICE_OP_SAVE_CHECKPOINT) {
+      status = SaveCheckpoint(*slice, op);
+    } else if (op.op() == v1::SLICE_OP_LOAD_CHECKPOINT) {
+      status = LoadCheckpoint(*slice, op);
     } else if (op.staged_trial() != 0) {
       bool float32 = false, missing = false;
       absl::StatusOr<std::string> bytes =
@@ -958,13 +1151,10 @@ void SliceHost::Delete(const v1::SliceKey& key, bool purge) {
       }
     }
   }
-  const std::string path = purged != nullptr             ? purged->path
-                           : purge && !data_dir_.empty() ? StagedPath(key)
-                                                         : std::string();
-  if (!path.empty()) {
-    if (absl::Status s = RemoveFileDurably(env_, path); !s.ok()) {
-      spdlog::warn("{}", std::string(s.message()));
-    }
+  if (purge) {
+    // Every incarnation's files: the session is gone.
+    RemoveStagedFiles(key.session_id(), key.shard(), "");
+    checkpoints_.RemoveAll(key.session_id(), key.shard());
   }
 }
 
@@ -992,6 +1182,7 @@ void SliceHost::Describe(v1::GetReplicaStatusResponse* out) const {
 int64_t SliceHost::ExpireIdle(absl::Time now) {
   std::vector<std::shared_ptr<Slice>> gone;
   std::vector<std::string> files;
+  std::vector<std::pair<std::string, int>> expired_keys;
   absl::MutexLock lock(&mu_);
   for (auto it = slices_.begin(); it != slices_.end();) {
     Slice& s = *it->second;
@@ -1004,8 +1195,11 @@ int64_t SliceHost::ExpireIdle(absl::Time now) {
     if (expired) {
       spdlog::info("slice {} of session \"{}\" expired", s.spec.key().shard(),
                    s.spec.key().session_id());
+      expired_keys.emplace_back(s.spec.key().session_id(),
+                                s.spec.key().shard());
       gone.push_back(std::move(it->second));
-      // The session is gone: so are the vectors its clients sent.
+      // The session is gone: so are the vectors its clients sent, and the
+      // slice's checkpoints.
       if (auto staged = staged_.find(it->first); staged != staged_.end()) {
         if (!staged->second->path.empty()) {
           files.push_back(staged->second->path);
@@ -1021,6 +1215,9 @@ int64_t SliceHost::ExpireIdle(absl::Time now) {
     if (absl::Status s = RemoveFileDurably(env_, path); !s.ok()) {
       spdlog::warn("{}", std::string(s.message()));
     }
+  }
+  for (const auto& [session_id, shard] : expired_keys) {
+    checkpoints_.RemoveAll(session_id, shard);
   }
   return static_cast<int64_t>(gone.size());
 }

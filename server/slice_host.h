@@ -39,6 +39,7 @@
 #include "optd/v1/optimizer.pb.h"
 #include "optd/v1/shard.pb.h"
 #include "server/env.h"
+#include "server/slice_checkpoint.h"
 #include "solvers/adam_kernel.h"
 #include "solvers/shard_layout.h"
 
@@ -126,7 +127,19 @@ class SliceHost {
   // or those journaled before this process started, or a new store.
   absl::StatusOr<std::shared_ptr<Staged>> OpenStaged(
       const v1::CreateSliceRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
-  std::string StagedPath(const v1::SliceKey& key) const;
+  std::string StagedPath(const v1::CreateSliceRequest& spec) const;
+  // Removes the staged-vector files of (session, shard) of every
+  // incarnation but the file `keep`.
+  void RemoveStagedFiles(absl::string_view session_id, int shard,
+                         absl::string_view keep) const;
+  // SLICE_OP_SAVE_CHECKPOINT / SLICE_OP_LOAD_CHECKPOINT. REQUIRES: slice.mu
+  // held.
+  absl::Status SaveCheckpoint(Slice& slice, const v1::SliceOpRequest& op);
+  absl::Status LoadCheckpoint(Slice& slice, const v1::SliceOpRequest& op);
+  // Drops the staged vectors of trials up to `told_through` (they are in a
+  // durable checkpoint of the home) and rewrites the journaled file without
+  // them.
+  absl::Status CompactStaged(Slice& slice, uint64_t told_through);
   // Dispatches one operation to the slice's solver state.
   // REQUIRES: slice.mu held.
   static absl::Status ApplyTo(Slice& slice, const v1::SliceOpRequest& op,
@@ -147,6 +160,7 @@ class SliceHost {
   const std::string data_dir_;
   Env* const env_;
   const int64_t max_dimension_;
+  const SliceCheckpoints checkpoints_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Slice>> slices_
       ABSL_GUARDED_BY(mu_);

@@ -381,7 +381,8 @@ TEST(SliceHostTest, JournaledStagedVectorsOutliveARestartAndGoWithPurge) {
   ASSERT_OK(restarted.Apply(Batch(2, {read}), &answer));
   EXPECT_EQ(answer.data().size(), 8 * g.size());
 
-  const std::string file = dir + "/slices/s1.1.staged";
+  // Named with the session's incarnation (0 here).
+  const std::string file = dir + "/slices/s1.1.0000000000000000.staged";
   EXPECT_TRUE(std::filesystem::exists(file));
   restarted.Delete(Key(0), /*purge=*/true);
   EXPECT_FALSE(std::filesystem::exists(file));

@@ -433,6 +433,11 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
   const uint64_t trial_id = request.trial_id();
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
   if (journal_ != nullptr) OPTD_RETURN_IF_ERROR(journal_->health());
+  if (!checkpoint_error_.ok()) {
+    // A checkpoint its replicas could not write: until one is, no tell.
+    WriteCheckpointLocked();
+    if (!checkpoint_error_.ok()) return checkpoint_error_;
+  }
   const AnsweredTell* answered = FindAnswered(trial_id);
   if (answered != nullptr && answered->digest == told.digest) {
     spdlog::debug("session \"{}\": duplicate tell of trial {}", id_, trial_id);
@@ -587,8 +592,19 @@ void Session::WriteCheckpointLocked() {
   if (!status.ok()) {
     spdlog::error("session \"{}\": cannot checkpoint: {}", id_,
                   status.ToString());
+    // A slice that could not save (its replica's disk) leaves the session
+    // whole: it refuses tells until a checkpoint is written (TellLocked
+    // tries again). A lost replica breaks the group instead: a rebuild.
+    if (shards_ != nullptr && !shards_->broken()) {
+      checkpoint_error_ = absl::UnavailableError(absl::StrCat(
+          "session \"", id_, "\" could not write its checkpoint (",
+          status.message(),
+          "); it takes tells again once the checkpoint can be written; "
+          "retry the tell"));
+    }
     return;
   }
+  checkpoint_error_ = absl::OkStatus();
   checkpoint_tells_ = tells_;
   sliced_bytes_since_checkpoint_ = 0;
   journal_->Checkpoint(checkpoint.SerializeAsString(),

@@ -415,6 +415,9 @@ class Session {
   uint64_t restored_checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint64_t, uint64_t> checkpoint_trials_ ABSL_GUARDED_BY(mu_);
   uint64_t sliced_bytes_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
+  // A sharded session whose replicas could not write its last checkpoint
+  // (UNAVAILABLE naming why): tells wait for the next one to be written.
+  absl::Status checkpoint_error_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
   // Last tell or ask (TTL).
   absl::Time last_active_ ABSL_GUARDED_BY(mu_);

@@ -20,6 +20,8 @@ bool IsRead(v1::SliceOp op) {
     case v1::SLICE_OP_READ_GRADIENT:
     case v1::SLICE_OP_READ_DIRECTION:
     case v1::SLICE_OP_READ_STATE:
+    // Changes no slice state (it writes a file): safe to repeat.
+    case v1::SLICE_OP_SAVE_CHECKPOINT:
       return true;
     default:
       return false;
@@ -268,7 +270,7 @@ absl::Status ShardGroup::CallOne(int shard, const v1::SliceOpBatch& batch,
 }
 
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Send(
-    std::vector<v1::SliceOpRequest> ops) {
+    std::vector<v1::SliceOpRequest> ops, bool soft) {
   if (broken_.load()) {
     return absl::UnavailableError(
         absl::StrCat("session \"", session_id_,
@@ -302,6 +304,27 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Send(
     statuses[local] = CallOne(local, batches[local], &answers[local]);
   for (std::thread& t : threads) t.join();
   round_trips_.fetch_add(1);
+  // A replica's own error on a soft call (a full disk) answers as it is, the
+  // group whole, unless a call was also lost.
+  const auto answered = [&](const absl::Status& status) {
+    const absl::StatusCode code = status.code();
+    return soft && (code == absl::StatusCode::kResourceExhausted ||
+                    code == absl::StatusCode::kInternal ||
+                    code == absl::StatusCode::kFailedPrecondition ||
+                    code == absl::StatusCode::kDataLoss);
+  };
+  if (std::all_of(statuses.begin(), statuses.end(), [&](const absl::Status& s) {
+        return s.ok() || answered(s);
+      })) {
+    for (int shard = 0; shard < k; ++shard) {
+      if (statuses[shard].ok()) continue;
+      const int replica = ReplicaOf(shard);
+      return absl::Status(
+          statuses[shard].code(),
+          absl::StrCat("replica ", replica, " (", replicas_->address(replica),
+                       "), shard ", shard, ": ", statuses[shard].message()));
+    }
+  }
   for (int shard = 0; shard < k; ++shard) {
     if (statuses[shard].ok()) continue;
     broken_.store(true);
@@ -330,10 +353,11 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Call(
 }
 
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::CallRequest(
-    v1::SliceOpRequest request) {
+    v1::SliceOpRequest request, bool soft) {
   if (!IsRead(request.op())) request.set_seq(++seq_);
   return Send(std::vector<v1::SliceOpRequest>(
-      static_cast<size_t>(layout_.shards()), request));
+                  static_cast<size_t>(layout_.shards()), request),
+              soft);
 }
 
 absl::Status ShardGroup::SaveSlices(const CheckpointTarget& target) {
@@ -342,7 +366,7 @@ absl::Status ShardGroup::SaveSlices(const CheckpointTarget& target) {
   request.set_checkpoint(target.tells);
   request.set_keep_checkpoints_from(target.keep_from);
   request.set_staged_told_through(target.staged_told_through);
-  return CallRequest(std::move(request)).status();
+  return CallRequest(std::move(request), /*soft=*/true).status();
 }
 
 absl::Status ShardGroup::LoadSlices(uint64_t tells) {

@@ -210,9 +210,10 @@ class ShardGroup {
   // ShardGroup::SaveSlices(), ShardGroup::LoadSlices()
   //
   // Every slice saves its state as checkpoint target.tells on its replica,
-  // durably (SLICE_OP_SAVE_CHECKPOINT); every slice loads its checkpoint
-  // `tells` (SLICE_OP_LOAD_CHECKPOINT): FAILED_PRECONDITION naming the
-  // replica that has none.
+  // durably (SLICE_OP_SAVE_CHECKPOINT); a replica that cannot write it (a
+  // full disk) fails the save with its error but leaves the group whole.
+  // Every slice loads its checkpoint `tells` (SLICE_OP_LOAD_CHECKPOINT):
+  // FAILED_PRECONDITION naming the replica that has none.
   // After set_discard_staged_after(t > 0), the session resumes from the
   // checkpoint it loads without replaying tells: the staged vectors of trials
   // after t are dropped (those trials are issued again).
@@ -235,12 +236,15 @@ class ShardGroup {
              uint64_t epoch, uint64_t incarnation, const ShardLayout& layout);
   // The same prepared operation on every slice, now (seq assigned here).
   absl::StatusOr<std::vector<v1::SliceOpResponse>> CallRequest(
-      v1::SliceOpRequest request);
+      v1::SliceOpRequest request, bool soft = false);
 
   // Sends the queued operations plus ops[i] (which may be empty: flush) to
   // slice i, for every i, in parallel.
+  // With `soft`, a replica that answered with an error of its own (a full
+  // disk: not a lost call) leaves the group whole: only ops that change no
+  // slice (seq 0) may be sent so.
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Send(
-      std::vector<v1::SliceOpRequest> ops);
+      std::vector<v1::SliceOpRequest> ops, bool soft = false);
   absl::Status CallOne(int shard, const v1::SliceOpBatch& batch,
                        v1::SliceOpResponse* out) const;
   v1::SliceKey Key(int shard) const;

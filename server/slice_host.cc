@@ -645,6 +645,10 @@ absl::StatusOr<ShardRange> SliceHost::Stage(v1::PutSliceRequest& request) {
     } else {
       record.mutable_values()->set_f64(bytes);
     }
+    // A failed sync left the file broken for good: a new one first.
+    if (staged.file->broken()) {
+      OPTD_RETURN_IF_ERROR(RewriteStagedLocked(staged, slice->spec));
+    }
     v.offset = staged.file->size();
     OPTD_RETURN_IF_ERROR(
         staged.file->Append(FrameRecord(record.SerializeAsString())));
@@ -1019,9 +1023,14 @@ absl::Status SliceHost::CompactStaged(Slice& slice, uint64_t told_through) {
     }
   }
   if (!dropped || !staged.file.has_value()) return absl::OkStatus();
-  // The journaled file again, with only what is left (a new file renamed
-  // over the old one: a crash leaves one or the other).
-  v1::CreateSliceRequest header = slice.spec;
+  return RewriteStagedLocked(staged, slice.spec);
+}
+
+absl::Status SliceHost::RewriteStagedLocked(
+    Staged& staged, const v1::CreateSliceRequest& spec) {
+  // A new file with the vectors still referenced, read back from the old
+  // one (checksums verified) and renamed over it: a crash leaves one or the
+  // other.
   std::vector<std::pair<Staged::Vector*, std::string>> kept;
   for (auto& [key, v] : staged.vectors) {
     if (v.offset < 0) continue;
@@ -1036,7 +1045,7 @@ absl::Status SliceHost::CompactStaged(Slice& slice, uint64_t told_through) {
       JournalFile::CreateWith(
           env_, staged.path, kStagedFamily,
           [&](const JournalFile::RecordSink& sink) -> absl::Status {
-            const std::string head = FrameRecord(header.SerializeAsString());
+            const std::string head = FrameRecord(spec.SerializeAsString());
             OPTD_RETURN_IF_ERROR(sink(head));
             offset += static_cast<int64_t>(head.size());
             for (const auto& [v, record] : kept) {

@@ -140,6 +140,10 @@ class SliceHost {
   // durable checkpoint of the home) and rewrites the journaled file without
   // them.
   absl::Status CompactStaged(Slice& slice, uint64_t told_through);
+  // Writes the journaled staged file anew with the vectors `staged` still
+  // refers to (compaction; a file whose sync failed). REQUIRES: staged.mu.
+  absl::Status RewriteStagedLocked(Staged& staged,
+                                   const v1::CreateSliceRequest& spec);
   // Dispatches one operation to the slice's solver state.
   // REQUIRES: slice.mu held.
   static absl::Status ApplyTo(Slice& slice, const v1::SliceOpRequest& op,

@@ -28,6 +28,7 @@
 #include "optd/v1/shard.grpc.pb.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
+#include "tests/test_objectives.h"
 
 namespace optd::testing {
 namespace {
@@ -46,51 +47,6 @@ constexpr int kReplicas = 4;
 // Three whole reduction blocks and a short fourth: K = 4 gives every replica
 // a slice.
 constexpr int64_t kN = 3 * 4096 + 1000;
-
-// The extended Rosenbrock function (Moré, Garbow & Hillstrom 1981, problem
-// 21): value, gradient, Hessian-vector product and (small n) dense Hessian.
-Evaluation ExtendedRosenbrock(const Trial& trial) {
-  const std::vector<double>& x = trial.x;
-  const size_t n = x.size();
-  double f = 0;
-  std::vector<double> g(n, 0.0), hv, h;
-  const bool product = trial.wants == Wants::kHessianVector;
-  const bool dense = trial.wants == Wants::kHessian;
-  if (product) hv.assign(n, 0.0);
-  if (dense) h.assign(n * n, 0.0);
-  for (size_t i = 0; i + 1 < n; i += 2) {
-    const double a = 1.0 - x[i];
-    const double b = x[i + 1] - x[i] * x[i];
-    f += a * a + 100.0 * b * b;
-    g[i] = -2.0 * a - 400.0 * x[i] * b;
-    g[i + 1] = 200.0 * b;
-    const double h00 = 2.0 - 400.0 * b + 800.0 * x[i] * x[i];
-    const double h01 = -400.0 * x[i];
-    if (product) {
-      hv[i] = h00 * trial.vector[i] + h01 * trial.vector[i + 1];
-      hv[i + 1] = h01 * trial.vector[i] + 200.0 * trial.vector[i + 1];
-    }
-    if (dense) {
-      h[i * n + i] = h00;
-      h[i * n + i + 1] = h[(i + 1) * n + i] = h01;
-      h[(i + 1) * n + i + 1] = 200.0;
-    }
-  }
-  Evaluation e;
-  switch (trial.wants) {
-    case Wants::kHessianVector:
-      e.hessian_vector = std::move(hv);
-      break;
-    case Wants::kGradient:
-      e.gradient = std::move(g);
-      break;
-    default:
-      e.value = f;
-      if (trial.wants != Wants::kValue) e.gradient = std::move(g);
-      e.hessian = std::move(h);
-  }
-  return e;
-}
 
 // What a run produced: every trial point told, and the end.
 struct Trace {

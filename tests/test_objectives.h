@@ -36,6 +36,52 @@ inline client::Evaluation Rosenbrock(const std::vector<double>& x,
   return e;
 }
 
+// What `trial` wants of the extended Rosenbrock function: value, gradient,
+// the Hessian-vector product with trial.vector, or (small n) the dense
+// Hessian.
+inline client::Evaluation ExtendedRosenbrock(const client::Trial& trial) {
+  const std::vector<double>& x = trial.x;
+  const size_t n = x.size();
+  double f = 0;
+  std::vector<double> g(n, 0.0), hv, h;
+  const bool product = trial.wants == client::Wants::kHessianVector;
+  const bool dense = trial.wants == client::Wants::kHessian;
+  if (product) hv.assign(n, 0.0);
+  if (dense) h.assign(n * n, 0.0);
+  for (size_t i = 0; i + 1 < n; i += 2) {
+    const double a = 1.0 - x[i];
+    const double b = x[i + 1] - x[i] * x[i];
+    f += a * a + 100.0 * b * b;
+    g[i] = -2.0 * a - 400.0 * x[i] * b;
+    g[i + 1] = 200.0 * b;
+    const double h00 = 2.0 - 400.0 * b + 800.0 * x[i] * x[i];
+    const double h01 = -400.0 * x[i];
+    if (product) {
+      hv[i] = h00 * trial.vector[i] + h01 * trial.vector[i + 1];
+      hv[i + 1] = h01 * trial.vector[i] + 200.0 * trial.vector[i + 1];
+    }
+    if (dense) {
+      h[i * n + i] = h00;
+      h[i * n + i + 1] = h[(i + 1) * n + i] = h01;
+      h[(i + 1) * n + i + 1] = 200.0;
+    }
+  }
+  client::Evaluation e;
+  switch (trial.wants) {
+    case client::Wants::kHessianVector:
+      e.hessian_vector = std::move(hv);
+      break;
+    case client::Wants::kGradient:
+      e.gradient = std::move(g);
+      break;
+    default:
+      e.value = f;
+      if (trial.wants != client::Wants::kValue) e.gradient = std::move(g);
+      e.hessian = std::move(h);
+  }
+  return e;
+}
+
 // Runs `session` to its end with unary Ask/Tell: Ask once, then tell each
 // trial's evaluation and continue from the answer. INTERNAL when an answer
 // holds other than one trial (these solvers hand out one at a time).

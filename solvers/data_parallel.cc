@@ -35,6 +35,10 @@ class DataParallelAdapter : public TrialBatchAdapter {
                             const MutableVectorView& out) const override {
     return inner_->ReadTrialPoint(out);  // every worker evaluates the same x
   }
+  std::optional<PointDelta> OwnPointDelta(int k) const override {
+    if (k == 0) return std::nullopt;
+    return PointDelta{0, -1, 0.0};  // trial 0's point
+  }
   absl::Status SetOwnGradient(int k, const ConstVectorView& gradient) override;
   absl::Status TellOwn(int k, const TrialResult& result) override;
   absl::Status FinishOwnBatch() override;

@@ -32,6 +32,9 @@ class FiniteDifferenceAdapter : public TrialBatchAdapter {
                             const MutableVectorView& out) const override {
     return stencil_.ReadPoint(*inner_, k, out);
   }
+  std::optional<PointDelta> OwnPointDelta(int k) const override {
+    return stencil_.Delta(k);
+  }
   absl::Status TellOwn(int k, const TrialResult& result) override {
     stencil_.TellValue(k, result);
     return absl::OkStatus();

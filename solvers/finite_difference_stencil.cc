@@ -169,10 +169,16 @@ absl::Status FiniteDifferenceStencil::ReadPoint(
         "stencil points are not served from the replicas' slices");
   }
   OPTD_RETURN_IF_ERROR(inner.ReadTrialPoint(out));
-  const int64_t i = point_coordinate_[k];
-  const double v = k == first_point_[i] ? coordinates_[i].a : coordinates_[i].b;
-  out.CopyFrom(i, 1, &v);
+  const PointDelta delta = *Delta(k);
+  out.CopyFrom(delta.coordinate, 1, &delta.value);
   return absl::OkStatus();
+}
+
+std::optional<PointDelta> FiniteDifferenceStencil::Delta(int k) const {
+  if (k <= 0 || k >= trials()) return std::nullopt;
+  const int64_t i = point_coordinate_[k];
+  const CoordinateStencil& s = coordinates_[i];
+  return PointDelta{0, i, k == first_point_[i] ? s.a : s.b};
 }
 
 void FiniteDifferenceStencil::TellValue(int k, const TrialResult& result) {

@@ -43,6 +43,9 @@ class GradientCheckAdapter : public TrialBatchAdapter {
                             const MutableVectorView& out) const override {
     return stencil_.ReadPoint(*inner_, k, out);
   }
+  std::optional<PointDelta> OwnPointDelta(int k) const override {
+    return stencil_.Delta(k);
+  }
   absl::Status SetOwnGradient(int k, const ConstVectorView& gradient) override {
     // Only trial 0 wants a gradient. The inner solver validates it and keeps
     // it for its Tell; the copy is for the comparison.

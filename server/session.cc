@@ -566,9 +566,12 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
   OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
   if (record.has_value()) {
     trial_log_bytes_ += record->ByteSizeLong();
+    trial_log_memory_ += static_cast<int64_t>(record->SpaceUsedLong());
     trial_log_.push_back(std::move(*record));
     while (trial_log_bytes_ > kTrialLogBytes && trial_log_.size() > 1) {
       trial_log_bytes_ -= trial_log_.front().ByteSizeLong();
+      trial_log_memory_ -=
+          static_cast<int64_t>(trial_log_.front().SpaceUsedLong());
       trial_log_.pop_front();
       ++trial_log_dropped_;
     }
@@ -715,9 +718,12 @@ absl::Status Session::RestoreCheckpoint(
   trial_log_.assign(checkpoint.trial_log().begin(),
                     checkpoint.trial_log().end());
   trial_log_bytes_ = 0;
+  int64_t trial_log_memory = 0;
   for (const v1::TrialRecord& record : trial_log_) {
     trial_log_bytes_ += record.ByteSizeLong();
+    trial_log_memory += static_cast<int64_t>(record.SpaceUsedLong());
   }
+  trial_log_memory_ = trial_log_memory;
   trial_log_dropped_ = checkpoint.trial_log_dropped();
   answered_.clear();
   for (const v1::AnsweredTell& answered : checkpoint.answered()) {
@@ -1050,6 +1056,7 @@ void Session::Delete() {
   leases_.clear();
   trial_log_.clear();
   trial_log_bytes_ = 0;
+  trial_log_memory_ = 0;
 }
 
 template absl::Status Session::WriteTrials(v1::VectorEncoding,

@@ -26,6 +26,7 @@
 #ifndef OPTD_SERVER_SESSION_H_
 #define OPTD_SERVER_SESSION_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -161,6 +162,13 @@ class Session {
 
   // Tells applied (journal records after the header).
   int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Bytes the trial log holds in memory (its records' SpaceUsedLong, up to
+  // about kTrialLogBytes of records), for the memory quotas. Lock-free: the
+  // manager reads it while holding its own lock.
+  int64_t trial_log_memory() const {
+    return trial_log_memory_.load(std::memory_order_relaxed);
+  }
 
   // True when no tell or ask has come for longer than the TTL.
   bool Expired(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -417,6 +425,8 @@ class Session {
   std::deque<v1::TrialRecord> trial_log_ ABSL_GUARDED_BY(mu_);
   int64_t trial_log_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   size_t trial_log_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Its records' memory (trial_log_memory()); written under mu_.
+  std::atomic<int64_t> trial_log_memory_{0};
 };
 
 }  // namespace optd::server

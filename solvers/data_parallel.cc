@@ -306,4 +306,8 @@ absl::StatusOr<std::unique_ptr<Solver>> WithDataParallel(
       std::make_unique<DataParallelAdapter>(std::move(inner), workers));
 }
 
+int64_t DataParallelBytes(int64_t n, int workers) {
+  return 2 * n * static_cast<int64_t>(sizeof(double)) + workers;
+}
+
 }  // namespace optd

@@ -111,4 +111,14 @@ absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
       std::move(inner), options, std::move(bounds)));
 }
 
+int64_t FiniteDifferenceTrials(int64_t n, FiniteDifferenceScheme scheme) {
+  return (scheme == FiniteDifferenceScheme::kCentral ? 2 * n : n) + 1;
+}
+
+int64_t FiniteDifferenceBytes(int64_t n, FiniteDifferenceScheme scheme) {
+  const int64_t trials = FiniteDifferenceTrials(n, scheme);
+  return FiniteDifferenceStencil::Bytes(n, trials) +
+         n * static_cast<int64_t>(sizeof(double)) + trials;
+}
+
 }  // namespace optd

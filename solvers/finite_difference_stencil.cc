@@ -203,6 +203,14 @@ bool FiniteDifferenceStencil::Differentiate(std::vector<double>* out) const {
   return ok;
 }
 
+int64_t FiniteDifferenceStencil::Bytes(int64_t n, int64_t trials) {
+  // center_, coordinates_, first_point_ per coordinate; point_coordinate_,
+  // values_ per trial.
+  return n * static_cast<int64_t>(sizeof(double) + sizeof(CoordinateStencil) +
+                                  sizeof(int)) +
+         trials * static_cast<int64_t>(sizeof(int64_t) + sizeof(double));
+}
+
 double ResolveRelativeStep(double relative_step, FiniteDifferenceScheme scheme,
                            ScalarType type) {
   if (!std::isnan(relative_step)) return relative_step;

@@ -69,6 +69,9 @@ class FiniteDifferenceStencil {
   // when some coordinate's derivative cannot be formed (its entry is NaN).
   bool Differentiate(std::vector<double>* out) const;
 
+  // Bytes a stencil of dimension n with `trials` trials holds.
+  static int64_t Bytes(int64_t n, int64_t trials);
+
  private:
   std::vector<double> center_;  // x
   std::vector<CoordinateStencil> coordinates_;

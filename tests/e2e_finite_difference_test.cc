@@ -168,5 +168,42 @@ TEST_F(FiniteDifferenceEndToEnd, AStencilOfEightThousandCoordinatesIsLinear) {
   EXPECT_LT(peak, int64_t{256} << 20);
 }
 
+TEST(ServerMemoryEndToEnd, StencilsAndExportsBeyondTheLimitAreRefused) {
+  // n = 1000: L-BFGS holds 208,000 bytes; with central differences the
+  // stencil and a lease per trial of its 2001 add about 560,000. The
+  // journal of x0 is about 8 KB, which an export reads and copies.
+  OptdProcess optd;
+  ASSERT_OK(optd.Start({"--server_memory_bytes=220000"}));
+  {
+    absl::StatusOr<client::Client> client =
+        client::Client::Connect(optd.address());
+    ASSERT_OK(client);
+    SessionOptions options;
+    options.session_id = "fd";
+    options.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+    const std::vector<double> x0(1000, 0.5);
+    EXPECT_THAT(
+        Session::Create(*client, x0, SolverSpec::Lbfgs(), options).status(),
+        StatusIs(absl::StatusCode::kResourceExhausted,
+                 ::testing::AllOf(
+                     ::testing::HasSubstr("finite-difference stencil (batches "
+                                          "of up to 2001 trials"),
+                     ::testing::HasSubstr("this server holds 0 of its 220000 "
+                                          "(--server_memory_bytes)"))));
+    EXPECT_THAT(client->ListSessions(), IsOkAndHolds(::testing::IsEmpty()));
+    options.session_id = "plain";
+    options.gradient_source = v1::GRADIENT_SOURCE_CLIENT;
+    ASSERT_OK(Session::Create(*client, x0, SolverSpec::Lbfgs(), options));
+    EXPECT_THAT(client->ExportSession("plain").status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         ::testing::AllOf(
+                             ::testing::HasSubstr("exporting session \"plain\" "
+                                                  "reads its journal of"),
+                             ::testing::HasSubstr("(--server_memory_bytes)"))));
+    EXPECT_THAT(client->ListSessions(), IsOkAndHolds(::testing::SizeIs(1)));
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), 0) << optd.Log();
+}
+
 }  // namespace
 }  // namespace optd::testing

@@ -715,6 +715,7 @@ absl::Status Session::RestoreCheckpoint(
   batch_first_id_ = first_id;
   batch_start_ = TimeFromProto(checkpoint.update_time());
   leases_.clear();
+  lease_cursor_batch_ = 0;  // the lease scan starts over
   trial_log_.assign(checkpoint.trial_log().begin(),
                     checkpoint.trial_log().end());
   trial_log_bytes_ = 0;

@@ -624,7 +624,7 @@ class SessionRun {
   template <typename Response>
   bool Accept(const Response& response) {
     absl::StatusOr<std::vector<oc::Trial>> trials =
-        oc::DecodeTrials(response.trials());
+        oc::DecodeTrials(response.trials(), response.base_points());
     if (!trials.ok()) return Error(trials.status().ToString());
     if constexpr (!std::is_same_v<Response, v1::CreateSessionResponse>) {
       if (response.has_summary()) {

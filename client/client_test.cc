@@ -3,6 +3,7 @@
 // back. The real server is exercised end to end in tests/.
 #include "client/client.h"
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -344,6 +345,99 @@ TEST(DecodeTrials, DecodesHessianWantsAndTheHessianVectorTrialsVector) {
   // A malformed vector is DATA_LOSS.
   hvp->mutable_vector()->set_f64("abc");
   EXPECT_EQ(DecodeTrials(trials).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// A stencil batch as the server sends it: trial 1 whole, trials 2..4 as
+// deltas from it (a moved coordinate, or the point itself).
+google::protobuf::RepeatedPtrField<v1::Trial> StencilTrials(
+    const v1::Vector& x, std::vector<double> moved) {
+  google::protobuf::RepeatedPtrField<v1::Trial> trials;
+  v1::Trial* base = trials.Add();
+  base->set_trial_id(1);
+  base->set_wants(v1::EVALUATION_VALUE);
+  *base->mutable_x() = x;
+  for (int k = 1; k <= 3; ++k) {
+    v1::Trial* trial = trials.Add();
+    trial->set_trial_id(1 + k);
+    trial->set_wants(v1::EVALUATION_VALUE);
+    trial->set_batch_index(k);
+    trial->set_batch_size(4);
+    trial->mutable_delta()->set_base_trial_id(1);
+    if (k <= 2) {
+      trial->mutable_delta()->set_coordinate(k - 1);
+      trial->mutable_delta()->set_value(moved[k - 1]);
+    }
+  }
+  return trials;
+}
+
+std::vector<uint64_t> Bits(const std::vector<double>& x) {
+  std::vector<uint64_t> bits(x.size());
+  std::memcpy(bits.data(), x.data(), 8 * x.size());
+  return bits;
+}
+
+TEST(DecodeTrials, BuildsDeltaTrialsFromTheBasePointBitwise) {
+  const std::vector<double> x = {-1.2, 1.0 / 3.0, 0.0};
+  // Values that no arithmetic on x would give: they are copied, not formed.
+  const std::vector<double> moved = {-1.2000072669, 0.33333334326744080};
+  absl::StatusOr<std::vector<Trial>> decoded =
+      DecodeTrials(StencilTrials(EncodeF64(x), moved));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 4u);
+  EXPECT_EQ(Bits((*decoded)[0].x), Bits(x));
+  EXPECT_EQ(Bits((*decoded)[1].x), Bits({moved[0], x[1], x[2]}));
+  EXPECT_EQ(Bits((*decoded)[2].x), Bits({x[0], moved[1], x[2]}));
+  EXPECT_EQ(Bits((*decoded)[3].x), Bits(x));
+  EXPECT_EQ((*decoded)[2].batch_index, 2);
+  EXPECT_EQ((*decoded)[2].batch_size, 4);
+
+  // A float32 answer: the base widened exactly, the value already a float.
+  const std::vector<float> x32 = {-1.2f, 1.0f / 3.0f, 0.0f};
+  v1::Vector f32;
+  f32.set_f32(std::string(reinterpret_cast<const char*>(x32.data()), 12));
+  decoded = DecodeTrials(
+      StencilTrials(f32, {static_cast<float>(-1.2000072669), 0.5f}));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ((*decoded)[1].x,
+            std::vector<double>({static_cast<float>(-1.2000072669),
+                                 static_cast<double>(x32[1]), 0.0}));
+
+  // A worker that holds only stencil trials: the base comes in base_points.
+  google::protobuf::RepeatedPtrField<v1::Trial> stencil =
+      StencilTrials(EncodeF64(x), moved);
+  stencil.DeleteSubrange(0, 1);
+  google::protobuf::RepeatedPtrField<v1::BasePoint> bases;
+  v1::BasePoint* base = bases.Add();
+  base->set_trial_id(1);
+  *base->mutable_x() = EncodeF64(x);
+  decoded = DecodeTrials(stencil, bases);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 3u);
+  EXPECT_EQ(Bits((*decoded)[0].x), Bits({moved[0], x[1], x[2]}));
+  absl::StatusOr<Trial> one = DecodeTrial(1, stencil, bases);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->id, 3u);
+  EXPECT_EQ(Bits(one->x), Bits({x[0], moved[1], x[2]}));
+}
+
+TEST(DecodeTrials, ADeltaWithoutItsBaseOrOutOfRangeIsDataLoss) {
+  google::protobuf::RepeatedPtrField<v1::Trial> stencil =
+      StencilTrials(EncodeF64({1.0, 2.0}), {1.5, 2.5});
+  stencil.DeleteSubrange(0, 1);
+  EXPECT_THAT(
+      DecodeTrials(stencil).status(),
+      ::testing::AllOf(
+          ::testing::Property(&absl::Status::code, absl::StatusCode::kDataLoss),
+          ::testing::Property(
+              &absl::Status::message,
+              HasSubstr("trial 2 is built from trial 1, whose point "
+                        "the answer does not carry"))));
+  google::protobuf::RepeatedPtrField<v1::Trial> wide =
+      StencilTrials(EncodeF64({1.0, 2.0}), {1.5, 2.5});
+  wide.Mutable(2)->mutable_delta()->set_coordinate(2);
+  EXPECT_THAT(DecodeTrials(wide).status().message(),
+              HasSubstr("trial 3 moves coordinate 2 of a point of 2 elements"));
 }
 
 TEST(MakeTellRequest, CarriesHessianPayloadsAsF64BytesOrValues) {

@@ -94,27 +94,30 @@ absl::StatusOr<Result> RunStream(const Client& client,
       stream.Close().IgnoreError();
       return result;
     }
-    absl::StatusOr<std::vector<Trial>> trials = DecodeTrials(response.trials());
-    if (!trials.ok()) {
-      stream.Cancel();
-      return trials.status();
-    }
-    const Trial* next = nullptr;
-    for (const Trial& trial : *trials) {
-      if (trial.id > last_told) {
-        next = &trial;
+    // Only the trial to evaluate is decoded: a stencil's other trials would
+    // each build a point of n doubles (v1::Trial.delta).
+    int next = -1;
+    for (int i = 0; i < response.trials_size(); ++i) {
+      if (response.trials(i).trial_id() > last_told) {
+        next = i;
         break;
       }
     }
-    if (next == nullptr) {
+    if (next < 0) {
       stream.Cancel();
       return absl::InternalError(
           absl::StrCat("session \"", response.session_id(),
                        "\" is running but has no trial left to evaluate"));
     }
-    const Evaluation evaluation = objective(*next);
-    last_told = next->id;
-    stream.Write(MakeTell(*next, evaluation, encoding));
+    absl::StatusOr<Trial> trial =
+        DecodeTrial(next, response.trials(), response.base_points());
+    if (!trial.ok()) {
+      stream.Cancel();
+      return trial.status();
+    }
+    const Evaluation evaluation = objective(*trial);
+    last_told = trial->id;
+    stream.Write(MakeTell(*trial, evaluation, encoding));
   }
   absl::Status status = stream.Close();
   if (status.ok()) {

@@ -1,6 +1,8 @@
 #include "client/session.h"
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -38,11 +40,100 @@ absl::StatusOr<Wants> DecodeWants(v1::Evaluation wants) {
   }
 }
 
+// The point trial `trial` stands for: its x, or (v1::Trial.delta) its base
+// point with one element set. `decoded_base` caches the base's decoding
+// across the trials of one answer (they share one base).
+absl::StatusOr<std::vector<double>> DecodePoint(
+    const v1::Trial& trial,
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points,
+    std::pair<uint64_t, std::vector<double>>* decoded_base) {
+  if (!trial.has_delta()) return DecodeVector(trial.x());
+  const v1::PointDelta& delta = trial.delta();
+  if (decoded_base->second.empty() ||
+      decoded_base->first != delta.base_trial_id()) {
+    const v1::Vector* base = nullptr;
+    for (const v1::BasePoint& point : base_points) {
+      if (point.trial_id() == delta.base_trial_id()) base = &point.x();
+    }
+    for (const v1::Trial& other : trials) {
+      if (other.trial_id() == delta.base_trial_id() && !other.has_delta()) {
+        base = &other.x();
+      }
+    }
+    if (base == nullptr) {
+      return absl::DataLossError(absl::StrCat(
+          "trial ", trial.trial_id(), " is built from trial ",
+          delta.base_trial_id(), ", whose point the answer does not carry"));
+    }
+    OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<double> x, DecodeVector(*base));
+    *decoded_base = {delta.base_trial_id(), std::move(x)};
+  }
+  std::vector<double> x = decoded_base->second;
+  if (delta.has_coordinate()) {
+    if (delta.coordinate() < 0 ||
+        delta.coordinate() >= static_cast<int64_t>(x.size())) {
+      return absl::DataLossError(absl::StrCat(
+          "trial ", trial.trial_id(), " moves coordinate ", delta.coordinate(),
+          " of a point of ", x.size(), " elements"));
+    }
+    // The exact value, as the element of a whole point would hold it.
+    x[static_cast<size_t>(delta.coordinate())] = delta.value();
+  }
+  return x;
+}
+
+absl::StatusOr<Trial> DecodeOne(
+    const v1::Trial& trial,
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points,
+    std::pair<uint64_t, std::vector<double>>* decoded_base) {
+  Trial t;
+  t.id = trial.trial_id();
+  t.batch_index = trial.batch_index();
+  t.batch_size = std::max(1, trial.batch_size());
+  OPTD_CLIENT_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
+  OPTD_CLIENT_ASSIGN_OR_RETURN(
+      t.x, DecodePoint(trial, trials, base_points, decoded_base));
+  if (t.wants == Wants::kHessianVector) {
+    OPTD_CLIENT_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
+  }
+  return t;
+}
+
+// What DecodeTrials would refuse, found without building any point from a
+// delta: so that Session::Create can decode its first trials later.
+absl::Status CheckTrials(
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points) {
+  std::pair<uint64_t, std::vector<double>> decoded_base;
+  for (const v1::Trial& trial : trials) {
+    if (!trial.has_delta()) {
+      OPTD_CLIENT_RETURN_IF_ERROR(
+          DecodeOne(trial, trials, base_points, &decoded_base).status());
+      continue;
+    }
+    OPTD_CLIENT_RETURN_IF_ERROR(DecodeWants(trial.wants()).status());
+    // A delta trial of the base already decoded needs only its coordinate
+    // checked; the first one decodes (and so checks) the base.
+    if (decoded_base.second.empty() ||
+        decoded_base.first != trial.delta().base_trial_id() ||
+        (trial.delta().has_coordinate() &&
+         static_cast<uint64_t>(trial.delta().coordinate()) >=
+             decoded_base.second.size())) {
+      OPTD_CLIENT_RETURN_IF_ERROR(
+          DecodeOne(trial, trials, base_points, &decoded_base).status());
+    }
+  }
+  return absl::OkStatus();
+}
+
 template <typename Response>
 absl::StatusOr<Answer> DecodeAnswer(const std::string& session_id,
                                     const Response& response) {
   Answer answer;
-  OPTD_CLIENT_ASSIGN_OR_RETURN(answer.trials, DecodeTrials(response.trials()));
+  OPTD_CLIENT_ASSIGN_OR_RETURN(
+      answer.trials, DecodeTrials(response.trials(), response.base_points()));
   answer.state = response.state();
   if (response.has_summary()) {
     OPTD_CLIENT_ASSIGN_OR_RETURN(answer.summary,
@@ -70,22 +161,29 @@ absl::string_view WantsName(Wants w) {
 }
 
 absl::StatusOr<std::vector<Trial>> DecodeTrials(
-    const google::protobuf::RepeatedPtrField<v1::Trial>& trials) {
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points) {
   std::vector<Trial> decoded;
   decoded.reserve(trials.size());
+  std::pair<uint64_t, std::vector<double>> decoded_base;
   for (const v1::Trial& trial : trials) {
-    Trial t;
-    t.id = trial.trial_id();
-    t.batch_index = trial.batch_index();
-    t.batch_size = std::max(1, trial.batch_size());
-    OPTD_CLIENT_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
-    OPTD_CLIENT_ASSIGN_OR_RETURN(t.x, DecodeVector(trial.x()));
-    if (t.wants == Wants::kHessianVector) {
-      OPTD_CLIENT_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
-    }
+    OPTD_CLIENT_ASSIGN_OR_RETURN(
+        Trial t, DecodeOne(trial, trials, base_points, &decoded_base));
     decoded.push_back(std::move(t));
   }
   return decoded;
+}
+
+absl::StatusOr<std::vector<Trial>> DecodeTrials(
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials) {
+  return DecodeTrials(trials, {});
+}
+
+absl::StatusOr<Trial> DecodeTrial(
+    int index, const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points) {
+  std::pair<uint64_t, std::vector<double>> decoded_base;
+  return DecodeOne(trials.Get(index), trials, base_points, &decoded_base);
 }
 
 absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
@@ -215,12 +313,35 @@ v1::CreateSessionRequest MakeCreateSessionRequest(
   return request;
 }
 
+struct Session::FirstTrials {
+  google::protobuf::RepeatedPtrField<v1::Trial> trials;
+  google::protobuf::RepeatedPtrField<v1::BasePoint> base_points;
+  std::once_flag once;
+  std::vector<Trial> decoded;
+};
+
 Session::Session(const Client& client, std::string id,
-                 v1::VectorEncoding encoding, std::vector<Trial> first_trials)
+                 v1::VectorEncoding encoding,
+                 std::shared_ptr<FirstTrials> first_trials)
     : client_(client),
       id_(std::move(id)),
       encoding_(encoding),
       first_trials_(std::move(first_trials)) {}
+
+const std::vector<Trial>& Session::first_trials() const {
+  static const std::vector<Trial>* const kNone = new std::vector<Trial>();
+  if (first_trials_ == nullptr) return *kNone;
+  FirstTrials& first = *first_trials_;
+  std::call_once(first.once, [&first] {
+    // Create checked them (CheckTrials): decoding cannot fail.
+    absl::StatusOr<std::vector<Trial>> decoded =
+        DecodeTrials(first.trials, first.base_points);
+    if (decoded.ok()) first.decoded = *std::move(decoded);
+    first.trials.Clear();
+    first.base_points.Clear();
+  });
+  return first.decoded;
+}
 
 absl::StatusOr<Session> Session::Create(const Client& client,
                                         absl::Span<const double> x0,
@@ -238,10 +359,13 @@ absl::StatusOr<Session> Session::Create(const Client& client,
   v1::CreateSessionResponse response;
   OPTD_CLIENT_RETURN_IF_ERROR(FromGrpcStatus(
       client.stub().CreateSession(&context, request, &response)));
-  OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<Trial> trials,
-                               DecodeTrials(response.trials()));
+  OPTD_CLIENT_RETURN_IF_ERROR(
+      CheckTrials(response.trials(), response.base_points()));
+  auto first = std::make_shared<FirstTrials>();
+  first->trials.Swap(response.mutable_trials());
+  first->base_points.Swap(response.mutable_base_points());
   Session session(client, response.session_id(), request.vector_encoding(),
-                  std::move(trials));
+                  std::move(first));
   if (direct && request.shards() > 1) {
     OPTD_CLIENT_RETURN_IF_ERROR(session.EnableDirectPath());
   }
@@ -274,7 +398,7 @@ absl::Status Session::FillFromSlices(
 
 Session Session::Attach(const Client& client, std::string session_id,
                         v1::VectorEncoding encoding) {
-  return Session(client, std::move(session_id), encoding, {});
+  return Session(client, std::move(session_id), encoding, nullptr);
 }
 
 absl::StatusOr<Answer> Session::Ask() const { return AskAsWorker(""); }

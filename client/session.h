@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -279,7 +280,10 @@ class Session {
 
   const std::string& id() const { return id_; }
   // The trial(s) CreateSession returned; empty for an attached session.
-  const std::vector<Trial>& first_trials() const { return first_trials_; }
+  // Decoded on first use: the 2n + 1 points of a finite-difference stencil
+  // are n doubles each once built (DecodeTrials), which a worker that asks
+  // for its own trials (AskAsWorker) never needs.
+  const std::vector<Trial>& first_trials() const;
 
   // Session::Ask()
   //
@@ -347,8 +351,12 @@ class Session {
   absl::Status Delete() const;
 
  private:
+  // CreateSession's trials as they came (checked by Create), and their
+  // decoding once first_trials() asks for it. Shared by copies.
+  struct FirstTrials;
+
   Session(const Client& client, std::string id, v1::VectorEncoding encoding,
-          std::vector<Trial> first_trials);
+          std::shared_ptr<FirstTrials> first_trials);
 
   // Trials the server left on the replicas (Trial.on_slices) get their
   // points (and vectors) from them.
@@ -361,16 +369,31 @@ class Session {
   Client client_;
   std::string id_;
   v1::VectorEncoding encoding_;
-  std::vector<Trial> first_trials_;
+  std::shared_ptr<FirstTrials> first_trials_;  // null when attached
   // Set for a sharded session on the direct data path.
   std::shared_ptr<const DirectPath> direct_;
 };
 
 // DecodeTrials(): `trials` with their points (and Hessian-vector trials'
-// vectors) decoded. DATA_LOSS for a malformed vector; UNIMPLEMENTED for a
-// trial that wants an evaluation this client does not know.
+// vectors) decoded. A trial that came as a delta from another trial of its
+// batch (v1::Trial.delta: a finite-difference stencil point, a data-parallel
+// worker's share) gets its point built as the server means it, bit for bit:
+// its base point, found in `base_points` or among `trials`, with the delta's
+// element set. Every such trial holds its own copy of n doubles, so decode
+// only the trials to evaluate (DecodeTrial) where a batch is large.
+// DATA_LOSS for a malformed vector, a delta whose base point the answer
+// lacks or whose coordinate is out of range; UNIMPLEMENTED for a trial that
+// wants an evaluation this client does not know.
+absl::StatusOr<std::vector<Trial>> DecodeTrials(
+    const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points);
+// As above, for an answer without base points (bases only among `trials`).
 absl::StatusOr<std::vector<Trial>> DecodeTrials(
     const google::protobuf::RepeatedPtrField<v1::Trial>& trials);
+// DecodeTrial(): trials[index] alone, decoded as DecodeTrials does.
+absl::StatusOr<Trial> DecodeTrial(
+    int index, const google::protobuf::RepeatedPtrField<v1::Trial>& trials,
+    const google::protobuf::RepeatedPtrField<v1::BasePoint>& base_points);
 
 }  // namespace optd::client
 

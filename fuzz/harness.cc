@@ -51,6 +51,30 @@ std::vector<double> Elements(const v1::Vector& v) {
   return out;
 }
 
+// A trial's point: its x, or (Trial.delta) the base point `response` carries
+// with one element set.
+template <typename Response>
+std::vector<double> PointOf(const v1::Trial& trial, const Response& response) {
+  if (!trial.has_delta()) return Elements(trial.x());
+  std::vector<double> x;
+  for (const v1::BasePoint& base : response.base_points()) {
+    if (base.trial_id() == trial.delta().base_trial_id())
+      x = Elements(base.x());
+  }
+  for (const v1::Trial& base : response.trials()) {
+    if (base.trial_id() == trial.delta().base_trial_id())
+      x = Elements(base.x());
+  }
+  if (x.empty()) return x;  // f32 points are not read here (Elements)
+  const int64_t i =
+      trial.delta().has_coordinate() ? trial.delta().coordinate() : -1;
+  Require(i < static_cast<int64_t>(x.size()),
+          absl::StrCat("trial ", trial.trial_id(), " moves coordinate ", i,
+                       " of a base point of ", x.size()));
+  if (i >= 0) x[static_cast<size_t>(i)] = trial.delta().value();
+  return x;
+}
+
 // `v` resized to `n` elements by repeating its own (zeros when it has none),
 // kept in the encoding it arrived in.
 void FitLength(int64_t n, v1::Vector* v) {
@@ -202,8 +226,8 @@ void ScriptRunner::TellAndCheck(const std::shared_ptr<server::Session>& session,
     return;
   }
   for (const v1::Trial& trial : answer.trials()) {
-    if (trial.has_x())
-      CheckInBox(*session, Elements(trial.x()), trial.trial_id());
+    if (trial.has_x() || trial.has_delta())
+      CheckInBox(*session, PointOf(trial, answer), trial.trial_id());
   }
   // Wait for the journal (stored sessions); in memory this runs at once.
   absl::Status durable = absl::UnknownError("not called");
@@ -279,10 +303,10 @@ void ScriptRunner::Evaluate(const Step& step) {
     // Finished, or every trial is leased to other workers.
     if (ask.trials_size() == 0) return;
     for (const v1::Trial& handed_out : ask.trials()) {
-      CheckInBox(**session, Elements(handed_out.x()), handed_out.trial_id());
+      CheckInBox(**session, PointOf(handed_out, ask), handed_out.trial_id());
     }
     const v1::Trial& trial = ask.trials(objective.pick() % ask.trials_size());
-    const std::vector<double> x = Elements(trial.x());
+    const std::vector<double> x = PointOf(trial, ask);
     const size_t n = x.size();
     // f = a sum (x_i - c)^2 + w sum sin(x_i) + b, exactly differentiated.
     const double a = objective.scale(), c = objective.center(),
@@ -357,9 +381,9 @@ void ScriptRunner::Run(const Step& step) {
       CheckClean(session.status(), "Create");
       if (!session.ok()) return;
       v1::CreateSessionResponse response;
-      CheckClean((*session)->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
-                                         response.mutable_trials()),
-                 "WriteTrials");
+      CheckClean(
+          (*session)->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, &response),
+          "WriteTrials");
       sessions_.push_back(*std::move(session));
       return;
     }
@@ -369,9 +393,9 @@ void ScriptRunner::Run(const Step& step) {
       CheckClean(session.status(), "Import");
       if (!session.ok()) return;
       v1::ImportSessionResponse response;
-      CheckClean((*session)->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
-                                         response.mutable_trials()),
-                 "WriteTrials");
+      CheckClean(
+          (*session)->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, &response),
+          "WriteTrials");
       sessions_.push_back(*std::move(session));
       return;
     }
@@ -396,8 +420,8 @@ void ScriptRunner::Run(const Step& step) {
                            request.points_on_slices(), request.max_trials()),
                  "Ask");
       for (const v1::Trial& trial : response.trials()) {
-        if (trial.has_x()) {
-          CheckInBox(**session, Elements(trial.x()), trial.trial_id());
+        if (trial.has_x() || trial.has_delta()) {
+          CheckInBox(**session, PointOf(trial, response), trial.trial_id());
         }
       }
       return;

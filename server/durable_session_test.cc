@@ -23,6 +23,7 @@
 #include "server/session_manager.h"
 #include "server/session_store.h"
 #include "server/testing/rosenbrock.h"
+#include "server/testing/trial_points.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/trust_region.h"
 
@@ -32,6 +33,7 @@ namespace {
 using ::optd::server::testing::Rosenbrock;
 using ::optd::server::testing::ToDoubles;
 using ::optd::server::testing::Values;
+using ::optd::server::testing::WithPoints;
 using ::optd::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -1012,7 +1014,7 @@ BatchState(Session& session) {
   v1::AskResponse ask;
   EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
   std::vector<std::pair<uint64_t, std::vector<uint64_t>>> trials;
-  for (const v1::Trial& t : ask.trials()) {
+  for (const v1::Trial& t : WithPoints(ask)) {
     trials.emplace_back(t.trial_id(), Bits(ToDoubles(t.x())));
   }
   v1::Session described;
@@ -1041,7 +1043,7 @@ TEST_F(DurableSessionTest, ABatchSessionResumesMidBatchWithItsLog) {
       ASSERT_OK(Find("fd")->Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
       if (ask.trials_size() == 0) return;
       // The last outstanding trial first.
-      const v1::Trial& trial = ask.trials(ask.trials_size() - 1);
+      const v1::Trial trial = WithPoints(ask).back();
       std::vector<double> g;
       v1::TellRequest tell;
       tell.set_session_id("fd");
@@ -1090,7 +1092,7 @@ TEST_F(DurableSessionTest, ADataParallelCheckpointResumesMidStep) {
     v1::AskResponse ask;
     EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
     EXPECT_GT(ask.trials_size(), 0);
-    const v1::Trial& trial = ask.trials(0);
+    const v1::Trial trial = WithPoints(ask)[0];
     const std::vector<double> x = ToDoubles(trial.x());
     std::vector<double> g(x.size());
     for (size_t i = 0; i < x.size(); ++i) {
@@ -1138,7 +1140,8 @@ TEST_F(DurableSessionTest, ADataParallelCheckpointResumesMidStep) {
     const v1::TellRequest tell = tell_next(*Find("dp"), &a);
     ASSERT_OK(TellDurably(*Find("dp"), tell, &a));
     ASSERT_OK((*reference.Find("dp"))->Tell(tell, &b));
-    ASSERT_EQ(ToDoubles(a.trials(0).x()), ToDoubles(b.trials(0).x())) << i;
+    ASSERT_EQ(ToDoubles(WithPoints(a)[0].x()), ToDoubles(WithPoints(b)[0].x()))
+        << i;
   }
 }
 

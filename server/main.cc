@@ -149,10 +149,18 @@ ABSL_FLAG(int64_t, max_sessions_per_tenant, 1000,
           "With --tokens_file: most sessions one tenant holds at once. "
           "CreateSession beyond it fails with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, tenant_memory_bytes, int64_t{32} << 30,
-          "With --tokens_file: the solver state one tenant's sessions may "
-          "hold together, in bytes (estimated from each session's dimension "
-          "and options); default 32 GiB. CreateSession beyond it fails with "
+          "With --tokens_file: the memory one tenant's sessions may hold "
+          "together, in bytes: each session's solver state and batch buffers "
+          "(estimated from its dimension and options) and its trial log; "
+          "default 32 GiB. CreateSession or ImportSession beyond it, or an "
+          "ExportSession whose snapshot does not fit what is left, fails with "
           "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, server_memory_bytes, 0,
+          "The memory all sessions may hold together, in bytes, counted as "
+          "--tenant_memory_bytes counts a tenant's (with or without "
+          "--tokens_file). 0: no limit. Set it to the memory optd may use, so "
+          "that a request too large for it is refused with "
+          "RESOURCE_EXHAUSTED rather than taking the machine's memory.");
 ABSL_FLAG(int64_t, max_concurrent_streams, 10000,
           "Most Optimize streams open at once; one more is refused with "
           "RESOURCE_EXHAUSTED.");
@@ -240,6 +248,7 @@ int main(int argc, char** argv) {
   options.limits.max_sessions_per_tenant =
       absl::GetFlag(FLAGS_max_sessions_per_tenant);
   options.limits.tenant_memory_bytes = absl::GetFlag(FLAGS_tenant_memory_bytes);
+  options.limits.server_memory_bytes = absl::GetFlag(FLAGS_server_memory_bytes);
   options.max_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port) == 0
                              ? -1

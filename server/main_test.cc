@@ -212,6 +212,7 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
                            "--tokens_file",
                            "--max_sessions_per_tenant",
                            "--tenant_memory_bytes",
+                           "--server_memory_bytes",
                            "--max_concurrent_streams",
                            "--metrics_port",
                            "--metrics_host"}) {

@@ -7,15 +7,20 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/proto_convert.h"
 #include "server/testing/server_fixture.h"
+#include "server/testing/trial_points.h"
 
 namespace optd::server {
 namespace {
 
 using ::optd::server::testing::F32;
 using ::optd::server::testing::GrpcStatusIs;
+using ::optd::server::testing::Rosenbrock;
 using ::optd::server::testing::ServerFixture;
 using ::optd::server::testing::ToDoubles;
+using ::optd::server::testing::Values;
+using ::optd::server::testing::WithPoints;
 using ::testing::HasSubstr;
 
 using Stream =
@@ -47,6 +52,53 @@ class OptimizeStreamTest : public ServerFixture {
     return request;
   }
 };
+
+TEST_F(OptimizeStreamTest, AFiniteDifferenceSessionStreamsCompactTrials) {
+  // Each answer carries the batch's untold trials, its stencil points as
+  // deltas and x once (base_points once trial 0 is told). Rebuilt, the points
+  // are the solver's, bit for bit, and the run ends where the solver alone
+  // does.
+  v1::CreateSessionRequest create = LbfgsRequest("fd", {-1.2, 1.0});
+  create.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+  absl::StatusOr<ConstVectorView> x0 = DecodeVector(create.x0(), "x0");
+  ASSERT_TRUE(x0.ok());
+  absl::StatusOr<SolverSetup> alone = CreateSolver(create, *x0);
+  ASSERT_TRUE(alone.ok());
+  Solver& solver = *alone->solver;
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->Optimize(&context);
+  v1::OptimizeResponse response = RoundTrip(*stream, Create(create));
+  int base_points = 0;
+  while (response.trials_size() > 0) {
+    ASSERT_EQ(response.error_code(), 0) << response.error_message();
+    base_points += response.base_points_size();
+    // The first untold trial, as the solver has it.
+    const v1::Trial trial = WithPoints(response)[0];
+    const int k = trial.batch_index();
+    std::vector<double> x(2), g;
+    ASSERT_TRUE(
+        solver.ReadBatchPoint(k, MutableVectorView::Float64(x.data(), 2)).ok());
+    ASSERT_EQ(ToDoubles(trial.x()), x);
+    const double f = Rosenbrock(x, &g);
+    TrialResult result;
+    result.value = f;
+    ASSERT_TRUE(solver.TellBatch(k, result).ok());
+    v1::TellRequest tell;
+    tell.set_trial_id(trial.trial_id());
+    tell.set_value(f);
+    response = RoundTrip(*stream, TellOf(tell));
+  }
+  stream->WritesDone();
+  EXPECT_GRPC_OK(stream->Finish());
+  EXPECT_GT(base_points, 0);
+  ASSERT_TRUE(solver.finished());
+  EXPECT_EQ(response.state(), v1::SESSION_STATE_CONVERGED);
+  EXPECT_EQ(response.summary().evaluations(), solver.summary().evaluations);
+  std::vector<double> best(2);
+  ASSERT_TRUE(
+      solver.ReadBestPoint(MutableVectorView::Float64(best.data(), 2)).ok());
+  EXPECT_EQ(ToDoubles(response.summary().x()), best);
+}
 
 TEST_F(OptimizeStreamTest, RunsRosenbrockToTheSolversAnswer) {
   const std::vector<double> x0 = {-1.2, 1.0};

@@ -232,26 +232,25 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
     grpc::CallbackServerContext* context,
     const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
-  return RunUnary(
-      context, options_, "CreateSession", request, response,
-      [&](const Caller& caller) -> absl::Status {
-        NoteMessageBytes(request->x0().ByteSizeLong());
-        // The request is this call's own until it finishes: its id is scoped in
-        // place rather than copying x0.
-        OPTD_RETURN_IF_ERROR(ScopeNewSessionId(
-            caller, const_cast<v1::CreateSessionRequest*>(request)
-                        ->mutable_session_id()));
-        OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                              sessions_->Create(*request));
-        if (options_.metrics != nullptr) {
-          options_.metrics->Created(session->solver_name());
-        }
-        response->set_session_id(caller.Unscope(session->id()));
-        OPTD_RETURN_IF_ERROR(session->WriteTrials(
-            v1::VECTOR_ENCODING_UNSPECIFIED, response->mutable_trials()));
-        NoteMessageBytes(response->ByteSizeLong());
-        return absl::OkStatus();
-      });
+  return RunUnary(context, options_, "CreateSession", request, response,
+                  [&](const Caller& caller) -> absl::Status {
+                    NoteMessageBytes(request->x0().ByteSizeLong());
+                    // The request is this call's own until it finishes: its id
+                    // is scoped in place rather than copying x0.
+                    OPTD_RETURN_IF_ERROR(ScopeNewSessionId(
+                        caller, const_cast<v1::CreateSessionRequest*>(request)
+                                    ->mutable_session_id()));
+                    OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
+                                          sessions_->Create(*request));
+                    if (options_.metrics != nullptr) {
+                      options_.metrics->Created(session->solver_name());
+                    }
+                    response->set_session_id(caller.Unscope(session->id()));
+                    OPTD_RETURN_IF_ERROR(session->WriteTrials(
+                        v1::VECTOR_ENCODING_UNSPECIFIED, response));
+                    NoteMessageBytes(response->ByteSizeLong());
+                    return absl::OkStatus();
+                  });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::GetSession(
@@ -427,8 +426,7 @@ grpc::ServerUnaryReactor* OptimizerService::ImportSession(
         response->set_session_id(caller.Unscope(session->id()));
         response->set_state(session->state());
         response->set_tells(session->tells());
-        return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED,
-                                    response->mutable_trials());
+        return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, response);
       });
 }
 

@@ -14,6 +14,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "server/testing/server_fixture.h"
+#include "server/testing/trial_points.h"
 
 namespace optd::server {
 namespace {
@@ -24,6 +25,7 @@ using ::optd::server::testing::GrpcStatusIs;
 using ::optd::server::testing::ServerFixture;
 using ::optd::server::testing::ToDoubles;
 using ::optd::server::testing::Values;
+using ::optd::server::testing::WithPoints;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -470,6 +472,67 @@ TEST_F(OptimizerServiceTest, LargeVectorsPassTheDefaultMessageLimit) {
   ASSERT_EQ(answer.trials_size(), 1);
   EXPECT_EQ(ToDoubles(answer.trials(0).x()).size(), static_cast<size_t>(n));
   EXPECT_LT(ToDoubles(answer.trials(0).x())[0], 0.5);  // moved along -g
+}
+
+TEST_F(OptimizerServiceTest, FiniteDifferenceAnswersCarryOnePointEach) {
+  // n = 20000: the stencil is 40001 trials; whole, their points would be
+  // 6.4 GB. Compact, each answer carries x once and a delta per trial.
+  const int64_t n = 20000;
+  v1::CreateSessionRequest request =
+      LbfgsRequest("fd", std::vector<double>(n, 0.5));
+  request.set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+  request.set_vector_encoding(v1::VECTOR_ENCODING_F64);
+  grpc::ClientContext context;
+  v1::CreateSessionResponse created;
+  ASSERT_GRPC_OK(stub_->CreateSession(&context, request, &created));
+  ASSERT_EQ(created.trials_size(), 2 * n + 1);
+  EXPECT_EQ(created.trials(0).x().f64().size(), static_cast<size_t>(8 * n));
+  EXPECT_TRUE(created.trials(2 * n).has_delta());
+  EXPECT_LT(created.ByteSizeLong(), static_cast<size_t>(8 * n + 64 * 40001));
+  // Two workers take 1024 trials each: the second holds stencil points only,
+  // and its answer carries their base point.
+  for (const char* worker : {"w1", "w2"}) {
+    grpc::ClientContext ask_context;
+    v1::AskRequest ask;
+    ask.set_session_id("fd");
+    ask.set_worker_id(worker);
+    ask.set_max_trials(1024);
+    v1::AskResponse held;
+    ASSERT_GRPC_OK(stub_->Ask(&ask_context, ask, &held));
+    ASSERT_EQ(held.trials_size(), 1024);
+    EXPECT_EQ(held.base_points_size(), std::string(worker) == "w1" ? 0 : 1);
+    EXPECT_LT(held.ByteSizeLong(), static_cast<size_t>(8 * n + 64 * 1024));
+    const std::vector<v1::Trial> points = WithPoints(held);
+    const std::vector<double> last = ToDoubles(points.back().x());
+    ASSERT_EQ(static_cast<int64_t>(last.size()), n);
+    // Trial 2048 is x - h e_1023 (trial 2i + 2 is x - h e_i).
+    if (std::string(worker) == "w2") {
+      EXPECT_EQ(points.back().trial_id(), 2048u);
+      EXPECT_LT(last[1023], 0.5);
+      EXPECT_EQ(last[1022], 0.5);
+    }
+  }
+}
+
+TEST_F(OptimizerServiceTest, ImportAnswersWithTheBasePointOfItsStencil) {
+  v1::ImportSessionRequest request;
+  v1::SessionSnapshot* snapshot = request.mutable_snapshot();
+  snapshot->set_format_version(1);
+  *snapshot->mutable_create() = LbfgsRequest("fd", {-1.2, 1.0, 0.5});
+  snapshot->mutable_create()->set_gradient_source(
+      v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+  v1::TellRequest* tell = snapshot->add_tells()->mutable_tell();
+  tell->set_trial_id(1);
+  tell->set_value(3.0);
+  grpc::ClientContext context;
+  v1::ImportSessionResponse imported;
+  ASSERT_GRPC_OK(stub_->ImportSession(&context, request, &imported));
+  ASSERT_EQ(imported.trials_size(), 6);  // trials 2..7 of the stencil
+  EXPECT_TRUE(imported.trials(0).has_delta());
+  ASSERT_EQ(imported.base_points_size(), 1);
+  EXPECT_EQ(imported.base_points(0).trial_id(), 1u);
+  EXPECT_THAT(ToDoubles(imported.base_points(0).x()),
+              ElementsAre(-1.2, 1.0, 0.5));
 }
 
 TEST_F(OptimizerServiceTest, ExpiredDeadlineAppliesNothing) {

@@ -359,19 +359,50 @@ namespace {
 int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request, int64_t n);
 }  // namespace
 
-int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
+SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
+                                  int64_t n) {
   constexpr int64_t kDouble = sizeof(double);
-  // The session layers' own vectors: bounds (2n), a data-parallel step's
-  // staged gradient and sum (2n), a finite-difference or gradient-check
-  // batch's point and values (about 3n).
-  int64_t layers = 0;
-  if (request.has_bounds()) layers += 2 * n * kDouble;
-  if (request.data_parallel().workers() > 1) layers += 2 * n * kDouble;
-  if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE ||
-      request.has_gradient_check()) {
-    layers += 3 * n * kDouble;
+  SessionBytes bytes;
+  bytes.solver = EstimateSolverBytes(request, n);
+  const bool finite_difference =
+      request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+  if (request.has_bounds()) {
+    // The solver's box and the creation echo's; the finite-difference
+    // adapter keeps its own.
+    bytes.layers += (finite_difference ? 6 : 4) * n * kDouble;
+    bytes.layers_name = "bounds";
   }
-  return layers + EstimateSolverBytes(request, n);
+  if (finite_difference) {
+    const FiniteDifferenceScheme scheme =
+        request.finite_difference().scheme() ==
+                v1::FiniteDifferenceOptions::SCHEME_FORWARD
+            ? FiniteDifferenceScheme::kForward
+            : FiniteDifferenceScheme::kCentral;
+    bytes.layers += FiniteDifferenceBytes(n, scheme);
+    bytes.batch_trials = FiniteDifferenceTrials(n, scheme);
+    bytes.layers_name = request.has_bounds()
+                            ? "finite-difference stencil and bounds"
+                            : "finite-difference stencil";
+  } else if (request.has_gradient_check()) {
+    GradientCheckOptions check;
+    check.at_iterations.assign(request.gradient_check().at_iterations().begin(),
+                               request.gradient_check().at_iterations().end());
+    check.every_iterations = request.gradient_check().every_iterations();
+    bytes.layers += GradientCheckBytes(n, check);
+    bytes.batch_trials = 2 * n + 1;
+    bytes.layers_name = "gradient-check stencil and reports";
+  } else if (request.data_parallel().workers() > 1) {
+    const int workers = std::min(request.data_parallel().workers(), 1024);
+    bytes.layers += DataParallelBytes(n, workers);
+    bytes.batch_trials = workers;
+    bytes.layers_name = "data-parallel gradient sums";
+  }
+  if (bytes.batch_trials > 1) bytes.layers += bytes.batch_trials * kLeaseBytes;
+  return bytes;
+}
+
+int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
+  return EstimateSessionBytes(request, n).total();
 }
 
 namespace {

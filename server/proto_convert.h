@@ -20,6 +20,7 @@
 #define OPTD_SERVER_PROTO_CONVERT_H_
 
 #include <memory>
+#include <string>
 #include <variant>
 
 #include "absl/functional/any_invocable.h"
@@ -158,15 +159,40 @@ absl::StatusOr<SolverSetup> CreateSolver(
 // SetSessionOptions()
 //
 // Sets the `options` oneof of `session` (lbfgs, adam, adamw or trust_region).
-// EstimateStateBytes()
+// EstimateSessionBytes(), EstimateStateBytes()
 //
-// The bytes of solver state a session of dimension `n` created by `request`
-// holds, all of its shards together: L-BFGS (2m + 6)n doubles, the
-// quasi-Newton trust region (2m + 8)n, Newton-CG 8n, the exact trust region
-// n^2 + 8n, Adam 3n (4n with amsgrad) of its state type plus the point in
-// float64. What --tenant_memory_bytes counts; within a few vectors of the
-// real figure.
+// The bytes a session of dimension `n` created by `request` holds, all of
+// its shards together, from its options (what --tenant_memory_bytes and
+// --server_memory_bytes count; within a few vectors of the real figure):
+//   solver  the solver state: L-BFGS (2m + 6)n doubles, the quasi-Newton
+//           trust region (2m + 8)n, Newton-CG 8n, the exact trust region
+//           n^2 + 8n, Adam 3n (4n with amsgrad) of its state type plus the
+//           point in float64;
+//   layers  the session layers: bounds (2n doubles in the solver and 2n in
+//           the creation echo, 2n more in a finite-difference adapter), the
+//           finite-difference, gradient-check or data-parallel adapter
+//           (FiniteDifferenceBytes, GradientCheckBytes, DataParallelBytes),
+//           and a lease for every trial of their batches (kLeaseBytes), which
+//           workers may all hold at once.
+// EstimateStateBytes is their sum.
+struct SessionBytes {
+  int64_t solver = 0;
+  int64_t layers = 0;
+  // The largest batch: 2n + 1 for central differences and gradient checks,
+  // n + 1 forward, the data-parallel workers; 1 without layers.
+  int64_t batch_trials = 1;
+  // What the layers are, for messages: "finite-difference stencil", ...;
+  // empty without layers.
+  std::string layers_name;
+  int64_t total() const { return solver + layers; }
+};
+SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
+                                  int64_t n);
 int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n);
+
+// A lease on a trial as Session keeps it: its map entry (96 bytes) and a
+// worker id of up to 128 characters on the heap (144).
+inline constexpr int64_t kLeaseBytes = 240;
 
 void SetSessionOptions(const SolverOptions& options, v1::Session* session);
 

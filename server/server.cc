@@ -68,6 +68,11 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         "max_sessions_per_tenant and tenant_memory_bytes must be at least 1");
   }
+  if (options.limits.server_memory_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "server_memory_bytes is ", options.limits.server_memory_bytes,
+        "; it must be at least 0 (0: no limit)"));
+  }
   if (options.max_message_bytes < kMinMessageBytes ||
       options.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(absl::StrCat(

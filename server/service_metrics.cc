@@ -75,23 +75,29 @@ void ServiceMetrics::ObserveSessions(const SessionManager* sessions,
         }
         return samples;
       });
-  auto by_tenant = [sessions](bool bytes) {
+  auto by_tenant = [sessions](int64_t TenantUsage::*field) {
     std::vector<LabeledValue> samples;
     for (const auto& [tenant, usage] : sessions->UsageByTenant()) {
-      samples.push_back(
-          {{tenant.empty() ? std::string("-") : tenant},
-           static_cast<double>(bytes ? usage.state_bytes : usage.sessions)});
+      samples.push_back({{tenant.empty() ? std::string("-") : tenant},
+                         static_cast<double>(usage.*field)});
     }
     return samples;
   };
-  registry_->RegisterGaugeCallback("optd_tenant_sessions",
-                                   "Sessions held, by tenant.", {"tenant"},
-                                   [by_tenant] { return by_tenant(false); });
+  registry_->RegisterGaugeCallback(
+      "optd_tenant_sessions", "Sessions held, by tenant.", {"tenant"},
+      [by_tenant] { return by_tenant(&TenantUsage::sessions); });
   registry_->RegisterGaugeCallback(
       "optd_tenant_memory_bytes",
-      "Estimated solver state of the sessions held, by tenant (what "
-      "--tenant_memory_bytes limits).",
-      {"tenant"}, [by_tenant] { return by_tenant(true); });
+      "Estimated solver state and batch buffers of the sessions held, by "
+      "tenant (with optd_tenant_trial_log_bytes, what --tenant_memory_bytes "
+      "limits).",
+      {"tenant"}, [by_tenant] { return by_tenant(&TenantUsage::state_bytes); });
+  registry_->RegisterGaugeCallback(
+      "optd_tenant_trial_log_bytes",
+      "Memory of the trial logs of the sessions held, by tenant (with "
+      "optd_tenant_memory_bytes, what --tenant_memory_bytes limits).",
+      {"tenant"},
+      [by_tenant] { return by_tenant(&TenantUsage::trial_log_bytes); });
   registry_->RegisterGaugeCallback(
       "optd_optimize_streams", "Optimize streams open.", {},
       [open_streams = std::move(open_streams)] {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -106,17 +107,28 @@ double Session::WallSeconds() const {
 
 absl::Status Session::WriteTrialsLocked(
     v1::VectorEncoding encoding,
-    google::protobuf::RepeatedPtrField<v1::Trial>* trials, bool on_slices,
-    const std::vector<uint64_t>* only) {
+    google::protobuf::RepeatedPtrField<v1::Trial>* trials,
+    google::protobuf::RepeatedPtrField<v1::BasePoint>* base_points,
+    bool on_slices, const std::vector<uint64_t>* only) {
   if (!has_pending_trial_) return absl::OkStatus();
   const int batch = solver_->batch_size();
-  for (int k = 0; k < batch; ++k) {
+  const v1::VectorEncoding resolved = ResolveEncoding(encoding, encoding_);
+  // Whole points this answer carries (a trial's x or a base point): one, so
+  // that an answer stays O(n + trials) whatever the batch (the server never
+  // builds the 2n + 1 points of a stencil). A solver whose batch trials came
+  // without deltas would break that; it is refused rather than served.
+  constexpr int kMaxWholePoints = 1;
+  int whole_points = 0;
+  const auto count_whole_point = [&](int k) -> absl::Status {
+    if (++whole_points <= kMaxWholePoints) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat(
+        "session \"", id_, "\": trial ", k, " of a batch of ", batch,
+        " has no point delta, and an answer carries at most one whole point"));
+  };
+  int written_whole = -1;  // batch index of the trial written with its x
+  int wanted_base = -1;    // batch index of the base the deltas need
+  const auto write = [&](int k) -> absl::Status {
     const uint64_t trial_id = batch_first_id_ + k;
-    if (solver_->batch_told(k)) continue;
-    if (only != nullptr &&
-        std::find(only->begin(), only->end(), trial_id) == only->end()) {
-      continue;
-    }
     v1::Trial* trial = trials->Add();
     trial->set_trial_id(trial_id);
     const Evaluation wants = solver_->batch_wants(k);
@@ -140,26 +152,71 @@ absl::Status Session::WriteTrialsLocked(
         OPTD_RETURN_IF_ERROR(solver_->ReadBatchVector(
             k, MutableVectorView::OnSlices(dimension_)));
       }
-      continue;
+      return absl::OkStatus();
     }
-    const v1::VectorEncoding resolved = ResolveEncoding(encoding, encoding_);
+    const std::optional<PointDelta> delta = solver_->BatchPointDelta(k);
+    if (delta.has_value() && wants != Evaluation::kHessianVector) {
+      v1::PointDelta* out = trial->mutable_delta();
+      out->set_base_trial_id(batch_first_id_ + delta->base);
+      if (delta->coordinate >= 0) {
+        out->set_coordinate(delta->coordinate);
+        // Exactly the element a whole point in this encoding would hold.
+        out->set_value(
+            resolved == v1::VECTOR_ENCODING_F32
+                ? static_cast<double>(static_cast<float>(delta->value))
+                : delta->value);
+      }
+      if (wanted_base >= 0 && wanted_base != delta->base) {
+        return absl::InternalError(
+            absl::StrCat("session \"", id_,
+                         "\": the trials of a batch are built from "
+                         "trials ",
+                         wanted_base, " and ", delta->base,
+                         "; an answer carries one base point"));
+      }
+      wanted_base = delta->base;
+      return absl::OkStatus();
+    }
+    OPTD_RETURN_IF_ERROR(count_whole_point(k));
+    written_whole = k;
     OPTD_RETURN_IF_ERROR(
         WriteTrialPoint(*solver_, resolved, trial->mutable_x(), k));
     if (wants == Evaluation::kHessianVector) {
       OPTD_RETURN_IF_ERROR(
           WriteTrialVector(*solver_, resolved, trial->mutable_vector(), k));
     }
+    return absl::OkStatus();
+  };
+  if (only != nullptr) {
+    // A worker's trials: only those, not a walk over the whole batch.
+    for (uint64_t trial_id : *only) {
+      if (trial_id < batch_first_id_ || trial_id > last_trial_id_) continue;
+      const int k = static_cast<int>(trial_id - batch_first_id_);
+      if (!solver_->batch_told(k)) OPTD_RETURN_IF_ERROR(write(k));
+    }
+  } else {
+    for (int k = 0; k < batch; ++k) {
+      if (!solver_->batch_told(k)) OPTD_RETURN_IF_ERROR(write(k));
+    }
+  }
+  if (wanted_base >= 0 && wanted_base != written_whole) {
+    OPTD_RETURN_IF_ERROR(count_whole_point(wanted_base));
+    v1::BasePoint* base = base_points->Add();
+    base->set_trial_id(batch_first_id_ + wanted_base);
+    OPTD_RETURN_IF_ERROR(
+        WriteTrialPoint(*solver_, resolved, base->mutable_x(), wanted_base));
   }
   return absl::OkStatus();
 }
 
-absl::Status Session::WriteTrials(
-    v1::VectorEncoding encoding,
-    google::protobuf::RepeatedPtrField<v1::Trial>* trials) {
+template <typename Response>
+absl::Status Session::WriteTrials(v1::VectorEncoding encoding,
+                                  Response* response) {
   OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
-  return WriteTrialsLocked(encoding, trials);
+  return WriteTrialsLocked(encoding, response->mutable_trials(),
+                           response->mutable_base_points());
 }
 
 template <typename Response>
@@ -167,9 +224,11 @@ absl::Status Session::WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
                                   Response* response, bool on_slices,
                                   const std::vector<uint64_t>* only) {
   response->clear_trials();
+  response->clear_base_points();
   response->clear_summary();
-  OPTD_RETURN_IF_ERROR(
-      WriteTrialsLocked(encoding, response->mutable_trials(), on_slices, only));
+  OPTD_RETURN_IF_ERROR(WriteTrialsLocked(encoding, response->mutable_trials(),
+                                         response->mutable_base_points(),
+                                         on_slices, only));
   response->set_state(StateLocked());
   if constexpr (!std::is_same_v<Response, v1::AskResponse>) {
     response->set_duplicate(duplicate);
@@ -245,30 +304,55 @@ std::vector<uint64_t> Session::LeaseLocked(absl::string_view worker,
     }
   }
   const absl::Time abandoned = batch_start_ + settings_.lease;
-  // Renew what the worker holds, then take free trials in id order.
+  // Renew what the worker holds; note the others' expired leases, which may
+  // be taken over, and when their unexpired ones end.
+  absl::Time earliest = absl::InfiniteFuture();
+  std::vector<uint64_t> expired;
   for (auto& [trial_id, lease] : leases_) {
-    if (lease.worker == worker && held.size() < wanted) {
-      lease.expiry = now + settings_.lease;
-      held.push_back(trial_id);
+    if (lease.worker == worker) {
+      if (held.size() < wanted) {
+        lease.expiry = now + settings_.lease;
+        held.push_back(trial_id);
+      }
+    } else if (lease.expiry > now) {
+      earliest = std::min(earliest, lease.expiry);
+    } else {
+      expired.push_back(trial_id);
     }
   }
-  absl::Time earliest = absl::InfiniteFuture();
-  for (uint64_t trial_id = batch_first_id_;
-       trial_id <= last_trial_id_ && held.size() < wanted; ++trial_id) {
-    if (solver_->batch_told(static_cast<int>(trial_id - batch_first_id_))) {
-      continue;
-    }
-    auto it = leases_.find(trial_id);
-    if (served && it == leases_.end() && abandoned > now) {
+  // Trials never leased: from the cursor on (every trial below it is told or
+  // leased), so that leasing a stencil of 2n + 1 trials one by one costs
+  // O(1) per trial rather than a walk over the batch.
+  if (lease_cursor_batch_ != batch_first_id_) {
+    lease_cursor_batch_ = batch_first_id_;
+    lease_cursor_ = batch_first_id_;
+  }
+  const auto taken_or_told = [&](uint64_t trial_id) {
+    return solver_->batch_told(static_cast<int>(trial_id - batch_first_id_)) ||
+           leases_.count(trial_id) > 0;
+  };
+  while (lease_cursor_ <= last_trial_id_ && taken_or_told(lease_cursor_)) {
+    ++lease_cursor_;
+  }
+  const size_t need = wanted - std::min(wanted, held.size());
+  std::vector<uint64_t> fresh;
+  for (uint64_t trial_id = lease_cursor_;
+       trial_id <= last_trial_id_ && fresh.size() < need; ++trial_id) {
+    if (taken_or_told(trial_id)) continue;
+    if (served && abandoned > now) {
       earliest = std::min(earliest, abandoned);
       continue;
     }
+    fresh.push_back(trial_id);
+  }
+  // Free trials are taken in id order, expired leases and fresh ones alike.
+  std::vector<uint64_t> free;
+  std::merge(expired.begin(), expired.end(), fresh.begin(), fresh.end(),
+             std::back_inserter(free));
+  for (uint64_t trial_id : free) {
+    if (held.size() >= wanted) break;
+    auto it = leases_.find(trial_id);
     if (it != leases_.end()) {
-      if (it->second.worker == worker) continue;  // already held
-      if (it->second.expiry > now) {
-        earliest = std::min(earliest, it->second.expiry);
-        continue;
-      }
       spdlog::info(
           "session \"{}\": the lease of trial {} by \"{}\" expired; "
           "trial leased to \"{}\"",
@@ -481,19 +565,18 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
   bool completes_batch = false;
   std::optional<v1::TrialRecord> record;
   if (trial_id != 0) {
-    int untold = 0;
-    for (int k = 0; k < solver_->batch_size(); ++k) {
-      if (!solver_->batch_told(k)) ++untold;
-    }
-    completes_batch = untold == 1;
+    completes_batch = solver_->batch_untold() == 1;
     record = RecordLocked(request, told, now);
   }
   OPTD_RETURN_IF_ERROR(ApplyTell(request, told));
   if (record.has_value()) {
     trial_log_bytes_ += record->ByteSizeLong();
+    trial_log_memory_ += static_cast<int64_t>(record->SpaceUsedLong());
     trial_log_.push_back(std::move(*record));
     while (trial_log_bytes_ > kTrialLogBytes && trial_log_.size() > 1) {
       trial_log_bytes_ -= trial_log_.front().ByteSizeLong();
+      trial_log_memory_ -=
+          static_cast<int64_t>(trial_log_.front().SpaceUsedLong());
       trial_log_.pop_front();
       ++trial_log_dropped_;
     }
@@ -691,12 +774,16 @@ absl::Status Session::RestoreCheckpoint(
   batch_first_id_ = first_id;
   batch_start_ = TimeFromProto(checkpoint.update_time());
   leases_.clear();
+  lease_cursor_batch_ = 0;  // the lease scan starts over
   trial_log_.assign(checkpoint.trial_log().begin(),
                     checkpoint.trial_log().end());
   trial_log_bytes_ = 0;
+  int64_t trial_log_memory = 0;
   for (const v1::TrialRecord& record : trial_log_) {
     trial_log_bytes_ += record.ByteSizeLong();
+    trial_log_memory += static_cast<int64_t>(record.SpaceUsedLong());
   }
+  trial_log_memory_ = trial_log_memory;
   trial_log_dropped_ = checkpoint.trial_log_dropped();
   answered_.clear();
   for (const v1::AnsweredTell& answered : checkpoint.answered()) {
@@ -1029,8 +1116,13 @@ void Session::Delete() {
   leases_.clear();
   trial_log_.clear();
   trial_log_bytes_ = 0;
+  trial_log_memory_ = 0;
 }
 
+template absl::Status Session::WriteTrials(v1::VectorEncoding,
+                                           v1::CreateSessionResponse*);
+template absl::Status Session::WriteTrials(v1::VectorEncoding,
+                                           v1::ImportSessionResponse*);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*, bool);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*,
                                    bool);

@@ -26,6 +26,7 @@
 #ifndef OPTD_SERVER_SESSION_H_
 #define OPTD_SERVER_SESSION_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -170,16 +171,24 @@ class Session {
   // Tells applied (journal records after the header).
   int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Bytes the trial log holds in memory (its records' SpaceUsedLong, up to
+  // about kTrialLogBytes of records), for the memory quotas. Lock-free: the
+  // manager reads it while holding its own lock.
+  int64_t trial_log_memory() const {
+    return trial_log_memory_.load(std::memory_order_relaxed);
+  }
+
   // True when no tell or ask has come for longer than the TTL.
   bool Expired(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::WriteTrials()
   //
-  // Appends the outstanding trials (none once finished) to `trials`, points
-  // in `encoding` (UNSPECIFIED: the session's). For CreateSessionResponse.
-  absl::Status WriteTrials(
-      v1::VectorEncoding encoding,
-      google::protobuf::RepeatedPtrField<v1::Trial>* trials)
+  // Appends the outstanding trials (none once finished) to the response's
+  // `trials`, and the base point of those that come as a delta to its
+  // `base_points`, points in `encoding` (UNSPECIFIED: the session's).
+  // `Response` is v1::CreateSessionResponse or v1::ImportSessionResponse.
+  template <typename Response>
+  absl::Status WriteTrials(v1::VectorEncoding encoding, Response* response)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Ask()
@@ -361,11 +370,16 @@ class Session {
                            Response* response, bool on_slices = false,
                            const std::vector<uint64_t>* only = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The outstanding trials, or with `only` just those ids (each leased one
-  // gets its lease_expire_time).
+  // The outstanding trials, or with `only` (ascending) just those ids (each
+  // leased one gets its lease_expire_time). A trial the solver describes as
+  // a PointDelta goes out with Trial.delta and no x; the point it is built
+  // from goes to `base_points` unless its own trial is among `trials`. So an
+  // answer carries at most one whole point (and a Hessian-vector trial's
+  // vector) however many trials it holds (README "Many workers").
   absl::Status WriteTrialsLocked(
       v1::VectorEncoding encoding,
       google::protobuf::RepeatedPtrField<v1::Trial>* trials,
+      google::protobuf::RepeatedPtrField<v1::BasePoint>* base_points,
       bool on_slices = false, const std::vector<uint64_t>* only = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DescribeBriefLocked(v1::Session* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -424,10 +438,18 @@ class Session {
   // Leases on outstanding trials by trial id. Leases are not journaled:
   // after a restart every trial is free again.
   std::map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  // LeaseLocked's scan for trials never leased starts here: every trial of
+  // the batch below it is told or in leases_ (leases go only when their
+  // trial is told, or all at once with the batch). Valid for the batch
+  // starting at lease_cursor_batch_ only; another batch starts it over.
+  uint64_t lease_cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t lease_cursor_batch_ ABSL_GUARDED_BY(mu_) = 0;
   // Every applied tell of a trial, oldest first, and how many were dropped.
   std::deque<v1::TrialRecord> trial_log_ ABSL_GUARDED_BY(mu_);
   int64_t trial_log_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   size_t trial_log_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Its records' memory (trial_log_memory()); written under mu_.
+  std::atomic<int64_t> trial_log_memory_{0};
 };
 
 }  // namespace optd::server

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "server/session.h"
 #include "server/testing/rosenbrock.h"
+#include "server/testing/trial_points.h"
 #include "solvers/testing/status_matchers.h"
 
 namespace optd::server {
@@ -23,6 +24,7 @@ namespace {
 using ::optd::server::testing::Rosenbrock;
 using ::optd::server::testing::ToDoubles;
 using ::optd::server::testing::Values;
+using ::optd::server::testing::WithPoints;
 using ::optd::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -50,7 +52,7 @@ v1::CreateSessionRequest FiniteDifferenceLbfgs(std::vector<double> x0) {
 std::vector<v1::Trial> Outstanding(Session& session) {
   v1::AskResponse ask;
   EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
-  return {ask.trials().begin(), ask.trials().end()};
+  return WithPoints(ask);
 }
 
 v1::TellRequest ValueTell(const v1::Trial& trial) {
@@ -215,7 +217,8 @@ TEST(SessionBatch, AWorkersTellAnswersWithEveryTrialItHolds) {
   ASSERT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "w", &held,
                                  false, 3));
   ASSERT_EQ(held.trials_size(), 3);
-  v1::TellRequest tell = ValueTell(held.trials(1));
+  const std::vector<v1::Trial> points = WithPoints(held);
+  v1::TellRequest tell = ValueTell(points[1]);
   tell.set_worker_id("w");
   v1::TellResponse answer;
   ASSERT_OK(session->Tell(tell, &answer));
@@ -224,7 +227,7 @@ TEST(SessionBatch, AWorkersTellAnswersWithEveryTrialItHolds) {
   EXPECT_EQ(answer.trials(1).trial_id(), 3u);
   // Once it holds none, the answer leases it the next free trial.
   for (int k : {0, 2}) {
-    tell = ValueTell(held.trials(k));
+    tell = ValueTell(points[k]);
     tell.set_worker_id("w");
     ASSERT_OK(session->Tell(tell, &answer));
   }

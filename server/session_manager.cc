@@ -151,7 +151,8 @@ TenantUsage SessionManager::UsageLocked(absl::string_view scope) const {
       usage.state_bytes += bytes(it->second);
     }
   };
-  count(sessions_, [](const std::shared_ptr<Session>& session) {
+  count(sessions_, [&usage](const std::shared_ptr<Session>& session) {
+    usage.trial_log_bytes += session->trial_log_memory();
     return session->settings().state_bytes;
   });
   count(reserved_, [](int64_t bytes) { return bytes; });
@@ -176,6 +177,7 @@ std::map<std::string, TenantUsage> SessionManager::UsageByTenant() const {
     TenantUsage& u = usage[tenant(id)];
     ++u.sessions;
     u.state_bytes += session->settings().state_bytes;
+    u.trial_log_bytes += session->trial_log_memory();
   }
   for (const auto& [id, bytes] : reserved_) {
     TenantUsage& u = usage[tenant(id)];
@@ -202,27 +204,79 @@ std::map<v1::SessionState, int64_t> SessionManager::CountByState() const {
   return counts;
 }
 
-absl::Status SessionManager::CheckTenantLimits(absl::string_view id,
-                                               int64_t state_bytes) const {
-  const size_t dot = id.find('.');
-  if (dot == absl::string_view::npos) return absl::OkStatus();
-  const absl::string_view tenant = id.substr(0, dot);
-  const TenantUsage usage = UsageLocked(id.substr(0, dot + 1));
-  if (usage.sessions >= limits_.max_sessions_per_tenant) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "tenant \"", tenant, "\" holds ", usage.sessions,
-        " sessions, its limit (--max_sessions_per_tenant=",
-        limits_.max_sessions_per_tenant, "); delete finished sessions first"));
+namespace {
+
+// " holds 416 of its 1000 (--tenant_memory_bytes)", and how much of it is
+// in trial logs.
+std::string HoldsText(const TenantUsage& usage, int64_t limit,
+                      absl::string_view flag) {
+  std::string text = absl::StrCat(" holds ", usage.memory_bytes(), " of its ",
+                                  limit, " (--", flag, ")");
+  if (usage.trial_log_bytes > 0) {
+    absl::StrAppend(&text, ", ", usage.trial_log_bytes,
+                    " of them in the trial logs of its sessions");
   }
-  if (state_bytes > limits_.tenant_memory_bytes - usage.state_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "this session's solver state needs about ", state_bytes,
-        " bytes and tenant \"", tenant, "\" holds ", usage.state_bytes,
-        " of its ", limits_.tenant_memory_bytes,
-        " (--tenant_memory_bytes); delete sessions, or use a smaller "
-        "dimension or memory"));
+  return text;
+}
+
+}  // namespace
+
+absl::Status SessionManager::CheckMemoryLeft(absl::string_view id,
+                                             int64_t bytes,
+                                             absl::string_view what,
+                                             absl::string_view advice) const {
+  const size_t dot = id.find('.');
+  if (dot != absl::string_view::npos) {
+    const TenantUsage usage = UsageLocked(id.substr(0, dot + 1));
+    if (bytes > limits_.tenant_memory_bytes - usage.memory_bytes()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          what, " and tenant \"", id.substr(0, dot), "\"",
+          HoldsText(usage, limits_.tenant_memory_bytes, "tenant_memory_bytes"),
+          "; ", advice));
+    }
+  }
+  if (limits_.server_memory_bytes > 0) {
+    const TenantUsage usage = UsageLocked("");
+    if (bytes > limits_.server_memory_bytes - usage.memory_bytes()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          what, " and this server",
+          HoldsText(usage, limits_.server_memory_bytes, "server_memory_bytes"),
+          "; ", advice, ", or start optd with a larger --server_memory_bytes"));
+    }
   }
   return absl::OkStatus();
+}
+
+absl::Status SessionManager::CheckTenantLimits(
+    absl::string_view id, const SessionBytes& bytes) const {
+  const size_t dot = id.find('.');
+  if (dot != absl::string_view::npos) {
+    const absl::string_view tenant = id.substr(0, dot);
+    const TenantUsage usage = UsageLocked(id.substr(0, dot + 1));
+    if (usage.sessions >= limits_.max_sessions_per_tenant) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("tenant \"", tenant, "\" holds ", usage.sessions,
+                       " sessions, its limit (--max_sessions_per_tenant=",
+                       limits_.max_sessions_per_tenant,
+                       "); delete finished sessions first"));
+    }
+  }
+  // "this session's solver state needs about 832 bytes", and what its
+  // layers add.
+  std::string needs = absl::StrCat("this session's solver state needs about ",
+                                   bytes.solver, " bytes");
+  if (bytes.layers > 0) {
+    absl::StrAppend(&needs, " and its ", bytes.layers_name);
+    if (bytes.batch_trials > 1) {
+      absl::StrAppend(&needs, " (batches of up to ", bytes.batch_trials,
+                      " trials, each leased on its own)");
+    }
+    absl::StrAppend(&needs, " about ", bytes.layers, " more, ", bytes.total(),
+                    " in all,");
+  }
+  return CheckMemoryLeft(
+      id, bytes.total(), needs,
+      "delete sessions, or use a smaller dimension or memory");
 }
 
 absl::Status SessionManager::DamagedError(absl::string_view id,
@@ -338,7 +392,7 @@ bool SessionManager::UsesWal(const Session& session) const {
 }
 
 absl::StatusOr<std::string> SessionManager::Reserve(absl::string_view requested,
-                                                    int64_t state_bytes) {
+                                                    const SessionBytes& bytes) {
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckSessionLimit(sessions_.size() + reserved_.size() +
                                          damaged_.size() + dormant_.size()));
@@ -354,8 +408,8 @@ absl::StatusOr<std::string> SessionManager::Reserve(absl::string_view requested,
         "session \"", id,
         "\" already exists; pick another id or leave session_id empty"));
   }
-  OPTD_RETURN_IF_ERROR(CheckTenantLimits(id, state_bytes));
-  reserved_.emplace(id, state_bytes);
+  OPTD_RETURN_IF_ERROR(CheckTenantLimits(id, bytes));
+  reserved_.emplace(id, bytes.total());
   return id;
 }
 
@@ -427,8 +481,9 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
     OPTD_ASSIGN_OR_RETURN(claim, arbiter_->ClaimId(request.session_id()));
   }
   OPTD_ASSIGN_OR_RETURN(
-      std::string id, Reserve(request.session_id(),
-                              EstimateStateBytes(request, Dimension(request))));
+      std::string id,
+      Reserve(request.session_id(),
+              EstimateSessionBytes(request, Dimension(request))));
   v1::CreateSessionRequest named = request;
   named.set_session_id(id);
   const uint64_t incarnation = NewIncarnation();
@@ -473,8 +528,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
   }
   OPTD_ASSIGN_OR_RETURN(
       std::string id,
-      Reserve(requested, EstimateStateBytes(snapshot.create(),
-                                            Dimension(snapshot.create()))));
+      Reserve(requested, EstimateSessionBytes(snapshot.create(),
+                                              Dimension(snapshot.create()))));
   v1::CreateSessionRequest named = snapshot.create();
   named.set_session_id(id);
   if (request.shards() != 0) named.set_shards(request.shards());
@@ -529,9 +584,23 @@ absl::Status SessionManager::Export(absl::string_view session_id,
         "\" lives in memory only (optd runs without --data_dir) and keeps no "
         "tells to export; run optd with --data_dir"));
   }
+  // An export holds its snapshot whole in memory, and serialized again for
+  // the answer: twice its bytes, checked before anything is read (a refusal
+  // changes nothing).
+  const auto fits = [&](int64_t bytes, absl::string_view what) {
+    absl::ReaderMutexLock lock(&mu_);
+    return CheckMemoryLeft(
+        session->id(), 2 * bytes,
+        absl::StrCat("exporting session \"", session->id(), "\" ", what, " of ",
+                     bytes, " bytes into memory, about ", 2 * bytes,
+                     " bytes with the answer's copy,"),
+        "delete sessions first");
+  };
   // A sharded session's checkpoints refer to files on its replicas: it is
   // exported as its state now, gathered, with no tells after it.
   if (session->shards() > 1) {
+    OPTD_RETURN_IF_ERROR(
+        fits(session->settings().state_bytes, "gathers its state"));
     v1::SessionCheckpoint checkpoint;
     absl::Status portable = session->PortableCheckpoint(&checkpoint);
     if (portable.ok()) {
@@ -546,10 +615,17 @@ absl::Status SessionManager::Export(absl::string_view session_id,
     }
     if (!absl::IsUnimplemented(portable)) return portable;
   }
+  const auto journal_fits = [&]() -> absl::Status {
+    absl::StatusOr<int64_t> bytes = store_->env()->FileSize(journal->path());
+    if (!bytes.ok()) return absl::OkStatus();  // ReadJournal says what is wrong
+    return fits(*bytes, "reads its journal");
+  };
+  OPTD_RETURN_IF_ERROR(journal_fits());
   // A session that checkpoints instead of journaling tells is exported as of
   // now, not as of its last checkpoint.
   session->FlushCheckpoint();
   OPTD_RETURN_IF_ERROR(journal->SyncNow());
+  OPTD_RETURN_IF_ERROR(journal_fits());
   // Tells appended while this reads are either read whole or cut off as a
   // torn tail: the snapshot is always a prefix of the session.
   OPTD_ASSIGN_OR_RETURN(JournalHeader header,

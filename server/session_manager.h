@@ -49,21 +49,30 @@ struct SessionLimits {
   // doubles, is a 1 GiB vector: the largest that fits the default message size.
   int64_t max_dimension = int64_t{1} << 27;
   // Per tenant (authentication on, auth.h): sessions held at once
-  // (--max_sessions_per_tenant), and the estimated solver state of all of
-  // them together, in bytes (--tenant_memory_bytes; EstimateStateBytes in
-  // proto_convert.h). The anonymous tenant of a server without
-  // authentication has only the server-wide limits. Range [1, inf).
+  // (--max_sessions_per_tenant), and the memory of all of them together, in
+  // bytes (--tenant_memory_bytes): each session's estimated state and
+  // batch buffers (EstimateSessionBytes in proto_convert.h) and its trial
+  // log as it grows; an export's snapshot is checked against what is left.
+  // The anonymous tenant of a server without authentication has only the
+  // server-wide limits. Range [1, inf).
   int64_t max_sessions_per_tenant = 1000;
   int64_t tenant_memory_bytes = int64_t{32} << 30;
+  // The same memory count over every session of the server, tenants or
+  // none (--server_memory_bytes). 0: no limit. Range [0, inf).
+  int64_t server_memory_bytes = 0;
 };
 
 // What one tenant holds (SessionManager::Usage()).
 struct TenantUsage {
   // Sessions, created, recovered or being created; damaged entries count.
   int64_t sessions = 0;
-  // Their estimated state bytes (sharded sessions not rebuilt since a
-  // restart count 0 until they are).
+  // Their estimated state and batch buffers (sharded sessions not rebuilt
+  // since a restart count 0 until they are).
   int64_t state_bytes = 0;
+  // Their trial logs' records in memory (Session::trial_log_memory()).
+  int64_t trial_log_bytes = 0;
+  // What the memory quotas count.
+  int64_t memory_bytes() const { return state_bytes + trial_log_bytes; }
 };
 
 // Server-wide defaults for what a CreateSessionRequest leaves unset.
@@ -137,7 +146,11 @@ class SessionManager {
   // SessionManager::Export()
   //
   // The session's snapshot, read back from its journal after syncing it.
-  // FAILED_PRECONDITION without a store.
+  // FAILED_PRECONDITION without a store; RESOURCE_EXHAUSTED, before the
+  // journal is read, when the snapshot (about twice the journal: the
+  // message and its serialized answer) does not fit what the session's
+  // tenant (--tenant_memory_bytes) or the server (--server_memory_bytes)
+  // has left.
   absl::Status Export(absl::string_view session_id,
                       v1::SessionSnapshot* snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -228,10 +241,17 @@ class SessionManager {
   // writing its journal (reserved, not yet registered).
   absl::Status NotFoundLocked(absl::string_view session_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // RESOURCE_EXHAUSTED when the tenant of `id` cannot take one more session
-  // of `state_bytes`.
+  // RESOURCE_EXHAUSTED when the tenant of `id`, or the server, cannot take
+  // one more session of `bytes`.
   absl::Status CheckTenantLimits(absl::string_view id,
-                                 int64_t state_bytes) const
+                                 const SessionBytes& bytes) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED when `bytes` more for `what` (a message's start, e.g.
+  // `exporting session "x" needs about 123 bytes`) do not fit what the
+  // tenant of `id` or the server has left.
+  absl::Status CheckMemoryLeft(absl::string_view id, int64_t bytes,
+                               absl::string_view what,
+                               absl::string_view advice) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Validates `request` and builds its session (not registered), with the
   // arithmetic of `solver_revision` (proto_convert.h kSolverRevision). With
@@ -245,10 +265,10 @@ class SessionManager {
   // A random incarnation for a new session's journal.
   uint64_t NewIncarnation() ABSL_LOCKS_EXCLUDED(mu_);
   // Reserves an id (a new random one for an empty `requested`) for a session
-  // of `state_bytes`: ALREADY_EXISTS if taken, RESOURCE_EXHAUSTED at the
-  // session limit or the tenant's limits.
+  // of `bytes`: ALREADY_EXISTS if taken, RESOURCE_EXHAUSTED at the session
+  // limit, the tenant's limits or the server's memory limit.
   absl::StatusOr<std::string> Reserve(absl::string_view requested,
-                                      int64_t state_bytes)
+                                      const SessionBytes& bytes)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Journals (with a store) and registers a built session under a reserved

@@ -17,7 +17,10 @@
 // Inner trials that want no gradient (value-only trials, Hessians) pass
 // through as a batch of one. The single-trial methods (wants, ReadTrialPoint,
 // SetTrialGradient, Tell, ...) act on the first untold trial of the batch, so
-// a sequential driver works unchanged.
+// a sequential driver works unchanged. Every trial of an own batch but the
+// first is a PointDelta from the first (BatchPointDelta): a stencil point
+// moves one coordinate of x, a data-parallel worker's trial is x itself, so a
+// batch of b trials is handed out in O(n + b), not O(n b).
 //
 // A derived adapter describes the batches it builds ("own batches") through
 // the hooks, and is made by its factory with StartAdapter():
@@ -33,6 +36,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -109,6 +113,14 @@ class TrialBatchAdapter : public Solver {
                               const MutableVectorView& out) const override;
   absl::Status ReadBatchVector(int k,
                                const MutableVectorView& out) const override;
+  // A batch of one passes the inner solver's trial through: none.
+  std::optional<PointDelta> BatchPointDelta(int k) const override {
+    if (pass_through_ || inner_->finished() || k < 0 || k >= batch_size()) {
+      return std::nullopt;
+    }
+    return OwnPointDelta(k);
+  }
+  int batch_untold() const override { return pass_through_ ? 1 : untold_; }
   absl::Status SetBatchGradient(int k,
                                 const ConstVectorView& gradient) override;
   absl::Status SetBatchHessian(int k, const ConstVectorView& hessian) override;
@@ -125,6 +137,11 @@ class TrialBatchAdapter : public Solver {
   virtual Evaluation OwnWants(int k) const = 0;
   virtual absl::Status ReadOwnPoint(int k,
                                     const MutableVectorView& out) const = 0;
+  // Trial k's point as a delta from another trial of the own batch
+  // (Solver::BatchPointDelta); none by default.
+  virtual std::optional<PointDelta> OwnPointDelta(int k) const {
+    return std::nullopt;
+  }
   virtual absl::Status SetOwnGradient(int k, const ConstVectorView& gradient);
   // Records trial k's result; an error leaves the batch unchanged.
   virtual absl::Status TellOwn(int k, const TrialResult& result) = 0;

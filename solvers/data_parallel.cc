@@ -35,6 +35,10 @@ class DataParallelAdapter : public TrialBatchAdapter {
                             const MutableVectorView& out) const override {
     return inner_->ReadTrialPoint(out);  // every worker evaluates the same x
   }
+  std::optional<PointDelta> OwnPointDelta(int k) const override {
+    if (k == 0) return std::nullopt;
+    return PointDelta{0, -1, 0.0};  // trial 0's point
+  }
   absl::Status SetOwnGradient(int k, const ConstVectorView& gradient) override;
   absl::Status TellOwn(int k, const TrialResult& result) override;
   absl::Status FinishOwnBatch() override;
@@ -300,6 +304,10 @@ absl::StatusOr<std::unique_ptr<Solver>> WithDataParallel(
   OPTD_RETURN_IF_ERROR(CheckInnerSolver(inner.get()));
   return StartAdapter(
       std::make_unique<DataParallelAdapter>(std::move(inner), workers));
+}
+
+int64_t DataParallelBytes(int64_t n, int workers) {
+  return 2 * n * static_cast<int64_t>(sizeof(double)) + workers;
 }
 
 }  // namespace optd

@@ -26,6 +26,7 @@
 #ifndef OPTD_SOLVERS_DATA_PARALLEL_H_
 #define OPTD_SOLVERS_DATA_PARALLEL_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -54,6 +55,13 @@ namespace optd {
 // "data_parallel.workers").
 absl::StatusOr<std::unique_ptr<Solver>> WithDataParallel(
     std::unique_ptr<Solver> inner, int workers);
+
+// DataParallelBytes()
+//
+// The bytes the adapter holds for dimension n besides the inner solver: the
+// staged gradient and the weighted sum (float64 each), a told flag per
+// worker.
+int64_t DataParallelBytes(int64_t n, int workers);
 
 }  // namespace optd
 

@@ -32,6 +32,9 @@ class FiniteDifferenceAdapter : public TrialBatchAdapter {
                             const MutableVectorView& out) const override {
     return stencil_.ReadPoint(*inner_, k, out);
   }
+  std::optional<PointDelta> OwnPointDelta(int k) const override {
+    return stencil_.Delta(k);
+  }
   absl::Status TellOwn(int k, const TrialResult& result) override {
     stencil_.TellValue(k, result);
     return absl::OkStatus();
@@ -106,6 +109,16 @@ absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
   }
   return StartAdapter(std::make_unique<FiniteDifferenceAdapter>(
       std::move(inner), options, std::move(bounds)));
+}
+
+int64_t FiniteDifferenceTrials(int64_t n, FiniteDifferenceScheme scheme) {
+  return (scheme == FiniteDifferenceScheme::kCentral ? 2 * n : n) + 1;
+}
+
+int64_t FiniteDifferenceBytes(int64_t n, FiniteDifferenceScheme scheme) {
+  const int64_t trials = FiniteDifferenceTrials(n, scheme);
+  return FiniteDifferenceStencil::Bytes(n, trials) +
+         n * static_cast<int64_t>(sizeof(double)) + trials;
 }
 
 }  // namespace optd

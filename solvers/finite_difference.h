@@ -28,6 +28,7 @@
 #ifndef OPTD_SOLVERS_FINITE_DIFFERENCE_H_
 #define OPTD_SOLVERS_FINITE_DIFFERENCE_H_
 
+#include <cstdint>
 #include <limits>
 #include <memory>
 
@@ -98,6 +99,17 @@ struct FiniteDifferenceOptions {
 absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
     std::unique_ptr<Solver> inner, const FiniteDifferenceOptions& options,
     Bounds bounds);
+
+// FiniteDifferenceTrials(), FiniteDifferenceBytes()
+//
+// The most trials of one batch for dimension n (2n + 1 central, n + 1
+// forward; fewer where bounds leave no room), and the bytes the adapter
+// holds besides the inner solver and the bounds: its stencil (the point and
+// each coordinate's plan, a coordinate and a value per trial), the gradient
+// it forms, a told flag per trial. Servers count them against a memory
+// budget.
+int64_t FiniteDifferenceTrials(int64_t n, FiniteDifferenceScheme scheme);
+int64_t FiniteDifferenceBytes(int64_t n, FiniteDifferenceScheme scheme);
 
 }  // namespace optd
 

@@ -169,10 +169,16 @@ absl::Status FiniteDifferenceStencil::ReadPoint(
         "stencil points are not served from the replicas' slices");
   }
   OPTD_RETURN_IF_ERROR(inner.ReadTrialPoint(out));
-  const int64_t i = point_coordinate_[k];
-  const double v = k == first_point_[i] ? coordinates_[i].a : coordinates_[i].b;
-  out.CopyFrom(i, 1, &v);
+  const PointDelta delta = *Delta(k);
+  out.CopyFrom(delta.coordinate, 1, &delta.value);
   return absl::OkStatus();
+}
+
+std::optional<PointDelta> FiniteDifferenceStencil::Delta(int k) const {
+  if (k <= 0 || k >= trials()) return std::nullopt;
+  const int64_t i = point_coordinate_[k];
+  const CoordinateStencil& s = coordinates_[i];
+  return PointDelta{0, i, k == first_point_[i] ? s.a : s.b};
 }
 
 void FiniteDifferenceStencil::TellValue(int k, const TrialResult& result) {
@@ -195,6 +201,14 @@ bool FiniteDifferenceStencil::Differentiate(std::vector<double>* out) const {
     ok = ok && !std::isnan((*out)[i]);
   }
   return ok;
+}
+
+int64_t FiniteDifferenceStencil::Bytes(int64_t n, int64_t trials) {
+  // center_, coordinates_, first_point_ per coordinate; point_coordinate_,
+  // values_ per trial.
+  return n * static_cast<int64_t>(sizeof(double) + sizeof(CoordinateStencil) +
+                                  sizeof(int)) +
+         trials * static_cast<int64_t>(sizeof(int64_t) + sizeof(double));
 }
 
 double ResolveRelativeStep(double relative_step, FiniteDifferenceScheme scheme,

@@ -21,6 +21,7 @@
 #define OPTD_SOLVERS_FINITE_DIFFERENCE_STENCIL_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -57,6 +58,9 @@ class FiniteDifferenceStencil {
   // UNIMPLEMENTED for k > 0 when `out` is on slices (the slices hold x).
   absl::Status ReadPoint(const Solver& inner, int k,
                          const MutableVectorView& out) const;
+  // Trial k's point as a delta from trial 0 (x): its moved coordinate and
+  // the value ReadPoint writes there; nullopt for trial 0.
+  std::optional<PointDelta> Delta(int k) const;
   // Records trial k's value (NaN when it failed or is not finite).
   void TellValue(int k, const TrialResult& result);
   // f(x) as told to trial 0; NaN when it failed or was not told.
@@ -64,6 +68,9 @@ class FiniteDifferenceStencil {
   // Writes the derivatives into `out` from the told values. Returns false
   // when some coordinate's derivative cannot be formed (its entry is NaN).
   bool Differentiate(std::vector<double>* out) const;
+
+  // Bytes a stencil of dimension n with `trials` trials holds.
+  static int64_t Bytes(int64_t n, int64_t trials);
 
  private:
   std::vector<double> center_;  // x

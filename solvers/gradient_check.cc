@@ -5,6 +5,7 @@
 #include <deque>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -42,6 +43,9 @@ class GradientCheckAdapter : public TrialBatchAdapter {
   absl::Status ReadOwnPoint(int k,
                             const MutableVectorView& out) const override {
     return stencil_.ReadPoint(*inner_, k, out);
+  }
+  std::optional<PointDelta> OwnPointDelta(int k) const override {
+    return stencil_.Delta(k);
   }
   absl::Status SetOwnGradient(int k, const ConstVectorView& gradient) override {
     // Only trial 0 wants a gradient. The inner solver validates it and keeps
@@ -168,6 +172,21 @@ absl::StatusOr<std::unique_ptr<Solver>> WithGradientCheck(
   OPTD_RETURN_IF_ERROR(CheckInnerSolver(inner.get()));
   return StartAdapter(
       std::make_unique<GradientCheckAdapter>(std::move(inner), options));
+}
+
+int64_t GradientCheckBytes(int64_t n, const GradientCheckOptions& options) {
+  const int64_t trials = 2 * n + 1;
+  int64_t reports = static_cast<int64_t>(kMaxGradientChecks);
+  if (options.every_iterations == 0) {
+    std::vector<int64_t> at = options.at_iterations;
+    std::sort(at.begin(), at.end());
+    at.erase(std::unique(at.begin(), at.end()), at.end());
+    reports = std::clamp<int64_t>(static_cast<int64_t>(at.size()), 1, reports);
+  }
+  constexpr int64_t kDouble = sizeof(double);
+  return FiniteDifferenceStencil::Bytes(n, trials) + trials + n * kDouble +
+         reports * (3 * n * kDouble +
+                    static_cast<int64_t>(sizeof(GradientCheckReport)));
 }
 
 }  // namespace optd

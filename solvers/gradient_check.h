@@ -74,6 +74,14 @@ struct GradientCheckOptions {
 absl::StatusOr<std::unique_ptr<Solver>> WithGradientCheck(
     std::unique_ptr<Solver> inner, const GradientCheckOptions& options);
 
+// GradientCheckBytes()
+//
+// The bytes the adapter holds for dimension n at most, besides the inner
+// solver: its stencil of 2n + 1 trials with a told flag each, the told
+// gradient's copy, and the reports it keeps (the newest 100, three vectors
+// of n each: as many as `options` can check, 100 with every_iterations).
+int64_t GradientCheckBytes(int64_t n, const GradientCheckOptions& options);
+
 }  // namespace optd
 
 #endif  // OPTD_SOLVERS_GRADIENT_CHECK_H_

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +68,18 @@ struct TrialResult {
   // Weight of this trial's gradient in a data-parallel average (TellRequest
   // .weight); > 0 and finite. Solvers that average nothing ignore it.
   double weight = 1.0;
+};
+
+// A batch trial's point given by another trial of the same batch: that
+// trial's point with at most one coordinate changed (Solver::BatchPointDelta).
+struct PointDelta {
+  // Index in the current batch of the trial whose point this one is built
+  // on (the base). The base has no PointDelta itself.
+  int base = 0;
+  // The coordinate that differs, and its value exactly as ReadBatchPoint
+  // writes it into a float64 view; -1 when the point is the base's point.
+  int64_t coordinate = -1;
+  double value = 0.0;
 };
 
 // One gradient check (GradientCheckOptions in optimizer.proto): the told
@@ -192,6 +205,25 @@ class Solver {
   virtual absl::Status ReadBatchVector(int k,
                                        const MutableVectorView& out) const {
     return ReadTrialVector(out);
+  }
+  // Trial k's point as a delta from another trial of the batch, when it is
+  // one: ReadBatchPoint(k, out) then writes exactly what
+  // ReadBatchPoint(base, out) writes, with element `coordinate` set to
+  // `value` (rounded to nearest in a float32 view, as every element is).
+  // Finite-difference stencils and gradient checks answer it for their
+  // stencil points, data-parallel steps for every trial but the first, so
+  // that a server hands out a batch of b trials of dimension n in O(n + b)
+  // rather than O(n b) (optimizer.proto Trial.delta). nullopt: the point is
+  // read whole (the first trial of a batch, every trial of a batch of one).
+  virtual std::optional<PointDelta> BatchPointDelta(int k) const {
+    return std::nullopt;
+  }
+  // Untold trials of the current batch: batch_size() minus the told ones,
+  // in O(1) (a server tells whether a tell completes the batch).
+  virtual int batch_untold() const {
+    int untold = 0;
+    for (int k = 0; k < batch_size(); ++k) untold += batch_told(k) ? 0 : 1;
+    return untold;
   }
   // As SetTrialGradient / SetTrialHessian / SetTrialHessianVector for trial
   // k; INVALID_ARGUMENT leaves the state unchanged.

@@ -14,6 +14,11 @@
 // Prints the one-line report, the full report, and last a JSON line with
 // the session id, counts, value and x. Exits 0 when the session converged,
 // 1 on any error ("CODE: message", CODE the gRPC status name).
+//
+// Its sessions tell client gradients, so every trial carries x. It does not
+// read compact trials (Trial.delta: a base point from the answer with one
+// element set), which finite-difference, gradient-check and data-parallel
+// sessions hand out.
 'use strict';
 
 const path = require('path');

@@ -18,6 +18,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -147,9 +148,54 @@ inline WorkerFn Evaluate(ObjectiveFn objective) {
   };
 }
 
+// Checks that trial k's PointDelta (Solver::BatchPointDelta), when it has
+// one, rebuilds its point bit for bit from the base's, in float64 and in
+// float32 views, and returns whether it had one.
+inline bool ExpectDeltaRebuildsPoint(const Solver& solver, int k) {
+  const std::optional<PointDelta> delta = solver.BatchPointDelta(k);
+  if (!delta.has_value()) return false;
+  const int64_t n = solver.dimension();
+  EXPECT_GE(delta->base, 0);
+  EXPECT_LT(delta->base, solver.batch_size());
+  EXPECT_NE(delta->base, k);
+  EXPECT_FALSE(solver.BatchPointDelta(delta->base).has_value())
+      << "trial " << k << "'s base " << delta->base << " has a delta itself";
+  EXPECT_GE(delta->coordinate, -1);
+  EXPECT_LT(delta->coordinate, n);
+  std::vector<double> point(n), rebuilt(n);
+  EXPECT_TRUE(
+      solver.ReadBatchPoint(k, MutableVectorView::Float64(point.data(), n))
+          .ok());
+  EXPECT_TRUE(solver
+                  .ReadBatchPoint(delta->base,
+                                  MutableVectorView::Float64(rebuilt.data(), n))
+                  .ok());
+  if (delta->coordinate >= 0) rebuilt[delta->coordinate] = delta->value;
+  EXPECT_EQ(std::memcmp(point.data(), rebuilt.data(), 8 * n), 0)
+      << "trial " << k << " rebuilt from trial " << delta->base
+      << " in float64";
+  std::vector<float> point32(n), rebuilt32(n);
+  EXPECT_TRUE(
+      solver.ReadBatchPoint(k, MutableVectorView::Float32(point32.data(), n))
+          .ok());
+  EXPECT_TRUE(solver
+                  .ReadBatchPoint(delta->base, MutableVectorView::Float32(
+                                                   rebuilt32.data(), n))
+                  .ok());
+  if (delta->coordinate >= 0) {
+    rebuilt32[delta->coordinate] = static_cast<float>(delta->value);
+  }
+  EXPECT_EQ(std::memcmp(point32.data(), rebuilt32.data(), 4 * n), 0)
+      << "trial " << k << " rebuilt from trial " << delta->base
+      << " in float32";
+  return true;
+}
+
 struct BatchRun {
   std::vector<Eigen::VectorXd> points;  // every ReadBatchPoint, batch by batch
   std::vector<int> batch_sizes;
+  // Trials whose point came as a PointDelta (each checked bit for bit).
+  int64_t deltas = 0;
   bool finished = false;
   Summary summary;
   Eigen::VectorXd x;  // best point
@@ -175,13 +221,16 @@ inline BatchRun DriveBatches(Solver& solver, const WorkerFn& worker,
           solver.ReadBatchPoint(k, MutableVectorView::Float64(x.data(), n))
               .ok());
       run.points.push_back(x);
+      if (ExpectDeltaRebuildsPoint(solver, k)) ++run.deltas;
       wants[k] = solver.batch_wants(k);
       outcomes[k] = worker(k, x, wants[k]);
     }
     std::vector<int> order(size);
     std::iota(order.begin(), order.end(), 0);
     if (rng != nullptr) std::shuffle(order.begin(), order.end(), *rng);
+    int untold = size;
     for (int k : order) {
+      EXPECT_EQ(solver.batch_untold(), untold--);
       const Outcome& o = outcomes[k];
       TrialResult r;
       r.value = o.value;

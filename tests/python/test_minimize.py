@@ -291,6 +291,38 @@ def plateau(x):
     return 1e15 + float(x[0]), np.ones(1)
 
 
+class CompactStencilTest(ServerTestCase):
+    """Finite-difference stencil points come as deltas from the batch's
+    first point (Trial.delta); the client rebuilds them bit for bit, so
+    the runs end exactly where they ended when the server sent every point
+    whole (the server of commit 20e5036: the same evaluations, iterations
+    and x, bitwise; tests/e2e_finite_difference_test.cc has the same)."""
+
+    X0 = [-1.2, 1.0, -1.2, 1.0]
+    BOX = [(-2.0, 0.5), (-2.0, 2.0), (-2.0, 2.0), (-2.0, 2.0)]
+    GOLDEN = {
+        "3-point": (468, 41, ["0x1.0000000000000p-1", "0x1.fffffcaa0f0d9p-3",
+                              "0x1.ffffee2354b95p-1",
+                              "0x1.ffffe1b807987p-1"]),
+        "2-point": (270, 42, ["0x1.0000000000000p-1", "0x1.0000144268c1dp-2",
+                              "0x1.ffff9686e8240p-1",
+                              "0x1.ffff30a168cd3p-1"]),
+    }
+
+    def test_runs_end_bitwise_where_whole_points_did(self):
+        for jac, (nfev, nit, x) in self.GOLDEN.items():
+            for workers in (1, 3):
+                with self.subTest(jac=jac, workers=workers):
+                    result = optd.minimize(
+                        lambda v: extended_rosenbrock(v)[0], self.X0,
+                        jac=jac, bounds=self.BOX, workers=workers,
+                        client=self.client)
+                    self.assertTrue(result.success, result.message)
+                    self.assertEqual(result.nfev, nfev)
+                    self.assertEqual(result.nit, nit)
+                    self.assertEqual([v.hex() for v in result.x], x)
+
+
 class TrustRegionFtolTest(ServerTestCase):
     """The trust region's ftol test, through optd.minimize."""
 

@@ -122,6 +122,37 @@ class DecodeTellResponseTest(unittest.TestCase):
             self.assertEqual(trial[6], response.trials[k].lease_expire_time
                              .ToDatetime(tzinfo=datetime.timezone.utc))
 
+    def test_reads_point_deltas_and_base_points(self):
+        x = np.array([0.5, -1.0, 3.0])
+        response = pb.TellResponse(state=pb.SESSION_STATE_RUNNING)
+        response.base_points.add(trial_id=7).x.f64 = x.tobytes()
+        t = response.trials.add(trial_id=9, wants=pb.EVALUATION_VALUE,
+                                batch_index=2, batch_size=7)
+        t.delta.base_trial_id = 7
+        t.delta.coordinate = 0  # present although 0
+        t.delta.value = -0.0
+        t = response.trials.add(trial_id=10, wants=pb.EVALUATION_VALUE)
+        t.delta.base_trial_id = 7
+        t.delta.coordinate = 2
+        t.delta.value = 3.0000457763671875
+        t = response.trials.add(trial_id=11, wants=pb.EVALUATION_GRADIENT)
+        t.delta.base_trial_id = 7  # the base point itself
+        raw = response.SerializeToString()
+        trials, state, summary, duplicate, bases = _wire.decode_tell_answer(
+            raw)
+        self.assertEqual(list(bases), [7])
+        np.testing.assert_array_equal(bases[7], x)
+        self.assertEqual(trials[0][7][:2], (7, 0))
+        self.assertEqual(math.copysign(1, trials[0][7][2]), -1.0)
+        self.assertEqual(trials[1][7], (7, 2, 3.0000457763671875))
+        self.assertEqual(trials[2][7], (7, None, 0.0))
+        self.assertEqual(trials[0][4:6], (2, 7))
+        for trial in trials:
+            self.assertEqual(trial[1].size, 0)
+        # decode_tell_response keeps its shape: no deltas, 7 fields.
+        old, _, _, _ = _wire.decode_tell_response(raw)
+        self.assertEqual([len(t) for t in old], [7, 7, 7])
+
     def test_the_final_answer_carries_the_summary(self):
         response = pb.TellResponse(state=pb.SESSION_STATE_CONVERGED)
         response.summary.reason = pb.TERMINATION_REASON_GRADIENT_TOLERANCE

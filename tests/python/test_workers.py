@@ -28,6 +28,7 @@ from scipy.optimize import minimize as scipy_minimize
 
 import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
 import optd
+from optd._proto import optimizer_pb2 as pb
 from optd_server import PYTHON, ServerTestCase
 from worker_process import (ShardedLeastSquares, rosenbrock,
                             rosenbrock_gradient)
@@ -161,6 +162,70 @@ class FiniteDifferenceWorkersTest(ServerTestCase):
         self.assertEqual(
             {w: counts[w] for w in survivors},
             {r["worker"]: r["evaluations"] for r in reports})
+
+
+class CompactTrialsTest(ServerTestCase):
+    """Stencil points leased one worker at a time, as deltas from the
+    batch's first point (Trial.delta, base_points): rebuilt bit for bit."""
+
+    def test_a_worker_holding_only_stencil_points_rebuilds_them(self):
+        x0 = np.array([-1.2, 1.0, 1e-3, 123.25, -0.5, 7.0])
+        with self.client.create_session(
+                x0, "lbfgs", gradient_source="finite_difference",
+                encoding="f32") as session:
+            self.assertEqual(len(session.pending), 13)
+            whole = {t.trial_id: t.x for t in session.pending}
+            center = session.ask_all("center")
+            stencil = session.ask_all("stencil", max_trials=4)
+            self.assertEqual([t.trial_id for t in center], [1])
+            self.assertEqual([t.trial_id for t in stencil], [2, 3, 4, 5])
+            for trial in stencil:
+                self.assertEqual(trial.x.dtype, np.float32)
+                self.assertEqual(trial.x.tobytes(),
+                                 whole[trial.trial_id].tobytes())
+                self.assertFalse(trial.x.flags.writeable)
+                # One coordinate moved from x (rounded to float32).
+                moved = np.flatnonzero(trial.x != x0.astype(np.float32))
+                self.assertEqual(list(moved), [(trial.trial_id - 2) // 2])
+            # A tell's answer (optd/_wire.py) carries the next trial the
+            # same way.
+            answer = stencil[-1].tell(1.0)
+            self.assertEqual([t.trial_id for t in answer.trials],
+                             [2, 3, 4])
+            self.assertEqual(answer.trials[0].x.tobytes(),
+                             whole[2].tobytes())
+            for trial in answer.trials:
+                trial.tell(1.0, worker_id="stencil")
+            # Trial 1 told: the answer's next trial has its base point in
+            # base_points.
+            answer = session.tell(1, 1.0, worker_id="center")
+            self.assertEqual(len(answer.trials), 1)
+            trial = answer.trials[0]
+            self.assertGreater(trial.trial_id, 5)
+            self.assertEqual(trial.x.tobytes(),
+                             whole[trial.trial_id].tobytes())
+
+    def test_a_large_stencil_is_linear_on_the_wire(self):
+        # n = 20000: the 40001 points whole would be 6.4 GB per answer.
+        n = 20000
+        x0 = np.where(np.arange(n) % 2 == 0, -1.2, 1.0)
+        with self.client.create_session(
+                x0, "lbfgs", gradient_source="finite_difference") as session:
+            self.assertEqual(len(session.pending), 2 * n + 1)
+            held = session.ask_all("w", max_trials=1024)
+            self.assertEqual(len(held), 1024)
+            for trial in (held[1], held[-1]):
+                i = (trial.trial_id - 2) // 2
+                expected = x0.copy()
+                expected[i] = trial.x[i]
+                self.assertEqual(trial.x.tobytes(), expected.tobytes())
+                self.assertNotEqual(trial.x[i], x0[i])
+            raw = self.client._unary("Ask", pb.AskRequest(
+                session_id=session.session_id, worker_id="v",
+                max_trials=1024))
+            self.assertEqual(len(raw.trials), 1024)
+            self.assertEqual(len(raw.base_points), 1)
+            self.assertLess(raw.ByteSize(), 8 * n + 64 * 1024 + 1024)
 
 
 class DataParallelTest(ServerTestCase):

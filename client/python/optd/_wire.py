@@ -154,22 +154,43 @@ def _timestamp(buf: memoryview, offset: int,
             + datetime.timedelta(microseconds=nanos // 1000))
 
 
-def decode_tell_response(raw: bytes):
-    """(trials, state, summary message or None, duplicate) of a serialized
-    ``TellResponse``; each trial is (trial_id, x, wants, vector or None,
-    batch_index, batch_size, lease expiry or None), x and vector being
-    read-only views into `raw`."""
+def _point_delta(buf: memoryview, offset: int,
+                 length: int) -> Tuple[int, Optional[int], float]:
+    """A ``PointDelta`` message: (base_trial_id, coordinate or None when
+    unset, value)."""
+    base = 0
+    coordinate: Optional[int] = None
+    value = 0.0
+    for field, wire_type, where in _fields(buf, offset, offset + length):
+        if field == 1 and wire_type == _VARINT:
+            base = where
+        elif field == 2 and wire_type == _VARINT:
+            coordinate = where - (1 << 64) if where >= 1 << 63 else where
+        elif field == 3 and wire_type == _I64:
+            value = struct.unpack_from("<d", buf, where[0])[0]
+    return base, coordinate, value
+
+
+def decode_tell_answer(raw: bytes):
+    """(trials, state, summary message or None, duplicate, base points) of a
+    serialized ``TellResponse``. Each trial is (trial_id, x, wants, vector
+    or None, batch_index, batch_size, lease expiry or None, delta or None),
+    delta being (base_trial_id, coordinate or None, value) for a trial sent
+    as a delta (``Trial.delta``; x is then empty); the base points are
+    {trial_id: x}. x, vector and the base points are read-only views into
+    `raw`."""
     buf = memoryview(raw)
     trials: list = []
     state = 0
     summary: Optional[pb.Summary] = None
     duplicate = False
+    base_points: dict = {}
     for field, wire_type, where in _fields(buf, 0, len(raw)):
         if field == 1 and wire_type == _LEN:
             start, size = where
             trial_id = wants = batch_index = batch_size = 0
             x = np.empty(0, dtype=np.float64)
-            vector = lease = None
+            vector = lease = delta = None
             for f, w, v in _fields(buf, start, start + size):
                 if f == 1 and w == _VARINT:
                     trial_id = v
@@ -185,8 +206,10 @@ def decode_tell_response(raw: bytes):
                     batch_index = v
                 elif f == 8 and w == _VARINT:
                     batch_size = v
+                elif f == 9 and w == _LEN:
+                    delta = _point_delta(buf, *v)
             trials.append((trial_id, x, wants, vector, batch_index,
-                           batch_size, lease))
+                           batch_size, lease, delta))
         elif field == 2 and wire_type == _VARINT:
             state = where
         elif field == 3 and wire_type == _LEN:
@@ -194,4 +217,24 @@ def decode_tell_response(raw: bytes):
             summary = pb.Summary.FromString(bytes(buf[start:start + size]))
         elif field == 4 and wire_type == _VARINT:
             duplicate = bool(where)
-    return trials, state, summary, duplicate
+        elif field == 5 and wire_type == _LEN:
+            start, size = where
+            point_id = 0
+            point = np.empty(0, dtype=np.float64)
+            for f, w, v in _fields(buf, start, start + size):
+                if f == 1 and w == _VARINT:
+                    point_id = v
+                elif f == 2 and w == _LEN:
+                    point = _vector(raw, buf, *v)
+            base_points[point_id] = point
+    return trials, state, summary, duplicate, base_points
+
+
+def decode_tell_response(raw: bytes):
+    """(trials, state, summary message or None, duplicate) of a serialized
+    ``TellResponse``; each trial is (trial_id, x, wants, vector or None,
+    batch_index, batch_size, lease expiry or None), x and vector being
+    read-only views into `raw`. A trial sent as a delta has an empty x here:
+    :func:`decode_tell_answer` has what builds it."""
+    trials, state, summary, duplicate, _ = decode_tell_answer(raw)
+    return [t[:7] for t in trials], state, summary, duplicate

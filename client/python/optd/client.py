@@ -332,7 +332,8 @@ class Client:
             finite_difference, gradient_check, data_parallel_workers)
         response = self._unary("CreateSession", request)
         session = Session(self, response.session_id, _dimension(request),
-                          resolved, response.trials, keep=keep)
+                          resolved, response.trials, keep=keep,
+                          base_points=response.base_points)
         self._sessions.add(session)
         if shards > 1 and direct:
             session.enable_direct_path()

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import _wire
 from ._proto import optimizer_pb2 as pb
-from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from .direct import GRADIENT, HESSIAN_VECTOR, POINT, VECTOR, DirectPath
 from .messages import (SessionInfo, SessionState, Summary, TrialRecord,
                        Wants, _enum, _time)
@@ -56,7 +56,11 @@ class Trial:
     Attributes:
       trial_id: per-session, strictly increasing from 1.
       x: the point, a read-only numpy array (float64, or float32 for float32
-        sessions); ``trial.x.copy()`` for a writable one.
+        sessions); ``trial.x.copy()`` for a writable one. A stencil point
+        (and a data-parallel worker's share) comes from the server as its
+        batch's first point with one element changed (``Trial.delta``); x is
+        built from it, bit for bit, when first read, so that the trials of
+        a large batch cost n doubles only once evaluated.
       wants: what the tell must carry (:class:`Wants`).
       vector: for ``Wants.HESSIAN_VECTOR``, the vector v of H(x) v; else None.
       batch_index, batch_size: the trial's place in the batch handed out
@@ -68,25 +72,48 @@ class Trial:
       lease_expires: when that lease ends (a UTC datetime), else None.
     """
 
-    __slots__ = ("trial_id", "x", "wants", "vector", "batch_index",
-                 "batch_size", "lease_expires", "worker_id", "_teller",
-                 "answer")
+    __slots__ = ("trial_id", "_x", "_base", "_delta", "wants", "vector",
+                 "batch_index", "batch_size", "lease_expires", "worker_id",
+                 "_teller", "answer")
 
     def __init__(self, proto: Optional[pb.Trial],
                  teller: Callable[..., "Answer"], *,
                  parts: Optional[tuple] = None,
-                 worker_id: Optional[str] = None):
+                 worker_id: Optional[str] = None,
+                 bases: Optional[dict] = None):
         if proto is not None:
+            delta = None
+            if proto.HasField("delta"):
+                d = proto.delta
+                delta = (d.base_trial_id,
+                         d.coordinate if d.HasField("coordinate") else None,
+                         d.value)
             parts = (proto.trial_id, decode(proto.x), proto.wants,
                      decode(proto.vector) if proto.HasField("vector")
                      else None, proto.batch_index, proto.batch_size,
-                     _time(proto.lease_expire_time))
+                     _time(proto.lease_expire_time), delta)
         # (trial_id, x, wants, vector, batch_index, batch_size, lease
-        # expiry): from a message, or from _wire.
+        # expiry[, delta]): from a message, or from _wire. A delta is
+        # (base trial id, coordinate or None, value); `bases` has the base
+        # points of the answer by trial id.
         (trial_id, x, wants, vector, batch_index, batch_size,
-         lease_expires) = parts
+         lease_expires) = parts[:7]
+        delta = parts[7] if len(parts) > 7 else None
         self.trial_id: int = trial_id
-        self.x: np.ndarray = x
+        self._x: Optional[np.ndarray] = x
+        self._base: Optional[np.ndarray] = None
+        self._delta: Optional[tuple] = None
+        if delta is not None:
+            base = (bases or {}).get(delta[0])
+            if base is None:
+                raise DataLoss(
+                    f"trial {trial_id} is built from trial {delta[0]}, "
+                    "whose point the answer does not carry")
+            if delta[1] is not None and not 0 <= delta[1] < base.size:
+                raise DataLoss(
+                    f"trial {trial_id} moves coordinate {delta[1]} of a "
+                    f"point of {base.size} elements")
+            self._x, self._base, self._delta = None, base, delta
         self.wants: Wants = Wants(wants)
         self.vector: Optional[np.ndarray] = vector
         self.batch_index: int = batch_index
@@ -95,6 +122,19 @@ class Trial:
         self.worker_id = worker_id or None
         self._teller = teller
         self.answer: Optional[Answer] = None  # set by tell()
+
+    @property
+    def x(self) -> np.ndarray:
+        """The point (see the class attributes)."""
+        if self._x is None:
+            # The base point with one element replaced by the exact value
+            # the server sent: no arithmetic, so bit for bit the point.
+            x = self._base.copy()
+            if self._delta[1] is not None:
+                x[self._delta[1]] = self._delta[2]
+            x.flags.writeable = False
+            self._x, self._base = x, None
+        return self._x
 
     @property
     def batch_first_id(self) -> int:
@@ -121,8 +161,9 @@ class Trial:
     def __repr__(self) -> str:
         batch = (f", batch={self.batch_index}/{self.batch_size}"
                  if self.batch_size > 1 else "")
+        n = (self._x if self._x is not None else self._base).size
         return (f"Trial(trial_id={self.trial_id}, wants={self.wants.name}, "
-                f"n={self.x.size}{batch})")
+                f"n={n}{batch})")
 
 
 class Answer:
@@ -183,7 +224,8 @@ class Session:
     def __init__(self, client: "Client", session_id: str, dimension: int,
                  encoding: VectorEncoding, trials: Sequence[pb.Trial] = (),
                  keep: bool = False,
-                 stream: Optional[OptimizeStream] = None) -> None:
+                 stream: Optional[OptimizeStream] = None,
+                 base_points: Sequence[pb.BasePoint] = ()) -> None:
         self.client = client
         self.session_id = session_id
         self.dimension = dimension
@@ -197,7 +239,9 @@ class Session:
         self._stream = stream
         # Set for a sharded session on the direct data path.
         self._direct: Optional[DirectPath] = None
-        self.pending: List[Trial] = [Trial(t, self.tell) for t in trials]
+        bases = _bases(trials, base_points)
+        self.pending: List[Trial] = [Trial(t, self.tell, bases=bases)
+                                     for t in trials]
         if stream is not None:
             self._absorb(stream.first_response, self._tell_on_stream)
 
@@ -217,9 +261,10 @@ class Session:
                 worker_id: Optional[str] = None) -> Answer:
         """Updates pending/state/summary from a Tell/Ask/Optimize response
         (its trials leased to ``worker_id`` when one asked or told)."""
+        bases = _bases(response.trials, response.base_points)
         return self._absorb_parts(
             [self._trial_from_slices(t, worker_id) if t.on_slices
-             else Trial(t, teller, worker_id=worker_id)
+             else Trial(t, teller, worker_id=worker_id, bases=bases)
              for t in response.trials], response.state,
             response.summary if response.HasField("summary") else None,
             getattr(response, "duplicate", False))
@@ -400,11 +445,14 @@ class Session:
             None if value is None else float(value), failed, stop, vectors,
             self._send_encoding(), worker_id or "", note or "",
             None if weight is None else float(weight))
-        trials, state, summary, duplicate = _wire.decode_tell_response(
+        trials, state, summary, duplicate, bases = _wire.decode_tell_answer(
             self.client._tell_bytes(raw))
+        for t in trials:
+            if t[7] is None and t[0] not in bases:
+                bases[t[0]] = t[1]
         return self._absorb_parts(
-            [Trial(None, self.tell, parts=t, worker_id=worker_id)
-             for t in trials], state, summary, duplicate)
+            [Trial(None, self.tell, parts=t, worker_id=worker_id,
+                   bases=bases) for t in trials], state, summary, duplicate)
 
     def stop(self) -> Optional[Summary]:
         """Ends the session now (STOPPED_BY_CLIENT) and returns its summary."""
@@ -606,6 +654,21 @@ class Session:
     def __repr__(self) -> str:
         return (f"Session({self.session_id!r}, n={self.dimension}, "
                 f"state={self.state.name})")
+
+
+def _bases(trials: Sequence[pb.Trial],
+           base_points: Sequence[pb.BasePoint]) -> dict:
+    """The points an answer's delta trials are built from, by trial id:
+    its base points, and its trials sent whole that some delta names."""
+    wanted = {t.delta.base_trial_id for t in trials if t.HasField("delta")}
+    if not wanted:
+        return {}
+    bases = {p.trial_id: decode(p.x) for p in base_points
+             if p.trial_id in wanted}
+    for t in trials:
+        if t.trial_id in wanted and not t.HasField("delta"):
+            bases[t.trial_id] = decode(t.x)
+    return bases
 
 
 def _as_array(value: Any) -> Any:

@@ -24,83 +24,75 @@ using Op = server::FaultInjectionEnv::Op;
 // How long a session may take to come back after its fault.
 constexpr absl::Duration kRecoveryDeadline = absl::Seconds(60);
 
-// R optd replicas in this process, each with its own FaultInjectionEnv.
-class Cluster {
- public:
-  Cluster(int replicas, std::string root)
-      : replicas_(replicas), root_(std::move(root)) {
-    ports_ = testing::FreePorts(replicas);
-    for (int port : ports_) peers_.push_back(absl::StrCat("127.0.0.1:", port));
-    for (int r = 0; r < replicas; ++r) {
-      envs_.push_back(std::make_unique<server::FaultInjectionEnv>());
-      servers_.emplace_back();
-    }
-  }
-  ~Cluster() {
-    for (int r = 0; r < replicas_; ++r) Stop(r);
-  }
+}  // namespace
 
-  absl::Status Start(int r) {
-    server::ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = ports_[r];
-    options.data_dir = absl::StrCat(root_, "/replica", r);
-    options.env = envs_[r].get();
-    options.commit_threads = 2;
-    options.wal_segment_bytes = int64_t{64} << 10;
-    options.storage_retry_interval = absl::Milliseconds(20);
-    options.enable_reflection = false;
-    if (replicas_ > 1) {
-      options.replicas.peers = peers_;
-      options.replicas.replica_index = r;
-      options.replicas.call_timeout = absl::Seconds(1);
-    }
-    // A restarted replica's port may take a moment to be free again.
-    absl::StatusOr<std::unique_ptr<server::OptdServer>> server;
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      server = server::OptdServer::Start(options);
-      if (server.ok() || !absl::IsUnavailable(server.status())) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    if (!server.ok()) return server.status();
-    servers_[r] = *std::move(server);
-    return absl::OkStatus();
+Cluster::Cluster(int replicas, std::string root)
+    : replicas_(replicas), root_(std::move(root)) {
+  std::error_code ignored;
+  std::filesystem::create_directories(root_, ignored);
+  ports_ = testing::FreePorts(replicas);
+  for (int port : ports_) peers_.push_back(absl::StrCat("127.0.0.1:", port));
+  for (int r = 0; r < replicas; ++r) {
+    envs_.push_back(std::make_unique<server::FaultInjectionEnv>());
+    servers_.emplace_back();
   }
+}
 
-  absl::Status StartAll() {
-    for (int r = 0; r < replicas_; ++r) OPTD_RETURN_IF_ERROR(Start(r));
-    return absl::OkStatus();
+Cluster::~Cluster() {
+  for (int r = 0; r < replicas_; ++r) Stop(r);
+  std::error_code ignored;
+  std::filesystem::remove_all(root_, ignored);
+}
+
+absl::Status Cluster::Start(int r) {
+  server::ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = ports_[r];
+  options.data_dir = absl::StrCat(root_, "/replica", r);
+  options.env = envs_[r].get();
+  options.commit_threads = 2;
+  options.wal_segment_bytes = int64_t{64} << 10;
+  options.storage_retry_interval = absl::Milliseconds(20);
+  options.enable_reflection = false;
+  if (replicas_ > 1) {
+    options.replicas.peers = peers_;
+    options.replicas.replica_index = r;
+    options.replicas.call_timeout = absl::Seconds(1);
   }
-
-  void Stop(int r) {
-    if (servers_[r] == nullptr) return;
-    servers_[r]->Shutdown(absl::Now());
-    servers_[r].reset();
+  // A restarted replica's port may take a moment to be free again.
+  absl::StatusOr<std::unique_ptr<server::OptdServer>> server;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    server = server::OptdServer::Start(options);
+    if (server.ok() || !absl::IsUnavailable(server.status())) break;
+    absl::SleepFor(absl::Milliseconds(100));
   }
+  if (!server.ok()) return server.status();
+  servers_[r] = *std::move(server);
+  return absl::OkStatus();
+}
 
-  // Power loss of replica r (kill -9 with Loss::kKeep): nothing more reaches
-  // its disk, it stops, and the machine is on again (not restarted).
-  void PowerLoss(int r, Loss loss, uint64_t seed) {
-    envs_[r]->PowerLoss(loss, seed + static_cast<uint64_t>(r));
-    Stop(r);
-    envs_[r]->PowerOn();
-  }
+absl::Status Cluster::StartAll() {
+  for (int r = 0; r < replicas_; ++r) OPTD_RETURN_IF_ERROR(Start(r));
+  return absl::OkStatus();
+}
 
-  server::FaultInjectionEnv& env(int r) { return *envs_[r]; }
-  int size() const { return replicas_; }
+void Cluster::Stop(int r) {
+  if (servers_[r] == nullptr) return;
+  servers_[r]->Shutdown(absl::Now());
+  servers_[r].reset();
+}
 
-  absl::StatusOr<client::Client> Connect(int r) {
-    return client::Client::Connect(peers_[r]);
-  }
+void Cluster::PowerLoss(int r, Loss loss, uint64_t seed) {
+  envs_[r]->PowerLoss(loss, seed + static_cast<uint64_t>(r));
+  Stop(r);
+  envs_[r]->PowerOn();
+}
 
- private:
-  const int replicas_;
-  const std::string root_;
-  std::vector<int> ports_;
-  std::vector<std::string> peers_;
-  std::vector<std::unique_ptr<server::FaultInjectionEnv>> envs_;
-  std::vector<std::unique_ptr<server::OptdServer>> servers_;
-};
+absl::StatusOr<client::Client> Cluster::Connect(int r) const {
+  return client::Client::Connect(peers_[r]);
+}
+
+namespace {
 
 client::SolverSpec SolverOf(const std::string& name) {
   if (name == "adam") {

@@ -39,6 +39,43 @@
 
 namespace optd::faults {
 
+// Cluster: R optd replicas in this process (OptdServer), each on a loopback
+// port picked up front (so that they know each other: --peers), with its own
+// data directory under `root` (created, and removed with the cluster)
+// reached through its own FaultInjectionEnv.
+// Storage retries every 20 ms, replica calls give up after 1 s, log segments
+// are 64 KiB: faults show quickly.
+class Cluster {
+ public:
+  Cluster(int replicas, std::string root);
+  // Stops every replica still running.
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Starts replica r (again) on its port and directory.
+  absl::Status Start(int r);
+  absl::Status StartAll();
+  // Stops replica r as it is (a clean shutdown, for what its disk allows).
+  void Stop(int r);
+  // Replica r loses power (`loss`; kill -9 is Loss::kKeep): nothing more
+  // reaches its disk, it stops, and its machine is on again, not restarted.
+  void PowerLoss(int r, server::FaultInjectionEnv::Loss loss, uint64_t seed);
+
+  server::FaultInjectionEnv& env(int r) { return *envs_[r]; }
+  int size() const { return replicas_; }
+  const std::string& address(int r) const { return peers_[r]; }
+  absl::StatusOr<client::Client> Connect(int r) const;
+
+ private:
+  const int replicas_;
+  const std::string root_;
+  std::vector<int> ports_;
+  std::vector<std::string> peers_;
+  std::vector<std::unique_ptr<server::FaultInjectionEnv>> envs_;
+  std::vector<std::unique_ptr<server::OptdServer>> servers_;
+};
+
 // One session of a scenario.
 struct Plan {
   std::string id;

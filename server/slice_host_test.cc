@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -405,6 +406,170 @@ TEST(SliceHostTest, IdleSlicesExpire) {
   status.Clear();
   host.Describe(&status);
   EXPECT_EQ(status.slices_size(), 0);
+}
+
+// Files of `dir`/slices, by name.
+std::vector<std::string> SliceFiles(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir + "/slices")) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string TestDir(const std::string& name) {
+  const std::string dir =
+      absl::StrCat(::testing::TempDir(), "/slice_host_", getpid(), "_", name);
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+v1::SliceOpRequest Checkpoint(v1::SliceOp op, uint64_t tells,
+                              uint64_t keep_from = 0,
+                              uint64_t staged_told_through = 0) {
+  v1::SliceOpRequest request = Op(0, op);
+  request.set_checkpoint(tells);
+  request.set_keep_checkpoints_from(keep_from);
+  request.set_staged_told_through(staged_told_through);
+  return request;
+}
+
+// A slice saves its state with the home's checkpoint, on its replica's disk,
+// and a later slice (a restart, a rebuild in a new epoch) loads it: the same
+// state, bit for bit. Older checkpoints go when the home says its newer one is
+// durable; a load drops every other.
+TEST(SliceHostTest, CheckpointsSaveAndLoadTheSliceState) {
+  const std::string dir = TestDir("checkpoints");
+  v1::CreateSliceRequest request = LbfgsSliceRequest(1);
+  request.set_incarnation(0xabc);
+  const std::vector<double> g = Part(0.5);
+  v1::SliceOpResponse answer, reduced;
+  {
+    SliceHost host(1, dir);
+    ASSERT_OK(host.Create(request));
+    ASSERT_OK(host.Apply(Batch(1, {SetGradient(1, g), Reduce(2)}), &reduced));
+    ASSERT_OK(host.Apply(
+        Batch(1, {Checkpoint(v1::SLICE_OP_SAVE_CHECKPOINT, 5)}), &answer));
+    ASSERT_OK(host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_SAVE_CHECKPOINT, 9,
+                                              /*keep_from=*/5)}),
+                         &answer));
+    EXPECT_EQ(SliceFiles(dir),
+              (std::vector<std::string>{
+                  "s1.1.0000000000000abc.00000000000000000005.ckpt",
+                  "s1.1.0000000000000abc.00000000000000000009.ckpt"}));
+    // The home's checkpoint 9 is durable: 5 goes.
+    ASSERT_OK(host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_SAVE_CHECKPOINT, 12,
+                                              /*keep_from=*/9)}),
+                         &answer));
+    EXPECT_EQ(SliceFiles(dir).size(), 2u);
+  }
+  SliceHost restarted(1, dir);
+  request.mutable_key()->set_epoch(2);
+  ASSERT_OK(restarted.Create(request));
+  EXPECT_THAT(
+      restarted.Apply(Batch(2, {Checkpoint(v1::SLICE_OP_LOAD_CHECKPOINT, 5)}),
+                      &answer),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("has no checkpoint 5 of shard 1 of session \"s1\"")));
+  v1::SliceOpRequest load = Checkpoint(v1::SLICE_OP_LOAD_CHECKPOINT, 9);
+  load.set_seq(1);
+  ASSERT_OK(restarted.Apply(Batch(2, {load}), &answer));
+  EXPECT_EQ(SliceFiles(dir),
+            std::vector<std::string>{
+                "s1.1.0000000000000abc.00000000000000000009.ckpt"});
+  // The restored slice reduces its trial gradient as the saved one did.
+  v1::SliceOpResponse again;
+  ASSERT_OK(restarted.Apply(Batch(2, {Reduce(2)}), &again));
+  EXPECT_EQ(again.partials(TrialDotLayout{0, false}.gg()), ExpectedGg(g));
+  // A checkpoint saved for another slice (other memory) is refused.
+  SliceHost other(1, dir);
+  v1::CreateSliceRequest wider = request;
+  wider.set_memory(4);
+  wider.mutable_key()->set_epoch(3);
+  ASSERT_OK(other.Create(wider));
+  load.set_seq(1);
+  EXPECT_THAT(other.Apply(Batch(3, {load}), &answer),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was saved for another slice")));
+  // A purge (the session deleted) takes them all.
+  restarted.Delete(Key(0), /*purge=*/true);
+  EXPECT_TRUE(SliceFiles(dir).empty());
+  std::filesystem::remove_all(dir);
+}
+
+// Staged vectors of trials a durable checkpoint holds go, from memory and
+// from the journaled file (rewritten without them); a session re-created
+// under the same id (another incarnation) never sees a deleted one's.
+TEST(SliceHostTest, CheckpointsCompactStagedVectorsPerIncarnation) {
+  const std::string dir = TestDir("staged");
+  v1::CreateSliceRequest request = LbfgsSliceRequest(1, /*journal=*/true);
+  request.set_incarnation(7);
+  SliceHost host(1, dir);
+  ASSERT_OK(host.Create(request));
+  uint64_t seq = 0;
+  for (uint64_t trial = 1; trial <= 6; ++trial) {
+    ASSERT_OK(host.Stage(Put(trial, Part(trial))).status());
+    v1::SliceOpRequest set = Op(++seq, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+    set.set_staged_trial(trial);
+    v1::SliceOpResponse answer;
+    ASSERT_OK(host.Apply(Batch(1, {set}), &answer));
+  }
+  const std::string staged = dir + "/slices/s1.1.0000000000000007.staged";
+  const auto size_before = std::filesystem::file_size(staged);
+  v1::SliceOpResponse answer;
+  ASSERT_OK(host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_SAVE_CHECKPOINT, 4,
+                                            /*keep_from=*/4,
+                                            /*staged_told_through=*/4)}),
+                       &answer));
+  EXPECT_LT(std::filesystem::file_size(staged), size_before / 2);
+  // Trials 5 and 6 are still there for a replay, from the rewritten file.
+  v1::SliceOpRequest read = Op(0, v1::SLICE_OP_READ_STAGED);
+  read.set_staged_trial(5);
+  ASSERT_OK(host.Apply(Batch(1, {read}), &answer));
+  EXPECT_EQ(answer.data(),
+            std::string(reinterpret_cast<const char*>(Part(5).data()),
+                        8 * Part(5).size()));
+  read.set_staged_trial(3);
+  EXPECT_THAT(host.Apply(Batch(1, {read}), &answer),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("no longer keeps the gradient of trial 3")));
+  // Deleted (its purge lost), then created again: another incarnation.
+  SliceHost restarted(1, dir);
+  request.set_incarnation(8);
+  request.mutable_key()->set_epoch(2);
+  ASSERT_OK(restarted.Create(request));
+  EXPECT_FALSE(std::filesystem::exists(staged));
+  read.set_staged_trial(5);
+  EXPECT_THAT(restarted.Apply(Batch(2, {read}), &answer),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+  std::filesystem::remove_all(dir);
+}
+
+// A client may stage vectors for a few trials ahead, not without bound.
+TEST(SliceHostTest, StagingForTrialsNotToldIsBounded) {
+  SliceHost host(1);
+  ASSERT_OK(host.Create(LbfgsSliceRequest(1)));
+  for (uint64_t trial = 1; trial <= 4; ++trial) {
+    ASSERT_OK(host.Stage(Put(trial, Part(1))).status());
+  }
+  EXPECT_THAT(host.Stage(Put(5, Part(1))),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("holds 4 gradient slices of shard 1 of "
+                                 "session \"s1\" for trials not told yet, its "
+                                 "limit (4)")));
+  // A retry of one of them is no new vector.
+  EXPECT_OK(host.Stage(Put(4, Part(1))).status());
+  v1::GetReplicaStatusResponse status;
+  host.Describe(&status);
+  EXPECT_EQ(status.slices(0).staged_bytes(), 4 * 8 * (kN - 4096));
+  // Told, they make room.
+  v1::SliceOpRequest set = Op(1, v1::SLICE_OP_SET_TRIAL_GRADIENT);
+  set.set_staged_trial(4);
+  v1::SliceOpResponse answer;
+  ASSERT_OK(host.Apply(Batch(1, {set}), &answer));
+  EXPECT_OK(host.Stage(Put(5, Part(1))).status());
 }
 
 }  // namespace

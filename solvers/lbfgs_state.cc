@@ -156,16 +156,7 @@ void Lbfgs::SaveController(std::string* out) const {
   w.Flag(last_trial_failed_);
   w.I64(iterations_);
   w.I64(evaluations_);
-  const Summary& s = summary_;
-  w.I64(static_cast<int64_t>(s.reason));
-  for (const double v : {s.value, s.initial_value, s.gradient_max_norm}) {
-    w.F64(v);
-  }
-  for (const int64_t v : {s.iterations, s.evaluations, s.failed_evaluations,
-                          s.line_search_restarts, s.skipped_updates}) {
-    w.I64(v);
-  }
-  w.F64(s.wall_seconds);
+  WriteSummaryFields(summary_, &w);
 }
 
 absl::Status Lbfgs::SaveState(std::string* out) const {
@@ -236,22 +227,8 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
   const int64_t iterations = r.Count("iterations", 0, kMaxCount);
   const int64_t evaluations = r.Count("evaluations", 0, kMaxCount);
   Summary summary = summary_;
-  const auto reason = static_cast<TerminationReason>(
-      r.Count("summary.reason", 0,
-              static_cast<int64_t>(TerminationReason::kTrustRegionFailed)));
-  summary.value = r.F64();
-  summary.initial_value = r.F64();
-  summary.gradient_max_norm = r.F64();
-  for (auto [count, name] :
-       {std::pair{&summary.iterations, "summary.iterations"},
-        std::pair{&summary.evaluations, "summary.evaluations"},
-        std::pair{&summary.failed_evaluations, "summary.failed_evaluations"},
-        std::pair{&summary.line_search_restarts,
-                  "summary.line_search_restarts"},
-        std::pair{&summary.skipped_updates, "summary.skipped_updates"}}) {
-    *count = r.Count(name, 0, kMaxCount);
-  }
-  summary.wall_seconds = r.F64();
+  ReadSummaryFields(&r, kMaxCount, &summary);
+  const TerminationReason reason = summary.reason;
   if (r.ok() && r.remaining() != 0) {
     r.Fail(absl::StrCat("has ", r.remaining(),
                         " bytes after the controller's fields"));

@@ -1,7 +1,10 @@
 #include "solvers/summary.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "solvers/state_bytes.h"
 
 namespace optd {
 
@@ -71,6 +74,36 @@ std::string Summary::FullReport() const {
   if (!options_report.empty())
     absl::StrAppend(&out, "  options\n", options_report);
   return out;
+}
+
+void WriteSummaryFields(const Summary& s, StateWriter* w) {
+  w->I64(static_cast<int64_t>(s.reason));
+  for (const double v : {s.value, s.initial_value, s.gradient_max_norm}) {
+    w->F64(v);
+  }
+  for (const int64_t v : {s.iterations, s.evaluations, s.failed_evaluations,
+                          s.line_search_restarts, s.skipped_updates}) {
+    w->I64(v);
+  }
+  w->F64(s.wall_seconds);
+}
+
+void ReadSummaryFields(StateReader* r, int64_t max_count, Summary* s) {
+  s->reason = static_cast<TerminationReason>(
+      r->Count("summary.reason", 0,
+               static_cast<int64_t>(TerminationReason::kTrustRegionFailed)));
+  s->value = r->F64();
+  s->initial_value = r->F64();
+  s->gradient_max_norm = r->F64();
+  for (auto [count, name] :
+       {std::pair{&s->iterations, "summary.iterations"},
+        std::pair{&s->evaluations, "summary.evaluations"},
+        std::pair{&s->failed_evaluations, "summary.failed_evaluations"},
+        std::pair{&s->line_search_restarts, "summary.line_search_restarts"},
+        std::pair{&s->skipped_updates, "summary.skipped_updates"}}) {
+    *count = r->Count(name, 0, max_count);
+  }
+  s->wall_seconds = r->F64();
 }
 
 }  // namespace optd

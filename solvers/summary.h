@@ -62,6 +62,20 @@ struct Summary {
   std::string FullReport() const;
 };
 
+class StateWriter;
+class StateReader;
+
+// WriteSummaryFields(), ReadSummaryFields()
+//
+// A Summary as solver states keep it (state_bytes.h): the reason, value,
+// initial value, gradient norm, the counters and the wall time (not the
+// message, which the solver rebuilds from the reason). Reading checks the
+// reason is a TerminationReason and every count is in [0, max_count]; a
+// problem is recorded in the reader.
+void WriteSummaryFields(const Summary& summary, StateWriter* writer);
+void ReadSummaryFields(StateReader* reader, int64_t max_count,
+                       Summary* summary);
+
 }  // namespace optd
 
 #endif  // OPTD_SOLVERS_SUMMARY_H_

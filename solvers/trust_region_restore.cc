@@ -107,22 +107,8 @@ absl::Status TrustRegion::RestoreState(std::string_view state) {
   const int64_t iterations = r.Count("iterations", 0, kMaxCount);
   const int64_t evaluations = r.Count("evaluations", 0, kMaxCount);
   Summary summary = summary_;
-  const auto reason = static_cast<TerminationReason>(
-      r.Count("summary.reason", 0,
-              static_cast<int64_t>(TerminationReason::kTrustRegionFailed)));
-  summary.value = r.F64();
-  summary.initial_value = r.F64();
-  summary.gradient_max_norm = r.F64();
-  for (auto [count, name] :
-       {std::pair{&summary.iterations, "summary.iterations"},
-        std::pair{&summary.evaluations, "summary.evaluations"},
-        std::pair{&summary.failed_evaluations, "summary.failed_evaluations"},
-        std::pair{&summary.line_search_restarts,
-                  "summary.line_search_restarts"},
-        std::pair{&summary.skipped_updates, "summary.skipped_updates"}}) {
-    *count = r.Count(name, 0, kMaxCount);
-  }
-  summary.wall_seconds = r.F64();
+  ReadSummaryFields(&r, kMaxCount, &summary);
+  const TerminationReason reason = summary.reason;
   if (r.ok() && r.remaining() != 0) {
     r.Fail(absl::StrCat("has ", r.remaining(),
                         " bytes after the controller's fields"));

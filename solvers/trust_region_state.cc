@@ -187,16 +187,7 @@ void TrustRegion::SaveController(std::string* out) const {
   w.F64s(trial_hessian_);
   w.I64(iterations_);
   w.I64(evaluations_);
-  const Summary& s = summary_;
-  w.I64(static_cast<int64_t>(s.reason));
-  for (const double v : {s.value, s.initial_value, s.gradient_max_norm}) {
-    w.F64(v);
-  }
-  for (const int64_t v : {s.iterations, s.evaluations, s.failed_evaluations,
-                          s.line_search_restarts, s.skipped_updates}) {
-    w.I64(v);
-  }
-  w.F64(s.wall_seconds);
+  WriteSummaryFields(summary_, &w);
 }
 
 absl::Status TrustRegion::SaveState(std::string* out) const {

@@ -337,6 +337,8 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
                                       "created with amsgrad ",
                                       s.amsgrad ? "true" : "false"));
       }
+      // Unchecked (AdamVectors::Step): a posted operation has no answer to
+      // report a step that is not finite in.
       s.Step(scalars);
       return absl::OkStatus();
     }

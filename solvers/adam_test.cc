@@ -321,6 +321,57 @@ TEST(Adam, FinishesAfterMaxStepsAndOnStop) {
   EXPECT_EQ((*other)->summary().reason, TerminationReason::kStoppedByClient);
 }
 
+TEST(Adam, AStepThatIsNotFiniteEndsTheSessionAtTheLastPoint) {
+  // eps = 0 and a coordinate whose gradient has always been 0: m = v = 0 and
+  // torch's update is 0 / 0 = NaN. The point moves as one or not at all: the
+  // NaN is in the second of two slices (two blocks), and the first slice does
+  // not step either.
+  const int64_t n = kReductionBlock + 3;
+  const std::vector<double> x0(n, 0.5);
+  std::vector<double> g(n, 1.0);
+  g[n - 1] = 0.0;
+  for (int shards : {1, 2}) {
+    AdamOptions options;
+    options.hyper.eps = 0.0;
+    auto solver =
+        Adam::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+    ASSERT_OK(solver);
+    std::string before;
+    ASSERT_OK((*solver)->SaveState(&before));
+    ASSERT_OK(TellGradient(**solver, g, /*value=*/2.0));
+    ASSERT_TRUE((*solver)->finished()) << shards << " shards";
+    const Summary& summary = (*solver)->summary();
+    EXPECT_EQ(summary.reason, TerminationReason::kStepNotFinite);
+    EXPECT_EQ(TerminationReasonName(summary.reason), "STEP_NOT_FINITE");
+    EXPECT_THAT(summary.message, HasSubstr("NOT FINITE"));
+    EXPECT_FALSE(summary.success());
+    EXPECT_EQ(summary.iterations, 0);
+    EXPECT_EQ(summary.value, 2.0);
+    EXPECT_EQ((*solver)->step(), 0);
+    EXPECT_EQ(ReadPoint(**solver), x0);
+    // x, m and v are as they were: the state's vectors (after the tag and
+    // the 8 words of counters) have the same bytes.
+    std::string state;
+    ASSERT_OK((*solver)->SaveState(&state));
+    const size_t head = std::strlen("optd.adam.v1") + 8 * 8;
+    EXPECT_TRUE(state.substr(head) == before.substr(head));
+    // It restores finished, with the same summary.
+    auto restored =
+        Adam::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+    ASSERT_OK(restored);
+    ASSERT_OK((*restored)->RestoreState(state));
+    EXPECT_TRUE((*restored)->finished());
+    EXPECT_EQ((*restored)->summary().BriefReport(), summary.BriefReport());
+  }
+  // With eps > 0 the same gradient is an ordinary step.
+  auto ordinary =
+      Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), n));
+  ASSERT_OK(ordinary);
+  ASSERT_OK(TellGradient(**ordinary, g));
+  EXPECT_FALSE((*ordinary)->finished());
+  EXPECT_EQ((*ordinary)->step(), 1);
+}
+
 TEST(Adam, ScheduleSetsTheLearningRateOfEachStep) {
   AdamOptions options;
   options.lr = 0.1;

@@ -116,6 +116,33 @@ void AdamSlice<T>::Step(const AdamStepScalars& scalars) {
 }
 
 template <typename T>
+int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
+    const AdamStepScalars& scalars) const {
+  // The update is elementwise, and the kernel's vector and scalar paths give
+  // every element the same bits (adam_kernel.h), so a block updated on its
+  // own is exactly what Step() would make of it.
+  constexpr int64_t kBlock = 256;
+  T x_copy[kBlock], m_copy[kBlock], v_copy[kBlock], v_max_copy[kBlock];
+  const bool bounded = !lower.empty();
+  for (int64_t lo = 0; lo < range.size(); lo += kBlock) {
+    const int64_t len = std::min(kBlock, range.size() - lo);
+    std::copy_n(x.begin() + lo, len, x_copy);
+    std::copy_n(m.begin() + lo, len, m_copy);
+    std::copy_n(v.begin() + lo, len, v_copy);
+    if (amsgrad) std::copy_n(v_max.begin() + lo, len, v_max_copy);
+    ApplyAdamUpdate<T, T>(scalars, len, g.data() + lo, x_copy, m_copy, v_copy,
+                          amsgrad ? v_max_copy : nullptr);
+    for (int64_t e = 0; e < len; ++e) {
+      const T next =
+          bounded ? std::min(std::max(x_copy[e], lower[lo + e]), upper[lo + e])
+                  : x_copy[e];
+      if (!std::isfinite(next)) return range.begin + lo + e;
+    }
+  }
+  return -1;
+}
+
+template <typename T>
 void AdamSlice<T>::ReadPoint(const MutableVectorView& full) const {
   full.CopyFrom(range.begin, range.size(), x.data());
 }
@@ -208,9 +235,14 @@ absl::StatusOr<double> LocalAdamVectors<T>::GradientSquaredNorm() {
 }
 
 template <typename T>
-absl::Status LocalAdamVectors<T>::Step(const AdamStepScalars& scalars) {
+absl::StatusOr<int64_t> LocalAdamVectors<T>::Step(
+    const AdamStepScalars& scalars) {
+  for (const AdamSlice<T>& s : slices_) {
+    const int64_t bad = s.FirstNotFiniteAfterStep(scalars);
+    if (bad >= 0) return bad;
+  }
   for (AdamSlice<T>& s : slices_) s.Step(scalars);
-  return absl::OkStatus();
+  return -1;
 }
 
 template <typename T>

@@ -372,6 +372,31 @@ TEST(Adam, AStepThatIsNotFiniteEndsTheSessionAtTheLastPoint) {
   EXPECT_EQ((*ordinary)->step(), 1);
 }
 
+TEST(Adam, AdamWThatDivergesEndsBeforeItsIteratesOverflow) {
+  // lr * weight_decay = 3: each step multiplies x by 1 - 3 = -2, so a float32
+  // x passes 3.4e38 within about 130 steps; torch would go on with inf, then
+  // NaN.
+  AdamOptions options = AdamOptions::AdamW();
+  options.dtype = ScalarType::kFloat32;
+  options.lr = 300.0;
+  const std::vector<double> x0 = {1.0, -1.0};
+  auto solver = Adam::Create(options, ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(solver);
+  int steps = 0;
+  while (!(*solver)->finished() && steps < 1000) {
+    const std::vector<double> x = ReadPoint(**solver);
+    ASSERT_TRUE(std::isfinite(x[0]) && std::isfinite(x[1])) << steps;
+    ASSERT_OK(TellGradient(**solver, {x[0] > 0 ? 1.0 : -1.0, 1.0}));
+    ++steps;
+  }
+  ASSERT_TRUE((*solver)->finished());
+  EXPECT_EQ((*solver)->summary().reason, TerminationReason::kStepNotFinite);
+  EXPECT_GT(steps, 100);
+  EXPECT_EQ((*solver)->summary().iterations, steps - 1);
+  const std::vector<double> x = ReadPoint(**solver);
+  EXPECT_TRUE(std::isfinite(x[0]) && std::isfinite(x[1]));
+}
+
 TEST(Adam, ScheduleSetsTheLearningRateOfEachStep) {
   AdamOptions options;
   options.lr = 0.1;

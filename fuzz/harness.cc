@@ -78,12 +78,19 @@ std::vector<double> BoundSide(const v1::Vector& side, int64_t n, double unset) {
   return out;
 }
 
-// Every trial point of a session with bounds lies in the box (checked for
-// points sent as VALUES or F64; `x` is empty for F32 ones)
-// (optimizer.proto Bounds: x0 is projected, finite-difference stencils go
-// one-sided at a bound).
-void CheckInBox(server::Session& session, const std::vector<double>& x,
-                uint64_t trial_id) {
+// Every trial point is finite, and for a session with bounds it lies in the
+// box (checked for points sent as VALUES or F64; `x` is empty for F32 ones)
+// (optimizer.proto: x0 is finite and projected into the box,
+// finite-difference stencils go one-sided at a bound; a solver whose step
+// does not fit in a double ends the session instead of handing it out).
+void CheckTrialPoint(server::Session& session, const std::vector<double>& x,
+                     uint64_t trial_id) {
+  for (size_t i = 0; i < x.size(); ++i) {
+    Require(std::isfinite(x[i]),
+            absl::StrFormat("trial %d of session \"%s\" is not finite: "
+                            "x[%d] = %.17g",
+                            trial_id, session.id(), i, x[i]));
+  }
   v1::Session described;
   if (!session.Describe(false, v1::VECTOR_ENCODING_F64, &described).ok() ||
       !described.has_bounds()) {
@@ -203,7 +210,7 @@ void ScriptRunner::TellAndCheck(const std::shared_ptr<server::Session>& session,
   }
   for (const v1::Trial& trial : answer.trials()) {
     if (trial.has_x())
-      CheckInBox(*session, Elements(trial.x()), trial.trial_id());
+      CheckTrialPoint(*session, Elements(trial.x()), trial.trial_id());
   }
   // Wait for the journal (stored sessions); in memory this runs at once.
   absl::Status durable = absl::UnknownError("not called");
@@ -279,7 +286,8 @@ void ScriptRunner::Evaluate(const Step& step) {
     // Finished, or every trial is leased to other workers.
     if (ask.trials_size() == 0) return;
     for (const v1::Trial& handed_out : ask.trials()) {
-      CheckInBox(**session, Elements(handed_out.x()), handed_out.trial_id());
+      CheckTrialPoint(**session, Elements(handed_out.x()),
+                      handed_out.trial_id());
     }
     const v1::Trial& trial = ask.trials(objective.pick() % ask.trials_size());
     const std::vector<double> x = Elements(trial.x());
@@ -397,7 +405,7 @@ void ScriptRunner::Run(const Step& step) {
                  "Ask");
       for (const v1::Trial& trial : response.trials()) {
         if (trial.has_x()) {
-          CheckInBox(**session, Elements(trial.x()), trial.trial_id());
+          CheckTrialPoint(**session, Elements(trial.x()), trial.trial_id());
         }
       }
       return;

@@ -8,7 +8,8 @@
 //   - a refused tell changes nothing: the session answers Ask and GetSession
 //     (trial log, pending trials, leases included) exactly as before, bit for
 //     bit;
-//   - an applied tell told again is a duplicate: same answer, nothing changed.
+//   - an applied tell told again is a duplicate: same answer, nothing changed;
+//   - every trial point handed out is finite and inside the session's box.
 // A violated property aborts with a message, which libFuzzer reports as a
 // crash and saves the input.
 //

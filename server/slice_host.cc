@@ -361,6 +361,10 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
                                       " bytes; the slice needs ",
                                       each * s.state_vectors()));
       }
+      if (const int64_t bad = s.FirstBadPoint(op.data().data()); bad >= 0) {
+        return BadOp(op, absl::StrCat("data has x[", bad,
+                                      "] not finite or outside the box"));
+      }
       for (int which = 0; which < s.state_vectors(); ++which) {
         if (each > 0) {
           std::memcpy(s.state_vector(which).data(),

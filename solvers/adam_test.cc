@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solvers/bounds.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/torch_adam_data.h"
 
@@ -216,6 +217,31 @@ TEST(Adam, RestoreStateRefusesStateThatDoesNotFit) {
   EXPECT_THAT((*b)->RestoreState("garbage"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("not an optd.adam.v1 state")));
+  // A point that is not finite (found by fuzz/stored_session_fuzzer: a
+  // checkpoint whose x[0] was all ones bytes, NaN, became trial 6; regression
+  // fuzz/regressions/stored_session/adam-checkpoint-x-not-finite), and with
+  // bounds a point outside the box. The state is unchanged.
+  const size_t x_at = std::strlen("optd.adam.v1") + 8 * 8;
+  std::string nan_x = state;
+  std::memset(&nan_x[x_at + 8], 0xff, 8);
+  auto c = Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 3));
+  ASSERT_OK(c);
+  EXPECT_THAT((*c)->RestoreState(nan_x),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Adam state has x[1] = nan, which is not "
+                                 "finite or outside the session's box")));
+  EXPECT_EQ(ReadPoint(**c), x0);
+  const std::vector<double> lower = {0.0, 0.0, 0.0}, upper = {2.0, 2.0, 2.0};
+  const Bounds box =
+      *Bounds::Create(ConstVectorView::Float64(lower.data(), 3),
+                      ConstVectorView::Float64(upper.data(), 3), 3);
+  auto boxed =
+      Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 3), box);
+  ASSERT_OK(boxed);
+  EXPECT_THAT((*boxed)->RestoreState(state),  // x[2] = 3 > 2
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("x[2] = 3, which is not finite or outside")));
+  EXPECT_EQ(ReadPoint(**boxed), (std::vector<double>{1.0, 2.0, 2.0}));
   ASSERT_OK(TellGradient(**a, {1.0, 1.0, 1.0}));
   EXPECT_THAT((*a)->RestoreState(state),
               StatusIs(absl::StatusCode::kFailedPrecondition,

@@ -143,6 +143,18 @@ int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
 }
 
 template <typename T>
+int64_t AdamSlice<T>::FirstBadPoint(const char* point) const {
+  for (int64_t e = 0; e < range.size(); ++e) {
+    T value;
+    std::memcpy(&value, point + e * sizeof(T), sizeof(T));
+    const bool inside =
+        lower.empty() || (value >= lower[e] && value <= upper[e]);
+    if (!std::isfinite(value) || !inside) return range.begin + e;
+  }
+  return -1;
+}
+
+template <typename T>
 void AdamSlice<T>::ReadPoint(const MutableVectorView& full) const {
   full.CopyFrom(range.begin, range.size(), x.data());
 }
@@ -284,7 +296,22 @@ absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
         absl::StrCat("Adam state has ", in.size(),
                      " bytes; this session needs ", StateBytes()));
   }
+  // x comes first, slice by slice: checked before anything is copied.
   size_t offset = 0;
+  for (const AdamSlice<T>& slice : slices_) {
+    const int64_t bad = slice.FirstBadPoint(in.data() + offset);
+    if (bad >= 0) {
+      T value;
+      std::memcpy(&value,
+                  in.data() + offset + (bad - slice.range.begin) * sizeof(T),
+                  sizeof(T));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Adam state has x[", bad, "] = ", static_cast<double>(value),
+          ", which is not finite or outside the session's box"));
+    }
+    offset += static_cast<size_t>(slice.range.size()) * sizeof(T);
+  }
+  offset = 0;
   for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
     for (AdamSlice<T>& slice : slices_) {
       std::vector<T>& v = slice.state_vector(which);

@@ -94,6 +94,11 @@ struct AdamSlice {
   void ReadPoint(const MutableVectorView& full) const;
   // The vectors SaveState writes, in order: x, m, v (and max v).
   int state_vectors() const { return amsgrad ? 4 : 3; }
+  // The global index of the first element of `point` (this range's x as
+  // range.size() T in native bytes, as a saved state holds it) that is not
+  // finite or lies outside the box, or -1. A state to load must hold a point
+  // the slice could have made: it is handed out as the next trial.
+  int64_t FirstBadPoint(const char* point) const;
   std::vector<T>& state_vector(int which);
   const std::vector<T>& state_vector(int which) const;
 

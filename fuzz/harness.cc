@@ -190,6 +190,10 @@ void ScriptRunner::Adopt(std::shared_ptr<server::Session> session) {
   sessions_.push_back(std::move(session));
 }
 
+std::string ScriptRunner::NextId() {
+  return absl::StrCat("fuzz-", ++ids_given_);
+}
+
 std::string ScriptRunner::SessionFor(const Step& step) const {
   if (sessions_.empty()) return "";
   return sessions_[step.session() % sessions_.size()]->id();
@@ -360,8 +364,10 @@ void ScriptRunner::Evaluate(const Step& step) {
 void ScriptRunner::Run(const Step& step) {
   switch (step.step_case()) {
     case Step::kCreate: {
+      v1::CreateSessionRequest request = step.create();
+      if (request.session_id().empty()) request.set_session_id(NextId());
       absl::StatusOr<std::shared_ptr<server::Session>> session =
-          manager_->Create(step.create());
+          manager_->Create(request);
       CheckClean(session.status(), "Create");
       if (!session.ok()) return;
       v1::CreateSessionResponse response;
@@ -372,8 +378,13 @@ void ScriptRunner::Run(const Step& step) {
       return;
     }
     case Step::kImport: {
+      v1::ImportSessionRequest request = step.import();
+      if (request.session_id().empty() &&
+          request.snapshot().create().session_id().empty()) {
+        request.set_session_id(NextId());
+      }
       absl::StatusOr<std::shared_ptr<server::Session>> session =
-          manager_->Import(step.import());
+          manager_->Import(request);
       CheckClean(session.status(), "Import");
       if (!session.ok()) return;
       v1::ImportSessionResponse response;

@@ -54,11 +54,14 @@ absl::Status AdamSlice<T>::SetBounds(const Bounds& box) {
 }
 
 template <typename T>
-void AdamSlice<T>::Project() {
+T AdamSlice<T>::Projected(int64_t e, T value) const {
   // torch.clamp(x, min, max) = min(max(x, min), max), elementwise.
-  for (size_t e = 0; e < lower.size(); ++e) {
-    x[e] = std::min(std::max(x[e], lower[e]), upper[e]);
-  }
+  return lower.empty() ? value : std::min(std::max(value, lower[e]), upper[e]);
+}
+
+template <typename T>
+void AdamSlice<T>::Project() {
+  for (size_t e = 0; e < lower.size(); ++e) x[e] = Projected(e, x[e]);
 }
 
 template <typename T>
@@ -123,7 +126,6 @@ int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
   // own is exactly what Step() would make of it.
   constexpr int64_t kBlock = 256;
   T x_copy[kBlock], m_copy[kBlock], v_copy[kBlock], v_max_copy[kBlock];
-  const bool bounded = !lower.empty();
   for (int64_t lo = 0; lo < range.size(); lo += kBlock) {
     const int64_t len = std::min(kBlock, range.size() - lo);
     std::copy_n(x.begin() + lo, len, x_copy);
@@ -133,10 +135,9 @@ int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
     ApplyAdamUpdate<T, T>(scalars, len, g.data() + lo, x_copy, m_copy, v_copy,
                           amsgrad ? v_max_copy : nullptr);
     for (int64_t e = 0; e < len; ++e) {
-      const T next =
-          bounded ? std::min(std::max(x_copy[e], lower[lo + e]), upper[lo + e])
-                  : x_copy[e];
-      if (!std::isfinite(next)) return range.begin + lo + e;
+      if (!std::isfinite(Projected(lo + e, x_copy[e]))) {
+        return range.begin + lo + e;
+      }
     }
   }
   return -1;

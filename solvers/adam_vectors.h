@@ -109,6 +109,8 @@ struct AdamSlice {
   std::vector<T> lower, upper;
 
  private:
+  // x_e = `value` clamped to the box (as is when unbounded).
+  T Projected(int64_t e, T value) const;
   void Project();
 };
 

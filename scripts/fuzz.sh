@@ -152,6 +152,8 @@ for t in "${targets[@]}"; do
       -print_final_stats=1 -artifact_prefix="$artifacts/$t/" "$corpus" \
       >"$work/$t.log" 2>&1; then
     tail -n 80 "$work/$t.log"
+    # The seed is on the log's first lines, which the tail leaves out.
+    grep -m 1 -E "^INFO: Seed:" "$work/$t.log" || true
     echo "$t: crash input kept in $artifacts/$t/"
     failed+=("$t")
     continue

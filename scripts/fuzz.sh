@@ -14,7 +14,7 @@
 #   clock (leases, wall times) and sync journals on a thread, so their
 #   coverage, and the inputs mutated from it, can drift within the first few
 #   hundred inputs (the regression inputs and seeds run the same every
-#   time). About 40 s for the four targets on two busy cores; FUZZ_SEED and
+#   time). 25 to 40 s for the four targets on two cores; FUZZ_SEED and
 #   FUZZ_RUNS (every target's N) override.
 #
 #   Open-ended (--for=SECONDS; scripts/fuzz-long.sh): each target for that
@@ -93,10 +93,10 @@ max_len() {
   esac
 }
 
-# The gate's inputs per target (seed corpus included): 40 s for all four on
-# this project's two-core development machine under load (the step took
-# 4 x 20 s before it had a fixed count). Change them together with the time
-# the README gives.
+# The gate's inputs per target (seed corpus included): 25 to 40 s for all
+# four on this project's two-core development machine, depending on its load
+# (the step took 4 x 20 s before it had a fixed count). Change them together
+# with the time the README gives.
 gate_runs() {
   case "$1" in
     session_requests) echo 20000 ;;

@@ -102,12 +102,19 @@ std::vector<double> BoundSide(const v1::Vector& side, int64_t n, double unset) {
   return out;
 }
 
-// Every trial point of a session with bounds lies in the box (checked for
-// points sent as VALUES or F64; `x` is empty for F32 ones)
-// (optimizer.proto Bounds: x0 is projected, finite-difference stencils go
-// one-sided at a bound).
-void CheckInBox(server::Session& session, const std::vector<double>& x,
-                uint64_t trial_id) {
+// Every trial point is finite, and for a session with bounds it lies in the
+// box (checked for points sent as VALUES or F64; `x` is empty for F32 ones)
+// (optimizer.proto: x0 is finite and projected into the box,
+// finite-difference stencils go one-sided at a bound; a solver whose step
+// does not fit in a double ends the session instead of handing it out).
+void CheckTrialPoint(server::Session& session, const std::vector<double>& x,
+                     uint64_t trial_id) {
+  for (size_t i = 0; i < x.size(); ++i) {
+    Require(std::isfinite(x[i]),
+            absl::StrFormat("trial %d of session \"%s\" is not finite: "
+                            "x[%d] = %.17g",
+                            trial_id, session.id(), i, x[i]));
+  }
   v1::Session described;
   if (!session.Describe(false, v1::VECTOR_ENCODING_F64, &described).ok() ||
       !described.has_bounds()) {
@@ -207,6 +214,10 @@ void ScriptRunner::Adopt(std::shared_ptr<server::Session> session) {
   sessions_.push_back(std::move(session));
 }
 
+std::string ScriptRunner::NextId() {
+  return absl::StrCat("fuzz-", ++ids_given_);
+}
+
 std::string ScriptRunner::SessionFor(const Step& step) const {
   if (sessions_.empty()) return "";
   return sessions_[step.session() % sessions_.size()]->id();
@@ -227,7 +238,7 @@ void ScriptRunner::TellAndCheck(const std::shared_ptr<server::Session>& session,
   }
   for (const v1::Trial& trial : answer.trials()) {
     if (trial.has_x() || trial.has_delta())
-      CheckInBox(*session, PointOf(trial, answer), trial.trial_id());
+      CheckTrialPoint(*session, PointOf(trial, answer), trial.trial_id());
   }
   // Wait for the journal (stored sessions); in memory this runs at once.
   absl::Status durable = absl::UnknownError("not called");
@@ -303,7 +314,8 @@ void ScriptRunner::Evaluate(const Step& step) {
     // Finished, or every trial is leased to other workers.
     if (ask.trials_size() == 0) return;
     for (const v1::Trial& handed_out : ask.trials()) {
-      CheckInBox(**session, PointOf(handed_out, ask), handed_out.trial_id());
+      CheckTrialPoint(**session, PointOf(handed_out, ask),
+                      handed_out.trial_id());
     }
     const v1::Trial& trial = ask.trials(objective.pick() % ask.trials_size());
     const std::vector<double> x = PointOf(trial, ask);
@@ -376,8 +388,10 @@ void ScriptRunner::Evaluate(const Step& step) {
 void ScriptRunner::Run(const Step& step) {
   switch (step.step_case()) {
     case Step::kCreate: {
+      v1::CreateSessionRequest request = step.create();
+      if (request.session_id().empty()) request.set_session_id(NextId());
       absl::StatusOr<std::shared_ptr<server::Session>> session =
-          manager_->Create(step.create());
+          manager_->Create(request);
       CheckClean(session.status(), "Create");
       if (!session.ok()) return;
       v1::CreateSessionResponse response;
@@ -388,8 +402,13 @@ void ScriptRunner::Run(const Step& step) {
       return;
     }
     case Step::kImport: {
+      v1::ImportSessionRequest request = step.import();
+      if (request.session_id().empty() &&
+          request.snapshot().create().session_id().empty()) {
+        request.set_session_id(NextId());
+      }
       absl::StatusOr<std::shared_ptr<server::Session>> session =
-          manager_->Import(step.import());
+          manager_->Import(request);
       CheckClean(session.status(), "Import");
       if (!session.ok()) return;
       v1::ImportSessionResponse response;
@@ -421,7 +440,7 @@ void ScriptRunner::Run(const Step& step) {
                  "Ask");
       for (const v1::Trial& trial : response.trials()) {
         if (trial.has_x() || trial.has_delta()) {
-          CheckInBox(**session, PointOf(trial, response), trial.trial_id());
+          CheckTrialPoint(**session, PointOf(trial, response), trial.trial_id());
         }
       }
       return;

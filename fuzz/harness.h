@@ -8,7 +8,8 @@
 //   - a refused tell changes nothing: the session answers Ask and GetSession
 //     (trial log, pending trials, leases included) exactly as before, bit for
 //     bit;
-//   - an applied tell told again is a duplicate: same answer, nothing changed.
+//   - an applied tell told again is a duplicate: same answer, nothing changed;
+//   - every trial point handed out is finite and inside the session's box.
 // A violated property aborts with a message, which libFuzzer reports as a
 // crash and saves the input.
 //
@@ -67,6 +68,12 @@ class ScriptRunner {
  private:
   // The session a step with an empty session_id means, or "" when none.
   std::string SessionFor(const Step& step) const;
+  // "fuzz-1", "fuzz-2", ...: the id of a create or import that names none.
+  // The server would draw a random one (getrandom), and the same input would
+  // then run differently from one run to the next: the fixed-seed gate of
+  // scripts/fuzz.sh wants it to run the same, and a crash file to replay
+  // exactly.
+  std::string NextId();
   void Tell(const Step& step);
   void Evaluate(const Step& step);
   // session->Tell as OptimizerService::Tell, with the checks above.
@@ -75,6 +82,7 @@ class ScriptRunner {
 
   server::SessionManager* const manager_;
   std::vector<std::shared_ptr<server::Session>> sessions_;
+  int ids_given_ = 0;
 };
 
 }  // namespace optd::fuzz

@@ -825,6 +825,8 @@ v1::TerminationReason TerminationReasonToProto(TerminationReason reason) {
       return v1::TERMINATION_REASON_MAX_STEPS;
     case TerminationReason::kTrustRegionFailed:
       return v1::TERMINATION_REASON_TRUST_REGION_FAILED;
+    case TerminationReason::kStepNotFinite:
+      return v1::TERMINATION_REASON_STEP_NOT_FINITE;
   }
   return v1::TERMINATION_REASON_UNSPECIFIED;
 }
@@ -843,6 +845,7 @@ v1::SessionState SessionStateFor(TerminationReason reason) {
     case TerminationReason::kLineSearchFailed:
     case TerminationReason::kEvaluationFailed:
     case TerminationReason::kTrustRegionFailed:
+    case TerminationReason::kStepNotFinite:
       return v1::SESSION_STATE_FAILED;
     case TerminationReason::kStoppedByClient:
       return v1::SESSION_STATE_STOPPED;

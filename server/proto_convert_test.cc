@@ -450,6 +450,8 @@ TEST(SessionStateFor, MapsEveryReason) {
             v1::SESSION_STATE_FAILED);
   EXPECT_EQ(SessionStateFor(TerminationReason::kTrustRegionFailed),
             v1::SESSION_STATE_FAILED);
+  EXPECT_EQ(SessionStateFor(TerminationReason::kStepNotFinite),
+            v1::SESSION_STATE_FAILED);
   EXPECT_EQ(SessionStateFor(TerminationReason::kStoppedByClient),
             v1::SESSION_STATE_STOPPED);
 }
@@ -473,6 +475,8 @@ TEST(TerminationReasonToProto, MapsEveryReason) {
             v1::TERMINATION_REASON_MAX_STEPS);
   EXPECT_EQ(TerminationReasonToProto(TerminationReason::kTrustRegionFailed),
             v1::TERMINATION_REASON_TRUST_REGION_FAILED);
+  EXPECT_EQ(TerminationReasonToProto(TerminationReason::kStepNotFinite),
+            v1::TERMINATION_REASON_STEP_NOT_FINITE);
 }
 
 TEST(SummaryToProto, CarriesCountersReportsAndX) {

@@ -367,11 +367,12 @@ absl::StatusOr<double> RemoteAdamVectors::GradientSquaredNorm() {
   return r.sums.empty() ? 0.0 : r.sums[0];
 }
 
-absl::Status RemoteAdamVectors::Step(const AdamStepScalars& scalars) {
+absl::StatusOr<int64_t> RemoteAdamVectors::Step(
+    const AdamStepScalars& scalars) {
   google::protobuf::RepeatedField<double> packed;
   AdamScalarsToProto(scalars, &packed);
   group_->Post(v1::SLICE_OP_ADAM_STEP, packed);
-  return absl::OkStatus();
+  return -1;
 }
 
 absl::Status RemoteAdamVectors::ReadPoint(const MutableVectorView& full) const {

@@ -925,6 +925,9 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
       result.has_hessian_vector = true;
     }
   }
+  // A result refused as a whole (a data-parallel weight whose product with
+  // the gradient overflows the step's sums) is the client's error.
+  OPTD_RETURN_IF_ERROR(solver_->CheckBatchResult(k, result));
   absl::Status status = solver_->TellBatch(k, result);
   if (!status.ok() && broken()) {
     // A replica holding a shard failed mid-step: SessionManager rebuilds the

@@ -468,6 +468,34 @@ TEST(SessionBatch, DataParallelStepsOnTheWeightedMean) {
             ToDoubles(reference.trials(0).x()));
 }
 
+TEST(SessionBatch, AWeightWhoseProductOverflowsIsTheClientsError) {
+  // Found by the fixed-seed run of session_requests_fuzzer (regression
+  // fuzz/regressions/session_requests/data-parallel-tell-weight-overflows):
+  // the data-parallel adapter refuses weight 3 times gradient 9e307, but
+  // Session took any refusal of a validated tell for a solver bug and
+  // answered INTERNAL. Now INVALID_ARGUMENT, nothing changed, and the same
+  // trial with a sane weight goes through.
+  v1::CreateSessionRequest request;
+  request.mutable_adam();
+  *request.mutable_x0() = Values({-1.2, 1.0});
+  request.mutable_data_parallel()->set_workers(2);
+  std::shared_ptr<Session> session = Make(request);
+  const std::vector<v1::Trial> batch = Outstanding(*session);
+  ASSERT_EQ(batch.size(), 2u);
+  v1::TellRequest tell;
+  tell.set_trial_id(batch[0].trial_id());
+  *tell.mutable_gradient() = Values({8.98846567431158e+307, 1.0});
+  tell.set_weight(3.0);
+  v1::TellResponse answer;
+  EXPECT_THAT(session->Tell(tell, &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("weight 3 times gradient[0] = 8.98847e+307 "
+                                 "overflows")));
+  EXPECT_EQ(Outstanding(*session).size(), 2u);
+  tell.set_weight(1.0);
+  EXPECT_OK(session->Tell(tell, &answer));
+}
+
 // Found by fuzz/stored_session_fuzzer (regression
 // fuzz/regressions/stored_session/checkpoint-batch-ids-out-of-range): the
 // trial ids of a checkpoint were taken as they came, and the loops over the

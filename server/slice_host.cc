@@ -347,6 +347,8 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
                                       "created with amsgrad ",
                                       s.amsgrad ? "true" : "false"));
       }
+      // Unchecked (AdamVectors::Step): a posted operation has no answer to
+      // report a step that is not finite in.
       s.Step(scalars);
       return absl::OkStatus();
     }
@@ -368,6 +370,10 @@ absl::Status ApplyAdam(AdamSlice<T>& s, const v1::SliceOpRequest& op,
         return BadOp(op, absl::StrCat("data has ", op.data().size(),
                                       " bytes; the slice needs ",
                                       each * s.state_vectors()));
+      }
+      if (const int64_t bad = s.FirstBadPoint(op.data().data()); bad >= 0) {
+        return BadOp(op, absl::StrCat("data has x[", bad,
+                                      "] not finite or outside the box"));
       }
       for (int which = 0; which < s.state_vectors(); ++which) {
         if (each > 0) {

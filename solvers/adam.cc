@@ -14,6 +14,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr char kMaxStepsMessage[] = "STOP: MAXIMUM NUMBER OF STEPS REACHED";
+constexpr char kStepNotFiniteMessage[] =
+    "ABNORMAL: THE STEP IS NOT FINITE IN THE STATE'S PRECISION";
 
 absl::Status OutOfRange(const char* prefix, absl::string_view field,
                         double value, absl::string_view range) {
@@ -184,7 +186,14 @@ absl::Status Adam::Tell(const TrialResult& result) {
     const double coef = options_.max_grad_norm / (std::sqrt(squared) + 1e-6);
     if (coef < 1.0) scalars.grad_scale = coef;
   }
-  OPTD_RETURN_IF_ERROR(vectors_->Step(scalars));
+  OPTD_ASSIGN_OR_RETURN(const int64_t not_finite, vectors_->Step(scalars));
+  if (not_finite >= 0) {
+    // torch would go on with NaN or inf in the parameters; the session keeps
+    // its last point (in the box) and ends. The step is not counted.
+    --step_;
+    Finish(TerminationReason::kStepNotFinite, kStepNotFiniteMessage);
+    return absl::OkStatus();
+  }
   if (options_.max_steps > 0 && step_ >= options_.max_steps) {
     Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
   }
@@ -284,7 +293,8 @@ absl::Status Adam::RestoreState(std::string_view state) {
   }
   if (reason != 0 &&
       reason != static_cast<int64_t>(TerminationReason::kMaxSteps) &&
-      reason != static_cast<int64_t>(TerminationReason::kStoppedByClient)) {
+      reason != static_cast<int64_t>(TerminationReason::kStoppedByClient) &&
+      reason != static_cast<int64_t>(TerminationReason::kStepNotFinite)) {
     return absl::InvalidArgumentError(
         absl::StrCat("the state ends with reason ", reason,
                      ", which Adam never finishes with"));
@@ -299,6 +309,9 @@ absl::Status Adam::RestoreState(std::string_view state) {
   last_lr_ = last_lr;
   if (reason == static_cast<int64_t>(TerminationReason::kMaxSteps)) {
     Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
+  } else if (reason ==
+             static_cast<int64_t>(TerminationReason::kStepNotFinite)) {
+    Finish(TerminationReason::kStepNotFinite, kStepNotFiniteMessage);
   } else if (reason != 0) {
     Stop();
   }

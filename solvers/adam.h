@@ -7,6 +7,17 @@
 // too and is recorded. Each told gradient is one optimizer step. A failed tell
 // skips the step (the same point is handed out again).
 //
+// A step that would leave some x_i NaN or +-inf (after the projection, with
+// bounds) is not taken: where torch would go on with such parameters, the
+// session ends with TerminationReason::kStepNotFinite and its state (x, m, v)
+// stays as it was. Such steps come from scalars beyond the state type's range
+// (an lr or weight decay that is inf in float32: 0 * inf, inf - inf), from
+// eps = 0 with v_i = 0 (0 / 0), and from iterates that grow past the largest
+// float (AdamW with lr * weight_decay > 2). The check is a second pass of the
+// update over the state (AdamSlice::FirstNotFiniteAfterStep). Sharded
+// sessions, whose slices step on other replicas without answering, are not
+// checked (AdamVectors::Step).
+//
 // The state (x, m, v and, with amsgrad, max v) lives in slices
 // (shard_layout.h); the controller holds the step counter and scalars. The
 // update is elementwise; only clipping needs a reduction (sum of squares in

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solvers/bounds.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/torch_adam_data.h"
 
@@ -216,6 +217,31 @@ TEST(Adam, RestoreStateRefusesStateThatDoesNotFit) {
   EXPECT_THAT((*b)->RestoreState("garbage"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("not an optd.adam.v1 state")));
+  // A point that is not finite (found by fuzz/stored_session_fuzzer: a
+  // checkpoint whose x[0] was all ones bytes, NaN, became trial 6; regression
+  // fuzz/regressions/stored_session/adam-checkpoint-x-not-finite), and with
+  // bounds a point outside the box. The state is unchanged.
+  const size_t x_at = std::strlen("optd.adam.v1") + 8 * 8;
+  std::string nan_x = state;
+  std::memset(&nan_x[x_at + 8], 0xff, 8);
+  auto c = Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 3));
+  ASSERT_OK(c);
+  EXPECT_THAT((*c)->RestoreState(nan_x),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Adam state has x[1] = nan, which is not "
+                                 "finite or outside the session's box")));
+  EXPECT_EQ(ReadPoint(**c), x0);
+  const std::vector<double> lower = {0.0, 0.0, 0.0}, upper = {2.0, 2.0, 2.0};
+  const Bounds box =
+      *Bounds::Create(ConstVectorView::Float64(lower.data(), 3),
+                      ConstVectorView::Float64(upper.data(), 3), 3);
+  auto boxed =
+      Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 3), box);
+  ASSERT_OK(boxed);
+  EXPECT_THAT((*boxed)->RestoreState(state),  // x[2] = 3 > 2
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("x[2] = 3, which is not finite or outside")));
+  EXPECT_EQ(ReadPoint(**boxed), (std::vector<double>{1.0, 2.0, 2.0}));
   ASSERT_OK(TellGradient(**a, {1.0, 1.0, 1.0}));
   EXPECT_THAT((*a)->RestoreState(state),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -319,6 +345,82 @@ TEST(Adam, FinishesAfterMaxStepsAndOnStop) {
   ASSERT_OK(other);
   (*other)->Stop();
   EXPECT_EQ((*other)->summary().reason, TerminationReason::kStoppedByClient);
+}
+
+TEST(Adam, AStepThatIsNotFiniteEndsTheSessionAtTheLastPoint) {
+  // eps = 0 and a coordinate whose gradient has always been 0: m = v = 0 and
+  // torch's update is 0 / 0 = NaN. The point moves as one or not at all: the
+  // NaN is in the second of two slices (two blocks), and the first slice does
+  // not step either.
+  const int64_t n = kReductionBlock + 3;
+  const std::vector<double> x0(n, 0.5);
+  std::vector<double> g(n, 1.0);
+  g[n - 1] = 0.0;
+  for (int shards : {1, 2}) {
+    AdamOptions options;
+    options.hyper.eps = 0.0;
+    auto solver =
+        Adam::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+    ASSERT_OK(solver);
+    std::string before;
+    ASSERT_OK((*solver)->SaveState(&before));
+    ASSERT_OK(TellGradient(**solver, g, /*value=*/2.0));
+    ASSERT_TRUE((*solver)->finished()) << shards << " shards";
+    const Summary& summary = (*solver)->summary();
+    EXPECT_EQ(summary.reason, TerminationReason::kStepNotFinite);
+    EXPECT_EQ(TerminationReasonName(summary.reason), "STEP_NOT_FINITE");
+    EXPECT_THAT(summary.message, HasSubstr("NOT FINITE"));
+    EXPECT_FALSE(summary.success());
+    EXPECT_EQ(summary.iterations, 0);
+    EXPECT_EQ(summary.value, 2.0);
+    EXPECT_EQ((*solver)->step(), 0);
+    EXPECT_EQ(ReadPoint(**solver), x0);
+    // x, m and v are as they were: the state's vectors (after the tag and
+    // the 8 words of counters) have the same bytes.
+    std::string state;
+    ASSERT_OK((*solver)->SaveState(&state));
+    const size_t head = std::strlen("optd.adam.v1") + 8 * 8;
+    EXPECT_TRUE(state.substr(head) == before.substr(head));
+    // It restores finished, with the same summary.
+    auto restored =
+        Adam::Create(options, ConstVectorView::Float64(x0.data(), n), shards);
+    ASSERT_OK(restored);
+    ASSERT_OK((*restored)->RestoreState(state));
+    EXPECT_TRUE((*restored)->finished());
+    EXPECT_EQ((*restored)->summary().BriefReport(), summary.BriefReport());
+  }
+  // With eps > 0 the same gradient is an ordinary step.
+  auto ordinary =
+      Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), n));
+  ASSERT_OK(ordinary);
+  ASSERT_OK(TellGradient(**ordinary, g));
+  EXPECT_FALSE((*ordinary)->finished());
+  EXPECT_EQ((*ordinary)->step(), 1);
+}
+
+TEST(Adam, AdamWThatDivergesEndsBeforeItsIteratesOverflow) {
+  // lr * weight_decay = 3: each step multiplies x by 1 - 3 = -2, so a float32
+  // x passes 3.4e38 within about 130 steps; torch would go on with inf, then
+  // NaN.
+  AdamOptions options = AdamOptions::AdamW();
+  options.dtype = ScalarType::kFloat32;
+  options.lr = 300.0;
+  const std::vector<double> x0 = {1.0, -1.0};
+  auto solver = Adam::Create(options, ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(solver);
+  int steps = 0;
+  while (!(*solver)->finished() && steps < 1000) {
+    const std::vector<double> x = ReadPoint(**solver);
+    ASSERT_TRUE(std::isfinite(x[0]) && std::isfinite(x[1])) << steps;
+    ASSERT_OK(TellGradient(**solver, {x[0] > 0 ? 1.0 : -1.0, 1.0}));
+    ++steps;
+  }
+  ASSERT_TRUE((*solver)->finished());
+  EXPECT_EQ((*solver)->summary().reason, TerminationReason::kStepNotFinite);
+  EXPECT_GT(steps, 100);
+  EXPECT_EQ((*solver)->summary().iterations, steps - 1);
+  const std::vector<double> x = ReadPoint(**solver);
+  EXPECT_TRUE(std::isfinite(x[0]) && std::isfinite(x[1]));
 }
 
 TEST(Adam, ScheduleSetsTheLearningRateOfEachStep) {

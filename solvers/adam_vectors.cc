@@ -54,11 +54,14 @@ absl::Status AdamSlice<T>::SetBounds(const Bounds& box) {
 }
 
 template <typename T>
-void AdamSlice<T>::Project() {
+T AdamSlice<T>::Projected(int64_t e, T value) const {
   // torch.clamp(x, min, max) = min(max(x, min), max), elementwise.
-  for (size_t e = 0; e < lower.size(); ++e) {
-    x[e] = std::min(std::max(x[e], lower[e]), upper[e]);
-  }
+  return lower.empty() ? value : std::min(std::max(value, lower[e]), upper[e]);
+}
+
+template <typename T>
+void AdamSlice<T>::Project() {
+  for (size_t e = 0; e < lower.size(); ++e) x[e] = Projected(e, x[e]);
 }
 
 template <typename T>
@@ -113,6 +116,43 @@ void AdamSlice<T>::Step(const AdamStepScalars& scalars) {
   // values. This is projected (sub)gradient descent with Adam's scaling, the
   // x <- P(x - lr d) of Bertsekas, Nonlinear Programming, 3rd ed., §3.3.
   Project();
+}
+
+template <typename T>
+int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
+    const AdamStepScalars& scalars) const {
+  // The update is elementwise, and the kernel's vector and scalar paths give
+  // every element the same bits (adam_kernel.h), so a block updated on its
+  // own is exactly what Step() would make of it.
+  constexpr int64_t kBlock = 256;
+  T x_copy[kBlock], m_copy[kBlock], v_copy[kBlock], v_max_copy[kBlock];
+  for (int64_t lo = 0; lo < range.size(); lo += kBlock) {
+    const int64_t len = std::min(kBlock, range.size() - lo);
+    std::copy_n(x.begin() + lo, len, x_copy);
+    std::copy_n(m.begin() + lo, len, m_copy);
+    std::copy_n(v.begin() + lo, len, v_copy);
+    if (amsgrad) std::copy_n(v_max.begin() + lo, len, v_max_copy);
+    ApplyAdamUpdate<T, T>(scalars, len, g.data() + lo, x_copy, m_copy, v_copy,
+                          amsgrad ? v_max_copy : nullptr);
+    for (int64_t e = 0; e < len; ++e) {
+      if (!std::isfinite(Projected(lo + e, x_copy[e]))) {
+        return range.begin + lo + e;
+      }
+    }
+  }
+  return -1;
+}
+
+template <typename T>
+int64_t AdamSlice<T>::FirstBadPoint(const char* point) const {
+  for (int64_t e = 0; e < range.size(); ++e) {
+    T value;
+    std::memcpy(&value, point + e * sizeof(T), sizeof(T));
+    const bool inside =
+        lower.empty() || (value >= lower[e] && value <= upper[e]);
+    if (!std::isfinite(value) || !inside) return range.begin + e;
+  }
+  return -1;
 }
 
 template <typename T>
@@ -208,9 +248,14 @@ absl::StatusOr<double> LocalAdamVectors<T>::GradientSquaredNorm() {
 }
 
 template <typename T>
-absl::Status LocalAdamVectors<T>::Step(const AdamStepScalars& scalars) {
+absl::StatusOr<int64_t> LocalAdamVectors<T>::Step(
+    const AdamStepScalars& scalars) {
+  for (const AdamSlice<T>& s : slices_) {
+    const int64_t bad = s.FirstNotFiniteAfterStep(scalars);
+    if (bad >= 0) return bad;
+  }
   for (AdamSlice<T>& s : slices_) s.Step(scalars);
-  return absl::OkStatus();
+  return -1;
 }
 
 template <typename T>
@@ -252,7 +297,22 @@ absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
         absl::StrCat("Adam state has ", in.size(),
                      " bytes; this session needs ", StateBytes()));
   }
+  // x comes first, slice by slice: checked before anything is copied.
   size_t offset = 0;
+  for (const AdamSlice<T>& slice : slices_) {
+    const int64_t bad = slice.FirstBadPoint(in.data() + offset);
+    if (bad >= 0) {
+      T value;
+      std::memcpy(&value,
+                  in.data() + offset + (bad - slice.range.begin) * sizeof(T),
+                  sizeof(T));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Adam state has x[", bad, "] = ", static_cast<double>(value),
+          ", which is not finite or outside the session's box"));
+    }
+    offset += static_cast<size_t>(slice.range.size()) * sizeof(T);
+  }
+  offset = 0;
   for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
     for (AdamSlice<T>& slice : slices_) {
       std::vector<T>& v = slice.state_vector(which);

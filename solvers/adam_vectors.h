@@ -48,8 +48,12 @@ class AdamVectors {
   virtual absl::StatusOr<double> SetGradient(const ConstVectorView& full) = 0;
   // Sum of g_i^2 over the last gradient, in double, in global block order.
   virtual absl::StatusOr<double> GradientSquaredNorm() = 0;
-  // One update with these scalars on every slice.
-  virtual absl::Status Step(const AdamStepScalars& scalars) = 0;
+  // One update with these scalars on every slice, unless it would leave some
+  // x_i not finite (NaN or +-inf after the projection): then nothing changes
+  // and the answer is that i (the first such). -1 when the step was taken.
+  // Slices on other replicas are not checked (the step is posted without an
+  // answer and applied as torch would): RemoteAdamVectors answers -1.
+  virtual absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) = 0;
   virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
   // Appends x, m, v (and max v with amsgrad), each in global order, in the
   // state type's native bytes; LoadState reads them back (INVALID_ARGUMENT
@@ -80,9 +84,21 @@ struct AdamSlice {
   BlockPartials GradientSquares() const;
   // One update, then x <- min(max(x, lower), upper) when bounded.
   void Step(const AdamStepScalars& scalars);
+  // The global index of the first x_i that Step(scalars) would leave not
+  // finite, or -1; changes nothing. (Step overflows T, or meets inf - inf,
+  // 0 * inf or 0 / 0, with a step size or weight decay beyond T's range, eps
+  // = 0 and v_i = 0, or iterates near T's largest value.) It runs the same
+  // update on a copy of one block of the state at a time: a second pass over
+  // the state, no allocation.
+  int64_t FirstNotFiniteAfterStep(const AdamStepScalars& scalars) const;
   void ReadPoint(const MutableVectorView& full) const;
   // The vectors SaveState writes, in order: x, m, v (and max v).
   int state_vectors() const { return amsgrad ? 4 : 3; }
+  // The global index of the first element of `point` (this range's x as
+  // range.size() T in native bytes, as a saved state holds it) that is not
+  // finite or lies outside the box, or -1. A state to load must hold a point
+  // the slice could have made: it is handed out as the next trial.
+  int64_t FirstBadPoint(const char* point) const;
   std::vector<T>& state_vector(int which);
   const std::vector<T>& state_vector(int which) const;
 
@@ -93,6 +109,8 @@ struct AdamSlice {
   std::vector<T> lower, upper;
 
  private:
+  // x_e = `value` clamped to the box (as is when unbounded).
+  T Projected(int64_t e, T value) const;
   void Project();
 };
 
@@ -116,7 +134,9 @@ class LocalAdamVectors : public AdamVectors {
   absl::Status SetPoint(const ConstVectorView& full) override;
   absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
   absl::StatusOr<double> GradientSquaredNorm() override;
-  absl::Status Step(const AdamStepScalars& scalars) override;
+  // Checks every slice before any steps: the point moves as one or not at
+  // all.
+  absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) override;
   absl::Status ReadPoint(const MutableVectorView& full) const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view in) override;

@@ -126,6 +126,13 @@ class TrialBatchAdapter : public Solver {
   absl::Status SetBatchHessian(int k, const ConstVectorView& hessian) override;
   absl::Status SetBatchHessianVector(int k,
                                      const ConstVectorView& product) override;
+  // An own batch's CheckOwnResult; a passed-through trial is the inner
+  // solver's, which is never an adapter (adapters do not stack in sessions).
+  absl::Status CheckBatchResult(int k,
+                                const TrialResult& result) const override {
+    if (pass_through_ || k < 0 || k >= batch_size()) return absl::OkStatus();
+    return CheckOwnResult(k, result);
+  }
   absl::Status TellBatch(int k, const TrialResult& result) override;
 
   // Chooses the first batch. Called once, by StartAdapter().
@@ -143,6 +150,11 @@ class TrialBatchAdapter : public Solver {
     return std::nullopt;
   }
   virtual absl::Status SetOwnGradient(int k, const ConstVectorView& gradient);
+  // INVALID_ARGUMENT for a result TellOwn would refuse whatever the batch
+  // holds (Solver::CheckBatchResult). Default OK.
+  virtual absl::Status CheckOwnResult(int k, const TrialResult& result) const {
+    return absl::OkStatus();
+  }
   // Records trial k's result; an error leaves the batch unchanged.
   virtual absl::Status TellOwn(int k, const TrialResult& result) = 0;
   // Every trial was told: tell the inner solver its result.

@@ -40,6 +40,7 @@ class DataParallelAdapter : public TrialBatchAdapter {
     return PointDelta{0, -1, 0.0};  // trial 0's point
   }
   absl::Status SetOwnGradient(int k, const ConstVectorView& gradient) override;
+  absl::Status CheckOwnResult(int k, const TrialResult& result) const override;
   absl::Status TellOwn(int k, const TrialResult& result) override;
   absl::Status FinishOwnBatch() override;
   absl::Status NextGradientBatch() override {
@@ -95,44 +96,55 @@ absl::Status DataParallelAdapter::SetOwnGradient(
   return absl::OkStatus();
 }
 
-absl::Status DataParallelAdapter::TellOwn(int k, const TrialResult& result) {
+absl::Status DataParallelAdapter::CheckOwnResult(
+    int k, const TrialResult& result) const {
   if (!(result.weight > 0 && std::isfinite(result.weight))) {
     return absl::InvalidArgumentError(
         absl::StrCat("weight is ", result.weight, "; it must be in (0, inf)"));
   }
+  const bool wants_value = WantsValue(inner_->wants());
+  const bool failed = result.failed || !result.has_gradient ||
+                      (wants_value && !std::isfinite(result.value));
+  // Without a staged gradient TellOwn refuses the tell (a bug, not this).
+  if (failed || staged_trial_ != k) return absl::OkStatus();
+  const double w = result.weight;
+  const size_t n = staging_.size();
+  // The weighted sums, and the step's mean from them, must stay finite:
+  // refused before anything changes (the gradient stays staged).
+  for (size_t i = 0; i < n; ++i) {
+    const double sum =
+        (gradient_weight_ == 0.0 ? 0.0 : gradient_sum_[i]) + w * staging_[i];
+    if (!std::isfinite(sum) || !std::isfinite(sum / (gradient_weight_ + w))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weight ", w, " times gradient[", i, "] = ", staging_[i],
+          " overflows the step's weighted gradient sum; give weights on "
+          "the scale of each worker's share of the data (e.g. its batch "
+          "size)"));
+    }
+  }
+  if (!std::isfinite(gradient_weight_ + w) ||
+      (std::isfinite(result.value) &&
+       !std::isfinite(value_sum_ + w * result.value))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight ", w,
+        " overflows the step's weighted sums of weights or "
+        "values; give weights on the scale of each worker's share of the "
+        "data (e.g. its batch size)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataParallelAdapter::TellOwn(int k, const TrialResult& result) {
   if (result.has_gradient && staged_trial_ != k) {
     return absl::FailedPreconditionError(absl::StrCat(
         "trial ", k, " tells a gradient that was not set (SetBatchGradient)"));
   }
+  OPTD_RETURN_IF_ERROR(CheckOwnResult(k, result));
   const bool wants_value = WantsValue(inner_->wants());
   const bool failed = result.failed || !result.has_gradient ||
                       (wants_value && !std::isfinite(result.value));
   const double w = result.weight;
   const size_t n = staging_.size();
-  if (!failed) {
-    // The weighted sums, and the step's mean from them, must stay finite:
-    // refused before anything changes (the gradient stays staged).
-    for (size_t i = 0; i < n; ++i) {
-      const double sum =
-          (gradient_weight_ == 0.0 ? 0.0 : gradient_sum_[i]) + w * staging_[i];
-      if (!std::isfinite(sum) || !std::isfinite(sum / (gradient_weight_ + w))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "weight ", w, " times gradient[", i, "] = ", staging_[i],
-            " overflows the step's weighted gradient sum; give weights on "
-            "the scale of each worker's share of the data (e.g. its batch "
-            "size)"));
-      }
-    }
-    if (!std::isfinite(gradient_weight_ + w) ||
-        (std::isfinite(result.value) &&
-         !std::isfinite(value_sum_ + w * result.value))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "weight ", w,
-          " overflows the step's weighted sums of weights or "
-          "values; give weights on the scale of each worker's share of the "
-          "data (e.g. its batch size)"));
-    }
-  }
   if (result.has_gradient) staged_trial_ = -1;
   if (failed) return absl::OkStatus();
   if (gradient_weight_ == 0.0) {

@@ -225,6 +225,17 @@ TEST(DataParallel, WeightedSumsThatWouldOverflowAreRefused) {
                        HasSubstr("weight 1e+308 times gradient[0] = 1 "
                                  "overflows")));
   EXPECT_FALSE(s.batch_told(1));
+  // CheckBatchResult says so before TellBatch is asked (a server then answers
+  // INVALID_ARGUMENT instead of taking a TellBatch error for a solver bug:
+  // fuzz/regressions/session_requests/data-parallel-tell-weight-overflows).
+  EXPECT_THAT(
+      s.CheckBatchResult(1, Result(1.0, true, 1e308)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("overflows")));
+  EXPECT_THAT(
+      s.CheckBatchResult(1, Result(1.0, true, kNaN)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("weight")));
+  EXPECT_TRUE(s.CheckBatchResult(1, Result(1.0, true, 1.0)).ok());
+  EXPECT_FALSE(s.batch_told(1));
   // The staged gradient is still there: a smaller weight goes through.
   EXPECT_TRUE(s.TellBatch(1, Result(1.0, true, 1.0)).ok());
   EXPECT_TRUE(s.batch_told(1));

@@ -85,7 +85,9 @@ struct FiniteDifferenceOptions {
 // box goes backward, or to the far bound when neither fits. Every stencil
 // point lies in the box when x does; a coordinate of x outside the box keeps
 // the plain scheme. A coordinate whose box has zero width (or whose steps
-// round to nothing) gets derivative 0: the variable cannot move.
+// round to nothing) gets derivative 0: the variable cannot move. The largest
+// doubles bound every box: at x_i = +-DBL_MAX the stencil steps inward
+// (scipy's would step to +-inf), and elsewhere nothing changes.
 //
 // Failed values (failed, or not finite): x failed → the inner solver is told a
 // failed evaluation. One point of a coordinate's pair failed → the two-point

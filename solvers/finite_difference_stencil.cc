@@ -43,12 +43,17 @@ CoordinateStencil PlanCoordinate(double x, double lower, double upper,
                                  FiniteDifferenceScheme scheme, double rel_step,
                                  ScalarType type) {
   using Kind = CoordinateStencil::Kind;
+  // The largest doubles bound every coordinate: scipy would step from
+  // x = 1.7e308 to inf, and an infinite point cannot be handed out. Within
+  // them the adjustment below changes nothing for any x farther than h from
+  // +-DBL_MAX, so the stencils elsewhere stay scipy's.
+  lower = std::max(lower, -std::numeric_limits<double>::max());
+  upper = std::min(upper, std::numeric_limits<double>::max());
   const double sign = x >= 0 ? 1.0 : -1.0;
   double h = rel_step * sign * std::max(1.0, std::abs(x));
   const double lower_dist = x - lower, upper_dist = upper - x;
   // A coordinate of x outside the box keeps the plain scheme.
-  const bool adjust = lower_dist >= 0 && upper_dist >= 0 &&
-                      (std::isfinite(lower) || std::isfinite(upper));
+  const bool adjust = lower_dist >= 0 && upper_dist >= 0;
   CoordinateStencil s;
   if (scheme == FiniteDifferenceScheme::kCentral) {
     h = std::abs(h);

@@ -123,6 +123,41 @@ TEST(FiniteDifferences, ForwardStepAtAnUpperBoundGoesBackward) {
   EXPECT_NEAR(fd[0][0], g[0], 1e-6);
 }
 
+TEST(FiniteDifferences, StencilAtTheLargestDoublesStepsInward) {
+  // Unbounded, and bounded on the far side only: x +- h would be +-inf
+  // (bounds_edge_test.cc; the session_requests fuzzer's dbl-max inputs).
+  const double max = std::numeric_limits<double>::max();
+  const VectorXd x = (VectorXd(4) << max, -max, max, 1.0).finished();
+  const std::vector<double> lower = {-max, -kInf, -kInf, -kInf};
+  const std::vector<double> upper = {kInf, max, kInf, kInf};
+  absl::StatusOr<Bounds> box =
+      Bounds::Create(ConstVectorView::Float64(lower.data(), 4),
+                     ConstVectorView::Float64(upper.data(), 4), 4);
+  ASSERT_TRUE(box.ok());
+  for (FiniteDifferenceScheme scheme :
+       {FiniteDifferenceScheme::kCentral, FiniteDifferenceScheme::kForward}) {
+    for (const Bounds& bounds : {*box, Bounds::Unbounded(4)}) {
+      FiniteDifferenceOptions options;
+      options.scheme = scheme;
+      BatchRun run;
+      FiniteDifferenceGradients({x}, Quadratic(), options, bounds, &run);
+      ASSERT_GE(run.points.size(), 5u);
+      for (const VectorXd& point : run.points) {
+        EXPECT_TRUE(point.allFinite()) << point.transpose();
+      }
+      // Coordinate 0 steps down from max, coordinate 1 up from -max.
+      EXPECT_LT(run.points[1][0], max);
+      const int first_of_1 = scheme == FiniteDifferenceScheme::kCentral ? 3 : 2;
+      EXPECT_GT(run.points[first_of_1][1], -max);
+      // Coordinate 3, far from the largest doubles, keeps scipy's stencil.
+      const double h = scheme == FiniteDifferenceScheme::kCentral
+                           ? std::cbrt(std::numeric_limits<double>::epsilon())
+                           : std::sqrt(std::numeric_limits<double>::epsilon());
+      EXPECT_EQ(run.points.back()[3], 1.0 + h);
+    }
+  }
+}
+
 // Drives one FD batch at x of the quadratic, failing the trials in `fail`;
 // returns what the inner solver was told.
 ScriptedSolver::Told FailingStencil(const VectorXd& x, std::vector<int> fail,

@@ -244,6 +244,22 @@ void LbfgsB::FormTrialPoint() {
   } else {
     for (int i = 0; i < n_; ++i) trial_x_[i] = stp * d_[i] + x_[i];
   }
+  if (!flags_.constrained) return;
+  // stp d + t is rounded to half an ulp of t: at the largest step, which puts
+  // a variable exactly on its bound in exact arithmetic, it can land just
+  // outside (x = -5.6e-17 for a lower bound of -7.5e-155, found by
+  // session_requests_fuzzer). lbfgsb.f hands that point out; optd keeps
+  // every trial in the box. Points inside it are unchanged.
+  for (int i = 0; i < n_; ++i) {
+    const int nbd = box_.nbd[i];
+    if ((nbd == lbfgsb::kLowerOnly || nbd == lbfgsb::kBothSides) &&
+        trial_x_[i] < box_.l[i]) {
+      trial_x_[i] = box_.l[i];
+    } else if ((nbd == lbfgsb::kUpperOnly || nbd == lbfgsb::kBothSides) &&
+               trial_x_[i] > box_.u[i]) {
+      trial_x_[i] = box_.u[i];
+    }
+  }
 }
 
 absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {

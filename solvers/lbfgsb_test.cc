@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solvers/data_parallel.h"
 #include "solvers/lbfgs.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/bounded_problems.h"
@@ -202,6 +203,50 @@ TEST(LbfgsB, EveryTrialPointLiesInTheBox) {
     for (const Eigen::VectorXd& x : run.trials) {
       ASSERT_TRUE(box.Contains(x.data())) << p.name;
     }
+  }
+}
+
+TEST(LbfgsB, AStepToABoundDoesNotRoundPastIt) {
+  // session_requests_fuzzer (regression fuzz/regressions/session_requests/
+  // lbfgsb-step-rounds-past-bound), replayed: L-BFGS-B behind two
+  // data-parallel workers whose gradients carry the harness's jitter
+  // 0.54 ((trial id mod 7) - 3). x[1] goes from about 1 to its lower bound
+  // -7.5e-155 at the largest feasible step, and stp d + x rounded to
+  // -5.6e-17 (trial 7), half an ulp of 1 below the bound.
+  const std::vector<double> lower = {-1.0, -7.458340731200207e-155, -1.0};
+  const std::vector<double> upper = {3.70163287101258e-304, 1.0,
+                                     3.2067298889160156e-05};
+  const Bounds box =
+      *Bounds::Create(ConstVectorView::Float64(lower.data(), 3),
+                      ConstVectorView::Float64(upper.data(), 3), 3);
+  Eigen::VectorXd x0(3);
+  x0 << -1.45, 1.000000000000055, 0.5;
+  LbfgsOptions options;
+  options.memory = 3;
+  auto solver = WithDataParallel(MakeSolver(x0, box, options), 2);
+  ASSERT_OK(solver);
+  Solver& s = **solver;
+  uint64_t trial_id = 0;
+  Eigen::VectorXd x(3), g(3);
+  for (int tell = 0; tell < 40 && !s.finished(); ++tell) {
+    ++trial_id;
+    ASSERT_OK(s.ReadTrialPoint(MutableVectorView::Float64(x.data(), 3)));
+    ASSERT_TRUE(box.Contains(x.data()))
+        << "trial " << trial_id << ": " << x.transpose();
+    double f = 3.0;
+    for (int i = 0; i < 3; ++i) {
+      f += 1.0000000000000002 * (x[i] - 0.3) * (x[i] - 0.3) +
+           6.879105134148699e-136 * std::sin(x[i]);
+      g[i] = 2 * 1.0000000000000002 * (x[i] - 0.3) +
+             6.879105134148699e-136 * std::cos(x[i]) +
+             0.5400000000014552 * (static_cast<double>(trial_id % 7) - 3);
+    }
+    ASSERT_OK(s.SetTrialGradient(ConstVectorView::Float64(g.data(), 3)));
+    TrialResult result;
+    result.value = f;
+    result.has_gradient = true;
+    result.weight = 4.0;
+    ASSERT_OK(s.Tell(result));
   }
 }
 

@@ -238,6 +238,15 @@ class Solver {
                                              const ConstVectorView& product) {
     return SetTrialHessianVector(product);
   }
+  // Whether TellBatch(k, result) would refuse the result as a whole,
+  // whatever it holds: INVALID_ARGUMENT naming why (data parallelism: a
+  // weight whose product with the gradient overflows the step's sums), OK
+  // otherwise. Changes nothing. A server asks before TellBatch, so that the
+  // client hears of its error and a TellBatch error means a solver bug.
+  virtual absl::Status CheckBatchResult(int k,
+                                        const TrialResult& result) const {
+    return absl::OkStatus();
+  }
   // Applies trial k's result. REQUIRES: !batch_told(k).
   virtual absl::Status TellBatch(int k, const TrialResult& result) {
     return Tell(result);

@@ -42,6 +42,8 @@ std::string_view TerminationReasonName(TerminationReason reason) {
       return "MAX_STEPS";
     case TerminationReason::kTrustRegionFailed:
       return "TRUST_REGION_FAILED";
+    case TerminationReason::kStepNotFinite:
+      return "STEP_NOT_FINITE";
   }
   return "UNKNOWN";
 }

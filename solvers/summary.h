@@ -27,6 +27,9 @@ enum class TerminationReason {
   // Trust region: a bad approximation caused failure to predict improvement
   // (the model predicts no decrease, m(0) - m(p) <= 0).
   kTrustRegionFailed,
+  // Adam: the step would leave some x_i not finite (it overflows the state
+  // type, or meets inf - inf or 0 / 0); x stays at the last point.
+  kStepNotFinite,
 };
 
 // True for the reasons that count as success (scipy's status 0, plus the

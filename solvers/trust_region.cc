@@ -268,6 +268,18 @@ absl::Status TrustRegion::ProposeStep(double model_change, bool on_boundary,
   predicted_reduction_ = f_ - (f_ + model_change);
   on_boundary_ = on_boundary;
   step_norm_ = norm;
+  // A step the subproblem could not form in floating point is not handed
+  // out: with a region much larger than the model's scale, mu_min + sigma in
+  // the secular equation rounds to 0 and ||p|| to inf (the model change to
+  // -inf, which would pass the test below). Nor is one that would carry x
+  // past the largest double (|x_i + p_i| <= ||x|| + ||p||; not tested when
+  // ||x|| itself overflowed). The region contracts as after a failed trial
+  // point and the subproblem is solved again; a step that fits is reached
+  // within about 500 contractions (1.8e308 to 1e8).
+  if (!std::isfinite(norm) || !std::isfinite(model_change) ||
+      (std::isfinite(x_norm_) && !std::isfinite(x_norm_ + norm))) {
+    return EndIteration(-std::numeric_limits<double>::infinity());
+  }
   // scipy evaluates x + p before this test; we do not.
   if (!(predicted_reduction_ > 0)) {
     Finish(TerminationReason::kTrustRegionFailed, kBadModelMessage);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -485,6 +486,44 @@ TEST(TrustRegion, ModelWithoutPredictedDecreaseEndsTheSession) {
   EXPECT_EQ(run.summary.message,
             "A bad approximation caused failure to predict improvement.");
   EXPECT_EQ(run.summary.evaluations, 1);
+}
+
+TEST(TrustRegion, AStepThatIsNotFiniteContractsTheRegionInsteadOfGoingOut) {
+  // L-SR1 with negative curvature (sin) in a region of radius 1e50 or more:
+  // sigma = -mu_min + |a_min| / radius rounds to -mu_min, so the boundary
+  // step's length was 1 / 0 = inf and trial 3 was x = (-inf, NaN, -inf)
+  // (found by session_requests_fuzzer's finiteness check, initial_radius
+  // 1e300, max_radius DBL_MAX). Now every trial is finite and the session
+  // ends with a summary.
+  const testing::Objective wave{
+      [](const VectorXd& x, VectorXd* g) {
+        double f = 3;
+        for (int i = 0; i < x.size(); ++i) {
+          f += 1e-300 * (x[i] + 3) * (x[i] + 3) + 0.5 * std::sin(x[i]);
+          if (g != nullptr) {
+            (*g)[i] = 2e-300 * (x[i] + 3) + 0.5 * std::cos(x[i]);
+          }
+        }
+        return f;
+      },
+      nullptr};
+  for (double radius : {1e50, 1e300, std::numeric_limits<double>::max()}) {
+    TrustRegionOptions options;
+    options.initial_radius = radius;
+    options.max_radius = std::numeric_limits<double>::max();
+    options.gtol = 0;
+    auto solver =
+        MakeTrustRegion(options, (VectorXd(3) << 1.0, -1.0, 0.5).finished());
+    testing::DriveOptions drive;
+    drive.record_trials = true;
+    drive.max_tells = 5000;
+    const testing::DriveResult run = testing::Drive(*solver, wave, drive);
+    ASSERT_TRUE(run.finished) << radius;
+    EXPECT_NE(run.summary.reason, TerminationReason::kNone);
+    for (const VectorXd& x : run.trials) {
+      ASSERT_TRUE(x.allFinite()) << radius << ": " << x.transpose();
+    }
+  }
 }
 
 TEST(TrustRegion, StopEndsTheSessionAtOnce) {

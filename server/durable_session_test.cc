@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/journal.h"
@@ -23,6 +22,7 @@
 #include "server/session_manager.h"
 #include "server/session_store.h"
 #include "server/testing/rosenbrock.h"
+#include "server/testing/session_steps.h"
 #include "server/testing/trial_points.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/trust_region.h"
@@ -30,7 +30,9 @@
 namespace optd::server {
 namespace {
 
+using ::optd::server::testing::NextRosenbrockTell;
 using ::optd::server::testing::Rosenbrock;
+using ::optd::server::testing::TellDurably;
 using ::optd::server::testing::ToDoubles;
 using ::optd::server::testing::Values;
 using ::optd::server::testing::WithPoints;
@@ -133,36 +135,6 @@ class DurableSessionTest : public ::testing::Test {
     return request;
   }
 
-  // The Rosenbrock tell for the outstanding trial of `session`.
-  static v1::TellRequest NextTell(Session& session) {
-    v1::AskResponse ask;
-    EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
-    EXPECT_EQ(ask.trials_size(), 1);
-    std::vector<double> g;
-    const double f = Rosenbrock(ToDoubles(ask.trials(0).x()), &g);
-    v1::TellRequest tell;
-    tell.set_session_id(session.id());
-    tell.set_trial_id(ask.trials(0).trial_id());
-    tell.set_value(f);
-    *tell.mutable_gradient() = Values(g);
-    return tell;
-  }
-
-  // Tells and waits until the answer may leave (durable), as the service does.
-  static absl::Status TellDurably(Session& session, const v1::TellRequest& tell,
-                                  v1::TellResponse* answer) {
-    DurableTicket ticket;
-    absl::Status status = session.Tell(tell, answer, &ticket);
-    if (!status.ok()) return status;
-    absl::Notification done;
-    ticket.WhenDurable([&](absl::Status durable) {
-      status = durable;
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return status;
-  }
-
   std::shared_ptr<Session> Find(const std::string& id) {
     absl::StatusOr<std::shared_ptr<Session>> session = manager_->Find(id);
     EXPECT_OK(session);
@@ -194,7 +166,7 @@ TEST_F(DurableSessionTest, ARestartResumesBitwiseWhereTheSessionWas) {
     std::shared_ptr<Session> session = Find("rosen");
     std::shared_ptr<Session> twin = *reference.Find("rosen");
     ASSERT_EQ(Outstanding(*session), Outstanding(*twin)) << "step " << step;
-    const v1::TellRequest tell = NextTell(*session);
+    const v1::TellRequest tell = NextRosenbrockTell(*session);
     v1::TellResponse answer, twin_answer;
     ASSERT_OK(TellDurably(*session, tell, &answer));
     ASSERT_OK(twin->Tell(tell, &twin_answer));
@@ -221,7 +193,7 @@ TEST_F(DurableSessionTest, ARestartResumesBitwiseWhereTheSessionWas) {
 
 TEST_F(DurableSessionTest, ARetryAfterARestartIsStillADuplicate) {
   ASSERT_OK(manager_->Create(Lbfgs("retry")).status());
-  const v1::TellRequest tell = NextTell(*Find("retry"));
+  const v1::TellRequest tell = NextRosenbrockTell(*Find("retry"));
   v1::TellResponse first;
   ASSERT_OK(TellDurably(*Find("retry"), tell, &first));
   Restart();
@@ -245,7 +217,7 @@ TEST_F(DurableSessionTest, DamagedJournalsAreReportedAndTheOthersLoad) {
     ASSERT_OK(manager_->Create(Lbfgs(id)).status());
     for (int i = 0; i < 2; ++i) {
       v1::TellResponse answer;
-      ASSERT_OK(TellDurably(*Find(id), NextTell(*Find(id)), &answer));
+      ASSERT_OK(TellDurably(*Find(id), NextRosenbrockTell(*Find(id)), &answer));
     }
   }
   const auto before = Outstanding(*Find("good"));
@@ -321,7 +293,7 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
   ASSERT_OK(manager_->Create(Lbfgs("origin")).status());
   for (int i = 0; i < 7; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("origin"), NextTell(*Find("origin")), &answer));
+    ASSERT_OK(TellDurably(*Find("origin"), NextRosenbrockTell(*Find("origin")), &answer));
   }
   v1::SessionSnapshot snapshot;
   ASSERT_OK(manager_->Export("origin", &snapshot));
@@ -337,7 +309,7 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
   EXPECT_EQ((*copy)->tells(), 7);
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(Outstanding(*Find("origin")), Outstanding(*Find("copy")));
-    const v1::TellRequest tell = NextTell(*Find("origin"));
+    const v1::TellRequest tell = NextRosenbrockTell(*Find("origin"));
     v1::TellResponse a, b;
     ASSERT_OK(TellDurably(*Find("origin"), tell, &a));
     ASSERT_OK(TellDurably(*Find("copy"), tell, &b));
@@ -375,7 +347,7 @@ TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
   ASSERT_OK(manager_->Create(request).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("tr"), NextTell(*Find("tr")), &answer));
+    ASSERT_OK(TellDurably(*Find("tr"), NextRosenbrockTell(*Find("tr")), &answer));
   }
   const auto ftol = [&](const std::string& id) {
     v1::Session described;
@@ -420,7 +392,7 @@ TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
   const auto before = Outstanding(*Find("tr"));
   for (int i = 0; i < 3; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("tr"), NextTell(*Find("tr")), &answer));
+    ASSERT_OK(TellDurably(*Find("tr"), NextRosenbrockTell(*Find("tr")), &answer));
   }
   const auto told = Outstanding(*Find("tr"));
   ASSERT_NE(told, before);
@@ -458,7 +430,7 @@ TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
 TEST_F(DurableSessionTest, AnExportKeepsTheCreateTimeRecoveryUsed) {
   ASSERT_OK(manager_->Create(Lbfgs("old")).status());
   v1::TellResponse answer;
-  ASSERT_OK(TellDurably(*Find("old"), NextTell(*Find("old")), &answer));
+  ASSERT_OK(TellDurably(*Find("old"), NextRosenbrockTell(*Find("old")), &answer));
   const std::string path = store_->JournalPath("old");
   manager_.reset();
   store_.reset();
@@ -494,7 +466,7 @@ TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
     ASSERT_OK(
-        TellDurably(*Find("batched"), NextTell(*Find("batched")), &answer));
+        TellDurably(*Find("batched"), NextRosenbrockTell(*Find("batched")), &answer));
   }
   // Commits run on their own threads: wait for the first batch.
   std::shared_ptr<SessionJournal> journal = Find("batched")->journal();
@@ -525,7 +497,7 @@ TEST_F(DurableSessionTest, CheckpointIntervalCheckpointsSolversWithState) {
   SessionManager reference;
   ASSERT_OK(reference.Create(request).status());
   for (int i = 0; i < 6; ++i) {
-    const v1::TellRequest tell = NextTell(*Find("checkpointed"));
+    const v1::TellRequest tell = NextRosenbrockTell(*Find("checkpointed"));
     v1::TellResponse answer;
     ASSERT_OK(TellDurably(*Find("checkpointed"), tell, &answer));
     ASSERT_OK((*reference.Find("checkpointed"))->Tell(tell, &answer));
@@ -601,7 +573,7 @@ TEST_F(DurableSessionTest, LeasesHandTheTrialToOneWorkerAtATime) {
   EXPECT_EQ(described.lease_seconds(), 30);
   // Answering the trial frees the next one for anyone.
   v1::TellResponse answer;
-  ASSERT_OK(TellDurably(*session, NextTell(*session), &answer));
+  ASSERT_OK(TellDurably(*session, NextRosenbrockTell(*session), &answer));
   ASSERT_OK(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED, "b", &b));
   EXPECT_EQ(b.trials_size(), 1);
   EXPECT_THAT(session->AskAsWorker(v1::VECTOR_ENCODING_UNSPECIFIED,
@@ -623,7 +595,7 @@ TEST_F(DurableSessionTest, ConcurrentSessionsAllBecomeDurable) {
       for (int i = 0;
            i < kTells && session->state() == v1::SESSION_STATE_RUNNING; ++i) {
         v1::TellResponse answer;
-        EXPECT_OK(TellDurably(*session, NextTell(*session), &answer));
+        EXPECT_OK(TellDurably(*session, NextRosenbrockTell(*session), &answer));
       }
     });
   }
@@ -843,7 +815,7 @@ TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
   ASSERT_TRUE(Find("logged")->journal()->uses_wal());
   for (int i = 0; i < 9; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("logged"), NextTell(*Find("logged")), &answer));
+    ASSERT_OK(TellDurably(*Find("logged"), NextRosenbrockTell(*Find("logged")), &answer));
   }
   const auto before = Outstanding(*Find("logged"));
   const SessionManager::RecoveryCounts counts = CrashAndRecover([&] {
@@ -878,7 +850,7 @@ TEST_F(DurableSessionTest, ASessionTheLogDamagedStaysDamagedAcrossRestarts) {
   ASSERT_OK(manager_->Create(Lbfgs("gap")).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("gap"), NextTell(*Find("gap")), &answer));
+    ASSERT_OK(TellDurably(*Find("gap"), NextRosenbrockTell(*Find("gap")), &answer));
   }
   // Every record in the journal file too, so that the cut below is exact.
   ASSERT_OK(Find("gap")->journal()->SyncNow());
@@ -946,12 +918,12 @@ TEST_F(DurableSessionTest, LogRecordsOfADeletedSessionDoNotReachItsSuccessor) {
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")), &answer));
+    ASSERT_OK(TellDurably(*Find("reused"), NextRosenbrockTell(*Find("reused")), &answer));
   }
   ASSERT_OK(manager_->Delete("reused"));
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
   v1::TellResponse answer;
-  ASSERT_OK(TellDurably(*Find("reused"), NextTell(*Find("reused")), &answer));
+  ASSERT_OK(TellDurably(*Find("reused"), NextRosenbrockTell(*Find("reused")), &answer));
   const auto before = Outstanding(*Find("reused"));
   // The log still holds the first session's six tells.
   EXPECT_EQ(CrashAndRecover().loaded, 1);
@@ -976,7 +948,7 @@ TEST_F(DurableSessionTest, TheLogRotatesAndSyncsTheJournals) {
       for (int i = 0; i < 60 && session->state() == v1::SESSION_STATE_RUNNING;
            ++i) {
         v1::TellResponse answer;
-        EXPECT_OK(TellDurably(*session, NextTell(*session), &answer));
+        EXPECT_OK(TellDurably(*session, NextRosenbrockTell(*session), &answer));
       }
     });
   }

@@ -27,13 +27,14 @@
 #include "server/session_manager.h"
 #include "server/session_store.h"
 #include "server/testing/rosenbrock.h"
+#include "server/testing/session_steps.h"
 #include "solvers/testing/status_matchers.h"
 
 namespace optd::server {
 namespace {
 
+using ::optd::server::testing::NextRosenbrockTell;
 using ::optd::server::testing::Rosenbrock;
-using ::optd::server::testing::ToDoubles;
 using ::optd::server::testing::Values;
 using ::optd::testing::StatusIs;
 using ::testing::AllOf;
@@ -114,21 +115,6 @@ class StorageFaultsTest : public ::testing::Test {
     return session.value_or(nullptr);
   }
 
-  // The Rosenbrock tell for the outstanding trial of `session`.
-  static v1::TellRequest NextTell(Session& session) {
-    v1::AskResponse ask;
-    EXPECT_OK(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask));
-    EXPECT_EQ(ask.trials_size(), 1);
-    std::vector<double> g;
-    const double f = Rosenbrock(ToDoubles(ask.trials(0).x()), &g);
-    v1::TellRequest tell;
-    tell.set_session_id(session.id());
-    tell.set_trial_id(ask.trials(0).trial_id());
-    tell.set_value(f);
-    *tell.mutable_gradient() = Values(g);
-    return tell;
-  }
-
   // Tells as the service does (the answer waits until durable); records what
   // was applied and acknowledged in `view`. Returns the answer's status.
   absl::Status Tell(const std::string& id, const v1::TellRequest& tell,
@@ -153,7 +139,7 @@ class StorageFaultsTest : public ::testing::Test {
   // Tells the next trial of `id`; true when acknowledged.
   bool Step(const std::string& id, ClientView* view) {
     std::shared_ptr<Session> session = Find(id);
-    return session != nullptr && Tell(id, NextTell(*session), view).ok();
+    return session != nullptr && Tell(id, NextRosenbrockTell(*session), view).ok();
   }
 
   // Every acknowledged tell is in the recovered session, which is exactly a
@@ -219,14 +205,14 @@ TEST_F(StorageFaultsTest, AFullDiskRefusesTellsAndResumesWhenThereIsRoom) {
   }
   env_.Fail(Op::kAppend, ENOSPC, /*skip=*/0, /*sticky=*/true);
   for (int s = 0; s < 2; ++s) {
-    const v1::TellRequest tell = NextTell(*Find(ids[s]));
+    const v1::TellRequest tell = NextRosenbrockTell(*Find(ids[s]));
     EXPECT_THAT(Tell(ids[s], tell, &views[s]),
                 StatusIs(absl::StatusCode::kUnavailable,
                          AllOf(HasSubstr("journal cannot be written"),
                                HasSubstr("No space left on device"),
                                HasSubstr("retry the tell"))));
     // Later tells are refused before they change anything.
-    EXPECT_THAT(Tell(ids[s], NextTell(*Find(ids[s])), &views[s]),
+    EXPECT_THAT(Tell(ids[s], NextRosenbrockTell(*Find(ids[s])), &views[s]),
                 StatusIs(absl::StatusCode::kUnavailable,
                          HasSubstr("No space left on device")));
     // The retry of the refused tell too, while the disk is full.
@@ -265,7 +251,7 @@ TEST_F(StorageFaultsTest, AFailedSyncIsRepairedByRewritingTheJournal) {
   ClientView view;
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(Step("s", &view));
   env_.Fail(Op::kSync, EIO, 0, false, "/sessions/s.journal");
-  EXPECT_THAT(Tell("s", NextTell(*Find("s")), &view),
+  EXPECT_THAT(Tell("s", NextRosenbrockTell(*Find("s")), &view),
               StatusIs(absl::StatusCode::kUnavailable,
                        HasSubstr("Input/output error")));
   store_->Maintain();
@@ -381,7 +367,7 @@ TEST_F(StorageFaultsTest, RecoveryWithAFullDiskStartsAndResumesLater) {
   EXPECT_EQ(counts.loaded, 1);
   EXPECT_EQ(counts.damaged, 0);
   EXPECT_TRUE(store_->wal().down());
-  EXPECT_THAT(Tell("s", NextTell(*Find("s")), &view),
+  EXPECT_THAT(Tell("s", NextRosenbrockTell(*Find("s")), &view),
               StatusIs(absl::StatusCode::kUnavailable,
                        HasSubstr("No space left on device")));
   const size_t segments = WalSegments().size();

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "solvers/status_macros.h"
+#include "common/status_macros.h"
 #include "tests/free_ports.h"
 #include "tests/test_objectives.h"
 

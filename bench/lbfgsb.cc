@@ -1,4 +1,4 @@
-// lbfgsb: optd's L-BFGS-B (solvers/lbfgsb.h) on the bound-constrained
+// lbfgsb: optd's L-BFGS-B (solvers/lbfgsb/lbfgsb.h) on the bound-constrained
 // problems of solvers/testing/bounded_problems.h, in process through the
 // Solver interface. bench/lbfgsb.py runs this program and scipy 1.10 on the
 // same problems and prints the comparison; run that script, not this.
@@ -15,7 +15,7 @@
 //       "P name\n"                    -> x0, lower, upper (3n doubles)
 //       "F name n\n" + x (n doubles)   -> f, g (1 + n doubles)
 //     An unknown name or a wrong n ends the program with status 2 or 3.
-#include "solvers/lbfgsb.h"
+#include "solvers/lbfgsb/lbfgsb.h"
 
 #include <algorithm>
 #include <cstdio>

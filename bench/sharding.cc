@@ -160,7 +160,7 @@ MemoryRun MeasureMemory(int shards, int64_t n, int steps) {
     oc::Session session = CreateAdam(client, n, shards, /*direct=*/true,
                                      absl::StrCat("memory-k", shards));
     // optd returns the buffers of large messages (here x0) to the OS within
-    // a second (server/memory_release.h); the steady state starts then.
+    // a second (server/session/memory_release.h); the steady state starts then.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     for (pid_t pid : fleet.pids) {
       run.create_peak_max_mb =

@@ -30,11 +30,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
-#include "solvers/lbfgs.h"
+#include "solvers/lbfgs/lbfgs.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/mgh_hessians.h"
 #include "solvers/testing/mgh_problems.h"
-#include "solvers/trust_region.h"
+#include "solvers/trust_region/trust_region.h"
 
 ABSL_FLAG(std::string, mode, "optd",
           "optd: run the solvers; list: the problems; hessians: serve "

@@ -6,7 +6,7 @@ against appending 200 bytes to one file per session and fdatasync'ing it, from
 
 SQLite lets one writer commit at a time, so its rate cannot grow with the
 number of sessions; separate files let the file system merge concurrent
-fsyncs into shared journal commits. optd's store (server/session_store.h) is
+fsyncs into shared journal commits. optd's store (server/storage/session_store.h) is
 the second. Both are measured in the same run; the last line gives the rates
 and the ratio at 64 threads.
 

@@ -7,7 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/status_util.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -64,7 +65,7 @@ absl::StatusOr<Client> Client::Connect(const std::string& address,
   if (address.empty()) {
     return absl::InvalidArgumentError("server address is empty");
   }
-  OPTD_CLIENT_RETURN_IF_ERROR(ValidateOptions(options));
+  OPTD_RETURN_IF_ERROR(ValidateOptions(options));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
@@ -159,8 +160,8 @@ absl::StatusOr<ServingStatus> Client::Health(const std::string& service) const {
   grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;
   PrepareUnaryContext(&context);
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(health->Check(&context, request, &response)));
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(health->Check(&context, request, &response)));
   switch (response.status()) {
     case grpc::health::v1::HealthCheckResponse::SERVING:
       return ServingStatus::kServing;
@@ -181,8 +182,8 @@ absl::StatusOr<std::vector<v1::Session>> Client::ListSessions(
     grpc::ClientContext context;
     PrepareUnaryContext(&context);
     v1::ListSessionsResponse response;
-    OPTD_CLIENT_RETURN_IF_ERROR(
-        FromGrpcStatus(stub_->ListSessions(&context, page_request, &response)));
+    OPTD_RETURN_IF_ERROR(
+        ToAbslStatus(stub_->ListSessions(&context, page_request, &response)));
     for (v1::Session& session : *response.mutable_sessions()) {
       sessions.push_back(std::move(session));
     }
@@ -205,8 +206,8 @@ absl::StatusOr<v1::Session> Client::GetSession(
   grpc::ClientContext context;
   PrepareUnaryContext(&context);
   v1::Session session;
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->GetSession(&context, request, &session)));
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(stub_->GetSession(&context, request, &session)));
   return session;
 }
 
@@ -216,7 +217,7 @@ absl::Status Client::DeleteSession(const std::string& session_id) const {
   grpc::ClientContext context;
   PrepareUnaryContext(&context);
   v1::DeleteSessionResponse response;
-  return FromGrpcStatus(stub_->DeleteSession(&context, request, &response));
+  return ToAbslStatus(stub_->DeleteSession(&context, request, &response));
 }
 
 absl::StatusOr<v1::SessionSnapshot> Client::ExportSession(
@@ -226,8 +227,8 @@ absl::StatusOr<v1::SessionSnapshot> Client::ExportSession(
   grpc::ClientContext context;
   PrepareUnaryContext(&context);
   v1::SessionSnapshot snapshot;
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->ExportSession(&context, request, &snapshot)));
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(stub_->ExportSession(&context, request, &snapshot)));
   return snapshot;
 }
 
@@ -241,8 +242,8 @@ absl::StatusOr<v1::ImportSessionResponse> Client::ImportSession(
   grpc::ClientContext context;
   PrepareUnaryContext(&context);
   v1::ImportSessionResponse response;
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->ImportSession(&context, request, &response)));
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(stub_->ImportSession(&context, request, &response)));
   return response;
 }
 

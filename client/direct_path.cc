@@ -6,7 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/status_util.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "client/vector_codec.h"
 
 namespace optd::client {
@@ -27,7 +28,7 @@ absl::StatusOr<std::shared_ptr<const DirectPath>> DirectPath::Connect(
   for (const v1::ShardInfo& info : session.shard_map()) {
     std::shared_ptr<Client>& replica = replicas[info.address()];
     if (replica == nullptr) {
-      OPTD_CLIENT_ASSIGN_OR_RETURN(Client c,
+      OPTD_ASSIGN_OR_RETURN(Client c,
                                    Client::Connect(info.address(), options));
       replica = std::make_shared<Client>(std::move(c));
     }
@@ -78,7 +79,7 @@ absl::Status DirectPath::PutRaw(const std::string& session_id,
     grpc::ClientContext context;
     route.replica->PrepareUnaryContext(&context);
     v1::PutSliceResponse response;
-    return FromGrpcStatus(
+    return ToAbslStatus(
         route.replica->stub().PutSlice(&context, request, &response));
   });
 }
@@ -113,9 +114,9 @@ absl::StatusOr<std::vector<double>> DirectPath::Get(
         grpc::ClientContext context;
         route.replica->PrepareUnaryContext(&context);
         v1::GetSliceResponse response;
-        OPTD_CLIENT_RETURN_IF_ERROR(FromGrpcStatus(
+        OPTD_RETURN_IF_ERROR(ToAbslStatus(
             route.replica->stub().GetSlice(&context, request, &response)));
-        OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<double> part,
+        OPTD_ASSIGN_OR_RETURN(std::vector<double> part,
                                      DecodeVector(response.values()));
         if (response.begin() != route.begin ||
             static_cast<int64_t>(part.size()) != route.end - route.begin) {

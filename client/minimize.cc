@@ -4,7 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/status_util.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "client/vector_codec.h"
 #include "grpcpp/client_context.h"
 
@@ -38,7 +39,7 @@ class OptimizeStream {
     v1::OptimizeResponse ignored;
     while (stream_->Read(&ignored)) {
     }
-    return FromGrpcStatus(stream_->Finish());
+    return ToAbslStatus(stream_->Finish());
   }
 
   // Ends the call after an error on our side; its status (CANCELLED) adds
@@ -152,7 +153,7 @@ absl::StatusOr<Result> Minimize(const std::string& address,
                                 const Objective& objective,
                                 absl::Span<const double> x0,
                                 const MinimizeOptions& options) {
-  OPTD_CLIENT_ASSIGN_OR_RETURN(Client client,
+  OPTD_ASSIGN_OR_RETURN(Client client,
                                Client::Connect(address, options.client));
   return Minimize(client, objective, x0, options);
 }
@@ -161,11 +162,11 @@ absl::StatusOr<Result> Minimize(const Client& client,
                                 const Objective& objective,
                                 absl::Span<const double> x0,
                                 const MinimizeOptions& options) {
-  OPTD_CLIENT_ASSIGN_OR_RETURN(
+  OPTD_ASSIGN_OR_RETURN(
       Result result,
       RunStream(client, x0, options.solver, objective, options.session));
   if (options.delete_session) {
-    OPTD_CLIENT_RETURN_IF_ERROR(client.DeleteSession(result.session_id));
+    OPTD_RETURN_IF_ERROR(client.DeleteSession(result.session_id));
   }
   return result;
 }

@@ -6,7 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/status_util.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "client/vector_codec.h"
 
 namespace optd::client {
@@ -66,7 +67,7 @@ absl::StatusOr<std::vector<double>> DecodePoint(
           "trial ", trial.trial_id(), " is built from trial ",
           delta.base_trial_id(), ", whose point the answer does not carry"));
     }
-    OPTD_CLIENT_ASSIGN_OR_RETURN(std::vector<double> x, DecodeVector(*base));
+    OPTD_ASSIGN_OR_RETURN(std::vector<double> x, DecodeVector(*base));
     *decoded_base = {delta.base_trial_id(), std::move(x)};
   }
   std::vector<double> x = decoded_base->second;
@@ -92,11 +93,11 @@ absl::StatusOr<Trial> DecodeOne(
   t.id = trial.trial_id();
   t.batch_index = trial.batch_index();
   t.batch_size = std::max(1, trial.batch_size());
-  OPTD_CLIENT_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
-  OPTD_CLIENT_ASSIGN_OR_RETURN(
+  OPTD_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
+  OPTD_ASSIGN_OR_RETURN(
       t.x, DecodePoint(trial, trials, base_points, decoded_base));
   if (t.wants == Wants::kHessianVector) {
-    OPTD_CLIENT_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
+    OPTD_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
   }
   return t;
 }
@@ -109,11 +110,11 @@ absl::Status CheckTrials(
   std::pair<uint64_t, std::vector<double>> decoded_base;
   for (const v1::Trial& trial : trials) {
     if (!trial.has_delta()) {
-      OPTD_CLIENT_RETURN_IF_ERROR(
+      OPTD_RETURN_IF_ERROR(
           DecodeOne(trial, trials, base_points, &decoded_base).status());
       continue;
     }
-    OPTD_CLIENT_RETURN_IF_ERROR(DecodeWants(trial.wants()).status());
+    OPTD_RETURN_IF_ERROR(DecodeWants(trial.wants()).status());
     // A delta trial of the base already decoded needs only its coordinate
     // checked; the first one decodes (and so checks) the base.
     if (decoded_base.second.empty() ||
@@ -121,7 +122,7 @@ absl::Status CheckTrials(
         (trial.delta().has_coordinate() &&
          static_cast<uint64_t>(trial.delta().coordinate()) >=
              decoded_base.second.size())) {
-      OPTD_CLIENT_RETURN_IF_ERROR(
+      OPTD_RETURN_IF_ERROR(
           DecodeOne(trial, trials, base_points, &decoded_base).status());
     }
   }
@@ -132,11 +133,11 @@ template <typename Response>
 absl::StatusOr<Answer> DecodeAnswer(const std::string& session_id,
                                     const Response& response) {
   Answer answer;
-  OPTD_CLIENT_ASSIGN_OR_RETURN(
+  OPTD_ASSIGN_OR_RETURN(
       answer.trials, DecodeTrials(response.trials(), response.base_points()));
   answer.state = response.state();
   if (response.has_summary()) {
-    OPTD_CLIENT_ASSIGN_OR_RETURN(answer.summary,
+    OPTD_ASSIGN_OR_RETURN(answer.summary,
                                  DecodeSummary(session_id, response.summary()));
   }
   return answer;
@@ -167,7 +168,7 @@ absl::StatusOr<std::vector<Trial>> DecodeTrials(
   decoded.reserve(trials.size());
   std::pair<uint64_t, std::vector<double>> decoded_base;
   for (const v1::Trial& trial : trials) {
-    OPTD_CLIENT_ASSIGN_OR_RETURN(
+    OPTD_ASSIGN_OR_RETURN(
         Trial t, DecodeOne(trial, trials, base_points, &decoded_base));
     decoded.push_back(std::move(t));
   }
@@ -190,7 +191,7 @@ absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
                                      const v1::Summary& summary) {
   Result result;
   result.session_id = session_id;
-  OPTD_CLIENT_ASSIGN_OR_RETURN(result.x, DecodeVector(summary.x()));
+  OPTD_ASSIGN_OR_RETURN(result.x, DecodeVector(summary.x()));
   result.value = summary.value();
   result.gradient_max_norm = summary.gradient_max_norm();
   result.iterations = summary.iterations();
@@ -357,9 +358,9 @@ absl::StatusOr<Session> Session::Create(const Client& client,
   grpc::ClientContext context;
   client.PrepareUnaryContext(&context);
   v1::CreateSessionResponse response;
-  OPTD_CLIENT_RETURN_IF_ERROR(FromGrpcStatus(
+  OPTD_RETURN_IF_ERROR(ToAbslStatus(
       client.stub().CreateSession(&context, request, &response)));
-  OPTD_CLIENT_RETURN_IF_ERROR(
+  OPTD_RETURN_IF_ERROR(
       CheckTrials(response.trials(), response.base_points()));
   auto first = std::make_shared<FirstTrials>();
   first->trials.Swap(response.mutable_trials());
@@ -367,14 +368,14 @@ absl::StatusOr<Session> Session::Create(const Client& client,
   Session session(client, response.session_id(), request.vector_encoding(),
                   std::move(first));
   if (direct && request.shards() > 1) {
-    OPTD_CLIENT_RETURN_IF_ERROR(session.EnableDirectPath());
+    OPTD_RETURN_IF_ERROR(session.EnableDirectPath());
   }
   return session;
 }
 
 absl::Status Session::EnableDirectPath() {
-  OPTD_CLIENT_ASSIGN_OR_RETURN(v1::Session described, client_.GetSession(id_));
-  OPTD_CLIENT_ASSIGN_OR_RETURN(direct_,
+  OPTD_ASSIGN_OR_RETURN(v1::Session described, client_.GetSession(id_));
+  OPTD_ASSIGN_OR_RETURN(direct_,
                                DirectPath::Connect(client_, described));
   return absl::OkStatus();
 }
@@ -386,10 +387,10 @@ absl::Status Session::FillFromSlices(
        ++i) {
     if (!sent[i].on_slices()) continue;
     Trial& trial = (*trials)[i];
-    OPTD_CLIENT_ASSIGN_OR_RETURN(
+    OPTD_ASSIGN_OR_RETURN(
         trial.x, direct_->Get(id_, trial.id, v1::SLICE_FIELD_POINT));
     if (trial.wants == Wants::kHessianVector) {
-      OPTD_CLIENT_ASSIGN_OR_RETURN(
+      OPTD_ASSIGN_OR_RETURN(
           trial.vector, direct_->Get(id_, trial.id, v1::SLICE_FIELD_VECTOR));
     }
   }
@@ -414,10 +415,10 @@ absl::StatusOr<Answer> Session::AskAsWorker(const std::string& worker_id,
   grpc::ClientContext context;
   client_.PrepareUnaryContext(&context);
   v1::AskResponse response;
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(client_.stub().Ask(&context, request, &response)));
-  OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
-  OPTD_CLIENT_RETURN_IF_ERROR(
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(client_.stub().Ask(&context, request, &response)));
+  OPTD_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  OPTD_RETURN_IF_ERROR(
       FillFromSlices(response.trials(), &answer.trials));
   answer.retry_after = absl::Seconds(response.retry_after_seconds());
   return answer;
@@ -431,7 +432,7 @@ absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
   request.set_trial_id(trial_id);
   if (value.has_value()) request.set_value(*value);
   if (!gradient.empty() && direct_ != nullptr && !failed) {
-    OPTD_CLIENT_RETURN_IF_ERROR(
+    OPTD_RETURN_IF_ERROR(
         direct_->Put(id_, trial_id, v1::SLICE_FIELD_GRADIENT, gradient));
     request.set_sliced(true);
   } else if (!gradient.empty()) {
@@ -449,7 +450,7 @@ absl::StatusOr<Answer> Session::TellF32(uint64_t trial_id,
   request.set_trial_id(trial_id);
   if (value.has_value()) request.set_value(*value);
   if (!gradient.empty() && direct_ != nullptr && !failed) {
-    OPTD_CLIENT_RETURN_IF_ERROR(
+    OPTD_RETURN_IF_ERROR(
         direct_->Put32(id_, trial_id, v1::SLICE_FIELD_GRADIENT, gradient));
     request.set_sliced(true);
   } else if (!gradient.empty()) {
@@ -470,11 +471,11 @@ absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
   rest.gradient.clear();
   rest.hessian_vector.clear();
   if (!evaluation.gradient.empty()) {
-    OPTD_CLIENT_RETURN_IF_ERROR(direct_->Put(
+    OPTD_RETURN_IF_ERROR(direct_->Put(
         id_, trial_id, v1::SLICE_FIELD_GRADIENT, evaluation.gradient));
   }
   if (!evaluation.hessian_vector.empty()) {
-    OPTD_CLIENT_RETURN_IF_ERROR(direct_->Put(id_, trial_id,
+    OPTD_RETURN_IF_ERROR(direct_->Put(id_, trial_id,
                                              v1::SLICE_FIELD_HESSIAN_VECTOR,
                                              evaluation.hessian_vector));
   }
@@ -496,10 +497,10 @@ absl::StatusOr<Answer> Session::SendTell(v1::TellRequest request) const {
   grpc::ClientContext context;
   client_.PrepareUnaryContext(&context);
   v1::TellResponse response;
-  OPTD_CLIENT_RETURN_IF_ERROR(
-      FromGrpcStatus(client_.stub().Tell(&context, request, &response)));
-  OPTD_CLIENT_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
-  OPTD_CLIENT_RETURN_IF_ERROR(
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(client_.stub().Tell(&context, request, &response)));
+  OPTD_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
+  OPTD_RETURN_IF_ERROR(
       FillFromSlices(response.trials(), &answer.trials));
   answer.duplicate = response.duplicate();
   return answer;

@@ -22,9 +22,9 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz/harness.h"
 #include "fuzz_input.pb.h"
-#include "server/journal.h"
-#include "server/session_manager.h"
-#include "server/session_store.h"
+#include "server/storage/journal.h"
+#include "server/session/session_manager.h"
+#include "server/storage/session_store.h"
 
 namespace optd::fuzz {
 namespace {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/stubs/logging.h"
-#include "server/proto_convert.h"
+#include "server/session/proto_convert.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::fuzz {
@@ -137,7 +137,7 @@ void CheckTrialPoint(server::Session& session, const std::vector<double>& x,
   for (int64_t i = 0; i < n; ++i) {
     if (float32 && std::isfinite(lower[i])) {
       // Where the box holds no float32, x_i is the float32 nearest lower_i
-      // (solvers/adam.h).
+      // (solvers/adam/adam.h).
       const float nearest = static_cast<float>(lower[i]);
       float inside = nearest;
       if (inside < lower[i]) inside = std::nextafter(inside, INFINITY);

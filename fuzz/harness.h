@@ -27,8 +27,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "fuzz_input.pb.h"
-#include "server/session.h"
-#include "server/session_manager.h"
+#include "server/session/session.h"
+#include "server/session/session_manager.h"
 
 namespace optd::fuzz {
 

@@ -20,7 +20,7 @@
 
 #include "fuzz/harness.h"
 #include "fuzz_input.pb.h"
-#include "server/session_manager.h"
+#include "server/session/session_manager.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   optd::fuzz::QuietLogs();

@@ -17,8 +17,8 @@
 
 #include "fuzz/harness.h"
 #include "fuzz_input.pb.h"
-#include "server/proto_convert.h"
-#include "server/slice_host.h"
+#include "server/session/proto_convert.h"
+#include "server/sharding/slice_host.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   optd::fuzz::QuietLogs();

@@ -39,10 +39,10 @@
 #include "absl/strings/str_format.h"
 #include "fuzz/harness.h"
 #include "fuzz_input.pb.h"
-#include "server/journal.h"
-#include "server/session_manager.h"
-#include "server/session_store.h"
-#include "server/slice_host.h"
+#include "server/storage/journal.h"
+#include "server/session/session_manager.h"
+#include "server/storage/session_store.h"
+#include "server/sharding/slice_host.h"
 
 namespace optd::fuzz {
 namespace {

@@ -112,7 +112,7 @@ bool FileExists(const std::string& path) {
 }
 
 // One record of a journal file: where its 8-byte header starts and how long
-// its payload is (server/journal.h: u32 length | u32 crc32 | payload,
+// its payload is (server/storage/journal.h: u32 length | u32 crc32 | payload,
 // little-endian).
 struct RecordSpan {
   size_t offset;
@@ -121,7 +121,7 @@ struct RecordSpan {
   size_t end() const { return offset + 8 + length; }
 };
 
-// The records of a journal (server/journal.h: "OPTDJNL2", an 8-byte salt,
+// The records of a journal (server/storage/journal.h: "OPTDJNL2", an 8-byte salt,
 // then length | crc | payload records), sync marks left out.
 std::vector<RecordSpan> JournalRecords(const std::string& bytes) {
   std::vector<RecordSpan> records;

@@ -17,8 +17,8 @@
 #include "gtest/gtest.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/status_matchers.h"
-#include "solvers/trust_region.h"
-#include "solvers/vector_view.h"
+#include "solvers/trust_region/trust_region.h"
+#include "solvers/core/vector_view.h"
 #include "tests/optd_process.h"
 
 namespace optd::testing {

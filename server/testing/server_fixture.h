@@ -21,10 +21,10 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "optd/v1/optimizer.grpc.pb.h"
-#include "server/server.h"
+#include "server/rpc/server.h"
 #include "server/testing/grpc_matchers.h"
 #include "server/testing/rosenbrock.h"
-#include "solvers/lbfgs.h"
+#include "solvers/lbfgs/lbfgs.h"
 
 namespace optd::server::testing {
 

@@ -15,7 +15,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "optd/v1/optimizer.pb.h"
-#include "server/session.h"
+#include "server/session/session.h"
 #include "server/testing/rosenbrock.h"
 
 namespace optd::server::testing {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "Eigen/Core"
-#include "solvers/solver.h"
+#include "solvers/core/solver.h"
 #include "solvers/testing/mgh_hessians.h"
 
 namespace optd::testing {

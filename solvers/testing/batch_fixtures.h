@@ -26,10 +26,10 @@
 
 #include "Eigen/Dense"
 #include "gtest/gtest.h"
-#include "solvers/bounds.h"
-#include "solvers/finite_difference.h"
-#include "solvers/lbfgs.h"
-#include "solvers/solver.h"
+#include "solvers/core/bounds.h"
+#include "solvers/adapters/finite_difference.h"
+#include "solvers/lbfgs/lbfgs.h"
+#include "solvers/core/solver.h"
 #include "solvers/testing/mgh_problems.h"
 
 namespace optd::testing {

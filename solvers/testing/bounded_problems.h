@@ -1,5 +1,5 @@
 // Bound-constrained test problems for L-BFGS-B (lbfgsb.h), shared by
-// solvers/lbfgsb_test.cc and bench/lbfgsb.cc; tests/data/bounded_problems.py
+// solvers/lbfgsb/lbfgsb_test.cc and bench/lbfgsb.cc; tests/data/bounded_problems.py
 // is the numpy twin (same names, boxes, starting points) that
 // tests/data/gen_scipy_lbfgsb_bounded.py runs scipy 1.10 on, writing
 // tests/data/scipy_lbfgsb_bounded_1.10.txt (LoadBoundedReferences).
@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "solvers/bounds.h"
+#include "solvers/core/bounds.h"
 #include "solvers/testing/mgh_problems.h"
 
 namespace optd::problems {

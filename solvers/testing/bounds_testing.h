@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "solvers/bounds.h"
+#include "solvers/core/bounds.h"
 
 namespace optd::testing {
 

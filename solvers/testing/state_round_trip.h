@@ -22,8 +22,8 @@
 
 #include "Eigen/Dense"
 #include "gtest/gtest.h"
-#include "solvers/solver.h"
-#include "solvers/state_bytes.h"
+#include "solvers/core/solver.h"
+#include "solvers/core/state_bytes.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/status_matchers.h"
 

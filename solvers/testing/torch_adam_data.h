@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "solvers/adam_kernel.h"
+#include "solvers/adam/adam_kernel.h"
 
 namespace optd::testing {
 

@@ -20,7 +20,7 @@
 #include "solvers/testing/mgh_hessians.h"
 #include "solvers/testing/mgh_problems.h"
 #include "solvers/testing/status_matchers.h"
-#include "solvers/trust_region.h"
+#include "solvers/trust_region/trust_region.h"
 
 namespace optd::testing {
 

@@ -1,0 +1,111 @@
+#include "server/metrics/metrics_http_server.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+
+namespace optd::server {
+namespace {
+
+// cpp-httplib's default socket options set SO_REUSEPORT, with which a second
+// server binds a port in use and silently shares it; SO_REUSEADDR alone lets
+// a restarted server bind over connections in TIME_WAIT, and nothing else.
+void ReuseAddressOnly(socket_t socket) {
+  int yes = 1;
+  setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+}
+
+void MethodNotAllowed(const httplib::Request& request,
+                      httplib::Response& response) {
+  response.status = 405;
+  response.set_header("Allow", "GET, HEAD");
+  response.set_content(absl::StrCat(request.method, " ", request.path,
+                                    ": only GET is allowed\n"),
+                       "text/plain; charset=utf-8");
+}
+
+}  // namespace
+
+MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
+    : registry_(registry) {}
+
+MetricsHttpServer::~MetricsHttpServer() { Stop(); }
+
+absl::Status MetricsHttpServer::Start(const std::string& host, int port) {
+  absl::MutexLock lock(&mu_);
+  if (started_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the metrics HTTP server was started before (port ",
+                     port_.load(), "); a server starts once"));
+  }
+  auto http = std::make_unique<httplib::Server>();
+  http->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  http->set_socket_options(ReuseAddressOnly);
+  http->set_keep_alive_timeout(kIdleConnectionSeconds);
+  http->set_read_timeout(kIdleConnectionSeconds, 0);
+  http->set_write_timeout(kIdleConnectionSeconds, 0);
+  const MetricsRegistry* registry = registry_;
+  http->Get("/metrics", [registry](const httplib::Request&,
+                                   httplib::Response& response) {
+    response.set_content(registry->ExpositionText(), kExpositionContentType);
+  });
+  http->Post("/metrics", MethodNotAllowed);
+  http->Put("/metrics", MethodNotAllowed);
+  http->Patch("/metrics", MethodNotAllowed);
+  http->Delete("/metrics", MethodNotAllowed);
+  http->Options("/metrics", MethodNotAllowed);
+  http->Get("/healthz",
+            [](const httplib::Request&, httplib::Response& response) {
+              response.set_content("ok\n", "text/plain; charset=utf-8");
+            });
+  http->set_error_handler(
+      [](const httplib::Request& request, httplib::Response& response) {
+        if (response.status == 404 && response.body.empty()) {
+          response.set_content(
+              absl::StrCat(request.path, ": not found; try /metrics\n"),
+              "text/plain; charset=utf-8");
+        }
+      });
+
+  errno = 0;
+  const int bound = port == 0 ? http->bind_to_any_port(host)
+                              : (http->bind_to_port(host, port) ? port : -1);
+  if (bound < 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for metrics on ", host, ":", port,
+        " (the port is in use, or the host is not an address of this "
+        "machine)",
+        errno != 0 ? absl::StrCat(": ", std::strerror(errno)) : ""));
+  }
+  started_ = true;
+  port_ = bound;
+  http_ = std::move(http);
+  httplib::Server* server = http_.get();
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  listener_ = std::thread([server, done] {
+    server->listen_after_bind();
+    *done = true;
+  });
+  // httplib::Server::stop() does nothing until the listener runs: wait for
+  // it, so that a Stop() right after Start() is not lost.
+  while (!server->is_running() && !*done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return absl::OkStatus();
+}
+
+void MetricsHttpServer::Stop() {
+  absl::MutexLock lock(&mu_);
+  if (http_ == nullptr) return;
+  http_->stop();
+  listener_.join();
+  http_.reset();
+}
+
+}  // namespace optd::server

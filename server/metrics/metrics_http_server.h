@@ -1,0 +1,87 @@
+// MetricsHttpServer: serves a MetricsRegistry to Prometheus over plain HTTP
+// (cpp-httplib), on its own port and threads, apart from the gRPC server:
+//
+//   GET /metrics   200, the registry's ExpositionText() as
+//                  kExpositionContentType; other methods 405
+//   GET /healthz   200 "ok" (for HTTP probes: the process serves requests)
+//   anything else  404
+//
+//   MetricsHttpServer http(&registry);
+//   OPTD_RETURN_IF_ERROR(http.Start("0.0.0.0", 9090));  // 0: any free port
+//   spdlog::info("metrics on port {}", http.port());
+//   ...
+//   http.Stop();  // or let the destructor do it
+//
+// Stop() is prompt: it closes the listening socket and waits for the
+// requests in flight (a scrape takes what its callbacks take); a connection
+// that sends nothing holds a worker for at most kIdleConnectionSeconds.
+//
+// Thread-safety: thread-safe.
+#ifndef OPTD_SERVER_METRICS_METRICS_HTTP_SERVER_H_
+#define OPTD_SERVER_METRICS_METRICS_HTTP_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "server/metrics/metrics.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace optd::server {
+
+class MetricsHttpServer {
+ public:
+  // Worker threads that answer requests: scrapes come one at a time, and a
+  // probe or a curl may come beside them.
+  static constexpr int kWorkerThreads = 2;
+  // How long an idle or slow connection may hold a worker (keep-alive wait,
+  // read and write timeouts); it bounds Stop().
+  static constexpr int kIdleConnectionSeconds = 1;
+
+  // `registry` must outlive the server (or its Stop()).
+  explicit MetricsHttpServer(const MetricsRegistry* registry);
+  // Stop()s.
+  ~MetricsHttpServer();
+
+  MetricsHttpServer(const MetricsHttpServer&) = delete;
+  MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
+
+  // MetricsHttpServer::Start()
+  //
+  // Binds `host`:`port` ("0.0.0.0", "127.0.0.1", "::"; port 0 picks a free
+  // one, see port()) and serves from a thread of its own. UNAVAILABLE when
+  // the address cannot be bound (in use, unknown host); FAILED_PRECONDITION
+  // when started before (a server starts once).
+  absl::Status Start(const std::string& host, int port)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // MetricsHttpServer::port()
+  //
+  // The bound port once Start() succeeded, else 0.
+  int port() const { return port_.load(); }
+
+  // MetricsHttpServer::Stop()
+  //
+  // Stops listening, waits for the requests in flight and joins the
+  // threads. Idempotent; a no-op before Start().
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const MetricsRegistry* const registry_;
+  mutable absl::Mutex mu_;
+  std::unique_ptr<httplib::Server> http_ ABSL_GUARDED_BY(mu_);
+  std::thread listener_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int> port_{0};
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_METRICS_METRICS_HTTP_SERVER_H_

@@ -1,0 +1,215 @@
+#include "server/metrics/metrics_http_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "solvers/testing/status_matchers.h"
+
+namespace optd::server {
+namespace {
+
+using ::optd::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class MetricsHttpServerTest : public ::testing::Test {
+ protected:
+  MetricsHttpServerTest() {
+    registry_.RegisterCounter("optd_steps_total", "Steps.", {"solver"})
+        ->Add({"lbfgs"}, 3);
+  }
+
+  httplib::Client Client(int port) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(5, 0);
+    client.set_read_timeout(5, 0);
+    return client;
+  }
+
+  MetricsRegistry registry_;
+};
+
+TEST_F(MetricsHttpServerTest, ServesMetricsOverLoopback) {
+  MetricsHttpServer server(&registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  ASSERT_GT(server.port(), 0);
+  httplib::Client client = Client(server.port());
+  httplib::Result result = client.Get("/metrics");
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(result->body, registry_.ExpositionText());
+  EXPECT_THAT(result->body,
+              HasSubstr("optd_steps_total{solver=\"lbfgs\"} 3\n"));
+
+  httplib::Result health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok\n");
+}
+
+TEST_F(MetricsHttpServerTest, UnknownPathIs404) {
+  MetricsHttpServer server(&registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  httplib::Client client = Client(server.port());
+  for (const char* path : {"/", "/metricsx", "/metrics/x", "/favicon.ico"}) {
+    httplib::Result result = client.Get(path);
+    ASSERT_TRUE(result) << path;
+    EXPECT_EQ(result->status, 404) << path;
+    EXPECT_THAT(result->body, HasSubstr("not found")) << path;
+  }
+}
+
+TEST_F(MetricsHttpServerTest, OtherMethodsOnMetricsAre405) {
+  MetricsHttpServer server(&registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  httplib::Client client = Client(server.port());
+  const httplib::Result results[] = {
+      client.Post("/metrics", "x", "text/plain"),
+      client.Put("/metrics", "x", "text/plain"),
+      client.Patch("/metrics", "x", "text/plain"),
+      client.Delete("/metrics"),
+      client.Options("/metrics"),
+  };
+  for (const httplib::Result& result : results) {
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->status, 405);
+    EXPECT_EQ(result->get_header_value("Allow"), "GET, HEAD");
+    EXPECT_THAT(result->body, HasSubstr("only GET is allowed"));
+  }
+  httplib::Result head = client.Head("/metrics");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+}
+
+TEST_F(MetricsHttpServerTest, PortInUseIsUnavailable) {
+  MetricsHttpServer first(&registry_);
+  ASSERT_TRUE(first.Start("127.0.0.1", 0).ok());
+  MetricsHttpServer second(&registry_);
+  EXPECT_THAT(second.Start("127.0.0.1", first.port()),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("cannot listen for metrics on 127.0.0.1:" +
+                                 std::to_string(first.port()))));
+  EXPECT_EQ(second.port(), 0);
+  second.Stop();  // nothing to stop
+  // The first one still answers alone.
+  httplib::Result result = Client(first.port()).Get("/metrics");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+}
+
+TEST_F(MetricsHttpServerTest, UnknownHostIsUnavailable) {
+  MetricsHttpServer server(&registry_);
+  EXPECT_THAT(server.Start("no-such-host.invalid", 0),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("no-such-host.invalid:0")));
+}
+
+TEST_F(MetricsHttpServerTest, StartsOnlyOnce) {
+  MetricsHttpServer server(&registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  EXPECT_THAT(server.Start("127.0.0.1", 0),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("started before")));
+  server.Stop();
+  EXPECT_THAT(server.Start("127.0.0.1", 0),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("")));
+}
+
+TEST_F(MetricsHttpServerTest, StopIsIdempotentAndClosesThePort) {
+  MetricsHttpServer server(&registry_);
+  server.Stop();  // before Start: a no-op
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const int port = server.port();
+  server.Stop();
+  server.Stop();
+  httplib::Client client = Client(port);
+  client.set_connection_timeout(1, 0);
+  EXPECT_FALSE(client.Get("/metrics"));
+  // The port can be bound again at once.
+  MetricsHttpServer again(&registry_);
+  EXPECT_TRUE(again.Start("127.0.0.1", port).ok());
+}
+
+TEST_F(MetricsHttpServerTest, StopWaitsForTheScrapeInFlight) {
+  absl::Notification scrape_entered;
+  absl::Notification release_scrape;
+  registry_.RegisterGaugeCallback("slow", "Blocks the scrape.", {}, [&] {
+    scrape_entered.Notify();
+    release_scrape.WaitForNotification();
+    return std::vector<LabeledValue>{{{}, 1}};
+  });
+  MetricsHttpServer server(&registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  int status = 0;
+  std::string body;
+  std::thread scraper([&] {
+    httplib::Result scrape = Client(server.port()).Get("/metrics");
+    if (scrape) {
+      status = scrape->status;
+      body = scrape->body;
+    }
+  });
+  scrape_entered.WaitForNotification();
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    server.Stop();
+    stopped.Notify();
+  });
+  EXPECT_FALSE(stopped.WaitForNotificationWithTimeout(absl::Milliseconds(200)));
+  release_scrape.Notify();
+  EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  stopper.join();
+  scraper.join();
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(body, HasSubstr("slow 1\n"));
+}
+
+TEST_F(MetricsHttpServerTest, StopIsPromptWithIdleConnectionsOpen) {
+  MetricsHttpServer server(&registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  // A keep-alive client that went quiet, and a connection that never sent
+  // a byte: each holds a worker.
+  httplib::Client keep_alive = Client(server.port());
+  keep_alive.set_keep_alive(true);
+  ASSERT_TRUE(keep_alive.Get("/metrics"));
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(
+      connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+      0);
+  const auto start = std::chrono::steady_clock::now();
+  server.Stop();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  close(silent);
+  EXPECT_LT(seconds, 3 * MetricsHttpServer::kIdleConnectionSeconds + 1);
+}
+
+TEST_F(MetricsHttpServerTest, DestructorStops) {
+  int port = 0;
+  {
+    MetricsHttpServer server(&registry_);
+    ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+    port = server.port();
+  }
+  httplib::Client client = Client(port);
+  client.set_connection_timeout(1, 0);
+  EXPECT_FALSE(client.Get("/metrics"));
+}
+
+}  // namespace
+}  // namespace optd::server

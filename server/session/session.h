@@ -1,0 +1,457 @@
+// Session: one optimization run held in memory — its solver, the outstanding
+// trial and the bookkeeping that makes tells exactly-once (DESIGN §2).
+//
+// Trial ids are per-session, strictly increasing from 1. The solver hands out
+// its trials in batches (solver.h): a batch of b trials gets the ids
+// first..first+b-1, its trials are told in any order, and the tell of its last
+// untold trial issues the solver's next batch, unless the session has ended.
+// Most batches hold one trial, so every applied tell issues the next id.
+// Workers lease single trials of a batch (AskAsWorker); every applied tell is
+// kept in the trial log (GetSession include_trials). A tell is validated
+// completely before anything changes, so a refused tell leaves the session
+// exactly as it was. Each applied tell leaves a 64-bit digest of its payload
+// (payload_digest.h); a later tell of the same trial with the same digest is a
+// retry and gets the current answer with `duplicate` set, one with another
+// digest is refused.
+//
+//   auto session = std::make_shared<Session>("rosen-1", std::move(setup),
+//                                            labels,
+//                                            v1::VECTOR_ENCODING_VALUES);
+//   v1::TellResponse answer;
+//   absl::Status s = session->Tell(request, &answer);
+//
+// Thread-safety: thread-safe. Each session has its own mutex, so tells to
+// different sessions never contend; id() and labels() are immutable and need
+// no lock.
+#ifndef OPTD_SERVER_SESSION_SESSION_H_
+#define OPTD_SERVER_SESSION_SESSION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "optd/v1/optimizer.pb.h"
+#include "server/session/proto_convert.h"
+#include "server/storage/session_store.h"
+#include "solvers/core/solver.h"
+
+namespace optd::server {
+
+// Labels in key order (ListSessions filters compare them).
+using Labels = std::map<std::string, std::string>;
+
+// How a session is kept and shared, every default resolved.
+struct SessionSettings {
+  // When it was created (a recovered or imported session keeps its own).
+  absl::Time create_time = absl::Now();
+  // Idle time before it expires (SessionManager removes it).
+  absl::Duration ttl = absl::Hours(24 * 7);
+  // How long Ask with a worker_id leases a trial.
+  absl::Duration lease = absl::Seconds(600);
+  // Durability.checkpoint_interval: 0 = every tell durable before its answer.
+  int64_t checkpoint_interval = 0;
+  // The creation request's bounds, gradient source, finite-difference,
+  // gradient-check and data-parallel fields, echoed by GetSession (only
+  // those fields are set).
+  v1::Session creation_echo;
+  // The solver state's size, estimated from the options (EstimateStateBytes
+  // in proto_convert.h): what the session counts against its tenant's
+  // memory budget (--tenant_memory_bytes).
+  int64_t state_bytes = 0;
+};
+
+// What an answer must wait for before it leaves the server: the journal
+// record `seq` synced. Empty (no journal, or nothing to wait for): answer now.
+struct DurableTicket {
+  std::shared_ptr<SessionJournal> journal;
+  uint64_t seq = 0;
+
+  // Calls done(status) once durable (at once when there is nothing to wait
+  // for), on this thread or a commit thread.
+  void WhenDurable(SessionJournal::DoneCallback done) const {
+    if (journal == nullptr) {
+      std::move(done)(absl::OkStatus());
+    } else {
+      journal->WhenDurable(seq, std::move(done));
+    }
+  }
+};
+
+class Session {
+ public:
+  // How many accepted iterates Session.history keeps (optimizer.proto).
+  static constexpr size_t kHistoryLength = 100;
+  // How many answered tells keep a digest for retry detection. A retry of an
+  // older trial is refused as no longer outstanding.
+  static constexpr size_t kAnsweredDigests = 1024;
+  // Trial log: the newest records up to this many bytes are kept (the
+  // oldest go first); points are kept up to dimension 100, gradient norms
+  // up to 100000. A checkpoint keeps the newest kCheckpointTrialLog records
+  // (the journal's tells after it rebuild the rest).
+  static constexpr size_t kTrialLogBytes = size_t{8} << 20;
+  static constexpr int64_t kTrialLogMaxDimension = 100;
+  static constexpr size_t kCheckpointTrialLog = 1000;
+  static constexpr int64_t kTrialLogMaxGradientNorm = 100000;
+  // TellRequest.note and worker ids.
+  static constexpr size_t kMaxNoteBytes = 4096;
+  static constexpr size_t kMaxWorkerId = 128;
+  static constexpr int kMaxTrialsPerAsk = 1024;
+
+  // A running session whose first trial gets id 1. `encoding` is the default
+  // for vectors it sends (UNSPECIFIED means VALUES). REQUIRES: setup.solver.
+  Session(std::string id, SolverSetup setup, Labels labels,
+          v1::VectorEncoding encoding, SessionSettings settings = {});
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::string& id() const { return id_; }
+  const Labels& labels() const { return labels_; }
+  int64_t dimension() const { return dimension_; }
+  // "lbfgs", "adam", "adamw" or "trust_region".
+  const std::string& solver_name() const { return solver_name_; }
+  const SessionSettings& settings() const { return settings_; }
+  // Shards of its state (1 unless sharded across replicas).
+  int shards() const {
+    return shards_ == nullptr ? 1 : shards_->layout().shards();
+  }
+  // A sharded session that lost a slice: every call answers UNAVAILABLE
+  // until SessionManager replaces it by a rebuilt one.
+  bool broken() const { return shards_ != nullptr && shards_->broken(); }
+
+  // Session::AttachJournal()
+  //
+  // From now on every applied tell is appended to `journal` (after recovery
+  // or import has replayed the tells it already holds).
+  void AttachJournal(std::shared_ptr<SessionJournal> journal)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<SessionJournal> journal() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Replay()
+  //
+  // Applies a tell from a journal or a snapshot as if it arrived at its
+  // recorded time. An error means the record does not fit the session (the
+  // journal or snapshot is not this session's); the session is unchanged.
+  absl::Status Replay(const v1::SnapshotTell& tell) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::RestoreCheckpoint()
+  //
+  // Puts a session that was told nothing into the state `checkpoint`
+  // describes (recovery and import of a compacted session). INVALID_ARGUMENT
+  // when it does not fit the session's solver: its trial ids are out of
+  // order, or its batch is not the restored solver's. The session is then
+  // unchanged, except for that last check, which comes after the solver's
+  // state is restored: a session refused by it must be discarded.
+  absl::Status RestoreCheckpoint(const v1::SessionCheckpoint& checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::FlushCheckpoint()
+  //
+  // For a session that checkpoints its solver state instead of journaling
+  // each tell: writes a checkpoint now if tells came since the last one
+  // (clean shutdown). No-op otherwise.
+  void FlushCheckpoint() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::PortableCheckpoint()
+  //
+  // The session's state now as a checkpoint that stands alone (a sharded
+  // session's vectors gathered from its replicas), for ExportSession.
+  // UNIMPLEMENTED when the solver restores only by replaying its tells.
+  absl::Status PortableCheckpoint(v1::SessionCheckpoint* checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Tells applied (journal records after the header).
+  int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Bytes the trial log holds in memory (its records' SpaceUsedLong, up to
+  // about kTrialLogBytes of records), for the memory quotas. Lock-free: the
+  // manager reads it while holding its own lock.
+  int64_t trial_log_memory() const {
+    return trial_log_memory_.load(std::memory_order_relaxed);
+  }
+
+  // True when no tell or ask has come for longer than the TTL.
+  bool Expired(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::WriteTrials()
+  //
+  // Appends the outstanding trials (none once finished) to the response's
+  // `trials`, and the base point of those that come as a delta to its
+  // `base_points`, points in `encoding` (UNSPECIFIED: the session's).
+  // `Response` is v1::CreateSessionResponse or v1::ImportSessionResponse.
+  template <typename Response>
+  absl::Status WriteTrials(v1::VectorEncoding encoding, Response* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Ask()
+  //
+  // The outstanding trials, the state and (once finished) the summary with x.
+  // Changes nothing. `Response` is v1::AskResponse or v1::OptimizeResponse.
+  // With `on_slices` a sharded session leaves the points on its replicas
+  // (Trial.on_slices; clients read them with GetSlice).
+  template <typename Response>
+  absl::Status Ask(v1::VectorEncoding encoding, Response* response,
+                   bool on_slices = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // Session::Ask() for a worker
+  //
+  // As above, but only the trials `worker_id` holds: its unexpired leases are
+  // renewed and, while it holds fewer than `max_trials` (0 means 1), free
+  // trials (never leased, or their lease expired) are leased to it in id
+  // order. When it holds none and every outstanding trial is leased to
+  // others: no trials and retry_after_seconds (until the earliest lease
+  // ends). INVALID_ARGUMENT for a worker_id over 128 characters or
+  // max_trials outside [0, 1024].
+  absl::Status AskAsWorker(v1::VectorEncoding encoding,
+                           absl::string_view worker_id,
+                           v1::AskResponse* response, bool on_slices = false,
+                           int max_trials = 1) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Tell()
+  //
+  // Applies `request` (its session_id is not checked here) and writes the
+  // answer: the next trials, the state and, once finished, the summary. A
+  // retry of an answered tell with the same payload writes the current answer
+  // with duplicate = true and changes nothing. Errors change nothing:
+  //   FAILED_PRECONDITION: the session has finished; the trial was answered
+  //     with a different payload; the trial is not outstanding.
+  //   INVALID_ARGUMENT: bad encoding; a wanted value, gradient, hessian or
+  //     hessian_vector is missing, has the wrong length, or holds NaN/Inf;
+  //     a worker_id over 128 characters, a note over 4096 bytes, a weight
+  //     that is not finite and > 0 or on a session that is not data-parallel.
+  //   NOT_FOUND: the session was deleted.
+  //   UNAVAILABLE: the session's journal could not be written.
+  // `Response` is v1::TellResponse or v1::OptimizeResponse. With a journal,
+  // the answer may leave only once `ticket` is durable (a retry waits for the
+  // original's record too).
+  // With `stats`, what the tell did to the solver's counters (0 for a
+  // duplicate), for metrics.
+  struct TellStats {
+    int64_t iterations = 0;
+    int64_t evaluations = 0;
+  };
+  template <typename Response>
+  absl::Status Tell(const v1::TellRequest& request, Response* response,
+                    DurableTicket* ticket = nullptr, TellStats* stats = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Describe()
+  //
+  // Session as GetSession returns it; with `include_x`, best_x and summary.x
+  // in `encoding` (UNSPECIFIED: the session's); with `include_trials`, the
+  // trial log's records of trials after `trials_after_id`.
+  absl::Status Describe(bool include_x, v1::VectorEncoding encoding,
+                        v1::Session* out, bool include_trials = false,
+                        uint64_t trials_after_id = 0) ABSL_LOCKS_EXCLUDED(mu_);
+  // Session::DescribeBrief()
+  //
+  // Session as ListSessions returns it: no vectors, no history. False (and
+  // nothing written) when the session was deleted meanwhile.
+  bool DescribeBrief(v1::Session* out) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // RUNNING, or the final state. NOT_FOUND is not a state: a deleted session
+  // reports the state it had.
+  v1::SessionState state() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::Delete()
+  //
+  // Ends the session and frees its solver now, even while another thread
+  // (an Optimize stream) still holds a pointer to it; every later call on it
+  // returns NOT_FOUND.
+  void Delete() ABSL_LOCKS_EXCLUDED(mu_);
+  // A sharded session about to be deleted: its slices go with the vectors
+  // clients sent them.
+  void PurgeShardsOnDelete() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::FillSlicedTell()
+  //
+  // Export: a journaled tell whose vector went to the replicas (sliced) gets
+  // it back, gathered from them, so that the snapshot stands alone.
+  absl::Status FillSlicedTell(v1::TellRequest* tell) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct AnsweredTell {
+    uint64_t trial_id;
+    uint64_t digest;
+  };
+  struct Lease {
+    std::string worker;
+    absl::Time expiry;
+  };
+  struct HistoryPoint {
+    int64_t iteration;
+    int64_t evaluations;
+    double value;
+    double gradient_max_norm;
+    double step_length;
+    absl::Time time;
+  };
+
+  // The vectors of a tell, viewed in the request's memory, and its digest.
+  struct ToldVectors {
+    ConstVectorView gradient;
+    ConstVectorView hessian;
+    ConstVectorView hessian_vector;
+    uint64_t digest = 0;
+  };
+
+  // Decodes the vectors and digests the payload: no lock needed.
+  static absl::StatusOr<ToldVectors> Decode(const v1::TellRequest& request);
+  // Everything Tell does under the lock but the answer: the retry check,
+  // validation, the solver, bookkeeping at `now`, and with `journal` the
+  // record. *duplicate says the tell was a retry and changed nothing.
+  absl::Status TellLocked(const v1::TellRequest& request,
+                          const ToldVectors& told, absl::Time now, bool journal,
+                          bool* duplicate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Status CheckNotDeleted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // INVALID_ARGUMENT when a vector the trial wants is missing or has a length
+  // other than `expected`.
+  absl::Status CheckLength(const ConstVectorView& vector,
+                           absl::string_view field, int64_t expected,
+                           Evaluation wants, uint64_t trial_id) const;
+  // Applies a validated tell (REQUIRES: the trial is outstanding) or, with
+  // trial_id 0, the stop.
+  absl::Status ApplyTell(const v1::TellRequest& request,
+                         const ToldVectors& told)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `trial_id` is an untold trial of the current batch.
+  bool OutstandingLocked(uint64_t trial_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // "the outstanding trials are 4, 6" / "no trial is outstanding".
+  std::string OutstandingText() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ids `worker` holds after renewing its leases and taking free trials
+  // up to `max_trials`; when it holds none, *retry_after is the time until
+  // the earliest other lease ends (0 when there is none).
+  std::vector<uint64_t> LeaseLocked(absl::string_view worker, int max_trials,
+                                    absl::Time now, absl::Duration* retry_after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The trial log record of a tell about to be applied (its point is read
+  // before the solver moves on).
+  v1::TrialRecord RecordLocked(const v1::TellRequest& request,
+                               const ToldVectors& told, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The refusal for a trial id that is not outstanding and is no retry.
+  absl::Status NotOutstanding(uint64_t trial_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After the solver changed: new trial id, history, clocks, finish log.
+  void AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const AnsweredTell* FindAnswered(uint64_t trial_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The solver can save its state and the session is in checkpoint mode:
+  // tells are not journaled, checkpoints are.
+  bool CheckpointsOnlyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After an applied tell: journals it and/or writes a checkpoint, as the
+  // durability settings say.
+  void PersistLocked(const v1::TellRequest& request, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The history, oldest first (GetSession and checkpoints).
+  void WriteHistoryLocked(
+      google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The session's current state as a checkpoint (the solver's state as its
+  // vectors' SaveState writes it: see ShardGroup::CheckpointTarget).
+  absl::Status BuildCheckpointLocked(v1::SessionCheckpoint* checkpoint) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands the session's current state to the journal as a checkpoint (a
+  // sharded session's slices saved on their replicas first).
+  void WriteCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
+  template <typename Response>
+  absl::Status WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
+                           Response* response, bool on_slices = false,
+                           const std::vector<uint64_t>* only = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The outstanding trials, or with `only` (ascending) just those ids (each
+  // leased one gets its lease_expire_time). A trial the solver describes as
+  // a PointDelta goes out with Trial.delta and no x; the point it is built
+  // from goes to `base_points` unless its own trial is among `trials`. So an
+  // answer carries at most one whole point (and a Hessian-vector trial's
+  // vector) however many trials it holds (README "Many workers").
+  absl::Status WriteTrialsLocked(
+      v1::VectorEncoding encoding,
+      google::protobuf::RepeatedPtrField<v1::Trial>* trials,
+      google::protobuf::RepeatedPtrField<v1::BasePoint>* base_points,
+      bool on_slices = false, const std::vector<uint64_t>* only = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DescribeBriefLocked(v1::Session* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  double WallSeconds() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::SessionState StateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string id_;
+  const Labels labels_;
+  const v1::VectorEncoding encoding_;
+  const int64_t dimension_;
+  const std::string solver_name_;
+  const SolverOptions options_;
+  const SessionSettings settings_;
+  const absl::Time create_time_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Solver> solver_ ABSL_GUARDED_BY(mu_);
+  // A sharded session's slices (null on one replica). Set at construction;
+  // the solver's vectors hold it too.
+  const std::shared_ptr<ShardGroup> shards_;
+  bool deleted_ ABSL_GUARDED_BY(mu_) = false;
+  // What a deleted session still reports (its solver is gone).
+  v1::SessionState final_state_ ABSL_GUARDED_BY(mu_) =
+      v1::SESSION_STATE_RUNNING;
+  absl::Time update_time_ ABSL_GUARDED_BY(mu_);
+  absl::Time finish_time_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // The last id issued, and the first of the current batch: while running,
+  // the batch's trials are batch_first_id_..last_trial_id_.
+  uint64_t last_trial_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t batch_first_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // When the current batch was issued (a data-parallel trial nobody took
+  // within a lease of it may go to a worker that already served the step).
+  absl::Time batch_start_ ABSL_GUARDED_BY(mu_);
+  bool has_pending_trial_ ABSL_GUARDED_BY(mu_) = true;
+  // Oldest first; trial id 0 records a stop without a trial.
+  std::deque<AnsweredTell> answered_ ABSL_GUARDED_BY(mu_);
+  std::deque<HistoryPoint> history_ ABSL_GUARDED_BY(mu_);
+  int64_t history_iterations_ ABSL_GUARDED_BY(mu_) = 0;
+  // Applied tells; the journal's sequence number of the last one.
+  int64_t tells_ ABSL_GUARDED_BY(mu_) = 0;
+  // tells_ when the last checkpoint was taken (or restored).
+  int64_t checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
+  // The checkpoint this session was restored from (0: none), the last trial
+  // told at each checkpoint taken since (sharded sessions: replicas drop the
+  // staged vectors of trials a durable checkpoint holds), and the bytes
+  // direct-path tells left on the replicas since the last checkpoint.
+  uint64_t restored_checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, uint64_t> checkpoint_trials_ ABSL_GUARDED_BY(mu_);
+  uint64_t sliced_bytes_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
+  // A sharded session whose replicas could not write its last checkpoint
+  // (UNAVAILABLE naming why): tells wait for the next one to be written.
+  absl::Status checkpoint_error_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
+  // Last tell or ask (TTL).
+  absl::Time last_active_ ABSL_GUARDED_BY(mu_);
+  // Leases on outstanding trials by trial id. Leases are not journaled:
+  // after a restart every trial is free again.
+  std::map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  // LeaseLocked's scan for trials never leased starts here: every trial of
+  // the batch below it is told or in leases_ (leases go only when their
+  // trial is told, or all at once with the batch). Valid for the batch
+  // starting at lease_cursor_batch_ only; another batch starts it over.
+  uint64_t lease_cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t lease_cursor_batch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Every applied tell of a trial, oldest first, and how many were dropped.
+  std::deque<v1::TrialRecord> trial_log_ ABSL_GUARDED_BY(mu_);
+  int64_t trial_log_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t trial_log_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Its records' memory (trial_log_memory()); written under mu_.
+  std::atomic<int64_t> trial_log_memory_{0};
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SESSION_SESSION_H_

@@ -1,0 +1,436 @@
+#include "server/sharding/remote_vectors.h"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "solvers/sharding/slice_state.h"
+#include "solvers/core/state_bytes.h"
+#include "common/status_macros.h"
+
+namespace optd::server {
+namespace {
+
+// The first non-finite index any slice reported (slices are in index order,
+// so the first found is the global first), or -1.
+int64_t FirstBad(const std::vector<v1::SliceOpResponse>& answers) {
+  for (const v1::SliceOpResponse& a : answers) {
+    if (a.bad_index() >= 0) return a.bad_index();
+  }
+  return -1;
+}
+
+// full[i] for messages; a sliced vector's values are on the replicas.
+double ValueAt(const ConstVectorView& full, int64_t i) {
+  return full.on_slices() ? std::numeric_limits<double>::quiet_NaN()
+                          : full.Get(i);
+}
+
+// FAILED_PRECONDITION naming the first shard whose replica was sent nothing
+// for the direct trial (PutSlice).
+absl::Status CheckStaged(const ShardGroup& group,
+                         const std::vector<v1::SliceOpResponse>& answers,
+                         absl::string_view what) {
+  for (size_t shard = 0; shard < answers.size(); ++shard) {
+    if (!answers[shard].missing()) continue;
+    const ShardPlacement p = group.placements()[shard];
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the tell is sliced but replica ", p.replica, " (", p.address,
+        ") has no ", what, " slice of trial ", group.direct_trial(),
+        " for shard ", shard, " [", p.range.begin, ", ", p.range.end,
+        "); PutSlice it there, then tell again"));
+  }
+  return absl::OkStatus();
+}
+
+constexpr std::string_view kSliceReferenceTag = "optd.slice_checkpoint.v1";
+
+// A vectors section that names the slices' own checkpoint files: the portable
+// state's header (so that the controller's checks of it hold), then the tag
+// and the tells.
+void AppendSliceReference(std::string_view header, uint64_t tells,
+                          std::string* out) {
+  out->append(header.data(), header.size());
+  StateWriter writer(out);
+  writer.Tag(kSliceReferenceTag);
+  writer.U64(tells);
+}
+
+// True (with its tells) when `in` is such a reference with a header of
+// `header_bytes`.
+bool ParseSliceReference(std::string_view in, size_t header_bytes,
+                         uint64_t* tells) {
+  if (in.size() != header_bytes + kSliceReferenceTag.size() + 8) return false;
+  StateReader reader(in.substr(header_bytes));
+  if (!reader.Tag(kSliceReferenceTag)) return false;
+  *tells = reader.U64();
+  return reader.ok() && *tells > 0;
+}
+
+// SaveState of remote vectors: the reference (after `header`) when the
+// slices checkpoint themselves, else the portable state `merge` makes of
+// their states.
+absl::Status SaveRemoteState(
+    ShardGroup& group, std::string_view header, std::string* out,
+    const std::function<absl::Status(absl::Span<const std::string>,
+                                     std::string*)>& merge) {
+  if (const auto& target = group.checkpoint_target()) {
+    OPTD_RETURN_IF_ERROR(group.SaveSlices(*target));
+    AppendSliceReference(header, target->tells, out);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(auto answers, group.Read(v1::SLICE_OP_READ_STATE));
+  std::vector<std::string> states;
+  states.reserve(answers.size());
+  for (v1::SliceOpResponse& a : answers) {
+    states.push_back(std::move(*a.mutable_data()));
+  }
+  return merge(states, out);
+}
+
+// RestoreState of remote vectors: a reference has the slices load their
+// checkpoint; a portable state is split (`split`) and loaded. Either starts
+// with the header, whose pair count (`header_pairs`) goes to *pairs.
+absl::Status RestoreRemoteState(
+    ShardGroup& group, std::string_view in, size_t header_bytes, int* pairs,
+    const std::function<
+        absl::StatusOr<std::vector<std::string>>(std::string_view)>& split,
+    const std::function<absl::StatusOr<int>(std::string_view)>& header_pairs) {
+  OPTD_ASSIGN_OR_RETURN(const int restored, header_pairs(in));
+  uint64_t tells = 0;
+  if (ParseSliceReference(in, header_bytes, &tells)) {
+    OPTD_RETURN_IF_ERROR(group.LoadSlices(tells));
+  } else {
+    OPTD_ASSIGN_OR_RETURN(std::vector<std::string> parts, split(in));
+    OPTD_RETURN_IF_ERROR(
+        group.ScatterBytes(v1::SLICE_OP_LOAD_STATE, std::move(parts)).status());
+  }
+  *pairs = restored;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// --- L-BFGS ----------------------------------------------------------------
+
+int64_t RemoteLbfgsVectors::StateBytes() const {
+  return static_cast<int64_t>(kLbfgsSliceHeaderBytes) +
+         LbfgsSliceHeader{pairs_}.state_vectors() * dimension() * 8;
+}
+
+absl::Status RemoteLbfgsVectors::SaveState(std::string* out) const {
+  std::string header;
+  AppendLbfgsSliceHeader({pairs_}, &header);
+  return SaveRemoteState(
+      *group_, header, out,
+      [&](absl::Span<const std::string> states, std::string* portable) {
+        return MergeLbfgsSliceStates(group_->layout(), states, portable);
+      });
+}
+
+absl::Status RemoteLbfgsVectors::RestoreState(std::string_view in) {
+  return RestoreRemoteState(
+      *group_, in, kLbfgsSliceHeaderBytes, &pairs_,
+      [&](std::string_view portable) {
+        return SplitLbfgsState(group_->layout(), memory_, portable);
+      },
+      [&](std::string_view portable) -> absl::StatusOr<int> {
+        OPTD_ASSIGN_OR_RETURN(LbfgsSliceHeader header,
+                              ParseLbfgsSliceHeader(portable, memory_));
+        return header.pairs;
+      });
+}
+
+absl::Status RemoteLbfgsVectors::SetTrialPoint(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
+  return group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status();
+}
+
+absl::Status RemoteLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(
+      group_->layout().CheckDimension(full.size(), "gradient"));
+  OPTD_ASSIGN_OR_RETURN(auto answers,
+                        group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
+  const int64_t bad = FirstBad(answers);
+  if (bad >= 0)
+    return NonFiniteElementError("gradient", bad, ValueAt(full, bad));
+  return absl::OkStatus();
+}
+
+absl::Status RemoteLbfgsVectors::ReadTrialPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_TRIAL_POINT, full);
+}
+
+absl::Status RemoteLbfgsVectors::ReadPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+absl::Status RemoteLbfgsVectors::SetDirection(absl::Span<const double> delta) {
+  group_->Post(v1::SLICE_OP_SET_DIRECTION, delta);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteLbfgsVectors::FormTrial(double stp) {
+  group_->Post(v1::SLICE_OP_FORM_TRIAL, {stp});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteLbfgsVectors::ReduceTrial(double stp,
+                                                          bool with_candidate) {
+  return group_->Reduce(v1::SLICE_OP_REDUCE_TRIAL, {stp}, with_candidate);
+}
+
+absl::Status RemoteLbfgsVectors::Accept(bool push_pair, double stp) {
+  group_->Post(v1::SLICE_OP_ACCEPT, {stp}, push_pair);
+  if (push_pair) pairs_ = std::min(pairs_ + 1, memory_);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteLbfgsVectors::ClearMemory() {
+  group_->Post(v1::SLICE_OP_CLEAR_MEMORY);
+  pairs_ = 0;
+  return absl::OkStatus();
+}
+
+// --- Trust region ------------------------------------------------------------
+
+absl::Status RemoteTrustRegionVectors::SetChecked(v1::SliceOp op,
+                                                  const ConstVectorView& full,
+                                                  const char* what) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), what));
+  OPTD_ASSIGN_OR_RETURN(auto answers, group_->Scatter(op, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, what));
+  const int64_t bad = FirstBad(answers);
+  if (bad >= 0) return NonFiniteElementError(what, bad, ValueAt(full, bad));
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::SetTrialPoint(
+    const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
+  return group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status();
+}
+
+absl::Status RemoteTrustRegionVectors::SetTrialGradient(
+    const ConstVectorView& full) {
+  return SetChecked(v1::SLICE_OP_SET_TRIAL_GRADIENT, full, "gradient");
+}
+
+absl::Status RemoteTrustRegionVectors::SetProduct(const ConstVectorView& full) {
+  return SetChecked(v1::SLICE_OP_SET_PRODUCT, full, "hessian_vector");
+}
+
+absl::Status RemoteTrustRegionVectors::ReadTrialPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_TRIAL_POINT, full);
+}
+
+absl::Status RemoteTrustRegionVectors::ReadPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+absl::Status RemoteTrustRegionVectors::ReadGradient(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_GRADIENT, full);
+}
+
+absl::Status RemoteTrustRegionVectors::ReadDirection(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_DIRECTION, full);
+}
+
+absl::Status RemoteTrustRegionVectors::SetStep(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "step"));
+  return group_->Scatter(v1::SLICE_OP_SET_STEP, full).status();
+}
+
+absl::Status RemoteTrustRegionVectors::FormStep(
+    absl::Span<const double> coefficients) {
+  group_->Post(v1::SLICE_OP_FORM_STEP, coefficients);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::FormCgStep(double tau) {
+  group_->Post(v1::SLICE_OP_FORM_CG_STEP, {tau});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::ReduceTrial(
+    bool with_pair) {
+  return group_->Reduce(v1::SLICE_OP_TR_REDUCE_TRIAL, {}, with_pair);
+}
+
+absl::Status RemoteTrustRegionVectors::Advance(bool push_pair, bool accept) {
+  group_->Post(v1::SLICE_OP_ADVANCE, {}, push_pair, accept);
+  if (push_pair) pairs_ = std::min(pairs_ + 1, memory_);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::CgStart() {
+  group_->Post(v1::SLICE_OP_CG_START);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::FormDifferencePoint(double h) {
+  group_->Post(v1::SLICE_OP_FORM_DIFFERENCE_POINT, {h});
+  return absl::OkStatus();
+}
+
+absl::Status RemoteTrustRegionVectors::DifferenceProduct(double h) {
+  group_->Post(v1::SLICE_OP_DIFFERENCE_PRODUCT, {h});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::ReduceCurvature() {
+  return group_->Reduce(v1::SLICE_OP_REDUCE_CURVATURE);
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::CgAdvance(double alpha) {
+  return group_->Reduce(v1::SLICE_OP_CG_ADVANCE, {alpha});
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::CgDirection(double beta) {
+  return group_->Reduce(v1::SLICE_OP_CG_DIRECTION, {beta});
+}
+
+int64_t RemoteTrustRegionVectors::StateBytes() const {
+  return static_cast<int64_t>(kTrustRegionSliceHeaderBytes) +
+         TrustRegionSliceHeader{pairs_, cg_vectors_, false}.state_vectors() *
+             dimension() * 8;
+}
+
+absl::Status RemoteTrustRegionVectors::SaveState(std::string* out) const {
+  std::string header;
+  AppendTrustRegionSliceHeader({pairs_, cg_vectors_, /*bounded=*/false},
+                               &header);
+  return SaveRemoteState(
+      *group_, header, out,
+      [&](absl::Span<const std::string> states, std::string* portable) {
+        return MergeTrustRegionSliceStates(group_->layout(), states, portable);
+      });
+}
+
+absl::Status RemoteTrustRegionVectors::RestoreState(std::string_view in) {
+  return RestoreRemoteState(
+      *group_, in, kTrustRegionSliceHeaderBytes, &pairs_,
+      [&](std::string_view portable) {
+        return SplitTrustRegionState(group_->layout(), memory_, cg_vectors_,
+                                     portable);
+      },
+      [&](std::string_view portable) -> absl::StatusOr<int> {
+        OPTD_ASSIGN_OR_RETURN(TrustRegionSliceHeader header,
+                              ParseTrustRegionSliceHeader(portable, memory_));
+        return header.pairs;
+      });
+}
+
+// --- Adam ------------------------------------------------------------------
+
+absl::Status RemoteAdamVectors::SetPoint(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
+  return group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status();
+}
+
+absl::StatusOr<double> RemoteAdamVectors::SetGradient(
+    const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(
+      group_->layout().CheckDimension(full.size(), "gradient"));
+  OPTD_ASSIGN_OR_RETURN(auto answers,
+                        group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
+  const int64_t bad = FirstBad(answers);
+  if (bad >= 0) {
+    // A sliced gradient's value is on the replica; name the index only.
+    return AdamGradientError(bad,
+                             full.on_slices()
+                                 ? std::numeric_limits<double>::infinity()
+                                 : full.Get(bad),
+                             type_ == ScalarType::kFloat32);
+  }
+  double max_abs = 0;
+  for (const v1::SliceOpResponse& a : answers) {
+    max_abs = std::max(max_abs, a.max_abs());
+  }
+  return max_abs;
+}
+
+absl::StatusOr<double> RemoteAdamVectors::GradientSquaredNorm() {
+  OPTD_ASSIGN_OR_RETURN(Reduction r,
+                        group_->Reduce(v1::SLICE_OP_GRADIENT_SQUARES));
+  return r.sums.empty() ? 0.0 : r.sums[0];
+}
+
+absl::StatusOr<int64_t> RemoteAdamVectors::Step(
+    const AdamStepScalars& scalars) {
+  google::protobuf::RepeatedField<double> packed;
+  AdamScalarsToProto(scalars, &packed);
+  group_->Post(v1::SLICE_OP_ADAM_STEP, packed);
+  return -1;
+}
+
+absl::Status RemoteAdamVectors::ReadPoint(const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+int64_t RemoteAdamVectors::StateBytes() const {
+  return dimension() * vectors() * width();
+}
+
+// In global order (x of every slice, then m of every slice, ...), as
+// LocalAdamVectors writes it: the bytes do not depend on the slicing. With
+// a checkpoint target, a reference to the slices' own files instead.
+absl::Status RemoteAdamVectors::SaveState(std::string* out) const {
+  if (const auto& target = group_->checkpoint_target()) {
+    OPTD_RETURN_IF_ERROR(group_->SaveSlices(*target));
+    AppendSliceReference("", target->tells, out);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(auto answers, group_->Read(v1::SLICE_OP_READ_STATE));
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  for (int which = 0; which < vectors(); ++which) {
+    for (int shard = 0; shard < group_->layout().shards(); ++shard) {
+      const size_t each =
+          static_cast<size_t>(group_->layout().range(shard).size() * width());
+      const std::string& data = answers[shard].data();
+      if (data.size() != each * vectors()) {
+        return absl::InternalError(absl::StrCat(
+            "shard ", shard, " answered ", data.size(), " bytes of state"));
+      }
+      out->append(data, which * each, each);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoteAdamVectors::LoadState(std::string_view in) {
+  uint64_t tells = 0;
+  if (ParseSliceReference(in, /*header_bytes=*/0, &tells)) {
+    return group_->LoadSlices(tells);
+  }
+  if (static_cast<int64_t>(in.size()) != StateBytes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Adam state has ", in.size(),
+                     " bytes; this session needs ", StateBytes()));
+  }
+  const int k = group_->layout().shards();
+  std::vector<std::string> parts(static_cast<size_t>(k));
+  const size_t vector_bytes = static_cast<size_t>(dimension() * width());
+  for (int shard = 0; shard < k; ++shard) {
+    const ShardRange& r = group_->layout().range(shard);
+    for (int which = 0; which < vectors(); ++which) {
+      parts[shard].append(in.data() + which * vector_bytes + r.begin * width(),
+                          static_cast<size_t>(r.size() * width()));
+    }
+  }
+  return group_->ScatterBytes(v1::SLICE_OP_LOAD_STATE, std::move(parts))
+      .status();
+}
+
+}  // namespace optd::server

@@ -1,0 +1,139 @@
+// The solvers' vectors interfaces (solvers/{lbfgs,trust_region,adam}_vectors.h)
+// over a ShardGroup: the same operations the in-process slices apply, sent to
+// slices on K replicas (DESIGN §3). The solver controllers do not change; a
+// sharded session is an ordinary solver built with these vectors.
+//
+//   OPTD_ASSIGN_OR_RETURN(auto group, ShardGroup::Create(...));
+//   OPTD_ASSIGN_OR_RETURN(
+//       auto solver,
+//       Lbfgs::Create(options, x0,
+//                     std::make_unique<RemoteLbfgsVectors>(group, 10)));
+//
+// Errors: a failed slice call answers UNAVAILABLE and breaks the group
+// (ShardGroup::broken()); told vectors with a non-finite element answer the
+// same INVALID_ARGUMENT as the in-process vectors.
+//
+// State (checkpoints, export, import). SaveState writes the portable state
+// (solvers/sharding/slice_state.h: every vector in full, the same bytes as the
+// in-process vectors write) gathered from the slices — unless the group has a
+// checkpoint target (ShardGroup::set_checkpoint_target), when every slice
+// saves its own state on its replica and SaveState writes only a reference:
+// the portable state's header (L-BFGS and trust region), then
+//
+//   "optd.slice_checkpoint.v1" | u64 tells
+//
+// RestoreState takes either: a portable state is split and loaded into the
+// slices, a reference has each slice load its checkpoint.
+//
+// Thread-safety: not thread-safe; the owning session serializes access.
+#ifndef OPTD_SERVER_SHARDING_REMOTE_VECTORS_H_
+#define OPTD_SERVER_SHARDING_REMOTE_VECTORS_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "server/sharding/shard_group.h"
+#include "solvers/adam/adam_vectors.h"
+#include "solvers/lbfgs/lbfgs_vectors.h"
+#include "solvers/trust_region/trust_region_vectors.h"
+
+namespace optd::server {
+
+class RemoteLbfgsVectors : public LbfgsVectors {
+ public:
+  RemoteLbfgsVectors(std::shared_ptr<ShardGroup> group, int memory)
+      : group_(std::move(group)), memory_(memory) {}
+
+  int64_t dimension() const override { return group_->layout().dimension(); }
+  int pairs() const override { return pairs_; }
+  absl::Status SetTrialPoint(const ConstVectorView& full) override;
+  absl::Status SetTrialGradient(const ConstVectorView& full) override;
+  absl::Status ReadTrialPoint(const MutableVectorView& full) const override;
+  absl::Status ReadPoint(const MutableVectorView& full) const override;
+  absl::Status SetDirection(absl::Span<const double> delta) override;
+  absl::Status FormTrial(double stp) override;
+  absl::StatusOr<Reduction> ReduceTrial(double stp,
+                                        bool with_candidate) override;
+  absl::Status Accept(bool push_pair, double stp) override;
+  absl::Status ClearMemory() override;
+  int64_t StateBytes() const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view in) override;
+
+ private:
+  std::shared_ptr<ShardGroup> group_;
+  const int memory_;
+  int pairs_ = 0;
+};
+
+class RemoteTrustRegionVectors : public TrustRegionVectors {
+ public:
+  RemoteTrustRegionVectors(std::shared_ptr<ShardGroup> group, int memory,
+                           bool cg_vectors)
+      : group_(std::move(group)), memory_(memory), cg_vectors_(cg_vectors) {}
+
+  int64_t dimension() const override { return group_->layout().dimension(); }
+  int pairs() const override { return pairs_; }
+  absl::Status SetTrialPoint(const ConstVectorView& full) override;
+  absl::Status SetTrialGradient(const ConstVectorView& full) override;
+  absl::Status SetProduct(const ConstVectorView& full) override;
+  absl::Status ReadTrialPoint(const MutableVectorView& full) const override;
+  absl::Status ReadPoint(const MutableVectorView& full) const override;
+  absl::Status ReadGradient(const MutableVectorView& full) const override;
+  absl::Status ReadDirection(const MutableVectorView& full) const override;
+  absl::Status SetStep(const ConstVectorView& full) override;
+  absl::Status FormStep(absl::Span<const double> coefficients) override;
+  absl::Status FormCgStep(double tau) override;
+  absl::StatusOr<Reduction> ReduceTrial(bool with_pair) override;
+  absl::Status Advance(bool push_pair, bool accept) override;
+  absl::Status CgStart() override;
+  absl::Status FormDifferencePoint(double h) override;
+  absl::Status DifferenceProduct(double h) override;
+  absl::StatusOr<Reduction> ReduceCurvature() override;
+  absl::StatusOr<Reduction> CgAdvance(double alpha) override;
+  absl::StatusOr<Reduction> CgDirection(double beta) override;
+  int64_t StateBytes() const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view in) override;
+
+ private:
+  absl::Status SetChecked(v1::SliceOp op, const ConstVectorView& full,
+                          const char* what);
+
+  std::shared_ptr<ShardGroup> group_;
+  const int memory_;
+  const bool cg_vectors_;
+  int pairs_ = 0;
+};
+
+class RemoteAdamVectors : public AdamVectors {
+ public:
+  RemoteAdamVectors(std::shared_ptr<ShardGroup> group, ScalarType type,
+                    bool amsgrad)
+      : group_(std::move(group)), type_(type), amsgrad_(amsgrad) {}
+
+  int64_t dimension() const override { return group_->layout().dimension(); }
+  ScalarType type() const override { return type_; }
+  absl::Status SetPoint(const ConstVectorView& full) override;
+  absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
+  absl::StatusOr<double> GradientSquaredNorm() override;
+  // Posted without an answer: -1 (AdamVectors::Step).
+  absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) override;
+  absl::Status ReadPoint(const MutableVectorView& full) const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status LoadState(std::string_view in) override;
+  int64_t StateBytes() const override;
+
+ private:
+  int width() const { return type_ == ScalarType::kFloat32 ? 4 : 8; }
+  int vectors() const { return amsgrad_ ? 4 : 3; }
+
+  std::shared_ptr<ShardGroup> group_;
+  const ScalarType type_;
+  const bool amsgrad_;
+};
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SHARDING_REMOTE_VECTORS_H_

@@ -1,0 +1,354 @@
+#include "solvers/adam/adam.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace optd {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr char kMaxStepsMessage[] = "STOP: MAXIMUM NUMBER OF STEPS REACHED";
+constexpr char kStepNotFiniteMessage[] =
+    "ABNORMAL: THE STEP IS NOT FINITE IN THE STATE'S PRECISION";
+
+absl::Status OutOfRange(const char* prefix, absl::string_view field,
+                        double value, absl::string_view range) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(prefix, field, " is ", value, "; it must be in ", range));
+}
+
+}  // namespace
+
+AdamOptions AdamOptions::AdamW() {
+  AdamOptions options;
+  options.hyper.decoupled_weight_decay = true;
+  options.hyper.weight_decay = 1e-2;  // torch.optim.AdamW default
+  return options;
+}
+
+absl::Status AdamOptions::Validate() const {
+  const char* prefix = hyper.decoupled_weight_decay ? "adamw." : "adam.";
+  if (!(lr > 0 && std::isfinite(lr)))
+    return OutOfRange(prefix, "lr", lr, "(0, inf)");
+  if (!(max_grad_norm >= 0 && std::isfinite(max_grad_norm))) {
+    return OutOfRange(prefix, "max_grad_norm", max_grad_norm,
+                      "(0, inf), or unset");
+  }
+  if (max_steps < 0 || max_steps > (int64_t{1} << 53)) {
+    return OutOfRange(prefix, "max_steps", static_cast<double>(max_steps),
+                      "[0, 2^53]");
+  }
+  if (absl::Status s = hyper.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, s.message()));
+  }
+  return schedule.Validate(
+      lr, hyper.decoupled_weight_decay ? "adamw.schedule." : "adam.schedule.");
+}
+
+Adam::Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors)
+    : options_(options),
+      vectors_(std::move(vectors)),
+      last_value_(kNaN),
+      best_value_(kNaN),
+      gradient_max_norm_(kNaN),
+      last_lr_(kNaN) {
+  summary_.solver = std::string(name());
+  summary_.dimension = vectors_->dimension();
+  summary_.options_report = OptionsReport();
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
+    const AdamOptions& options, const ConstVectorView& x0,
+    std::unique_ptr<AdamVectors> vectors) {
+  return Create(options, x0, nullptr, std::move(vectors));
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
+    const AdamOptions& options, const ConstVectorView& x0, const Bounds& bounds,
+    std::unique_ptr<AdamVectors> vectors) {
+  return Create(options, x0, &bounds, std::move(vectors));
+}
+
+// (Unbounded sessions pass no Bounds: Bounds::Unbounded(n) would allocate two
+// n-vectors of infinities for nothing.)
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
+    const AdamOptions& options, const ConstVectorView& x0, const Bounds* bounds,
+    std::unique_ptr<AdamVectors> vectors) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  if (bounds != nullptr && bounds->size() != x0.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bounds have ", bounds->size(), " elements; x0 has ", x0.size()));
+  }
+  if (x0.size() != vectors->dimension() || vectors->type() != options.dtype) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "x0 has ", x0.size(), " elements; the vectors have dimension ",
+        vectors->dimension(),
+        vectors->type() != options.dtype ? " and another dtype than the options"
+                                         : ""));
+  }
+  for (int64_t i = 0; i < x0.size(); ++i) {
+    const double v = x0.Get(i);
+    if (!std::isfinite(v) || (options.dtype == ScalarType::kFloat32 &&
+                              !std::isfinite(static_cast<float>(v)))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x0[", i, "] is ", v, "; every element must be finite",
+          options.dtype == ScalarType::kFloat32 ? " in float32" : ""));
+    }
+  }
+  // Infinite bounds are no bounds: the slices are left as they were.
+  if (bounds != nullptr && bounds->any()) {
+    OPTD_RETURN_IF_ERROR(vectors->SetBounds(*bounds));
+  }
+  OPTD_RETURN_IF_ERROR(vectors->SetPoint(x0));
+  return std::unique_ptr<Adam>(new Adam(options, std::move(vectors)));
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   int shards) {
+  return Create(options, x0, nullptr, shards);
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   const Bounds& bounds,
+                                                   int shards) {
+  return Create(options, x0, &bounds, shards);
+}
+
+absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
+                                                   const ConstVectorView& x0,
+                                                   const Bounds* bounds,
+                                                   int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  if (bounds != nullptr && bounds->any() && shards > 1) {
+    return absl::InvalidArgumentError(kShardedBoundsMessage);
+  }
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
+  std::unique_ptr<AdamVectors> vectors;
+  if (options.dtype == ScalarType::kFloat32) {
+    vectors = std::make_unique<LocalAdamVectors<float>>(layout,
+                                                        options.hyper.amsgrad);
+  } else {
+    vectors = std::make_unique<LocalAdamVectors<double>>(layout,
+                                                         options.hyper.amsgrad);
+  }
+  return Create(options, x0, bounds, std::move(vectors));
+}
+
+absl::Status Adam::ReadTrialPoint(const MutableVectorView& out) const {
+  return vectors_->ReadPoint(out);
+}
+
+absl::Status Adam::ReadBestPoint(const MutableVectorView& out) const {
+  return vectors_->ReadPoint(out);
+}
+
+absl::Status Adam::SetTrialGradient(const ConstVectorView& gradient) {
+  if (finished_)
+    return absl::FailedPreconditionError("the session has finished");
+  OPTD_ASSIGN_OR_RETURN(double max_abs, vectors_->SetGradient(gradient));
+  pending_gradient_max_norm_ = max_abs;
+  return absl::OkStatus();
+}
+
+absl::Status Adam::Tell(const TrialResult& result) {
+  if (finished_)
+    return absl::FailedPreconditionError("the session has finished");
+  ++evaluations_;
+  if (std::isfinite(result.value) && !result.failed) {
+    last_value_ = result.value;
+    if (!(best_value_ <= result.value)) best_value_ = result.value;
+  }
+  if (result.failed || !result.has_gradient) {
+    // No gradient, no step: the same point is handed out again.
+    ++summary_.failed_evaluations;
+    return absl::OkStatus();
+  }
+  gradient_max_norm_ = pending_gradient_max_norm_;
+  ++step_;
+  last_lr_ = ScheduledLearningRate(options_.schedule, options_.lr, step_);
+  AdamStepScalars scalars =
+      ComputeAdamStepScalars(options_.hyper, step_, last_lr_);
+  if (options_.max_grad_norm > 0) {
+    // torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6),
+    // applied when below 1. The norm is summed in double in block order
+    // (reproducible for any number of slices); torch sums in the gradient's
+    // dtype, so clipped float32 runs may differ from torch by rounding.
+    OPTD_ASSIGN_OR_RETURN(double squared, vectors_->GradientSquaredNorm());
+    const double coef = options_.max_grad_norm / (std::sqrt(squared) + 1e-6);
+    if (coef < 1.0) scalars.grad_scale = coef;
+  }
+  OPTD_ASSIGN_OR_RETURN(const int64_t not_finite, vectors_->Step(scalars));
+  if (not_finite >= 0) {
+    // torch would go on with NaN or inf in the parameters; the session keeps
+    // its last point (in the box) and ends. The step is not counted.
+    --step_;
+    Finish(TerminationReason::kStepNotFinite, kStepNotFiniteMessage);
+    return absl::OkStatus();
+  }
+  if (options_.max_steps > 0 && step_ >= options_.max_steps) {
+    Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
+  }
+  return absl::OkStatus();
+}
+
+void Adam::Stop() {
+  if (!finished_)
+    Finish(TerminationReason::kStoppedByClient, "STOP: REQUESTED BY CLIENT");
+}
+
+void Adam::Finish(TerminationReason reason, std::string message) {
+  finished_ = true;
+  summary_.reason = reason;
+  summary_.message = std::move(message);
+  summary_.value = last_value_;
+  summary_.gradient_max_norm = gradient_max_norm_;
+  summary_.iterations = step_;
+  summary_.evaluations = evaluations_;
+}
+
+namespace {
+
+// SaveState's layout: this tag, then the counters and scalars below as
+// little-endian 8-byte words, then the vectors (AdamVectors::SaveState).
+constexpr absl::string_view kStateTag = "optd.adam.v1";
+constexpr int kStateWords = 8;
+
+}  // namespace
+
+int64_t Adam::StateBytes() const {
+  return static_cast<int64_t>(kStateTag.size()) + 8 * kStateWords +
+         vectors_->StateBytes();
+}
+
+absl::Status Adam::SaveState(std::string* out) const {
+  out->clear();
+  out->reserve(static_cast<size_t>(StateBytes()));
+  out->append(kStateTag.data(), kStateTag.size());
+  auto word = [out](auto value) {
+    uint64_t bits;
+    static_assert(sizeof(value) == sizeof(bits));
+    std::memcpy(&bits, &value, sizeof(bits));
+    out->append(reinterpret_cast<const char*>(&bits), sizeof(bits));
+  };
+  word(step_);
+  word(evaluations_);
+  word(summary_.failed_evaluations);
+  word(last_value_);
+  word(best_value_);
+  word(gradient_max_norm_);
+  word(last_lr_);
+  // 0 while running, else the TerminationReason it finished with.
+  word(finished_ ? static_cast<int64_t>(summary_.reason) : int64_t{0});
+  OPTD_RETURN_IF_ERROR(vectors_->SaveState(out));
+  return absl::OkStatus();
+}
+
+absl::Status Adam::RestoreState(std::string_view state) {
+  if (finished_ || evaluations_ > 0) {
+    return absl::FailedPreconditionError(
+        "RestoreState needs a solver that was told nothing yet");
+  }
+  const size_t head = kStateTag.size() + 8 * kStateWords;
+  if (state.size() < head ||
+      absl::string_view(state.data(), kStateTag.size()) != kStateTag) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state is not an ", kStateTag, " state"));
+  }
+  size_t offset = kStateTag.size();
+  auto word = [&](auto* value) {
+    std::memcpy(value, state.data() + offset, sizeof(*value));
+    offset += 8;
+  };
+  int64_t step, evaluations, failed;
+  double last_value, best_value, gradient_max_norm, last_lr;
+  int64_t reason;
+  word(&step);
+  word(&evaluations);
+  word(&failed);
+  word(&last_value);
+  word(&best_value);
+  word(&gradient_max_norm);
+  word(&last_lr);
+  word(&reason);
+  // Each tell counts one evaluation and either a step or a failure; the
+  // counters only grow by one, so they must stay far from overflowing
+  // (2^53, max_steps' own limit).
+  constexpr int64_t kMaxCount = int64_t{1} << 53;
+  if (!(evaluations >= 0 && evaluations <= kMaxCount && step >= 0 &&
+        failed >= 0 && step <= evaluations && failed <= evaluations)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state counts ", step, " steps and ", failed,
+                     " failures in ", evaluations,
+                     " evaluations; each is in [0, evaluations] and "
+                     "evaluations in [0, 2^53]"));
+  }
+  if (reason != 0 &&
+      reason != static_cast<int64_t>(TerminationReason::kMaxSteps) &&
+      reason != static_cast<int64_t>(TerminationReason::kStoppedByClient) &&
+      reason != static_cast<int64_t>(TerminationReason::kStepNotFinite)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state ends with reason ", reason,
+                     ", which Adam never finishes with"));
+  }
+  OPTD_RETURN_IF_ERROR(vectors_->LoadState(state.substr(head)));
+  step_ = step;
+  evaluations_ = evaluations;
+  summary_.failed_evaluations = failed;
+  last_value_ = last_value;
+  best_value_ = best_value;
+  gradient_max_norm_ = gradient_max_norm;
+  last_lr_ = last_lr;
+  if (reason == static_cast<int64_t>(TerminationReason::kMaxSteps)) {
+    Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
+  } else if (reason ==
+             static_cast<int64_t>(TerminationReason::kStepNotFinite)) {
+    Finish(TerminationReason::kStepNotFinite, kStepNotFiniteMessage);
+  } else if (reason != 0) {
+    Stop();
+  }
+  return absl::OkStatus();
+}
+
+Progress Adam::progress() const {
+  Progress p;
+  p.iterations = step_;
+  p.evaluations = evaluations_;
+  p.best_value = best_value_;
+  p.gradient_max_norm = gradient_max_norm_;
+  p.last_step = last_lr_;
+  return p;
+}
+
+std::string Adam::OptionsReport() const {
+  const AdamHyper& h = options_.hyper;
+  std::string out = absl::StrFormat(
+      "    lr %g, betas (%g, %g), eps %g, weight_decay %g (%s), amsgrad %s\n",
+      options_.lr, h.beta1, h.beta2, h.eps, h.weight_decay,
+      h.decoupled_weight_decay ? "decoupled" : "L2", h.amsgrad ? "on" : "off");
+  absl::StrAppendFormat(
+      &out, "    state %s, max_grad_norm %g, max_steps %d\n",
+      options_.dtype == ScalarType::kFloat32 ? "float32" : "float64",
+      options_.max_grad_norm, options_.max_steps);
+  const LrScheduleOptions& s = options_.schedule;
+  if (s.warmup_steps > 0 || s.decay == LrScheduleOptions::Decay::kCosine) {
+    absl::StrAppendFormat(&out,
+                          "    schedule: warm-up %d steps from %g x lr, %s\n",
+                          s.warmup_steps, s.warmup_start_factor,
+                          s.decay == LrScheduleOptions::Decay::kCosine
+                              ? absl::StrFormat("cosine over %d steps to %g",
+                                                s.decay_steps, s.min_lr)
+                              : std::string("then constant"));
+  }
+  return out;
+}
+
+}  // namespace optd

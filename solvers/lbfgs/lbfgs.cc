@@ -1,0 +1,385 @@
+#include "solvers/lbfgs/lbfgs.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace optd {
+namespace {
+
+constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
+constexpr int64_t kMaxCount = int64_t{1} << 53;
+
+using lbfgs_messages::kEvaluationsMessage;
+using lbfgs_messages::kFunctionMessage;
+using lbfgs_messages::kGradientMessage;
+using lbfgs_messages::kIterationsMessage;
+using lbfgs_messages::kLineSearchMessage;
+using lbfgs_messages::kStartFailedMessage;
+
+absl::Status OutOfRange(absl::string_view field, double value,
+                        absl::string_view range) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("lbfgs.", field, " is ", value, "; it must be in ", range));
+}
+
+}  // namespace
+
+absl::Status LbfgsOptions::Validate() const {
+  if (memory < 1 || memory > 1000)
+    return OutOfRange("memory", memory, "[1, 1000]");
+  if (!(ftol >= 0 && ftol < 1)) return OutOfRange("ftol", ftol, "[0, 1)");
+  if (!(gtol >= 0 && std::isfinite(gtol)))
+    return OutOfRange("gtol", gtol, "[0, inf)");
+  if (max_iterations < 1 || max_iterations > kMaxCount) {
+    return OutOfRange("max_iterations", static_cast<double>(max_iterations),
+                      "[1, 2^53]");
+  }
+  if (max_evaluations < 1 || max_evaluations > kMaxCount) {
+    return OutOfRange("max_evaluations", static_cast<double>(max_evaluations),
+                      "[1, 2^53]");
+  }
+  if (max_line_search < 1 || max_line_search > 1000) {
+    return OutOfRange("max_line_search", max_line_search, "[1, 1000]");
+  }
+  if (!(line_search.ftol > 0 && line_search.ftol < 0.5)) {
+    return OutOfRange("line_search_ftol", line_search.ftol, "(0, 0.5)");
+  }
+  if (!(line_search.gtol > line_search.ftol && line_search.gtol < 1)) {
+    return OutOfRange(
+        "line_search_gtol", line_search.gtol,
+        absl::StrCat("(line_search_ftol = ", line_search.ftol, ", 1)"));
+  }
+  if (!(line_search.xtol >= 0 && line_search.xtol < 1)) {
+    return OutOfRange("line_search_xtol", line_search.xtol, "[0, 1)");
+  }
+  if (!(line_search.stpmax > 0 && std::isfinite(line_search.stpmax))) {
+    return OutOfRange("max_step", line_search.stpmax, "(0, inf)");
+  }
+  return line_search.Validate();
+}
+
+Lbfgs::Lbfgs(const LbfgsOptions& options, std::unique_ptr<LbfgsVectors> vectors)
+    : options_(options), vectors_(std::move(vectors)) {
+  summary_.solver = "lbfgs";
+  summary_.dimension = vectors_->dimension();
+  summary_.options_report = OptionsReport();
+}
+
+absl::StatusOr<std::unique_ptr<Lbfgs>> Lbfgs::Create(
+    const LbfgsOptions& options, const ConstVectorView& x0,
+    std::unique_ptr<LbfgsVectors> vectors) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  if (x0.size() != vectors->dimension()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "x0 has ", x0.size(), " elements; the vectors have dimension ",
+        vectors->dimension()));
+  }
+  for (int64_t i = 0; i < x0.size(); ++i) {
+    if (!std::isfinite(x0.Get(i))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x0[", i, "] is ", x0.Get(i), "; every element must be finite"));
+    }
+  }
+  OPTD_RETURN_IF_ERROR(vectors->SetTrialPoint(x0));
+  return std::unique_ptr<Lbfgs>(new Lbfgs(options, std::move(vectors)));
+}
+
+absl::StatusOr<std::unique_ptr<Lbfgs>> Lbfgs::Create(
+    const LbfgsOptions& options, const ConstVectorView& x0, int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
+  return Create(options, x0,
+                std::make_unique<LocalLbfgsVectors>(layout, options.memory));
+}
+
+absl::Status Lbfgs::ReadTrialPoint(const MutableVectorView& out) const {
+  // Until x0 has been evaluated the only point is x0, held as the trial point
+  // (also when the session ended before that: stopped, or x0 failed).
+  if (!have_iterate_) return vectors_->ReadTrialPoint(out);
+  return phase_ == Phase::kFinished ? vectors_->ReadPoint(out)
+                                    : vectors_->ReadTrialPoint(out);
+}
+
+absl::Status Lbfgs::ReadBestPoint(const MutableVectorView& out) const {
+  return have_iterate_ ? vectors_->ReadPoint(out)
+                       : vectors_->ReadTrialPoint(out);
+}
+
+absl::Status Lbfgs::SetTrialGradient(const ConstVectorView& gradient) {
+  if (finished())
+    return absl::FailedPreconditionError("the session has finished");
+  return vectors_->SetTrialGradient(gradient);
+}
+
+absl::Status Lbfgs::Tell(const TrialResult& result) {
+  if (finished())
+    return absl::FailedPreconditionError("the session has finished");
+  ++evaluations_;
+  return phase_ == Phase::kInitial ? TellInitial(result)
+                                   : TellLineSearch(result);
+}
+
+absl::Status Lbfgs::TellInitial(const TrialResult& result) {
+  if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
+    ++summary_.failed_evaluations;
+    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(0.0, false));
+  OPTD_RETURN_IF_ERROR(vectors_->Accept(/*push_pair=*/false, 0.0));
+  const TrialDotLayout layout{0, false};
+  gg_ = dots.sums[layout.gg()];
+  gmax_ = dots.max_abs;
+  f_ = result.value;
+  have_iterate_ = true;
+  summary_.initial_value = f_;
+  phase_ = Phase::kLineSearch;
+  // lbfgsb.f mainlb tests the projected gradient at x0 before any iteration.
+  if (gmax_ <= options_.gtol) {
+    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
+    return absl::OkStatus();
+  }
+  return StartIteration();
+}
+
+double Lbfgs::Gram(int i, int j) const {
+  const int k = static_cast<int>(sg_.size());
+  if (i > j) std::swap(i, j);  // symmetric; now i <= j
+  if (j == 2 * k) {            // column g
+    if (i == 2 * k) return gg_;
+    return i < k ? sg_(i) : yg_(i - k);
+  }
+  if (j < k) return ss_(i, j);      // s_i . s_j
+  if (i < k) return sy_(i, j - k);  // s_i . y_{j-k}
+  return yy_(i - k, j - k);         // y . y
+}
+
+std::vector<double> Lbfgs::TwoLoopCoefficients() const {
+  // Chen, Wang & Zhou 2014, Algorithm 3: the two-loop recursion of Nocedal
+  // (1980) run on the Gram matrix; delta starts as -e_g so that d = -H g.
+  const int k = static_cast<int>(sg_.size());
+  const int size = 2 * k + 1;
+  std::vector<double> delta(static_cast<size_t>(size), 0.0);
+  delta[2 * k] = -1.0;
+  auto dot_with = [&](int col) {
+    double sum = 0.0;
+    for (int l = 0; l < size; ++l) sum += delta[l] * Gram(l, col);
+    return sum;
+  };
+  std::vector<double> alpha(static_cast<size_t>(k));
+  for (int i = k - 1; i >= 0; --i) {
+    alpha[i] = dot_with(i) / Gram(i, k + i);
+    delta[k + i] -= alpha[i];
+  }
+  // H0 = gamma I with gamma = s'y / y'y of the newest pair; scipy's theta is
+  // its inverse (lbfgsb.f matupd).
+  const double gamma = Gram(k - 1, 2 * k - 1) / Gram(2 * k - 1, 2 * k - 1);
+  for (double& c : delta) c *= gamma;
+  for (int i = 0; i < k; ++i) {
+    const double beta = dot_with(k + i) / Gram(i, k + i);
+    delta[i] += alpha[i] - beta;
+  }
+  return delta;
+}
+
+absl::Status Lbfgs::StartIteration() {
+  std::vector<double> delta;
+  double gd;
+  if (sg_.size() == 0) {
+    delta = {-1.0};  // steepest descent: d = -g
+    gd = -gg_;
+  } else {
+    delta = TwoLoopCoefficients();
+    const int k = static_cast<int>(sg_.size());
+    gd = 0.0;
+    for (int j = 0; j <= 2 * k; ++j) gd += delta[j] * Gram(2 * k, j);
+  }
+  // lnsrlb: "ascent direction in projection gd"; mainlb then restarts with an
+  // empty memory, or stops when the memory is already empty. A slope that
+  // overflowed (finite gradients whose g.d is -inf) gives no search either.
+  if (!(gd < 0) || !std::isfinite(gd)) return LineSearchFailed();
+  OPTD_RETURN_IF_ERROR(vectors_->SetDirection(delta));
+  gd_ = gd;
+  // lnsrlb: the first iteration tries min(1/||d||, stpmax), later ones 1. On
+  // the first iteration d = -g, so ||d||^2 = g.g.
+  double stp = 1.0;
+  if (iterations_ == 0)
+    stp = std::min(1.0 / std::sqrt(gg_), options_.line_search.stpmax);
+  stp = std::max(stp, options_.line_search.stpmin);
+  OPTD_RETURN_IF_ERROR(line_search_.Start(f_, gd_, stp, options_.line_search));
+  line_search_evaluations_ = 0;
+  return vectors_->FormTrial(line_search_.step());
+}
+
+absl::Status Lbfgs::TellLineSearch(const TrialResult& result) {
+  ++line_search_evaluations_;
+  const double stp = line_search_.step();
+  LineSearchState state;
+  if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
+    ++summary_.failed_evaluations;
+    last_trial_failed_ = true;
+    state = line_search_.TellFailed();
+  } else {
+    OPTD_ASSIGN_OR_RETURN(trial_dots_,
+                          vectors_->ReduceTrial(stp, /*with_candidate=*/true));
+    trial_value_ = result.value;
+    last_trial_failed_ = false;
+    const TrialDotLayout layout{vectors_->pairs(), true};
+    state = line_search_.Tell(result.value, trial_dots_.sums[layout.gd()]);
+  }
+  switch (state) {
+    case LineSearchState::kEvaluate:
+      // lbfgsb.f: the search fails when it would need evaluation maxls + 1.
+      if (line_search_evaluations_ >= options_.max_line_search)
+        return LineSearchFailed();
+      return vectors_->FormTrial(line_search_.step());
+    case LineSearchState::kConverged:
+    case LineSearchState::kWarning:
+      // dcsrch's warnings end the search at the last evaluated step, which
+      // lnsrlb accepts like a converged one.
+      if (last_trial_failed_) return LineSearchFailed();
+      return AcceptStep();
+    case LineSearchState::kError:
+      return LineSearchFailed();
+  }
+  return absl::InternalError("unknown line search state");
+}
+
+absl::Status Lbfgs::AcceptStep() {
+  const double stp = line_search_.step();
+  const int k = vectors_->pairs();
+  const TrialDotLayout L{k, true};
+  const std::vector<double>& q = trial_dots_.sums;
+  // lbfgsb.f: skip the update when s'y <= eps * (-g'd * stp), with s'y
+  // reduced directly (REFERENCES.md: no cancellation).
+  const bool push = q[L.sy()] > kEpsilon * (-gd_ * stp);
+  if (!push) ++summary_.skipped_updates;
+  OPTD_RETURN_IF_ERROR(vectors_->Accept(push, stp));
+
+  Eigen::VectorXd new_sg(k), new_yg(k);
+  for (int i = 0; i < k; ++i) {
+    new_sg(i) = q[L.g_s(i)];
+    new_yg(i) = q[L.g_y(i)];
+  }
+  if (push) {
+    // The Gram blocks grow by the candidate's row, then lose the oldest pair
+    // when the memory is full (the slices did the same in Accept).
+    const int drop = k == options_.memory ? 1 : 0;
+    const int k2 = k + 1 - drop;
+    Eigen::MatrixXd ss(k2, k2), sy(k2, k2), yy(k2, k2);
+    Eigen::VectorXd sg(k2), yg(k2);
+    for (int a = 0; a < k2; ++a) {
+      const int i = a + drop;  // index among the k + 1 pairs; k is the new one
+      for (int b = 0; b < k2; ++b) {
+        const int j = b + drop;
+        if (i < k && j < k) {
+          ss(a, b) = ss_(i, j);
+          sy(a, b) = sy_(i, j);
+          yy(a, b) = yy_(i, j);
+        } else if (i == k && j == k) {
+          ss(a, b) = q[L.ss()];
+          sy(a, b) = q[L.sy()];
+          yy(a, b) = q[L.yy()];
+        } else if (i == k) {  // new s or y against old pair j
+          ss(a, b) = q[L.s_s(j)];
+          sy(a, b) = q[L.s_y(j)];  // s_new . y_j
+          yy(a, b) = q[L.y_y(j)];
+        } else {  // old pair i against the new one
+          ss(a, b) = q[L.s_s(i)];
+          sy(a, b) = q[L.y_s(i)];  // s_i . y_new
+          yy(a, b) = q[L.y_y(i)];
+        }
+      }
+      sg(a) = i < k ? new_sg(i) : q[L.sg()];
+      yg(a) = i < k ? new_yg(i) : q[L.yg()];
+    }
+    ss_ = std::move(ss);
+    sy_ = std::move(sy);
+    yy_ = std::move(yy);
+    sg_ = std::move(sg);
+    yg_ = std::move(yg);
+  } else {
+    sg_ = std::move(new_sg);
+    yg_ = std::move(new_yg);
+  }
+  gg_ = q[L.gg()];
+  gmax_ = trial_dots_.max_abs;
+  const double f_old = f_;
+  f_ = trial_value_;
+  ++iterations_;
+  last_step_ = stp;
+
+  // The order of scipy 1.10: the driver checks maxiter and maxfun on NEW_X
+  // before setulb's own convergence tests (_lbfgsb_py.py, lbfgsb.f label 777).
+  if (iterations_ >= options_.max_iterations) {
+    Finish(TerminationReason::kMaxIterations, kIterationsMessage);
+  } else if (evaluations_ > options_.max_evaluations) {
+    Finish(TerminationReason::kMaxEvaluations, kEvaluationsMessage);
+  } else if (gmax_ <= options_.gtol) {
+    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
+  } else if (f_old - f_ <=
+             options_.ftol * std::max({std::fabs(f_old), std::fabs(f_), 1.0})) {
+    Finish(TerminationReason::kFunctionTolerance, kFunctionMessage);
+  } else {
+    return StartIteration();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lbfgs::LineSearchFailed() {
+  // lbfgsb.f mainlb: restore the iterate (our slices never left it); with an
+  // empty memory this is the end, otherwise drop the memory and restart.
+  if (vectors_->pairs() == 0) {
+    Finish(TerminationReason::kLineSearchFailed, kLineSearchMessage);
+    return absl::OkStatus();
+  }
+  ++summary_.line_search_restarts;
+  ClearMemory();
+  OPTD_RETURN_IF_ERROR(vectors_->ClearMemory());
+  return StartIteration();
+}
+
+void Lbfgs::ClearMemory() {
+  ss_.resize(0, 0);
+  sy_.resize(0, 0);
+  yy_.resize(0, 0);
+  sg_.resize(0);
+  yg_.resize(0);
+}
+
+void Lbfgs::Stop() {
+  if (!finished())
+    Finish(TerminationReason::kStoppedByClient,
+           lbfgs_messages::kStoppedMessage);
+}
+
+void Lbfgs::Finish(TerminationReason reason, std::string message) {
+  phase_ = Phase::kFinished;
+  FinishIterativeSummary(reason, std::move(message), have_iterate_, f_, gmax_,
+                         iterations_, evaluations_, &summary_);
+}
+
+Progress Lbfgs::progress() const {
+  return IterativeProgress(have_iterate_, f_, gmax_, iterations_, evaluations_,
+                           last_step_);
+}
+
+std::string Lbfgs::OptionsReport() const {
+  return absl::StrFormat(
+      "    memory %d, ftol %g, gtol %g, max_iterations %d, max_evaluations %d\n"
+      "    max_line_search %d, line search ftol %g gtol %g xtol %g, max_step "
+      "%g\n",
+      options_.memory, options_.ftol, options_.gtol, options_.max_iterations,
+      options_.max_evaluations, options_.max_line_search,
+      options_.line_search.ftol, options_.line_search.gtol,
+      options_.line_search.xtol, options_.line_search.stpmax);
+}
+
+}  // namespace optd

@@ -1,4 +1,4 @@
-// The crash-consistency harness (README "Durability"): real optd replicas in
+// The crash-consistency harness (docs/durability.md): real optd replicas in
 // this process, each on its own loopback port with its data directory behind
 // a FaultInjectionEnv, driven by the real C++ client, with one fault injected
 // per scenario. tests/crash_consistency_test.cc runs a fixed set of scenarios

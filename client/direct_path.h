@@ -1,8 +1,8 @@
-// DirectPath: the direct data path of a sharded session (DESIGN §3, README
-// "Sharding"). Instead of sending whole vectors through the session's home
-// replica, a client sends each replica its slice of a gradient (PutSlice) and
-// reads its slice of the next point (GetSlice), all replicas in parallel, so
-// bandwidth grows with the number of shards. client::Session uses it
+// DirectPath: the direct data path of a sharded session (DESIGN §3,
+// docs/sharding.md). Instead of sending whole vectors through the session's
+// home replica, a client sends each replica its slice of a gradient (PutSlice)
+// and reads its slice of the next point (GetSlice), all replicas in parallel,
+// so bandwidth grows with the number of shards. client::Session uses it
 // transparently for sessions created with shards > 1.
 //
 //   OPTD_ASSIGN_OR_RETURN(v1::Session s, client.GetSession(id));

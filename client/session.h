@@ -218,7 +218,8 @@ struct SessionOptions {
   // directly (PutSlice/GetSlice, all shards in parallel) instead of through
   // the home replica. Default true.
   bool direct = true;
-  // Box lower <= x <= upper (README "Bounds"); empty: no bound on that side.
+  // Box lower <= x <= upper (docs/api.md "Bounds"); empty: no bound on that
+  // side.
   std::vector<double> lower;
   std::vector<double> upper;
   // FINITE_DIFFERENCE: the server forms gradients from told values.

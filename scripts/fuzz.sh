@@ -96,7 +96,7 @@ max_len() {
 # The gate's inputs per target (seed corpus included): 25 to 40 s for all
 # four on this project's two-core development machine, depending on its load
 # (the step took 4 x 20 s before it had a fixed count). Change them together
-# with the time the README gives.
+# with the time docs/development.md gives.
 gate_runs() {
   case "$1" in
     session_requests) echo 20000 ;;

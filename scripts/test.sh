@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's): installs what is missing, builds, and
-# runs every test: the unit tests (label `unit`) on an AddressSanitizer +
+# runs every test: the links of the Markdown files (scripts/check_docs.py),
+# the unit tests (label `unit`) on an AddressSanitizer +
 # UndefinedBehaviorSanitizer build, then the fuzz gate (scripts/fuzz.sh: the
 # committed regression inputs and a fixed-seed, fixed-count run of each
 # target, so the same code always gets the same answer), then the whole
@@ -12,6 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
+
+# Every relative link and #anchor of README.md and docs/ resolves
+# (milliseconds, so before the builds).
+echo "== documentation links =="
+/usr/bin/python3 scripts/check_docs.py
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 

@@ -1,4 +1,4 @@
-// The crash-consistency suite (issue 17; README "Durability"): for each fault
+// The crash-consistency suite (issue 17; docs/durability.md): for each fault
 // class, sessions of every solver (one replica and K = 2, 3; durable and
 // checkpointed; the direct path and the gateway) on real in-process replicas
 // whose disks fail through a FaultInjectionEnv; after recovery every

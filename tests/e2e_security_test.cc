@@ -1,6 +1,6 @@
 // End to end: authentication, tenants, limits, TLS and metrics on real optd
 // processes
-// (README "Security"). Bearer tokens from --tokens_file (no token, a wrong
+// (docs/security.md). Bearer tokens from --tokens_file (no token, a wrong
 // token, another tenant's session, a token revoked by SIGHUP), the per-tenant
 // and stream limits, TLS and mutual TLS with certificates made by openssl in
 // the test, and two replicas that run a sharded session over mutual TLS with

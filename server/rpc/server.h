@@ -39,7 +39,7 @@
 
 namespace optd::server {
 
-// Transport security (README "Security"). Files are PEM.
+// Transport security (docs/security.md). Files are PEM.
 struct TlsOptions {
   // The server's certificate chain and private key (--tls_cert, --tls_key).
   // Both empty: plaintext; both set: TLS only.

@@ -1,5 +1,5 @@
-// ServiceMetrics: what the optd service reports on /metrics (README
-// "Operations"), registered on a MetricsRegistry (metrics.h):
+// ServiceMetrics: what the optd service reports on /metrics
+// (docs/operations.md "Metrics"), registered on a MetricsRegistry (metrics.h):
 //
 //   optd_rpc_handled_total{method,code}      every call, by its final code
 //   optd_rpc_received_bytes_total{method}    request message bytes

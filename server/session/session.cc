@@ -292,7 +292,7 @@ std::vector<uint64_t> Session::LeaseLocked(absl::string_view worker,
   // worker gets one trial of a step. One that already told a trial of this
   // step gets another only to take over from a worker that is gone: a trial
   // whose lease expired, or one nobody took within a lease of the step's
-  // start (README "Many workers").
+  // start (docs/api.md "Many workers").
   const bool data_parallel =
       settings_.creation_echo.data_parallel().workers() > 1;
   bool served = false;

@@ -375,7 +375,7 @@ class Session {
   // a PointDelta goes out with Trial.delta and no x; the point it is built
   // from goes to `base_points` unless its own trial is among `trials`. So an
   // answer carries at most one whole point (and a Hessian-vector trial's
-  // vector) however many trials it holds (README "Many workers").
+  // vector) however many trials it holds (docs/api.md "Many workers").
   absl::Status WriteTrialsLocked(
       v1::VectorEncoding encoding,
       google::protobuf::RepeatedPtrField<v1::Trial>* trials,

@@ -1,7 +1,7 @@
 // Sessions whose solver hands out batches of trials (finite-difference
 // stencils, gradient checks, data-parallel steps): consecutive ids, tells in
 // any order, a lease per trial, the trial log, and the creation checks of the
-// session layers (DESIGN §2 "Workers"; README "Many workers").
+// session layers (DESIGN §2 "Workers"; docs/api.md "Many workers").
 #include <algorithm>
 #include <cmath>
 #include <functional>

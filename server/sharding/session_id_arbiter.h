@@ -1,5 +1,5 @@
 // SessionIdArbiter: makes a named session id unique across the replicas of a
-// deployment (README "Deployment").
+// deployment (docs/sharding.md "Named sessions").
 //
 // A session lives on the replica that created it, and any replica answers
 // for it (session_router.h). Behind a load balancer, two clients may create

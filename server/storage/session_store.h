@@ -22,7 +22,7 @@
 // every N records, and answers do not wait. A journal can also be replaced
 // atomically by a checkpoint of its session (Checkpoint()).
 //
-// Faults (README "Durability"). All I/O goes through the store's Env
+// Faults (docs/durability.md "Faults"). All I/O goes through the store's Env
 // (env.h). When a journal's write or sync fails, nothing it holds is dropped:
 // the records not yet in the file stay in memory, the session refuses tells
 // with UNAVAILABLE naming the error (health()), and the store's maintenance

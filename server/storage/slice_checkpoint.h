@@ -1,5 +1,5 @@
 // SliceCheckpoints: the slices of sharded sessions saved in a replica's data
-// directory at the home's checkpoints (DESIGN §4, README "Durability").
+// directory at the home's checkpoints (DESIGN §4, docs/durability.md).
 //
 // A sharded session's checkpoint is the home's journal header (the
 // controller: scalars and small matrices) plus one file per slice on the

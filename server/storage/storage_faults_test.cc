@@ -1,4 +1,4 @@
-// The durability promise (DESIGN §4, README "Durability") under the faults a
+// The durability promise (DESIGN §4, docs/durability.md) under the faults a
 // storage system is tested against, injected through the file-system seam
 // (FaultInjectionEnv): a full disk, failed writes and syncs, power loss with
 // the unsynced tail dropped, torn or garbled, damage to synced records of the

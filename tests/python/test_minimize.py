@@ -16,7 +16,8 @@ import optd
 from optd_server import OPTCTL, ServerTestCase, TEST_DATA
 
 # optd treats Jennrich-Sampson's overflowing first trial as a failed
-# evaluation and reaches the true minimum; scipy stops early (README).
+# evaluation and reaches the true minimum; scipy stops early
+# (docs/solvers.md "Numerical validation").
 DIFFERS_FROM_SCIPY = {"jennrich_sampson"}
 
 

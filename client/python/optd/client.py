@@ -285,7 +285,7 @@ class Client:
           encoding: how the server sends vectors: default raw float64 bytes
             (float32 for float32 Adam state); "values" for packed doubles.
           shards: replicas to split the state over (ZeRO stage 1; 0 or 1:
-            one). The server needs --peers; see README "Sharding".
+            one). The server needs --peers; see docs/sharding.md.
           keep: keep the session when the handle is closed or its ``with``
             block ends (default: delete it).
           ttl: seconds of idleness after which the server deletes the

@@ -1,4 +1,4 @@
-"""The direct data path of a sharded session (README "Sharding").
+"""The direct data path of a sharded session (docs/sharding.md).
 
 A session created with ``shards=K`` keeps its state on K replicas. Through the
 direct path this client sends each replica its slice of a gradient

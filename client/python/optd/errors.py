@@ -3,7 +3,7 @@
 Every call that the server refuses raises an :class:`OptdError` subclass that
 carries the gRPC status code (``.code``, a :class:`grpc.StatusCode`) and the
 server's message unchanged (``.message``), which names the field, the value
-and the limit (README "Errors")::
+and the limit (docs/api.md "Errors")::
 
     >>> try:
     ...     session.tell(trial.trial_id, value=1.0, gradient=np.zeros(99))

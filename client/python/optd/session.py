@@ -565,7 +565,7 @@ class Session:
           worker_id: this worker's name (at most 128 characters), kept with
             each of its tells in the trial log. A data-parallel worker's id
             is its share of the data: the server gives it one trial of each
-            step (README "Many workers").
+            step (docs/api.md "Many workers").
           jac, hess, hessp, args: as for :meth:`run`, for trials that want
             gradients or Hessians.
           note: a string, or ``note(trial, told)`` returning one (``told``:

@@ -121,7 +121,7 @@ ABSL_FLAG(bool, release_freed_memory, true,
           "malloc's free lists for reuse.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of this server. With --tls_key, the port "
-          "speaks TLS only (README \"Security\"). Empty: plaintext.");
+          "speaks TLS only (docs/security.md). Empty: plaintext.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA certificates for mutual TLS: every client (and replica) "
@@ -139,12 +139,13 @@ ABSL_FLAG(std::string, peer_tls_key, "",
 ABSL_FLAG(std::string, peer_tls_server_name, "",
           "The name the other replicas' certificates must carry, when it is "
           "not the host in --peers. Default: the host in --peers.");
-ABSL_FLAG(std::string, tokens_file, "",
-          "File of bearer tokens, one \"<token> <tenant>\" per line (README "
-          "\"Security\"); every call must then send \"authorization: Bearer "
-          "<token>\", and each tenant sees only its own sessions. Tenant "
-          "@replicas is the replicas' own token. Reloaded on SIGHUP. Empty: "
-          "no authentication.");
+ABSL_FLAG(
+    std::string, tokens_file, "",
+    "File of bearer tokens, one \"<token> <tenant>\" per line "
+    "(docs/security.md); every call must then send \"authorization: Bearer "
+    "<token>\", and each tenant sees only its own sessions. Tenant "
+    "@replicas is the replicas' own token. Reloaded on SIGHUP. Empty: "
+    "no authentication.");
 ABSL_FLAG(int64_t, max_sessions_per_tenant, 1000,
           "With --tokens_file: most sessions one tenant holds at once. "
           "CreateSession beyond it fails with RESOURCE_EXHAUSTED.");
@@ -167,7 +168,7 @@ ABSL_FLAG(int64_t, max_concurrent_streams, 10000,
 ABSL_FLAG(int, metrics_port, 0,
           "Port of the Prometheus metrics endpoint (HTTP GET /metrics, and "
           "/healthz), on --metrics_host. 0: no endpoint. The metrics are "
-          "listed in README \"Operations\".");
+          "listed in docs/operations.md.");
 ABSL_FLAG(std::string, metrics_host, "",
           "Address of the metrics endpoint. Default: --host.");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,

@@ -33,7 +33,8 @@ from .options import (finite_difference_options, gradient_check_options,
                       gradient_source_value, solver_options)
 from .session import Session
 from .stream import OptimizeStream
-from .vectors import EncodingLike, VectorEncoding, encode, resolve_encoding
+from .vectors import (EncodingLike, VectorEncoding, as_array, encode,
+                      resolve_encoding)
 
 __all__ = ["connect", "Client", "DEFAULT_ADDRESS",
            "DEFAULT_MAX_MESSAGE_BYTES"]
@@ -239,7 +240,7 @@ class Client:
         # from float32 input exactly as torch holds it.
         x0_encoding = (VectorEncoding.F32 if resolved == VectorEncoding.F32
                        else VectorEncoding.F64)
-        encode(np.asarray(_as_numpy(x0)), x0_encoding, request.x0)
+        encode(np.asarray(as_array(x0)), x0_encoding, request.x0)
         box = bounds_message(bounds, _dimension(request))
         if box is not None:
             request.bounds.CopyFrom(box)
@@ -465,12 +466,6 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self.address!r})"
-
-
-def _as_numpy(x: Any) -> Any:
-    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
-        return x.detach().cpu().numpy()
-    return x
 
 
 def _dimension(request: pb.CreateSessionRequest) -> int:

@@ -225,6 +225,9 @@ class Session:
                  stream: Optional[OptimizeStream] = None,
                  base_points: Sequence[pb.BasePoint] = ()) -> None:
         self.client = client
+        # The calls go through the client's connection (its channel,
+        # deadline and metadata), not through the client.
+        self._transport = client.transport
         self.session_id = session_id
         self.dimension = dimension
         self.encoding = encoding
@@ -303,7 +306,7 @@ class Session:
 
     def _ask(self, worker_id: Optional[str] = None,
              max_trials: Optional[int] = None) -> Answer:
-        response = self.client._unary(
+        response = self._transport.unary(
             "Ask", pb.AskRequest(session_id=self.session_id,
                                  worker_id=worker_id or "",
                                  points_on_slices=self._direct is not None,
@@ -327,8 +330,9 @@ class Session:
         do this by themselves). FailedPrecondition for a session that is
         not sharded."""
         info = self.client.get_session(self.session_id)
-        self._direct = DirectPath(info.proto, self.client._dial,
-                                  self.client.timeout, self.client.metadata)
+        self._direct = DirectPath(info.proto, self._transport.dial,
+                                  self._transport.timeout,
+                                  self._transport.metadata)
 
     def _trial_from_slices(self, proto: pb.Trial,
                            worker_id: Optional[str] = None) -> Trial:
@@ -363,7 +367,7 @@ class Session:
         request.session_id = self.session_id
         request.sliced = sliced
         request.points_on_slices = True
-        response = self.client._unary("Tell", request)
+        response = self._transport.unary("Tell", request)
         return self._absorb(response, self.tell, worker_id)
 
     def _tell_request(self, trial_id: int, value: Optional[float],
@@ -444,7 +448,7 @@ class Session:
             self._send_encoding(), worker_id or "", note or "",
             None if weight is None else float(weight))
         trials, state, summary, duplicate, bases = _wire.decode_tell_answer(
-            self.client._tell_bytes(raw))
+            self._transport.tell_bytes(raw))
         for t in trials:
             if t[7] is None and t[0] not in bases:
                 bases[t[0]] = t[1]
@@ -479,10 +483,8 @@ class Session:
 
     def _open_stream(self) -> None:
         if self._stream is None or self._stream.closed:
-            self._stream = OptimizeStream(
-                self.client.stub,
-                pb.OptimizeRequest(attach_session_id=self.session_id),
-                metadata=self.client.metadata)
+            self._stream = self._transport.open_stream(
+                pb.OptimizeRequest(attach_session_id=self.session_id))
             self._absorb(self._stream.first_response, self._tell_on_stream)
 
     def trials(self) -> Iterator[Trial]:

@@ -440,7 +440,8 @@ class Session:
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.
         vectors = [(field, as_array(v)) for field, v in
-                   ((4, gradient), (8, hessian), (9, hessian_vector))
+                   ((_wire.GRADIENT, gradient), (_wire.HESSIAN, hessian),
+                    (_wire.HESSIAN_VECTOR, hessian_vector))
                    if v is not None]
         raw = _wire.encode_tell(
             self.session_id, trial_id,

@@ -90,6 +90,23 @@ class SecurityTest(unittest.TestCase):
         for c in (alice, bob):
             c.close()
 
+    def test_a_token_set_on_the_client_holds_for_its_sessions(self):
+        alice = self.connect(ALICE)
+        with alice.create_session([-1.2, 1.0], solver="lbfgs") as session:
+            trial = session.ask()
+            alice.metadata = (("authorization", f"Bearer {BOB}"),)
+            try:  # Bob does not see Alice's session
+                with self.assertRaises(optd.NotFound):
+                    session.ask()
+                with self.assertRaises(optd.NotFound):
+                    trial.tell(*rosen(trial.x))
+                with self.assertRaises(optd.NotFound):
+                    next(session.trials())
+            finally:
+                alice.metadata = (("authorization", f"Bearer {ALICE}"),)
+            self.assertIsNotNone(trial.tell(*rosen(trial.x)).trial)
+        alice.close()
+
     def test_mutual_tls_needs_a_certificate(self):
         with self.assertRaises(optd.Unavailable):
             self.connect(ALICE, cert=False)

@@ -3,15 +3,65 @@ parse as the TellRequest meant, and it reads every TellResponse field as
 protobuf does (no server needed)."""
 
 import datetime
+import importlib.util
 import math
+import re
+import types
 import unittest
+from unittest import mock
 
 import numpy as np
 
 import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
-from optd import _wire
+from optd import _proto, _wire
 from optd._proto import optimizer_pb2 as pb
 from optd.vectors import VectorEncoding, decode
+
+
+class FieldNumbersTest(unittest.TestCase):
+
+    def test_the_numbers_come_from_the_generated_descriptors(self):
+        fields = pb.TellRequest.DESCRIPTOR.fields_by_name
+        self.assertEqual(
+            (_wire.GRADIENT, _wire.HESSIAN, _wire.HESSIAN_VECTOR),
+            (fields["gradient"].number, fields["hessian"].number,
+             fields["hessian_vector"].number))
+
+    def test_a_missing_or_changed_field_is_an_import_error(self):
+        cases = [
+            (pb.TellRequest, "gradients", _wire._MESSAGE, pb.Vector, False,
+             "optd.v1.TellRequest has no field 'gradients'"),
+            (pb.TellRequest, "value", _wire._INT64, None, False,
+             "TellRequest.value (field 3) is double in the generated "
+             "stubs, not the int64"),
+            (pb.Trial, "x", _wire._MESSAGE, pb.Summary, False,
+             "Trial.x (field 2) is optd.v1.Vector in the generated stubs, "
+             "not the optd.v1.Summary"),
+            (pb.TellResponse, "trials", _wire._MESSAGE, pb.Trial, False,
+             "TellResponse.trials (field 1) is repeated optd.v1.Trial in "
+             "the generated stubs, not the optd.v1.Trial"),
+            (pb.Trial, "trial_id", _wire._UINT64, None, True,
+             "is uint64 in the generated stubs, not the repeated uint64"),
+        ]
+        for message, name, field_type, of, repeated, text in cases:
+            with self.subTest(name=name):
+                with self.assertRaisesRegex(ImportError, re.escape(text)):
+                    _wire._field(message, name, field_type, of, repeated)
+
+    def test_stubs_without_a_field_fail_the_import(self):
+        # optimizer_pb2 as if TellRequest.weight had been removed.
+        fields = dict(pb.TellRequest.DESCRIPTOR.fields_by_name)
+        del fields["weight"]
+        stubs = types.SimpleNamespace(**vars(pb))
+        stubs.TellRequest = types.SimpleNamespace(
+            DESCRIPTOR=types.SimpleNamespace(
+                full_name="optd.v1.TellRequest", fields_by_name=fields))
+        spec = importlib.util.find_spec("optd._wire")
+        module = importlib.util.module_from_spec(spec)
+        with mock.patch.object(_proto, "optimizer_pb2", stubs):
+            with self.assertRaisesRegex(
+                    ImportError, "TellRequest has no field 'weight'"):
+                spec.loader.exec_module(module)
 
 
 class EncodeTellTest(unittest.TestCase):

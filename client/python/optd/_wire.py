@@ -9,20 +9,92 @@ are ``np.frombuffer`` views into the bytes gRPC received. The layout is
 protobuf's wire format for ``optd.v1.TellRequest`` / ``TellResponse``
 (https://protobuf.dev/programming-guides/encoding/); the client's tests
 compare both ways with the generated classes.
+
+The field numbers are read from the generated descriptors at import, each
+checked to have the type this layout assumes, so that a changed
+optimizer.proto fails the import (regenerate the stubs, then fix this
+module) instead of writing or reading the wrong fields.
 """
 
 import datetime
 import struct
 from typing import Any, List, Optional, Tuple
 
+from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
 import numpy as np
 
 from ._proto import optimizer_pb2 as pb
 from .vectors import VectorEncoding
 
+__all__ = ["GRADIENT", "HESSIAN", "HESSIAN_VECTOR", "encode_tell",
+           "decode_tell_answer", "decode_tell_response"]
+
 _VARINT, _I64, _LEN = 0, 1, 2
 _F64 = np.dtype("<f8")
 _F32 = np.dtype("<f4")
+
+_BOOL, _ENUM = FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_ENUM
+_INT32, _INT64 = FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64
+_UINT64, _DOUBLE = FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_DOUBLE
+_STRING, _BYTES = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES
+_MESSAGE = FieldDescriptor.TYPE_MESSAGE
+# The wire type of each field type this module reads or writes.
+_WIRE_TYPES = {_BOOL: _VARINT, _ENUM: _VARINT, _INT32: _VARINT,
+               _INT64: _VARINT, _UINT64: _VARINT, _DOUBLE: _I64,
+               _STRING: _LEN, _BYTES: _LEN, _MESSAGE: _LEN}
+_TYPE_NAMES = {_BOOL: "bool", _ENUM: "enum", _INT32: "int32",
+               _INT64: "int64", _UINT64: "uint64", _DOUBLE: "double",
+               _STRING: "string", _BYTES: "bytes", _MESSAGE: "message"}
+
+
+def _field(message: Any, name: str, field_type: int, of: Any = None,
+           repeated: bool = False) -> FieldDescriptor:
+    """Field `name` of the generated class `message`, checked to be what
+    the layout here assumes: of `field_type` (message `of` when given),
+    repeated or not.
+
+    Raises:
+      ImportError: the field is missing or is not that.
+    """
+    descriptor = message.DESCRIPTOR
+    field = descriptor.fields_by_name.get(name)
+    if field is None:
+        raise ImportError(
+            f"optd/_wire.py: {descriptor.full_name} has no field {name!r} in "
+            "the generated stubs; regenerate them (build_stubs.py) or update "
+            "the wire layout here to optimizer.proto")
+    is_repeated = field.label == FieldDescriptor.LABEL_REPEATED
+    if (field.type != field_type or is_repeated != repeated
+            or (of is not None and field.message_type.full_name
+                != of.DESCRIPTOR.full_name)):
+        wanted = ("repeated " if repeated else "") + (
+            of.DESCRIPTOR.full_name if of is not None
+            else _TYPE_NAMES[field_type])
+        found = ("repeated " if is_repeated else "") + (
+            field.message_type.full_name if field.type == _MESSAGE
+            else _TYPE_NAMES.get(field.type, f"type {field.type}"))
+        raise ImportError(
+            f"optd/_wire.py: {descriptor.full_name}.{name} (field "
+            f"{field.number}) is {found} in the generated stubs, not the "
+            f"{wanted} that the wire layout here reads and writes; update "
+            "it to optimizer.proto")
+    return field
+
+
+def _number(message: Any, name: str, field_type: int, of: Any = None) -> int:
+    """The number of field `name` of `message` (checked as by _field)."""
+    return _field(message, name, field_type, of).number
+
+
+def _tag(message: Any, name: str, field_type: int, of: Any = None,
+         repeated: bool = False) -> int:
+    """The tag (number << 3 | wire type) that field `name` of `message`
+    carries on the wire (checked as by _field). The repeated fields here
+    are messages or packed doubles: length-delimited either way."""
+    field = _field(message, name, field_type, of, repeated)
+    return (field.number << 3) | (_LEN if repeated else
+                                  _WIRE_TYPES[field_type])
 
 
 def _varint(value: int) -> bytes:
@@ -41,6 +113,55 @@ def _key(field: int, wire_type: int) -> bytes:
     return _varint((field << 3) | wire_type)
 
 
+# TellRequest's vector fields, the numbers encode_tell takes.
+GRADIENT = _number(pb.TellRequest, "gradient", _MESSAGE, pb.Vector)
+HESSIAN = _number(pb.TellRequest, "hessian", _MESSAGE, pb.Vector)
+HESSIAN_VECTOR = _number(pb.TellRequest, "hessian_vector", _MESSAGE,
+                         pb.Vector)
+
+# Written: TellRequest's keys, as bytes.
+_SESSION_ID_KEY = _varint(_tag(pb.TellRequest, "session_id", _STRING))
+_TRIAL_ID_KEY = _varint(_tag(pb.TellRequest, "trial_id", _UINT64))
+_VALUE_KEY = _varint(_tag(pb.TellRequest, "value", _DOUBLE))
+_FAILED_KEY = _varint(_tag(pb.TellRequest, "failed", _BOOL))
+_STOP_KEY = _varint(_tag(pb.TellRequest, "stop", _BOOL))
+_WORKER_ID_KEY = _varint(_tag(pb.TellRequest, "worker_id", _STRING))
+_NOTE_KEY = _varint(_tag(pb.TellRequest, "note", _STRING))
+_WEIGHT_KEY = _varint(_tag(pb.TellRequest, "weight", _DOUBLE))
+_VECTOR_KEYS = {field: _key(field, _LEN)
+                for field in (GRADIENT, HESSIAN, HESSIAN_VECTOR)}
+
+# Read (and, for Vector, written): the tags of TellResponse and what it
+# holds, as integers.
+_VECTOR_VALUES = _tag(pb.Vector, "values", _DOUBLE, repeated=True)
+_VECTOR_F64 = _tag(pb.Vector, "f64", _BYTES)
+_VECTOR_F32 = _tag(pb.Vector, "f32", _BYTES)
+_VECTOR_F64_KEY, _VECTOR_F32_KEY = _varint(_VECTOR_F64), _varint(_VECTOR_F32)
+_RESPONSE_TRIAL = _tag(pb.TellResponse, "trials", _MESSAGE, pb.Trial,
+                       repeated=True)
+_RESPONSE_STATE = _tag(pb.TellResponse, "state", _ENUM)
+_RESPONSE_SUMMARY = _tag(pb.TellResponse, "summary", _MESSAGE, pb.Summary)
+_RESPONSE_DUPLICATE = _tag(pb.TellResponse, "duplicate", _BOOL)
+_RESPONSE_BASE_POINT = _tag(pb.TellResponse, "base_points", _MESSAGE,
+                            pb.BasePoint, repeated=True)
+_TRIAL_ID = _tag(pb.Trial, "trial_id", _UINT64)
+_TRIAL_X = _tag(pb.Trial, "x", _MESSAGE, pb.Vector)
+_TRIAL_WANTS = _tag(pb.Trial, "wants", _ENUM)
+_TRIAL_VECTOR = _tag(pb.Trial, "vector", _MESSAGE, pb.Vector)
+_TRIAL_LEASE = _tag(pb.Trial, "lease_expire_time", _MESSAGE,
+                    timestamp_pb2.Timestamp)
+_TRIAL_BATCH_INDEX = _tag(pb.Trial, "batch_index", _INT32)
+_TRIAL_BATCH_SIZE = _tag(pb.Trial, "batch_size", _INT32)
+_TRIAL_DELTA = _tag(pb.Trial, "delta", _MESSAGE, pb.PointDelta)
+_DELTA_BASE = _tag(pb.PointDelta, "base_trial_id", _UINT64)
+_DELTA_COORDINATE = _tag(pb.PointDelta, "coordinate", _INT64)
+_DELTA_VALUE = _tag(pb.PointDelta, "value", _DOUBLE)
+_BASE_POINT_ID = _tag(pb.BasePoint, "trial_id", _UINT64)
+_BASE_POINT_X = _tag(pb.BasePoint, "x", _MESSAGE, pb.Vector)
+_SECONDS = _tag(timestamp_pb2.Timestamp, "seconds", _INT64)
+_NANOS = _tag(timestamp_pb2.Timestamp, "nanos", _INT32)
+
+
 def _vector_parts(field: int, array: Any, encoding: VectorEncoding) -> list:
     """``Vector`` field `field` holding `array` as raw bytes: the header and
     the array's buffer (not copied when it already is contiguous and
@@ -48,8 +169,10 @@ def _vector_parts(field: int, array: Any, encoding: VectorEncoding) -> list:
     dtype = _F32 if encoding == VectorEncoding.F32 else _F64
     data = np.ascontiguousarray(array, dtype=dtype).reshape(-1)
     body = memoryview(data).cast("B")
-    inner = _key(3 if dtype is _F32 else 2, _LEN) + _varint(body.nbytes)
-    return [_key(field, _LEN), _varint(len(inner) + body.nbytes), inner, body]
+    inner = (_VECTOR_F32_KEY if dtype is _F32 else _VECTOR_F64_KEY) + (
+        _varint(body.nbytes))
+    return [_VECTOR_KEYS.get(field) or _key(field, _LEN),
+            _varint(len(inner) + body.nbytes), inner, body]
 
 
 def encode_tell(session_id: str, trial_id: int, value: Optional[float],
@@ -58,27 +181,27 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
                 encoding: VectorEncoding, worker_id: str = "",
                 note: str = "", weight: Optional[float] = None) -> bytes:
     """A serialized ``TellRequest``; `vectors` are (field number, array) for
-    gradient (4), hessian (8) and hessian_vector (9)."""
+    GRADIENT, HESSIAN and HESSIAN_VECTOR (TellRequest's numbers: 4, 8, 9)."""
     parts: list = []
     if session_id:
         sid = session_id.encode()
-        parts += [_key(1, _LEN), _varint(len(sid)), sid]
+        parts += [_SESSION_ID_KEY, _varint(len(sid)), sid]
     if trial_id:
-        parts += [_key(2, _VARINT), _varint(trial_id)]
+        parts += [_TRIAL_ID_KEY, _varint(trial_id)]
     if value is not None:
-        parts += [_key(3, _I64), struct.pack("<d", value)]
+        parts += [_VALUE_KEY, struct.pack("<d", value)]
     for field, array in vectors:
         parts += _vector_parts(field, array, encoding)
     if failed:
-        parts += [_key(5, _VARINT), b"\x01"]
+        parts += [_FAILED_KEY, b"\x01"]
     if stop:
-        parts += [_key(6, _VARINT), b"\x01"]
-    for field, text in ((12, worker_id), (13, note)):
+        parts += [_STOP_KEY, b"\x01"]
+    for key, text in ((_WORKER_ID_KEY, worker_id), (_NOTE_KEY, note)):
         if text:
             data = text.encode()
-            parts += [_key(field, _LEN), _varint(len(data)), data]
+            parts += [key, _varint(len(data)), data]
     if weight is not None:
-        parts += [_key(14, _I64), struct.pack("<d", weight)]
+        parts += [_WEIGHT_KEY, struct.pack("<d", weight)]
     return b"".join(parts)
 
 
@@ -94,41 +217,47 @@ def _read_varint(buf: memoryview, pos: int) -> Tuple[int, int]:
 
 
 def _fields(buf: memoryview, start: int, end: int):
-    """(field, wire type, value or (offset, length)) of a message's fields."""
+    """(tag, value or (offset, length)) of a message's fields, the tag
+    being number << 3 | wire type as _tag gives it."""
     pos = start
     while pos < end:
-        key, pos = _read_varint(buf, pos)
-        field, wire_type = key >> 3, key & 7
+        tag, pos = _read_varint(buf, pos)
+        wire_type = tag & 7
         if wire_type == _VARINT:
             value, pos = _read_varint(buf, pos)
-            yield field, wire_type, value
+            yield tag, value
         elif wire_type == _I64:
-            yield field, wire_type, (pos, 8)
+            yield tag, (pos, 8)
             pos += 8
         elif wire_type == _LEN:
             length, pos = _read_varint(buf, pos)
-            yield field, wire_type, (pos, length)
+            yield tag, (pos, length)
             pos += length
         elif wire_type == 5:  # I32
-            yield field, wire_type, (pos, 4)
+            yield tag, (pos, 4)
             pos += 4
         else:
             raise ValueError(f"unexpected wire type {wire_type} in a "
                              "TellResponse")
 
 
+def _signed(value: int) -> int:
+    """An int64/int32 read as a varint: two's complement."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def _vector(raw: bytes, buf: memoryview, offset: int,
             length: int) -> np.ndarray:
     """A ``Vector`` message as a read-only view into `raw`."""
     array = np.empty(0, dtype=np.float64)
-    for field, wire_type, where in _fields(buf, offset, offset + length):
-        if wire_type != _LEN:
-            continue
-        start, size = where
-        if field in (1, 2):  # packed doubles and raw float64: the same bytes
+    for tag, where in _fields(buf, offset, offset + length):
+        # Packed doubles and raw float64: the same bytes.
+        if tag == _VECTOR_F64 or tag == _VECTOR_VALUES:
+            start, size = where
             array = np.frombuffer(raw, dtype=_F64, count=size // 8,
                                   offset=start)
-        elif field == 3:
+        elif tag == _VECTOR_F32:
+            start, size = where
             array = np.frombuffer(raw, dtype=_F32, count=size // 4,
                                   offset=start)
     array.flags.writeable = False
@@ -139,15 +268,11 @@ def _timestamp(buf: memoryview, offset: int,
                length: int) -> Optional[datetime.datetime]:
     """A ``google.protobuf.Timestamp`` message; None when it is zero."""
     seconds = nanos = 0
-    for field, wire_type, value in _fields(buf, offset, offset + length):
-        if wire_type != _VARINT:
-            continue
-        if value >= 1 << 63:  # int64/int32 as varints: two's complement
-            value -= 1 << 64
-        if field == 1:
-            seconds = value
-        elif field == 2:
-            nanos = value
+    for tag, value in _fields(buf, offset, offset + length):
+        if tag == _SECONDS:
+            seconds = _signed(value)
+        elif tag == _NANOS:
+            nanos = _signed(value)
     if seconds == 0 and nanos == 0:
         return None
     return (datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
@@ -161,12 +286,12 @@ def _point_delta(buf: memoryview, offset: int,
     base = 0
     coordinate: Optional[int] = None
     value = 0.0
-    for field, wire_type, where in _fields(buf, offset, offset + length):
-        if field == 1 and wire_type == _VARINT:
+    for tag, where in _fields(buf, offset, offset + length):
+        if tag == _DELTA_BASE:
             base = where
-        elif field == 2 and wire_type == _VARINT:
-            coordinate = where - (1 << 64) if where >= 1 << 63 else where
-        elif field == 3 and wire_type == _I64:
+        elif tag == _DELTA_COORDINATE:
+            coordinate = _signed(where)
+        elif tag == _DELTA_VALUE:
             value = struct.unpack_from("<d", buf, where[0])[0]
     return base, coordinate, value
 
@@ -185,46 +310,46 @@ def decode_tell_answer(raw: bytes):
     summary: Optional[pb.Summary] = None
     duplicate = False
     base_points: dict = {}
-    for field, wire_type, where in _fields(buf, 0, len(raw)):
-        if field == 1 and wire_type == _LEN:
+    for tag, where in _fields(buf, 0, len(raw)):
+        if tag == _RESPONSE_TRIAL:
             start, size = where
             trial_id = wants = batch_index = batch_size = 0
             x = np.empty(0, dtype=np.float64)
             vector = lease = delta = None
-            for f, w, v in _fields(buf, start, start + size):
-                if f == 1 and w == _VARINT:
+            for t, v in _fields(buf, start, start + size):
+                if t == _TRIAL_ID:
                     trial_id = v
-                elif f == 2 and w == _LEN:
+                elif t == _TRIAL_X:
                     x = _vector(raw, buf, *v)
-                elif f == 3 and w == _VARINT:
+                elif t == _TRIAL_WANTS:
                     wants = v
-                elif f == 4 and w == _LEN:
+                elif t == _TRIAL_VECTOR:
                     vector = _vector(raw, buf, *v)
-                elif f == 5 and w == _LEN:
+                elif t == _TRIAL_LEASE:
                     lease = _timestamp(buf, *v)
-                elif f == 7 and w == _VARINT:
+                elif t == _TRIAL_BATCH_INDEX:
                     batch_index = v
-                elif f == 8 and w == _VARINT:
+                elif t == _TRIAL_BATCH_SIZE:
                     batch_size = v
-                elif f == 9 and w == _LEN:
+                elif t == _TRIAL_DELTA:
                     delta = _point_delta(buf, *v)
             trials.append((trial_id, x, wants, vector, batch_index,
                            batch_size, lease, delta))
-        elif field == 2 and wire_type == _VARINT:
+        elif tag == _RESPONSE_STATE:
             state = where
-        elif field == 3 and wire_type == _LEN:
+        elif tag == _RESPONSE_SUMMARY:
             start, size = where
             summary = pb.Summary.FromString(bytes(buf[start:start + size]))
-        elif field == 4 and wire_type == _VARINT:
+        elif tag == _RESPONSE_DUPLICATE:
             duplicate = bool(where)
-        elif field == 5 and wire_type == _LEN:
+        elif tag == _RESPONSE_BASE_POINT:
             start, size = where
             point_id = 0
             point = np.empty(0, dtype=np.float64)
-            for f, w, v in _fields(buf, start, start + size):
-                if f == 1 and w == _VARINT:
+            for t, v in _fields(buf, start, start + size):
+                if t == _BASE_POINT_ID:
                     point_id = v
-                elif f == 2 and w == _LEN:
+                elif t == _BASE_POINT_X:
                     point = _vector(raw, buf, *v)
             base_points[point_id] = point
     return trials, state, summary, duplicate, base_points

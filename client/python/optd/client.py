@@ -16,33 +16,31 @@ Thread-safety: a Client is thread-safe (one gRPC channel, shared).
 """
 
 import os
-from typing import (Any, Callable, Dict, Iterator, Mapping, Optional,
-                    Sequence, Tuple)
+from typing import Any, Iterator, Mapping, Optional, Sequence, Tuple
 import weakref
 
 import grpc
 import numpy as np
 
-from ._proto import health_pb2, health_pb2_grpc
+from ._proto import health_pb2
 from ._proto import optimizer_pb2 as pb
-from ._proto import optimizer_pb2_grpc as pb_grpc
-from .errors import InvalidArgument, Unavailable, error_from_rpc
+from ._transport import DEFAULT_MAX_MESSAGE_BYTES, Transport, channel_factory
+from .errors import InvalidArgument, Unavailable
 from .messages import SessionInfo, SessionState
 from .bounds import bounds_message
 from .options import (finite_difference_options, gradient_check_options,
                       gradient_source_value, solver_options)
 from .session import Session
-from .stream import OptimizeStream
-from .vectors import EncodingLike, VectorEncoding, encode, resolve_encoding
+from .vectors import (EncodingLike, VectorEncoding, as_array, encode,
+                      resolve_encoding)
 
 __all__ = ["connect", "Client", "DEFAULT_ADDRESS",
            "DEFAULT_MAX_MESSAGE_BYTES"]
 
 #: Where connect() goes when given no address: $OPTD_ADDRESS, else this.
 DEFAULT_ADDRESS = "localhost:50051"
-#: 1 GiB + 1 MiB: a 1 GiB vector with room for the rest of its message
-#: (gRPC's own 4 MiB default stops a gradient at ~500,000 doubles).
-DEFAULT_MAX_MESSAGE_BYTES = (1 << 30) + (1 << 20)
+# DEFAULT_MAX_MESSAGE_BYTES (optd/_transport.py): 1 GiB + 1 MiB, a 1 GiB
+# vector with room for the rest of its message.
 
 
 def connect(address: Optional[str] = None, timeout: Optional[float] = None,
@@ -93,10 +91,9 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
         options.append(("grpc.ssl_target_name_override", tls_server_name))
     if bearer_token is None:
         bearer_token = os.environ.get("OPTD_TOKEN") or None
-    if credentials is None:
-        channel = grpc.insecure_channel(address, options=options)
-    else:
-        channel = grpc.secure_channel(address, credentials, options=options)
+    # The other replicas of a sharded session get the same settings.
+    open_channel = channel_factory(credentials, options)
+    channel = open_channel(address)
     if connect_timeout:
         try:
             grpc.channel_ready_future(channel).result(timeout=connect_timeout)
@@ -108,14 +105,7 @@ def connect(address: Optional[str] = None, timeout: Optional[float] = None,
         bearer_token) else ()
     client = Client(channel, address=address, timeout=timeout,
                     metadata=metadata)
-
-    def dial(other: str) -> grpc.Channel:
-        # The other replicas of a sharded session, with the same settings.
-        if credentials is None:
-            return grpc.insecure_channel(other, options=options)
-        return grpc.secure_channel(other, credentials, options=options)
-
-    client._open_channel = dial
+    client.transport.open_channel = open_channel
     return client
 
 
@@ -148,51 +138,51 @@ def tls_credentials(ca: Optional[str] = None, cert: Optional[str] = None,
 
 
 class Client:
-    """Session management on one optd server; see :func:`connect`."""
+    """Session management on one optd server; see :func:`connect`.
+
+    Attributes:
+      address: the server's address, as given to connect().
+      transport: the channel, deadline and metadata that this client and its
+        sessions call through (optd/_transport.py).
+    """
 
     def __init__(self, channel: grpc.Channel, address: str = "",
                  timeout: Optional[float] = None,
                  metadata: Sequence[Tuple[str, str]] = ()) -> None:
-        self.channel = channel
         self.address = address
-        self.timeout = timeout
-        self.metadata = tuple(metadata)
-        #: The generated stub, for requests this class has no method for.
-        self.stub = pb_grpc.OptimizerStub(channel)
-        self._health = health_pb2_grpc.HealthStub(channel)
+        self.transport = Transport(channel, timeout, metadata)
         self._sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
-        # Tell with bytes in and out (optd/_wire.py writes and reads them).
-        self._raw_tell = channel.unary_unary("/optd.v1.Optimizer/Tell")
-        # Channels to other replicas (sharded sessions' direct path), one
-        # per address, closed with this client; connect() sets the factory
-        # with its credentials and limits.
-        self._open_channel: Callable[[str], grpc.Channel] = lambda other: (
-            grpc.insecure_channel(other, options=[
-                ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length",
-                 DEFAULT_MAX_MESSAGE_BYTES)]))
-        self._dialed: Dict[str, grpc.Channel] = {}
 
-    def _dial(self, address: str) -> grpc.Channel:
-        """The channel to replica ``address`` (opened once)."""
-        if address not in self._dialed:
-            self._dialed[address] = self._open_channel(address)
-        return self._dialed[address]
+    @property
+    def channel(self) -> grpc.Channel:
+        """The gRPC channel to the server."""
+        return self.transport.channel
 
-    def _tell_bytes(self, request: bytes) -> bytes:
-        """The unary Tell on a serialized request; the serialized answer."""
-        try:
-            return self._raw_tell(request, timeout=self.timeout,
-                                  metadata=self.metadata or None)
-        except grpc.RpcError as e:
-            raise error_from_rpc(e) from None
+    @property
+    def stub(self) -> Any:
+        """The generated stub, for requests this class has no method for."""
+        return self.transport.stub
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Deadline in seconds of each unary call (None: none); settable."""
+        return self.transport.timeout
+
+    @timeout.setter
+    def timeout(self, timeout: Optional[float]) -> None:
+        self.transport.timeout = timeout
+
+    @property
+    def metadata(self) -> Tuple[Tuple[str, str], ...]:
+        """(key, value) pairs sent with every call; settable."""
+        return self.transport.metadata
+
+    @metadata.setter
+    def metadata(self, metadata: Sequence[Tuple[str, str]]) -> None:
+        self.transport.metadata = tuple(metadata)
 
     def _unary(self, method: str, request: Any, stub: Any = None) -> Any:
-        try:
-            return getattr(stub or self.stub, method)(
-                request, timeout=self.timeout, metadata=self.metadata or None)
-        except grpc.RpcError as e:
-            raise error_from_rpc(e) from None
+        return self.transport.unary(method, request, stub)
 
     # -- health ---------------------------------------------------------------
 
@@ -202,7 +192,7 @@ class Client:
         "optd.v1.Optimizer" the optimizer service."""
         response = self._unary(
             "Check", health_pb2.HealthCheckRequest(service=service),
-            stub=self._health)
+            stub=self.transport.health_stub)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(
             response.status)
 
@@ -239,7 +229,7 @@ class Client:
         # from float32 input exactly as torch holds it.
         x0_encoding = (VectorEncoding.F32 if resolved == VectorEncoding.F32
                        else VectorEncoding.F64)
-        encode(np.asarray(_as_numpy(x0)), x0_encoding, request.x0)
+        encode(np.asarray(as_array(x0)), x0_encoding, request.x0)
         box = bounds_message(bounds, _dimension(request))
         if box is not None:
             request.bounds.CopyFrom(box)
@@ -355,8 +345,8 @@ class Client:
             bounds=bounds, gradient_source=gradient_source,
             finite_difference=finite_difference,
             gradient_check=gradient_check)
-        stream = OptimizeStream(self.stub, pb.OptimizeRequest(create=request),
-                                metadata=self.metadata)
+        stream = self.transport.open_stream(
+            pb.OptimizeRequest(create=request))
         session = Session(self, stream.session_id, _dimension(request),
                           resolved, keep=keep, stream=stream)
         self._sessions.add(session)
@@ -452,10 +442,7 @@ class Client:
         """Closes the open streams and the channel (sessions stay)."""
         for session in list(self._sessions):
             session.close_stream()
-        for channel in self._dialed.values():
-            channel.close()
-        self._dialed.clear()
-        self.channel.close()
+        self.transport.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -465,12 +452,6 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self.address!r})"
-
-
-def _as_numpy(x: Any) -> Any:
-    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
-        return x.detach().cpu().numpy()
-    return x
 
 
 def _dimension(request: pb.CreateSessionRequest) -> int:

@@ -26,12 +26,13 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ._evaluator import Evaluator
 from .bounds import resolve_bounds
 from .client import Client, connect
 from .errors import InvalidArgument
 from .messages import Summary, TerminationReason
 from .options import canonical_solver
-from .session import Evaluator, Session
+from .session import Session
 
 # scipy's jac strings -> FiniteDifferenceOptions.scheme; None and False take
 # the server's default, central differences.

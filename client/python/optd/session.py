@@ -36,13 +36,14 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional,
 import numpy as np
 
 from . import _wire
+from ._evaluator import Evaluator, Objective
 from ._proto import optimizer_pb2 as pb
-from .errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
+from .errors import DataLoss, FailedPrecondition, NotFound
 from .direct import GRADIENT, HESSIAN_VECTOR, POINT, VECTOR, DirectPath
 from .messages import (SessionInfo, SessionState, Summary, TrialRecord,
                        Wants, _enum, _time)
 from .stream import OptimizeStream
-from .vectors import VectorEncoding, decode, dtype_of, encode
+from .vectors import VectorEncoding, as_array, decode, dtype_of, encode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
@@ -204,9 +205,6 @@ class Answer:
                 f"duplicate={self.duplicate}, summary={self.summary!s})")
 
 
-Objective = Callable[..., Any]
-
-
 class Session:
     """A handle on one optd session (made by :class:`~optd.Client`).
 
@@ -227,6 +225,9 @@ class Session:
                  stream: Optional[OptimizeStream] = None,
                  base_points: Sequence[pb.BasePoint] = ()) -> None:
         self.client = client
+        # The calls go through the client's connection (its channel,
+        # deadline and metadata), not through the client.
+        self._transport = client.transport
         self.session_id = session_id
         self.dimension = dimension
         self.encoding = encoding
@@ -305,7 +306,7 @@ class Session:
 
     def _ask(self, worker_id: Optional[str] = None,
              max_trials: Optional[int] = None) -> Answer:
-        response = self.client._unary(
+        response = self._transport.unary(
             "Ask", pb.AskRequest(session_id=self.session_id,
                                  worker_id=worker_id or "",
                                  points_on_slices=self._direct is not None,
@@ -329,8 +330,9 @@ class Session:
         do this by themselves). FailedPrecondition for a session that is
         not sharded."""
         info = self.client.get_session(self.session_id)
-        self._direct = DirectPath(info.proto, self.client._dial,
-                                  self.client.timeout, self.client.metadata)
+        self._direct = DirectPath(info.proto, self._transport.dial,
+                                  self._transport.timeout,
+                                  self._transport.metadata)
 
     def _trial_from_slices(self, proto: pb.Trial,
                            worker_id: Optional[str] = None) -> Trial:
@@ -356,7 +358,7 @@ class Session:
                                   (HESSIAN_VECTOR, hessian_vector)):
                 if vector is not None:
                     self._direct.put(self.session_id, trial_id, field,
-                                     _as_array(vector), float32)
+                                     as_array(vector), float32)
                     sliced = True
         request = self._tell_request(
             trial_id, value, None if sliced else gradient, failed, stop,
@@ -365,7 +367,7 @@ class Session:
         request.session_id = self.session_id
         request.sliced = sliced
         request.points_on_slices = True
-        response = self.client._unary("Tell", request)
+        response = self._transport.unary("Tell", request)
         return self._absorb(response, self.tell, worker_id)
 
     def _tell_request(self, trial_id: int, value: Optional[float],
@@ -382,7 +384,7 @@ class Session:
         for name, vector in (("gradient", gradient), ("hessian", hessian),
                              ("hessian_vector", hessian_vector)):
             if vector is not None:
-                encode(_as_array(vector), self._send_encoding(),
+                encode(as_array(vector), self._send_encoding(),
                        getattr(request, name))
         return request
 
@@ -437,8 +439,9 @@ class Session:
         # Raw float64/float32 vectors go straight from the arrays' buffers
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.
-        vectors = [(field, _as_array(v)) for field, v in
-                   ((4, gradient), (8, hessian), (9, hessian_vector))
+        vectors = [(field, as_array(v)) for field, v in
+                   ((_wire.GRADIENT, gradient), (_wire.HESSIAN, hessian),
+                    (_wire.HESSIAN_VECTOR, hessian_vector))
                    if v is not None]
         raw = _wire.encode_tell(
             self.session_id, trial_id,
@@ -446,7 +449,7 @@ class Session:
             self._send_encoding(), worker_id or "", note or "",
             None if weight is None else float(weight))
         trials, state, summary, duplicate, bases = _wire.decode_tell_answer(
-            self.client._tell_bytes(raw))
+            self._transport.tell_bytes(raw))
         for t in trials:
             if t[7] is None and t[0] not in bases:
                 bases[t[0]] = t[1]
@@ -481,10 +484,8 @@ class Session:
 
     def _open_stream(self) -> None:
         if self._stream is None or self._stream.closed:
-            self._stream = OptimizeStream(
-                self.client.stub,
-                pb.OptimizeRequest(attach_session_id=self.session_id),
-                metadata=self.client.metadata)
+            self._stream = self._transport.open_stream(
+                pb.OptimizeRequest(attach_session_id=self.session_id))
             self._absorb(self._stream.first_response, self._tell_on_stream)
 
     def trials(self) -> Iterator[Trial]:
@@ -669,97 +670,3 @@ def _bases(trials: Sequence[pb.Trial],
         if t.trial_id in wanted and not t.HasField("delta"):
             bases[t.trial_id] = decode(t.x)
     return bases
-
-
-def _as_array(value: Any) -> Any:
-    """torch tensors (CPU, any dtype) and array-likes, without copying
-    numpy arrays."""
-    if hasattr(value, "detach") and hasattr(value, "numpy"):
-        return value.detach().cpu().numpy()
-    return value
-
-
-class Evaluator:
-    """Calls a scipy-style objective for a trial and returns the tell's
-    keyword arguments (value, gradient, failed, hessian, hessian_vector).
-
-    ``jac`` True: fun returns (f, g); a callable: jac(x) is the gradient;
-    None or False: fun returns f only, for sessions whose trials want only
-    values (gradient_source="finite_difference")."""
-
-    def __init__(self, fun: Objective, jac: Any = True, hess: Any = None,
-                 hessp: Any = None, args: Sequence[Any] = ()) -> None:
-        if not (jac is True or callable(jac) or jac is None or jac is False):
-            raise InvalidArgument(
-                f"jac is {jac!r}; use True (fun returns (f, g)), a callable "
-                "jac(x), or None (fun returns f; the session forms "
-                "gradients by finite differences)")
-        self.fun, self.jac, self.hess, self.hessp = fun, jac, hess, hessp
-        self.args = tuple(args)
-        # The last evaluation and the one with the lowest value, so that
-        # OptimizeResult.jac needs no evaluation at the final x.
-        self.last: Optional[tuple] = None  # (x, value, gradient)
-        self.best: Optional[tuple] = None
-
-    def __call__(self, trial: Trial) -> dict:
-        x, wants, args = trial.x, trial.wants, self.args
-        value, gradient = None, None
-        if self.jac is True:
-            if wants != Wants.HESSIAN_VECTOR:
-                value, gradient = self.fun(x, *args)
-        else:
-            if wants.needs_gradient and not callable(self.jac):
-                raise InvalidArgument(
-                    f"trial {trial.trial_id} wants a gradient; pass jac=True "
-                    "(fun returns (f, g)) or a callable jac(x), or create "
-                    "the session with gradient_source='finite_difference'")
-            if wants.needs_value:
-                value = self.fun(x, *args)
-            if wants.needs_gradient:
-                gradient = self.jac(x, *args)
-        tell: dict = {}
-        if value is not None:
-            try:
-                tell["value"] = float(value)
-            except TypeError:
-                raise InvalidArgument(
-                    f"fun returned {type(value).__name__}, not a number; "
-                    "with jac=None fun returns only f(x) (jac=True if it "
-                    "returns (f, g))") from None
-        if gradient is not None and wants.needs_gradient:
-            gradient = np.asarray(_as_array(gradient), dtype=np.float64)
-            if not np.all(np.isfinite(gradient)):
-                return {"failed": True}
-            tell["gradient"] = gradient
-        if wants == Wants.HESSIAN:
-            if self.hess is None:
-                raise InvalidArgument("the trial wants a Hessian; pass hess")
-            tell["hessian"] = np.asarray(self.hess(x, *args), dtype=np.float64)
-        if wants == Wants.HESSIAN_VECTOR:
-            if self.hessp is None:
-                raise InvalidArgument(
-                    "the trial wants a Hessian-vector product; pass hessp")
-            tell["hessian_vector"] = self.hessp(x, trial.vector, *args)
-        if "value" in tell and not np.isfinite(tell["value"]):
-            return {"failed": True}
-        self.last = (x, tell.get("value"), tell.get("gradient"))
-        if "value" in tell and "gradient" in tell and (
-                self.best is None or tell["value"] <= self.best[1]):
-            self.best = self.last
-        return tell
-
-    def gradient_at(self, x: np.ndarray) -> Optional[np.ndarray]:
-        """The gradient told at exactly ``x`` (bitwise), if remembered."""
-        for record in (self.last, self.best):
-            if (record is not None and record[2] is not None
-                    and _bitwise_equal(record[0], x)):
-                return record[2]
-        return None
-
-
-def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Same dtype, shape and bits (NaN payloads and signed zeros included)."""
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    bits = np.dtype(f"u{a.dtype.itemsize}")
-    return bool(np.array_equal(a.view(bits), b.view(bits)))

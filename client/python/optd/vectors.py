@@ -21,7 +21,7 @@ import numpy as np
 from ._proto import optimizer_pb2 as pb
 
 __all__ = ["VectorEncoding", "encode", "decode", "resolve_encoding",
-           "dtype_of"]
+           "dtype_of", "as_array"]
 
 
 class VectorEncoding(enum.IntEnum):
@@ -75,6 +75,14 @@ def dtype_of(encoding: VectorEncoding) -> np.dtype:
     """The numpy dtype of vectors decoded from ``encoding``."""
     return np.dtype(np.float32) if encoding == VectorEncoding.F32 else (
         np.dtype(np.float64))
+
+
+def as_array(x: Any) -> Any:
+    """A torch tensor (on any device, any dtype) as a numpy array; anything
+    else unchanged, so that numpy arrays are not copied."""
+    if hasattr(x, "detach") and hasattr(x, "numpy"):
+        return x.detach().cpu().numpy()
+    return x
 
 
 def encode(x: Any, encoding: VectorEncoding = VectorEncoding.F64,

@@ -24,7 +24,6 @@ using google::protobuf::io::CodedOutputStream;
 using google::protobuf::io::StringOutputStream;
 
 constexpr size_t kMagicBytes = 8;
-constexpr size_t kSaltBytes = 8;
 // A sync mark's payload: tag, the file's salt, u64 synced_through.
 constexpr absl::string_view kSyncTag = "OPTDSYNC";
 constexpr size_t kMarkPayloadBytes = 8 + kSaltBytes + 8;
@@ -186,6 +185,14 @@ std::string FrameRecord(absl::string_view payload) {
   absl::little_endian::Store32(out.data() + 4, Crc32(payload));
   out.append(payload.data(), payload.size());
   return out;
+}
+
+std::string RecordFileHead(absl::string_view family, absl::string_view salt) {
+  return absl::StrCat(family, "2", salt);
+}
+
+std::string FrameSyncMark(absl::string_view salt, int64_t synced_through) {
+  return FrameRecord(MarkPayload(salt, synced_through));
 }
 
 std::string EncodeTellRecord(const v1::TellRequest& request, absl::Time time) {
@@ -448,10 +455,10 @@ absl::StatusOr<JournalFile> JournalFile::CreateWith(
       size += static_cast<int64_t>(framed.size());
       return absl::OkStatus();
     };
-    status = sink(absl::StrCat(family, "2", salt));
+    status = sink(RecordFileHead(family, salt));
     if (status.ok()) status = write_records(sink);
     // Sealed: every record of the new file is vouched for as synced.
-    if (status.ok()) status = sink(FrameRecord(MarkPayload(salt, size)));
+    if (status.ok()) status = sink(FrameSyncMark(salt, size));
     if (status.ok()) status = (*file)->Sync();
   }
   if (status.ok()) status = env->RenameFile(temp, path);
@@ -505,7 +512,7 @@ absl::Status JournalFile::Sync() {
     // durable by the next sync (or the kernel's writeback); should it be
     // lost, only damage that also hits the records it vouched for is taken
     // for a torn tail.
-    const std::string mark = FrameRecord(MarkPayload(salt_, synced_));
+    const std::string mark = FrameSyncMark(salt_, synced_);
     if (file_->Append(mark).ok()) {
       size_ += static_cast<int64_t>(mark.size());
       marked_ = size_;

@@ -301,6 +301,53 @@ TEST_F(JournalTest, ARecordImitatingASyncMarkIsNotOne) {
   EXPECT_EQ(trials, std::vector<uint64_t>{1});
 }
 
+// RecordFileHead and FrameSyncMark are the format JournalFile writes: a file
+// built from them is the file Create, Append and Sync made, byte for byte,
+// and a mark claiming bytes past itself vouches for nothing.
+TEST_F(JournalTest, RecordFileHeadAndFrameSyncMarkBuildWhatJournalFileWrites) {
+  WriteSynced(2);
+  const std::string whole = ReadAll(path_);
+  ASSERT_OK_AND_ASSIGN(RecordsRead read,
+                       ReadRecords(Env::Default(), path_, kJournalFamily, true,
+                                   [](int64_t, int64_t, absl::string_view) {
+                                     return absl::OkStatus();
+                                   }));
+  ASSERT_EQ(read.salt.size(), kSaltBytes);
+  std::string built = RecordFileHead(kJournalFamily, read.salt);
+  EXPECT_EQ(built.size(), 16u);
+  EXPECT_EQ(built.substr(0, 8), "OPTDJNL2");
+  built += Header();
+  built += FrameSyncMark(read.salt, static_cast<int64_t>(built.size()));
+  for (int i = 1; i <= 2; ++i) {
+    built += Tell(i, i);
+    built += FrameSyncMark(read.salt, static_cast<int64_t>(built.size()));
+  }
+  EXPECT_EQ(built, whole);
+
+  // Tell 1 damaged, then a mark claiming more than the bytes before it: it
+  // does not vouch, so the damage is a torn tail.
+  const std::vector<int64_t> offsets = TellOffsets();
+  std::string lying = RecordFileHead(kJournalFamily, read.salt) + Header();
+  lying += FrameSyncMark(read.salt, static_cast<int64_t>(lying.size()));
+  const int64_t tell1 = static_cast<int64_t>(lying.size());
+  EXPECT_EQ(tell1, offsets[0]);
+  lying += Tell(1, 1);
+  lying[tell1 + 20] ^= 0x20;
+  lying += FrameSyncMark(read.salt, static_cast<int64_t>(lying.size()) + 1);
+  WriteAll(path_, lying);
+  std::vector<uint64_t> trials;
+  ASSERT_OK_AND_ASSIGN(JournalHeader header, Read(&trials));
+  EXPECT_TRUE(trials.empty());
+  EXPECT_EQ(header.torn_tail_bytes, static_cast<int64_t>(lying.size()) - tell1);
+  // The same mark claiming exactly its own offset vouches: DATA_LOSS.
+  lying.resize(lying.size() - FrameSyncMark(read.salt, 0).size());
+  lying += FrameSyncMark(read.salt, static_cast<int64_t>(lying.size()));
+  WriteAll(path_, lying);
+  trials.clear();
+  EXPECT_THAT(Read(&trials),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("were synced")));
+}
+
 TEST_F(JournalTest, AFailedSyncBreaksTheFileForGood) {
   FaultInjectionEnv env;
   ASSERT_OK_AND_ASSIGN(JournalFile file,

@@ -18,16 +18,16 @@ namespace {
 
 constexpr absl::string_view kSuffix = ".ckpt";
 
-// The fields that make a slice's state fit it.
-v1::CreateSliceRequest Identity(const v1::CreateSliceRequest& spec) {
+}  // namespace
+
+v1::CreateSliceRequest SliceCheckpoints::Identity(
+    const v1::CreateSliceRequest& spec) {
   v1::CreateSliceRequest identity = spec;
   identity.mutable_key()->set_epoch(0);
   identity.clear_ttl_seconds();
   identity.clear_journal_staged();
   return identity;
 }
-
-}  // namespace
 
 std::string SliceCheckpoints::Path(const v1::CreateSliceRequest& spec,
                                    uint64_t tells) const {

@@ -342,6 +342,17 @@ absl::StatusOr<JournalHeader> ReadJournalRecords(
                     absl::StrCat("format_version ",
                                  result.header.format_version(), " is not 1"));
               }
+              // The tells are the records after the header; one that holds
+              // tells too was not written by optd, and an export would
+              // pass them on as tells the session never replayed.
+              if (result.header.tells_size() > 0) {
+                return Damage(
+                    kJournalFamily, path, 0, offset,
+                    absl::StrCat("the header holds ",
+                                 result.header.tells_size(),
+                                 " tells; a journal's tells are the records "
+                                 "after it"));
+              }
               absl::Status status = on_header(result.header);
               if (!status.ok()) {
                 return absl::Status(

@@ -419,6 +419,32 @@ TEST_F(JournalTest, AnUnknownFormatVersionIsRefused) {
                                       HasSubstr("does not start with")));
 }
 
+// Record 0 is a snapshot without tells (the tells are the records after
+// it). One holding tells was not written by optd: recovery ignored them,
+// and an export passed them on as tells the session never replayed, a
+// snapshot that did not import (found by the stored_session fuzzer:
+// fuzz/regressions/stored_session/journal-header-holds-tells).
+TEST_F(JournalTest, AHeaderHoldingTellsIsDamage) {
+  v1::SessionSnapshot header;
+  header.set_format_version(1);
+  header.mutable_create()->set_session_id("s");
+  header.add_tells();
+  ASSERT_OK(JournalFile::Create(
+                Env::Default(), path_,
+                FrameRecord(header.SerializeAsString()) + Tell(1, 1.0))
+                .status());
+  std::vector<uint64_t> trials;
+  EXPECT_THAT(
+      Read(&trials),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr(path_), HasSubstr("the header holds 1 tells"),
+                     HasSubstr("(record 0 at byte 16)"))));
+  EXPECT_TRUE(trials.empty());
+  EXPECT_THAT(ReadJournalHeader(Env::Default(), path_),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("the header holds 1 tells")));
+}
+
 TEST_F(JournalTest, ACallbackErrorStopsTheReadAndNamesTheRecord) {
   {
     ASSERT_OK_AND_ASSIGN(JournalFile file,

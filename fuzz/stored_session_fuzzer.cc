@@ -32,8 +32,8 @@
 // same directory a second time (after a clean shutdown) gives the same
 // sessions in the same states with the same outstanding trials, trial logs
 // and gradient checks; every slice operation succeeds or is a clean refusal;
-// and a slice state that loaded from a checkpoint saves, loads again and
-// saves to the same bytes.
+// and a slice state that loaded from a checkpoint saves as the bytes it
+// loaded, and that checkpoint loads and saves again alike.
 #include <unistd.h>
 
 #include <cstddef>
@@ -208,22 +208,34 @@ absl::StatusOr<std::string> SavedState(const v1::CreateSliceRequest& create,
       .Load(create, tells);
 }
 
-// SLICE_OP_LOAD_CHECKPOINT of the checkpoint file, and the round trip:
-// whatever loaded saves and loads again to the same state.
+// SLICE_OP_LOAD_CHECKPOINT of the checkpoint file, and the round trip: a
+// state that loaded saves as the same bytes (nothing of it is dropped or
+// changed on the way), and that checkpoint loads and saves again alike.
 void LoadCheckpoint(SliceDriver& slice, const v1::CreateSliceRequest& create,
                     const CheckpointFile& checkpoint) {
+  // What the load will read (the file's state record), when it reads.
+  const absl::StatusOr<std::string> loaded =
+      SavedState(create, checkpoint.tells());
   v1::SliceOpRequest load = checkpoint.load();
   load.set_op(v1::SLICE_OP_LOAD_CHECKPOINT);
   load.set_checkpoint(checkpoint.tells());
   if (!slice.Apply({load}).ok() || !checkpoint.round_trip()) return;
+  Require(loaded.ok(), absl::StrCat("checkpoint ", checkpoint.tells(),
+                                    " loaded, but does not read: ",
+                                    loaded.status().ToString()));
   v1::SliceOpRequest save = checkpoint.save();
   save.set_op(v1::SLICE_OP_SAVE_CHECKPOINT);
   if (save.checkpoint() == 0) save.set_checkpoint(After(checkpoint.tells()));
   if (!slice.Apply({save}).ok()) return;
   const uint64_t saved = save.checkpoint();
   // keep_checkpoints_from past it removes what was just saved.
-  absl::StatusOr<std::string> first = SavedState(create, saved);
+  const absl::StatusOr<std::string> first = SavedState(create, saved);
   if (!first.ok()) return;
+  Require(
+      *first == *loaded,
+      absl::StrCat("a slice state loaded from checkpoint ", checkpoint.tells(),
+                   " saves as other bytes:\n", absl::CHexEscape(*loaded),
+                   "\nvs\n", absl::CHexEscape(*first)));
   v1::SliceOpRequest again;
   again.set_op(v1::SLICE_OP_LOAD_CHECKPOINT);
   again.set_checkpoint(saved);
@@ -237,14 +249,13 @@ void LoadCheckpoint(SliceDriver& slice, const v1::CreateSliceRequest& create,
   status = slice.Apply({resave});
   Require(status.ok(), absl::StrCat("a slice loaded from checkpoint ", saved,
                                     " does not save: ", status.ToString()));
-  absl::StatusOr<std::string> second = SavedState(create, resave.checkpoint());
-  Require(second.ok(), absl::StrCat("checkpoint ", resave.checkpoint(),
-                                    " that the slice saved does not read: ",
-                                    second.status().ToString()));
-  Require(*first == *second,
-          absl::StrCat("a slice state saved, loaded and saved again changed:\n",
-                       absl::CHexEscape(*first), "\nvs\n",
-                       absl::CHexEscape(*second)));
+  const absl::StatusOr<std::string> second =
+      SavedState(create, resave.checkpoint());
+  Require(second.ok() && *second == *first,
+          absl::StrCat("checkpoint ", saved,
+                       " loaded and saved again is not the same state: ",
+                       second.ok() ? absl::CHexEscape(*second)
+                                   : second.status().ToString()));
 }
 
 void Staged(const StagedFile& staged) {

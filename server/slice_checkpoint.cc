@@ -112,8 +112,14 @@ absl::StatusOr<std::string> SliceCheckpoints::Load(
   }
   // Written whole before the rename: anything less is damage.
   if (read->records != 2 || read->torn_tail_bytes != 0) {
-    return absl::DataLossError(
-        absl::StrCat(path, " holds ", read->records, " whole records, not 2"));
+    return absl::DataLossError(absl::StrCat(
+        path, " holds ", read->records, " whole records",
+        read->torn_tail_bytes > 0
+            ? absl::StrCat(" and ", read->torn_tail_bytes,
+                           " bytes after them that do not read as one")
+            : "",
+        "; a checkpoint is written whole, 2 records and the seal after "
+        "them"));
   }
   if (Identity(saved).SerializeAsString() !=
       Identity(spec).SerializeAsString()) {

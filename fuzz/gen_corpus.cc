@@ -7,12 +7,21 @@
 //
 // The stored_session seeds are real data directories: sessions run by a
 // SessionManager with a SessionStore in a temporary directory, their
-// journals and write-ahead log read back.
+// journals and write-ahead log read back as written (version 2, sync
+// marks and salts of their own) and rebuilt from their records as version
+// 1 and as version 2 with marks, damaged after the last mark (a torn tail)
+// and before one (damage); and slices of each kind run by a SliceHost with
+// a data directory, their staged-vector file and a checkpoint
+// (SLICE_OP_SAVE_CHECKPOINT) read back and rebuilt the same way. The
+// version 2 files read back hold random salts, so the seeds differ from one
+// run of gen_corpus to the next.
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -21,10 +30,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "fuzz/harness.h"
+#include "fuzz/stored_files.h"
 #include "fuzz_input.pb.h"
-#include "server/storage/journal.h"
 #include "server/session/session_manager.h"
+#include "server/sharding/slice_host.h"
+#include "server/storage/env.h"
+#include "server/storage/journal.h"
 #include "server/storage/session_store.h"
+#include "server/storage/slice_checkpoint.h"
 
 namespace optd::fuzz {
 namespace {
@@ -397,6 +410,64 @@ void SessionRequests() {
   }
 }
 
+v1::SliceOpRequest Op(v1::SliceOp kind, std::vector<double> scalars = {},
+                      int data_elements = 0) {
+  v1::SliceOpRequest op;
+  op.set_op(kind);
+  op.mutable_scalars()->Add(scalars.begin(), scalars.end());
+  if (data_elements > 0) {
+    std::string bytes(8 * data_elements, '\0');
+    for (int i = 0; i < data_elements; ++i) {
+      const double v = 0.5 * (i + 1);
+      std::memcpy(bytes.data() + 8 * i, &v, 8);
+    }
+    op.set_data(bytes);
+  }
+  return op;
+}
+
+// A slice of each kind and operations that give it a state (slice_ops
+// seeds, and the slice checkpoints of the stored_session seeds).
+struct SliceKindOps {
+  std::string name;
+  v1::SliceKind kind;
+  std::vector<v1::SliceOpRequest> ops;
+};
+constexpr int kSliceElements = 8;
+
+std::vector<SliceKindOps> SliceKinds() {
+  const int n = kSliceElements;
+  return {
+      {"lbfgs",
+       v1::SLICE_KIND_LBFGS,
+       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_SET_DIRECTION, {1.0}),
+        Op(v1::SLICE_OP_FORM_TRIAL, {0.5}),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_REDUCE_TRIAL, {0.5}), Op(v1::SLICE_OP_ACCEPT, {0.5}),
+        Op(v1::SLICE_OP_READ_POINT), Op(v1::SLICE_OP_CLEAR_MEMORY)}},
+      {"trust_region",
+       v1::SLICE_KIND_TRUST_REGION,
+       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n), Op(v1::SLICE_OP_CG_START),
+        Op(v1::SLICE_OP_SET_PRODUCT, {}, n), Op(v1::SLICE_OP_CG_ADVANCE, {0.1}),
+        Op(v1::SLICE_OP_CG_DIRECTION, {0.2}),
+        Op(v1::SLICE_OP_FORM_CG_STEP, {0.3}),
+        Op(v1::SLICE_OP_FORM_DIFFERENCE_POINT, {1e-3}),
+        Op(v1::SLICE_OP_DIFFERENCE_PRODUCT, {1e-3}),
+        Op(v1::SLICE_OP_SET_STEP, {}, n), Op(v1::SLICE_OP_FORM_STEP, {1, 2}),
+        Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_REDUCE_CURVATURE),
+        Op(v1::SLICE_OP_ADVANCE), Op(v1::SLICE_OP_READ_DIRECTION)}},
+      {"adam",
+       v1::SLICE_KIND_ADAM,
+       {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_GRADIENT_SQUARES),
+        Op(v1::SLICE_OP_ADAM_STEP,
+           {0, 0, 1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.03, 1e-8, 1}),
+        Op(v1::SLICE_OP_READ_STATE), Op(v1::SLICE_OP_LOAD_STATE, {}, 3 * n)}},
+  };
+}
+
 // Runs `create` and `steps` with a store in `dir`, then stops.
 void RunStored(const std::string& dir, const v1::CreateSessionRequest& create,
                const std::vector<Step>& steps) {
@@ -479,6 +550,186 @@ void StoredSeeds(const std::string& dir, const std::string& name,
   cut->set_truncate(true);
   cut->set_offset(size - 5);
   Write("stored_session", absl::StrCat(name, "_torn"), torn);
+  // Version 2, as this build writes it: the journal sealed when created and
+  // marked after each synced tell but the last, which a crash spoiled (a
+  // flipped byte after the last mark: a torn tail, the log has the tell);
+  // the log sealed when created and marked after each record but the last,
+  // spoiled too.
+  StoredSessions sealed = structured;
+  JournalFile* sealed_journal = sealed.mutable_journals(0);
+  Sealing* journal_seal = sealed_journal->mutable_sealing();
+  journal_seal->set_v2(true);
+  journal_seal->set_salt("jnl-salt");
+  for (int records = 1; records <= sealed_journal->tells_size(); ++records) {
+    journal_seal->add_mark_after(records);
+  }
+  WalFile* sealed_wal = sealed.mutable_wal(0);
+  Sealing* wal_seal = sealed_wal->mutable_sealing();
+  wal_seal->set_v2(true);
+  wal_seal->set_salt("wal-salt");
+  for (int records = 0; records < sealed_wal->records_size(); ++records) {
+    wal_seal->add_mark_after(records);
+  }
+  Corruption* spoiled = sealed_journal->add_damage();
+  spoiled->set_offset(JournalBytes(*sealed_journal).size() - 3);
+  spoiled->set_flip(0x20);
+  spoiled = sealed_wal->add_damage();
+  spoiled->set_offset(WalBytes(*sealed_wal).size() - 3);
+  spoiled->set_flip(0x20);
+  Write("stored_session", absl::StrCat(name, "_sealed"), sealed);
+  // Damage before a mark, in synced records: the journal's first tell
+  // (DATA_LOSS, the session damaged) and the log's second record (a range
+  // stepped over).
+  StoredSessions damaged = sealed;
+  JournalFile* damaged_journal = damaged.mutable_journals(0);
+  damaged_journal->clear_damage();
+  damaged_journal->mutable_sealing()->add_mark_after(
+      damaged_journal->tells_size() + 1);
+  JournalFile header_only = *damaged_journal;
+  header_only.clear_tells();
+  Corruption* flipped = damaged_journal->add_damage();
+  flipped->set_offset(JournalBytes(header_only).size() + 12);
+  flipped->set_flip(0x01);
+  WalFile* damaged_wal = damaged.mutable_wal(0);
+  damaged_wal->clear_damage();
+  damaged_wal->mutable_sealing()->add_mark_after(damaged_wal->records_size());
+  WalFile first_record = *damaged_wal;
+  while (first_record.records_size() > 1)
+    first_record.mutable_records()->RemoveLast();
+  flipped = damaged_wal->add_damage();
+  flipped->set_offset(WalBytes(first_record).size() + 12);
+  flipped->set_flip(0x80);
+  Write("stored_session", absl::StrCat(name, "_damaged"), damaged);
+}
+
+// Seeds slice_checkpoint_<kind>: a real slice with a data directory (a
+// staged gradient, operations, SLICE_OP_SAVE_CHECKPOINT), its staged file
+// and checkpoint read back as written, then the same files built from
+// their records (version 2, round trip and compaction on); for L-BFGS also
+// a checkpoint damaged before its seal and one whose seal was never
+// written, cut short.
+// Exits with `what` and `status` unless `status` is OK.
+void OrDie(const absl::Status& status, const std::string& what) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "gen_corpus: %s: %s\n", what.c_str(),
+               status.ToString().c_str());
+  std::exit(1);
+}
+
+void SliceCheckpointSeeds(const std::string& dir) {
+  constexpr uint64_t kTells = 5;
+  for (const SliceKindOps& kind : SliceKinds()) {
+    const std::string data_dir = absl::StrCat(dir, "/", kind.name);
+    fs::create_directories(data_dir);
+    v1::CreateSliceRequest create;
+    create.mutable_key()->set_session_id("s1");
+    create.mutable_key()->set_epoch(2);
+    create.mutable_key()->set_shard(1);
+    create.set_kind(kind.kind);
+    create.set_dimension(kSliceElements);
+    create.set_begin(0);
+    create.set_end(kSliceElements);
+    create.set_memory(3);
+    create.set_cg_vectors(true);
+    create.set_journal_staged(true);
+    create.set_incarnation(0x5eed);
+    v1::PutSliceRequest put;
+    put.set_session_id("s1");
+    put.set_shard(1);
+    put.set_trial_id(1);
+    put.set_field(v1::SLICE_FIELD_GRADIENT);
+    for (int i = 0; i < kSliceElements; ++i) {
+      put.mutable_values()->add_values(0.25 * (i - 3));
+    }
+    {
+      server::SliceHost host(/*replica_index=*/0, data_dir);
+      OrDie(host.Create(create), "SliceHost::Create");
+      v1::PutSliceRequest staged = put;
+      OrDie(host.Stage(staged).status(), "SliceHost::Stage");
+      uint64_t seq = 0;
+      for (v1::SliceOpRequest op : kind.ops) {
+        // Memory is what a checkpoint keeps.
+        if (op.op() == v1::SLICE_OP_CLEAR_MEMORY) continue;
+        v1::SliceOpBatch batch;
+        *batch.mutable_key() = create.key();
+        op.set_seq(++seq);
+        *batch.add_ops() = op;
+        v1::SliceOpResponse answer;
+        if (!host.Apply(batch, &answer).ok()) --seq;
+      }
+      v1::SliceOpBatch save;
+      *save.mutable_key() = create.key();
+      save.add_ops()->set_op(v1::SLICE_OP_SAVE_CHECKPOINT);
+      save.mutable_ops(0)->set_seq(++seq);
+      save.mutable_ops(0)->set_checkpoint(kTells);
+      v1::SliceOpResponse answer;
+      OrDie(host.Apply(save, &answer), "SLICE_OP_SAVE_CHECKPOINT");
+    }
+    v1::SliceOpRequest read;
+    read.set_staged_trial(1);
+    StoredSessions raw;
+    StagedFile* file = raw.add_staged();
+    file->set_raw(ReadFile(StagedPath(data_dir, create)));
+    *file->mutable_create() = create;
+    *file->add_ops() = read;
+    CheckpointFile* checkpoint = file->mutable_checkpoint();
+    checkpoint->set_tells(kTells);
+    checkpoint->set_raw(ReadFile(CheckpointPath(data_dir, create, kTells)));
+    checkpoint->set_round_trip(true);
+    if (file->raw().empty() || checkpoint->raw().empty()) {
+      OrDie(absl::NotFoundError(StagedPath(data_dir, create)), "read back");
+    }
+    Write("stored_session", absl::StrCat("slice_checkpoint_", kind.name), raw);
+    // The same built: the staged file sealed when created and marked after
+    // the put; the checkpoint sealed. The round trip's save compacts the
+    // staged trial away (read back after: refused) and keeps only itself.
+    absl::StatusOr<std::string> state =
+        server::SliceCheckpoints(server::Env::Default(), data_dir + "/slices")
+            .Load(create, kTells);
+    OrDie(state.status(), "SliceCheckpoints::Load");
+    StoredSessions built;
+    file = built.add_staged();
+    *file->mutable_header() = create;
+    *file->add_puts() = put;
+    file->mutable_sealing()->set_v2(true);
+    file->mutable_sealing()->set_salt("stg-salt");
+    file->mutable_sealing()->add_mark_after(1);
+    file->mutable_sealing()->add_mark_after(2);
+    *file->mutable_create() = create;
+    *file->add_ops() = read;
+    checkpoint = file->mutable_checkpoint();
+    checkpoint->set_tells(kTells);
+    checkpoint->set_state(*state);
+    checkpoint->mutable_sealing()->set_v2(true);
+    checkpoint->mutable_sealing()->set_salt("ckp-salt");
+    checkpoint->mutable_sealing()->set_mark_at_end(true);
+    checkpoint->set_round_trip(true);
+    checkpoint->mutable_save()->set_staged_told_through(1);
+    checkpoint->mutable_save()->set_keep_checkpoints_from(kTells + 1);
+    Write("stored_session",
+          absl::StrCat("slice_checkpoint_", kind.name, "_built"), built);
+    if (kind.kind != v1::SLICE_KIND_LBFGS) continue;
+    // A flipped byte in the state, which the seal after it vouches for:
+    // DATA_LOSS.
+    StoredSessions damaged = built;
+    checkpoint = damaged.mutable_staged(0)->mutable_checkpoint();
+    Corruption* flip = checkpoint->add_damage();
+    flip->set_offset(
+        CheckpointBytes(*checkpoint, create).size() -
+        server::FrameSyncMark(std::string(server::kSaltBytes, '\0'), 0).size() -
+        4);
+    flip->set_flip(0x10);
+    Write("stored_session", "slice_checkpoint_damaged", damaged);
+    // No seal and the state cut short: a torn tail, and a checkpoint
+    // without its state is damage all the same.
+    StoredSessions torn = built;
+    checkpoint = torn.mutable_staged(0)->mutable_checkpoint();
+    checkpoint->mutable_sealing()->set_mark_at_end(false);
+    Corruption* cut = checkpoint->add_damage();
+    cut->set_offset(CheckpointBytes(*checkpoint, create).size() - 4);
+    cut->set_truncate(true);
+    Write("stored_session", "slice_checkpoint_torn", torn);
+  }
 }
 
 void StoredSession() {
@@ -569,6 +820,7 @@ void StoredSession() {
     create.mutable_key()->set_session_id("s1");
     create.mutable_key()->set_epoch(3);
     create.mutable_key()->set_shard(1);
+    create.set_incarnation(42);
     create.set_kind(v1::SLICE_KIND_LBFGS);
     create.set_dimension(8);
     create.set_begin(0);
@@ -589,63 +841,14 @@ void StoredSession() {
     set->set_staged_trial(4);
     Write("stored_session", "staged", staged);
   }
+  SliceCheckpointSeeds(absl::StrCat(tmp, "/slices"));
   std::error_code ignored;
   fs::remove_all(tmp, ignored);
 }
 
-v1::SliceOpRequest Op(v1::SliceOp kind, std::vector<double> scalars = {},
-                      int data_elements = 0) {
-  v1::SliceOpRequest op;
-  op.set_op(kind);
-  op.mutable_scalars()->Add(scalars.begin(), scalars.end());
-  if (data_elements > 0) {
-    std::string bytes(8 * data_elements, '\0');
-    for (int i = 0; i < data_elements; ++i) {
-      const double v = 0.5 * (i + 1);
-      std::memcpy(bytes.data() + 8 * i, &v, 8);
-    }
-    op.set_data(bytes);
-  }
-  return op;
-}
-
 void SliceOps() {
-  struct Kind {
-    std::string name;
-    v1::SliceKind kind;
-    std::vector<v1::SliceOpRequest> ops;
-  };
-  const int n = 8;
-  const std::vector<Kind> kinds = {
-      {"lbfgs",
-       v1::SLICE_KIND_LBFGS,
-       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
-        Op(v1::SLICE_OP_SET_DIRECTION, {1.0}),
-        Op(v1::SLICE_OP_FORM_TRIAL, {0.5}),
-        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
-        Op(v1::SLICE_OP_REDUCE_TRIAL, {0.5}), Op(v1::SLICE_OP_ACCEPT, {0.5}),
-        Op(v1::SLICE_OP_READ_POINT), Op(v1::SLICE_OP_CLEAR_MEMORY)}},
-      {"trust_region",
-       v1::SLICE_KIND_TRUST_REGION,
-       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n), Op(v1::SLICE_OP_CG_START),
-        Op(v1::SLICE_OP_SET_PRODUCT, {}, n), Op(v1::SLICE_OP_CG_ADVANCE, {0.1}),
-        Op(v1::SLICE_OP_CG_DIRECTION, {0.2}),
-        Op(v1::SLICE_OP_FORM_CG_STEP, {0.3}),
-        Op(v1::SLICE_OP_FORM_DIFFERENCE_POINT, {1e-3}),
-        Op(v1::SLICE_OP_DIFFERENCE_PRODUCT, {1e-3}),
-        Op(v1::SLICE_OP_SET_STEP, {}, n), Op(v1::SLICE_OP_FORM_STEP, {1, 2}),
-        Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_REDUCE_CURVATURE),
-        Op(v1::SLICE_OP_ADVANCE), Op(v1::SLICE_OP_READ_DIRECTION)}},
-      {"adam",
-       v1::SLICE_KIND_ADAM,
-       {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
-        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
-        Op(v1::SLICE_OP_GRADIENT_SQUARES),
-        Op(v1::SLICE_OP_ADAM_STEP,
-           {0, 0, 1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.03, 1e-8, 1}),
-        Op(v1::SLICE_OP_READ_STATE), Op(v1::SLICE_OP_LOAD_STATE, {}, 3 * n)}},
-  };
-  for (const Kind& kind : kinds) {
+  const int n = kSliceElements;
+  for (const SliceKindOps& kind : SliceKinds()) {
     SliceScript script;
     v1::CreateSliceRequest* create = script.add_calls()->mutable_create();
     create->mutable_key()->set_session_id("s1");

@@ -2,25 +2,38 @@
 // recovery path optd runs at start.
 //
 // Feeds: the input bytes, parsed as optd.fuzz.StoredSessions
-// (fuzz_input.proto), written as files of a fresh data directory:
-// sessions/<id>.journal (journal.h: a header SessionSnapshot, maybe with an
-// Adam checkpoint, then SnapshotTell records), wal/<seq>.wal (wal.h) and
-// slices/<id>.<shard>.staged (slice_host.h). Files are either raw bytes or
-// built from messages with good checksums and then damaged (flipped bytes, a
-// cut), so the fuzzer reaches both the framing checks and the decoders
-// behind them. Then, as OptdServer::Create does: SessionStore::Open and
+// (fuzz_input.proto), written as files of a fresh data directory
+// (stored_files.h builds them):
+//   sessions/<id>.journal (journal.h: a header SessionSnapshot, maybe with an
+//     Adam checkpoint, then SnapshotTell records),
+//   wal/<seq>.wal (wal.h),
+//   slices/<id>.<shard>.<incarnation>.staged (slice_host.h: the staged
+//     vectors of the slice the input then creates), and
+//   slices/<id>.<shard>.<incarnation>.<tells>.ckpt (slice_checkpoint.h: a
+//     checkpoint of that slice, its identity and state).
+// Files are either raw bytes or built from messages with good checksums, as
+// version 1 (no salt, no marks) or version 2 (a salt and sync marks where
+// the input puts them, claiming what it says: Sealing), and then damaged
+// (flipped bytes, a cut), so that the fuzzer reaches the framing checks, the
+// torn-tail-versus-damage decision the marks drive, and the decoders behind
+// them. Then, as OptdServer::Create does: SessionStore::Open and
 // SessionManager::Recover (journals replayed into sessions, the write-ahead
-// log's tells appended, checkpoints restored), the recovered sessions listed,
-// described and driven by the input's steps (fuzz/harness.h), optionally
-// exported and imported into a second server; and SliceHost::Create over each
-// staged file, with its staged vectors read back.
+// log's tells appended, damaged log ranges stepped over, checkpoints
+// restored), the recovered sessions listed, described and driven by the
+// input's steps (fuzz/harness.h), optionally exported and imported into a
+// second server; and SliceHost::Create over each staged file, then
+// SLICE_OP_LOAD_CHECKPOINT of its checkpoint (optionally saved, loaded and
+// saved again, with compaction of the staged file) and SLICE_OP_READ_STAGED
+// of its staged vectors.
 //
 // Checks, besides the sanitizers and harness.h's: recovery either loads a
 // session or reports it damaged (DATA_LOSS) — never a crash; a loaded
-// session exports and imports into an identical session; and recovering
-// the same directory a second time (after a clean shutdown) gives the same
+// session exports and imports into an identical session; recovering the
+// same directory a second time (after a clean shutdown) gives the same
 // sessions in the same states with the same outstanding trials, trial logs
-// and gradient checks.
+// and gradient checks; every slice operation succeeds or is a clean refusal;
+// and a slice state that loaded from a checkpoint saves as the bytes it
+// loaded, and that checkpoint loads and saves again alike.
 #include <unistd.h>
 
 #include <cstddef>
@@ -32,17 +45,21 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "absl/base/internal/endian.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fuzz/harness.h"
+#include "fuzz/stored_files.h"
 #include "fuzz_input.pb.h"
-#include "server/storage/journal.h"
 #include "server/session/session_manager.h"
-#include "server/storage/session_store.h"
 #include "server/sharding/slice_host.h"
+#include "server/storage/env.h"
+#include "server/storage/journal.h"
+#include "server/storage/session_store.h"
+#include "server/storage/slice_checkpoint.h"
 
 namespace optd::fuzz {
 namespace {
@@ -51,81 +68,9 @@ namespace fs = std::filesystem;
 
 std::string* data_dir = nullptr;
 
-// The file names the input may pick stay inside their directory.
-std::string SafeName(std::string name) {
-  if (name.empty()) name = "x";
-  if (name.size() > 100) name.resize(100);
-  for (char& c : name) {
-    if (c == '/' || c == '\0') c = '_';
-  }
-  if (name == "." || name == "..") name = "x";
-  return name;
-}
-
-void Damage(const google::protobuf::RepeatedPtrField<Corruption>& damage,
-            std::string* file) {
-  for (const Corruption& c : damage) {
-    if (file->empty()) return;
-    const size_t at = c.offset() % file->size();
-    if (c.truncate()) {
-      file->resize(at);
-    } else {
-      const uint8_t flip = c.flip() & 0xff;
-      (*file)[at] = static_cast<char>((*file)[at] ^ (flip == 0 ? 0xff : flip));
-    }
-  }
-}
-
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string JournalBytes(const JournalFile& journal) {
-  if (!journal.raw().empty()) return journal.raw();
-  std::string file(server::kJournalMagic);
-  file += server::FrameRecord(journal.header().SerializeAsString());
-  for (const v1::SnapshotTell& tell : journal.tells()) {
-    file += server::FrameRecord(tell.SerializeAsString());
-  }
-  for (const std::string& raw : journal.raw_records()) {
-    file += server::FrameRecord(raw);
-  }
-  Damage(journal.damage(), &file);
-  return file;
-}
-
-std::string WalBytes(const WalFile& wal) {
-  if (!wal.raw().empty()) return wal.raw();
-  std::string file = "OPTDWAL1";  // wal.cc's kWalMagic
-  for (const WalRecord& r : wal.records()) {
-    const std::string id = r.session_id().substr(0, 0xffff);
-    std::string payload(2, '\0');
-    absl::little_endian::Store16(payload.data(),
-                                 static_cast<uint16_t>(id.size()));
-    payload += id;
-    char numbers[16];
-    absl::little_endian::Store64(numbers, r.incarnation());
-    absl::little_endian::Store64(numbers + 8, r.tell());
-    payload.append(numbers, sizeof(numbers));
-    payload += r.raw().empty()
-                   ? server::FrameRecord(r.record().SerializeAsString())
-                   : r.raw();
-    file += server::FrameRecord(payload);
-  }
-  Damage(wal.damage(), &file);
-  return file;
-}
-
-std::string StagedBytes(const StagedFile& staged) {
-  if (!staged.raw().empty()) return staged.raw();
-  std::string file = "OPTDSLC1";  // slice_host.cc's kStagedMagic
-  file += server::FrameRecord(staged.header().SerializeAsString());
-  for (const v1::PutSliceRequest& put : staged.puts()) {
-    file += server::FrameRecord(put.SerializeAsString());
-  }
-  Damage(staged.damage(), &file);
-  return file;
 }
 
 // What a second recovery must find again: id -> state, Ask answer and
@@ -224,32 +169,123 @@ bool StartAndStop(const StoredSessions& input, bool with_steps,
   return true;
 }
 
+// Applies one operation to the slice of `create`, numbered as a home numbers
+// them (the next seq; a refused operation takes none).
+class SliceDriver {
+ public:
+  SliceDriver(server::SliceHost* host, const v1::CreateSliceRequest& create)
+      : host_(host), create_(create) {}
+
+  absl::Status Apply(const std::vector<v1::SliceOpRequest>& ops,
+                     v1::SliceOpResponse* answer = nullptr) {
+    v1::SliceOpBatch batch;
+    *batch.mutable_key() = create_.key();
+    uint64_t seq = seq_;
+    for (v1::SliceOpRequest op : ops) {
+      op.set_seq(++seq);
+      *batch.add_ops() = std::move(op);
+    }
+    v1::SliceOpResponse ignored;
+    absl::Status status =
+        host_->Apply(batch, answer != nullptr ? answer : &ignored);
+    CheckClean(status, "SliceHost::Apply");
+    if (status.ok()) seq_ = seq;
+    return status;
+  }
+
+ private:
+  server::SliceHost* const host_;
+  const v1::CreateSliceRequest create_;
+  uint64_t seq_ = 0;
+};
+
+// The checkpoint after `tells` that is neither 0 (refused) nor `tells`.
+uint64_t After(uint64_t tells) { return tells + 1 == 0 ? 1 : tells + 1; }
+
+// The state record of checkpoint `tells` of `create`'s slice.
+absl::StatusOr<std::string> SavedState(const v1::CreateSliceRequest& create,
+                                       uint64_t tells) {
+  return server::SliceCheckpoints(server::Env::Default(), *data_dir + "/slices")
+      .Load(create, tells);
+}
+
+// SLICE_OP_LOAD_CHECKPOINT of the checkpoint file, and the round trip: a
+// state that loaded saves as the same bytes (nothing of it is dropped or
+// changed on the way), and that checkpoint loads and saves again alike.
+void LoadCheckpoint(SliceDriver& slice, const v1::CreateSliceRequest& create,
+                    const CheckpointFile& checkpoint) {
+  // What the load will read (the file's state record), when it reads.
+  const absl::StatusOr<std::string> loaded =
+      SavedState(create, checkpoint.tells());
+  v1::SliceOpRequest load = checkpoint.load();
+  load.set_op(v1::SLICE_OP_LOAD_CHECKPOINT);
+  load.set_checkpoint(checkpoint.tells());
+  if (!slice.Apply({load}).ok() || !checkpoint.round_trip()) return;
+  Require(loaded.ok(), absl::StrCat("checkpoint ", checkpoint.tells(),
+                                    " loaded, but does not read: ",
+                                    loaded.status().ToString()));
+  v1::SliceOpRequest save = checkpoint.save();
+  save.set_op(v1::SLICE_OP_SAVE_CHECKPOINT);
+  if (save.checkpoint() == 0) save.set_checkpoint(After(checkpoint.tells()));
+  if (!slice.Apply({save}).ok()) return;
+  const uint64_t saved = save.checkpoint();
+  // keep_checkpoints_from past it removes what was just saved.
+  const absl::StatusOr<std::string> first = SavedState(create, saved);
+  if (!first.ok()) return;
+  Require(
+      *first == *loaded,
+      absl::StrCat("a slice state loaded from checkpoint ", checkpoint.tells(),
+                   " saves as other bytes:\n", absl::CHexEscape(*loaded),
+                   "\nvs\n", absl::CHexEscape(*first)));
+  v1::SliceOpRequest again;
+  again.set_op(v1::SLICE_OP_LOAD_CHECKPOINT);
+  again.set_checkpoint(saved);
+  absl::Status status = slice.Apply({again});
+  Require(status.ok(), absl::StrCat("checkpoint ", saved,
+                                    " that the slice saved does not load: ",
+                                    status.ToString()));
+  v1::SliceOpRequest resave;
+  resave.set_op(v1::SLICE_OP_SAVE_CHECKPOINT);
+  resave.set_checkpoint(After(saved));
+  status = slice.Apply({resave});
+  Require(status.ok(), absl::StrCat("a slice loaded from checkpoint ", saved,
+                                    " does not save: ", status.ToString()));
+  const absl::StatusOr<std::string> second =
+      SavedState(create, resave.checkpoint());
+  Require(second.ok() && *second == *first,
+          absl::StrCat("checkpoint ", saved,
+                       " loaded and saved again is not the same state: ",
+                       second.ok() ? absl::CHexEscape(*second)
+                                   : second.status().ToString()));
+}
+
 void Staged(const StagedFile& staged) {
   v1::CreateSliceRequest create = staged.create();
   // SliceHost allocates (end - begin) * (memory + 5) doubles: an internal
   // request from the session's home, whose size the home bounded.
   if (create.end() - create.begin() > 4096 || create.memory() > 16) return;
   create.set_journal_staged(true);
-  const v1::SliceKey& key = create.key();
-  if (!key.session_id().empty()) {
-    WriteFile(absl::StrCat(*data_dir, "/slices/", SafeName(key.session_id()),
-                           ".", key.shard(), ".staged"),
-              StagedBytes(staged));
+  if (!create.key().session_id().empty()) {
+    WriteFile(StagedPath(*data_dir, create), StagedBytes(staged));
+    if (staged.has_checkpoint()) {
+      WriteFile(CheckpointPath(*data_dir, create, staged.checkpoint().tells()),
+                CheckpointBytes(staged.checkpoint(), create));
+    }
   }
   server::SliceHost host(/*replica_index=*/0, *data_dir);
   absl::Status status = host.Create(create);
   CheckClean(status, "SliceHost::Create");
   if (!status.ok()) return;
-  v1::SliceOpBatch batch;
-  *batch.mutable_key() = create.key();
-  uint64_t seq = 0;
-  for (v1::SliceOpRequest op : staged.ops()) {
-    op.set_seq(++seq);
-    op.set_op(v1::SLICE_OP_READ_STAGED);
-    *batch.add_ops() = op;
+  SliceDriver slice(&host, create);
+  if (staged.has_checkpoint()) {
+    LoadCheckpoint(slice, create, staged.checkpoint());
   }
-  v1::SliceOpResponse answer;
-  CheckClean(host.Apply(batch, &answer), "SliceHost::Apply");
+  std::vector<v1::SliceOpRequest> reads;
+  for (v1::SliceOpRequest op : staged.ops()) {
+    op.set_op(v1::SLICE_OP_READ_STAGED);
+    reads.push_back(std::move(op));
+  }
+  if (!reads.empty()) slice.Apply(reads).IgnoreError();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/storage/journal.h"
 #include "solvers/sharding/lbfgs_slice.h"
 #include "solvers/testing/status_matchers.h"
 
@@ -19,6 +22,7 @@ namespace optd::server {
 namespace {
 
 using ::optd::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr int64_t kN = 5000;  // two blocks: [0, 4096) and [4096, 5000)
@@ -496,6 +500,59 @@ TEST(SliceHostTest, CheckpointsSaveAndLoadTheSliceState) {
   // A purge (the session deleted) takes them all.
   restarted.Delete(Key(0), /*purge=*/true);
   EXPECT_TRUE(SliceFiles(dir).empty());
+  std::filesystem::remove_all(dir);
+}
+
+// A checkpoint is written whole, sealed, then renamed: one with fewer
+// records, or with bytes after its records that do not read (its seal
+// damaged), is DATA_LOSS saying so. For a damaged seal the message used to
+// read "holds 2 whole records, not 2" (seen while writing the
+// stored_session fuzzer's checkpoint seeds).
+TEST(SliceHostTest, ACheckpointNotWholeIsDataLossSayingWhatItHolds) {
+  const std::string dir = TestDir("checkpoint_damage");
+  v1::CreateSliceRequest request = LbfgsSliceRequest(1);
+  SliceHost host(1, dir);
+  ASSERT_OK(host.Create(request));
+  v1::SliceOpResponse answer;
+  ASSERT_OK(host.Apply(Batch(1, {SetGradient(1, Part(0.5))}), &answer));
+  ASSERT_OK(host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_SAVE_CHECKPOINT, 5)}),
+                       &answer));
+  const std::string path =
+      dir + "/slices/s1.1.0000000000000000.00000000000000000005.ckpt";
+  std::string whole;
+  {
+    std::ifstream in(path, std::ios::binary);
+    whole.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto write = [&](const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  };
+  const size_t seal = FrameSyncMark(std::string(kSaltBytes, 's'), 0).size();
+  std::string damaged_seal = whole;
+  damaged_seal[whole.size() - 3] ^= 0x40;
+  write(damaged_seal);
+  EXPECT_THAT(
+      host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_LOAD_CHECKPOINT, 5)}),
+                 &answer),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr(path),
+                     HasSubstr(absl::StrCat("holds 2 whole records and ", seal,
+                                            " bytes after them that do not "
+                                            "read as one")),
+                     HasSubstr("written whole"))));
+  // Cut inside the state, the seal gone with it: one record and a torn
+  // tail.
+  write(whole.substr(0, whole.size() - seal - 4));
+  EXPECT_THAT(
+      host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_LOAD_CHECKPOINT, 5)}),
+                 &answer),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("holds 1 whole records and ")));
+  // Whole again: it loads.
+  write(whole);
+  ASSERT_OK(host.Apply(Batch(1, {Checkpoint(v1::SLICE_OP_LOAD_CHECKPOINT, 5)}),
+                       &answer));
   std::filesystem::remove_all(dir);
 }
 

@@ -24,7 +24,6 @@ using google::protobuf::io::CodedOutputStream;
 using google::protobuf::io::StringOutputStream;
 
 constexpr size_t kMagicBytes = 8;
-constexpr size_t kSaltBytes = 8;
 // A sync mark's payload: tag, the file's salt, u64 synced_through.
 constexpr absl::string_view kSyncTag = "OPTDSYNC";
 constexpr size_t kMarkPayloadBytes = 8 + kSaltBytes + 8;
@@ -188,6 +187,14 @@ std::string FrameRecord(absl::string_view payload) {
   return out;
 }
 
+std::string RecordFileHead(absl::string_view family, absl::string_view salt) {
+  return absl::StrCat(family, "2", salt);
+}
+
+std::string FrameSyncMark(absl::string_view salt, int64_t synced_through) {
+  return FrameRecord(MarkPayload(salt, synced_through));
+}
+
 std::string EncodeTellRecord(const v1::TellRequest& request, absl::Time time) {
   google::protobuf::Timestamp stamp;
   TimeToProto(time, &stamp);
@@ -335,6 +342,17 @@ absl::StatusOr<JournalHeader> ReadJournalRecords(
                     absl::StrCat("format_version ",
                                  result.header.format_version(), " is not 1"));
               }
+              // The tells are the records after the header; one that holds
+              // tells too was not written by optd, and an export would
+              // pass them on as tells the session never replayed.
+              if (result.header.tells_size() > 0) {
+                return Damage(
+                    kJournalFamily, path, 0, offset,
+                    absl::StrCat("the header holds ",
+                                 result.header.tells_size(),
+                                 " tells; a journal's tells are the records "
+                                 "after it"));
+              }
               absl::Status status = on_header(result.header);
               if (!status.ok()) {
                 return absl::Status(
@@ -448,10 +466,10 @@ absl::StatusOr<JournalFile> JournalFile::CreateWith(
       size += static_cast<int64_t>(framed.size());
       return absl::OkStatus();
     };
-    status = sink(absl::StrCat(family, "2", salt));
+    status = sink(RecordFileHead(family, salt));
     if (status.ok()) status = write_records(sink);
     // Sealed: every record of the new file is vouched for as synced.
-    if (status.ok()) status = sink(FrameRecord(MarkPayload(salt, size)));
+    if (status.ok()) status = sink(FrameSyncMark(salt, size));
     if (status.ok()) status = (*file)->Sync();
   }
   if (status.ok()) status = env->RenameFile(temp, path);
@@ -505,7 +523,7 @@ absl::Status JournalFile::Sync() {
     // durable by the next sync (or the kernel's writeback); should it be
     // lost, only damage that also hits the records it vouched for is taken
     // for a torn tail.
-    const std::string mark = FrameRecord(MarkPayload(salt_, synced_));
+    const std::string mark = FrameSyncMark(salt_, synced_);
     if (file_->Append(mark).ok()) {
       size_ += static_cast<int64_t>(mark.size());
       marked_ = size_;

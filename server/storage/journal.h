@@ -65,6 +65,8 @@ inline constexpr absl::string_view kStagedFamily = "OPTDSLC";
 inline constexpr absl::string_view kSliceCheckpointFamily = "OPTDCKP";
 // The version-1 journal magic (files written before sync marks).
 inline constexpr absl::string_view kJournalMagic = "OPTDJNL1";
+// Bytes of a version-2 file's salt, after its magic.
+inline constexpr size_t kSaltBytes = 8;
 // Bytes before each record's payload: length and checksum.
 inline constexpr size_t kRecordHeaderBytes = 8;
 // The largest payload accepted: a tell of a 2^27-element vector with room to
@@ -73,6 +75,17 @@ inline constexpr uint32_t kMaxRecordBytes = (uint32_t{1} << 31) - 1;
 
 // Frames `payload` as one record (length, crc32, payload).
 std::string FrameRecord(absl::string_view payload);
+
+// The start of a version-2 file of `family` (kJournalFamily, ...): the magic
+// ("OPTDJNL2", ...) and the file's `salt` (kSaltBytes bytes).
+std::string RecordFileHead(absl::string_view family, absl::string_view salt);
+
+// A sync mark of a version-2 file with `salt`, framed as a record: the file
+// is durable through byte `synced_through` (JournalFile writes the mark's
+// own offset; a reader trusts no mark claiming bytes past itself). The one
+// definition of the mark's format, for JournalFile and for tools and tests
+// that build record files.
+std::string FrameSyncMark(absl::string_view salt, int64_t synced_through);
 
 // A SnapshotTell record for `request` applied at `time`, serialized without
 // copying the request into a new message.

@@ -301,6 +301,53 @@ TEST_F(JournalTest, ARecordImitatingASyncMarkIsNotOne) {
   EXPECT_EQ(trials, std::vector<uint64_t>{1});
 }
 
+// RecordFileHead and FrameSyncMark are the format JournalFile writes: a file
+// built from them is the file Create, Append and Sync made, byte for byte,
+// and a mark claiming bytes past itself vouches for nothing.
+TEST_F(JournalTest, RecordFileHeadAndFrameSyncMarkBuildWhatJournalFileWrites) {
+  WriteSynced(2);
+  const std::string whole = ReadAll(path_);
+  ASSERT_OK_AND_ASSIGN(RecordsRead read,
+                       ReadRecords(Env::Default(), path_, kJournalFamily, true,
+                                   [](int64_t, int64_t, absl::string_view) {
+                                     return absl::OkStatus();
+                                   }));
+  ASSERT_EQ(read.salt.size(), kSaltBytes);
+  std::string built = RecordFileHead(kJournalFamily, read.salt);
+  EXPECT_EQ(built.size(), 16u);
+  EXPECT_EQ(built.substr(0, 8), "OPTDJNL2");
+  built += Header();
+  built += FrameSyncMark(read.salt, static_cast<int64_t>(built.size()));
+  for (int i = 1; i <= 2; ++i) {
+    built += Tell(i, i);
+    built += FrameSyncMark(read.salt, static_cast<int64_t>(built.size()));
+  }
+  EXPECT_EQ(built, whole);
+
+  // Tell 1 damaged, then a mark claiming more than the bytes before it: it
+  // does not vouch, so the damage is a torn tail.
+  const std::vector<int64_t> offsets = TellOffsets();
+  std::string lying = RecordFileHead(kJournalFamily, read.salt) + Header();
+  lying += FrameSyncMark(read.salt, static_cast<int64_t>(lying.size()));
+  const int64_t tell1 = static_cast<int64_t>(lying.size());
+  EXPECT_EQ(tell1, offsets[0]);
+  lying += Tell(1, 1);
+  lying[tell1 + 20] ^= 0x20;
+  lying += FrameSyncMark(read.salt, static_cast<int64_t>(lying.size()) + 1);
+  WriteAll(path_, lying);
+  std::vector<uint64_t> trials;
+  ASSERT_OK_AND_ASSIGN(JournalHeader header, Read(&trials));
+  EXPECT_TRUE(trials.empty());
+  EXPECT_EQ(header.torn_tail_bytes, static_cast<int64_t>(lying.size()) - tell1);
+  // The same mark claiming exactly its own offset vouches: DATA_LOSS.
+  lying.resize(lying.size() - FrameSyncMark(read.salt, 0).size());
+  lying += FrameSyncMark(read.salt, static_cast<int64_t>(lying.size()));
+  WriteAll(path_, lying);
+  trials.clear();
+  EXPECT_THAT(Read(&trials),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("were synced")));
+}
+
 TEST_F(JournalTest, AFailedSyncBreaksTheFileForGood) {
   FaultInjectionEnv env;
   ASSERT_OK_AND_ASSIGN(JournalFile file,
@@ -370,6 +417,32 @@ TEST_F(JournalTest, AnUnknownFormatVersionIsRefused) {
   WriteAll(path_, "OPTDJNL3" + std::string(8, 's') + Header());
   EXPECT_THAT(Read(&trials), StatusIs(absl::StatusCode::kDataLoss,
                                       HasSubstr("does not start with")));
+}
+
+// Record 0 is a snapshot without tells (the tells are the records after
+// it). One holding tells was not written by optd: recovery ignored them,
+// and an export passed them on as tells the session never replayed, a
+// snapshot that did not import (found by the stored_session fuzzer:
+// fuzz/regressions/stored_session/journal-header-holds-tells).
+TEST_F(JournalTest, AHeaderHoldingTellsIsDamage) {
+  v1::SessionSnapshot header;
+  header.set_format_version(1);
+  header.mutable_create()->set_session_id("s");
+  header.add_tells();
+  ASSERT_OK(JournalFile::Create(
+                Env::Default(), path_,
+                FrameRecord(header.SerializeAsString()) + Tell(1, 1.0))
+                .status());
+  std::vector<uint64_t> trials;
+  EXPECT_THAT(
+      Read(&trials),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr(path_), HasSubstr("the header holds 1 tells"),
+                     HasSubstr("(record 0 at byte 16)"))));
+  EXPECT_TRUE(trials.empty());
+  EXPECT_THAT(ReadJournalHeader(Env::Default(), path_),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("the header holds 1 tells")));
 }
 
 TEST_F(JournalTest, ACallbackErrorStopsTheReadAndNamesTheRecord) {

@@ -18,16 +18,16 @@ namespace {
 
 constexpr absl::string_view kSuffix = ".ckpt";
 
-// The fields that make a slice's state fit it.
-v1::CreateSliceRequest Identity(const v1::CreateSliceRequest& spec) {
+}  // namespace
+
+v1::CreateSliceRequest SliceCheckpoints::Identity(
+    const v1::CreateSliceRequest& spec) {
   v1::CreateSliceRequest identity = spec;
   identity.mutable_key()->set_epoch(0);
   identity.clear_ttl_seconds();
   identity.clear_journal_staged();
   return identity;
 }
-
-}  // namespace
 
 std::string SliceCheckpoints::Path(const v1::CreateSliceRequest& spec,
                                    uint64_t tells) const {
@@ -112,8 +112,14 @@ absl::StatusOr<std::string> SliceCheckpoints::Load(
   }
   // Written whole before the rename: anything less is damage.
   if (read->records != 2 || read->torn_tail_bytes != 0) {
-    return absl::DataLossError(
-        absl::StrCat(path, " holds ", read->records, " whole records, not 2"));
+    return absl::DataLossError(absl::StrCat(
+        path, " holds ", read->records, " whole records",
+        read->torn_tail_bytes > 0
+            ? absl::StrCat(" and ", read->torn_tail_bytes,
+                           " bytes after them that do not read as one")
+            : "",
+        "; a checkpoint is written whole, 2 records and the seal after "
+        "them"));
   }
   if (Identity(saved).SerializeAsString() !=
       Identity(spec).SerializeAsString()) {

@@ -63,6 +63,12 @@ class SliceCheckpoints {
   // session was deleted).
   void RemoveAll(absl::string_view session_id, int shard) const;
 
+  // SliceCheckpoints::Identity()
+  //
+  // Record 0 of a checkpoint of the slice `spec`: the fields that make a
+  // state fit a slice (`spec` without its epoch, ttl and journal_staged).
+  static v1::CreateSliceRequest Identity(const v1::CreateSliceRequest& spec);
+
  private:
   std::string Path(const v1::CreateSliceRequest& spec, uint64_t tells) const;
   // The files of (session, shard) with their incarnation and tells.

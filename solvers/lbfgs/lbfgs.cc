@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "solvers/core/option_checks.h"
 
 namespace optd {
 namespace {
@@ -22,44 +23,43 @@ using lbfgs_messages::kIterationsMessage;
 using lbfgs_messages::kLineSearchMessage;
 using lbfgs_messages::kStartFailedMessage;
 
-absl::Status OutOfRange(absl::string_view field, double value,
-                        absl::string_view range) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("lbfgs.", field, " is ", value, "; it must be in ", range));
-}
-
 }  // namespace
 
 absl::Status LbfgsOptions::Validate() const {
   if (memory < 1 || memory > 1000)
-    return OutOfRange("memory", memory, "[1, 1000]");
-  if (!(ftol >= 0 && ftol < 1)) return OutOfRange("ftol", ftol, "[0, 1)");
+    return OptionOutOfRange("lbfgs", "memory", memory, "[1, 1000]");
+  if (!(ftol >= 0 && ftol < 1))
+    return OptionOutOfRange("lbfgs", "ftol", ftol, "[0, 1)");
   if (!(gtol >= 0 && std::isfinite(gtol)))
-    return OutOfRange("gtol", gtol, "[0, inf)");
+    return OptionOutOfRange("lbfgs", "gtol", gtol, "[0, inf)");
   if (max_iterations < 1 || max_iterations > kMaxCount) {
-    return OutOfRange("max_iterations", static_cast<double>(max_iterations),
-                      "[1, 2^53]");
+    return OptionOutOfRange("lbfgs", "max_iterations",
+                            static_cast<double>(max_iterations), "[1, 2^53]");
   }
   if (max_evaluations < 1 || max_evaluations > kMaxCount) {
-    return OutOfRange("max_evaluations", static_cast<double>(max_evaluations),
-                      "[1, 2^53]");
+    return OptionOutOfRange("lbfgs", "max_evaluations",
+                            static_cast<double>(max_evaluations), "[1, 2^53]");
   }
   if (max_line_search < 1 || max_line_search > 1000) {
-    return OutOfRange("max_line_search", max_line_search, "[1, 1000]");
+    return OptionOutOfRange("lbfgs", "max_line_search", max_line_search,
+                            "[1, 1000]");
   }
   if (!(line_search.ftol > 0 && line_search.ftol < 0.5)) {
-    return OutOfRange("line_search_ftol", line_search.ftol, "(0, 0.5)");
+    return OptionOutOfRange("lbfgs", "line_search_ftol", line_search.ftol,
+                            "(0, 0.5)");
   }
   if (!(line_search.gtol > line_search.ftol && line_search.gtol < 1)) {
-    return OutOfRange(
-        "line_search_gtol", line_search.gtol,
+    return OptionOutOfRange(
+        "lbfgs", "line_search_gtol", line_search.gtol,
         absl::StrCat("(line_search_ftol = ", line_search.ftol, ", 1)"));
   }
   if (!(line_search.xtol >= 0 && line_search.xtol < 1)) {
-    return OutOfRange("line_search_xtol", line_search.xtol, "[0, 1)");
+    return OptionOutOfRange("lbfgs", "line_search_xtol", line_search.xtol,
+                            "[0, 1)");
   }
   if (!(line_search.stpmax > 0 && std::isfinite(line_search.stpmax))) {
-    return OutOfRange("max_step", line_search.stpmax, "(0, inf)");
+    return OptionOutOfRange("lbfgs", "max_step", line_search.stpmax,
+                            "(0, inf)");
   }
   return line_search.Validate();
 }

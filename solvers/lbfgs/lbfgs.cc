@@ -9,19 +9,13 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "solvers/core/option_checks.h"
+#include "solvers/lbfgs/lbfgs_termination.h"
 
 namespace optd {
 namespace {
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 constexpr int64_t kMaxCount = int64_t{1} << 53;
-
-using lbfgs_messages::kEvaluationsMessage;
-using lbfgs_messages::kFunctionMessage;
-using lbfgs_messages::kGradientMessage;
-using lbfgs_messages::kIterationsMessage;
-using lbfgs_messages::kLineSearchMessage;
-using lbfgs_messages::kStartFailedMessage;
 
 }  // namespace
 
@@ -129,7 +123,7 @@ absl::Status Lbfgs::Tell(const TrialResult& result) {
 absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
     ++summary_.failed_evaluations;
-    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
+    Finish(TerminationReason::kEvaluationFailed);
     return absl::OkStatus();
   }
   OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(0.0, false));
@@ -143,7 +137,7 @@ absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   phase_ = Phase::kLineSearch;
   // lbfgsb.f mainlb tests the projected gradient at x0 before any iteration.
   if (gmax_ <= options_.gtol) {
-    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
+    Finish(TerminationReason::kGradientTolerance);
     return absl::OkStatus();
   }
   return StartIteration();
@@ -234,22 +228,18 @@ absl::Status Lbfgs::TellLineSearch(const TrialResult& result) {
     const TrialDotLayout layout{vectors_->pairs(), true};
     state = line_search_.Tell(result.value, trial_dots_.sums[layout.gd()]);
   }
-  switch (state) {
-    case LineSearchState::kEvaluate:
-      // lbfgsb.f: the search fails when it would need evaluation maxls + 1.
-      if (line_search_evaluations_ >= options_.max_line_search)
-        return LineSearchFailed();
+  OPTD_ASSIGN_OR_RETURN(LineSearchNext next,
+                        NextAfterLineSearch(state, line_search_evaluations_,
+                                            options_, last_trial_failed_));
+  switch (next) {
+    case LineSearchNext::kEvaluate:
       return vectors_->FormTrial(line_search_.step());
-    case LineSearchState::kConverged:
-    case LineSearchState::kWarning:
-      // dcsrch's warnings end the search at the last evaluated step, which
-      // lnsrlb accepts like a converged one.
-      if (last_trial_failed_) return LineSearchFailed();
+    case LineSearchNext::kAccept:
       return AcceptStep();
-    case LineSearchState::kError:
-      return LineSearchFailed();
+    case LineSearchNext::kFail:
+      break;
   }
-  return absl::InternalError("unknown line search state");
+  return LineSearchFailed();
 }
 
 absl::Status Lbfgs::AcceptStep() {
@@ -316,20 +306,10 @@ absl::Status Lbfgs::AcceptStep() {
   ++iterations_;
   last_step_ = stp;
 
-  // The order of scipy 1.10: the driver checks maxiter and maxfun on NEW_X
-  // before setulb's own convergence tests (_lbfgsb_py.py, lbfgsb.f label 777).
-  if (iterations_ >= options_.max_iterations) {
-    Finish(TerminationReason::kMaxIterations, kIterationsMessage);
-  } else if (evaluations_ > options_.max_evaluations) {
-    Finish(TerminationReason::kMaxEvaluations, kEvaluationsMessage);
-  } else if (gmax_ <= options_.gtol) {
-    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
-  } else if (f_old - f_ <=
-             options_.ftol * std::max({std::fabs(f_old), std::fabs(f_), 1.0})) {
-    Finish(TerminationReason::kFunctionTolerance, kFunctionMessage);
-  } else {
-    return StartIteration();
-  }
+  const TerminationReason reason =
+      TestNewIterate(options_, iterations_, evaluations_, gmax_, f_old, f_);
+  if (reason == TerminationReason::kNone) return StartIteration();
+  Finish(reason);
   return absl::OkStatus();
 }
 
@@ -337,7 +317,7 @@ absl::Status Lbfgs::LineSearchFailed() {
   // lbfgsb.f mainlb: restore the iterate (our slices never left it); with an
   // empty memory this is the end, otherwise drop the memory and restart.
   if (vectors_->pairs() == 0) {
-    Finish(TerminationReason::kLineSearchFailed, kLineSearchMessage);
+    Finish(TerminationReason::kLineSearchFailed);
     return absl::OkStatus();
   }
   ++summary_.line_search_restarts;
@@ -355,15 +335,13 @@ void Lbfgs::ClearMemory() {
 }
 
 void Lbfgs::Stop() {
-  if (!finished())
-    Finish(TerminationReason::kStoppedByClient,
-           lbfgs_messages::kStoppedMessage);
+  if (!finished()) Finish(TerminationReason::kStoppedByClient);
 }
 
-void Lbfgs::Finish(TerminationReason reason, std::string message) {
+void Lbfgs::Finish(TerminationReason reason) {
   phase_ = Phase::kFinished;
-  FinishIterativeSummary(reason, std::move(message), have_iterate_, f_, gmax_,
-                         iterations_, evaluations_, &summary_);
+  FinishIterativeSummary(reason, LbfgsFinishMessage(reason), have_iterate_, f_,
+                         gmax_, iterations_, evaluations_, &summary_);
 }
 
 Progress Lbfgs::progress() const {

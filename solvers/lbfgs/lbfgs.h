@@ -32,10 +32,10 @@
 #include "Eigen/Dense"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "solvers/sharding/block_reduction.h"
+#include "solvers/core/solver.h"
 #include "solvers/lbfgs/lbfgs_vectors.h"
 #include "solvers/line_search/line_search_more_thuente.h"
-#include "solvers/core/solver.h"
+#include "solvers/sharding/block_reduction.h"
 
 namespace optd {
 
@@ -166,7 +166,8 @@ class Lbfgs : public Solver {
   // Gram entry b_i . b_j of the basis [s_0..s_{k-1}, y_0..y_{k-1}, g].
   double Gram(int i, int j) const;
   void ClearMemory();
-  void Finish(TerminationReason reason, std::string message);
+  // Ends the session with scipy's message for `reason` (LbfgsFinishMessage).
+  void Finish(TerminationReason reason);
   // SaveState's controller section.
   void SaveController(std::string* out) const;
 

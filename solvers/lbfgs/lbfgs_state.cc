@@ -5,10 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/lbfgs/lbfgs.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/lbfgs/lbfgs.h"
+#include "solvers/lbfgs/lbfgs_termination.h"
+#include "solvers/sharding/slice_state.h"
 
 namespace optd {
 namespace {
@@ -20,30 +21,6 @@ constexpr int64_t kMaxCount = int64_t{1} << 53;
 // search's evaluations, the trial 4, counters 2, summary 10; and the line
 // search's bytes.
 constexpr int64_t kFixedWords = 12 + 1 + 1 + 1 + 5 + 1 + 4 + 2 + 10;
-
-// The message Lbfgs finishes with for `reason`; null for a reason it never
-// finishes with.
-const char* FinishMessage(TerminationReason reason) {
-  using namespace lbfgs_messages;  // NOLINT(build/namespaces)
-  switch (reason) {
-    case TerminationReason::kGradientTolerance:
-      return kGradientMessage;
-    case TerminationReason::kFunctionTolerance:
-      return kFunctionMessage;
-    case TerminationReason::kMaxIterations:
-      return kIterationsMessage;
-    case TerminationReason::kMaxEvaluations:
-      return kEvaluationsMessage;
-    case TerminationReason::kLineSearchFailed:
-      return kLineSearchMessage;
-    case TerminationReason::kEvaluationFailed:
-      return kStartFailedMessage;
-    case TerminationReason::kStoppedByClient:
-      return kStoppedMessage;
-    default:
-      return nullptr;
-  }
-}
 
 // The options as SaveState writes them, in order.
 struct OptionWords {
@@ -243,7 +220,7 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
   };
   const bool running = reason == TerminationReason::kNone;
   if ((phase == Phase::kFinished) == running ||
-      (!running && FinishMessage(reason) == nullptr)) {
+      (!running && LbfgsFinishMessage(reason) == nullptr)) {
     return inconsistent(absl::StrCat("phase ", static_cast<int>(phase),
                                      " with summary.reason ",
                                      static_cast<int>(reason)));
@@ -304,7 +281,7 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
   iterations_ = iterations;
   evaluations_ = evaluations;
   summary.reason = reason;
-  summary.message = running ? "" : FinishMessage(reason);
+  summary.message = running ? "" : LbfgsFinishMessage(reason);
   summary_ = std::move(summary);
   return absl::OkStatus();
 }

@@ -129,7 +129,7 @@ absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(0.0, false));
   OPTD_RETURN_IF_ERROR(vectors_->Accept(/*push_pair=*/false, 0.0));
   const TrialDotLayout layout{0, false};
-  gg_ = dots.sums[layout.gg()];
+  gram_.gg = dots.sums[layout.gg()];
   gmax_ = dots.max_abs;
   f_ = result.value;
   have_iterate_ = true;
@@ -144,21 +144,21 @@ absl::Status Lbfgs::TellInitial(const TrialResult& result) {
 }
 
 double Lbfgs::Gram(int i, int j) const {
-  const int k = static_cast<int>(sg_.size());
+  const int k = static_cast<int>(gram_.sg.size());
   if (i > j) std::swap(i, j);  // symmetric; now i <= j
   if (j == 2 * k) {            // column g
-    if (i == 2 * k) return gg_;
-    return i < k ? sg_(i) : yg_(i - k);
+    if (i == 2 * k) return gram_.gg;
+    return i < k ? gram_.sg(i) : gram_.yg(i - k);
   }
-  if (j < k) return ss_(i, j);      // s_i . s_j
-  if (i < k) return sy_(i, j - k);  // s_i . y_{j-k}
-  return yy_(i - k, j - k);         // y . y
+  if (j < k) return gram_.ss(i, j);      // s_i . s_j
+  if (i < k) return gram_.sy(i, j - k);  // s_i . y_{j-k}
+  return gram_.yy(i - k, j - k);         // y . y
 }
 
 std::vector<double> Lbfgs::TwoLoopCoefficients() const {
   // Chen, Wang & Zhou 2014, Algorithm 3: the two-loop recursion of Nocedal
   // (1980) run on the Gram matrix; delta starts as -e_g so that d = -H g.
-  const int k = static_cast<int>(sg_.size());
+  const int k = static_cast<int>(gram_.sg.size());
   const int size = 2 * k + 1;
   std::vector<double> delta(static_cast<size_t>(size), 0.0);
   delta[2 * k] = -1.0;
@@ -186,12 +186,12 @@ std::vector<double> Lbfgs::TwoLoopCoefficients() const {
 absl::Status Lbfgs::StartIteration() {
   std::vector<double> delta;
   double gd;
-  if (sg_.size() == 0) {
+  if (gram_.sg.size() == 0) {
     delta = {-1.0};  // steepest descent: d = -g
-    gd = -gg_;
+    gd = -gram_.gg;
   } else {
     delta = TwoLoopCoefficients();
-    const int k = static_cast<int>(sg_.size());
+    const int k = static_cast<int>(gram_.sg.size());
     gd = 0.0;
     for (int j = 0; j <= 2 * k; ++j) gd += delta[j] * Gram(2 * k, j);
   }
@@ -205,7 +205,7 @@ absl::Status Lbfgs::StartIteration() {
   // the first iteration d = -g, so ||d||^2 = g.g.
   double stp = 1.0;
   if (iterations_ == 0)
-    stp = std::min(1.0 / std::sqrt(gg_), options_.line_search.stpmax);
+    stp = std::min(1.0 / std::sqrt(gram_.gg), options_.line_search.stpmax);
   stp = std::max(stp, options_.line_search.stpmin);
   OPTD_RETURN_IF_ERROR(line_search_.Start(f_, gd_, stp, options_.line_search));
   line_search_evaluations_ = 0;
@@ -253,53 +253,24 @@ absl::Status Lbfgs::AcceptStep() {
   if (!push) ++summary_.skipped_updates;
   OPTD_RETURN_IF_ERROR(vectors_->Accept(push, stp));
 
-  Eigen::VectorXd new_sg(k), new_yg(k);
+  // The pairs' products with the new gradient, then the candidate's.
+  Eigen::VectorXd sg(k + 1), yg(k + 1);
   for (int i = 0; i < k; ++i) {
-    new_sg(i) = q[L.g_s(i)];
-    new_yg(i) = q[L.g_y(i)];
+    sg(i) = q[L.g_s(i)];
+    yg(i) = q[L.g_y(i)];
   }
+  sg(k) = q[L.sg()];
+  yg(k) = q[L.yg()];
   if (push) {
-    // The Gram blocks grow by the candidate's row, then lose the oldest pair
-    // when the memory is full (the slices did the same in Accept).
-    const int drop = k == options_.memory ? 1 : 0;
-    const int k2 = k + 1 - drop;
-    Eigen::MatrixXd ss(k2, k2), sy(k2, k2), yy(k2, k2);
-    Eigen::VectorXd sg(k2), yg(k2);
-    for (int a = 0; a < k2; ++a) {
-      const int i = a + drop;  // index among the k + 1 pairs; k is the new one
-      for (int b = 0; b < k2; ++b) {
-        const int j = b + drop;
-        if (i < k && j < k) {
-          ss(a, b) = ss_(i, j);
-          sy(a, b) = sy_(i, j);
-          yy(a, b) = yy_(i, j);
-        } else if (i == k && j == k) {
-          ss(a, b) = q[L.ss()];
-          sy(a, b) = q[L.sy()];
-          yy(a, b) = q[L.yy()];
-        } else if (i == k) {  // new s or y against old pair j
-          ss(a, b) = q[L.s_s(j)];
-          sy(a, b) = q[L.s_y(j)];  // s_new . y_j
-          yy(a, b) = q[L.y_y(j)];
-        } else {  // old pair i against the new one
-          ss(a, b) = q[L.s_s(i)];
-          sy(a, b) = q[L.y_s(i)];  // s_i . y_new
-          yy(a, b) = q[L.y_y(i)];
-        }
-      }
-      sg(a) = i < k ? new_sg(i) : q[L.sg()];
-      yg(a) = i < k ? new_yg(i) : q[L.yg()];
-    }
-    ss_ = std::move(ss);
-    sy_ = std::move(sy);
-    yy_ = std::move(yy);
-    sg_ = std::move(sg);
-    yg_ = std::move(yg);
+    // The Gram blocks lose the oldest pair when the memory is full (the
+    // slices did the same in Accept).
+    gram_ =
+        gram_.WithPair(CandidatePairProducts(q, L), options_.memory, sg, yg);
   } else {
-    sg_ = std::move(new_sg);
-    yg_ = std::move(new_yg);
+    gram_.sg = sg.head(k);
+    gram_.yg = yg.head(k);
   }
-  gg_ = q[L.gg()];
+  gram_.gg = q[L.gg()];
   gmax_ = trial_dots_.max_abs;
   const double f_old = f_;
   f_ = trial_value_;
@@ -327,11 +298,11 @@ absl::Status Lbfgs::LineSearchFailed() {
 }
 
 void Lbfgs::ClearMemory() {
-  ss_.resize(0, 0);
-  sy_.resize(0, 0);
-  yy_.resize(0, 0);
-  sg_.resize(0);
-  yg_.resize(0);
+  gram_.ss.resize(0, 0);
+  gram_.sy.resize(0, 0);
+  gram_.yy.resize(0, 0);
+  gram_.sg.resize(0);
+  gram_.yg.resize(0);
 }
 
 void Lbfgs::Stop() {

@@ -74,16 +74,10 @@ absl::Status TrustRegion::RestoreState(std::string_view state) {
   const bool gradient_set = r.Flag("gradient_set");
   const bool hessian_set = r.Flag("hessian_set");
   const bool product_set = r.Flag("product_set");
-  PairGram gram;
   const int k = static_cast<int>(r.Count(
       "pairs", 0,
       sub == TrustRegionSubproblem::kQuasiNewton ? options_.memory : 0));
-  r.F64s(k, k, &gram.ss);
-  r.F64s(k, k, &gram.sy);
-  r.F64s(k, k, &gram.yy);
-  r.F64s(k, &gram.sg);
-  r.F64s(k, &gram.yg);
-  gram.gg = r.F64();
+  PairGram gram = ReadPairGram(k, r);
   const bool has_exact = r.Flag("has_subproblem");
   double previous_radius = 0.0, lambda_lower = 0.0;
   Eigen::MatrixXd hessian, trial_hessian;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "solvers/core/option_checks.h"
 
 namespace optd {
 namespace {
@@ -16,12 +17,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr char kMaxStepsMessage[] = "STOP: MAXIMUM NUMBER OF STEPS REACHED";
 constexpr char kStepNotFiniteMessage[] =
     "ABNORMAL: THE STEP IS NOT FINITE IN THE STATE'S PRECISION";
-
-absl::Status OutOfRange(const char* prefix, absl::string_view field,
-                        double value, absl::string_view range) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(prefix, field, " is ", value, "; it must be in ", range));
-}
 
 }  // namespace
 
@@ -33,19 +28,20 @@ AdamOptions AdamOptions::AdamW() {
 }
 
 absl::Status AdamOptions::Validate() const {
-  const char* prefix = hyper.decoupled_weight_decay ? "adamw." : "adam.";
+  const char* options_name = hyper.decoupled_weight_decay ? "adamw" : "adam";
   if (!(lr > 0 && std::isfinite(lr)))
-    return OutOfRange(prefix, "lr", lr, "(0, inf)");
+    return OptionOutOfRange(options_name, "lr", lr, "(0, inf)");
   if (!(max_grad_norm >= 0 && std::isfinite(max_grad_norm))) {
-    return OutOfRange(prefix, "max_grad_norm", max_grad_norm,
-                      "(0, inf), or unset");
+    return OptionOutOfRange(options_name, "max_grad_norm", max_grad_norm,
+                            "(0, inf), or unset");
   }
   if (max_steps < 0 || max_steps > (int64_t{1} << 53)) {
-    return OutOfRange(prefix, "max_steps", static_cast<double>(max_steps),
-                      "[0, 2^53]");
+    return OptionOutOfRange(options_name, "max_steps",
+                            static_cast<double>(max_steps), "[0, 2^53]");
   }
   if (absl::Status s = hyper.Validate(); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, s.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options_name, ".", s.message()));
   }
   return schedule.Validate(
       lr, hyper.decoupled_weight_decay ? "adamw.schedule." : "adam.schedule.");

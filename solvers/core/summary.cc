@@ -8,6 +8,28 @@
 
 namespace optd {
 
+const char* FinishMessage(const FinishMessages& messages,
+                          TerminationReason reason) {
+  if (reason == TerminationReason::kNone) return nullptr;
+  if (reason == messages.failure) return messages.failure_message;
+  switch (reason) {
+    case TerminationReason::kGradientTolerance:
+      return messages.gradient_tolerance;
+    case TerminationReason::kFunctionTolerance:
+      return messages.function_tolerance;
+    case TerminationReason::kMaxIterations:
+      return messages.max_iterations;
+    case TerminationReason::kMaxEvaluations:
+      return messages.max_evaluations;
+    case TerminationReason::kEvaluationFailed:
+      return messages.evaluation_failed;
+    case TerminationReason::kStoppedByClient:
+      return messages.stopped_by_client;
+    default:
+      return nullptr;
+  }
+}
+
 bool IsSuccess(TerminationReason reason) {
   switch (reason) {
     case TerminationReason::kGradientTolerance:

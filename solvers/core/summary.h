@@ -38,6 +38,27 @@ bool IsSuccess(TerminationReason reason);
 // "GRADIENT_TOLERANCE", ...
 std::string_view TerminationReasonName(TerminationReason reason);
 
+// The message an iterative solver (L-BFGS, L-BFGS-B, trust region) ends its
+// summary with for each reason it ends for; `failure` is the solver's own
+// failure (kLineSearchFailed, kTrustRegionFailed).
+struct FinishMessages {
+  const char* gradient_tolerance;
+  const char* function_tolerance;
+  const char* max_iterations;
+  const char* max_evaluations;
+  const char* evaluation_failed;  // x0 could not be evaluated
+  const char* stopped_by_client;
+  TerminationReason failure;
+  const char* failure_message;
+};
+
+// FinishMessage()
+//
+// messages' text for `reason`; nullptr for kNone and the reasons the solver
+// never ends with.
+const char* FinishMessage(const FinishMessages& messages,
+                          TerminationReason reason);
+
 struct Summary {
   TerminationReason reason = TerminationReason::kNone;
   // scipy-style message, e.g. "CONVERGENCE:

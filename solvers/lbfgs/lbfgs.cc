@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "solvers/core/option_checks.h"
+#include "solvers/lbfgs/lbfgs_termination.h"
 
 namespace optd {
 namespace {
@@ -15,51 +17,43 @@ namespace {
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 constexpr int64_t kMaxCount = int64_t{1} << 53;
 
-using lbfgs_messages::kEvaluationsMessage;
-using lbfgs_messages::kFunctionMessage;
-using lbfgs_messages::kGradientMessage;
-using lbfgs_messages::kIterationsMessage;
-using lbfgs_messages::kLineSearchMessage;
-using lbfgs_messages::kStartFailedMessage;
-
-absl::Status OutOfRange(absl::string_view field, double value,
-                        absl::string_view range) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("lbfgs.", field, " is ", value, "; it must be in ", range));
-}
-
 }  // namespace
 
 absl::Status LbfgsOptions::Validate() const {
   if (memory < 1 || memory > 1000)
-    return OutOfRange("memory", memory, "[1, 1000]");
-  if (!(ftol >= 0 && ftol < 1)) return OutOfRange("ftol", ftol, "[0, 1)");
+    return OptionOutOfRange("lbfgs", "memory", memory, "[1, 1000]");
+  if (!(ftol >= 0 && ftol < 1))
+    return OptionOutOfRange("lbfgs", "ftol", ftol, "[0, 1)");
   if (!(gtol >= 0 && std::isfinite(gtol)))
-    return OutOfRange("gtol", gtol, "[0, inf)");
+    return OptionOutOfRange("lbfgs", "gtol", gtol, "[0, inf)");
   if (max_iterations < 1 || max_iterations > kMaxCount) {
-    return OutOfRange("max_iterations", static_cast<double>(max_iterations),
-                      "[1, 2^53]");
+    return OptionOutOfRange("lbfgs", "max_iterations",
+                            static_cast<double>(max_iterations), "[1, 2^53]");
   }
   if (max_evaluations < 1 || max_evaluations > kMaxCount) {
-    return OutOfRange("max_evaluations", static_cast<double>(max_evaluations),
-                      "[1, 2^53]");
+    return OptionOutOfRange("lbfgs", "max_evaluations",
+                            static_cast<double>(max_evaluations), "[1, 2^53]");
   }
   if (max_line_search < 1 || max_line_search > 1000) {
-    return OutOfRange("max_line_search", max_line_search, "[1, 1000]");
+    return OptionOutOfRange("lbfgs", "max_line_search", max_line_search,
+                            "[1, 1000]");
   }
   if (!(line_search.ftol > 0 && line_search.ftol < 0.5)) {
-    return OutOfRange("line_search_ftol", line_search.ftol, "(0, 0.5)");
+    return OptionOutOfRange("lbfgs", "line_search_ftol", line_search.ftol,
+                            "(0, 0.5)");
   }
   if (!(line_search.gtol > line_search.ftol && line_search.gtol < 1)) {
-    return OutOfRange(
-        "line_search_gtol", line_search.gtol,
+    return OptionOutOfRange(
+        "lbfgs", "line_search_gtol", line_search.gtol,
         absl::StrCat("(line_search_ftol = ", line_search.ftol, ", 1)"));
   }
   if (!(line_search.xtol >= 0 && line_search.xtol < 1)) {
-    return OutOfRange("line_search_xtol", line_search.xtol, "[0, 1)");
+    return OptionOutOfRange("lbfgs", "line_search_xtol", line_search.xtol,
+                            "[0, 1)");
   }
   if (!(line_search.stpmax > 0 && std::isfinite(line_search.stpmax))) {
-    return OutOfRange("max_step", line_search.stpmax, "(0, inf)");
+    return OptionOutOfRange("lbfgs", "max_step", line_search.stpmax,
+                            "(0, inf)");
   }
   return line_search.Validate();
 }
@@ -129,13 +123,13 @@ absl::Status Lbfgs::Tell(const TrialResult& result) {
 absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
     ++summary_.failed_evaluations;
-    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
+    Finish(TerminationReason::kEvaluationFailed);
     return absl::OkStatus();
   }
   OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(0.0, false));
   OPTD_RETURN_IF_ERROR(vectors_->Accept(/*push_pair=*/false, 0.0));
   const TrialDotLayout layout{0, false};
-  gg_ = dots.sums[layout.gg()];
+  gram_.gg = dots.sums[layout.gg()];
   gmax_ = dots.max_abs;
   f_ = result.value;
   have_iterate_ = true;
@@ -143,28 +137,28 @@ absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   phase_ = Phase::kLineSearch;
   // lbfgsb.f mainlb tests the projected gradient at x0 before any iteration.
   if (gmax_ <= options_.gtol) {
-    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
+    Finish(TerminationReason::kGradientTolerance);
     return absl::OkStatus();
   }
   return StartIteration();
 }
 
 double Lbfgs::Gram(int i, int j) const {
-  const int k = static_cast<int>(sg_.size());
+  const int k = static_cast<int>(gram_.sg.size());
   if (i > j) std::swap(i, j);  // symmetric; now i <= j
   if (j == 2 * k) {            // column g
-    if (i == 2 * k) return gg_;
-    return i < k ? sg_(i) : yg_(i - k);
+    if (i == 2 * k) return gram_.gg;
+    return i < k ? gram_.sg(i) : gram_.yg(i - k);
   }
-  if (j < k) return ss_(i, j);      // s_i . s_j
-  if (i < k) return sy_(i, j - k);  // s_i . y_{j-k}
-  return yy_(i - k, j - k);         // y . y
+  if (j < k) return gram_.ss(i, j);      // s_i . s_j
+  if (i < k) return gram_.sy(i, j - k);  // s_i . y_{j-k}
+  return gram_.yy(i - k, j - k);         // y . y
 }
 
 std::vector<double> Lbfgs::TwoLoopCoefficients() const {
   // Chen, Wang & Zhou 2014, Algorithm 3: the two-loop recursion of Nocedal
   // (1980) run on the Gram matrix; delta starts as -e_g so that d = -H g.
-  const int k = static_cast<int>(sg_.size());
+  const int k = static_cast<int>(gram_.sg.size());
   const int size = 2 * k + 1;
   std::vector<double> delta(static_cast<size_t>(size), 0.0);
   delta[2 * k] = -1.0;
@@ -192,12 +186,12 @@ std::vector<double> Lbfgs::TwoLoopCoefficients() const {
 absl::Status Lbfgs::StartIteration() {
   std::vector<double> delta;
   double gd;
-  if (sg_.size() == 0) {
+  if (gram_.sg.size() == 0) {
     delta = {-1.0};  // steepest descent: d = -g
-    gd = -gg_;
+    gd = -gram_.gg;
   } else {
     delta = TwoLoopCoefficients();
-    const int k = static_cast<int>(sg_.size());
+    const int k = static_cast<int>(gram_.sg.size());
     gd = 0.0;
     for (int j = 0; j <= 2 * k; ++j) gd += delta[j] * Gram(2 * k, j);
   }
@@ -211,7 +205,7 @@ absl::Status Lbfgs::StartIteration() {
   // the first iteration d = -g, so ||d||^2 = g.g.
   double stp = 1.0;
   if (iterations_ == 0)
-    stp = std::min(1.0 / std::sqrt(gg_), options_.line_search.stpmax);
+    stp = std::min(1.0 / std::sqrt(gram_.gg), options_.line_search.stpmax);
   stp = std::max(stp, options_.line_search.stpmin);
   OPTD_RETURN_IF_ERROR(line_search_.Start(f_, gd_, stp, options_.line_search));
   line_search_evaluations_ = 0;
@@ -234,22 +228,18 @@ absl::Status Lbfgs::TellLineSearch(const TrialResult& result) {
     const TrialDotLayout layout{vectors_->pairs(), true};
     state = line_search_.Tell(result.value, trial_dots_.sums[layout.gd()]);
   }
-  switch (state) {
-    case LineSearchState::kEvaluate:
-      // lbfgsb.f: the search fails when it would need evaluation maxls + 1.
-      if (line_search_evaluations_ >= options_.max_line_search)
-        return LineSearchFailed();
+  OPTD_ASSIGN_OR_RETURN(LineSearchNext next,
+                        NextAfterLineSearch(state, line_search_evaluations_,
+                                            options_, last_trial_failed_));
+  switch (next) {
+    case LineSearchNext::kEvaluate:
       return vectors_->FormTrial(line_search_.step());
-    case LineSearchState::kConverged:
-    case LineSearchState::kWarning:
-      // dcsrch's warnings end the search at the last evaluated step, which
-      // lnsrlb accepts like a converged one.
-      if (last_trial_failed_) return LineSearchFailed();
+    case LineSearchNext::kAccept:
       return AcceptStep();
-    case LineSearchState::kError:
-      return LineSearchFailed();
+    case LineSearchNext::kFail:
+      break;
   }
-  return absl::InternalError("unknown line search state");
+  return LineSearchFailed();
 }
 
 absl::Status Lbfgs::AcceptStep() {
@@ -263,73 +253,34 @@ absl::Status Lbfgs::AcceptStep() {
   if (!push) ++summary_.skipped_updates;
   OPTD_RETURN_IF_ERROR(vectors_->Accept(push, stp));
 
-  Eigen::VectorXd new_sg(k), new_yg(k);
+  // The pairs' products with the new gradient, then the candidate's.
+  Eigen::VectorXd sg(k + 1), yg(k + 1);
   for (int i = 0; i < k; ++i) {
-    new_sg(i) = q[L.g_s(i)];
-    new_yg(i) = q[L.g_y(i)];
+    sg(i) = q[L.g_s(i)];
+    yg(i) = q[L.g_y(i)];
   }
+  sg(k) = q[L.sg()];
+  yg(k) = q[L.yg()];
   if (push) {
-    // The Gram blocks grow by the candidate's row, then lose the oldest pair
-    // when the memory is full (the slices did the same in Accept).
-    const int drop = k == options_.memory ? 1 : 0;
-    const int k2 = k + 1 - drop;
-    Eigen::MatrixXd ss(k2, k2), sy(k2, k2), yy(k2, k2);
-    Eigen::VectorXd sg(k2), yg(k2);
-    for (int a = 0; a < k2; ++a) {
-      const int i = a + drop;  // index among the k + 1 pairs; k is the new one
-      for (int b = 0; b < k2; ++b) {
-        const int j = b + drop;
-        if (i < k && j < k) {
-          ss(a, b) = ss_(i, j);
-          sy(a, b) = sy_(i, j);
-          yy(a, b) = yy_(i, j);
-        } else if (i == k && j == k) {
-          ss(a, b) = q[L.ss()];
-          sy(a, b) = q[L.sy()];
-          yy(a, b) = q[L.yy()];
-        } else if (i == k) {  // new s or y against old pair j
-          ss(a, b) = q[L.s_s(j)];
-          sy(a, b) = q[L.s_y(j)];  // s_new . y_j
-          yy(a, b) = q[L.y_y(j)];
-        } else {  // old pair i against the new one
-          ss(a, b) = q[L.s_s(i)];
-          sy(a, b) = q[L.y_s(i)];  // s_i . y_new
-          yy(a, b) = q[L.y_y(i)];
-        }
-      }
-      sg(a) = i < k ? new_sg(i) : q[L.sg()];
-      yg(a) = i < k ? new_yg(i) : q[L.yg()];
-    }
-    ss_ = std::move(ss);
-    sy_ = std::move(sy);
-    yy_ = std::move(yy);
-    sg_ = std::move(sg);
-    yg_ = std::move(yg);
+    // The Gram blocks lose the oldest pair when the memory is full (the
+    // slices did the same in Accept).
+    gram_ =
+        gram_.WithPair(CandidatePairProducts(q, L), options_.memory, sg, yg);
   } else {
-    sg_ = std::move(new_sg);
-    yg_ = std::move(new_yg);
+    gram_.sg = sg.head(k);
+    gram_.yg = yg.head(k);
   }
-  gg_ = q[L.gg()];
+  gram_.gg = q[L.gg()];
   gmax_ = trial_dots_.max_abs;
   const double f_old = f_;
   f_ = trial_value_;
   ++iterations_;
   last_step_ = stp;
 
-  // The order of scipy 1.10: the driver checks maxiter and maxfun on NEW_X
-  // before setulb's own convergence tests (_lbfgsb_py.py, lbfgsb.f label 777).
-  if (iterations_ >= options_.max_iterations) {
-    Finish(TerminationReason::kMaxIterations, kIterationsMessage);
-  } else if (evaluations_ > options_.max_evaluations) {
-    Finish(TerminationReason::kMaxEvaluations, kEvaluationsMessage);
-  } else if (gmax_ <= options_.gtol) {
-    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
-  } else if (f_old - f_ <=
-             options_.ftol * std::max({std::fabs(f_old), std::fabs(f_), 1.0})) {
-    Finish(TerminationReason::kFunctionTolerance, kFunctionMessage);
-  } else {
-    return StartIteration();
-  }
+  const TerminationReason reason =
+      TestNewIterate(options_, iterations_, evaluations_, gmax_, f_old, f_);
+  if (reason == TerminationReason::kNone) return StartIteration();
+  Finish(reason);
   return absl::OkStatus();
 }
 
@@ -337,7 +288,7 @@ absl::Status Lbfgs::LineSearchFailed() {
   // lbfgsb.f mainlb: restore the iterate (our slices never left it); with an
   // empty memory this is the end, otherwise drop the memory and restart.
   if (vectors_->pairs() == 0) {
-    Finish(TerminationReason::kLineSearchFailed, kLineSearchMessage);
+    Finish(TerminationReason::kLineSearchFailed);
     return absl::OkStatus();
   }
   ++summary_.line_search_restarts;
@@ -347,23 +298,21 @@ absl::Status Lbfgs::LineSearchFailed() {
 }
 
 void Lbfgs::ClearMemory() {
-  ss_.resize(0, 0);
-  sy_.resize(0, 0);
-  yy_.resize(0, 0);
-  sg_.resize(0);
-  yg_.resize(0);
+  gram_.ss.resize(0, 0);
+  gram_.sy.resize(0, 0);
+  gram_.yy.resize(0, 0);
+  gram_.sg.resize(0);
+  gram_.yg.resize(0);
 }
 
 void Lbfgs::Stop() {
-  if (!finished())
-    Finish(TerminationReason::kStoppedByClient,
-           lbfgs_messages::kStoppedMessage);
+  if (!finished()) Finish(TerminationReason::kStoppedByClient);
 }
 
-void Lbfgs::Finish(TerminationReason reason, std::string message) {
+void Lbfgs::Finish(TerminationReason reason) {
   phase_ = Phase::kFinished;
-  FinishIterativeSummary(reason, std::move(message), have_iterate_, f_, gmax_,
-                         iterations_, evaluations_, &summary_);
+  FinishIterativeSummary(reason, LbfgsFinishMessage(reason), have_iterate_, f_,
+                         gmax_, iterations_, evaluations_, &summary_);
 }
 
 Progress Lbfgs::progress() const {

@@ -32,10 +32,11 @@
 #include "Eigen/Dense"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "solvers/sharding/block_reduction.h"
+#include "solvers/core/pair_gram.h"
+#include "solvers/core/solver.h"
 #include "solvers/lbfgs/lbfgs_vectors.h"
 #include "solvers/line_search/line_search_more_thuente.h"
-#include "solvers/core/solver.h"
+#include "solvers/sharding/block_reduction.h"
 
 namespace optd {
 
@@ -166,7 +167,8 @@ class Lbfgs : public Solver {
   // Gram entry b_i . b_j of the basis [s_0..s_{k-1}, y_0..y_{k-1}, g].
   double Gram(int i, int j) const;
   void ClearMemory();
-  void Finish(TerminationReason reason, std::string message);
+  // Ends the session with scipy's message for `reason` (LbfgsFinishMessage).
+  void Finish(TerminationReason reason);
   // SaveState's controller section.
   void SaveController(std::string* out) const;
 
@@ -174,11 +176,8 @@ class Lbfgs : public Solver {
   std::unique_ptr<LbfgsVectors> vectors_;
   Phase phase_ = Phase::kInitial;
 
-  // Gram blocks of the basis: ss_(i,j) = s_i.s_j, sy_(i,j) = s_i.y_j,
-  // yy_(i,j) = y_i.y_j, sg_(i) = s_i.g, yg_(i) = y_i.g, gg_ = g.g.
-  Eigen::MatrixXd ss_, sy_, yy_;
-  Eigen::VectorXd sg_, yg_;
-  double gg_ = 0.0;
+  // Gram blocks of the basis [s_0..s_{k-1}, y_0..y_{k-1}, g].
+  PairGram gram_;
 
   bool have_iterate_ = false;  // x0 was evaluated
   double f_ = 0.0;             // value at the iterate

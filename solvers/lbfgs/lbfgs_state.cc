@@ -5,10 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/lbfgs/lbfgs.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/lbfgs/lbfgs.h"
+#include "solvers/lbfgs/lbfgs_termination.h"
+#include "solvers/sharding/slice_state.h"
 
 namespace optd {
 namespace {
@@ -20,30 +21,6 @@ constexpr int64_t kMaxCount = int64_t{1} << 53;
 // search's evaluations, the trial 4, counters 2, summary 10; and the line
 // search's bytes.
 constexpr int64_t kFixedWords = 12 + 1 + 1 + 1 + 5 + 1 + 4 + 2 + 10;
-
-// The message Lbfgs finishes with for `reason`; null for a reason it never
-// finishes with.
-const char* FinishMessage(TerminationReason reason) {
-  using namespace lbfgs_messages;  // NOLINT(build/namespaces)
-  switch (reason) {
-    case TerminationReason::kGradientTolerance:
-      return kGradientMessage;
-    case TerminationReason::kFunctionTolerance:
-      return kFunctionMessage;
-    case TerminationReason::kMaxIterations:
-      return kIterationsMessage;
-    case TerminationReason::kMaxEvaluations:
-      return kEvaluationsMessage;
-    case TerminationReason::kLineSearchFailed:
-      return kLineSearchMessage;
-    case TerminationReason::kEvaluationFailed:
-      return kStartFailedMessage;
-    case TerminationReason::kStoppedByClient:
-      return kStoppedMessage;
-    default:
-      return nullptr;
-  }
-}
 
 // The options as SaveState writes them, in order.
 struct OptionWords {
@@ -112,7 +89,7 @@ absl::Status CompareOptions(const OptionWords& saved, const OptionWords& ours) {
 
 int64_t Lbfgs::VectorsSectionOffset() const {
   if (vectors_->StateBytes() == 0) return 0;
-  const int64_t k = sg_.size();
+  const int64_t k = gram_.sg.size();
   const int64_t words = kFixedWords + 3 * k * k + 2 * k +
                         static_cast<int64_t>(trial_dots_.sums.size());
   return static_cast<int64_t>(kLbfgsStateTag.size()) + 8 + 8 * words +
@@ -138,13 +115,7 @@ void Lbfgs::SaveController(std::string* out) const {
     w.F64(v);
   }
   w.I64(static_cast<int64_t>(phase_));
-  w.I64(sg_.size());
-  w.F64s(ss_);
-  w.F64s(sy_);
-  w.F64s(yy_);
-  w.F64s(sg_);
-  w.F64s(yg_);
-  w.F64(gg_);
+  WritePairGram(gram_, w);
   w.Flag(have_iterate_);
   for (const double v : {f_, last_step_, gmax_, gd_}) w.F64(v);
   line_search_.SaveState(out);
@@ -200,14 +171,7 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
 
   const auto phase = static_cast<Phase>(r.Count("phase", 0, 2));
   const int k = static_cast<int>(r.Count("pairs", 0, options_.memory));
-  Eigen::MatrixXd ss, sy, yy;
-  Eigen::VectorXd sg, yg;
-  r.F64s(k, k, &ss);
-  r.F64s(k, k, &sy);
-  r.F64s(k, k, &yy);
-  r.F64s(k, &sg);
-  r.F64s(k, &yg);
-  const double gg = r.F64();
+  PairGram gram = ReadPairGram(k, r);
   const bool have_iterate = r.Flag("have_iterate");
   const double f = r.F64(), last_step = r.F64(), gmax = r.F64(), gd = r.F64();
   MoreThuenteLineSearch line_search;
@@ -243,7 +207,7 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
   };
   const bool running = reason == TerminationReason::kNone;
   if ((phase == Phase::kFinished) == running ||
-      (!running && FinishMessage(reason) == nullptr)) {
+      (!running && LbfgsFinishMessage(reason) == nullptr)) {
     return inconsistent(absl::StrCat("phase ", static_cast<int>(phase),
                                      " with summary.reason ",
                                      static_cast<int>(reason)));
@@ -285,12 +249,7 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
   OPTD_RETURN_IF_ERROR(vectors_->RestoreState(sections.vectors));
 
   phase_ = phase;
-  ss_ = std::move(ss);
-  sy_ = std::move(sy);
-  yy_ = std::move(yy);
-  sg_ = std::move(sg);
-  yg_ = std::move(yg);
-  gg_ = gg;
+  gram_ = std::move(gram);
   have_iterate_ = have_iterate;
   f_ = f;
   last_step_ = last_step;
@@ -304,7 +263,7 @@ absl::Status Lbfgs::RestoreState(std::string_view state) {
   iterations_ = iterations;
   evaluations_ = evaluations;
   summary.reason = reason;
-  summary.message = running ? "" : FinishMessage(reason);
+  summary.message = running ? "" : LbfgsFinishMessage(reason);
   summary_ = std::move(summary);
   return absl::OkStatus();
 }

@@ -12,21 +12,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "solvers/sharding/shard_layout.h"
 #include "common/status_macros.h"
+#include "solvers/lbfgs/lbfgs_termination.h"
+#include "solvers/sharding/shard_layout.h"
 
 namespace optd {
 namespace {
 
 // mainlb's epsmch = 2 * dlamch('e') = 2^-52.
 constexpr double kEpsmch = std::numeric_limits<double>::epsilon();
-
-using lbfgs_messages::kEvaluationsMessage;
-using lbfgs_messages::kFunctionMessage;
-using lbfgs_messages::kGradientMessage;
-using lbfgs_messages::kIterationsMessage;
-using lbfgs_messages::kLineSearchMessage;
-using lbfgs_messages::kStartFailedMessage;
 
 }  // namespace
 
@@ -122,7 +116,7 @@ absl::Status LbfgsB::Tell(const TrialResult& result) {
 absl::Status LbfgsB::TellInitial(const TrialResult& result) {
   if (result.failed || !std::isfinite(result.value) || !result.has_gradient) {
     ++summary_.failed_evaluations;
-    Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
+    Finish(TerminationReason::kEvaluationFailed);
     return absl::OkStatus();
   }
   f_ = result.value;
@@ -133,7 +127,7 @@ absl::Status LbfgsB::TellInitial(const TrialResult& result) {
   // mainlb label 111: the projected gradient at x0 before any iteration.
   sbgnrm_ = lbfgsb::ProjectedGradientNorm(box_, x_, g_);
   if (sbgnrm_ <= options_.gtol) {
-    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
+    Finish(TerminationReason::kGradientTolerance);
     return absl::OkStatus();
   }
   return StartIteration();
@@ -275,23 +269,19 @@ absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
     gd_ = lbfgsb::Ddot(n_, trial_g_.data(), d_.data());
     state = line_search_.Tell(result.value, gd_);
   }
-  switch (state) {
-    case LineSearchState::kEvaluate:
-      // mainlb: the search fails when it would need evaluation maxls + 1.
-      if (line_search_evaluations_ >= options_.max_line_search) {
-        return LineSearchFailed();
-      }
+  OPTD_ASSIGN_OR_RETURN(LineSearchNext next,
+                        NextAfterLineSearch(state, line_search_evaluations_,
+                                            options_, last_trial_failed_));
+  switch (next) {
+    case LineSearchNext::kEvaluate:
       FormTrialPoint();
       return absl::OkStatus();
-    case LineSearchState::kConverged:
-    case LineSearchState::kWarning:
-      // lnsrlb takes dcsrch's warnings as the end of the search too.
-      if (last_trial_failed_) return LineSearchFailed();
+    case LineSearchNext::kAccept:
       return AcceptStep();
-    case LineSearchState::kError:
-      return LineSearchFailed();
+    case LineSearchNext::kFail:
+      break;
   }
-  return absl::InternalError("unknown line search state");
+  return LineSearchFailed();
 }
 
 absl::Status LbfgsB::AcceptStep() {
@@ -306,23 +296,12 @@ absl::Status LbfgsB::AcceptStep() {
   last_step_ = stp;
   sbgnrm_ = lbfgsb::ProjectedGradientNorm(box_, x_, g_);
 
-  // scipy's driver checks its limits on NEW_X before mainlb's tests.
-  if (iterations_ >= options_.max_iterations) {
-    Finish(TerminationReason::kMaxIterations, kIterationsMessage);
-    return absl::OkStatus();
-  }
-  if (evaluations_ > options_.max_evaluations) {
-    Finish(TerminationReason::kMaxEvaluations, kEvaluationsMessage);
-    return absl::OkStatus();
-  }
-  // mainlb label 777.
-  if (sbgnrm_ <= options_.gtol) {
-    Finish(TerminationReason::kGradientTolerance, kGradientMessage);
-    return absl::OkStatus();
-  }
-  const double ddum = std::max({std::fabs(fold), std::fabs(f_), 1.0});
-  if (fold - f_ <= options_.ftol * ddum) {
-    Finish(TerminationReason::kFunctionTolerance, kFunctionMessage);
+  // scipy's driver checks its limits on NEW_X before mainlb's tests (label
+  // 777), before the memory update.
+  const TerminationReason reason =
+      TestNewIterate(options_, iterations_, evaluations_, sbgnrm_, fold, f_);
+  if (reason != TerminationReason::kNone) {
+    Finish(reason);
     return absl::OkStatus();
   }
   // s = stp d; s'y from the slopes, as mainlb computes it.
@@ -352,7 +331,7 @@ absl::Status LbfgsB::LineSearchFailed() {
   // mainlb: restore the iterate (the trial never replaced it); with an empty
   // memory this is the end, otherwise refresh the memory and restart.
   if (memory_.col == 0) {
-    Finish(TerminationReason::kLineSearchFailed, kLineSearchMessage);
+    Finish(TerminationReason::kLineSearchFailed);
     return absl::OkStatus();
   }
   ++summary_.line_search_restarts;
@@ -361,14 +340,13 @@ absl::Status LbfgsB::LineSearchFailed() {
 }
 
 void LbfgsB::Stop() {
-  if (!finished())
-    Finish(TerminationReason::kStoppedByClient, "STOP: REQUESTED BY CLIENT");
+  if (!finished()) Finish(TerminationReason::kStoppedByClient);
 }
 
-void LbfgsB::Finish(TerminationReason reason, std::string message) {
+void LbfgsB::Finish(TerminationReason reason) {
   phase_ = Phase::kFinished;
-  FinishIterativeSummary(reason, std::move(message), have_iterate_, f_, sbgnrm_,
-                         iterations_, evaluations_, &summary_);
+  FinishIterativeSummary(reason, LbfgsFinishMessage(reason), have_iterate_, f_,
+                         sbgnrm_, iterations_, evaluations_, &summary_);
 }
 
 Progress LbfgsB::progress() const {

@@ -49,11 +49,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "solvers/core/bounds.h"
+#include "solvers/core/solver.h"
 #include "solvers/lbfgs/lbfgs.h"
 #include "solvers/lbfgsb/lbfgsb_compact.h"
 #include "solvers/lbfgsb/lbfgsb_steps.h"
 #include "solvers/line_search/line_search_more_thuente.h"
-#include "solvers/core/solver.h"
 
 namespace optd {
 
@@ -101,7 +101,8 @@ class LbfgsB : public Solver {
   absl::Status LineSearchFailed();
   void RefreshMemory();
   void FormTrialPoint();
-  void Finish(TerminationReason reason, std::string message);
+  // Ends the session with scipy's message for `reason` (LbfgsFinishMessage).
+  void Finish(TerminationReason reason);
 
   LbfgsOptions options_;
   int n_;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "solvers/core/option_checks.h"
 
 namespace optd {
 namespace {
@@ -27,12 +28,6 @@ constexpr double kXtrapu = 4.0;
 
 constexpr int kNumTasks =
     static_cast<int>(MoreThuenteTask::kErrorFailedAtBestStep) + 1;
-
-absl::Status OutOfRange(absl::string_view field, double value,
-                        absl::string_view range) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "MoreThuenteOptions.", field, " = ", value, " is out of range: ", range));
-}
 
 // The interval of uncertainty [stx, sty] and the trial stp, with function
 // values f* and derivatives d*, as dcstep sees them.
@@ -176,17 +171,24 @@ void Dcstep(double fp, double dp, double stpmin, double stpmax,
 
 absl::Status MoreThuenteOptions::Validate() const {
   // !(a <= x && x < b) also rejects NaN.
-  if (!(ftol >= 0.0 && ftol < 1.0)) return OutOfRange("ftol", ftol, "[0, 1)");
-  if (!(gtol >= 0.0 && gtol < 1.0)) return OutOfRange("gtol", gtol, "[0, 1)");
+  if (!(ftol >= 0.0 && ftol < 1.0))
+    return OptionOutOfRange("MoreThuenteOptions", "ftol", ftol, "[0, 1)",
+                            OptionRangeStyle::kIsOutOfRange);
+  if (!(gtol >= 0.0 && gtol < 1.0))
+    return OptionOutOfRange("MoreThuenteOptions", "gtol", gtol, "[0, 1)",
+                            OptionRangeStyle::kIsOutOfRange);
   if (!(xtol >= 0.0 && std::isfinite(xtol))) {
-    return OutOfRange("xtol", xtol, "[0, inf)");
+    return OptionOutOfRange("MoreThuenteOptions", "xtol", xtol, "[0, inf)",
+                            OptionRangeStyle::kIsOutOfRange);
   }
   if (!(stpmin >= 0.0 && std::isfinite(stpmin))) {
-    return OutOfRange("stpmin", stpmin, "[0, inf)");
+    return OptionOutOfRange("MoreThuenteOptions", "stpmin", stpmin, "[0, inf)",
+                            OptionRangeStyle::kIsOutOfRange);
   }
   if (!(stpmax >= stpmin && std::isfinite(stpmax))) {
-    return OutOfRange("stpmax", stpmax,
-                      absl::StrCat("[stpmin = ", stpmin, ", inf)"));
+    return OptionOutOfRange("MoreThuenteOptions", "stpmax", stpmax,
+                            absl::StrCat("[stpmin = ", stpmin, ", inf)"),
+                            OptionRangeStyle::kIsOutOfRange);
   }
   return absl::OkStatus();
 }

@@ -3,8 +3,8 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
 
 namespace optd {
 namespace {
@@ -176,6 +176,23 @@ absl::StatusOr<std::vector<std::string>> SplitTrustRegionState(
   }
   return Split(layout, portable, "trust-region",
                {kTrustRegionSliceHeaderBytes, header.state_vectors()});
+}
+
+void AppendSliceVectors(
+    int count, size_t n,
+    absl::FunctionRef<const std::vector<double>&(int)> vector,
+    std::string* out) {
+  for (int v = 0; v < count; ++v) AppendF64s(vector(v).data(), n, out);
+}
+
+void LoadSliceVectors(std::string_view vectors, int64_t stride, int64_t first,
+                      size_t n, int count,
+                      absl::FunctionRef<std::vector<double>&(int)> vector) {
+  for (int v = 0; v < count; ++v) {
+    std::vector<double>& out = vector(v);
+    out.resize(n);
+    LoadF64s(vectors.data() + 8 * (v * stride + first), n, out.data());
+  }
 }
 
 }  // namespace optd

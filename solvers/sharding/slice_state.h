@@ -45,10 +45,12 @@
 #define OPTD_SOLVERS_SHARDING_SLICE_STATE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -94,6 +96,23 @@ absl::StatusOr<LbfgsSliceHeader> ParseLbfgsSliceHeader(std::string_view state,
                                                        int memory);
 absl::StatusOr<TrustRegionSliceHeader> ParseTrustRegionSliceHeader(
     std::string_view state, int memory);
+
+// AppendSliceVectors(), LoadSliceVectors()
+//
+// The state vectors of a slice of `n` elements, for LbfgsSlice and
+// TrustRegionSlice, which number their vectors [0, count) in the order
+// above. AppendSliceVectors appends each vector(v) (n doubles) to *out.
+// LoadSliceVectors resizes each vector(v) to n and reads it from `vectors`,
+// starting at word v * stride + first: stride n and first 0 in a slice
+// state, stride the dimension and first the range's begin in a portable one.
+// REQUIRES: `vectors` holds those words.
+void AppendSliceVectors(
+    int count, size_t n,
+    absl::FunctionRef<const std::vector<double>&(int)> vector,
+    std::string* out);
+void LoadSliceVectors(std::string_view vectors, int64_t stride, int64_t first,
+                      size_t n, int count,
+                      absl::FunctionRef<std::vector<double>&(int)> vector);
 
 // MergeLbfgsSliceStates(), MergeTrustRegionSliceStates()
 //

@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/sharding/slice_state.h"
 
 namespace optd {
 namespace {
@@ -314,9 +314,10 @@ int64_t TrustRegionSlice::StateBytes() const {
 void TrustRegionSlice::SaveState(std::string* out) const {
   out->reserve(out->size() + static_cast<size_t>(StateBytes()));
   AppendTrustRegionSliceHeader({pairs(), cg_vectors_, bounded()}, out);
-  for (int v = 0; v < state_vectors(); ++v) {
-    AppendF64s(state_vector(v).data(), static_cast<size_t>(range_.size()), out);
-  }
+  AppendSliceVectors(
+      state_vectors(), static_cast<size_t>(range_.size()),
+      [this](int v) -> const std::vector<double>& { return state_vector(v); },
+      out);
 }
 
 absl::Status TrustRegionSlice::CheckHeader(int pairs, bool cg_vectors,
@@ -364,11 +365,10 @@ void TrustRegionSlice::LoadState(int pairs, std::string_view vectors,
   const size_t n = static_cast<size_t>(range_.size());
   s_.assign(static_cast<size_t>(pairs), std::vector<double>(n));
   y_.assign(static_cast<size_t>(pairs), std::vector<double>(n));
-  for (int v = 0; v < state_vectors(); ++v) {
-    std::vector<double>& vector = mutable_state_vector(v);
-    vector.resize(n);
-    LoadF64s(vectors.data() + 8 * (v * stride + first), n, vector.data());
-  }
+  LoadSliceVectors(vectors, stride, first, n, state_vectors(),
+                   [this](int v) -> std::vector<double>& {
+                     return mutable_state_vector(v);
+                   });
 }
 
 }  // namespace optd

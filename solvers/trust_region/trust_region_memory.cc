@@ -58,15 +58,9 @@ bool QuasiNewtonMemory::ShouldPush(const std::vector<double>& q) {
   if (update_ == QuasiNewtonUpdate::kLbfgs) {
     return sy > kSkip * std::sqrt(ss) * std::sqrt(yy);
   }
-  Eigen::VectorXd s_s(k), s_y(k), y_s(k), y_y(k);
-  for (int i = 0; i < k; ++i) {
-    s_s(i) = q[L.s_s(i)];
-    s_y(i) = q[L.s_y(i)];
-    y_s(i) = q[L.y_s(i)];
-    y_y(i) = q[L.y_y(i)];
-  }
+  const NewPairProducts pair = CandidatePairProducts(q, L);
   const LimitedMemoryModel::SecantResidual r =
-      model().Residual(ss, sy, yy, s_s, s_y, y_s, y_y);
+      model().Residual(ss, sy, yy, pair.s_s, pair.s_y, pair.y_s, pair.y_y);
   // N&W eq. 6.26 with ||y - B s|| bounded from above, rounding included:
   // where B has eigenvalues many orders above the curvature along s, the
   // computed ||y - B s||^2 is rounding noise (often <= 0), and taking it at
@@ -84,45 +78,15 @@ void QuasiNewtonMemory::Update(const std::vector<double>& q, bool push,
   const TrialDots L{k, true};
   PairGram next;
   if (push) {
-    // Grow by the new pair (index k), then drop the oldest when full, as
-    // the slices do.
-    const int drop = k == memory_ ? 1 : 0;
-    const int k2 = k + 1 - drop;
-    next.ss.resize(k2, k2);
-    next.sy.resize(k2, k2);
-    next.yy.resize(k2, k2);
-    next.sg.resize(k2);
-    next.yg.resize(k2);
-    for (int a = 0; a < k2; ++a) {
-      const int i = a + drop;
-      for (int b = 0; b < k2; ++b) {
-        const int j = b + drop;
-        if (i < k && j < k) {
-          next.ss(a, b) = gram_.ss(i, j);
-          next.sy(a, b) = gram_.sy(i, j);
-          next.yy(a, b) = gram_.yy(i, j);
-        } else if (i == k && j == k) {
-          next.ss(a, b) = q[L.ss()];
-          next.sy(a, b) = q[L.sy()];
-          next.yy(a, b) = q[L.yy()];
-        } else if (i == k) {  // the new pair against old pair j
-          next.ss(a, b) = q[L.s_s(j)];
-          next.sy(a, b) = q[L.s_y(j)];  // s_new . y_j
-          next.yy(a, b) = q[L.y_y(j)];
-        } else {  // old pair i against the new one
-          next.ss(a, b) = q[L.s_s(i)];
-          next.sy(a, b) = q[L.y_s(i)];  // s_i . y_new
-          next.yy(a, b) = q[L.y_y(i)];
-        }
-      }
-      if (i == k) {
-        next.sg(a) = accept ? q[L.s_gt()] : q[L.s_g()];
-        next.yg(a) = accept ? q[L.y_gt()] : q[L.y_g()];
-      } else {
-        next.sg(a) = accept ? q[L.gt_s(i)] : gram_.sg(i);
-        next.yg(a) = accept ? q[L.gt_y(i)] : gram_.yg(i);
-      }
+    Eigen::VectorXd sg(k + 1), yg(k + 1);
+    for (int i = 0; i < k; ++i) {
+      sg(i) = accept ? q[L.gt_s(i)] : gram_.sg(i);
+      yg(i) = accept ? q[L.gt_y(i)] : gram_.yg(i);
     }
+    sg(k) = accept ? q[L.s_gt()] : q[L.s_g()];
+    yg(k) = accept ? q[L.y_gt()] : q[L.y_g()];
+    // The slices drop their oldest pair when full, as WithPair does.
+    next = gram_.WithPair(CandidatePairProducts(q, L), memory_, sg, yg);
     model_.reset();
   } else {
     next.ss = gram_.ss;

@@ -38,21 +38,13 @@
 #include <cstdint>
 
 #include "Eigen/Dense"
+#include "solvers/core/pair_gram.h"
 
 namespace optd {
 
 enum class QuasiNewtonUpdate {
   kLsr1,   // limited-memory symmetric rank one: may model negative curvature
   kLbfgs,  // limited-memory BFGS: positive definite
-};
-
-// Inner products of the k stored pairs (oldest first) and the gradient g at
-// the iterate.
-struct PairGram {
-  Eigen::MatrixXd ss, sy, yy;  // s_i.s_j, s_i.y_j, y_i.y_j
-  Eigen::VectorXd sg, yg;      // s_i.g, y_i.g
-  double gg = 0.0;
-  int pairs() const { return static_cast<int>(sg.size()); }
 };
 
 // LimitedMemoryModel::Build leaves a pair out when its s has a component

@@ -5,18 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "solvers/core/option_checks.h"
 #include "solvers/trust_region/trust_region.h"
 
 namespace optd {
 namespace {
 
 constexpr int64_t kMaxCount = int64_t{1} << 53;
-
-absl::Status OutOfRange(const char* field, double value,
-                        const std::string& range) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "trust_region.", field, " is ", value, "; it must be in ", range));
-}
 
 }  // namespace
 
@@ -60,33 +55,40 @@ absl::Status TrustRegionOptions::Validate() const {
                      "; it must be one of lsr1, lbfgs"));
   }
   if (memory < 1 || memory > 1000) {
-    return OutOfRange("memory", memory, "[1, 1000]");
+    return OptionOutOfRange("trust_region", "memory", memory, "[1, 1000]");
   }
   if (!(max_radius > 0 && std::isfinite(max_radius))) {
-    return OutOfRange("max_radius", max_radius, "(0, inf)");
+    return OptionOutOfRange("trust_region", "max_radius", max_radius,
+                            "(0, inf)");
   }
   if (!(initial_radius > 0 && initial_radius <= max_radius)) {
-    return OutOfRange("initial_radius", initial_radius,
-                      absl::StrCat("(0, max_radius = ", max_radius, "]"));
+    return OptionOutOfRange("trust_region", "initial_radius", initial_radius,
+                            absl::StrCat("(0, max_radius = ", max_radius, "]"));
   }
-  if (!(eta >= 0 && eta < 0.25)) return OutOfRange("eta", eta, "[0, 0.25)");
+  if (!(eta >= 0 && eta < 0.25))
+    return OptionOutOfRange("trust_region", "eta", eta, "[0, 0.25)");
   if (!(gtol >= 0 && std::isfinite(gtol))) {
-    return OutOfRange("gtol", gtol, "[0, inf)");
+    return OptionOutOfRange("trust_region", "gtol", gtol, "[0, inf)");
   }
   if (max_iterations < 0 || max_iterations > kMaxCount) {
-    return OutOfRange("max_iterations", static_cast<double>(max_iterations),
-                      "[0, 2^53] (0: 200 n)");
+    return OptionOutOfRange("trust_region", "max_iterations",
+                            static_cast<double>(max_iterations),
+                            "[0, 2^53] (0: 200 n)");
   }
   if (max_evaluations < 0 || max_evaluations > kMaxCount) {
-    return OutOfRange("max_evaluations", static_cast<double>(max_evaluations),
-                      "[0, 2^53] (0: no limit)");
+    return OptionOutOfRange("trust_region", "max_evaluations",
+                            static_cast<double>(max_evaluations),
+                            "[0, 2^53] (0: no limit)");
   }
-  if (!(ftol >= 0 && ftol < 1)) return OutOfRange("ftol", ftol, "[0, 1)");
+  if (!(ftol >= 0 && ftol < 1))
+    return OptionOutOfRange("trust_region", "ftol", ftol, "[0, 1)");
   if (ftol_steps < 1) {
-    return OutOfRange("ftol_steps", ftol_steps, "[1, 2^31)");
+    return OptionOutOfRange("trust_region", "ftol_steps", ftol_steps,
+                            "[1, 2^31)");
   }
   if (!(pair_dependence > 0 && pair_dependence < 1)) {
-    return OutOfRange("pair_dependence", pair_dependence, "(0, 1)");
+    return OptionOutOfRange("trust_region", "pair_dependence", pair_dependence,
+                            "(0, 1)");
   }
   return absl::OkStatus();
 }

@@ -6,9 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/sharding/slice_state.h"
 #include "solvers/trust_region/trust_region.h"
 
 namespace optd {
@@ -18,26 +18,18 @@ constexpr int64_t kMaxCount = int64_t{1} << 53;
 
 // The message TrustRegion finishes with for `reason`; null for a reason it
 // never finishes with.
-const char* FinishMessage(TerminationReason reason) {
+const char* TrustRegionFinishMessage(TerminationReason reason) {
   using namespace trust_region_internal;  // NOLINT(build/namespaces)
-  switch (reason) {
-    case TerminationReason::kGradientTolerance:
-      return kSuccessMessage;
-    case TerminationReason::kFunctionTolerance:
-      return kFunctionToleranceMessage;
-    case TerminationReason::kMaxIterations:
-      return kMaxIterationsMessage;
-    case TerminationReason::kMaxEvaluations:
-      return kMaxEvaluationsMessage;
-    case TerminationReason::kTrustRegionFailed:
-      return kBadModelMessage;
-    case TerminationReason::kEvaluationFailed:
-      return kStartFailedMessage;
-    case TerminationReason::kStoppedByClient:
-      return kStoppedMessage;
-    default:
-      return nullptr;
-  }
+  static constexpr FinishMessages kMessages = {
+      kSuccessMessage,
+      kFunctionToleranceMessage,
+      kMaxIterationsMessage,
+      kMaxEvaluationsMessage,
+      kStartFailedMessage,
+      kStoppedMessage,
+      TerminationReason::kTrustRegionFailed,
+      kBadModelMessage};
+  return FinishMessage(kMessages, reason);
 }
 
 }  // namespace
@@ -82,16 +74,10 @@ absl::Status TrustRegion::RestoreState(std::string_view state) {
   const bool gradient_set = r.Flag("gradient_set");
   const bool hessian_set = r.Flag("hessian_set");
   const bool product_set = r.Flag("product_set");
-  PairGram gram;
   const int k = static_cast<int>(r.Count(
       "pairs", 0,
       sub == TrustRegionSubproblem::kQuasiNewton ? options_.memory : 0));
-  r.F64s(k, k, &gram.ss);
-  r.F64s(k, k, &gram.sy);
-  r.F64s(k, k, &gram.yy);
-  r.F64s(k, &gram.sg);
-  r.F64s(k, &gram.yg);
-  gram.gg = r.F64();
+  PairGram gram = ReadPairGram(k, r);
   const bool has_exact = r.Flag("has_subproblem");
   double previous_radius = 0.0, lambda_lower = 0.0;
   Eigen::MatrixXd hessian, trial_hessian;
@@ -124,7 +110,7 @@ absl::Status TrustRegion::RestoreState(std::string_view state) {
   };
   const bool running = reason == TerminationReason::kNone;
   if ((phase == Phase::kFinished) == running ||
-      (!running && FinishMessage(reason) == nullptr)) {
+      (!running && TrustRegionFinishMessage(reason) == nullptr)) {
     return inconsistent(absl::StrCat("phase ", static_cast<int>(phase),
                                      " with summary.reason ",
                                      static_cast<int>(reason)));
@@ -234,7 +220,7 @@ absl::Status TrustRegion::RestoreState(std::string_view state) {
   iterations_ = iterations;
   evaluations_ = evaluations;
   summary.reason = reason;
-  summary.message = running ? "" : FinishMessage(reason);
+  summary.message = running ? "" : TrustRegionFinishMessage(reason);
   summary_ = std::move(summary);
   return absl::OkStatus();
 }

@@ -169,13 +169,7 @@ void TrustRegion::SaveController(std::string* out) const {
   w.Flag(product_set_);
   const PairGram empty;
   const PairGram& gram = memory_ ? memory_->gram() : empty;
-  w.I64(gram.pairs());
-  w.F64s(gram.ss);
-  w.F64s(gram.sy);
-  w.F64s(gram.yy);
-  w.F64s(gram.sg);
-  w.F64s(gram.yg);
-  w.F64(gram.gg);
+  WritePairGram(gram, w);
   w.Flag(exact_ != nullptr);
   if (exact_) {
     w.F64(exact_->previous_radius());

@@ -37,7 +37,7 @@ def load_scipy_references():
 
 
 def extended_rosenbrock(x):
-    """(f, g) with exactly the C++ demo's arithmetic (client/optctl.cc):
+    """(f, g) with exactly the C++ demo's arithmetic (client/optctl/demo.cc):
     f summed left to right, g[i] = -2a - (400 x_i) b, g[i+1] = 200 b."""
     even, odd = x[0::2], x[1::2]
     a = 1.0 - even

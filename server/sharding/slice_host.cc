@@ -7,7 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "server/session/proto_convert.h"
+#include "server/codec/vectors.h"
 #include "server/session/session_manager.h"
 #include "server/sharding/slice_ops.h"
 #include "server/sharding/staged_store.h"

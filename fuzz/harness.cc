@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/stubs/logging.h"
-#include "server/session/proto_convert.h"
+#include "server/codec/vectors.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::fuzz {
@@ -440,7 +440,8 @@ void ScriptRunner::Run(const Step& step) {
                  "Ask");
       for (const v1::Trial& trial : response.trials()) {
         if (trial.has_x() || trial.has_delta()) {
-          CheckTrialPoint(**session, PointOf(trial, response), trial.trial_id());
+          CheckTrialPoint(**session, PointOf(trial, response),
+                          trial.trial_id());
         }
       }
       return;

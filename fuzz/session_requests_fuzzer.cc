@@ -6,7 +6,7 @@
 // DeleteSession/ImportSession requests and synthetic evaluations), into an
 // in-process SessionManager without a store, step by step, the way
 // OptimizerService calls it for each RPC. So every option validator
-// (proto_convert.cc), the session checks (session.cc: lengths, NaN/Inf,
+// (solver_factory.cc, codecs.cc), the session checks (session.cc: lengths, NaN/Inf,
 // trial ids, retries) and L-BFGS, trust-region and Adam iterating on hostile
 // values, gradients and Hessians are exercised. --max_dimension is capped at
 // 64 so that no input allocates much.

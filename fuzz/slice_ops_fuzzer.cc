@@ -17,7 +17,7 @@
 
 #include "fuzz/harness.h"
 #include "fuzz_input.pb.h"
-#include "server/session/proto_convert.h"
+#include "server/codec/vectors.h"
 #include "server/sharding/slice_host.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -2,7 +2,7 @@
 //
 // Feeds: the input bytes, parsed as an optd.v1.Vector (an input that does
 // not parse is skipped), into the server's DecodeVector
-// (server/session/proto_convert.h: a view into the message, used for every x0,
+// (server/codec/vectors.h: a view into the message, used for every x0,
 // gradient, Hessian and slice) and the client's DecodeVector
 // (client/vector_codec.h: what the C++ client does with every trial point).
 //
@@ -19,7 +19,7 @@
 #include "client/vector_codec.h"
 #include "fuzz/harness.h"
 #include "optd/v1/optimizer.pb.h"
-#include "server/session/proto_convert.h"
+#include "server/codec/vectors.h"
 
 namespace {
 

@@ -7,7 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/session/proto_convert.h"
+#include "server/codec/vectors.h"
+#include "server/session/solver_factory.h"
 #include "server/testing/server_fixture.h"
 #include "server/testing/trial_points.h"
 

@@ -1,4 +1,4 @@
-#include "server/session/proto_convert.h"
+#include "server/session/solver_factory.h"
 
 #include <cmath>
 #include <limits>

@@ -39,7 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "optd/v1/optimizer.pb.h"
-#include "server/session/proto_convert.h"
+#include "server/session/solver_factory.h"
 #include "server/storage/session_store.h"
 #include "solvers/core/solver.h"
 

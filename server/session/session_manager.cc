@@ -16,7 +16,7 @@
 #include "server/rpc/auth.h"
 #include "server/storage/journal.h"
 #include "server/session/memory_release.h"
-#include "server/session/proto_convert.h"
+#include "server/session/solver_factory.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/session/proto_convert.h"
+#include "server/session/solver_factory.h"
 #include "server/session/session_manager.h"
 #include "server/storage/session_store.h"
 #include "server/testing/rosenbrock.h"

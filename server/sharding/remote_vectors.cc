@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/sharding/slice_state.h"
 
 namespace optd::server {
 namespace {
@@ -43,6 +43,30 @@ absl::Status CheckStaged(const ShardGroup& group,
         " for shard ", shard, " [", p.range.begin, ", ", p.range.end,
         "); PutSlice it there, then tell again"));
   }
+  return absl::OkStatus();
+}
+
+// Scatters the told vector `full` with `op` and checks the answers: a slice
+// sent nothing for the direct trial (CheckStaged), then the first
+// non-finite element (-1 in *bad when none). The one remote check of a told
+// gradient or product for every solver.
+absl::StatusOr<std::vector<v1::SliceOpResponse>> ScatterTold(
+    ShardGroup& group, v1::SliceOp op, const ConstVectorView& full,
+    const char* what, int64_t* bad) {
+  OPTD_RETURN_IF_ERROR(group.layout().CheckDimension(full.size(), what));
+  OPTD_ASSIGN_OR_RETURN(auto answers, group.Scatter(op, full));
+  OPTD_RETURN_IF_ERROR(CheckStaged(group, answers, what));
+  *bad = FirstBad(answers);
+  return answers;
+}
+
+// ScatterTold, answering INVALID_ARGUMENT for a non-finite element as the
+// in-process vectors do.
+absl::Status ScatterChecked(ShardGroup& group, v1::SliceOp op,
+                            const ConstVectorView& full, const char* what) {
+  int64_t bad = -1;
+  OPTD_RETURN_IF_ERROR(ScatterTold(group, op, full, what, &bad).status());
+  if (bad >= 0) return NonFiniteElementError(what, bad, ValueAt(full, bad));
   return absl::OkStatus();
 }
 
@@ -150,15 +174,8 @@ absl::Status RemoteLbfgsVectors::SetTrialPoint(const ConstVectorView& full) {
 }
 
 absl::Status RemoteLbfgsVectors::SetTrialGradient(const ConstVectorView& full) {
-  OPTD_RETURN_IF_ERROR(
-      group_->layout().CheckDimension(full.size(), "gradient"));
-  OPTD_ASSIGN_OR_RETURN(auto answers,
-                        group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
-  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
-  const int64_t bad = FirstBad(answers);
-  if (bad >= 0)
-    return NonFiniteElementError("gradient", bad, ValueAt(full, bad));
-  return absl::OkStatus();
+  return ScatterChecked(*group_, v1::SLICE_OP_SET_TRIAL_GRADIENT, full,
+                        "gradient");
 }
 
 absl::Status RemoteLbfgsVectors::ReadTrialPoint(
@@ -200,17 +217,6 @@ absl::Status RemoteLbfgsVectors::ClearMemory() {
 
 // --- Trust region ------------------------------------------------------------
 
-absl::Status RemoteTrustRegionVectors::SetChecked(v1::SliceOp op,
-                                                  const ConstVectorView& full,
-                                                  const char* what) {
-  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), what));
-  OPTD_ASSIGN_OR_RETURN(auto answers, group_->Scatter(op, full));
-  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, what));
-  const int64_t bad = FirstBad(answers);
-  if (bad >= 0) return NonFiniteElementError(what, bad, ValueAt(full, bad));
-  return absl::OkStatus();
-}
-
 absl::Status RemoteTrustRegionVectors::SetTrialPoint(
     const ConstVectorView& full) {
   OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));
@@ -219,11 +225,13 @@ absl::Status RemoteTrustRegionVectors::SetTrialPoint(
 
 absl::Status RemoteTrustRegionVectors::SetTrialGradient(
     const ConstVectorView& full) {
-  return SetChecked(v1::SLICE_OP_SET_TRIAL_GRADIENT, full, "gradient");
+  return ScatterChecked(*group_, v1::SLICE_OP_SET_TRIAL_GRADIENT, full,
+                        "gradient");
 }
 
 absl::Status RemoteTrustRegionVectors::SetProduct(const ConstVectorView& full) {
-  return SetChecked(v1::SLICE_OP_SET_PRODUCT, full, "hessian_vector");
+  return ScatterChecked(*group_, v1::SLICE_OP_SET_PRODUCT, full,
+                        "hessian_vector");
 }
 
 absl::Status RemoteTrustRegionVectors::ReadTrialPoint(
@@ -340,12 +348,10 @@ absl::Status RemoteAdamVectors::SetPoint(const ConstVectorView& full) {
 
 absl::StatusOr<double> RemoteAdamVectors::SetGradient(
     const ConstVectorView& full) {
-  OPTD_RETURN_IF_ERROR(
-      group_->layout().CheckDimension(full.size(), "gradient"));
-  OPTD_ASSIGN_OR_RETURN(auto answers,
-                        group_->Scatter(v1::SLICE_OP_SET_TRIAL_GRADIENT, full));
-  OPTD_RETURN_IF_ERROR(CheckStaged(*group_, answers, "gradient"));
-  const int64_t bad = FirstBad(answers);
+  int64_t bad = -1;
+  OPTD_ASSIGN_OR_RETURN(
+      auto answers, ScatterTold(*group_, v1::SLICE_OP_SET_TRIAL_GRADIENT, full,
+                                "gradient", &bad));
   if (bad >= 0) {
     // A sliced gradient's value is on the replica; name the index only.
     return AdamGradientError(bad,

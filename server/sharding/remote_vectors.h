@@ -98,9 +98,6 @@ class RemoteTrustRegionVectors : public TrustRegionVectors {
   absl::Status RestoreState(std::string_view in) override;
 
  private:
-  absl::Status SetChecked(v1::SliceOp op, const ConstVectorView& full,
-                          const char* what);
-
   std::shared_ptr<ShardGroup> group_;
   const int memory_;
   const bool cg_vectors_;

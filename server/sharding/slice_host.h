@@ -1,4 +1,10 @@
-// SliceHost: the slices of sharded sessions that this replica holds
+// SliceHost: the registry of the slices of sharded sessions that this
+// replica holds: create, find, delete, TTL expiry, sequence numbers,
+// publication for GetSlice and the checkpoint operations. The operations on
+// a slice's solver state are in slice_ops.h, the vectors clients send in
+// staged_store.h.
+//
+// The slices of sharded sessions that this replica holds
 // (DESIGN §3, proto/optd/v1/shard.proto). The home replica of a session
 // creates one slice per shard on K replicas and drives them with vector
 // operations; this class applies them to the slice state of solvers/
@@ -38,18 +44,13 @@
 #include "absl/time/time.h"
 #include "optd/v1/optimizer.pb.h"
 #include "optd/v1/shard.pb.h"
+#include "server/sharding/slice_ops.h"
+#include "server/sharding/staged_store.h"
 #include "server/storage/env.h"
 #include "server/storage/slice_checkpoint.h"
-#include "solvers/adam/adam_kernel.h"
 #include "solvers/sharding/shard_layout.h"
 
 namespace optd::server {
-
-// AdamStepScalars as SliceOpRequest.scalars, in declaration order.
-void AdamScalarsToProto(const AdamStepScalars& scalars,
-                        google::protobuf::RepeatedField<double>* out);
-absl::Status AdamScalarsFromProto(
-    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* out);
 
 class SliceHost {
  public:
@@ -112,7 +113,6 @@ class SliceHost {
 
  private:
   struct Slice;
-  struct Staged;
 
   static std::string MapKey(absl::string_view session_id, int shard);
   static std::string MapKey(const v1::SliceKey& key) {
@@ -123,42 +123,10 @@ class SliceHost {
   // The current slice of (session, shard), whatever its epoch.
   std::shared_ptr<Slice> FindAny(absl::string_view session_id, int shard) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The staged vectors of a slice being created: the ones kept in memory,
-  // or those journaled before this process started, or a new store.
-  absl::StatusOr<std::shared_ptr<Staged>> OpenStaged(
-      const v1::CreateSliceRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
-  std::string StagedPath(const v1::CreateSliceRequest& spec) const;
-  // Removes the staged-vector files of (session, shard) of every
-  // incarnation but the file `keep`.
-  void RemoveStagedFiles(absl::string_view session_id, int shard,
-                         absl::string_view keep) const;
   // SLICE_OP_SAVE_CHECKPOINT / SLICE_OP_LOAD_CHECKPOINT. REQUIRES: slice.mu
   // held.
   absl::Status SaveCheckpoint(Slice& slice, const v1::SliceOpRequest& op);
   absl::Status LoadCheckpoint(Slice& slice, const v1::SliceOpRequest& op);
-  // Drops the staged vectors of trials up to `told_through` (they are in a
-  // durable checkpoint of the home) and rewrites the journaled file without
-  // them.
-  absl::Status CompactStaged(Slice& slice, uint64_t told_through);
-  // Writes the journaled staged file anew with the vectors `staged` still
-  // refers to (compaction; a file whose sync failed). REQUIRES: staged.mu.
-  absl::Status RewriteStagedLocked(Staged& staged,
-                                   const v1::CreateSliceRequest& spec);
-  // Dispatches one operation to the slice's solver state.
-  // REQUIRES: slice.mu held.
-  static absl::Status ApplyTo(Slice& slice, const v1::SliceOpRequest& op,
-                              v1::SliceOpResponse* answer);
-  // Gives the bytes TakeStaged lent back to the staged vector.
-  void RestoreStaged(Slice& slice, const v1::SliceOpRequest& op,
-                     std::string bytes);
-  // SLICE_OP_READ_STAGED: a staged vector, left in place. REQUIRES:
-  // slice.mu held.
-  absl::Status ReadStaged(Slice& slice, const v1::SliceOpRequest& op,
-                          v1::SliceOpResponse* answer);
-  // The op's data, or the staged vector it names (*missing when none).
-  absl::StatusOr<std::string> TakeStaged(Slice& slice,
-                                         const v1::SliceOpRequest& op,
-                                         bool* float32, bool* missing);
 
   const int replica_index_;
   const std::string data_dir_;
@@ -168,10 +136,9 @@ class SliceHost {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Slice>> slices_
       ABSL_GUARDED_BY(mu_);
-  // By (session, shard): they outlive a slice's epoch (a rebuild replays
-  // them into the next one).
-  absl::flat_hash_map<std::string, std::shared_ptr<Staged>> staged_
-      ABSL_GUARDED_BY(mu_);
+  // The vectors clients sent, by (session, shard): they outlive a slice's
+  // epoch (a rebuild replays them into the next one).
+  const std::unique_ptr<StagedStore> staged_;
 };
 
 }  // namespace optd::server

@@ -17,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/storage/journal.h"
-#include "server/session/proto_convert.h"
+#include "server/session/solver_factory.h"
 #include "server/rpc/server.h"
 #include "server/session/session_manager.h"
 #include "server/storage/session_store.h"
@@ -340,7 +340,7 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
 // A journal header records the solver revision its session was created
 // under, and the session replays with that revision's arithmetic: a
 // trust-region session written before revisions were recorded (0) keeps no
-// ftol test after an import or a restart (proto_convert.h kSolverRevision).
+// ftol test after an import or a restart (solver_revision.h kSolverRevision).
 TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
   v1::CreateSessionRequest request = Lbfgs("tr");
   request.mutable_trust_region();

@@ -10,11 +10,11 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "server/session/proto_convert.h"
-#include "common/status_macros.h"
+#include "server/codec/time.h"
 
 namespace optd::server {
 namespace {

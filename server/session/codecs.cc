@@ -1,0 +1,415 @@
+#include "server/session/codecs.h"
+
+#include <cmath>
+#include <string>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace optd::server {
+namespace {
+
+absl::Status InvalidArgument(absl::string_view a, absl::string_view b = "",
+                             absl::string_view c = "",
+                             absl::string_view d = "") {
+  return absl::InvalidArgumentError(absl::StrCat(a, b, c, d));
+}
+
+// Sizes `out` for n elements of `encoding` and hands the storage to `read`.
+// Clearing first keeps the field's capacity, so a reused response message
+// (the Optimize stream) does not reallocate per trial.
+template <typename Read>
+absl::Status WritePoint(int64_t n, v1::VectorEncoding encoding, v1::Vector* out,
+                        Read read) {
+  out->Clear();
+  switch (encoding) {
+    case v1::VECTOR_ENCODING_VALUES: {
+      google::protobuf::RepeatedField<double>* values = out->mutable_values();
+      values->Resize(static_cast<int>(n), 0.0);
+      return read(MutableVectorView::Float64(values->mutable_data(), n));
+    }
+    case v1::VECTOR_ENCODING_F64: {
+      std::string* bytes = out->mutable_f64();
+      bytes->resize(static_cast<size_t>(n) * 8);
+      return read(MutableVectorView::Float64(bytes->data(), n));
+    }
+    case v1::VECTOR_ENCODING_F32: {
+      std::string* bytes = out->mutable_f32();
+      bytes->resize(static_cast<size_t>(n) * 4);
+      return read(MutableVectorView::Float32(bytes->data(), n));
+    }
+    default:
+      return absl::InternalError(absl::StrCat("unresolved vector encoding ",
+                                              static_cast<int>(encoding)));
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Points
+
+absl::Status WriteTrialPoint(const Solver& solver, v1::VectorEncoding encoding,
+                             v1::Vector* out, int k) {
+  return WritePoint(solver.dimension(), encoding, out,
+                    [&](const MutableVectorView& view) {
+                      return solver.ReadBatchPoint(k, view);
+                    });
+}
+
+absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
+                            v1::Vector* out) {
+  return WritePoint(solver.dimension(), encoding, out,
+                    [&](const MutableVectorView& view) {
+                      return solver.ReadBestPoint(view);
+                    });
+}
+
+absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
+                              v1::Vector* out, int k) {
+  return WritePoint(solver.dimension(), encoding, out,
+                    [&](const MutableVectorView& view) {
+                      return solver.ReadBatchVector(k, view);
+                    });
+}
+
+// ---------------------------------------------------------------------------
+// Solver options
+
+absl::StatusOr<LbfgsOptions> LbfgsOptionsFromProto(
+    const v1::LbfgsOptions& proto) {
+  LbfgsOptions options;  // scipy defaults, as the proto documents
+  if (proto.has_memory()) options.memory = proto.memory();
+  if (proto.has_ftol()) options.ftol = proto.ftol();
+  if (proto.has_gtol()) options.gtol = proto.gtol();
+  if (proto.has_max_iterations())
+    options.max_iterations = proto.max_iterations();
+  if (proto.has_max_evaluations())
+    options.max_evaluations = proto.max_evaluations();
+  if (proto.has_max_line_search())
+    options.max_line_search = proto.max_line_search();
+  if (proto.has_line_search_ftol())
+    options.line_search.ftol = proto.line_search_ftol();
+  if (proto.has_line_search_gtol())
+    options.line_search.gtol = proto.line_search_gtol();
+  if (proto.has_line_search_xtol())
+    options.line_search.xtol = proto.line_search_xtol();
+  if (proto.has_max_step()) options.line_search.stpmax = proto.max_step();
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  return options;
+}
+
+v1::LbfgsOptions LbfgsOptionsToProto(const LbfgsOptions& options) {
+  v1::LbfgsOptions proto;
+  proto.set_memory(options.memory);
+  proto.set_ftol(options.ftol);
+  proto.set_gtol(options.gtol);
+  proto.set_max_iterations(options.max_iterations);
+  proto.set_max_evaluations(options.max_evaluations);
+  proto.set_max_line_search(options.max_line_search);
+  proto.set_line_search_ftol(options.line_search.ftol);
+  proto.set_line_search_gtol(options.line_search.gtol);
+  proto.set_line_search_xtol(options.line_search.xtol);
+  proto.set_max_step(options.line_search.stpmax);
+  return proto;
+}
+
+absl::StatusOr<AdamOptions> AdamOptionsFromProto(const v1::AdamOptions& proto,
+                                                 bool adamw) {
+  const absl::string_view prefix = adamw ? "adamw." : "adam.";
+  AdamOptions options = adamw ? AdamOptions::AdamW() : AdamOptions();
+  if (proto.has_lr()) options.lr = proto.lr();
+  if (proto.has_beta1()) options.hyper.beta1 = proto.beta1();
+  if (proto.has_beta2()) options.hyper.beta2 = proto.beta2();
+  if (proto.has_eps()) options.hyper.eps = proto.eps();
+  if (proto.has_weight_decay())
+    options.hyper.weight_decay = proto.weight_decay();
+  options.hyper.amsgrad = proto.amsgrad();
+  if (proto.has_max_grad_norm()) {
+    // The solver reads 0 as "no clipping"; on the wire that is "unset", so an
+    // explicit 0 is a mistake worth reporting.
+    if (!(proto.max_grad_norm() > 0 && std::isfinite(proto.max_grad_norm()))) {
+      return InvalidArgument(
+          absl::StrCat(prefix, "max_grad_norm is ", proto.max_grad_norm()),
+          "; it must be in (0, inf), or unset for no clipping");
+    }
+    options.max_grad_norm = proto.max_grad_norm();
+  }
+  const v1::LrSchedule& schedule = proto.schedule();
+  options.schedule.warmup_steps = schedule.warmup_steps();
+  if (schedule.has_warmup_start_factor()) {
+    options.schedule.warmup_start_factor = schedule.warmup_start_factor();
+  }
+  switch (schedule.decay()) {
+    case v1::LrSchedule::DECAY_CONSTANT:
+      options.schedule.decay = LrScheduleOptions::Decay::kConstant;
+      break;
+    case v1::LrSchedule::DECAY_COSINE:
+      options.schedule.decay = LrScheduleOptions::Decay::kCosine;
+      break;
+    default:
+      return InvalidArgument(absl::StrCat(prefix, "schedule.decay is ",
+                                          static_cast<int>(schedule.decay())),
+                             "; use DECAY_CONSTANT or DECAY_COSINE");
+  }
+  options.schedule.decay_steps = schedule.decay_steps();
+  options.schedule.min_lr = schedule.min_lr();
+  switch (proto.dtype()) {
+    case v1::STATE_DTYPE_UNSPECIFIED:
+    case v1::STATE_DTYPE_FLOAT64:
+      options.dtype = ScalarType::kFloat64;
+      break;
+    case v1::STATE_DTYPE_FLOAT32:
+      options.dtype = ScalarType::kFloat32;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat(prefix, "dtype is ", static_cast<int>(proto.dtype())),
+          "; use STATE_DTYPE_FLOAT64 or STATE_DTYPE_FLOAT32");
+  }
+  options.max_steps = proto.max_steps();
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  return options;
+}
+
+v1::AdamOptions AdamOptionsToProto(const AdamOptions& options) {
+  v1::AdamOptions proto;
+  proto.set_lr(options.lr);
+  proto.set_beta1(options.hyper.beta1);
+  proto.set_beta2(options.hyper.beta2);
+  proto.set_eps(options.hyper.eps);
+  proto.set_weight_decay(options.hyper.weight_decay);
+  proto.set_amsgrad(options.hyper.amsgrad);
+  if (options.max_grad_norm > 0) proto.set_max_grad_norm(options.max_grad_norm);
+  v1::LrSchedule* schedule = proto.mutable_schedule();
+  schedule->set_warmup_steps(options.schedule.warmup_steps);
+  schedule->set_warmup_start_factor(options.schedule.warmup_start_factor);
+  schedule->set_decay(options.schedule.decay ==
+                              LrScheduleOptions::Decay::kCosine
+                          ? v1::LrSchedule::DECAY_COSINE
+                          : v1::LrSchedule::DECAY_CONSTANT);
+  schedule->set_decay_steps(options.schedule.decay_steps);
+  schedule->set_min_lr(options.schedule.min_lr);
+  proto.set_dtype(options.dtype == ScalarType::kFloat32
+                      ? v1::STATE_DTYPE_FLOAT32
+                      : v1::STATE_DTYPE_FLOAT64);
+  proto.set_max_steps(options.max_steps);
+  return proto;
+}
+
+absl::StatusOr<TrustRegionOptions> TrustRegionOptionsFromProto(
+    const v1::TrustRegionOptions& proto) {
+  TrustRegionOptions options;  // scipy defaults, as the proto documents
+  switch (proto.subproblem()) {
+    case v1::TrustRegionOptions::SUBPROBLEM_UNSPECIFIED:
+    case v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON:
+      options.subproblem = TrustRegionSubproblem::kQuasiNewton;
+      break;
+    case v1::TrustRegionOptions::SUBPROBLEM_EXACT:
+      options.subproblem = TrustRegionSubproblem::kExact;
+      break;
+    case v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG:
+      options.subproblem = TrustRegionSubproblem::kNewtonCg;
+      break;
+    case v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD:
+      options.subproblem = TrustRegionSubproblem::kNewtonCgFiniteDifference;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat("trust_region.subproblem is ",
+                       static_cast<int>(proto.subproblem())),
+          "; use SUBPROBLEM_EXACT, _NEWTON_CG, _NEWTON_CG_FD or _QUASI_NEWTON");
+  }
+  switch (proto.quasi_newton_update()) {
+    case v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_UNSPECIFIED:
+    case v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1:
+      options.quasi_newton_update = QuasiNewtonUpdate::kLsr1;
+      break;
+    case v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS:
+      options.quasi_newton_update = QuasiNewtonUpdate::kLbfgs;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat("trust_region.quasi_newton_update is ",
+                       static_cast<int>(proto.quasi_newton_update())),
+          "; use QUASI_NEWTON_UPDATE_LSR1 or QUASI_NEWTON_UPDATE_LBFGS");
+  }
+  if (proto.has_memory()) options.memory = proto.memory();
+  if (proto.has_initial_radius())
+    options.initial_radius = proto.initial_radius();
+  if (proto.has_max_radius()) options.max_radius = proto.max_radius();
+  if (proto.has_eta()) options.eta = proto.eta();
+  if (proto.has_gtol()) options.gtol = proto.gtol();
+  if (proto.has_max_iterations()) {
+    // 0 would mean "200 n" to the solver; on the wire that is "unset".
+    if (proto.max_iterations() < 1) {
+      return InvalidArgument(absl::StrCat("trust_region.max_iterations is ",
+                                          proto.max_iterations()),
+                             "; it must be in [1, 2^53], or unset for 200 n");
+    }
+    options.max_iterations = proto.max_iterations();
+  }
+  if (proto.has_max_evaluations())
+    options.max_evaluations = proto.max_evaluations();
+  if (proto.has_ftol()) options.ftol = proto.ftol();
+  if (proto.has_ftol_steps()) options.ftol_steps = proto.ftol_steps();
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  return options;
+}
+
+v1::TrustRegionOptions TrustRegionOptionsToProto(
+    const TrustRegionOptions& options) {
+  v1::TrustRegionOptions proto;
+  switch (options.subproblem) {
+    case TrustRegionSubproblem::kExact:
+      proto.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+      break;
+    case TrustRegionSubproblem::kNewtonCg:
+      proto.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+      break;
+    case TrustRegionSubproblem::kNewtonCgFiniteDifference:
+      proto.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD);
+      break;
+    case TrustRegionSubproblem::kQuasiNewton:
+      proto.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
+      break;
+  }
+  proto.set_quasi_newton_update(
+      options.quasi_newton_update == QuasiNewtonUpdate::kLbfgs
+          ? v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS
+          : v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1);
+  proto.set_memory(options.memory);
+  proto.set_initial_radius(options.initial_radius);
+  proto.set_max_radius(options.max_radius);
+  proto.set_eta(options.eta);
+  proto.set_gtol(options.gtol);
+  proto.set_max_iterations(options.max_iterations);
+  proto.set_max_evaluations(options.max_evaluations);
+  proto.set_ftol(options.ftol);
+  proto.set_ftol_steps(options.ftol_steps);
+  return proto;
+}
+
+void SetCreationEcho(const v1::CreateSessionRequest& request,
+                     v1::Session* echo) {
+  echo->Clear();
+  if (request.has_bounds()) *echo->mutable_bounds() = request.bounds();
+  echo->set_gradient_source(request.gradient_source());
+  if (request.has_finite_difference()) {
+    *echo->mutable_finite_difference() = request.finite_difference();
+  }
+  if (request.has_gradient_check()) {
+    *echo->mutable_gradient_check() = request.gradient_check();
+  }
+  if (request.has_data_parallel()) {
+    *echo->mutable_data_parallel() = request.data_parallel();
+  }
+}
+
+void SetSessionOptions(const SolverOptions& options, v1::Session* session) {
+  if (const auto* lbfgs = std::get_if<LbfgsOptions>(&options)) {
+    *session->mutable_lbfgs() = LbfgsOptionsToProto(*lbfgs);
+  } else if (const auto* adam = std::get_if<AdamOptions>(&options)) {
+    *(adam->hyper.decoupled_weight_decay ? session->mutable_adamw()
+                                         : session->mutable_adam()) =
+        AdamOptionsToProto(*adam);
+  } else {
+    *session->mutable_trust_region() =
+        TrustRegionOptionsToProto(std::get<TrustRegionOptions>(options));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Outcomes
+
+v1::Evaluation EvaluationToProto(Evaluation evaluation) {
+  switch (evaluation) {
+    case Evaluation::kValue:
+      return v1::EVALUATION_VALUE;
+    case Evaluation::kGradient:
+      return v1::EVALUATION_GRADIENT;
+    case Evaluation::kValueAndGradient:
+      return v1::EVALUATION_VALUE_AND_GRADIENT;
+    case Evaluation::kHessian:
+      return v1::EVALUATION_HESSIAN;
+    case Evaluation::kHessianVector:
+      return v1::EVALUATION_HESSIAN_VECTOR;
+  }
+  return v1::EVALUATION_UNSPECIFIED;
+}
+
+v1::TerminationReason TerminationReasonToProto(TerminationReason reason) {
+  switch (reason) {
+    case TerminationReason::kNone:
+      return v1::TERMINATION_REASON_UNSPECIFIED;
+    case TerminationReason::kGradientTolerance:
+      return v1::TERMINATION_REASON_GRADIENT_TOLERANCE;
+    case TerminationReason::kFunctionTolerance:
+      return v1::TERMINATION_REASON_FUNCTION_TOLERANCE;
+    case TerminationReason::kMaxIterations:
+      return v1::TERMINATION_REASON_MAX_ITERATIONS;
+    case TerminationReason::kMaxEvaluations:
+      return v1::TERMINATION_REASON_MAX_EVALUATIONS;
+    case TerminationReason::kLineSearchFailed:
+      return v1::TERMINATION_REASON_LINE_SEARCH_FAILED;
+    case TerminationReason::kEvaluationFailed:
+      return v1::TERMINATION_REASON_EVALUATION_FAILED;
+    case TerminationReason::kStoppedByClient:
+      return v1::TERMINATION_REASON_STOPPED_BY_CLIENT;
+    case TerminationReason::kMaxSteps:
+      return v1::TERMINATION_REASON_MAX_STEPS;
+    case TerminationReason::kTrustRegionFailed:
+      return v1::TERMINATION_REASON_TRUST_REGION_FAILED;
+    case TerminationReason::kStepNotFinite:
+      return v1::TERMINATION_REASON_STEP_NOT_FINITE;
+  }
+  return v1::TERMINATION_REASON_UNSPECIFIED;
+}
+
+v1::SessionState SessionStateFor(TerminationReason reason) {
+  switch (reason) {
+    case TerminationReason::kNone:
+      return v1::SESSION_STATE_RUNNING;
+    case TerminationReason::kGradientTolerance:
+    case TerminationReason::kFunctionTolerance:
+      return v1::SESSION_STATE_CONVERGED;
+    case TerminationReason::kMaxIterations:
+    case TerminationReason::kMaxEvaluations:
+    case TerminationReason::kMaxSteps:
+      return v1::SESSION_STATE_LIMIT_REACHED;
+    case TerminationReason::kLineSearchFailed:
+    case TerminationReason::kEvaluationFailed:
+    case TerminationReason::kTrustRegionFailed:
+    case TerminationReason::kStepNotFinite:
+      return v1::SESSION_STATE_FAILED;
+    case TerminationReason::kStoppedByClient:
+      return v1::SESSION_STATE_STOPPED;
+  }
+  return v1::SESSION_STATE_UNSPECIFIED;
+}
+
+absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
+                            const Solver& solver, v1::VectorEncoding x_encoding,
+                            v1::Summary* out) {
+  // The solver has no clock (solver.h); the session's goes into the reports.
+  Summary timed = summary;
+  timed.wall_seconds = wall_seconds;
+  out->set_reason(TerminationReasonToProto(timed.reason));
+  out->set_message(timed.message);
+  out->set_success(timed.success());
+  out->set_value(timed.value);
+  out->set_gradient_max_norm(timed.gradient_max_norm);
+  out->set_iterations(timed.iterations);
+  out->set_evaluations(timed.evaluations);
+  out->set_wall_seconds(wall_seconds);
+  out->set_brief_report(timed.BriefReport());
+  out->set_full_report(timed.FullReport());
+  if (x_encoding == v1::VECTOR_ENCODING_UNSPECIFIED) {
+    out->clear_x();
+    return absl::OkStatus();
+  }
+  return WriteBestPoint(solver, x_encoding, out->mutable_x());
+}
+
+}  // namespace optd::server

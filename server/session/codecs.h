@@ -1,0 +1,124 @@
+// The codecs of a session's messages that know the solvers: points and
+// vectors written straight from a solver into a response, solver options
+// with their documented defaults (and back, for Session.options), the
+// creation echo, summaries, termination reasons and session states. The
+// wire vector and time codecs below them are in server/codec/; the solver
+// factory is solver_factory.h.
+//
+//   OPTD_RETURN_IF_ERROR(WriteTrialPoint(solver, encoding,
+//                                        trial->mutable_x()));
+//
+// Thread-safety: stateless functions; the caller serializes access to the
+// solver and to the messages they read or write.
+#ifndef OPTD_SERVER_SESSION_CODECS_H_
+#define OPTD_SERVER_SESSION_CODECS_H_
+
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "optd/v1/optimizer.pb.h"
+#include "server/codec/time.h"
+#include "server/codec/vectors.h"
+#include "solvers/adam/adam.h"
+#include "solvers/core/solver.h"
+#include "solvers/core/summary.h"
+#include "solvers/core/vector_view.h"
+#include "solvers/lbfgs/lbfgs.h"
+#include "solvers/trust_region/trust_region.h"
+
+namespace optd::server {
+
+// ---------------------------------------------------------------------------
+// Points
+
+// WriteTrialPoint(), WriteBestPoint()
+//
+// Replaces `out` with the point of trial k of the solver's outstanding batch
+// (best point) in `encoding`: the field is sized once and the solver writes
+// into it, so the n elements are copied exactly once. REQUIRES: `encoding`
+// resolved (not UNSPECIFIED).
+absl::Status WriteTrialPoint(const Solver& solver, v1::VectorEncoding encoding,
+                             v1::Vector* out, int k = 0);
+absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
+                            v1::Vector* out);
+// WriteTrialVector()
+//
+// The vector v of an outstanding EVALUATION_HESSIAN_VECTOR trial, likewise.
+absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
+                              v1::Vector* out, int k = 0);
+
+// ---------------------------------------------------------------------------
+// Solver options
+
+// The resolved options of a session's solver, echoed in Session.options.
+using SolverOptions =
+    std::variant<LbfgsOptions, AdamOptions, TrustRegionOptions>;
+
+// LbfgsOptionsFromProto()
+//
+// Unset fields take the defaults documented in optimizer.proto (scipy 1.10
+// L-BFGS-B's). INVALID_ARGUMENT naming the field ("lbfgs.memory") when a value
+// is out of its documented range.
+absl::StatusOr<LbfgsOptions> LbfgsOptionsFromProto(
+    const v1::LbfgsOptions& proto);
+// Every field set, so a client sees what the session runs with.
+v1::LbfgsOptions LbfgsOptionsToProto(const LbfgsOptions& options);
+
+// AdamOptionsFromProto()
+//
+// torch.optim.Adam defaults, or AdamW's (weight_decay 1e-2, decoupled) when
+// `adamw`. INVALID_ARGUMENT naming the field ("adamw.lr") when a value is out
+// of its documented range.
+absl::StatusOr<AdamOptions> AdamOptionsFromProto(const v1::AdamOptions& proto,
+                                                 bool adamw);
+v1::AdamOptions AdamOptionsToProto(const AdamOptions& options);
+
+// TrustRegionOptionsFromProto()
+//
+// scipy 1.10 defaults for the radii, eta and gtol; max_iterations unset stays
+// 0, which the solver reads as scipy's 200 n (CreateSolver() resolves it).
+// INVALID_ARGUMENT naming the field ("trust_region.eta") when out of range.
+absl::StatusOr<TrustRegionOptions> TrustRegionOptionsFromProto(
+    const v1::TrustRegionOptions& proto);
+v1::TrustRegionOptions TrustRegionOptionsToProto(
+    const TrustRegionOptions& options);
+
+// SetSessionOptions()
+//
+// Sets the `options` oneof of `session` (lbfgs, adam, adamw or trust_region).
+void SetSessionOptions(const SolverOptions& options, v1::Session* session);
+
+// SetCreationEcho()
+//
+// Copies the creation request's bounds, gradient_source, finite_difference,
+// gradient_check and data_parallel into `echo` (what GetSession shows of
+// them), every other field left unset.
+void SetCreationEcho(const v1::CreateSessionRequest& request,
+                     v1::Session* echo);
+
+// ---------------------------------------------------------------------------
+// Outcomes
+
+v1::Evaluation EvaluationToProto(Evaluation evaluation);
+v1::TerminationReason TerminationReasonToProto(TerminationReason reason);
+
+// SessionStateFor()
+//
+// RUNNING for kNone; gradient/function tolerance -> CONVERGED; max
+// iterations/evaluations/steps -> LIMIT_REACHED; line search or evaluation
+// failed -> FAILED; stopped by client -> STOPPED.
+v1::SessionState SessionStateFor(TerminationReason reason);
+
+// SummaryToProto()
+//
+// Everything in `summary`, with `wall_seconds` (the session's clock) and the
+// reports. When `x_encoding` is not UNSPECIFIED, also Summary.x: the solver's
+// best point in that encoding.
+absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
+                            const Solver& solver, v1::VectorEncoding x_encoding,
+                            v1::Summary* out);
+
+}  // namespace optd::server
+
+#endif  // OPTD_SERVER_SESSION_CODECS_H_

@@ -1,0 +1,452 @@
+#include "server/session/solver_factory.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/sharding/remote_vectors.h"
+#include "solvers/adapters/data_parallel.h"
+#include "solvers/adapters/finite_difference.h"
+#include "solvers/adapters/gradient_check.h"
+#include "solvers/core/bounds.h"
+#include "solvers/lbfgsb/lbfgsb.h"
+
+namespace optd::server {
+namespace {
+
+absl::Status InvalidArgument(absl::string_view a, absl::string_view b = "",
+                             absl::string_view c = "",
+                             absl::string_view d = "") {
+  return absl::InvalidArgumentError(absl::StrCat(a, b, c, d));
+}
+
+}  // namespace
+
+namespace {
+// The solver's own state (its vectors), by the same rule.
+int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request, int64_t n);
+}  // namespace
+
+SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
+                                  int64_t n) {
+  constexpr int64_t kDouble = sizeof(double);
+  SessionBytes bytes;
+  bytes.solver = EstimateSolverBytes(request, n);
+  const bool finite_difference =
+      request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+  if (request.has_bounds()) {
+    // The solver's box and the creation echo's; the finite-difference
+    // adapter keeps its own.
+    bytes.layers += (finite_difference ? 6 : 4) * n * kDouble;
+    bytes.layers_name = "bounds";
+  }
+  if (finite_difference) {
+    const FiniteDifferenceScheme scheme =
+        request.finite_difference().scheme() ==
+                v1::FiniteDifferenceOptions::SCHEME_FORWARD
+            ? FiniteDifferenceScheme::kForward
+            : FiniteDifferenceScheme::kCentral;
+    bytes.layers += FiniteDifferenceBytes(n, scheme);
+    bytes.batch_trials = FiniteDifferenceTrials(n, scheme);
+    bytes.layers_name = request.has_bounds()
+                            ? "finite-difference stencil and bounds"
+                            : "finite-difference stencil";
+  } else if (request.has_gradient_check()) {
+    GradientCheckOptions check;
+    check.at_iterations.assign(request.gradient_check().at_iterations().begin(),
+                               request.gradient_check().at_iterations().end());
+    check.every_iterations = request.gradient_check().every_iterations();
+    bytes.layers += GradientCheckBytes(n, check);
+    bytes.batch_trials = 2 * n + 1;
+    bytes.layers_name = "gradient-check stencil and reports";
+  } else if (request.data_parallel().workers() > 1) {
+    const int workers = std::min(request.data_parallel().workers(), 1024);
+    bytes.layers += DataParallelBytes(n, workers);
+    bytes.batch_trials = workers;
+    bytes.layers_name = "data-parallel gradient sums";
+  }
+  if (bytes.batch_trials > 1) bytes.layers += bytes.batch_trials * kLeaseBytes;
+  return bytes;
+}
+
+int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
+  return EstimateSessionBytes(request, n).total();
+}
+
+namespace {
+
+int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
+                            int64_t n) {
+  constexpr int64_t kDouble = sizeof(double);
+  switch (request.solver_case()) {
+    case v1::CreateSessionRequest::kLbfgs: {
+      const int64_t m =
+          request.lbfgs().has_memory() ? request.lbfgs().memory() : 10;
+      return (2 * std::max<int64_t>(m, 0) + 6) * n * kDouble;
+    }
+    case v1::CreateSessionRequest::kTrustRegion: {
+      const v1::TrustRegionOptions& tr = request.trust_region();
+      switch (tr.subproblem()) {
+        case v1::TrustRegionOptions::SUBPROBLEM_EXACT:
+          return (n + 8) * n * kDouble;
+        case v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG:
+        case v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD:
+          return 8 * n * kDouble;
+        default: {
+          const int64_t m = tr.has_memory() ? tr.memory() : 10;
+          return (2 * std::max<int64_t>(m, 0) + 8) * n * kDouble;
+        }
+      }
+    }
+    case v1::CreateSessionRequest::kAdam:
+    case v1::CreateSessionRequest::kAdamw: {
+      const v1::AdamOptions& adam =
+          request.solver_case() == v1::CreateSessionRequest::kAdam
+              ? request.adam()
+              : request.adamw();
+      const int64_t element =
+          adam.dtype() == v1::STATE_DTYPE_FLOAT32 ? sizeof(float) : kDouble;
+      return ((adam.amsgrad() ? 4 : 3) * element + kDouble) * n;
+    }
+    case v1::CreateSessionRequest::SOLVER_NOT_SET:
+      break;
+  }
+  return n * kDouble;
+}
+
+}  // namespace
+
+namespace {
+
+// The session-level layers of CreateSessionRequest, decoded and checked
+// against each other before any solver (or slice) is made.
+struct SessionLayers {
+  Bounds bounds;
+  bool finite_difference = false;
+  FiniteDifferenceOptions finite_difference_options;
+  bool gradient_check = false;
+  GradientCheckOptions gradient_check_options;
+  int data_parallel_workers = 1;
+};
+
+absl::StatusOr<SessionLayers> DecodeSessionLayers(
+    const v1::CreateSessionRequest& request, int64_t n) {
+  SessionLayers layers;
+  layers.bounds = Bounds::Unbounded(n);
+  const bool sharded = request.shards() > 1;
+  // Which solvers take their gradients from the client: the layers below
+  // work on those.
+  const bool trust_region =
+      request.solver_case() == v1::CreateSessionRequest::kTrustRegion;
+  const auto subproblem = request.trust_region().subproblem();
+  const bool wants_only_gradients =
+      !trust_region ||
+      subproblem == v1::TrustRegionOptions::SUBPROBLEM_UNSPECIFIED ||
+      subproblem == v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON;
+  constexpr absl::string_view kGradientSolvers =
+      "lbfgs, adam, adamw or trust_region with subproblem QUASI_NEWTON";
+  if (request.has_bounds()) {
+    OPTD_ASSIGN_OR_RETURN(
+        ConstVectorView lower,
+        DecodeVector(request.bounds().lower(), "bounds.lower"));
+    OPTD_ASSIGN_OR_RETURN(
+        ConstVectorView upper,
+        DecodeVector(request.bounds().upper(), "bounds.upper"));
+    OPTD_ASSIGN_OR_RETURN(layers.bounds, Bounds::Create(lower, upper, n));
+    if (layers.bounds.any() && sharded) {
+      return InvalidArgument(absl::StrCat(
+          "bounds are not supported for sharded sessions (shards = ",
+          request.shards(), "); use shards 0 or 1"));
+    }
+    if (layers.bounds.any() && !wants_only_gradients) {
+      return InvalidArgument(
+          "bounds are supported by trust_region only with subproblem "
+          "QUASI_NEWTON");
+    }
+  }
+  switch (request.gradient_source()) {
+    case v1::GRADIENT_SOURCE_UNSPECIFIED:
+    case v1::GRADIENT_SOURCE_CLIENT:
+      break;
+    case v1::GRADIENT_SOURCE_FINITE_DIFFERENCE:
+      layers.finite_difference = true;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat("gradient_source is ", request.gradient_source(),
+                       "; it is CLIENT (1) or FINITE_DIFFERENCE (2)"));
+  }
+  if (request.has_finite_difference() && !layers.finite_difference) {
+    return InvalidArgument(
+        "finite_difference is set but gradient_source is not "
+        "FINITE_DIFFERENCE");
+  }
+  if (layers.finite_difference) {
+    if (sharded) {
+      return InvalidArgument(
+          "gradient_source FINITE_DIFFERENCE is not supported for sharded "
+          "sessions; use shards 0 or 1");
+    }
+    if (!wants_only_gradients) {
+      return InvalidArgument(absl::StrCat(
+          "gradient_source FINITE_DIFFERENCE needs a solver that takes "
+          "gradients: ",
+          kGradientSolvers));
+    }
+    const v1::FiniteDifferenceOptions& fd = request.finite_difference();
+    switch (fd.scheme()) {
+      case v1::FiniteDifferenceOptions::SCHEME_UNSPECIFIED:
+      case v1::FiniteDifferenceOptions::SCHEME_CENTRAL:
+        layers.finite_difference_options.scheme =
+            FiniteDifferenceScheme::kCentral;
+        break;
+      case v1::FiniteDifferenceOptions::SCHEME_FORWARD:
+        layers.finite_difference_options.scheme =
+            FiniteDifferenceScheme::kForward;
+        break;
+      default:
+        return InvalidArgument(
+            absl::StrCat("finite_difference.scheme is ", fd.scheme(),
+                         "; it is CENTRAL (1) or FORWARD (2)"));
+    }
+    if (fd.has_relative_step()) {
+      layers.finite_difference_options.relative_step = fd.relative_step();
+    }
+    OPTD_RETURN_IF_ERROR(layers.finite_difference_options.Validate());
+  }
+  if (request.has_gradient_check()) {
+    layers.gradient_check = true;
+    if (layers.finite_difference) {
+      return InvalidArgument(
+          "gradient_check checks the client's gradients, and with "
+          "gradient_source FINITE_DIFFERENCE the client tells none");
+    }
+    if (sharded) {
+      return InvalidArgument(
+          "gradient_check is not supported for sharded sessions; use shards "
+          "0 or 1");
+    }
+    if (!wants_only_gradients) {
+      return InvalidArgument(
+          absl::StrCat("gradient_check needs a solver that takes gradients: ",
+                       kGradientSolvers));
+    }
+    if (layers.bounds.any()) {
+      // Its central stencil would step up to h outside the box, where the
+      // objective may not be defined.
+      return InvalidArgument(
+          "gradient_check does not go with bounds: its central-difference "
+          "points may leave the box; check the gradient in a session without "
+          "bounds");
+    }
+    const v1::GradientCheckOptions& check = request.gradient_check();
+    layers.gradient_check_options.at_iterations.assign(
+        check.at_iterations().begin(), check.at_iterations().end());
+    layers.gradient_check_options.every_iterations = check.every_iterations();
+    if (check.has_relative_step()) {
+      layers.gradient_check_options.relative_step = check.relative_step();
+    }
+    OPTD_RETURN_IF_ERROR(layers.gradient_check_options.Validate());
+  }
+  const int workers = request.data_parallel().workers();
+  constexpr int kMaxWorkers = 1024;
+  if (workers < 0 || workers > kMaxWorkers) {
+    return InvalidArgument(absl::StrCat("data_parallel.workers is ", workers,
+                                        "; the range is [0, ", kMaxWorkers,
+                                        "] (0 or 1: off)"));
+  }
+  if (workers > 1) {
+    if (sharded) {
+      return InvalidArgument(
+          "data_parallel is not supported for sharded sessions; use shards 0 "
+          "or 1");
+    }
+    if (layers.finite_difference || layers.gradient_check) {
+      return InvalidArgument(
+          "data_parallel averages the workers' own gradients; it does not go "
+          "with gradient_source FINITE_DIFFERENCE or gradient_check");
+    }
+    if (!wants_only_gradients) {
+      return InvalidArgument(
+          absl::StrCat("data_parallel needs a solver that takes gradients: ",
+                       kGradientSolvers));
+    }
+    layers.data_parallel_workers = workers;
+  }
+  return layers;
+}
+
+// ---------------------------------------------------------------------------
+// The solver kinds. A recipe says how one kind is built: its options from the
+// request (with the revision's shims), the slice it asks each replica for,
+// and the solver over remote slices, in a box, or plain.
+
+using SolverOr = absl::StatusOr<std::unique_ptr<Solver>>;
+
+struct LbfgsRecipe {
+  using Options = LbfgsOptions;
+  static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
+                                      int64_t, uint32_t) {
+    return LbfgsOptionsFromProto(request.lbfgs());
+  }
+  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+    slice->set_kind(v1::SLICE_KIND_LBFGS);
+    slice->set_memory(options.memory);
+  }
+  static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          std::shared_ptr<ShardGroup> shards) {
+    return Lbfgs::Create(options, x0,
+                         std::make_unique<RemoteLbfgsVectors>(std::move(shards),
+                                                              options.memory));
+  }
+  // L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), dense on this replica.
+  static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds) {
+    return LbfgsB::Create(options, x0, bounds);
+  }
+  static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
+    return Lbfgs::Create(options, x0);
+  }
+};
+
+template <bool kAdamW>
+struct AdamRecipe {
+  using Options = AdamOptions;
+  static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
+                                      int64_t, uint32_t) {
+    return AdamOptionsFromProto(kAdamW ? request.adamw() : request.adam(),
+                                kAdamW);
+  }
+  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+    slice->set_kind(v1::SLICE_KIND_ADAM);
+    slice->set_amsgrad(options.hyper.amsgrad);
+    slice->set_float32(options.dtype == ScalarType::kFloat32);
+  }
+  static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          std::shared_ptr<ShardGroup> shards) {
+    return Adam::Create(
+        options, x0,
+        std::make_unique<RemoteAdamVectors>(std::move(shards), options.dtype,
+                                            options.hyper.amsgrad));
+  }
+  static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds) {
+    return Adam::Create(options, x0, bounds);
+  }
+  static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
+    return Adam::Create(options, x0);
+  }
+};
+
+struct TrustRegionRecipe {
+  using Options = TrustRegionOptions;
+  static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
+                                      int64_t n, uint32_t solver_revision) {
+    OPTD_ASSIGN_OR_RETURN(TrustRegionOptions options,
+                          TrustRegionOptionsFromProto(request.trust_region()));
+    // Resolve scipy's "200 n" here, so Session.options shows the number.
+    if (options.max_iterations == 0) options.max_iterations = 200 * n;
+    ApplyRevisionShims(solver_revision, &options);
+    return options;
+  }
+  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+    slice->set_kind(v1::SLICE_KIND_TRUST_REGION);
+    slice->set_memory(options.slice_memory());
+    slice->set_cg_vectors(options.slice_cg_vectors());
+  }
+  static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          std::shared_ptr<ShardGroup> shards) {
+    return TrustRegion::Create(options, x0,
+                               std::make_unique<RemoteTrustRegionVectors>(
+                                   std::move(shards), options.slice_memory(),
+                                   options.slice_cg_vectors()));
+  }
+  static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds) {
+    return TrustRegion::Create(options, x0, bounds);
+  }
+  static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
+    return TrustRegion::Create(options, x0);
+  }
+};
+
+// The solver `request` selects by `Recipe`: over the slices `make_shards`
+// makes, confined to `bounds` when it has any, or plain.
+template <typename Recipe>
+absl::StatusOr<SolverSetup> Build(const v1::CreateSessionRequest& request,
+                                  const ConstVectorView& x0,
+                                  const Bounds& bounds, ShardMaker* make_shards,
+                                  uint32_t solver_revision) {
+  SolverSetup setup;
+  OPTD_ASSIGN_OR_RETURN(typename Recipe::Options options,
+                        Recipe::Read(request, x0.size(), solver_revision));
+  if (make_shards != nullptr) {
+    v1::CreateSliceRequest slice;
+    Recipe::Slice(options, &slice);
+    OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
+    OPTD_ASSIGN_OR_RETURN(setup.solver,
+                          Recipe::Sharded(options, x0, setup.shards));
+  } else if (bounds.any()) {
+    OPTD_ASSIGN_OR_RETURN(setup.solver, Recipe::Bounded(options, x0, bounds));
+  } else {
+    OPTD_ASSIGN_OR_RETURN(setup.solver, Recipe::Plain(options, x0));
+  }
+  setup.options = options;
+  return setup;
+}
+
+struct SolverKind {
+  v1::CreateSessionRequest::SolverCase solver;
+  absl::StatusOr<SolverSetup> (*build)(const v1::CreateSessionRequest& request,
+                                       const ConstVectorView& x0,
+                                       const Bounds& bounds,
+                                       ShardMaker* make_shards,
+                                       uint32_t solver_revision);
+};
+
+constexpr SolverKind kSolverKinds[] = {
+    {v1::CreateSessionRequest::kLbfgs, &Build<LbfgsRecipe>},
+    {v1::CreateSessionRequest::kAdam, &Build<AdamRecipe<false>>},
+    {v1::CreateSessionRequest::kAdamw, &Build<AdamRecipe<true>>},
+    {v1::CreateSessionRequest::kTrustRegion, &Build<TrustRegionRecipe>},
+};
+
+}  // namespace
+
+absl::StatusOr<SolverSetup> CreateSolver(
+    const v1::CreateSessionRequest& request, const ConstVectorView& x0,
+    ShardMaker* make_shards, uint32_t solver_revision) {
+  OPTD_RETURN_IF_ERROR(CheckSolverRevision(solver_revision));
+  OPTD_ASSIGN_OR_RETURN(SessionLayers layers,
+                        DecodeSessionLayers(request, x0.size()));
+  const SolverKind* kind = nullptr;
+  for (const SolverKind& row : kSolverKinds) {
+    if (row.solver == request.solver_case()) kind = &row;
+  }
+  if (kind == nullptr) {
+    return InvalidArgument(
+        "solver is not set; set exactly one of lbfgs, adam, adamw or "
+        "trust_region");
+  }
+  OPTD_ASSIGN_OR_RETURN(
+      SolverSetup setup,
+      kind->build(request, x0, layers.bounds, make_shards, solver_revision));
+  if (layers.finite_difference) {
+    OPTD_ASSIGN_OR_RETURN(
+        setup.solver, WithFiniteDifferences(std::move(setup.solver),
+                                            layers.finite_difference_options,
+                                            std::move(layers.bounds)));
+  } else if (layers.gradient_check) {
+    OPTD_ASSIGN_OR_RETURN(setup.solver,
+                          WithGradientCheck(std::move(setup.solver),
+                                            layers.gradient_check_options));
+  } else if (layers.data_parallel_workers > 1) {
+    OPTD_ASSIGN_OR_RETURN(setup.solver,
+                          WithDataParallel(std::move(setup.solver),
+                                           layers.data_parallel_workers));
+  }
+  return setup;
+}
+
+}  // namespace optd::server

@@ -1,0 +1,513 @@
+#include "server/sharding/slice_ops.h"
+
+#include <cstring>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace optd::server {
+namespace {
+
+constexpr int kAdamScalars = 11;
+
+// This slice's range of a whole vector, as sent in op.data, indexed by global
+// position.
+absl::StatusOr<ConstVectorView> Part(const v1::SliceOpRequest& op,
+                                     const ShardRange& range) {
+  const int64_t width = op.data_float32() ? 4 : 8;
+  if (static_cast<int64_t>(op.data().size()) != width * range.size()) {
+    return SliceOpError(
+        op, absl::StrCat("data has ", op.data().size(), " bytes; the slice [",
+                         range.begin, ", ", range.end, ") needs ",
+                         width * range.size()));
+  }
+  const ConstVectorView part =
+      op.data_float32()
+          ? ConstVectorView::Float32(op.data().data(), range.size())
+          : ConstVectorView::Float64(op.data().data(), range.size());
+  return ConstVectorView::Window(part, range.begin);
+}
+
+// A buffer in `out` for this slice's range of a vector, in the state type.
+MutableVectorView ReadBuffer(const ShardRange& range, bool float32,
+                             v1::SliceOpResponse* out) {
+  out->mutable_data()->resize(static_cast<size_t>(range.size()) *
+                              (float32 ? 4 : 8));
+  out->set_data_float32(float32);
+  void* data = out->mutable_data()->data();
+  const MutableVectorView part =
+      float32 ? MutableVectorView::Float32(data, range.size())
+              : MutableVectorView::Float64(data, range.size());
+  return MutableVectorView::Window(part, range.begin);
+}
+
+void WritePartials(const BlockPartials& p, v1::SliceOpResponse* out) {
+  out->mutable_partials()->Assign(p.sums().begin(), p.sums().end());
+  out->set_first_block(p.first_block());
+  out->set_num_blocks(p.num_blocks());
+  out->set_quantities(p.quantities());
+  out->set_max_abs(p.max_abs());
+}
+
+absl::StatusOr<double> Scalar(const v1::SliceOpRequest& op) {
+  if (op.scalars_size() != 1) {
+    return SliceOpError(
+        op, absl::StrCat("has ", op.scalars_size(), " scalars; it takes 1"));
+  }
+  return op.scalars(0);
+}
+
+// A combination of the basis [s_0..s_{k-1}, y_0..y_{k-1}, g] needs 2k + 1
+// coefficients.
+absl::Status CheckCoefficients(const v1::SliceOpRequest& op, int pairs) {
+  if (op.scalars_size() == 2 * pairs + 1) return absl::OkStatus();
+  return SliceOpError(
+      op, absl::StrCat("has ", op.scalars_size(),
+                       " coefficients; the slice holds ", pairs, " pairs"));
+}
+
+// One operation of a slice kind: its handler, and whether it needs the
+// trust region's CG vectors (a slice created with cg_vectors false refuses
+// it).
+template <typename S>
+struct OpRow {
+  v1::SliceOp op;
+  absl::Status (*apply)(S& s, const v1::SliceOpRequest& op,
+                        v1::SliceOpResponse* out);
+  bool needs_cg = false;
+};
+
+template <typename S>
+using OpTable = std::vector<OpRow<S>>;
+
+template <typename S>
+const OpRow<S>* FindRow(const OpTable<S>& table, v1::SliceOp op) {
+  for (const OpRow<S>& row : table) {
+    if (row.op == op) return &row;
+  }
+  return nullptr;
+}
+
+// The transport operations L-BFGS and trust-region slices share.
+template <typename S>
+OpTable<S> TransportRows() {
+  using Op = v1::SliceOpRequest;
+  using Out = v1::SliceOpResponse;
+  return {
+      {v1::SLICE_OP_SET_TRIAL_POINT,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
+         s.SetTrialPoint(full);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_SET_TRIAL_GRADIENT,
+       [](S& s, const Op& op, Out* out) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
+         out->set_bad_index(s.SetTrialGradient(full));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_TRIAL_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.ReadTrialPoint(ReadBuffer(s.range(), false, out));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.ReadPoint(ReadBuffer(s.range(), false, out));
+         return absl::OkStatus();
+       }},
+      // The slice's whole state (solvers/sharding/slice_state.h), for an
+      // export or an import of the session.
+      {v1::SLICE_OP_READ_STATE,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.SaveState(out->mutable_data());
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_LOAD_STATE,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         return s.RestoreState(op.data());
+       }},
+  };
+}
+
+const OpTable<LbfgsSlice>& LbfgsTable() {
+  using S = LbfgsSlice;
+  using Op = v1::SliceOpRequest;
+  using Out = v1::SliceOpResponse;
+  static const OpTable<S>* const table = [] {
+    auto* t = new OpTable<S>(TransportRows<S>());
+    t->insert(t->end(),
+              {
+                  {v1::SLICE_OP_SET_DIRECTION,
+                   [](S& s, const Op& op, Out*) -> absl::Status {
+                     OPTD_RETURN_IF_ERROR(CheckCoefficients(op, s.pairs()));
+                     s.SetDirection(op.scalars());
+                     return absl::OkStatus();
+                   }},
+                  {v1::SLICE_OP_FORM_TRIAL,
+                   [](S& s, const Op& op, Out*) -> absl::Status {
+                     OPTD_ASSIGN_OR_RETURN(double stp, Scalar(op));
+                     s.FormTrial(stp);
+                     return absl::OkStatus();
+                   }},
+                  {v1::SLICE_OP_REDUCE_TRIAL,
+                   [](S& s, const Op& op, Out* out) -> absl::Status {
+                     OPTD_ASSIGN_OR_RETURN(double stp, Scalar(op));
+                     WritePartials(s.ReduceTrial(stp, op.flag()), out);
+                     return absl::OkStatus();
+                   }},
+                  {v1::SLICE_OP_ACCEPT,
+                   [](S& s, const Op& op, Out*) -> absl::Status {
+                     OPTD_ASSIGN_OR_RETURN(double stp, Scalar(op));
+                     s.Accept(op.flag(), stp);
+                     return absl::OkStatus();
+                   }},
+                  {v1::SLICE_OP_CLEAR_MEMORY,
+                   [](S& s, const Op&, Out*) -> absl::Status {
+                     s.ClearMemory();
+                     return absl::OkStatus();
+                   }},
+              });
+    return t;
+  }();
+  return *table;
+}
+
+const OpTable<TrustRegionSlice>& TrustRegionTable() {
+  using S = TrustRegionSlice;
+  using Op = v1::SliceOpRequest;
+  using Out = v1::SliceOpResponse;
+  constexpr bool kCg = true;
+  static const OpTable<S>* const table = [] {
+    auto* t = new OpTable<S>(TransportRows<S>());
+    t->insert(
+        t->end(),
+        {
+            {v1::SLICE_OP_SET_PRODUCT,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
+               out->set_bad_index(s.SetProduct(full));
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_SET_STEP,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
+               s.SetStep(full);
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_READ_GRADIENT,
+             [](S& s, const Op&, Out* out) -> absl::Status {
+               s.ReadGradient(ReadBuffer(s.range(), false, out));
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_READ_DIRECTION,
+             [](S& s, const Op&, Out* out) -> absl::Status {
+               s.ReadDirection(ReadBuffer(s.range(), false, out));
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_FORM_STEP,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               OPTD_RETURN_IF_ERROR(CheckCoefficients(op, s.pairs()));
+               s.FormStep(op.scalars());
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_FORM_CG_STEP,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(double tau, Scalar(op));
+               s.FormCgStep(tau);
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_TR_REDUCE_TRIAL,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               WritePartials(s.ReduceTrial(op.flag()), out);
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_ADVANCE,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               s.Advance(op.flag(), op.flag2());
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_CG_START,
+             [](S& s, const Op&, Out*) -> absl::Status {
+               s.CgStart();
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_FORM_DIFFERENCE_POINT,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(double h, Scalar(op));
+               s.FormDifferencePoint(h);
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_DIFFERENCE_PRODUCT,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(double h, Scalar(op));
+               s.DifferenceProduct(h);
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_REDUCE_CURVATURE,
+             [](S& s, const Op&, Out* out) -> absl::Status {
+               WritePartials(s.ReduceCurvature(), out);
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_CG_ADVANCE,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(double alpha, Scalar(op));
+               WritePartials(s.CgAdvance(alpha), out);
+               return absl::OkStatus();
+             },
+             kCg},
+            {v1::SLICE_OP_CG_DIRECTION,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               OPTD_ASSIGN_OR_RETURN(double beta, Scalar(op));
+               WritePartials(s.CgDirection(beta), out);
+               return absl::OkStatus();
+             },
+             kCg},
+        });
+    return t;
+  }();
+  return *table;
+}
+
+template <typename T>
+const OpTable<AdamSlice<T>>& AdamTable() {
+  using S = AdamSlice<T>;
+  using Op = v1::SliceOpRequest;
+  using Out = v1::SliceOpResponse;
+  constexpr bool kFloat32 = std::is_same_v<T, float>;
+  static const OpTable<S>* const table = new OpTable<S>{
+      {v1::SLICE_OP_SET_TRIAL_POINT,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range));
+         s.SetPoint(full);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_SET_TRIAL_GRADIENT,
+       [](S& s, const Op& op, Out* out) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range));
+         double max_abs = 0;
+         out->set_bad_index(s.SetGradient(full, &max_abs));
+         out->set_max_abs(max_abs);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.ReadPoint(ReadBuffer(s.range, kFloat32, out));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_TRIAL_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.ReadPoint(ReadBuffer(s.range, kFloat32, out));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_GRADIENT_SQUARES,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         WritePartials(s.GradientSquares(), out);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_ADAM_STEP,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         AdamStepScalars scalars;
+         OPTD_RETURN_IF_ERROR(AdamScalarsFromProto(op.scalars(), &scalars));
+         // The kernel reads max v only with amsgrad, and the slice has it
+         // only if it was created with amsgrad: the two must agree.
+         if (scalars.amsgrad != s.amsgrad) {
+           return SliceOpError(
+               op, absl::StrCat("scalars[0] (amsgrad) is ", op.scalars(0),
+                                " but the slice was "
+                                "created with amsgrad ",
+                                s.amsgrad ? "true" : "false"));
+         }
+         // Unchecked (AdamVectors::Step): a posted operation has no answer
+         // to report a step that is not finite in.
+         s.Step(scalars);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_STATE,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         std::string* data = out->mutable_data();
+         data->reserve(static_cast<size_t>(s.range.size()) * sizeof(T) *
+                       s.state_vectors());
+         for (int which = 0; which < s.state_vectors(); ++which) {
+           const std::vector<T>& v = s.state_vector(which);
+           data->append(reinterpret_cast<const char*>(v.data()),
+                        v.size() * sizeof(T));
+         }
+         out->set_data_float32(kFloat32);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_LOAD_STATE,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         const size_t each = static_cast<size_t>(s.range.size()) * sizeof(T);
+         if (op.data().size() != each * s.state_vectors()) {
+           return SliceOpError(op, absl::StrCat("data has ", op.data().size(),
+                                                " bytes; the slice needs ",
+                                                each * s.state_vectors()));
+         }
+         if (const int64_t bad = s.FirstBadPoint(op.data().data()); bad >= 0) {
+           return SliceOpError(op, absl::StrCat("data has x[", bad,
+                                                "] not finite or outside "
+                                                "the box"));
+         }
+         for (int which = 0; which < s.state_vectors(); ++which) {
+           if (each > 0) {
+             std::memcpy(s.state_vector(which).data(),
+                         op.data().data() + which * each, each);
+           }
+         }
+         return absl::OkStatus();
+       }},
+  };
+  return *table;
+}
+
+// Applies `op` by its row of `table`; `not_mine` when the kind has none.
+template <typename S>
+absl::Status Dispatch(const OpTable<S>& table, S& s, bool cg_vectors,
+                      const v1::SliceOpRequest& op, v1::SliceOpResponse* out,
+                      absl::string_view not_mine) {
+  const OpRow<S>* row = FindRow(table, op.op());
+  if (row == nullptr) return SliceOpError(op, not_mine);
+  if (row->needs_cg && !cg_vectors) {
+    return SliceOpError(op,
+                        "needs the CG vectors, and the slice was created with "
+                        "cg_vectors false (a quasi-Newton trust region)");
+  }
+  return row->apply(s, op, out);
+}
+
+}  // namespace
+
+absl::Status SliceOpError(const v1::SliceOpRequest& op, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("slice operation ", v1::SliceOp_Name(op.op()), ": ", why));
+}
+
+bool IsReadOp(v1::SliceOp op) {
+  return op == v1::SLICE_OP_READ_TRIAL_POINT || op == v1::SLICE_OP_READ_POINT ||
+         op == v1::SLICE_OP_READ_GRADIENT || op == v1::SLICE_OP_READ_DIRECTION;
+}
+
+void AdamScalarsToProto(const AdamStepScalars& s,
+                        google::protobuf::RepeatedField<double>* out) {
+  out->Clear();
+  for (double v : {s.amsgrad ? 1.0 : 0.0, s.l2_weight_decay, s.param_decay,
+                   s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2,
+                   s.step_size, s.bias_correction2_sqrt, s.eps, s.grad_scale}) {
+    out->Add(v);
+  }
+}
+
+absl::Status AdamScalarsFromProto(
+    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* s) {
+  if (in.size() != kAdamScalars) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SLICE_OP_ADAM_STEP has ", in.size(),
+                     " scalars; it takes ", kAdamScalars));
+  }
+  s->amsgrad = in[0] != 0;
+  s->l2_weight_decay = in[1];
+  s->param_decay = in[2];
+  s->beta1 = in[3];
+  s->one_minus_beta1 = in[4];
+  s->beta2 = in[5];
+  s->one_minus_beta2 = in[6];
+  s->step_size = in[7];
+  s->bias_correction2_sqrt = in[8];
+  s->eps = in[9];
+  s->grad_scale = in[10];
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<SliceSolver>> SliceSolver::Create(
+    const v1::CreateSliceRequest& request) {
+  std::unique_ptr<SliceSolver> solver(new SliceSolver());
+  const ShardRange range{request.begin(), request.end()};
+  const int64_t n = range.size();
+  switch (request.kind()) {
+    case v1::SLICE_KIND_LBFGS:
+      solver->lbfgs_ = std::make_unique<LbfgsSlice>(range, request.memory());
+      solver->bytes_ = 8 * n * (5 + 2 * int64_t{request.memory()});
+      break;
+    case v1::SLICE_KIND_TRUST_REGION:
+      solver->trust_region_ = std::make_unique<TrustRegionSlice>(
+          range, request.memory(), request.cg_vectors());
+      solver->bytes_ =
+          8 * n *
+          (5 + 2 * int64_t{request.memory()} + (request.cg_vectors() ? 4 : 0));
+      break;
+    case v1::SLICE_KIND_ADAM:
+      if (request.float32()) {
+        solver->adam32_ =
+            std::make_unique<AdamSlice<float>>(range, request.amsgrad());
+      } else {
+        solver->adam64_ =
+            std::make_unique<AdamSlice<double>>(range, request.amsgrad());
+      }
+      solver->bytes_ =
+          (request.float32() ? 4 : 8) * n * (request.amsgrad() ? 5 : 4);
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("kind is ", request.kind(), "; use a SliceKind"));
+  }
+  return solver;
+}
+
+SliceSolver::~SliceSolver() = default;
+
+absl::Status SliceSolver::Apply(const v1::SliceOpRequest& op,
+                                v1::SliceOpResponse* out) {
+  if (lbfgs_ != nullptr) {
+    return Dispatch(LbfgsTable(), *lbfgs_, /*cg_vectors=*/false, op, out,
+                    "is not an L-BFGS operation");
+  }
+  if (trust_region_ != nullptr) {
+    return Dispatch(TrustRegionTable(), *trust_region_,
+                    trust_region_->cg_vectors(), op, out,
+                    "is not a trust-region operation");
+  }
+  if (adam32_ != nullptr) {
+    return Dispatch(AdamTable<float>(), *adam32_, false, op, out,
+                    "is not an Adam operation");
+  }
+  return Dispatch(AdamTable<double>(), *adam64_, false, op, out,
+                  "is not an Adam operation");
+}
+
+absl::Status SliceSolver::SaveState(std::string* out) {
+  if (lbfgs_ != nullptr) {
+    lbfgs_->SaveState(out);
+  } else if (trust_region_ != nullptr) {
+    trust_region_->SaveState(out);
+  } else {
+    v1::SliceOpRequest read;
+    read.set_op(v1::SLICE_OP_READ_STATE);
+    v1::SliceOpResponse adam_state;
+    OPTD_RETURN_IF_ERROR(Apply(read, &adam_state));
+    *out = std::move(*adam_state.mutable_data());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SliceSolver::LoadState(std::string state) {
+  if (lbfgs_ != nullptr) return lbfgs_->RestoreState(state);
+  if (trust_region_ != nullptr) return trust_region_->RestoreState(state);
+  v1::SliceOpRequest load;
+  load.set_op(v1::SLICE_OP_LOAD_STATE);
+  load.set_data(std::move(state));
+  v1::SliceOpResponse ignored;
+  return Apply(load, &ignored);
+}
+
+}  // namespace optd::server

@@ -20,15 +20,19 @@
 //   v1::TellResponse answer;
 //   absl::Status s = session->Tell(request, &answer);
 //
-// Thread-safety: thread-safe. Each session has its own mutex, so tells to
-// different sessions never contend; id() and labels() are immutable and need
-// no lock.
+// Session holds the solver and the clocks, and is made of parts that each own
+// one kind of bookkeeping: TrialLedger (trial ids, the batch, answered digests,
+// leases), TrialLog and History (what GetSession shows of its past),
+// SessionDurability (the journal, the tell count, checkpoints); trial_writer.h
+// writes the trials of answers and told_vectors.h decodes tells.
+//
+// Thread-safety: thread-safe. Each session has its own mutex, the one lock of
+// all its parts, so tells to different sessions never contend; id() and
+// labels() are immutable and need no lock.
 #ifndef OPTD_SERVER_SESSION_SESSION_H_
 #define OPTD_SERVER_SESSION_SESSION_H_
 
-#include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,7 +43,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "optd/v1/optimizer.pb.h"
+#include "server/session/session_durability.h"
 #include "server/session/solver_factory.h"
+#include "server/session/told_vectors.h"
+#include "server/session/trial_ledger.h"
+#include "server/session/trial_log.h"
 #include "server/storage/session_store.h"
 #include "solvers/core/solver.h"
 
@@ -63,43 +71,27 @@ struct SessionSettings {
   // those fields are set).
   v1::Session creation_echo;
   // The solver state's size, estimated from the options (EstimateStateBytes
-  // in proto_convert.h): what the session counts against its tenant's
+  // in solver_factory.h): what the session counts against its tenant's
   // memory budget (--tenant_memory_bytes).
   int64_t state_bytes = 0;
-};
-
-// What an answer must wait for before it leaves the server: the journal
-// record `seq` synced. Empty (no journal, or nothing to wait for): answer now.
-struct DurableTicket {
-  std::shared_ptr<SessionJournal> journal;
-  uint64_t seq = 0;
-
-  // Calls done(status) once durable (at once when there is nothing to wait
-  // for), on this thread or a commit thread.
-  void WhenDurable(SessionJournal::DoneCallback done) const {
-    if (journal == nullptr) {
-      std::move(done)(absl::OkStatus());
-    } else {
-      journal->WhenDurable(seq, std::move(done));
-    }
-  }
 };
 
 class Session {
  public:
   // How many accepted iterates Session.history keeps (optimizer.proto).
-  static constexpr size_t kHistoryLength = 100;
+  static constexpr size_t kHistoryLength = History::kLength;
   // How many answered tells keep a digest for retry detection. A retry of an
   // older trial is refused as no longer outstanding.
-  static constexpr size_t kAnsweredDigests = 1024;
+  static constexpr size_t kAnsweredDigests = TrialLedger::kAnsweredDigests;
   // Trial log: the newest records up to this many bytes are kept (the
   // oldest go first); points are kept up to dimension 100, gradient norms
   // up to 100000. A checkpoint keeps the newest kCheckpointTrialLog records
   // (the journal's tells after it rebuild the rest).
-  static constexpr size_t kTrialLogBytes = size_t{8} << 20;
-  static constexpr int64_t kTrialLogMaxDimension = 100;
-  static constexpr size_t kCheckpointTrialLog = 1000;
-  static constexpr int64_t kTrialLogMaxGradientNorm = 100000;
+  static constexpr size_t kTrialLogBytes = TrialLog::kMaxBytes;
+  static constexpr int64_t kTrialLogMaxDimension = TrialLog::kMaxDimension;
+  static constexpr size_t kCheckpointTrialLog = TrialLog::kCheckpointRecords;
+  static constexpr int64_t kTrialLogMaxGradientNorm =
+      TrialLog::kMaxGradientNorm;
   // TellRequest.note and worker ids.
   static constexpr size_t kMaxNoteBytes = 4096;
   static constexpr size_t kMaxWorkerId = 128;
@@ -174,8 +166,8 @@ class Session {
   // Bytes the trial log holds in memory (its records' SpaceUsedLong, up to
   // about kTrialLogBytes of records), for the memory quotas. Lock-free: the
   // manager reads it while holding its own lock.
-  int64_t trial_log_memory() const {
-    return trial_log_memory_.load(std::memory_order_relaxed);
+  int64_t trial_log_memory() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return trial_log_.memory();
   }
 
   // True when no tell or ask has come for longer than the TTL.
@@ -277,105 +269,39 @@ class Session {
   absl::Status FillSlicedTell(v1::TellRequest* tell) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct AnsweredTell {
-    uint64_t trial_id;
-    uint64_t digest;
-  };
-  struct Lease {
-    std::string worker;
-    absl::Time expiry;
-  };
-  struct HistoryPoint {
-    int64_t iteration;
-    int64_t evaluations;
-    double value;
-    double gradient_max_norm;
-    double step_length;
-    absl::Time time;
-  };
-
-  // The vectors of a tell, viewed in the request's memory, and its digest.
-  struct ToldVectors {
-    ConstVectorView gradient;
-    ConstVectorView hessian;
-    ConstVectorView hessian_vector;
-    uint64_t digest = 0;
-  };
-
-  // Decodes the vectors and digests the payload: no lock needed.
-  static absl::StatusOr<ToldVectors> Decode(const v1::TellRequest& request);
   // Everything Tell does under the lock but the answer: the retry check,
   // validation, the solver, bookkeeping at `now`, and with `journal` the
   // record. *duplicate says the tell was a retry and changed nothing.
   absl::Status TellLocked(const v1::TellRequest& request,
                           const ToldVectors& told, absl::Time now, bool journal,
                           bool* duplicate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   absl::Status CheckNotDeleted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // INVALID_ARGUMENT when a vector the trial wants is missing or has a length
-  // other than `expected`.
-  absl::Status CheckLength(const ConstVectorView& vector,
-                           absl::string_view field, int64_t expected,
-                           Evaluation wants, uint64_t trial_id) const;
   // Applies a validated tell (REQUIRES: the trial is outstanding) or, with
   // trial_id 0, the stop.
   absl::Status ApplyTell(const v1::TellRequest& request,
                          const ToldVectors& told)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether `trial_id` is an untold trial of the current batch.
-  bool OutstandingLocked(uint64_t trial_id) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // "the outstanding trials are 4, 6" / "no trial is outstanding".
-  std::string OutstandingText() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The ids `worker` holds after renewing its leases and taking free trials
-  // up to `max_trials`; when it holds none, *retry_after is the time until
-  // the earliest other lease ends (0 when there is none).
+  // up to `max_trials` (one of a data-parallel step); when it holds none,
+  // *retry_after is the time until the earliest other lease ends (0 when
+  // there is none).
   std::vector<uint64_t> LeaseLocked(absl::string_view worker, int max_trials,
                                     absl::Time now, absl::Duration* retry_after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The trial log record of a tell about to be applied (its point is read
-  // before the solver moves on).
-  v1::TrialRecord RecordLocked(const v1::TellRequest& request,
-                               const ToldVectors& told, absl::Time now) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The refusal for a trial id that is not outstanding and is no retry.
-  absl::Status NotOutstanding(uint64_t trial_id) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After the solver changed: new trial id, history, clocks, finish log.
   void AfterChange(uint64_t trial_id, uint64_t digest, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  const AnsweredTell* FindAnswered(uint64_t trial_id) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The solver can save its state and the session is in checkpoint mode:
-  // tells are not journaled, checkpoints are.
-  bool CheckpointsOnlyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After an applied tell: journals it and/or writes a checkpoint, as the
-  // durability settings say.
-  void PersistLocked(const v1::TellRequest& request, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The history, oldest first (GetSession and checkpoints).
-  void WriteHistoryLocked(
-      google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The session's current state as a checkpoint (the solver's state as its
   // vectors' SaveState writes it: see ShardGroup::CheckpointTarget).
   absl::Status BuildCheckpointLocked(v1::SessionCheckpoint* checkpoint) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Hands the session's current state to the journal as a checkpoint (a
-  // sharded session's slices saved on their replicas first).
-  void WriteCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Trials, state, summary (with x) and duplicate, for Ask/Tell answers.
   template <typename Response>
   absl::Status WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
                            Response* response, bool on_slices = false,
                            const std::vector<uint64_t>* only = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The outstanding trials, or with `only` (ascending) just those ids (each
-  // leased one gets its lease_expire_time). A trial the solver describes as
-  // a PointDelta goes out with Trial.delta and no x; the point it is built
-  // from goes to `base_points` unless its own trial is among `trials`. So an
-  // answer carries at most one whole point (and a Hessian-vector trial's
-  // vector) however many trials it holds (docs/api.md "Many workers").
+  // WriteBatchTrials (trial_writer.h) of this session.
   absl::Status WriteTrialsLocked(
       v1::VectorEncoding encoding,
       google::protobuf::RepeatedPtrField<v1::Trial>* trials,
@@ -394,7 +320,11 @@ class Session {
   const SolverOptions options_;
   const SessionSettings settings_;
   const absl::Time create_time_;
+  // Its steps are data-parallel (creation_echo.data_parallel.workers > 1):
+  // one trial of a step per worker, and tells may carry a weight.
+  const bool data_parallel_;
 
+  // The one lock of a session: every part below is guarded by it.
   mutable absl::Mutex mu_;
   std::unique_ptr<Solver> solver_ ABSL_GUARDED_BY(mu_);
   // A sharded session's slices (null on one replica). Set at construction;
@@ -406,50 +336,15 @@ class Session {
       v1::SESSION_STATE_RUNNING;
   absl::Time update_time_ ABSL_GUARDED_BY(mu_);
   absl::Time finish_time_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  // The last id issued, and the first of the current batch: while running,
-  // the batch's trials are batch_first_id_..last_trial_id_.
-  uint64_t last_trial_id_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t batch_first_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // When the current batch was issued (a data-parallel trial nobody took
-  // within a lease of it may go to a worker that already served the step).
-  absl::Time batch_start_ ABSL_GUARDED_BY(mu_);
-  bool has_pending_trial_ ABSL_GUARDED_BY(mu_) = true;
-  // Oldest first; trial id 0 records a stop without a trial.
-  std::deque<AnsweredTell> answered_ ABSL_GUARDED_BY(mu_);
-  std::deque<HistoryPoint> history_ ABSL_GUARDED_BY(mu_);
-  int64_t history_iterations_ ABSL_GUARDED_BY(mu_) = 0;
-  // Applied tells; the journal's sequence number of the last one.
-  int64_t tells_ ABSL_GUARDED_BY(mu_) = 0;
-  // tells_ when the last checkpoint was taken (or restored).
-  int64_t checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
-  // The checkpoint this session was restored from (0: none), the last trial
-  // told at each checkpoint taken since (sharded sessions: replicas drop the
-  // staged vectors of trials a durable checkpoint holds), and the bytes
-  // direct-path tells left on the replicas since the last checkpoint.
-  uint64_t restored_checkpoint_tells_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, uint64_t> checkpoint_trials_ ABSL_GUARDED_BY(mu_);
-  uint64_t sliced_bytes_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
-  // A sharded session whose replicas could not write its last checkpoint
-  // (UNAVAILABLE naming why): tells wait for the next one to be written.
-  absl::Status checkpoint_error_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<SessionJournal> journal_ ABSL_GUARDED_BY(mu_);
   // Last tell or ask (TTL).
   absl::Time last_active_ ABSL_GUARDED_BY(mu_);
-  // Leases on outstanding trials by trial id. Leases are not journaled:
-  // after a restart every trial is free again.
-  std::map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
-  // LeaseLocked's scan for trials never leased starts here: every trial of
-  // the batch below it is told or in leases_ (leases go only when their
-  // trial is told, or all at once with the batch). Valid for the batch
-  // starting at lease_cursor_batch_ only; another batch starts it over.
-  uint64_t lease_cursor_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t lease_cursor_batch_ ABSL_GUARDED_BY(mu_) = 0;
-  // Every applied tell of a trial, oldest first, and how many were dropped.
-  std::deque<v1::TrialRecord> trial_log_ ABSL_GUARDED_BY(mu_);
-  int64_t trial_log_dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t trial_log_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  // Its records' memory (trial_log_memory()); written under mu_.
-  std::atomic<int64_t> trial_log_memory_{0};
+  // Trial ids, the batch, answered digests, leases.
+  TrialLedger ledger_ ABSL_GUARDED_BY(mu_);
+  // Applied tells of trials (its memory() is read without the lock).
+  TrialLog trial_log_ ABSL_GUARDED_BY(mu_);
+  History history_ ABSL_GUARDED_BY(mu_);
+  // The journal, the tell count and checkpoints.
+  SessionDurability durability_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace optd::server

@@ -176,8 +176,8 @@ struct TrustRegionOptions {
   int ftol_steps = 20;
   // Not in the API: the sin^2 below which LimitedMemoryModel leaves a pair out
   // (kPairDependence). Sessions journaled before solver revision 1
-  // (server/session/proto_convert.h) replay with their build's 1e-8 and ftol = 0.
-  // Range (0, 1).
+  // (server/session/solver_revision.h) replay with their build's 1e-8 and ftol
+  // = 0. Range (0, 1).
   double pair_dependence = kPairDependence;
 
   // INVALID_ARGUMENT naming the field ("trust_region.eta"), its value and

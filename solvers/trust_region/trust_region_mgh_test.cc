@@ -134,10 +134,10 @@ TEST(TrustRegionMgh, QuasiNewtonOnMeyerStopsOrSolvesWellBeforeTheCap) {
   const testing::DriveResult lsr1_off = run(QuasiNewtonUpdate::kLsr1, 0.0);
   EXPECT_EQ(lsr1_off.summary.reason, TerminationReason::kMaxIterations);
 
-  // Sessions of solver revision 0 (server/session/proto_convert.h) replay with the
-  // earlier arithmetic: ftol off and the pair threshold 1e-8 end where that
-  // build's bench run ended, bit for bit (f = 312.86305650212245 after 5000
-  // iterations, README before revision 1).
+  // Sessions of solver revision 0 (server/session/solver_revision.h) replay
+  // with the earlier arithmetic: ftol off and the pair threshold 1e-8 end where
+  // that build's bench run ended, bit for bit (f = 312.86305650212245 after
+  // 5000 iterations, README before revision 1).
   {
     TrustRegionOptions options;
     options.max_iterations = 5000;

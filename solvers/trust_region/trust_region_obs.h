@@ -62,7 +62,7 @@ enum class QuasiNewtonUpdate {
 // instead of 3,044), 35 solved against 36 (Powell singular gained; Powell badly
 // scaled and Box 3-D now end by the gradient test just above the bench's f
 // tolerance). Sessions journaled before solver revision 1
-// (server/session/proto_convert.h) were built with 1e-8 and replay with it.
+// (server/session/solver_revision.h) were built with 1e-8 and replay with it.
 inline constexpr double kPairDependence = 1e-12;
 
 class LimitedMemoryModel {

@@ -1,0 +1,98 @@
+#include "server/session/told_vectors.h"
+
+#include <cmath>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+#include "server/codec/time.h"
+#include "server/codec/vectors.h"
+#include "server/session/codecs.h"
+#include "server/session/payload_digest.h"
+#include "server/session/solver_factory.h"
+
+namespace optd::server {
+
+absl::string_view WantsName(Evaluation wants) {
+  static const auto* const kNames = [] {
+    auto* names = new std::map<Evaluation, std::string>;
+    for (Evaluation e : {Evaluation::kValue, Evaluation::kGradient,
+                         Evaluation::kValueAndGradient, Evaluation::kHessian,
+                         Evaluation::kHessianVector}) {
+      (*names)[e] = std::string(absl::StripPrefix(
+          v1::Evaluation_Name(EvaluationToProto(e)), "EVALUATION_"));
+    }
+    return names;
+  }();
+  return kNames->at(wants);
+}
+
+absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
+                                       size_t max_worker_id,
+                                       size_t max_note_bytes) {
+  OPTD_RETURN_IF_ERROR(ValidateEncoding(request.encoding(), "encoding"));
+  if (request.sliced() &&
+      (request.has_gradient() || request.has_hessian_vector())) {
+    return absl::InvalidArgumentError(
+        "sliced is set, so gradient and hessian_vector must be unset: their "
+        "slices went to the replicas with PutSlice");
+  }
+  ToldVectors told;
+  OPTD_ASSIGN_OR_RETURN(told.gradient,
+                        DecodeVector(request.gradient(), "gradient"));
+  OPTD_ASSIGN_OR_RETURN(told.hessian,
+                        DecodeVector(request.hessian(), "hessian"));
+  OPTD_ASSIGN_OR_RETURN(
+      told.hessian_vector,
+      DecodeVector(request.hessian_vector(), "hessian_vector"));
+  if (request.worker_id().size() > max_worker_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker_id has ", request.worker_id().size(),
+                     " characters; at most ", max_worker_id, " are allowed"));
+  }
+  if (request.note().size() > max_note_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("note has ", request.note().size(), " bytes; at most ",
+                     max_note_bytes, " are allowed"));
+  }
+  if (request.has_weight() &&
+      !(std::isfinite(request.weight()) && request.weight() > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight is ", request.weight(),
+                     "; a data-parallel weight is finite and > 0"));
+  }
+  TellPayload payload{request.trial_id(), request.failed(), request.stop(),
+                      std::nullopt, std::nullopt};
+  if (request.has_value()) payload.value = request.value();
+  if (request.has_weight()) payload.weight = request.weight();
+  told.digest = PayloadDigest(
+      payload, {told.gradient, told.hessian, told.hessian_vector});
+  return told;
+}
+
+absl::Status CheckToldLength(const ConstVectorView& vector,
+                             absl::string_view field, int64_t expected,
+                             Evaluation wants, uint64_t trial_id,
+                             absl::string_view session_id, int64_t dimension) {
+  if (vector.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial ", trial_id, " wants ", WantsName(wants),
+                     " and the tell has no ", field, "; set ", field,
+                     ", or failed if the evaluation did not succeed"));
+  }
+  if (vector.size() == expected) return absl::OkStatus();
+  if (expected == dimension) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", vector.size(), " elements; session \"",
+                     session_id, "\" has dimension ", dimension));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " has ", vector.size(), " elements; session \"",
+                   session_id, "\" has dimension ", dimension, ", so it needs ",
+                   dimension, "*", dimension, " = ", expected, " (row-major)"));
+}
+
+}  // namespace optd::server

@@ -1,0 +1,140 @@
+#include "server/session/trial_log.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "server/codec/time.h"
+#include "server/codec/vectors.h"
+#include "server/session/codecs.h"
+#include "server/session/solver_factory.h"
+
+namespace optd::server {
+
+v1::TrialRecord TrialLog::Record(const v1::TellRequest& request,
+                                 const Solver& solver, int k,
+                                 const ConstVectorView& gradient,
+                                 bool keep_point, absl::Time now) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  v1::TrialRecord record;
+  record.set_trial_id(request.trial_id());
+  record.set_wants(EvaluationToProto(solver.batch_wants(k)));
+  if (keep_point) {
+    // A failure leaves x unset; the record is still worth keeping.
+    WriteTrialPoint(solver, v1::VECTOR_ENCODING_VALUES, record.mutable_x(), k)
+        .IgnoreError();
+  }
+  const bool failed = request.failed() ||
+                      (request.has_value() && !std::isfinite(request.value()));
+  record.set_failed(failed);
+  record.set_value(request.has_value() && !failed ? request.value() : kNaN);
+  double gmax = kNaN;
+  if (!failed && gradient.size() > 0 && gradient.size() <= kMaxGradientNorm) {
+    gmax = 0.0;
+    for (int64_t i = 0; i < gradient.size(); ++i) {
+      gmax = std::max(gmax, std::abs(gradient.Get(i)));
+    }
+  }
+  record.set_gradient_max_norm(gmax);
+  record.set_worker_id(request.worker_id());
+  record.set_note(request.note());
+  record.set_weight(request.has_weight() ? request.weight() : 1.0);
+  TimeToProto(now, record.mutable_time());
+  return record;
+}
+
+void TrialLog::Append(v1::TrialRecord record) {
+  bytes_ += record.ByteSizeLong();
+  memory_ += static_cast<int64_t>(record.SpaceUsedLong());
+  records_.push_back(std::move(record));
+  while (bytes_ > kMaxBytes && records_.size() > 1) {
+    bytes_ -= records_.front().ByteSizeLong();
+    memory_ -= static_cast<int64_t>(records_.front().SpaceUsedLong());
+    records_.pop_front();
+    ++dropped_;
+  }
+}
+
+bool TrialLog::WorkerToldSince(absl::string_view worker,
+                               uint64_t first_id) const {
+  bool told = false;
+  for (auto it = records_.rbegin();
+       it != records_.rend() && it->trial_id() >= first_id; ++it) {
+    if (it->worker_id() == worker) told = true;
+  }
+  return told;
+}
+
+void TrialLog::WriteAfter(uint64_t trials_after_id, v1::Session* out) const {
+  for (const v1::TrialRecord& record : records_) {
+    if (record.trial_id() > trials_after_id) *out->add_trial_log() = record;
+  }
+  out->set_trial_log_dropped(dropped_);
+}
+
+void TrialLog::WriteCheckpoint(v1::SessionCheckpoint* checkpoint) const {
+  const size_t skipped =
+      records_.size() - std::min(records_.size(), kCheckpointRecords);
+  for (size_t i = skipped; i < records_.size(); ++i) {
+    *checkpoint->add_trial_log() = records_[i];
+  }
+  checkpoint->set_trial_log_dropped(dropped_ + static_cast<int64_t>(skipped));
+}
+
+void TrialLog::Restore(const v1::SessionCheckpoint& checkpoint) {
+  records_.assign(checkpoint.trial_log().begin(), checkpoint.trial_log().end());
+  bytes_ = 0;
+  int64_t memory = 0;
+  for (const v1::TrialRecord& record : records_) {
+    bytes_ += record.ByteSizeLong();
+    memory += static_cast<int64_t>(record.SpaceUsedLong());
+  }
+  memory_ = memory;
+  dropped_ = checkpoint.trial_log_dropped();
+}
+
+void TrialLog::Clear() {
+  records_.clear();
+  bytes_ = 0;
+  memory_ = 0;
+}
+
+void History::Update(const Progress& progress, absl::Time now) {
+  if (progress.iterations <= iterations_) return;
+  iterations_ = progress.iterations;
+  points_.push_back({progress.iterations, progress.evaluations,
+                     progress.best_value, progress.gradient_max_norm,
+                     progress.last_step, now});
+  if (points_.size() > kLength) points_.pop_front();
+}
+
+void History::Write(
+    google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const {
+  for (const Point& point : points_) {
+    v1::HistoryEntry* entry = out->Add();
+    entry->set_iteration(point.iteration);
+    entry->set_evaluations(point.evaluations);
+    entry->set_value(point.value);
+    entry->set_gradient_max_norm(point.gradient_max_norm);
+    entry->set_step_length(point.step_length);
+    TimeToProto(point.time, entry->mutable_time());
+  }
+}
+
+void History::WriteCheckpoint(v1::SessionCheckpoint* checkpoint) const {
+  Write(checkpoint->mutable_history());
+  checkpoint->set_history_iterations(iterations_);
+}
+
+void History::Restore(const v1::SessionCheckpoint& checkpoint) {
+  points_.clear();
+  for (const v1::HistoryEntry& entry : checkpoint.history()) {
+    points_.push_back({entry.iteration(), entry.evaluations(), entry.value(),
+                       entry.gradient_max_norm(), entry.step_length(),
+                       TimeFromProto(entry.time())});
+  }
+  iterations_ = checkpoint.history_iterations();
+}
+
+}  // namespace optd::server

@@ -34,8 +34,8 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/session.h"
-#include "server/storage/fault_injection_env.h"
 #include "server/rpc/server.h"
+#include "server/storage/fault_injection_env.h"
 
 namespace optd::faults {
 

@@ -50,10 +50,10 @@
 //
 // Accounting of ambiguous tells. A tell that expired or was cancelled may or
 // may not have been applied (the server applies it, then waits for the fsync
-// before it answers). The server's rule (server/session/session.cc, TellLocked):
-// telling a trial again with the same payload is answered `duplicate` and
-// changes nothing; with another payload it is FAILED_PRECONDITION. So the
-// client resolves an ambiguous tell in two steps:
+// before it answers). The server's rule (server/session/session.cc,
+// TellLocked): telling a trial again with the same payload is answered
+// `duplicate` and changes nothing; with another payload it is
+// FAILED_PRECONDITION. So the client resolves an ambiguous tell in two steps:
 //   1. GetSession (not faulted): `tells`, the server's count of applied
 //      tells, against `known`, the count of tells this client knows were
 //      applied: known + 1 means applied (verified_applied), known means not
@@ -89,8 +89,8 @@
 // After the run and the deletes it polls VmRSS until it holds still for a
 // second (at most --settle_seconds) and reports rss_growth_mb = final -
 // baseline. optd hands freed pages back (malloc_trim) only after messages of
-// 1 MB or more (server/session/memory_release.h), which these sessions rarely send,
-// so what the deleted sessions freed mostly stays in malloc's free lists:
+// 1 MB or more (server/session/memory_release.h), which these sessions rarely
+// send, so what the deleted sessions freed mostly stays in malloc's free lists:
 // measured here, 6-8 MB of growth, of which all but ~0.6 MB goes when
 // malloc_trim(0) is called in optd by hand (gdb). Pass: growth <=
 // --rss_growth_limit_mb, 16 MB by default: twice that retention, and below

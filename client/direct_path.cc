@@ -6,9 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/vector_codec.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "client/vector_codec.h"
 
 namespace optd::client {
 
@@ -28,8 +28,7 @@ absl::StatusOr<std::shared_ptr<const DirectPath>> DirectPath::Connect(
   for (const v1::ShardInfo& info : session.shard_map()) {
     std::shared_ptr<Client>& replica = replicas[info.address()];
     if (replica == nullptr) {
-      OPTD_ASSIGN_OR_RETURN(Client c,
-                                   Client::Connect(info.address(), options));
+      OPTD_ASSIGN_OR_RETURN(Client c, Client::Connect(info.address(), options));
       replica = std::make_shared<Client>(std::move(c));
     }
     path->routes_.push_back({info.shard(), info.begin(), info.end(), replica});
@@ -117,7 +116,7 @@ absl::StatusOr<std::vector<double>> DirectPath::Get(
         OPTD_RETURN_IF_ERROR(ToAbslStatus(
             route.replica->stub().GetSlice(&context, request, &response)));
         OPTD_ASSIGN_OR_RETURN(std::vector<double> part,
-                                     DecodeVector(response.values()));
+                              DecodeVector(response.values()));
         if (response.begin() != route.begin ||
             static_cast<int64_t>(part.size()) != route.end - route.begin) {
           return absl::DataLossError(absl::StrCat(

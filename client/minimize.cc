@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/vector_codec.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "client/vector_codec.h"
 #include "grpcpp/client_context.h"
 
 namespace optd::client {
@@ -154,7 +154,7 @@ absl::StatusOr<Result> Minimize(const std::string& address,
                                 absl::Span<const double> x0,
                                 const MinimizeOptions& options) {
   OPTD_ASSIGN_OR_RETURN(Client client,
-                               Client::Connect(address, options.client));
+                        Client::Connect(address, options.client));
   return Minimize(client, objective, x0, options);
 }
 
@@ -162,9 +162,8 @@ absl::StatusOr<Result> Minimize(const Client& client,
                                 const Objective& objective,
                                 absl::Span<const double> x0,
                                 const MinimizeOptions& options) {
-  OPTD_ASSIGN_OR_RETURN(
-      Result result,
-      RunStream(client, x0, options.solver, objective, options.session));
+  OPTD_ASSIGN_OR_RETURN(Result result, RunStream(client, x0, options.solver,
+                                                 objective, options.session));
   if (options.delete_session) {
     OPTD_RETURN_IF_ERROR(client.DeleteSession(result.session_id));
   }

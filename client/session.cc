@@ -6,9 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/vector_codec.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "client/vector_codec.h"
 
 namespace optd::client {
 namespace {
@@ -94,8 +94,8 @@ absl::StatusOr<Trial> DecodeOne(
   t.batch_index = trial.batch_index();
   t.batch_size = std::max(1, trial.batch_size());
   OPTD_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
-  OPTD_ASSIGN_OR_RETURN(
-      t.x, DecodePoint(trial, trials, base_points, decoded_base));
+  OPTD_ASSIGN_OR_RETURN(t.x,
+                        DecodePoint(trial, trials, base_points, decoded_base));
   if (t.wants == Wants::kHessianVector) {
     OPTD_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
   }
@@ -138,7 +138,7 @@ absl::StatusOr<Answer> DecodeAnswer(const std::string& session_id,
   answer.state = response.state();
   if (response.has_summary()) {
     OPTD_ASSIGN_OR_RETURN(answer.summary,
-                                 DecodeSummary(session_id, response.summary()));
+                          DecodeSummary(session_id, response.summary()));
   }
   return answer;
 }
@@ -168,8 +168,8 @@ absl::StatusOr<std::vector<Trial>> DecodeTrials(
   decoded.reserve(trials.size());
   std::pair<uint64_t, std::vector<double>> decoded_base;
   for (const v1::Trial& trial : trials) {
-    OPTD_ASSIGN_OR_RETURN(
-        Trial t, DecodeOne(trial, trials, base_points, &decoded_base));
+    OPTD_ASSIGN_OR_RETURN(Trial t,
+                          DecodeOne(trial, trials, base_points, &decoded_base));
     decoded.push_back(std::move(t));
   }
   return decoded;
@@ -358,10 +358,9 @@ absl::StatusOr<Session> Session::Create(const Client& client,
   grpc::ClientContext context;
   client.PrepareUnaryContext(&context);
   v1::CreateSessionResponse response;
-  OPTD_RETURN_IF_ERROR(ToAbslStatus(
-      client.stub().CreateSession(&context, request, &response)));
   OPTD_RETURN_IF_ERROR(
-      CheckTrials(response.trials(), response.base_points()));
+      ToAbslStatus(client.stub().CreateSession(&context, request, &response)));
+  OPTD_RETURN_IF_ERROR(CheckTrials(response.trials(), response.base_points()));
   auto first = std::make_shared<FirstTrials>();
   first->trials.Swap(response.mutable_trials());
   first->base_points.Swap(response.mutable_base_points());
@@ -375,8 +374,7 @@ absl::StatusOr<Session> Session::Create(const Client& client,
 
 absl::Status Session::EnableDirectPath() {
   OPTD_ASSIGN_OR_RETURN(v1::Session described, client_.GetSession(id_));
-  OPTD_ASSIGN_OR_RETURN(direct_,
-                               DirectPath::Connect(client_, described));
+  OPTD_ASSIGN_OR_RETURN(direct_, DirectPath::Connect(client_, described));
   return absl::OkStatus();
 }
 
@@ -387,8 +385,8 @@ absl::Status Session::FillFromSlices(
        ++i) {
     if (!sent[i].on_slices()) continue;
     Trial& trial = (*trials)[i];
-    OPTD_ASSIGN_OR_RETURN(
-        trial.x, direct_->Get(id_, trial.id, v1::SLICE_FIELD_POINT));
+    OPTD_ASSIGN_OR_RETURN(trial.x,
+                          direct_->Get(id_, trial.id, v1::SLICE_FIELD_POINT));
     if (trial.wants == Wants::kHessianVector) {
       OPTD_ASSIGN_OR_RETURN(
           trial.vector, direct_->Get(id_, trial.id, v1::SLICE_FIELD_VECTOR));
@@ -418,8 +416,7 @@ absl::StatusOr<Answer> Session::AskAsWorker(const std::string& worker_id,
   OPTD_RETURN_IF_ERROR(
       ToAbslStatus(client_.stub().Ask(&context, request, &response)));
   OPTD_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
-  OPTD_RETURN_IF_ERROR(
-      FillFromSlices(response.trials(), &answer.trials));
+  OPTD_RETURN_IF_ERROR(FillFromSlices(response.trials(), &answer.trials));
   answer.retry_after = absl::Seconds(response.retry_after_seconds());
   return answer;
 }
@@ -471,13 +468,13 @@ absl::StatusOr<Answer> Session::Tell(uint64_t trial_id,
   rest.gradient.clear();
   rest.hessian_vector.clear();
   if (!evaluation.gradient.empty()) {
-    OPTD_RETURN_IF_ERROR(direct_->Put(
-        id_, trial_id, v1::SLICE_FIELD_GRADIENT, evaluation.gradient));
+    OPTD_RETURN_IF_ERROR(direct_->Put(id_, trial_id, v1::SLICE_FIELD_GRADIENT,
+                                      evaluation.gradient));
   }
   if (!evaluation.hessian_vector.empty()) {
     OPTD_RETURN_IF_ERROR(direct_->Put(id_, trial_id,
-                                             v1::SLICE_FIELD_HESSIAN_VECTOR,
-                                             evaluation.hessian_vector));
+                                      v1::SLICE_FIELD_HESSIAN_VECTOR,
+                                      evaluation.hessian_vector));
   }
   v1::TellRequest request = MakeTellRequest(trial_id, rest, encoding_);
   request.set_sliced(true);
@@ -500,8 +497,7 @@ absl::StatusOr<Answer> Session::SendTell(v1::TellRequest request) const {
   OPTD_RETURN_IF_ERROR(
       ToAbslStatus(client_.stub().Tell(&context, request, &response)));
   OPTD_ASSIGN_OR_RETURN(Answer answer, DecodeAnswer(id_, response));
-  OPTD_RETURN_IF_ERROR(
-      FillFromSlices(response.trials(), &answer.trials));
+  OPTD_RETURN_IF_ERROR(FillFromSlices(response.trials(), &answer.trials));
   answer.duplicate = response.duplicate();
   return answer;
 }

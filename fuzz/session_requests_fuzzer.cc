@@ -6,10 +6,10 @@
 // DeleteSession/ImportSession requests and synthetic evaluations), into an
 // in-process SessionManager without a store, step by step, the way
 // OptimizerService calls it for each RPC. So every option validator
-// (solver_factory.cc, codecs.cc), the session checks (session.cc: lengths, NaN/Inf,
-// trial ids, retries) and L-BFGS, trust-region and Adam iterating on hostile
-// values, gradients and Hessians are exercised. --max_dimension is capped at
-// 64 so that no input allocates much.
+// (solver_factory.cc, codecs.cc), the session checks (session.cc: lengths,
+// NaN/Inf, trial ids, retries) and L-BFGS, trust-region and Adam iterating on
+// hostile values, gradients and Hessians are exercised. --max_dimension is
+// capped at 64 so that no input allocates much.
 //
 // Checks (fuzz/harness.h): every error is a clean status of an expected code
 // with a message; a refused tell changes nothing; a retried tell is a

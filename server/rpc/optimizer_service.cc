@@ -7,8 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
-#include "server/session/memory_release.h"
 #include "common/status_macros.h"
+#include "server/session/memory_release.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {

@@ -10,10 +10,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/session/memory_release.h"
-#include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {

@@ -25,17 +25,17 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
-#include "server/rpc/auth.h"
-#include "server/storage/env.h"
 #include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http_server.h"
+#include "server/rpc/auth.h"
 #include "server/rpc/optimizer_service.h"
 #include "server/rpc/service_metrics.h"
-#include "server/sharding/session_id_arbiter.h"
-#include "server/session/session_manager.h"
-#include "server/sharding/shard_group.h"
 #include "server/rpc/shard_service.h"
+#include "server/session/session_manager.h"
+#include "server/sharding/session_id_arbiter.h"
+#include "server/sharding/shard_group.h"
 #include "server/sharding/slice_host.h"
+#include "server/storage/env.h"
 
 namespace optd::server {
 

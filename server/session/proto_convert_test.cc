@@ -1,11 +1,10 @@
-#include "server/session/solver_factory.h"
-
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/session/solver_factory.h"
 #include "server/testing/rosenbrock.h"
 #include "solvers/testing/status_matchers.h"
 

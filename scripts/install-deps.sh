@@ -17,6 +17,8 @@ packages=(
   # Python client, its tests and examples (always /usr/bin/python3)
   python3 python3-grpcio python3-protobuf python3-numpy python3-scipy
   python3-torch python3-sklearn python3-optuna
+  # scipy's own optimize tests run against optd (tests/scipy_suite) with pytest
+  python3-pytest
   # deploy/ manifest checks (tests/deploy)
   python3-yaml python3-kubernetes
 )

@@ -1,8 +1,10 @@
 #include "server/session/codecs.h"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -66,12 +68,36 @@ absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
                     });
 }
 
+absl::Status WriteBestGradient(const Solver& solver,
+                               v1::VectorEncoding encoding, v1::Vector* out) {
+  return WritePoint(solver.dimension(), encoding, out,
+                    [&](const MutableVectorView& view) {
+                      return solver.ReadBestGradient(view);
+                    });
+}
+
 absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
                               v1::Vector* out, int k) {
   return WritePoint(solver.dimension(), encoding, out,
                     [&](const MutableVectorView& view) {
                       return solver.ReadBatchVector(k, view);
                     });
+}
+
+absl::Status WriteCurvaturePairs(const Solver& solver,
+                                 v1::CurvaturePairs* out) {
+  std::vector<std::vector<double>> s, y;
+  OPTD_RETURN_IF_ERROR(solver.ReadCurvaturePairs(&s, &y));
+  for (const auto* vectors : {&s, &y}) {
+    for (const std::vector<double>& v : *vectors) {
+      v1::Vector* to = vectors == &s ? out->add_s() : out->add_y();
+      std::string* bytes = to->mutable_f64();
+      bytes->resize(v.size() * sizeof(double));
+      // f64 bytes are little-endian doubles, as the host's (vectors.cc).
+      std::memcpy(bytes->data(), v.data(), bytes->size());
+    }
+  }
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------

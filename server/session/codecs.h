@@ -42,11 +42,22 @@ absl::Status WriteTrialPoint(const Solver& solver, v1::VectorEncoding encoding,
                              v1::Vector* out, int k = 0);
 absl::Status WriteBestPoint(const Solver& solver, v1::VectorEncoding encoding,
                             v1::Vector* out);
+// WriteBestGradient()
+//
+// The gradient at the best point (Solver::ReadBestGradient), likewise.
+absl::Status WriteBestGradient(const Solver& solver,
+                               v1::VectorEncoding encoding, v1::Vector* out);
 // WriteTrialVector()
 //
 // The vector v of an outstanding EVALUATION_HESSIAN_VECTOR trial, likewise.
 absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
                               v1::Vector* out, int k = 0);
+// WriteCurvaturePairs()
+//
+// The solver's curvature pairs (Solver::ReadCurvaturePairs) into `out`, each
+// vector as f64 bytes. FAILED_PRECONDITION as ReadCurvaturePairs, and `out`
+// unchanged.
+absl::Status WriteCurvaturePairs(const Solver& solver, v1::CurvaturePairs* out);
 
 // ---------------------------------------------------------------------------
 // Solver options

@@ -116,6 +116,9 @@ absl::Status Session::WriteAnswer(v1::VectorEncoding encoding, bool duplicate,
   response->clear_trials();
   response->clear_base_points();
   response->clear_summary();
+  if constexpr (!std::is_same_v<Response, v1::AskResponse>) {
+    response->clear_iterate();
+  }
   OPTD_RETURN_IF_ERROR(WriteTrialsLocked(encoding, response->mutable_trials(),
                                          response->mutable_base_points(),
                                          on_slices, only));
@@ -204,25 +207,37 @@ absl::Status Session::Tell(const v1::TellRequest& request, Response* response,
   const absl::Time now = absl::Now();
   OPTD_RETURN_IF_ERROR(
       TellLocked(request, told, now, /*journal=*/true, &duplicate));
+  const Progress after = solver_->progress();
   if (stats != nullptr) {
-    const Progress after = solver_->progress();
     stats->iterations = after.iterations - before.iterations;
     stats->evaluations = after.evaluations - before.evaluations;
   }
   // A retry waits too: its original may not be synced yet.
   if (ticket != nullptr) durability_.Ticket(ticket);
   if (request.worker_id().empty()) {
-    return WriteAnswer(request.encoding(), duplicate, response,
-                       request.points_on_slices());
+    OPTD_RETURN_IF_ERROR(WriteAnswer(request.encoding(), duplicate, response,
+                                     request.points_on_slices()));
+  } else {
+    // A worker's loop: its next trial comes with the answer, leased to it
+    // (with the others it still holds, when it asked for several).
+    const int holding = ledger_.HeldBy(request.worker_id(), now);
+    absl::Duration unused;
+    const std::vector<uint64_t> held =
+        LeaseLocked(request.worker_id(), std::max(1, holding), now, &unused);
+    OPTD_RETURN_IF_ERROR(WriteAnswer(request.encoding(), duplicate, response,
+                                     request.points_on_slices(), &held));
   }
-  // A worker's loop: its next trial comes with the answer, leased to it
-  // (with the others it still holds, when it asked for several).
-  const int holding = ledger_.HeldBy(request.worker_id(), now);
-  absl::Duration unused;
-  const std::vector<uint64_t> held =
-      LeaseLocked(request.worker_id(), std::max(1, holding), now, &unused);
-  return WriteAnswer(request.encoding(), duplicate, response,
-                     request.points_on_slices(), &held);
+  if (request.report_iterate() && !duplicate &&
+      after.iterations > before.iterations) {
+    v1::Iterate* iterate = response->mutable_iterate();
+    iterate->set_iteration(after.iterations);
+    iterate->set_value(after.best_value);
+    iterate->set_gradient_max_norm(after.gradient_max_norm);
+    return WriteBestPoint(*solver_,
+                          ResolveEncoding(request.encoding(), encoding_),
+                          iterate->mutable_x());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Session::Replay(const v1::SnapshotTell& tell) {
@@ -575,6 +590,18 @@ bool Session::DescribeBrief(v1::Session* out) {
 absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
                                v1::Session* out, bool include_trials,
                                uint64_t trials_after_id) {
+  v1::GetSessionRequest request;
+  request.set_include_x(include_x);
+  request.set_encoding(encoding);
+  request.set_include_trials(include_trials);
+  request.set_trials_after_id(trials_after_id);
+  return Describe(request, out);
+}
+
+absl::Status Session::Describe(const v1::GetSessionRequest& request,
+                               v1::Session* out) {
+  const bool include_x = request.include_x();
+  const v1::VectorEncoding encoding = request.encoding();
   OPTD_RETURN_IF_ERROR(ValidateEncoding(encoding, "encoding"));
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
@@ -598,8 +625,17 @@ absl::Status Session::Describe(bool include_x, v1::VectorEncoding encoding,
     check->mutable_finite_difference()->Add(report.finite_difference.begin(),
                                             report.finite_difference.end());
   }
-  if (include_trials) {
-    trial_log_.WriteAfter(trials_after_id, out);
+  if (request.include_trials()) {
+    trial_log_.WriteAfter(request.trials_after_id(), out);
+  }
+  if (request.include_gradient()) {
+    OPTD_RETURN_IF_ERROR(WriteBestGradient(*solver_,
+                                           ResolveEncoding(encoding, encoding_),
+                                           out->mutable_best_gradient()));
+  }
+  if (request.include_curvature_pairs()) {
+    OPTD_RETURN_IF_ERROR(
+        WriteCurvaturePairs(*solver_, out->mutable_curvature_pairs()));
   }
   if (solver_->finished()) {
     OPTD_RETURN_IF_ERROR(SummaryToProto(solver_->summary(), WallSeconds(),

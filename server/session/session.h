@@ -242,6 +242,11 @@ class Session {
   absl::Status Describe(bool include_x, v1::VectorEncoding encoding,
                         v1::Session* out, bool include_trials = false,
                         uint64_t trials_after_id = 0) ABSL_LOCKS_EXCLUDED(mu_);
+  // As `request` asks (its session_id is not checked here); also
+  // best_gradient and curvature_pairs (FAILED_PRECONDITION for a solver
+  // without them).
+  absl::Status Describe(const v1::GetSessionRequest& request, v1::Session* out)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Session::DescribeBrief()
   //
   // Session as ListSessions returns it: no vectors, no history. False (and

@@ -395,8 +395,7 @@ absl::Status SessionManager::Get(const v1::GetSessionRequest& request,
   }
   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
                         Find(request.session_id()));
-  return session->Describe(request.include_x(), request.encoding(), out,
-                           request.include_trials(), request.trials_after_id());
+  return session->Describe(request, out);
 }
 
 absl::Status SessionManager::Delete(absl::string_view session_id) {

@@ -579,5 +579,186 @@ TEST(Session, DeletedSessionIsNotFound) {
   EXPECT_EQ(session->state(), v1::SESSION_STATE_RUNNING);
 }
 
+// TellRequest.report_iterate: the answer of each tell that completes an
+// iteration carries the iteration count, the accepted point, f and max |g|;
+// other tells, tells that do not ask, and retries carry none.
+TEST(SessionIterates, ReportedOncePerIterationInOrder) {
+  auto session = MakeLbfgs("it", {-1.2, 1.0});
+  v1::Trial trial = Outstanding(*session);
+  int64_t expected = 1;
+  std::vector<double> last_x;
+  double last_value = kNaN;
+  while (true) {
+    v1::TellRequest tell = RosenbrockTell(trial);
+    tell.set_report_iterate(true);
+    v1::TellResponse response;
+    ASSERT_OK(session->Tell(tell, &response));
+    if (response.has_iterate()) {
+      const v1::Iterate& iterate = response.iterate();
+      EXPECT_EQ(iterate.iteration(), expected++);
+      last_x = ToDoubles(iterate.x());
+      ASSERT_EQ(last_x.size(), 2u);
+      // The accepted point is the trial just told: f there is the tell's.
+      EXPECT_EQ(last_x, ToDoubles(trial.x()));
+      EXPECT_EQ(iterate.value(), tell.value());
+      last_value = iterate.value();
+      // A retry of the same tell is a duplicate and reports nothing.
+      v1::TellResponse again;
+      ASSERT_OK(session->Tell(tell, &again));
+      EXPECT_TRUE(again.duplicate());
+      EXPECT_FALSE(again.has_iterate());
+    }
+    if (response.trials_size() == 0) {
+      ASSERT_TRUE(response.has_summary());
+      EXPECT_EQ(response.summary().iterations(), expected - 1);
+      EXPECT_EQ(ToDoubles(response.summary().x()), last_x);
+      EXPECT_EQ(response.summary().value(), last_value);
+      break;
+    }
+    trial = response.trials(0);
+  }
+  EXPECT_GT(expected, 30);
+}
+
+TEST(SessionIterates, NoneUnlessAsked) {
+  auto session = MakeLbfgs("quiet", {-1.2, 1.0});
+  v1::Trial trial = Outstanding(*session);
+  for (int i = 0; i < 20; ++i) {
+    v1::TellResponse response;
+    ASSERT_OK(session->Tell(RosenbrockTell(trial), &response));
+    EXPECT_FALSE(response.has_iterate());
+    trial = response.trials(0);
+  }
+}
+
+v1::GetSessionRequest PairsRequest() {
+  v1::GetSessionRequest request;
+  request.set_include_curvature_pairs(true);
+  return request;
+}
+
+// Runs `session` (Rosenbrock) for `tells` tells.
+void RunRosenbrock(Session& session, int tells) {
+  v1::Trial trial = Outstanding(session);
+  for (int i = 0; i < tells; ++i) {
+    v1::TellResponse response;
+    ASSERT_OK(session.Tell(RosenbrockTell(trial), &response));
+    if (response.trials_size() == 0) return;
+    trial = response.trials(0);
+  }
+}
+
+// GetSessionRequest.include_curvature_pairs: min(iterations, memory) pairs,
+// oldest first, with s_i the step between successive iterates and y_i the
+// change of the gradient (the newest pair against the last two iterates).
+TEST(SessionCurvaturePairs, AreTheNewestStepsOldestFirst) {
+  v1::CreateSessionRequest request;
+  request.mutable_lbfgs()->set_memory(5);
+  auto session = MakeSession("pairs", {-1.2, 1.0}, request);
+  // Record the iterates as they are accepted.
+  std::vector<std::vector<double>> iterates = {{-1.2, 1.0}};
+  v1::Trial trial = Outstanding(*session);
+  for (int i = 0; i < 12; ++i) {
+    v1::TellRequest tell = RosenbrockTell(trial);
+    tell.set_report_iterate(true);
+    v1::TellResponse response;
+    ASSERT_OK(session->Tell(tell, &response));
+    if (response.has_iterate()) {
+      iterates.push_back(ToDoubles(response.iterate().x()));
+    }
+    trial = response.trials(0);
+  }
+  v1::Session out;
+  ASSERT_OK(session->Describe(PairsRequest(), &out));
+  const int iterations = static_cast<int>(iterates.size()) - 1;
+  ASSERT_GT(iterations, 5);
+  ASSERT_EQ(out.curvature_pairs().s_size(), 5);
+  ASSERT_EQ(out.curvature_pairs().y_size(), 5);
+  for (int i = 0; i < 5; ++i) {
+    const std::vector<double> s = ToDoubles(out.curvature_pairs().s(i));
+    const std::vector<double>& to = iterates[iterations - 4 + i];
+    const std::vector<double>& from = iterates[iterations - 5 + i];
+    ASSERT_EQ(s.size(), 2u);
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_NEAR(s[j], to[j] - from[j], 1e-12 * (1 + std::abs(to[j])))
+          << "pair " << i;
+    }
+    std::vector<double> g_to, g_from;
+    Rosenbrock(to, &g_to);
+    Rosenbrock(from, &g_from);
+    const std::vector<double> y = ToDoubles(out.curvature_pairs().y(i));
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_NEAR(y[j], g_to[j] - g_from[j], 1e-9 * (1 + std::abs(g_to[j])))
+          << "pair " << i;
+    }
+  }
+  // Without the flag: no pairs.
+  v1::Session plain;
+  ASSERT_OK(session->Describe(false, v1::VECTOR_ENCODING_UNSPECIFIED, &plain));
+  EXPECT_FALSE(plain.has_curvature_pairs());
+}
+
+TEST(SessionCurvaturePairs, BoundedLbfgsHasThemToo) {
+  v1::CreateSessionRequest request;
+  request.mutable_lbfgs();
+  request.mutable_bounds()->mutable_lower()->add_values(-2);
+  request.mutable_bounds()->mutable_lower()->add_values(-2);
+  request.mutable_bounds()->mutable_upper()->add_values(2);
+  request.mutable_bounds()->mutable_upper()->add_values(0.9);
+  auto session = MakeSession("bounded", {-1.2, 1.0}, request);
+  RunRosenbrock(*session, 8);
+  v1::Session out;
+  ASSERT_OK(session->Describe(PairsRequest(), &out));
+  EXPECT_GT(out.curvature_pairs().s_size(), 0);
+  EXPECT_EQ(out.curvature_pairs().s_size(), out.curvature_pairs().y_size());
+  EXPECT_LE(out.curvature_pairs().s_size(), out.iterations());
+}
+
+TEST(SessionCurvaturePairs, SolversWithoutThemAreFailedPrecondition) {
+  auto session = MakeAdam("adam", {1.0, 2.0}, 10);
+  const std::string before = Snapshot(*session);
+  v1::Session out;
+  EXPECT_THAT(session->Describe(PairsRequest(), &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("solver adam keeps no curvature pairs")));
+  v1::GetSessionRequest gradient;
+  gradient.set_include_gradient(true);
+  EXPECT_THAT(
+      session->Describe(gradient, &out),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("solver adam holds no gradient at its point")));
+  EXPECT_EQ(Snapshot(*session), before);
+}
+
+// GetSessionRequest.include_gradient: the gradient L-BFGS holds at best_x,
+// which for a client-told gradient is the told one, bit for bit.
+TEST(SessionBestGradient, IsTheGradientAtBestX) {
+  for (bool bounded : {false, true}) {
+    v1::CreateSessionRequest request;
+    request.mutable_lbfgs();
+    if (bounded) {
+      request.mutable_bounds()->mutable_lower()->add_values(-2);
+      request.mutable_bounds()->mutable_lower()->add_values(-2);
+      request.mutable_bounds()->mutable_upper()->add_values(2);
+      request.mutable_bounds()->mutable_upper()->add_values(2);
+    }
+    auto session = MakeSession("g", {-1.2, 1.0}, request);
+    v1::GetSessionRequest get;
+    get.set_include_x(true);
+    get.set_include_gradient(true);
+    v1::Session before;
+    // Before x0 is evaluated there is no gradient.
+    EXPECT_THAT(session->Describe(get, &before),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("holds no gradient at its point")));
+    RunRosenbrock(*session, 10);
+    v1::Session out;
+    ASSERT_OK(session->Describe(get, &out));
+    std::vector<double> g;
+    Rosenbrock(ToDoubles(out.best_x()), &g);
+    EXPECT_EQ(ToDoubles(out.best_gradient()), g) << "bounded " << bounded;
+  }
+}
+
 }  // namespace
 }  // namespace optd::server

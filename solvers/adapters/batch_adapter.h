@@ -75,6 +75,14 @@ class TrialBatchAdapter : public Solver {
   std::vector<GradientCheckReport> gradient_checks() const override {
     return inner_->gradient_checks();
   }
+  absl::Status ReadBestGradient(const MutableVectorView& out) const override {
+    return inner_->ReadBestGradient(out);
+  }
+  absl::Status ReadCurvaturePairs(
+      std::vector<std::vector<double>>* s,
+      std::vector<std::vector<double>>* y) const override {
+    return inner_->ReadCurvaturePairs(s, y);
+  }
   std::string OptionsReport() const override {
     return absl::StrCat(inner_->OptionsReport(), OwnOptionsReport());
   }

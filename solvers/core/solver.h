@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "solvers/core/summary.h"
 #include "solvers/core/vector_view.h"
 
@@ -188,12 +189,12 @@ class Solver {
   //
   // Most solvers hand out one trial at a time (a batch of one, served by the
   // single-trial methods above). Finite-difference stencils, gradient checks
-  // and data-parallel gradients (solvers/adapters/batch_adapter.h) hand out a batch
-  // of trials that workers evaluate at once and tell in any order; the solver
-  // moves on when the last untold trial of the batch is told, and then has a
-  // new batch ready (or has finished). The server gives the trials of a batch
-  // consecutive ids (the first is the batch's trial 0). k is the index in the
-  // current batch, [0, batch_size()). REQUIRES: !finished().
+  // and data-parallel gradients (solvers/adapters/batch_adapter.h) hand out a
+  // batch of trials that workers evaluate at once and tell in any order; the
+  // solver moves on when the last untold trial of the batch is told, and then
+  // has a new batch ready (or has finished). The server gives the trials of a
+  // batch consecutive ids (the first is the batch's trial 0). k is the index in
+  // the current batch, [0, batch_size()). REQUIRES: !finished().
   virtual int batch_size() const { return 1; }
   // Whether trial k of the current batch has been told.
   virtual bool batch_told(int k) const { return false; }
@@ -255,6 +256,30 @@ class Solver {
   // none).
   virtual std::vector<GradientCheckReport> gradient_checks() const {
     return {};
+  }
+  // Solver::ReadBestGradient()
+  //
+  // The gradient at ReadBestPoint's point as the solver holds it (told, or
+  // formed by finite differences), for scipy's OptimizeResult.jac.
+  // FAILED_PRECONDITION for a solver that holds none (Adam, the trust region,
+  // a session ended before x0 was evaluated) or whose vectors are not in this
+  // process (sharded).
+  virtual absl::Status ReadBestGradient(const MutableVectorView& out) const {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "solver ", std::string(name()), " holds no gradient at its point"));
+  }
+  // Solver::ReadCurvaturePairs()
+  //
+  // An L-BFGS solver's quasi-Newton memory: its k most recent curvature
+  // pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i, oldest first, appended
+  // to *s and *y (k vectors of dimension() elements each). For scipy's
+  // hess_inv. FAILED_PRECONDITION for a solver that keeps no such pairs or
+  // whose pairs are not in this process (sharded), and nothing appended.
+  virtual absl::Status ReadCurvaturePairs(
+      std::vector<std::vector<double>>* s,
+      std::vector<std::vector<double>>* y) const {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "solver ", std::string(name()), " keeps no curvature pairs"));
   }
   // Ends the session now with TerminationReason::kStoppedByClient.
   virtual void Stop() = 0;

@@ -22,8 +22,10 @@ constexpr int64_t kMaxCount = int64_t{1} << 53;
 absl::Status LbfgsOptions::Validate() const {
   if (memory < 1 || memory > 1000)
     return OptionOutOfRange("lbfgs", "memory", memory, "[1, 1000]");
-  if (!(ftol >= 0 && ftol < 1))
-    return OptionOutOfRange("lbfgs", "ftol", ftol, "[0, 1)");
+  // scipy takes any ftol >= 0 (factr = ftol / eps); ftol >= 1 stops after
+  // the first iteration that does not raise f.
+  if (!(ftol >= 0 && std::isfinite(ftol)))
+    return OptionOutOfRange("lbfgs", "ftol", ftol, "[0, inf)");
   if (!(gtol >= 0 && std::isfinite(gtol)))
     return OptionOutOfRange("lbfgs", "gtol", gtol, "[0, inf)");
   if (max_iterations < 1 || max_iterations > kMaxCount) {
@@ -104,6 +106,11 @@ absl::Status Lbfgs::ReadTrialPoint(const MutableVectorView& out) const {
 absl::Status Lbfgs::ReadBestPoint(const MutableVectorView& out) const {
   return have_iterate_ ? vectors_->ReadPoint(out)
                        : vectors_->ReadTrialPoint(out);
+}
+
+absl::Status Lbfgs::ReadBestGradient(const MutableVectorView& out) const {
+  if (!have_iterate_) return Solver::ReadBestGradient(out);
+  return vectors_->ReadGradient(out);
 }
 
 absl::Status Lbfgs::SetTrialGradient(const ConstVectorView& gradient) {

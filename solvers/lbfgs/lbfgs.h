@@ -106,6 +106,12 @@ class Lbfgs : public Solver {
   void Stop() override;
   Progress progress() const override;
   const Summary& summary() const override { return summary_; }
+  absl::Status ReadBestGradient(const MutableVectorView& out) const override;
+  absl::Status ReadCurvaturePairs(
+      std::vector<std::vector<double>>* s,
+      std::vector<std::vector<double>>* y) const override {
+    return vectors_->ReadPairs(s, y);
+  }
   std::string OptionsReport() const override;
 
   // Lbfgs::SaveState(), Lbfgs::RestoreState() (lbfgs_state.cc)

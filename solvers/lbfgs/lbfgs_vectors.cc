@@ -1,9 +1,12 @@
 #include "solvers/lbfgs/lbfgs_vectors.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/sharding/slice_state.h"
 
 namespace optd {
 
@@ -75,6 +78,48 @@ absl::Status LocalLbfgsVectors::Accept(bool push_pair, double stp) {
 
 absl::Status LocalLbfgsVectors::ClearMemory() {
   for (LbfgsSlice& slice : slices_) slice.ClearMemory();
+  return absl::OkStatus();
+}
+
+absl::Status LbfgsVectors::ReadGradient(const MutableVectorView& full) const {
+  return absl::FailedPreconditionError(
+      "the gradient of a sharded L-BFGS session lives on its replicas and is "
+      "not gathered");
+}
+
+absl::Status LocalLbfgsVectors::ReadGradient(
+    const MutableVectorView& full) const {
+  if (auto s = layout_.CheckDimension(full.size(), "output"); !s.ok()) return s;
+  for (const LbfgsSlice& slice : slices_) {
+    full.CopyFrom(slice.range().begin, slice.range().size(),
+                  slice.state_vector(1).data());  // g (LbfgsSlice)
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LbfgsVectors::ReadPairs(
+    std::vector<std::vector<double>>* s,
+    std::vector<std::vector<double>>* y) const {
+  return absl::FailedPreconditionError(
+      "the curvature pairs of a sharded L-BFGS session live on its replicas "
+      "and are not gathered");
+}
+
+absl::Status LocalLbfgsVectors::ReadPairs(
+    std::vector<std::vector<double>>* s,
+    std::vector<std::vector<double>>* y) const {
+  // State vectors 5 .. 5 + k - 1 are s_0..s_{k-1}, then y_0..y_{k-1}
+  // (LbfgsSlice::state_vector), each slice holding its range.
+  const int k = pairs();
+  const int64_t n = layout_.dimension();
+  for (int i = 0; i < 2 * k; ++i) {
+    std::vector<double> full(static_cast<size_t>(n));
+    for (const LbfgsSlice& slice : slices_) {
+      const std::vector<double>& part = slice.state_vector(5 + i);
+      std::copy(part.begin(), part.end(), full.begin() + slice.range().begin);
+    }
+    (i < k ? s : y)->push_back(std::move(full));
+  }
   return absl::OkStatus();
 }
 

@@ -20,10 +20,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "solvers/core/vector_view.h"
 #include "solvers/sharding/block_reduction.h"
 #include "solvers/sharding/lbfgs_slice.h"
 #include "solvers/sharding/shard_layout.h"
-#include "solvers/core/vector_view.h"
 
 namespace optd {
 
@@ -49,6 +49,12 @@ class LbfgsVectors {
                                                 bool with_candidate) = 0;
   virtual absl::Status Accept(bool push_pair, double stp) = 0;
   virtual absl::Status ClearMemory() = 0;
+  // g in full (Solver::ReadBestGradient), and the pairs in full, oldest
+  // first (Solver::ReadCurvaturePairs). Vectors on other replicas:
+  // FAILED_PRECONDITION (these defaults).
+  virtual absl::Status ReadGradient(const MutableVectorView& full) const;
+  virtual absl::Status ReadPairs(std::vector<std::vector<double>>* s,
+                                 std::vector<std::vector<double>>* y) const;
 
   // LbfgsVectors::SaveState(), LbfgsVectors::RestoreState()
   //
@@ -80,6 +86,9 @@ class LocalLbfgsVectors : public LbfgsVectors {
                                         bool with_candidate) override;
   absl::Status Accept(bool push_pair, double stp) override;
   absl::Status ClearMemory() override;
+  absl::Status ReadGradient(const MutableVectorView& full) const override;
+  absl::Status ReadPairs(std::vector<std::vector<double>>* s,
+                         std::vector<std::vector<double>>* y) const override;
   int64_t StateBytes() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status RestoreState(std::string_view in) override;

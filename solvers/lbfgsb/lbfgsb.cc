@@ -90,6 +90,26 @@ absl::Status LbfgsB::ReadBestPoint(const MutableVectorView& out) const {
   return absl::OkStatus();
 }
 
+absl::Status LbfgsB::ReadBestGradient(const MutableVectorView& out) const {
+  if (!have_iterate_) return Solver::ReadBestGradient(out);
+  if (out.size() != n_) return DimensionError("output", out.size(), n_);
+  out.CopyFrom(0, n_, g_.data());
+  return absl::OkStatus();
+}
+
+absl::Status LbfgsB::ReadCurvaturePairs(
+    std::vector<std::vector<double>>* s,
+    std::vector<std::vector<double>>* y) const {
+  for (int j = 0; j < memory_.col; ++j) {
+    const int slot = memory_.Slot(j);
+    s->emplace_back(memory_.ws.col(slot).data(),
+                    memory_.ws.col(slot).data() + memory_.n);
+    y->emplace_back(memory_.wy.col(slot).data(),
+                    memory_.wy.col(slot).data() + memory_.n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LbfgsB::SetTrialGradient(const ConstVectorView& gradient) {
   if (finished())
     return absl::FailedPreconditionError("the session has finished");

@@ -78,6 +78,11 @@ class LbfgsB : public Solver {
   // gradient_max_norm is the projected gradient's (projgr).
   Progress progress() const override;
   const Summary& summary() const override { return summary_; }
+  absl::Status ReadBestGradient(const MutableVectorView& out) const override;
+  // The columns of S and Y in the ring buffers' slot order, oldest first.
+  absl::Status ReadCurvaturePairs(
+      std::vector<std::vector<double>>* s,
+      std::vector<std::vector<double>>* y) const override;
   std::string OptionsReport() const override;
 
   const LbfgsOptions& options() const { return options_; }

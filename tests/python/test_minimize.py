@@ -205,8 +205,9 @@ class MinimizeOptionsTest(ServerTestCase):
         with self.assertRaises(optd.InvalidArgument):
             optd.minimize(extended_rosenbrock, [0.0, 0.0],
                           constraints=[{"type": "ineq"}], client=self.client)
-        with self.assertRaises(optd.InvalidArgument):
-            optd.minimize(extended_rosenbrock, [0.0, 0.0], callback=print,
+        with self.assertRaisesRegex(optd.InvalidArgument,
+                                    "callback is 3; want a callable"):
+            optd.minimize(extended_rosenbrock, [0.0, 0.0], callback=3,
                           client=self.client)
         with self.assertRaisesRegex(optd.InvalidArgument, "jac=None"):
             # fun returns (f, g) but jac=None asks for values only.

@@ -42,7 +42,7 @@ from .errors import (Aborted, AlreadyExists, Cancelled, DataLoss,
                      Unavailable, Unimplemented, Unknown)
 from .bounds import resolve_bounds
 from .messages import (GradientCheck, GradientSource, HistoryEntry,
-                       SessionInfo, SessionState, Summary, TerminationReason,
+                       Iterate, SessionInfo, SessionState, Summary, TerminationReason,
                        TrialRecord, Wants)
 from .minimize import OptimizeResult, minimize
 from .session import Answer, Session, Trial
@@ -52,7 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "connect", "tls_credentials", "Client", "Session", "Trial", "Answer", "Summary",
-    "SessionInfo", "HistoryEntry", "TrialRecord", "GradientCheck",
+    "SessionInfo", "HistoryEntry", "TrialRecord", "GradientCheck", "Iterate",
     "SessionState", "TerminationReason", "GradientSource", "Wants",
     "VectorEncoding", "minimize", "OptimizeResult", "resolve_bounds",
     "DEFAULT_ADDRESS", "DEFAULT_MAX_MESSAGE_BYTES",

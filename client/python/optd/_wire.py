@@ -128,6 +128,7 @@ _STOP_KEY = _varint(_tag(pb.TellRequest, "stop", _BOOL))
 _WORKER_ID_KEY = _varint(_tag(pb.TellRequest, "worker_id", _STRING))
 _NOTE_KEY = _varint(_tag(pb.TellRequest, "note", _STRING))
 _WEIGHT_KEY = _varint(_tag(pb.TellRequest, "weight", _DOUBLE))
+_REPORT_ITERATE_KEY = _varint(_tag(pb.TellRequest, "report_iterate", _BOOL))
 _VECTOR_KEYS = {field: _key(field, _LEN)
                 for field in (GRADIENT, HESSIAN, HESSIAN_VECTOR)}
 
@@ -142,6 +143,7 @@ _RESPONSE_TRIAL = _tag(pb.TellResponse, "trials", _MESSAGE, pb.Trial,
 _RESPONSE_STATE = _tag(pb.TellResponse, "state", _ENUM)
 _RESPONSE_SUMMARY = _tag(pb.TellResponse, "summary", _MESSAGE, pb.Summary)
 _RESPONSE_DUPLICATE = _tag(pb.TellResponse, "duplicate", _BOOL)
+_RESPONSE_ITERATE = _tag(pb.TellResponse, "iterate", _MESSAGE, pb.Iterate)
 _RESPONSE_BASE_POINT = _tag(pb.TellResponse, "base_points", _MESSAGE,
                             pb.BasePoint, repeated=True)
 _TRIAL_ID = _tag(pb.Trial, "trial_id", _UINT64)
@@ -179,7 +181,8 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
                 failed: bool, stop: bool,
                 vectors: List[Tuple[int, Any]],
                 encoding: VectorEncoding, worker_id: str = "",
-                note: str = "", weight: Optional[float] = None) -> bytes:
+                note: str = "", weight: Optional[float] = None,
+                report_iterate: bool = False) -> bytes:
     """A serialized ``TellRequest``; `vectors` are (field number, array) for
     GRADIENT, HESSIAN and HESSIAN_VECTOR (TellRequest's numbers: 4, 8, 9)."""
     parts: list = []
@@ -202,6 +205,8 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
             parts += [key, _varint(len(data)), data]
     if weight is not None:
         parts += [_WEIGHT_KEY, struct.pack("<d", weight)]
+    if report_iterate:
+        parts += [_REPORT_ITERATE_KEY, b"\x01"]
     return b"".join(parts)
 
 
@@ -297,7 +302,8 @@ def _point_delta(buf: memoryview, offset: int,
 
 
 def decode_tell_answer(raw: bytes):
-    """(trials, state, summary message or None, duplicate, base points) of a
+    """(trials, state, summary message or None, duplicate, base points,
+    iterate message or None) of a
     serialized ``TellResponse``. Each trial is (trial_id, x, wants, vector
     or None, batch_index, batch_size, lease expiry or None, delta or None),
     delta being (base_trial_id, coordinate or None, value) for a trial sent
@@ -310,6 +316,7 @@ def decode_tell_answer(raw: bytes):
     summary: Optional[pb.Summary] = None
     duplicate = False
     base_points: dict = {}
+    iterate: Optional[pb.Iterate] = None
     for tag, where in _fields(buf, 0, len(raw)):
         if tag == _RESPONSE_TRIAL:
             start, size = where
@@ -342,6 +349,9 @@ def decode_tell_answer(raw: bytes):
             summary = pb.Summary.FromString(bytes(buf[start:start + size]))
         elif tag == _RESPONSE_DUPLICATE:
             duplicate = bool(where)
+        elif tag == _RESPONSE_ITERATE:
+            start, size = where
+            iterate = pb.Iterate.FromString(bytes(buf[start:start + size]))
         elif tag == _RESPONSE_BASE_POINT:
             start, size = where
             point_id = 0
@@ -352,7 +362,7 @@ def decode_tell_answer(raw: bytes):
                 elif t == _BASE_POINT_X:
                     point = _vector(raw, buf, *v)
             base_points[point_id] = point
-    return trials, state, summary, duplicate, base_points
+    return trials, state, summary, duplicate, base_points, iterate
 
 
 def decode_tell_response(raw: bytes):
@@ -361,5 +371,5 @@ def decode_tell_response(raw: bytes):
     batch_index, batch_size, lease expiry or None), x and vector being
     read-only views into `raw`. A trial sent as a delta has an empty x here:
     :func:`decode_tell_answer` has what builds it."""
-    trials, state, summary, duplicate, _ = decode_tell_answer(raw)
+    trials, state, summary, duplicate, _, _ = decode_tell_answer(raw)
     return [t[:7] for t in trials], state, summary, duplicate

@@ -377,19 +377,23 @@ class Client:
     def get_session(self, session_id: str, include_x: bool = False,
                     encoding: EncodingLike = None, *,
                     include_trials: bool = False,
-                    trials_after_id: int = 0) -> SessionInfo:
+                    trials_after_id: int = 0,
+                    include_gradient: bool = False) -> SessionInfo:
         """``GetSession``: state, counters, best value, resolved options,
         recent history, gradient checks, the summary once ended; best_x
         with ``include_x`` (raw float64 bytes unless ``encoding`` says
         otherwise); with ``include_trials`` the trial log in ``trial_log``
         (every applied tell: point, value, worker, note, ...), only the
-        trials after ``trials_after_id`` when it is set."""
+        trials after ``trials_after_id`` when it is set; with
+        ``include_gradient`` (L-BFGS) the gradient at best_x in
+        ``best_gradient`` (FailedPrecondition for solvers that hold none)."""
         resolved = resolve_encoding(encoding)
         if resolved == VectorEncoding.UNSPECIFIED:
             resolved = VectorEncoding.F64
         response = self._unary("GetSession", pb.GetSessionRequest(
             session_id=session_id, include_x=include_x, encoding=resolved,
-            include_trials=include_trials, trials_after_id=trials_after_id))
+            include_trials=include_trials, trials_after_id=trials_after_id,
+            include_gradient=include_gradient))
         return SessionInfo.from_proto(response)
 
     def list_sessions(self, state: Optional[Any] = None,

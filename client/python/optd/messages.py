@@ -24,7 +24,7 @@ from .vectors import VectorEncoding, decode
 
 __all__ = ["Wants", "SessionState", "TerminationReason", "GradientSource",
            "Summary", "HistoryEntry", "TrialRecord", "GradientCheck",
-           "SessionInfo", "options_to_dict"]
+           "SessionInfo", "Iterate", "options_to_dict"]
 
 
 class Wants(enum.IntEnum):
@@ -111,6 +111,24 @@ def _time(timestamp) -> Optional[datetime.datetime]:
     if timestamp.seconds == 0 and timestamp.nanos == 0:
         return None
     return timestamp.ToDatetime(tzinfo=datetime.timezone.utc)
+
+
+@dataclasses.dataclass
+class Iterate:
+    """An iterate a tell produced (``TellResponse.iterate``; asked for with
+    ``Session.report_iterates``): the solver's iteration count after the
+    tell, the accepted point (read-only), f there (NaN when unknown) and
+    max |g|."""
+    iteration: int
+    x: np.ndarray
+    value: float
+    gradient_max_norm: float
+
+    @classmethod
+    def from_proto(cls, iterate: pb.Iterate) -> "Iterate":
+        return cls(iteration=iterate.iteration, x=decode(iterate.x),
+                   value=iterate.value,
+                   gradient_max_norm=iterate.gradient_max_norm)
 
 
 @dataclasses.dataclass
@@ -287,6 +305,8 @@ class SessionInfo:
                                                     repr=False)
     trial_log_dropped: int = 0
     lease_seconds: float = 0.0
+    # L-BFGS: the gradient at best_x (only with include_gradient).
+    best_gradient: Optional[np.ndarray] = None
     proto: Any = dataclasses.field(repr=False, compare=False, default=None)
 
     @classmethod
@@ -304,6 +324,8 @@ class SessionInfo:
             gradient_max_norm=session.gradient_max_norm,
             best_x=decode(session.best_x) if session.HasField("best_x")
             else None,
+            best_gradient=decode(session.best_gradient)
+            if session.HasField("best_gradient") else None,
             pending_trial_ids=list(session.pending_trial_ids),
             history=[HistoryEntry.from_proto(h) for h in session.history],
             summary=Summary.from_proto(session.summary)

@@ -31,7 +31,7 @@ answer received); a stream (``trials()``, ``run()``) is driven by one thread.
 
 import time
 from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional,
-                    Sequence)
+                    Sequence, Tuple)
 
 import numpy as np
 
@@ -40,8 +40,8 @@ from ._evaluator import Evaluator, Objective
 from ._proto import optimizer_pb2 as pb
 from .errors import DataLoss, FailedPrecondition, NotFound
 from .direct import GRADIENT, HESSIAN_VECTOR, POINT, VECTOR, DirectPath
-from .messages import (SessionInfo, SessionState, Summary, TrialRecord,
-                       Wants, _enum, _time)
+from .messages import (Iterate, SessionInfo, SessionState, Summary,
+                       TrialRecord, Wants, _enum, _time)
 from .stream import OptimizeStream
 from .vectors import VectorEncoding, as_array, decode, dtype_of, encode
 
@@ -178,16 +178,22 @@ class Answer:
       duplicate: the tell repeated an earlier one and changed nothing.
       retry_after: an ask with worker_id that got no trial because other
         workers hold them all: seconds until the first lease expires.
+      iterate: the :class:`Iterate` this tell produced when the session's
+        ``report_iterates`` is set and the tell completed an iteration,
+        else None.
     """
 
-    __slots__ = ("trials", "state", "summary", "duplicate", "retry_after")
+    __slots__ = ("trials", "state", "summary", "duplicate", "retry_after",
+                 "iterate")
 
     def __init__(self, trials: List[Trial], state: SessionState,
-                 summary: Optional[Summary], duplicate: bool) -> None:
+                 summary: Optional[Summary], duplicate: bool,
+                 iterate: Optional[Iterate] = None) -> None:
         self.trials = trials
         self.state = state
         self.summary = summary
         self.duplicate = duplicate
+        self.iterate = iterate
         # An ask's retry_after_seconds (0 for tells).
         self.retry_after = 0.0
 
@@ -217,6 +223,11 @@ class Session:
         leaving the ``with`` block or :meth:`close` deletes the session.
       pending: the outstanding trials as last seen (from the create, the
         last ask or the last tell).
+      report_iterates: when True, every tell asks the server for the
+        iterate it produces (``TellRequest.report_iterate``): a tell that
+        completes an iteration answers with ``Answer.iterate`` (the
+        accepted point: n values on the wire once per iteration). False by
+        default; ``minimize(callback=...)`` sets it.
     """
 
     def __init__(self, client: "Client", session_id: str, dimension: int,
@@ -236,6 +247,7 @@ class Session:
         self.state = SessionState.RUNNING
         # Seconds until another worker's lease expires (ask with worker_id).
         self.retry_after = 0.0
+        self.report_iterates = False
         self._summary: Optional[Summary] = None
         self._stream = stream
         # Set for a sharded session on the direct data path.
@@ -268,11 +280,14 @@ class Session:
              else Trial(t, teller, worker_id=worker_id, bases=bases)
              for t in response.trials], response.state,
             response.summary if response.HasField("summary") else None,
-            getattr(response, "duplicate", False))
+            getattr(response, "duplicate", False),
+            response.iterate if (hasattr(response, "iterate")
+                                 and response.HasField("iterate")) else None)
 
     def _absorb_parts(self, trials: List[Trial], state_value: int,
                       summary_proto: Optional[pb.Summary],
-                      duplicate: bool) -> Answer:
+                      duplicate: bool,
+                      iterate: Optional[pb.Iterate] = None) -> Answer:
         state = (_enum(SessionState, state_value) if state_value
                  else SessionState.RUNNING)
         summary = (Summary.from_proto(summary_proto)
@@ -281,7 +296,9 @@ class Session:
         self.state = state
         if summary is not None:
             self._summary = summary
-        return Answer(trials, state, summary, duplicate)
+        return Answer(trials, state, summary, duplicate,
+                      Iterate.from_proto(iterate) if iterate is not None
+                      else None)
 
     # -- ask / tell ----------------------------------------------------------
 
@@ -376,7 +393,8 @@ class Session:
                       note: Optional[str] = None,
                       weight: Optional[float] = None) -> pb.TellRequest:
         request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop,
-                                 worker_id=worker_id or "", note=note or "")
+                                 worker_id=worker_id or "", note=note or "",
+                                 report_iterate=self.report_iterates)
         if value is not None:
             request.value = float(value)
         if weight is not None:
@@ -447,15 +465,16 @@ class Session:
             self.session_id, trial_id,
             None if value is None else float(value), failed, stop, vectors,
             self._send_encoding(), worker_id or "", note or "",
-            None if weight is None else float(weight))
-        trials, state, summary, duplicate, bases = _wire.decode_tell_answer(
-            self._transport.tell_bytes(raw))
+            None if weight is None else float(weight), self.report_iterates)
+        trials, state, summary, duplicate, bases, iterate = (
+            _wire.decode_tell_answer(self._transport.tell_bytes(raw)))
         for t in trials:
             if t[7] is None and t[0] not in bases:
                 bases[t[0]] = t[1]
         return self._absorb_parts(
             [Trial(None, self.tell, parts=t, worker_id=worker_id,
-                   bases=bases) for t in trials], state, summary, duplicate)
+                   bases=bases) for t in trials], state, summary, duplicate,
+            iterate)
 
     def stop(self) -> Optional[Summary]:
         """Ends the session now (STOPPED_BY_CLIENT) and returns its summary."""
@@ -630,6 +649,24 @@ class Session:
         if info.summary is not None:
             self._summary = info.summary
         return info
+
+    def curvature_pairs(self) -> Tuple[np.ndarray, np.ndarray]:
+        """An L-BFGS session's quasi-Newton memory (``GetSession`` with
+        include_curvature_pairs): arrays s and y of shape (k, n), the k
+        most recent pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i, oldest
+        first. Costs 2 k n doubles on the wire.
+
+        Raises:
+          FailedPrecondition: the solver keeps no pairs (Adam, the trust
+            region) or the session is sharded.
+        """
+        response = self._transport.unary("GetSession", pb.GetSessionRequest(
+            session_id=self.session_id, include_curvature_pairs=True))
+        pairs = response.curvature_pairs
+        n = self.dimension
+        s = np.array([decode(v) for v in pairs.s], dtype=np.float64)
+        y = np.array([decode(v) for v in pairs.y], dtype=np.float64)
+        return s.reshape(len(pairs.s), n), y.reshape(len(pairs.y), n)
 
     def delete(self) -> None:
         """Deletes the session on the server (NotFound if already gone)."""

@@ -335,7 +335,7 @@ class SessionRun {
     return Count("Tell", fault, status, ambiguous);
   }
 
-  // The accounting of the file's header, steps 1 and 2.
+  // The accounting of bench/soak.cc's header, steps 1 and 2.
   bool ResolveTell(const v1::TellRequest& request) {
     tally_->ambiguous_tells++;
     absl::StatusOr<v1::Session> described = client_.GetSession(plan_.id);

@@ -116,33 +116,28 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <queue>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
-#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/match.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "bench/fleet.h"
+#include "bench/soak_faults.h"
+#include "bench/soak_plan.h"
+#include "bench/soak_session_run.h"
 #include "client/client.h"
-#include "client/session.h"
 #include "grpcpp/grpcpp.h"
 
 #ifndef OPTD_BINARY
@@ -194,854 +189,35 @@ namespace v1 = ::optd::v1;
 namespace oc = ::optd::client;
 using ::optd::bench::Fail;
 using ::optd::bench::StatusMb;
-using Clock = std::chrono::steady_clock;
+using ::optd::bench::soak::Canceller;
+using ::optd::bench::soak::Clock;
+using ::optd::bench::soak::FaultOptions;
+using ::optd::bench::soak::Plan;
+using ::optd::bench::soak::PlanOptions;
+using ::optd::bench::soak::Tally;
 
-// ---------------------------------------------------------------------------
-// Objectives.
-
-// The extended Rosenbrock function (Moré, Garbow, Hillstrom 1981, problem
-// 21), n even: what `trial` wants of it, with its 2x2-block Hessian.
-oc::Evaluation Rosenbrock(const oc::Trial& trial) {
-  const std::vector<double>& x = trial.x;
-  const size_t n = x.size();
-  oc::Evaluation e;
-  double f = 0;
-  std::vector<double> g(n);
-  std::vector<double> hv;
-  if (oc::WantsHessianVector(trial.wants)) hv.resize(n);
-  if (oc::WantsHessian(trial.wants)) e.hessian.assign(n * n, 0.0);
-  for (size_t i = 0; i + 1 < n; i += 2) {
-    const double t = x[i + 1] - x[i] * x[i], u = 1 - x[i];
-    f += 100 * t * t + u * u;
-    g[i] = -400 * x[i] * t - 2 * u;
-    g[i + 1] = 200 * t;
-    const double h11 = 1200 * x[i] * x[i] - 400 * x[i + 1] + 2;
-    const double h12 = -400 * x[i], h22 = 200;
-    if (!hv.empty()) {
-      hv[i] = h11 * trial.vector[i] + h12 * trial.vector[i + 1];
-      hv[i + 1] = h12 * trial.vector[i] + h22 * trial.vector[i + 1];
-    }
-    if (!e.hessian.empty()) {
-      e.hessian[i * n + i] = h11;
-      e.hessian[i * n + i + 1] = e.hessian[(i + 1) * n + i] = h12;
-      e.hessian[(i + 1) * n + i + 1] = h22;
-    }
-  }
-  if (oc::WantsValue(trial.wants)) e.value = f;
-  if (oc::WantsGradient(trial.wants)) e.gradient = std::move(g);
-  e.hessian_vector = std::move(hv);
-  return e;
+// The flags of soak_plan.h's and soak_faults.h's options.
+PlanOptions PlanOptionsFromFlags() {
+  PlanOptions options;
+  options.min_dimension = absl::GetFlag(FLAGS_min_dimension);
+  options.max_dimension = absl::GetFlag(FLAGS_max_dimension);
+  options.max_hessian_dimension = absl::GetFlag(FLAGS_max_hessian_dimension);
+  options.min_tells = absl::GetFlag(FLAGS_min_tells);
+  options.max_tells = absl::GetFlag(FLAGS_max_tells);
+  options.stream_fraction = absl::GetFlag(FLAGS_stream_fraction);
+  options.export_fraction = absl::GetFlag(FLAGS_export_fraction);
+  return options;
 }
 
-// The chained (generalized) Rosenbrock function, sum_{i<n-1} 100 (x_{i+1} -
-// x_i^2)^2 + (1 - x_i)^2 (Moré, Garbow, Hillstrom's problem 21 with the
-// pairs overlapping): its tridiagonal Hessian couples every variable, and
-// L-BFGS needs hundreds to thousands of steps from (-1.2, 1, ...), so these
-// sessions run to their budget.
-oc::Evaluation ChainedRosenbrock(const oc::Trial& trial) {
-  const std::vector<double>& x = trial.x;
-  const size_t n = x.size();
-  oc::Evaluation e;
-  double f = 0;
-  std::vector<double> g(n, 0.0), diagonal(n, 0.0), off(n, 0.0);
-  for (size_t i = 0; i + 1 < n; ++i) {
-    const double t = x[i + 1] - x[i] * x[i], u = 1 - x[i];
-    f += 100 * t * t + u * u;
-    g[i] += -400 * x[i] * t - 2 * u;
-    g[i + 1] += 200 * t;
-    diagonal[i] += 1200 * x[i] * x[i] - 400 * x[i + 1] + 2;
-    diagonal[i + 1] += 200;
-    off[i] = -400 * x[i];  // H(i, i+1) = H(i+1, i)
-  }
-  if (oc::WantsHessianVector(trial.wants)) {
-    const std::vector<double>& v = trial.vector;
-    e.hessian_vector.assign(n, 0.0);
-    for (size_t i = 0; i < n; ++i) {
-      double hv = diagonal[i] * v[i];
-      if (i + 1 < n) hv += off[i] * v[i + 1];
-      if (i > 0) hv += off[i - 1] * v[i - 1];
-      e.hessian_vector[i] = hv;
-    }
-  }
-  if (oc::WantsHessian(trial.wants)) {
-    e.hessian.assign(n * n, 0.0);
-    for (size_t i = 0; i < n; ++i) {
-      e.hessian[i * n + i] = diagonal[i];
-      if (i + 1 < n)
-        e.hessian[i * n + i + 1] = e.hessian[(i + 1) * n + i] = off[i];
-    }
-  }
-  if (oc::WantsValue(trial.wants)) e.value = f;
-  if (oc::WantsGradient(trial.wants)) e.gradient = std::move(g);
-  return e;
+FaultOptions FaultOptionsFromFlags() {
+  FaultOptions options;
+  options.deadline_fraction = absl::GetFlag(FLAGS_deadline_fraction);
+  options.cancel_fraction = absl::GetFlag(FLAGS_cancel_fraction);
+  options.fault_max_ms = absl::GetFlag(FLAGS_fault_max_ms);
+  options.stream_fault_fraction = absl::GetFlag(FLAGS_stream_fault_fraction);
+  options.stream_fault_max_ms = absl::GetFlag(FLAGS_stream_fault_max_ms);
+  return options;
 }
-
-// f = 1/2 sum_i d_i (x_i - 1)^2, d_i = 1 + i mod 10: Adam's objective.
-oc::Evaluation Quadratic(const oc::Trial& trial) {
-  oc::Evaluation e;
-  double f = 0;
-  std::vector<double> g(trial.x.size());
-  for (size_t i = 0; i < g.size(); ++i) {
-    const double d = 1 + static_cast<double>(i % 10), r = trial.x[i] - 1;
-    f += 0.5 * d * r * r;
-    g[i] = d * r;
-  }
-  if (oc::WantsValue(trial.wants)) e.value = f;
-  if (oc::WantsGradient(trial.wants)) e.gradient = std::move(g);
-  return e;
-}
-
-// ---------------------------------------------------------------------------
-// Faults.
-
-// Cancels calls from its own thread, a chosen time after they start (a client
-// giving up mid-call). Thread-safety: thread-safe.
-class Canceller {
- public:
-  Canceller() : thread_([this] { Loop(); }) {}
-  ~Canceller() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
-  // TryCancel()s `context` after `delay` unless disarmed first; `context`
-  // must outlive the Disarm() of the returned token.
-  uint64_t Arm(grpc::ClientContext* context, absl::Duration delay) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t token = next_token_++;
-    armed_[token] = context;
-    due_.push({Clock::now() + absl::ToChronoNanoseconds(delay), token});
-    wake_.notify_one();
-    return token;
-  }
-  void Disarm(uint64_t token) {
-    std::lock_guard<std::mutex> lock(mu_);
-    armed_.erase(token);
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      if (due_.empty()) {
-        wake_.wait(lock);
-        continue;
-      }
-      const auto [when, token] = due_.top();
-      if (Clock::now() < when) {
-        wake_.wait_until(lock, when);
-        continue;
-      }
-      due_.pop();
-      auto it = armed_.find(token);
-      if (it == armed_.end()) continue;
-      it->second->TryCancel();  // under mu_: Disarm waits, context lives
-      armed_.erase(it);
-    }
-  }
-
-  using Due = std::pair<Clock::time_point, uint64_t>;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::map<uint64_t, grpc::ClientContext*> armed_;
-  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_;
-  uint64_t next_token_ = 1;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-struct Fault {
-  enum Kind { kNone, kDeadline, kCancel } kind = kNone;
-  absl::Duration after;
-};
-
-// Applies `fault` to `context` before its call; the destructor disarms.
-class FaultGuard {
- public:
-  FaultGuard(Canceller* canceller, const Fault& fault,
-             grpc::ClientContext* context)
-      : canceller_(canceller) {
-    if (fault.kind == Fault::kDeadline) {
-      context->set_deadline(absl::ToChronoTime(absl::Now() + fault.after));
-    } else if (fault.kind == Fault::kCancel) {
-      token_ = canceller_->Arm(context, fault.after);
-    }
-  }
-  ~FaultGuard() {
-    if (token_ != 0) canceller_->Disarm(token_);
-  }
-
- private:
-  Canceller* const canceller_;
-  uint64_t token_ = 0;
-};
-
-bool Ambiguous(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         status.error_code() == grpc::StatusCode::CANCELLED;
-}
-
-// ---------------------------------------------------------------------------
-// What the run counts (shared by the client threads).
-
-struct Tally {
-  std::atomic<int64_t> sessions{0}, errors{0}, lost{0}, doubled{0}, tells{0},
-      calls{0}, faulted{0}, expired{0}, cancelled{0}, ambiguous_tells{0},
-      verified_applied{0}, late_applied{0}, streams{0}, stream_cuts{0},
-      failed_evaluations{0}, create_races{0}, exported{0};
-  std::mutex mu;
-  std::vector<double> latencies_ms;  // merged from each thread at its end
-};
-
-// Prints the first few unexpected events in full.
-void Report(const std::string& what) {
-  static std::atomic<int> printed{0};
-  if (printed.fetch_add(1) < 20)
-    std::fprintf(stderr, "soak: %s\n", what.c_str());
-}
-
-// ---------------------------------------------------------------------------
-// One session.
-
-enum class SolverKind {
-  kLbfgs,
-  kQuasiNewton,
-  kNewtonCg,
-  kNewtonCgFd,
-  kExact,
-  kAdam,
-  kAdamW
-};
-constexpr int kSolverKinds = 7;
-
-struct Plan {
-  std::string id;
-  SolverKind solver = SolverKind::kLbfgs;
-  int64_t n = 2;
-  int budget = 10;  // tells before the client ends the session
-  bool stream = false;
-  bool ask_each_step = false;   // unary: Ask before every Tell
-  bool delete_running = false;  // at the budget: delete without a stop
-  bool faults = true;
-  bool chained = false;        // L-BFGS and trust region: ChainedRosenbrock
-  bool check_journal = false;  // ExportSession at the end (CheckJournal)
-};
-
-// A plan drawn from `rng` alone, so that a seed gives the same sessions
-// whichever thread runs them.
-Plan DrawPlan(const std::string& id, std::mt19937_64& rng, bool faults,
-              bool journals) {
-  std::uniform_real_distribution<double> unit(0, 1);
-  Plan plan;
-  plan.id = id;
-  plan.faults = faults;
-  // Weights: L-BFGS 30, quasi-Newton 20, Newton-CG 10, its FD form 5, exact
-  // 10, Adam 15, AdamW 10 (of 100).
-  const double r = unit(rng);
-  plan.solver = r < 0.30   ? SolverKind::kLbfgs
-                : r < 0.50 ? SolverKind::kQuasiNewton
-                : r < 0.60 ? SolverKind::kNewtonCg
-                : r < 0.65 ? SolverKind::kNewtonCgFd
-                : r < 0.75 ? SolverKind::kExact
-                : r < 0.90 ? SolverKind::kAdam
-                           : SolverKind::kAdamW;
-  int max_n = absl::GetFlag(FLAGS_max_dimension);
-  if (plan.solver == SolverKind::kExact) {
-    max_n = std::min(max_n, absl::GetFlag(FLAGS_max_hessian_dimension));
-  }
-  const int min_n = std::min(absl::GetFlag(FLAGS_min_dimension), max_n);
-  const double log_n =
-      std::log(std::max(min_n, 2)) +
-      unit(rng) * (std::log(std::max(max_n, 2)) - std::log(std::max(min_n, 2)));
-  plan.n = std::max<int64_t>(2, 2 * std::llround(std::exp(log_n) / 2));
-  plan.budget = std::uniform_int_distribution<int>(
-      absl::GetFlag(FLAGS_min_tells),
-      std::max(absl::GetFlag(FLAGS_min_tells), absl::GetFlag(FLAGS_max_tells)))(
-      rng);
-  plan.stream = unit(rng) < absl::GetFlag(FLAGS_stream_fraction);
-  plan.ask_each_step = unit(rng) < 0.25;
-  plan.delete_running = unit(rng) < 0.3;
-  plan.chained = unit(rng) < 0.5;
-  plan.check_journal =
-      faults && journals && unit(rng) < absl::GetFlag(FLAGS_export_fraction);
-  return plan;
-}
-
-oc::SolverSpec SpecFor(const Plan& plan, std::mt19937_64& rng) {
-  v1::TrustRegionOptions tr;
-  switch (plan.solver) {
-    case SolverKind::kLbfgs:
-      return oc::SolverSpec::Lbfgs();
-    case SolverKind::kQuasiNewton:
-      tr.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
-      tr.set_quasi_newton_update(
-          rng() % 2 == 0 ? v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1
-                         : v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
-      return oc::SolverSpec::TrustRegion(tr);
-    case SolverKind::kNewtonCg:
-      tr.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
-      return oc::SolverSpec::TrustRegion(tr);
-    case SolverKind::kNewtonCgFd:
-      tr.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD);
-      return oc::SolverSpec::TrustRegion(tr);
-    case SolverKind::kExact:
-      tr.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_EXACT);
-      return oc::SolverSpec::TrustRegion(tr);
-    case SolverKind::kAdam:
-    case SolverKind::kAdamW:
-      break;
-  }
-  v1::AdamOptions adam;
-  adam.set_lr(1e-2);
-  // Half end on their own (max_steps), half when the client stops them.
-  if (rng() % 2 == 0) adam.set_max_steps(plan.budget / 2 + 1);
-  return plan.solver == SolverKind::kAdam ? oc::SolverSpec::Adam(adam)
-                                          : oc::SolverSpec::AdamW(adam);
-}
-
-// Runs one session from creation to deletion, with faults; each method is
-// one protocol step and counts into the Tally. Thread-safety: one thread.
-class SessionRun {
- public:
-  SessionRun(const oc::Client& client, Canceller* canceller, Tally* tally,
-             std::vector<double>* latencies_ms, std::mt19937_64* rng, Plan plan,
-             Clock::time_point end)
-      : client_(client),
-        canceller_(canceller),
-        tally_(tally),
-        latencies_ms_(latencies_ms),
-        rng_(*rng),
-        plan_(std::move(plan)),
-        end_(end) {}
-
-  // Returns false after an unexpected error (counted); the session is
-  // deleted either way.
-  bool Run() {
-    const bool ok = RunSteps();
-    const bool verified = ok && Verify();
-    const bool deleted = Delete();
-    if (ok && verified && deleted) tally_->sessions++;
-    return ok && verified && deleted;
-  }
-
- private:
-  bool RunSteps() {
-    if (plan_.stream) {
-      bool created = false;
-      for (int segment = 0;
-           !finished_ && told_ < plan_.budget && Clock::now() < end_;
-           ++segment) {
-        // Past 10 segments the stream is not cut: the session must end.
-        if (!StreamSegment(&created, segment < 10 && plan_.faults)) {
-          return false;
-        }
-      }
-      if (!created) return Create();  // the budget was 0 or time ran out
-    } else {
-      if (!Create()) return false;
-      while (!finished_ && told_ < plan_.budget && Clock::now() < end_) {
-        if (plan_.ask_each_step && !AskStep(PickFault())) return false;
-        if (!TellStep(NextTell())) return false;
-      }
-    }
-    if (finished_ || plan_.delete_running) return true;
-    v1::TellRequest stop;  // trial 0: stop the session, no trial answered
-    stop.set_session_id(plan_.id);
-    stop.set_stop(true);
-    return TellStep(stop);
-  }
-
-  // -- faults and errors --
-
-  Fault PickFault() {
-    Fault fault;
-    if (!plan_.faults) return fault;
-    const double r = Unit();
-    if (r < absl::GetFlag(FLAGS_deadline_fraction)) {
-      fault.kind = Fault::kDeadline;
-    } else if (r < absl::GetFlag(FLAGS_deadline_fraction) +
-                       absl::GetFlag(FLAGS_cancel_fraction)) {
-      fault.kind = Fault::kCancel;
-    }
-    fault.after = FaultDelay(absl::GetFlag(FLAGS_fault_max_ms));
-    return fault;
-  }
-
-  // Log-uniform in [10 us, max_ms]: about as many faults land before the
-  // request leaves (or before the server runs it) as while the server
-  // applies it and syncs, and after.
-  absl::Duration FaultDelay(double max_ms) {
-    const double lo = std::log(0.01), hi = std::log(std::max(max_ms, 0.01));
-    return absl::Microseconds(1e3 * std::exp(lo + Unit() * (hi - lo)));
-  }
-
-  double Unit() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
-
-  // Counts the outcome of one call; true when the caller may go on, i.e. OK,
-  // or an expected fault (*ambiguous set), or `allowed`.
-  bool Count(const char* rpc, const Fault& fault, const grpc::Status& status,
-             bool* ambiguous = nullptr,
-             grpc::StatusCode allowed = grpc::StatusCode::OK) {
-    tally_->calls++;
-    if (fault.kind != Fault::kNone) tally_->faulted++;
-    if (ambiguous != nullptr) *ambiguous = false;
-    if (status.ok() || status.error_code() == allowed) return true;
-    if (fault.kind != Fault::kNone && Ambiguous(status)) {
-      (status.error_code() == grpc::StatusCode::CANCELLED ? tally_->cancelled
-                                                          : tally_->expired)++;
-      if (ambiguous != nullptr) *ambiguous = true;
-      return ambiguous != nullptr;
-    }
-    return Error(absl::StrCat(rpc, " of session \"", plan_.id, "\" (fault ",
-                              fault.kind, "): code ", status.error_code(), ": ",
-                              status.error_message()));
-  }
-
-  bool Error(const std::string& what) {
-    tally_->errors++;
-    Report(what);
-    return false;
-  }
-
-  void Latency(Clock::time_point t0) {
-    latencies_ms_->push_back(
-        std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-
-  // Trial `trial_id` (0: a stop) is known to be applied, once.
-  void Applied(uint64_t trial_id) {
-    ++known_;
-    applied_.push_back(trial_id);
-    tally_->tells++;
-  }
-
-  // -- answers --
-
-  template <typename Response>
-  bool Accept(const Response& response) {
-    absl::StatusOr<std::vector<oc::Trial>> trials =
-        oc::DecodeTrials(response.trials(), response.base_points());
-    if (!trials.ok()) return Error(trials.status().ToString());
-    if constexpr (!std::is_same_v<Response, v1::CreateSessionResponse>) {
-      if (response.has_summary()) {
-        absl::StatusOr<oc::Result> result =
-            oc::DecodeSummary(plan_.id, response.summary());
-        if (!result.ok()) return Error(result.status().ToString());
-        finished_ = true;
-      }
-    }
-    trial_.reset();
-    for (oc::Trial& t : *trials) {
-      if (t.id > last_told_) {
-        trial_ = std::move(t);
-        break;
-      }
-    }
-    if (!finished_ && !trial_.has_value()) {
-      return Error(absl::StrCat("session \"", plan_.id,
-                                "\" runs but has no trial to evaluate"));
-    }
-    return true;
-  }
-
-  // The tell of the outstanding trial.
-  v1::TellRequest NextTell() {
-    const oc::Trial& trial = *trial_;
-    oc::Evaluation evaluation;
-    if (Unit() < 0.01 && trial.wants != oc::Wants::kHessianVector) {
-      evaluation = oc::Evaluation::Failed();
-      tally_->failed_evaluations++;
-    } else if (Adam()) {
-      evaluation = Quadratic(trial);
-    } else if (plan_.chained) {
-      evaluation = ChainedRosenbrock(trial);
-    } else {
-      evaluation = Rosenbrock(trial);
-    }
-    v1::TellRequest request =
-        oc::MakeTellRequest(trial.id, evaluation, v1::VECTOR_ENCODING_F64);
-    request.set_session_id(plan_.id);
-    return request;
-  }
-
-  // -- unary calls --
-
-  bool Create() {
-    BuildCreate();
-    return CreateCall(PickFault());
-  }
-
-  // create_, the first time: x0 is (-1.2, 1, -1.2, 1, ...) for Rosenbrock
-  // (MGH's start), 0 for Adam's quadratic.
-  void BuildCreate() {
-    if (!create_.session_id().empty()) return;
-    std::mt19937_64 spec_rng(std::hash<std::string>()(plan_.id));
-    std::vector<double> x0(static_cast<size_t>(plan_.n));
-    for (size_t i = 0; i < x0.size(); ++i) {
-      x0[i] = Adam() ? 0.0 : (i % 2 == 0 ? -1.2 : 1.0);
-    }
-    oc::SessionOptions options;
-    options.session_id = plan_.id;
-    options.labels = {{"bench", "soak"}};
-    create_ =
-        oc::MakeCreateSessionRequest(x0, SpecFor(plan_, spec_rng), options);
-  }
-
-  bool Adam() const {
-    return plan_.solver == SolverKind::kAdam ||
-           plan_.solver == SolverKind::kAdamW;
-  }
-
-  bool CreateCall(const Fault& fault) {
-    grpc::ClientContext context;
-    client_.PrepareUnaryContext(&context);
-    FaultGuard guard(canceller_, fault, &context);
-    v1::CreateSessionResponse response;
-    const grpc::Status status =
-        client_.stub().CreateSession(&context, create_, &response);
-    bool ambiguous;
-    if (!Count("CreateSession", fault, status, &ambiguous)) return false;
-    if (!ambiguous) return Accept(response);
-    // Created or not: the same request again, unfaulted. ALREADY_EXISTS
-    // means the first one was, and Ask gives its trial.
-    return ResolveCreate();
-  }
-
-  bool ResolveCreate() {
-    grpc::ClientContext context;
-    client_.PrepareUnaryContext(&context);
-    v1::CreateSessionResponse response;
-    const grpc::Status status =
-        client_.stub().CreateSession(&context, create_, &response);
-    if (!Count("CreateSession (retry)", Fault(), status, nullptr,
-               grpc::StatusCode::ALREADY_EXISTS)) {
-      return false;
-    }
-    if (status.ok()) return Accept(response);
-    return AskCreated();
-  }
-
-  // Ask after ALREADY_EXISTS. While a create of the id is still writing its
-  // journal (SessionManager::Reserve), the server answers ALREADY_EXISTS to
-  // another create and UNAVAILABLE "is being created; retry" to Ask,
-  // GetSession and DeleteSession: the client waits (create_races counts
-  // these waits). NOT_FOUND there would let a client that deletes orphan the
-  // session, so it counts as an error.
-  bool AskCreated() {
-    v1::AskRequest request;
-    request.set_session_id(plan_.id);
-    bool raced = false;
-    for (int attempt = 0; attempt < 1000; ++attempt) {
-      grpc::ClientContext context;
-      client_.PrepareUnaryContext(&context);
-      v1::AskResponse response;
-      const grpc::Status status =
-          client_.stub().Ask(&context, request, &response);
-      const bool being_created =
-          status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-          absl::StrContains(status.error_message(), "is being created");
-      if (!being_created) {
-        if (!Count("Ask", Fault(), status)) return false;
-        return Accept(response);
-      }
-      if (!raced) {
-        raced = true;
-        tally_->create_races++;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return Error(absl::StrCat("session \"", plan_.id,
-                              "\" never appeared after ALREADY_EXISTS"));
-  }
-
-  bool AskStep(const Fault& fault) {
-    v1::AskRequest request;
-    request.set_session_id(plan_.id);
-    grpc::ClientContext context;
-    client_.PrepareUnaryContext(&context);
-    FaultGuard guard(canceller_, fault, &context);
-    v1::AskResponse response;
-    const auto t0 = Clock::now();
-    const grpc::Status status =
-        client_.stub().Ask(&context, request, &response);
-    bool ambiguous;
-    if (!Count("Ask", fault, status, &ambiguous)) return false;
-    if (ambiguous) return AskStep(Fault());  // Ask is idempotent: ask again
-    if (fault.kind == Fault::kNone) Latency(t0);
-    return Accept(response);
-  }
-
-  // Sends `request`; resolves it when its fate is unknown.
-  bool TellStep(const v1::TellRequest& request) {
-    const Fault fault = PickFault();
-    v1::TellResponse response;
-    bool ambiguous;
-    if (!TellCall(request, fault, &response, &ambiguous)) return false;
-    ++told_;
-    last_told_ = std::max(last_told_, request.trial_id());
-    if (ambiguous) return ResolveTell(request);
-    if (response.duplicate()) {
-      return Error(absl::StrCat("first tell of trial ", request.trial_id(),
-                                " of \"", plan_.id, "\" answered duplicate"));
-    }
-    Applied(request.trial_id());
-    return Accept(response);
-  }
-
-  bool TellCall(const v1::TellRequest& request, const Fault& fault,
-                v1::TellResponse* response, bool* ambiguous) {
-    grpc::ClientContext context;
-    client_.PrepareUnaryContext(&context);
-    FaultGuard guard(canceller_, fault, &context);
-    const auto t0 = Clock::now();
-    const grpc::Status status =
-        client_.stub().Tell(&context, request, response);
-    if (status.ok() && fault.kind == Fault::kNone) Latency(t0);
-    return Count("Tell", fault, status, ambiguous);
-  }
-
-  // The accounting of the file's header, steps 1 and 2.
-  bool ResolveTell(const v1::TellRequest& request) {
-    tally_->ambiguous_tells++;
-    absl::StatusOr<v1::Session> described = client_.GetSession(plan_.id);
-    if (!described.ok()) {
-      return Error(absl::StrCat(
-          "GetSession of \"", plan_.id,
-          "\" after an ambiguous tell: ", described.status().ToString()));
-    }
-    const int64_t tells = described->tells();
-    const bool applied = tells == known_ + 1;
-    if (applied) {
-      tally_->verified_applied++;
-    } else if (tells != known_) {
-      Report(absl::StrCat("session \"", plan_.id, "\": server has ", tells,
-                          " tells, client knows ", known_,
-                          " and one ambiguous"));
-    }
-    if (applied && Unit() < 0.5) {
-      Applied(request.trial_id());
-      return AskStep(Fault());
-    }
-    v1::TellResponse response;
-    bool ambiguous;
-    if (!TellCall(request, Fault(), &response, &ambiguous)) return false;
-    if (applied && !response.duplicate()) {
-      Report(absl::StrCat("session \"", plan_.id, "\": trial ",
-                          request.trial_id(),
-                          " applied, yet its retry was not a "
-                          "duplicate"));
-    }
-    if (!applied && response.duplicate()) tally_->late_applied++;
-    Applied(request.trial_id());
-    return Accept(response);
-  }
-
-  // -- the Optimize stream --
-
-  // One stream: opens (creates the session the first time, attaches after),
-  // tells until the session ends, the budget is spent or the stream is cut.
-  bool StreamSegment(bool* created, bool faults) {
-    tally_->streams++;
-    Fault fault;
-    if (faults && Unit() < absl::GetFlag(FLAGS_stream_fault_fraction)) {
-      fault.kind = Unit() < 0.5 ? Fault::kDeadline : Fault::kCancel;
-      fault.after = FaultDelay(absl::GetFlag(FLAGS_stream_fault_max_ms));
-    }
-    grpc::ClientContext context;
-    client_.PrepareStreamContext(&context);
-    FaultGuard guard(canceller_, fault, &context);
-    auto stream = client_.stub().Optimize(&context);
-    v1::OptimizeRequest open;
-    if (*created) {
-      open.set_attach_session_id(plan_.id);
-    } else {
-      BuildCreate();
-      *open.mutable_create() = create_;
-    }
-    bool open_pending = true;
-    std::optional<v1::TellRequest> pending;  // written, not answered
-    Clock::time_point t0 = Clock::now();
-    bool ok = true;
-    stream->Write(open);
-    v1::OptimizeResponse response;
-    while (stream->Read(&response)) {
-      if (response.error_code() != 0) {
-        ok = Error(absl::StrCat("Optimize of \"", plan_.id, "\": code ",
-                                response.error_code(), ": ",
-                                response.error_message()));
-        pending.reset();
-        break;
-      }
-      if (open_pending) {
-        open_pending = false;
-        *created = true;
-      } else {
-        Latency(t0);
-        if (response.duplicate()) {
-          ok = Error(absl::StrCat("stream tell of trial ", pending->trial_id(),
-                                  " of \"", plan_.id, "\" answered duplicate"));
-          pending.reset();
-          break;
-        }
-        Applied(pending->trial_id());
-        pending.reset();
-      }
-      if (!Accept(response)) {
-        ok = false;
-        break;
-      }
-      if (finished_ || told_ >= plan_.budget || Clock::now() >= end_) break;
-      v1::OptimizeRequest tell;
-      *tell.mutable_tell() = NextTell();
-      tell.mutable_tell()->clear_session_id();
-      pending = tell.tell();
-      pending->set_session_id(plan_.id);  // for a unary retry
-      ++told_;
-      last_told_ = tell.tell().trial_id();
-      t0 = Clock::now();
-      if (!stream->Write(tell)) break;
-    }
-    stream->WritesDone();
-    while (stream->Read(&response)) {
-    }
-    const grpc::Status status = stream->Finish();
-    if (!ok) return false;
-    bool ambiguous;
-    if (!Count("Optimize", fault, status, &ambiguous)) return false;
-    if (!open_pending && !pending.has_value()) return true;
-    if (!ambiguous) {
-      return Error(absl::StrCat("Optimize of \"", plan_.id,
-                                "\" ended OK with a request unanswered"));
-    }
-    // Cut before an answer (this stream was faulted).
-    tally_->stream_cuts++;
-    if (open_pending && !*created) {
-      *created = true;
-      return ResolveCreate();
-    }
-    if (pending.has_value()) return ResolveTell(*pending);
-    return true;  // an attach is a read: the next segment attaches again
-  }
-
-  // -- the end --
-
-  // The server's count of applied tells against the client's.
-  bool Verify() {
-    absl::StatusOr<v1::Session> described = client_.GetSession(plan_.id);
-    if (!described.ok()) {
-      return Error(absl::StrCat("GetSession of \"", plan_.id,
-                                "\": ", described.status().ToString()));
-    }
-    const int64_t tells = described->tells();
-    if (tells != known_) {
-      Report(absl::StrCat("session \"", plan_.id, "\": server applied ", tells,
-                          " tells, the client knows ", known_));
-    }
-    int64_t lost = std::max<int64_t>(0, known_ - tells);
-    int64_t doubled = std::max<int64_t>(0, tells - known_);
-    if (finished_ && described->state() == v1::SESSION_STATE_RUNNING) {
-      Error(absl::StrCat("session \"", plan_.id,
-                         "\" sent its summary but is RUNNING"));
-    }
-    if (plan_.check_journal && !CheckJournal(&lost, &doubled)) {
-      return false;
-    }
-    tally_->lost += lost;
-    tally_->doubled += doubled;
-    return true;
-  }
-
-  // The session's journal (ExportSession: its checkpoint, if any, and the
-  // tells since, as applied) against the trial ids this client knows were
-  // applied: each one there exactly once, in order, and nothing else. Raises
-  // *lost and *doubled to what it finds missing or repeated.
-  bool CheckJournal(int64_t* lost, int64_t* doubled) {
-    tally_->exported++;
-    absl::StatusOr<v1::SessionSnapshot> snapshot =
-        client_.ExportSession(plan_.id);
-    if (!snapshot.ok()) {
-      return Error(absl::StrCat("ExportSession of \"", plan_.id,
-                                "\": ", snapshot.status().ToString()));
-    }
-    const int64_t base =
-        snapshot->has_checkpoint() ? snapshot->checkpoint().tells() : 0;
-    std::vector<uint64_t> journal;
-    for (const v1::SnapshotTell& tell : snapshot->tells()) {
-      journal.push_back(tell.tell().trial_id());
-    }
-    const std::vector<uint64_t> expected(
-        applied_.begin() + std::min<int64_t>(base, applied_.size()),
-        applied_.end());
-    if (journal == expected && base <= static_cast<int64_t>(applied_.size())) {
-      return true;
-    }
-    std::map<uint64_t, int64_t> balance;  // journal minus expected, per id
-    for (uint64_t id : journal) ++balance[id];
-    for (uint64_t id : expected) --balance[id];
-    int64_t missing = 0, extra = 0;
-    for (const auto& [id, count] : balance) {
-      (count < 0 ? missing : extra) += std::abs(count);
-    }
-    extra += std::max<int64_t>(0, base - static_cast<int64_t>(applied_.size()));
-    Report(absl::StrCat("session \"", plan_.id, "\": the journal holds ",
-                        journal.size(), " tells after a checkpoint of ", base,
-                        "; the client knows ", applied_.size(), " applied (",
-                        missing, " missing, ", extra, " extra",
-                        missing + extra == 0 ? ", out of order" : "", ")"));
-    *lost = std::max(*lost, missing);
-    *doubled = std::max(*doubled, extra);
-    if (missing + extra == 0) {
-      return Error(absl::StrCat("the journal of \"", plan_.id,
-                                "\" holds its tells out of order"));
-    }
-    return true;
-  }
-
-  bool Delete() {
-    const Fault fault = PickFault();
-    v1::DeleteSessionRequest request;
-    request.set_session_id(plan_.id);
-    v1::DeleteSessionResponse response;
-    grpc::Status status;
-    {
-      grpc::ClientContext context;
-      client_.PrepareUnaryContext(&context);
-      FaultGuard guard(canceller_, fault, &context);
-      status = client_.stub().DeleteSession(&context, request, &response);
-    }
-    bool ambiguous;
-    if (!Count("DeleteSession", fault, status, &ambiguous)) {
-      client_.DeleteSession(plan_.id).IgnoreError();  // leave nothing
-      return false;
-    }
-    if (!ambiguous) return true;
-    grpc::ClientContext context;
-    client_.PrepareUnaryContext(&context);
-    status = client_.stub().DeleteSession(&context, request, &response);
-    return Count("DeleteSession (retry)", Fault(), status, nullptr,
-                 grpc::StatusCode::NOT_FOUND);
-  }
-
-  const oc::Client& client_;
-  Canceller* const canceller_;
-  Tally* const tally_;
-  std::vector<double>* const latencies_ms_;
-  std::mt19937_64& rng_;
-  const Plan plan_;
-  const Clock::time_point end_;
-
-  v1::CreateSessionRequest create_;
-  std::optional<oc::Trial> trial_;  // the outstanding trial
-  uint64_t last_told_ = 0;
-  int told_ = 0;                   // tells sent (the budget counts them)
-  int64_t known_ = 0;              // tells known to be applied
-  std::vector<uint64_t> applied_;  // their trial ids, in order
-  bool finished_ = false;
-};
 
 // ---------------------------------------------------------------------------
 // The server's memory.
@@ -1089,6 +265,8 @@ struct Phase {
   Clock::time_point end;
   std::atomic<int> next{0};  // soak: the next session index
   bool journals = true;      // optd keeps journals (ExportSession works)
+  PlanOptions plan_options;
+  FaultOptions fault_options;
 };
 
 void RunClient(int index, const oc::Client& client, Canceller* canceller,
@@ -1108,12 +286,13 @@ void RunClient(int index, const oc::Client& client, Canceller* canceller,
                                ? absl::StrCat("warmup-", index, "-", k)
                                : absl::StrCat("soak-", seed, "-", session);
     std::mt19937_64 plan_rng(std::hash<std::string>()(id) ^ seed);
-    Plan plan =
-        DrawPlan(id, plan_rng, /*faults=*/!phase->warmup, phase->journals);
+    Plan plan = optd::bench::soak::DrawPlan(
+        id, plan_rng,
+        /*faults=*/!phase->warmup, phase->journals, phase->plan_options);
     if (phase->warmup) plan.budget = 5;
-    SessionRun(client, canceller, tally, &latencies_ms, &fault_rng,
-               std::move(plan), phase->end)
-        .Run();
+    optd::bench::soak::RunSession(client, canceller, phase->fault_options,
+                                  tally, &latencies_ms, &fault_rng,
+                                  std::move(plan), phase->end);
   }
   std::lock_guard<std::mutex> lock(tally->mu);
   tally->latencies_ms.insert(tally->latencies_ms.end(), latencies_ms.begin(),
@@ -1171,6 +350,8 @@ int main(int argc, char** argv) {
     warmup.warmup = true;
     warmup.sessions = absl::GetFlag(FLAGS_warmup_sessions);
     warmup.end = Clock::now() + std::chrono::minutes(10);
+    warmup.plan_options = PlanOptionsFromFlags();
+    warmup.fault_options = FaultOptionsFromFlags();
     RunPhase(connections, &canceller, &warmup_tally, &warmup);
     if (warmup_tally.errors > 0 || warmup_tally.lost > 0 ||
         warmup_tally.doubled > 0) {
@@ -1185,6 +366,8 @@ int main(int argc, char** argv) {
   Tally tally;
   Phase soak;
   soak.sessions = sessions;
+  soak.plan_options = PlanOptionsFromFlags();
+  soak.fault_options = FaultOptionsFromFlags();
   // The last --data_dir wins; empty: sessions in memory, nothing to export.
   for (const std::string& flag : flags) {
     if (flag.rfind("--data_dir=", 0) == 0) soak.journals = flag.size() > 11;

@@ -1,7 +1,7 @@
 // The residuals of Moré, Garbow & Hillstrom (1981) once more, on a
 // second-order forward-mode type, to assemble analytic Hessians
 // H = 2 (J^T J + sum_i r_i Hess r_i). The numbers in the comments are the
-// paper's problem numbers; mgh_problems.cc has the same definitions with
+// paper's problem numbers; mgh_objectives*.cc have the same definitions with
 // first derivatives only, and mgh_hessians_test.cc checks that the two agree.
 #include "solvers/testing/mgh_hessians.h"
 

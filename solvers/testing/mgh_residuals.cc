@@ -1,5 +1,5 @@
 // Moré, Garbow & Hillstrom (1981) problems 1-19 as residuals on Jet2 (the
-// numbers are the paper's). mgh_problems.cc has the same definitions with
+// numbers are the paper's). mgh_objectives.cc has the same definitions with
 // first derivatives; mgh_hessians_test.cc checks that the two agree.
 #include "solvers/testing/mgh_residuals.h"
 
@@ -59,7 +59,7 @@ void JennrichSampson(Assembler& a) {
   }
 }
 
-// (7) Helical valley; theta's branches as in mgh_problems.cc, its derivatives
+// (7) Helical valley; theta's branches as in mgh_objectives.cc, its derivatives
 // those of atan2, which are the same on every branch.
 void HelicalValley(Assembler& a) {
   auto v = a.UseAll();

@@ -82,7 +82,7 @@ namespace residuals {
 
 using Residuals = void (*)(Assembler&);
 
-// One per problem, named as in mgh_problems.cc; each adds every residual.
+// One per problem, named as in mgh_objectives.h; each adds every residual.
 void Rosenbrock(Assembler& a);
 void FreudensteinRoth(Assembler& a);
 void PowellBadlyScaled(Assembler& a);

@@ -1,7 +1,7 @@
 // Moré, Garbow & Hillstrom (1981) problems 20-35, of variable dimension, as
-// residuals on Jet2 (the numbers are the paper's). mgh_problems.cc has the
-// same definitions with first derivatives; mgh_hessians_test.cc checks that
-// the two agree.
+// residuals on Jet2 (the numbers are the paper's). mgh_objectives*.cc have
+// the same definitions with first derivatives; mgh_hessians_test.cc checks
+// that the two agree.
 #include <algorithm>
 #include <cmath>
 #include <vector>

@@ -6,8 +6,8 @@ optimization software", ACM Transactions on Mathematical Software 7 (1981)
 
 Every problem is a sum of squares f(x) = sum_i r_i(x)^2 with gradient
 g = 2 J^T r.  The definitions, dimensions and starting points are the same as
-in solvers/testing/mgh_problems.cc (the C++ copy is checked against this one at
-x0 through tests/data/scipy_lbfgsb_1.10.txt).  Indices in the comments are the
+in solvers/testing/mgh_problems.cc and mgh_objectives*.cc (the C++ copy is
+checked against this one at x0 through tests/data/scipy_lbfgsb_1.10.txt).  Indices in the comments are the
 paper's (1-based); the code is 0-based.
 """
 

@@ -1,0 +1,178 @@
+// gen_corpus's shared inputs (gen_corpus.h).
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "fuzz/gen_corpus.h"
+
+namespace optd::fuzz::corpus {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string corpus_dir;
+
+}  // namespace
+
+void SetCorpusDir(const std::string& dir) { corpus_dir = dir; }
+
+void Write(const std::string& target, const std::string& name,
+           const google::protobuf::Message& input) {
+  const fs::path dir = fs::path(corpus_dir) / target;
+  fs::create_directories(dir);
+  std::ofstream out(dir / ("seed-" + name), std::ios::binary | std::ios::trunc);
+  const std::string bytes = input.SerializeAsString();
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+v1::CreateSessionRequest Create(const std::string& solver,
+                                std::vector<double> x0) {
+  v1::CreateSessionRequest create;
+  create.mutable_x0()->mutable_values()->Add(x0.begin(), x0.end());
+  if (solver == "lbfgs") create.mutable_lbfgs()->set_memory(3);
+  if (solver == "adam") create.mutable_adam()->set_lr(0.1);
+  if (solver == "adamw") {
+    v1::AdamOptions* adamw = create.mutable_adamw();
+    adamw->set_lr(0.05);
+    adamw->set_dtype(v1::STATE_DTYPE_FLOAT32);
+    adamw->set_amsgrad(true);
+    adamw->set_max_grad_norm(1.0);
+    adamw->mutable_schedule()->set_warmup_steps(2);
+    adamw->mutable_schedule()->set_decay(v1::LrSchedule::DECAY_COSINE);
+    adamw->mutable_schedule()->set_decay_steps(10);
+  }
+  if (solver == "tr_exact") {
+    create.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_EXACT);
+  }
+  if (solver == "tr_cg") {
+    create.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+  }
+  if (solver == "tr_cg_fd") {
+    create.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG_FD);
+  }
+  if (solver == "tr_lsr1" || solver == "tr_lbfgs") {
+    v1::TrustRegionOptions* tr = create.mutable_trust_region();
+    tr->set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
+    tr->set_quasi_newton_update(
+        solver == "tr_lsr1"
+            ? v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LSR1
+            : v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
+    tr->set_memory(4);
+  }
+  return create;
+}
+
+Step CreateStep(const v1::CreateSessionRequest& create) {
+  Step step;
+  *step.mutable_create() = create;
+  return step;
+}
+
+Step Evaluate(uint32_t repeat, double scale, double center, double wave,
+              v1::VectorEncoding encoding) {
+  Step step;
+  Objective* o = step.mutable_evaluate();
+  o->set_repeat(repeat);
+  o->set_scale(scale);
+  o->set_center(center);
+  o->set_wave(wave);
+  o->set_offset(3);
+  o->set_encoding(encoding);
+  return step;
+}
+
+void SetBounds(v1::CreateSessionRequest* create, std::vector<double> lower,
+               std::vector<double> upper) {
+  v1::Bounds* bounds = create->mutable_bounds();
+  if (!lower.empty()) {
+    bounds->mutable_lower()->mutable_values()->Add(lower.begin(), lower.end());
+  }
+  if (!upper.empty()) {
+    bounds->mutable_upper()->mutable_values()->Add(upper.begin(), upper.end());
+  }
+}
+
+Step WorkerEvaluate(uint32_t repeat, const std::string& worker,
+                    int32_t max_trials, uint32_t pick) {
+  Step step = Evaluate(repeat);
+  step.mutable_evaluate()->set_worker_id(worker);
+  step.mutable_evaluate()->set_max_trials(max_trials);
+  step.mutable_evaluate()->set_pick(pick);
+  return step;
+}
+
+Step GetWithTrials(uint64_t after) {
+  Step get;
+  get.mutable_get()->set_include_x(true);
+  get.mutable_get()->set_include_trials(true);
+  get.mutable_get()->set_trials_after_id(after);
+  return get;
+}
+
+Step WorkerAsk(const std::string& worker, int32_t max_trials) {
+  Step ask;
+  ask.mutable_ask()->set_worker_id(worker);
+  ask.mutable_ask()->set_max_trials(max_trials);
+  return ask;
+}
+
+v1::SliceOpRequest Op(v1::SliceOp kind, std::vector<double> scalars,
+                      int data_elements) {
+  v1::SliceOpRequest op;
+  op.set_op(kind);
+  op.mutable_scalars()->Add(scalars.begin(), scalars.end());
+  if (data_elements > 0) {
+    std::string bytes(8 * data_elements, '\0');
+    for (int i = 0; i < data_elements; ++i) {
+      const double v = 0.5 * (i + 1);
+      std::memcpy(bytes.data() + 8 * i, &v, 8);
+    }
+    op.set_data(bytes);
+  }
+  return op;
+}
+
+std::vector<SliceKindOps> SliceKinds() {
+  const int n = kSliceElements;
+  return {
+      {"lbfgs",
+       v1::SLICE_KIND_LBFGS,
+       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_SET_DIRECTION, {1.0}),
+        Op(v1::SLICE_OP_FORM_TRIAL, {0.5}),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_REDUCE_TRIAL, {0.5}), Op(v1::SLICE_OP_ACCEPT, {0.5}),
+        Op(v1::SLICE_OP_READ_POINT), Op(v1::SLICE_OP_CLEAR_MEMORY)}},
+      {"trust_region",
+       v1::SLICE_KIND_TRUST_REGION,
+       {Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n), Op(v1::SLICE_OP_CG_START),
+        Op(v1::SLICE_OP_SET_PRODUCT, {}, n), Op(v1::SLICE_OP_CG_ADVANCE, {0.1}),
+        Op(v1::SLICE_OP_CG_DIRECTION, {0.2}),
+        Op(v1::SLICE_OP_FORM_CG_STEP, {0.3}),
+        Op(v1::SLICE_OP_FORM_DIFFERENCE_POINT, {1e-3}),
+        Op(v1::SLICE_OP_DIFFERENCE_PRODUCT, {1e-3}),
+        Op(v1::SLICE_OP_SET_STEP, {}, n), Op(v1::SLICE_OP_FORM_STEP, {1, 2}),
+        Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_REDUCE_CURVATURE),
+        Op(v1::SLICE_OP_ADVANCE), Op(v1::SLICE_OP_READ_DIRECTION)}},
+      {"adam",
+       v1::SLICE_KIND_ADAM,
+       {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_GRADIENT_SQUARES),
+        Op(v1::SLICE_OP_ADAM_STEP,
+           {0, 0, 1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.03, 1e-8, 1}),
+        Op(v1::SLICE_OP_READ_STATE), Op(v1::SLICE_OP_LOAD_STATE, {}, 3 * n)}},
+  };
+}
+
+}  // namespace optd::fuzz::corpus

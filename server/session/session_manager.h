@@ -139,7 +139,7 @@ class SessionManager {
   // SessionManager::List()
   //
   // One page of sessions in id order, only those whose id starts with
-  // `scope` (a tenant's, auth.h). INVALID_ARGUMENT for a page_size outside
+  // `scope` (a tenant's, tenant.h). INVALID_ARGUMENT for a page_size outside
   // [0, 1000], a page_token this server did not issue, or an unknown state.
   absl::Status List(const v1::ListSessionsRequest& request,
                     v1::ListSessionsResponse* response,

@@ -41,7 +41,7 @@ struct SessionLimits {
   // Largest dimension n of one session (--max_dimension). The default, 2^27
   // doubles, is a 1 GiB vector: the largest that fits the default message size.
   int64_t max_dimension = int64_t{1} << 27;
-  // Per tenant (authentication on, auth.h): sessions held at once
+  // Per tenant (authentication on, tenant.h): sessions held at once
   // (--max_sessions_per_tenant), and the memory of all of them together, in
   // bytes (--tenant_memory_bytes): each session's estimated state and
   // batch buffers (EstimateSessionBytes in solver_factory.h) and its trial

@@ -163,7 +163,8 @@ class SessionManager {
   std::map<v1::SessionState, int64_t> CountByState() const
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Number of sessions held.
+  // Number of sessions held: local and dormant ones (SessionRegistry::
+  // sessions()), in O(1).
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::Holds()

@@ -110,8 +110,9 @@ class SessionRegistry {
   // The session of `id` when it is kLocal, else null.
   std::shared_ptr<Session> FindLocal(absl::string_view id) const;
   bool Holds(absl::string_view id) const { return entries_.count(id) > 0; }
-  // Sessions held: local and dormant ones.
-  int64_t sessions() const;
+  // Sessions held: local and dormant ones (reservations and damaged entries
+  // are not sessions). O(1): kept as entries change residency.
+  int64_t sessions() const { return sessions_; }
 
   // SessionRegistry::Reserve()
   //
@@ -152,8 +153,16 @@ class SessionRegistry {
   absl::Status CheckTenantLimits(absl::string_view id,
                                  const SessionBytes& bytes) const;
 
+  // Replaces the entry of `id` (creating it) by `entry`, keeping sessions_.
+  void Put(const std::string& id, SessionEntry entry);
+  // Erases the entry `it` points at, keeping sessions_.
+  void EraseEntry(Entries::iterator it);
+
   const SessionLimits limits_;
   Entries entries_;
+  // The local and dormant entries: sessions() without a walk, for the
+  // metrics that read it on every scrape.
+  int64_t sessions_ = 0;
 };
 
 }  // namespace optd::server

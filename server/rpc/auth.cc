@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -20,20 +19,16 @@ namespace {
 
 constexpr size_t kMinTokenLength = 16;
 constexpr size_t kMaxTokenLength = 512;
-constexpr size_t kMaxTenantLength = 32;
 
 bool IsTokenChar(char c) { return c > ' ' && c <= '~'; }
 
 }  // namespace
 
 std::string Caller::Scope(absl::string_view visible) const {
-  if (tenant.empty()) return std::string(visible);
-  return absl::StrCat(tenant, ".", visible);
+  return ScopedSessionId(tenant, visible);
 }
 
-std::string Caller::ScopePrefix() const {
-  return tenant.empty() ? std::string() : absl::StrCat(tenant, ".");
-}
+std::string Caller::ScopePrefix() const { return TenantScope(tenant); }
 
 std::string Caller::Unscope(absl::string_view stored) const {
   if (!tenant.empty()) absl::ConsumePrefix(&stored, ScopePrefix());
@@ -47,23 +42,6 @@ absl::Status Caller::Unscope(const absl::Status& status) const {
   if (!absl::StrContains(status.message(), scoped)) return status;
   return absl::Status(status.code(),
                       absl::StrReplaceAll(status.message(), {{scoped, "\""}}));
-}
-
-absl::Status ValidateTenantName(absl::string_view tenant) {
-  if (tenant == kReplicaTenant) return absl::OkStatus();
-  bool ok =
-      !tenant.empty() && tenant.size() <= kMaxTenantLength && tenant[0] != '-';
-  for (char c : tenant) {
-    ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-');
-  }
-  if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tenant \"", absl::CHexEscape(tenant),
-        "\" is not valid; use 1-32 characters of [a-z0-9-] starting with a "
-        "letter or digit, or ",
-        kReplicaTenant, " for the replicas' token"));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<TokenTable> ParseTokens(absl::string_view text,

@@ -17,8 +17,9 @@
 // calls to the others. Without --tokens_file authentication is off: every
 // caller is the anonymous tenant "", which sees every session.
 //
-// Tenants are namespaces. A session created by tenant alice under the id
-// "exp1" is stored as "alice.exp1"; alice names it "exp1" in every call and
+// Tenants are namespaces (their names and stored ids: server/session/tenant.h).
+// A session created by tenant alice under the id "exp1" is stored as
+// "alice.exp1"; alice names it "exp1" in every call and
 // answer, and another tenant asking for "exp1" reaches its own "bob.exp1",
 // which does not exist: NOT_FOUND, and no way to learn that alice's exists.
 //
@@ -40,11 +41,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "server/session/tenant.h"
 
 namespace optd::server {
-
-// The tenant name of the replicas' credential.
-inline constexpr char kReplicaTenant[] = "@replicas";
 
 // Caller: the authenticated identity of one call.
 struct Caller {
@@ -78,12 +77,6 @@ struct Caller {
   // caller names them.
   absl::Status Unscope(const absl::Status& status) const;
 };
-
-// ValidateTenantName()
-//
-// 1-32 characters of [a-z0-9-], starting with a letter or digit, or
-// kReplicaTenant. INVALID_ARGUMENT otherwise.
-absl::Status ValidateTenantName(absl::string_view tenant);
 
 // TokenTable: a parsed tokens file.
 struct TokenTable {

@@ -11,7 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/rpc/auth.h"
+#include "server/session/tenant.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {

@@ -1,5 +1,5 @@
 // Session ids: what a client may name a session, what the server stores
-// (a tenant's sessions are "<tenant>.<id>", auth.h), and random new ones.
+// (a tenant's sessions are "<tenant>.<id>", tenant.h), and random new ones.
 #ifndef OPTD_SERVER_SESSION_SESSION_ID_H_
 #define OPTD_SERVER_SESSION_SESSION_ID_H_
 
@@ -19,7 +19,7 @@ absl::Status ValidateSessionId(absl::string_view id, absl::string_view field);
 // ValidateStoredSessionId()
 //
 // A session id as the server stores it: a valid session id, or a tenant's
-// "<tenant>.<id>" (auth.h). INVALID_ARGUMENT naming `field` otherwise.
+// "<tenant>.<id>" (tenant.h). INVALID_ARGUMENT naming `field` otherwise.
 absl::Status ValidateStoredSessionId(absl::string_view id,
                                      absl::string_view field);
 

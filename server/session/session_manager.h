@@ -139,7 +139,7 @@ class SessionManager {
   // SessionManager::List()
   //
   // One page of sessions in id order, only those whose id starts with
-  // `scope` (a tenant's, auth.h). INVALID_ARGUMENT for a page_size outside
+  // `scope` (a tenant's, tenant.h). INVALID_ARGUMENT for a page_size outside
   // [0, 1000], a page_token this server did not issue, or an unknown state.
   absl::Status List(const v1::ListSessionsRequest& request,
                     v1::ListSessionsResponse* response,
@@ -163,7 +163,8 @@ class SessionManager {
   std::map<v1::SessionState, int64_t> CountByState() const
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Number of sessions held.
+  // Number of sessions held: local and dormant ones (SessionRegistry::
+  // sessions()), in O(1).
   int64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::Holds()

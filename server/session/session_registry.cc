@@ -43,6 +43,11 @@ void Count(const SessionEntry& entry, TenantUsage* usage) {
   }
 }
 
+// Whether `residency` is one sessions() counts.
+bool IsSession(Residency residency) {
+  return residency == Residency::kLocal || residency == Residency::kDormant;
+}
+
 }  // namespace
 
 const SessionEntry* SessionRegistry::Find(absl::string_view id) const {
@@ -57,15 +62,16 @@ std::shared_ptr<Session> SessionRegistry::FindLocal(
   return entry->session;
 }
 
-int64_t SessionRegistry::sessions() const {
-  int64_t count = 0;
-  for (const auto& [id, entry] : entries_) {
-    if (entry.residency == Residency::kLocal ||
-        entry.residency == Residency::kDormant) {
-      ++count;
-    }
-  }
-  return count;
+void SessionRegistry::Put(const std::string& id, SessionEntry entry) {
+  auto [it, inserted] = entries_.try_emplace(id);
+  if (!inserted && IsSession(it->second.residency)) --sessions_;
+  if (IsSession(entry.residency)) ++sessions_;
+  it->second = std::move(entry);
+}
+
+void SessionRegistry::EraseEntry(Entries::iterator it) {
+  if (IsSession(it->second.residency)) --sessions_;
+  entries_.erase(it);
 }
 
 absl::Status SessionRegistry::CheckSessionLimit(size_t count) const {
@@ -93,9 +99,10 @@ absl::StatusOr<std::string> SessionRegistry::Reserve(
         "\" already exists; pick another id or leave session_id empty"));
   }
   OPTD_RETURN_IF_ERROR(CheckTenantLimits(id, bytes));
-  SessionEntry& entry = entries_[id];
+  SessionEntry entry;
   entry.residency = Residency::kReserved;
   entry.reserved_bytes = bytes.total();
+  Put(id, std::move(entry));
   return id;
 }
 
@@ -104,7 +111,7 @@ void SessionRegistry::SetLocal(const std::string& id,
   SessionEntry entry;
   entry.residency = Residency::kLocal;
   entry.session = std::move(session);
-  entries_[id] = std::move(entry);
+  Put(id, std::move(entry));
 }
 
 void SessionRegistry::SetDormant(const std::string& id,
@@ -114,25 +121,25 @@ void SessionRegistry::SetDormant(const std::string& id,
   entry.residency = Residency::kDormant;
   entry.journal = std::move(journal);
   entry.expires = expires;
-  entries_[id] = std::move(entry);
+  Put(id, std::move(entry));
 }
 
 void SessionRegistry::SetDamaged(const std::string& id, std::string damage) {
   SessionEntry entry;
   entry.residency = Residency::kDamaged;
   entry.damage = std::move(damage);
-  entries_[id] = std::move(entry);
+  Put(id, std::move(entry));
 }
 
 void SessionRegistry::Erase(absl::string_view id) {
   auto it = entries_.find(id);
-  if (it != entries_.end()) entries_.erase(it);
+  if (it != entries_.end()) EraseEntry(it);
 }
 
 void SessionRegistry::Unreserve(absl::string_view id) {
   auto it = entries_.find(id);
   if (it != entries_.end() && it->second.residency == Residency::kReserved) {
-    entries_.erase(it);
+    EraseEntry(it);
   }
 }
 

@@ -41,7 +41,7 @@ struct SessionLimits {
   // Largest dimension n of one session (--max_dimension). The default, 2^27
   // doubles, is a 1 GiB vector: the largest that fits the default message size.
   int64_t max_dimension = int64_t{1} << 27;
-  // Per tenant (authentication on, auth.h): sessions held at once
+  // Per tenant (authentication on, tenant.h): sessions held at once
   // (--max_sessions_per_tenant), and the memory of all of them together, in
   // bytes (--tenant_memory_bytes): each session's estimated state and
   // batch buffers (EstimateSessionBytes in solver_factory.h) and its trial
@@ -110,8 +110,9 @@ class SessionRegistry {
   // The session of `id` when it is kLocal, else null.
   std::shared_ptr<Session> FindLocal(absl::string_view id) const;
   bool Holds(absl::string_view id) const { return entries_.count(id) > 0; }
-  // Sessions held: local and dormant ones.
-  int64_t sessions() const;
+  // Sessions held: local and dormant ones (reservations and damaged entries
+  // are not sessions). O(1): kept as entries change residency.
+  int64_t sessions() const { return sessions_; }
 
   // SessionRegistry::Reserve()
   //
@@ -152,8 +153,16 @@ class SessionRegistry {
   absl::Status CheckTenantLimits(absl::string_view id,
                                  const SessionBytes& bytes) const;
 
+  // Replaces the entry of `id` (creating it) by `entry`, keeping sessions_.
+  void Put(const std::string& id, SessionEntry entry);
+  // Erases the entry `it` points at, keeping sessions_.
+  void EraseEntry(Entries::iterator it);
+
   const SessionLimits limits_;
   Entries entries_;
+  // The local and dormant entries: sessions() without a walk, for the
+  // metrics that read it on every scrape.
+  int64_t sessions_ = 0;
 };
 
 }  // namespace optd::server

@@ -91,5 +91,63 @@ TEST(SessionRegistry, UsageCountsReservationsByTenant) {
   EXPECT_TRUE(registry.Reserve("t.c", Bytes(400)).ok());
 }
 
+// sessions() is kept as entries come, go and change residency; it must say
+// what a walk over the entries counting local and dormant ones says.
+TEST(SessionRegistry, SessionCountFollowsEveryResidencyChange) {
+  SessionRegistry registry(SessionLimits{});
+  const auto walked = [&registry] {
+    int64_t count = 0;
+    for (const auto& [id, entry] : registry.entries()) {
+      count += entry.residency == Residency::kLocal ||
+               entry.residency == Residency::kDormant;
+    }
+    return count;
+  };
+  const auto expect_sessions = [&](int64_t expected) {
+    EXPECT_EQ(registry.sessions(), expected);
+    EXPECT_EQ(walked(), expected);
+  };
+  expect_sessions(0);
+  // Reservations are not sessions, until registered.
+  ASSERT_TRUE(registry.Reserve("a", Bytes(1)).ok());
+  ASSERT_TRUE(registry.Reserve("b", Bytes(1)).ok());
+  expect_sessions(0);
+  registry.SetLocal("a", nullptr);
+  expect_sessions(1);
+  // A refused reservation changes nothing.
+  EXPECT_THAT(registry.Reserve("a", Bytes(1)).status(),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  expect_sessions(1);
+  // A failed create gives its reservation back; a session is not unreserved.
+  registry.Unreserve("b");
+  registry.Unreserve("a");
+  expect_sessions(1);
+  // Recovery: dormant sessions count, damaged entries do not.
+  registry.SetDormant("s", nullptr, absl::InfiniteFuture());
+  registry.SetDamaged("d", "bad header");
+  expect_sessions(2);
+  // Registering the same id again replaces its entry, not adds one.
+  registry.SetLocal("a", nullptr);
+  expect_sessions(2);
+  // A dormant session rebuilt is still one session; one that fails to
+  // rebuild is damaged, and no longer a session.
+  registry.SetLocal("s", nullptr);
+  expect_sessions(2);
+  registry.SetDamaged("s", "journal unreadable");
+  expect_sessions(1);
+  registry.SetDormant("d", nullptr, absl::InfiniteFuture());
+  expect_sessions(2);
+  // Erasing counts down once; erasing what is gone changes nothing.
+  registry.Erase("a");
+  expect_sessions(1);
+  registry.Erase("a");
+  registry.Erase("never");
+  expect_sessions(1);
+  registry.Erase("s");
+  registry.Erase("d");
+  expect_sessions(0);
+  EXPECT_TRUE(registry.entries().empty());
+}
+
 }  // namespace
 }  // namespace optd::server

@@ -180,7 +180,7 @@ TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
                          HasSubstr("is not a valid")))
         << id;
   }
-  // A tenant's session (auth.h) is stored as "<tenant>.<id>".
+  // A tenant's session (tenant.h) is stored as "<tenant>.<id>".
   v1::CreateSliceRequest scoped = LbfgsSliceRequest(1, /*journal=*/true);
   scoped.mutable_key()->set_session_id("alice.exp1");
   EXPECT_OK(host.Create(scoped));

@@ -336,9 +336,10 @@ absl::Status FaultInjectionEnv::CreateDir(const std::string& dir) {
 
 absl::StatusOr<std::vector<std::string>> FaultInjectionEnv::ListDir(
     const std::string& dir) {
+  RunHook(Op::kRead, dir);  // a listing is a read of the directory
   {
     absl::MutexLock lock(&mu_);
-    if (!powered_) return Off();
+    OPTD_RETURN_IF_ERROR(Check(Op::kRead, dir));
   }
   return base_->ListDir(dir);
 }

@@ -50,7 +50,7 @@ class FaultInjectionEnv : public Env {
     kRename,
     kRemove,
     kSyncDir,
-    kRead,
+    kRead,  // opening a file to read it, or listing a directory
   };
   // Called before every operation with its path (outside the Env's lock):
   // a test may block in it to hold an operation where a race needs it.

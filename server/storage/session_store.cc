@@ -468,6 +468,11 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(
       env->RemoveFile(path).IgnoreError();
     }
   }
+  // Only now: the maintenance pass uses wal_, which Open has just set (a
+  // thread started in the constructor raced with that assignment, and with a
+  // Wal::Open slower than --storage_retry_seconds met a null wal_).
+  store->maintenance_ =
+      std::thread([s = store.get()] { s->MaintenanceLoop(); });
   return store;
 }
 
@@ -477,7 +482,6 @@ SessionStore::SessionStore(StoreOptions options, Env* env,
   for (int i = 0; i < options_.commit_threads; ++i) {
     threads_.emplace_back([this] { CommitLoop(); });
   }
-  maintenance_ = std::thread([this] { MaintenanceLoop(); });
 }
 
 SessionStore::~SessionStore() {
@@ -486,7 +490,8 @@ SessionStore::~SessionStore() {
     absl::MutexLock lock(&repair_mu_);
     maintenance_stopping_ = true;
   }
-  maintenance_.join();
+  // Not started when Open failed before the end.
+  if (maintenance_.joinable()) maintenance_.join();
   wal_.reset();  // drains what is still submitted
   {
     absl::MutexLock lock(&queue_mu_);

@@ -18,13 +18,14 @@
 #include <vector>
 
 #include "absl/base/internal/endian.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/session/session_manager.h"
 #include "server/storage/fault_injection_env.h"
 #include "server/storage/journal.h"
-#include "server/session/session_manager.h"
 #include "server/storage/session_store.h"
 #include "server/testing/rosenbrock.h"
 #include "server/testing/session_steps.h"
@@ -139,7 +140,8 @@ class StorageFaultsTest : public ::testing::Test {
   // Tells the next trial of `id`; true when acknowledged.
   bool Step(const std::string& id, ClientView* view) {
     std::shared_ptr<Session> session = Find(id);
-    return session != nullptr && Tell(id, NextRosenbrockTell(*session), view).ok();
+    return session != nullptr &&
+           Tell(id, NextRosenbrockTell(*session), view).ok();
   }
 
   // Every acknowledged tell is in the recovered session, which is exactly a
@@ -506,6 +508,38 @@ TEST_F(StorageFaultsTest, ACheckpointRacingDeleteNeverBringsTheJournalBack) {
   Crash(Loss::kKeep);
   EXPECT_EQ(Find("s")->solver_name(), "lbfgs");
   EXPECT_EQ(Find("s")->tells(), 0);
+}
+
+// The maintenance pass (every --storage_retry_seconds) starts only once the
+// log is open: a slow Wal::Open (a stalled disk) with a short retry interval
+// used to let it call into a log not yet there.
+TEST_F(StorageFaultsTest, MaintenanceWaitsForASlowLogToOpen) {
+  manager_.reset();
+  store_.reset();  // SetUp's store holds the directory's lock
+  env_.SetHook([](FaultInjectionEnv::Op op, const std::string& path) {
+    if (op == FaultInjectionEnv::Op::kRead && absl::EndsWith(path, "/wal")) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      SessionStore::Open({.data_dir = dir_,
+                          .commit_threads = 1,
+                          .retry_interval = absl::Milliseconds(1),
+                          .env = &env_});
+  ASSERT_OK(store.status());
+  // A few maintenance passes over the open log (before the fix: a crash).
+  absl::SleepFor(absl::Milliseconds(20));
+  env_.SetHook(nullptr);
+  // And a store whose log cannot be opened at all fails cleanly.
+  store->reset();
+  env_.Fail(FaultInjectionEnv::Op::kRead, EIO, 0, /*sticky=*/true, "/wal");
+  absl::StatusOr<std::unique_ptr<SessionStore>> broken =
+      SessionStore::Open({.data_dir = dir_,
+                          .commit_threads = 1,
+                          .retry_interval = absl::Milliseconds(1),
+                          .env = &env_});
+  EXPECT_FALSE(broken.ok());
+  env_.ClearFaults();
 }
 
 }  // namespace

@@ -263,7 +263,10 @@ class MinimizeBoundsAndDifferencesTest(ServerTestCase):
         self.assertTrue(result.success, result.message)
         np.testing.assert_allclose(result.x, reference.x, atol=1e-4)
         self.assertEqual(result.nfev, len(calls))
-        self.assertIsNone(result.jac)
+        # jac: the server's central-difference gradient at x.
+        np.testing.assert_allclose(result.jac,
+                                   scipy.optimize.rosen_der(result.x),
+                                   rtol=1e-6, atol=1e-7)
         # Every gradient took 2n + 1 = 5 values (central differences).
         self.assertEqual(result.nfev, 5 * result.njev)
         self.assertEqual(result.nfev, result.summary.evaluations)

@@ -156,7 +156,7 @@ class MinimizeArgumentsTest(unittest.TestCase):
         self.addCleanup(client.close)
         for kwargs in (dict(jac="cs"), dict(workers=0),
                        dict(constraints=[{"type": "eq"}]),
-                       dict(callback=print),
+                       dict(callback=3), dict(callback=print, workers=2),
                        dict(jac=True, options={"finite_diff_rel_step": 1e-6})):
             with self.subTest(kwargs=kwargs):
                 with self.assertRaises(optd.InvalidArgument):

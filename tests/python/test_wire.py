@@ -188,8 +188,9 @@ class DecodeTellResponseTest(unittest.TestCase):
         t = response.trials.add(trial_id=11, wants=pb.EVALUATION_GRADIENT)
         t.delta.base_trial_id = 7  # the base point itself
         raw = response.SerializeToString()
-        trials, state, summary, duplicate, bases = _wire.decode_tell_answer(
-            raw)
+        trials, state, summary, duplicate, bases, iterate = (
+            _wire.decode_tell_answer(raw))
+        self.assertIsNone(iterate)
         self.assertEqual(list(bases), [7])
         np.testing.assert_array_equal(bases[7], x)
         self.assertEqual(trials[0][7][:2], (7, 0))

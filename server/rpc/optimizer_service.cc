@@ -383,21 +383,21 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
 grpc::ServerUnaryReactor* OptimizerService::ExportSession(
     grpc::CallbackServerContext* context,
     const v1::ExportSessionRequest* request, v1::SessionSnapshot* response) {
-  return RunUnary(
-      context, options_, "ExportSession", request, response,
-      [&](const Caller& caller) -> absl::Status {
-        OPTD_RETURN_IF_ERROR(router_.Forward(
-            *context,
-            sessions_->Export(caller.Scope(request->session_id()), response),
-            request->session_id(), *request, response,
-            &v1::Optimizer::Stub::ExportSession));
-        // The snapshot names the session as its tenant does, so that it imports
-        // under any tenant.
-        response->mutable_create()->set_session_id(
-            caller.Unscope(response->create().session_id()));
-        NoteMessageBytes(response->ByteSizeLong());
-        return absl::OkStatus();
-      });
+  return RunUnary(context, options_, "ExportSession", request, response,
+                  [&](const Caller& caller) -> absl::Status {
+                    OPTD_RETURN_IF_ERROR(router_.Forward(
+                        *context,
+                        sessions_->Export(caller.Scope(request->session_id()),
+                                          response, request->compact()),
+                        request->session_id(), *request, response,
+                        &v1::Optimizer::Stub::ExportSession));
+                    // The snapshot names the session as its tenant does, so
+                    // that it imports under any tenant.
+                    response->mutable_create()->set_session_id(
+                        caller.Unscope(response->create().session_id()));
+                    NoteMessageBytes(response->ByteSizeLong());
+                    return absl::OkStatus();
+                  });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::ImportSession(

@@ -205,7 +205,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
 }
 
 absl::Status SessionManager::Export(absl::string_view session_id,
-                                    v1::SessionSnapshot* snapshot) {
+                                    v1::SessionSnapshot* snapshot,
+                                    bool compact) {
   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, Find(session_id));
   std::shared_ptr<SessionJournal> journal = session->journal();
   if (journal == nullptr) {
@@ -227,8 +228,9 @@ absl::Status SessionManager::Export(absl::string_view session_id,
         "delete sessions first");
   };
   // A sharded session's checkpoints refer to files on its replicas: it is
-  // exported as its state now, gathered, with no tells after it.
-  if (session->shards() > 1) {
+  // exported as its state now, gathered, with no tells after it; so is any
+  // session asked for compactly.
+  if (session->shards() > 1 || compact) {
     OPTD_RETURN_IF_ERROR(
         fits(session->settings().state_bytes, "gathers its state"));
     v1::SessionCheckpoint checkpoint;

@@ -100,8 +100,11 @@ class SessionManager {
   // message and its serialized answer) does not fit what the session's
   // tenant (--tenant_memory_bytes) or the server (--server_memory_bytes)
   // has left.
+  // With `compact` (ExportSessionRequest.compact) every session is exported
+  // as a sharded one is: its state now, no tells.
   absl::Status Export(absl::string_view session_id,
-                      v1::SessionSnapshot* snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+                      v1::SessionSnapshot* snapshot, bool compact = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::Get()
   //

@@ -16,10 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/storage/journal.h"
-#include "server/session/solver_factory.h"
 #include "server/rpc/server.h"
 #include "server/session/session_manager.h"
+#include "server/session/solver_factory.h"
+#include "server/storage/journal.h"
 #include "server/storage/session_store.h"
 #include "server/testing/rosenbrock.h"
 #include "server/testing/session_steps.h"
@@ -293,7 +293,8 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
   ASSERT_OK(manager_->Create(Lbfgs("origin")).status());
   for (int i = 0; i < 7; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("origin"), NextRosenbrockTell(*Find("origin")), &answer));
+    ASSERT_OK(TellDurably(*Find("origin"), NextRosenbrockTell(*Find("origin")),
+                          &answer));
   }
   v1::SessionSnapshot snapshot;
   ASSERT_OK(manager_->Export("origin", &snapshot));
@@ -337,6 +338,37 @@ TEST_F(DurableSessionTest, ExportThenImportContinuesBitwise) {
               StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
 }
 
+// ExportSessionRequest.compact: the state now as one checkpoint and no tells,
+// for L-BFGS and Adam alike; the import continues bitwise.
+TEST_F(DurableSessionTest, ACompactExportIsTheStateNowAndContinuesBitwise) {
+  ASSERT_OK(manager_->Create(Lbfgs("long")).status());
+  for (int i = 0; i < 12; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK(
+        TellDurably(*Find("long"), NextRosenbrockTell(*Find("long")), &answer));
+  }
+  v1::SessionSnapshot whole, compact;
+  ASSERT_OK(manager_->Export("long", &whole));
+  ASSERT_OK(manager_->Export("long", &compact, /*compact=*/true));
+  EXPECT_EQ(whole.tells_size(), 12);
+  EXPECT_EQ(compact.tells_size(), 0);
+  ASSERT_TRUE(compact.has_checkpoint());
+  EXPECT_EQ(compact.create().session_id(), "long");
+
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = compact;
+  import.set_session_id("resumed");
+  ASSERT_OK(manager_->Import(import).status());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(Outstanding(*Find("long")), Outstanding(*Find("resumed")));
+    const v1::TellRequest tell = NextRosenbrockTell(*Find("long"));
+    v1::TellResponse a, b;
+    ASSERT_OK(TellDurably(*Find("long"), tell, &a));
+    ASSERT_OK(TellDurably(*Find("resumed"), tell, &b));
+    ASSERT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  }
+}
+
 // A journal header records the solver revision its session was created
 // under, and the session replays with that revision's arithmetic: a
 // trust-region session written before revisions were recorded (0) keeps no
@@ -347,7 +379,8 @@ TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
   ASSERT_OK(manager_->Create(request).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("tr"), NextRosenbrockTell(*Find("tr")), &answer));
+    ASSERT_OK(
+        TellDurably(*Find("tr"), NextRosenbrockTell(*Find("tr")), &answer));
   }
   const auto ftol = [&](const std::string& id) {
     v1::Session described;
@@ -392,7 +425,8 @@ TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
   const auto before = Outstanding(*Find("tr"));
   for (int i = 0; i < 3; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("tr"), NextRosenbrockTell(*Find("tr")), &answer));
+    ASSERT_OK(
+        TellDurably(*Find("tr"), NextRosenbrockTell(*Find("tr")), &answer));
   }
   const auto told = Outstanding(*Find("tr"));
   ASSERT_NE(told, before);
@@ -430,7 +464,8 @@ TEST_F(DurableSessionTest, SessionsReplayWithTheArithmeticOfTheirRevision) {
 TEST_F(DurableSessionTest, AnExportKeepsTheCreateTimeRecoveryUsed) {
   ASSERT_OK(manager_->Create(Lbfgs("old")).status());
   v1::TellResponse answer;
-  ASSERT_OK(TellDurably(*Find("old"), NextRosenbrockTell(*Find("old")), &answer));
+  ASSERT_OK(
+      TellDurably(*Find("old"), NextRosenbrockTell(*Find("old")), &answer));
   const std::string path = store_->JournalPath("old");
   manager_.reset();
   store_.reset();
@@ -465,8 +500,8 @@ TEST_F(DurableSessionTest, CheckpointIntervalSyncsInBatches) {
   ASSERT_OK(manager_->Create(request).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(
-        TellDurably(*Find("batched"), NextRosenbrockTell(*Find("batched")), &answer));
+    ASSERT_OK(TellDurably(*Find("batched"),
+                          NextRosenbrockTell(*Find("batched")), &answer));
   }
   // Commits run on their own threads: wait for the first batch.
   std::shared_ptr<SessionJournal> journal = Find("batched")->journal();
@@ -815,7 +850,8 @@ TEST_F(DurableSessionTest, TellsOnlyInTheWriteAheadLogAreRecovered) {
   ASSERT_TRUE(Find("logged")->journal()->uses_wal());
   for (int i = 0; i < 9; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("logged"), NextRosenbrockTell(*Find("logged")), &answer));
+    ASSERT_OK(TellDurably(*Find("logged"), NextRosenbrockTell(*Find("logged")),
+                          &answer));
   }
   const auto before = Outstanding(*Find("logged"));
   const SessionManager::RecoveryCounts counts = CrashAndRecover([&] {
@@ -850,7 +886,8 @@ TEST_F(DurableSessionTest, ASessionTheLogDamagedStaysDamagedAcrossRestarts) {
   ASSERT_OK(manager_->Create(Lbfgs("gap")).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("gap"), NextRosenbrockTell(*Find("gap")), &answer));
+    ASSERT_OK(
+        TellDurably(*Find("gap"), NextRosenbrockTell(*Find("gap")), &answer));
   }
   // Every record in the journal file too, so that the cut below is exact.
   ASSERT_OK(Find("gap")->journal()->SyncNow());
@@ -918,12 +955,14 @@ TEST_F(DurableSessionTest, LogRecordsOfADeletedSessionDoNotReachItsSuccessor) {
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
   for (int i = 0; i < 6; ++i) {
     v1::TellResponse answer;
-    ASSERT_OK(TellDurably(*Find("reused"), NextRosenbrockTell(*Find("reused")), &answer));
+    ASSERT_OK(TellDurably(*Find("reused"), NextRosenbrockTell(*Find("reused")),
+                          &answer));
   }
   ASSERT_OK(manager_->Delete("reused"));
   ASSERT_OK(manager_->Create(Lbfgs("reused")).status());
   v1::TellResponse answer;
-  ASSERT_OK(TellDurably(*Find("reused"), NextRosenbrockTell(*Find("reused")), &answer));
+  ASSERT_OK(TellDurably(*Find("reused"), NextRosenbrockTell(*Find("reused")),
+                        &answer));
   const auto before = Outstanding(*Find("reused"));
   // The log still holds the first session's six tells.
   EXPECT_EQ(CrashAndRecover().loaded, 1);

@@ -413,13 +413,15 @@ class Client:
                 return
             request.page_token = response.next_page_token
 
-    def export_session(self, session_id: str) -> pb.SessionSnapshot:
+    def export_session(self, session_id: str,
+                       compact: bool = False) -> pb.SessionSnapshot:
         """``ExportSession``: the session as a versioned
-        ``optd.v1.SessionSnapshot`` (creation request and every tell); save
+        ``optd.v1.SessionSnapshot`` (creation request and every tell; with
+        ``compact``, its state now as one checkpoint and no tells); save
         it with ``snapshot.SerializeToString()``. FailedPrecondition from a
         server without --data_dir."""
-        return self._unary("ExportSession",
-                           pb.ExportSessionRequest(session_id=session_id))
+        return self._unary("ExportSession", pb.ExportSessionRequest(
+            session_id=session_id, compact=compact))
 
     def import_session(self, snapshot: Any, session_id: Optional[str] = None,
                        keep: bool = True, shards: int = 0) -> Session:

@@ -33,8 +33,9 @@ import torch
 
 from .client import Client, connect
 from .errors import FailedPrecondition, InvalidArgument
+from .torch_lbfgs import LBFGS
 
-__all__ = ["RemoteOptimizer"]
+__all__ = ["RemoteOptimizer", "LBFGS"]
 
 _HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad")
 

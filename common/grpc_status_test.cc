@@ -28,5 +28,25 @@ TEST(GrpcStatus, EveryCodeRoundTrips) {
   }
 }
 
+TEST(HttpStatusCode, FollowsGoogleRpcCode) {
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kOk), 200);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kFailedPrecondition), 400);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kOutOfRange), 400);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kUnauthenticated), 401);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kAlreadyExists), 409);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kAborted), 409);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kCancelled), 499);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kUnimplemented), 501);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kUnknown), 500);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kInternal), 500);
+  EXPECT_EQ(HttpStatusCode(absl::StatusCode::kDataLoss), 500);
+}
+
 }  // namespace
 }  // namespace optd

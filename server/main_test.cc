@@ -215,7 +215,8 @@ TEST(OptdBinary, HelpExplainsTheFlags) {
                            "--server_memory_bytes",
                            "--max_concurrent_streams",
                            "--metrics_port",
-                           "--metrics_host"}) {
+                           "--metrics_host",
+                           "--http_api_allow_unauthenticated"}) {
     EXPECT_THAT(out, HasSubstr(flag));
   }
   EXPECT_THAT(out, HasSubstr("default: \"127.0.0.1\""));

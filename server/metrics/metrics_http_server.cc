@@ -30,12 +30,27 @@ void MethodNotAllowed(const httplib::Request& request,
                        "text/plain; charset=utf-8");
 }
 
+// Every method but GET (and the HEAD httplib derives from it) on `pattern`
+// answers 405.
+void AllowOnlyGet(httplib::Server& http, const std::string& pattern) {
+  http.Post(pattern, MethodNotAllowed);
+  http.Put(pattern, MethodNotAllowed);
+  http.Patch(pattern, MethodNotAllowed);
+  http.Delete(pattern, MethodNotAllowed);
+  http.Options(pattern, MethodNotAllowed);
+}
+
 }  // namespace
 
 MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
     : registry_(registry) {}
 
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
+
+void MetricsHttpServer::Route(std::string prefix, HttpRoute route) {
+  absl::MutexLock lock(&mu_);
+  routes_.emplace_back(std::move(prefix), std::move(route));
+}
 
 absl::Status MetricsHttpServer::Start(const std::string& host, int port) {
   absl::MutexLock lock(&mu_);
@@ -55,11 +70,26 @@ absl::Status MetricsHttpServer::Start(const std::string& host, int port) {
                                    httplib::Response& response) {
     response.set_content(registry->ExpositionText(), kExpositionContentType);
   });
-  http->Post("/metrics", MethodNotAllowed);
-  http->Put("/metrics", MethodNotAllowed);
-  http->Patch("/metrics", MethodNotAllowed);
-  http->Delete("/metrics", MethodNotAllowed);
-  http->Options("/metrics", MethodNotAllowed);
+  AllowOnlyGet(*http, "/metrics");
+  for (const auto& [prefix, route] : routes_) {
+    // httplib matches the whole path against the pattern (std::regex);
+    // Route() admits no regex characters in `prefix`.
+    const std::string pattern = absl::StrCat(prefix, "(/.*)?");
+    http->Get(pattern, [route = route](const httplib::Request& request,
+                                       httplib::Response& response) {
+      HttpRequest in;
+      in.method = request.method;
+      in.path = request.path;
+      in.params = request.params;
+      if (request.has_header("Authorization")) {
+        in.authorization = request.get_header_value("Authorization");
+      }
+      HttpResponse out = route(in);
+      response.status = out.status;
+      response.set_content(std::move(out.body), out.content_type);
+    });
+    AllowOnlyGet(*http, pattern);
+  }
   http->Get("/healthz",
             [](const httplib::Request&, httplib::Response& response) {
               response.set_content("ok\n", "text/plain; charset=utf-8");

@@ -4,6 +4,8 @@
 //   GET /metrics   200, the registry's ExpositionText() as
 //                  kExpositionContentType; other methods 405
 //   GET /healthz   200 "ok" (for HTTP probes: the process serves requests)
+//   GET <prefix>/… what a route added with Route() answers (the JSON API,
+//                  server/http/json_api.h); other methods 405
 //   anything else  404
 //
 //   MetricsHttpServer http(&registry);
@@ -21,9 +23,14 @@
 #define OPTD_SERVER_METRICS_METRICS_HTTP_SERVER_H_
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -35,6 +42,27 @@ class Server;
 }  // namespace httplib
 
 namespace optd::server {
+
+// HttpRequest: a request as a Route() sees it, without httplib's types (only
+// this library is compiled with httplib's flags).
+struct HttpRequest {
+  std::string method;  // "GET" or "HEAD"
+  // URL-decoded, without the query: "/api/v1/sessions/exp1".
+  std::string path;
+  // The URL-decoded query parameters, a name as often as it was given.
+  std::multimap<std::string, std::string> params;
+  // The "Authorization" header; nullopt when there is none.
+  std::optional<std::string> authorization;
+};
+
+// HttpResponse: what a Route() answers.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+using HttpRoute = std::function<HttpResponse(const HttpRequest&)>;
 
 class MetricsHttpServer {
  public:
@@ -62,6 +90,14 @@ class MetricsHttpServer {
   absl::Status Start(const std::string& host, int port)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // MetricsHttpServer::Route()
+  //
+  // Answers GET requests for `prefix` and every path under it ("/api/v1",
+  // "/api/v1/sessions") with `route`, called on a worker thread; other
+  // methods there are answered 405. `prefix` starts with "/" and holds only
+  // [A-Za-z0-9/_-]. REQUIRES: before Start().
+  void Route(std::string prefix, HttpRoute route) ABSL_LOCKS_EXCLUDED(mu_);
+
   // MetricsHttpServer::port()
   //
   // The bound port once Start() succeeded, else 0.
@@ -79,6 +115,7 @@ class MetricsHttpServer {
   std::unique_ptr<httplib::Server> http_ ABSL_GUARDED_BY(mu_);
   std::thread listener_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<std::string, HttpRoute>> routes_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> port_{0};
 };
 

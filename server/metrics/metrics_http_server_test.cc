@@ -211,5 +211,41 @@ TEST_F(MetricsHttpServerTest, DestructorStops) {
   EXPECT_FALSE(client.Get("/metrics"));
 }
 
+TEST_F(MetricsHttpServerTest, RoutesGetsUnderAPrefix) {
+  MetricsHttpServer server(&registry_);
+  HttpRequest seen;
+  server.Route("/api/v1", [&seen](const HttpRequest& request) {
+    seen = request;
+    HttpResponse response;
+    response.status = 418;
+    response.body = "{}";
+    return response;
+  });
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  httplib::Client client = Client(server.port());
+  httplib::Result result = client.Get("/api/v1/a%20b/c?x=1&x=2&y=%3A",
+                                      {{"Authorization", "Bearer t"}});
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 418);
+  EXPECT_EQ(result->body, "{}");
+  EXPECT_EQ(result->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(seen.method, "GET");
+  EXPECT_EQ(seen.path, "/api/v1/a b/c");
+  EXPECT_EQ(seen.params.count("x"), 2u);
+  EXPECT_EQ(seen.params.find("y")->second, ":");
+  EXPECT_EQ(seen.authorization, "Bearer t");
+
+  ASSERT_TRUE(client.Get("/api/v1"));
+  EXPECT_EQ(seen.path, "/api/v1");
+  EXPECT_FALSE(seen.authorization.has_value());
+  // Not under the prefix: the usual 404.
+  httplib::Result other = client.Get("/api/v10");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  httplib::Result post = client.Post("/api/v1/x", "", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+}
+
 }  // namespace
 }  // namespace optd::server

@@ -128,17 +128,25 @@ absl::StatusOr<Caller> Authenticator::Authenticate(
   if (!enabled()) return Caller{};
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return absl::UnauthenticatedError(
-        "this server requires a bearer token: send the metadata "
-        "\"authorization: Bearer <token>\" with a token of --tokens_file");
-  }
+  if (it == metadata.end()) return AuthenticateBearer(nullptr, "metadata");
   absl::string_view value(it->second.data(), it->second.size());
+  return AuthenticateBearer(&value, "metadata");
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateBearer(
+    absl::string_view* authorization, absl::string_view carrier) const {
+  if (!enabled()) return Caller{};
+  if (authorization == nullptr) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "this server requires a bearer token: send the ", carrier,
+        " \"authorization: Bearer <token>\" with a token of --tokens_file"));
+  }
+  const absl::string_view value = *authorization;
   // RFC 6750 §2.1: the scheme is case-insensitive.
   if (value.size() < 7 ||
       !absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
-    return absl::UnauthenticatedError(
-        "the authorization metadata is not \"Bearer <token>\"");
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the authorization ", carrier, " is not \"Bearer <token>\""));
   }
   const absl::string_view token = absl::StripAsciiWhitespace(value.substr(7));
   absl::MutexLock lock(&mu_);
@@ -150,15 +158,28 @@ absl::StatusOr<Caller> Authenticator::Authenticate(
   return Caller{found->second};
 }
 
-absl::StatusOr<Caller> Authenticator::AuthenticateTenant(
-    const grpc::ServerContextBase& context) const {
-  absl::StatusOr<Caller> caller = Authenticate(context);
+absl::StatusOr<Caller> Authenticator::RefuseReplica(
+    absl::StatusOr<Caller> caller, absl::string_view api) {
   if (caller.ok() && caller->replica()) {
     return absl::PermissionDeniedError(
-        "the replicas' token (tenant @replicas) cannot call "
-        "optd.v1.Optimizer; use a tenant's token");
+        absl::StrCat("the replicas' token (tenant @replicas) cannot call ", api,
+                     "; use a tenant's token"));
   }
   return caller;
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateTenant(
+    const grpc::ServerContextBase& context) const {
+  return RefuseReplica(Authenticate(context), "optd.v1.Optimizer");
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateHttpTenant(
+    const std::string* authorization) const {
+  if (authorization == nullptr) {
+    return RefuseReplica(AuthenticateBearer(nullptr, "header"), "the JSON API");
+  }
+  absl::string_view value = *authorization;
+  return RefuseReplica(AuthenticateBearer(&value, "header"), "the JSON API");
 }
 
 absl::StatusOr<Caller> Authenticator::AuthenticateReplica(

@@ -130,6 +130,14 @@ class Authenticator {
   absl::StatusOr<Caller> AuthenticateReplica(
       const grpc::ServerContextBase& context) const;
 
+  // Authenticator::AuthenticateHttpTenant()
+  //
+  // AuthenticateTenant() for an HTTP request (the JSON API,
+  // server/http/json_api.h): `authorization` is its "Authorization" header,
+  // null when it has none.
+  absl::StatusOr<Caller> AuthenticateHttpTenant(
+      const std::string* authorization) const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Authenticator::ReplicaToken()
   //
   // The token this replica sends to the others: the first "@replicas" token
@@ -143,6 +151,15 @@ class Authenticator {
   explicit Authenticator(std::string tokens_file)
       : tokens_file_(std::move(tokens_file)) {}
   absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
+  // The caller whose "Bearer <token>" is `authorization` (null: absent);
+  // `carrier` names where it travels in the messages ("metadata" for gRPC,
+  // "header" for HTTP).
+  absl::StatusOr<Caller> AuthenticateBearer(absl::string_view* authorization,
+                                            absl::string_view carrier) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // PERMISSION_DENIED for the replicas' token on the tenants' API.
+  static absl::StatusOr<Caller> RefuseReplica(absl::StatusOr<Caller> caller,
+                                              absl::string_view api);
 
   const std::string tokens_file_;
   mutable absl::Mutex mu_;

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/http/json_api.h"
 #include "server/session/memory_release.h"
 #include "spdlog/spdlog.h"
 
@@ -319,14 +320,39 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         std::make_unique<MetricsHttpServer>(server->metrics_registry_.get());
     const std::string metrics_host =
         options.metrics_host.empty() ? options.host : options.metrics_host;
+    const bool authenticated = server->auth_->enabled();
+    absl::Status exposure = JsonApi::ExposureCheck(
+        metrics_host, authenticated, options.http_api_allow_unauthenticated);
+    if (!exposure.ok()) {
+      spdlog::warn("{}", std::string(exposure.message()));
+    } else if (!authenticated && !IsLoopbackHost(metrics_host)) {
+      spdlog::warn(
+          "the JSON API serves every session without authentication on {} "
+          "(--http_api_allow_unauthenticated)",
+          metrics_host);
+    } else if (!options.tls.cert_file.empty() &&
+               !IsLoopbackHost(metrics_host)) {
+      spdlog::warn(
+          "the JSON API's bearer tokens and bodies cross {} in plain text: "
+          "the HTTP port has no TLS (put a TLS proxy in front of it)",
+          HostPort(metrics_host, options.metrics_port));
+    }
+    server->json_api_ = std::make_unique<JsonApi>(
+        server->sessions_.get(), server->auth_.get(), std::move(exposure));
+    server->metrics_http_->Route(
+        JsonApi::kPrefix,
+        [api = server->json_api_.get()](const HttpRequest& request) {
+          return api->Handle(request);
+        });
     if (absl::Status s =
             server->metrics_http_->Start(metrics_host, options.metrics_port);
         !s.ok()) {
       return absl::UnavailableError(
           absl::StrCat("--metrics_port: ", s.message()));
     }
-    spdlog::info("metrics on http://{}/metrics",
-                 HostPort(metrics_host, server->metrics_http_->port()));
+    spdlog::info("metrics on http://{}/metrics, JSON API under {}",
+                 HostPort(metrics_host, server->metrics_http_->port()),
+                 JsonApi::kPrefix);
   }
   server->expiry_thread_ = std::thread([s = server.get()] { s->ExpiryLoop(); });
   return server;

@@ -39,6 +39,8 @@
 
 namespace optd::server {
 
+class JsonApi;  // server/http/json_api.h
+
 // Transport security (docs/security.md). Files are PEM.
 struct TlsOptions {
   // The server's certificate chain and private key (--tls_cert, --tls_key).
@@ -106,6 +108,11 @@ struct ServerOptions {
   // `metrics_host`, default `host`.
   int metrics_port = -1;
   std::string metrics_host;
+  // Serve the JSON API (/api/v1 on the metrics port, server/http/json_api.h)
+  // on a `metrics_host` that is not a loopback address without
+  // authentication (--http_api_allow_unauthenticated). False: it answers
+  // every request there 403, and the start logs why.
+  bool http_api_allow_unauthenticated = false;
   // grpc.health.v1.Health, serving while the server runs.
   bool enable_health_check = true;
   // grpc.reflection, so that grpcurl can list and call the service.
@@ -189,6 +196,8 @@ class OptdServer {
   std::unique_ptr<OptimizerService> service_;
   std::unique_ptr<ShardService> shard_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Before the HTTP server, which calls it.
+  std::unique_ptr<JsonApi> json_api_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   absl::Mutex shutdown_mu_;

@@ -1,0 +1,315 @@
+#include "server/http/json_api.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "server/http/history_sampling.h"
+
+namespace optd::server {
+namespace {
+
+// Every field, zeros and empty lists included, so that the page need not
+// know the proto's defaults.
+google::protobuf::util::JsonPrintOptions PrintOptions() {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  return options;
+}
+
+absl::Status AppendJson(const google::protobuf::Message& message,
+                        std::string* out) {
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(
+      message, &json, PrintOptions());
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("JSON: ", status.ToString()));
+  }
+  absl::StrAppend(out, json);
+  return absl::OkStatus();
+}
+
+// `text` as a JSON string literal, quoted and escaped.
+std::string JsonString(absl::string_view text) {
+  google::protobuf::Value value;
+  value.set_string_value(std::string(text));
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(value, &json).ok()) {
+    return "\"\"";
+  }
+  return json;
+}
+
+HttpResponse ErrorResponse(const absl::Status& status) {
+  HttpResponse response;
+  response.status = HttpStatusCode(status.code());
+  response.body =
+      absl::StrCat("{\"error\":{\"code\":",
+                   JsonString(absl::StatusCodeToString(status.code())),
+                   ",\"message\":", JsonString(status.message()), "}}\n");
+  return response;
+}
+
+// The query of one endpoint: refuses parameters it does not take, and single
+// ones given twice, so that a typo is an error rather than ignored.
+class Query {
+ public:
+  static absl::StatusOr<Query> Parse(
+      const HttpRequest& request, std::vector<absl::string_view> names,
+      std::vector<absl::string_view> repeatable = {}) {
+    for (const auto& [name, value] : request.params) {
+      const bool single = absl::c_linear_search(names, name);
+      if (!single && !absl::c_linear_search(repeatable, name)) {
+        std::vector<absl::string_view> all = names;
+        all.insert(all.end(), repeatable.begin(), repeatable.end());
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unknown query parameter \"", name, "\"; ", request.path,
+            all.empty() ? " takes none"
+                        : absl::StrCat(" takes ", absl::StrJoin(all, ", "))));
+      }
+      if (single && request.params.count(name) > 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("query parameter \"", name, "\" is given ",
+                         request.params.count(name), " times; give it once"));
+      }
+    }
+    return Query(&request.params);
+  }
+
+  const std::string* Get(const std::string& name) const {
+    auto it = params_->find(name);
+    return it == params_->end() ? nullptr : &it->second;
+  }
+
+  // The integer `name` in [lo, hi], `fallback` when absent.
+  template <typename Int>
+  absl::StatusOr<Int> Integer(const std::string& name, Int fallback, Int lo,
+                              Int hi) const {
+    const std::string* text = Get(name);
+    if (text == nullptr) return fallback;
+    Int value;
+    if (!absl::SimpleAtoi(*text, &value) || value < lo || value > hi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " is \"", *text, "\"; it must be an integer in [",
+                       lo, ", ", hi, "]"));
+    }
+    return value;
+  }
+
+  auto Range(const std::string& name) const {
+    return params_->equal_range(name);
+  }
+
+ private:
+  explicit Query(const std::multimap<std::string, std::string>* params)
+      : params_(params) {}
+  const std::multimap<std::string, std::string>* params_;
+};
+
+// "RUNNING", "running" or "SESSION_STATE_RUNNING".
+absl::StatusOr<v1::SessionState> ParseState(absl::string_view text) {
+  std::string name = absl::AsciiStrToUpper(text);
+  if (!absl::StartsWith(name, "SESSION_STATE_")) {
+    name = absl::StrCat("SESSION_STATE_", name);
+  }
+  v1::SessionState state;
+  if (!v1::SessionState_Parse(name, &state)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state is \"", text,
+        "\"; use RUNNING, CONVERGED, LIMIT_REACHED, FAILED, STOPPED or "
+        "DAMAGED"));
+  }
+  return state;
+}
+
+}  // namespace
+
+JsonApi::JsonApi(SessionManager* sessions, const Authenticator* auth,
+                 absl::Status refusal)
+    : sessions_(sessions), auth_(auth), refusal_(std::move(refusal)) {}
+
+HttpResponse JsonApi::Handle(const HttpRequest& request) const {
+  if (!refusal_.ok()) return ErrorResponse(refusal_);
+  absl::StatusOr<Caller> caller = Caller{};
+  if (auth_ != nullptr) {
+    caller = auth_->AuthenticateHttpTenant(
+        request.authorization.has_value() ? &*request.authorization : nullptr);
+  }
+  if (!caller.ok()) return ErrorResponse(caller.status());
+
+  absl::string_view rest = request.path;
+  absl::Status status = absl::NotFoundError(absl::StrCat(
+      request.path, ": no such endpoint; see docs/dashboard.md for ", kPrefix,
+      "/sessions and the rest"));
+  std::string body;
+  if (absl::ConsumePrefix(&rest, kPrefix) &&
+      absl::ConsumePrefix(&rest, "/sessions")) {
+    const std::vector<std::string> parts = absl::StrSplit(rest, '/');
+    // "" -> {""}; "/exp1" -> {"", "exp1"}; "/exp1/history" -> 3 parts.
+    if (parts.size() == 1 && parts[0].empty()) {
+      status = ListSessions(*caller, request, &body);
+    } else if (parts.size() == 2 && !parts[1].empty()) {
+      status = GetSession(*caller, parts[1], request, &body);
+    } else if (parts.size() == 3 && !parts[1].empty() &&
+               parts[2] == "history") {
+      status = GetHistory(*caller, parts[1], request, &body);
+    } else if (parts.size() == 3 && !parts[1].empty() && parts[2] == "trials") {
+      status = GetTrials(*caller, parts[1], request, &body);
+    }
+  }
+  if (!status.ok()) return ErrorResponse(caller->Unscope(status));
+  HttpResponse response;
+  response.body = std::move(body);
+  response.body.push_back('\n');
+  return response;
+}
+
+absl::Status JsonApi::ListSessions(const Caller& caller,
+                                   const HttpRequest& request,
+                                   std::string* body) const {
+  OPTD_ASSIGN_OR_RETURN(
+      Query query,
+      Query::Parse(request, {"state", "page_size", "page_token"}, {"label"}));
+  v1::ListSessionsRequest list;
+  OPTD_ASSIGN_OR_RETURN(
+      const int page_size,
+      query.Integer<int>("page_size", 0, 0, SessionManager::kMaxPageSize));
+  list.set_page_size(page_size);
+  if (const std::string* token = query.Get("page_token")) {
+    list.set_page_token(*token);
+  }
+  if (const std::string* state = query.Get("state")) {
+    OPTD_ASSIGN_OR_RETURN(v1::SessionState parsed, ParseState(*state));
+    list.set_state(parsed);
+  }
+  for (auto [it, end] = query.Range("label"); it != end; ++it) {
+    const size_t colon = it->second.find(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("label is \"", it->second, "\"; write it key:value"));
+    }
+    const std::string key = it->second.substr(0, colon);
+    if (!list.mutable_labels()
+             ->insert({key, it->second.substr(colon + 1)})
+             .second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("label \"", key,
+                       "\" is given twice; a session has one value per "
+                       "label"));
+    }
+  }
+  v1::ListSessionsResponse response;
+  OPTD_RETURN_IF_ERROR(sessions_->List(list, &response, caller.ScopePrefix()));
+  for (v1::Session& session : *response.mutable_sessions()) {
+    session.set_session_id(caller.Unscope(session.session_id()));
+  }
+  return AppendJson(response, body);
+}
+
+absl::Status JsonApi::GetSession(const Caller& caller, const std::string& id,
+                                 const HttpRequest& request,
+                                 std::string* body) const {
+  OPTD_RETURN_IF_ERROR(Query::Parse(request, {}).status());
+  v1::GetSessionRequest get;
+  get.set_session_id(caller.Scope(id));
+  v1::Session session;
+  OPTD_RETURN_IF_ERROR(sessions_->Get(get, &session));
+  session.set_session_id(caller.Unscope(session.session_id()));
+  return AppendJson(session, body);
+}
+
+absl::Status JsonApi::GetHistory(const Caller& caller, const std::string& id,
+                                 const HttpRequest& request,
+                                 std::string* body) const {
+  OPTD_ASSIGN_OR_RETURN(Query query, Query::Parse(request, {"max_points"}));
+  OPTD_ASSIGN_OR_RETURN(
+      const int max_points,
+      query.Integer<int>("max_points", kDefaultHistoryPoints, kMinHistoryPoints,
+                         kMaxHistoryPoints));
+  v1::GetSessionRequest get;
+  get.set_session_id(caller.Scope(id));
+  v1::Session session;
+  OPTD_RETURN_IF_ERROR(sessions_->Get(get, &session));
+  std::vector<double> values;
+  values.reserve(session.history_size());
+  for (const v1::HistoryEntry& entry : session.history()) {
+    values.push_back(entry.value());
+  }
+  absl::StrAppend(body, "{\"sessionId\":", JsonString(id),
+                  ",\"totalPoints\":", session.history_size(),
+                  ",\"history\":[");
+  const char* separator = "";
+  for (int i : SampleHistory(values, max_points)) {
+    absl::StrAppend(body, separator);
+    OPTD_RETURN_IF_ERROR(AppendJson(session.history(i), body));
+    separator = ",";
+  }
+  absl::StrAppend(body, "]}");
+  return absl::OkStatus();
+}
+
+absl::Status JsonApi::GetTrials(const Caller& caller, const std::string& id,
+                                const HttpRequest& request,
+                                std::string* body) const {
+  OPTD_ASSIGN_OR_RETURN(Query query,
+                        Query::Parse(request, {"after_id", "limit"}));
+  OPTD_ASSIGN_OR_RETURN(const uint64_t after_id,
+                        query.Integer<uint64_t>("after_id", 0, 0, UINT64_MAX));
+  OPTD_ASSIGN_OR_RETURN(int limit,
+                        query.Integer<int>("limit", 0, 0, kMaxTrialsLimit));
+  if (limit == 0) limit = kDefaultTrialsLimit;
+  v1::GetSessionRequest get;
+  get.set_session_id(caller.Scope(id));
+  get.set_include_trials(true);
+  get.set_trials_after_id(after_id);
+  v1::Session session;
+  OPTD_RETURN_IF_ERROR(sessions_->Get(get, &session));
+  const int count = std::min(limit, session.trial_log_size());
+  absl::StrAppend(body, "{\"sessionId\":", JsonString(id), ",\"trials\":[");
+  for (int i = 0; i < count; ++i) {
+    if (i > 0) absl::StrAppend(body, ",");
+    OPTD_RETURN_IF_ERROR(AppendJson(session.trial_log(i), body));
+  }
+  // 64-bit ids as strings, as the proto JSON writes TrialRecord.trialId.
+  const std::string next =
+      count < session.trial_log_size()
+          ? absl::StrCat(session.trial_log(count - 1).trial_id())
+          : "";
+  absl::StrAppend(body, "],\"trialLogDropped\":\"", session.trial_log_dropped(),
+                  "\",\"nextAfterId\":\"", next, "\"}");
+  return absl::OkStatus();
+}
+
+absl::Status JsonApi::ExposureCheck(absl::string_view host, bool authenticated,
+                                    bool allow_unauthenticated) {
+  if (authenticated || allow_unauthenticated || IsLoopbackHost(host)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "the JSON API is off: the HTTP port listens on ", host,
+      ", which is not a loopback address, and there is no --tokens_file; "
+      "set --tokens_file, listen on 127.0.0.1 (--metrics_host), or pass "
+      "--http_api_allow_unauthenticated to serve the sessions to anyone "
+      "who can reach the port"));
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" ||
+         absl::StartsWith(host, "127.");
+}
+
+}  // namespace optd::server

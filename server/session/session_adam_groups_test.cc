@@ -145,12 +145,12 @@ TEST(SessionAdamGroups, GroupLrIsValidated) {
   tell.add_group_lr(std::numeric_limits<double>::infinity());
   EXPECT_THAT(session->Tell(tell, &answer),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       "group_lr[1] is inf; a learning rate is finite and > "
+                       "group_lr[1] is inf; a learning rate is finite and >= "
                        "0"));
-  tell.set_group_lr(1, 0.0);
+  tell.set_group_lr(1, -0.5);
   EXPECT_THAT(session->Tell(tell, &answer),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("group_lr[1] is 0")));
+                       HasSubstr("group_lr[1] is -0.5")));
   // Nothing was applied: the trial is still outstanding.
   tell.set_group_lr(1, 0.5);
   EXPECT_OK(session->Tell(tell, &answer));

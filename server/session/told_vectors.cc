@@ -68,9 +68,9 @@ absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
   }
   for (int i = 0; i < request.group_lr_size(); ++i) {
     const double lr = request.group_lr(i);
-    if (!(std::isfinite(lr) && lr > 0)) {
+    if (!(std::isfinite(lr) && lr >= 0)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "group_lr[", i, "] is ", lr, "; a learning rate is finite and > 0"));
+          "group_lr[", i, "] is ", lr, "; a learning rate is finite and >= 0"));
     }
   }
   TellPayload payload{request.trial_id(), request.failed(), request.stop(),

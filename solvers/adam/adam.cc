@@ -294,9 +294,9 @@ absl::Status Adam::CheckBatchResult(int k, const TrialResult& result) const {
   }
   for (size_t i = 0; i < result.learning_rates.size(); ++i) {
     const double lr = result.learning_rates[i];
-    if (!(lr > 0 && std::isfinite(lr))) {
+    if (!(lr >= 0 && std::isfinite(lr))) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "group_lr[", i, "] is ", lr, "; a learning rate is finite and > 0"));
+          "group_lr[", i, "] is ", lr, "; a learning rate is finite and >= 0"));
     }
   }
   return absl::OkStatus();

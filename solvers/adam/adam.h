@@ -156,7 +156,7 @@ class Adam : public Solver {
   absl::Status ReadBestPoint(const MutableVectorView& out) const override;
   absl::Status SetTrialGradient(const ConstVectorView& gradient) override;
   // result.learning_rates, when not empty, are the groups' learning rates for
-  // this step (one per group, each finite and > 0: INVALID_ARGUMENT
+  // this step (one per group, each finite and >= 0: INVALID_ARGUMENT
   // otherwise, from CheckBatchResult too), in place of the schedule's.
   absl::Status Tell(const TrialResult& result) override;
   absl::Status CheckBatchResult(int k,

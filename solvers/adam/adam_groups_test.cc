@@ -167,7 +167,9 @@ TEST(AdamGroups, LearningRatesAreCheckedBeforeAnythingChanges) {
   EXPECT_THAT((*solver)->CheckBatchResult(0, r),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("group_lr[1] is -1; a learning rate is "
-                                 "finite and > 0")));
+                                 "finite and >= 0")));
+  r.learning_rates = {0.0, 0.0};  // torch allows 0 (CosineAnnealingLR's end)
+  EXPECT_OK((*solver)->CheckBatchResult(0, r));
   r.learning_rates = {NAN, 1.0};
   EXPECT_THAT(
       TellGradient(**solver, std::vector<double>(kN, 1.0), r.learning_rates),

@@ -1,12 +1,13 @@
 """optd.torch.RemoteOptimizer against local torch.optim.Adam/AdamW."""
 
+import tempfile
 import unittest
 
 import numpy as np
 
 import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
 import optd
-from optd_server import ServerTestCase
+from optd_server import OptdServer, ServerTestCase
 
 try:
     import torch
@@ -274,6 +275,50 @@ class RemoteOptimizerTest(ServerTestCase):
                 sched.step()
             assert_same_parameters(self, local, remote, step)
         remote_opt.close()  # deletes the imported session
+
+    def test_server_restart_continues_bitwise(self):
+        """The journal keeps each tell's group_lr: a server restarted on
+        its --data_dir replays the session and the run goes on as torch's."""
+        dtype = torch.float64
+        inputs, targets = make_data(dtype)
+        local, remote = make_model(dtype), make_model(dtype)
+        local_opt = torch.optim.AdamW(decay_and_no_decay(local, {}), lr=1e-2)
+        local_sched = torch.optim.lr_scheduler.CosineAnnealingLR(local_opt, 50)
+        with tempfile.TemporaryDirectory() as data:
+            flag = f"--data_dir={data}"  # after OptdServer's own: it wins
+            server = OptdServer(flag)
+            client = optd.connect(server.address, timeout=60)
+            remote_opt = RemoteOptimizer(decay_and_no_decay(remote, {}),
+                                         client=client, lr=1e-2, keep=True,
+                                         session_id="restarted")
+            remote_sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                remote_opt, 50)
+            try:
+                for step in range(80):
+                    if step == 40:
+                        state = remote_opt.state_dict()
+                        client.close()
+                        self.assertEqual(server.stop(), 0)
+                        server = OptdServer(flag)
+                        client = optd.connect(server.address, timeout=60)
+                        remote_opt = RemoteOptimizer(
+                            decay_and_no_decay(remote, {}), client=client,
+                            lr=1e-2, session_id="restarted", resume=True)
+                        remote_opt.load_state_dict(state)
+                        remote_sched.optimizer = remote_opt
+                    for model, opt, sched in (
+                            (local, local_opt, local_sched),
+                            (remote, remote_opt, remote_sched)):
+                        opt.zero_grad()
+                        torch.nn.functional.mse_loss(
+                            model(inputs), targets).backward()
+                        opt.step()
+                        sched.step()
+                    assert_same_parameters(self, local, remote, step)
+                remote_opt.close()
+            finally:
+                client.close()
+                server.stop()
 
     def test_bad_hyperparameters_raise_the_servers_error(self):
         model = make_model(torch.float64)

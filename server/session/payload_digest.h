@@ -36,7 +36,7 @@ struct TellPayload {
   std::optional<double> weight;
   // TellRequest.group_lr (Adam sessions); empty leaves the digest as it was
   // before per-step learning rates existed.
-  std::vector<double> group_lr;
+  std::vector<double> group_lr = {};
 };
 
 // PayloadDigest()

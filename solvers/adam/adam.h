@@ -74,11 +74,11 @@ namespace optd {
 struct AdamGroup {
   int64_t begin = 0;
   int64_t end = 0;
-  std::optional<double> lr;
-  std::optional<double> beta1;
-  std::optional<double> beta2;
-  std::optional<double> eps;
-  std::optional<double> weight_decay;
+  std::optional<double> lr = std::nullopt;
+  std::optional<double> beta1 = std::nullopt;
+  std::optional<double> beta2 = std::nullopt;
+  std::optional<double> eps = std::nullopt;
+  std::optional<double> weight_decay = std::nullopt;
 };
 
 // AdamOptions: defaults are torch 1.13's torch.optim.Adam.

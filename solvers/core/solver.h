@@ -73,7 +73,7 @@ struct TrialResult {
   // result completes (TellRequest.group_lr), overriding the schedule for
   // that step; empty: the schedule's. Other solvers ignore it (the server
   // refuses it for them).
-  std::vector<double> learning_rates;
+  std::vector<double> learning_rates = {};
 };
 
 // A batch trial's point given by another trial of the same batch: that

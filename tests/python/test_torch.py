@@ -240,6 +240,11 @@ class RemoteOptimizerTest(ServerTestCase):
                 opt, lambda epoch: 1.0 / (1.0 + 0.05 * epoch)))
 
     def test_export_import_continues_bitwise(self):
+        for compact in (False, True):  # tells replayed; one checkpoint
+            with self.subTest(compact=compact):
+                self.check_export_import_continues_bitwise(compact)
+
+    def check_export_import_continues_bitwise(self, compact):
         dtype = torch.float32
         inputs, targets = make_data(dtype)
         local, remote = make_model(dtype), make_model(dtype)
@@ -254,7 +259,8 @@ class RemoteOptimizerTest(ServerTestCase):
                 # export (creation request and every tell, group_lr
                 # included), as after a move to another server.
                 snapshot = self.client.export_session(
-                    remote_opt.session.session_id)
+                    remote_opt.session.session_id, compact=compact)
+                self.assertEqual(len(snapshot.tells), 0 if compact else 60)
                 old_id = remote_opt.session.session_id
                 remote_opt.close()
                 self.client.delete_session(old_id)

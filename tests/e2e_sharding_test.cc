@@ -102,6 +102,26 @@ struct Case {
   int64_t n;
 };
 
+// AdamW with two parameter groups over [0, n), whose boundary falls inside
+// a slice and a block.
+SolverSpec AdamWGroups(int64_t n) {
+  v1::AdamOptions adamw;
+  adamw.set_lr(1e-2);
+  adamw.set_max_steps(15);
+  const int64_t split = n / 3 + 7;
+  v1::AdamGroup* first = adamw.add_groups();
+  first->set_begin(0);
+  first->set_end(split);
+  v1::AdamGroup* second = adamw.add_groups();
+  second->set_begin(split);
+  second->set_end(n);
+  second->set_lr(3e-3);
+  second->set_beta1(0.8);
+  second->set_eps(1e-6);
+  second->set_weight_decay(0.0);
+  return SolverSpec::AdamW(adamw);
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   v1::LbfgsOptions lbfgs;
@@ -132,6 +152,7 @@ std::vector<Case> Cases() {
   adamw.set_dtype(v1::STATE_DTYPE_FLOAT32);
   adamw.set_amsgrad(true);
   cases.push_back({"adamw-f32-amsgrad", SolverSpec::AdamW(adamw), kN});
+  cases.push_back({"adamw-groups", AdamWGroups(kN), kN});
   return cases;
 }
 
@@ -600,6 +621,7 @@ TEST_F(ShardingEndToEnd, CheckpointedSessionsSurviveTheLossOfAnyReplica) {
   for (Case c : Cases()) {
     if (c.name == "tr-exact") continue;  // a dense Hessian: small n only
     c.n = kCheckpointedN;
+    if (c.name == "adamw-groups") c.solver = AdamWGroups(c.n);
     SCOPED_TRACE(c.name);
     const Trace reference = RunCase(c, 1, 0, c.name + "-ckpt-reference");
     ASSERT_GT(reference.points.size(), 14u);

@@ -195,6 +195,17 @@ absl::StatusOr<AdamOptions> AdamOptionsFromProto(const v1::AdamOptions& proto,
           "; use STATE_DTYPE_FLOAT64 or STATE_DTYPE_FLOAT32");
   }
   options.max_steps = proto.max_steps();
+  for (const v1::AdamGroup& g : proto.groups()) {
+    AdamGroup group;
+    group.begin = g.begin();
+    group.end = g.end();
+    if (g.has_lr()) group.lr = g.lr();
+    if (g.has_beta1()) group.beta1 = g.beta1();
+    if (g.has_beta2()) group.beta2 = g.beta2();
+    if (g.has_eps()) group.eps = g.eps();
+    if (g.has_weight_decay()) group.weight_decay = g.weight_decay();
+    options.groups.push_back(group);
+  }
   OPTD_RETURN_IF_ERROR(options.Validate());
   return options;
 }
@@ -221,6 +232,17 @@ v1::AdamOptions AdamOptionsToProto(const AdamOptions& options) {
                       ? v1::STATE_DTYPE_FLOAT32
                       : v1::STATE_DTYPE_FLOAT64);
   proto.set_max_steps(options.max_steps);
+  for (const AdamGroup& group : options.groups) {
+    v1::AdamGroup* g = proto.add_groups();
+    g->set_begin(group.begin);
+    g->set_end(group.end);
+    if (group.lr.has_value()) g->set_lr(*group.lr);
+    if (group.beta1.has_value()) g->set_beta1(*group.beta1);
+    if (group.beta2.has_value()) g->set_beta2(*group.beta2);
+    if (group.eps.has_value()) g->set_eps(*group.eps);
+    if (group.weight_decay.has_value())
+      g->set_weight_decay(*group.weight_decay);
+  }
   return proto;
 }
 

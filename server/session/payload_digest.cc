@@ -80,6 +80,11 @@ uint64_t PayloadDigest(const TellPayload& payload,
     lanes[1] = Absorb(lanes[1], 8u);
     lanes[2] = Absorb(lanes[2], Bits(*payload.weight));
   }
+  if (!payload.group_lr.empty()) {
+    lanes[1] = Absorb(lanes[1], 16u);
+    lanes[2] = Absorb(lanes[2], payload.group_lr.size());
+    for (double lr : payload.group_lr) lanes[2] = Absorb(lanes[2], Bits(lr));
+  }
   lanes[3] = Absorb(lanes[3], vectors.size());
   for (const ConstVectorView& vector : vectors) {
     // The length goes in first, so that a vector of zeros differs from none

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "absl/types/span.h"
 #include "solvers/core/vector_view.h"
@@ -33,6 +34,9 @@ struct TellPayload {
   // TellRequest.weight when set (data-parallel sessions); an unset weight
   // leaves the digest as it was before weights existed.
   std::optional<double> weight;
+  // TellRequest.group_lr (Adam sessions); empty leaves the digest as it was
+  // before per-step learning rates existed.
+  std::vector<double> group_lr = {};
 };
 
 // PayloadDigest()

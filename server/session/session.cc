@@ -304,6 +304,8 @@ absl::Status Session::TellLocked(const v1::TellRequest& request,
         "\" is not data-parallel (data_parallel.workers <= 1); leave it "
         "unset"));
   }
+  OPTD_RETURN_IF_ERROR(CheckGroupLearningRates(
+      request, options_, data_parallel_, id_, solver_name_));
   // Whether this tell completes the batch (then the next one is issued).
   bool completes_batch = false;
   std::optional<v1::TrialRecord> record;
@@ -434,6 +436,8 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
   TrialResult result;
   if (request.has_value()) result.value = request.value();
   if (request.has_weight()) result.weight = request.weight();
+  result.learning_rates.assign(request.group_lr().begin(),
+                               request.group_lr().end());
   // A non-finite value is a failed evaluation, not an error (DESIGN §2); a
   // failed evaluation's vectors (often NaN too) are ignored.
   result.failed = request.failed() ||

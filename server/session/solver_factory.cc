@@ -314,9 +314,14 @@ template <bool kAdamW>
 struct AdamRecipe {
   using Options = AdamOptions;
   static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
-                                      int64_t, uint32_t) {
-    return AdamOptionsFromProto(kAdamW ? request.adamw() : request.adam(),
-                                kAdamW);
+                                      int64_t n, uint32_t) {
+    OPTD_ASSIGN_OR_RETURN(
+        Options options,
+        AdamOptionsFromProto(kAdamW ? request.adamw() : request.adam(),
+                             kAdamW));
+    // Before any slice is made: the groups must tile [0, n).
+    OPTD_RETURN_IF_ERROR(options.ValidateGroups(n));
+    return options;
   }
   static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
     slice->set_kind(v1::SLICE_KIND_ADAM);

@@ -1,9 +1,11 @@
 #include "server/session/told_vectors.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -64,10 +66,18 @@ absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
         absl::StrCat("weight is ", request.weight(),
                      "; a data-parallel weight is finite and > 0"));
   }
+  for (int i = 0; i < request.group_lr_size(); ++i) {
+    const double lr = request.group_lr(i);
+    if (!(std::isfinite(lr) && lr >= 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "group_lr[", i, "] is ", lr, "; a learning rate is finite and >= 0"));
+    }
+  }
   TellPayload payload{request.trial_id(), request.failed(), request.stop(),
                       std::nullopt, std::nullopt};
   if (request.has_value()) payload.value = request.value();
   if (request.has_weight()) payload.weight = request.weight();
+  payload.group_lr.assign(request.group_lr().begin(), request.group_lr().end());
   told.digest = PayloadDigest(
       payload, {told.gradient, told.hessian, told.hessian_vector});
   return told;
@@ -93,6 +103,34 @@ absl::Status CheckToldLength(const ConstVectorView& vector,
       absl::StrCat(field, " has ", vector.size(), " elements; session \"",
                    session_id, "\" has dimension ", dimension, ", so it needs ",
                    dimension, "*", dimension, " = ", expected, " (row-major)"));
+}
+
+absl::Status CheckGroupLearningRates(const v1::TellRequest& request,
+                                     const SolverOptions& options,
+                                     bool data_parallel,
+                                     absl::string_view session_id,
+                                     absl::string_view solver_name) {
+  if (request.group_lr().empty()) return absl::OkStatus();
+  const auto* adam = std::get_if<AdamOptions>(&options);
+  if (adam == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "group_lr is set but session \"", session_id, "\" is a ", solver_name,
+        " session; only adam and adamw take learning rates"));
+  }
+  if (data_parallel) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "group_lr is set but session \"", session_id,
+        "\" is data-parallel; per-step learning rates are not supported "
+        "there"));
+  }
+  const size_t groups = std::max<size_t>(1, adam->groups.size());
+  if (static_cast<size_t>(request.group_lr_size()) != groups) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("group_lr has ", request.group_lr_size(),
+                     " values; session \"", session_id, "\" has ", groups,
+                     " parameter group", groups == 1 ? "" : "s"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace optd::server

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "optd/v1/optimizer.pb.h"
+#include "server/session/codecs.h"
 #include "solvers/core/solver.h"
 #include "solvers/core/vector_view.h"
 
@@ -34,7 +35,7 @@ struct ToldVectors {
 //
 // INVALID_ARGUMENT for a bad encoding, vectors set beside `sliced`, a
 // worker_id over `max_worker_id` characters, a note over `max_note_bytes`
-// bytes, or a weight that is not finite and > 0.
+// bytes, or a weight or group_lr value that is not finite and > 0.
 absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
                                        size_t max_worker_id,
                                        size_t max_note_bytes);
@@ -51,6 +52,17 @@ absl::Status CheckToldLength(const ConstVectorView& vector,
                              absl::string_view field, int64_t expected,
                              Evaluation wants, uint64_t trial_id,
                              absl::string_view session_id, int64_t dimension);
+
+// CheckGroupLearningRates()
+//
+// INVALID_ARGUMENT when request.group_lr is set for a session that takes
+// none (`options` not Adam's, or `data_parallel`), or holds another count
+// than the session's parameter groups (1 without groups). OK when unset.
+absl::Status CheckGroupLearningRates(const v1::TellRequest& request,
+                                     const SolverOptions& options,
+                                     bool data_parallel,
+                                     absl::string_view session_id,
+                                     absl::string_view solver_name);
 
 }  // namespace optd::server
 

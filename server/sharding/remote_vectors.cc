@@ -373,10 +373,10 @@ absl::StatusOr<double> RemoteAdamVectors::GradientSquaredNorm() {
   return r.sums.empty() ? 0.0 : r.sums[0];
 }
 
-absl::StatusOr<int64_t> RemoteAdamVectors::Step(
-    const AdamStepScalars& scalars) {
+absl::StatusOr<int64_t> RemoteAdamVectors::StepSegments(
+    absl::Span<const AdamSegmentStep> segments) {
   google::protobuf::RepeatedField<double> packed;
-  AdamScalarsToProto(scalars, &packed);
+  AdamSegmentsToProto(segments, dimension(), &packed);
   group_->Post(v1::SLICE_OP_ADAM_STEP, packed);
   return -1;
 }

@@ -115,8 +115,9 @@ class RemoteAdamVectors : public AdamVectors {
   absl::Status SetPoint(const ConstVectorView& full) override;
   absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
   absl::StatusOr<double> GradientSquaredNorm() override;
-  // Posted without an answer: -1 (AdamVectors::Step).
-  absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) override;
+  // Posted without an answer: -1 (AdamVectors::StepSegments).
+  absl::StatusOr<int64_t> StepSegments(
+      absl::Span<const AdamSegmentStep> segments) override;
   absl::Status ReadPoint(const MutableVectorView& full) const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view in) override;

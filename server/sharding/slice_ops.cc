@@ -1,5 +1,6 @@
 #include "server/sharding/slice_ops.h"
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -317,20 +318,28 @@ const OpTable<AdamSlice<T>>& AdamTable() {
        }},
       {v1::SLICE_OP_ADAM_STEP,
        [](S& s, const Op& op, Out*) -> absl::Status {
-         AdamStepScalars scalars;
-         OPTD_RETURN_IF_ERROR(AdamScalarsFromProto(op.scalars(), &scalars));
+         std::vector<AdamSegmentStep> segments;
+         OPTD_RETURN_IF_ERROR(
+             AdamSegmentsFromProto(op.scalars(), s.range, &segments));
          // The kernel reads max v only with amsgrad, and the slice has it
          // only if it was created with amsgrad: the two must agree.
-         if (scalars.amsgrad != s.amsgrad) {
-           return SliceOpError(
-               op, absl::StrCat("scalars[0] (amsgrad) is ", op.scalars(0),
-                                " but the slice was "
-                                "created with amsgrad ",
-                                s.amsgrad ? "true" : "false"));
+         for (size_t i = 0; i < segments.size(); ++i) {
+           // Where this segment's amsgrad flag is in op.scalars.
+           const int at = op.scalars_size() == kAdamScalars
+                              ? 0
+                              : static_cast<int>(i) * (kAdamScalars + 2) + 2;
+           if (segments[i].scalars.amsgrad != s.amsgrad) {
+             return SliceOpError(
+                 op,
+                 absl::StrCat("scalars[", at, "] (amsgrad) is ", op.scalars(at),
+                              " but the slice was "
+                              "created with amsgrad ",
+                              s.amsgrad ? "true" : "false"));
+           }
          }
-         // Unchecked (AdamVectors::Step): a posted operation has no answer
-         // to report a step that is not finite in.
-         s.Step(scalars);
+         // Unchecked (AdamVectors::StepSegments): a posted operation has no
+         // answer to report a step that is not finite in.
+         s.Step(segments);
          return absl::OkStatus();
        }},
       {v1::SLICE_OP_READ_STATE,
@@ -408,13 +417,10 @@ void AdamScalarsToProto(const AdamStepScalars& s,
   }
 }
 
-absl::Status AdamScalarsFromProto(
-    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* s) {
-  if (in.size() != kAdamScalars) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("SLICE_OP_ADAM_STEP has ", in.size(),
-                     " scalars; it takes ", kAdamScalars));
-  }
+namespace {
+
+// The 11 scalars AdamScalarsToProto writes, from in[0..10].
+void ReadAdamScalars(const double* in, AdamStepScalars* s) {
   s->amsgrad = in[0] != 0;
   s->l2_weight_decay = in[1];
   s->param_decay = in[2];
@@ -426,6 +432,71 @@ absl::Status AdamScalarsFromProto(
   s->bias_correction2_sqrt = in[8];
   s->eps = in[9];
   s->grad_scale = in[10];
+}
+
+}  // namespace
+
+absl::Status AdamScalarsFromProto(
+    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* s) {
+  if (in.size() != kAdamScalars) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SLICE_OP_ADAM_STEP has ", in.size(),
+                     " scalars; it takes ", kAdamScalars));
+  }
+  ReadAdamScalars(in.data(), s);
+  return absl::OkStatus();
+}
+
+void AdamSegmentsToProto(absl::Span<const AdamSegmentStep> segments,
+                         int64_t dimension,
+                         google::protobuf::RepeatedField<double>* out) {
+  if (segments.size() == 1 && segments[0].begin == 0 &&
+      segments[0].end == dimension) {
+    AdamScalarsToProto(segments[0].scalars, out);
+    return;
+  }
+  out->Clear();
+  google::protobuf::RepeatedField<double> scalars;
+  for (const AdamSegmentStep& segment : segments) {
+    out->Add(static_cast<double>(segment.begin));
+    out->Add(static_cast<double>(segment.end));
+    AdamScalarsToProto(segment.scalars, &scalars);
+    out->Add(scalars.begin(), scalars.end());
+  }
+}
+
+absl::Status AdamSegmentsFromProto(
+    const google::protobuf::RepeatedField<double>& in, ShardRange range,
+    std::vector<AdamSegmentStep>* out) {
+  out->clear();
+  if (in.size() == kAdamScalars) {
+    out->emplace_back();
+    out->back().begin = range.begin;
+    out->back().end = range.end;
+    ReadAdamScalars(in.data(), &out->back().scalars);
+    return absl::OkStatus();
+  }
+  constexpr int kEach = kAdamScalars + 2;
+  if (in.empty() || in.size() % kEach != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ",
+        kAdamScalars, ", or ", kEach, " per parameter group"));
+  }
+  constexpr double kMaxIndex = 9007199254740992.0;  // 2^53
+  for (int at = 0; at < in.size(); at += kEach) {
+    const double begin = in[at], end = in[at + 1];
+    if (!(begin >= 0 && begin < end && end <= kMaxIndex &&
+          std::floor(begin) == begin && std::floor(end) == end)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SLICE_OP_ADAM_STEP: segment [", begin, ", ", end, ") at scalars[",
+          at, "] is not integers 0 <= begin < end <= 2^53"));
+    }
+    AdamSegmentStep segment;
+    segment.begin = static_cast<int64_t>(begin);
+    segment.end = static_cast<int64_t>(end);
+    ReadAdamScalars(in.data() + at + 2, &segment.scalars);
+    out->push_back(segment);
+  }
   return absl::OkStatus();
 }
 

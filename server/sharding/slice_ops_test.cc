@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -64,6 +65,45 @@ TEST(SliceOps, StateRoundTripsForEveryKind) {
     EXPECT_TRUE(solver->LoadState(state).ok()) << kind;
     EXPECT_GT(solver->bytes(), 0);
   }
+}
+
+TEST(SliceOps, AdamStepsOfParameterGroupsRoundTrip) {
+  AdamStepScalars first, second;
+  first.step_size = 0.25;
+  second.step_size = 0.5;
+  second.eps = 1e-6;
+  google::protobuf::RepeatedField<double> packed;
+  // One segment over everything: the 11 scalars of a step without groups.
+  const AdamSegmentStep all{0, 7, first};
+  AdamSegmentsToProto(absl::MakeConstSpan(&all, 1), 7, &packed);
+  EXPECT_EQ(packed.size(), 11);
+  std::vector<AdamSegmentStep> segments;
+  ASSERT_TRUE(AdamSegmentsFromProto(packed, {2, 5}, &segments).ok());
+  ASSERT_EQ(segments.size(), 1u);
+  EXPECT_EQ(segments[0].begin, 2);
+  EXPECT_EQ(segments[0].end, 5);
+  EXPECT_EQ(segments[0].scalars.step_size, 0.25);
+
+  const std::vector<AdamSegmentStep> groups{{0, 3, first}, {3, 7, second}};
+  AdamSegmentsToProto(groups, 7, &packed);
+  EXPECT_EQ(packed.size(), 26);
+  ASSERT_TRUE(AdamSegmentsFromProto(packed, {2, 5}, &segments).ok());
+  ASSERT_EQ(segments.size(), 2u);
+  EXPECT_EQ(segments[1].begin, 3);
+  EXPECT_EQ(segments[1].end, 7);
+  EXPECT_EQ(segments[1].scalars.step_size, 0.5);
+  EXPECT_EQ(segments[1].scalars.eps, 1e-6);
+
+  packed.Add(1.0);
+  EXPECT_THAT(
+      std::string(AdamSegmentsFromProto(packed, {2, 5}, &segments).message()),
+      HasSubstr("SLICE_OP_ADAM_STEP has 27 scalars; it takes 11, or "
+                "13 per parameter group"));
+  packed.RemoveLast();
+  packed.Set(13, 2.5);  // the second segment's begin
+  EXPECT_THAT(
+      std::string(AdamSegmentsFromProto(packed, {2, 5}, &segments).message()),
+      HasSubstr("segment [2.5, 7) at scalars[13]"));
 }
 
 TEST(SliceOps, AnUnknownKindIsRefused) {

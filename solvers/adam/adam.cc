@@ -43,12 +43,84 @@ absl::Status AdamOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat(options_name, ".", s.message()));
   }
-  return schedule.Validate(
-      lr, hyper.decoupled_weight_decay ? "adamw.schedule." : "adam.schedule.");
+  const char* schedule_prefix =
+      hyper.decoupled_weight_decay ? "adamw.schedule." : "adam.schedule.";
+  OPTD_RETURN_IF_ERROR(schedule.Validate(lr, schedule_prefix));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const std::string group = absl::StrCat("groups[", i, "]");
+    const AdamGroup& g = groups[i];
+    if (g.lr.has_value()) {
+      if (!(*g.lr > 0 && std::isfinite(*g.lr))) {
+        return OptionOutOfRange(options_name, absl::StrCat(group, ".lr"), *g.lr,
+                                "(0, inf)");
+      }
+      OPTD_RETURN_IF_ERROR(schedule.Validate(*g.lr, schedule_prefix));
+    }
+    AdamHyper h = hyper;
+    h.beta1 = g.beta1.value_or(h.beta1);
+    h.beta2 = g.beta2.value_or(h.beta2);
+    h.eps = g.eps.value_or(h.eps);
+    h.weight_decay = g.weight_decay.value_or(h.weight_decay);
+    if (absl::Status s = h.Validate(); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options_name, ".", group, ".", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AdamOptions::ValidateGroups(int64_t dimension) const {
+  const char* options_name = hyper.decoupled_weight_decay ? "adamw" : "adam";
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const AdamGroup& g = groups[i];
+    const int64_t begin = i == 0 ? 0 : groups[i - 1].end;
+    if (g.begin != begin) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options_name, ".groups[", i, "].begin is ", g.begin, "; it must be ",
+          begin,
+          i == 0 ? std::string(" (the groups tile [0, n) in order)")
+                 : absl::StrCat(" (the end of groups[", i - 1, "])")));
+    }
+    if (g.end <= g.begin) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options_name, ".groups[", i, "].end is ", g.end,
+                       "; it must be greater than its begin, ", g.begin));
+    }
+    if (g.end > dimension) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options_name, ".groups[", i, "].end is ", g.end,
+                       "; it must be at most the dimension, ", dimension));
+    }
+    if (i + 1 == groups.size() && g.end != dimension) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options_name, ".groups[", i, "].end is ", g.end,
+          "; the last group must end at the dimension, ", dimension));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<AdamOptions::ResolvedGroup> AdamOptions::ResolvedGroups(
+    int64_t dimension) const {
+  std::vector<ResolvedGroup> out;
+  if (groups.empty()) {
+    out.push_back({0, dimension, lr, hyper});
+    return out;
+  }
+  for (const AdamGroup& g : groups) {
+    ResolvedGroup r{g.begin, g.end, g.lr.value_or(lr), hyper};
+    r.hyper.beta1 = g.beta1.value_or(hyper.beta1);
+    r.hyper.beta2 = g.beta2.value_or(hyper.beta2);
+    r.hyper.eps = g.eps.value_or(hyper.eps);
+    r.hyper.weight_decay = g.weight_decay.value_or(hyper.weight_decay);
+    out.push_back(r);
+  }
+  return out;
 }
 
 Adam::Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors)
     : options_(options),
+      groups_(options.ResolvedGroups(vectors->dimension())),
       vectors_(std::move(vectors)),
       last_value_(kNaN),
       best_value_(kNaN),
@@ -77,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
     const AdamOptions& options, const ConstVectorView& x0, const Bounds* bounds,
     std::unique_ptr<AdamVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
+  OPTD_RETURN_IF_ERROR(options.ValidateGroups(x0.size()));
   if (bounds != nullptr && bounds->size() != x0.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bounds have ", bounds->size(), " elements; x0 has ", x0.size()));
@@ -158,6 +231,7 @@ absl::Status Adam::SetTrialGradient(const ConstVectorView& gradient) {
 absl::Status Adam::Tell(const TrialResult& result) {
   if (finished_)
     return absl::FailedPreconditionError("the session has finished");
+  OPTD_RETURN_IF_ERROR(CheckBatchResult(0, result));
   ++evaluations_;
   if (std::isfinite(result.value) && !result.failed) {
     last_value_ = result.value;
@@ -170,9 +244,7 @@ absl::Status Adam::Tell(const TrialResult& result) {
   }
   gradient_max_norm_ = pending_gradient_max_norm_;
   ++step_;
-  last_lr_ = ScheduledLearningRate(options_.schedule, options_.lr, step_);
-  AdamStepScalars scalars =
-      ComputeAdamStepScalars(options_.hyper, step_, last_lr_);
+  double grad_scale = 1.0;
   if (options_.max_grad_norm > 0) {
     // torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6),
     // applied when below 1. The norm is summed in double in block order
@@ -180,9 +252,25 @@ absl::Status Adam::Tell(const TrialResult& result) {
     // dtype, so clipped float32 runs may differ from torch by rounding.
     OPTD_ASSIGN_OR_RETURN(double squared, vectors_->GradientSquaredNorm());
     const double coef = options_.max_grad_norm / (std::sqrt(squared) + 1e-6);
-    if (coef < 1.0) scalars.grad_scale = coef;
+    if (coef < 1.0) grad_scale = coef;
   }
-  OPTD_ASSIGN_OR_RETURN(const int64_t not_finite, vectors_->Step(scalars));
+  // torch's step computes each param group's scalars from its own lr and
+  // hyperparameters; every group shares the step count.
+  std::vector<AdamSegmentStep> segments(groups_.size());
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    const AdamOptions::ResolvedGroup& group = groups_[i];
+    const double lr =
+        result.learning_rates.empty()
+            ? ScheduledLearningRate(options_.schedule, group.lr, step_)
+            : result.learning_rates[i];
+    if (i == 0) last_lr_ = lr;
+    segments[i].begin = group.begin;
+    segments[i].end = group.end;
+    segments[i].scalars = ComputeAdamStepScalars(group.hyper, step_, lr);
+    segments[i].scalars.grad_scale = grad_scale;
+  }
+  OPTD_ASSIGN_OR_RETURN(const int64_t not_finite,
+                        vectors_->StepSegments(segments));
   if (not_finite >= 0) {
     // torch would go on with NaN or inf in the parameters; the session keeps
     // its last point (in the box) and ends. The step is not counted.
@@ -192,6 +280,24 @@ absl::Status Adam::Tell(const TrialResult& result) {
   }
   if (options_.max_steps > 0 && step_ >= options_.max_steps) {
     Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Adam::CheckBatchResult(int k, const TrialResult& result) const {
+  if (result.learning_rates.empty()) return absl::OkStatus();
+  if (result.learning_rates.size() != groups_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("group_lr has ", result.learning_rates.size(),
+                     " values; the session has ", groups_.size(),
+                     " parameter group", groups_.size() == 1 ? "" : "s"));
+  }
+  for (size_t i = 0; i < result.learning_rates.size(); ++i) {
+    const double lr = result.learning_rates[i];
+    if (!(lr >= 0 && std::isfinite(lr))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "group_lr[", i, "] is ", lr, "; a learning rate is finite and >= 0"));
+    }
   }
   return absl::OkStatus();
 }
@@ -334,6 +440,15 @@ std::string Adam::OptionsReport() const {
       &out, "    state %s, max_grad_norm %g, max_steps %d\n",
       options_.dtype == ScalarType::kFloat32 ? "float32" : "float64",
       options_.max_grad_norm, options_.max_steps);
+  for (size_t i = 0; i < options_.groups.size(); ++i) {
+    const AdamOptions::ResolvedGroup& g = groups_[i];
+    absl::StrAppendFormat(
+        &out,
+        "    group %d: [%d, %d), lr %g, betas (%g, %g), eps %g, "
+        "weight_decay %g\n",
+        i, g.begin, g.end, g.lr, g.hyper.beta1, g.hyper.beta2, g.hyper.eps,
+        g.hyper.weight_decay);
+  }
   const LrScheduleOptions& s = options_.schedule;
   if (s.warmup_steps > 0 || s.decay == LrScheduleOptions::Decay::kCosine) {
     absl::StrAppendFormat(&out,

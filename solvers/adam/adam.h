@@ -54,17 +54,32 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "solvers/adam/adam_kernel.h"
 #include "solvers/adam/adam_vectors.h"
-#include "solvers/core/bounds.h"
 #include "solvers/adam/lr_schedule.h"
+#include "solvers/core/bounds.h"
 #include "solvers/core/solver.h"
 
 namespace optd {
+
+// AdamGroup: a parameter group (torch's optimizer.param_groups[i]), the
+// elements [begin, end) of x, with its own hyperparameters; an unset one is
+// the session's (AdamOptions).
+struct AdamGroup {
+  int64_t begin = 0;
+  int64_t end = 0;
+  std::optional<double> lr = std::nullopt;
+  std::optional<double> beta1 = std::nullopt;
+  std::optional<double> beta2 = std::nullopt;
+  std::optional<double> eps = std::nullopt;
+  std::optional<double> weight_decay = std::nullopt;
+};
 
 // AdamOptions: defaults are torch 1.13's torch.optim.Adam.
 struct AdamOptions {
@@ -80,12 +95,32 @@ struct AdamOptions {
   ScalarType dtype = ScalarType::kFloat64;
   // Finish after this many steps; 0: never. Default 0; range [0, 2^53].
   int64_t max_steps = 0;
+  // Parameter groups tiling [0, n) in order; empty: one group, [0, n), with
+  // the values above. Each group's lr is the schedule's base for it. Default
+  // empty.
+  std::vector<AdamGroup> groups;
 
   // torch.optim.AdamW's defaults: decoupled decay with weight_decay 1e-2.
   static AdamOptions AdamW();
 
-  // INVALID_ARGUMENT naming the field ("adam.lr"), its value and the range.
+  // INVALID_ARGUMENT naming the field ("adam.lr", "adam.groups[1].eps"), its
+  // value and the range. The groups' tiling is checked against the
+  // dimension by ValidateGroups.
   absl::Status Validate() const;
+  // INVALID_ARGUMENT unless `groups` is empty or tiles [0, dimension) in
+  // order ("adam.groups[1].begin is 5; it must be 7 (the end of
+  // groups[0])").
+  absl::Status ValidateGroups(int64_t dimension) const;
+  // The groups with every value resolved: `groups`, or one group [0,
+  // dimension) when empty. REQUIRES: Validate() and ValidateGroups(dimension)
+  // are OK.
+  struct ResolvedGroup {
+    int64_t begin = 0;
+    int64_t end = 0;
+    double lr = 1e-3;
+    AdamHyper hyper;
+  };
+  std::vector<ResolvedGroup> ResolvedGroups(int64_t dimension) const;
 };
 
 class Adam : public Solver {
@@ -120,7 +155,12 @@ class Adam : public Solver {
   absl::Status ReadTrialPoint(const MutableVectorView& out) const override;
   absl::Status ReadBestPoint(const MutableVectorView& out) const override;
   absl::Status SetTrialGradient(const ConstVectorView& gradient) override;
+  // result.learning_rates, when not empty, are the groups' learning rates for
+  // this step (one per group, each finite and >= 0: INVALID_ARGUMENT
+  // otherwise, from CheckBatchResult too), in place of the schedule's.
   absl::Status Tell(const TrialResult& result) override;
+  absl::Status CheckBatchResult(int k,
+                                const TrialResult& result) const override;
   void Stop() override;
   Progress progress() const override;
   // The step counter, the scalars and x, m, v (max v) in the state type.
@@ -133,6 +173,8 @@ class Adam : public Solver {
   const AdamOptions& options() const { return options_; }
   // Optimizer steps taken (torch's `state['step']`).
   int64_t step() const { return step_; }
+  // Parameter groups (1 when the options have none).
+  int groups() const { return static_cast<int>(groups_.size()); }
 
  private:
   Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors);
@@ -146,6 +188,8 @@ class Adam : public Solver {
   void Finish(TerminationReason reason, std::string message);
 
   AdamOptions options_;
+  // options_.ResolvedGroups(n).
+  std::vector<AdamOptions::ResolvedGroup> groups_;
   std::unique_ptr<AdamVectors> vectors_;
   bool finished_ = false;
   int64_t step_ = 0;

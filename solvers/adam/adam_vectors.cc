@@ -108,8 +108,23 @@ BlockPartials AdamSlice<T>::GradientSquares() const {
 
 template <typename T>
 void AdamSlice<T>::Step(const AdamStepScalars& scalars) {
-  ApplyAdamUpdate<T, T>(scalars, range.size(), g.data(), x.data(), m.data(),
-                        v.data(), amsgrad ? v_max.data() : nullptr);
+  const AdamSegmentStep all{range.begin, range.end, scalars};
+  Step(absl::MakeConstSpan(&all, 1));
+}
+
+template <typename T>
+void AdamSlice<T>::Step(absl::Span<const AdamSegmentStep> segments) {
+  // The kernel gives every element the same bits whichever loop (vector body
+  // or scalar tail) it falls in (adam_kernel.h), so a segment updated on its
+  // own is what one pass with its scalars over the whole slice would give.
+  for (const AdamSegmentStep& segment : segments) {
+    const int64_t lo = std::max(segment.begin, range.begin) - range.begin;
+    const int64_t hi = std::min(segment.end, range.end) - range.begin;
+    if (lo >= hi) continue;
+    ApplyAdamUpdate<T, T>(segment.scalars, hi - lo, g.data() + lo,
+                          x.data() + lo, m.data() + lo, v.data() + lo,
+                          amsgrad ? v_max.data() + lo : nullptr);
+  }
   // Projected Adam as torch users write it: `optimizer.step()` followed by
   // `p.data.clamp_(lower, upper)` (the torch forums' answer to "constrain
   // parameters to a range"); the moments m, v keep the unprojected update's
@@ -121,22 +136,33 @@ void AdamSlice<T>::Step(const AdamStepScalars& scalars) {
 template <typename T>
 int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
     const AdamStepScalars& scalars) const {
+  const AdamSegmentStep all{range.begin, range.end, scalars};
+  return FirstNotFiniteAfterStep(absl::MakeConstSpan(&all, 1));
+}
+
+template <typename T>
+int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
+    absl::Span<const AdamSegmentStep> segments) const {
   // The update is elementwise, and the kernel's vector and scalar paths give
   // every element the same bits (adam_kernel.h), so a block updated on its
   // own is exactly what Step() would make of it.
   constexpr int64_t kBlock = 256;
   T x_copy[kBlock], m_copy[kBlock], v_copy[kBlock], v_max_copy[kBlock];
-  for (int64_t lo = 0; lo < range.size(); lo += kBlock) {
-    const int64_t len = std::min(kBlock, range.size() - lo);
-    std::copy_n(x.begin() + lo, len, x_copy);
-    std::copy_n(m.begin() + lo, len, m_copy);
-    std::copy_n(v.begin() + lo, len, v_copy);
-    if (amsgrad) std::copy_n(v_max.begin() + lo, len, v_max_copy);
-    ApplyAdamUpdate<T, T>(scalars, len, g.data() + lo, x_copy, m_copy, v_copy,
-                          amsgrad ? v_max_copy : nullptr);
-    for (int64_t e = 0; e < len; ++e) {
-      if (!std::isfinite(Projected(lo + e, x_copy[e]))) {
-        return range.begin + lo + e;
+  for (const AdamSegmentStep& segment : segments) {
+    const int64_t first = std::max(segment.begin, range.begin) - range.begin;
+    const int64_t last = std::min(segment.end, range.end) - range.begin;
+    for (int64_t lo = first; lo < last; lo += kBlock) {
+      const int64_t len = std::min(kBlock, last - lo);
+      std::copy_n(x.begin() + lo, len, x_copy);
+      std::copy_n(m.begin() + lo, len, m_copy);
+      std::copy_n(v.begin() + lo, len, v_copy);
+      if (amsgrad) std::copy_n(v_max.begin() + lo, len, v_max_copy);
+      ApplyAdamUpdate<T, T>(segment.scalars, len, g.data() + lo, x_copy, m_copy,
+                            v_copy, amsgrad ? v_max_copy : nullptr);
+      for (int64_t e = 0; e < len; ++e) {
+        if (!std::isfinite(Projected(lo + e, x_copy[e]))) {
+          return range.begin + lo + e;
+        }
       }
     }
   }
@@ -248,13 +274,13 @@ absl::StatusOr<double> LocalAdamVectors<T>::GradientSquaredNorm() {
 }
 
 template <typename T>
-absl::StatusOr<int64_t> LocalAdamVectors<T>::Step(
-    const AdamStepScalars& scalars) {
+absl::StatusOr<int64_t> LocalAdamVectors<T>::StepSegments(
+    absl::Span<const AdamSegmentStep> segments) {
   for (const AdamSlice<T>& s : slices_) {
-    const int64_t bad = s.FirstNotFiniteAfterStep(scalars);
+    const int64_t bad = s.FirstNotFiniteAfterStep(segments);
     if (bad >= 0) return bad;
   }
-  for (AdamSlice<T>& s : slices_) s.Step(scalars);
+  for (AdamSlice<T>& s : slices_) s.Step(segments);
   return -1;
 }
 

@@ -19,13 +19,25 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "solvers/adam/adam_kernel.h"
-#include "solvers/sharding/block_reduction.h"
 #include "solvers/core/bounds.h"
-#include "solvers/sharding/shard_layout.h"
 #include "solvers/core/vector_view.h"
+#include "solvers/sharding/block_reduction.h"
+#include "solvers/sharding/shard_layout.h"
 
 namespace optd {
+
+// AdamSegmentStep
+//
+// The step scalars of one parameter group: elements [begin, end) of the
+// state (global indices). A step is a list of them, in order, tiling
+// [0, dimension); each slice applies those that intersect its range.
+struct AdamSegmentStep {
+  int64_t begin = 0;
+  int64_t end = 0;
+  AdamStepScalars scalars;
+};
 
 class AdamVectors {
  public:
@@ -53,7 +65,14 @@ class AdamVectors {
   // and the answer is that i (the first such). -1 when the step was taken.
   // Slices on other replicas are not checked (the step is posted without an
   // answer and applied as torch would): RemoteAdamVectors answers -1.
-  virtual absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) = 0;
+  // REQUIRES: `segments` tile [0, dimension()) in order.
+  virtual absl::StatusOr<int64_t> StepSegments(
+      absl::Span<const AdamSegmentStep> segments) = 0;
+  // StepSegments with one segment, [0, dimension()).
+  absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) {
+    const AdamSegmentStep all{0, dimension(), scalars};
+    return StepSegments(absl::MakeConstSpan(&all, 1));
+  }
   virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
   // Appends x, m, v (and max v with amsgrad), each in global order, in the
   // state type's native bytes; LoadState reads them back (INVALID_ARGUMENT
@@ -84,6 +103,9 @@ struct AdamSlice {
   BlockPartials GradientSquares() const;
   // One update, then x <- min(max(x, lower), upper) when bounded.
   void Step(const AdamStepScalars& scalars);
+  // As Step, each element with the scalars of the segment holding it
+  // (segments that miss this range are skipped).
+  void Step(absl::Span<const AdamSegmentStep> segments);
   // The global index of the first x_i that Step(scalars) would leave not
   // finite, or -1; changes nothing. (Step overflows T, or meets inf - inf,
   // 0 * inf or 0 / 0, with a step size or weight decay beyond T's range, eps
@@ -91,6 +113,8 @@ struct AdamSlice {
   // update on a copy of one block of the state at a time: a second pass over
   // the state, no allocation.
   int64_t FirstNotFiniteAfterStep(const AdamStepScalars& scalars) const;
+  int64_t FirstNotFiniteAfterStep(
+      absl::Span<const AdamSegmentStep> segments) const;
   void ReadPoint(const MutableVectorView& full) const;
   // The vectors SaveState writes, in order: x, m, v (and max v).
   int state_vectors() const { return amsgrad ? 4 : 3; }
@@ -136,7 +160,8 @@ class LocalAdamVectors : public AdamVectors {
   absl::StatusOr<double> GradientSquaredNorm() override;
   // Checks every slice before any steps: the point moves as one or not at
   // all.
-  absl::StatusOr<int64_t> Step(const AdamStepScalars& scalars) override;
+  absl::StatusOr<int64_t> StepSegments(
+      absl::Span<const AdamSegmentStep> segments) override;
   absl::Status ReadPoint(const MutableVectorView& full) const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view in) override;

@@ -69,6 +69,11 @@ struct TrialResult {
   // Weight of this trial's gradient in a data-parallel average (TellRequest
   // .weight); > 0 and finite. Solvers that average nothing ignore it.
   double weight = 1.0;
+  // Adam: the learning rate of each parameter group for the step this
+  // result completes (TellRequest.group_lr), overriding the schedule for
+  // that step; empty: the schedule's. Other solvers ignore it (the server
+  // refuses it for them).
+  std::vector<double> learning_rates = {};
 };
 
 // A batch trial's point given by another trial of the same batch: that

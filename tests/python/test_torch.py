@@ -1,12 +1,13 @@
 """optd.torch.RemoteOptimizer against local torch.optim.Adam/AdamW."""
 
+import tempfile
 import unittest
 
 import numpy as np
 
 import optd_server  # noqa: F401  (sets sys.path, builds the stubs)
 import optd
-from optd_server import ServerTestCase
+from optd_server import OptdServer, ServerTestCase
 
 try:
     import torch
@@ -55,6 +56,53 @@ def train_side_by_side(test, dtype, decoupled, steps=STEPS, **hyper):
                 scale = a.detach().abs().clamp_min(1e-12)
                 worst = max(worst, ((a - b).abs() / scale).max().item())
     return worst, np.array(losses)
+
+
+def decay_and_no_decay(model, extra):
+    """Two torch param groups: the weight matrices with decay, the biases
+    with none (and their own lr and eps), in the model's order."""
+    weights = [p for name, p in model.named_parameters()
+               if name.endswith("weight")]
+    biases = [p for name, p in model.named_parameters()
+              if name.endswith("bias")]
+    return [dict(params=weights, **extra),
+            dict(params=biases, weight_decay=0.0, lr=5e-3, eps=1e-6)]
+
+
+def assert_same_parameters(test, local, remote, step):
+    for (name, a), b in zip(local.named_parameters(), remote.parameters()):
+        if not torch.equal(a, b):
+            test.fail(f"step {step}: {name} differs from torch by up to "
+                      f"{(a - b).abs().max().item()}")
+
+
+def run_bitwise(test, dtype, steps, decoupled=True, groups=None,
+                scheduler=None, **hyper):
+    """Trains one model with torch.optim.Adam(W) and one with
+    RemoteOptimizer, with the same param groups and lr scheduler, and
+    checks every parameter bit for bit after every step."""
+    inputs, targets = make_data(dtype)
+    local, remote = make_model(dtype), make_model(dtype)
+    local_class = torch.optim.AdamW if decoupled else torch.optim.Adam
+    params = (lambda m: groups(m, {})) if groups else (
+        lambda m: m.parameters())
+    local_opt = local_class(params(local), **hyper)
+    remote_opt = RemoteOptimizer(params(remote), client=test.client,
+                                 decoupled=decoupled, **hyper)
+    schedulers = ([scheduler(local_opt), scheduler(remote_opt)]
+                  if scheduler else [])
+    with remote_opt:
+        for step in range(steps):
+            for model, opt in ((local, local_opt), (remote, remote_opt)):
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(model(inputs), targets).backward()
+                opt.step()
+            for s in schedulers:
+                s.step()
+            assert_same_parameters(test, local, remote, step)
+        if schedulers:  # the lr did change along the way
+            test.assertNotEqual(remote_opt.param_groups[0]["lr"],
+                                hyper.get("lr", 1e-3))
 
 
 @unittest.skipIf(torch is None, "torch is not installed (python3-torch)")
@@ -130,20 +178,153 @@ class RemoteOptimizerTest(ServerTestCase):
             opt.step()
             self.assertTrue(torch.equal(before, last))  # zero grad, no decay
 
-    def test_changing_lr_in_param_groups_is_refused(self):
+    def test_changing_betas_eps_or_decay_in_param_groups_is_refused(self):
+        for key, value in (("betas", (0.8, 0.9)), ("eps", 1e-6),
+                           ("weight_decay", 0.5)):
+            model = make_model(torch.float64)
+            with RemoteOptimizer(model.parameters(),
+                                 client=self.client) as opt:
+                opt.param_groups[0][key] = value
+                with self.assertRaises(optd.FailedPrecondition) as caught:
+                    opt.step()
+                self.assertIn("only lr may change", caught.exception.message)
+
+    def test_changing_lr_with_a_server_schedule_is_refused(self):
         model = make_model(torch.float64)
-        with RemoteOptimizer(model.parameters(), client=self.client) as opt:
+        with RemoteOptimizer(model.parameters(), client=self.client,
+                             schedule={"warmup_steps": 10}) as opt:
             opt.param_groups[0]["lr"] = 0.5
             with self.assertRaises(optd.FailedPrecondition) as caught:
                 opt.step()
-            self.assertIn("schedule", caught.exception.message)
+            self.assertIn("schedule=", caught.exception.message)
 
-    def test_one_parameter_group_only(self):
+    def test_groups_share_amsgrad(self):
         model = make_model(torch.float64)
         groups = [{"params": list(model[0].parameters())},
-                  {"params": list(model[2].parameters()), "lr": 0.1}]
-        with self.assertRaises(optd.InvalidArgument):
+                  {"params": list(model[2].parameters()), "amsgrad": True}]
+        with self.assertRaises(optd.InvalidArgument) as caught:
             RemoteOptimizer(groups, client=self.client)
+        self.assertIn("amsgrad", caught.exception.message)
+
+    def test_two_param_groups_match_torch_bitwise_over_300_steps(self):
+        for dtype in (torch.float32, torch.float64):
+            with self.subTest(dtype=dtype):
+                run_bitwise(self, dtype, steps=300, lr=1e-2, betas=(0.9, 0.99),
+                            groups=decay_and_no_decay)
+
+    def test_adam_with_groups_matches_torch_bitwise(self):
+        run_bitwise(self, torch.float64, steps=200, decoupled=False, lr=3e-3,
+                    groups=decay_and_no_decay)
+
+    def test_step_lr_matches_torch_bitwise(self):
+        for dtype in (torch.float32, torch.float64):
+            with self.subTest(dtype=dtype):
+                run_bitwise(
+                    self, dtype, steps=300, lr=1e-2, groups=decay_and_no_decay,
+                    scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(
+                        opt, step_size=40, gamma=0.5))
+
+    def test_cosine_annealing_lr_matches_torch_bitwise(self):
+        for dtype in (torch.float32, torch.float64):
+            with self.subTest(dtype=dtype):
+                run_bitwise(
+                    self, dtype, steps=300, lr=1e-2, groups=decay_and_no_decay,
+                    scheduler=lambda opt:
+                    torch.optim.lr_scheduler.CosineAnnealingLR(
+                        opt, T_max=120, eta_min=1e-4))
+
+    def test_lambda_lr_on_one_group_matches_torch_bitwise(self):
+        run_bitwise(
+            self, torch.float64, steps=150, lr=1e-2,
+            scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda epoch: 1.0 / (1.0 + 0.05 * epoch)))
+
+    def test_export_import_continues_bitwise(self):
+        for compact in (False, True):  # tells replayed; one checkpoint
+            with self.subTest(compact=compact):
+                self.check_export_import_continues_bitwise(compact)
+
+    def check_export_import_continues_bitwise(self, compact):
+        dtype = torch.float32
+        inputs, targets = make_data(dtype)
+        local, remote = make_model(dtype), make_model(dtype)
+        local_opt = torch.optim.AdamW(decay_and_no_decay(local, {}), lr=1e-2)
+        local_sched = torch.optim.lr_scheduler.StepLR(local_opt, 25, 0.5)
+        remote_opt = RemoteOptimizer(decay_and_no_decay(remote, {}),
+                                     client=self.client, lr=1e-2, keep=True)
+        remote_sched = torch.optim.lr_scheduler.StepLR(remote_opt, 25, 0.5)
+        for step in range(120):
+            if step == 60:
+                # The run moves to a new session made from the old one's
+                # export (creation request and every tell, group_lr
+                # included), as after a move to another server.
+                snapshot = self.client.export_session(
+                    remote_opt.session.session_id, compact=compact)
+                self.assertEqual(len(snapshot.tells), 0 if compact else 60)
+                old_id = remote_opt.session.session_id
+                remote_opt.close()
+                self.client.delete_session(old_id)
+                imported = self.client.import_session(
+                    snapshot.SerializeToString(), session_id=old_id + "-2")
+                imported.close()
+                resumed = RemoteOptimizer(
+                    decay_and_no_decay(remote, {}), client=self.client,
+                    lr=1e-2, session_id=old_id + "-2", resume=True)
+                resumed.load_state_dict(remote_opt.state_dict())
+                remote_sched.optimizer = resumed
+                remote_opt = resumed
+            for model, opt, sched in ((local, local_opt, local_sched),
+                                      (remote, remote_opt, remote_sched)):
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(model(inputs), targets).backward()
+                opt.step()
+                sched.step()
+            assert_same_parameters(self, local, remote, step)
+        remote_opt.close()  # deletes the imported session
+
+    def test_server_restart_continues_bitwise(self):
+        """The journal keeps each tell's group_lr: a server restarted on
+        its --data_dir replays the session and the run goes on as torch's."""
+        dtype = torch.float64
+        inputs, targets = make_data(dtype)
+        local, remote = make_model(dtype), make_model(dtype)
+        local_opt = torch.optim.AdamW(decay_and_no_decay(local, {}), lr=1e-2)
+        local_sched = torch.optim.lr_scheduler.CosineAnnealingLR(local_opt, 50)
+        with tempfile.TemporaryDirectory() as data:
+            flag = f"--data_dir={data}"  # after OptdServer's own: it wins
+            server = OptdServer(flag)
+            client = optd.connect(server.address, timeout=60)
+            remote_opt = RemoteOptimizer(decay_and_no_decay(remote, {}),
+                                         client=client, lr=1e-2, keep=True,
+                                         session_id="restarted")
+            remote_sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                remote_opt, 50)
+            try:
+                for step in range(80):
+                    if step == 40:
+                        state = remote_opt.state_dict()
+                        client.close()
+                        self.assertEqual(server.stop(), 0)
+                        server = OptdServer(flag)
+                        client = optd.connect(server.address, timeout=60)
+                        remote_opt = RemoteOptimizer(
+                            decay_and_no_decay(remote, {}), client=client,
+                            lr=1e-2, session_id="restarted", resume=True)
+                        remote_opt.load_state_dict(state)
+                        remote_sched.optimizer = remote_opt
+                    for model, opt, sched in (
+                            (local, local_opt, local_sched),
+                            (remote, remote_opt, remote_sched)):
+                        opt.zero_grad()
+                        torch.nn.functional.mse_loss(
+                            model(inputs), targets).backward()
+                        opt.step()
+                        sched.step()
+                    assert_same_parameters(self, local, remote, step)
+                remote_opt.close()
+            finally:
+                client.close()
+                server.stop()
 
     def test_bad_hyperparameters_raise_the_servers_error(self):
         model = make_model(torch.float64)

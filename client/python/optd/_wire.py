@@ -18,7 +18,7 @@ module) instead of writing or reading the wrong fields.
 
 import datetime
 import struct
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -129,6 +129,8 @@ _WORKER_ID_KEY = _varint(_tag(pb.TellRequest, "worker_id", _STRING))
 _NOTE_KEY = _varint(_tag(pb.TellRequest, "note", _STRING))
 _WEIGHT_KEY = _varint(_tag(pb.TellRequest, "weight", _DOUBLE))
 _REPORT_ITERATE_KEY = _varint(_tag(pb.TellRequest, "report_iterate", _BOOL))
+_GROUP_LR_KEY = _varint(_tag(pb.TellRequest, "group_lr", _DOUBLE,
+                             repeated=True))
 _VECTOR_KEYS = {field: _key(field, _LEN)
                 for field in (GRADIENT, HESSIAN, HESSIAN_VECTOR)}
 
@@ -182,7 +184,8 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
                 vectors: List[Tuple[int, Any]],
                 encoding: VectorEncoding, worker_id: str = "",
                 note: str = "", weight: Optional[float] = None,
-                report_iterate: bool = False) -> bytes:
+                report_iterate: bool = False,
+                group_lr: Optional[Sequence[float]] = None) -> bytes:
     """A serialized ``TellRequest``; `vectors` are (field number, array) for
     GRADIENT, HESSIAN and HESSIAN_VECTOR (TellRequest's numbers: 4, 8, 9)."""
     parts: list = []
@@ -207,6 +210,9 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
         parts += [_WEIGHT_KEY, struct.pack("<d", weight)]
     if report_iterate:
         parts += [_REPORT_ITERATE_KEY, b"\x01"]
+    if group_lr:
+        packed = struct.pack(f"<{len(group_lr)}d", *group_lr)
+        parts += [_GROUP_LR_KEY, _varint(len(packed)), packed]
     return b"".join(parts)
 
 

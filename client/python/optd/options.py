@@ -12,7 +12,9 @@ lbfgs          maxcor -> memory, maxiter -> max_iterations,
 adam, adamw    betas=(b1, b2) -> beta1, beta2; maxiter -> max_steps;
                dtype accepts "float32", np.float32 or torch.float32;
                schedule accepts a dict of LrSchedule fields
-               (decay="cosine" or "constant")
+               (decay="cosine" or "constant"); groups a list of dicts
+               of AdamGroup fields (begin, end, lr, betas, eps,
+               weight_decay)
 trust_region   initial_trust_radius -> initial_radius,
                max_trust_radius -> max_radius, maxiter -> max_iterations;
                subproblem="exact" | "newton_cg" | "newton_cg_fd" |
@@ -119,7 +121,15 @@ def _fill(message: _message.Message, options: Mapping[str, Any],
         where = f"{path}.{name}"
         if name == "dtype":
             value = state_dtype_of(value)
-        if field.message_type is not None:
+        if (field.message_type is not None
+                and field.label == field.LABEL_REPEATED):
+            for i, item in enumerate(value):
+                if isinstance(item, _message.Message):
+                    getattr(message, name).add().CopyFrom(item)
+                else:
+                    _fill(getattr(message, name).add(), dict(item), {},
+                          f"{where}[{i}]")
+        elif field.message_type is not None:
             if isinstance(value, _message.Message):
                 getattr(message, name).CopyFrom(value)
             else:

@@ -146,13 +146,16 @@ class Trial:
              failed: bool = False, stop: bool = False, hessian: Any = None,
              hessian_vector: Any = None, worker_id: Optional[str] = None,
              note: Optional[str] = None,
-             weight: Optional[float] = None) -> "Answer":
+             weight: Optional[float] = None,
+             group_lr: Optional[Sequence[float]] = None) -> "Answer":
         """Reports this trial's result; see :meth:`Session.tell`. A leased
         trial is told as its worker unless ``worker_id`` says otherwise."""
-        extra = {}
+        extra: dict = {}
         worker_id = worker_id or self.worker_id
         if worker_id or note or weight is not None:
             extra = dict(worker_id=worker_id, note=note, weight=weight)
+        if group_lr is not None:
+            extra["group_lr"] = group_lr
         answer = self._teller(self.trial_id, value, gradient, failed=failed,
                               stop=stop, hessian=hessian,
                               hessian_vector=hessian_vector, **extra)
@@ -367,7 +370,8 @@ class Session:
                      gradient: Any, failed: bool, stop: bool, hessian: Any,
                      hessian_vector: Any, worker_id: Optional[str],
                      note: Optional[str],
-                     weight: Optional[float]) -> Answer:
+                     weight: Optional[float],
+                     group_lr: Optional[Sequence[float]] = None) -> Answer:
         float32 = self.dtype == np.float32
         sliced = False
         if not failed:
@@ -380,7 +384,7 @@ class Session:
         request = self._tell_request(
             trial_id, value, None if sliced else gradient, failed, stop,
             hessian, None if sliced else hessian_vector, worker_id, note,
-            weight)
+            weight, group_lr)
         request.session_id = self.session_id
         request.sliced = sliced
         request.points_on_slices = True
@@ -391,7 +395,9 @@ class Session:
                       gradient: Any, failed: bool, stop: bool, hessian: Any,
                       hessian_vector: Any, worker_id: Optional[str] = None,
                       note: Optional[str] = None,
-                      weight: Optional[float] = None) -> pb.TellRequest:
+                      weight: Optional[float] = None,
+                      group_lr: Optional[Sequence[float]] = None
+                      ) -> pb.TellRequest:
         request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop,
                                  worker_id=worker_id or "", note=note or "",
                                  report_iterate=self.report_iterates)
@@ -399,6 +405,8 @@ class Session:
             request.value = float(value)
         if weight is not None:
             request.weight = float(weight)
+        if group_lr is not None:
+            request.group_lr.extend(float(lr) for lr in group_lr)
         for name, vector in (("gradient", gradient), ("hessian", hessian),
                              ("hessian_vector", hessian_vector)):
             if vector is not None:
@@ -414,7 +422,8 @@ class Session:
              gradient: Any = None, failed: bool = False, stop: bool = False,
              *, hessian: Any = None, hessian_vector: Any = None,
              worker_id: Optional[str] = None, note: Optional[str] = None,
-             weight: Optional[float] = None) -> Answer:
+             weight: Optional[float] = None,
+             group_lr: Optional[Sequence[float]] = None) -> Answer:
         """Reports the result of trial ``trial_id`` (``Tell``).
 
         Args:
@@ -438,6 +447,10 @@ class Session:
             checkpoint path, a log URL; at most 4096 bytes).
           weight: data-parallel sessions: this gradient's weight in the
             step's mean, e.g. the worker's batch size (default 1).
+          group_lr: Adam/AdamW sessions: the learning rate of each parameter
+            group (one value without groups) for the step this tell
+            completes, in place of the session's lr and schedule for this
+            step only (as torch's lr_scheduler sets param_groups' lr).
 
         Returns:
           the :class:`Answer`: next trial(s) or the summary; ``duplicate``
@@ -453,7 +466,7 @@ class Session:
         if self._direct is not None:
             return self._tell_direct(trial_id, value, gradient, failed, stop,
                                      hessian, hessian_vector, worker_id, note,
-                                     weight)
+                                     weight, group_lr)
         # Raw float64/float32 vectors go straight from the arrays' buffers
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.
@@ -465,7 +478,8 @@ class Session:
             self.session_id, trial_id,
             None if value is None else float(value), failed, stop, vectors,
             self._send_encoding(), worker_id or "", note or "",
-            None if weight is None else float(weight), self.report_iterates)
+            None if weight is None else float(weight), self.report_iterates,
+            None if group_lr is None else [float(lr) for lr in group_lr])
         trials, state, summary, duplicate, bases, iterate = (
             _wire.decode_tell_answer(self._transport.tell_bytes(raw)))
         for t in trials:
@@ -489,7 +503,9 @@ class Session:
                         hessian_vector: Any = None,
                         worker_id: Optional[str] = None,
                         note: Optional[str] = None,
-                        weight: Optional[float] = None) -> Answer:
+                        weight: Optional[float] = None,
+                        group_lr: Optional[Sequence[float]] = None
+                        ) -> Answer:
         if self._stream is None or self._stream.closed:
             raise FailedPrecondition(
                 f"trial {trial_id} came from an Optimize stream of session "
@@ -497,7 +513,7 @@ class Session:
                 "session.tell() instead")
         request = pb.OptimizeRequest(tell=self._tell_request(
             trial_id, value, gradient, failed, stop, hessian, hessian_vector,
-            worker_id, note, weight))
+            worker_id, note, weight, group_lr))
         return self._absorb(self._stream.exchange(request),
                             self._tell_on_stream, worker_id)
 

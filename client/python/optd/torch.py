@@ -16,12 +16,25 @@ model trained remotely follows the same trajectory as one trained locally.
     ...     opt.step()
     >>> opt.close()          # deletes the session (or use `with`)
 
-Differences from torch.optim: every parameter shares one session, so there is
-one parameter group with one set of hyperparameters; a parameter whose
-``.grad`` is None gets a zero gradient (torch would skip it); changing
-``lr`` in ``param_groups`` after construction raises (use ``schedule=``,
-which the server applies). Importing this module imports torch; the rest of
-the optd package does not need it.
+Parameter groups work as in torch: each group's ``lr``, ``betas``, ``eps``
+and ``weight_decay`` become an ``AdamGroup`` (a segment of the flattened
+parameters, in the order the groups list them), and every ``step()`` sends
+each group's current ``lr``, so ``torch.optim.lr_scheduler`` schedulers
+(StepLR, CosineAnnealingLR, LambdaLR, ...) work unchanged:
+
+    >>> opt = RemoteOptimizer(
+    ...     [{"params": weights}, {"params": biases, "weight_decay": 0.0}],
+    ...     "localhost:50051", lr=1e-3)
+    >>> scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=30)
+    >>> ... opt.step(); scheduler.step()
+
+Differences from torch.optim: every parameter shares one session (amsgrad is
+one setting for all groups); a parameter whose ``.grad`` is None gets a zero
+gradient (torch would skip it); changing ``betas``, ``eps``,
+``weight_decay`` or ``amsgrad`` in ``param_groups`` after construction
+raises (the server holds them). With ``schedule=`` (applied by the server)
+the lr is the server's: changing it in ``param_groups`` raises too. Importing
+this module imports torch; the rest of the optd package does not need it.
 
 Thread-safety: like torch optimizers, not thread-safe.
 """
@@ -38,6 +51,9 @@ from .torch_lbfgs import LBFGS
 __all__ = ["RemoteOptimizer", "LBFGS"]
 
 _HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+# What the server holds for good; lr is sent with every step (unless the
+# server applies a schedule).
+_FIXED = ("betas", "eps", "weight_decay", "amsgrad")
 
 
 class RemoteOptimizer(torch.optim.Optimizer):
@@ -45,9 +61,11 @@ class RemoteOptimizer(torch.optim.Optimizer):
     on an optd server.
 
     Args:
-      params: the parameters (one group; all of dtype ``dtype``).
+      params: the parameters, or parameter groups (dicts with ``params`` and
+        any of ``lr``, ``betas``, ``eps``, ``weight_decay``), as for torch;
+        all of dtype ``dtype``. Every group shares ``amsgrad``.
       address: the optd server ("host:port"); or pass ``client``.
-      lr, betas, eps, amsgrad: as torch.optim.AdamW.
+      lr, betas, eps, amsgrad: as torch.optim.AdamW (the groups' defaults).
       weight_decay: default 1e-2 for AdamW, 0 for Adam (torch's defaults).
       decoupled: True for AdamW's decoupled decay, False for Adam's L2.
       dtype: torch.float32 or torch.float64: the precision of the server's
@@ -57,10 +75,17 @@ class RemoteOptimizer(torch.optim.Optimizer):
       max_grad_norm: clip the global gradient 2-norm on the server, as
         ``clip_grad_norm_`` would (default: no clipping).
       schedule: an LrSchedule as a dict, e.g. ``{"warmup_steps": 100,
-        "decay": "cosine", "decay_steps": 900}``.
+        "decay": "cosine", "decay_steps": 900}``, applied by the server to
+        each group's lr. Without it each step sends the groups' current lr
+        (``param_groups[i]["lr"]``, which torch's lr schedulers set).
       client: an optd.Client to use instead of connecting to ``address``.
       session_id, labels: of the session.
       keep: keep the session on the server after :meth:`close`.
+      resume: continue the existing session ``session_id`` (one made by a
+        RemoteOptimizer with the same parameters and hyperparameters, or
+        imported with ``Client.import_session``) instead of creating one:
+        the parameters are set to its outstanding trial point. The
+        session's options are the ones it was created with.
     """
 
     def __init__(self, params: Iterable[Any], address: Optional[str] = None,
@@ -73,24 +98,24 @@ class RemoteOptimizer(torch.optim.Optimizer):
                  client: Optional[Client] = None,
                  session_id: Optional[str] = None,
                  labels: Optional[Mapping[str, str]] = None,
-                 keep: bool = False) -> None:
+                 keep: bool = False, resume: bool = False) -> None:
         if weight_decay is None:
             weight_decay = 1e-2 if decoupled else 0.0
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
+        if any(g["amsgrad"] != amsgrad for g in self.param_groups):
             raise InvalidArgument(
-                "RemoteOptimizer takes one parameter group (one optd session "
-                "has one set of hyperparameters); got "
-                f"{len(self.param_groups)}")
-        self._params = list(self.param_groups[0]["params"])
+                "RemoteOptimizer takes one amsgrad setting for every "
+                "parameter group (one optd session); pass amsgrad= instead")
+        self._params = [p for g in self.param_groups for p in g["params"]]
         dtypes = {p.dtype for p in self._params}
         self.dtype = dtype or (dtypes.pop() if len(dtypes) == 1 else None)
         if self.dtype not in (torch.float32, torch.float64):
             raise InvalidArgument(
                 "RemoteOptimizer needs float32 or float64 state: pass "
                 f"dtype=torch.float32 or torch.float64 (parameters: {dtypes})")
+        self._server_schedule = schedule is not None
         self._hyperparameters = self._group_hyperparameters()
         self._own_client = client is None
         self.client = client if client is not None else connect(address)
@@ -104,24 +129,56 @@ class RemoteOptimizer(torch.optim.Optimizer):
         with torch.no_grad():
             torch.cat([p.detach().reshape(-1).cpu().to(self.dtype)
                        for p in self._params], out=self._flat_x_t)
+        # The indices of the groups holding elements, in flattening order
+        # (an empty group has no segment and no lr on the wire). Indices,
+        # not the dicts: load_state_dict replaces the dicts.
+        self._segment_groups = [i for i, g in enumerate(self.param_groups)
+                                if sum(p.numel() for p in g["params"])]
         options: Dict[str, Any] = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             amsgrad=amsgrad, max_grad_norm=max_grad_norm, schedule=schedule,
             dtype="float32" if self.dtype == torch.float32 else "float64")
+        if len(self.param_groups) > 1:
+            options["groups"] = self._segments()
         try:
-            self.session = self.client.create_session(
-                self._flat_x, "adamw" if decoupled else "adam", options,
-                session_id=session_id, labels=labels, keep=keep)
+            if resume:
+                if not session_id:
+                    raise InvalidArgument("resume=True needs the session_id "
+                                          "of the session to continue")
+                self.session = self.client.session(session_id, keep=keep)
+                if self.session.dimension != numel:
+                    raise InvalidArgument(
+                        f"optd session \"{session_id}\" has dimension "
+                        f"{self.session.dimension}; the parameters have "
+                        f"{numel} elements")
+            else:
+                self.session = self.client.create_session(
+                    self._flat_x, "adamw" if decoupled else "adam", options,
+                    session_id=session_id, labels=labels, keep=keep)
         except BaseException:
             if self._own_client:
                 self.client.close()
             raise
-        self._trial = self.session.pending[0]
-        self._write_back(self._trial.x)
+        self._trial = self.session.pending[0] if self.session.pending else None
+        if self._trial is not None:
+            self._write_back(self._trial.x)
+
+    def _segments(self):
+        """The AdamGroup of each group holding elements, in flattening
+        order."""
+        segments, begin = [], 0
+        for group in (self.param_groups[i] for i in self._segment_groups):
+            end = begin + sum(p.numel() for p in group["params"])
+            segments.append(dict(begin=begin, end=end, lr=group["lr"],
+                                 betas=tuple(group["betas"]),
+                                 eps=group["eps"],
+                                 weight_decay=group["weight_decay"]))
+            begin = end
+        return segments
 
     def _group_hyperparameters(self) -> Tuple[Any, ...]:
-        group = self.param_groups[0]
-        return tuple(group[k] for k in _HYPERPARAMETERS)
+        keys = _HYPERPARAMETERS if self._server_schedule else _FIXED
+        return tuple(tuple(g[k] for k in keys) for g in self.param_groups)
 
     def _write_back(self, x: np.ndarray) -> None:
         np.copyto(self._flat_x, x)
@@ -164,9 +221,13 @@ class RemoteOptimizer(torch.optim.Optimizer):
         """
         if self._group_hyperparameters() != self._hyperparameters:
             raise FailedPrecondition(
-                "lr, betas, eps, weight_decay or amsgrad changed in "
+                ("lr, " if self._server_schedule else "")
+                + "betas, eps, weight_decay or amsgrad changed in "
                 "param_groups after the optd session was created; the "
-                "server holds them: pass schedule= for a changing lr")
+                "server holds them" + (
+                    " (with schedule=, the server also sets the lr)"
+                    if self._server_schedule else
+                    "; only lr may change between steps"))
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -176,7 +237,12 @@ class RemoteOptimizer(torch.optim.Optimizer):
                 f"optd session \"{self.session.session_id}\" has ended: "
                 f"{self.session.summary}")
         value = None if loss is None else float(loss)
-        answer = self._trial.tell(value, self._gather_gradient())
+        # Each group's lr for this step, as torch's step reads it from
+        # param_groups (an lr scheduler changes it between steps).
+        group_lr = None if self._server_schedule else [
+            float(self.param_groups[i]["lr"]) for i in self._segment_groups]
+        answer = self._trial.tell(value, self._gather_gradient(),
+                                  group_lr=group_lr)
         self._trial = answer.trial
         if answer.trial is not None:
             self._write_back(answer.trial.x)

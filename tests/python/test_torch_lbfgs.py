@@ -158,6 +158,35 @@ class TorchLbfgsTest(ServerTestCase):
             self.assertEqual(len(calls), 1)
             assert_allclose(flat(model), before, rtol=0, atol=0)
 
+    def test_state_dict_goes_on_bitwise_on_another_server(self):
+        def run(move_at=None):
+            model, loss_of = problem()
+            seen = []
+            other = optd_server.OptdServer() if move_at is not None else None
+            other_client = optd.connect(other.address) if other else None
+            opt = LBFGS(model.parameters(), client=self.client, max_iter=2,
+                        max_eval=100)
+            try:
+                for step in range(8):
+                    if step == move_at:
+                        state = opt.state_dict()
+                        opt.close()
+                        opt = LBFGS(model.parameters(), client=other_client,
+                                    max_iter=2, max_eval=100)
+                        opt.load_state_dict(state)
+                    opt.step(self.closure_for(opt, model, loss_of))
+                    seen.append(flat(model))
+                opt.close()
+            finally:
+                if other is not None:
+                    other_client.close()
+                    other.stop()
+            return np.array(seen)
+
+        # Moved after 3 steps (mid-run: pairs, iterate and a line search
+        # under way), the run is the unmoved one bit for bit.
+        np.testing.assert_array_equal(run(move_at=3), run())
+
     def test_refusals_name_the_argument(self):
         model, _ = problem()
         with self.assertRaisesRegex(optd.InvalidArgument,

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from .client import Client, connect
+from ._torch_session import SessionOptimizer
 from .errors import FailedPrecondition, InvalidArgument
 from .torch_lbfgs import LBFGS
 
@@ -56,7 +57,7 @@ _HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad")
 _FIXED = ("betas", "eps", "weight_decay", "amsgrad")
 
 
-class RemoteOptimizer(torch.optim.Optimizer):
+class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
     """Adam (``decoupled=False``) or AdamW (``decoupled=True``, the default)
     on an optd server.
 
@@ -251,24 +252,31 @@ class RemoteOptimizer(torch.optim.Optimizer):
         return loss
 
     def state_dict(self) -> Dict[str, Any]:
-        """torch's state dict plus the optd session id and the outstanding
-        trial (the optimizer state itself lives on the server)."""
+        """torch's state dict (the param_groups: lr, betas, ...) plus, under
+        ``"optd"``, the session exported compactly: its Adam state (x, m,
+        v, the step) as of now, O(n) bytes. ``load_state_dict`` on this or
+        another optd resumes the run bitwise."""
         state = super().state_dict()
-        state["optd"] = {"session_id": self.session.session_id,
-                         "trial_id": getattr(self._trial, "trial_id", None)}
+        state["optd"] = self._optd_state()
         return state
 
-    def close(self) -> None:
-        """Deletes the session (unless ``keep``) and closes the client this
-        optimizer opened."""
-        session = getattr(self, "session", None)
-        if session is not None:
-            session.close()
-        if getattr(self, "_own_client", False):
-            self.client.close()
-
-    def __enter__(self) -> "RemoteOptimizer":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Loads torch's part (the param_groups, as torch.optim does) and
+        imports the state dict's optd session under a new id on this
+        optimizer's server; that session replaces this optimizer's (which
+        is deleted unless ``keep``) and the parameters are set to its next
+        point. InvalidArgument, changing nothing, for a state dict without
+        an optd session or of another dimension."""
+        optd_state = state_dict.get("optd")
+        before = super().state_dict()
+        super().load_state_dict(
+            {k: v for k, v in state_dict.items() if k != "optd"})
+        try:
+            session = self._adopt(optd_state, self.session.dimension)
+        except BaseException:
+            super().load_state_dict(before)
+            raise
+        self._hyperparameters = self._group_hyperparameters()
+        self._trial = session.pending[0] if session.pending else None
+        if self._trial is not None:
+            self._write_back(self._trial.x)

@@ -48,13 +48,14 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 import numpy as np
 import torch
 
+from ._torch_session import SessionOptimizer
 from .client import Client, connect
 from .errors import InvalidArgument
 
 __all__ = ["LBFGS"]
 
 
-class LBFGS(torch.optim.Optimizer):
+class LBFGS(SessionOptimizer, torch.optim.Optimizer):
     """torch.optim.LBFGS(line_search_fn="strong_wolfe") on an optd server.
 
     Args:
@@ -203,17 +204,31 @@ class LBFGS(torch.optim.Optimizer):
             orig_loss = closure()
         return orig_loss
 
-    def close(self) -> None:
-        """Deletes the session (unless ``keep``) and closes the client this
-        optimizer opened."""
-        session = getattr(self, "session", None)
-        if session is not None:
-            session.close()
-        if getattr(self, "_own_client", False):
-            self.client.close()
+    def state_dict(self) -> Dict[str, Any]:
+        """torch's state dict plus, under ``"optd"``, the session exported
+        compactly (its curvature pairs, iterate and line search as of now);
+        ``load_state_dict`` on this or another optd goes on bitwise."""
+        state = super().state_dict()
+        state["optd"] = self._optd_state()
+        return state
 
-    def __enter__(self) -> "LBFGS":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Imports the state dict's optd session under a new id on this
+        optimizer's server, makes it this optimizer's session (the one it
+        replaces is deleted unless ``keep``) and sets the parameters to its
+        last accepted iterate. InvalidArgument, changing nothing, for a
+        state dict without an optd session or of another dimension."""
+        before = super().state_dict()
+        super().load_state_dict(
+            {k: v for k, v in state_dict.items() if k != "optd"})
+        try:
+            session = self._adopt(state_dict.get("optd"),
+                                  self.session.dimension)
+        except BaseException:
+            super().load_state_dict(before)
+            raise
+        session.report_iterates = True
+        self._trial = session.pending[0] if session.pending else None
+        info = session.info(include_x=True)
+        self._iterate = np.array(info.best_x, dtype=np.float64)
+        self._write(self._iterate)

@@ -4,12 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "server/session/session.h"
-
 #include "common/status_macros.h"
 #include "server/codec/time.h"
 #include "server/codec/vectors.h"
 #include "server/session/codecs.h"
+#include "server/session/session.h"
 
 namespace optd::server {
 

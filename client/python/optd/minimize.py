@@ -320,15 +320,17 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
 
     Args:
       fun: ``fun(x, *args)``; with ``jac=True`` it returns ``(f, g)``.
-        ``x`` is a read-only float64 numpy array.
+        ``x`` is a float64 numpy array, a copy (as scipy's: fun may
+        change it).
       x0: starting point (array-like, raveled).
       args: extra arguments of fun, jac, hess and hessp.
       method: "L-BFGS-B" / "L-BFGS" (default), "Adam", "AdamW",
         "trust-region", or scipy's trust-region names: "trust-exact" (the
         exact subproblem; needs hess), "trust-ncg" (Steihaug-Toint CG on
-        hessp, or on hess(x) @ p; without either, H p from gradient
-        differences, where scipy refuses) and "trust-krylov" (served by
-        the same CG). The scipy names turn optd's f-tolerance test off
+        hessp, or on hess(x) @ p; hess "2-point"/"3-point"/"cs": H p from
+        gradient differences; hess BFGS()/SR1(): the limited-memory
+        quasi-Newton model; neither: ValueError, as scipy) and
+        "trust-krylov" (served by the same CG). The scipy names turn optd's f-tolerance test off
         (options ftol 0), as scipy's trust-region methods have none.
       jac: True (the default: fun returns (f, g)), a callable
         ``jac(x, *args)``, or None / False / "3-point" / "2-point": fun

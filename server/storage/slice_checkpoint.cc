@@ -9,8 +9,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "server/storage/journal.h"
 #include "common/status_macros.h"
+#include "server/storage/journal.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {

@@ -96,6 +96,25 @@ class ShardingTest(unittest.TestCase):
                 summary = sharded.summary
                 self.assertIsNotNone(summary)
 
+    def test_pairs_and_gradient_of_a_sharded_session_are_refused(self):
+        # They live on the replicas and are not gathered: FAILED_PRECONDITION
+        # naming why, and the session goes on unchanged.
+        with self.clients[0].create_session(start_point(), "lbfgs",
+                                            {"maxiter": 15},
+                                            shards=3) as sharded:
+            self.run_lbfgs(sharded)
+            before = self.clients[0].get_session(sharded.session_id)
+            with self.assertRaisesRegex(optd.FailedPrecondition,
+                                        "curvature pairs of a sharded"):
+                sharded.curvature_pairs()
+            with self.assertRaisesRegex(optd.FailedPrecondition,
+                                        "gradient of a sharded"):
+                self.clients[0].get_session(sharded.session_id,
+                                            include_gradient=True)
+            after = self.clients[0].get_session(sharded.session_id)
+            self.assertEqual(after.tells, before.tells)
+            self.assertEqual(after.iterations, before.iterations)
+
     def test_float32_adam_on_the_direct_path(self):
         options = {"lr": 1e-2, "dtype": "float32", "max_steps": 5}
         x0 = np.linspace(-1, 1, N).astype(np.float32)

@@ -165,14 +165,14 @@ class TorchLbfgsTest(ServerTestCase):
             other = optd_server.OptdServer() if move_at is not None else None
             other_client = optd.connect(other.address) if other else None
             opt = LBFGS(model.parameters(), client=self.client, max_iter=2,
-                        max_eval=100)
+                        max_eval=3)
             try:
                 for step in range(8):
                     if step == move_at:
                         state = opt.state_dict()
                         opt.close()
                         opt = LBFGS(model.parameters(), client=other_client,
-                                    max_iter=2, max_eval=100)
+                                    max_iter=2, max_eval=3)
                         opt.load_state_dict(state)
                     opt.step(self.closure_for(opt, model, loss_of))
                     seen.append(flat(model))
@@ -183,9 +183,28 @@ class TorchLbfgsTest(ServerTestCase):
                     other.stop()
             return np.array(seen)
 
-        # Moved after 3 steps (mid-run: pairs, iterate and a line search
-        # under way), the run is the unmoved one bit for bit.
+        # Moved after 3 steps (pairs, iterate, and a line search that
+        # max_eval may have cut), the run is the unmoved one bit for bit.
         np.testing.assert_array_equal(run(move_at=3), run())
+
+    def test_a_line_search_cut_by_max_eval_resumes_in_the_next_step(self):
+        # However the closure calls are cut into steps, the session makes
+        # the same iterates: a step that stops mid line search leaves it
+        # to the next.
+        finals = []
+        for max_eval in (2, 3, 1000):
+            model, loss_of = problem()
+            with LBFGS(model.parameters(), client=self.client,
+                       max_iter=1000, max_eval=max_eval) as opt:
+                closure = self.closure_for(opt, model, loss_of)
+                while not opt.finished:
+                    opt.step(closure)
+                finals.append((flat(model), opt.summary.iterations,
+                               opt.summary.evaluations))
+        for x, iterations, evaluations in finals[:-1]:
+            np.testing.assert_array_equal(x, finals[-1][0])
+            self.assertEqual(iterations, finals[-1][1])
+            self.assertEqual(evaluations, finals[-1][2])
 
     def test_refusals_name_the_argument(self):
         model, _ = problem()

@@ -104,7 +104,7 @@ std::vector<double> BoundSide(const v1::Vector& side, int64_t n, double unset) {
 
 // Every trial point is finite, and for a session with bounds it lies in the
 // box (checked for points sent as VALUES or F64; `x` is empty for F32 ones)
-// (optimizer.proto: x0 is finite and projected into the box,
+// (options.proto, sessions.proto: x0 is finite and projected into the box,
 // finite-difference stencils go one-sided at a bound; a solver whose step
 // does not fit in a double ends the session instead of handing it out).
 void CheckTrialPoint(server::Session& session, const std::vector<double>& x,

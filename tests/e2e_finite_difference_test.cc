@@ -1,6 +1,6 @@
 // End to end: finite-difference sessions on a real optd process through the
 // C++ client, whose trials come as deltas from the batch's first trial
-// (optimizer.proto Trial.delta). The client rebuilds every point bit for bit:
+// (trials.proto Trial.delta). The client rebuilds every point bit for bit:
 // the runs end where they ended when the server sent each point whole.
 #include <cstdint>
 #include <cstdio>

@@ -2,8 +2,9 @@
 // A Node.js client of optd: minimizes the (extended) Rosenbrock function by
 // L-BFGS over the Optimize stream, then deletes the session.
 //
-// It needs only the public .proto (proto/optd/v1/optimizer.proto), loaded at
-// run time with @grpc/proto-loader, and @grpc/grpc-js: no generated code.
+// It needs only the public .proto files (proto/optd/v1/optimizer.proto and
+// the files it imports), loaded at run time with @grpc/proto-loader, and
+// @grpc/grpc-js: no generated code.
 // Vectors travel as raw little-endian float64 bytes (Vector.f64); packed
 // doubles (Vector.values) work too and are simpler where speed does not
 // matter.
@@ -25,8 +26,11 @@ const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const PROTO = path.join(__dirname, '..', '..', 'proto', 'optd', 'v1',
-                        'optimizer.proto');
+// optimizer.proto imports its messages as "optd/v1/vector.proto" etc.:
+// loaded by that name with proto/ as the include directory, so that they
+// resolve.
+const PROTO_DIR = path.join(__dirname, '..', '..', 'proto');
+const PROTO = 'optd/v1/optimizer.proto';
 const MAX_MESSAGE_BYTES = 2 ** 30 + 2 ** 20;  // 1 GiB + 1 MiB, as the server
 
 function parseArgs(argv) {
@@ -93,6 +97,7 @@ function main() {
     fail(`usage: rosenbrock.js [HOST:PORT] [--n=N] [--keep]: ${e.message}`);
   }
   const definition = protoLoader.loadSync(PROTO, {
+    includeDirs: [PROTO_DIR],
     keepCase: true,  // field names as in the .proto (trial_id, not trialId)
     longs: String,   // int64/uint64 as decimal strings: exact
     enums: String,   // enum values by name

@@ -68,7 +68,7 @@ using SolverOptions =
 
 // LbfgsOptionsFromProto()
 //
-// Unset fields take the defaults documented in optimizer.proto (scipy 1.10
+// Unset fields take the defaults documented in options.proto (scipy 1.10
 // L-BFGS-B's). INVALID_ARGUMENT naming the field ("lbfgs.memory") when a value
 // is out of its documented range.
 absl::StatusOr<LbfgsOptions> LbfgsOptionsFromProto(

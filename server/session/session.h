@@ -78,7 +78,7 @@ struct SessionSettings {
 
 class Session {
  public:
-  // How many accepted iterates Session.history keeps (optimizer.proto).
+  // How many accepted iterates Session.history keeps (sessions.proto).
   static constexpr size_t kHistoryLength = History::kLength;
   // How many answered tells keep a digest for retry detection. A retry of an
   // older trial is refused as no longer outstanding.

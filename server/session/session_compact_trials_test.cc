@@ -1,4 +1,4 @@
-// Compact trials (optimizer.proto Trial.delta, base_points): a batch's
+// Compact trials (trials.proto Trial.delta, base_points): a batch's
 // stencil points go out as deltas from its first trial, so that answers stay
 // O(n + trials) for any batch, and a client that rebuilds the points gets the
 // ones the solver evaluates, bit for bit (docs/api.md "Many workers").

@@ -73,7 +73,7 @@ class TrialLog {
 
 class History {
  public:
-  // How many accepted iterates it keeps (Session.history in optimizer.proto).
+  // How many accepted iterates it keeps (Session.history in sessions.proto).
   static constexpr size_t kLength = 100;
 
   // Records the solver's progress at `now` when it completed an iteration

@@ -48,7 +48,7 @@ enum class FiniteDifferenceScheme {
 };
 
 // FiniteDifferenceOptions: the gradient source of a session that tells values
-// only (optimizer.proto FiniteDifferenceOptions).
+// only (options.proto FiniteDifferenceOptions).
 struct FiniteDifferenceOptions {
   // Default kCentral (DESIGN §2).
   FiniteDifferenceScheme scheme = FiniteDifferenceScheme::kCentral;

@@ -36,7 +36,7 @@
 namespace optd {
 
 // GradientCheckOptions: when to compare a told gradient with central
-// differences of told values (optimizer.proto GradientCheckOptions).
+// differences of told values (options.proto GradientCheckOptions).
 struct GradientCheckOptions {
   // Inner-solver iterations (progress().iterations) at which to check, each
   // once, at the first gradient trial of that iteration. Elements >= 0.

@@ -88,7 +88,7 @@ struct PointDelta {
   double value = 0.0;
 };
 
-// One gradient check (GradientCheckOptions in optimizer.proto): the told
+// One gradient check (GradientCheckOptions in options.proto): the told
 // gradient against central differences of told values at the same point.
 struct GradientCheckReport {
   int64_t iteration = 0;  // the solver's iterations when the check started
@@ -219,7 +219,7 @@ class Solver {
   // Finite-difference stencils and gradient checks answer it for their
   // stencil points, data-parallel steps for every trial but the first, so
   // that a server hands out a batch of b trials of dimension n in O(n + b)
-  // rather than O(n b) (optimizer.proto Trial.delta). nullopt: the point is
+  // rather than O(n b) (trials.proto Trial.delta). nullopt: the point is
   // read whole (the first trial of a batch, every trial of a batch of one).
   virtual std::optional<PointDelta> BatchPointDelta(int k) const {
     return std::nullopt;

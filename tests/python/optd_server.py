@@ -28,9 +28,13 @@ PYTHON = "/usr/bin/python3"
 
 
 def _stubs_stale() -> bool:
+    # build_stubs.py writes optimizer_pb2.py last; it is stale when any proto
+    # (optimizer.proto, the files it imports, the health proto) is newer.
     stub = CLIENT_PYTHON / "optd" / "_proto" / "optimizer_pb2.py"
-    proto = ROOT / "proto" / "optd" / "v1" / "optimizer.proto"
-    return not stub.exists() or stub.stat().st_mtime < proto.stat().st_mtime
+    protos = (list((ROOT / "proto").rglob("*.proto")) +
+              list((ROOT / "client" / "proto").rglob("*.proto")))
+    return not stub.exists() or any(
+        stub.stat().st_mtime < proto.stat().st_mtime for proto in protos)
 
 
 if _stubs_stale():

@@ -12,8 +12,9 @@ compare both ways with the generated classes.
 
 The field numbers are read from the generated descriptors at import, each
 checked to have the type this layout assumes, so that a changed
-optimizer.proto fails the import (regenerate the stubs, then fix this
-module) instead of writing or reading the wrong fields.
+optimizer.proto (or vector.proto, trials.proto, which it imports) fails the
+import (regenerate the stubs, then fix this module) instead of writing or
+reading the wrong fields.
 """
 
 import datetime

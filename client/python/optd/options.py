@@ -1,7 +1,7 @@
 """Solver names and option dictionaries -> the ``optd.v1`` options messages.
 
 Options are the field names of ``LbfgsOptions``, ``AdamOptions`` and
-``TrustRegionOptions`` in proto/optd/v1/optimizer.proto, plus the names scipy
+``TrustRegionOptions`` in proto/optd/v1/options.proto, plus the names scipy
 and torch users know:
 
 =============  ==========================================================

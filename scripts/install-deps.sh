@@ -10,6 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev zlib1g-dev
   libcpp-httplib-dev  # the /metrics HTTP endpoint
+  libjs-chart.js      # the dashboard's charts (MIT), embedded in optd
   # libFuzzer targets (scripts/fuzz.sh): clang and its fuzzer/sanitizer runtimes
   clang libclang-rt-dev
   # the TLS tests make their certificates with openssl
@@ -19,6 +20,9 @@ packages=(
   python3-torch python3-sklearn python3-optuna
   # scipy's own optimize tests run against optd (tests/scipy_suite) with pytest
   python3-pytest
+  # the dashboard's browser test (tests/dashboard): headless chromium and its
+  # driver through selenium; a font for legible screenshots
+  chromium chromium-driver python3-selenium fonts-dejavu-core
   # deploy/ manifest checks (tests/deploy)
   python3-yaml python3-kubernetes
 )

@@ -169,13 +169,19 @@ ABSL_FLAG(int, metrics_port, 0,
           "Port of the Prometheus metrics endpoint (HTTP GET /metrics, and "
           "/healthz), on --metrics_host. 0: no endpoint. The metrics are "
           "listed in docs/operations.md. The JSON API of the sessions "
-          "(/api/v1, docs/dashboard.md) is served there too.");
+          "(/api/v1, docs/dashboard.md) and the dashboard (/dashboard/, "
+          "--dashboard) are served there too.");
 ABSL_FLAG(std::string, metrics_host, "",
           "Address of the metrics endpoint. Default: --host.");
 ABSL_FLAG(bool, http_api_allow_unauthenticated, false,
           "Serve the JSON API (/api/v1) without --tokens_file on a "
           "--metrics_host that is not a loopback address, to anyone who can "
           "reach the port. Default: it answers 403 there (docs/dashboard.md).");
+ABSL_FLAG(bool, dashboard, true,
+          "Serve the dashboard (browser pages of the sessions) at /dashboard/ "
+          "on --metrics_port, beside the JSON API it reads "
+          "(docs/dashboard.md). --nodashboard: only /metrics, /healthz and "
+          "/api/v1.");
 ABSL_FLAG(double, shutdown_grace_seconds, 10,
           "On SIGTERM/SIGINT, how long in-flight calls and streams may run "
           "before they are cancelled.");
@@ -262,6 +268,7 @@ int main(int argc, char** argv) {
   options.metrics_host = absl::GetFlag(FLAGS_metrics_host);
   options.http_api_allow_unauthenticated =
       absl::GetFlag(FLAGS_http_api_allow_unauthenticated);
+  options.dashboard = absl::GetFlag(FLAGS_dashboard);
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);

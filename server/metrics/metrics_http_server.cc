@@ -86,6 +86,9 @@ absl::Status MetricsHttpServer::Start(const std::string& host, int port) {
       }
       HttpResponse out = route(in);
       response.status = out.status;
+      for (auto& [name, value] : out.headers) {
+        response.set_header(name, std::move(value));
+      }
       response.set_content(std::move(out.body), out.content_type);
     });
     AllowOnlyGet(*http, pattern);

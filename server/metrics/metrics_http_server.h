@@ -60,6 +60,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // More headers ("Location", "Content-Security-Policy"), in order.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using HttpRoute = std::function<HttpResponse(const HttpRequest&)>;

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/http/dashboard.h"
 #include "server/http/json_api.h"
 #include "server/session/memory_release.h"
 #include "spdlog/spdlog.h"
@@ -344,6 +345,10 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         [api = server->json_api_.get()](const HttpRequest& request) {
           return api->Handle(request);
         });
+    if (options.dashboard) {
+      server->metrics_http_->Route("/", Dashboard::Handle);
+      server->metrics_http_->Route(Dashboard::kPrefix, Dashboard::Handle);
+    }
     if (absl::Status s =
             server->metrics_http_->Start(metrics_host, options.metrics_port);
         !s.ok()) {
@@ -353,6 +358,11 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
     spdlog::info("metrics on http://{}/metrics, JSON API under {}",
                  HostPort(metrics_host, server->metrics_http_->port()),
                  JsonApi::kPrefix);
+    if (options.dashboard) {
+      spdlog::info("dashboard on http://{}{}/",
+                   HostPort(metrics_host, server->metrics_http_->port()),
+                   Dashboard::kPrefix);
+    }
   }
   server->expiry_thread_ = std::thread([s = server.get()] { s->ExpiryLoop(); });
   return server;

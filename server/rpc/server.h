@@ -113,6 +113,9 @@ struct ServerOptions {
   // authentication (--http_api_allow_unauthenticated). False: it answers
   // every request there 403, and the start logs why.
   bool http_api_allow_unauthenticated = false;
+  // Serve the dashboard's pages (/dashboard/ on the metrics port,
+  // server/http/dashboard.h) beside the JSON API.
+  bool dashboard = true;
   // grpc.health.v1.Health, serving while the server runs.
   bool enable_health_check = true;
   // grpc.reflection, so that grpcurl can list and call the service.

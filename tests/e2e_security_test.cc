@@ -685,6 +685,11 @@ TEST_F(TokensTest, MetricsCountCallsStepsAndTenants) {
   EXPECT_EQ(
       SampleValue(text, "optd_step_duration_seconds_count{solver=\"lbfgs\"}"),
       5);
+  EXPECT_EQ(
+      SampleValue(text, "optd_rpc_duration_seconds_count{method=\"Tell\"}"), 5);
+  EXPECT_EQ(SampleValue(
+                text, "optd_rpc_duration_seconds_count{method=\"GetSession\"}"),
+            2);
   EXPECT_EQ(SampleValue(text, "optd_sessions{state=\"RUNNING\"}"), 1);
   EXPECT_EQ(SampleValue(text, "optd_tenant_sessions{tenant=\"alice\"}"), 1);
   // (2 * 10 + 6) * 2 doubles of L-BFGS state.

@@ -565,6 +565,12 @@ TEST(Tls, MetricsPortServesHttpsWithTheSameCertificate) {
   ASSERT_TRUE(sessions) << httplib::to_string(sessions.error());
   EXPECT_EQ(sessions->status, 200) << sessions->body;
   EXPECT_THAT(sessions->body, HasSubstr("\"sessionId\":\"https1\""));
+  httplib::Result server = https.Get("/api/v1/server");
+  ASSERT_TRUE(server) << httplib::to_string(server.error());
+  EXPECT_EQ(server->status, 200) << server->body;
+  EXPECT_THAT(server->body,
+              HasSubstr("{\"labels\":{\"method\":\"CreateSession\"},"
+                        "\"count\":1,"));
   // Plain HTTP gets no answer.
   httplib::Client http("127.0.0.1", metrics_port);
   http.set_connection_timeout(2, 0);

@@ -332,7 +332,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
           metrics_host);
     }
     server->json_api_ = std::make_unique<JsonApi>(
-        server->sessions_.get(), server->auth_.get(), std::move(exposure));
+        server->sessions_.get(), server->auth_.get(), std::move(exposure),
+        server->metrics_registry_.get());
     server->metrics_http_->Route(
         JsonApi::kPrefix,
         [api = server->json_api_.get()](const HttpRequest& request) {

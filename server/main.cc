@@ -121,12 +121,13 @@ ABSL_FLAG(bool, release_freed_memory, true,
           "malloc's free lists for reuse.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of this server. With --tls_key, the port "
-          "speaks TLS only (docs/security.md). Empty: plaintext.");
+          "speaks TLS only, and --metrics_port serves HTTPS only "
+          "(docs/security.md). Empty: plaintext.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA certificates for mutual TLS: every client (and replica) "
-          "must present a certificate that chains to one of them. Needs "
-          "--tls_cert.");
+          "of the gRPC port must present a certificate that chains to one "
+          "of them (the HTTPS --metrics_port asks none). Needs --tls_cert.");
 ABSL_FLAG(std::string, peer_tls_ca, "",
           "PEM CA certificates the other replicas' server certificates chain "
           "to; set, calls to --peers use TLS. Required with --tls_cert when "
@@ -170,7 +171,9 @@ ABSL_FLAG(int, metrics_port, 0,
           "/healthz), on --metrics_host. 0: no endpoint. The metrics are "
           "listed in docs/operations.md. The JSON API of the sessions "
           "(/api/v1, docs/dashboard.md) and the dashboard (/dashboard/, "
-          "--dashboard) are served there too.");
+          "--dashboard) are served there too. With --tls_cert the port "
+          "serves HTTPS only, with the same certificate (no client "
+          "certificate asked).");
 ABSL_FLAG(std::string, metrics_host, "",
           "Address of the metrics endpoint. Default: --host.");
 ABSL_FLAG(bool, http_api_allow_unauthenticated, false,

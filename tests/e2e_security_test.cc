@@ -538,6 +538,48 @@ TEST(Tls, MutualTlsNeedsAClientCertificateFromTheCa) {
   EXPECT_EQ(optd.Terminate(absl::Seconds(10)), 0) << optd.Log();
 }
 
+// With TLS the HTTP port serves HTTPS with the gRPC port's certificate, and
+// asks for no client certificate even with mutual TLS on the gRPC port.
+TEST(Tls, MetricsPortServesHttpsWithTheSameCertificate) {
+  Certificates certs;
+  ASSERT_TRUE(certs.ok());
+  OptdProcess optd;
+  const int metrics_port = FreePorts(1)[0];
+  std::vector<std::string> flags = TlsFlags(certs);
+  flags.push_back(absl::StrCat("--tls_client_ca=", certs / "ca.pem"));
+  flags.push_back(absl::StrCat("--metrics_port=", metrics_port));
+  ASSERT_OK(optd.Start(flags));
+  {
+    Client client = Connect(absl::StrCat("localhost:", optd.port()),
+                            Tls(certs, "ca", "client"));
+    EXPECT_OK(CreateAndTell(client, "https1", 1).status());
+  }
+  httplib::SSLClient https("127.0.0.1", metrics_port);
+  https.set_ca_cert_path((certs / "ca.pem").c_str());
+  https.enable_server_certificate_verification(true);
+  https.set_connection_timeout(5, 0);
+  httplib::Result health = https.Get("/healthz");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  httplib::Result sessions = https.Get("/api/v1/sessions");
+  ASSERT_TRUE(sessions) << httplib::to_string(sessions.error());
+  EXPECT_EQ(sessions->status, 200) << sessions->body;
+  EXPECT_THAT(sessions->body, HasSubstr("\"sessionId\":\"https1\""));
+  httplib::Result server = https.Get("/api/v1/server");
+  ASSERT_TRUE(server) << httplib::to_string(server.error());
+  EXPECT_EQ(server->status, 200) << server->body;
+  EXPECT_THAT(server->body,
+              HasSubstr("{\"labels\":{\"method\":\"CreateSession\"},"
+                        "\"count\":1,"));
+  // Plain HTTP gets no answer.
+  httplib::Client http("127.0.0.1", metrics_port);
+  http.set_connection_timeout(2, 0);
+  http.set_read_timeout(2, 0);
+  EXPECT_FALSE(http.Get("/healthz"));
+  EXPECT_THAT(optd.Log(), HasSubstr("metrics on https://"));
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), 0) << optd.Log();
+}
+
 TEST(Tls, BadSettingsStopTheServerAtStart) {
   Certificates certs;
   ASSERT_TRUE(certs.ok());
@@ -685,6 +727,11 @@ TEST_F(TokensTest, MetricsCountCallsStepsAndTenants) {
   EXPECT_EQ(
       SampleValue(text, "optd_step_duration_seconds_count{solver=\"lbfgs\"}"),
       5);
+  EXPECT_EQ(
+      SampleValue(text, "optd_rpc_duration_seconds_count{method=\"Tell\"}"), 5);
+  EXPECT_EQ(SampleValue(
+                text, "optd_rpc_duration_seconds_count{method=\"GetSession\"}"),
+            2);
   EXPECT_EQ(SampleValue(text, "optd_sessions{state=\"RUNNING\"}"), 1);
   EXPECT_EQ(SampleValue(text, "optd_tenant_sessions{tenant=\"alice\"}"), 1);
   // (2 * 10 + 6) * 2 doubles of L-BFGS state.

@@ -14,11 +14,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/http/history_sampling.h"
+#include "server/http/server_api.h"
 
 namespace optd::server {
 namespace {
@@ -139,8 +141,11 @@ absl::StatusOr<v1::SessionState> ParseState(absl::string_view text) {
 }  // namespace
 
 JsonApi::JsonApi(SessionManager* sessions, const Authenticator* auth,
-                 absl::Status refusal)
-    : sessions_(sessions), auth_(auth), refusal_(std::move(refusal)) {}
+                 absl::Status refusal, const MetricsRegistry* metrics)
+    : sessions_(sessions),
+      auth_(auth),
+      refusal_(std::move(refusal)),
+      metrics_(metrics) {}
 
 HttpResponse JsonApi::Handle(const HttpRequest& request) const {
   if (!refusal_.ok()) return ErrorResponse(refusal_);
@@ -156,8 +161,10 @@ HttpResponse JsonApi::Handle(const HttpRequest& request) const {
       request.path, ": no such endpoint; see docs/dashboard.md for ", kPrefix,
       "/sessions and the rest"));
   std::string body;
-  if (absl::ConsumePrefix(&rest, kPrefix) &&
-      absl::ConsumePrefix(&rest, "/sessions")) {
+  if (rest == absl::StrCat(kPrefix, "/server")) {
+    status = GetServer(*caller, request, &body);
+  } else if (absl::ConsumePrefix(&rest, kPrefix) &&
+             absl::ConsumePrefix(&rest, "/sessions")) {
     const std::vector<std::string> parts = absl::StrSplit(rest, '/');
     // "" -> {""}; "/exp1" -> {"", "exp1"}; "/exp1/history" -> 3 parts.
     if (parts.size() == 1 && parts[0].empty()) {
@@ -291,6 +298,19 @@ absl::Status JsonApi::GetTrials(const Caller& caller, const std::string& id,
           : "";
   absl::StrAppend(body, "],\"trialLogDropped\":\"", session.trial_log_dropped(),
                   "\",\"nextAfterId\":\"", next, "\"}");
+  return absl::OkStatus();
+}
+
+absl::Status JsonApi::GetServer(const Caller& caller,
+                                const HttpRequest& request,
+                                std::string* body) const {
+  OPTD_RETURN_IF_ERROR(Query::Parse(request, {}).status());
+  if (metrics_ == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(request.path, ": this server keeps no metrics"));
+  }
+  absl::StrAppend(body, ServerSnapshotJson(metrics_->Snapshot(), absl::Now(),
+                                           caller.tenant));
   return absl::OkStatus();
 }
 

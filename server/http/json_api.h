@@ -7,6 +7,7 @@
 //   GET /api/v1/sessions/{id}
 //   GET /api/v1/sessions/{id}/history?max_points=N
 //   GET /api/v1/sessions/{id}/trials?after_id=&limit=
+//   GET /api/v1/server    the server's metrics (server_api.h)
 //
 // Bodies are the proto messages in protobuf's JSON mapping
 // (MessageToJsonString: lowerCamelCase names, 64-bit integers as strings)
@@ -16,9 +17,10 @@
 //
 // Callers authenticate as on the gRPC port (rpc/auth.h): with --tokens_file,
 // the header "Authorization: Bearer <token>", and a tenant sees only its own
-// sessions, by the ids it gave them.
+// sessions, by the ids it gave them, and of the metrics' samples labelled
+// with a tenant only its own.
 //
-//   JsonApi api(&sessions, &auth);
+//   JsonApi api(&sessions, &auth, absl::OkStatus(), &registry);
 //   http.Route(JsonApi::kPrefix,
 //              [&api](const HttpRequest& r) { return api.Handle(r); });
 //
@@ -30,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http_server.h"
 #include "server/rpc/auth.h"
 #include "server/session/session_manager.h"
@@ -48,10 +51,12 @@ class JsonApi {
   static constexpr int kDefaultTrialsLimit = SessionManager::kDefaultPageSize;
   static constexpr int kMaxTrialsLimit = SessionManager::kMaxPageSize;
 
-  // `sessions` and `auth` (null: authentication off) must outlive the API.
-  // A `refusal` that is not OK is every request's answer (ExposureCheck()).
+  // `sessions`, `auth` (null: authentication off) and `metrics` (null: no
+  // /api/v1/server, a 404) must outlive the API. A `refusal` that is not OK
+  // is every request's answer (ExposureCheck()).
   JsonApi(SessionManager* sessions, const Authenticator* auth,
-          absl::Status refusal = absl::OkStatus());
+          absl::Status refusal = absl::OkStatus(),
+          const MetricsRegistry* metrics = nullptr);
 
   // JsonApi::Handle()
   //
@@ -76,10 +81,13 @@ class JsonApi {
                           const HttpRequest& request, std::string* body) const;
   absl::Status GetTrials(const Caller& caller, const std::string& id,
                          const HttpRequest& request, std::string* body) const;
+  absl::Status GetServer(const Caller& caller, const HttpRequest& request,
+                         std::string* body) const;
 
   SessionManager* const sessions_;
   const Authenticator* const auth_;
   const absl::Status refusal_;
+  const MetricsRegistry* const metrics_;
 };
 
 // IsLoopbackHost()

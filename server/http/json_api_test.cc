@@ -1,5 +1,6 @@
 #include "server/http/json_api.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -27,6 +29,7 @@ using ::optd::server::testing::NextRosenbrockTell;
 using ::optd::server::testing::Values;
 using ::optd::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kAliceToken[] = "alice-token-0123456789";
 constexpr char kBobToken[] = "bob-token-0123456789ab";
@@ -74,7 +77,8 @@ class JsonApiTest : public ::testing::Test {
         Authenticator::Create(tokens_path_);
     ASSERT_OK(auth);
     auth_ = *std::move(auth);
-    api_ = std::make_unique<JsonApi>(&sessions_, auth_.get());
+    api_ = std::make_unique<JsonApi>(&sessions_, auth_.get(), absl::OkStatus(),
+                                     &registry_);
     http_ = std::make_unique<MetricsHttpServer>(&registry_);
     http_->Route(JsonApi::kPrefix,
                  [api = api_.get()](const HttpRequest& request) {
@@ -379,6 +383,106 @@ TEST_F(JsonApiTest, TokensAndTenantsAsOnTheGrpcPort) {
   EXPECT_EQ(
       ParseObject(history->body).fields().at("totalPoints").number_value(),
       Describe("bob.exp1").history_size());
+}
+
+// The metric named `name` in a GET /api/v1/server body.
+google::protobuf::Struct Metric(const google::protobuf::Struct& body,
+                                const std::string& name) {
+  for (const google::protobuf::Value& metric :
+       body.fields().at("metrics").list_value().values()) {
+    if (metric.struct_value().fields().at("name").string_value() == name) {
+      return metric.struct_value();
+    }
+  }
+  ADD_FAILURE() << "no metric " << name;
+  return {};
+}
+
+TEST_F(JsonApiTest, ServerIsASnapshotOfTheMetrics) {
+  registry_.RegisterCounter("optd_steps_total", "Steps.", {"solver"})
+      ->Add({"lbfgs"}, 7);
+  registry_.RegisterGaugeCallback("optd_sessions", "Sessions.", {"state"}, [] {
+    return std::vector<LabeledValue>{{{"RUNNING"}, 3}, {{"FAILED"}, 1}};
+  });
+  HistogramFamily* latency = registry_.RegisterHistogram(
+      "optd_rpc_duration_seconds", "Latency.", {"method"}, {0.01, 0.1});
+  latency->Observe({"Tell"}, 0.005);
+  latency->Observe({"Tell"}, 0.05);
+  latency->Observe({"Tell"}, 3);
+  registry_.RegisterGauge("optd_nan", "Not a number.")->Set({}, std::nan(""));
+  Serve();
+  const double before = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  httplib::Result result = Get("/api/v1/server");
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  ASSERT_EQ(result->status, 200) << result->body;
+  EXPECT_EQ(result->get_header_value("Content-Type"), "application/json");
+  const google::protobuf::Struct body = ParseObject(result->body);
+  EXPECT_GE(body.fields().at("timeUnixSeconds").number_value(), before - 1);
+  EXPECT_LE(body.fields().at("timeUnixSeconds").number_value(), before + 60);
+  ASSERT_EQ(body.fields().at("metrics").list_value().values_size(), 4);
+
+  const google::protobuf::Struct steps = Metric(body, "optd_steps_total");
+  EXPECT_EQ(steps.fields().at("type").string_value(), "counter");
+  EXPECT_EQ(steps.fields().at("help").string_value(), "Steps.");
+  // Samples in label order, labels by name.
+  EXPECT_THAT(result->body,
+              HasSubstr("\"samples\":[{\"labels\":{\"state\":\"FAILED\"},"
+                        "\"value\":1},{\"labels\":{\"state\":\"RUNNING\"},"
+                        "\"value\":3}]"));
+  EXPECT_THAT(result->body,
+              HasSubstr("{\"labels\":{\"solver\":\"lbfgs\"},\"value\":7}"));
+  EXPECT_EQ(Metric(body, "optd_sessions").fields().at("type").string_value(),
+            "gauge");
+  // Histograms: cumulative buckets, the last "+Inf", the count and sum.
+  EXPECT_THAT(
+      result->body,
+      HasSubstr("{\"labels\":{\"method\":\"Tell\"},\"count\":3,\"sum\":3.055,"
+                "\"buckets\":[{\"le\":0.01,\"count\":1},{\"le\":0.1,"
+                "\"count\":2},{\"le\":\"+Inf\",\"count\":3}]}"));
+  // Non-finite values are strings.
+  EXPECT_THAT(result->body, HasSubstr("{\"labels\":{},\"value\":\"NaN\"}"));
+  ExpectError("/api/v1/server?x=1", 400, "INVALID_ARGUMENT",
+              "unknown query parameter \"x\"");
+}
+
+TEST_F(JsonApiTest, ServerShowsATenantOnlyItsOwnTenantSamples) {
+  registry_.RegisterGaugeCallback(
+      "optd_tenant_sessions", "Sessions by tenant.", {"tenant"}, [] {
+        return std::vector<LabeledValue>{
+            {{"alice"}, 2}, {{"bob"}, 1}, {{"-"}, 4}};
+      });
+  registry_.RegisterGauge("optd_optimize_streams", "Streams.")->Set({}, 5);
+  Serve(absl::StrCat(kAliceToken, " alice\n", kBobToken, " bob\n",
+                     kReplicaToken, " @replicas\n"));
+  ExpectError("/api/v1/server", 401, "UNAUTHENTICATED",
+              "requires a bearer token");
+  ExpectError("/api/v1/server", 401, "UNAUTHENTICATED", "not valid here",
+              "wrong-token-0123456789");
+  ExpectError("/api/v1/server", 403, "PERMISSION_DENIED", "@replicas",
+              kReplicaToken);
+  httplib::Result alice = Get("/api/v1/server", kAliceToken);
+  ASSERT_TRUE(alice);
+  ASSERT_EQ(alice->status, 200) << alice->body;
+  EXPECT_THAT(alice->body,
+              HasSubstr("\"samples\":[{\"labels\":{\"tenant\":\"alice\"},"
+                        "\"value\":2}]"));
+  EXPECT_THAT(alice->body, Not(HasSubstr("bob")));
+  EXPECT_THAT(alice->body, Not(HasSubstr("\"-\"")));
+  // Samples without a tenant label are the server's, shown to every tenant.
+  EXPECT_THAT(alice->body, HasSubstr("{\"labels\":{},\"value\":5}"));
+}
+
+TEST_F(JsonApiTest, ServerWithoutTokensShowsEveryTenant) {
+  registry_.RegisterGaugeCallback(
+      "optd_tenant_sessions", "Sessions by tenant.", {"tenant"}, [] {
+        return std::vector<LabeledValue>{{{"alice"}, 2}, {{"bob"}, 1}};
+      });
+  Serve();
+  httplib::Result all = Get("/api/v1/server");
+  ASSERT_TRUE(all);
+  EXPECT_THAT(all->body,
+              HasSubstr("[{\"labels\":{\"tenant\":\"alice\"},\"value\":2},"
+                        "{\"labels\":{\"tenant\":\"bob\"},\"value\":1}]"));
 }
 
 TEST(JsonApiExposure, NonLoopbackNeedsTokensOrTheFlag) {

@@ -61,6 +61,32 @@ void AtomicAdd(std::atomic<double>& value, double delta) {
   }
 }
 
+// Appends one sample line: `family.name` + `suffix`, the labels (plus
+// `extra_label`="`extra_value`" when `extra_label` is not empty) and the
+// value.
+void AppendSample(std::string* out, const FamilySnapshot& family,
+                  absl::string_view suffix,
+                  const std::vector<std::string>& label_values,
+                  absl::string_view extra_label, absl::string_view extra_value,
+                  double value) {
+  absl::StrAppend(out, family.name, suffix);
+  if (!label_values.empty() || !extra_label.empty()) {
+    out->push_back('{');
+    for (size_t i = 0; i < label_values.size(); ++i) {
+      absl::StrAppend(out, i > 0 ? "," : "", family.label_names[i], "=\"");
+      AppendEscaped(out, label_values[i], /*quote=*/true);
+      out->push_back('"');
+    }
+    if (!extra_label.empty()) {
+      absl::StrAppend(out, label_values.empty() ? "" : ",", extra_label, "=\"");
+      AppendEscaped(out, extra_value, /*quote=*/true);
+      out->push_back('"');
+    }
+    out->push_back('}');
+  }
+  absl::StrAppend(out, " ", FormatMetricValue(value), "\n");
+}
+
 template <typename A, typename B>
 bool LexicographicLess(const A& a, const B& b) {
   return std::lexicographical_compare(
@@ -69,6 +95,31 @@ bool LexicographicLess(const A& a, const B& b) {
 }
 
 }  // namespace
+
+void AppendExpositionText(const FamilySnapshot& family, std::string* out) {
+  if (!family.help.empty()) {
+    absl::StrAppend(out, "# HELP ", family.name, " ");
+    AppendEscaped(out, family.help, /*quote=*/false);
+    out->push_back('\n');
+  }
+  absl::StrAppend(out, "# TYPE ", family.name, " ", family.type, "\n");
+  for (const MetricSample& sample : family.samples) {
+    if (family.type != "histogram") {
+      AppendSample(out, family, "", sample.label_values, "", "", sample.value);
+      continue;
+    }
+    for (size_t i = 0; i < family.bounds.size(); ++i) {
+      AppendSample(out, family, "_bucket", sample.label_values, "le",
+                   FormatMetricValue(family.bounds[i]),
+                   sample.bucket_counts[i]);
+    }
+    const uint64_t count = sample.bucket_counts.back();
+    AppendSample(out, family, "_bucket", sample.label_values, "le", "+Inf",
+                 count);
+    AppendSample(out, family, "_sum", sample.label_values, "", "", sample.sum);
+    AppendSample(out, family, "_count", sample.label_values, "", "", count);
+  }
+}
 
 std::vector<double> DefaultLatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -176,37 +227,18 @@ MetricFamily::MetricFamily(std::string name, std::string help,
   }
 }
 
-void MetricFamily::AppendText(std::string* out) const {
-  if (!help_.empty()) {
-    absl::StrAppend(out, "# HELP ", name_, " ");
-    AppendEscaped(out, help_, /*quote=*/false);
-    out->push_back('\n');
-  }
-  absl::StrAppend(out, "# TYPE ", name_, " ", type_, "\n");
-  AppendSamples(out);
+FamilySnapshot MetricFamily::Snapshot() const {
+  FamilySnapshot snapshot;
+  snapshot.name = name_;
+  snapshot.help = help_;
+  snapshot.type = type_;
+  snapshot.label_names = label_names_;
+  Collect(&snapshot);
+  return snapshot;
 }
 
-void MetricFamily::AppendSample(std::string* out, absl::string_view suffix,
-                                const std::vector<std::string>& label_values,
-                                absl::string_view extra_label,
-                                absl::string_view extra_value,
-                                double value) const {
-  absl::StrAppend(out, name_, suffix);
-  if (!label_values.empty() || !extra_label.empty()) {
-    out->push_back('{');
-    for (size_t i = 0; i < label_values.size(); ++i) {
-      absl::StrAppend(out, i > 0 ? "," : "", label_names_[i], "=\"");
-      AppendEscaped(out, label_values[i], /*quote=*/true);
-      out->push_back('"');
-    }
-    if (!extra_label.empty()) {
-      absl::StrAppend(out, label_values.empty() ? "" : ",", extra_label, "=\"");
-      AppendEscaped(out, extra_value, /*quote=*/true);
-      out->push_back('"');
-    }
-    out->push_back('}');
-  }
-  absl::StrAppend(out, " ", FormatMetricValue(value), "\n");
+void MetricFamily::AppendText(std::string* out) const {
+  AppendExpositionText(Snapshot(), out);
 }
 
 void MetricFamily::CheckArity(LabelValues values) const {
@@ -255,9 +287,9 @@ std::unique_ptr<Counter> CounterFamily::NewChild() const {
   return std::make_unique<Counter>();
 }
 
-void CounterFamily::AppendSamples(std::string* out) const {
+void CounterFamily::Collect(FamilySnapshot* snapshot) const {
   ForEachChild([&](const std::vector<std::string>& values, const Counter& c) {
-    AppendSample(out, "", values, "", "", c.Value());
+    snapshot->samples.push_back({.label_values = values, .value = c.Value()});
   });
 }
 
@@ -272,9 +304,9 @@ std::unique_ptr<Gauge> GaugeFamily::NewChild() const {
   return std::make_unique<Gauge>();
 }
 
-void GaugeFamily::AppendSamples(std::string* out) const {
+void GaugeFamily::Collect(FamilySnapshot* snapshot) const {
   ForEachChild([&](const std::vector<std::string>& values, const Gauge& g) {
-    AppendSample(out, "", values, "", "", g.Value());
+    snapshot->samples.push_back({.label_values = values, .value = g.Value()});
   });
 }
 
@@ -310,18 +342,14 @@ std::unique_ptr<Histogram> HistogramFamily::NewChild() const {
   return std::make_unique<Histogram>(&bounds_);
 }
 
-void HistogramFamily::AppendSamples(std::string* out) const {
-  ForEachChild(
-      [&](const std::vector<std::string>& values, const Histogram& histogram) {
-        const std::vector<uint64_t> counts = histogram.CumulativeCounts();
-        for (size_t i = 0; i < bounds_.size(); ++i) {
-          AppendSample(out, "_bucket", values, "le",
-                       FormatMetricValue(bounds_[i]), counts[i]);
-        }
-        AppendSample(out, "_bucket", values, "le", "+Inf", counts.back());
-        AppendSample(out, "_sum", values, "", "", histogram.Sum());
-        AppendSample(out, "_count", values, "", "", counts.back());
-      });
+void HistogramFamily::Collect(FamilySnapshot* snapshot) const {
+  snapshot->bounds = bounds_;
+  ForEachChild([&](const std::vector<std::string>& values,
+                   const Histogram& histogram) {
+    snapshot->samples.push_back({.label_values = values,
+                                 .bucket_counts = histogram.CumulativeCounts(),
+                                 .sum = histogram.Sum()});
+  });
 }
 
 CallbackFamily::CallbackFamily(std::string name, std::string help,
@@ -331,7 +359,7 @@ CallbackFamily::CallbackFamily(std::string name, std::string help,
                    type),
       callback_(std::move(callback)) {}
 
-void CallbackFamily::AppendSamples(std::string* out) const {
+void CallbackFamily::Collect(FamilySnapshot* snapshot) const {
   std::vector<LabeledValue> samples = callback_();
   const auto wrong_arity = [&](const LabeledValue& sample) {
     return sample.label_values.size() != label_names().size();
@@ -349,11 +377,13 @@ void CallbackFamily::AppendSamples(std::string* out) const {
                    [](const LabeledValue& a, const LabeledValue& b) {
                      return a.label_values < b.label_values;
                    });
-  for (size_t i = 0; i < samples.size(); ++i) {
-    if (i > 0 && samples[i].label_values == samples[i - 1].label_values) {
+  for (LabeledValue& sample : samples) {
+    if (!snapshot->samples.empty() &&
+        sample.label_values == snapshot->samples.back().label_values) {
       continue;
     }
-    AppendSample(out, "", samples[i].label_values, "", "", samples[i].value);
+    snapshot->samples.push_back({.label_values = std::move(sample.label_values),
+                                 .value = sample.value});
   }
 }
 
@@ -406,7 +436,7 @@ CallbackFamily* MetricsRegistry::RegisterCounterCallback(
                                               std::move(callback)));
 }
 
-std::string MetricsRegistry::ExpositionText() const {
+std::vector<FamilySnapshot> MetricsRegistry::Snapshot() const {
   // Families are never removed, so their pointers outlive the lock, and
   // callbacks run without it.
   std::vector<const MetricFamily*> families;
@@ -415,8 +445,19 @@ std::string MetricsRegistry::ExpositionText() const {
     families.reserve(families_.size());
     for (const auto& family : families_) families.push_back(family.get());
   }
+  std::vector<FamilySnapshot> snapshots;
+  snapshots.reserve(families.size());
+  for (const MetricFamily* family : families) {
+    snapshots.push_back(family->Snapshot());
+  }
+  return snapshots;
+}
+
+std::string MetricsRegistry::ExpositionText() const {
   std::string out;
-  for (const MetricFamily* family : families) family->AppendText(&out);
+  for (const FamilySnapshot& family : Snapshot()) {
+    AppendExpositionText(family, &out);
+  }
   return out;
 }
 

@@ -26,6 +26,11 @@
 //         return std::vector<LabeledValue>{{{"active"}, 3}, {{"done"}, 12}};
 //       });
 //   std::string text = registry.ExpositionText();
+//   std::vector<FamilySnapshot> families = registry.Snapshot();  // for JSON
+//
+// Snapshot() is the same walk as ExpositionText() as data (one
+// FamilySnapshot per family, samples as numbers), for renderers of other
+// formats such as the dashboard's JSON (server/http/server_api.h).
 //
 // Exposition is stable, so tests compare text: families in registration
 // order, children sorted by label values, values in the shortest form that
@@ -96,6 +101,44 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count);
 // have no decimal point), scientific otherwise (1e-05, 1e+21); "+Inf",
 // "-Inf", "NaN".
 std::string FormatMetricValue(double value);
+
+// MetricSample
+//
+// One child of a family at a Snapshot(): its label values (in the order of
+// the family's label names) and its value, or a histogram's buckets and sum.
+struct MetricSample {
+  std::vector<std::string> label_values;
+  // A counter's or gauge's value; 0 for a histogram.
+  double value = 0;
+  // Histograms only: observations <= each of FamilySnapshot::bounds, then
+  // the total (the +Inf bucket, which is also the count): bounds.size() + 1
+  // cumulative counts. Empty for a counter or gauge.
+  std::vector<uint64_t> bucket_counts;
+  // Histograms only: the sum of the observations.
+  double sum = 0;
+};
+
+// FamilySnapshot
+//
+// A family and its samples at one moment, as ExpositionText() renders them:
+// samples sorted by label values.
+struct FamilySnapshot {
+  std::string name;
+  std::string help;
+  // "counter", "gauge" or "histogram".
+  std::string type;
+  std::vector<std::string> label_names;
+  // Histograms only: the finite bucket upper bounds (the +Inf bucket is
+  // implicit).
+  std::vector<double> bounds;
+  std::vector<MetricSample> samples;
+};
+
+// AppendExpositionText()
+//
+// Appends `family`'s # HELP and # TYPE lines and its samples in the text
+// format 0.0.4.
+void AppendExpositionText(const FamilySnapshot& family, std::string* out);
 
 // Counter
 //
@@ -171,7 +214,7 @@ class Histogram {
 
 // MetricFamily
 //
-// What families have in common: name, help, label names and the text of
+// What families have in common: name, help, label names and a snapshot of
 // their samples. Families are created by a MetricsRegistry, which owns them.
 class MetricFamily {
  public:
@@ -183,9 +226,14 @@ class MetricFamily {
   const std::string& help() const { return help_; }
   const std::vector<std::string>& label_names() const { return label_names_; }
 
+  // MetricFamily::Snapshot()
+  //
+  // The family and its samples now.
+  FamilySnapshot Snapshot() const;
+
   // MetricFamily::AppendText()
   //
-  // Appends the family's # HELP and # TYPE lines and its samples.
+  // AppendExpositionText(Snapshot(), out).
   void AppendText(std::string* out) const;
 
  protected:
@@ -193,18 +241,12 @@ class MetricFamily {
   MetricFamily(std::string name, std::string help,
                std::vector<std::string> label_names, absl::string_view type);
 
-  // Appends one sample line: `name_` + `suffix`, the labels (plus
-  // `extra_label`="`extra_value`" when `extra_label` is not empty) and the
-  // value.
-  void AppendSample(std::string* out, absl::string_view suffix,
-                    const std::vector<std::string>& label_values,
-                    absl::string_view extra_label,
-                    absl::string_view extra_value, double value) const;
   // Dies unless `values` has one value per label name.
   void CheckArity(LabelValues values) const;
 
  private:
-  virtual void AppendSamples(std::string* out) const = 0;
+  // Fills `snapshot`'s samples (and a histogram's bounds).
+  virtual void Collect(FamilySnapshot* snapshot) const = 0;
 
   const std::string name_;
   const std::string help_;
@@ -265,7 +307,7 @@ class CounterFamily final : public ChildFamily<Counter> {
 
  private:
   std::unique_ptr<Counter> NewChild() const override;
-  void AppendSamples(std::string* out) const override;
+  void Collect(FamilySnapshot* snapshot) const override;
 };
 
 // GaugeFamily
@@ -278,7 +320,7 @@ class GaugeFamily final : public ChildFamily<Gauge> {
 
  private:
   std::unique_ptr<Gauge> NewChild() const override;
-  void AppendSamples(std::string* out) const override;
+  void Collect(FamilySnapshot* snapshot) const override;
 };
 
 // HistogramFamily
@@ -295,7 +337,7 @@ class HistogramFamily final : public ChildFamily<Histogram> {
 
  private:
   std::unique_ptr<Histogram> NewChild() const override;
-  void AppendSamples(std::string* out) const override;
+  void Collect(FamilySnapshot* snapshot) const override;
 
   const std::vector<double> bounds_;
 };
@@ -324,7 +366,7 @@ class CallbackFamily final : public MetricFamily {
                  Callback callback);
 
  private:
-  void AppendSamples(std::string* out) const override;
+  void Collect(FamilySnapshot* snapshot) const override;
 
   const Callback callback_;
 };
@@ -369,8 +411,15 @@ class MetricsRegistry {
 
   // MetricsRegistry::ExpositionText()
   //
-  // Every family in registration order, in the text format 0.0.4.
+  // Every family in registration order, in the text format 0.0.4: each
+  // Snapshot() family through AppendExpositionText().
   std::string ExpositionText() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // MetricsRegistry::Snapshot()
+  //
+  // Every family in registration order, with its samples now (callbacks
+  // run, as for ExpositionText()).
+  std::vector<FamilySnapshot> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   template <typename Family>

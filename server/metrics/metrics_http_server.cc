@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 
@@ -40,6 +41,27 @@ void AllowOnlyGet(httplib::Server& http, const std::string& pattern) {
   http.Options(pattern, MethodNotAllowed);
 }
 
+// An HTTPS server with the certificate and key of `tls`, or a plain HTTP one
+// when `tls` names neither.
+absl::StatusOr<std::unique_ptr<httplib::Server>> NewServer(const HttpTls& tls) {
+  if (tls.cert_file.empty() && tls.key_file.empty()) {
+    return std::make_unique<httplib::Server>();
+  }
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "HTTPS needs both a certificate and its key; got only one");
+  }
+  auto https = std::make_unique<httplib::SSLServer>(tls.cert_file.c_str(),
+                                                    tls.key_file.c_str());
+  if (!https->is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot serve HTTPS with the certificate ", tls.cert_file,
+        " and the key ", tls.key_file,
+        ": unreadable, not PEM, or a key that is not the certificate's"));
+  }
+  return std::unique_ptr<httplib::Server>(std::move(https));
+}
+
 }  // namespace
 
 MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
@@ -52,14 +74,17 @@ void MetricsHttpServer::Route(std::string prefix, HttpRoute route) {
   routes_.emplace_back(std::move(prefix), std::move(route));
 }
 
-absl::Status MetricsHttpServer::Start(const std::string& host, int port) {
+absl::Status MetricsHttpServer::Start(const std::string& host, int port,
+                                      const HttpTls& tls) {
   absl::MutexLock lock(&mu_);
   if (started_) {
     return absl::FailedPreconditionError(
         absl::StrCat("the metrics HTTP server was started before (port ",
                      port_.load(), "); a server starts once"));
   }
-  auto http = std::make_unique<httplib::Server>();
+  absl::StatusOr<std::unique_ptr<httplib::Server>> made = NewServer(tls);
+  if (!made.ok()) return made.status();
+  std::unique_ptr<httplib::Server> http = *std::move(made);
   http->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   http->set_socket_options(ReuseAddressOnly);
   http->set_keep_alive_timeout(kIdleConnectionSeconds);

@@ -1,5 +1,6 @@
-// MetricsHttpServer: serves a MetricsRegistry to Prometheus over plain HTTP
-// (cpp-httplib), on its own port and threads, apart from the gRPC server:
+// MetricsHttpServer: serves a MetricsRegistry to Prometheus over HTTP, or
+// HTTPS when given a certificate (cpp-httplib with OpenSSL), on its own port
+// and threads, apart from the gRPC server:
 //
 //   GET /metrics   200, the registry's ExpositionText() as
 //                  kExpositionContentType; other methods 405
@@ -11,6 +12,8 @@
 //   MetricsHttpServer http(&registry);
 //   OPTD_RETURN_IF_ERROR(http.Start("0.0.0.0", 9090));  // 0: any free port
 //   spdlog::info("metrics on port {}", http.port());
+//   // or HTTPS: http.Start("0.0.0.0", 9090, {.cert_file = "server.pem",
+//   //                                        .key_file = "server.key"});
 //   ...
 //   http.Stop();  // or let the destructor do it
 //
@@ -66,11 +69,21 @@ struct HttpResponse {
 
 using HttpRoute = std::function<HttpResponse(const HttpRequest&)>;
 
+// HttpTls: the certificate with which MetricsHttpServer serves HTTPS. Clients
+// are not asked for certificates (browsers and Prometheus come without).
+struct HttpTls {
+  // PEM certificate chain and its private key (optd: --tls_cert, --tls_key).
+  // Both empty: plain HTTP.
+  std::string cert_file;
+  std::string key_file;
+};
+
 class MetricsHttpServer {
  public:
-  // Worker threads that answer requests: scrapes come one at a time, and a
-  // probe or a curl may come beside them.
-  static constexpr int kWorkerThreads = 2;
+  // Worker threads that answer requests: scrapes come one at a time, but
+  // the dashboard's long polls each hold a worker for up to 30 s, and a
+  // probe, a curl or a page's other requests come beside them.
+  static constexpr int kWorkerThreads = 16;
   // How long an idle or slow connection may hold a worker (keep-alive wait,
   // read and write timeouts); it bounds Stop().
   static constexpr int kIdleConnectionSeconds = 1;
@@ -86,10 +99,13 @@ class MetricsHttpServer {
   // MetricsHttpServer::Start()
   //
   // Binds `host`:`port` ("0.0.0.0", "127.0.0.1", "::"; port 0 picks a free
-  // one, see port()) and serves from a thread of its own. UNAVAILABLE when
-  // the address cannot be bound (in use, unknown host); FAILED_PRECONDITION
-  // when started before (a server starts once).
-  absl::Status Start(const std::string& host, int port)
+  // one, see port()) and serves from a thread of its own: HTTPS with the
+  // certificate of `tls` when it names one, else plain HTTP.
+  // INVALID_ARGUMENT when `tls` names only one file or its files do not load
+  // (unreadable, not PEM, a key that is not the certificate's); UNAVAILABLE
+  // when the address cannot be bound (in use, unknown host);
+  // FAILED_PRECONDITION when started before (a server starts once).
+  absl::Status Start(const std::string& host, int port, const HttpTls& tls = {})
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // MetricsHttpServer::Route()

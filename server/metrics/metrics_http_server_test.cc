@@ -5,9 +5,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -36,6 +40,45 @@ class MetricsHttpServerTest : public ::testing::Test {
 
   MetricsRegistry registry_;
 };
+
+// Self-signed certificates for 127.0.0.1 made with the openssl CLI in a
+// directory removed at the end of the test: "a" and "b" (.pem, .key).
+class SelfSigned {
+ public:
+  SelfSigned() {
+    char pattern[] = "/tmp/optd_https_XXXXXX";
+    dir_ = mkdtemp(pattern);
+    for (const char* name : {"a", "b"}) {
+      const std::string command = absl::StrCat(
+          "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+          "-nodes -days 2 -subj /CN=127.0.0.1 "
+          "-addext subjectAltName=IP:127.0.0.1 -keyout ",
+          dir_, "/", name, ".key -out ", dir_, "/", name, ".pem >", dir_,
+          "/openssl.log 2>&1");
+      ok_ = ok_ && std::system(command.c_str()) == 0;
+    }
+  }
+  ~SelfSigned() { std::filesystem::remove_all(dir_); }
+  bool ok() const { return ok_; }
+  HttpTls Tls(const std::string& name) const {
+    return {.cert_file = Path(name + ".pem"), .key_file = Path(name + ".key")};
+  }
+  std::string Path(const std::string& file) const {
+    return absl::StrCat(dir_, "/", file);
+  }
+
+ private:
+  std::string dir_;
+  bool ok_ = true;
+};
+
+// Makes `client` (of 127.0.0.1) trust only `ca_file`.
+void TrustOnly(httplib::SSLClient& client, const std::string& ca_file) {
+  client.set_ca_cert_path(ca_file.c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(5, 0);
+}
 
 TEST_F(MetricsHttpServerTest, ServesMetricsOverLoopback) {
   MetricsHttpServer server(&registry_);
@@ -245,6 +288,111 @@ TEST_F(MetricsHttpServerTest, RoutesGetsUnderAPrefix) {
   httplib::Result post = client.Post("/api/v1/x", "", "text/plain");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
+}
+
+TEST_F(MetricsHttpServerTest, ServesHttpsWithTheCertificate) {
+  SelfSigned certs;
+  ASSERT_TRUE(certs.ok());
+  MetricsHttpServer server(&registry_);
+  server.Route("/api/v1", [](const HttpRequest& request) {
+    return HttpResponse{.body = request.path};
+  });
+  ASSERT_OK(server.Start("127.0.0.1", 0, certs.Tls("a")));
+  httplib::SSLClient client("127.0.0.1", server.port());
+  TrustOnly(client, certs.Path("a.pem"));
+  httplib::Result metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(metrics->body, registry_.ExpositionText());
+  httplib::Result health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->body, "ok\n");
+  httplib::Result api = client.Get("/api/v1/sessions");
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200);
+  EXPECT_EQ(api->body, "/api/v1/sessions");
+
+  // A client that trusts another certificate does not connect, and plain
+  // HTTP gets no answer: the port speaks TLS only.
+  httplib::SSLClient stranger("127.0.0.1", server.port());
+  TrustOnly(stranger, certs.Path("b.pem"));
+  EXPECT_FALSE(stranger.Get("/healthz"));
+  EXPECT_FALSE(Client(server.port()).Get("/healthz"));
+}
+
+TEST_F(MetricsHttpServerTest, BadCertificateOrKeyIsInvalidArgument) {
+  SelfSigned certs;
+  ASSERT_TRUE(certs.ok());
+  const std::vector<HttpTls> bad = {
+      {.cert_file = certs.Path("missing.pem"), .key_file = certs.Path("a.key")},
+      {.cert_file = certs.Path("a.key"), .key_file = certs.Path("a.key")},
+      {.cert_file = certs.Path("a.pem"), .key_file = certs.Path("b.key")},
+      {.cert_file = certs.Path("a.pem")},
+      {.key_file = certs.Path("a.key")}};
+  for (const HttpTls& tls : bad) {
+    MetricsHttpServer server(&registry_);
+    EXPECT_THAT(server.Start("127.0.0.1", 0, tls),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << tls.cert_file << " " << tls.key_file;
+    EXPECT_EQ(server.port(), 0);
+  }
+}
+
+TEST_F(MetricsHttpServerTest, HttpsStopIsPromptWithASilentConnection) {
+  SelfSigned certs;
+  ASSERT_TRUE(certs.ok());
+  MetricsHttpServer server(&registry_);
+  ASSERT_OK(server.Start("127.0.0.1", 0, certs.Tls("a")));
+  // A connection that never starts its TLS handshake holds a worker.
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(
+      connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+      0);
+  const auto start = std::chrono::steady_clock::now();
+  server.Stop();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  close(silent);
+  EXPECT_LT(seconds, 3 * MetricsHttpServer::kIdleConnectionSeconds + 1);
+}
+
+TEST_F(MetricsHttpServerTest, ServesKWorkerThreadsRequestsAtOnce) {
+  // Long polls hold their workers: kWorkerThreads of them are all in the
+  // route at once.
+  absl::Mutex mu;
+  int inside = 0;
+  MetricsHttpServer server(&registry_);
+  server.Route("/api/v1", [&](const HttpRequest&) {
+    absl::MutexLock lock(&mu);
+    ++inside;
+    mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](int* n) { return *n >= MetricsHttpServer::kWorkerThreads; },
+            &inside),
+        absl::Seconds(5));
+    return HttpResponse{.body = std::to_string(inside)};
+  });
+  ASSERT_OK(server.Start("127.0.0.1", 0));
+  std::vector<std::thread> pollers;
+  std::vector<std::string> bodies(MetricsHttpServer::kWorkerThreads);
+  for (int i = 0; i < MetricsHttpServer::kWorkerThreads; ++i) {
+    pollers.emplace_back([&, i] {
+      httplib::Client client = Client(server.port());
+      client.set_read_timeout(20, 0);
+      httplib::Result result = client.Get("/api/v1/poll");
+      if (result) bodies[i] = result->body;
+    });
+  }
+  for (std::thread& poller : pollers) poller.join();
+  // Each saw all of them inside, not a timeout with fewer.
+  for (const std::string& body : bodies) {
+    EXPECT_EQ(body, std::to_string(MetricsHttpServer::kWorkerThreads));
+  }
 }
 
 }  // namespace

@@ -232,6 +232,105 @@ TEST(MetricsRegistry, CallbacksRunAtEachScrapeSortedWithoutDuplicates) {
               HasSubstr("optd_sessions{state=\"active\"} 4\n"));
 }
 
+TEST(MetricsSnapshot, CountersAndGaugesWithTheirLabels) {
+  MetricsRegistry registry;
+  CounterFamily* handled = registry.RegisterCounter(
+      "optd_rpc_handled_total", "Calls.", {"method", "code"});
+  handled->Add({"Tell", "OK"}, 3);
+  handled->Add({"Ask", "OK"});
+  registry.RegisterGauge("optd_streams", "Streams.")->Set({}, -2.5);
+  const std::vector<FamilySnapshot> families = registry.Snapshot();
+  ASSERT_EQ(families.size(), 2u);
+  EXPECT_EQ(families[0].name, "optd_rpc_handled_total");
+  EXPECT_EQ(families[0].type, "counter");
+  EXPECT_EQ(families[0].help, "Calls.");
+  EXPECT_THAT(families[0].label_names, ElementsAre("method", "code"));
+  EXPECT_TRUE(families[0].bounds.empty());
+  ASSERT_EQ(families[0].samples.size(), 2u);
+  EXPECT_THAT(families[0].samples[0].label_values, ElementsAre("Ask", "OK"));
+  EXPECT_EQ(families[0].samples[0].value, 1);
+  EXPECT_THAT(families[0].samples[1].label_values, ElementsAre("Tell", "OK"));
+  EXPECT_EQ(families[0].samples[1].value, 3);
+  EXPECT_TRUE(families[0].samples[1].bucket_counts.empty());
+  EXPECT_EQ(families[1].type, "gauge");
+  ASSERT_EQ(families[1].samples.size(), 1u);
+  EXPECT_TRUE(families[1].samples[0].label_values.empty());
+  EXPECT_EQ(families[1].samples[0].value, -2.5);
+}
+
+TEST(MetricsSnapshot, HistogramsHaveCumulativeBucketsCountAndSum) {
+  MetricsRegistry registry;
+  HistogramFamily* latency = registry.RegisterHistogram(
+      "optd_rpc_duration_seconds", "Latency.", {"method"}, {0.1, 1, kInf});
+  latency->Observe({"Tell"}, 0.05);
+  latency->Observe({"Tell"}, 0.5);
+  latency->Observe({"Tell"}, 5);
+  latency->Observe({"Tell"}, 0.1);
+  const std::vector<FamilySnapshot> families = registry.Snapshot();
+  ASSERT_EQ(families.size(), 1u);
+  EXPECT_EQ(families[0].type, "histogram");
+  EXPECT_THAT(families[0].bounds, ElementsAre(0.1, 1));  // +Inf implicit
+  ASSERT_EQ(families[0].samples.size(), 1u);
+  const MetricSample& tell = families[0].samples[0];
+  EXPECT_THAT(tell.label_values, ElementsAre("Tell"));
+  EXPECT_THAT(tell.bucket_counts, ElementsAre(2, 3, 4));
+  EXPECT_DOUBLE_EQ(tell.sum, 5.65);
+  EXPECT_EQ(tell.value, 0);
+}
+
+TEST(MetricsSnapshot, CallbacksSortedWithoutDuplicatesOrWrongArity) {
+  MetricsRegistry registry;
+  int scrapes = 0;
+  registry.RegisterGaugeCallback("optd_sessions", "Sessions.", {"state"}, [&] {
+    ++scrapes;
+    return std::vector<LabeledValue>{
+        {{"RUNNING"}, 2}, {{"FAILED"}, 1}, {{"RUNNING"}, 9}, {{"a", "b"}, 4}};
+  });
+  registry.RegisterCounterCallback("optd_kept_total", "Kept.", {}, [] {
+    return std::vector<LabeledValue>{{{}, 12}};
+  });
+  const std::vector<FamilySnapshot> families = registry.Snapshot();
+  EXPECT_EQ(scrapes, 1);
+  ASSERT_EQ(families.size(), 2u);
+  EXPECT_EQ(families[0].type, "gauge");
+  ASSERT_EQ(families[0].samples.size(), 2u);
+  EXPECT_THAT(families[0].samples[0].label_values, ElementsAre("FAILED"));
+  EXPECT_EQ(families[0].samples[0].value, 1);
+  EXPECT_THAT(families[0].samples[1].label_values, ElementsAre("RUNNING"));
+  EXPECT_EQ(families[0].samples[1].value, 2);  // the first of equals
+  EXPECT_EQ(families[1].type, "counter");
+  ASSERT_EQ(families[1].samples.size(), 1u);
+  EXPECT_EQ(families[1].samples[0].value, 12);
+}
+
+TEST(MetricsSnapshot, NonFiniteValuesAreKept) {
+  MetricsRegistry registry;
+  GaugeFamily* gauge = registry.RegisterGauge("g", "", {"k"});
+  gauge->Set({"inf"}, kInf);
+  gauge->Set({"minus"}, -kInf);
+  gauge->Set({"nan"}, kNaN);
+  registry.RegisterHistogram("h", "", {}, {1})->Observe({}, kNaN);
+  const std::vector<FamilySnapshot> families = registry.Snapshot();
+  ASSERT_EQ(families[0].samples.size(), 3u);
+  EXPECT_EQ(families[0].samples[0].value, kInf);
+  EXPECT_EQ(families[0].samples[1].value, -kInf);
+  EXPECT_TRUE(std::isnan(families[0].samples[2].value));
+  ASSERT_EQ(families[1].samples.size(), 1u);
+  EXPECT_THAT(families[1].samples[0].bucket_counts, ElementsAre(0, 1));
+  EXPECT_TRUE(std::isnan(families[1].samples[0].sum));
+}
+
+TEST(MetricsSnapshot, ExpositionTextRendersTheSnapshot) {
+  MetricsRegistry registry;
+  registry.RegisterCounter("c_total", "C.", {"k"})->Add({"x"}, 2);
+  registry.RegisterHistogram("h", "H.", {}, {1})->Observe({}, 0.5);
+  std::string rendered;
+  for (const FamilySnapshot& family : registry.Snapshot()) {
+    AppendExpositionText(family, &rendered);
+  }
+  EXPECT_EQ(rendered, registry.ExpositionText());
+}
+
 using MetricsRegistryDeathTest = ::testing::Test;
 
 TEST_F(MetricsRegistryDeathTest, InvalidMetricNameDies) {

@@ -6,6 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "server/session/memory_release.h"
@@ -47,6 +49,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
                                    const char* method, const Request* request,
                                    const Response* response, Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time start = absl::Now();
   absl::Status status;
   if (context->IsCancelled()) {
     status = absl::CancelledError("the call was cancelled before it ran");
@@ -58,6 +61,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
     options.metrics->Handled(
         method, status.code(), static_cast<int64_t>(request->ByteSizeLong()),
         status.ok() ? static_cast<int64_t>(response->ByteSizeLong()) : 0);
+    options.metrics->UnaryDuration(method, absl::Now() - start);
   }
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -332,12 +336,15 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
     v1::TellResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   ServiceMetrics* const metrics = options_.metrics;
+  const absl::Time start = absl::Now();
   // Counted when the call finishes, with the code the client gets.
-  auto finish = [reactor, metrics, request, response](absl::Status status) {
+  auto finish = [reactor, metrics, request, response,
+                 start](absl::Status status) {
     if (metrics != nullptr) {
       metrics->Handled(
           "Tell", status.code(), static_cast<int64_t>(request->ByteSizeLong()),
           status.ok() ? static_cast<int64_t>(response->ByteSizeLong()) : 0);
+      metrics->UnaryDuration("Tell", absl::Now() - start);
     }
     reactor->Finish(ToGrpcStatus(status));
   };

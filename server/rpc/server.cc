@@ -331,15 +331,10 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
           "the JSON API serves every session without authentication on {} "
           "(--http_api_allow_unauthenticated)",
           metrics_host);
-    } else if (!options.tls.cert_file.empty() &&
-               !IsLoopbackHost(metrics_host)) {
-      spdlog::warn(
-          "the JSON API's bearer tokens and bodies cross {} in plain text: "
-          "the HTTP port has no TLS (put a TLS proxy in front of it)",
-          HostPort(metrics_host, options.metrics_port));
     }
     server->json_api_ = std::make_unique<JsonApi>(
-        server->sessions_.get(), server->auth_.get(), std::move(exposure));
+        server->sessions_.get(), server->auth_.get(), std::move(exposure),
+        server->metrics_registry_.get());
     server->metrics_http_->Route(
         JsonApi::kPrefix,
         [api = server->json_api_.get()](const HttpRequest& request) {
@@ -349,17 +344,29 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
       server->metrics_http_->Route("/", Dashboard::Handle);
       server->metrics_http_->Route(Dashboard::kPrefix, Dashboard::Handle);
     }
-    if (absl::Status s =
-            server->metrics_http_->Start(metrics_host, options.metrics_port);
+    // With TLS the HTTP port serves HTTPS with the gRPC port's certificate;
+    // it asks no client certificate even with --tls_client_ca (browsers
+    // come without one): bearer tokens guard the JSON API.
+    const HttpTls http_tls{.cert_file = options.tls.cert_file,
+                           .key_file = options.tls.key_file};
+    if (absl::Status s = server->metrics_http_->Start(
+            metrics_host, options.metrics_port, http_tls);
         !s.ok()) {
+      if (absl::IsInvalidArgument(s)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--tls_cert/--tls_key on the HTTPS port (--metrics_port): ",
+            s.message()));
+      }
       return absl::UnavailableError(
           absl::StrCat("--metrics_port: ", s.message()));
     }
-    spdlog::info("metrics on http://{}/metrics, JSON API under {}",
+    spdlog::info("metrics on {}://{}/metrics, JSON API under {}",
+                 options.tls.cert_file.empty() ? "http" : "https",
                  HostPort(metrics_host, server->metrics_http_->port()),
                  JsonApi::kPrefix);
     if (options.dashboard) {
-      spdlog::info("dashboard on http://{}{}/",
+      spdlog::info("dashboard on {}://{}{}/",
+                   options.tls.cert_file.empty() ? "http" : "https",
                    HostPort(metrics_host, server->metrics_http_->port()),
                    Dashboard::kPrefix);
     }

@@ -40,6 +40,12 @@ ServiceMetrics::ServiceMetrics(MetricsRegistry* registry)
       sent_bytes_(registry->RegisterCounter(
           "optd_rpc_sent_bytes_total",
           "Bytes of response messages sent, by method.", {"method"})),
+      rpc_duration_(registry->RegisterHistogram(
+          "optd_rpc_duration_seconds",
+          "Server time of unary calls to optd.v1.Optimizer, from the start "
+          "of the handler to the answer (a tell's wait for its journal "
+          "included), by method.",
+          {"method"}, DefaultLatencyBuckets())),
       created_(registry->RegisterCounter(
           "optd_sessions_created_total",
           "Sessions created or imported, by solver.", {"solver"})),
@@ -112,6 +118,11 @@ void ServiceMetrics::Handled(absl::string_view method, absl::StatusCode code,
   handled_->Add({name, CodeName(code)});
   if (received_bytes > 0) received_bytes_->Add({name}, received_bytes);
   if (sent_bytes > 0) sent_bytes_->Add({name}, sent_bytes);
+}
+
+void ServiceMetrics::UnaryDuration(absl::string_view method,
+                                   absl::Duration elapsed) {
+  rpc_duration_->Observe({std::string(method)}, absl::ToDoubleSeconds(elapsed));
 }
 
 void ServiceMetrics::Created(absl::string_view solver) {

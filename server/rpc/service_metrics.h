@@ -4,6 +4,7 @@
 //   optd_rpc_handled_total{method,code}      every call, by its final code
 //   optd_rpc_received_bytes_total{method}    request message bytes
 //   optd_rpc_sent_bytes_total{method}        response message bytes
+//   optd_rpc_duration_seconds{method}        handling time of unary calls
 //   optd_sessions_created_total{solver}      CreateSession, ImportSession
 //   optd_steps_total{solver}                 solver iterations (accepted steps)
 //   optd_evaluations_total{solver}           evaluations told
@@ -53,6 +54,9 @@ class ServiceMetrics {
   // message bytes.
   void Handled(absl::string_view method, absl::StatusCode code,
                int64_t received_bytes, int64_t sent_bytes);
+  // A unary call to `method` took `elapsed` from its start on the server to
+  // its answer (a tell's wait for its journal included).
+  void UnaryDuration(absl::string_view method, absl::Duration elapsed);
   // A session of `solver` was created (or imported).
   void Created(absl::string_view solver);
   // A tell to a `solver` session took `latency` on the server and moved its
@@ -65,6 +69,7 @@ class ServiceMetrics {
   CounterFamily* const handled_;
   CounterFamily* const received_bytes_;
   CounterFamily* const sent_bytes_;
+  HistogramFamily* const rpc_duration_;
   CounterFamily* const created_;
   CounterFamily* const steps_;
   CounterFamily* const evaluations_;

@@ -343,7 +343,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         JsonApi::kPrefix,
         [api = server->json_api_.get()](const HttpRequest& request) {
           return api->Handle(request);
-        });
+        },
+        [api = server->json_api_.get()] { api->StopWaiting(); });
     if (absl::Status s =
             server->metrics_http_->Start(metrics_host, options.metrics_port);
         !s.ok()) {

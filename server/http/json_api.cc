@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
@@ -138,6 +140,52 @@ absl::StatusOr<v1::SessionState> ParseState(absl::string_view text) {
   return state;
 }
 
+// A long poll's parameters: wait up to `wait` for the session to pass
+// `since_tells` tells (no wait when neither parameter is given).
+struct PollParams {
+  int64_t since_tells = 0;
+  absl::Duration wait = absl::ZeroDuration();
+};
+
+absl::StatusOr<PollParams> ParsePoll(const Query& query) {
+  const std::string* since = query.Get("since_tells");
+  const std::string* wait = query.Get("wait_seconds");
+  PollParams poll;
+  if (since == nullptr && wait == nullptr) return poll;
+  if (since == nullptr) {
+    return absl::InvalidArgumentError(
+        "since_tells is missing; wait_seconds waits only with since_tells, "
+        "the session's tells count the caller last saw");
+  }
+  if (wait == nullptr) {
+    return absl::InvalidArgumentError(
+        "wait_seconds is missing; since_tells needs it, the seconds to wait "
+        "for more tells");
+  }
+  OPTD_ASSIGN_OR_RETURN(poll.since_tells,
+                        query.Integer<int64_t>("since_tells", 0, 0, INT64_MAX));
+  double seconds;
+  // Written so that NaN fails too.
+  if (!absl::SimpleAtod(*wait, &seconds) ||
+      !(seconds >= 0 && seconds <= JsonApi::kMaxWaitSeconds)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "wait_seconds is \"", *wait, "\"; it must be a number in [0, ",
+        JsonApi::kMaxWaitSeconds, "]"));
+  }
+  poll.wait = absl::Seconds(seconds);
+  return poll;
+}
+
+// Waits as `poll` asks for the session `scoped_id` (LongPoll::Wait()). A
+// session that cannot be found is not waited on: the answer says why.
+void AwaitChange(SessionManager* sessions, LongPoll* long_poll,
+                 const std::string& scoped_id, const PollParams& poll) {
+  if (poll.wait <= absl::ZeroDuration()) return;
+  absl::StatusOr<std::shared_ptr<Session>> session = sessions->Find(scoped_id);
+  if (!session.ok()) return;
+  long_poll->Wait(*session, poll.since_tells, poll.wait);
+}
+
 }  // namespace
 
 JsonApi::JsonApi(SessionManager* sessions, const Authenticator* auth,
@@ -230,7 +278,10 @@ absl::Status JsonApi::ListSessions(const Caller& caller,
 absl::Status JsonApi::GetSession(const Caller& caller, const std::string& id,
                                  const HttpRequest& request,
                                  std::string* body) const {
-  OPTD_RETURN_IF_ERROR(Query::Parse(request, {}).status());
+  OPTD_ASSIGN_OR_RETURN(Query query,
+                        Query::Parse(request, {"since_tells", "wait_seconds"}));
+  OPTD_ASSIGN_OR_RETURN(const PollParams poll, ParsePoll(query));
+  AwaitChange(sessions_, &long_poll_, caller.Scope(id), poll);
   v1::GetSessionRequest get;
   get.set_session_id(caller.Scope(id));
   v1::Session session;
@@ -242,11 +293,15 @@ absl::Status JsonApi::GetSession(const Caller& caller, const std::string& id,
 absl::Status JsonApi::GetHistory(const Caller& caller, const std::string& id,
                                  const HttpRequest& request,
                                  std::string* body) const {
-  OPTD_ASSIGN_OR_RETURN(Query query, Query::Parse(request, {"max_points"}));
+  OPTD_ASSIGN_OR_RETURN(
+      Query query,
+      Query::Parse(request, {"max_points", "since_tells", "wait_seconds"}));
   OPTD_ASSIGN_OR_RETURN(
       const int max_points,
       query.Integer<int>("max_points", kDefaultHistoryPoints, kMinHistoryPoints,
                          kMaxHistoryPoints));
+  OPTD_ASSIGN_OR_RETURN(const PollParams poll, ParsePoll(query));
+  AwaitChange(sessions_, &long_poll_, caller.Scope(id), poll);
   v1::GetSessionRequest get;
   get.set_session_id(caller.Scope(id));
   v1::Session session;
@@ -256,9 +311,14 @@ absl::Status JsonApi::GetHistory(const Caller& caller, const std::string& id,
   for (const v1::HistoryEntry& entry : session.history()) {
     values.push_back(entry.value());
   }
-  absl::StrAppend(body, "{\"sessionId\":", JsonString(id),
-                  ",\"totalPoints\":", session.history_size(),
-                  ",\"history\":[");
+  // The state and the tells count (a string, as the proto JSON writes
+  // Session.tells) tell a poller that the session finished, and what to
+  // pass as since_tells next.
+  absl::StrAppend(
+      body, "{\"sessionId\":", JsonString(id),
+      ",\"state\":", JsonString(v1::SessionState_Name(session.state())),
+      ",\"tells\":\"", session.tells(), "\"",
+      ",\"totalPoints\":", session.history_size(), ",\"history\":[");
   const char* separator = "";
   for (int i : SampleHistory(values, max_points)) {
     absl::StrAppend(body, separator);
@@ -272,13 +332,16 @@ absl::Status JsonApi::GetHistory(const Caller& caller, const std::string& id,
 absl::Status JsonApi::GetTrials(const Caller& caller, const std::string& id,
                                 const HttpRequest& request,
                                 std::string* body) const {
-  OPTD_ASSIGN_OR_RETURN(Query query,
-                        Query::Parse(request, {"after_id", "limit"}));
+  OPTD_ASSIGN_OR_RETURN(
+      Query query, Query::Parse(request, {"after_id", "limit", "since_tells",
+                                          "wait_seconds"}));
   OPTD_ASSIGN_OR_RETURN(const uint64_t after_id,
                         query.Integer<uint64_t>("after_id", 0, 0, UINT64_MAX));
   OPTD_ASSIGN_OR_RETURN(int limit,
                         query.Integer<int>("limit", 0, 0, kMaxTrialsLimit));
   if (limit == 0) limit = kDefaultTrialsLimit;
+  OPTD_ASSIGN_OR_RETURN(const PollParams poll, ParsePoll(query));
+  AwaitChange(sessions_, &long_poll_, caller.Scope(id), poll);
   v1::GetSessionRequest get;
   get.set_session_id(caller.Scope(id));
   get.set_include_trials(true);
@@ -286,7 +349,8 @@ absl::Status JsonApi::GetTrials(const Caller& caller, const std::string& id,
   v1::Session session;
   OPTD_RETURN_IF_ERROR(sessions_->Get(get, &session));
   const int count = std::min(limit, session.trial_log_size());
-  absl::StrAppend(body, "{\"sessionId\":", JsonString(id), ",\"trials\":[");
+  absl::StrAppend(body, "{\"sessionId\":", JsonString(id), ",\"tells\":\"",
+                  session.tells(), "\",\"trials\":[");
   for (int i = 0; i < count; ++i) {
     if (i > 0) absl::StrAppend(body, ",");
     OPTD_RETURN_IF_ERROR(AppendJson(session.trial_log(i), body));

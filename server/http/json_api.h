@@ -9,6 +9,12 @@
 //   GET /api/v1/sessions/{id}/trials?after_id=&limit=
 //   GET /api/v1/server    the server's metrics (server_api.h)
 //
+// The three per-session endpoints also long-poll: with since_tells=T and
+// wait_seconds=S, a RUNNING session that has applied at most T tells is
+// waited on (long_poll.h) until it applies one, changes state or is deleted,
+// or S seconds pass; then the answer is the usual one. At most
+// kMaxWaitingRequests wait at once; a request past them is answered at once.
+//
 // Bodies are the proto messages in protobuf's JSON mapping
 // (MessageToJsonString: lowerCamelCase names, 64-bit integers as strings)
 // through the same SessionManager calls as ListSessions and GetSession.
@@ -33,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "server/metrics/metrics.h"
+#include "server/http/long_poll.h"
 #include "server/metrics/metrics_http_server.h"
 #include "server/rpc/auth.h"
 #include "server/session/session_manager.h"
@@ -50,6 +57,11 @@ class JsonApi {
   // page sizes).
   static constexpr int kDefaultTrialsLimit = SessionManager::kDefaultPageSize;
   static constexpr int kMaxTrialsLimit = SessionManager::kMaxPageSize;
+  // Long polls: the largest wait_seconds, and how many requests may wait at
+  // once (of MetricsHttpServer::kWorkerThreads, so that /metrics and the
+  // other requests always find a worker).
+  static constexpr double kMaxWaitSeconds = 30;
+  static constexpr int kMaxWaitingRequests = LongPoll::kMaxWaiters;
 
   // `sessions`, `auth` (null: authentication off) and `metrics` (null: no
   // /api/v1/server, a 404) must outlive the API. A `refusal` that is not OK
@@ -62,6 +74,15 @@ class JsonApi {
   //
   // The answer to a GET of `request.path` (under kPrefix).
   HttpResponse Handle(const HttpRequest& request) const;
+
+  // JsonApi::StopWaiting()
+  //
+  // Ends the long polls that wait now, and makes later ones answer at once
+  // (shutdown: MetricsHttpServer::Stop() waits for the requests in flight).
+  void StopWaiting() { long_poll_.Stop(); }
+
+  // Long polls waiting now.
+  int waiting_requests() const { return long_poll_.waiting(); }
 
   // JsonApi::ExposureCheck()
   //
@@ -88,6 +109,8 @@ class JsonApi {
   const Authenticator* const auth_;
   const absl::Status refusal_;
   const MetricsRegistry* const metrics_;
+  // Mutable: waiting changes what it counts, not what the API answers.
+  mutable LongPoll long_poll_;
 };
 
 // IsLoopbackHost()

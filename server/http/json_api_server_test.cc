@@ -1,11 +1,13 @@
 // The JSON API as OptdServer serves it: on the metrics port, beside gRPC, and
 // off on a non-loopback address without tokens unless the option says so.
 #include <string>
+#include <thread>
 
 // First: it includes Eigen (solvers/lbfgs), whose headers fail to compile
 // after httplib.h.
 #include "server/testing/server_fixture.h"
 // The rest.
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -72,6 +74,32 @@ TEST_F(JsonApiServerTest, OffOnAnyAddressWithoutTokensUnlessAllowed) {
   ASSERT_TRUE(allowed);
   EXPECT_EQ(allowed->status, 200);
   EXPECT_THAT(allowed->body, HasSubstr("\"sessionId\":\"rosen-1\""));
+}
+
+TEST_F(JsonApiServerTest, ShutdownEndsALongPollAtOnce) {
+  StartWithMetrics("127.0.0.1");
+  CreateLbfgs("rosen-1");
+  int status = 0;
+  std::string body;
+  std::thread poller([&] {
+    httplib::Client client("127.0.0.1", server_->metrics_port());
+    client.set_read_timeout(40, 0);
+    httplib::Result polled = client.Get(
+        "/api/v1/sessions/rosen-1/history?since_tells=0&wait_seconds=30");
+    if (polled) {
+      status = polled->status;
+      body = polled->body;
+    }
+  });
+  // Time for the request to start waiting (json_api_poll_test.cc watches
+  // the wait itself).
+  absl::SleepFor(absl::Milliseconds(300));
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::Now() + absl::Seconds(5));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  poller.join();
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(body, HasSubstr("\"tells\":\"0\""));
 }
 
 }  // namespace

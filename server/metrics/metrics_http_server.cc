@@ -69,9 +69,11 @@ MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
 
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
-void MetricsHttpServer::Route(std::string prefix, HttpRoute route) {
+void MetricsHttpServer::Route(std::string prefix, HttpRoute route,
+                              std::function<void()> stop) {
   absl::MutexLock lock(&mu_);
   routes_.emplace_back(std::move(prefix), std::move(route));
+  if (stop != nullptr) stops_.push_back(std::move(stop));
 }
 
 absl::Status MetricsHttpServer::Start(const std::string& host, int port,
@@ -161,6 +163,7 @@ absl::Status MetricsHttpServer::Start(const std::string& host, int port,
 void MetricsHttpServer::Stop() {
   absl::MutexLock lock(&mu_);
   if (http_ == nullptr) return;
+  for (const auto& stop : stops_) stop();
   http_->stop();
   listener_.join();
   http_.reset();

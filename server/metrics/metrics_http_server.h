@@ -113,8 +113,11 @@ class MetricsHttpServer {
   // Answers GET requests for `prefix` and every path under it ("/api/v1",
   // "/api/v1/sessions") with `route`, called on a worker thread; other
   // methods there are answered 405. `prefix` starts with "/" and holds only
-  // [A-Za-z0-9/_-]. REQUIRES: before Start().
-  void Route(std::string prefix, HttpRoute route) ABSL_LOCKS_EXCLUDED(mu_);
+  // [A-Za-z0-9/_-]. A route whose requests may wait (long polls) gives
+  // `stop`: Stop() calls it first, and it must end those waits.
+  // REQUIRES: before Start().
+  void Route(std::string prefix, HttpRoute route,
+             std::function<void()> stop = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
   // MetricsHttpServer::port()
   //
@@ -123,8 +126,9 @@ class MetricsHttpServer {
 
   // MetricsHttpServer::Stop()
   //
-  // Stops listening, waits for the requests in flight and joins the
-  // threads. Idempotent; a no-op before Start().
+  // Ends the routes' waits (Route()'s `stop`), stops listening, waits for
+  // the requests in flight and joins the threads. Idempotent; a no-op
+  // before Start().
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -134,6 +138,7 @@ class MetricsHttpServer {
   std::thread listener_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<std::string, HttpRoute>> routes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> stops_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> port_{0};
 };
 

@@ -339,7 +339,8 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
         JsonApi::kPrefix,
         [api = server->json_api_.get()](const HttpRequest& request) {
           return api->Handle(request);
-        });
+        },
+        [api = server->json_api_.get()] { api->StopWaiting(); });
     if (options.dashboard) {
       server->metrics_http_->Route("/", Dashboard::Handle);
       server->metrics_http_->Route(Dashboard::kPrefix, Dashboard::Handle);

@@ -60,6 +60,35 @@ int64_t Session::tells() const {
   return durability_.tells();
 }
 
+bool Session::ChangedSinceLocked(int64_t since_tells) const {
+  return deleted_ || durability_.tells() > since_tells ||
+         StateLocked() != v1::SESSION_STATE_RUNNING;
+}
+
+bool Session::AwaitChange(int64_t since_tells, absl::Time deadline,
+                          const std::atomic<bool>* cancel) {
+  struct Wait {
+    const Session* session;
+    int64_t since_tells;
+    const std::atomic<bool>* cancel;
+  } wait{this, since_tells, cancel};
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](Wait* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->session->mu_) {
+            return w->cancel->load() ||
+                   w->session->ChangedSinceLocked(w->since_tells);
+          },
+          &wait),
+      deadline);
+  return !cancel->load() && ChangedSinceLocked(since_tells);
+}
+
+void Session::WakeWaiters() {
+  // Releasing the mutex re-evaluates the waiters' conditions.
+  absl::MutexLock lock(&mu_);
+}
+
 bool Session::Expired(absl::Time now) const {
   absl::MutexLock lock(&mu_);
   return !deleted_ && now - last_active_ > settings_.ttl;

@@ -32,6 +32,7 @@
 #ifndef OPTD_SERVER_SESSION_SESSION_H_
 #define OPTD_SERVER_SESSION_SESSION_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -162,6 +163,23 @@ class Session {
 
   // Tells applied (journal records after the header).
   int64_t tells() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::AwaitChange()
+  //
+  // Blocks until the session has applied more than `since_tells` tells, is
+  // no longer RUNNING (finished, or deleted), `*cancel` is true, or
+  // `deadline` passes, whichever comes first (long polls of the JSON API).
+  // Returns false when it ended by the deadline or `cancel`. The wait is on
+  // the session's own mutex, so every tell, stop and delete wakes it; the
+  // mutex reads `*cancel` only when it is released: whoever sets it must
+  // then call WakeWaiters().
+  bool AwaitChange(int64_t since_tells, absl::Time deadline,
+                   const std::atomic<bool>* cancel) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::WakeWaiters()
+  //
+  // Makes every AwaitChange() look at its `cancel` again.
+  void WakeWaiters() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Bytes the trial log holds in memory (its records' SpaceUsedLong, up to
   // about kTrialLogBytes of records), for the memory quotas. Lock-free: the
@@ -316,6 +334,9 @@ class Session {
   void DescribeBriefLocked(v1::Session* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double WallSeconds() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionState StateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // AwaitChange()'s end: more tells than `since_tells`, finished or deleted.
+  bool ChangedSinceLocked(int64_t since_tells) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const Labels labels_;

@@ -7,6 +7,28 @@
 
 namespace optd::server {
 
+std::vector<const v1::HistoryEntry*> MergeHistory(
+    const google::protobuf::RepeatedPtrField<v1::HistoryEntry>& overview,
+    const google::protobuf::RepeatedPtrField<v1::HistoryEntry>& recent) {
+  std::vector<const v1::HistoryEntry*> merged;
+  merged.reserve(overview.size() + recent.size());
+  int i = 0, j = 0;
+  while (i < overview.size() || j < recent.size()) {
+    if (j == recent.size() ||
+        (i < overview.size() &&
+         overview[i].iteration() < recent[j].iteration())) {
+      merged.push_back(&overview[i++]);
+    } else {
+      if (i < overview.size() &&
+          overview[i].iteration() == recent[j].iteration()) {
+        ++i;
+      }
+      merged.push_back(&recent[j++]);
+    }
+  }
+  return merged;
+}
+
 std::vector<int> SampleHistory(const std::vector<double>& values,
                                int max_points) {
   const int n = static_cast<int>(values.size());

@@ -304,25 +304,28 @@ absl::Status JsonApi::GetHistory(const Caller& caller, const std::string& id,
   AwaitChange(sessions_, &long_poll_, caller.Scope(id), poll);
   v1::GetSessionRequest get;
   get.set_session_id(caller.Scope(id));
+  get.set_include_history_overview(true);
   v1::Session session;
   OPTD_RETURN_IF_ERROR(sessions_->Get(get, &session));
+  // The whole run's overview and the recent iterates, each once, in order.
+  const std::vector<const v1::HistoryEntry*> history =
+      MergeHistory(session.history_overview(), session.history());
   std::vector<double> values;
-  values.reserve(session.history_size());
-  for (const v1::HistoryEntry& entry : session.history()) {
-    values.push_back(entry.value());
+  values.reserve(history.size());
+  for (const v1::HistoryEntry* entry : history) {
+    values.push_back(entry->value());
   }
   // The state and the tells count (a string, as the proto JSON writes
   // Session.tells) tell a poller that the session finished, and what to
   // pass as since_tells next.
-  absl::StrAppend(
-      body, "{\"sessionId\":", JsonString(id),
-      ",\"state\":", JsonString(v1::SessionState_Name(session.state())),
-      ",\"tells\":\"", session.tells(), "\"",
-      ",\"totalPoints\":", session.history_size(), ",\"history\":[");
+  absl::StrAppend(body, "{\"sessionId\":", JsonString(id), ",\"state\":",
+                  JsonString(v1::SessionState_Name(session.state())),
+                  ",\"tells\":\"", session.tells(), "\"",
+                  ",\"totalPoints\":", session.iterations(), ",\"history\":[");
   const char* separator = "";
   for (int i : SampleHistory(values, max_points)) {
     absl::StrAppend(body, separator);
-    OPTD_RETURN_IF_ERROR(AppendJson(session.history(i), body));
+    OPTD_RETURN_IF_ERROR(AppendJson(*history[i], body));
     separator = ",";
   }
   absl::StrAppend(body, "]}");

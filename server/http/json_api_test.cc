@@ -1,5 +1,6 @@
 #include "server/http/json_api.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -224,7 +225,8 @@ TEST_F(JsonApiTest, HistoryKeepsFirstLastAndBestWithinMaxPoints) {
   ASSERT_EQ(all->status, 200) << all->body;
   google::protobuf::Struct body = ParseObject(all->body);
   EXPECT_EQ(body.fields().at("sessionId").string_value(), "rosen-1");
-  EXPECT_EQ(body.fields().at("totalPoints").number_value(), total);
+  EXPECT_EQ(body.fields().at("totalPoints").number_value(),
+            session.iterations());
   EXPECT_EQ(body.fields().at("history").list_value().values_size(), total);
 
   for (int max_points : {3, 4, total - 1}) {
@@ -255,6 +257,80 @@ TEST_F(JsonApiTest, HistoryKeepsFirstLastAndBestWithinMaxPoints) {
     }
     EXPECT_TRUE(has_best) << max_points;
   }
+}
+
+// A run longer than the recent history: the history endpoint plots the
+// whole run from the overview (GetSession include_history_overview) joined
+// with the recent iterates, and totalPoints counts every iterate.
+TEST_F(JsonApiTest, HistorySpansALongRunThroughTheOverview) {
+  constexpr int kTells = 5000;
+  v1::CreateSessionRequest create = LbfgsRequest("long");
+  create.mutable_adam();
+  absl::StatusOr<std::shared_ptr<Session>> created = sessions_.Create(create);
+  ASSERT_OK(created);
+  for (int i = 0; i < kTells; ++i) {
+    v1::TellResponse answer;
+    ASSERT_OK((*created)->Tell(NextRosenbrockTell(**created), &answer));
+  }
+  Serve();
+  v1::GetSessionRequest get;
+  get.set_session_id("long");
+  get.set_include_history_overview(true);
+  v1::Session session;
+  ASSERT_OK(sessions_.Get(get, &session));
+  ASSERT_EQ(session.iterations(), kTells);
+  ASSERT_EQ(session.history_size(), 100);
+  // 5000 iterates at stride 16 (512 * 16 > 5000 > 512 * 8): 313, and the
+  // best when it fell between them.
+  ASSERT_GE(session.history_overview_size(), 313);
+  ASSERT_LE(session.history_overview_size(), 314);
+  std::set<int64_t> expected;
+  for (const v1::HistoryEntry& e : session.history_overview()) {
+    expected.insert(e.iteration());
+  }
+  for (const v1::HistoryEntry& e : session.history()) {
+    expected.insert(e.iteration());
+  }
+  // ListSessions and a plain GetSession leave it out.
+  EXPECT_EQ(Describe("long").history_overview_size(), 0);
+
+  const auto iterations = [](const google::protobuf::Struct& body) {
+    std::vector<int64_t> out;
+    for (const auto& point :
+         body.fields().at("history").list_value().values()) {
+      out.push_back(static_cast<int64_t>(std::stod(
+          point.struct_value().fields().at("iteration").string_value())));
+    }
+    return out;
+  };
+  httplib::Result all = Get("/api/v1/sessions/long/history?max_points=10000");
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->status, 200) << all->body;
+  google::protobuf::Struct body = ParseObject(all->body);
+  EXPECT_EQ(body.fields().at("totalPoints").number_value(), kTells);
+  EXPECT_EQ(iterations(body),
+            std::vector<int64_t>(expected.begin(), expected.end()));
+
+  httplib::Result few = Get("/api/v1/sessions/long/history?max_points=50");
+  ASSERT_TRUE(few);
+  ASSERT_EQ(few->status, 200) << few->body;
+  body = ParseObject(few->body);
+  EXPECT_EQ(body.fields().at("totalPoints").number_value(), kTells);
+  const std::vector<int64_t> kept = iterations(body);
+  ASSERT_LE(kept.size(), 50u);
+  ASSERT_GE(kept.size(), 40u);
+  EXPECT_EQ(kept.front(), 1);
+  EXPECT_EQ(kept.back(), kTells);
+  EXPECT_TRUE(std::is_sorted(kept.begin(), kept.end()));
+  EXPECT_EQ(std::adjacent_find(kept.begin(), kept.end()), kept.end());
+  // Spread over the whole run, not just its recent end.
+  EXPECT_LT(kept[kept.size() / 2], 3 * kTells / 4);
+  bool has_best = false;
+  for (const auto& point : body.fields().at("history").list_value().values()) {
+    has_best |= point.struct_value().fields().at("value").number_value() ==
+                session.best_value();
+  }
+  EXPECT_TRUE(has_best);
 }
 
 TEST_F(JsonApiTest, TrialsComeInPagesAfterAnId) {
@@ -382,7 +458,7 @@ TEST_F(JsonApiTest, TokensAndTenantsAsOnTheGrpcPort) {
   EXPECT_EQ(history->status, 200);
   EXPECT_EQ(
       ParseObject(history->body).fields().at("totalPoints").number_value(),
-      Describe("bob.exp1").history_size());
+      Describe("bob.exp1").iterations());
 }
 
 // The metric named `name` in a GET /api/v1/server body.

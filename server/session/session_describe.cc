@@ -98,6 +98,9 @@ absl::Status Session::Describe(const v1::GetSessionRequest& request,
         WriteBestPoint(*solver_, x_encoding, out->mutable_best_x()));
   }
   history_.Write(out->mutable_history());
+  if (request.include_history_overview()) {
+    history_.WriteOverview(out->mutable_history_overview());
+  }
   for (const GradientCheckReport& report : solver_->gradient_checks()) {
     v1::GradientCheck* check = out->add_gradient_checks();
     check->set_iteration(report.iteration);

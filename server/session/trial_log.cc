@@ -103,38 +103,101 @@ void TrialLog::Clear() {
 void History::Update(const Progress& progress, absl::Time now) {
   if (progress.iterations <= iterations_) return;
   iterations_ = progress.iterations;
-  points_.push_back({progress.iterations, progress.evaluations,
-                     progress.best_value, progress.gradient_max_norm,
-                     progress.last_step, now});
+  const Point point{progress.iterations, progress.evaluations,
+                    progress.best_value, progress.gradient_max_norm,
+                    progress.last_step,  now};
+  points_.push_back(point);
   if (points_.size() > kLength) points_.pop_front();
+  Record(point);
+}
+
+void History::Record(const Point& point) {
+  if (!std::isnan(point.value) && (!best_ || point.value < best_->value)) {
+    best_ = point;
+  }
+  const int64_t k = recorded_++;
+  if (k % stride_ != 0) return;
+  overview_.push_back(point);
+  if (overview_.size() <= kOverviewLength) return;
+  // Keep the ordinals that are multiples of 2 * stride_: the even indices.
+  // This moves 257 points once per 256 * stride_ recorded: O(1) amortized.
+  size_t kept = 0;
+  for (size_t i = 0; i < overview_.size(); i += 2) {
+    overview_[kept++] = overview_[i];
+  }
+  overview_.resize(kept);
+  stride_ *= 2;
+}
+
+History::Point History::FromProto(const v1::HistoryEntry& entry) {
+  return {entry.iteration(),   entry.evaluations(),
+          entry.value(),       entry.gradient_max_norm(),
+          entry.step_length(), TimeFromProto(entry.time())};
+}
+
+void History::ToProto(const Point& point, v1::HistoryEntry* entry) {
+  entry->set_iteration(point.iteration);
+  entry->set_evaluations(point.evaluations);
+  entry->set_value(point.value);
+  entry->set_gradient_max_norm(point.gradient_max_norm);
+  entry->set_step_length(point.step_length);
+  TimeToProto(point.time, entry->mutable_time());
 }
 
 void History::Write(
     google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const {
-  for (const Point& point : points_) {
-    v1::HistoryEntry* entry = out->Add();
-    entry->set_iteration(point.iteration);
-    entry->set_evaluations(point.evaluations);
-    entry->set_value(point.value);
-    entry->set_gradient_max_norm(point.gradient_max_norm);
-    entry->set_step_length(point.step_length);
-    TimeToProto(point.time, entry->mutable_time());
+  for (const Point& point : points_) ToProto(point, out->Add());
+}
+
+void History::WriteOverview(
+    google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const {
+  // The best point goes before the first overview point past it, unless the
+  // overview kept it (iterations are distinct and increasing).
+  bool best_pending = best_.has_value();
+  for (const Point& point : overview_) {
+    if (best_pending && best_->iteration <= point.iteration) {
+      if (best_->iteration < point.iteration) ToProto(*best_, out->Add());
+      best_pending = false;
+    }
+    ToProto(point, out->Add());
   }
+  if (best_pending) ToProto(*best_, out->Add());
 }
 
 void History::WriteCheckpoint(v1::SessionCheckpoint* checkpoint) const {
   Write(checkpoint->mutable_history());
   checkpoint->set_history_iterations(iterations_);
+  for (const Point& point : overview_) {
+    ToProto(point, checkpoint->add_history_overview());
+  }
+  checkpoint->set_history_overview_stride(stride_);
+  checkpoint->set_history_overview_recorded(recorded_);
+  if (best_) ToProto(*best_, checkpoint->mutable_history_best());
 }
 
 void History::Restore(const v1::SessionCheckpoint& checkpoint) {
   points_.clear();
   for (const v1::HistoryEntry& entry : checkpoint.history()) {
-    points_.push_back({entry.iteration(), entry.evaluations(), entry.value(),
-                       entry.gradient_max_norm(), entry.step_length(),
-                       TimeFromProto(entry.time())});
+    points_.push_back(FromProto(entry));
   }
   iterations_ = checkpoint.history_iterations();
+  overview_.clear();
+  best_.reset();
+  if (checkpoint.history_overview_stride() <= 0) {
+    // Written before the overview existed: start it from the recent points.
+    stride_ = 1;
+    recorded_ = 0;
+    for (const Point& point : points_) Record(point);
+    return;
+  }
+  for (const v1::HistoryEntry& entry : checkpoint.history_overview()) {
+    overview_.push_back(FromProto(entry));
+  }
+  stride_ = checkpoint.history_overview_stride();
+  recorded_ = checkpoint.history_overview_recorded();
+  if (checkpoint.has_history_best()) {
+    best_ = FromProto(checkpoint.history_best());
+  }
 }
 
 }  // namespace optd::server

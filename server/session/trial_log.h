@@ -3,7 +3,9 @@
 //
 // TrialLog owns the records of applied tells of trials, oldest first, up to
 // kMaxBytes of records (the oldest go first, and are counted as dropped).
-// History owns the last kLength accepted iterates.
+// History owns the last kLength accepted iterates, and an overview of every
+// accepted iterate since the start, decimated to at most kOverviewLength
+// points by stride doubling (as in round-robin databases), plus the best one.
 //
 //   TrialLog log;
 //   log.Append(TrialLog::Record(request, solver, k, gradient,
@@ -18,6 +20,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -75,13 +79,22 @@ class History {
  public:
   // How many accepted iterates it keeps (Session.history in sessions.proto).
   static constexpr size_t kLength = 100;
+  // The most points the overview keeps (Session.history_overview), besides
+  // the best one.
+  static constexpr size_t kOverviewLength = 512;
 
   // Records the solver's progress at `now` when it completed an iteration
   // since the last one recorded.
   void Update(const Progress& progress, absl::Time now);
   // Oldest first.
   void Write(google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const;
+  // The overview, oldest first, with the best point in its place when the
+  // decimation dropped it.
+  void WriteOverview(
+      google::protobuf::RepeatedPtrField<v1::HistoryEntry>* out) const;
   void WriteCheckpoint(v1::SessionCheckpoint* checkpoint) const;
+  // A checkpoint without an overview (written before it existed) restores
+  // one rebuilt from its recent points.
   void Restore(const v1::SessionCheckpoint& checkpoint);
 
  private:
@@ -93,8 +106,21 @@ class History {
     double step_length;
     absl::Time time;
   };
+  static Point FromProto(const v1::HistoryEntry& entry);
+  static void ToProto(const Point& point, v1::HistoryEntry* entry);
+  // Adds `point` to the overview and the best point.
+  void Record(const Point& point);
+
   std::deque<Point> points_;
   int64_t iterations_ = 0;
+  // The overview: the points recorded (0-based ordinals k < recorded_) with
+  // k % stride_ == 0, oldest first, so overview_[i] is ordinal i * stride_.
+  std::vector<Point> overview_;
+  int64_t stride_ = 1;
+  int64_t recorded_ = 0;
+  // The recorded point of the lowest value that is not NaN (the earliest of
+  // equals), if any.
+  std::optional<Point> best_;
 };
 
 }  // namespace optd::server

@@ -369,6 +369,76 @@ TEST_F(DurableSessionTest, ACompactExportIsTheStateNowAndContinuesBitwise) {
   }
 }
 
+// History's whole-run overview (Session.history_overview) is in the
+// checkpoint, and the tells replayed after it continue it: a restart gives
+// bitwise the overview the session had, and it matches the session that
+// was never checkpointed in all but the times of the tells.
+TEST_F(DurableSessionTest, ARestartKeepsTheHistoryOverviewBitwise) {
+  v1::CreateSessionRequest create = Lbfgs("adam");
+  create.mutable_adam();
+  ASSERT_OK(manager_->Create(create).status());
+  const auto tell_both = [&](const std::vector<std::string>& ids) {
+    const v1::TellRequest tell = NextRosenbrockTell(*Find(ids[0]));
+    for (const std::string& id : ids) {
+      v1::TellResponse answer;
+      ASSERT_OK(TellDurably(*Find(id), tell, &answer));
+    }
+  };
+  for (int i = 0; i < 600; ++i) tell_both({"adam"});
+  v1::SessionSnapshot compact;
+  ASSERT_OK(manager_->Export("adam", &compact, /*compact=*/true));
+  v1::ImportSessionRequest import;
+  *import.mutable_snapshot() = compact;
+  import.set_session_id("resumed");
+  ASSERT_OK(manager_->Import(import).status());
+  // 600 + 400 iterates: decimated once (stride 2) at the 513th.
+  for (int i = 0; i < 400; ++i) tell_both({"adam", "resumed"});
+
+  v1::GetSessionRequest get;
+  get.set_include_history_overview(true);
+  const auto describe = [&](const std::string& id) {
+    v1::Session session;
+    get.set_session_id(id);
+    EXPECT_OK(Find(id)->Describe(get, &session));
+    return session;
+  };
+  const v1::Session before = describe("resumed");
+  ASSERT_EQ(before.iterations(), 1000);
+  // Iterations 1, 3, ..., 999, and the best when it is not among them.
+  ASSERT_GE(before.history_overview_size(), 500);
+  ASSERT_LE(before.history_overview_size(), 501);
+  EXPECT_EQ(before.history_overview(0).iteration(), 1);
+
+  const SessionManager::RecoveryCounts counts = Restart();
+  EXPECT_EQ(counts.checkpoints, 1);
+  EXPECT_EQ(counts.tells, 1000 + 400);  // "adam" has no checkpoint
+  const v1::Session after = describe("resumed");
+  EXPECT_EQ(after.iterations(), 1000);
+  EXPECT_EQ(after.history_overview().size(), before.history_overview().size());
+  for (int i = 0; i < before.history_overview_size(); ++i) {
+    EXPECT_EQ(after.history_overview(i).SerializeAsString(),
+              before.history_overview(i).SerializeAsString())
+        << "entry " << i;
+  }
+  EXPECT_EQ(after.history(0).SerializeAsString(),
+            before.history(0).SerializeAsString());
+
+  // The same tells without a checkpoint: the same iterates and values.
+  v1::Session uninterrupted = describe("adam");
+  v1::Session resumed = after;
+  for (auto* overview : {uninterrupted.mutable_history_overview(),
+                         resumed.mutable_history_overview()}) {
+    for (v1::HistoryEntry& entry : *overview) entry.clear_time();
+  }
+  EXPECT_EQ(resumed.history_overview().size(),
+            uninterrupted.history_overview().size());
+  for (int i = 0; i < uninterrupted.history_overview_size(); ++i) {
+    EXPECT_EQ(resumed.history_overview(i).SerializeAsString(),
+              uninterrupted.history_overview(i).SerializeAsString())
+        << "entry " << i;
+  }
+}
+
 // A journal header records the solver revision its session was created
 // under, and the session replays with that revision's arithmetic: a
 // trust-region session written before revisions were recorded (0) keeps no

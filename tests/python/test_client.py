@@ -74,6 +74,17 @@ class CreateGetDeleteTest(ServerTestCase):
                                              include_x=True, encoding="values")
             np.testing.assert_array_equal(values.best_x, summary.x)
 
+    def test_get_session_history_overview_only_when_asked(self):
+        with self.client.create_session(X0, "lbfgs") as session:
+            summary = session.run(rosen)
+            plain = self.client.get_session(session.session_id)
+            self.assertEqual(plain.history_overview, [])
+            info = self.client.get_session(session.session_id,
+                                           include_history_overview=True)
+            # A short run: every iterate, as in the recent history.
+            self.assertEqual(len(info.history_overview), summary.iterations)
+            self.assertEqual(info.history_overview, info.history)
+
     def test_context_manager_deletes_unless_keep(self):
         with self.client.create_session(X0, "lbfgs") as session:
             pass

@@ -378,7 +378,8 @@ class Client:
                     encoding: EncodingLike = None, *,
                     include_trials: bool = False,
                     trials_after_id: int = 0,
-                    include_gradient: bool = False) -> SessionInfo:
+                    include_gradient: bool = False,
+                    include_history_overview: bool = False) -> SessionInfo:
         """``GetSession``: state, counters, best value, resolved options,
         recent history, gradient checks, the summary once ended; best_x
         with ``include_x`` (raw float64 bytes unless ``encoding`` says
@@ -386,14 +387,17 @@ class Client:
         (every applied tell: point, value, worker, note, ...), only the
         trials after ``trials_after_id`` when it is set; with
         ``include_gradient`` (L-BFGS) the gradient at best_x in
-        ``best_gradient`` (FailedPrecondition for solvers that hold none)."""
+        ``best_gradient`` (FailedPrecondition for solvers that hold none);
+        with ``include_history_overview`` the whole run, decimated to at
+        most 513 iterates, in ``history_overview``."""
         resolved = resolve_encoding(encoding)
         if resolved == VectorEncoding.UNSPECIFIED:
             resolved = VectorEncoding.F64
         response = self._unary("GetSession", pb.GetSessionRequest(
             session_id=session_id, include_x=include_x, encoding=resolved,
             include_trials=include_trials, trials_after_id=trials_after_id,
-            include_gradient=include_gradient))
+            include_gradient=include_gradient,
+            include_history_overview=include_history_overview))
         return SessionInfo.from_proto(response)
 
     def list_sessions(self, state: Optional[Any] = None,

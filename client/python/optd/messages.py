@@ -307,6 +307,11 @@ class SessionInfo:
     lease_seconds: float = 0.0
     # L-BFGS: the gradient at best_x (only with include_gradient).
     best_gradient: Optional[np.ndarray] = None
+    # The whole run decimated to at most 513 iterates, oldest first (only
+    # with get_session(include_history_overview=True); sessions.proto
+    # Session.history_overview says which are kept).
+    history_overview: List[HistoryEntry] = dataclasses.field(
+        default_factory=list, repr=False)
     proto: Any = dataclasses.field(repr=False, compare=False, default=None)
 
     @classmethod
@@ -328,6 +333,8 @@ class SessionInfo:
             if session.HasField("best_gradient") else None,
             pending_trial_ids=list(session.pending_trial_ids),
             history=[HistoryEntry.from_proto(h) for h in session.history],
+            history_overview=[HistoryEntry.from_proto(h)
+                              for h in session.history_overview],
             summary=Summary.from_proto(session.summary)
             if session.HasField("summary") else None,
             options=options_to_dict(getattr(session, which)) if which else {},

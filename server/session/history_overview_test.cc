@@ -226,3 +226,43 @@ TEST(HistoryOverview, EmptyUntilAnIterationCompletes) {
 
 }  // namespace
 }  // namespace optd::server
+
+namespace optd::server {
+namespace {
+
+// current_value and trust_radius travel when a solver reports them, and are
+// absent (not 0) when it does not, in the recent history, the overview and
+// through a checkpoint.
+TEST(HistoryFields, CurrentValueAndTrustRadiusAreAbsentUnlessReported) {
+  History history;
+  Progress adam = At(1, 2.0);
+  adam.current_value = 3.5;
+  history.Update(adam, kNow);
+  Progress trust = At(2, 1.0);
+  trust.current_value = 1.0;
+  trust.trust_radius = 0.25;
+  history.Update(trust, kNow + absl::Seconds(1));
+  history.Update(At(3, 0.5), kNow + absl::Seconds(2));  // neither
+  v1::SessionCheckpoint checkpoint;
+  history.WriteCheckpoint(&checkpoint);
+  History restored;
+  restored.Restore(checkpoint);
+  for (const History* h : {&history, &restored}) {
+    Entries recent;
+    h->Write(&recent);
+    ASSERT_EQ(recent.size(), 3);
+    EXPECT_EQ(recent[0].current_value(), 3.5);
+    EXPECT_FALSE(recent[0].has_trust_radius());
+    EXPECT_EQ(recent[1].current_value(), 1.0);
+    EXPECT_EQ(recent[1].trust_radius(), 0.25);
+    EXPECT_FALSE(recent[2].has_current_value());
+    EXPECT_FALSE(recent[2].has_trust_radius());
+    const Entries overview = Overview(*h);
+    ASSERT_EQ(overview.size(), 3);
+    EXPECT_EQ(overview[1].trust_radius(), 0.25);
+    EXPECT_FALSE(overview[2].has_current_value());
+  }
+}
+
+}  // namespace
+}  // namespace optd::server

@@ -103,9 +103,10 @@ void TrialLog::Clear() {
 void History::Update(const Progress& progress, absl::Time now) {
   if (progress.iterations <= iterations_) return;
   iterations_ = progress.iterations;
-  const Point point{progress.iterations, progress.evaluations,
-                    progress.best_value, progress.gradient_max_norm,
-                    progress.last_step,  now};
+  const Point point{progress.iterations,    progress.evaluations,
+                    progress.best_value,    progress.gradient_max_norm,
+                    progress.last_step,     now,
+                    progress.current_value, progress.trust_radius};
   points_.push_back(point);
   if (points_.size() > kLength) points_.pop_front();
   Record(point);
@@ -130,9 +131,15 @@ void History::Record(const Point& point) {
 }
 
 History::Point History::FromProto(const v1::HistoryEntry& entry) {
-  return {entry.iteration(),   entry.evaluations(),
-          entry.value(),       entry.gradient_max_norm(),
-          entry.step_length(), TimeFromProto(entry.time())};
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  return {entry.iteration(),
+          entry.evaluations(),
+          entry.value(),
+          entry.gradient_max_norm(),
+          entry.step_length(),
+          TimeFromProto(entry.time()),
+          entry.has_current_value() ? entry.current_value() : kNaN,
+          entry.has_trust_radius() ? entry.trust_radius() : kNaN};
 }
 
 void History::ToProto(const Point& point, v1::HistoryEntry* entry) {
@@ -142,6 +149,12 @@ void History::ToProto(const Point& point, v1::HistoryEntry* entry) {
   entry->set_gradient_max_norm(point.gradient_max_norm);
   entry->set_step_length(point.step_length);
   TimeToProto(point.time, entry->mutable_time());
+  if (!std::isnan(point.current_value)) {
+    entry->set_current_value(point.current_value);
+  }
+  if (!std::isnan(point.trust_radius)) {
+    entry->set_trust_radius(point.trust_radius);
+  }
 }
 
 void History::Write(

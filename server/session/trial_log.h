@@ -105,6 +105,8 @@ class History {
     double gradient_max_norm;
     double step_length;
     absl::Time time;
+    double current_value;  // NaN: unknown
+    double trust_radius;   // NaN: not a trust-region session
   };
   static Point FromProto(const v1::HistoryEntry& entry);
   static void ToProto(const Point& point, v1::HistoryEntry* entry);

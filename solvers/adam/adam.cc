@@ -427,6 +427,7 @@ Progress Adam::progress() const {
   p.best_value = best_value_;
   p.gradient_max_norm = gradient_max_norm_;
   p.last_step = last_lr_;
+  p.current_value = last_value_;
   return p;
 }
 

@@ -107,6 +107,23 @@ INSTANTIATE_TEST_SUITE_P(AllRuns, AdamTorchReplay,
                            return name;
                          });
 
+// Progress: the current value is the latest tell's (Adam's values need not
+// decrease), the best the least; no trust radius.
+TEST(Adam, ProgressReportsTheLatestValueAsTheCurrentOne) {
+  const std::vector<double> x0 = {1.0, -2.0};
+  auto solver =
+      Adam::Create(AdamOptions(), ConstVectorView::Float64(x0.data(), 2), 1);
+  ASSERT_TRUE(solver.ok());
+  EXPECT_TRUE(std::isnan((*solver)->progress().current_value));
+  ASSERT_TRUE(TellGradient(**solver, {1.0, 1.0}, 5.0).ok());
+  ASSERT_TRUE(TellGradient(**solver, {1.0, 1.0}, 3.0).ok());
+  ASSERT_TRUE(TellGradient(**solver, {1.0, 1.0}, 4.0).ok());
+  const Progress p = (*solver)->progress();
+  EXPECT_EQ(p.current_value, 4.0);
+  EXPECT_EQ(p.best_value, 3.0);
+  EXPECT_TRUE(std::isnan(p.trust_radius));
+}
+
 TEST(Adam, ClippedStepsAreBitwiseIdenticalForOneToFourShards) {
   const int64_t n = 2 * kReductionBlock + 123;  // three blocks
   std::vector<double> x0(n);

@@ -107,8 +107,14 @@ struct Progress {
   double best_value = std::numeric_limits<double>::quiet_NaN();
   double gradient_max_norm = std::numeric_limits<double>::quiet_NaN();
   // Step length of the last accepted iteration (L-BFGS: stp; Adam: the lr
-  // used).
+  // used; trust region: the norm of the accepted step).
   double last_step = std::numeric_limits<double>::quiet_NaN();
+  // The objective at the current iterate: for L-BFGS(-B) and trust region
+  // the accepted iterate's value (best_value: they only accept decrease);
+  // for Adam the value of the latest tell, which need not decrease.
+  double current_value = std::numeric_limits<double>::quiet_NaN();
+  // Trust region: the radius for the next step; NaN for other solvers.
+  double trust_radius = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The end-of-session fields of `summary` for a solver that moves between
@@ -138,6 +144,7 @@ inline Progress IterativeProgress(bool have_iterate, double value,
   p.evaluations = evaluations;
   if (have_iterate) {
     p.best_value = value;
+    p.current_value = value;
     p.gradient_max_norm = gradient_max_norm;
   }
   p.last_step = last_step;

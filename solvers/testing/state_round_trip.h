@@ -129,7 +129,9 @@ inline std::string CompareProgress(const Progress& a, const Progress& b) {
   if (a.iterations != b.iterations || a.evaluations != b.evaluations ||
       !SameBits(a.best_value, b.best_value) ||
       !SameBits(a.gradient_max_norm, b.gradient_max_norm) ||
-      !SameBits(a.last_step, b.last_step)) {
+      !SameBits(a.last_step, b.last_step) ||
+      !SameBits(a.current_value, b.current_value) ||
+      !SameBits(a.trust_radius, b.trust_radius)) {
     return "progress differs";
   }
   return "";

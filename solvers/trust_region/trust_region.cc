@@ -384,8 +384,10 @@ void TrustRegion::Finish(TerminationReason reason, std::string message) {
 }
 
 Progress TrustRegion::progress() const {
-  return IterativeProgress(have_iterate_, f_, gmax_, iterations_, evaluations_,
-                           progress_step_);
+  Progress p = IterativeProgress(have_iterate_, f_, gmax_, iterations_,
+                                 evaluations_, progress_step_);
+  p.trust_radius = radius_;
+  return p;
 }
 
 }  // namespace optd

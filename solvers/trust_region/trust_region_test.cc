@@ -215,6 +215,25 @@ TEST(TrustRegion, EveryVariantConvergesOnRosenbrockWithDefaultOptions) {
   }
 }
 
+// Progress reports the radius (HistoryEntry.trust_radius on the dashboard)
+// and the accepted iterate's value as the current one.
+TEST(TrustRegion, ProgressReportsTheRadiusAndTheCurrentValue) {
+  VectorXd x0(2);
+  x0 << -1.2, 1;
+  auto solver =
+      MakeTrustRegion(WithSubproblem(TrustRegionSubproblem::kQuasiNewton,
+                                     QuasiNewtonUpdate::kLsr1),
+                      x0);
+  EXPECT_TRUE(std::isnan(solver->progress().current_value));
+  const testing::DriveResult run =
+      testing::Drive(*solver, RosenbrockObjective());
+  const Progress p = solver->progress();
+  EXPECT_EQ(p.trust_radius, solver->radius());
+  EXPECT_GT(p.trust_radius, 0.0);
+  EXPECT_EQ(p.current_value, p.best_value);
+  EXPECT_EQ(p.current_value, run.summary.value);
+}
+
 TEST(TrustRegion, TrialsAreBitwiseIdenticalForOneToThreeShards) {
   auto problem = problems::ScalableProblem("extended_rosenbrock",
                                            2 * kReductionBlock + 1000);

@@ -103,6 +103,7 @@ class DashboardTest(unittest.TestCase):
 
     @classmethod
     def run_sessions(cls):
+        import optd
         c = cls.client
         s = c.create_session([-1.2, 1.0, -1.2, 1.0], "lbfgs",
                              session_id="rosen-lbfgs", keep=True,
@@ -136,16 +137,20 @@ class DashboardTest(unittest.TestCase):
                              labels={"team": "green"})
         threads = [threading.Thread(target=lambda w=w: c.session("workers").work(
             lambda x: quadratic(x)[0], worker_id=f"worker-{w}",
-            note={"host": f"node{w}"}, min_wait=0.01, max_wait=0.05))
+            note=f"host node{w}", min_wait=0.01, max_wait=0.05))
             for w in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(120)
-        x0 = np.ones(64)
+        if c.get_session("workers").state != optd.SessionState.CONVERGED:
+            raise AssertionError("the workers' session did not converge")
+        # Two blocks of 4096 (solvers/sharding/shard_layout.h): one a replica.
+        x0 = np.ones(5000)
         x0[0::2] = -1.2
-        s = c.create_session(x0, "lbfgs", session_id="sharded", shards=2,
-                             keep=True, labels={"team": "green"})
+        s = c.create_session(x0, "lbfgs", {"maxiter": 60},
+                             session_id="sharded", shards=2, keep=True,
+                             labels={"team": "green"})
         s.run(rosen)
 
     def setUp(self):
@@ -333,8 +338,11 @@ class DashboardTest(unittest.TestCase):
         session = self.client.get_session("sharded")
         self.assertEqual(rows - 1, 2)
         text = self.b.run("return document.getElementById('shard-map').textContent")
-        self.assertIn("[0, 32)", text)
-        self.assertIn("[32, 64)", text)
+        ranges = [(m.begin, m.end) for m in self.get_history("sharded").shard_map]
+        self.assertEqual(ranges, [(0, 4096), (4096, 5000)])
+        for begin, end in ranges:
+            self.assertIn(f"[{begin}, {end}) {end - begin:,}", text)
+            self.assertIn(f"{(end - begin) * 8 / 1024:.1f} KiB", text)
         self.assertIn(f"{session.iterations}", self.b.run(
             "return document.getElementById('facts').textContent").replace(",", ""))
 

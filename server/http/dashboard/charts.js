@@ -81,11 +81,11 @@ optd.setSeries = function (name, series, noteText) {
       backgroundColor: color,
       borderDash: s.dashed ? [5, 4] : undefined,
       showLine: !s.scatter,
-      pointRadius: s.scatter ? 4 : 0,
+      // Markers too where points are few, so that a lone point shows.
+      pointRadius: s.scatter ? 4 : data.length < 40 ? 2 : 0,
       pointStyle: s.scatter ? "crossRot" : "circle",
       stepped: s.stepped ? "before" : false,
       spanGaps: false,
-      order: s.scatter ? 0 : 1,
     };
   });
   const wantLog = entry.spec.logY === true || (entry.spec.logY === "auto" && any && positive);

@@ -113,7 +113,8 @@ optd.showServer = function (root, signal) {
       label: state, points: snapshots.map((s) => ({ x: x(s), y: optd.byLabel(s.raw, "optd_sessions", "state")[state] || 0 })),
     })));
     const memory = [...tenants].sort().map((tenant) => ({
-      label: tenant || "(no tenant)",
+      // "-": the sessions of no tenant (a server without --tokens_file).
+      label: tenant === "-" || !tenant ? "sessions without a tenant" : "tenant " + tenant,
       points: snapshots.map((s) => ({ x: x(s), y: optd.byLabel(s.raw, "optd_tenant_memory_bytes", "tenant")[tenant] || 0 })),
     }));
     if (optd.family(last.raw, "optd_process_resident_memory_bytes")) {
@@ -131,7 +132,7 @@ optd.showServer = function (root, signal) {
       }
     }
     table.replaceChildren(optd.el("tr", {}, optd.el("th", {}, "metric"), optd.el("th", {}, "labels"),
-                                  optd.el("th", { class: "num" }, "value")), rows);
+                                  optd.el("th", { class: "num" }, "value")), ...rows);
   }
 
   (async () => {

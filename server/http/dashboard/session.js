@@ -14,7 +14,7 @@ optd.TRIAL_ROWS = 500;   // rows of the trial table (the newest); the CSV has al
 // What a solver's step_length means (HistoryEntry.step_length).
 optd.stepMeaning = function (solver) {
   if (solver === "adam" || solver === "adamw") return "learning rate used";
-  if (solver === "trust_region") return "trust radius";
+  if (solver === "trust_region") return "length of the accepted step";
   return "step length along the search direction";
 };
 
@@ -169,7 +169,7 @@ optd.showSession = function (root, id, signal) {
           optd.el("td", {}, verdict), optd.el("td", {}, worst.join("; ")));
       })) : optd.el("p", { class: "muted" }, "No gradient checks (CreateSessionRequest.gradient_check)."));
     const map = s.shardMap || [];
-    shards.replaceChildren(map.length ? [
+    shards.replaceChildren(...(map.length ? [
       optd.el("p", {}, "Sharded over " + map.length + " replicas: " + optd.fmt(s.shardRoundTrips) +
         " round trips and " + optd.fmt(s.shardReductions) + " reductions so far; every round trip visits each replica once."),
       optd.el("table", { id: "shards" },
@@ -181,7 +181,7 @@ optd.showSession = function (root, id, signal) {
             optd.el("td", {}, m.address), optd.el("td", { class: "num" }, "[" + m.begin + ", " + m.end + ") " + optd.fmt(elements)),
             optd.el("td", { class: "num" }, optd.bytes(elements * 8)),
             optd.el("td", { class: "num" }, optd.fmt(s.shardRoundTrips)));
-        }))] : optd.el("p", { class: "muted" }, "Not sharded: this replica holds the whole state."));
+        }))] : [optd.el("p", { class: "muted" }, "Not sharded: this replica holds the whole state.")]));
   }
 
   function renderTrials() {

@@ -24,6 +24,26 @@ namespace {
 using ::optd::testing::StatusIs;
 using ::testing::HasSubstr;
 
+// Opens a connection to `server` that sends nothing, and checks that Stop()
+// returns within the idle timeout's bound all the same.
+void ExpectPromptStopWithASilentConnection(MetricsHttpServer& server) {
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(
+      connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+      0);
+  const auto start = std::chrono::steady_clock::now();
+  server.Stop();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  close(silent);
+  EXPECT_LT(seconds, 3 * MetricsHttpServer::kIdleConnectionSeconds + 1);
+}
+
 class MetricsHttpServerTest : public ::testing::Test {
  protected:
   MetricsHttpServerTest() {
@@ -225,21 +245,7 @@ TEST_F(MetricsHttpServerTest, StopIsPromptWithIdleConnectionsOpen) {
   httplib::Client keep_alive = Client(server.port());
   keep_alive.set_keep_alive(true);
   ASSERT_TRUE(keep_alive.Get("/metrics"));
-  const int silent = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(server.port());
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(
-      connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
-      0);
-  const auto start = std::chrono::steady_clock::now();
-  server.Stop();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  close(silent);
-  EXPECT_LT(seconds, 3 * MetricsHttpServer::kIdleConnectionSeconds + 1);
+  ExpectPromptStopWithASilentConnection(server);
 }
 
 TEST_F(MetricsHttpServerTest, DestructorStops) {
@@ -344,21 +350,7 @@ TEST_F(MetricsHttpServerTest, HttpsStopIsPromptWithASilentConnection) {
   MetricsHttpServer server(&registry_);
   ASSERT_OK(server.Start("127.0.0.1", 0, certs.Tls("a")));
   // A connection that never starts its TLS handshake holds a worker.
-  const int silent = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(server.port());
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(
-      connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
-      0);
-  const auto start = std::chrono::steady_clock::now();
-  server.Stop();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  close(silent);
-  EXPECT_LT(seconds, 3 * MetricsHttpServer::kIdleConnectionSeconds + 1);
+  ExpectPromptStopWithASilentConnection(server);
 }
 
 TEST_F(MetricsHttpServerTest, ServesKWorkerThreadsRequestsAtOnce) {

@@ -1,5 +1,6 @@
 #include "server/session/session_manager.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -511,69 +512,83 @@ absl::Status SessionManager::List(const v1::ListSessionsRequest& request,
   // Labels are immutable, so they filter under the map's lock; the state needs
   // each session's own lock and is checked after the map's is released.
   // A candidate is a session, or a damaged or dormant entry (no labels: it
-  // matches only an unfiltered listing).
+  // matches only an unfiltered listing). Candidates are gathered a batch at
+  // a time from where the last batch ended, so that a page costs what it
+  // reads (about page_size entries unfiltered), not the whole registry.
   struct Candidate {
     std::string id;
     std::shared_ptr<Session> session;
     std::string damage;
   };
-  std::map<std::string, Candidate> candidates;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    // From the page token on (or the scope's first id), while in the scope.
-    const SessionRegistry::Entries& entries = registry_.entries();
-    for (auto it = after.empty() || after < scope ? entries.lower_bound(scope)
-                                                  : entries.upper_bound(after);
-         it != entries.end() && absl::StartsWith(it->first, scope); ++it) {
-      const SessionEntry& entry = it->second;
-      switch (entry.residency) {
-        case Residency::kLocal:
-          if (LabelsMatch(entry.session->labels(), request.labels())) {
-            candidates[it->first] = {it->first, entry.session, ""};
-          }
-          break;
-        case Residency::kDamaged:
-          if (request.labels().empty()) {
-            candidates[it->first] = {it->first, nullptr, entry.damage};
-          }
-          break;
-        case Residency::kDormant:
-          // Sharded sessions not built since the restart: listed as
-          // running, with no detail until GetSession builds them.
-          if (request.labels().empty()) {
-            candidates[it->first] = {it->first, nullptr, ""};
-          }
-          break;
-        case Residency::kReserved:
-          break;
-      }
-    }
-  }
+  const size_t batch = std::max<size_t>(page_size + 1, 256);
+  std::vector<Candidate> candidates;
+  std::string cursor = after;  // the last id read; "" before the first
+  bool exhausted = false;
   std::string last_id;
-  for (const auto& [id, candidate] : candidates) {
-    const v1::SessionState state =
-        candidate.session != nullptr ? candidate.session->state()
-        : candidate.damage.empty()   ? v1::SESSION_STATE_RUNNING
-                                     : v1::SESSION_STATE_DAMAGED;
-    if (request.state() != v1::SESSION_STATE_UNSPECIFIED &&
-        state != request.state()) {
-      continue;
+  while (!exhausted) {
+    candidates.clear();
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      // From the cursor on (or the scope's first id), while in the scope.
+      const SessionRegistry::Entries& entries = registry_.entries();
+      auto it = cursor.empty() || cursor < scope ? entries.lower_bound(scope)
+                                                 : entries.upper_bound(cursor);
+      size_t taken = 0;
+      for (; it != entries.end() && absl::StartsWith(it->first, scope) &&
+             taken < batch;
+           ++it, ++taken) {
+        cursor = it->first;
+        const SessionEntry& entry = it->second;
+        switch (entry.residency) {
+          case Residency::kLocal:
+            if (LabelsMatch(entry.session->labels(), request.labels())) {
+              candidates.push_back({it->first, entry.session, ""});
+            }
+            break;
+          case Residency::kDamaged:
+            if (request.labels().empty()) {
+              candidates.push_back({it->first, nullptr, entry.damage});
+            }
+            break;
+          case Residency::kDormant:
+            // Sharded sessions not built since the restart: listed as
+            // running, with no detail until GetSession builds them.
+            if (request.labels().empty()) {
+              candidates.push_back({it->first, nullptr, ""});
+            }
+            break;
+          case Residency::kReserved:
+            break;
+        }
+      }
+      exhausted = it == entries.end() || !absl::StartsWith(it->first, scope);
     }
-    if (response->sessions_size() == page_size) {
-      // One more match exists: the page is not the last.
-      response->set_next_page_token(absl::WebSafeBase64Escape(last_id));
-      break;
+    for (const Candidate& candidate : candidates) {
+      const std::string& id = candidate.id;
+      const v1::SessionState state =
+          candidate.session != nullptr ? candidate.session->state()
+          : candidate.damage.empty()   ? v1::SESSION_STATE_RUNNING
+                                       : v1::SESSION_STATE_DAMAGED;
+      if (request.state() != v1::SESSION_STATE_UNSPECIFIED &&
+          state != request.state()) {
+        continue;
+      }
+      if (response->sessions_size() == page_size) {
+        // One more match exists: the page is not the last.
+        response->set_next_page_token(absl::WebSafeBase64Escape(last_id));
+        return absl::OkStatus();
+      }
+      v1::Session brief;
+      if (candidate.session == nullptr) {
+        brief.set_session_id(id);
+        brief.set_state(state);
+        brief.set_damage(candidate.damage);
+      } else if (!candidate.session->DescribeBrief(&brief)) {
+        continue;  // deleted meanwhile
+      }
+      last_id = id;
+      *response->add_sessions() = std::move(brief);
     }
-    v1::Session brief;
-    if (candidate.session == nullptr) {
-      brief.set_session_id(id);
-      brief.set_state(state);
-      brief.set_damage(candidate.damage);
-    } else if (!candidate.session->DescribeBrief(&brief)) {
-      continue;  // deleted meanwhile
-    }
-    last_id = id;
-    *response->add_sessions() = std::move(brief);
   }
   return absl::OkStatus();
 }

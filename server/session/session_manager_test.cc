@@ -313,6 +313,48 @@ TEST(SessionManager, ListFiltersByStateAndLabels) {
   EXPECT_EQ(none.sessions_size(), 0);
 }
 
+// List reads the registry a batch at a time (about page_size + 1 entries,
+// at least 256): filters that match rarely, and pages that end inside or
+// at the edge of a batch, still walk every match once, in id order.
+TEST(SessionManager, ListWalksEveryMatchAcrossBatches) {
+  SessionManager manager;
+  std::vector<std::string> all, red_stopped;
+  for (int i = 0; i < 700; ++i) {
+    const std::string id = absl::StrCat("s", 1000 + i);
+    v1::CreateSessionRequest request = LbfgsRequest(id);
+    (*request.mutable_labels())["team"] = i % 7 == 0 ? "red" : "blue";
+    ASSERT_OK(manager.Create(request));
+    all.push_back(id);
+    if (i % 7 == 0 && i % 2 == 0) {
+      v1::TellRequest stop;
+      stop.set_stop(true);
+      v1::TellResponse answer;
+      ASSERT_OK((*manager.Find(id))->Tell(stop, &answer));
+      red_stopped.push_back(id);
+    }
+  }
+  const auto walk = [&manager](v1::ListSessionsRequest request) {
+    std::vector<std::string> seen;
+    for (;;) {
+      v1::ListSessionsResponse page;
+      EXPECT_OK(manager.List(request, &page));
+      for (const std::string& id : Ids(page)) seen.push_back(id);
+      if (page.next_page_token().empty()) return seen;
+      request.set_page_token(page.next_page_token());
+    }
+  };
+  for (const int page_size : {1, 7, 100, 255, 256, 257, 1000}) {
+    SCOPED_TRACE(page_size);
+    v1::ListSessionsRequest every;
+    every.set_page_size(page_size);
+    EXPECT_EQ(walk(every), all);
+    v1::ListSessionsRequest filtered = every;
+    (*filtered.mutable_labels())["team"] = "red";
+    filtered.set_state(v1::SESSION_STATE_STOPPED);
+    EXPECT_EQ(walk(filtered), red_stopped);
+  }
+}
+
 TEST(SessionManager, ListRefusesBadPageSizeTokenAndState) {
   SessionManager manager;
   v1::ListSessionsResponse page;

@@ -113,6 +113,16 @@ case "$stats" in
   *lbfgs*) ;;
   *) echo "container-test: no lbfgs steps in the metrics" >&2; exit 1 ;;
 esac
+# The dashboard's pages and Chart.js are in the image's binary.
+$PY - "${ports[4]}" <<'EOF'
+import sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}/dashboard/"
+index = urllib.request.urlopen(base, timeout=10).read().decode()
+assert '<script src="chart.min.js">' in index, index[:200]
+chart = urllib.request.urlopen(base + "chart.min.js", timeout=10).read()
+assert b"Chart.js v3" in chart[:200], chart[:200]
+print(f"dashboard: index {len(index)} bytes, chart.min.js {len(chart)} bytes")
+EOF
 PYTHONPATH=client/python $PY client/python/build_stubs.py >/dev/null
 PYTHONPATH=client/python $PY - "${ports[0]}" <<'EOF'
 import sys

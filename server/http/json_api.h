@@ -38,8 +38,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "server/metrics/metrics.h"
 #include "server/http/long_poll.h"
+#include "server/metrics/metrics.h"
 #include "server/metrics/metrics_http_server.h"
 #include "server/rpc/auth.h"
 #include "server/session/session_manager.h"

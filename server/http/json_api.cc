@@ -19,7 +19,6 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/http/history_sampling.h"
 #include "server/http/server_api.h"
@@ -49,12 +48,8 @@ absl::Status AppendJson(const google::protobuf::Message& message,
 
 // `text` as a JSON string literal, quoted and escaped.
 std::string JsonString(absl::string_view text) {
-  google::protobuf::Value value;
-  value.set_string_value(std::string(text));
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(value, &json).ok()) {
-    return "\"\"";
-  }
+  AppendJsonString(&json, text);
   return json;
 }
 

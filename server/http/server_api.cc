@@ -6,9 +6,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace optd::server {
-namespace {
 
-// `text` as a JSON string literal.
 void AppendJsonString(std::string* out, absl::string_view text) {
   out->push_back('"');
   for (const char c : text) {
@@ -40,6 +38,8 @@ void AppendJsonString(std::string* out, absl::string_view text) {
   }
   out->push_back('"');
 }
+
+namespace {
 
 // A number as a JSON number, or "NaN", "+Inf", "-Inf" as strings.
 void AppendJsonNumber(std::string* out, double value) {

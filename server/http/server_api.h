@@ -41,6 +41,13 @@ namespace optd::server {
 std::string ServerSnapshotJson(const std::vector<FamilySnapshot>& families,
                                absl::Time now, absl::string_view tenant);
 
+// AppendJsonString()
+//
+// Appends `text` to `out` as a JSON string literal: quoted, with `"`, `\`
+// and control characters escaped (RFC 8259 section 7); other bytes, UTF-8
+// included, as they are. The one escaper of the JSON API's own text.
+void AppendJsonString(std::string* out, absl::string_view text);
+
 }  // namespace optd::server
 
 #endif  // OPTD_SERVER_HTTP_SERVER_API_H_

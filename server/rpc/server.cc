@@ -332,6 +332,7 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
           "(--http_api_allow_unauthenticated)",
           metrics_host);
     }
+    const bool server_exposure_ok = exposure.ok();
     server->json_api_ = std::make_unique<JsonApi>(
         server->sessions_.get(), server->auth_.get(), std::move(exposure),
         server->metrics_registry_.get());
@@ -361,10 +362,11 @@ absl::StatusOr<std::unique_ptr<OptdServer>> OptdServer::Start(
       return absl::UnavailableError(
           absl::StrCat("--metrics_port: ", s.message()));
     }
-    spdlog::info("metrics on {}://{}/metrics, JSON API under {}",
+    spdlog::info("metrics on {}://{}/metrics, JSON API under {}{}",
                  options.tls.cert_file.empty() ? "http" : "https",
                  HostPort(metrics_host, server->metrics_http_->port()),
-                 JsonApi::kPrefix);
+                 JsonApi::kPrefix,
+                 server_exposure_ok ? "" : " (answering 403, see above)");
     if (options.dashboard) {
       spdlog::info("dashboard on {}://{}{}/",
                    options.tls.cert_file.empty() ? "http" : "https",

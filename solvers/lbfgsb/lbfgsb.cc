@@ -246,11 +246,11 @@ absl::Status LbfgsB::StartLineSearch() {
     return LineSearchFailed();
   }
   line_search_evaluations_ = 0;
-  FormTrialPoint();
+  if (!FormTrialPoint()) return LineSearchFailed();
   return absl::OkStatus();
 }
 
-void LbfgsB::FormTrialPoint() {
+bool LbfgsB::FormTrialPoint() {
   // lnsrlb: x = z at stp = 1 exactly, else x = stp d + t.
   const double stp = line_search_.step();
   if (stp == 1.0) {
@@ -258,7 +258,10 @@ void LbfgsB::FormTrialPoint() {
   } else {
     for (int i = 0; i < n_; ++i) trial_x_[i] = stp * d_[i] + x_[i];
   }
-  if (!flags_.constrained) return;
+  // x + stp d overflows when x or d is near the end of the double range; the
+  // search cannot go on from there, and optd hands out no such point.
+  if (!trial_x_.allFinite()) return false;
+  if (!flags_.constrained) return true;
   // stp d + t is rounded to half an ulp of t: at the largest step, which puts
   // a variable exactly on its bound in exact arithmetic, it can land just
   // outside (x = -5.6e-17 for a lower bound of -7.5e-155, found by
@@ -274,6 +277,7 @@ void LbfgsB::FormTrialPoint() {
       trial_x_[i] = box_.u[i];
     }
   }
+  return true;
 }
 
 absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
@@ -294,7 +298,7 @@ absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
                                             options_, last_trial_failed_));
   switch (next) {
     case LineSearchNext::kEvaluate:
-      FormTrialPoint();
+      if (!FormTrialPoint()) break;
       return absl::OkStatus();
     case LineSearchNext::kAccept:
       return AcceptStep();

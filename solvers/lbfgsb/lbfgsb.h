@@ -105,7 +105,8 @@ class LbfgsB : public Solver {
   // mainlb after a failed search: restart with an empty memory, or finish.
   absl::Status LineSearchFailed();
   void RefreshMemory();
-  void FormTrialPoint();
+  // False when x + stp d is not finite (nothing is handed out).
+  bool FormTrialPoint();
   // Ends the session with scipy's message for `reason` (LbfgsFinishMessage).
   void Finish(TerminationReason reason);
 

@@ -418,5 +418,52 @@ TEST(LbfgsB, SetTrialGradientRejectsBadGradientsAndKeepsState) {
   EXPECT_FALSE(solver->finished());
 }
 
+TEST(LbfgsB, NeverHandsOutANanTrialAfterHugeValues) {
+  // session_requests_fuzzer (regression fuzz/regressions/session_requests/
+  // lbfgsb-nan-trial-after-huge-values), replayed: the start is told a value
+  // of 5.3e303, then every trial f = 6.1e-5 |x - 8.4e14|^2 + 3.
+  const std::vector<double> lower = {-1.2001487731933593, 0.0, -kInf};
+  const std::vector<double> upper = {kInf, kInf, kInf};
+  const Bounds box =
+      *Bounds::Create(ConstVectorView::Float64(lower.data(), 3),
+                      ConstVectorView::Float64(upper.data(), 3), 3);
+  Eigen::VectorXd x0(3);
+  x0 << -1.2, 1.0, 0.5;
+  LbfgsOptions options;
+  options.memory = 3;
+  auto solver = MakeSolver(x0, box, options);
+  Eigen::VectorXd x(3), g(3);
+  for (int tell = 0; tell < 21 && !solver->finished(); ++tell) {
+    ASSERT_OK(solver->ReadTrialPoint(MutableVectorView::Float64(x.data(), 3)));
+    ASSERT_TRUE(x.allFinite()) << "trial " << tell << ": " << x.transpose();
+    ASSERT_TRUE(box.Contains(x.data()))
+        << "trial " << tell << ": " << x.transpose();
+    const double scale = tell == 0 ? 1.0 : 6.1012804508209229e-05;
+    const double center = tell == 0 ? -3.0 : 844424930131968.0;
+    double f = tell == 0 ? 5.3147664032538223e+303 : 3.0;
+    for (int i = 0; i < 3; ++i) {
+      f += scale * (x[i] - center) * (x[i] - center);
+      g[i] = 2 * scale * (x[i] - center);
+    }
+    ASSERT_OK(solver->SetTrialGradient(ConstVectorView::Float64(g.data(), 3)));
+    ASSERT_OK(solver->Tell({.value = f, .has_gradient = true}));
+  }
+}
+
+TEST(LbfgsB, EndsWhenTheTrialPointOverflows) {
+  // x + stp d overflows: the search cannot start, and no point is handed
+  // out.
+  const Eigen::VectorXd x0 = Eigen::Vector2d(-1e308, 1e308);
+  auto solver = MakeSolver(x0, Bounds::Unbounded(2));
+  const double g[2] = {1e308, -1e308};
+  ASSERT_OK(solver->SetTrialGradient(ConstVectorView::Float64(g, 2)));
+  ASSERT_OK(solver->Tell({.value = 1.0, .has_gradient = true}));
+  Eigen::VectorXd x(2);
+  ASSERT_OK(solver->ReadTrialPoint(MutableVectorView::Float64(x.data(), 2)));
+  EXPECT_TRUE(solver->finished());
+  EXPECT_EQ(solver->summary().reason, TerminationReason::kLineSearchFailed);
+  EXPECT_EQ(x, x0);  // The last iterate.
+}
+
 }  // namespace
 }  // namespace optd

@@ -299,6 +299,16 @@ void MoreThuenteLineSearch::ComputeNextStep(double f, double g) {
   } else {
     Dcstep(f, g, s_.stmin, s_.stmax, &d);
   }
+  if (!std::isfinite(d.stp)) {
+    // dcstep's cubic and secant steps overflow when phi spans most of the
+    // double range (phi(0) = 5e303, phi(0.14) = 1e26 gave inf - inf = NaN,
+    // found by session_requests_fuzzer); dcsrch has no guard and goes on
+    // with NaN. optd bisects the bracket instead, or, before one is found,
+    // extrapolates to the largest step this iteration allows. The bracket
+    // and its end points come from comparisons of finite values and stay
+    // valid.
+    d.stp = d.brackt ? d.stx + kP5 * (d.sty - d.stx) : s_.stmax;
+  }
   s_.stx = d.stx;
   s_.fx = d.fx;
   s_.gx = d.dx;

@@ -299,6 +299,44 @@ TEST(MoreThuenteLineSearch, NonFiniteValuesCountAsFailures) {
   }
 }
 
+TEST(MoreThuenteLineSearch, AnOverflowingInterpolationBisectsNeverNan) {
+  // session_requests_fuzzer (lbfgsb-nan-trial-after-huge-values): phi(0) =
+  // 5.3e303 and phi falls to 1e26 at the first step, where phi' > 0. The
+  // cubic steps of dcstep overflow on the third trial; dcsrch would go on
+  // with stp = NaN. Along L-BFGS-B's direction d = (-1.5e-4, -1, -7) from
+  // x0 = (-1.2, 1, 0.5): phi(a) = 6.1e-5 |x0 + a d - 8.4e14|^2 + 3.
+  const Function phi = [](double a) -> Value {
+    if (a == 0.0) return {5.3147664032538223e+303, -57.0005};
+    constexpr double c = 844424930131968.0, scale = 6.1012804508209229e-05;
+    constexpr double x0[3] = {-1.2, 1.0, 0.5};
+    constexpr double d[3] = {-1.2001487731933593 + 1.2, -1.0, -7.0};
+    double f = 3.0, g = 0.0;
+    for (int i = 0; i < 3; ++i) {
+      const double r = x0[i] + a * d[i] - c;
+      f += scale * r * r;
+      g += 2 * scale * r * d[i];
+    }
+    return {f, g};
+  };
+  MoreThuenteLineSearch search;
+  const Value v0 = phi(0.0);
+  ASSERT_OK(search.Start(v0.f, v0.g, 0.141421, MoreThuenteOptions()));
+  std::vector<double> steps;
+  for (int tell = 0; tell < 40; ++tell) {
+    steps.push_back(search.step());
+    const Value v = phi(search.step());
+    ASSERT_EQ(search.Tell(v.f, v.g), LineSearchState::kEvaluate);
+  }
+  // phi' > 0 at every trial, so the best step is the smallest one tried and
+  // the bracket [0, stx] halves from the third trial on; a solver's limit on
+  // line-search evaluations (L-BFGS-B: 20) ends the search.
+  EXPECT_EQ(steps[1], 9.7787333785959163e-12);  // dcstep's cubic step.
+  for (size_t i = 3; i < steps.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(steps[i])) << i;
+    EXPECT_EQ(steps[i], steps[i - 1] / 2) << i;
+  }
+}
+
 TEST(MoreThuenteLineSearch, RunOfFailuresEndsWithWarningAtBestStep) {
   // phi = -a - a^2 keeps falling ever faster (dcstep case 4) but fails
   // beyond 2: bisect towards the best step 2, give up on the xtol test and

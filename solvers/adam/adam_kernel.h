@@ -51,11 +51,46 @@
 
 namespace optd {
 
+// ElementwiseMethod
+//
+// The first-order methods this kernel serves. Each is elementwise: x_i and
+// the state slots s0_i, s1_i, s2_i of element i change from g_i and
+// per-step scalars alone, so a sharded session's slices step independently
+// (docs/sharding.md). What each slot holds (an unused slot is not
+// allocated: AdamSlotMask()):
+//
+//   method    reference (torch 1.13 single-tensor path)  s0        s1        s2
+//   kAdam     torch.optim.Adam / AdamW                   exp_avg   exp_avg_sq max_exp_avg_sq (amsgrad)
+//   kSgd      torch.optim.SGD                            momentum_buffer (momentum != 0)
+//   kRmsprop  torch.optim.RMSprop                        square_avg grad_avg (centered) momentum_buffer (momentum > 0)
+//   kAdagrad  torch.optim.Adagrad                        sum
+//   kAdamax   torch.optim.Adamax                         exp_avg   exp_inf
+//   kNadam    torch.optim.NAdam                          exp_avg   exp_avg_sq
+//   kRadam    torch.optim.RAdam                          exp_avg   exp_avg_sq
+//   kLion     Chen et al. 2023, Algorithm 2              exp_avg
+//             (google/automl lion_pytorch.py semantics)
+//
+// The numbers are stored (checkpoints, the shard wire): never renumber.
+enum class ElementwiseMethod : int {
+  kAdam = 0,
+  kSgd = 1,
+  kRmsprop = 2,
+  kAdagrad = 3,
+  kAdamax = 4,
+  kNadam = 5,
+  kRadam = 6,
+  kLion = 7,
+};
+inline constexpr int kElementwiseMethods = 8;
+
 // AdamHyper
 //
-// The step-independent hyperparameters of Adam/AdamW. The learning rate is not
-// here: it may follow a schedule and is passed to ComputeAdamStepScalars().
+// The step-independent hyperparameters of the elementwise first-order family
+// (ElementwiseMethod; Adam/AdamW was the first, hence the name). The
+// learning rate is not here: it may follow a schedule and is passed to
+// ComputeAdamStepScalars(). Fields a method does not use are ignored.
 struct AdamHyper {
+  ElementwiseMethod method = ElementwiseMethod::kAdam;
   // false: Adam (L2 penalty added to the gradient); true: AdamW (decoupled
   // decay p *= 1 - lr*wd, Loshchilov & Hutter 2019).
   bool decoupled_weight_decay = false;
@@ -70,6 +105,24 @@ struct AdamHyper {
   double weight_decay = 0.0;
   // Normalize by the running maximum of v (Reddi et al. 2018). Default false.
   bool amsgrad = false;
+  // SGD, RMSprop, Adagrad, Adamax: step along +g (torch's maximize=True).
+  bool maximize = false;
+  // SGD: momentum factor, range [0, inf); dampening, range [0, 1]; Nesterov
+  // momentum (needs momentum > 0 and dampening 0, as torch). RMSprop:
+  // momentum, range [0, inf).
+  double momentum = 0.0;
+  double dampening = 0.0;
+  bool nesterov = false;
+  // RMSprop: smoothing constant, range [0, 1] (torch default 0.99); centered
+  // normalizes by the estimated variance.
+  double alpha = 0.99;
+  bool centered = false;
+  // Adagrad: lr / (1 + (step - 1) lr_decay), range [0, inf); the sum's
+  // starting value, range [0, inf).
+  double lr_decay = 0.0;
+  double initial_accumulator_value = 0.0;
+  // NAdam: momentum decay psi, range [0, inf) (torch default 4e-3).
+  double momentum_decay = 4e-3;
 
   // AdamHyper::Validate()
   //
@@ -77,6 +130,10 @@ struct AdamHyper {
   // out of range or not finite.
   absl::Status Validate() const;
 };
+
+// Which of the slots s0, s1, s2 (ElementwiseMethod's table) a session with
+// these hyperparameters keeps: bit i set for slot i.
+int AdamSlotMask(const AdamHyper& hyper);
 
 // AdamStepScalars
 //

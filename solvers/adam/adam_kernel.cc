@@ -1,5 +1,7 @@
-// The Adam/AdamW elementwise update. See adam_kernel.h for the arithmetic and
-// where each operation comes from in torch 1.13.
+// The Adam/AdamW elementwise update, the hyperparameter checks and step
+// scalars of every ElementwiseMethod. See adam_kernel.h for Adam's arithmetic
+// and where each operation comes from in torch 1.13; the other methods'
+// updates are in first_order_kernel.cc.
 //
 // Every product and sum here must be rounded on its own unless written as an
 // fma. solvers/CMakeLists.txt compiles with -ffp-contract=off; the pragma
@@ -13,6 +15,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "solvers/adam/first_order_kernel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -29,48 +32,215 @@
 namespace optd {
 
 absl::Status AdamHyper::Validate() const {
-  auto check = [](const char* name, double value, double lo, bool hi_open,
-                  double hi, const char* range) -> absl::Status {
+  const double inf = std::numeric_limits<double>::infinity();
+  absl::Status status;
+  // Each check runs only while all before it passed: the first field out of
+  // range is the one reported.
+  auto check = [&status](const char* name, double value, double lo,
+                         bool hi_open, double hi, const char* range) {
+    if (!status.ok()) return;
     const bool ok = std::isfinite(value) && value >= lo &&
                     (hi_open ? value < hi : value <= hi);
-    if (ok) return absl::OkStatus();
-    return absl::InvalidArgumentError(
+    if (ok) return;
+    status = absl::InvalidArgumentError(
         absl::StrCat(name, " is ", value, "; it must be in ", range));
   };
-  const double inf = std::numeric_limits<double>::infinity();
-  absl::Status status = check("beta1", beta1, 0.0, true, 1.0, "[0, 1)");
-  if (status.ok()) status = check("beta2", beta2, 0.0, true, 1.0, "[0, 1)");
-  if (status.ok()) status = check("eps", eps, 0.0, true, inf, "[0, inf)");
-  if (status.ok()) {
-    status = check("weight_decay", weight_decay, 0.0, true, inf, "[0, inf)");
+  auto check_unit = [&](const char* name, double value) {
+    check(name, value, 0.0, true, 1.0, "[0, 1)");
+  };
+  auto check_nonnegative = [&](const char* name, double value) {
+    check(name, value, 0.0, true, inf, "[0, inf)");
+  };
+  const int m = static_cast<int>(method);
+  if (m < 0 || m >= kElementwiseMethods) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method is ", m, "; it must be in [0, ", kElementwiseMethods - 1, "]"));
+  }
+  switch (method) {
+    case ElementwiseMethod::kAdam:
+    case ElementwiseMethod::kAdamax:  // torch: 0 <= beta < 1, eps, wd >= 0
+    case ElementwiseMethod::kNadam:
+    case ElementwiseMethod::kRadam:
+      check_unit("beta1", beta1);
+      check_unit("beta2", beta2);
+      check_nonnegative("eps", eps);
+      check_nonnegative("weight_decay", weight_decay);
+      if (method == ElementwiseMethod::kNadam) {
+        check_nonnegative("momentum_decay", momentum_decay);
+      }
+      break;
+    case ElementwiseMethod::kSgd:
+      check_nonnegative("momentum", momentum);
+      check("dampening", dampening, 0.0, false, 1.0, "[0, 1]");
+      check_nonnegative("weight_decay", weight_decay);
+      // torch.optim.SGD: "Nesterov momentum requires a momentum and zero
+      // dampening".
+      if (status.ok() && nesterov && (momentum <= 0.0 || dampening != 0.0)) {
+        status = absl::InvalidArgumentError(absl::StrCat(
+            "nesterov needs momentum > 0 and dampening 0; momentum is ",
+            momentum, ", dampening is ", dampening));
+      }
+      break;
+    case ElementwiseMethod::kRmsprop:
+      check("alpha", alpha, 0.0, false, 1.0, "[0, 1]");
+      check_nonnegative("eps", eps);
+      check_nonnegative("momentum", momentum);
+      check_nonnegative("weight_decay", weight_decay);
+      break;
+    case ElementwiseMethod::kAdagrad:
+      check_nonnegative("lr_decay", lr_decay);
+      check_nonnegative("initial_accumulator_value", initial_accumulator_value);
+      check_nonnegative("eps", eps);
+      check_nonnegative("weight_decay", weight_decay);
+      break;
+    case ElementwiseMethod::kLion:
+      check_unit("beta1", beta1);
+      check_unit("beta2", beta2);
+      check_nonnegative("weight_decay", weight_decay);
+      break;
   }
   return status;
 }
 
-AdamStepScalars ComputeAdamStepScalars(const AdamHyper& hyper, int64_t step,
-                                       double lr_this_step) {
-  // torch's `step_t += 1` on a float32 tensor saturates at 2^24 (2^24 + 1
-  // rounds back to 2^24); `step_t.item()` then yields that value as a double.
+int AdamSlotMask(const AdamHyper& hyper) {
+  switch (hyper.method) {
+    case ElementwiseMethod::kAdam:
+      return hyper.amsgrad ? 0b111 : 0b011;
+    case ElementwiseMethod::kSgd:
+      return hyper.momentum != 0.0 ? 0b001 : 0;
+    case ElementwiseMethod::kRmsprop:
+      return 0b001 | (hyper.centered ? 0b010 : 0) |
+             (hyper.momentum > 0.0 ? 0b100 : 0);
+    case ElementwiseMethod::kAdagrad:
+    case ElementwiseMethod::kLion:
+      return 0b001;
+    case ElementwiseMethod::kAdamax:
+    case ElementwiseMethod::kNadam:
+    case ElementwiseMethod::kRadam:
+      return 0b011;
+  }
+  return 0;
+}
+
+namespace {
+
+// torch's `step_t += 1` on a float32 tensor saturates at 2^24 (2^24 + 1
+// rounds back to 2^24); `step_t.item()` then yields that value as a double.
+double Float32StepValue(int64_t step) {
   constexpr int64_t kFloat32StepLimit = int64_t{1} << 24;
-  const double step_value =
-      static_cast<double>(step < kFloat32StepLimit ? step : kFloat32StepLimit);
+  return static_cast<double>(step < kFloat32StepLimit ? step
+                                                      : kFloat32StepLimit);
+}
+
+// torch/optim/nadam.py: mu = beta1 * (1. - 0.5 * (0.96 ** (step *
+// momentum_decay))), with step the float32 counter's value.
+double NadamMu(const AdamHyper& hyper, int64_t step) {
+  return hyper.beta1 * (1.0 - 0.5 * std::pow(0.96, Float32StepValue(step) *
+                                                       hyper.momentum_decay));
+}
+
+// The scalars of the methods other than Adam; `s` holds the common ones.
+void ComputeFirstOrderScalars(const AdamHyper& hyper, int64_t step, double lr,
+                              NadamMuProduct* mu_product, AdamStepScalars& s) {
+  const double step_value = Float32StepValue(step);
+  s.l2_weight_decay = hyper.weight_decay;
+  s.first_step = step == 1;
+  s.step_size = lr;
+  switch (hyper.method) {
+    case ElementwiseMethod::kAdam:
+      break;
+    case ElementwiseMethod::kSgd:  // sgd.py
+      s.maximize = hyper.maximize;
+      s.momentum = hyper.momentum;
+      s.one_minus_dampening = 1.0 - hyper.dampening;
+      s.nesterov = hyper.nesterov;
+      break;
+    case ElementwiseMethod::kRmsprop:  // rmsprop.py
+      s.maximize = hyper.maximize;
+      s.beta2 = hyper.alpha;
+      s.one_minus_beta2 = 1.0 - hyper.alpha;
+      s.momentum = hyper.momentum;
+      s.centered = hyper.centered;
+      break;
+    case ElementwiseMethod::kAdagrad:  // adagrad.py
+      s.maximize = hyper.maximize;
+      s.initial_accumulator_value = hyper.initial_accumulator_value;
+      s.step_size = lr / (1.0 + (step_value - 1.0) * hyper.lr_decay);
+      break;
+    case ElementwiseMethod::kAdamax:  // adamax.py
+      s.maximize = hyper.maximize;
+      s.step_size = lr / (1.0 - std::pow(hyper.beta1, step_value));
+      break;
+    case ElementwiseMethod::kNadam: {  // nadam.py
+      s.bias_correction2 = 1.0 - std::pow(hyper.beta2, step_value);
+      // mu_product *= mu, once per step, in float32 (NadamMuProduct).
+      if (mu_product->step > step) *mu_product = NadamMuProduct();
+      for (; mu_product->step < step; ++mu_product->step) {
+        mu_product->value *=
+            static_cast<float>(NadamMu(hyper, mu_product->step + 1));
+      }
+      const double mu = NadamMu(hyper, step);
+      // step + 1 on the float32 counter's value, in double (Python).
+      const double mu_next =
+          hyper.beta1 * (1.0 - 0.5 * std::pow(0.96, (step_value + 1.0) *
+                                                        hyper.momentum_decay));
+      // mu_product_next = mu_product * mu * mu_next: float32 tensor ops.
+      const float mu_product_next = mu_product->value * static_cast<float>(mu) *
+                                    static_cast<float>(mu_next);
+      s.nadam_grad_coef = -lr * (1.0 - mu) / (1.0 - mu_product->value);
+      s.nadam_exp_avg_coef = -lr * mu_next / (1.0 - mu_product_next);
+      break;
+    }
+    case ElementwiseMethod::kRadam: {  // radam.py
+      s.bias_correction1 = 1.0 - std::pow(hyper.beta1, step_value);
+      const double bias_correction2 = 1.0 - std::pow(hyper.beta2, step_value);
+      s.bias_correction2_sqrt = std::sqrt(bias_correction2);
+      const double rho_inf = 2.0 / (1.0 - hyper.beta2) - 1.0;
+      const double rho_t = rho_inf - 2.0 * step_value *
+                                         std::pow(hyper.beta2, step_value) /
+                                         bias_correction2;
+      s.rectified = rho_t > 5.0;
+      if (s.rectified) {
+        s.rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                           ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+      }
+      break;
+    }
+    case ElementwiseMethod::kLion:  // lion_pytorch.py: p.mul_(1 - lr * wd)
+      s.l2_weight_decay = 0.0;
+      s.param_decay = 1.0 - lr * hyper.weight_decay;
+      break;
+  }
+}
+
+}  // namespace
+
+AdamStepScalars ComputeAdamStepScalars(const AdamHyper& hyper, int64_t step,
+                                       double lr_this_step,
+                                       NadamMuProduct* mu_product) {
   AdamStepScalars s;
+  s.method = hyper.method;
+  s.beta1 = hyper.beta1;
+  s.one_minus_beta1 = 1.0 - hyper.beta1;
+  s.beta2 = hyper.beta2;
+  s.one_minus_beta2 = 1.0 - hyper.beta2;
+  s.eps = hyper.eps;
+  if (hyper.method != ElementwiseMethod::kAdam) {
+    ComputeFirstOrderScalars(hyper, step, lr_this_step, mu_product, s);
+    return s;
+  }
+  const double step_value = Float32StepValue(step);
   s.amsgrad = hyper.amsgrad;
   if (hyper.decoupled_weight_decay) {
     s.param_decay = 1.0 - lr_this_step * hyper.weight_decay;  // adamw.py
   } else {
     s.l2_weight_decay = hyper.weight_decay;  // adam.py: grad.add(param, wd)
   }
-  s.beta1 = hyper.beta1;
-  s.one_minus_beta1 = 1.0 - hyper.beta1;
-  s.beta2 = hyper.beta2;
-  s.one_minus_beta2 = 1.0 - hyper.beta2;
   // CPython's float ** float is the C library's pow().
   const double bias_correction1 = 1.0 - std::pow(hyper.beta1, step_value);
   const double bias_correction2 = 1.0 - std::pow(hyper.beta2, step_value);
   s.step_size = lr_this_step / bias_correction1;
   s.bias_correction2_sqrt = std::sqrt(bias_correction2);
-  s.eps = hyper.eps;
   return s;
 }
 
@@ -265,6 +435,12 @@ template <typename T, typename G>
 void Apply(const AdamStepScalars& scalars, bool allow_simd, int64_t len,
            const G* grad, T* param, T* exp_avg, T* exp_avg_sq,
            T* max_exp_avg_sq) {
+  if (scalars.method != ElementwiseMethod::kAdam) {
+    first_order_kernel_internal::ApplyFirstOrderUpdate(
+        scalars, allow_simd, len, grad, param, exp_avg, exp_avg_sq,
+        max_exp_avg_sq);
+    return;
+  }
   const Coefficients<T> c(scalars);
   // torch skips the L2 add when weight_decay == 0 (fma(p, 0, g) would turn a
   // -0 gradient into +0).
@@ -288,9 +464,8 @@ void Apply(const AdamStepScalars& scalars, bool allow_simd, int64_t len,
 
 template <typename T, typename G>
 void ApplyAdamUpdate(const AdamStepScalars& scalars, int64_t len, const G* grad,
-                     T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq) {
-  Apply(scalars, /*allow_simd=*/true, len, grad, param, exp_avg, exp_avg_sq,
-        max_exp_avg_sq);
+                     T* param, T* s0, T* s1, T* s2) {
+  Apply(scalars, /*allow_simd=*/true, len, grad, param, s0, s1, s2);
 }
 
 namespace adam_kernel_internal {
@@ -305,10 +480,8 @@ bool HasSimdPath() {
 
 template <typename T, typename G>
 void ApplyAdamUpdatePortable(const AdamStepScalars& scalars, int64_t len,
-                             const G* grad, T* param, T* exp_avg, T* exp_avg_sq,
-                             T* max_exp_avg_sq) {
-  Apply(scalars, /*allow_simd=*/false, len, grad, param, exp_avg, exp_avg_sq,
-        max_exp_avg_sq);
+                             const G* grad, T* param, T* s0, T* s1, T* s2) {
+  Apply(scalars, /*allow_simd=*/false, len, grad, param, s0, s1, s2);
 }
 
 }  // namespace adam_kernel_internal

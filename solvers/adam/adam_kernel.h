@@ -10,7 +10,7 @@
 //   AdamHyper hyper;  // beta1 0.9, beta2 0.999, eps 1e-8, no weight decay
 //   AdamStepScalars scalars = ComputeAdamStepScalars(hyper, step, lr);
 //   scalars.grad_scale = clip_coef;  // optional global-norm clipping
-//   ApplyAdamUpdate(scalars, len, grad, x, m, v, /*max_exp_avg_sq=*/nullptr);
+//   ApplyAdamUpdate(scalars, len, grad, x, m, v, /*s2=*/nullptr);
 //
 // Per element, in the state dtype T (float or double), with every double
 // scalar rounded to T first, as torch casts a Python scalar to the tensor
@@ -40,6 +40,10 @@
 //   self + (value * t1) / t2 with no fma.
 // optd compiles with -ffp-contract=off, so its fmas are explicit.
 //
+// The same entry points serve the other ElementwiseMethods (SGD, RMSprop,
+// Adagrad, Adamax, NAdam, RAdam, Lion): AdamHyper::method selects one, and
+// their arithmetic, equally bitwise equal to torch, is in first_order_kernel.h.
+//
 // Thread-safety: ApplyAdamUpdate touches only the arrays it is given; calls on
 // disjoint slices may run concurrently.
 #ifndef OPTD_SOLVERS_ADAM_ADAM_KERNEL_H_
@@ -60,10 +64,10 @@ namespace optd {
 // allocated: AdamSlotMask()):
 //
 //   method    reference (torch 1.13 single-tensor path)  s0        s1        s2
-//   kAdam     torch.optim.Adam / AdamW                   exp_avg   exp_avg_sq max_exp_avg_sq (amsgrad)
-//   kSgd      torch.optim.SGD                            momentum_buffer (momentum != 0)
-//   kRmsprop  torch.optim.RMSprop                        square_avg grad_avg (centered) momentum_buffer (momentum > 0)
-//   kAdagrad  torch.optim.Adagrad                        sum
+//   kAdam     torch.optim.Adam / AdamW                   exp_avg   exp_avg_sq
+//   max_exp_avg_sq (amsgrad) kSgd      torch.optim.SGD momentum_buffer
+//   (momentum != 0) kRmsprop  torch.optim.RMSprop square_avg grad_avg
+//   (centered) momentum_buffer (momentum > 0) kAdagrad  torch.optim.Adagrad sum
 //   kAdamax   torch.optim.Adamax                         exp_avg   exp_inf
 //   kNadam    torch.optim.NAdam                          exp_avg   exp_avg_sq
 //   kRadam    torch.optim.RAdam                          exp_avg   exp_avg_sq
@@ -162,44 +166,120 @@ struct AdamStepScalars {
   // max_norm / (total_norm + 1e-6) clamped to 1. 1.0 (no clipping) is an exact
   // identity. Set by the caller after ComputeAdamStepScalars().
   double grad_scale = 1.0;
+
+  // The fields below serve the methods other than kAdam (which ignores them).
+  // The fields above keep their meaning where another method has the same
+  // quantity: l2_weight_decay (every method but Lion: fma(p, wd, g) when
+  // non-zero), param_decay (Lion's 1 - lr*wd), beta1/one_minus_beta1 (Adamax,
+  // NAdam, RAdam, Lion), beta2/one_minus_beta2 (Adamax, NAdam, RAdam, Lion;
+  // RMSprop's alpha and 1 - alpha), eps, grad_scale, bias_correction2_sqrt
+  // (RAdam), and step_size: the positive learning rate the update scales by
+  // (SGD, RMSprop, Lion, RAdam: lr; Adagrad: lr / (1 + (step - 1) lr_decay);
+  // Adamax: lr / (1 - beta1^step)).
+  ElementwiseMethod method = ElementwiseMethod::kAdam;
+  // SGD, RMSprop, Adagrad, Adamax: negate the gradient (after grad_scale,
+  // before weight decay), as torch's maximize=True.
+  bool maximize = false;
+  // step == 1. SGD: the momentum buffer becomes a copy of the gradient
+  // (torch's `buf = torch.clone(d_p)` while buf is None) instead of being
+  // decayed. Adagrad: the sum starts from initial_accumulator_value (torch's
+  // `torch.full_like(p, initial_accumulator_value)`), whatever s0 held.
+  bool first_step = false;
+  // SGD, RMSprop: the momentum factor (the buffer is used iff it is non-zero).
+  double momentum = 0.0;
+  // SGD: 1 - dampening (python double arithmetic).
+  double one_minus_dampening = 1.0;
+  // SGD: Nesterov momentum.
+  bool nesterov = false;
+  // RMSprop: centered (s1 holds the gradient average).
+  bool centered = false;
+  // Adagrad: the sum's starting value, written on the first step.
+  double initial_accumulator_value = 0.0;
+  // NAdam: 1 - beta2^step (the second moment is divided by it).
+  double bias_correction2 = 1.0;
+  // NAdam: the coefficients of its two addcdiv_ updates,
+  // -lr (1 - mu_t) / (1 - prod_{i<=t} mu_i) and
+  // -lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i) (the products in float32).
+  double nadam_grad_coef = 0.0;
+  double nadam_exp_avg_coef = 0.0;
+  // RAdam: 1 - beta1^step (exp_avg is divided by it).
+  double bias_correction1 = 1.0;
+  // RAdam: rho_t > 5, when the adaptive, rectified update is taken.
+  bool rectified = false;
+  // RAdam: the rectification term r_t (1 when not rectified).
+  double rect = 1.0;
+};
+
+// NadamMuProduct
+//
+// NAdam's running product of its momentum coefficients mu_1 ... mu_step,
+// which torch keeps as a float32 0-dim tensor per parameter (`mu_product =
+// torch.tensor(1.)`, float32 even for float64 parameters) and multiplies in
+// float32 (`mu_product *= mu` rounds mu to float32, then the product: found
+// against torch on this machine). The controller keeps one per parameter
+// group, default-constructed before the first step, and passes it to each
+// of that group's ComputeAdamStepScalars calls; it belongs in the group's
+// checkpointed state.
+struct NadamMuProduct {
+  // The product covers steps 1 .. step.
+  int64_t step = 0;
+  float value = 1.0f;
 };
 
 // ComputeAdamStepScalars()
 //
 // The scalars of step `step` (1 for the first step) with learning rate
-// `lr_this_step`, computed in double exactly as torch 1.13's
-// `_single_tensor_adam(w)` (non-capturable branch):
+// `lr_this_step`, computed in double exactly as torch 1.13's Python code does
+// for hyper.method. For kAdam, `_single_tensor_adam(w)` (non-capturable
+// branch):
 //   bias_correction1 = 1 - beta1 ** step; step_size = lr / bias_correction1;
 //   bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
 // with `**` the C library pow() that CPython calls. torch counts steps in a
 // float32 tensor (`step_t += 1`), which stops growing at 2^24; `step` is
 // clamped to 2^24 to match. (For beta <= 0.9999 both bias corrections are
-// exactly 1 long before, so this only matters for betas closer to 1.)
+// exactly 1 long before, so this only matters for betas closer to 1.) The
+// same holds for Adagrad, Adamax, NAdam and RAdam; SGD, RMSprop and Lion keep
+// no step counter (only step == 1 matters: first_step). The other methods'
+// formulas are in adam_kernel.cc, each beside the torch line it copies.
 //
-// REQUIRES: hyper.Validate().ok(), step >= 1, lr_this_step >= 0.
+// kNadam needs `mu_product` (NadamMuProduct): it is advanced, one float32
+// multiplication per step as torch does, from mu_product->step to `step`
+// (nothing to do when equal, so one step's scalars may be computed twice;
+// when it is past `step` it restarts from step 0). Other methods ignore it.
+//
+// REQUIRES: hyper.Validate().ok(), step >= 1, lr_this_step >= 0;
+// mu_product != nullptr for kNadam.
 AdamStepScalars ComputeAdamStepScalars(const AdamHyper& hyper, int64_t step,
-                                       double lr_this_step);
+                                       double lr_this_step,
+                                       NadamMuProduct* mu_product = nullptr);
 
 // ApplyAdamUpdate()
 //
-// One Adam/AdamW step on elements [0, len) of the state arrays, in place.
-// `grad` may be float or double independently of the state type T: it is
-// first rounded to nearest T (exact when widening). torch never converts,
-// since its grad always has the parameter's dtype; a float64 gradient told to
-// a float32 session is thereby the float32 gradient torch would see.
-// `max_exp_avg_sq` is only read and written when scalars.amsgrad.
+// One step of scalars.method on elements [0, len) of the state arrays, in
+// place: the parameters and the state slots s0, s1, s2 (ElementwiseMethod's
+// table; kAdam: exp_avg, exp_avg_sq, max_exp_avg_sq). `grad` may be float or
+// double independently of the state type T: it is first rounded to nearest T
+// (exact when widening). torch never converts, since its grad always has the
+// parameter's dtype; a float64 gradient told to a float32 session is thereby
+// the float32 gradient torch would see. A slot the method does not keep
+// (AdamSlotMask() of its hyperparameters) is neither read nor written and may
+// be null.
+//
+// The other methods' per-element arithmetic, and which of torch's operations
+// fuse, is in first_order_kernel.h; like Adam's it matches torch 1.13 on this
+// machine bitwise (tests/data/torch_first_order).
 //
 // One pass over the arrays, no allocation. On CPUs with AVX2 and FMA the loop
-// is compiled for them (vectorized, hardware fma); elsewhere it falls back to
-// the exact, slow, library fma, with identical results.
+// is compiled for them (hardware fma); elsewhere it falls back to the exact,
+// slow, library fma, with identical results.
 //
 // Instantiated for T and G each float or double.
 //
-// REQUIRES: the arrays hold `len` elements and do not overlap;
-// max_exp_avg_sq != nullptr if scalars.amsgrad.
+// REQUIRES: the arrays hold `len` elements and do not overlap; every slot in
+// AdamSlotMask() of the hyperparameters behind `scalars` is non-null.
 template <typename T, typename G>
 void ApplyAdamUpdate(const AdamStepScalars& scalars, int64_t len, const G* grad,
-                     T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq);
+                     T* param, T* s0, T* s1, T* s2);
 
 namespace adam_kernel_internal {
 
@@ -209,8 +289,7 @@ bool HasSimdPath();
 // For tests: ApplyAdamUpdate forced onto the portable loop (library fma).
 template <typename T, typename G>
 void ApplyAdamUpdatePortable(const AdamStepScalars& scalars, int64_t len,
-                             const G* grad, T* param, T* exp_avg, T* exp_avg_sq,
-                             T* max_exp_avg_sq);
+                             const G* grad, T* param, T* s0, T* s1, T* s2);
 
 }  // namespace adam_kernel_internal
 

@@ -206,58 +206,79 @@ absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
 }
 
 SolverSpec SolverSpec::Lbfgs(const v1::LbfgsOptions& options) {
-  SolverSpec spec(Kind::kLbfgs);
-  spec.lbfgs_ = options;
-  return spec;
-}
-
-SolverSpec SolverSpec::Adam(const v1::AdamOptions& options) {
-  SolverSpec spec(Kind::kAdam);
-  spec.adam_ = options;
-  return spec;
-}
-
-SolverSpec SolverSpec::AdamW(const v1::AdamOptions& options) {
-  SolverSpec spec(Kind::kAdamW);
-  spec.adam_ = options;
+  SolverSpec spec;
+  *spec.solver_.mutable_lbfgs() = options;
   return spec;
 }
 
 SolverSpec SolverSpec::TrustRegion(const v1::TrustRegionOptions& options) {
-  SolverSpec spec(Kind::kTrustRegion);
-  spec.trust_region_ = options;
+  SolverSpec spec;
+  *spec.solver_.mutable_trust_region() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Adam(const v1::AdamOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_adam() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::AdamW(const v1::AdamOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_adamw() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Sgd(const v1::SgdOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_sgd() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Rmsprop(const v1::RmspropOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_rmsprop() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Adagrad(const v1::AdagradOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_adagrad() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Adamax(const v1::AdamaxOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_adamax() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Nadam(const v1::NadamOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_nadam() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Radam(const v1::RadamOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_radam() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Lion(const v1::LionOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_lion() = options;
   return spec;
 }
 
 absl::string_view SolverSpec::name() const {
-  switch (kind_) {
-    case Kind::kLbfgs:
-      return "lbfgs";
-    case Kind::kAdam:
-      return "adam";
-    case Kind::kAdamW:
-      return "adamw";
-    case Kind::kTrustRegion:
-      break;
-  }
-  return "trust_region";
+  const google::protobuf::FieldDescriptor* field =
+      solver_.GetDescriptor()->FindFieldByNumber(solver_.solver_case());
+  return field == nullptr ? absl::string_view() : field->name();
 }
 
 void SolverSpec::AddTo(v1::CreateSessionRequest* request) const {
-  switch (kind_) {
-    case Kind::kLbfgs:
-      *request->mutable_lbfgs() = lbfgs_;
-      return;
-    case Kind::kAdam:
-      *request->mutable_adam() = adam_;
-      return;
-    case Kind::kAdamW:
-      *request->mutable_adamw() = adam_;
-      return;
-    case Kind::kTrustRegion:
-      *request->mutable_trust_region() = trust_region_;
-      return;
-  }
+  request->MergeFrom(solver_);
 }
 
 v1::TellRequest MakeTellRequest(uint64_t trial_id, const Evaluation& evaluation,

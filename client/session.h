@@ -182,23 +182,29 @@ struct Answer {
 class SolverSpec {
  public:
   static SolverSpec Lbfgs(const v1::LbfgsOptions& options = {});
+  static SolverSpec TrustRegion(const v1::TrustRegionOptions& options = {});
+  // The first-order family (options.proto says each one's semantics).
   static SolverSpec Adam(const v1::AdamOptions& options = {});
   static SolverSpec AdamW(const v1::AdamOptions& options = {});
-  static SolverSpec TrustRegion(const v1::TrustRegionOptions& options = {});
+  static SolverSpec Sgd(const v1::SgdOptions& options);  // lr is required
+  static SolverSpec Rmsprop(const v1::RmspropOptions& options = {});
+  static SolverSpec Adagrad(const v1::AdagradOptions& options = {});
+  static SolverSpec Adamax(const v1::AdamaxOptions& options = {});
+  static SolverSpec Nadam(const v1::NadamOptions& options = {});
+  static SolverSpec Radam(const v1::RadamOptions& options = {});
+  static SolverSpec Lion(const v1::LionOptions& options = {});
 
-  // "lbfgs", "adam", "adamw" or "trust_region".
+  // The field of CreateSessionRequest.solver it sets: "lbfgs",
+  // "trust_region", "adam", "adamw", "sgd", ...
   absl::string_view name() const;
   // Sets the request's solver oneof.
   void AddTo(v1::CreateSessionRequest* request) const;
 
  private:
-  enum class Kind { kLbfgs, kAdam, kAdamW, kTrustRegion };
-  explicit SolverSpec(Kind kind) : kind_(kind) {}
+  SolverSpec() = default;
 
-  Kind kind_;
-  v1::LbfgsOptions lbfgs_;
-  v1::AdamOptions adam_;
-  v1::TrustRegionOptions trust_region_;
+  // Only the solver oneof is set.
+  v1::CreateSessionRequest solver_;
 };
 
 // Options for a new session other than the solver.

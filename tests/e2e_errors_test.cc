@@ -112,7 +112,31 @@ TEST_F(ErrorsEndToEnd, MalformedOptionsAreInvalidArgumentAndCreateNothing) {
   add("lr-zero", "lr is 0").mutable_adam()->set_lr(0);
   add("beta2-one", "beta2").mutable_adamw()->set_beta2(1.0);
   add("no-solver",
-      "solver is not set; set exactly one of lbfgs, adam, adamw or");
+      "solver is not set; set exactly one of lbfgs, trust_region, adam,");
+  // The rest of the first-order family: torch's required lr and checks,
+  // and group fields a method does not have.
+  add("sgd-no-lr", "sgd.lr is unset; SGD needs a learning rate")
+      .mutable_sgd()
+      ->set_momentum(0.9);
+  {
+    v1::SgdOptions& sgd = *add("sgd-nesterov-dampening", "sgd.").mutable_sgd();
+    sgd.set_lr(0.1);
+    sgd.set_momentum(0.9);
+    sgd.set_dampening(0.5);
+    sgd.set_nesterov(true);
+  }
+  add("rmsprop-alpha", "rmsprop.alpha is 2").mutable_rmsprop()->set_alpha(2.0);
+  add("adagrad-lr-decay", "adagrad.lr_decay is -1")
+      .mutable_adagrad()
+      ->set_lr_decay(-1);
+  {
+    v1::AdamGroup& g =
+        *add("lion-group-eps", "lion.groups[0].eps is set; lion has no eps")
+             .mutable_lion()
+             ->add_groups();
+    g.set_end(2);
+    g.set_eps(1e-6);
+  }
   v1::CreateSessionRequest& nan_x0 = add("nan-x0", "x0");
   nan_x0.mutable_lbfgs();
   *nan_x0.mutable_x0() = client::EncodeF64({1.0, kNaN});

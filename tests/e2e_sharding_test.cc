@@ -153,6 +153,46 @@ std::vector<Case> Cases() {
   adamw.set_amsgrad(true);
   cases.push_back({"adamw-f32-amsgrad", SolverSpec::AdamW(adamw), kN});
   cases.push_back({"adamw-groups", AdamWGroups(kN), kN});
+  // The rest of the first-order family: each keeps other slots (none for
+  // plain SGD, three for RMSprop centered with momentum) and NAdam a
+  // running product on the home.
+  v1::SgdOptions sgd;
+  sgd.set_lr(1e-5);  // Rosenbrock's gradients are in the hundreds
+  sgd.set_momentum(0.9);
+  sgd.set_nesterov(true);
+  sgd.set_weight_decay(1e-2);
+  sgd.set_max_steps(15);
+  cases.push_back({"sgd-nesterov", SolverSpec::Sgd(sgd), kN});
+  v1::SgdOptions plain_sgd;
+  plain_sgd.set_lr(1e-5);
+  plain_sgd.set_max_steps(15);
+  plain_sgd.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  cases.push_back({"sgd-plain-f32", SolverSpec::Sgd(plain_sgd), kN});
+  v1::RmspropOptions rmsprop;
+  rmsprop.set_centered(true);
+  rmsprop.set_momentum(0.5);
+  rmsprop.set_max_steps(15);
+  rmsprop.set_max_grad_norm(50.0);
+  cases.push_back({"rmsprop-centered", SolverSpec::Rmsprop(rmsprop), kN});
+  v1::AdagradOptions adagrad;
+  adagrad.set_lr_decay(1e-2);
+  adagrad.set_initial_accumulator_value(0.1);
+  adagrad.set_max_steps(15);
+  cases.push_back({"adagrad", SolverSpec::Adagrad(adagrad), kN});
+  v1::AdamaxOptions adamax;
+  adamax.set_max_steps(15);
+  cases.push_back({"adamax", SolverSpec::Adamax(adamax), kN});
+  v1::NadamOptions nadam;
+  nadam.set_max_steps(15);
+  nadam.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  cases.push_back({"nadam-f32", SolverSpec::Nadam(nadam), kN});
+  v1::RadamOptions radam;
+  radam.set_max_steps(15);  // past rho_t > 5 (step 6)
+  cases.push_back({"radam", SolverSpec::Radam(radam), kN});
+  v1::LionOptions lion;
+  lion.set_weight_decay(0.1);
+  lion.set_max_steps(15);
+  cases.push_back({"lion", SolverSpec::Lion(lion), kN});
   return cases;
 }
 
@@ -764,7 +804,9 @@ TEST_F(ShardingEndToEnd, AnyReplicaAnswersForASessionThatLivesElsewhere) {
 }
 
 TEST_F(ShardingEndToEnd, ExportedSessionsContinueBitwiseOnOtherShardCounts) {
-  for (const Case& c : {Cases()[0], Cases()[6]}) {  // L-BFGS and Adam
+  // L-BFGS, Adam, RMSprop with three slots, and NAdam, whose running
+  // product the import recomputes.
+  for (const Case& c : {Cases()[0], Cases()[6], Cases()[11], Cases()[14]}) {
     SCOPED_TRACE(c.name);
     const Trace reference = RunCase(c, 1, 0, c.name + "-reshard-ref");
     Client client = Connect(0);

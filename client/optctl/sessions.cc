@@ -139,18 +139,12 @@ void PrintSession(const v1::Session& s) {
          absl::StrCat(s.shard_round_trips(), " to the shards, ",
                       s.shard_reductions(), " of them reductions"));
   }
-  switch (s.options_case()) {
-    case v1::Session::kLbfgs:
-      line("options", s.lbfgs().ShortDebugString());
-      break;
-    case v1::Session::kAdam:
-      line("options", s.adam().ShortDebugString());
-      break;
-    case v1::Session::kAdamw:
-      line("options", s.adamw().ShortDebugString());
-      break;
-    default:
-      break;
+  // Session.options: the resolved options of whichever solver it runs.
+  if (const google::protobuf::FieldDescriptor* options =
+          s.GetDescriptor()->FindFieldByNumber(s.options_case());
+      options != nullptr) {
+    line("options",
+         s.GetReflection()->GetMessage(s, options).ShortDebugString());
   }
   if (s.has_best_x()) {
     absl::StatusOr<std::vector<double>> x = DecodeVector(s.best_x());

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/session/first_order_codec.h"
 
 namespace optd::server {
 namespace {
@@ -143,106 +144,12 @@ v1::LbfgsOptions LbfgsOptionsToProto(const LbfgsOptions& options) {
 
 absl::StatusOr<AdamOptions> AdamOptionsFromProto(const v1::AdamOptions& proto,
                                                  bool adamw) {
-  const absl::string_view prefix = adamw ? "adamw." : "adam.";
-  AdamOptions options = adamw ? AdamOptions::AdamW() : AdamOptions();
-  if (proto.has_lr()) options.lr = proto.lr();
-  if (proto.has_beta1()) options.hyper.beta1 = proto.beta1();
-  if (proto.has_beta2()) options.hyper.beta2 = proto.beta2();
-  if (proto.has_eps()) options.hyper.eps = proto.eps();
-  if (proto.has_weight_decay())
-    options.hyper.weight_decay = proto.weight_decay();
-  options.hyper.amsgrad = proto.amsgrad();
-  if (proto.has_max_grad_norm()) {
-    // The solver reads 0 as "no clipping"; on the wire that is "unset", so an
-    // explicit 0 is a mistake worth reporting.
-    if (!(proto.max_grad_norm() > 0 && std::isfinite(proto.max_grad_norm()))) {
-      return InvalidArgument(
-          absl::StrCat(prefix, "max_grad_norm is ", proto.max_grad_norm()),
-          "; it must be in (0, inf), or unset for no clipping");
-    }
-    options.max_grad_norm = proto.max_grad_norm();
-  }
-  const v1::LrSchedule& schedule = proto.schedule();
-  options.schedule.warmup_steps = schedule.warmup_steps();
-  if (schedule.has_warmup_start_factor()) {
-    options.schedule.warmup_start_factor = schedule.warmup_start_factor();
-  }
-  switch (schedule.decay()) {
-    case v1::LrSchedule::DECAY_CONSTANT:
-      options.schedule.decay = LrScheduleOptions::Decay::kConstant;
-      break;
-    case v1::LrSchedule::DECAY_COSINE:
-      options.schedule.decay = LrScheduleOptions::Decay::kCosine;
-      break;
-    default:
-      return InvalidArgument(absl::StrCat(prefix, "schedule.decay is ",
-                                          static_cast<int>(schedule.decay())),
-                             "; use DECAY_CONSTANT or DECAY_COSINE");
-  }
-  options.schedule.decay_steps = schedule.decay_steps();
-  options.schedule.min_lr = schedule.min_lr();
-  switch (proto.dtype()) {
-    case v1::STATE_DTYPE_UNSPECIFIED:
-    case v1::STATE_DTYPE_FLOAT64:
-      options.dtype = ScalarType::kFloat64;
-      break;
-    case v1::STATE_DTYPE_FLOAT32:
-      options.dtype = ScalarType::kFloat32;
-      break;
-    default:
-      return InvalidArgument(
-          absl::StrCat(prefix, "dtype is ", static_cast<int>(proto.dtype())),
-          "; use STATE_DTYPE_FLOAT64 or STATE_DTYPE_FLOAT32");
-  }
-  options.max_steps = proto.max_steps();
-  for (const v1::AdamGroup& g : proto.groups()) {
-    AdamGroup group;
-    group.begin = g.begin();
-    group.end = g.end();
-    if (g.has_lr()) group.lr = g.lr();
-    if (g.has_beta1()) group.beta1 = g.beta1();
-    if (g.has_beta2()) group.beta2 = g.beta2();
-    if (g.has_eps()) group.eps = g.eps();
-    if (g.has_weight_decay()) group.weight_decay = g.weight_decay();
-    options.groups.push_back(group);
-  }
-  OPTD_RETURN_IF_ERROR(options.Validate());
-  return options;
+  return FirstOrderOptionsFromProto(proto, adamw ? "adamw" : "adam");
 }
 
 v1::AdamOptions AdamOptionsToProto(const AdamOptions& options) {
   v1::AdamOptions proto;
-  proto.set_lr(options.lr);
-  proto.set_beta1(options.hyper.beta1);
-  proto.set_beta2(options.hyper.beta2);
-  proto.set_eps(options.hyper.eps);
-  proto.set_weight_decay(options.hyper.weight_decay);
-  proto.set_amsgrad(options.hyper.amsgrad);
-  if (options.max_grad_norm > 0) proto.set_max_grad_norm(options.max_grad_norm);
-  v1::LrSchedule* schedule = proto.mutable_schedule();
-  schedule->set_warmup_steps(options.schedule.warmup_steps);
-  schedule->set_warmup_start_factor(options.schedule.warmup_start_factor);
-  schedule->set_decay(options.schedule.decay ==
-                              LrScheduleOptions::Decay::kCosine
-                          ? v1::LrSchedule::DECAY_COSINE
-                          : v1::LrSchedule::DECAY_CONSTANT);
-  schedule->set_decay_steps(options.schedule.decay_steps);
-  schedule->set_min_lr(options.schedule.min_lr);
-  proto.set_dtype(options.dtype == ScalarType::kFloat32
-                      ? v1::STATE_DTYPE_FLOAT32
-                      : v1::STATE_DTYPE_FLOAT64);
-  proto.set_max_steps(options.max_steps);
-  for (const AdamGroup& group : options.groups) {
-    v1::AdamGroup* g = proto.add_groups();
-    g->set_begin(group.begin);
-    g->set_end(group.end);
-    if (group.lr.has_value()) g->set_lr(*group.lr);
-    if (group.beta1.has_value()) g->set_beta1(*group.beta1);
-    if (group.beta2.has_value()) g->set_beta2(*group.beta2);
-    if (group.eps.has_value()) g->set_eps(*group.eps);
-    if (group.weight_decay.has_value())
-      g->set_weight_decay(*group.weight_decay);
-  }
+  FirstOrderOptionsToProto(options, &proto);
   return proto;
 }
 
@@ -358,10 +265,12 @@ void SetCreationEcho(const v1::CreateSessionRequest& request,
 void SetSessionOptions(const SolverOptions& options, v1::Session* session) {
   if (const auto* lbfgs = std::get_if<LbfgsOptions>(&options)) {
     *session->mutable_lbfgs() = LbfgsOptionsToProto(*lbfgs);
-  } else if (const auto* adam = std::get_if<AdamOptions>(&options)) {
-    *(adam->hyper.decoupled_weight_decay ? session->mutable_adamw()
-                                         : session->mutable_adam()) =
-        AdamOptionsToProto(*adam);
+  } else if (const auto* first_order = std::get_if<AdamOptions>(&options)) {
+    // Session.options' field for each method is named as the method.
+    const google::protobuf::FieldDescriptor* field =
+        session->GetDescriptor()->FindFieldByName(first_order->name());
+    FirstOrderOptionsToProto(
+        *first_order, session->GetReflection()->MutableMessage(session, field));
   } else {
     *session->mutable_trust_region() =
         TrustRegionOptionsToProto(std::get<TrustRegionOptions>(options));

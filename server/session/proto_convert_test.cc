@@ -358,8 +358,9 @@ TEST(CreateSolver, NeedsExactlyOneSolver) {
       CreateSolver(v1::CreateSessionRequest(),
                    ConstVectorView::Float64(x0.data(), 1)),
       StatusIs(absl::StatusCode::kInvalidArgument,
-               "solver is not set; set exactly one of lbfgs, adam, adamw or "
-               "trust_region"));
+               "solver is not set; set exactly one of lbfgs, trust_region, "
+               "adam, adamw, sgd, rmsprop, adagrad, adamax, nadam, radam or "
+               "lion"));
 }
 
 // CreateSolver at x0 = (1, 2).

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/session/first_order_codec.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adapters/data_parallel.h"
 #include "solvers/adapters/finite_difference.h"
@@ -25,6 +26,17 @@ absl::Status InvalidArgument(absl::string_view a, absl::string_view b = "",
 
 namespace {
 // The solver's own state (its vectors), by the same rule.
+// The elementwise first-order family (adam, adamw, sgd, rmsprop, ...): the
+// options are in the field of CreateSessionRequest.solver named as the
+// method.
+const google::protobuf::Message& FirstOrderField(
+    const v1::CreateSessionRequest& request, std::string* name) {
+  const google::protobuf::FieldDescriptor* field =
+      request.GetDescriptor()->FindFieldByNumber(request.solver_case());
+  *name = field->name();
+  return request.GetReflection()->GetMessage(request, field);
+}
+
 int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request, int64_t n);
 }  // namespace
 
@@ -99,18 +111,22 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
         }
       }
     }
-    case v1::CreateSessionRequest::kAdam:
-    case v1::CreateSessionRequest::kAdamw: {
-      const v1::AdamOptions& adam =
-          request.solver_case() == v1::CreateSessionRequest::kAdam
-              ? request.adam()
-              : request.adamw();
-      const int64_t element =
-          adam.dtype() == v1::STATE_DTYPE_FLOAT32 ? sizeof(float) : kDouble;
-      return ((adam.amsgrad() ? 4 : 3) * element + kDouble) * n;
-    }
     case v1::CreateSessionRequest::SOLVER_NOT_SET:
-      break;
+      return n * kDouble;
+    default: {
+      // The first-order family: x and the slots the options keep, in the
+      // state's type, and the gradient.
+      std::string name;
+      const google::protobuf::Message& proto = FirstOrderField(request, &name);
+      absl::StatusOr<AdamOptions> options =
+          FirstOrderOptionsFromProto(proto, name);
+      if (!options.ok()) return n * kDouble;  // Create refuses it anyway.
+      const int64_t element =
+          options->dtype == ScalarType::kFloat32 ? sizeof(float) : kDouble;
+      return ((1 + AdamSlots::For(options->hyper).count()) * element +
+              kDouble) *
+             n;
+    }
   }
   return n * kDouble;
 }
@@ -145,7 +161,8 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
       subproblem == v1::TrustRegionOptions::SUBPROBLEM_UNSPECIFIED ||
       subproblem == v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON;
   constexpr absl::string_view kGradientSolvers =
-      "lbfgs, adam, adamw or trust_region with subproblem QUASI_NEWTON";
+      "lbfgs, a first-order method (adam, sgd, ...) or trust_region with "
+      "subproblem QUASI_NEWTON";
   if (request.has_bounds()) {
     OPTD_ASSIGN_OR_RETURN(
         ConstVectorView lower,
@@ -310,22 +327,24 @@ struct LbfgsRecipe {
   }
 };
 
-template <bool kAdamW>
-struct AdamRecipe {
+struct FirstOrderRecipe {
   using Options = AdamOptions;
   static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
                                       int64_t n, uint32_t) {
-    OPTD_ASSIGN_OR_RETURN(
-        Options options,
-        AdamOptionsFromProto(kAdamW ? request.adamw() : request.adam(),
-                             kAdamW));
+    std::string name;
+    const google::protobuf::Message& proto = FirstOrderField(request, &name);
+    OPTD_ASSIGN_OR_RETURN(Options options,
+                          FirstOrderOptionsFromProto(proto, name));
     // Before any slice is made: the groups must tile [0, n).
     OPTD_RETURN_IF_ERROR(options.ValidateGroups(n));
     return options;
   }
   static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+    const AdamSlots slots = AdamSlots::For(options.hyper);
     slice->set_kind(v1::SLICE_KIND_ADAM);
     slice->set_amsgrad(options.hyper.amsgrad);
+    slice->set_slots(slots.mask);
+    slice->set_slot0_init(slots.s0_init);
     slice->set_float32(options.dtype == ScalarType::kFloat32);
   }
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
@@ -333,7 +352,7 @@ struct AdamRecipe {
     return Adam::Create(
         options, x0,
         std::make_unique<RemoteAdamVectors>(std::move(shards), options.dtype,
-                                            options.hyper.amsgrad));
+                                            AdamSlots::For(options.hyper)));
   }
   static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
                           const Bounds& bounds) {
@@ -412,8 +431,15 @@ struct SolverKind {
 
 constexpr SolverKind kSolverKinds[] = {
     {v1::CreateSessionRequest::kLbfgs, &Build<LbfgsRecipe>},
-    {v1::CreateSessionRequest::kAdam, &Build<AdamRecipe<false>>},
-    {v1::CreateSessionRequest::kAdamw, &Build<AdamRecipe<true>>},
+    {v1::CreateSessionRequest::kAdam, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kAdamw, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kSgd, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kRmsprop, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kAdagrad, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kAdamax, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kNadam, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kRadam, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kLion, &Build<FirstOrderRecipe>},
     {v1::CreateSessionRequest::kTrustRegion, &Build<TrustRegionRecipe>},
 };
 
@@ -431,8 +457,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
   }
   if (kind == nullptr) {
     return InvalidArgument(
-        "solver is not set; set exactly one of lbfgs, adam, adamw or "
-        "trust_region");
+        "solver is not set; set exactly one of lbfgs, trust_region, adam, "
+        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam or lion");
   }
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,

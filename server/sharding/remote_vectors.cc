@@ -422,8 +422,8 @@ absl::Status RemoteAdamVectors::LoadState(std::string_view in) {
   }
   if (static_cast<int64_t>(in.size()) != StateBytes()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Adam state has ", in.size(),
-                     " bytes; this session needs ", StateBytes()));
+        absl::StrCat("the state has ", in.size(), " bytes; this session needs ",
+                     StateBytes()));
   }
   const int k = group_->layout().shards();
   std::vector<std::string> parts(static_cast<size_t>(k));

@@ -107,8 +107,8 @@ class RemoteTrustRegionVectors : public TrustRegionVectors {
 class RemoteAdamVectors : public AdamVectors {
  public:
   RemoteAdamVectors(std::shared_ptr<ShardGroup> group, ScalarType type,
-                    bool amsgrad)
-      : group_(std::move(group)), type_(type), amsgrad_(amsgrad) {}
+                    AdamSlots slots)
+      : group_(std::move(group)), type_(type), slots_(slots) {}
 
   int64_t dimension() const override { return group_->layout().dimension(); }
   ScalarType type() const override { return type_; }
@@ -125,11 +125,11 @@ class RemoteAdamVectors : public AdamVectors {
 
  private:
   int width() const { return type_ == ScalarType::kFloat32 ? 4 : 8; }
-  int vectors() const { return amsgrad_ ? 4 : 3; }
+  int vectors() const { return 1 + slots_.count(); }
 
   std::shared_ptr<ShardGroup> group_;
   const ScalarType type_;
-  const bool amsgrad_;
+  const AdamSlots slots_;
 };
 
 }  // namespace optd::server

@@ -142,7 +142,7 @@ TEST(SliceHostTest, RefusesMalformedSlicesAndOperations) {
 
 // Found by fuzz/slice_ops_fuzzer: an Adam step with amsgrad on a slice created
 // without it read max v through a null pointer (a segfault of the replica).
-TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
+TEST(SliceHostTest, RefusesAStepWhoseSlotsAreNotTheSlices) {
   SliceHost host(0);
   v1::CreateSliceRequest adam = LbfgsSliceRequest(1);
   adam.set_kind(v1::SLICE_KIND_ADAM);
@@ -155,14 +155,34 @@ TEST(SliceHostTest, RefusesAnAmsgradStepOnASliceWithoutAmsgrad) {
   v1::SliceOpResponse answer;
   EXPECT_THAT(host.Apply(Batch(1, {step}), &answer),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("SLICE_OP_ADAM_STEP: scalars[0] (amsgrad) is "
-                                 "1 but the slice was created with amsgrad "
-                                 "false")));
+                       HasSubstr("SLICE_OP_ADAM_STEP: segment 0's step uses "
+                                 "the state slots s0, s1, s2 but the slice "
+                                 "was created with s0, s1")));
   // The operation was refused, so its sequence number is still free.
   scalars.amsgrad = false;
   step.clear_scalars();
   AdamScalarsToProto(scalars, step.mutable_scalars());
   EXPECT_OK(host.Apply(Batch(1, {step}), &answer));
+  // SGD with momentum on a slice of plain SGD (no slots).
+  v1::CreateSliceRequest sgd = LbfgsSliceRequest(1);
+  sgd.set_kind(v1::SLICE_KIND_ADAM);
+  sgd.set_slots(0);
+  SliceHost other(0);
+  ASSERT_OK(other.Create(sgd));
+  AdamStepScalars momentum;
+  momentum.method = ElementwiseMethod::kSgd;
+  momentum.momentum = 0.9;
+  v1::SliceOpRequest sgd_step = Op(1, v1::SLICE_OP_ADAM_STEP);
+  AdamScalarsToProto(momentum, sgd_step.mutable_scalars());
+  EXPECT_THAT(other.Apply(Batch(1, {sgd_step}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("uses the state slots s0 but the slice was "
+                                 "created with none")));
+  // A method number out of range.
+  sgd_step.set_scalars(11, 8);
+  EXPECT_THAT(other.Apply(Batch(1, {sgd_step}), &answer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("scalars[11] (the method) is 8")));
 }
 
 // Found by fuzz/stored_session_fuzzer: the session id of a slice names its

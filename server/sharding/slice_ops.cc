@@ -321,20 +321,27 @@ const OpTable<AdamSlice<T>>& AdamTable() {
          std::vector<AdamSegmentStep> segments;
          OPTD_RETURN_IF_ERROR(
              AdamSegmentsFromProto(op.scalars(), s.range, &segments));
-         // The kernel reads max v only with amsgrad, and the slice has it
-         // only if it was created with amsgrad: the two must agree.
+         // The kernel touches the slots the scalars' method and options
+         // need (max v only with amsgrad, SGD's buffer only with momentum,
+         // ...), and the slice holds those it was created with: the two
+         // must agree.
          for (size_t i = 0; i < segments.size(); ++i) {
-           // Where this segment's amsgrad flag is in op.scalars.
-           const int at = op.scalars_size() == kAdamScalars
-                              ? 0
-                              : static_cast<int>(i) * (kAdamScalars + 2) + 2;
-           if (segments[i].scalars.amsgrad != s.amsgrad) {
+           const int wants = AdamStepSlotMask(segments[i].scalars);
+           if (wants != s.slots.mask) {
+             auto names = [](int mask) {
+               std::string out;
+               for (int slot = 0; slot < 3; ++slot) {
+                 if ((mask >> slot) & 1) {
+                   absl::StrAppend(&out, out.empty() ? "" : ", ", "s", slot);
+                 }
+               }
+               return out.empty() ? std::string("none") : out;
+             };
              return SliceOpError(
                  op,
-                 absl::StrCat("scalars[", at, "] (amsgrad) is ", op.scalars(at),
-                              " but the slice was "
-                              "created with amsgrad ",
-                              s.amsgrad ? "true" : "false"));
+                 absl::StrCat("segment ", i, "'s step uses the state slots ",
+                              names(wants), " but the slice was created with ",
+                              names(s.slots.mask)));
            }
          }
          // Unchecked (AdamVectors::StepSegments): a posted operation has no
@@ -407,44 +414,92 @@ bool IsReadOp(v1::SliceOp op) {
          op == v1::SLICE_OP_READ_GRADIENT || op == v1::SLICE_OP_READ_DIRECTION;
 }
 
-void AdamScalarsToProto(const AdamStepScalars& s,
-                        google::protobuf::RepeatedField<double>* out) {
-  out->Clear();
-  for (double v : {s.amsgrad ? 1.0 : 0.0, s.l2_weight_decay, s.param_decay,
-                   s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2,
-                   s.step_size, s.bias_correction2_sqrt, s.eps, s.grad_scale}) {
-    out->Add(v);
-  }
-}
-
 namespace {
 
-// The 11 scalars AdamScalarsToProto writes, from in[0..10].
-void ReadAdamScalars(const double* in, AdamStepScalars* s) {
-  s->amsgrad = in[0] != 0;
-  s->l2_weight_decay = in[1];
-  s->param_decay = in[2];
-  s->beta1 = in[3];
-  s->one_minus_beta1 = in[4];
-  s->beta2 = in[5];
-  s->one_minus_beta2 = in[6];
-  s->step_size = in[7];
-  s->bias_correction2_sqrt = in[8];
-  s->eps = in[9];
-  s->grad_scale = in[10];
+// AdamStepScalars on the wire: its fields in declaration order, bools as 0
+// or 1 and the method as its number. A replica that predates the rest of the
+// family sends Adam's first kAdamScalars only.
+struct ScalarField {
+  double AdamStepScalars::*number = nullptr;
+  bool AdamStepScalars::*flag = nullptr;
+};
+constexpr ScalarField kScalarFields[] = {
+    {nullptr, &AdamStepScalars::amsgrad},
+    {&AdamStepScalars::l2_weight_decay},
+    {&AdamStepScalars::param_decay},
+    {&AdamStepScalars::beta1},
+    {&AdamStepScalars::one_minus_beta1},
+    {&AdamStepScalars::beta2},
+    {&AdamStepScalars::one_minus_beta2},
+    {&AdamStepScalars::step_size},
+    {&AdamStepScalars::bias_correction2_sqrt},
+    {&AdamStepScalars::eps},
+    {&AdamStepScalars::grad_scale},
+    {},  // method
+    {nullptr, &AdamStepScalars::maximize},
+    {nullptr, &AdamStepScalars::first_step},
+    {&AdamStepScalars::momentum},
+    {&AdamStepScalars::one_minus_dampening},
+    {nullptr, &AdamStepScalars::nesterov},
+    {nullptr, &AdamStepScalars::centered},
+    {&AdamStepScalars::initial_accumulator_value},
+    {&AdamStepScalars::bias_correction2},
+    {&AdamStepScalars::nadam_grad_coef},
+    {&AdamStepScalars::nadam_exp_avg_coef},
+    {&AdamStepScalars::bias_correction1},
+    {nullptr, &AdamStepScalars::rectified},
+    {&AdamStepScalars::rect},
+};
+constexpr int kScalars = sizeof(kScalarFields) / sizeof(kScalarFields[0]);
+static_assert(kScalars > kAdamScalars);
+
+// The scalars in[0 .. count), count kScalars or kAdamScalars.
+absl::Status ReadAdamScalars(const double* in, int count, AdamStepScalars* s) {
+  *s = AdamStepScalars();
+  for (int i = 0; i < count; ++i) {
+    const ScalarField& f = kScalarFields[i];
+    if (f.number != nullptr) {
+      s->*f.number = in[i];
+    } else if (f.flag != nullptr) {
+      s->*f.flag = in[i] != 0;
+    } else {
+      const double method = in[i];
+      if (!(method >= 0 && method < kElementwiseMethods &&
+            std::floor(method) == method)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "SLICE_OP_ADAM_STEP: scalars[", i, "] (the method) is ", method,
+            "; it must be an integer in [0, ", kElementwiseMethods, ")"));
+      }
+      s->method = static_cast<ElementwiseMethod>(static_cast<int>(method));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
+void AdamScalarsToProto(const AdamStepScalars& s,
+                        google::protobuf::RepeatedField<double>* out) {
+  out->Clear();
+  for (const ScalarField& f : kScalarFields) {
+    if (f.number != nullptr) {
+      out->Add(s.*f.number);
+    } else if (f.flag != nullptr) {
+      out->Add(s.*f.flag ? 1.0 : 0.0);
+    } else {
+      out->Add(static_cast<double>(static_cast<int>(s.method)));
+    }
+  }
+}
+
 absl::Status AdamScalarsFromProto(
     const google::protobuf::RepeatedField<double>& in, AdamStepScalars* s) {
-  if (in.size() != kAdamScalars) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("SLICE_OP_ADAM_STEP has ", in.size(),
-                     " scalars; it takes ", kAdamScalars));
+  if (in.size() != kScalars && in.size() != kAdamScalars) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ", kScalars,
+        " (or Adam's ", kAdamScalars, ")"));
   }
-  ReadAdamScalars(in.data(), s);
-  return absl::OkStatus();
+  return ReadAdamScalars(in.data(), in.size(), s);
 }
 
 void AdamSegmentsToProto(absl::Span<const AdamSegmentStep> segments,
@@ -469,21 +524,23 @@ absl::Status AdamSegmentsFromProto(
     const google::protobuf::RepeatedField<double>& in, ShardRange range,
     std::vector<AdamSegmentStep>* out) {
   out->clear();
-  if (in.size() == kAdamScalars) {
+  if (in.size() == kScalars || in.size() == kAdamScalars) {
     out->emplace_back();
     out->back().begin = range.begin;
     out->back().end = range.end;
-    ReadAdamScalars(in.data(), &out->back().scalars);
-    return absl::OkStatus();
+    return ReadAdamScalars(in.data(), in.size(), &out->back().scalars);
   }
-  constexpr int kEach = kAdamScalars + 2;
-  if (in.empty() || in.size() % kEach != 0) {
+  // Per group: begin, end and the scalars (all of them, or Adam's from an
+  // older replica; a length both divide is read as the current format).
+  const int each =
+      in.size() % (kScalars + 2) == 0 ? kScalars + 2 : kAdamScalars + 2;
+  if (in.empty() || in.size() % each != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ",
-        kAdamScalars, ", or ", kEach, " per parameter group"));
+        "SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ", kScalars,
+        ", or ", kScalars + 2, " per parameter group"));
   }
   constexpr double kMaxIndex = 9007199254740992.0;  // 2^53
-  for (int at = 0; at < in.size(); at += kEach) {
+  for (int at = 0; at < in.size(); at += each) {
     const double begin = in[at], end = in[at + 1];
     if (!(begin >= 0 && begin < end && end <= kMaxIndex &&
           std::floor(begin) == begin && std::floor(end) == end)) {
@@ -494,7 +551,8 @@ absl::Status AdamSegmentsFromProto(
     AdamSegmentStep segment;
     segment.begin = static_cast<int64_t>(begin);
     segment.end = static_cast<int64_t>(end);
-    ReadAdamScalars(in.data() + at + 2, &segment.scalars);
+    OPTD_RETURN_IF_ERROR(
+        ReadAdamScalars(in.data() + at + 2, each - 2, &segment.scalars));
     out->push_back(segment);
   }
   return absl::OkStatus();
@@ -517,17 +575,27 @@ absl::StatusOr<std::unique_ptr<SliceSolver>> SliceSolver::Create(
           8 * n *
           (5 + 2 * int64_t{request.memory()} + (request.cg_vectors() ? 4 : 0));
       break;
-    case v1::SLICE_KIND_ADAM:
-      if (request.float32()) {
-        solver->adam32_ =
-            std::make_unique<AdamSlice<float>>(range, request.amsgrad());
+    case v1::SLICE_KIND_ADAM: {
+      AdamSlots slots;
+      if (request.has_slots()) {
+        if (request.slots() < 0 || request.slots() > 7) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "slots is ", request.slots(), "; it must be in [0, 7]"));
+        }
+        slots.mask = request.slots();
+        slots.s0_init = request.slot0_init();
       } else {
-        solver->adam64_ =
-            std::make_unique<AdamSlice<double>>(range, request.amsgrad());
+        slots.mask = request.amsgrad() ? 0b111 : 0b011;
       }
-      solver->bytes_ =
-          (request.float32() ? 4 : 8) * n * (request.amsgrad() ? 5 : 4);
+      if (request.float32()) {
+        solver->adam32_ = std::make_unique<AdamSlice<float>>(range, slots);
+      } else {
+        solver->adam64_ = std::make_unique<AdamSlice<double>>(range, slots);
+      }
+      // x, g and the slots.
+      solver->bytes_ = (request.float32() ? 4 : 8) * n * (2 + slots.count());
       break;
+    }
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("kind is ", request.kind(), "; use a SliceKind"));

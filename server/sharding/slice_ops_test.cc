@@ -72,38 +72,57 @@ TEST(SliceOps, AdamStepsOfParameterGroupsRoundTrip) {
   first.step_size = 0.25;
   second.step_size = 0.5;
   second.eps = 1e-6;
+  second.method = ElementwiseMethod::kRmsprop;
+  second.centered = true;
+  second.momentum = 0.9;
   google::protobuf::RepeatedField<double> packed;
-  // One segment over everything: the 11 scalars of a step without groups.
+  // One segment over everything: the 25 scalars of a step without groups.
   const AdamSegmentStep all{0, 7, first};
   AdamSegmentsToProto(absl::MakeConstSpan(&all, 1), 7, &packed);
-  EXPECT_EQ(packed.size(), 11);
+  EXPECT_EQ(packed.size(), 25);
   std::vector<AdamSegmentStep> segments;
   ASSERT_TRUE(AdamSegmentsFromProto(packed, {2, 5}, &segments).ok());
   ASSERT_EQ(segments.size(), 1u);
   EXPECT_EQ(segments[0].begin, 2);
   EXPECT_EQ(segments[0].end, 5);
   EXPECT_EQ(segments[0].scalars.step_size, 0.25);
+  EXPECT_EQ(segments[0].scalars.method, ElementwiseMethod::kAdam);
 
   const std::vector<AdamSegmentStep> groups{{0, 3, first}, {3, 7, second}};
   AdamSegmentsToProto(groups, 7, &packed);
-  EXPECT_EQ(packed.size(), 26);
+  EXPECT_EQ(packed.size(), 54);
   ASSERT_TRUE(AdamSegmentsFromProto(packed, {2, 5}, &segments).ok());
   ASSERT_EQ(segments.size(), 2u);
   EXPECT_EQ(segments[1].begin, 3);
   EXPECT_EQ(segments[1].end, 7);
   EXPECT_EQ(segments[1].scalars.step_size, 0.5);
   EXPECT_EQ(segments[1].scalars.eps, 1e-6);
+  EXPECT_EQ(segments[1].scalars.method, ElementwiseMethod::kRmsprop);
+  EXPECT_TRUE(segments[1].scalars.centered);
+  EXPECT_EQ(segments[1].scalars.momentum, 0.9);
 
   packed.Add(1.0);
   EXPECT_THAT(
       std::string(AdamSegmentsFromProto(packed, {2, 5}, &segments).message()),
-      HasSubstr("SLICE_OP_ADAM_STEP has 27 scalars; it takes 11, or "
-                "13 per parameter group"));
+      HasSubstr("SLICE_OP_ADAM_STEP has 55 scalars; it takes 25, or "
+                "27 per parameter group"));
   packed.RemoveLast();
-  packed.Set(13, 2.5);  // the second segment's begin
+  packed.Set(27, 2.5);  // the second segment's begin
   EXPECT_THAT(
       std::string(AdamSegmentsFromProto(packed, {2, 5}, &segments).message()),
-      HasSubstr("segment [2.5, 7) at scalars[13]"));
+      HasSubstr("segment [2.5, 7) at scalars[27]"));
+  packed.Set(27, 3);
+  packed.Set(27 + 2 + 11, 9);  // the second segment's method
+  EXPECT_THAT(
+      std::string(AdamSegmentsFromProto(packed, {2, 5}, &segments).message()),
+      HasSubstr("scalars[11] (the method) is 9"));
+
+  // The 11 scalars of Adam from a replica that predates the other methods.
+  packed.Clear();
+  for (int i = 0; i < 11; ++i) packed.Add(i == 7 ? 0.125 : 0.0);
+  ASSERT_TRUE(AdamSegmentsFromProto(packed, {0, 7}, &segments).ok());
+  EXPECT_EQ(segments[0].scalars.method, ElementwiseMethod::kAdam);
+  EXPECT_EQ(segments[0].scalars.step_size, 0.125);
 }
 
 TEST(SliceOps, AnUnknownKindIsRefused) {

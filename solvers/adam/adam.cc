@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,19 @@ constexpr char kMaxStepsMessage[] = "STOP: MAXIMUM NUMBER OF STEPS REACHED";
 constexpr char kStepNotFiniteMessage[] =
     "ABNORMAL: THE STEP IS NOT FINITE IN THE STATE'S PRECISION";
 
+bool UsesBetas(ElementwiseMethod method) {
+  return method == ElementwiseMethod::kAdam ||
+         method == ElementwiseMethod::kAdamax ||
+         method == ElementwiseMethod::kNadam ||
+         method == ElementwiseMethod::kRadam ||
+         method == ElementwiseMethod::kLion;
+}
+
+bool UsesEps(ElementwiseMethod method) {
+  return method != ElementwiseMethod::kSgd &&
+         method != ElementwiseMethod::kLion;
+}
+
 }  // namespace
 
 AdamOptions AdamOptions::AdamW() {
@@ -27,8 +41,62 @@ AdamOptions AdamOptions::AdamW() {
   return options;
 }
 
+AdamOptions AdamOptions::For(ElementwiseMethod method) {
+  AdamOptions options;
+  options.hyper.method = method;
+  switch (method) {
+    case ElementwiseMethod::kAdam:
+      break;
+    case ElementwiseMethod::kSgd:
+      options.lr = 1e-3;
+      break;
+    case ElementwiseMethod::kRmsprop:
+      options.lr = 1e-2;
+      options.hyper.eps = 1e-8;
+      break;
+    case ElementwiseMethod::kAdagrad:
+      options.lr = 1e-2;
+      options.hyper.eps = 1e-10;
+      break;
+    case ElementwiseMethod::kAdamax:
+    case ElementwiseMethod::kNadam:
+      options.lr = 2e-3;
+      break;
+    case ElementwiseMethod::kRadam:
+      options.lr = 1e-3;
+      break;
+    case ElementwiseMethod::kLion:
+      options.lr = 1e-4;
+      options.hyper.beta2 = 0.99;
+      break;
+  }
+  return options;
+}
+
+const char* AdamOptions::name() const {
+  switch (hyper.method) {
+    case ElementwiseMethod::kAdam:
+      return hyper.decoupled_weight_decay ? "adamw" : "adam";
+    case ElementwiseMethod::kSgd:
+      return "sgd";
+    case ElementwiseMethod::kRmsprop:
+      return "rmsprop";
+    case ElementwiseMethod::kAdagrad:
+      return "adagrad";
+    case ElementwiseMethod::kAdamax:
+      return "adamax";
+    case ElementwiseMethod::kNadam:
+      return "nadam";
+    case ElementwiseMethod::kRadam:
+      return "radam";
+    case ElementwiseMethod::kLion:
+      return "lion";
+  }
+  return "adam";
+}
+
 absl::Status AdamOptions::Validate() const {
-  const char* options_name = hyper.decoupled_weight_decay ? "adamw" : "adam";
+  const char* options_name = name();
   if (!(lr > 0 && std::isfinite(lr)))
     return OptionOutOfRange(options_name, "lr", lr, "(0, inf)");
   if (!(max_grad_norm >= 0 && std::isfinite(max_grad_norm))) {
@@ -43,9 +111,8 @@ absl::Status AdamOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat(options_name, ".", s.message()));
   }
-  const char* schedule_prefix =
-      hyper.decoupled_weight_decay ? "adamw.schedule." : "adam.schedule.";
-  OPTD_RETURN_IF_ERROR(schedule.Validate(lr, schedule_prefix));
+  const std::string schedule_prefix = absl::StrCat(options_name, ".schedule.");
+  OPTD_RETURN_IF_ERROR(schedule.Validate(lr, schedule_prefix.c_str()));
   for (size_t i = 0; i < groups.size(); ++i) {
     const std::string group = absl::StrCat("groups[", i, "]");
     const AdamGroup& g = groups[i];
@@ -54,7 +121,18 @@ absl::Status AdamOptions::Validate() const {
         return OptionOutOfRange(options_name, absl::StrCat(group, ".lr"), *g.lr,
                                 "(0, inf)");
       }
-      OPTD_RETURN_IF_ERROR(schedule.Validate(*g.lr, schedule_prefix));
+      OPTD_RETURN_IF_ERROR(schedule.Validate(*g.lr, schedule_prefix.c_str()));
+    }
+    const bool betas = UsesBetas(hyper.method), eps = UsesEps(hyper.method);
+    for (const auto& [field, set, used] :
+         {std::tuple("beta1", g.beta1.has_value(), betas),
+          std::tuple("beta2", g.beta2.has_value(), betas),
+          std::tuple("eps", g.eps.has_value(), eps)}) {
+      if (set && !used) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(options_name, ".", group, ".", field, " is set; ",
+                         options_name, " has no ", field));
+      }
     }
     AdamHyper h = hyper;
     h.beta1 = g.beta1.value_or(h.beta1);
@@ -70,7 +148,7 @@ absl::Status AdamOptions::Validate() const {
 }
 
 absl::Status AdamOptions::ValidateGroups(int64_t dimension) const {
-  const char* options_name = hyper.decoupled_weight_decay ? "adamw" : "adam";
+  const char* options_name = name();
   for (size_t i = 0; i < groups.size(); ++i) {
     const AdamGroup& g = groups[i];
     const int64_t begin = i == 0 ? 0 : groups[i - 1].end;
@@ -121,6 +199,9 @@ std::vector<AdamOptions::ResolvedGroup> AdamOptions::ResolvedGroups(
 Adam::Adam(const AdamOptions& options, std::unique_ptr<AdamVectors> vectors)
     : options_(options),
       groups_(options.ResolvedGroups(vectors->dimension())),
+      mu_products_(options.hyper.method == ElementwiseMethod::kNadam
+                       ? groups_.size()
+                       : 0),
       vectors_(std::move(vectors)),
       last_value_(kNaN),
       best_value_(kNaN),
@@ -202,12 +283,11 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
   std::unique_ptr<AdamVectors> vectors;
+  const AdamSlots slots = AdamSlots::For(options.hyper);
   if (options.dtype == ScalarType::kFloat32) {
-    vectors = std::make_unique<LocalAdamVectors<float>>(layout,
-                                                        options.hyper.amsgrad);
+    vectors = std::make_unique<LocalAdamVectors<float>>(layout, slots);
   } else {
-    vectors = std::make_unique<LocalAdamVectors<double>>(layout,
-                                                         options.hyper.amsgrad);
+    vectors = std::make_unique<LocalAdamVectors<double>>(layout, slots);
   }
   return Create(options, x0, bounds, std::move(vectors));
 }
@@ -255,8 +335,10 @@ absl::Status Adam::Tell(const TrialResult& result) {
     if (coef < 1.0) grad_scale = coef;
   }
   // torch's step computes each param group's scalars from its own lr and
-  // hyperparameters; every group shares the step count.
+  // hyperparameters; every group shares the step count. NAdam's products
+  // advance on copies, kept only if the step is taken.
   std::vector<AdamSegmentStep> segments(groups_.size());
+  std::vector<NadamMuProduct> mu_products = mu_products_;
   for (size_t i = 0; i < groups_.size(); ++i) {
     const AdamOptions::ResolvedGroup& group = groups_[i];
     const double lr =
@@ -266,7 +348,9 @@ absl::Status Adam::Tell(const TrialResult& result) {
     if (i == 0) last_lr_ = lr;
     segments[i].begin = group.begin;
     segments[i].end = group.end;
-    segments[i].scalars = ComputeAdamStepScalars(group.hyper, step_, lr);
+    segments[i].scalars =
+        ComputeAdamStepScalars(group.hyper, step_, lr,
+                               mu_products.empty() ? nullptr : &mu_products[i]);
     segments[i].scalars.grad_scale = grad_scale;
   }
   OPTD_ASSIGN_OR_RETURN(const int64_t not_finite,
@@ -278,6 +362,7 @@ absl::Status Adam::Tell(const TrialResult& result) {
     Finish(TerminationReason::kStepNotFinite, kStepNotFiniteMessage);
     return absl::OkStatus();
   }
+  mu_products_ = std::move(mu_products);
   if (options_.max_steps > 0 && step_ >= options_.max_steps) {
     Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
   }
@@ -398,10 +483,19 @@ absl::Status Adam::RestoreState(std::string_view state) {
       reason != static_cast<int64_t>(TerminationReason::kStoppedByClient) &&
       reason != static_cast<int64_t>(TerminationReason::kStepNotFinite)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the state ends with reason ", reason,
-                     ", which Adam never finishes with"));
+        absl::StrCat("the state ends with reason ", reason, ", which ",
+                     options_.name(), " never finishes with"));
   }
   OPTD_RETURN_IF_ERROR(vectors_->LoadState(state.substr(head)));
+  // NAdam's products at `step`, as the steps that were taken left them: the
+  // same float32 multiplications in the same order (O(step) once).
+  for (size_t i = 0; i < mu_products_.size(); ++i) {
+    mu_products_[i] = NadamMuProduct();
+    for (int64_t t = 1; t <= step; ++t) {
+      ComputeAdamStepScalars(groups_[i].hyper, t, groups_[i].lr,
+                             &mu_products_[i]);
+    }
+  }
   step_ = step;
   evaluations_ = evaluations;
   summary_.failed_evaluations = failed;
@@ -433,10 +527,57 @@ Progress Adam::progress() const {
 
 std::string Adam::OptionsReport() const {
   const AdamHyper& h = options_.hyper;
-  std::string out = absl::StrFormat(
-      "    lr %g, betas (%g, %g), eps %g, weight_decay %g (%s), amsgrad %s\n",
-      options_.lr, h.beta1, h.beta2, h.eps, h.weight_decay,
-      h.decoupled_weight_decay ? "decoupled" : "L2", h.amsgrad ? "on" : "off");
+  std::string out;
+  switch (h.method) {
+    case ElementwiseMethod::kAdam:
+      out = absl::StrFormat(
+          "    lr %g, betas (%g, %g), eps %g, weight_decay %g (%s), amsgrad "
+          "%s\n",
+          options_.lr, h.beta1, h.beta2, h.eps, h.weight_decay,
+          h.decoupled_weight_decay ? "decoupled" : "L2",
+          h.amsgrad ? "on" : "off");
+      break;
+    case ElementwiseMethod::kSgd:
+      out = absl::StrFormat(
+          "    lr %g, momentum %g, dampening %g, nesterov %s, weight_decay %g, "
+          "maximize %s\n",
+          options_.lr, h.momentum, h.dampening, h.nesterov ? "on" : "off",
+          h.weight_decay, h.maximize ? "on" : "off");
+      break;
+    case ElementwiseMethod::kRmsprop:
+      out = absl::StrFormat(
+          "    lr %g, alpha %g, eps %g, momentum %g, centered %s, "
+          "weight_decay %g, maximize %s\n",
+          options_.lr, h.alpha, h.eps, h.momentum, h.centered ? "on" : "off",
+          h.weight_decay, h.maximize ? "on" : "off");
+      break;
+    case ElementwiseMethod::kAdagrad:
+      out = absl::StrFormat(
+          "    lr %g, lr_decay %g, initial_accumulator_value %g, eps %g, "
+          "weight_decay %g, maximize %s\n",
+          options_.lr, h.lr_decay, h.initial_accumulator_value, h.eps,
+          h.weight_decay, h.maximize ? "on" : "off");
+      break;
+    case ElementwiseMethod::kAdamax:
+    case ElementwiseMethod::kNadam:
+    case ElementwiseMethod::kRadam:
+      out =
+          absl::StrFormat("    lr %g, betas (%g, %g), eps %g, weight_decay %g",
+                          options_.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
+      if (h.method == ElementwiseMethod::kNadam) {
+        absl::StrAppendFormat(&out, ", momentum_decay %g", h.momentum_decay);
+      }
+      if (h.method == ElementwiseMethod::kAdamax) {
+        absl::StrAppendFormat(&out, ", maximize %s", h.maximize ? "on" : "off");
+      }
+      out += "\n";
+      break;
+    case ElementwiseMethod::kLion:
+      out = absl::StrFormat(
+          "    lr %g, betas (%g, %g), weight_decay %g (decoupled)\n",
+          options_.lr, h.beta1, h.beta2, h.weight_decay);
+      break;
+  }
   absl::StrAppendFormat(
       &out, "    state %s, max_grad_norm %g, max_steps %d\n",
       options_.dtype == ScalarType::kFloat32 ? "float32" : "float64",

@@ -2,6 +2,10 @@
 // torch.optim.Adam / AdamW (torch 1.13, single-tensor CPU path; see
 // adam_kernel.h for the arithmetic), global-norm gradient clipping as
 // torch.nn.utils.clip_grad_norm_, and learning-rate schedules (lr_schedule.h).
+// The same solver serves the rest of the elementwise first-order family
+// (AdamHyper::method: SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam, Lion):
+// everything below holds for each of them, with its own state slots in
+// place of m and v.
 //
 // Every trial wants the gradient at the current parameters; a value may be told
 // too and is recorded. Each told gradient is one optimizer step. A failed tell
@@ -102,6 +106,16 @@ struct AdamOptions {
 
   // torch.optim.AdamW's defaults: decoupled decay with weight_decay 1e-2.
   static AdamOptions AdamW();
+  // Each method's defaults (ElementwiseMethod): torch 1.13's for SGD (whose
+  // lr torch requires; 1e-3 here until the caller sets one), RMSprop (lr
+  // 1e-2), Adagrad (lr 1e-2, eps 1e-10), Adamax (lr 2e-3), NAdam (lr 2e-3),
+  // RAdam (lr 1e-3); the authors' for Lion (lr 1e-4, betas (0.9, 0.99)).
+  // kAdam gives Adam's.
+  static AdamOptions For(ElementwiseMethod method);
+
+  // The options' name in messages and Session.options: "adam", "adamw",
+  // "sgd", "rmsprop", "adagrad", "adamax", "nadam", "radam" or "lion".
+  const char* name() const;
 
   // INVALID_ARGUMENT naming the field ("adam.lr", "adam.groups[1].eps"), its
   // value and the range. The groups' tiling is checked against the
@@ -145,9 +159,7 @@ class Adam : public Solver {
       const AdamOptions& options, const ConstVectorView& x0,
       const Bounds& bounds, int shards = 1);
 
-  std::string_view name() const override {
-    return options_.hyper.decoupled_weight_decay ? "adamw" : "adam";
-  }
+  std::string_view name() const override { return options_.name(); }
   int64_t dimension() const override { return vectors_->dimension(); }
   ScalarType state_type() const override { return options_.dtype; }
   bool finished() const override { return finished_; }
@@ -190,6 +202,9 @@ class Adam : public Solver {
   AdamOptions options_;
   // options_.ResolvedGroups(n).
   std::vector<AdamOptions::ResolvedGroup> groups_;
+  // NAdam: each group's running product of mu_t, at step_ (empty for the
+  // other methods). Not saved: RestoreState recomputes it from step_.
+  std::vector<NadamMuProduct> mu_products_;
   std::unique_ptr<AdamVectors> vectors_;
   bool finished_ = false;
   int64_t step_ = 0;

@@ -263,9 +263,9 @@ TEST(AdamBounds, Errors) {
   EXPECT_OK(Adam::Create(AdamOptions(), view, Bounds::Unbounded(2), 3));
   // Vectors that are not in-process slices refuse bounds by default.
   ASSERT_OK_AND_ASSIGN(ShardLayout two, ShardLayout::Make(2, 2));
-  EXPECT_THAT(Adam::Create(AdamOptions(), view, box,
-                           std::make_unique<LocalAdamVectors<double>>(
-                               two, /*amsgrad=*/false)),
+  EXPECT_THAT(Adam::Create(
+                  AdamOptions(), view, box,
+                  std::make_unique<LocalAdamVectors<double>>(two, AdamSlots())),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("bounds are not supported for sharded")));
 }

@@ -229,7 +229,7 @@ TEST(Adam, RestoreStateRefusesStateThatDoesNotFit) {
   ASSERT_OK(b);
   EXPECT_THAT((*b)->RestoreState(state),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("Adam state has 72 bytes; this session "
+                       HasSubstr("the state has 72 bytes; this session "
                                  "needs 96")));
   EXPECT_THAT((*b)->RestoreState("garbage"),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -245,7 +245,7 @@ TEST(Adam, RestoreStateRefusesStateThatDoesNotFit) {
   ASSERT_OK(c);
   EXPECT_THAT((*c)->RestoreState(nan_x),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("Adam state has x[1] = nan, which is not "
+                       HasSubstr("the state has x[1] = nan, which is not "
                                  "finite or outside the session's box")));
   EXPECT_EQ(ReadPoint(**c), x0);
   const std::vector<double> lower = {0.0, 0.0, 0.0}, upper = {2.0, 2.0, 2.0};

@@ -11,13 +11,42 @@
 
 namespace optd {
 
+AdamSlots AdamSlots::For(const AdamHyper& hyper) {
+  AdamSlots slots;
+  slots.mask = AdamSlotMask(hyper);
+  slots.s0_init = hyper.method == ElementwiseMethod::kAdagrad
+                      ? hyper.initial_accumulator_value
+                      : 0.0;
+  return slots;
+}
+
+int AdamStepSlotMask(const AdamStepScalars& scalars) {
+  switch (scalars.method) {
+    case ElementwiseMethod::kAdam:
+      return scalars.amsgrad ? 0b111 : 0b011;
+    case ElementwiseMethod::kSgd:
+      return scalars.momentum != 0.0 ? 0b001 : 0;
+    case ElementwiseMethod::kRmsprop:
+      return 0b001 | (scalars.centered ? 0b010 : 0) |
+             (scalars.momentum > 0.0 ? 0b100 : 0);
+    case ElementwiseMethod::kAdagrad:
+    case ElementwiseMethod::kLion:
+      return 0b001;
+    case ElementwiseMethod::kAdamax:
+    case ElementwiseMethod::kNadam:
+    case ElementwiseMethod::kRadam:
+      return 0b011;
+  }
+  return 0;
+}
+
 template <typename T>
-AdamSlice<T>::AdamSlice(ShardRange r, bool ams) : range(r), amsgrad(ams) {
+AdamSlice<T>::AdamSlice(ShardRange r, AdamSlots kept) : range(r), slots(kept) {
   const size_t n = static_cast<size_t>(r.size());
   x.assign(n, T(0));
-  m.assign(n, T(0));
-  v.assign(n, T(0));
-  if (amsgrad) v_max.assign(n, T(0));
+  for (int i = 0; i < 3; ++i) {
+    if (slots.has(i)) s[i].assign(n, T(0));
+  }
   g.assign(n, T(0));
 }
 
@@ -68,9 +97,12 @@ template <typename T>
 void AdamSlice<T>::SetPoint(const ConstVectorView& full) {
   full.CopyTo(range.begin, range.size(), x.data());
   Project();
-  std::fill(m.begin(), m.end(), T(0));
-  std::fill(v.begin(), v.end(), T(0));
-  std::fill(v_max.begin(), v_max.end(), T(0));
+  // torch: Adagrad's state_sum = full_like(p, initial_accumulator_value);
+  // every other slot starts at zeros_like(p).
+  for (int i = 0; i < 3; ++i) {
+    std::fill(s[i].begin(), s[i].end(),
+              static_cast<T>(i == 0 ? slots.s0_init : 0.0));
+  }
 }
 
 template <typename T>
@@ -122,8 +154,7 @@ void AdamSlice<T>::Step(absl::Span<const AdamSegmentStep> segments) {
     const int64_t hi = std::min(segment.end, range.end) - range.begin;
     if (lo >= hi) continue;
     ApplyAdamUpdate<T, T>(segment.scalars, hi - lo, g.data() + lo,
-                          x.data() + lo, m.data() + lo, v.data() + lo,
-                          amsgrad ? v_max.data() + lo : nullptr);
+                          x.data() + lo, Slot(0, lo), Slot(1, lo), Slot(2, lo));
   }
   // Projected Adam as torch users write it: `optimizer.step()` followed by
   // `p.data.clamp_(lower, upper)` (the torch forums' answer to "constrain
@@ -147,18 +178,20 @@ int64_t AdamSlice<T>::FirstNotFiniteAfterStep(
   // every element the same bits (adam_kernel.h), so a block updated on its
   // own is exactly what Step() would make of it.
   constexpr int64_t kBlock = 256;
-  T x_copy[kBlock], m_copy[kBlock], v_copy[kBlock], v_max_copy[kBlock];
+  T x_copy[kBlock], s_copy[3][kBlock];
   for (const AdamSegmentStep& segment : segments) {
     const int64_t first = std::max(segment.begin, range.begin) - range.begin;
     const int64_t last = std::min(segment.end, range.end) - range.begin;
     for (int64_t lo = first; lo < last; lo += kBlock) {
       const int64_t len = std::min(kBlock, last - lo);
       std::copy_n(x.begin() + lo, len, x_copy);
-      std::copy_n(m.begin() + lo, len, m_copy);
-      std::copy_n(v.begin() + lo, len, v_copy);
-      if (amsgrad) std::copy_n(v_max.begin() + lo, len, v_max_copy);
-      ApplyAdamUpdate<T, T>(segment.scalars, len, g.data() + lo, x_copy, m_copy,
-                            v_copy, amsgrad ? v_max_copy : nullptr);
+      T* copies[3];
+      for (int i = 0; i < 3; ++i) {
+        copies[i] = slots.has(i) ? s_copy[i] : nullptr;
+        if (slots.has(i)) std::copy_n(s[i].begin() + lo, len, s_copy[i]);
+      }
+      ApplyAdamUpdate<T, T>(segment.scalars, len, g.data() + lo, x_copy,
+                            copies[0], copies[1], copies[2]);
       for (int64_t e = 0; e < len; ++e) {
         if (!std::isfinite(Projected(lo + e, x_copy[e]))) {
           return range.begin + lo + e;
@@ -188,16 +221,16 @@ void AdamSlice<T>::ReadPoint(const MutableVectorView& full) const {
 
 template <typename T>
 std::vector<T>& AdamSlice<T>::state_vector(int which) {
-  switch (which) {
-    case 0:
-      return x;
-    case 1:
-      return m;
-    case 2:
-      return v;
-    default:
-      return v_max;
+  if (which == 0) return x;
+  for (int i = 0; i < 3; ++i) {
+    if (slots.has(i) && --which == 0) return s[i];
   }
+  return s[2];  // Unreachable for which < state_vectors().
+}
+
+template <typename T>
+T* AdamSlice<T>::Slot(int i, int64_t offset) {
+  return slots.has(i) ? s[i].data() + offset : nullptr;
 }
 
 template <typename T>
@@ -216,9 +249,10 @@ absl::Status AdamGradientError(int64_t index, double value, bool float32) {
 }
 
 template <typename T>
-LocalAdamVectors<T>::LocalAdamVectors(const ShardLayout& layout, bool amsgrad)
-    : layout_(layout), amsgrad_(amsgrad) {
-  for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, amsgrad);
+LocalAdamVectors<T>::LocalAdamVectors(const ShardLayout& layout,
+                                      AdamSlots slots)
+    : layout_(layout), slots_(slots) {
+  for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, slots);
 }
 
 absl::Status AdamVectors::SetBounds(const Bounds& box) {
@@ -294,16 +328,16 @@ absl::Status LocalAdamVectors<T>::ReadPoint(
 
 template <typename T>
 int64_t LocalAdamVectors<T>::StateBytes() const {
-  return layout_.dimension() * (amsgrad_ ? 4 : 3) *
+  return layout_.dimension() * (1 + slots_.count()) *
          static_cast<int64_t>(sizeof(T));
 }
 
-// Vector by vector (x of every slice, then m of every slice, ...), so that
+// Vector by vector (x of every slice, then s0 of every slice, ...), so that
 // the bytes are the global vectors whatever the slicing.
 template <typename T>
 absl::Status LocalAdamVectors<T>::SaveState(std::string* out) const {
   out->reserve(out->size() + static_cast<size_t>(StateBytes()));
-  for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
+  for (int which = 0; which < 1 + slots_.count(); ++which) {
     for (const AdamSlice<T>& slice : slices_) {
       const std::vector<T>& v = slice.state_vector(which);
       // Slices past the end of a short vector are empty.
@@ -320,8 +354,8 @@ template <typename T>
 absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
   if (static_cast<int64_t>(in.size()) != StateBytes()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Adam state has ", in.size(),
-                     " bytes; this session needs ", StateBytes()));
+        absl::StrCat("the state has ", in.size(), " bytes; this session needs ",
+                     StateBytes()));
   }
   // x comes first, slice by slice: checked before anything is copied.
   size_t offset = 0;
@@ -333,13 +367,13 @@ absl::Status LocalAdamVectors<T>::LoadState(std::string_view in) {
                   in.data() + offset + (bad - slice.range.begin) * sizeof(T),
                   sizeof(T));
       return absl::InvalidArgumentError(absl::StrCat(
-          "Adam state has x[", bad, "] = ", static_cast<double>(value),
+          "the state has x[", bad, "] = ", static_cast<double>(value),
           ", which is not finite or outside the session's box"));
     }
     offset += static_cast<size_t>(slice.range.size()) * sizeof(T);
   }
   offset = 0;
-  for (int which = 0; which < (amsgrad_ ? 4 : 3); ++which) {
+  for (int which = 0; which < 1 + slots_.count(); ++which) {
     for (AdamSlice<T>& slice : slices_) {
       std::vector<T>& v = slice.state_vector(which);
       if (!v.empty()) {

@@ -1,8 +1,10 @@
-// AdamVectors: every slice of one Adam/AdamW session's state (x, m, v, and the
-// running max of v with amsgrad), as seen by the controller (adam.h). The
-// update is elementwise; the only reduction is the gradient's sum of squares
-// for global-norm clipping, summed in global block order (block_reduction.h)
-// so that it is bitwise the same for any number of slices.
+// AdamVectors: every slice of one elementwise first-order session's state (x
+// and the slots s0, s1, s2 its method keeps: Adam's m, v and, with amsgrad,
+// the running max of v; SGD's momentum buffer; ... see ElementwiseMethod in
+// adam_kernel.h), as seen by the controller (adam.h). The update is
+// elementwise; the only reduction is the gradient's sum of squares for
+// global-norm clipping, summed in global block order (block_reduction.h) so
+// that it is bitwise the same for any number of slices.
 //
 // LocalAdamVectors<T> holds K slices in this process with state of type T
 // (float or double). A replica-spanning implementation forwards the same
@@ -39,6 +41,26 @@ struct AdamSegmentStep {
   AdamStepScalars scalars;
 };
 
+// AdamSlots
+//
+// The state slots a session keeps (bit i of `mask` for slot s_i) and the
+// value every element of s0 starts at (Adagrad's initial_accumulator_value;
+// 0 for every other method and slot).
+struct AdamSlots {
+  int mask = 0b011;
+  double s0_init = 0.0;
+
+  static AdamSlots For(const AdamHyper& hyper);
+  bool has(int slot) const { return (mask >> slot) & 1; }
+  // The number of slots kept (0 to 3).
+  int count() const { return has(0) + has(1) + has(2); }
+};
+
+// The slots ApplyAdamUpdate reads and writes for these scalars (bit i for
+// s_i): AdamSlotMask() of the hyperparameters they were computed from. A
+// slice checks a step from another replica against its own slots with it.
+int AdamStepSlotMask(const AdamStepScalars& scalars);
+
 class AdamVectors {
  public:
   virtual ~AdamVectors() = default;
@@ -51,7 +73,7 @@ class AdamVectors {
   // not supported for sharded sessions". REQUIRES: box.size() == dimension().
   virtual absl::Status SetBounds(const Bounds& box);
   // x <- full, rounded to the state type (and projected onto the box, if
-  // any); m, v (and max v) <- 0.
+  // any); the slots <- their starting values (AdamSlots).
   virtual absl::Status SetPoint(const ConstVectorView& full) = 0;
   // The told gradient, rounded to the state type (torch's grad has the
   // parameter's dtype). INVALID_ARGUMENT naming the first element that is not
@@ -74,8 +96,8 @@ class AdamVectors {
     return StepSegments(absl::MakeConstSpan(&all, 1));
   }
   virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
-  // Appends x, m, v (and max v with amsgrad), each in global order, in the
-  // state type's native bytes; LoadState reads them back (INVALID_ARGUMENT
+  // Appends x and the slots kept (in slot order), each in global order, in
+  // the state type's native bytes; LoadState reads them back (INVALID_ARGUMENT
   // for a wrong size, state unchanged). Independent of the slicing.
   virtual absl::Status SaveState(std::string* out) const = 0;
   virtual absl::Status LoadState(std::string_view in) = 0;
@@ -87,14 +109,15 @@ class AdamVectors {
 template <typename T>
 struct AdamSlice {
   AdamSlice() = default;
-  AdamSlice(ShardRange range, bool amsgrad);
+  AdamSlice(ShardRange range, AdamSlots slots);
 
   // lower, upper <- this range of `box`, rounded inward to T (the nearest T
   // inside [lower_i, upper_i]; when no T lies inside, both become the T
   // nearest lower_i). INVALID_ARGUMENT naming the first bound that is finite
   // but has no finite T inside it (beyond float32's range).
   absl::Status SetBounds(const Bounds& box);
-  // x <- this range of `full`, projected onto the box; m, v (and max v) <- 0.
+  // x <- this range of `full`, projected onto the box; the slots <- their
+  // starting values.
   void SetPoint(const ConstVectorView& full);
   // g <- this range of `full`, rounded to T. Returns the global index of the
   // first element that is not finite in T, or -1; *max_abs <- max |g_i|.
@@ -116,23 +139,27 @@ struct AdamSlice {
   int64_t FirstNotFiniteAfterStep(
       absl::Span<const AdamSegmentStep> segments) const;
   void ReadPoint(const MutableVectorView& full) const;
-  // The vectors SaveState writes, in order: x, m, v (and max v).
-  int state_vectors() const { return amsgrad ? 4 : 3; }
+  // The vectors SaveState writes, in order: x, then the slots kept.
+  int state_vectors() const { return 1 + slots.count(); }
   // The global index of the first element of `point` (this range's x as
   // range.size() T in native bytes, as a saved state holds it) that is not
   // finite or lies outside the box, or -1. A state to load must hold a point
   // the slice could have made: it is handed out as the next trial.
   int64_t FirstBadPoint(const char* point) const;
+  // Vector `which` of state_vectors(): 0 is x, 1 the first slot kept, ...
   std::vector<T>& state_vector(int which);
   const std::vector<T>& state_vector(int which) const;
 
   ShardRange range;
-  bool amsgrad = false;
-  std::vector<T> x, m, v, v_max, g;
+  AdamSlots slots;
+  // s[i] is slot s_i (range.size() elements), empty when not kept.
+  std::vector<T> x, s[3], g;
   // The box in T; both empty when unbounded.
   std::vector<T> lower, upper;
 
  private:
+  // s[i] from element `offset` on, or nullptr when slot i is not kept.
+  T* Slot(int i, int64_t offset);
   // x_e = `value` clamped to the box (as is when unbounded).
   T Projected(int64_t e, T value) const;
   void Project();
@@ -149,7 +176,7 @@ absl::Status AdamGradientError(int64_t index, double value, bool float32);
 template <typename T>
 class LocalAdamVectors : public AdamVectors {
  public:
-  LocalAdamVectors(const ShardLayout& layout, bool amsgrad);
+  LocalAdamVectors(const ShardLayout& layout, AdamSlots slots);
 
   int64_t dimension() const override { return layout_.dimension(); }
   ScalarType type() const override;
@@ -169,7 +196,7 @@ class LocalAdamVectors : public AdamVectors {
 
  private:
   ShardLayout layout_;
-  bool amsgrad_;
+  AdamSlots slots_;
   std::vector<AdamSlice<T>> slices_;
 };
 

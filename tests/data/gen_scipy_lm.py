@@ -35,6 +35,9 @@ HEADER = """\
 # Moré, Garbow & Hillstrom (ACM TOMS 7 (1981) 17-41) problems of
 # tests/data/mgh_problems.py (residuals r and Jacobian J), from their standard
 # x0. scipy {scipy} (MINPACK lmder, Fortran), numpy {numpy}, python {python}.
+# Generated on an AVX-512 x86-64 machine: numpy's vectorized exp/sin/cos
+# round differently there from glibc (and may elsewhere), which moves the
+# counts of some exp/trig problems (levenberg_marquardt_test.cc lists them).
 # Regenerate: /usr/bin/python3 tests/data/gen_scipy_lm.py
 #
 # One line per problem, whitespace-separated columns:

@@ -20,7 +20,9 @@
 
 namespace optd::problems {
 
-// Accumulates f, grad f and Hess f from residuals over a few local variables.
+// Accumulates f, grad f and Hess f from residuals over a few local variables,
+// and keeps the residuals and their gradients (r and J, for least squares:
+// mgh_least_squares.h).
 class Assembler {
  public:
   explicit Assembler(const Eigen::VectorXd& x)
@@ -53,6 +55,11 @@ class Assembler {
   void Add(const Jet2& r) {
     value_ += r.v * r.v;
     const int k = static_cast<int>(indices_.size());
+    const int row = static_cast<int>(residuals_.size());
+    residuals_.push_back(r.v);
+    for (int a = 0; a < k; ++a) {
+      if (r.g(a) != 0.0) jacobian_.emplace_back(row, indices_[a], r.g(a));
+    }
     for (int a = 0; a < k; ++a) {
       gradient_(indices_[a]) += 2.0 * r.v * r.g(a);
       for (int b = 0; b < k; ++b) {
@@ -69,6 +76,17 @@ class Assembler {
     h.setFromTriplets(triplets_.begin(), triplets_.end());
     return h;
   }
+  // The residuals added so far, in order, and their Jacobian (m x n).
+  Eigen::VectorXd Residuals() const {
+    return Eigen::Map<const Eigen::VectorXd>(
+        residuals_.data(), static_cast<Eigen::Index>(residuals_.size()));
+  }
+  Eigen::MatrixXd Jacobian() const {
+    Eigen::MatrixXd j = Eigen::MatrixXd::Zero(
+        static_cast<Eigen::Index>(residuals_.size()), n());
+    for (const auto& t : jacobian_) j(t.row(), t.col()) += t.value();
+    return j;
+  }
 
  private:
   const Eigen::VectorXd& x_;
@@ -76,6 +94,8 @@ class Assembler {
   double value_ = 0.0;
   Eigen::VectorXd gradient_;
   std::vector<Eigen::Triplet<double>> triplets_;
+  std::vector<double> residuals_;
+  std::vector<Eigen::Triplet<double>> jacobian_;
 };
 
 namespace residuals {

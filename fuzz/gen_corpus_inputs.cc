@@ -48,6 +48,31 @@ v1::CreateSessionRequest Create(const std::string& solver,
     adamw->mutable_schedule()->set_decay(v1::LrSchedule::DECAY_COSINE);
     adamw->mutable_schedule()->set_decay_steps(10);
   }
+  // The rest of the first-order family, each with the options that give it
+  // its most slots.
+  if (solver == "sgd") {
+    v1::SgdOptions* sgd = create.mutable_sgd();
+    sgd->set_lr(0.01);
+    sgd->set_momentum(0.9);
+    sgd->set_nesterov(true);
+    sgd->set_weight_decay(0.01);
+  }
+  if (solver == "rmsprop") {
+    v1::RmspropOptions* rmsprop = create.mutable_rmsprop();
+    rmsprop->set_centered(true);
+    rmsprop->set_momentum(0.5);
+    rmsprop->set_maximize(true);
+  }
+  if (solver == "adagrad") {
+    v1::AdagradOptions* adagrad = create.mutable_adagrad();
+    adagrad->set_lr_decay(0.01);
+    adagrad->set_initial_accumulator_value(0.1);
+    adagrad->set_dtype(v1::STATE_DTYPE_FLOAT32);
+  }
+  if (solver == "adamax") create.mutable_adamax()->set_weight_decay(0.01);
+  if (solver == "nadam") create.mutable_nadam()->set_max_grad_norm(1.0);
+  if (solver == "radam") create.mutable_radam()->set_lr(0.01);
+  if (solver == "lion") create.mutable_lion()->set_weight_decay(0.1);
   if (solver == "tr_exact") {
     create.mutable_trust_region()->set_subproblem(
         v1::TrustRegionOptions::SUBPROBLEM_EXACT);

@@ -167,7 +167,8 @@ void BatchSessionRequests() {
 void SessionRequests() {
   const std::vector<double> x0 = {-1.2, 1.0, 0.5};
   for (const std::string solver :
-       {"lbfgs", "adam", "adamw", "tr_exact", "tr_cg", "tr_cg_fd", "tr_lsr1",
+       {"lbfgs", "adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax",
+        "nadam", "radam", "lion", "tr_exact", "tr_cg", "tr_cg_fd", "tr_lsr1",
         "tr_lbfgs"}) {
     SessionScript script;
     *script.add_steps() = CreateStep(Create(solver, x0));

@@ -1,6 +1,7 @@
 """optd: a Python client for the optd optimization server.
 
-optd runs numerical optimizers (L-BFGS, Adam/AdamW) as a service: a session's
+optd runs numerical optimizers (L-BFGS, trust regions, Adam/AdamW and
+torch.optim's other first-order methods) as a service: a session's
 solver hands out trials (points to evaluate), the client tells the value and
 gradient, and the solver moves on. This package wraps the gRPC API
 (proto/optd/v1/optimizer.proto) with numpy vectors sent as raw bytes:

@@ -28,8 +28,9 @@ from ._transport import DEFAULT_MAX_MESSAGE_BYTES, Transport, channel_factory
 from .errors import InvalidArgument, Unavailable
 from .messages import SessionInfo, SessionState
 from .bounds import bounds_message
-from .options import (finite_difference_options, gradient_check_options,
-                      gradient_source_value, solver_options)
+from .options import (FIRST_ORDER, finite_difference_options,
+                      gradient_check_options, gradient_source_value,
+                      solver_options)
 from .session import Session
 from .vectors import (EncodingLike, VectorEncoding, as_array, encode,
                       resolve_encoding)
@@ -213,7 +214,7 @@ class Client:
                         ) -> Tuple[pb.CreateSessionRequest, VectorEncoding]:
         field, message = solver_options(solver, options)
         if encoding is None:
-            float32 = (field in ("adam", "adamw")
+            float32 = (field in FIRST_ORDER
                        and message.dtype == pb.STATE_DTYPE_FLOAT32)
             resolved = VectorEncoding.F32 if float32 else VectorEncoding.F64
         else:
@@ -265,7 +266,9 @@ class Client:
 
         Args:
           x0: the starting point (array-like; its size is n).
-          solver: "lbfgs" (also "L-BFGS-B"), "adam", "adamw" or
+          solver: "lbfgs" (also "L-BFGS-B"), "adam", "adamw", "sgd",
+            "rmsprop", "adagrad", "adamax", "nadam", "radam", "lion" (torch's
+            class names, "SGD", "RMSprop", "NAdam", ..., work too) or
             "trust-region".
           options: solver options by field name (optd/options.py lists the
             scipy/torch aliases), e.g. ``{"maxiter": 100, "gtol": 1e-8}`` or
@@ -273,7 +276,8 @@ class Client:
           session_id: 1-63 characters of [a-z0-9-]; default server-chosen.
           labels: for list_sessions filters.
           encoding: how the server sends vectors: default raw float64 bytes
-            (float32 for float32 Adam state); "values" for packed doubles.
+            (float32 for the float32 state of Adam and the rest of the
+            first-order family); "values" for packed doubles.
           shards: replicas to split the state over (ZeRO stage 1; 0 or 1:
             one). The server needs --peers; see docs/sharding.md.
           keep: keep the session when the handle is closed or its ``with``

@@ -263,7 +263,9 @@ class SessionInfo:
     """A session as ``GetSession``/``ListSessions`` describe it."""
     session_id: str
     state: SessionState
-    solver: str                     # "lbfgs", "adam" or "adamw"
+    # "lbfgs", "adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax",
+    # "nadam", "radam", "lion" or "trust_region"
+    solver: str
     dimension: int
     labels: Dict[str, str]
     create_time: Optional[datetime.datetime]

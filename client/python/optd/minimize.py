@@ -32,7 +32,7 @@ from .bounds import resolve_bounds
 from .client import Client, connect
 from .errors import FailedPrecondition, InvalidArgument
 from .messages import Iterate, Summary, TerminationReason
-from .options import canonical_solver
+from .options import FIRST_ORDER, canonical_solver
 from .session import Session
 
 # scipy's jac strings -> FiniteDifferenceOptions.scheme; None and False take
@@ -57,7 +57,8 @@ ALL_FIXED_MESSAGE = "All independent variables were fixed by bounds."
 
 __all__ = ["OptimizeResult", "minimize"]
 
-#: Steps of an Adam/AdamW minimize() given no max_steps (or maxiter).
+#: Steps of a minimize() with Adam/AdamW or another first-order method
+#: (options.FIRST_ORDER) given no max_steps (or maxiter).
 DEFAULT_ADAM_STEPS = 1000
 
 
@@ -324,7 +325,8 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
         change it).
       x0: starting point (array-like, raveled).
       args: extra arguments of fun, jac, hess and hessp.
-      method: "L-BFGS-B" / "L-BFGS" (default), "Adam", "AdamW",
+      method: "L-BFGS-B" / "L-BFGS" (default), "Adam", "AdamW", "SGD",
+        "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Lion",
         "trust-region", or scipy's trust-region names: "trust-exact" (the
         exact subproblem; needs hess), "trust-ncg" (Steihaug-Toint CG on
         hessp, or on hess(x) @ p; hess "2-point"/"3-point"/"cs": H p from
@@ -361,8 +363,10 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
       tol: as scipy: ftol and gtol for L-BFGS, gtol for the trust region,
         unless options set them (any tol >= 0; ftol >= 1 stops at the
         first iteration, as scipy's).
-      options: solver options (scipy or optd names). Adam/AdamW run
-        ``max_steps`` (or ``maxiter``) steps, default 1000.
+      options: solver options (scipy or optd names). Adam/AdamW and the
+        other first-order methods (SGD, RMSprop, Adagrad, Adamax, NAdam,
+        RAdam, Lion) run ``max_steps`` (or ``maxiter``) steps, default
+        1000.
         ``return_all=True`` puts every iterate (x0 first) in the result's
         ``allvecs``, as scipy's trust-region methods do.
       address: the server (default $OPTD_ADDRESS or localhost:50051);
@@ -444,7 +448,7 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Sequence[Any] = (),
         options.setdefault("gtol", tol)
     elif tol is not None and solver == "trust_region":
         options.setdefault("gtol", tol)  # as scipy's trust-region methods
-    if solver in ("adam", "adamw") and not (
+    if solver in FIRST_ORDER and not (
             options.get("max_steps") or options.get("maxiter")):
         options["max_steps"] = DEFAULT_ADAM_STEPS
     if workers < 1:

@@ -1,25 +1,34 @@
 """Solver names and option dictionaries -> the ``optd.v1`` options messages.
 
-Options are the field names of ``LbfgsOptions``, ``AdamOptions`` and
-``TrustRegionOptions`` in proto/optd/v1/options.proto, plus the names scipy
-and torch users know:
+Options are the field names of the solver's options message in
+proto/optd/v1/options.proto (``LbfgsOptions``, ``AdamOptions``,
+``SgdOptions``, ``RmspropOptions``, ``AdagradOptions``, ``AdamaxOptions``,
+``NadamOptions``, ``RadamOptions``, ``LionOptions``,
+``TrustRegionOptions``), plus the names scipy and torch users know:
 
 =============  ==========================================================
 solver         aliases
 =============  ==========================================================
 lbfgs          maxcor -> memory, maxiter -> max_iterations,
                maxfun -> max_evaluations, maxls -> max_line_search
-adam, adamw    betas=(b1, b2) -> beta1, beta2; maxiter -> max_steps;
-               dtype accepts "float32", np.float32 or torch.float32;
-               schedule accepts a dict of LrSchedule fields
-               (decay="cosine" or "constant"); groups a list of dicts
-               of AdamGroup fields (begin, end, lr, betas, eps,
-               weight_decay)
+adam, adamw,   betas=(b1, b2) -> beta1, beta2 (where the message has
+sgd, rmsprop,  them); maxiter -> max_steps;
+adagrad,       dtype accepts "float32", np.float32 or torch.float32;
+adamax,        schedule accepts a dict of LrSchedule fields
+nadam, radam,  (decay="cosine" or "constant"); groups a list of dicts
+lion           of AdamGroup fields (begin, end, lr, betas, eps,
+               weight_decay; only those the method has per group)
 trust_region   initial_trust_radius -> initial_radius,
                max_trust_radius -> max_radius, maxiter -> max_iterations;
                subproblem="exact" | "newton_cg" | "newton_cg_fd" |
                "quasi_newton"
 =============  ==========================================================
+
+Solver names are matched case-insensitively without "-" and "_", so
+torch's class names work too: "SGD", "RMSprop", "Adagrad", "Adamax",
+"NAdam", "RAdam", "Lion". ``FIRST_ORDER`` lists the elementwise first-order
+methods (Adam's family): each told gradient is one step, and they share
+Adam's protocol (group_lr, groups, schedule, float32 state).
 
 Unset options take the server's documented defaults.
 
@@ -27,6 +36,9 @@ Unset options take the server's documented defaults.
     ...                                 {"lr": 1e-2, "betas": (0.9, 0.99)})
     >>> field, message.lr, message.beta2
     ('adamw', 0.01, 0.99)
+    >>> field, message = solver_options("SGD", {"lr": 0.1, "momentum": 0.9})
+    >>> field, message.momentum
+    ('sgd', 0.9)
 """
 
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -36,23 +48,31 @@ from google.protobuf import message as _message
 from ._proto import optimizer_pb2 as pb
 from .errors import InvalidArgument
 
-__all__ = ["canonical_solver", "solver_options", "state_dtype_of",
-           "gradient_source_value", "finite_difference_options",
-           "gradient_check_options"]
+__all__ = ["FIRST_ORDER", "canonical_solver", "solver_options",
+           "state_dtype_of", "gradient_source_value",
+           "finite_difference_options", "gradient_check_options"]
+
+#: The CreateSessionRequest fields of the elementwise first-order methods
+#: (each told gradient is one step; group_lr, groups, schedule, dtype).
+FIRST_ORDER = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax",
+               "nadam", "radam", "lion")
 
 # Normalized spelling (lowercase, no "-" or "_") -> CreateSessionRequest field.
 _SOLVERS = {
     "lbfgs": "lbfgs", "lbfgsb": "lbfgs",
-    "adam": "adam", "adamw": "adamw",
     "trustregion": "trust_region",
+    **{name: name for name in FIRST_ORDER},
 }
 _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
-             "adamw": pb.AdamOptions, "trust_region": pb.TrustRegionOptions}
+             "adamw": pb.AdamOptions, "sgd": pb.SgdOptions,
+             "rmsprop": pb.RmspropOptions, "adagrad": pb.AdagradOptions,
+             "adamax": pb.AdamaxOptions, "nadam": pb.NadamOptions,
+             "radam": pb.RadamOptions, "lion": pb.LionOptions,
+             "trust_region": pb.TrustRegionOptions}
 _ALIASES: Dict[str, Dict[str, str]] = {
     "lbfgs": {"maxcor": "memory", "maxiter": "max_iterations",
               "maxfun": "max_evaluations", "maxls": "max_line_search"},
-    "adam": {"maxiter": "max_steps"},
-    "adamw": {"maxiter": "max_steps"},
+    **{name: {"maxiter": "max_steps"} for name in FIRST_ORDER},
     "trust_region": {"initial_trust_radius": "initial_radius",
                      "max_trust_radius": "max_radius",
                      "maxiter": "max_iterations"},
@@ -61,12 +81,15 @@ _ALIASES: Dict[str, Dict[str, str]] = {
 
 def canonical_solver(solver: str) -> str:
     """'L-BFGS', 'L-BFGS-B', 'lbfgs' -> 'lbfgs'; 'AdamW' -> 'adamw';
-    'trust-region' -> 'trust_region'. InvalidArgument otherwise."""
+    'SGD' -> 'sgd'; 'RMSprop' -> 'rmsprop'; 'NAdam' -> 'nadam' (and so on
+    for the rest of FIRST_ORDER); 'trust-region' -> 'trust_region'.
+    InvalidArgument otherwise."""
     key = str(solver).lower().replace("-", "").replace("_", "")
     if key not in _SOLVERS:
         raise InvalidArgument(
-            f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), 'adam', "
-            "'adamw' or 'trust-region'")
+            f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), "
+            + ", ".join(f"'{name}'" for name in FIRST_ORDER)
+            + " or 'trust-region'")
     return _SOLVERS[key]
 
 

@@ -59,7 +59,7 @@ class Session:
       session_id: the server's id for the session.
       dimension: n, the length of x.
       dtype: numpy dtype of the vectors it sends and of the gradients told
-        (float32 for Adam sessions with ``dtype="float32"``, else float64).
+        (float32 for Adam's family with ``dtype="float32"``, else float64).
       keep: when False (the default for sessions this client created),
         leaving the ``with`` block or :meth:`close` deletes the session.
       pending: the outstanding trials as last seen (from the create, the
@@ -285,8 +285,10 @@ class Session:
             checkpoint path, a log URL; at most 4096 bytes).
           weight: data-parallel sessions: this gradient's weight in the
             step's mean, e.g. the worker's batch size (default 1).
-          group_lr: Adam/AdamW sessions: the learning rate of each parameter
-            group (one value without groups) for the step this tell
+          group_lr: Adam/AdamW sessions and those of the rest of the
+            first-order family (SGD, RMSprop, ..., Lion): the learning
+            rate of each parameter group (one value without groups) for
+            the step this tell
             completes, in place of the session's lr and schedule for this
             step only (as torch's lr_scheduler sets param_groups' lr).
 

@@ -1,10 +1,14 @@
-"""``RemoteOptimizer``: a torch.optim.Optimizer whose Adam/AdamW runs on optd.
+"""torch.optim drop-ins whose optimizer runs on optd: ``RemoteOptimizer``
+(Adam/AdamW), ``SGD``, ``RMSprop``, ``Adagrad``, ``Adamax``, ``NAdam``,
+``RAdam`` and ``Lion`` (and the quasi-Newton ``LBFGS``, optd/torch_lbfgs.py).
 
 Each ``step()`` flattens the parameters' gradients into one vector, tells it
-to an optd Adam or AdamW session (raw float32/float64 bytes), and copies the
+to the optimizer's optd session (raw float32/float64 bytes), and copies the
 parameters the server returns back into the model. The server reproduces
-torch.optim.Adam/AdamW (torch 1.13, single-tensor path) bit for bit, so a
-model trained remotely follows the same trajectory as one trained locally.
+torch 1.13's single-tensor update of each method (``_single_tensor_adam``,
+``_single_tensor_sgd``, ...) bit for bit, and Lion as the authors' PyTorch
+implementation (google/automl lion_pytorch.py), so a model trained remotely
+follows the same trajectory as one trained locally.
 
     >>> from optd.torch import RemoteOptimizer
     >>> opt = RemoteOptimizer(model.parameters(), "localhost:50051",
@@ -16,11 +20,25 @@ model trained remotely follows the same trajectory as one trained locally.
     ...     opt.step()
     >>> opt.close()          # deletes the session (or use `with`)
 
-Parameter groups work as in torch: each group's ``lr``, ``betas``, ``eps``
-and ``weight_decay`` become an ``AdamGroup`` (a segment of the flattened
-parameters, in the order the groups list them), and every ``step()`` sends
-each group's current ``lr``, so ``torch.optim.lr_scheduler`` schedulers
-(StepLR, CosineAnnealingLR, LambdaLR, ...) work unchanged:
+The other drop-ins take torch.optim's constructor arguments, in torch's
+order and with torch's defaults, and optd's as keywords (``address``,
+``client``, ``dtype``, ``max_grad_norm``, ``schedule``, ``session_id``,
+``labels``, ``keep``, ``resume``, as RemoteOptimizer's below):
+
+    >>> from optd.torch import SGD, Lion
+    >>> opt = SGD(model.parameters(), 0.1, momentum=0.9, nesterov=True,
+    ...           address="localhost:50051")
+    >>> opt = Lion(model.parameters(), lr=1e-4, weight_decay=1.0,
+    ...            client=client)   # lion_pytorch's Lion; betas (0.9, 0.99)
+
+Parameter groups work as in torch: each group's hyperparameters that
+torch lets differ per group and optd keeps per group (``lr`` and
+``weight_decay`` always; ``betas`` for Adam, Adamax, NAdam, RAdam and Lion;
+``eps`` for Adam, RMSprop, Adagrad, Adamax, NAdam and RAdam) become an
+``AdamGroup`` (a segment of the flattened parameters, in the order the
+groups list them), and every ``step()`` sends each group's current ``lr``,
+so ``torch.optim.lr_scheduler`` schedulers (StepLR, CosineAnnealingLR,
+LambdaLR, ...) work unchanged:
 
     >>> opt = RemoteOptimizer(
     ...     [{"params": weights}, {"params": biases, "weight_decay": 0.0}],
@@ -28,93 +46,80 @@ each group's current ``lr``, so ``torch.optim.lr_scheduler`` schedulers
     >>> scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=30)
     >>> ... opt.step(); scheduler.step()
 
-Differences from torch.optim: every parameter shares one session (amsgrad is
-one setting for all groups); a parameter whose ``.grad`` is None gets a zero
-gradient (torch would skip it); changing ``betas``, ``eps``,
-``weight_decay`` or ``amsgrad`` in ``param_groups`` after construction
-raises (the server holds them). With ``schedule=`` (applied by the server)
-the lr is the server's: changing it in ``param_groups`` raises too. Importing
-this module imports torch; the rest of the optd package does not need it.
+Differences from torch.optim: every parameter shares one session, so the
+other hyperparameters are one setting for all groups (Adam's ``amsgrad``,
+SGD's ``momentum``, ``dampening``, ``nesterov``, RMSprop's ``alpha``,
+``momentum``, ``centered``, Adagrad's ``lr_decay`` and
+``initial_accumulator_value``, NAdam's ``momentum_decay``, ``maximize``): a
+group setting its own raises InvalidArgument. A parameter whose ``.grad``
+is None gets a zero gradient (torch would skip it, weight decay and
+momentum included); changing any hyperparameter but ``lr`` in
+``param_groups`` after construction raises (the server holds them). With
+``schedule=`` (applied by the server) the lr is the server's: changing it in
+``param_groups`` raises too. ``foreach`` is accepted and ignored;
+``differentiable=True`` is refused. Importing this module imports torch; the
+rest of the optd package does not need it.
 
 Thread-safety: like torch optimizers, not thread-safe.
 """
 
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import (Any, Callable, Dict, Iterable, Mapping, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 import torch
+from torch.optim.optimizer import required
 
 from .client import Client, connect
 from ._torch_session import SessionOptimizer
 from .errors import FailedPrecondition, InvalidArgument
 from .torch_lbfgs import LBFGS
 
-__all__ = ["RemoteOptimizer", "LBFGS"]
+__all__ = ["RemoteOptimizer", "SGD", "RMSprop", "Adagrad", "Adamax",
+           "NAdam", "RAdam", "Lion", "LBFGS"]
 
-_HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad")
-# What the server holds for good; lr is sent with every step (unless the
-# server applies a schedule).
-_FIXED = ("betas", "eps", "weight_decay", "amsgrad")
+class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
+    """The drop-ins' one implementation: a torch.optim.Optimizer whose
+    elementwise first-order method runs in an optd session of solver
+    ``solver`` (a CreateSessionRequest field: "adam", "sgd", ...).
 
-
-class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
-    """Adam (``decoupled=False``) or AdamW (``decoupled=True``, the default)
-    on an optd server.
-
-    Args:
-      params: the parameters, or parameter groups (dicts with ``params`` and
-        any of ``lr``, ``betas``, ``eps``, ``weight_decay``), as for torch;
-        all of dtype ``dtype``. Every group shares ``amsgrad``.
-      address: the optd server ("host:port"); or pass ``client``.
-      lr, betas, eps, amsgrad: as torch.optim.AdamW (the groups' defaults).
-      weight_decay: default 1e-2 for AdamW, 0 for Adam (torch's defaults).
-      decoupled: True for AdamW's decoupled decay, False for Adam's L2.
-      dtype: torch.float32 or torch.float64: the precision of the server's
-        state (x, m, v) and of the vectors on the wire. Default: the
-        parameters' dtype (another dtype works; the parameters then hold
-        the state rounded to their own dtype).
-      max_grad_norm: clip the global gradient 2-norm on the server, as
-        ``clip_grad_norm_`` would (default: no clipping).
-      schedule: an LrSchedule as a dict, e.g. ``{"warmup_steps": 100,
-        "decay": "cosine", "decay_steps": 900}``, applied by the server to
-        each group's lr. Without it each step sends the groups' current lr
-        (``param_groups[i]["lr"]``, which torch's lr schedulers set).
-      client: an optd.Client to use instead of connecting to ``address``.
-      session_id, labels: of the session.
-      keep: keep the session on the server after :meth:`close`.
-      resume: continue the existing session ``session_id`` (one made by a
-        RemoteOptimizer with the same parameters and hyperparameters, or
-        imported with ``Client.import_session``) instead of creating one:
-        the parameters are set to its outstanding trial point. The
-        session's options are the ones it was created with.
+    ``defaults`` are the torch hyperparameters (param_groups' keys);
+    ``group_keys`` those of them besides ``lr`` that each group may set
+    (AdamGroup fields: betas, eps, weight_decay), and every other key of
+    ``defaults`` is one setting of the session, the same in every group.
+    The optd keywords are RemoteOptimizer's.
     """
 
-    def __init__(self, params: Iterable[Any], address: Optional[str] = None,
-                 lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: Optional[float] = None,
-                 amsgrad: bool = False, decoupled: bool = True,
+    def __init__(self, params: Iterable[Any], defaults: Dict[str, Any], *,
+                 solver: str, group_keys: Sequence[str],
+                 address: Optional[str] = None,
                  dtype: Optional[torch.dtype] = None,
                  max_grad_norm: Optional[float] = None,
-                 schedule: Optional[Mapping[str, Any]] = None, *,
+                 schedule: Optional[Mapping[str, Any]] = None,
                  client: Optional[Client] = None,
                  session_id: Optional[str] = None,
                  labels: Optional[Mapping[str, str]] = None,
                  keep: bool = False, resume: bool = False) -> None:
-        if weight_decay is None:
-            weight_decay = 1e-2 if decoupled else 0.0
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps,
-                        weight_decay=weight_decay, amsgrad=amsgrad)
+        name = type(self).__name__
+        self._solver = solver
+        self._group_keys = ("lr",) + tuple(group_keys)
+        self._session_keys = tuple(k for k in defaults
+                                   if k not in self._group_keys)
+        # Not self.defaults' keys: torch's load_state_dict adds its own
+        # ("differentiable") to those.
+        self._keys = tuple(defaults)
         super().__init__(params, defaults)
-        if any(g["amsgrad"] != amsgrad for g in self.param_groups):
-            raise InvalidArgument(
-                "RemoteOptimizer takes one amsgrad setting for every "
-                "parameter group (one optd session); pass amsgrad= instead")
+        for key in self._session_keys:
+            if any(g[key] != defaults[key] for g in self.param_groups):
+                raise InvalidArgument(
+                    f"{name} takes one {key} setting for every parameter "
+                    f"group (one optd session); pass {key}= instead")
         self._params = [p for g in self.param_groups for p in g["params"]]
         dtypes = {p.dtype for p in self._params}
         self.dtype = dtype or (dtypes.pop() if len(dtypes) == 1 else None)
         if self.dtype not in (torch.float32, torch.float64):
             raise InvalidArgument(
-                "RemoteOptimizer needs float32 or float64 state: pass "
+                f"{name} needs float32 or float64 state: pass "
                 f"dtype=torch.float32 or torch.float64 (parameters: {dtypes})")
         self._server_schedule = schedule is not None
         self._hyperparameters = self._group_hyperparameters()
@@ -135,9 +140,15 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
         # not the dicts: load_state_dict replaces the dicts.
         self._segment_groups = [i for i, g in enumerate(self.param_groups)
                                 if sum(p.numel() for p in g["params"])]
-        options: Dict[str, Any] = dict(
-            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-            amsgrad=amsgrad, max_grad_norm=max_grad_norm, schedule=schedule,
+        # The session's own values: the first group's per-group ones (the
+        # defaults, unless a lone group sets its own; with several groups
+        # each group's are sent too) and the session-wide settings.
+        first = self.param_groups[
+            self._segment_groups[0] if self._segment_groups else 0]
+        options: Dict[str, Any] = {k: first[k] for k in self._group_keys}
+        options.update((k, defaults[k]) for k in self._session_keys)
+        options.update(
+            max_grad_norm=max_grad_norm, schedule=schedule,
             dtype="float32" if self.dtype == torch.float32 else "float64")
         if len(self.param_groups) > 1:
             options["groups"] = self._segments()
@@ -154,8 +165,8 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
                         f"{numel} elements")
             else:
                 self.session = self.client.create_session(
-                    self._flat_x, "adamw" if decoupled else "adam", options,
-                    session_id=session_id, labels=labels, keep=keep)
+                    self._flat_x, solver, options, session_id=session_id,
+                    labels=labels, keep=keep)
         except BaseException:
             if self._own_client:
                 self.client.close()
@@ -170,15 +181,21 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
         segments, begin = [], 0
         for group in (self.param_groups[i] for i in self._segment_groups):
             end = begin + sum(p.numel() for p in group["params"])
-            segments.append(dict(begin=begin, end=end, lr=group["lr"],
-                                 betas=tuple(group["betas"]),
-                                 eps=group["eps"],
-                                 weight_decay=group["weight_decay"]))
+            segment = dict(begin=begin, end=end)
+            segment.update((k, tuple(group[k]) if k == "betas" else group[k])
+                           for k in self._group_keys)
+            segments.append(segment)
             begin = end
         return segments
 
+    def _held_keys(self) -> Tuple[str, ...]:
+        """The hyperparameters the server holds for good: all but lr,
+        which every step sends (unless the server applies a schedule)."""
+        return tuple(k for k in self._keys
+                     if self._server_schedule or k != "lr")
+
     def _group_hyperparameters(self) -> Tuple[Any, ...]:
-        keys = _HYPERPARAMETERS if self._server_schedule else _FIXED
+        keys = self._held_keys()
         return tuple(tuple(g[k] for k in keys) for g in self.param_groups)
 
     def _write_back(self, x: np.ndarray) -> None:
@@ -198,8 +215,8 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
             if p.grad is None:
                 target.zero_()
             elif p.grad.is_sparse:
-                raise InvalidArgument("RemoteOptimizer does not support "
-                                      "sparse gradients")
+                raise InvalidArgument(f"{type(self).__name__} does not "
+                                      "support sparse gradients")
             else:
                 target.copy_(p.grad.detach().reshape(-1))
             offset += n
@@ -207,13 +224,20 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
         if hasattr(self, "session"):
-            raise InvalidArgument("RemoteOptimizer cannot add parameter "
-                                  "groups after its session was created")
-        super().add_param_group(param_group)
+            raise InvalidArgument(f"{type(self).__name__} cannot add "
+                                  "parameter groups after its session was "
+                                  "created")
+        try:
+            super().add_param_group(param_group)
+        except InvalidArgument:
+            raise
+        except ValueError as e:  # e.g. SGD's lr missing: optd's error type
+            raise InvalidArgument(str(e)) from None
 
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        """One Adam/AdamW step on the server; returns closure's loss.
+        """One step of the optimizer's method on the server; returns
+        closure's loss.
 
         The loss (when a closure is given) is told as the trial's value and
         shows in the session's history; a NaN or infinite loss counts as a
@@ -221,9 +245,10 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
         failed trials.
         """
         if self._group_hyperparameters() != self._hyperparameters:
+            held = self._held_keys()
             raise FailedPrecondition(
-                ("lr, " if self._server_schedule else "")
-                + "betas, eps, weight_decay or amsgrad changed in "
+                (", ".join(held[:-1]) + " or " if len(held) > 1 else "")
+                + held[-1] + " changed in "
                 "param_groups after the optd session was created; the "
                 "server holds them" + (
                     " (with schedule=, the server also sets the lr)"
@@ -253,8 +278,9 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
 
     def state_dict(self) -> Dict[str, Any]:
         """torch's state dict (the param_groups: lr, betas, ...) plus, under
-        ``"optd"``, the session exported compactly: its Adam state (x, m,
-        v, the step) as of now, O(n) bytes. ``load_state_dict`` on this or
+        ``"optd"``, the session exported compactly: its state (x, the
+        method's slots such as Adam's m and v, the step) as of now, O(n)
+        bytes. ``load_state_dict`` on this or
         another optd resumes the run bitwise."""
         state = super().state_dict()
         state["optd"] = self._optd_state()
@@ -280,3 +306,257 @@ class RemoteOptimizer(SessionOptimizer, torch.optim.Optimizer):
         self._trial = session.pending[0] if session.pending else None
         if self._trial is not None:
             self._write_back(self._trial.x)
+
+
+class RemoteOptimizer(_RemoteFirstOrder):
+    """Adam (``decoupled=False``) or AdamW (``decoupled=True``, the default)
+    on an optd server.
+
+    Args:
+      params: the parameters, or parameter groups (dicts with ``params`` and
+        any of ``lr``, ``betas``, ``eps``, ``weight_decay``), as for torch;
+        all of dtype ``dtype``. Every group shares ``amsgrad``.
+      address: the optd server ("host:port"); or pass ``client``.
+      lr, betas, eps, amsgrad: as torch.optim.AdamW (the groups' defaults).
+      weight_decay: default 1e-2 for AdamW, 0 for Adam (torch's defaults).
+      decoupled: True for AdamW's decoupled decay, False for Adam's L2.
+      dtype: torch.float32 or torch.float64: the precision of the server's
+        state (x, m, v) and of the vectors on the wire. Default: the
+        parameters' dtype (another dtype works; the parameters then hold
+        the state rounded to their own dtype).
+      max_grad_norm: clip the global gradient 2-norm on the server, as
+        ``clip_grad_norm_`` would (default: no clipping).
+      schedule: an LrSchedule as a dict, e.g. ``{"warmup_steps": 100,
+        "decay": "cosine", "decay_steps": 900}``, applied by the server to
+        each group's lr. Without it each step sends the groups' current lr
+        (``param_groups[i]["lr"]``, which torch's lr schedulers set).
+      client: an optd.Client to use instead of connecting to ``address``.
+      session_id, labels: of the session.
+      keep: keep the session on the server after :meth:`close`.
+      resume: continue the existing session ``session_id`` (one made by an
+        optimizer of the same class with the same parameters and
+        hyperparameters, or imported with ``Client.import_session``)
+        instead of creating one: the parameters are set to its outstanding
+        trial point. The session's options are the ones it was created
+        with.
+
+    Hyperparameters are checked by the server (InvalidArgument with its
+    message), not here.
+    """
+
+    def __init__(self, params: Iterable[Any], address: Optional[str] = None,
+                 lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: Optional[float] = None,
+                 amsgrad: bool = False, decoupled: bool = True,
+                 dtype: Optional[torch.dtype] = None,
+                 max_grad_norm: Optional[float] = None,
+                 schedule: Optional[Mapping[str, Any]] = None, *,
+                 client: Optional[Client] = None,
+                 session_id: Optional[str] = None,
+                 labels: Optional[Mapping[str, str]] = None,
+                 keep: bool = False, resume: bool = False) -> None:
+        if weight_decay is None:
+            weight_decay = 1e-2 if decoupled else 0.0
+        super().__init__(
+            params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                         weight_decay=weight_decay, amsgrad=amsgrad),
+            solver="adamw" if decoupled else "adam",
+            group_keys=("betas", "eps", "weight_decay"), address=address,
+            dtype=dtype, max_grad_norm=max_grad_norm, schedule=schedule,
+            client=client, session_id=session_id, labels=labels, keep=keep,
+            resume=resume)
+
+
+# -- torch.optim's other first-order methods ----------------------------------
+#
+# Each drop-in checks its arguments as torch 1.13's constructor does (the
+# same ValueError messages, raised as optd.InvalidArgument, a ValueError)
+# before it connects, and hands the rest to _RemoteFirstOrder.
+
+def _at_least_zero(**values: Any) -> None:
+    """torch's `if not 0.0 <= x: raise ValueError("Invalid x value: ...")`
+    (NaN fails too); lr and eps with torch's wording."""
+    names = {"lr": "learning rate", "eps": "epsilon value"}
+    for key, value in values.items():
+        if key == "lr" and value is required:
+            continue
+        if not 0.0 <= value:
+            raise InvalidArgument(
+                f"Invalid {names.get(key, key + ' value')}: {value}")
+
+
+def _check_betas(betas: Tuple[float, float]) -> Tuple[float, float]:
+    for index in (0, 1):
+        if not 0.0 <= betas[index] < 1.0:
+            raise InvalidArgument(
+                f"Invalid beta parameter at index {index}: {betas[index]}")
+    return tuple(betas)
+
+
+def _not_differentiable(differentiable: bool) -> None:
+    if differentiable:
+        raise InvalidArgument("differentiable=True is not supported: the "
+                              "step runs on the optd server, outside "
+                              "autograd")
+
+
+_OPTD_KEYWORDS = """
+
+    optd's keywords (address, client, dtype, max_grad_norm, schedule,
+    session_id, labels, keep, resume) are RemoteOptimizer's; ``foreach`` is
+    accepted and ignored (the server has one code path)."""
+
+
+class SGD(_RemoteFirstOrder):
+    """torch.optim.SGD on an optd server (solver "sgd"): ``lr`` is required
+    as in torch; ``lr`` and ``weight_decay`` may differ per parameter
+    group; ``momentum``, ``dampening``, ``nesterov`` and ``maximize`` are
+    one setting for all groups. With momentum 0 the server keeps no state
+    besides the parameters."""
+
+    def __init__(self, params: Iterable[Any], lr: float = required,
+                 momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: Optional[bool] = None,
+                 differentiable: bool = False, **optd: Any) -> None:
+        _at_least_zero(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise InvalidArgument(
+                "Nesterov momentum requires a momentum and zero dampening")
+        _not_differentiable(differentiable)
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov,
+                         maximize=maximize),
+            solver="sgd", group_keys=("weight_decay",), **optd)
+
+
+class RMSprop(_RemoteFirstOrder):
+    """torch.optim.RMSprop on an optd server (solver "rmsprop"): ``lr``,
+    ``eps`` and ``weight_decay`` may differ per parameter group;
+    ``alpha``, ``momentum``, ``centered`` and ``maximize`` are one setting
+    for all groups."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, foreach: Optional[bool] = None,
+                 maximize: bool = False, differentiable: bool = False,
+                 **optd: Any) -> None:
+        _at_least_zero(lr=lr, eps=eps, momentum=momentum,
+                       weight_decay=weight_decay, alpha=alpha)
+        _not_differentiable(differentiable)
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
+                         centered=centered, weight_decay=weight_decay,
+                         maximize=maximize),
+            solver="rmsprop", group_keys=("eps", "weight_decay"), **optd)
+
+
+class Adagrad(_RemoteFirstOrder):
+    """torch.optim.Adagrad on an optd server (solver "adagrad"): ``lr``,
+    ``eps`` and ``weight_decay`` may differ per parameter group;
+    ``lr_decay``, ``initial_accumulator_value`` and ``maximize`` are one
+    setting for all groups."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2,
+                 lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10,
+                 foreach: Optional[bool] = None, *, maximize: bool = False,
+                 **optd: Any) -> None:
+        _at_least_zero(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                       initial_accumulator_value=initial_accumulator_value,
+                       eps=eps)
+        super().__init__(
+            params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
+                         weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value,
+                         maximize=maximize),
+            solver="adagrad", group_keys=("eps", "weight_decay"), **optd)
+
+
+class Adamax(_RemoteFirstOrder):
+    """torch.optim.Adamax on an optd server (solver "adamax"): ``lr``,
+    ``betas``, ``eps`` and ``weight_decay`` may differ per parameter group;
+    ``maximize`` is one setting for all groups."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 2e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0,
+                 foreach: Optional[bool] = None, *, maximize: bool = False,
+                 **optd: Any) -> None:
+        _at_least_zero(lr=lr, eps=eps)
+        betas = _check_betas(betas)
+        _at_least_zero(weight_decay=weight_decay)
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay, maximize=maximize),
+            solver="adamax", group_keys=("betas", "eps", "weight_decay"),
+            **optd)
+
+
+class NAdam(_RemoteFirstOrder):
+    """torch.optim.NAdam on an optd server (solver "nadam"): ``lr``,
+    ``betas``, ``eps`` and ``weight_decay`` may differ per parameter group;
+    ``momentum_decay`` is one setting for all groups."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 2e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0,
+                 momentum_decay: float = 4e-3,
+                 foreach: Optional[bool] = None, **optd: Any) -> None:
+        _at_least_zero(lr=lr, eps=eps)
+        betas = _check_betas(betas)
+        _at_least_zero(weight_decay=weight_decay,
+                       momentum_decay=momentum_decay)
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay,
+                         momentum_decay=momentum_decay),
+            solver="nadam", group_keys=("betas", "eps", "weight_decay"),
+            **optd)
+
+
+class RAdam(_RemoteFirstOrder):
+    """torch.optim.RAdam on an optd server (solver "radam"): ``lr``,
+    ``betas``, ``eps`` and ``weight_decay`` may differ per parameter
+    group."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0,
+                 foreach: Optional[bool] = None, **optd: Any) -> None:
+        _at_least_zero(lr=lr, eps=eps)
+        betas = _check_betas(betas)
+        _at_least_zero(weight_decay=weight_decay)
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay),
+            solver="radam", group_keys=("betas", "eps", "weight_decay"),
+            **optd)
+
+
+class Lion(_RemoteFirstOrder):
+    """Lion (Chen et al. 2023) on an optd server (solver "lion"), as the
+    authors' PyTorch ``Lion(params, lr=1e-4, betas=(0.9, 0.99),
+    weight_decay=0.0)`` (google/automl lion_pytorch.py): x *= 1 - lr wd;
+    x -= lr sign(beta1 m + (1 - beta1) g); m = beta2 m + (1 - beta2) g.
+    ``lr``, ``betas`` and ``weight_decay`` may differ per parameter group.
+    The paper suggests an lr 3-10x smaller than AdamW's and a weight decay
+    3-10x larger."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-4,
+                 betas: Tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0, **optd: Any) -> None:
+        if not 0.0 < lr:
+            raise InvalidArgument(f"Invalid learning rate: {lr}")
+        betas = _check_betas(betas)
+        _at_least_zero(weight_decay=weight_decay)
+        super().__init__(
+            params, dict(lr=lr, betas=betas, weight_decay=weight_decay),
+            solver="lion", group_keys=("betas", "weight_decay"), **optd)
+
+
+for _drop_in in (SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam, Lion):
+    _drop_in.__doc__ += _OPTD_KEYWORDS
+del _drop_in

@@ -99,7 +99,8 @@ class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
                  client: Optional[Client] = None,
                  session_id: Optional[str] = None,
                  labels: Optional[Mapping[str, str]] = None,
-                 keep: bool = False, resume: bool = False) -> None:
+                 keep: bool = False, resume: bool = False,
+                 shards: int = 0) -> None:
         name = type(self).__name__
         self._solver = solver
         self._group_keys = ("lr",) + tuple(group_keys)
@@ -166,7 +167,7 @@ class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
             else:
                 self.session = self.client.create_session(
                     self._flat_x, solver, options, session_id=session_id,
-                    labels=labels, keep=keep)
+                    labels=labels, keep=keep, shards=shards)
         except BaseException:
             if self._own_client:
                 self.client.close()
@@ -339,6 +340,9 @@ class RemoteOptimizer(_RemoteFirstOrder):
         instead of creating one: the parameters are set to its outstanding
         trial point. The session's options are the ones it was created
         with.
+      shards: split the optimizer state over this many replicas (ZeRO
+        stage 1, docs/sharding.md; 0 or 1: on the replica ``address``
+        names). The steps are bitwise the same for any number.
 
     Hyperparameters are checked by the server (InvalidArgument with its
     message), not here.
@@ -354,7 +358,8 @@ class RemoteOptimizer(_RemoteFirstOrder):
                  client: Optional[Client] = None,
                  session_id: Optional[str] = None,
                  labels: Optional[Mapping[str, str]] = None,
-                 keep: bool = False, resume: bool = False) -> None:
+                 keep: bool = False, resume: bool = False,
+                 shards: int = 0) -> None:
         if weight_decay is None:
             weight_decay = 1e-2 if decoupled else 0.0
         super().__init__(
@@ -364,7 +369,7 @@ class RemoteOptimizer(_RemoteFirstOrder):
             group_keys=("betas", "eps", "weight_decay"), address=address,
             dtype=dtype, max_grad_norm=max_grad_norm, schedule=schedule,
             client=client, session_id=session_id, labels=labels, keep=keep,
-            resume=resume)
+            resume=resume, shards=shards)
 
 
 # -- torch.optim's other first-order methods ----------------------------------
@@ -403,7 +408,7 @@ def _not_differentiable(differentiable: bool) -> None:
 _OPTD_KEYWORDS = """
 
     optd's keywords (address, client, dtype, max_grad_norm, schedule,
-    session_id, labels, keep, resume) are RemoteOptimizer's; ``foreach`` is
+    session_id, labels, keep, resume, shards) are RemoteOptimizer's; ``foreach`` is
     accepted and ignored (the server has one code path)."""
 
 

@@ -34,6 +34,12 @@ absl::StatusOr<Wants> DecodeWants(v1::Evaluation wants) {
       return Wants::kHessian;
     case v1::EVALUATION_HESSIAN_VECTOR:
       return Wants::kHessianVector;
+    case v1::EVALUATION_RESIDUALS:
+      return Wants::kResiduals;
+    case v1::EVALUATION_JACOBIAN:
+      return Wants::kJacobian;
+    case v1::EVALUATION_RESIDUALS_AND_JACOBIAN:
+      return Wants::kResidualsAndJacobian;
     default:
       return absl::UnimplementedError(
           absl::StrCat("the server asks for ", v1::Evaluation_Name(wants),
@@ -155,6 +161,12 @@ absl::string_view WantsName(Wants w) {
       return "value and gradient";
     case Wants::kHessian:
       return "hessian";
+    case Wants::kResiduals:
+      return "residuals";
+    case Wants::kJacobian:
+      return "jacobian";
+    case Wants::kResidualsAndJacobian:
+      return "residuals and jacobian";
     case Wants::kHessianVector:
       break;
   }
@@ -202,6 +214,21 @@ absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
   result.wall_seconds = summary.wall_seconds();
   result.brief_report = summary.brief_report();
   result.full_report = summary.full_report();
+  if (summary.has_least_squares()) {
+    const v1::LeastSquaresResult& from = summary.least_squares();
+    LeastSquaresResult& to = result.least_squares.emplace();
+    to.cost = from.cost();
+    OPTD_ASSIGN_OR_RETURN(to.fun, DecodeVector(from.fun()));
+    OPTD_ASSIGN_OR_RETURN(to.jac, DecodeVector(from.jac()));
+    OPTD_ASSIGN_OR_RETURN(to.grad, DecodeVector(from.grad()));
+    OPTD_ASSIGN_OR_RETURN(to.covariance, DecodeVector(from.covariance()));
+    to.optimality = from.optimality();
+    to.nfev = from.nfev();
+    to.njev = from.njev();
+    to.status = from.status();
+    to.success = from.success();
+    to.jacobian_rank = from.jacobian_rank();
+  }
   return result;
 }
 
@@ -271,6 +298,12 @@ SolverSpec SolverSpec::Lion(const v1::LionOptions& options) {
   return spec;
 }
 
+SolverSpec SolverSpec::LeastSquares(const v1::LeastSquaresOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_least_squares() = options;
+  return spec;
+}
+
 absl::string_view SolverSpec::name() const {
   const google::protobuf::FieldDescriptor* field =
       solver_.GetDescriptor()->FindFieldByNumber(solver_.solver_case());
@@ -295,6 +328,13 @@ v1::TellRequest MakeTellRequest(uint64_t trial_id, const Evaluation& evaluation,
   if (!evaluation.hessian_vector.empty()) {
     *request.mutable_hessian_vector() =
         EncodeOutgoing(evaluation.hessian_vector, encoding);
+  }
+  if (!evaluation.residuals.empty()) {
+    *request.mutable_residuals() =
+        EncodeOutgoing(evaluation.residuals, encoding);
+  }
+  if (!evaluation.jacobian.empty()) {
+    *request.mutable_jacobian() = EncodeOutgoing(evaluation.jacobian, encoding);
   }
   request.set_failed(evaluation.failed);
   request.set_note(evaluation.note);

@@ -61,6 +61,11 @@ enum class Wants {
   // Only the product H(x) v for the trial's `vector` v (trust region,
   // Newton-CG subproblem).
   kHessianVector,
+  // Least squares (SolverSpec::LeastSquares): the m residuals r(x), the
+  // m x n Jacobian J(x), or both (Evaluation::residuals, ::jacobian).
+  kResiduals,
+  kJacobian,
+  kResidualsAndJacobian,
 };
 
 inline bool WantsValue(Wants w) {
@@ -73,8 +78,15 @@ inline bool WantsGradient(Wants w) {
 }
 inline bool WantsHessian(Wants w) { return w == Wants::kHessian; }
 inline bool WantsHessianVector(Wants w) { return w == Wants::kHessianVector; }
+inline bool WantsResiduals(Wants w) {
+  return w == Wants::kResiduals || w == Wants::kResidualsAndJacobian;
+}
+inline bool WantsJacobian(Wants w) {
+  return w == Wants::kJacobian || w == Wants::kResidualsAndJacobian;
+}
 // WantsName(): "value", "gradient", "value and gradient", "hessian",
-// "hessian-vector product".
+// "hessian-vector product", "residuals", "jacobian", "residuals and
+// jacobian".
 absl::string_view WantsName(Wants w);
 
 // A point to evaluate.
@@ -108,6 +120,14 @@ struct Evaluation {
   // The product H(x) v for the trial's vector v, n elements. Required when the
   // trial wants Wants::kHessianVector, unless `failed`; empty otherwise.
   std::vector<double> hessian_vector;
+  // Least squares: the m residuals r(x), required when the trial wants them
+  // (WantsResiduals), unless `failed`; NaN or Inf counts as a failed
+  // evaluation on the server.
+  std::vector<double> residuals;
+  // Least squares: the Jacobian J_ij = d r_i / d x_j, m*n elements,
+  // row-major; required when the trial wants it (WantsJacobian), unless
+  // `failed`. NaN or Inf is INVALID_ARGUMENT.
+  std::vector<double> jacobian;
   // The evaluation crashed or diverged: the line search backtracks, Adam skips
   // the step. The session carries on.
   bool failed = false;
@@ -122,6 +142,22 @@ struct Evaluation {
     e.failed = true;
     return e;
   }
+};
+
+// A least-squares session's end: v1::LeastSquaresResult with its vectors
+// decoded (scipy's OptimizeResult fields; matrices row-major).
+struct LeastSquaresResult {
+  double cost = 0.0;
+  std::vector<double> fun;         // r(x), m
+  std::vector<double> jac;         // J(x), m*n
+  std::vector<double> grad;        // J^T r, n
+  std::vector<double> covariance;  // n*n
+  double optimality = 0.0;
+  int64_t nfev = 0;
+  int64_t njev = 0;
+  int status = 0;  // scipy's status (-2: optd's evaluation failed)
+  bool success = false;
+  int jacobian_rank = 0;
 };
 
 // How a session ended: v1::Summary with its vector decoded. Like scipy's
@@ -148,6 +184,8 @@ struct Result {
   std::string brief_report;
   // Several lines: options, counters, final value and gradient norm.
   std::string full_report;
+  // Least-squares sessions that ran to lmder's end; unset otherwise.
+  std::optional<LeastSquaresResult> least_squares;
 };
 
 // DecodeSummary(): `summary` as a Result; DATA_LOSS for a malformed vector.
@@ -193,6 +231,8 @@ class SolverSpec {
   static SolverSpec Nadam(const v1::NadamOptions& options = {});
   static SolverSpec Radam(const v1::RadamOptions& options = {});
   static SolverSpec Lion(const v1::LionOptions& options = {});
+  // Levenberg-Marquardt least squares; options.residuals (m) is required.
+  static SolverSpec LeastSquares(const v1::LeastSquaresOptions& options);
 
   // The field of CreateSessionRequest.solver it sets: "lbfgs",
   // "trust_region", "adam", "adamw", "sgd", ...

@@ -15,10 +15,10 @@
 #include "client/session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solvers/core/vector_view.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/trust_region/trust_region.h"
-#include "solvers/core/vector_view.h"
 #include "tests/optd_process.h"
 
 namespace optd::testing {
@@ -83,6 +83,10 @@ Evaluation EvaluateTrial(const Trial& trial, Calls* calls) {
       e.hessian_vector = {h[0] * trial.vector[0] + h[1] * trial.vector[1],
                           h[2] * trial.vector[0] + h[3] * trial.vector[1]};
       break;
+    default:  // least squares: never asked of a trust region
+      ADD_FAILURE() << "trial " << trial.id << " wants "
+                    << client::WantsName(trial.wants);
+      return Evaluation::Failed();
   }
   return e;
 }

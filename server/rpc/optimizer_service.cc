@@ -366,7 +366,9 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
     std::shared_ptr<Session> session = *std::move(found);
     NoteMessageBytes(request->gradient().ByteSizeLong() +
                      request->hessian().ByteSizeLong() +
-                     request->hessian_vector().ByteSizeLong());
+                     request->hessian_vector().ByteSizeLong() +
+                     request->residuals().ByteSizeLong() +
+                     request->jacobian().ByteSizeLong());
     const absl::Time start = absl::Now();
     Session::TellStats stats;
     OPTD_RETURN_IF_ERROR(session->Tell(*request, response, &ticket, &stats));

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "server/session/first_order_codec.h"
 
@@ -246,6 +248,55 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
   return proto;
 }
 
+absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
+    const v1::LeastSquaresOptions& proto, int64_t n) {
+  // m >= n for lmder; m*n bounds the Jacobian of one tell (512 MiB in f64,
+  // within the 1 GiB message limit).
+  constexpr int64_t kMaxResiduals = int64_t{1} << 24;
+  constexpr int64_t kMaxJacobian = int64_t{1} << 26;
+  const int64_t m = proto.residuals();
+  if (m < n || m > kMaxResiduals || m * n > kMaxJacobian) {
+    return InvalidArgument(absl::StrCat(
+        "least_squares.residuals is ", m, "; it must be in [n, 2^24] = [", n,
+        ", ", kMaxResiduals, "] with m*n <= 2^26 = ", kMaxJacobian,
+        " (Levenberg-Marquardt needs at least as many residuals as "
+        "variables)"));
+  }
+  LeastSquaresSessionOptions options;  // scipy defaults, as the proto says
+  options.residuals = static_cast<int>(m);
+  LevenbergMarquardtOptions& lm = options.lm;
+  if (proto.has_ftol()) lm.ftol = proto.ftol();
+  if (proto.has_xtol()) lm.xtol = proto.xtol();
+  if (proto.has_gtol()) lm.gtol = proto.gtol();
+  lm.max_nfev = proto.max_nfev();
+  lm.x_scale.assign(proto.x_scale().begin(), proto.x_scale().end());
+  lm.x_scale_jac = proto.x_scale_jac();
+  if (proto.has_factor()) lm.factor = proto.factor();
+  absl::Status valid = ValidateLevenbergMarquardtOptions(
+      lm, static_cast<int>(n), options.residuals);
+  if (!valid.ok()) {
+    // The library names its own fields; the client knows the proto's.
+    return absl::InvalidArgumentError(absl::StrReplaceAll(
+        valid.message(), {{"levenberg_marquardt", "least_squares"}}));
+  }
+  return options;
+}
+
+v1::LeastSquaresOptions LeastSquaresOptionsToProto(
+    const LeastSquaresSessionOptions& options) {
+  v1::LeastSquaresOptions proto;
+  proto.set_residuals(options.residuals);
+  proto.set_ftol(options.lm.ftol);
+  proto.set_xtol(options.lm.xtol);
+  proto.set_gtol(options.lm.gtol);
+  proto.set_max_nfev(options.lm.max_nfev);
+  proto.mutable_x_scale()->Add(options.lm.x_scale.begin(),
+                               options.lm.x_scale.end());
+  proto.set_x_scale_jac(options.lm.x_scale_jac);
+  proto.set_factor(options.lm.factor);
+  return proto;
+}
+
 void SetCreationEcho(const v1::CreateSessionRequest& request,
                      v1::Session* echo) {
   echo->Clear();
@@ -271,6 +322,9 @@ void SetSessionOptions(const SolverOptions& options, v1::Session* session) {
         session->GetDescriptor()->FindFieldByName(first_order->name());
     FirstOrderOptionsToProto(
         *first_order, session->GetReflection()->MutableMessage(session, field));
+  } else if (const auto* lsq =
+                 std::get_if<LeastSquaresSessionOptions>(&options)) {
+    *session->mutable_least_squares() = LeastSquaresOptionsToProto(*lsq);
   } else {
     *session->mutable_trust_region() =
         TrustRegionOptionsToProto(std::get<TrustRegionOptions>(options));
@@ -292,6 +346,12 @@ v1::Evaluation EvaluationToProto(Evaluation evaluation) {
       return v1::EVALUATION_HESSIAN;
     case Evaluation::kHessianVector:
       return v1::EVALUATION_HESSIAN_VECTOR;
+    case Evaluation::kResiduals:
+      return v1::EVALUATION_RESIDUALS;
+    case Evaluation::kJacobian:
+      return v1::EVALUATION_JACOBIAN;
+    case Evaluation::kResidualsAndJacobian:
+      return v1::EVALUATION_RESIDUALS_AND_JACOBIAN;
   }
   return v1::EVALUATION_UNSPECIFIED;
 }
@@ -346,6 +406,52 @@ v1::SessionState SessionStateFor(TerminationReason reason) {
   return v1::SESSION_STATE_UNSPECIFIED;
 }
 
+namespace {
+
+// Summary.least_squares: its scalars, and its vectors in `encoding` unless
+// that is UNSPECIFIED.
+absl::Status WriteLeastSquaresResult(const LeastSquaresSummary& s,
+                                     v1::VectorEncoding encoding,
+                                     v1::Summary* out) {
+  v1::LeastSquaresResult* result = out->mutable_least_squares();
+  result->Clear();
+  result->set_cost(s.cost);
+  result->set_optimality(s.optimality);
+  result->set_nfev(s.nfev);
+  result->set_njev(s.njev);
+  result->set_status(s.status);
+  result->set_success(s.success);
+  result->set_jacobian_rank(s.jacobian_rank);
+  if (encoding == v1::VECTOR_ENCODING_UNSPECIFIED) return absl::OkStatus();
+  // Eigen is column-major; the wire's matrices are row-major.
+  using RowMajor =
+      Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const RowMajor jac = s.jac;
+  const RowMajor covariance = s.covariance;
+  const std::pair<const double*, int64_t> vectors[] = {
+      {s.fun.data(), s.fun.size()},
+      {jac.data(), jac.size()},
+      {s.grad.data(), s.grad.size()},
+      {covariance.data(), covariance.size()}};
+  v1::Vector* fields[] = {result->mutable_fun(), result->mutable_jac(),
+                          result->mutable_grad(), result->mutable_covariance()};
+  for (int i = 0; i < 4; ++i) {
+    if (vectors[i].second == 0) {
+      fields[i]->Clear();
+      continue;
+    }
+    OPTD_RETURN_IF_ERROR(WritePoint(vectors[i].second, encoding, fields[i],
+                                    [&](const MutableVectorView& view) {
+                                      view.CopyFrom(0, vectors[i].second,
+                                                    vectors[i].first);
+                                      return absl::OkStatus();
+                                    }));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
                             const Solver& solver, v1::VectorEncoding x_encoding,
                             v1::Summary* out) {
@@ -362,6 +468,11 @@ absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
   out->set_wall_seconds(wall_seconds);
   out->set_brief_report(timed.BriefReport());
   out->set_full_report(timed.FullReport());
+  if (const LeastSquaresSummary* lsq = solver.least_squares_summary()) {
+    OPTD_RETURN_IF_ERROR(WriteLeastSquaresResult(*lsq, x_encoding, out));
+  } else {
+    out->clear_least_squares();
+  }
   if (x_encoding == v1::VECTOR_ENCODING_UNSPECIFIED) {
     out->clear_x();
     return absl::OkStatus();

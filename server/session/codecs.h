@@ -25,6 +25,7 @@
 #include "solvers/core/summary.h"
 #include "solvers/core/vector_view.h"
 #include "solvers/lbfgs/lbfgs.h"
+#include "solvers/least_squares/levenberg_marquardt.h"
 #include "solvers/trust_region/trust_region.h"
 
 namespace optd::server {
@@ -62,9 +63,16 @@ absl::Status WriteCurvaturePairs(const Solver& solver, v1::CurvaturePairs* out);
 // ---------------------------------------------------------------------------
 // Solver options
 
+// A least-squares session's options: the residual count m and lmder's.
+struct LeastSquaresSessionOptions {
+  int residuals = 0;
+  LevenbergMarquardtOptions lm;
+};
+
 // The resolved options of a session's solver, echoed in Session.options.
 using SolverOptions =
-    std::variant<LbfgsOptions, AdamOptions, TrustRegionOptions>;
+    std::variant<LbfgsOptions, AdamOptions, TrustRegionOptions,
+                 LeastSquaresSessionOptions>;
 
 // LbfgsOptionsFromProto()
 //
@@ -95,9 +103,20 @@ absl::StatusOr<TrustRegionOptions> TrustRegionOptionsFromProto(
 v1::TrustRegionOptions TrustRegionOptionsToProto(
     const TrustRegionOptions& options);
 
+// LeastSquaresOptionsFromProto()
+//
+// scipy 1.10 least_squares(method='lm') defaults; max_nfev unset stays 0
+// (100 n, resolved by CreateSolver()). INVALID_ARGUMENT naming the field
+// ("least_squares.residuals") when out of range for dimension `n`.
+absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
+    const v1::LeastSquaresOptions& proto, int64_t n);
+v1::LeastSquaresOptions LeastSquaresOptionsToProto(
+    const LeastSquaresSessionOptions& options);
+
 // SetSessionOptions()
 //
-// Sets the `options` oneof of `session` (lbfgs, adam, adamw or trust_region).
+// Sets the `options` oneof of `session` (lbfgs, adam, adamw, trust_region,
+// least_squares, ...).
 void SetSessionOptions(const SolverOptions& options, v1::Session* session);
 
 // SetCreationEcho()
@@ -124,8 +143,10 @@ v1::SessionState SessionStateFor(TerminationReason reason);
 // SummaryToProto()
 //
 // Everything in `summary`, with `wall_seconds` (the session's clock) and the
-// reports. When `x_encoding` is not UNSPECIFIED, also Summary.x: the solver's
-// best point in that encoding.
+// reports, and a least-squares solver's Summary.least_squares. When
+// `x_encoding` is not UNSPECIFIED, also Summary.x: the solver's best point in
+// that encoding (and the least-squares vectors, which are left out
+// otherwise).
 absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
                             const Solver& solver, v1::VectorEncoding x_encoding,
                             v1::Summary* out);

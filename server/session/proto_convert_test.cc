@@ -1,5 +1,6 @@
 #include <cmath>
 #include <limits>
+#include <variant>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -352,6 +353,79 @@ TEST(TrustRegionOptionsFromProto, OutOfRangeNamesTheField) {
                "trust_region.ftol_steps is 0; it must be in [1, 2^31)"));
 }
 
+TEST(LeastSquaresOptionsFromProto, ScipyDefaultsAndEcho) {
+  v1::LeastSquaresOptions proto;
+  proto.set_residuals(5);
+  absl::StatusOr<LeastSquaresSessionOptions> options =
+      LeastSquaresOptionsFromProto(proto, 3);
+  ASSERT_OK(options);
+  EXPECT_EQ(options->residuals, 5);
+  EXPECT_EQ(options->lm.ftol, 1e-8);
+  EXPECT_EQ(options->lm.xtol, 1e-8);
+  EXPECT_EQ(options->lm.gtol, 1e-8);
+  EXPECT_EQ(options->lm.max_nfev, 0);
+  EXPECT_EQ(options->lm.factor, 100.0);
+  EXPECT_TRUE(options->lm.x_scale.empty());
+  const v1::LeastSquaresOptions echo = LeastSquaresOptionsToProto(*options);
+  EXPECT_EQ(echo.residuals(), 5);
+  EXPECT_EQ(echo.ftol(), 1e-8);
+  EXPECT_EQ(echo.factor(), 100.0);
+  EXPECT_FALSE(echo.x_scale_jac());
+}
+
+TEST(LeastSquaresOptionsFromProto, OutOfRangeNamesTheField) {
+  v1::LeastSquaresOptions proto;
+  EXPECT_THAT(LeastSquaresOptionsFromProto(proto, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.residuals is 0; it must be in "
+                                 "[n, 2^24] = [2, 16777216]")));
+  proto.set_residuals(1 << 20);
+  EXPECT_THAT(
+      LeastSquaresOptionsFromProto(proto, 100),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("m*n <= 2^26")));
+  proto.set_residuals(3);
+  proto.set_gtol(0.0);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(proto, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.gtol is 0")));
+  proto.clear_gtol();
+  proto.add_x_scale(1.0);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(proto, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.x_scale has 1 entries")));
+}
+
+TEST(CreateSolver, LeastSquaresTakesNoLayers) {
+  std::vector<double> x0 = {1.0, 2.0};
+  v1::CreateSessionRequest request;
+  request.mutable_least_squares()->set_residuals(3);
+  absl::StatusOr<SolverSetup> setup =
+      CreateSolver(request, ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(setup);
+  EXPECT_EQ(setup->solver->name(), "least_squares");
+  EXPECT_EQ(setup->solver->residual_count(), 3);
+  EXPECT_EQ(setup->solver->wants(), Evaluation::kResidualsAndJacobian);
+  // max_nfev resolved to scipy's 100 n for Session.options.
+  EXPECT_EQ(std::get<LeastSquaresSessionOptions>(setup->options).lm.max_nfev,
+            200);
+  v1::CreateSessionRequest layered = request;
+  layered.mutable_data_parallel()->set_workers(4);
+  EXPECT_THAT(CreateSolver(layered, ConstVectorView::Float64(x0.data(), 2)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data_parallel.workers is 4")));
+  layered = request;
+  layered.mutable_gradient_check();
+  EXPECT_THAT(CreateSolver(layered, ConstVectorView::Float64(x0.data(), 2)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gradient_check is not supported by "
+                                 "least_squares")));
+  layered = request;
+  layered.set_shards(2);
+  EXPECT_THAT(CheckSolverLayers(layered),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not sharded (shards = 2)")));
+}
+
 TEST(CreateSolver, NeedsExactlyOneSolver) {
   const std::vector<double> x0 = {1.0};
   EXPECT_THAT(
@@ -359,8 +433,8 @@ TEST(CreateSolver, NeedsExactlyOneSolver) {
                    ConstVectorView::Float64(x0.data(), 1)),
       StatusIs(absl::StatusCode::kInvalidArgument,
                "solver is not set; set exactly one of lbfgs, trust_region, "
-               "adam, adamw, sgd, rmsprop, adagrad, adamax, nadam, radam or "
-               "lion"));
+               "adam, adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, "
+               "lion or least_squares"));
 }
 
 // CreateSolver at x0 = (1, 2).

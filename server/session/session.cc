@@ -476,6 +476,8 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     const bool wants_value = WantsValue(wants);
     const bool wants_gradient = WantsGradient(wants);
     const bool wants_product = wants == Evaluation::kHessianVector;
+    const bool wants_residuals = WantsResiduals(wants);
+    const bool wants_jacobian = WantsJacobian(wants);
     // Direct path: the vectors are on the replicas, staged for this trial.
     const ConstVectorView gradient = request.sliced()
                                          ? ConstVectorView::OnSlices(dimension_)
@@ -505,6 +507,15 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
                                            dimension_, wants, trial_id, id_,
                                            dimension_));
     }
+    const int64_t m = solver_->residual_count();
+    if (wants_residuals) {
+      OPTD_RETURN_IF_ERROR(CheckToldResiduals(
+          told.residuals, "residuals", m, wants, trial_id, id_, dimension_));
+    }
+    if (wants_jacobian) {
+      OPTD_RETURN_IF_ERROR(CheckToldResiduals(
+          told.jacobian, "jacobian", m, wants, trial_id, id_, dimension_));
+    }
     // The copies refuse NaN/Inf naming the first bad index. A refusal after
     // an earlier copy leaves only the trial's scratch slot written, which the
     // next tell of this trial overwrites and a failed tell never reads.
@@ -519,6 +530,14 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     if (wants_product) {
       OPTD_RETURN_IF_ERROR(solver_->SetBatchHessianVector(k, product));
       result.has_hessian_vector = true;
+    }
+    if (wants_jacobian) {  // first: it refuses NaN, the residuals do not
+      OPTD_RETURN_IF_ERROR(solver_->SetBatchJacobian(k, told.jacobian));
+      result.has_jacobian = true;
+    }
+    if (wants_residuals) {
+      OPTD_RETURN_IF_ERROR(solver_->SetBatchResiduals(k, told.residuals));
+      result.has_residuals = true;
     }
   }
   // A result refused as a whole (a data-parallel weight whose product with

@@ -69,6 +69,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionFactory::Build(
         absl::StrCat("shards is ", request.shards(), "; it must be in [0, ",
                      replicas, "] (0 or 1: the state stays on one replica)"));
   }
+  OPTD_RETURN_IF_ERROR(CheckSolverLayers(request));
   if (request.shards() > replicas) {
     return absl::FailedPreconditionError(absl::StrCat(
         "shards is ", request.shards(), " but this server has ",

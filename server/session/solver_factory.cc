@@ -12,6 +12,7 @@
 #include "solvers/adapters/gradient_check.h"
 #include "solvers/core/bounds.h"
 #include "solvers/lbfgsb/lbfgsb.h"
+#include "solvers/least_squares/least_squares_solver.h"
 
 namespace optd::server {
 namespace {
@@ -82,6 +83,42 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
   return bytes;
 }
 
+// Levenberg-Marquardt (lmder, as scipy's method='lm') runs on one replica
+// with the client's Jacobians and no box: none of the session layers.
+absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
+  if (request.solver_case() != v1::CreateSessionRequest::kLeastSquares) {
+    return absl::OkStatus();
+  }
+  if (request.shards() > 1) {
+    return InvalidArgument(absl::StrCat(
+        "least_squares sessions are not sharded (shards = ", request.shards(),
+        "); use shards 0 or 1"));
+  }
+  if (request.has_bounds()) {
+    return InvalidArgument(
+        "bounds are not supported by least_squares (Levenberg-Marquardt, "
+        "like scipy's method='lm', is unconstrained); leave bounds unset");
+  }
+  if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE ||
+      request.has_finite_difference()) {
+    return InvalidArgument(
+        "gradient_source FINITE_DIFFERENCE is not supported by least_squares: "
+        "its trials want the Jacobian from the client; leave gradient_source "
+        "and finite_difference unset");
+  }
+  if (request.has_gradient_check()) {
+    return InvalidArgument(
+        "gradient_check is not supported by least_squares, whose trials "
+        "want residuals and Jacobians, not gradients");
+  }
+  if (request.data_parallel().workers() > 1) {
+    return InvalidArgument(absl::StrCat(
+        "data_parallel.workers is ", request.data_parallel().workers(),
+        "; least_squares sessions take 0 or 1 (no data parallelism)"));
+  }
+  return absl::OkStatus();
+}
+
 int64_t EstimateStateBytes(const v1::CreateSessionRequest& request, int64_t n) {
   return EstimateSessionBytes(request, n).total();
 }
@@ -110,6 +147,13 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
           return (2 * std::max<int64_t>(m, 0) + 8) * n * kDouble;
         }
       }
+    }
+    case v1::CreateSessionRequest::kLeastSquares: {
+      // lmder's QR of J and J itself, the adapter's told J, and a few
+      // vectors of m and n.
+      const int64_t m =
+          std::max<int64_t>(request.least_squares().residuals(), n);
+      return (3 * m * n + 4 * m + 10 * n) * kDouble;
     }
     case v1::CreateSessionRequest::SOLVER_NOT_SET:
       return n * kDouble;
@@ -151,6 +195,7 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
   SessionLayers layers;
   layers.bounds = Bounds::Unbounded(n);
   const bool sharded = request.shards() > 1;
+  OPTD_RETURN_IF_ERROR(CheckSolverLayers(request));
   // Which solvers take their gradients from the client: the layers below
   // work on those.
   const bool trust_region =
@@ -395,6 +440,34 @@ struct TrustRegionRecipe {
   }
 };
 
+struct LeastSquaresRecipe {
+  using Options = LeastSquaresSessionOptions;
+  static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
+                                      int64_t n, uint32_t) {
+    OPTD_ASSIGN_OR_RETURN(Options options, LeastSquaresOptionsFromProto(
+                                               request.least_squares(), n));
+    // Resolve scipy's "100 n" here, so Session.options shows the number.
+    if (options.lm.max_nfev == 0) options.lm.max_nfev = 100 * n;
+    return options;
+  }
+  // CheckLeastSquaresLayers refuses shards and bounds before these.
+  static void Slice(const Options&, v1::CreateSliceRequest*) {}
+  static SolverOr Sharded(const Options&, const ConstVectorView&,
+                          std::shared_ptr<ShardGroup>) {
+    return absl::InternalError("least_squares sessions are never sharded");
+  }
+  static SolverOr Bounded(const Options&, const ConstVectorView&,
+                          const Bounds&) {
+    return absl::InternalError("least_squares sessions have no bounds");
+  }
+  static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
+    OPTD_ASSIGN_OR_RETURN(
+        std::unique_ptr<LeastSquaresSolver> solver,
+        LeastSquaresSolver::Create(options.lm, x0, options.residuals));
+    return std::unique_ptr<Solver>(std::move(solver));
+  }
+};
+
 // The solver `request` selects by `Recipe`: over the slices `make_shards`
 // makes, confined to `bounds` when it has any, or plain.
 template <typename Recipe>
@@ -441,6 +514,7 @@ constexpr SolverKind kSolverKinds[] = {
     {v1::CreateSessionRequest::kRadam, &Build<FirstOrderRecipe>},
     {v1::CreateSessionRequest::kLion, &Build<FirstOrderRecipe>},
     {v1::CreateSessionRequest::kTrustRegion, &Build<TrustRegionRecipe>},
+    {v1::CreateSessionRequest::kLeastSquares, &Build<LeastSquaresRecipe>},
 };
 
 }  // namespace
@@ -458,7 +532,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
   if (kind == nullptr) {
     return InvalidArgument(
         "solver is not set; set exactly one of lbfgs, trust_region, adam, "
-        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam or lion");
+        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, lion or "
+        "least_squares");
   }
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,

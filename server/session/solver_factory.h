@@ -54,6 +54,16 @@ absl::StatusOr<SolverSetup> CreateSolver(
     ShardMaker* make_shards = nullptr,
     uint32_t solver_revision = kSolverRevision);
 
+// CheckSolverLayers()
+//
+// INVALID_ARGUMENT naming the field when the solver `request` selects does
+// not go with its shards, bounds, gradient_source, finite_difference,
+// gradient_check or data_parallel (least_squares takes none of them). OK
+// otherwise. SessionFactory asks before it checks shards against the
+// replicas, so that a solver that is never sharded is a bad argument
+// whatever the deployment.
+absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request);
+
 // EstimateSessionBytes(), EstimateStateBytes()
 //
 // The bytes a session of dimension `n` created by `request` holds, all of

@@ -21,9 +21,11 @@ namespace optd::server {
 absl::string_view WantsName(Evaluation wants) {
   static const auto* const kNames = [] {
     auto* names = new std::map<Evaluation, std::string>;
-    for (Evaluation e : {Evaluation::kValue, Evaluation::kGradient,
-                         Evaluation::kValueAndGradient, Evaluation::kHessian,
-                         Evaluation::kHessianVector}) {
+    for (Evaluation e :
+         {Evaluation::kValue, Evaluation::kGradient,
+          Evaluation::kValueAndGradient, Evaluation::kHessian,
+          Evaluation::kHessianVector, Evaluation::kResiduals,
+          Evaluation::kJacobian, Evaluation::kResidualsAndJacobian}) {
       (*names)[e] = std::string(absl::StripPrefix(
           v1::Evaluation_Name(EvaluationToProto(e)), "EVALUATION_"));
     }
@@ -50,6 +52,10 @@ absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
   OPTD_ASSIGN_OR_RETURN(
       told.hessian_vector,
       DecodeVector(request.hessian_vector(), "hessian_vector"));
+  OPTD_ASSIGN_OR_RETURN(told.residuals,
+                        DecodeVector(request.residuals(), "residuals"));
+  OPTD_ASSIGN_OR_RETURN(told.jacobian,
+                        DecodeVector(request.jacobian(), "jacobian"));
   if (request.worker_id().size() > max_worker_id) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker_id has ", request.worker_id().size(),
@@ -78,8 +84,16 @@ absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
   if (request.has_value()) payload.value = request.value();
   if (request.has_weight()) payload.weight = request.weight();
   payload.group_lr.assign(request.group_lr().begin(), request.group_lr().end());
-  told.digest = PayloadDigest(
-      payload, {told.gradient, told.hessian, told.hessian_vector});
+  // Residuals and Jacobians only when told, so that other tells keep the
+  // digests they had before least squares (journals hold them).
+  if (told.residuals.size() == 0 && told.jacobian.size() == 0) {
+    told.digest = PayloadDigest(
+        payload, {told.gradient, told.hessian, told.hessian_vector});
+  } else {
+    told.digest = PayloadDigest(
+        payload, {told.gradient, told.hessian, told.hessian_vector,
+                  told.residuals, told.jacobian});
+  }
   return told;
 }
 
@@ -103,6 +117,29 @@ absl::Status CheckToldLength(const ConstVectorView& vector,
       absl::StrCat(field, " has ", vector.size(), " elements; session \"",
                    session_id, "\" has dimension ", dimension, ", so it needs ",
                    dimension, "*", dimension, " = ", expected, " (row-major)"));
+}
+
+absl::Status CheckToldResiduals(const ConstVectorView& vector,
+                                absl::string_view field, int64_t m,
+                                Evaluation wants, uint64_t trial_id,
+                                absl::string_view session_id,
+                                int64_t dimension) {
+  const bool jacobian = field == "jacobian";
+  const int64_t expected = jacobian ? m * dimension : m;
+  if (vector.size() == 0) {
+    return CheckToldLength(vector, field, expected, wants, trial_id, session_id,
+                           dimension);
+  }
+  if (vector.size() == expected) return absl::OkStatus();
+  if (!jacobian) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "residuals has ", vector.size(), " elements; session \"", session_id,
+        "\" has m = ", m, " residuals (least_squares.residuals)"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "jacobian has ", vector.size(), " elements; session \"", session_id,
+      "\" has m = ", m, " residuals of dimension n = ", dimension,
+      ", so it needs m*n = ", expected, " (row-major)"));
 }
 
 absl::Status CheckGroupLearningRates(const v1::TellRequest& request,

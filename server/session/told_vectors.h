@@ -28,6 +28,9 @@ struct ToldVectors {
   ConstVectorView gradient;
   ConstVectorView hessian;
   ConstVectorView hessian_vector;
+  // Least squares: r(x) (m) and J(x) (m*n, row-major).
+  ConstVectorView residuals;
+  ConstVectorView jacobian;
   uint64_t digest = 0;
 };
 
@@ -47,11 +50,22 @@ absl::string_view WantsName(Evaluation wants);
 //
 // INVALID_ARGUMENT when a vector trial `trial_id` wants is missing or has a
 // length other than `expected` (`dimension`, or its square for a Hessian);
-// the message names the field and session `session_id`.
+// the message names the field and session `session_id`. Least squares:
+// CheckToldResiduals with m residuals (`expected` m or m*n).
 absl::Status CheckToldLength(const ConstVectorView& vector,
                              absl::string_view field, int64_t expected,
                              Evaluation wants, uint64_t trial_id,
                              absl::string_view session_id, int64_t dimension);
+
+// CheckToldResiduals()
+//
+// As CheckToldLength for a least-squares trial's `residuals` (m elements)
+// or `jacobian` (m*n, row-major).
+absl::Status CheckToldResiduals(const ConstVectorView& vector,
+                                absl::string_view field, int64_t m,
+                                Evaluation wants, uint64_t trial_id,
+                                absl::string_view session_id,
+                                int64_t dimension);
 
 // CheckGroupLearningRates()
 //

@@ -42,7 +42,12 @@ enum class Evaluation {
   kGradient,
   kValueAndGradient,
   kHessian,
-  kHessianVector
+  kHessianVector,
+  // Least squares (LeastSquaresSolver): the residuals r(x), the Jacobian
+  // J(x), or both; no value and no gradient.
+  kResiduals,
+  kJacobian,
+  kResidualsAndJacobian,
 };
 
 // kHessian trials want the value and the gradient as well as the Hessian.
@@ -55,6 +60,15 @@ inline bool WantsGradient(Evaluation e) {
          e == Evaluation::kHessian;
 }
 
+inline bool WantsResiduals(Evaluation e) {
+  return e == Evaluation::kResiduals || e == Evaluation::kResidualsAndJacobian;
+}
+inline bool WantsJacobian(Evaluation e) {
+  return e == Evaluation::kJacobian || e == Evaluation::kResidualsAndJacobian;
+}
+
+struct LeastSquaresSummary;  // solvers/least_squares/levenberg_marquardt.h
+
 // The told result of the outstanding trial. The gradient, when there is one,
 // was copied in by Solver::SetTrialGradient just before.
 struct TrialResult {
@@ -64,6 +78,10 @@ struct TrialResult {
   // A Hessian (kHessian) or Hessian-vector product (kHessianVector) was set.
   bool has_hessian = false;
   bool has_hessian_vector = false;
+  // Least squares: residuals (SetTrialResiduals) or a Jacobian
+  // (SetTrialJacobian) were set.
+  bool has_residuals = false;
+  bool has_jacobian = false;
   // The evaluation crashed or diverged: treated as f = +inf.
   bool failed = false;
   // Weight of this trial's gradient in a data-parallel average (TellRequest
@@ -192,6 +210,29 @@ class Solver {
     return absl::FailedPreconditionError(
         "the outstanding trial wants no Hessian-vector product");
   }
+  // Least squares: the number m of residuals a kResiduals trial wants (0 for
+  // solvers that want none); a kJacobian trial wants m * dimension().
+  virtual int64_t residual_count() const { return 0; }
+  // For kResiduals / kResidualsAndJacobian trials: copies the told residuals
+  // (residual_count() elements; non-finite ones make a failed evaluation).
+  // INVALID_ARGUMENT (length) leaves the state unchanged.
+  virtual absl::Status SetTrialResiduals(const ConstVectorView& residuals) {
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no residuals");
+  }
+  // For kJacobian / kResidualsAndJacobian trials: copies the told Jacobian
+  // (residual_count() x dimension(), row-major). INVALID_ARGUMENT (length,
+  // non-finite element, naming its row and column) leaves the state
+  // unchanged.
+  virtual absl::Status SetTrialJacobian(const ConstVectorView& jacobian) {
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Jacobian");
+  }
+  // Least squares: scipy's OptimizeResult fields once finished; null for
+  // other solvers (and for a least-squares session stopped by the client).
+  virtual const LeastSquaresSummary* least_squares_summary() const {
+    return nullptr;
+  }
   // Applies the result of the outstanding trial and prepares the next one (or
   // finishes). REQUIRES: !finished(); a gradient was set if
   // result.has_gradient.
@@ -250,6 +291,14 @@ class Solver {
   virtual absl::Status SetBatchHessianVector(int k,
                                              const ConstVectorView& product) {
     return SetTrialHessianVector(product);
+  }
+  virtual absl::Status SetBatchResiduals(int k,
+                                         const ConstVectorView& residuals) {
+    return SetTrialResiduals(residuals);
+  }
+  virtual absl::Status SetBatchJacobian(int k,
+                                        const ConstVectorView& jacobian) {
+    return SetTrialJacobian(jacobian);
   }
   // Whether TellBatch(k, result) would refuse the result as a whole,
   // whatever it holds: INVALID_ARGUMENT naming why (data parallelism: a

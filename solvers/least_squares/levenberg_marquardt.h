@@ -141,6 +141,8 @@ class LevenbergMarquardt {
   const Eigen::VectorXd& trial_point() const;
   bool wants_residuals() const;
   bool wants_jacobian() const;
+  // The last accepted point (x0 until a step is accepted).
+  const Eigen::VectorXd& x() const { return x_; }
 
   // Reports the outstanding trial. r must have m entries when
   // wants_residuals() (ignored otherwise, may be empty); jac must be m x n

@@ -17,6 +17,9 @@ gradient, and the solver moves on. This package wraps the gRPC API
     >>> res = optd.minimize(fun_and_grad, x0, jac=True, method="L-BFGS-B")
     >>> res.x, res.nfev, res.message
 
+    >>> res = optd.least_squares(residuals, x0, jac=jacobian)  # method='lm'
+    >>> res.x, res.cost, res.nfev, res.njev
+
     >>> from optd.torch import RemoteOptimizer     # needs torch
     >>> opt = RemoteOptimizer(model.parameters(), "localhost:50051", lr=1e-3)
 
@@ -46,6 +49,7 @@ from .messages import (GradientCheck, GradientSource, HistoryEntry,
                        Iterate, SessionInfo, SessionState, Summary, TerminationReason,
                        TrialRecord, Wants)
 from .minimize import OptimizeResult, minimize
+from .least_squares import least_squares
 from .session import Answer, Session, Trial
 from .vectors import VectorEncoding
 
@@ -55,7 +59,7 @@ __all__ = [
     "connect", "tls_credentials", "Client", "Session", "Trial", "Answer", "Summary",
     "SessionInfo", "HistoryEntry", "TrialRecord", "GradientCheck", "Iterate",
     "SessionState", "TerminationReason", "GradientSource", "Wants",
-    "VectorEncoding", "minimize", "OptimizeResult", "resolve_bounds",
+    "VectorEncoding", "minimize", "least_squares", "OptimizeResult", "resolve_bounds",
     "DEFAULT_ADDRESS", "DEFAULT_MAX_MESSAGE_BYTES",
     "OptdError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss",
     "DeadlineExceeded", "FailedPrecondition", "Internal", "InvalidArgument",

@@ -35,6 +35,11 @@ class Wants(enum.IntEnum):
     VALUE_AND_GRADIENT = pb.EVALUATION_VALUE_AND_GRADIENT
     HESSIAN = pb.EVALUATION_HESSIAN  # value, gradient and dense Hessian
     HESSIAN_VECTOR = pb.EVALUATION_HESSIAN_VECTOR  # only H(x) v
+    # Least squares (optd.least_squares): the residuals, the Jacobian, or
+    # both (TellRequest.residuals, .jacobian).
+    RESIDUALS = pb.EVALUATION_RESIDUALS
+    JACOBIAN = pb.EVALUATION_JACOBIAN
+    RESIDUALS_AND_JACOBIAN = pb.EVALUATION_RESIDUALS_AND_JACOBIAN
 
     @property
     def needs_value(self) -> bool:

@@ -4,7 +4,8 @@ Options are the field names of the solver's options message in
 proto/optd/v1/options.proto (``LbfgsOptions``, ``AdamOptions``,
 ``SgdOptions``, ``RmspropOptions``, ``AdagradOptions``, ``AdamaxOptions``,
 ``NadamOptions``, ``RadamOptions``, ``LionOptions``,
-``TrustRegionOptions``), plus the names scipy and torch users know:
+``TrustRegionOptions``, ``LeastSquaresOptions``), plus the names scipy
+and torch users know:
 
 =============  ==========================================================
 solver         aliases
@@ -22,6 +23,8 @@ trust_region   initial_trust_radius -> initial_radius,
                max_trust_radius -> max_radius, maxiter -> max_iterations;
                subproblem="exact" | "newton_cg" | "newton_cg_fd" |
                "quasi_newton"
+least_squares  (also "lm") m -> residuals; trials want residuals and
+               Jacobians (optd.least_squares drives them)
 =============  ==========================================================
 
 Solver names are matched case-insensitively without "-" and "_", so
@@ -61,6 +64,7 @@ FIRST_ORDER = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax",
 _SOLVERS = {
     "lbfgs": "lbfgs", "lbfgsb": "lbfgs",
     "trustregion": "trust_region",
+    "leastsquares": "least_squares", "lm": "least_squares",
     **{name: name for name in FIRST_ORDER},
 }
 _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
@@ -68,7 +72,8 @@ _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
              "rmsprop": pb.RmspropOptions, "adagrad": pb.AdagradOptions,
              "adamax": pb.AdamaxOptions, "nadam": pb.NadamOptions,
              "radam": pb.RadamOptions, "lion": pb.LionOptions,
-             "trust_region": pb.TrustRegionOptions}
+             "trust_region": pb.TrustRegionOptions,
+             "least_squares": pb.LeastSquaresOptions}
 _ALIASES: Dict[str, Dict[str, str]] = {
     "lbfgs": {"maxcor": "memory", "maxiter": "max_iterations",
               "maxfun": "max_evaluations", "maxls": "max_line_search"},
@@ -76,20 +81,21 @@ _ALIASES: Dict[str, Dict[str, str]] = {
     "trust_region": {"initial_trust_radius": "initial_radius",
                      "max_trust_radius": "max_radius",
                      "maxiter": "max_iterations"},
+    "least_squares": {"m": "residuals"},
 }
 
 
 def canonical_solver(solver: str) -> str:
     """'L-BFGS', 'L-BFGS-B', 'lbfgs' -> 'lbfgs'; 'AdamW' -> 'adamw';
     'SGD' -> 'sgd'; 'RMSprop' -> 'rmsprop'; 'NAdam' -> 'nadam' (and so on
-    for the rest of FIRST_ORDER); 'trust-region' -> 'trust_region'.
-    InvalidArgument otherwise."""
+    for the rest of FIRST_ORDER); 'trust-region' -> 'trust_region';
+    'least-squares', 'lm' -> 'least_squares'. InvalidArgument otherwise."""
     key = str(solver).lower().replace("-", "").replace("_", "")
     if key not in _SOLVERS:
         raise InvalidArgument(
             f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), "
             + ", ".join(f"'{name}'" for name in FIRST_ORDER)
-            + " or 'trust-region'")
+            + ", 'trust-region' or 'least_squares'")
     return _SOLVERS[key]
 
 

@@ -1,0 +1,197 @@
+"""``optd.least_squares``: scipy.optimize.least_squares(method='lm'), run by
+an optd server.
+
+    >>> import numpy as np, optd
+    >>> def fun(x):   # Rosenbrock as residuals
+    ...     return np.array([10 * (x[1] - x[0] ** 2), 1 - x[0]])
+    >>> def jac(x):
+    ...     return np.array([[-20 * x[0], 10.0], [-1.0, 0.0]])
+    >>> res = optd.least_squares(fun, [-1.2, 1.0], jac=jac,
+    ...                          address="localhost:50051")
+    >>> res.x, res.cost, res.nfev, res.njev
+    (array([1., 1.]), 0.0, 21, 16)
+
+The session runs MINPACK's lmder as scipy 1.10 does for
+``least_squares(method='lm', jac=callable)``: the same evaluations in the
+same order, so ``nfev`` and ``njev`` equal scipy's. Each trial wants the
+residuals, the Jacobian, or both (``Wants.RESIDUALS``, ...); ``fun`` and
+``jac`` are called only for what it wants. ``options`` are scipy's: ftol,
+xtol, gtol, x_scale (a number, n numbers or 'jac'), max_nfev, or optd's
+LeastSquaresOptions fields (factor). Bounds, losses other than 'linear',
+methods other than 'lm' and finite-difference Jacobians are not served:
+InvalidArgument.
+"""
+
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ._proto import optimizer_pb2 as pb
+from .client import Client, connect
+from .errors import InvalidArgument
+from .messages import Wants
+from .minimize import OptimizeResult
+from .vectors import VectorEncoding, decode, encode
+
+__all__ = ["least_squares"]
+
+_RESIDUALS = (Wants.RESIDUALS, Wants.RESIDUALS_AND_JACOBIAN)
+_JACOBIAN = (Wants.JACOBIAN, Wants.RESIDUALS_AND_JACOBIAN)
+
+
+def _options(n: int, m: int, ftol: float, xtol: float, gtol: float,
+             x_scale: Any, max_nfev: Optional[int],
+             extra: Mapping[str, Any]) -> pb.LeastSquaresOptions:
+    options = pb.LeastSquaresOptions(residuals=m, ftol=ftol, xtol=xtol,
+                                     gtol=gtol)
+    if max_nfev is not None:
+        options.max_nfev = int(max_nfev)
+    if isinstance(x_scale, str):
+        if x_scale != "jac":
+            raise InvalidArgument(
+                f"x_scale is {x_scale!r}; use 'jac', a number or n numbers")
+        options.x_scale_jac = True
+    else:
+        scale = np.asarray(x_scale, dtype=np.float64).ravel()
+        if scale.size == 1:
+            scale = np.full(n, scale[0])
+        if not np.all(scale == 1.0):  # scipy's default 1.0 is lmder's diag 1
+            options.x_scale.extend(scale.tolist())
+    for name, value in extra.items():
+        if name not in ("factor",):
+            raise InvalidArgument(
+                f"unknown least_squares option {name!r}; optd takes ftol, "
+                "xtol, gtol, x_scale, max_nfev and factor")
+        setattr(options, name, value)
+    return options
+
+
+def _result(summary: pb.Summary, session_id: str, n: int) -> OptimizeResult:
+    x = np.array(decode(summary.x), dtype=np.float64)
+    result = OptimizeResult(x=x, message=summary.message,
+                            session_id=session_id)
+    if not summary.HasField("least_squares"):  # stopped before lmder ended
+        result.update(cost=summary.value, fun=None, jac=None, grad=None,
+                      optimality=np.nan, active_mask=np.zeros(n, dtype=int),
+                      nfev=0, njev=0, status=-1, success=False,
+                      covariance=None)
+        return result
+    lsq = summary.least_squares
+    fun = np.array(decode(lsq.fun), dtype=np.float64)
+    jac = np.array(decode(lsq.jac), dtype=np.float64)
+    grad = np.array(decode(lsq.grad), dtype=np.float64)
+    covariance = np.array(decode(lsq.covariance), dtype=np.float64)
+    m = fun.size
+    result.update(
+        cost=lsq.cost, fun=fun,
+        jac=jac.reshape(m, n) if jac.size == m * n and m else None,
+        grad=grad if grad.size else None, optimality=lsq.optimality,
+        active_mask=np.zeros(n, dtype=int), nfev=int(lsq.nfev),
+        njev=int(lsq.njev), status=int(lsq.status), success=lsq.success,
+        covariance=covariance.reshape(n, n) if covariance.size else None)
+    return result
+
+
+def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
+                  method: str = "lm", bounds: Any = None, ftol: float = 1e-8,
+                  xtol: float = 1e-8, gtol: float = 1e-8, x_scale: Any = 1.0,
+                  loss: str = "linear", max_nfev: Optional[int] = None,
+                  args: Sequence[Any] = (),
+                  kwargs: Optional[Mapping[str, Any]] = None,
+                  address: Optional[str] = None,
+                  client: Optional[Client] = None,
+                  session_id: Optional[str] = None,
+                  labels: Optional[Mapping[str, str]] = None,
+                  keep: bool = False, **options: Any) -> OptimizeResult:
+    """Minimizes 0.5 * sum(fun(x)**2) from ``x0`` by Levenberg-Marquardt in
+    an optd session (scipy's ``least_squares`` signature where it applies).
+
+    Args:
+      fun: ``fun(x, *args, **kwargs)`` -> the m residuals (array-like);
+        m >= n. ``x`` is a float64 copy.
+      x0: starting point (array-like, raveled); n variables.
+      jac: ``jac(x, *args, **kwargs)`` -> the m x n Jacobian (required:
+        the server takes the client's Jacobians).
+      method: "lm" only. bounds: None (or scipy's (-inf, inf)) only.
+      loss: "linear" only.
+      ftol, xtol, gtol, x_scale, max_nfev: scipy's (defaults 1e-8, 1e-8,
+        1e-8, 1.0, 100 n).
+      address / client: the server (default connect()'s address).
+      session_id, labels: of the session. keep: keep it after the run
+        (default: delete it).
+      **options: further LeastSquaresOptions fields (factor).
+
+    Returns:
+      OptimizeResult with scipy's fields x, cost, fun, jac, grad, optimality,
+      active_mask (zeros), nfev, njev, status, message, success, plus
+      session_id and covariance (curve_fit's pinv(J^T J) * 2 cost / (m - n);
+      inf when m == n).
+
+    Raises:
+      InvalidArgument: an option or evaluation the server refuses (the
+        message names the field and its limit), or one optd does not serve.
+    """
+    if str(method).lower() != "lm":
+        raise InvalidArgument(
+            f"method is {method!r}; optd serves least_squares with 'lm' only")
+    if bounds is not None and not (
+            np.all(np.isneginf(np.asarray(bounds[0], dtype=float)))
+            and np.all(np.isposinf(np.asarray(bounds[1], dtype=float)))):
+        raise InvalidArgument("bounds are not supported with method 'lm'")
+    if loss != "linear":
+        raise InvalidArgument(
+            f"loss is {loss!r}; method 'lm' supports only 'linear'")
+    if not callable(jac):
+        raise InvalidArgument(
+            f"jac is {jac!r}; optd's least_squares needs a callable Jacobian "
+            "(the session takes J(x) from the client)")
+    kwargs = dict(kwargs or {})
+    x0 = np.array(x0, dtype=np.float64).ravel()
+    n = x0.size
+    # As scipy, which calls fun(x0) for m before lmder calls it again.
+    f0 = np.asarray(fun(x0.copy(), *args, **kwargs), dtype=np.float64).ravel()
+    request_options = _options(n, f0.size, ftol, xtol, gtol, x_scale,
+                               max_nfev, options)
+
+    own_client = client is None
+    if own_client:
+        client = connect(address)
+    sid = ""
+    try:
+        request = pb.CreateSessionRequest(
+            session_id=session_id or "", labels=dict(labels or {}),
+            vector_encoding=VectorEncoding.F64)
+        request.least_squares.CopyFrom(request_options)
+        encode(x0, VectorEncoding.F64, request.x0)
+        created = client._unary("CreateSession", request)
+        sid = created.session_id
+        trials, summary = list(created.trials), None
+        while trials:
+            trial = trials[0]
+            x = np.array(decode(trial.x), dtype=np.float64)
+            tell = pb.TellRequest(session_id=sid, trial_id=trial.trial_id)
+            if trial.wants in _RESIDUALS:
+                r = fun(x.copy(), *args, **kwargs)
+                encode(np.asarray(r, dtype=np.float64).ravel(),
+                       VectorEncoding.F64, tell.residuals)
+            if trial.wants in _JACOBIAN:
+                jx = np.asarray(jac(x.copy(), *args, **kwargs),
+                                dtype=np.float64)
+                encode(jx.reshape(f0.size, n), VectorEncoding.F64,
+                       tell.jacobian)  # C order: row-major
+            answer = client._unary("Tell", tell)
+            trials = list(answer.trials)
+            if answer.HasField("summary"):
+                summary = answer.summary
+        if summary is None:
+            summary = client._unary(
+                "GetSession", pb.GetSessionRequest(session_id=sid,
+                                                   include_x=True)).summary
+        return _result(summary, sid, n)
+    finally:
+        try:
+            if sid and not keep:
+                client.delete_session(sid)
+        finally:
+            if own_client:
+                client.close()

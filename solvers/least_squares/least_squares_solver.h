@@ -1,0 +1,101 @@
+// LeastSquaresSolver: LevenbergMarquardt (levenberg_marquardt.h) behind the
+// Solver interface (solver.h), so that a server session can run it. Its
+// trials want Evaluation::kResidualsAndJacobian (x0), kResiduals (a trial
+// step x + p) or kJacobian (an accepted point, and the final one); the told
+// residuals and Jacobian come in through SetTrialResiduals and
+// SetTrialJacobian before Tell, as a gradient comes through
+// SetTrialGradient.
+//
+//   OPTD_ASSIGN_OR_RETURN(std::unique_ptr<LeastSquaresSolver> s,
+//                         LeastSquaresSolver::Create(options, x0, m));
+//   while (!s->finished()) {
+//     OPTD_RETURN_IF_ERROR(s->ReadTrialPoint(x));
+//     TrialResult result;
+//     if (WantsResiduals(s->wants())) {
+//       OPTD_RETURN_IF_ERROR(s->SetTrialResiduals(r));   // m elements
+//       result.has_residuals = true;
+//     }
+//     if (WantsJacobian(s->wants())) {
+//       OPTD_RETURN_IF_ERROR(s->SetTrialJacobian(jac));  // m*n, row-major
+//       result.has_jacobian = true;
+//     }
+//     OPTD_RETURN_IF_ERROR(s->Tell(result));
+//   }
+//   const LeastSquaresSummary* lsq = s->least_squares_summary();
+//
+// The Summary: value is scipy's cost, gradient_max_norm its optimality,
+// iterations the successful steps, evaluations the trials told; the reason is
+// kGradientTolerance for scipy's status 1, kFunctionTolerance for 2-4 (ftol,
+// xtol, both: least_squares_summary()->status tells which),
+// kMaxEvaluations for 0 and kEvaluationFailed for a failed x0 or Jacobian.
+// The state is rebuilt by replaying tells (no SaveState).
+//
+// Thread-safety: not thread-safe; callers serialize access.
+#ifndef OPTD_SOLVERS_LEAST_SQUARES_LEAST_SQUARES_SOLVER_H_
+#define OPTD_SOLVERS_LEAST_SQUARES_LEAST_SQUARES_SOLVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "Eigen/Core"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "solvers/core/solver.h"
+#include "solvers/core/vector_view.h"
+#include "solvers/least_squares/levenberg_marquardt.h"
+
+namespace optd {
+
+class LeastSquaresSolver final : public Solver {
+ public:
+  // The solver for `m` residuals of x0.size() variables. INVALID_ARGUMENT
+  // as ValidateLevenbergMarquardtOptions, or for a non-finite x0 element.
+  static absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> Create(
+      const LevenbergMarquardtOptions& options, const ConstVectorView& x0,
+      int m);
+
+  std::string_view name() const override { return "least_squares"; }
+  int64_t dimension() const override { return lm_->n(); }
+  int64_t residual_count() const override { return lm_->m(); }
+  bool finished() const override { return stopped_ || lm_->finished(); }
+  Evaluation wants() const override;
+
+  absl::Status ReadTrialPoint(const MutableVectorView& out) const override;
+  absl::Status ReadBestPoint(const MutableVectorView& out) const override;
+  // J(x)^T r(x) at the final point, once finished with J(x) known.
+  absl::Status ReadBestGradient(const MutableVectorView& out) const override;
+
+  // FAILED_PRECONDITION: least-squares trials want no gradient.
+  absl::Status SetTrialGradient(const ConstVectorView& gradient) override;
+  absl::Status SetTrialResiduals(const ConstVectorView& residuals) override;
+  absl::Status SetTrialJacobian(const ConstVectorView& jacobian) override;
+  // INVALID_ARGUMENT when a wanted vector was not set (and not failed).
+  absl::Status Tell(const TrialResult& result) override;
+  void Stop() override;
+
+  Progress progress() const override;
+  const Summary& summary() const override { return summary_; }
+  const LeastSquaresSummary* least_squares_summary() const override;
+  std::string OptionsReport() const override { return lm_->OptionsReport(); }
+
+ private:
+  explicit LeastSquaresSolver(std::unique_ptr<LevenbergMarquardt> lm);
+  void Finish();
+
+  std::unique_ptr<LevenbergMarquardt> lm_;
+  // The outstanding trial's told vectors (scratch: a refused tell leaves
+  // them for the next tell of the same trial to overwrite).
+  Eigen::VectorXd residuals_;
+  Eigen::MatrixXd jacobian_;
+  bool stopped_ = false;
+  int64_t told_ = 0;
+  int64_t failed_ = 0;
+  double initial_cost_ = 0.0;
+  Summary summary_;
+};
+
+}  // namespace optd
+
+#endif  // OPTD_SOLVERS_LEAST_SQUARES_LEAST_SQUARES_SOLVER_H_

@@ -1,0 +1,345 @@
+// End to end: least-squares (Levenberg-Marquardt) sessions on a real optd
+// process through the C++ client. Moré-Garbow-Hillstrom residual problems
+// run through the server reach exactly what LevenbergMarquardt reaches in
+// process (nfev, njev, status, cost, x); bad residuals and Jacobians, and
+// layers least squares does not take, are INVALID_ARGUMENT and change
+// nothing; a session survives SIGKILL and export/import bitwise.
+#include <algorithm>
+#include <csignal>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "Eigen/Core"
+#include "client/client.h"
+#include "client/session.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solvers/least_squares/levenberg_marquardt.h"
+#include "solvers/testing/mgh_least_squares.h"
+#include "solvers/testing/status_matchers.h"
+#include "tests/optd_process.h"
+
+namespace optd::testing {
+namespace {
+
+using ::optd::client::Answer;
+using ::optd::client::Client;
+using ::optd::client::Evaluation;
+using ::optd::client::Result;
+using ::optd::client::Session;
+using ::optd::client::SessionOptions;
+using ::optd::client::SolverSpec;
+using ::optd::client::Trial;
+using ::optd::client::Wants;
+using ::testing::HasSubstr;
+
+using LeastSquaresEndToEnd = OptdServerTest;
+
+problems::ResidualProblem Problem(const std::string& name) {
+  absl::StatusOr<problems::ResidualProblem> p =
+      problems::FindResidualProblem(name);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *p;
+}
+
+std::vector<double> ToVector(const Eigen::VectorXd& v) {
+  return std::vector<double>(v.data(), v.data() + v.size());
+}
+
+// r and J (row-major) of `p` at the trial's point, as the trial wants them.
+Evaluation EvaluateTrial(const problems::ResidualProblem& p,
+                         const Trial& trial) {
+  Eigen::VectorXd r;
+  Eigen::MatrixXd jac;
+  p.evaluate(Eigen::Map<const Eigen::VectorXd>(trial.x.data(), p.n), &r, &jac);
+  Evaluation e;
+  if (client::WantsResiduals(trial.wants)) e.residuals = ToVector(r);
+  if (client::WantsJacobian(trial.wants)) {
+    for (int i = 0; i < p.m; ++i)
+      for (int j = 0; j < p.n; ++j) e.jacobian.push_back(jac(i, j));
+  }
+  return e;
+}
+
+v1::LeastSquaresOptions Options(const problems::ResidualProblem& p) {
+  v1::LeastSquaresOptions options;
+  options.set_residuals(p.m);
+  return options;
+}
+
+// The library run in process on `p`.
+std::unique_ptr<LevenbergMarquardt> RunInProcess(
+    const problems::ResidualProblem& p) {
+  auto lm = LevenbergMarquardt::Create({}, p.x0, p.m);
+  EXPECT_TRUE(lm.ok()) << lm.status();
+  Eigen::VectorXd r;
+  Eigen::MatrixXd jac;
+  while (!(*lm)->finished()) {
+    p.evaluate((*lm)->trial_point(), &r, &jac);
+    EXPECT_TRUE((*lm)->Tell(r, jac).ok());
+  }
+  return *std::move(lm);
+}
+
+// Tells trials of `session` from `answer` on until it ends (or `max_tells`).
+absl::StatusOr<Answer> Drive(const Session& session,
+                             absl::StatusOr<Answer> answer,
+                             const problems::ResidualProblem& p,
+                             int max_tells = 1 << 20) {
+  for (int tells = 0; answer.ok() && !answer->finished() && tells < max_tells;
+       ++tells) {
+    if (answer->trials.size() != 1) {
+      return absl::InternalError("expected exactly one outstanding trial");
+    }
+    const Trial& trial = answer->trials[0];
+    answer = session.Tell(trial.id, EvaluateTrial(p, trial));
+  }
+  return answer;
+}
+
+TEST_F(LeastSquaresEndToEnd, MghProblemsReachTheLibrarysResult) {
+  for (const std::string name :
+       {"rosenbrock", "beale", "bard", "osborne_1", "penalty_2_10"}) {
+    SCOPED_TRACE(name);
+    const problems::ResidualProblem p = Problem(name);
+    SessionOptions options;
+    options.session_id = "lsq-" + name;
+    std::replace(options.session_id.begin(), options.session_id.end(), '_',
+                 '-');
+    absl::StatusOr<Session> session =
+        Session::Create(client(), ToVector(p.x0),
+                        SolverSpec::LeastSquares(Options(p)), options);
+    ASSERT_OK(session);
+    ASSERT_EQ(session->first_trials().size(), 1u);
+    EXPECT_EQ(session->first_trials()[0].wants, Wants::kResidualsAndJacobian);
+    absl::StatusOr<Answer> answer = session->Ask();
+    int64_t tells = 0;
+    while (answer.ok() && !answer->finished()) {
+      ASSERT_EQ(answer->trials.size(), 1u);
+      const Trial& trial = answer->trials[0];
+      if (tells > 0) EXPECT_NE(trial.wants, Wants::kResidualsAndJacobian);
+      answer = session->Tell(trial.id, EvaluateTrial(p, trial));
+      ++tells;
+    }
+    ASSERT_OK(answer);
+    const Result& r = *answer->summary;
+    const std::unique_ptr<LevenbergMarquardt> local = RunInProcess(p);
+    const LeastSquaresSummary& want = local->summary();
+    ASSERT_TRUE(r.least_squares.has_value()) << r.brief_report;
+    const client::LeastSquaresResult& got = *r.least_squares;
+    EXPECT_EQ(got.nfev, want.nfev);
+    EXPECT_EQ(got.njev, want.njev);
+    EXPECT_EQ(got.status, want.status);
+    EXPECT_EQ(got.cost, want.cost);
+    EXPECT_EQ(got.optimality, want.optimality);
+    EXPECT_EQ(r.x, ToVector(want.x));
+    EXPECT_EQ(got.fun, ToVector(want.fun));
+    EXPECT_EQ(got.grad, ToVector(want.grad));
+    ASSERT_EQ(got.jac.size(), static_cast<size_t>(p.m * p.n));
+    EXPECT_EQ(got.jac[1], want.jac(0, 1));  // row-major
+    ASSERT_EQ(got.covariance.size(), static_cast<size_t>(p.n * p.n));
+    EXPECT_EQ(got.covariance[1], want.covariance(0, 1));
+    EXPECT_EQ(r.value, want.cost);
+    EXPECT_EQ(r.message, want.message);
+    EXPECT_EQ(r.evaluations, tells);
+    EXPECT_TRUE(r.success) << r.brief_report;
+    EXPECT_THAT(r.brief_report, HasSubstr("least_squares"));
+
+    absl::StatusOr<v1::Session> s = client().GetSession(options.session_id);
+    ASSERT_OK(s);
+    EXPECT_EQ(s->solver(), "least_squares");
+    EXPECT_EQ(s->state(), v1::SESSION_STATE_CONVERGED);
+    EXPECT_EQ(s->least_squares().residuals(), p.m);
+    EXPECT_EQ(s->least_squares().max_nfev(), 100 * p.n);  // resolved
+    EXPECT_EQ(s->least_squares().ftol(), 1e-8);
+    EXPECT_EQ(s->summary().least_squares().nfev(), want.nfev);
+  }
+}
+
+TEST_F(LeastSquaresEndToEnd, BadResidualsAndJacobiansChangeNothing) {
+  const problems::ResidualProblem p = Problem("beale");  // n = 2, m = 3
+  SessionOptions options;
+  options.session_id = "lsq-bad";
+  absl::StatusOr<Session> session = Session::Create(
+      client(), ToVector(p.x0), SolverSpec::LeastSquares(Options(p)), options);
+  ASSERT_OK(session);
+  const Trial trial = session->first_trials()[0];
+  const Evaluation good = EvaluateTrial(p, trial);
+  absl::StatusOr<v1::Session> before = session->Get();
+  ASSERT_OK(before);
+
+  Evaluation few = good;
+  few.residuals.pop_back();
+  EXPECT_THAT(session->Tell(trial.id, few),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("residuals has 2 elements; session "
+                                 "\"lsq-bad\" has m = 3 residuals")));
+  Evaluation no_jacobian = good;
+  no_jacobian.jacobian.clear();
+  EXPECT_THAT(session->Tell(trial.id, no_jacobian),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the tell has no jacobian")));
+  Evaluation short_jacobian = good;
+  short_jacobian.jacobian.pop_back();
+  EXPECT_THAT(session->Tell(trial.id, short_jacobian),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("jacobian has 5 elements; session \"lsq-bad\" "
+                                 "has m = 3 residuals of dimension n = 2, so "
+                                 "it needs m*n = 6 (row-major)")));
+  Evaluation nan_jacobian = good;
+  nan_jacobian.jacobian[4] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THAT(session->Tell(trial.id, nan_jacobian),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("jacobian[4] (row 2, column 0) is nan")));
+  Evaluation gradient_only;
+  gradient_only.value = 1.0;
+  gradient_only.gradient = {1.0, 2.0};
+  EXPECT_THAT(session->Tell(trial.id, gradient_only),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("RESIDUALS_AND_JACOBIAN and the tell has no "
+                                 "residuals")));
+
+  absl::StatusOr<v1::Session> after = session->Get();
+  ASSERT_OK(after);
+  EXPECT_EQ(after->evaluations(), before->evaluations());
+  EXPECT_EQ(after->tells(), before->tells());
+  EXPECT_EQ(after->state(), v1::SESSION_STATE_RUNNING);
+  absl::StatusOr<Answer> answer = session->Ask();
+  ASSERT_OK(answer);
+  ASSERT_EQ(answer->trials.size(), 1u);
+  EXPECT_EQ(answer->trials[0].id, trial.id);
+  EXPECT_EQ(answer->trials[0].wants, Wants::kResidualsAndJacobian);
+
+  // The good tell is then taken, and the run ends as in process.
+  answer = Drive(*session, session->Tell(trial.id, good), p);
+  ASSERT_OK(answer);
+  ASSERT_TRUE(answer->finished());
+  EXPECT_EQ(answer->summary->least_squares->nfev,
+            RunInProcess(p)->summary().nfev);
+}
+
+TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
+  const problems::ResidualProblem p = Problem("rosenbrock");
+  auto create = [&](const v1::LeastSquaresOptions& lsq,
+                    const SessionOptions& options) {
+    return Session::Create(client(), ToVector(p.x0),
+                           SolverSpec::LeastSquares(lsq), options);
+  };
+  SessionOptions sharded;
+  sharded.session_id = "lsq-sharded";
+  sharded.shards = 2;
+  EXPECT_THAT(create(Options(p), sharded),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares sessions are not sharded "
+                                 "(shards = 2); use shards 0 or 1")));
+  SessionOptions bounded;
+  bounded.session_id = "lsq-bounded";
+  bounded.lower = {-10.0, -10.0};
+  EXPECT_THAT(create(Options(p), bounded),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("bounds are not supported by least_squares")));
+  SessionOptions fd;
+  fd.session_id = "lsq-fd";
+  fd.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+  EXPECT_THAT(create(Options(p), fd),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("FINITE_DIFFERENCE is not supported by "
+                                 "least_squares")));
+  SessionOptions plain;
+  plain.session_id = "lsq-options";
+  v1::LeastSquaresOptions few;
+  few.set_residuals(1);
+  EXPECT_THAT(create(few, plain),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.residuals is 1; it must be in "
+                                 "[n, 2^24] = [2, 16777216]")));
+  v1::LeastSquaresOptions tol = Options(p);
+  tol.set_xtol(0.0);
+  EXPECT_THAT(create(tol, plain),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.xtol is 0")));
+  for (const char* id :
+       {"lsq-sharded", "lsq-bounded", "lsq-fd", "lsq-options"}) {
+    EXPECT_THAT(client().GetSession(id),
+                StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  }
+}
+
+// Tells are journaled with their residuals and Jacobians: after SIGKILL the
+// restarted server hands out the same trial, and an exported session
+// imported elsewhere goes on to the same end.
+TEST(LeastSquaresDurability, RestartAndImportContinueBitwise) {
+  const problems::ResidualProblem p = Problem("osborne_1");
+  const std::unique_ptr<LevenbergMarquardt> local = RunInProcess(p);
+  OptdProcess optd, target;
+  ASSERT_OK(optd.Start());
+  ASSERT_OK(target.Start());
+  {
+    absl::StatusOr<Client> c = Client::Connect(optd.address());
+    ASSERT_OK(c);
+    SessionOptions options;
+    options.session_id = "lsq-durable";
+    absl::StatusOr<Session> session = Session::Create(
+        *c, ToVector(p.x0), SolverSpec::LeastSquares(Options(p)), options);
+    ASSERT_OK(session);
+    absl::StatusOr<Answer> answer = Drive(*session, session->Ask(), p, 9);
+    ASSERT_OK(answer);
+    ASSERT_FALSE(answer->finished());
+    const Trial pending = answer->trials[0];
+
+    absl::StatusOr<v1::SessionSnapshot> snapshot =
+        c->ExportSession("lsq-durable");
+    ASSERT_OK(snapshot);
+    EXPECT_EQ(snapshot->tells_size(), 9);
+    EXPECT_EQ(snapshot->tells(0).tell().jacobian().f64().size(),
+              8u * p.m * p.n);
+    absl::StatusOr<Client> t = Client::Connect(target.address());
+    ASSERT_OK(t);
+    ASSERT_OK(t->ImportSession(*snapshot, "lsq-moved"));
+    const Session moved = Session::Attach(*t, "lsq-moved");
+    absl::StatusOr<Answer> moved_answer = moved.Ask();
+    ASSERT_OK(moved_answer);
+    ASSERT_EQ(moved_answer->trials.size(), 1u);
+    EXPECT_EQ(moved_answer->trials[0].id, pending.id);
+    EXPECT_EQ(moved_answer->trials[0].x, pending.x);
+    moved_answer = Drive(moved, moved_answer, p);
+    ASSERT_OK(moved_answer);
+    ASSERT_TRUE(moved_answer->finished());
+    EXPECT_EQ(moved_answer->summary->least_squares->nfev,
+              local->summary().nfev);
+    EXPECT_EQ(moved_answer->summary->x, ToVector(local->summary().x));
+  }
+  optd.Signal(SIGKILL);
+  optd.Wait(absl::Seconds(10));
+  ASSERT_OK(optd.Start());
+  {
+    absl::StatusOr<Client> c = Client::Connect(optd.address());
+    ASSERT_OK(c);
+    const Session session = Session::Attach(*c, "lsq-durable");
+    absl::StatusOr<Answer> answer = session.Ask();
+    ASSERT_OK(answer);
+    ASSERT_EQ(answer->trials.size(), 1u);
+    EXPECT_EQ(answer->trials[0].id, 10u);
+    answer = Drive(session, answer, p);
+    ASSERT_OK(answer);
+    ASSERT_TRUE(answer->finished());
+    const LeastSquaresSummary& want = local->summary();
+    EXPECT_EQ(answer->summary->least_squares->nfev, want.nfev);
+    EXPECT_EQ(answer->summary->least_squares->njev, want.njev);
+    EXPECT_EQ(answer->summary->least_squares->cost, want.cost);
+    EXPECT_EQ(answer->summary->x, ToVector(want.x));
+  }
+  for (OptdProcess* process : {&optd, &target}) {
+    EXPECT_EQ(process->Terminate(absl::Seconds(10)), std::optional<int>(0));
+    if (::testing::Test::HasFailure()) {
+      std::cerr << "--- optd log ---\n" << process->Log();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace optd::testing

@@ -16,11 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "solvers/adam/first_order_kernel.h"
+#include "solvers/adam/kernel_support.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef OPTD_KERNEL_HAVE_AVX2_FMA_PATH
 #include <immintrin.h>
-#define OPTD_ADAM_HAVE_AVX2_FMA_PATH 1
-#define OPTD_TARGET_AVX2_FMA __attribute__((target("avx2,fma")))
 #endif
 
 #if defined(__clang__)
@@ -102,15 +101,15 @@ absl::Status AdamHyper::Validate() const {
   return status;
 }
 
-int AdamSlotMask(const AdamHyper& hyper) {
-  switch (hyper.method) {
+int ElementwiseSlotMask(ElementwiseMethod method, bool amsgrad,
+                        double momentum, bool centered) {
+  switch (method) {
     case ElementwiseMethod::kAdam:
-      return hyper.amsgrad ? 0b111 : 0b011;
+      return amsgrad ? 0b111 : 0b011;
     case ElementwiseMethod::kSgd:
-      return hyper.momentum != 0.0 ? 0b001 : 0;
+      return momentum != 0.0 ? 0b001 : 0;
     case ElementwiseMethod::kRmsprop:
-      return 0b001 | (hyper.centered ? 0b010 : 0) |
-             (hyper.momentum > 0.0 ? 0b100 : 0);
+      return 0b001 | (centered ? 0b010 : 0) | (momentum > 0.0 ? 0b100 : 0);
     case ElementwiseMethod::kAdagrad:
     case ElementwiseMethod::kLion:
       return 0b001;
@@ -120,6 +119,11 @@ int AdamSlotMask(const AdamHyper& hyper) {
       return 0b011;
   }
   return 0;
+}
+
+int AdamSlotMask(const AdamHyper& hyper) {
+  return ElementwiseSlotMask(hyper.method, hyper.amsgrad, hyper.momentum,
+                             hyper.centered);
 }
 
 namespace {
@@ -246,14 +250,7 @@ AdamStepScalars ComputeAdamStepScalars(const AdamHyper& hyper, int64_t step,
 
 namespace {
 
-// Explicit fused multiply-add. Inside a function compiled for FMA this is one
-// vfmadd instruction; elsewhere it is a call to the exact libm fma.
-__attribute__((always_inline)) inline float Fma(float a, float b, float c) {
-  return __builtin_fmaf(a, b, c);
-}
-__attribute__((always_inline)) inline double Fma(double a, double b, double c) {
-  return __builtin_fma(a, b, c);
-}
+using ::optd::kernel_support::Fma;
 
 // The step scalars rounded once to the state dtype, as torch's kernels do
 // with `Scalar::to<scalar_t>()`.
@@ -308,15 +305,9 @@ void UpdatePortable(const Coefficients<T>& c, int64_t len, const G* grad,
   }
 }
 
-#ifdef OPTD_ADAM_HAVE_AVX2_FMA_PATH
+#ifdef OPTD_KERNEL_HAVE_AVX2_FMA_PATH
 
-bool CpuHasAvx2Fma() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return has;
-}
+using ::optd::kernel_support::CpuHasAvx2Fma;
 
 // One 256-bit register of T and the IEEE operations the update needs; each is
 // the instruction torch's Vectorized<T> uses (aten/src/ATen/cpu/vec/vec256).
@@ -414,13 +405,13 @@ OPTD_TARGET_AVX2_FMA void UpdateAvx2Fma(const Coefficients<T>& c, int64_t len,
   }
 }
 
-#endif  // OPTD_ADAM_HAVE_AVX2_FMA_PATH
+#endif  // OPTD_KERNEL_HAVE_AVX2_FMA_PATH
 
 template <typename T, typename G, bool kL2, bool kAmsgrad>
 void Dispatch(const Coefficients<T>& c, bool allow_simd, int64_t len,
               const G* grad, T* param, T* exp_avg, T* exp_avg_sq,
               T* max_exp_avg_sq) {
-#ifdef OPTD_ADAM_HAVE_AVX2_FMA_PATH
+#ifdef OPTD_KERNEL_HAVE_AVX2_FMA_PATH
   if (allow_simd && CpuHasAvx2Fma()) {
     UpdateAvx2Fma<T, G, kL2, kAmsgrad>(c, len, grad, param, exp_avg, exp_avg_sq,
                                        max_exp_avg_sq);
@@ -471,7 +462,7 @@ void ApplyAdamUpdate(const AdamStepScalars& scalars, int64_t len, const G* grad,
 namespace adam_kernel_internal {
 
 bool HasSimdPath() {
-#ifdef OPTD_ADAM_HAVE_AVX2_FMA_PATH
+#ifdef OPTD_KERNEL_HAVE_AVX2_FMA_PATH
   return CpuHasAvx2Fma();
 #else
   return false;

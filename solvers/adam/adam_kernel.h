@@ -138,6 +138,10 @@ struct AdamHyper {
 // Which of the slots s0, s1, s2 (ElementwiseMethod's table) a session with
 // these hyperparameters keeps: bit i set for slot i.
 int AdamSlotMask(const AdamHyper& hyper);
+// The same from the options that decide it (the step scalars carry them
+// too: AdamStepSlotMask in adam_vectors.h).
+int ElementwiseSlotMask(ElementwiseMethod method, bool amsgrad,
+                        double momentum, bool centered);
 
 // AdamStepScalars
 //

@@ -21,23 +21,8 @@ AdamSlots AdamSlots::For(const AdamHyper& hyper) {
 }
 
 int AdamStepSlotMask(const AdamStepScalars& scalars) {
-  switch (scalars.method) {
-    case ElementwiseMethod::kAdam:
-      return scalars.amsgrad ? 0b111 : 0b011;
-    case ElementwiseMethod::kSgd:
-      return scalars.momentum != 0.0 ? 0b001 : 0;
-    case ElementwiseMethod::kRmsprop:
-      return 0b001 | (scalars.centered ? 0b010 : 0) |
-             (scalars.momentum > 0.0 ? 0b100 : 0);
-    case ElementwiseMethod::kAdagrad:
-    case ElementwiseMethod::kLion:
-      return 0b001;
-    case ElementwiseMethod::kAdamax:
-    case ElementwiseMethod::kNadam:
-    case ElementwiseMethod::kRadam:
-      return 0b011;
-  }
-  return 0;
+  return ElementwiseSlotMask(scalars.method, scalars.amsgrad, scalars.momentum,
+                             scalars.centered);
 }
 
 template <typename T>

@@ -17,11 +17,7 @@
 #include <limits>
 
 #include "solvers/adam/adam_kernel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define OPTD_FIRST_ORDER_HAVE_AVX2_FMA_PATH 1
-#define OPTD_TARGET_AVX2_FMA __attribute__((target("avx2,fma")))
-#endif
+#include "solvers/adam/kernel_support.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -29,19 +25,10 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#define OPTD_ALWAYS_INLINE __attribute__((always_inline)) inline
-
 namespace optd::first_order_kernel_internal {
 namespace {
 
-// Explicit fused multiply-add: one vfmadd inside the AVX2+FMA loop, the exact
-// libm fma elsewhere.
-OPTD_ALWAYS_INLINE float Fma(float a, float b, float c) {
-  return __builtin_fmaf(a, b, c);
-}
-OPTD_ALWAYS_INLINE double Fma(double a, double b, double c) {
-  return __builtin_fma(a, b, c);
-}
+using ::optd::kernel_support::Fma;
 
 // The step scalars rounded once to the state dtype, as torch's kernels do
 // with `Scalar::to<scalar_t>()`, and the flags of the step.
@@ -247,7 +234,7 @@ void LoopPortable(const Coefficients<T>& c, int64_t len, const G* grad,
   Loop<Rule>(c, len, grad, param, s0, s1, s2);
 }
 
-#ifdef OPTD_FIRST_ORDER_HAVE_AVX2_FMA_PATH
+#ifdef OPTD_KERNEL_HAVE_AVX2_FMA_PATH
 template <typename Rule, typename T, typename G>
 OPTD_TARGET_AVX2_FMA void LoopAvx2Fma(const Coefficients<T>& c, int64_t len,
                                       const G* grad, T* param, T* s0, T* s1,
@@ -260,8 +247,8 @@ template <typename Rule, typename T, typename G>
 void Run(const AdamStepScalars& scalars, bool allow_simd, int64_t len,
          const G* grad, T* param, T* s0, T* s1, T* s2) {
   const Coefficients<T> c(scalars);
-#ifdef OPTD_FIRST_ORDER_HAVE_AVX2_FMA_PATH
-  if (allow_simd && adam_kernel_internal::HasSimdPath()) {
+#ifdef OPTD_KERNEL_HAVE_AVX2_FMA_PATH
+  if (allow_simd && kernel_support::CpuHasAvx2Fma()) {
     LoopAvx2Fma<Rule>(c, len, grad, param, s0, s1, s2);
     return;
   }

@@ -176,7 +176,9 @@ TEST_P(FirstOrderSolver, SavedStateContinuesBitwiseOnAnyNumberOfSlices) {
     ASSERT_OK(reference);
     std::string state;
     for (int t = 1; t <= 25; ++t) {
-      if (t == 9) ASSERT_OK((*reference)->SaveState(&state));
+      if (t == 9) {
+        ASSERT_OK((*reference)->SaveState(&state));
+      }
       ASSERT_OK(TellGradient(**reference, Gradient(ReadPoint(**reference), t),
                              0.5 * t));
     }

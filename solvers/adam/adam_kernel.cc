@@ -101,8 +101,8 @@ absl::Status AdamHyper::Validate() const {
   return status;
 }
 
-int ElementwiseSlotMask(ElementwiseMethod method, bool amsgrad,
-                        double momentum, bool centered) {
+int ElementwiseSlotMask(ElementwiseMethod method, bool amsgrad, double momentum,
+                        bool centered) {
   switch (method) {
     case ElementwiseMethod::kAdam:
       return amsgrad ? 0b111 : 0b011;

@@ -140,8 +140,8 @@ struct AdamHyper {
 int AdamSlotMask(const AdamHyper& hyper);
 // The same from the options that decide it (the step scalars carry them
 // too: AdamStepSlotMask in adam_vectors.h).
-int ElementwiseSlotMask(ElementwiseMethod method, bool amsgrad,
-                        double momentum, bool centered);
+int ElementwiseSlotMask(ElementwiseMethod method, bool amsgrad, double momentum,
+                        bool centered);
 
 // AdamStepScalars
 //

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/core/bounds.h"
+#include "solvers/testing/solver_steps.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/torch_adam_data.h"
 
@@ -33,26 +34,8 @@ AdamOptions OptionsFor(const TorchRun& run) {
   return options;
 }
 
-std::vector<double> ReadPoint(const Solver& solver) {
-  std::vector<double> x(static_cast<size_t>(solver.dimension()));
-  EXPECT_OK(solver.ReadTrialPoint(
-      MutableVectorView::Float64(x.data(), solver.dimension())));
-  return x;
-}
-
-absl::Status TellGradient(Solver& solver, const std::vector<double>& g,
-                          double value = NAN) {
-  const int64_t n = static_cast<int64_t>(g.size());
-  if (absl::Status s =
-          solver.SetTrialGradient(ConstVectorView::Float64(g.data(), n));
-      !s.ok()) {
-    return s;
-  }
-  TrialResult r;
-  r.value = value;
-  r.has_gradient = true;
-  return solver.Tell(r);
-}
+using ::optd::testing::ReadPoint;
+using ::optd::testing::TellGradient;
 
 class AdamTorchReplay : public ::testing::TestWithParam<std::string> {};
 

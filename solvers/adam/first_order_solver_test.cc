@@ -13,6 +13,7 @@
 #include "solvers/adam/adam.h"
 #include "solvers/core/bounds.h"
 #include "solvers/sharding/shard_layout.h"
+#include "solvers/testing/solver_steps.h"
 #include "solvers/testing/status_matchers.h"
 
 namespace optd {
@@ -69,26 +70,8 @@ std::vector<Config> Configs() {
   return configs;
 }
 
-std::vector<double> ReadPoint(const Solver& solver) {
-  std::vector<double> x(static_cast<size_t>(solver.dimension()));
-  EXPECT_OK(solver.ReadTrialPoint(
-      MutableVectorView::Float64(x.data(), solver.dimension())));
-  return x;
-}
-
-absl::Status TellGradient(Solver& solver, const std::vector<double>& g,
-                          double value = NAN) {
-  const int64_t n = static_cast<int64_t>(g.size());
-  if (absl::Status s =
-          solver.SetTrialGradient(ConstVectorView::Float64(g.data(), n));
-      !s.ok()) {
-    return s;
-  }
-  TrialResult r;
-  r.value = value;
-  r.has_gradient = true;
-  return solver.Tell(r);
-}
+using ::optd::testing::ReadPoint;
+using ::optd::testing::TellGradient;
 
 std::vector<double> Gradient(const std::vector<double>& x, int t) {
   std::vector<double> g(x.size());

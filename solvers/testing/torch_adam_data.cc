@@ -30,26 +30,51 @@ std::vector<double> Gradient(int64_t t, int n) {
   return g;
 }
 
-namespace {
-template <typename U>
-U ReadLittleEndian(const std::string& bytes, size_t offset) {
-  U value;  // The host is little-endian (x86-64, aarch64).
-  std::memcpy(&value, bytes.data() + offset, sizeof(U));
-  return value;
-}
-
-}  // namespace
-
-absl::StatusOr<TorchRun> LoadTorchRun(const std::string& path) {
+absl::StatusOr<std::string> ReadTorchRunFile(const std::string& path,
+                                             const char* magic,
+                                             size_t header_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  const std::string bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
-  constexpr size_t kHeaderBytes = 72;
-  if (bytes.size() < kHeaderBytes || bytes.compare(0, 8, "OPTDADAM") != 0 ||
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  if (bytes.size() < header_bytes || bytes.compare(0, 8, magic) != 0 ||
       ReadLittleEndian<uint32_t>(bytes, 8) != 1) {
     return absl::DataLossError(absl::StrCat(path, ": bad header"));
   }
+  return bytes;
+}
+
+absl::Status ReadTorchRunRecords(const std::string& path,
+                                 const std::string& bytes, size_t header_bytes,
+                                 TorchRun* run) {
+  if (run->record_stride <= 0 ||
+      (run->scalar_bytes != 4 && run->scalar_bytes != 8)) {
+    return absl::DataLossError(absl::StrCat(path, ": bad stride or dtype"));
+  }
+  const size_t num_records = run->num_steps / run->record_stride + 1;
+  if (bytes.size() !=
+      header_bytes + num_records * run->n * size_t{1} * run->scalar_bytes) {
+    return absl::DataLossError(absl::StrCat(path, ": size ", bytes.size()));
+  }
+  size_t offset = header_bytes;
+  for (size_t k = 0; k < num_records; ++k) {
+    std::vector<double> record(run->n);
+    for (double& x : record) {
+      x = run->scalar_bytes == 8 ? ReadLittleEndian<double>(bytes, offset)
+                                 : ReadLittleEndian<float>(bytes, offset);
+      offset += run->scalar_bytes;
+    }
+    run->records.push_back(std::move(record));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TorchRun> LoadTorchRun(const std::string& path) {
+  constexpr size_t kHeaderBytes = 72;
+  absl::StatusOr<std::string> read =
+      ReadTorchRunFile(path, "OPTDADAM", kHeaderBytes);
+  if (!read.ok()) return read.status();
+  const std::string& bytes = *read;
   TorchRun run;
   run.scalar_bytes = ReadLittleEndian<uint32_t>(bytes, 12);
   run.n = ReadLittleEndian<uint32_t>(bytes, 16);
@@ -63,23 +88,9 @@ absl::StatusOr<TorchRun> LoadTorchRun(const std::string& path) {
   run.hyper.beta2 = ReadLittleEndian<double>(bytes, 48);
   run.hyper.eps = ReadLittleEndian<double>(bytes, 56);
   run.hyper.weight_decay = ReadLittleEndian<double>(bytes, 64);
-  if (run.record_stride <= 0) {
-    return absl::DataLossError(absl::StrCat(path, ": record_stride 0"));
-  }
-  const size_t num_records = run.num_steps / run.record_stride + 1;
-  if (bytes.size() !=
-      kHeaderBytes + num_records * run.n * size_t{1} * run.scalar_bytes) {
-    return absl::DataLossError(absl::StrCat(path, ": size ", bytes.size()));
-  }
-  size_t offset = kHeaderBytes;
-  for (size_t k = 0; k < num_records; ++k) {
-    std::vector<double> record(run.n);
-    for (double& x : record) {
-      x = run.scalar_bytes == 8 ? ReadLittleEndian<double>(bytes, offset)
-                                : ReadLittleEndian<float>(bytes, offset);
-      offset += run.scalar_bytes;
-    }
-    run.records.push_back(std::move(record));
+  if (absl::Status s = ReadTorchRunRecords(path, bytes, kHeaderBytes, &run);
+      !s.ok()) {
+    return s;
   }
   return run;
 }

@@ -9,7 +9,9 @@
 #ifndef OPTD_SOLVERS_TESTING_TORCH_ADAM_DATA_H_
 #define OPTD_SOLVERS_TESTING_TORCH_ADAM_DATA_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,25 @@ std::vector<std::string> RunNames();
 std::string TorchRunPath(const std::string& data_dir, const std::string& name);
 // Distance in units in the last place between two finite floats.
 int64_t UlpDistance(float a, float b);
+
+// What the loaders of the torch reference files (this one and
+// torch_first_order_data.h) share: file `path` whole, DATA_LOSS unless it
+// starts with `magic` (8 bytes) and version 1 and holds `header_bytes`.
+absl::StatusOr<std::string> ReadTorchRunFile(const std::string& path,
+                                             const char* magic,
+                                             size_t header_bytes);
+// run->records from the parameter records after the header of `bytes`
+// (run->n, num_steps, record_stride and scalar_bytes already read).
+absl::Status ReadTorchRunRecords(const std::string& path,
+                                 const std::string& bytes, size_t header_bytes,
+                                 TorchRun* run);
+// A little-endian U at `offset` of `bytes`.
+template <typename U>
+U ReadLittleEndian(const std::string& bytes, size_t offset) {
+  U value;  // The host is little-endian (x86-64, aarch64).
+  std::memcpy(&value, bytes.data() + offset, sizeof(U));
+  return value;
+}
 
 }  // namespace optd::testing
 

@@ -10,27 +10,12 @@
 #include "solvers/adam/adam_kernel.h"
 
 namespace optd::testing {
-namespace {
-
-template <typename U>
-U ReadLittleEndian(const std::string& bytes, size_t offset) {
-  U value;  // The host is little-endian (x86-64, aarch64).
-  std::memcpy(&value, bytes.data() + offset, sizeof(U));
-  return value;
-}
-
-}  // namespace
-
 absl::StatusOr<TorchRun> LoadTorchFirstOrderRun(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  const std::string bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
   constexpr size_t kHeaderBytes = 128;
-  if (bytes.size() < kHeaderBytes || bytes.compare(0, 8, "OPTDFRST") != 0 ||
-      ReadLittleEndian<uint32_t>(bytes, 8) != 1) {
-    return absl::DataLossError(absl::StrCat(path, ": bad header"));
-  }
+  absl::StatusOr<std::string> read =
+      ReadTorchRunFile(path, "OPTDFRST", kHeaderBytes);
+  if (!read.ok()) return read.status();
+  const std::string& bytes = *read;
   TorchRun run;
   run.scalar_bytes = ReadLittleEndian<uint32_t>(bytes, 12);
   run.n = ReadLittleEndian<uint32_t>(bytes, 16);
@@ -60,24 +45,9 @@ absl::StatusOr<TorchRun> LoadTorchFirstOrderRun(const std::string& path) {
   h.lr_decay = f64(104);
   h.initial_accumulator_value = f64(112);
   h.momentum_decay = f64(120);
-  if (run.record_stride <= 0 ||
-      (run.scalar_bytes != 4 && run.scalar_bytes != 8)) {
-    return absl::DataLossError(absl::StrCat(path, ": bad stride or dtype"));
-  }
-  const size_t num_records = run.num_steps / run.record_stride + 1;
-  if (bytes.size() !=
-      kHeaderBytes + num_records * run.n * size_t{1} * run.scalar_bytes) {
-    return absl::DataLossError(absl::StrCat(path, ": size ", bytes.size()));
-  }
-  size_t offset = kHeaderBytes;
-  for (size_t k = 0; k < num_records; ++k) {
-    std::vector<double> record(run.n);
-    for (double& x : record) {
-      x = run.scalar_bytes == 8 ? ReadLittleEndian<double>(bytes, offset)
-                                : ReadLittleEndian<float>(bytes, offset);
-      offset += run.scalar_bytes;
-    }
-    run.records.push_back(std::move(record));
+  if (absl::Status s = ReadTorchRunRecords(path, bytes, kHeaderBytes, &run);
+      !s.ok()) {
+    return s;
   }
   return run;
 }

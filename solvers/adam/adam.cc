@@ -488,11 +488,12 @@ absl::Status Adam::RestoreState(std::string_view state) {
   }
   OPTD_RETURN_IF_ERROR(vectors_->LoadState(state.substr(head)));
   // NAdam's products at `step`, as the steps that were taken left them: the
-  // same float32 multiplications in the same order (O(step) once).
+  // same float32 multiplications in the same order (ComputeAdamStepScalars
+  // bounds their number past torch's 2^24 step limit).
   for (size_t i = 0; i < mu_products_.size(); ++i) {
     mu_products_[i] = NadamMuProduct();
-    for (int64_t t = 1; t <= step; ++t) {
-      ComputeAdamStepScalars(groups_[i].hyper, t, groups_[i].lr,
+    if (step > 0) {
+      ComputeAdamStepScalars(groups_[i].hyper, step, groups_[i].lr,
                              &mu_products_[i]);
     }
   }

@@ -130,8 +130,9 @@ namespace {
 
 // torch's `step_t += 1` on a float32 tensor saturates at 2^24 (2^24 + 1
 // rounds back to 2^24); `step_t.item()` then yields that value as a double.
+constexpr int64_t kFloat32StepLimit = int64_t{1} << 24;
+
 double Float32StepValue(int64_t step) {
-  constexpr int64_t kFloat32StepLimit = int64_t{1} << 24;
   return static_cast<double>(step < kFloat32StepLimit ? step
                                                       : kFloat32StepLimit);
 }
@@ -179,9 +180,27 @@ void ComputeFirstOrderScalars(const AdamHyper& hyper, int64_t step, double lr,
       s.bias_correction2 = 1.0 - std::pow(hyper.beta2, step_value);
       // mu_product *= mu, once per step, in float32 (NadamMuProduct).
       if (mu_product->step > step) *mu_product = NadamMuProduct();
-      for (; mu_product->step < step; ++mu_product->step) {
+      for (;
+           mu_product->step < step && mu_product->step + 1 < kFloat32StepLimit;
+           ++mu_product->step) {
         mu_product->value *=
             static_cast<float>(NadamMu(hyper, mu_product->step + 1));
+      }
+      // Past 2^24 torch's float32 step counter stands still, and mu with
+      // it: the product is multiplied by one constant, and once that leaves
+      // it as it was (0, or a fixed point of the rounding) every later
+      // multiplication does. So a restored state of 2^53 steps costs at most
+      // the ~10^9 float multiplications down to that point, not 2^53.
+      if (mu_product->step < step) {
+        const float c = static_cast<float>(NadamMu(hyper, kFloat32StepLimit));
+        for (; mu_product->step < step; ++mu_product->step) {
+          const float next = mu_product->value * c;
+          if (next == mu_product->value) {
+            mu_product->step = step;
+            break;
+          }
+          mu_product->value = next;
+        }
       }
       const double mu = NadamMu(hyper, step);
       // step + 1 on the float32 counter's value, in double (Python).

@@ -223,6 +223,31 @@ INSTANTIATE_TEST_SUITE_P(Methods, FirstOrderSolver,
                          ::testing::ValuesIn(Configs()),
                          [](const auto& info) { return info.param.name; });
 
+// NAdam's running product is recomputed from the step count on restore; a
+// state that counts 2^50 steps (torch's float32 counter stands still from
+// 2^24) restores in a bounded number of multiplications, not 2^50.
+TEST(FirstOrderSolverNadam, AStateOfManyStepsRestoresQuickly) {
+  const std::vector<double> x0 = StartPoint(8);
+  const AdamOptions options = AdamOptions::For(ElementwiseMethod::kNadam);
+  auto solver = Adam::Create(options, ConstVectorView::Float64(x0.data(), 8));
+  ASSERT_OK(solver);
+  ASSERT_OK(TellGradient(**solver, Gradient(ReadPoint(**solver), 1)));
+  std::string state;
+  ASSERT_OK((*solver)->SaveState(&state));
+  // The tag, then the step and evaluation counters (adam.cc's layout).
+  const size_t counters = std::string("optd.adam.v1").size();
+  const int64_t many = int64_t{1} << 50;
+  std::memcpy(state.data() + counters, &many, 8);
+  std::memcpy(state.data() + counters + 8, &many, 8);
+  auto restored = Adam::Create(options, ConstVectorView::Float64(x0.data(), 8));
+  ASSERT_OK(restored);
+  ASSERT_OK((*restored)->RestoreState(state));
+  EXPECT_EQ((*restored)->step(), many);
+  ASSERT_OK(TellGradient(**restored, Gradient(ReadPoint(**restored), 2)));
+  EXPECT_EQ((*restored)->step(), many + 1);
+  for (double xi : ReadPoint(**restored)) EXPECT_TRUE(std::isfinite(xi));
+}
+
 TEST(FirstOrderOptions, DefaultsAreTorchsAndTheAuthors) {
   EXPECT_EQ(AdamOptions::For(ElementwiseMethod::kRmsprop).lr, 1e-2);
   EXPECT_EQ(AdamOptions::For(ElementwiseMethod::kRmsprop).hyper.alpha, 0.99);

@@ -26,7 +26,6 @@ absl::Status InvalidArgument(absl::string_view a, absl::string_view b = "",
 }  // namespace
 
 namespace {
-// The solver's own state (its vectors), by the same rule.
 // The elementwise first-order family (adam, adamw, sgd, rmsprop, ...): the
 // options are in the field of CreateSessionRequest.solver named as the
 // method.
@@ -38,6 +37,7 @@ const google::protobuf::Message& FirstOrderField(
   return request.GetReflection()->GetMessage(request, field);
 }
 
+// The solver's own state (its vectors), by the same rule.
 int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request, int64_t n);
 }  // namespace
 

@@ -52,29 +52,16 @@ recorded one (the comparison is bitwise).
 
 import os
 import struct
+import sys
 
 import torch
 
-N = 37
-NUM_STEPS = 1000
-MASK64 = (1 << 64) - 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The shared start point and gradient sequence (u, gradient, N, NUM_STEPS):
+# one definition, which solvers/testing/torch_adam_data.h mirrors in C++.
+from gen_torch_adam import N, NUM_STEPS, gradient, u  # noqa: E402
 
 SGD, RMSPROP, ADAGRAD, ADAMAX, NADAM, RADAM, LION = 1, 2, 3, 4, 5, 6, 7
-
-
-def h(t, i):
-    z = (((t << 20) | i) + 0x9E3779B97F4A7C15) & MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
-
-
-def u(t, i):
-    return (h(t, i) & 0xFFFFFFFF) / 4294967296.0 - 0.5
-
-
-def gradient(t):
-    return [u(t, i) * 2.0 ** ((13 * i % 37) - 28) for i in range(N)]
 
 
 # (name, method, hyperparameters). Unnamed hyperparameters keep torch's

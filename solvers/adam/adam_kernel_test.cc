@@ -18,6 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solvers/testing/kernel_replay.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/torch_adam_data.h"
 
@@ -26,47 +27,17 @@ namespace {
 
 using ::optd::testing::Gradient;
 using ::optd::testing::HashUniform;
+using ::optd::testing::KernelState;
 using ::optd::testing::LoadTorchRun;
+using ::optd::testing::ReplayStats;
 using ::optd::testing::RunNames;
 using ::optd::testing::StatusIs;
 using ::optd::testing::TorchRun;
 using ::optd::testing::UlpDistance;
 using ::testing::HasSubstr;
 
-// The Adam state of one slice.
-template <typename T>
-struct State {
-  explicit State(const std::vector<double>& p0)
-      : param(p0.begin(), p0.end()),
-        exp_avg(p0.size()),
-        exp_avg_sq(p0.size()),
-        max_exp_avg_sq(p0.size()) {}
-  bool operator==(const State& o) const {
-    auto same = [](const std::vector<T>& a, const std::vector<T>& b) {
-      return a.size() == b.size() &&
-             std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-    };
-    return same(param, o.param) && same(exp_avg, o.exp_avg) &&
-           same(exp_avg_sq, o.exp_avg_sq) &&
-           same(max_exp_avg_sq, o.max_exp_avg_sq);
-  }
-  std::vector<T> param, exp_avg, exp_avg_sq, max_exp_avg_sq;
-};
-
-template <typename T, typename G>
-void Step(const AdamStepScalars& scalars, const std::vector<G>& grad,
-          State<T>& s) {
-  ApplyAdamUpdate<T, G>(scalars, static_cast<int64_t>(grad.size()), grad.data(),
-                        s.param.data(), s.exp_avg.data(), s.exp_avg_sq.data(),
-                        s.max_exp_avg_sq.data());
-}
-
-struct ReplayStats {
-  int64_t compared = 0;
-  int64_t bitwise_equal = 0;
-  int64_t max_ulp = 0;        // float32 runs
-  double max_relative = 0.0;  // float64 runs
-};
+// All three slots, as amsgrad keeps them.
+constexpr int kAllSlots = 0b111;
 
 // Replays `run` through ApplyAdamUpdate and compares every recorded step.
 // Also checks, bitwise, that a float gradient (float32 runs) and the portable
@@ -74,22 +45,18 @@ struct ReplayStats {
 template <typename T>
 ReplayStats Replay(const TorchRun& run) {
   ReplayStats stats;
-  State<T> simd(run.records[0]);
-  State<T> portable = simd;
-  State<T> float_grad = simd;
+  KernelState<T> simd(run.records[0], kAllSlots);
+  KernelState<T> portable = simd;
+  KernelState<T> float_grad = simd;
   for (int t = 1; t <= run.num_steps; ++t) {
     const std::vector<double> g = Gradient(t, run.n);
     const AdamStepScalars scalars =
         ComputeAdamStepScalars(run.hyper, t, run.lr);
-    Step<T, double>(scalars, g, simd);
-    adam_kernel_internal::ApplyAdamUpdatePortable<T, double>(
-        scalars, run.n, g.data(), portable.param.data(),
-        portable.exp_avg.data(), portable.exp_avg_sq.data(),
-        portable.max_exp_avg_sq.data());
+    simd.Step(scalars, g);
+    portable.Step(scalars, g, /*portable=*/true);
     EXPECT_TRUE(simd == portable) << "step " << t;
     if constexpr (std::is_same_v<T, float>) {
-      Step<float, float>(scalars, std::vector<float>(g.begin(), g.end()),
-                         float_grad);
+      float_grad.Step(scalars, std::vector<float>(g.begin(), g.end()));
       EXPECT_TRUE(simd == float_grad) << "step " << t;
     }
     if (t % run.record_stride != 0) continue;
@@ -97,17 +64,12 @@ ReplayStats Replay(const TorchRun& run) {
     for (int i = 0; i < run.n; ++i) {
       const T want = static_cast<T>(expected[i]);
       const T got = simd.param[i];
-      ++stats.compared;
-      if (std::memcmp(&want, &got, sizeof(T)) == 0) ++stats.bitwise_equal;
+      stats.Compare(got, want);
       if constexpr (std::is_same_v<T, float>) {
-        const int64_t ulp = UlpDistance(got, want);
-        stats.max_ulp = std::max(stats.max_ulp, ulp);
-        EXPECT_LE(ulp, 1) << "step " << t << " element " << i << ": " << got
-                          << " vs torch " << want;
+        EXPECT_LE(UlpDistance(got, want), 1)
+            << "step " << t << " element " << i << ": " << got << " vs torch "
+            << want;
       } else {
-        const double relative = std::abs(got - want) / std::abs(want);
-        if (got != want)
-          stats.max_relative = std::max(stats.max_relative, relative);
         EXPECT_LE(std::abs(got - want), 1e-12 * std::abs(want))
             << "step " << t << " element " << i << ": " << got << " vs torch "
             << want;
@@ -248,14 +210,14 @@ TEST(AdamKernel, ValidateAcceptsDefaultsAndRejectsEachFieldOutOfRange) {
 
 // A few steps of a 37-element problem with every feature switched on.
 template <typename T>
-State<T> RunSteps(double grad_scale, bool prescale, int64_t slice_split) {
+KernelState<T> RunSteps(double grad_scale, bool prescale, int64_t slice_split) {
   AdamHyper hyper;
   hyper.amsgrad = true;
   hyper.weight_decay = 0.1;
   const int n = 37;
   std::vector<double> p0(n);
   for (int i = 0; i < n; ++i) p0[i] = 2.0 * HashUniform(0, i);
-  State<T> s(p0);
+  KernelState<T> s(p0, kAllSlots);
   for (int t = 1; t <= 20; ++t) {
     AdamStepScalars scalars = ComputeAdamStepScalars(hyper, t, 1e-2);
     const std::vector<double> g = Gradient(t, n);
@@ -267,14 +229,8 @@ State<T> RunSteps(double grad_scale, bool prescale, int64_t slice_split) {
       scalars.grad_scale = grad_scale;
     }
     // Two slices [0, split) and [split, n), as two shards would update them.
-    ApplyAdamUpdate<T, T>(scalars, slice_split, grad.data(), s.param.data(),
-                          s.exp_avg.data(), s.exp_avg_sq.data(),
-                          s.max_exp_avg_sq.data());
-    ApplyAdamUpdate<T, T>(scalars, n - slice_split, grad.data() + slice_split,
-                          s.param.data() + slice_split,
-                          s.exp_avg.data() + slice_split,
-                          s.exp_avg_sq.data() + slice_split,
-                          s.max_exp_avg_sq.data() + slice_split);
+    s.Step(scalars, grad, /*portable=*/false, 0, slice_split);
+    s.Step(scalars, grad, /*portable=*/false, slice_split, n);
   }
   return s;
 }
@@ -290,11 +246,11 @@ TEST(AdamKernel, GradScaleEqualsScalingTheGradientInTheStateDtype) {
 }
 
 TEST(AdamKernel, SlicesUpdateBitwiseLikeTheWholeVector) {
-  const State<float> whole = RunSteps<float>(1.0, false, 37);
+  const KernelState<float> whole = RunSteps<float>(1.0, false, 37);
   for (int64_t split : {0, 1, 5, 8, 13, 36}) {
     EXPECT_TRUE(RunSteps<float>(1.0, false, split) == whole) << split;
   }
-  const State<double> whole64 = RunSteps<double>(1.0, false, 37);
+  const KernelState<double> whole64 = RunSteps<double>(1.0, false, 37);
   for (int64_t split : {0, 3, 4, 21}) {
     EXPECT_TRUE(RunSteps<double>(1.0, false, split) == whole64) << split;
   }

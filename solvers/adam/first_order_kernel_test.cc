@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/adam/adam_kernel.h"
+#include "solvers/testing/kernel_replay.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/torch_adam_data.h"
 #include "solvers/testing/torch_first_order_data.h"
@@ -27,59 +28,13 @@ namespace {
 using ::optd::testing::FirstOrderRunNames;
 using ::optd::testing::Gradient;
 using ::optd::testing::HashUniform;
+using ::optd::testing::KernelState;
 using ::optd::testing::LoadTorchFirstOrderRun;
+using ::optd::testing::ReplayStats;
 using ::optd::testing::StatusIs;
 using ::optd::testing::TorchFirstOrderRunPath;
 using ::optd::testing::TorchRun;
-using ::optd::testing::UlpDistance;
 using ::testing::HasSubstr;
-
-template <typename T>
-bool SameBits(const std::vector<T>& a, const std::vector<T>& b) {
-  // An absent slot is an empty vector, whose data() may be null: memcmp
-  // must not see it (UBSan).
-  return a.size() == b.size() &&
-         (a.empty() ||
-          std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-// The parameters and the three slots of one slice; a slot the method does not
-// keep is handed to the kernel as nullptr.
-template <typename T>
-struct State {
-  State(const std::vector<double>& p0, int slot_mask)
-      : mask(slot_mask), param(p0.begin(), p0.end()) {
-    for (int k = 0; k < 3; ++k) {
-      if (mask & (1 << k)) slot[k].assign(p0.size(), T{0});
-    }
-  }
-  bool operator==(const State& o) const {
-    return SameBits(param, o.param) && SameBits(slot[0], o.slot[0]) &&
-           SameBits(slot[1], o.slot[1]) && SameBits(slot[2], o.slot[2]);
-  }
-  T* Slot(int k, int64_t offset = 0) {
-    return (mask & (1 << k)) ? slot[k].data() + offset : nullptr;
-  }
-  template <typename G>
-  void Step(const AdamStepScalars& scalars, const std::vector<G>& grad,
-            bool portable = false, int64_t lo = 0, int64_t hi = -1) {
-    if (hi < 0) hi = static_cast<int64_t>(grad.size());
-    auto apply = portable ? adam_kernel_internal::ApplyAdamUpdatePortable<T, G>
-                          : ApplyAdamUpdate<T, G>;
-    apply(scalars, hi - lo, grad.data() + lo, param.data() + lo, Slot(0, lo),
-          Slot(1, lo), Slot(2, lo));
-  }
-  int mask;
-  std::vector<T> param;
-  std::vector<T> slot[3];
-};
-
-struct ReplayStats {
-  int64_t compared = 0;
-  int64_t bitwise_equal = 0;
-  int64_t max_ulp = 0;        // float32 runs
-  double max_relative = 0.0;  // float64 runs
-};
 
 // Replays `run` through ApplyAdamUpdate (SIMD loop where the CPU has it),
 // requiring torch's bits at every recorded step; also that the portable loop
@@ -88,9 +43,9 @@ template <typename T>
 ReplayStats Replay(const TorchRun& run) {
   ReplayStats stats;
   const int mask = AdamSlotMask(run.hyper);
-  State<T> simd(run.records[0], mask);
-  State<T> portable = simd;
-  State<T> float_grad = simd;
+  KernelState<T> simd(run.records[0], mask);
+  KernelState<T> portable = simd;
+  KernelState<T> float_grad = simd;
   NadamMuProduct mu_product;
   int reported = 0;
   for (int t = 1; t <= run.num_steps; ++t) {
@@ -109,15 +64,7 @@ ReplayStats Replay(const TorchRun& run) {
     for (int i = 0; i < run.n; ++i) {
       const T want = static_cast<T>(expected[i]);
       const T got = simd.param[i];
-      ++stats.compared;
-      const bool same = std::memcmp(&want, &got, sizeof(T)) == 0;
-      if (same) ++stats.bitwise_equal;
-      if constexpr (std::is_same_v<T, float>) {
-        stats.max_ulp = std::max(stats.max_ulp, UlpDistance(got, want));
-      } else if (!same) {
-        stats.max_relative =
-            std::max(stats.max_relative, std::abs(got - want) / std::abs(want));
-      }
+      const bool same = stats.Compare(got, want);
       // Bitwise, as the data promises; only the first few misses are listed.
       if (!same && ++reported <= 5) {
         ADD_FAILURE() << "step " << t << " element " << i << ": "
@@ -370,7 +317,7 @@ TEST(FirstOrderKernel, LionSignAndAdamaxMaxTreatNanLikeTorch) {
     lion.beta1 = 0.0;  // the interpolation is the gradient itself
     const AdamStepScalars s = ComputeAdamStepScalars(lion, 1, 0.5);
     std::vector<double> p0(19, 1.0);
-    State<float> st(p0, AdamSlotMask(lion));
+    KernelState<float> st(p0, AdamSlotMask(lion));
     std::vector<float> g(19, 0.25f);
     g[2] = nan;
     g[17] = nan;
@@ -387,7 +334,7 @@ TEST(FirstOrderKernel, LionSignAndAdamaxMaxTreatNanLikeTorch) {
 
     AdamHyper adamax = Hyper(ElementwiseMethod::kAdamax);
     const AdamStepScalars sx = ComputeAdamStepScalars(adamax, 2, 1e-3);
-    State<float> ax(p0, AdamSlotMask(adamax));
+    KernelState<float> ax(p0, AdamSlotMask(adamax));
     ax.slot[1].assign(19, 1.0f);
     ax.slot[1][4] = nan;
     ax.slot[1][16] = nan;
@@ -427,7 +374,7 @@ TEST(FirstOrderKernel, SlicesUpdateBitwiseLikeTheWholeVector) {
   for (const AdamHyper& h : hypers) {
     ASSERT_TRUE(h.Validate().ok()) << h.Validate();
     auto run = [&](int64_t split) {
-      State<float> s(p0, AdamSlotMask(h));
+      KernelState<float> s(p0, AdamSlotMask(h));
       NadamMuProduct mu;
       for (int t = 1; t <= 20; ++t) {
         AdamStepScalars scalars = ComputeAdamStepScalars(h, t, 1e-2, &mu);
@@ -438,13 +385,13 @@ TEST(FirstOrderKernel, SlicesUpdateBitwiseLikeTheWholeVector) {
       }
       return s;
     };
-    const State<float> whole = run(n);
+    const KernelState<float> whole = run(n);
     for (int64_t split : {0, 1, 5, 8, 13, 36}) {
       EXPECT_TRUE(run(split) == whole)
           << static_cast<int>(h.method) << " split " << split;
     }
     // grad_scale is not an identity here.
-    State<float> unscaled(p0, AdamSlotMask(h));
+    KernelState<float> unscaled(p0, AdamSlotMask(h));
     NadamMuProduct mu;
     for (int t = 1; t <= 20; ++t) {
       unscaled.Step(ComputeAdamStepScalars(h, t, 1e-2, &mu), Gradient(t, n));

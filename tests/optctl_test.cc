@@ -188,6 +188,47 @@ TEST_F(OptctlEndToEnd, GetPrintsGradientChecks) {
                             "difference -88"));
 }
 
+TEST_F(OptctlEndToEnd, GetPrintsEachSolversResolvedOptions) {
+  // optctl reads Session.options by reflection, so every solver's options
+  // print without optctl knowing them: a first-order method and least
+  // squares, with their defaults resolved by the server.
+  v1::SgdOptions sgd;
+  sgd.set_lr(0.05);
+  sgd.set_momentum(0.9);
+  sgd.set_nesterov(true);
+  v1::LionOptions lion;
+  v1::LeastSquaresOptions least_squares;
+  least_squares.set_residuals(3);
+  struct Case {
+    std::string id;
+    SolverSpec spec;
+    std::vector<std::string> expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"sgd-1",
+            SolverSpec::Sgd(sgd),
+            {"solver +sgd\n", "options +.*lr: 0.05", "options +.*momentum: 0.9",
+             "options +.*nesterov: true"}},
+           {"lion-1",
+            SolverSpec::Lion(lion),
+            {"solver +lion\n", "options +.*lr: 0.0001",
+             "options +.*beta1: 0.9"}},
+           {"lsq-1",
+            SolverSpec::LeastSquares(least_squares),
+            {"solver +least_squares\n", "options +.*residuals: 3",
+             "options +.*ftol: 1e-08"}},
+       }) {
+    SessionOptions options;
+    options.session_id = c.id;
+    ASSERT_OK(Session::Create(client(), {-1.2, 1.0}, c.spec, options));
+    const CommandRun run = Optctl("get " + c.id);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    for (const std::string& pattern : c.expected) {
+      EXPECT_THAT(run.output, ContainsRegex(pattern)) << c.id;
+    }
+  }
+}
+
 TEST_F(OptctlEndToEnd, DeleteThenGetIsNotFound) {
   CreateSession("doomed");
   CommandRun run = Optctl("delete doomed");

@@ -90,18 +90,6 @@ bool ParseScalableName(const std::string& name, std::string* family, int* n) {
          absl::SimpleAtoi(name.substr(cut + 1), n) && *n > 0;
 }
 
-// The residuals of `name`, or null.
-Residuals FindResiduals(const std::string& name) {
-  if (auto it = FixedProblems().find(name); it != FixedProblems().end()) {
-    return it->second;
-  }
-  std::string family;
-  int n = 0;
-  if (ParseScalableName(name, &family, &n))
-    return Families().at(family).residuals;
-  return nullptr;
-}
-
 HessianFunction MakeHessian(Residuals residuals) {
   return [residuals](const VectorXd& x) {
     Assembler a(x);
@@ -112,9 +100,21 @@ HessianFunction MakeHessian(Residuals residuals) {
 
 }  // namespace
 
+Residuals residuals::Find(std::string_view name) {
+  const std::string key(name);
+  if (auto it = FixedProblems().find(key); it != FixedProblems().end()) {
+    return it->second;
+  }
+  std::string family;
+  int n = 0;
+  if (ParseScalableName(key, &family, &n))
+    return Families().at(family).residuals;
+  return nullptr;
+}
+
 absl::StatusOr<HessianFunction> HessianOf(std::string_view name) {
   const std::string key(name);
-  const Residuals residuals = FindResiduals(key);
+  const Residuals residuals = residuals::Find(key);
   if (residuals == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("no analytic Hessian for test problem '", key, "'"));
@@ -125,7 +125,7 @@ absl::StatusOr<HessianFunction> HessianOf(std::string_view name) {
 absl::StatusOr<double> SecondOrderValue(std::string_view name,
                                         const VectorXd& x, VectorXd* gradient) {
   const std::string key(name);
-  const Residuals residuals = FindResiduals(key);
+  const Residuals residuals = residuals::Find(key);
   if (residuals == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("no analytic Hessian for test problem '", key, "'"));

@@ -1,7 +1,7 @@
-// Internal to mgh_hessians.cc: the Moré, Garbow & Hillstrom (1981) residuals
-// on Jet2 (jet2.h) and the Assembler that turns them into f, grad f and
-// Hess f = 2 (J^T J + sum_i r_i Hess r_i). Problems 1-19 are in
-// mgh_residuals.cc, 20-35 in mgh_residuals_variable.cc.
+// Internal to mgh_hessians.cc and mgh_least_squares.cc: the Moré, Garbow &
+// Hillstrom (1981) residuals on Jet2 (jet2.h) and the Assembler that turns them
+// into f, grad f and Hess f = 2 (J^T J + sum_i r_i Hess r_i). Problems 1-19 are
+// in mgh_residuals.cc, 20-35 in mgh_residuals_variable.cc.
 //
 //   Assembler a(x);
 //   residuals::Rosenbrock(a);
@@ -11,6 +11,7 @@
 #ifndef OPTD_SOLVERS_TESTING_MGH_RESIDUALS_H_
 #define OPTD_SOLVERS_TESTING_MGH_RESIDUALS_H_
 
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -137,6 +138,11 @@ void LinearFullRank(Assembler& a);
 void LinearRank1(Assembler& a);
 void LinearRank1Zero(Assembler& a);
 void Chebyquad(Assembler& a);
+
+// The residuals of problem `name`: any name of StandardProblems() or
+// "<family>_<n>" for a family of ScalableFamilies() (mgh_hessians.h); null
+// for any other name (n is not checked against the family's multiple).
+Residuals Find(std::string_view name);
 
 }  // namespace residuals
 }  // namespace optd::problems

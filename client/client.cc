@@ -247,4 +247,14 @@ absl::StatusOr<v1::ImportSessionResponse> Client::ImportSession(
   return response;
 }
 
+absl::StatusOr<v1::ForkSessionResponse> Client::ForkSession(
+    const v1::ForkSessionRequest& request) const {
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::ForkSessionResponse response;
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(stub_->ForkSession(&context, request, &response)));
+  return response;
+}
+
 }  // namespace optd::client

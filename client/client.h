@@ -167,6 +167,14 @@ class Client {
       const v1::SessionSnapshot& snapshot, const std::string& session_id = "",
       int shards = 0) const;
 
+  // Client::ForkSession()
+  //
+  // A new session from a durable step of `request.session_id` (optimizer.proto
+  // ForkSessionRequest): its state at that step under a new id, optionally
+  // resharded and with changed solver options. The source is unchanged.
+  absl::StatusOr<v1::ForkSessionResponse> ForkSession(
+      const v1::ForkSessionRequest& request) const;
+
   // Client::PrepareUnaryContext(), Client::PrepareStreamContext()
   //
   // Sets the deadline (call_timeout, stream_timeout) and the authorization

@@ -17,9 +17,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -38,11 +40,15 @@
 #include "client/minimize.h"
 #include "client/session.h"
 #include "client/vector_codec.h"
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
+#include "solvers/adam/adam.h"
+#include "solvers/core/solver.h"
+#include "solvers/core/vector_view.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
 #include "tests/test_objectives.h"
@@ -121,8 +127,8 @@ struct RecordSpan {
   size_t end() const { return offset + 8 + length; }
 };
 
-// The records of a journal (server/storage/journal.h: "OPTDJNL2", an 8-byte salt,
-// then length | crc | payload records), sync marks left out.
+// The records of a journal (server/storage/journal.h: "OPTDJNL2", an 8-byte
+// salt, then length | crc | payload records), sync marks left out.
 std::vector<RecordSpan> JournalRecords(const std::string& bytes) {
   std::vector<RecordSpan> records;
   EXPECT_EQ(bytes.substr(0, 8), "OPTDJNL2");
@@ -1068,7 +1074,7 @@ TEST(DurabilityLeases, ExpiredLeasePassesTheTrialToAnotherWorker) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. Export and import
+// 4. Export, import and fork
 
 TEST(DurabilityExport, ImportedSessionContinuesBitwise) {
   OptdProcess source, target, memory;
@@ -1169,6 +1175,306 @@ TEST(DurabilityExport, ImportedSessionContinuesBitwise) {
   for (OptdProcess* optd : {&source, &target, &memory}) {
     EXPECT_EQ(optd->Terminate(absl::Seconds(10)), std::optional<int>(0));
     if (HasFailure()) std::cerr << "--- optd log ---\n" << optd->Log();
+  }
+}
+
+// Fork: a new session from a durable step of another (ForkSession).
+
+// Steps an Adam solver of the library as a session would: tells `f` at each
+// trial point, `tells` times. The reference a fork with other options must
+// equal, computed without a server.
+absl::Status StepLibraryAdam(Adam& adam, const Objective& f, int tells) {
+  for (int i = 0; i < tells; ++i) {
+    std::vector<double> x(adam.dimension());
+    OPTD_RETURN_IF_ERROR(adam.ReadTrialPoint(
+        MutableVectorView::Float64(x.data(), static_cast<int64_t>(x.size()))));
+    const Evaluation e = f(x, Wants::kValueAndGradient);
+    OPTD_RETURN_IF_ERROR(adam.SetTrialGradient(ConstVectorView::Float64(
+        e.gradient.data(), static_cast<int64_t>(e.gradient.size()))));
+    TrialResult result;
+    result.value = *e.value;
+    result.has_gradient = true;
+    OPTD_RETURN_IF_ERROR(adam.Tell(result));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<double> LibraryTrialPoint(const Adam& adam) {
+  std::vector<double> x(adam.dimension());
+  EXPECT_OK(adam.ReadTrialPoint(
+      MutableVectorView::Float64(x.data(), static_cast<int64_t>(x.size()))));
+  return x;
+}
+
+absl::StatusOr<std::vector<Trial>> ForkedTrials(
+    const absl::StatusOr<v1::ForkSessionResponse>& forked) {
+  if (!forked.ok()) return forked.status();
+  return client::DecodeTrials(forked->trials());
+}
+
+TEST(DurabilityFork, ForksContinueBitwiseAsTheSourceDidFromTheirStep) {
+  OptdProcess optd;
+  ASSERT_OK(optd.Start());
+  {
+    absl::StatusOr<Client> client = Connect(optd);
+    ASSERT_OK(client);
+    const Problem problem = ExtendedRosenbrockLbfgs();
+    SessionOptions options;
+    options.session_id = "trunk";
+    options.labels = {{"run", "a"}};
+    absl::StatusOr<Session> trunk =
+        Session::Create(*client, problem.x0, problem.solver, options);
+    ASSERT_OK(trunk);
+    // told[k] is the trial handed out after k tells.
+    absl::StatusOr<std::vector<Trial>> told =
+        TellSome(*trunk, trunk->first_trials(), problem.objective, 12);
+    ASSERT_OK(told);
+
+    // From step 5: the trial the trunk handed out after 5 tells, then, told
+    // the same results, the trunk's next ones.
+    v1::ForkSessionRequest request;
+    request.set_session_id("trunk");
+    request.set_step(5);
+    request.set_new_session_id("branch");
+    absl::StatusOr<v1::ForkSessionResponse> forked =
+        client->ForkSession(request);
+    ASSERT_OK(forked);
+    EXPECT_EQ(forked->session_id(), "branch");
+    EXPECT_EQ(forked->step(), 5);
+    EXPECT_EQ(forked->state(), v1::SESSION_STATE_RUNNING);
+    absl::StatusOr<std::vector<Trial>> branch_trials = ForkedTrials(forked);
+    ASSERT_OK(branch_trials);
+    ASSERT_EQ(branch_trials->size(), 1u);
+    ExpectSameTrial((*branch_trials)[0], (*told)[5]);
+    const Session branch = Session::Attach(*client, "branch");
+    absl::StatusOr<std::vector<Trial>> branch_told =
+        TellSome(branch, *branch_trials, problem.objective, 4);
+    ASSERT_OK(branch_told);
+    for (int k = 0; k <= 4; ++k) {
+      ExpectSameTrial((*branch_told)[k], (*told)[5 + k]);
+    }
+    absl::StatusOr<v1::Session> described = client->GetSession("branch");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->tells(), 9);
+    EXPECT_EQ(described->labels().at("run"), "a");  // the source's labels
+
+    // Without a step: the trunk's last one. Step 0: the trunk as created.
+    request.clear_step();
+    request.set_new_session_id("tip");
+    forked = client->ForkSession(request);
+    ASSERT_OK(forked);
+    EXPECT_EQ(forked->step(), 12);
+    ExpectSameTrial(ForkedTrials(forked)->at(0), (*told)[12]);
+    request.set_step(0);
+    request.set_new_session_id("root");
+    request.mutable_overrides()->mutable_labels()->insert({"run", "b"});
+    forked = client->ForkSession(request);
+    ASSERT_OK(forked);
+    ExpectSameTrial(ForkedTrials(forked)->at(0), (*told)[0]);
+    described = client->GetSession("root");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->labels().at("run"), "b");
+
+    // The trunk is unchanged and goes on.
+    described = client->GetSession("trunk");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->tells(), 12);
+    ASSERT_OK(TellSome(*trunk, {told->back()}, problem.objective, 1));
+
+    // A fork is durable like any session: after kill -9 its pending trial
+    // is the same, and it goes on as the trunk did.
+    optd.Signal(SIGKILL);
+    optd.Wait(absl::Seconds(10));
+    ASSERT_OK(optd.Start());
+    absl::StatusOr<Client> again = Connect(optd);
+    ASSERT_OK(again);
+    const Session recovered = Session::Attach(*again, "branch");
+    absl::StatusOr<Answer> asked = recovered.Ask();
+    ASSERT_OK(asked);
+    ASSERT_EQ(asked->trials.size(), 1u);
+    ExpectSameTrial(asked->trials[0], (*told)[9]);
+    absl::StatusOr<std::vector<Trial>> after =
+        TellSome(recovered, asked->trials, problem.objective, 2);
+    ASSERT_OK(after);
+    ExpectSameTrial(after->back(), (*told)[11]);
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), std::optional<int>(0));
+  if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
+}
+
+TEST(DurabilityFork, ChangedAdamOptionsTakeOverFromTheSourcesStateAtTheStep) {
+  OptdProcess optd;
+  ASSERT_OK(optd.Start());
+  {
+    absl::StatusOr<Client> client = Connect(optd);
+    ASSERT_OK(client);
+    const Problem problem = QuadraticAdam(/*steps=*/0);
+    SessionOptions options;
+    options.session_id = "adam-trunk";
+    absl::StatusOr<Session> trunk =
+        Session::Create(*client, problem.x0, problem.solver, options);
+    ASSERT_OK(trunk);
+    absl::StatusOr<std::vector<Trial>> told =
+        TellSome(*trunk, trunk->first_trials(), problem.objective, 8);
+    ASSERT_OK(told);
+
+    // From step 3 with lr 0.2 and beta1 0.5 instead of 0.05 and 0.9.
+    v1::ForkSessionRequest request;
+    request.set_session_id("adam-trunk");
+    request.set_step(3);
+    request.set_new_session_id("adam-hot");
+    request.mutable_overrides()->mutable_adam()->set_lr(0.2);
+    request.mutable_overrides()->mutable_adam()->set_beta1(0.5);
+    absl::StatusOr<std::vector<Trial>> hot_trials =
+        ForkedTrials(client->ForkSession(request));
+    ASSERT_OK(hot_trials);
+    ASSERT_EQ(hot_trials->size(), 1u);
+    ExpectSameTrial((*hot_trials)[0], (*told)[3]);
+    const Session hot = Session::Attach(*client, "adam-hot");
+    absl::StatusOr<std::vector<Trial>> hot_told =
+        TellSome(hot, *hot_trials, problem.objective, 3);
+    ASSERT_OK(hot_told);
+
+    // The library: three steps with the trunk's options, its state saved,
+    // restored into an Adam with the fork's, three more steps.
+    AdamOptions original;
+    original.lr = 0.05;
+    absl::StatusOr<std::unique_ptr<Adam>> before = Adam::Create(
+        original,
+        ConstVectorView::Float64(problem.x0.data(),
+                                 static_cast<int64_t>(problem.x0.size())));
+    ASSERT_OK(before);
+    ASSERT_OK(StepLibraryAdam(**before, problem.objective, 3));
+    std::string state;
+    ASSERT_OK((*before)->SaveState(&state));
+    AdamOptions changed = original;
+    changed.lr = 0.2;
+    changed.hyper.beta1 = 0.5;
+    absl::StatusOr<std::unique_ptr<Adam>> after = Adam::Create(
+        changed,
+        ConstVectorView::Float64(problem.x0.data(),
+                                 static_cast<int64_t>(problem.x0.size())));
+    ASSERT_OK(after);
+    ASSERT_OK((*after)->RestoreState(state));
+    for (int k = 0; k <= 3; ++k) {
+      EXPECT_SAME_BITS((*hot_told)[k].x, LibraryTrialPoint(**after))
+          << " step " << 3 + k;
+      ASSERT_OK(StepLibraryAdam(**after, problem.objective, 1));
+    }
+    // And the options changed: the trunk went elsewhere.
+    EXPECT_FALSE(SameBits((*hot_told)[3].x, (*told)[6].x));
+    absl::StatusOr<v1::Session> described = client->GetSession("adam-hot");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->adam().lr(), 0.2);
+    EXPECT_EQ(described->adam().beta1(), 0.5);
+    EXPECT_EQ(described->adam().beta2(), 0.999);  // kept
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), std::optional<int>(0));
+  if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
+}
+
+TEST(DurabilityFork, RefusalsNameTheProblemAndCreateNothing) {
+  OptdProcess optd, memory;
+  ASSERT_OK(optd.Start());
+  ASSERT_OK(memory.Start({"--data_dir="}));
+  {
+    absl::StatusOr<Client> client = Connect(optd);
+    ASSERT_OK(client);
+    SessionOptions options;
+    options.session_id = "lbfgs-src";
+    const Problem lbfgs = ExtendedRosenbrockLbfgs();
+    absl::StatusOr<Session> source =
+        Session::Create(*client, lbfgs.x0, lbfgs.solver, options);
+    ASSERT_OK(source);
+    ASSERT_OK(TellSome(*source, source->first_trials(), lbfgs.objective, 3));
+    const Problem adam = QuadraticAdam(/*steps=*/0);
+    options.session_id = "adam-src";
+    absl::StatusOr<Session> adam_source =
+        Session::Create(*client, adam.x0, adam.solver, options);
+    ASSERT_OK(adam_source);
+    ASSERT_OK(
+        TellSome(*adam_source, adam_source->first_trials(), adam.objective, 2));
+
+    struct Case {
+      std::string what;
+      v1::ForkSessionRequest request;
+      absl::StatusCode code;
+      std::string message;
+    };
+    std::vector<Case> cases;
+    auto add = [&](std::string what, const std::string& source_id,
+                   absl::StatusCode code, std::string message,
+                   const std::function<void(v1::ForkSessionRequest&)>& edit) {
+      Case c{std::move(what), {}, code, std::move(message)};
+      c.request.set_session_id(source_id);
+      c.request.set_new_session_id("fork-x");
+      edit(c.request);
+      cases.push_back(std::move(c));
+    };
+    add("unknown source", "nobody", absl::StatusCode::kNotFound,
+        "session \"nobody\" not found", [](auto&) {});
+    add("step beyond the source", "lbfgs-src",
+        absl::StatusCode::kInvalidArgument,
+        "step is 4; session \"lbfgs-src\" can fork from steps [0, 3]",
+        [](auto& r) { r.set_step(4); });
+    add("negative step", "lbfgs-src", absl::StatusCode::kInvalidArgument,
+        "step is -1; it must be >= 0", [](auto& r) { r.set_step(-1); });
+    add("bad new id", "lbfgs-src", absl::StatusCode::kInvalidArgument,
+        "new_session_id", [](auto& r) { r.set_new_session_id("Bad Id!"); });
+    add("id in use", "lbfgs-src", absl::StatusCode::kAlreadyExists, "adam-src",
+        [](auto& r) { r.set_new_session_id("adam-src"); });
+    add("a field a fork cannot change", "lbfgs-src",
+        absl::StatusCode::kInvalidArgument,
+        "overrides.bounds cannot change in a fork",
+        [](auto& r) { r.mutable_overrides()->mutable_bounds(); });
+    add("another solver", "adam-src", absl::StatusCode::kInvalidArgument,
+        "overrides.sgd is another solver than the source's (adam)",
+        [](auto& r) { r.mutable_overrides()->mutable_sgd()->set_lr(0.1); });
+    add("options of a solver that replays", "lbfgs-src",
+        absl::StatusCode::kInvalidArgument,
+        "overrides.lbfgs: lbfgs sessions fork with their own options",
+        [](auto& r) { r.mutable_overrides()->mutable_lbfgs()->set_memory(3); });
+    add("an option out of range", "adam-src",
+        absl::StatusCode::kInvalidArgument,
+        "the fork's options (overrides.adam over the source's) are refused",
+        [](auto& r) { r.mutable_overrides()->mutable_adam()->set_lr(-1.0); });
+    add("a change of the state's layout", "adam-src",
+        absl::StatusCode::kInvalidArgument,
+        "the fork's options (overrides.adam over the source's) are refused",
+        [](auto& r) {
+          r.mutable_overrides()->mutable_adam()->set_amsgrad(true);
+        });
+    for (const Case& c : cases) {
+      EXPECT_THAT(client->ForkSession(c.request),
+                  StatusIs(c.code, HasSubstr(c.message)))
+          << c.what;
+    }
+    // Nothing was created, and the sources are as they were.
+    EXPECT_THAT(client->GetSession("fork-x"),
+                StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+    absl::StatusOr<v1::Session> described = client->GetSession("lbfgs-src");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->tells(), 3);
+    described = client->GetSession("adam-src");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->tells(), 2);
+    EXPECT_EQ(described->adam().lr(), 0.05);
+
+    // A server without --data_dir keeps no tells to fork from.
+    absl::StatusOr<Client> in_memory = Connect(memory);
+    ASSERT_OK(in_memory);
+    options.session_id = "volatile";
+    ASSERT_OK(
+        Session::Create(*in_memory, {1.0, 2.0}, SolverSpec::Lbfgs(), options));
+    v1::ForkSessionRequest request;
+    request.set_session_id("volatile");
+    EXPECT_THAT(in_memory->ForkSession(request),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("--data_dir")));
+  }
+  for (OptdProcess* p : {&optd, &memory}) {
+    EXPECT_EQ(p->Terminate(absl::Seconds(10)), std::optional<int>(0));
+    if (HasFailure()) std::cerr << "--- optd log ---\n" << p->Log();
   }
 }
 

@@ -849,5 +849,54 @@ TEST_F(ShardingEndToEnd, ExportedSessionsContinueBitwiseOnOtherShardCounts) {
   }
 }
 
+TEST_F(ShardingEndToEnd, ForksContinueBitwiseOnOtherShardCounts) {
+  // A sharded session checkpoints, so it forks from its current step; the
+  // fork, asked for on a replica that does not hold the source (forwarded
+  // to its home), continues on three shards as the source would have.
+  for (const Case& c : {Cases()[0], Cases()[6]}) {
+    SCOPED_TRACE(c.name);
+    const Trace reference = RunCase(c, 1, 0, c.name + "-fork-ref");
+    Client client = Connect(0);
+    SessionOptions options;
+    options.session_id = c.name + "-fork-src";
+    options.shards = 2;
+    absl::StatusOr<Session> session =
+        Session::Create(client, StartPoint(c.n), c.solver, options);
+    ASSERT_OK(session);
+    Trace run;
+    Answer first;
+    first.trials = session->first_trials();
+    ASSERT_OK(Drive(*session, first, 4, &run));
+
+    v1::ForkSessionRequest request;
+    request.set_session_id(options.session_id);
+    request.set_new_session_id(c.name + "-fork-3");
+    request.set_shards(3);
+    absl::StatusOr<v1::ForkSessionResponse> forked =
+        Connect(1).ForkSession(request);
+    ASSERT_OK(forked);
+    EXPECT_EQ(forked->step(), 4);
+    // Another step than the current one is not held.
+    request.set_step(2);
+    request.set_new_session_id(c.name + "-fork-old");
+    EXPECT_THAT(Connect(0).ForkSession(request),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("can fork from steps [4, 4]")));
+
+    Client home = Connect(0);
+    absl::StatusOr<v1::Session> described =
+        home.GetSession(forked->session_id());
+    ASSERT_OK(described);
+    EXPECT_EQ(described->shard_map_size(), 3);
+    Session fork = Session::Attach(home, forked->session_id());
+    absl::StatusOr<Answer> answer = fork.Ask();
+    ASSERT_OK(answer);
+    ASSERT_OK(Drive(fork, *answer, 100000, &run));
+    ExpectSameRun(reference, run, c.name + " forked from 2 shards onto 3");
+    EXPECT_OK(home.DeleteSession(forked->session_id()));
+    EXPECT_OK(home.DeleteSession(options.session_id));
+  }
+}
+
 }  // namespace
 }  // namespace optd::testing

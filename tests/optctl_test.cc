@@ -229,6 +229,45 @@ TEST_F(OptctlEndToEnd, GetPrintsEachSolversResolvedOptions) {
   }
 }
 
+TEST_F(OptctlEndToEnd, ForkStartsANewSessionWithChangedOptions) {
+  v1::AdamOptions adam;
+  adam.set_lr(0.05);
+  SessionOptions options;
+  options.session_id = "adam-src";
+  absl::StatusOr<Session> source =
+      Session::Create(client(), {-1.2, 1.0}, SolverSpec::Adam(adam), options);
+  ASSERT_OK(source);
+  std::vector<client::Trial> trials = source->first_trials();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<client::Answer> answer =
+        source->Tell(trials.at(0).id, Rosenbrock(trials[0].x, trials[0].wants));
+    ASSERT_OK(answer);
+    trials = answer->trials;
+  }
+
+  CommandRun run =
+      Optctl("fork adam-src --id=adam-hot --step=2 --options='lr: 0.5'");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output,
+              HasSubstr("forked adam-hot from adam-src at step 2 (RUNNING); "
+                        "outstanding trial 3"));
+  run = Optctl("get adam-hot");
+  EXPECT_THAT(run.output, ContainsRegex("options +.*lr: 0.5"));
+  EXPECT_THAT(run.output, ContainsRegex("tells +2 \\("));
+
+  // Options that are not the solver's message, and a step out of range.
+  run = Optctl("fork adam-src --options='momentum: 0.9'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output,
+              HasSubstr("INVALID_ARGUMENT: --options=momentum: 0.9 is not "
+                        "optd.v1.AdamOptions"));
+  run = Optctl("fork adam-src --step=9");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output,
+              HasSubstr("INVALID_ARGUMENT: step is 9; session \"adam-src\" "
+                        "can fork from steps [0, 3]"));
+}
+
 TEST_F(OptctlEndToEnd, DeleteThenGetIsNotFound) {
   CreateSession("doomed");
   CommandRun run = Optctl("delete doomed");

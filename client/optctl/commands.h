@@ -32,6 +32,8 @@ ABSL_DECLARE_FLAG(absl::Duration, interval);
 ABSL_DECLARE_FLAG(std::string, out);
 ABSL_DECLARE_FLAG(std::string, id);
 ABSL_DECLARE_FLAG(int, shards);
+ABSL_DECLARE_FLAG(int64_t, step);
+ABSL_DECLARE_FLAG(std::string, options);
 ABSL_DECLARE_FLAG(int, n);
 
 namespace optd::client::optctl {
@@ -46,6 +48,7 @@ absl::Status History(const Client& client, const std::string& id);
 absl::Status Delete(const Client& client, const std::string& id);
 absl::Status Export(const Client& client, const std::string& id);
 absl::Status Import(const Client& client, const std::string& path);
+absl::Status Fork(const Client& client, const std::string& id);
 absl::Status Watch(const Client& client, const std::string& id);
 absl::Status Shards(const Client& client, const std::string& id);
 absl::Status Demo(const Client& client, const std::string& argument);

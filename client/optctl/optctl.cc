@@ -70,10 +70,17 @@ ABSL_FLAG(
     "export: file to write the snapshot to (binary optd.v1.SessionSnapshot);"
     " default ID.optd-snapshot.");
 ABSL_FLAG(std::string, id, "",
-          "import: id for the imported session; default the snapshot's own.");
+          "import: id for the imported session; default the snapshot's own. "
+          "fork: id for the fork; default server-chosen.");
 ABSL_FLAG(int, shards, 0,
-          "import: shards for the imported session (resharding); default the "
-          "snapshot's own.");
+          "import, fork: shards for the new session (resharding); default "
+          "the snapshot's or the source's.");
+ABSL_FLAG(int64_t, step, -1,
+          "fork: the step (tells applied) to fork from; default (-1) the "
+          "source's last durable step.");
+ABSL_FLAG(std::string, options, "",
+          "fork: changed solver options in protobuf text format, e.g. "
+          "'lr: 0.0003 beta1: 0.95' (first-order family only).");
 ABSL_FLAG(int, n, 2,
           "demo: dimension of the extended Rosenbrock function (even, >= 2).");
 
@@ -102,6 +109,11 @@ Commands:
               --id if set) by replaying its tells, and prints its outstanding
               trial: bitwise the one the exporting server would hand out.
               --shards=K reshards it over K replicas (same bits for any K).
+  fork ID     Forks session ID (ForkSession): a new session from --step
+              (default its last durable step) under --id, with its state
+              there bitwise, on --shards replicas, with --options changing
+              the solver's hyperparameters from then on (first-order family:
+              --options='lr: 0.0003'). Prints the fork's id and trial.
   shards ID   Prints where sharded session ID lives: each shard's replica,
               address and range, the bytes of state it holds there, and each
               replica's total slice bytes and resident memory.
@@ -164,12 +176,12 @@ struct Command {
 
 absl::Status Run(const std::vector<char*>& args) {
   const std::map<std::string, Command> commands = {
-      {"health", {false, Health}},  {"list", {false, List}},
-      {"get", {true, Get}},         {"delete", {true, Delete}},
-      {"watch", {true, Watch}},     {"demo", {false, Demo}},
-      {"export", {true, Export}},   {"import", {true, Import}},
-      {"shards", {true, Shards}},   {"stats", {false, nullptr}},
-      {"history", {true, History}},
+      {"health", {false, Health}}, {"list", {false, List}},
+      {"get", {true, Get}},        {"delete", {true, Delete}},
+      {"watch", {true, Watch}},    {"demo", {false, Demo}},
+      {"export", {true, Export}},  {"import", {true, Import}},
+      {"fork", {true, Fork}},      {"shards", {true, Shards}},
+      {"stats", {false, nullptr}}, {"history", {true, History}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {

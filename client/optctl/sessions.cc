@@ -20,6 +20,7 @@
 #include "client/optctl/commands.h"
 #include "client/session.h"
 #include "client/vector_codec.h"
+#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "optd/v1/shard.grpc.pb.h"
@@ -320,6 +321,50 @@ absl::Status Import(const Client& client, const std::string& path) {
             << StateName(imported->state()) << ")";
   if (imported->trials_size() > 0) {
     std::cout << "; outstanding trial " << imported->trials(0).trial_id();
+  }
+  std::cout << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status Fork(const Client& client, const std::string& id) {
+  v1::ForkSessionRequest request;
+  request.set_session_id(id);
+  request.set_new_session_id(absl::GetFlag(FLAGS_id));
+  request.set_shards(absl::GetFlag(FLAGS_shards));
+  if (const int64_t step = absl::GetFlag(FLAGS_step); step >= 0) {
+    request.set_step(step);
+  }
+  if (const std::string text = absl::GetFlag(FLAGS_options); !text.empty()) {
+    // Into the source's own solver field: the Session's options field has
+    // the same name as CreateSessionRequest's.
+    absl::StatusOr<v1::Session> source = client.GetSession(id);
+    if (!source.ok()) return source.status();
+    const google::protobuf::FieldDescriptor* own =
+        source->GetDescriptor()->FindFieldByNumber(source->options_case());
+    const google::protobuf::FieldDescriptor* field =
+        own == nullptr
+            ? nullptr
+            : request.overrides().GetDescriptor()->FindFieldByName(own->name());
+    if (field == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "session \"", id, "\" reports no solver options to change"));
+    }
+    google::protobuf::Message* options =
+        request.mutable_overrides()->GetReflection()->MutableMessage(
+            request.mutable_overrides(), field);
+    if (!google::protobuf::TextFormat::ParseFromString(text, options)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--options=", text, " is not ", options->GetTypeName(),
+                       " in protobuf text format (e.g. 'lr: 0.001')"));
+    }
+  }
+  absl::StatusOr<v1::ForkSessionResponse> forked = client.ForkSession(request);
+  if (!forked.ok()) return forked.status();
+  std::cout << "forked " << forked->session_id() << " from " << id
+            << " at step " << forked->step() << " ("
+            << StateName(forked->state()) << ")";
+  if (forked->trials_size() > 0) {
+    std::cout << "; outstanding trial " << forked->trials(0).trial_id();
   }
   std::cout << "\n";
   return absl::OkStatus();

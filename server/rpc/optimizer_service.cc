@@ -26,9 +26,10 @@ absl::StatusOr<Caller> Authenticate(
 // A new session's id, as the client asked for it (checked) or picked here,
 // scoped to the caller's tenant. An anonymous caller's empty id stays empty
 // (the SessionManager picks one).
-absl::Status ScopeNewSessionId(const Caller& caller, std::string* id) {
+absl::Status ScopeNewSessionId(const Caller& caller, std::string* id,
+                               absl::string_view field = "session_id") {
   if (!id->empty()) {
-    OPTD_RETURN_IF_ERROR(ValidateSessionId(*id, "session_id"));
+    OPTD_RETURN_IF_ERROR(ValidateSessionId(*id, field));
   } else if (caller.tenant.empty()) {
     return absl::OkStatus();
   } else {
@@ -436,6 +437,38 @@ grpc::ServerUnaryReactor* OptimizerService::ImportSession(
         response->set_state(session->state());
         response->set_tells(session->tells());
         return session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, response);
+      });
+}
+
+grpc::ServerUnaryReactor* OptimizerService::ForkSession(
+    grpc::CallbackServerContext* context, const v1::ForkSessionRequest* request,
+    v1::ForkSessionResponse* response) {
+  return RunUnary(
+      context, options_, "ForkSession", request, response,
+      [&](const Caller& caller) -> absl::Status {
+        // Scoped on a copy: a source held by another replica is forked there,
+        // from the request as the client sent it.
+        v1::ForkSessionRequest scoped = *request;
+        scoped.set_session_id(caller.Scope(request->session_id()));
+        OPTD_RETURN_IF_ERROR(ScopeNewSessionId(
+            caller, scoped.mutable_new_session_id(), "new_session_id"));
+        absl::StatusOr<SessionManager::Forked> forked = sessions_->Fork(scoped);
+        if (!forked.ok()) {
+          return router_.Forward(*context, forked.status(),
+                                 request->session_id(), *request, response,
+                                 &v1::Optimizer::Stub::ForkSession);
+        }
+        const std::shared_ptr<Session>& session = forked->session;
+        if (options_.metrics != nullptr) {
+          options_.metrics->Created(session->solver_name());
+        }
+        response->set_session_id(caller.Unscope(session->id()));
+        response->set_state(session->state());
+        response->set_step(forked->step);
+        OPTD_RETURN_IF_ERROR(
+            session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, response));
+        NoteMessageBytes(response->ByteSizeLong());
+        return absl::OkStatus();
       });
 }
 

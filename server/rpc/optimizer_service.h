@@ -97,6 +97,10 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ImportSessionRequest* request,
       v1::ImportSessionResponse* response) override;
+  grpc::ServerUnaryReactor* ForkSession(
+      grpc::CallbackServerContext* context,
+      const v1::ForkSessionRequest* request,
+      v1::ForkSessionResponse* response) override;
 
   grpc::ServerUnaryReactor* PutSlice(grpc::CallbackServerContext* context,
                                      const v1::PutSliceRequest* request,

@@ -174,8 +174,20 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
                               ? snapshot.create().session_id()
                               : request.session_id();
   OPTD_RETURN_IF_ERROR(ValidateStoredSessionId(requested, "session_id"));
+  OPTD_ASSIGN_OR_RETURN(
+      std::shared_ptr<Session> session,
+      BuildFromSnapshot(snapshot, requested, request.shards()));
+  spdlog::info("session \"{}\" imported: {} n={}, {} tells replayed",
+               session->id(), session->solver_name(), session->dimension(),
+               snapshot.tells_size());
+  return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::BuildFromSnapshot(
+    const v1::SessionSnapshot& snapshot, const std::string& requested,
+    int32_t shards) {
   SessionIdArbiter::Claim claim;
-  if (arbiter_ != nullptr) {
+  if (arbiter_ != nullptr && !requested.empty()) {
     OPTD_ASSIGN_OR_RETURN(claim, arbiter_->ClaimId(requested));
   }
   OPTD_ASSIGN_OR_RETURN(
@@ -184,7 +196,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
                                               Dimension(snapshot.create()))));
   v1::CreateSessionRequest named = snapshot.create();
   named.set_session_id(id);
-  if (request.shards() != 0) named.set_shards(request.shards());
+  if (shards != 0) named.set_shards(shards);
   const uint64_t incarnation = NewIncarnation();
   std::vector<const v1::SnapshotTell*> tells;
   absl::StatusOr<std::shared_ptr<Session>> session =
@@ -199,9 +211,6 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Import(
     Unreserve(id);
     return status;
   }
-  spdlog::info("session \"{}\" imported: {} n={}, {} tells replayed", id,
-               (*session)->solver_name(), (*session)->dimension(),
-               snapshot.tells_size());
   return session;
 }
 

@@ -92,6 +92,21 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<Session>> Import(
       const v1::ImportSessionRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SessionManager::Fork()
+  //
+  // ForkSession (optimizer.proto ForkSessionRequest says what it does): the
+  // source exported and cut at `step`, its overrides applied, imported under
+  // the new id. INVALID_ARGUMENT for a step the source's journal does not
+  // hold, overrides a fork cannot take or options the solver refuses
+  // (naming the field); otherwise the errors of Export and Import. The
+  // source is unchanged; nothing is kept on error.
+  struct Forked {
+    std::shared_ptr<Session> session;
+    int64_t step = 0;  // the source's tells the fork starts after
+  };
+  absl::StatusOr<Forked> Fork(const v1::ForkSessionRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // SessionManager::Export()
   //
   // The session's snapshot, read back from its journal after syncing it.
@@ -200,6 +215,18 @@ class SessionManager {
                         uint32_t solver_revision, uint64_t incarnation,
                         const v1::SessionCheckpoint* checkpoint,
                         const std::vector<const v1::SnapshotTell*>& tells)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Claims and reserves `requested` (empty: a random id), builds the
+  // snapshot's session under it on `shards` (0: the snapshot's), and
+  // journals and registers it (Import, Fork).
+  absl::StatusOr<std::shared_ptr<Session>> BuildFromSnapshot(
+      const v1::SessionSnapshot& snapshot, const std::string& requested,
+      int32_t shards) ABSL_LOCKS_EXCLUDED(mu_);
+  // Fork's snapshot of the source with the solver options of `overrides`:
+  // the cut snapshot replayed into a session of one shard that is not
+  // registered, saved as one checkpoint, under the changed options.
+  absl::Status ApplySolverOverrides(const v1::CreateSessionRequest& overrides,
+                                    v1::SessionSnapshot* snapshot)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Find() for a session that must be (re)built from its journal.
   absl::StatusOr<std::shared_ptr<Session>> Revive(absl::string_view session_id)

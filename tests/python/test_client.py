@@ -348,6 +348,48 @@ class DurabilityTest(ServerTestCase):
             self.client.import_session(snapshot, session_id="v7")
         self.assertIn("snapshot.format_version is 7", caught.exception.message)
 
+    def test_fork_continues_from_its_step_and_takes_new_options(self):
+        # L-BFGS: the fork at step 3 hands out what the source did after 3
+        # tells, and goes on as it did.
+        with self.client.create_session(X0, "lbfgs") as session:
+            seen = []
+            for _ in range(6):
+                trial = session.ask()
+                seen.append(trial)
+                session.tell(trial.trial_id, *rosen(trial.x))
+            with self.client.fork_session(session.session_id, 3,
+                                          new_session_id="branch",
+                                          keep=False) as branch:
+                for k in range(3, 6):
+                    trial = branch.ask()
+                    self.assertEqual(trial.trial_id, seen[k].trial_id)
+                    self.assertEqual(trial.x.tobytes(), seen[k].x.tobytes())
+                    branch.tell(trial.trial_id, *rosen(trial.x))
+                self.assertEqual(branch.info().tells, 6)
+            self.assertEqual(session.info().tells, 6)  # the source is as it was
+            with self.assertRaises(optd.InvalidArgument) as caught:
+                self.client.fork_session(session.session_id,
+                                         options={"maxcor": 3})
+            self.assertIn("lbfgs sessions fork with their own options",
+                          caught.exception.message)
+            with self.assertRaises(optd.InvalidArgument) as caught:
+                self.client.fork_session(session.session_id, 7)
+            self.assertIn("can fork from steps [0, 6]",
+                          caught.exception.message)
+        # Adam: changed options by their torch names, the rest kept.
+        with self.client.create_session(X0, "adam", {"lr": 0.05}) as adam:
+            for _ in range(4):
+                trial = adam.ask()
+                adam.tell(trial.trial_id, *rosen(trial.x))
+            with self.client.fork_session(
+                    adam.session_id, options={"lr": 0.2, "betas": (0.5, 0.99)},
+                    keep=False) as hot:
+                options = hot.info().options
+                self.assertEqual(options["lr"], 0.2)
+                self.assertEqual(options["beta1"], 0.5)
+                self.assertEqual(options["beta2"], 0.99)
+                self.assertEqual(hot.ask().x.tobytes(), adam.ask().x.tobytes())
+
     def test_a_leased_trial_is_withheld_from_other_workers(self):
         with self.client.create_session(X0, "lbfgs", lease=30) as session:
             mine = session.ask(worker_id="a")

@@ -444,6 +444,42 @@ class Client:
             snapshot=snapshot, session_id=session_id or "", shards=shards))
         return self.session(response.session_id, keep=keep)
 
+    def fork_session(self, session_id: str, step: Optional[int] = None, *,
+                     new_session_id: Optional[str] = None, shards: int = 0,
+                     options: Optional[Mapping[str, Any]] = None,
+                     labels: Optional[Mapping[str, str]] = None,
+                     ttl: Optional[float] = None,
+                     lease: Optional[float] = None,
+                     keep: bool = True) -> Session:
+        """``ForkSession``: a new session from ``step`` (tells applied;
+        default the source's last durable step) of ``session_id``, its state
+        there bitwise, under ``new_session_id`` (default server-chosen), on
+        ``shards`` replicas (0: the source's). ``options`` change the
+        solver's hyperparameters from that step on (first-order family only,
+        e.g. ``{"lr": 3e-4, "betas": (0.9, 0.99)}``; fields not named keep
+        the source's values); ``labels``, ``ttl`` and ``lease`` replace the
+        source's. The source is unchanged. Returns a handle (kept when
+        closed, unless ``keep`` is False) with the fork's trials pending.
+
+        Raises:
+          InvalidArgument: a step the source's journal does not hold (the
+            message gives the range), or options the solver refuses.
+          NotFound: no such session."""
+        overrides = pb.CreateSessionRequest(
+            labels=dict(labels or {}), ttl_seconds=ttl or 0.0,
+            lease_seconds=lease or 0.0)
+        if options:
+            field, message = solver_options(
+                self.get_session(session_id).solver, options)
+            getattr(overrides, field).CopyFrom(message)
+        request = pb.ForkSessionRequest(
+            session_id=session_id, new_session_id=new_session_id or "",
+            shards=shards, overrides=overrides)
+        if step is not None:
+            request.step = step
+        response = self._unary("ForkSession", request)
+        return self.session(response.session_id, keep=keep)
+
     def delete_session(self, session_id: str) -> None:
         """``DeleteSession``: ends the session if running and frees it.
         NotFound when there is no such session."""

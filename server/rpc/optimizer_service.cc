@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "server/rpc/presized_parse.h"
 #include "server/session/memory_release.h"
 #include "spdlog/spdlog.h"
 
@@ -473,23 +474,31 @@ grpc::ServerUnaryReactor* OptimizerService::ForkSession(
 }
 
 grpc::ServerUnaryReactor* OptimizerService::PutSlice(
-    grpc::CallbackServerContext* context, const v1::PutSliceRequest* request,
-    v1::PutSliceResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
+  v1::PutSliceRequest request;
+  const absl::Status parsed = ParsePresized(*request_bytes, &request);
+  // The received slices go now, not when the call ends: the request holds
+  // the values. The buffer is this call's own; gRPC reads it no more.
+  const_cast<grpc::ByteBuffer*>(request_bytes)->Clear();
+  v1::PutSliceResponse response;
   return RunUnary(
-      context, options_, "PutSlice", request, response,
+      context, options_, "PutSlice", &request, &response,
       [&](const Caller& caller) -> absl::Status {
+        OPTD_RETURN_IF_ERROR(parsed);
         if (slices_ == nullptr) {
           return absl::UnimplementedError("this server holds no slices");
         }
-        NoteMessageBytes(request->values().ByteSizeLong());
-        // The request is this call's own until it finishes (gRPC reads it no
-        // more), so its bytes may move into the staged slice.
-        auto* own = const_cast<v1::PutSliceRequest*>(request);
-        own->set_session_id(caller.Scope(request->session_id()));
-        OPTD_ASSIGN_OR_RETURN(ShardRange range, slices_->Stage(*own));
-        response->set_begin(range.begin);
-        response->set_end(range.end);
-        return absl::OkStatus();
+        NoteMessageBytes(request.values().ByteSizeLong());
+        // The request's bytes move into the staged slice.
+        request.set_session_id(caller.Scope(request.session_id()));
+        OPTD_ASSIGN_OR_RETURN(ShardRange range, slices_->Stage(request));
+        response.set_begin(range.begin);
+        response.set_end(range.end);
+        bool own_buffer = false;
+        return ToAbslStatus(
+            grpc::SerializationTraits<v1::PutSliceResponse>::Serialize(
+                response, response_bytes, &own_buffer));
       });
 }
 

@@ -48,7 +48,11 @@ struct ServiceOptions {
   ServiceMetrics* metrics = nullptr;
 };
 
-class OptimizerService final : public v1::Optimizer::CallbackService {
+// PutSlice is a raw method: its request arrives as bytes and is parsed with
+// the slice's bytes reserved first (presized_parse.h).
+class OptimizerService final
+    : public v1::Optimizer::WithRawCallbackMethod_PutSlice<
+          v1::Optimizer::CallbackService> {
  public:
   // `sessions` must outlive the service.
   // `slices` (may be null: no direct data path) serves PutSlice/GetSlice;
@@ -102,9 +106,11 @@ class OptimizerService final : public v1::Optimizer::CallbackService {
       const v1::ForkSessionRequest* request,
       v1::ForkSessionResponse* response) override;
 
+  // The request's bytes are a PutSliceRequest; the response's are written
+  // a PutSliceResponse.
   grpc::ServerUnaryReactor* PutSlice(grpc::CallbackServerContext* context,
-                                     const v1::PutSliceRequest* request,
-                                     v1::PutSliceResponse* response) override;
+                                     const grpc::ByteBuffer* request_bytes,
+                                     grpc::ByteBuffer* response_bytes) override;
   grpc::ServerUnaryReactor* GetSlice(grpc::CallbackServerContext* context,
                                      const v1::GetSliceRequest* request,
                                      v1::GetSliceResponse* response) override;

@@ -610,6 +610,33 @@ TEST_F(OptimizerServiceTest, HealthCheckKnowsTheServiceByName) {
       grpc::StatusCode::NOT_FOUND);
 }
 
+// PutSlice parses its own request (presized_parse.h): bytes that are not a
+// PutSliceRequest are INVALID_ARGUMENT, as a typed method's would be refused.
+TEST_F(OptimizerServiceTest, PutSliceRefusesBytesThatAreNotAPutSliceRequest) {
+  std::string response;
+  EXPECT_THAT(RawCall(channel_, "/optd.v1.Optimizer/PutSlice",
+                      std::string("\x0a\x64\x61\x62\x63", 5), &response),
+              GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
+                           HasSubstr("the request (5 bytes) is not a valid "
+                                     "PutSliceRequest")));
+}
+
+// A typed client's PutSlice reaches the slice host through the raw method
+// (the e2e sharding tests stage real slices this way).
+TEST_F(OptimizerServiceTest, PutSliceForASessionWithNoSliceHereIsNotFound) {
+  v1::PutSliceRequest put;
+  put.set_session_id("s");
+  put.set_trial_id(1);
+  put.set_field(v1::SLICE_FIELD_GRADIENT);
+  put.mutable_values()->set_f32(std::string(8, '\0'));
+  v1::PutSliceResponse response;
+  grpc::ClientContext context;
+  EXPECT_THAT(
+      v1::Optimizer::NewStub(channel_)->PutSlice(&context, put, &response),
+      GrpcStatusIs(grpc::StatusCode::NOT_FOUND,
+                   HasSubstr("holds no shard 0 of session \"s\"")));
+}
+
 // Server reflection (what grpcurl uses): ServerReflectionRequest with
 // `list_services: ""` (field 7) lists optd.v1.Optimizer.
 TEST_F(OptimizerServiceTest, ReflectionListsTheService) {

@@ -388,6 +388,18 @@ TEST(Adafactor, RestoreRefusesBadStates) {
   EXPECT_THAT(fresh()->RestoreState(infinite),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "the state's x[0] is inf; it is finite"));
+  // With beta1: x (5), m (5), v, R, C; make m[0] NaN.
+  AdafactorOptions with_m = options;
+  with_m.beta1 = 0.9;
+  auto moment = Adafactor::Create(with_m, view);
+  ASSERT_TRUE(moment.ok());
+  std::string m_state;
+  ASSERT_TRUE((*moment)->SaveState(&m_state).ok());
+  const double nan = NAN;
+  std::memcpy(&m_state[m_state.size() - 10 * 8], &nan, 8);
+  EXPECT_THAT(Adafactor::Create(with_m, view).value()->RestoreState(m_state),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "the state's m[0] is nan; it is finite"));
   auto told = fresh();
   TellGradient(*told, {1, 1, 1, 1, 1});
   EXPECT_THAT(told->RestoreState(state),

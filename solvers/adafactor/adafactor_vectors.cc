@@ -106,29 +106,42 @@ void AdafactorSlice<T>::AccumulateStatistics(double eps1, double beta2t,
     } else {
       // exp_avg_sq.mul_(beta2t).add_(update, alpha=1 - beta2t): ATen's add
       // with alpha is one fma (adam_kernel.h).
-      T* v = v_.data() + piece.v_begin - piece.begin;
+      T* v = v_.data() + piece.v_begin;
       for (int64_t e = piece.begin; e < piece.end; ++e) {
         const T sq = g_[e] * g_[e] + eps;
-        v[e] = std::fma(sq, blend, v[e] * decay);
+        T& v_e = v[e - piece.begin];
+        v_e = std::fma(sq, blend, v_e * decay);
       }
     }
   }
 }
 
 template <typename T>
-T AdafactorSlice<T>::Unclipped(const Piece& piece,
-                               const AdafactorFactors<T>& factors,
-                               int64_t e) const {
+template <typename Visit>
+void AdafactorSlice<T>::ForEachUnclipped(const Piece& piece,
+                                         const AdafactorFactors<T>& factors,
+                                         int64_t lo, int64_t hi,
+                                         Visit visit) const {
   if (piece.cols == 0) {
     // exp_avg_sq.rsqrt().mul_(grad)
-    const T v = v_[piece.v_begin + e - piece.begin];
-    return (T(1) / std::sqrt(v)) * g_[e];
+    const T* v = v_.data() + piece.v_begin;
+    for (int64_t e = lo; e < hi; ++e) {
+      visit(e, (T(1) / std::sqrt(v[e - piece.begin])) * g_[e]);
+    }
+    return;
   }
-  // torch.mul(r_factor, c_factor).mul_(grad)
-  const int64_t local = e - piece.layer_begin;
-  return (factors.row_factor[piece.layer][local / piece.cols] *
-          factors.col_factor[piece.layer][local % piece.cols]) *
-         g_[e];
+  // torch.mul(r_factor, c_factor).mul_(grad), walking rows and columns.
+  const T* rows = factors.row_factor[piece.layer].data();
+  const T* cols = factors.col_factor[piece.layer].data();
+  const int64_t local = lo - piece.layer_begin;
+  int64_t r = local / piece.cols, c = local % piece.cols;
+  for (int64_t e = lo; e < hi; ++e) {
+    visit(e, (rows[r] * cols[c]) * g_[e]);
+    if (++c == piece.cols) {
+      c = 0;
+      ++r;
+    }
+  }
 }
 
 template <typename T>
@@ -138,9 +151,9 @@ void AdafactorSlice<T>::AccumulateUpdateSquares(
   // u, added in block order. u is not kept: pass 3 recomputes it.
   std::vector<double> widened(static_cast<size_t>(kReductionBlock));
   ForEachBlockPiece([&](const Piece& piece, int64_t lo, int64_t hi) {
-    for (int64_t e = lo; e < hi; ++e) {
-      widened[e - lo] = static_cast<double>(Unclipped(piece, factors, e));
-    }
+    ForEachUnclipped(piece, factors, lo, hi, [&](int64_t e, T u) {
+      widened[e - lo] = static_cast<double>(u);
+    });
     sums->u_squares[piece.layer] +=
         BlockDot(widened.data(), widened.data(), hi - lo);
   });
@@ -156,18 +169,23 @@ void AdafactorSlice<T>::ApplyUpdate(const AdafactorFactors<T>& factors,
     const T clip = factors.clip_divisor[piece.layer];
     const T lr = factors.lr[piece.layer];
     const T decay = factors.decay[piece.layer];
-    for (int64_t e = piece.begin; e < piece.end; ++e) {
-      // update.div_(clip); update.mul_(lr)
-      T update = (Unclipped(piece, factors, e) / clip) * lr;
-      if (first_moment) {
-        // exp_avg.mul_(beta1).add_(update, alpha=1 - beta1); update = exp_avg
-        m_[e] = std::fma(update, one_minus_b1, m_[e] * b1);
-        update = m_[e];
-      }
-      // p.add_(p, alpha=-weight_decay * lr), skipped when weight_decay == 0.
-      if (weight_decay != 0) x_[e] = std::fma(x_[e], decay, x_[e]);
-      x_[e] = x_[e] - update;  // p.add_(-update)
-    }
+    ForEachUnclipped(piece, factors, piece.begin, piece.end,
+                     [&](int64_t e, T unclipped) {
+                       // update.div_(clip); update.mul_(lr)
+                       T update = (unclipped / clip) * lr;
+                       if (first_moment) {
+                         // exp_avg.mul_(beta1).add_(update, alpha=1 -
+                         // beta1); update = exp_avg
+                         m_[e] = std::fma(update, one_minus_b1, m_[e] * b1);
+                         update = m_[e];
+                       }
+                       // p.add_(p, alpha=-weight_decay * lr), skipped
+                       // when weight_decay == 0.
+                       if (weight_decay != 0) {
+                         x_[e] = std::fma(x_[e], decay, x_[e]);
+                       }
+                       x_[e] = x_[e] - update;  // p.add_(-update)
+                     });
   }
 }
 
@@ -405,6 +423,15 @@ absl::Status LocalAdafactorVectors<T>::LoadState(std::string_view in) {
     }
     return absl::OkStatus();
   };
+  if (m_bytes > 0) {
+    const std::vector<T> m = read(m_at, static_cast<size_t>(dimension()));
+    for (size_t i = 0; i < m.size(); ++i) {
+      if (!std::isfinite(m[i])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the state's m[", i, "] is ", m[i], "; it is finite"));
+      }
+    }
+  }
   OPTD_RETURN_IF_ERROR(check_nonnegative(v, "v"));
   OPTD_RETURN_IF_ERROR(check_nonnegative(stats, "row and column statistics"));
   for (AdafactorSlice<T>& slice : slices_) {

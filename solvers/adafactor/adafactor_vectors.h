@@ -147,9 +147,11 @@ class AdafactorSlice {
     int64_t cols = 0;
     int64_t v_begin = 0;
   };
-  // The unclipped update u of local element e of `piece`.
-  T Unclipped(const Piece& piece, const AdafactorFactors<T>& factors,
-              int64_t e) const;
+  // Calls visit(e, u) with the unclipped update u of each local element e
+  // in [lo, hi) of `piece`, in order.
+  template <typename Visit>
+  void ForEachUnclipped(const Piece& piece, const AdafactorFactors<T>& factors,
+                        int64_t lo, int64_t hi, Visit visit) const;
   // Calls visit(piece, lo, hi) for each block of the range and each piece
   // within it, in order.
   template <typename Visit>

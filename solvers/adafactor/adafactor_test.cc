@@ -189,8 +189,10 @@ INSTANTIATE_TEST_SUITE_P(
                       "warmup_clip_f64.txt", "warmup_clip_f32.txt",
                       "vector_only_f64.txt", "vector_only_f32.txt"));
 
-// Layers spanning 8 reduction blocks, so that K = 2, 3, 4 cut matrices inside
-// rows (e.g. 4096 = 31 * 131 + 35: the boundary cuts row 31 of the first).
+// Layers over 36,124 elements (9 reduction blocks), so that K = 2, 3, 4 cut
+// matrices inside rows: 12,288 = 93 * 131 + 105 (K = 3, 4) cuts row 93 of
+// the first, 20,480 = 13,177 + 143 * 51 + 10 (K = 2, 4) row 143 of the
+// third.
 std::vector<AdafactorLayer> ShardedLayers() {
   return {{100, 131}, {77, 0}, {333, 51}, {1, 900}, {5000, 0}, {64, 1}};
 }

@@ -80,6 +80,31 @@ class AdafactorDropIn(ServerTestCase):
                                scale_parameter=False, beta1=0.9,
                                weight_decay=1e-2)
 
+    def test_state_dict_resumes_bitwise(self):
+        inputs = torch.linspace(-1, 1, 20, dtype=torch.float64).view(4, 5)
+        targets = torch.ones(4, 1, dtype=torch.float64)
+
+        def step(model, opt):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(inputs), targets).backward()
+            opt.step()
+
+        model, copy = make_model(torch.float64), make_model(torch.float64)
+        with Adafactor(model.parameters(), beta1=0.8,
+                       client=self.client) as opt:
+            for _ in range(5):
+                step(model, opt)
+            state = opt.state_dict()
+            copy.load_state_dict(model.state_dict())
+            with Adafactor(copy.parameters(), beta1=0.8,
+                           client=self.client) as resumed:
+                resumed.load_state_dict(state)
+                for _ in range(5):
+                    step(model, opt)
+                    step(copy, resumed)
+                for a, b in zip(model.parameters(), copy.parameters()):
+                    self.assertTrue(torch.equal(a, b))
+
     def test_refusals_are_transformers_own(self):
         model = make_model(torch.float64)
         with self.assertRaisesRegex(optd.InvalidArgument,

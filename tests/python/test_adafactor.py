@@ -132,6 +132,13 @@ class AdafactorDropIn(ServerTestCase):
                 optd.InvalidArgument,
                 "layers cover 9 elements; the session has dimension 10"):
             self.client.create_session(x0, "adafactor", layers=[(3, 3)])
+        with self.client.create_session(x0, "adafactor") as session:
+            trial = session.pending[0]
+            with self.assertRaisesRegex(
+                    optd.InvalidArgument,
+                    "is a adafactor session; only adam and adamw take "
+                    "learning rates"):
+                session.tell(trial.trial_id, 1.0, np.ones(10), group_lr=[0.1])
 
 
 if __name__ == "__main__":

@@ -298,6 +298,14 @@ SolverSpec SolverSpec::Lion(const v1::LionOptions& options) {
   return spec;
 }
 
+SolverSpec SolverSpec::Adafactor(const v1::AdafactorOptions& options,
+                                 const std::vector<v1::Layer>& layers) {
+  SolverSpec spec;
+  *spec.solver_.mutable_adafactor() = options;
+  spec.solver_.mutable_layers()->Add(layers.begin(), layers.end());
+  return spec;
+}
+
 SolverSpec SolverSpec::LeastSquares(const v1::LeastSquaresOptions& options) {
   SolverSpec spec;
   *spec.solver_.mutable_least_squares() = options;

@@ -231,6 +231,11 @@ class SolverSpec {
   static SolverSpec Nadam(const v1::NadamOptions& options = {});
   static SolverSpec Radam(const v1::RadamOptions& options = {});
   static SolverSpec Lion(const v1::LionOptions& options = {});
+  // Adafactor (transformers' semantics) for a model whose parameter tensors
+  // lie along x as `layers` (CreateSessionRequest.layers: rows x cols, cols
+  // 0 for a vector); empty: x is one vector.
+  static SolverSpec Adafactor(const v1::AdafactorOptions& options = {},
+                              const std::vector<v1::Layer>& layers = {});
   // Levenberg-Marquardt least squares; options.residuals (m) is required.
   static SolverSpec LeastSquares(const v1::LeastSquaresOptions& options);
 
@@ -243,7 +248,7 @@ class SolverSpec {
  private:
   SolverSpec() = default;
 
-  // Only the solver oneof is set.
+  // Only the solver oneof is set (and, for adafactor, layers).
   v1::CreateSessionRequest solver_;
 };
 

@@ -1,5 +1,6 @@
 // optctl's session commands: health, list, get, history, delete, export,
 // import, watch and shards.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -146,6 +147,21 @@ void PrintSession(const v1::Session& s) {
       options != nullptr) {
     line("options",
          s.GetReflection()->GetMessage(s, options).ShortDebugString());
+  }
+  // Session.layers (adafactor): rows x cols, or the length of a vector.
+  if (s.layers_size() > 0) {
+    constexpr int kLayersShown = 8;
+    std::vector<std::string> shapes;
+    for (int i = 0; i < std::min(s.layers_size(), kLayersShown); ++i) {
+      const v1::Layer& layer = s.layers(i);
+      shapes.push_back(layer.cols() > 0
+                           ? absl::StrCat(layer.rows(), "x", layer.cols())
+                           : absl::StrCat(layer.rows()));
+    }
+    if (s.layers_size() > kLayersShown) {
+      shapes.push_back(absl::StrCat("... (", s.layers_size(), " layers)"));
+    }
+    line("layers", absl::StrJoin(shapes, ", "));
   }
   if (s.has_best_x()) {
     absl::StatusOr<std::vector<double>> x = DecodeVector(s.best_x());

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
+#include "server/session/adafactor_codec.h"
 #include "server/session/first_order_codec.h"
 
 namespace optd::server {
@@ -322,6 +323,9 @@ void SetSessionOptions(const SolverOptions& options, v1::Session* session) {
         session->GetDescriptor()->FindFieldByName(first_order->name());
     FirstOrderOptionsToProto(
         *first_order, session->GetReflection()->MutableMessage(session, field));
+  } else if (const auto* adafactor = std::get_if<AdafactorOptions>(&options)) {
+    *session->mutable_adafactor() = AdafactorOptionsToProto(*adafactor);
+    AdafactorLayersToProto(*adafactor, session->mutable_layers());
   } else if (const auto* lsq =
                  std::get_if<LeastSquaresSessionOptions>(&options)) {
     *session->mutable_least_squares() = LeastSquaresOptionsToProto(*lsq);

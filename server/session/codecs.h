@@ -20,6 +20,7 @@
 #include "optd/v1/optimizer.pb.h"
 #include "server/codec/time.h"
 #include "server/codec/vectors.h"
+#include "solvers/adafactor/adafactor_options.h"
 #include "solvers/adam/adam.h"
 #include "solvers/core/solver.h"
 #include "solvers/core/summary.h"
@@ -72,7 +73,7 @@ struct LeastSquaresSessionOptions {
 // The resolved options of a session's solver, echoed in Session.options.
 using SolverOptions =
     std::variant<LbfgsOptions, AdamOptions, TrustRegionOptions,
-                 LeastSquaresSessionOptions>;
+                 LeastSquaresSessionOptions, AdafactorOptions>;
 
 // LbfgsOptionsFromProto()
 //

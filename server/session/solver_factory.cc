@@ -5,8 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/session/adafactor_codec.h"
 #include "server/session/first_order_codec.h"
 #include "server/sharding/remote_vectors.h"
+#include "solvers/adafactor/adafactor.h"
 #include "solvers/adapters/data_parallel.h"
 #include "solvers/adapters/finite_difference.h"
 #include "solvers/adapters/gradient_check.h"
@@ -86,6 +88,30 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
 // Levenberg-Marquardt (lmder, as scipy's method='lm') runs on one replica
 // with the client's Jacobians and no box: none of the session layers.
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
+  const bool adafactor =
+      request.solver_case() == v1::CreateSessionRequest::kAdafactor;
+  if (request.layers_size() > 0 && !adafactor) {
+    const google::protobuf::FieldDescriptor* field =
+        request.GetDescriptor()->FindFieldByNumber(request.solver_case());
+    return InvalidArgument(
+        absl::StrCat("layers is set but the solver is ",
+                     field == nullptr ? std::string("not set") : field->name(),
+                     "; only adafactor uses layers"));
+  }
+  if (adafactor) {
+    // Adafactor's slices on other replicas need the three-pass reduction
+    // (adafactor_vectors.h) as slice operations: not served yet.
+    if (request.shards() > 1) {
+      return InvalidArgument(absl::StrCat(
+          "adafactor sessions are not sharded across replicas yet (shards = ",
+          request.shards(), "); use shards 0 or 1"));
+    }
+    if (request.has_bounds()) {
+      return InvalidArgument(
+          "bounds are not supported by adafactor; leave bounds unset");
+    }
+    return absl::OkStatus();
+  }
   if (request.solver_case() != v1::CreateSessionRequest::kLeastSquares) {
     return absl::OkStatus();
   }
@@ -154,6 +180,21 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
       const int64_t m =
           std::max<int64_t>(request.least_squares().residuals(), n);
       return (3 * m * n + 4 * m + 10 * n) * kDouble;
+    }
+    case v1::CreateSessionRequest::kAdafactor: {
+      // x, g and m (with beta1), the vector layers' v and the matrices' row
+      // and column statistics, in the state's type.
+      absl::StatusOr<AdafactorOptions> options =
+          AdafactorOptionsFromProto(request.adafactor(), request.layers());
+      if (!options.ok()) return n * kDouble;  // Create refuses it anyway.
+      const int64_t element =
+          options->dtype == ScalarType::kFloat32 ? sizeof(float) : kDouble;
+      int64_t elements = (options->beta1.has_value() ? 3 : 2) * n;
+      if (options->layers.empty()) elements += n;
+      for (const AdafactorLayer& layer : options->layers) {
+        elements += layer.factored() ? layer.rows + layer.cols : layer.rows;
+      }
+      return elements * element;
     }
     case v1::CreateSessionRequest::SOLVER_NOT_SET:
       return n * kDouble;
@@ -408,6 +449,33 @@ struct FirstOrderRecipe {
   }
 };
 
+struct AdafactorRecipe {
+  using Options = AdafactorOptions;
+  static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
+                                      int64_t n, uint32_t) {
+    OPTD_ASSIGN_OR_RETURN(
+        Options options,
+        AdafactorOptionsFromProto(request.adafactor(), request.layers()));
+    OPTD_RETURN_IF_ERROR(options.ValidateLayers(n));
+    return options;
+  }
+  // CheckSolverLayers refuses shards and bounds before these.
+  static void Slice(const Options&, v1::CreateSliceRequest*) {}
+  static SolverOr Sharded(const Options&, const ConstVectorView&,
+                          std::shared_ptr<ShardGroup>) {
+    return absl::InternalError("adafactor sessions are never sharded");
+  }
+  static SolverOr Bounded(const Options&, const ConstVectorView&,
+                          const Bounds&) {
+    return absl::InternalError("adafactor sessions have no bounds");
+  }
+  static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
+    OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Adafactor> solver,
+                          Adafactor::Create(options, x0));
+    return std::unique_ptr<Solver>(std::move(solver));
+  }
+};
+
 struct TrustRegionRecipe {
   using Options = TrustRegionOptions;
   static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
@@ -513,6 +581,7 @@ constexpr SolverKind kSolverKinds[] = {
     {v1::CreateSessionRequest::kNadam, &Build<FirstOrderRecipe>},
     {v1::CreateSessionRequest::kRadam, &Build<FirstOrderRecipe>},
     {v1::CreateSessionRequest::kLion, &Build<FirstOrderRecipe>},
+    {v1::CreateSessionRequest::kAdafactor, &Build<AdafactorRecipe>},
     {v1::CreateSessionRequest::kTrustRegion, &Build<TrustRegionRecipe>},
     {v1::CreateSessionRequest::kLeastSquares, &Build<LeastSquaresRecipe>},
 };
@@ -532,8 +601,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
   if (kind == nullptr) {
     return InvalidArgument(
         "solver is not set; set exactly one of lbfgs, trust_region, adam, "
-        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, lion or "
-        "least_squares");
+        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, lion, adafactor "
+        "or least_squares");
   }
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,

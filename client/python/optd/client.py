@@ -210,11 +210,12 @@ class Client:
                         bounds: Any = None, gradient_source: Any = None,
                         finite_difference: Any = None,
                         gradient_check: Any = None,
-                        data_parallel_workers: Optional[int] = None
+                        data_parallel_workers: Optional[int] = None,
+                        layers: Any = None
                         ) -> Tuple[pb.CreateSessionRequest, VectorEncoding]:
         field, message = solver_options(solver, options)
         if encoding is None:
-            float32 = (field in FIRST_ORDER
+            float32 = ((field in FIRST_ORDER or field == "adafactor")
                        and message.dtype == pb.STATE_DTYPE_FLOAT32)
             resolved = VectorEncoding.F32 if float32 else VectorEncoding.F64
         else:
@@ -245,6 +246,9 @@ class Client:
             request.gradient_check.CopyFrom(check)
         if data_parallel_workers is not None:
             request.data_parallel.workers = int(data_parallel_workers)
+        for layer in layers or ():
+            rows, cols = layer
+            request.layers.add(rows=int(rows), cols=int(cols))
         return request, resolved
 
     def create_session(self, x0: Any, solver: str = "lbfgs",
@@ -259,7 +263,8 @@ class Client:
                        gradient_source: Any = None,
                        finite_difference: Any = None,
                        gradient_check: Any = None,
-                       data_parallel_workers: Optional[int] = None
+                       data_parallel_workers: Optional[int] = None,
+                       layers: Any = None
                        ) -> Session:
         """Opens a session (``CreateSession``) and returns its handle, with
         the first trial in ``session.pending``.
@@ -268,8 +273,8 @@ class Client:
           x0: the starting point (array-like; its size is n).
           solver: "lbfgs" (also "L-BFGS-B"), "adam", "adamw", "sgd",
             "rmsprop", "adagrad", "adamax", "nadam", "radam", "lion" (torch's
-            class names, "SGD", "RMSprop", "NAdam", ..., work too) or
-            "trust-region".
+            class names, "SGD", "RMSprop", "NAdam", ..., work too),
+            "adafactor" or "trust-region".
           options: solver options by field name (optd/options.py lists the
             scipy/torch aliases), e.g. ``{"maxiter": 100, "gtol": 1e-8}`` or
             ``{"lr": 1e-3, "betas": (0.9, 0.999), "dtype": "float32"}``.
@@ -314,6 +319,9 @@ class Client:
             workers at once; each tells the gradient of its own data (with
             ``weight=``, e.g. its batch size) and the session steps on the
             weighted mean.
+          layers: the model's parameter shapes along x for "adafactor":
+            ``(rows, cols)`` pairs in order, ``cols`` 0 for a vector;
+            matrices get factored second moments. Default: one vector.
 
         Raises:
           InvalidArgument: bad options or x0 (the message names the field).
@@ -323,7 +331,7 @@ class Client:
         request, resolved = self._create_request(
             x0, solver, options, session_id, labels, encoding, shards, ttl,
             lease, checkpoint_interval, bounds, gradient_source,
-            finite_difference, gradient_check, data_parallel_workers)
+            finite_difference, gradient_check, data_parallel_workers, layers)
         response = self._unary("CreateSession", request)
         session = Session(self, response.session_id, _dimension(request),
                           resolved, response.trials, keep=keep,

@@ -25,6 +25,8 @@ trust_region   initial_trust_radius -> initial_radius,
                "quasi_newton"
 least_squares  (also "lm") m -> residuals; trials want residuals and
                Jacobians (optd.least_squares drives them)
+adafactor      eps=(eps1, eps2) (transformers' pair); maxiter -> max_steps;
+               the model's shapes go in create_session(layers=...)
 =============  ==========================================================
 
 Solver names are matched case-insensitively without "-" and "_", so
@@ -66,12 +68,14 @@ _SOLVERS = {
     "trustregion": "trust_region",
     "leastsquares": "least_squares", "lm": "least_squares",
     **{name: name for name in FIRST_ORDER},
+    "adafactor": "adafactor",
 }
 _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
              "adamw": pb.AdamOptions, "sgd": pb.SgdOptions,
              "rmsprop": pb.RmspropOptions, "adagrad": pb.AdagradOptions,
              "adamax": pb.AdamaxOptions, "nadam": pb.NadamOptions,
              "radam": pb.RadamOptions, "lion": pb.LionOptions,
+             "adafactor": pb.AdafactorOptions,
              "trust_region": pb.TrustRegionOptions,
              "least_squares": pb.LeastSquaresOptions}
 _ALIASES: Dict[str, Dict[str, str]] = {
@@ -82,6 +86,7 @@ _ALIASES: Dict[str, Dict[str, str]] = {
                      "max_trust_radius": "max_radius",
                      "maxiter": "max_iterations"},
     "least_squares": {"m": "residuals"},
+    "adafactor": {"maxiter": "max_steps"},
 }
 
 
@@ -95,7 +100,7 @@ def canonical_solver(solver: str) -> str:
         raise InvalidArgument(
             f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), "
             + ", ".join(f"'{name}'" for name in FIRST_ORDER)
-            + ", 'trust-region' or 'least_squares'")
+            + ", 'adafactor', 'trust-region' or 'least_squares'")
     return _SOLVERS[key]
 
 
@@ -131,7 +136,7 @@ def _fill(message: _message.Message, options: Mapping[str, Any],
     for key, value in options.items():
         if value is None:
             continue  # unset: the server's default
-        if key == "betas" and "beta1" in fields:
+        if key == "betas" and "beta2" in fields:
             try:
                 beta1, beta2 = value
             except (TypeError, ValueError):
@@ -140,11 +145,21 @@ def _fill(message: _message.Message, options: Mapping[str, Any],
                 ) from None
             _fill(message, {"beta1": beta1, "beta2": beta2}, {}, path)
             continue
+        if key == "eps" and "eps1" in fields:
+            try:
+                eps1, eps2 = value
+            except (TypeError, ValueError):
+                raise InvalidArgument(
+                    f"{path}.eps is {value!r}; want a pair (eps1, eps2)"
+                ) from None
+            _fill(message, {"eps1": eps1, "eps2": eps2}, {}, path)
+            continue
         name = aliases.get(key, key)
         field = fields.get(name)
         if field is None:
             known = sorted(set(fields) | set(aliases)
-                           | ({"betas"} if "beta1" in fields else set()))
+                           | ({"betas"} if "beta2" in fields else set())
+                           | ({"eps"} if "eps1" in fields else set()))
             raise InvalidArgument(f"unknown option {path}.{key}; known "
                                   f"options are {', '.join(known)}")
         where = f"{path}.{name}"

@@ -1,6 +1,8 @@
 """torch.optim drop-ins whose optimizer runs on optd: ``RemoteOptimizer``
 (Adam/AdamW), ``SGD``, ``RMSprop``, ``Adagrad``, ``Adamax``, ``NAdam``,
-``RAdam`` and ``Lion`` (and the quasi-Newton ``LBFGS``, optd/torch_lbfgs.py).
+``RAdam``, ``Lion`` and ``Adafactor`` (transformers' constructor and
+semantics; the parameters' shapes become its layers), and the quasi-Newton
+``LBFGS`` (optd/torch_lbfgs.py).
 
 Each ``step()`` flattens the parameters' gradients into one vector, tells it
 to the optimizer's optd session (raw float32/float64 bytes), and copies the
@@ -76,7 +78,7 @@ from .errors import FailedPrecondition, InvalidArgument
 from .torch_lbfgs import LBFGS
 
 __all__ = ["RemoteOptimizer", "SGD", "RMSprop", "Adagrad", "Adamax",
-           "NAdam", "RAdam", "Lion", "LBFGS"]
+           "NAdam", "RAdam", "Lion", "Adafactor", "LBFGS"]
 
 class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
     """The drop-ins' one implementation: a torch.optim.Optimizer whose
@@ -167,7 +169,8 @@ class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
             else:
                 self.session = self.client.create_session(
                     self._flat_x, solver, options, session_id=session_id,
-                    labels=labels, keep=keep, shards=shards)
+                    labels=labels, keep=keep, shards=shards,
+                    **self._create_extras())
         except BaseException:
             if self._own_client:
                 self.client.close()
@@ -189,11 +192,20 @@ class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
             begin = end
         return segments
 
+    #: Whether each step sends the groups' lr (group_lr); a method whose
+    #: step size the server computes (Adafactor) holds lr like the rest.
+    _sends_lr = True
+
+    def _create_extras(self) -> Dict[str, Any]:
+        """More create_session keywords (Adafactor: the layers)."""
+        return {}
+
     def _held_keys(self) -> Tuple[str, ...]:
         """The hyperparameters the server holds for good: all but lr,
         which every step sends (unless the server applies a schedule)."""
         return tuple(k for k in self._keys
-                     if self._server_schedule or k != "lr")
+                     if self._server_schedule or not self._sends_lr
+                     or k != "lr")
 
     def _group_hyperparameters(self) -> Tuple[Any, ...]:
         keys = self._held_keys()
@@ -266,7 +278,7 @@ class _RemoteFirstOrder(SessionOptimizer, torch.optim.Optimizer):
         value = None if loss is None else float(loss)
         # Each group's lr for this step, as torch's step reads it from
         # param_groups (an lr scheduler changes it between steps).
-        group_lr = None if self._server_schedule else [
+        group_lr = None if self._server_schedule or not self._sends_lr else [
             float(self.param_groups[i]["lr"]) for i in self._segment_groups]
         answer = self._trial.tell(value, self._gather_gradient(),
                                   group_lr=group_lr)
@@ -562,6 +574,63 @@ class Lion(_RemoteFirstOrder):
             solver="lion", group_keys=("betas", "weight_decay"), **optd)
 
 
-for _drop_in in (SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam, Lion):
+class Adafactor(_RemoteFirstOrder):
+    """Adafactor (Shazeer & Stern 2018) on an optd server (solver
+    "adafactor"), with the constructor of HuggingFace transformers'
+    ``Adafactor(params, lr=None, eps=(1e-30, 1e-3), clip_threshold=1.0,
+    decay_rate=-0.8, beta1=None, weight_decay=0.0, scale_parameter=True,
+    relative_step=True, warmup_init=False)`` and its semantics
+    (docs/solvers.md#adafactor). The parameters' shapes become the session's
+    layers: 2-D parameters get factored second moments, as transformers
+    factors them; 3-D and larger ones are refused (transformers factors
+    their last two dimensions per leading index but takes RMS over the
+    whole tensor, which optd's layers do not express). One parameter group
+    (one set of hyperparameters); the server computes the step size, so lr
+    is not sent per step."""
+
+    _sends_lr = False
+
+    def __init__(self, params: Iterable[Any], lr: Optional[float] = None,
+                 eps: Tuple[float, float] = (1e-30, 1e-3),
+                 clip_threshold: float = 1.0, decay_rate: float = -0.8,
+                 beta1: Optional[float] = None, weight_decay: float = 0.0,
+                 scale_parameter: bool = True, relative_step: bool = True,
+                 warmup_init: bool = False, **optd: Any) -> None:
+        # transformers' own checks, with its messages.
+        if lr is not None and relative_step:
+            raise InvalidArgument(
+                "Cannot combine manual `lr` and `relative_step=True` options")
+        if warmup_init and not relative_step:
+            raise InvalidArgument(
+                "`warmup_init=True` requires `relative_step=True`")
+        super().__init__(
+            params, dict(lr=lr, eps=tuple(eps), clip_threshold=clip_threshold,
+                         decay_rate=decay_rate, beta1=beta1,
+                         weight_decay=weight_decay,
+                         scale_parameter=scale_parameter,
+                         relative_step=relative_step,
+                         warmup_init=warmup_init),
+            solver="adafactor", group_keys=(), **optd)
+
+    def _segments(self):
+        raise InvalidArgument(
+            "Adafactor runs one optd session with one set of "
+            "hyperparameters; pass the parameters as one group")
+
+    def _create_extras(self) -> Dict[str, Any]:
+        layers = []
+        for i, p in enumerate(self._params):
+            if p.dim() >= 3:
+                raise InvalidArgument(
+                    f"Adafactor: parameter {i} has shape {tuple(p.shape)}; "
+                    "optd's Adafactor factors 1-D and 2-D parameters (reshape "
+                    "it to 2-D)")
+            layers.append(tuple(p.shape) if p.dim() == 2
+                          else (p.numel(), 0))
+        return dict(layers=layers)
+
+
+for _drop_in in (SGD, RMSprop, Adagrad, Adamax, NAdam, RAdam, Lion,
+                 Adafactor):
     _drop_in.__doc__ += _OPTD_KEYWORDS
 del _drop_in

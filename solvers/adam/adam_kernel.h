@@ -63,16 +63,24 @@ namespace optd {
 // (docs/sharding.md). What each slot holds (an unused slot is not
 // allocated: AdamSlotMask()):
 //
-//   method    reference (torch 1.13 single-tensor path)  s0        s1        s2
-//   kAdam     torch.optim.Adam / AdamW                   exp_avg   exp_avg_sq
-//   max_exp_avg_sq (amsgrad) kSgd      torch.optim.SGD momentum_buffer
-//   (momentum != 0) kRmsprop  torch.optim.RMSprop square_avg grad_avg
-//   (centered) momentum_buffer (momentum > 0) kAdagrad  torch.optim.Adagrad sum
-//   kAdamax   torch.optim.Adamax                         exp_avg   exp_inf
-//   kNadam    torch.optim.NAdam                          exp_avg   exp_avg_sq
-//   kRadam    torch.optim.RAdam                          exp_avg   exp_avg_sq
-//   kLion     Chen et al. 2023, Algorithm 2              exp_avg
-//             (google/automl lion_pytorch.py semantics)
+//   method    reference (torch 1.13 single-tensor path)
+//             s0 / s1 / s2
+//   kAdam     torch.optim.Adam / AdamW
+//             exp_avg / exp_avg_sq / max_exp_avg_sq (amsgrad)
+//   kSgd      torch.optim.SGD
+//             momentum_buffer (momentum != 0)
+//   kRmsprop  torch.optim.RMSprop
+//             square_avg / grad_avg (centered) / momentum_buffer (momentum > 0)
+//   kAdagrad  torch.optim.Adagrad
+//             sum
+//   kAdamax   torch.optim.Adamax
+//             exp_avg / exp_inf
+//   kNadam    torch.optim.NAdam
+//             exp_avg / exp_avg_sq
+//   kRadam    torch.optim.RAdam
+//             exp_avg / exp_avg_sq
+//   kLion     Chen et al. 2023, Algorithm 2 (google/automl lion_pytorch.py)
+//             exp_avg
 //
 // The numbers are stored (checkpoints, the shard wire): never renumber.
 enum class ElementwiseMethod : int {

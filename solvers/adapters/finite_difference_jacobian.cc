@@ -27,15 +27,20 @@ bool AllFinite(const std::vector<double>& v) {
 }
 
 // MINPACK fdjac2's step (scipy/optimize/minpack/fdjac2.f):
+//   epsmch = dpmpar(1)
 //   eps = dsqrt(dmax1(epsfcn,epsmch))
 //   h = eps*dabs(temp); if (h .eq. zero) h = eps
-// with scipy's epsfcn = diff_step**2, or EPS when diff_step is None
-// (least_squares.py, call_minpack).
+// with scipy's epsfcn = diff_step**2, or EPS = 2.220446049250313e-16 when
+// diff_step is None (least_squares.py, call_minpack). dpmpar.f's IEEE
+// constant is the decimal 2.22044604926d-16, a little above DBL_EPSILON (the
+// one scipy 1.10's _minpack holds), so it is the max, and the default eps is
+// sqrt(2.22044604926e-16) = 1.4901161193880158e-08, not 2^-26.
 double MinpackEps(double relative_step) {
-  constexpr double kEpsmch = std::numeric_limits<double>::epsilon();
-  const double epsfcn =
-      std::isnan(relative_step) ? kEpsmch : relative_step * relative_step;
-  return std::sqrt(std::max(epsfcn, kEpsmch));
+  constexpr double kDpmpar1 = 2.22044604926e-16;
+  const double epsfcn = std::isnan(relative_step)
+                            ? std::numeric_limits<double>::epsilon()
+                            : relative_step * relative_step;
+  return std::sqrt(std::max(epsfcn, kDpmpar1));
 }
 
 FiniteDifferenceScheme ApproxScheme(JacobianStepRule rule) {

@@ -69,6 +69,14 @@ bool AllFinite(const Eigen::MatrixXd& a) { return a.allFinite(); }
 
 }  // namespace
 
+int64_t DefaultMaxNfev(int64_t n, int64_t jacobian_nfev) {
+  constexpr int64_t kMost = int64_t{1} << 40;
+  const double d = 100.0 * static_cast<double>(n) *
+                   (1.0 + static_cast<double>(jacobian_nfev));
+  return d >= static_cast<double>(kMost) ? kMost
+                                         : 100 * n * (1 + jacobian_nfev);
+}
+
 absl::Status ValidateLevenbergMarquardtOptions(
     const LevenbergMarquardtOptions& options, int n, int m) {
   constexpr absl::string_view kName = "levenberg_marquardt";
@@ -83,7 +91,7 @@ absl::Status ValidateLevenbergMarquardtOptions(
   if (options.max_nfev < 0 || options.max_nfev > (int64_t{1} << 40)) {
     return OptionOutOfRange(kName, "max_nfev",
                             static_cast<double>(options.max_nfev),
-                            "[0, 1099511627776] (0: 100 (n + jacobian_nfev))");
+                            "[0, 1099511627776] (0: DefaultMaxNfev)");
   }
   if (options.jacobian_nfev < 0 || options.jacobian_nfev > (int64_t{1} << 40)) {
     return OptionOutOfRange(kName, "jacobian_nfev",
@@ -157,7 +165,7 @@ LevenbergMarquardt::LevenbergMarquardt(const LevenbergMarquardtOptions& options,
   // lmdif (jacobian_nfev = n); diag = 1 / x_scale (mode 2), or mode 1 for
   // x_scale='jac'.
   maxfev_ = options.max_nfev > 0 ? options.max_nfev
-                                 : 100 * (n_ + options.jacobian_nfev);
+                                 : DefaultMaxNfev(n_, options.jacobian_nfev);
   mode_ = options.x_scale_jac ? 1 : 2;
   if (!options.x_scale.empty()) {
     for (int j = 0; j < n_; ++j) diag_(j) = 1.0 / options.x_scale[j];

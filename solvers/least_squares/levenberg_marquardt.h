@@ -58,8 +58,8 @@ struct LevenbergMarquardtOptions {
   double xtol = 1e-8;
   double gtol = 1e-8;
   // Residual evaluations allowed (lmder's maxfev); 0: scipy's default,
-  // 100 (n + jacobian_nfev): 100 n for an analytic Jacobian, 100 n (n + 1)
-  // for lmdif's forward differences (call_minpack).
+  // DefaultMaxNfev: 100 n for an analytic Jacobian, 100 n (n + 1) for
+  // lmdif's forward differences (call_minpack).
   int64_t max_nfev = 0;
   // Residual evaluations each Jacobian costs, counted in nfev and against
   // max_nfev: 0 for an analytic Jacobian (lmder); n when the Jacobian is
@@ -81,6 +81,15 @@ struct LevenbergMarquardtOptions {
   // when that is 0); scipy fixes it at 100. In (0, 1e10].
   double factor = 100.0;
 };
+
+// DefaultMaxNfev()
+//
+// max_nfev's default for n variables and Jacobians that cost
+// `jacobian_nfev` residual evaluations each: 100 n (1 + jacobian_nfev),
+// which is scipy's 100 n with an analytic Jacobian and its 100 n (n + 1) for
+// lmdif (call_minpack, "n squared to account for Jacobian evaluations");
+// at most 2^40.
+int64_t DefaultMaxNfev(int64_t n, int64_t jacobian_nfev);
 
 // INVALID_ARGUMENT naming the field and its range ("levenberg_marquardt.ftol
 // is 0; it must be in [2.220446049250313e-16, inf)") for bad options, or for

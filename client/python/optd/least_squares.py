@@ -24,7 +24,9 @@ forward differences from residuals alone (gradient_source
 FINITE_DIFFERENCE, scheme MINPACK_FORWARD; ``diff_step`` as scipy's): each
 Jacobian is a batch of n residual trials, evaluated here in turn, and
 ``nfev`` counts them as lmdif does, so it equals scipy's; ``njev`` is None,
-as scipy's. ``options`` are scipy's: ftol, xtol, gtol, x_scale (a number, n
+as scipy's. Each tell's answer lists the batch's untold trials, so a
+Jacobian costs O(n^2) trial messages: fine for tens of variables, slow for
+thousands (docs/benchmarks.md). ``options`` are scipy's: ftol, xtol, gtol, x_scale (a number, n
 numbers or 'jac'), max_nfev, diff_step, or optd's LeastSquaresOptions
 fields (factor). Bounds, losses other than 'linear', methods other than
 'lm' and jac='cs' are not served: InvalidArgument.

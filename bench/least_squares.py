@@ -19,8 +19,15 @@ optd_nfev_both=.. scipy_nfev_both=.. (evaluations summed over all problems,
 and over the problems both solve) problems=.. nfev_equal=.. (problems where
 optd's nfev and njev equal scipy's).
 
-Usage: bench/least_squares.py [--problems a,b] (build/server/optd, or
-$OPTD_BINARY; build/bench/solver_quality for the minima).
+--jac 2-point runs both sides without the Jacobian instead: scipy's lm then
+calls MINPACK's lmdif (forward differences, nfev counting them, max_nfev
+100 n (n + 1)), optd a least_squares session with gradient_source
+FINITE_DIFFERENCE (the same forward differences, batches of residual
+trials); njev is None on both sides.
+
+Usage: bench/least_squares.py [--problems a,b] [--jac 2-point]
+(build/server/optd, or $OPTD_BINARY; build/bench/solver_quality for the
+minima).
 """
 
 import argparse
@@ -53,6 +60,8 @@ def minima(binary):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--problems", default="")
+    parser.add_argument("--jac", choices=("callable", "2-point"),
+                        default="callable")
     parser.add_argument("--minima", default=str(
         ROOT / "build" / "bench" / "solver_quality"))
     args = parser.parse_args()
@@ -73,11 +82,12 @@ def main():
             def jac(x, p=p):
                 return p.residuals(x)[1]
 
+            j = jac if args.jac == "callable" else "2-point"
             start = time.perf_counter()
-            s = scipy_least_squares(fun, p.x0, jac=jac, method="lm")
+            s = scipy_least_squares(fun, p.x0, jac=j, method="lm")
             scipy_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            o = optd.least_squares(fun, p.x0, jac=jac, client=client)
+            o = optd.least_squares(fun, p.x0, jac=j, client=client)
             optd_seconds = time.perf_counter() - start
             f_min, f_tol = known[p.name]
             o_ok = abs(2 * o.cost - f_min) <= f_tol
@@ -95,9 +105,9 @@ def main():
                          o.status, s.status, o_ok, s_ok, 2 * o.cost,
                          2 * s.cost, optd_seconds, scipy_seconds))
             print(f"{p.name:30s} n={p.n:<4d} m={p.m:<4d} "
-                  f"optd {o.nfev:4d}/{o.njev:<4d} st {o.status} "
+                  f"optd {o.nfev:4d}/{str(o.njev):<4s} st {o.status} "
                   f"{'solved' if o_ok else 'NOT   '}  "
-                  f"scipy {s.nfev:4d}/{s.njev:<4d} st {s.status} "
+                  f"scipy {s.nfev:4d}/{str(s.njev):<4s} st {s.status} "
                   f"{'solved' if s_ok else 'NOT   '}  "
                   f"f {2 * o.cost:.6g} vs {2 * s.cost:.6g}  "
                   f"{optd_seconds:.2f} s vs {scipy_seconds:.2f} s",

@@ -242,13 +242,13 @@ TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
   EXPECT_THAT(create(Options(p), bounded),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("bounds are not supported by least_squares")));
-  SessionOptions fd;
-  fd.session_id = "lsq-fd";
-  fd.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
-  EXPECT_THAT(create(Options(p), fd),
+  SessionOptions parallel;
+  parallel.session_id = "lsq-fd";
+  parallel.data_parallel_workers = 2;
+  EXPECT_THAT(create(Options(p), parallel),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("FINITE_DIFFERENCE is not supported by "
-                                 "least_squares")));
+                       HasSubstr("data_parallel.workers is 2; least_squares "
+                                 "sessions take 0 or 1")));
   SessionOptions plain;
   plain.session_id = "lsq-options";
   v1::LeastSquaresOptions few;

@@ -11,6 +11,7 @@
 #include "solvers/adafactor/adafactor.h"
 #include "solvers/adapters/data_parallel.h"
 #include "solvers/adapters/finite_difference.h"
+#include "solvers/adapters/finite_difference_jacobian.h"
 #include "solvers/adapters/gradient_check.h"
 #include "solvers/core/bounds.h"
 #include "solvers/lbfgsb/lbfgsb.h"
@@ -23,6 +24,30 @@ absl::Status InvalidArgument(absl::string_view a, absl::string_view b = "",
                              absl::string_view c = "",
                              absl::string_view d = "") {
   return absl::InvalidArgumentError(absl::StrCat(a, b, c, d));
+}
+
+bool IsLeastSquares(const v1::CreateSessionRequest& request) {
+  return request.solver_case() == v1::CreateSessionRequest::kLeastSquares;
+}
+
+// The Jacobian rule of a least_squares session with gradient_source
+// FINITE_DIFFERENCE: scipy method='lm''s (MINPACK fdjac2) unless the scheme
+// names approx_derivative's.
+absl::StatusOr<JacobianStepRule> LeastSquaresJacobianRule(
+    const v1::FiniteDifferenceOptions& fd) {
+  switch (fd.scheme()) {
+    case v1::FiniteDifferenceOptions::SCHEME_UNSPECIFIED:
+    case v1::FiniteDifferenceOptions::SCHEME_MINPACK_FORWARD:
+      return JacobianStepRule::kMinpackForward;
+    case v1::FiniteDifferenceOptions::SCHEME_FORWARD:
+      return JacobianStepRule::kForward;
+    case v1::FiniteDifferenceOptions::SCHEME_CENTRAL:
+      return JacobianStepRule::kCentral;
+    default:
+      return InvalidArgument(absl::StrCat(
+          "finite_difference.scheme is ", fd.scheme(),
+          "; it is CENTRAL (1), FORWARD (2) or MINPACK_FORWARD (3)"));
+  }
 }
 
 }  // namespace
@@ -56,7 +81,15 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
     bytes.layers += (finite_difference ? 6 : 4) * n * kDouble;
     bytes.layers_name = "bounds";
   }
-  if (finite_difference) {
+  if (finite_difference && IsLeastSquares(request)) {
+    const JacobianStepRule rule =
+        LeastSquaresJacobianRule(request.finite_difference())
+            .value_or(JacobianStepRule::kCentral);
+    const int64_t m = std::max<int64_t>(request.least_squares().residuals(), 0);
+    bytes.layers += FiniteDifferenceJacobianBytes(n, m, rule);
+    bytes.batch_trials = FiniteDifferenceJacobianTrials(n, rule);
+    bytes.layers_name = "finite-difference Jacobian stencil";
+  } else if (finite_difference) {
     const FiniteDifferenceScheme scheme =
         request.finite_difference().scheme() ==
                 v1::FiniteDifferenceOptions::SCHEME_FORWARD
@@ -86,7 +119,8 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
 }
 
 // Levenberg-Marquardt (lmder, as scipy's method='lm') runs on one replica
-// with the client's Jacobians and no box: none of the session layers.
+// with no box; of the session layers it takes finite differences only (the
+// Jacobian from told residuals, finite_difference_jacobian.h).
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   const bool adafactor =
       request.solver_case() == v1::CreateSessionRequest::kAdafactor;
@@ -124,13 +158,6 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
     return InvalidArgument(
         "bounds are not supported by least_squares (Levenberg-Marquardt, "
         "like scipy's method='lm', is unconstrained); leave bounds unset");
-  }
-  if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE ||
-      request.has_finite_difference()) {
-    return InvalidArgument(
-        "gradient_source FINITE_DIFFERENCE is not supported by least_squares: "
-        "its trials want the Jacobian from the client; leave gradient_source "
-        "and finite_difference unset");
   }
   if (request.has_gradient_check()) {
     return InvalidArgument(
@@ -226,10 +253,47 @@ struct SessionLayers {
   Bounds bounds;
   bool finite_difference = false;
   FiniteDifferenceOptions finite_difference_options;
+  // least_squares sessions: the Jacobian's, instead.
+  FiniteDifferenceJacobianOptions jacobian_options;
   bool gradient_check = false;
   GradientCheckOptions gradient_check_options;
   int data_parallel_workers = 1;
 };
+
+// FiniteDifferenceOptions for a session whose gradients the adapter forms
+// (finite_difference.h).
+absl::Status DecodeGradientOptions(const v1::FiniteDifferenceOptions& fd,
+                                   FiniteDifferenceOptions* options) {
+  switch (fd.scheme()) {
+    case v1::FiniteDifferenceOptions::SCHEME_UNSPECIFIED:
+    case v1::FiniteDifferenceOptions::SCHEME_CENTRAL:
+      options->scheme = FiniteDifferenceScheme::kCentral;
+      break;
+    case v1::FiniteDifferenceOptions::SCHEME_FORWARD:
+      options->scheme = FiniteDifferenceScheme::kForward;
+      break;
+    case v1::FiniteDifferenceOptions::SCHEME_MINPACK_FORWARD:
+      return InvalidArgument(
+          "finite_difference.scheme is MINPACK_FORWARD (3), which "
+          "differences the residuals of least_squares sessions only; use "
+          "CENTRAL (1) or FORWARD (2)");
+    default:
+      return InvalidArgument(
+          absl::StrCat("finite_difference.scheme is ", fd.scheme(),
+                       "; it is CENTRAL (1) or FORWARD (2)"));
+  }
+  if (fd.has_relative_step()) options->relative_step = fd.relative_step();
+  return options->Validate();
+}
+
+// FiniteDifferenceOptions for a least_squares session, whose Jacobians the
+// adapter forms (finite_difference_jacobian.h).
+absl::Status DecodeJacobianOptions(const v1::FiniteDifferenceOptions& fd,
+                                   FiniteDifferenceJacobianOptions* options) {
+  OPTD_ASSIGN_OR_RETURN(options->rule, LeastSquaresJacobianRule(fd));
+  if (fd.has_relative_step()) options->relative_step = fd.relative_step();
+  return options->Validate();
+}
 
 absl::StatusOr<SessionLayers> DecodeSessionLayers(
     const v1::CreateSessionRequest& request, int64_t n) {
@@ -298,25 +362,12 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
           kGradientSolvers));
     }
     const v1::FiniteDifferenceOptions& fd = request.finite_difference();
-    switch (fd.scheme()) {
-      case v1::FiniteDifferenceOptions::SCHEME_UNSPECIFIED:
-      case v1::FiniteDifferenceOptions::SCHEME_CENTRAL:
-        layers.finite_difference_options.scheme =
-            FiniteDifferenceScheme::kCentral;
-        break;
-      case v1::FiniteDifferenceOptions::SCHEME_FORWARD:
-        layers.finite_difference_options.scheme =
-            FiniteDifferenceScheme::kForward;
-        break;
-      default:
-        return InvalidArgument(
-            absl::StrCat("finite_difference.scheme is ", fd.scheme(),
-                         "; it is CENTRAL (1) or FORWARD (2)"));
+    if (IsLeastSquares(request)) {
+      OPTD_RETURN_IF_ERROR(DecodeJacobianOptions(fd, &layers.jacobian_options));
+    } else {
+      OPTD_RETURN_IF_ERROR(
+          DecodeGradientOptions(fd, &layers.finite_difference_options));
     }
-    if (fd.has_relative_step()) {
-      layers.finite_difference_options.relative_step = fd.relative_step();
-    }
-    OPTD_RETURN_IF_ERROR(layers.finite_difference_options.Validate());
   }
   if (request.has_gradient_check()) {
     layers.gradient_check = true;
@@ -514,8 +565,19 @@ struct LeastSquaresRecipe {
                                       int64_t n, uint32_t) {
     OPTD_ASSIGN_OR_RETURN(Options options, LeastSquaresOptionsFromProto(
                                                request.least_squares(), n));
-    // Resolve scipy's "100 n" here, so Session.options shows the number.
-    if (options.lm.max_nfev == 0) options.lm.max_nfev = 100 * n;
+    // Finite-difference Jacobians count their residual evaluations in nfev,
+    // as lmdif does (levenberg_marquardt.h jacobian_nfev).
+    if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE) {
+      OPTD_ASSIGN_OR_RETURN(
+          JacobianStepRule rule,
+          LeastSquaresJacobianRule(request.finite_difference()));
+      options.lm.jacobian_nfev = JacobianEvaluations(n, rule);
+    }
+    // Resolve scipy's "100 n" (lmdif: "100 n (n + 1)") here, so
+    // Session.options shows the number.
+    if (options.lm.max_nfev == 0) {
+      options.lm.max_nfev = DefaultMaxNfev(n, options.lm.jacobian_nfev);
+    }
     return options;
   }
   // CheckLeastSquaresLayers refuses shards and bounds before these.
@@ -607,7 +669,11 @@ absl::StatusOr<SolverSetup> CreateSolver(
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,
       kind->build(request, x0, layers.bounds, make_shards, solver_revision));
-  if (layers.finite_difference) {
+  if (layers.finite_difference && IsLeastSquares(request)) {
+    OPTD_ASSIGN_OR_RETURN(setup.solver, WithFiniteDifferenceJacobian(
+                                            std::move(setup.solver),
+                                            layers.jacobian_options, Bounds()));
+  } else if (layers.finite_difference) {
     OPTD_ASSIGN_OR_RETURN(
         setup.solver, WithFiniteDifferences(std::move(setup.solver),
                                             layers.finite_difference_options,

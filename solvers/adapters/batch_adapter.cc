@@ -45,6 +45,25 @@ absl::Status TrialBatchAdapter::SetBatchHessianVector(
       "trial ", k, " of the batch wants no Hessian-vector product"));
 }
 
+absl::Status TrialBatchAdapter::SetBatchResiduals(
+    int k, const ConstVectorView& residuals) {
+  OPTD_RETURN_IF_ERROR(CheckTrial(k, /*for_tell=*/true));
+  if (pass_through_) return inner_->SetTrialResiduals(residuals);
+  if (!WantsResiduals(OwnWants(k))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trial ", k, " of the batch wants no residuals"));
+  }
+  return SetOwnResiduals(k, residuals);
+}
+
+absl::Status TrialBatchAdapter::SetBatchJacobian(
+    int k, const ConstVectorView& jacobian) {
+  OPTD_RETURN_IF_ERROR(CheckTrial(k, /*for_tell=*/true));
+  if (pass_through_) return inner_->SetTrialJacobian(jacobian);
+  return absl::FailedPreconditionError(
+      absl::StrCat("trial ", k, " of the batch wants no Jacobian"));
+}
+
 absl::Status TrialBatchAdapter::TellBatch(int k, const TrialResult& result) {
   OPTD_RETURN_IF_ERROR(CheckTrial(k, /*for_tell=*/true));
   if (pass_through_) {
@@ -67,6 +86,12 @@ absl::Status TrialBatchAdapter::SetOwnGradient(
       absl::StrCat("trial ", k, " of the batch wants no gradient"));
 }
 
+absl::Status TrialBatchAdapter::SetOwnResiduals(
+    int k, const ConstVectorView& residuals) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("trial ", k, " of the batch wants no residuals"));
+}
+
 void TrialBatchAdapter::PassThrough() {
   pass_through_ = true;
   told_.clear();
@@ -81,15 +106,19 @@ void TrialBatchAdapter::StartOwnBatch(int size) {
   first_untold_ = 0;
 }
 
+void TrialBatchAdapter::MarkOwnTold(int k) {
+  if (told_[k] != 0) return;
+  told_[k] = 1;
+  --untold_;
+}
+
 absl::Status TrialBatchAdapter::InnerMovedOn() {
   SyncSummary();
   if (inner_->finished()) {
     PassThrough();
     return absl::OkStatus();
   }
-  const Evaluation wants = inner_->wants();
-  if (wants != Evaluation::kGradient &&
-      wants != Evaluation::kValueAndGradient) {
+  if (!OwnsEvaluation(inner_->wants())) {
     PassThrough();
     return absl::OkStatus();
   }

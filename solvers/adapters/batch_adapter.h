@@ -8,13 +8,17 @@
 //                          differences around it at chosen iterations.
 //   WithDataParallel       (data_parallel.h) the gradient trial handed to W
 //                          workers; the adapter averages their gradients.
+//   WithFiniteDifferenceJacobian  (finite_difference_jacobian.h) residual
+//                          trials around each least-squares Jacobian trial;
+//                          the adapter forms the Jacobian.
 //
 // What every adapter shares, and what this class implements: the adapter
 // forwards what it does not change to the inner solver: name, dimension, state
 // type, finished, best point, Stop, iterations, gradient checks. Its
 // progress().evaluations and summary().evaluations count the trials told to
 // the adapter (every stencil point, every worker), not the inner solver's.
-// Inner trials that want no gradient (value-only trials, Hessians) pass
+// Inner trials the adapter does not form (OwnsEvaluation: by default those
+// that want no gradient, such as value-only trials and Hessians) pass
 // through as a batch of one. The single-trial methods (wants, ReadTrialPoint,
 // SetTrialGradient, Tell, ...) act on the first untold trial of the batch, so
 // a sequential driver works unchanged. Every trial of an own batch but the
@@ -86,6 +90,10 @@ class TrialBatchAdapter : public Solver {
   std::string OptionsReport() const override {
     return absl::StrCat(inner_->OptionsReport(), OwnOptionsReport());
   }
+  int64_t residual_count() const override { return inner_->residual_count(); }
+  const LeastSquaresSummary* least_squares_summary() const override {
+    return inner_->least_squares_summary();
+  }
 
   // The single-trial interface acts on the first untold trial.
   Evaluation wants() const override { return batch_wants(FirstUntold()); }
@@ -103,6 +111,12 @@ class TrialBatchAdapter : public Solver {
   }
   absl::Status SetTrialHessianVector(const ConstVectorView& product) override {
     return SetBatchHessianVector(FirstUntold(), product);
+  }
+  absl::Status SetTrialResiduals(const ConstVectorView& residuals) override {
+    return SetBatchResiduals(FirstUntold(), residuals);
+  }
+  absl::Status SetTrialJacobian(const ConstVectorView& jacobian) override {
+    return SetBatchJacobian(FirstUntold(), jacobian);
   }
   absl::Status Tell(const TrialResult& result) override {
     return TellBatch(FirstUntold(), result);
@@ -134,6 +148,10 @@ class TrialBatchAdapter : public Solver {
   absl::Status SetBatchHessian(int k, const ConstVectorView& hessian) override;
   absl::Status SetBatchHessianVector(int k,
                                      const ConstVectorView& product) override;
+  absl::Status SetBatchResiduals(int k,
+                                 const ConstVectorView& residuals) override;
+  absl::Status SetBatchJacobian(int k,
+                                const ConstVectorView& jacobian) override;
   // An own batch's CheckOwnResult; a passed-through trial is the inner
   // solver's, which is never an adapter (adapters do not stack in sessions).
   absl::Status CheckBatchResult(int k,
@@ -158,6 +176,8 @@ class TrialBatchAdapter : public Solver {
     return std::nullopt;
   }
   virtual absl::Status SetOwnGradient(int k, const ConstVectorView& gradient);
+  // As SetOwnGradient for residuals: FAILED_PRECONDITION by default.
+  virtual absl::Status SetOwnResiduals(int k, const ConstVectorView& residuals);
   // INVALID_ARGUMENT for a result TellOwn would refuse whatever the batch
   // holds (Solver::CheckBatchResult). Default OK.
   virtual absl::Status CheckOwnResult(int k, const TrialResult& result) const {
@@ -167,15 +187,27 @@ class TrialBatchAdapter : public Solver {
   virtual absl::Status TellOwn(int k, const TrialResult& result) = 0;
   // Every trial was told: tell the inner solver its result.
   virtual absl::Status FinishOwnBatch() = 0;
-  // The inner solver has a new outstanding trial that wants kGradient or
-  // kValueAndGradient (every other trial passes through): call PassThrough()
-  // or StartOwnBatch(size).
+  // Whether the adapter forms the evaluation an inner trial wants from a
+  // batch of its own: by default kGradient and kValueAndGradient.
+  virtual bool OwnsEvaluation(Evaluation wants) const {
+    return wants == Evaluation::kGradient ||
+           wants == Evaluation::kValueAndGradient;
+  }
+  // The inner solver has a new outstanding trial that wants what
+  // OwnsEvaluation accepts (every other trial passes through): call
+  // PassThrough() or StartOwnBatch(size).
   virtual absl::Status NextGradientBatch() = 0;
   // Lines appended to the inner solver's OptionsReport.
   virtual std::string OwnOptionsReport() const = 0;
 
   void PassThrough();
   void StartOwnBatch(int size);
+  // Marks own trial k of a batch just started told, without a tell: a trial
+  // whose result the adapter already holds (finite_difference_jacobian.h:
+  // r(x) from the trial that evaluated x), kept in the batch so that the
+  // other trials can be deltas from it. It is never handed out and counts
+  // in no evaluations. REQUIRES: it leaves a trial untold.
+  void MarkOwnTold(int k);
   // The inner solver was told: refresh the summary, choose the next batch.
   absl::Status InnerMovedOn();
   // Copies the inner solver's summary, with the adapter's evaluations and

@@ -35,13 +35,31 @@ double RoundToState(double v, double x, double lower, double upper,
   return f;
 }
 
+// Number of stencil trials of a coordinate.
+int PointCount(const CoordinateStencil& s) {
+  switch (s.kind) {
+    case CoordinateStencil::Kind::kCentral:
+    case CoordinateStencil::Kind::kOneSided:
+      return 2;
+    case CoordinateStencil::Kind::kForward:
+      return 1;
+    case CoordinateStencil::Kind::kFixed:
+      return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
 // REFERENCES.md "Finite differences and gradient checks"; scipy 1.10
 // `optimize/_numdiff.py`: `_compute_absolute_step`, then
 // `_adjust_scheme_to_bounds` with num_steps 1 ('2-sided' for '3-point',
-// '1-sided' for '2-point'). `rel_step` is resolved (not NaN).
-CoordinateStencil PlanCoordinate(double x, double lower, double upper,
-                                 FiniteDifferenceScheme scheme, double rel_step,
-                                 ScalarType type) {
+// '1-sided' for '2-point').
+CoordinateStencil PlanApproxDerivativeCoordinate(double x, double lower,
+                                                 double upper,
+                                                 FiniteDifferenceScheme scheme,
+                                                 double rel_step,
+                                                 ScalarType type) {
   using Kind = CoordinateStencil::Kind;
   // The largest doubles bound every coordinate: scipy would step from
   // x = 1.7e308 to inf, and an infinite point cannot be handed out. Within
@@ -96,24 +114,8 @@ CoordinateStencil PlanCoordinate(double x, double lower, double upper,
   return s;
 }
 
-// Number of stencil trials of a coordinate.
-int PointCount(const CoordinateStencil& s) {
-  switch (s.kind) {
-    case CoordinateStencil::Kind::kCentral:
-    case CoordinateStencil::Kind::kOneSided:
-      return 2;
-    case CoordinateStencil::Kind::kForward:
-      return 1;
-    case CoordinateStencil::Kind::kFixed:
-      return 0;
-  }
-  return 0;
-}
-
-// The derivative of coordinate i from f0 = f(x) (NaN when unknown or failed)
-// and the values at a and b (NaN where failed). NaN when it cannot be formed.
-double Derivative(const CoordinateStencil& s, double x, double f0, double fa,
-                  double fb) {
+double CoordinateDerivative(const CoordinateStencil& s, double x, double f0,
+                            double fa, double fb) {
   using Kind = CoordinateStencil::Kind;
   const auto two_point = [&](double p, double fp) {
     return (fp - f0) / (p - x);
@@ -123,6 +125,8 @@ double Derivative(const CoordinateStencil& s, double x, double f0, double fa,
     case Kind::kFixed:
       return 0.0;
     case Kind::kForward:
+      // MINPACK fdjac2: fjac(i,j) = (wa(i) - fvec(i))/h.
+      if (s.step != 0.0) return (fa - f0) / s.step;
       return two_point(s.a, fa);
     case Kind::kCentral:
       if (has_a && has_b) return (fb - fa) / (s.b - s.a);
@@ -137,25 +141,31 @@ double Derivative(const CoordinateStencil& s, double x, double f0, double fa,
   return kNaN;
 }
 
-}  // namespace
-
 absl::Status FiniteDifferenceStencil::Plan(const Solver& inner,
                                            const Bounds* bounds,
                                            FiniteDifferenceScheme scheme,
                                            double rel_step) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const ScalarType type = inner.state_type();
+  return PlanWith(inner, [&](int64_t i, double x_i) {
+    const double lower = bounds != nullptr ? bounds->lower(i) : -kInf;
+    const double upper = bounds != nullptr ? bounds->upper(i) : kInf;
+    return PlanApproxDerivativeCoordinate(x_i, lower, upper, scheme, rel_step,
+                                          type);
+  });
+}
+
+absl::Status FiniteDifferenceStencil::PlanWith(
+    const Solver& inner, const CoordinatePlanner& planner) {
   const int64_t n = inner.dimension();
   center_.resize(static_cast<size_t>(n));
   OPTD_RETURN_IF_ERROR(
       inner.ReadTrialPoint(MutableVectorView::Float64(center_.data(), n)));
-  constexpr double kInf = std::numeric_limits<double>::infinity();
   coordinates_.resize(n);
   first_point_.resize(n);
   point_coordinate_.assign(1, -1);  // trial 0: x
   for (int64_t i = 0; i < n; ++i) {
-    const double lower = bounds != nullptr ? bounds->lower(i) : -kInf;
-    const double upper = bounds != nullptr ? bounds->upper(i) : kInf;
-    coordinates_[i] = PlanCoordinate(center_[i], lower, upper, scheme, rel_step,
-                                     inner.state_type());
+    coordinates_[i] = planner(i, center_[i]);
     first_point_[i] = static_cast<int>(point_coordinate_.size());
     for (int p = 0; p < PointCount(coordinates_[i]); ++p) {
       point_coordinate_.push_back(i);
@@ -202,7 +212,7 @@ bool FiniteDifferenceStencil::Differentiate(std::vector<double>* out) const {
     const int count = PointCount(s);
     const double fa = count > 0 ? values_[p] : kNaN;
     const double fb = count > 1 ? values_[p + 1] : fa;
-    (*out)[i] = Derivative(s, center_[i], f0, fa, fb);
+    (*out)[i] = CoordinateDerivative(s, center_[i], f0, fa, fb);
     ok = ok && !std::isnan((*out)[i]);
   }
   return ok;

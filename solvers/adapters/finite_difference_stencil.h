@@ -21,13 +21,14 @@
 #define OPTD_SOLVERS_ADAPTERS_FINITE_DIFFERENCE_STENCIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "solvers/core/bounds.h"
 #include "solvers/adapters/finite_difference.h"
+#include "solvers/core/bounds.h"
 #include "solvers/core/solver.h"
 
 namespace optd {
@@ -43,7 +44,16 @@ struct CoordinateStencil {
   };
   Kind kind = Kind::kFixed;
   double a = 0.0, b = 0.0;  // coordinate i of the points
+  // kForward: the divisor of the difference quotient when not 0. scipy's
+  // approx_derivative divides by a - x as rounded (0 here); MINPACK's
+  // fdjac2 divides by its h, which x + h rounds away from.
+  double step = 0.0;
 };
+
+// How a stencil moves one coordinate: coordinate i's stencil around x_i
+// (FiniteDifferenceStencil::PlanWith).
+using CoordinatePlanner =
+    std::function<CoordinateStencil(int64_t i, double x_i)>;
 
 class FiniteDifferenceStencil {
  public:
@@ -52,6 +62,9 @@ class FiniteDifferenceStencil {
   // (ResolveRelativeStep). REQUIRES: !inner.finished().
   absl::Status Plan(const Solver& inner, const Bounds* bounds,
                     FiniteDifferenceScheme scheme, double rel_step);
+  // As Plan, with each coordinate's stencil from `planner` (a step rule
+  // other than approx_derivative's, such as MINPACK's).
+  absl::Status PlanWith(const Solver& inner, const CoordinatePlanner& planner);
   // Trials of the stencil, x included.
   int trials() const { return static_cast<int>(point_coordinate_.size()); }
   // Trial k's point: x, or x with coordinate coordinate(k) moved.
@@ -69,6 +82,15 @@ class FiniteDifferenceStencil {
   // when some coordinate's derivative cannot be formed (its entry is NaN).
   bool Differentiate(std::vector<double>* out) const;
 
+  // The plan, for adapters that difference vectors rather than values:
+  // coordinate i's stencil, its first trial (its points are that trial and,
+  // when it has two, the next), and x_i.
+  const CoordinateStencil& coordinate(int64_t i) const {
+    return coordinates_[i];
+  }
+  int first_trial(int64_t i) const { return first_point_[i]; }
+  double center(int64_t i) const { return center_[i]; }
+
   // Bytes a stencil of dimension n with `trials` trials holds.
   static int64_t Bytes(int64_t n, int64_t trials);
 
@@ -80,6 +102,26 @@ class FiniteDifferenceStencil {
   std::vector<int64_t> point_coordinate_;
   std::vector<double> values_;  // told values by trial, NaN where failed
 };
+
+// PlanApproxDerivativeCoordinate()
+//
+// Coordinate x's stencil in [lower, upper] by scipy 1.10 approx_derivative's
+// rule (`_compute_absolute_step`, `_adjust_scheme_to_bounds`), the points
+// rounded to `type`. `rel_step` is resolved (not NaN).
+CoordinateStencil PlanApproxDerivativeCoordinate(double x, double lower,
+                                                 double upper,
+                                                 FiniteDifferenceScheme scheme,
+                                                 double rel_step,
+                                                 ScalarType type);
+
+// CoordinateDerivative()
+//
+// The derivative along a coordinate stencil `s` around x from f0 = f(x) and
+// the values fa, fb at its points (NaN where unknown or failed; a point
+// failed: the two-point difference of the other with x). NaN when it cannot
+// be formed.
+double CoordinateDerivative(const CoordinateStencil& s, double x, double f0,
+                            double fa, double fb);
 
 // The relative step `relative_step` of the options (NaN: the default), as a
 // number: scipy's default for the scheme, cbrt(eps) central, sqrt(eps)

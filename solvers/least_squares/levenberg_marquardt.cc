@@ -69,6 +69,14 @@ bool AllFinite(const Eigen::MatrixXd& a) { return a.allFinite(); }
 
 }  // namespace
 
+int64_t DefaultMaxNfev(int64_t n, int64_t jacobian_nfev) {
+  constexpr int64_t kMost = int64_t{1} << 40;
+  const double d = 100.0 * static_cast<double>(n) *
+                   (1.0 + static_cast<double>(jacobian_nfev));
+  return d >= static_cast<double>(kMost) ? kMost
+                                         : 100 * n * (1 + jacobian_nfev);
+}
+
 absl::Status ValidateLevenbergMarquardtOptions(
     const LevenbergMarquardtOptions& options, int n, int m) {
   constexpr absl::string_view kName = "levenberg_marquardt";
@@ -83,7 +91,12 @@ absl::Status ValidateLevenbergMarquardtOptions(
   if (options.max_nfev < 0 || options.max_nfev > (int64_t{1} << 40)) {
     return OptionOutOfRange(kName, "max_nfev",
                             static_cast<double>(options.max_nfev),
-                            "[0, 1099511627776] (0: 100 n)");
+                            "[0, 1099511627776] (0: DefaultMaxNfev)");
+  }
+  if (options.jacobian_nfev < 0 || options.jacobian_nfev > (int64_t{1} << 40)) {
+    return OptionOutOfRange(kName, "jacobian_nfev",
+                            static_cast<double>(options.jacobian_nfev),
+                            "[0, 1099511627776]");
   }
   if (!(options.factor > 0.0) || !(options.factor <= 1e10))
     return OptionOutOfRange(kName, "factor", options.factor, "(0, 1e10]");
@@ -148,9 +161,11 @@ LevenbergMarquardt::LevenbergMarquardt(const LevenbergMarquardtOptions& options,
       wa4_(Eigen::VectorXd::Zero(m)),
       ipvt_(x0.size(), 0),
       jac_(Eigen::MatrixXd::Zero(m, x0.size())) {
-  // call_minpack: max_nfev = 100 n when jac is callable; diag = 1 / x_scale
-  // (mode 2), or mode 1 for x_scale='jac'.
-  maxfev_ = options.max_nfev > 0 ? options.max_nfev : int64_t{100} * n_;
+  // call_minpack: max_nfev = 100 n when jac is callable, 100 n (n + 1) for
+  // lmdif (jacobian_nfev = n); diag = 1 / x_scale (mode 2), or mode 1 for
+  // x_scale='jac'.
+  maxfev_ = options.max_nfev > 0 ? options.max_nfev
+                                 : DefaultMaxNfev(n_, options.jacobian_nfev);
   mode_ = options.x_scale_jac ? 1 : 2;
   if (!options.x_scale.empty()) {
     for (int j = 0; j < n_; ++j) diag_(j) = 1.0 / options.x_scale[j];
@@ -200,6 +215,7 @@ absl::Status LevenbergMarquardt::Tell(const Eigen::VectorXd& r,
       break;
     case Phase::kJacobian:
       ++njev_;
+      nfev_ += options_.jacobian_nfev;  // lmdif: nfev = nfev + n
       if (jp == nullptr) {
         Fail("The Jacobian is not finite at the current point.");
       } else {
@@ -234,6 +250,7 @@ absl::Status LevenbergMarquardt::TellFailed() {
       break;
     case Phase::kJacobian:
       ++njev_;
+      nfev_ += options_.jacobian_nfev;
       Fail("The Jacobian could not be evaluated at the current point.");
       break;
     case Phase::kFinalJacobian:
@@ -257,8 +274,9 @@ void LevenbergMarquardt::TellInitial(const Eigen::VectorXd* r,
   fnorm_ = minpack::Enorm(fvec_);
   par_ = 0.0;
   iter_ = 1;
-  // Label 30's fcn(iflag = 2) at x0.
+  // Label 30's fcn(iflag = 2) at x0 (lmdif: fdjac2, nfev = nfev + n).
   njev_ = 1;
+  nfev_ += options_.jacobian_nfev;
   if (jac == nullptr) {
     Fail("The Jacobian is not finite at the initial point.");
     return;
@@ -493,9 +511,13 @@ std::string LevenbergMarquardt::OptionsReport() const {
   } else if (!options_.x_scale.empty()) {
     scale = absl::StrCat("[", absl::StrJoin(options_.x_scale, ","), "]");
   }
-  return absl::StrCat("ftol=", options_.ftol, " xtol=", options_.xtol,
-                      " gtol=", options_.gtol, " max_nfev=", maxfev_,
-                      " x_scale=", scale, " factor=", options_.factor);
+  std::string report = absl::StrCat(
+      "ftol=", options_.ftol, " xtol=", options_.xtol, " gtol=", options_.gtol,
+      " max_nfev=", maxfev_, " x_scale=", scale, " factor=", options_.factor);
+  if (options_.jacobian_nfev > 0) {
+    absl::StrAppend(&report, " jacobian_nfev=", options_.jacobian_nfev);
+  }
+  return report;
 }
 
 }  // namespace optd

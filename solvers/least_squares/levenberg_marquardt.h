@@ -57,9 +57,18 @@ struct LevenbergMarquardtOptions {
   double ftol = 1e-8;
   double xtol = 1e-8;
   double gtol = 1e-8;
-  // Residual evaluations allowed (lmder's maxfev); 0: scipy's default for
-  // an analytic Jacobian, 100 n.
+  // Residual evaluations allowed (lmder's maxfev); 0: scipy's default,
+  // DefaultMaxNfev: 100 n for an analytic Jacobian, 100 n (n + 1) for
+  // lmdif's forward differences (call_minpack).
   int64_t max_nfev = 0;
+  // Residual evaluations each Jacobian costs, counted in nfev and against
+  // max_nfev: 0 for an analytic Jacobian (lmder); n when the Jacobian is
+  // formed by forward differences (finite_difference_jacobian.h), as
+  // lmdif's `nfev = nfev + n` after fdjac2 counts them (2n for central
+  // differences). The last Jacobian, asked only for the summary, costs
+  // nothing here, as scipy's uncounted approx_derivative call does. In
+  // [0, 2^40].
+  int64_t jacobian_nfev = 0;
   // Characteristic scale of each variable; lmder runs with mode = 2 and
   // diag = 1 / x_scale. Empty: 1 for every variable (scipy's default
   // x_scale=1.0, which also means mode = 2 with diag = 1). Otherwise n
@@ -72,6 +81,15 @@ struct LevenbergMarquardtOptions {
   // when that is 0); scipy fixes it at 100. In (0, 1e10].
   double factor = 100.0;
 };
+
+// DefaultMaxNfev()
+//
+// max_nfev's default for n variables and Jacobians that cost
+// `jacobian_nfev` residual evaluations each: 100 n (1 + jacobian_nfev),
+// which is scipy's 100 n with an analytic Jacobian and its 100 n (n + 1) for
+// lmdif (call_minpack, "n squared to account for Jacobian evaluations");
+// at most 2^40.
+int64_t DefaultMaxNfev(int64_t n, int64_t jacobian_nfev);
 
 // INVALID_ARGUMENT naming the field and its range ("levenberg_marquardt.ftol
 // is 0; it must be in [2.220446049250313e-16, inf)") for bad options, or for
@@ -157,7 +175,8 @@ class LevenbergMarquardt {
   // REQUIRES finished().
   const LeastSquaresSummary& summary() const { return summary_; }
   LeastSquaresProgress progress() const;
-  // "ftol=1e-08 xtol=1e-08 gtol=1e-08 max_nfev=200 x_scale=1 factor=100".
+  // "ftol=1e-08 xtol=1e-08 gtol=1e-08 max_nfev=200 x_scale=1 factor=100",
+  // then " jacobian_nfev=n" when the Jacobians cost residual evaluations.
   std::string OptionsReport() const;
 
   // The whole machine as bytes (state_bytes.h): restoring them into a

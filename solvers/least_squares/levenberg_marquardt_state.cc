@@ -35,6 +35,7 @@ absl::Status LevenbergMarquardt::SaveState(std::string* out) const {
   w.Flag(!options_.x_scale.empty());
   if (!options_.x_scale.empty()) w.F64s(options_.x_scale.data(), n_);
   w.I64(maxfev_);
+  w.I64(options_.jacobian_nfev);
   w.I64(mode_);
   // lmder's variables.
   w.I64(static_cast<int64_t>(phase_));
@@ -90,6 +91,7 @@ absl::Status LevenbergMarquardt::RestoreState(std::string_view state) {
     if (!r.F64s(t.options_.x_scale.data(), n_)) return r.Error(what);
   }
   t.maxfev_ = r.Count("maxfev", 1, int64_t{1} << 40);
+  t.options_.jacobian_nfev = r.Count("jacobian_nfev", 0, int64_t{1} << 40);
   t.mode_ = static_cast<int>(r.Count("mode", 1, 2));
   t.phase_ = static_cast<Phase>(r.Count("phase", 0, 4));
   t.fnorm_ = r.F64();

@@ -1,7 +1,9 @@
 """optd.least_squares against scipy 1.10's least_squares(method='lm'): the
 same residual and Jacobian evaluations (nfev, njev), status and x, on
-Moré-Garbow-Hillstrom problems (tests/data/mgh_problems.py); and what it
-refuses."""
+Moré-Garbow-Hillstrom problems (tests/data/mgh_problems.py), with callable
+Jacobians and with jac='2-point' (server-side MINPACK forward differences,
+nfev counting them as scipy's lmdif does); the generic Session API's
+residual and Jacobian tells; and what it refuses."""
 
 import unittest
 
@@ -78,8 +80,19 @@ class LeastSquaresTest(ServerTestCase):
         def jac(x):
             return problem.residuals(x)[1]
 
-        with self.assertRaises(optd.InvalidArgument):
-            optd.least_squares(fun, problem.x0, jac="2-point",
+        with self.assertRaisesRegex(optd.InvalidArgument,
+                                    "jac is 'cs'; use a callable"):
+            optd.least_squares(fun, problem.x0, jac="cs",
+                               client=self.client)
+        with self.assertRaisesRegex(optd.InvalidArgument,
+                                    "diff_step is for finite-difference"):
+            optd.least_squares(fun, problem.x0, jac=jac, diff_step=1e-6,
+                               client=self.client)
+        with self.assertRaisesRegex(
+                optd.InvalidArgument,
+                r"finite_difference.relative_step is 0.5; it must be in "
+                r"\(0, 0.1\]"):
+            optd.least_squares(fun, problem.x0, diff_step=0.5,
                                client=self.client)
         with self.assertRaises(optd.InvalidArgument):
             optd.least_squares(fun, problem.x0, jac=jac, method="trf",
@@ -94,6 +107,172 @@ class LeastSquaresTest(ServerTestCase):
                 jac=lambda x: np.where(np.arange(6).reshape(3, 2) == 1,
                                        np.nan, jac(x)),
                 client=self.client)
+
+
+# Problems of mgh_problems.py for the '2-point' comparison: small and large
+# n, m == n and m > n, zero and nonzero residual, ftol, xtol and gtol ends.
+TWO_POINT_PROBLEMS = ("rosenbrock", "freudenstein_roth", "beale", "bard",
+                      "gaussian", "box_3d", "powell_singular", "biggs_exp6",
+                      "osborne_1", "watson_6", "linear_rank_1_10",
+                      "brown_almost_linear_10")
+
+
+class LeastSquaresTwoPointTest(ServerTestCase):
+    """jac='2-point': the server's forward differences against scipy's
+    lmdif, on the same Python residuals, so the arithmetic is the same and
+    every count must be equal."""
+
+    def compare(self, name, **options):
+        problem = mgh_problems.find_problem(name)
+
+        def fun(x):
+            return problem.residuals(x)[0]
+
+        expected = scipy.optimize.least_squares(
+            fun, problem.x0, jac="2-point", method="lm", **options)
+        result = optd.least_squares(fun, problem.x0, jac="2-point",
+                                    client=self.client, **options)
+        self.assertEqual(result.nfev, expected.nfev, name)
+        self.assertIsNone(result.njev, name)
+        self.assertIsNone(expected.njev, name)
+        self.assertEqual(result.status, expected.status, name)
+        self.assertEqual(result.message, expected.message, name)
+        np.testing.assert_array_equal(result.x, expected.x, err_msg=name)
+        np.testing.assert_array_equal(result.fun, expected.fun,
+                                      err_msg=name)
+        # 0.5 r.r: Eigen's dot and numpy's sum in other orders.
+        np.testing.assert_allclose(result.cost, expected.cost, rtol=1e-15,
+                                   atol=1e-300, err_msg=name)
+        # scipy's result.jac is a fresh approx_derivative '3-point' J; optd's
+        # is fdjac2's at x (documented in docs/api.md): bit for bit what
+        # MINPACK's rule gives with these residuals.
+        np.testing.assert_array_equal(
+            result.jac, self.fdjac2(fun, result.x, options.get("diff_step")),
+            err_msg=name)
+        return result
+
+    @staticmethod
+    def fdjac2(fun, x, diff_step=None):
+        """MINPACK fdjac2 as scipy's lmdif runs it: eps = sqrt(max(epsfcn,
+        dpmpar(1))), dpmpar(1) = 2.22044604926e-16."""
+        epsfcn = np.finfo(float).eps if diff_step is None else diff_step**2
+        eps = np.sqrt(max(epsfcn, 2.22044604926e-16))
+        f0 = fun(x)
+        jac = np.empty((f0.size, x.size))
+        for j in range(x.size):
+            h = eps * abs(x[j]) or eps
+            xh = x.copy()
+            xh[j] = x[j] + h
+            jac[:, j] = (fun(xh) - f0) / h
+        return jac
+
+    def test_mgh_problems(self):
+        for name in TWO_POINT_PROBLEMS:
+            with self.subTest(name):
+                self.compare(name)
+
+    def test_default_jac_is_two_point(self):
+        problem = mgh_problems.find_problem("beale")
+
+        def fun(x):
+            return problem.residuals(x)[0]
+
+        expected = scipy.optimize.least_squares(fun, problem.x0, method="lm")
+        result = optd.least_squares(fun, problem.x0, client=self.client)
+        self.assertEqual(result.nfev, expected.nfev)
+        np.testing.assert_array_equal(result.x, expected.x)
+        # '3-point' and None run lmdif too, in scipy and here.
+        for jac in ("3-point", None):
+            result = optd.least_squares(fun, problem.x0, jac=jac,
+                                        client=self.client)
+            self.assertEqual(result.nfev, expected.nfev, jac)
+
+    def test_options(self):
+        # diff_step: epsfcn = diff_step**2; max_nfev counts the differences.
+        self.compare("bard", diff_step=1e-6)
+        self.compare("osborne_1", max_nfev=40)
+        self.compare("bard", x_scale="jac", ftol=1e-4)
+
+
+class LeastSquaresSessionTest(ServerTestCase):
+    """Residuals and Jacobians through the generic Session API."""
+
+    def setUp(self):
+        super().setUp()
+        self.problem = mgh_problems.find_problem("bard")  # n = 3, m = 15
+
+    def residuals(self, x):
+        return self.problem.residuals(np.array(x))[0]
+
+    def jacobian(self, x):
+        return self.problem.residuals(np.array(x))[1]
+
+    def test_trial_and_session_tell_residuals_and_jacobians(self):
+        p = self.problem
+        with self.client.create_session(
+                p.x0, "least_squares", {"residuals": 15}) as session:
+            trial = session.pending[0]
+            self.assertEqual(trial.wants, optd.Wants.RESIDUALS_AND_JACOBIAN)
+            answer = trial.tell(residuals=self.residuals(trial.x),
+                                jacobian=self.jacobian(trial.x))
+            tells = 1
+            while not answer.finished:
+                t = answer.trial
+                told = {}
+                if t.wants in (optd.Wants.RESIDUALS,
+                               optd.Wants.RESIDUALS_AND_JACOBIAN):
+                    told["residuals"] = self.residuals(t.x).tolist()
+                if t.wants in (optd.Wants.JACOBIAN,
+                               optd.Wants.RESIDUALS_AND_JACOBIAN):
+                    told["jacobian"] = self.jacobian(t.x)
+                # Alternate the two paths: Session.tell and Trial.tell.
+                answer = (session.tell(t.trial_id, **told) if tells % 2
+                          else t.tell(**told))
+                tells += 1
+            expected = scipy.optimize.least_squares(
+                self.residuals, p.x0, jac=self.jacobian, method="lm")
+            lsq = answer.summary.proto.least_squares
+            self.assertEqual(lsq.nfev, expected.nfev)
+            self.assertEqual(lsq.njev, expected.njev)
+            self.assertEqual(lsq.cost, expected.cost)
+
+    def test_wrong_lengths_are_refused(self):
+        p = self.problem
+        with self.client.create_session(
+                p.x0, "least_squares", {"residuals": 15}) as session:
+            trial = session.pending[0]
+            with self.assertRaisesRegex(
+                    optd.InvalidArgument,
+                    r'residuals has 14 elements; session "[^"]+" has '
+                    r'm = 15'):
+                trial.tell(residuals=self.residuals(trial.x)[:14],
+                           jacobian=self.jacobian(trial.x))
+            with self.assertRaisesRegex(optd.InvalidArgument,
+                                        "the tell has no jacobian"):
+                trial.tell(residuals=self.residuals(trial.x))
+
+    def test_finite_difference_batches_in_any_order(self):
+        p = self.problem
+        with self.client.create_session(
+                p.x0, "least_squares", {"residuals": 15},
+                gradient_source="finite_difference") as session:
+            trials = session.pending
+            # x0 and its n forward-difference points, all wanting residuals.
+            self.assertEqual(len(trials), 4)
+            self.assertEqual({t.batch_size for t in trials}, {4})
+            while trials:
+                answer = None
+                for t in reversed(trials):
+                    self.assertEqual(t.wants, optd.Wants.RESIDUALS)
+                    answer = t.tell(residuals=self.residuals(t.x))
+                trials = answer.trials
+            expected = scipy.optimize.least_squares(
+                self.residuals, p.x0, jac="2-point", method="lm")
+            lsq = answer.summary.proto.least_squares
+            self.assertEqual(lsq.nfev, expected.nfev)
+            self.assertEqual(lsq.cost, expected.cost)
+            info = session.info()
+            self.assertEqual(info.proto.least_squares.max_nfev, 100 * 3 * 4)
 
 
 if __name__ == "__main__":

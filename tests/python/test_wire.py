@@ -116,6 +116,31 @@ class EncodeTellTest(unittest.TestCase):
                 self.assertEqual(parsed.HasField("weight"),
                                  weight is not None)
 
+    def test_residuals_and_a_jacobian_match_the_generated_message(self):
+        fields = pb.TellRequest.DESCRIPTOR.fields_by_name
+        self.assertEqual((_wire.RESIDUALS, _wire.JACOBIAN),
+                         (fields["residuals"].number,
+                          fields["jacobian"].number))
+        r = np.array([1.5, -2.0, 3.25])
+        jac = np.arange(6.0).reshape(3, 2)  # m x n, row-major on the wire
+        for encoding in (VectorEncoding.F64, VectorEncoding.F32):
+            with self.subTest(encoding=encoding):
+                raw = _wire.encode_tell(
+                    "s", 4, None, False, False,
+                    [(_wire.RESIDUALS, r), (_wire.JACOBIAN, jac)], encoding)
+                parsed = pb.TellRequest.FromString(raw)
+                np.testing.assert_array_equal(decode(parsed.residuals), r)
+                np.testing.assert_array_equal(decode(parsed.jacobian),
+                                              [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+                self.assertFalse(parsed.HasField("gradient"))
+        # A Fortran-ordered Jacobian still goes row by row.
+        raw = _wire.encode_tell("s", 4, None, False, False,
+                                [(_wire.JACOBIAN, np.asfortranarray(jac))],
+                                VectorEncoding.F64)
+        np.testing.assert_array_equal(
+            decode(pb.TellRequest.FromString(raw).jacobian),
+            jac.reshape(-1))
+
     def test_a_non_contiguous_array_is_sent_in_c_order(self):
         a = np.arange(12.0).reshape(3, 4).T  # Fortran order
         raw = _wire.encode_tell("s", 1, None, False, False, [(4, a)],

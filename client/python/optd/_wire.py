@@ -119,6 +119,9 @@ GRADIENT = _number(pb.TellRequest, "gradient", _MESSAGE, pb.Vector)
 HESSIAN = _number(pb.TellRequest, "hessian", _MESSAGE, pb.Vector)
 HESSIAN_VECTOR = _number(pb.TellRequest, "hessian_vector", _MESSAGE,
                          pb.Vector)
+# Least squares: the residuals and the row-major m x n Jacobian.
+RESIDUALS = _number(pb.TellRequest, "residuals", _MESSAGE, pb.Vector)
+JACOBIAN = _number(pb.TellRequest, "jacobian", _MESSAGE, pb.Vector)
 
 # Written: TellRequest's keys, as bytes.
 _SESSION_ID_KEY = _varint(_tag(pb.TellRequest, "session_id", _STRING))
@@ -133,7 +136,8 @@ _REPORT_ITERATE_KEY = _varint(_tag(pb.TellRequest, "report_iterate", _BOOL))
 _GROUP_LR_KEY = _varint(_tag(pb.TellRequest, "group_lr", _DOUBLE,
                              repeated=True))
 _VECTOR_KEYS = {field: _key(field, _LEN)
-                for field in (GRADIENT, HESSIAN, HESSIAN_VECTOR)}
+                for field in (GRADIENT, HESSIAN, HESSIAN_VECTOR, RESIDUALS,
+                              JACOBIAN)}
 
 # Read (and, for Vector, written): the tags of TellResponse and what it
 # holds, as integers.
@@ -188,7 +192,8 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
                 report_iterate: bool = False,
                 group_lr: Optional[Sequence[float]] = None) -> bytes:
     """A serialized ``TellRequest``; `vectors` are (field number, array) for
-    GRADIENT, HESSIAN and HESSIAN_VECTOR (TellRequest's numbers: 4, 8, 9)."""
+    GRADIENT, HESSIAN, HESSIAN_VECTOR, RESIDUALS and JACOBIAN (the numbers
+    above, TellRequest's). A Jacobian goes in C order: row-major."""
     parts: list = []
     if session_id:
         sid = session_id.encode()

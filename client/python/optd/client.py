@@ -308,7 +308,11 @@ class Client:
           finite_difference: ``{"scheme": "central" | "forward",
             "relative_step": h}``; default central differences with
             h = cbrt(eps) * max(1, |x_i|). Setting it implies
-            gradient_source="finite_difference".
+            gradient_source="finite_difference". A "least_squares" session
+            with it wants residuals only and forms each Jacobian from a
+            batch of residual trials; its default scheme is
+            "minpack_forward", scipy's method='lm' (docs/api.md
+            "Finite-difference Jacobians").
           gradient_check: True (check the told gradient at x0), or
             ``{"at_iterations": [0, 10], "every_iterations": k,
             "relative_step": h}``: at those iterations the session also asks

@@ -15,11 +15,21 @@ The session runs MINPACK's lmder as scipy 1.10 does for
 ``least_squares(method='lm', jac=callable)``: the same evaluations in the
 same order, so ``nfev`` and ``njev`` equal scipy's. Each trial wants the
 residuals, the Jacobian, or both (``Wants.RESIDUALS``, ...); ``fun`` and
-``jac`` are called only for what it wants. ``options`` are scipy's: ftol,
-xtol, gtol, x_scale (a number, n numbers or 'jac'), max_nfev, or optd's
-LeastSquaresOptions fields (factor). Bounds, losses other than 'linear',
-methods other than 'lm' and finite-difference Jacobians are not served:
-InvalidArgument.
+``jac`` are called only for what it wants, and the results go back through
+the generic ``Trial.tell(residuals=..., jacobian=...)``.
+
+With ``jac='2-point'`` (or '3-point', or None: scipy's method='lm' runs
+MINPACK's lmdif for any of them) the server forms the Jacobian by MINPACK's
+forward differences from residuals alone (gradient_source
+FINITE_DIFFERENCE, scheme MINPACK_FORWARD; ``diff_step`` as scipy's): each
+Jacobian is a batch of n residual trials, evaluated here in turn, and
+``nfev`` counts them as lmdif does, so it equals scipy's; ``njev`` is None,
+as scipy's. Each tell's answer lists the batch's untold trials, so a
+Jacobian costs O(n^2) trial messages: fine for tens of variables, slow for
+thousands (docs/benchmarks.md). ``options`` are scipy's: ftol, xtol, gtol, x_scale (a number, n
+numbers or 'jac'), max_nfev, diff_step, or optd's LeastSquaresOptions
+fields (factor). Bounds, losses other than 'linear', methods other than
+'lm' and jac='cs' are not served: InvalidArgument.
 """
 
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -31,7 +41,7 @@ from .client import Client, connect
 from .errors import InvalidArgument
 from .messages import Wants
 from .minimize import OptimizeResult
-from .vectors import VectorEncoding, decode, encode
+from .vectors import VectorEncoding, decode
 
 __all__ = ["least_squares"]
 
@@ -66,7 +76,8 @@ def _options(n: int, m: int, ftol: float, xtol: float, gtol: float,
     return options
 
 
-def _result(summary: pb.Summary, session_id: str, n: int) -> OptimizeResult:
+def _result(summary: pb.Summary, session_id: str, n: int,
+            finite_difference: bool) -> OptimizeResult:
     x = np.array(decode(summary.x), dtype=np.float64)
     result = OptimizeResult(x=x, message=summary.message,
                             session_id=session_id)
@@ -87,15 +98,36 @@ def _result(summary: pb.Summary, session_id: str, n: int) -> OptimizeResult:
         jac=jac.reshape(m, n) if jac.size == m * n and m else None,
         grad=grad if grad.size else None, optimality=lsq.optimality,
         active_mask=np.zeros(n, dtype=int), nfev=int(lsq.nfev),
-        njev=int(lsq.njev), status=int(lsq.status), success=lsq.success,
+        njev=None if finite_difference else int(lsq.njev),
+        status=int(lsq.status), success=lsq.success,
         covariance=covariance.reshape(n, n) if covariance.size else None)
     return result
 
 
-def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
+def _finite_difference(jac: Any, diff_step: Any) -> Optional[dict]:
+    """The session's FiniteDifferenceOptions for a `jac` string (None for a
+    callable jac)."""
+    if callable(jac):
+        if diff_step is not None:
+            raise InvalidArgument(
+                "diff_step is for finite-difference Jacobians; jac is a "
+                "callable")
+        return None
+    if jac is not None and jac not in ("2-point", "3-point"):
+        raise InvalidArgument(
+            f"jac is {jac!r}; use a callable, '2-point' or '3-point' (server-"
+            "side forward differences, as scipy's method='lm' runs lmdif)")
+    fd: dict = {"scheme": "SCHEME_MINPACK_FORWARD"}
+    if diff_step is not None:
+        fd["relative_step"] = float(diff_step)
+    return fd
+
+
+def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
                   method: str = "lm", bounds: Any = None, ftol: float = 1e-8,
                   xtol: float = 1e-8, gtol: float = 1e-8, x_scale: Any = 1.0,
-                  loss: str = "linear", max_nfev: Optional[int] = None,
+                  loss: str = "linear", diff_step: Optional[float] = None,
+                  max_nfev: Optional[int] = None,
                   args: Sequence[Any] = (),
                   kwargs: Optional[Mapping[str, Any]] = None,
                   address: Optional[str] = None,
@@ -110,12 +142,16 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
       fun: ``fun(x, *args, **kwargs)`` -> the m residuals (array-like);
         m >= n. ``x`` is a float64 copy.
       x0: starting point (array-like, raveled); n variables.
-      jac: ``jac(x, *args, **kwargs)`` -> the m x n Jacobian (required:
-        the server takes the client's Jacobians).
+      jac: ``jac(x, *args, **kwargs)`` -> the m x n Jacobian, or '2-point'
+        (scipy's default), '3-point' or None: the server forms J by
+        MINPACK's forward differences of told residuals, as scipy's lm does
+        for any of them.
       method: "lm" only. bounds: None (or scipy's (-inf, inf)) only.
       loss: "linear" only.
       ftol, xtol, gtol, x_scale, max_nfev: scipy's (defaults 1e-8, 1e-8,
-        1e-8, 1.0, 100 n).
+        1e-8, 1.0, and 100 n with a callable jac, 100 n (n + 1) without).
+      diff_step: scipy's (the forward step is max(diff_step, sqrt(eps))
+        |x_j|); only without a callable jac.
       address / client: the server (default connect()'s address).
       session_id, labels: of the session. keep: keep it after the run
         (default: delete it).
@@ -123,9 +159,13 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
 
     Returns:
       OptimizeResult with scipy's fields x, cost, fun, jac, grad, optimality,
-      active_mask (zeros), nfev, njev, status, message, success, plus
-      session_id and covariance (curve_fit's pinv(J^T J) * 2 cost / (m - n);
-      inf when m == n).
+      active_mask (zeros), nfev, njev (None without a callable jac, as
+      scipy), status, message, success, plus session_id and covariance
+      (curve_fit's pinv(J^T J) * 2 cost / (m - n); inf when m == n). Without
+      a callable jac, ``jac`` is the last forward-difference Jacobian (scipy
+      recomputes it by approx_derivative's '3-point' for its result, so
+      ``jac``, ``grad`` and ``optimality`` differ from scipy's in the digits
+      the difference schemes disagree on).
 
     Raises:
       InvalidArgument: an option or evaluation the server refuses (the
@@ -141,57 +181,47 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
     if loss != "linear":
         raise InvalidArgument(
             f"loss is {loss!r}; method 'lm' supports only 'linear'")
-    if not callable(jac):
-        raise InvalidArgument(
-            f"jac is {jac!r}; optd's least_squares needs a callable Jacobian "
-            "(the session takes J(x) from the client)")
+    fd = _finite_difference(jac, diff_step)
     kwargs = dict(kwargs or {})
     x0 = np.array(x0, dtype=np.float64).ravel()
     n = x0.size
-    # As scipy, which calls fun(x0) for m before lmder calls it again.
+    # As scipy, which calls fun(x0) for m before MINPACK calls it again.
     f0 = np.asarray(fun(x0.copy(), *args, **kwargs), dtype=np.float64).ravel()
-    request_options = _options(n, f0.size, ftol, xtol, gtol, x_scale,
-                               max_nfev, options)
+    m = f0.size
+    request_options = _options(n, m, ftol, xtol, gtol, x_scale, max_nfev,
+                               options)
 
     own_client = client is None
     if own_client:
         client = connect(address)
-    sid = ""
     try:
-        request = pb.CreateSessionRequest(
-            session_id=session_id or "", labels=dict(labels or {}),
-            vector_encoding=VectorEncoding.F64)
-        request.least_squares.CopyFrom(request_options)
-        encode(x0, VectorEncoding.F64, request.x0)
-        created = client._unary("CreateSession", request)
-        sid = created.session_id
-        trials, summary = list(created.trials), None
-        while trials:
-            trial = trials[0]
-            x = np.array(decode(trial.x), dtype=np.float64)
-            tell = pb.TellRequest(session_id=sid, trial_id=trial.trial_id)
-            if trial.wants in _RESIDUALS:
-                r = fun(x.copy(), *args, **kwargs)
-                encode(np.asarray(r, dtype=np.float64).ravel(),
-                       VectorEncoding.F64, tell.residuals)
-            if trial.wants in _JACOBIAN:
-                jx = np.asarray(jac(x.copy(), *args, **kwargs),
-                                dtype=np.float64)
-                encode(jx.reshape(f0.size, n), VectorEncoding.F64,
-                       tell.jacobian)  # C order: row-major
-            answer = client._unary("Tell", tell)
-            trials = list(answer.trials)
-            if answer.HasField("summary"):
-                summary = answer.summary
-        if summary is None:
-            summary = client._unary(
-                "GetSession", pb.GetSessionRequest(session_id=sid,
-                                                   include_x=True)).summary
-        return _result(summary, sid, n)
+        with client.create_session(
+                x0, "least_squares", request_options,
+                session_id=session_id, labels=labels,
+                encoding=VectorEncoding.F64, keep=keep,
+                finite_difference=fd) as session:
+            trials = list(session.pending)
+            while trials:
+                # A finite-difference Jacobian hands out a batch of residual
+                # trials; the answer to the batch's last tell has the next.
+                for trial in trials:
+                    x = np.array(trial.x, dtype=np.float64)
+                    told = {}
+                    if trial.wants in _RESIDUALS:
+                        told["residuals"] = np.asarray(
+                            fun(x.copy(), *args, **kwargs),
+                            dtype=np.float64).ravel()
+                    if trial.wants in _JACOBIAN:
+                        told["jacobian"] = np.asarray(
+                            jac(x.copy(), *args, **kwargs),
+                            dtype=np.float64).reshape(m, n)
+                    answer = trial.tell(**told)
+                trials = list(answer.trials)
+            summary = session.summary
+            if summary is None:
+                summary = session.info(include_x=True).summary
+            return _result(summary.proto, session.session_id, n,
+                           fd is not None)
     finally:
-        try:
-            if sid and not keep:
-                client.delete_session(sid)
-        finally:
-            if own_client:
-                client.close()
+        if own_client:
+            client.close()

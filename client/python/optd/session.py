@@ -209,7 +209,8 @@ class Session:
                      hessian_vector: Any, worker_id: Optional[str],
                      note: Optional[str],
                      weight: Optional[float],
-                     group_lr: Optional[Sequence[float]] = None) -> Answer:
+                     group_lr: Optional[Sequence[float]] = None,
+                     residuals: Any = None, jacobian: Any = None) -> Answer:
         float32 = self.dtype == np.float32
         sliced = False
         if not failed:
@@ -222,7 +223,7 @@ class Session:
         request = self._tell_request(
             trial_id, value, None if sliced else gradient, failed, stop,
             hessian, None if sliced else hessian_vector, worker_id, note,
-            weight, group_lr)
+            weight, group_lr, residuals, jacobian)
         request.session_id = self.session_id
         request.sliced = sliced
         request.points_on_slices = True
@@ -234,7 +235,8 @@ class Session:
                       hessian_vector: Any, worker_id: Optional[str] = None,
                       note: Optional[str] = None,
                       weight: Optional[float] = None,
-                      group_lr: Optional[Sequence[float]] = None
+                      group_lr: Optional[Sequence[float]] = None,
+                      residuals: Any = None, jacobian: Any = None
                       ) -> pb.TellRequest:
         request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop,
                                  worker_id=worker_id or "", note=note or "",
@@ -246,7 +248,9 @@ class Session:
         if group_lr is not None:
             request.group_lr.extend(float(lr) for lr in group_lr)
         for name, vector in (("gradient", gradient), ("hessian", hessian),
-                             ("hessian_vector", hessian_vector)):
+                             ("hessian_vector", hessian_vector),
+                             ("residuals", residuals),
+                             ("jacobian", jacobian)):
             if vector is not None:
                 encode(as_array(vector), self._send_encoding(),
                        getattr(request, name))
@@ -261,7 +265,8 @@ class Session:
              *, hessian: Any = None, hessian_vector: Any = None,
              worker_id: Optional[str] = None, note: Optional[str] = None,
              weight: Optional[float] = None,
-             group_lr: Optional[Sequence[float]] = None) -> Answer:
+             group_lr: Optional[Sequence[float]] = None,
+             residuals: Any = None, jacobian: Any = None) -> Answer:
         """Reports the result of trial ``trial_id`` (``Tell``).
 
         Args:
@@ -291,6 +296,12 @@ class Session:
             the step this tell
             completes, in place of the session's lr and schedule for this
             step only (as torch's lr_scheduler sets param_groups' lr).
+          residuals: least_squares sessions: the m residuals r(x), when the
+            trial wants them (``Wants.RESIDUALS``, ``RESIDUALS_AND_JACOBIAN``).
+            Non-finite residuals count as a failed evaluation.
+          jacobian: least_squares sessions: J(x), m x n (array-like; sent in
+            C order, row-major), when the trial wants it (``Wants.JACOBIAN``,
+            ``RESIDUALS_AND_JACOBIAN``).
 
         Returns:
           the :class:`Answer`: next trial(s) or the summary; ``duplicate``
@@ -306,13 +317,14 @@ class Session:
         if self._direct is not None:
             return self._tell_direct(trial_id, value, gradient, failed, stop,
                                      hessian, hessian_vector, worker_id, note,
-                                     weight, group_lr)
+                                     weight, group_lr, residuals, jacobian)
         # Raw float64/float32 vectors go straight from the arrays' buffers
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.
         vectors = [(field, as_array(v)) for field, v in
                    ((_wire.GRADIENT, gradient), (_wire.HESSIAN, hessian),
-                    (_wire.HESSIAN_VECTOR, hessian_vector))
+                    (_wire.HESSIAN_VECTOR, hessian_vector),
+                    (_wire.RESIDUALS, residuals), (_wire.JACOBIAN, jacobian))
                    if v is not None]
         raw = _wire.encode_tell(
             self.session_id, trial_id,
@@ -344,7 +356,8 @@ class Session:
                         worker_id: Optional[str] = None,
                         note: Optional[str] = None,
                         weight: Optional[float] = None,
-                        group_lr: Optional[Sequence[float]] = None
+                        group_lr: Optional[Sequence[float]] = None,
+                        residuals: Any = None, jacobian: Any = None
                         ) -> Answer:
         if self._stream is None or self._stream.closed:
             raise FailedPrecondition(
@@ -353,7 +366,7 @@ class Session:
                 "session.tell() instead")
         request = pb.OptimizeRequest(tell=self._tell_request(
             trial_id, value, gradient, failed, stop, hessian, hessian_vector,
-            worker_id, note, weight, group_lr))
+            worker_id, note, weight, group_lr, residuals, jacobian))
         return self._absorb(self._stream.exchange(request),
                             self._tell_on_stream, worker_id)
 

@@ -114,15 +114,21 @@ class Trial:
              hessian_vector: Any = None, worker_id: Optional[str] = None,
              note: Optional[str] = None,
              weight: Optional[float] = None,
-             group_lr: Optional[Sequence[float]] = None) -> "Answer":
-        """Reports this trial's result; see :meth:`Session.tell`. A leased
-        trial is told as its worker unless ``worker_id`` says otherwise."""
+             group_lr: Optional[Sequence[float]] = None,
+             residuals: Any = None, jacobian: Any = None) -> "Answer":
+        """Reports this trial's result; see :meth:`Session.tell` (least
+        squares: ``residuals=``, ``jacobian=``). A leased trial is told as
+        its worker unless ``worker_id`` says otherwise."""
         extra: dict = {}
         worker_id = worker_id or self.worker_id
         if worker_id or note or weight is not None:
             extra = dict(worker_id=worker_id, note=note, weight=weight)
         if group_lr is not None:
             extra["group_lr"] = group_lr
+        if residuals is not None:
+            extra["residuals"] = residuals
+        if jacobian is not None:
+            extra["jacobian"] = jacobian
         answer = self._teller(self.trial_id, value, gradient, failed=failed,
                               stop=stop, hessian=hessian,
                               hessian_vector=hessian_vector, **extra)

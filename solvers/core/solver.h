@@ -68,6 +68,7 @@ inline bool WantsJacobian(Evaluation e) {
 }
 
 struct LeastSquaresSummary;  // solvers/least_squares/levenberg_marquardt.h
+struct SpectrumEstimate;     // solvers/curvature/lanczos.h
 
 // The told result of the outstanding trial. The gradient, when there is one,
 // was copied in by Solver::SetTrialGradient just before.
@@ -231,6 +232,11 @@ class Solver {
   // Least squares: scipy's OptimizeResult fields once finished; null for
   // other solvers (and for a least-squares session stopped by the client).
   virtual const LeastSquaresSummary* least_squares_summary() const {
+    return nullptr;
+  }
+  // Curvature diagnostics (CurvatureSolver): the spectrum estimate once
+  // finished; null for other solvers.
+  virtual const SpectrumEstimate* curvature_estimate() const {
     return nullptr;
   }
   // Applies the result of the outstanding trial and prepares the next one (or

@@ -5,6 +5,7 @@
 //   sessions.cc  health, list, get, history, delete, export, import, watch,
 //                shards
 //   demo.cc      demo
+//   diagnose.cc  diagnose
 //   stats.cc     stats (the server's /metrics endpoint, over HTTP)
 //
 // Each command prints its result on stdout and returns a status that main()
@@ -33,6 +34,8 @@ ABSL_DECLARE_FLAG(std::string, out);
 ABSL_DECLARE_FLAG(std::string, id);
 ABSL_DECLARE_FLAG(int, shards);
 ABSL_DECLARE_FLAG(int, n);
+ABSL_DECLARE_FLAG(std::string, point);
+ABSL_DECLARE_FLAG(std::string, source);
 
 namespace optd::client::optctl {
 
@@ -49,6 +52,9 @@ absl::Status Import(const Client& client, const std::string& path);
 absl::Status Watch(const Client& client, const std::string& id);
 absl::Status Shards(const Client& client, const std::string& id);
 absl::Status Demo(const Client& client, const std::string& argument);
+// `optctl diagnose ID`: a curvature session at session ID's --point
+// (diagnose.cc).
+absl::Status Diagnose(const Client& client, const std::string& id);
 
 // `optctl stats`: reads the server's /metrics endpoint (--metrics).
 absl::Status Stats();

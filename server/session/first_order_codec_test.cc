@@ -16,14 +16,15 @@ using ::testing::HasSubstr;
 
 TEST(FirstOrderCodec, EveryMethodFieldOfTheRequestHasDefaults) {
   // Each oneof field of CreateSessionRequest.solver but lbfgs,
-  // trust_region and least_squares is a first-order method named as its
-  // field.
+  // trust_region, least_squares and curvature is a first-order method named
+  // as its field.
   const google::protobuf::OneofDescriptor* solver =
       v1::CreateSessionRequest::descriptor()->FindOneofByName("solver");
   int methods = 0;
   for (int i = 0; i < solver->field_count(); ++i) {
     const std::string name = solver->field(i)->name();
-    if (name == "lbfgs" || name == "trust_region" || name == "least_squares")
+    if (name == "lbfgs" || name == "trust_region" || name == "least_squares" ||
+        name == "curvature")
       continue;
     std::optional<AdamOptions> defaults = FirstOrderDefaults(name);
     ASSERT_TRUE(defaults.has_value()) << name;

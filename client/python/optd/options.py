@@ -25,6 +25,8 @@ trust_region   initial_trust_radius -> initial_radius,
                "quasi_newton"
 least_squares  (also "lm") m -> residuals; trials want residuals and
                Jacobians (optd.least_squares drives them)
+curvature      k -> extreme_count; source="hessian_vector" |
+               "gradient_difference" (optd.curvature drives them)
 =============  ==========================================================
 
 Solver names are matched case-insensitively without "-" and "_", so
@@ -65,6 +67,7 @@ _SOLVERS = {
     "lbfgs": "lbfgs", "lbfgsb": "lbfgs",
     "trustregion": "trust_region",
     "leastsquares": "least_squares", "lm": "least_squares",
+    "curvature": "curvature",
     **{name: name for name in FIRST_ORDER},
 }
 _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
@@ -73,7 +76,8 @@ _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
              "adamax": pb.AdamaxOptions, "nadam": pb.NadamOptions,
              "radam": pb.RadamOptions, "lion": pb.LionOptions,
              "trust_region": pb.TrustRegionOptions,
-             "least_squares": pb.LeastSquaresOptions}
+             "least_squares": pb.LeastSquaresOptions,
+             "curvature": pb.CurvatureOptions}
 _ALIASES: Dict[str, Dict[str, str]] = {
     "lbfgs": {"maxcor": "memory", "maxiter": "max_iterations",
               "maxfun": "max_evaluations", "maxls": "max_line_search"},
@@ -82,6 +86,7 @@ _ALIASES: Dict[str, Dict[str, str]] = {
                      "max_trust_radius": "max_radius",
                      "maxiter": "max_iterations"},
     "least_squares": {"m": "residuals"},
+    "curvature": {"k": "extreme_count"},
 }
 
 
@@ -89,13 +94,14 @@ def canonical_solver(solver: str) -> str:
     """'L-BFGS', 'L-BFGS-B', 'lbfgs' -> 'lbfgs'; 'AdamW' -> 'adamw';
     'SGD' -> 'sgd'; 'RMSprop' -> 'rmsprop'; 'NAdam' -> 'nadam' (and so on
     for the rest of FIRST_ORDER); 'trust-region' -> 'trust_region';
-    'least-squares', 'lm' -> 'least_squares'. InvalidArgument otherwise."""
+    'least-squares', 'lm' -> 'least_squares'; 'curvature'. InvalidArgument
+    otherwise."""
     key = str(solver).lower().replace("-", "").replace("_", "")
     if key not in _SOLVERS:
         raise InvalidArgument(
             f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), "
             + ", ".join(f"'{name}'" for name in FIRST_ORDER)
-            + ", 'trust-region' or 'least_squares'")
+            + ", 'trust-region', 'least_squares' or 'curvature'")
     return _SOLVERS[key]
 
 

@@ -236,9 +236,7 @@ class Solver {
   }
   // Curvature diagnostics (CurvatureSolver): the spectrum estimate once
   // finished; null for other solvers.
-  virtual const SpectrumEstimate* curvature_estimate() const {
-    return nullptr;
-  }
+  virtual const SpectrumEstimate* curvature_estimate() const { return nullptr; }
   // Applies the result of the outstanding trial and prepares the next one (or
   // finishes). REQUIRES: !finished(); a gradient was set if
   // result.has_gradient.

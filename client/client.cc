@@ -257,4 +257,14 @@ absl::StatusOr<v1::ForkSessionResponse> Client::ForkSession(
   return response;
 }
 
+absl::StatusOr<v1::DiagnoseResponse> Client::Diagnose(
+    const v1::DiagnoseRequest& request) const {
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::DiagnoseResponse response;
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(stub_->Diagnose(&context, request, &response)));
+  return response;
+}
+
 }  // namespace optd::client

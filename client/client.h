@@ -175,6 +175,14 @@ class Client {
   absl::StatusOr<v1::ForkSessionResponse> ForkSession(
       const v1::ForkSessionRequest& request) const;
 
+  // Client::Diagnose()
+  //
+  // Opens a curvature session at session `request.session_id`'s current or
+  // best point (optimizer.proto Diagnose); drive it as any session
+  // (Session::Attach) and read Summary.curvature at its end.
+  absl::StatusOr<v1::DiagnoseResponse> Diagnose(
+      const v1::DiagnoseRequest& request) const;
+
   // Client::PrepareUnaryContext(), Client::PrepareStreamContext()
   //
   // Sets the deadline (call_timeout, stream_timeout) and the authorization

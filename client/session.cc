@@ -229,6 +229,7 @@ absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
     to.success = from.success();
     to.jacobian_rank = from.jacobian_rank();
   }
+  if (summary.has_curvature()) result.curvature = summary.curvature();
   return result;
 }
 
@@ -309,6 +310,12 @@ SolverSpec SolverSpec::Adafactor(const v1::AdafactorOptions& options,
 SolverSpec SolverSpec::LeastSquares(const v1::LeastSquaresOptions& options) {
   SolverSpec spec;
   *spec.solver_.mutable_least_squares() = options;
+  return spec;
+}
+
+SolverSpec SolverSpec::Curvature(const v1::CurvatureOptions& options) {
+  SolverSpec spec;
+  *spec.solver_.mutable_curvature() = options;
   return spec;
 }
 

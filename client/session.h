@@ -186,6 +186,9 @@ struct Result {
   std::string full_report;
   // Least-squares sessions that ran to lmder's end; unset otherwise.
   std::optional<LeastSquaresResult> least_squares;
+  // Curvature sessions (SolverSpec::Curvature, Client::Diagnose): the
+  // spectrum estimate; unset otherwise.
+  std::optional<v1::CurvatureResult> curvature;
 };
 
 // DecodeSummary(): `summary` as a Result; DATA_LOSS for a malformed vector.
@@ -238,6 +241,9 @@ class SolverSpec {
                               const std::vector<v1::Layer>& layers = {});
   // Levenberg-Marquardt least squares; options.residuals (m) is required.
   static SolverSpec LeastSquares(const v1::LeastSquaresOptions& options);
+  // Curvature diagnostics at x0 (trials want Hessian-vector products, or
+  // gradients at x0 +- h v with SOURCE_GRADIENT_DIFFERENCE).
+  static SolverSpec Curvature(const v1::CurvatureOptions& options = {});
 
   // The field of CreateSessionRequest.solver it sets: "lbfgs",
   // "trust_region", "adam", "adamw", "sgd", ...

@@ -5,6 +5,7 @@
 //   sessions.cc  health, list, get, history, delete, export, import, watch,
 //                shards
 //   demo.cc      demo
+//   diagnose.cc  diagnose
 //   stats.cc     stats (the server's /metrics endpoint, over HTTP)
 //
 // Each command prints its result on stdout and returns a status that main()
@@ -35,6 +36,8 @@ ABSL_DECLARE_FLAG(int, shards);
 ABSL_DECLARE_FLAG(int64_t, step);
 ABSL_DECLARE_FLAG(std::string, options);
 ABSL_DECLARE_FLAG(int, n);
+ABSL_DECLARE_FLAG(std::string, point);
+ABSL_DECLARE_FLAG(std::string, source);
 
 namespace optd::client::optctl {
 
@@ -52,6 +55,9 @@ absl::Status Fork(const Client& client, const std::string& id);
 absl::Status Watch(const Client& client, const std::string& id);
 absl::Status Shards(const Client& client, const std::string& id);
 absl::Status Demo(const Client& client, const std::string& argument);
+// `optctl diagnose ID`: a curvature session at session ID's --point
+// (diagnose.cc).
+absl::Status Diagnose(const Client& client, const std::string& id);
 
 // `optctl stats`: reads the server's /metrics endpoint (--metrics).
 absl::Status Stats();

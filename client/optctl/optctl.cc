@@ -71,7 +71,8 @@ ABSL_FLAG(
     " default ID.optd-snapshot.");
 ABSL_FLAG(std::string, id, "",
           "import: id for the imported session; default the snapshot's own. "
-          "fork: id for the fork; default server-chosen.");
+          "fork: id for the fork; default server-chosen. "
+          "diagnose: id for the curvature session; default server-chosen.");
 ABSL_FLAG(int, shards, 0,
           "import, fork: shards for the new session (resharding); default "
           "the snapshot's or the source's.");
@@ -83,6 +84,11 @@ ABSL_FLAG(std::string, options, "",
           "'lr: 0.0003 beta1: 0.95' (first-order family only).");
 ABSL_FLAG(int, n, 2,
           "demo: dimension of the extended Rosenbrock function (even, >= 2).");
+ABSL_FLAG(std::string, point, "current",
+          "diagnose: the session's point to diagnose, current or best.");
+ABSL_FLAG(std::string, source, "hessian_vector",
+          "diagnose: where the products come from, hessian_vector or "
+          "gradient_difference.");
 
 namespace optd::client::optctl {
 namespace {
@@ -125,6 +131,13 @@ Commands:
   watch ID    Polls session ID every --interval and prints a progress line
               whenever it advances, until the session ends; then prints the
               summary.
+  diagnose ID Opens a curvature session (Lanczos on the Hessian) at session
+              ID's --point (current, the default, or best) and prints its
+              id, the point and what its trials want: Hessian-vector
+              products, or with --source=gradient_difference gradients at
+              x +- h v. A client drives it like any session; `optctl get`
+              on it then prints the extreme eigenvalues, the condition
+              number and the products spent.
   stats       Reads the server's Prometheus metrics (--metrics=HOST:PORT,
               optd --metrics_port) and prints them as tables: sessions by
               state and by tenant, steps, evaluations and step latency
@@ -176,12 +189,13 @@ struct Command {
 
 absl::Status Run(const std::vector<char*>& args) {
   const std::map<std::string, Command> commands = {
-      {"health", {false, Health}}, {"list", {false, List}},
-      {"get", {true, Get}},        {"delete", {true, Delete}},
-      {"watch", {true, Watch}},    {"demo", {false, Demo}},
-      {"export", {true, Export}},  {"import", {true, Import}},
-      {"fork", {true, Fork}},      {"shards", {true, Shards}},
-      {"stats", {false, nullptr}}, {"history", {true, History}},
+      {"health", {false, Health}},    {"list", {false, List}},
+      {"get", {true, Get}},           {"delete", {true, Delete}},
+      {"watch", {true, Watch}},       {"demo", {false, Demo}},
+      {"export", {true, Export}},     {"import", {true, Import}},
+      {"fork", {true, Fork}},         {"shards", {true, Shards}},
+      {"stats", {false, nullptr}},    {"history", {true, History}},
+      {"diagnose", {true, Diagnose}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {

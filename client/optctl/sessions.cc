@@ -196,6 +196,22 @@ void PrintSession(const v1::Session& s) {
                               : std::nan(""))));
   }
   if (s.has_summary()) line("summary", s.summary().brief_report());
+  if (s.summary().has_curvature()) {
+    const v1::CurvatureResult& c = s.summary().curvature();
+    const std::vector<double> smallest(c.smallest().begin(),
+                                       c.smallest().end());
+    const std::vector<double> largest(c.largest().begin(), c.largest().end());
+    line("smallest", FormatVector(smallest));
+    line("largest", FormatVector(largest));
+    line("condition", FormatNumber(c.condition_number()));
+    line("products",
+         absl::StrCat(c.products(), " Hessian-vector products, ",
+                      c.lanczos_steps(), " Lanczos steps for the extremes (",
+                      c.converged() ? "converged" : "not converged", ")"));
+    line("density", absl::StrCat(c.density_nodes_size(),
+                                 " quadrature nodes (Summary.curvature "
+                                 ".density_nodes, density_weights)"));
+  }
 }
 
 absl::Status Get(const Client& client, const std::string& id) {

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -257,6 +258,51 @@ grpc::ServerUnaryReactor* OptimizerService::CreateSession(
                     NoteMessageBytes(response->ByteSizeLong());
                     return absl::OkStatus();
                   });
+}
+
+grpc::ServerUnaryReactor* OptimizerService::Diagnose(
+    grpc::CallbackServerContext* context, const v1::DiagnoseRequest* request,
+    v1::DiagnoseResponse* response) {
+  return RunUnary(
+      context, options_, "Diagnose", request, response,
+      [&](const Caller& caller) -> absl::Status {
+        absl::StatusOr<std::shared_ptr<Session>> source =
+            sessions_->Find(caller.Scope(request->session_id()));
+        if (!source.ok()) {
+          // A session on another replica is diagnosed there.
+          return router_.Forward(*context, source.status(),
+                                 request->session_id(), *request, response,
+                                 &v1::Optimizer::Stub::Diagnose);
+        }
+        if (!request->diagnosis_id().empty()) {
+          OPTD_RETURN_IF_ERROR(
+              ValidateSessionId(request->diagnosis_id(), "diagnosis_id"));
+        }
+        const bool best = request->point() == v1::DiagnoseRequest::POINT_BEST;
+        std::vector<double> x;
+        OPTD_RETURN_IF_ERROR((*source)->ReadPoint(best, &x));
+        v1::CreateSessionRequest create;
+        create.set_session_id(request->diagnosis_id());
+        create.mutable_x0()->mutable_values()->Add(x.begin(), x.end());
+        *create.mutable_curvature() = request->curvature();
+        create.set_vector_encoding(request->vector_encoding());
+        (*create.mutable_labels())["optd.diagnoses"] = request->session_id();
+        (*create.mutable_labels())["optd.diagnosis_point"] =
+            best ? "best" : "current";
+        OPTD_RETURN_IF_ERROR(
+            ScopeNewSessionId(caller, create.mutable_session_id()));
+        OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
+                              sessions_->Create(create));
+        if (options_.metrics != nullptr) {
+          options_.metrics->Created(session->solver_name());
+        }
+        response->set_session_id(caller.Unscope(session->id()));
+        OPTD_RETURN_IF_ERROR(
+            session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, response));
+        response->mutable_x()->mutable_values()->Add(x.begin(), x.end());
+        NoteMessageBytes(response->ByteSizeLong());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* OptimizerService::GetSession(

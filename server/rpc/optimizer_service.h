@@ -114,6 +114,11 @@ class OptimizerService final
   grpc::ServerUnaryReactor* GetSlice(grpc::CallbackServerContext* context,
                                      const v1::GetSliceRequest* request,
                                      v1::GetSliceResponse* response) override;
+  // A curvature session at another session's point (optimizer.proto
+  // Diagnose), created as CreateSession creates one.
+  grpc::ServerUnaryReactor* Diagnose(grpc::CallbackServerContext* context,
+                                     const v1::DiagnoseRequest* request,
+                                     v1::DiagnoseResponse* response) override;
 
  private:
   SessionManager* const sessions_;

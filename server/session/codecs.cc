@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "server/session/adafactor_codec.h"
+#include "server/session/curvature_codec.h"
 #include "server/session/first_order_codec.h"
 
 namespace optd::server {
@@ -329,6 +330,8 @@ void SetSessionOptions(const SolverOptions& options, v1::Session* session) {
   } else if (const auto* lsq =
                  std::get_if<LeastSquaresSessionOptions>(&options)) {
     *session->mutable_least_squares() = LeastSquaresOptionsToProto(*lsq);
+  } else if (const auto* curvature = std::get_if<CurvatureOptions>(&options)) {
+    *session->mutable_curvature() = CurvatureOptionsToProto(*curvature);
   } else {
     *session->mutable_trust_region() =
         TrustRegionOptionsToProto(std::get<TrustRegionOptions>(options));
@@ -476,6 +479,11 @@ absl::Status SummaryToProto(const Summary& summary, double wall_seconds,
     OPTD_RETURN_IF_ERROR(WriteLeastSquaresResult(*lsq, x_encoding, out));
   } else {
     out->clear_least_squares();
+  }
+  if (const SpectrumEstimate* curvature = solver.curvature_estimate()) {
+    CurvatureResultToProto(*curvature, out->mutable_curvature());
+  } else {
+    out->clear_curvature();
   }
   if (x_encoding == v1::VECTOR_ENCODING_UNSPECIFIED) {
     out->clear_x();

@@ -25,6 +25,7 @@
 #include "solvers/core/solver.h"
 #include "solvers/core/summary.h"
 #include "solvers/core/vector_view.h"
+#include "solvers/curvature/curvature_solver.h"
 #include "solvers/lbfgs/lbfgs.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
 #include "solvers/trust_region/trust_region.h"
@@ -73,7 +74,8 @@ struct LeastSquaresSessionOptions {
 // The resolved options of a session's solver, echoed in Session.options.
 using SolverOptions =
     std::variant<LbfgsOptions, AdamOptions, TrustRegionOptions,
-                 LeastSquaresSessionOptions, AdafactorOptions>;
+                 LeastSquaresSessionOptions, AdafactorOptions,
+                 CurvatureOptions>;
 
 // LbfgsOptionsFromProto()
 //

@@ -16,15 +16,16 @@ using ::testing::HasSubstr;
 
 TEST(FirstOrderCodec, EveryMethodFieldOfTheRequestHasDefaults) {
   // Each oneof field of CreateSessionRequest.solver but lbfgs,
-  // trust_region, least_squares and adafactor (not elementwise: its own
-  // codec, adafactor_codec.h) is a first-order method named as its field.
+  // trust_region, least_squares, adafactor (not elementwise: its own
+  // codec, adafactor_codec.h) and curvature is a first-order method named
+  // as its field.
   const google::protobuf::OneofDescriptor* solver =
       v1::CreateSessionRequest::descriptor()->FindOneofByName("solver");
   int methods = 0;
   for (int i = 0; i < solver->field_count(); ++i) {
     const std::string name = solver->field(i)->name();
     if (name == "lbfgs" || name == "trust_region" || name == "least_squares" ||
-        name == "adafactor") {
+        name == "adafactor" || name == "curvature") {
       continue;
     }
     std::optional<AdamOptions> defaults = FirstOrderDefaults(name);

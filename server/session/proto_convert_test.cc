@@ -434,7 +434,7 @@ TEST(CreateSolver, NeedsExactlyOneSolver) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                "solver is not set; set exactly one of lbfgs, trust_region, "
                "adam, adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, "
-               "lion, adafactor or least_squares"));
+               "lion, adafactor, least_squares or curvature"));
 }
 
 // CreateSolver at x0 = (1, 2).

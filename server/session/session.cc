@@ -630,6 +630,8 @@ template absl::Status Session::WriteTrials(v1::VectorEncoding,
                                            v1::ImportSessionResponse*);
 template absl::Status Session::WriteTrials(v1::VectorEncoding,
                                            v1::ForkSessionResponse*);
+template absl::Status Session::WriteTrials(v1::VectorEncoding,
+                                           v1::DiagnoseResponse*);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*, bool);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*,
                                    bool);

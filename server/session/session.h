@@ -196,7 +196,8 @@ class Session {
   // Appends the outstanding trials (none once finished) to the response's
   // `trials`, and the base point of those that come as a delta to its
   // `base_points`, points in `encoding` (UNSPECIFIED: the session's).
-  // `Response` is v1::CreateSessionResponse or v1::ImportSessionResponse.
+  // `Response` is v1::CreateSessionResponse, v1::ImportSessionResponse or
+  // v1::DiagnoseResponse.
   template <typename Response>
   absl::Status WriteTrials(v1::VectorEncoding encoding, Response* response)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -250,6 +251,16 @@ class Session {
   template <typename Response>
   absl::Status Tell(const v1::TellRequest& request, Response* response,
                     DurableTicket* ticket = nullptr, TellStats* stats = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Session::ReadPoint()
+  //
+  // The session's best point (`best`; Session.best_x), or where it is now:
+  // its outstanding trial's point (the first of a batch), or its final
+  // point once finished. For Diagnose. FAILED_PRECONDITION for a sharded
+  // session (its vectors live on its replicas' slices); NOT_FOUND once
+  // deleted.
+  absl::Status ReadPoint(bool best, std::vector<double>* x)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Session::Describe()

@@ -399,7 +399,7 @@ TEST(CompactTrials, ABatchWithoutDeltasIsRefusedRatherThanMaterialized) {
   v1::AskResponse ask;
   EXPECT_THAT(session.Ask(v1::VECTOR_ENCODING_UNSPECIFIED, &ask),
               StatusIs(absl::StatusCode::kInternal,
-                       HasSubstr("at most one whole point")));
+                       HasSubstr("at most two whole points")));
 }
 
 }  // namespace

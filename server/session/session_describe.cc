@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/codec/time.h"
 #include "server/codec/vectors.h"
@@ -11,6 +12,22 @@
 #include "server/session/session.h"
 
 namespace optd::server {
+
+absl::Status Session::ReadPoint(bool best, std::vector<double>* x) {
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  if (shards_ != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session \"", id_, "\" is sharded over ", shards_->layout().shards(),
+        " replicas; its point lives on their slices, and curvature "
+        "diagnostics run on sessions of one replica only"));
+  }
+  x->assign(dimension_, 0.0);
+  const MutableVectorView view =
+      MutableVectorView::Float64(x->data(), dimension_);
+  if (best || solver_->finished()) return solver_->ReadBestPoint(view);
+  return solver_->ReadBatchPoint(0, view);
+}
 
 void Session::DescribeBriefLocked(v1::Session* out) {
   out->set_session_id(id_);

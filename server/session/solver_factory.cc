@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/session/adafactor_codec.h"
+#include "server/session/curvature_codec.h"
 #include "server/session/first_order_codec.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adafactor/adafactor.h"
@@ -14,6 +15,7 @@
 #include "solvers/adapters/finite_difference_jacobian.h"
 #include "solvers/adapters/gradient_check.h"
 #include "solvers/core/bounds.h"
+#include "solvers/curvature/curvature_solver.h"
 #include "solvers/lbfgsb/lbfgsb.h"
 #include "solvers/least_squares/least_squares_solver.h"
 
@@ -120,7 +122,10 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
 
 // Levenberg-Marquardt (lmder, as scipy's method='lm') runs on one replica
 // with no box; of the session layers it takes finite differences only (the
-// Jacobian from told residuals, finite_difference_jacobian.h).
+// Jacobian from told residuals, finite_difference_jacobian.h). A curvature
+// diagnosis, which holds x fixed and wants the client's Hessian-vector
+// products (or gradients at x +- h v) itself, takes none of them. Adafactor
+// runs on one replica for now, and alone uses `layers`.
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   const bool adafactor =
       request.solver_case() == v1::CreateSessionRequest::kAdafactor;
@@ -146,28 +151,47 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
     }
     return absl::OkStatus();
   }
-  if (request.solver_case() != v1::CreateSessionRequest::kLeastSquares) {
+  const char* solver = nullptr;
+  const char* why = nullptr;
+  if (request.solver_case() == v1::CreateSessionRequest::kLeastSquares) {
+    solver = "least_squares";
+    why = "(Levenberg-Marquardt, like scipy's method='lm', is unconstrained)";
+  } else if (request.solver_case() == v1::CreateSessionRequest::kCurvature) {
+    solver = "curvature";
+    why = "(it diagnoses the Hessian at x0 and moves nowhere)";
+  } else {
     return absl::OkStatus();
   }
+  const bool lsq =
+      request.solver_case() == v1::CreateSessionRequest::kLeastSquares;
   if (request.shards() > 1) {
     return InvalidArgument(absl::StrCat(
-        "least_squares sessions are not sharded (shards = ", request.shards(),
+        solver, " sessions are not sharded (shards = ", request.shards(),
         "); use shards 0 or 1"));
   }
   if (request.has_bounds()) {
-    return InvalidArgument(
-        "bounds are not supported by least_squares (Levenberg-Marquardt, "
-        "like scipy's method='lm', is unconstrained); leave bounds unset");
+    return InvalidArgument(absl::StrCat("bounds are not supported by ", solver,
+                                        " ", why, "; leave bounds unset"));
+  }
+  if (!lsq &&
+      (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE ||
+       request.has_finite_difference())) {
+    return InvalidArgument(absl::StrCat(
+        "gradient_source FINITE_DIFFERENCE is not supported by ", solver,
+        ": its trials want Hessian-vector products or gradients from the "
+        "client (curvature.source); leave gradient_source and "
+        "finite_difference unset"));
   }
   if (request.has_gradient_check()) {
-    return InvalidArgument(
-        "gradient_check is not supported by least_squares, whose trials "
-        "want residuals and Jacobians, not gradients");
+    return InvalidArgument(absl::StrCat(
+        "gradient_check is not supported by ", solver,
+        lsq ? ", whose trials want residuals and Jacobians, not gradients"
+            : ", whose trials are all at (or next to) one point"));
   }
   if (request.data_parallel().workers() > 1) {
     return InvalidArgument(absl::StrCat(
-        "data_parallel.workers is ", request.data_parallel().workers(),
-        "; least_squares sessions take 0 or 1 (no data parallelism)"));
+        "data_parallel.workers is ", request.data_parallel().workers(), "; ",
+        solver, " sessions take 0 or 1 (no data parallelism)"));
   }
   return absl::OkStatus();
 }
@@ -222,6 +246,21 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
         elements += layer.factored() ? layer.rows + layer.cols : layer.rows;
       }
       return elements * element;
+    }
+    case v1::CreateSessionRequest::kCurvature: {
+      // The Lanczos basis (max(max_steps, density_steps) vectors, capped at
+      // n), x, the told product or the two gradients and work vectors.
+      const int64_t steps =
+          request.curvature().has_max_steps()
+              ? std::clamp<int64_t>(request.curvature().max_steps(), 1, 2000)
+              : 200;
+      const int64_t basis = std::max(
+          steps, static_cast<int64_t>(
+                     request.curvature().has_density_steps()
+                         ? std::clamp<int64_t>(
+                               request.curvature().density_steps(), 1, 1000)
+                         : 30));
+      return (std::min(basis, n) + 8) * n * kDouble;
     }
     case v1::CreateSessionRequest::SOLVER_NOT_SET:
       return n * kDouble;
@@ -598,6 +637,29 @@ struct LeastSquaresRecipe {
   }
 };
 
+struct CurvatureRecipe {
+  using Options = CurvatureOptions;
+  static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
+                                      int64_t, uint32_t) {
+    return CurvatureOptionsFromProto(request.curvature());
+  }
+  // CheckSolverLayers refuses shards and bounds before these.
+  static void Slice(const Options&, v1::CreateSliceRequest*) {}
+  static SolverOr Sharded(const Options&, const ConstVectorView&,
+                          std::shared_ptr<ShardGroup>) {
+    return absl::InternalError("curvature sessions are never sharded");
+  }
+  static SolverOr Bounded(const Options&, const ConstVectorView&,
+                          const Bounds&) {
+    return absl::InternalError("curvature sessions have no bounds");
+  }
+  static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
+    OPTD_ASSIGN_OR_RETURN(std::unique_ptr<CurvatureSolver> solver,
+                          CurvatureSolver::Create(options, x0));
+    return std::unique_ptr<Solver>(std::move(solver));
+  }
+};
+
 // The solver `request` selects by `Recipe`: over the slices `make_shards`
 // makes, confined to `bounds` when it has any, or plain.
 template <typename Recipe>
@@ -646,6 +708,7 @@ constexpr SolverKind kSolverKinds[] = {
     {v1::CreateSessionRequest::kAdafactor, &Build<AdafactorRecipe>},
     {v1::CreateSessionRequest::kTrustRegion, &Build<TrustRegionRecipe>},
     {v1::CreateSessionRequest::kLeastSquares, &Build<LeastSquaresRecipe>},
+    {v1::CreateSessionRequest::kCurvature, &Build<CurvatureRecipe>},
 };
 
 }  // namespace
@@ -663,8 +726,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
   if (kind == nullptr) {
     return InvalidArgument(
         "solver is not set; set exactly one of lbfgs, trust_region, adam, "
-        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, lion, adafactor "
-        "or least_squares");
+        "adamw, sgd, rmsprop, adagrad, adamax, nadam, radam, lion, adafactor, "
+        "least_squares or curvature");
   }
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,

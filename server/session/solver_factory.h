@@ -58,7 +58,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
 //
 // INVALID_ARGUMENT naming the field when the solver `request` selects does
 // not go with its shards, bounds, gradient_source, finite_difference,
-// gradient_check or data_parallel (least_squares takes none of them). OK
+// gradient_check or data_parallel (least_squares and curvature take none of
+// them). OK
 // otherwise. SessionFactory asks before it checks shards against the
 // replicas, so that a solver that is never sharded is a bad argument
 // whatever the deployment.
@@ -72,7 +73,8 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request);
 //   solver  the solver state: L-BFGS (2m + 6)n doubles, the quasi-Newton
 //           trust region (2m + 8)n, Newton-CG 8n, the exact trust region
 //           n^2 + 8n, Adam 3n (4n with amsgrad) of its state type plus the
-//           point in float64;
+//           point in float64, curvature (min(max(max_steps,
+//           density_steps), n) + 8)n (the Lanczos basis);
 //   layers  the session layers: bounds (2n doubles in the solver and 2n in
 //           the creation echo, 2n more in a finite-difference adapter), the
 //           finite-difference, gradient-check or data-parallel adapter

@@ -21,18 +21,21 @@ absl::Status WriteBatchTrials(
   const Solver& solver = batch.solver;
   const int batch_size = solver.batch_size();
   const uint64_t first_id = ledger.batch_first_id();
-  // Whole points this answer carries (a trial's x or a base point): one, so
-  // that an answer stays O(n + trials) whatever the batch (the server never
-  // builds the 2n + 1 points of a stencil). A solver whose batch trials came
-  // without deltas would break that; it is refused rather than served.
-  constexpr int kMaxWholePoints = 1;
+  // Whole points this answer carries (a trial's x or a base point): at most
+  // two, so that an answer stays O(n + trials) whatever the batch (the
+  // server never builds the 2n + 1 points of a stencil). Two for the one
+  // batch of whole points there is: a curvature session's gradient
+  // difference, x + h v and x - h v (curvature_solver.h). A solver whose
+  // batch trials came without deltas would break that; it is refused rather
+  // than served.
+  constexpr int kMaxWholePoints = 2;
   int whole_points = 0;
   const auto count_whole_point = [&](int k) -> absl::Status {
     if (++whole_points <= kMaxWholePoints) return absl::OkStatus();
     return absl::InternalError(absl::StrCat(
         "session \"", batch.session_id, "\": trial ", k, " of a batch of ",
         batch_size,
-        " has no point delta, and an answer carries at most one whole point"));
+        " has no point delta, and an answer carries at most two whole points"));
   };
   int written_whole = -1;  // batch index of the trial written with its x
   int wanted_base = -1;    // batch index of the base the deltas need

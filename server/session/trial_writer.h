@@ -3,9 +3,10 @@
 //
 // A trial the solver describes as a PointDelta goes out with Trial.delta and
 // no x; the point it is built from goes to `base_points` unless its own trial
-// is among the trials written. So an answer carries at most one whole point
-// (and a Hessian-vector trial's vector) however many trials it holds
-// (docs/api.md "Many workers").
+// is among the trials written. So an answer carries at most two whole
+// points (one, but for a curvature session's pair x +- h v), and a
+// Hessian-vector trial's vector, however many trials it holds (docs/api.md
+// "Many workers").
 //
 //   BatchTrials batch{session_id, solver, ledger, shards, dimension};
 //   OPTD_RETURN_IF_ERROR(WriteBatchTrials(batch, encoding, /*on_slices=*/false,
@@ -43,7 +44,7 @@ struct BatchTrials {
 // `encoding` (resolved: not UNSPECIFIED), or with `only` (ascending) just
 // those ids, each leased one with its lease_expire_time. With `on_slices` a
 // sharded session leaves the points on its replicas (Trial.on_slices).
-// INTERNAL when the batch would need more than one whole point.
+// INTERNAL when the batch would need more than two whole points.
 absl::Status WriteBatchTrials(
     const BatchTrials& batch, v1::VectorEncoding encoding, bool on_slices,
     const std::vector<uint64_t>* only,

@@ -68,6 +68,7 @@ inline bool WantsJacobian(Evaluation e) {
 }
 
 struct LeastSquaresSummary;  // solvers/least_squares/levenberg_marquardt.h
+struct SpectrumEstimate;     // solvers/curvature/lanczos.h
 
 // The told result of the outstanding trial. The gradient, when there is one,
 // was copied in by Solver::SetTrialGradient just before.
@@ -233,6 +234,9 @@ class Solver {
   virtual const LeastSquaresSummary* least_squares_summary() const {
     return nullptr;
   }
+  // Curvature diagnostics (CurvatureSolver): the spectrum estimate once
+  // finished; null for other solvers.
+  virtual const SpectrumEstimate* curvature_estimate() const { return nullptr; }
   // Applies the result of the outstanding trial and prepares the next one (or
   // finishes). REQUIRES: !finished(); a gradient was set if
   // result.has_gradient.

@@ -50,6 +50,7 @@ from .messages import (GradientCheck, GradientSource, HistoryEntry,
                        TrialRecord, Wants)
 from .minimize import OptimizeResult, minimize
 from .least_squares import least_squares
+from .curvature import CurvatureResult, curvature, diagnose
 from .session import Answer, Session, Trial
 from .vectors import VectorEncoding
 
@@ -60,6 +61,7 @@ __all__ = [
     "SessionInfo", "HistoryEntry", "TrialRecord", "GradientCheck", "Iterate",
     "SessionState", "TerminationReason", "GradientSource", "Wants",
     "VectorEncoding", "minimize", "least_squares", "OptimizeResult", "resolve_bounds",
+    "curvature", "diagnose", "CurvatureResult",
     "DEFAULT_ADDRESS", "DEFAULT_MAX_MESSAGE_BYTES",
     "OptdError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss",
     "DeadlineExceeded", "FailedPrecondition", "Internal", "InvalidArgument",

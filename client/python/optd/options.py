@@ -27,6 +27,8 @@ least_squares  (also "lm") m -> residuals; trials want residuals and
                Jacobians (optd.least_squares drives them)
 adafactor      eps=(eps1, eps2) (transformers' pair); maxiter -> max_steps;
                the model's shapes go in create_session(layers=...)
+curvature      k -> extreme_count; source="hessian_vector" |
+               "gradient_difference" (optd.curvature drives them)
 =============  ==========================================================
 
 Solver names are matched case-insensitively without "-" and "_", so
@@ -67,6 +69,7 @@ _SOLVERS = {
     "lbfgs": "lbfgs", "lbfgsb": "lbfgs",
     "trustregion": "trust_region",
     "leastsquares": "least_squares", "lm": "least_squares",
+    "curvature": "curvature",
     **{name: name for name in FIRST_ORDER},
     "adafactor": "adafactor",
 }
@@ -77,7 +80,8 @@ _MESSAGES = {"lbfgs": pb.LbfgsOptions, "adam": pb.AdamOptions,
              "radam": pb.RadamOptions, "lion": pb.LionOptions,
              "adafactor": pb.AdafactorOptions,
              "trust_region": pb.TrustRegionOptions,
-             "least_squares": pb.LeastSquaresOptions}
+             "least_squares": pb.LeastSquaresOptions,
+             "curvature": pb.CurvatureOptions}
 _ALIASES: Dict[str, Dict[str, str]] = {
     "lbfgs": {"maxcor": "memory", "maxiter": "max_iterations",
               "maxfun": "max_evaluations", "maxls": "max_line_search"},
@@ -87,6 +91,7 @@ _ALIASES: Dict[str, Dict[str, str]] = {
                      "maxiter": "max_iterations"},
     "least_squares": {"m": "residuals"},
     "adafactor": {"maxiter": "max_steps"},
+    "curvature": {"k": "extreme_count"},
 }
 
 
@@ -94,13 +99,14 @@ def canonical_solver(solver: str) -> str:
     """'L-BFGS', 'L-BFGS-B', 'lbfgs' -> 'lbfgs'; 'AdamW' -> 'adamw';
     'SGD' -> 'sgd'; 'RMSprop' -> 'rmsprop'; 'NAdam' -> 'nadam' (and so on
     for the rest of FIRST_ORDER); 'trust-region' -> 'trust_region';
-    'least-squares', 'lm' -> 'least_squares'. InvalidArgument otherwise."""
+    'least-squares', 'lm' -> 'least_squares'; 'curvature'. InvalidArgument
+    otherwise."""
     key = str(solver).lower().replace("-", "").replace("_", "")
     if key not in _SOLVERS:
         raise InvalidArgument(
             f"unknown solver {solver!r}; use 'lbfgs' (or 'L-BFGS-B'), "
             + ", ".join(f"'{name}'" for name in FIRST_ORDER)
-            + ", 'adafactor', 'trust-region' or 'least_squares'")
+            + ", 'adafactor', 'trust-region', 'least_squares' or 'curvature'")
     return _SOLVERS[key]
 
 

@@ -111,6 +111,18 @@ optd.showSession = function (root, id, signal) {
     ]);
   }
 
+  // Summary.curvature of a curvature session (docs/curvature.md).
+  function curvatureFacts(c) {
+    const list = (v) => (v || []).map((x) => optd.fmt(x, 8)).join(", ") || "—";
+    return optd.el("div", { id: "curvature" }, optd.el("h3", {}, "Curvature"), optd.facts({
+      "smallest eigenvalues": list(c.smallest), "largest eigenvalues": list(c.largest),
+      "condition number": optd.fmt(c.conditionNumber, 6),
+      "Hessian-vector products": optd.fmt(c.products),
+      "Lanczos steps": optd.fmt(c.lanczosSteps) + (c.converged ? " (converged)" : " (not converged)"),
+      "density nodes": optd.fmt((c.densityNodes || []).length),
+    }));
+  }
+
   function renderSession() {
     const s = page.session;
     const state = optd.stateName(s.state);
@@ -135,12 +147,13 @@ optd.showSession = function (root, id, signal) {
         "max |g|": optd.fmt(sum.gradientMaxNorm), "iterations": optd.fmt(sum.iterations),
         "evaluations": optd.fmt(sum.evaluations), "wall seconds": optd.fmt(sum.wallSeconds),
         "brief report": sum.briefReport,
-      }), sum.fullReport ? optd.el("pre", { id: "full-report" }, sum.fullReport) : "");
+      }), sum.curvature ? curvatureFacts(sum.curvature) : "",
+      sum.fullReport ? optd.el("pre", { id: "full-report" }, sum.fullReport) : "");
     } else {
       summary.replaceChildren(optd.el("h3", {}, "Summary"), optd.el("p", { class: "muted" }, "running: the summary comes when the session ends"));
     }
     const echo = {};
-    for (const key of ["lbfgs", "adam", "adamw", "trustRegion", "bounds", "finiteDifference", "gradientCheck", "dataParallel"]) {
+    for (const key of ["lbfgs", "adam", "adamw", "trustRegion", "curvature", "bounds", "finiteDifference", "gradientCheck", "dataParallel"]) {
       if (s[key] !== undefined) echo[key] = s[key];
     }
     options.replaceChildren(optd.el("h3", {}, "Options (every default resolved)"),

@@ -1,0 +1,270 @@
+// Lanczos with full reorthogonalization and stochastic Lanczos quadrature
+// (lanczos.h).
+#include "solvers/curvature/lanczos.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "solvers/core/option_checks.h"
+#include "solvers/curvature/tridiagonal.h"
+
+namespace optd {
+namespace {
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+}  // namespace
+
+double ConditionNumber(double lo, double hi) {
+  if (lo > 0.0) return hi / lo;
+  if (hi < 0.0) return lo / hi;
+  return std::numeric_limits<double>::infinity();
+}
+
+absl::Status LanczosOptions::Validate() const {
+  if (extreme_count < 1 || extreme_count > 64) {
+    return OptionOutOfRange("curvature", "extreme_count", extreme_count,
+                            "[1, 64]");
+  }
+  if (max_steps < 1 || max_steps > 2000) {
+    return OptionOutOfRange("curvature", "max_steps", max_steps, "[1, 2000]");
+  }
+  if (!(tolerance >= 1e-15 && tolerance <= 0.1)) {
+    return OptionOutOfRange("curvature", "tolerance", tolerance,
+                            "[1e-15, 0.1]");
+  }
+  if (probes < 1 || probes > 100) {
+    return OptionOutOfRange("curvature", "probes", probes, "[1, 100]");
+  }
+  if (density_steps < 1 || density_steps > 1000) {
+    return OptionOutOfRange("curvature", "density_steps", density_steps,
+                            "[1, 1000]");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Lanczos>> Lanczos::Create(
+    const LanczosOptions& options, int64_t n) {
+  absl::Status valid = options.Validate();
+  if (!valid.ok()) return valid;
+  if (n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the dimension is ", n, "; it must be at least 1"));
+  }
+  return std::unique_ptr<Lanczos>(new Lanczos(options, n));
+}
+
+Lanczos::Lanczos(const LanczosOptions& options, int64_t n)
+    : options_(options), n_(n), rng_(kLanczosSeed) {
+  StartRun(options_.max_steps);
+}
+
+void Lanczos::StartRun(int max_steps) {
+  run_max_steps_ = static_cast<int>(std::min<int64_t>(max_steps, n_));
+  basis_.resize(n_, run_max_steps_);
+  alpha_.clear();
+  beta_.clear();
+  steps_ = 0;
+  NextStartVector(&q_);  // with an empty basis, never empty
+}
+
+bool Lanczos::NextStartVector(Eigen::VectorXd* q) {
+  const double floor = 1e-8;
+  // A Rademacher vector can be orthogonal to what is left of the space
+  // exactly (its elements are +-1): after three such draws, the coordinate
+  // vector e_i the basis covers least, 1 - |Q(i, :)|^2 being its part
+  // outside the basis.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    q->resize(n_);
+    if (attempt < 3) {
+      uint64_t bits = 0;
+      for (int64_t i = 0; i < n_; ++i) {
+        if (i % 64 == 0) bits = rng_();
+        (*q)(i) = (bits & 1) ? 1.0 : -1.0;
+        bits >>= 1;
+      }
+      *q /= std::sqrt(static_cast<double>(n_));
+    } else {
+      if (steps_ == 0) return false;
+      Eigen::Index least = 0;
+      basis_.leftCols(steps_).rowwise().squaredNorm().minCoeff(&least);
+      q->setZero();
+      (*q)(least) = 1.0;
+    }
+    // Orthogonalize twice against the basis (Kahan and Parlett's "twice is
+    // enough" for Gram-Schmidt).
+    for (int pass = 0; pass < 2 && steps_ > 0; ++pass) {
+      const auto b = basis_.leftCols(steps_);
+      const Eigen::VectorXd c = b.transpose() * *q;
+      q->noalias() -= b * c;
+    }
+    const double norm = q->norm();
+    if (norm > floor) {
+      *q /= norm;
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status Lanczos::Tell(const Eigen::VectorXd& product) {
+  if (finished_) {
+    return absl::FailedPreconditionError("the Lanczos run has finished");
+  }
+  if (product.size() != n_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the Hessian-vector product has ", product.size(),
+                     " elements; the dimension is ", n_));
+  }
+  for (int64_t i = 0; i < n_; ++i) {
+    if (!std::isfinite(product(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the Hessian-vector product's element ", i,
+                       " is not finite (", product(i), ")"));
+    }
+  }
+  ++products_;
+  // The Lanczos iteration (G&VL §10.1): alpha_j = q_j^T H q_j, r = H q_j -
+  // alpha_j q_j - beta_{j-1} q_{j-1}, then r orthogonalized against all of
+  // Q twice (complete reorthogonalization, §10.3), beta_j = |r|.
+  basis_.col(steps_) = q_;
+  const double alpha = q_.dot(product);
+  Eigen::VectorXd r = product - alpha * q_;
+  if (steps_ > 0) r -= beta_.back() * basis_.col(steps_ - 1);
+  ++steps_;
+  alpha_.push_back(alpha);
+  for (int pass = 0; pass < 2; ++pass) {
+    const auto b = basis_.leftCols(steps_);
+    const Eigen::VectorXd c = b.transpose() * r;
+    r.noalias() -= b * c;
+  }
+  const double beta = r.norm();
+  beta_.push_back(beta);
+
+  // |T| by Gershgorin's bound, for the breakdown test.
+  double norm_t = 0.0;
+  for (int j = 0; j < steps_; ++j) {
+    norm_t = std::max(
+        norm_t, std::abs(alpha_[j]) + beta_[j] + (j > 0 ? beta_[j - 1] : 0.0));
+  }
+  const bool breakdown = beta <= 100.0 * kEps * norm_t;
+  const bool at_end = steps_ == run_max_steps_;
+  if (probe_ == 0) {
+    if (steps_ == n_) {
+      EndRun(/*converged=*/true);
+      return absl::OkStatus();
+    }
+    // The residual test at every step up to 100, then every ceil(m / 50)-th
+    // (an O(m^2) eigenvalue solve each: at most 2% more products).
+    const bool test = steps_ <= 100 || steps_ % ((steps_ + 49) / 50) == 0;
+    if (!breakdown && test && ExtremesConverged()) {
+      EndRun(/*converged=*/true);
+      return absl::OkStatus();
+    }
+    if (at_end) {
+      EndRun(/*converged=*/false);
+      return absl::OkStatus();
+    }
+    if (breakdown) {
+      // An invariant subspace: restart orthogonally, T block diagonal.
+      beta_.back() = 0.0;
+      if (!NextStartVector(&q_)) EndRun(/*converged=*/true);
+      return absl::OkStatus();
+    }
+  } else if (at_end || breakdown) {
+    // A probe's quadrature is exact on its Krylov space at breakdown.
+    EndRun(/*converged=*/false);
+    return absl::OkStatus();
+  }
+  q_ = r / beta;
+  return absl::OkStatus();
+}
+
+bool Lanczos::ExtremesConverged() const {
+  const TridiagonalEigen eigen = DecomposeTridiagonal(alpha_, beta_);
+  const int m = steps_;
+  const int k = std::min(options_.extreme_count, m);
+  const double beta = beta_.back();
+  for (int w = 0; w < k; ++w) {
+    for (int i : {w, m - 1 - w}) {
+      const double bound = std::abs(beta * eigen.last[i]);
+      if (bound > options_.tolerance * std::abs(eigen.values[i])) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void Lanczos::EndRun(bool converged) {
+  RecordRun(converged);
+  if (probe_ >= options_.probes) {
+    Finish();
+    return;
+  }
+  StartRun(options_.density_steps);
+}
+
+void Lanczos::RecordRun(bool converged) {
+  const TridiagonalEigen eigen = DecomposeTridiagonal(alpha_, beta_);
+  const int m = steps_;
+  if (probe_ == 0) {
+    const int k = std::min(options_.extreme_count, m);
+    for (int i = 0; i < k; ++i) {
+      estimate_.smallest.push_back(eigen.values[i]);
+      estimate_.largest.push_back(eigen.values[m - 1 - i]);
+    }
+    estimate_.condition_number =
+        ConditionNumber(estimate_.smallest[0], estimate_.largest[0]);
+    estimate_.lanczos_steps = m;
+    estimate_.converged = converged;
+  }
+  // Ubaru, Chen & Saad 2017, eq. (3.2): nodes theta_j, weights tau_j^2 with
+  // tau_j = e_1^T s_j; averaged over the probes.
+  for (int j = 0; j < m; ++j) {
+    const double tau = eigen.first[j];
+    estimate_.density_nodes.push_back(eigen.values[j]);
+    estimate_.density_weights.push_back(tau * tau / options_.probes);
+  }
+  ++probe_;
+}
+
+void Lanczos::Stop() {
+  if (finished_) return;
+  if (probe_ == 0) {
+    if (steps_ == 0) {
+      estimate_.condition_number = std::numeric_limits<double>::quiet_NaN();
+      Finish();
+      return;
+    }
+    RecordRun(/*converged=*/false);
+  }
+  // The density of the runs recorded so far: weights renormalized to sum
+  // to 1 (a probe cut short is left out).
+  double total = 0.0;
+  for (double w : estimate_.density_weights) total += w;
+  if (total > 0.0) {
+    for (double& w : estimate_.density_weights) w /= total;
+  }
+  Finish();
+}
+
+void Lanczos::Finish() {
+  finished_ = true;
+  estimate_.products = products_;
+  basis_.resize(0, 0);
+}
+
+std::string Lanczos::OptionsReport() const {
+  return absl::StrFormat(
+      "extreme_count = %d\nmax_steps = %d\ntolerance = %g\nprobes = %d\n"
+      "density_steps = %d\nseed = %d\n",
+      options_.extreme_count, options_.max_steps, options_.tolerance,
+      options_.probes, options_.density_steps, kLanczosSeed);
+}
+
+}  // namespace optd

@@ -114,7 +114,18 @@ struct LeastSquaresSummary {
   // degrees of freedom) or J(x) is unknown, as curve_fit does.
   Eigen::MatrixXd covariance;
   int jacobian_rank = 0;  // singular values kept for the covariance
+  // scipy's active_mask: -1 / 1 where x is on its lower / upper bound
+  // (within xtol, find_active_constraints), else 0; all 0 for 'lm'.
+  std::vector<int> active_mask;
 };
+
+// least_squares.py's TERMINATION_MESSAGES[status] ("" for other statuses).
+std::string LeastSquaresStatusMessage(int status);
+
+// Sets s->covariance and s->jacobian_rank from s->jac (m x n) and s->cost as
+// the covariance comment above says; every entry +inf when m <= n or s->jac
+// is not m x n.
+void SetLeastSquaresCovariance(int m, int n, LeastSquaresSummary* s);
 
 // Where the run stands (readable at any time).
 struct LeastSquaresProgress {

@@ -47,6 +47,7 @@
 #include "Eigen/Core"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "solvers/least_squares/least_squares_method.h"
 
 namespace optd {
 
@@ -137,23 +138,24 @@ struct LeastSquaresProgress {
   double par = 0.0;        // the Levenberg-Marquardt parameter
 };
 
-class LevenbergMarquardt {
+class LevenbergMarquardt final : public LeastSquaresMethod {
  public:
+  std::string_view method() const override { return "lm"; }
   // The solver for `m` residuals of x0.size() variables, its first trial
   // (x0, wanting r and J) ready. ValidateLevenbergMarquardtOptions' errors.
   static absl::StatusOr<std::unique_ptr<LevenbergMarquardt>> Create(
       const LevenbergMarquardtOptions& options, const Eigen::VectorXd& x0,
       int m);
 
-  int n() const { return n_; }
-  int m() const { return m_; }
-  bool finished() const { return phase_ == Phase::kFinished; }
+  int n() const override { return n_; }
+  int m() const override { return m_; }
+  bool finished() const override { return phase_ == Phase::kFinished; }
   // The outstanding trial's point; REQUIRES !finished().
-  const Eigen::VectorXd& trial_point() const;
-  bool wants_residuals() const;
-  bool wants_jacobian() const;
+  const Eigen::VectorXd& trial_point() const override;
+  bool wants_residuals() const override;
+  bool wants_jacobian() const override;
   // The last accepted point (x0 until a step is accepted).
-  const Eigen::VectorXd& x() const { return x_; }
+  const Eigen::VectorXd& x() const override { return x_; }
 
   // Reports the outstanding trial. r must have m entries when
   // wants_residuals() (ignored otherwise, may be empty); jac must be m x n
@@ -161,22 +163,24 @@ class LevenbergMarquardt {
   // FAILED_PRECONDITION when finished; INVALID_ARGUMENT for a wrong size
   // (the solver is then unchanged). Non-finite entries are failures (see the
   // file comment), not errors.
-  absl::Status Tell(const Eigen::VectorXd& r, const Eigen::MatrixXd& jac);
+  absl::Status Tell(const Eigen::VectorXd& r,
+                    const Eigen::MatrixXd& jac) override;
   // The outstanding trial could not be evaluated.
-  absl::Status TellFailed();
+  absl::Status TellFailed() override;
 
   // REQUIRES finished().
-  const LeastSquaresSummary& summary() const { return summary_; }
-  LeastSquaresProgress progress() const;
+  const LeastSquaresSummary& summary() const override { return summary_; }
+  LeastSquaresProgress progress() const override;
   // "ftol=1e-08 xtol=1e-08 gtol=1e-08 max_nfev=200 x_scale=1 factor=100".
-  std::string OptionsReport() const;
+  std::string OptionsReport() const override;
 
   // The whole machine as bytes (state_bytes.h): restoring them into a
   // solver made by Create with the same n and m continues bitwise. The
   // options travel in the state. RestoreState: INVALID_ARGUMENT for bytes
   // that do not fit (the solver is then unchanged).
-  absl::Status SaveState(std::string* out) const;
-  absl::Status RestoreState(std::string_view state);
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  int64_t StateBytes() const override;
 
  private:
   enum class Phase : int {

@@ -49,6 +49,7 @@
 #include "Eigen/Core"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "solvers/least_squares/least_squares_method.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
 #include "solvers/least_squares/robust_loss.h"
 
@@ -87,8 +88,9 @@ struct TrustRegionReflectiveOptions {
 absl::Status ValidateTrustRegionReflectiveOptions(
     const TrustRegionReflectiveOptions& options, int n, int m);
 
-class TrustRegionReflective {
+class TrustRegionReflective final : public LeastSquaresMethod {
  public:
+  std::string_view method() const override { return "trf"; }
   // The solver for `m` residuals of x0.size() variables, its first trial
   // (x0 made strictly feasible, wanting r and J) ready.
   // ValidateTrustRegionReflectiveOptions' errors; INVALID_ARGUMENT for a
@@ -98,36 +100,38 @@ class TrustRegionReflective {
       const TrustRegionReflectiveOptions& options, const Eigen::VectorXd& x0,
       int m);
 
-  int n() const { return n_; }
-  int m() const { return m_; }
+  int n() const override { return n_; }
+  int m() const override { return m_; }
   bool bounded() const { return bounded_; }
-  bool finished() const { return phase_ == Phase::kFinished; }
+  bool finished() const override { return phase_ == Phase::kFinished; }
   // The outstanding trial's point; REQUIRES !finished().
-  const Eigen::VectorXd& trial_point() const;
-  bool wants_residuals() const;
-  bool wants_jacobian() const;
+  const Eigen::VectorXd& trial_point() const override;
+  bool wants_residuals() const override;
+  bool wants_jacobian() const override;
   // The last accepted point (x0, made strictly feasible, until a step is).
-  const Eigen::VectorXd& x() const { return x_; }
+  const Eigen::VectorXd& x() const override { return x_; }
 
   // Reports the outstanding trial, as LevenbergMarquardt::Tell: r (m) when
   // wants_residuals(), jac (m x n) when wants_jacobian(); FAILED_PRECONDITION
   // when finished, INVALID_ARGUMENT for a wrong size (nothing changes).
-  absl::Status Tell(const Eigen::VectorXd& r, const Eigen::MatrixXd& jac);
-  absl::Status TellFailed();
+  absl::Status Tell(const Eigen::VectorXd& r,
+                    const Eigen::MatrixXd& jac) override;
+  absl::Status TellFailed() override;
 
   // REQUIRES finished(). cost is scipy's (with the loss), fun the raw
   // residuals, jac and grad the loss-scaled J and J^T r that trf returns,
   // optimality its (for bounds, Coleman-Li scaled) gradient norm,
   // active_mask find_active_constraints(x, lb, ub, rtol=xtol).
-  const LeastSquaresSummary& summary() const { return summary_; }
-  LeastSquaresProgress progress() const;
+  const LeastSquaresSummary& summary() const override { return summary_; }
+  LeastSquaresProgress progress() const override;
   // "method=trf ftol=1e-08 xtol=1e-08 gtol=1e-08 max_nfev=200 x_scale=1
   // loss=linear f_scale=1 bounds=none".
-  std::string OptionsReport() const;
+  std::string OptionsReport() const override;
 
   // The whole machine as bytes (state_bytes.h), as LevenbergMarquardt's.
-  absl::Status SaveState(std::string* out) const;
-  absl::Status RestoreState(std::string_view state);
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  int64_t StateBytes() const override;
 
  private:
   enum class Phase : int {

@@ -79,6 +79,20 @@ absl::Status TrustRegionReflective::SaveState(std::string* out) const {
   return absl::OkStatus();
 }
 
+int64_t TrustRegionReflective::StateBytes() const {
+  // The words SaveState writes: 29 scalars, the optional x_scale, lower and
+  // upper, ten n-vectors, three m-vectors, two m x n matrices and the SVD
+  // (k singular values, U^T f and the n x k V); then the message.
+  const int64_t n = n_, m = m_, k = s_.size();
+  const int64_t optional = (options_.x_scale.empty() ? 0 : n) +
+                           (options_.lower.empty() ? 0 : n) +
+                           (options_.upper.empty() ? 0 : n);
+  const int64_t words =
+      29 + optional + 10 * n + 3 * m + 2 * m * n + 2 * k + n * k;
+  return static_cast<int64_t>(kTag.size()) + 8 * words +
+         static_cast<int64_t>(fail_message_.size());
+}
+
 absl::Status TrustRegionReflective::RestoreState(std::string_view state) {
   StateReader r(state);
   const std::string what = "the optd.trust_region_reflective.v1 state";

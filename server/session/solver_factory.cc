@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "server/session/first_order_codec.h"
 #include "server/sharding/remote_vectors.h"
@@ -83,8 +84,9 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
   return bytes;
 }
 
-// Levenberg-Marquardt (lmder, as scipy's method='lm') runs on one replica
-// with the client's Jacobians and no box: none of the session layers.
+// Least squares (scipy's method='lm' or 'trf') runs on one replica with the
+// client's Jacobians: none of the session layers but bounds, which
+// LeastSquaresOptionsFromProto checks against the method.
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   if (request.solver_case() != v1::CreateSessionRequest::kLeastSquares) {
     return absl::OkStatus();
@@ -93,11 +95,6 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
     return InvalidArgument(absl::StrCat(
         "least_squares sessions are not sharded (shards = ", request.shards(),
         "); use shards 0 or 1"));
-  }
-  if (request.has_bounds()) {
-    return InvalidArgument(
-        "bounds are not supported by least_squares (Levenberg-Marquardt, "
-        "like scipy's method='lm', is unconstrained); leave bounds unset");
   }
   if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE ||
       request.has_finite_difference()) {
@@ -150,10 +147,19 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
     }
     case v1::CreateSessionRequest::kLeastSquares: {
       // lmder's QR of J and J itself, the adapter's told J, and a few
-      // vectors of m and n.
+      // vectors of m and n; trf holds J, J scaled and the SVD's V (n x n)
+      // besides, and its U while it computes.
       const int64_t m =
-          std::max<int64_t>(request.least_squares().residuals(), n);
-      return (3 * m * n + 4 * m + 10 * n) * kDouble;
+          std::max<int64_t>(request.least_squares().residuals(), 1);
+      const bool lm = request.least_squares().method() ==
+                          v1::LeastSquaresOptions::METHOD_LM ||
+                      (request.least_squares().method() ==
+                           v1::LeastSquaresOptions::METHOD_UNSPECIFIED &&
+                       !request.has_bounds() &&
+                       request.least_squares().loss() <=
+                           v1::LeastSquaresOptions::LOSS_LINEAR);
+      if (lm) return (3 * std::max(m, n) * n + 4 * m + 10 * n) * kDouble;
+      return (5 * m * n + 2 * n * n + 6 * m + 14 * n) * kDouble;
     }
     case v1::CreateSessionRequest::SOLVER_NOT_SET:
       return n * kDouble;
@@ -444,27 +450,59 @@ struct LeastSquaresRecipe {
   using Options = LeastSquaresSessionOptions;
   static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
                                       int64_t n, uint32_t) {
-    OPTD_ASSIGN_OR_RETURN(Options options, LeastSquaresOptionsFromProto(
-                                               request.least_squares(), n));
+    // DecodeSessionLayers has checked the bounds; `bounded` is whether
+    // any is finite (scipy's trf_bounds against trf_no_bounds).
+    bool bounded = false;
+    if (request.has_bounds()) {
+      OPTD_ASSIGN_OR_RETURN(
+          ConstVectorView lower,
+          DecodeVector(request.bounds().lower(), "bounds.lower"));
+      OPTD_ASSIGN_OR_RETURN(
+          ConstVectorView upper,
+          DecodeVector(request.bounds().upper(), "bounds.upper"));
+      OPTD_ASSIGN_OR_RETURN(Bounds bounds, Bounds::Create(lower, upper, n));
+      bounded = bounds.any();
+    }
+    OPTD_ASSIGN_OR_RETURN(
+        Options options,
+        LeastSquaresOptionsFromProto(request.least_squares(), n, bounded));
     // Resolve scipy's "100 n" here, so Session.options shows the number.
     if (options.lm.max_nfev == 0) options.lm.max_nfev = 100 * n;
+    if (options.trf.max_nfev == 0) options.trf.max_nfev = 100 * n;
     return options;
   }
-  // CheckLeastSquaresLayers refuses shards and bounds before these.
+  // CheckSolverLayers refuses shards before these.
   static void Slice(const Options&, v1::CreateSliceRequest*) {}
   static SolverOr Sharded(const Options&, const ConstVectorView&,
                           std::shared_ptr<ShardGroup>) {
     return absl::InternalError("least_squares sessions are never sharded");
   }
-  static SolverOr Bounded(const Options&, const ConstVectorView&,
-                          const Bounds&) {
-    return absl::InternalError("least_squares sessions have no bounds");
+  static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds) {
+    // Read refused LM with finite bounds.
+    TrustRegionReflectiveOptions trf = options.trf;
+    trf.lower = bounds.lower();
+    trf.upper = bounds.upper();
+    return Make(options, trf, x0);
   }
   static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
-    OPTD_ASSIGN_OR_RETURN(
-        std::unique_ptr<LeastSquaresSolver> solver,
-        LeastSquaresSolver::Create(options.lm, x0, options.residuals));
-    return std::unique_ptr<Solver>(std::move(solver));
+    return Make(options, options.trf, x0);
+  }
+  static SolverOr Make(const Options& options,
+                       const TrustRegionReflectiveOptions& trf,
+                       const ConstVectorView& x0) {
+    absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> solver =
+        options.use_trf
+            ? LeastSquaresSolver::Create(trf, x0, options.residuals)
+            : LeastSquaresSolver::Create(options.lm, x0, options.residuals);
+    if (!solver.ok()) {
+      // The library names its own fields; the client knows the proto's.
+      return absl::Status(
+          solver.status().code(),
+          absl::StrReplaceAll(solver.status().message(),
+                              {{"trust_region_reflective", "least_squares"}}));
+    }
+    return std::unique_ptr<Solver>(*std::move(solver));
   }
 };
 

@@ -435,6 +435,7 @@ void LevenbergMarquardt::Summarize() {
   phase_ = Phase::kFinished;
   LeastSquaresSummary& s = summary_;
   s = LeastSquaresSummary();
+  s.method = "lm";
   s.x = x_;
   const bool have_r = !(status_ == kLeastSquaresEvaluationFailed && njev_ == 0);
   if (have_r) {

@@ -118,6 +118,7 @@ struct LeastSquaresSummary {
   // scipy's active_mask: -1 / 1 where x is on its lower / upper bound
   // (within xtol, find_active_constraints), else 0; all 0 for 'lm'.
   std::vector<int> active_mask;
+  std::string method;  // "lm" or "trf", scipy's `method`
 };
 
 // least_squares.py's TERMINATION_MESSAGES[status] ("" for other statuses).

@@ -428,6 +428,7 @@ void TrustRegionReflective::Summarize() {
   phase_ = Phase::kFinished;
   LeastSquaresSummary& s = summary_;
   s = LeastSquaresSummary();
+  s.method = "trf";
   s.x = x_;
   s.nfev = nfev_;
   s.njev = njev_;

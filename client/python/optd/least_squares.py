@@ -1,5 +1,5 @@
-"""``optd.least_squares``: scipy.optimize.least_squares(method='lm'), run by
-an optd server.
+"""``optd.least_squares``: scipy.optimize.least_squares (method 'lm' or
+'trf', with bounds and robust losses), run by an optd server.
 
     >>> import numpy as np, optd
     >>> def fun(x):   # Rosenbrock as residuals
@@ -12,14 +12,18 @@ an optd server.
     (array([1., 1.]), 0.0, 21, 16)
 
 The session runs MINPACK's lmder as scipy 1.10 does for
-``least_squares(method='lm', jac=callable)``: the same evaluations in the
-same order, so ``nfev`` and ``njev`` equal scipy's. Each trial wants the
+``least_squares(method='lm', jac=callable)``, or scipy's trust-region
+reflective algorithm for ``method='trf'`` (tr_solver 'exact'): the same
+evaluations in the same order, so ``nfev`` and ``njev`` equal scipy's where
+the arithmetic allows (docs/solvers.md#least-squares). Each trial wants the
 residuals, the Jacobian, or both (``Wants.RESIDUALS``, ...); ``fun`` and
 ``jac`` are called only for what it wants. ``options`` are scipy's: ftol,
-xtol, gtol, x_scale (a number, n numbers or 'jac'), max_nfev, or optd's
-LeastSquaresOptions fields (factor). Bounds, losses other than 'linear',
-methods other than 'lm' and finite-difference Jacobians are not served:
-InvalidArgument.
+xtol, gtol, x_scale (a number, n numbers or 'jac'), max_nfev, bounds, loss
+('linear', 'soft_l1', 'huber', 'cauchy', 'arctan'), f_scale, or optd's
+LeastSquaresOptions fields (factor, 'lm' only). ``method=None`` (the
+default) lets the server choose: 'lm' without bounds and with the linear
+loss, else 'trf' (scipy's own default is 'trf' always). Callable losses and
+finite-difference Jacobians are not served: InvalidArgument.
 """
 
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -35,6 +39,14 @@ from .vectors import VectorEncoding, decode, encode
 
 __all__ = ["least_squares"]
 
+_LOSSES = {"linear": pb.LeastSquaresOptions.LOSS_LINEAR,
+           "soft_l1": pb.LeastSquaresOptions.LOSS_SOFT_L1,
+           "huber": pb.LeastSquaresOptions.LOSS_HUBER,
+           "cauchy": pb.LeastSquaresOptions.LOSS_CAUCHY,
+           "arctan": pb.LeastSquaresOptions.LOSS_ARCTAN}
+_METHODS = {None: pb.LeastSquaresOptions.METHOD_UNSPECIFIED,
+            "lm": pb.LeastSquaresOptions.METHOD_LM,
+            "trf": pb.LeastSquaresOptions.METHOD_TRF}
 _RESIDUALS = (Wants.RESIDUALS, Wants.RESIDUALS_AND_JACOBIAN)
 _JACOBIAN = (Wants.JACOBIAN, Wants.RESIDUALS_AND_JACOBIAN)
 
@@ -66,6 +78,24 @@ def _options(n: int, m: int, ftol: float, xtol: float, gtol: float,
     return options
 
 
+def _bounds(bounds: Any, n: int):
+    """scipy's bounds ((lb, ub) of scalars or n-arrays, or a
+    scipy.optimize.Bounds) as two n-arrays, or None when all infinite."""
+    if bounds is None:
+        return None
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):
+        lb, ub = bounds.lb, bounds.ub
+    elif len(bounds) == 2:
+        lb, ub = bounds
+    else:
+        raise InvalidArgument("bounds must contain 2 elements (lb, ub)")
+    lb = np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,)).copy()
+    ub = np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,)).copy()
+    if np.all(np.isneginf(lb)) and np.all(np.isposinf(ub)):
+        return None
+    return lb, ub
+
+
 def _result(summary: pb.Summary, session_id: str, n: int) -> OptimizeResult:
     x = np.array(decode(summary.x), dtype=np.float64)
     result = OptimizeResult(x=x, message=summary.message,
@@ -86,16 +116,19 @@ def _result(summary: pb.Summary, session_id: str, n: int) -> OptimizeResult:
         cost=lsq.cost, fun=fun,
         jac=jac.reshape(m, n) if jac.size == m * n and m else None,
         grad=grad if grad.size else None, optimality=lsq.optimality,
-        active_mask=np.zeros(n, dtype=int), nfev=int(lsq.nfev),
+        active_mask=(np.array(lsq.active_mask, dtype=int)
+                     if len(lsq.active_mask) == n else np.zeros(n, dtype=int)),
+        method=lsq.method, nfev=int(lsq.nfev),
         njev=int(lsq.njev), status=int(lsq.status), success=lsq.success,
         covariance=covariance.reshape(n, n) if covariance.size else None)
     return result
 
 
 def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
-                  method: str = "lm", bounds: Any = None, ftol: float = 1e-8,
-                  xtol: float = 1e-8, gtol: float = 1e-8, x_scale: Any = 1.0,
-                  loss: str = "linear", max_nfev: Optional[int] = None,
+                  method: Optional[str] = None, bounds: Any = None,
+                  ftol: float = 1e-8, xtol: float = 1e-8, gtol: float = 1e-8,
+                  x_scale: Any = 1.0, loss: str = "linear",
+                  f_scale: float = 1.0, max_nfev: Optional[int] = None,
                   args: Sequence[Any] = (),
                   kwargs: Optional[Mapping[str, Any]] = None,
                   address: Optional[str] = None,
@@ -103,17 +136,23 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
                   session_id: Optional[str] = None,
                   labels: Optional[Mapping[str, str]] = None,
                   keep: bool = False, **options: Any) -> OptimizeResult:
-    """Minimizes 0.5 * sum(fun(x)**2) from ``x0`` by Levenberg-Marquardt in
-    an optd session (scipy's ``least_squares`` signature where it applies).
+    """Minimizes 0.5 * sum(rho(fun(x)**2)) from ``x0``, within ``bounds``,
+    by Levenberg-Marquardt or trust-region reflective in an optd session
+    (scipy's ``least_squares`` signature where it applies).
 
     Args:
       fun: ``fun(x, *args, **kwargs)`` -> the m residuals (array-like);
-        m >= n. ``x`` is a float64 copy.
+        m >= n for 'lm'. ``x`` is a float64 copy.
       x0: starting point (array-like, raveled); n variables.
       jac: ``jac(x, *args, **kwargs)`` -> the m x n Jacobian (required:
         the server takes the client's Jacobians).
-      method: "lm" only. bounds: None (or scipy's (-inf, inf)) only.
-      loss: "linear" only.
+      method: "lm", "trf" or None (the server's choice: "lm" without
+        finite bounds and with the linear loss, else "trf").
+      bounds: scipy's (lb, ub) (scalars or n-arrays; +-inf for none) or a
+        scipy.optimize.Bounds; "trf" only. x0 must lie inside (scipy:
+        "`x0` is infeasible"), lb < ub strictly.
+      loss: "linear", "soft_l1", "huber", "cauchy" or "arctan" ("trf"
+        only for all but "linear"). f_scale: the loss's soft margin.
       ftol, xtol, gtol, x_scale, max_nfev: scipy's (defaults 1e-8, 1e-8,
         1e-8, 1.0, 100 n).
       address / client: the server (default connect()'s address).
@@ -123,24 +162,23 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
 
     Returns:
       OptimizeResult with scipy's fields x, cost, fun, jac, grad, optimality,
-      active_mask (zeros), nfev, njev, status, message, success, plus
-      session_id and covariance (curve_fit's pinv(J^T J) * 2 cost / (m - n);
-      inf when m == n).
+      active_mask, nfev, njev, status, message, success, plus method (the
+      one that ran), session_id and covariance (curve_fit's
+      pinv(J^T J) * 2 cost / (m - n); inf when m <= n).
 
     Raises:
       InvalidArgument: an option or evaluation the server refuses (the
         message names the field and its limit), or one optd does not serve.
     """
-    if str(method).lower() != "lm":
+    method_key = None if method is None else str(method).lower()
+    if method_key not in _METHODS:
         raise InvalidArgument(
-            f"method is {method!r}; optd serves least_squares with 'lm' only")
-    if bounds is not None and not (
-            np.all(np.isneginf(np.asarray(bounds[0], dtype=float)))
-            and np.all(np.isposinf(np.asarray(bounds[1], dtype=float)))):
-        raise InvalidArgument("bounds are not supported with method 'lm'")
-    if loss != "linear":
+            f"method is {method!r}; optd serves least_squares with 'lm', "
+            "'trf' or None (the server's choice)")
+    if not isinstance(loss, str) or loss not in _LOSSES:
         raise InvalidArgument(
-            f"loss is {loss!r}; method 'lm' supports only 'linear'")
+            f"loss is {loss!r}; optd serves 'linear', 'soft_l1', 'huber', "
+            "'cauchy' and 'arctan' (not callables)")
     if not callable(jac):
         raise InvalidArgument(
             f"jac is {jac!r}; optd's least_squares needs a callable Jacobian "
@@ -152,6 +190,12 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
     f0 = np.asarray(fun(x0.copy(), *args, **kwargs), dtype=np.float64).ravel()
     request_options = _options(n, f0.size, ftol, xtol, gtol, x_scale,
                                max_nfev, options)
+    request_options.method = _METHODS[method_key]
+    if loss != "linear":
+        request_options.loss = _LOSSES[loss]
+    if loss != "linear" or f_scale != 1.0:
+        request_options.f_scale = float(f_scale)
+    box = _bounds(bounds, n)
 
     own_client = client is None
     if own_client:
@@ -163,6 +207,9 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = None, *,
             vector_encoding=VectorEncoding.F64)
         request.least_squares.CopyFrom(request_options)
         encode(x0, VectorEncoding.F64, request.x0)
+        if box is not None:
+            encode(box[0], VectorEncoding.F64, request.bounds.lower)
+            encode(box[1], VectorEncoding.F64, request.bounds.upper)
         created = client._unary("CreateSession", request)
         sid = created.session_id
         trials, summary = list(created.trials), None

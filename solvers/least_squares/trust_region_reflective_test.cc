@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -468,6 +469,18 @@ TEST(TrustRegionReflectiveTest, RestoreRefusesStatesThatDoNotFit) {
               HasSubstr("the optd.trust_region_reflective.v1 state"));
   absl::Status junk = (*trf)->RestoreState("optd.levenberg_marquardt.v1");
   EXPECT_EQ(junk.code(), absl::StatusCode::kInvalidArgument);
+  // f_scale (after the tag and eight words: n, m, ftol, xtol, gtol,
+  // max_nfev, x_scale_jac, loss) set to 0: bad options.
+  std::string bad = state;
+  const double zero = 0.0;
+  bad.replace(
+      std::string_view("optd.trust_region_reflective.v1").size() + 8 * 8, 8,
+      reinterpret_cast<const char*>(&zero), 8);
+  absl::Status options = (*trf)->RestoreState(bad);
+  EXPECT_EQ(options.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(options.message(),
+            "the optd.trust_region_reflective.v1 state holds bad options: "
+            "trust_region_reflective.f_scale is 0; it must be in (0, inf)");
   // Still usable after the refusals.
   Eigen::VectorXd r;
   Eigen::MatrixXd jac;

@@ -228,6 +228,8 @@ absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
     to.status = from.status();
     to.success = from.success();
     to.jacobian_rank = from.jacobian_rank();
+    to.active_mask.assign(from.active_mask().begin(), from.active_mask().end());
+    to.method = from.method();
   }
   if (summary.has_curvature()) result.curvature = summary.curvature();
   return result;

@@ -158,6 +158,9 @@ struct LeastSquaresResult {
   int status = 0;  // scipy's status (-2: optd's evaluation failed)
   bool success = false;
   int jacobian_rank = 0;
+  // -1 / 1 where x is on its lower / upper bound, else 0 (n entries).
+  std::vector<int> active_mask;
+  std::string method;  // "lm" or "trf"
 };
 
 // How a session ended: v1::Summary with its vector decoded. Like scipy's

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
+#include "solvers/least_squares/trust_region_reflective.h"
 #include "solvers/testing/mgh_least_squares.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
@@ -38,6 +39,8 @@ using ::optd::client::Wants;
 using ::testing::HasSubstr;
 
 using LeastSquaresEndToEnd = OptdServerTest;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 problems::ResidualProblem Problem(const std::string& name) {
   absl::StatusOr<problems::ResidualProblem> p =
@@ -229,6 +232,11 @@ TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
     return Session::Create(client(), ToVector(p.x0),
                            SolverSpec::LeastSquares(lsq), options);
   };
+  auto plain_options = [] {
+    SessionOptions o;
+    o.session_id = "lsq-options";
+    return o;
+  };
   SessionOptions sharded;
   sharded.session_id = "lsq-sharded";
   sharded.shards = 2;
@@ -239,9 +247,83 @@ TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
   SessionOptions bounded;
   bounded.session_id = "lsq-bounded";
   bounded.lower = {-10.0, -10.0};
-  EXPECT_THAT(create(Options(p), bounded),
+  v1::LeastSquaresOptions lm = Options(p);
+  lm.set_method(v1::LeastSquaresOptions::METHOD_LM);
+  EXPECT_THAT(create(lm, bounded),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("bounds are not supported by least_squares")));
+                       "bounds are not supported by least_squares method LM "
+                       "(scipy: Method 'lm' doesn't support bounds); use "
+                       "method TRF or leave bounds unset"));
+  v1::LeastSquaresOptions lm_loss = lm;
+  lm_loss.set_loss(v1::LeastSquaresOptions::LOSS_SOFT_L1);
+  EXPECT_THAT(create(lm_loss, plain_options()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.loss is LOSS_SOFT_L1; method LM "
+                       "supports only the linear loss (scipy: method='lm' "
+                       "supports only 'linear' loss function); use method "
+                       "TRF"));
+  // rosenbrock's x0 is (-1.2, 1): outside [0, 2] in x0[0].
+  SessionOptions infeasible;
+  infeasible.session_id = "lsq-infeasible";
+  infeasible.lower = {0.0, 0.0};
+  infeasible.upper = {2.0, 2.0};
+  EXPECT_THAT(create(Options(p), infeasible),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares: x0[0] = -1.2 is outside the bounds [0, "
+                       "2] (scipy: `x0` is infeasible)"));
+  SessionOptions pinned;
+  pinned.session_id = "lsq-pinned";
+  pinned.lower = {-2.0, 1.0};
+  pinned.upper = {2.0, 1.0};
+  EXPECT_THAT(create(Options(p), pinned),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares: lower[1] = 1 is not below upper[1] = "
+                       "1; each lower bound must be strictly less than its "
+                       "upper bound"));
+  v1::LeastSquaresOptions trf_factor = Options(p);
+  trf_factor.set_method(v1::LeastSquaresOptions::METHOD_TRF);
+  trf_factor.set_factor(10.0);
+  EXPECT_THAT(create(trf_factor, plain_options()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.factor applies to method LM "
+                                 "only")));
+  v1::LeastSquaresOptions f_scale = Options(p);
+  f_scale.set_loss(v1::LeastSquaresOptions::LOSS_HUBER);
+  f_scale.set_f_scale(0.0);
+  EXPECT_THAT(create(f_scale, plain_options()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.f_scale is 0; it must be in (0, inf)"));
+  v1::LeastSquaresOptions bad_loss = Options(p);
+  bad_loss.set_loss(static_cast<v1::LeastSquaresOptions::Loss>(9));
+  EXPECT_THAT(create(bad_loss, plain_options()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.loss is 9; it is LINEAR (1), SOFT_L1 "
+                       "(2), HUBER (3), CAUCHY (4) or ARCTAN (5)"));
+  v1::LeastSquaresOptions bad_method = Options(p);
+  bad_method.set_method(static_cast<v1::LeastSquaresOptions::Method>(7));
+  EXPECT_THAT(create(bad_method, plain_options()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.method is 7; it is UNSPECIFIED (0), LM "
+                       "(1) or TRF (2)"));
+  v1::LeastSquaresOptions trf_tols = Options(p);
+  trf_tols.set_method(v1::LeastSquaresOptions::METHOD_TRF);
+  trf_tols.set_ftol(0.0);
+  trf_tols.set_xtol(0.0);
+  trf_tols.set_gtol(0.0);
+  EXPECT_THAT(create(trf_tols, plain_options()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares: at least one of ftol, xtol, "
+                                 "gtol must be >= machine epsilon")));
+  // Finite-difference Jacobians are lmdif's: not served with TRF.
+  SessionOptions fd_trf;
+  fd_trf.session_id = "lsq-fd-trf";
+  fd_trf.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+  v1::LeastSquaresOptions trf = Options(p);
+  trf.set_method(v1::LeastSquaresOptions::METHOD_TRF);
+  EXPECT_THAT(create(trf, fd_trf),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gradient_source FINITE_DIFFERENCE is served "
+                                 "for least_squares with method LM")));
   SessionOptions parallel;
   parallel.session_id = "lsq-fd";
   parallel.data_parallel_workers = 2;
@@ -262,10 +344,90 @@ TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
   EXPECT_THAT(create(tol, plain),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("least_squares.xtol is 0")));
-  for (const char* id :
-       {"lsq-sharded", "lsq-bounded", "lsq-fd", "lsq-options"}) {
+  for (const char* id : {"lsq-sharded", "lsq-bounded", "lsq-fd", "lsq-options",
+                         "lsq-infeasible", "lsq-pinned", "lsq-fd-trf"}) {
     EXPECT_THAT(client().GetSession(id),
                 StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  }
+}
+
+// The library's trf run in process on `p` with `options`.
+std::unique_ptr<TrustRegionReflective> RunTrfInProcess(
+    const problems::ResidualProblem& p,
+    const TrustRegionReflectiveOptions& options) {
+  auto trf = TrustRegionReflective::Create(options, p.x0, p.m);
+  EXPECT_TRUE(trf.ok()) << trf.status();
+  Eigen::VectorXd r;
+  Eigen::MatrixXd jac;
+  while (!(*trf)->finished()) {
+    p.evaluate((*trf)->trial_point(), &r, &jac);
+    EXPECT_TRUE((*trf)->Tell(r, jac).ok());
+  }
+  return *std::move(trf);
+}
+
+// Bounds select trf (method unset), as does a robust loss; each session
+// reaches exactly what TrustRegionReflective reaches in process, and scipy's
+// counts (scipy_trf_1.10.txt: rosenbrock_box 18 16 2, active_mask 1,0).
+TEST_F(LeastSquaresEndToEnd, TrfWithBoundsAndLossReachesTheLibrarysResult) {
+  const problems::ResidualProblem p = Problem("rosenbrock");
+  struct Case {
+    std::string id;
+    std::vector<double> lower, upper;
+    v1::LeastSquaresOptions::Loss loss;
+    double f_scale;
+  };
+  const Case cases[] = {
+      {"lsq-trf-box",
+       {-2.0, -2.0},
+       {0.5, 2.0},
+       v1::LeastSquaresOptions::LOSS_UNSPECIFIED,
+       1.0},
+      {"lsq-trf-cauchy", {}, {}, v1::LeastSquaresOptions::LOSS_CAUCHY, 0.5},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.id);
+    SessionOptions options;
+    options.session_id = c.id;
+    options.lower = c.lower;
+    options.upper = c.upper;
+    v1::LeastSquaresOptions lsq = Options(p);
+    lsq.set_loss(c.loss);
+    if (c.f_scale != 1.0) lsq.set_f_scale(c.f_scale);
+    absl::StatusOr<Session> session = Session::Create(
+        client(), ToVector(p.x0), SolverSpec::LeastSquares(lsq), options);
+    ASSERT_OK(session);
+    absl::StatusOr<Answer> answer = Drive(*session, session->Ask(), p);
+    ASSERT_OK(answer);
+    ASSERT_TRUE(answer->finished());
+    TrustRegionReflectiveOptions o;
+    o.lower = c.lower;
+    o.upper = c.upper;
+    o.loss = c.loss == v1::LeastSquaresOptions::LOSS_CAUCHY
+                 ? RobustLoss::kCauchy
+                 : RobustLoss::kLinear;
+    o.f_scale = c.f_scale;
+    const std::unique_ptr<TrustRegionReflective> local = RunTrfInProcess(p, o);
+    const LeastSquaresSummary& want = local->summary();
+    const client::LeastSquaresResult& got = *answer->summary->least_squares;
+    EXPECT_EQ(got.method, "trf");
+    EXPECT_EQ(got.nfev, want.nfev);
+    EXPECT_EQ(got.njev, want.njev);
+    EXPECT_EQ(got.status, want.status);
+    EXPECT_EQ(got.cost, want.cost);
+    EXPECT_EQ(got.active_mask, want.active_mask);
+    EXPECT_EQ(answer->summary->x, ToVector(want.x));
+    EXPECT_EQ(got.fun, ToVector(want.fun));
+    absl::StatusOr<v1::Session> s = client().GetSession(c.id);
+    ASSERT_OK(s);
+    EXPECT_EQ(s->least_squares().method(), v1::LeastSquaresOptions::METHOD_TRF);
+    EXPECT_EQ(s->least_squares().max_nfev(), 100 * p.n);
+    EXPECT_EQ(s->least_squares().f_scale(), c.f_scale);
+    if (!c.lower.empty()) {
+      EXPECT_EQ(got.nfev, 18);
+      EXPECT_EQ(got.njev, 16);
+      EXPECT_EQ(got.active_mask, (std::vector<int>{1, 0}));
+    }
   }
 }
 
@@ -338,6 +500,72 @@ TEST(LeastSquaresDurability, RestartAndImportContinueBitwise) {
     if (::testing::Test::HasFailure()) {
       std::cerr << "--- optd log ---\n" << process->Log();
     }
+  }
+}
+
+// A trf session in a box that checkpoints its state (SaveState) every tell
+// instead of journaling Jacobians: after SIGKILL the restarted server
+// restores the last durable checkpoint and the run ends bitwise as in
+// process.
+TEST(LeastSquaresDurability, TrfCheckpointsSurviveSigkill) {
+  const problems::ResidualProblem p = Problem("bard");
+  TrustRegionReflectiveOptions o;
+  o.lower = {0.1, 0.0, 0.0};
+  o.upper = {kInf, kInf, 2.0};
+  o.loss = RobustLoss::kSoftL1;
+  const std::unique_ptr<TrustRegionReflective> local = RunTrfInProcess(p, o);
+  OptdProcess optd;
+  ASSERT_OK(optd.Start());
+  Trial pending;
+  {
+    absl::StatusOr<Client> c = Client::Connect(optd.address());
+    ASSERT_OK(c);
+    SessionOptions options;
+    options.session_id = "lsq-trf-durable";
+    options.lower = o.lower;
+    options.upper = o.upper;
+    options.checkpoint_interval = 1;
+    v1::LeastSquaresOptions lsq = Options(p);
+    lsq.set_loss(v1::LeastSquaresOptions::LOSS_SOFT_L1);
+    absl::StatusOr<Session> session = Session::Create(
+        *c, ToVector(p.x0), SolverSpec::LeastSquares(lsq), options);
+    ASSERT_OK(session);
+    absl::StatusOr<Answer> answer = Drive(*session, session->Ask(), p, 7);
+    ASSERT_OK(answer);
+    ASSERT_FALSE(answer->finished());
+    pending = answer->trials[0];
+  }
+  optd.Signal(SIGKILL);
+  optd.Wait(absl::Seconds(10));
+  ASSERT_OK(optd.Start());
+  {
+    absl::StatusOr<Client> c = Client::Connect(optd.address());
+    ASSERT_OK(c);
+    const Session session = Session::Attach(*c, "lsq-trf-durable");
+    absl::StatusOr<Answer> answer = session.Ask();
+    ASSERT_OK(answer);
+    ASSERT_EQ(answer->trials.size(), 1u);
+    // Checkpoints are written behind the answers: the restart resumes at
+    // the last durable one (Session.durable_step), at or before the trial
+    // that was pending, and the restored state goes on from there.
+    EXPECT_GE(answer->trials[0].id, 1u);
+    EXPECT_LE(answer->trials[0].id, pending.id);
+    if (answer->trials[0].id == pending.id) {
+      EXPECT_EQ(answer->trials[0].x, pending.x);
+    }
+    answer = Drive(session, answer, p);
+    ASSERT_OK(answer);
+    ASSERT_TRUE(answer->finished());
+    const LeastSquaresSummary& want = local->summary();
+    EXPECT_EQ(answer->summary->least_squares->nfev, want.nfev);
+    EXPECT_EQ(answer->summary->least_squares->njev, want.njev);
+    EXPECT_EQ(answer->summary->least_squares->cost, want.cost);
+    EXPECT_EQ(answer->summary->least_squares->active_mask, want.active_mask);
+    EXPECT_EQ(answer->summary->x, ToVector(want.x));
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), std::optional<int>(0));
+  if (::testing::Test::HasFailure()) {
+    std::cerr << "--- optd log ---\n" << optd.Log();
   }
 }
 

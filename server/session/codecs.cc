@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -250,22 +251,125 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
   return proto;
 }
 
+namespace {
+
+std::optional<RobustLoss> LossFromProto(v1::LeastSquaresOptions::Loss loss) {
+  switch (loss) {
+    case v1::LeastSquaresOptions::LOSS_UNSPECIFIED:
+    case v1::LeastSquaresOptions::LOSS_LINEAR:
+      return RobustLoss::kLinear;
+    case v1::LeastSquaresOptions::LOSS_SOFT_L1:
+      return RobustLoss::kSoftL1;
+    case v1::LeastSquaresOptions::LOSS_HUBER:
+      return RobustLoss::kHuber;
+    case v1::LeastSquaresOptions::LOSS_CAUCHY:
+      return RobustLoss::kCauchy;
+    case v1::LeastSquaresOptions::LOSS_ARCTAN:
+      return RobustLoss::kArctan;
+    default:
+      return std::nullopt;
+  }
+}
+
+v1::LeastSquaresOptions::Loss LossToProto(RobustLoss loss) {
+  switch (loss) {
+    case RobustLoss::kSoftL1:
+      return v1::LeastSquaresOptions::LOSS_SOFT_L1;
+    case RobustLoss::kHuber:
+      return v1::LeastSquaresOptions::LOSS_HUBER;
+    case RobustLoss::kCauchy:
+      return v1::LeastSquaresOptions::LOSS_CAUCHY;
+    case RobustLoss::kArctan:
+      return v1::LeastSquaresOptions::LOSS_ARCTAN;
+    default:
+      return v1::LeastSquaresOptions::LOSS_LINEAR;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
-    const v1::LeastSquaresOptions& proto, int64_t n) {
+    const v1::LeastSquaresOptions& proto, int64_t n, bool bounded) {
+  LeastSquaresSessionOptions options;  // scipy defaults, as the proto says
+  const std::optional<RobustLoss> loss = LossFromProto(proto.loss());
+  if (!loss.has_value()) {
+    return InvalidArgument(absl::StrCat("least_squares.loss is ", proto.loss(),
+                                        "; it is LINEAR (1), SOFT_L1 (2), "
+                                        "HUBER (3), CAUCHY (4) or ARCTAN (5)"));
+  }
+  switch (proto.method()) {
+    case v1::LeastSquaresOptions::METHOD_UNSPECIFIED:
+      options.use_trf = bounded || *loss != RobustLoss::kLinear;
+      break;
+    case v1::LeastSquaresOptions::METHOD_LM:
+      // scipy's least_squares refuses both for method='lm'.
+      if (*loss != RobustLoss::kLinear) {
+        return InvalidArgument(absl::StrCat(
+            "least_squares.loss is ",
+            v1::LeastSquaresOptions::Loss_Name(proto.loss()),
+            "; method LM supports only the linear loss (scipy: method='lm' "
+            "supports only 'linear' loss function); use method TRF"));
+      }
+      if (bounded) {
+        return InvalidArgument(
+            "bounds are not supported by least_squares method LM (scipy: "
+            "Method 'lm' doesn't support bounds); use method TRF or leave "
+            "bounds unset");
+      }
+      break;
+    case v1::LeastSquaresOptions::METHOD_TRF:
+      options.use_trf = true;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat("least_squares.method is ", proto.method(),
+                       "; it is UNSPECIFIED (0), LM (1) or TRF (2)"));
+  }
   // m >= n for lmder; m*n bounds the Jacobian of one tell (512 MiB in f64,
   // within the 1 GiB message limit).
   constexpr int64_t kMaxResiduals = int64_t{1} << 24;
   constexpr int64_t kMaxJacobian = int64_t{1} << 26;
   const int64_t m = proto.residuals();
-  if (m < n || m > kMaxResiduals || m * n > kMaxJacobian) {
+  const int64_t min_m = options.use_trf ? 1 : n;
+  if (m < min_m || m > kMaxResiduals || m * n > kMaxJacobian) {
     return InvalidArgument(absl::StrCat(
-        "least_squares.residuals is ", m, "; it must be in [n, 2^24] = [", n,
-        ", ", kMaxResiduals, "] with m*n <= 2^26 = ", kMaxJacobian,
-        " (Levenberg-Marquardt needs at least as many residuals as "
-        "variables)"));
+        "least_squares.residuals is ", m, "; it must be in [",
+        options.use_trf ? "1" : "n", ", 2^24] = [", min_m, ", ", kMaxResiduals,
+        "] with m*n <= 2^26 = ", kMaxJacobian,
+        options.use_trf ? ""
+                        : " (Levenberg-Marquardt needs at least as many "
+                          "residuals as variables)"));
   }
-  LeastSquaresSessionOptions options;  // scipy defaults, as the proto says
   options.residuals = static_cast<int>(m);
+  if (options.use_trf) {
+    if (proto.has_factor()) {
+      return InvalidArgument(
+          "least_squares.factor applies to method LM only; TRF starts from "
+          "the radius |x0 / x_scale| (or 1): leave factor unset");
+    }
+    TrustRegionReflectiveOptions& trf = options.trf;
+    if (proto.has_ftol()) trf.ftol = proto.ftol();
+    if (proto.has_xtol()) trf.xtol = proto.xtol();
+    if (proto.has_gtol()) trf.gtol = proto.gtol();
+    trf.max_nfev = proto.max_nfev();
+    trf.x_scale.assign(proto.x_scale().begin(), proto.x_scale().end());
+    trf.x_scale_jac = proto.x_scale_jac();
+    trf.loss = *loss;
+    if (proto.has_f_scale()) trf.f_scale = proto.f_scale();
+    absl::Status valid = ValidateTrustRegionReflectiveOptions(
+        trf, static_cast<int>(n), options.residuals);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(absl::StrReplaceAll(
+          valid.message(), {{"trust_region_reflective", "least_squares"}}));
+    }
+    return options;
+  }
+  if (proto.has_f_scale() &&
+      (!(proto.f_scale() > 0.0) || std::isinf(proto.f_scale()))) {
+    return InvalidArgument(absl::StrCat("least_squares.f_scale is ",
+                                        proto.f_scale(),
+                                        "; it must be in (0, inf)"));
+  }
   LevenbergMarquardtOptions& lm = options.lm;
   if (proto.has_ftol()) lm.ftol = proto.ftol();
   if (proto.has_xtol()) lm.xtol = proto.xtol();
@@ -288,6 +392,20 @@ v1::LeastSquaresOptions LeastSquaresOptionsToProto(
     const LeastSquaresSessionOptions& options) {
   v1::LeastSquaresOptions proto;
   proto.set_residuals(options.residuals);
+  if (options.use_trf) {
+    const TrustRegionReflectiveOptions& trf = options.trf;
+    proto.set_method(v1::LeastSquaresOptions::METHOD_TRF);
+    proto.set_ftol(trf.ftol);
+    proto.set_xtol(trf.xtol);
+    proto.set_gtol(trf.gtol);
+    proto.set_max_nfev(trf.max_nfev);
+    proto.mutable_x_scale()->Add(trf.x_scale.begin(), trf.x_scale.end());
+    proto.set_x_scale_jac(trf.x_scale_jac);
+    proto.set_loss(LossToProto(trf.loss));
+    proto.set_f_scale(trf.f_scale);
+    return proto;
+  }
+  proto.set_method(v1::LeastSquaresOptions::METHOD_LM);
   proto.set_ftol(options.lm.ftol);
   proto.set_xtol(options.lm.xtol);
   proto.set_gtol(options.lm.gtol);
@@ -296,6 +414,7 @@ v1::LeastSquaresOptions LeastSquaresOptionsToProto(
                                options.lm.x_scale.end());
   proto.set_x_scale_jac(options.lm.x_scale_jac);
   proto.set_factor(options.lm.factor);
+  proto.set_loss(v1::LeastSquaresOptions::LOSS_LINEAR);
   return proto;
 }
 
@@ -429,6 +548,9 @@ absl::Status WriteLeastSquaresResult(const LeastSquaresSummary& s,
   result->set_status(s.status);
   result->set_success(s.success);
   result->set_jacobian_rank(s.jacobian_rank);
+  result->mutable_active_mask()->Add(s.active_mask.begin(),
+                                     s.active_mask.end());
+  result->set_method(s.method);
   if (encoding == v1::VECTOR_ENCODING_UNSPECIFIED) return absl::OkStatus();
   // Eigen is column-major; the wire's matrices are row-major.
   using RowMajor =

@@ -28,6 +28,7 @@
 #include "solvers/curvature/curvature_solver.h"
 #include "solvers/lbfgs/lbfgs.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
+#include "solvers/least_squares/trust_region_reflective.h"
 #include "solvers/trust_region/trust_region.h"
 
 namespace optd::server {
@@ -65,10 +66,14 @@ absl::Status WriteCurvaturePairs(const Solver& solver, v1::CurvaturePairs* out);
 // ---------------------------------------------------------------------------
 // Solver options
 
-// A least-squares session's options: the residual count m and lmder's.
+// A least-squares session's options: the residual count m, the method and
+// its options (lm for method LM, trf for TRF; trf's bounds are set by the
+// solver factory from CreateSessionRequest.bounds).
 struct LeastSquaresSessionOptions {
   int residuals = 0;
+  bool use_trf = false;
   LevenbergMarquardtOptions lm;
+  TrustRegionReflectiveOptions trf;
 };
 
 // The resolved options of a session's solver, echoed in Session.options.
@@ -108,11 +113,14 @@ v1::TrustRegionOptions TrustRegionOptionsToProto(
 
 // LeastSquaresOptionsFromProto()
 //
-// scipy 1.10 least_squares(method='lm') defaults; max_nfev unset stays 0
-// (100 n, resolved by CreateSolver()). INVALID_ARGUMENT naming the field
-// ("least_squares.residuals") when out of range for dimension `n`.
+// scipy 1.10 least_squares defaults; max_nfev unset stays 0 (100 n,
+// resolved by CreateSolver()). `bounded`: the session has a finite bound,
+// which with method UNSPECIFIED selects TRF (as a loss other than linear
+// does). INVALID_ARGUMENT naming the field ("least_squares.residuals",
+// "least_squares.loss") when out of range for dimension `n`, or LM with
+// bounds or a robust loss.
 absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
-    const v1::LeastSquaresOptions& proto, int64_t n);
+    const v1::LeastSquaresOptions& proto, int64_t n, bool bounded = false);
 v1::LeastSquaresOptions LeastSquaresOptionsToProto(
     const LeastSquaresSessionOptions& options);
 

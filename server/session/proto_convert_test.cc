@@ -395,6 +395,102 @@ TEST(LeastSquaresOptionsFromProto, OutOfRangeNamesTheField) {
                        HasSubstr("least_squares.x_scale has 1 entries")));
 }
 
+TEST(LeastSquaresOptionsFromProto, MethodFollowsBoundsAndLoss) {
+  v1::LeastSquaresOptions proto;
+  proto.set_residuals(3);
+  absl::StatusOr<LeastSquaresSessionOptions> plain =
+      LeastSquaresOptionsFromProto(proto, 2);
+  ASSERT_OK(plain);
+  EXPECT_FALSE(plain->use_trf);
+  EXPECT_EQ(LeastSquaresOptionsToProto(*plain).method(),
+            v1::LeastSquaresOptions::METHOD_LM);
+  absl::StatusOr<LeastSquaresSessionOptions> bounded =
+      LeastSquaresOptionsFromProto(proto, 2, /*bounded=*/true);
+  ASSERT_OK(bounded);
+  EXPECT_TRUE(bounded->use_trf);
+  proto.set_loss(v1::LeastSquaresOptions::LOSS_ARCTAN);
+  proto.set_f_scale(0.25);
+  proto.set_residuals(1);  // trf takes m < n
+  absl::StatusOr<LeastSquaresSessionOptions> lossy =
+      LeastSquaresOptionsFromProto(proto, 2);
+  ASSERT_OK(lossy);
+  EXPECT_TRUE(lossy->use_trf);
+  EXPECT_EQ(lossy->trf.loss, RobustLoss::kArctan);
+  EXPECT_EQ(lossy->trf.f_scale, 0.25);
+  const v1::LeastSquaresOptions echo = LeastSquaresOptionsToProto(*lossy);
+  EXPECT_EQ(echo.method(), v1::LeastSquaresOptions::METHOD_TRF);
+  EXPECT_EQ(echo.loss(), v1::LeastSquaresOptions::LOSS_ARCTAN);
+  EXPECT_EQ(echo.f_scale(), 0.25);
+  EXPECT_FALSE(echo.has_factor());
+}
+
+TEST(LeastSquaresOptionsFromProto, LmRefusesBoundsAndLossesAsScipy) {
+  v1::LeastSquaresOptions proto;
+  proto.set_residuals(3);
+  proto.set_method(v1::LeastSquaresOptions::METHOD_LM);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(proto, 2, /*bounded=*/true),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "bounds are not supported by least_squares method LM "
+                       "(scipy: Method 'lm' doesn't support bounds); use "
+                       "method TRF or leave bounds unset"));
+  proto.set_loss(v1::LeastSquaresOptions::LOSS_CAUCHY);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(proto, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.loss is LOSS_CAUCHY; method LM supports "
+                       "only the linear loss (scipy: method='lm' supports "
+                       "only 'linear' loss function); use method TRF"));
+  proto.set_loss(v1::LeastSquaresOptions::LOSS_LINEAR);
+  proto.set_f_scale(std::numeric_limits<double>::infinity());
+  EXPECT_THAT(LeastSquaresOptionsFromProto(proto, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.f_scale is inf; it must be in (0, inf)"));
+  v1::LeastSquaresOptions trf;
+  trf.set_residuals(1);
+  trf.set_method(v1::LeastSquaresOptions::METHOD_TRF);
+  trf.set_residuals(0);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(trf, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.residuals is 0; it must be in [1, 2^24] "
+                       "= [1, 16777216] with m*n <= 2^26 = 67108864"));
+  trf.set_residuals(3);
+  trf.set_factor(100.0);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(trf, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("least_squares.factor applies to method LM "
+                                 "only")));
+  trf.clear_factor();
+  trf.set_xtol(-1.0);
+  EXPECT_THAT(LeastSquaresOptionsFromProto(trf, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "least_squares.xtol is -1; it must be in [0, inf)"));
+}
+
+TEST(CreateSolver, LeastSquaresWithBoundsRunsTrf) {
+  std::vector<double> x0 = {1.0, 2.0};
+  v1::CreateSessionRequest request;
+  request.mutable_least_squares()->set_residuals(3);
+  const std::vector<double> lower = {0.0, 0.0};
+  const std::vector<double> upper = {1.5, 3.0};
+  request.mutable_bounds()->mutable_lower()->mutable_values()->Add(
+      lower.begin(), lower.end());
+  request.mutable_bounds()->mutable_upper()->mutable_values()->Add(
+      upper.begin(), upper.end());
+  absl::StatusOr<SolverSetup> setup =
+      CreateSolver(request, ConstVectorView::Float64(x0.data(), 2));
+  ASSERT_OK(setup);
+  EXPECT_THAT(setup->solver->OptionsReport(),
+              HasSubstr("method=trf ftol=1e-08 xtol=1e-08 gtol=1e-08 "
+                        "max_nfev=200 x_scale=1 loss=linear f_scale=1 "
+                        "bounds=[0,0]..[1.5,3]"));
+  EXPECT_TRUE(std::get<LeastSquaresSessionOptions>(setup->options).use_trf);
+  std::vector<double> outside = {2.0, 2.0};
+  EXPECT_THAT(
+      CreateSolver(request, ConstVectorView::Float64(outside.data(), 2)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               "least_squares: x0[0] = 2 is outside the bounds [0, "
+               "1.5] (scipy: `x0` is infeasible)"));
+}
+
 TEST(CreateSolver, LeastSquaresTakesNoLayers) {
   std::vector<double> x0 = {1.0, 2.0};
   v1::CreateSessionRequest request;

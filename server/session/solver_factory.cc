@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "server/session/adafactor_codec.h"
 #include "server/session/curvature_codec.h"
@@ -120,12 +121,13 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
   return bytes;
 }
 
-// Levenberg-Marquardt (lmder, as scipy's method='lm') runs on one replica
-// with no box; of the session layers it takes finite differences only (the
-// Jacobian from told residuals, finite_difference_jacobian.h). A curvature
-// diagnosis, which holds x fixed and wants the client's Hessian-vector
-// products (or gradients at x +- h v) itself, takes none of them. Adafactor
-// runs on one replica for now, and alone uses `layers`.
+// Least squares (scipy's method='lm' or 'trf') runs on one replica; of the
+// session layers it takes bounds (LeastSquaresOptionsFromProto checks them
+// against the method) and finite differences (the Jacobian from told
+// residuals, finite_difference_jacobian.h). A curvature diagnosis, which
+// holds x fixed and wants the client's Hessian-vector products (or
+// gradients at x +- h v) itself, takes none of them. Adafactor runs on one
+// replica for now, and alone uses `layers`.
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   const bool adafactor =
       request.solver_case() == v1::CreateSessionRequest::kAdafactor;
@@ -155,7 +157,6 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   const char* why = nullptr;
   if (request.solver_case() == v1::CreateSessionRequest::kLeastSquares) {
     solver = "least_squares";
-    why = "(Levenberg-Marquardt, like scipy's method='lm', is unconstrained)";
   } else if (request.solver_case() == v1::CreateSessionRequest::kCurvature) {
     solver = "curvature";
     why = "(it diagnoses the Hessian at x0 and moves nowhere)";
@@ -169,7 +170,7 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
         solver, " sessions are not sharded (shards = ", request.shards(),
         "); use shards 0 or 1"));
   }
-  if (request.has_bounds()) {
+  if (!lsq && request.has_bounds()) {
     return InvalidArgument(absl::StrCat("bounds are not supported by ", solver,
                                         " ", why, "; leave bounds unset"));
   }
@@ -227,10 +228,19 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
     }
     case v1::CreateSessionRequest::kLeastSquares: {
       // lmder's QR of J and J itself, the adapter's told J, and a few
-      // vectors of m and n.
+      // vectors of m and n; trf holds J, J scaled and the SVD's V (n x n)
+      // besides, and its U while it computes.
       const int64_t m =
-          std::max<int64_t>(request.least_squares().residuals(), n);
-      return (3 * m * n + 4 * m + 10 * n) * kDouble;
+          std::max<int64_t>(request.least_squares().residuals(), 1);
+      const bool lm = request.least_squares().method() ==
+                          v1::LeastSquaresOptions::METHOD_LM ||
+                      (request.least_squares().method() ==
+                           v1::LeastSquaresOptions::METHOD_UNSPECIFIED &&
+                       !request.has_bounds() &&
+                       request.least_squares().loss() <=
+                           v1::LeastSquaresOptions::LOSS_LINEAR);
+      if (lm) return (3 * std::max(m, n) * n + 4 * m + 10 * n) * kDouble;
+      return (5 * m * n + 2 * n * n + 6 * m + 14 * n) * kDouble;
     }
     case v1::CreateSessionRequest::kAdafactor: {
       // x, g and m (with beta1), the vector layers' v and the matrices' row
@@ -602,11 +612,31 @@ struct LeastSquaresRecipe {
   using Options = LeastSquaresSessionOptions;
   static absl::StatusOr<Options> Read(const v1::CreateSessionRequest& request,
                                       int64_t n, uint32_t) {
-    OPTD_ASSIGN_OR_RETURN(Options options, LeastSquaresOptionsFromProto(
-                                               request.least_squares(), n));
+    // DecodeSessionLayers has checked the bounds; `bounded` is whether
+    // any is finite (scipy's trf_bounds against trf_no_bounds).
+    bool bounded = false;
+    if (request.has_bounds()) {
+      OPTD_ASSIGN_OR_RETURN(
+          ConstVectorView lower,
+          DecodeVector(request.bounds().lower(), "bounds.lower"));
+      OPTD_ASSIGN_OR_RETURN(
+          ConstVectorView upper,
+          DecodeVector(request.bounds().upper(), "bounds.upper"));
+      OPTD_ASSIGN_OR_RETURN(Bounds bounds, Bounds::Create(lower, upper, n));
+      bounded = bounds.any();
+    }
+    OPTD_ASSIGN_OR_RETURN(
+        Options options,
+        LeastSquaresOptionsFromProto(request.least_squares(), n, bounded));
     // Finite-difference Jacobians count their residual evaluations in nfev,
     // as lmdif does (levenberg_marquardt.h jacobian_nfev).
     if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE) {
+      if (options.use_trf) {
+        return InvalidArgument(
+            "gradient_source FINITE_DIFFERENCE is served for least_squares "
+            "with method LM (scipy's lmdif) only; method TRF (bounds or a "
+            "robust loss) wants the client's Jacobian");
+      }
       OPTD_ASSIGN_OR_RETURN(
           JacobianStepRule rule,
           LeastSquaresJacobianRule(request.finite_difference()));
@@ -617,23 +647,41 @@ struct LeastSquaresRecipe {
     if (options.lm.max_nfev == 0) {
       options.lm.max_nfev = DefaultMaxNfev(n, options.lm.jacobian_nfev);
     }
+    if (options.trf.max_nfev == 0) options.trf.max_nfev = 100 * n;
     return options;
   }
-  // CheckLeastSquaresLayers refuses shards and bounds before these.
+  // CheckSolverLayers refuses shards before these.
   static void Slice(const Options&, v1::CreateSliceRequest*) {}
   static SolverOr Sharded(const Options&, const ConstVectorView&,
                           std::shared_ptr<ShardGroup>) {
     return absl::InternalError("least_squares sessions are never sharded");
   }
-  static SolverOr Bounded(const Options&, const ConstVectorView&,
-                          const Bounds&) {
-    return absl::InternalError("least_squares sessions have no bounds");
+  static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds) {
+    // Read refused LM with finite bounds.
+    TrustRegionReflectiveOptions trf = options.trf;
+    trf.lower = bounds.lower();
+    trf.upper = bounds.upper();
+    return Make(options, trf, x0);
   }
   static SolverOr Plain(const Options& options, const ConstVectorView& x0) {
-    OPTD_ASSIGN_OR_RETURN(
-        std::unique_ptr<LeastSquaresSolver> solver,
-        LeastSquaresSolver::Create(options.lm, x0, options.residuals));
-    return std::unique_ptr<Solver>(std::move(solver));
+    return Make(options, options.trf, x0);
+  }
+  static SolverOr Make(const Options& options,
+                       const TrustRegionReflectiveOptions& trf,
+                       const ConstVectorView& x0) {
+    absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> solver =
+        options.use_trf
+            ? LeastSquaresSolver::Create(trf, x0, options.residuals)
+            : LeastSquaresSolver::Create(options.lm, x0, options.residuals);
+    if (!solver.ok()) {
+      // The library names its own fields; the client knows the proto's.
+      return absl::Status(
+          solver.status().code(),
+          absl::StrReplaceAll(solver.status().message(),
+                              {{"trust_region_reflective", "least_squares"}}));
+    }
+    return std::unique_ptr<Solver>(*std::move(solver));
   }
 };
 

@@ -2,15 +2,20 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
 
 namespace optd {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::string_view kStateTag = "optd.least_squares_solver.v1";
 
 TerminationReason ReasonFor(int status) {
   switch (status) {
@@ -27,11 +32,7 @@ TerminationReason ReasonFor(int status) {
   }
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> LeastSquaresSolver::Create(
-    const LevenbergMarquardtOptions& options, const ConstVectorView& x0,
-    int m) {
+absl::StatusOr<Eigen::VectorXd> FiniteX0(const ConstVectorView& x0) {
   Eigen::VectorXd x(x0.size());
   x0.CopyTo(0, x0.size(), x.data());
   for (int64_t i = 0; i < x.size(); ++i) {
@@ -40,28 +41,51 @@ absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> LeastSquaresSolver::Create(
           absl::StrCat("x0[", i, "] is ", x[i], "; x0 must be finite"));
     }
   }
+  return x;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> LeastSquaresSolver::Create(
+    const LevenbergMarquardtOptions& options, const ConstVectorView& x0,
+    int m) {
+  absl::StatusOr<Eigen::VectorXd> x = FiniteX0(x0);
+  if (!x.ok()) return x.status();
   absl::StatusOr<std::unique_ptr<LevenbergMarquardt>> lm =
-      LevenbergMarquardt::Create(options, x, m);
+      LevenbergMarquardt::Create(options, *x, m);
   if (!lm.ok()) return lm.status();
   return std::unique_ptr<LeastSquaresSolver>(
       new LeastSquaresSolver(*std::move(lm)));
 }
 
-LeastSquaresSolver::LeastSquaresSolver(std::unique_ptr<LevenbergMarquardt> lm)
-    : lm_(std::move(lm)),
-      residuals_(lm_->m()),
-      jacobian_(lm_->m(), lm_->n()),
+absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> LeastSquaresSolver::Create(
+    const TrustRegionReflectiveOptions& options, const ConstVectorView& x0,
+    int m) {
+  absl::StatusOr<Eigen::VectorXd> x = FiniteX0(x0);
+  if (!x.ok()) return x.status();
+  absl::StatusOr<std::unique_ptr<TrustRegionReflective>> trf =
+      TrustRegionReflective::Create(options, *x, m);
+  if (!trf.ok()) return trf.status();
+  return std::unique_ptr<LeastSquaresSolver>(
+      new LeastSquaresSolver(*std::move(trf)));
+}
+
+LeastSquaresSolver::LeastSquaresSolver(
+    std::unique_ptr<LeastSquaresMethod> method)
+    : method_(std::move(method)),
+      residuals_(method_->m()),
+      jacobian_(method_->m(), method_->n()),
       initial_cost_(kNaN) {
   summary_.solver = "least_squares";
-  summary_.dimension = lm_->n();
+  summary_.dimension = method_->n();
 }
 
 Evaluation LeastSquaresSolver::wants() const {
-  if (lm_->wants_residuals() && lm_->wants_jacobian()) {
+  if (method_->wants_residuals() && method_->wants_jacobian()) {
     return Evaluation::kResidualsAndJacobian;
   }
-  return lm_->wants_residuals() ? Evaluation::kResiduals
-                                : Evaluation::kJacobian;
+  return method_->wants_residuals() ? Evaluation::kResiduals
+                                    : Evaluation::kJacobian;
 }
 
 absl::Status LeastSquaresSolver::ReadTrialPoint(
@@ -69,24 +93,24 @@ absl::Status LeastSquaresSolver::ReadTrialPoint(
   if (finished()) {
     return absl::FailedPreconditionError("the session has finished");
   }
-  out.CopyFrom(0, lm_->n(), lm_->trial_point().data());
+  out.CopyFrom(0, method_->n(), method_->trial_point().data());
   return absl::OkStatus();
 }
 
 absl::Status LeastSquaresSolver::ReadBestPoint(
     const MutableVectorView& out) const {
-  out.CopyFrom(0, lm_->n(), lm_->x().data());
+  out.CopyFrom(0, method_->n(), method_->x().data());
   return absl::OkStatus();
 }
 
 absl::Status LeastSquaresSolver::ReadBestGradient(
     const MutableVectorView& out) const {
   const LeastSquaresSummary* s = least_squares_summary();
-  if (s == nullptr || s->grad.size() != lm_->n()) {
+  if (s == nullptr || s->grad.size() != method_->n()) {
     return absl::FailedPreconditionError(
         "least_squares holds J^T r only once finished with J(x) known");
   }
-  out.CopyFrom(0, lm_->n(), s->grad.data());
+  out.CopyFrom(0, method_->n(), s->grad.data());
   return absl::OkStatus();
 }
 
@@ -97,26 +121,26 @@ absl::Status LeastSquaresSolver::SetTrialGradient(const ConstVectorView&) {
 
 absl::Status LeastSquaresSolver::SetTrialResiduals(
     const ConstVectorView& residuals) {
-  if (finished() || !lm_->wants_residuals()) {
+  if (finished() || !method_->wants_residuals()) {
     return absl::FailedPreconditionError(
         "the outstanding trial wants no residuals");
   }
-  if (residuals.size() != lm_->m()) {
+  if (residuals.size() != method_->m()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "residuals has ", residuals.size(), " elements; m = ", lm_->m(),
+        "residuals has ", residuals.size(), " elements; m = ", method_->m(),
         " (LeastSquaresOptions.residuals)"));
   }
-  residuals.CopyTo(0, lm_->m(), residuals_.data());
+  residuals.CopyTo(0, method_->m(), residuals_.data());
   return absl::OkStatus();
 }
 
 absl::Status LeastSquaresSolver::SetTrialJacobian(
     const ConstVectorView& jacobian) {
-  if (finished() || !lm_->wants_jacobian()) {
+  if (finished() || !method_->wants_jacobian()) {
     return absl::FailedPreconditionError(
         "the outstanding trial wants no Jacobian");
   }
-  const int64_t m = lm_->m(), n = lm_->n();
+  const int64_t m = method_->m(), n = method_->n();
   if (jacobian.size() != m * n) {
     return absl::InvalidArgumentError(absl::StrCat(
         "jacobian has ", jacobian.size(), " elements; it needs m*n = ", m, "*",
@@ -146,29 +170,29 @@ absl::Status LeastSquaresSolver::Tell(const TrialResult& result) {
   const bool initial = told_ == 0;
   if (result.failed) {
     ++failed_;
-    absl::Status status = lm_->TellFailed();
+    absl::Status status = method_->TellFailed();
     if (!status.ok()) return status;
   } else {
-    if (lm_->wants_residuals() && !result.has_residuals) {
+    if (method_->wants_residuals() && !result.has_residuals) {
       return absl::InvalidArgumentError("the trial wants residuals");
     }
-    if (lm_->wants_jacobian() && !result.has_jacobian) {
+    if (method_->wants_jacobian() && !result.has_jacobian) {
       return absl::InvalidArgumentError("the trial wants a Jacobian");
     }
-    if (lm_->wants_residuals() && !residuals_.allFinite()) ++failed_;
-    absl::Status status = lm_->Tell(residuals_, jacobian_);
+    if (method_->wants_residuals() && !residuals_.allFinite()) ++failed_;
+    absl::Status status = method_->Tell(residuals_, jacobian_);
     if (!status.ok()) return status;
   }
   ++told_;
-  if (initial) initial_cost_ = lm_->progress().cost;
-  if (lm_->finished()) Finish();
+  if (initial) initial_cost_ = method_->progress().cost;
+  if (method_->finished()) Finish();
   return absl::OkStatus();
 }
 
 void LeastSquaresSolver::Stop() {
   if (finished()) return;
   stopped_ = true;
-  const LeastSquaresProgress p = lm_->progress();
+  const LeastSquaresProgress p = method_->progress();
   summary_.reason = TerminationReason::kStoppedByClient;
   summary_.message = "STOP: REQUESTED BY CLIENT";
   summary_.value = p.cost;
@@ -177,28 +201,28 @@ void LeastSquaresSolver::Stop() {
   summary_.iterations = p.iterations;
   summary_.evaluations = told_;
   summary_.failed_evaluations = failed_;
-  summary_.options_report = lm_->OptionsReport();
+  summary_.options_report = method_->OptionsReport();
 }
 
 void LeastSquaresSolver::Finish() {
-  const LeastSquaresSummary& s = lm_->summary();
+  const LeastSquaresSummary& s = method_->summary();
   summary_.reason = ReasonFor(s.status);
   summary_.message = s.message;
   summary_.value = s.cost;
   summary_.initial_value = initial_cost_;
   summary_.gradient_max_norm = s.optimality;
-  summary_.iterations = lm_->progress().iterations;
+  summary_.iterations = method_->progress().iterations;
   summary_.evaluations = told_;
   summary_.failed_evaluations = failed_;
-  summary_.options_report = lm_->OptionsReport();
+  summary_.options_report = method_->OptionsReport();
 }
 
 const LeastSquaresSummary* LeastSquaresSolver::least_squares_summary() const {
-  return !stopped_ && lm_->finished() ? &lm_->summary() : nullptr;
+  return !stopped_ && method_->finished() ? &method_->summary() : nullptr;
 }
 
 Progress LeastSquaresSolver::progress() const {
-  const LeastSquaresProgress p = lm_->progress();
+  const LeastSquaresProgress p = method_->progress();
   Progress out;
   out.iterations = p.iterations;
   out.evaluations = told_;
@@ -209,6 +233,47 @@ Progress LeastSquaresSolver::progress() const {
   }
   out.trust_radius = p.delta;
   return out;
+}
+
+absl::Status LeastSquaresSolver::SaveState(std::string* out) const {
+  out->clear();
+  StateWriter w(out);
+  w.Tag(kStateTag);
+  w.Flag(stopped_);
+  w.I64(told_);
+  w.I64(failed_);
+  w.F64(initial_cost_);
+  std::string method;
+  OPTD_RETURN_IF_ERROR(method_->SaveState(&method));
+  out->append(method);
+  return absl::OkStatus();
+}
+
+absl::Status LeastSquaresSolver::RestoreState(std::string_view state) {
+  StateReader r(state);
+  const std::string what = "the optd.least_squares_solver.v1 state";
+  if (!r.Tag(kStateTag)) return r.Error(what);
+  const bool stopped = r.Flag("stopped");
+  const int64_t told = r.Count("told", 0, int64_t{1} << 40);
+  const int64_t failed = r.Count("failed", 0, int64_t{1} << 40);
+  const double initial_cost = r.F64();
+  if (!r.ok()) return r.Error(what);
+  OPTD_RETURN_IF_ERROR(method_->RestoreState(r.Rest()));
+  stopped_ = false;
+  told_ = told;
+  failed_ = failed;
+  initial_cost_ = initial_cost;
+  summary_.reason = TerminationReason::kNone;
+  if (stopped) {
+    Stop();
+  } else if (method_->finished()) {
+    Finish();
+  }
+  return absl::OkStatus();
+}
+
+int64_t LeastSquaresSolver::StateBytes() const {
+  return static_cast<int64_t>(kStateTag.size()) + 4 * 8 + method_->StateBytes();
 }
 
 }  // namespace optd

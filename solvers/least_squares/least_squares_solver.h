@@ -1,5 +1,7 @@
-// LeastSquaresSolver: LevenbergMarquardt (levenberg_marquardt.h) behind the
-// Solver interface (solver.h), so that a server session can run it. Its
+// LeastSquaresSolver: LevenbergMarquardt (levenberg_marquardt.h, scipy's
+// method='lm') or TrustRegionReflective (trust_region_reflective.h,
+// method='trf': bounds and robust losses) behind the Solver interface
+// (solver.h), so that a server session can run it. Its
 // trials want Evaluation::kResidualsAndJacobian (x0), kResiduals (a trial
 // step x + p) or kJacobian (an accepted point, and the final one); the told
 // residuals and Jacobian come in through SetTrialResiduals and
@@ -28,7 +30,9 @@
 // kGradientTolerance for scipy's status 1, kFunctionTolerance for 2-4 (ftol,
 // xtol, both: least_squares_summary()->status tells which),
 // kMaxEvaluations for 0 and kEvaluationFailed for a failed x0 or Jacobian.
-// The state is rebuilt by replaying tells (no SaveState).
+// SaveState holds the adapter's counters and the method's whole machine
+// (its J, and for trf the SVD of the outer iteration), so a session
+// checkpoints it instead of replaying every Jacobian.
 //
 // Thread-safety: not thread-safe; callers serialize access.
 #ifndef OPTD_SOLVERS_LEAST_SQUARES_LEAST_SQUARES_SOLVER_H_
@@ -44,7 +48,9 @@
 #include "absl/status/statusor.h"
 #include "solvers/core/solver.h"
 #include "solvers/core/vector_view.h"
+#include "solvers/least_squares/least_squares_method.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
+#include "solvers/least_squares/trust_region_reflective.h"
 
 namespace optd {
 
@@ -55,11 +61,16 @@ class LeastSquaresSolver final : public Solver {
   static absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> Create(
       const LevenbergMarquardtOptions& options, const ConstVectorView& x0,
       int m);
+  // The same for method='trf': INVALID_ARGUMENT as
+  // TrustRegionReflective::Create (bad options, x0 outside the box).
+  static absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> Create(
+      const TrustRegionReflectiveOptions& options, const ConstVectorView& x0,
+      int m);
 
   std::string_view name() const override { return "least_squares"; }
-  int64_t dimension() const override { return lm_->n(); }
-  int64_t residual_count() const override { return lm_->m(); }
-  bool finished() const override { return stopped_ || lm_->finished(); }
+  int64_t dimension() const override { return method_->n(); }
+  int64_t residual_count() const override { return method_->m(); }
+  bool finished() const override { return stopped_ || method_->finished(); }
   Evaluation wants() const override;
 
   absl::Status ReadTrialPoint(const MutableVectorView& out) const override;
@@ -78,13 +89,25 @@ class LeastSquaresSolver final : public Solver {
   Progress progress() const override;
   const Summary& summary() const override { return summary_; }
   const LeastSquaresSummary* least_squares_summary() const override;
-  std::string OptionsReport() const override { return lm_->OptionsReport(); }
+  std::string OptionsReport() const override {
+    return method_->OptionsReport();
+  }
+  // "lm" or "trf".
+  std::string_view method() const { return method_->method(); }
+
+  // The adapter's counters, then the method's state (its tag says which).
+  // RestoreState: INVALID_ARGUMENT for bytes of the other method or other
+  // n, m (the solver is then unchanged).
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  // The size of a state saved now.
+  int64_t StateBytes() const override;
 
  private:
-  explicit LeastSquaresSolver(std::unique_ptr<LevenbergMarquardt> lm);
+  explicit LeastSquaresSolver(std::unique_ptr<LeastSquaresMethod> method);
   void Finish();
 
-  std::unique_ptr<LevenbergMarquardt> lm_;
+  std::unique_ptr<LeastSquaresMethod> method_;
   // The outstanding trial's told vectors (scratch: a refused tell leaves
   // them for the next tell of the same trial to overwrite).
   Eigen::VectorXd residuals_;

@@ -5,6 +5,7 @@
 #include "solvers/least_squares/least_squares_solver.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -18,6 +19,8 @@ namespace optd {
 namespace {
 
 using ::testing::HasSubstr;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::unique_ptr<LeastSquaresSolver> Make(
     const problems::ResidualProblem& p,
@@ -202,8 +205,8 @@ TEST(LeastSquaresSolver, StopEndsWithoutLeastSquaresSummary) {
 
 TEST(LeastSquaresSolver, CreateRefusesBadOptions) {
   std::vector<double> x0 = {1.0, 2.0};
-  auto few =
-      LeastSquaresSolver::Create({}, ConstVectorView::Float64(x0.data(), 2), 1);
+  auto few = LeastSquaresSolver::Create(
+      LevenbergMarquardtOptions(), ConstVectorView::Float64(x0.data(), 2), 1);
   EXPECT_EQ(few.status().code(), absl::StatusCode::kInvalidArgument);
   LevenbergMarquardtOptions o;
   o.ftol = 0;
@@ -211,9 +214,136 @@ TEST(LeastSquaresSolver, CreateRefusesBadOptions) {
       LeastSquaresSolver::Create(o, ConstVectorView::Float64(x0.data(), 2), 2);
   EXPECT_THAT(tol.status().message(), HasSubstr("ftol"));
   x0[1] = std::numeric_limits<double>::infinity();
-  auto inf =
-      LeastSquaresSolver::Create({}, ConstVectorView::Float64(x0.data(), 2), 2);
+  auto inf = LeastSquaresSolver::Create(
+      LevenbergMarquardtOptions(), ConstVectorView::Float64(x0.data(), 2), 2);
   EXPECT_THAT(inf.status().message(), HasSubstr("x0[1] is inf"));
+}
+
+std::unique_ptr<LeastSquaresSolver> MakeTrf(
+    const problems::ResidualProblem& p, const TrustRegionReflectiveOptions& o) {
+  auto solver = LeastSquaresSolver::Create(
+      o, ConstVectorView::Float64(p.x0.data(), p.n), p.m);
+  EXPECT_TRUE(solver.ok()) << solver.status();
+  return solver.ok() ? *std::move(solver) : nullptr;
+}
+
+// Method 'trf' in a box through the Solver interface: the library's
+// result, and active_mask in the summary.
+TEST(LeastSquaresSolverTrf, MakesTheLibrarysResultInABox) {
+  auto p = problems::FindResidualProblem("rosenbrock");
+  ASSERT_TRUE(p.ok());
+  TrustRegionReflectiveOptions o;
+  o.lower = {-2.0, -2.0};
+  o.upper = {0.5, 2.0};
+  std::unique_ptr<LeastSquaresSolver> solver = MakeTrf(*p, o);
+  ASSERT_NE(solver, nullptr);
+  EXPECT_EQ(solver->method(), "trf");
+  auto trf = TrustRegionReflective::Create(o, p->x0, p->m);
+  Eigen::VectorXd r;
+  Eigen::MatrixXd jac;
+  while (!(*trf)->finished()) {
+    p->evaluate((*trf)->trial_point(), &r, &jac);
+    ASSERT_TRUE((*trf)->Tell(r, jac).ok());
+  }
+  while (!solver->finished()) {
+    ASSERT_TRUE(TellOne(solver.get(), Evaluate(*p, *solver)).ok());
+  }
+  const LeastSquaresSummary* s = solver->least_squares_summary();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->x, (*trf)->summary().x);
+  EXPECT_EQ(s->nfev, (*trf)->summary().nfev);
+  // scipy_trf_1.10.txt: rosenbrock_box 18 16 2, x1 on its upper bound.
+  EXPECT_EQ(s->nfev, 18);
+  EXPECT_EQ(s->njev, 16);
+  EXPECT_EQ(s->active_mask, (std::vector<int>{1, 0}));
+  EXPECT_EQ(solver->summary().reason, TerminationReason::kFunctionTolerance);
+  EXPECT_EQ(solver->summary().evaluations, 18 + 16 - 1);
+  EXPECT_THAT(solver->OptionsReport(), HasSubstr("method=trf"));
+}
+
+// Checkpointing: a state saved before any tell, restored into a fresh
+// solver, continues bitwise; StateBytes is SaveState's size; both methods.
+void CheckSaveRestore(
+    const problems::ResidualProblem& p,
+    const std::function<std::unique_ptr<LeastSquaresSolver>()>& make) {
+  std::unique_ptr<LeastSquaresSolver> reference = make();
+  while (!reference->finished()) {
+    ASSERT_TRUE(TellOne(reference.get(), Evaluate(p, *reference)).ok());
+  }
+  std::unique_ptr<LeastSquaresSolver> solver = make();
+  int64_t tells = 0;
+  while (true) {
+    std::string state;
+    ASSERT_TRUE(solver->SaveState(&state).ok());
+    EXPECT_EQ(solver->StateBytes(), static_cast<int64_t>(state.size()));
+    std::unique_ptr<LeastSquaresSolver> fresh = make();
+    ASSERT_TRUE(fresh->RestoreState(state).ok());
+    solver = std::move(fresh);
+    if (solver->finished()) break;
+    ASSERT_TRUE(TellOne(solver.get(), Evaluate(p, *solver)).ok());
+    ++tells;
+  }
+  EXPECT_EQ(tells, reference->summary().evaluations);
+  EXPECT_EQ(solver->summary().evaluations, reference->summary().evaluations);
+  EXPECT_EQ(solver->summary().value, reference->summary().value);
+  EXPECT_EQ(solver->summary().reason, reference->summary().reason);
+  EXPECT_EQ(solver->least_squares_summary()->x,
+            reference->least_squares_summary()->x);
+}
+
+TEST(LeastSquaresSolverState, RestoredStatesContinueBitwise) {
+  auto p = problems::FindResidualProblem("bard");
+  ASSERT_TRUE(p.ok());
+  CheckSaveRestore(*p, [&] { return Make(*p); });
+  LevenbergMarquardtOptions lm_scaled;
+  lm_scaled.x_scale = {1.0, 2.0, 3.0};
+  CheckSaveRestore(*p, [&] { return Make(*p, lm_scaled); });
+  TrustRegionReflectiveOptions trf;
+  trf.loss = RobustLoss::kSoftL1;
+  trf.lower = {0.1, 0.0, 0.0};
+  trf.upper = {kInf, kInf, 2.0};
+  trf.x_scale = {1.0, 2.0, 3.0};
+  CheckSaveRestore(*p, [&] { return MakeTrf(*p, trf); });
+}
+
+TEST(LeastSquaresSolverState, StoppedStateRestoresStopped) {
+  auto p = problems::FindResidualProblem("bard");
+  std::unique_ptr<LeastSquaresSolver> solver =
+      MakeTrf(*p, TrustRegionReflectiveOptions());
+  ASSERT_TRUE(TellOne(solver.get(), Evaluate(*p, *solver)).ok());
+  solver->Stop();
+  std::string state;
+  ASSERT_TRUE(solver->SaveState(&state).ok());
+  std::unique_ptr<LeastSquaresSolver> fresh =
+      MakeTrf(*p, TrustRegionReflectiveOptions());
+  ASSERT_TRUE(fresh->RestoreState(state).ok());
+  EXPECT_TRUE(fresh->finished());
+  EXPECT_EQ(fresh->summary().reason, TerminationReason::kStoppedByClient);
+  EXPECT_EQ(fresh->least_squares_summary(), nullptr);
+}
+
+TEST(LeastSquaresSolverState, RefusesAnotherMethodsOrBrokenState) {
+  auto p = problems::FindResidualProblem("bard");
+  std::unique_ptr<LeastSquaresSolver> lm = Make(*p);
+  std::unique_ptr<LeastSquaresSolver> trf =
+      MakeTrf(*p, TrustRegionReflectiveOptions());
+  std::string lm_state;
+  ASSERT_TRUE(lm->SaveState(&lm_state).ok());
+  absl::Status other = trf->RestoreState(lm_state);
+  EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(other.message(),
+              HasSubstr("the optd.trust_region_reflective.v1 state"));
+  absl::Status junk = trf->RestoreState("optd.least_squares_solver.v0");
+  EXPECT_EQ(junk.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(junk.message(),
+              HasSubstr("the optd.least_squares_solver.v1 state"));
+  absl::Status cut = lm->RestoreState(lm_state.substr(0, 40));
+  EXPECT_EQ(cut.code(), absl::StatusCode::kInvalidArgument);
+  // Unchanged: both still run to scipy's result.
+  while (!trf->finished()) {
+    ASSERT_TRUE(TellOne(trf.get(), Evaluate(*p, *trf)).ok());
+  }
+  EXPECT_EQ(trf->least_squares_summary()->nfev, 6);
 }
 
 }  // namespace

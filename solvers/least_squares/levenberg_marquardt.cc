@@ -26,24 +26,6 @@ constexpr double kEpsmch = std::numeric_limits<double>::epsilon();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// least_squares.py's TERMINATION_MESSAGES.
-std::string StatusMessage(int status) {
-  switch (status) {
-    case kLeastSquaresMaxNfev:
-      return "The maximum number of function evaluations is exceeded.";
-    case kLeastSquaresGtol:
-      return "`gtol` termination condition is satisfied.";
-    case kLeastSquaresFtol:
-      return "`ftol` termination condition is satisfied.";
-    case kLeastSquaresXtol:
-      return "`xtol` termination condition is satisfied.";
-    case kLeastSquaresFtolAndXtol:
-      return "Both `ftol` and `xtol` termination conditions are satisfied.";
-    default:
-      return "";
-  }
-}
-
 // least_squares.py's FROM_MINPACK_TO_COMMON. lmder's infos 6, 7 and 8
 // (tolerances too small) cannot happen with ftol, xtol, gtol >= epsmch:
 // each implies the test for 1, 2 or 4 held first; map them there anyway.
@@ -75,6 +57,24 @@ int64_t DefaultMaxNfev(int64_t n, int64_t jacobian_nfev) {
                    (1.0 + static_cast<double>(jacobian_nfev));
   return d >= static_cast<double>(kMost) ? kMost
                                          : 100 * n * (1 + jacobian_nfev);
+}
+
+// least_squares.py's TERMINATION_MESSAGES.
+std::string LeastSquaresStatusMessage(int status) {
+  switch (status) {
+    case kLeastSquaresMaxNfev:
+      return "The maximum number of function evaluations is exceeded.";
+    case kLeastSquaresGtol:
+      return "`gtol` termination condition is satisfied.";
+    case kLeastSquaresFtol:
+      return "`ftol` termination condition is satisfied.";
+    case kLeastSquaresXtol:
+      return "`xtol` termination condition is satisfied.";
+    case kLeastSquaresFtolAndXtol:
+      return "Both `ftol` and `xtol` termination conditions are satisfied.";
+    default:
+      return "";
+  }
 }
 
 absl::Status ValidateLevenbergMarquardtOptions(
@@ -453,6 +453,7 @@ void LevenbergMarquardt::Summarize() {
   phase_ = Phase::kFinished;
   LeastSquaresSummary& s = summary_;
   s = LeastSquaresSummary();
+  s.method = "lm";
   s.x = x_;
   const bool have_r = !(status_ == kLeastSquaresEvaluationFailed && njev_ == 0);
   if (have_r) {
@@ -465,31 +466,40 @@ void LevenbergMarquardt::Summarize() {
   s.njev = njev_;
   s.status = status_;
   s.minpack_info = info_;
-  s.message = status_ == kLeastSquaresEvaluationFailed ? fail_message_
-                                                       : StatusMessage(status_);
+  s.message = status_ == kLeastSquaresEvaluationFailed
+                  ? fail_message_
+                  : LeastSquaresStatusMessage(status_);
   s.success = status_ > 0;
   s.covariance = Eigen::MatrixXd::Constant(n_, n_, kInf);
+  s.active_mask.assign(n_, 0);
   s.optimality = kNaN;
   if (!jacobian_valid_ || !have_r) return;
   s.jac = jac_;
   s.grad = jac_.transpose() * fvec_;
   s.optimality = s.grad.cwiseAbs().maxCoeff();
+  SetLeastSquaresCovariance(m_, n_, &s);
+}
+
+void SetLeastSquaresCovariance(int m, int n, LeastSquaresSummary* s) {
+  s->covariance = Eigen::MatrixXd::Constant(n, n, kInf);
+  s->jacobian_rank = 0;
+  if (s->jac.rows() != m || s->jac.cols() != n) return;
   // curve_fit's covariance: pinv(J^T J) from the thin SVD of J, singular
-  // values above eps max(m, n) s_max, times s^2 = |r|^2 / (m - n).
-  Eigen::JacobiSVD<Eigen::MatrixXd> svd(jac_, Eigen::ComputeThinV);
+  // values above eps max(m, n) s_max, times s^2 = 2 cost / (m - n).
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(s->jac, Eigen::ComputeThinV);
   const Eigen::VectorXd& sv = svd.singularValues();
-  const double threshold = kEpsmch * std::max(m_, n_) * sv(0);
-  Eigen::VectorXd inv_sq = Eigen::VectorXd::Zero(n_);
+  const double threshold = kEpsmch * std::max(m, n) * sv(0);
+  Eigen::VectorXd inv_sq = Eigen::VectorXd::Zero(sv.size());
   for (int k = 0; k < sv.size(); ++k) {
     if (sv(k) > threshold) {
       inv_sq(k) = 1.0 / (sv(k) * sv(k));
-      ++s.jacobian_rank;
+      ++s->jacobian_rank;
     }
   }
-  if (m_ > n_) {
+  if (m > n) {
     const Eigen::MatrixXd& v = svd.matrixV();
-    const double s_sq = 2.0 * s.cost / (m_ - n_);
-    s.covariance = (v * inv_sq.asDiagonal() * v.transpose()) * s_sq;
+    const double s_sq = 2.0 * s->cost / (m - n);
+    s->covariance = (v * inv_sq.asDiagonal() * v.transpose()) * s_sq;
   }
 }
 

@@ -47,6 +47,7 @@
 #include "Eigen/Core"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "solvers/least_squares/least_squares_method.h"
 
 namespace optd {
 
@@ -132,7 +133,19 @@ struct LeastSquaresSummary {
   // degrees of freedom) or J(x) is unknown, as curve_fit does.
   Eigen::MatrixXd covariance;
   int jacobian_rank = 0;  // singular values kept for the covariance
+  // scipy's active_mask: -1 / 1 where x is on its lower / upper bound
+  // (within xtol, find_active_constraints), else 0; all 0 for 'lm'.
+  std::vector<int> active_mask;
+  std::string method;  // "lm" or "trf", scipy's `method`
 };
+
+// least_squares.py's TERMINATION_MESSAGES[status] ("" for other statuses).
+std::string LeastSquaresStatusMessage(int status);
+
+// Sets s->covariance and s->jacobian_rank from s->jac (m x n) and s->cost as
+// the covariance comment above says; every entry +inf when m <= n or s->jac
+// is not m x n.
+void SetLeastSquaresCovariance(int m, int n, LeastSquaresSummary* s);
 
 // Where the run stands (readable at any time).
 struct LeastSquaresProgress {
@@ -144,23 +157,24 @@ struct LeastSquaresProgress {
   double par = 0.0;        // the Levenberg-Marquardt parameter
 };
 
-class LevenbergMarquardt {
+class LevenbergMarquardt final : public LeastSquaresMethod {
  public:
+  std::string_view method() const override { return "lm"; }
   // The solver for `m` residuals of x0.size() variables, its first trial
   // (x0, wanting r and J) ready. ValidateLevenbergMarquardtOptions' errors.
   static absl::StatusOr<std::unique_ptr<LevenbergMarquardt>> Create(
       const LevenbergMarquardtOptions& options, const Eigen::VectorXd& x0,
       int m);
 
-  int n() const { return n_; }
-  int m() const { return m_; }
-  bool finished() const { return phase_ == Phase::kFinished; }
+  int n() const override { return n_; }
+  int m() const override { return m_; }
+  bool finished() const override { return phase_ == Phase::kFinished; }
   // The outstanding trial's point; REQUIRES !finished().
-  const Eigen::VectorXd& trial_point() const;
-  bool wants_residuals() const;
-  bool wants_jacobian() const;
+  const Eigen::VectorXd& trial_point() const override;
+  bool wants_residuals() const override;
+  bool wants_jacobian() const override;
   // The last accepted point (x0 until a step is accepted).
-  const Eigen::VectorXd& x() const { return x_; }
+  const Eigen::VectorXd& x() const override { return x_; }
 
   // Reports the outstanding trial. r must have m entries when
   // wants_residuals() (ignored otherwise, may be empty); jac must be m x n
@@ -168,23 +182,25 @@ class LevenbergMarquardt {
   // FAILED_PRECONDITION when finished; INVALID_ARGUMENT for a wrong size
   // (the solver is then unchanged). Non-finite entries are failures (see the
   // file comment), not errors.
-  absl::Status Tell(const Eigen::VectorXd& r, const Eigen::MatrixXd& jac);
+  absl::Status Tell(const Eigen::VectorXd& r,
+                    const Eigen::MatrixXd& jac) override;
   // The outstanding trial could not be evaluated.
-  absl::Status TellFailed();
+  absl::Status TellFailed() override;
 
   // REQUIRES finished().
-  const LeastSquaresSummary& summary() const { return summary_; }
-  LeastSquaresProgress progress() const;
+  const LeastSquaresSummary& summary() const override { return summary_; }
+  LeastSquaresProgress progress() const override;
   // "ftol=1e-08 xtol=1e-08 gtol=1e-08 max_nfev=200 x_scale=1 factor=100",
   // then " jacobian_nfev=n" when the Jacobians cost residual evaluations.
-  std::string OptionsReport() const;
+  std::string OptionsReport() const override;
 
   // The whole machine as bytes (state_bytes.h): restoring them into a
   // solver made by Create with the same n and m continues bitwise. The
   // options travel in the state. RestoreState: INVALID_ARGUMENT for bytes
   // that do not fit (the solver is then unchanged).
-  absl::Status SaveState(std::string* out) const;
-  absl::Status RestoreState(std::string_view state);
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status RestoreState(std::string_view state) override;
+  int64_t StateBytes() const override;
 
  private:
   enum class Phase : int {

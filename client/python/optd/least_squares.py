@@ -1,5 +1,5 @@
-"""``optd.least_squares``: scipy.optimize.least_squares(method='lm'), run by
-an optd server.
+"""``optd.least_squares``: scipy.optimize.least_squares (method 'lm' or
+'trf', with bounds and robust losses), run by an optd server.
 
     >>> import numpy as np, optd
     >>> def fun(x):   # Rosenbrock as residuals
@@ -12,8 +12,10 @@ an optd server.
     (array([1., 1.]), 0.0, 21, 16)
 
 The session runs MINPACK's lmder as scipy 1.10 does for
-``least_squares(method='lm', jac=callable)``: the same evaluations in the
-same order, so ``nfev`` and ``njev`` equal scipy's. Each trial wants the
+``least_squares(method='lm', jac=callable)``, or scipy's trust-region
+reflective algorithm for ``method='trf'`` (tr_solver 'exact'): the same
+evaluations in the same order, so ``nfev`` and ``njev`` equal scipy's where
+the arithmetic allows (docs/solvers.md#least-squares). Each trial wants the
 residuals, the Jacobian, or both (``Wants.RESIDUALS``, ...); ``fun`` and
 ``jac`` are called only for what it wants, and the results go back through
 the generic ``Trial.tell(residuals=..., jacobian=...)``.
@@ -22,16 +24,22 @@ With ``jac='2-point'`` (or '3-point', or None: scipy's method='lm' runs
 MINPACK's lmdif for any of them) the server forms the Jacobian by MINPACK's
 forward differences from residuals alone (gradient_source
 FINITE_DIFFERENCE, scheme MINPACK_FORWARD; ``diff_step`` as scipy's): each
-Jacobian is a batch of n residual trials, evaluated here in turn, and
-``nfev`` counts them as lmdif does, so it equals scipy's; ``njev`` is None,
-as scipy's. Each tell's answer lists the batch's untold trials, so a
-Jacobian costs O(n^2) trial messages: fine for tens of variables, slow for
-thousands (docs/benchmarks.md). ``options`` are scipy's: ftol, xtol, gtol, x_scale (a number, n
-numbers or 'jac'), max_nfev, diff_step, or optd's LeastSquaresOptions
-fields (factor). Bounds, losses other than 'linear', methods other than
-'lm' and jac='cs' are not served: InvalidArgument.
+Jacobian is a batch of n residual trials, and ``nfev`` counts them as lmdif
+does, so it equals scipy's; ``njev`` is None, as scipy's. The trials are
+asked for as one worker's leases (up to 1024 at a time), so each answer
+carries only that worker's trials and a Jacobian costs O(n) messages.
+Finite differences run with method 'lm' only; 'trf' (bounds, a robust
+loss) takes the client's Jacobian.
+
+``options`` are scipy's: ftol, xtol, gtol, x_scale (a number, n numbers or
+'jac'), max_nfev, bounds, loss ('linear', 'soft_l1', 'huber', 'cauchy',
+'arctan'), f_scale, diff_step, or optd's LeastSquaresOptions fields (factor,
+'lm' only). ``method=None`` (the default) lets the server choose: 'lm'
+without bounds and with the linear loss, else 'trf' (scipy's own default is
+'trf' always). Callable losses and jac='cs' are not served: InvalidArgument.
 """
 
+import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -45,6 +53,19 @@ from .vectors import VectorEncoding, decode
 
 __all__ = ["least_squares"]
 
+# The worker id under which least_squares leases its trials.
+_WORKER = "optd.least_squares"
+# Trials leased at once (AskRequest.max_trials' limit).
+_MAX_TRIALS = 1024
+
+_LOSSES = {"linear": pb.LeastSquaresOptions.LOSS_LINEAR,
+           "soft_l1": pb.LeastSquaresOptions.LOSS_SOFT_L1,
+           "huber": pb.LeastSquaresOptions.LOSS_HUBER,
+           "cauchy": pb.LeastSquaresOptions.LOSS_CAUCHY,
+           "arctan": pb.LeastSquaresOptions.LOSS_ARCTAN}
+_METHODS = {None: pb.LeastSquaresOptions.METHOD_UNSPECIFIED,
+            "lm": pb.LeastSquaresOptions.METHOD_LM,
+            "trf": pb.LeastSquaresOptions.METHOD_TRF}
 _RESIDUALS = (Wants.RESIDUALS, Wants.RESIDUALS_AND_JACOBIAN)
 _JACOBIAN = (Wants.JACOBIAN, Wants.RESIDUALS_AND_JACOBIAN)
 
@@ -76,6 +97,24 @@ def _options(n: int, m: int, ftol: float, xtol: float, gtol: float,
     return options
 
 
+def _bounds(bounds: Any, n: int):
+    """scipy's bounds ((lb, ub) of scalars or n-arrays, or a
+    scipy.optimize.Bounds) as two n-arrays, or None when all infinite."""
+    if bounds is None:
+        return None
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):
+        lb, ub = bounds.lb, bounds.ub
+    elif len(bounds) == 2:
+        lb, ub = bounds
+    else:
+        raise InvalidArgument("bounds must contain 2 elements (lb, ub)")
+    lb = np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,)).copy()
+    ub = np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,)).copy()
+    if np.all(np.isneginf(lb)) and np.all(np.isposinf(ub)):
+        return None
+    return lb, ub
+
+
 def _result(summary: pb.Summary, session_id: str, n: int,
             finite_difference: bool) -> OptimizeResult:
     x = np.array(decode(summary.x), dtype=np.float64)
@@ -97,7 +136,9 @@ def _result(summary: pb.Summary, session_id: str, n: int,
         cost=lsq.cost, fun=fun,
         jac=jac.reshape(m, n) if jac.size == m * n and m else None,
         grad=grad if grad.size else None, optimality=lsq.optimality,
-        active_mask=np.zeros(n, dtype=int), nfev=int(lsq.nfev),
+        active_mask=(np.array(lsq.active_mask, dtype=int)
+                     if len(lsq.active_mask) == n else np.zeros(n, dtype=int)),
+        method=lsq.method, nfev=int(lsq.nfev),
         njev=None if finite_difference else int(lsq.njev),
         status=int(lsq.status), success=lsq.success,
         covariance=covariance.reshape(n, n) if covariance.size else None)
@@ -124,9 +165,10 @@ def _finite_difference(jac: Any, diff_step: Any) -> Optional[dict]:
 
 
 def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
-                  method: str = "lm", bounds: Any = None, ftol: float = 1e-8,
-                  xtol: float = 1e-8, gtol: float = 1e-8, x_scale: Any = 1.0,
-                  loss: str = "linear", diff_step: Optional[float] = None,
+                  method: Optional[str] = None, bounds: Any = None,
+                  ftol: float = 1e-8, xtol: float = 1e-8, gtol: float = 1e-8,
+                  x_scale: Any = 1.0, loss: str = "linear",
+                  f_scale: float = 1.0, diff_step: Optional[float] = None,
                   max_nfev: Optional[int] = None,
                   args: Sequence[Any] = (),
                   kwargs: Optional[Mapping[str, Any]] = None,
@@ -135,19 +177,25 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
                   session_id: Optional[str] = None,
                   labels: Optional[Mapping[str, str]] = None,
                   keep: bool = False, **options: Any) -> OptimizeResult:
-    """Minimizes 0.5 * sum(fun(x)**2) from ``x0`` by Levenberg-Marquardt in
-    an optd session (scipy's ``least_squares`` signature where it applies).
+    """Minimizes 0.5 * sum(rho(fun(x)**2)) from ``x0``, within ``bounds``,
+    by Levenberg-Marquardt or trust-region reflective in an optd session
+    (scipy's ``least_squares`` signature where it applies).
 
     Args:
       fun: ``fun(x, *args, **kwargs)`` -> the m residuals (array-like);
-        m >= n. ``x`` is a float64 copy.
+        m >= n for 'lm'. ``x`` is a float64 copy.
       x0: starting point (array-like, raveled); n variables.
       jac: ``jac(x, *args, **kwargs)`` -> the m x n Jacobian, or '2-point'
         (scipy's default), '3-point' or None: the server forms J by
         MINPACK's forward differences of told residuals, as scipy's lm does
-        for any of them.
-      method: "lm" only. bounds: None (or scipy's (-inf, inf)) only.
-      loss: "linear" only.
+        for any of them (method 'lm' only).
+      method: "lm", "trf" or None (the server's choice: "lm" without
+        finite bounds and with the linear loss, else "trf").
+      bounds: scipy's (lb, ub) (scalars or n-arrays; +-inf for none) or a
+        scipy.optimize.Bounds; "trf" only. x0 must lie inside (scipy:
+        "`x0` is infeasible"), lb < ub strictly.
+      loss: "linear", "soft_l1", "huber", "cauchy" or "arctan" ("trf"
+        only for all but "linear"). f_scale: the loss's soft margin.
       ftol, xtol, gtol, x_scale, max_nfev: scipy's (defaults 1e-8, 1e-8,
         1e-8, 1.0, and 100 n with a callable jac, 100 n (n + 1) without).
       diff_step: scipy's (the forward step is max(diff_step, sqrt(eps))
@@ -159,37 +207,48 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
 
     Returns:
       OptimizeResult with scipy's fields x, cost, fun, jac, grad, optimality,
-      active_mask (zeros), nfev, njev (None without a callable jac, as
-      scipy), status, message, success, plus session_id and covariance
-      (curve_fit's pinv(J^T J) * 2 cost / (m - n); inf when m == n). Without
-      a callable jac, ``jac`` is the last forward-difference Jacobian (scipy
-      recomputes it by approx_derivative's '3-point' for its result, so
-      ``jac``, ``grad`` and ``optimality`` differ from scipy's in the digits
-      the difference schemes disagree on).
+      active_mask, nfev, njev (None without a callable jac, as scipy),
+      status, message, success, plus method (the one that ran), session_id
+      and covariance (curve_fit's pinv(J^T J) * 2 cost / (m - n); inf when
+      m <= n). Without a callable jac, ``jac`` is the last forward-difference
+      Jacobian (scipy recomputes it by approx_derivative's '3-point' for its
+      result, so ``jac``, ``grad`` and ``optimality`` differ from scipy's in
+      the digits the difference schemes disagree on).
 
     Raises:
       InvalidArgument: an option or evaluation the server refuses (the
         message names the field and its limit), or one optd does not serve.
     """
-    if str(method).lower() != "lm":
+    method_key = None if method is None else str(method).lower()
+    if method_key not in _METHODS:
         raise InvalidArgument(
-            f"method is {method!r}; optd serves least_squares with 'lm' only")
-    if bounds is not None and not (
-            np.all(np.isneginf(np.asarray(bounds[0], dtype=float)))
-            and np.all(np.isposinf(np.asarray(bounds[1], dtype=float)))):
-        raise InvalidArgument("bounds are not supported with method 'lm'")
-    if loss != "linear":
+            f"method is {method!r}; optd serves least_squares with 'lm', "
+            "'trf' or None (the server's choice)")
+    if not isinstance(loss, str) or loss not in _LOSSES:
         raise InvalidArgument(
-            f"loss is {loss!r}; method 'lm' supports only 'linear'")
+            f"loss is {loss!r}; optd serves 'linear', 'soft_l1', 'huber', "
+            "'cauchy' and 'arctan' (not callables)")
     fd = _finite_difference(jac, diff_step)
     kwargs = dict(kwargs or {})
     x0 = np.array(x0, dtype=np.float64).ravel()
     n = x0.size
-    # As scipy, which calls fun(x0) for m before MINPACK calls it again.
+    box = _bounds(bounds, n)
+    if fd is not None and (method_key == "trf" or box is not None
+                           or loss != "linear"):
+        raise InvalidArgument(
+            f"jac is {jac!r}: finite-difference Jacobians are served with "
+            "method 'lm' only (scipy's lmdif); with bounds, a robust loss or "
+            "method 'trf' pass a callable jac")
+    # As scipy, which calls fun(x0) for m before the method calls it again.
     f0 = np.asarray(fun(x0.copy(), *args, **kwargs), dtype=np.float64).ravel()
     m = f0.size
     request_options = _options(n, m, ftol, xtol, gtol, x_scale, max_nfev,
                                options)
+    request_options.method = _METHODS[method_key]
+    if loss != "linear":
+        request_options.loss = _LOSSES[loss]
+    if loss != "linear" or f_scale != 1.0:
+        request_options.f_scale = float(f_scale)
 
     own_client = client is None
     if own_client:
@@ -198,12 +257,18 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
         with client.create_session(
                 x0, "least_squares", request_options,
                 session_id=session_id, labels=labels,
-                encoding=VectorEncoding.F64, keep=keep,
+                encoding=VectorEncoding.F64, keep=keep, bounds=box,
                 finite_difference=fd) as session:
-            trials = list(session.pending)
-            while trials:
-                # A finite-difference Jacobian hands out a batch of residual
-                # trials; the answer to the batch's last tell has the next.
+            while not session.finished:
+                # One worker's leases: each answer then holds only this
+                # worker's trials, not the whole batch's (a finite-difference
+                # Jacobian is a batch of n + 1).
+                trials = session.ask_all(worker_id=_WORKER,
+                                         max_trials=_MAX_TRIALS)
+                if not trials and not session.finished:
+                    # Leased to another worker (a client sharing this
+                    # session): wait for its lease.
+                    time.sleep(min(max(session.retry_after, 0.01), 1.0))
                 for trial in trials:
                     x = np.array(trial.x, dtype=np.float64)
                     told = {}
@@ -215,8 +280,7 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
                         told["jacobian"] = np.asarray(
                             jac(x.copy(), *args, **kwargs),
                             dtype=np.float64).reshape(m, n)
-                    answer = trial.tell(**told)
-                trials = list(answer.trials)
+                    trial.tell(**told)
             summary = session.summary
             if summary is None:
                 summary = session.info(include_x=True).summary

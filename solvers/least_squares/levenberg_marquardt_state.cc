@@ -68,12 +68,12 @@ absl::Status LevenbergMarquardt::SaveState(std::string* out) const {
 }
 
 int64_t LevenbergMarquardt::StateBytes() const {
-  // The words SaveState writes: 25 scalars, the optional x_scale, seven
+  // The words SaveState writes: 26 scalars, the optional x_scale, seven
   // n-vectors (ipvt, x, diag, qtf, wa1..wa3), two m-vectors and two m x n
   // matrices; then the message.
   const int64_t n = n_, m = m_;
   const int64_t words =
-      25 + (options_.x_scale.empty() ? 0 : n) + 7 * n + 2 * m + 2 * m * n;
+      26 + (options_.x_scale.empty() ? 0 : n) + 7 * n + 2 * m + 2 * m * n;
   return static_cast<int64_t>(kTag.size()) + 8 * words +
          static_cast<int64_t>(fail_message_.size());
 }

@@ -50,43 +50,54 @@ HEADER = """\
 """
 
 
-def main():
+def write_table(stem, header, row):
+    """Writes <stem>_<scipy major.minor>.txt beside this file: `header` (its
+    {scipy}, {numpy} and {python} filled in), then one line of the fields
+    `row(problem)` returns for every problem of mgh_problems.py but SKIP.
+    gen_scipy_lm_2point.py writes its table with it too."""
     version = scipy.__version__
     short = ".".join(version.split(".")[:2])
     out_path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            f"scipy_lm_{short}.txt")
-    lines = [HEADER.format(scipy=version, numpy=np.__version__,
+                            f"{stem}_{short}.txt")
+    lines = [header.format(scipy=version, numpy=np.__version__,
                            python=sys.version.split()[0])]
     for problem in mgh_problems.PROBLEMS:
         if problem.name in SKIP:
             continue
-
-        def fun(x, problem=problem):
-            return problem.residuals(x)[0]
-
-        def jac(x, problem=problem):
-            return problem.residuals(x)[1]
-
-        r0, j0 = problem.residuals(problem.x0.copy())
-        res = least_squares(fun, problem.x0.copy(), jac=jac, method="lm")
-        fields = [
-            problem.name,
-            str(problem.n),
-            str(problem.m),
-            str(res.nfev),
-            str(res.njev),
-            str(res.status),
-            repr(float(res.cost)),
-            repr(float(res.optimality)),
-            repr(float(0.5 * (r0 @ r0))),
-            repr(float(np.linalg.norm(j0))),
-            ",".join(repr(float(v)) for v in res.x),
-        ]
+        fields = row(problem)
         lines.append(" ".join(fields) + "\n")
-        print(" ".join(fields[:9]))
+        print(" ".join(fields[:-1]))  # all but x
     with open(out_path, "w") as out:
         out.writelines(lines)
     print(f"wrote {out_path}")
+
+
+def row(problem):
+    def fun(x):
+        return problem.residuals(x)[0]
+
+    def jac(x):
+        return problem.residuals(x)[1]
+
+    r0, j0 = problem.residuals(problem.x0.copy())
+    res = least_squares(fun, problem.x0.copy(), jac=jac, method="lm")
+    return [
+        problem.name,
+        str(problem.n),
+        str(problem.m),
+        str(res.nfev),
+        str(res.njev),
+        str(res.status),
+        repr(float(res.cost)),
+        repr(float(res.optimality)),
+        repr(float(0.5 * (r0 @ r0))),
+        repr(float(np.linalg.norm(j0))),
+        ",".join(repr(float(v)) for v in res.x),
+    ]
+
+
+def main():
+    write_table("scipy_lm", HEADER, row)
 
 
 if __name__ == "__main__":

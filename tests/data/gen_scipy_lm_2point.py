@@ -20,14 +20,11 @@ Regenerate (from the repository root, with Debian 12's python3-scipy 1.10):
 import os
 import sys
 
-import numpy as np
-import scipy
 from scipy.optimize import least_squares
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mgh_problems  # noqa: E402
-
-SKIP = {"extended_rosenbrock_1000"}
+# The problems, the skip list and the table writer: gen_scipy_lm.py's.
+from gen_scipy_lm import write_table  # noqa: E402
 
 HEADER = """\
 # scipy.optimize.least_squares(fun, x0, jac='2-point', method='lm') with
@@ -45,36 +42,24 @@ HEADER = """\
 """
 
 
+def row(problem):
+    def fun(x):
+        return problem.residuals(x)[0]
+
+    res = least_squares(fun, problem.x0.copy(), jac="2-point", method="lm")
+    return [
+        problem.name,
+        str(problem.n),
+        str(problem.m),
+        str(res.nfev),
+        str(res.status),
+        repr(float(res.cost)),
+        ",".join(repr(float(v)) for v in res.x),
+    ]
+
+
 def main():
-    version = scipy.__version__
-    short = ".".join(version.split(".")[:2])
-    out_path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            f"scipy_lm_2point_{short}.txt")
-    lines = [HEADER.format(scipy=version, numpy=np.__version__,
-                           python=sys.version.split()[0])]
-    for problem in mgh_problems.PROBLEMS:
-        if problem.name in SKIP:
-            continue
-
-        def fun(x, problem=problem):
-            return problem.residuals(x)[0]
-
-        res = least_squares(fun, problem.x0.copy(), jac="2-point",
-                            method="lm")
-        fields = [
-            problem.name,
-            str(problem.n),
-            str(problem.m),
-            str(res.nfev),
-            str(res.status),
-            repr(float(res.cost)),
-            ",".join(repr(float(v)) for v in res.x),
-        ]
-        lines.append(" ".join(fields) + "\n")
-        print(" ".join(fields[:6]))
-    with open(out_path, "w") as out:
-        out.writelines(lines)
-    print(f"wrote {out_path}")
+    write_table("scipy_lm_2point", HEADER, row)
 
 
 if __name__ == "__main__":

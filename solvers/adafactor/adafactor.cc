@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "solvers/core/step_counters.h"
 
 namespace optd {
 namespace {
@@ -19,7 +20,6 @@ constexpr char kStoppedMessage[] = "STOP: REQUESTED BY CLIENT";
 // SaveState's layout: this tag, then the counters below as little-endian
 // 8-byte words, then the vectors (AdafactorVectors::SaveState).
 constexpr absl::string_view kStateTag = "optd.adafactor.v1";
-constexpr int kStateWords = 8;
 
 }  // namespace
 
@@ -122,7 +122,7 @@ void Adafactor::Finish(TerminationReason reason, std::string message) {
 }
 
 int64_t Adafactor::StateBytes() const {
-  return static_cast<int64_t>(kStateTag.size()) + 8 * kStateWords +
+  return static_cast<int64_t>(kStateTag.size() + StepCounters::kBytes) +
          vectors_->StateBytes();
 }
 
@@ -130,21 +130,7 @@ absl::Status Adafactor::SaveState(std::string* out) const {
   out->clear();
   out->reserve(static_cast<size_t>(StateBytes()));
   out->append(kStateTag.data(), kStateTag.size());
-  auto word = [out](auto value) {
-    uint64_t bits;
-    static_assert(sizeof(value) == sizeof(bits));
-    std::memcpy(&bits, &value, sizeof(bits));
-    out->append(reinterpret_cast<const char*>(&bits), sizeof(bits));
-  };
-  word(step_);
-  word(evaluations_);
-  word(summary_.failed_evaluations);
-  word(last_value_);
-  word(best_value_);
-  word(gradient_max_norm_);
-  word(last_lr_);
-  // 0 while running, else the TerminationReason it finished with.
-  word(finished_ ? static_cast<int64_t>(summary_.reason) : int64_t{0});
+  Counters().Append(out);
   return vectors_->SaveState(out);
 }
 
@@ -153,52 +139,26 @@ absl::Status Adafactor::RestoreState(std::string_view state) {
     return absl::FailedPreconditionError(
         "RestoreState needs a solver that was told nothing yet");
   }
-  const size_t head = kStateTag.size() + 8 * kStateWords;
+  const size_t head = kStateTag.size() + StepCounters::kBytes;
   if (state.size() < head ||
       absl::string_view(state.data(), kStateTag.size()) != kStateTag) {
     return absl::InvalidArgumentError(
         absl::StrCat("the state is not an ", kStateTag, " state"));
   }
-  size_t offset = kStateTag.size();
-  auto word = [&](auto* value) {
-    std::memcpy(value, state.data() + offset, sizeof(*value));
-    offset += 8;
-  };
-  int64_t step, evaluations, failed, reason;
-  double last_value, best_value, gradient_max_norm, last_lr;
-  word(&step);
-  word(&evaluations);
-  word(&failed);
-  word(&last_value);
-  word(&best_value);
-  word(&gradient_max_norm);
-  word(&last_lr);
-  word(&reason);
-  constexpr int64_t kMaxCount = int64_t{1} << 53;
-  if (!(evaluations >= 0 && evaluations <= kMaxCount && step >= 0 &&
-        failed >= 0 && step <= evaluations && failed <= evaluations)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the state counts ", step, " steps and ", failed,
-                     " failures in ", evaluations,
-                     " evaluations; each is in [0, evaluations] and "
-                     "evaluations in [0, 2^53]"));
-  }
-  if (reason != 0 &&
-      reason != static_cast<int64_t>(TerminationReason::kMaxSteps) &&
-      reason != static_cast<int64_t>(TerminationReason::kStoppedByClient)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the state ends with reason ", reason,
-                     ", which adafactor never "
-                     "finishes with"));
-  }
+  OPTD_ASSIGN_OR_RETURN(
+      const StepCounters counters,
+      StepCounters::Parse(
+          state.substr(kStateTag.size()), "adafactor",
+          {TerminationReason::kMaxSteps, TerminationReason::kStoppedByClient}));
   OPTD_RETURN_IF_ERROR(vectors_->LoadState(state.substr(head)));
-  step_ = step;
-  evaluations_ = evaluations;
-  summary_.failed_evaluations = failed;
-  last_value_ = last_value;
-  best_value_ = best_value;
-  gradient_max_norm_ = gradient_max_norm;
-  last_lr_ = last_lr;
+  step_ = counters.step;
+  evaluations_ = counters.evaluations;
+  summary_.failed_evaluations = counters.failed;
+  last_value_ = counters.last_value;
+  best_value_ = counters.best_value;
+  gradient_max_norm_ = counters.gradient_max_norm;
+  last_lr_ = counters.last_lr;
+  const int64_t reason = counters.reason;
   if (reason == static_cast<int64_t>(TerminationReason::kMaxSteps)) {
     Finish(TerminationReason::kMaxSteps, kMaxStepsMessage);
   } else if (reason != 0) {
@@ -207,16 +167,20 @@ absl::Status Adafactor::RestoreState(std::string_view state) {
   return absl::OkStatus();
 }
 
-Progress Adafactor::progress() const {
-  Progress p;
-  p.iterations = step_;
-  p.evaluations = evaluations_;
-  p.best_value = best_value_;
-  p.gradient_max_norm = gradient_max_norm_;
-  p.last_step = last_lr_;
-  p.current_value = last_value_;
-  return p;
+StepCounters Adafactor::Counters() const {
+  StepCounters c;
+  c.step = step_;
+  c.evaluations = evaluations_;
+  c.failed = summary_.failed_evaluations;
+  c.last_value = last_value_;
+  c.best_value = best_value_;
+  c.gradient_max_norm = gradient_max_norm_;
+  c.last_lr = last_lr_;
+  c.reason = finished_ ? static_cast<int64_t>(summary_.reason) : int64_t{0};
+  return c;
 }
+
+Progress Adafactor::progress() const { return Counters().ToProgress(); }
 
 std::string Adafactor::OptionsReport() const {
   const AdafactorOptions& o = options_;

@@ -41,6 +41,7 @@
 #include "solvers/adafactor/adafactor_options.h"
 #include "solvers/adafactor/adafactor_vectors.h"
 #include "solvers/core/solver.h"
+#include "solvers/core/step_counters.h"
 
 namespace optd {
 
@@ -83,6 +84,9 @@ class Adafactor : public Solver {
   AdafactorOptions options_;
   std::unique_ptr<AdafactorVectors> vectors_;
   bool finished_ = false;
+  // The counters SaveState writes and progress() reports.
+  StepCounters Counters() const;
+
   int64_t step_ = 0;
   int64_t evaluations_ = 0;
   double last_value_;

@@ -69,6 +69,7 @@
 #include "solvers/adam/lr_schedule.h"
 #include "solvers/core/bounds.h"
 #include "solvers/core/solver.h"
+#include "solvers/core/step_counters.h"
 
 namespace optd {
 
@@ -207,6 +208,9 @@ class Adam : public Solver {
   std::vector<NadamMuProduct> mu_products_;
   std::unique_ptr<AdamVectors> vectors_;
   bool finished_ = false;
+  // The counters SaveState writes and progress() reports.
+  StepCounters Counters() const;
+
   int64_t step_ = 0;
   int64_t evaluations_ = 0;
   double last_value_;

@@ -59,6 +59,12 @@ int64_t DefaultMaxNfev(int64_t n, int64_t jacobian_nfev) {
                                          : 100 * n * (1 + jacobian_nfev);
 }
 
+std::string XScaleReport(bool x_scale_jac, const std::vector<double>& x_scale) {
+  if (x_scale_jac) return "jac";
+  if (x_scale.empty()) return "1";
+  return absl::StrCat("[", absl::StrJoin(x_scale, ","), "]");
+}
+
 // least_squares.py's TERMINATION_MESSAGES.
 std::string LeastSquaresStatusMessage(int status) {
   switch (status) {
@@ -515,12 +521,8 @@ LeastSquaresProgress LevenbergMarquardt::progress() const {
 }
 
 std::string LevenbergMarquardt::OptionsReport() const {
-  std::string scale = "1";
-  if (options_.x_scale_jac) {
-    scale = "jac";
-  } else if (!options_.x_scale.empty()) {
-    scale = absl::StrCat("[", absl::StrJoin(options_.x_scale, ","), "]");
-  }
+  const std::string scale =
+      XScaleReport(options_.x_scale_jac, options_.x_scale);
   std::string report = absl::StrCat(
       "ftol=", options_.ftol, " xtol=", options_.xtol, " gtol=", options_.gtol,
       " max_nfev=", maxfev_, " x_scale=", scale, " factor=", options_.factor);

@@ -142,6 +142,10 @@ struct LeastSquaresSummary {
 // least_squares.py's TERMINATION_MESSAGES[status] ("" for other statuses).
 std::string LeastSquaresStatusMessage(int status);
 
+// x_scale as both methods' OptionsReport print it: "jac", "1" (empty: every
+// scale 1) or "[s0,s1,...]".
+std::string XScaleReport(bool x_scale_jac, const std::vector<double>& x_scale);
+
 // Sets s->covariance and s->jacobian_rank from s->jac (m x n) and s->cost as
 // the covariance comment above says; every entry +inf when m <= n or s->jac
 // is not m x n.

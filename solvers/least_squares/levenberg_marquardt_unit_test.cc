@@ -282,3 +282,15 @@ TEST(LevenbergMarquardtTest, SaveRestoreContinuesBitwise) {
 
 }  // namespace
 }  // namespace optd
+
+namespace optd {
+namespace {
+
+TEST(XScaleReport, PrintsJacOneOrTheScales) {
+  EXPECT_EQ(XScaleReport(true, {}), "jac");
+  EXPECT_EQ(XScaleReport(false, {}), "1");
+  EXPECT_EQ(XScaleReport(false, {2.0, 0.5}), "[2,0.5]");
+}
+
+}  // namespace
+}  // namespace optd

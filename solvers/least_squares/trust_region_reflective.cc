@@ -469,12 +469,8 @@ LeastSquaresProgress TrustRegionReflective::progress() const {
 }
 
 std::string TrustRegionReflective::OptionsReport() const {
-  std::string scale = "1";
-  if (options_.x_scale_jac) {
-    scale = "jac";
-  } else if (!options_.x_scale.empty()) {
-    scale = absl::StrCat("[", absl::StrJoin(options_.x_scale, ","), "]");
-  }
+  const std::string scale =
+      XScaleReport(options_.x_scale_jac, options_.x_scale);
   std::string bounds = "none";
   if (bounded_) {
     bounds = absl::StrCat("[", absl::StrJoin(lb_.data(), lb_.data() + n_, ","),

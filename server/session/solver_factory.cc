@@ -565,16 +565,10 @@ struct AdafactorRecipe {
   }
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
                           std::shared_ptr<ShardGroup> shards) {
-    std::unique_ptr<AdafactorVectors> vectors;
-    if (options.dtype == ScalarType::kFloat32) {
-      vectors = std::make_unique<RemoteAdafactorVectors<float>>(
-          std::move(shards), options);
-    } else {
-      vectors = std::make_unique<RemoteAdafactorVectors<double>>(
-          std::move(shards), options);
-    }
     OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Adafactor> solver,
-                          Adafactor::Create(options, x0, std::move(vectors)));
+                          Adafactor::Create(options, x0,
+                                            NewRemoteAdafactorVectors(
+                                                std::move(shards), options)));
     return std::unique_ptr<Solver>(std::move(solver));
   }
   static SolverOr Bounded(const Options&, const ConstVectorView&,

@@ -639,4 +639,14 @@ absl::Status RemoteAdafactorVectors<T>::LoadState(std::string_view in) {
 template class RemoteAdafactorVectors<float>;
 template class RemoteAdafactorVectors<double>;
 
+std::unique_ptr<AdafactorVectors> NewRemoteAdafactorVectors(
+    std::shared_ptr<ShardGroup> group, const AdafactorOptions& options) {
+  if (options.dtype == ScalarType::kFloat32) {
+    return std::make_unique<RemoteAdafactorVectors<float>>(std::move(group),
+                                                           options);
+  }
+  return std::make_unique<RemoteAdafactorVectors<double>>(std::move(group),
+                                                          options);
+}
+
 }  // namespace optd::server

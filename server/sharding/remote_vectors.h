@@ -173,6 +173,10 @@ class RemoteAdafactorVectors : public AdafactorVectors {
   AdafactorStatistics<T> stats_;
 };
 
+// RemoteAdafactorVectors of options.dtype's type.
+std::unique_ptr<AdafactorVectors> NewRemoteAdafactorVectors(
+    std::shared_ptr<ShardGroup> group, const AdafactorOptions& options);
+
 }  // namespace optd::server
 
 #endif  // OPTD_SERVER_SHARDING_REMOTE_VECTORS_H_

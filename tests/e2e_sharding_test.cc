@@ -403,6 +403,25 @@ TEST_F(ShardingEndToEnd, AnLbfgsEvaluationCostsOneReduction) {
   EXPECT_EQ(described.shard_reductions(), tr.evaluations);
 }
 
+TEST_F(ShardingEndToEnd, AnAdafactorStepCostsTwoRoundTripsPerShard) {
+  const Case c{"adafactor", AdafactorLayers(kN, AdafactorMomentum()), kN};
+  constexpr int kShards = 3;
+  v1::Session described;
+  const Trace run = RunCase(c, kShards, 0, "adafactor-rounds", &described);
+  ASSERT_EQ(run.evaluations, 15);
+  // No block reductions: the sums go from slice to slice instead, one slice
+  // at a time for each of the two passes that accumulate (2K round trips a
+  // step), besides the gradient's scatter and the next point's gather (the
+  // update rides along with it), the creation's x0 scatter and the final
+  // summary's gather.
+  EXPECT_EQ(described.shard_reductions(), 0);
+  EXPECT_GE(described.shard_round_trips(), 2 * kShards * run.evaluations);
+  EXPECT_LE(described.shard_round_trips(),
+            (2 * kShards + 2) * run.evaluations + 3)
+      << described.shard_round_trips() << " round trips for " << run.evaluations
+      << " steps";
+}
+
 TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {
   Client client = Connect(0);
   SessionOptions options;

@@ -141,7 +141,8 @@ class RemoteAdamVectors : public AdamVectors {
 // running sums (ShardGroup::ReadShard), so that every sum is added in global
 // element order, as in process, and the iterates are bitwise those of the
 // unsharded session for any K; v's update and the update itself are posted
-// to every slice. A step costs 2K + 1 round trips, each carrying
+// to every slice (the update with the next point's gather). A step costs 2K
+// round trips besides the gradient's scatter and that gather, each carrying
 // O(rows + cols) sums or factors per matrix.
 template <typename T>
 class RemoteAdafactorVectors : public AdafactorVectors {

@@ -40,9 +40,9 @@
 #include "optd/v1/optimizer.grpc.pb.h"
 #include "optd/v1/shard.grpc.pb.h"
 #include "server/sharding/slice_host.h"
+#include "solvers/core/vector_view.h"
 #include "solvers/sharding/block_reduction.h"
 #include "solvers/sharding/shard_layout.h"
-#include "solvers/core/vector_view.h"
 
 namespace optd::server {
 
@@ -186,6 +186,14 @@ class ShardGroup {
   // the direct trial instead.
   absl::Status Gather(v1::SliceOp op, const MutableVectorView& full);
 
+  // ShardGroup::ReadShard()
+  //
+  // A read (seq 0) of one slice, now; the queued operations go to every
+  // slice with it. For passes that carry running sums from slice to slice
+  // (Adafactor's), which must visit the slices one at a time.
+  absl::StatusOr<v1::SliceOpResponse> ReadShard(int shard,
+                                                v1::SliceOpRequest request);
+
   // Every shard's raw answer data for a read, in shard order.
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Read(v1::SliceOp op);
 
@@ -247,6 +255,9 @@ class ShardGroup {
       std::vector<v1::SliceOpRequest> ops, bool soft = false);
   absl::Status CallOne(int shard, const v1::SliceOpBatch& batch,
                        v1::SliceOpResponse* out) const;
+  // Breaks the group for the failed call to `shard`: the UNAVAILABLE that
+  // the caller answers.
+  absl::Status Break(int shard, const absl::Status& status);
   v1::SliceKey Key(int shard) const;
   // Copies each shard's answer data into its range of `full`.
   absl::Status CopyAnswers(const std::vector<v1::SliceOpResponse>& answers,

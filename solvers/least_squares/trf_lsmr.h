@@ -40,7 +40,7 @@
 // from J S by linearity instead of a trial, where scipy multiplies again:
 // the same numbers to rounding.
 //
-// Memory: O(m + n) doubles (about 8 vectors of m and 14 of n), never m n.
+// Memory: O(m + n) doubles (a fixed number of vectors of m or n), never m n.
 //
 // Arithmetic: scipy's norms and dot products go through BLAS, its QR and
 // np.roots through LAPACK (with balancing); LSMR amplifies the rounding

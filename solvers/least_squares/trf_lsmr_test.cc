@@ -206,10 +206,11 @@ TEST(TrfLsmrTest, SolvesAProblemTooLargeForADenseJacobian) {
   auto made = TrfLsmr::Create(o, x0, n);
   ASSERT_TRUE(made.ok()) << made.status();
   TrfLsmr& trf = **made;
-  EXPECT_LT(trf.StateBytes(), int64_t{40} * 8 * n);
   int64_t trials = 0;
+  int64_t most_bytes = 0;
   while (!trf.finished() && trials < 20000) {
     ++trials;
+    most_bytes = std::max(most_bytes, trf.StateBytes());
     const Eigen::VectorXd& x = trf.trial_point();
     const Eigen::VectorXd& v = trf.trial_vector();
     Eigen::VectorXd out;
@@ -241,6 +242,7 @@ TEST(TrfLsmrTest, SolvesAProblemTooLargeForADenseJacobian) {
   EXPECT_LT(s.cost, 1e-10);
   EXPECT_LT((s.x.array() - 1.0).abs().maxCoeff(), 1e-5);
   EXPECT_GT(s.lsmr_iterations, 0);
+  EXPECT_LT(most_bytes, int64_t{40} * 8 * n);
 }
 
 TEST(TrfLsmrTest, RefusesBadOptionsNamingTheField) {

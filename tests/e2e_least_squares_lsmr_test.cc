@@ -212,6 +212,24 @@ TEST_F(LsmrEndToEnd, BadProductsChangeNothingAndAFailedOneEndsTheRun) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("jacobian_vector has 2 elements; session "
                                  "\"lsmr-bad\" has m = 3 residuals")));
+  // J^T u of the wrong length, at the trial before (J^T f at x0) in a
+  // second session.
+  SessionOptions other_options;
+  other_options.session_id = "lsmr-bad-transpose";
+  absl::StatusOr<Session> other =
+      Session::Create(client(), ToVector(p.x0),
+                      SolverSpec::LeastSquares(LsmrOptions(p)), other_options);
+  ASSERT_OK(other);
+  absl::StatusOr<Answer> at_gradient = Drive(*other, other->Ask(), p, 1);
+  ASSERT_OK(at_gradient);
+  ASSERT_EQ(at_gradient->trials[0].wants, Wants::kJacobianTransposeVector);
+  Evaluation three;
+  three.jacobian_transpose_vector = {1.0, 2.0, 3.0};
+  EXPECT_THAT(other->Tell(at_gradient->trials[0].id, three),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("jacobian_transpose_vector has 3 elements; "
+                                 "session \"lsmr-bad-transpose\" has "
+                                 "dimension n = 2 (J^T u has n elements)")));
   Evaluation transposed;
   transposed.jacobian_transpose_vector = {1.0, 2.0};
   EXPECT_THAT(session->Tell(trial.id, transposed),

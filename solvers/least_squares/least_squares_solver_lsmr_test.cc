@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "solvers/least_squares/least_squares_solver.h"
+#include "solvers/least_squares/levenberg_marquardt.h"
 #include "solvers/testing/mgh_least_squares.h"
 
 namespace optd {
@@ -120,6 +121,17 @@ TEST(LeastSquaresSolverLsmr, RefusesWrongProductsAndStaysUnchanged) {
       solver->SetTrialJacobianProduct(ConstVectorView::Float64(buffer, 2));
   EXPECT_EQ(wrong_jv.message(),
             "jacobian_vector has 2 elements; J v needs m = 3");
+}
+
+// Methods that form J want no product (least_squares_method.h's default).
+TEST(LeastSquaresSolverLsmr, DenseMethodsRefuseProducts) {
+  const problems::ResidualProblem p = *problems::FindResidualProblem("beale");
+  auto lm = LevenbergMarquardt::Create({}, p.x0, p.m);
+  ASSERT_TRUE(lm.ok());
+  absl::Status product = (*lm)->TellProduct(Eigen::Vector3d::Zero());
+  EXPECT_EQ(product.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(product.message(), "lm: the trial wants no Jacobian product");
+  EXPECT_EQ((*lm)->trial_vector().size(), 0);
 }
 
 TEST(LeastSquaresSolverLsmr, RestoredStatesContinueBitwise) {

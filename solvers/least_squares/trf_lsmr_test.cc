@@ -352,6 +352,15 @@ TEST(TrfLsmrTest, FailedX0OrProductEndsTheRunAndAFailedStepShrinks) {
   EXPECT_EQ((*product_nan)->summary().nfev, 1);
   EXPECT_EQ((*product_nan)->summary().jacobian_transpose_vector_products, 1);
 
+  auto jv_inf = TrfLsmr::Create(TrfLsmrOptions(), p.x0, p.m);
+  Answer(p, jv_inf->get());  // r(x0)
+  Answer(p, jv_inf->get());  // J^T f
+  ASSERT_TRUE((*jv_inf)->wants_jacobian_vector());
+  ASSERT_TRUE((*jv_inf)->TellProduct(Eigen::Vector2d(kInf, 0.0)).ok());
+  EXPECT_EQ((*jv_inf)->summary().message,
+            "The product J v is not finite at an accepted point.");
+  EXPECT_EQ((*jv_inf)->summary().status, kLeastSquaresEvaluationFailed);
+
   auto product_failed = TrfLsmr::Create(TrfLsmrOptions(), p.x0, p.m);
   Answer(p, product_failed->get());
   ASSERT_TRUE((*product_failed)->TellFailed().ok());
@@ -449,6 +458,17 @@ TEST(TrfLsmrTest, RestoreRefusesStatesThatDoNotFit) {
   EXPECT_EQ(longer.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(longer.message()),
               ::testing::HasSubstr("has 8 bytes after its end"));
+  // Bytes whose options do not validate (lsmr_tol, word 8 after the
+  // tag, set to 2; the words are little-endian, as this host).
+  std::string bad_tol = state;
+  const double two = 2.0;
+  bad_tol.replace(std::string("optd.trf_lsmr.v1").size() + 8 * 8, 8,
+                  reinterpret_cast<const char*>(&two), 8);
+  absl::Status options = (*trf)->RestoreState(bad_tol);
+  EXPECT_EQ(options.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(options.message(),
+            "the optd.trf_lsmr.v1 state holds bad options: "
+            "trust_region_reflective.lsmr_tol is 2; it must be in [0, 1)");
   // The state is unchanged by the refusals.
   std::string again;
   ASSERT_TRUE((*trf)->SaveState(&again).ok());

@@ -40,6 +40,10 @@ absl::StatusOr<Wants> DecodeWants(v1::Evaluation wants) {
       return Wants::kJacobian;
     case v1::EVALUATION_RESIDUALS_AND_JACOBIAN:
       return Wants::kResidualsAndJacobian;
+    case v1::EVALUATION_JACOBIAN_VECTOR:
+      return Wants::kJacobianVector;
+    case v1::EVALUATION_JACOBIAN_TRANSPOSE_VECTOR:
+      return Wants::kJacobianTransposeVector;
     default:
       return absl::UnimplementedError(
           absl::StrCat("the server asks for ", v1::Evaluation_Name(wants),
@@ -102,7 +106,8 @@ absl::StatusOr<Trial> DecodeOne(
   OPTD_ASSIGN_OR_RETURN(t.wants, DecodeWants(trial.wants()));
   OPTD_ASSIGN_OR_RETURN(t.x,
                         DecodePoint(trial, trials, base_points, decoded_base));
-  if (t.wants == Wants::kHessianVector) {
+  if (t.wants == Wants::kHessianVector || t.wants == Wants::kJacobianVector ||
+      t.wants == Wants::kJacobianTransposeVector) {
     OPTD_ASSIGN_OR_RETURN(t.vector, DecodeVector(trial.vector()));
   }
   return t;
@@ -167,6 +172,10 @@ absl::string_view WantsName(Wants w) {
       return "jacobian";
     case Wants::kResidualsAndJacobian:
       return "residuals and jacobian";
+    case Wants::kJacobianVector:
+      return "jacobian-vector product";
+    case Wants::kJacobianTransposeVector:
+      return "jacobian-transpose-vector product";
     case Wants::kHessianVector:
       break;
   }
@@ -228,6 +237,10 @@ absl::StatusOr<Result> DecodeSummary(const std::string& session_id,
     to.status = from.status();
     to.success = from.success();
     to.jacobian_rank = from.jacobian_rank();
+    to.jacobian_vector_products = from.jacobian_vector_products();
+    to.jacobian_transpose_vector_products =
+        from.jacobian_transpose_vector_products();
+    to.lsmr_iterations = from.lsmr_iterations();
     to.active_mask.assign(from.active_mask().begin(), from.active_mask().end());
     to.method = from.method();
   }
@@ -349,6 +362,14 @@ v1::TellRequest MakeTellRequest(uint64_t trial_id, const Evaluation& evaluation,
   if (!evaluation.residuals.empty()) {
     *request.mutable_residuals() =
         EncodeOutgoing(evaluation.residuals, encoding);
+  }
+  if (!evaluation.jacobian_vector.empty()) {
+    *request.mutable_jacobian_vector() =
+        EncodeOutgoing(evaluation.jacobian_vector, encoding);
+  }
+  if (!evaluation.jacobian_transpose_vector.empty()) {
+    *request.mutable_jacobian_transpose_vector() =
+        EncodeOutgoing(evaluation.jacobian_transpose_vector, encoding);
   }
   if (!evaluation.jacobian.empty()) {
     *request.mutable_jacobian() = EncodeOutgoing(evaluation.jacobian, encoding);

@@ -66,6 +66,12 @@ enum class Wants {
   kResiduals,
   kJacobian,
   kResidualsAndJacobian,
+  // Matrix-free least squares (tr_solver LSMR): J(x) v (m elements) for
+  // the trial's `vector` v (n elements), or J(x)^T u (n elements) for u =
+  // `vector` (m elements); Evaluation::jacobian_vector,
+  // ::jacobian_transpose_vector.
+  kJacobianVector,
+  kJacobianTransposeVector,
 };
 
 inline bool WantsValue(Wants w) {
@@ -86,7 +92,8 @@ inline bool WantsJacobian(Wants w) {
 }
 // WantsName(): "value", "gradient", "value and gradient", "hessian",
 // "hessian-vector product", "residuals", "jacobian", "residuals and
-// jacobian".
+// jacobian", "jacobian-vector product", "jacobian-transpose-vector
+// product".
 absl::string_view WantsName(Wants w);
 
 // A point to evaluate.
@@ -97,7 +104,8 @@ struct Trial {
   std::vector<double> x;
   Wants wants = Wants::kValueAndGradient;
   // Wants::kHessianVector: the vector v of the wanted product H(x) v (n
-  // elements); empty otherwise.
+  // elements); kJacobianVector: v of J(x) v (n); kJacobianTransposeVector:
+  // u of J(x)^T u (m); empty otherwise.
   std::vector<double> vector;
   // Its place in the batch of trials handed out together (a
   // finite-difference stencil, a data-parallel step; v1::Trial).
@@ -128,6 +136,10 @@ struct Evaluation {
   // row-major; required when the trial wants it (WantsJacobian), unless
   // `failed`. NaN or Inf is INVALID_ARGUMENT.
   std::vector<double> jacobian;
+  // Matrix-free least squares: J(x) v (m elements) for a kJacobianVector
+  // trial, J(x)^T u (n elements) for a kJacobianTransposeVector trial.
+  std::vector<double> jacobian_vector;
+  std::vector<double> jacobian_transpose_vector;
   // The evaluation crashed or diverged: the line search backtracks, Adam skips
   // the step. The session carries on.
   bool failed = false;
@@ -161,6 +173,10 @@ struct LeastSquaresResult {
   // -1 / 1 where x is on its lower / upper bound, else 0 (n entries).
   std::vector<int> active_mask;
   std::string method;  // "lm" or "trf"
+  // tr_solver LSMR: the J v and J^T u products told, the LSMR iterations.
+  int64_t jacobian_vector_products = 0;
+  int64_t jacobian_transpose_vector_products = 0;
+  int64_t lsmr_iterations = 0;
 };
 
 // How a session ended: v1::Summary with its vector decoded. Like scipy's

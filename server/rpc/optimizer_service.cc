@@ -416,7 +416,9 @@ grpc::ServerUnaryReactor* OptimizerService::Tell(
                      request->hessian().ByteSizeLong() +
                      request->hessian_vector().ByteSizeLong() +
                      request->residuals().ByteSizeLong() +
-                     request->jacobian().ByteSizeLong());
+                     request->jacobian().ByteSizeLong() +
+                     request->jacobian_vector().ByteSizeLong() +
+                     request->jacobian_transpose_vector().ByteSizeLong());
     const absl::Time start = absl::Now();
     Session::TellStats stats;
     OPTD_RETURN_IF_ERROR(session->Tell(*request, response, &ticket, &stats));

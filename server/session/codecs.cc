@@ -84,10 +84,14 @@ absl::Status WriteBestGradient(const Solver& solver,
 
 absl::Status WriteTrialVector(const Solver& solver, v1::VectorEncoding encoding,
                               v1::Vector* out, int k) {
-  return WritePoint(solver.dimension(), encoding, out,
-                    [&](const MutableVectorView& view) {
-                      return solver.ReadBatchVector(k, view);
-                    });
+  // J^T u's u has m elements; every other trial vector n.
+  const int64_t size =
+      solver.batch_wants(k) == Evaluation::kJacobianTransposeVector
+          ? solver.residual_count()
+          : solver.dimension();
+  return WritePoint(size, encoding, out, [&](const MutableVectorView& view) {
+    return solver.ReadBatchVector(k, view);
+  });
 }
 
 absl::Status WriteCurvaturePairs(const Solver& solver,
@@ -286,6 +290,48 @@ v1::LeastSquaresOptions::Loss LossToProto(RobustLoss loss) {
   }
 }
 
+// tr_solver and its options, after the method is known (options->use_trf):
+// scipy refuses tr_solver='lsmr' with method='lm' (which "works only with
+// dense Jacobian matrices"); the lsmr options need LSMR.
+absl::Status ReadTrSolver(const v1::LeastSquaresOptions& proto,
+                          LeastSquaresSessionOptions* options) {
+  switch (proto.tr_solver()) {
+    case v1::LeastSquaresOptions::TR_SOLVER_UNSPECIFIED:
+    case v1::LeastSquaresOptions::TR_SOLVER_EXACT:
+      break;
+    case v1::LeastSquaresOptions::TR_SOLVER_LSMR:
+      if (proto.method() == v1::LeastSquaresOptions::METHOD_LM) {
+        return InvalidArgument(
+            "least_squares.tr_solver is TR_SOLVER_LSMR, which method LM does "
+            "not serve (scipy: method='lm' works only with dense Jacobian "
+            "matrices); use method TRF or leave method unset");
+      }
+      options->use_trf = true;
+      options->use_lsmr = true;
+      break;
+    default:
+      return InvalidArgument(
+          absl::StrCat("least_squares.tr_solver is ", proto.tr_solver(),
+                       "; it is UNSPECIFIED (0), EXACT (1) or LSMR (2)"));
+  }
+  const char* set = proto.has_lsmr_tol()       ? "lsmr_tol"
+                    : proto.has_lsmr_maxiter() ? "lsmr_maxiter"
+                    : proto.has_regularize()   ? "regularize"
+                                               : nullptr;
+  if (set != nullptr && !options->use_lsmr) {
+    return InvalidArgument(
+        absl::StrCat("least_squares.", set,
+                     " applies to tr_solver TR_SOLVER_LSMR only; set "
+                     "tr_solver or leave it unset"));
+  }
+  if (proto.has_lsmr_tol()) options->lsmr.lsmr_tol = proto.lsmr_tol();
+  if (proto.has_lsmr_maxiter()) {
+    options->lsmr.lsmr_maxiter = proto.lsmr_maxiter();
+  }
+  if (proto.has_regularize()) options->lsmr.regularize = proto.regularize();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
@@ -325,17 +371,21 @@ absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
           absl::StrCat("least_squares.method is ", proto.method(),
                        "; it is UNSPECIFIED (0), LM (1) or TRF (2)"));
   }
+  OPTD_RETURN_IF_ERROR(ReadTrSolver(proto, &options));
   // m >= n for lmder; m*n bounds the Jacobian of one tell (512 MiB in f64,
   // within the 1 GiB message limit).
   constexpr int64_t kMaxResiduals = int64_t{1} << 24;
   constexpr int64_t kMaxJacobian = int64_t{1} << 26;
   const int64_t m = proto.residuals();
   const int64_t min_m = options.use_trf ? 1 : n;
-  if (m < min_m || m > kMaxResiduals || m * n > kMaxJacobian) {
+  // tr_solver LSMR never forms J: only m and n themselves are bounded.
+  if (m < min_m || m > kMaxResiduals ||
+      (!options.use_lsmr && m * n > kMaxJacobian)) {
     return InvalidArgument(absl::StrCat(
         "least_squares.residuals is ", m, "; it must be in [",
         options.use_trf ? "1" : "n", ", 2^24] = [", min_m, ", ", kMaxResiduals,
-        "] with m*n <= 2^26 = ", kMaxJacobian,
+        "]", options.use_lsmr ? "" : " with m*n <= 2^26 = ",
+        options.use_lsmr ? "" : absl::StrCat(kMaxJacobian),
         options.use_trf ? ""
                         : " (Levenberg-Marquardt needs at least as many "
                           "residuals as variables)"));
@@ -356,8 +406,14 @@ absl::StatusOr<LeastSquaresSessionOptions> LeastSquaresOptionsFromProto(
     trf.x_scale_jac = proto.x_scale_jac();
     trf.loss = *loss;
     if (proto.has_f_scale()) trf.f_scale = proto.f_scale();
-    absl::Status valid = ValidateTrustRegionReflectiveOptions(
-        trf, static_cast<int>(n), options.residuals);
+    absl::Status valid =
+        options.use_lsmr
+            ? ValidateTrfLsmrOptions(
+                  {trf, options.lsmr.lsmr_tol, options.lsmr.lsmr_maxiter,
+                   options.lsmr.regularize},
+                  static_cast<int>(n), options.residuals)
+            : ValidateTrustRegionReflectiveOptions(trf, static_cast<int>(n),
+                                                   options.residuals);
     if (!valid.ok()) {
       return absl::InvalidArgumentError(absl::StrReplaceAll(
           valid.message(), {{"trust_region_reflective", "least_squares"}}));
@@ -403,6 +459,12 @@ v1::LeastSquaresOptions LeastSquaresOptionsToProto(
     proto.set_x_scale_jac(trf.x_scale_jac);
     proto.set_loss(LossToProto(trf.loss));
     proto.set_f_scale(trf.f_scale);
+    if (options.use_lsmr) {
+      proto.set_tr_solver(v1::LeastSquaresOptions::TR_SOLVER_LSMR);
+      proto.set_lsmr_tol(options.lsmr.lsmr_tol);
+      proto.set_lsmr_maxiter(options.lsmr.lsmr_maxiter);
+      proto.set_regularize(options.lsmr.regularize);
+    }
     return proto;
   }
   proto.set_method(v1::LeastSquaresOptions::METHOD_LM);
@@ -478,6 +540,10 @@ v1::Evaluation EvaluationToProto(Evaluation evaluation) {
       return v1::EVALUATION_JACOBIAN;
     case Evaluation::kResidualsAndJacobian:
       return v1::EVALUATION_RESIDUALS_AND_JACOBIAN;
+    case Evaluation::kJacobianVector:
+      return v1::EVALUATION_JACOBIAN_VECTOR;
+    case Evaluation::kJacobianTransposeVector:
+      return v1::EVALUATION_JACOBIAN_TRANSPOSE_VECTOR;
   }
   return v1::EVALUATION_UNSPECIFIED;
 }
@@ -551,6 +617,10 @@ absl::Status WriteLeastSquaresResult(const LeastSquaresSummary& s,
   result->mutable_active_mask()->Add(s.active_mask.begin(),
                                      s.active_mask.end());
   result->set_method(s.method);
+  result->set_jacobian_vector_products(s.jacobian_vector_products);
+  result->set_jacobian_transpose_vector_products(
+      s.jacobian_transpose_vector_products);
+  result->set_lsmr_iterations(s.lsmr_iterations);
   if (encoding == v1::VECTOR_ENCODING_UNSPECIFIED) return absl::OkStatus();
   // Eigen is column-major; the wire's matrices are row-major.
   using RowMajor =

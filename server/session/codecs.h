@@ -28,6 +28,7 @@
 #include "solvers/curvature/curvature_solver.h"
 #include "solvers/lbfgs/lbfgs.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
+#include "solvers/least_squares/trf_lsmr.h"
 #include "solvers/least_squares/trust_region_reflective.h"
 #include "solvers/trust_region/trust_region.h"
 
@@ -74,6 +75,10 @@ struct LeastSquaresSessionOptions {
   bool use_trf = false;
   LevenbergMarquardtOptions lm;
   TrustRegionReflectiveOptions trf;
+  // tr_solver LSMR (with use_trf): trf_lsmr.h's solver, whose other
+  // options are lsmr's (lsmr.trf is unused: trf above holds them).
+  bool use_lsmr = false;
+  TrfLsmrOptions lsmr;
 };
 
 // The resolved options of a session's solver, echoed in Session.options.

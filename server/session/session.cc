@@ -516,6 +516,15 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
       OPTD_RETURN_IF_ERROR(CheckToldResiduals(
           told.jacobian, "jacobian", m, wants, trial_id, id_, dimension_));
     }
+    const bool wants_jv = wants == Evaluation::kJacobianVector;
+    const ConstVectorView& jacobian_product =
+        wants_jv ? told.jacobian_vector : told.jacobian_transpose_vector;
+    if (WantsJacobianProduct(wants)) {
+      OPTD_RETURN_IF_ERROR(CheckToldResiduals(
+          jacobian_product,
+          wants_jv ? "jacobian_vector" : "jacobian_transpose_vector", m, wants,
+          trial_id, id_, dimension_));
+    }
     // The copies refuse NaN/Inf naming the first bad index. A refusal after
     // an earlier copy leaves only the trial's scratch slot written, which the
     // next tell of this trial overwrites and a failed tell never reads.
@@ -538,6 +547,11 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     if (wants_residuals) {
       OPTD_RETURN_IF_ERROR(solver_->SetBatchResiduals(k, told.residuals));
       result.has_residuals = true;
+    }
+    if (WantsJacobianProduct(wants)) {
+      OPTD_RETURN_IF_ERROR(
+          solver_->SetBatchJacobianProduct(k, jacobian_product));
+      result.has_jacobian_product = true;
     }
   }
   // A result refused as a whole (a data-parallel weight whose product with

@@ -225,6 +225,11 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
       // besides, and its U while it computes.
       const int64_t m =
           std::max<int64_t>(request.least_squares().residuals(), 1);
+      if (request.least_squares().tr_solver() ==
+          v1::LeastSquaresOptions::TR_SOLVER_LSMR) {
+        // trf_lsmr.h never forms J: r and its copies, J S, LSMR's vectors.
+        return (10 * m + 24 * n) * kDouble;
+      }
       const bool lm = request.least_squares().method() ==
                           v1::LeastSquaresOptions::METHOD_LM ||
                       (request.least_squares().method() ==
@@ -676,8 +681,12 @@ struct LeastSquaresRecipe {
   static SolverOr Make(const Options& options,
                        const TrustRegionReflectiveOptions& trf,
                        const ConstVectorView& x0) {
+    TrfLsmrOptions lsmr = options.lsmr;
+    lsmr.trf = trf;
     absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> solver =
-        options.use_trf
+        options.use_lsmr
+            ? LeastSquaresSolver::Create(lsmr, x0, options.residuals)
+        : options.use_trf
             ? LeastSquaresSolver::Create(trf, x0, options.residuals)
             : LeastSquaresSolver::Create(options.lm, x0, options.residuals);
     if (!solver.ok()) {

@@ -25,7 +25,8 @@ absl::string_view WantsName(Evaluation wants) {
          {Evaluation::kValue, Evaluation::kGradient,
           Evaluation::kValueAndGradient, Evaluation::kHessian,
           Evaluation::kHessianVector, Evaluation::kResiduals,
-          Evaluation::kJacobian, Evaluation::kResidualsAndJacobian}) {
+          Evaluation::kJacobian, Evaluation::kResidualsAndJacobian,
+          Evaluation::kJacobianVector, Evaluation::kJacobianTransposeVector}) {
       (*names)[e] = std::string(absl::StripPrefix(
           v1::Evaluation_Name(EvaluationToProto(e)), "EVALUATION_"));
     }
@@ -56,6 +57,12 @@ absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
                         DecodeVector(request.residuals(), "residuals"));
   OPTD_ASSIGN_OR_RETURN(told.jacobian,
                         DecodeVector(request.jacobian(), "jacobian"));
+  OPTD_ASSIGN_OR_RETURN(
+      told.jacobian_vector,
+      DecodeVector(request.jacobian_vector(), "jacobian_vector"));
+  OPTD_ASSIGN_OR_RETURN(told.jacobian_transpose_vector,
+                        DecodeVector(request.jacobian_transpose_vector(),
+                                     "jacobian_transpose_vector"));
   if (request.worker_id().size() > max_worker_id) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker_id has ", request.worker_id().size(),
@@ -86,7 +93,14 @@ absl::StatusOr<ToldVectors> DecodeTell(const v1::TellRequest& request,
   payload.group_lr.assign(request.group_lr().begin(), request.group_lr().end());
   // Residuals and Jacobians only when told, so that other tells keep the
   // digests they had before least squares (journals hold them).
-  if (told.residuals.size() == 0 && told.jacobian.size() == 0) {
+  // Products likewise, so that residual and Jacobian tells keep theirs.
+  if (told.jacobian_vector.size() != 0 ||
+      told.jacobian_transpose_vector.size() != 0) {
+    told.digest = PayloadDigest(
+        payload,
+        {told.gradient, told.hessian, told.hessian_vector, told.residuals,
+         told.jacobian, told.jacobian_vector, told.jacobian_transpose_vector});
+  } else if (told.residuals.size() == 0 && told.jacobian.size() == 0) {
     told.digest = PayloadDigest(
         payload, {told.gradient, told.hessian, told.hessian_vector});
   } else {
@@ -125,15 +139,21 @@ absl::Status CheckToldResiduals(const ConstVectorView& vector,
                                 absl::string_view session_id,
                                 int64_t dimension) {
   const bool jacobian = field == "jacobian";
-  const int64_t expected = jacobian ? m * dimension : m;
+  const bool transpose = field == "jacobian_transpose_vector";
+  const int64_t expected = jacobian ? m * dimension : transpose ? dimension : m;
   if (vector.size() == 0) {
     return CheckToldLength(vector, field, expected, wants, trial_id, session_id,
                            dimension);
   }
   if (vector.size() == expected) return absl::OkStatus();
+  if (transpose) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " has ", vector.size(), " elements; session \"", session_id,
+        "\" has dimension n = ", dimension, " (J^T u has n elements)"));
+  }
   if (!jacobian) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "residuals has ", vector.size(), " elements; session \"", session_id,
+        field, " has ", vector.size(), " elements; session \"", session_id,
         "\" has m = ", m, " residuals (least_squares.residuals)"));
   }
   return absl::InvalidArgumentError(absl::StrCat(

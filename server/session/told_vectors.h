@@ -31,6 +31,9 @@ struct ToldVectors {
   // Least squares: r(x) (m) and J(x) (m*n, row-major).
   ConstVectorView residuals;
   ConstVectorView jacobian;
+  // Matrix-free least squares: J(x) v (m) or J(x)^T u (n).
+  ConstVectorView jacobian_vector;
+  ConstVectorView jacobian_transpose_vector;
   uint64_t digest = 0;
 };
 
@@ -59,8 +62,9 @@ absl::Status CheckToldLength(const ConstVectorView& vector,
 
 // CheckToldResiduals()
 //
-// As CheckToldLength for a least-squares trial's `residuals` (m elements)
-// or `jacobian` (m*n, row-major).
+// As CheckToldLength for a least-squares trial's `residuals` (m elements),
+// `jacobian` (m*n, row-major), `jacobian_vector` (m) or
+// `jacobian_transpose_vector` (n).
 absl::Status CheckToldResiduals(const ConstVectorView& vector,
                                 absl::string_view field, int64_t m,
                                 Evaluation wants, uint64_t trial_id,

@@ -93,7 +93,7 @@ absl::Status WriteBatchTrials(
     written_whole = k;
     OPTD_RETURN_IF_ERROR(
         WriteTrialPoint(solver, encoding, trial->mutable_x(), k));
-    if (wants == Evaluation::kHessianVector) {
+    if (wants == Evaluation::kHessianVector || WantsJacobianProduct(wants)) {
       OPTD_RETURN_IF_ERROR(
           WriteTrialVector(solver, encoding, trial->mutable_vector(), k));
     }

@@ -48,7 +48,17 @@ enum class Evaluation {
   kResiduals,
   kJacobian,
   kResidualsAndJacobian,
+  // Matrix-free least squares (tr_solver LSMR): the product J(x) v (m
+  // elements) or J(x)^T u (n elements) for the trial's vector
+  // (ReadTrialVector: n elements for J v, m for J^T u).
+  kJacobianVector,
+  kJacobianTransposeVector,
 };
+
+inline bool WantsJacobianProduct(Evaluation e) {
+  return e == Evaluation::kJacobianVector ||
+         e == Evaluation::kJacobianTransposeVector;
+}
 
 // kHessian trials want the value and the gradient as well as the Hessian.
 inline bool WantsValue(Evaluation e) {
@@ -83,6 +93,8 @@ struct TrialResult {
   // (SetTrialJacobian) were set.
   bool has_residuals = false;
   bool has_jacobian = false;
+  // A Jacobian product (SetTrialJacobianProduct) was set.
+  bool has_jacobian_product = false;
   // The evaluation crashed or diverged: treated as f = +inf.
   bool failed = false;
   // Weight of this trial's gradient in a data-parallel average (TellRequest
@@ -195,7 +207,8 @@ class Solver {
   // length or the first non-finite index) leaves the solver's state unchanged.
   // REQUIRES: !finished().
   virtual absl::Status SetTrialGradient(const ConstVectorView& gradient) = 0;
-  // For kHessianVector trials: writes the vector v of the wanted product.
+  // For kHessianVector trials: writes the vector v of the wanted product
+  // (and for kJacobianVector / kJacobianTransposeVector trials, v or u).
   virtual absl::Status ReadTrialVector(const MutableVectorView& out) const {
     return absl::FailedPreconditionError(
         "the outstanding trial wants no Hessian-vector product");
@@ -228,6 +241,14 @@ class Solver {
   virtual absl::Status SetTrialJacobian(const ConstVectorView& jacobian) {
     return absl::FailedPreconditionError(
         "the outstanding trial wants no Jacobian");
+  }
+  // For kJacobianVector / kJacobianTransposeVector trials: copies the told
+  // product (residual_count() or dimension() elements; non-finite elements
+  // end the run as a failed evaluation). INVALID_ARGUMENT (length) leaves
+  // the state unchanged.
+  virtual absl::Status SetTrialJacobianProduct(const ConstVectorView& product) {
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Jacobian product");
   }
   // Least squares: scipy's OptimizeResult fields once finished; null for
   // other solvers (and for a least-squares session stopped by the client).
@@ -303,6 +324,10 @@ class Solver {
   virtual absl::Status SetBatchJacobian(int k,
                                         const ConstVectorView& jacobian) {
     return SetTrialJacobian(jacobian);
+  }
+  virtual absl::Status SetBatchJacobianProduct(int k,
+                                               const ConstVectorView& product) {
+    return SetTrialJacobianProduct(product);
   }
   // Whether TellBatch(k, result) would refuse the result as a whole,
   // whatever it holds: INVALID_ARGUMENT naming why (data parallelism: a

@@ -1,8 +1,10 @@
 // LeastSquaresMethod: what LeastSquaresSolver (least_squares_solver.h) needs
 // of a least-squares ask-tell machine, so that one adapter serves scipy's
 // method='lm' (LevenbergMarquardt, levenberg_marquardt.h) and method='trf'
-// (TrustRegionReflective, trust_region_reflective.h). See those headers for
-// the meaning of each call.
+// (TrustRegionReflective, trust_region_reflective.h; TrfLsmr, trf_lsmr.h,
+// the matrix-free tr_solver='lsmr', whose trials may want a product J(x) v
+// or J(x)^T u instead of r and J). See those headers for the meaning of
+// each call.
 //
 //   std::unique_ptr<LeastSquaresMethod> method = ...;
 //   while (!method->finished()) {
@@ -38,6 +40,14 @@ class LeastSquaresMethod {
   virtual const Eigen::VectorXd& trial_point() const = 0;
   virtual bool wants_residuals() const = 0;
   virtual bool wants_jacobian() const = 0;
+  // Matrix-free methods only: the trial wants J(x) v (m elements) or
+  // J(x)^T u (n elements) for v or u = trial_vector(), told with
+  // TellProduct.
+  virtual bool wants_jacobian_vector() const { return false; }
+  virtual bool wants_jacobian_transpose_vector() const { return false; }
+  virtual const Eigen::VectorXd& trial_vector() const;
+  // FAILED_PRECONDITION unless a product is wanted.
+  virtual absl::Status TellProduct(const Eigen::VectorXd& product);
   virtual const Eigen::VectorXd& x() const = 0;
   virtual absl::Status Tell(const Eigen::VectorXd& r,
                             const Eigen::MatrixXd& jac) = 0;

@@ -70,17 +70,31 @@ absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> LeastSquaresSolver::Create(
       new LeastSquaresSolver(*std::move(trf)));
 }
 
+absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> LeastSquaresSolver::Create(
+    const TrfLsmrOptions& options, const ConstVectorView& x0, int m) {
+  absl::StatusOr<Eigen::VectorXd> x = FiniteX0(x0);
+  if (!x.ok()) return x.status();
+  absl::StatusOr<std::unique_ptr<TrfLsmr>> trf =
+      TrfLsmr::Create(options, *x, m);
+  if (!trf.ok()) return trf.status();
+  return std::unique_ptr<LeastSquaresSolver>(
+      new LeastSquaresSolver(*std::move(trf)));
+}
+
 LeastSquaresSolver::LeastSquaresSolver(
     std::unique_ptr<LeastSquaresMethod> method)
     : method_(std::move(method)),
       residuals_(method_->m()),
-      jacobian_(method_->m(), method_->n()),
       initial_cost_(kNaN) {
   summary_.solver = "least_squares";
   summary_.dimension = method_->n();
 }
 
 Evaluation LeastSquaresSolver::wants() const {
+  if (method_->wants_jacobian_vector()) return Evaluation::kJacobianVector;
+  if (method_->wants_jacobian_transpose_vector()) {
+    return Evaluation::kJacobianTransposeVector;
+  }
   if (method_->wants_residuals() && method_->wants_jacobian()) {
     return Evaluation::kResidualsAndJacobian;
   }
@@ -163,6 +177,41 @@ absl::Status LeastSquaresSolver::SetTrialJacobian(
   return absl::OkStatus();
 }
 
+absl::Status LeastSquaresSolver::ReadTrialVector(
+    const MutableVectorView& out) const {
+  if (finished() || !WantsJacobianProduct(wants())) {
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Jacobian product");
+  }
+  const Eigen::VectorXd& v = method_->trial_vector();
+  if (out.size() != v.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the trial's vector has ", v.size(), " elements; ",
+                     out.size(), " were asked for"));
+  }
+  out.CopyFrom(0, v.size(), v.data());
+  return absl::OkStatus();
+}
+
+absl::Status LeastSquaresSolver::SetTrialJacobianProduct(
+    const ConstVectorView& product) {
+  if (finished() || !WantsJacobianProduct(wants())) {
+    return absl::FailedPreconditionError(
+        "the outstanding trial wants no Jacobian product");
+  }
+  const bool jv = wants() == Evaluation::kJacobianVector;
+  const int64_t expected = jv ? method_->m() : method_->n();
+  if (product.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        jv ? "jacobian_vector has " : "jacobian_transpose_vector has ",
+        product.size(), " elements; ",
+        jv ? "J v needs m = " : "J^T u needs n = ", expected));
+  }
+  product_.resize(expected);
+  product.CopyTo(0, expected, product_.data());
+  return absl::OkStatus();
+}
+
 absl::Status LeastSquaresSolver::Tell(const TrialResult& result) {
   if (finished()) {
     return absl::FailedPreconditionError("the session has finished");
@@ -171,6 +220,13 @@ absl::Status LeastSquaresSolver::Tell(const TrialResult& result) {
   if (result.failed) {
     ++failed_;
     absl::Status status = method_->TellFailed();
+    if (!status.ok()) return status;
+  } else if (WantsJacobianProduct(wants())) {
+    if (!result.has_jacobian_product) {
+      return absl::InvalidArgumentError("the trial wants a Jacobian product");
+    }
+    if (!product_.allFinite()) ++failed_;
+    absl::Status status = method_->TellProduct(product_);
     if (!status.ok()) return status;
   } else {
     if (method_->wants_residuals() && !result.has_residuals) {

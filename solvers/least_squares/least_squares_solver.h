@@ -1,6 +1,10 @@
 // LeastSquaresSolver: LevenbergMarquardt (levenberg_marquardt.h, scipy's
-// method='lm') or TrustRegionReflective (trust_region_reflective.h,
-// method='trf': bounds and robust losses) behind the Solver interface
+// method='lm'), TrustRegionReflective (trust_region_reflective.h,
+// method='trf': bounds and robust losses) or TrfLsmr (trf_lsmr.h, the
+// matrix-free tr_solver='lsmr', whose trials want kResiduals,
+// kJacobianVector or kJacobianTransposeVector: the product's vector comes
+// out of ReadTrialVector, the product in through SetTrialJacobianProduct)
+// behind the Solver interface
 // (solver.h), so that a server session can run it. Its
 // trials want Evaluation::kResidualsAndJacobian (x0), kResiduals (a trial
 // step x + p) or kJacobian (an accepted point, and the final one); the told
@@ -50,6 +54,7 @@
 #include "solvers/core/vector_view.h"
 #include "solvers/least_squares/least_squares_method.h"
 #include "solvers/least_squares/levenberg_marquardt.h"
+#include "solvers/least_squares/trf_lsmr.h"
 #include "solvers/least_squares/trust_region_reflective.h"
 
 namespace optd {
@@ -66,6 +71,9 @@ class LeastSquaresSolver final : public Solver {
   static absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> Create(
       const TrustRegionReflectiveOptions& options, const ConstVectorView& x0,
       int m);
+  // The same for tr_solver='lsmr': INVALID_ARGUMENT as TrfLsmr::Create.
+  static absl::StatusOr<std::unique_ptr<LeastSquaresSolver>> Create(
+      const TrfLsmrOptions& options, const ConstVectorView& x0, int m);
 
   std::string_view name() const override { return "least_squares"; }
   int64_t dimension() const override { return method_->n(); }
@@ -82,6 +90,9 @@ class LeastSquaresSolver final : public Solver {
   absl::Status SetTrialGradient(const ConstVectorView& gradient) override;
   absl::Status SetTrialResiduals(const ConstVectorView& residuals) override;
   absl::Status SetTrialJacobian(const ConstVectorView& jacobian) override;
+  // The vector of a product trial (n elements for J v, m for J^T u).
+  absl::Status ReadTrialVector(const MutableVectorView& out) const override;
+  absl::Status SetTrialJacobianProduct(const ConstVectorView& product) override;
   // INVALID_ARGUMENT when a wanted vector was not set (and not failed).
   absl::Status Tell(const TrialResult& result) override;
   void Stop() override;
@@ -111,7 +122,8 @@ class LeastSquaresSolver final : public Solver {
   // The outstanding trial's told vectors (scratch: a refused tell leaves
   // them for the next tell of the same trial to overwrite).
   Eigen::VectorXd residuals_;
-  Eigen::MatrixXd jacobian_;
+  Eigen::MatrixXd jacobian_;  // sized by the first told Jacobian
+  Eigen::VectorXd product_;
   bool stopped_ = false;
   int64_t told_ = 0;
   int64_t failed_ = 0;

@@ -137,6 +137,11 @@ struct LeastSquaresSummary {
   // (within xtol, find_active_constraints), else 0; all 0 for 'lm'.
   std::vector<int> active_mask;
   std::string method;  // "lm" or "trf", scipy's `method`
+  // Matrix-free trf (trf_lsmr.h) only: the products told and the LSMR
+  // iterations run.
+  int64_t jacobian_vector_products = 0;
+  int64_t jacobian_transpose_vector_products = 0;
+  int64_t lsmr_iterations = 0;
 };
 
 // least_squares.py's TERMINATION_MESSAGES[status] ("" for other statuses).

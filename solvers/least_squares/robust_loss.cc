@@ -117,16 +117,24 @@ double RobustLossCost(RobustLoss loss, double f_scale,
   return 0.5 * (f_scale * f_scale) * sum;
 }
 
-void ScaleForRobustLoss(const RobustLossValues& rho, Eigen::MatrixXd* jac,
-                        Eigen::VectorXd* r) {
+Eigen::VectorXd ScaleResidualsForRobustLoss(const RobustLossValues& rho,
+                                            Eigen::VectorXd* r) {
+  Eigen::VectorXd j_scale(r->size());
   for (Eigen::Index i = 0; i < r->size(); ++i) {
     const double f = (*r)(i);
     double s = rho.rho1(i) + 2.0 * rho.rho2(i) * (f * f);
     if (s < kEps) s = kEps;
     s = std::sqrt(s);
     (*r)(i) = f * (rho.rho1(i) / s);
-    jac->row(i) *= s;
+    j_scale(i) = s;
   }
+  return j_scale;
+}
+
+void ScaleForRobustLoss(const RobustLossValues& rho, Eigen::MatrixXd* jac,
+                        Eigen::VectorXd* r) {
+  const Eigen::VectorXd j_scale = ScaleResidualsForRobustLoss(rho, r);
+  for (Eigen::Index i = 0; i < r->size(); ++i) jac->row(i) *= j_scale(i);
 }
 
 }  // namespace optd

@@ -56,6 +56,10 @@ double RobustLossCost(RobustLoss loss, double f_scale,
 // J's row i *= s_i.
 void ScaleForRobustLoss(const RobustLossValues& rho, Eigen::MatrixXd* jac,
                         Eigen::VectorXd* r);
+// The same for a matrix-free J: scales r and returns the row scales s
+// (J_scale; the scaled Jacobian is diag(s) J).
+Eigen::VectorXd ScaleResidualsForRobustLoss(const RobustLossValues& rho,
+                                            Eigen::VectorXd* r);
 
 }  // namespace optd
 

@@ -6,14 +6,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <limits>
 #include <utility>
+#include <vector>
+
+#include "Eigen/Eigenvalues"
 
 namespace optd::trf {
 namespace {
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
@@ -86,6 +91,74 @@ Eigen::VectorXd SolveLsqTrustRegion(int n, int m, const Eigen::VectorXd& uf,
   return p;
 }
 
+Eigen::Vector2d SolveTrustRegion2d(const Eigen::Matrix2d& b,
+                                   const Eigen::Vector2d& g, double delta) {
+  // cho_factor(B) (LAPACK potrf, upper: B = R^T R) and cho_solve; potrf
+  // fails on a non-positive (or NaN) pivot.
+  const double r00_sq = b(0, 0);
+  if (r00_sq > 0) {
+    const double r00 = std::sqrt(r00_sq);
+    const double r01 = b(0, 1) / r00;
+    const double r11_sq = b(1, 1) - r01 * r01;
+    if (r11_sq > 0) {
+      const double r11 = std::sqrt(r11_sq);
+      // R^T y = g, R p = y; p = -p.
+      const double y0 = g(0) / r00;
+      const double y1 = (g(1) - r01 * y0) / r11;
+      const double p1 = y1 / r11;
+      const double p0 = (y0 - r01 * p1) / r00;
+      const Eigen::Vector2d p(-p0, -p1);
+      if (p.dot(p) <= delta * delta) return p;
+    }
+  }
+  // The boundary: p = Delta (2t / (1 + t^2), (1 - t^2) / (1 + t^2)), t a
+  // real root of the quartic below (np.roots).
+  const double a = b(0, 0) * delta * delta;
+  const double bb = b(0, 1) * delta * delta;
+  const double c = b(1, 1) * delta * delta;
+  const double d = g(0) * delta;
+  const double f = g(1) * delta;
+  const double coeffs[5] = {-bb + d, 2 * (a - c + f), 6 * bb, 2 * (-a + c + f),
+                            -bb - d};
+  // np.roots: strip leading and trailing zeros (each trailing zero a root
+  // 0), then the eigenvalues of the companion matrix.
+  int first = 0, last = 4;
+  while (first <= 4 && coeffs[first] == 0) ++first;
+  while (last >= first && coeffs[last] == 0) --last;
+  std::vector<double> roots;
+  if (first <= last) {
+    const int degree = last - first;
+    if (degree > 0) {
+      Eigen::MatrixXd companion = Eigen::MatrixXd::Zero(degree, degree);
+      for (int k = 0; k < degree; ++k) {
+        companion(0, k) = -coeffs[first + 1 + k] / coeffs[first];
+      }
+      for (int k = 1; k < degree; ++k) companion(k, k - 1) = 1.0;
+      Eigen::EigenSolver<Eigen::MatrixXd> eig(companion, false);
+      const Eigen::VectorXcd values = eig.eigenvalues();
+      for (Eigen::Index k = 0; k < values.size(); ++k) {
+        if (values(k).imag() == 0) roots.push_back(values(k).real());
+      }
+    }
+    for (int k = last; k < 4; ++k) roots.push_back(0.0);
+  }
+  // The root of least model value (np.argmin: the first on ties).
+  Eigen::Vector2d best(kNaN, kNaN);
+  double best_value = kInf;
+  bool have = false;
+  for (const double t : roots) {
+    const Eigen::Vector2d p(delta * 2 * t / (1 + t * t),
+                            delta * (1 - t * t) / (1 + t * t));
+    const double value = 0.5 * p.dot(b * p) + g.dot(p);
+    if (!have || value < best_value) {
+      best = p;
+      best_value = value;
+      have = true;
+    }
+  }
+  return best;
+}
+
 std::pair<double, double> UpdateTrRadius(double delta, double actual_reduction,
                                          double predicted_reduction,
                                          double step_norm, bool bound_hit) {
@@ -109,14 +182,28 @@ Quadratic1d BuildQuadratic1d(const Eigen::MatrixXd& j, const Eigen::VectorXd& g,
                              const Eigen::VectorXd& s,
                              const Eigen::VectorXd* diag,
                              const Eigen::VectorXd* s0) {
-  Quadratic1d q;
   const Eigen::VectorXd v = j * s;
+  if (s0 == nullptr) {
+    return BuildQuadratic1dFromProducts(v, g, s, diag, nullptr, nullptr);
+  }
+  const Eigen::VectorXd u = j * *s0;
+  return BuildQuadratic1dFromProducts(v, g, s, diag, s0, &u);
+}
+
+Quadratic1d BuildQuadratic1dFromProducts(const Eigen::VectorXd& js,
+                                         const Eigen::VectorXd& g,
+                                         const Eigen::VectorXd& s,
+                                         const Eigen::VectorXd* diag,
+                                         const Eigen::VectorXd* s0,
+                                         const Eigen::VectorXd* js0) {
+  Quadratic1d q;
+  const Eigen::VectorXd& v = js;
   q.a = v.dot(v);
   if (diag != nullptr) q.a += s.cwiseProduct(*diag).dot(s);
   q.a *= 0.5;
   q.b = g.dot(s);
   if (s0 != nullptr) {
-    const Eigen::VectorXd u = j * *s0;
+    const Eigen::VectorXd& u = *js0;
     q.b += u.dot(v);
     q.c = 0.5 * u.dot(u) + g.dot(*s0);
     if (diag != nullptr) {
@@ -148,7 +235,13 @@ std::pair<double, double> MinimizeQuadratic1d(double a, double b, double lb,
 double EvaluateQuadratic(const Eigen::MatrixXd& j, const Eigen::VectorXd& g,
                          const Eigen::VectorXd& s,
                          const Eigen::VectorXd* diag) {
-  const Eigen::VectorXd js = j * s;
+  return EvaluateQuadraticFromProduct(j * s, g, s, diag);
+}
+
+double EvaluateQuadraticFromProduct(const Eigen::VectorXd& js,
+                                    const Eigen::VectorXd& g,
+                                    const Eigen::VectorXd& s,
+                                    const Eigen::VectorXd* diag) {
   double q = js.dot(js);
   if (diag != nullptr) q += s.cwiseProduct(*diag).dot(s);
   const double l = s.dot(g);
@@ -282,10 +375,33 @@ Eigen::VectorXd SelectStep(const Eigen::VectorXd& x, const Eigen::MatrixXd& j_h,
                            const Eigen::VectorXd& ub, double theta,
                            Eigen::VectorXd* step_h,
                            double* predicted_reduction) {
+  Eigen::VectorXd step;
+  SelectStepWithProducts(
+      x, diag_h, g_h, std::move(p), std::move(p_h), d, delta, lb, ub, theta,
+      [&j_h](const Eigen::VectorXd& s, bool, Eigen::VectorXd* js) {
+        *js = j_h * s;
+        return true;
+      },
+      &step, step_h, predicted_reduction);
+  return step;
+}
+
+bool SelectStepWithProducts(const Eigen::VectorXd& x,
+                            const Eigen::VectorXd& diag_h,
+                            const Eigen::VectorXd& g_h, Eigen::VectorXd p,
+                            Eigen::VectorXd p_h, const Eigen::VectorXd& d,
+                            double delta, const Eigen::VectorXd& lb,
+                            const Eigen::VectorXd& ub, double theta,
+                            const JhTimes& jh_times, Eigen::VectorXd* step,
+                            Eigen::VectorXd* step_h,
+                            double* predicted_reduction) {
+  Eigen::VectorXd js, js0;
   if (InBounds(x + p, lb, ub)) {
-    *predicted_reduction = -EvaluateQuadratic(j_h, g_h, p_h, &diag_h);
+    jh_times(p_h, true, &js);
+    *predicted_reduction = -EvaluateQuadraticFromProduct(js, g_h, p_h, &diag_h);
     *step_h = p_h;
-    return p;
+    *step = p;
+    return true;
   }
   Eigen::VectorXi hits;
   const double p_stride = StepSizeToBound(x, p, lb, ub, &hits);
@@ -313,7 +429,11 @@ Eigen::VectorXd SelectStep(const Eigen::VectorXd& x, const Eigen::MatrixXd& j_h,
   }
   double r_value = kInf;
   if (r_stride_l <= r_stride_u) {
-    const Quadratic1d q = BuildQuadratic1d(j_h, g_h, r_h, &diag_h, &p_h);
+    // J_h r_h first: the one product outside the subspace.
+    if (!jh_times(r_h, false, &js)) return false;
+    jh_times(p_h, true, &js0);
+    const Quadratic1d q =
+        BuildQuadratic1dFromProducts(js, g_h, r_h, &diag_h, &p_h, &js0);
     const auto [stride, value] =
         MinimizeQuadratic1d(q.a, q.b, r_stride_l, r_stride_u, q.c);
     r_value = value;
@@ -324,7 +444,8 @@ Eigen::VectorXd SelectStep(const Eigen::VectorXd& x, const Eigen::MatrixXd& j_h,
   // p cut back to theta of the way to the bound.
   p *= theta;
   p_h *= theta;
-  const double p_value = EvaluateQuadratic(j_h, g_h, p_h, &diag_h);
+  jh_times(p_h, true, &js);
+  const double p_value = EvaluateQuadraticFromProduct(js, g_h, p_h, &diag_h);
   // The anti-gradient, cut to the trust region or theta of the way to the
   // bound.
   Eigen::VectorXd ag_h = -g_h;
@@ -332,7 +453,9 @@ Eigen::VectorXd SelectStep(const Eigen::VectorXd& x, const Eigen::MatrixXd& j_h,
   const double ag_to_tr = delta / ag_h.norm();
   const double ag_to_bound = StepSizeToBound(x, ag, lb, ub, nullptr);
   double ag_stride = ag_to_bound < ag_to_tr ? theta * ag_to_bound : ag_to_tr;
-  const Quadratic1d q = BuildQuadratic1d(j_h, g_h, ag_h, &diag_h, nullptr);
+  jh_times(ag_h, true, &js);
+  const Quadratic1d q =
+      BuildQuadratic1dFromProducts(js, g_h, ag_h, &diag_h, nullptr, nullptr);
   const auto [ag_min, ag_value] =
       MinimizeQuadratic1d(q.a, q.b, 0, ag_stride, 0.0);
   ag_stride = ag_min;
@@ -341,16 +464,19 @@ Eigen::VectorXd SelectStep(const Eigen::VectorXd& x, const Eigen::MatrixXd& j_h,
   if (p_value < r_value && p_value < ag_value) {
     *step_h = p_h;
     *predicted_reduction = -p_value;
-    return p;
+    *step = p;
+    return true;
   }
   if (r_value < p_value && r_value < ag_value) {
     *step_h = r_h;
     *predicted_reduction = -r_value;
-    return r;
+    *step = r;
+    return true;
   }
   *step_h = ag_h;
   *predicted_reduction = -ag_value;
-  return ag;
+  *step = ag;
+  return true;
 }
 
 }  // namespace optd::trf

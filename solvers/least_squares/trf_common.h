@@ -11,6 +11,7 @@
 #ifndef OPTD_SOLVERS_LEAST_SQUARES_TRF_COMMON_H_
 #define OPTD_SOLVERS_LEAST_SQUARES_TRF_COMMON_H_
 
+#include <functional>
 #include <utility>
 
 #include "Eigen/Core"
@@ -32,6 +33,16 @@ Eigen::VectorXd SolveLsqTrustRegion(int n, int m, const Eigen::VectorXd& uf,
                                     const Eigen::VectorXd& s,
                                     const Eigen::MatrixXd& v, double delta,
                                     double* alpha);
+
+// solve_trust_region_2d: the minimizer of 0.5 p^T B p + g^T p over |p| <=
+// delta for a symmetric 2 x 2 B: the Newton step when B is positive
+// definite (Cholesky) and the step is inside, else the best point on the
+// boundary from the real roots of scipy's quartic in t = tan(phi / 2)
+// (np.roots: the companion matrix's eigenvalues, here Eigen's EigenSolver,
+// which does not balance as LAPACK's dgeev does, so roots agree to
+// rounding).
+Eigen::Vector2d SolveTrustRegion2d(const Eigen::Matrix2d& b,
+                                   const Eigen::Vector2d& g, double delta);
 
 // update_tr_radius: the new radius and the ratio actual / predicted.
 std::pair<double, double> UpdateTrRadius(double delta, double actual_reduction,
@@ -57,6 +68,20 @@ std::pair<double, double> MinimizeQuadratic1d(double a, double b, double lb,
 // evaluate_quadratic: 0.5 s^T (J^T J + diag) s + g^T s (diag may be null).
 double EvaluateQuadratic(const Eigen::MatrixXd& j, const Eigen::VectorXd& g,
                          const Eigen::VectorXd& s, const Eigen::VectorXd* diag);
+
+// BuildQuadratic1d and EvaluateQuadratic given the products js = J s (and
+// js0 = J s0, null exactly when s0 is), for a matrix-free J (trf_lsmr.h):
+// the same arithmetic after the products.
+Quadratic1d BuildQuadratic1dFromProducts(const Eigen::VectorXd& js,
+                                         const Eigen::VectorXd& g,
+                                         const Eigen::VectorXd& s,
+                                         const Eigen::VectorXd* diag,
+                                         const Eigen::VectorXd* s0,
+                                         const Eigen::VectorXd* js0);
+double EvaluateQuadraticFromProduct(const Eigen::VectorXd& js,
+                                    const Eigen::VectorXd& g,
+                                    const Eigen::VectorXd& s,
+                                    const Eigen::VectorXd* diag);
 
 // in_bounds: lb <= x <= ub everywhere.
 bool InBounds(const Eigen::VectorXd& x, const Eigen::VectorXd& lb,
@@ -112,6 +137,28 @@ Eigen::VectorXd SelectStep(const Eigen::VectorXd& x, const Eigen::MatrixXd& j_h,
                            const Eigen::VectorXd& ub, double theta,
                            Eigen::VectorXd* step_h,
                            double* predicted_reduction);
+
+// J_h s for SelectStepWithProducts: `in_subspace` is true for the vectors
+// in the span of the iteration's 2-D subspace (the trust-region step p_h,
+// its multiples, and the anti-gradient -g_h), false for the reflected
+// direction r_h. Writes *js and returns true, or returns false when the
+// product is not known yet.
+using JhTimes = std::function<bool(const Eigen::VectorXd& s, bool in_subspace,
+                                   Eigen::VectorXd* js)>;
+
+// SelectStep with J_h known only through jh_times. Returns false, with
+// nothing written, when jh_times returned false (the reflection's product
+// is needed: ask for it and call again with the same arguments); else
+// writes the step, the scaled step and -(model value).
+bool SelectStepWithProducts(const Eigen::VectorXd& x,
+                            const Eigen::VectorXd& diag_h,
+                            const Eigen::VectorXd& g_h, Eigen::VectorXd p,
+                            Eigen::VectorXd p_h, const Eigen::VectorXd& d,
+                            double delta, const Eigen::VectorXd& lb,
+                            const Eigen::VectorXd& ub, double theta,
+                            const JhTimes& jh_times, Eigen::VectorXd* step,
+                            Eigen::VectorXd* step_h,
+                            double* predicted_reduction);
 
 }  // namespace optd::trf
 

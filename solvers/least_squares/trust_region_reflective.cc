@@ -127,12 +127,9 @@ absl::Status ValidateTrustRegionReflectiveOptions(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<TrustRegionReflective>>
-TrustRegionReflective::Create(const TrustRegionReflectiveOptions& options,
-                              const Eigen::VectorXd& x0, int m) {
+absl::Status ValidateTrustRegionReflectiveX0(
+    const TrustRegionReflectiveOptions& options, const Eigen::VectorXd& x0) {
   const int n = static_cast<int>(x0.size());
-  absl::Status valid = ValidateTrustRegionReflectiveOptions(options, n, m);
-  if (!valid.ok()) return valid;
   const Eigen::VectorXd lb = BoundVector(options.lower, n, -kInf);
   const Eigen::VectorXd ub = BoundVector(options.upper, n, kInf);
   for (int i = 0; i < n; ++i) {
@@ -146,6 +143,16 @@ TrustRegionReflective::Create(const TrustRegionReflectiveOptions& options,
           ", ", ub(i), "] (scipy: `x0` is infeasible)"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TrustRegionReflective>>
+TrustRegionReflective::Create(const TrustRegionReflectiveOptions& options,
+                              const Eigen::VectorXd& x0, int m) {
+  const int n = static_cast<int>(x0.size());
+  absl::Status valid = ValidateTrustRegionReflectiveOptions(options, n, m);
+  if (valid.ok()) valid = ValidateTrustRegionReflectiveX0(options, x0);
+  if (!valid.ok()) return valid;
   return std::unique_ptr<TrustRegionReflective>(
       new TrustRegionReflective(options, x0, m));
 }

@@ -88,6 +88,11 @@ struct TrustRegionReflectiveOptions {
 absl::Status ValidateTrustRegionReflectiveOptions(
     const TrustRegionReflectiveOptions& options, int n, int m);
 
+// Create's checks of x0 (its size is n): INVALID_ARGUMENT for a non-finite
+// x0 or one outside the box. REQUIRES options valid for n.
+absl::Status ValidateTrustRegionReflectiveX0(
+    const TrustRegionReflectiveOptions& options, const Eigen::VectorXd& x0);
+
 class TrustRegionReflective final : public LeastSquaresMethod {
  public:
   std::string_view method() const override { return "trf"; }

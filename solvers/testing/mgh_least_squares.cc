@@ -35,4 +35,37 @@ absl::StatusOr<ResidualProblem> FindResidualProblem(std::string_view name) {
   return p;
 }
 
+ResidualProblem RationalOutliers() {
+  ResidualProblem p;
+  p.name = "rational_outliers";
+  p.n = 3;
+  p.m = 25;
+  p.x0 = Eigen::Vector3d(1.0, 1.0, 1.0);
+  Eigen::VectorXd t(25), y(25);
+  for (int i = 0; i < 25; ++i) {
+    t(i) = 0.4 * i;
+    y(i) = 2.0 + 3.0 * t(i) / (1.0 + 0.5 * t(i)) + 0.02 * ((7 * i) % 5 - 2);
+  }
+  y(3) += 4.0;
+  y(15) += 4.0;
+  y(9) -= 3.0;
+  y(21) -= 3.0;
+  p.evaluate = [t, y](const Eigen::VectorXd& x, Eigen::VectorXd* r,
+                      Eigen::MatrixXd* jac) {
+    r->resize(25);
+    for (int i = 0; i < 25; ++i) {
+      (*r)(i) = x(0) + x(1) * t(i) / (1.0 + x(2) * t(i)) - y(i);
+    }
+    if (jac == nullptr) return;
+    jac->resize(25, 3);
+    for (int i = 0; i < 25; ++i) {
+      const double d = 1.0 + x(2) * t(i);
+      (*jac)(i, 0) = 1.0;
+      (*jac)(i, 1) = t(i) / d;
+      (*jac)(i, 2) = -x(1) * t(i) * t(i) / (d * d);
+    }
+  };
+  return p;
+}
+
 }  // namespace optd::problems

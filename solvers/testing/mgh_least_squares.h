@@ -35,6 +35,10 @@ struct ResidualProblem {
 // The problem of StandardProblems() called `name`; NotFound if none.
 absl::StatusOr<ResidualProblem> FindResidualProblem(std::string_view name);
 
+// tests/data/gen_scipy_trf.py's rational_outliers (a curve fit with gross
+// outliers, for the robust losses), in the same order of operations.
+ResidualProblem RationalOutliers();
+
 }  // namespace optd::problems
 
 #endif  // OPTD_SOLVERS_TESTING_MGH_LEAST_SQUARES_H_

@@ -122,6 +122,12 @@ HESSIAN_VECTOR = _number(pb.TellRequest, "hessian_vector", _MESSAGE,
 # Least squares: the residuals and the row-major m x n Jacobian.
 RESIDUALS = _number(pb.TellRequest, "residuals", _MESSAGE, pb.Vector)
 JACOBIAN = _number(pb.TellRequest, "jacobian", _MESSAGE, pb.Vector)
+# Matrix-free least squares (tr_solver='lsmr'): J(x) v and J(x)^T u.
+JACOBIAN_VECTOR = _number(pb.TellRequest, "jacobian_vector", _MESSAGE,
+                          pb.Vector)
+JACOBIAN_TRANSPOSE_VECTOR = _number(pb.TellRequest,
+                                    "jacobian_transpose_vector", _MESSAGE,
+                                    pb.Vector)
 
 # Written: TellRequest's keys, as bytes.
 _SESSION_ID_KEY = _varint(_tag(pb.TellRequest, "session_id", _STRING))
@@ -137,7 +143,8 @@ _GROUP_LR_KEY = _varint(_tag(pb.TellRequest, "group_lr", _DOUBLE,
                              repeated=True))
 _VECTOR_KEYS = {field: _key(field, _LEN)
                 for field in (GRADIENT, HESSIAN, HESSIAN_VECTOR, RESIDUALS,
-                              JACOBIAN)}
+                              JACOBIAN, JACOBIAN_VECTOR,
+                              JACOBIAN_TRANSPOSE_VECTOR)}
 
 # Read (and, for Vector, written): the tags of TellResponse and what it
 # holds, as integers.
@@ -192,8 +199,8 @@ def encode_tell(session_id: str, trial_id: int, value: Optional[float],
                 report_iterate: bool = False,
                 group_lr: Optional[Sequence[float]] = None) -> bytes:
     """A serialized ``TellRequest``; `vectors` are (field number, array) for
-    GRADIENT, HESSIAN, HESSIAN_VECTOR, RESIDUALS and JACOBIAN (the numbers
-    above, TellRequest's). A Jacobian goes in C order: row-major."""
+    GRADIENT, HESSIAN, HESSIAN_VECTOR, RESIDUALS, JACOBIAN, JACOBIAN_VECTOR
+    and JACOBIAN_TRANSPOSE_VECTOR (the numbers above, TellRequest's). A Jacobian goes in C order: row-major."""
     parts: list = []
     if session_id:
         sid = session_id.encode()

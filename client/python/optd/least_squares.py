@@ -31,6 +31,16 @@ carries only that worker's trials and a Jacobian costs O(n) messages.
 Finite differences run with method 'lm' only; 'trf' (bounds, a robust
 loss) takes the client's Jacobian.
 
+``tr_solver='lsmr'`` (or ``jac`` returning a LinearOperator, as scipy picks
+it) runs scipy's matrix-free trf (LeastSquaresOptions.tr_solver LSMR): the
+server never sees J. ``jac(x)`` returns anything with ``matvec(v)`` and
+``rmatvec(u)`` (a ``scipy.sparse.linalg.LinearOperator``) or a matrix
+(ndarray, scipy.sparse); it is called once per point and the trials ask for
+J(x) v and J(x)^T u (``Wants.JACOBIAN_VECTOR``, ``JACOBIAN_TRANSPOSE_VECTOR``),
+a chain of them per iteration (docs/api.md#matrix-free-least-squares-lsmr).
+``tr_options`` are scipy's lsmr options: ``atol`` and ``btol`` (one value,
+LeastSquaresOptions.lsmr_tol), ``maxiter`` and ``regularize``.
+
 ``options`` are scipy's: ftol, xtol, gtol, x_scale (a number, n numbers or
 'jac'), max_nfev, bounds, loss ('linear', 'soft_l1', 'huber', 'cauchy',
 'arctan'), f_scale, diff_step, or optd's LeastSquaresOptions fields (factor,
@@ -66,8 +76,10 @@ _LOSSES = {"linear": pb.LeastSquaresOptions.LOSS_LINEAR,
 _METHODS = {None: pb.LeastSquaresOptions.METHOD_UNSPECIFIED,
             "lm": pb.LeastSquaresOptions.METHOD_LM,
             "trf": pb.LeastSquaresOptions.METHOD_TRF}
+_TR_SOLVERS = (None, "exact", "lsmr")
 _RESIDUALS = (Wants.RESIDUALS, Wants.RESIDUALS_AND_JACOBIAN)
 _JACOBIAN = (Wants.JACOBIAN, Wants.RESIDUALS_AND_JACOBIAN)
+_PRODUCTS = (Wants.JACOBIAN_VECTOR, Wants.JACOBIAN_TRANSPOSE_VECTOR)
 
 
 def _options(n: int, m: int, ftol: float, xtol: float, gtol: float,
@@ -142,7 +154,52 @@ def _result(summary: pb.Summary, session_id: str, n: int,
         njev=None if finite_difference else int(lsq.njev),
         status=int(lsq.status), success=lsq.success,
         covariance=covariance.reshape(n, n) if covariance.size else None)
+    if lsq.lsmr_iterations or lsq.jacobian_transpose_vector_products:
+        result.update(
+            jacobian_vector_products=int(lsq.jacobian_vector_products),
+            jacobian_transpose_vector_products=int(
+                lsq.jacobian_transpose_vector_products),
+            lsmr_iterations=int(lsq.lsmr_iterations))
     return result
+
+
+def _is_operator(j: Any) -> bool:
+    """Whether a jac(x) value is LinearOperator-like (scipy picks
+    tr_solver='lsmr' for it) rather than a matrix."""
+    return (hasattr(j, "matvec") and hasattr(j, "rmatvec")
+            and not isinstance(j, np.ndarray))
+
+
+def _products(j: Any):
+    """(J v, J^T u) callables of a jac(x) value: its matvec and rmatvec, or
+    a matrix's products."""
+    if _is_operator(j):
+        return j.matvec, j.rmatvec
+    if not hasattr(j, "dot"):
+        j = np.asarray(j, dtype=np.float64)
+    return j.dot, j.T.dot
+
+
+def _lsmr_options(options: pb.LeastSquaresOptions,
+                  tr_options: Mapping[str, Any]) -> None:
+    """tr_options (scipy's lsmr keywords) into `options`."""
+    tols = {tr_options[k] for k in ("atol", "btol") if k in tr_options}
+    if len(tols) > 1:
+        raise InvalidArgument(
+            f"tr_options atol and btol are {tr_options['atol']!r} and "
+            f"{tr_options['btol']!r}; optd takes one LSMR tolerance for both "
+            "(LeastSquaresOptions.lsmr_tol)")
+    for name in tr_options:
+        if name not in ("atol", "btol", "maxiter", "regularize"):
+            raise InvalidArgument(
+                f"tr_options {name!r} is not served; optd takes atol, btol "
+                "(equal), maxiter and regularize")
+    if tols:
+        options.lsmr_tol = float(tols.pop())
+    if tr_options.get("maxiter") is not None:
+        options.lsmr_maxiter = int(tr_options["maxiter"])
+    if "regularize" in tr_options:
+        options.regularize = bool(tr_options["regularize"])
 
 
 def _finite_difference(jac: Any, diff_step: Any) -> Optional[dict]:
@@ -170,6 +227,8 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
                   x_scale: Any = 1.0, loss: str = "linear",
                   f_scale: float = 1.0, diff_step: Optional[float] = None,
                   max_nfev: Optional[int] = None,
+                  tr_solver: Optional[str] = None,
+                  tr_options: Optional[Mapping[str, Any]] = None,
                   args: Sequence[Any] = (),
                   kwargs: Optional[Mapping[str, Any]] = None,
                   address: Optional[str] = None,
@@ -200,6 +259,9 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
         1e-8, 1.0, and 100 n with a callable jac, 100 n (n + 1) without).
       diff_step: scipy's (the forward step is max(diff_step, sqrt(eps))
         |x_j|); only without a callable jac.
+      tr_solver: None, 'exact' or 'lsmr' (matrix-free, see above; None:
+        'lsmr' when jac(x0) is LinearOperator-like, as scipy).
+      tr_options: 'lsmr' only: atol = btol, maxiter, regularize.
       address / client: the server (default connect()'s address).
       session_id, labels: of the session. keep: keep it after the run
         (default: delete it).
@@ -210,7 +272,9 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
       active_mask, nfev, njev (None without a callable jac, as scipy),
       status, message, success, plus method (the one that ran), session_id
       and covariance (curve_fit's pinv(J^T J) * 2 cost / (m - n); inf when
-      m <= n). Without a callable jac, ``jac`` is the last forward-difference
+      m <= n). With 'lsmr' jac and covariance are None (J is never formed)
+      and jacobian_vector_products, jacobian_transpose_vector_products and
+      lsmr_iterations count the work. Without a callable jac, ``jac`` is the last forward-difference
       Jacobian (scipy recomputes it by approx_derivative's '3-point' for its
       result, so ``jac``, ``grad`` and ``optimality`` differ from scipy's in
       the digits the difference schemes disagree on).
@@ -228,6 +292,9 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
         raise InvalidArgument(
             f"loss is {loss!r}; optd serves 'linear', 'soft_l1', 'huber', "
             "'cauchy' and 'arctan' (not callables)")
+    if tr_solver not in _TR_SOLVERS:
+        raise InvalidArgument(
+            f"tr_solver is {tr_solver!r}; use None, 'exact' or 'lsmr'")
     fd = _finite_difference(jac, diff_step)
     kwargs = dict(kwargs or {})
     x0 = np.array(x0, dtype=np.float64).ravel()
@@ -245,6 +312,24 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
     request_options = _options(n, m, ftol, xtol, gtol, x_scale, max_nfev,
                                options)
     request_options.method = _METHODS[method_key]
+    # scipy: tr_solver None is 'lsmr' when jac(x0) is not a matrix; the
+    # operator is kept for x0's products.
+    operators: dict = {}
+    j0: dict = {}  # a matrix jac(x0), for x0's Jacobian trial
+    if fd is None and tr_solver is None:
+        j = jac(x0.copy(), *args, **kwargs)
+        if _is_operator(j):
+            tr_solver = "lsmr"
+            operators[x0.tobytes()] = _products(j)
+        else:
+            j0[x0.tobytes()] = j
+    if tr_solver == "lsmr":
+        request_options.tr_solver = pb.LeastSquaresOptions.TR_SOLVER_LSMR
+        _lsmr_options(request_options, tr_options or {})
+    elif tr_options:
+        raise InvalidArgument(
+            "tr_options are lsmr's; set tr_solver='lsmr' (optd's exact "
+            "solver takes none)")
     if loss != "linear":
         request_options.loss = _LOSSES[loss]
     if loss != "linear" or f_scale != 1.0:
@@ -277,9 +362,28 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
                             fun(x.copy(), *args, **kwargs),
                             dtype=np.float64).ravel()
                     if trial.wants in _JACOBIAN:
+                        j = j0.pop(x.tobytes(), None)
+                        if j is None:
+                            j = jac(x.copy(), *args, **kwargs)
+                        j0.clear()
                         told["jacobian"] = np.asarray(
-                            jac(x.copy(), *args, **kwargs),
-                            dtype=np.float64).reshape(m, n)
+                            j, dtype=np.float64).reshape(m, n)
+                    if trial.wants in _PRODUCTS:
+                        # One jac(x) per point: the products of a trf
+                        # iteration are all at its accepted x.
+                        key = x.tobytes()
+                        if key not in operators:
+                            operators.clear()
+                            operators[key] = _products(
+                                jac(x.copy(), *args, **kwargs))
+                        jv, jtu = operators[key]
+                        v = np.array(trial.vector, dtype=np.float64)
+                        if trial.wants == Wants.JACOBIAN_VECTOR:
+                            told["jacobian_vector"] = np.asarray(
+                                jv(v), dtype=np.float64).ravel()
+                        else:
+                            told["jacobian_transpose_vector"] = np.asarray(
+                                jtu(v), dtype=np.float64).ravel()
                     trial.tell(**told)
             summary = session.summary
             if summary is None:

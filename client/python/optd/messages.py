@@ -40,6 +40,11 @@ class Wants(enum.IntEnum):
     RESIDUALS = pb.EVALUATION_RESIDUALS
     JACOBIAN = pb.EVALUATION_JACOBIAN
     RESIDUALS_AND_JACOBIAN = pb.EVALUATION_RESIDUALS_AND_JACOBIAN
+    # Matrix-free least squares (tr_solver='lsmr'): J(x) v for v =
+    # Trial.vector (n), or J(x)^T u for u = Trial.vector (m)
+    # (TellRequest.jacobian_vector, .jacobian_transpose_vector).
+    JACOBIAN_VECTOR = pb.EVALUATION_JACOBIAN_VECTOR
+    JACOBIAN_TRANSPOSE_VECTOR = pb.EVALUATION_JACOBIAN_TRANSPOSE_VECTOR
 
     @property
     def needs_value(self) -> bool:

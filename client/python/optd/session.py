@@ -210,7 +210,9 @@ class Session:
                      note: Optional[str],
                      weight: Optional[float],
                      group_lr: Optional[Sequence[float]] = None,
-                     residuals: Any = None, jacobian: Any = None) -> Answer:
+                     residuals: Any = None, jacobian: Any = None,
+                     jacobian_vector: Any = None,
+                     jacobian_transpose_vector: Any = None) -> Answer:
         float32 = self.dtype == np.float32
         sliced = False
         if not failed:
@@ -223,7 +225,8 @@ class Session:
         request = self._tell_request(
             trial_id, value, None if sliced else gradient, failed, stop,
             hessian, None if sliced else hessian_vector, worker_id, note,
-            weight, group_lr, residuals, jacobian)
+            weight, group_lr, residuals, jacobian, jacobian_vector,
+            jacobian_transpose_vector)
         request.session_id = self.session_id
         request.sliced = sliced
         request.points_on_slices = True
@@ -236,7 +239,9 @@ class Session:
                       note: Optional[str] = None,
                       weight: Optional[float] = None,
                       group_lr: Optional[Sequence[float]] = None,
-                      residuals: Any = None, jacobian: Any = None
+                      residuals: Any = None, jacobian: Any = None,
+                      jacobian_vector: Any = None,
+                      jacobian_transpose_vector: Any = None
                       ) -> pb.TellRequest:
         request = pb.TellRequest(trial_id=trial_id, failed=failed, stop=stop,
                                  worker_id=worker_id or "", note=note or "",
@@ -250,7 +255,10 @@ class Session:
         for name, vector in (("gradient", gradient), ("hessian", hessian),
                              ("hessian_vector", hessian_vector),
                              ("residuals", residuals),
-                             ("jacobian", jacobian)):
+                             ("jacobian", jacobian),
+                             ("jacobian_vector", jacobian_vector),
+                             ("jacobian_transpose_vector",
+                              jacobian_transpose_vector)):
             if vector is not None:
                 encode(as_array(vector), self._send_encoding(),
                        getattr(request, name))
@@ -266,7 +274,9 @@ class Session:
              worker_id: Optional[str] = None, note: Optional[str] = None,
              weight: Optional[float] = None,
              group_lr: Optional[Sequence[float]] = None,
-             residuals: Any = None, jacobian: Any = None) -> Answer:
+             residuals: Any = None, jacobian: Any = None,
+             jacobian_vector: Any = None,
+             jacobian_transpose_vector: Any = None) -> Answer:
         """Reports the result of trial ``trial_id`` (``Tell``).
 
         Args:
@@ -302,6 +312,11 @@ class Session:
           jacobian: least_squares sessions: J(x), m x n (array-like; sent in
             C order, row-major), when the trial wants it (``Wants.JACOBIAN``,
             ``RESIDUALS_AND_JACOBIAN``).
+          jacobian_vector, jacobian_transpose_vector: least_squares
+            sessions with tr_solver LSMR: J(x) v (m elements) for a
+            ``Wants.JACOBIAN_VECTOR`` trial, J(x)^T u (n elements) for a
+            ``Wants.JACOBIAN_TRANSPOSE_VECTOR`` trial (v, u: the trial's
+            ``vector``).
 
         Returns:
           the :class:`Answer`: next trial(s) or the summary; ``duplicate``
@@ -317,14 +332,19 @@ class Session:
         if self._direct is not None:
             return self._tell_direct(trial_id, value, gradient, failed, stop,
                                      hessian, hessian_vector, worker_id, note,
-                                     weight, group_lr, residuals, jacobian)
+                                     weight, group_lr, residuals, jacobian,
+                                     jacobian_vector,
+                                     jacobian_transpose_vector)
         # Raw float64/float32 vectors go straight from the arrays' buffers
         # into the request, and the answer's points are views of the bytes
         # received (optd/_wire.py): no copies of a large vector in Python.
         vectors = [(field, as_array(v)) for field, v in
                    ((_wire.GRADIENT, gradient), (_wire.HESSIAN, hessian),
                     (_wire.HESSIAN_VECTOR, hessian_vector),
-                    (_wire.RESIDUALS, residuals), (_wire.JACOBIAN, jacobian))
+                    (_wire.RESIDUALS, residuals), (_wire.JACOBIAN, jacobian),
+                    (_wire.JACOBIAN_VECTOR, jacobian_vector),
+                    (_wire.JACOBIAN_TRANSPOSE_VECTOR,
+                     jacobian_transpose_vector))
                    if v is not None]
         raw = _wire.encode_tell(
             self.session_id, trial_id,

@@ -30,7 +30,9 @@ class Trial:
         built from it, bit for bit, when first read, so that the trials of
         a large batch cost n doubles only once evaluated.
       wants: what the tell must carry (:class:`Wants`).
-      vector: for ``Wants.HESSIAN_VECTOR``, the vector v of H(x) v; else None.
+      vector: for ``Wants.HESSIAN_VECTOR``, the vector v of H(x) v; for
+        ``Wants.JACOBIAN_VECTOR`` v of J(x) v (n), for
+        ``Wants.JACOBIAN_TRANSPOSE_VECTOR`` u of J(x)^T u (m); else None.
       batch_index, batch_size: the trial's place in the batch handed out
         with it (a finite-difference stencil, a gradient check, a
         data-parallel step: batch_size trials with consecutive ids, told in
@@ -115,10 +117,13 @@ class Trial:
              note: Optional[str] = None,
              weight: Optional[float] = None,
              group_lr: Optional[Sequence[float]] = None,
-             residuals: Any = None, jacobian: Any = None) -> "Answer":
+             residuals: Any = None, jacobian: Any = None,
+             jacobian_vector: Any = None,
+             jacobian_transpose_vector: Any = None) -> "Answer":
         """Reports this trial's result; see :meth:`Session.tell` (least
-        squares: ``residuals=``, ``jacobian=``). A leased trial is told as
-        its worker unless ``worker_id`` says otherwise."""
+        squares: ``residuals=``, ``jacobian=``, ``jacobian_vector=``,
+        ``jacobian_transpose_vector=``). A leased trial is told as its
+        worker unless ``worker_id`` says otherwise."""
         extra: dict = {}
         worker_id = worker_id or self.worker_id
         if worker_id or note or weight is not None:
@@ -129,6 +134,10 @@ class Trial:
             extra["residuals"] = residuals
         if jacobian is not None:
             extra["jacobian"] = jacobian
+        if jacobian_vector is not None:
+            extra["jacobian_vector"] = jacobian_vector
+        if jacobian_transpose_vector is not None:
+            extra["jacobian_transpose_vector"] = jacobian_transpose_vector
         answer = self._teller(self.trial_id, value, gradient, failed=failed,
                               stop=stop, hessian=hessian,
                               hessian_vector=hessian_vector, **extra)

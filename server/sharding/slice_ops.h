@@ -1,6 +1,6 @@
 // The vector operations of proto/optd/v1/shard.proto applied to one slice's
 // solver state (solvers/sharding: LbfgsSlice, TrustRegionSlice,
-// AdamSlice<T>), and Adam's step scalars on the wire.
+// AdamSlice<T>); Adam's step scalars on the wire are in adam_step_wire.h.
 //
 // Owns the op -> handler tables, one per slice kind: a row names the
 // SliceOp, the handler that decodes the op's arguments, calls the slice and
@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "optd/v1/shard.pb.h"
+#include "server/sharding/adam_step_wire.h"
 #include "solvers/adam/adam_kernel.h"
 #include "solvers/adam/adam_vectors.h"
 #include "solvers/sharding/lbfgs_slice.h"
@@ -34,26 +35,6 @@
 #include "solvers/sharding/trust_region_slice.h"
 
 namespace optd::server {
-
-// AdamStepScalars as SliceOpRequest.scalars, in declaration order.
-void AdamScalarsToProto(const AdamStepScalars& scalars,
-                        google::protobuf::RepeatedField<double>* out);
-absl::Status AdamScalarsFromProto(
-    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* out);
-
-// A step of parameter groups (AdamVectors::StepSegments) as
-// SliceOpRequest.scalars: the 11 scalars above when one segment covers
-// [0, dimension) (the step of a session without groups), else for each
-// segment its begin and end (exact in double below 2^53) and its 11 scalars.
-void AdamSegmentsToProto(absl::Span<const AdamSegmentStep> segments,
-                         int64_t dimension,
-                         google::protobuf::RepeatedField<double>* out);
-// The segments of SLICE_OP_ADAM_STEP's scalars for a slice over `range`; 11
-// scalars are one segment covering the range. INVALID_ARGUMENT for another
-// count, or a segment whose bounds are not integers 0 <= begin < end <= 2^53.
-absl::Status AdamSegmentsFromProto(
-    const google::protobuf::RepeatedField<double>& in, ShardRange range,
-    std::vector<AdamSegmentStep>* out);
 
 // INVALID_ARGUMENT "slice operation <OP>: <why>".
 absl::Status SliceOpError(const v1::SliceOpRequest& op, absl::string_view why);

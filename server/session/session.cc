@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -529,6 +530,18 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
     // an earlier copy leaves only the trial's scratch slot written, which the
     // next tell of this trial overwrites and a failed tell never reads.
     if (wants_gradient) {
+      if (gradient.on_slices() && solver_->batch_keeps_gradient(k)) {
+        // A gradient check compares the told gradient with differences:
+        // its copy is gathered from the slices the client sent, which stay
+        // staged for SetBatchGradient to apply (FAILED_PRECONDITION naming
+        // the shard when one was not sent).
+        std::vector<double> whole(static_cast<size_t>(dimension_));
+        OPTD_RETURN_IF_ERROR(shards_->ReadStaged(
+            trial_id, /*product=*/false,
+            MutableVectorView::Float64(whole.data(), dimension_)));
+        OPTD_RETURN_IF_ERROR(solver_->KeepBatchGradient(
+            k, ConstVectorView::Float64(whole.data(), dimension_)));
+      }
       OPTD_RETURN_IF_ERROR(solver_->SetBatchGradient(k, gradient));
       result.has_gradient = true;
     }

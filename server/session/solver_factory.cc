@@ -368,10 +368,19 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
         ConstVectorView upper,
         DecodeVector(request.bounds().upper(), "bounds.upper"));
     OPTD_ASSIGN_OR_RETURN(layers.bounds, Bounds::Create(lower, upper, n));
-    if (layers.bounds.any() && sharded) {
+    if (layers.bounds.any() && sharded &&
+        request.solver_case() == v1::CreateSessionRequest::kLbfgs) {
+      // lbfgsb_cauchy.cc: the generalized Cauchy point walks the breakpoints
+      // of all n variables in sorted order (a heap, Byrd, Lu, Nocedal & Zhu
+      // 1995 section 4), one variable at a time; not a slice operation.
       return InvalidArgument(absl::StrCat(
-          "bounds are not supported for sharded sessions (shards = ",
-          request.shards(), "); use shards 0 or 1"));
+          "bounds are not supported for sharded lbfgs sessions (shards = ",
+          request.shards(),
+          "): bounds make lbfgs L-BFGS-B, whose generalized Cauchy point "
+          "visits the breakpoints of all variables in sorted order on one "
+          "replica; use shards 0 or 1, or trust_region with subproblem "
+          "QUASI_NEWTON or a first-order method (adam, sgd, ...), which take "
+          "bounds on shards"));
     }
     if (layers.bounds.any() && !wants_only_gradients) {
       return InvalidArgument(
@@ -422,11 +431,6 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
       return InvalidArgument(
           "gradient_check checks the client's gradients, and with "
           "gradient_source FINITE_DIFFERENCE the client tells none");
-    }
-    if (sharded) {
-      return InvalidArgument(
-          "gradient_check is not supported for sharded sessions; use shards "
-          "0 or 1");
     }
     if (!wants_only_gradients) {
       return InvalidArgument(
@@ -495,8 +499,9 @@ struct LbfgsRecipe {
     slice->set_kind(v1::SLICE_KIND_LBFGS);
     slice->set_memory(options.memory);
   }
+  // DecodeSessionLayers refuses bounds on sharded L-BFGS sessions.
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
-                          std::shared_ptr<ShardGroup> shards) {
+                          const Bounds&, std::shared_ptr<ShardGroup> shards) {
     return Lbfgs::Create(options, x0,
                          std::make_unique<RemoteLbfgsVectors>(std::move(shards),
                                                               options.memory));
@@ -531,10 +536,12 @@ struct FirstOrderRecipe {
     slice->set_slot0_init(slots.s0_init);
     slice->set_float32(options.dtype == ScalarType::kFloat32);
   }
+  // Every slice projects onto its range of the box (AdamVectors::SetBounds).
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds,
                           std::shared_ptr<ShardGroup> shards) {
     return Adam::Create(
-        options, x0,
+        options, x0, bounds,
         std::make_unique<RemoteAdamVectors>(std::move(shards), options.dtype,
                                             AdamSlots::For(options.hyper)));
   }
@@ -569,7 +576,7 @@ struct AdafactorRecipe {
     }
   }
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
-                          std::shared_ptr<ShardGroup> shards) {
+                          const Bounds&, std::shared_ptr<ShardGroup> shards) {
     OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Adafactor> solver,
                           Adafactor::Create(options, x0,
                                             NewRemoteAdafactorVectors(
@@ -603,9 +610,11 @@ struct TrustRegionRecipe {
     slice->set_memory(options.slice_memory());
     slice->set_cg_vectors(options.slice_cg_vectors());
   }
+  // The box operations are slice reductions (TrustRegionVectors).
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          const Bounds& bounds,
                           std::shared_ptr<ShardGroup> shards) {
-    return TrustRegion::Create(options, x0,
+    return TrustRegion::Create(options, x0, bounds,
                                std::make_unique<RemoteTrustRegionVectors>(
                                    std::move(shards), options.slice_memory(),
                                    options.slice_cg_vectors()));
@@ -663,7 +672,7 @@ struct LeastSquaresRecipe {
   }
   // CheckSolverLayers refuses shards before these.
   static void Slice(const Options&, v1::CreateSliceRequest*) {}
-  static SolverOr Sharded(const Options&, const ConstVectorView&,
+  static SolverOr Sharded(const Options&, const ConstVectorView&, const Bounds&,
                           std::shared_ptr<ShardGroup>) {
     return absl::InternalError("least_squares sessions are never sharded");
   }
@@ -708,7 +717,7 @@ struct CurvatureRecipe {
   }
   // CheckSolverLayers refuses shards and bounds before these.
   static void Slice(const Options&, v1::CreateSliceRequest*) {}
-  static SolverOr Sharded(const Options&, const ConstVectorView&,
+  static SolverOr Sharded(const Options&, const ConstVectorView&, const Bounds&,
                           std::shared_ptr<ShardGroup>) {
     return absl::InternalError("curvature sessions are never sharded");
   }
@@ -738,7 +747,7 @@ absl::StatusOr<SolverSetup> Build(const v1::CreateSessionRequest& request,
     Recipe::Slice(options, &slice);
     OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
     OPTD_ASSIGN_OR_RETURN(setup.solver,
-                          Recipe::Sharded(options, x0, setup.shards));
+                          Recipe::Sharded(options, x0, bounds, setup.shards));
   } else if (bounds.any()) {
     OPTD_ASSIGN_OR_RETURN(setup.solver, Recipe::Bounded(options, x0, bounds));
   } else {

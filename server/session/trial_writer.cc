@@ -53,9 +53,10 @@ absl::Status WriteBatchTrials(
         TimeToProto(lease->second.expiry, trial->mutable_lease_expire_time());
       }
     }
-    if (on_slices && batch.shards != nullptr) {
+    if (on_slices && batch.shards != nullptr && batch_size == 1) {
       // Direct path: each replica serves its slice of the point (GetSlice).
-      // Sharded sessions have batches of one.
+      // A batch of more than one (a gradient check's stencil) is written as
+      // below: trial 0 whole and the rest as deltas from it.
       trial->set_on_slices(true);
       batch.shards->set_direct_trial(trial_id);
       OPTD_RETURN_IF_ERROR(solver.ReadBatchPoint(

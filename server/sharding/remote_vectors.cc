@@ -137,6 +137,30 @@ absl::Status RestoreRemoteState(
   return absl::OkStatus();
 }
 
+// Sends slice i its range of the box: lower's, then upper's, as float64
+// (SLICE_OP_SET_BOUNDS). The home keeps the create request's box, so a
+// rebuild or an import sends it again.
+absl::Status SendBounds(ShardGroup& group, const Bounds& box) {
+  OPTD_RETURN_IF_ERROR(group.layout().CheckDimension(box.size(), "bounds"));
+  std::vector<std::string> parts;
+  for (int shard = 0; shard < group.layout().shards(); ++shard) {
+    const ShardRange r = group.layout().range(shard);
+    const size_t bytes = static_cast<size_t>(r.size()) * sizeof(double);
+    std::string part;
+    part.reserve(2 * bytes);
+    part.append(reinterpret_cast<const char*>(box.lower().data() + r.begin),
+                bytes);
+    part.append(reinterpret_cast<const char*>(box.upper().data() + r.begin),
+                bytes);
+    parts.push_back(std::move(part));
+  }
+  return group.ScatterBytes(v1::SLICE_OP_SET_BOUNDS, std::move(parts)).status();
+}
+
+absl::Status NoBounds() {
+  return absl::FailedPreconditionError("these vectors have no bounds");
+}
+
 }  // namespace
 
 // --- L-BFGS ----------------------------------------------------------------
@@ -315,10 +339,36 @@ int64_t RemoteTrustRegionVectors::StateBytes() const {
              dimension() * 8;
 }
 
+absl::Status RemoteTrustRegionVectors::SetBounds(const Bounds& box) {
+  OPTD_RETURN_IF_ERROR(SendBounds(*group_, box));
+  bounded_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::ReduceBox() {
+  if (!bounded_) return NoBounds();
+  return group_->Reduce(v1::SLICE_OP_REDUCE_BOX);
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::ReduceFreeGram() {
+  if (!bounded_) return NoBounds();
+  return group_->Reduce(v1::SLICE_OP_REDUCE_FREE_GRAM);
+}
+
+absl::StatusOr<Reduction> RemoteTrustRegionVectors::FormProjectedStep(
+    absl::Span<const double> coefficients) {
+  if (!bounded_) return NoBounds();
+  if (coefficients.size() != static_cast<size_t>(2 * pairs_ + 1)) {
+    return absl::InternalError(absl::StrCat("step has ", coefficients.size(),
+                                            " coefficients for ", pairs_,
+                                            " pairs"));
+  }
+  return group_->Reduce(v1::SLICE_OP_FORM_PROJECTED_STEP, coefficients);
+}
+
 absl::Status RemoteTrustRegionVectors::SaveState(std::string* out) const {
   std::string header;
-  AppendTrustRegionSliceHeader({pairs_, cg_vectors_, /*bounded=*/false},
-                               &header);
+  AppendTrustRegionSliceHeader({pairs_, cg_vectors_, bounded_}, &header);
   return SaveRemoteState(
       *group_, header, out,
       [&](absl::Span<const std::string> states, std::string* portable) {
@@ -341,6 +391,18 @@ absl::Status RemoteTrustRegionVectors::RestoreState(std::string_view in) {
 }
 
 // --- Adam ------------------------------------------------------------------
+
+absl::Status RemoteAdamVectors::SetBounds(const Bounds& box) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(box.size(), "bounds"));
+  const int64_t n = box.size();
+  const double* lower = box.lower().data();
+  const double* upper = box.upper().data();
+  OPTD_RETURN_IF_ERROR(
+      type_ == ScalarType::kFloat32
+          ? RoundBoundsInward<float>(lower, upper, n, 0, nullptr, nullptr)
+          : RoundBoundsInward<double>(lower, upper, n, 0, nullptr, nullptr));
+  return SendBounds(*group_, box);
+}
 
 absl::Status RemoteAdamVectors::SetPoint(const ConstVectorView& full) {
   OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "point"));

@@ -97,6 +97,12 @@ class RemoteTrustRegionVectors : public TrustRegionVectors {
   absl::StatusOr<Reduction> ReduceCurvature() override;
   absl::StatusOr<Reduction> CgAdvance(double alpha) override;
   absl::StatusOr<Reduction> CgDirection(double beta) override;
+  // Sends every slice its range of the box (SLICE_OP_SET_BOUNDS).
+  absl::Status SetBounds(const Bounds& box) override;
+  absl::StatusOr<Reduction> ReduceBox() override;
+  absl::StatusOr<Reduction> ReduceFreeGram() override;
+  absl::StatusOr<Reduction> FormProjectedStep(
+      absl::Span<const double> coefficients) override;
   int64_t StateBytes() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status RestoreState(std::string_view in) override;
@@ -106,6 +112,7 @@ class RemoteTrustRegionVectors : public TrustRegionVectors {
   const int memory_;
   const bool cg_vectors_;
   int pairs_ = 0;
+  bool bounded_ = false;
 };
 
 class RemoteAdamVectors : public AdamVectors {
@@ -116,6 +123,9 @@ class RemoteAdamVectors : public AdamVectors {
 
   int64_t dimension() const override { return group_->layout().dimension(); }
   ScalarType type() const override { return type_; }
+  // Checks the box against the state type here (RoundBoundsInward), then
+  // sends every slice its range (SLICE_OP_SET_BOUNDS), which rounds it so.
+  absl::Status SetBounds(const Bounds& box) override;
   absl::Status SetPoint(const ConstVectorView& full) override;
   absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
   absl::StatusOr<double> GradientSquaredNorm() override;

@@ -31,6 +31,29 @@ absl::StatusOr<ConstVectorView> Part(const v1::SliceOpRequest& op,
   return ConstVectorView::Window(part, range.begin);
 }
 
+// SLICE_OP_SET_BOUNDS's data: this range's lower bounds, then its upper
+// ones, float64 each, copied out (the bytes need not be aligned).
+absl::Status BoxPart(const v1::SliceOpRequest& op, const ShardRange& range,
+                     std::vector<double>* lower, std::vector<double>* upper) {
+  const size_t n = static_cast<size_t>(range.size());
+  if (op.data().size() != 2 * n * sizeof(double) || op.data_float32()) {
+    return SliceOpError(
+        op, absl::StrCat("data has ", op.data().size(),
+                         op.data_float32() ? " bytes of float32" : " bytes",
+                         "; the slice [", range.begin, ", ", range.end,
+                         ") needs ", 2 * n * sizeof(double),
+                         " (its lower and upper bounds, float64)"));
+  }
+  lower->resize(n);
+  upper->resize(n);
+  if (n > 0) {
+    std::memcpy(lower->data(), op.data().data(), n * sizeof(double));
+    std::memcpy(upper->data(), op.data().data() + n * sizeof(double),
+                n * sizeof(double));
+  }
+  return absl::OkStatus();
+}
+
 // A buffer in `out` for this slice's range of a vector, in the state type.
 MutableVectorView ReadBuffer(const ShardRange& range, bool float32,
                              v1::SliceOpResponse* out) {
@@ -67,6 +90,15 @@ absl::Status CheckCoefficients(const v1::SliceOpRequest& op, int pairs) {
   return SliceOpError(
       op, absl::StrCat("has ", op.scalars_size(),
                        " coefficients; the slice holds ", pairs, " pairs"));
+}
+
+// The trust region's box operations need a box (SLICE_OP_SET_BOUNDS first).
+absl::Status CheckBounded(const v1::SliceOpRequest& op,
+                          const TrustRegionSlice& s) {
+  if (s.bounded()) return absl::OkStatus();
+  return SliceOpError(op,
+                      "needs the box, and the slice has none (SET_BOUNDS "
+                      "was not sent)");
 }
 
 // One operation of a slice kind: its handler, and whether it needs the
@@ -223,6 +255,32 @@ const OpTable<TrustRegionSlice>& TrustRegionTable() {
                return absl::OkStatus();
              },
              kCg},
+            {v1::SLICE_OP_SET_BOUNDS,
+             [](S& s, const Op& op, Out*) -> absl::Status {
+               std::vector<double> lower, upper;
+               OPTD_RETURN_IF_ERROR(BoxPart(op, s.range(), &lower, &upper));
+               s.SetBounds(lower.data(), upper.data());
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_REDUCE_BOX,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               OPTD_RETURN_IF_ERROR(CheckBounded(op, s));
+               WritePartials(s.ReduceBox(), out);
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_REDUCE_FREE_GRAM,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               OPTD_RETURN_IF_ERROR(CheckBounded(op, s));
+               WritePartials(s.ReduceFreeGram(), out);
+               return absl::OkStatus();
+             }},
+            {v1::SLICE_OP_FORM_PROJECTED_STEP,
+             [](S& s, const Op& op, Out* out) -> absl::Status {
+               OPTD_RETURN_IF_ERROR(CheckBounded(op, s));
+               OPTD_RETURN_IF_ERROR(CheckCoefficients(op, s.pairs()));
+               WritePartials(s.FormProjectedStep(op.scalars()), out);
+               return absl::OkStatus();
+             }},
             {v1::SLICE_OP_TR_REDUCE_TRIAL,
              [](S& s, const Op& op, Out* out) -> absl::Status {
                WritePartials(s.ReduceTrial(op.flag()), out);
@@ -291,6 +349,12 @@ const OpTable<AdamSlice<T>>& AdamTable() {
          OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range));
          s.SetPoint(full);
          return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_SET_BOUNDS,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         std::vector<double> lower, upper;
+         OPTD_RETURN_IF_ERROR(BoxPart(op, s.range, &lower, &upper));
+         return s.SetBounds(lower.data(), upper.data());
        }},
       {v1::SLICE_OP_SET_TRIAL_GRADIENT,
        [](S& s, const Op& op, Out* out) -> absl::Status {

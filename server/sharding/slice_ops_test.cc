@@ -1,5 +1,7 @@
 #include "server/sharding/slice_ops.h"
 
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,8 @@ namespace optd::server {
 namespace {
 
 using ::testing::HasSubstr;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::unique_ptr<SliceSolver> Make(v1::SliceKind kind, bool cg_vectors = true) {
   v1::CreateSliceRequest request;
@@ -131,6 +135,110 @@ TEST(SliceOps, AdamStepsOfParameterGroupsRoundTrip) {
   ASSERT_TRUE(AdamSegmentsFromProto(packed, {0, 7}, &segments).ok());
   EXPECT_EQ(segments[0].scalars.method, ElementwiseMethod::kAdam);
   EXPECT_EQ(segments[0].scalars.step_size, 0.125);
+}
+
+// SLICE_OP_SET_BOUNDS's data: lower then upper, float64 each.
+v1::SliceOpRequest SetBounds(const std::vector<double>& lower,
+                             const std::vector<double>& upper) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_SET_BOUNDS);
+  std::string* data = request.mutable_data();
+  data->append(reinterpret_cast<const char*>(lower.data()),
+               lower.size() * sizeof(double));
+  data->append(reinterpret_cast<const char*>(upper.data()),
+               upper.size() * sizeof(double));
+  return request;
+}
+
+v1::SliceOpRequest SetPoint(const std::vector<double>& x) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_SET_TRIAL_POINT);
+  request.mutable_data()->assign(reinterpret_cast<const char*>(x.data()),
+                                 x.size() * sizeof(double));
+  return request;
+}
+
+std::vector<double> ReadDoubles(SliceSolver& solver, v1::SliceOp op) {
+  v1::SliceOpRequest request;
+  request.set_op(op);
+  v1::SliceOpResponse answer;
+  EXPECT_TRUE(solver.Apply(request, &answer).ok());
+  std::vector<double> out(answer.data().size() / sizeof(double));
+  std::memcpy(out.data(), answer.data().data(), answer.data().size());
+  return out;
+}
+
+TEST(SliceOps, AdamAndTrustRegionSlicesProjectOntoTheBoxTheyAreSent) {
+  const std::vector<double> lower = {-1, 0, -kInf, 2};
+  const std::vector<double> upper = {1, kInf, 0.5, 2};
+  const std::vector<double> x = {-3, -0.5, 4, 7};
+  const std::vector<double> projected = {-1, 0, 0.5, 2};
+  v1::SliceOpResponse answer;
+  std::unique_ptr<SliceSolver> adam = Make(v1::SLICE_KIND_ADAM);
+  ASSERT_TRUE(adam->Apply(SetBounds(lower, upper), &answer).ok());
+  ASSERT_TRUE(adam->Apply(SetPoint(x), &answer).ok());
+  EXPECT_EQ(ReadDoubles(*adam, v1::SLICE_OP_READ_POINT), projected);
+  std::unique_ptr<SliceSolver> tr =
+      Make(v1::SLICE_KIND_TRUST_REGION, /*cg_vectors=*/false);
+  ASSERT_TRUE(tr->Apply(SetBounds(lower, upper), &answer).ok());
+  ASSERT_TRUE(tr->Apply(SetPoint(x), &answer).ok());
+  EXPECT_EQ(ReadDoubles(*tr, v1::SLICE_OP_READ_TRIAL_POINT), projected);
+  // x = g = 0 at the trial: every variable is free, the projected gradient 0.
+  v1::SliceOpRequest reduce;
+  reduce.set_op(v1::SLICE_OP_REDUCE_BOX);
+  ASSERT_TRUE(tr->Apply(reduce, &answer).ok());
+  ASSERT_EQ(answer.partials_size(), 1);
+  EXPECT_EQ(answer.partials(0), 4.0);
+  reduce.set_op(v1::SLICE_OP_REDUCE_FREE_GRAM);
+  EXPECT_TRUE(tr->Apply(reduce, &answer).ok());
+  reduce.set_op(v1::SLICE_OP_FORM_PROJECTED_STEP);
+  reduce.add_scalars(1.0);  // 2k + 1 coefficients for k = 0 pairs
+  EXPECT_TRUE(tr->Apply(reduce, &answer).ok());
+}
+
+TEST(SliceOps, BoxOperationsNameWhatIsWrong) {
+  v1::SliceOpResponse answer;
+  for (v1::SliceKind kind :
+       {v1::SLICE_KIND_ADAM, v1::SLICE_KIND_TRUST_REGION}) {
+    EXPECT_THAT(
+        std::string(
+            Make(kind)->Apply(SetBounds({0, 0}, {1, 1}), &answer).message()),
+        HasSubstr("SLICE_OP_SET_BOUNDS: data has 32 bytes; the slice "
+                  "[0, 4) needs 64 (its lower and upper bounds, "
+                  "float64)"));
+  }
+  std::unique_ptr<SliceSolver> tr = Make(v1::SLICE_KIND_TRUST_REGION);
+  for (v1::SliceOp op : {v1::SLICE_OP_REDUCE_BOX, v1::SLICE_OP_REDUCE_FREE_GRAM,
+                         v1::SLICE_OP_FORM_PROJECTED_STEP}) {
+    EXPECT_THAT(
+        ApplyOp(*tr, op).message(),
+        HasSubstr("needs the box, and the slice has none (SET_BOUNDS was "
+                  "not sent)"));
+  }
+  ASSERT_TRUE(tr->Apply(SetBounds({0, 0, 0, 0}, {1, 1, 1, 1}), &answer).ok());
+  EXPECT_THAT(ApplyOp(*tr, v1::SLICE_OP_FORM_PROJECTED_STEP).message(),
+              HasSubstr("SLICE_OP_FORM_PROJECTED_STEP: has 0 coefficients; "
+                        "the slice holds 0 pairs"));
+  EXPECT_THAT(
+      ApplyOp(*Make(v1::SLICE_KIND_LBFGS), v1::SLICE_OP_SET_BOUNDS).message(),
+      HasSubstr("SLICE_OP_SET_BOUNDS: is not an L-BFGS operation"));
+  // A float32 slice refuses a finite bound beyond float32's range.
+  v1::CreateSliceRequest f32;
+  f32.set_kind(v1::SLICE_KIND_ADAM);
+  f32.set_float32(true);
+  f32.set_dimension(8);
+  f32.set_begin(4);
+  f32.set_end(8);
+  absl::StatusOr<std::unique_ptr<SliceSolver>> adam32 =
+      SliceSolver::Create(f32);
+  ASSERT_TRUE(adam32.ok()) << adam32.status();
+  EXPECT_THAT(
+      std::string(
+          (*adam32)
+              ->Apply(SetBounds({0, 0, 1e39, 0}, {1, 1, kInf, 1}), &answer)
+              .message()),
+      HasSubstr("bounds.lower[6] = 1e+39 is outside the range of the "
+                "session's float32 state"));
 }
 
 TEST(SliceOps, AnUnknownKindIsRefused) {

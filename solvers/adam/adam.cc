@@ -278,9 +278,6 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(const AdamOptions& options,
                                                    const Bounds* bounds,
                                                    int shards) {
   OPTD_RETURN_IF_ERROR(options.Validate());
-  if (bounds != nullptr && bounds->any() && shards > 1) {
-    return absl::InvalidArgumentError(kShardedBoundsMessage);
-  }
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
   std::unique_ptr<AdamVectors> vectors;

@@ -46,8 +46,8 @@
 // double is inside the box), except where [lower_i, upper_i] holds no float32
 // (lower_i = upper_i = 0.1, say): there x_i is the float32 nearest lower_i.
 // Bounds with no finite side are no bounds: the steps are bitwise those of the
-// unbounded solver. Bounds are supported only by sessions of one slice
-// (INVALID_ARGUMENT "bounds are not supported for sharded sessions" otherwise).
+// unbounded solver. Every slice keeps and projects onto its own range of the
+// box, so bounded iterates too are bitwise the same for any number of slices.
 //
 //   OPTD_ASSIGN_OR_RETURN(Bounds box, Bounds::Create(lower, upper, n));
 //   auto solver = Adam::Create(options, x0, box);
@@ -150,9 +150,8 @@ class Adam : public Solver {
   static absl::StatusOr<std::unique_ptr<Adam>> Create(
       const AdamOptions& options, const ConstVectorView& x0, int shards = 1);
   // Projected Adam: as above, confined to `bounds` (see the top of this
-  // file). INVALID_ARGUMENT for bounds of another size than x0, for finite
-  // bounds with more than one slice (kShardedBoundsMessage), and for a finite
-  // bound outside float32's range with a float32 state.
+  // file). INVALID_ARGUMENT for bounds of another size than x0, and for a
+  // finite bound outside float32's range with a float32 state.
   static absl::StatusOr<std::unique_ptr<Adam>> Create(
       const AdamOptions& options, const ConstVectorView& x0,
       const Bounds& bounds, std::unique_ptr<AdamVectors> vectors);

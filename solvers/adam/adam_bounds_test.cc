@@ -2,9 +2,11 @@
 // onto the box, the moments left as the unprojected update made them.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/adam/adam.h"
@@ -247,10 +249,6 @@ TEST(AdamBounds, AStepThatIsNotFiniteEndsTheSessionInTheBox) {
 TEST(AdamBounds, Errors) {
   const std::vector<double> x0 = {0.0, 0.0};
   const ConstVectorView view = ConstVectorView::Float64(x0.data(), 2);
-  const Bounds box = MakeBounds({0.0, -kInf}, {1.0, kInf});
-  EXPECT_THAT(Adam::Create(AdamOptions(), view, box, 2),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("bounds are not supported for sharded")));
   EXPECT_THAT(
       Adam::Create(AdamOptions(), view, MakeBounds({0.0}, {1.0})),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bounds have 1")));
@@ -259,15 +257,69 @@ TEST(AdamBounds, Errors) {
   EXPECT_THAT(Adam::Create(f32, view, MakeBounds({0.0, 1e39}, {1.0, kInf})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("bounds.lower[1] = 1e+39")));
-  // Sharded sessions whose bounds are all infinite have no bounds.
-  EXPECT_OK(Adam::Create(AdamOptions(), view, Bounds::Unbounded(2), 3));
-  // Vectors that are not in-process slices refuse bounds by default.
-  ASSERT_OK_AND_ASSIGN(ShardLayout two, ShardLayout::Make(2, 2));
-  EXPECT_THAT(Adam::Create(
-                  AdamOptions(), view, box,
-                  std::make_unique<LocalAdamVectors<double>>(two, AdamSlots())),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("bounds are not supported for sharded")));
+  // The check names the global index, whichever slice holds it.
+  const int64_t n = 2 * kReductionBlock + 5;
+  const std::vector<double> wide(static_cast<size_t>(n), 0.0);
+  std::vector<double> lower(static_cast<size_t>(n), -1.0);
+  std::vector<double> upper(static_cast<size_t>(n), 1.0);
+  lower[kReductionBlock + 3] = 1e39;
+  upper[kReductionBlock + 3] = kInf;
+  EXPECT_THAT(
+      Adam::Create(f32, ConstVectorView::Float64(wide.data(), n),
+                   MakeBounds(lower, upper), 3),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(absl::StrCat("bounds.lower[", kReductionBlock + 3,
+                                      "] = 1e+39"))));
+}
+
+// Each slice projects onto its own range of the box: bounded iterates are
+// bitwise those of one slice for K = 1..4 (slices of whole blocks, so n spans
+// several), in float64 and float32, with amsgrad.
+TEST(AdamBounds, SlicesGiveBitwiseTheSameIteratesForAnyK) {
+  const int64_t n = 3 * kReductionBlock + 77;
+  std::vector<double> x0(static_cast<size_t>(n)), c(x0.size());
+  std::vector<double> lower(x0.size()), upper(x0.size());
+  for (int64_t i = 0; i < n; ++i) {
+    x0[i] = std::sin(0.37 * i);
+    c[i] = 2.0 * std::cos(0.11 * i);
+    lower[i] = i % 5 == 0 ? -kInf : -0.5 - 0.001 * (i % 7);
+    upper[i] = i % 3 == 0 ? kInf : 0.75 + 0.003 * (i % 11);
+  }
+  const Bounds box = MakeBounds(lower, upper);
+  for (ScalarType dtype : {ScalarType::kFloat64, ScalarType::kFloat32}) {
+    AdamOptions options = AdamOptions::AdamW();
+    options.dtype = dtype;
+    options.lr = 0.05;
+    options.hyper.amsgrad = true;
+    std::vector<std::vector<double>> runs;
+    for (int k = 1; k <= 4; ++k) {
+      ASSERT_OK_AND_ASSIGN(
+          auto solver,
+          Adam::Create(options, ConstVectorView::Float64(x0.data(), n), box,
+                       k));
+      std::vector<double> trace;
+      for (int step = 0; step < 20; ++step) {
+        const std::vector<double> x = ReadPoint(*solver);
+        trace.insert(trace.end(), x.begin(), x.end());
+        std::vector<double> g(x.size());
+        for (int64_t i = 0; i < n; ++i) g[i] = x[i] - c[i];
+        ASSERT_OK(TellGradient(*solver, g));
+      }
+      const std::vector<double> x = ReadPoint(*solver);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_GE(x[i], lower[i]);
+        ASSERT_LE(x[i], upper[i]);
+      }
+      runs.push_back(std::move(trace));
+    }
+    for (int k = 2; k <= 4; ++k) {
+      ASSERT_EQ(runs[k - 1].size(), runs[0].size());
+      EXPECT_EQ(std::memcmp(runs[k - 1].data(), runs[0].data(),
+                            runs[0].size() * sizeof(double)),
+                0)
+          << "K = " << k << ", float32 " << (dtype == ScalarType::kFloat32);
+    }
+  }
 }
 
 }  // namespace

@@ -36,14 +36,13 @@ AdamSlice<T>::AdamSlice(ShardRange r, AdamSlots kept) : range(r), slots(kept) {
 }
 
 template <typename T>
-absl::Status AdamSlice<T>::SetBounds(const Bounds& box) {
+absl::Status RoundBoundsInward(const double* lower, const double* upper,
+                               int64_t n, int64_t first, T* lo_out, T* hi_out) {
   constexpr T kInf = std::numeric_limits<T>::infinity();
   constexpr double kMax = std::numeric_limits<T>::max();
-  const size_t n = static_cast<size_t>(range.size());
-  std::vector<T> lo_t(n), hi_t(n);
-  for (size_t e = 0; e < n; ++e) {
-    const int64_t i = range.begin + static_cast<int64_t>(e);
-    const double l = box.lower(i), u = box.upper(i);
+  for (int64_t e = 0; e < n; ++e) {
+    const int64_t i = first + e;
+    const double l = lower[e], u = upper[e];
     // Out-of-range conversions are spelled out (they are undefined in C++).
     T lo = l > kMax ? kInf : (l < -kMax ? -kInf : static_cast<T>(l));
     T hi = u > kMax ? kInf : (u < -kMax ? -kInf : static_cast<T>(u));
@@ -59,9 +58,35 @@ absl::Status AdamSlice<T>::SetBounds(const Bounds& box) {
                        "] = ", bad_lower ? l : u,
                        " is outside the range of the session's float32 state"));
     }
-    lo_t[e] = lo;
-    hi_t[e] = hi;
+    if (lo_out != nullptr) {
+      lo_out[e] = lo;
+      hi_out[e] = hi;
+    }
   }
+  return absl::OkStatus();
+}
+
+template absl::Status RoundBoundsInward<float>(const double*, const double*,
+                                               int64_t, int64_t, float*,
+                                               float*);
+template absl::Status RoundBoundsInward<double>(const double*, const double*,
+                                                int64_t, int64_t, double*,
+                                                double*);
+
+template <typename T>
+absl::Status AdamSlice<T>::SetBounds(const Bounds& box) {
+  return SetBounds(box.lower().data() + range.begin,
+                   box.upper().data() + range.begin);
+}
+
+template <typename T>
+absl::Status AdamSlice<T>::SetBounds(const double* lower_range,
+                                     const double* upper_range) {
+  const size_t n = static_cast<size_t>(range.size());
+  std::vector<T> lo_t(n), hi_t(n);
+  OPTD_RETURN_IF_ERROR(RoundBoundsInward(lower_range, upper_range, range.size(),
+                                         range.begin, lo_t.data(),
+                                         hi_t.data()));
   lower = std::move(lo_t);
   upper = std::move(hi_t);
   return absl::OkStatus();
@@ -240,15 +265,8 @@ LocalAdamVectors<T>::LocalAdamVectors(const ShardLayout& layout,
   for (const ShardRange& r : layout.ranges()) slices_.emplace_back(r, slots);
 }
 
-absl::Status AdamVectors::SetBounds(const Bounds& box) {
-  return absl::InvalidArgumentError(kShardedBoundsMessage);
-}
-
 template <typename T>
 absl::Status LocalAdamVectors<T>::SetBounds(const Bounds& box) {
-  if (layout_.shards() > 1) {
-    return absl::InvalidArgumentError(kShardedBoundsMessage);
-  }
   if (auto s = layout_.CheckDimension(box.size(), "bounds"); !s.ok()) return s;
   for (AdamSlice<T>& s : slices_) OPTD_RETURN_IF_ERROR(s.SetBounds(box));
   return absl::OkStatus();

@@ -67,11 +67,12 @@ class AdamVectors {
   virtual int64_t dimension() const = 0;
   virtual ScalarType type() const = 0;
 
-  // Confines x to a box (adam.h says how): every later SetPoint and Step
-  // projects x onto it. Only an in-process session of one slice supports
-  // bounds: the default, for slices elsewhere, is INVALID_ARGUMENT "bounds are
-  // not supported for sharded sessions". REQUIRES: box.size() == dimension().
-  virtual absl::Status SetBounds(const Bounds& box);
+  // Confines x to a box (adam.h says how): every slice keeps its range of
+  // the box, rounded inward to the state type, and every later SetPoint and
+  // Step projects x onto it, so the iterates are bitwise the same for any
+  // number of slices. INVALID_ARGUMENT for a box of another size, or one
+  // whose finite bound has no finite value of the state type inside it.
+  virtual absl::Status SetBounds(const Bounds& box) = 0;
   // x <- full, rounded to the state type (and projected onto the box, if
   // any); the slots <- their starting values (AdamSlots).
   virtual absl::Status SetPoint(const ConstVectorView& full) = 0;
@@ -111,11 +112,13 @@ struct AdamSlice {
   AdamSlice() = default;
   AdamSlice(ShardRange range, AdamSlots slots);
 
-  // lower, upper <- this range of `box`, rounded inward to T (the nearest T
-  // inside [lower_i, upper_i]; when no T lies inside, both become the T
-  // nearest lower_i). INVALID_ARGUMENT naming the first bound that is finite
-  // but has no finite T inside it (beyond float32's range).
+  // lower, upper <- this range of `box`, rounded inward to T
+  // (RoundBoundsInward). INVALID_ARGUMENT as RoundBoundsInward, the slice
+  // unchanged.
   absl::Status SetBounds(const Bounds& box);
+  // The same from this range's bounds (range.size() each: what a replica
+  // receives, SLICE_OP_SET_BOUNDS).
+  absl::Status SetBounds(const double* lower_range, const double* upper_range);
   // x <- this range of `full`, projected onto the box; the slots <- their
   // starting values.
   void SetPoint(const ConstVectorView& full);
@@ -165,9 +168,17 @@ struct AdamSlice {
   void Project();
 };
 
-// The message of the INVALID_ARGUMENT for bounds on a sharded session.
-inline constexpr char kShardedBoundsMessage[] =
-    "bounds are not supported for sharded sessions";
+// RoundBoundsInward<T>()
+//
+// The box [lower_e, upper_e], e < n, rounded inward to T (the nearest T inside
+// it; when no T lies inside, both sides become the T nearest lower_e) into
+// lo_out[e] and hi_out[e] (both null: only checked), so that a point read
+// back in double is inside the box. `first` is element 0's global index, for
+// the message: INVALID_ARGUMENT naming the first bound that is finite but has
+// no finite T inside it (beyond float32's range).
+template <typename T>
+absl::Status RoundBoundsInward(const double* lower, const double* upper,
+                               int64_t n, int64_t first, T* lo_out, T* hi_out);
 
 // INVALID_ARGUMENT for gradient[index] == value, not finite in the state type
 // (float32 when `float32`).
@@ -180,7 +191,6 @@ class LocalAdamVectors : public AdamVectors {
 
   int64_t dimension() const override { return layout_.dimension(); }
   ScalarType type() const override;
-  // INVALID_ARGUMENT kShardedBoundsMessage for more than one slice.
   absl::Status SetBounds(const Bounds& box) override;
   absl::Status SetPoint(const ConstVectorView& full) override;
   absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;

@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "solvers/adapters/batch_adapter.h"
 #include "solvers/adapters/finite_difference_stencil.h"
-#include "common/status_macros.h"
 
 namespace optd {
 namespace {
@@ -49,11 +49,35 @@ class GradientCheckAdapter : public TrialBatchAdapter {
   }
   absl::Status SetOwnGradient(int k, const ConstVectorView& gradient) override {
     // Only trial 0 wants a gradient. The inner solver validates it and keeps
-    // it for its Tell; the copy is for the comparison.
+    // it for its Tell; the copy is for the comparison. A gradient on slices
+    // (a sharded session's direct path) was copied by KeepBatchGradient.
+    if (gradient.on_slices() && !kept_) {
+      return absl::FailedPreconditionError(
+          "a gradient told on slices to a gradient check needs its copy "
+          "first (KeepBatchGradient)");
+    }
     OPTD_RETURN_IF_ERROR(inner_->SetTrialGradient(gradient));
-    told_gradient_.resize(static_cast<size_t>(dimension()));
-    gradient.CopyTo(0, dimension(), told_gradient_.data());
+    if (!gradient.on_slices()) {
+      told_gradient_.resize(static_cast<size_t>(dimension()));
+      gradient.CopyTo(0, dimension(), told_gradient_.data());
+    }
+    kept_ = false;
     gradient_set_ = true;
+    return absl::OkStatus();
+  }
+  bool batch_keeps_gradient(int k) const override {
+    return !pass_through_ && k == 0 && !batch_told(0);
+  }
+  absl::Status KeepBatchGradient(int k, const ConstVectorView& whole) override {
+    if (!batch_keeps_gradient(k) || whole.on_slices() ||
+        whole.size() != dimension()) {
+      return absl::InternalError(absl::StrCat(
+          "KeepBatchGradient(", k, ") with ", whole.size(),
+          " elements: only a check batch's trial 0 keeps its whole gradient"));
+    }
+    told_gradient_.resize(static_cast<size_t>(dimension()));
+    whole.CopyTo(0, dimension(), told_gradient_.data());
+    kept_ = true;
     return absl::OkStatus();
   }
   absl::Status TellOwn(int k, const TrialResult& result) override;
@@ -92,6 +116,8 @@ class GradientCheckAdapter : public TrialBatchAdapter {
   FiniteDifferenceStencil stencil_;
   TrialResult result0_;
   bool gradient_set_ = false;
+  // KeepBatchGradient filled told_gradient_ for the next SetOwnGradient.
+  bool kept_ = false;
   std::vector<double> told_gradient_;
   std::deque<GradientCheckReport> reports_;
 };
@@ -122,6 +148,7 @@ absl::Status GradientCheckAdapter::NextGradientBatch() {
                                      rel_step_));
   result0_ = TrialResult();
   gradient_set_ = false;
+  kept_ = false;
   StartOwnBatch(stencil_.trials());
   return absl::OkStatus();
 }

@@ -226,6 +226,40 @@ TEST(GradientCheck, InvalidGradientChangesNothing) {
   EXPECT_EQ(s.gradient_checks().size(), 1u);
 }
 
+// On a sharded session's direct path trial 0's gradient is told on slices:
+// the server hands the adapter its whole copy first (KeepBatchGradient), and
+// only a check batch's trial 0 takes one.
+TEST(GradientCheck, AGradientOnSlicesNeedsItsWholeCopyFirst) {
+  const problems::TestProblem p = Problem("rosenbrock");
+  auto solver = WithGradientCheck(LbfgsAt(p.x0), {});
+  ASSERT_TRUE(solver.ok());
+  Solver& s = **solver;
+  ASSERT_EQ(s.batch_size(), 2 * p.n + 1);
+  EXPECT_TRUE(s.batch_keeps_gradient(0));
+  EXPECT_FALSE(s.batch_keeps_gradient(1));
+  EXPECT_THAT(s.SetBatchGradient(0, ConstVectorView::OnSlices(p.n)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "a gradient told on slices to a gradient check needs "
+                       "its copy first (KeepBatchGradient)"));
+  std::vector<double> g(static_cast<size_t>(p.n), 1.0);
+  EXPECT_THAT(
+      s.KeepBatchGradient(1, ConstVectorView::Float64(g.data(), p.n)),
+      StatusIs(absl::StatusCode::kInternal,
+               HasSubstr("KeepBatchGradient(1) with 2 elements: only a check "
+                         "batch's trial 0 keeps its whole gradient")));
+  EXPECT_THAT(s.KeepBatchGradient(0, ConstVectorView::Float64(g.data(), 1)),
+              StatusIs(absl::StatusCode::kInternal,
+                       HasSubstr("KeepBatchGradient(0) with 1 elements")));
+  EXPECT_OK(s.KeepBatchGradient(0, ConstVectorView::Float64(g.data(), p.n)));
+  // Solvers without a copy to keep say so.
+  std::unique_ptr<Solver> plain = LbfgsAt(p.x0);
+  EXPECT_FALSE(plain->batch_keeps_gradient(0));
+  EXPECT_THAT(
+      plain->KeepBatchGradient(0, ConstVectorView::Float64(g.data(), p.n)),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               "this solver keeps no copy of a told gradient"));
+}
+
 TEST(GradientCheck, ValidateNamesTheFieldAndTheRange) {
   GradientCheckOptions negative;
   negative.at_iterations = {2, -1};

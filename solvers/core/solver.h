@@ -313,6 +313,20 @@ class Solver {
   virtual absl::Status SetBatchHessian(int k, const ConstVectorView& hessian) {
     return SetTrialHessian(hessian);
   }
+  // Solver::batch_keeps_gradient(), Solver::KeepBatchGradient()
+  //
+  // Whether the solver keeps a copy of trial k's told gradient besides
+  // applying it (a gradient check compares it with differences). When such a
+  // gradient is told on slices (ConstVectorView::OnSlices, the direct path of
+  // a sharded session), the server first gathers the slices the client sent
+  // and hands them whole to KeepBatchGradient, then calls
+  // SetBatchGradient(k, the on-slices view), which applies them where they
+  // are. KeepBatchGradient changes nothing but the copy.
+  virtual bool batch_keeps_gradient(int k) const { return false; }
+  virtual absl::Status KeepBatchGradient(int k, const ConstVectorView& whole) {
+    return absl::FailedPreconditionError(
+        "this solver keeps no copy of a told gradient");
+  }
   virtual absl::Status SetBatchHessianVector(int k,
                                              const ConstVectorView& product) {
     return SetTrialHessianVector(product);

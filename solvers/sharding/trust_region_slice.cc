@@ -33,10 +33,13 @@ TrustRegionSlice::TrustRegionSlice(ShardRange range, int memory,
 }
 
 void TrustRegionSlice::SetBounds(const Bounds& box) {
-  lower_.assign(box.lower().begin() + range_.begin,
-                box.lower().begin() + range_.end);
-  upper_.assign(box.upper().begin() + range_.begin,
-                box.upper().begin() + range_.end);
+  SetBounds(box.lower().data() + range_.begin,
+            box.upper().data() + range_.begin);
+}
+
+void TrustRegionSlice::SetBounds(const double* lower, const double* upper) {
+  lower_.assign(lower, lower + range_.size());
+  upper_.assign(upper, upper + range_.size());
 }
 
 void TrustRegionSlice::SetTrialPoint(const ConstVectorView& full) {

@@ -31,11 +31,11 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "solvers/core/bounds.h"
+#include "solvers/core/vector_view.h"
 #include "solvers/sharding/basis.h"
 #include "solvers/sharding/block_reduction.h"
-#include "solvers/core/bounds.h"
 #include "solvers/sharding/shard_layout.h"
-#include "solvers/core/vector_view.h"
 
 namespace optd {
 
@@ -118,6 +118,9 @@ class TrustRegionSlice {
   // From then on SetTrialPoint projects onto the box. Without it the slice
   // is unbounded and the box operations below must not be called.
   void SetBounds(const Bounds& box);
+  // The same from this range's lower and upper bounds (range().size() each:
+  // what a replica receives, SLICE_OP_SET_BOUNDS).
+  void SetBounds(const double* lower, const double* upper);
   bool bounded() const { return !lower_.empty(); }
 
   // Transport: copies between this slice's part of a whole vector and its

@@ -100,9 +100,6 @@ absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
     const TrustRegionOptions& options, const ConstVectorView& x0,
     const Bounds& bounds, int shards) {
   OPTD_RETURN_IF_ERROR(options.Validate());
-  if (bounds.any() && shards > 1) {
-    return absl::InvalidArgumentError(kShardedTrustRegionBoundsMessage);
-  }
   OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
                         ShardLayout::Make(x0.size(), shards));
   return Create(

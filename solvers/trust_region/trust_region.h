@@ -75,8 +75,9 @@
 // Bounds whose every side is infinite are no bounds: the iterates are
 // bitwise those of the unbounded solver. INVALID_ARGUMENT for bounds (with a
 // finite side) with the exact and Newton-CG subproblems ("bounds are
-// supported by trust_region only with the quasi_newton subproblem") and with
-// more than one slice ("bounds are not supported for sharded sessions").
+// supported by trust_region only with the quasi_newton subproblem"). The box
+// operations are reductions over slices like the rest: bounded iterates too
+// are bitwise the same for any number of slices.
 //
 // Every vector (x, g, the step, the CG vectors, the pairs) lives in slices
 // (trust_region_vectors.h); the controller keeps scalars and small matrices,

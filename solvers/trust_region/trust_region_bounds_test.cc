@@ -12,13 +12,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/core/bounds.h"
+#include "solvers/sharding/trust_region_slice.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/bounds_testing.h"
 #include "solvers/testing/mgh_problems.h"
 #include "solvers/testing/status_matchers.h"
 #include "solvers/testing/trust_region_reference.h"
 #include "solvers/trust_region/trust_region.h"
-#include "solvers/sharding/trust_region_slice.h"
 
 namespace optd {
 namespace {
@@ -361,6 +361,57 @@ TEST(TrustRegionBounds, InfiniteBoundsGiveBitwiseTheUnboundedIterates) {
   }
 }
 
+// The box operations reduce each slice's range in global block order: the
+// bounded iterates are bitwise those of one slice for K = 1..4 (slices of
+// whole blocks, so n spans several), both quasi-Newton updates.
+TEST(TrustRegionBounds, SlicesGiveBitwiseTheSameIteratesForAnyK) {
+  const int64_t n = 3 * kReductionBlock + 77;
+  std::vector<double> x0(n), c(n), w(n), lower(n), upper(n);
+  for (int64_t i = 0; i < n; ++i) {
+    x0[i] = std::sin(0.37 * i);
+    c[i] = 2.0 * std::cos(0.11 * i);
+    w[i] = 1.0 + (i % 13) * 0.25;
+    lower[i] = i % 5 == 0 ? -kInf : -0.5 - 0.001 * (i % 7);
+    upper[i] = i % 3 == 0 ? kInf : 0.75 + 0.003 * (i % 11);
+  }
+  const Bounds box = MakeBounds(lower, upper);
+  const auto evaluate = [&](const VectorXd& x, VectorXd* g) {
+    double f = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      f += 0.5 * w[i] * (x(i) - c[i]) * (x(i) - c[i]);
+      if (g != nullptr) (*g)(i) = w[i] * (x(i) - c[i]);
+    }
+    return f;
+  };
+  for (QuasiNewtonUpdate update :
+       {QuasiNewtonUpdate::kLsr1, QuasiNewtonUpdate::kLbfgs}) {
+    SCOPED_TRACE(UpdateName(update));
+    TrustRegionOptions options;
+    options.quasi_newton_update = update;
+    options.max_iterations = 15;
+    std::vector<testing::DriveResult> runs;
+    for (int k = 1; k <= 4; ++k) {
+      ASSERT_OK_AND_ASSIGN(
+          auto solver,
+          TrustRegion::Create(options, ConstVectorView::Float64(x0.data(), n),
+                              box, k));
+      testing::DriveOptions drive;
+      drive.record_trials = true;
+      runs.push_back(testing::Drive(*solver, {evaluate, nullptr}, drive));
+    }
+    ASSERT_GT(runs[0].trials.size(), 5u);
+    for (int k = 2; k <= 4; ++k) {
+      ASSERT_EQ(runs[k - 1].trials.size(), runs[0].trials.size()) << k;
+      for (size_t t = 0; t < runs[0].trials.size(); ++t) {
+        ASSERT_TRUE(
+            (runs[k - 1].trials[t].array() == runs[0].trials[t].array()).all())
+            << "K = " << k << ", trial " << t;
+      }
+      EXPECT_EQ(runs[k - 1].summary.value, runs[0].summary.value);
+    }
+  }
+}
+
 // f = sum_i w_i (x_i - c_i)^2 / 2 on [-1, 1]^n, c_i = +-3 alternating, from
 // x0 = (1, -1, 1, ...) (c_i beyond the near bound for even i) and beyond
 // the box (projected first).
@@ -438,16 +489,6 @@ TEST(TrustRegionBounds, Errors) {
     // Bounds with no finite side are no bounds.
     EXPECT_OK(TrustRegion::Create(options, view, Bounds::Unbounded(2)));
   }
-  EXPECT_THAT(TrustRegion::Create(TrustRegionOptions(), view, box, 2),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("bounds are not supported for sharded")));
-  ASSERT_OK_AND_ASSIGN(ShardLayout two, ShardLayout::Make(2, 2));
-  EXPECT_THAT(
-      TrustRegion::Create(TrustRegionOptions(), view, box,
-                          std::make_unique<LocalTrustRegionVectors>(
-                              two, /*memory=*/10, /*cg_vectors=*/false)),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("bounds are not supported for sharded")));
   EXPECT_THAT(
       TrustRegion::Create(TrustRegionOptions(), view, MakeBounds({0.0}, {1.0})),
       StatusIs(absl::StatusCode::kInvalidArgument,

@@ -1,9 +1,9 @@
 #include "solvers/trust_region/trust_region_vectors.h"
 
 #include "absl/strings/str_cat.h"
-#include "solvers/sharding/slice_state.h"
-#include "solvers/core/state_bytes.h"
 #include "common/status_macros.h"
+#include "solvers/core/state_bytes.h"
+#include "solvers/sharding/slice_state.h"
 
 namespace optd {
 
@@ -164,22 +164,7 @@ absl::Status NoBounds() {
 
 }  // namespace
 
-absl::Status TrustRegionVectors::SetBounds(const Bounds& box) {
-  return absl::InvalidArgumentError(kShardedTrustRegionBoundsMessage);
-}
-absl::StatusOr<Reduction> TrustRegionVectors::ReduceBox() { return NoBounds(); }
-absl::StatusOr<Reduction> TrustRegionVectors::ReduceFreeGram() {
-  return NoBounds();
-}
-absl::StatusOr<Reduction> TrustRegionVectors::FormProjectedStep(
-    absl::Span<const double> coefficients) {
-  return NoBounds();
-}
-
 absl::Status LocalTrustRegionVectors::SetBounds(const Bounds& box) {
-  if (layout_.shards() > 1) {
-    return absl::InvalidArgumentError(kShardedTrustRegionBoundsMessage);
-  }
   if (auto s = CheckSize(box.size(), "bounds"); !s.ok()) return s;
   for (TrustRegionSlice& slice : slices_) slice.SetBounds(box);
   return absl::OkStatus();

@@ -24,11 +24,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "solvers/sharding/block_reduction.h"
 #include "solvers/core/bounds.h"
+#include "solvers/core/vector_view.h"
+#include "solvers/sharding/block_reduction.h"
 #include "solvers/sharding/shard_layout.h"
 #include "solvers/sharding/trust_region_slice.h"
-#include "solvers/core/vector_view.h"
 
 namespace optd {
 
@@ -65,15 +65,15 @@ class TrustRegionVectors {
   virtual absl::StatusOr<Reduction> CgDirection(double beta) = 0;
 
   // Box bounds (trust_region.h). SetBounds gives every slice its range of
-  // the box; only an in-process session of one slice supports them, and the
-  // defaults here, for slices elsewhere, answer INVALID_ARGUMENT
-  // kShardedBoundsMessage (SetBounds) and FAILED_PRECONDITION (the rest).
+  // the box; the box operations (TrustRegionSlice) answer
+  // FAILED_PRECONDITION on vectors without one. Every slice reduces its own
+  // range, so the iterates are bitwise the same for any number of slices.
   // REQUIRES: box.size() == dimension(); SetBounds before SetTrialPoint.
-  virtual absl::Status SetBounds(const Bounds& box);
-  virtual absl::StatusOr<Reduction> ReduceBox();
-  virtual absl::StatusOr<Reduction> ReduceFreeGram();
+  virtual absl::Status SetBounds(const Bounds& box) = 0;
+  virtual absl::StatusOr<Reduction> ReduceBox() = 0;
+  virtual absl::StatusOr<Reduction> ReduceFreeGram() = 0;
   virtual absl::StatusOr<Reduction> FormProjectedStep(
-      absl::Span<const double> coefficients);
+      absl::Span<const double> coefficients) = 0;
 
   // TrustRegionVectors::SaveState(), TrustRegionVectors::RestoreState()
   //
@@ -89,10 +89,6 @@ class TrustRegionVectors {
   virtual absl::Status SaveState(std::string* out) const;
   virtual absl::Status RestoreState(std::string_view in);
 };
-
-// The message of the INVALID_ARGUMENT for bounds on a sharded session.
-inline constexpr char kShardedTrustRegionBoundsMessage[] =
-    "bounds are not supported for sharded sessions";
 
 class LocalTrustRegionVectors : public TrustRegionVectors {
  public:
@@ -121,8 +117,6 @@ class LocalTrustRegionVectors : public TrustRegionVectors {
   absl::StatusOr<Reduction> ReduceCurvature() override;
   absl::StatusOr<Reduction> CgAdvance(double alpha) override;
   absl::StatusOr<Reduction> CgDirection(double beta) override;
-  // INVALID_ARGUMENT kShardedTrustRegionBoundsMessage for more than one
-  // slice.
   absl::Status SetBounds(const Bounds& box) override;
   absl::StatusOr<Reduction> ReduceBox() override;
   absl::StatusOr<Reduction> ReduceFreeGram() override;

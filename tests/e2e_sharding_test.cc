@@ -1106,7 +1106,8 @@ TEST_F(ShardingEndToEnd, DataParallelErrorsAreTheUnshardedSessionsErrors) {
     zero.weight = 0.0;
     EXPECT_THAT(session->Tell(trials[2].id, zero).status(),
                 StatusIs(absl::StatusCode::kInvalidArgument,
-                         HasSubstr("weight is 0; it must be in (0, inf)")));
+                         "weight is 0; a data-parallel weight is finite and "
+                         "> 0"));
     EXPECT_OK(client.DeleteSession(id));
   }
 }

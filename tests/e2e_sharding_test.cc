@@ -1110,6 +1110,32 @@ TEST_F(ShardingEndToEnd, DataParallelErrorsAreTheUnshardedSessionsErrors) {
                          "> 0"));
     EXPECT_OK(client.DeleteSession(id));
   }
+  // A float32 state refuses an element beyond float's range, on the direct
+  // path when the replicas check the staged slice.
+  v1::AdamOptions adam;
+  adam.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "gateway");
+    const std::string id = direct ? "dp-f32-direct" : "dp-f32-gateway";
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = 2;
+    options.direct = direct;
+    options.data_parallel_workers = kWorkers;
+    absl::StatusOr<Session> session = Session::Create(
+        client, StartPoint(kN), SolverSpec::Adam(adam), options);
+    ASSERT_OK(session);
+    const Trial trial = session->first_trials()[0];
+    Evaluation e = WorkerShare(trial);
+    e.gradient[9000] = 1e39;
+    EXPECT_THAT(session->Tell(trial.id, e).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "gradient[9000] is 1e+39, which overflows the "
+                         "session's float32 state; every gradient element "
+                         "must be finite (report a failed evaluation "
+                         "instead)"));
+    EXPECT_OK(client.DeleteSession(id));
+  }
 }
 
 // Finite differences: the home gathers x to plan the stencil and forms the

@@ -196,6 +196,28 @@ TEST(DataParallelOnSlices, RefusesWhatItCannotServe) {
   EXPECT_THAT(
       OnSlices(group)->RestoreState(state.substr(0, state.size() - 1)),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("adapter words")));
+  // A gradient through the home is checked there, as in-process; one the
+  // client was to send the replicas (direct path) and did not is named.
+  std::vector<double> g(kN, 1.0);
+  EXPECT_THAT(
+      solver->SetBatchGradient(2, ConstVectorView::Float64(g.data(), 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("gradient has 3 elements")));
+  g[4321] = std::nan("");
+  EXPECT_THAT(
+      solver->SetBatchGradient(2, ConstVectorView::Float64(g.data(), kN)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("gradient[4321] is nan")));
+  group->set_told_trial(3);
+  ASSERT_OK(solver->SetBatchGradient(2, ConstVectorView::OnSlices(kN)));
+  TrialResult told;
+  told.has_gradient = true;
+  told.value = 1.0;
+  EXPECT_THAT(solver->CheckBatchResult(2, told),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("has no gradient slice of trial 3 for shard "
+                                 "0 [0, 5000); PutSlice it there, then tell "
+                                 "again")));
   // Told anything, it restores nothing.
   uint64_t id = 1;
   std::vector<std::vector<double>> points;

@@ -249,10 +249,11 @@ TEST_F(AdafactorEndToEnd, RefusalsNameTheFieldAndTheLimit) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "adafactor.clip_threshold is -1; it must be in (0, "
                        "inf)"));
+  // Sharded like any session: one replica cannot hold two shards.
   EXPECT_THAT(create(SolverSpec::Adafactor(), 4, /*shards=*/2),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "adafactor sessions are not sharded across replicas "
-                       "yet (shards = 2); use shards 0 or 1"));
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "shards is 2 but this server has one replica; use "
+                       "shards 0 or 1, or a deployment with --peers"));
   EXPECT_THAT(create(SolverSpec::Adafactor(), 4, 0, /*bounds=*/true),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "bounds are not supported by adafactor; leave bounds "

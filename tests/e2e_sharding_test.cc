@@ -1,6 +1,7 @@
 // End to end: sessions sharded across four real optd replicas on loopback
-// (ZeRO stage 1, DESIGN §3). Every solver gives bitwise the same trials and
-// final x for K = 1, 2, 3, 4; an L-BFGS evaluation costs one reduction; a
+// (ZeRO stage 1, DESIGN §3). Every solver (Adafactor with a matrix that shard
+// boundaries cut inside rows) gives bitwise the same trials and final x for
+// K = 1, 2, 3, 4; an L-BFGS evaluation costs one reduction; a
 // replica killed mid-run (a shard holder, or the home) makes the session
 // answer UNAVAILABLE until it is back, after which the session ends bitwise
 // as an uninterrupted one; an exported session continues bitwise on another
@@ -123,6 +124,36 @@ SolverSpec AdamWGroups(int64_t n) {
   return SolverSpec::AdamW(adamw);
 }
 
+// Adafactor over a vector layer of 88, a 130-wide matrix and a vector layer
+// of the rest (at least 200): shard boundaries (multiples of the 4096-element
+// reduction block) cut the matrix inside rows, so its row and column sums
+// are carried from slice to slice mid-row.
+SolverSpec AdafactorLayers(int64_t n, const v1::AdafactorOptions& options) {
+  std::vector<v1::Layer> layers(3);
+  layers[0].set_rows(88);
+  const int64_t rows = (n - 88 - 200) / 130;
+  layers[1].set_rows(rows);
+  layers[1].set_cols(130);
+  layers[2].set_rows(n - 88 - rows * 130);
+  return SolverSpec::Adafactor(options, layers);
+}
+
+// Adafactor with a first moment and weight decay in float64, and with
+// transformers' defaults in float32.
+v1::AdafactorOptions AdafactorMomentum() {
+  v1::AdafactorOptions options;
+  options.set_beta1(0.9);
+  options.set_weight_decay(1e-2);
+  options.set_max_steps(15);
+  return options;
+}
+v1::AdafactorOptions AdafactorF32() {
+  v1::AdafactorOptions options;
+  options.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  options.set_max_steps(15);
+  return options;
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   v1::LbfgsOptions lbfgs;
@@ -194,6 +225,8 @@ std::vector<Case> Cases() {
   lion.set_weight_decay(0.1);
   lion.set_max_steps(15);
   cases.push_back({"lion", SolverSpec::Lion(lion), kN});
+  cases.push_back({"adafactor", AdafactorLayers(kN, AdafactorMomentum()), kN});
+  cases.push_back({"adafactor-f32", AdafactorLayers(kN, AdafactorF32()), kN});
   return cases;
 }
 
@@ -369,6 +402,25 @@ TEST_F(ShardingEndToEnd, AnLbfgsEvaluationCostsOneReduction) {
   const Trace tr = RunCase(Cases()[1], 4, 0, "tr-rounds", &described);
   ASSERT_GT(tr.evaluations, 10);
   EXPECT_EQ(described.shard_reductions(), tr.evaluations);
+}
+
+TEST_F(ShardingEndToEnd, AnAdafactorStepCostsTwoRoundTripsPerShard) {
+  const Case c{"adafactor", AdafactorLayers(kN, AdafactorMomentum()), kN};
+  constexpr int kShards = 3;
+  v1::Session described;
+  const Trace run = RunCase(c, kShards, 0, "adafactor-rounds", &described);
+  ASSERT_EQ(run.evaluations, 15);
+  // No block reductions: the sums go from slice to slice instead, one slice
+  // at a time for each of the two passes that accumulate (2K round trips a
+  // step), besides the gradient's scatter and the next point's gather (the
+  // update rides along with it), the creation's x0 scatter and the final
+  // summary's gather.
+  EXPECT_EQ(described.shard_reductions(), 0);
+  EXPECT_GE(described.shard_round_trips(), 2 * kShards * run.evaluations);
+  EXPECT_LE(described.shard_round_trips(),
+            (2 * kShards + 2) * run.evaluations + 3)
+      << described.shard_round_trips() << " round trips for " << run.evaluations
+      << " steps";
 }
 
 TEST_F(ShardingEndToEnd, ShardsBeyondTheReplicasAreRefused) {
@@ -559,13 +611,13 @@ TEST_F(ShardingEndToEnd, OptctlShowsTheShardMapAndEachReplicasMemory) {
   }
 }
 
-// Runs the L-BFGS case with K = 3 from replica 0, killing replica `victim`
-// (kill -9) after 8 tells and restarting it after the next tell failed.
-void KillAndRestart(int victim, const std::string& id, const Trace& reference,
-                    bool direct, std::function<absl::Status(int)> restart,
+// Runs case `c` with K = 3 from replica 0, killing replica `victim` (kill -9)
+// after 8 tells and restarting it after the next tell failed.
+void KillAndRestart(const Case& c, int victim, const std::string& id,
+                    const Trace& reference, bool direct,
+                    std::function<absl::Status(int)> restart,
                     std::function<OptdProcess&(int)> replica_of,
                     std::function<Client(int)> connect) {
-  const Case c = Cases()[0];
   Client client = connect(0);
   SessionOptions options;
   options.session_id = id;
@@ -633,8 +685,8 @@ TEST_F(ShardingEndToEnd, AShardReplicaKilledAndRestartedMidRun) {
     // The restarted replica's slices are rebuilt; on the direct path it
     // reads back the gradient slices clients sent it from its data directory.
     KillAndRestart(
-        2, direct ? "kill-shard-direct" : "kill-shard", reference, direct,
-        [](int r) { return StartReplica(r); },
+        Cases()[0], 2, direct ? "kill-shard-direct" : "kill-shard", reference,
+        direct, [](int r) { return StartReplica(r); },
         [](int r) -> OptdProcess& { return replica(r); },
         [](int r) { return Connect(r); });
   }
@@ -643,10 +695,29 @@ TEST_F(ShardingEndToEnd, AShardReplicaKilledAndRestartedMidRun) {
 TEST_F(ShardingEndToEnd, TheHomeReplicaKilledAndRestartedMidRun) {
   const Trace reference = RunCase(Cases()[0], 1, 0, "kill-home-reference");
   KillAndRestart(
-      0, "kill-home", reference, /*direct=*/true,
+      Cases()[0], 0, "kill-home", reference, /*direct=*/true,
       [](int r) { return StartReplica(r); },
       [](int r) -> OptdProcess& { return replica(r); },
       [](int r) { return Connect(r); });
+}
+
+// Adafactor's per-tell durable sessions: the passes that carry running sums
+// from slice to slice are rebuilt from the journal like any other, on both
+// data paths.
+TEST_F(ShardingEndToEnd, AnAdafactorShardReplicaKilledAndRestartedMidRun) {
+  for (const Case& c : Cases()) {
+    if (c.name.rfind("adafactor", 0) != 0) continue;
+    SCOPED_TRACE(c.name);
+    const Trace reference = RunCase(c, 1, 0, c.name + "-kill-reference");
+    for (bool direct : {false, true}) {
+      SCOPED_TRACE(direct ? "direct" : "gateway");
+      KillAndRestart(
+          c, 2, absl::StrCat(c.name, "-kill-", direct ? "direct" : "gateway"),
+          reference, direct, [](int r) { return StartReplica(r); },
+          [](int r) -> OptdProcess& { return replica(r); },
+          [](int r) { return Connect(r); });
+    }
+  }
 }
 
 // Issue 17's second finding: a sharded session that checkpoints
@@ -663,6 +734,12 @@ TEST_F(ShardingEndToEnd, CheckpointedSessionsSurviveTheLossOfAnyReplica) {
     if (c.name == "tr-exact") continue;  // a dense Hessian: small n only
     c.n = kCheckpointedN;
     if (c.name == "adamw-groups") c.solver = AdamWGroups(c.n);
+    if (c.name == "adafactor") {
+      c.solver = AdafactorLayers(c.n, AdafactorMomentum());
+    }
+    if (c.name == "adafactor-f32") {
+      c.solver = AdafactorLayers(c.n, AdafactorF32());
+    }
     SCOPED_TRACE(c.name);
     const Trace reference = RunCase(c, 1, 0, c.name + "-ckpt-reference");
     ASSERT_GT(reference.points.size(), 14u);
@@ -847,6 +924,50 @@ TEST_F(ShardingEndToEnd, ExportedSessionsContinueBitwiseOnOtherShardCounts) {
     }
     ExpectSameRun(reference, run, c.name + " resharded 4 -> 2 -> 3");
     EXPECT_OK(Connect(from_home).DeleteSession(from));
+  }
+}
+
+// Adafactor's export carries the slices' x, m and v and the home's row and
+// column statistics: exported from three shards, imported on two (the
+// matrix cut at other places), it goes on bitwise.
+TEST_F(ShardingEndToEnd, AdafactorExportedFromThreeShardsContinuesOnTwo) {
+  for (const Case& c : Cases()) {
+    if (c.name.rfind("adafactor", 0) != 0) continue;
+    SCOPED_TRACE(c.name);
+    const Trace reference = RunCase(c, 1, 0, c.name + "-3to2-ref");
+    for (bool direct : {true, false}) {
+      SCOPED_TRACE(direct ? "direct" : "gateway");
+      const std::string tag = direct ? "-direct" : "-gateway";
+      Client client = Connect(0);
+      SessionOptions options;
+      options.session_id = c.name + "-3to2-from" + tag;
+      options.shards = 3;
+      options.direct = direct;
+      absl::StatusOr<Session> session =
+          Session::Create(client, StartPoint(c.n), c.solver, options);
+      ASSERT_OK(session);
+      Trace run;
+      Answer first;
+      first.trials = session->first_trials();
+      ASSERT_OK(Drive(*session, first, 6, &run));
+      absl::StatusOr<v1::SessionSnapshot> snapshot =
+          client.ExportSession(options.session_id);
+      ASSERT_OK(snapshot);
+      const std::string to = c.name + "-3to2-to" + tag;
+      Client target = Connect(1);
+      ASSERT_OK(target.ImportSession(*snapshot, to, 2));
+      absl::StatusOr<v1::Session> described = target.GetSession(to);
+      ASSERT_OK(described);
+      EXPECT_EQ(described->shard_map_size(), 2);
+      EXPECT_EQ(described->tells(), 6);
+      Session moved = Session::Attach(target, to);
+      absl::StatusOr<Answer> answer = moved.Ask();
+      ASSERT_OK(answer);
+      ASSERT_OK(Drive(moved, *answer, 100000, &run));
+      ExpectSameRun(reference, run, c.name + " exported from 3, onto 2");
+      EXPECT_OK(client.DeleteSession(options.session_id));
+      EXPECT_OK(target.DeleteSession(to));
+    }
   }
 }
 

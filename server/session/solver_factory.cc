@@ -127,8 +127,8 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
 // against the method) and finite differences (the Jacobian from told
 // residuals, finite_difference_jacobian.h). A curvature diagnosis, which
 // holds x fixed and wants the client's Hessian-vector products (or
-// gradients at x +- h v) itself, takes none of them. Adafactor runs on one
-// replica for now, and alone uses `layers`.
+// gradients at x +- h v) itself, takes none of them. Adafactor alone uses
+// `layers`.
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   const bool adafactor =
       request.solver_case() == v1::CreateSessionRequest::kAdafactor;
@@ -141,13 +141,6 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
                      "; only adafactor uses layers"));
   }
   if (adafactor) {
-    // Adafactor's slices on other replicas need the three-pass reduction
-    // (adafactor_vectors.h) as slice operations: not served yet.
-    if (request.shards() > 1) {
-      return InvalidArgument(absl::StrCat(
-          "adafactor sessions are not sharded across replicas yet (shards = ",
-          request.shards(), "); use shards 0 or 1"));
-    }
     if (request.has_bounds()) {
       return InvalidArgument(
           "bounds are not supported by adafactor; leave bounds unset");
@@ -550,11 +543,24 @@ struct AdafactorRecipe {
     OPTD_RETURN_IF_ERROR(options.ValidateLayers(n));
     return options;
   }
-  // CheckSolverLayers refuses shards and bounds before these.
-  static void Slice(const Options&, v1::CreateSliceRequest*) {}
-  static SolverOr Sharded(const Options&, const ConstVectorView&,
-                          std::shared_ptr<ShardGroup>) {
-    return absl::InternalError("adafactor sessions are never sharded");
+  // Each slice holds its range of x, m and the vector layers' v; the layers
+  // say where the matrices are (remote_vectors.h RemoteAdafactorVectors).
+  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+    slice->set_kind(v1::SLICE_KIND_ADAFACTOR);
+    slice->set_float32(options.dtype == ScalarType::kFloat32);
+    slice->set_first_moment(options.beta1.has_value());
+    for (const AdafactorLayer& layer : options.layers) {
+      slice->add_layer_rows(layer.rows);
+      slice->add_layer_cols(layer.cols);
+    }
+  }
+  static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          std::shared_ptr<ShardGroup> shards) {
+    OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Adafactor> solver,
+                          Adafactor::Create(options, x0,
+                                            NewRemoteAdafactorVectors(
+                                                std::move(shards), options)));
+    return std::unique_ptr<Solver>(std::move(solver));
   }
   static SolverOr Bounded(const Options&, const ConstVectorView&,
                           const Bounds&) {

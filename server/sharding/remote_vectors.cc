@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -437,6 +438,215 @@ absl::Status RemoteAdamVectors::LoadState(std::string_view in) {
   }
   return group_->ScatterBytes(v1::SLICE_OP_LOAD_STATE, std::move(parts))
       .status();
+}
+
+// --- Adafactor -------------------------------------------------------------
+
+template <typename T>
+RemoteAdafactorVectors<T>::RemoteAdafactorVectors(
+    std::shared_ptr<ShardGroup> group, const AdafactorOptions& options)
+    : group_(std::move(group)),
+      options_(options),
+      stats_(options, group_->layout().dimension()) {}
+
+template <typename T>
+ScalarType RemoteAdafactorVectors<T>::type() const {
+  return std::is_same_v<T, float> ? ScalarType::kFloat32 : ScalarType::kFloat64;
+}
+
+template <typename T>
+absl::Status RemoteAdafactorVectors<T>::SetPoint(const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(group_->layout().CheckDimension(full.size(), "x0"));
+  OPTD_RETURN_IF_ERROR(
+      group_->Scatter(v1::SLICE_OP_SET_TRIAL_POINT, full).status());
+  stats_.Reset();
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::StatusOr<double> RemoteAdafactorVectors<T>::SetGradient(
+    const ConstVectorView& full) {
+  int64_t bad = -1;
+  OPTD_ASSIGN_OR_RETURN(
+      auto answers, ScatterTold(*group_, v1::SLICE_OP_SET_TRIAL_GRADIENT, full,
+                                "gradient", &bad));
+  if (bad >= 0) {
+    // A sliced gradient's value is on the replica; name the index only.
+    return AdamGradientError(bad,
+                             full.on_slices()
+                                 ? std::numeric_limits<double>::infinity()
+                                 : full.Get(bad),
+                             std::is_same_v<T, float>);
+  }
+  double max_abs = 0;
+  for (const v1::SliceOpResponse& a : answers) {
+    max_abs = std::max(max_abs, a.max_abs());
+  }
+  return max_abs;
+}
+
+template <typename T>
+absl::StatusOr<std::vector<double>>
+RemoteAdafactorVectors<T>::CarryThroughSlices(v1::SliceOpRequest request,
+                                              std::vector<double> sums) {
+  for (int shard = 0; shard < group_->layout().shards(); ++shard) {
+    request.mutable_sums()->Assign(sums.begin(), sums.end());
+    OPTD_ASSIGN_OR_RETURN(v1::SliceOpResponse answer,
+                          group_->ReadShard(shard, request));
+    if (answer.sums_size() != static_cast<int>(sums.size())) {
+      return absl::InternalError(
+          absl::StrCat("shard ", shard, " answered ", answer.sums_size(),
+                       " running sums for ", sums.size()));
+    }
+    sums.assign(answer.sums().begin(), answer.sums().end());
+  }
+  return sums;
+}
+
+template <typename T>
+absl::StatusOr<AdafactorStepInfo> RemoteAdafactorVectors<T>::Step(
+    int64_t step) {
+  const double beta2t = stats_.Beta2t(step);
+  AdafactorSums sums = stats_.NewSums();
+  // Pass 1: the sums, slice by slice; then v, on every slice at once.
+  v1::SliceOpRequest statistics;
+  statistics.set_op(v1::SLICE_OP_ADAFACTOR_STATISTICS);
+  statistics.add_scalars(options_.eps1);
+  OPTD_ASSIGN_OR_RETURN(
+      std::vector<double> flat,
+      CarryThroughSlices(statistics, FlattenStatisticsSums(sums)));
+  OPTD_RETURN_IF_ERROR(UnflattenStatisticsSums(flat, &sums));
+  group_->Post(v1::SLICE_OP_ADAFACTOR_SECOND_MOMENT, {options_.eps1, beta2t});
+  AdafactorFactors<T> factors = stats_.UpdateFactored(sums, beta2t);
+  // Pass 2, slice by slice (the queued update of v goes with the first).
+  v1::SliceOpRequest squares;
+  squares.set_op(v1::SLICE_OP_ADAFACTOR_UPDATE_SQUARES);
+  const std::vector<double> factored = FlattenFactors(factors, false);
+  squares.mutable_scalars()->Assign(factored.begin(), factored.end());
+  OPTD_ASSIGN_OR_RETURN(sums.u_squares,
+                        CarryThroughSlices(std::move(squares), sums.u_squares));
+  const AdafactorStepInfo info = stats_.FinishFactors(sums, step, &factors);
+  // Pass 3, posted: it goes with the next read of the point.
+  std::vector<double> apply{options_.beta1.value_or(-1.0),
+                            options_.weight_decay};
+  const std::vector<double> all = FlattenFactors(factors, true);
+  apply.insert(apply.end(), all.begin(), all.end());
+  group_->Post(v1::SLICE_OP_ADAFACTOR_APPLY, apply);
+  return info;
+}
+
+template <typename T>
+absl::Status RemoteAdafactorVectors<T>::ReadPoint(
+    const MutableVectorView& full) const {
+  return group_->Gather(v1::SLICE_OP_READ_POINT, full);
+}
+
+template <typename T>
+int64_t RemoteAdafactorVectors<T>::StateBytes() const {
+  return AdafactorStateBytes(dimension(), options_.beta1.has_value(),
+                             stats_.v_elements(), stats_.elements(), sizeof(T));
+}
+
+template <typename T>
+int64_t RemoteAdafactorVectors<T>::SliceElements(int shard) const {
+  const ShardRange& r = group_->layout().range(shard);
+  return r.size() * (options_.beta1.has_value() ? 2 : 1) +
+         AdafactorVectorElements(stats_.layers(), stats_.offsets(), r);
+}
+
+// The portable state as LocalAdafactorVectors writes it (x of every slice,
+// then m, then v, then R and C): the bytes do not depend on the slicing.
+// With a checkpoint target, a reference to the slices' own files and R and C.
+template <typename T>
+absl::Status RemoteAdafactorVectors<T>::SaveState(std::string* out) const {
+  if (const auto& target = group_->checkpoint_target()) {
+    OPTD_RETURN_IF_ERROR(group_->SaveSlices(*target));
+    AppendSliceReference("", target->tells, out);
+    stats_.Append(out);
+    return absl::OkStatus();
+  }
+  OPTD_ASSIGN_OR_RETURN(auto answers, group_->Read(v1::SLICE_OP_READ_STATE));
+  const int k = group_->layout().shards();
+  for (int shard = 0; shard < k; ++shard) {
+    const size_t need = static_cast<size_t>(SliceElements(shard)) * sizeof(T);
+    if (answers[shard].data().size() != need) {
+      return absl::InternalError(absl::StrCat("shard ", shard, " answered ",
+                                              answers[shard].data().size(),
+                                              " bytes of state; its "
+                                              "slice holds ",
+                                              need));
+    }
+  }
+  out->reserve(out->size() + static_cast<size_t>(StateBytes()));
+  // Each slice's state is x | m | v of its range.
+  const int sections = options_.beta1.has_value() ? 3 : 2;
+  for (int which = 0; which < sections; ++which) {
+    for (int shard = 0; shard < k; ++shard) {
+      const size_t x_bytes =
+          static_cast<size_t>(group_->layout().range(shard).size()) * sizeof(T);
+      const std::string& data = answers[shard].data();
+      const bool is_v = which == sections - 1;
+      const size_t from = which * x_bytes;
+      out->append(data, from, is_v ? data.size() - from : x_bytes);
+    }
+  }
+  stats_.Append(out);
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status RemoteAdafactorVectors<T>::LoadState(std::string_view in) {
+  const size_t stats_bytes = static_cast<size_t>(stats_.elements()) * sizeof(T);
+  uint64_t tells = 0;
+  if (in.size() >= stats_bytes &&
+      ParseSliceReference(in.substr(0, in.size() - stats_bytes),
+                          /*header_bytes=*/0, &tells)) {
+    OPTD_RETURN_IF_ERROR(stats_.Load(in.substr(in.size() - stats_bytes)));
+    return group_->LoadSlices(tells);
+  }
+  if (static_cast<int64_t>(in.size()) != StateBytes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the Adafactor vectors' state has ", in.size(),
+                     " bytes; a session of this dimension, layers and "
+                     "options has ",
+                     StateBytes()));
+  }
+  // The in-process vectors' checks, before any slice changes.
+  OPTD_RETURN_IF_ERROR(CheckAdafactorState<T>(
+      in, dimension(), options_.beta1.has_value(), stats_.v_elements()));
+  OPTD_RETURN_IF_ERROR(stats_.Load(in.substr(in.size() - stats_bytes)));
+  const int k = group_->layout().shards();
+  const size_t n_bytes = static_cast<size_t>(dimension()) * sizeof(T);
+  const int vectors = options_.beta1.has_value() ? 2 : 1;
+  const char* v_at = in.data() + vectors * n_bytes;
+  std::vector<std::string> parts(static_cast<size_t>(k));
+  for (int shard = 0; shard < k; ++shard) {
+    const ShardRange& r = group_->layout().range(shard);
+    for (int which = 0; which < vectors; ++which) {
+      parts[shard].append(in.data() + which * n_bytes + r.begin * sizeof(T),
+                          static_cast<size_t>(r.size()) * sizeof(T));
+    }
+    const size_t v_bytes = static_cast<size_t>(AdafactorVectorElements(
+                               stats_.layers(), stats_.offsets(), r)) *
+                           sizeof(T);
+    parts[shard].append(v_at, v_bytes);
+    v_at += v_bytes;
+  }
+  return group_->ScatterBytes(v1::SLICE_OP_LOAD_STATE, std::move(parts))
+      .status();
+}
+
+template class RemoteAdafactorVectors<float>;
+template class RemoteAdafactorVectors<double>;
+
+std::unique_ptr<AdafactorVectors> NewRemoteAdafactorVectors(
+    std::shared_ptr<ShardGroup> group, const AdafactorOptions& options) {
+  if (options.dtype == ScalarType::kFloat32) {
+    return std::make_unique<RemoteAdafactorVectors<float>>(std::move(group),
+                                                           options);
+  }
+  return std::make_unique<RemoteAdafactorVectors<double>>(std::move(group),
+                                                          options);
 }
 
 }  // namespace optd::server

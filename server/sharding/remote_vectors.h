@@ -1,7 +1,7 @@
-// The solvers' vectors interfaces (solvers/{lbfgs,trust_region,adam}_vectors.h)
-// over a ShardGroup: the same operations the in-process slices apply, sent to
-// slices on K replicas (DESIGN §3). The solver controllers do not change; a
-// sharded session is an ordinary solver built with these vectors.
+// The solvers' vectors interfaces (solvers/{lbfgs,trust_region,adam,adafactor}
+// _vectors.h) over a ShardGroup: the same operations the in-process slices
+// apply, sent to slices on K replicas (DESIGN §3). The solver controllers do
+// not change; a sharded session is an ordinary solver built with these vectors.
 //
 //   OPTD_ASSIGN_OR_RETURN(auto group, ShardGroup::Create(...));
 //   OPTD_ASSIGN_OR_RETURN(
@@ -23,7 +23,9 @@
 //   "optd.slice_checkpoint.v1" | u64 tells
 //
 // RestoreState takes either: a portable state is split and loaded into the
-// slices, a reference has each slice load its checkpoint.
+// slices, a reference has each slice load its checkpoint. Adafactor's row and
+// column statistics live with the home, so its reference is followed by them
+// (AdafactorStatistics::Append).
 //
 // Thread-safety: not thread-safe; the owning session serializes access.
 #ifndef OPTD_SERVER_SHARDING_REMOTE_VECTORS_H_
@@ -34,6 +36,8 @@
 #include <string_view>
 
 #include "server/sharding/shard_group.h"
+#include "solvers/adafactor/adafactor_statistics.h"
+#include "solvers/adafactor/adafactor_vectors.h"
 #include "solvers/adam/adam_vectors.h"
 #include "solvers/lbfgs/lbfgs_vectors.h"
 #include "solvers/trust_region/trust_region_vectors.h"
@@ -131,6 +135,48 @@ class RemoteAdamVectors : public AdamVectors {
   const ScalarType type_;
   const AdamSlots slots_;
 };
+
+// Adafactor's three passes (adafactor_vectors.h) over the slices: the two
+// that accumulate go to one slice at a time in shard order, carrying the
+// running sums (ShardGroup::ReadShard), so that every sum is added in global
+// element order, as in process, and the iterates are bitwise those of the
+// unsharded session for any K; v's update and the update itself are posted
+// to every slice (the update with the next point's gather). A step costs 2K
+// round trips besides the gradient's scatter and that gather, each carrying
+// O(rows + cols) sums or factors per matrix.
+template <typename T>
+class RemoteAdafactorVectors : public AdafactorVectors {
+ public:
+  // REQUIRES: options.Validate() and options.ValidateLayers(dimension) OK.
+  RemoteAdafactorVectors(std::shared_ptr<ShardGroup> group,
+                         const AdafactorOptions& options);
+
+  int64_t dimension() const override { return group_->layout().dimension(); }
+  ScalarType type() const override;
+  absl::Status SetPoint(const ConstVectorView& full) override;
+  absl::StatusOr<double> SetGradient(const ConstVectorView& full) override;
+  absl::StatusOr<AdafactorStepInfo> Step(int64_t step) override;
+  absl::Status ReadPoint(const MutableVectorView& full) const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status LoadState(std::string_view in) override;
+  int64_t StateBytes() const override;
+
+ private:
+  // The running sums through every slice in order, by `request` (its sums
+  // set to `sums` for the first).
+  absl::StatusOr<std::vector<double>> CarryThroughSlices(
+      v1::SliceOpRequest request, std::vector<double> sums);
+  // Elements of x, m and v of shard `shard`'s slice.
+  int64_t SliceElements(int shard) const;
+
+  std::shared_ptr<ShardGroup> group_;
+  const AdafactorOptions options_;
+  AdafactorStatistics<T> stats_;
+};
+
+// RemoteAdafactorVectors of options.dtype's type.
+std::unique_ptr<AdafactorVectors> NewRemoteAdafactorVectors(
+    std::shared_ptr<ShardGroup> group, const AdafactorOptions& options);
 
 }  // namespace optd::server
 

@@ -328,20 +328,49 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Send(
     }
   }
   for (int shard = 0; shard < k; ++shard) {
-    if (statuses[shard].ok()) continue;
-    broken_.store(true);
-    const int replica = ReplicaOf(shard);
-    spdlog::warn("session \"{}\": shard {} on replica {} ({}) failed: {}",
-                 session_id_, shard, replica, replicas_->address(replica),
-                 std::string(statuses[shard].message()));
-    return absl::UnavailableError(absl::StrCat(
-        "replica ", replica, " (", replicas_->address(replica),
-        "), which holds shard ", shard, " of session \"", session_id_,
-        "\", failed: ", statuses[shard].message(),
-        "; retry: the session is rebuilt from its journal once the replica "
-        "is back"));
+    if (!statuses[shard].ok()) return Break(shard, statuses[shard]);
   }
   return answers;
+}
+
+absl::Status ShardGroup::Break(int shard, const absl::Status& status) {
+  broken_.store(true);
+  const int replica = ReplicaOf(shard);
+  spdlog::warn("session \"{}\": shard {} on replica {} ({}) failed: {}",
+               session_id_, shard, replica, replicas_->address(replica),
+               std::string(status.message()));
+  return absl::UnavailableError(absl::StrCat(
+      "replica ", replica, " (", replicas_->address(replica),
+      "), which holds shard ", shard, " of session \"", session_id_,
+      "\", failed: ", status.message(),
+      "; retry: the session is rebuilt from its journal once the replica "
+      "is back"));
+}
+
+absl::StatusOr<v1::SliceOpResponse> ShardGroup::ReadShard(
+    int shard, v1::SliceOpRequest request) {
+  request.set_seq(0);
+  if (!queued_.empty()) {
+    // The queued operations go to every slice: one fan-out with the read.
+    std::vector<v1::SliceOpRequest> ops(static_cast<size_t>(layout_.shards()));
+    ops[shard] = std::move(request);
+    OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,
+                          Send(std::move(ops)));
+    return std::move(answers[shard]);
+  }
+  if (broken_.load()) {
+    return absl::UnavailableError(
+        absl::StrCat("session \"", session_id_,
+                     "\" lost a shard and is rebuilt when you retry"));
+  }
+  v1::SliceOpBatch batch;
+  *batch.mutable_key() = Key(shard);
+  *batch.add_ops() = std::move(request);
+  v1::SliceOpResponse answer;
+  const absl::Status status = CallOne(shard, batch, &answer);
+  round_trips_.fetch_add(1);
+  if (!status.ok()) return Break(shard, status);
+  return answer;
 }
 
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Call(

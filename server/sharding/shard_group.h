@@ -190,6 +190,13 @@ class ShardGroup {
   // the direct trial instead.
   absl::Status Gather(v1::SliceOp op, const MutableVectorView& full);
 
+  // ShardGroup::ReadShard()
+  //
+  // A read (seq 0) of one slice, now; the queued operations go to every
+  // slice with it. For passes that carry running sums from slice to slice
+  // (Adafactor's), which must visit the slices one at a time.
+  absl::StatusOr<v1::SliceOpResponse> ReadShard(int shard,
+                                                v1::SliceOpRequest request);
   // ShardGroup::StageGradient()
   //
   // Data-parallel sessions, gateway path: each slice keeps its range of
@@ -274,6 +281,9 @@ class ShardGroup {
       std::vector<v1::SliceOpRequest> ops, bool soft = false);
   absl::Status CallOne(int shard, const v1::SliceOpBatch& batch,
                        v1::SliceOpResponse* out) const;
+  // Breaks the group for the failed call to `shard`: the UNAVAILABLE that
+  // the caller answers.
+  absl::Status Break(int shard, const absl::Status& status);
   v1::SliceKey Key(int shard) const;
   // Copies each shard's answer data into its range of `full`.
   absl::Status CopyAnswers(const std::vector<v1::SliceOpResponse>& answers,

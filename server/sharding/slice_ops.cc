@@ -1,5 +1,6 @@
 #include "server/sharding/slice_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -11,8 +12,6 @@
 
 namespace optd::server {
 namespace {
-
-constexpr int kAdamScalars = 11;
 
 // This slice's range of a whole vector, as sent in op.data, indexed by global
 // position.
@@ -387,6 +386,119 @@ const OpTable<AdamSlice<T>>& AdamTable() {
   return *table;
 }
 
+// The running sums of an Adafactor pass (op.sums) as `sums` holds them.
+absl::Span<const double> Sums(const v1::SliceOpRequest& op) {
+  return absl::MakeConstSpan(op.sums().data(), op.sums().size());
+}
+
+// op.scalars from index `from` on.
+absl::Span<const double> ScalarsFrom(const v1::SliceOpRequest& op, int from) {
+  return absl::MakeConstSpan(op.scalars().data(), op.scalars().size())
+      .subspan(static_cast<size_t>(std::min(from, op.scalars_size())));
+}
+
+// At least `count` scalars.
+absl::Status CheckScalars(const v1::SliceOpRequest& op, int count) {
+  if (op.scalars_size() >= count) return absl::OkStatus();
+  return SliceOpError(op, absl::StrCat("has ", op.scalars_size(),
+                                       " scalars; it takes ", count));
+}
+
+template <typename T>
+const OpTable<AdafactorSliceState<T>>& AdafactorTable() {
+  using S = AdafactorSliceState<T>;
+  using Op = v1::SliceOpRequest;
+  using Out = v1::SliceOpResponse;
+  constexpr bool kFloat32 = std::is_same_v<T, float>;
+  static const OpTable<S>* const table = new OpTable<S>{
+      {v1::SLICE_OP_SET_TRIAL_POINT,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.slice.range()));
+         s.slice.SetPoint(full);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_SET_TRIAL_GRADIENT,
+       [](S& s, const Op& op, Out* out) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.slice.range()));
+         double max_abs = 0;
+         out->set_bad_index(s.slice.SetGradient(full, &max_abs));
+         out->set_max_abs(max_abs);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.slice.ReadPoint(ReadBuffer(s.slice.range(), kFloat32, out));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_TRIAL_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.slice.ReadPoint(ReadBuffer(s.slice.range(), kFloat32, out));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_STATE,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.slice.SaveState(out->mutable_data());
+         out->set_data_float32(kFloat32);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_LOAD_STATE,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         const absl::Status status = s.slice.LoadState(op.data());
+         return status.ok() ? status : SliceOpError(op, status.message());
+       }},
+      {v1::SLICE_OP_ADAFACTOR_STATISTICS,
+       [](S& s, const Op& op, Out* out) -> absl::Status {
+         OPTD_ASSIGN_OR_RETURN(double eps1, Scalar(op));
+         AdafactorSums sums = NewAdafactorSums(s.layers);
+         const absl::Status read = UnflattenStatisticsSums(Sums(op), &sums);
+         if (!read.ok()) return SliceOpError(op, read.message());
+         s.slice.AccumulateStatistics(eps1, &sums);
+         const std::vector<double> flat = FlattenStatisticsSums(sums);
+         out->mutable_sums()->Assign(flat.begin(), flat.end());
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_ADAFACTOR_SECOND_MOMENT,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         if (op.scalars_size() != 2) {
+           return SliceOpError(op, absl::StrCat("has ", op.scalars_size(),
+                                                " scalars; it takes 2"));
+         }
+         s.slice.UpdateSecondMoment(op.scalars(0), op.scalars(1));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_ADAFACTOR_UPDATE_SQUARES,
+       [](S& s, const Op& op, Out* out) -> absl::Status {
+         AdafactorFactors<T> factors;
+         absl::Status read =
+             UnflattenFactors(ScalarsFrom(op, 0), s.layers,
+                              /*layer_scalars=*/false, &factors);
+         AdafactorSums sums = NewAdafactorSums(s.layers);
+         if (read.ok() && op.sums_size() != static_cast<int>(s.layers.size())) {
+           read = absl::InvalidArgumentError(
+               absl::StrCat("the running sums have ", op.sums_size(),
+                            " values; the layers need ", s.layers.size()));
+         }
+         if (!read.ok()) return SliceOpError(op, read.message());
+         sums.u_squares.assign(op.sums().begin(), op.sums().end());
+         s.slice.AccumulateUpdateSquares(factors, &sums);
+         out->mutable_sums()->Assign(sums.u_squares.begin(),
+                                     sums.u_squares.end());
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_ADAFACTOR_APPLY,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         OPTD_RETURN_IF_ERROR(CheckScalars(op, 2));
+         AdafactorFactors<T> factors;
+         const absl::Status read = UnflattenFactors(
+             ScalarsFrom(op, 2), s.layers, /*layer_scalars=*/true, &factors);
+         if (!read.ok()) return SliceOpError(op, read.message());
+         s.slice.ApplyUpdate(factors, op.scalars(0), op.scalars(1));
+         return absl::OkStatus();
+       }},
+  };
+  return *table;
+}
+
 // Applies `op` by its row of `table`; `not_mine` when the kind has none.
 template <typename S>
 absl::Status Dispatch(const OpTable<S>& table, S& s, bool cg_vectors,
@@ -412,150 +524,6 @@ absl::Status SliceOpError(const v1::SliceOpRequest& op, absl::string_view why) {
 bool IsReadOp(v1::SliceOp op) {
   return op == v1::SLICE_OP_READ_TRIAL_POINT || op == v1::SLICE_OP_READ_POINT ||
          op == v1::SLICE_OP_READ_GRADIENT || op == v1::SLICE_OP_READ_DIRECTION;
-}
-
-namespace {
-
-// AdamStepScalars on the wire: its fields in declaration order, bools as 0
-// or 1 and the method as its number. A replica that predates the rest of the
-// family sends Adam's first kAdamScalars only.
-struct ScalarField {
-  double AdamStepScalars::*number = nullptr;
-  bool AdamStepScalars::*flag = nullptr;
-};
-constexpr ScalarField kScalarFields[] = {
-    {nullptr, &AdamStepScalars::amsgrad},
-    {&AdamStepScalars::l2_weight_decay},
-    {&AdamStepScalars::param_decay},
-    {&AdamStepScalars::beta1},
-    {&AdamStepScalars::one_minus_beta1},
-    {&AdamStepScalars::beta2},
-    {&AdamStepScalars::one_minus_beta2},
-    {&AdamStepScalars::step_size},
-    {&AdamStepScalars::bias_correction2_sqrt},
-    {&AdamStepScalars::eps},
-    {&AdamStepScalars::grad_scale},
-    {},  // method
-    {nullptr, &AdamStepScalars::maximize},
-    {nullptr, &AdamStepScalars::first_step},
-    {&AdamStepScalars::momentum},
-    {&AdamStepScalars::one_minus_dampening},
-    {nullptr, &AdamStepScalars::nesterov},
-    {nullptr, &AdamStepScalars::centered},
-    {&AdamStepScalars::initial_accumulator_value},
-    {&AdamStepScalars::bias_correction2},
-    {&AdamStepScalars::nadam_grad_coef},
-    {&AdamStepScalars::nadam_exp_avg_coef},
-    {&AdamStepScalars::bias_correction1},
-    {nullptr, &AdamStepScalars::rectified},
-    {&AdamStepScalars::rect},
-};
-constexpr int kScalars = sizeof(kScalarFields) / sizeof(kScalarFields[0]);
-static_assert(kScalars > kAdamScalars);
-
-// The scalars in[0 .. count), count kScalars or kAdamScalars.
-absl::Status ReadAdamScalars(const double* in, int count, AdamStepScalars* s) {
-  *s = AdamStepScalars();
-  for (int i = 0; i < count; ++i) {
-    const ScalarField& f = kScalarFields[i];
-    if (f.number != nullptr) {
-      s->*f.number = in[i];
-    } else if (f.flag != nullptr) {
-      s->*f.flag = in[i] != 0;
-    } else {
-      const double method = in[i];
-      if (!(method >= 0 && method < kElementwiseMethods &&
-            std::floor(method) == method)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "SLICE_OP_ADAM_STEP: scalars[", i, "] (the method) is ", method,
-            "; it must be an integer in [0, ", kElementwiseMethods, ")"));
-      }
-      s->method = static_cast<ElementwiseMethod>(static_cast<int>(method));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-void AdamScalarsToProto(const AdamStepScalars& s,
-                        google::protobuf::RepeatedField<double>* out) {
-  out->Clear();
-  for (const ScalarField& f : kScalarFields) {
-    if (f.number != nullptr) {
-      out->Add(s.*f.number);
-    } else if (f.flag != nullptr) {
-      out->Add(s.*f.flag ? 1.0 : 0.0);
-    } else {
-      out->Add(static_cast<double>(static_cast<int>(s.method)));
-    }
-  }
-}
-
-absl::Status AdamScalarsFromProto(
-    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* s) {
-  if (in.size() != kScalars && in.size() != kAdamScalars) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ", kScalars,
-        " (or Adam's ", kAdamScalars, ")"));
-  }
-  return ReadAdamScalars(in.data(), in.size(), s);
-}
-
-void AdamSegmentsToProto(absl::Span<const AdamSegmentStep> segments,
-                         int64_t dimension,
-                         google::protobuf::RepeatedField<double>* out) {
-  if (segments.size() == 1 && segments[0].begin == 0 &&
-      segments[0].end == dimension) {
-    AdamScalarsToProto(segments[0].scalars, out);
-    return;
-  }
-  out->Clear();
-  google::protobuf::RepeatedField<double> scalars;
-  for (const AdamSegmentStep& segment : segments) {
-    out->Add(static_cast<double>(segment.begin));
-    out->Add(static_cast<double>(segment.end));
-    AdamScalarsToProto(segment.scalars, &scalars);
-    out->Add(scalars.begin(), scalars.end());
-  }
-}
-
-absl::Status AdamSegmentsFromProto(
-    const google::protobuf::RepeatedField<double>& in, ShardRange range,
-    std::vector<AdamSegmentStep>* out) {
-  out->clear();
-  if (in.size() == kScalars || in.size() == kAdamScalars) {
-    out->emplace_back();
-    out->back().begin = range.begin;
-    out->back().end = range.end;
-    return ReadAdamScalars(in.data(), in.size(), &out->back().scalars);
-  }
-  // Per group: begin, end and the scalars (all of them, or Adam's from an
-  // older replica; a length both divide is read as the current format).
-  const int each =
-      in.size() % (kScalars + 2) == 0 ? kScalars + 2 : kAdamScalars + 2;
-  if (in.empty() || in.size() % each != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SLICE_OP_ADAM_STEP has ", in.size(), " scalars; it takes ", kScalars,
-        ", or ", kScalars + 2, " per parameter group"));
-  }
-  constexpr double kMaxIndex = 9007199254740992.0;  // 2^53
-  for (int at = 0; at < in.size(); at += each) {
-    const double begin = in[at], end = in[at + 1];
-    if (!(begin >= 0 && begin < end && end <= kMaxIndex &&
-          std::floor(begin) == begin && std::floor(end) == end)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "SLICE_OP_ADAM_STEP: segment [", begin, ", ", end, ") at scalars[",
-          at, "] is not integers 0 <= begin < end <= 2^53"));
-    }
-    AdamSegmentStep segment;
-    segment.begin = static_cast<int64_t>(begin);
-    segment.end = static_cast<int64_t>(end);
-    OPTD_RETURN_IF_ERROR(
-        ReadAdamScalars(in.data() + at + 2, each - 2, &segment.scalars));
-    out->push_back(segment);
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<SliceSolver>> SliceSolver::Create(
@@ -596,6 +564,38 @@ absl::StatusOr<std::unique_ptr<SliceSolver>> SliceSolver::Create(
       solver->bytes_ = (request.float32() ? 4 : 8) * n * (2 + slots.count());
       break;
     }
+    case v1::SLICE_KIND_ADAFACTOR: {
+      // The home sends the resolved layers; checked as the session's are.
+      AdafactorOptions options;
+      if (request.layer_rows_size() != request.layer_cols_size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("layer_rows has ", request.layer_rows_size(),
+                         " entries and layer_cols ", request.layer_cols_size(),
+                         "; they must have as many"));
+      }
+      for (int i = 0; i < request.layer_rows_size(); ++i) {
+        options.layers.push_back(
+            {request.layer_rows(i), request.layer_cols(i)});
+      }
+      OPTD_RETURN_IF_ERROR(options.ValidateLayers(request.dimension()));
+      std::vector<AdafactorLayer> layers =
+          options.ResolvedLayers(request.dimension());
+      const std::vector<int64_t> offsets = AdafactorLayerOffsets(layers);
+      const int64_t width = request.float32() ? 4 : 8;
+      solver->bytes_ =
+          width * (n * (request.first_moment() ? 3 : 2) +
+                   AdafactorVectorElements(layers, offsets, range));
+      if (request.float32()) {
+        solver->adafactor32_.reset(new AdafactorSliceState<float>{
+            layers, AdafactorSlice<float>(range, layers, offsets,
+                                          request.first_moment())});
+      } else {
+        solver->adafactor64_.reset(new AdafactorSliceState<double>{
+            layers, AdafactorSlice<double>(range, layers, offsets,
+                                           request.first_moment())});
+      }
+      break;
+    }
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("kind is ", request.kind(), "; use a SliceKind"));
@@ -619,6 +619,14 @@ absl::Status SliceSolver::Apply(const v1::SliceOpRequest& op,
   if (adam32_ != nullptr) {
     return Dispatch(AdamTable<float>(), *adam32_, false, op, out,
                     "is not an Adam operation");
+  }
+  if (adafactor32_ != nullptr) {
+    return Dispatch(AdafactorTable<float>(), *adafactor32_, false, op, out,
+                    "is not an Adafactor operation");
+  }
+  if (adafactor64_ != nullptr) {
+    return Dispatch(AdafactorTable<double>(), *adafactor64_, false, op, out,
+                    "is not an Adafactor operation");
   }
   return Dispatch(AdamTable<double>(), *adam64_, false, op, out,
                   "is not an Adam operation");

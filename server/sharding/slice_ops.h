@@ -1,6 +1,7 @@
 // The vector operations of proto/optd/v1/shard.proto applied to one slice's
 // solver state (solvers/sharding: LbfgsSlice, TrustRegionSlice,
-// AdamSlice<T>), and Adam's step scalars on the wire.
+// AdamSlice<T>, AdafactorSlice<T>); Adam's step scalars on the wire are in
+// adam_step_wire.h.
 //
 // Owns the op -> handler tables, one per slice kind: a row names the
 // SliceOp, the handler that decodes the op's arguments, calls the slice and
@@ -27,6 +28,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "optd/v1/shard.pb.h"
+#include "server/sharding/adam_step_wire.h"
+#include "solvers/adafactor/adafactor_vectors.h"
 #include "solvers/adam/adam_kernel.h"
 #include "solvers/adam/adam_vectors.h"
 #include "solvers/sharding/lbfgs_slice.h"
@@ -35,39 +38,27 @@
 
 namespace optd::server {
 
-// AdamStepScalars as SliceOpRequest.scalars, in declaration order.
-void AdamScalarsToProto(const AdamStepScalars& scalars,
-                        google::protobuf::RepeatedField<double>* out);
-absl::Status AdamScalarsFromProto(
-    const google::protobuf::RepeatedField<double>& in, AdamStepScalars* out);
-
-// A step of parameter groups (AdamVectors::StepSegments) as
-// SliceOpRequest.scalars: the 11 scalars above when one segment covers
-// [0, dimension) (the step of a session without groups), else for each
-// segment its begin and end (exact in double below 2^53) and its 11 scalars.
-void AdamSegmentsToProto(absl::Span<const AdamSegmentStep> segments,
-                         int64_t dimension,
-                         google::protobuf::RepeatedField<double>* out);
-// The segments of SLICE_OP_ADAM_STEP's scalars for a slice over `range`; 11
-// scalars are one segment covering the range. INVALID_ARGUMENT for another
-// count, or a segment whose bounds are not integers 0 <= begin < end <= 2^53.
-absl::Status AdamSegmentsFromProto(
-    const google::protobuf::RepeatedField<double>& in, ShardRange range,
-    std::vector<AdamSegmentStep>* out);
-
 // INVALID_ARGUMENT "slice operation <OP>: <why>".
 absl::Status SliceOpError(const v1::SliceOpRequest& op, absl::string_view why);
 
 // The operations that read a vector of the slice (GetSlice may serve them).
 bool IsReadOp(v1::SliceOp op);
 
+// An Adafactor slice and the session's layers (which size the running sums).
+template <typename T>
+struct AdafactorSliceState {
+  std::vector<AdafactorLayer> layers;
+  AdafactorSlice<T> slice;
+};
+
 class SliceSolver {
  public:
   // SliceSolver::Create()
   //
   // The state of a slice of kind request.kind() over [begin, end).
-  // INVALID_ARGUMENT for an unknown kind. REQUIRES: the request validated
-  // (SliceHost::Create).
+  // INVALID_ARGUMENT for an unknown kind, or Adafactor layers that do not
+  // cover the dimension (AdafactorOptions::ValidateLayers). REQUIRES: the
+  // request validated (SliceHost::Create).
   static absl::StatusOr<std::unique_ptr<SliceSolver>> Create(
       const v1::CreateSliceRequest& request);
   ~SliceSolver();
@@ -78,7 +69,8 @@ class SliceSolver {
   // not have or arguments that do not fit the slice.
   absl::Status Apply(const v1::SliceOpRequest& op, v1::SliceOpResponse* out);
   // The whole state as a slice checkpoint keeps it: the L-BFGS or trust-
-  // region slice's SaveState, or Adam's state vectors (SLICE_OP_READ_STATE).
+  // region slice's SaveState, or Adam's or Adafactor's state vectors
+  // (SLICE_OP_READ_STATE).
   absl::Status SaveState(std::string* out);
   absl::Status LoadState(std::string state);
 
@@ -90,6 +82,8 @@ class SliceSolver {
   std::unique_ptr<TrustRegionSlice> trust_region_;
   std::unique_ptr<AdamSlice<float>> adam32_;
   std::unique_ptr<AdamSlice<double>> adam64_;
+  std::unique_ptr<AdafactorSliceState<float>> adafactor32_;
+  std::unique_ptr<AdafactorSliceState<double>> adafactor64_;
 };
 
 }  // namespace optd::server

@@ -44,6 +44,14 @@ TEST(SliceOps, EachKindRefusesTheOperationsOfTheOthers) {
   EXPECT_THAT(
       ApplyOp(*Make(v1::SLICE_KIND_ADAM), v1::SLICE_OP_CG_START).message(),
       HasSubstr("SLICE_OP_CG_START: is not an Adam operation"));
+  EXPECT_THAT(ApplyOp(*Make(v1::SLICE_KIND_ADAFACTOR), v1::SLICE_OP_ADAM_STEP)
+                  .message(),
+              HasSubstr("SLICE_OP_ADAM_STEP: is not an Adafactor operation"));
+  EXPECT_THAT(
+      ApplyOp(*Make(v1::SLICE_KIND_ADAM), v1::SLICE_OP_ADAFACTOR_STATISTICS)
+          .message(),
+      HasSubstr("SLICE_OP_ADAFACTOR_STATISTICS: is not an Adam "
+                "operation"));
 }
 
 TEST(SliceOps, CgOperationsNeedTheCgVectors) {
@@ -58,7 +66,7 @@ TEST(SliceOps, CgOperationsNeedTheCgVectors) {
 
 TEST(SliceOps, StateRoundTripsForEveryKind) {
   for (v1::SliceKind kind : {v1::SLICE_KIND_LBFGS, v1::SLICE_KIND_TRUST_REGION,
-                             v1::SLICE_KIND_ADAM}) {
+                             v1::SLICE_KIND_ADAM, v1::SLICE_KIND_ADAFACTOR}) {
     std::unique_ptr<SliceSolver> solver = Make(kind);
     std::string state;
     ASSERT_TRUE(solver->SaveState(&state).ok());

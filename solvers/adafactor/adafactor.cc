@@ -36,12 +36,13 @@ Adafactor::Adafactor(const AdafactorOptions& options,
   summary_.options_report = OptionsReport();
 }
 
-absl::StatusOr<std::unique_ptr<Adafactor>> Adafactor::Create(
-    const AdafactorOptions& options, const ConstVectorView& x0, int shards) {
+namespace {
+
+// INVALID_ARGUMENT from the options, the layers or x0.
+absl::Status CheckCreate(const AdafactorOptions& options,
+                         const ConstVectorView& x0) {
   OPTD_RETURN_IF_ERROR(options.Validate());
   OPTD_RETURN_IF_ERROR(options.ValidateLayers(x0.size()));
-  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
-                        ShardLayout::Make(x0.size(), shards));
   for (int64_t i = 0; i < x0.size(); ++i) {
     const double v = x0.Get(i);
     if (!std::isfinite(v) || (options.dtype == ScalarType::kFloat32 &&
@@ -51,11 +52,38 @@ absl::StatusOr<std::unique_ptr<Adafactor>> Adafactor::Create(
           options.dtype == ScalarType::kFloat32 ? " in float32" : ""));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Adafactor>> Adafactor::Create(
+    const AdafactorOptions& options, const ConstVectorView& x0, int shards) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  OPTD_RETURN_IF_ERROR(options.ValidateLayers(x0.size()));
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout,
+                        ShardLayout::Make(x0.size(), shards));
   std::unique_ptr<AdafactorVectors> vectors;
   if (options.dtype == ScalarType::kFloat32) {
     vectors = std::make_unique<LocalAdafactorVectors<float>>(options, layout);
   } else {
     vectors = std::make_unique<LocalAdafactorVectors<double>>(options, layout);
+  }
+  return Create(options, x0, std::move(vectors));
+}
+
+absl::StatusOr<std::unique_ptr<Adafactor>> Adafactor::Create(
+    const AdafactorOptions& options, const ConstVectorView& x0,
+    std::unique_ptr<AdafactorVectors> vectors) {
+  OPTD_RETURN_IF_ERROR(CheckCreate(options, x0));
+  if (vectors->dimension() != x0.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the Adafactor vectors have dimension ",
+                     vectors->dimension(), "; x0 has ", x0.size()));
+  }
+  if (vectors->type() != options.dtype) {
+    return absl::InvalidArgumentError(
+        "the Adafactor vectors' state type is not options.dtype");
   }
   OPTD_RETURN_IF_ERROR(vectors->SetPoint(x0));
   return std::unique_ptr<Adafactor>(new Adafactor(options, std::move(vectors)));

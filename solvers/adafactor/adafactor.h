@@ -53,6 +53,12 @@ class Adafactor : public Solver {
   static absl::StatusOr<std::unique_ptr<Adafactor>> Create(
       const AdafactorOptions& options, const ConstVectorView& x0,
       int shards = 1);
+  // A session over `vectors` (the slices on other replicas,
+  // server/sharding/remote_vectors.h), which must have x0's dimension and
+  // options.dtype's type; the same errors.
+  static absl::StatusOr<std::unique_ptr<Adafactor>> Create(
+      const AdafactorOptions& options, const ConstVectorView& x0,
+      std::unique_ptr<AdafactorVectors> vectors);
 
   std::string_view name() const override { return "adafactor"; }
   int64_t dimension() const override { return vectors_->dimension(); }

@@ -74,8 +74,8 @@ void AdafactorSlice<T>::ForEachBlockPiece(Visit visit) const {
 }
 
 template <typename T>
-void AdafactorSlice<T>::AccumulateStatistics(double eps1, double beta2t,
-                                             AdafactorSums* sums) {
+void AdafactorSlice<T>::AccumulateStatistics(double eps1,
+                                             AdafactorSums* sums) const {
   // RMS(x): one BlockDot per (block, layer) part, added in block order.
   std::vector<double> widened;
   ForEachBlockPiece([&](const Piece& piece, int64_t lo, int64_t hi) {
@@ -85,8 +85,6 @@ void AdafactorSlice<T>::AccumulateStatistics(double eps1, double beta2t,
   });
   // transformers: update = grad**2 + eps[0], in the state dtype.
   const T eps = static_cast<T>(eps1);
-  const T decay = static_cast<T>(beta2t);
-  const T blend = static_cast<T>(1.0 - beta2t);
   for (const Piece& piece : pieces_) {
     if (piece.cols > 0) {
       // The running row and column sums, continued in global element order.
@@ -103,15 +101,24 @@ void AdafactorSlice<T>::AccumulateStatistics(double eps1, double beta2t,
           ++r;
         }
       }
-    } else {
-      // exp_avg_sq.mul_(beta2t).add_(update, alpha=1 - beta2t): ATen's add
-      // with alpha is one fma (adam_kernel.h).
-      T* v = v_.data() + piece.v_begin;
-      for (int64_t e = piece.begin; e < piece.end; ++e) {
-        const T sq = g_[e] * g_[e] + eps;
-        T& v_e = v[e - piece.begin];
-        v_e = std::fma(sq, blend, v_e * decay);
-      }
+    }
+  }
+}
+
+template <typename T>
+void AdafactorSlice<T>::UpdateSecondMoment(double eps1, double beta2t) {
+  const T eps = static_cast<T>(eps1);
+  const T decay = static_cast<T>(beta2t);
+  const T blend = static_cast<T>(1.0 - beta2t);
+  for (const Piece& piece : pieces_) {
+    if (piece.cols > 0) continue;
+    // exp_avg_sq.mul_(beta2t).add_(update, alpha=1 - beta2t): ATen's add
+    // with alpha is one fma (adam_kernel.h).
+    T* v = v_.data() + piece.v_begin;
+    for (int64_t e = piece.begin; e < piece.end; ++e) {
+      const T sq = g_[e] * g_[e] + eps;
+      T& v_e = v[e - piece.begin];
+      v_e = std::fma(sq, blend, v_e * decay);
     }
   }
 }
@@ -194,6 +201,45 @@ void AdafactorSlice<T>::ReadPoint(const MutableVectorView& full) const {
   full.CopyFrom(range_.begin, range_.size(), x_.data());
 }
 
+template <typename T>
+void AdafactorSlice<T>::SaveState(std::string* out) const {
+  for (const std::vector<T>* values : {&x_, &m_, &v_}) {
+    out->append(reinterpret_cast<const char*>(values->data()),
+                values->size() * sizeof(T));
+  }
+}
+
+template <typename T>
+absl::Status AdafactorSlice<T>::LoadState(std::string_view in) {
+  const size_t need = (x_.size() + m_.size() + v_.size()) * sizeof(T);
+  if (in.size() != need) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the slice's state has ", in.size(), " bytes; the slice [",
+                     range_.begin, ", ", range_.end, ") needs ", need));
+  }
+  std::vector<T> values(x_.size() + m_.size() + v_.size());
+  if (need > 0) std::memcpy(values.data(), in.data(), need);
+  // x and m finite; v (the vector layers' elements of the range) >= 0 too.
+  for (size_t i = 0; i < values.size(); ++i) {
+    const bool is_v = i >= x_.size() + m_.size();
+    if (std::isfinite(values[i]) && (!is_v || values[i] >= 0)) continue;
+    const char* what = i < x_.size() ? "x" : is_v ? "v" : "m";
+    const size_t at = i < x_.size() ? i
+                      : is_v        ? i - x_.size() - m_.size()
+                                    : i - x_.size();
+    return absl::InvalidArgumentError(
+        absl::StrCat("the slice's ", what, "[", at, "] (of the slice [",
+                     range_.begin, ", ", range_.end, ")) is ", values[i],
+                     is_v ? "; it is finite and >= 0" : "; it is finite"));
+  }
+  auto at = values.begin();
+  for (std::vector<T>* state : {&x_, &m_, &v_}) {
+    std::copy(at, at + state->size(), state->begin());
+    at += state->size();
+  }
+  return absl::OkStatus();
+}
+
 template class AdafactorSlice<float>;
 template class AdafactorSlice<double>;
 
@@ -202,18 +248,10 @@ template class AdafactorSlice<double>;
 template <typename T>
 LocalAdafactorVectors<T>::LocalAdafactorVectors(const AdafactorOptions& options,
                                                 const ShardLayout& layout)
-    : options_(options),
-      layout_(layout),
-      layers_(options.ResolvedLayers(layout.dimension())) {
-  offsets_.push_back(0);
-  for (const AdafactorLayer& layer : layers_) {
-    offsets_.push_back(offsets_.back() + layer.size());
-    row_stats_.emplace_back(layer.factored() ? layer.rows : 0, T(0));
-    col_stats_.emplace_back(layer.factored() ? layer.cols : 0, T(0));
-    if (!layer.factored()) v_elements_ += layer.rows;
-  }
+    : options_(options), layout_(layout), stats_(options, layout.dimension()) {
   for (const ShardRange& range : layout.ranges()) {
-    slices_.emplace_back(range, layers_, offsets_, options.beta1.has_value());
+    slices_.emplace_back(range, stats_.layers(), stats_.offsets(),
+                         options.beta1.has_value());
   }
 }
 
@@ -226,8 +264,7 @@ template <typename T>
 absl::Status LocalAdafactorVectors<T>::SetPoint(const ConstVectorView& full) {
   OPTD_RETURN_IF_ERROR(layout_.CheckDimension(full.size(), "x0"));
   for (AdafactorSlice<T>& slice : slices_) slice.SetPoint(full);
-  for (auto& stats : row_stats_) std::fill(stats.begin(), stats.end(), T(0));
-  for (auto& stats : col_stats_) std::fill(stats.begin(), stats.end(), T(0));
+  stats_.Reset();
   return absl::OkStatus();
 }
 
@@ -249,89 +286,17 @@ absl::StatusOr<double> LocalAdafactorVectors<T>::SetGradient(
 
 template <typename T>
 absl::StatusOr<AdafactorStepInfo> LocalAdafactorVectors<T>::Step(int64_t step) {
-  const size_t layers = layers_.size();
-  // transformers: beta2t = 1.0 - math.pow(state["step"], decay_rate).
-  const double t = static_cast<double>(step);
-  const double beta2t = 1.0 - std::pow(t, options_.decay_rate);
-  AdafactorSums sums;
-  sums.x_squares.assign(layers, 0.0);
-  sums.u_squares.assign(layers, 0.0);
-  sums.row_sums.resize(layers);
-  sums.col_sums.resize(layers);
-  for (size_t l = 0; l < layers; ++l) {
-    sums.row_sums[l].assign(row_stats_[l].size(), 0.0);
-    sums.col_sums[l].assign(col_stats_[l].size(), 0.0);
-  }
+  const double beta2t = stats_.Beta2t(step);
+  AdafactorSums sums = stats_.NewSums();
   for (AdafactorSlice<T>& slice : slices_) {
-    slice.AccumulateStatistics(options_.eps1, beta2t, &sums);
+    slice.AccumulateStatistics(options_.eps1, &sums);
+    slice.UpdateSecondMoment(options_.eps1, beta2t);
   }
-  // The factored statistics (transformers' step and _approx_sq_grad):
-  //   exp_avg_sq_row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1-beta2t)
-  //   exp_avg_sq_col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1-beta2t)
-  //   r_factor = (row / row.mean(dim=-1, keepdim=True)).rsqrt_()
-  //   c_factor = col.rsqrt()
-  // The means are sums in double (in the orders above) divided in double and
-  // rounded to T; torch sums in T, pairwise.
-  const T decay = static_cast<T>(beta2t);
-  const T blend = static_cast<T>(1.0 - beta2t);
-  AdafactorFactors<T> factors;
-  factors.row_factor.resize(layers);
-  factors.col_factor.resize(layers);
-  factors.clip_divisor.resize(layers);
-  factors.lr.resize(layers);
-  factors.decay.resize(layers);
-  for (size_t l = 0; l < layers; ++l) {
-    if (!layers_[l].factored()) continue;
-    const double rows = static_cast<double>(layers_[l].rows);
-    const double cols = static_cast<double>(layers_[l].cols);
-    std::vector<T>& r = row_stats_[l];
-    std::vector<T>& c = col_stats_[l];
-    double r_sum = 0.0;
-    for (size_t i = 0; i < r.size(); ++i) {
-      const T mean = static_cast<T>(sums.row_sums[l][i] / cols);
-      r[i] = std::fma(mean, blend, r[i] * decay);
-      r_sum += static_cast<double>(r[i]);
-    }
-    for (size_t j = 0; j < c.size(); ++j) {
-      const T mean = static_cast<T>(sums.col_sums[l][j] / rows);
-      c[j] = std::fma(mean, blend, c[j] * decay);
-    }
-    const T r_mean = static_cast<T>(r_sum / rows);
-    factors.row_factor[l].resize(r.size());
-    factors.col_factor[l].resize(c.size());
-    for (size_t i = 0; i < r.size(); ++i) {
-      factors.row_factor[l][i] = T(1) / std::sqrt(r[i] / r_mean);
-    }
-    for (size_t j = 0; j < c.size(); ++j) {
-      factors.col_factor[l][j] = T(1) / std::sqrt(c[j]);
-    }
-  }
+  AdafactorFactors<T> factors = stats_.UpdateFactored(sums, beta2t);
   for (const AdafactorSlice<T>& slice : slices_) {
     slice.AccumulateUpdateSquares(factors, &sums);
   }
-  AdafactorStepInfo info;
-  for (size_t l = 0; l < layers; ++l) {
-    // _rms(tensor) = tensor.norm(2) / (tensor.numel() ** 0.5)
-    const double root_numel = std::sqrt(static_cast<double>(layers_[l].size()));
-    const double rms_u = std::sqrt(sums.u_squares[l]) / root_numel;
-    const double rms_x = std::sqrt(sums.x_squares[l]) / root_numel;
-    // update.div_((self._rms(update) / clip_threshold).clamp_(min=1.0))
-    factors.clip_divisor[l] =
-        static_cast<T>(std::max(rms_u / options_.clip_threshold, 1.0));
-    // _get_lr: rel_step_sz = min(min_step, 1/sqrt(step)) with min_step
-    // 1e-6 * step (warmup_init) or 1e-2; param_scale = max(eps[1], RMS).
-    double step_size = options_.lr.value_or(0.0);
-    if (options_.relative_step) {
-      const double min_step = options_.warmup_init ? 1e-6 * t : 1e-2;
-      step_size = std::min(min_step, 1.0 / std::sqrt(t));
-    }
-    const double scale =
-        options_.scale_parameter ? std::max(options_.eps2, rms_x) : 1.0;
-    const double lr = scale * step_size;
-    if (l == 0) info.first_lr = lr;
-    factors.lr[l] = static_cast<T>(lr);
-    factors.decay[l] = static_cast<T>(-options_.weight_decay * lr);
-  }
+  const AdafactorStepInfo info = stats_.FinishFactors(sums, step, &factors);
   for (AdafactorSlice<T>& slice : slices_) {
     slice.ApplyUpdate(factors, options_.beta1.value_or(-1.0),
                       options_.weight_decay);
@@ -359,12 +324,8 @@ void AppendValues(const std::vector<T>& values, std::string* out) {
 
 template <typename T>
 int64_t LocalAdafactorVectors<T>::StateBytes() const {
-  int64_t elements =
-      dimension() * (options_.beta1.has_value() ? 2 : 1) + v_elements_;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    elements += row_stats_[l].size() + col_stats_[l].size();
-  }
-  return elements * static_cast<int64_t>(sizeof(T));
+  return AdafactorStateBytes(dimension(), options_.beta1.has_value(),
+                             stats_.v_elements(), stats_.elements(), sizeof(T));
 }
 
 template <typename T>
@@ -372,8 +333,7 @@ absl::Status LocalAdafactorVectors<T>::SaveState(std::string* out) const {
   for (const AdafactorSlice<T>& slice : slices_) AppendValues(slice.x(), out);
   for (const AdafactorSlice<T>& slice : slices_) AppendValues(slice.m(), out);
   for (const AdafactorSlice<T>& slice : slices_) AppendValues(slice.v(), out);
-  for (const auto& stats : row_stats_) AppendValues(stats, out);
-  for (const auto& stats : col_stats_) AppendValues(stats, out);
+  stats_.Append(out);
   return absl::OkStatus();
 }
 
@@ -386,74 +346,35 @@ absl::Status LocalAdafactorVectors<T>::LoadState(std::string_view in) {
                      "options has ",
                      StateBytes()));
   }
-  // Read into copies first: a bad state leaves the session as it was.
-  size_t offset = 0;
+  // Checked first: a bad state leaves the session as it was.
+  OPTD_RETURN_IF_ERROR(CheckAdafactorState<T>(
+      in, dimension(), options_.beta1.has_value(), stats_.v_elements()));
   const size_t x_bytes = static_cast<size_t>(dimension()) * sizeof(T);
   const size_t m_bytes = options_.beta1.has_value() ? x_bytes : 0;
-  const char* x_bytes_at = in.data();
-  const char* m_at = x_bytes_at + x_bytes;
+  const char* x_at = in.data();
+  const char* m_at = x_at + x_bytes;
   const char* v_at = m_at + m_bytes;
-  const char* stats_at = v_at + static_cast<size_t>(v_elements_) * sizeof(T);
-  auto read = [](const char* at, size_t count) {
-    std::vector<T> values(count);
-    std::memcpy(values.data(), at, count * sizeof(T));
-    return values;
-  };
-  const std::vector<T> x = read(x_bytes_at, static_cast<size_t>(dimension()));
-  const std::vector<T> v = read(v_at, static_cast<size_t>(v_elements_));
-  size_t stats_count = 0;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    stats_count += row_stats_[l].size() + col_stats_[l].size();
-  }
-  const std::vector<T> stats = read(stats_at, stats_count);
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the state's x[", i, "] is ", x[i], "; it is finite"));
-    }
-  }
-  auto check_nonnegative = [](const std::vector<T>& values,
-                              absl::string_view what) -> absl::Status {
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (!(std::isfinite(values[i]) && values[i] >= 0)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("the state's ", what, "[", i, "] is ", values[i],
-                         "; it is finite and >= 0"));
-      }
-    }
-    return absl::OkStatus();
-  };
-  if (m_bytes > 0) {
-    const std::vector<T> m = read(m_at, static_cast<size_t>(dimension()));
-    for (size_t i = 0; i < m.size(); ++i) {
-      if (!std::isfinite(m[i])) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("the state's m[", i, "] is ", m[i], "; it is finite"));
-      }
-    }
-  }
-  OPTD_RETURN_IF_ERROR(check_nonnegative(v, "v"));
-  OPTD_RETURN_IF_ERROR(check_nonnegative(stats, "row and column statistics"));
+  const char* stats_at =
+      v_at + static_cast<size_t>(stats_.v_elements()) * sizeof(T);
+  // Checks R and C, then takes them: nothing below fails.
+  OPTD_RETURN_IF_ERROR(stats_.Load(std::string_view(
+      stats_at, static_cast<size_t>(stats_.elements()) * sizeof(T))));
+  size_t v_offset = 0;
   for (AdafactorSlice<T>& slice : slices_) {
     const ShardRange& range = slice.range();
-    std::copy(x.begin() + range.begin, x.begin() + range.end,
-              slice.x().begin());
-    if (m_bytes > 0) {
-      std::memcpy(slice.m().data(), m_at + range.begin * sizeof(T),
-                  static_cast<size_t>(range.size()) * sizeof(T));
+    // (memcpy only of non-empty vectors: an empty one's data() may be null.)
+    const size_t bytes = static_cast<size_t>(range.size()) * sizeof(T);
+    if (bytes > 0) {
+      std::memcpy(slice.x().data(), x_at + range.begin * sizeof(T), bytes);
+      if (m_bytes > 0) {
+        std::memcpy(slice.m().data(), m_at + range.begin * sizeof(T), bytes);
+      }
     }
-    std::copy(v.begin() + offset, v.begin() + offset + slice.v().size(),
-              slice.v().begin());
-    offset += slice.v().size();
-  }
-  size_t at = 0;
-  for (auto& r : row_stats_) {
-    std::copy(stats.begin() + at, stats.begin() + at + r.size(), r.begin());
-    at += r.size();
-  }
-  for (auto& c : col_stats_) {
-    std::copy(stats.begin() + at, stats.begin() + at + c.size(), c.begin());
-    at += c.size();
+    if (!slice.v().empty()) {
+      std::memcpy(slice.v().data(), v_at + v_offset * sizeof(T),
+                  slice.v().size() * sizeof(T));
+    }
+    v_offset += slice.v().size();
   }
   return absl::OkStatus();
 }

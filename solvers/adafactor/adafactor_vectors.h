@@ -12,8 +12,9 @@
 // touches. Every step is three passes over the slices, in slice order:
 //
 //   1. statistics: per layer sum x^2 (for scale_parameter's RMS(x)); per
-//      matrix the sums over each row and each column of g^2 + eps1; the
-//      vector layers' v <- beta2_t v + (1 - beta2_t)(g^2 + eps1) in place.
+//      matrix the sums over each row and each column of g^2 + eps1; then
+//      (apart, as it changes the slice) the vector layers'
+//      v <- beta2_t v + (1 - beta2_t)(g^2 + eps1) in place.
 //   2. clipping: per layer sum u^2 of the unclipped update u (for RMS(u)).
 //   3. the update itself, with each layer's lr and clipping divisor.
 //
@@ -32,7 +33,9 @@
 // K = 1, 2, 3, 4, ...
 //
 // LocalAdafactorVectors<T> holds the K slices in this process, with state of
-// type T (float or double).
+// type T (float or double); the controller's part of a step is
+// AdafactorStatistics<T> (adafactor_statistics.h), which the vectors over
+// slices on other replicas share.
 //
 // Thread-safety: not thread-safe; the owning session serializes access.
 #ifndef OPTD_SOLVERS_ADAFACTOR_ADAFACTOR_VECTORS_H_
@@ -46,16 +49,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "solvers/adafactor/adafactor_options.h"
+#include "solvers/adafactor/adafactor_statistics.h"
 #include "solvers/core/vector_view.h"
 #include "solvers/sharding/shard_layout.h"
 
 namespace optd {
-
-// AdafactorStepInfo: what one step reports back to the solver.
-struct AdafactorStepInfo {
-  // The first layer's learning rate (transformers' _get_lr) of this step.
-  double first_lr = 0.0;
-};
 
 class AdafactorVectors {
  public:
@@ -81,26 +79,6 @@ class AdafactorVectors {
   virtual int64_t StateBytes() const = 0;
 };
 
-// AdafactorSums: what passes 1 and 2 accumulate, carried by the controller
-// from slice to slice, one entry per layer (row and column sums only for
-// matrices; empty for vectors).
-struct AdafactorSums {
-  std::vector<double> x_squares, u_squares;
-  std::vector<std::vector<double>> row_sums, col_sums;
-};
-
-// AdafactorFactors<T>: what the controller hands the slices for passes 2
-// and 3, one entry per layer.
-template <typename T>
-struct AdafactorFactors {
-  // Matrices: rsqrt(R_i / mean(R)) and rsqrt(C_j) (transformers'
-  // _approx_sq_grad); empty for vectors.
-  std::vector<std::vector<T>> row_factor, col_factor;
-  // Pass 3: max(1, RMS(u) / clip_threshold), the layer's lr, and
-  // -weight_decay * lr.
-  std::vector<T> clip_divisor, lr, decay;
-};
-
 // The state of one contiguous range of x and what the passes do on it.
 template <typename T>
 class AdafactorSlice {
@@ -115,8 +93,10 @@ class AdafactorSlice {
   // As AdafactorVectors::SetGradient for this range: the first non-finite
   // element's global index, or -1; *max_abs <- max |g_i|.
   int64_t SetGradient(const ConstVectorView& full, double* max_abs);
-  // Pass 1 (see the top of this file); `beta2t` is beta2_t.
-  void AccumulateStatistics(double eps1, double beta2t, AdafactorSums* sums);
+  // Pass 1 (see the top of this file): the sums, continued; then the vector
+  // layers' v, with `beta2t` beta2_t.
+  void AccumulateStatistics(double eps1, AdafactorSums* sums) const;
+  void UpdateSecondMoment(double eps1, double beta2t);
   // Pass 2.
   void AccumulateUpdateSquares(const AdafactorFactors<T>& factors,
                                AdafactorSums* sums) const;
@@ -124,6 +104,12 @@ class AdafactorSlice {
   void ApplyUpdate(const AdafactorFactors<T>& factors, double beta1,
                    double weight_decay);
   void ReadPoint(const MutableVectorView& full) const;
+  // This range's x, m (with the first moment) and v, in the native bytes of
+  // T; LoadState reads them back: INVALID_ARGUMENT for a wrong size, an x or
+  // m that is not finite or a v that is not finite and >= 0, naming the
+  // global index (the slice unchanged).
+  void SaveState(std::string* out) const;
+  absl::Status LoadState(std::string_view in);
 
   // The state vectors, for saving: x, m (empty without beta1), and v (the
   // vector layers' elements of this range, in order).
@@ -183,14 +169,9 @@ class LocalAdafactorVectors : public AdafactorVectors {
  private:
   AdafactorOptions options_;
   ShardLayout layout_;
-  std::vector<AdafactorLayer> layers_;
-  std::vector<int64_t> offsets_;
+  // R and C of each matrix layer, and the step's scalars.
+  AdafactorStatistics<T> stats_;
   std::vector<AdafactorSlice<T>> slices_;
-  // The controller's factored statistics: R and C of each matrix layer
-  // (transformers' exp_avg_sq_row, exp_avg_sq_col); empty for vectors.
-  std::vector<std::vector<T>> row_stats_, col_stats_;
-  // Elements of v (the vector layers' sizes added up).
-  int64_t v_elements_ = 0;
 };
 
 }  // namespace optd

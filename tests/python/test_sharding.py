@@ -1,7 +1,8 @@
 """Sharded sessions through the Python client, against three real optd
 replicas on loopback: the direct data path (each replica's slice sent and
 read straight from it) gives bitwise the trials of a one-replica session, as
-does the gateway path; export/import reshards."""
+does the gateway path; export/import reshards; Adafactor with a matrix
+cut mid-row."""
 
 import socket
 import unittest
@@ -168,6 +169,37 @@ class ShardingTest(unittest.TestCase):
             self.assertEqual(len(got), len(expected))
             for a, b in zip(got, expected):
                 self.assertTrue(np.array_equal(a, b))
+
+    def test_adafactor_with_a_matrix_cut_mid_row_on_both_paths(self):
+        # A vector, a 96 x 130 matrix whose rows the shard boundaries (8192,
+        # 12288) cut, and a vector: the row and column sums go from replica
+        # to replica, bitwise as on one.
+        layers = [(88, 0), (96, 130), (N - 88 - 96 * 130, 0)]
+        options = {"beta1": 0.9, "dtype": "float32", "max_steps": 6}
+        x0 = np.linspace(-1, 1, N).astype(np.float32)
+
+        def run(session):
+            points = []
+            trial = session.pending[0]
+            while trial is not None:
+                points.append(np.array(trial.x))
+                trial = trial.tell(gradient=2.0 * trial.x + 0.5).trial
+            return points
+
+        with self.clients[0].create_session(x0, "adafactor", options,
+                                            layers=layers) as single:
+            expected = run(single)
+        self.assertEqual(len(expected), 6)
+        for direct in (True, False):
+            with self.clients[1].create_session(
+                    x0, "adafactor", options, layers=layers, shards=3,
+                    direct=direct) as sharded:
+                self.assertEqual(sharded.direct, direct)
+                got = run(sharded)
+                self.assertEqual(len(got), len(expected))
+                for a, b in zip(got, expected):
+                    self.assertEqual(a.dtype, np.float32)
+                    self.assertTrue(np.array_equal(a, b))
 
     def test_missing_slice_is_refused_and_changes_nothing(self):
         with self.clients[0].create_session(start_point(), "lbfgs",

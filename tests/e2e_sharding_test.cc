@@ -5,8 +5,9 @@
 // replica killed mid-run (a shard holder, or the home) makes the session
 // answer UNAVAILABLE until it is back, after which the session ends bitwise
 // as an uninterrupted one; an exported session continues bitwise on another
-// number of shards. Sessions with bounds and with gradient checks do the same
-// (issue 22).
+// number of shards. Sessions with bounds, gradient checks, data parallelism
+// and finite differences do the same (issue 22), a data-parallel step
+// surviving a replica killed in it.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -1074,6 +1075,297 @@ TEST_F(ShardingEndToEnd, ForksContinueBitwiseOnOtherShardCounts) {
     ExpectSameRun(reference, run, c.name + " forked from 2 shards onto 3");
     EXPECT_OK(home.DeleteSession(forked->session_id()));
     EXPECT_OK(home.DeleteSession(options.session_id));
+  }
+}
+
+// Data parallelism (docs/sharding.md "Data parallelism"): worker k of a
+// step evaluates its share of the data, here the objective scaled by
+// 1 + k/4, told with weight k + 1.5 in reverse order (the last worker
+// first), so that the mean depends on the weights and on the order.
+constexpr int kWorkers = 3;
+
+Evaluation WorkerShare(const Trial& trial) {
+  Evaluation e = ExtendedRosenbrock(trial);
+  const double scale = 1.0 + 0.25 * trial.batch_index;
+  *e.value *= scale;
+  for (double& g : e.gradient) g *= scale;
+  e.weight = trial.batch_index + 1.5;
+  return e;
+}
+
+// Tells every step of `session` (its trials in reverse batch order) until it
+// ends or `max_tells` tells were made; appends to `run` each step's point
+// and, at the end, the summary. `answer` holds the outstanding trials of a
+// step, possibly some of them only (a step interrupted).
+absl::StatusOr<Answer> DriveSteps(const Session& session, Answer answer,
+                                  int max_tells, Trace* run) {
+  int tells = 0;
+  while (!answer.finished() && tells < max_tells) {
+    std::vector<Trial> trials = answer.trials;
+    if (trials.empty()) return absl::InternalError("no outstanding trial");
+    if (trials.size() == static_cast<size_t>(kWorkers))
+      run->points.push_back(trials[0].x);
+    for (size_t j = trials.size(); j-- > 0 && tells < max_tells;) {
+      const Trial& trial = trials[j];
+      if (trial.x != trials[0].x) {
+        return absl::InternalError("the workers of a step got other points");
+      }
+      absl::StatusOr<Answer> next = session.Tell(trial.id, WorkerShare(trial));
+      if (!next.ok()) return next.status();
+      ++tells;
+      answer = *std::move(next);
+    }
+  }
+  if (answer.finished()) {
+    run->x = answer.summary->x;
+    run->value = answer.summary->value;
+    run->evaluations = answer.summary->evaluations;
+    run->reason = answer.summary->reason;
+  }
+  return answer;
+}
+
+Trace RunDataParallel(const Client& client, const SolverSpec& solver,
+                      int shards, bool direct, const std::string& id) {
+  SessionOptions options;
+  options.session_id = id;
+  options.shards = shards;
+  options.direct = direct;
+  options.data_parallel_workers = kWorkers;
+  absl::StatusOr<Session> session =
+      Session::Create(client, StartPoint(kN), solver, options);
+  EXPECT_TRUE(session.ok()) << id << ": " << session.status();
+  Trace run;
+  if (!session.ok()) return run;
+  Answer first;
+  first.trials = session->first_trials();
+  EXPECT_EQ(first.trials.size(), static_cast<size_t>(kWorkers)) << id;
+  absl::StatusOr<Answer> end = DriveSteps(*session, first, 100000, &run);
+  EXPECT_TRUE(end.ok()) << id << ": " << end.status();
+  EXPECT_OK(client.DeleteSession(id));
+  return run;
+}
+
+std::vector<Case> DataParallelCases() {
+  v1::AdamOptions adam;
+  adam.set_lr(1e-2);
+  adam.set_max_steps(12);
+  v1::LbfgsOptions lbfgs;
+  lbfgs.set_max_iterations(15);
+  return {{"dp-adam", SolverSpec::Adam(adam), kN},
+          {"dp-lbfgs", SolverSpec::Lbfgs(lbfgs), kN}};
+}
+
+TEST_F(ShardingEndToEnd, DataParallelStepsAreBitwiseTheSameForOneToFourShards) {
+  for (const Case& c : DataParallelCases()) {
+    SCOPED_TRACE(c.name);
+    const Trace reference =
+        RunDataParallel(Connect(0), c.solver, 1, true, c.name + "-k1");
+    ASSERT_GT(reference.points.size(), 5u);
+    EXPECT_EQ(reference.evaluations,
+              kWorkers * static_cast<int64_t>(reference.points.size()));
+    for (int k = 2; k <= kReplicas; ++k) {
+      const int home = k % kReplicas;
+      for (bool direct : {true, false}) {
+        const std::string id = absl::StrCat(c.name, direct ? "-k" : "-gw", k);
+        const Trace sharded =
+            RunDataParallel(Connect(home), c.solver, k, direct, id);
+        ExpectSameRun(reference, sharded, id);
+      }
+    }
+  }
+}
+
+TEST_F(ShardingEndToEnd, ADataParallelStepSurvivesAReplicaKilledInIt) {
+  const Case c = DataParallelCases()[1];
+  const Trace reference =
+      RunDataParallel(Connect(0), c.solver, 1, true, "dp-kill-reference");
+  // Per-tell durable through the home and directly; and checkpointed every
+  // 4 tells (in the middle of a step), resuming at its durable step.
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool direct = variant > 0;
+    const bool checkpointed = variant == 2;
+    const std::string id = absl::StrCat("dp-kill-", variant);
+    SCOPED_TRACE(id);
+    Client client = Connect(0);
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = 3;
+    options.direct = direct;
+    options.data_parallel_workers = kWorkers;
+    if (checkpointed) options.checkpoint_interval = 4;
+    absl::StatusOr<Session> session =
+        Session::Create(client, StartPoint(c.n), c.solver, options);
+    ASSERT_OK(session);
+    Trace run;
+    Answer first;
+    first.trials = session->first_trials();
+    // Two workers of the fourth step told: its gradients wait on the slices.
+    absl::StatusOr<Answer> answer = DriveSteps(*session, first, 11, &run);
+    ASSERT_OK(answer);
+    ASSERT_EQ(answer->trials.size(), 1u);
+    const Trial last = answer->trials[0];
+    EXPECT_EQ(last.batch_index, 0);
+
+    replica(2).Signal(SIGKILL);
+    replica(2).Wait(absl::Seconds(10));
+    EXPECT_THAT(session->Tell(last.id, WorkerShare(last)).status(),
+                StatusIs(absl::StatusCode::kUnavailable));
+    ASSERT_OK(StartReplica(2));
+    Client again = Connect(0);
+    Session attached = Session::Attach(again, id);
+    absl::Status enabled =
+        direct ? attached.EnableDirectPath() : absl::OkStatus();
+    for (int i = 0; i < 50 && absl::IsUnavailable(enabled); ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      enabled = attached.EnableDirectPath();
+    }
+    ASSERT_OK(enabled);
+    absl::StatusOr<Answer> resumed = attached.Ask();
+    for (int i = 0; i < 50 && absl::IsUnavailable(resumed.status()); ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      resumed = attached.Ask();
+    }
+    ASSERT_OK(resumed);
+    ASSERT_EQ(resumed->trials.size(), 1u);
+    if (checkpointed) {
+      // Resumed after tell 8, in the third step: two of its workers told
+      // (their gradients kept on the replicas), its first one not.
+      absl::StatusOr<v1::Session> described = again.GetSession(id);
+      ASSERT_OK(described);
+      EXPECT_EQ(described->durable_step(), 8);
+      EXPECT_EQ(resumed->trials[0].id, 7u);
+      EXPECT_TRUE(resumed->trials[0].x == run.points[2]);
+      run.points.resize(3);
+    } else {
+      // The rebuilt session still waits for the last worker of the step.
+      EXPECT_EQ(resumed->trials[0].id, last.id);
+      EXPECT_TRUE(resumed->trials[0].x == last.x);
+    }
+    ASSERT_OK(DriveSteps(attached, *resumed, 100000, &run).status());
+    ExpectSameRun(reference, run, id);
+    EXPECT_OK(again.DeleteSession(id));
+  }
+}
+
+TEST_F(ShardingEndToEnd, DataParallelErrorsAreTheUnshardedSessionsErrors) {
+  Client client = Connect(0);
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "gateway");
+    const std::string id = direct ? "dp-errors-direct" : "dp-errors-gateway";
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = 2;
+    options.direct = direct;
+    options.data_parallel_workers = kWorkers;
+    absl::StatusOr<Session> session = Session::Create(
+        client, StartPoint(kN), DataParallelCases()[1].solver, options);
+    ASSERT_OK(session);
+    const std::vector<Trial> trials = session->first_trials();
+    ASSERT_EQ(trials.size(), static_cast<size_t>(kWorkers));
+    Evaluation first = WorkerShare(trials[0]);
+    first.weight = 1e300;
+    ASSERT_OK(session->Tell(trials[0].id, first));
+    // 1e300 g_0 + 1e300 g_1 overflows where |g_1| > ~1.8e8: one element
+    // of the second gradient (on shard 1, [8192, kN)) past it.
+    Evaluation second = WorkerShare(trials[1]);
+    second.weight = 1e300;
+    second.gradient[9000] = 1e10;
+    EXPECT_THAT(session->Tell(trials[1].id, second).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("weight 1e+300 times gradient[9000] = "
+                                      "1e+10 overflows the step's weighted "
+                                      "gradient sum; give weights on the "
+                                      "scale of each worker's share of the "
+                                      "data (e.g. its batch size)")));
+    // Refused before anything changed: the same trial is told again.
+    second.gradient[9000] = 1.0;
+    EXPECT_OK(session->Tell(trials[1].id, second));
+    Evaluation zero = WorkerShare(trials[2]);
+    zero.weight = 0.0;
+    EXPECT_THAT(session->Tell(trials[2].id, zero).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "weight is 0; a data-parallel weight is finite and "
+                         "> 0"));
+    EXPECT_OK(client.DeleteSession(id));
+  }
+  // A float32 state refuses an element beyond float's range, on the direct
+  // path when the replicas check the staged slice.
+  v1::AdamOptions adam;
+  adam.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "gateway");
+    const std::string id = direct ? "dp-f32-direct" : "dp-f32-gateway";
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = 2;
+    options.direct = direct;
+    options.data_parallel_workers = kWorkers;
+    absl::StatusOr<Session> session = Session::Create(
+        client, StartPoint(kN), SolverSpec::Adam(adam), options);
+    ASSERT_OK(session);
+    const Trial trial = session->first_trials()[0];
+    Evaluation e = WorkerShare(trial);
+    e.gradient[9000] = 1e39;
+    EXPECT_THAT(session->Tell(trial.id, e).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "gradient[9000] is 1e+39, which overflows the "
+                         "session's float32 state; every gradient element "
+                         "must be finite (report a failed evaluation "
+                         "instead)"));
+    EXPECT_OK(client.DeleteSession(id));
+  }
+}
+
+// Finite differences: the home gathers x to plan the stencil and forms the
+// gradient from the told values; the inner solver's vectors stay on the
+// slices. A small problem: one slice holds it, the others are empty.
+TEST_F(ShardingEndToEnd,
+       FiniteDifferenceLbfgsIsBitwiseTheSameForOneToFourShards) {
+  constexpr int64_t kSmallN = 6;
+  v1::LbfgsOptions lbfgs;
+  lbfgs.set_max_iterations(10);
+  const SolverSpec solver = SolverSpec::Lbfgs(lbfgs);
+  const auto run_fd = [&](int shards, int home, bool direct) {
+    Client client = Connect(home);
+    SessionOptions options;
+    options.session_id = absl::StrCat("fd-", shards, direct ? "-d" : "-gw");
+    options.shards = shards;
+    options.direct = direct;
+    options.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
+    absl::StatusOr<Session> session =
+        Session::Create(client, StartPoint(kSmallN), solver, options);
+    EXPECT_TRUE(session.ok()) << session.status();
+    Trace run;
+    if (!session.ok()) return run;
+    std::vector<Trial> trials = session->first_trials();
+    while (true) {
+      absl::StatusOr<Answer> answer;
+      for (const Trial& t : trials) {
+        run.points.push_back(t.x);
+        answer = session->Tell(t.id, ExtendedRosenbrock(t).value);
+        EXPECT_TRUE(answer.ok()) << answer.status();
+        if (!answer.ok()) return run;
+      }
+      if (answer->finished()) {
+        run.x = answer->summary->x;
+        run.value = answer->summary->value;
+        run.evaluations = answer->summary->evaluations;
+        run.reason = answer->summary->reason;
+        break;
+      }
+      trials = answer->trials;
+    }
+    EXPECT_OK(client.DeleteSession(options.session_id));
+    return run;
+  };
+  const Trace reference = run_fd(1, 0, true);
+  ASSERT_GT(reference.points.size(), static_cast<size_t>(2 * kSmallN + 1));
+  for (int k = 2; k <= kReplicas; ++k) {
+    for (bool direct : {true, false}) {
+      ExpectSameRun(reference, run_fd(k, k % kReplicas, direct),
+                    absl::StrCat("K=", k, direct ? " direct" : " gateway"));
+    }
   }
 }
 

@@ -417,9 +417,12 @@ absl::Status Session::RestoreCheckpoint(
         "last_trial_id"));
   }
   // A sharded session that journals no tells resumes at the checkpoint: its
-  // replicas forget what clients sent for the trials after it.
+  // replicas forget what clients sent for the trials after it. The told
+  // gradients of a data-parallel step wait on the replicas for its mean:
+  // only those of later steps go.
   if (shards_ != nullptr && durability_.CheckpointsOnly(*solver_)) {
-    shards_->set_discard_staged_after(first_id - 1);
+    shards_->set_discard_staged_after(
+        data_parallel_ ? checkpoint.last_trial_id() : first_id - 1);
   }
   absl::Status restored = solver_->RestoreState(checkpoint.solver_state());
   if (shards_ != nullptr) shards_->set_discard_staged_after(0);
@@ -487,6 +490,7 @@ absl::Status Session::ApplyTell(const v1::TellRequest& request,
                                         ? ConstVectorView::OnSlices(dimension_)
                                         : told.hessian_vector;
     if (request.sliced()) shards_->set_direct_trial(trial_id);
+    if (shards_ != nullptr) shards_->set_told_trial(trial_id);
     if (wants_value && !request.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "trial ", trial_id, " wants ", WantsName(wants),

@@ -669,6 +669,16 @@ TEST(SessionBatch, CreateRefusesLayersThatDoNotFit) {
          r->set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
        },
        "data_parallel averages the workers' own gradients"},
+      // Sharded sessions take data parallelism and finite differences
+      // (docs/sharding.md), but not both at once, as unsharded ones.
+      {"data parallel and finite differences on a sharded session",
+       [](v1::CreateSessionRequest* r) {
+         r->set_shards(2);
+         r->mutable_data_parallel()->set_workers(4);
+         r->set_gradient_source(v1::GRADIENT_SOURCE_FINITE_DIFFERENCE);
+       },
+       "data_parallel averages the workers' own gradients; it does not go "
+       "with gradient_source FINITE_DIFFERENCE or gradient_check"},
       {"unknown gradient source",
        [](v1::CreateSessionRequest* r) {
          r->set_gradient_source(static_cast<v1::GradientSource>(7));

@@ -137,9 +137,12 @@ absl::StatusOr<std::shared_ptr<Session>> SessionFactory::Build(
                           ShardLayout::Make(x0.size(), request.shards()));
     v1::CreateSliceRequest with_ttl = base;
     // Vectors sent to the replicas directly are journaled there when the
-    // session replays tells (per-tell durability).
+    // session replays tells (per-tell durability), and always for
+    // data-parallel sessions: a step's told gradients wait there for its
+    // mean, and a checkpoint in the middle of a step names them.
     with_ttl.set_journal_staged(store_ != nullptr &&
-                                settings.checkpoint_interval == 0);
+                                (settings.checkpoint_interval == 0 ||
+                                 request.data_parallel().workers() > 1));
     // Orphaned slices (the home lost while their replica was down) go an
     // hour after the session itself would have expired.
     with_ttl.set_ttl_seconds(absl::ToDoubleSeconds(settings.ttl) + 3600);

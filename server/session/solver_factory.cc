@@ -9,6 +9,7 @@
 #include "server/session/adafactor_codec.h"
 #include "server/session/curvature_codec.h"
 #include "server/session/first_order_codec.h"
+#include "server/sharding/data_parallel_slices.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adafactor/adafactor.h"
 #include "solvers/adapters/data_parallel.h"
@@ -406,11 +407,6 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
         "FINITE_DIFFERENCE");
   }
   if (layers.finite_difference) {
-    if (sharded) {
-      return InvalidArgument(
-          "gradient_source FINITE_DIFFERENCE is not supported for sharded "
-          "sessions; use shards 0 or 1");
-    }
     if (!wants_only_gradients) {
       return InvalidArgument(absl::StrCat(
           "gradient_source FINITE_DIFFERENCE needs a solver that takes "
@@ -462,11 +458,6 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
                                         "] (0 or 1: off)"));
   }
   if (workers > 1) {
-    if (sharded) {
-      return InvalidArgument(
-          "data_parallel is not supported for sharded sessions; use shards 0 "
-          "or 1");
-    }
     if (layers.finite_difference || layers.gradient_check) {
       return InvalidArgument(
           "data_parallel averages the workers' own gradients; it does not go "
@@ -745,6 +736,10 @@ absl::StatusOr<SolverSetup> Build(const v1::CreateSessionRequest& request,
   if (make_shards != nullptr) {
     v1::CreateSliceRequest slice;
     Recipe::Slice(options, &slice);
+    // The workers' gradients of a step wait on the slices for its mean.
+    if (request.data_parallel().workers() > 1) {
+      slice.set_data_parallel_workers(request.data_parallel().workers());
+    }
     OPTD_ASSIGN_OR_RETURN(setup.shards, (*make_shards)(slice));
     OPTD_ASSIGN_OR_RETURN(setup.solver,
                           Recipe::Sharded(options, x0, bounds, setup.shards));
@@ -817,6 +812,11 @@ absl::StatusOr<SolverSetup> CreateSolver(
     OPTD_ASSIGN_OR_RETURN(setup.solver,
                           WithGradientCheck(std::move(setup.solver),
                                             layers.gradient_check_options));
+  } else if (layers.data_parallel_workers > 1 && setup.shards != nullptr) {
+    OPTD_ASSIGN_OR_RETURN(
+        setup.solver,
+        WithDataParallelOnSlices(std::move(setup.solver),
+                                 layers.data_parallel_workers, setup.shards));
   } else if (layers.data_parallel_workers > 1) {
     OPTD_ASSIGN_OR_RETURN(setup.solver,
                           WithDataParallel(std::move(setup.solver),

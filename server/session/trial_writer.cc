@@ -37,8 +37,15 @@ absl::Status WriteBatchTrials(
         batch_size,
         " has no point delta, and an answer carries at most two whole points"));
   };
-  int written_whole = -1;  // batch index of the trial written with its x
-  int wanted_base = -1;    // batch index of the base the deltas need
+  int written_whole = -1;     // batch index of the trial written with its x
+  int wanted_base = -1;       // batch index of the base the deltas need
+  uint64_t published_id = 0;  // direct path: the trial whose point is out
+  // A finite-difference stencil's points differ from the base point in one
+  // coordinate each, which the slices cannot serve: the base point goes
+  // whole (the home gathered it to plan the steps) and the rest as deltas.
+  const std::optional<PointDelta> second =
+      batch_size > 1 ? solver.BatchPointDelta(1) : std::nullopt;
+  const bool stencil = second.has_value() && second->coordinate >= 0;
   const auto write = [&](int k) -> absl::Status {
     const uint64_t trial_id = first_id + k;
     v1::Trial* trial = trials->Add();
@@ -53,12 +60,21 @@ absl::Status WriteBatchTrials(
         TimeToProto(lease->second.expiry, trial->mutable_lease_expire_time());
       }
     }
-    if (on_slices && batch.shards != nullptr && batch_size == 1) {
-      // Direct path: each replica serves its slice of the point (GetSlice).
-      // A batch of more than one (a gradient check's stencil) is written as
+    if (on_slices && batch.shards != nullptr && !stencil) {
+      // Direct path: each replica serves its slice of the point (GetSlice):
+      // a batch of one or a data-parallel step (every trial at the same x).
+      // A stencil (finite differences, a gradient check) is written as
       // below: trial 0 whole and the rest as deltas from it.
       trial->set_on_slices(true);
-      batch.shards->set_direct_trial(trial_id);
+      // A data-parallel worker's point is its step's first trial's, which
+      // the slices serve under every trial of the step: published once.
+      const std::optional<PointDelta> same = solver.BatchPointDelta(k);
+      const uint64_t publish_id = same.has_value() && same->coordinate < 0
+                                      ? first_id + same->base
+                                      : trial_id;
+      if (publish_id == published_id) return absl::OkStatus();
+      published_id = publish_id;
+      batch.shards->set_direct_trial(publish_id);
       OPTD_RETURN_IF_ERROR(solver.ReadBatchPoint(
           k, MutableVectorView::OnSlices(batch.dimension)));
       if (wants == Evaluation::kHessianVector) {

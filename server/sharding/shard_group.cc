@@ -20,6 +20,8 @@ bool IsRead(v1::SliceOp op) {
     case v1::SLICE_OP_READ_GRADIENT:
     case v1::SLICE_OP_READ_DIRECTION:
     case v1::SLICE_OP_READ_STATE:
+    // Checks and caches a sum it can form again from staged vectors.
+    case v1::SLICE_OP_DATA_PARALLEL_ADD:
     // Changes no slice state (it writes a file): safe to repeat.
     case v1::SLICE_OP_SAVE_CHECKPOINT:
       return true;
@@ -446,7 +448,15 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
     for (v1::SliceOpRequest& request : ops) {
       request.set_op(op);
       request.set_seq(seq);
-      request.set_staged_trial(direct_trial_);
+      if (mean_trials_.empty()) {
+        request.set_staged_trial(direct_trial_);
+      } else {
+        request.set_data_parallel_mean(true);
+        request.mutable_data_parallel_trials()->Assign(mean_trials_.begin(),
+                                                       mean_trials_.end());
+        request.mutable_data_parallel_weights()->Assign(mean_weights_.begin(),
+                                                        mean_weights_.end());
+      }
     }
     return Send(std::move(ops));
   }
@@ -461,6 +471,35 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
   const uint64_t seq = ++seq_;
   for (v1::SliceOpRequest& request : ops) request.set_seq(seq);
   return Send(std::move(ops));
+}
+
+absl::Status ShardGroup::StageGradient(uint64_t trial_id,
+                                       const ConstVectorView& full) {
+  OPTD_RETURN_IF_ERROR(layout_.CheckDimension(full.size(), "gradient"));
+  const int64_t width = full.type() == ScalarType::kFloat32 ? 4 : 8;
+  std::vector<v1::SliceOpRequest> ops(static_cast<size_t>(layout_.shards()));
+  const uint64_t seq = ++seq_;
+  for (int shard = 0; shard < layout_.shards(); ++shard) {
+    const ShardRange& r = layout_.range(shard);
+    v1::SliceOpRequest& request = ops[shard];
+    request.set_op(v1::SLICE_OP_STAGE_GRADIENT);
+    request.set_seq(seq);
+    request.set_staged_trial(trial_id);
+    request.set_data_float32(width == 4);
+    request.set_data(static_cast<const char*>(full.data()) + width * r.begin,
+                     static_cast<size_t>(width * r.size()));
+  }
+  return Send(std::move(ops)).status();
+}
+
+absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::DataParallelAdd(
+    absl::Span<const uint64_t> trials, absl::Span<const double> weights) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_DATA_PARALLEL_ADD);
+  request.mutable_data_parallel_trials()->Assign(trials.begin(), trials.end());
+  request.mutable_data_parallel_weights()->Assign(weights.begin(),
+                                                  weights.end());
+  return CallRequest(std::move(request));
 }
 
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::ScatterBytes(

@@ -142,6 +142,10 @@ class ShardGroup {
   // publishes the point for clients to read (GetSlice).
   void set_direct_trial(uint64_t trial_id) { direct_trial_ = trial_id; }
   uint64_t direct_trial() const { return direct_trial_; }
+  // The trial being told, on either data path (data-parallel sessions stage
+  // each worker's gradient under its trial id).
+  void set_told_trial(uint64_t trial_id) { told_trial_ = trial_id; }
+  uint64_t told_trial() const { return told_trial_; }
   // The session was deleted: the destructor purges what clients sent too.
   void set_purge_on_delete() { purge_ = true; }
   // Export: the vector clients sent for `trial_id` (a gradient, or with
@@ -193,6 +197,28 @@ class ShardGroup {
   // (Adafactor's), which must visit the slices one at a time.
   absl::StatusOr<v1::SliceOpResponse> ReadShard(int shard,
                                                 v1::SliceOpRequest request);
+  // ShardGroup::StageGradient()
+  //
+  // Data-parallel sessions, gateway path: each slice keeps its range of
+  // `full` as the staged gradient of `trial_id` (SLICE_OP_STAGE_GRADIENT),
+  // as if a client had sent it with PutSlice.
+  absl::Status StageGradient(uint64_t trial_id, const ConstVectorView& full);
+  // ShardGroup::DataParallelAdd()
+  //
+  // Data-parallel sessions: every slice checks that adding the last of
+  // `trials` (a step's told trials in tell order, with their `weights`) to
+  // the weighted sum of their staged gradients keeps it and its mean finite
+  // (SLICE_OP_DATA_PARALLEL_ADD); answers in shard order.
+  absl::StatusOr<std::vector<v1::SliceOpResponse>> DataParallelAdd(
+      absl::Span<const uint64_t> trials, absl::Span<const double> weights);
+  // While set, a Scatter of an on_slices() view has each slice use the
+  // weighted mean of the staged gradients of `trials` instead of a staged
+  // vector of the direct trial; cleared with empty spans.
+  void set_data_parallel_mean(absl::Span<const uint64_t> trials,
+                              absl::Span<const double> weights) {
+    mean_trials_.assign(trials.begin(), trials.end());
+    mean_weights_.assign(weights.begin(), weights.end());
+  }
 
   // Every shard's raw answer data for a read, in shard order.
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Read(v1::SliceOp op);
@@ -276,6 +302,9 @@ class ShardGroup {
   // The last sequence number sent (the same on every slice).
   uint64_t seq_ = 0;
   uint64_t direct_trial_ = 0;
+  uint64_t told_trial_ = 0;
+  std::vector<uint64_t> mean_trials_;
+  std::vector<double> mean_weights_;
   bool purge_ = false;
   std::vector<v1::SliceOpRequest> queued_;
   std::atomic<bool> broken_{false};

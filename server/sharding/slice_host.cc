@@ -1,5 +1,6 @@
 #include "server/sharding/slice_host.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "common/status_macros.h"
 #include "server/codec/vectors.h"
 #include "server/session/session_manager.h"
+#include "server/sharding/data_parallel_sum.h"
 #include "server/sharding/slice_ops.h"
 #include "server/sharding/staged_store.h"
 #include "solvers/sharding/shard_layout.h"
@@ -23,6 +25,8 @@ struct SliceHost::Slice {
   ShardRange range;
   int64_t bytes = 0;
   std::shared_ptr<StagedVectors> staged;
+  // Data-parallel sessions: the step's weighted gradient sum over the range.
+  DataParallelSum data_parallel_sum ABSL_GUARDED_BY(mu);
   // What GetSlice serves: [0] the point, [1] the Hessian-vector trial's
   // vector, each for one trial, read by the operation named.
   uint64_t published_trial[2] ABSL_GUARDED_BY(mu) = {0, 0};
@@ -179,8 +183,13 @@ absl::Status SliceHost::ReadPublished(const v1::GetSliceRequest& request,
         "\"; read each slice from the replica Session.shard_map names"));
   }
   absl::MutexLock lock(&slice->mu);
-  if (slice->published_trial[which] != request.trial_id() ||
-      request.trial_id() == 0) {
+  // The W workers of a data-parallel step evaluate one point, published
+  // under the step's first trial.
+  const uint64_t published = slice->published_trial[which];
+  const uint64_t serves =
+      which == 0 ? std::max(1, slice->spec.data_parallel_workers()) : 1;
+  if (request.trial_id() < published ||
+      request.trial_id() - published >= serves || request.trial_id() == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "shard ", request.shard(), " of session \"", request.session_id(),
         "\" serves the ", which == 0 ? "point" : "vector", " of trial ",
@@ -320,6 +329,25 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
       status = SaveCheckpoint(*slice, op);
     } else if (op.op() == v1::SLICE_OP_LOAD_CHECKPOINT) {
       status = LoadCheckpoint(*slice, op);
+    } else if (op.op() == v1::SLICE_OP_STAGE_GRADIENT) {
+      status = staged_->Stage(*slice->staged, slice->spec, slice->range, op,
+                              replica_index_);
+    } else if (op.op() == v1::SLICE_OP_DATA_PARALLEL_ADD) {
+      status = slice->data_parallel_sum.Add(
+          *staged_, *slice->staged, slice->spec, slice->range, op, &answer);
+    } else if (op.data_parallel_mean()) {
+      bool missing = false;
+      absl::StatusOr<std::string> mean = slice->data_parallel_sum.Mean(
+          *staged_, *slice->staged, slice->range, op, &missing);
+      if (!mean.ok()) return mean.status();
+      if (missing) {
+        answer.set_missing(true);
+      } else {
+        v1::SliceOpRequest with_data = op;
+        with_data.set_data(*std::move(mean));
+        with_data.set_data_float32(false);
+        status = slice->solver->Apply(with_data, &answer);
+      }
     } else if (op.staged_trial() != 0) {
       bool float32 = false, missing = false;
       absl::StatusOr<std::string> bytes =

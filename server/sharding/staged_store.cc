@@ -1,5 +1,6 @@
 #include "server/sharding/staged_store.h"
 
+#include <algorithm>
 #include <iterator>
 #include <utility>
 #include <vector>
@@ -17,8 +18,13 @@ namespace {
 // Consumed vectors of an unjournaled slice whose digests are kept (retried
 // PutSlice calls are recognized for this many trials).
 constexpr size_t kKeptDigests = 1024;
-// Vectors a slice keeps, per field, for trials not told yet (PutSlice).
+// Vectors a slice keeps, per field, for trials not told yet (PutSlice),
+// besides one per worker of a data-parallel step.
 constexpr int kMaxUntoldStaged = 4;
+
+int MaxUntoldStaged(const v1::CreateSliceRequest& spec) {
+  return kMaxUntoldStaged + std::max(0, spec.data_parallel_workers());
+}
 
 size_t Digest(absl::string_view bytes, bool float32) {
   return absl::Hash<std::pair<absl::string_view, bool>>{}({bytes, float32});
@@ -206,13 +212,13 @@ absl::Status StagedStore::Put(StagedVectors& staged,
     for (const auto& [k, v] : staged.vectors) {
       if (k.first == key.first && !v.consumed) ++untold;
     }
-    if (untold >= kMaxUntoldStaged) {
+    if (untold >= MaxUntoldStaged(spec)) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "replica ", replica_index, " holds ", untold, " ", what,
           " slices of shard ", request.shard(), " of session \"",
           request.session_id(), "\" for trials not told yet, its limit (",
-          kMaxUntoldStaged,
-          "); send slices only for the outstanding trial, and tell it"));
+          MaxUntoldStaged(spec),
+          "); send slices only for the outstanding trials, and tell them"));
     }
   }
   StagedVectors::Vector v;
@@ -337,6 +343,91 @@ absl::Status StagedStore::Read(StagedVectors& staged,
   answer->set_data(it->second.float32 ? record.values().f32()
                                       : record.values().f64());
   return absl::OkStatus();
+}
+
+absl::Status StagedStore::Stage(StagedVectors& staged,
+                                const v1::CreateSliceRequest& spec,
+                                const ShardRange& range,
+                                const v1::SliceOpRequest& op,
+                                int replica_index) {
+  if (range.size() == 0) return absl::OkStatus();
+  const int64_t width = op.data_float32() ? 4 : 8;
+  if (static_cast<int64_t>(op.data().size()) != width * range.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SLICE_OP_STAGE_GRADIENT carries ", op.data().size(),
+                     " bytes for ", range.size(), " elements"));
+  }
+  v1::PutSliceRequest put;
+  put.set_session_id(spec.key().session_id());
+  put.set_shard(spec.key().shard());
+  put.set_trial_id(op.staged_trial());
+  put.set_field(v1::SLICE_FIELD_GRADIENT);
+  const ConstVectorView values =
+      op.data_float32()
+          ? ConstVectorView::Float32(
+                reinterpret_cast<const float*>(op.data().data()), range.size())
+          : ConstVectorView::Float64(
+                reinterpret_cast<const double*>(op.data().data()),
+                range.size());
+  if (op.data_float32()) {
+    put.mutable_values()->set_f32(op.data());
+  } else {
+    put.mutable_values()->set_f64(op.data());
+  }
+  return Put(staged, spec, put, values, replica_index);
+}
+
+absl::StatusOr<std::string> StagedStore::ReadGradient(StagedVectors& staged,
+                                                      uint64_t trial,
+                                                      bool* float32,
+                                                      bool* missing) {
+  *missing = false;
+  absl::MutexLock lock(&staged.mu);
+  auto it = staged.vectors.find({0, trial});
+  if (it == staged.vectors.end() ||
+      (it->second.bytes.empty() && it->second.offset < 0)) {
+    *missing = true;
+    return std::string();
+  }
+  *float32 = it->second.float32;
+  if (!it->second.bytes.empty()) return it->second.bytes;
+  OPTD_ASSIGN_OR_RETURN(std::string payload,
+                        ReadRecordAt(env_, staged.path, it->second.offset));
+  v1::PutSliceRequest record;
+  if (!record.ParseFromString(payload)) {
+    return absl::DataLossError(
+        absl::StrCat(staged.path, ": the record at byte ", it->second.offset,
+                     " does not parse"));
+  }
+  return it->second.float32 ? record.values().f32() : record.values().f64();
+}
+
+void StagedStore::ConsumeGradients(StagedVectors& staged,
+                                   absl::Span<const uint64_t> trials,
+                                   bool drop_unused) {
+  if (trials.empty()) return;
+  const uint64_t last = *std::max_element(trials.begin(), trials.end());
+  absl::MutexLock lock(&staged.mu);
+  for (uint64_t trial : trials) {
+    auto it = staged.vectors.find({0, trial});
+    if (it != staged.vectors.end()) it->second.consumed = true;
+  }
+  if (!drop_unused) return;
+  // As Take: gradients sent for earlier trials that were never used (failed
+  // workers, trials never told) are dropped.
+  for (auto it = staged.vectors.begin(); it != staged.vectors.end();) {
+    if (it->first.first == 0 && it->first.second < last &&
+        !it->second.consumed) {
+      it = staged.vectors.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (staged.path.empty()) {
+    while (staged.vectors.size() > kKeptDigests) {
+      staged.vectors.erase(staged.vectors.begin());
+    }
+  }
 }
 
 void StagedStore::FreeToldBefore(StagedVectors& staged, uint64_t trial) {

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "optd/v1/shard.pb.h"
 #include "server/storage/env.h"
 #include "server/storage/journal.h"
@@ -103,6 +104,30 @@ class StagedStore {
   absl::Status Read(StagedVectors& staged, const v1::CreateSliceRequest& spec,
                     const ShardRange& range, const v1::SliceOpRequest& op,
                     v1::SliceOpResponse* answer);
+  // StagedStore::Stage()
+  //
+  // SLICE_OP_STAGE_GRADIENT (data-parallel sessions, gateway path): the
+  // op's data, `range`'s elements of a worker's gradient validated by the
+  // home, kept as the gradient of op.staged_trial() as Put keeps a client's.
+  absl::Status Stage(StagedVectors& staged, const v1::CreateSliceRequest& spec,
+                     const ShardRange& range, const v1::SliceOpRequest& op,
+                     int replica_index);
+  // StagedStore::ReadGradient()
+  //
+  // The raw bytes of the staged gradient of `trial`, left in place (read
+  // back from its record when they were freed); *missing when there is none.
+  absl::StatusOr<std::string> ReadGradient(StagedVectors& staged,
+                                           uint64_t trial, bool* float32,
+                                           bool* missing);
+  // StagedStore::ConsumeGradients()
+  //
+  // The gradients of `trials` were told (a data-parallel step): they are
+  // marked consumed, so that a retry must send the same values. With
+  // `drop_unused` (the step's mean was formed from them), gradients of
+  // earlier trials never used (failed workers) are dropped, as Take drops
+  // them.
+  void ConsumeGradients(StagedVectors& staged,
+                        absl::Span<const uint64_t> trials, bool drop_unused);
   // Frees the bytes of consumed vectors of trials before `trial` (their
   // answer is published).
   void FreeToldBefore(StagedVectors& staged, uint64_t trial);

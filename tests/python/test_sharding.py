@@ -116,6 +116,38 @@ class ShardingTest(unittest.TestCase):
             self.assertEqual(after.tells, before.tells)
             self.assertEqual(after.iterations, before.iterations)
 
+    def test_data_parallel_steps_match_one_replica_bitwise(self):
+        """Three workers' gradients averaged on the slices (docs/sharding.md
+        "Data parallelism and finite differences"), told last worker first
+        with weights k + 1.5: the one-replica session's iterates."""
+        def run(client, **kwargs):
+            with client.create_session(start_point(), "adam",
+                                       {"lr": 1e-2, "max_steps": 8},
+                                       data_parallel_workers=3,
+                                       **kwargs) as session:
+                points = []
+                trials = list(session.pending)
+                while trials:
+                    self.assertEqual(len(trials), 3)
+                    points.append(np.array(trials[0].x))
+                    for trial in reversed(trials):
+                        self.assertTrue(np.array_equal(trial.x, trials[0].x))
+                        scale = 1.0 + 0.25 * trial.batch_index
+                        f, g = rosen(trial.x)
+                        answer = trial.tell(scale * f, scale * g,
+                                            weight=trial.batch_index + 1.5)
+                    trials = list(answer.trials)
+                return points, np.array(session.summary.x)
+
+        reference, x = run(self.clients[0])
+        self.assertEqual(len(reference), 8)
+        for direct in (True, False):
+            points, sharded_x = run(self.clients[1], shards=3, direct=direct)
+            self.assertEqual(len(points), len(reference))
+            for a, b in zip(points, reference):
+                self.assertTrue(np.array_equal(a, b))
+            self.assertTrue(np.array_equal(sharded_x, x))
+
     def test_float32_adam_on_the_direct_path(self):
         options = {"lr": 1e-2, "dtype": "float32", "max_steps": 5}
         x0 = np.linspace(-1, 1, N).astype(np.float32)

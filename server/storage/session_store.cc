@@ -538,6 +538,24 @@ absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Create(
                   use_wal, incarnation);
 }
 
+absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Replace(
+    absl::string_view session_id, absl::string_view records, uint64_t tells,
+    int64_t checkpoint_interval, bool use_wal, uint64_t incarnation,
+    absl::Status why) {
+  std::shared_ptr<SessionJournal> old;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = journals_.find(session_id);
+    if (it != journals_.end()) {
+      old = std::move(it->second);
+      journals_.erase(it);
+    }
+  }
+  if (old != nullptr) old->Close(std::move(why));
+  return Create(session_id, records, tells, checkpoint_interval, use_wal,
+                incarnation);
+}
+
 absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Reopen(
     absl::string_view session_id, const RecordsRead& read, uint64_t tells,
     int64_t checkpoint_interval, bool use_wal, uint64_t incarnation) {

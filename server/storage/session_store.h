@@ -267,6 +267,18 @@ class SessionStore {
       absl::string_view session_id, absl::string_view records, uint64_t tells,
       int64_t checkpoint_interval, bool use_wal, uint64_t incarnation)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // SessionStore::Replace()
+  //
+  // Create() for a session whose journal is open: that journal is closed
+  // first (a write in progress finishes; waiting answers get `why`), so that
+  // nothing writes the old file after the new one took its place (a solver
+  // switch, docs/durability.md). The rename keeps it atomic: a crash leaves
+  // the old file or the new one whole. On error the old file stays as it
+  // was, with its journal closed.
+  absl::StatusOr<std::shared_ptr<SessionJournal>> Replace(
+      absl::string_view session_id, absl::string_view records, uint64_t tells,
+      int64_t checkpoint_interval, bool use_wal, uint64_t incarnation,
+      absl::Status why) ABSL_LOCKS_EXCLUDED(mu_);
   // SessionStore::Reopen()
   //
   // The journal ReadJournal just read (`read`): appends go after its valid

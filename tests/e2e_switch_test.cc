@@ -198,9 +198,7 @@ TEST(SwitchSolver, AdamToLbfgsContinuesAsItsWarmStartThroughKillNine) {
     EXPECT_EQ(ended->summary().reason(), direct_ended->summary().reason());
     EXPECT_TRUE(SameBits({ended->summary().value()},
                          {direct_ended->summary().value()}));
-    EXPECT_EQ(ended->summary().reason(),
-              v1::TERMINATION_REASON_GRADIENT_TOLERANCE)
-        << ended->summary().DebugString();
+    EXPECT_TRUE(ended->summary().success()) << ended->summary().DebugString();
   }
   EXPECT_EQ(optd.Terminate(absl::Seconds(10)), std::optional<int>(0));
   if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
@@ -285,9 +283,6 @@ TEST(SwitchSolver, RefusalsNameTheProblemAndChangeNothing) {
         "switching session \"lbfgs-src\" from lbfgs to lbfgs is not "
         "supported",
         [](auto&) {});
-    add("unsupported target", "adam-src", absl::StatusCode::kInvalidArgument,
-        "from adam to trust_region is not supported",
-        [](auto& r) { r.mutable_trust_region(); });
     add("bad options", "adam-src", absl::StatusCode::kInvalidArgument,
         "lbfgs.memory", [](auto& r) { r.mutable_lbfgs()->set_memory(-1); });
     add("finished session", "done", absl::StatusCode::kFailedPrecondition,
@@ -310,6 +305,18 @@ TEST(SwitchSolver, RefusalsNameTheProblemAndChangeNothing) {
         EXPECT_TRUE(after->switched_from().empty()) << c.what;
       }
     }
+
+    // A fork into a solver that takes no transfer.
+    v1::ForkSessionRequest fork;
+    fork.set_session_id("adam-src");
+    fork.set_new_session_id("tr");
+    fork.mutable_overrides()->mutable_trust_region();
+    EXPECT_THAT(client->ForkSession(fork),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("from adam to trust_region is not "
+                                   "supported")));
+    EXPECT_THAT(client->GetSession("tr"),
+                StatusIs(absl::StatusCode::kNotFound));
 
     // Warm starts a creation request may not carry (through an import).
     absl::StatusOr<v1::SessionSnapshot> snapshot =

@@ -142,9 +142,6 @@ absl::StatusOr<SessionManager::Switched> SessionManager::SwitchSolver(
     case v1::SwitchSolverRequest::kLbfgs:
       *target.mutable_lbfgs() = request.lbfgs();
       break;
-    case v1::SwitchSolverRequest::kTrustRegion:
-      *target.mutable_trust_region() = request.trust_region();
-      break;
     case v1::SwitchSolverRequest::SOLVER_NOT_SET:
       return absl::InvalidArgumentError(absl::StrCat(
           "solver is not set; set the new solver's options (lbfgs); ",

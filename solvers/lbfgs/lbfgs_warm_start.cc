@@ -68,7 +68,8 @@ absl::Status Lbfgs::SetCurvaturePairs(
   // x, g, x_trial, g_trial, d, s_0..s_{k-1}, y_0..y_{k-1} (slice_state.h).
   std::string state;
   AppendLbfgsSliceHeader({static_cast<int>(k)}, &state);
-  for (const std::vector<double>* v : {&x, &zeros, &x, &zeros, &zeros}) {
+  const std::vector<double>* const vectors[] = {&x, &zeros, &x, &zeros, &zeros};
+  for (const std::vector<double>* v : vectors) {
     AppendF64s(v->data(), v->size(), &state);
   }
   for (size_t i = first; i < s.size(); ++i) {

@@ -944,6 +944,9 @@ TEST_F(ShardingEndToEnd, ForksIntoLbfgsAreBitwiseTheSameOnEveryShardCount) {
       ASSERT_OK(Drive(fork, *answer, 3, &run));
       absl::StatusOr<v1::SessionSnapshot> snapshot = client.ExportSession(id);
       ASSERT_OK(snapshot);
+      // Rosenbrock's Hessian is positive definite near the start: every
+      // pair of Adam's five tells passes (four pairs).
+      EXPECT_EQ(snapshot->create().warm_start().s_size(), 4);
       ASSERT_OK(client.ImportSession(*snapshot, "switch-2to3", 3));
       EXPECT_OK(client.DeleteSession(id));
       fork = Session::Attach(client, "switch-2to3");

@@ -542,16 +542,7 @@ absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Replace(
     absl::string_view session_id, absl::string_view records, uint64_t tells,
     int64_t checkpoint_interval, bool use_wal, uint64_t incarnation,
     absl::Status why) {
-  std::shared_ptr<SessionJournal> old;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = journals_.find(session_id);
-    if (it != journals_.end()) {
-      old = std::move(it->second);
-      journals_.erase(it);
-    }
-  }
-  if (old != nullptr) old->Close(std::move(why));
+  CloseJournal(session_id, std::move(why));
   return Create(session_id, records, tells, checkpoint_interval, use_wal,
                 incarnation);
 }
@@ -596,8 +587,8 @@ bool SessionStore::SyncWalJournals() {
   return all;
 }
 
-absl::Status SessionStore::Remove(absl::string_view session_id,
-                                  absl::Status why) {
+void SessionStore::CloseJournal(absl::string_view session_id,
+                                absl::Status why) {
   std::shared_ptr<SessionJournal> journal;
   {
     absl::MutexLock lock(&mu_);
@@ -608,6 +599,11 @@ absl::Status SessionStore::Remove(absl::string_view session_id,
     }
   }
   if (journal != nullptr) journal->Close(std::move(why));
+}
+
+absl::Status SessionStore::Remove(absl::string_view session_id,
+                                  absl::Status why) {
+  CloseJournal(session_id, std::move(why));
   return RemoveFileDurably(env_, JournalPath(session_id));
 }
 

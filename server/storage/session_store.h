@@ -336,6 +336,10 @@ class SessionStore {
       ABSL_LOCKS_EXCLUDED(queue_mu_);
   void CommitLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
   void MaintenanceLoop() ABSL_LOCKS_EXCLUDED(repair_mu_);
+  // Closes and forgets the open journal of `session_id`, if any (Remove,
+  // Replace); its waiting answers get `why`.
+  void CloseJournal(absl::string_view session_id, absl::Status why)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A journal that needs Repair().
   void NeedsRepair(std::shared_ptr<SessionJournal> journal)
       ABSL_LOCKS_EXCLUDED(repair_mu_);

@@ -257,6 +257,16 @@ absl::StatusOr<v1::ForkSessionResponse> Client::ForkSession(
   return response;
 }
 
+absl::StatusOr<v1::SwitchSolverResponse> Client::SwitchSolver(
+    const v1::SwitchSolverRequest& request) const {
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  v1::SwitchSolverResponse response;
+  OPTD_RETURN_IF_ERROR(
+      ToAbslStatus(stub_->SwitchSolver(&context, request, &response)));
+  return response;
+}
+
 absl::StatusOr<v1::DiagnoseResponse> Client::Diagnose(
     const v1::DiagnoseRequest& request) const {
   grpc::ClientContext context;

@@ -175,6 +175,15 @@ class Client {
   absl::StatusOr<v1::ForkSessionResponse> ForkSession(
       const v1::ForkSessionRequest& request) const;
 
+  // Client::SwitchSolver()
+  //
+  // Continues `request.session_id` under another solver, with the same id
+  // (optimizer.proto SwitchSolverRequest, docs/api.md "Switch"): the
+  // response carries the new solver's first trial(s); the old solver's
+  // trials are cancelled.
+  absl::StatusOr<v1::SwitchSolverResponse> SwitchSolver(
+      const v1::SwitchSolverRequest& request) const;
+
   // Client::Diagnose()
   //
   // Opens a curvature session at session `request.session_id`'s current or

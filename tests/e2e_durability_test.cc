@@ -1428,7 +1428,8 @@ TEST(DurabilityFork, RefusalsNameTheProblemAndCreateNothing) {
         "overrides.bounds cannot change in a fork",
         [](auto& r) { r.mutable_overrides()->mutable_bounds(); });
     add("another solver", "adam-src", absl::StatusCode::kInvalidArgument,
-        "overrides.sgd is another solver than the source's (adam)",
+        "switching session \"adam-src\" from adam to sgd is not supported; "
+        "a switch carries state from the first-order family",
         [](auto& r) { r.mutable_overrides()->mutable_sgd()->set_lr(0.1); });
     add("options of a solver that replays", "lbfgs-src",
         absl::StatusCode::kInvalidArgument,

@@ -1369,6 +1369,71 @@ TEST_F(ShardingEndToEnd,
   }
 }
 
+TEST_F(ShardingEndToEnd, ForksIntoLbfgsAreBitwiseTheSameOnEveryShardCount) {
+  // An Adam session on one shard journals its tells, so a fork into L-BFGS
+  // (a solver switch into a new id, docs/api.md "Switch") carries curvature
+  // pairs; they go into remote slices through the vectors' portable state,
+  // and the fork runs the same on 1, 2 and 3 shards, also when exported on
+  // 2 shards and imported on 3 halfway.
+  Client client = Connect(0);
+  v1::AdamOptions adam;
+  adam.set_lr(1e-3);
+  SessionOptions options;
+  options.session_id = "switch-src";
+  absl::StatusOr<Session> source =
+      Session::Create(client, StartPoint(kN), SolverSpec::Adam(adam), options);
+  ASSERT_OK(source);
+  Trace told;
+  Answer first;
+  first.trials = source->first_trials();
+  ASSERT_OK(Drive(*source, first, 5, &told));
+  v1::LbfgsOptions lbfgs;
+  lbfgs.set_max_iterations(15);
+  std::vector<Trace> runs;
+  for (int shards : {1, 2, 3}) {
+    const std::string id = absl::StrCat("switch-", shards);
+    v1::ForkSessionRequest request;
+    request.set_session_id("switch-src");
+    request.set_new_session_id(id);
+    request.set_shards(shards);
+    *request.mutable_overrides()->mutable_lbfgs() = lbfgs;
+    absl::StatusOr<v1::ForkSessionResponse> forked =
+        client.ForkSession(request);
+    ASSERT_OK(forked);
+    EXPECT_EQ(forked->step(), 5);
+    absl::StatusOr<v1::Session> described = client.GetSession(id);
+    ASSERT_OK(described);
+    EXPECT_EQ(described->solver(), "lbfgs");
+    EXPECT_EQ(described->switched_from(), "adam");
+    EXPECT_EQ(described->shard_map_size(), shards > 1 ? shards : 0);
+    Session fork = Session::Attach(client, id);
+    absl::StatusOr<Answer> answer = fork.Ask();
+    ASSERT_OK(answer);
+    Trace run;
+    if (shards == 2) {
+      // Three tells on two shards, then on three from the export.
+      ASSERT_OK(Drive(fork, *answer, 3, &run));
+      absl::StatusOr<v1::SessionSnapshot> snapshot = client.ExportSession(id);
+      ASSERT_OK(snapshot);
+      // Rosenbrock's Hessian is positive definite near the start: every
+      // pair of Adam's five tells passes (four pairs).
+      EXPECT_EQ(snapshot->create().warm_start().s_size(), 4);
+      ASSERT_OK(client.ImportSession(*snapshot, "switch-2to3", 3));
+      EXPECT_OK(client.DeleteSession(id));
+      fork = Session::Attach(client, "switch-2to3");
+      answer = fork.Ask();
+      ASSERT_OK(answer);
+    }
+    ASSERT_OK(Drive(fork, *answer, 100000, &run));
+    runs.push_back(run);
+    EXPECT_OK(client.DeleteSession(shards == 2 ? "switch-2to3" : id));
+  }
+  EXPECT_GT(runs[0].points.size(), 3u);
+  ExpectSameRun(runs[0], runs[1], "forked onto 2 shards, imported onto 3");
+  ExpectSameRun(runs[0], runs[2], "forked onto 3 shards");
+  EXPECT_OK(client.DeleteSession("switch-src"));
+}
+
 TEST_F(ShardingEndToEnd, DiagnoseRefusesShardedSessions) {
   Client client = Connect(0);
   SessionOptions options;

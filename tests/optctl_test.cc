@@ -268,6 +268,42 @@ TEST_F(OptctlEndToEnd, ForkStartsANewSessionWithChangedOptions) {
                         "can fork from steps [0, 3]"));
 }
 
+TEST_F(OptctlEndToEnd, SwitchContinuesTheSessionUnderLbfgs) {
+  v1::AdamOptions adam;
+  adam.set_lr(0.01);
+  SessionOptions options;
+  options.session_id = "adam-run";
+  absl::StatusOr<Session> source =
+      Session::Create(client(), {-1.2, 1.0}, SolverSpec::Adam(adam), options);
+  ASSERT_OK(source);
+  std::vector<client::Trial> trials = source->first_trials();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<client::Answer> answer =
+        source->Tell(trials.at(0).id, Rosenbrock(trials[0].x, trials[0].wants));
+    ASSERT_OK(answer);
+    trials = answer->trials;
+  }
+
+  CommandRun run = Optctl("switch adam-run --options='memory: 4'");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, ContainsRegex("switched adam-run to lbfgs after "
+                                        "step 3 \\([0-9] curvature pairs "
+                                        "carried\\); outstanding trial 5"));
+  run = Optctl("get adam-run");
+  EXPECT_THAT(run.output, HasSubstr("lbfgs"));
+
+  run = Optctl("switch adam-run --solver=adam");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, HasSubstr("INVALID_ARGUMENT: --solver is \"adam\"; "
+                                    "switch takes lbfgs"));
+  run = Optctl("switch adam-run --options='lr: 1'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, HasSubstr("is not optd.v1.LbfgsOptions"));
+  run = Optctl("switch adam-run");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, HasSubstr("from lbfgs to lbfgs is not supported"));
+}
+
 TEST_F(OptctlEndToEnd, DeleteThenGetIsNotFound) {
   CreateSession("doomed");
   CommandRun run = Optctl("delete doomed");

@@ -38,6 +38,7 @@ ABSL_DECLARE_FLAG(std::string, options);
 ABSL_DECLARE_FLAG(int, n);
 ABSL_DECLARE_FLAG(std::string, point);
 ABSL_DECLARE_FLAG(std::string, source);
+ABSL_DECLARE_FLAG(std::string, solver);
 
 namespace optd::client::optctl {
 
@@ -58,6 +59,8 @@ absl::Status Demo(const Client& client, const std::string& argument);
 // `optctl diagnose ID`: a curvature session at session ID's --point
 // (diagnose.cc).
 absl::Status Diagnose(const Client& client, const std::string& id);
+// `optctl switch ID`: session ID goes on under --solver (switch.cc).
+absl::Status Switch(const Client& client, const std::string& id);
 
 // `optctl stats`: reads the server's /metrics endpoint (--metrics).
 absl::Status Stats();

@@ -81,7 +81,10 @@ ABSL_FLAG(int64_t, step, -1,
           "source's last durable step.");
 ABSL_FLAG(std::string, options, "",
           "fork: changed solver options in protobuf text format, e.g. "
-          "'lr: 0.0003 beta1: 0.95' (first-order family only).");
+          "'lr: 0.0003 beta1: 0.95' (first-order family only). "
+          "switch: the new solver's options, e.g. 'memory: 5'.");
+ABSL_FLAG(std::string, solver, "lbfgs",
+          "switch: the solver the session goes on with (lbfgs).");
 ABSL_FLAG(int, n, 2,
           "demo: dimension of the extended Rosenbrock function (even, >= 2).");
 ABSL_FLAG(std::string, point, "current",
@@ -120,6 +123,11 @@ Commands:
               there bitwise, on --shards replicas, with --options changing
               the solver's hyperparameters from then on (first-order family:
               --options='lr: 0.0003'). Prints the fork's id and trial.
+  switch ID   Continues session ID under --solver (SwitchSolver; default
+              lbfgs, from the first-order family) with --options, under the
+              same id: the iterate and the curvature pairs its last gradients
+              give carry over, its pending trials are cancelled. Prints the
+              pairs carried and the new trial.
   shards ID   Prints where sharded session ID lives: each shard's replica,
               address and range, the bytes of state it holds there, and each
               replica's total slice bytes and resident memory.
@@ -195,7 +203,7 @@ absl::Status Run(const std::vector<char*>& args) {
       {"export", {true, Export}},     {"import", {true, Import}},
       {"fork", {true, Fork}},         {"shards", {true, Shards}},
       {"stats", {false, nullptr}},    {"history", {true, History}},
-      {"diagnose", {true, Diagnose}},
+      {"diagnose", {true, Diagnose}}, {"switch", {true, Switch}},
   };
   // args[0] is the program name.
   if (args.size() < 2) {

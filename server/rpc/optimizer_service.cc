@@ -521,6 +521,37 @@ grpc::ServerUnaryReactor* OptimizerService::ForkSession(
       });
 }
 
+grpc::ServerUnaryReactor* OptimizerService::SwitchSolver(
+    grpc::CallbackServerContext* context,
+    const v1::SwitchSolverRequest* request,
+    v1::SwitchSolverResponse* response) {
+  return RunUnary(
+      context, options_, "SwitchSolver", request, response,
+      [&](const Caller& caller) -> absl::Status {
+        v1::SwitchSolverRequest scoped = *request;
+        scoped.set_session_id(caller.Scope(request->session_id()));
+        absl::StatusOr<SessionManager::Switched> switched =
+            sessions_->SwitchSolver(scoped);
+        if (!switched.ok()) {
+          return router_.Forward(*context, switched.status(),
+                                 request->session_id(), *request, response,
+                                 &v1::Optimizer::Stub::SwitchSolver);
+        }
+        const std::shared_ptr<Session>& session = switched->session;
+        if (options_.metrics != nullptr) {
+          options_.metrics->Created(session->solver_name());
+        }
+        response->set_session_id(caller.Unscope(session->id()));
+        response->set_state(session->state());
+        response->set_step(switched->step);
+        response->set_pairs(switched->pairs);
+        OPTD_RETURN_IF_ERROR(
+            session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, response));
+        NoteMessageBytes(response->ByteSizeLong());
+        return absl::OkStatus();
+      });
+}
+
 grpc::ServerUnaryReactor* OptimizerService::PutSlice(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response_bytes) {

@@ -105,6 +105,10 @@ class OptimizerService final
       grpc::CallbackServerContext* context,
       const v1::ForkSessionRequest* request,
       v1::ForkSessionResponse* response) override;
+  grpc::ServerUnaryReactor* SwitchSolver(
+      grpc::CallbackServerContext* context,
+      const v1::SwitchSolverRequest* request,
+      v1::SwitchSolverResponse* response) override;
 
   // The request's bytes are a PutSliceRequest; the response's are written
   // a PutSliceResponse.

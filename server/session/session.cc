@@ -38,7 +38,8 @@ Session::Session(std::string id, SolverSetup setup, Labels labels,
       shards_(std::move(setup.shards)),
       update_time_(create_time_),
       last_active_(create_time_),
-      ledger_(solver_->finished() ? 0 : solver_->batch_size(), create_time_),
+      ledger_(solver_->finished() ? 0 : solver_->batch_size(), create_time_,
+              settings.first_trial_id),
       durability_(id_, settings.checkpoint_interval, shards_) {
   if (solver_->finished()) {
     finish_time_ = create_time_;
@@ -96,6 +97,12 @@ bool Session::Expired(absl::Time now) const {
 }
 
 absl::Status Session::CheckNotDeleted() const {
+  if (switched_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session \"", id_,
+        "\" switched solvers while this call held its old solver; its trials "
+        "are cancelled: ask again for the new solver's"));
+  }
   if (deleted_) {
     return absl::NotFoundError(absl::StrCat("session \"", id_, "\" not found"));
   }
@@ -645,6 +652,30 @@ absl::Status Session::FillSlicedTell(v1::TellRequest* tell) {
   return absl::OkStatus();
 }
 
+absl::Status Session::RetireForSwitch(int64_t tells) {
+  absl::MutexLock lock(&mu_);
+  OPTD_RETURN_IF_ERROR(CheckNotDeleted());
+  if (durability_.tells() != tells ||
+      StateLocked() != v1::SESSION_STATE_RUNNING) {
+    return absl::AbortedError(
+        absl::StrCat("session \"", id_, "\" changed during the switch (",
+                     durability_.tells(), " tells applied, ", tells,
+                     " read): switch again"));
+  }
+  switched_ = true;
+  return absl::OkStatus();
+}
+
+void Session::CancelRetire() {
+  absl::MutexLock lock(&mu_);
+  switched_ = false;
+}
+
+uint64_t Session::last_trial_id() const {
+  absl::MutexLock lock(&mu_);
+  return ledger_.last_trial_id();
+}
+
 void Session::Delete() {
   absl::MutexLock lock(&mu_);
   if (deleted_) return;
@@ -663,6 +694,8 @@ template absl::Status Session::WriteTrials(v1::VectorEncoding,
                                            v1::ForkSessionResponse*);
 template absl::Status Session::WriteTrials(v1::VectorEncoding,
                                            v1::DiagnoseResponse*);
+template absl::Status Session::WriteTrials(v1::VectorEncoding,
+                                           v1::SwitchSolverResponse*);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::AskResponse*, bool);
 template absl::Status Session::Ask(v1::VectorEncoding, v1::OptimizeResponse*,
                                    bool);

@@ -75,6 +75,9 @@ struct SessionSettings {
   // in solver_factory.h): what the session counts against its tenant's
   // memory budget (--tenant_memory_bytes).
   int64_t state_bytes = 0;
+  // The id of its first trial: 1, or past the last trial of the solver it
+  // continues (CreateSessionRequest.warm_start.last_trial_id + 1).
+  uint64_t first_trial_id = 1;
 };
 
 class Session {
@@ -253,6 +256,20 @@ class Session {
                     DurableTicket* ticket = nullptr, TellStats* stats = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Session::RetireForSwitch(), Session::CancelRetire()
+  //
+  // A solver switch (SessionManager::SwitchSolver) retires the session it
+  // replaces once it has read its state after `tells` tells: from then on
+  // every call answers FAILED_PRECONDITION (the caller holds the old solver;
+  // the manager finds the new one). ABORTED, and nothing changed, when the
+  // session has applied other than `tells` tells by then (a tell came during
+  // the switch), or is no longer running. CancelRetire undoes it (the new
+  // journal could not be written).
+  absl::Status RetireForSwitch(int64_t tells) ABSL_LOCKS_EXCLUDED(mu_);
+  void CancelRetire() ABSL_LOCKS_EXCLUDED(mu_);
+  // The last trial id issued.
+  uint64_t last_trial_id() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Session::ReadPoint()
   //
   // The session's best point (`best`; Session.best_x), or where it is now:
@@ -368,6 +385,8 @@ class Session {
   // the solver's vectors hold it too.
   const std::shared_ptr<ShardGroup> shards_;
   bool deleted_ ABSL_GUARDED_BY(mu_) = false;
+  // Replaced by another solver's session (RetireForSwitch).
+  bool switched_ ABSL_GUARDED_BY(mu_) = false;
   // What a deleted session still reports (its solver is gone).
   v1::SessionState final_state_ ABSL_GUARDED_BY(mu_) =
       v1::SESSION_STATE_RUNNING;

@@ -129,6 +129,17 @@ absl::StatusOr<std::shared_ptr<Session>> SessionFactory::Build(
           : defaults_.checkpoint_interval;
   settings.state_bytes = EstimateStateBytes(request, x0.size());
   SetCreationEcho(request, &settings.creation_echo);
+  if (request.has_warm_start()) {
+    const v1::WarmStart& warm = request.warm_start();
+    if (warm.last_trial_id() >= (uint64_t{1} << 62)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("warm_start.last_trial_id is ", warm.last_trial_id(),
+                       "; it must be below 2^62"));
+    }
+    settings.first_trial_id = warm.last_trial_id() + 1;
+    settings.creation_echo.set_switched_from(warm.from_solver());
+    settings.creation_echo.set_switched_at_step(warm.from_step());
+  }
   // A sharded session's slices live on `shards` replicas from this one on,
   // under a fresh epoch (solvers/sharding/shard_layout.h cuts the ranges).
   ShardMaker make_shards = [&](const v1::CreateSliceRequest& base)
@@ -212,7 +223,7 @@ absl::Status SessionFactory::WriteJournal(
     Session& session, const v1::CreateSessionRequest& header,
     uint32_t solver_revision, uint64_t incarnation,
     const v1::SessionCheckpoint* checkpoint,
-    const std::vector<const v1::SnapshotTell*>& tells) const {
+    const std::vector<const v1::SnapshotTell*>& tells, bool replace) const {
   if (store_ == nullptr) return absl::OkStatus();
   // The header holds every resolved setting, so that a restart with other
   // server defaults resumes the session as it was.
@@ -233,10 +244,19 @@ absl::Status SessionFactory::WriteJournal(
   for (const v1::SnapshotTell* tell : tells) {
     records += FrameRecord(tell->SerializeAsString());
   }
-  OPTD_ASSIGN_OR_RETURN(std::shared_ptr<SessionJournal> journal,
-                        store_->Create(session.id(), records, session.tells(),
-                                       session.settings().checkpoint_interval,
-                                       UsesWal(session), record.incarnation()));
+  OPTD_ASSIGN_OR_RETURN(
+      std::shared_ptr<SessionJournal> journal,
+      replace ? store_->Replace(
+                    session.id(), records, session.tells(),
+                    session.settings().checkpoint_interval, UsesWal(session),
+                    record.incarnation(),
+                    absl::FailedPreconditionError(absl::StrCat(
+                        "session \"", session.id(),
+                        "\" switched solvers before this tell became "
+                        "durable; ask again for the new solver's trials")))
+              : store_->Create(session.id(), records, session.tells(),
+                               session.settings().checkpoint_interval,
+                               UsesWal(session), record.incarnation()));
   session.AttachJournal(std::move(journal));
   return absl::OkStatus();
 }

@@ -93,12 +93,15 @@ class SessionFactory {
   // `header` is its creation request, `solver_revision` the arithmetic it
   // was built with, `incarnation` the one it was built for, `tells` what it
   // replayed, `checkpoint` (may be null) the state it was restored from.
+  // With `replace`, the journal of a session of that id that is open now
+  // is closed and replaced (SessionStore::Replace; a solver switch).
   // Without a store: nothing.
-  absl::Status WriteJournal(
-      Session& session, const v1::CreateSessionRequest& header,
-      uint32_t solver_revision, uint64_t incarnation,
-      const v1::SessionCheckpoint* checkpoint,
-      const std::vector<const v1::SnapshotTell*>& tells) const;
+  absl::Status WriteJournal(Session& session,
+                            const v1::CreateSessionRequest& header,
+                            uint32_t solver_revision, uint64_t incarnation,
+                            const v1::SessionCheckpoint* checkpoint,
+                            const std::vector<const v1::SnapshotTell*>& tells,
+                            bool replace = false) const;
 
   // Per-tell durable and small: its tells go through the write-ahead log.
   bool UsesWal(const Session& session) const;

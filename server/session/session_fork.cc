@@ -6,7 +6,8 @@
 // alone, since replaying the source's tells under other options would give
 // another state: the cut snapshot is replayed once under the source's own
 // options, saved as a checkpoint, and that checkpoint restored under the new
-// ones.
+// ones. Another solver's options make the fork a solver switch into the
+// new id (session_switch.cc).
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,8 @@
 #include "server/session/session_factory.h"
 #include "server/session/session_manager.h"
 #include "server/session/solver_factory.h"
+#include "server/session/solver_revision.h"
+#include "server/session/warm_start.h"
 #include "spdlog/spdlog.h"
 
 namespace optd::server {
@@ -104,7 +107,21 @@ absl::StatusOr<SessionManager::Forked> SessionManager::Fork(
   snapshot.mutable_tells()->DeleteSubrange(static_cast<int>(step - first),
                                            static_cast<int>(last - step));
 
-  if (overrides.solver_case() != v1::CreateSessionRequest::SOLVER_NOT_SET) {
+  const bool switches =
+      overrides.solver_case() != v1::CreateSessionRequest::SOLVER_NOT_SET &&
+      overrides.solver_case() != snapshot.create().solver_case();
+  if (switches) {
+    // Another solver: the fork is a switch into the new id, from `step`
+    // (session_switch.cc).
+    OPTD_ASSIGN_OR_RETURN(v1::CreateSessionRequest create,
+                          SwitchedCreate(snapshot, overrides));
+    v1::SessionSnapshot switched;
+    switched.set_format_version(1);
+    switched.set_solver_revision(kSolverRevision);
+    *switched.mutable_create() = std::move(create);
+    snapshot = std::move(switched);
+  } else if (overrides.solver_case() !=
+             v1::CreateSessionRequest::SOLVER_NOT_SET) {
     OPTD_RETURN_IF_ERROR(ApplySolverOverrides(overrides, &snapshot));
   }
   v1::CreateSessionRequest* create = snapshot.mutable_create();
@@ -118,6 +135,11 @@ absl::StatusOr<SessionManager::Forked> SessionManager::Fork(
   }
   absl::StatusOr<std::shared_ptr<Session>> built =
       BuildFromSnapshot(snapshot, request.new_session_id(), request.shards());
+  if (absl::IsInvalidArgument(built.status()) && switches) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the fork's solver (overrides.", SolverFieldName(overrides),
+        ") is refused: ", built.status().message()));
+  }
   if (absl::IsInvalidArgument(built.status()) &&
       overrides.solver_case() != v1::CreateSessionRequest::SOLVER_NOT_SET) {
     // The changed options themselves, or the state under them (a layout
@@ -133,7 +155,8 @@ absl::StatusOr<SessionManager::Forked> SessionManager::Fork(
   spdlog::info(
       "session \"{}\" forked from \"{}\" at step {}: {} n={}{}", session->id(),
       request.session_id(), step, session->solver_name(), session->dimension(),
-      overrides.solver_case() == v1::CreateSessionRequest::SOLVER_NOT_SET
+      switches ? " into another solver"
+      : overrides.solver_case() == v1::CreateSessionRequest::SOLVER_NOT_SET
           ? ""
           : " with changed options");
   return Forked{std::move(session), step};

@@ -107,6 +107,24 @@ class SessionManager {
   absl::StatusOr<Forked> Fork(const v1::ForkSessionRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SessionManager::SwitchSolver()
+  //
+  // SwitchSolver (optimizer.proto SwitchSolverRequest): the session goes on
+  // under the new solver with the same id, from a creation request with a
+  // WarmStart (session_switch.cc). NOT_FOUND for an unknown session;
+  // INVALID_ARGUMENT for no solver, a pair of solvers that does not transfer
+  // or options the new solver refuses (naming the field);
+  // FAILED_PRECONDITION without a store, for a sharded or finished session;
+  // ABORTED when a tell came during the switch (nothing changed: switch
+  // again). Nothing changes on error, except that a journal that cannot be
+  // written leaves the session DAMAGED until a restart recovers the old one.
+  struct Switched {
+    std::shared_ptr<Session> session;
+    int64_t step = 0;  // tells the old solver had applied
+    int pairs = 0;     // curvature pairs carried over
+  };
+  absl::StatusOr<Switched> SwitchSolver(const v1::SwitchSolverRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // SessionManager::Export()
   //
   // The session's snapshot, read back from its journal after syncing it.
@@ -228,6 +246,15 @@ class SessionManager {
   absl::Status ApplySolverOverrides(const v1::CreateSessionRequest& overrides,
                                     v1::SessionSnapshot* snapshot)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The creation request that continues `snapshot`'s session (cut where it
+  // should switch) under `target`'s solver, its transfer read from a replay
+  // on one shard that is not registered (SwitchSolver, and Fork into another
+  // solver). INVALID_ARGUMENT for a pair of solvers that does not transfer
+  // or bad target options; FAILED_PRECONDITION when the replayed session
+  // has finished.
+  absl::StatusOr<v1::CreateSessionRequest> SwitchedCreate(
+      const v1::SessionSnapshot& snapshot,
+      const v1::CreateSessionRequest& target) ABSL_LOCKS_EXCLUDED(mu_);
   // Find() for a session that must be (re)built from its journal.
   absl::StatusOr<std::shared_ptr<Session>> Revive(absl::string_view session_id)
       ABSL_LOCKS_EXCLUDED(mu_, rebuild_mu_);

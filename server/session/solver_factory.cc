@@ -10,6 +10,7 @@
 #include "server/session/curvature_codec.h"
 #include "server/session/first_order_codec.h"
 #include "server/sharding/data_parallel_slices.h"
+#include "server/session/warm_start.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adafactor/adafactor.h"
 #include "solvers/adapters/data_parallel.h"
@@ -799,6 +800,8 @@ absl::StatusOr<SolverSetup> CreateSolver(
   OPTD_ASSIGN_OR_RETURN(
       SolverSetup setup,
       kind->build(request, x0, layers.bounds, make_shards, solver_revision));
+  // Before any wrapper: the pairs start the solver's own memory.
+  OPTD_RETURN_IF_ERROR(ApplyWarmStart(request, setup.solver.get()));
   if (layers.finite_difference && IsLeastSquares(request)) {
     OPTD_ASSIGN_OR_RETURN(setup.solver, WithFiniteDifferenceJacobian(
                                             std::move(setup.solver),

@@ -13,8 +13,8 @@
 
 namespace optd::server {
 
-TrialLedger::TrialLedger(int batch_size, absl::Time start)
-    : batch_start_(start) {
+TrialLedger::TrialLedger(int batch_size, absl::Time start, uint64_t first_id)
+    : last_trial_id_(first_id), batch_first_id_(first_id), batch_start_(start) {
   if (batch_size == 0) {
     has_pending_trial_ = false;
   } else {

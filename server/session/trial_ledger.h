@@ -45,10 +45,11 @@ class TrialLedger {
     absl::Time expiry;
   };
 
-  // The first batch, of `batch_size` trials, gets the ids 1..batch_size and
-  // was issued at `start`; a batch_size of 0 (a solver finished at once)
-  // leaves nothing pending.
-  TrialLedger(int batch_size, absl::Time start);
+  // The first batch, of `batch_size` trials, gets the ids first_id..first_id
+  // + batch_size - 1 (first_id > 1: a session that continues another
+  // solver's, CreateSessionRequest.warm_start) and was issued at `start`; a
+  // batch_size of 0 (a solver finished at once) leaves nothing pending.
+  TrialLedger(int batch_size, absl::Time start, uint64_t first_id = 1);
 
   // The last id issued, and the first of the current batch: while a trial is
   // pending, the batch's trials are batch_first_id()..last_trial_id().

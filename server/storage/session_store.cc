@@ -538,6 +538,15 @@ absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Create(
                   use_wal, incarnation);
 }
 
+absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Replace(
+    absl::string_view session_id, absl::string_view records, uint64_t tells,
+    int64_t checkpoint_interval, bool use_wal, uint64_t incarnation,
+    absl::Status why) {
+  CloseJournal(session_id, std::move(why));
+  return Create(session_id, records, tells, checkpoint_interval, use_wal,
+                incarnation);
+}
+
 absl::StatusOr<std::shared_ptr<SessionJournal>> SessionStore::Reopen(
     absl::string_view session_id, const RecordsRead& read, uint64_t tells,
     int64_t checkpoint_interval, bool use_wal, uint64_t incarnation) {
@@ -578,8 +587,8 @@ bool SessionStore::SyncWalJournals() {
   return all;
 }
 
-absl::Status SessionStore::Remove(absl::string_view session_id,
-                                  absl::Status why) {
+void SessionStore::CloseJournal(absl::string_view session_id,
+                                absl::Status why) {
   std::shared_ptr<SessionJournal> journal;
   {
     absl::MutexLock lock(&mu_);
@@ -590,6 +599,11 @@ absl::Status SessionStore::Remove(absl::string_view session_id,
     }
   }
   if (journal != nullptr) journal->Close(std::move(why));
+}
+
+absl::Status SessionStore::Remove(absl::string_view session_id,
+                                  absl::Status why) {
+  CloseJournal(session_id, std::move(why));
   return RemoveFileDurably(env_, JournalPath(session_id));
 }
 

@@ -267,6 +267,18 @@ class SessionStore {
       absl::string_view session_id, absl::string_view records, uint64_t tells,
       int64_t checkpoint_interval, bool use_wal, uint64_t incarnation)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // SessionStore::Replace()
+  //
+  // Create() for a session whose journal is open: that journal is closed
+  // first (a write in progress finishes; waiting answers get `why`), so that
+  // nothing writes the old file after the new one took its place (a solver
+  // switch, docs/durability.md). The rename keeps it atomic: a crash leaves
+  // the old file or the new one whole. On error the old file stays as it
+  // was, with its journal closed.
+  absl::StatusOr<std::shared_ptr<SessionJournal>> Replace(
+      absl::string_view session_id, absl::string_view records, uint64_t tells,
+      int64_t checkpoint_interval, bool use_wal, uint64_t incarnation,
+      absl::Status why) ABSL_LOCKS_EXCLUDED(mu_);
   // SessionStore::Reopen()
   //
   // The journal ReadJournal just read (`read`): appends go after its valid
@@ -324,6 +336,10 @@ class SessionStore {
       ABSL_LOCKS_EXCLUDED(queue_mu_);
   void CommitLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
   void MaintenanceLoop() ABSL_LOCKS_EXCLUDED(repair_mu_);
+  // Closes and forgets the open journal of `session_id`, if any (Remove,
+  // Replace); its waiting answers get `why`.
+  void CloseJournal(absl::string_view session_id, absl::Status why)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A journal that needs Repair().
   void NeedsRepair(std::shared_ptr<SessionJournal> journal)
       ABSL_LOCKS_EXCLUDED(repair_mu_);

@@ -385,6 +385,20 @@ class Solver {
     return absl::FailedPreconditionError(absl::StrCat(
         "solver ", std::string(name()), " keeps no curvature pairs"));
   }
+  // Solver::SetCurvaturePairs()
+  //
+  // Starts the quasi-Newton memory with pairs another solver handed over (a
+  // solver switch, docs/api.md "Switch"): s_i, y_i in full, oldest first,
+  // already checked (CheckCurvaturePairs, curvature_transfer.h); a solver
+  // keeps the newest of them up to its memory. REQUIRES: nothing told yet.
+  // INVALID_ARGUMENT for a solver that keeps no such memory (this default).
+  virtual absl::Status SetCurvaturePairs(
+      const std::vector<std::vector<double>>& s,
+      const std::vector<std::vector<double>>& y) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("solver ", std::string(name()),
+                     " takes no curvature pairs from another solver"));
+  }
   // Ends the session now with TerminationReason::kStoppedByClient.
   virtual void Stop() = 0;
 

@@ -135,7 +135,13 @@ absl::Status Lbfgs::TellInitial(const TrialResult& result) {
   }
   OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(0.0, false));
   OPTD_RETURN_IF_ERROR(vectors_->Accept(/*push_pair=*/false, 0.0));
-  const TrialDotLayout layout{0, false};
+  // Pairs held now came from another solver (SetCurvaturePairs).
+  const int k = vectors_->pairs();
+  const TrialDotLayout layout{k, false};
+  for (int i = 0; i < k; ++i) {
+    gram_.sg(i) = dots.sums[layout.g_s(i)];
+    gram_.yg(i) = dots.sums[layout.g_y(i)];
+  }
   gram_.gg = dots.sums[layout.gg()];
   gmax_ = dots.max_abs;
   f_ = result.value;
@@ -209,9 +215,11 @@ absl::Status Lbfgs::StartIteration() {
   OPTD_RETURN_IF_ERROR(vectors_->SetDirection(delta));
   gd_ = gd;
   // lnsrlb: the first iteration tries min(1/||d||, stpmax), later ones 1. On
-  // the first iteration d = -g, so ||d||^2 = g.g.
+  // the first iteration d = -g, so ||d||^2 = g.g; one that starts with pairs
+  // from another solver (SetCurvaturePairs) is not steepest descent and takes
+  // 1, as every quasi-Newton iteration does.
   double stp = 1.0;
-  if (iterations_ == 0)
+  if (iterations_ == 0 && gram_.sg.size() == 0)
     stp = std::min(1.0 / std::sqrt(gram_.gg), options_.line_search.stpmax);
   stp = std::max(stp, options_.line_search.stpmin);
   OPTD_RETURN_IF_ERROR(line_search_.Start(f_, gd_, stp, options_.line_search));

@@ -113,6 +113,13 @@ class Lbfgs : public Solver {
     return vectors_->ReadPairs(s, y);
   }
   std::string OptionsReport() const override;
+  // Lbfgs::SetCurvaturePairs() (lbfgs_warm_start.cc; solver.h says what it
+  // does): the newest `memory` pairs; the first iteration then takes their
+  // quasi-Newton direction with a unit step. FAILED_PRECONDITION once told
+  // anything; INVALID_ARGUMENT for pairs not of the dimension.
+  absl::Status SetCurvaturePairs(
+      const std::vector<std::vector<double>>& s,
+      const std::vector<std::vector<double>>& y) override;
 
   // Lbfgs::SaveState(), Lbfgs::RestoreState() (lbfgs_state.cc)
   //

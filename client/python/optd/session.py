@@ -30,7 +30,7 @@ answer received); a stream (``trials()``, ``run()``) is driven by one thread.
 """
 
 import time
-from typing import (TYPE_CHECKING, Any, Iterator, List, Optional,
+from typing import (TYPE_CHECKING, Any, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
 
 import numpy as np
@@ -40,6 +40,7 @@ from ._evaluator import Evaluator, Objective
 from ._proto import optimizer_pb2 as pb
 from .errors import FailedPrecondition, NotFound
 from .direct import GRADIENT, HESSIAN_VECTOR, POINT, VECTOR, DirectPath
+from .options import solver_options
 from .messages import (Iterate, SessionInfo, SessionState, Summary,
                        TrialRecord, _enum, _time)
 from .stream import OptimizeStream
@@ -556,6 +557,35 @@ class Session:
         s = np.array([decode(v) for v in pairs.s], dtype=np.float64)
         y = np.array([decode(v) for v in pairs.y], dtype=np.float64)
         return s.reshape(len(pairs.s), n), y.reshape(len(pairs.y), n)
+
+    def switch_solver(self, solver: str,
+                      options: Optional[Mapping[str, Any]] = None) -> int:
+        """``SwitchSolver``: this session goes on under ``solver``
+        ("lbfgs"; from the first-order family) with ``options``, under the
+        same id, carrying the iterate and the curvature pairs its last
+        gradients give (docs/api.md "Switch"). The old solver's pending
+        trials are cancelled; :attr:`pending` becomes the new solver's
+        first trial(s). Returns the number of curvature pairs carried.
+
+        Raises:
+          InvalidArgument: a pair of solvers that does not transfer, or
+            options the new solver refuses.
+          FailedPrecondition: a finished or sharded session, or a server
+            without --data_dir.
+          NotFound: no such session."""
+        field, message = solver_options(solver, options)
+        if field != "lbfgs":
+            raise ValueError(f"switch_solver takes lbfgs, not {solver!r}")
+        self.close_stream()
+        request = pb.SwitchSolverRequest(session_id=self.session_id)
+        getattr(request, field).CopyFrom(message)
+        response = self._transport.unary("SwitchSolver", request)
+        self._summary = None
+        self._absorb_parts(
+            [Trial(t, self.tell, bases=_bases(response.trials,
+                                              response.base_points))
+             for t in response.trials], response.state, None, False)
+        return response.pairs
 
     def delete(self) -> None:
         """Deletes the session on the server (NotFound if already gone)."""

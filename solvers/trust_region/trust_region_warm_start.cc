@@ -23,6 +23,7 @@
 #include "common/status_macros.h"
 #include "solvers/core/state_bytes.h"
 #include "solvers/sharding/block_reduction.h"
+#include "solvers/sharding/shard_layout.h"
 #include "solvers/sharding/slice_state.h"
 #include "solvers/sharding/trust_region_slice.h"
 #include "solvers/trust_region/trust_region.h"

@@ -73,10 +73,23 @@ std::unique_ptr<TrustRegion> Create(const TrustRegionOptions& options,
   return std::move(*solver);
 }
 
-// With n pairs of independent steps on a quadratic, the SR1 and (the steps
-// being A-conjugate) the BFGS matrices equal A (Nocedal & Wright, Numerical
-// Optimization, 2nd ed., Theorem 6.1 and §6.1's hereditary property), so the
-// first step inside a large radius is the Newton step to the minimizer 0.
+// The pair (s, A s).
+void AddPair(const std::vector<double>& s_new, Vectors* s, Vectors* y) {
+  std::vector<double> y_new(s_new.size());
+  for (size_t i = 0; i < s_new.size(); ++i) {
+    y_new[i] = Diagonal(static_cast<int64_t>(i)) * s_new[i];
+  }
+  s->push_back(s_new);
+  y->push_back(y_new);
+}
+
+// With n pairs of linearly independent steps on a quadratic the SR1 matrix
+// is A (Nocedal & Wright, Numerical Optimization, 2nd ed., Theorem 6.1), and
+// so is the BFGS matrix when the steps are A-conjugate (axis steps of a
+// diagonal A): the first step inside a large radius is the Newton step to
+// the minimizer 0. (Axis steps do not serve L-SR1: with B0 = gamma I,
+// gamma = y.y / s.y of the newest pair, that pair has y = B0 s and the skip
+// rule leaves it out.)
 TEST(TrustRegionWarmStart, FirstStepIsTheNewtonStepOfThePairsModel) {
   for (QuasiNewtonUpdate update :
        {QuasiNewtonUpdate::kLsr1, QuasiNewtonUpdate::kLbfgs}) {
@@ -86,13 +99,19 @@ TEST(TrustRegionWarmStart, FirstStepIsTheNewtonStepOfThePairsModel) {
     options.initial_radius = 10.0;
     const int64_t n = 3;
     Vectors s, y;
-    for (int64_t j = 0; j < n; ++j) AddAxisPair(n, j, 0.5 + j, &s, &y);
+    if (update == QuasiNewtonUpdate::kLsr1) {
+      AddPair({1.0, 0.5, 0.0}, &s, &y);
+      AddPair({0.0, 1.0, 0.5}, &s, &y);
+      AddPair({0.5, 0.0, 1.0}, &s, &y);
+    } else {
+      for (int64_t j = 0; j < n; ++j) AddAxisPair(n, j, 0.5 + j, &s, &y);
+    }
     std::unique_ptr<TrustRegion> warm = Create(options, n);
     ASSERT_OK(warm->SetCurvaturePairs(s, y));
     TellAtTrial(*warm);  // x0
     const std::vector<double> first = Trial(*warm);
     for (double xi : first) EXPECT_NEAR(xi, 0.0, 1e-12);
-    const std::vector<std::vector<double>> rest = RunToTheEnd(*warm);
+    RunToTheEnd(*warm);
     EXPECT_EQ(warm->summary().reason, TerminationReason::kGradientTolerance);
     EXPECT_EQ(warm->summary().evaluations, 2);
 
@@ -117,6 +136,12 @@ TEST(TrustRegionWarmStart, PairsTheSkippingRuleRefusesAreLeftOut) {
     SCOPED_TRACE(UpdateName(update));
     TrustRegionOptions options;
     options.quasi_newton_update = update;
+    if (update == QuasiNewtonUpdate::kLsr1) {
+      s.clear();
+      y.clear();
+      AddPair({1.0, 0.5, 0.0}, &s, &y);
+      AddPair({0.0, 1.0, 0.5}, &s, &y);
+    }
     Vectors s_more = s, y_more = y;
     if (update == QuasiNewtonUpdate::kLbfgs) {
       s_more.insert(s_more.begin() + 1, {1.0, 0.0, 0.0});

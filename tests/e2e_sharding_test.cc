@@ -674,8 +674,7 @@ void KillAndRestart(const Case& c, int victim, const std::string& id,
                     const Trace& reference, bool direct,
                     std::function<absl::Status(int)> restart,
                     std::function<OptdProcess&(int)> replica_of,
-                    std::function<Client(int)> connect,
-                    const Case& c = Cases()[0]) {
+                    std::function<Client(int)> connect) {
   Client client = connect(0);
   SessionOptions options = OptionsOf(c);
   options.session_id = id;

@@ -1497,10 +1497,10 @@ TEST_F(ShardingEndToEnd, ABoundedSessionSurvivesAShardReplicaKilledMidRun) {
     for (bool direct : {false, true}) {
       SCOPED_TRACE(direct ? "direct" : "gateway");
       KillAndRestart(
-          2, c.name + (direct ? "-kill-direct" : "-kill-gateway"), reference,
+          c, 2, c.name + (direct ? "-kill-direct" : "-kill-gateway"), reference,
           direct, [](int r) { return StartReplica(r); },
           [](int r) -> OptdProcess& { return replica(r); },
-          [](int r) { return Connect(r); }, c);
+          [](int r) { return Connect(r); });
     }
   }
   EXPECT_EQ(cases, 2);

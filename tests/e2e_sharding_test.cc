@@ -674,8 +674,7 @@ void KillAndRestart(const Case& c, int victim, const std::string& id,
                     const Trace& reference, bool direct,
                     std::function<absl::Status(int)> restart,
                     std::function<OptdProcess&(int)> replica_of,
-                    std::function<Client(int)> connect,
-                    const Case& c = Cases()[0]) {
+                    std::function<Client(int)> connect) {
   Client client = connect(0);
   SessionOptions options = OptionsOf(c);
   options.session_id = id;
@@ -1498,10 +1497,10 @@ TEST_F(ShardingEndToEnd, ABoundedSessionSurvivesAShardReplicaKilledMidRun) {
     for (bool direct : {false, true}) {
       SCOPED_TRACE(direct ? "direct" : "gateway");
       KillAndRestart(
-          2, c.name + (direct ? "-kill-direct" : "-kill-gateway"), reference,
+          c, 2, c.name + (direct ? "-kill-direct" : "-kill-gateway"), reference,
           direct, [](int r) { return StartReplica(r); },
           [](int r) -> OptdProcess& { return replica(r); },
-          [](int r) { return Connect(r); }, c);
+          [](int r) { return Connect(r); });
     }
   }
   EXPECT_EQ(cases, 2);

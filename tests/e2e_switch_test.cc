@@ -7,6 +7,9 @@
 //   SwitchSolver.Refusals...      every refusal: its code, its message, and
 //                                 the session unchanged.
 //   SwitchSolver.ForkInto...      a fork with another solver's options.
+//   SwitchSolver.LbfgsToTrust...  a fork of an L-BFGS session into the trust
+//                                 region carries L-BFGS's pairs and goes on
+//                                 bitwise as its warm start, through kill -9.
 #include <signal.h>
 
 #include <cstdint>
@@ -14,6 +17,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +26,7 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/session.h"
+#include "client/vector_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/testing/status_matchers.h"
@@ -248,6 +253,123 @@ TEST(SwitchSolver, ForkIntoAnotherSolverLeavesTheSourceAsItWas) {
   if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
 }
 
+TEST(SwitchSolver, LbfgsToTrustRegionContinuesAsItsWarmStartThroughKillNine) {
+  OptdProcess optd;
+  ASSERT_OK(optd.Start());
+  {
+    absl::StatusOr<Client> client = Client::Connect(optd.address());
+    ASSERT_OK(client);
+    SessionOptions options;
+    options.session_id = "lbfgs";
+    absl::StatusOr<Session> lbfgs =
+        Session::Create(*client, kX0, SolverSpec::Lbfgs(), options);
+    ASSERT_OK(lbfgs);
+    ASSERT_OK(TellSome(*lbfgs, lbfgs->first_trials(), 4));
+    v1::GetSessionRequest get;
+    get.set_session_id("lbfgs");
+    get.set_include_curvature_pairs(true);
+    absl::StatusOr<v1::Session> source = client->GetSession(get);
+    ASSERT_OK(source);
+    ASSERT_GE(source->curvature_pairs().s_size(), 1);
+
+    v1::ForkSessionRequest fork;
+    fork.set_session_id("lbfgs");
+    fork.set_new_session_id("tr");
+    fork.mutable_overrides()->mutable_trust_region()->set_quasi_newton_update(
+        v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
+    absl::StatusOr<v1::ForkSessionResponse> forked = client->ForkSession(fork);
+    ASSERT_OK(forked);
+    EXPECT_EQ(forked->step(), 4);
+    absl::StatusOr<v1::Session> described = client->GetSession("tr");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->solver(), "trust_region");
+    EXPECT_EQ(described->switched_from(), "lbfgs");
+    EXPECT_EQ(described->switched_at_step(), 4);
+
+    // The warm start holds L-BFGS's memory, pair for pair, bit for bit.
+    absl::StatusOr<v1::SessionSnapshot> snapshot = client->ExportSession("tr");
+    ASSERT_OK(snapshot);
+    const v1::WarmStart& warm = snapshot->create().warm_start();
+    EXPECT_EQ(warm.from_solver(), "lbfgs");
+    ASSERT_EQ(warm.s_size(), source->curvature_pairs().s_size());
+    for (int i = 0; i < warm.s_size(); ++i) {
+      for (const auto& [ours, theirs] :
+           {std::pair{&warm.s(i), &source->curvature_pairs().s(i)},
+            std::pair{&warm.y(i), &source->curvature_pairs().y(i)}}) {
+        absl::StatusOr<std::vector<double>> a = client::DecodeVector(*ours);
+        absl::StatusOr<std::vector<double>> b = client::DecodeVector(*theirs);
+        ASSERT_OK(a);
+        ASSERT_OK(b);
+        EXPECT_TRUE(SameBits(*a, *b)) << "pair " << i;
+      }
+    }
+
+    // Imported elsewhere, the warm start hands out the same trials.
+    absl::StatusOr<v1::ImportSessionResponse> imported =
+        client->ImportSession(*snapshot, "direct");
+    ASSERT_OK(imported);
+    absl::StatusOr<std::vector<Trial>> first =
+        client::DecodeTrials(forked->trials());
+    absl::StatusOr<std::vector<Trial>> direct_first =
+        client::DecodeTrials(imported->trials());
+    ASSERT_OK(first);
+    ASSERT_OK(direct_first);
+    ASSERT_EQ(first->size(), 1u);
+    ExpectSameTrial((*direct_first)[0], (*first)[0]);
+    const Session direct = Session::Attach(*client, "direct");
+    absl::StatusOr<std::vector<Trial>> direct_told =
+        TellSome(direct, *direct_first, 200);
+    ASSERT_OK(direct_told);
+    ASSERT_GE(direct_told->size(), 4u);
+    const Session tr = Session::Attach(*client, "tr");
+    absl::StatusOr<std::vector<Trial>> told = TellSome(tr, *first, 3);
+    ASSERT_OK(told);
+    for (int k = 0; k < 3; ++k) ExpectSameTrial((*told)[k], (*direct_told)[k]);
+
+    optd.Signal(SIGKILL);
+    optd.Wait(absl::Seconds(10));
+    ASSERT_OK(optd.Start());
+    absl::StatusOr<Client> again = Client::Connect(optd.address());
+    ASSERT_OK(again);
+    const Session recovered = Session::Attach(*again, "tr");
+    absl::StatusOr<Answer> asked = recovered.Ask();
+    ASSERT_OK(asked);
+    ASSERT_EQ(asked->trials.size(), 1u);
+    ExpectSameTrial(asked->trials[0], (*told)[2]);
+    absl::StatusOr<std::vector<Trial>> rest =
+        TellSome(recovered, asked->trials, 200);
+    ASSERT_OK(rest);
+    ASSERT_EQ(rest->size() + 3, direct_told->size());
+    for (size_t k = 0; k < rest->size(); ++k) {
+      ExpectSameTrial((*rest)[k], (*direct_told)[k + 3]);
+    }
+    absl::StatusOr<v1::Session> ended = again->GetSession("tr");
+    absl::StatusOr<v1::Session> direct_ended = again->GetSession("direct");
+    ASSERT_OK(ended);
+    ASSERT_OK(direct_ended);
+    EXPECT_EQ(ended->summary().reason(), direct_ended->summary().reason());
+    EXPECT_TRUE(SameBits({ended->summary().value()},
+                         {direct_ended->summary().value()}));
+    EXPECT_TRUE(ended->summary().success()) << ended->summary().DebugString();
+
+    // Refused: another subproblem, and a bounded L-BFGS source.
+    v1::ForkSessionRequest cg = fork;
+    cg.set_new_session_id("cg");
+    cg.mutable_overrides()->mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+    EXPECT_THAT(
+        again->ForkSession(cg),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 HasSubstr("switching session \"lbfgs\" from lbfgs to "
+                           "trust_region carries its curvature pairs into "
+                           "the quasi_newton subproblem; "
+                           "trust_region.subproblem is newton_cg")));
+    EXPECT_THAT(again->GetSession("cg"), StatusIs(absl::StatusCode::kNotFound));
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), std::optional<int>(0));
+  if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
+}
+
 TEST(SwitchSolver, RefusalsNameTheProblemAndChangeNothing) {
   OptdProcess optd;
   ASSERT_OK(optd.Start());
@@ -334,7 +456,8 @@ TEST(SwitchSolver, RefusalsNameTheProblemAndChangeNothing) {
                 }),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("warm_start is set for solver adam; only "
-                                   "lbfgs takes a warm start")));
+                                   "lbfgs and trust_region (quasi_newton) "
+                                   "take a warm start")));
     EXPECT_THAT(import_with([](v1::CreateSessionRequest& c) {
                   v1::WarmStart* w = c.mutable_warm_start();
                   v1::Vector* sv = w->add_s();

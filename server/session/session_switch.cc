@@ -31,7 +31,8 @@ namespace {
 
 constexpr char kSupportedSwitches[] =
     "a switch carries state from the first-order family (adam, adamw, sgd, "
-    "rmsprop, adagrad, adamax, nadam, radam, lion) to lbfgs";
+    "rmsprop, adagrad, adamax, nadam, radam, lion) to lbfgs, and (ForkSession "
+    "only) from lbfgs to trust_region with the quasi_newton subproblem";
 
 // The told gradient of `tell` as doubles, or empty when it told none (a
 // failure, a stop, a sliced tell).
@@ -48,6 +49,27 @@ absl::StatusOr<std::vector<double>> ToldGradient(const v1::TellRequest& tell,
   return out;
 }
 
+// The replayed L-BFGS session's memory, oldest first (GetSession's
+// curvature_pairs: the vectors as L-BFGS holds them).
+absl::Status LbfgsPairs(Session& session, std::vector<std::vector<double>>* s,
+                        std::vector<std::vector<double>>* y) {
+  v1::GetSessionRequest request;
+  request.set_include_curvature_pairs(true);
+  v1::Session described;
+  OPTD_RETURN_IF_ERROR(session.Describe(request, &described));
+  for (auto [from, to] : {std::pair{&described.curvature_pairs().s(), s},
+                          std::pair{&described.curvature_pairs().y(), y}}) {
+    for (const v1::Vector& v : *from) {
+      OPTD_ASSIGN_OR_RETURN(ConstVectorView view,
+                            DecodeVector(v, "curvature pair"));
+      std::vector<double> out(static_cast<size_t>(view.size()));
+      for (int64_t i = 0; i < view.size(); ++i) out[i] = view.Get(i);
+      to->push_back(std::move(out));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::CreateSessionRequest> SessionManager::SwitchedCreate(
@@ -56,15 +78,42 @@ absl::StatusOr<v1::CreateSessionRequest> SessionManager::SwitchedCreate(
   const v1::CreateSessionRequest& source = snapshot.create();
   const std::string from = SolverFieldName(source);
   const std::string to = SolverFieldName(target);
-  if (!FirstOrderDefaults(from).has_value() ||
-      target.solver_case() != v1::CreateSessionRequest::kLbfgs) {
+  // L-BFGS -> trust region: L-BFGS's own memory becomes the model's pairs.
+  const bool from_lbfgs =
+      source.solver_case() == v1::CreateSessionRequest::kLbfgs &&
+      target.solver_case() == v1::CreateSessionRequest::kTrustRegion;
+  if (!from_lbfgs &&
+      (!FirstOrderDefaults(from).has_value() ||
+       target.solver_case() != v1::CreateSessionRequest::kLbfgs)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "switching session \"", source.session_id(), "\" from ", from, " to ",
         to, " is not supported; ", kSupportedSwitches));
   }
-  OPTD_ASSIGN_OR_RETURN(LbfgsOptions options,
-                        LbfgsOptionsFromProto(target.lbfgs()));
-  OPTD_RETURN_IF_ERROR(options.Validate());
+  int memory = 0;
+  if (from_lbfgs) {
+    OPTD_ASSIGN_OR_RETURN(TrustRegionOptions options,
+                          TrustRegionOptionsFromProto(target.trust_region()));
+    OPTD_RETURN_IF_ERROR(options.Validate());
+    if (options.subproblem != TrustRegionSubproblem::kQuasiNewton) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "switching session \"", source.session_id(),
+          "\" from lbfgs to trust_region carries its curvature pairs into the "
+          "quasi_newton subproblem; trust_region.subproblem is ",
+          SubproblemName(options.subproblem)));
+    }
+    if (source.has_bounds()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "session \"", source.session_id(),
+          "\" has bounds; a bounded trust_region session takes no curvature "
+          "pairs, so only an unbounded lbfgs session switches to "
+          "trust_region"));
+    }
+  } else {
+    OPTD_ASSIGN_OR_RETURN(LbfgsOptions options,
+                          LbfgsOptionsFromProto(target.lbfgs()));
+    OPTD_RETURN_IF_ERROR(options.Validate());
+    memory = options.memory;
+  }
 
   // The source at the snapshot's step, on one shard, not registered.
   v1::CreateSessionRequest replayed = source;
@@ -90,10 +139,10 @@ absl::StatusOr<v1::CreateSessionRequest> SessionManager::SwitchedCreate(
   // The points and gradients of the last memory + 1 tells in a row (a
   // failed tell or a stop breaks the row): consecutive ones give the pairs.
   std::vector<std::vector<double>> points, gradients;
-  const int window = options.memory + 1;
+  const int window = memory + 1;
   for (int i = 0; i < snapshot.tells_size(); ++i) {
     const v1::SnapshotTell& tell = snapshot.tells(i);
-    if (i >= snapshot.tells_size() - window) {
+    if (!from_lbfgs && i >= snapshot.tells_size() - window) {
       OPTD_ASSIGN_OR_RETURN(std::vector<double> g,
                             ToldGradient(tell.tell(), n));
       if (g.empty()) {
@@ -125,8 +174,13 @@ absl::StatusOr<v1::CreateSessionRequest> SessionManager::SwitchedCreate(
       (snapshot.has_checkpoint() ? snapshot.checkpoint().tells() : 0) +
       snapshot.tells_size();
   handover.last_trial_id = session->last_trial_id();
-  const int dropped = CurvaturePairsFromIterates(
-      points, gradients, options.memory, &handover.s, &handover.y);
+  int dropped = 0;
+  if (from_lbfgs) {
+    OPTD_RETURN_IF_ERROR(LbfgsPairs(*session, &handover.s, &handover.y));
+  } else {
+    dropped = CurvaturePairsFromIterates(points, gradients, memory, &handover.s,
+                                         &handover.y);
+  }
   spdlog::info(
       "session \"{}\" switches from {} to {} after {} tells: {} curvature "
       "pairs carried, {} failed the curvature condition",

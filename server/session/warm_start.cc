@@ -51,10 +51,20 @@ absl::Status ApplyWarmStart(const v1::CreateSessionRequest& request,
                             Solver* solver) {
   if (!request.has_warm_start()) return absl::OkStatus();
   const v1::WarmStart& warm = request.warm_start();
-  if (request.solver_case() != v1::CreateSessionRequest::kLbfgs) {
+  const bool trust_region =
+      request.solver_case() == v1::CreateSessionRequest::kTrustRegion;
+  if (request.solver_case() != v1::CreateSessionRequest::kLbfgs &&
+      !trust_region) {
     return absl::InvalidArgumentError(
         absl::StrCat("warm_start is set for solver ", SolverFieldName(request),
-                     "; only lbfgs takes a warm start"));
+                     "; only lbfgs and trust_region (quasi_newton) take a "
+                     "warm start"));
+  }
+  if (trust_region && request.has_bounds()) {
+    return absl::InvalidArgumentError(
+        "warm_start does not go with bounds (a bounded trust region reduces "
+        "its model to the free variables at each iterate and starts it "
+        "empty); leave one of them unset");
   }
   if (request.has_bounds()) {
     return absl::InvalidArgumentError(
@@ -94,7 +104,12 @@ absl::Status ApplyWarmStart(const v1::CreateSessionRequest& request,
                         DecodeAll(warm.y(), "warm_start.y"));
   OPTD_RETURN_IF_ERROR(CheckCurvaturePairs(s, y, n, "warm_start"));
   if (s.empty()) return absl::OkStatus();
-  return solver->SetCurvaturePairs(s, y);
+  absl::Status set = solver->SetCurvaturePairs(s, y);
+  if (absl::IsInvalidArgument(set)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warm_start: ", set.message()));
+  }
+  return set;
 }
 
 v1::CreateSessionRequest SwitchedCreateRequest(

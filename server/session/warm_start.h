@@ -24,11 +24,12 @@ namespace optd::server {
 // ApplyWarmStart()
 //
 // No-op without request.warm_start. Otherwise INVALID_ARGUMENT naming the
-// field when the solver takes no warm start (only lbfgs does, without
-// bounds), value and gradient are not set together, a vector is not of the
-// dimension or not finite, or a pair fails the curvature condition
-// (CheckCurvaturePairs); else the pairs start `solver`'s memory.
-// REQUIRES: `solver` was built from `request` and told nothing.
+// field when the solver takes no warm start (only lbfgs and trust_region
+// with the quasi_newton subproblem do, without bounds), value and gradient are
+// not set together, a vector is not of the dimension or not finite, or a pair
+// fails the curvature condition (CheckCurvaturePairs); else the pairs start
+// `solver`'s memory. REQUIRES: `solver` was built from `request` and told
+// nothing.
 absl::Status ApplyWarmStart(const v1::CreateSessionRequest& request,
                             Solver* solver);
 

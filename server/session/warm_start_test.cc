@@ -48,6 +48,36 @@ TEST(ApplyWarmStart, PairsStartTheLbfgsMemory) {
   EXPECT_THAT(y[0], ElementsAre(2.0, 0.5));
 }
 
+TEST(ApplyWarmStart, PairsStartTheTrustRegionModel) {
+  v1::CreateSessionRequest request = LbfgsRequest();
+  request.mutable_trust_region();
+  *request.mutable_warm_start()->add_s() = Values({1.0, 0.0});
+  *request.mutable_warm_start()->add_y() = Values({2.0, 0.5});
+  std::vector<double> x = {1.0, 2.0};
+  absl::StatusOr<SolverSetup> setup =
+      CreateSolver(request, ConstVectorView::Float64(x.data(), 2));
+  ASSERT_OK(setup);
+  request.clear_warm_start();
+  absl::StatusOr<SolverSetup> cold =
+      CreateSolver(request, ConstVectorView::Float64(x.data(), 2));
+  ASSERT_OK(cold);
+  // Told the same x0, the model with the pair steps elsewhere than the cold
+  // one (along -g).
+  std::vector<std::vector<double>> trials;
+  for (Solver* solver : {setup->solver.get(), cold->solver.get()}) {
+    const std::vector<double> g = {1.0, 2.0};
+    ASSERT_OK(solver->SetTrialGradient(ConstVectorView::Float64(g.data(), 2)));
+    TrialResult r;
+    r.value = 1.0;
+    r.has_gradient = true;
+    ASSERT_OK(solver->Tell(r));
+    std::vector<double> t(2);
+    ASSERT_OK(solver->ReadTrialPoint(MutableVectorView::Float64(t.data(), 2)));
+    trials.push_back(t);
+  }
+  EXPECT_NE(trials[0], trials[1]);
+}
+
 TEST(ApplyWarmStart, EveryRefusalNamesTheField) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   struct Case {
@@ -61,7 +91,24 @@ TEST(ApplyWarmStart, EveryRefusalNamesTheField) {
          r.mutable_adam();
          r.mutable_warm_start();
        },
-       "warm_start is set for solver adam; only lbfgs takes a warm start"},
+       "warm_start is set for solver adam; only lbfgs and trust_region "
+       "(quasi_newton) take a warm start"},
+      {"trust_region with bounds",
+       [](auto& r) {
+         r.mutable_trust_region();
+         *r.mutable_bounds()->mutable_lower() = Values({0.0, 0.0});
+         r.mutable_warm_start();
+       },
+       "warm_start does not go with bounds (a bounded trust region"},
+      {"trust_region with another subproblem",
+       [](auto& r) {
+         r.mutable_trust_region()->set_subproblem(
+             v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+         *r.mutable_warm_start()->add_s() = Values({1.0, 0.0});
+         *r.mutable_warm_start()->add_y() = Values({2.0, 0.0});
+       },
+       "warm_start: trust_region takes curvature pairs only with the "
+       "quasi_newton subproblem; this session's is newton_cg"},
       {"bounds",
        [](auto& r) {
          *r.mutable_bounds()->mutable_lower() = Values({0.0, 0.0});

@@ -201,11 +201,26 @@ absl::Status TrustRegion::TellInitial(bool ok, double value) {
     Finish(TerminationReason::kEvaluationFailed, kStartFailedMessage);
     return absl::OkStatus();
   }
-  OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(false));
+  // Pairs handed over by another solver (SetCurvaturePairs) are in the
+  // memory already: x0's gradient is reduced against them too. Only the
+  // first two quantities are read otherwise, which both layouts share.
+  const int warm_pairs = memory_ ? memory_->pairs() : 0;
+  OPTD_ASSIGN_OR_RETURN(Reduction dots, vectors_->ReduceTrial(warm_pairs > 0));
   OPTD_RETURN_IF_ERROR(vectors_->Advance(false, /*accept=*/true));
   OPTD_RETURN_IF_ERROR(TakeIterate(value, dots));
   summary_.initial_value = f_;
-  if (memory_) memory_->Reset(gg_);
+  if (warm_pairs > 0) {
+    const TrialDots L{warm_pairs, true};
+    PairGram gram = memory_->gram();
+    for (int i = 0; i < warm_pairs; ++i) {
+      gram.sg(i) = dots.sums[L.gt_s(i)];
+      gram.yg(i) = dots.sums[L.gt_y(i)];
+    }
+    gram.gg = gg_;
+    memory_->Restore(std::move(gram));
+  } else if (memory_) {
+    memory_->Reset(gg_);
+  }
   phase_ = Phase::kTrialPoint;
   // scipy tests the gradient before the first iteration.
   if (Converged()) {

@@ -103,6 +103,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "Eigen/Dense"
 #include "absl/status/status.h"
@@ -255,6 +256,18 @@ class TrustRegion : public Solver {
   absl::Status SetTrialHessianVector(const ConstVectorView& product) override;
   absl::Status Tell(const TrialResult& result) override;
   void Stop() override;
+  // TrustRegion::SetCurvaturePairs() (trust_region_warm_start.cc)
+  //
+  // Solver::SetCurvaturePairs: the quasi-Newton model starts with the pairs,
+  // each offered oldest first to the memory's skipping rule (see
+  // trust_region_memory.h; refused ones are left out), the newest `memory`
+  // of those taken kept; the first step solves that model at x0.
+  // INVALID_ARGUMENT for another subproblem than kQuasiNewton, for a bounded
+  // session and for pairs of the wrong count or size; FAILED_PRECONDITION
+  // once anything was told.
+  absl::Status SetCurvaturePairs(
+      const std::vector<std::vector<double>>& s,
+      const std::vector<std::vector<double>>& y) override;
   Progress progress() const override;
   const Summary& summary() const override { return summary_; }
   std::string OptionsReport() const override;

@@ -3,12 +3,16 @@
 // a batch of residual trials (MINPACK's forward differences by default)
 // told in any order, and the run reaches exactly what the library reaches
 // in process (LeastSquaresSolver behind WithFiniteDifferenceJacobian) and
-// scipy's lm with jac='2-point' counts (tests/data/scipy_lm_2point_1.10.txt).
+// scipy's lm with jac='2-point' counts (tests/data/scipy_lm_2point_1.10.txt);
+// in a box, method TRF with approx_derivative's bounded steps reaches scipy's
+// trf counts (tests/data/scipy_trf_2point_1.10.txt), and TRF refuses
+// lmdif's rule and tr_solver LSMR.
 // Bad options and tells are INVALID_ARGUMENT and change nothing; a session
 // killed mid-batch resumes with the batch's untold trials, exactly once.
 #include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,11 +22,13 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "client/session.h"
+#include "client/vector_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/adapters/finite_difference_jacobian.h"
 #include "solvers/core/bounds.h"
 #include "solvers/least_squares/least_squares_solver.h"
+#include "solvers/least_squares/trust_region_reflective.h"
 #include "solvers/testing/mgh_least_squares.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
@@ -41,6 +47,8 @@ using ::optd::client::Wants;
 using ::testing::HasSubstr;
 
 using LeastSquaresFiniteDifferenceEndToEnd = OptdServerTest;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 problems::ResidualProblem Problem(const std::string& name) {
   absl::StatusOr<problems::ResidualProblem> p =
@@ -262,6 +270,150 @@ TEST_F(LeastSquaresFiniteDifferenceEndToEnd, BadOptionsAndTellsAreRefused) {
   ASSERT_TRUE(answer->finished());
   EXPECT_EQ(answer->summary->least_squares->status,
             kLeastSquaresEvaluationFailed);
+}
+
+// scipy 1.10 least_squares(method='trf', jac='2-point' or '3-point',
+// bounds=box) as scipy_trf_2point_1.10.txt recorded it: nfev counts only
+// trf's own residual evaluations, njev the Jacobians.
+struct ScipyTrf {
+  const char* name;
+  v1::FiniteDifferenceOptions::Scheme scheme;
+  std::vector<double> lower, upper;
+  int64_t nfev, njev;
+  int status;
+};
+
+// The same run in process: TRF in the box behind the adapter.
+std::unique_ptr<Solver> RunTrfInProcess(const problems::ResidualProblem& p,
+                                        const ScipyTrf& want) {
+  TrustRegionReflectiveOptions trf;
+  trf.lower = want.lower;
+  trf.upper = want.upper;
+  trf.max_nfev = 100 * p.n;
+  auto inner = LeastSquaresSolver::Create(
+      trf, ConstVectorView::Float64(p.x0.data(), p.n), p.m);
+  EXPECT_TRUE(inner.ok()) << inner.status();
+  auto box =
+      Bounds::Create(ConstVectorView::Float64(want.lower.data(), p.n),
+                     ConstVectorView::Float64(want.upper.data(), p.n), p.n);
+  EXPECT_TRUE(box.ok()) << box.status();
+  FiniteDifferenceJacobianOptions options;
+  options.rule = want.scheme == v1::FiniteDifferenceOptions::SCHEME_CENTRAL
+                     ? JacobianStepRule::kCentral
+                     : JacobianStepRule::kForward;
+  auto solver =
+      WithFiniteDifferenceJacobian(*std::move(inner), options, *std::move(box));
+  EXPECT_TRUE(solver.ok()) << solver.status();
+  Eigen::VectorXd x(p.n), r;
+  while (!(*solver)->finished()) {
+    int k = 0;
+    while ((*solver)->batch_told(k)) ++k;
+    EXPECT_TRUE(
+        (*solver)
+            ->ReadBatchPoint(k, MutableVectorView::Float64(x.data(), p.n))
+            .ok());
+    p.evaluate(x, &r, nullptr);
+    EXPECT_TRUE(
+        (*solver)
+            ->SetBatchResiduals(k, ConstVectorView::Float64(r.data(), r.size()))
+            .ok());
+    TrialResult result;
+    result.has_residuals = true;
+    EXPECT_TRUE((*solver)->TellBatch(k, result).ok());
+  }
+  return *std::move(solver);
+}
+
+TEST_F(LeastSquaresFiniteDifferenceEndToEnd,
+       TrfInABoxReachesTheLibraryAndScipy) {
+  const ScipyTrf runs[] = {{"rosenbrock",
+                            v1::FiniteDifferenceOptions::SCHEME_FORWARD,
+                            {-2.0, -2.0},
+                            {0.5, 2.0},
+                            18,
+                            16,
+                            2},
+                           {"bard",
+                            v1::FiniteDifferenceOptions::SCHEME_CENTRAL,
+                            {0.1, 0.0, 0.0},
+                            {kInf, kInf, 2.0},
+                            16,
+                            16,
+                            1}};
+  for (const ScipyTrf& want : runs) {
+    SCOPED_TRACE(want.name);
+    const problems::ResidualProblem p = Problem(want.name);
+    const std::string id = absl::StrCat("lsq-fd-trf-", want.name);
+    v1::FiniteDifferenceOptions fd;
+    fd.set_scheme(want.scheme);
+    v1::CreateSessionRequest request = FdRequest(p, id, fd);
+    *request.mutable_bounds()->mutable_lower() = client::EncodeF64(want.lower);
+    *request.mutable_bounds()->mutable_upper() = client::EncodeF64(want.upper);
+    absl::StatusOr<Session> session = Session::Create(client(), request);
+    ASSERT_OK(session);
+    absl::StatusOr<Answer> answer = Drive(*session, session->Ask(), p);
+    ASSERT_OK(answer);
+    ASSERT_TRUE(answer->finished());
+    const std::unique_ptr<Solver> local = RunTrfInProcess(p, want);
+    const LeastSquaresSummary& lib = *local->least_squares_summary();
+    const client::LeastSquaresResult& got = *answer->summary->least_squares;
+    EXPECT_EQ(got.method, "trf");
+    EXPECT_EQ(got.nfev, lib.nfev);
+    EXPECT_EQ(got.njev, lib.njev);
+    EXPECT_EQ(got.nfev, want.nfev);
+    EXPECT_EQ(got.njev, want.njev);
+    EXPECT_EQ(got.status, want.status);
+    EXPECT_EQ(got.cost, lib.cost);
+    EXPECT_EQ(answer->summary->x, ToVector(lib.x));
+    EXPECT_EQ(answer->summary->evaluations, local->summary().evaluations);
+    absl::StatusOr<v1::Session> s = client().GetSession(id);
+    ASSERT_OK(s);
+    // scipy's trf default, 100 n: the differences are not counted.
+    EXPECT_EQ(s->least_squares().max_nfev(), 100 * p.n);
+  }
+}
+
+TEST_F(LeastSquaresFiniteDifferenceEndToEnd, TrfRefusesLmdifsRuleAndLsmr) {
+  const problems::ResidualProblem p = Problem("beale");  // n = 2, m = 3
+  auto boxed = [&](const std::string& id,
+                   std::optional<v1::FiniteDifferenceOptions> fd) {
+    v1::CreateSessionRequest request = FdRequest(p, id, fd);
+    *request.mutable_bounds()->mutable_lower() =
+        client::EncodeF64({-4.5, -4.5});
+    *request.mutable_bounds()->mutable_upper() = client::EncodeF64({4.5, 4.5});
+    return request;
+  };
+  EXPECT_THAT(
+      Session::Create(client(), boxed("lsq-fd-trf-unset", std::nullopt)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("finite_difference.scheme is unset (MINPACK_FORWARD, "
+                         "lmdif's rule); least_squares with method TRF "
+                         "(bounds or a robust loss) differences as scipy's "
+                         "approx_derivative: set FORWARD (2, jac='2-point') "
+                         "or CENTRAL (1, jac='3-point')")));
+  v1::FiniteDifferenceOptions minpack;
+  minpack.set_scheme(v1::FiniteDifferenceOptions::SCHEME_MINPACK_FORWARD);
+  EXPECT_THAT(Session::Create(client(), boxed("lsq-fd-trf-minpack", minpack)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("finite_difference.scheme is MINPACK_FORWARD "
+                                 "(3); least_squares with method TRF")));
+  v1::FiniteDifferenceOptions forward;
+  forward.set_scheme(v1::FiniteDifferenceOptions::SCHEME_FORWARD);
+  v1::CreateSessionRequest lsmr = FdRequest(p, "lsq-fd-trf-lsmr", forward);
+  lsmr.mutable_least_squares()->set_tr_solver(
+      v1::LeastSquaresOptions::TR_SOLVER_LSMR);
+  EXPECT_THAT(
+      Session::Create(client(), lsmr),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("gradient_source FINITE_DIFFERENCE does not go with "
+                         "least_squares.tr_solver TR_SOLVER_LSMR (the session "
+                         "never forms J); tell the products, or use tr_solver "
+                         "EXACT")));
+  for (const char* id :
+       {"lsq-fd-trf-unset", "lsq-fd-trf-minpack", "lsq-fd-trf-lsmr"}) {
+    EXPECT_THAT(client().GetSession(id),
+                StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  }
 }
 
 // Tells are journaled with their residuals: a server killed in the middle of

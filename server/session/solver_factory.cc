@@ -449,19 +449,37 @@ struct LeastSquaresRecipe {
     OPTD_ASSIGN_OR_RETURN(
         Options options,
         LeastSquaresOptionsFromProto(request.least_squares(), n, bounded));
-    // Finite-difference Jacobians count their residual evaluations in nfev,
-    // as lmdif does (levenberg_marquardt.h jacobian_nfev).
+    // Finite-difference Jacobians: lmdif counts their residual evaluations
+    // in nfev (levenberg_marquardt.h jacobian_nfev); scipy's trf does not
+    // (approx_derivative's calls are outside its nfev; njev counts the
+    // Jacobians), so TRF's nfev and max_nfev stay the algorithm's.
     if (request.gradient_source() == v1::GRADIENT_SOURCE_FINITE_DIFFERENCE) {
-      if (options.use_trf) {
-        return InvalidArgument(
-            "gradient_source FINITE_DIFFERENCE is served for least_squares "
-            "with method LM (scipy's lmdif) only; method TRF (bounds or a "
-            "robust loss) wants the client's Jacobian");
-      }
       OPTD_ASSIGN_OR_RETURN(
           JacobianStepRule rule,
           LeastSquaresJacobianRule(request.finite_difference()));
-      options.lm.jacobian_nfev = JacobianEvaluations(n, rule);
+      if (options.use_lsmr) {
+        // Its trials want J v and J^T u, which the stencil does not form.
+        return InvalidArgument(
+            "gradient_source FINITE_DIFFERENCE does not go with "
+            "least_squares.tr_solver TR_SOLVER_LSMR "
+            "(the session never forms J); tell the products, or use "
+            "tr_solver EXACT");
+      }
+      if (options.use_trf && rule == JacobianStepRule::kMinpackForward) {
+        // scipy's trf differences by approx_derivative only.
+        return InvalidArgument(
+            "finite_difference.scheme is ",
+            request.finite_difference().scheme() ==
+                    v1::FiniteDifferenceOptions::SCHEME_UNSPECIFIED
+                ? "unset (MINPACK_FORWARD, lmdif's rule)"
+                : "MINPACK_FORWARD (3)",
+            "; least_squares with method TRF (bounds or a robust loss) "
+            "differences as scipy's approx_derivative: set "
+            "FORWARD (2, jac='2-point') or CENTRAL (1, jac='3-point')");
+      }
+      if (!options.use_trf) {
+        options.lm.jacobian_nfev = JacobianEvaluations(n, rule);
+      }
     }
     // Resolve scipy's "100 n" (lmdif: "100 n (n + 1)") here, so
     // Session.options shows the number.
@@ -612,9 +630,11 @@ absl::StatusOr<SolverSetup> CreateSolver(
   // Before any wrapper: the pairs start the solver's own memory.
   OPTD_RETURN_IF_ERROR(ApplyWarmStart(request, setup.solver.get()));
   if (layers.finite_difference && IsLeastSquares(request)) {
-    OPTD_ASSIGN_OR_RETURN(setup.solver, WithFiniteDifferenceJacobian(
-                                            std::move(setup.solver),
-                                            layers.jacobian_options, Bounds()));
+    // TRF's box bounds the stencil as approx_derivative's (LM has none).
+    OPTD_ASSIGN_OR_RETURN(
+        setup.solver, WithFiniteDifferenceJacobian(std::move(setup.solver),
+                                                   layers.jacobian_options,
+                                                   std::move(layers.bounds)));
   } else if (layers.finite_difference) {
     OPTD_ASSIGN_OR_RETURN(
         setup.solver, WithFiniteDifferences(std::move(setup.solver),

@@ -12,6 +12,13 @@
 //   kForward         scipy 1.10 approx_derivative '2-point' (_numdiff.py).
 //   kCentral         approx_derivative '3-point' (one-sided at a bound).
 //
+// The approx_derivative rules keep the stencil in `bounds` as scipy's trf
+// does (least_squares.py: approx_derivative(fun, x, rel_step=diff_step,
+// method=jac, f0=f, bounds=bounds)). Behind TrustRegionReflective (which
+// takes only these rules in a session) nfev counts none of the stencil's
+// trials, as scipy's trf; behind LevenbergMarquardt jacobian_nfev counts
+// them, as lmdif:
+//
 //   LevenbergMarquardtOptions lm;
 //   lm.jacobian_nfev = JacobianEvaluations(n, rule);  // lmdif's nfev
 //   OPTD_ASSIGN_OR_RETURN(auto inner, LeastSquaresSolver::Create(lm, x0, m));

@@ -2,8 +2,12 @@
 // Moré, Garbow & Hillstrom problems against scipy 1.10's
 // least_squares(method='lm', jac='2-point') as
 // tests/data/gen_scipy_lm_2point.py recorded them (nfev with the forward
-// differences counted, status, cost); the batches' shape, points and steps
-// (fdjac2's and approx_derivative's); failed trials; and every error path.
+// differences counted, status, cost); behind TrustRegionReflective in the
+// boxes of tests/data/bounded_problems.py against scipy's trf with jac=
+// '2-point' and '3-point' (tests/data/gen_scipy_trf_2point.py: nfev, njev,
+// status, cost); the batches' shape, points and steps (fdjac2's and
+// approx_derivative's, bounded steps included); failed trials; and every
+// error path.
 #include "solvers/adapters/finite_difference_jacobian.h"
 
 #include <cmath>
@@ -23,6 +27,8 @@
 #include "solvers/core/bounds.h"
 #include "solvers/lbfgs/lbfgs.h"
 #include "solvers/least_squares/least_squares_solver.h"
+#include "solvers/least_squares/robust_loss.h"
+#include "solvers/least_squares/trust_region_reflective.h"
 #include "solvers/testing/mgh_least_squares.h"
 #include "solvers/testing/status_matchers.h"
 
@@ -38,6 +44,7 @@ constexpr double kEps = std::numeric_limits<double>::epsilon();
 // fdjac2's default eps: sqrt of MINPACK dpmpar(1), 2.22044604926d-16.
 const double kMinpackEps = std::sqrt(2.22044604926e-16);
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // One line of scipy_lm_2point_1.10.txt (see its header).
 struct ScipyLm2Point {
@@ -463,6 +470,212 @@ TEST(FiniteDifferenceJacobianTest, CountsAndBytes) {
   EXPECT_GE(
       FiniteDifferenceJacobianBytes(10, 100, JacobianStepRule::kMinpackForward),
       11 * 100 * 8 + 100 * 10 * 8);
+}
+
+// approx_derivative's bounded steps (_numdiff.py _adjust_scheme_to_bounds),
+// at x0 = (1, 2, -0.5, 0) in lb = (-inf, 0, -0.5, -1e-7), ub = (1, 2 + 1e-9,
+// inf, 1e-7): x0_0 on its upper bound, x0_1 1e-9 below it, x0_2 on its
+// lower bound (h < 0 there, sign(-0.5)), x0_3 in a box narrower than the
+// 3-point step. The residuals are zero at x0 (the run ends there, gtol, and
+// the summary's J is the adapter's); only + - *, so numpy and C++ agree
+// bitwise. Points and J are what scipy 1.10 computes:
+//   approx_derivative(fun, x0, method=..., f0=fun(x0), bounds=(lb, ub)),
+// with fun recording its arguments.
+void Boxed(const VectorXd& x, VectorXd* r) {
+  r->resize(4);
+  *r << x(0) * x(0) - 1.0, x(0) * x(1) - 2.0, x(2) * x(2) - 0.25 + (x(1) - 2.0),
+      x(3) * x(3) + x(3) * x(0);
+}
+
+std::unique_ptr<Solver> MakeBoxedLm(JacobianStepRule rule) {
+  const VectorXd x0 = Eigen::Vector4d(1.0, 2.0, -0.5, 0.0);
+  const std::vector<double> lo = {-kInf, 0.0, -0.5, -1e-7};
+  const std::vector<double> hi = {1.0, 2.0 + 1e-9, kInf, 1e-7};
+  auto box = Bounds::Create(ConstVectorView::Float64(lo.data(), 4),
+                            ConstVectorView::Float64(hi.data(), 4), 4);
+  EXPECT_TRUE(box.ok()) << box.status();
+  LevenbergMarquardtOptions lm;
+  lm.jacobian_nfev = JacobianEvaluations(4, rule);
+  auto inner =
+      LeastSquaresSolver::Create(lm, ConstVectorView::Float64(x0.data(), 4), 4);
+  EXPECT_TRUE(inner.ok()) << inner.status();
+  FiniteDifferenceJacobianOptions options;
+  options.rule = rule;
+  auto solver =
+      WithFiniteDifferenceJacobian(*std::move(inner), options, *std::move(box));
+  EXPECT_TRUE(solver.ok()) << solver.status();
+  return *std::move(solver);
+}
+
+void ExpectBoxedStepsAndJacobian(JacobianStepRule rule,
+                                 const std::vector<Eigen::Vector4d>& points,
+                                 const Eigen::Matrix4d& scipy_jac) {
+  std::unique_ptr<Solver> solver = MakeBoxedLm(rule);
+  ASSERT_EQ(solver->batch_size(), static_cast<int>(points.size()) + 1);
+  EXPECT_EQ(ReadPoint(*solver, 0), Eigen::Vector4d(1.0, 2.0, -0.5, 0.0));
+  for (size_t k = 0; k < points.size(); ++k) {
+    EXPECT_EQ(ReadPoint(*solver, static_cast<int>(k) + 1), points[k]) << k;
+  }
+  RunToEnd(*solver, Boxed);
+  const LeastSquaresSummary* s = solver->least_squares_summary();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->status, 1);  // gtol at x0: r(x0) = 0
+  ASSERT_EQ(s->jac.rows(), 4);
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      EXPECT_EQ(s->jac(i, j), scipy_jac(i, j)) << i << "," << j;
+    }
+  }
+}
+
+TEST(FiniteDifferenceJacobianTest, ForwardStepsFlipAtBoundsAsApproxDerivative) {
+  // A step that would leave the box is taken the other way.
+  const std::vector<Eigen::Vector4d> points = {
+      {0.9999999850988388, 2.0, -0.5, 0.0},
+      {1.0, 1.9999999701976776, -0.5, 0.0},
+      {1.0, 2.0, -0.4999999850988388, 0.0},
+      {1.0, 2.0, -0.5, 1.4901161193847656e-08}};
+  Eigen::Matrix4d jac;
+  jac << 1.9999999850988388, -0.0, 0.0, 0.0,  //
+      2.0, 1.0, 0.0, 0.0,                     //
+      -0.0, 1.0, -0.9999999850988388, 0.0,    //
+      -0.0, -0.0, 0.0, 1.0000000149011612;
+  ExpectBoxedStepsAndJacobian(JacobianStepRule::kForward, points, jac);
+}
+
+TEST(FiniteDifferenceJacobianTest, CentralStepsTurnOneSidedAtBounds) {
+  // One-sided (x + h, x + 2h, h of the room's sign) where a central
+  // stencil would leave the box; central on the box's half-width where
+  // both sides are short.
+  const std::vector<Eigen::Vector4d> points = {
+      {0.9999939445455476, 2.0, -0.5, 0.0},
+      {0.9999878890910953, 2.0, -0.5, 0.0},
+      {1.0, 1.9999878890910952, -0.5, 0.0},
+      {1.0, 1.9999757781821905, -0.5, 0.0},
+      {1.0, 2.0, -0.49999394454554763, 0.0},
+      {1.0, 2.0, -0.4999878890910952, 0.0},
+      {1.0, 2.0, -0.5, -1e-07},
+      {1.0, 2.0, -0.5, 1e-07}};
+  Eigen::Matrix4d jac;
+  jac << 2.0000000000275016, -0.0, 0.0, 0.0,               //
+      2.0000000000366684, 1.0000000000183342, 0.0, 0.0,    //
+      -0.0, 1.0000000000183342, -0.9999999999908329, 0.0,  //
+      -0.0, -0.0, 0.0, 1.0;
+  ExpectBoxedStepsAndJacobian(JacobianStepRule::kCentral, points, jac);
+}
+
+// One line of scipy_trf_2point_1.10.txt (see its header).
+struct ScipyTrfFd {
+  std::string run, problem, scheme, loss;
+  double f_scale = 1;
+  int nfev = 0, njev = 0, status = 0;
+  double cost = 0;
+  std::vector<double> x, lb, ub, x0;
+};
+
+std::vector<double> ParseVector(const std::string& s) {
+  std::vector<double> out;
+  std::istringstream in(s);
+  std::string v;
+  while (std::getline(in, v, ',')) out.push_back(std::stod(v));
+  return out;
+}
+
+std::vector<ScipyTrfFd> LoadScipyTrfFd() {
+  std::ifstream in(OPTD_TEST_DATA_DIR "/scipy_trf_2point_1.10.txt");
+  std::vector<ScipyTrfFd> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream s(line);
+    ScipyTrfFd e;
+    std::string x, lb, ub, x0;
+    s >> e.run >> e.problem >> e.scheme >> e.loss >> e.f_scale >> e.nfev >>
+        e.njev >> e.status >> e.cost >> x >> lb >> ub >> x0;
+    e.x = ParseVector(x);
+    e.lb = ParseVector(lb);
+    e.ub = ParseVector(ub);
+    e.x0 = ParseVector(x0);
+    out.push_back(e);
+  }
+  return out;
+}
+
+// Runs whose counts differ from scipy's (MatchesScipyTrfOnBoxes prints them;
+// status equal on all), all with '2-point': 53/50 against 33/31
+// (biggs_exp6_box), 114/92 against 109/87 (penalty_1_10_box), 80/61 against
+// 75/55 (trigonometric_10_box) (nfev/njev). The cause is not established:
+// the C++ residuals round otherwise than numpy's on these (exp, cos/sin,
+// numpy's x @ x), but with the same numpy residuals on both sides
+// (optd.least_squares against scipy) the counts still differ (39, 114 and 78
+// against 33, 109 and 75), so the rounding of the SVD (Eigen's BDCSVD
+// against LAPACK's gesdd), which the forward quotients' O(sqrt(eps)) noise
+// makes matter more, is the next suspect. Their costs agree to 5e-6
+// relative (all stop at gtol).
+const std::set<std::string>& TrfCountExceptions() {
+  static const auto* const s = new std::set<std::string>{
+      "biggs_exp6_box/2-point", "penalty_1_10_box/2-point",
+      "trigonometric_10_box/2-point"};
+  return *s;
+}
+
+TEST(FiniteDifferenceJacobianTest, MatchesScipyTrfOnBoxes) {
+  const std::vector<ScipyTrfFd> refs = LoadScipyTrfFd();
+  ASSERT_GE(refs.size(), 40u);
+  int count_matches = 0;
+  for (const ScipyTrfFd& ref : refs) {
+    const std::string key = ref.run + "/" + ref.scheme;
+    SCOPED_TRACE(key);
+    problems::ResidualProblem p;
+    if (ref.problem == "rational_outliers") {
+      p = problems::RationalOutliers();
+    } else {
+      auto found = problems::FindResidualProblem(ref.problem);
+      ASSERT_TRUE(found.ok()) << found.status();
+      p = *found;
+    }
+    const int n = static_cast<int>(ref.x0.size());
+    TrustRegionReflectiveOptions trf;
+    trf.loss = *RobustLossFromName(ref.loss);
+    trf.f_scale = ref.f_scale;
+    trf.lower = ref.lb;
+    trf.upper = ref.ub;
+    trf.max_nfev = 100 * n;  // scipy's default, the differences not counted
+    auto inner = LeastSquaresSolver::Create(
+        trf, ConstVectorView::Float64(ref.x0.data(), n), p.m);
+    ASSERT_TRUE(inner.ok()) << inner.status();
+    auto box = Bounds::Create(ConstVectorView::Float64(ref.lb.data(), n),
+                              ConstVectorView::Float64(ref.ub.data(), n), n);
+    ASSERT_TRUE(box.ok()) << box.status();
+    FiniteDifferenceJacobianOptions options;
+    options.rule = ref.scheme == "3-point" ? JacobianStepRule::kCentral
+                                           : JacobianStepRule::kForward;
+    auto solver = WithFiniteDifferenceJacobian(*std::move(inner), options,
+                                               *std::move(box));
+    ASSERT_TRUE(solver.ok()) << solver.status();
+    RunToEnd(**solver, ResidualsOf(p));
+    const LeastSquaresSummary* s = (*solver)->least_squares_summary();
+    ASSERT_NE(s, nullptr);
+    const bool equal =
+        s->nfev == ref.nfev && s->njev == ref.njev && s->status == ref.status;
+    count_matches += equal;
+    std::printf(
+        "%-40s %s optd nfev %3d njev %3d status %d cost %.9e | scipy nfev "
+        "%3d njev %3d status %d cost %.9e\n",
+        key.c_str(), equal ? "  " : "!=", static_cast<int>(s->nfev),
+        static_cast<int>(s->njev), s->status, s->cost, ref.nfev, ref.njev,
+        ref.status, ref.cost);
+    EXPECT_EQ(s->status, ref.status);
+    if (TrfCountExceptions().count(key) == 0) {
+      EXPECT_EQ(s->nfev, ref.nfev);
+      EXPECT_EQ(s->njev, ref.njev);
+      EXPECT_NEAR(s->cost, ref.cost, 1e-6 * ref.cost + 1e-12);
+    } else {
+      EXPECT_NEAR(s->cost, ref.cost, 5e-6 * ref.cost + 1e-12);
+    }
+  }
+  std::printf("counts equal on %d of %d runs\n", count_matches,
+              static_cast<int>(refs.size()));
 }
 
 }  // namespace

@@ -20,16 +20,20 @@ residuals, the Jacobian, or both (``Wants.RESIDUALS``, ...); ``fun`` and
 ``jac`` are called only for what it wants, and the results go back through
 the generic ``Trial.tell(residuals=..., jacobian=...)``.
 
-With ``jac='2-point'`` (or '3-point', or None: scipy's method='lm' runs
-MINPACK's lmdif for any of them) the server forms the Jacobian by MINPACK's
-forward differences from residuals alone (gradient_source
-FINITE_DIFFERENCE, scheme MINPACK_FORWARD; ``diff_step`` as scipy's): each
-Jacobian is a batch of n residual trials, and ``nfev`` counts them as lmdif
-does, so it equals scipy's; ``njev`` is None, as scipy's. The trials are
-asked for as one worker's leases (up to 1024 at a time), so each answer
-carries only that worker's trials and a Jacobian costs O(n) messages.
-Finite differences run with method 'lm' only; 'trf' (bounds, a robust
-loss) takes the client's Jacobian.
+With ``jac='2-point'`` (or '3-point', or None) the server forms the
+Jacobian from residuals alone (gradient_source FINITE_DIFFERENCE;
+``diff_step`` as scipy's): each Jacobian is a batch of residual trials.
+Method 'lm' runs MINPACK's lmdif for any of them, as scipy does (scheme
+MINPACK_FORWARD): ``nfev`` counts the n trials of each Jacobian as lmdif
+does, so it equals scipy's; ``njev`` is None, as scipy's. Method 'trf'
+(bounds, a robust loss) differences as scipy's approx_derivative (scheme
+FORWARD for '2-point' and None, CENTRAL for '3-point'; a step that would
+leave the box is flipped or made one-sided, as _numdiff.py's): ``nfev``
+counts only the algorithm's residual evaluations and ``njev`` the
+Jacobians, as scipy's trf. The trials are asked for as one worker's leases
+(up to 1024 at a time), so each answer carries only that worker's trials
+and a Jacobian costs O(n) messages. Finite differences do not go with
+tr_solver='lsmr' (InvalidArgument; pass a callable jac).
 
 ``tr_solver='lsmr'`` (or ``jac`` returning a LinearOperator, as scipy picks
 it) runs scipy's matrix-free trf (LeastSquaresOptions.tr_solver LSMR): the
@@ -151,7 +155,8 @@ def _result(summary: pb.Summary, session_id: str, n: int,
         active_mask=(np.array(lsq.active_mask, dtype=int)
                      if len(lsq.active_mask) == n else np.zeros(n, dtype=int)),
         method=lsq.method, nfev=int(lsq.nfev),
-        njev=None if finite_difference else int(lsq.njev),
+        njev=(None if finite_difference and lsq.method == "lm"
+              else int(lsq.njev)),
         status=int(lsq.status), success=lsq.success,
         covariance=covariance.reshape(n, n) if covariance.size else None)
     if lsq.lsmr_iterations or lsq.jacobian_transpose_vector_products:
@@ -202,9 +207,10 @@ def _lsmr_options(options: pb.LeastSquaresOptions,
         options.regularize = bool(tr_options["regularize"])
 
 
-def _finite_difference(jac: Any, diff_step: Any) -> Optional[dict]:
+def _finite_difference(jac: Any, diff_step: Any,
+                       trf: bool) -> Optional[dict]:
     """The session's FiniteDifferenceOptions for a `jac` string (None for a
-    callable jac)."""
+    callable jac): lmdif's rule for 'lm', approx_derivative's for 'trf'."""
     if callable(jac):
         if diff_step is not None:
             raise InvalidArgument(
@@ -215,7 +221,13 @@ def _finite_difference(jac: Any, diff_step: Any) -> Optional[dict]:
         raise InvalidArgument(
             f"jac is {jac!r}; use a callable, '2-point' or '3-point' (server-"
             "side forward differences, as scipy's method='lm' runs lmdif)")
-    fd: dict = {"scheme": "SCHEME_MINPACK_FORWARD"}
+    if not trf:
+        scheme = "SCHEME_MINPACK_FORWARD"
+    elif jac == "3-point":
+        scheme = "SCHEME_CENTRAL"
+    else:
+        scheme = "SCHEME_FORWARD"
+    fd: dict = {"scheme": scheme}
     if diff_step is not None:
         fd["relative_step"] = float(diff_step)
     return fd
@@ -245,9 +257,10 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
         m >= n for 'lm'. ``x`` is a float64 copy.
       x0: starting point (array-like, raveled); n variables.
       jac: ``jac(x, *args, **kwargs)`` -> the m x n Jacobian, or '2-point'
-        (scipy's default), '3-point' or None: the server forms J by
-        MINPACK's forward differences of told residuals, as scipy's lm does
-        for any of them (method 'lm' only).
+        (scipy's default), '3-point' or None: the server forms J from told
+        residuals, by MINPACK's forward differences with 'lm' (as scipy's
+        lm for any of them), by approx_derivative's rule with 'trf' (None:
+        '2-point'; bounds respected). Not with tr_solver='lsmr'.
       method: "lm", "trf" or None (the server's choice: "lm" without
         finite bounds and with the linear loss, else "trf").
       bounds: scipy's (lb, ub) (scalars or n-arrays; +-inf for none) or a
@@ -256,9 +269,11 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
       loss: "linear", "soft_l1", "huber", "cauchy" or "arctan" ("trf"
         only for all but "linear"). f_scale: the loss's soft margin.
       ftol, xtol, gtol, x_scale, max_nfev: scipy's (defaults 1e-8, 1e-8,
-        1e-8, 1.0, and 100 n with a callable jac, 100 n (n + 1) without).
-      diff_step: scipy's (the forward step is max(diff_step, sqrt(eps))
-        |x_j|); only without a callable jac.
+        1e-8, 1.0, and 100 n; 100 n (n + 1) for 'lm' without a callable
+        jac, as scipy's lmdif).
+      diff_step: scipy's ('lm': the forward step is max(diff_step,
+        sqrt(eps)) |x_j|; 'trf': approx_derivative's rel_step); only without
+        a callable jac.
       tr_solver: None, 'exact' or 'lsmr' (matrix-free, see above; None:
         'lsmr' when jac(x0) is LinearOperator-like, as scipy).
       tr_options: 'lsmr' only: atol = btol, maxiter, regularize.
@@ -269,7 +284,8 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
 
     Returns:
       OptimizeResult with scipy's fields x, cost, fun, jac, grad, optimality,
-      active_mask, nfev, njev (None without a callable jac, as scipy),
+      active_mask, nfev, njev (None for 'lm' without a callable jac, as
+      scipy),
       status, message, success, plus method (the one that ran), session_id
       and covariance (curve_fit's pinv(J^T J) * 2 cost / (m - n); inf when
       m <= n). With 'lsmr' jac and covariance are None (J is never formed)
@@ -295,17 +311,20 @@ def least_squares(fun: Callable[..., Any], x0: Any, jac: Any = "2-point", *,
     if tr_solver not in _TR_SOLVERS:
         raise InvalidArgument(
             f"tr_solver is {tr_solver!r}; use None, 'exact' or 'lsmr'")
-    fd = _finite_difference(jac, diff_step)
     kwargs = dict(kwargs or {})
     x0 = np.array(x0, dtype=np.float64).ravel()
     n = x0.size
     box = _bounds(bounds, n)
-    if fd is not None and (method_key == "trf" or box is not None
-                           or loss != "linear"):
+    # The server's choice of method (method None): 'trf' with finite bounds
+    # or a robust loss.
+    trf = (method_key == "trf" or box is not None or loss != "linear"
+           or tr_solver == "lsmr")
+    fd = _finite_difference(jac, diff_step, trf)
+    if fd is not None and tr_solver == "lsmr":
         raise InvalidArgument(
-            f"jac is {jac!r}: finite-difference Jacobians are served with "
-            "method 'lm' only (scipy's lmdif); with bounds, a robust loss or "
-            "method 'trf' pass a callable jac")
+            f"jac is {jac!r}: finite-difference Jacobians are not served with "
+            "tr_solver='lsmr' (the server never forms J there); pass a "
+            "callable jac")
     # As scipy, which calls fun(x0) for m before the method calls it again.
     f0 = np.asarray(fun(x0.copy(), *args, **kwargs), dtype=np.float64).ravel()
     m = f0.size

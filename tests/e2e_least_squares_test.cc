@@ -314,7 +314,8 @@ TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("least_squares: at least one of ftol, xtol, "
                                  "gtol must be >= machine epsilon")));
-  // Finite-difference Jacobians are lmdif's: not served with TRF.
+  // TRF differences as scipy's approx_derivative: lmdif's rule (the
+  // default scheme) is refused with it.
   SessionOptions fd_trf;
   fd_trf.session_id = "lsq-fd-trf";
   fd_trf.gradient_source = v1::GRADIENT_SOURCE_FINITE_DIFFERENCE;
@@ -322,8 +323,9 @@ TEST_F(LeastSquaresEndToEnd, LayersAndBadOptionsAreRefused) {
   trf.set_method(v1::LeastSquaresOptions::METHOD_TRF);
   EXPECT_THAT(create(trf, fd_trf),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("gradient_source FINITE_DIFFERENCE is served "
-                                 "for least_squares with method LM")));
+                       HasSubstr("finite_difference.scheme is unset "
+                                 "(MINPACK_FORWARD, lmdif's rule); "
+                                 "least_squares with method TRF")));
   SessionOptions parallel;
   parallel.session_id = "lsq-fd";
   parallel.data_parallel_workers = 2;

@@ -84,7 +84,9 @@ ABSL_FLAG(std::string, options, "",
           "'lr: 0.0003 beta1: 0.95' (first-order family only). "
           "switch: the new solver's options, e.g. 'memory: 5'.");
 ABSL_FLAG(std::string, solver, "lbfgs",
-          "switch: the solver the session goes on with (lbfgs).");
+          "switch: the solver the session goes on with: lbfgs (from the "
+          "first-order family) or trust_region (from lbfgs; e.g. --options "
+          "'quasi_newton_update: QUASI_NEWTON_UPDATE_LBFGS').");
 ABSL_FLAG(int, n, 2,
           "demo: dimension of the extended Rosenbrock function (even, >= 2).");
 ABSL_FLAG(std::string, point, "current",

@@ -20,7 +20,8 @@ absl::Status Switch(const Client& client, const std::string& id) {
       request.GetDescriptor()->FindFieldByName(solver);
   if (field == nullptr || field->containing_oneof() == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--solver is \"", solver, "\"; switch takes lbfgs"));
+        absl::StrCat("--solver is \"", solver,
+                     "\"; switch takes lbfgs or trust_region"));
   }
   google::protobuf::Message* options =
       request.GetReflection()->MutableMessage(&request, field);

@@ -31,8 +31,8 @@ namespace {
 
 constexpr char kSupportedSwitches[] =
     "a switch carries state from the first-order family (adam, adamw, sgd, "
-    "rmsprop, adagrad, adamax, nadam, radam, lion) to lbfgs, and (ForkSession "
-    "only) from lbfgs to trust_region with the quasi_newton subproblem";
+    "rmsprop, adagrad, adamax, nadam, radam, lion) to lbfgs, and from lbfgs "
+    "to trust_region with the quasi_newton subproblem";
 
 // The told gradient of `tell` as doubles, or empty when it told none (a
 // failure, a stop, a sliced tell).
@@ -196,9 +196,13 @@ absl::StatusOr<SessionManager::Switched> SessionManager::SwitchSolver(
     case v1::SwitchSolverRequest::kLbfgs:
       *target.mutable_lbfgs() = request.lbfgs();
       break;
+    case v1::SwitchSolverRequest::kTrustRegion:
+      *target.mutable_trust_region() = request.trust_region();
+      break;
     case v1::SwitchSolverRequest::SOLVER_NOT_SET:
       return absl::InvalidArgumentError(absl::StrCat(
-          "solver is not set; set the new solver's options (lbfgs); ",
+          "solver is not set; set the new solver's options (lbfgs or "
+          "trust_region); ",
           kSupportedSwitches));
   }
   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> old,

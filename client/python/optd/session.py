@@ -560,10 +560,12 @@ class Session:
 
     def switch_solver(self, solver: str,
                       options: Optional[Mapping[str, Any]] = None) -> int:
-        """``SwitchSolver``: this session goes on under ``solver``
-        ("lbfgs"; from the first-order family) with ``options``, under the
-        same id, carrying the iterate and the curvature pairs its last
-        gradients give (docs/api.md "Switch"). The old solver's pending
+        """``SwitchSolver``: this session goes on under ``solver`` with
+        ``options``, under the same id: "lbfgs" from the first-order
+        family, carrying the iterate and the curvature pairs its last
+        gradients give; "trust_region" (the quasi-Newton subproblem) from
+        lbfgs, carrying the iterate and L-BFGS's pairs as the quasi-Newton
+        model (docs/api.md "Switch"). The old solver's pending
         trials are cancelled; :attr:`pending` becomes the new solver's
         first trial(s). Returns the number of curvature pairs carried.
 
@@ -574,8 +576,9 @@ class Session:
             without --data_dir.
           NotFound: no such session."""
         field, message = solver_options(solver, options)
-        if field != "lbfgs":
-            raise ValueError(f"switch_solver takes lbfgs, not {solver!r}")
+        if field not in ("lbfgs", "trust_region"):
+            raise ValueError(
+                f"switch_solver takes lbfgs or trust_region, not {solver!r}")
         self.close_stream()
         request = pb.SwitchSolverRequest(session_id=self.session_id)
         getattr(request, field).CopyFrom(message)

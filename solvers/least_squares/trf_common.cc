@@ -342,6 +342,26 @@ void ClScalingVector(const Eigen::VectorXd& x, const Eigen::VectorXd& g,
   }
 }
 
+double InitialRadius(const Eigen::VectorXd& x0, const Eigen::VectorXd& g,
+                     const Eigen::VectorXd& lb, const Eigen::VectorXd& ub,
+                     const Eigen::VectorXd& scale_inv, bool bounded) {
+  double delta;
+  if (bounded) {
+    // v, dv = CL_scaling_vector(x0, g, lb, ub); v[dv != 0] *= scale_inv[..]
+    // Delta = norm(x0 * scale_inv / v**0.5)
+    Eigen::VectorXd v, dv;
+    ClScalingVector(x0, g, lb, ub, &v, &dv);
+    for (Eigen::Index i = 0; i < v.size(); ++i) {
+      if (dv(i) != 0) v(i) *= scale_inv(i);
+    }
+    delta =
+        (x0.cwiseProduct(scale_inv).array() / v.array().sqrt()).matrix().norm();
+  } else {
+    delta = x0.cwiseProduct(scale_inv).norm();  // norm(x0 * scale_inv)
+  }
+  return delta == 0 ? 1.0 : delta;
+}
+
 int CheckTermination(double df, double f, double dx_norm, double x_norm,
                      double ratio, double ftol, double xtol) {
   const bool ftol_satisfied = df < ftol * f && ratio > 0.25;

@@ -112,6 +112,14 @@ void ClScalingVector(const Eigen::VectorXd& x, const Eigen::VectorXd& g,
                      const Eigen::VectorXd& lb, const Eigen::VectorXd& ub,
                      Eigen::VectorXd* v, Eigen::VectorXd* dv);
 
+// trf's initial trust radius (scipy 1.10 trf_bounds / trf_no_bounds):
+// Delta = norm(x0 * scale_inv / v**0.5) with Coleman & Li's v at x0 (its
+// entries with dv != 0 multiplied by scale_inv) when `bounded`, else
+// norm(x0 * scale_inv); 1 when that is 0.
+double InitialRadius(const Eigen::VectorXd& x0, const Eigen::VectorXd& g,
+                     const Eigen::VectorXd& lb, const Eigen::VectorXd& ub,
+                     const Eigen::VectorXd& scale_inv, bool bounded);
+
 // check_termination: 4 (ftol and xtol), 2 (ftol), 3 (xtol) or 0 (none).
 int CheckTermination(double df, double f, double dx_norm, double x_norm,
                      double ratio, double ftol, double xtol);

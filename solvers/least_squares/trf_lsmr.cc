@@ -263,21 +263,7 @@ void TrfLsmr::AcceptGradient(const Eigen::VectorXd& jtu) {
                : Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(
                      options_.trf.x_scale.data(), n_));
   scale_inv_ = scale_.cwiseInverse();
-  if (bounded_) {
-    // v, dv = CL_scaling_vector(x, g, lb, ub); v[dv != 0] *= scale_inv[..]
-    // Delta = norm(x0 * scale_inv / v**0.5)
-    Eigen::VectorXd v, dv;
-    trf::ClScalingVector(x_, g_, lb_, ub_, &v, &dv);
-    for (int i = 0; i < n_; ++i) {
-      if (dv(i) != 0) v(i) *= scale_inv_(i);
-    }
-    delta_ = (x_.cwiseProduct(scale_inv_).array() / v.array().sqrt())
-                 .matrix()
-                 .norm();
-  } else {
-    delta_ = x_.cwiseProduct(scale_inv_).norm();  // norm(x0 * scale_inv)
-  }
-  if (delta_ == 0) delta_ = 1.0;
+  delta_ = trf::InitialRadius(x_, g_, lb_, ub_, scale_inv_, bounded_);
   reg_term_ = 0.0;
   termination_status_ = -1;
   iteration_ = 0;

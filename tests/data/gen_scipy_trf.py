@@ -97,16 +97,14 @@ def run(lines, run_name, problem, fun, jac, x0, lb=None, ub=None,
     print(" ".join(fields[:10]))
 
 
-def main():
-    version = scipy.__version__
-    short = ".".join(version.split(".")[:2])
-    out_path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            f"scipy_trf_{short}.txt")
-    lines = [HEADER.format(scipy=version, numpy=np.__version__,
-                           python=sys.version.split()[0])]
+def runs(min_n=1, jac_scale=True):
+    """The runs of scipy_trf_<version>.txt in order, each as (run name,
+    problem name, fun, jac, x0, keyword arguments of run: lb, ub, loss,
+    f_scale, x_scale); problems of fewer than `min_n` variables and, without
+    `jac_scale`, the x_scale='jac' runs left out (gen_scipy_trf_lsmr.py)."""
     names = set()
     for p in mgh_problems.PROBLEMS:
-        if p.name in SKIP:
+        if p.name in SKIP or p.x0.size < min_n:
             continue
         names.add(p.name)
 
@@ -115,9 +113,10 @@ def main():
 
         def jac(x, p=p):
             return p.residuals(x)[1]
-        run(lines, p.name, p.name, fun, jac, p.x0.astype(float))
-        run(lines, p.name + "+jac_scale", p.name, fun, jac,
-            p.x0.astype(float), x_scale="jac")
+        yield p.name, p.name, fun, jac, p.x0.astype(float), {}
+        if jac_scale:
+            yield (p.name + "+jac_scale", p.name, fun, jac,
+                   p.x0.astype(float), {"x_scale": "jac"})
     for entry in bounded_problems.TABLE:
         name, base, n, _, _ = entry
         if n != 0 or base not in names:
@@ -131,18 +130,29 @@ def main():
         def jac(x, p=p):
             return p.residuals(x)[1]
         x0 = np.clip(p.x0.astype(float), b.lower, b.upper)
-        run(lines, name, base, fun, jac, x0, b.lower, b.upper)
+        yield name, base, fun, jac, x0, {"lb": b.lower, "ub": b.upper}
     fun, jac, x0 = rational_outliers()
     for loss in LOSSES:
         for f_scale in (1.0, 0.1):
-            run(lines, f"rational_outliers+{loss}+{f_scale}",
-                "rational_outliers", fun, jac, x0, loss=loss, f_scale=f_scale)
+            yield (f"rational_outliers+{loss}+{f_scale}", "rational_outliers",
+                   fun, jac, x0, {"loss": loss, "f_scale": f_scale})
     # The same with a box that cuts the fit (x1 <= 2.5).
     lb = np.array([-np.inf, -np.inf, 0.0])
     ub = np.array([np.inf, 2.5, np.inf])
     for loss in LOSSES:
-        run(lines, f"rational_outliers_box+{loss}", "rational_outliers", fun,
-            jac, x0, lb, ub, loss=loss, f_scale=0.5)
+        yield (f"rational_outliers_box+{loss}", "rational_outliers", fun, jac,
+               x0, {"lb": lb, "ub": ub, "loss": loss, "f_scale": 0.5})
+
+
+def main():
+    version = scipy.__version__
+    short = ".".join(version.split(".")[:2])
+    out_path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            f"scipy_trf_{short}.txt")
+    lines = [HEADER.format(scipy=version, numpy=np.__version__,
+                           python=sys.version.split()[0])]
+    for run_name, problem, fun, jac, x0, kwargs in runs():
+        run(lines, run_name, problem, fun, jac, x0, **kwargs)
     with open(out_path, "w") as out:
         out.writelines(lines)
     print(f"wrote {out_path}")

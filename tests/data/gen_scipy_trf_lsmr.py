@@ -28,11 +28,7 @@ from scipy.optimize import least_squares
 from scipy.sparse.linalg import LinearOperator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bounded_problems  # noqa: E402
 import gen_scipy_trf  # noqa: E402
-import mgh_problems  # noqa: E402
-
-SKIP = {"extended_rosenbrock_1000"}
 
 HEADER = """\
 # scipy.optimize.least_squares(fun, x0, jac=jac, method='trf',
@@ -101,42 +97,9 @@ def main():
                             f"scipy_trf_lsmr_{short}.txt")
     lines = [HEADER.format(scipy=version, numpy=np.__version__,
                            python=sys.version.split()[0])]
-    names = set()
-    for p in mgh_problems.PROBLEMS:
-        if p.name in SKIP or p.x0.size < 2:
-            continue
-        names.add(p.name)
-
-        def fun(x, p=p):
-            return p.residuals(x)[0]
-
-        def jac(x, p=p):
-            return p.residuals(x)[1]
-        run(lines, p.name, p.name, fun, jac, p.x0.astype(float))
-    for entry in bounded_problems.TABLE:
-        name, base, n, _, _ = entry
-        if n != 0 or base not in names:
-            continue
-        b = bounded_problems.make(entry)
-        p = mgh_problems.find_problem(base)
-
-        def fun(x, p=p):
-            return p.residuals(x)[0]
-
-        def jac(x, p=p):
-            return p.residuals(x)[1]
-        x0 = np.clip(p.x0.astype(float), b.lower, b.upper)
-        run(lines, name, base, fun, jac, x0, b.lower, b.upper)
-    fun, jac, x0 = gen_scipy_trf.rational_outliers()
-    for loss in gen_scipy_trf.LOSSES:
-        for f_scale in (1.0, 0.1):
-            run(lines, f"rational_outliers+{loss}+{f_scale}",
-                "rational_outliers", fun, jac, x0, loss=loss, f_scale=f_scale)
-    lb = np.array([-np.inf, -np.inf, 0.0])
-    ub = np.array([np.inf, 2.5, np.inf])
-    for loss in gen_scipy_trf.LOSSES:
-        run(lines, f"rational_outliers_box+{loss}", "rational_outliers", fun,
-            jac, x0, lb, ub, loss=loss, f_scale=0.5)
+    for run_name, problem, fun, jac, x0, kwargs in gen_scipy_trf.runs(
+            min_n=2, jac_scale=False):
+        run(lines, run_name, problem, fun, jac, x0, **kwargs)
     with open(out_path, "w") as out:
         out.writelines(lines)
     print(f"wrote {out_path}")

@@ -370,6 +370,87 @@ TEST(SwitchSolver, LbfgsToTrustRegionContinuesAsItsWarmStartThroughKillNine) {
   if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
 }
 
+// SwitchSolverRequest.trust_region: the same switch as the fork, in place.
+TEST(SwitchSolver, LbfgsToTrustRegionInPlaceIsTheForkUnderTheSameId) {
+  OptdProcess optd;
+  ASSERT_OK(optd.Start());
+  {
+    absl::StatusOr<Client> client = Client::Connect(optd.address());
+    ASSERT_OK(client);
+    for (const char* id : {"run", "trunk"}) {
+      SessionOptions options;
+      options.session_id = id;
+      absl::StatusOr<Session> lbfgs =
+          Session::Create(*client, kX0, SolverSpec::Lbfgs(), options);
+      ASSERT_OK(lbfgs);
+      ASSERT_OK(TellSome(*lbfgs, lbfgs->first_trials(), 4));
+    }
+    v1::ForkSessionRequest fork;
+    fork.set_session_id("trunk");
+    fork.set_new_session_id("branch");
+    fork.mutable_overrides()->mutable_trust_region()->set_quasi_newton_update(
+        v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
+    absl::StatusOr<v1::ForkSessionResponse> forked = client->ForkSession(fork);
+    ASSERT_OK(forked);
+
+    // Another subproblem is refused and the session stays L-BFGS.
+    v1::SwitchSolverRequest cg;
+    cg.set_session_id("run");
+    cg.mutable_trust_region()->set_subproblem(
+        v1::TrustRegionOptions::SUBPROBLEM_NEWTON_CG);
+    EXPECT_THAT(client->SwitchSolver(cg),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("trust_region.subproblem is newton_cg")));
+    absl::StatusOr<v1::Session> unchanged = client->GetSession("run");
+    ASSERT_OK(unchanged);
+    EXPECT_EQ(unchanged->solver(), "lbfgs");
+    EXPECT_EQ(unchanged->tells(), 4);
+
+    v1::SwitchSolverRequest request;
+    request.set_session_id("run");
+    request.mutable_trust_region()->set_quasi_newton_update(
+        v1::TrustRegionOptions::QUASI_NEWTON_UPDATE_LBFGS);
+    absl::StatusOr<v1::SwitchSolverResponse> switched =
+        client->SwitchSolver(request);
+    ASSERT_OK(switched);
+    EXPECT_EQ(switched->session_id(), "run");
+    EXPECT_EQ(switched->step(), 4);
+    EXPECT_GE(switched->pairs(), 1);
+    absl::StatusOr<v1::Session> described = client->GetSession("run");
+    ASSERT_OK(described);
+    EXPECT_EQ(described->solver(), "trust_region");
+    EXPECT_EQ(described->switched_from(), "lbfgs");
+    EXPECT_EQ(described->switched_at_step(), 4);
+
+    // The fork from the same step is the same solver: the same trials to
+    // the end, bit for bit.
+    absl::StatusOr<std::vector<Trial>> first =
+        client::DecodeTrials(switched->trials());
+    absl::StatusOr<std::vector<Trial>> branch_first =
+        client::DecodeTrials(forked->trials());
+    ASSERT_OK(first);
+    ASSERT_OK(branch_first);
+    ASSERT_EQ(first->size(), 1u);
+    ASSERT_EQ(branch_first->size(), 1u);
+    ExpectSameTrial((*first)[0], (*branch_first)[0]);
+    absl::StatusOr<std::vector<Trial>> told =
+        TellSome(Session::Attach(*client, "run"), *first, 200);
+    absl::StatusOr<std::vector<Trial>> branch_told =
+        TellSome(Session::Attach(*client, "branch"), *branch_first, 200);
+    ASSERT_OK(told);
+    ASSERT_OK(branch_told);
+    ASSERT_EQ(told->size(), branch_told->size());
+    for (size_t k = 0; k < told->size(); ++k) {
+      ExpectSameTrial((*told)[k], (*branch_told)[k]);
+    }
+    absl::StatusOr<v1::Session> ended = client->GetSession("run");
+    ASSERT_OK(ended);
+    EXPECT_TRUE(ended->summary().success()) << ended->summary().DebugString();
+  }
+  EXPECT_EQ(optd.Terminate(absl::Seconds(10)), std::optional<int>(0));
+  if (HasFailure()) std::cerr << "--- optd log ---\n" << optd.Log();
+}
+
 TEST(SwitchSolver, RefusalsNameTheProblemAndChangeNothing) {
   OptdProcess optd;
   ASSERT_OK(optd.Start());

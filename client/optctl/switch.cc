@@ -19,9 +19,8 @@ absl::Status Switch(const Client& client, const std::string& id) {
   const google::protobuf::FieldDescriptor* field =
       request.GetDescriptor()->FindFieldByName(solver);
   if (field == nullptr || field->containing_oneof() == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--solver is \"", solver,
-                     "\"; switch takes lbfgs or trust_region"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--solver is \"", solver, "\"; switch takes lbfgs or trust_region"));
   }
   google::protobuf::Message* options =
       request.GetReflection()->MutableMessage(&request, field);

@@ -1,5 +1,6 @@
 """Session.switch_solver (SwitchSolver, docs/api.md "Switch"): an Adam
-session continues under L-BFGS with the same id, and what it refuses."""
+session continues under L-BFGS, and an L-BFGS session under the trust
+region, with the same id, and what it refuses."""
 
 import unittest
 
@@ -42,6 +43,31 @@ class SwitchSolverTest(ServerTestCase):
             self.assertTrue(session.summary.success)
             np.testing.assert_allclose(session.summary.x, CENTER, atol=1e-5)
 
+    def test_lbfgs_to_trust_region_carries_the_pairs(self):
+        with self.client.create_session(
+                [1.0, -2.0, 0.5, 3.0, -1.0], "lbfgs") as session:
+            for _ in range(3):
+                trial = session.ask()
+                trial.tell(*quadratic(trial.x))
+            with self.assertRaisesRegex(optd.InvalidArgument,
+                                        "trust_region.subproblem is "
+                                        "newton_cg"):
+                session.switch_solver("trust_region",
+                                      {"subproblem": "newton_cg"})
+            self.assertEqual(session.info().solver, "lbfgs")
+            pairs = session.switch_solver("trust_region",
+                                          {"quasi_newton_update": "lbfgs"})
+            self.assertGreaterEqual(pairs, 1)
+            info = session.info()
+            self.assertEqual(info.solver, "trust_region")
+            while not session.finished:
+                trial = session.ask()
+                if trial is None:
+                    break
+                trial.tell(*quadratic(trial.x))
+            self.assertTrue(session.summary.success)
+            np.testing.assert_allclose(session.summary.x, CENTER, atol=1e-5)
+
     def test_refusals(self):
         with self.client.create_session([1.0, 2.0], "lbfgs") as session:
             with self.assertRaisesRegex(optd.InvalidArgument,
@@ -51,7 +77,8 @@ class SwitchSolverTest(ServerTestCase):
             self.assertEqual(session.info().solver, "lbfgs")
         with self.client.create_session([1.0, 2.0], "adam") as session:
             with self.assertRaisesRegex(ValueError,
-                                        "takes lbfgs, not 'sgd'"):
+                                        "takes lbfgs or trust_region, not "
+                                        "'sgd'"):
                 session.switch_solver("sgd")
             with self.assertRaisesRegex(optd.InvalidArgument,
                                         "lbfgs.memory"):

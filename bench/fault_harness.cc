@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -121,6 +124,13 @@ client::SolverSpec SolverOf(const std::string& name) {
   return client::SolverSpec::Lbfgs(lbfgs);
 }
 
+// The L-BFGS options of SolverOf(name), for a switch into it.
+v1::LbfgsOptions LbfgsOptionsOf(const std::string& name) {
+  v1::CreateSessionRequest request;
+  SolverOf(name).AddTo(&request);
+  return request.lbfgs();
+}
+
 std::vector<double> StartPoint(int64_t n) {
   std::vector<double> x0(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) x0[i] = i % 2 == 0 ? -1.2 : 1.0 + 1e-4 * i;
@@ -146,6 +156,7 @@ class Driver {
 
   absl::Status Create(Cluster& cluster) {
     OPTD_RETURN_IF_ERROR(Connect(cluster));
+    if (!plan_.fork_of.empty()) return Fork();
     client::SessionOptions options;
     options.session_id = plan_.id;
     options.shards = plan_.shards;
@@ -158,6 +169,33 @@ class Driver {
     outstanding_ = session.first_trials();
     session_.emplace(std::move(session));
     return absl::OkStatus();
+  }
+
+  // SwitchSolver to plan().switch_to in place: the new solver's first trial
+  // is outstanding, its ids following the old solver's.
+  absl::Status Switch() {
+    v1::SwitchSolverRequest request;
+    request.set_session_id(plan_.id);
+    *request.mutable_lbfgs() = LbfgsOptionsOf(plan_.switch_to);
+    OPTD_ASSIGN_OR_RETURN(v1::SwitchSolverResponse switched,
+                          client_->SwitchSolver(request));
+    OPTD_ASSIGN_OR_RETURN(outstanding_,
+                          client::DecodeTrials(switched.trials()));
+    if (outstanding_.empty())
+      return absl::InternalError("no trial after switch");
+    switched_at_ = switched.step();
+    first_switched_trial_ = outstanding_.front().id;
+    return absl::OkStatus();
+  }
+
+  // Tells acknowledged so far: the acknowledged trial's id, less the old
+  // solver's trials a switch cancelled.
+  int64_t acked_tells() const {
+    if (first_switched_trial_ == 0 || acked_trial_ < first_switched_trial_) {
+      return static_cast<int64_t>(acked_trial_);
+    }
+    return switched_at_ +
+           static_cast<int64_t>(acked_trial_ - first_switched_trial_ + 1);
   }
 
   // A new connection to the home, the direct path set up again.
@@ -224,6 +262,22 @@ class Driver {
   }
 
  private:
+  // The source's state at its last durable step under plan().id.
+  absl::Status Fork() {
+    v1::ForkSessionRequest request;
+    request.set_session_id(plan_.fork_of);
+    request.set_new_session_id(plan_.id);
+    request.set_shards(plan_.shards);
+    OPTD_ASSIGN_OR_RETURN(v1::ForkSessionResponse forked,
+                          client_->ForkSession(request));
+    OPTD_ASSIGN_OR_RETURN(outstanding_, client::DecodeTrials(forked.trials()));
+    session_.emplace(client::Session::Attach(*client_, plan_.id));
+    if (plan_.shards > 1 && plan_.direct) {
+      return session_->EnableDirectPath();
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Connect(Cluster& cluster) {
     OPTD_ASSIGN_OR_RETURN(client::Client client, cluster.Connect(plan_.home));
     client_ = std::make_unique<client::Client>(std::move(client));
@@ -252,25 +306,45 @@ class Driver {
   std::optional<client::Session> session_;
   std::vector<client::Trial> outstanding_;
   uint64_t acked_trial_ = 0;
+  // After a switch: the tells the old solver had, the new solver's first
+  // trial (0: no switch).
+  int64_t switched_at_ = 0;
+  uint64_t first_switched_trial_ = 0;
   bool finished_ = false;
   Trace trace_;
   std::vector<std::string> problems_;
 };
 
-// The same session, uninterrupted, on one replica in memory.
-absl::StatusOr<Trace> RunReference(const Plan& plan) {
+// The same session, uninterrupted, on one replica: in memory, or (a switch
+// needs a journal to rewrite) in a data directory under `root`. A plan with
+// a switch switches after `switch_after` tells.
+absl::StatusOr<Trace> RunReference(const Plan& plan, int switch_after,
+                                   const std::string& root) {
   server::ServerOptions options;
   options.enable_reflection = false;
+  const bool switches = !plan.switch_to.empty();
+  if (switches) options.data_dir = absl::StrCat(root, "-reference");
   OPTD_ASSIGN_OR_RETURN(std::unique_ptr<server::OptdServer> server,
                         server::OptdServer::Start(options));
   OPTD_ASSIGN_OR_RETURN(client::Client client,
                         client::Client::Connect(server->address()));
-  OPTD_ASSIGN_OR_RETURN(client::Session session,
-                        client::Session::Create(client, StartPoint(plan.n),
-                                                SolverOf(plan.solver)));
+  client::SessionOptions session_options;
+  session_options.session_id = plan.id;
+  OPTD_ASSIGN_OR_RETURN(
+      client::Session session,
+      client::Session::Create(client, StartPoint(plan.n), SolverOf(plan.solver),
+                              session_options));
   Trace run;
   std::vector<client::Trial> trials = session.first_trials();
-  for (;;) {
+  for (int told = 0;; ++told) {
+    if (switches && told == switch_after) {
+      v1::SwitchSolverRequest request;
+      request.set_session_id(plan.id);
+      *request.mutable_lbfgs() = LbfgsOptionsOf(plan.switch_to);
+      OPTD_ASSIGN_OR_RETURN(v1::SwitchSolverResponse switched,
+                            client.SwitchSolver(request));
+      OPTD_ASSIGN_OR_RETURN(trials, client::DecodeTrials(switched.trials()));
+    }
     if (trials.size() != 1) return absl::InternalError("not one trial");
     run.points[trials[0].id] = trials[0].x;
     OPTD_ASSIGN_OR_RETURN(
@@ -283,18 +357,26 @@ absl::StatusOr<Trace> RunReference(const Plan& plan) {
     trials = answer.trials;
   }
   server->Shutdown(absl::Now());
+  if (switches) {
+    std::error_code ignored;
+    std::filesystem::remove_all(options.data_dir, ignored);
+  }
   return run;
 }
 
-// RunReference, once per solver and dimension.
-absl::StatusOr<Trace> Reference(const Plan& plan) {
+// RunReference, once per solver, dimension and switch. A fork goes on as
+// its source would have: the source's run (same solver and dimension).
+absl::StatusOr<Trace> Reference(const Plan& plan, int switch_after,
+                                const std::string& root) {
   static absl::Mutex mu(absl::kConstInit);
-  static auto* cache = new std::map<std::pair<std::string, int64_t>, Trace>();
+  static auto* cache =
+      new std::map<std::tuple<std::string, int64_t, std::string, int>, Trace>();
   absl::MutexLock lock(&mu);
-  const auto key = std::make_pair(plan.solver, plan.n);
+  const auto key = std::make_tuple(plan.solver, plan.n, plan.switch_to,
+                                   plan.switch_to.empty() ? 0 : switch_after);
   auto it = cache->find(key);
   if (it == cache->end()) {
-    OPTD_ASSIGN_OR_RETURN(Trace trace, RunReference(plan));
+    OPTD_ASSIGN_OR_RETURN(Trace trace, RunReference(plan, switch_after, root));
     it = cache->emplace(key, std::move(trace)).first;
   }
   return it->second;
@@ -349,9 +431,18 @@ std::vector<Plan> StandardSessions(int replicas) {
   plans.push_back(
       {.id = "adam-ckpt", .solver = "adam", .n = 64, .checkpoint_interval = 4});
   plans.push_back({.id = "tr-cg", .solver = "tr-newton-cg", .n = 8});
+  // Adam switched to L-BFGS before the fault (a rewritten journal).
+  plans.push_back(
+      {.id = "adam-switch", .solver = "adam", .n = 8, .switch_to = "lbfgs"});
   if (replicas >= 2) {
     plans.push_back(
         {.id = "lbfgs-k2", .solver = "lbfgs", .n = 12288, .shards = 2});
+    // Its fork, resharded: onto 3 replicas where there are, else onto one.
+    plans.push_back({.id = "lbfgs-k2-fork",
+                     .solver = "lbfgs",
+                     .n = 12288,
+                     .shards = replicas >= 3 ? 3 : 1,
+                     .fork_of = "lbfgs-k2"});
     plans.push_back({.id = "adam-k2-ckpt",
                      .solver = "adam",
                      .n = 12288,
@@ -391,6 +482,7 @@ absl::StatusOr<Outcome> Run(const Scenario& s, const std::string& root) {
     for (Driver& d : drivers) {
       OPTD_RETURN_IF_ERROR(d.Create(cluster));
       for (int t = 0; t < s.warmup_tells; ++t) OPTD_RETURN_IF_ERROR(d.Step());
+      if (!d.plan().switch_to.empty()) OPTD_RETURN_IF_ERROR(d.Switch());
     }
     out.sessions = static_cast<int64_t>(drivers.size());
 
@@ -407,7 +499,7 @@ absl::StatusOr<Outcome> Run(const Scenario& s, const std::string& root) {
     const absl::Time deadline = absl::Now() + kRecoveryDeadline;
     for (size_t i = 0; i < drivers.size(); ++i) {
       if (drivers[i].plan().checkpoint_interval == 0) {
-        acked[i] = static_cast<int64_t>(drivers[i].acked_trial());
+        acked[i] = drivers[i].acked_tells();
       } else if (absl::StatusOr<v1::Session> d = drivers[i].Describe(deadline);
                  d.ok()) {
         acked[i] = d->durable_step();
@@ -462,11 +554,12 @@ absl::StatusOr<Outcome> Run(const Scenario& s, const std::string& root) {
             id, ": not served after recovery: ", described.status().message()));
         continue;
       }
-      if (described->tells() < acked[i]) {
-        out.acked_lost += acked[i] - described->tells();
-        out.problems.push_back(absl::StrCat(id, ": holds ", described->tells(),
-                                            " tells of ", acked[i],
-                                            " acknowledged"));
+      // A switched session counts the old solver's tells apart.
+      const int64_t held = described->tells() + described->switched_at_step();
+      if (held < acked[i]) {
+        out.acked_lost += acked[i] - held;
+        out.problems.push_back(absl::StrCat(id, ": holds ", held, " tells of ",
+                                            acked[i], " acknowledged"));
       }
       if (absl::Status end = d.Finish(deadline); !end.ok()) {
         ++out.mismatched;
@@ -474,7 +567,8 @@ absl::StatusOr<Outcome> Run(const Scenario& s, const std::string& root) {
             absl::StrCat(id, ": did not finish: ", end.message()));
         continue;
       }
-      absl::StatusOr<Trace> reference = Reference(d.plan());
+      absl::StatusOr<Trace> reference =
+          Reference(d.plan(), s.warmup_tells, root);
       if (!reference.ok()) return reference.status();
       std::vector<std::string> problems = Compare(id, *reference, d.trace());
       problems.insert(problems.end(), d.problems().begin(), d.problems().end());

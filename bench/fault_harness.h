@@ -90,6 +90,14 @@ struct Plan {
   int64_t checkpoint_interval = 0;
   // The replica it is created on.
   int home = 0;
+  // "lbfgs": after its warmup tells, before the fault, the session (of the
+  // first-order family, on one replica) switches to L-BFGS in place
+  // (SwitchSolver); the uninterrupted run switches at the same step.
+  std::string switch_to;
+  // The id of an earlier plan: after that plan's warmup, this session is its
+  // ForkSession copy at its last durable step, on `shards` replicas (solver
+  // and n must be the source's), and goes on as the source would have.
+  std::string fork_of;
 };
 
 enum class FaultKind {

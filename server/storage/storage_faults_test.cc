@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/internal/endian.h"
@@ -540,6 +541,75 @@ TEST_F(StorageFaultsTest, MaintenanceWaitsForASlowLogToOpen) {
                           .env = &env_});
   EXPECT_FALSE(broken.ok());
   env_.ClearFaults();
+}
+
+// SwitchSolver writes the switched session's journal as a new file renamed
+// over the old one (SessionStore::Replace). Should any step of that write
+// fail, the old journal is whole: the session shows DAMAGED naming the
+// failure until a restart, which recovers the old solver with every
+// acknowledged tell, continuing as its twin. A switch whose journal was
+// written survives a power loss as the new solver.
+TEST_F(StorageFaultsTest, ASwitchThatCannotWriteItsJournalLeavesTheOldOne) {
+  int run = 0;
+  std::vector<std::pair<std::string, v1::CreateSessionRequest>> failed;
+  std::vector<ClientView> views;
+  for (Op op : {Op::kCreate, Op::kAppend, Op::kSync, Op::kRename}) {
+    const std::string id = absl::StrCat("adam", run++);
+    SCOPED_TRACE(id);
+    const v1::CreateSessionRequest request = Request(id, "adam");
+    ASSERT_OK(manager_->Create(request).status());
+    ClientView view;
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE(Step(id, &view));
+    // The new file only (the export before it syncs the old journal).
+    env_.Fail(op, EIO, /*skip=*/0, /*sticky=*/true,
+              op == Op::kRename ? "/sessions/" + id : ".tmp");
+    v1::SwitchSolverRequest request_switch;
+    request_switch.set_session_id(id);
+    request_switch.mutable_lbfgs();
+    EXPECT_FALSE(manager_->SwitchSolver(request_switch).ok());
+    env_.ClearFaults();
+    v1::GetSessionRequest get;
+    get.set_session_id(id);
+    v1::Session described;
+    ASSERT_OK(manager_->Get(get, &described));
+    EXPECT_EQ(described.state(), v1::SESSION_STATE_DAMAGED);
+    EXPECT_THAT(described.damage(),
+                AllOf(HasSubstr("a solver switch could not write its journal"),
+                      HasSubstr("the journal before the switch is intact")));
+    EXPECT_THAT(manager_->Find(id), StatusIs(absl::StatusCode::kDataLoss));
+    failed.emplace_back(id, request);
+    views.push_back(view);
+  }
+  // A switch that was written.
+  const v1::CreateSessionRequest switched = Request("switched", "adam");
+  ASSERT_OK(manager_->Create(switched).status());
+  ClientView before;
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Step("switched", &before));
+  v1::SwitchSolverRequest request_switch;
+  request_switch.set_session_id("switched");
+  request_switch.mutable_lbfgs();
+  ASSERT_OK(manager_->SwitchSolver(request_switch).status());
+  ClientView after;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Step("switched", &after));
+
+  Crash(Loss::kDrop);
+  for (size_t i = 0; i < failed.size(); ++i) {
+    SCOPED_TRACE(failed[i].first);
+    std::shared_ptr<Session> session = Find(failed[i].first);
+    ASSERT_NE(session, nullptr);
+    EXPECT_EQ(session->solver_name(), "adam");
+    ExpectNothingAckedLost(failed[i].first, failed[i].second, views[i]);
+  }
+  std::shared_ptr<Session> session = Find("switched");
+  ASSERT_NE(session, nullptr);
+  EXPECT_EQ(session->solver_name(), "lbfgs");
+  EXPECT_GE(session->tells(), static_cast<int64_t>(after.acked));
+  v1::GetSessionRequest get;
+  get.set_session_id("switched");
+  v1::Session described;
+  ASSERT_OK(manager_->Get(get, &described));
+  EXPECT_EQ(described.switched_from(), "adam");
+  EXPECT_EQ(described.switched_at_step(), 6);
 }
 
 }  // namespace

@@ -124,7 +124,9 @@ TEST_F(LeastSquaresEndToEnd, MghProblemsReachTheLibrarysResult) {
     while (answer.ok() && !answer->finished()) {
       ASSERT_EQ(answer->trials.size(), 1u);
       const Trial& trial = answer->trials[0];
-      if (tells > 0) EXPECT_NE(trial.wants, Wants::kResidualsAndJacobian);
+      if (tells > 0) {
+        EXPECT_NE(trial.wants, Wants::kResidualsAndJacobian);
+      }
       answer = session->Tell(trial.id, EvaluateTrial(p, trial));
       ++tells;
     }

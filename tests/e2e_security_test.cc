@@ -181,7 +181,10 @@ TEST_F(TokensTest, TenantsSeeOnlyTheirOwnSessions) {
     EXPECT_THAT(bob.ExportSession(id), StatusIs(absl::StatusCode::kNotFound));
     Session attached = Session::Attach(bob, id);
     EXPECT_THAT(attached.Ask(), StatusIs(absl::StatusCode::kNotFound));
-    EXPECT_THAT(attached.Tell(1, Evaluation{.value = 1.0, .gradient = {1, 1}}),
+    Evaluation evaluation;
+    evaluation.value = 1.0;
+    evaluation.gradient = {1, 1};
+    EXPECT_THAT(attached.Tell(1, evaluation),
                 StatusIs(absl::StatusCode::kNotFound));
   }
   // The Optimize stream too.
@@ -452,7 +455,8 @@ leaf stranger other-ca stranger "extendedKeyUsage=clientAuth"
 
   std::shared_ptr<grpc::ChannelCredentials> Credentials(
       const std::string& ca, const std::string& client = "") const {
-    TlsFiles files{.ca_file = dir_ / (ca + ".pem")};
+    TlsFiles files;
+    files.ca_file = dir_ / (ca + ".pem");
     if (!client.empty()) {
       files.cert_file = dir_ / (client + ".pem");
       files.key_file = dir_ / (client + ".key");

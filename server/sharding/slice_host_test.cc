@@ -191,7 +191,7 @@ TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/slice_key_", getpid());
   SliceHost host(0, dir);
-  for (const std::string id : {std::string("../escape"), std::string("a/b"),
+  for (const std::string& id : {std::string("../escape"), std::string("a/b"),
                                std::string("\0\x11", 2), std::string()}) {
     v1::CreateSliceRequest request = LbfgsSliceRequest(1, /*journal=*/true);
     request.mutable_key()->set_session_id(id);

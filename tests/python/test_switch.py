@@ -21,6 +21,15 @@ def quadratic(x):
 
 class SwitchSolverTest(ServerTestCase):
 
+    def finish_at_center(self, session):
+        while not session.finished:
+            trial = session.ask()
+            if trial is None:
+                break
+            trial.tell(*quadratic(trial.x))
+        self.assertTrue(session.summary.success)
+        np.testing.assert_allclose(session.summary.x, CENTER, atol=1e-5)
+
     def test_adam_to_lbfgs_keeps_the_id_and_converges(self):
         with self.client.create_session(
                 [1.0, -2.0, 0.5, 3.0, -1.0], "adam",
@@ -35,13 +44,7 @@ class SwitchSolverTest(ServerTestCase):
             self.assertGreater(session.pending[0].trial_id, old_id)
             info = session.info()
             self.assertEqual(info.solver, "lbfgs")
-            while not session.finished:
-                trial = session.ask()
-                if trial is None:
-                    break
-                trial.tell(*quadratic(trial.x))
-            self.assertTrue(session.summary.success)
-            np.testing.assert_allclose(session.summary.x, CENTER, atol=1e-5)
+            self.finish_at_center(session)
 
     def test_lbfgs_to_trust_region_carries_the_pairs(self):
         with self.client.create_session(
@@ -60,13 +63,7 @@ class SwitchSolverTest(ServerTestCase):
             self.assertGreaterEqual(pairs, 1)
             info = session.info()
             self.assertEqual(info.solver, "trust_region")
-            while not session.finished:
-                trial = session.ask()
-                if trial is None:
-                    break
-                trial.tell(*quadratic(trial.x))
-            self.assertTrue(session.summary.success)
-            np.testing.assert_allclose(session.summary.x, CENTER, atol=1e-5)
+            self.finish_at_center(session)
 
     def test_refusals(self):
         with self.client.create_session([1.0, 2.0], "lbfgs") as session:

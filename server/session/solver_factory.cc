@@ -155,8 +155,10 @@ absl::Status DecodeJacobianOptions(const v1::FiniteDifferenceOptions& fd,
 
 absl::StatusOr<SessionLayers> DecodeSessionLayers(
     const v1::CreateSessionRequest& request, int64_t n) {
+  // No bounds until the request sets some: an empty Bounds, not
+  // Bounds::Unbounded(n), whose 2 n infinities (16 n bytes) the home of a
+  // sharded session would hold for nothing.
   SessionLayers layers;
-  layers.bounds = Bounds::Unbounded(n);
   const bool sharded = request.shards() > 1;
   OPTD_RETURN_IF_ERROR(CheckSolverLayers(request));
   // Which solvers take their gradients from the client: the layers below

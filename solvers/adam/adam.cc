@@ -232,7 +232,7 @@ absl::StatusOr<std::unique_ptr<Adam>> Adam::Create(
     std::unique_ptr<AdamVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
   OPTD_RETURN_IF_ERROR(options.ValidateGroups(x0.size()));
-  if (bounds != nullptr && bounds->size() != x0.size()) {
+  if (bounds != nullptr && bounds->size() != 0 && bounds->size() != x0.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bounds have ", bounds->size(), " elements; x0 has ", x0.size()));
   }

@@ -19,6 +19,9 @@
 
 namespace optd {
 
+// A default-constructed Bounds (size() 0, any() false) stands for no bounds
+// on any number of variables, and costs nothing; Bounds::Unbounded(n) holds
+// 2 n infinities, for code that indexes every variable's sides.
 class Bounds {
  public:
   // No bounds on n variables: every side infinite.

@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<TrustRegion>> TrustRegion::Create(
     const TrustRegionOptions& options, const ConstVectorView& x0,
     const Bounds* bounds, std::unique_ptr<TrustRegionVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
-  if (bounds != nullptr && bounds->size() != x0.size()) {
+  if (bounds != nullptr && bounds->size() != 0 && bounds->size() != x0.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bounds have ", bounds->size(), " elements; x0 has ", x0.size()));
   }

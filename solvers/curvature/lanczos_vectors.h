@@ -6,7 +6,7 @@
 // solvers/sharding/lanczos_slice.h for the named vectors and the operations.
 //
 // LocalLanczosVectors holds K slices in this process (K = 1 is the unsharded
-// diagnosis). server/sharding/remote_vectors.h's RemoteLanczosVectors sends
+// diagnosis). server/sharding/remote_lanczos_vectors.h sends
 // the same operations to slices on other replicas; the controller does not
 // change.
 //

@@ -324,7 +324,9 @@ TEST_F(ShardedCurvatureEndToEnd, ErrorsNameTheProblemAndChangeNothing) {
   bad.hessian_vector = ApplyH(trial.vector);
   bad.hessian_vector[5000] = std::numeric_limits<double>::quiet_NaN();
   EXPECT_THAT(session->Tell(trial.id, bad).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("5000")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the Hessian-vector product's element 5000 is "
+                                 "not finite (nan)")));
   absl::StatusOr<v1::Session> after = client.GetSession("sharded-errors");
   ASSERT_OK(after);
   EXPECT_EQ(after->iterations(), 0);

@@ -1433,24 +1433,6 @@ TEST_F(ShardingEndToEnd, ForksIntoLbfgsAreBitwiseTheSameOnEveryShardCount) {
   EXPECT_OK(client.DeleteSession("switch-src"));
 }
 
-TEST_F(ShardingEndToEnd, DiagnoseRefusesShardedSessions) {
-  Client client = Connect(0);
-  SessionOptions options;
-  options.session_id = "sharded-diagnosis";
-  options.shards = 2;
-  ASSERT_OK(
-      Session::Create(client, StartPoint(kN), SolverSpec::Lbfgs(), options));
-  v1::DiagnoseRequest request;
-  request.set_session_id("sharded-diagnosis");
-  EXPECT_THAT(client.Diagnose(request).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       "session \"sharded-diagnosis\" is sharded over 2 "
-                       "replicas; its point lives on their slices, and "
-                       "curvature diagnostics run on sessions of one replica "
-                       "only"));
-  EXPECT_OK(client.DeleteSession("sharded-diagnosis"));
-}
-
 // Issue 22: bounds on sharded sessions. Every slice holds its range of the
 // box (sent after the slices are made, and again by every rebuild and import)
 // and projects in its update: the trials and the end are bitwise those of the

@@ -284,6 +284,10 @@ grpc::ServerUnaryReactor* OptimizerService::Diagnose(
         v1::CreateSessionRequest create;
         create.set_session_id(request->diagnosis_id());
         create.mutable_x0()->mutable_values()->Add(x.begin(), x.end());
+        // A sharded session is diagnosed on as many shards, on the same
+        // replicas (docs/curvature.md, "Sharded sessions").
+        const int shards = (*source)->shards();
+        if (shards > 1) create.set_shards(shards);
         *create.mutable_curvature() = request->curvature();
         create.set_vector_encoding(request->vector_encoding());
         (*create.mutable_labels())["optd.diagnoses"] = request->session_id();
@@ -299,7 +303,11 @@ grpc::ServerUnaryReactor* OptimizerService::Diagnose(
         response->set_session_id(caller.Unscope(session->id()));
         OPTD_RETURN_IF_ERROR(
             session->WriteTrials(v1::VECTOR_ENCODING_UNSPECIFIED, response));
-        response->mutable_x()->mutable_values()->Add(x.begin(), x.end());
+        // A sharded point stays on the slices: x is left empty (read it
+        // with GetSession of the diagnosis, best_x).
+        if (shards <= 1) {
+          response->mutable_x()->mutable_values()->Add(x.begin(), x.end());
+        }
         NoteMessageBytes(response->ByteSizeLong());
         return absl::OkStatus();
       });

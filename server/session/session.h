@@ -274,9 +274,9 @@ class Session {
   //
   // The session's best point (`best`; Session.best_x), or where it is now:
   // its outstanding trial's point (the first of a batch), or its final
-  // point once finished. For Diagnose. FAILED_PRECONDITION for a sharded
-  // session (its vectors live on its replicas' slices); NOT_FOUND once
-  // deleted.
+  // point once finished. For Diagnose: a sharded session's point is
+  // gathered from its slices (held here only until the diagnosis's slices
+  // have it). NOT_FOUND once deleted.
   absl::Status ReadPoint(bool best, std::vector<double>* x)
       ABSL_LOCKS_EXCLUDED(mu_);
 

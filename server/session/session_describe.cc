@@ -16,12 +16,6 @@ namespace optd::server {
 absl::Status Session::ReadPoint(bool best, std::vector<double>* x) {
   absl::MutexLock lock(&mu_);
   OPTD_RETURN_IF_ERROR(CheckNotDeleted());
-  if (shards_ != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "session \"", id_, "\" is sharded over ", shards_->layout().shards(),
-        " replicas; its point lives on their slices, and curvature "
-        "diagnostics run on sessions of one replica only"));
-  }
   x->assign(dimension_, 0.0);
   const MutableVectorView view =
       MutableVectorView::Float64(x->data(), dimension_);

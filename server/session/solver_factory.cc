@@ -12,6 +12,7 @@
 #include "server/session/request_fields.h"
 #include "server/session/warm_start.h"
 #include "server/sharding/data_parallel_slices.h"
+#include "server/sharding/remote_lanczos_vectors.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adafactor/adafactor.h"
 #include "solvers/adapters/data_parallel.h"
@@ -39,8 +40,8 @@ absl::Status InvalidArgument(absl::string_view a, absl::string_view b = "",
 // against the method) and finite differences (the Jacobian from told
 // residuals, finite_difference_jacobian.h). A curvature diagnosis, which
 // holds x fixed and wants the client's Hessian-vector products (or
-// gradients at x +- h v) itself, takes none of them. Adafactor alone uses
-// `layers`.
+// gradients at x +- h v) itself, takes none of them but shards. Adafactor alone
+// uses `layers`.
 absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   const bool adafactor =
       request.solver_case() == v1::CreateSessionRequest::kAdafactor;
@@ -71,7 +72,9 @@ absl::Status CheckSolverLayers(const v1::CreateSessionRequest& request) {
   }
   const bool lsq =
       request.solver_case() == v1::CreateSessionRequest::kLeastSquares;
-  if (request.shards() > 1) {
+  // A curvature diagnosis runs on slices (SLICE_KIND_LANCZOS) like the
+  // other sharded kinds.
+  if (lsq && request.shards() > 1) {
     return InvalidArgument(absl::StrCat(
         solver, " sessions are not sharded (shards = ", request.shards(),
         "); use shards 0 or 1"));
@@ -536,11 +539,22 @@ struct CurvatureRecipe {
                                       int64_t, uint32_t) {
     return CurvatureOptionsFromProto(request.curvature());
   }
-  // CheckSolverLayers refuses shards and bounds before these.
-  static void Slice(const Options&, v1::CreateSliceRequest*) {}
-  static SolverOr Sharded(const Options&, const ConstVectorView&, const Bounds&,
-                          std::shared_ptr<ShardGroup>) {
-    return absl::InternalError("curvature sessions are never sharded");
+  // Each slice holds its range of x, q, the working vector and the basis
+  // (remote_lanczos_vectors.h), and g_0, g_1 for gradient differences.
+  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+    slice->set_kind(v1::SLICE_KIND_LANCZOS);
+    slice->set_lanczos_gradients(options.source ==
+                                 ProductSource::kGradientDifference);
+  }
+  // CheckSolverLayers refuses bounds before these.
+  static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
+                          const Bounds&, std::shared_ptr<ShardGroup> shards) {
+    OPTD_ASSIGN_OR_RETURN(
+        std::unique_ptr<CurvatureSolver> solver,
+        CurvatureSolver::Create(
+            options, x0,
+            std::make_unique<RemoteLanczosVectors>(std::move(shards))));
+    return std::unique_ptr<Solver>(std::move(solver));
   }
   static SolverOr Bounded(const Options&, const ConstVectorView&,
                           const Bounds&) {

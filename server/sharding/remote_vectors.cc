@@ -53,23 +53,26 @@ absl::Status CheckStaged(const ShardGroup& group,
 // gradient or product for every solver.
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ScatterTold(
     ShardGroup& group, v1::SliceOp op, const ConstVectorView& full,
-    const char* what, int64_t* bad) {
+    const char* what, int64_t* bad, bool flag = false) {
   OPTD_RETURN_IF_ERROR(group.layout().CheckDimension(full.size(), what));
-  OPTD_ASSIGN_OR_RETURN(auto answers, group.Scatter(op, full));
+  OPTD_ASSIGN_OR_RETURN(auto answers, group.Scatter(op, full, flag));
   OPTD_RETURN_IF_ERROR(CheckStaged(group, answers, what));
   *bad = FirstBad(answers);
   return answers;
 }
 
-// ScatterTold, answering INVALID_ARGUMENT for a non-finite element as the
-// in-process vectors do.
+}  // namespace
+
 absl::Status ScatterChecked(ShardGroup& group, v1::SliceOp op,
-                            const ConstVectorView& full, const char* what) {
+                            const ConstVectorView& full, const char* what,
+                            bool flag) {
   int64_t bad = -1;
-  OPTD_RETURN_IF_ERROR(ScatterTold(group, op, full, what, &bad).status());
+  OPTD_RETURN_IF_ERROR(ScatterTold(group, op, full, what, &bad, flag).status());
   if (bad >= 0) return NonFiniteElementError(what, bad, ValueAt(full, bad));
   return absl::OkStatus();
 }
+
+namespace {
 
 constexpr std::string_view kSliceReferenceTag = "optd.slice_checkpoint.v1";
 

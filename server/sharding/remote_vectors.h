@@ -44,6 +44,15 @@
 
 namespace optd::server {
 
+// The one remote check of a told vector (a gradient or a product): scatters
+// `full` with `op` (and `flag`), answers FAILED_PRECONDITION naming the
+// first replica sent nothing for the direct trial (PutSlice), and
+// INVALID_ARGUMENT for a non-finite element as the in-process vectors do
+// (NonFiniteElementError naming `what`).
+absl::Status ScatterChecked(ShardGroup& group, v1::SliceOp op,
+                            const ConstVectorView& full, const char* what,
+                            bool flag = false);
+
 class RemoteLbfgsVectors : public LbfgsVectors {
  public:
   RemoteLbfgsVectors(std::shared_ptr<ShardGroup> group, int memory)

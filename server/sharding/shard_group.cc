@@ -20,6 +20,8 @@ bool IsRead(v1::SliceOp op) {
     case v1::SLICE_OP_READ_GRADIENT:
     case v1::SLICE_OP_READ_DIRECTION:
     case v1::SLICE_OP_READ_STATE:
+    case v1::SLICE_OP_LANCZOS_POINT_SQUARES:
+    case v1::SLICE_OP_LANCZOS_LEAST_COVERED:
     // Checks and caches a sum it can form again from staged vectors.
     case v1::SLICE_OP_DATA_PARALLEL_ADD:
     // Changes no slice state (it writes a file): safe to repeat.
@@ -413,6 +415,23 @@ absl::StatusOr<Reduction> ShardGroup::Reduce(v1::SliceOp op,
                                              bool flag) {
   OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,
                         Call(op, scalars, flag));
+  return Combine(answers);
+}
+
+absl::StatusOr<Reduction> ShardGroup::ReduceRequest(
+    v1::SliceOpRequest request) {
+  OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,
+                        CallRequest(std::move(request)));
+  return Combine(answers);
+}
+
+absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::CallPrepared(
+    v1::SliceOpRequest request) {
+  return CallRequest(std::move(request));
+}
+
+absl::StatusOr<Reduction> ShardGroup::Combine(
+    const std::vector<v1::SliceOpResponse>& answers) {
   reductions_.fetch_add(1);
   std::vector<BlockPartials> parts;
   parts.reserve(answers.size());
@@ -439,7 +458,7 @@ absl::StatusOr<Reduction> ShardGroup::Reduce(v1::SliceOp op,
 }
 
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
-    v1::SliceOp op, const ConstVectorView& full) {
+    v1::SliceOp op, const ConstVectorView& full, bool flag) {
   OPTD_RETURN_IF_ERROR(layout_.CheckDimension(full.size(), "vector"));
   const int64_t width = full.type() == ScalarType::kFloat32 ? 4 : 8;
   std::vector<v1::SliceOpRequest> ops(static_cast<size_t>(layout_.shards()));
@@ -447,6 +466,7 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
     const uint64_t seq = ++seq_;
     for (v1::SliceOpRequest& request : ops) {
       request.set_op(op);
+      request.set_flag(flag);
       request.set_seq(seq);
       if (mean_trials_.empty()) {
         request.set_staged_trial(direct_trial_);
@@ -464,6 +484,7 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
     const ShardRange& r = layout_.range(shard);
     v1::SliceOpRequest& request = ops[shard];
     request.set_op(op);
+    request.set_flag(flag);
     request.set_data_float32(width == 4);
     request.set_data(static_cast<const char*>(full.data()) + width * r.begin,
                      static_cast<size_t>(width * r.size()));

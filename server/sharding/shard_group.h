@@ -171,13 +171,19 @@ class ShardGroup {
   absl::StatusOr<Reduction> Reduce(v1::SliceOp op,
                                    absl::Span<const double> scalars = {},
                                    bool flag = false);
+  // Call() and Reduce() of a prepared request (for fields beyond scalars
+  // and flags, e.g. lanczos_position); seq is set here unless it is a read.
+  absl::StatusOr<std::vector<v1::SliceOpResponse>> CallPrepared(
+      v1::SliceOpRequest request);
+  absl::StatusOr<Reduction> ReduceRequest(v1::SliceOpRequest request);
   // ShardGroup::Scatter()
   //
   // Sends each slice its range of `full` (dimension elements), or with an
   // on_slices() `full` has each use what the client sent it for the direct
-  // trial (an answer with `missing` when it sent nothing).
+  // trial (an answer with `missing` when it sent nothing). `flag` goes with
+  // the operation (a Lanczos slice's SET_TRIAL_GRADIENT: g_1).
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Scatter(
-      v1::SliceOp op, const ConstVectorView& full);
+      v1::SliceOp op, const ConstVectorView& full, bool flag = false);
   // ShardGroup::ScatterBytes()
   //
   // Sends slice i parts[i] as its data.
@@ -285,6 +291,9 @@ class ShardGroup {
   // the caller answers.
   absl::Status Break(int shard, const absl::Status& status);
   v1::SliceKey Key(int shard) const;
+  // Reduce(): the answers' partials added in global block order.
+  absl::StatusOr<Reduction> Combine(
+      const std::vector<v1::SliceOpResponse>& answers);
   // Copies each shard's answer data into its range of `full`.
   absl::Status CopyAnswers(const std::vector<v1::SliceOpResponse>& answers,
                            const MutableVectorView& full);

@@ -72,10 +72,11 @@ absl::StatusOr<ShardRange> SliceHost::Stage(v1::PutSliceRequest& request) {
         " of session \"", absl::CHexEscape(request.session_id()),
         "\"; send each slice to the replica Session.shard_map names"));
   }
-  if (product && slice->spec.kind() != v1::SLICE_KIND_TRUST_REGION) {
+  if (product && slice->spec.kind() != v1::SLICE_KIND_TRUST_REGION &&
+      slice->spec.kind() != v1::SLICE_KIND_LANCZOS) {
     return absl::InvalidArgumentError(
         "field is SLICE_FIELD_HESSIAN_VECTOR but the session is not a trust "
-        "region session");
+        "region session or a curvature diagnosis");
   }
   const ShardRange range = slice->range;
   OPTD_ASSIGN_OR_RETURN(ConstVectorView values,

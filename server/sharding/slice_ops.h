@@ -1,7 +1,7 @@
 // The vector operations of proto/optd/v1/shard.proto applied to one slice's
 // solver state (solvers/sharding: LbfgsSlice, TrustRegionSlice,
-// AdamSlice<T>, AdafactorSlice<T>); Adam's step scalars on the wire are in
-// adam_step_wire.h.
+// LanczosSlice, AdamSlice<T>, AdafactorSlice<T>); Adam's step scalars on the
+// wire are in adam_step_wire.h.
 //
 // Owns the op -> handler tables, one per slice kind: a row names the
 // SliceOp, the handler that decodes the op's arguments, calls the slice and
@@ -32,6 +32,7 @@
 #include "solvers/adafactor/adafactor_vectors.h"
 #include "solvers/adam/adam_kernel.h"
 #include "solvers/adam/adam_vectors.h"
+#include "solvers/sharding/lanczos_slice.h"
 #include "solvers/sharding/lbfgs_slice.h"
 #include "solvers/sharding/shard_layout.h"
 #include "solvers/sharding/trust_region_slice.h"
@@ -80,6 +81,7 @@ class SliceSolver {
   int64_t bytes_ = 0;
   std::unique_ptr<LbfgsSlice> lbfgs_;
   std::unique_ptr<TrustRegionSlice> trust_region_;
+  std::unique_ptr<LanczosSlice> lanczos_;
   std::unique_ptr<AdamSlice<float>> adam32_;
   std::unique_ptr<AdamSlice<double>> adam64_;
   std::unique_ptr<AdafactorSliceState<float>> adafactor32_;

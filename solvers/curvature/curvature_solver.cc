@@ -2,21 +2,17 @@
 // (curvature_solver.h).
 #include "solvers/curvature/curvature_solver.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "solvers/core/option_checks.h"
 
 namespace optd {
-namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-}  // namespace
-
 absl::Status CurvatureOptions::Validate() const {
   absl::Status valid = lanczos.Validate();
   if (!valid.ok()) return valid;
@@ -29,7 +25,8 @@ absl::Status CurvatureOptions::Validate() const {
 }
 
 absl::StatusOr<std::unique_ptr<CurvatureSolver>> CurvatureSolver::Create(
-    const CurvatureOptions& options, const ConstVectorView& x) {
+    const CurvatureOptions& options, const ConstVectorView& x,
+    std::unique_ptr<LanczosVectors> vectors) {
   absl::Status valid = options.Validate();
   if (!valid.ok()) return valid;
   if (x.size() < 1) {
@@ -37,34 +34,46 @@ absl::StatusOr<std::unique_ptr<CurvatureSolver>> CurvatureSolver::Create(
         "x0 is empty; the point to diagnose "
         "needs at least one element");
   }
-  Eigen::VectorXd point(x.size());
-  x.CopyTo(0, x.size(), point.data());
-  for (int64_t i = 0; i < point.size(); ++i) {
-    if (!std::isfinite(point(i))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("x0[", i, "] is not finite (", point(i), ")"));
+  if (!x.on_slices()) {
+    for (int64_t i = 0; i < x.size(); ++i) {
+      const double v = x.Get(i);
+      if (!std::isfinite(v)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("x0[", i, "] is not finite (", v, ")"));
+      }
     }
   }
-  absl::StatusOr<std::unique_ptr<Lanczos>> lanczos =
-      Lanczos::Create(options.lanczos, point.size());
-  if (!lanczos.ok()) return lanczos.status();
+  const bool gradients = options.source == ProductSource::kGradientDifference;
+  if (vectors == nullptr) {
+    OPTD_ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(x.size(), 1));
+    vectors = std::make_unique<LocalLanczosVectors>(layout, gradients);
+  }
+  OPTD_RETURN_IF_ERROR(vectors->SetPoint(x));
+  double step = 0.0;
+  if (gradients) {
+    const double relative_step =
+        std::isnan(options.relative_step)
+            ? std::cbrt(std::numeric_limits<double>::epsilon())
+            : options.relative_step;
+    // |x|_2 as a block reduction: the same bits for every slicing.
+    OPTD_ASSIGN_OR_RETURN(Reduction squares, vectors->PointSquares());
+    step = relative_step * std::max(1.0, std::sqrt(squares.sums[0]));
+  }
+  OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Lanczos> lanczos,
+                        Lanczos::Create(options.lanczos, std::move(vectors)));
   return std::unique_ptr<CurvatureSolver>(
-      new CurvatureSolver(options, std::move(point), *std::move(lanczos)));
+      new CurvatureSolver(options, step, std::move(lanczos)));
 }
 
-CurvatureSolver::CurvatureSolver(const CurvatureOptions& options,
-                                 Eigen::VectorXd x,
+CurvatureSolver::CurvatureSolver(const CurvatureOptions& options, double step,
                                  std::unique_ptr<Lanczos> lanczos)
-    : options_(options), x_(std::move(x)), lanczos_(std::move(lanczos)) {
-  if (options_.source == ProductSource::kGradientDifference) {
-    if (std::isnan(options_.relative_step)) {
-      options_.relative_step =
-          std::cbrt(std::numeric_limits<double>::epsilon());
-    }
-    step_ = options_.relative_step * std::max(1.0, x_.norm());
+    : options_(options), step_(step), lanczos_(std::move(lanczos)) {
+  if (options_.source == ProductSource::kGradientDifference &&
+      std::isnan(options_.relative_step)) {
+    options_.relative_step = std::cbrt(std::numeric_limits<double>::epsilon());
   }
   summary_.solver = "curvature";
-  summary_.dimension = x_.size();
+  summary_.dimension = lanczos_->n();
 }
 
 Evaluation CurvatureSolver::wants() const {
@@ -73,14 +82,12 @@ Evaluation CurvatureSolver::wants() const {
              : Evaluation::kGradient;
 }
 
-absl::Status CurvatureSolver::WriteOut(const Eigen::VectorXd& v,
-                                       const MutableVectorView& out) const {
-  if (out.size() != v.size()) {
+absl::Status CurvatureSolver::CheckOutput(const MutableVectorView& out) const {
+  if (out.size() != dimension()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the output has ", out.size(),
-                     " elements; the dimension is ", v.size()));
+                     " elements; the dimension is ", dimension()));
   }
-  out.CopyFrom(0, v.size(), v.data());
   return absl::OkStatus();
 }
 
@@ -91,7 +98,8 @@ absl::Status CurvatureSolver::ReadTrialPoint(
 
 absl::Status CurvatureSolver::ReadBestPoint(
     const MutableVectorView& out) const {
-  return WriteOut(x_, out);
+  OPTD_RETURN_IF_ERROR(CheckOutput(out));
+  return lanczos_->vectors().ReadPoint(out);
 }
 
 absl::Status CurvatureSolver::ReadTrialVector(
@@ -100,7 +108,8 @@ absl::Status CurvatureSolver::ReadTrialVector(
     return absl::FailedPreconditionError(
         "the outstanding trial wants no Hessian-vector product");
   }
-  return WriteOut(lanczos_->vector(), out);
+  OPTD_RETURN_IF_ERROR(CheckOutput(out));
+  return lanczos_->vectors().ReadVector(out);
 }
 
 int CurvatureSolver::batch_size() const {
@@ -117,33 +126,31 @@ absl::Status CurvatureSolver::ReadBatchPoint(
     return absl::InvalidArgumentError(
         absl::StrCat("batch trial ", k, " is not in [0, ", batch_size(), ")"));
   }
+  OPTD_RETURN_IF_ERROR(CheckOutput(out));
   if (options_.source == ProductSource::kHessianVector || finished_) {
-    return WriteOut(x_, out);
+    return lanczos_->vectors().ReadPoint(out);
   }
-  const double h = k == 0 ? step_ : -step_;
-  return WriteOut(x_ + h * lanczos_->vector(), out);
+  return lanczos_->vectors().ReadShiftedPoint(k == 0 ? step_ : -step_, out);
 }
 
-absl::Status CurvatureSolver::CopyIn(const ConstVectorView& in,
-                                     const char* what,
-                                     Eigen::VectorXd* out) const {
+absl::Status CurvatureSolver::CheckTold(const ConstVectorView& in,
+                                        const char* what) const {
   if (finished_) {
     return absl::FailedPreconditionError("the diagnosis has finished");
   }
-  if (in.size() != x_.size()) {
+  if (in.size() != dimension()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the ", what, " has ", in.size(),
-                     " elements; the dimension is ", x_.size()));
+                     " elements; the dimension is ", dimension()));
   }
-  Eigen::VectorXd copy(in.size());
-  in.CopyTo(0, in.size(), copy.data());
-  for (int64_t i = 0; i < copy.size(); ++i) {
-    if (!std::isfinite(copy(i))) {
+  if (in.on_slices()) return absl::OkStatus();
+  for (int64_t i = 0; i < in.size(); ++i) {
+    const double v = in.Get(i);
+    if (!std::isfinite(v)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "the ", what, "'s element ", i, " is not finite (", copy(i), ")"));
+          "the ", what, "'s element ", i, " is not finite (", v, ")"));
     }
   }
-  *out = std::move(copy);
   return absl::OkStatus();
 }
 
@@ -163,7 +170,12 @@ absl::Status CurvatureSolver::SetBatchGradient(
     return absl::InvalidArgumentError(
         absl::StrCat("batch trial ", k, " is not in [0, 2)"));
   }
-  return CopyIn(gradient, "gradient", &gradient_[k]);
+  OPTD_RETURN_IF_ERROR(CheckTold(gradient, "gradient"));
+  gradient_set_[k] = false;
+  OPTD_RETURN_IF_ERROR(
+      lanczos_->vectors().SetGradient(k, gradient, "gradient"));
+  gradient_set_[k] = true;
+  return absl::OkStatus();
 }
 
 absl::Status CurvatureSolver::SetTrialHessianVector(
@@ -173,7 +185,12 @@ absl::Status CurvatureSolver::SetTrialHessianVector(
         "the outstanding trial wants a gradient, not a Hessian-vector "
         "product");
   }
-  return CopyIn(product, "Hessian-vector product", &product_);
+  OPTD_RETURN_IF_ERROR(CheckTold(product, "Hessian-vector product"));
+  product_set_ = false;
+  OPTD_RETURN_IF_ERROR(
+      lanczos_->vectors().SetProduct(product, "hessian_vector"));
+  product_set_ = true;
+  return absl::OkStatus();
 }
 
 absl::Status CurvatureSolver::Tell(const TrialResult& result) {
@@ -194,11 +211,11 @@ absl::Status CurvatureSolver::TellBatch(int k, const TrialResult& result) {
   }
   const bool hessian_vector = options_.source == ProductSource::kHessianVector;
   if (!result.failed) {
-    if (hessian_vector && !result.has_hessian_vector) {
+    if (hessian_vector && (!result.has_hessian_vector || !product_set_)) {
       return absl::InvalidArgumentError(
           "the trial wants a Hessian-vector product; none was told");
     }
-    if (!hessian_vector && !result.has_gradient) {
+    if (!hessian_vector && (!result.has_gradient || !gradient_set_[k])) {
       return absl::InvalidArgumentError(
           "the trial wants a gradient; none was told");
     }
@@ -210,22 +227,34 @@ absl::Status CurvatureSolver::TellBatch(int k, const TrialResult& result) {
     Finish(TerminationReason::kEvaluationFailed);
     return absl::OkStatus();
   }
-  if (hessian_vector) return Apply(product_);
+  if (hessian_vector) {
+    OPTD_RETURN_IF_ERROR(Apply());
+    product_set_ = false;
+    return absl::OkStatus();
+  }
   if (!told_[1 - k]) {
     told_[k] = true;
     ++evaluations_;
     return absl::OkStatus();
   }
-  // Central difference along the unit vector v (N&W (8.20)); a refused
-  // product leaves trial k untold.
-  absl::Status applied = Apply((gradient_[0] - gradient_[1]) / (2.0 * step_));
-  if (applied.ok()) told_ = {false, false};
-  return applied;
+  // Central difference along the unit vector v (N&W (8.20)), formed on the
+  // slices; a refused product leaves trial k untold.
+  OPTD_ASSIGN_OR_RETURN(const int64_t bad,
+                        lanczos_->vectors().DifferenceProduct(step_));
+  if (bad >= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the gradient difference (g(x + h v) - g(x - h v)) / (2h) is not "
+        "finite at element ",
+        bad, " (h = ", step_, "); tell finite gradients"));
+  }
+  OPTD_RETURN_IF_ERROR(Apply());
+  told_ = {false, false};
+  gradient_set_ = {false, false};
+  return absl::OkStatus();
 }
 
-absl::Status CurvatureSolver::Apply(const Eigen::VectorXd& product) {
-  absl::Status told = lanczos_->Tell(product);
-  if (!told.ok()) return told;
+absl::Status CurvatureSolver::Apply() {
+  OPTD_RETURN_IF_ERROR(lanczos_->Step());
   ++evaluations_;
   if (lanczos_->finished()) {
     Finish(lanczos_->estimate().converged

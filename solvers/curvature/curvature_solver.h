@@ -27,6 +27,12 @@
 // spectral density run either way. The state is rebuilt by replaying tells
 // (no SaveState): the products determine everything (lanczos.h).
 //
+// The point x, the vector v and the told products or gradients live in
+// LanczosVectors (lanczos_vectors.h): in process, or on slices on other
+// replicas (a sharded diagnosis, server/sharding/remote_vectors.h), where
+// v, x +- h v and the central difference are formed on the slices and
+// |x|_2 is a block reduction; the solver holds no O(n) vector.
+//
 // Thread-safety: not thread-safe; callers serialize access.
 #ifndef OPTD_SOLVERS_CURVATURE_CURVATURE_SOLVER_H_
 #define OPTD_SOLVERS_CURVATURE_CURVATURE_SOLVER_H_
@@ -64,12 +70,16 @@ struct CurvatureOptions {
 class CurvatureSolver final : public Solver {
  public:
   // The diagnosis of H at x. INVALID_ARGUMENT from options.Validate(), for
-  // an empty x or a non-finite x element (naming its index).
+  // an empty x or a non-finite x element (naming its index). With
+  // `vectors` (of x.size() elements, holding g_0 and g_1 for
+  // kGradientDifference), x is set there (an on_slices() x: the slices'
+  // told vectors); without, one slice in process.
   static absl::StatusOr<std::unique_ptr<CurvatureSolver>> Create(
-      const CurvatureOptions& options, const ConstVectorView& x);
+      const CurvatureOptions& options, const ConstVectorView& x,
+      std::unique_ptr<LanczosVectors> vectors = nullptr);
 
   std::string_view name() const override { return "curvature"; }
-  int64_t dimension() const override { return x_.size(); }
+  int64_t dimension() const override { return lanczos_->n(); }
   bool finished() const override { return finished_; }
   Evaluation wants() const override;
 
@@ -103,24 +113,26 @@ class CurvatureSolver final : public Solver {
   double step() const { return step_; }
 
  private:
-  CurvatureSolver(const CurvatureOptions& options, Eigen::VectorXd x,
+  CurvatureSolver(const CurvatureOptions& options, double step,
                   std::unique_ptr<Lanczos> lanczos);
-  absl::Status CopyIn(const ConstVectorView& in, const char* what,
-                      Eigen::VectorXd* out) const;
-  absl::Status WriteOut(const Eigen::VectorXd& v,
-                        const MutableVectorView& out) const;
-  // Hands the product to Lanczos and finishes when it has.
-  absl::Status Apply(const Eigen::VectorXd& product);
+  // A told vector in memory: FAILED_PRECONDITION once finished,
+  // INVALID_ARGUMENT for a length other than n or a non-finite element
+  // (naming `what` and the index). An on_slices() vector is checked by
+  // the vectors.
+  absl::Status CheckTold(const ConstVectorView& in, const char* what) const;
+  absl::Status CheckOutput(const MutableVectorView& out) const;
+  // One Lanczos step on the product the vectors hold; finishes when
+  // Lanczos has.
+  absl::Status Apply();
   void Finish(TerminationReason reason);
 
   CurvatureOptions options_;
-  Eigen::VectorXd x_;
   double step_ = 0.0;
   std::unique_ptr<Lanczos> lanczos_;
-  // Told vectors of the outstanding trial(s): H v, or g(x + h v) and
-  // g(x - h v).
-  Eigen::VectorXd product_;
-  std::array<Eigen::VectorXd, 2> gradient_;
+  // Which told vectors of the outstanding trial(s) the vectors hold: H v,
+  // or g(x + h v) and g(x - h v).
+  bool product_set_ = false;
+  std::array<bool, 2> gradient_set_ = {false, false};
   std::array<bool, 2> told_ = {false, false};
   int64_t evaluations_ = 0;
   bool finished_ = false;

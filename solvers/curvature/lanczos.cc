@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "solvers/core/option_checks.h"
 #include "solvers/curvature/tridiagonal.h"
 
@@ -55,56 +56,74 @@ absl::StatusOr<std::unique_ptr<Lanczos>> Lanczos::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("the dimension is ", n, "; it must be at least 1"));
   }
-  return std::unique_ptr<Lanczos>(new Lanczos(options, n));
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(n, 1));
+  return Create(options, std::make_unique<LocalLanczosVectors>(
+                             layout, /*gradients=*/false));
 }
 
-Lanczos::Lanczos(const LanczosOptions& options, int64_t n)
-    : options_(options), n_(n), rng_(kLanczosSeed) {
-  StartRun(options_.max_steps);
+absl::StatusOr<std::unique_ptr<Lanczos>> Lanczos::Create(
+    const LanczosOptions& options, std::unique_ptr<LanczosVectors> vectors) {
+  absl::Status valid = options.Validate();
+  if (!valid.ok()) return valid;
+  if (vectors->dimension() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the dimension is ", vectors->dimension(), "; it must be at least 1"));
+  }
+  std::unique_ptr<Lanczos> lanczos(new Lanczos(options, std::move(vectors)));
+  OPTD_RETURN_IF_ERROR(lanczos->StartRun(options.max_steps));
+  return lanczos;
 }
 
-void Lanczos::StartRun(int max_steps) {
+Lanczos::Lanczos(const LanczosOptions& options,
+                 std::unique_ptr<LanczosVectors> vectors)
+    : options_(options),
+      n_(vectors->dimension()),
+      vectors_(std::move(vectors)) {}
+
+Eigen::VectorXd Lanczos::vector() const {
+  Eigen::VectorXd q(n_);
+  vectors_->ReadVector(MutableVectorView::Float64(q.data(), n_)).IgnoreError();
+  return q;
+}
+
+absl::Status Lanczos::StartRun(int max_steps) {
   run_max_steps_ = static_cast<int>(std::min<int64_t>(max_steps, n_));
-  basis_.resize(n_, run_max_steps_);
   alpha_.clear();
   beta_.clear();
   steps_ = 0;
-  NextStartVector(&q_);  // with an empty basis, never empty
+  // With an empty basis, never empty.
+  return NextStartVector().status();
 }
 
-bool Lanczos::NextStartVector(Eigen::VectorXd* q) {
+absl::StatusOr<bool> Lanczos::NextStartVector() {
   const double floor = 1e-8;
   // A Rademacher vector can be orthogonal to what is left of the space
   // exactly (its elements are +-1): after three such draws, the coordinate
   // vector e_i the basis covers least, 1 - |Q(i, :)|^2 being its part
-  // outside the basis.
+  // outside the basis (a global argmin over the slices, the lowest index on
+  // ties).
   for (int attempt = 0; attempt < 4; ++attempt) {
-    q->resize(n_);
+    Reduction dots;
     if (attempt < 3) {
-      uint64_t bits = 0;
-      for (int64_t i = 0; i < n_; ++i) {
-        if (i % 64 == 0) bits = rng_();
-        (*q)(i) = (bits & 1) ? 1.0 : -1.0;
-        bits >>= 1;
-      }
-      *q /= std::sqrt(static_cast<double>(n_));
+      // A new run (steps_ == 0) empties the slices' basis first.
+      OPTD_ASSIGN_OR_RETURN(dots, vectors_->Rademacher(steps_ == 0, draws_));
+      draws_ += RademacherDraws(n_);
     } else {
       if (steps_ == 0) return false;
-      Eigen::Index least = 0;
-      basis_.leftCols(steps_).rowwise().squaredNorm().minCoeff(&least);
-      q->setZero();
-      (*q)(least) = 1.0;
+      OPTD_ASSIGN_OR_RETURN(LeastCovered least,
+                            vectors_->LeastCoveredCoordinate());
+      OPTD_ASSIGN_OR_RETURN(dots, vectors_->Coordinate(least.index));
     }
     // Orthogonalize twice against the basis (Kahan and Parlett's "twice is
-    // enough" for Gram-Schmidt).
+    // enough" for Gram-Schmidt): c = Q^T w, w <- w - Q c.
     for (int pass = 0; pass < 2 && steps_ > 0; ++pass) {
-      const auto b = basis_.leftCols(steps_);
-      const Eigen::VectorXd c = b.transpose() * *q;
-      q->noalias() -= b * c;
+      OPTD_ASSIGN_OR_RETURN(
+          dots, vectors_->Orthogonalize(absl::MakeConstSpan(
+                    dots.sums.data(), static_cast<size_t>(steps_))));
     }
-    const double norm = q->norm();
+    const double norm = std::sqrt(dots.sums[steps_]);
     if (norm > floor) {
-      *q /= norm;
+      OPTD_RETURN_IF_ERROR(vectors_->NextVector(norm));
       return true;
     }
   }
@@ -127,22 +146,33 @@ absl::Status Lanczos::Tell(const Eigen::VectorXd& product) {
                        " is not finite (", product(i), ")"));
     }
   }
-  ++products_;
+  OPTD_RETURN_IF_ERROR(vectors_->SetProduct(
+      ConstVectorView::Float64(product.data(), n_), "hessian_vector"));
+  return Step();
+}
+
+absl::Status Lanczos::Step() {
+  if (finished_) {
+    return absl::FailedPreconditionError("the Lanczos run has finished");
+  }
   // The Lanczos iteration (G&VL §10.1): alpha_j = q_j^T H q_j, r = H q_j -
   // alpha_j q_j - beta_{j-1} q_{j-1}, then r orthogonalized against all of
-  // Q twice (complete reorthogonalization, §10.3), beta_j = |r|.
-  basis_.col(steps_) = q_;
-  const double alpha = q_.dot(product);
-  Eigen::VectorXd r = product - alpha * q_;
-  if (steps_ > 0) r -= beta_.back() * basis_.col(steps_ - 1);
+  // Q twice (complete reorthogonalization, §10.3), beta_j = |r|. The slices
+  // hold H q_j in w and form r there.
+  OPTD_ASSIGN_OR_RETURN(Reduction pushed, vectors_->PushBasis());
+  const double alpha = pushed.sums[0];
+  OPTD_ASSIGN_OR_RETURN(
+      Reduction dots,
+      vectors_->Residual(alpha, steps_ > 0 ? beta_.back() : 0.0));
+  const int m = steps_ + 1;
+  for (int pass = 0; pass < 2; ++pass) {
+    OPTD_ASSIGN_OR_RETURN(dots, vectors_->Orthogonalize(absl::MakeConstSpan(
+                                    dots.sums.data(), static_cast<size_t>(m))));
+  }
+  const double beta = std::sqrt(dots.sums[m]);
+  ++products_;
   ++steps_;
   alpha_.push_back(alpha);
-  for (int pass = 0; pass < 2; ++pass) {
-    const auto b = basis_.leftCols(steps_);
-    const Eigen::VectorXd c = b.transpose() * r;
-    r.noalias() -= b * c;
-  }
-  const double beta = r.norm();
   beta_.push_back(beta);
 
   // |T| by Gershgorin's bound, for the breakdown test.
@@ -154,34 +184,26 @@ absl::Status Lanczos::Tell(const Eigen::VectorXd& product) {
   const bool breakdown = beta <= 100.0 * kEps * norm_t;
   const bool at_end = steps_ == run_max_steps_;
   if (probe_ == 0) {
-    if (steps_ == n_) {
-      EndRun(/*converged=*/true);
-      return absl::OkStatus();
-    }
+    if (steps_ == n_) return EndRun(/*converged=*/true);
     // The residual test at every step up to 100, then every ceil(m / 50)-th
     // (an O(m^2) eigenvalue solve each: at most 2% more products).
     const bool test = steps_ <= 100 || steps_ % ((steps_ + 49) / 50) == 0;
     if (!breakdown && test && ExtremesConverged()) {
-      EndRun(/*converged=*/true);
-      return absl::OkStatus();
+      return EndRun(/*converged=*/true);
     }
-    if (at_end) {
-      EndRun(/*converged=*/false);
-      return absl::OkStatus();
-    }
+    if (at_end) return EndRun(/*converged=*/false);
     if (breakdown) {
       // An invariant subspace: restart orthogonally, T block diagonal.
       beta_.back() = 0.0;
-      if (!NextStartVector(&q_)) EndRun(/*converged=*/true);
+      OPTD_ASSIGN_OR_RETURN(const bool started, NextStartVector());
+      if (!started) return EndRun(/*converged=*/true);
       return absl::OkStatus();
     }
   } else if (at_end || breakdown) {
     // A probe's quadrature is exact on its Krylov space at breakdown.
-    EndRun(/*converged=*/false);
-    return absl::OkStatus();
+    return EndRun(/*converged=*/false);
   }
-  q_ = r / beta;
-  return absl::OkStatus();
+  return vectors_->NextVector(beta);
 }
 
 bool Lanczos::ExtremesConverged() const {
@@ -200,13 +222,13 @@ bool Lanczos::ExtremesConverged() const {
   return true;
 }
 
-void Lanczos::EndRun(bool converged) {
+absl::Status Lanczos::EndRun(bool converged) {
   RecordRun(converged);
   if (probe_ >= options_.probes) {
     Finish();
-    return;
+    return absl::OkStatus();
   }
-  StartRun(options_.density_steps);
+  return StartRun(options_.density_steps);
 }
 
 void Lanczos::RecordRun(bool converged) {
@@ -256,7 +278,9 @@ void Lanczos::Stop() {
 void Lanczos::Finish() {
   finished_ = true;
   estimate_.products = products_;
-  basis_.resize(0, 0);
+  // Only frees memory; a failed call (remote slices) has broken the group,
+  // and the session is rebuilt anyway.
+  vectors_->ClearBasis().IgnoreError();
 }
 
 std::string Lanczos::OptionsReport() const {

@@ -32,9 +32,19 @@
 //     (probes - 1) * min(density_steps, n) products at most.
 //
 // The Rademacher vectors come from std::mt19937_64 (whose sequence the C++
-// standard fixes) seeded with kLanczosSeed, one bit per element: the same
-// products give the same estimates on every platform, and a session is
-// restored by replaying its products.
+// standard fixes) seeded with kLanczosSeed, one bit per element in global
+// element order: the same products give the same estimates on every
+// platform, and a session is restored by replaying its products.
+//
+// The O(n) state (the point, the basis Q, q and the working vector) lives in
+// LanczosVectors (lanczos_vectors.h): slices of the whole range, in process
+// or on other replicas (a sharded diagnosis). This controller keeps alpha,
+// beta, T's eigen-decomposition and the run bookkeeping (O(steps)), and the
+// count of Rademacher draws consumed, which it sends with each start vector
+// so that every slice produces exactly its range of the one stream. Every
+// dot product, norm and reorthogonalization coefficient is a block reduction
+// in global block order, so the estimates are bitwise the same for any
+// number of slices.
 //
 //   OPTD_ASSIGN_OR_RETURN(std::unique_ptr<Lanczos> lanczos,
 //                         Lanczos::Create(options, n));
@@ -50,19 +60,15 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "solvers/curvature/lanczos_vectors.h"
 
 namespace optd {
-
-// The seed of the Rademacher vectors (a fixed constant, so that estimates
-// are deterministic).
-inline constexpr uint64_t kLanczosSeed = 20170811;
 
 struct LanczosOptions {
   // k: eigenvalues wanted at each end of the spectrum. Default 3; range
@@ -115,19 +121,30 @@ double ConditionNumber(double lo, double hi);
 
 class Lanczos {
  public:
-  // A run on an n x n matrix. INVALID_ARGUMENT from options.Validate() or
-  // for n < 1.
+  // A run on an n x n matrix, its vectors one slice in this process.
+  // INVALID_ARGUMENT from options.Validate() or for n < 1.
   static absl::StatusOr<std::unique_ptr<Lanczos>> Create(
       const LanczosOptions& options, int64_t n);
+  // A run over `vectors` (dimension >= 1): the first start vector is formed
+  // there now, so a failed vector operation (UNAVAILABLE, remote) fails
+  // Create.
+  static absl::StatusOr<std::unique_ptr<Lanczos>> Create(
+      const LanczosOptions& options, std::unique_ptr<LanczosVectors> vectors);
 
   int64_t n() const { return n_; }
   bool finished() const { return finished_; }
-  // The unit vector v whose product H v is wanted next. REQUIRES:
-  // !finished().
-  const Eigen::VectorXd& vector() const { return q_; }
+  LanczosVectors& vectors() { return *vectors_; }
+  const LanczosVectors& vectors() const { return *vectors_; }
+  // A copy of the unit vector v whose product H v is wanted next (read
+  // from the vectors). REQUIRES: !finished().
+  Eigen::VectorXd vector() const;
   // Applies H v for vector(). INVALID_ARGUMENT for a length other than n or
   // a non-finite element (naming its index); the state is then unchanged.
   absl::Status Tell(const Eigen::VectorXd& product);
+  // Applies the product the vectors hold (LanczosVectors::SetProduct or
+  // DifferenceProduct): one Lanczos step. An error of the vectors
+  // (UNAVAILABLE) leaves the controller as it was, the slices not.
+  absl::Status Step();
   // Ends the run now with what the products so far have shown (no-op when
   // finished). Part 1 not yet run to its end is reported as not converged.
   void Stop();
@@ -139,32 +156,34 @@ class Lanczos {
   std::string OptionsReport() const;
 
  private:
-  Lanczos(const LanczosOptions& options, int64_t n);
+  Lanczos(const LanczosOptions& options,
+          std::unique_ptr<LanczosVectors> vectors);
   // Starts a run (part 1 or a probe) from a fresh Rademacher vector.
-  void StartRun(int max_steps);
-  // A fresh Rademacher vector orthogonalized against the run's basis, unit
-  // (after three that leave nothing, the coordinate vector the basis covers
-  // least); false when nothing is left of that either.
-  bool NextStartVector(Eigen::VectorXd* q);
+  absl::Status StartRun(int max_steps);
+  // q <- a fresh Rademacher vector orthogonalized against the run's basis,
+  // unit (after three that leave nothing, the coordinate vector the basis
+  // covers least); false when nothing is left of that either.
+  absl::StatusOr<bool> NextStartVector();
   // Eigen-decomposition of the run's T; the wanted Ritz values' residual
   // bounds all within tolerance?
   bool ExtremesConverged() const;
   // Ends the current run (RecordRun) and starts the next probe or finishes.
-  void EndRun(bool converged);
+  absl::Status EndRun(bool converged);
   // Records the current run: part 1's extremes, the run's quadrature nodes.
   void RecordRun(bool converged);
   void Finish();
 
   LanczosOptions options_;
   int64_t n_;
-  std::mt19937_64 rng_;
-  // The current run: basis Q (n x steps), the diagonal alpha and the
-  // off-diagonal beta of T (beta_[j] couples steps j and j + 1), the next
-  // vector q_.
-  Eigen::MatrixXd basis_;
+  // The basis Q (n x steps_), q and the working vector.
+  std::unique_ptr<LanczosVectors> vectors_;
+  // Draws of std::mt19937_64(kLanczosSeed) consumed by the Rademacher
+  // vectors so far.
+  uint64_t draws_ = 0;
+  // The current run: the diagonal alpha and the off-diagonal beta of T
+  // (beta_[j] couples steps j and j + 1).
   std::vector<double> alpha_;
   std::vector<double> beta_;
-  Eigen::VectorXd q_;
   int steps_ = 0;
   int run_max_steps_ = 0;
   int probe_ = 0;  // 0: part 1

@@ -307,7 +307,7 @@ struct LbfgsRecipe {
                          std::make_unique<RemoteLbfgsVectors>(std::move(shards),
                                                               options.memory));
   }
-  // L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), dense on this replica.
+  // L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), one slice on this replica.
   static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
                           const Bounds& bounds) {
     return LbfgsB::Create(options, x0, bounds);

@@ -130,8 +130,9 @@ TEST(LbfgsbVectors, IteratesAreBitwiseIdenticalForOneToFourShards) {
 }
 
 // f = sum_i a_i (x_i - c_i)^2 / 2 from x0 = 0 in [-1, 1]: the Cauchy
-// direction's breakpoints t_i = 1 / (a_i |c_i|) take four values, each
-// shared by thousands of variables in every slice; the (t, index) order
+// direction's breakpoints t_i = 1 / (a_i |c_i|) take three values (2/3,
+// 1/3, 1/6), each shared by thousands of variables in every slice; the
+// (t, index) order
 // makes the visit the same for any K.
 TEST(LbfgsbVectors, TiedBreakpointsAreVisitedTheSameForEveryK) {
   const int64_t n = 3 * kReductionBlock + 500;

@@ -304,35 +304,42 @@ BlockPartials LbfgsbSlice::FormkSums(bool updated) const {
   // freev lists the free variables in ascending order, the active ones and
   // the leaving and entering ones in descending order (lbfgsb.f's index and
   // indx2); each sum follows its list.
+  std::vector<double> yy(col), ss(col), sy(col), sy_new(col);
+  std::vector<int> slots(col);
+  for (int j = 0; j < col; ++j) slots[j] = Slot(j);
   for (int64_t b = 0; b < range_.num_blocks(); ++b) {
     const BlockSpan span = Block(range_, b);
     if (updated) {
+      // One pass up the free variables and one down the active ones, each
+      // sum still taking its terms in its list's order.
       const int nw = Slot(col - 1);
-      for (int j = 0; j < col; ++j) {
-        const int jp = Slot(j);
-        double yy = 0.0, ss = 0.0, sy = 0.0;
-        for (int64_t e = span.lo; e < span.hi; ++e) {
-          if (free_[e]) yy += wy_(e, nw) * wy_(e, jp);
+      std::fill(yy.begin(), yy.end(), 0.0);
+      std::fill(ss.begin(), ss.end(), 0.0);
+      std::fill(sy.begin(), sy.end(), 0.0);
+      std::fill(sy_new.begin(), sy_new.end(), 0.0);
+      for (int64_t e = span.lo; e < span.hi; ++e) {
+        if (!free_[e]) continue;
+        const double ynw = wy_(e, nw);
+        for (int j = 0; j < col; ++j) {
+          const int jp = slots[j];
+          yy[j] += ynw * wy_(e, jp);
+          sy_new[j] += ws_(e, jp) * ynw;
         }
-        for (int64_t e = span.hi - 1; e >= span.lo; --e) {
-          if (free_[e]) continue;
-          ss += ws_(e, nw) * ws_(e, jp);
-        }
-        for (int64_t e = span.hi - 1; e >= span.lo; --e) {
-          if (free_[e]) continue;
-          sy += ws_(e, nw) * wy_(e, jp);
-        }
-        out.at(b, layout.new_yy(j)) = yy;
-        out.at(b, layout.new_ss(j)) = ss;
-        out.at(b, layout.new_sy(j)) = sy;
       }
-      for (int i = 0; i < col; ++i) {
-        const int ip = Slot(i);
-        double sum = 0.0;
-        for (int64_t e = span.lo; e < span.hi; ++e) {
-          if (free_[e]) sum += ws_(e, ip) * wy_(e, nw);
+      for (int64_t e = span.hi - 1; e >= span.lo; --e) {
+        if (free_[e]) continue;
+        const double snw = ws_(e, nw);
+        for (int j = 0; j < col; ++j) {
+          const int jp = slots[j];
+          ss[j] += snw * ws_(e, jp);
+          sy[j] += snw * wy_(e, jp);
         }
-        out.at(b, layout.sy_new(i)) = sum;
+      }
+      for (int j = 0; j < col; ++j) {
+        out.at(b, layout.new_yy(j)) = yy[j];
+        out.at(b, layout.new_ss(j)) = ss[j];
+        out.at(b, layout.new_sy(j)) = sy[j];
+        out.at(b, layout.sy_new(j)) = sy_new[j];
       }
     }
     const auto [enter_first, enter_last] = InBlock(entering_, span);

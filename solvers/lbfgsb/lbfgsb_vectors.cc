@@ -6,17 +6,6 @@
 
 namespace optd {
 
-absl::Status LbfgsbVectors::ReadGradient(const MutableVectorView&) const {
-  return absl::FailedPreconditionError(
-      "the gradient of a sharded session is spread over its replicas");
-}
-
-absl::Status LbfgsbVectors::ReadPairs(int, std::vector<std::vector<double>>*,
-                                      std::vector<std::vector<double>>*) const {
-  return absl::FailedPreconditionError(
-      "the curvature pairs of a sharded session are spread over its replicas");
-}
-
 LocalLbfgsbVectors::LocalLbfgsbVectors(const ShardLayout& layout, int memory,
                                        const Bounds& bounds)
     : layout_(layout) {

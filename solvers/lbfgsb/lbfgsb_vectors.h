@@ -76,11 +76,11 @@ class LbfgsbVectors {
   virtual absl::Status SetTrialGradient(const ConstVectorView& full) = 0;
   virtual absl::Status ReadTrialPoint(const MutableVectorView& full) const = 0;
   virtual absl::Status ReadPoint(const MutableVectorView& full) const = 0;
-  // g in full, and the pairs in full, oldest first. Vectors on other
-  // replicas: FAILED_PRECONDITION (these defaults).
-  virtual absl::Status ReadGradient(const MutableVectorView& full) const;
+  // g in full, and the first `pairs` pairs in full, oldest first
+  // (Solver::ReadBestGradient, Solver::ReadCurvaturePairs).
+  virtual absl::Status ReadGradient(const MutableVectorView& full) const = 0;
   virtual absl::Status ReadPairs(int pairs, std::vector<std::vector<double>>* s,
-                                 std::vector<std::vector<double>>* y) const;
+                                 std::vector<std::vector<double>>* y) const = 0;
 
   // The operations of LbfgsbSlice of the same names, on every slice.
   virtual absl::Status AcceptInitial() = 0;

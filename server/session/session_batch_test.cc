@@ -613,10 +613,11 @@ TEST(SessionBatch, CreateRefusesLayersThatDoNotFit) {
          r->set_shards(2);
        },
        "bounds are not supported for sharded lbfgs sessions (shards = 2): "
-       "bounds make lbfgs L-BFGS-B, whose generalized Cauchy point visits "
-       "the breakpoints of all variables in sorted order on one replica; use "
-       "shards 0 or 1, or trust_region with subproblem QUASI_NEWTON or a "
-       "first-order method (adam, sgd, ...), which take bounds on shards"},
+       "bounds make lbfgs L-BFGS-B, whose slice operations (the Cauchy "
+       "point's breakpoint merge, the subspace step) replicas do not serve "
+       "yet; use shards 0 or 1, or trust_region with subproblem QUASI_NEWTON "
+       "or a first-order method (adam, sgd, ...), which take bounds on "
+       "shards"},
       {"bounds with exact trust region",
        [](v1::CreateSessionRequest* r) {
          r->mutable_trust_region()->set_subproblem(

@@ -26,6 +26,14 @@ int64_t EstimateSolverBytes(const v1::CreateSessionRequest& request,
     case v1::CreateSessionRequest::kLbfgs: {
       const int64_t m =
           request.lbfgs().has_memory() ? request.lbfgs().memory() : 10;
+      if (request.has_bounds()) {
+        // L-BFGS-B's slice (solvers/sharding/lbfgsb_slice.h): S and Y, ten
+        // vectors (x, g, the trial's two, d, z, xp, r, y, the breakpoints),
+        // nbd and iwhere (two ints), the breakpoint order and the entering
+        // and leaving sets (at most n indices each), the free mask (a
+        // byte); its box is the layer's.
+        return (2 * std::max<int64_t>(m, 0) + 13) * n * kDouble + n;
+      }
       return (2 * std::max<int64_t>(m, 0) + 6) * n * kDouble;
     }
     case v1::CreateSessionRequest::kTrustRegion: {

@@ -107,6 +107,8 @@ TEST(SessionBytes, CountTheLayersBatchesAndLeases) {
   *bounded.mutable_bounds()->mutable_upper() =
       Values(std::vector<double>(n, 5.0));
   EXPECT_EQ(EstimateSessionBytes(bounded, n).layers, 4 * n * 8);
+  // Bounds make the session L-BFGS-B, whose slice holds more vectors.
+  EXPECT_EQ(EstimateSessionBytes(bounded, n).solver, (2 * 10 + 13) * n * 8 + n);
 }
 
 TEST(TenantMemory, BatchBuffersCountAndTheRefusalNamesThem) {

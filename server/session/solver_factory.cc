@@ -186,15 +186,15 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
     OPTD_ASSIGN_OR_RETURN(layers.bounds, Bounds::Create(lower, upper, n));
     if (layers.bounds.any() && sharded &&
         request.solver_case() == v1::CreateSessionRequest::kLbfgs) {
-      // lbfgsb_cauchy.cc: the generalized Cauchy point walks the breakpoints
-      // of all n variables in sorted order (a heap, Byrd, Lu, Nocedal & Zhu
-      // 1995 section 4), one variable at a time; not a slice operation.
+      // L-BFGS-B runs on slices (solvers/sharding/lbfgsb_slice.h; the
+      // Cauchy point merges the slices' breakpoints), but only in process:
+      // no slice kind or SliceOp serves LbfgsbSlice on a replica yet.
       return InvalidArgument(absl::StrCat(
           "bounds are not supported for sharded lbfgs sessions (shards = ",
           request.shards(),
-          "): bounds make lbfgs L-BFGS-B, whose generalized Cauchy point "
-          "visits the breakpoints of all variables in sorted order on one "
-          "replica; use shards 0 or 1, or trust_region with subproblem "
+          "): bounds make lbfgs L-BFGS-B, whose slice operations (the "
+          "Cauchy point's breakpoint merge, the subspace step) replicas do "
+          "not serve yet; use shards 0 or 1, or trust_region with subproblem "
           "QUASI_NEWTON or a first-order method (adam, sgd, ...), which take "
           "bounds on shards"));
     }
@@ -312,7 +312,7 @@ struct LbfgsRecipe {
                          std::make_unique<RemoteLbfgsVectors>(std::move(shards),
                                                               options.memory));
   }
-  // L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), dense on this replica.
+  // L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), one slice on this replica.
   static SolverOr Bounded(const Options& options, const ConstVectorView& x0,
                           const Bounds& bounds) {
     return LbfgsB::Create(options, x0, bounds);

@@ -24,28 +24,20 @@ constexpr double kEpsmch = std::numeric_limits<double>::epsilon();
 
 }  // namespace
 
-LbfgsB::LbfgsB(const LbfgsOptions& options, const Bounds& bounds,
-               Eigen::VectorXd x0)
+LbfgsB::LbfgsB(const LbfgsOptions& options, int64_t finite_sides,
+               std::unique_ptr<LbfgsbVectors> vectors, BoxFlags flags)
     : options_(options),
-      n_(static_cast<int>(x0.size())),
-      box_(bounds),
-      x_(x0),
-      g_(Eigen::VectorXd::Zero(n_)),
-      trial_x_(std::move(x0)),
-      trial_g_(Eigen::VectorXd::Zero(n_)),
-      memory_(n_, options.memory),
-      cauchy_(n_, options.memory),
-      free_(n_),
+      n_(vectors->dimension()),
+      finite_sides_(finite_sides),
+      vectors_(std::move(vectors)),
+      flags_(flags),
+      memory_(options.memory),
+      cauchy_(options.memory),
       wn_(Eigen::MatrixXd::Zero(2 * options.memory, 2 * options.memory)),
       wn1_(Eigen::MatrixXd::Zero(2 * options.memory, 2 * options.memory)),
-      z_(n_),
-      r_(n_),
-      xp_(n_),
-      wa_(2 * options.memory),
-      d_(n_) {
-  // active: project x0 into the box and classify the variables.
-  flags_ = lbfgsb::Active(box_, &trial_x_, &iwhere_);
-  x_ = trial_x_;
+      wa_(Eigen::VectorXd::Zero(2 * options.memory)),
+      wv_(Eigen::VectorXd::Zero(2 * options.memory)) {
+  free_.nfree = n_;  // freev's first free set: every variable
   summary_.solver = "lbfgs";
   summary_.dimension = n_;
   summary_.options_report = OptionsReport();
@@ -54,6 +46,23 @@ LbfgsB::LbfgsB(const LbfgsOptions& options, const Bounds& bounds,
 absl::StatusOr<std::unique_ptr<LbfgsB>> LbfgsB::Create(
     const LbfgsOptions& options, const ConstVectorView& x0,
     const Bounds& bounds) {
+  if (x0.size() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("x0 has ", x0.size(), " elements; L-BFGS-B needs 1 to ",
+                     std::numeric_limits<int>::max() / 2));
+  }
+  OPTD_ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Make(x0.size(), 1));
+  std::unique_ptr<LbfgsbVectors> vectors;
+  if (options.Validate().ok() && bounds.size() == x0.size()) {
+    vectors =
+        std::make_unique<LocalLbfgsbVectors>(layout, options.memory, bounds);
+  }
+  return Create(options, x0, bounds, std::move(vectors));
+}
+
+absl::StatusOr<std::unique_ptr<LbfgsB>> LbfgsB::Create(
+    const LbfgsOptions& options, const ConstVectorView& x0,
+    const Bounds& bounds, std::unique_ptr<LbfgsbVectors> vectors) {
   OPTD_RETURN_IF_ERROR(options.Validate());
   if (x0.size() < 1 || x0.size() > std::numeric_limits<int>::max() / 2) {
     return absl::InvalidArgumentError(
@@ -64,50 +73,55 @@ absl::StatusOr<std::unique_ptr<LbfgsB>> LbfgsB::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "the bounds have ", bounds.size(), " elements; x0 has ", x0.size()));
   }
-  Eigen::VectorXd x(x0.size());
   for (int64_t i = 0; i < x0.size(); ++i) {
-    x[i] = x0.Get(i);
-    if (!std::isfinite(x[i])) {
+    const double xi = x0.Get(i);
+    if (!std::isfinite(xi)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "x0[", i, "] is ", x[i], "; every element must be finite"));
+          "x0[", i, "] is ", xi, "; every element must be finite"));
     }
   }
-  return std::unique_ptr<LbfgsB>(new LbfgsB(options, bounds, std::move(x)));
+  if (vectors == nullptr || vectors->dimension() != x0.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the vectors have dimension ",
+                     vectors == nullptr ? 0 : vectors->dimension(), "; x0 has ",
+                     x0.size(), " elements"));
+  }
+  int64_t finite_sides = 0;
+  for (int64_t i = 0; i < bounds.size(); ++i) {
+    finite_sides +=
+        std::isfinite(bounds.lower(i)) + std::isfinite(bounds.upper(i));
+  }
+  // active: project x0 into the box and classify the variables.
+  OPTD_ASSIGN_OR_RETURN(BoxFlags flags, vectors->Start(x0));
+  return std::unique_ptr<LbfgsB>(
+      new LbfgsB(options, finite_sides, std::move(vectors), flags));
 }
 
 absl::Status LbfgsB::ReadTrialPoint(const MutableVectorView& out) const {
   if (out.size() != n_) return DimensionError("output", out.size(), n_);
   // Once finished, the point is the last iterate (x0 when it never was one).
-  const Eigen::VectorXd& x =
-      phase_ == Phase::kFinished && have_iterate_ ? x_ : trial_x_;
-  out.CopyFrom(0, n_, x.data());
-  return absl::OkStatus();
+  if (phase_ == Phase::kFinished && have_iterate_) {
+    return vectors_->ReadPoint(out);
+  }
+  return vectors_->ReadTrialPoint(out);
 }
 
 absl::Status LbfgsB::ReadBestPoint(const MutableVectorView& out) const {
   if (out.size() != n_) return DimensionError("output", out.size(), n_);
-  out.CopyFrom(0, n_, (have_iterate_ ? x_ : trial_x_).data());
-  return absl::OkStatus();
+  // Before the first evaluation x is the (projected) x0, the trial.
+  return vectors_->ReadPoint(out);
 }
 
 absl::Status LbfgsB::ReadBestGradient(const MutableVectorView& out) const {
   if (!have_iterate_) return Solver::ReadBestGradient(out);
   if (out.size() != n_) return DimensionError("output", out.size(), n_);
-  out.CopyFrom(0, n_, g_.data());
-  return absl::OkStatus();
+  return vectors_->ReadGradient(out);
 }
 
 absl::Status LbfgsB::ReadCurvaturePairs(
     std::vector<std::vector<double>>* s,
     std::vector<std::vector<double>>* y) const {
-  for (int j = 0; j < memory_.col; ++j) {
-    const int slot = memory_.Slot(j);
-    s->emplace_back(memory_.ws.col(slot).data(),
-                    memory_.ws.col(slot).data() + memory_.n);
-    y->emplace_back(memory_.wy.col(slot).data(),
-                    memory_.wy.col(slot).data() + memory_.n);
-  }
-  return absl::OkStatus();
+  return vectors_->ReadPairs(memory_.col, s, y);
 }
 
 absl::Status LbfgsB::SetTrialGradient(const ConstVectorView& gradient) {
@@ -116,13 +130,7 @@ absl::Status LbfgsB::SetTrialGradient(const ConstVectorView& gradient) {
   if (gradient.size() != n_) {
     return DimensionError("gradient", gradient.size(), n_);
   }
-  for (int i = 0; i < n_; ++i) {
-    if (!std::isfinite(gradient.Get(i))) {
-      return NonFiniteElementError("gradient", i, gradient.Get(i));
-    }
-  }
-  gradient.CopyTo(0, n_, trial_g_.data());
-  return absl::OkStatus();
+  return vectors_->SetTrialGradient(gradient);
 }
 
 absl::Status LbfgsB::Tell(const TrialResult& result) {
@@ -140,12 +148,12 @@ absl::Status LbfgsB::TellInitial(const TrialResult& result) {
     return absl::OkStatus();
   }
   f_ = result.value;
-  g_ = trial_g_;
+  OPTD_RETURN_IF_ERROR(vectors_->AcceptInitial());
   have_iterate_ = true;
   summary_.initial_value = f_;
   phase_ = Phase::kLineSearch;
   // mainlb label 111: the projected gradient at x0 before any iteration.
-  sbgnrm_ = lbfgsb::ProjectedGradientNorm(box_, x_, g_);
+  OPTD_ASSIGN_OR_RETURN(sbgnrm_, vectors_->ProjectedGradientNorm());
   if (sbgnrm_ <= options_.gtol) {
     Finish(TerminationReason::kGradientTolerance);
     return absl::OkStatus();
@@ -153,9 +161,10 @@ absl::Status LbfgsB::TellInitial(const TrialResult& result) {
   return StartIteration();
 }
 
-void LbfgsB::RefreshMemory() {
+absl::Status LbfgsB::RefreshMemory() {
   memory_.Reset();
   updatd_ = false;
+  return vectors_->ClearMemory();
 }
 
 absl::Status LbfgsB::StartIteration() {
@@ -165,74 +174,59 @@ absl::Status LbfgsB::StartIteration() {
     bool wrk;
     if (!flags_.constrained && memory_.col > 0) {
       // No bounds: the Cauchy point is x itself and every variable is free.
-      z_ = x_;
+      OPTD_RETURN_IF_ERROR(vectors_->SetCauchyPointToIterate());
       wrk = updatd_;
     } else {
       int nseg = 0;
-      if (!lbfgsb::Cauchy(box_, x_, g_, memory_, sbgnrm_, kEpsmch, &iwhere_,
-                          &z_, &cauchy_, &nseg)) {
-        RefreshMemory();
+      OPTD_ASSIGN_OR_RETURN(
+          bool ok, lbfgsb::Cauchy(vectors_.get(), memory_, sbgnrm_, kEpsmch,
+                                  &cauchy_, &nseg));
+      if (!ok) {
+        OPTD_RETURN_IF_ERROR(RefreshMemory());
         continue;
       }
-      wrk = lbfgsb::Freev(iwhere_, static_cast<int>(iterations_),
-                          flags_.constrained, updatd_, &free_);
+      OPTD_ASSIGN_OR_RETURN(
+          wrk, lbfgsb::Freev(vectors_.get(), iterations_, flags_.constrained,
+                             updatd_, &free_));
     }
     // Subspace minimization, unless no variable is free or B = theta I.
     if (free_.nfree != 0 && memory_.col != 0) {
-      if (wrk && !lbfgsb::Formk(memory_, free_, updatd_, &wn1_, &wn_)) {
-        RefreshMemory();
-        continue;
+      if (wrk) {
+        OPTD_ASSIGN_OR_RETURN(bool ok, lbfgsb::Formk(vectors_.get(), memory_,
+                                                     updatd_, &wn1_, &wn_));
+        if (!ok) {
+          OPTD_RETURN_IF_ERROR(RefreshMemory());
+          continue;
+        }
       }
-      int iword = 0;
-      if (!lbfgsb::ReducedGradient(memory_, free_, flags_.constrained, x_, g_,
-                                   z_, cauchy_.c, &r_, &wa_) ||
-          !lbfgsb::Subsm(box_, memory_, free_, wn_, x_, g_, &r_, &z_, &xp_,
-                         &wa_, &iword)) {
-        RefreshMemory();
+      OPTD_ASSIGN_OR_RETURN(
+          bool ok,
+          lbfgsb::SubspaceMinimize(vectors_.get(), memory_, flags_.constrained,
+                                   cauchy_.c, wn_, &wa_, &wv_));
+      if (!ok) {
+        OPTD_RETURN_IF_ERROR(RefreshMemory());
         continue;
       }
     }
     break;
   }
-  d_ = z_ - x_;
   return StartLineSearch();
 }
 
 absl::Status LbfgsB::StartLineSearch() {
-  // lnsrlb, first entry.
-  dtd_ = lbfgsb::Ddot(n_, d_.data(), d_.data());
+  // lnsrlb, first entry: d = z - x, d'd, g'd and the largest step that
+  // keeps x + stp d in the box.
+  OPTD_ASSIGN_OR_RETURN(SearchDirectionResult direction,
+                        vectors_->FormSearchDirection());
+  dtd_ = direction.dtd;
   const double dnorm = std::sqrt(dtd_);
   double stpmx = options_.line_search.stpmax;
   if (flags_.constrained) {
-    if (iterations_ == 0) {
-      stpmx = 1.0;
-    } else {
-      // The largest step that keeps x + stp d in the box.
-      for (int i = 0; i < n_; ++i) {
-        const double a1 = d_[i];
-        const int nbd = box_.nbd[i];
-        if (nbd == lbfgsb::kUnbounded) continue;
-        if (a1 < 0.0 && nbd <= lbfgsb::kBothSides) {
-          const double a2 = box_.l[i] - x_[i];
-          if (a2 >= 0.0) {
-            stpmx = 0.0;
-          } else if (a1 * stpmx < a2) {
-            stpmx = a2 / a1;
-          }
-        } else if (a1 > 0.0 && nbd >= lbfgsb::kBothSides) {
-          const double a2 = box_.u[i] - x_[i];
-          if (a2 <= 0.0) {
-            stpmx = 0.0;
-          } else if (a1 * stpmx > a2) {
-            stpmx = a2 / a1;
-          }
-        }
-      }
-    }
+    stpmx = iterations_ == 0 ? 1.0 : std::min(stpmx, direction.step_bound);
   }
   const double stp =
       iterations_ == 0 && !flags_.boxed ? std::min(1.0 / dnorm, stpmx) : 1.0;
-  gd_ = lbfgsb::Ddot(n_, g_.data(), d_.data());
+  gd_ = direction.gd;
   gdold_ = gd_;
   // "ascent direction in projection": mainlb treats it as a failed search.
   if (!(gd_ < 0.0)) return LineSearchFailed();
@@ -246,38 +240,23 @@ absl::Status LbfgsB::StartLineSearch() {
     return LineSearchFailed();
   }
   line_search_evaluations_ = 0;
-  if (!FormTrialPoint()) return LineSearchFailed();
+  OPTD_ASSIGN_OR_RETURN(bool formed, FormTrialPoint());
+  if (!formed) return LineSearchFailed();
   return absl::OkStatus();
 }
 
-bool LbfgsB::FormTrialPoint() {
-  // lnsrlb: x = z at stp = 1 exactly, else x = stp d + t.
-  const double stp = line_search_.step();
-  if (stp == 1.0) {
-    trial_x_ = z_;
-  } else {
-    for (int i = 0; i < n_; ++i) trial_x_[i] = stp * d_[i] + x_[i];
-  }
-  // x + stp d overflows when x or d is near the end of the double range; the
-  // search cannot go on from there, and optd hands out no such point.
-  if (!trial_x_.allFinite()) return false;
-  if (!flags_.constrained) return true;
+absl::StatusOr<bool> LbfgsB::FormTrialPoint() {
+  // lnsrlb: x = z at stp = 1 exactly, else x = stp d + t. x + stp d
+  // overflows when x or d is near the end of the double range; the search
+  // cannot go on from there, and optd hands out no such point.
+  //
   // stp d + t is rounded to half an ulp of t: at the largest step, which puts
   // a variable exactly on its bound in exact arithmetic, it can land just
   // outside (x = -5.6e-17 for a lower bound of -7.5e-155, found by
-  // session_requests_fuzzer). lbfgsb.f hands that point out; optd keeps
-  // every trial in the box. Points inside it are unchanged.
-  for (int i = 0; i < n_; ++i) {
-    const int nbd = box_.nbd[i];
-    if ((nbd == lbfgsb::kLowerOnly || nbd == lbfgsb::kBothSides) &&
-        trial_x_[i] < box_.l[i]) {
-      trial_x_[i] = box_.l[i];
-    } else if ((nbd == lbfgsb::kUpperOnly || nbd == lbfgsb::kBothSides) &&
-               trial_x_[i] > box_.u[i]) {
-      trial_x_[i] = box_.u[i];
-    }
-  }
-  return true;
+  // session_requests_fuzzer). lbfgsb.f hands that point out; optd clips
+  // every trial into the box. Points inside it are unchanged.
+  return vectors_->FormTrial(line_search_.step(),
+                             /*clip=*/flags_.constrained);
 }
 
 absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
@@ -290,16 +269,18 @@ absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
   } else {
     trial_value_ = result.value;
     last_trial_failed_ = false;
-    gd_ = lbfgsb::Ddot(n_, trial_g_.data(), d_.data());
+    OPTD_ASSIGN_OR_RETURN(gd_, vectors_->TrialSlope());
     state = line_search_.Tell(result.value, gd_);
   }
   OPTD_ASSIGN_OR_RETURN(LineSearchNext next,
                         NextAfterLineSearch(state, line_search_evaluations_,
                                             options_, last_trial_failed_));
   switch (next) {
-    case LineSearchNext::kEvaluate:
-      if (!FormTrialPoint()) break;
+    case LineSearchNext::kEvaluate: {
+      OPTD_ASSIGN_OR_RETURN(bool formed, FormTrialPoint());
+      if (!formed) break;
       return absl::OkStatus();
+    }
     case LineSearchNext::kAccept:
       return AcceptStep();
     case LineSearchNext::kFail:
@@ -311,14 +292,11 @@ absl::Status LbfgsB::TellLineSearch(const TrialResult& result) {
 absl::Status LbfgsB::AcceptStep() {
   const double stp = line_search_.step();
   // r = y = g_new - g_old; the iterate moves to the trial.
-  Eigen::VectorXd y = trial_g_ - g_;
-  x_ = trial_x_;
-  g_ = trial_g_;
+  OPTD_ASSIGN_OR_RETURN(sbgnrm_, vectors_->AcceptTrial());
   const double fold = f_;
   f_ = trial_value_;
   ++iterations_;
   last_step_ = stp;
-  sbgnrm_ = lbfgsb::ProjectedGradientNorm(box_, x_, g_);
 
   // scipy's driver checks its limits on NEW_X before mainlb's tests (label
   // 777), before the memory update.
@@ -329,14 +307,12 @@ absl::Status LbfgsB::AcceptStep() {
     return absl::OkStatus();
   }
   // s = stp d; s'y from the slopes, as mainlb computes it.
-  const double rr = lbfgsb::Ddot(n_, y.data(), y.data());
   double dr, skip_bound;
   if (stp == 1.0) {
     dr = gd_ - gdold_;
     skip_bound = -gdold_;
   } else {
     dr = (gd_ - gdold_) * stp;
-    d_ *= stp;
     skip_bound = -gdold_ * stp;
   }
   if (dr <= kEpsmch * skip_bound) {
@@ -345,8 +321,10 @@ absl::Status LbfgsB::AcceptStep() {
     updatd_ = false;
   } else {
     updatd_ = true;
-    memory_.Update(d_, y, rr, dr, stp, dtd_);
-    if (!memory_.FormT()) RefreshMemory();  // T not positive definite
+    OPTD_ASSIGN_OR_RETURN(Reduction sums, vectors_->PushPair(stp));
+    memory_.Update(sums.sums.data(), dr, stp, dtd_);
+    // T not positive definite.
+    if (!memory_.FormT()) OPTD_RETURN_IF_ERROR(RefreshMemory());
   }
   return StartIteration();
 }
@@ -359,7 +337,7 @@ absl::Status LbfgsB::LineSearchFailed() {
     return absl::OkStatus();
   }
   ++summary_.line_search_restarts;
-  RefreshMemory();
+  OPTD_RETURN_IF_ERROR(RefreshMemory());
   return StartIteration();
 }
 
@@ -379,10 +357,6 @@ Progress LbfgsB::progress() const {
 }
 
 std::string LbfgsB::OptionsReport() const {
-  int finite_sides = 0;
-  for (int i = 0; i < n_; ++i) {
-    finite_sides += std::isfinite(box_.l[i]) + std::isfinite(box_.u[i]);
-  }
   return absl::StrFormat(
       "    memory %d, ftol %g, gtol %g, max_iterations %d, max_evaluations %d\n"
       "    max_line_search %d, line search ftol %g gtol %g xtol %g, max_step "
@@ -391,7 +365,7 @@ std::string LbfgsB::OptionsReport() const {
       options_.memory, options_.ftol, options_.gtol, options_.max_iterations,
       options_.max_evaluations, options_.max_line_search,
       options_.line_search.ftol, options_.line_search.gtol,
-      options_.line_search.xtol, options_.line_search.stpmax, finite_sides,
+      options_.line_search.xtol, options_.line_search.stpmax, finite_sides_,
       2 * n_);
 }
 

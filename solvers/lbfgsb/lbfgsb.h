@@ -27,8 +27,14 @@
 // line search make it backtrack (MoreThuenteLineSearch::TellFailed), as in
 // Lbfgs; a search that ends on a failed point counts as failed.
 //
-// Unlike Lbfgs, the state is dense and in process (no slices): the server
-// refuses bounds for sharded sessions.
+// Like Lbfgs, the controller holds no vector of the dimension: x, g, the
+// box, the pairs and the work vectors live in slices (LbfgsbVectors,
+// lbfgsb_slice.h); the controller keeps the compact form's m x m and
+// 2m x 2m matrices and merges the slices' breakpoints in (t, index) order
+// for the Cauchy search. Reductions are in global block order, so the
+// iterates are bitwise the same for any number of slices; with at most
+// kReductionBlock variables they are lbfgsb.f's arithmetic but for the
+// order of tied breakpoints and the backtracking minima (lbfgsb_slice.h).
 //
 //   OPTD_ASSIGN_OR_RETURN(Bounds box, Bounds::Create(lower, upper, n));
 //   OPTD_ASSIGN_OR_RETURN(auto solver, LbfgsB::Create(LbfgsOptions(), x0,
@@ -53,6 +59,7 @@
 #include "solvers/lbfgs/lbfgs.h"
 #include "solvers/lbfgsb/lbfgsb_compact.h"
 #include "solvers/lbfgsb/lbfgsb_steps.h"
+#include "solvers/lbfgsb/lbfgsb_vectors.h"
 #include "solvers/line_search/line_search_more_thuente.h"
 
 namespace optd {
@@ -65,6 +72,11 @@ class LbfgsB : public Solver {
   static absl::StatusOr<std::unique_ptr<LbfgsB>> Create(
       const LbfgsOptions& options, const ConstVectorView& x0,
       const Bounds& bounds);
+  // The same on `vectors` (a session's slices, made over `bounds` with
+  // options.memory pairs each; dimension x0.size()).
+  static absl::StatusOr<std::unique_ptr<LbfgsB>> Create(
+      const LbfgsOptions& options, const ConstVectorView& x0,
+      const Bounds& bounds, std::unique_ptr<LbfgsbVectors> vectors);
 
   std::string_view name() const override { return "lbfgs"; }
   int64_t dimension() const override { return n_; }
@@ -92,7 +104,8 @@ class LbfgsB : public Solver {
  private:
   enum class Phase { kInitial, kLineSearch, kFinished };
 
-  LbfgsB(const LbfgsOptions& options, const Bounds& bounds, Eigen::VectorXd x0);
+  LbfgsB(const LbfgsOptions& options, int64_t finite_sides,
+         std::unique_ptr<LbfgsbVectors> vectors, BoxFlags flags);
 
   absl::Status TellInitial(const TrialResult& result);
   absl::Status TellLineSearch(const TrialResult& result);
@@ -104,32 +117,31 @@ class LbfgsB : public Solver {
   absl::Status AcceptStep();
   // mainlb after a failed search: restart with an empty memory, or finish.
   absl::Status LineSearchFailed();
-  void RefreshMemory();
+  absl::Status RefreshMemory();
   // False when x + stp d is not finite (nothing is handed out).
-  bool FormTrialPoint();
+  absl::StatusOr<bool> FormTrialPoint();
   // Ends the session with scipy's message for `reason` (LbfgsFinishMessage).
   void Finish(TerminationReason reason);
 
   LbfgsOptions options_;
-  int n_;
-  lbfgsb::Box box_;
-  lbfgsb::ActiveFlags flags_;
+  int64_t n_;
+  int64_t finite_sides_;  // for OptionsReport
+  std::unique_ptr<LbfgsbVectors> vectors_;
+  BoxFlags flags_;
   Phase phase_ = Phase::kInitial;
 
-  // The iterate (x, f, g) and the outstanding trial (x_t, g_t).
-  Eigen::VectorXd x_, g_, trial_x_, trial_g_;
   double f_ = 0.0;
   double sbgnrm_ = 0.0;  // max |projected gradient| at the iterate
   bool have_iterate_ = false;
 
-  // mainlb's work: memory, Cauchy point z, free set, K factors, direction d.
+  // mainlb's small work: memory, Cauchy scalars' vectors, free set sizes,
+  // K factors and inner products, cmprlb's and subsm's 2m vectors.
   lbfgsb::LbfgsbMemory memory_;
   bool updatd_ = false;  // the last iteration added a pair
-  std::vector<int> iwhere_;
   lbfgsb::CauchyWork cauchy_;
   lbfgsb::FreeSet free_;
-  Eigen::MatrixXd wn_, wn1_;  // formk's K factors and inner products
-  Eigen::VectorXd z_, r_, xp_, wa_, d_;
+  Eigen::MatrixXd wn_, wn1_;
+  Eigen::VectorXd wa_, wv_;
 
   // lnsrlb's state.
   MoreThuenteLineSearch line_search_;

@@ -58,11 +58,8 @@ int Dtrsl(const double* t, int ldt, int n, double* b, bool transpose) {
   return 0;
 }
 
-LbfgsbMemory::LbfgsbMemory(int n, int m)
-    : n(n),
-      m(m),
-      ws(Eigen::MatrixXd::Zero(n, m)),
-      wy(Eigen::MatrixXd::Zero(n, m)),
+LbfgsbMemory::LbfgsbMemory(int m)
+    : m(m),
       sy(Eigen::MatrixXd::Zero(m, m)),
       ss(Eigen::MatrixXd::Zero(m, m)),
       wt(Eigen::MatrixXd::Zero(m, m)) {}
@@ -74,8 +71,8 @@ void LbfgsbMemory::Reset() {
   iupdat = 0;
 }
 
-void LbfgsbMemory::Update(const Eigen::VectorXd& d, const Eigen::VectorXd& r,
-                          double rr, double dr, double stp, double dtd) {
+void LbfgsbMemory::Update(const double* sums, double dr, double stp,
+                          double dtd) {
   ++iupdat;
   if (iupdat <= m) {
     col = iupdat;
@@ -84,9 +81,7 @@ void LbfgsbMemory::Update(const Eigen::VectorXd& d, const Eigen::VectorXd& r,
     itail = (itail + 1) % m;
     head = (head + 1) % m;
   }
-  ws.col(itail) = d;
-  wy.col(itail) = r;
-  theta = rr / dr;
+  theta = sums[0] / dr;
   if (iupdat > m) {
     // Drop the oldest pair: shift the upper triangle of S'S and the lower
     // triangle of S'Y one place up and left.
@@ -98,9 +93,8 @@ void LbfgsbMemory::Update(const Eigen::VectorXd& d, const Eigen::VectorXd& r,
   // The last row of S'Y (s_new'y_j) and the last column of S'S.
   const int last = col - 1;
   for (int j = 0; j < last; ++j) {
-    const int p = Slot(j);
-    sy(last, j) = Ddot(n, d.data(), &wy(0, p));
-    ss(j, last) = Ddot(n, &ws(0, p), d.data());
+    sy(last, j) = sums[1 + j];
+    ss(j, last) = sums[1 + last + j];
   }
   ss(last, last) = stp == 1.0 ? dtd : stp * stp * dtd;
   sy(last, last) = dr;

@@ -1,6 +1,8 @@
 #include "solvers/lbfgsb/lbfgsb_compact.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "Eigen/Dense"
 #include "gtest/gtest.h"
@@ -36,7 +38,7 @@ TEST(LbfgsbCompact, DpofaAndDtrslSolveAPositiveDefiniteSystem) {
 // against the dense inverse, and B against its defining secant equations.
 TEST(LbfgsbCompact, BmvAppliesTheMiddleMatrixOfTheCompactForm) {
   const int n = 6, m = 3;
-  LbfgsbMemory memory(n, m);
+  LbfgsbMemory memory(m);
   Eigen::MatrixXd s(n, 4), y(n, 4);
   for (int j = 0; j < 4; ++j) {
     for (int i = 0; i < n; ++i) {
@@ -46,7 +48,13 @@ TEST(LbfgsbCompact, BmvAppliesTheMiddleMatrixOfTheCompactForm) {
   }
   for (int j = 0; j < 4; ++j) {  // four pairs into a memory of three
     const Eigen::VectorXd sj = s.col(j), yj = y.col(j);
-    memory.Update(sj, yj, yj.dot(yj), sj.dot(yj), 1.0, sj.dot(sj));
+    // What the slices reduce (LbfgsbSlice::PushPair): y'y, then s'y_i and
+    // s_i's for the older pairs held, oldest first.
+    const int first = std::max(0, j - (m - 1));
+    std::vector<double> sums = {yj.dot(yj)};
+    for (int i = first; i < j; ++i) sums.push_back(sj.dot(y.col(i)));
+    for (int i = first; i < j; ++i) sums.push_back(s.col(i).dot(sj));
+    memory.Update(sums.data(), sj.dot(yj), 1.0, sj.dot(sj));
     ASSERT_TRUE(memory.FormT());
   }
   ASSERT_EQ(memory.col, 3);

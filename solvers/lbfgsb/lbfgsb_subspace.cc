@@ -1,69 +1,42 @@
-// Written from L-BFGS-B 3.0 (lbfgsb.f: freev, formk, cmprlb, subsm); loops
-// keep the Fortran order of operations, indices are 0-based.
+// Written from L-BFGS-B 3.0 (lbfgsb.f: freev, formk, cmprlb, subsm); the
+// controller's half: counts, the 2m x 2m matrices and the 2m vectors. The
+// loops keep the Fortran order of operations; the sums over the variables
+// come from the slices (LbfgsbSlice::FormkSums, SubspaceProducts).
 #include <algorithm>
 #include <cmath>
 
+#include "common/status_macros.h"
 #include "solvers/lbfgsb/lbfgsb_steps.h"
 
 namespace optd::lbfgsb {
 
-FreeSet::FreeSet(int n) : nfree(n), index(n), indx2(n), ileave(n) {
-  for (int i = 0; i < n; ++i) index[i] = i;
+absl::StatusOr<bool> Freev(LbfgsbVectors* vectors, int64_t iter,
+                           bool constrained, bool updated, FreeSet* set) {
+  // With iter > 0 and bounds, the variables that left the free set and
+  // those that entered it.
+  OPTD_ASSIGN_OR_RETURN(FreeCounts counts,
+                        vectors->FreeVariables(iter > 0 && constrained));
+  set->nfree = counts.free;
+  set->nenter = counts.entering;
+  set->nleave = counts.leaving;
+  return set->nleave > 0 || set->nenter > 0 || updated;
 }
 
-bool Freev(const std::vector<int>& iwhere, int iter, bool constrained,
-           bool updated, FreeSet* set) {
-  const int n = static_cast<int>(iwhere.size());
-  set->nenter = 0;
-  set->ileave = n;
-  if (iter > 0 && constrained) {
-    // Variables that left the free set, and those that entered it.
-    for (int i = 0; i < set->nfree; ++i) {
-      const int k = set->index[i];
-      if (iwhere[k] > 0) set->indx2[--set->ileave] = k;
-    }
-    for (int i = set->nfree; i < n; ++i) {
-      const int k = set->index[i];
-      if (iwhere[k] <= 0) set->indx2[set->nenter++] = k;
-    }
-  }
-  const bool wrk = set->ileave < n || set->nenter > 0 || updated;
-  set->nfree = 0;
-  int iact = n;
-  for (int i = 0; i < n; ++i) {
-    if (iwhere[i] <= 0) {
-      set->index[set->nfree++] = i;
-    } else {
-      set->index[--iact] = i;
-    }
-  }
-  return wrk;
-}
-
-bool Formk(const LbfgsbMemory& memory, const FreeSet& set, bool updated,
-           Eigen::MatrixXd* wn1_io, Eigen::MatrixXd* wn_out) {
+absl::StatusOr<bool> Formk(LbfgsbVectors* vectors, const LbfgsbMemory& memory,
+                           bool updated, Eigen::MatrixXd* wn1_io,
+                           Eigen::MatrixXd* wn_out) {
   Eigen::MatrixXd &wn = *wn_out, &wn1 = *wn1_io;
-  const int col = memory.col, m = memory.m, n = memory.n, nsub = set.nfree;
+  const int col = memory.col, m = memory.m;
   const double theta = memory.theta;
   const int ld = static_cast<int>(wn.rows());
-  const Eigen::MatrixXd &ws = memory.ws, &wy = memory.wy;
-  // a(:, sa)'b(:, sb) over the variables list[begin, end).
-  auto dot = [](const Eigen::MatrixXd& a, int sa, const Eigen::MatrixXd& b,
-                int sb, const std::vector<int>& list, int begin, int end) {
-    double sum = 0.0;
-    for (int k = begin; k < end; ++k) {
-      const int k1 = list[k];
-      sum += a(k1, sa) * b(k1, sb);
-    }
-    return sum;
-  };
-  const std::vector<int>& ind = set.index;
-  const std::vector<int>& indx2 = set.indx2;
+  OPTD_ASSIGN_OR_RETURN(Reduction reduction, vectors->FormkSums(updated));
+  const std::vector<double>& sums = reduction.sums;
+  const FormkLayout layout{col, updated};
   // The lower triangle of WN1 = [Y'ZZ'Y    L_a' + R_z']
   //                             [L_a + R_z  S'AA'S    ],
   // L_a the strictly lower triangle of S'AA'Y, R_z the upper triangle of
-  // S'ZZ'Y; Z the free variables ind[0, nsub), A the active ones.
-  int upcl = col;
+  // S'ZZ'Y; Z the free variables, A the active ones.
+  const int upcl = layout.upcl();
   if (updated) {
     if (memory.iupdat > m) {
       // The oldest pair left: shift the old products up and left.
@@ -78,38 +51,33 @@ bool Formk(const LbfgsbMemory& memory, const FreeSet& set, bool updated,
     }
     // The new pair's row in blocks (1,1), (2,1), (2,2) and its column in
     // block (2,1).
-    const int newest = memory.Slot(col - 1), iy = col - 1, is = m + col - 1;
+    const int iy = col - 1, is = m + col - 1;
     for (int jy = 0; jy < col; ++jy) {
-      const int jp = memory.Slot(jy);
-      wn1(iy, jy) = dot(wy, newest, wy, jp, ind, 0, nsub);
-      wn1(is, m + jy) = dot(ws, newest, ws, jp, ind, nsub, n);
-      wn1(is, jy) = dot(ws, newest, wy, jp, ind, nsub, n);
+      wn1(iy, jy) = sums[layout.new_yy(jy)];
+      wn1(is, m + jy) = sums[layout.new_ss(jy)];
+      wn1(is, jy) = sums[layout.new_sy(jy)];
     }
-    for (int i = 0; i < col; ++i) {
-      wn1(m + i, col - 1) = dot(ws, memory.Slot(i), wy, newest, ind, 0, nsub);
-    }
-    upcl = col - 1;
+    for (int i = 0; i < col; ++i) wn1(m + i, col - 1) = sums[layout.sy_new(i)];
   }
   // The old products, corrected for the variables that entered the free set
-  // (indx2[0, nenter)) and left it (indx2[ileave, n)).
+  // and left it.
   for (int iy = 0; iy < upcl; ++iy) {
-    const int ip = memory.Slot(iy), is = m + iy;
+    const int is = m + iy;
     for (int jy = 0; jy <= iy; ++jy) {
-      const int jp = memory.Slot(jy), js = m + jy;
-      const double temp1 = dot(wy, ip, wy, jp, indx2, 0, set.nenter);
-      const double temp2 = dot(ws, ip, ws, jp, indx2, 0, set.nenter);
-      const double temp3 = dot(wy, ip, wy, jp, indx2, set.ileave, n);
-      const double temp4 = dot(ws, ip, ws, jp, indx2, set.ileave, n);
+      const int js = m + jy;
+      const double temp1 = sums[layout.tri_at(iy, jy, 0)];
+      const double temp2 = sums[layout.tri_at(iy, jy, 1)];
+      const double temp3 = sums[layout.tri_at(iy, jy, 2)];
+      const double temp4 = sums[layout.tri_at(iy, jy, 3)];
       wn1(iy, jy) = wn1(iy, jy) + temp1 - temp3;
       wn1(is, js) = wn1(is, js) - temp2 + temp4;
     }
   }
   for (int i = 0; i < upcl; ++i) {
-    const int ip = memory.Slot(i), is = m + i;
+    const int is = m + i;
     for (int jy = 0; jy < upcl; ++jy) {
-      const int jp = memory.Slot(jy);
-      const double temp1 = dot(ws, ip, wy, jp, indx2, 0, set.nenter);
-      const double temp3 = dot(ws, ip, wy, jp, indx2, set.ileave, n);
+      const double temp1 = sums[layout.sq_at(i, jy, 0)];
+      const double temp3 = sums[layout.sq_at(i, jy, 1)];
       if (i <= jy) {  // R_z: products over the free set
         wn1(is, jy) = wn1(is, jy) + temp1 - temp3;
       } else {  // L_a: over the active set
@@ -145,56 +113,30 @@ bool Formk(const LbfgsbMemory& memory, const FreeSet& set, bool updated,
   return Dpofa(&wn(col, col), ld, col) == 0;
 }
 
-bool ReducedGradient(const LbfgsbMemory& memory, const FreeSet& set,
-                     bool constrained, const Eigen::VectorXd& x,
-                     const Eigen::VectorXd& g, const Eigen::VectorXd& z,
-                     const Eigen::VectorXd& c, Eigen::VectorXd* r,
-                     Eigen::VectorXd* wa) {
+absl::StatusOr<bool> SubspaceMinimize(
+    LbfgsbVectors* vectors, const LbfgsbMemory& memory, bool constrained,
+    const Eigen::VectorXd& c, const Eigen::MatrixXd& wn, Eigen::VectorXd* wa_io,
+    Eigen::VectorXd* wv_io) {
+  Eigen::VectorXd &wa = *wa_io, &wv = *wv_io;
   const int col = memory.col;
-  if (!constrained && col > 0) {
-    for (int i = 0; i < memory.n; ++i) (*r)[i] = -g[i];
-    return true;
-  }
-  const double theta = memory.theta;
-  for (int i = 0; i < set.nfree; ++i) {
-    const int k = set.index[i];
-    (*r)[i] = -theta * (z[k] - x[k]) - g[k];
-  }
-  if (!memory.Bmv(c.data(), wa->data())) return false;
-  for (int j = 0; j < col; ++j) {
-    const int s = memory.Slot(j);
-    const double a1 = (*wa)[j];
-    const double a2 = theta * (*wa)[col + j];
-    for (int i = 0; i < set.nfree; ++i) {
-      const int k = set.index[i];
-      (*r)[i] = (*r)[i] + memory.wy(k, s) * a1 + memory.ws(k, s) * a2;
-    }
-  }
-  return true;
-}
-
-bool Subsm(const Box& box, const LbfgsbMemory& memory, const FreeSet& set,
-           const Eigen::MatrixXd& wn, const Eigen::VectorXd& xx,
-           const Eigen::VectorXd& gg, Eigen::VectorXd* d_io,
-           Eigen::VectorXd* x_io, Eigen::VectorXd* xp, Eigen::VectorXd* wv_io,
-           int* iword) {
-  Eigen::VectorXd &d = *d_io, &x = *x_io, &wv = *wv_io;
-  const int nsub = set.nfree, col = memory.col, n = memory.n;
   const int ld = static_cast<int>(wn.rows());
   const double theta = memory.theta;
-  *iword = 0;
-  if (nsub <= 0) return true;
-  // wv = W'Z d.
+  // cmprlb: r = -Z'(g + B (z - x)) = -theta (z - x) - g + W M c on the free
+  // set; without bounds the Cauchy point is x and r = -g.
+  if (!constrained && col > 0) {
+    OPTD_RETURN_IF_ERROR(vectors->ReducedGradient(
+        /*negative_gradient=*/true, theta, absl::Span<const double>()));
+  } else {
+    if (!memory.Bmv(c.data(), wa.data())) return false;
+    OPTD_RETURN_IF_ERROR(vectors->ReducedGradient(
+        /*negative_gradient=*/false, theta,
+        absl::Span<const double>(wa.data(), 2 * col)));
+  }
+  // subsm: wv = W'Z r.
+  OPTD_ASSIGN_OR_RETURN(Reduction products, vectors->SubspaceProducts());
   for (int i = 0; i < col; ++i) {
-    const int s = memory.Slot(i);
-    double temp1 = 0.0, temp2 = 0.0;
-    for (int j = 0; j < nsub; ++j) {
-      const int k = set.index[j];
-      temp1 += memory.wy(k, s) * d[j];
-      temp2 += memory.ws(k, s) * d[j];
-    }
-    wv[i] = temp1;
-    wv[col + i] = theta * temp2;
+    wv[i] = products.sums[i];
+    wv[col + i] = theta * products.sums[col + i];
   }
   // wv = K^{-1} wv through the LEL' factors of formk.
   if (Dtrsl(wn.data(), ld, 2 * col, wv.data(), /*transpose=*/true) != 0) {
@@ -204,91 +146,17 @@ bool Subsm(const Box& box, const LbfgsbMemory& memory, const FreeSet& set,
   if (Dtrsl(wn.data(), ld, 2 * col, wv.data(), /*transpose=*/false) != 0) {
     return false;
   }
-  // The subspace Newton direction d = (1/theta) r + (1/theta^2) Z'W wv.
-  for (int jy = 0; jy < col; ++jy) {
-    const int s = memory.Slot(jy), js = col + jy;
-    for (int i = 0; i < nsub; ++i) {
-      const int k = set.index[i];
-      d[i] = d[i] + memory.wy(k, s) * wv[jy] / theta + memory.ws(k, s) * wv[js];
-    }
-  }
-  const double inv_theta = 1.0 / theta;
-  for (int i = 0; i < nsub; ++i) d[i] = inv_theta * d[i];
-
-  // L-BFGS-B 3.0 (Morales & Nocedal 2011): project the Newton point into the
-  // box; keep it if that changed nothing or if it is still a descent
-  // direction from the iterate, otherwise backtrack along d from the Cauchy
-  // point to the first bound.
-  *xp = x;
-  for (int i = 0; i < nsub; ++i) {
-    const int k = set.index[i];
-    const double dk = d[i];
-    double xk = x[k];
-    switch (box.nbd[k]) {
-      case kLowerOnly:
-        x[k] = std::max(box.l[k], xk + dk);
-        if (x[k] == box.l[k]) *iword = 1;
-        break;
-      case kBothSides:
-        xk = std::max(box.l[k], xk + dk);
-        x[k] = std::min(box.u[k], xk);
-        if (x[k] == box.l[k] || x[k] == box.u[k]) *iword = 1;
-        break;
-      case kUpperOnly:
-        x[k] = std::min(box.u[k], xk + dk);
-        if (x[k] == box.u[k]) *iword = 1;
-        break;
-      default:
-        x[k] = xk + dk;
-    }
-  }
-  if (*iword == 0) return true;
-  double dd_p = 0.0;
-  for (int i = 0; i < n; ++i) dd_p += (x[i] - xx[i]) * gg[i];
-  if (!(dd_p > 0.0)) return true;
-  x = *xp;
-  double alpha = 1.0, temp1 = alpha;
-  int ibd = -1;
-  for (int i = 0; i < nsub; ++i) {
-    const int k = set.index[i];
-    const double dk = d[i];
-    const int nbd = box.nbd[k];
-    if (nbd == kUnbounded) continue;
-    if (dk < 0.0 && nbd <= kBothSides) {
-      const double temp2 = box.l[k] - x[k];
-      if (temp2 >= 0.0) {
-        temp1 = 0.0;
-      } else if (dk * alpha < temp2) {
-        temp1 = temp2 / dk;
-      }
-    } else if (dk > 0.0 && nbd >= kBothSides) {
-      const double temp2 = box.u[k] - x[k];
-      if (temp2 <= 0.0) {
-        temp1 = 0.0;
-      } else if (dk * alpha > temp2) {
-        temp1 = temp2 / dk;
-      }
-    }
-    if (temp1 < alpha) {
-      alpha = temp1;
-      ibd = i;
-    }
-  }
-  if (alpha < 1.0) {
-    const double dk = d[ibd];
-    const int k = set.index[ibd];
-    if (dk > 0.0) {
-      x[k] = box.u[k];
-      d[ibd] = 0.0;
-    } else if (dk < 0.0) {
-      x[k] = box.l[k];
-      d[ibd] = 0.0;
-    }
-  }
-  for (int i = 0; i < nsub; ++i) {
-    const int k = set.index[i];
-    x[k] = x[k] + alpha * d[i];
-  }
+  // The subspace Newton direction r = (1/theta) r + (1/theta^2) Z'W wv,
+  // and (L-BFGS-B 3.0, Morales & Nocedal 2011) the Newton point projected
+  // into the box. Keep it if that changed nothing or if it is still a
+  // descent direction from the iterate, otherwise backtrack along r from
+  // the Cauchy point to the first bound.
+  OPTD_ASSIGN_OR_RETURN(SubspaceStepResult step,
+                        vectors->SubspaceStep(theta, absl::Span<const double>(
+                                                         wv.data(), 2 * col)));
+  if (!step.projected || !(step.dd_p > 0.0)) return true;
+  OPTD_RETURN_IF_ERROR(
+      vectors->SubspaceBacktrack(step.alpha, step.alpha_index));
   return true;
 }
 

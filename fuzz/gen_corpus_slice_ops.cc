@@ -1,6 +1,7 @@
 // gen_corpus's seeds of slice_ops_fuzzer: a slice of each kind created,
 // taken through the operations that give it a state, then the direct path
-// (a staged gradient, a published point read back) and a purge.
+// (a staged gradient, a published point read back), a finite-difference
+// stencil and a purge.
 #include "fuzz/gen_corpus.h"
 
 namespace optd::fuzz::corpus {
@@ -44,6 +45,25 @@ void SliceOps() {
     get->set_same_key(true);
     get->mutable_get()->set_trial_id(10);
     get->mutable_get()->set_field(v1::SLICE_FIELD_POINT);
+    // Finite differences: a forward stencil planned, a point read, the
+    // check and the gradient from told values (one point per coordinate).
+    SliceCall* stencil = script.add_calls();
+    stencil->set_same_key(true);
+    stencil->set_next_seq(true);
+    v1::SliceOpRequest* plan = stencil->mutable_apply()->add_ops();
+    plan->set_op(v1::SLICE_OP_STENCIL_PLAN);
+    plan->add_scalars(1);
+    plan->add_scalars(1e-3);
+    v1::SliceOpRequest* points = stencil->mutable_apply()->add_ops();
+    points->set_op(v1::SLICE_OP_STENCIL_POINTS);
+    points->add_scalars(0);
+    points->add_scalars(2);
+    v1::SliceOpRequest* check = stencil->mutable_apply()->add_ops();
+    check->set_op(v1::SLICE_OP_STENCIL_CHECK);
+    for (int i = 0; i <= n; ++i) check->add_stencil_values(0.5 * i);
+    v1::SliceOpRequest* formed = stencil->mutable_apply()->add_ops();
+    *formed = *check;
+    formed->set_op(v1::SLICE_OP_SET_TRIAL_GRADIENT);
     SliceCall* del = script.add_calls();
     del->set_same_key(true);
     del->mutable_delete_()->set_purge(true);

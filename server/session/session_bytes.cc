@@ -8,6 +8,7 @@
 #include "server/session/first_order_codec.h"
 #include "server/session/request_fields.h"
 #include "server/session/solver_factory.h"
+#include "server/sharding/finite_difference_slices.h"
 #include "solvers/adafactor/adafactor_options.h"
 #include "solvers/adam/adam_vectors.h"
 #include "solvers/adapters/data_parallel.h"
@@ -150,7 +151,11 @@ SessionBytes EstimateSessionBytes(const v1::CreateSessionRequest& request,
                 v1::FiniteDifferenceOptions::SCHEME_FORWARD
             ? FiniteDifferenceScheme::kForward
             : FiniteDifferenceScheme::kCentral;
-    bytes.layers += FiniteDifferenceBytes(n, scheme);
+    // A sharded session's stencil is on the slices: the home keeps a told
+    // value per trial (finite_difference_slices.h).
+    bytes.layers += request.shards() > 1 ? FiniteDifferenceOnSlicesBytes(
+                                               n, scheme, request.shards())
+                                         : FiniteDifferenceBytes(n, scheme);
     bytes.batch_trials = FiniteDifferenceTrials(n, scheme);
     bytes.layers_name = request.has_bounds()
                             ? "finite-difference stencil and bounds"

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "server/session/session_manager.h"
 #include "server/session/solver_factory.h"
+#include "server/sharding/finite_difference_slices.h"
 #include "server/storage/session_store.h"
 #include "server/testing/rosenbrock.h"
 #include "solvers/adapters/finite_difference.h"
@@ -86,6 +87,17 @@ TEST(SessionBytes, CountTheLayersBatchesAndLeases) {
       v1::FiniteDifferenceOptions::SCHEME_FORWARD);
   EXPECT_EQ(EstimateSessionBytes(forward, n).batch_trials, n + 1);
   EXPECT_LT(EstimateSessionBytes(forward, n).layers, central.layers);
+
+  // Sharded, the stencil is on the slices: the home keeps a told value and
+  // flag per trial (under a quarter of the unsharded adapter's bytes).
+  v1::CreateSessionRequest sharded = FiniteDifference(plain);
+  sharded.set_shards(4);
+  EXPECT_EQ(
+      EstimateSessionBytes(sharded, n).layers,
+      FiniteDifferenceOnSlicesBytes(n, FiniteDifferenceScheme::kCentral, 4) +
+          (2 * n + 1) * kLeaseBytes);
+  EXPECT_LT(4 * (2 * n + 1) * 9,
+            FiniteDifferenceBytes(n, FiniteDifferenceScheme::kCentral));
 
   // A gradient check keeps a report of 3 n doubles per check, up to 100.
   v1::CreateSessionRequest once = plain;

@@ -12,6 +12,7 @@
 #include "server/session/request_fields.h"
 #include "server/session/warm_start.h"
 #include "server/sharding/data_parallel_slices.h"
+#include "server/sharding/finite_difference_slices.h"
 #include "server/sharding/remote_lanczos_vectors.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adafactor/adafactor.h"
@@ -651,6 +652,17 @@ absl::StatusOr<SolverSetup> CreateSolver(
         setup.solver, WithFiniteDifferenceJacobian(std::move(setup.solver),
                                                    layers.jacobian_options,
                                                    std::move(layers.bounds)));
+  } else if (layers.finite_difference && setup.shards != nullptr &&
+             !layers.bounds.any()) {
+    // The stencil on the slices: the home never holds x or the gradient.
+    // Bounded sessions keep the home's stencil until the sliced one is
+    // verified bitwise with a box (a trust-region run failed after its
+    // first stencil).
+    OPTD_ASSIGN_OR_RETURN(
+        setup.solver,
+        WithFiniteDifferencesOnSlices(std::move(setup.solver),
+                                      layers.finite_difference_options,
+                                      std::move(layers.bounds), setup.shards));
   } else if (layers.finite_difference) {
     OPTD_ASSIGN_OR_RETURN(
         setup.solver, WithFiniteDifferences(std::move(setup.solver),

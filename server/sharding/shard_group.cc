@@ -1,6 +1,7 @@
 #include "server/sharding/shard_group.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <thread>
 #include <utility>
@@ -468,7 +469,11 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::Scatter(
       request.set_op(op);
       request.set_flag(flag);
       request.set_seq(seq);
-      if (mean_trials_.empty()) {
+      if (!stencil_values_.empty()) {
+        const std::vector<double>& values =
+            stencil_values_[static_cast<size_t>(&request - ops.data())];
+        request.mutable_stencil_values()->Assign(values.begin(), values.end());
+      } else if (mean_trials_.empty()) {
         request.set_staged_trial(direct_trial_);
       } else {
         request.set_data_parallel_mean(true);
@@ -521,6 +526,71 @@ absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::DataParallelAdd(
   request.mutable_data_parallel_weights()->Assign(weights.begin(),
                                                   weights.end());
   return CallRequest(std::move(request));
+}
+
+absl::StatusOr<std::vector<int64_t>> ShardGroup::PlanStencil(
+    int scheme, double rel_step, const Bounds* bounds) {
+  std::vector<v1::SliceOpRequest> ops(static_cast<size_t>(layout_.shards()));
+  for (int shard = 0; shard < layout_.shards(); ++shard) {
+    v1::SliceOpRequest& request = ops[shard];
+    request.set_op(v1::SLICE_OP_STENCIL_PLAN);
+    request.add_scalars(scheme);
+    request.add_scalars(rel_step);
+    if (bounds != nullptr) {
+      const ShardRange& r = layout_.range(shard);
+      const size_t bytes = static_cast<size_t>(r.size()) * sizeof(double);
+      std::string* data = request.mutable_data();
+      data->resize(2 * bytes);
+      if (bytes > 0) {
+        std::memcpy(data->data(), bounds->lower().data() + r.begin, bytes);
+        std::memcpy(data->data() + bytes, bounds->upper().data() + r.begin,
+                    bytes);
+      }
+    }
+  }
+  OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,
+                        Send(std::move(ops)));
+  std::vector<int64_t> points;
+  for (const v1::SliceOpResponse& a : answers) {
+    if (a.sums_size() != 1 || !(a.sums(0) >= 0)) {
+      broken_.store(true);
+      return absl::InternalError("a slice answered a malformed stencil plan");
+    }
+    points.push_back(static_cast<int64_t>(a.sums(0)));
+  }
+  return points;
+}
+
+absl::StatusOr<std::vector<double>> ShardGroup::ReadStencilPoints(
+    int shard, int64_t first, int64_t count) {
+  v1::SliceOpRequest request;
+  request.set_op(v1::SLICE_OP_STENCIL_POINTS);
+  request.add_scalars(static_cast<double>(first));
+  request.add_scalars(static_cast<double>(count));
+  OPTD_ASSIGN_OR_RETURN(v1::SliceOpResponse answer,
+                        ReadShard(shard, std::move(request)));
+  if (answer.sums_size() != 2 * count) {
+    broken_.store(true);
+    return absl::InternalError("a slice answered malformed stencil points");
+  }
+  return std::vector<double>(answer.sums().begin(), answer.sums().end());
+}
+
+absl::StatusOr<int64_t> ShardGroup::CheckStencil(
+    const std::vector<std::vector<double>>& values) {
+  std::vector<v1::SliceOpRequest> ops(static_cast<size_t>(layout_.shards()));
+  for (int shard = 0; shard < layout_.shards(); ++shard) {
+    ops[shard].set_op(v1::SLICE_OP_STENCIL_CHECK);
+    ops[shard].mutable_stencil_values()->Assign(values[shard].begin(),
+                                                values[shard].end());
+  }
+  OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,
+                        Send(std::move(ops)));
+  // Slices are in index order: the first reported is the global first.
+  for (const v1::SliceOpResponse& a : answers) {
+    if (a.bad_index() >= 0) return a.bad_index();
+  }
+  return -1;
 }
 
 absl::StatusOr<std::vector<v1::SliceOpResponse>> ShardGroup::ScatterBytes(

@@ -40,6 +40,7 @@
 #include "optd/v1/optimizer.grpc.pb.h"
 #include "optd/v1/shard.grpc.pb.h"
 #include "server/sharding/slice_host.h"
+#include "solvers/core/bounds.h"
 #include "solvers/core/vector_view.h"
 #include "solvers/sharding/block_reduction.h"
 #include "solvers/sharding/shard_layout.h"
@@ -226,6 +227,38 @@ class ShardGroup {
     mean_weights_.assign(weights.begin(), weights.end());
   }
 
+  // ShardGroup::PlanStencil()
+  //
+  // Finite differences (docs/sharding.md "Finite differences"): every slice
+  // plans the stencil of its range around its trial point
+  // (SLICE_OP_STENCIL_PLAN; `scheme` 0 central, 1 forward; `rel_step`
+  // resolved; `bounds` null: none, else the session's box, of which each
+  // slice gets its range). Answers each slice's number of stencil points, in
+  // shard order.
+  absl::StatusOr<std::vector<int64_t>> PlanStencil(int scheme, double rel_step,
+                                                   const Bounds* bounds);
+  // ShardGroup::ReadStencilPoints()
+  //
+  // Points first .. first + count - 1 of slice `shard`'s stencil
+  // (SLICE_OP_STENCIL_POINTS): (global coordinate, value) pairs.
+  absl::StatusOr<std::vector<double>> ReadStencilPoints(int shard,
+                                                        int64_t first,
+                                                        int64_t count);
+  // ShardGroup::CheckStencil()
+  //
+  // Every slice differentiates its stencil from values[shard] (f(x), then
+  // its points' told values) without keeping the result
+  // (SLICE_OP_STENCIL_CHECK): the global index of the first derivative an
+  // inner solver would refuse, or -1.
+  absl::StatusOr<int64_t> CheckStencil(
+      const std::vector<std::vector<double>>& values);
+  // While set (non-empty, one per shard), a Scatter of an on_slices() view
+  // has each slice use the derivatives of its stencil from its values
+  // (stencil_values) instead of a staged vector; cleared with {}.
+  void set_stencil_values(std::vector<std::vector<double>> values) {
+    stencil_values_ = std::move(values);
+  }
+
   // Every shard's raw answer data for a read, in shard order.
   absl::StatusOr<std::vector<v1::SliceOpResponse>> Read(v1::SliceOp op);
 
@@ -314,6 +347,7 @@ class ShardGroup {
   uint64_t told_trial_ = 0;
   std::vector<uint64_t> mean_trials_;
   std::vector<double> mean_weights_;
+  std::vector<std::vector<double>> stencil_values_;
   bool purge_ = false;
   std::vector<v1::SliceOpRequest> queued_;
   std::atomic<bool> broken_{false};

@@ -12,6 +12,7 @@
 #include "server/session/session_manager.h"
 #include "server/sharding/data_parallel_sum.h"
 #include "server/sharding/slice_ops.h"
+#include "server/sharding/slice_stencil.h"
 #include "server/sharding/staged_store.h"
 #include "solvers/sharding/shard_layout.h"
 #include "spdlog/spdlog.h"
@@ -27,6 +28,8 @@ struct SliceHost::Slice {
   std::shared_ptr<StagedVectors> staged;
   // Data-parallel sessions: the step's weighted gradient sum over the range.
   DataParallelSum data_parallel_sum ABSL_GUARDED_BY(mu);
+  // Finite-difference sessions: the stencil planned over the range.
+  SliceStencil stencil ABSL_GUARDED_BY(mu);
   // What GetSlice serves: [0] the point, [1] the Hessian-vector trial's
   // vector, each for one trial, read by the operation named.
   uint64_t published_trial[2] ABSL_GUARDED_BY(mu) = {0, 0};
@@ -336,6 +339,18 @@ absl::Status SliceHost::Apply(const v1::SliceOpBatch& batch,
     } else if (op.op() == v1::SLICE_OP_DATA_PARALLEL_ADD) {
       status = slice->data_parallel_sum.Add(
           *staged_, *slice->staged, slice->spec, slice->range, op, &answer);
+    } else if (SliceStencil::IsStencilOp(op.op())) {
+      status = slice->stencil.Apply(*slice->solver, slice->spec, slice->range,
+                                    op, &answer);
+    } else if (op.stencil_values_size() > 0) {
+      // The gradient of the stencil from the told values the home sent on.
+      absl::StatusOr<std::string> gradient = slice->stencil.Gradient(op);
+      if (!gradient.ok()) return gradient.status();
+      v1::SliceOpRequest with_data = op;
+      with_data.clear_stencil_values();
+      with_data.set_data(*std::move(gradient));
+      with_data.set_data_float32(false);
+      status = slice->solver->Apply(with_data, &answer);
     } else if (op.data_parallel_mean()) {
       bool missing = false;
       absl::StatusOr<std::string> mean = slice->data_parallel_sum.Mean(
@@ -405,8 +420,13 @@ void SliceHost::Describe(v1::GetReplicaStatusResponse* out) const {
     s->set_kind(slice->spec.kind());
     s->set_begin(slice->range.begin);
     s->set_end(slice->range.end);
-    s->set_bytes(slice->bytes);
-    total += slice->bytes;
+    int64_t bytes = slice->bytes;
+    {
+      absl::MutexLock slice_lock(&slice->mu);
+      bytes += slice->stencil.bytes();
+    }
+    s->set_bytes(bytes);
+    total += bytes;
     s->set_staged_bytes(StagedStore::BytesHeld(*slice->staged));
   }
   out->set_slice_bytes(total);

@@ -1529,8 +1529,9 @@ TEST_F(ShardingEndToEnd, BoundedSessionsContinueBitwiseFromThreeShardsOnTwo) {
   EXPECT_EQ(cases, 2);
 }
 
-// L-BFGS with bounds is L-BFGS-B, whose generalized Cauchy point is not a
-// slice operation: refused on shards, naming why and what does take bounds.
+// L-BFGS with bounds is L-BFGS-B, which runs on slices in process but whose
+// slice operations no replica serves yet: refused on shards, naming why and
+// what does take bounds.
 TEST_F(ShardingEndToEnd, BoundsOnAShardedLbfgsSessionAreRefused) {
   Case c = Cases()[0];
   SetBox(&c);
@@ -1541,9 +1542,11 @@ TEST_F(ShardingEndToEnd, BoundsOnAShardedLbfgsSessionAreRefused) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("bounds are not supported for sharded lbfgs "
                          "sessions (shards = 2): bounds make lbfgs L-BFGS-B, "
-                         "whose generalized Cauchy point visits the "
-                         "breakpoints of all variables in sorted order on one "
-                         "replica")));
+                         "whose slice operations (the Cauchy point's "
+                         "breakpoint merge, the subspace step) replicas do "
+                         "not serve yet; use shards 0 or 1, or trust_region "
+                         "with subproblem QUASI_NEWTON or a first-order "
+                         "method")));
 }
 
 // Gradient checks on sharded sessions: the check's stencil (trial 0 and its

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,9 @@ struct SliceKindOps {
   std::string name;
   v1::SliceKind kind;
   std::vector<v1::SliceOpRequest> ops;
+  // What the kind's CreateSliceRequest sets besides the common fields
+  // (Adafactor's layers, the data-parallel workers); may be empty.
+  std::function<void(v1::CreateSliceRequest*)> configure;
 };
 constexpr int kSliceElements = 8;
 

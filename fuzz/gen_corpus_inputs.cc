@@ -167,6 +167,45 @@ v1::SliceOpRequest Op(v1::SliceOp kind, std::vector<double> scalars,
   return op;
 }
 
+namespace {
+
+// SLICE_OP_SET_BOUNDS for a slice of n: lower -1, upper 1 (float64 each).
+v1::SliceOpRequest Box(int n) {
+  v1::SliceOpRequest op;
+  op.set_op(v1::SLICE_OP_SET_BOUNDS);
+  std::string bytes(16 * n, '\0');
+  for (int i = 0; i < 2 * n; ++i) {
+    const double v = i < n ? -1.0 : 1.0;
+    std::memcpy(bytes.data() + 8 * i, &v, 8);
+  }
+  op.set_data(bytes);
+  return op;
+}
+
+// A worker's gradient staged under `trial`.
+v1::SliceOpRequest Staged(uint64_t trial, int n) {
+  v1::SliceOpRequest op = Op(v1::SLICE_OP_STAGE_GRADIENT, {}, n);
+  op.set_staged_trial(trial);
+  return op;
+}
+
+// `kind` over the staged trials 1 and 2 with weights 1 and 3.
+v1::SliceOpRequest DataParallel(v1::SliceOp kind) {
+  v1::SliceOpRequest op = Op(kind);
+  for (uint64_t trial : {1, 2}) op.add_data_parallel_trials(trial);
+  for (double weight : {1.0, 3.0}) op.add_data_parallel_weights(weight);
+  if (kind == v1::SLICE_OP_SET_TRIAL_GRADIENT) op.set_data_parallel_mean(true);
+  return op;
+}
+
+// `op` carrying `count` running sums, all 0.
+v1::SliceOpRequest Sums(v1::SliceOpRequest op, int count) {
+  for (int i = 0; i < count; ++i) op.add_sums(0.0);
+  return op;
+}
+
+}  // namespace
+
 std::vector<SliceKindOps> SliceKinds() {
   const int n = kSliceElements;
   return {
@@ -197,6 +236,55 @@ std::vector<SliceKindOps> SliceKinds() {
         Op(v1::SLICE_OP_ADAM_STEP,
            {0, 0, 1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.03, 1e-8, 1}),
         Op(v1::SLICE_OP_READ_STATE), Op(v1::SLICE_OP_LOAD_STATE, {}, 3 * n)}},
+      // The first-order family in a box: bounds, then a projected step.
+      {"adam_box",
+       v1::SLICE_KIND_ADAM,
+       {Box(n), Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_GRADIENT_SQUARES),
+        Op(v1::SLICE_OP_ADAM_STEP,
+           {0, 0, 1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.03, 1e-8, 1}),
+        Op(v1::SLICE_OP_READ_POINT)}},
+      // The quasi-Newton trust region's bounded iteration (no CG vectors).
+      {"trust_region_box",
+       v1::SLICE_KIND_TRUST_REGION,
+       {Box(n), Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_REDUCE_BOX), Op(v1::SLICE_OP_REDUCE_FREE_GRAM),
+        Op(v1::SLICE_OP_FORM_PROJECTED_STEP, {1.0}),
+        Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_ADVANCE),
+        Op(v1::SLICE_OP_READ_POINT)},
+       [](v1::CreateSliceRequest* create) { create->set_cg_vectors(false); }},
+      // A data-parallel step: two workers' gradients staged, their weighted
+      // sum, the mean as the told gradient.
+      {"adam_data_parallel",
+       v1::SLICE_KIND_ADAM,
+       {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n), Staged(1, n), Staged(2, n),
+        DataParallel(v1::SLICE_OP_DATA_PARALLEL_ADD),
+        DataParallel(v1::SLICE_OP_SET_TRIAL_GRADIENT),
+        Op(v1::SLICE_OP_GRADIENT_SQUARES), Op(v1::SLICE_OP_READ_POINT)},
+       [](v1::CreateSliceRequest* create) {
+         create->set_data_parallel_workers(2);
+       }},
+      // Adafactor: a 2 x 2 matrix and a vector of 4 (float32 state), the
+      // three passes of a step.
+      {"adafactor",
+       v1::SLICE_KIND_ADAFACTOR,
+       {Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Sums(Op(v1::SLICE_OP_ADAFACTOR_STATISTICS, {1e-30}), 2 + 2 + 2),
+        Op(v1::SLICE_OP_ADAFACTOR_SECOND_MOMENT, {1e-30, 0.2}),
+        Sums(Op(v1::SLICE_OP_ADAFACTOR_UPDATE_SQUARES, {1, 1, 1, 1}), 2),
+        Op(v1::SLICE_OP_ADAFACTOR_APPLY,
+           {0.9, 0.0, 1, 1, 1, 1, 1, 1, 0.01, 0.01, 0, 0}),
+        Op(v1::SLICE_OP_READ_STATE)},
+       [](v1::CreateSliceRequest* create) {
+         create->set_float32(true);
+         create->set_first_moment(true);
+         for (auto [rows, cols] : {std::pair{2, 2}, std::pair{4, 0}}) {
+           create->add_layer_rows(rows);
+           create->add_layer_cols(cols);
+         }
+       }},
   };
 }
 

@@ -19,6 +19,7 @@ void SliceOps() {
     create->set_end(n);
     create->set_memory(3);
     create->set_cg_vectors(true);
+    if (kind.configure) kind.configure(create);
     for (const v1::SliceOpRequest& op : kind.ops) {
       SliceCall* call = script.add_calls();
       call->set_same_key(true);

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "solvers/adapters/batch_adapter.h"
+#include "solvers/adapters/finite_difference.h"
 #include "solvers/adapters/finite_difference_stencil.h"
 #include "solvers/sharding/shard_layout.h"
 
@@ -193,18 +194,9 @@ absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferencesOnSlices(
     return absl::InvalidArgumentError(
         "finite differences on slices need the session's shard group");
   }
-  OPTD_RETURN_IF_ERROR(CheckInnerSolver(inner.get()));
-  if (bounds.size() == 0) bounds = Bounds::Unbounded(inner->dimension());
-  if (bounds.size() != inner->dimension()) {
-    return DimensionError("bounds", bounds.size(), inner->dimension());
-  }
-  if (!inner->finished() && (inner->wants() == Evaluation::kHessian ||
-                             inner->wants() == Evaluation::kHessianVector)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "finite differences form gradients only; the ",
-        absl::string_view(inner->name().data(), inner->name().size()),
-        " solver wants Hessians: choose a subproblem that needs none"));
-  }
+  // An empty Bounds stays empty: the slices plan without bounds, and the
+  // home holds no n-vector of infinities.
+  OPTD_RETURN_IF_ERROR(CheckFiniteDifferenceInner(inner.get(), bounds));
   return StartAdapter(std::make_unique<FiniteDifferenceSlicesAdapter>(
       std::move(inner), options, std::move(bounds), std::move(group)));
 }

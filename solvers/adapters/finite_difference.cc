@@ -8,10 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 #include "solvers/adapters/batch_adapter.h"
 #include "solvers/adapters/finite_difference_stencil.h"
 #include "solvers/sharding/shard_layout.h"
-#include "common/status_macros.h"
 
 namespace optd {
 namespace {
@@ -91,13 +91,10 @@ absl::Status FiniteDifferenceOptions::Validate() const {
   return ValidateRelativeStep(relative_step, "finite_difference.relative_step");
 }
 
-absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
-    std::unique_ptr<Solver> inner, const FiniteDifferenceOptions& options,
-    Bounds bounds) {
-  OPTD_RETURN_IF_ERROR(options.Validate());
-  OPTD_RETURN_IF_ERROR(CheckInnerSolver(inner.get()));
-  if (bounds.size() == 0) bounds = Bounds::Unbounded(inner->dimension());
-  if (bounds.size() != inner->dimension()) {
+absl::Status CheckFiniteDifferenceInner(const Solver* inner,
+                                        const Bounds& bounds) {
+  OPTD_RETURN_IF_ERROR(CheckInnerSolver(inner));
+  if (bounds.size() != 0 && bounds.size() != inner->dimension()) {
     return DimensionError("bounds", bounds.size(), inner->dimension());
   }
   if (!inner->finished() && (inner->wants() == Evaluation::kHessian ||
@@ -107,6 +104,15 @@ absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
         absl::string_view(inner->name().data(), inner->name().size()),
         " solver wants Hessians: choose a subproblem that needs none"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
+    std::unique_ptr<Solver> inner, const FiniteDifferenceOptions& options,
+    Bounds bounds) {
+  OPTD_RETURN_IF_ERROR(options.Validate());
+  OPTD_RETURN_IF_ERROR(CheckFiniteDifferenceInner(inner.get(), bounds));
+  if (bounds.size() == 0) bounds = Bounds::Unbounded(inner->dimension());
   return StartAdapter(std::make_unique<FiniteDifferenceAdapter>(
       std::move(inner), options, std::move(bounds)));
 }

@@ -102,6 +102,12 @@ absl::StatusOr<std::unique_ptr<Solver>> WithFiniteDifferences(
     std::unique_ptr<Solver> inner, const FiniteDifferenceOptions& options,
     Bounds bounds);
 
+// What WithFiniteDifferences (and the adapter on slices) checks of `inner`
+// and `bounds` (an empty Bounds means none): CheckInnerSolver, bounds of
+// the inner solver's dimension, a first trial that wants no Hessian.
+absl::Status CheckFiniteDifferenceInner(const Solver* inner,
+                                        const Bounds& bounds);
+
 // FiniteDifferenceTrials(), FiniteDifferenceBytes()
 //
 // The most trials of one batch for dimension n (2n + 1 central, n + 1

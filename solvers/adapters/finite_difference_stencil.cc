@@ -35,8 +35,9 @@ double RoundToState(double v, double x, double lower, double upper,
   return f;
 }
 
-// Number of stencil trials of a coordinate.
-int PointCount(const CoordinateStencil& s) {
+}  // namespace
+
+int StencilPointCount(const CoordinateStencil& s) {
   switch (s.kind) {
     case CoordinateStencil::Kind::kCentral:
     case CoordinateStencil::Kind::kOneSided:
@@ -48,8 +49,6 @@ int PointCount(const CoordinateStencil& s) {
   }
   return 0;
 }
-
-}  // namespace
 
 // REFERENCES.md "Finite differences and gradient checks"; scipy 1.10
 // `optimize/_numdiff.py`: `_compute_absolute_step`, then
@@ -167,7 +166,7 @@ absl::Status FiniteDifferenceStencil::PlanWith(
   for (int64_t i = 0; i < n; ++i) {
     coordinates_[i] = planner(i, center_[i]);
     first_point_[i] = static_cast<int>(point_coordinate_.size());
-    for (int p = 0; p < PointCount(coordinates_[i]); ++p) {
+    for (int p = 0; p < StencilPointCount(coordinates_[i]); ++p) {
       point_coordinate_.push_back(i);
     }
   }
@@ -209,7 +208,7 @@ bool FiniteDifferenceStencil::Differentiate(std::vector<double>* out) const {
   for (size_t i = 0; i < coordinates_.size(); ++i) {
     const CoordinateStencil& s = coordinates_[i];
     const int p = first_point_[i];
-    const int count = PointCount(s);
+    const int count = StencilPointCount(s);
     const double fa = count > 0 ? values_[p] : kNaN;
     const double fb = count > 1 ? values_[p + 1] : fa;
     (*out)[i] = CoordinateDerivative(s, center_[i], f0, fa, fb);

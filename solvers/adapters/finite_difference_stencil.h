@@ -50,6 +50,10 @@ struct CoordinateStencil {
   double step = 0.0;
 };
 
+// Stencil points (trials besides x) of a coordinate: 2 central or one-sided,
+// 1 forward, 0 fixed.
+int StencilPointCount(const CoordinateStencil& s);
+
 // How a stencil moves one coordinate: coordinate i's stencil around x_i
 // (FiniteDifferenceStencil::PlanWith).
 using CoordinatePlanner =

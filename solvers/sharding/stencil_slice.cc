@@ -4,24 +4,6 @@
 #include <limits>
 
 namespace optd {
-namespace {
-
-// Stencil points of a coordinate (finite_difference_stencil.cc PointCount).
-int PointCount(const CoordinateStencil& s) {
-  switch (s.kind) {
-    case CoordinateStencil::Kind::kCentral:
-    case CoordinateStencil::Kind::kOneSided:
-      return 2;
-    case CoordinateStencil::Kind::kForward:
-      return 1;
-    case CoordinateStencil::Kind::kFixed:
-      return 0;
-  }
-  return 0;
-}
-
-}  // namespace
-
 void StencilSlice::Plan(int64_t begin, absl::Span<const double> x,
                         absl::Span<const double> lower,
                         absl::Span<const double> upper,
@@ -43,7 +25,7 @@ void StencilSlice::Plan(int64_t begin, absl::Span<const double> x,
         x[i], bounded ? lower[i] : -kInf, bounded ? upper[i] : kInf, scheme,
         rel_step, type);
     first_point_[i] = static_cast<int64_t>(point_coordinate_.size());
-    for (int p = 0; p < PointCount(coordinates_[i]); ++p) {
+    for (int p = 0; p < StencilPointCount(coordinates_[i]); ++p) {
       point_coordinate_.push_back(static_cast<int64_t>(i));
     }
   }
@@ -65,7 +47,7 @@ int64_t StencilSlice::Differentiate(double f0, absl::Span<const double> values,
     // As FiniteDifferenceStencil::Differentiate.
     const CoordinateStencil& s = coordinates_[i];
     const size_t p = static_cast<size_t>(first_point_[i]);
-    const int count = PointCount(s);
+    const int count = StencilPointCount(s);
     const double fa = count > 0 ? values[p] : kNaN;
     const double fb = count > 1 ? values[p + 1] : fa;
     out[i] = CoordinateDerivative(s, center_[i], f0, fa, fb);

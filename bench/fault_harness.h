@@ -91,7 +91,9 @@ struct Plan {
   // The replica it is created on.
   int home = 0;
   // "lbfgs": after its warmup tells, before the fault, the session (of the
-  // first-order family, on one replica) switches to L-BFGS in place
+  // first-order family, on one replica, durable tell by tell: the acked
+  // count of a checkpointed one would not add the old solver's tells)
+  // switches to L-BFGS in place
   // (SwitchSolver); the uninterrupted run switches at the same step.
   std::string switch_to;
   // The id of an earlier plan: after that plan's warmup, this session is its

@@ -192,7 +192,7 @@ TEST(SliceHostTest, RefusesASliceKeyThatIsNotASessionId) {
       absl::StrCat(::testing::TempDir(), "/slice_key_", getpid());
   SliceHost host(0, dir);
   for (const std::string& id : {std::string("../escape"), std::string("a/b"),
-                               std::string("\0\x11", 2), std::string()}) {
+                                std::string("\0\x11", 2), std::string()}) {
     v1::CreateSliceRequest request = LbfgsSliceRequest(1, /*journal=*/true);
     request.mutable_key()->set_session_id(id);
     EXPECT_THAT(host.Create(request),

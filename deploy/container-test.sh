@@ -9,17 +9,41 @@
 #      L-BFGS session through the Python client's direct path, one replica
 #      killed (SIGKILL) mid-run and started again on its volume; the session
 #      must end bitwise as the same session on one replica.
+#
+# Where the binaries come from:
+#   default        the host's build (build/server/optd, build/client/optctl,
+#                  stripped copies) takes the place of the Dockerfile's `build`
+#                  stage (podman build --build-context build=DIR): the runtime
+#                  stage, the image's user, volume, entrypoint and health check
+#                  are the Dockerfile's, without compiling optd a second time.
+#                  The host is Debian 12, the image's base, so the binaries
+#                  find the same shared libraries. scripts/test.sh (and CI)
+#                  run this.
+#   --from-source  the Dockerfile's own `build` stage compiles them (what
+#                  `docker build .` does; a full Release compile).
 # Containers and volumes are removed on exit; the image stays (tag
 # $OPTD_TEST_IMAGE, default localhost/optd:test) so that podman's layer cache
 # makes the next build incremental.
 #
-#   deploy/container-test.sh            # needs build/client/optctl (scripts/build.sh)
+#   deploy/container-test.sh                # needs scripts/build.sh's build/
+#   deploy/container-test.sh --from-source  # needs build/client/optctl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${OPTD_TEST_IMAGE:-localhost/optd:test}
+OPTD=${OPTD_BINARY:-build/server/optd}
 OPTCTL=${OPTCTL_BINARY:-build/client/optctl}
 PY=/usr/bin/python3
 PREFIX=optd-ctest-$$
+from_source=0
+for arg in "$@"; do
+  case "$arg" in
+    --from-source) from_source=1 ;;
+    *)
+      echo "container-test: unknown argument $arg (only --from-source)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for tool in podman buildah runc debootstrap; do
@@ -32,7 +56,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-[ -x "$OPTCTL" ] || { echo "container-test: $OPTCTL is missing; run scripts/build.sh" >&2; exit 1; }
+for binary in "$OPTCTL" $([ "$from_source" = 1 ] || echo "$OPTD"); do
+  [ -x "$binary" ] || { echo "container-test: $binary is missing; run scripts/build.sh" >&2; exit 1; }
+done
 
 containers=()
 volumes=()
@@ -40,6 +66,7 @@ cleanup() {
   for c in "${containers[@]}"; do podman rm -f -t 2 "$c" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
   rm -f "/tmp/$PREFIX-build.log"
+  rm -rf "/tmp/$PREFIX-binaries"
 }
 trap cleanup EXIT
 
@@ -52,10 +79,30 @@ if ! podman image exists docker.io/library/debian:bookworm; then
   rm -rf "$rootfs"
 fi
 
-echo "== build $IMAGE from the Dockerfile"
+build_args=()
+if [ "$from_source" = 1 ]; then
+  echo "== build $IMAGE from the Dockerfile, compiling optd in its build stage"
+else
+  # The build stage's outputs, at the paths the runtime stage copies them
+  # from (/build/server/optd, /build/client/optctl), as the Dockerfile's
+  # build stage strips them.
+  binaries=/tmp/$PREFIX-binaries
+  mkdir -p "$binaries/build/server" "$binaries/build/client"
+  strip -o "$binaries/build/server/optd" "$OPTD"
+  strip -o "$binaries/build/client/optctl" "$OPTCTL"
+  build_args=(--build-context "build=$binaries")
+  echo "== build $IMAGE from the Dockerfile, its build stage replaced by $OPTD and $OPTCTL"
+fi
 start=$(date +%s)
-podman build --isolation=chroot --format docker -t "$IMAGE" . >/tmp/$PREFIX-build.log 2>&1 ||
-  { tail -50 /tmp/$PREFIX-build.log; exit 1; }
+podman build --isolation=chroot --format docker "${build_args[@]}" -t "$IMAGE" . \
+  >/tmp/$PREFIX-build.log 2>&1 || { tail -50 /tmp/$PREFIX-build.log; exit 1; }
+# The build stage must have been skipped (or run) as asked.
+if [ "$from_source" = 1 ] && ! grep -q "cmake --build" /tmp/$PREFIX-build.log; then
+  echo "container-test: the build stage did not run" >&2; exit 1
+fi
+if [ "$from_source" = 0 ] && grep -q "cmake --build" /tmp/$PREFIX-build.log; then
+  echo "container-test: the build stage ran although its binaries were given" >&2; exit 1
+fi
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 echo "built in $(( $(date +%s) - start )) s; image size $(( size / 1000000 )) MB"
 user=$(podman image inspect "$IMAGE" --format '{{.Config.User}}')

@@ -65,7 +65,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DOPTD_FUZZ=ON -DOPTD_BUILD_TESTS=OFF \
+  -DCMAKE_CXX_COMPILER=clang++ -DOPTD_FUZZ=ON -DOPTD_BUILD_TESTS=ON \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" >/dev/null
 ninja_targets=()
 for t in "${targets[@]}"; do ninja_targets+=("${t}_fuzzer"); done

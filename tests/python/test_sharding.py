@@ -39,6 +39,23 @@ def rosen(x):
     return float(np.sum(a * a + 100.0 * b * b)), g
 
 
+def rosen_hessian_blocks(x):
+    """The extended Rosenbrock Hessian's 2 x 2 blocks: (h11, h12, h22)."""
+    x1, x2 = x[0::2], x[1::2]
+    return (2.0 - 400.0 * x2 + 1200.0 * x1 * x1, -400.0 * x1,
+            np.full_like(x1, 200.0))
+
+
+def rosen_hvp(x, v):
+    """H(x) v of the extended Rosenbrock function."""
+    h11, h12, h22 = rosen_hessian_blocks(np.asarray(x, dtype=np.float64))
+    v = np.asarray(v, dtype=np.float64)
+    hv = np.empty_like(v)
+    hv[0::2] = h11 * v[0::2] + h12 * v[1::2]
+    hv[1::2] = h12 * v[0::2] + h22 * v[1::2]
+    return hv
+
+
 def start_point():
     x0 = np.ones(N)
     x0[0::2] = -1.2
@@ -96,6 +113,38 @@ class ShardingTest(unittest.TestCase):
                     self.assertTrue(np.array_equal(a, b))
                 summary = sharded.summary
                 self.assertIsNotNone(summary)
+
+    def test_diagnose_a_sharded_session_as_one_replica(self):
+        # optd.diagnose of a K = 3 session: the diagnosis runs on three
+        # shards, DiagnoseResponse.x is empty, and the client reads the
+        # point back; the spectrum is bitwise the one-replica diagnosis.
+        options = {"maxiter": 4}
+        curvature = {"k": 2, "max_steps": 40}
+        results = []
+        for shards in (1, 3):
+            with self.clients[0].create_session(
+                    start_point(), "lbfgs", options, shards=shards,
+                    session_id=f"diagnosed-k{shards}", keep=True) as session:
+                self.run_lbfgs(session, tells=6)
+                result = optd.diagnose(self.clients[0], session.session_id,
+                                       hvp=rosen_hvp, options=curvature,
+                                       keep=False)
+                results.append(result)
+                session.delete()
+        one, three = results
+        self.assertEqual(three.x.shape, (N,))
+        self.assertTrue(np.array_equal(one.x, three.x))
+        self.assertEqual(one.products, three.products)
+        self.assertTrue(np.array_equal(one.smallest, three.smallest))
+        self.assertTrue(np.array_equal(one.largest, three.largest))
+        self.assertEqual(one.condition_number, three.condition_number)
+        self.assertEqual(len(three.largest), 2)
+        # The extremes of the exact Hessian's 2 x 2 blocks bound them.
+        h11, h12, h22 = rosen_hessian_blocks(three.x)
+        mean, root = (h11 + h22) / 2, np.sqrt(((h11 - h22) / 2) ** 2 + h12**2)
+        self.assertLessEqual(three.largest[0], np.max(mean + root) * (1 + 1e-9))
+        self.assertGreaterEqual(three.smallest[0],
+                                np.min(mean - root) * (1 + 1e-9) - 1e-9)
 
     def test_pairs_and_gradient_of_a_sharded_session_are_refused(self):
         # They live on the replicas and are not gathered: FAILED_PRECONDITION

@@ -163,7 +163,8 @@ def diagnose(client: Client, session_id: str,
     Raises:
       NotFound: no session ``session_id``.
       InvalidArgument: bad options (naming the field and the range).
-      FailedPrecondition: the session is sharded.
+    A sharded session is diagnosed on as many shards, on its replicas; the
+    result's ``x`` is then read back from the diagnosis (``GetSession``).
     """
     if point not in ("current", "best"):
         raise InvalidArgument(
@@ -182,7 +183,15 @@ def diagnose(client: Client, session_id: str,
         vector_encoding=VectorEncoding.F64)
     response = client._unary("Diagnose", request)
     x = np.array(decode(response.x), dtype=np.float64)
-    session = Session(client, response.session_id, x.size,
+    if response.HasField("x"):
+        dimension = x.size
+    else:
+        # A sharded source: the point stays on the slices, and
+        # DiagnoseResponse.x is empty; the diagnosis has it as its x0.
+        info = client.get_session(response.session_id, include_x=True)
+        dimension = info.dimension
+        x = info.best_x
+    session = Session(client, response.session_id, dimension,
                       VectorEncoding.F64, response.trials, keep=keep,
                       base_points=response.base_points)
     with session:

@@ -107,6 +107,16 @@ FdCase Lbfgs(v1::FiniteDifferenceOptions::Scheme scheme, std::string name) {
   return {std::move(name), SolverSpec::Lbfgs(lbfgs), scheme};
 }
 
+// The quasi-Newton trust region (the sharded one: L-SR1 pairs on slices)
+// in `Box`: stencils one-sided where a side is within h of the box.
+FdCase BoxedTrustRegion(v1::FiniteDifferenceOptions::Scheme scheme,
+                        std::string name) {
+  v1::TrustRegionOptions tr;
+  tr.set_subproblem(v1::TrustRegionOptions::SUBPROBLEM_QUASI_NEWTON);
+  tr.set_max_iterations(1);
+  return {std::move(name), SolverSpec::TrustRegion(tr), scheme, true};
+}
+
 // The worker that tells every trial: a tell with a worker id answers with
 // the worker's next trial only (docs/api.md "Many workers"), not the
 // stencil's untold trials, which would make a stencil O(n^2) to drive.
@@ -267,13 +277,20 @@ class ShardedFiniteDifferenceBitwise
 TEST_P(ShardedFiniteDifferenceBitwise, IsTheUnshardedRunOnBothPaths) {
   const std::vector<FdCase> cases = {
       Lbfgs(v1::FiniteDifferenceOptions::SCHEME_CENTRAL, "lbfgs-central"),
-      Lbfgs(v1::FiniteDifferenceOptions::SCHEME_FORWARD, "lbfgs-forward")};
+      Lbfgs(v1::FiniteDifferenceOptions::SCHEME_FORWARD, "lbfgs-forward"),
+      BoxedTrustRegion(v1::FiniteDifferenceOptions::SCHEME_CENTRAL,
+                       "tr-box-central")};
   ExpectBitwise(cases[std::get<0>(GetParam())], std::get<1>(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(CasesAndShards, ShardedFiniteDifferenceBitwise,
                          ::testing::Combine(::testing::Range(0, 2),
                                             ::testing::Values(2, 3, 4)));
+// The box: K = 3 over n = 4106 splits a block and leaves the third slice
+// empty (its SET_BOUNDS carries no bytes; its box reductions are empty).
+INSTANTIATE_TEST_SUITE_P(BoxAndShards, ShardedFiniteDifferenceBitwise,
+                         ::testing::Combine(::testing::Values(2),
+                                            ::testing::Values(3)));
 
 TEST_F(ShardedFiniteDifferenceEndToEnd, TheStencilIsPlannedOnTheSlices) {
   // Replica 1 holds the second slice [4096, 4106) of a K = 2 session homed

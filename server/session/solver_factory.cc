@@ -652,12 +652,9 @@ absl::StatusOr<SolverSetup> CreateSolver(
         setup.solver, WithFiniteDifferenceJacobian(std::move(setup.solver),
                                                    layers.jacobian_options,
                                                    std::move(layers.bounds)));
-  } else if (layers.finite_difference && setup.shards != nullptr &&
-             !layers.bounds.any()) {
-    // The stencil on the slices: the home never holds x or the gradient.
-    // Bounded sessions keep the home's stencil until the sliced one is
-    // verified bitwise with a box (a trust-region run failed after its
-    // first stencil).
+  } else if (layers.finite_difference && setup.shards != nullptr) {
+    // The stencil on the slices, within each slice's range of the box: the
+    // home never holds x or the gradient.
     OPTD_ASSIGN_OR_RETURN(
         setup.solver,
         WithFiniteDifferencesOnSlices(std::move(setup.solver),

@@ -196,6 +196,42 @@ TEST(SliceOps, AdamAndTrustRegionSlicesProjectOntoTheBoxTheyAreSent) {
   EXPECT_TRUE(tr->Apply(reduce, &answer).ok());
 }
 
+TEST(SliceOps, AnEmptyTrustRegionSliceTakesItsEmptyBox) {
+  // K = 3 over n = 4106 leaves the third slice [4106, 4106) empty: its
+  // SET_BOUNDS carries no bytes, and the box reductions still need it.
+  v1::CreateSliceRequest create;
+  create.set_kind(v1::SLICE_KIND_TRUST_REGION);
+  create.set_dimension(4);
+  create.set_begin(4);
+  create.set_end(4);
+  create.set_memory(2);
+  absl::StatusOr<std::unique_ptr<SliceSolver>> tr =
+      SliceSolver::Create(create);
+  ASSERT_TRUE(tr.ok()) << tr.status();
+  v1::SliceOpResponse answer;
+  ASSERT_TRUE((*tr)->Apply(SetBounds({}, {}), &answer).ok());
+  v1::SliceOpRequest reduce;
+  reduce.set_op(v1::SLICE_OP_REDUCE_BOX);
+  absl::Status status = (*tr)->Apply(reduce, &answer);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(answer.num_blocks(), 0);
+  // Its saved state says bounded: it loads into a bounded empty slice, and
+  // not into an unbounded one.
+  std::string state;
+  ASSERT_TRUE((*tr)->SaveState(&state).ok());
+  absl::StatusOr<std::unique_ptr<SliceSolver>> bounded =
+      SliceSolver::Create(create);
+  ASSERT_TRUE(bounded.ok());
+  ASSERT_TRUE((*bounded)->Apply(SetBounds({}, {}), &answer).ok());
+  status = (*bounded)->LoadState(state);
+  EXPECT_TRUE(status.ok()) << status;
+  absl::StatusOr<std::unique_ptr<SliceSolver>> unbounded =
+      SliceSolver::Create(create);
+  ASSERT_TRUE(unbounded.ok());
+  EXPECT_THAT((*unbounded)->LoadState(state).message(),
+              HasSubstr("is of a bounded session; this slice is unbounded"));
+}
+
 TEST(SliceOps, BoxOperationsNameWhatIsWrong) {
   v1::SliceOpResponse answer;
   for (v1::SliceKind kind :

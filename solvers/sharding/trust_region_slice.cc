@@ -40,6 +40,7 @@ void TrustRegionSlice::SetBounds(const Bounds& box) {
 void TrustRegionSlice::SetBounds(const double* lower, const double* upper) {
   lower_.assign(lower, lower + range_.size());
   upper_.assign(upper, upper + range_.size());
+  bounded_ = true;
 }
 
 void TrustRegionSlice::SetTrialPoint(const ConstVectorView& full) {

@@ -121,7 +121,9 @@ class TrustRegionSlice {
   // The same from this range's lower and upper bounds (range().size() each:
   // what a replica receives, SLICE_OP_SET_BOUNDS).
   void SetBounds(const double* lower, const double* upper);
-  bool bounded() const { return !lower_.empty(); }
+  // Set by SetBounds, also for an empty range (a slice past n: its box is
+  // empty, and its box reductions are the identity).
+  bool bounded() const { return bounded_; }
 
   // Transport: copies between this slice's part of a whole vector and its
   // state. The setters return the global index of the first non-finite
@@ -225,6 +227,7 @@ class TrustRegionSlice {
   std::vector<double> z_, r_, d_, hd_;
   CurvatureRing s_, y_;
   std::vector<double> lower_, upper_;  // the box; empty when unbounded
+  bool bounded_ = false;
 };
 
 }  // namespace optd

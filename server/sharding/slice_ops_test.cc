@@ -205,8 +205,7 @@ TEST(SliceOps, AnEmptyTrustRegionSliceTakesItsEmptyBox) {
   create.set_begin(4);
   create.set_end(4);
   create.set_memory(2);
-  absl::StatusOr<std::unique_ptr<SliceSolver>> tr =
-      SliceSolver::Create(create);
+  absl::StatusOr<std::unique_ptr<SliceSolver>> tr = SliceSolver::Create(create);
   ASSERT_TRUE(tr.ok()) << tr.status();
   v1::SliceOpResponse answer;
   ASSERT_TRUE((*tr)->Apply(SetBounds({}, {}), &answer).ok());

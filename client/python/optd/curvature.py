@@ -158,13 +158,13 @@ def diagnose(client: Client, session_id: str,
     "best") through ``Diagnose`` and drives the new curvature session with
     ``hvp`` (or ``grad`` and source gradient_difference). The new session
     is labelled optd.diagnoses=<session_id> and kept unless ``keep`` is
-    False.
+    False. A sharded session is diagnosed on as many shards, on its
+    replicas; the result's ``x`` is then read back from the diagnosis
+    (``GetSession``).
 
     Raises:
       NotFound: no session ``session_id``.
       InvalidArgument: bad options (naming the field and the range).
-    A sharded session is diagnosed on as many shards, on its replicas; the
-    result's ``x`` is then read back from the diagnosis (``GetSession``).
     """
     if point not in ("current", "best"):
         raise InvalidArgument(

@@ -5,9 +5,9 @@
 // replica killed mid-run (a shard holder, or the home) makes the session
 // answer UNAVAILABLE until it is back, after which the session ends bitwise
 // as an uninterrupted one; an exported session continues bitwise on another
-// number of shards. Sessions with bounds, gradient checks, data parallelism
-// and finite differences do the same (issue 22), a data-parallel step
-// surviving a replica killed in it.
+// number of shards. Sessions with bounds (L-BFGS-B among them), gradient
+// checks, data parallelism and finite differences do the same (issue 22), a
+// data-parallel step surviving a replica killed in it.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -273,15 +273,17 @@ void SetBox(Case* c) {
   }
 }
 
-// Sharded sessions with bounds: the first-order family (each slice projects
-// onto its range of the box) and the trust region's quasi-Newton subproblem
-// (its box operations are slice reductions).
+// Sharded sessions with bounds: L-BFGS-B (L-BFGS in a box: its Cauchy
+// search merges the slices' breakpoints, remote_lbfgsb_vectors.h), the
+// first-order family (each slice projects onto its range of the box) and the
+// trust region's quasi-Newton subproblem (its box operations are slice
+// reductions).
 std::vector<Case> BoundedCases() {
   std::vector<Case> cases;
   for (const Case& c : Cases()) {
-    if (c.name == "adam" || c.name == "adamw-f32-amsgrad" ||
-        c.name == "sgd-nesterov" || c.name == "tr-lbfgs" ||
-        c.name == "tr-lsr1") {
+    if (c.name == "lbfgs" || c.name == "adam" ||
+        c.name == "adamw-f32-amsgrad" || c.name == "sgd-nesterov" ||
+        c.name == "tr-lbfgs" || c.name == "tr-lsr1") {
       Case bounded = c;
       bounded.name = "box-" + c.name;
       SetBox(&bounded);
@@ -1468,10 +1470,14 @@ TEST_F(ShardingEndToEnd, BoundedSessionsAreBitwiseTheSameForOneToFourShards) {
 
 // The slices rebuilt after a kill -9 get the box again from the home's
 // create request: the bounded run ends bitwise as an uninterrupted one.
+// L-BFGS-B's slices save no state: they are rebuilt by replaying the tells.
 TEST_F(ShardingEndToEnd, ABoundedSessionSurvivesAShardReplicaKilledMidRun) {
   int cases = 0;
   for (const Case& c : BoundedCases()) {
-    if (c.name != "box-adam" && c.name != "box-tr-lbfgs") continue;
+    if (c.name != "box-lbfgs" && c.name != "box-adam" &&
+        c.name != "box-tr-lbfgs") {
+      continue;
+    }
     SCOPED_TRACE(c.name);
     ++cases;
     const Trace reference = RunCase(c, 1, 0, c.name + "-kill-reference");
@@ -1485,7 +1491,22 @@ TEST_F(ShardingEndToEnd, ABoundedSessionSurvivesAShardReplicaKilledMidRun) {
           [](int r) { return Connect(r); });
     }
   }
-  EXPECT_EQ(cases, 2);
+  EXPECT_EQ(cases, 3);
+}
+
+// The home of a sharded L-BFGS-B session killed with -9: restarted, it
+// replays its journal against new slices, sends them the box again, and the
+// run ends bitwise as an uninterrupted one.
+TEST_F(ShardingEndToEnd, TheHomeOfABoundedLbfgsSessionKilledMidRun) {
+  const Case c = BoundedCases()[0];
+  ASSERT_EQ(c.name, "box-lbfgs");
+  const Trace reference = RunCase(c, 1, 0, "box-lbfgs-kill-home-reference");
+  ASSERT_GT(reference.points.size(), 8u);
+  KillAndRestart(
+      c, 0, "box-lbfgs-kill-home", reference, /*direct=*/true,
+      [](int r) { return StartReplica(r); },
+      [](int r) -> OptdProcess& { return replica(r); },
+      [](int r) { return Connect(r); });
 }
 
 // An export holds the create request and with it the box: imported on
@@ -1493,7 +1514,8 @@ TEST_F(ShardingEndToEnd, ABoundedSessionSurvivesAShardReplicaKilledMidRun) {
 TEST_F(ShardingEndToEnd, BoundedSessionsContinueBitwiseFromThreeShardsOnTwo) {
   int cases = 0;
   for (const Case& c : BoundedCases()) {
-    if (c.name != "box-adamw-f32-amsgrad" && c.name != "box-tr-lsr1") {
+    if (c.name != "box-lbfgs" && c.name != "box-adamw-f32-amsgrad" &&
+        c.name != "box-tr-lsr1") {
       continue;
     }
     SCOPED_TRACE(c.name);
@@ -1526,27 +1548,7 @@ TEST_F(ShardingEndToEnd, BoundedSessionsContinueBitwiseFromThreeShardsOnTwo) {
     ExpectSameRun(reference, run, c.name + " resharded 3 -> 2");
     EXPECT_OK(target.DeleteSession(to));
   }
-  EXPECT_EQ(cases, 2);
-}
-
-// L-BFGS with bounds is L-BFGS-B, which runs on slices in process but whose
-// slice operations no replica serves yet: refused on shards, naming why and
-// what does take bounds.
-TEST_F(ShardingEndToEnd, BoundsOnAShardedLbfgsSessionAreRefused) {
-  Case c = Cases()[0];
-  SetBox(&c);
-  SessionOptions options = OptionsOf(c);
-  options.shards = 2;
-  EXPECT_THAT(
-      Session::Create(Connect(0), StartPoint(c.n), c.solver, options).status(),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("bounds are not supported for sharded lbfgs "
-                         "sessions (shards = 2): bounds make lbfgs L-BFGS-B, "
-                         "whose slice operations (the Cauchy point's "
-                         "breakpoint merge, the subspace step) replicas do "
-                         "not serve yet; use shards 0 or 1, or trust_region "
-                         "with subproblem QUASI_NEWTON or a first-order "
-                         "method")));
+  EXPECT_EQ(cases, 3);
 }
 
 // Gradient checks on sharded sessions: the check's stencil (trial 0 and its

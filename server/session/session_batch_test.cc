@@ -607,17 +607,6 @@ TEST(SessionBatch, CreateRefusesLayersThatDoNotFit) {
              Values({1, std::numeric_limits<double>::quiet_NaN()});
        },
        "bounds.upper[1] is nan"},
-      {"bounds on a sharded lbfgs session (L-BFGS-B)",
-       [](v1::CreateSessionRequest* r) {
-         *r->mutable_bounds()->mutable_lower() = Values({0, 0});
-         r->set_shards(2);
-       },
-       "bounds are not supported for sharded lbfgs sessions (shards = 2): "
-       "bounds make lbfgs L-BFGS-B, whose slice operations (the Cauchy "
-       "point's breakpoint merge, the subspace step) replicas do not serve "
-       "yet; use shards 0 or 1, or trust_region with subproblem QUASI_NEWTON "
-       "or a first-order method (adam, sgd, ...), which take bounds on "
-       "shards"},
       {"bounds with exact trust region",
        [](v1::CreateSessionRequest* r) {
          r->mutable_trust_region()->set_subproblem(

@@ -14,6 +14,7 @@
 #include "server/sharding/data_parallel_slices.h"
 #include "server/sharding/finite_difference_slices.h"
 #include "server/sharding/remote_lanczos_vectors.h"
+#include "server/sharding/remote_lbfgsb_vectors.h"
 #include "server/sharding/remote_vectors.h"
 #include "solvers/adafactor/adafactor.h"
 #include "solvers/adapters/data_parallel.h"
@@ -163,7 +164,6 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
   // Bounds::Unbounded(n), whose 2 n infinities (16 n bytes) the home of a
   // sharded session would hold for nothing.
   SessionLayers layers;
-  const bool sharded = request.shards() > 1;
   OPTD_RETURN_IF_ERROR(CheckSolverLayers(request));
   // Which solvers take their gradients from the client: the layers below
   // work on those.
@@ -185,20 +185,6 @@ absl::StatusOr<SessionLayers> DecodeSessionLayers(
         ConstVectorView upper,
         DecodeVector(request.bounds().upper(), "bounds.upper"));
     OPTD_ASSIGN_OR_RETURN(layers.bounds, Bounds::Create(lower, upper, n));
-    if (layers.bounds.any() && sharded &&
-        request.solver_case() == v1::CreateSessionRequest::kLbfgs) {
-      // L-BFGS-B runs on slices (solvers/sharding/lbfgsb_slice.h; the
-      // Cauchy point merges the slices' breakpoints), but only in process:
-      // no slice kind or SliceOp serves LbfgsbSlice on a replica yet.
-      return InvalidArgument(absl::StrCat(
-          "bounds are not supported for sharded lbfgs sessions (shards = ",
-          request.shards(),
-          "): bounds make lbfgs L-BFGS-B, whose slice operations (the "
-          "Cauchy point's breakpoint merge, the subspace step) replicas do "
-          "not serve yet; use shards 0 or 1, or trust_region with subproblem "
-          "QUASI_NEWTON or a first-order method (adam, sgd, ...), which take "
-          "bounds on shards"));
-    }
     if (layers.bounds.any() && !wants_only_gradients) {
       return InvalidArgument(
           "bounds are supported by trust_region only with subproblem "
@@ -302,13 +288,25 @@ struct LbfgsRecipe {
                                       int64_t, uint32_t) {
     return LbfgsOptionsFromProto(request.lbfgs());
   }
-  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
-    slice->set_kind(v1::SLICE_KIND_LBFGS);
+  // A box makes the session L-BFGS-B, whose slices hold the box and the
+  // Cauchy and subspace work vectors too.
+  static void Slice(const Options& options, const Bounds& bounds,
+                    v1::CreateSliceRequest* slice) {
+    slice->set_kind(bounds.any() ? v1::SLICE_KIND_LBFGSB
+                                 : v1::SLICE_KIND_LBFGS);
     slice->set_memory(options.memory);
   }
-  // DecodeSessionLayers refuses bounds on sharded L-BFGS sessions.
+  // L-BFGS-B's vector operations go to the slices as L-BFGS's do
+  // (remote_lbfgsb_vectors.h); the box is sent to them here.
   static SolverOr Sharded(const Options& options, const ConstVectorView& x0,
-                          const Bounds&, std::shared_ptr<ShardGroup> shards) {
+                          const Bounds& bounds,
+                          std::shared_ptr<ShardGroup> shards) {
+    if (bounds.any()) {
+      OPTD_ASSIGN_OR_RETURN(std::unique_ptr<RemoteLbfgsbVectors> vectors,
+                            RemoteLbfgsbVectors::Create(
+                                std::move(shards), options.memory, bounds));
+      return LbfgsB::Create(options, x0, bounds, std::move(vectors));
+    }
     return Lbfgs::Create(options, x0,
                          std::make_unique<RemoteLbfgsVectors>(std::move(shards),
                                                               options.memory));
@@ -335,7 +333,8 @@ struct FirstOrderRecipe {
     OPTD_RETURN_IF_ERROR(options.ValidateGroups(n));
     return options;
   }
-  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+  static void Slice(const Options& options, const Bounds&,
+                    v1::CreateSliceRequest* slice) {
     const AdamSlots slots = AdamSlots::For(options.hyper);
     slice->set_kind(v1::SLICE_KIND_ADAM);
     slice->set_amsgrad(options.hyper.amsgrad);
@@ -373,7 +372,8 @@ struct AdafactorRecipe {
   }
   // Each slice holds its range of x, m and the vector layers' v; the layers
   // say where the matrices are (remote_vectors.h RemoteAdafactorVectors).
-  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+  static void Slice(const Options& options, const Bounds&,
+                    v1::CreateSliceRequest* slice) {
     slice->set_kind(v1::SLICE_KIND_ADAFACTOR);
     slice->set_float32(options.dtype == ScalarType::kFloat32);
     slice->set_first_moment(options.beta1.has_value());
@@ -412,7 +412,8 @@ struct TrustRegionRecipe {
     ApplyRevisionShims(solver_revision, &options);
     return options;
   }
-  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+  static void Slice(const Options& options, const Bounds&,
+                    v1::CreateSliceRequest* slice) {
     slice->set_kind(v1::SLICE_KIND_TRUST_REGION);
     slice->set_memory(options.slice_memory());
     slice->set_cg_vectors(options.slice_cg_vectors());
@@ -496,7 +497,7 @@ struct LeastSquaresRecipe {
     return options;
   }
   // CheckSolverLayers refuses shards before these.
-  static void Slice(const Options&, v1::CreateSliceRequest*) {}
+  static void Slice(const Options&, const Bounds&, v1::CreateSliceRequest*) {}
   static SolverOr Sharded(const Options&, const ConstVectorView&, const Bounds&,
                           std::shared_ptr<ShardGroup>) {
     return absl::InternalError("least_squares sessions are never sharded");
@@ -542,7 +543,8 @@ struct CurvatureRecipe {
   }
   // Each slice holds its range of x, q, the working vector and the basis
   // (remote_lanczos_vectors.h), and g_0, g_1 for gradient differences.
-  static void Slice(const Options& options, v1::CreateSliceRequest* slice) {
+  static void Slice(const Options& options, const Bounds&,
+                    v1::CreateSliceRequest* slice) {
     slice->set_kind(v1::SLICE_KIND_LANCZOS);
     slice->set_lanczos_gradients(options.source ==
                                  ProductSource::kGradientDifference);
@@ -580,7 +582,7 @@ absl::StatusOr<SolverSetup> Build(const v1::CreateSessionRequest& request,
                         Recipe::Read(request, x0.size(), solver_revision));
   if (make_shards != nullptr) {
     v1::CreateSliceRequest slice;
-    Recipe::Slice(options, &slice);
+    Recipe::Slice(options, bounds, &slice);
     // The workers' gradients of a step wait on the slices for its mean.
     if (request.data_parallel().workers() > 1) {
       slice.set_data_parallel_workers(request.data_parallel().workers());

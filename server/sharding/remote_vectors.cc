@@ -72,6 +72,23 @@ absl::Status ScatterChecked(ShardGroup& group, v1::SliceOp op,
   return absl::OkStatus();
 }
 
+absl::Status SendBounds(ShardGroup& group, const Bounds& box) {
+  OPTD_RETURN_IF_ERROR(group.layout().CheckDimension(box.size(), "bounds"));
+  std::vector<std::string> parts;
+  for (int shard = 0; shard < group.layout().shards(); ++shard) {
+    const ShardRange r = group.layout().range(shard);
+    const size_t bytes = static_cast<size_t>(r.size()) * sizeof(double);
+    std::string part;
+    part.reserve(2 * bytes);
+    part.append(reinterpret_cast<const char*>(box.lower().data() + r.begin),
+                bytes);
+    part.append(reinterpret_cast<const char*>(box.upper().data() + r.begin),
+                bytes);
+    parts.push_back(std::move(part));
+  }
+  return group.ScatterBytes(v1::SLICE_OP_SET_BOUNDS, std::move(parts)).status();
+}
+
 namespace {
 
 constexpr std::string_view kSliceReferenceTag = "optd.slice_checkpoint.v1";
@@ -138,26 +155,6 @@ absl::Status RestoreRemoteState(
   }
   *pairs = restored;
   return absl::OkStatus();
-}
-
-// Sends slice i its range of the box: lower's, then upper's, as float64
-// (SLICE_OP_SET_BOUNDS). The home keeps the create request's box, so a
-// rebuild or an import sends it again.
-absl::Status SendBounds(ShardGroup& group, const Bounds& box) {
-  OPTD_RETURN_IF_ERROR(group.layout().CheckDimension(box.size(), "bounds"));
-  std::vector<std::string> parts;
-  for (int shard = 0; shard < group.layout().shards(); ++shard) {
-    const ShardRange r = group.layout().range(shard);
-    const size_t bytes = static_cast<size_t>(r.size()) * sizeof(double);
-    std::string part;
-    part.reserve(2 * bytes);
-    part.append(reinterpret_cast<const char*>(box.lower().data() + r.begin),
-                bytes);
-    part.append(reinterpret_cast<const char*>(box.upper().data() + r.begin),
-                bytes);
-    parts.push_back(std::move(part));
-  }
-  return group.ScatterBytes(v1::SLICE_OP_SET_BOUNDS, std::move(parts)).status();
 }
 
 absl::Status NoBounds() {

@@ -39,6 +39,7 @@
 #include "solvers/adafactor/adafactor_statistics.h"
 #include "solvers/adafactor/adafactor_vectors.h"
 #include "solvers/adam/adam_vectors.h"
+#include "solvers/core/bounds.h"
 #include "solvers/lbfgs/lbfgs_vectors.h"
 #include "solvers/trust_region/trust_region_vectors.h"
 
@@ -52,6 +53,11 @@ namespace optd::server {
 absl::Status ScatterChecked(ShardGroup& group, v1::SliceOp op,
                             const ConstVectorView& full, const char* what,
                             bool flag = false);
+
+// Sends slice i its range of the box: lower's, then upper's, as float64
+// (SLICE_OP_SET_BOUNDS). The home keeps the create request's box, so a
+// rebuild or an import sends it again.
+absl::Status SendBounds(ShardGroup& group, const Bounds& box);
 
 class RemoteLbfgsVectors : public LbfgsVectors {
  public:

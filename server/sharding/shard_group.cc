@@ -23,6 +23,9 @@ bool IsRead(v1::SliceOp op) {
     case v1::SLICE_OP_READ_STATE:
     case v1::SLICE_OP_LANCZOS_POINT_SQUARES:
     case v1::SLICE_OP_LANCZOS_LEAST_COVERED:
+    case v1::SLICE_OP_LBFGSB_READ_PAIR:
+    // Sorts lazily, the same order whatever is asked: safe to repeat.
+    case v1::SLICE_OP_LBFGSB_BREAKPOINTS:
     // Checks and caches a sum it can form again from staged vectors.
     case v1::SLICE_OP_DATA_PARALLEL_ADD:
     // Changes no slice state (it writes a file): safe to repeat.
@@ -258,6 +261,11 @@ void ShardGroup::Post(v1::SliceOp op, absl::Span<const double> scalars,
   request.mutable_scalars()->Assign(scalars.begin(), scalars.end());
   request.set_flag(flag);
   request.set_flag2(flag2);
+}
+
+void ShardGroup::PostPrepared(v1::SliceOpRequest request) {
+  request.set_seq(++seq_);
+  queued_.push_back(std::move(request));
 }
 
 absl::Status ShardGroup::CallOne(int shard, const v1::SliceOpBatch& batch,

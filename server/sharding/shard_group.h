@@ -160,6 +160,9 @@ class ShardGroup {
   // goes out with the next Call/Scatter/Gather.
   void Post(v1::SliceOp op, absl::Span<const double> scalars = {},
             bool flag = false, bool flag2 = false);
+  // Post() of a prepared request (for fields beyond scalars and flags, e.g.
+  // integers); its seq is set here.
+  void PostPrepared(v1::SliceOpRequest request);
   // ShardGroup::Call()
   //
   // The same operation on every slice, now; answers in shard order.
@@ -177,6 +180,12 @@ class ShardGroup {
   absl::StatusOr<std::vector<v1::SliceOpResponse>> CallPrepared(
       v1::SliceOpRequest request);
   absl::StatusOr<Reduction> ReduceRequest(v1::SliceOpRequest request);
+  // ShardGroup::Combine()
+  //
+  // Reduce()'s second half: the partials of Call()'s answers added in global
+  // block order, for an operation that answers more than its partials.
+  absl::StatusOr<Reduction> Combine(
+      const std::vector<v1::SliceOpResponse>& answers);
   // ShardGroup::Scatter()
   //
   // Sends each slice its range of `full` (dimension elements), or with an
@@ -324,9 +333,6 @@ class ShardGroup {
   // the caller answers.
   absl::Status Break(int shard, const absl::Status& status);
   v1::SliceKey Key(int shard) const;
-  // Reduce(): the answers' partials added in global block order.
-  absl::StatusOr<Reduction> Combine(
-      const std::vector<v1::SliceOpResponse>& answers);
   // Copies each shard's answer data into its range of `full`.
   absl::Status CopyAnswers(const std::vector<v1::SliceOpResponse>& answers,
                            const MutableVectorView& full);

@@ -9,119 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/sharding/slice_op_rows.h"
 
 namespace optd::server {
 namespace {
-
-// This slice's range of a whole vector, as sent in op.data, indexed by global
-// position.
-absl::StatusOr<ConstVectorView> Part(const v1::SliceOpRequest& op,
-                                     const ShardRange& range) {
-  const int64_t width = op.data_float32() ? 4 : 8;
-  if (static_cast<int64_t>(op.data().size()) != width * range.size()) {
-    return SliceOpError(
-        op, absl::StrCat("data has ", op.data().size(), " bytes; the slice [",
-                         range.begin, ", ", range.end, ") needs ",
-                         width * range.size()));
-  }
-  const ConstVectorView part =
-      op.data_float32()
-          ? ConstVectorView::Float32(op.data().data(), range.size())
-          : ConstVectorView::Float64(op.data().data(), range.size());
-  return ConstVectorView::Window(part, range.begin);
-}
-
-// SLICE_OP_SET_BOUNDS's data: this range's lower bounds, then its upper
-// ones, float64 each, copied out (the bytes need not be aligned).
-absl::Status BoxPart(const v1::SliceOpRequest& op, const ShardRange& range,
-                     std::vector<double>* lower, std::vector<double>* upper) {
-  const size_t n = static_cast<size_t>(range.size());
-  if (op.data().size() != 2 * n * sizeof(double) || op.data_float32()) {
-    return SliceOpError(
-        op, absl::StrCat("data has ", op.data().size(),
-                         op.data_float32() ? " bytes of float32" : " bytes",
-                         "; the slice [", range.begin, ", ", range.end,
-                         ") needs ", 2 * n * sizeof(double),
-                         " (its lower and upper bounds, float64)"));
-  }
-  lower->resize(n);
-  upper->resize(n);
-  if (n > 0) {
-    std::memcpy(lower->data(), op.data().data(), n * sizeof(double));
-    std::memcpy(upper->data(), op.data().data() + n * sizeof(double),
-                n * sizeof(double));
-  }
-  return absl::OkStatus();
-}
-
-// A buffer in `out` for this slice's range of a vector, in the state type.
-MutableVectorView ReadBuffer(const ShardRange& range, bool float32,
-                             v1::SliceOpResponse* out) {
-  out->mutable_data()->resize(static_cast<size_t>(range.size()) *
-                              (float32 ? 4 : 8));
-  out->set_data_float32(float32);
-  void* data = out->mutable_data()->data();
-  const MutableVectorView part =
-      float32 ? MutableVectorView::Float32(data, range.size())
-              : MutableVectorView::Float64(data, range.size());
-  return MutableVectorView::Window(part, range.begin);
-}
-
-void WritePartials(const BlockPartials& p, v1::SliceOpResponse* out) {
-  out->mutable_partials()->Assign(p.sums().begin(), p.sums().end());
-  out->set_first_block(p.first_block());
-  out->set_num_blocks(p.num_blocks());
-  out->set_quantities(p.quantities());
-  out->set_max_abs(p.max_abs());
-}
-
-absl::StatusOr<double> Scalar(const v1::SliceOpRequest& op) {
-  if (op.scalars_size() != 1) {
-    return SliceOpError(
-        op, absl::StrCat("has ", op.scalars_size(), " scalars; it takes 1"));
-  }
-  return op.scalars(0);
-}
-
-// A combination of the basis [s_0..s_{k-1}, y_0..y_{k-1}, g] needs 2k + 1
-// coefficients.
-absl::Status CheckCoefficients(const v1::SliceOpRequest& op, int pairs) {
-  if (op.scalars_size() == 2 * pairs + 1) return absl::OkStatus();
-  return SliceOpError(
-      op, absl::StrCat("has ", op.scalars_size(),
-                       " coefficients; the slice holds ", pairs, " pairs"));
-}
-
-// The trust region's box operations need a box (SLICE_OP_SET_BOUNDS first).
-absl::Status CheckBounded(const v1::SliceOpRequest& op,
-                          const TrustRegionSlice& s) {
-  if (s.bounded()) return absl::OkStatus();
-  return SliceOpError(op,
-                      "needs the box, and the slice has none (SET_BOUNDS "
-                      "was not sent)");
-}
-
-// One operation of a slice kind: its handler, and whether it needs the
-// trust region's CG vectors (a slice created with cg_vectors false refuses
-// it).
-template <typename S>
-struct OpRow {
-  v1::SliceOp op;
-  absl::Status (*apply)(S& s, const v1::SliceOpRequest& op,
-                        v1::SliceOpResponse* out);
-  bool needs_cg = false;
-};
-
-template <typename S>
-using OpTable = std::vector<OpRow<S>>;
-
-template <typename S>
-const OpRow<S>* FindRow(const OpTable<S>& table, v1::SliceOp op) {
-  for (const OpRow<S>& row : table) {
-    if (row.op == op) return &row;
-  }
-  return nullptr;
-}
 
 // The transport operations L-BFGS and trust-region slices share.
 template <typename S>
@@ -563,151 +454,17 @@ const OpTable<AdafactorSliceState<T>>& AdafactorTable() {
   return *table;
 }
 
-// Lanczos (solvers/sharding/lanczos_slice.h): the reductions answer the
-// partials of Q_j.w for every basis column j, then w.w.
-absl::Status CheckLanczosScalars(const v1::SliceOpRequest& op, int count,
-                                 absl::string_view what) {
-  if (op.scalars_size() == count) return absl::OkStatus();
-  return SliceOpError(
-      op, absl::StrCat("has ", op.scalars_size(), " scalars; it takes ", count,
-                       " (", what, ")"));
-}
-
-const OpTable<LanczosSlice>& LanczosTable() {
-  using S = LanczosSlice;
-  using Op = v1::SliceOpRequest;
-  using Out = v1::SliceOpResponse;
-  static const OpTable<S>* const table = new OpTable<S>{
-      {v1::SLICE_OP_SET_TRIAL_POINT,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
-         out->set_bad_index(s.SetPoint(full));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_SET_PRODUCT,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
-         out->set_bad_index(s.SetProduct(full));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_SET_TRIAL_GRADIENT,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         if (!s.gradients()) {
-           return SliceOpError(op,
-                               "the Lanczos slice holds no gradients "
-                               "(lanczos_gradients false: Hessian-vector "
-                               "products)");
-         }
-         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
-         out->set_bad_index(s.SetGradient(op.flag() ? 1 : 0, full));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_READ_POINT,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         s.ReadPoint(ReadBuffer(s.range(), false, out));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_READ_DIRECTION,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         s.ReadVector(ReadBuffer(s.range(), false, out));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_READ_TRIAL_POINT,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         OPTD_ASSIGN_OR_RETURN(double h, Scalar(op));
-         s.ReadShiftedPoint(h, ReadBuffer(s.range(), false, out));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_POINT_SQUARES,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         WritePartials(s.PointSquares(), out);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_DIFFERENCE_PRODUCT,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         if (!s.gradients()) {
-           return SliceOpError(op, "the Lanczos slice holds no gradients");
-         }
-         OPTD_ASSIGN_OR_RETURN(double h, Scalar(op));
-         out->set_bad_index(s.DifferenceProduct(h));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_RADEMACHER,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         WritePartials(s.Rademacher(op.flag(), op.lanczos_position()), out);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_LEAST_COVERED,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         const LeastCovered least = s.LeastCoveredCoordinate();
-         out->add_sums(least.value);
-         out->set_least_index(least.index);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_COORDINATE,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         WritePartials(
-             s.Coordinate(static_cast<int64_t>(op.lanczos_position())), out);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_ORTHOGONALIZE,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         OPTD_RETURN_IF_ERROR(CheckLanczosScalars(
-             op, s.steps(), "one coefficient per basis column"));
-         WritePartials(s.Orthogonalize(op.scalars()), out);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_PUSH_BASIS,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         WritePartials(s.PushBasis(), out);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_RESIDUAL,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         OPTD_RETURN_IF_ERROR(CheckLanczosScalars(op, 2, "alpha, beta"));
-         WritePartials(s.Residual(op.scalars(0), op.scalars(1)), out);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_NEXT_VECTOR,
-       [](S& s, const Op& op, Out*) -> absl::Status {
-         OPTD_ASSIGN_OR_RETURN(double scale, Scalar(op));
-         s.NextVector(scale);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LANCZOS_CLEAR_BASIS,
-       [](S& s, const Op&, Out*) -> absl::Status {
-         s.ClearBasis();
-         return absl::OkStatus();
-       }},
-  };
-  return *table;
-}
-
-// Applies `op` by its row of `table`; `not_mine` when the kind has none.
-template <typename S>
-absl::Status Dispatch(const OpTable<S>& table, S& s, bool cg_vectors,
-                      const v1::SliceOpRequest& op, v1::SliceOpResponse* out,
-                      absl::string_view not_mine) {
-  const OpRow<S>* row = FindRow(table, op.op());
-  if (row == nullptr) return SliceOpError(op, not_mine);
-  if (row->needs_cg && !cg_vectors) {
-    return SliceOpError(op,
-                        "needs the CG vectors, and the slice was created with "
-                        "cg_vectors false (a quasi-Newton trust region)");
-  }
-  return row->apply(s, op, out);
-}
-
 }  // namespace
 
 namespace {
 
-// A curvature diagnosis saves no state: it is rebuilt by replaying its tells
-// (solvers/curvature/curvature_solver.h).
-absl::Status LanczosNoState() {
+// A curvature diagnosis (solvers/curvature/curvature_solver.h) and an
+// L-BFGS-B session (solvers/lbfgsb/lbfgsb.h) save no state: they are rebuilt
+// by replaying their tells.
+absl::Status NoState(absl::string_view kind, absl::string_view what) {
   return absl::FailedPreconditionError(
-      "a Lanczos slice has no saved state; its diagnosis is rebuilt by "
-      "replaying its tells");
+      absl::StrCat("a", kind, " slice has no saved state; its ", what,
+                   " is rebuilt by replaying its tells"));
 }
 
 }  // namespace
@@ -731,6 +488,19 @@ absl::StatusOr<std::unique_ptr<SliceSolver>> SliceSolver::Create(
     case v1::SLICE_KIND_LBFGS:
       solver->lbfgs_ = std::make_unique<LbfgsSlice>(range, request.memory());
       solver->bytes_ = 8 * n * (5 + 2 * int64_t{request.memory()});
+      break;
+    case v1::SLICE_KIND_LBFGSB:
+      if (request.memory() < 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("memory is ", request.memory(),
+                         "; an L-BFGS-B slice keeps at least 1 pair"));
+      }
+      solver->lbfgsb_ = std::make_unique<LbfgsbSlice>(range, request.memory());
+      // x, g, x_trial, g_trial, l, u, d, z, xp, r, y, t and the 2 m pair
+      // columns; nbd and iwhere (int), the free flags, and at most n
+      // breakpoint and free-set indices (int64).
+      solver->bytes_ = 8 * n * (12 + 2 * int64_t{request.memory()}) +
+                       n * (2 * 4 + 1) + 8 * n;
       break;
     case v1::SLICE_KIND_TRUST_REGION:
       solver->trust_region_ = std::make_unique<TrustRegionSlice>(
@@ -814,6 +584,10 @@ absl::Status SliceSolver::Apply(const v1::SliceOpRequest& op,
     return Dispatch(LbfgsTable(), *lbfgs_, /*cg_vectors=*/false, op, out,
                     "is not an L-BFGS operation");
   }
+  if (lbfgsb_ != nullptr) {
+    return Dispatch(LbfgsbTable(), *lbfgsb_, false, op, out,
+                    "is not an L-BFGS-B operation");
+  }
   if (trust_region_ != nullptr) {
     return Dispatch(TrustRegionTable(), *trust_region_,
                     trust_region_->cg_vectors(), op, out,
@@ -840,7 +614,8 @@ absl::Status SliceSolver::Apply(const v1::SliceOpRequest& op,
 }
 
 absl::Status SliceSolver::SaveState(std::string* out) {
-  if (lanczos_ != nullptr) return LanczosNoState();
+  if (lanczos_ != nullptr) return NoState(" Lanczos", "diagnosis");
+  if (lbfgsb_ != nullptr) return NoState("n L-BFGS-B", "session");
   if (lbfgs_ != nullptr) {
     lbfgs_->SaveState(out);
   } else if (trust_region_ != nullptr) {
@@ -856,7 +631,8 @@ absl::Status SliceSolver::SaveState(std::string* out) {
 }
 
 absl::Status SliceSolver::LoadState(std::string state) {
-  if (lanczos_ != nullptr) return LanczosNoState();
+  if (lanczos_ != nullptr) return NoState(" Lanczos", "diagnosis");
+  if (lbfgsb_ != nullptr) return NoState("n L-BFGS-B", "session");
   if (lbfgs_ != nullptr) return lbfgs_->RestoreState(state);
   if (trust_region_ != nullptr) return trust_region_->RestoreState(state);
   v1::SliceOpRequest load;

@@ -1,9 +1,11 @@
 // The vector operations of proto/optd/v1/shard.proto applied to one slice's
-// solver state (solvers/sharding: LbfgsSlice, TrustRegionSlice,
-// LanczosSlice, AdamSlice<T>, AdafactorSlice<T>); Adam's step scalars on the
-// wire are in adam_step_wire.h.
+// solver state (solvers/sharding: LbfgsSlice, LbfgsbSlice,
+// TrustRegionSlice, LanczosSlice, AdamSlice<T>, AdafactorSlice<T>); Adam's step
+// scalars on the wire are in adam_step_wire.h.
 //
-// Owns the op -> handler tables, one per slice kind: a row names the
+// Owns the op -> handler tables, one per slice kind (slice_op_rows.h; the
+// Lanczos and L-BFGS-B tables are in slice_ops_lanczos.cc and
+// slice_ops_lbfgsb.cc): a row names the
 // SliceOp, the handler that decodes the op's arguments, calls the slice and
 // writes its answer, and whether it needs the trust region's CG vectors.
 // Adding an operation to a solver's slice is one row here. SliceHost owns
@@ -34,6 +36,7 @@
 #include "solvers/adam/adam_vectors.h"
 #include "solvers/sharding/lanczos_slice.h"
 #include "solvers/sharding/lbfgs_slice.h"
+#include "solvers/sharding/lbfgsb_slice.h"
 #include "solvers/sharding/shard_layout.h"
 #include "solvers/sharding/trust_region_slice.h"
 
@@ -71,7 +74,8 @@ class SliceSolver {
   absl::Status Apply(const v1::SliceOpRequest& op, v1::SliceOpResponse* out);
   // The whole state as a slice checkpoint keeps it: the L-BFGS or trust-
   // region slice's SaveState, or Adam's or Adafactor's state vectors
-  // (SLICE_OP_READ_STATE).
+  // (SLICE_OP_READ_STATE). FAILED_PRECONDITION for the kinds whose sessions
+  // are rebuilt by replaying their tells (Lanczos, L-BFGS-B).
   absl::Status SaveState(std::string* out);
   absl::Status LoadState(std::string state);
 
@@ -80,6 +84,7 @@ class SliceSolver {
 
   int64_t bytes_ = 0;
   std::unique_ptr<LbfgsSlice> lbfgs_;
+  std::unique_ptr<LbfgsbSlice> lbfgsb_;
   std::unique_ptr<TrustRegionSlice> trust_region_;
   std::unique_ptr<LanczosSlice> lanczos_;
   std::unique_ptr<AdamSlice<float>> adam32_;

@@ -81,7 +81,9 @@ absl::Status LocalLbfgsbVectors::ReadPairs(
   for (int j = 0; j < pairs; ++j) {
     std::vector<double> sj(n), yj(n);
     for (const LbfgsbSlice& slice : slices_) {
-      slice.ReadPair(j, sj.data(), yj.data());
+      slice.ReadPair(
+          j, MutableVectorView::Float64(sj.data(), static_cast<int64_t>(n)),
+          MutableVectorView::Float64(yj.data(), static_cast<int64_t>(n)));
     }
     s->push_back(std::move(sj));
     y->push_back(std::move(yj));

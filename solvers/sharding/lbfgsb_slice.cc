@@ -126,12 +126,11 @@ void LbfgsbSlice::ReadGradient(const MutableVectorView& full) const {
   full.CopyFrom(range_.begin, range_.size(), g_.data());
 }
 
-void LbfgsbSlice::ReadPair(int j, double* s_full, double* y_full) const {
-  const int s = Slot(j);
-  for (int64_t e = 0; e < range_.size(); ++e) {
-    s_full[range_.begin + e] = ws_(e, s);
-    y_full[range_.begin + e] = wy_(e, s);
-  }
+void LbfgsbSlice::ReadPair(int j, const MutableVectorView& s_full,
+                           const MutableVectorView& y_full) const {
+  const int slot = Slot(j);
+  s_full.CopyFrom(range_.begin, range_.size(), ws_.col(slot).data());
+  y_full.CopyFrom(range_.begin, range_.size(), wy_.col(slot).data());
 }
 
 void LbfgsbSlice::AcceptInitial() { g_ = g_trial_; }

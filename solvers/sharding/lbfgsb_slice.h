@@ -160,7 +160,8 @@ class LbfgsbSlice {
   void ReadPoint(const MutableVectorView& full) const;
   void ReadGradient(const MutableVectorView& full) const;
   // Pair j (oldest first) of S and Y into this slice's part of s and y.
-  void ReadPair(int j, double* s_full, double* y_full) const;
+  void ReadPair(int j, const MutableVectorView& s_full,
+                const MutableVectorView& y_full) const;
 
   // g <- g_trial (the first evaluation, at x).
   void AcceptInitial();

@@ -114,6 +114,33 @@ class ShardingTest(unittest.TestCase):
                 summary = sharded.summary
                 self.assertIsNotNone(summary)
 
+    def test_bounded_lbfgs_on_shards_matches_one_replica_bitwise(self):
+        # L-BFGS-B (lbfgs with bounds) on three shards, both data paths: the
+        # same trials, bit for bit, as on one replica; the box holds.
+        options = {"maxiter": 15}
+        lower = np.full(N, -1.1)
+        upper = np.full(N, np.inf)
+        upper[0::3] = 0.9
+        bounds = (lower, upper)
+        with self.clients[0].create_session(start_point(), "lbfgs", options,
+                                            bounds=bounds) as single:
+            reference, _ = self.run_lbfgs(single)
+        self.assertGreater(len(reference), 10)
+        self.assertTrue(all(np.all(p >= lower) and np.all(p <= upper)
+                            for p in reference))
+        # x0 (x_2i = -1.2) was projected onto the lower bound.
+        self.assertEqual(reference[0][0], -1.1)
+        for direct in (True, False):
+            with self.clients[2].create_session(
+                    start_point(), "lbfgs", options, shards=3, bounds=bounds,
+                    direct=direct) as sharded:
+                info = self.clients[2].get_session(sharded.session_id)
+                self.assertEqual(len(info.proto.shard_map), 3)
+                points, _ = self.run_lbfgs(sharded)
+                self.assertEqual(len(points), len(reference))
+                for a, b in zip(points, reference):
+                    self.assertTrue(np.array_equal(a, b))
+
     def test_diagnose_a_sharded_session_as_one_replica(self):
         # optd.diagnose of a K = 3 session: the diagnosis runs on three
         # shards, DiagnoseResponse.x is empty, and the client reads the

@@ -198,6 +198,14 @@ v1::SliceOpRequest DataParallel(v1::SliceOp kind) {
   return op;
 }
 
+// `op` with integer arguments (SLICE_OP_LBFGSB_*) and its flag.
+v1::SliceOpRequest Integers(v1::SliceOpRequest op,
+                            std::vector<int64_t> integers, bool flag = false) {
+  op.mutable_integers()->Add(integers.begin(), integers.end());
+  op.set_flag(flag);
+  return op;
+}
+
 // `op` carrying `count` running sums, all 0.
 v1::SliceOpRequest Sums(v1::SliceOpRequest op, int count) {
   for (int i = 0; i < count; ++i) op.add_sums(0.0);
@@ -254,6 +262,35 @@ std::vector<SliceKindOps> SliceKinds() {
         Op(v1::SLICE_OP_TR_REDUCE_TRIAL), Op(v1::SLICE_OP_ADVANCE),
         Op(v1::SLICE_OP_READ_POINT)},
        [](v1::CreateSliceRequest* create) { create->set_cg_vectors(false); }},
+      // L-BFGS-B: x0 projected into the box, one iteration's Cauchy point
+      // (breakpoints read), free set, reduced gradient, subspace step and
+      // line search to an accepted pair, then a pair read back. Its slices
+      // save no state (no slice checkpoint seed).
+      {"lbfgsb",
+       v1::SLICE_KIND_LBFGSB,
+       {Box(n), Op(v1::SLICE_OP_SET_TRIAL_POINT, {}, n),
+        Op(v1::SLICE_OP_LBFGSB_ACTIVATE),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_LBFGSB_ACCEPT_INITIAL),
+        Op(v1::SLICE_OP_LBFGSB_PROJECTED_GRADIENT_NORM),
+        Op(v1::SLICE_OP_LBFGSB_CAUCHY_START),
+        Integers(Op(v1::SLICE_OP_LBFGSB_BREAKPOINTS), {0, 64}),
+        Integers(Op(v1::SLICE_OP_LBFGSB_CAUCHY_FINISH, {0.5, 0.25}), {3},
+                 true),
+        Op(v1::SLICE_OP_LBFGSB_FREE_VARIABLES),
+        Op(v1::SLICE_OP_LBFGSB_FORMK_SUMS),
+        Integers(Op(v1::SLICE_OP_LBFGSB_REDUCED_GRADIENT, {1.0}), {}, true),
+        Op(v1::SLICE_OP_LBFGSB_SUBSPACE_PRODUCTS),
+        Op(v1::SLICE_OP_LBFGSB_SUBSPACE_STEP, {1.0}),
+        Integers(Op(v1::SLICE_OP_LBFGSB_SUBSPACE_BACKTRACK, {0.5}), {2}),
+        Op(v1::SLICE_OP_LBFGSB_SEARCH_DIRECTION),
+        Op(v1::SLICE_OP_LBFGSB_FORM_TRIAL, {0.5}),
+        Op(v1::SLICE_OP_SET_TRIAL_GRADIENT, {}, n),
+        Op(v1::SLICE_OP_LBFGSB_TRIAL_SLOPE),
+        Op(v1::SLICE_OP_LBFGSB_ACCEPT_TRIAL),
+        Op(v1::SLICE_OP_LBFGSB_PUSH_PAIR, {0.5}),
+        Integers(Op(v1::SLICE_OP_LBFGSB_READ_PAIR), {0}),
+        Op(v1::SLICE_OP_READ_POINT)}},
       // A data-parallel step: two workers' gradients staged, their weighted
       // sum, the mean as the told gradient.
       {"adam_data_parallel",

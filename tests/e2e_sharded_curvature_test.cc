@@ -3,10 +3,10 @@
 // and every reduction is added in global block order, so a diagnosis on K =
 // 1..4 shards reports bitwise the estimates of the unsharded one (extremes,
 // condition number, density nodes and weights), for Hessian-vector products
-// (both data paths) and gradient differences (the gateway path); Diagnose
-// of a sharded session runs on as many shards; a shard replica killed mid-run
-// leaves the same bits; the new error paths name the problem and change
-// nothing.
+// and gradient differences (both data paths); Diagnose of a sharded session
+// runs on as many shards; a shard replica (gateway path) or the home (direct
+// path) killed mid-run leaves the same bits; the new error paths name the
+// problem and change nothing.
 #include <signal.h>
 
 #include <array>
@@ -25,6 +25,7 @@
 #include "solvers/testing/status_matchers.h"
 #include "tests/free_ports.h"
 #include "tests/optd_process.h"
+#include "tests/resume.h"
 
 namespace optd::testing {
 namespace {
@@ -187,6 +188,8 @@ class ShardedCurvatureEndToEnd : public ::testing::Test {
     return *end->summary->curvature;
   }
 
+  static void KillMidDiagnosis(int victim, bool direct, const std::string& id);
+
   static std::array<OptdProcess, kReplicas>* replicas_;
   static std::vector<std::string>* peers_;
   static std::vector<int>* ports_;
@@ -214,8 +217,10 @@ TEST_F(ShardedCurvatureEndToEnd, EstimatesAreBitwiseTheUnshardedOnes) {
           reference, Run(source, k, home, false, absl::StrCat(name, "-gw", k)),
           absl::StrCat(name, " gateway K=", k));
       // The direct path serves the Hessian-vector trial's point and vector
-      // from the replicas (GetSlice) and takes the products as slices.
-      if (!difference && k > 1) {
+      // from the replicas (GetSlice) and takes the products as slices; a
+      // gradient-difference batch's two points come whole from the home,
+      // and the gradients go to the replicas as slices.
+      if (k > 1) {
         ExpectSameEstimate(
             reference,
             Run(source, k, home, true, absl::StrCat(name, "-direct", k)),
@@ -264,38 +269,41 @@ TEST_F(ShardedCurvatureEndToEnd, DiagnoseOfAShardedSessionRunsOnItsShards) {
   EXPECT_OK(client.DeleteSession("lbfgs-source"));
 }
 
-TEST_F(ShardedCurvatureEndToEnd, AShardReplicaKilledMidDiagnosis) {
+// A Hessian-vector diagnosis on K = 3 from replica 0, `victim` killed with -9
+// after 8 products and restarted; the session then rebuilt from its journal
+// (the slices made again, the products replayed: the client's slices of them
+// read back on the direct path), the outstanding trial handed out again, and
+// the estimates the uninterrupted run's bits.
+void ShardedCurvatureEndToEnd::KillMidDiagnosis(int victim, bool direct,
+                                                const std::string& id) {
   const auto source = v1::CurvatureOptions::SOURCE_HESSIAN_VECTOR;
   const v1::CurvatureResult reference =
-      Run(source, 0, 0, false, "kill-reference");
-  Client client = Connect(0);
+      Run(source, 0, 0, false, id + "-reference");
   SessionOptions options;
-  options.session_id = "kill-diagnosis";
+  options.session_id = id;
   options.shards = 3;
-  options.direct = false;
-  absl::StatusOr<Session> session = Session::Create(
-      client, StartPoint(kN), SolverSpec::Curvature(Options(source)), options);
+  options.direct = direct;
+  absl::StatusOr<Session> session =
+      Session::Create(Connect(0), StartPoint(kN),
+                      SolverSpec::Curvature(Options(source)), options);
   ASSERT_OK(session);
   Answer first;
   first.trials = session->first_trials();
   absl::StatusOr<Answer> answer = Drive(*session, first, 8);
   ASSERT_OK(answer);
-  (*replicas_)[2].Signal(SIGKILL);
-  (*replicas_)[2].Wait(absl::Seconds(10));
+  (*replicas_)[victim].Signal(SIGKILL);
+  (*replicas_)[victim].Wait(absl::Seconds(10));
   const Trial trial = answer->trials[0];
-  Evaluation e;
-  e.hessian_vector = ApplyH(trial.vector);
-  EXPECT_THAT(session->Tell(trial.id, e).status(),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("retry")));
-  ASSERT_OK(StartReplica(2));
-  // The retry rebuilds the diagnosis from its journal (the slices are made
-  // again and the products replayed) and applies the tell once.
-  Session attached = Session::Attach(client, "kill-diagnosis");
-  absl::StatusOr<Answer> resumed = attached.Ask();
-  for (int i = 0; i < 50 && absl::IsUnavailable(resumed.status()); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    resumed = attached.Ask();
+  if (victim != 0) {
+    Evaluation e;
+    e.hessian_vector = ApplyH(trial.vector);
+    EXPECT_THAT(session->Tell(trial.id, e).status(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("retry")));
   }
+  ASSERT_OK(StartReplica(victim));
+  Client again = Connect(0);
+  Session attached = Session::Attach(again, id);
+  absl::StatusOr<Answer> resumed = AskAfterRestart(attached, direct);
   ASSERT_OK(resumed);
   ASSERT_EQ(resumed->trials.size(), 1u);
   EXPECT_EQ(resumed->trials[0].id, trial.id);
@@ -303,8 +311,16 @@ TEST_F(ShardedCurvatureEndToEnd, AShardReplicaKilledMidDiagnosis) {
   absl::StatusOr<Answer> end = Drive(attached, *resumed);
   ASSERT_OK(end);
   ASSERT_TRUE(end->summary->curvature.has_value());
-  ExpectSameEstimate(reference, *end->summary->curvature, "killed shard");
-  EXPECT_OK(client.DeleteSession("kill-diagnosis"));
+  ExpectSameEstimate(reference, *end->summary->curvature, id);
+  EXPECT_OK(again.DeleteSession(id));
+}
+
+TEST_F(ShardedCurvatureEndToEnd, AShardReplicaKilledMidDiagnosis) {
+  KillMidDiagnosis(2, /*direct=*/false, "kill-diagnosis");
+}
+
+TEST_F(ShardedCurvatureEndToEnd, TheHomeKilledMidDiagnosis) {
+  KillMidDiagnosis(0, /*direct=*/true, "kill-home-diagnosis");
 }
 
 TEST_F(ShardedCurvatureEndToEnd, ErrorsNameTheProblemAndChangeNothing) {
@@ -336,34 +352,6 @@ TEST_F(ShardedCurvatureEndToEnd, ErrorsNameTheProblemAndChangeNothing) {
   good.hessian_vector = ApplyH(trial.vector);
   ASSERT_OK(session->Tell(trial.id, good).status());
   EXPECT_OK(client.DeleteSession("sharded-errors"));
-
-  // Gradient differences' points x +- h v are not served on the direct
-  // path; the diagnosis stays as it was.
-  options.session_id = "sharded-gd-direct";
-  options.direct = false;
-  session = Session::Create(
-      client, StartPoint(kN),
-      SolverSpec::Curvature(
-          Options(v1::CurvatureOptions::SOURCE_GRADIENT_DIFFERENCE)),
-      options);
-  ASSERT_OK(session);
-  Session direct = Session::Attach(client, "sharded-gd-direct");
-  ASSERT_OK(direct.EnableDirectPath());
-  EXPECT_THAT(direct.Ask().status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       "the gradient-difference points x +- h v of a sharded "
-                       "curvature diagnosis are served on the gateway path "
-                       "only; Ask without points_on_slices (or use "
-                       "curvature.source HESSIAN_VECTOR)"));
-  Answer first;
-  first.trials = session->first_trials();
-  absl::StatusOr<Answer> end = Drive(*session, first);
-  ASSERT_OK(end);
-  ASSERT_TRUE(end->summary->curvature.has_value());
-  ExpectSameEstimate(Run(v1::CurvatureOptions::SOURCE_GRADIENT_DIFFERENCE, 0, 0,
-                         false, "gd-reference"),
-                     *end->summary->curvature, "after the refused direct Ask");
-  EXPECT_OK(client.DeleteSession("sharded-gd-direct"));
 }
 
 }  // namespace

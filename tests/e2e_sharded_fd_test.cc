@@ -1,11 +1,11 @@
 // End to end: finite differences on the slices of sessions sharded across
 // four real optd replicas (docs/sharding.md "Finite differences"). Forward
-// and central stencils, with bounds and in float32 state, give bitwise the
-// trials and final x of the unsharded session for K = 2, 3, 4 on both data
-// paths; the plan lives on the replicas that hold the slices (their slice
-// bytes grow by it during a stencil); and a shard replica or the home
-// killed with -9 in the middle of a stencil ends the run bitwise as an
-// uninterrupted one.
+// and central stencils, with bounds (the trust region, L-BFGS-B and float32
+// AdamW in a box), give bitwise the trials and final x of the unsharded
+// session for K = 2, 3, 4 on both data paths; the plan lives on the replicas
+// that hold the slices (their slice bytes grow by it during a stencil); and a
+// shard replica or the home killed with -9 in the middle of a stencil ends the
+// run bitwise as an uninterrupted one.
 #include <signal.h>
 
 #include <array>
@@ -34,6 +34,7 @@
 #include "solvers/testing/status_matchers.h"
 #include "tests/free_ports.h"
 #include "tests/optd_process.h"
+#include "tests/resume.h"
 #include "tests/test_objectives.h"
 
 namespace optd::testing {
@@ -117,6 +118,26 @@ FdCase BoxedTrustRegion(v1::FiniteDifferenceOptions::Scheme scheme,
   return {std::move(name), SolverSpec::TrustRegion(tr), scheme, true};
 }
 
+// L-BFGS-B (lbfgs in `Box`, its slices SLICE_KIND_LBFGSB): stencils
+// one-sided at the box, the Cauchy search over the slices' breakpoints.
+FdCase BoxedLbfgs(v1::FiniteDifferenceOptions::Scheme scheme,
+                  std::string name) {
+  FdCase c = Lbfgs(scheme, std::move(name));
+  c.box = true;
+  return c;
+}
+
+// AdamW with float32 state in `Box`: each slice rounds its box inward to
+// float and checks that the formed derivatives fit its state.
+FdCase BoxedAdamFloat32(v1::FiniteDifferenceOptions::Scheme scheme,
+                        std::string name) {
+  v1::AdamOptions adamw;
+  adamw.set_lr(1e-2);
+  adamw.set_max_steps(2);
+  adamw.set_dtype(v1::STATE_DTYPE_FLOAT32);
+  return {std::move(name), SolverSpec::AdamW(adamw), scheme, true};
+}
+
 // The worker that tells every trial: a tell with a worker id answers with
 // the worker's next trial only (docs/api.md "Many workers"), not the
 // stencil's untold trials, which would make a stencil O(n^2) to drive.
@@ -138,13 +159,10 @@ absl::StatusOr<Answer> Drive(const Session& session, Answer answer,
     request.set_trial_id(trial.id);
     request.set_value(*ExtendedRosenbrock(trial).value);
     request.set_worker_id(kWorker);
-    absl::StatusOr<Answer> next = session.Tell(request);
     // A replica that was restarted: the session is rebuilt when the
     // client retries (docs/sharding.md "Faults").
-    for (int i = 0; i < 50 && absl::IsUnavailable(next.status()); ++i) {
-      absl::SleepFor(absl::Milliseconds(100));
-      next = session.Tell(request);
-    }
+    absl::StatusOr<Answer> next =
+        RetryWhileUnavailable([&] { return session.Tell(request); });
     if (!next.ok()) return next.status();
     answer = *std::move(next);
   }
@@ -279,7 +297,11 @@ TEST_P(ShardedFiniteDifferenceBitwise, IsTheUnshardedRunOnBothPaths) {
       Lbfgs(v1::FiniteDifferenceOptions::SCHEME_CENTRAL, "lbfgs-central"),
       Lbfgs(v1::FiniteDifferenceOptions::SCHEME_FORWARD, "lbfgs-forward"),
       BoxedTrustRegion(v1::FiniteDifferenceOptions::SCHEME_CENTRAL,
-                       "tr-box-central")};
+                       "tr-box-central"),
+      BoxedLbfgs(v1::FiniteDifferenceOptions::SCHEME_FORWARD,
+                 "lbfgsb-box-forward"),
+      BoxedAdamFloat32(v1::FiniteDifferenceOptions::SCHEME_FORWARD,
+                       "adamw-f32-box-forward")};
   ExpectBitwise(cases[std::get<0>(GetParam())], std::get<1>(GetParam()));
 }
 
@@ -291,6 +313,14 @@ INSTANTIATE_TEST_SUITE_P(CasesAndShards, ShardedFiniteDifferenceBitwise,
 INSTANTIATE_TEST_SUITE_P(BoxAndShards, ShardedFiniteDifferenceBitwise,
                          ::testing::Combine(::testing::Values(2),
                                             ::testing::Values(3)));
+// L-BFGS-B in the box on K = 3 (an empty third slice: no breakpoints), and
+// float32 AdamW in the box on K = 4 (two empty slices).
+INSTANTIATE_TEST_SUITE_P(LbfgsbBoxAndShards, ShardedFiniteDifferenceBitwise,
+                         ::testing::Combine(::testing::Values(3),
+                                            ::testing::Values(3)));
+INSTANTIATE_TEST_SUITE_P(Float32BoxAndShards, ShardedFiniteDifferenceBitwise,
+                         ::testing::Combine(::testing::Values(4),
+                                            ::testing::Values(4)));
 
 TEST_F(ShardedFiniteDifferenceEndToEnd, TheStencilIsPlannedOnTheSlices) {
   // Replica 1 holds the second slice [4096, 4106) of a K = 2 session homed
@@ -342,18 +372,7 @@ void KillMidStencil(const FdCase& c, int victim, const std::string& id,
   ASSERT_OK(restart(victim));
   Client again = connect(0);
   Session attached = Session::Attach(again, id);
-  absl::Status enabled =
-      direct ? attached.EnableDirectPath() : absl::OkStatus();
-  for (int i = 0; i < 50 && absl::IsUnavailable(enabled); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    enabled = attached.EnableDirectPath();
-  }
-  ASSERT_OK(enabled);
-  absl::StatusOr<Answer> resumed = attached.AskAsWorker(kWorker);
-  for (int i = 0; i < 50 && absl::IsUnavailable(resumed.status()); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    resumed = attached.AskAsWorker(kWorker);
-  }
+  absl::StatusOr<Answer> resumed = AskAfterRestart(attached, direct, kWorker);
   ASSERT_OK(resumed);
   // The stencil's next untold trial, at the same point.
   ASSERT_EQ(resumed->trials.size(), 1u);

@@ -35,6 +35,7 @@
 #include "optd/v1/shard.grpc.pb.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
+#include "tests/resume.h"
 #include "tests/test_objectives.h"
 
 namespace optd::testing {
@@ -715,18 +716,7 @@ void KillAndRestart(const Case& c, int victim, const std::string& id,
   Session attached = Session::Attach(again, id);
   // A client retries UNAVAILABLE: the first call may meet the connection to
   // the killed process, or the session being rebuilt.
-  absl::Status enabled =
-      direct ? attached.EnableDirectPath() : absl::OkStatus();
-  for (int i = 0; i < 20 && absl::IsUnavailable(enabled); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    enabled = attached.EnableDirectPath();
-  }
-  ASSERT_OK(enabled);
-  absl::StatusOr<Answer> resumed = attached.Ask();
-  for (int i = 0; i < 20 && absl::IsUnavailable(resumed.status()); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    resumed = attached.Ask();
-  }
+  absl::StatusOr<Answer> resumed = AskAfterRestart(attached, direct);
   ASSERT_OK(resumed);
   ASSERT_EQ(resumed->trials.size(), 1u);
   EXPECT_EQ(resumed->trials[0].id, trial.id);
@@ -830,19 +820,8 @@ TEST_F(ShardingEndToEnd, CheckpointedSessionsSurviveTheLossOfAnyReplica) {
       ASSERT_OK(StartReplica(victim));
       Client again = Connect(0);
       Session attached = Session::Attach(again, id);
-      absl::Status enabled =
-          direct ? attached.EnableDirectPath() : absl::OkStatus();
-      for (int i = 0; i < 50 && absl::IsUnavailable(enabled); ++i) {
-        absl::SleepFor(absl::Milliseconds(100));
-        enabled = attached.EnableDirectPath();
-      }
-      ASSERT_OK(enabled);
       // The first call rebuilds the session from its checkpoint.
-      absl::StatusOr<Answer> resumed = attached.Ask();
-      for (int i = 0; i < 50 && absl::IsUnavailable(resumed.status()); ++i) {
-        absl::SleepFor(absl::Milliseconds(100));
-        resumed = attached.Ask();
-      }
+      absl::StatusOr<Answer> resumed = AskAfterRestart(attached, direct);
       ASSERT_OK(resumed);
       // Checkpoints after tells 5 and 10 (the home writes its part on a
       // commit thread: when the home is killed the last may not have
@@ -890,11 +869,9 @@ TEST_F(ShardingEndToEnd, ASessionNotRebuiltSinceARestartStillExpires) {
   // its journal's last write, and its slices go from every replica.
   absl::SleepFor(absl::Seconds(3.5));
   Client again = Connect(3);
-  absl::Status got = again.GetSession("dormant-ttl").status();
-  for (int i = 0; i < 20 && absl::IsUnavailable(got); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));  // the old connection's error
-    got = again.GetSession("dormant-ttl").status();
-  }
+  // Retried past the old connection's error.
+  const absl::Status got = RetryWhileUnavailable(
+      [&] { return again.GetSession("dormant-ttl").status(); });
   EXPECT_THAT(got, StatusIs(absl::StatusCode::kNotFound, ::testing::_));
   for (int r : {3, 0}) {
     EXPECT_FALSE(HoldsSliceOf(r, "dormant-ttl")) << "replica " << r;
@@ -1215,18 +1192,7 @@ TEST_F(ShardingEndToEnd, ADataParallelStepSurvivesAReplicaKilledInIt) {
     ASSERT_OK(StartReplica(2));
     Client again = Connect(0);
     Session attached = Session::Attach(again, id);
-    absl::Status enabled =
-        direct ? attached.EnableDirectPath() : absl::OkStatus();
-    for (int i = 0; i < 50 && absl::IsUnavailable(enabled); ++i) {
-      absl::SleepFor(absl::Milliseconds(100));
-      enabled = attached.EnableDirectPath();
-    }
-    ASSERT_OK(enabled);
-    absl::StatusOr<Answer> resumed = attached.Ask();
-    for (int i = 0; i < 50 && absl::IsUnavailable(resumed.status()); ++i) {
-      absl::SleepFor(absl::Milliseconds(100));
-      resumed = attached.Ask();
-    }
+    absl::StatusOr<Answer> resumed = AskAfterRestart(attached, direct);
     ASSERT_OK(resumed);
     ASSERT_EQ(resumed->trials.size(), 1u);
     if (checkpointed) {

@@ -40,12 +40,18 @@ absl::Status WriteBatchTrials(
   int written_whole = -1;     // batch index of the trial written with its x
   int wanted_base = -1;       // batch index of the base the deltas need
   uint64_t published_id = 0;  // direct path: the trial whose point is out
-  // A finite-difference stencil's points differ from the base point in one
-  // coordinate each, which the slices cannot serve: the base point goes
-  // whole (the home gathered it to plan the steps) and the rest as deltas.
-  const std::optional<PointDelta> second =
-      batch_size > 1 ? solver.BatchPointDelta(1) : std::nullopt;
-  const bool stencil = second.has_value() && second->coordinate >= 0;
+  // The slices serve one point per batch (GetSlice): a batch of one, or a
+  // data-parallel step, whose trials all evaluate its first trial's x. A
+  // finite-difference stencil's points differ from the base point in one
+  // coordinate each: the base point goes whole (the home gathered it to plan
+  // the steps) and the rest as deltas. A gradient-difference batch's two
+  // points x + h v and x - h v go whole too (the home reads them from the
+  // slices, as on the gateway path); their gradients still go to the slices.
+  bool one_point = true;
+  for (int k = 1; k < batch_size && one_point; ++k) {
+    const std::optional<PointDelta> delta = solver.BatchPointDelta(k);
+    one_point = delta.has_value() && delta->coordinate < 0;
+  }
   const auto write = [&](int k) -> absl::Status {
     const uint64_t trial_id = first_id + k;
     v1::Trial* trial = trials->Add();
@@ -60,11 +66,12 @@ absl::Status WriteBatchTrials(
         TimeToProto(lease->second.expiry, trial->mutable_lease_expire_time());
       }
     }
-    if (on_slices && batch.shards != nullptr && !stencil) {
+    if (on_slices && batch.shards != nullptr && one_point) {
       // Direct path: each replica serves its slice of the point (GetSlice):
       // a batch of one or a data-parallel step (every trial at the same x).
       // A stencil (finite differences, a gradient check) is written as
-      // below: trial 0 whole and the rest as deltas from it.
+      // below: trial 0 whole and the rest as deltas from it; a
+      // gradient-difference pair as two whole points.
       trial->set_on_slices(true);
       // A data-parallel worker's point is its step's first trial's, which
       // the slices serve under every trial of the step: published once.

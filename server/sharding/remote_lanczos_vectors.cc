@@ -42,10 +42,11 @@ absl::Status RemoteLanczosVectors::ReadShiftedPoint(
   const ShardLayout& layout = group_->layout();
   OPTD_RETURN_IF_ERROR(layout.CheckDimension(full.size(), "output"));
   if (full.on_slices()) {
+    // GetSlice serves one point per batch: WriteBatchTrials sends these
+    // two whole.
     return absl::FailedPreconditionError(
         "the gradient-difference points x +- h v of a sharded curvature "
-        "diagnosis are served on the gateway path only; Ask without "
-        "points_on_slices (or use curvature.source HESSIAN_VECTOR)");
+        "diagnosis are read whole on the home, not published to the slices");
   }
   const double scalars[] = {h};
   OPTD_ASSIGN_OR_RETURN(std::vector<v1::SliceOpResponse> answers,

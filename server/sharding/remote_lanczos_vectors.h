@@ -12,8 +12,9 @@
 // FAILED_PRECONDITION for a direct-path tell a replica was not sent. On the
 // direct path the Hessian-vector trial's point (READ_POINT) and vector
 // (READ_DIRECTION) are published for GetSlice; the gradient-difference
-// points x +- h v are served on the gateway path only (FAILED_PRECONDITION
-// from ReadShiftedPoint into an on_slices() view).
+// points x +- h v, two per batch, go whole in the answer on either path (the
+// trial writer never reads them into an on_slices() view, and
+// ReadShiftedPoint refuses one with FAILED_PRECONDITION).
 //
 // Thread-safety: not thread-safe; the owning session serializes access.
 #ifndef OPTD_SERVER_SHARDING_REMOTE_LANCZOS_VECTORS_H_

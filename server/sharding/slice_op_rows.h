@@ -152,6 +152,41 @@ absl::Status Dispatch(const OpTable<S>& table, S& s, bool cg_vectors,
   return row->apply(s, op, out);
 }
 
+// The point's transport operations of the slices that keep a trial point
+// and gradient (L-BFGS, L-BFGS-B, the trust region): SET_TRIAL_POINT,
+// SET_TRIAL_GRADIENT (answers bad_index), READ_TRIAL_POINT, READ_POINT.
+template <typename S>
+OpTable<S> PointRows() {
+  using Op = v1::SliceOpRequest;
+  using Out = v1::SliceOpResponse;
+  return {
+      {v1::SLICE_OP_SET_TRIAL_POINT,
+       [](S& s, const Op& op, Out*) -> absl::Status {
+         absl::StatusOr<ConstVectorView> full = Part(op, s.range());
+         if (!full.ok()) return full.status();
+         s.SetTrialPoint(*full);
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_SET_TRIAL_GRADIENT,
+       [](S& s, const Op& op, Out* out) -> absl::Status {
+         absl::StatusOr<ConstVectorView> full = Part(op, s.range());
+         if (!full.ok()) return full.status();
+         out->set_bad_index(s.SetTrialGradient(*full));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_TRIAL_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.ReadTrialPoint(ReadBuffer(s.range(), false, out));
+         return absl::OkStatus();
+       }},
+      {v1::SLICE_OP_READ_POINT,
+       [](S& s, const Op&, Out* out) -> absl::Status {
+         s.ReadPoint(ReadBuffer(s.range(), false, out));
+         return absl::OkStatus();
+       }},
+  };
+}
+
 // The tables of slice_ops_lanczos.cc and slice_ops_lbfgsb.cc.
 const OpTable<LanczosSlice>& LanczosTable();
 const OpTable<LbfgsbSlice>& LbfgsbTable();

@@ -14,46 +14,26 @@
 namespace optd::server {
 namespace {
 
-// The transport operations L-BFGS and trust-region slices share.
+// The transport operations L-BFGS and trust-region slices share: the
+// point's (slice_op_rows.h), then the slice's whole state
+// (solvers/sharding/slice_state.h), for an export or an import.
 template <typename S>
 OpTable<S> TransportRows() {
   using Op = v1::SliceOpRequest;
   using Out = v1::SliceOpResponse;
-  return {
-      {v1::SLICE_OP_SET_TRIAL_POINT,
-       [](S& s, const Op& op, Out*) -> absl::Status {
-         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
-         s.SetTrialPoint(full);
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_SET_TRIAL_GRADIENT,
-       [](S& s, const Op& op, Out* out) -> absl::Status {
-         OPTD_ASSIGN_OR_RETURN(ConstVectorView full, Part(op, s.range()));
-         out->set_bad_index(s.SetTrialGradient(full));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_READ_TRIAL_POINT,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         s.ReadTrialPoint(ReadBuffer(s.range(), false, out));
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_READ_POINT,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         s.ReadPoint(ReadBuffer(s.range(), false, out));
-         return absl::OkStatus();
-       }},
-      // The slice's whole state (solvers/sharding/slice_state.h), for an
-      // export or an import of the session.
-      {v1::SLICE_OP_READ_STATE,
-       [](S& s, const Op&, Out* out) -> absl::Status {
-         s.SaveState(out->mutable_data());
-         return absl::OkStatus();
-       }},
-      {v1::SLICE_OP_LOAD_STATE,
-       [](S& s, const Op& op, Out*) -> absl::Status {
-         return s.RestoreState(op.data());
-       }},
-  };
+  OpTable<S> rows = PointRows<S>();
+  rows.insert(rows.end(), {
+                              {v1::SLICE_OP_READ_STATE,
+                               [](S& s, const Op&, Out* out) -> absl::Status {
+                                 s.SaveState(out->mutable_data());
+                                 return absl::OkStatus();
+                               }},
+                              {v1::SLICE_OP_LOAD_STATE,
+                               [](S& s, const Op& op, Out*) -> absl::Status {
+                                 return s.RestoreState(op.data());
+                               }},
+                          });
+  return rows;
 }
 
 const OpTable<LbfgsSlice>& LbfgsTable() {

@@ -141,6 +141,27 @@ class ShardingTest(unittest.TestCase):
                 for a, b in zip(points, reference):
                     self.assertTrue(np.array_equal(a, b))
 
+    def test_gradient_difference_diagnosis_on_shards_as_one_replica(self):
+        # The gradient-difference source on three shards, direct path (the
+        # default): each batch's points x +- h v come whole, the gradients go
+        # to the replicas as slices; bitwise the one-replica diagnosis.
+        results = []
+        for shards in (1, 3):
+            with self.clients[1].create_session(
+                    start_point(), "lbfgs", {"maxiter": 2}, shards=shards,
+                    session_id=f"gd-source-k{shards}", keep=True) as session:
+                self.run_lbfgs(session, tells=3)
+                results.append(optd.diagnose(
+                    self.clients[1], session.session_id,
+                    grad=lambda x: rosen(x)[1],
+                    options={"k": 2, "max_steps": 12}, keep=False))
+                session.delete()
+        one, three = results
+        self.assertGreater(one.products, 12)
+        self.assertEqual(one.products, three.products)
+        self.assertTrue(np.array_equal(one.smallest, three.smallest))
+        self.assertTrue(np.array_equal(one.largest, three.largest))
+
     def test_diagnose_a_sharded_session_as_one_replica(self):
         # optd.diagnose of a K = 3 session: the diagnosis runs on three
         # shards, DiagnoseResponse.x is empty, and the client reads the

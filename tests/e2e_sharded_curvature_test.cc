@@ -25,6 +25,7 @@
 #include "solvers/testing/status_matchers.h"
 #include "tests/free_ports.h"
 #include "tests/optd_process.h"
+#include "tests/replica_set.h"
 #include "tests/resume.h"
 
 namespace optd::testing {
@@ -119,51 +120,8 @@ void ExpectSameEstimate(const v1::CurvatureResult& expected,
   EXPECT_EQ(expected.converged(), actual.converged()) << what;
 }
 
-class ShardedCurvatureEndToEnd : public ::testing::Test {
+class ShardedCurvatureEndToEnd : public ReplicaSetTest<kReplicas> {
  protected:
-  static void SetUpTestSuite() {
-    const std::vector<int> ports = FreePorts(kReplicas);
-    peers_ = new std::vector<std::string>();
-    for (int port : ports) peers_->push_back(absl::StrCat("127.0.0.1:", port));
-    ports_ = new std::vector<int>(ports);
-    replicas_ = new std::array<OptdProcess, kReplicas>();
-    for (int r = 0; r < kReplicas; ++r) ASSERT_OK(StartReplica(r));
-  }
-
-  static void TearDownTestSuite() {
-    for (int r = 0; r < kReplicas; ++r) {
-      OptdProcess& p = (*replicas_)[r];
-      const std::optional<int> code = p.Terminate(absl::Seconds(20));
-      EXPECT_EQ(code, 0) << "replica " << r << ":\n" << p.Log();
-    }
-    delete replicas_;
-    delete peers_;
-    delete ports_;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) {
-      for (int r = 0; r < kReplicas; ++r) {
-        std::cerr << "---- replica " << r << " log ----\n"
-                  << (*replicas_)[r].Log() << "\n";
-      }
-    }
-  }
-
-  static absl::Status StartReplica(int r) {
-    return (*replicas_)[r].Start(
-        {absl::StrCat("--port=", (*ports_)[r]),
-         absl::StrCat("--peers=", absl::StrJoin(*peers_, ",")),
-         absl::StrCat("--replica_index=", r),
-         "--shard_call_timeout_seconds=2"});
-  }
-
-  static Client Connect(int r) {
-    absl::StatusOr<Client> c = Client::Connect((*replicas_)[r].address());
-    EXPECT_TRUE(c.ok()) << c.status();
-    return *std::move(c);
-  }
-
   // A whole diagnosis at StartPoint(kN) with `shards` shards (0: unsharded)
   // from replica `home`.
   static v1::CurvatureResult Run(v1::CurvatureOptions::Source source,
@@ -189,16 +147,7 @@ class ShardedCurvatureEndToEnd : public ::testing::Test {
   }
 
   static void KillMidDiagnosis(int victim, bool direct, const std::string& id);
-
-  static std::array<OptdProcess, kReplicas>* replicas_;
-  static std::vector<std::string>* peers_;
-  static std::vector<int>* ports_;
 };
-
-std::array<OptdProcess, kReplicas>* ShardedCurvatureEndToEnd::replicas_ =
-    nullptr;
-std::vector<std::string>* ShardedCurvatureEndToEnd::peers_ = nullptr;
-std::vector<int>* ShardedCurvatureEndToEnd::ports_ = nullptr;
 
 TEST_F(ShardedCurvatureEndToEnd, EstimatesAreBitwiseTheUnshardedOnes) {
   for (auto source : {v1::CurvatureOptions::SOURCE_HESSIAN_VECTOR,
@@ -291,8 +240,8 @@ void ShardedCurvatureEndToEnd::KillMidDiagnosis(int victim, bool direct,
   first.trials = session->first_trials();
   absl::StatusOr<Answer> answer = Drive(*session, first, 8);
   ASSERT_OK(answer);
-  (*replicas_)[victim].Signal(SIGKILL);
-  (*replicas_)[victim].Wait(absl::Seconds(10));
+  replica(victim).Signal(SIGKILL);
+  replica(victim).Wait(absl::Seconds(10));
   const Trial trial = answer->trials[0];
   if (victim != 0) {
     Evaluation e;

@@ -34,6 +34,7 @@
 #include "solvers/testing/status_matchers.h"
 #include "tests/free_ports.h"
 #include "tests/optd_process.h"
+#include "tests/replica_set.h"
 #include "tests/resume.h"
 #include "tests/test_objectives.h"
 
@@ -175,64 +176,8 @@ absl::StatusOr<Answer> Drive(const Session& session, Answer answer,
   return answer;
 }
 
-class ShardedFiniteDifferenceEndToEnd : public ::testing::Test {
+class ShardedFiniteDifferenceEndToEnd : public ReplicaSetTest<kReplicas> {
  protected:
-  static void SetUpTestSuite() {
-    const std::vector<int> ports = FreePorts(kReplicas);
-    peers_ = new std::vector<std::string>();
-    for (int port : ports) peers_->push_back(absl::StrCat("127.0.0.1:", port));
-    ports_ = new std::vector<int>(ports);
-    replicas_ = new std::array<OptdProcess, kReplicas>();
-    for (int r = 0; r < kReplicas; ++r) ASSERT_OK(StartReplica(r));
-  }
-
-  static void TearDownTestSuite() {
-    for (int r = 0; r < kReplicas; ++r) {
-      OptdProcess& p = (*replicas_)[r];
-      EXPECT_EQ(p.Terminate(absl::Seconds(20)), 0) << "replica " << r << ":\n"
-                                                   << p.Log();
-    }
-    delete replicas_;
-    delete peers_;
-    delete ports_;
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (int r = 0; r < kReplicas; ++r) {
-      std::cerr << "---- replica " << r << " log ----\n"
-                << (*replicas_)[r].Log() << "\n";
-    }
-  }
-
-  static absl::Status StartReplica(int r) {
-    return (*replicas_)[r].Start(
-        {absl::StrCat("--port=", (*ports_)[r]),
-         absl::StrCat("--peers=", absl::StrJoin(*peers_, ",")),
-         absl::StrCat("--replica_index=", r),
-         "--shard_call_timeout_seconds=2"});
-  }
-
-  static Client Connect(int r) {
-    absl::StatusOr<Client> c = Client::Connect((*replicas_)[r].address());
-    EXPECT_TRUE(c.ok()) << c.status();
-    return *std::move(c);
-  }
-
-  // Replica r's slice bytes of session `id` (GetReplicaStatus).
-  static int64_t SliceBytes(int r, const std::string& id) {
-    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
-        (*replicas_)[r].address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::GetReplicaStatusResponse status;
-    EXPECT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
-    int64_t bytes = 0;
-    for (const v1::ReplicaSlice& s : status.slices()) {
-      if (s.key().session_id() == id) bytes += s.bytes();
-    }
-    return bytes;
-  }
-
   static absl::StatusOr<Session> Create(const FdCase& c, int shards, int home,
                                         const std::string& id, bool direct) {
     SessionOptions options;
@@ -275,16 +220,7 @@ class ShardedFiniteDifferenceEndToEnd : public ::testing::Test {
   }
 
   static void KillCase(int victim, bool direct);
-
-  static std::array<OptdProcess, kReplicas>* replicas_;
-  static std::vector<std::string>* peers_;
-  static std::vector<int>* ports_;
 };
-
-std::array<OptdProcess, kReplicas>* ShardedFiniteDifferenceEndToEnd::replicas_ =
-    nullptr;
-std::vector<std::string>* ShardedFiniteDifferenceEndToEnd::peers_ = nullptr;
-std::vector<int>* ShardedFiniteDifferenceEndToEnd::ports_ = nullptr;
 
 // One case and one K a test, so that each fits the e2e timeout: the
 // unsharded run, then K shards on both paths against it.
@@ -394,8 +330,7 @@ void ShardedFiniteDifferenceEndToEnd::KillCase(int victim, bool direct) {
   const std::string id = absl::StrCat("kill-", victim, direct ? "-d" : "-gw");
   KillMidStencil(
       c, victim, id, reference, direct,
-      [&] { return Create(c, 3, 0, id, direct); },
-      [](int r) -> OptdProcess& { return (*replicas_)[r]; }, &StartReplica,
+      [&] { return Create(c, 3, 0, id, direct); }, &replica, &StartReplica,
       &Connect);
 }
 

@@ -35,6 +35,7 @@
 #include "optd/v1/shard.grpc.pb.h"
 #include "solvers/testing/status_matchers.h"
 #include "tests/optd_process.h"
+#include "tests/replica_set.h"
 #include "tests/resume.h"
 #include "tests/test_objectives.h"
 
@@ -294,63 +295,8 @@ std::vector<Case> BoundedCases() {
   return cases;
 }
 
-class ShardingEndToEnd : public ::testing::Test {
+class ShardingEndToEnd : public ReplicaSetTest<kReplicas> {
  protected:
-  static void SetUpTestSuite() {
-    const std::vector<int> ports = FreePorts(kReplicas);
-    std::vector<std::string> peers;
-    for (int port : ports) peers.push_back(absl::StrCat("127.0.0.1:", port));
-    peers_ = new std::vector<std::string>(peers);
-    ports_ = new std::vector<int>(ports);
-    replicas_ = new std::array<OptdProcess, kReplicas>();
-    for (int r = 0; r < kReplicas; ++r) {
-      ASSERT_OK(StartReplica(r));
-    }
-  }
-
-  static void TearDownTestSuite() {
-    // Each replica drains and exits 0 on SIGTERM (under the sanitizers: with
-    // no leak and no error reported).
-    for (int r = 0; r < kReplicas; ++r) {
-      OptdProcess& p = (*replicas_)[r];
-      const std::optional<int> code = p.Terminate(absl::Seconds(20));
-      EXPECT_EQ(code, 0) << "replica " << r << ":\n" << p.Log();
-    }
-    delete replicas_;
-    delete peers_;
-    delete ports_;
-  }
-
-  void TearDown() override {
-    if (HasFailure()) {
-      for (int r = 0; r < kReplicas; ++r) {
-        std::cerr << "---- replica " << r << " log ----\n"
-                  << (*replicas_)[r].Log() << "\n";
-      }
-    }
-  }
-
-  static absl::Status StartReplica(int r) {
-    return (*replicas_)[r].Start(
-        {absl::StrCat("--port=", (*ports_)[r]),
-         absl::StrCat("--peers=", absl::StrJoin(*peers_, ",")),
-         absl::StrCat("--replica_index=", r),
-         "--shard_call_timeout_seconds=2"});
-  }
-
-  static OptdProcess& replica(int r) { return (*replicas_)[r]; }
-
-  // Replica r's status (optd.v1.Shard/GetReplicaStatus); its index checked.
-  static v1::GetReplicaStatusResponse ReplicaStatus(int r) {
-    auto stub = v1::Shard::NewStub(grpc::CreateChannel(
-        replica(r).address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::GetReplicaStatusResponse status;
-    EXPECT_TRUE(stub->GetReplicaStatus(&context, {}, &status).ok());
-    EXPECT_EQ(status.replica_index(), r);
-    return status;
-  }
-
   // Whether replica r holds a slice of session `id`.
   static bool HoldsSliceOf(int r, const std::string& id) {
     const v1::GetReplicaStatusResponse status = ReplicaStatus(r);
@@ -358,12 +304,6 @@ class ShardingEndToEnd : public ::testing::Test {
       if (s.key().session_id() == id) return true;
     }
     return false;
-  }
-
-  static Client Connect(int r) {
-    absl::StatusOr<Client> c = Client::Connect(replica(r).address());
-    EXPECT_TRUE(c.ok()) << c.status();
-    return *std::move(c);
   }
 
   // A whole run of `c` with `shards` shards on replica `home`, on the direct
@@ -396,15 +336,7 @@ class ShardingEndToEnd : public ::testing::Test {
     EXPECT_OK(client.DeleteSession(id));
     return run;
   }
-
-  static std::array<OptdProcess, kReplicas>* replicas_;
-  static std::vector<std::string>* peers_;
-  static std::vector<int>* ports_;
 };
-
-std::array<OptdProcess, kReplicas>* ShardingEndToEnd::replicas_ = nullptr;
-std::vector<std::string>* ShardingEndToEnd::peers_ = nullptr;
-std::vector<int>* ShardingEndToEnd::ports_ = nullptr;
 
 TEST_F(ShardingEndToEnd, EverySolverIsBitwiseTheSameForOneToFourShards) {
   for (const Case& c : Cases()) {
@@ -429,7 +361,7 @@ TEST_F(ShardingEndToEnd, EverySolverIsBitwiseTheSameForOneToFourShards) {
         const v1::ShardInfo& info = described.shard_map(s);
         EXPECT_EQ(info.shard(), s);
         EXPECT_EQ(info.replica(), (home + s) % kReplicas);
-        EXPECT_EQ(info.address(), (*peers_)[info.replica()]);
+        EXPECT_EQ(info.address(), peer(info.replica()));
         EXPECT_EQ(info.begin(), end);
         // Whole blocks; past the last block a slice is empty.
         if (info.end() > info.begin()) {
@@ -536,7 +468,7 @@ TEST_F(ShardingEndToEnd, DirectPathErrorsNameTheProblemAndChangeNothing) {
     grpc::Status status = home.stub().Tell(&context, tell, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_THAT(status.error_message(),
-                HasSubstr("the tell is sliced but replica 0 (" + (*peers_)[0] +
+                HasSubstr("the tell is sliced but replica 0 (" + peer(0) +
                           ") has no gradient slice of trial 1 "
                           "for shard 0"));
   }
@@ -630,23 +562,23 @@ TEST_F(ShardingEndToEnd, OptctlShowsTheShardMapAndEachReplicasMemory) {
   options.shards = 3;
   ASSERT_OK(Session::Create(home, StartPoint(kN), Cases()[0].solver, options)
                 .status());
-  const CommandRun get = Optctl((*peers_)[1], "get optctl-shards");
+  const CommandRun get = Optctl(peer(1), "get optctl-shards");
   EXPECT_EQ(get.exit_code, 0) << get.output;
   // Four blocks over three shards: the first gets two.
-  EXPECT_THAT(get.output, HasSubstr(absl::StrCat("0: replica 1 (", (*peers_)[1],
+  EXPECT_THAT(get.output, HasSubstr(absl::StrCat("0: replica 1 (", peer(1),
                                                  ") elements [0, 8192)")));
   EXPECT_THAT(get.output,
-              HasSubstr(absl::StrCat("2: replica 3 (", (*peers_)[3],
+              HasSubstr(absl::StrCat("2: replica 3 (", peer(3),
                                      ") elements [12288, ", kN, ")")));
   EXPECT_THAT(get.output, HasSubstr("round trips"));
-  const CommandRun shards = Optctl((*peers_)[1], "shards optctl-shards");
+  const CommandRun shards = Optctl(peer(1), "shards optctl-shards");
   EXPECT_EQ(shards.exit_code, 0) << shards.output;
   EXPECT_THAT(shards.output, HasSubstr("STATE MB"));
   // L-BFGS, m = 10: x, g, trial x and g, d and 20 curvature vectors of 4096
   // doubles = 0.8 MB on each full shard.
   EXPECT_THAT(shards.output,
               ::testing::ContainsRegex(absl::StrCat(
-                  "1 +2 +", (*peers_)[2], " +\\[8192, 12288\\) +0\\.8")));
+                  "1 +2 +", peer(2), " +\\[8192, 12288\\) +0\\.8")));
   // Each replica journals what clients send its slice (the direct path), in
   // a file named with the session's incarnation.
   const auto staged_files = [] {

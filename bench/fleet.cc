@@ -140,6 +140,36 @@ int StopOptd(pid_t pid) {
 
 void CleanupFleet() { Cleanup(); }
 
+ReplicaSet StartReplicaSet(const std::string& name, int replicas,
+                           const std::vector<std::string>& extra) {
+  ReplicaSet set;
+  const std::vector<int> ports = FreePorts(replicas);
+  for (int port : ports) {
+    set.addresses.push_back(absl::StrCat("127.0.0.1:", port));
+  }
+  std::string peers;
+  for (const std::string& address : set.addresses) {
+    absl::StrAppend(&peers, peers.empty() ? "" : ",", address);
+  }
+  for (int r = 0; r < replicas; ++r) {
+    std::vector<std::string> flags = {absl::StrCat("--port=", ports[r]),
+                                      "--data_dir="};
+    if (replicas > 1) {
+      flags.push_back(absl::StrCat("--peers=", peers));
+      flags.push_back(absl::StrCat("--replica_index=", r));
+    }
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    pid_t pid;
+    SpawnOptd(absl::StrCat(name, "-", r), flags, &pid);
+    set.pids.push_back(pid);
+  }
+  return set;
+}
+
+void StopReplicaSet(const ReplicaSet& set) {
+  for (pid_t pid : set.pids) StopOptd(pid);
+}
+
 double Percentile(std::vector<double> samples, double p) {
   std::sort(samples.begin(), samples.end());
   return samples[static_cast<size_t>(p * (samples.size() - 1))];

@@ -42,6 +42,17 @@ int StopOptd(pid_t pid);
 // Stops every child and removes the temporary directory now (also at exit).
 void CleanupFleet();
 
+// `replicas` optd processes that know each other (--peers, --replica_index
+// when more than one), sessions in memory (--data_dir=: the state is what a
+// benchmark measures, not the journal), plus `extra` flags.
+struct ReplicaSet {
+  std::vector<pid_t> pids;
+  std::vector<std::string> addresses;
+};
+ReplicaSet StartReplicaSet(const std::string& name, int replicas,
+                           const std::vector<std::string>& extra = {});
+void StopReplicaSet(const ReplicaSet& set);
+
 // A /proc/PID/status field given in kB (VmRSS, VmHWM, ...), as MB; Fail()s
 // when `pid` has no such field.
 double StatusMb(pid_t pid, const std::string& field);

@@ -57,40 +57,11 @@ namespace {
 namespace v1 = ::optd::v1;
 namespace oc = ::optd::client;
 using ::optd::bench::Fail;
-using ::optd::bench::FreePorts;
+using ::optd::bench::ReplicaSet;
+using ::optd::bench::StartReplicaSet;
 using ::optd::bench::StatusMb;
+using ::optd::bench::StopReplicaSet;
 using Clock = std::chrono::steady_clock;
-
-struct Fleet {
-  std::vector<pid_t> pids;
-  std::vector<std::string> addresses;
-};
-
-// `replicas` optd processes that know each other (--peers), sessions in
-// memory (the state is what is measured, not the journal).
-Fleet StartFleet(const std::string& name, int replicas) {
-  Fleet fleet;
-  const std::vector<int> ports = FreePorts(replicas);
-  for (int port : ports)
-    fleet.addresses.push_back(absl::StrCat("127.0.0.1:", port));
-  for (int r = 0; r < replicas; ++r) {
-    std::vector<std::string> flags = {absl::StrCat("--port=", ports[r]),
-                                      "--data_dir="};
-    if (replicas > 1) {
-      flags.push_back(
-          absl::StrCat("--peers=", absl::StrJoin(fleet.addresses, ",")));
-      flags.push_back(absl::StrCat("--replica_index=", r));
-    }
-    pid_t pid;
-    optd::bench::SpawnOptd(absl::StrCat(name, "-", r), flags, &pid);
-    fleet.pids.push_back(pid);
-  }
-  return fleet;
-}
-
-void StopFleet(const Fleet& fleet) {
-  for (pid_t pid : fleet.pids) optd::bench::StopOptd(pid);
-}
 
 // Resets the peak RSS (VmHWM) of `pid` to its current RSS (Linux 4.0+).
 void ResetPeak(pid_t pid) {
@@ -153,7 +124,8 @@ struct MemoryRun {
 };
 
 MemoryRun MeasureMemory(int shards, int64_t n, int steps) {
-  const Fleet fleet = StartFleet(absl::StrCat("memory-k", shards), shards);
+  const ReplicaSet fleet =
+      StartReplicaSet(absl::StrCat("memory-k", shards), shards);
   MemoryRun run;
   {
     oc::Client client = ConnectOrFail(fleet.addresses[0]);
@@ -181,7 +153,7 @@ MemoryRun MeasureMemory(int shards, int64_t n, int steps) {
     }
     if (absl::Status s = session.Delete(); !s.ok()) Fail(s.ToString());
   }
-  StopFleet(fleet);
+  StopReplicaSet(fleet);
   std::printf(
       "memory K=%d n=%lld: peak RSS per replica while stepping %.0f MB "
       "(largest), %.0f MB (all replicas); at creation %.0f MB\n",
@@ -191,7 +163,7 @@ MemoryRun MeasureMemory(int shards, int64_t n, int steps) {
   return run;
 }
 
-double MeasureSteps(const Fleet& fleet, int shards, bool direct, int64_t n,
+double MeasureSteps(const ReplicaSet& fleet, int shards, bool direct, int64_t n,
                     int steps) {
   oc::Client client = ConnectOrFail(fleet.addresses[0]);
   const std::string id = absl::StrCat("steps-k", shards, direct ? "" : "-gw");
@@ -240,7 +212,7 @@ int main(int argc, char** argv) {
   const double target2 = k1.peak_max_mb / 2 + 100;
   const double target4 = k1.peak_max_mb / 4 + 100;
 
-  const Fleet fleet = StartFleet("throughput", 4);
+  const ReplicaSet fleet = StartReplicaSet("throughput", 4);
   const double s1 =
       MeasureSteps(fleet, 1, true, throughput_n, throughput_steps);
   const double s2 =
@@ -249,7 +221,7 @@ int main(int argc, char** argv) {
       MeasureSteps(fleet, 4, true, throughput_n, throughput_steps);
   const double g2 =
       MeasureSteps(fleet, 2, false, throughput_n, throughput_steps);
-  StopFleet(fleet);
+  StopReplicaSet(fleet);
   optd::bench::CleanupFleet();
 
   std::printf(

@@ -15,7 +15,9 @@ namespace optd::lbfgsb {
 BreakpointMerge::BreakpointMerge(LbfgsbVectors* vectors, int batch)
     : vectors_(vectors),
       batch_(batch),
-      streams_(static_cast<size_t>(vectors->slices())) {}
+      streams_(static_cast<size_t>(vectors->slices())) {
+  for (Stream& s : streams_) s.batch = batch;
+}
 
 absl::StatusOr<const BreakpointRecord*> BreakpointMerge::Next() {
   Stream* best = nullptr;
@@ -25,9 +27,10 @@ absl::StatusOr<const BreakpointRecord*> BreakpointMerge::Next() {
       s.buffer.clear();
       s.next = 0;
       OPTD_RETURN_IF_ERROR(vectors_->Breakpoints(static_cast<int>(k), s.fetched,
-                                                 batch_, &s.buffer));
+                                                 s.batch, &s.buffer));
       s.fetched += static_cast<int64_t>(s.buffer.size());
-      if (static_cast<int>(s.buffer.size()) < batch_) s.exhausted = true;
+      if (static_cast<int>(s.buffer.size()) < s.batch) s.exhausted = true;
+      s.batch = std::min(2 * s.batch, std::max(batch_, kMaxBreakpointBatch));
     }
     if (s.next == s.buffer.size()) continue;
     const BreakpointRecord& r = s.buffer[s.next];

@@ -40,14 +40,19 @@ enum BoundKind : int {
   kUpperOnly = 3
 };
 
-// Breakpoints fetched from a slice at a time by BreakpointMerge: the
-// controller holds at most K such batches.
+// Breakpoints fetched from a slice at a time by BreakpointMerge: the first
+// batch of a slice's stream, then twice the last, up to the largest. A
+// search that stops after a few breakpoints fetches few; one that walks far
+// (a fetch from a replica is a round trip) fetches O(log) batches. The
+// controller holds at most K batches of the largest size.
 inline constexpr int kBreakpointBatch = 64;
+inline constexpr int kMaxBreakpointBatch = 8192;
 
 // The K-way merge of the slices' breakpoint streams, each ordered by
 // (t, index): yields every breakpoint of the session in (t, index) order,
-// fetching a slice's next batch when its buffer runs out. REQUIRES:
-// CauchyStart since the last change of the iterate.
+// fetching a slice's next batch when its buffer runs out (`batch` first,
+// doubling up to kMaxBreakpointBatch; the order does not depend on the batch
+// sizes). REQUIRES: CauchyStart since the last change of the iterate.
 class BreakpointMerge {
  public:
   BreakpointMerge(LbfgsbVectors* vectors, int batch);
@@ -60,6 +65,7 @@ class BreakpointMerge {
     std::vector<BreakpointRecord> buffer;
     size_t next = 0;
     int64_t fetched = 0;
+    int batch = 0;  // the size of the next fetch
     bool exhausted = false;
   };
   LbfgsbVectors* vectors_;

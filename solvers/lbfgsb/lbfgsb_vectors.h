@@ -7,7 +7,8 @@
 // The Cauchy search visits breakpoints in (t, index) order across the whole
 // dimension; the controller merges the slices' ordered streams
 // (BreakpointMerge in lbfgsb_steps.h), fetching them in batches with
-// Breakpoints(), so its memory is O(K batch m), never O(n).
+// Breakpoints() (64 first, doubling up to kMaxBreakpointBatch), so its
+// memory is O(K batch m), never O(n).
 //
 // LocalLbfgsbVectors holds K slices in this process (K = 1 is the unsharded
 // session). A replica-spanning implementation sends the same operations to

@@ -8,12 +8,14 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Core"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solvers/lbfgsb/lbfgsb.h"
+#include "solvers/lbfgsb/lbfgsb_steps.h"
 #include "solvers/testing/ask_tell_driver.h"
 #include "solvers/testing/status_matchers.h"
 
@@ -162,6 +164,55 @@ TEST(LbfgsbVectors, TiedBreakpointsAreVisitedTheSameForEveryK) {
     auto solver = Sharded(x0, box, shards);
     const testing::DriveResult run = Record(*solver, objective, 100);
     ExpectSameRuns(first, *reference, run, *solver, shards);
+  }
+}
+
+// The K-way merge of the slices' breakpoint streams gives every breakpoint
+// once, in (t, index) order, whatever its first batch (which then doubles up
+// to kMaxBreakpointBatch): 1, the default 64, and one larger than a slice.
+TEST(LbfgsbVectors, TheBreakpointMergeIsTheSameForEveryBatchSize) {
+  const ChainedRosenbrock problem;
+  const int64_t n = ChainedRosenbrock::kN;
+  const Bounds box = Box(problem.lower, problem.upper);
+  Eigen::VectorXd g(n);
+  ChainedRosenbrock::Evaluate(problem.x0, &g);
+  auto merged = [&](int shards, int batch) {
+    auto layout = ShardLayout::Make(n, shards);
+    EXPECT_OK(layout);
+    LocalLbfgsbVectors vectors(*layout, 5, box);
+    EXPECT_OK(
+        vectors.Start(ConstVectorView::Float64(problem.x0.data(), n)).status());
+    EXPECT_OK(vectors.SetTrialGradient(ConstVectorView::Float64(g.data(), n)));
+    EXPECT_OK(vectors.AcceptInitial());
+    absl::StatusOr<CauchyStartResult> start = vectors.CauchyStart();
+    EXPECT_OK(start.status());
+    std::vector<std::pair<double, int64_t>> order;
+    lbfgsb::BreakpointMerge merge(&vectors, batch);
+    for (;;) {
+      absl::StatusOr<const BreakpointRecord*> next = merge.Next();
+      EXPECT_OK(next.status());
+      if (!next.ok() || *next == nullptr) break;
+      order.emplace_back((*next)->t, (*next)->index);
+    }
+    EXPECT_EQ(static_cast<int64_t>(order.size()),
+              start.ok() ? start->counts.breakpoints : -1);
+    return order;
+  };
+  const std::vector<std::pair<double, int64_t>> reference = merged(1, 64);
+  // More breakpoints than the largest batch: one slice's stream from 64
+  // doubles up to the cap (64 + ... + 4096 = 8128, then 8192).
+  ASSERT_GT(reference.size(), static_cast<size_t>(lbfgsb::kMaxBreakpointBatch));
+  for (size_t k = 1; k < reference.size(); ++k) {
+    ASSERT_TRUE(BreakpointBefore(reference[k - 1].first,
+                                 reference[k - 1].second, reference[k].first,
+                                 reference[k].second))
+        << k;
+  }
+  for (int shards = 1; shards <= 4; ++shards) {
+    for (int batch : {1, 64, 3 * lbfgsb::kMaxBreakpointBatch}) {
+      EXPECT_TRUE(merged(shards, batch) == reference)
+          << "K = " << shards << ", first batch " << batch;
+    }
   }
 }
 

@@ -1333,6 +1333,86 @@ TEST_F(ShardingEndToEnd, ForksIntoLbfgsAreBitwiseTheSameOnEveryShardCount) {
   EXPECT_OK(client.DeleteSession("switch-src"));
 }
 
+// SwitchSolver of a sharded session (Adam on K = 3 to L-BFGS): the new
+// solver's slices take the old ones' places on the same replicas, under the
+// session's incarnation, and the switched run is bitwise the unsharded
+// switch's (the transfer is read from a replay on one shard, with the told
+// gradients the replicas kept); so is the run when the home is killed with
+// -9 right after the switch and restarted (the new journal holds the switch).
+TEST_F(ShardingEndToEnd, ASwitchOnShardsIsBitwiseTheUnshardedSwitch) {
+  v1::AdamOptions adam;
+  adam.set_lr(1e-3);
+  v1::LbfgsOptions lbfgs;
+  lbfgs.set_max_iterations(15);
+  const auto run = [&](int shards, bool direct, bool kill_home) {
+    const std::string id =
+        absl::StrCat("switch-in-place-k", shards, direct ? "-d" : "-gw",
+                     kill_home ? "-kill" : "");
+    Client client = Connect(0);
+    SessionOptions options;
+    options.session_id = id;
+    options.shards = shards;
+    options.direct = direct;
+    Trace run;
+    absl::StatusOr<Session> source = Session::Create(
+        client, StartPoint(kN), SolverSpec::Adam(adam), options);
+    EXPECT_OK(source);
+    if (!source.ok()) return run;
+    Answer first;
+    first.trials = source->first_trials();
+    EXPECT_OK(Drive(*source, first, 5, &run).status());
+    v1::SwitchSolverRequest request;
+    request.set_session_id(id);
+    *request.mutable_lbfgs() = lbfgs;
+    absl::StatusOr<v1::SwitchSolverResponse> switched =
+        client.SwitchSolver(request);
+    EXPECT_OK(switched);
+    if (!switched.ok()) return run;
+    EXPECT_EQ(switched->step(), 5);
+    // Rosenbrock's curvature is positive near the start: each pair of
+    // Adam's five tells passes (four pairs), on shards as on one replica.
+    EXPECT_EQ(switched->pairs(), 4) << id;
+    absl::StatusOr<v1::Session> described = client.GetSession(id);
+    EXPECT_OK(described);
+    if (described.ok()) {
+      EXPECT_EQ(described->solver(), "lbfgs");
+      EXPECT_EQ(described->shard_map_size(), shards > 1 ? shards : 0);
+    }
+    for (int r = 0; r < shards && shards > 1; ++r) {
+      int held = 0;
+      const v1::GetReplicaStatusResponse status = ReplicaStatus(r);
+      for (const v1::ReplicaSlice& s : status.slices()) {
+        if (s.key().session_id() != id) continue;
+        ++held;
+        EXPECT_EQ(s.kind(), v1::SLICE_KIND_LBFGS) << "replica " << r;
+      }
+      EXPECT_EQ(held, 1) << "replica " << r;
+    }
+    if (kill_home) {
+      replica(0).Signal(SIGKILL);
+      replica(0).Wait(absl::Seconds(10));
+      EXPECT_OK(StartReplica(0));
+      client = Connect(0);
+    }
+    Session attached = Session::Attach(client, id);
+    absl::StatusOr<Answer> answer = AskAfterRestart(attached, direct);
+    EXPECT_OK(answer);
+    if (!answer.ok()) return run;
+    EXPECT_OK(Drive(attached, *answer, 100000, &run).status());
+    EXPECT_OK(client.DeleteSession(id));
+    return run;
+  };
+  const Trace reference = run(1, false, false);
+  ASSERT_GT(reference.points.size(), 10u);
+  for (bool direct : {true, false}) {
+    ExpectSameRun(reference, run(3, direct, false),
+                  direct ? "switched on 3 shards, direct"
+                         : "switched on 3 shards, gateway");
+  }
+  ExpectSameRun(reference, run(3, true, true),
+                "switched on 3 shards, home killed after the switch");
+}
+
 // Issue 22: bounds on sharded sessions. Every slice holds its range of the
 // box (sent after the slices are made, and again by every rebuild and import)
 // and projects in its update: the trials and the end are bitwise those of the

@@ -119,6 +119,11 @@ class Session {
   int shards() const {
     return shards_ == nullptr ? 1 : shards_->layout().shards();
   }
+  // A sharded session's incarnation, which names its slices' files on the
+  // replicas (0 when not sharded).
+  uint64_t shard_incarnation() const {
+    return shards_ == nullptr ? 0 : shards_->incarnation();
+  }
   // A sharded session that lost a slice: every call answers UNAVAILABLE
   // until SessionManager replaces it by a rebuilt one.
   bool broken() const { return shards_ != nullptr && shards_->broken(); }

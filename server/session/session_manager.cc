@@ -215,8 +215,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::BuildFromSnapshot(
 }
 
 absl::Status SessionManager::Export(absl::string_view session_id,
-                                    v1::SessionSnapshot* snapshot,
-                                    bool compact) {
+                                    v1::SessionSnapshot* snapshot, bool compact,
+                                    bool tells) {
   OPTD_ASSIGN_OR_RETURN(std::shared_ptr<Session> session, Find(session_id));
   std::shared_ptr<SessionJournal> journal = session->journal();
   if (journal == nullptr) {
@@ -238,24 +238,29 @@ absl::Status SessionManager::Export(absl::string_view session_id,
         "delete sessions first");
   };
   // A sharded session's checkpoints refer to files on its replicas: it is
-  // exported as its state now, gathered, with no tells after it; so is any
-  // session asked for compactly.
-  if (session->shards() > 1 || compact) {
+  // exported as its state now, gathered, with no tells after it (unless
+  // `tells` asks for them and it has no checkpoint yet); so is any session
+  // asked for compactly.
+  // OK with the state now in *snapshot; UNIMPLEMENTED when the solver has
+  // no portable state (then the journal is read as for any session).
+  const auto export_state = [&]() -> absl::Status {
     OPTD_RETURN_IF_ERROR(
         fits(session->settings().state_bytes, "gathers its state"));
     v1::SessionCheckpoint checkpoint;
-    absl::Status portable = session->PortableCheckpoint(&checkpoint);
-    if (portable.ok()) {
-      OPTD_ASSIGN_OR_RETURN(*snapshot,
-                            ReadJournalHeader(store_->env(), journal->path()));
-      *snapshot->mutable_checkpoint() = std::move(checkpoint);
-      if (!snapshot->has_create_time()) {
-        TimeToProto(session->settings().create_time,
-                    snapshot->mutable_create_time());
-      }
-      return absl::OkStatus();
+    OPTD_RETURN_IF_ERROR(session->PortableCheckpoint(&checkpoint));
+    OPTD_ASSIGN_OR_RETURN(*snapshot,
+                          ReadJournalHeader(store_->env(), journal->path()));
+    *snapshot->mutable_checkpoint() = std::move(checkpoint);
+    if (!snapshot->has_create_time()) {
+      TimeToProto(session->settings().create_time,
+                  snapshot->mutable_create_time());
     }
-    if (!absl::IsUnimplemented(portable)) return portable;
+    return absl::OkStatus();
+  };
+  const bool sharded_tells = session->shards() > 1 && tells && !compact;
+  if ((session->shards() > 1 && !sharded_tells) || compact) {
+    const absl::Status state = export_state();
+    if (!absl::IsUnimplemented(state)) return state;
   }
   const auto journal_fits = [&]() -> absl::Status {
     absl::StatusOr<int64_t> bytes = store_->env()->FileSize(journal->path());
@@ -282,6 +287,12 @@ absl::Status SessionManager::Export(absl::string_view session_id,
                               return absl::OkStatus();
                             }));
   (void)header;
+  // A sharded session's journal checkpoint names its slices' files: read
+  // from the journal it would not replay elsewhere, so the state now goes.
+  if (sharded_tells && snapshot->has_checkpoint()) {
+    const absl::Status state = export_state();
+    if (!absl::IsUnimplemented(state)) return state;
+  }
   // A header without create_time (written before it was kept) recovers as
   // of the epoch; without this the import would start the clock anew.
   if (!snapshot->has_create_time()) {

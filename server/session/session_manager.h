@@ -134,10 +134,14 @@ class SessionManager {
   // tenant (--tenant_memory_bytes) or the server (--server_memory_bytes)
   // has left.
   // With `compact` (ExportSessionRequest.compact) every session is exported
-  // as a sharded one is: its state now, no tells.
+  // as a sharded one is: its state now, no tells. With `tells` (a solver
+  // switch, which forms curvature pairs from the last tells) a sharded
+  // session whose journal holds no checkpoint yet is exported as an
+  // unsharded one is: its creation and its tells, their vectors gathered
+  // from the replicas.
   absl::Status Export(absl::string_view session_id,
-                      v1::SessionSnapshot* snapshot, bool compact = false)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                      v1::SessionSnapshot* snapshot, bool compact = false,
+                      bool tells = false) ABSL_LOCKS_EXCLUDED(mu_);
 
   // SessionManager::Get()
   //

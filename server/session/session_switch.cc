@@ -213,25 +213,28 @@ absl::StatusOr<SessionManager::Switched> SessionManager::SwitchSolver(
         "\" lives in memory only (optd runs without --data_dir); a switch "
         "writes the session's journal anew: run optd with --data_dir"));
   }
-  if (old->shards() > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "session \"", old->id(), "\" is sharded over ", old->shards(),
-        " replicas, whose slices a switch in place would have to replace; "
-        "fork it into the new solver instead (ForkSession with "
-        "overrides.<solver> and shards ",
-        old->shards(), ")"));
-  }
   if (old->state() != v1::SESSION_STATE_RUNNING) {
     return absl::FailedPreconditionError(absl::StrCat(
         "session \"", old->id(), "\" is ", v1::SessionState_Name(old->state()),
         "; only a running session switches solvers"));
   }
   v1::SessionSnapshot snapshot;
-  OPTD_RETURN_IF_ERROR(Export(old->id(), &snapshot));
+  // With the tells (and a sharded session's told vectors gathered back),
+  // which give the curvature pairs.
+  OPTD_RETURN_IF_ERROR(
+      Export(old->id(), &snapshot, /*compact=*/false, /*tells=*/true));
   OPTD_ASSIGN_OR_RETURN(v1::CreateSessionRequest create,
                         SwitchedCreate(snapshot, target));
   const int64_t step = create.warm_start().from_step();
-  const uint64_t incarnation = NewIncarnation();
+  // A sharded session's new slices (made by Build, on as many shards) take
+  // the places of its old ones on the replicas, which key a slice by session
+  // id and shard. They keep its incarnation, which names the vectors clients
+  // sent the replicas (the staged files): those stay, so that until the new
+  // journal has replaced the old one the old session can still be rebuilt by
+  // replaying its journal (after a crash, or a switch that fails below; its
+  // next call finds its slices gone and rebuilds them).
+  const uint64_t incarnation =
+      old->shards() > 1 ? old->shard_incarnation() : NewIncarnation();
   absl::StatusOr<std::shared_ptr<Session>> built =
       factory_.Build(create, absl::Now(), /*for_recovery=*/false,
                      kSolverRevision, incarnation);

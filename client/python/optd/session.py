@@ -565,15 +565,16 @@ class Session:
         family, carrying the iterate and the curvature pairs its last
         gradients give; "trust_region" (the quasi-Newton subproblem) from
         lbfgs, carrying the iterate and L-BFGS's pairs as the quasi-Newton
-        model (docs/api.md "Switch"). The old solver's pending
+        model (docs/api.md "Switch"). A sharded session switches on as
+        many shards. The old solver's pending
         trials are cancelled; :attr:`pending` becomes the new solver's
         first trial(s). Returns the number of curvature pairs carried.
 
         Raises:
           InvalidArgument: a pair of solvers that does not transfer, or
             options the new solver refuses.
-          FailedPrecondition: a finished or sharded session, or a server
-            without --data_dir.
+          FailedPrecondition: a finished session, or a server without
+            --data_dir.
           NotFound: no such session."""
         field, message = solver_options(solver, options)
         if field not in ("lbfgs", "trust_region"):

@@ -237,11 +237,7 @@ absl::Status SessionManager::Export(absl::string_view session_id,
                      " bytes with the answer's copy,"),
         "delete sessions first");
   };
-  // A sharded session's checkpoints refer to files on its replicas: it is
-  // exported as its state now, gathered, with no tells after it (unless
-  // `tells` asks for them and it has no checkpoint yet); so is any session
-  // asked for compactly.
-  // OK with the state now in *snapshot; UNIMPLEMENTED when the solver has
+  // The snapshot as the state now (OK), or UNIMPLEMENTED when the solver has
   // no portable state (then the journal is read as for any session).
   const auto export_state = [&]() -> absl::Status {
     OPTD_RETURN_IF_ERROR(
@@ -257,6 +253,10 @@ absl::Status SessionManager::Export(absl::string_view session_id,
     }
     return absl::OkStatus();
   };
+  // A sharded session's checkpoints refer to files on its replicas: it is
+  // exported as its state now, gathered, with no tells after it (unless
+  // `tells` asks for them and its journal holds no checkpoint); so is any
+  // session asked for compactly.
   const bool sharded_tells = session->shards() > 1 && tells && !compact;
   if ((session->shards() > 1 && !sharded_tells) || compact) {
     const absl::Status state = export_state();
@@ -299,7 +299,19 @@ absl::Status SessionManager::Export(absl::string_view session_id,
     TimeToProto(session->settings().create_time,
                 snapshot->mutable_create_time());
   }
-  // Tells whose vectors went to the replicas directly get them back here.
+  // Tells whose vectors went to the replicas directly get them back here:
+  // n doubles each, which the journal's size did not count.
+  int64_t sliced = 0;
+  for (const v1::SnapshotTell& tell : snapshot->tells()) {
+    sliced += tell.tell().sliced() ? 1 : 0;
+  }
+  if (sliced > 0) {
+    absl::StatusOr<int64_t> bytes = store_->env()->FileSize(journal->path());
+    OPTD_RETURN_IF_ERROR(
+        fits((bytes.ok() ? *bytes : 0) + sliced * 8 * session->dimension(),
+             "gathers the vectors its tells sent the replicas into its "
+             "journal"));
+  }
   for (v1::SnapshotTell& tell : *snapshot->mutable_tells()) {
     OPTD_RETURN_IF_ERROR(session->FillSlicedTell(tell.mutable_tell()));
   }

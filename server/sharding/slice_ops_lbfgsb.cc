@@ -17,7 +17,7 @@ namespace optd::server {
 namespace {
 
 // The most breakpoints one SLICE_OP_LBFGSB_BREAKPOINTS answers (the home asks
-// for kBreakpointBatch at a time).
+// for at most lbfgsb::kMaxBreakpointBatch, 8192, at a time).
 constexpr int64_t kMaxBreakpointsPerCall = int64_t{1} << 16;
 
 absl::Status CheckIntegers(const v1::SliceOpRequest& op, int count,
